@@ -1,0 +1,194 @@
+// Operation batches: what a transaction changes in the key store, and what a PREPARE log
+// entry carries. A batch holds writes (one per client request; group commit puts several
+// in one batch); each write holds operations and is atomic on its own: a write whose
+// operation fails is undone and reports its code, the others go on. Every node applying the
+// same batch to the same state gets the same results. Layout in docs/FORMATS.md.
+
+import * as rc from './codes';
+import { KIND_POLICY, KIND_USER, decodeRecord, isTemporaryObject, validName } from './codec';
+import { BATCH_SIZE_MAX, BATCH_WRITES_MAX, RECORD_SIZE_MAX, WRITE_OPS_MAX } from './limits';
+import { hHi, hLo, recordValue } from './syncpoint';
+import {
+  allocateRecord, find, insertBlock, insertBlockWithValue, recordKind, recordName, recordNameLength,
+  releaseRecord, removeSlot, replaceInSlot, slotLength, slotRecord, slotValueHi, slotValueLo,
+} from './keystore';
+
+export const OP_INSERT: u8 = 1;
+export const OP_REPLACE: u8 = 2;
+export const OP_DELETE: u8 = 3;
+export const EVENT_TYPE_MAX: u8 = 32;
+export const BATCH_HEADER_SIZE: u32 = 4;
+export const WRITE_HEADER_SIZE: u32 = 4;
+export const OP_HEADER_SIZE: u32 = 8;
+
+export const MODE_COMMIT: i32 = 1;
+export const MODE_DRY_RUN: i32 = 0;
+
+// Undo journal: one 32-byte entry per applied operation of the batch in progress.
+const JOURNAL_ENTRY_SIZE: usize = 32;
+const J_INSERTED: u32 = 1;
+const J_REPLACED: u32 = 2;
+const J_REMOVED: u32 = 3;
+let journal: usize = 0;
+let journalLength: u32 = 0;
+
+export function batchInit(): void {
+  if (journal != 0) return;
+  journal = heap.alloc(<usize>BATCH_WRITES_MAX * WRITE_OPS_MAX * JOURNAL_ENTRY_SIZE);
+}
+
+function journalAdd(kind: u32, newBlock: usize, oldBlock: usize, oldLength: u32, oldLo: u64, oldHi: u64): void {
+  const j = journal + (<usize>journalLength) * JOURNAL_ENTRY_SIZE;
+  store<u32>(j, kind);
+  store<u32>(j, <u32>newBlock, 4);
+  store<u32>(j, <u32>oldBlock, 8);
+  store<u32>(j, oldLength, 12);
+  store<u64>(j, oldLo, 16);
+  store<u64>(j, oldHi, 24);
+  journalLength++;
+}
+
+/** Checks the framing of a batch without looking at the state. Returns a code. */
+export function validateBatch(p: usize, length: u32): i32 {
+  if (length > BATCH_SIZE_MAX) return rc.BATCH_TOO_LARGE;
+  if (length < BATCH_HEADER_SIZE) return rc.BATCH_MALFORMED;
+  const writes = <u32>load<u16>(p);
+  if (writes < 1 || writes > BATCH_WRITES_MAX || load<u16>(p, 2) != 0) return rc.BATCH_MALFORMED;
+  let at = BATCH_HEADER_SIZE;
+  for (let w: u32 = 0; w < writes; w++) {
+    if (length - at < WRITE_HEADER_SIZE) return rc.BATCH_MALFORMED;
+    const event = load<u8>(p + at);
+    const ops = <u32>load<u16>(p + at, 2);
+    if (event < 1 || event > EVENT_TYPE_MAX || load<u8>(p + at, 1) != 0) return rc.BATCH_MALFORMED;
+    if (ops < 1 || ops > WRITE_OPS_MAX) return rc.BATCH_MALFORMED;
+    at += WRITE_HEADER_SIZE;
+    for (let o: u32 = 0; o < ops; o++) {
+      if (length - at < OP_HEADER_SIZE) return rc.BATCH_MALFORMED;
+      const opcode = load<u8>(p + at);
+      const kind = load<u8>(p + at, 1);
+      const payload = load<u32>(p + at, 4);
+      if (load<u16>(p + at, 2) != 0) return rc.BATCH_MALFORMED;
+      if (opcode == OP_DELETE) {
+        if (kind < KIND_USER || kind > KIND_POLICY) return rc.BATCH_MALFORMED;
+      } else if (opcode == OP_INSERT || opcode == OP_REPLACE) {
+        if (kind != 0 || payload > RECORD_SIZE_MAX) return rc.BATCH_MALFORMED;
+      } else {
+        return rc.BATCH_MALFORMED;
+      }
+      at += OP_HEADER_SIZE;
+      if (length - at < payload) return rc.BATCH_MALFORMED;
+      at += payload;
+    }
+  }
+  return at == length ? rc.OK : rc.BATCH_MALFORMED;
+}
+
+function applyInsert(record: usize, length: u32): i32 {
+  const code = decodeRecord(record, length, 0);
+  if (code != rc.OK) return code;
+  if (isTemporaryObject(record)) return rc.OBJECT_TEMPORARY;
+  if (find(recordKind(record), recordName(record), recordNameLength(record)) >= 0) return rc.OBJ_ALREADY_EXISTS;
+  const block = allocateRecord(record, length);
+  const inserted = insertBlock(block, length);
+  if (inserted != rc.OK) {
+    releaseRecord(block, length);
+    return inserted;
+  }
+  journalAdd(J_INSERTED, block, 0, 0, 0, 0);
+  return rc.OK;
+}
+
+function applyReplace(record: usize, length: u32): i32 {
+  const code = decodeRecord(record, length, 0);
+  if (code != rc.OK) return code;
+  if (isTemporaryObject(record)) return rc.OBJECT_TEMPORARY;
+  const slot = find(recordKind(record), recordName(record), recordNameLength(record));
+  if (slot < 0) return rc.CANNOT_OPEN_OBJ;
+  const s = <u32>slot;
+  const block = allocateRecord(record, length);
+  recordValue(block, length);
+  journalAdd(J_REPLACED, block, slotRecord(s), slotLength(s), slotValueLo(s), slotValueHi(s));
+  replaceInSlot(s, block, length, hLo, hHi);
+  return rc.OK;
+}
+
+function applyDelete(kind: u8, name: usize, nameLength: u32): i32 {
+  if (!validName(name, nameLength)) return rc.RECORD_BAD_NAME;
+  const slot = find(kind, name, nameLength);
+  if (slot < 0) return rc.CANNOT_OPEN_OBJ;
+  const s = <u32>slot;
+  journalAdd(J_REMOVED, 0, slotRecord(s), slotLength(s), slotValueLo(s), slotValueHi(s));
+  removeSlot(s);
+  return rc.OK;
+}
+
+/** Undoes journal entries back to `mark`, newest first. */
+function rollback(mark: u32): void {
+  while (journalLength > mark) {
+    journalLength--;
+    const j = journal + (<usize>journalLength) * JOURNAL_ENTRY_SIZE;
+    const kind = load<u32>(j);
+    const newBlock = <usize>load<u32>(j, 4);
+    const oldBlock = <usize>load<u32>(j, 8);
+    const oldLength = load<u32>(j, 12);
+    if (kind == J_INSERTED) {
+      const slot = <u32>find(recordKind(newBlock), recordName(newBlock), recordNameLength(newBlock));
+      const length = slotLength(slot);
+      removeSlot(slot);
+      releaseRecord(newBlock, length);
+    } else if (kind == J_REPLACED) {
+      const slot = <u32>find(recordKind(newBlock), recordName(newBlock), recordNameLength(newBlock));
+      const length = slotLength(slot);
+      replaceInSlot(slot, oldBlock, oldLength, load<u64>(j, 16), load<u64>(j, 24));
+      releaseRecord(newBlock, length);
+    } else {
+      insertBlockWithValue(oldBlock, oldLength, load<u64>(j, 16), load<u64>(j, 24));
+    }
+  }
+}
+
+/** After a commit: the records replaced or removed are gone for good. */
+function release(): void {
+  for (let i: u32 = 0; i < journalLength; i++) {
+    const j = journal + (<usize>i) * JOURNAL_ENTRY_SIZE;
+    const kind = load<u32>(j);
+    if (kind != J_INSERTED) releaseRecord(<usize>load<u32>(j, 8), load<u32>(j, 12));
+  }
+  journalLength = 0;
+}
+
+/**
+ * Applies a batch. Per-write codes go to `results` (u32 each). With MODE_DRY_RUN the state
+ * is left as it was (the caller folds the accumulator before calling `finishDryRun`).
+ * Returns a batch-level code: a malformed batch changes nothing.
+ */
+export function applyBatch(p: usize, length: u32, results: usize): i32 {
+  const valid = validateBatch(p, length);
+  if (valid != rc.OK) return valid;
+  journalLength = 0;
+  const writes = <u32>load<u16>(p);
+  let at = BATCH_HEADER_SIZE;
+  for (let w: u32 = 0; w < writes; w++) {
+    const ops = <u32>load<u16>(p + at, 2);
+    at += WRITE_HEADER_SIZE;
+    const mark = journalLength;
+    let code = rc.OK;
+    for (let o: u32 = 0; o < ops; o++) {
+      const opcode = load<u8>(p + at);
+      const kind = load<u8>(p + at, 1);
+      const payload = load<u32>(p + at, 4);
+      const body = p + at + OP_HEADER_SIZE;
+      at += OP_HEADER_SIZE + payload;
+      if (code != rc.OK) continue; // skip the rest of a failed write
+      if (opcode == OP_INSERT) code = applyInsert(body, payload);
+      else if (opcode == OP_REPLACE) code = applyReplace(body, payload);
+      else code = applyDelete(kind, body, payload);
+    }
+    if (code != rc.OK) rollback(mark);
+    store<u32>(results + (<usize>w << 2), <u32>code);
+  }
+  return rc.OK;
+}
+
+export function commitApplied(): void { release(); }
+export function undoApplied(): void { rollback(0); }

@@ -1,0 +1,250 @@
+// The exports of build/core.wasm. Only host/core calls these. Conventions: pointers and
+// lengths in, an i32 code out (0 = OK), small results written to the result area whose
+// layout is below (host/core/layout.ts mirrors it). No export traps on bad input.
+
+import * as rc from './codes';
+import * as codec from './codec';
+import { IO_BUFFER_SIZE, RESULT_AREA_SIZE } from './limits';
+import { sipHash, sipHigh } from './siphash';
+import { nhS0, nhS1 } from './nh';
+import { accHi, accLo, fold, hHi, hLo, keyed, recordCount, recordValue, spSetKey, spValue, spvvValue } from './syncpoint';
+import { clearStore, find, frozen, slotLength, slotRecord, slotValueHi, slotValueLo, storeInit, storeKeyed, tableSlots } from './keystore';
+import { MODE_COMMIT, MODE_DRY_RUN, applyBatch, batchInit, commitApplied, undoApplied } from './batch';
+import * as snapshot from './snapshot';
+
+// Result area layout (byte offsets).
+const R_SP = 0; // u64
+const R_SPVV = 8; // u32
+const R_COUNT = 12; // u32
+const R_ACC_LO = 16; // u64
+const R_ACC_HI = 24; // u64
+const R_HASH = 32; // 4 x u64
+const R_VIEW = 64; // 32 x u32
+const R_CURSOR = 192; // u32
+const R_WRITE_RESULTS = 256; // u32 per write
+
+// Slack after the IO buffer: NH may read up to 15 bytes past a record.
+const SLACK: usize = 64;
+
+let io: usize = 0;
+let result: usize = 0;
+
+export function core_init(): i32 {
+  if (io != 0) return rc.OK;
+  io = heap.alloc(<usize>IO_BUFFER_SIZE + SLACK);
+  memory.fill(io, 0, <usize>IO_BUFFER_SIZE + SLACK);
+  result = heap.alloc(RESULT_AREA_SIZE);
+  memory.fill(result, 0, RESULT_AREA_SIZE);
+  storeInit();
+  batchInit();
+  return rc.OK;
+}
+
+export function io_pointer(): usize { return io; }
+export function io_size(): u32 { return IO_BUFFER_SIZE; }
+export function result_pointer(): usize { return result; }
+
+function writeSyncPoint(): void {
+  fold(accLo, accHi, recordCount);
+  store<u64>(result, spValue, R_SP);
+  store<u32>(result, spvvValue, R_SPVV);
+  store<u32>(result, <u32>recordCount, R_COUNT);
+  store<u64>(result, accLo, R_ACC_LO);
+  store<u64>(result, accHi, R_ACC_HI);
+}
+
+/** Sets the 32-byte Sync-Point key at `pointer`. Only on an empty store. */
+export function sp_set_key(pointer: usize): i32 {
+  if (recordCount != 0 || frozen || snapshot.isImporting()) return rc.STORE_NOT_EMPTY;
+  spSetKey(pointer);
+  storeKeyed();
+  writeSyncPoint();
+  return rc.OK;
+}
+
+/** The current SP, SPVV, count and accumulator into the result area. */
+export function sp_current(): i32 {
+  if (!keyed) return rc.STORE_NO_KEY;
+  writeSyncPoint();
+  return rc.OK;
+}
+
+/**
+ * Recomputes the Sync-Point from scratch over every record and writes it to the result area.
+ * Returns SYNC_POINT_MISMATCH if it differs from the incremental one (or a cached record value).
+ */
+export function sp_recompute(): i32 {
+  if (!keyed) return rc.STORE_NO_KEY;
+  let lo: u64 = 0, hi: u64 = 0, n: u64 = 0;
+  let cachedOk = true;
+  const slots = tableSlots();
+  for (let s: u32 = 0; s < slots; s++) {
+    const record = slotRecord(s);
+    if (record == 0) continue;
+    recordValue(record, slotLength(s));
+    const sum = lo + hLo;
+    hi += hHi + <u64>(sum < hLo);
+    lo = sum;
+    n++;
+    if (hLo != slotValueLo(s) || hHi != slotValueHi(s)) cachedOk = false;
+  }
+  const same = cachedOk && lo == accLo && hi == accHi && n == recordCount;
+  fold(lo, hi, n);
+  store<u64>(result, spValue, R_SP);
+  store<u32>(result, spvvValue, R_SPVV);
+  store<u32>(result, <u32>n, R_COUNT);
+  store<u64>(result, lo, R_ACC_LO);
+  store<u64>(result, hi, R_ACC_HI);
+  return same ? rc.OK : rc.SYNC_POINT_MISMATCH;
+}
+
+/** Folds the accumulator (lo, hi, count: three u64 at `pointer`) into SP/SPVV in the result area. */
+export function sp_fold(pointer: usize): i32 {
+  if (!keyed) return rc.STORE_NO_KEY;
+  fold(load<u64>(pointer), load<u64>(pointer, 8), load<u64>(pointer, 16));
+  store<u64>(result, spValue, R_SP);
+  store<u32>(result, spvvValue, R_SPVV);
+  return rc.OK;
+}
+
+/** h(r) of a byte string (16 bytes of slack after it); h and NH into the hash slots. */
+export function record_value(pointer: usize, length: u32): i32 {
+  if (!keyed) return rc.STORE_NO_KEY;
+  recordValue(pointer, length);
+  store<u64>(result, hLo, R_HASH);
+  store<u64>(result, hHi, R_HASH + 8);
+  store<u64>(result, nhS0, R_HASH + 16);
+  store<u64>(result, nhS1, R_HASH + 24);
+  return rc.OK;
+}
+
+/** Sums record values of `count` packed frames (u32 length, record, padded to 16) at `pointer`. */
+export function sp_sum_frames(pointer: usize, count: u32): i32 {
+  if (!keyed) return rc.STORE_NO_KEY;
+  let lo: u64 = 0, hi: u64 = 0;
+  let p = pointer;
+  for (let i: u32 = 0; i < count; i++) {
+    const length = load<u32>(p);
+    recordValue(p + 4, length);
+    const sum = lo + hLo;
+    hi += hHi + <u64>(sum < hLo);
+    lo = sum;
+    p += (4 + <usize>length + 15) & ~(<usize>15);
+  }
+  fold(lo, hi, count);
+  store<u64>(result, spValue, R_SP);
+  store<u32>(result, spvvValue, R_SPVV);
+  store<u64>(result, lo, R_ACC_LO);
+  store<u64>(result, hi, R_ACC_HI);
+  return rc.OK;
+}
+
+/** SipHash-c-d under the 16-byte key at `key`; outputs into the hash slots. */
+export function siphash(key: usize, pointer: usize, length: u32, c: i32, d: i32, wide: i32): i32 {
+  if (c < 1 || c > 8 || d < 1 || d > 8) return rc.RECORD_BAD_FIELD;
+  const first = sipHash(load<u64>(key), load<u64>(key, 8), pointer, length, c, d, wide != 0);
+  store<u64>(result, first, R_HASH);
+  store<u64>(result, wide != 0 ? sipHigh : 0, R_HASH + 8);
+  return rc.OK;
+}
+
+export function record_decode(pointer: usize, length: u32): i32 {
+  memory.fill(result + R_VIEW, 0, codec.VIEW_FIELDS * 4);
+  return codec.decodeRecord(pointer, length, result + R_VIEW);
+}
+
+export function record_encode_user(
+  out: usize, name: usize, nameLength: u32, flags: u32, failed: u32, kdf: u32,
+  salt: usize, saltLength: u32, cost: u32, block: u32, parallel: u32, verifier: usize,
+): i32 {
+  return codec.encodeUser(out, name, nameLength, flags, failed, kdf, salt, saltLength, cost, block, parallel, verifier);
+}
+
+export function record_encode_object(
+  out: usize, name: usize, nameLength: u32, keyType: u32, attributes: u32,
+  owner: usize, ownerLength: u32, acl: usize, aclCount: u32, aclSize: u32, wrapped: usize, wrappedLength: u32,
+): i32 {
+  return codec.encodeObject(out, name, nameLength, keyType, attributes, owner, ownerLength, acl, aclCount, aclSize, wrapped, wrappedLength);
+}
+
+export function record_encode_policy(out: usize, minPassword: u32, maxFailed: u32, flags: u32, timeout: u32): i32 {
+  return codec.encodePolicy(out, minPassword, maxFailed, flags, timeout);
+}
+
+/**
+ * Applies an operation batch: mode 1 commits, mode 0 is a dry run that leaves the state as
+ * it was. Per-write codes and the SP after the batch go to the result area.
+ */
+export function store_apply(pointer: usize, length: u32, mode: i32): i32 {
+  if (!keyed) return rc.STORE_NO_KEY;
+  if (snapshot.isImporting()) return rc.SNAPSHOT_STATE;
+  if (mode != MODE_COMMIT && mode != MODE_DRY_RUN) return rc.BATCH_MALFORMED;
+  const code = applyBatch(pointer, length, result + R_WRITE_RESULTS);
+  if (code != rc.OK) return code;
+  writeSyncPoint();
+  if (mode == MODE_COMMIT) commitApplied();
+  else undoApplied();
+  return rc.OK;
+}
+
+/** Copies the record (kind, name) to `out`. Returns its length or minus a code. */
+export function store_get(kind: u32, name: usize, nameLength: u32, out: usize, capacity: u32): i32 {
+  if (!keyed) return -rc.STORE_NO_KEY;
+  if (kind < codec.KIND_USER || kind > codec.KIND_POLICY || !codec.validName(name, nameLength)) return -rc.RECORD_BAD_NAME;
+  const slot = find(<u8>kind, name, nameLength);
+  if (slot < 0) return -rc.CANNOT_OPEN_OBJ;
+  const length = slotLength(<u32>slot);
+  if (length > capacity) return -rc.RECORD_OVERSIZE;
+  memory.copy(out, slotRecord(<u32>slot), length);
+  return <i32>length;
+}
+
+/**
+ * Lists records of `kind` (0 = all) from table slot `cursor`: frames (u32 length, record)
+ * into `out`. Returns bytes written; the next cursor goes to the result area (slots = done).
+ * One listing must run without writes in between (the host calls it in one synchronous loop).
+ */
+export function store_list(kind: u32, cursor: u32, out: usize, capacity: u32): i32 {
+  const slots = tableSlots();
+  let at: u32 = 0;
+  let s = cursor;
+  for (; s < slots; s++) {
+    const record = slotRecord(s);
+    if (record == 0) continue;
+    if (kind != 0 && <u32>load<u8>(record, 1) != kind) continue;
+    const length = slotLength(s);
+    if (capacity - at < 4 + length) break;
+    store<u32>(out + at, length);
+    memory.copy(out + at + 4, record, length);
+    at += 4 + length;
+  }
+  store<u32>(result, s, R_CURSOR);
+  return <i32>at;
+}
+
+export function store_slots(): u32 { return tableSlots(); }
+export function store_count(): u32 { return <u32>recordCount; }
+
+export function store_clear(): i32 {
+  if (frozen || snapshot.isImporting()) return rc.SNAPSHOT_STATE;
+  clearStore();
+  return rc.OK;
+}
+
+export function snapshot_export_begin(out: usize): i32 {
+  if (!keyed) return -rc.STORE_NO_KEY;
+  return snapshot.exportBegin(out);
+}
+export function snapshot_export_next(out: usize, capacity: u32): i32 { return snapshot.exportNext(out, capacity); }
+export function snapshot_export_end(): void { snapshot.exportEnd(); }
+export function snapshot_import_begin(header: usize, length: u32): i32 {
+  if (!keyed) return rc.STORE_NO_KEY;
+  return snapshot.importBegin(header, length);
+}
+export function snapshot_import_chunk(pointer: usize, length: u32): i32 { return snapshot.importChunk(pointer, length); }
+export function snapshot_import_end(): i32 {
+  const code = snapshot.importEnd();
+  if (code == rc.OK) writeSyncPoint();
+  return code;
+}
+export function snapshot_import_abort(): void { snapshot.importAbort(); }

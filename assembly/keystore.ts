@@ -1,0 +1,221 @@
+// The key store: records in linear memory, indexed by (kind, name) in an open-addressing
+// table (linear probing, backward-shift deletion, so no tombstones). Each record lives in
+// its own heap block, padded with zeros to a multiple of 16 bytes so NH can read whole
+// chunks. Every change updates the Sync-Point accumulator in O(1); a removed record's bytes
+// are zeroed before its block is freed.
+
+import * as rc from './codes';
+import { HEADER_SIZE, compareNames } from './codec';
+import { STORE_RECORDS_MAX } from './limits';
+import { sipHash } from './siphash';
+import { accAdd, accReset, accSub, hHi, hLo, keyFold0, keyFold1, recordCount, recordValue } from './syncpoint';
+
+/** Records in the store (the Sync-Point accumulator counts them). */
+export function count(): u32 { return <u32>recordCount; }
+
+// Table entry, 32 bytes.
+const ENTRY_SIZE: usize = 32;
+const E_POINTER = 0; // u32 record block, 0 = empty slot
+const E_LENGTH = 4; // u32 record length
+const E_INDEX_HASH = 8; // u32 index hash
+const E_VALUE_LO = 16; // u64 record value h(r), low half
+const E_VALUE_HI = 24; // u64 record value h(r), high half
+
+const TABLE_SLOTS_MIN: u32 = 1024;
+const TABLE_SLOTS_MAX: u32 = STORE_RECORDS_MAX * 2;
+
+let table: usize = 0;
+let slots: u32 = 0;
+let mask: u32 = 0;
+
+// Index-hash key, derived from KF so equal pools index alike (not part of the SP).
+let indexKey0: u64 = 0;
+let indexKey1: u64 = 0;
+
+// While a snapshot export holds a frozen view, freed blocks wait here.
+export let frozen = false;
+let deferred: usize = 0;
+let deferredCount: u32 = 0;
+let deferredCapacity: u32 = 0;
+
+export function storeInit(): void {
+  if (table != 0) return;
+  slots = TABLE_SLOTS_MIN;
+  mask = slots - 1;
+  table = heap.alloc(<usize>slots * ENTRY_SIZE);
+  memory.fill(table, 0, <usize>slots * ENTRY_SIZE);
+}
+
+export function storeKeyed(): void {
+  indexKey0 = keyFold0() ^ 0x696e646578000000; // "index"
+  indexKey1 = keyFold1();
+}
+
+// @ts-ignore: decorator
+@inline
+function entry(slot: u32): usize {
+  return table + (<usize>slot) * ENTRY_SIZE;
+}
+
+// @ts-ignore: decorator
+@inline
+export function recordKind(record: usize): u8 { return load<u8>(record, 1); }
+// @ts-ignore: decorator
+@inline
+export function recordNameLength(record: usize): u32 { return <u32>load<u8>(record, 2); }
+// @ts-ignore: decorator
+@inline
+export function recordName(record: usize): usize { return record + HEADER_SIZE; }
+
+function indexHash(kind: u8, name: usize, nameLength: u32): u32 {
+  return <u32>sipHash(indexKey0 ^ <u64>kind, indexKey1, name, nameLength, 1, 3, false);
+}
+
+/** Orders records by (kind, name). */
+export function compareRecords(a: usize, b: usize): i32 {
+  const ka = <i32>recordKind(a), kb = <i32>recordKind(b);
+  if (ka != kb) return ka - kb;
+  return compareNames(recordName(a), recordNameLength(a), recordName(b), recordNameLength(b));
+}
+
+/** Slot holding (kind, name), or -1. */
+export function find(kind: u8, name: usize, nameLength: u32): i32 {
+  const h = indexHash(kind, name, nameLength);
+  let i = h & mask;
+  while (true) {
+    const e = entry(i);
+    const record = <usize>load<u32>(e, E_POINTER);
+    if (record == 0) return -1;
+    if (load<u32>(e, E_INDEX_HASH) == h && recordKind(record) == kind
+      && compareNames(recordName(record), recordNameLength(record), name, nameLength) == 0) {
+      return <i32>i;
+    }
+    i = (i + 1) & mask;
+  }
+  return -1;
+}
+
+export function slotRecord(slot: u32): usize { return <usize>load<u32>(entry(slot), E_POINTER); }
+export function slotLength(slot: u32): u32 { return load<u32>(entry(slot), E_LENGTH); }
+export function slotValueLo(slot: u32): u64 { return load<u64>(entry(slot), E_VALUE_LO); }
+export function slotValueHi(slot: u32): u64 { return load<u64>(entry(slot), E_VALUE_HI); }
+export function tableSlots(): u32 { return slots; }
+
+function place(record: usize, length: u32, h: u32, lo: u64, hi: u64): void {
+  let i = h & mask;
+  while (load<u32>(entry(i), E_POINTER) != 0) i = (i + 1) & mask;
+  const e = entry(i);
+  store<u32>(e, <u32>record, E_POINTER);
+  store<u32>(e, length, E_LENGTH);
+  store<u32>(e, h, E_INDEX_HASH);
+  store<u64>(e, lo, E_VALUE_LO);
+  store<u64>(e, hi, E_VALUE_HI);
+}
+
+function grow(): void {
+  const oldTable = table;
+  const oldSlots = slots;
+  slots = oldSlots << 1;
+  mask = slots - 1;
+  table = heap.alloc(<usize>slots * ENTRY_SIZE);
+  memory.fill(table, 0, <usize>slots * ENTRY_SIZE);
+  for (let i: u32 = 0; i < oldSlots; i++) {
+    const e = oldTable + (<usize>i) * ENTRY_SIZE;
+    const record = <usize>load<u32>(e, E_POINTER);
+    if (record == 0) continue;
+    place(record, load<u32>(e, E_LENGTH), load<u32>(e, E_INDEX_HASH), load<u64>(e, E_VALUE_LO), load<u64>(e, E_VALUE_HI));
+  }
+  heap.free(oldTable);
+}
+
+/** Copies a record into a fresh zero-padded block. */
+export function allocateRecord(source: usize, length: u32): usize {
+  const size = (<usize>length + 15) & ~(<usize>15);
+  const block = heap.alloc(size);
+  memory.copy(block, source, length);
+  memory.fill(block + length, 0, size - length);
+  return block;
+}
+
+/** Zeroes and frees a record block, or keeps it while a snapshot view may still read it. */
+export function releaseRecord(block: usize, length: u32): void {
+  if (frozen) {
+    if (deferredCount == deferredCapacity) {
+      deferredCapacity = deferredCapacity == 0 ? 256 : deferredCapacity << 1;
+      deferred = deferred == 0 ? heap.alloc(<usize>deferredCapacity << 3) : heap.realloc(deferred, <usize>deferredCapacity << 3);
+    }
+    store<u32>(deferred + (<usize>deferredCount << 3), <u32>block);
+    store<u32>(deferred + (<usize>deferredCount << 3), length, 4);
+    deferredCount++;
+    return;
+  }
+  memory.fill(block, 0, (<usize>length + 15) & ~(<usize>15));
+  heap.free(block);
+}
+
+export function setFrozen(on: bool): void {
+  frozen = on;
+  if (on) return;
+  for (let i: u32 = 0; i < deferredCount; i++) {
+    const p = deferred + (<usize>i << 3);
+    releaseRecord(<usize>load<u32>(p), load<u32>(p, 4));
+  }
+  deferredCount = 0;
+}
+
+/** Inserts a record block whose (kind, name) is absent. Returns a code. */
+export function insertBlock(block: usize, length: u32): i32 {
+  if (count() >= STORE_RECORDS_MAX) return rc.STORE_FULL;
+  if ((count() + 1) * 2 > slots && slots < TABLE_SLOTS_MAX) grow();
+  recordValue(block, length);
+  insertBlockWithValue(block, length, hLo, hHi);
+  return rc.OK;
+}
+
+export function insertBlockWithValue(block: usize, length: u32, lo: u64, hi: u64): void {
+  const h = indexHash(recordKind(block), recordName(block), recordNameLength(block));
+  place(block, length, h, lo, hi);
+  accAdd(lo, hi);
+}
+
+/** Swaps the block in `slot` for another record of the same (kind, name). */
+export function replaceInSlot(slot: u32, block: usize, length: u32, lo: u64, hi: u64): void {
+  const e = entry(slot);
+  accSub(load<u64>(e, E_VALUE_LO), load<u64>(e, E_VALUE_HI));
+  store<u32>(e, <u32>block, E_POINTER);
+  store<u32>(e, length, E_LENGTH);
+  store<u64>(e, lo, E_VALUE_LO);
+  store<u64>(e, hi, E_VALUE_HI);
+  accAdd(lo, hi);
+}
+
+/** Empties `slot` (backward-shift deletion); the caller owns the record block. */
+export function removeSlot(slot: u32): void {
+  let i = slot;
+  const e = entry(i);
+  accSub(load<u64>(e, E_VALUE_LO), load<u64>(e, E_VALUE_HI));
+  let j = i;
+  while (true) {
+    j = (j + 1) & mask;
+    const ej = entry(j);
+    if (load<u32>(ej, E_POINTER) == 0) break;
+    const home = load<u32>(ej, E_INDEX_HASH) & mask;
+    // Entry j may move back to i only if its home slot is not cyclically within (i, j].
+    const stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+    if (stays) continue;
+    memory.copy(entry(i), ej, ENTRY_SIZE);
+    i = j;
+  }
+  memory.fill(entry(i), 0, ENTRY_SIZE);
+}
+
+/** Removes every record, zeroing each. */
+export function clearStore(): void {
+  for (let i: u32 = 0; i < slots; i++) {
+    const e = entry(i);
+    const record = <usize>load<u32>(e, E_POINTER);
+    if (record != 0) releaseRecord(record, load<u32>(e, E_LENGTH));
+  }
+  memory.fill(table, 0, <usize>slots * ENTRY_SIZE);
+  accReset();
+}

@@ -1,0 +1,181 @@
+// Snapshot export and import of the whole store in bounded chunks (live-sync, backup,
+// checkpoints). The stream: a 32-byte header, then frames (u32 length, record) in strictly
+// ascending (kind, name) order, so equal states give equal bytes. An export takes a frozen
+// view (sorted record pointers; blocks freed meanwhile wait), so the pool keeps committing
+// while the stream is sent. An import goes into an empty store and ends by checking the
+// record count, SP and SPVV against the header; any failure leaves the store empty.
+
+import * as rc from './codes';
+import { decodeRecord, isTemporaryObject } from './codec';
+import { RECORD_SIZE_MAX } from './limits';
+import { accHi, accLo, fold, recordCount, spValue, spvvValue } from './syncpoint';
+import { allocateRecord, clearStore, compareRecords, frozen, insertBlock, releaseRecord, setFrozen, slotRecord, tableSlots } from './keystore';
+
+export const SNAPSHOT_MAGIC: u32 = 0x53505348; // "HSPS"
+export const SNAPSHOT_VERSION: u16 = 1;
+export const SNAPSHOT_HEADER_SIZE: u32 = 32;
+export const FRAME_HEADER_SIZE: u32 = 4;
+
+// Export state.
+let view: usize = 0; // u32 record pointers, sorted
+let viewLengths: usize = 0;
+let viewCount: u32 = 0;
+let viewNext: u32 = 0;
+
+// Import state.
+let importing = false;
+let expectedCount: u64 = 0;
+let expectedSp: u64 = 0;
+let expectedSpvv: u32 = 0;
+let previous: usize = 0;
+
+/** Bottom-up merge sort of `n` u32 record pointers in `view` by (kind, name). */
+function sortView(n: u32): void {
+  if (n < 2) return;
+  const scratch = heap.alloc(<usize>n << 2);
+  let src = view;
+  let dst = scratch;
+  for (let width: u32 = 1; width < n; width <<= 1) {
+    for (let lo: u32 = 0; lo < n; lo += width << 1) {
+      const mid = min(lo + width, n);
+      const hi = min(lo + (width << 1), n);
+      let i = lo, j = mid, k = lo;
+      while (i < mid && j < hi) {
+        const a = load<u32>(src + (<usize>i << 2));
+        const b = load<u32>(src + (<usize>j << 2));
+        if (compareRecords(a, b) <= 0) { store<u32>(dst + (<usize>k << 2), a); i++; }
+        else { store<u32>(dst + (<usize>k << 2), b); j++; }
+        k++;
+      }
+      while (i < mid) { store<u32>(dst + (<usize>k << 2), load<u32>(src + (<usize>i << 2))); i++; k++; }
+      while (j < hi) { store<u32>(dst + (<usize>k << 2), load<u32>(src + (<usize>j << 2))); j++; k++; }
+    }
+    const t = src; src = dst; dst = t;
+  }
+  if (src != view) memory.copy(view, src, <usize>n << 2);
+  heap.free(scratch);
+}
+
+/** Freezes a view of the store and writes the header to `out`. Returns the header size or minus a code. */
+export function exportBegin(out: usize): i32 {
+  if (frozen || importing) return -rc.SNAPSHOT_STATE;
+  viewCount = <u32>recordCount;
+  view = heap.alloc(<usize>max(viewCount, 1) << 2);
+  let n: u32 = 0;
+  const slots = tableSlots();
+  for (let s: u32 = 0; s < slots; s++) {
+    const record = slotRecord(s);
+    if (record != 0) { store<u32>(view + (<usize>n << 2), <u32>record); n++; }
+  }
+  sortView(n);
+  viewNext = 0;
+  setFrozen(true);
+  fold(accLo, accHi, recordCount);
+  store<u32>(out, SNAPSHOT_MAGIC);
+  store<u16>(out, SNAPSHOT_VERSION, 4);
+  store<u16>(out, 0, 6);
+  store<u64>(out, recordCount, 8);
+  store<u64>(out, spValue, 16);
+  store<u16>(out, <u16>spvvValue, 24);
+  store<u16>(out, 0, 26);
+  store<u32>(out, 0, 28);
+  return <i32>SNAPSHOT_HEADER_SIZE;
+}
+
+/** Record length from its header (the view keeps only pointers). */
+function recordLength(record: usize): u32 {
+  return 8 + <u32>load<u8>(record, 2) + load<u32>(record, 4);
+}
+
+/** Writes the next frames into [out, out + capacity). Returns bytes written (0 = done) or minus a code. */
+export function exportNext(out: usize, capacity: u32): i32 {
+  if (!frozen || view == 0) return -rc.SNAPSHOT_STATE;
+  if (capacity < RECORD_SIZE_MAX + FRAME_HEADER_SIZE) return -rc.SNAPSHOT_STATE;
+  let at: u32 = 0;
+  while (viewNext < viewCount) {
+    const record = <usize>load<u32>(view + (<usize>viewNext << 2));
+    const length = recordLength(record);
+    if (capacity - at < FRAME_HEADER_SIZE + length) break;
+    store<u32>(out + at, length);
+    memory.copy(out + at + FRAME_HEADER_SIZE, record, length);
+    at += FRAME_HEADER_SIZE + length;
+    viewNext++;
+  }
+  return <i32>at;
+}
+
+export function exportEnd(): void {
+  if (view != 0) heap.free(view);
+  view = 0;
+  viewCount = 0;
+  viewNext = 0;
+  setFrozen(false);
+}
+
+function failImport(code: i32): i32 {
+  clearStore();
+  importing = false;
+  previous = 0;
+  return code;
+}
+
+/** Starts an import into the (empty) store from a header. Returns a code. */
+export function importBegin(header: usize, length: u32): i32 {
+  if (frozen || importing) return rc.SNAPSHOT_STATE;
+  if (recordCount != 0) return rc.SNAPSHOT_STATE;
+  if (length != SNAPSHOT_HEADER_SIZE || load<u32>(header) != SNAPSHOT_MAGIC || load<u16>(header, 4) != SNAPSHOT_VERSION
+    || load<u16>(header, 6) != 0 || load<u16>(header, 26) != 0 || load<u32>(header, 28) != 0) {
+    return rc.SNAPSHOT_BAD_HEADER;
+  }
+  expectedCount = load<u64>(header, 8);
+  expectedSp = load<u64>(header, 16);
+  expectedSpvv = <u32>load<u16>(header, 24);
+  importing = true;
+  previous = 0;
+  return rc.OK;
+}
+
+/** Imports whole frames from a chunk. On any error the store is emptied and the import ends. */
+export function importChunk(p: usize, length: u32): i32 {
+  if (!importing) return rc.SNAPSHOT_STATE;
+  let at: u32 = 0;
+  while (at < length) {
+    if (length - at < FRAME_HEADER_SIZE) return failImport(rc.SNAPSHOT_BAD_FRAME);
+    const size = load<u32>(p + at);
+    at += FRAME_HEADER_SIZE;
+    if (size > RECORD_SIZE_MAX || length - at < size) return failImport(rc.SNAPSHOT_BAD_FRAME);
+    const record = p + at;
+    const code = decodeRecord(record, size, 0);
+    if (code != rc.OK) return failImport(code);
+    if (isTemporaryObject(record)) return failImport(rc.OBJECT_TEMPORARY);
+    if (previous != 0 && compareRecords(previous, record) >= 0) return failImport(rc.SNAPSHOT_OUT_OF_ORDER);
+    if (recordCount >= expectedCount) return failImport(rc.SNAPSHOT_MISMATCH);
+    const block = allocateRecord(record, size);
+    const inserted = insertBlock(block, size);
+    if (inserted != rc.OK) {
+      releaseRecord(block, size);
+      return failImport(inserted);
+    }
+    previous = block;
+    at += size;
+  }
+  return rc.OK;
+}
+
+/** Ends an import: count, SP and SPVV must match the header. */
+export function importEnd(): i32 {
+  if (!importing) return rc.SNAPSHOT_STATE;
+  fold(accLo, accHi, recordCount);
+  if (recordCount != expectedCount || spValue != expectedSp || spvvValue != expectedSpvv) {
+    return failImport(rc.SNAPSHOT_MISMATCH);
+  }
+  importing = false;
+  previous = 0;
+  return rc.OK;
+}
+
+export function importAbort(): void {
+  if (importing) failImport(rc.OK);
+}
+
+export function isImporting(): bool { return importing; }

@@ -1,0 +1,499 @@
+// The only code that touches WebAssembly memory. Loads build/core.wasm (Node or browser:
+// the caller supplies the bytes or a compiled module) and offers a typed API. Records cross
+// in one copy into the core's IO buffer; views are re-created after any call that may have
+// grown memory.
+
+import { HsmError } from './codes.ts';
+import * as L from './layout.ts';
+import {
+  KEY_BITS, KEY_TYPES, KIND_NUMBER, KIND_OF_NUMBER, compareNameBytes, fromUtf8, utf8,
+  type AclEntry, type KeyType, type ObjectRecord, type PolicyRecord, type RecordKind, type StoreRecord, type UserRecord,
+} from './records.ts';
+
+interface CoreExports {
+  memory: WebAssembly.Memory;
+  core_init(): number;
+  io_pointer(): number;
+  io_size(): number;
+  result_pointer(): number;
+  sp_set_key(pointer: number): number;
+  sp_current(): number;
+  sp_recompute(): number;
+  sp_fold(pointer: number): number;
+  record_value(pointer: number, length: number): number;
+  sp_sum_frames(pointer: number, count: number): number;
+  siphash(key: number, pointer: number, length: number, c: number, d: number, wide: number): number;
+  record_decode(pointer: number, length: number): number;
+  record_encode_user(...args: number[]): number;
+  record_encode_object(...args: number[]): number;
+  record_encode_policy(out: number, minPassword: number, maxFailed: number, flags: number, timeout: number): number;
+  store_apply(pointer: number, length: number, mode: number): number;
+  store_get(kind: number, name: number, nameLength: number, out: number, capacity: number): number;
+  store_list(kind: number, cursor: number, out: number, capacity: number): number;
+  store_slots(): number;
+  store_count(): number;
+  store_clear(): number;
+  snapshot_export_begin(out: number): number;
+  snapshot_export_next(out: number, capacity: number): number;
+  snapshot_export_end(): void;
+  snapshot_import_begin(header: number, length: number): number;
+  snapshot_import_chunk(pointer: number, length: number): number;
+  snapshot_import_end(): number;
+  snapshot_import_abort(): void;
+}
+
+export interface SyncPoint {
+  /** The 64-bit Sync-Point. */
+  readonly sp: bigint;
+  /** The 16-bit check number. */
+  readonly spvv: number;
+  /** Records in the state. */
+  readonly count: number;
+  /** SP as 16 upper-case hex digits, the way the console shows it. */
+  readonly hex: string;
+  /** SPVV as 4 upper-case hex digits. */
+  readonly spvvHex: string;
+}
+
+export interface ApplyResult {
+  /** One code per write, in order (0 = applied). */
+  readonly writeResults: number[];
+  /** The Sync-Point after the batch (for a dry run: what it would be). */
+  readonly syncPoint: SyncPoint;
+}
+
+const MODE_DRY_RUN = 0;
+const MODE_COMMIT = 1;
+
+export function formatSyncPoint(sp: bigint, spvv: number, count: number): SyncPoint {
+  return {
+    sp,
+    spvv,
+    count,
+    hex: sp.toString(16).toUpperCase().padStart(16, '0'),
+    spvvHex: spvv.toString(16).toUpperCase().padStart(4, '0'),
+  };
+}
+
+function check(code: number, detail?: string): void {
+  if (code !== 0) throw new HsmError(code, detail);
+}
+
+export type CoreSource = WebAssembly.Module | BufferSource;
+
+export class Core {
+  private readonly exports: CoreExports;
+  private readonly io: number;
+  private readonly ioSize: number;
+  private readonly result: number;
+  private buffer: ArrayBuffer;
+  private bytes: Uint8Array;
+  private view: DataView;
+
+  private constructor(instance: WebAssembly.Instance) {
+    this.exports = instance.exports as unknown as CoreExports;
+    check(this.exports.core_init());
+    this.io = this.exports.io_pointer();
+    this.ioSize = this.exports.io_size();
+    this.result = this.exports.result_pointer();
+    this.buffer = this.exports.memory.buffer;
+    this.bytes = new Uint8Array(this.buffer);
+    this.view = new DataView(this.buffer);
+  }
+
+  /** Instantiates the core from a compiled module (fast: share one module among appliances). */
+  static fromModule(module: WebAssembly.Module): Core {
+    const instance = new WebAssembly.Instance(module, {
+      env: {
+        abort(_message: number, _file: number, line: number, column: number): never {
+          throw new Error(`core.wasm aborted at ${line}:${column}`);
+        },
+      },
+    });
+    return new Core(instance);
+  }
+
+  static async compile(source: BufferSource): Promise<WebAssembly.Module> {
+    return WebAssembly.compile(source);
+  }
+
+  static async instantiate(source: CoreSource): Promise<Core> {
+    const module = source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);
+    return Core.fromModule(module);
+  }
+
+  /** Views over memory, re-created if memory grew. */
+  private memory(): Uint8Array {
+    if (this.exports.memory.buffer !== this.buffer) {
+      this.buffer = this.exports.memory.buffer;
+      this.bytes = new Uint8Array(this.buffer);
+      this.view = new DataView(this.buffer);
+    }
+    return this.bytes;
+  }
+
+  private dataView(): DataView {
+    this.memory();
+    return this.view;
+  }
+
+  /** Copies `data` into the IO buffer at `offset`; returns its address. */
+  private put(data: Uint8Array, offset = 0): number {
+    if (offset + data.length > this.ioSize) throw new HsmError(38102, `input of ${data.length} bytes exceeds the IO buffer`);
+    this.memory().set(data, this.io + offset);
+    return this.io + offset;
+  }
+
+  private copyOut(address: number, length: number): Uint8Array {
+    return this.memory().slice(address, address + length);
+  }
+
+  private readSyncPoint(): SyncPoint {
+    const view = this.dataView();
+    return formatSyncPoint(
+      view.getBigUint64(this.result + L.R_SP, true),
+      view.getUint32(this.result + L.R_SPVV, true),
+      view.getUint32(this.result + L.R_COUNT, true),
+    );
+  }
+
+  // ---- keys and the Sync-Point ----
+
+  /** Sets the 32-byte Sync-Point key (derive it with deriveSyncPointKey). Only on an empty store. */
+  setKey(key: Uint8Array): void {
+    if (key.length !== L.SP_KEY_SIZE) throw new RangeError(`key: expected ${L.SP_KEY_SIZE} bytes`);
+    check(this.exports.sp_set_key(this.put(key)));
+  }
+
+  syncPoint(): SyncPoint {
+    check(this.exports.sp_current());
+    return this.readSyncPoint();
+  }
+
+  /** Recomputes from scratch; `consistent` is false if it differs from the incremental SP. */
+  recompute(): { syncPoint: SyncPoint; consistent: boolean } {
+    const code = this.exports.sp_recompute();
+    if (code !== 0 && code !== 38208) check(code);
+    return { syncPoint: this.readSyncPoint(), consistent: code === 0 };
+  }
+
+  /** The 128-bit accumulator of the current state (lo, hi). */
+  accumulator(): { lo: bigint; hi: bigint } {
+    check(this.exports.sp_current());
+    const view = this.dataView();
+    return { lo: view.getBigUint64(this.result + L.R_ACC_LO, true), hi: view.getBigUint64(this.result + L.R_ACC_HI, true) };
+  }
+
+  /** SP and SPVV of an accumulator value (for the specification's vectors). */
+  fold(lo: bigint, hi: bigint, count: bigint): SyncPoint {
+    const input = new Uint8Array(24);
+    const view = new DataView(input.buffer);
+    view.setBigUint64(0, lo, true);
+    view.setBigUint64(8, hi, true);
+    view.setBigUint64(16, count, true);
+    check(this.exports.sp_fold(this.put(input)));
+    return this.readSyncPoint();
+  }
+
+  /** The record value h(r) and the two NH sums of a byte string. */
+  recordValue(bytes: Uint8Array): { lo: bigint; hi: bigint; nh0: bigint; nh1: bigint } {
+    if (bytes.length > L.RECORD_SIZE_MAX) throw new HsmError(38102);
+    const address = this.put(bytes);
+    this.memory().fill(0, address + bytes.length, address + bytes.length + 16);
+    check(this.exports.record_value(address, bytes.length));
+    const view = this.dataView();
+    const at = this.result + L.R_HASH;
+    return {
+      lo: view.getBigUint64(at, true),
+      hi: view.getBigUint64(at + 8, true),
+      nh0: view.getBigUint64(at + 16, true),
+      nh1: view.getBigUint64(at + 24, true),
+    };
+  }
+
+  /** SipHash-c-d (first and, with `wide`, second 64-bit output words). */
+  sipHash(key: Uint8Array, message: Uint8Array, c: number, d: number, wide: boolean): [bigint, bigint] {
+    if (key.length !== 16) throw new RangeError('key: expected 16 bytes');
+    const keyAddress = this.put(key);
+    const messageAddress = this.put(message, 16);
+    check(this.exports.siphash(keyAddress, messageAddress, message.length, c, d, wide ? 1 : 0));
+    const view = this.dataView();
+    return [view.getBigUint64(this.result + L.R_HASH, true), view.getBigUint64(this.result + L.R_HASH + 8, true)];
+  }
+
+  /**
+   * Sums the record values of packed frames already laid out in the IO buffer by
+   * `packFrames` (for benchmarks: one crossing per buffer, not per record).
+   */
+  sumPackedFrames(count: number): SyncPoint {
+    check(this.exports.sp_sum_frames(this.io, count));
+    return this.readSyncPoint();
+  }
+
+  /** Lays records out in the IO buffer as 16-byte-aligned frames (u32 length, record). Returns how many fit. */
+  packFrames(records: readonly Uint8Array[], from = 0): number {
+    const memory = this.memory();
+    const view = this.dataView();
+    let at = 0;
+    let n = 0;
+    for (let i = from; i < records.length; i++) {
+      const record = records[i];
+      const size = (4 + record.length + 15) & ~15;
+      if (at + size + 16 > this.ioSize) break;
+      view.setUint32(this.io + at, record.length, true);
+      memory.set(record, this.io + at + 4);
+      memory.fill(0, this.io + at + 4 + record.length, this.io + at + size);
+      at += size;
+      n++;
+    }
+    return n;
+  }
+
+  // ---- the record codec ----
+
+  encode(record: StoreRecord): Uint8Array {
+    const out = this.io;
+    const fields = L.RECORD_SIZE_MAX + 64; // scratch after the output area
+    let written: number;
+    if (record.kind === 'user') written = this.encodeUser(out, fields, record);
+    else if (record.kind === 'object') written = this.encodeObject(out, fields, record);
+    else {
+      written = this.exports.record_encode_policy(
+        out, record.minPasswordLength, record.maxFailedLogins, record.keyExportAllowed ? 1 : 0, record.sessionTimeoutSeconds,
+      );
+    }
+    if (written < 0) throw new HsmError(-written, `cannot encode ${record.kind} '${record.name}'`);
+    return this.copyOut(out, written);
+  }
+
+  private encodeUser(out: number, scratch: number, user: UserRecord): number {
+    const name = utf8(user.name);
+    if (user.storedKey.length !== 32 || user.serverKey.length !== 32) throw new HsmError(38107, 'verifier keys must be 32 bytes');
+    const nameAt = this.put(name, scratch - this.io);
+    const saltAt = this.put(user.salt.subarray(0, 255), scratch - this.io + 64);
+    const verifierAt = this.put(user.storedKey, scratch - this.io + 64 + 256);
+    this.put(user.serverKey, scratch - this.io + 64 + 256 + 32);
+    const [kdf, cost, block, parallel] =
+      user.kdf.kdf === 'scrypt' ? [1, user.kdf.log2N, user.kdf.r, user.kdf.p] : [2, user.kdf.iterations, 0, 0];
+    if (name.length > 255 || user.salt.length > 255) throw new HsmError(name.length > 255 ? 38106 : 38107);
+    return this.exports.record_encode_user(
+      out, nameAt, name.length, user.admin ? 1 : 0, user.failedLogins, kdf, saltAt, user.salt.length,
+      cost >>> 0, block >>> 0, parallel >>> 0, verifierAt,
+    );
+  }
+
+  private encodeObject(out: number, scratch: number, object: ObjectRecord): number {
+    const name = utf8(object.name);
+    const owner = utf8(object.owner);
+    if (name.length > 255 || owner.length > 255) throw new HsmError(38106);
+    if (object.acl.length > L.ACL_ENTRIES_MAX) throw new HsmError(38107, `at most ${L.ACL_ENTRIES_MAX} ACL entries`);
+    if (object.wrapped.length > L.WRAPPED_KEY_SIZE_MAX) throw new HsmError(38107, 'wrapped key too long');
+    const entries = object.acl
+      .map((entry) => ({ name: utf8(entry.user), rights: (entry.use ? 1 : 0) | (entry.export ? 2 : 0) | (entry.remove ? 4 : 0) }))
+      .sort((a, b) => compareNameBytes(a.name, b.name));
+    let aclSize = 0;
+    for (const entry of entries) {
+      if (entry.name.length > 255) throw new HsmError(38106);
+      aclSize += 2 + entry.name.length;
+    }
+    const acl = new Uint8Array(aclSize);
+    let at = 0;
+    for (const entry of entries) {
+      acl[at] = entry.name.length;
+      acl[at + 1] = entry.rights;
+      acl.set(entry.name, at + 2);
+      at += 2 + entry.name.length;
+    }
+    const base = scratch - this.io;
+    const nameAt = this.put(name, base);
+    const ownerAt = this.put(owner, base + 256);
+    const aclAt = this.put(acl, base + 512);
+    const wrappedAt = this.put(object.wrapped, base + 512 + acl.length);
+    const keyType = KEY_TYPES.indexOf(object.keyType) + 1;
+    const attributes = (object.exportable ? 1 : 0) | (object.temporary ? 2 : 0);
+    return this.exports.record_encode_object(
+      out, nameAt, name.length, keyType, attributes, ownerAt, owner.length, aclAt, entries.length, acl.length,
+      wrappedAt, object.wrapped.length,
+    );
+  }
+
+  /** Validates and decodes a record; throws HsmError with the codec's code. */
+  decode(bytes: Uint8Array): StoreRecord {
+    const address = this.put(bytes);
+    check(this.exports.record_decode(address, bytes.length));
+    const view = this.dataView();
+    const field = (index: number): number => view.getUint32(this.result + L.R_VIEW + index * 4, true);
+    const slice = (offset: number, length: number): Uint8Array => bytes.slice(offset, offset + length);
+    const kind = KIND_OF_NUMBER[field(0)]!;
+    const name = fromUtf8(slice(field(1), field(2)));
+    if (kind === 'user') {
+      const kdfNumber = field(6);
+      return {
+        kind, name, admin: (field(4) & 1) !== 0, failedLogins: field(5),
+        kdf: kdfNumber === 1 ? { kdf: 'scrypt', log2N: field(9), r: field(10), p: field(11) } : { kdf: 'pbkdf2-sha256', iterations: field(9) },
+        salt: slice(field(7), field(8)),
+        storedKey: slice(field(12), 32),
+        serverKey: slice(field(12) + 32, 32),
+      };
+    }
+    if (kind === 'object') {
+      const acl: AclEntry[] = [];
+      let at = field(9);
+      for (let i = 0; i < field(10); i++) {
+        const length = bytes[at];
+        const rights = bytes[at + 1];
+        acl.push({ user: fromUtf8(slice(at + 2, length)), use: (rights & 1) !== 0, export: (rights & 2) !== 0, remove: (rights & 4) !== 0 });
+        at += 2 + length;
+      }
+      const keyType: KeyType = KEY_TYPES[field(4) - 1];
+      if (KEY_BITS[keyType] !== field(6)) throw new HsmError(38107);
+      return {
+        kind, name, keyType, exportable: (field(5) & 1) !== 0, temporary: (field(5) & 2) !== 0,
+        owner: fromUtf8(slice(field(7), field(8))), acl, wrapped: slice(field(11), field(12)),
+      };
+    }
+    const policy: PolicyRecord = {
+      kind: 'policy', name: 'pool', minPasswordLength: field(4), maxFailedLogins: field(5),
+      keyExportAllowed: (field(6) & 1) !== 0, sessionTimeoutSeconds: field(7),
+    };
+    return policy;
+  }
+
+  /** The decoder's code for some bytes (0 = a valid record). Never throws. */
+  validate(bytes: Uint8Array): number {
+    if (bytes.length > this.ioSize) return 38102;
+    return this.exports.record_decode(this.put(bytes), bytes.length);
+  }
+
+  // ---- the key store ----
+
+  /** Applies a batch (encodeBatch). `dryRun` computes results and the SP after without changing anything. */
+  apply(batch: Uint8Array, dryRun = false): ApplyResult {
+    if (batch.length > L.BATCH_SIZE_MAX) throw new HsmError(38204);
+    check(this.exports.store_apply(this.put(batch), batch.length, dryRun ? MODE_DRY_RUN : MODE_COMMIT));
+    const writes = new DataView(batch.buffer, batch.byteOffset, batch.byteLength).getUint16(0, true);
+    const view = this.dataView();
+    const writeResults: number[] = [];
+    for (let i = 0; i < writes; i++) writeResults.push(view.getUint32(this.result + L.R_WRITE_RESULTS + i * 4, true));
+    return { writeResults, syncPoint: this.readSyncPoint() };
+  }
+
+  get(kind: RecordKind, name: string): Uint8Array | undefined {
+    const nameBytes = utf8(name);
+    if (nameBytes.length > L.NAME_LENGTH_MAX) return undefined;
+    const nameAt = this.put(nameBytes);
+    const out = this.io + 64;
+    const length = this.exports.store_get(KIND_NUMBER[kind], nameAt, nameBytes.length, out, L.RECORD_SIZE_MAX);
+    if (length === -5004 || length === -38106) return undefined;
+    if (length < 0) check(-length);
+    return this.copyOut(out, length);
+  }
+
+  /** Every record (of one kind), in table order. */
+  list(kind?: RecordKind): Uint8Array[] {
+    const records: Uint8Array[] = [];
+    const slots = this.exports.store_slots();
+    let cursor = 0;
+    while (cursor < slots) {
+      const written = this.exports.store_list(kind ? KIND_NUMBER[kind] : 0, cursor, this.io, this.ioSize);
+      const memory = this.memory();
+      const view = this.dataView();
+      for (let at = 0; at < written; ) {
+        const length = view.getUint32(this.io + at, true);
+        records.push(memory.slice(this.io + at + 4, this.io + at + 4 + length));
+        at += 4 + length;
+      }
+      cursor = view.getUint32(this.result + L.R_CURSOR, true);
+    }
+    return records;
+  }
+
+  count(): number {
+    return this.exports.store_count();
+  }
+
+  clear(): void {
+    check(this.exports.store_clear());
+  }
+
+  // ---- snapshots ----
+
+  /**
+   * Starts a snapshot export. The returned reader yields the header, then bounded chunks;
+   * writes may go on between reads. Always `close()` it (frees are deferred until then).
+   */
+  exportSnapshot(chunkSize = 256 * 1024): SnapshotReader {
+    if (chunkSize < L.RECORD_SIZE_MAX + 4 || chunkSize > this.ioSize) throw new RangeError('chunkSize out of range');
+    const headerLength = this.exports.snapshot_export_begin(this.io);
+    if (headerLength < 0) check(-headerLength);
+    const header = this.copyOut(this.io, headerLength);
+    let done = false;
+    return {
+      header,
+      next: () => {
+        if (done) return undefined;
+        const written = this.exports.snapshot_export_next(this.io, chunkSize);
+        if (written < 0) check(-written);
+        if (written === 0) {
+          done = true;
+          return undefined;
+        }
+        return this.copyOut(this.io, written);
+      },
+      close: () => {
+        done = true;
+        this.exports.snapshot_export_end();
+      },
+    };
+  }
+
+  /** All of a snapshot at once: header followed by every chunk. */
+  snapshotChunks(chunkSize?: number): Uint8Array[] {
+    const reader = this.exportSnapshot(chunkSize);
+    try {
+      const chunks = [reader.header];
+      for (let chunk = reader.next(); chunk; chunk = reader.next()) chunks.push(chunk);
+      return chunks;
+    } finally {
+      reader.close();
+    }
+  }
+
+  importBegin(header: Uint8Array): void {
+    check(this.exports.snapshot_import_begin(this.put(header), header.length));
+  }
+
+  importChunk(chunk: Uint8Array): void {
+    check(this.exports.snapshot_import_chunk(this.put(chunk), chunk.length));
+  }
+
+  importEnd(): SyncPoint {
+    check(this.exports.snapshot_import_end());
+    return this.readSyncPoint();
+  }
+
+  importAbort(): void {
+    this.exports.snapshot_import_abort();
+  }
+
+  /** Replaces the (empty) store's content with a snapshot; on failure the store is left empty. */
+  importSnapshot(chunks: Iterable<Uint8Array>): SyncPoint {
+    const iterator = chunks[Symbol.iterator]();
+    const first = iterator.next();
+    if (first.done) throw new HsmError(38401, 'empty snapshot');
+    this.importBegin(first.value);
+    try {
+      for (let item = iterator.next(); !item.done; item = iterator.next()) this.importChunk(item.value);
+      return this.importEnd();
+    } catch (error) {
+      this.importAbort();
+      throw error;
+    }
+  }
+}
+
+export interface SnapshotReader {
+  readonly header: Uint8Array;
+  next(): Uint8Array | undefined;
+  close(): void;
+}
