@@ -11,6 +11,7 @@ import { accHi, accLo, fold, hHi, hLo, keyed, recordCount, recordValue, spSetKey
 import { clearStore, find, frozen, slotLength, slotRecord, slotValueHi, slotValueLo, storeInit, storeKeyed, tableSlots } from './keystore';
 import { MODE_COMMIT, MODE_DRY_RUN, applyBatch, batchInit, commitApplied, undoApplied } from './batch';
 import * as snapshot from './snapshot';
+import { checksum as checksumOf, checksumHi, checksumInit, checksumLo } from './checksum';
 
 // Result area layout (byte offsets).
 const R_SP = 0; // u64
@@ -37,6 +38,7 @@ export function core_init(): i32 {
   memory.fill(result, 0, RESULT_AREA_SIZE);
   storeInit();
   batchInit();
+  checksumInit();
   return rc.OK;
 }
 
@@ -136,6 +138,14 @@ export function sp_sum_frames(pointer: usize, count: u32): i32 {
   store<u32>(result, spvvValue, R_SPVV);
   store<u64>(result, lo, R_ACC_LO);
   store<u64>(result, hi, R_ACC_HI);
+  return rc.OK;
+}
+
+/** The 128-bit checksum of a byte string (16 bytes of slack after it) into the hash slots. */
+export function checksum(pointer: usize, length: u32): i32 {
+  checksumOf(pointer, length);
+  store<u64>(result, checksumLo, R_HASH);
+  store<u64>(result, checksumHi, R_HASH + 8);
   return rc.OK;
 }
 

@@ -16,7 +16,6 @@ import { RECORD_SIZE_MAX } from './limits';
 /** 32-bit key words: enough for the longest record plus the Toeplitz shift. */
 export const NH_KEY_WORDS: u32 = RECORD_SIZE_MAX / 4 + 8;
 
-export let nhKey: usize = 0;
 export let nhS0: u64 = 0;
 export let nhS1: u64 = 0;
 
@@ -24,10 +23,16 @@ export let nhS1: u64 = 0;
 let maskTable: usize = 0;
 let tailScratch: usize = 0;
 
-export function nhInit(): void {
-  if (nhKey != 0) return;
-  nhKey = heap.alloc(<usize>NH_KEY_WORDS * 4);
-  memory.fill(nhKey, 0, <usize>NH_KEY_WORDS * 4);
+/** A zeroed NH key buffer of NH_KEY_WORDS words. */
+export function nhAllocateKey(): usize {
+  nhInit();
+  const key = heap.alloc(<usize>NH_KEY_WORDS * 4);
+  memory.fill(key, 0, <usize>NH_KEY_WORDS * 4);
+  return key;
+}
+
+function nhInit(): void {
+  if (maskTable != 0) return;
   maskTable = heap.alloc(32);
   memory.fill(maskTable, 0xff, 16);
   memory.fill(maskTable + 16, 0, 16);
@@ -35,18 +40,18 @@ export function nhInit(): void {
 }
 
 /**
- * NH of `length` bytes at `pointer`; results in nhS0, nhS1.
+ * NH of `length` (<= RECORD_SIZE_MAX) bytes at `pointer` under `key`; results in nhS0, nhS1.
  * May read up to 15 bytes past the end (never used): callers keep 16 bytes of slack.
  */
-export function nhHash(pointer: usize, length: usize): void {
-  if (ASC_FEATURE_SIMD) nhSimd(pointer, length);
-  else nhScalar(pointer, length);
+export function nhHash(pointer: usize, length: usize, key: usize): void {
+  if (ASC_FEATURE_SIMD) nhSimd(pointer, length, key);
+  else nhScalar(pointer, length, key);
 }
 
-function nhSimd(pointer: usize, length: usize): void {
+function nhSimd(pointer: usize, length: usize, key: usize): void {
   let a0 = i64x2.splat(0);
   let a1 = i64x2.splat(0);
-  let k = nhKey;
+  let k = key;
   const full = pointer + (length & ~(<usize>15));
   let p = pointer;
   for (; p < full; p += 16, k += 16) {
@@ -71,17 +76,18 @@ function nhSimd(pointer: usize, length: usize): void {
 // @ts-ignore: decorator
 @inline
 function pairs(p: usize, k: usize): u64 {
-  const t0 = <u64>(load<u32>(p) + load<u32>(k));
-  const t1 = <u64>(load<u32>(p, 4) + load<u32>(k, 4));
-  const t2 = <u64>(load<u32>(p, 8) + load<u32>(k, 8));
-  const t3 = <u64>(load<u32>(p, 12) + load<u32>(k, 12));
-  return t0 * t2 + t1 * t3;
+  // 32-bit locals: the sums must wrap mod 2^32 before they are widened.
+  const t0: u32 = load<u32>(p) + load<u32>(k);
+  const t1: u32 = load<u32>(p, 4) + load<u32>(k, 4);
+  const t2: u32 = load<u32>(p, 8) + load<u32>(k, 8);
+  const t3: u32 = load<u32>(p, 12) + load<u32>(k, 12);
+  return (<u64>t0) * (<u64>t2) + (<u64>t1) * (<u64>t3);
 }
 
-function nhScalar(pointer: usize, length: usize): void {
+function nhScalar(pointer: usize, length: usize, key: usize): void {
   let s0: u64 = 0;
   let s1: u64 = 0;
-  let k = nhKey;
+  let k = key;
   const full = pointer + (length & ~(<usize>15));
   let p = pointer;
   for (; p < full; p += 16, k += 16) {

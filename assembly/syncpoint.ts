@@ -6,7 +6,7 @@
 //   SP = f0, SPVV = f1 mod 2^16
 // NH key word i (64-bit) = SipHash-1-3-64(KF, LE64(i)), split into two 32-bit words.
 
-import { nhHash, nhInit, nhKey, nhS0, nhS1, NH_KEY_WORDS } from './nh';
+import { nhAllocateKey, nhHash, nhS0, nhS1, NH_KEY_WORDS } from './nh';
 import { sip13Word } from './siphash';
 
 const IV0: u64 = 0x736f6d6570736575;
@@ -19,6 +19,7 @@ let kr1: u64 = 0;
 let kf0: u64 = 0;
 let kf1: u64 = 0;
 export let keyed = false;
+let nhKey: usize = 0;
 
 /** Last record value. */
 export let hLo: u64 = 0;
@@ -35,15 +36,20 @@ export let spvvValue: u32 = 0;
 
 /** Sets the 32-byte Sync-Point key (KR = bytes 0..15, KF = bytes 16..31). */
 export function spSetKey(pointer: usize): void {
-  nhInit();
+  if (nhKey == 0) nhKey = nhAllocateKey();
   kr0 = load<u64>(pointer);
   kr1 = load<u64>(pointer, 8);
   kf0 = load<u64>(pointer, 16);
   kf1 = load<u64>(pointer, 24);
-  for (let i: u32 = 0; i < NH_KEY_WORDS / 2; i++) {
-    store<u64>(nhKey + (<usize>i << 3), sip13Word(kf0, kf1, <u64>i));
-  }
+  nhExpandKey(nhKey, kf0, kf1);
   keyed = true;
+}
+
+/** Fills an NH key from a SipHash key: word i = SipHash-1-3-64(k, LE64(i)). */
+export function nhExpandKey(key: usize, k0: u64, k1: u64): void {
+  for (let i: u32 = 0; i < NH_KEY_WORDS / 2; i++) {
+    store<u64>(key + (<usize>i << 3), sip13Word(k0, k1, <u64>i));
+  }
 }
 
 /** KF, for keys derived inside the core (the key-store index hash). */
@@ -51,10 +57,10 @@ export function keyFold0(): u64 { return kf0; }
 export function keyFold1(): u64 { return kf1; }
 
 // SipHash-1-3-128 of three 64-bit words; result in (outLo, outHi).
-let outLo: u64 = 0;
-let outHi: u64 = 0;
+export let outLo: u64 = 0;
+export let outHi: u64 = 0;
 
-function sip13x3(k0: u64, k1: u64, m0: u64, m1: u64, m2: u64): void {
+export function sip13x3(k0: u64, k1: u64, m0: u64, m1: u64, m2: u64): void {
   let a = k0 ^ IV0, b = k1 ^ IV1 ^ 0xee, c = k0 ^ IV2, e = k1 ^ IV3;
   e ^= m0;
   a += b; b = rotl<u64>(b, 13); b ^= a; a = rotl<u64>(a, 32); c += e; e = rotl<u64>(e, 16); e ^= c;
@@ -89,7 +95,7 @@ function sip13x3(k0: u64, k1: u64, m0: u64, m1: u64, m2: u64): void {
 
 /** The record value h(r) of `length` bytes at `pointer` into (hLo, hHi). 16 bytes of slack needed. */
 export function recordValue(pointer: usize, length: usize): void {
-  nhHash(pointer, length);
+  nhHash(pointer, length, nhKey);
   sip13x3(kr0, kr1, nhS0, nhS1, <u64>length);
   hLo = outLo;
   hHi = outHi;

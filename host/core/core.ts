@@ -10,7 +10,7 @@ import {
   type AclEntry, type KeyType, type ObjectRecord, type PolicyRecord, type RecordKind, type StoreRecord, type UserRecord,
 } from './records.ts';
 
-interface CoreExports {
+export interface CoreExports {
   memory: WebAssembly.Memory;
   core_init(): number;
   io_pointer(): number;
@@ -23,6 +23,7 @@ interface CoreExports {
   record_value(pointer: number, length: number): number;
   sp_sum_frames(pointer: number, count: number): number;
   siphash(key: number, pointer: number, length: number, c: number, d: number, wide: number): number;
+  checksum(pointer: number, length: number): number;
   record_decode(pointer: number, length: number): number;
   record_encode_user(...args: number[]): number;
   record_encode_object(...args: number[]): number;
@@ -82,10 +83,14 @@ function check(code: number, detail?: string): void {
 export type CoreSource = WebAssembly.Module | BufferSource;
 
 export class Core {
-  private readonly exports: CoreExports;
-  private readonly io: number;
-  private readonly ioSize: number;
-  private readonly result: number;
+  /** @internal for sibling modules of host/core only (e.g. the log codec). */
+  readonly exports: CoreExports;
+  /** @internal address of the IO buffer */
+  readonly io: number;
+  /** @internal */
+  readonly ioSize: number;
+  /** @internal address of the result area */
+  readonly result: number;
   private buffer: ArrayBuffer;
   private bytes: Uint8Array;
   private view: DataView;
@@ -123,7 +128,8 @@ export class Core {
   }
 
   /** Views over memory, re-created if memory grew. */
-  private memory(): Uint8Array {
+  /** @internal current view over memory */
+  memory(): Uint8Array {
     if (this.exports.memory.buffer !== this.buffer) {
       this.buffer = this.exports.memory.buffer;
       this.bytes = new Uint8Array(this.buffer);
@@ -132,19 +138,22 @@ export class Core {
     return this.bytes;
   }
 
-  private dataView(): DataView {
+  /** @internal */
+  dataView(): DataView {
     this.memory();
     return this.view;
   }
 
   /** Copies `data` into the IO buffer at `offset`; returns its address. */
-  private put(data: Uint8Array, offset = 0): number {
+  /** @internal */
+  put(data: Uint8Array, offset = 0): number {
     if (offset + data.length > this.ioSize) throw new HsmError(38102, `input of ${data.length} bytes exceeds the IO buffer`);
     this.memory().set(data, this.io + offset);
     return this.io + offset;
   }
 
-  private copyOut(address: number, length: number): Uint8Array {
+  /** @internal */
+  copyOut(address: number, length: number): Uint8Array {
     return this.memory().slice(address, address + length);
   }
 
@@ -209,6 +218,15 @@ export class Core {
       nh0: view.getBigUint64(at + 16, true),
       nh1: view.getBigUint64(at + 24, true),
     };
+  }
+
+  /** The 128-bit log/file checksum (assembly/checksum.ts) as [lo, hi]. */
+  checksum(bytes: Uint8Array): [bigint, bigint] {
+    const address = this.put(bytes);
+    this.memory().fill(0, address + bytes.length, address + bytes.length + 16);
+    check(this.exports.checksum(address, bytes.length));
+    const view = this.dataView();
+    return [view.getBigUint64(this.result + L.R_HASH, true), view.getBigUint64(this.result + L.R_HASH + 8, true)];
   }
 
   /** SipHash-c-d (first and, with `wide`, second 64-bit output words). */

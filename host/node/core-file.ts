@@ -23,7 +23,7 @@ export function coreWasmPath(variant: CoreVariant = 'release'): string {
 export function coreModule(variant: CoreVariant = 'release'): WebAssembly.Module {
   let module = modules.get(variant);
   if (!module) {
-    let bytes: Uint8Array;
+    let bytes: BufferSource;
     try {
       bytes = readFileSync(coreWasmPath(variant));
     } catch {
