@@ -18,7 +18,9 @@ export const OP_REPLACE: u8 = 2;
 export const OP_DELETE: u8 = 3;
 export const EVENT_TYPE_MAX: u8 = 32;
 export const BATCH_HEADER_SIZE: u32 = 4;
-export const WRITE_HEADER_SIZE: u32 = 4;
+/** u8 event, u8 reserved, u16 operation count, 16-byte client request id (zeros = none). */
+export const WRITE_HEADER_SIZE: u32 = 20;
+export const REQUEST_ID_SIZE: u32 = 16;
 export const OP_HEADER_SIZE: u32 = 8;
 
 export const MODE_COMMIT: i32 = 1;

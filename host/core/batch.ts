@@ -24,9 +24,14 @@ export const EVENT_TYPES = {
 } as const;
 export type EventType = keyof typeof EVENT_TYPES;
 
+export const REQUEST_ID_SIZE = 16;
+export const WRITE_HEADER_SIZE = 20;
+
 export interface Write {
   readonly event: EventType;
   readonly operations: readonly Operation[];
+  /** The client's id for this write (16 bytes): a retry with the same id gets the original outcome. */
+  readonly requestId?: Uint8Array;
 }
 
 function payloadOf(operation: Operation): Uint8Array {
@@ -36,7 +41,7 @@ function payloadOf(operation: Operation): Uint8Array {
 export function encodeBatch(writes: readonly Write[]): Uint8Array {
   let size = 4;
   for (const write of writes) {
-    size += 4;
+    size += WRITE_HEADER_SIZE;
     for (const operation of write.operations) size += 8 + payloadOf(operation).length;
   }
   const out = new Uint8Array(size);
@@ -46,7 +51,11 @@ export function encodeBatch(writes: readonly Write[]): Uint8Array {
   for (const write of writes) {
     out[at] = EVENT_TYPES[write.event];
     view.setUint16(at + 2, write.operations.length, true);
-    at += 4;
+    if (write.requestId) {
+      if (write.requestId.length !== REQUEST_ID_SIZE) throw new RangeError(`requestId: expected ${REQUEST_ID_SIZE} bytes`);
+      out.set(write.requestId, at + 4);
+    }
+    at += WRITE_HEADER_SIZE;
     for (const operation of write.operations) {
       const payload = payloadOf(operation);
       out[at] = operation.op === 'insert' ? OP_INSERT : operation.op === 'replace' ? OP_REPLACE : OP_DELETE;
@@ -57,4 +66,19 @@ export function encodeBatch(writes: readonly Write[]): Uint8Array {
     }
   }
   return out;
+}
+
+/** The request ids of a batch's writes, in order (all-zero ids as undefined). */
+export function batchRequestIds(batch: Uint8Array): (Uint8Array | undefined)[] {
+  const view = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
+  const ids: (Uint8Array | undefined)[] = [];
+  let at = 4;
+  for (let w = 0; w < view.getUint16(0, true); w++) {
+    const operations = view.getUint16(at + 2, true);
+    const id = batch.slice(at + 4, at + 4 + REQUEST_ID_SIZE);
+    ids.push(id.some((byte) => byte !== 0) ? id : undefined);
+    at += WRITE_HEADER_SIZE;
+    for (let o = 0; o < operations; o++) at += 8 + view.getUint32(at + 4, true);
+  }
+  return ids;
 }
