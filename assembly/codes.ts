@@ -35,3 +35,20 @@ export const SNAPSHOT_MISMATCH: i32 = 38404;
 export const SNAPSHOT_STATE: i32 = 38405;
 export const STORE_NOT_EMPTY: i32 = 38207;
 export const SYNC_POINT_MISMATCH: i32 = 38208;
+
+// Transaction log (assembly/txlog*.ts). A scan refuses corruption before the tail with
+// CANNOT_LOAD_LOG (DINAMO's number) and names the entry's own code next to it.
+export const CANNOT_LOAD_LOG: i32 = 37027;
+export const LOG_TRUNCATED: i32 = 38301;
+export const LOG_BAD_MAGIC: i32 = 38302;
+export const LOG_UNKNOWN_VERSION: i32 = 38303;
+export const LOG_HEADER_CHECKSUM: i32 = 38304;
+export const LOG_BODY_CHECKSUM: i32 = 38305;
+export const LOG_BROKEN_CHAIN: i32 = 38306;
+export const LOG_BAD_TYPE: i32 = 38307;
+export const LOG_OVERSIZE: i32 = 38308;
+export const LOG_RESERVED_NOT_ZERO: i32 = 38309;
+export const LOG_WRONG_POOL: i32 = 38310;
+export const LOG_MALFORMED_BODY: i32 = 38311;
+export const LOG_REPLAY_MISMATCH: i32 = 38312;
+export const LOG_NO_BASE: i32 = 38313;

@@ -258,3 +258,61 @@ export function snapshot_import_end(): i32 {
   return code;
 }
 export function snapshot_import_abort(): void { snapshot.importAbort(); }
+
+// ==== Transaction log (assembly/txlog*.ts; docs/FORMATS.md "Transaction log") ====
+// Entries are laid out by the host and sealed here; decoding, and scanning a stream in
+// windows, report through the state block (log_state_pointer, layout in txlog-scan.ts) and
+// per-entry results (log_results_pointer, LOG_RESULT_SIZE bytes each). Inputs need 16 bytes
+// of readable slack after them (the IO buffer has it).
+
+import * as txlog from './txlog';
+import * as txlogScan from './txlog-scan';
+
+function logInit(): void {
+  checksumInit();
+  txlogScan.scanInit();
+}
+
+function logReportEntry(entry: usize): void {
+  const state = txlogScan.state;
+  store<u32>(state, txlog.entryLength(entry), txlogScan.S_ENTRY_LENGTH);
+  store<u64>(state, load<u64>(entry, txlog.H_HEADER_CHECKSUM), txlogScan.S_ENTRY_CHECKSUM);
+  store<u64>(state, load<u64>(entry, txlog.H_HEADER_CHECKSUM + 8), txlogScan.S_ENTRY_CHECKSUM + 8);
+}
+
+export function log_state_pointer(): usize {
+  logInit();
+  return txlogScan.state;
+}
+
+export function log_results_pointer(): usize {
+  logInit();
+  return txlogScan.results;
+}
+
+/** Seals the entry the host laid out at `pointer` (`length` bytes available) after the entry whose checksum is at `parent`. */
+export function log_seal(pointer: usize, length: u32, parent: usize): i32 {
+  logInit();
+  const code = txlog.sealEntry(pointer, length, parent);
+  if (code == rc.OK) logReportEntry(pointer);
+  return code;
+}
+
+/** Checks one entry at `pointer` (`length` bytes available; more may follow). `checkPool` 0 accepts any pool. */
+export function log_check(pointer: usize, length: u32, poolId: u64, checkPool: i32): i32 {
+  logInit();
+  const code = txlog.checkEntry(pointer, length, poolId, checkPool != 0);
+  if (code == rc.OK) logReportEntry(pointer);
+  return code;
+}
+
+export function log_scan_begin(poolId: u64, flags: u32, parent: usize, lastSequence: u64, lastEpoch: u64): i32 {
+  logInit();
+  return txlogScan.scanBegin(poolId, flags, parent, lastSequence, lastEpoch);
+}
+
+/** Scans a window of the stream: OK (over), 1 (call again from S_NEXT) or CANNOT_LOAD_LOG. */
+export function log_scan(pointer: usize, length: u32, final: i32): i32 {
+  logInit();
+  return txlogScan.scan(pointer, length, final != 0);
+}

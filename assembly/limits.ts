@@ -26,3 +26,15 @@ export const IO_BUFFER_SIZE: u32 = 2 << 20;
 export const RESULT_AREA_SIZE: u32 = 4096;
 /** Length of the Sync-Point key the host derives from the SVMK. */
 export const SP_KEY_SIZE: u32 = 32;
+
+// ---- Transaction log (assembly/txlog*.ts) ----
+/** Nodes in one pool: participants of a transaction, entries of a node list (DINAMO: 16). */
+export const NODES_MAX: u32 = 16;
+/** Longest node address (printable ASCII, e.g. "10.0.0.7:4433") in a log entry. */
+export const NODE_ADDRESS_LENGTH_MAX: u32 = 64;
+/** Longest snapshot name a CHECKPOINT entry carries. */
+export const SNAPSHOT_NAME_LENGTH_MAX: u32 = 64;
+/** Longest log entry, header included: the largest batch plus 64 KiB for the PREPARE fields. */
+export const LOG_ENTRY_SIZE_MAX: u32 = (1 << 20) + (64 << 10);
+/** Entries one scan call reports before it returns so the host can read them. */
+export const LOG_SCAN_RESULTS_MAX: u32 = 4096;

@@ -39,6 +39,21 @@ const table = [
   { code: 38403, name: 'SNAPSHOT_OUT_OF_ORDER', meaning: 'Snapshot records are not in strictly ascending (kind, name) order.', action: 'The snapshot was not made by hsmpool or was tampered with.' },
   { code: 38404, name: 'SNAPSHOT_MISMATCH', meaning: 'The imported records do not give the count, SP and SPVV the header promised (or the pool key differs).', action: 'The snapshot is corrupt or from another pool; take a new one.' },
   { code: 38405, name: 'SNAPSHOT_STATE', meaning: 'A snapshot call came out of order (no export or import in progress, or one already running).', action: 'A bug in the caller; finish or abort the current snapshot.' },
+  // Transaction log (assembly/txlog*.ts, docs/FORMATS.md "Transaction log").
+  { code: 37027, name: 'CANNOT_LOAD_LOG', meaning: 'The transaction log is damaged before its tail (a bad entry followed by valid data, or a valid entry out of place); nothing was dropped.', action: 'Do not delete the log: restore this appliance by live-sync from the pool, keep the file for analysis.' },
+  { code: 38301, name: 'LOG_TRUNCATED', meaning: 'A log entry ends before its header or declared body length.', action: 'At the end of a log this is a torn append and is cut; elsewhere re-read the bytes.' },
+  { code: 38302, name: 'LOG_BAD_MAGIC', meaning: 'The bytes at an entry position do not start with the log magic "HPLG".', action: 'The bytes are not an hsmpool log entry (or are overwritten).' },
+  { code: 38303, name: 'LOG_UNKNOWN_VERSION', meaning: 'A log entry has a format version this build does not know.', action: 'Open the log with the hsmpool version that wrote it.' },
+  { code: 38304, name: 'LOG_HEADER_CHECKSUM', meaning: 'A log entry header does not match its checksum.', action: 'The entry is damaged; at the tail it is cut, before the tail the log is refused.' },
+  { code: 38305, name: 'LOG_BODY_CHECKSUM', meaning: 'A log entry body does not match the checksum in its header.', action: 'The entry is damaged; at the tail it is cut, before the tail the log is refused.' },
+  { code: 38306, name: 'LOG_BROKEN_CHAIN', meaning: 'A log entry does not follow its predecessor (previous-entry checksum, sequence number or epoch).', action: 'Entries were lost, duplicated or spliced; restore by live-sync.' },
+  { code: 38307, name: 'LOG_BAD_TYPE', meaning: 'A log entry has an unknown entry type.', action: 'Open the log with the hsmpool version that wrote it.' },
+  { code: 38308, name: 'LOG_OVERSIZE', meaning: 'A log entry is longer than LOG_ENTRY_SIZE_MAX (1,114,112 bytes).', action: 'Split the transaction; a longer entry in a log means corruption.' },
+  { code: 38309, name: 'LOG_RESERVED_NOT_ZERO', meaning: 'A reserved byte of a log entry header or body is not zero.', action: 'The entry was written by another format version or is corrupt.' },
+  { code: 38310, name: 'LOG_WRONG_POOL', meaning: 'A log entry belongs to another pool (domain id).', action: 'Point the appliance at its own data directory.' },
+  { code: 38311, name: 'LOG_MALFORMED_BODY', meaning: 'A log entry body is badly framed or has a field out of range for its type (including a malformed operation batch or a zero transaction id).', action: 'A bug in the writer; report it with the entry bytes.' },
+  { code: 38312, name: 'LOG_REPLAY_MISMATCH', meaning: 'Replaying the log does not give what it recorded (the SP after a COMMIT, an outcome without its PREPARE, two pending PREPAREs).', action: 'The log or snapshot is inconsistent; restore by live-sync and report it.' },
+  { code: 38313, name: 'LOG_NO_BASE', meaning: 'No valid snapshot with the log after it covers the state (the checkpoint\'s snapshot is missing or corrupt and the log does not reach back to sequence 1).', action: 'Restore the snapshot file or live-sync this appliance from the pool.' },
 ] as const satisfies readonly ReturnCode[];
 
 export type ReturnCodeName = (typeof table)[number]['name'];

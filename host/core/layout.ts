@@ -34,3 +34,10 @@ export const OP_REPLACE = 2;
 export const OP_DELETE = 3;
 
 export const SNAPSHOT_HEADER_SIZE = 32;
+
+// ---- Transaction log (mirrors of assembly/limits.ts) ----
+export const NODES_MAX = 16;
+export const NODE_ADDRESS_LENGTH_MAX = 64;
+export const SNAPSHOT_NAME_LENGTH_MAX = 64;
+export const LOG_ENTRY_SIZE_MAX = (1 << 20) + (64 << 10);
+export const LOG_SCAN_RESULTS_MAX = 4096;

@@ -1,0 +1,298 @@
+// The transaction log codec over the core's exports (assembly/txlog*.ts): encode an entry
+// from a typed value, decode one, scan a byte stream. The core checks and checksums; this
+// file lays bytes out and reads results. Runs in Node and in browsers (no node:* imports).
+
+import type { Core } from './core.ts';
+import { HsmError, describe } from './codes.ts';
+import { LOG_ENTRY_SIZE_MAX } from './layout.ts';
+import { ENTRY_TYPES, ENTRY_TYPE_OF_NUMBER, parseBody, planBody, type EntryBody, type EntryType } from './txlog-body.ts';
+
+export * from './txlog-body.ts';
+
+interface LogExports {
+  log_state_pointer(): number;
+  log_results_pointer(): number;
+  log_seal(pointer: number, length: number, parent: number): number;
+  log_check(pointer: number, length: number, poolId: bigint, checkPool: number): number;
+  log_scan_begin(poolId: bigint, flags: number, parent: number, lastSequence: bigint, lastEpoch: bigint): number;
+  log_scan(pointer: number, length: number, final: number): number;
+}
+
+export const LOG_MAGIC = 0x474c5048;
+export const LOG_VERSION = 1;
+export const LOG_HEADER_SIZE = 112;
+export const CHECKSUM_SIZE = 16;
+export const CANNOT_LOAD_LOG = 37027;
+
+// Header offsets (assembly/txlog.ts).
+const H_VERSION = 4, H_TYPE = 6, H_BODY_LENGTH = 8, H_POOL = 16, H_EPOCH = 24, H_SEQUENCE = 32;
+const H_TRANSACTION = 40, H_PARENT = 64, H_HEADER_CHECKSUM = 96;
+// Scan state block and results (assembly/txlog-scan.ts).
+const S_CONSUMED = 0, S_RESULT_COUNT = 4, S_VALID_LENGTH = 8, S_ENTRIES = 16, S_NEXT = 24, S_LAST_SEQUENCE = 32;
+const S_LAST_EPOCH = 40, S_PARENT = 48, S_POOL = 64, S_DAMAGE_OFFSET = 80, S_DAMAGE_CODE = 88, S_ENTRY_LENGTH = 92;
+const S_WITNESS_OFFSET = 96, S_ENTRY_CHECKSUM = 104;
+const E_OFFSET = 0, E_SEQUENCE = 8, E_TRANSACTION = 16, E_EPOCH = 24, E_LENGTH = 32, E_TYPE = 36;
+const LOG_RESULT_SIZE = 40;
+const SCAN_MORE = 1;
+const SCAN_CHAIN_KNOWN = 1;
+const SCAN_ANY_POOL = 2;
+/** Where encode puts the parent checksum in the IO buffer: after the largest entry and its slack. */
+const PARENT_OFFSET = LOG_ENTRY_SIZE_MAX + 64;
+
+/** A 128-bit entry checksum (16 bytes): what the next entry names as its parent. */
+export type Checksum = Uint8Array;
+export const ZERO_CHECKSUM: Checksum = new Uint8Array(CHECKSUM_SIZE);
+
+export interface EntryHeader {
+  readonly poolId: bigint;
+  readonly epoch: bigint;
+  readonly sequence: bigint;
+  /** Non-zero for PREPARE, COMMIT and ABORT. */
+  readonly transactionId: bigint;
+}
+
+export interface LogEntry extends EntryHeader {
+  readonly body: EntryBody;
+  /** The previous entry's checksum (zero for sequence 1). */
+  readonly parent: Checksum;
+  /** This entry's checksum (its header checksum). */
+  readonly checksum: Checksum;
+  /** Bytes of the entry, header included. */
+  readonly length: number;
+}
+
+/** Where a log stands: the last entry's sequence, epoch and checksum (all zero for an empty log). */
+export interface ChainPosition {
+  readonly sequence: bigint;
+  readonly epoch: bigint;
+  readonly checksum: Checksum;
+}
+export const LOG_START: ChainPosition = { sequence: 0n, epoch: 0n, checksum: ZERO_CHECKSUM };
+
+function exportsOf(core: Core): LogExports {
+  return core.exports as unknown as LogExports;
+}
+
+export function checksumHex(checksum: Checksum): string {
+  return Array.from(checksum, (byte) => byte.toString(16).padStart(2, '0')).join('');
+}
+
+export function sameChecksum(a: Checksum, b: Checksum): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
+/** Encodes and seals one entry after `parent`. Throws HsmError with the core's code for a bad entry. */
+export function encodeEntry(core: Core, header: EntryHeader, body: EntryBody, parent: Checksum): { bytes: Uint8Array; checksum: Checksum } {
+  if (parent.length !== CHECKSUM_SIZE) throw new RangeError(`parent: expected ${CHECKSUM_SIZE} bytes`);
+  const plan = planBody(body);
+  const length = LOG_HEADER_SIZE + plan.size;
+  if (length > LOG_ENTRY_SIZE_MAX) throw new HsmError(38308, `entry of ${length} bytes`);
+  const memory = core.memory();
+  const view = core.dataView();
+  const at = core.io;
+  memory.fill(0, at, at + LOG_HEADER_SIZE);
+  view.setUint32(at, LOG_MAGIC, true);
+  view.setUint16(at + H_VERSION, LOG_VERSION, true);
+  view.setUint8(at + H_TYPE, ENTRY_TYPES[body.type]);
+  view.setUint32(at + H_BODY_LENGTH, plan.size, true);
+  view.setBigUint64(at + H_POOL, BigInt.asUintN(64, header.poolId), true);
+  view.setBigUint64(at + H_EPOCH, BigInt.asUintN(64, header.epoch), true);
+  view.setBigUint64(at + H_SEQUENCE, BigInt.asUintN(64, header.sequence), true);
+  view.setBigUint64(at + H_TRANSACTION, BigInt.asUintN(64, header.transactionId), true);
+  plan.write(memory, view, at + LOG_HEADER_SIZE);
+  const parentAt = core.put(parent, PARENT_OFFSET);
+  const code = exportsOf(core).log_seal(at, length, parentAt);
+  if (code !== 0) throw new HsmError(code, `cannot encode ${body.type} entry ${header.sequence}`);
+  return { bytes: core.copyOut(at, length), checksum: core.copyOut(at + H_HEADER_CHECKSUM, CHECKSUM_SIZE) };
+}
+
+/** The decoder's code for the entry at the start of `bytes` (0 = valid); never throws. `poolId` undefined accepts any pool. */
+export function checkEntry(core: Core, bytes: Uint8Array, poolId?: bigint): number {
+  const length = Math.min(bytes.length, LOG_ENTRY_SIZE_MAX);
+  const at = core.put(bytes.subarray(0, length));
+  return exportsOf(core).log_check(at, length, poolId ?? 0n, poolId === undefined ? 0 : 1);
+}
+
+/** Decodes the entry at the start of `bytes` (later bytes are ignored). Throws HsmError naming the reason. */
+export function decodeEntry(core: Core, bytes: Uint8Array, poolId?: bigint): LogEntry {
+  const code = checkEntry(core, bytes, poolId);
+  if (code !== 0) throw new HsmError(code);
+  const length = core.dataView().getUint32(exportsOf(core).log_state_pointer() + S_ENTRY_LENGTH, true);
+  return parseEntry(bytes.subarray(0, length));
+}
+
+/** Reads an entry the core has accepted (decodeEntry or a scan); no checks of its own. */
+export function parseEntry(bytes: Uint8Array): LogEntry {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const type = ENTRY_TYPE_OF_NUMBER[view.getUint8(H_TYPE)];
+  const bodyLength = view.getUint32(H_BODY_LENGTH, true);
+  if (!type || bytes.length < LOG_HEADER_SIZE + bodyLength) throw new HsmError(38311, 'not an accepted entry');
+  return {
+    poolId: view.getBigUint64(H_POOL, true),
+    epoch: view.getBigUint64(H_EPOCH, true),
+    sequence: view.getBigUint64(H_SEQUENCE, true),
+    transactionId: view.getBigUint64(H_TRANSACTION, true),
+    parent: bytes.slice(H_PARENT, H_PARENT + CHECKSUM_SIZE),
+    checksum: bytes.slice(H_HEADER_CHECKSUM, H_HEADER_CHECKSUM + CHECKSUM_SIZE),
+    length: LOG_HEADER_SIZE + bodyLength,
+    body: parseBody(type, bytes.subarray(LOG_HEADER_SIZE, LOG_HEADER_SIZE + bodyLength)),
+  };
+}
+
+/** Appends entries to a chain: keeps the sequence, epoch and parent checksum. */
+export class LogEncoder {
+  private position: ChainPosition;
+  /** The epoch new entries get: the last entry's, or the one an EPOCH_RAISED entry named. */
+  private epoch: bigint;
+
+  constructor(private readonly core: Core, readonly poolId: bigint, after: ChainPosition = LOG_START) {
+    this.position = after;
+    this.epoch = after.epoch;
+  }
+
+  /** The last entry encoded (or the position given at construction). */
+  get last(): ChainPosition {
+    return this.position;
+  }
+
+  /** Encodes the next entry; the epoch defaults to the last one's. */
+  encode(body: EntryBody, options: { transactionId?: bigint; epoch?: bigint } = {}): Uint8Array {
+    const epoch = options.epoch ?? this.epoch;
+    const sequence = this.position.sequence + 1n;
+    const header = { poolId: this.poolId, epoch, sequence, transactionId: options.transactionId ?? 0n };
+    const { bytes, checksum } = encodeEntry(this.core, header, body, this.position.checksum);
+    this.position = { sequence, epoch, checksum };
+    this.epoch = body.type === 'epoch-raised' ? body.epoch : epoch;
+    return bytes;
+  }
+}
+
+
+// ---- scanning a stream ----
+
+/** A valid entry found by a scan. */
+export interface ScannedEntry {
+  readonly offset: number;
+  readonly length: number;
+  readonly type: EntryType;
+  readonly sequence: bigint;
+  readonly transactionId: bigint;
+  readonly epoch: bigint;
+}
+
+/** clean: every byte is a valid entry; torn: a torn tail follows the valid prefix (cut it); corrupt: refused. */
+export type LogTail = 'clean' | 'torn' | 'corrupt';
+
+export interface LogDamage {
+  /** Offset of the first entry that did not pass. */
+  readonly offset: number;
+  /** Its code (38301..38311) and name. */
+  readonly code: number;
+  readonly name: string;
+}
+
+export interface ScanResult {
+  /** 0, or 37027 CANNOT_LOAD_LOG when the log is corrupt before its tail. */
+  readonly code: number;
+  readonly tail: LogTail;
+  readonly entries: number;
+  /** Bytes of the valid prefix: where a torn tail is cut. */
+  readonly validLength: number;
+  /** The last valid entry (the `after` position when there is none). */
+  readonly last: ChainPosition;
+  /** The pool of the entries (the one asked for, or the first entry's). */
+  readonly poolId: bigint;
+  readonly damage?: LogDamage;
+  /** corrupt: where the evidence is — a well-formed header after the damage, or the damaged entry itself. */
+  readonly witnessOffset?: number;
+}
+
+export interface ScanOptions {
+  /** The pool every entry must belong to; undefined takes the first entry's. */
+  readonly poolId?: bigint;
+  /** The log continues a known chain: its first entry must follow this position. */
+  readonly after?: ChainPosition;
+  /** Bytes copied into the core per call (default and maximum: the IO buffer); for split tests. */
+  readonly windowSize?: number;
+}
+
+function beginScan(core: Core, options: ScanOptions): void {
+  const after = options.after;
+  const flags = (after ? SCAN_CHAIN_KNOWN : 0) | (options.poolId === undefined ? SCAN_ANY_POOL : 0);
+  const parentAt = core.put(after?.checksum ?? ZERO_CHECKSUM, PARENT_OFFSET);
+  check(exportsOf(core).log_scan_begin(options.poolId ?? 0n, flags, parentAt, after?.sequence ?? 0n, after?.epoch ?? 0n));
+}
+
+function check(code: number): void {
+  if (code !== 0) throw new HsmError(code);
+}
+
+function readResults(core: Core, state: number, results: number, visit: (entry: ScannedEntry) => void): void {
+  const view = core.dataView();
+  const count = view.getUint32(state + S_RESULT_COUNT, true);
+  for (let i = 0; i < count; i++) {
+    const at = results + i * LOG_RESULT_SIZE;
+    visit({
+      offset: Number(view.getBigUint64(at + E_OFFSET, true)),
+      length: view.getUint32(at + E_LENGTH, true),
+      type: ENTRY_TYPE_OF_NUMBER[view.getUint8(at + E_TYPE)]!,
+      sequence: view.getBigUint64(at + E_SEQUENCE, true),
+      transactionId: view.getBigUint64(at + E_TRANSACTION, true),
+      epoch: view.getBigUint64(at + E_EPOCH, true),
+    });
+  }
+}
+
+function scanResult(core: Core, state: number, code: number, options: ScanOptions): ScanResult {
+  const view = core.dataView();
+  const entries = Number(view.getBigUint64(state + S_ENTRIES, true));
+  const damageCode = view.getUint32(state + S_DAMAGE_CODE, true);
+  const last: ChainPosition = entries === 0 ? (options.after ?? LOG_START) : {
+    sequence: view.getBigUint64(state + S_LAST_SEQUENCE, true),
+    epoch: view.getBigUint64(state + S_LAST_EPOCH, true),
+    checksum: core.copyOut(state + S_PARENT, CHECKSUM_SIZE),
+  };
+  const damage = damageCode === 0 ? undefined : {
+    offset: Number(view.getBigUint64(state + S_DAMAGE_OFFSET, true)), code: damageCode, name: describe(damageCode).name,
+  };
+  const corrupt = code === CANNOT_LOAD_LOG;
+  return {
+    code,
+    tail: corrupt ? 'corrupt' : damage ? 'torn' : 'clean',
+    entries,
+    validLength: Number(view.getBigUint64(state + S_VALID_LENGTH, true)),
+    last,
+    poolId: view.getBigUint64(state + S_POOL, true),
+    damage,
+    witnessOffset: corrupt ? Number(view.getBigUint64(state + S_WITNESS_OFFSET, true)) : undefined,
+  };
+}
+
+/**
+ * Scans a log: the longest valid prefix, and whether the rest is a torn tail or corruption
+ * (the rule is in assembly/txlog-scan.ts and docs/FORMATS.md). `visit` sees every valid entry
+ * in order. Never throws for any content of `log`.
+ */
+export function scanLog(core: Core, log: Uint8Array, options: ScanOptions = {}, visit?: (entry: ScannedEntry) => void): ScanResult {
+  const exports = exportsOf(core);
+  const state = exports.log_state_pointer();
+  const results = exports.log_results_pointer();
+  let windowSize = Math.max(1, Math.min(options.windowSize ?? core.ioSize, core.ioSize));
+  beginScan(core, options);
+  let next = 0;
+  for (;;) {
+    const end = Math.min(log.length, next + windowSize);
+    const final = end === log.length;
+    core.put(log.subarray(next, end));
+    const code = exports.log_scan(core.io, end - next, final ? 1 : 0);
+    if (visit) readResults(core, state, results, visit);
+    if (code !== SCAN_MORE) return scanResult(core, state, code, options);
+    const view = core.dataView();
+    if (view.getUint32(state + S_CONSUMED, true) === 0) {
+      // The window holds no whole entry: widen it (the IO buffer always holds the largest one).
+      if (windowSize === core.ioSize) throw new Error('log scan made no progress with a full window');
+      windowSize = Math.min(windowSize * 2, core.ioSize);
+    }
+    next = Number(view.getBigUint64(state + S_NEXT, true));
+  }
+}
