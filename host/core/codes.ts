@@ -11,6 +11,15 @@ export interface ReturnCode {
 
 const table = [
   { code: 0, name: 'OK', meaning: 'Success.', action: 'Nothing.' },
+  // Replication (DINAMO numbering).
+  { code: 36000, name: 'REPLICATION_BUSY', meaning: 'A pending transaction (PTL) holds the pool, or the write queue is full.', action: 'Retry with backoff; the replication manager resolves pending transactions by itself.' },
+  { code: 36500, name: 'REPLICATION_PEER_NOT_SYNCED', meaning: "A member's Sync-Point differs from the coordinator's: its state diverged, so the write was refused.", action: 'Compare SPs in the console (replication info) and live-sync the divergent node.' },
+  { code: 37017, name: 'INVALID_OPERATION', meaning: 'The replication request does not apply here (node-down of this node or of a non-member, a message for another domain).', action: 'Check the node id and the console you use.' },
+  { code: 37029, name: 'CANNOT_VALIDATE_EVENT', meaning: 'A participant could not apply the prepared operations.', action: 'A bug or a corrupt message; report it with the support bundle.' },
+  { code: 37030, name: 'TRANS_MISMATCH', meaning: 'A PREPARE named a coordinator, participants or epoch that do not match this node.', action: 'Retry; if it persists, compare the node lists in the console.' },
+  { code: 37031, name: 'CANNOT_SYNC_POINT', meaning: 'After committing, this node reached a different Sync-Point than the coordinator: it diverged.', action: 'Live-sync this node from the pool.' },
+  { code: 38501, name: 'NODE_STILL_ALIVE', meaning: 'Node-down refused: the node answered a probe.', action: 'Only declare down a node that is really gone; stop it first.' },
+  { code: 38502, name: 'NODE_FENCED', meaning: 'This node was declared down (node-down) and is no longer a member of the pool.', action: 'Bring it back with live-sync; use another node meanwhile.' },
   // Server side (DINAMO numbering).
   { code: 5002, name: 'ACCESS_DENIED', meaning: 'The user may not use or change this object.', action: 'Use an object you own, or have the owner grant an ACL.' },
   { code: 5004, name: 'CANNOT_OPEN_OBJ', meaning: 'No such user, object or record.', action: 'Check the name (names are case-sensitive).' },

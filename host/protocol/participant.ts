@@ -1,0 +1,89 @@
+// The participant side of 2PC: validate a PREPARE against this node's own state (epoch,
+// membership, Sync-Point before and after), persist it, then vote; apply the decision.
+// A no-vote is logged as this node's abort, so a late duplicate PREPARE is answered from
+// the log and can never be prepared afterwards.
+
+import type { Replica, TxState } from './replica.ts';
+import type { NodeId, Transaction, TxId } from './types.ts';
+import { batchRequestIds } from '../core/batch.ts';
+
+const hex = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+
+export function onPrepare(replica: Replica, from: NodeId, tx: Transaction): void {
+  if (from !== tx.coordinator) return;
+  const known = replica.outcomes.get(tx.txid);
+  if (known !== undefined) return replica.send(from, { type: 'vote', txid: tx.txid, yes: known, code: known ? 0 : 36000 });
+  if (replica.transactions.has(tx.txid)) return replica.send(from, { type: 'vote', txid: tx.txid, yes: true, code: 0 });
+  const code = refusal(replica, tx);
+  if (code !== 0) return voteNo(replica, tx, code);
+  const held: TxState = {
+    tx, role: 'participant', state: 'PREPARED', votes: new Set(), acks: new Set(), requests: [], since: replica.now, statuses: new Map(),
+  };
+  replica.transactions.set(tx.txid, held);
+  replica.persist({ type: 'prepare', tx });
+  replica.send(from, { type: 'vote', txid: tx.txid, yes: true, code: 0 });
+}
+
+/** Why this node cannot prepare `tx` (0: it can). */
+function refusal(replica: Replica, tx: Transaction): number {
+  if (replica.hasPendingTransaction()) return 36000;
+  if (!tx.participants.includes(replica.id) || tx.epoch !== replica.membership.epoch || !replica.membership.isMember(tx.coordinator)) return 37030;
+  const sp = replica.core.syncPoint();
+  if (sp.hex !== tx.spBefore || sp.spvv !== tx.spvvBefore) return 36500;
+  try {
+    const dry = replica.core.apply(tx.batch, true);
+    if (dry.syncPoint.hex !== tx.spAfter || dry.syncPoint.spvv !== tx.spvvAfter) return 36500;
+  } catch {
+    return 37029;
+  }
+  return 0;
+}
+
+function voteNo(replica: Replica, tx: Transaction, code: number): void {
+  replica.persist({ type: 'abort', txid: tx.txid, epoch: replica.membership.epoch, reason: code });
+  replica.remember(tx.txid, false);
+  replica.history.push({ txid: tx.txid, committed: false, epoch: replica.membership.epoch, sp: replica.core.syncPoint().hex });
+  replica.send(tx.coordinator, { type: 'vote', txid: tx.txid, yes: false, code });
+}
+
+export function onDecision(replica: Replica, from: NodeId, txid: TxId, commit: boolean): void {
+  const held = replica.transactions.get(txid);
+  if (held && held.role === 'participant') {
+    if (commit) commitHere(replica, held, false);
+    else abortHere(replica, held, 0);
+    replica.send(from, { type: 'ack', txid });
+    return;
+  }
+  if (replica.outcomes.has(txid)) return replica.send(from, { type: 'ack', txid });
+  // An abort of a transaction never prepared here (its PREPARE was lost): nothing to undo.
+  if (!commit) replica.send(from, { type: 'ack', txid });
+}
+
+/** Applies a prepared transaction here. `terminated`: decided by termination, not by its coordinator. */
+export function commitHere(replica: Replica, held: TxState, terminated: boolean): void {
+  const applied = replica.core.apply(held.tx.batch);
+  if (applied.syncPoint.hex !== held.tx.spAfter || applied.syncPoint.spvv !== held.tx.spvvAfter) replica.diverged = true;
+  held.state = terminated ? 'COMMITTED_TM' : 'COMMITTED';
+  replica.persist({ type: 'commit', txid: held.tx.txid, epoch: replica.membership.epoch, sp: applied.syncPoint.hex, spvv: applied.syncPoint.spvv, terminated });
+  rememberRequests(replica, held.tx, applied.writeResults);
+  finish(replica, held, true);
+}
+
+export function abortHere(replica: Replica, held: TxState, reason: number): void {
+  held.state = 'ABORTED';
+  replica.persist({ type: 'abort', txid: held.tx.txid, epoch: replica.membership.epoch, reason });
+  finish(replica, held, false);
+}
+
+function finish(replica: Replica, held: TxState, committed: boolean): void {
+  replica.remember(held.tx.txid, committed);
+  replica.history.push({ txid: held.tx.txid, committed, epoch: replica.membership.epoch, sp: replica.core.syncPoint().hex });
+  replica.transactions.delete(held.tx.txid);
+}
+
+/** Every node learns each write's outcome, so a retry on any node gets it. */
+export function rememberRequests(replica: Replica, tx: Transaction, results: readonly number[]): void {
+  batchRequestIds(tx.batch).forEach((id, i) => {
+    if (id) replica.rememberRequest(hex(id), { code: results[i], txid: tx.txid });
+  });
+}

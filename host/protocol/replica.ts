@@ -1,0 +1,287 @@
+// One appliance's replication state machine (etcd/raft's shape): `request`, `receive` and
+// `tick` feed it; `ready()` returns what to persist, send and reply. It does no I/O and
+// reads no clock: time arrives as ticks, randomness from a seeded generator. The key store
+// (host/core) is pure computation and lives inside it.
+//
+// The protocol (docs/PROTOCOL.md): synchronous multi-master 2PC, one pending transaction
+// pool-wide, every message stamped with epoch, membership digest and Sync-Point.
+// Coordinator logic: coordinator.ts; participant: participant.ts; replication manager,
+// cooperative termination and node-down: manager.ts.
+
+import { HsmError } from '../core/codes.ts';
+import type { Core } from '../core/core.ts';
+import { Membership } from './membership.ts';
+import type { Random } from './random.ts';
+import type {
+  ClientReply, ClientRequest, Envelope, LogRecord, MessageBody, NodeAddress, NodeId, Ready, Transaction, TxId, TxStateName, TxStatus, WriteRequest,
+} from './types.ts';
+import * as coordinator from './coordinator.ts';
+import * as participant from './participant.ts';
+import * as manager from './manager.ts';
+
+export interface Timers {
+  /** Ticks between replication-manager pulses (re-sends, queries, anti-entropy). */
+  readonly managerPulseTicks: number;
+  /** Ticks a prepared participant waits before it asks about the outcome. */
+  readonly inDoubtTicks: number;
+  /** Ticks node-down waits for the node to answer a probe before it fences it. */
+  readonly probeTimeoutTicks: number;
+}
+
+export const DEFAULT_TIMERS: Timers = { managerPulseTicks: 10, inDoubtTicks: 20, probeTimeoutTicks: 30 };
+
+/** Writes queued at a coordinator waiting for the next transaction. */
+export const WRITE_QUEUE_MAX = 1024;
+/** Writes in one transaction with group commit (BATCH_WRITES_MAX of the core). */
+export const GROUP_COMMIT_WRITES_MAX = 256;
+/** Decided transactions remembered to answer late and duplicate messages. */
+export const OUTCOMES_MAX = 4096;
+/** Request ids remembered so a retried write gets its original outcome. */
+export const REQUEST_OUTCOMES_MAX = 65536;
+
+export interface ReplicaConfig {
+  readonly id: NodeId;
+  readonly core: Core;
+  readonly random: Random;
+  /** The pool's founding node list (all nodes, this one included). */
+  readonly founders: readonly NodeAddress[];
+  /** Batch queued writes into one transaction. */
+  readonly groupCommit?: boolean;
+  readonly timers?: Partial<Timers>;
+}
+
+/** A transaction this node holds: its PTL entry. */
+export interface TxState {
+  readonly tx: Transaction;
+  readonly role: 'coordinator' | 'participant';
+  state: TxStateName;
+  /** Coordinator: participants that voted yes. */
+  readonly votes: Set<NodeId>;
+  /** Coordinator: participants that acknowledged the decision. */
+  readonly acks: Set<NodeId>;
+  /** Coordinator: the client writes this transaction carries, in batch order. */
+  readonly requests: WriteRequest[];
+  /** Tick of the last state change or query. */
+  since: number;
+  /** Participant in doubt: statuses gathered from peers. */
+  readonly statuses: Map<NodeId, TxStatus>;
+}
+
+export interface PeerStatus {
+  readonly sp: string;
+  readonly spvv: number;
+  readonly epoch: number;
+  readonly digest: string;
+  readonly tick: number;
+  /** Set when this peer refused a PREPARE because its SP differed (it or we diverged). */
+  readonly notSynced: boolean;
+}
+
+export type Outcome = { readonly code: number; readonly txid: TxId };
+
+export class Replica {
+  readonly id: NodeId;
+  readonly core: Core;
+  readonly random: Random;
+  readonly timers: Timers;
+  readonly groupCommit: boolean;
+  readonly membership: Membership;
+  /** PTL: transactions not yet resolved here (normally at most one). */
+  readonly transactions = new Map<TxId, TxState>();
+  /** Recently decided transactions: true = committed. */
+  readonly outcomes = new Map<TxId, boolean>();
+  readonly requestOutcomes = new Map<string, Outcome>();
+  readonly queue: WriteRequest[] = [];
+  readonly peers = new Map<NodeId, PeerStatus>();
+  /** Node-down requests waiting for their probe to time out, by probe nonce. */
+  readonly probes = new Map<string, { node: NodeId; requestId: string; deadline: number }>();
+  now = 0;
+  /** After a transaction aborted on a busy vote, the next one waits until this tick (jitter
+   * breaks the symmetry of coordinators that keep colliding). */
+  backoffUntil = 0;
+  /** This node was declared down: it never commits again. */
+  fenced = false;
+  /** Committing here gave another SP than the coordinator's: this node's state diverged. */
+  diverged = false;
+  /** Transactions committed and aborted here, in order (for checkers and the console). */
+  readonly history: { txid: TxId; committed: boolean; epoch: number; sp: string }[] = [];
+  private output: Ready = { persist: [], messages: [], replies: [] };
+
+  constructor(config: ReplicaConfig) {
+    this.id = config.id;
+    this.core = config.core;
+    this.random = config.random;
+    this.timers = { ...DEFAULT_TIMERS, ...config.timers };
+    this.groupCommit = config.groupCommit ?? true;
+    this.membership = new Membership(config.founders);
+    if (!this.membership.isMember(this.id)) throw new HsmError(37017, `node ${this.id} is not in the founding node list`);
+  }
+
+  // ---- inputs ----
+
+  request(request: ClientRequest): void {
+    if (request.kind === 'node-down') manager.nodeDown(this, request);
+    else coordinator.submit(this, request);
+    this.settle();
+  }
+
+  receive(envelope: Envelope): void {
+    if (envelope.to !== this.id) return;
+    if (this.admit(envelope)) this.dispatch(envelope);
+    this.settle();
+  }
+
+  tick(): void {
+    this.now++;
+    manager.onTick(this);
+    this.settle();
+  }
+
+  /** Takes what the last steps produced. */
+  ready(): Ready {
+    const out = this.output;
+    this.output = { persist: [], messages: [], replies: [] };
+    return out;
+  }
+
+  hasReady(): boolean {
+    return this.output.persist.length + this.output.messages.length + this.output.replies.length > 0;
+  }
+
+  // ---- outputs (used by coordinator.ts, participant.ts, manager.ts) ----
+
+  persist(record: LogRecord): void {
+    this.output.persist.push(record);
+  }
+
+  send(to: NodeId, body: MessageBody): void {
+    const sp = this.core.syncPoint();
+    this.output.messages.push({ from: this.id, to, epoch: this.membership.epoch, digest: this.membership.digest(), sp: sp.hex, spvv: sp.spvv, body });
+  }
+
+  reply(reply: ClientReply): void {
+    this.output.replies.push(reply);
+  }
+
+  fail(requestId: string, code: number): void {
+    this.reply({ requestId, code });
+  }
+
+  // ---- state helpers ----
+
+  /** Members other than this node. */
+  peersInPool(): NodeId[] {
+    return this.membership.memberIds().filter((id) => id !== this.id);
+  }
+
+  /** True while any transaction is unresolved here: new distributed writes get busy. */
+  hasPendingTransaction(): boolean {
+    return this.transactions.size > 0;
+  }
+
+  remember(txid: TxId, committed: boolean): void {
+    this.outcomes.set(txid, committed);
+    if (this.outcomes.size > OUTCOMES_MAX) this.outcomes.delete(this.outcomes.keys().next().value!);
+  }
+
+  rememberRequest(requestId: string, outcome: Outcome): void {
+    this.requestOutcomes.set(requestId, outcome);
+    if (this.requestOutcomes.size > REQUEST_OUTCOMES_MAX) this.requestOutcomes.delete(this.requestOutcomes.keys().next().value!);
+  }
+
+  /** What this node knows of a transaction. */
+  statusOf(txid: TxId): TxStatus {
+    const outcome = this.outcomes.get(txid);
+    if (outcome !== undefined) return outcome ? 'committed' : 'aborted';
+    const held = this.transactions.get(txid);
+    if (!held) return 'unknown';
+    if (held.state === 'COMMITTED' || held.state === 'COMMITTED_TM') return 'committed';
+    if (held.state === 'ABORTED') return 'aborted';
+    return held.role === 'coordinator' ? 'undecided' : 'prepared';
+  }
+
+  /** Membership changed (merged or node-down): fenced? re-evaluate what waited on the fenced. */
+  onMembershipChanged(newEvents: { added: readonly NodeAddress[]; down: readonly NodeId[] }): void {
+    const epoch = this.membership.epoch;
+    for (const node of newEvents.added) this.persist({ type: 'node-added', node, epoch });
+    for (const node of newEvents.down) this.persist({ type: 'node-down', node, epoch });
+    if (this.membership.isFenced(this.id) && !this.fenced) {
+      this.fenced = true;
+      for (const request of this.queue.splice(0)) this.fail(request.requestId, 38502);
+    }
+    for (const held of [...this.transactions.values()]) {
+      if (held.role === 'coordinator') coordinator.reevaluate(this, held);
+      else held.since = Math.min(held.since, this.now - this.timers.inDoubtTicks);
+    }
+  }
+
+  // ---- envelope checks ----
+
+  /** Epoch, membership and fencing checks every message passes before its handler. */
+  private admit(envelope: Envelope): boolean {
+    const body = envelope.body;
+    if (body.type === 'probe') {
+      this.send(envelope.from, { type: 'probe-reply', nonce: body.nonce });
+      return false;
+    }
+    if (body.type === 'probe-reply' || body.type === 'membership') return true;
+    if (this.fenced) return false;
+    if (this.membership.isFenced(envelope.from) || envelope.digest !== this.membership.digest()) {
+      // Tell the sender what we know; it merges and its manager retries.
+      this.send(envelope.from, { type: 'membership', membership: this.membership.events() });
+      return false;
+    }
+    const previous = this.peers.get(envelope.from);
+    this.peers.set(envelope.from, {
+      sp: envelope.sp, spvv: envelope.spvv, epoch: envelope.epoch, digest: envelope.digest, tick: this.now,
+      notSynced: previous?.notSynced ?? false,
+    });
+    return true;
+  }
+
+  markPeerSynced(peer: NodeId, synced: boolean): void {
+    const status = this.peers.get(peer);
+    if (status) this.peers.set(peer, { ...status, notSynced: !synced });
+  }
+
+  private dispatch(envelope: Envelope): void {
+    const body = envelope.body;
+    switch (body.type) {
+      case 'prepare': return participant.onPrepare(this, envelope.from, body.tx);
+      case 'vote': return coordinator.onVote(this, envelope.from, body.txid, body.yes, body.code);
+      case 'decision': return participant.onDecision(this, envelope.from, body.txid, body.commit);
+      case 'ack': return coordinator.onAck(this, envelope.from, body.txid);
+      case 'query': return this.send(envelope.from, { type: 'status', txid: body.txid, status: manager.answerQuery(this, body.txid) });
+      case 'status': return manager.onStatus(this, envelope.from, body.txid, body.status);
+      case 'probe-reply': return manager.onProbeReply(this, body.nonce);
+      case 'membership': return manager.onMembership(this, envelope.from, body.membership);
+      case 'probe': return;
+    }
+  }
+
+  /** After every input: start the next transaction if the pool is free here. */
+  private settle(): void {
+    coordinator.startNext(this);
+  }
+
+  // ---- views ----
+
+  /** The pending transactions as the console shows them. */
+  pending(): { txid: TxId; state: TxStateName; role: string; tick: number; coordinator: NodeId; nodes: { id: NodeId; pendingAck: boolean }[]; event: number; sourceUser: string; target: string }[] {
+    return [...this.transactions.values()].map((held) => ({
+      txid: held.tx.txid,
+      state: held.state,
+      role: held.role,
+      tick: held.tx.tick,
+      coordinator: held.tx.coordinator,
+      event: held.tx.event,
+      sourceUser: held.tx.sourceUser,
+      target: held.tx.target,
+      nodes: [held.tx.coordinator, ...held.tx.participants].map((id) => ({
+        id,
+        pendingAck: held.role === 'coordinator' && id !== this.id && !this.membership.isFenced(id)
+          && !(held.state === 'VIRTUAL' ? held.votes.has(id) : held.acks.has(id)),
+      })),
+    }));
+  }
+}

@@ -1,0 +1,116 @@
+// The vocabulary of the replication protocol: node and transaction ids, the transaction a
+// PREPARE carries, log records, messages, client requests and replies, and the Ready batch a
+// replica hands its host after each step.
+
+/** A node: 16 lowercase hex digits (a 64-bit id, drawn when the node is created). */
+export type NodeId = string;
+/** A transaction: 16 lowercase hex digits (64-bit pseudo-random, as DINAMO's). */
+export type TxId = string;
+
+export interface NodeAddress {
+  readonly id: NodeId;
+  readonly address: string;
+}
+
+/** The 2PC states DINAMO's console shows (numbers as DINAMO's). */
+export const TX_STATE = { VIRTUAL: 1, PREPARED: 2, COMMITTED: 3, COMMITTED_TM: 4 } as const;
+export type TxStateName = keyof typeof TX_STATE | 'ABORTED';
+
+/** Everything needed to commit a transaction anywhere: what PREPARE carries and the log keeps. */
+export interface Transaction {
+  readonly txid: TxId;
+  readonly epoch: number;
+  readonly coordinator: NodeId;
+  /** Every member but the coordinator when it began. */
+  readonly participants: readonly NodeId[];
+  /** The node list when it began. */
+  readonly nodes: readonly NodeAddress[];
+  readonly spBefore: string;
+  readonly spvvBefore: number;
+  readonly spAfter: string;
+  readonly spvvAfter: number;
+  /** Tick when it began (the console shows it as date/time). */
+  readonly tick: number;
+  /** DINAMO event type of the first write, source user and target (console). */
+  readonly event: number;
+  readonly sourceUser: string;
+  readonly target: string;
+  /** The operation batch (docs/FORMATS.md). */
+  readonly batch: Uint8Array;
+}
+
+export type LogRecord =
+  | { readonly type: 'prepare'; readonly tx: Transaction }
+  | { readonly type: 'commit'; readonly txid: TxId; readonly epoch: number; readonly sp: string; readonly spvv: number; readonly terminated: boolean }
+  | { readonly type: 'abort'; readonly txid: TxId; readonly epoch: number; readonly reason: number }
+  | { readonly type: 'node-down'; readonly node: NodeId; readonly epoch: number }
+  | { readonly type: 'node-added'; readonly node: NodeAddress; readonly epoch: number };
+
+export type TxStatus = 'committed' | 'aborted' | 'prepared' | 'undecided' | 'unknown';
+
+export type MessageBody =
+  | { readonly type: 'prepare'; readonly tx: Transaction }
+  | { readonly type: 'vote'; readonly txid: TxId; readonly yes: boolean; readonly code: number }
+  | { readonly type: 'decision'; readonly txid: TxId; readonly commit: boolean }
+  | { readonly type: 'ack'; readonly txid: TxId }
+  | { readonly type: 'query'; readonly txid: TxId }
+  | { readonly type: 'status'; readonly txid: TxId; readonly status: TxStatus }
+  | { readonly type: 'probe'; readonly nonce: string }
+  | { readonly type: 'probe-reply'; readonly nonce: string }
+  | { readonly type: 'membership'; readonly membership: MembershipEvents };
+
+export type MessageType = MessageBody['type'];
+
+/** Every message carries the sender's epoch, membership digest and Sync-Point. */
+export interface Envelope {
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly epoch: number;
+  readonly digest: string;
+  readonly sp: string;
+  readonly spvv: number;
+  readonly body: MessageBody;
+}
+
+/** The grow-only set of membership events; see membership.ts. */
+export interface MembershipEvents {
+  readonly founders: readonly NodeAddress[];
+  readonly added: readonly NodeAddress[];
+  readonly down: readonly NodeId[];
+}
+
+/** A client's write: one request, one write, one result. */
+export interface WriteRequest {
+  readonly kind: 'write';
+  /** 32 hex digits (16 bytes); a retry with the same id gets the original outcome. */
+  readonly requestId: string;
+  readonly event: import('../core/batch.ts').EventType;
+  readonly operations: readonly import('../core/batch.ts').Operation[];
+  readonly sourceUser: string;
+  readonly target: string;
+}
+
+/** The administrative node-down message (the appliance accepts it from the remote console only). */
+export interface NodeDownRequest {
+  readonly kind: 'node-down';
+  readonly requestId: string;
+  readonly node: NodeId;
+}
+
+export type ClientRequest = WriteRequest | NodeDownRequest;
+
+export interface ClientReply {
+  readonly requestId: string;
+  /** 0 = done; otherwise a documented return code. */
+  readonly code: number;
+  /** For a write that committed or failed deterministically: the transaction that carried it. */
+  readonly txid?: TxId;
+}
+
+/** What a step produced. The host persists `persist` durably, in order, BEFORE it sends
+ * `messages` and `replies` (persist before you speak). */
+export interface Ready {
+  readonly persist: LogRecord[];
+  readonly messages: Envelope[];
+  readonly replies: ClientReply[];
+}

@@ -1,0 +1,63 @@
+// Runs one seed: a safety phase with faults, then a liveness phase in which faults stop,
+// partitions heal, node-down is issued for the nodes that stay dead, and the pool must
+// drain its PTLs and converge within a bound.
+
+import { checkFinal, checkSafety, converged } from './checkers.ts';
+import { drawParams, type SimParams } from './params.ts';
+import { World, type CoreFactory } from './world.ts';
+
+export interface SimResult {
+  readonly seed: number;
+  readonly params: SimParams;
+  readonly ok: boolean;
+  readonly problems: string[];
+  readonly ticks: number;
+  readonly livenessTicks: number;
+  readonly writes: number;
+  readonly acknowledged: number;
+  readonly crashes: number;
+  readonly messages: number;
+  readonly events: string[];
+}
+
+export function runSeed(seed: number, newCore: CoreFactory, overrides: Partial<SimParams> = {}): SimResult {
+  const params = drawParams(seed, overrides);
+  const world = new World(params, newCore);
+  const problems: string[] = [];
+  for (let t = 0; t < params.safetyTicks && problems.length === 0; t++) {
+    world.step();
+    if (t % 50 === 0) problems.push(...checkSafety(world));
+  }
+  world.beginLiveness();
+  let livenessTicks = 0;
+  let nodeDownIssued = false;
+  while (problems.length === 0 && !converged(world)) {
+    if (livenessTicks >= params.livenessTicksMax) {
+      problems.push(`liveness: not converged within ${params.livenessTicksMax} ticks`);
+      break;
+    }
+    world.step();
+    livenessTicks++;
+    // Give the dead node time to be noticed as dead, then the operator issues node-down (again if needed).
+    if (livenessTicks % 200 === 20 || (!nodeDownIssued && livenessTicks === 20)) {
+      world.nodeDownTheDead();
+      nodeDownIssued = true;
+    }
+  }
+  problems.push(...checkSafety(world));
+  if (problems.length === 0) problems.push(...checkFinal(world));
+  const writes = [...world.writes.values()];
+  return {
+    seed, params, ok: problems.length === 0, problems,
+    ticks: world.now, livenessTicks,
+    writes: writes.length, acknowledged: writes.filter((w) => w.code === 0).length,
+    crashes: world.nodes.reduce((sum, node) => sum + node.crashes, 0),
+    messages: world.network.sent,
+    events: world.events,
+  };
+}
+
+export function replayCommand(result: SimResult, overrides: Partial<SimParams>): string {
+  const nodes = overrides.nodes !== undefined ? ` --nodes ${overrides.nodes}` : '';
+  return `npm run sim -- --seed ${result.seed}${nodes}`;
+}

@@ -1,0 +1,262 @@
+// A whole pool in one process: real replicas and cores over the simulated network, with
+// crashes at any step of a Ready (before persist, a torn persist, between persist and send,
+// after send), restarts from the durable log, clients that retry busy writes, and
+// administrative node-downs. Everything random comes from the seed.
+
+import { HsmError } from '../core/codes.ts';
+import type { Core } from '../core/core.ts';
+import type { Operation } from '../core/batch.ts';
+import { Random } from '../protocol/random.ts';
+import { Replica } from '../protocol/replica.ts';
+import { restore } from '../protocol/restore.ts';
+import type { ClientReply, Envelope, LogRecord, NodeAddress, NodeId } from '../protocol/types.ts';
+import { SimNetwork } from './network.ts';
+import type { SimParams } from './params.ts';
+
+export type CoreFactory = () => Core;
+
+export interface SimNode {
+  readonly id: NodeId;
+  replica: Replica | undefined;
+  /** The durable log: what survived every crash. */
+  readonly log: LogRecord[];
+  restartAt: number;
+  staysDead: boolean;
+  crashes: number;
+  /** Log length when this node learned it was fenced (it must not commit after). */
+  fencedAtLog: number | undefined;
+}
+
+export interface ClientWrite {
+  readonly requestId: string;
+  readonly name: string;
+  readonly op: 'insert' | 'replace' | 'delete';
+  submittedAt: number;
+  /** When the client asks again if no definite answer came. */
+  retryAt: number;
+  node: NodeId;
+  /** Definite answer: 0 = committed. */
+  code: number | undefined;
+  txid: string | undefined;
+  retries: number;
+}
+
+export class World {
+  readonly random: Random;
+  readonly network: SimNetwork;
+  readonly nodes: SimNode[];
+  readonly founders: NodeAddress[];
+  readonly writes = new Map<string, ClientWrite>();
+  readonly events: string[] = [];
+  now = 0;
+  faultsOn = true;
+  clientsOn = true;
+  private nameCounter = 0;
+  /** Per client: its outstanding write and when it may send the next one. */
+  private readonly clientState: { outstanding: ClientWrite | undefined; nextAt: number }[];
+  private readonly codec: Core;
+
+  constructor(readonly params: SimParams, private readonly newCore: CoreFactory) {
+    this.random = new Random(params.seed);
+    this.network = new SimNetwork(this.random.fork(), { loss: params.messageLoss, duplication: params.messageDuplication, delayTicksMax: params.delayTicksMax });
+    this.founders = Array.from({ length: params.nodes }, (_, i) => ({ id: (i + 1).toString(16).padStart(16, '0'), address: `10.0.0.${i + 1}:7001` }));
+    this.nodes = this.founders.map((node) => ({ id: node.id, replica: undefined, log: [], restartAt: 0, staysDead: false, crashes: 0, fencedAtLog: undefined }));
+    this.codec = newCore();
+    this.clientState = Array.from({ length: params.clients }, () => ({ outstanding: undefined, nextAt: 0 }));
+    for (const node of this.nodes) this.start(node);
+  }
+
+  log(text: string): void {
+    if (this.events.length < 400) this.events.push(`t${this.now} ${text}`);
+  }
+
+  private start(node: SimNode): void {
+    const core = this.newCore();
+    const replica = new Replica({ id: node.id, core, random: this.random.fork(), founders: this.founders, groupCommit: this.params.groupCommit });
+    restore(replica, node.log);
+    node.replica = replica;
+    if (replica.fenced && node.fencedAtLog === undefined) node.fencedAtLog = node.log.length;
+  }
+
+  crash(node: SimNode, why: string): void {
+    if (!node.replica) return;
+    node.replica = undefined;
+    node.crashes++;
+    node.restartAt = this.now + 1 + this.random.below(this.params.restartTicksMax);
+    this.log(`crash ${node.id.slice(-2)} ${why}`);
+  }
+
+  alive(): SimNode[] {
+    return this.nodes.filter((node) => node.replica !== undefined);
+  }
+
+  /** Runs one tick: deliveries, clients, timers, faults. */
+  step(): void {
+    this.now++;
+    for (const envelope of this.network.due(this.now)) {
+      const node = this.nodes.find((n) => n.id === envelope.to);
+      if (node?.replica) {
+        node.replica.receive(envelope);
+        this.drain(node);
+      }
+    }
+    if (this.clientsOn) this.clients();
+    this.retryBusy();
+    for (const node of this.nodes) {
+      if (!node.replica) continue;
+      node.replica.tick();
+      this.drain(node);
+    }
+    if (this.faultsOn) this.faults();
+    for (const node of this.nodes) if (!node.replica && !node.staysDead && this.now >= node.restartAt) this.start(node);
+  }
+
+  /** Carries a node's Ready out: persist, then send and reply, with a crash possibly in between. */
+  private drain(node: SimNode): void {
+    while (node.replica?.hasReady()) {
+      const ready = node.replica.ready();
+      const crashing = this.faultsOn && this.random.chance(this.params.crashRate * 10);
+      const point = crashing ? this.random.pick(['before-persist', 'torn', 'after-persist', 'after-send'] as const) : undefined;
+      if (point === 'before-persist') return this.crash(node, 'before persist');
+      if (point === 'torn' && ready.persist.length > 0) {
+        node.log.push(...ready.persist.slice(0, this.random.below(ready.persist.length)));
+        return this.crash(node, 'during persist (torn)');
+      }
+      node.log.push(...ready.persist);
+      if (node.replica.fenced && node.fencedAtLog === undefined) node.fencedAtLog = node.log.length;
+      if (point === 'after-persist') return this.crash(node, 'after persist, before send');
+      for (const envelope of ready.messages) this.network.send(this.now, envelope);
+      for (const reply of ready.replies) this.onReply(node, reply);
+      if (point === 'after-send') return this.crash(node, 'after send');
+    }
+  }
+
+  private onReply(node: SimNode, reply: ClientReply): void {
+    const write = this.writes.get(reply.requestId);
+    if (!write) return this.onAdminReply(node, reply);
+    if (write.code !== undefined) return;
+    if (reply.code === 36000 || reply.code === 38502) return; // busy or fenced: the client retries
+    write.code = reply.code;
+    write.txid = reply.txid;
+    const client = this.clientState.find((c) => c.outstanding === write);
+    if (client) {
+      client.outstanding = undefined;
+      client.nextAt = this.now + 1 + this.random.below(this.params.thinkTicksMax);
+    }
+  }
+
+  private onAdminReply(node: SimNode, reply: ClientReply): void {
+    this.log(`node-down ${reply.requestId} at ${node.id.slice(-2)}: ${reply.code === 0 ? 'done' : new HsmError(reply.code).codeName}`);
+  }
+
+  // ---- clients ----
+
+  private clients(): void {
+    for (const client of this.clientState) {
+      if (client.outstanding || this.now < client.nextAt) continue;
+      const targets = this.alive();
+      if (targets.length === 0) return;
+      client.outstanding = this.newWrite();
+      this.submit(this.random.pick(targets), client.outstanding);
+    }
+  }
+
+  private newWrite(): ClientWrite {
+    const acked = [...this.writes.values()].filter((w) => w.code === 0 && w.op === 'insert');
+    const roll = this.random.float();
+    const op = acked.length === 0 || roll < 0.7 ? 'insert' : roll < 0.85 ? 'replace' : 'delete';
+    const name = op === 'insert' ? (this.random.chance(0.05) && acked.length > 0 ? this.random.pick(acked).name : `o${++this.nameCounter}`) : this.random.pick(acked).name;
+    const write: ClientWrite = { requestId: this.random.id64() + this.random.id64(), name, op, submittedAt: this.now, retryAt: 0, node: '', code: undefined, txid: undefined, retries: 0 };
+    this.writes.set(write.requestId, write);
+    return write;
+  }
+
+  private operation(write: ClientWrite): Operation {
+    if (write.op === 'delete') return { op: 'delete', kind: 'object', name: write.name };
+    const record = this.codec.encode({
+      kind: 'object', name: write.name, keyType: 'aes-256', exportable: false, temporary: false, owner: 'alice', acl: [],
+      wrapped: this.random.bytes(40),
+    });
+    return { op: write.op, record };
+  }
+
+  submit(node: SimNode, write: ClientWrite): void {
+    write.node = node.id;
+    this.scheduleRetry(write);
+    node.replica!.request({
+      kind: 'write', requestId: write.requestId, event: write.op === 'delete' ? 'DELETE_OBJ' : 'CREATE_OBJ',
+      operations: [this.operation(write)], sourceUser: 'alice', target: write.name,
+    });
+    this.drain(node);
+  }
+
+  /** Unanswered writes are retried (same request id) on a random live node, with jittered
+   * exponential backoff as the SDK does. */
+  private retryBusy(): void {
+    for (const write of this.writes.values()) {
+      if (write.code !== undefined || this.now < write.retryAt) continue;
+      const targets = this.alive();
+      if (targets.length === 0) return;
+      write.retries++;
+      this.submit(this.random.pick(targets), write);
+    }
+  }
+
+  private scheduleRetry(write: ClientWrite): void {
+    const ceiling = 10 * 2 ** Math.min(write.retries, 5);
+    write.retryAt = this.now + 5 + this.random.below(ceiling);
+  }
+
+  // ---- faults ----
+
+  private faults(): void {
+    for (const node of this.alive()) if (this.random.chance(this.params.crashRate)) this.crash(node, 'idle');
+    if (this.random.chance(this.params.partitionChange)) this.log(`partition ${this.network.repartition(this.nodes.map((n) => n.id))}`);
+    if (this.random.chance(0.002)) this.randomNodeDown();
+  }
+
+  /** An operator declares a node down: refused if it answers, fenced if it does not. */
+  randomNodeDown(target?: SimNode): void {
+    const issuers = this.alive().filter((n) => !n.replica!.fenced);
+    const candidates = this.nodes.filter((n) => issuers.length > 0 && !issuers[0].replica!.membership.isFenced(n.id));
+    if (issuers.length === 0 || candidates.length < 3) return;
+    const issuer = this.random.pick(issuers);
+    const node = target ?? this.random.pick(candidates.filter((n) => n !== issuer));
+    if (!node) return;
+    const requestId = `down-${node.id.slice(-2)}-${this.now}`;
+    this.log(`node-down of ${node.id.slice(-2)} issued at ${issuer.id.slice(-2)}`);
+    issuer.replica!.request({ kind: 'node-down', requestId, node: node.id });
+    this.drain(issuer);
+  }
+
+  /** Liveness phase: faults stop, partitions heal, dead nodes restart except those that stay dead. */
+  beginLiveness(): void {
+    this.faultsOn = false;
+    this.clientsOn = false;
+    this.network.faults = { loss: 0, duplication: 0, delayTicksMax: this.params.delayTicksMax };
+    this.network.heal();
+    const members = this.nodes.filter((n) => n.fencedAtLog === undefined);
+    if (this.params.staysDead > 0 && members.length >= 3) {
+      const victim = this.random.pick(members);
+      victim.staysDead = true;
+      this.crash(victim, 'stays dead');
+    }
+    for (const node of this.nodes) if (!node.replica && !node.staysDead) this.start(node);
+    this.log('liveness phase');
+  }
+
+  /** Issues node-down for every node that stays dead (from a live member). */
+  nodeDownTheDead(): void {
+    for (const node of this.nodes.filter((n) => n.staysDead)) {
+      const issuer = this.alive().find((n) => !n.replica!.fenced);
+      if (issuer && issuer.replica!.membership.isMember(node.id)) {
+        issuer.replica!.request({ kind: 'node-down', requestId: `down-${node.id.slice(-2)}-${this.now}`, node: node.id });
+        this.drain(issuer);
+      }
+    }
+  }
+
+  deliver(envelope: Envelope): void {
+    this.network.send(this.now, envelope);
+  }
+}
