@@ -33,7 +33,10 @@ export const P_TARGET_LENGTH: u32 = 40; // u8
 export const P_RESERVED_41: u32 = 41; // 3 bytes, zero
 export const P_BATCH_LENGTH: u32 = 44; // u32
 
-export const COMMIT_SIZE: u32 = 16; // SP after u64, SPVV after u16, 6 reserved
+export const COMMIT_SIZE: u32 = 16; // SP after u64, SPVV after u16, flags u8, 5 reserved
+export const COMMIT_FLAGS: u32 = 10;
+/** The outcome was reached by the termination protocol (DINAMO's COMMITTED_TM), not the coordinator. */
+export const COMMIT_FLAG_TERMINATED: u8 = 1;
 export const ABORT_SIZE: u32 = 8; // reason u32, 4 reserved
 export const NODE_DOWN_SIZE: u32 = 8; // node id u64
 export const EPOCH_RAISED_SIZE: u32 = 8; // new epoch u64
@@ -142,7 +145,9 @@ function checkPrepare(body: usize, length: u32): i32 {
 
 function checkCommit(body: usize, length: u32): i32 {
   if (length != COMMIT_SIZE) return rc.LOG_MALFORMED_BODY;
-  if (load<u16>(body, 10) != 0 || load<u32>(body, 12) != 0) return rc.LOG_RESERVED_NOT_ZERO;
+  if ((load<u8>(body, COMMIT_FLAGS) & ~COMMIT_FLAG_TERMINATED) != 0 || load<u8>(body, 11) != 0 || load<u32>(body, 12) != 0) {
+    return rc.LOG_RESERVED_NOT_ZERO;
+  }
   return rc.OK;
 }
 

@@ -54,6 +54,8 @@ export interface CommitBody {
   readonly type: 'commit';
   readonly spAfter: bigint;
   readonly spvvAfter: number;
+  /** Decided by the termination protocol (DINAMO's COMMITTED_TM) rather than the coordinator. */
+  readonly terminated?: boolean;
 }
 
 export interface AbortBody {
@@ -178,7 +180,7 @@ export function planBody(body: EntryBody): BodyPlan {
   switch (body.type) {
     case 'prepare': return planPrepare(body);
     case 'checkpoint': return planCheckpoint(body);
-    case 'commit': return planFixed(16, (w) => { w.u64(body.spAfter); w.u16(body.spvvAfter); w.zeros(6); });
+    case 'commit': return planFixed(16, (w) => { w.u64(body.spAfter); w.u16(body.spvvAfter); w.u8(body.terminated ? 1 : 0); w.zeros(5); });
     case 'abort': return planFixed(8, (w) => { w.u32(body.reason); w.zeros(4); });
     case 'node-down': return planFixed(8, (w) => w.u64(body.nodeId));
     case 'epoch-raised': return planFixed(8, (w) => w.u64(body.epoch));
@@ -241,7 +243,7 @@ export function parseBody(type: EntryType, body: Uint8Array): EntryBody {
   switch (type) {
     case 'prepare': return parsePrepare(r);
     case 'checkpoint': return parseCheckpoint(r);
-    case 'commit': return { type, spAfter: r.u64(), spvvAfter: r.u16() };
+    case 'commit': return { type, spAfter: r.u64(), spvvAfter: r.u16(), terminated: r.u8() === 1 };
     case 'abort': return { type, reason: r.u32() };
     case 'node-added': return { type, node: r.nodes(1)[0] };
     case 'node-down': return { type, nodeId: r.u64() };

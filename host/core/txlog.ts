@@ -145,9 +145,15 @@ export class LogEncoder {
   /** The epoch new entries get: the last entry's, or the one an EPOCH_RAISED entry named. */
   private epoch: bigint;
 
-  constructor(private readonly core: Core, readonly poolId: bigint, after: ChainPosition = LOG_START) {
+  /** `after`: the last entry of the log (recovery gives it); `epoch`: the node's epoch, if raised since. */
+  constructor(private readonly core: Core, readonly poolId: bigint, after: ChainPosition = LOG_START, epoch = after.epoch) {
     this.position = after;
-    this.epoch = after.epoch;
+    this.epoch = epoch;
+  }
+
+  /** The epoch the next entry gets by default. */
+  get currentEpoch(): bigint {
+    return this.epoch;
   }
 
   /** The last entry encoded (or the position given at construction). */

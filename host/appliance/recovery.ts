@@ -1,0 +1,268 @@
+// Restart after a crash: the newest valid snapshot plus the log after it give back the key
+// store, the Sync-Point, the pending transaction (PTL), the node list and the epoch exactly
+// as they were. Pure except through the Storage interface; runs in Node and in browsers.
+//
+// 1. Scan the log (host/core/txlog.ts). Corruption before the tail is refused with 37027
+//    CANNOT_LOAD_LOG and nothing is changed; a torn tail is cut (durably) and we go on.
+// 2. The base: the newest CHECKPOINT entry in the log whose snapshot imports and gives the
+//    SP, SPVV and record count the entry recorded; older checkpoints are tried in turn. With
+//    none, a log that starts at sequence 1 replays from an empty store; otherwise 38313
+//    LOG_NO_BASE. Snapshots no CHECKPOINT entry names (a checkpoint cut short by a crash)
+//    are never used: nothing says which log position they match.
+// 3. Replay. Entries up to the base only resolve transactions (the snapshot holds their
+//    effects), so a PREPARE pending at the checkpoint is still known. After the base:
+//    PREPARE becomes pending; COMMIT applies its batch, checking the SP before against the
+//    PREPARE's and the SP after against both entries (38312 LOG_REPLAY_MISMATCH otherwise);
+//    ABORT drops it; NODE_ADDED / NODE_DOWN edit the node list; a later CHECKPOINT (whose
+//    snapshot was unusable) must match the replayed SP. The epoch is the highest any entry
+//    carries or raises to. A PREPARE left without outcome is the PTL.
+
+import { HsmError } from '../core/codes.ts';
+import type { Core, SyncPoint } from '../core/core.ts';
+import {
+  LOG_START, parseEntry, scanLog, type ChainPosition, type CheckpointBody, type LogEntry, type PoolNode, type PrepareBody, type ScannedEntry,
+} from '../core/txlog.ts';
+import { SNAPSHOT_HEADER_SIZE } from '../core/layout.ts';
+import type { Storage } from '../storage/storage.ts';
+
+const CANNOT_LOAD_LOG = 37027;
+const LOG_REPLAY_MISMATCH = 38312;
+const LOG_NO_BASE = 38313;
+const STORE_NOT_EMPTY = 38207;
+/** Snapshot bytes handed to the core per import call (whole frames; below the IO buffer). */
+const SNAPSHOT_IMPORT_CHUNK = 1 << 20;
+const FRAME_HEADER_SIZE = 4;
+
+/** A transaction prepared here and not resolved: the PTL entry, with all it needs to commit. */
+export interface PendingTransaction {
+  readonly transactionId: bigint;
+  readonly epoch: bigint;
+  readonly sequence: bigint;
+  readonly prepare: PrepareBody;
+}
+
+export interface RecoveredState {
+  readonly syncPoint: SyncPoint;
+  /** The PTL: a PREPARE without COMMIT or ABORT. */
+  readonly pending: PendingTransaction | undefined;
+  /** The node list: the base checkpoint's (or the founders), edited by NODE_ADDED and NODE_DOWN. */
+  readonly nodes: readonly PoolNode[];
+  /** Nodes declared down in the replayed log (fenced). */
+  readonly downNodes: readonly bigint[];
+  readonly epoch: bigint;
+  /** The last entry: continue the chain with new LogEncoder(core, poolId, last, epoch). */
+  readonly last: ChainPosition;
+  /** Transactions decided in the log: true = committed (answers late and duplicate messages). */
+  readonly outcomes: ReadonlyMap<bigint, boolean>;
+  /** The snapshot the store was loaded from (undefined: replayed from an empty store). */
+  readonly snapshot: string | undefined;
+  readonly entries: number;
+  /** Bytes of log kept, and bytes of torn tail cut off. */
+  readonly logLength: number;
+  readonly tornBytes: number;
+}
+
+export interface RecoveryOptions {
+  readonly poolId: bigint;
+  /** The node list of a log that starts at sequence 1 (the pool's founders). */
+  readonly founders?: readonly PoolNode[];
+}
+
+interface Base {
+  /** Index in the scanned entries of the CHECKPOINT used, or -1 (empty store, log from sequence 1). */
+  readonly index: number;
+  readonly checkpoint: CheckpointBody | undefined;
+}
+
+function mismatch(detail: string): never {
+  throw new HsmError(LOG_REPLAY_MISMATCH, detail);
+}
+
+const hex = (value: bigint): string => value.toString(16).padStart(16, '0');
+
+/** Scans the log; refuses corruption; measures a torn tail (cut once recovery succeeds). */
+async function readLog(core: Core, storage: Storage, poolId: bigint): Promise<{ log: Uint8Array; entries: ScannedEntry[]; tornBytes: number; last: ChainPosition }> {
+  const log = await storage.readLog();
+  const entries: ScannedEntry[] = [];
+  const scan = scanLog(core, log, { poolId }, (entry) => entries.push(entry));
+  if (scan.code === CANNOT_LOAD_LOG) {
+    throw new HsmError(CANNOT_LOAD_LOG, `log entry at offset ${scan.damage?.offset}: ${scan.damage?.name}; valid data follows at offset ${scan.witnessOffset}`);
+  }
+  const tornBytes = log.length - scan.validLength;
+  return { log: log.subarray(0, scan.validLength), entries, tornBytes, last: scan.last };
+}
+
+function entryAt(log: Uint8Array, entry: ScannedEntry): LogEntry {
+  return parseEntry(log.subarray(entry.offset, entry.offset + entry.length));
+}
+
+/** Splits snapshot bytes into the header and chunks of whole frames for the core. */
+export function splitSnapshot(bytes: Uint8Array, chunkSize = SNAPSHOT_IMPORT_CHUNK): Uint8Array[] {
+  const chunks = [bytes.subarray(0, Math.min(bytes.length, SNAPSHOT_HEADER_SIZE))];
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let start = SNAPSHOT_HEADER_SIZE;
+  let at = start;
+  while (at < bytes.length) {
+    const frame = at + FRAME_HEADER_SIZE <= bytes.length ? FRAME_HEADER_SIZE + view.getUint32(at, true) : bytes.length - at;
+    if (at > start && at + frame - start > chunkSize) {
+      chunks.push(bytes.subarray(start, at));
+      start = at;
+    }
+    at = Math.min(bytes.length, at + frame);
+  }
+  if (at > start) chunks.push(bytes.subarray(start, at));
+  return chunks;
+}
+
+/** Loads a checkpoint's snapshot; false (store left empty) if it is missing, corrupt or not what the entry recorded. */
+async function loadCheckpoint(core: Core, storage: Storage, checkpoint: CheckpointBody): Promise<boolean> {
+  const bytes = await storage.readSnapshot(checkpoint.snapshotName);
+  if (!bytes) return false;
+  let syncPoint: SyncPoint;
+  try {
+    syncPoint = core.importSnapshot(splitSnapshot(bytes));
+  } catch (error) {
+    if (error instanceof HsmError) return false;
+    throw error;
+  }
+  if (syncPoint.sp === checkpoint.sp && syncPoint.spvv === checkpoint.spvv && BigInt(syncPoint.count) === checkpoint.recordCount) return true;
+  core.clear();
+  return false;
+}
+
+async function chooseBase(core: Core, storage: Storage, log: Uint8Array, entries: readonly ScannedEntry[]): Promise<Base> {
+  for (let i = entries.length - 1; i >= 0; i--) {
+    if (entries[i].type !== 'checkpoint') continue;
+    const checkpoint = entryAt(log, entries[i]).body as CheckpointBody;
+    if (await loadCheckpoint(core, storage, checkpoint)) return { index: i, checkpoint };
+  }
+  if (entries.length > 0 && entries[0].sequence === 1n) return { index: -1, checkpoint: undefined };
+  if (entries.length === 0 && (await storage.listSnapshots()).length === 0) return { index: -1, checkpoint: undefined };
+  const first = entries.length > 0 ? `the log starts at sequence ${entries[0].sequence}` : 'the log is empty but snapshots exist';
+  throw new HsmError(LOG_NO_BASE, `no usable checkpoint snapshot and ${first}`);
+}
+
+/** The replay: state that is not in the key store. */
+class Replay {
+  pending: PendingTransaction | undefined;
+  readonly outcomes = new Map<bigint, boolean>();
+  readonly nodes = new Map<bigint, PoolNode>();
+  readonly downNodes = new Set<bigint>();
+  epoch = 0n;
+
+  constructor(private readonly core: Core, private readonly log: Uint8Array, founders: readonly PoolNode[]) {
+    for (const node of founders) this.nodes.set(node.id, node);
+  }
+
+  /** An entry up to the base: only transaction outcomes matter (the snapshot holds the rest). */
+  beforeBase(scanned: ScannedEntry): void {
+    this.raiseEpoch(scanned.epoch);
+    if (scanned.type === 'prepare') this.prepare(entryAt(this.log, scanned));
+    else if (scanned.type === 'commit' || scanned.type === 'abort') this.resolve(scanned, scanned.type === 'commit');
+    else if (scanned.type === 'epoch-raised') this.raiseEpoch(this.body(scanned, 'epoch-raised').epoch);
+  }
+
+  /** The base CHECKPOINT: its node list replaces what came before. */
+  atBase(scanned: ScannedEntry, checkpoint: CheckpointBody): void {
+    this.raiseEpoch(scanned.epoch);
+    this.nodes.clear();
+    for (const node of checkpoint.nodes) this.nodes.set(node.id, node);
+  }
+
+  afterBase(scanned: ScannedEntry): void {
+    this.raiseEpoch(scanned.epoch);
+    const entry = entryAt(this.log, scanned);
+    const body = entry.body;
+    if (body.type === 'prepare') this.prepare(entry);
+    else if (body.type === 'commit') this.commit(scanned, body.spAfter, body.spvvAfter);
+    else if (body.type === 'abort') this.resolve(scanned, false);
+    else if (body.type === 'node-added') { this.nodes.set(body.node.id, body.node); this.downNodes.delete(body.node.id); }
+    else if (body.type === 'node-down') { this.nodes.delete(body.nodeId); this.downNodes.add(body.nodeId); }
+    else if (body.type === 'epoch-raised') this.raiseEpoch(body.epoch);
+    else this.laterCheckpoint(scanned, body);
+  }
+
+  private body<T extends LogEntry['body']['type']>(scanned: ScannedEntry, type: T): Extract<LogEntry['body'], { type: T }> {
+    return entryAt(this.log, scanned).body as Extract<LogEntry['body'], { type: T }>;
+  }
+
+  private raiseEpoch(epoch: bigint): void {
+    if (epoch > this.epoch) this.epoch = epoch;
+  }
+
+  private prepare(entry: LogEntry): void {
+    const id = entry.transactionId;
+    if (this.pending) mismatch(`PREPARE ${hex(id)} at sequence ${entry.sequence} while ${hex(this.pending.transactionId)} is pending`);
+    if (this.outcomes.has(id)) mismatch(`PREPARE ${hex(id)} at sequence ${entry.sequence} for a decided transaction`);
+    this.pending = { transactionId: id, epoch: entry.epoch, sequence: entry.sequence, prepare: entry.body as PrepareBody };
+  }
+
+  /** An outcome: repeated ones are idempotent; an ABORT may name a transaction never prepared here. */
+  private resolve(scanned: ScannedEntry, committed: boolean): PendingTransaction | undefined {
+    const id = scanned.transactionId;
+    const known = this.outcomes.get(id);
+    if (known !== undefined) {
+      if (known !== committed) mismatch(`transaction ${hex(id)} both committed and aborted (sequence ${scanned.sequence})`);
+      return undefined;
+    }
+    const pending = this.pending?.transactionId === id ? this.pending : undefined;
+    if (committed && !pending) mismatch(`COMMIT ${hex(id)} at sequence ${scanned.sequence} without its PREPARE`);
+    if (pending) this.pending = undefined;
+    this.outcomes.set(id, committed);
+    return pending;
+  }
+
+  private commit(scanned: ScannedEntry, spAfter: bigint, spvvAfter: number): void {
+    const pending = this.resolve(scanned, true);
+    if (!pending) return;
+    const { prepare } = pending;
+    const before = this.core.syncPoint();
+    if (before.sp !== prepare.spBefore || before.spvv !== prepare.spvvBefore) {
+      mismatch(`COMMIT ${hex(scanned.transactionId)}: SP before is ${before.hex}, the PREPARE expected ${hex(prepare.spBefore).toUpperCase()}`);
+    }
+    const after = this.core.apply(prepare.batch).syncPoint;
+    const expected = after.sp === spAfter && after.spvv === spvvAfter && after.sp === prepare.spAfter && after.spvv === prepare.spvvAfter;
+    if (!expected) mismatch(`COMMIT ${hex(scanned.transactionId)} at sequence ${scanned.sequence}: replay gives SP ${after.hex}, the log recorded ${hex(spAfter).toUpperCase()}`);
+  }
+
+  private laterCheckpoint(scanned: ScannedEntry, checkpoint: CheckpointBody): void {
+    const now = this.core.syncPoint();
+    if (now.sp !== checkpoint.sp || now.spvv !== checkpoint.spvv) {
+      mismatch(`CHECKPOINT at sequence ${scanned.sequence} recorded SP ${hex(checkpoint.sp).toUpperCase()}, replay gives ${now.hex}`);
+    }
+    this.atBase(scanned, checkpoint);
+  }
+}
+
+/**
+ * Rebuilds an appliance's state from storage into `core`, which must be keyed (its SVMK's
+ * Sync-Point key) and empty. Throws HsmError: 37027 (log corrupt before its tail), 38313
+ * (no base), 38312 (replay disagrees with the log), 38207 (store not empty). On an error
+ * storage is unchanged and the core must be discarded; on success a torn tail has been cut.
+ */
+export async function recover(core: Core, storage: Storage, options: RecoveryOptions): Promise<RecoveredState> {
+  if (core.count() !== 0) throw new HsmError(STORE_NOT_EMPTY, 'recovery needs an empty store');
+  const { log, entries, tornBytes, last } = await readLog(core, storage, options.poolId);
+  const base = await chooseBase(core, storage, log, entries);
+  const replay = new Replay(core, log, options.founders ?? []);
+  entries.forEach((entry, i) => {
+    if (i < base.index) replay.beforeBase(entry);
+    else if (i === base.index) replay.atBase(entry, base.checkpoint!);
+    else replay.afterBase(entry);
+  });
+  // Only now, so that a refused recovery changes nothing.
+  if (tornBytes > 0) await storage.truncateLog(log.length);
+  return {
+    syncPoint: core.syncPoint(),
+    pending: replay.pending,
+    nodes: [...replay.nodes.values()],
+    downNodes: [...replay.downNodes],
+    epoch: replay.epoch,
+    last: entries.length > 0 ? last : LOG_START,
+    outcomes: replay.outcomes,
+    snapshot: base.checkpoint?.snapshotName,
+    entries: entries.length,
+    logLength: log.length,
+    tornBytes,
+  };
+}

@@ -1,0 +1,192 @@
+// Storage in a directory (Node only):
+//   <dir>/log                 the transaction log, appended with O_APPEND
+//   <dir>/snapshots/<name>    key-store snapshots
+//   <dir>/meta/<key>          small blobs (node identity, node cache)
+// Anything replaced is written to a temporary file (".tmp-<name>", a name no snapshot or key
+// can have), fsynced, renamed over the old one, and the directory is fsynced, so a crash
+// leaves the old content or the new. Leftover temporary files are removed on open.
+// Operations run one at a time in call order: concurrent writes on the thread pool could
+// otherwise reach the file out of order.
+
+import { mkdir, open, readFile, readdir, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { checkLength, checkMetaSize, checkStorageName, STORAGE_NAME_PATTERN, type Storage } from './storage.ts';
+
+const LOG_FILE = 'log';
+const SNAPSHOT_DIRECTORY = 'snapshots';
+const META_DIRECTORY = 'meta';
+const TEMPORARY_PREFIX = '.tmp-';
+/** Bytes read per call when compaction copies the kept part of the log. */
+const COPY_CHUNK_SIZE = 1 << 20;
+
+function isMissing(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException)?.code === 'ENOENT';
+}
+
+async function syncDirectory(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length; ) {
+    const { bytesWritten } = await handle.write(bytes, at, bytes.length - at);
+    at += bytesWritten;
+  }
+}
+
+/** Writes `chunks` to `directory/name` atomically and durably. */
+async function replaceFile(directory: string, name: string, chunks: Iterable<Uint8Array>): Promise<void> {
+  const temporary = join(directory, TEMPORARY_PREFIX + name);
+  const handle = await open(temporary, 'w');
+  try {
+    for (const chunk of chunks) await writeAll(handle, chunk);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temporary, join(directory, name));
+  await syncDirectory(directory);
+}
+
+async function readOptional(path: string): Promise<Uint8Array | undefined> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    throw error;
+  }
+}
+
+async function removeTemporaryFiles(directory: string): Promise<void> {
+  for (const name of await readdir(directory)) {
+    if (name.startsWith(TEMPORARY_PREFIX)) await rm(join(directory, name), { force: true });
+  }
+}
+
+export class FileStorage implements Storage {
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  private constructor(readonly directory: string, private log: FileHandle) {}
+
+  /** Opens (creating if needed) a storage directory. */
+  static async open(directory: string): Promise<FileStorage> {
+    for (const sub of [directory, join(directory, SNAPSHOT_DIRECTORY), join(directory, META_DIRECTORY)]) {
+      await mkdir(sub, { recursive: true });
+      await removeTemporaryFiles(sub);
+    }
+    const log = await open(join(directory, LOG_FILE), 'a+');
+    await syncDirectory(directory);
+    return new FileStorage(directory, log);
+  }
+
+  /** Runs operations one at a time, in call order. */
+  private serial<T>(operation: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error(`storage ${this.directory} is closed`));
+    const result = this.queue.then(operation);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  appendLog(bytes: Uint8Array, durable: boolean): Promise<void> {
+    const copy = bytes.slice(); // the caller may reuse its buffer before the write runs
+    return this.serial(async () => {
+      await writeAll(this.log, copy);
+      if (durable) await this.log.datasync();
+    });
+  }
+
+  syncLog(): Promise<void> {
+    return this.serial(() => this.log.datasync());
+  }
+
+  readLog(): Promise<Uint8Array> {
+    return this.serial(async () => new Uint8Array(await readFile(join(this.directory, LOG_FILE))));
+  }
+
+  logSize(): Promise<number> {
+    return this.serial(async () => (await this.log.stat()).size);
+  }
+
+  truncateLog(length: number): Promise<void> {
+    return this.serial(async () => {
+      checkLength(length, (await this.log.stat()).size);
+      await this.log.truncate(length);
+      await this.log.sync();
+    });
+  }
+
+  dropLogPrefix(length: number): Promise<void> {
+    return this.serial(async () => {
+      const size = (await this.log.stat()).size;
+      checkLength(length, size);
+      await replaceFile(this.directory, LOG_FILE, await this.readRange(length, size));
+      await this.log.close();
+      this.log = await open(join(this.directory, LOG_FILE), 'a+');
+    });
+  }
+
+  private async readRange(from: number, to: number): Promise<Uint8Array[]> {
+    const chunks: Uint8Array[] = [];
+    for (let at = from; at < to; ) {
+      const chunk = new Uint8Array(Math.min(COPY_CHUNK_SIZE, to - at));
+      const { bytesRead } = await this.log.read(chunk, 0, chunk.length, at);
+      if (bytesRead === 0) throw new Error(`log shrank while compacting (at ${at} of ${to})`);
+      chunks.push(chunk.subarray(0, bytesRead));
+      at += bytesRead;
+    }
+    return chunks;
+  }
+
+  writeSnapshot(name: string, chunks: Iterable<Uint8Array>): Promise<void> {
+    checkStorageName(name, 'snapshot name');
+    const copies = [...chunks].map((chunk) => chunk.slice());
+    return this.serial(() => replaceFile(join(this.directory, SNAPSHOT_DIRECTORY), name, copies));
+  }
+
+  readSnapshot(name: string): Promise<Uint8Array | undefined> {
+    checkStorageName(name, 'snapshot name');
+    return this.serial(() => readOptional(join(this.directory, SNAPSHOT_DIRECTORY, name)));
+  }
+
+  listSnapshots(): Promise<string[]> {
+    return this.serial(async () => (await readdir(join(this.directory, SNAPSHOT_DIRECTORY))).filter((name) => STORAGE_NAME_PATTERN.test(name)));
+  }
+
+  deleteSnapshot(name: string): Promise<void> {
+    checkStorageName(name, 'snapshot name');
+    return this.serial(async () => {
+      const directory = join(this.directory, SNAPSHOT_DIRECTORY);
+      try {
+        await unlink(join(directory, name));
+      } catch (error) {
+        if (!isMissing(error)) throw error;
+        return;
+      }
+      await syncDirectory(directory);
+    });
+  }
+
+  writeMeta(key: string, bytes: Uint8Array): Promise<void> {
+    checkStorageName(key, 'metadata key');
+    checkMetaSize(bytes);
+    const copy = bytes.slice();
+    return this.serial(() => replaceFile(join(this.directory, META_DIRECTORY), key, [copy]));
+  }
+
+  readMeta(key: string): Promise<Uint8Array | undefined> {
+    checkStorageName(key, 'metadata key');
+    return this.serial(() => readOptional(join(this.directory, META_DIRECTORY, key)));
+  }
+
+  /** Waits for pending operations and closes the log file. */
+  async close(): Promise<void> {
+    await this.serial(() => this.log.close());
+    this.closed = true;
+  }
+}

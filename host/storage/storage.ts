@@ -1,0 +1,70 @@
+// Where an appliance keeps what must survive a crash: the transaction log, snapshots of the
+// key store, and small metadata blobs (node identity, node cache). Two implementations:
+// memory.ts (simulator, browser; can simulate a crash) and file.ts (Node; fsync).
+//
+// Durability contract, which recovery relies on:
+//   - appendLog(bytes, true) resolves only once those bytes and every byte before them are on
+//     stable storage ("persist before you speak": a PREPARED vote, a coordinator's decision).
+//     appendLog(bytes, false) may lose them, and any later ones, in a crash; a crash keeps a
+//     prefix of the log (possibly ending in a torn, partial entry or garbage after it).
+//   - truncateLog, dropLogPrefix, writeSnapshot, deleteSnapshot and writeMeta are durable and
+//     atomic when they resolve: after a crash you see the old content or the new, never a mix.
+// The log is one byte stream; its entry format is the core's (host/core/txlog.ts).
+
+/** Longest metadata blob (node identity, node cache). */
+export const META_SIZE_MAX = 1 << 20;
+/** Metadata keys and snapshot names: file-name safe, and never a temporary file's name. */
+export const STORAGE_NAME_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/;
+
+export interface Storage {
+  /** Appends to the log; with `durable`, resolves once every appended byte is stable. */
+  appendLog(bytes: Uint8Array, durable: boolean): Promise<void>;
+  /** Makes every appended byte stable (a group-commit point). */
+  syncLog(): Promise<void>;
+  /** The whole log as stored now (synced or not). */
+  readLog(): Promise<Uint8Array>;
+  logSize(): Promise<number>;
+  /** Cuts the log to `length` bytes (a torn tail), durably. */
+  truncateLog(length: number): Promise<void>;
+  /**
+   * Compaction: drops the first `length` bytes of the log, atomically and durably, keeping
+   * every byte after them (including any appended while it runs).
+   */
+  dropLogPrefix(length: number): Promise<void>;
+
+  /** Writes a snapshot atomically and durably (temporary file, fsync, rename, fsync of the directory). */
+  writeSnapshot(name: string, chunks: Iterable<Uint8Array>): Promise<void>;
+  readSnapshot(name: string): Promise<Uint8Array | undefined>;
+  /** Names of complete snapshots, in no particular order. */
+  listSnapshots(): Promise<string[]>;
+  deleteSnapshot(name: string): Promise<void>;
+
+  /** Small blobs (node identity, node cache), replaced atomically and durably. */
+  writeMeta(key: string, bytes: Uint8Array): Promise<void>;
+  readMeta(key: string): Promise<Uint8Array | undefined>;
+}
+
+/** Throws RangeError naming the argument when a snapshot name or metadata key is not file-name safe. */
+export function checkStorageName(name: string, what: string): void {
+  if (!STORAGE_NAME_PATTERN.test(name)) throw new RangeError(`${what}: '${name}' must match ${STORAGE_NAME_PATTERN}`);
+}
+
+export function checkMetaSize(bytes: Uint8Array): void {
+  if (bytes.length > META_SIZE_MAX) throw new RangeError(`metadata: at most ${META_SIZE_MAX} bytes, got ${bytes.length}`);
+}
+
+export function checkLength(length: number, size: number): void {
+  if (!Number.isSafeInteger(length) || length < 0 || length > size) throw new RangeError(`length: ${length} outside 0..${size}`);
+}
+
+/** Joins chunks into one array. */
+export function concatBytes(chunks: Iterable<Uint8Array>): Uint8Array {
+  const list = [...chunks];
+  const out = new Uint8Array(list.reduce((sum, chunk) => sum + chunk.length, 0));
+  let at = 0;
+  for (const chunk of list) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
