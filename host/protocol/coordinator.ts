@@ -11,13 +11,17 @@ import type { Transaction, TxId, WriteRequest } from './types.ts';
 import { BATCH_SIZE_MAX } from '../core/layout.ts';
 import { EVENT_TYPES } from '../core/batch.ts';
 
+/** A request id (32 hex digits, checked by submit) as the 16 bytes a batch carries. */
 export function requestIdBytes(requestId: string): Uint8Array {
   const out = new Uint8Array(16);
-  for (let i = 0; i < 16 && i * 2 < requestId.length; i++) out[i] = parseInt(requestId.slice(i * 2, i * 2 + 2), 16) || 0;
+  for (let i = 0; i < 16; i++) out[i] = parseInt(requestId.slice(i * 2, i * 2 + 2), 16);
   return out;
 }
 
+const REQUEST_ID_PATTERN = /^[0-9a-f]{32}$/;
+
 export function submit(replica: Replica, request: WriteRequest): void {
+  if (!REQUEST_ID_PATTERN.test(request.requestId)) return replica.fail(request.requestId, 37017);
   if (replica.fenced) return replica.fail(request.requestId, 38502);
   const known = replica.requestOutcomes.get(request.requestId);
   if (known) return replica.reply({ requestId: request.requestId, code: known.code, txid: known.txid });
