@@ -8,8 +8,8 @@
 // lower). At the first entry that does not:
 //   - LOG_TRUNCATED (the stream ends inside it): torn tail.
 //   - LOG_BAD_MAGIC, LOG_HEADER_CHECKSUM, LOG_BODY_CHECKSUM: the bytes are damaged. It is a
-//     torn tail if no well-formed header (magic, version, header checksum) starts at any
-//     later offset of the stream; otherwise corruption: something valid follows the damage.
+//     torn tail if no well-formed header (magic and header checksum, any version) starts at
+//     any later offset of the stream; otherwise corruption: something valid follows the damage.
 //   - anything else (a valid checksum over wrong content: unknown version, bad type,
 //     reserved bytes, oversize, wrong pool, malformed body, broken chain): corruption, since
 //     a torn write cannot produce a header whose checksum matches.

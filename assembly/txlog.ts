@@ -57,9 +57,13 @@ export function headerChecksumMatches(entry: usize): bool {
   return checksumLo == load<u64>(entry, H_HEADER_CHECKSUM) && checksumHi == load<u64>(entry, H_HEADER_CHECKSUM + 8);
 }
 
-/** True if a well-formed header of this version (magic, version, header checksum) starts at `entry`. */
+/**
+ * True if a well-formed header (magic and header checksum; any version) starts at `entry`.
+ * Every format version keeps the magic at 0, the version at 4 and the checksum of bytes
+ * [0, 96) at 96, so a damaged header is told apart from an entry of another version.
+ */
 export function looksLikeHeader(entry: usize): bool {
-  return load<u32>(entry, H_MAGIC) == LOG_MAGIC && load<u16>(entry, H_VERSION) == LOG_VERSION && headerChecksumMatches(entry);
+  return load<u32>(entry, H_MAGIC) == LOG_MAGIC && headerChecksumMatches(entry);
 }
 
 function reservedHeaderBytesZero(entry: usize): bool {
@@ -103,15 +107,17 @@ function checkBody(entry: usize): i32 {
 
 /**
  * Checks the entry starting at `entry` with `available` readable bytes (more may follow).
- * Order: truncated header, magic, version, header checksum, reserved, type, oversize, pool,
- * truncated body, body checksum, body. OK means a complete, self-consistent entry of
- * LOG_HEADER_SIZE + body length bytes; the chain is the caller's to check.
+ * Order: truncated header, magic, header checksum, version, reserved, type, oversize, pool,
+ * truncated body, body checksum, body. The version is checked after the checksum: a torn
+ * write can leave a right magic before a garbage version, never a matching checksum.
+ * OK means a complete, self-consistent entry of LOG_HEADER_SIZE + body length bytes; the
+ * chain is the caller's to check.
  */
 export function checkEntry(entry: usize, available: u32, poolId: u64, checkPool: bool): i32 {
   if (available < LOG_HEADER_SIZE) return rc.LOG_TRUNCATED;
   if (load<u32>(entry, H_MAGIC) != LOG_MAGIC) return rc.LOG_BAD_MAGIC;
-  if (load<u16>(entry, H_VERSION) != LOG_VERSION) return rc.LOG_UNKNOWN_VERSION;
   if (!headerChecksumMatches(entry)) return rc.LOG_HEADER_CHECKSUM;
+  if (load<u16>(entry, H_VERSION) != LOG_VERSION) return rc.LOG_UNKNOWN_VERSION;
   const fields = checkHeaderFields(entry, poolId, checkPool);
   if (fields != rc.OK) return fields;
   const bodyLength = load<u32>(entry, H_BODY_LENGTH);

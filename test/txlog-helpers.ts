@@ -7,10 +7,11 @@ import type { Core } from '../host/core/core.ts';
 import {
   LOG_HEADER_SIZE, LogEncoder, checksumHex, type ChainPosition, type EntryBody, type PoolNode, type PrepareBody,
 } from '../host/core/txlog.ts';
+import { recover, type RecoveredState } from '../host/appliance/recovery.ts';
 import { writeCheckpoint } from '../host/storage/compaction.ts';
 import type { Storage } from '../host/storage/storage.ts';
 import { Random } from '../host/protocol/random.ts';
-import { sampleObject, sampleUser, toHex } from './fixtures.ts';
+import { keyedCore, sampleObject, sampleUser, toHex } from './fixtures.ts';
 
 export const POOL = 0x600d_5eedn;
 export const NODE_A: PoolNode = { id: 0xa1n, address: '10.0.0.1:4433' };
@@ -121,15 +122,18 @@ export class ApplianceModel {
   pending: { id: bigint; prepare: PrepareBody } | undefined;
   epoch = 1n;
   readonly states: ExpectedState[] = [];
+  /** Log length after each entry (ends[0] = 0); only meaningful while nothing compacts the log. */
+  readonly ends: number[] = [0];
   /** Entry count at the last durable append: a crash never goes below it. */
   durableEntries = 0;
   private users = 0;
   private nextNode = 0xd00n;
 
   constructor(readonly core: Core, readonly storage: Storage, readonly random: Random, founders: readonly PoolNode[] = FOUNDERS) {
-    this.encoder = new LogEncoder(core, POOL);
+    this.encoder = new LogEncoder(core, POOL, undefined, this.epoch);
     for (const node of founders) this.nodes.set(node.id, node);
-    this.states.push(this.snapshotState());
+    // An empty log says nothing of the epoch: recovery starts at 0.
+    this.states.push({ ...this.snapshotState(), epoch: 0n });
   }
 
   snapshotState(): ExpectedState {
@@ -143,10 +147,11 @@ export class ApplianceModel {
   private async append(body: EntryBody, durable: boolean, transactionId?: bigint): Promise<void> {
     const bytes = this.encoder.encode(body, { transactionId, epoch: this.epoch });
     await this.storage.appendLog(bytes, durable);
-    this.afterAppend(durable);
+    await this.afterAppend(durable);
   }
 
-  private afterAppend(durable: boolean): void {
+  private async afterAppend(durable: boolean): Promise<void> {
+    this.ends.push(await this.storage.logSize());
     this.states.push(this.snapshotState());
     if (durable) this.durableEntries = this.states.length - 1;
   }
@@ -219,7 +224,7 @@ export class ApplianceModel {
 
   async checkpoint(): Promise<void> {
     await writeCheckpoint(this.core, this.storage, this.encoder, [...this.nodes.values()]);
-    this.afterAppend(true);
+    await this.afterAppend(true);
   }
 
   /** One random step of a plausible history. */
@@ -241,4 +246,10 @@ export function recoveredView(state: { syncPoint: { sp: bigint; spvv: number; co
     sp: state.syncPoint.sp, spvv: state.syncPoint.spvv, count: state.syncPoint.count, pending: state.pending?.transactionId,
     nodes: nodesKey(state.nodes), epoch: state.epoch, last: state.last,
   };
+}
+
+/** Recovers `storage` into `core` (emptied first; a fresh keyed core by default). */
+export async function recoverFresh(storage: Storage, core: Core = keyedCore()): Promise<RecoveredState> {
+  core.clear();
+  return recover(core, storage, { poolId: POOL, founders: FOUNDERS });
 }
