@@ -29,7 +29,7 @@ let failures = 0;
 let acknowledged = 0;
 let crashes = 0;
 for (let seed = first; seed < first + seeds; seed++) {
-  const result = runSeed(seed, factory, overrides);
+  const result = await runSeed(seed, factory, overrides);
   acknowledged += result.acknowledged;
   crashes += result.crashes;
   if (!result.ok || verbose) {

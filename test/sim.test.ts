@@ -14,12 +14,12 @@ const factory = () => {
   return core;
 };
 
-it(`${SEEDS} simulated pools stay safe and converge`, () => {
+it(`${SEEDS} simulated pools stay safe and converge`, async () => {
   const failures: string[] = [];
   let acknowledged = 0;
   let crashes = 0;
   for (let seed = 1; seed <= SEEDS; seed++) {
-    const result = runSeed(seed, factory);
+    const result = await runSeed(seed, factory);
     acknowledged += result.acknowledged;
     crashes += result.crashes;
     if (!result.ok) failures.push(`seed ${seed}: ${result.problems.join('; ')} — params ${JSON.stringify(result.params)} — replay: ${replayCommand(result, {})}`);

@@ -64,6 +64,9 @@ export interface RecoveredState {
 
 export interface RecoveryOptions {
   readonly poolId: bigint;
+  /** Called for each transaction committed while replaying the log after the base, with the
+   * per-write result codes (the replica rebuilds its request-id outcomes from them). */
+  readonly onCommit?: (transactionId: bigint, prepare: PrepareBody, writeResults: readonly number[]) => void;
   /** The node list of a log that starts at sequence 1 (the pool's founders). */
   readonly founders?: readonly PoolNode[];
 }
@@ -150,7 +153,12 @@ class Replay {
   readonly downNodes = new Set<bigint>();
   epoch = 0n;
 
-  constructor(private readonly core: Core, private readonly log: Uint8Array, founders: readonly PoolNode[]) {
+  constructor(
+    private readonly core: Core,
+    private readonly log: Uint8Array,
+    founders: readonly PoolNode[],
+    private readonly onCommit?: RecoveryOptions['onCommit'],
+  ) {
     for (const node of founders) this.nodes.set(node.id, node);
   }
 
@@ -220,7 +228,9 @@ class Replay {
     if (before.sp !== prepare.spBefore || before.spvv !== prepare.spvvBefore) {
       mismatch(`COMMIT ${hex(scanned.transactionId)}: SP before is ${before.hex}, the PREPARE expected ${hex(prepare.spBefore).toUpperCase()}`);
     }
-    const after = this.core.apply(prepare.batch).syncPoint;
+    const applied = this.core.apply(prepare.batch);
+    const after = applied.syncPoint;
+    this.onCommit?.(scanned.transactionId, prepare, applied.writeResults);
     const expected = after.sp === spAfter && after.spvv === spvvAfter && after.sp === prepare.spAfter && after.spvv === prepare.spvvAfter;
     if (!expected) mismatch(`COMMIT ${hex(scanned.transactionId)} at sequence ${scanned.sequence}: replay gives SP ${after.hex}, the log recorded ${hex(spAfter).toUpperCase()}`);
   }
@@ -244,7 +254,7 @@ export async function recover(core: Core, storage: Storage, options: RecoveryOpt
   if (core.count() !== 0) throw new HsmError(STORE_NOT_EMPTY, 'recovery needs an empty store');
   const { log, entries, tornBytes, last } = await readLog(core, storage, options.poolId);
   const base = await chooseBase(core, storage, log, entries);
-  const replay = new Replay(core, log, options.founders ?? []);
+  const replay = new Replay(core, log, options.founders ?? [], options.onCommit);
   entries.forEach((entry, i) => {
     if (i < base.index) replay.beforeBase(entry);
     else if (i === base.index) replay.atBase(entry, base.checkpoint!);

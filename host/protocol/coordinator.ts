@@ -10,6 +10,7 @@ import { GROUP_COMMIT_WRITES_MAX, WRITE_QUEUE_MAX, type Replica, type TxState } 
 import type { Transaction, TxId, WriteRequest } from './types.ts';
 import { BATCH_SIZE_MAX } from '../core/layout.ts';
 import { EVENT_TYPES } from '../core/batch.ts';
+import { rememberRequests } from './participant.ts';
 
 /** A request id (32 hex digits, checked by submit) as the 16 bytes a batch carries. */
 export function requestIdBytes(requestId: string): Uint8Array {
@@ -45,6 +46,14 @@ function takeWrites(replica: Replica): WriteRequest[] {
   let size = 4;
   while (taken.length < limit && replica.queue.length > 0) {
     const next = replica.queue[0];
+    // A retry of a write another node committed while this one waited in the queue: answer
+    // it with that outcome. (This node committed that transaction before it could start one.)
+    const known = replica.requestOutcomes.get(next.requestId);
+    if (known) {
+      replica.queue.shift();
+      replica.reply({ requestId: next.requestId, code: known.code, txid: known.txid });
+      continue;
+    }
     const nextSize = 20 + next.operations.reduce((sum, op) => sum + 8 + (op.op === 'delete' ? op.name.length : op.record.length), 0);
     if (taken.length > 0 && size + nextSize > BATCH_SIZE_MAX) break;
     taken.push(replica.queue.shift()!);
@@ -57,6 +66,7 @@ function takeWrites(replica: Replica): WriteRequest[] {
 export function startNext(replica: Replica): void {
   while (!replica.fenced && !replica.hasPendingTransaction() && replica.queue.length > 0 && replica.now >= replica.backoffUntil) {
     const requests = takeWrites(replica);
+    if (requests.length === 0) continue;
     let batch: Uint8Array;
     let dry;
     try {
@@ -155,11 +165,10 @@ function decide(replica: Replica, held: TxState, commit: boolean, code: number):
     if (applied.syncPoint.hex !== tx.spAfter) replica.diverged = true;
     held.state = 'COMMITTED';
     replica.persist({ type: 'commit', txid: tx.txid, epoch: replica.membership.epoch, sp: applied.syncPoint.hex, spvv: applied.syncPoint.spvv, terminated: false });
-    held.requests.forEach((request, i) => {
-      const outcome = { code: applied.writeResults[i], txid: tx.txid };
-      replica.rememberRequest(request.requestId, outcome);
-      replica.reply({ requestId: request.requestId, ...outcome });
-    });
+    // From the batch itself: after a restart `held.requests` is empty, yet retries of these
+    // writes may be queued here and must get this outcome, not run again.
+    rememberRequests(replica, tx, applied.writeResults);
+    held.requests.forEach((request, i) => replica.reply({ requestId: request.requestId, code: applied.writeResults[i], txid: tx.txid }));
   } else {
     held.state = 'ABORTED';
     if (code === 36000) replica.backoffUntil = replica.now + 1 + replica.random.below(2 * replica.timers.managerPulseTicks);

@@ -1,57 +1,33 @@
-// Rebuilds a replica after a restart from the log records it had persisted (after the
-// newest snapshot, which the caller has already imported into the core): committed batches
-// are applied again, a PREPARE without an outcome becomes the pending transaction again
-// (the PTL carries everything needed to commit it), membership events are merged, and the
-// outcome caches that answer late messages and retried writes are refilled.
+// Puts a replica back as it was before a restart, from what recovery found in its log
+// (host/appliance/recovery.ts rebuilt the key store itself): the pending transaction (the PTL
+// carries everything needed to commit it), decided outcomes that answer late and duplicate
+// messages, write outcomes that answer retried requests, and membership events.
 
-import type { Replica, TxState } from './replica.ts';
-import type { LogRecord } from './types.ts';
-import { rememberRequests } from './participant.ts';
+import type { Outcome, Replica, TxState } from './replica.ts';
+import type { NodeAddress, NodeId, Transaction, TxId } from './types.ts';
 
-export function restore(replica: Replica, records: readonly LogRecord[]): void {
-  for (const record of records) {
-    switch (record.type) {
-      case 'prepare': {
-        // A node starts or prepares a transaction only when it holds none, so whatever this
-        // node coordinated before was finished (every live participant had acknowledged).
-        for (const [txid, held] of replica.transactions) if (held.state === 'COMMITTED' || held.state === 'ABORTED') replica.transactions.delete(txid);
-        const role = record.tx.coordinator === replica.id ? 'coordinator' : 'participant';
-        const held: TxState = {
-          tx: record.tx, role, state: role === 'coordinator' ? 'VIRTUAL' : 'PREPARED',
-          votes: new Set(), acks: new Set(), requests: [], since: replica.now, statuses: new Map(),
-        };
-        replica.transactions.set(record.tx.txid, held);
-        break;
-      }
-      case 'commit': {
-        const held = replica.transactions.get(record.txid);
-        if (!held) throw new Error(`log: COMMIT of ${record.txid} without its PREPARE`);
-        const applied = replica.core.apply(held.tx.batch);
-        if (applied.syncPoint.hex !== record.sp) replica.diverged = true;
-        rememberRequests(replica, held.tx, applied.writeResults);
-        replica.remember(record.txid, true);
-        held.state = record.terminated ? 'COMMITTED_TM' : 'COMMITTED';
-        // A coordinator keeps its decision until every participant acknowledged; acks are
-        // not logged, so it asks again. A participant is done.
-        if (held.role === 'participant') replica.transactions.delete(record.txid);
-        break;
-      }
-      case 'abort': {
-        replica.remember(record.txid, false);
-        const held = replica.transactions.get(record.txid);
-        if (held) {
-          held.state = 'ABORTED';
-          if (held.role === 'participant') replica.transactions.delete(record.txid);
-        }
-        break;
-      }
-      case 'node-down':
-        replica.membership.markDown(record.node);
-        break;
-      case 'node-added':
-        replica.membership.add(record.node);
-        break;
-    }
-  }
+export interface ReplicaRecovery {
+  readonly pending: Transaction | undefined;
+  readonly outcomes: Iterable<readonly [TxId, boolean]>;
+  readonly requestOutcomes: Iterable<readonly [string, Outcome]>;
+  readonly added: readonly NodeAddress[];
+  readonly down: readonly NodeId[];
+}
+
+export function restore(replica: Replica, recovery: ReplicaRecovery): void {
+  for (const node of recovery.added) replica.membership.add(node);
+  for (const node of recovery.down) replica.membership.markDown(node);
+  for (const [txid, committed] of recovery.outcomes) replica.remember(txid, committed);
+  for (const [requestId, outcome] of recovery.requestOutcomes) replica.rememberRequest(requestId, outcome);
   replica.fenced = replica.membership.isFenced(replica.id);
+  const tx = recovery.pending;
+  if (!tx) return;
+  // A coordinator that restarts undecided asks for the votes again (it never aborts on its
+  // own); a participant is in doubt until it hears the outcome.
+  const role = tx.coordinator === replica.id ? 'coordinator' : 'participant';
+  const held: TxState = {
+    tx, role, state: role === 'coordinator' ? 'VIRTUAL' : 'PREPARED',
+    votes: new Set(), acks: new Set(), requests: [], since: replica.now, statuses: new Map(),
+  };
+  replica.transactions.set(tx.txid, held);
 }

@@ -1,5 +1,6 @@
 // Invariants checked over the durable logs and the live replicas.
 
+import { batchRequestIds } from '../core/batch.ts';
 import type { LogRecord } from '../protocol/types.ts';
 import type { SimNode, World } from './world.ts';
 
@@ -60,6 +61,7 @@ export function checkSafety(world: World): string[] {
       }
     }
   }
+  problems.push(...checkNoDuplicateWrites(world));
   for (const node of world.nodes) {
     if (node.fencedAtLog !== undefined && node.log.slice(node.fencedAtLog).some((r) => r.type === 'commit')) {
       problems.push(`fenced node ${node.id} committed after it learned it was fenced`);
@@ -100,6 +102,28 @@ export function checkFinal(world: World): string[] {
     }
     const check = node.replica!.core.recompute();
     if (!check.consistent) problems.push(`node ${node.id}: incremental SP differs from the SP recomputed from scratch`);
+  }
+  return problems;
+}
+
+/** A client write (its request id) is carried by at most one committed transaction: a retry
+ * must get the original outcome, never run twice. */
+function checkNoDuplicateWrites(world: World): string[] {
+  const carriedBy = new Map<string, string>();
+  const problems: string[] = [];
+  for (const node of world.nodes) {
+    const batches = new Map<string, Uint8Array>();
+    for (const record of node.log) {
+      if (record.type === 'prepare') batches.set(record.tx.txid, record.tx.batch);
+      if (record.type !== 'commit') continue;
+      for (const id of batchRequestIds(batches.get(record.txid)!)) {
+        if (!id) continue;
+        const key = Array.from(id, (b) => b.toString(16).padStart(2, '0')).join('');
+        const previous = carriedBy.get(key);
+        if (previous && previous !== record.txid) problems.push(`write ${key.slice(0, 8)} committed twice: in ${previous} and ${record.txid}`);
+        carriedBy.set(key, record.txid);
+      }
+    }
   }
   return problems;
 }

@@ -20,15 +20,16 @@ export interface SimResult {
   readonly events: string[];
 }
 
-export function runSeed(seed: number, newCore: CoreFactory, overrides: Partial<SimParams> = {}): SimResult {
+export async function runSeed(seed: number, newCore: CoreFactory, overrides: Partial<SimParams> = {}): Promise<SimResult> {
   const params = drawParams(seed, overrides);
   const world = new World(params, newCore);
+  await world.open();
   const problems: string[] = [];
   for (let t = 0; t < params.safetyTicks && problems.length === 0; t++) {
-    world.step();
+    await world.step();
     if (t % 50 === 0) problems.push(...checkSafety(world));
   }
-  world.beginLiveness();
+  await world.beginLiveness();
   let livenessTicks = 0;
   let nodeDownIssued = false;
   while (problems.length === 0 && !converged(world)) {
@@ -36,11 +37,11 @@ export function runSeed(seed: number, newCore: CoreFactory, overrides: Partial<S
       problems.push(`liveness: not converged within ${params.livenessTicksMax} ticks`);
       break;
     }
-    world.step();
+    await world.step();
     livenessTicks++;
     // Give the dead node time to be noticed as dead, then the operator issues node-down (again if needed).
     if (livenessTicks % 200 === 20 || (!nodeDownIssued && livenessTicks === 20)) {
-      world.nodeDownTheDead();
+      await world.nodeDownTheDead();
       nodeDownIssued = true;
     }
   }

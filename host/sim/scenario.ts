@@ -2,16 +2,19 @@
 // delivers or drops them, nodes crash and restart from their durable logs, and an operator
 // issues node-down. No randomness but the seed of each replica's transaction ids.
 
+import { NodeRuntime } from '../appliance/runtime.ts';
 import type { Core } from '../core/core.ts';
 import { Random } from '../protocol/random.ts';
-import { Replica } from '../protocol/replica.ts';
-import { restore } from '../protocol/restore.ts';
+import type { Replica } from '../protocol/replica.ts';
 import type { ClientReply, Envelope, LogRecord, MessageType, NodeAddress } from '../protocol/types.ts';
+import { MemoryStorage } from '../storage/memory.ts';
 
 export interface ScenarioNode {
   readonly name: string;
   readonly id: string;
-  replica: Replica | undefined;
+  runtime: NodeRuntime | undefined;
+  readonly storage: MemoryStorage;
+  /** The records persisted, in order (for the stories' assertions). */
   readonly log: LogRecord[];
 }
 
@@ -24,10 +27,15 @@ export class ScenarioPool {
   readonly replies = new Map<string, ClientReply>();
   private seed = 1;
 
-  constructor(names: readonly string[], private readonly newCore: () => Core) {
+  private constructor(names: readonly string[], private readonly newCore: () => Core) {
     this.founders = names.map((name, i) => ({ id: (i + 1).toString(16).padStart(16, '0'), address: `${name}:7001` }));
-    this.nodes = names.map((name, i) => ({ name, id: this.founders[i].id, replica: undefined, log: [] }));
-    for (const node of this.nodes) this.restart(node.name);
+    this.nodes = names.map((name, i) => ({ name, id: this.founders[i].id, runtime: undefined, storage: new MemoryStorage(), log: [] }));
+  }
+
+  static async create(names: readonly string[], newCore: () => Core): Promise<ScenarioPool> {
+    const pool = new ScenarioPool(names, newCore);
+    for (const node of pool.nodes) await pool.restart(node.name);
+    return pool;
   }
 
   node(name: string): ScenarioNode {
@@ -37,9 +45,9 @@ export class ScenarioPool {
   }
 
   replica(name: string): Replica {
-    const replica = this.node(name).replica;
-    if (!replica) throw new Error(`${name} is down`);
-    return replica;
+    const runtime = this.node(name).runtime;
+    if (!runtime) throw new Error(`${name} is down`);
+    return runtime.replica;
   }
 
   private nameOf(id: string): string {
@@ -47,9 +55,10 @@ export class ScenarioPool {
   }
 
   /** Persists, then queues messages and records replies (what an appliance does). */
-  private drain(node: ScenarioNode): void {
-    while (node.replica?.hasReady()) {
-      const ready = node.replica.ready();
+  private async drain(node: ScenarioNode): Promise<void> {
+    while (node.runtime?.replica.hasReady()) {
+      const ready = node.runtime.takeReady();
+      await node.runtime.persist(ready.persist);
       node.log.push(...ready.persist);
       this.queue.push(...ready.messages);
       for (const reply of ready.replies) this.replies.set(reply.requestId, reply);
@@ -57,9 +66,9 @@ export class ScenarioPool {
   }
 
   /** A write labelled `label` (its request id is the label's bytes in hex; replies are keyed by label). */
-  write(name: string, label: string, record: Uint8Array): void {
+  async write(name: string, label: string, record: Uint8Array): Promise<void> {
     this.replica(name).request({ kind: 'write', requestId: labelId(label), event: 'CREATE_OBJ', operations: [{ op: 'insert', record }], sourceUser: 'alice', target: label });
-    this.drain(this.node(name));
+    await this.drain(this.node(name));
   }
 
   reply(label: string): ClientReply | undefined {
@@ -70,9 +79,9 @@ export class ScenarioPool {
     this.replies.delete(labelId(label));
   }
 
-  nodeDown(issuer: string, target: string, requestId = `down-${target}`): void {
+  async nodeDown(issuer: string, target: string, requestId = `down-${target}`): Promise<void> {
     this.replica(issuer).request({ kind: 'node-down', requestId, node: this.node(target).id });
-    this.drain(this.node(issuer));
+    await this.drain(this.node(issuer));
   }
 
   private matches(envelope: Envelope, filter: Filter): boolean {
@@ -81,15 +90,15 @@ export class ScenarioPool {
   }
 
   /** Delivers queued messages matching the filter (and what they cause, if `rounds` > 1). */
-  deliver(filter: Filter = {}, rounds = 1): void {
+  async deliver(filter: Filter = {}, rounds = 1): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       const now = this.queue.filter((e) => this.matches(e, filter));
       this.queue = this.queue.filter((e) => !this.matches(e, filter));
       for (const envelope of now) {
         const node = this.nodes.find((n) => n.id === envelope.to)!;
-        if (!node.replica) continue;
-        node.replica.receive(envelope);
-        this.drain(node);
+        if (!node.runtime) continue;
+        node.runtime.replica.receive(envelope);
+        await this.drain(node);
       }
     }
   }
@@ -99,26 +108,25 @@ export class ScenarioPool {
   }
 
   crash(name: string): void {
-    this.node(name).replica = undefined;
+    this.node(name).runtime = undefined;
     this.queue = this.queue.filter((e) => this.nameOf(e.to) !== name && this.nameOf(e.from) !== name);
   }
 
-  restart(name: string): void {
+  /** Starts (or restarts) a node from its storage through real recovery. */
+  async restart(name: string): Promise<void> {
     const node = this.node(name);
-    const replica = new Replica({ id: node.id, core: this.newCore(), random: new Random(this.seed++), founders: this.founders });
-    restore(replica, node.log);
-    node.replica = replica;
+    node.runtime = await NodeRuntime.open({ id: node.id, poolId: 1n, founders: this.founders, storage: node.storage, core: this.newCore(), random: new Random(this.seed++) });
   }
 
   /** Ticks every live node, delivering everything between ticks, except messages cut by `blocked`. */
-  run(ticks: number, blocked: (from: string, to: string) => boolean = () => false): void {
+  async run(ticks: number, blocked: (from: string, to: string) => boolean = () => false): Promise<void> {
     for (let t = 0; t < ticks; t++) {
       for (const node of this.nodes) {
-        node.replica?.tick();
-        this.drain(node);
+        node.runtime?.replica.tick();
+        await this.drain(node);
       }
       this.queue = this.queue.filter((e) => !blocked(this.nameOf(e.from), this.nameOf(e.to)));
-      this.deliver({}, 1);
+      await this.deliver({}, 1);
     }
   }
 

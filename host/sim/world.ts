@@ -6,19 +6,24 @@
 import { HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
 import type { Operation } from '../core/batch.ts';
+import { NodeRuntime } from '../appliance/runtime.ts';
 import { Random } from '../protocol/random.ts';
-import { Replica } from '../protocol/replica.ts';
-import { restore } from '../protocol/restore.ts';
+import type { Replica } from '../protocol/replica.ts';
 import type { ClientReply, Envelope, LogRecord, NodeAddress, NodeId } from '../protocol/types.ts';
+import { MemoryStorage } from '../storage/memory.ts';
 import { SimNetwork } from './network.ts';
 import type { SimParams } from './params.ts';
 
 export type CoreFactory = () => Core;
 
+export const SIM_POOL_ID = 0x51313n;
+
 export interface SimNode {
   readonly id: NodeId;
   replica: Replica | undefined;
-  /** The durable log: what survived every crash. */
+  runtime: NodeRuntime | undefined;
+  readonly storage: MemoryStorage;
+  /** The records of the durable log, in order (a mirror kept for the checkers). */
   readonly log: LogRecord[];
   restartAt: number;
   staysDead: boolean;
@@ -60,27 +65,38 @@ export class World {
     this.random = new Random(params.seed);
     this.network = new SimNetwork(this.random.fork(), { loss: params.messageLoss, duplication: params.messageDuplication, delayTicksMax: params.delayTicksMax });
     this.founders = Array.from({ length: params.nodes }, (_, i) => ({ id: (i + 1).toString(16).padStart(16, '0'), address: `10.0.0.${i + 1}:7001` }));
-    this.nodes = this.founders.map((node) => ({ id: node.id, replica: undefined, log: [], restartAt: 0, staysDead: false, crashes: 0, fencedAtLog: undefined }));
+    this.nodes = this.founders.map((node) => ({
+      id: node.id, replica: undefined, runtime: undefined, storage: new MemoryStorage(), log: [], restartAt: 0, staysDead: false, crashes: 0, fencedAtLog: undefined,
+    }));
     this.codec = newCore();
     this.clientState = Array.from({ length: params.clients }, () => ({ outstanding: undefined, nextAt: 0 }));
-    for (const node of this.nodes) this.start(node);
+  }
+
+  async open(): Promise<void> {
+    for (const node of this.nodes) await this.start(node);
   }
 
   log(text: string): void {
     if (this.events.length < 400) this.events.push(`t${this.now} ${text}`);
   }
 
-  private start(node: SimNode): void {
-    const core = this.newCore();
-    const replica = new Replica({ id: node.id, core, random: this.random.fork(), founders: this.founders, groupCommit: this.params.groupCommit });
-    restore(replica, node.log);
-    node.replica = replica;
-    if (replica.fenced && node.fencedAtLog === undefined) node.fencedAtLog = node.log.length;
+  /** Restarts a node from its storage: real recovery (scan, torn tail cut, replay). */
+  private async start(node: SimNode): Promise<void> {
+    const runtime = await NodeRuntime.open({
+      id: node.id, poolId: SIM_POOL_ID, founders: this.founders, storage: node.storage, core: this.newCore(),
+      random: this.random.fork(), groupCommit: this.params.groupCommit,
+    });
+    node.log.splice(runtime.recovered.entries); // what a torn write cut is gone
+    node.runtime = runtime;
+    node.replica = runtime.replica;
+    if (runtime.replica.fenced && node.fencedAtLog === undefined) node.fencedAtLog = node.log.length;
   }
 
   crash(node: SimNode, why: string): void {
     if (!node.replica) return;
     node.replica = undefined;
+    node.runtime = undefined;
+    node.storage.crash(this.random);
     node.crashes++;
     node.restartAt = this.now + 1 + this.random.below(this.params.restartTicksMax);
     this.log(`crash ${node.id.slice(-2)} ${why}`);
@@ -91,37 +107,41 @@ export class World {
   }
 
   /** Runs one tick: deliveries, clients, timers, faults. */
-  step(): void {
+  async step(): Promise<void> {
     this.now++;
     for (const envelope of this.network.due(this.now)) {
       const node = this.nodes.find((n) => n.id === envelope.to);
       if (node?.replica) {
         node.replica.receive(envelope);
-        this.drain(node);
+        await this.drain(node);
       }
     }
-    if (this.clientsOn) this.clients();
-    this.retryBusy();
+    if (this.clientsOn) await this.clients();
+    await this.retryBusy();
     for (const node of this.nodes) {
       if (!node.replica) continue;
       node.replica.tick();
-      this.drain(node);
+      await this.drain(node);
     }
-    if (this.faultsOn) this.faults();
-    for (const node of this.nodes) if (!node.replica && !node.staysDead && this.now >= node.restartAt) this.start(node);
+    if (this.faultsOn) await this.faults();
+    for (const node of this.nodes) if (!node.replica && !node.staysDead && this.now >= node.restartAt) await this.start(node);
   }
 
   /** Carries a node's Ready out: persist, then send and reply, with a crash possibly in between. */
-  private drain(node: SimNode): void {
+  private async drain(node: SimNode): Promise<void> {
     while (node.replica?.hasReady()) {
-      const ready = node.replica.ready();
+      const runtime = node.runtime!;
+      const ready = runtime.takeReady();
       const crashing = this.faultsOn && this.random.chance(this.params.crashRate * 10);
       const point = crashing ? this.random.pick(['before-persist', 'torn', 'after-persist', 'after-send'] as const) : undefined;
       if (point === 'before-persist') return this.crash(node, 'before persist');
       if (point === 'torn' && ready.persist.length > 0) {
-        node.log.push(...ready.persist.slice(0, this.random.below(ready.persist.length)));
+        // The append is under way when the power goes: the crash keeps some prefix of it.
+        await node.storage.appendLog(runtime.encode(ready.persist), false);
+        node.log.push(...ready.persist);
         return this.crash(node, 'during persist (torn)');
       }
+      await runtime.persist(ready.persist);
       node.log.push(...ready.persist);
       if (node.replica.fenced && node.fencedAtLog === undefined) node.fencedAtLog = node.log.length;
       if (point === 'after-persist') return this.crash(node, 'after persist, before send');
@@ -151,13 +171,13 @@ export class World {
 
   // ---- clients ----
 
-  private clients(): void {
+  private async clients(): Promise<void> {
     for (const client of this.clientState) {
       if (client.outstanding || this.now < client.nextAt) continue;
       const targets = this.alive();
       if (targets.length === 0) return;
       client.outstanding = this.newWrite();
-      this.submit(this.random.pick(targets), client.outstanding);
+      await this.submit(this.random.pick(targets), client.outstanding);
     }
   }
 
@@ -180,25 +200,25 @@ export class World {
     return { op: write.op, record };
   }
 
-  submit(node: SimNode, write: ClientWrite): void {
+  async submit(node: SimNode, write: ClientWrite): Promise<void> {
     write.node = node.id;
     this.scheduleRetry(write);
     node.replica!.request({
       kind: 'write', requestId: write.requestId, event: write.op === 'delete' ? 'DELETE_OBJ' : 'CREATE_OBJ',
       operations: [this.operation(write)], sourceUser: 'alice', target: write.name,
     });
-    this.drain(node);
+    await this.drain(node);
   }
 
   /** Unanswered writes are retried (same request id) on a random live node, with jittered
    * exponential backoff as the SDK does. */
-  private retryBusy(): void {
+  private async retryBusy(): Promise<void> {
     for (const write of this.writes.values()) {
       if (write.code !== undefined || this.now < write.retryAt) continue;
       const targets = this.alive();
       if (targets.length === 0) return;
       write.retries++;
-      this.submit(this.random.pick(targets), write);
+      await this.submit(this.random.pick(targets), write);
     }
   }
 
@@ -209,14 +229,14 @@ export class World {
 
   // ---- faults ----
 
-  private faults(): void {
+  private async faults(): Promise<void> {
     for (const node of this.alive()) if (this.random.chance(this.params.crashRate)) this.crash(node, 'idle');
     if (this.random.chance(this.params.partitionChange)) this.log(`partition ${this.network.repartition(this.nodes.map((n) => n.id))}`);
-    if (this.random.chance(0.002)) this.randomNodeDown();
+    if (this.random.chance(0.002)) await this.randomNodeDown();
   }
 
   /** An operator declares a node down: refused if it answers, fenced if it does not. */
-  randomNodeDown(target?: SimNode): void {
+  async randomNodeDown(target?: SimNode): Promise<void> {
     const issuers = this.alive().filter((n) => !n.replica!.fenced);
     const candidates = this.nodes.filter((n) => issuers.length > 0 && !issuers[0].replica!.membership.isFenced(n.id));
     if (issuers.length === 0 || candidates.length < 3) return;
@@ -226,11 +246,11 @@ export class World {
     const requestId = `down-${node.id.slice(-2)}-${this.now}`;
     this.log(`node-down of ${node.id.slice(-2)} issued at ${issuer.id.slice(-2)}`);
     issuer.replica!.request({ kind: 'node-down', requestId, node: node.id });
-    this.drain(issuer);
+    await this.drain(issuer);
   }
 
   /** Liveness phase: faults stop, partitions heal, dead nodes restart except those that stay dead. */
-  beginLiveness(): void {
+  async beginLiveness(): Promise<void> {
     this.faultsOn = false;
     this.clientsOn = false;
     this.network.faults = { loss: 0, duplication: 0, delayTicksMax: this.params.delayTicksMax };
@@ -241,22 +261,19 @@ export class World {
       victim.staysDead = true;
       this.crash(victim, 'stays dead');
     }
-    for (const node of this.nodes) if (!node.replica && !node.staysDead) this.start(node);
+    for (const node of this.nodes) if (!node.replica && !node.staysDead) await this.start(node);
     this.log('liveness phase');
   }
 
   /** Issues node-down for every node that stays dead (from a live member). */
-  nodeDownTheDead(): void {
+  async nodeDownTheDead(): Promise<void> {
     for (const node of this.nodes.filter((n) => n.staysDead)) {
       const issuer = this.alive().find((n) => !n.replica!.fenced);
       if (issuer && issuer.replica!.membership.isMember(node.id)) {
         issuer.replica!.request({ kind: 'node-down', requestId: `down-${node.id.slice(-2)}-${this.now}`, node: node.id });
-        this.drain(issuer);
+        await this.drain(issuer);
       }
     }
   }
 
-  deliver(envelope: Envelope): void {
-    this.network.send(this.now, envelope);
-  }
 }

@@ -1,0 +1,88 @@
+// One node's replication runtime, shared by the appliance and the simulator: recovers the
+// key store and the replica from storage, and persists what the replica decides as
+// transaction-log entries before anything it says leaves (persist before you speak).
+// Browser-safe: storage and transport come in through interfaces.
+
+import type { Core } from '../core/core.ts';
+import { batchRequestIds } from '../core/batch.ts';
+import { LogEncoder, type PrepareBody } from '../core/txlog.ts';
+import type { Random } from '../protocol/random.ts';
+import { Replica, type Outcome, type Timers } from '../protocol/replica.ts';
+import { restore } from '../protocol/restore.ts';
+import type { LogRecord, NodeAddress, NodeId, Ready } from '../protocol/types.ts';
+import type { Storage } from '../storage/storage.ts';
+import { fromPoolNode, toEntry, toHex, toPoolNode, transactionOf } from './log-records.ts';
+import { recover, type RecoveredState } from './recovery.ts';
+
+const bytesHex = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+
+export interface RuntimeOptions {
+  readonly id: NodeId;
+  readonly poolId: bigint;
+  readonly founders: readonly NodeAddress[];
+  readonly storage: Storage;
+  /** A keyed core with an empty store: recovery fills it. */
+  readonly core: Core;
+  readonly random: Random;
+  readonly groupCommit?: boolean;
+  readonly timers?: Partial<Timers>;
+}
+
+export class NodeRuntime {
+  private constructor(
+    readonly replica: Replica,
+    readonly storage: Storage,
+    private readonly encoder: LogEncoder,
+    readonly recovered: RecoveredState,
+  ) {}
+
+  static async open(options: RuntimeOptions): Promise<NodeRuntime> {
+    const requestOutcomes: [string, Outcome][] = [];
+    const onCommit = (transactionId: bigint, prepare: PrepareBody, results: readonly number[]): void => {
+      batchRequestIds(prepare.batch).forEach((id, i) => {
+        if (id) requestOutcomes.push([bytesHex(id), { code: results[i], txid: toHex(transactionId) }]);
+      });
+    };
+    const recovered = await recover(options.core, options.storage, { poolId: options.poolId, founders: options.founders.map(toPoolNode), onCommit });
+    const replica = new Replica({
+      id: options.id, core: options.core, random: options.random, founders: options.founders,
+      groupCommit: options.groupCommit, timers: options.timers,
+    });
+    const founderIds = new Set(options.founders.map((node) => node.id));
+    restore(replica, {
+      pending: recovered.pending && transactionOf(recovered.pending.transactionId, recovered.pending.epoch, recovered.pending.prepare),
+      outcomes: [...recovered.outcomes].map(([id, committed]) => [toHex(id), committed] as const),
+      requestOutcomes,
+      added: recovered.nodes.map(fromPoolNode).filter((node) => !founderIds.has(node.id)),
+      down: recovered.downNodes.map(toHex),
+    });
+    const encoder = new LogEncoder(options.core, options.poolId, recovered.last, recovered.epoch);
+    return new NodeRuntime(replica, options.storage, encoder, recovered);
+  }
+
+  takeReady(): Ready {
+    return this.replica.ready();
+  }
+
+  /** Log entries for records, chained after the last one encoded. */
+  encode(records: readonly LogRecord[]): Uint8Array {
+    const parts = records.map((record) => {
+      const entry = toEntry(record);
+      return this.encoder.encode(entry.body, { transactionId: entry.transactionId, epoch: entry.epoch });
+    });
+    if (parts.length === 1) return parts[0];
+    const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+    let at = 0;
+    for (const part of parts) {
+      out.set(part, at);
+      at += part.length;
+    }
+    return out;
+  }
+
+  /** Appends the records durably (one write, one sync: group commit of the log). */
+  async persist(records: readonly LogRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    await this.storage.appendLog(this.encode(records), true);
+  }
+}
