@@ -31,9 +31,12 @@ function pulse(replica: Replica): void {
     if (held.role === 'coordinator') coordinator.resend(replica, held);
     else if (replica.now - held.since >= replica.timers.inDoubtTicks) inquire(replica, held);
   }
+  // Anti-entropy: members that lag, and fenced nodes until they show they know (a fenced
+  // node that missed the news would otherwise go on believing it is a member).
   const digest = replica.membership.digest();
-  for (const peer of replica.peersInPool()) {
-    if (replica.peers.get(peer)?.digest !== digest) replica.send(peer, { type: 'membership', membership: replica.membership.events() });
+  const events = replica.membership.events();
+  for (const peer of [...replica.peersInPool(), ...events.down.filter((id) => id !== replica.id)]) {
+    if (replica.peers.get(peer)?.digest !== digest) replica.send(peer, { type: 'membership', membership: events });
   }
 }
 

@@ -1,0 +1,272 @@
+// One emulated HSM: the replication runtime (core + protocol + storage) wired to a peer
+// transport and driven by ticks from its host. Runs in Node and in a browser: no node:*
+// imports; the host supplies storage, transport and the clock.
+//
+// Persist before you speak: each flush takes everything the replica produced, appends it to
+// the log in one durable write (so concurrent writes share an fsync), and only then sends
+// the messages and answers the clients of that batch. A storage failure stops the appliance
+// (fail-stop): it never speaks after a write it could not make durable.
+
+import { HsmError } from '../core/codes.ts';
+import type { Core, SyncPoint } from '../core/core.ts';
+import type { Operation, EventType } from '../core/batch.ts';
+import type { Random } from '../protocol/random.ts';
+import type { PeerStatus, Timers } from '../protocol/replica.ts';
+import type { ClientReply, Envelope, NodeAddress, NodeId, TxStateName } from '../protocol/types.ts';
+import type { Storage } from '../storage/storage.ts';
+import type { CrossCheckResult, PeerTransport } from '../transport/transport.ts';
+import { NodeCache } from './node-cache.ts';
+import { NodeRuntime } from './runtime.ts';
+
+/** Real milliseconds per protocol tick on a live appliance. */
+export const TICK_MS = 10;
+/** Ticks a client write waits for its outcome before it is told to retry (36000). */
+export const WRITE_TIMEOUT_TICKS = 500;
+/** Client writes waiting for an outcome at once. */
+export const WAITING_WRITES_MAX = 4096;
+
+export interface ApplianceOptions {
+  readonly id: NodeId;
+  readonly address: string;
+  readonly domain: string;
+  readonly poolId: bigint;
+  readonly founders: readonly NodeAddress[];
+  readonly storage: Storage;
+  /** Keyed with the SVMK's Sync-Point key, empty: recovery fills it. */
+  readonly core: Core;
+  readonly random: Random;
+  readonly transport: PeerTransport;
+  readonly groupCommit?: boolean;
+  readonly timers?: Partial<Timers>;
+  readonly log?: (line: string) => void;
+}
+
+export interface WriteInput {
+  readonly requestId: string;
+  readonly event: EventType;
+  readonly operations: readonly Operation[];
+  readonly sourceUser: string;
+  readonly target: string;
+}
+
+/** What the replication menu's Info shows (DINAMO's console, docs/CONSOLE.md). */
+export interface ReplicationInfo {
+  readonly domain: string;
+  readonly id: NodeId;
+  readonly address: string;
+  readonly syncPoint: SyncPoint;
+  readonly epoch: number;
+  readonly fenced: boolean;
+  readonly diverged: boolean;
+  readonly tick: number;
+  readonly timers: Timers & { readonly tickMs: number };
+  readonly nodes: { id: NodeId; address: string; member: boolean; fenced: boolean; self: boolean; peer?: PeerStatus }[];
+  readonly pending: {
+    txid: string; state: TxStateName; stateNumber: number | undefined; role: string; tick: number; event: number;
+    sourceUser: string; target: string; nodes: { id: NodeId; address: string; coordinator: boolean; pendingAck: boolean }[];
+  }[];
+  readonly queuedWrites: number;
+  readonly storage: { broken: string | undefined };
+}
+
+const STATE_NUMBERS: Partial<Record<TxStateName, number>> = { VIRTUAL: 1, PREPARED: 2, COMMITTED: 3, COMMITTED_TM: 4 };
+
+export class Appliance {
+  private flushing: Promise<void> | undefined;
+  private readonly waiting = new Map<string, { resolve: (reply: ClientReply) => void; deadline: number }[]>();
+  private broken: string | undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly options: ApplianceOptions,
+    readonly runtime: NodeRuntime,
+    readonly cache: NodeCache,
+  ) {}
+
+  static async open(options: ApplianceOptions): Promise<Appliance> {
+    const runtime = await NodeRuntime.open(options);
+    const cache = await NodeCache.load(options.storage, options.id);
+    const appliance = new Appliance(options, runtime, cache);
+    for (const node of runtime.replica.membership.members()) cache.learn(node.id, node.address);
+    for (const [id, address] of cache.entries()) options.transport.setPeerAddress(id, address);
+    options.transport.onEnvelope((envelope) => appliance.receive(envelope));
+    await cache.save();
+    return appliance;
+  }
+
+  get id(): NodeId {
+    return this.options.id;
+  }
+
+  get core(): Core {
+    return this.runtime.replica.core;
+  }
+
+  private log(line: string): void {
+    this.options.log?.(line);
+  }
+
+  // ---- inputs ----
+
+  receive(envelope: Envelope): void {
+    if (this.closed || this.broken) return;
+    this.runtime.replica.receive(envelope);
+    this.learnMembers();
+    this.schedule();
+  }
+
+  tick(): void {
+    if (this.closed || this.broken) return;
+    this.runtime.replica.tick();
+    this.expireWaiting();
+    this.schedule();
+  }
+
+  /** A replicated write; resolves with its outcome (36000 when it must be retried). */
+  write(input: WriteInput): Promise<ClientReply> {
+    if (this.broken) return Promise.resolve({ requestId: input.requestId, code: 37028 });
+    if (this.waitingCount() >= WAITING_WRITES_MAX) return Promise.resolve({ requestId: input.requestId, code: 36000 });
+    const reply = this.wait(input.requestId);
+    this.runtime.replica.request({ kind: 'write', ...input });
+    this.schedule();
+    return reply;
+  }
+
+  /** The administrative node-down (the remote console's; the local console refuses it). */
+  nodeDown(node: NodeId): Promise<ClientReply> {
+    const requestId = `node-down-${node}-${this.runtime.replica.now}`;
+    const reply = this.wait(requestId);
+    this.runtime.replica.request({ kind: 'node-down', requestId, node });
+    this.schedule();
+    return reply;
+  }
+
+  crossCheck(timeoutMs = 2000): Promise<CrossCheckResult[]> {
+    return this.options.transport.crossCheck(timeoutMs);
+  }
+
+  // ---- node cache ----
+
+  async addNode(id: NodeId, address: string): Promise<void> {
+    this.cache.set(id, address);
+    this.options.transport.setPeerAddress(id, address);
+    await this.cache.save();
+  }
+
+  async removeNode(id: NodeId): Promise<void> {
+    if (this.runtime.replica.membership.isMember(id)) throw new HsmError(37017, 'a pool member stays in the cache; declare it down first');
+    this.cache.remove(id);
+    this.options.transport.removePeer(id);
+    await this.cache.save();
+  }
+
+  /** Members' addresses travel with the membership: whoever knows one member learns them all. */
+  private learnMembers(): void {
+    for (const node of this.runtime.replica.membership.members()) {
+      if (this.cache.learn(node.id, node.address)) {
+        this.options.transport.setPeerAddress(node.id, node.address);
+        void this.cache.save();
+      }
+    }
+  }
+
+  // ---- outputs ----
+
+  private wait(requestId: string): Promise<ClientReply> {
+    return new Promise((resolve) => {
+      const list = this.waiting.get(requestId) ?? [];
+      list.push({ resolve, deadline: this.runtime.replica.now + WRITE_TIMEOUT_TICKS });
+      this.waiting.set(requestId, list);
+    });
+  }
+
+  private waitingCount(): number {
+    let n = 0;
+    for (const list of this.waiting.values()) n += list.length;
+    return n;
+  }
+
+  private answer(reply: ClientReply): void {
+    const list = this.waiting.get(reply.requestId);
+    if (!list) return;
+    this.waiting.delete(reply.requestId);
+    for (const waiter of list) waiter.resolve(reply);
+  }
+
+  /** A write that waited too long is told to retry; its outcome, when known, answers the retry. */
+  private expireWaiting(): void {
+    const now = this.runtime.replica.now;
+    for (const [requestId, list] of this.waiting) {
+      const expired = list.filter((waiter) => waiter.deadline <= now);
+      if (expired.length === 0) continue;
+      const kept = list.filter((waiter) => waiter.deadline > now);
+      if (kept.length > 0) this.waiting.set(requestId, kept);
+      else this.waiting.delete(requestId);
+      for (const waiter of expired) waiter.resolve({ requestId, code: 36000 });
+    }
+  }
+
+  private schedule(): void {
+    if (!this.flushing && this.runtime.replica.hasReady()) this.flushing = this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    try {
+      while (!this.broken && this.runtime.replica.hasReady()) {
+        const ready = this.runtime.takeReady();
+        await this.runtime.persist(ready.persist);
+        for (const envelope of ready.messages) this.options.transport.send(envelope);
+        for (const reply of ready.replies) this.answer(reply);
+      }
+    } catch (error) {
+      this.broken = error instanceof Error ? error.message : String(error);
+      this.log(`storage failed, appliance stopped (fail-stop): ${this.broken}`);
+      for (const [requestId, list] of this.waiting) for (const waiter of list) waiter.resolve({ requestId, code: 37028 });
+      this.waiting.clear();
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+
+  /** Resolves once everything produced so far is durable and sent. */
+  async settled(): Promise<void> {
+    while (this.flushing) await this.flushing;
+  }
+
+  // ---- views ----
+
+  info(): ReplicationInfo {
+    const replica = this.runtime.replica;
+    const membership = replica.membership;
+    const known = new Map<string, string>(this.cache.entries());
+    for (const node of membership.members()) known.set(node.id, node.address);
+    const addressOf = (id: string): string => known.get(id) ?? membership.address(id) ?? '?';
+    return {
+      domain: this.options.domain,
+      id: this.options.id,
+      address: this.options.address,
+      syncPoint: replica.core.syncPoint(),
+      epoch: membership.epoch,
+      fenced: replica.fenced,
+      diverged: replica.diverged,
+      tick: replica.now,
+      timers: { ...replica.timers, tickMs: TICK_MS },
+      nodes: [...known.keys()].sort().map((id) => ({
+        id, address: addressOf(id), member: membership.isMember(id), fenced: membership.isFenced(id), self: id === this.options.id, peer: replica.peers.get(id),
+      })),
+      pending: replica.pending().map((p) => ({
+        txid: p.txid, state: p.state, stateNumber: STATE_NUMBERS[p.state], role: p.role, tick: p.tick, event: p.event,
+        sourceUser: p.sourceUser, target: p.target,
+        nodes: p.nodes.map((n) => ({ id: n.id, address: addressOf(n.id), coordinator: n.id === p.coordinator, pendingAck: n.pendingAck })),
+      })),
+      queuedWrites: replica.queue.length,
+      storage: { broken: this.broken },
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.settled();
+    await this.options.transport.close();
+  }
+}
