@@ -1,7 +1,7 @@
 // Loads build/core.wasm from disk (Node only). Browsers fetch the same file and call
 // Core.instantiate with its bytes.
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Core } from '../core/core.ts';
 
@@ -15,8 +15,10 @@ const FILES: Record<CoreVariant, string> = {
 
 const modules = new Map<CoreVariant, WebAssembly.Module>();
 
+/** build/core.wasm: beside the bundled CLI (build/cli.js), or two levels up from this source. */
 export function coreWasmPath(variant: CoreVariant = 'release'): string {
-  return fileURLToPath(new URL(`../../build/${FILES[variant]}`, import.meta.url));
+  const candidates = [new URL(`./${FILES[variant]}`, import.meta.url), new URL(`../../build/${FILES[variant]}`, import.meta.url)].map((url) => fileURLToPath(url));
+  return candidates.find((path) => existsSync(path)) ?? candidates[1];
 }
 
 /** The compiled module, compiled once per process. */

@@ -1,0 +1,98 @@
+// The hsmpool command: `hsmpool <command> [options]`. docs/CLI.md documents every command,
+// option and exit code.
+
+import { parseArgs } from 'node:util';
+import { CliError, EXIT } from './exit-codes.ts';
+import { runNode } from './node-command.ts';
+import { runUp } from './up-command.ts';
+import { handleClientConnection } from './sessions.ts';
+
+const HELP: Record<string, string> = {
+  main: `hsmpool — an emulated pool of replicated network HSMs
+
+Usage: hsmpool <command> [options]
+
+Commands:
+  up        start a pool of appliances on loopback (created on first run)
+  node      run one appliance
+  console   the remote console of a node
+
+Run \`hsmpool <command> --help\` for a command's options.
+Exit codes: 0 ok, 1 failed, 2 usage, 3 data directory, 4 unreachable.`,
+  up: `Usage: hsmpool up [--nodes 3] [--base-port 7001] [--data .hsmpool] [--domain pool] [--json]
+
+Starts a pool on 127.0.0.1 as separate processes, one per node (ports base-port, +1, ...).
+The first run creates it under --data; later runs reuse that data. Ctrl-C stops it cleanly.`,
+  node: `Usage: hsmpool node --data DIR [--listen 127.0.0.1:PORT] [--domain NAME] [--peer HOST:PORT ...] [--no-group-commit] [--json]
+
+Runs one appliance. DIR is a node directory made by \`hsmpool up\`; a DIR that does not exist
+becomes the first node of a new pool of domain NAME. --json prints one JSON event per line.`,
+};
+
+function fail(message: string): never {
+  throw new CliError(EXIT.USAGE, message);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    console.log(HELP.main);
+    return command ? EXIT.OK : EXIT.USAGE;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(HELP[command] ?? HELP.main);
+    return HELP[command] ? EXIT.OK : EXIT.USAGE;
+  }
+  switch (command) {
+    case 'up': {
+      const { values } = parse(rest, { nodes: 'string', 'base-port': 'string', data: 'string', domain: 'string', json: 'boolean' });
+      return runUp({
+        nodes: integer(values.nodes, 3, '--nodes'), basePort: integer(values['base-port'], 7001, '--base-port'),
+        data: (values.data as string | undefined) ?? '.hsmpool', domain: (values.domain as string | undefined) ?? 'pool', json: Boolean(values.json),
+      });
+    }
+    case 'node': {
+      const { values } = parse(rest, { data: 'string', listen: 'string', domain: 'string', peer: 'strings', json: 'boolean', 'no-group-commit': 'boolean' });
+      if (!values.data) fail('node: --data DIR is required');
+      return runNode({
+        data: values.data as string, listen: values.listen as string | undefined, domain: values.domain as string | undefined,
+        peers: (values.peer as string[] | undefined) ?? [], json: Boolean(values.json), groupCommit: !values['no-group-commit'],
+        onClientConnection: handleClientConnection,
+      });
+    }
+    default:
+      fail(`unknown command ${JSON.stringify(command)}; see hsmpool --help`);
+  }
+}
+
+type Kinds = Record<string, 'string' | 'strings' | 'boolean'>;
+
+function parse(args: string[], kinds: Kinds): { values: Record<string, unknown>; positionals: string[] } {
+  const options = Object.fromEntries(Object.entries(kinds).map(([name, kind]) => [name, kind === 'strings' ? { type: 'string' as const, multiple: true } : { type: kind }]));
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    fail((error as Error).message);
+  }
+}
+
+function integer(value: unknown, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n)) fail(`${name}: not an integer: ${String(value)}`);
+  return n;
+}
+
+export async function run(): Promise<void> {
+  try {
+    process.exitCode = await main(process.argv.slice(2));
+  } catch (error) {
+    if (error instanceof CliError) {
+      console.error(`hsmpool: ${error.message}`);
+      process.exitCode = error.exitCode;
+    } else {
+      console.error(`hsmpool: ${error instanceof Error ? error.stack : String(error)}`);
+      process.exitCode = EXIT.FAILED;
+    }
+  }
+}

@@ -1,0 +1,96 @@
+// `hsmpool node`: runs one appliance as a process: file storage in its data directory, a
+// WebSocket server on its port (peers, clients, remote console), a 10 ms tick clock.
+// SIGINT/SIGTERM stop it cleanly: the clock stops, pending log writes finish, links close.
+
+import { Appliance, TICK_MS } from '../appliance/appliance.ts';
+import { deriveSyncPointKey } from '../core/keys.ts';
+import { newCore } from '../node/core-file.ts';
+import { Random } from '../protocol/random.ts';
+import { FileStorage } from '../storage/file.ts';
+import { startNodeServer } from '../transport/ws-node.ts';
+import type { ClientConnection, ClientPath } from '../transport/transport.ts';
+import { CliError, EXIT } from './exit-codes.ts';
+import { configPath, lockDirectory, newId, newSvmk, readConfig, readSvmk, writeNodeDirectory, type NodeConfig } from './config.ts';
+import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+
+export interface NodeCommandOptions {
+  readonly data: string;
+  readonly listen?: string;
+  readonly domain?: string;
+  readonly peers: readonly string[];
+  readonly json: boolean;
+  readonly groupCommit: boolean;
+  /** Hook for client sessions and the remote console (host/cli/sessions.ts). */
+  readonly onClientConnection?: (appliance: Appliance, path: ClientPath, connection: ClientConnection) => void;
+}
+
+export function splitAddress(address: string): { host: string; port: number } {
+  const at = address.lastIndexOf(':');
+  const port = Number(address.slice(at + 1));
+  if (at <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(EXIT.USAGE, `not a HOST:PORT address: ${address}`);
+  return { host: address.slice(0, at), port };
+}
+
+/** A data directory that does not exist yet becomes the first node of a new pool. */
+function initialize(options: NodeCommandOptions): NodeConfig {
+  if (existsSync(configPath(options.data))) return readConfig(options.data);
+  if (!options.domain) throw new CliError(EXIT.USAGE, `${options.data} is not a node directory: give --domain NAME to create the first node of a pool`);
+  if (options.peers.length > 0) throw new CliError(EXIT.USAGE, 'a new node joins a running pool by live-sync (--join HOST:PORT)');
+  const listen = options.listen ?? '127.0.0.1:7001';
+  const id = newId();
+  const config: NodeConfig = { version: 1, id, domain: options.domain, poolId: newId(), listen, founders: [{ id, address: listen }] };
+  writeNodeDirectory(options.data, config, newSvmk());
+  return config;
+}
+
+export async function runNode(options: NodeCommandOptions): Promise<number> {
+  const config = initialize(options);
+  if (options.domain && options.domain !== config.domain) {
+    throw new CliError(EXIT.DATA, `${options.data} belongs to domain ${JSON.stringify(config.domain)}, not ${JSON.stringify(options.domain)} (domain names are case-sensitive)`);
+  }
+  const listen = splitAddress(options.listen ?? config.listen);
+  const release = lockDirectory(options.data);
+  const say = (event: string, fields: Record<string, unknown> = {}): void => {
+    if (options.json) console.log(JSON.stringify({ event, node: config.id, ...fields }));
+    else console.log(`[${config.id}] ${event}${Object.keys(fields).length ? ' ' + Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ') : ''}`);
+  };
+  try {
+    const svmk = readSvmk(options.data);
+    const storage = await FileStorage.open(options.data);
+    const core = newCore();
+    core.setKey(deriveSyncPointKey(svmk));
+    let appliance: Appliance | undefined;
+    const server = await startNodeServer({
+      host: listen.host, port: listen.port, nodeId: config.id, svmk,
+      onClientConnection: (path, connection) => {
+        if (appliance && options.onClientConnection) options.onClientConnection(appliance, path, connection);
+        else connection.close(1013, 'starting');
+      },
+    });
+    appliance = await Appliance.open({
+      id: config.id, address: server.address, domain: config.domain, poolId: BigInt(`0x${config.poolId}`), founders: config.founders,
+      storage, core, random: new Random(randomBytes(4).readUInt32LE(0)), transport: server.peers, groupCommit: options.groupCommit,
+      log: (line) => say('log', { line }),
+    });
+    for (const peer of options.peers) splitAddress(peer);
+    const clock = setInterval(() => appliance!.tick(), TICK_MS);
+    const info = appliance.info();
+    say('ready', { address: server.address, domain: config.domain, sp: info.syncPoint.hex, spvv: info.syncPoint.spvvHex, records: info.syncPoint.count, pending: info.pending.length });
+    const code = await new Promise<number>((resolve) => {
+      const stop = (signal: string): void => {
+        say('stopping', { signal });
+        resolve(EXIT.OK);
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+    });
+    clearInterval(clock);
+    await appliance.close();
+    await server.close();
+    say('stopped');
+    return code;
+  } finally {
+    release();
+  }
+}

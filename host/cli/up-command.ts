@@ -1,0 +1,120 @@
+// `hsmpool up`: a pool on loopback as separate processes, one `hsmpool node` each. The first
+// run creates the pool (one SVMK, one pool id, every node's identity and the founders' list)
+// under --data; later runs reuse it. Prints each node's address and SP/SPVV once all are
+// ready; Ctrl-C stops them all cleanly.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { CliError, EXIT } from './exit-codes.ts';
+import { newId, newSvmk, readConfig, writeNodeDirectory, type NodeConfig } from './config.ts';
+
+export interface UpOptions {
+  readonly nodes: number;
+  readonly basePort: number;
+  readonly data: string;
+  readonly domain: string;
+  readonly json: boolean;
+}
+
+/** Pools `up` creates have at most this many nodes (NODES_MAX of the log format). */
+export const UP_NODES_MAX = 16;
+/** How long a node may take to report ready. */
+export const READY_TIMEOUT_MS = 30_000;
+
+interface PoolFile {
+  readonly version: 1;
+  readonly domain: string;
+  readonly nodes: readonly string[];
+}
+
+const nodeDir = (data: string, i: number): string => join(data, `node-${i + 1}`);
+
+function createPool(options: UpOptions): void {
+  const svmk = newSvmk();
+  const poolId = newId();
+  const founders = Array.from({ length: options.nodes }, (_, i) => ({ id: newId(), address: `127.0.0.1:${options.basePort + i}` }));
+  mkdirSync(options.data, { recursive: true });
+  founders.forEach((node, i) => {
+    const config: NodeConfig = { version: 1, id: node.id, domain: options.domain, poolId, listen: node.address, founders };
+    writeNodeDirectory(nodeDir(options.data, i), config, svmk);
+  });
+  const pool: PoolFile = { version: 1, domain: options.domain, nodes: founders.map((_, i) => `node-${i + 1}`) };
+  writeFileSync(join(options.data, 'pool.json'), JSON.stringify(pool, null, 2) + '\n');
+}
+
+function existingNodes(options: UpOptions): string[] {
+  const pool = JSON.parse(readFileSync(join(options.data, 'pool.json'), 'utf8')) as PoolFile;
+  return pool.nodes.map((name) => join(options.data, name));
+}
+
+/** The command that runs this CLI again (the bundled build/cli.js, or the TypeScript source under tsx). */
+function selfCommand(): string[] {
+  const script = process.argv[1];
+  return script.endsWith('.ts') ? [...process.execArgv, script] : [script];
+}
+
+export async function runUp(options: UpOptions): Promise<number> {
+  if (options.nodes < 1 || options.nodes > UP_NODES_MAX) throw new CliError(EXIT.USAGE, `--nodes: 1 to ${UP_NODES_MAX}`);
+  const fresh = !existsSync(join(options.data, 'pool.json'));
+  if (fresh) createPool(options);
+  const dirs = existingNodes(options);
+  if (!fresh && dirs.length !== options.nodes && process.argv.includes('--nodes')) {
+    console.error(`note: ${options.data} holds a pool of ${dirs.length} nodes; starting those (--nodes ignored)`);
+  }
+  const children: ChildProcess[] = [];
+  const ready: Record<string, unknown>[] = [];
+  const stopAll = (): void => {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+  };
+  process.once('SIGINT', stopAll);
+  process.once('SIGTERM', stopAll);
+  await Promise.all(dirs.map((dir) => new Promise<void>((resolve, reject) => {
+    const child = spawn(process.execPath, [...selfCommand(), 'node', '--data', dir, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(child);
+    const timer = setTimeout(() => reject(new CliError(EXIT.FAILED, `${dir}: not ready after ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      let event: Record<string, unknown>;
+      try {
+        event = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      if (event.event === 'ready') {
+        clearTimeout(timer);
+        ready.push({ ...event, data: dir, id: readConfig(dir).id });
+        resolve();
+      } else if (event.event === 'log' && !options.json) {
+        console.log(`${dir}: ${String(event.line)}`);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new CliError(EXIT.FAILED, `${dir}: node exited with code ${code}`));
+    });
+  }))).catch((error) => {
+    stopAll();
+    throw error;
+  });
+  report(options, fresh, ready);
+  const codes = await Promise.all(children.map((child) => new Promise<number>((resolve) => {
+    if (child.exitCode !== null) resolve(child.exitCode);
+    else child.once('exit', (code) => resolve(code ?? EXIT.FAILED));
+  })));
+  return codes.every((code) => code === 0) ? EXIT.OK : EXIT.FAILED;
+}
+
+function report(options: UpOptions, fresh: boolean, ready: Record<string, unknown>[]): void {
+  ready.sort((a, b) => String(a.address).localeCompare(String(b.address)));
+  if (options.json) {
+    console.log(JSON.stringify({ event: 'pool-ready', domain: options.domain, created: fresh, nodes: ready }));
+    return;
+  }
+  console.log(`pool ${JSON.stringify(options.domain)} ${fresh ? 'created' : 'started'} in ${options.data} (${ready.length} nodes)`);
+  for (const node of ready) console.log(`  ${String(node.address).padEnd(16)} node ${node.id}  SP ${node.sp}  SPVV ${node.spvv}  records ${node.records}`);
+  console.log('Ctrl-C stops the pool; `npm start` again reuses its data.');
+}
+
+export const cliScriptPath = (): string => fileURLToPath(import.meta.url);
