@@ -117,7 +117,7 @@ export class FileStorage implements Storage {
     return this.serial(async () => {
       checkLength(length, (await this.log.stat()).size);
       await this.log.truncate(length);
-      await this.log.sync();
+      await this.log.datasync(); // flushes the new size too: it is needed to read the file back
     });
   }
 
