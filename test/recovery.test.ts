@@ -13,6 +13,7 @@ import { compactLog, writeCheckpoint } from '../host/storage/compaction.ts';
 import { MemoryStorage } from '../host/storage/memory.ts';
 import type { Storage } from '../host/storage/storage.ts';
 import { Random } from '../host/protocol/random.ts';
+import { newCore } from '../host/node/core-file.ts';
 import { keyedCore, sampleUser } from './fixtures.ts';
 import { ApplianceModel, FOUNDERS, POOL, nodesKey, recoverFresh, recoveredView, samplePrepare } from './txlog-helpers.ts';
 
@@ -191,6 +192,10 @@ describe('refusals', () => {
     const model = await history(32, 5);
     const error = await expectCode(recover(keyedCore(), model.storage, { poolId: POOL + 1n }), 37027);
     expect(error.message).toMatch(/LOG_WRONG_POOL/);
+  });
+
+  it('a core without its Sync-Point key is refused before anything is read', async () => {
+    await expectCode(recover(newCore(), new MemoryStorage(), { poolId: POOL }), 38202);
   });
 
   it('a store that is not empty is refused', async () => {

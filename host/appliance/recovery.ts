@@ -251,6 +251,7 @@ class Replay {
  * storage is unchanged and the core must be discarded; on success a torn tail has been cut.
  */
 export async function recover(core: Core, storage: Storage, options: RecoveryOptions): Promise<RecoveredState> {
+  core.syncPoint(); // throws 38202 STORE_NO_KEY before anything else if the core has no key
   if (core.count() !== 0) throw new HsmError(STORE_NOT_EMPTY, 'recovery needs an empty store');
   const { log, entries, tornBytes, last } = await readLog(core, storage, options.poolId);
   const base = await chooseBase(core, storage, log, entries);
