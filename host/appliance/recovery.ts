@@ -20,7 +20,7 @@
 import { HsmError } from '../core/codes.ts';
 import type { Core, SyncPoint } from '../core/core.ts';
 import {
-  LOG_START, parseEntry, scanLog, type ChainPosition, type CheckpointBody, type LogEntry, type PoolNode, type PrepareBody, type ScannedEntry,
+  LOG_START, parseEntry, scanLog, type ChainPosition, type CheckpointBody, type EpochRaisedBody, type LogEntry, type PoolNode, type PrepareBody, type ScannedEntry,
 } from '../core/txlog.ts';
 import { SNAPSHOT_HEADER_SIZE } from '../core/layout.ts';
 import type { Storage } from '../storage/storage.ts';
@@ -167,7 +167,7 @@ class Replay {
     this.raiseEpoch(scanned.epoch);
     if (scanned.type === 'prepare') this.prepare(entryAt(this.log, scanned));
     else if (scanned.type === 'commit' || scanned.type === 'abort') this.resolve(scanned, scanned.type === 'commit');
-    else if (scanned.type === 'epoch-raised') this.raiseEpoch(this.body(scanned, 'epoch-raised').epoch);
+    else if (scanned.type === 'epoch-raised') this.raiseEpoch((entryAt(this.log, scanned).body as EpochRaisedBody).epoch);
   }
 
   /** The base CHECKPOINT: its node list replaces what came before. */
@@ -188,10 +188,6 @@ class Replay {
     else if (body.type === 'node-down') { this.nodes.delete(body.nodeId); this.downNodes.add(body.nodeId); }
     else if (body.type === 'epoch-raised') this.raiseEpoch(body.epoch);
     else this.laterCheckpoint(scanned, body);
-  }
-
-  private body<T extends LogEntry['body']['type']>(scanned: ScannedEntry, type: T): Extract<LogEntry['body'], { type: T }> {
-    return entryAt(this.log, scanned).body as Extract<LogEntry['body'], { type: T }>;
   }
 
   private raiseEpoch(epoch: bigint): void {
