@@ -12,7 +12,7 @@ import type { Core, SyncPoint } from '../core/core.ts';
 import type { Operation, EventType } from '../core/batch.ts';
 import type { Random } from '../protocol/random.ts';
 import type { PeerStatus, Timers } from '../protocol/replica.ts';
-import type { ClientReply, Envelope, NodeAddress, NodeId, TxStateName } from '../protocol/types.ts';
+import type { ClientReply, Envelope, LogRecord, NodeAddress, NodeId, TxStateName } from '../protocol/types.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { CrossCheckResult, PeerTransport } from '../transport/transport.ts';
 import { NodeCache } from './node-cache.ts';
@@ -24,6 +24,15 @@ export const TICK_MS = 10;
 export const WRITE_TIMEOUT_TICKS = 500;
 /** Client writes waiting for an outcome at once. */
 export const WAITING_WRITES_MAX = 4096;
+/** Replication events and Sync-Point changes kept for the console and the support bundle. */
+export const EVENTS_KEPT = 256;
+
+export interface ReplicationEvent {
+  readonly tick: number;
+  readonly event: string;
+  readonly txid?: string;
+  readonly detail?: string;
+}
 
 export interface ApplianceOptions {
   readonly id: NodeId;
@@ -76,6 +85,8 @@ export class Appliance {
   private readonly waiting = new Map<string, { resolve: (reply: ClientReply) => void; deadline: number }[]>();
   private broken: string | undefined;
   private closed = false;
+  readonly events: ReplicationEvent[] = [];
+  readonly spHistory: { tick: number; sp: string; spvv: string; records: number }[] = [];
 
   private constructor(
     private readonly options: ApplianceOptions,
@@ -132,6 +143,15 @@ export class Appliance {
     return reply;
   }
 
+  /** Planned removal of this node (the local console's): it leaves the pool for good. */
+  leave(): Promise<ClientReply> {
+    const requestId = `leave-${this.runtime.replica.now}`;
+    const reply = this.wait(requestId);
+    this.runtime.replica.request({ kind: 'leave', requestId });
+    this.schedule();
+    return reply;
+  }
+
   /** The administrative node-down (the remote console's; the local console refuses it). */
   nodeDown(node: NodeId): Promise<ClientReply> {
     const requestId = `node-down-${node}-${this.runtime.replica.now}`;
@@ -158,6 +178,11 @@ export class Appliance {
     this.cache.remove(id);
     this.options.transport.removePeer(id);
     await this.cache.save();
+  }
+
+  /** Hands every cached address to the transport again (the console's refresh). */
+  refreshPeers(): void {
+    for (const [id, address] of this.cache.entries()) this.options.transport.setPeerAddress(id, address);
   }
 
   /** Members' addresses travel with the membership: whoever knows one member learns them all. */
@@ -215,6 +240,7 @@ export class Appliance {
       while (!this.broken && this.runtime.replica.hasReady()) {
         const ready = this.runtime.takeReady();
         await this.runtime.persist(ready.persist);
+        this.record(ready.persist);
         for (const envelope of ready.messages) this.options.transport.send(envelope);
         for (const reply of ready.replies) this.answer(reply);
       }
@@ -231,6 +257,29 @@ export class Appliance {
   /** Resolves once everything produced so far is durable and sent. */
   async settled(): Promise<void> {
     while (this.flushing) await this.flushing;
+  }
+
+  /** Keeps what was made durable as events for the console and the support bundle. */
+  private record(records: readonly LogRecord[]): void {
+    const tick = this.runtime.replica.now;
+    for (const record of records) {
+      if (record.type === 'prepare') this.remember({ tick, event: 'prepare', txid: record.tx.txid, detail: `coordinator ${record.tx.coordinator}, event ${record.tx.event}, target ${record.tx.target}` });
+      else if (record.type === 'commit') {
+        this.remember({ tick, event: record.terminated ? 'commit (termination)' : 'commit', txid: record.txid, detail: `SP ${record.sp}` });
+        const sp = this.runtime.replica.core.syncPoint();
+        this.spHistory.push({ tick, sp: sp.hex, spvv: sp.spvvHex, records: sp.count });
+        if (this.spHistory.length > EVENTS_KEPT) this.spHistory.shift();
+      } else if (record.type === 'abort') this.remember({ tick, event: 'abort', txid: record.txid, detail: `reason ${record.reason}` });
+      else if (record.type === 'node-down') {
+        this.remember({ tick, event: 'node-down', detail: `${record.node} fenced, epoch ${record.epoch}` });
+        this.log(`node ${record.node} declared down (epoch ${record.epoch})`);
+      } else this.remember({ tick, event: 'node-added', detail: `${record.node.id} at ${record.node.address}` });
+    }
+  }
+
+  private remember(event: ReplicationEvent): void {
+    this.events.push(event);
+    if (this.events.length > EVENTS_KEPT) this.events.shift();
   }
 
   // ---- views ----

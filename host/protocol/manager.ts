@@ -88,6 +88,14 @@ export function nodeDown(replica: Replica, request: NodeDownRequest): void {
   replica.send(request.node, { type: 'probe', nonce });
 }
 
+/** Planned removal: refused while this node holds or queues anything others may depend on. */
+export function leave(replica: Replica, requestId: string): void {
+  if (replica.fenced) return replica.fail(requestId, 38502);
+  if (replica.hasPendingTransaction() || replica.queue.length > 0) return replica.fail(requestId, 36000);
+  if (replica.peersInPool().length === 0) return replica.fail(requestId, 37017);
+  fence(replica, replica.id, requestId);
+}
+
 export function onProbeReply(replica: Replica, nonce: string): void {
   const probe = replica.probes.get(nonce);
   if (!probe) return;
@@ -99,7 +107,7 @@ function fence(replica: Replica, node: NodeId, requestId: string): void {
   if (replica.membership.markDown(node)) replica.onMembershipChanged({ added: [], down: [node] });
   replica.reply({ requestId, code: 0 });
   const events = replica.membership.events();
-  for (const peer of [...replica.peersInPool(), node]) replica.send(peer, { type: 'membership', membership: events });
+  for (const peer of [...replica.peersInPool(), node]) if (peer !== replica.id) replica.send(peer, { type: 'membership', membership: events });
 }
 
 export function onMembership(replica: Replica, from: NodeId, events: MembershipEvents): void {

@@ -121,6 +121,7 @@ export class Replica {
 
   request(request: ClientRequest): void {
     if (request.kind === 'node-down') manager.nodeDown(this, request);
+    else if (request.kind === 'leave') manager.leave(this, request.requestId);
     else coordinator.submit(this, request);
     this.settle();
   }

@@ -97,7 +97,13 @@ export interface NodeDownRequest {
   readonly node: NodeId;
 }
 
-export type ClientRequest = WriteRequest | NodeDownRequest;
+/** Planned removal of this node (the local console's): it leaves the pool for good. */
+export interface LeaveRequest {
+  readonly kind: 'leave';
+  readonly requestId: string;
+}
+
+export type ClientRequest = WriteRequest | NodeDownRequest | LeaveRequest;
 
 export interface ClientReply {
   readonly requestId: string;

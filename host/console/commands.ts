@@ -1,0 +1,193 @@
+// The console command set, shared by the remote console (`hsmpool console`) and the local
+// console (a node's own terminal). It mirrors the appliance's replication menu: Info,
+// Nodes (add/remove), Refresh, Cross Check, Notify Node Down (remote only), plus planned
+// removal (local only) and a support bundle. Pure over an Appliance: no I/O of its own.
+// docs/CONSOLE.md documents every command and its output.
+
+import type { Appliance, ReplicationInfo } from '../appliance/appliance.ts';
+import { TICK_MS } from '../appliance/appliance.ts';
+import { NodeCache } from '../appliance/node-cache.ts';
+import { EVENT_TYPES } from '../core/batch.ts';
+import { HsmError, describe } from '../core/codes.ts';
+
+export type ConsoleKind = 'local' | 'remote';
+
+export interface ConsoleResult {
+  /** 0, or the documented return code of the failure. */
+  readonly code: number;
+  /** Structured output (what --json prints). */
+  readonly data: unknown;
+  /** What a person reads. */
+  readonly text: string;
+}
+
+/** Command lines longer than this are refused. */
+export const COMMAND_LENGTH_MAX = 1024;
+
+const EVENT_NAMES = new Map<number, string>(Object.entries(EVENT_TYPES).map(([name, number]) => [number, name]));
+
+export const HELP_TEXT = `Replication menu
+  info                         domain, Sync-Point and SPVV, timers, node list, pending transaction
+  nodes                        the node cache and the pool's members
+  nodes add ID HOST:PORT       add a node to the node cache
+  nodes remove ID              remove a node that is not a member from the node cache
+  refresh                      re-register every cached address with the transport, then info
+  cross-check [TIMEOUT_MS]     connection test to every cached node, with round-trip times
+  node-down ID|HOST:PORT       declare a dead node down (remote console only)
+  remove-node                  planned removal of THIS node from the pool (local console only)
+  debug                        support bundle: events, PTL, SP history, node cache, timers
+  help                         this text`;
+
+function ok(data: unknown, text: string): ConsoleResult {
+  return { code: 0, data, text };
+}
+
+function failure(code: number, detail?: string): ConsoleResult {
+  const entry = describe(code);
+  const message = `${entry.name} (${code}): ${detail ?? entry.meaning}`;
+  return { code, data: { code, name: entry.name, message }, text: `error: ${message}\n  what to do: ${entry.action}` };
+}
+
+/** Splits a command line into words (no quoting: nothing the console takes has spaces). */
+export function words(line: string): string[] {
+  return line.trim().split(/\s+/).filter((word) => word.length > 0);
+}
+
+export async function runCommand(appliance: Appliance, kind: ConsoleKind, line: string): Promise<ConsoleResult> {
+  if (line.length > COMMAND_LENGTH_MAX) return failure(37017, `command longer than ${COMMAND_LENGTH_MAX} characters`);
+  const [command = 'help', ...args] = words(line);
+  try {
+    switch (command) {
+      case 'help': return ok({ help: HELP_TEXT }, HELP_TEXT);
+      case 'info': return info(appliance);
+      case 'nodes': return await nodes(appliance, args);
+      case 'refresh': return refresh(appliance);
+      case 'cross-check': return await crossCheck(appliance, args);
+      case 'node-down': return await nodeDown(appliance, kind, args);
+      case 'remove-node': return await removeNode(appliance, kind);
+      case 'debug': return ok(supportBundle(appliance), JSON.stringify(supportBundle(appliance), null, 2));
+      default: return failure(37017, `unknown command ${JSON.stringify(command)} (try help)`);
+    }
+  } catch (error) {
+    if (error instanceof HsmError) return failure(error.code, error.message);
+    throw error;
+  }
+}
+
+function info(appliance: Appliance): ConsoleResult {
+  const data = appliance.info();
+  return ok(data, renderInfo(data, Date.now()));
+}
+
+export function renderInfo(info: ReplicationInfo, nowMs: number): string {
+  const lines = [
+    `Domain ............ ${info.domain}`,
+    `Interface binding . ${info.address}  (node ${info.id})`,
+    `Sync Point ........ ${info.syncPoint.hex}  SPVV ${info.syncPoint.spvvHex}  (${info.syncPoint.count} records, epoch ${info.epoch})`,
+  ];
+  if (info.fenced) lines.push('State ............. FENCED: declared down; bring it back with live-sync');
+  if (info.diverged) lines.push('State ............. DIVERGED: a commit gave another SP than its coordinator; live-sync this node');
+  if (info.storage.broken) lines.push(`State ............. STOPPED: storage failed (${info.storage.broken})`);
+  const t = info.timers;
+  lines.push(
+    `Timers ............ tick ${t.tickMs} ms; manager pulse ${t.managerPulseTicks} ticks; recovery pulse ${t.inDoubtTicks} ticks;`,
+    `                    discovery pulse ${t.managerPulseTicks} ticks; node-down probe ${t.probeTimeoutTicks} ticks; discovery reset: off (manual cache)`,
+    'Nodes:',
+  );
+  for (const node of info.nodes) {
+    const role = node.self ? 'self' : node.fenced ? 'DOWN (fenced)' : node.member ? 'member' : 'cached';
+    const peer = node.peer && !node.self ? `  SP ${node.peer.sp || '?'} seen ${info.tick - node.peer.tick} ticks ago${node.peer.notSynced ? '  NOT SYNCED' : ''}` : '';
+    lines.push(`  ${node.self ? '*' : ' '} ${node.id}  ${node.address.padEnd(21)} ${role}${peer}`);
+  }
+  if (info.pending.length === 0) lines.push('Pending transaction: none');
+  for (const p of info.pending) {
+    const ageTicks = info.tick - p.tick;
+    lines.push(
+      'Pending transaction:',
+      `  now ............. ${new Date(nowMs).toISOString()}`,
+      `  date/time ....... ${new Date(nowMs - ageTicks * TICK_MS).toISOString()}  (${ageTicks} ticks ago)`,
+      `  GUID ............ ${p.txid}`,
+      `  state ........... ${p.state}${p.stateNumber ? ` (${p.stateNumber})` : ''}, this node is ${p.role}`,
+      `  type ............ ${EVENT_NAMES.get(p.event) ?? 'EVENT'} (${p.event})`,
+      `  source user ..... ${p.sourceUser || '-'}`,
+      `  target .......... ${p.target || '-'}`,
+      `  nodes ........... ${p.nodes.map((n) => `${n.address}${n.coordinator ? ' (coordinator)' : ''}${n.pendingAck ? ' PA' : ''}`).join(', ')}`,
+    );
+  }
+  if (info.queuedWrites > 0) lines.push(`Queued writes ..... ${info.queuedWrites}`);
+  return lines.join('\n');
+}
+
+async function nodes(appliance: Appliance, args: string[]): Promise<ConsoleResult> {
+  const [action, ...rest] = args;
+  if (action === undefined) {
+    const list = appliance.info().nodes;
+    return ok(list, list.map((n) => `${n.id}  ${n.address.padEnd(21)} ${n.self ? 'self' : n.fenced ? 'down' : n.member ? 'member' : 'cached'}`).join('\n'));
+  }
+  if (action === 'add') {
+    const [id, address] = rest;
+    if (!id || !/^[0-9a-f]{16}$/.test(id) || !address) return failure(37017, 'usage: nodes add ID HOST:PORT (ID: 16 hex digits, shown by that node\'s info)');
+    NodeCache.checkAddress(address);
+    await appliance.addNode(id, address);
+    return ok({ added: { id, address } }, `added ${id} at ${address} to the node cache`);
+  }
+  if (action === 'remove') {
+    const [id] = rest;
+    if (!id) return failure(37017, 'usage: nodes remove ID');
+    await appliance.removeNode(id);
+    return ok({ removed: id }, `removed ${id} from the node cache`);
+  }
+  return failure(37017, `usage: nodes [add ID HOST:PORT | remove ID]`);
+}
+
+function refresh(appliance: Appliance): ConsoleResult {
+  appliance.refreshPeers();
+  return info(appliance);
+}
+
+async function crossCheck(appliance: Appliance, args: string[]): Promise<ConsoleResult> {
+  const timeout = args[0] === undefined ? 2000 : Number(args[0]);
+  if (!Number.isInteger(timeout) || timeout < 1 || timeout > 60_000) return failure(37017, 'cross-check TIMEOUT_MS: 1 to 60000');
+  const results = await appliance.crossCheck(timeout);
+  const text = results.length === 0 ? 'no cached nodes' : results.map((r) => `${r.id}  ${r.address.padEnd(21)} ${r.rttMs !== undefined ? `ok  ${r.rttMs.toFixed(1)} ms` : `FAILED  ${describe(r.code ?? 5001).name} (${r.code})`}`).join('\n');
+  return ok(results, text);
+}
+
+/** A node named by id or by its address. */
+function resolveNode(appliance: Appliance, name: string): string | undefined {
+  const nodes = appliance.info().nodes;
+  return nodes.find((n) => n.id === name)?.id ?? nodes.find((n) => n.address === name)?.id;
+}
+
+async function nodeDown(appliance: Appliance, kind: ConsoleKind, args: string[]): Promise<ConsoleResult> {
+  if (kind !== 'remote') return failure(37017, 'node-down is issued from the remote console only (hsmpool console --host H:P)');
+  const id = args[0] && resolveNode(appliance, args[0]);
+  if (!id) return failure(5004, `no node ${JSON.stringify(args[0] ?? '')} in this node's list`);
+  const reply = await appliance.nodeDown(id);
+  if (reply.code !== 0) return failure(reply.code);
+  return ok({ down: id }, `node ${id} declared down: it is fenced, and pending transactions that waited on it are being resolved`);
+}
+
+async function removeNode(appliance: Appliance, kind: ConsoleKind): Promise<ConsoleResult> {
+  if (kind !== 'local') return failure(37017, 'planned removal is done from the node\'s local console');
+  const reply = await appliance.leave();
+  if (reply.code !== 0) return failure(reply.code);
+  return ok({ removed: appliance.id }, `this node (${appliance.id}) left the pool; it may come back only by live-sync`);
+}
+
+/** What support needs to see — never key material, password verifiers or the SVMK. */
+export function supportBundle(appliance: Appliance): unknown {
+  const info = appliance.info();
+  return {
+    generatedAt: new Date().toISOString(),
+    node: { id: info.id, address: info.address, domain: info.domain, epoch: info.epoch, fenced: info.fenced, diverged: info.diverged, storage: info.storage },
+    syncPoint: { sp: info.syncPoint.hex, spvv: info.syncPoint.spvvHex, records: info.syncPoint.count },
+    pendingTransactions: info.pending,
+    recentEvents: appliance.events,
+    syncPointHistory: appliance.spHistory,
+    nodeCache: appliance.cache.entries().map(([id, address]) => ({ id, address })),
+    nodes: info.nodes,
+    timers: info.timers,
+    queuedWrites: info.queuedWrites,
+  };
+}
