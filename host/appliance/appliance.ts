@@ -317,5 +317,6 @@ export class Appliance {
     this.closed = true;
     await this.settled();
     await this.options.transport.close();
+    await this.options.storage.close?.();
   }
 }

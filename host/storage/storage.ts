@@ -42,6 +42,9 @@ export interface Storage {
   /** Small blobs (node identity, node cache), replaced atomically and durably. */
   writeMeta(key: string, bytes: Uint8Array): Promise<void>;
   readMeta(key: string): Promise<Uint8Array | undefined>;
+
+  /** Finishes pending operations and releases files (storage that holds none need not). */
+  close?(): Promise<void>;
 }
 
 /** Throws RangeError naming the argument when a snapshot name or metadata key is not file-name safe. */
