@@ -61,4 +61,20 @@ describe('appliances over the memory transport', () => {
     expect(a.nodes.find((n) => n.id === dead.id)?.fenced).toBe(true);
     await pool.close();
   });
+
+  it('checkpoints keep the log bounded; a restart recovers from the snapshot plus the log after it', async () => {
+    const pool = await InProcessPool.start({ nodes: 2, svmk: TEST_SVMK, newCore: () => keyedCore(), checkpointBytes: 4096 });
+    for (let i = 0; i < 40; i++) expect((await settle(pool, pool.appliances[i % 2].write(write(`c${i}`)))).code).toBe(0);
+    await pool.run(20);
+    const snapshots = await pool.storages[0].listSnapshots();
+    expect(snapshots.length).toBeGreaterThan(0);
+    expect(snapshots.length).toBeLessThanOrEqual(2);
+    expect(await pool.storages[0].logSize()).toBeLessThan(3 * 4096 + 4096);
+    const before = pool.appliances[0].info().syncPoint;
+    await pool.appliances[0].close();
+    const reopened = await pool.open(0);
+    expect(reopened.info().syncPoint).toEqual(before);
+    expect(reopened.runtime.recovered.snapshot).toBeDefined();
+    await pool.close();
+  });
 });

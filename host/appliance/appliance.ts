@@ -47,6 +47,7 @@ export interface ApplianceOptions {
   readonly transport: PeerTransport;
   readonly groupCommit?: boolean;
   readonly timers?: Partial<Timers>;
+  readonly checkpointBytes?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -243,6 +244,7 @@ export class Appliance {
         this.record(ready.persist);
         for (const envelope of ready.messages) this.options.transport.send(envelope);
         for (const reply of ready.replies) this.answer(reply);
+        if (await this.runtime.checkpointIfDue()) this.remember({ tick: this.runtime.replica.now, event: 'checkpoint', detail: 'snapshot written, log compacted' });
       }
     } catch (error) {
       this.broken = error instanceof Error ? error.message : String(error);

@@ -17,6 +17,7 @@ export interface InProcessPoolOptions {
   readonly seed?: number;
   readonly domain?: string;
   readonly groupCommit?: boolean;
+  readonly checkpointBytes?: number;
 }
 
 export class InProcessPool {
@@ -47,7 +48,7 @@ export class InProcessPool {
     const transport = new MemoryTransport({ hub: this.hub, nodeId: node.id, address: node.address, svmk: this.options.svmk, randomBytes: (n) => this.random.bytes(n) });
     const appliance = await Appliance.open({
       id: node.id, address: node.address, domain: this.options.domain ?? 'pool', poolId: 1n, founders: this.founders,
-      storage: this.storages[i], core: this.options.newCore(), random: this.random.fork(), transport, groupCommit: this.options.groupCommit,
+      storage: this.storages[i], core: this.options.newCore(), random: this.random.fork(), transport, groupCommit: this.options.groupCommit, checkpointBytes: this.options.checkpointBytes,
     });
     this.appliances[i] = appliance;
     return appliance;

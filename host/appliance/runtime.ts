@@ -6,6 +6,7 @@
 import type { Core } from '../core/core.ts';
 import { batchRequestIds } from '../core/batch.ts';
 import { LogEncoder, type PrepareBody } from '../core/txlog.ts';
+import { compactLog, writeCheckpoint } from '../storage/compaction.ts';
 import type { Random } from '../protocol/random.ts';
 import { Replica, type Outcome, type Timers } from '../protocol/replica.ts';
 import { restore } from '../protocol/restore.ts';
@@ -15,6 +16,9 @@ import { fromPoolNode, toEntry, toHex, toPoolNode, transactionOf } from './log-r
 import { recover, type RecoveredState } from './recovery.ts';
 
 const bytesHex = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+
+/** Log bytes appended since the last checkpoint that trigger the next one (and a compaction). */
+export const CHECKPOINT_LOG_BYTES = 16 << 20;
 
 export interface RuntimeOptions {
   readonly id: NodeId;
@@ -26,14 +30,21 @@ export interface RuntimeOptions {
   readonly random: Random;
   readonly groupCommit?: boolean;
   readonly timers?: Partial<Timers>;
+  /** Override CHECKPOINT_LOG_BYTES (tests). */
+  readonly checkpointBytes?: number;
 }
 
 export class NodeRuntime {
+  /** Bytes appended since the last checkpoint (or since recovery). */
+  private appendedSinceCheckpoint = 0;
+
   private constructor(
     readonly replica: Replica,
     readonly storage: Storage,
     private readonly encoder: LogEncoder,
     readonly recovered: RecoveredState,
+    private readonly poolId: bigint,
+    private readonly checkpointBytes: number,
   ) {}
 
   static async open(options: RuntimeOptions): Promise<NodeRuntime> {
@@ -57,7 +68,7 @@ export class NodeRuntime {
       down: recovered.downNodes.map(toHex),
     });
     const encoder = new LogEncoder(options.core, options.poolId, recovered.last, recovered.epoch);
-    return new NodeRuntime(replica, options.storage, encoder, recovered);
+    return new NodeRuntime(replica, options.storage, encoder, recovered, options.poolId, options.checkpointBytes ?? CHECKPOINT_LOG_BYTES);
   }
 
   takeReady(): Ready {
@@ -83,6 +94,21 @@ export class NodeRuntime {
   /** Appends the records durably (one write, one sync: group commit of the log). */
   async persist(records: readonly LogRecord[]): Promise<void> {
     if (records.length === 0) return;
-    await this.storage.appendLog(this.encode(records), true);
+    const bytes = this.encode(records);
+    await this.storage.appendLog(bytes, true);
+    this.appendedSinceCheckpoint += bytes.length;
+  }
+
+  /**
+   * Once enough log accumulated: snapshot the key store, log a CHECKPOINT naming it, and drop
+   * the log before the older kept checkpoint, so the log stays bounded. The caller must not
+   * append meanwhile (the appliance calls it from its flush loop, the only appender).
+   */
+  async checkpointIfDue(): Promise<boolean> {
+    if (this.appendedSinceCheckpoint < this.checkpointBytes) return false;
+    this.appendedSinceCheckpoint = 0;
+    await writeCheckpoint(this.replica.core, this.storage, this.encoder, this.replica.membership.members().map(toPoolNode));
+    await compactLog(this.replica.core, this.storage, this.poolId);
+    return true;
   }
 }
