@@ -1,0 +1,277 @@
+// Envelopes on the wire: UTF-8 JSON `{"v":1,"envelope":{...}}`, the one byte array (a
+// PREPARE's batch) as standard padded base64. JSON because a replication message is small
+// next to its batch and a readable frame is worth more in a packet capture than the few
+// percent a binary layout would save; the batch, the only bulk, is base64.
+//
+// A peer is trusted with the SVMK but not with being bug-free, so decoding checks every
+// field's type and range and builds a fresh object: a well-formed-JSON-but-wrong message is
+// refused with 38602 FRAME_MALFORMED, one longer than MESSAGE_SIZE_MAX with 38601
+// FRAME_TOO_LARGE, and nothing else ever escapes. Encoding runs the same checks, so a bug on
+// our side is caught before it leaves. Browser-safe.
+
+import { HsmError } from '../core/codes.ts';
+import { BATCH_SIZE_MAX, NODES_MAX } from '../core/layout.ts';
+import type { Envelope, MembershipEvents, MessageBody, NodeAddress, Transaction, TxStatus } from '../protocol/types.ts';
+
+export const ENVELOPE_FORMAT_VERSION = 1;
+/** An encoded envelope: a 1 MiB batch is 1.34 MiB in base64, the rest is small. */
+export const MESSAGE_SIZE_MAX = 4 << 20;
+/** Free-text fields (Sync-Point, digest, nonce, user and target names, addresses), in UTF-16 units. */
+export const TEXT_LENGTH_MAX = 256;
+/** Each list of the grow-only membership events (founders, added, down). */
+export const MEMBERSHIP_EVENTS_MAX = 1024;
+/** Epochs, ticks: plain JSON numbers, so at most 2^53 - 1. */
+const COUNTER_MAX = Number.MAX_SAFE_INTEGER;
+const U16_MAX = 0xffff;
+/** Return codes in a vote. */
+const CODE_MAX = 0x7fffffff;
+const BASE64_LENGTH_MAX = Math.ceil(BATCH_SIZE_MAX / 3) * 4;
+
+const FRAME_TOO_LARGE = 38601;
+const FRAME_MALFORMED = 38602;
+
+const ID_PATTERN = /^[0-9a-f]{16}$/;
+const TX_STATUSES: readonly TxStatus[] = ['committed', 'aborted', 'prepared', 'undecided', 'unknown'];
+
+/** How a byte field is read: from base64 when decoding, as a Uint8Array when encoding. */
+type ReadBytes = (value: unknown, path: string) => Uint8Array;
+
+export function encodeEnvelope(envelope: Envelope): Uint8Array {
+  const checked = parseEnvelope(envelope, checkBytes);
+  const json = JSON.stringify({ v: ENVELOPE_FORMAT_VERSION, envelope: checked }, (_key, value: unknown) =>
+    value instanceof Uint8Array ? encodeBase64(value) : value);
+  const bytes = textEncoder.encode(json);
+  if (bytes.length > MESSAGE_SIZE_MAX) throw new HsmError(FRAME_TOO_LARGE, `envelope: ${bytes.length} bytes, at most ${MESSAGE_SIZE_MAX}`);
+  return bytes;
+}
+
+export function decodeEnvelope(bytes: Uint8Array): Envelope {
+  if (!(bytes instanceof Uint8Array)) throw new HsmError(FRAME_MALFORMED, 'envelope: not bytes');
+  if (bytes.length > MESSAGE_SIZE_MAX) throw new HsmError(FRAME_TOO_LARGE, `envelope: ${bytes.length} bytes, at most ${MESSAGE_SIZE_MAX}`);
+  try {
+    const wire = record(JSON.parse(strictUtf8.decode(bytes)), 'message', ['v', 'envelope']);
+    if (wire.v !== ENVELOPE_FORMAT_VERSION) fail(`message.v: unknown format version ${JSON.stringify(wire.v)}`);
+    return parseEnvelope(wire.envelope, readBase64);
+  } catch (error) {
+    // JSON.parse, the UTF-8 decoder and anything unforeseen: the bytes are malformed.
+    if (error instanceof HsmError) throw error;
+    throw new HsmError(FRAME_MALFORMED, `envelope: ${error instanceof Error ? error.message : 'undecodable'}`);
+  }
+}
+
+function parseEnvelope(value: unknown, readBytes: ReadBytes): Envelope {
+  const o = record(value, 'envelope', ['from', 'to', 'epoch', 'digest', 'sp', 'spvv', 'body']);
+  return {
+    from: id(o.from, 'envelope.from'),
+    to: id(o.to, 'envelope.to'),
+    epoch: integer(o.epoch, 'envelope.epoch', 0, COUNTER_MAX),
+    digest: text(o.digest, 'envelope.digest'),
+    sp: text(o.sp, 'envelope.sp'),
+    spvv: integer(o.spvv, 'envelope.spvv', 0, U16_MAX),
+    body: parseBody(o.body, readBytes),
+  };
+}
+
+function parseBody(value: unknown, readBytes: ReadBytes): MessageBody {
+  const type = record(value, 'body').type;
+  const path = 'body';
+  switch (type) {
+    case 'prepare': {
+      const o = record(value, path, ['type', 'tx']);
+      return { type, tx: parseTransaction(o.tx, readBytes) };
+    }
+    case 'vote': {
+      const o = record(value, path, ['type', 'txid', 'yes', 'code']);
+      return { type, txid: id(o.txid, 'body.txid'), yes: boolean(o.yes, 'body.yes'), code: integer(o.code, 'body.code', 0, CODE_MAX) };
+    }
+    case 'decision': {
+      const o = record(value, path, ['type', 'txid', 'commit']);
+      return { type, txid: id(o.txid, 'body.txid'), commit: boolean(o.commit, 'body.commit') };
+    }
+    case 'ack':
+    case 'query': {
+      const o = record(value, path, ['type', 'txid']);
+      return { type, txid: id(o.txid, 'body.txid') };
+    }
+    case 'status': {
+      const o = record(value, path, ['type', 'txid', 'status']);
+      return { type, txid: id(o.txid, 'body.txid'), status: oneOf(o.status, 'body.status', TX_STATUSES) };
+    }
+    case 'probe':
+    case 'probe-reply': {
+      const o = record(value, path, ['type', 'nonce']);
+      return { type, nonce: text(o.nonce, 'body.nonce') };
+    }
+    case 'membership': {
+      const o = record(value, path, ['type', 'membership']);
+      return { type, membership: parseMembership(o.membership) };
+    }
+    default:
+      return fail(`body.type: unknown message type ${JSON.stringify(type)}`);
+  }
+}
+
+function parseTransaction(value: unknown, readBytes: ReadBytes): Transaction {
+  const o = record(value, 'tx', [
+    'txid', 'epoch', 'coordinator', 'participants', 'nodes', 'spBefore', 'spvvBefore', 'spAfter', 'spvvAfter', 'tick', 'event', 'sourceUser', 'target', 'batch',
+  ]);
+  return {
+    txid: id(o.txid, 'tx.txid'),
+    epoch: integer(o.epoch, 'tx.epoch', 0, COUNTER_MAX),
+    coordinator: id(o.coordinator, 'tx.coordinator'),
+    participants: list(o.participants, 'tx.participants', NODES_MAX, id),
+    nodes: list(o.nodes, 'tx.nodes', NODES_MAX, nodeAddress),
+    spBefore: text(o.spBefore, 'tx.spBefore'),
+    spvvBefore: integer(o.spvvBefore, 'tx.spvvBefore', 0, U16_MAX),
+    spAfter: text(o.spAfter, 'tx.spAfter'),
+    spvvAfter: integer(o.spvvAfter, 'tx.spvvAfter', 0, U16_MAX),
+    tick: integer(o.tick, 'tx.tick', 0, COUNTER_MAX),
+    event: integer(o.event, 'tx.event', 0, U16_MAX),
+    sourceUser: text(o.sourceUser, 'tx.sourceUser'),
+    target: text(o.target, 'tx.target'),
+    batch: readBytes(o.batch, 'tx.batch'),
+  };
+}
+
+function parseMembership(value: unknown): MembershipEvents {
+  const o = record(value, 'membership', ['founders', 'added', 'down']);
+  return {
+    founders: list(o.founders, 'membership.founders', MEMBERSHIP_EVENTS_MAX, nodeAddress),
+    added: list(o.added, 'membership.added', MEMBERSHIP_EVENTS_MAX, nodeAddress),
+    down: list(o.down, 'membership.down', MEMBERSHIP_EVENTS_MAX, id),
+  };
+}
+
+function nodeAddress(value: unknown, path: string): NodeAddress {
+  const o = record(value, path, ['id', 'address']);
+  return { id: id(o.id, `${path}.id`), address: text(o.address, `${path}.address`) };
+}
+
+// ---- Field checks: each names the bad field and throws 38602. ----
+
+function fail(detail: string): never {
+  throw new HsmError(FRAME_MALFORMED, detail);
+}
+
+/** A plain object; with `keys`, exactly those own keys (an extra field is a format we do not know). */
+function record(value: unknown, path: string, keys?: readonly string[]): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(`${path}: expected an object`);
+  const o = value as Record<string, unknown>;
+  if (keys !== undefined) {
+    const present = Object.keys(o);
+    const unexpected = present.find((key) => !keys.includes(key));
+    if (unexpected !== undefined) fail(`${path}: unexpected field ${JSON.stringify(unexpected)}`);
+    const missing = keys.find((key) => !Object.hasOwn(o, key));
+    if (missing !== undefined) fail(`${path}.${missing}: missing`);
+  }
+  return o;
+}
+
+function id(value: unknown, path: string): string {
+  if (typeof value !== 'string' || !ID_PATTERN.test(value)) fail(`${path}: expected 16 lowercase hex digits`);
+  return value;
+}
+
+function text(value: unknown, path: string): string {
+  if (typeof value !== 'string') fail(`${path}: expected a string`);
+  if (value.length > TEXT_LENGTH_MAX) fail(`${path}: longer than ${TEXT_LENGTH_MAX}`);
+  return value;
+}
+
+function integer(value: unknown, path: string, minimum: number, maximum: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) fail(`${path}: expected an integer`);
+  if (value < minimum || value > maximum) fail(`${path}: ${value} is outside [${minimum}, ${maximum}]`);
+  return value === 0 ? 0 : value; // -0 would not survive JSON; normalise it here too
+}
+
+function boolean(value: unknown, path: string): boolean {
+  if (typeof value !== 'boolean') fail(`${path}: expected true or false`);
+  return value;
+}
+
+function oneOf<T extends string>(value: unknown, path: string, allowed: readonly T[]): T {
+  if (!allowed.includes(value as T)) fail(`${path}: expected one of ${allowed.join(', ')}`);
+  return value as T;
+}
+
+function list<T>(value: unknown, path: string, maximum: number, item: (value: unknown, path: string) => T): T[] {
+  if (!Array.isArray(value)) fail(`${path}: expected a list`);
+  if (value.length > maximum) fail(`${path}: more than ${maximum} items`);
+  return value.map((entry, index) => item(entry, `${path}[${index}]`));
+}
+
+function checkBytes(value: unknown, path: string): Uint8Array {
+  if (!(value instanceof Uint8Array)) fail(`${path}: expected bytes`);
+  if (value.length > BATCH_SIZE_MAX) fail(`${path}: longer than BATCH_SIZE_MAX (${BATCH_SIZE_MAX} bytes)`);
+  return value;
+}
+
+function readBase64(value: unknown, path: string): Uint8Array {
+  if (typeof value !== 'string') fail(`${path}: expected base64 text`);
+  if (value.length > BASE64_LENGTH_MAX) fail(`${path}: longer than BATCH_SIZE_MAX (${BATCH_SIZE_MAX} bytes)`);
+  const bytes = decodeBase64(value);
+  if (bytes === undefined) fail(`${path}: not canonical padded base64`);
+  if (bytes.length > BATCH_SIZE_MAX) fail(`${path}: longer than BATCH_SIZE_MAX (${BATCH_SIZE_MAX} bytes)`);
+  return bytes;
+}
+
+// ---- Base64 (RFC 4648, standard alphabet, padded). Node's Buffer is not in browsers and
+// Uint8Array.fromBase64 is not in Node 20. Decoding is strict: one encoding per byte string. ----
+
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+const VALUE_OF_CHARACTER = new Int16Array(128).fill(-1);
+for (let i = 0; i < ALPHABET.length; i++) VALUE_OF_CHARACTER[ALPHABET.charCodeAt(i)] = i;
+
+const ALPHABET_CODES = Uint8Array.from(ALPHABET, (character) => character.charCodeAt(0));
+const PADDING_CODE = 61; // '='
+const asciiDecoder = new TextDecoder('ascii');
+const textEncoder = new TextEncoder();
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+export function encodeBase64(bytes: Uint8Array): string {
+  // Characters as bytes, then one decode: a string per triple would cost 10x on a 1 MiB batch.
+  const out = new Uint8Array(Math.ceil(bytes.length / 3) * 4);
+  let at = 0;
+  for (let i = 0; i < bytes.length; i += 3) {
+    const remaining = bytes.length - i;
+    const n = (bytes[i] << 16) | ((remaining > 1 ? bytes[i + 1] : 0) << 8) | (remaining > 2 ? bytes[i + 2] : 0);
+    out[at++] = ALPHABET_CODES[(n >> 18) & 63];
+    out[at++] = ALPHABET_CODES[(n >> 12) & 63];
+    out[at++] = remaining > 1 ? ALPHABET_CODES[(n >> 6) & 63] : PADDING_CODE;
+    out[at++] = remaining > 2 ? ALPHABET_CODES[n & 63] : PADDING_CODE;
+  }
+  return asciiDecoder.decode(out);
+}
+
+/** The bytes, or undefined when `text` is not the canonical padded encoding of any. */
+export function decodeBase64(text: string): Uint8Array | undefined {
+  if (text.length % 4 !== 0) return undefined;
+  const padding = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
+  const out = new Uint8Array((text.length / 4) * 3 - padding);
+  const bodyLength = text.length - padding;
+  let accumulator = 0;
+  let at = 0;
+  for (let i = 0; i < bodyLength; i++) {
+    const character = text.charCodeAt(i);
+    const value = character < 128 ? VALUE_OF_CHARACTER[character] : -1;
+    if (value < 0) return undefined; // includes a '=' before the end
+    accumulator = (accumulator << 6) | value;
+    if (i % 4 === 3) {
+      out[at++] = accumulator >> 16;
+      out[at++] = (accumulator >> 8) & 0xff;
+      out[at++] = accumulator & 0xff;
+      accumulator = 0;
+    }
+  }
+  // A padded tail: 2 characters carry 1 byte (+4 spare bits), 3 carry 2 bytes (+2 spare bits).
+  // Canonical: the spare bits are zero, so each byte string has exactly one encoding.
+  if (padding === 2) {
+    if ((accumulator & 0x0f) !== 0) return undefined;
+    out[at++] = accumulator >> 4;
+  } else if (padding === 1) {
+    if ((accumulator & 0x03) !== 0) return undefined;
+    out[at++] = (accumulator >> 10) & 0xff;
+    out[at++] = (accumulator >> 2) & 0xff;
+  }
+  return at === out.length ? out : undefined;
+}

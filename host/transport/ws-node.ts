@@ -1,0 +1,249 @@
+// The node's port (Node only): one HTTP server, WebSocket upgrades routed by path.
+//   /peer     peer links: PeerLinkTransport (handshake under the SVMK, sealed frames)
+//   /client   client sessions  } handed to onClientConnection as a ClientConnection;
+//   /console  remote console   } framing limits and close codes are enforced here
+// Anything else is answered 404 and closed; plain HTTP gets 426. Binary messages only on
+// /peer (the ws library refuses a message above maxPayload with close code 1009 before it is
+// buffered whole); no compression (sealed frames do not compress, and inflating is where
+// decompression bombs live). docs/TRANSPORT.md.
+
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer, type ClientOptions, type RawData } from 'ws';
+import { HsmError } from '../core/codes.ts';
+import type { NodeId } from '../protocol/types.ts';
+import { MESSAGE_SIZE_MAX } from './envelope-codec.ts';
+import { PEER_FRAME_SIZE_MAX, PeerLinkTransport, type LinkClock, type PeerLinkLimits } from './peer-link.ts';
+import { CLIENT_PATHS, CLOSE_CODES, PEER_PATH, type ClientConnection, type ClientPath, type FramedSocket } from './transport.ts';
+
+/** TCP connect plus the HTTP upgrade, when dialing a peer. */
+export const CONNECT_TIMEOUT_MS = 5_000;
+/** How long a closing socket may wait for the other end's close frame before it is destroyed. */
+export const CLOSE_TIMEOUT_MS = 2_000;
+/** WebSocket connections on one port, all paths together; more are answered 503. */
+export const CONNECTIONS_MAX = 512;
+/** How long close() lets open connections finish their closing handshake. */
+export const SERVER_CLOSE_GRACE_MS = 1_000;
+
+const CANNOT_P2P_CONNECT = 37004;
+
+export interface NodeServerOptions {
+  /** Where to listen: nothing is assumed (tests use 127.0.0.1 and port 0). */
+  readonly host: string;
+  readonly port: number;
+  readonly nodeId: NodeId;
+  readonly svmk: Uint8Array;
+  /** Client sessions and the remote console; without it those paths answer 404. */
+  readonly onClientConnection?: (path: ClientPath, connection: ClientConnection) => void;
+  /** The largest client or console message (default MESSAGE_SIZE_MAX). */
+  readonly clientMessageSizeMax?: number;
+  readonly connectionsMax?: number;
+  readonly limits?: Partial<PeerLinkLimits>;
+  readonly randomBytes?: (length: number) => Uint8Array;
+  readonly random?: () => number;
+  readonly clock?: LinkClock;
+}
+
+export interface NodeServer {
+  readonly host: string;
+  /** The port listened on (the one the OS chose for port 0). */
+  readonly port: number;
+  /** "host:port", what peers put in their address books. */
+  readonly address: string;
+  readonly peers: WsPeerTransport;
+  /** Stop: peer links and clients get 1001, then after `graceMs` (default SERVER_CLOSE_GRACE_MS)
+   * whatever is still open is destroyed. `graceMs: 0` destroys at once, as a crash would. */
+  close(options?: { graceMs?: number }): Promise<void>;
+}
+
+/** Peer links over WebSocket: dials ws://ADDRESS/peer; inbound links come from the node server. */
+export class WsPeerTransport extends PeerLinkTransport {
+  constructor(options: Omit<NodeServerOptions, 'host' | 'port' | 'onClientConnection' | 'clientMessageSizeMax' | 'connectionsMax'>, track: (ws: WebSocket) => void = () => {}) {
+    super({ ...options, dial: (address) => dialPeer(address, track) });
+  }
+}
+
+export async function startNodeServer(options: NodeServerOptions): Promise<NodeServer> {
+  checkOptions(options);
+  const sockets = new Set<WebSocket>();
+  const track = (ws: WebSocket): void => {
+    sockets.add(ws);
+    ws.once('close', () => sockets.delete(ws));
+  };
+  const peers = new WsPeerTransport(options, track);
+  const connectionsMax = options.connectionsMax ?? CONNECTIONS_MAX;
+  const peerServer = new WebSocketServer({ noServer: true, maxPayload: PEER_FRAME_SIZE_MAX, perMessageDeflate: false, ...closeTimeout() });
+  const clientServer = new WebSocketServer({ noServer: true, maxPayload: options.clientMessageSizeMax ?? MESSAGE_SIZE_MAX, perMessageDeflate: false, ...closeTimeout() });
+  const http = createServer((_request, response) => {
+    response.writeHead(426, { 'content-type': 'text/plain', connection: 'close' }).end('hsmpool node: WebSocket only (/peer, /client, /console)\n');
+  });
+  http.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    if (sockets.size >= connectionsMax) return rejectUpgrade(socket, 503, 'Service Unavailable');
+    const path = pathOf(request);
+    if (path === PEER_PATH) {
+      return peerServer.handleUpgrade(request, socket, head, (ws) => {
+        track(ws);
+        peers.accept(framedSocket(ws));
+      });
+    }
+    const hook = options.onClientConnection;
+    const clientPath = CLIENT_PATHS.find((candidate) => candidate === path);
+    if (clientPath === undefined || hook === undefined) return rejectUpgrade(socket, 404, 'Not Found');
+    clientServer.handleUpgrade(request, socket, head, (ws) => {
+      track(ws);
+      hook(clientPath, clientConnection(ws, clientPath, request.socket as Socket));
+    });
+  });
+  await listen(http, options.host, options.port);
+  const port = (http.address() as AddressInfo).port;
+  let closing: Promise<void> | undefined;
+  return {
+    host: options.host,
+    port,
+    address: `${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
+    peers,
+    close: (closeOptions) => (closing ??= stopServer(http, peers, sockets, closeOptions?.graceMs ?? SERVER_CLOSE_GRACE_MS)),
+  };
+}
+
+async function stopServer(http: Server, peers: WsPeerTransport, sockets: Set<WebSocket>, graceMs: number): Promise<void> {
+  const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
+  if (graceMs > 0) {
+    await peers.close();
+    for (const ws of sockets) ws.close(CLOSE_CODES.GOING_AWAY, 'node stopping');
+    await allClosed(sockets, graceMs);
+  }
+  for (const ws of sockets) ws.terminate();
+  if (graceMs <= 0) await peers.close();
+  http.closeAllConnections();
+  await stopped;
+}
+
+function allClosed(sockets: Set<WebSocket>, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    const check = (): void => {
+      if (sockets.size > 0) return;
+      clearTimeout(timer);
+      resolve();
+    };
+    for (const ws of sockets) ws.once('close', () => queueMicrotask(check));
+    check();
+  });
+}
+
+function dialPeer(address: string, track: (ws: WebSocket) => void): Promise<FramedSocket> {
+  return new Promise((resolve, reject) => {
+    let ws: WebSocket;
+    try {
+      const options: ClientOptions & { closeTimeout: number } = {
+        maxPayload: PEER_FRAME_SIZE_MAX, perMessageDeflate: false, handshakeTimeout: CONNECT_TIMEOUT_MS, followRedirects: false, closeTimeout: CLOSE_TIMEOUT_MS,
+      };
+      ws = new WebSocket(`ws://${address}${PEER_PATH}`, options);
+    } catch (error) {
+      reject(new HsmError(CANNOT_P2P_CONNECT, `${address}: ${error instanceof Error ? error.message : 'bad address'}`));
+      return;
+    }
+    track(ws);
+    const onError = (error: Error): void => reject(new HsmError(CANNOT_P2P_CONNECT, `${address}: ${error.message}`));
+    ws.once('error', onError);
+    ws.once('open', () => {
+      ws.off('error', onError);
+      resolve(framedSocket(ws));
+    });
+  });
+}
+
+/** A ws WebSocket as a FramedSocket: bytes in and out, errors folded into close. */
+function framedSocket(ws: WebSocket): FramedSocket {
+  // After 'error' ws always emits 'close'; without a listener an error would crash the process.
+  // When ws itself refused a frame, its 'close' reports the code the other end echoed (often
+  // 1005), so keep the code ws closed with: that is the reason.
+  let refusedWith: number | undefined;
+  ws.on('error', (error: Error & { code?: string }) => {
+    if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') refusedWith = CLOSE_CODES.MESSAGE_TOO_BIG;
+    else if (error.code?.startsWith('WS_ERR_')) refusedWith = CLOSE_CODES.PROTOCOL_ERROR;
+  });
+  return {
+    send(frame, onWritten) {
+      if (ws.readyState !== WebSocket.OPEN) return;
+      ws.send(frame, { binary: true }, (error) => {
+        if (error === undefined || error === null) onWritten?.();
+      });
+    },
+    bufferedBytes: () => ws.bufferedAmount,
+    close: (code, reason) => closeSocket(ws, code, reason),
+    onFrame(handler) {
+      ws.on('message', (data: RawData) => handler(bytesOf(data)));
+    },
+    onClose(handler) {
+      ws.once('close', (code: number, reason: Buffer) => handler(refusedWith ?? code, reason.toString('utf8')));
+    },
+  };
+}
+
+function clientConnection(ws: WebSocket, path: ClientPath, socket: Socket): ClientConnection {
+  const framed = framedSocket(ws);
+  return {
+    path,
+    remoteAddress: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`,
+    send: (bytes) => framed.send(bytes),
+    bufferedBytes: framed.bufferedBytes,
+    onMessage: (handler) => framed.onFrame(handler),
+    onClose: (handler) => framed.onClose(handler),
+    close: (code = CLOSE_CODES.NORMAL, reason = '') => framed.close(code, reason),
+  };
+}
+
+/** ws refuses to send some codes (1006 is only observed) and reasons over 123 bytes; destroy then. */
+function closeSocket(ws: WebSocket, code: number, reason: string): void {
+  if (ws.readyState === WebSocket.CLOSING || ws.readyState === WebSocket.CLOSED) return;
+  try {
+    ws.close(code, reason);
+  } catch {
+    ws.terminate();
+  }
+}
+
+function bytesOf(data: RawData): Uint8Array {
+  const buffer = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? Buffer.from(data) : data;
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+}
+
+function pathOf(request: IncomingMessage): string {
+  try {
+    return new URL(request.url ?? '/', 'http://node').pathname;
+  } catch {
+    return '';
+  }
+}
+
+function rejectUpgrade(socket: Duplex, status: number, text: string): void {
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  socket.destroy();
+}
+
+function listen(http: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    http.once('error', reject);
+    http.listen({ host, port }, () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function closeTimeout(): { closeTimeout: number } {
+  return { closeTimeout: CLOSE_TIMEOUT_MS };
+}
+
+function checkOptions(options: NodeServerOptions): void {
+  if (typeof options.host !== 'string' || options.host.length === 0) throw new RangeError('host: say where to listen (e.g. 127.0.0.1)');
+  if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) throw new RangeError('port: expected 0 to 65535');
+  const sizeMax = options.clientMessageSizeMax;
+  if (sizeMax !== undefined && (!Number.isInteger(sizeMax) || sizeMax <= 0 || sizeMax > MESSAGE_SIZE_MAX)) throw new RangeError(`clientMessageSizeMax: expected 1 to ${MESSAGE_SIZE_MAX}`);
+  const connectionsMax = options.connectionsMax;
+  if (connectionsMax !== undefined && (!Number.isInteger(connectionsMax) || connectionsMax <= 0)) throw new RangeError('connectionsMax: expected a positive integer');
+}
