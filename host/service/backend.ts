@@ -1,0 +1,23 @@
+// What the HSM service runs on: one node's key store (reads, never replicated), the pool master
+// key, the replicated write path, randomness and a clock. The appliance runtime provides it over
+// the replication protocol; local-backend.ts provides it over Cores directly (tests, the page).
+
+import type { Core } from '../core/core.ts';
+import type { ClientReply, WriteRequest } from '../protocol/types.ts';
+
+export interface ServiceBackend {
+  /** The node's key store: read records with get/list (reads never replicate). */
+  readonly core: Core;
+  /** The pool master key (SVMK): wrapping keys are derived from it. */
+  readonly svmk: Uint8Array;
+  /**
+   * A replicated write. Resolves with its code: 0 = committed everywhere; 36000 = busy, retry;
+   * otherwise a documented code. Writes with the same requestId are deduplicated pool-wide:
+   * a retry gets the original outcome.
+   */
+  submit(write: WriteRequest): Promise<ClientReply>;
+  /** Cryptographically secure random bytes (injected so tests can replay them). */
+  randomBytes(length: number): Uint8Array;
+  /** Milliseconds, for session timeouts only. */
+  now(): number;
+}

@@ -1,0 +1,85 @@
+// Byte encodings of the service protocol, browser-safe (no Buffer): strict base64 for bytes in
+// JSON frames and lowercase hex for request ids. Strict means one encoding per value: padding
+// required, no whitespace, no URL alphabet, unused trailing bits zero, so a frame cannot carry
+// the same request in two spellings.
+
+const BASE64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+const BASE64_VALUE = new Int16Array(128).fill(-1);
+for (let i = 0; i < BASE64_ALPHABET.length; i++) BASE64_VALUE[BASE64_ALPHABET.charCodeAt(i)] = i;
+
+export function toBase64(bytes: Uint8Array): string {
+  let out = '';
+  let i = 0;
+  for (; i + 3 <= bytes.length; i += 3) {
+    const word = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+    out += BASE64_ALPHABET[word >>> 18] + BASE64_ALPHABET[(word >>> 12) & 63] + BASE64_ALPHABET[(word >>> 6) & 63] + BASE64_ALPHABET[word & 63];
+  }
+  const rest = bytes.length - i;
+  if (rest === 1) {
+    const word = bytes[i] << 16;
+    out += BASE64_ALPHABET[word >>> 18] + BASE64_ALPHABET[(word >>> 12) & 63] + '==';
+  } else if (rest === 2) {
+    const word = (bytes[i] << 16) | (bytes[i + 1] << 8);
+    out += BASE64_ALPHABET[word >>> 18] + BASE64_ALPHABET[(word >>> 12) & 63] + BASE64_ALPHABET[(word >>> 6) & 63] + '=';
+  }
+  return out;
+}
+
+/** Decodes canonical base64; undefined for anything else (the caller names the field). */
+export function fromBase64(text: string): Uint8Array | undefined {
+  if (text.length % 4 !== 0) return undefined;
+  const padding = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
+  const out = new Uint8Array((text.length / 4) * 3 - padding);
+  let at = 0;
+  for (let i = 0; i < text.length; i += 4) {
+    const last = i + 4 === text.length;
+    const values = [0, 1, 2, 3].map((j) => (last && j >= 4 - padding ? 0 : valueAt(text, i + j)));
+    if (values.some((value) => value < 0)) return undefined;
+    const word = (values[0] << 18) | (values[1] << 12) | (values[2] << 6) | values[3];
+    const bytes = [word >>> 16, (word >>> 8) & 255, word & 255];
+    const take = last ? 3 - padding : 3;
+    // Canonical: the bits the padding drops must be zero.
+    if (last && padding > 0 && bytes.slice(take).some((byte) => byte !== 0)) return undefined;
+    for (let j = 0; j < take; j++) out[at++] = bytes[j];
+  }
+  return out;
+}
+
+function valueAt(text: string, index: number): number {
+  const code = text.charCodeAt(index);
+  return code < 128 ? BASE64_VALUE[code] : -1;
+}
+
+const HEX_PATTERN = /^(?:[0-9a-f]{2})*$/;
+
+export function toHex(bytes: Uint8Array): string {
+  let out = '';
+  for (const byte of bytes) out += byte.toString(16).padStart(2, '0');
+  return out;
+}
+
+/** Decodes lowercase hex; undefined for anything else. */
+export function fromHex(text: string): Uint8Array | undefined {
+  if (!HEX_PATTERN.test(text)) return undefined;
+  const out = new Uint8Array(text.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(text.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}
+
+/** Compares in time independent of where the inputs differ (verifiers, MACs, proofs). */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let difference = 0;
+  for (let i = 0; i < a.length; i++) difference |= a[i] ^ b[i];
+  return difference === 0;
+}
+
+export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}

@@ -1,0 +1,137 @@
+// Logging in: SCRAM (scram.ts) against the user's stored verifier, and the failed-login lock
+// count. Nothing tells an unknown user from a wrong password: an unknown user gets a
+// server-first built from made-up but stable credentials (derived from the SVMK and the name,
+// so asking twice gives the same salt), both fail with AUTH_FAILED, and both answer at once —
+// the replicated lock-count write runs after the reply, never before it, so its latency
+// cannot tell that the user exists. The node counts the failure locally first, so the lock
+// holds here even while the pool is busy and the write waits. USER_LOCKED is told only to a
+// client that proved the password.
+
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { HsmError, code } from '../core/codes.ts';
+import { deriveKey } from '../core/keys.ts';
+import { utf8, type UserRecord } from '../core/records.ts';
+import { SALT_SIZE, type NodeContext } from './context.ts';
+import { keyBytes } from './crypto-engine.ts';
+import type { Decoded, ResultOf } from './protocol.ts';
+import { NAME_PATTERN } from './protocol.ts';
+import { ScramServer, parseClientFirst, type ScramCredentials } from './scram.ts';
+import type { Session } from './session.ts';
+
+/** Users whose failures wait to be recorded in the pool (only while the pool stays busy). */
+export const PENDING_FAILURE_USERS_MAX = 4096;
+/** The lock count is one byte in the record (docs/FORMATS.md). */
+const FAILED_LOGINS_MAX = 255;
+
+const unknownUserKeys = new WeakMap<NodeContext, Uint8Array>();
+
+function unknownUserCredentials(node: NodeContext, name: string): ScramCredentials {
+  let key = unknownUserKeys.get(node);
+  if (!key) unknownUserKeys.set(node, (key = deriveKey(node.backend.svmk, 'scram-unknown-user', 32)));
+  const derive = (label: string): Uint8Array => hmac(sha256, key!, utf8(`${label}\0${name}`));
+  return { kdf: node.kdf, salt: derive('salt').slice(0, SALT_SIZE), storedKey: derive('stored-key'), serverKey: derive('server-key') };
+}
+
+/** The lock count as this node knows it: recorded in the pool, plus failures not yet recorded. */
+export class FailedLogins {
+  private readonly pending = new Map<string, number>();
+  private readonly chains = new Map<string, Promise<void>>();
+
+  constructor(private readonly node: NodeContext) {}
+
+  count(user: UserRecord): number {
+    return user.failedLogins + (this.pending.get(user.name) ?? 0);
+  }
+
+  /** Counts a failure now and records it in the pool in the background. */
+  noteFailure(user: UserRecord, maxFailedLogins: number): void {
+    if (this.count(user) >= Math.min(maxFailedLogins, FAILED_LOGINS_MAX)) return; // locked already: nothing to add
+    const pending = (this.pending.get(user.name) ?? 0) + 1;
+    this.pending.delete(user.name); // re-inserted last, so the oldest is evicted first
+    this.pending.set(user.name, pending);
+    if (this.pending.size > PENDING_FAILURE_USERS_MAX) this.pending.delete(this.pending.keys().next().value!);
+    this.enqueue(user.name, () => this.record(user.name));
+  }
+
+  /** A successful login clears the count (in the background; the login does not wait). */
+  noteSuccess(user: UserRecord): void {
+    const hadPending = this.pending.delete(user.name);
+    if (user.failedLogins > 0 || hadPending) this.enqueue(user.name, async () => {
+      await this.write(user.name, () => 0);
+    });
+  }
+
+  /** An administrator's unlock wrote the count: forget the local part. */
+  forget(name: string): void {
+    this.pending.delete(name);
+  }
+
+  /** Resolves when every background write has been answered. */
+  async settled(): Promise<void> {
+    while (this.chains.size > 0) await Promise.all(this.chains.values());
+  }
+
+  /** One write at a time per user, in order. */
+  private enqueue(name: string, step: () => Promise<void>): void {
+    const chain = (this.chains.get(name) ?? Promise.resolve()).then(step).catch(() => undefined);
+    this.chains.set(name, chain);
+    void chain.then(() => {
+      if (this.chains.get(name) === chain) this.chains.delete(name);
+    });
+  }
+
+  private async record(name: string): Promise<void> {
+    const counted = this.pending.get(name) ?? 0;
+    if (counted === 0) return;
+    const written = await this.write(name, (current) => Math.min(FAILED_LOGINS_MAX, current + counted));
+    if (!written) return; // still pending: the next failure or success writes it
+    const left = (this.pending.get(name) ?? 0) - counted;
+    if (left > 0) this.pending.set(name, left);
+    else this.pending.delete(name);
+  }
+
+  private async write(name: string, next: (current: number) => number): Promise<boolean> {
+    const user = this.node.user(name);
+    if (!user) return true;
+    const failedLogins = next(user.failedLogins);
+    if (failedLogins === user.failedLogins) return true;
+    const record = this.node.encode({ ...user, failedLogins });
+    try {
+      await this.node.submit(this.node.newRequestId(), 'SET_USR_LOCK_COUNT', [{ op: 'replace', record }], name, name);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+export function loginStart(node: NodeContext, session: Session, request: Decoded<'login.start'>): ResultOf<'login.start'> {
+  session.reset();
+  const first = parseClientFirst(request.clientFirst);
+  if (!first) throw new HsmError(code('MALFORMED_REQUEST'), 'clientFirst: expected "n,,n=<user>,r=<nonce>" (RFC 5802)');
+  const record = NAME_PATTERN.test(first.user) ? node.user(first.user) : undefined;
+  const credentials = record ?? unknownUserCredentials(node, first.user);
+  const server = ScramServer.start(first, node.newNonce(), credentials);
+  session.login = { step: 'challenged', server, known: record !== undefined };
+  return { serverFirst: server.serverFirst };
+}
+
+export function loginFinish(node: NodeContext, failures: FailedLogins, session: Session, request: Decoded<'login.finish'>): ResultOf<'login.finish'> {
+  if (session.login.step !== 'challenged') throw new HsmError(code('NOT_AUTHENTICATED'), 'login.finish without login.start');
+  const { server, known } = session.login;
+  session.reset(); // one attempt per challenge
+  const outcome = server.finish(request.clientFinal);
+  if (outcome.result === 'malformed') throw new HsmError(code('MALFORMED_REQUEST'), 'clientFinal: expected "c=biws,r=<nonce>,p=<proof>" with the nonce of server-first');
+  const user = known ? node.user(server.user) : undefined;
+  const policy = node.policy();
+  if (!user) throw new HsmError(code('AUTH_FAILED'));
+  if (outcome.result === 'wrong-proof') {
+    failures.noteFailure(user, policy.maxFailedLogins);
+    throw new HsmError(code('AUTH_FAILED'));
+  }
+  if (failures.count(user) >= policy.maxFailedLogins) throw new HsmError(code('USER_LOCKED'), `user '${user.name}'`);
+  failures.noteSuccess(user);
+  session.login = { step: 'authenticated', user: user.name, sessionKey: keyBytes(outcome.sessionKey) };
+  return { serverFinal: outcome.serverFinal, user: user.name, admin: user.admin, sessionTimeoutSeconds: policy.sessionTimeoutSeconds };
+}

@@ -1,0 +1,157 @@
+// The HSM service of one node: sessions, and `handle(session, request)` for every request of
+// protocol.ts. Every failure is a response with a documented code; a failed request changes
+// nothing in the pool and leaves the session as it was (the login steps excepted: a failed
+// login.finish leaves the session logged out, which is what it was).
+
+import { HsmError, code } from '../core/codes.ts';
+import type { KdfParameters } from '../core/records.ts';
+import type { ServiceBackend } from './backend.ts';
+import { NodeContext, PRODUCTION_KDF, type RequestContext } from './context.ts';
+import { CryptoEngine } from './crypto-engine.ts';
+import * as keys from './keys.ts';
+import { FailedLogins, loginFinish, loginStart } from './login.ts';
+import {
+  UNAUTHENTICATED_TYPES, parseRequest, parseRequestFrame,
+  type Decoded, type DecodedRequest, type RequestType, type ResultOf, type ServiceResponse,
+} from './protocol.ts';
+import { Session } from './session.ts';
+import * as users from './users.ts';
+
+/** Sessions one node serves at once; one more gets SERVER_BUSY. */
+export const SESSIONS_MAX = 1024;
+
+export interface ServiceOptions {
+  /** Which implementations run the crypto (default: WebCrypto where present). */
+  readonly engine?: CryptoEngine;
+  /** Password hashing for new verifiers (default PRODUCTION_KDF; tests pass a cheap one). */
+  readonly kdf?: KdfParameters;
+}
+
+type Handler<T extends RequestType> = (context: RequestContext, request: Decoded<T>) => Promise<ResultOf<T>> | ResultOf<T>;
+type AuthenticatedType = Exclude<RequestType, 'ping' | 'login.start' | 'login.finish' | 'logout'>;
+
+export class Service {
+  private readonly node: NodeContext;
+  private readonly failures: FailedLogins;
+  private readonly sessions = new Set<Session>();
+  private nextSessionId = 1;
+  private readonly handlers: { readonly [T in AuthenticatedType]: Handler<T> };
+
+  constructor(readonly backend: ServiceBackend, options: ServiceOptions = {}) {
+    this.node = new NodeContext(backend, options.engine ?? new CryptoEngine(), options.kdf ?? PRODUCTION_KDF);
+    this.failures = new FailedLogins(this.node);
+    const failures = this.failures;
+    this.handlers = {
+      'user.create': users.createUser,
+      'user.delete': users.deleteUser,
+      'user.password': users.changePassword,
+      'user.unlock': (context, request) => users.unlockUser(context, failures, request),
+      'user.list': (context, request) => users.listUsers(context, failures, request),
+      'policy.get': users.getPolicy,
+      'policy.set': users.setPolicy,
+      'key.generate': keys.generateKey,
+      'key.import': keys.importKey,
+      'key.export': keys.exportKey,
+      'key.publicKey': keys.publicKey,
+      'key.remove': keys.removeKey,
+      'key.list': keys.listKeys,
+      'key.grant': keys.grantKey,
+      'sign': keys.signMessage,
+      'verify': keys.verifySignature,
+      'encrypt': keys.encryptMessage,
+      'decrypt': keys.decryptMessage,
+      'mac': keys.macMessage,
+      'mac.verify': keys.verifyMac,
+    };
+  }
+
+  /** A new session (one per client connection). SERVER_BUSY when SESSIONS_MAX are open. */
+  openSession(): Session {
+    if (this.sessions.size >= SESSIONS_MAX) throw new HsmError(code('SERVER_BUSY'), `${SESSIONS_MAX} sessions open`);
+    const session = new Session(this.nextSessionId++, this.backend.now());
+    this.sessions.add(session);
+    return session;
+  }
+
+  /** Ends a session: its temporary keys are dropped. */
+  closeSession(session: Session): void {
+    session.reset();
+    this.sessions.delete(session);
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Answers one request (an untrusted value: it is validated here). */
+  async handle(session: Session, request: unknown): Promise<ServiceResponse> {
+    try {
+      return { code: 0, result: await this.dispatch(session, parseRequest(request)) };
+    } catch (error) {
+      return errorResponse(error);
+    }
+  }
+
+  /** Answers one JSON frame ({"id", "request"}) with a JSON frame ({"id", "response"}). */
+  async handleFrame(session: Session, frame: string): Promise<string> {
+    const parsed = parseRequestFrame(frame);
+    let response: ServiceResponse;
+    if ('error' in parsed) response = errorResponse(parsed.error);
+    else {
+      try {
+        response = { code: 0, result: await this.dispatch(session, parsed.request) };
+      } catch (error) {
+        response = errorResponse(error);
+      }
+    }
+    return JSON.stringify({ id: parsed.id, response });
+  }
+
+  /** Resolves when the lock-count writes started by logins have been answered (tests, shutdown). */
+  settled(): Promise<void> {
+    return this.failures.settled();
+  }
+
+  private async dispatch(session: Session, request: DecodedRequest): Promise<ResultOf<RequestType>> {
+    if (!this.sessions.has(session)) throw new HsmError(code('SESSION_EXPIRED'), 'the session is closed');
+    if (UNAUTHENTICATED_TYPES.has(request.type)) session.lastActivityMs = this.backend.now();
+    switch (request.type) {
+      case 'ping':
+        return {};
+      case 'login.start':
+        return loginStart(this.node, session, request);
+      case 'login.finish':
+        return loginFinish(this.node, this.failures, session, request);
+      case 'logout':
+        session.reset();
+        return {};
+    }
+    const context = this.authenticate(session);
+    const handler = this.handlers[request.type] as Handler<AuthenticatedType>;
+    return handler(context, request as Decoded<AuthenticatedType>);
+  }
+
+  /** The session's user as the store holds it now; ends a session that idled too long or whose user is gone. */
+  private authenticate(session: Session): RequestContext {
+    const login = session.login;
+    if (login.step !== 'authenticated') throw new HsmError(code('NOT_AUTHENTICATED'));
+    const now = this.backend.now();
+    const idleMs = now - session.lastActivityMs;
+    if (idleMs > this.node.policy().sessionTimeoutSeconds * 1000) {
+      session.reset();
+      throw new HsmError(code('SESSION_EXPIRED'), `idle for ${Math.round(idleMs / 1000)} s`);
+    }
+    const user = this.node.user(login.user);
+    if (!user) {
+      session.reset();
+      throw new HsmError(code('SESSION_EXPIRED'), `user '${login.user}' was deleted`);
+    }
+    session.lastActivityMs = now;
+    return { node: this.node, session, user, sessionKey: login.sessionKey };
+  }
+}
+
+function errorResponse(error: unknown): ServiceResponse {
+  const failure = error instanceof HsmError ? error : new HsmError(code('INTERNAL_ERROR'), error instanceof Error ? error.message : String(error));
+  return { code: failure.code, name: failure.codeName, message: failure.message };
+}

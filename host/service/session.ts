@@ -1,0 +1,41 @@
+// One client's session on one node: where its login stands, its temporary keys (they live
+// here only and are never replicated), and when it was last active (the policy's idle timeout).
+
+import type { KeyBytes } from './crypto-engine.ts';
+import type { KeyInfo } from './protocol.ts';
+import type { ScramServer } from './scram.ts';
+
+/** Temporary keys one session may hold. */
+export const TEMPORARY_KEYS_MAX = 64;
+
+export interface TemporaryKey {
+  readonly info: KeyInfo;
+  readonly key: KeyBytes;
+}
+
+export type LoginState =
+  | { readonly step: 'anonymous' }
+  /** After login.start. `known` is false for an unknown user: the exchange runs on made-up credentials and always fails. */
+  | { readonly step: 'challenged'; readonly server: ScramServer; readonly known: boolean }
+  | { readonly step: 'authenticated'; readonly user: string; readonly sessionKey: KeyBytes };
+
+export class Session {
+  login: LoginState = { step: 'anonymous' };
+  lastActivityMs: number;
+  readonly temporaryKeys = new Map<string, TemporaryKey>();
+
+  constructor(readonly id: number, nowMs: number) {
+    this.lastActivityMs = nowMs;
+  }
+
+  /** The logged-in user, if any. */
+  get user(): string | undefined {
+    return this.login.step === 'authenticated' ? this.login.user : undefined;
+  }
+
+  /** Back to anonymous: logout, expiry, a new login. Temporary keys die with the login. */
+  reset(): void {
+    this.login = { step: 'anonymous' };
+    this.temporaryKeys.clear();
+  }
+}

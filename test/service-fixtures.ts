@@ -1,0 +1,154 @@
+// Fixtures for the service and client suites: seeded randomness, a node (or a pool of nodes)
+// with its administrator, and a test driver that logs a session in over SCRAM and seals
+// secrets the way the SDK does.
+
+import { sha256 } from '@noble/hashes/sha2.js';
+import type { Core } from '../host/core/core.ts';
+import type { KdfParameters, KeyType } from '../host/core/records.ts';
+import { CryptoEngine, keyBytes, type KeyBytes } from '../host/service/crypto-engine.ts';
+import { fromBase64, toHex } from '../host/service/encoding.ts';
+import { LocalBackend, createLocalPool } from '../host/service/local-backend.ts';
+import { encodeBytes, type RequestType, type ResultOf, type ServiceResponse } from '../host/service/protocol.ts';
+import { DEFAULT_KDF_LIMITS as defaultLimits, ScramClient, saltPassword } from '../host/service/scram.ts';
+import { Service } from '../host/service/service.ts';
+import type { Session } from '../host/service/session.ts';
+import { bootstrapPool } from '../host/service/users.ts';
+import { keyContext, seal, unseal } from '../host/service/wrapping.ts';
+import { TEST_SVMK, keyedCore } from './fixtures.ts';
+
+/** RFC 7677's iteration count: the cheapest the client accepts by default (about 2 ms with WebCrypto). */
+export const TEST_KDF: KdfParameters = { kdf: 'pbkdf2-sha256', iterations: 4096 };
+export const ADMIN_PASSWORD = 'administrator-password';
+
+/** A replayable random source: SHA-256 in counter mode over the seed. */
+export function seededRandomBytes(seed: number): (length: number) => Uint8Array {
+  let counter = 0;
+  return (length) => {
+    const out = new Uint8Array(length);
+    for (let at = 0; at < length; at += 32) {
+      const block = sha256(new TextEncoder().encode(`${seed}:${counter++}`));
+      out.set(block.subarray(0, Math.min(32, length - at)), at);
+    }
+    return out;
+  };
+}
+
+/** A clock the test moves. */
+export class ManualClock {
+  constructor(public nowMs = 1_000_000) {}
+  readonly now = (): number => this.nowMs;
+  advance(ms: number): void {
+    this.nowMs += ms;
+  }
+}
+
+export interface TestNode {
+  readonly core: Core;
+  readonly backend: LocalBackend;
+  readonly service: Service;
+}
+
+export interface TestPool {
+  readonly nodes: TestNode[];
+  readonly clock: ManualClock;
+  readonly engine: CryptoEngine;
+}
+
+/** `count` nodes over one replicated state, with the administrator `admin` / ADMIN_PASSWORD. */
+export async function makePool(count = 1, seed = 1, engine = new CryptoEngine()): Promise<TestPool> {
+  const clock = new ManualClock();
+  const randomBytes = seededRandomBytes(seed);
+  const cores = Array.from({ length: count }, () => keyedCore());
+  const backends = createLocalPool(cores, TEST_SVMK, { randomBytes, now: clock.now });
+  const nodes = backends.map((backend) => ({ core: backend.core, backend, service: new Service(backend, { kdf: TEST_KDF, engine }) }));
+  const bootstrap = await bootstrapPool({ core: cores[0], password: ADMIN_PASSWORD, kdf: TEST_KDF, randomBytes, engine });
+  const reply = await backends[0].submit(bootstrap.write);
+  if (reply.code !== 0) throw new Error(`bootstrap failed: ${reply.code}`);
+  return { nodes, clock, engine };
+}
+
+export async function makeNode(seed = 1, engine = new CryptoEngine()): Promise<TestNode & { clock: ManualClock }> {
+  const pool = await makePool(1, seed, engine);
+  return { ...pool.nodes[0], clock: pool.clock };
+}
+
+let requestCounter = 0;
+/** A fresh request id (deterministic within a run). */
+export function newRequestId(): string {
+  return toHex(sha256(new TextEncoder().encode(`request ${requestCounter++}`)).subarray(0, 16));
+}
+
+/** A session driven the way a client drives it. */
+export class Driver {
+  sessionKey: KeyBytes | undefined;
+  private nonceCounter = 0;
+  readonly engine = new CryptoEngine();
+
+  constructor(readonly service: Service, readonly session: Session = service.openSession()) {}
+
+  async raw(request: unknown): Promise<ServiceResponse> {
+    return this.service.handle(this.session, request);
+  }
+
+  /** Sends a request; returns the result or throws an error carrying the code. */
+  async call<T extends RequestType>(type: T, fields: Record<string, unknown> = {}): Promise<ResultOf<T>> {
+    const response = await this.raw({ type, ...fields });
+    if (response.code !== 0) throw Object.assign(new Error(`${type}: ${'message' in response ? response.message : ''}`), { code: response.code });
+    return (response as { result: ResultOf<T> }).result;
+  }
+
+  /** The code a request answers (0 on success). */
+  async code(type: RequestType, fields: Record<string, unknown> = {}): Promise<number> {
+    return (await this.raw({ type, ...fields })).code;
+  }
+
+  /** A full SCRAM login; returns login.finish's code. */
+  async login(user: string, password: string): Promise<number> {
+    const client = new ScramClient(user, `client-nonce-${String(this.nonceCounter++).padStart(6, '0')}`);
+    const start = await this.raw({ type: 'login.start', clientFirst: client.clientFirst });
+    if (start.code !== 0) return start.code;
+    const serverFirst = (start as { result: ResultOf<'login.start'> }).result.serverFirst;
+    const parsed = client.receiveServerFirst(serverFirst, { ...defaultLimits, pbkdf2IterationsMin: 1, scryptLog2NMin: 1 });
+    const salted = await saltPassword(this.engine, password, parsed.salt, parsed.kdf);
+    const finish = await this.raw({ type: 'login.finish', clientFinal: client.clientFinal(salted) });
+    if (finish.code !== 0) return finish.code;
+    this.sessionKey = keyBytes(client.receiveServerFinal((finish as { result: ResultOf<'login.finish'> }).result.serverFinal));
+    return 0;
+  }
+
+  async sealPassword(user: string, password: string): Promise<string> {
+    return encodeBytes(await seal(this.engine, this.sessionKey!, 'password', user, new TextEncoder().encode(password), nonce12()));
+  }
+
+  async sealKey(name: string, keyType: KeyType, material: Uint8Array): Promise<string> {
+    return encodeBytes(await seal(this.engine, this.sessionKey!, 'key-import', keyContext(name, keyType), material, nonce12()));
+  }
+
+  async unsealExport(name: string, keyType: KeyType, sealed: string): Promise<Uint8Array> {
+    return unseal(this.engine, this.sessionKey!, 'key-export', keyContext(name, keyType), fromBase64(sealed)!);
+  }
+
+  async createUser(name: string, password: string, admin = false): Promise<void> {
+    await this.call('user.create', { requestId: newRequestId(), name, password: await this.sealPassword(name, password), admin });
+  }
+}
+
+let nonceCounter = 0;
+function nonce12(): Uint8Array {
+  const out = new Uint8Array(12);
+  new DataView(out.buffer).setUint32(8, ++nonceCounter);
+  return out;
+}
+
+/** A logged-in driver on `service`. */
+export async function loggedIn(service: Service, user = 'admin', password = ADMIN_PASSWORD): Promise<Driver> {
+  const driver = new Driver(service);
+  const code = await driver.login(user, password);
+  if (code !== 0) throw new Error(`login of ${user} failed: ${code}`);
+  return driver;
+}
+
+export const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
+export const decode64 = (text: string): Uint8Array => fromBase64(text)!;
+export const encode64 = encodeBytes;
+export { keyBytes };
