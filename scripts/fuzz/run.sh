@@ -3,12 +3,14 @@
 # clang's libFuzzer fuzzes that C (scripts/fuzz/harness.c). See docs/FUZZING.md.
 #
 #   scripts/fuzz/run.sh [--target T[,T...]] [--runs N] [--time SECONDS] [--seed N]
-#                       [--max-len BYTES] [--build-only] [--replay] [--no-wasm-build]
-#                       [-- extra libFuzzer flags]
+#                       [--max-len BYTES] [--ref COMMIT] [--build-only] [--replay]
+#                       [--no-wasm-build] [-- extra libFuzzer flags]
 #
-#   --target   a target, a comma list, or a group: core (record, batch, snapshot), log, all.
-#              Default: log.
+#   --target   a target, a comma list, or a group: core (record, batch, snapshot),
+#              log (log_entry, log_entry_fixed, log_scan, log_scan_fixed), all. Default: log.
 #   --runs     executions per target (default 2000000); --time caps each target (default 300 s).
+#   --ref      fuzz the core as committed at COMMIT (compiled from git into fuzz/work), not the
+#              working tree's build/core-scalar.wasm: a campaign others' edits do not change.
 #   --replay   run every file of test/corpus/<target>/ once through the C harness and stop.
 #   --build-only  install, translate and compile, then stop.
 #
@@ -18,6 +20,9 @@
 # One libFuzzer process at a time, one worker: the machine is shared.
 
 set -euo pipefail
+# One brace group: bash reads all of it before running any, so editing this file during a
+# campaign does not change the campaign.
+{
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 WORK="$ROOT/fuzz/work"
@@ -35,6 +40,7 @@ max_len=""
 build_only=0
 replay_only=0
 wasm_build=1
+ref=""
 extra=()
 
 while [[ $# -gt 0 ]]; do
@@ -47,8 +53,9 @@ while [[ $# -gt 0 ]]; do
     --build-only) build_only=1; shift ;;
     --replay) replay_only=1; shift ;;
     --no-wasm-build) wasm_build=0; shift ;;
+    --ref) ref="$2"; shift 2 ;;
     --) shift; extra=("$@"); break ;;
-    -h | --help) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "fuzz: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -118,10 +125,28 @@ newer() { # newer TARGET SOURCES...: true if TARGET is missing or older than any
   return 1
 }
 
+# The scalar core as committed at $ref, compiled once per commit.
+wasm_of_ref() {
+  local sha source
+  sha="$(git -C "$ROOT" rev-parse --verify "$ref^{commit}")" || { echo "fuzz: no commit '$ref'" >&2; exit 2; }
+  if [[ ! -f "$WORK/core-$sha.wasm" ]]; then
+    source="$WORK/src-$sha"
+    rm -rf "$source"
+    mkdir -p "$source"
+    git -C "$ROOT" archive "$sha" assembly asconfig.json | tar -x -C "$source"
+    echo "fuzz: compiling the core of $sha" >&2
+    (cd "$ROOT" && npx --no-install asc "$source/assembly/index.ts" --config "$source/asconfig.json" --target scalar --outFile "$WORK/core-$sha.wasm") >&2
+    rm -rf "$source"
+  fi
+  echo "$WORK/core-$sha.wasm"
+}
+
 build() {
   mkdir -p "$WORK"
   local wasm="$ROOT/build/core-scalar.wasm"
-  if [[ $wasm_build -eq 1 ]] && newer "$wasm" "$ROOT"/assembly/*.ts; then
+  if [[ -n "$ref" ]]; then
+    wasm="$(wasm_of_ref)"
+  elif [[ $wasm_build -eq 1 ]] && newer "$wasm" "$ROOT"/assembly/*.ts; then
     echo "fuzz: build/core-scalar.wasm is missing or older than assembly/: npm run build:wasm"
     (cd "$ROOT" && npm run --silent build:wasm)
   fi
@@ -229,7 +254,7 @@ fi
 run_seed="${seed:-$(date +%s)}"
 summary="$WORK/summary.tsv"
 : > "$summary"
-echo "fuzz: targets: $selected; module sha256 $(sha256sum "$WORK/core.wasm" | cut -c1-16); seed $run_seed"
+echo "fuzz: targets: $selected; core ${ref:+of $(git -C "$ROOT" rev-parse --short "$ref") }sha256 $(sha256sum "$WORK/core.wasm" | cut -c1-16); seed $run_seed"
 for target in $selected; do run_target "$target"; done
 
 echo
@@ -244,3 +269,5 @@ if awk -F'\t' '$5 != 0 || $6 != "ok" { bad = 1 } END { exit !bad }' "$summary"; 
   echo "fuzz: crashes found; inputs are in test/corpus/<target>/crash-* (see the logs)" >&2
   exit 1
 fi
+exit 0
+}
