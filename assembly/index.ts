@@ -7,8 +7,14 @@ import * as codec from './codec';
 import { IO_BUFFER_SIZE, RESULT_AREA_SIZE } from './limits';
 import { sipHash, sipHigh } from './siphash';
 import { nhS0, nhS1 } from './nh';
-import { accHi, accLo, fold, hHi, hLo, keyed, recordCount, recordValue, spSetKey, spValue, spvvValue } from './syncpoint';
-import { clearStore, find, frozen, slotLength, slotRecord, slotValueHi, slotValueLo, storeInit, storeKeyed, tableSlots } from './keystore';
+import {
+  accAdd, accHi, accLo, accSub, fold, hHi, hLo, keyed, recordCount, recordValue, recordValueInline, recordValuePair,
+  sip13High, sip13PairHigh0, sip13PairHigh1, spSetKey, spValue, spvvValue,
+} from './syncpoint';
+import {
+  clearStore, find, frozen, orderCachedCheck, orderCheckTerm, orderKeyLength, orderKeyRecord, orderKeySlot, orderKeys,
+  orderRecords, orderRelease, slotLength, slotRecord, slotValueHi, slotValueLo, storeInit, storeKeyed, tableSlots,
+} from './keystore';
 import { MODE_COMMIT, MODE_DRY_RUN, applyBatch, batchInit, commitApplied, undoApplied } from './batch';
 import * as snapshot from './snapshot';
 import { checksum as checksumOf, checksumHi, checksumInit, checksumLo } from './checksum';
@@ -77,19 +83,9 @@ export function sp_current(): i32 {
  */
 export function sp_recompute(): i32 {
   if (!keyed) return rc.STORE_NO_KEY;
-  let lo: u64 = 0, hi: u64 = 0, n: u64 = 0;
-  let cachedOk = true;
-  const slots = tableSlots();
-  for (let s: u32 = 0; s < slots; s++) {
-    const record = slotRecord(s);
-    if (record == 0) continue;
-    recordValue(record, slotLength(s));
-    const sum = lo + hLo;
-    hi += hHi + <u64>(sum < hLo);
-    lo = sum;
-    n++;
-    if (hLo != slotValueLo(s) || hHi != slotValueHi(s)) cachedOk = false;
-  }
+  const ordered = recordCount >= RECOMPUTE_ORDERED_MIN ? orderRecords() : -1;
+  const cachedOk = ordered >= 0 ? sumInAddressOrder(<u32>ordered) : sumInTableOrder();
+  const lo = sumLo, hi = sumHi, n = sumCount;
   const same = cachedOk && lo == accLo && hi == accHi && n == recordCount;
   fold(lo, hi, n);
   store<u64>(result, spValue, R_SP);
@@ -98,6 +94,76 @@ export function sp_recompute(): i32 {
   store<u64>(result, lo, R_ACC_LO);
   store<u64>(result, hi, R_ACC_HI);
   return same ? rc.OK : rc.SYNC_POINT_MISMATCH;
+}
+
+// ---- Performance: the from-scratch sums (bench/sp.ts; see keystore.ts "address order") ----
+
+/** Below this many records the table fits in cache and is summed in slot order. */
+const RECOMPUTE_ORDERED_MIN: u64 = 64;
+
+// Results of the two sums below.
+let sumLo: u64 = 0;
+let sumHi: u64 = 0;
+let sumCount: u64 = 0;
+
+/** Sums record values slot by slot into (sumLo, sumHi, sumCount); false if a cached value differs. */
+function sumInTableOrder(): bool {
+  let lo: u64 = 0, hi: u64 = 0, n: u64 = 0;
+  let cachedOk = true;
+  const slots = tableSlots();
+  for (let s: u32 = 0; s < slots; s++) {
+    const record = slotRecord(s);
+    if (record == 0) continue;
+    const valueLo = recordValueInline(record, slotLength(s));
+    const valueHi = sip13High;
+    const sum = lo + valueLo;
+    hi += valueHi + <u64>(sum < valueLo);
+    lo = sum;
+    n++;
+    if (valueLo != slotValueLo(s) || valueHi != slotValueHi(s)) cachedOk = false;
+  }
+  sumLo = lo;
+  sumHi = hi;
+  sumCount = n;
+  return cachedOk;
+}
+
+/** Sums the `n` records of orderRecords() (two at a time with SIMD) and releases the order. */
+function sumInAddressOrder(n: u32): bool {
+  let lo: u64 = 0, hi: u64 = 0, check: u64 = 0;
+  const keys = orderKeys;
+  let i: u32 = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 2 <= n; i += 2) {
+      const key0 = load<u64>(keys + (<usize>i << 3));
+      const key1 = load<u64>(keys + (<usize>i << 3), 8);
+      const lows = recordValuePair(orderKeyRecord(key0), orderKeyLength(key0), orderKeyRecord(key1), orderKeyLength(key1));
+      const lo0 = <u64>i64x2.extract_lane(lows, 0), hi0 = sip13PairHigh0;
+      const lo1 = <u64>i64x2.extract_lane(lows, 1), hi1 = sip13PairHigh1;
+      let sum = lo + lo0;
+      hi += hi0 + <u64>(sum < lo0);
+      lo = sum;
+      sum = lo + lo1;
+      hi += hi1 + <u64>(sum < lo1);
+      lo = sum;
+      check += orderCheckTerm(orderKeySlot(key0), lo0, hi0) + orderCheckTerm(orderKeySlot(key1), lo1, hi1);
+    }
+  }
+  for (; i < n; i++) {
+    const key = load<u64>(keys + (<usize>i << 3));
+    const valueLo = recordValueInline(orderKeyRecord(key), orderKeyLength(key));
+    const valueHi = sip13High;
+    const sum = lo + valueLo;
+    hi += valueHi + <u64>(sum < valueLo);
+    lo = sum;
+    check += orderCheckTerm(orderKeySlot(key), valueLo, valueHi);
+  }
+  const cachedOk = check == orderCachedCheck;
+  orderRelease();
+  sumLo = lo;
+  sumHi = hi;
+  sumCount = n;
+  return cachedOk;
 }
 
 /** Folds the accumulator (lo, hi, count: three u64 at `pointer`) into SP/SPVV in the result area. */
@@ -125,11 +191,31 @@ export function sp_sum_frames(pointer: usize, count: u32): i32 {
   if (!keyed) return rc.STORE_NO_KEY;
   let lo: u64 = 0, hi: u64 = 0;
   let p = pointer;
-  for (let i: u32 = 0; i < count; i++) {
+  let i: u32 = 0;
+  if (ASC_FEATURE_SIMD) {
+    // Performance: two frames at a time (recordValuePair), the same sum.
+    for (; i + 2 <= count; i += 2) {
+      const length0 = load<u32>(p);
+      const p1 = p + ((4 + <usize>length0 + 15) & ~(<usize>15));
+      const length1 = load<u32>(p1);
+      const lows = recordValuePair(p + 4, length0, p1 + 4, length1);
+      const lo0 = <u64>i64x2.extract_lane(lows, 0), hi0 = sip13PairHigh0;
+      const lo1 = <u64>i64x2.extract_lane(lows, 1), hi1 = sip13PairHigh1;
+      let sum = lo + lo0;
+      hi += hi0 + <u64>(sum < lo0);
+      lo = sum;
+      sum = lo + lo1;
+      hi += hi1 + <u64>(sum < lo1);
+      lo = sum;
+      p = p1 + ((4 + <usize>length1 + 15) & ~(<usize>15));
+    }
+  }
+  for (; i < count; i++) {
     const length = load<u32>(p);
-    recordValue(p + 4, length);
-    const sum = lo + hLo;
-    hi += hHi + <u64>(sum < hLo);
+    const valueLo = recordValueInline(p + 4, length);
+    const valueHi = sip13High;
+    const sum = lo + valueLo;
+    hi += valueHi + <u64>(sum < valueLo);
     lo = sum;
     p += (4 + <usize>length + 15) & ~(<usize>15);
   }
@@ -315,4 +401,25 @@ export function log_scan_begin(poolId: u64, flags: u32, parent: usize, lastSeque
 export function log_scan(pointer: usize, length: u32, final: i32): i32 {
   logInit();
   return txlogScan.scan(pointer, length, final != 0);
+}
+
+// ==== Benchmark support (bench/sp.ts) ====
+
+/**
+ * The Sync-Point part of `count` record changes, one per packed frame at `pointer` (the
+ * layout of sp_sum_frames): h(r) exactly as a REPLACE computes it (recordValue), then the
+ * accumulator update (add the new value, subtract the old). Each change is undone at once,
+ * so the state and its SP are left as they were.
+ */
+export function bench_sp_update(pointer: usize, count: u32): i32 {
+  if (!keyed) return rc.STORE_NO_KEY;
+  let p = pointer;
+  for (let i: u32 = 0; i < count; i++) {
+    const length = load<u32>(p);
+    recordValue(p + 4, length);
+    accAdd(hLo, hHi);
+    accSub(hLo, hHi);
+    p += (4 + <usize>length + 15) & ~(<usize>15);
+  }
+  return rc.OK;
 }

@@ -6,7 +6,7 @@
 
 import * as rc from './codes';
 import { HEADER_SIZE, compareNames } from './codec';
-import { STORE_RECORDS_MAX } from './limits';
+import { RECORD_SIZE_MAX, STORE_RECORDS_MAX } from './limits';
 import { sipHash } from './siphash';
 import { accAdd, accReset, accSub, hHi, hLo, keyFold0, keyFold1, recordCount, recordValue } from './syncpoint';
 
@@ -218,4 +218,133 @@ export function clearStore(): void {
   }
   memory.fill(table, 0, <usize>slots * ENTRY_SIZE);
   accReset();
+}
+
+// ---- Records in address order, for passes over every record (the from-scratch Sync-Point) ----
+// Performance (bench/sp.ts): the table is in hash order, so visiting records slot by slot
+// reads their blocks at random; with a million records that is a cache and TLB miss per
+// record and dominates the pass. orderRecords() instead scans the table once into one key
+// per record and radix-sorts the keys by address (to 512 bytes), so the pass reads record
+// memory almost sequentially. It needs 16 bytes of scratch per record, freed by
+// orderRelease(). The table's cached record values are compared through an order-independent
+// check sum (orderCheckTerm), since the sorted pass no longer visits slots in order.
+
+// Key: record address / 16 (28 bits) | slot (22 bits) | length (14 bits).
+const ORDER_SLOT_BITS: u64 = 22;
+const ORDER_LENGTH_BITS: u64 = 14;
+assert(<u64>TABLE_SLOTS_MAX <= (<u64>1 << ORDER_SLOT_BITS) && <u64>RECORD_SIZE_MAX < (<u64>1 << ORDER_LENGTH_BITS));
+/** Records closer than this in memory may be visited in any order (8 cache lines). */
+const ORDER_GRANULARITY_SHIFT: u64 = 9;
+const ORDER_RADIX_BITS: u64 = 12;
+const ORDER_RADIX: u32 = 1 << <u32>ORDER_RADIX_BITS;
+/** Two 12-bit digits of (address >> 9) cover all of a 32-bit address space. */
+const ORDER_PASSES: u32 = 2;
+/** Memory pages of wasm32 (asconfig.json maximumMemory): the scratch must fit under it. */
+const MEMORY_PAGES_MAX: usize = 65536;
+const orderHistograms = memory.data(<i32>(ORDER_RADIX * ORDER_PASSES * 4), 16);
+
+/** After orderRecords: the keys, sorted by record address. */
+export let orderKeys: usize = 0;
+let orderScratch: usize = 0;
+/** After orderRecords: the sum of orderCheckTerm over every slot's cached record value. */
+export let orderCachedCheck: u64 = 0;
+
+// @ts-ignore: decorator
+@inline
+export function orderKeyRecord(key: u64): usize { return <usize>(key >> (ORDER_SLOT_BITS + ORDER_LENGTH_BITS)) << 4; }
+// @ts-ignore: decorator
+@inline
+export function orderKeyLength(key: u64): usize { return <usize>(key & ((<u64>1 << ORDER_LENGTH_BITS) - 1)); }
+// @ts-ignore: decorator
+@inline
+export function orderKeySlot(key: u64): u64 { return (key >> ORDER_LENGTH_BITS) & ((<u64>1 << ORDER_SLOT_BITS) - 1); }
+
+/**
+ * One record's term of the check sum: differs, with high probability, when the value or the
+ * slot differs, so equal sums over cached and recomputed values mean every cached value holds.
+ */
+// @ts-ignore: decorator
+@inline
+export function orderCheckTerm(slot: u64, lo: u64, hi: u64): u64 {
+  return (lo + hi * 0x9e3779b97f4a7c15) * ((slot << 1) | 1);
+}
+
+/** Digit `pass` of a key's sort position, address >> ORDER_GRANULARITY_SHIFT. */
+// @ts-ignore: decorator
+@inline
+function orderDigit(key: u64, pass: u64): usize {
+  const shift = ORDER_SLOT_BITS + ORDER_LENGTH_BITS + ORDER_GRANULARITY_SHIFT - 4 + pass * ORDER_RADIX_BITS;
+  return <usize>((key >> shift) & (<u64>ORDER_RADIX - 1));
+}
+
+/**
+ * Fills orderKeys with one key per record, sorted by address. Returns the record count, or -1
+ * when it cannot (no room for the scratch, or a record block not 16-byte aligned): the
+ * caller then visits the table in slot order. Call orderRelease() after a successful call.
+ */
+export function orderRecords(): i32 {
+  const n = count();
+  const bytes = (<usize>n + 1) << 3;
+  if (<usize>memory.size() + 2 * (bytes >> 16) + 64 > MEMORY_PAGES_MAX) return -1;
+  const keys = heap.alloc(bytes);
+  const histogram0 = orderHistograms;
+  const histogram1 = orderHistograms + (<usize>ORDER_RADIX << 2);
+  memory.fill(orderHistograms, 0, <usize>ORDER_RADIX * ORDER_PASSES * 4);
+  let check: u64 = 0;
+  let lowBits: u64 = 0;
+  let g: usize = 0;
+  // Branch-free: a key is written for every slot and kept only if the slot is occupied
+  // (occupancy is random, so a branch would mispredict about every other slot).
+  for (let s: u32 = 0; s < slots; s++) {
+    const e = entry(s);
+    const record = <u64>load<u32>(e, E_POINTER);
+    const occupied = <u32>(record != 0);
+    const key = ((record >> 4) << (ORDER_SLOT_BITS + ORDER_LENGTH_BITS)) | (<u64>s << ORDER_LENGTH_BITS) | <u64>load<u32>(e, E_LENGTH);
+    store<u64>(keys + (g << 3), key);
+    const h0 = histogram0 + (orderDigit(key, 0) << 2);
+    const h1 = histogram1 + (orderDigit(key, 1) << 2);
+    store<u32>(h0, load<u32>(h0) + occupied);
+    store<u32>(h1, load<u32>(h1) + occupied);
+    check += orderCheckTerm(<u64>s, load<u64>(e, E_VALUE_LO), load<u64>(e, E_VALUE_HI)) & (<u64>0 - <u64>occupied);
+    lowBits |= record & 15;
+    g += <usize>occupied;
+  }
+  if (lowBits != 0 || g != <usize>n) {
+    heap.free(keys);
+    return -1;
+  }
+  orderCachedCheck = check;
+  orderKeys = keys;
+  orderScratch = heap.alloc(bytes);
+  orderPass(n, histogram0, 0);
+  orderPass(n, histogram1, 1);
+  return <i32>n;
+}
+
+/** One stable counting-sort pass of the n keys on digit `pass`; skipped when all share the digit. */
+function orderPass(n: u32, histogram: usize, pass: u64): void {
+  let sum: u32 = 0;
+  for (let b: u32 = 0; b < ORDER_RADIX; b++) {
+    const c = load<u32>(histogram + (<usize>b << 2));
+    if (c == n) return;
+    store<u32>(histogram + (<usize>b << 2), sum);
+    sum += c;
+  }
+  const source = orderKeys, target = orderScratch;
+  for (let i: u32 = 0; i < n; i++) {
+    const key = load<u64>(source + (<usize>i << 3));
+    const h = histogram + (orderDigit(key, pass) << 2);
+    const at = load<u32>(h);
+    store<u32>(h, at + 1);
+    store<u64>(target + (<usize>at << 3), key);
+  }
+  orderKeys = target;
+  orderScratch = source;
+}
+
+export function orderRelease(): void {
+  heap.free(orderKeys);
+  heap.free(orderScratch);
+  orderKeys = 0;
+  orderScratch = 0;
 }

@@ -1,0 +1,62 @@
+// Timing helpers for the benchmarks: several repetitions, best and median, no hidden warm-up.
+// The machine is shared (2 cores, builds and fuzzers next to us), so the best of several
+// runs is the figure closest to what the code can do and the median says how noisy it was.
+
+import { performance } from 'node:perf_hooks';
+
+export interface Samples {
+  /** Seconds per repetition, in the order they ran. */
+  readonly seconds: readonly number[];
+  readonly bestSeconds: number;
+  readonly medianSeconds: number;
+}
+
+export function summarize(seconds: readonly number[]): Samples {
+  if (seconds.length === 0) throw new RangeError('summarize: no samples');
+  const sorted = [...seconds].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  const medianSeconds = sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+  return { seconds, bestSeconds: sorted[0], medianSeconds };
+}
+
+/** Runs `body` `repetitions` times (after `warmups` untimed runs); seconds per run. */
+export function repeat(repetitions: number, body: () => void, warmups = 1): Samples {
+  if (!Number.isInteger(repetitions) || repetitions < 1 || repetitions > 1000) {
+    throw new RangeError(`repetitions: expected 1..1000, got ${repetitions}`);
+  }
+  for (let i = 0; i < warmups; i++) body();
+  const seconds: number[] = [];
+  for (let i = 0; i < repetitions; i++) {
+    const start = performance.now();
+    body();
+    seconds.push((performance.now() - start) / 1000);
+  }
+  return summarize(seconds);
+}
+
+/** A small seeded generator (SplitMix32): every random choice of a benchmark comes from a printed seed. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x9e3779b9) >>> 0;
+    let z = state;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+    return (z ^ (z >>> 16)) >>> 0;
+  };
+}
+
+export function fillRandom(bytes: Uint8Array, next: () => number): void {
+  let i = 0;
+  for (; i + 4 <= bytes.length; i += 4) {
+    const word = next();
+    bytes[i] = word;
+    bytes[i + 1] = word >>> 8;
+    bytes[i + 2] = word >>> 16;
+    bytes[i + 3] = word >>> 24;
+  }
+  if (i < bytes.length) {
+    const word = next();
+    for (let shift = 0; i < bytes.length; i++, shift += 8) bytes[i] = word >>> shift;
+  }
+}
