@@ -16,8 +16,7 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { pbkdf2 } from '@noble/hashes/pbkdf2.js';
 import { scrypt } from '@noble/hashes/scrypt.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { machineInfo, uptimeLine } from './lib/machine.ts';
-import { fillRandom, seededRandom, summarize } from './lib/stats.ts';
+import os from 'node:os';
 
 const SEED = 20261123;
 const REPETITIONS = 5;
@@ -25,16 +24,49 @@ const REPETITIONS = 5;
 const REPETITION_TARGET_SECONDS = 0.25;
 const OPERATIONS_PER_REPETITION_MAX = 200_000;
 const RESULT_PATH = new URL('./results/crypto.json', import.meta.url);
-const MESSAGE_SIZES = [64, 1024, 65536] as const;
+const MESSAGE_SIZES = [64, 256, 1024, 4096, 16384, 65536] as const;
 
 const subtle = globalThis.crypto.subtle;
+
+// Self-contained helpers (no shared bench library yet): seeded bytes, best and median, the machine.
+
+/** SplitMix32: every message and key comes from the printed seed. */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x9e3779b9) >>> 0;
+    let z = state;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+    return (z ^ (z >>> 16)) >>> 0;
+  };
+}
+
 const next = seededRandom(SEED);
 
 function seededBytes(length: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(length);
-  fillRandom(out, next);
+  for (let i = 0; i < length; i++) out[i] = next() & 0xff;
   return out;
 }
+
+function bestAndMedian(seconds: readonly number[]): { bestSeconds: number; medianSeconds: number } {
+  const sorted = [...seconds].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return { bestSeconds: sorted[0], medianSeconds: sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2 };
+}
+
+/** The machine a figure came from, and how loaded it was (the figures are only as quiet as it). */
+function machineInfo(): Record<string, unknown> {
+  const cpus = os.cpus();
+  return {
+    cpuModel: cpus[0]?.model.trim() ?? 'unknown', logicalCores: cpus.length, memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`, node: process.version, v8: process.versions.v8,
+    date: new Date().toISOString(), loadAverage: loadAverage(),
+  };
+}
+
+const loadAverage = (): number[] => os.loadavg().map((x) => Math.round(x * 100) / 100);
 
 type Operation = () => unknown;
 
@@ -59,7 +91,7 @@ async function measure(operation: Operation): Promise<{ best: number; median: nu
     for (let i = 0; i < count; i++) await operation();
     seconds.push((performance.now() - begin) / 1000 / count);
   }
-  const samples = summarize(seconds);
+  const samples = bestAndMedian(seconds);
   return { best: samples.bestSeconds * 1e6, median: samples.medianSeconds * 1e6, count };
 }
 
@@ -168,6 +200,24 @@ function base64url(bytes: Uint8Array): string {
   return btoa(text).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
 }
 
+/**
+ * For the symmetric operations, whose winner depends on the size (WebCrypto pays a fixed
+ * cost per call, noble a cost per byte): the smallest measured size from which WebCrypto is
+ * faster at every larger size too. host/service/crypto-engine.ts takes its thresholds from here.
+ */
+function crossovers(): { operation: string; webcryptoFromBytes: number | null }[] {
+  return ['AES-256-GCM encrypt', 'AES-256-GCM decrypt', 'HMAC-SHA-256'].map((operation) => {
+    const faster = MESSAGE_SIZES.map((size) => {
+      const pair = rows.filter((row) => row.operation === `${operation} ${size} B`);
+      const noble = pair.find((row) => row.implementation === 'noble')!;
+      const web = pair.find((row) => row.implementation === 'webcrypto')!;
+      return { size, webcrypto: web.microsecondsBest < noble.microsecondsBest };
+    });
+    const from = faster.findIndex((_, i) => faster.slice(i).every((entry) => entry.webcrypto));
+    return { operation, webcryptoFromBytes: from < 0 ? null : faster[from].size };
+  });
+}
+
 /** For each operation measured both ways: which is faster, and by how much. */
 function winners(): { operation: string; faster: string; ratio: number }[] {
   const byOperation = new Map<string, Row[]>();
@@ -190,10 +240,11 @@ async function main(): Promise<void> {
   await passwordHashing();
   const result = {
     benchmark: 'crypto', command: 'npm run bench:crypto', seed: SEED, repetitions: REPETITIONS, machine,
-    loadAfter: uptimeLine(), rows, winners: winners(),
+    loadAverageAfter: loadAverage(), rows, winners: winners(), crossovers: crossovers(),
   };
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
   writeFileSync(RESULT_PATH, JSON.stringify(result, null, 2) + '\n');
+  for (const crossover of result.crossovers) console.log(`${crossover.operation}: WebCrypto faster from ${crossover.webcryptoFromBytes ?? 'no measured'} bytes`);
   console.log('wrote bench/results/crypto.json');
 }
 

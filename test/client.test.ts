@@ -144,6 +144,19 @@ describe('HsmClient', () => {
     await expectCode(client.generateKey('exactly-once', 'ed25519'), 'OBJ_ALREADY_EXISTS');
   });
 
+  it.each([
+    ['whose replication layer fails (CANNOT_WORK)', async (): Promise<never> => { throw new Error('disk full'); }],
+    ['that was fenced by node-down (NODE_FENCED)', async (write: WriteRequest) => ({ requestId: write.requestId, code: 38502 })],
+  ])('moves a write off a node %s, with the same request id', async (_, failingSubmit) => {
+    const { pool, connect, submitted } = await harness(2);
+    const client = await connect({ loadBalancing: false });
+    pool.nodes[0].backend.submit = failingSubmit as (write: WriteRequest) => Promise<never>;
+    await client.generateKey('moved', 'aes-128');
+    expect(pool.nodes[1].core.get('object', 'moved')).toBeDefined();
+    expect(submitted[1].filter((write) => write.event === 'CREATE_OBJ')).toHaveLength(1);
+    expect(client.nodes()[0].downUntilMs).toBeGreaterThan(0);
+  });
+
   it('keeps temporary keys on their node, and reports TEMPORARY_KEY_LOST when that session ends', async () => {
     const { network, connect } = await harness(3);
     const client = await connect();

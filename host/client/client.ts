@@ -3,7 +3,8 @@
 // MAC, export, list) go round-robin across the nodes; writes stay on one node while it works
 // (fewer competing coordinators, so fewer busy answers). A node that fails is skipped for
 // `nodeRetryAfterMs` and the request goes to the next; when every node has failed the call
-// fails with ALL_NODES_FAILED (-18). Busy answers (36000–36004, 5304) are retried with full
+// fails with ALL_NODES_FAILED (-18); so does a node that answers it was fenced (38502) or has
+// stopped (37028). Busy answers (36000–36004, 5304) are retried with full
 // jitter exponential backoff, at most `busyRetriesMax` times. Every write carries a request id
 // drawn once per call (16 random bytes) and reused on every retry, on any node: the pool
 // answers a retry with the original outcome, so a write whose reply was lost is never applied
@@ -32,6 +33,8 @@ export const CLIENT_NODES_MAX = 16;
 export const BUSY_RETRIES_LIMIT = 100;
 export const BACKOFF_LIMIT_MS = 60_000;
 const RETRYABLE_CODES: ReadonlySet<number> = new Set([36000, 36001, 36002, 36003, 36004, 5304]);
+/** Answers meaning "this node cannot serve you, another can": fenced by node-down, or stopped. */
+const NODE_GONE_CODES: ReadonlySet<number> = new Set([code('NODE_FENCED'), code('CANNOT_WORK')]);
 /** A session that expired is renewed once per call, then the failure is reported. */
 const SESSION_RENEWALS_MAX = 1;
 
@@ -391,7 +394,7 @@ export class HsmClient {
         await this.sleep(this.backoffMs(busyRetries++));
         if (this.closed) throw new HsmError(code('CLIENT_CLOSED'));
         continue;
-      } else if (response.code === code('NODE_FENCED') && route.kind !== 'pinned') {
+      } else if (NODE_GONE_CODES.has(response.code) && route.kind !== 'pinned') {
         lastFailure = failure;
         this.markFailed(link, failed);
         continue;

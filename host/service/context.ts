@@ -2,7 +2,7 @@
 // write path, the wrapping key, the cache of unwrapped keys, randomness.
 
 import type { EventType, Operation } from '../core/batch.ts';
-import { HsmError } from '../core/codes.ts';
+import { HsmError, code } from '../core/codes.ts';
 import { deriveKey } from '../core/keys.ts';
 import type { KdfParameters, ObjectRecord, PolicyRecord, RecordKind, StoreRecord, UserRecord } from '../core/records.ts';
 import type { ServiceBackend } from './backend.ts';
@@ -86,7 +86,15 @@ export class NodeContext {
 
   /** A replicated write; throws the pool's code unless it committed. */
   async submit(requestId: string, event: EventType, operations: readonly Operation[], sourceUser: string, target: string): Promise<WriteResult> {
-    const reply = await this.backend.submit({ kind: 'write', requestId, event, operations, sourceUser, target });
+    let reply;
+    try {
+      reply = await this.backend.submit({ kind: 'write', requestId, event, operations, sourceUser, target });
+    } catch (error) {
+      // The node's replication layer failed: whether the write took effect is unknown here, so
+      // the client must retry it elsewhere with the same request id — CANNOT_WORK tells it to.
+      if (error instanceof HsmError) throw error;
+      throw new HsmError(code('CANNOT_WORK'), `replication: ${error instanceof Error ? error.message : String(error)}`);
+    }
     if (reply.code !== 0) throw new HsmError(reply.code, `${event} ${target}`);
     return reply.txid === undefined ? {} : { txid: reply.txid };
   }

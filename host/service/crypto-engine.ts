@@ -1,13 +1,18 @@
 // The primitives the service runs, each on the faster of WebCrypto and @noble where both exist.
-// bench/crypto.ts measured them side by side (bench/results/crypto.json, Node 20, 2-core Xeon):
-// WebCrypto won every operation it offers — AES-256-GCM 1 KiB 37 µs vs 225 µs, HMAC-SHA-256
-// 1 KiB 24 vs 73, ECDSA P-256 sign 86 vs 3142, verify 387 vs 11409, Ed25519 sign 683 vs 3128,
-// verify 470 vs 8387, PBKDF2 ×13 — as long as its CryptoKey is imported once and cached
-// (importing costs 58 µs for AES, 1 ms for a P-256 JWK, 2.6 ms for RSA PKCS#8). So WebCrypto
-// first, with a cache per key; @noble where WebCrypto is missing (a browser page on a
-// non-secure origin has no crypto.subtle; some browsers lack Ed25519) and for what WebCrypto
-// cannot do with injected randomness (key generation from given bytes, public keys from
-// secrets, scrypt). RSA has no pure fallback: without WebCrypto it is UNSUPPORTED_HERE.
+// bench/crypto.ts measured them side by side (bench/results/crypto.json: Node 20, 2-core Xeon
+// shared with other work, best of 5 — read the ratios, not the absolutes). WebCrypto was
+// faster for every asymmetric operation — ECDSA P-256 sign ×13, verify ×35; Ed25519 sign ×16,
+// verify ×13; key generation ×4–6 — for PBKDF2 (×7) and for AES-256-GCM (×1.3 at 64 bytes to
+// ×36 at 64 KiB; one point, decrypting 256 bytes, went to noble in one of three runs: noise),
+// provided its CryptoKey is imported once and cached (an import costs 37 µs for AES, 0.4 ms for
+// a P-256 JWK, 1 ms for an RSA PKCS#8), which KeyBytes does. HMAC-SHA-256 on short messages is
+// the exception: WebCrypto's fixed cost per call loses (64 B ×2.4, 256 B ×2.7 for noble) and it
+// wins from 1 KiB in all three runs, hence HMAC_WEBCRYPTO_FROM_BYTES. @noble also runs wherever
+// WebCrypto is missing (a page on a non-secure origin has no crypto.subtle; some browsers lack
+// Ed25519) and for what WebCrypto cannot do with injected randomness (keys from given bytes,
+// public keys from secrets) or at all (scrypt). Key generation takes the injected randomness
+// and noble's public-key derivation (about 1 ms, rare) over WebCrypto's faster generateKey,
+// so tests can replay it. RSA has no pure fallback: without WebCrypto it is UNSUPPORTED_HERE.
 
 import { gcm } from '@noble/ciphers/aes.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
@@ -34,6 +39,9 @@ const source = (bytes: Uint8Array): Uint8Array<ArrayBuffer> => bytes as Uint8Arr
 export function keyBytes(material: Uint8Array, publicKey?: Uint8Array): KeyBytes {
   return { material, publicKey, webKeys: new Map() };
 }
+
+/** From this message size WebCrypto's HMAC is faster than noble's (bench/results/crypto.json). */
+export const HMAC_WEBCRYPTO_FROM_BYTES = 1024;
 
 export const GCM_NONCE_SIZE = 12;
 export const GCM_TAG_SIZE = 16;
@@ -92,7 +100,7 @@ export class CryptoEngine {
   }
 
   async hmacSha256(key: KeyBytes, message: Uint8Array): Promise<Uint8Array> {
-    if (!this.subtle) return hmac(sha256, key.material, message);
+    if (!this.subtle || message.length < HMAC_WEBCRYPTO_FROM_BYTES) return hmac(sha256, key.material, message);
     const webKey = await this.webKey(key, 'hmac', (subtle) =>
       subtle.importKey('raw', source(key.material), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']));
     return new Uint8Array(await this.subtle.sign('HMAC', webKey, source(message)));

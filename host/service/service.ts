@@ -85,31 +85,30 @@ export class Service {
 
   /** Answers one request (an untrusted value: it is validated here). */
   async handle(session: Session, request: unknown): Promise<ServiceResponse> {
-    try {
-      return { code: 0, result: await this.dispatch(session, parseRequest(request)) };
-    } catch (error) {
-      return errorResponse(error);
-    }
+    return this.answer(session, () => parseRequest(request));
   }
 
   /** Answers one JSON frame ({"id", "request"}) with a JSON frame ({"id", "response"}). */
   async handleFrame(session: Session, frame: string): Promise<string> {
     const parsed = parseRequestFrame(frame);
-    let response: ServiceResponse;
-    if ('error' in parsed) response = errorResponse(parsed.error);
-    else {
-      try {
-        response = { code: 0, result: await this.dispatch(session, parsed.request) };
-      } catch (error) {
-        response = errorResponse(error);
-      }
-    }
+    const response = await this.answer(session, () => {
+      if ('error' in parsed) throw parsed.error;
+      return parsed.request;
+    });
     return JSON.stringify({ id: parsed.id, response });
   }
 
   /** Resolves when the lock-count writes started by logins have been answered (tests, shutdown). */
   settled(): Promise<void> {
     return this.failures.settled();
+  }
+
+  private async answer(session: Session, request: () => DecodedRequest): Promise<ServiceResponse> {
+    try {
+      return { code: 0, result: await this.dispatch(session, request()) };
+    } catch (error) {
+      return errorResponse(error);
+    }
   }
 
   private async dispatch(session: Session, request: DecodedRequest): Promise<ResultOf<RequestType>> {

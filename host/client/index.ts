@@ -1,0 +1,10 @@
+// The SDK's entry point: what an application imports (docs/CLIENT.md).
+
+export { HsmError } from '../core/codes.ts';
+export type { KeyType } from '../core/records.ts';
+export type { KeyInfo, Policy, UserInfo } from '../service/protocol.ts';
+export type { KdfLimits } from '../service/scram.ts';
+export { BUSY_RETRIES_LIMIT, CLIENT_NODES_MAX, DEFAULT_RETRY, HsmClient } from './client.ts';
+export type { HsmClientOptions, KeyOptions, NodeStatus, RetryPolicy } from './client.ts';
+export type { ConnectionFactory, FrameConnection, FrameListener } from './connection.ts';
+export { MemoryNetwork } from './memory-connection.ts';
