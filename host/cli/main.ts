@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { CliError, EXIT } from './exit-codes.ts';
 import { runNode } from './node-command.ts';
 import { runUp } from './up-command.ts';
-import { handleClientConnection } from './sessions.ts';
+import { runConsole } from './console-command.ts';
 
 const HELP: Record<string, string> = {
   main: `hsmpool — an emulated pool of replicated network HSMs
@@ -23,6 +23,11 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 data directory, 4 unreachable.`,
 
 Starts a pool on 127.0.0.1 as separate processes, one per node (ports base-port, +1, ...).
 The first run creates it under --data; later runs reuse that data. Ctrl-C stops it cleanly.`,
+  console: `Usage: hsmpool console --host HOST:PORT --user NAME [--password-file FILE] [--json] [command ...]
+
+The remote console of a node (docs/CONSOLE.md). With a command (info, nodes, refresh,
+cross-check, node-down ID, debug, help) it runs it once; without, it opens a prompt. The
+password comes from --password-file, HSMPOOL_PASSWORD or the first line of standard input.`,
   node: `Usage: hsmpool node --data DIR [--listen 127.0.0.1:PORT] [--domain NAME] [--peer HOST:PORT ...] [--no-group-commit] [--json]
 
 Runs one appliance. DIR is a node directory made by \`hsmpool up\`; a DIR that does not exist
@@ -57,7 +62,14 @@ export async function main(argv: string[]): Promise<number> {
       return runNode({
         data: values.data as string, listen: values.listen as string | undefined, domain: values.domain as string | undefined,
         peers: (values.peer as string[] | undefined) ?? [], json: Boolean(values.json), groupCommit: !values['no-group-commit'],
-        onClientConnection: handleClientConnection,
+      });
+    }
+    case 'console': {
+      const { values, positionals } = parse(rest, { host: 'string', user: 'string', 'password-file': 'string', json: 'boolean' });
+      if (!values.host || !values.user) fail('console: --host HOST:PORT and --user NAME are required');
+      return runConsole({
+        host: values.host as string, user: values.user as string, passwordFile: values['password-file'] as string | undefined,
+        json: Boolean(values.json), command: positionals,
       });
     }
     default:

@@ -8,7 +8,9 @@ import { newCore } from '../node/core-file.ts';
 import { Random } from '../protocol/random.ts';
 import { FileStorage } from '../storage/file.ts';
 import { startNodeServer } from '../transport/ws-node.ts';
-import type { ClientConnection, ClientPath } from '../transport/transport.ts';
+import { SessionServer, applianceBackend } from '../appliance/sessions.ts';
+import { Service } from '../service/service.ts';
+import { runBootstrap } from './bootstrap.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 import { configPath, lockDirectory, newId, newSvmk, readConfig, readSvmk, writeNodeDirectory, type NodeConfig } from './config.ts';
 import { existsSync } from 'node:fs';
@@ -21,8 +23,6 @@ export interface NodeCommandOptions {
   readonly peers: readonly string[];
   readonly json: boolean;
   readonly groupCommit: boolean;
-  /** Hook for client sessions and the remote console (host/cli/sessions.ts). */
-  readonly onClientConnection?: (appliance: Appliance, path: ClientPath, connection: ClientConnection) => void;
 }
 
 export function splitAddress(address: string): { host: string; port: number } {
@@ -60,21 +60,25 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
     const storage = await FileStorage.open(options.data);
     const core = newCore();
     core.setKey(deriveSyncPointKey(svmk));
-    let appliance: Appliance | undefined;
+    let sessions: SessionServer | undefined;
     const server = await startNodeServer({
       host: listen.host, port: listen.port, nodeId: config.id, svmk,
       onClientConnection: (path, connection) => {
-        if (appliance && options.onClientConnection) options.onClientConnection(appliance, path, connection);
+        if (sessions) sessions.attach(path, connection);
         else connection.close(1013, 'starting');
       },
     });
-    appliance = await Appliance.open({
+    const appliance = await Appliance.open({
       id: config.id, address: server.address, domain: config.domain, poolId: BigInt(`0x${config.poolId}`), founders: config.founders,
       storage, core, random: new Random(randomBytes(4).readUInt32LE(0)), transport: server.peers, groupCommit: options.groupCommit,
       log: (line) => say('log', { line }),
     });
     for (const peer of options.peers) splitAddress(peer);
-    const clock = setInterval(() => appliance!.tick(), TICK_MS);
+    const secureRandom = (length: number): Uint8Array => new Uint8Array(randomBytes(length));
+    const service = new Service(applianceBackend(appliance, svmk, secureRandom, Date.now));
+    sessions = new SessionServer(appliance, service);
+    const clock = setInterval(() => appliance.tick(), TICK_MS);
+    const bootstrap = runBootstrap(options.data, appliance, say);
     const info = appliance.info();
     say('ready', { address: server.address, domain: config.domain, sp: info.syncPoint.hex, spvv: info.syncPoint.spvvHex, records: info.syncPoint.count, pending: info.pending.length });
     const code = await new Promise<number>((resolve) => {
@@ -85,7 +89,9 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
       process.once('SIGINT', () => stop('SIGINT'));
       process.once('SIGTERM', () => stop('SIGTERM'));
     });
+    bootstrap.cancel();
     clearInterval(clock);
+    await service.settled();
     await appliance.close();
     await server.close();
     say('stopped');

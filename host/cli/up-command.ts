@@ -10,6 +10,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { CliError, EXIT } from './exit-codes.ts';
 import { newId, newSvmk, readConfig, writeNodeDirectory, type NodeConfig } from './config.ts';
+import { writeBootstrap } from './bootstrap.ts';
+import { bootstrapPool } from '../service/users.ts';
+import { newCore } from '../node/core-file.ts';
 
 export interface UpOptions {
   readonly nodes: number;
@@ -32,7 +35,9 @@ interface PoolFile {
 
 const nodeDir = (data: string, i: number): string => join(data, `node-${i + 1}`);
 
-function createPool(options: UpOptions): void {
+export const adminPasswordPath = (data: string): string => join(data, 'admin.password');
+
+async function createPool(options: UpOptions): Promise<void> {
   const svmk = newSvmk();
   const poolId = newId();
   const founders = Array.from({ length: options.nodes }, (_, i) => ({ id: newId(), address: `127.0.0.1:${options.basePort + i}` }));
@@ -41,6 +46,10 @@ function createPool(options: UpOptions): void {
     const config: NodeConfig = { version: 1, id: node.id, domain: options.domain, poolId, listen: node.address, founders };
     writeNodeDirectory(nodeDir(options.data, i), config, svmk);
   });
+  // The first administrator, created by node 1 as the pool's first replicated write.
+  const bootstrap = await bootstrapPool({ core: newCore() });
+  writeBootstrap(nodeDir(options.data, 0), bootstrap.write);
+  writeFileSync(adminPasswordPath(options.data), `${bootstrap.password}\n`, { mode: 0o600 });
   const pool: PoolFile = { version: 1, domain: options.domain, nodes: founders.map((_, i) => `node-${i + 1}`) };
   writeFileSync(join(options.data, 'pool.json'), JSON.stringify(pool, null, 2) + '\n');
 }
@@ -59,7 +68,7 @@ function selfCommand(): string[] {
 export async function runUp(options: UpOptions): Promise<number> {
   if (options.nodes < 1 || options.nodes > UP_NODES_MAX) throw new CliError(EXIT.USAGE, `--nodes: 1 to ${UP_NODES_MAX}`);
   const fresh = !existsSync(join(options.data, 'pool.json'));
-  if (fresh) createPool(options);
+  if (fresh) await createPool(options);
   const dirs = existingNodes(options);
   if (!fresh && dirs.length !== options.nodes && process.argv.includes('--nodes')) {
     console.error(`note: ${options.data} holds a pool of ${dirs.length} nodes; starting those (--nodes ignored)`);
@@ -99,6 +108,9 @@ export async function runUp(options: UpOptions): Promise<number> {
     throw error;
   });
   report(options, fresh, ready);
+  for (const [i, child] of children.entries()) {
+    child.once('exit', (code, signal) => console.error(`${dirs[i]}: node exited (${signal ?? `code ${code}`}); the others go on (a pool with a dead member blocks writes until node-down)`));
+  }
   const codes = await Promise.all(children.map((child) => new Promise<number>((resolve) => {
     if (child.exitCode !== null) resolve(child.exitCode);
     else child.once('exit', (code) => resolve(code ?? EXIT.FAILED));
@@ -108,12 +120,15 @@ export async function runUp(options: UpOptions): Promise<number> {
 
 function report(options: UpOptions, fresh: boolean, ready: Record<string, unknown>[]): void {
   ready.sort((a, b) => String(a.address).localeCompare(String(b.address)));
+  const password = existsSync(adminPasswordPath(options.data)) ? readFileSync(adminPasswordPath(options.data), 'utf8').trim() : undefined;
   if (options.json) {
-    console.log(JSON.stringify({ event: 'pool-ready', domain: options.domain, created: fresh, nodes: ready }));
+    console.log(JSON.stringify({ event: 'pool-ready', domain: options.domain, created: fresh, admin: { user: 'admin', password }, nodes: ready }));
     return;
   }
   console.log(`pool ${JSON.stringify(options.domain)} ${fresh ? 'created' : 'started'} in ${options.data} (${ready.length} nodes)`);
   for (const node of ready) console.log(`  ${String(node.address).padEnd(16)} node ${node.id}  SP ${node.sp}  SPVV ${node.spvv}  records ${node.records}`);
+  if (password) console.log(`administrator: admin  password: ${password}  (kept in ${adminPasswordPath(options.data)}, mode 0600)`);
+  console.log(`remote console: npx hsmpool console --host ${String(ready[0]?.address)} --user admin`);
   console.log('Ctrl-C stops the pool; `npm start` again reuses its data.');
 }
 

@@ -38,8 +38,13 @@ export const HELP_TEXT = `Replication menu
   debug                        support bundle: events, PTL, SP history, node cache, timers
   help                         this text`;
 
+/** Data as JSON can carry it (64-bit values become decimal strings). */
+function jsonSafe(data: unknown): unknown {
+  return JSON.parse(JSON.stringify(data, (_key, value) => (typeof value === 'bigint' ? value.toString() : value)));
+}
+
 function ok(data: unknown, text: string): ConsoleResult {
-  return { code: 0, data, text };
+  return { code: 0, data: jsonSafe(data), text };
 }
 
 function failure(code: number, detail?: string): ConsoleResult {

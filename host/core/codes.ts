@@ -18,6 +18,7 @@ const table = [
   { code: 37029, name: 'CANNOT_VALIDATE_EVENT', meaning: 'A participant could not apply the prepared operations.', action: 'A bug or a corrupt message; report it with the support bundle.' },
   { code: 37030, name: 'TRANS_MISMATCH', meaning: 'A PREPARE named a coordinator, participants or epoch that do not match this node.', action: 'Retry; if it persists, compare the node lists in the console.' },
   { code: 37031, name: 'CANNOT_SYNC_POINT', meaning: 'After committing, this node reached a different Sync-Point than the coordinator: it diverged.', action: 'Live-sync this node from the pool.' },
+  { code: 37019, name: 'OPERATION_FAILED', meaning: 'The node failed to answer a request because of an internal error; nothing was changed by the request.', action: 'Report it with the support bundle; the session stays usable.' },
   { code: 37028, name: 'CANNOT_WORK', meaning: 'The appliance stopped: a write to its log failed, so it no longer speaks (fail-stop).', action: 'Check the disk, then restart the node; it recovers from its log.' },
   { code: 37037, name: 'MAX_NODE_COUNT_REACHED', meaning: 'The node cache or the pool is at its node limit.', action: 'Remove a node first.' },
   { code: 38501, name: 'NODE_STILL_ALIVE', meaning: 'Node-down refused: the node answered a probe.', action: 'Only declare down a node that is really gone; stop it first.' },

@@ -1,0 +1,104 @@
+// `hsmpool console --host HOST:PORT --user admin [command ...]`: the remote console. With a
+// command it runs it once and prints its text (or JSON with --json); without, it opens a
+// prompt. The password comes from --password-file, the HSMPOOL_PASSWORD environment
+// variable, or the first line of standard input; it never crosses the network (SCRAM).
+
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { randomBytes } from 'node:crypto';
+import { NodeLink, type LinkSession } from '../client/node-link.ts';
+import { HsmError } from '../core/codes.ts';
+import { nodeConnections } from '../node/ws-client.ts';
+import { CryptoEngine } from '../service/crypto-engine.ts';
+import type { ServiceRequest } from '../service/protocol.ts';
+import { DEFAULT_KDF_LIMITS } from '../service/scram.ts';
+import type { ConsoleResult } from '../console/commands.ts';
+import { CliError, EXIT } from './exit-codes.ts';
+
+export interface ConsoleOptions {
+  readonly host: string;
+  readonly user: string;
+  readonly passwordFile?: string;
+  readonly json: boolean;
+  readonly command: readonly string[];
+}
+
+/** Console commands wait this long for an answer (node-down probes take a few hundred ms). */
+export const CONSOLE_TIMEOUT_MS = 30_000;
+
+async function readPassword(options: ConsoleOptions): Promise<string> {
+  if (options.passwordFile) return readFileSync(options.passwordFile, 'utf8').split('\n')[0];
+  if (process.env.HSMPOOL_PASSWORD) return process.env.HSMPOOL_PASSWORD;
+  if (process.stdin.isTTY) process.stderr.write(`password for ${options.user}: `);
+  const lines = createInterface({ input: process.stdin });
+  for await (const line of lines) {
+    lines.close();
+    return line;
+  }
+  throw new CliError(EXIT.USAGE, 'no password: use --password-file, HSMPOOL_PASSWORD or standard input');
+}
+
+class RemoteConsole {
+  private constructor(private readonly link: NodeLink, private readonly session: LinkSession) {}
+
+  static async open(options: ConsoleOptions, password: string): Promise<RemoteConsole> {
+    const link = new NodeLink(options.host, {
+      connections: nodeConnections('/console'),
+      credentials: { user: options.user, password },
+      kdfLimits: DEFAULT_KDF_LIMITS,
+      requestTimeoutMs: CONSOLE_TIMEOUT_MS,
+      engine: new CryptoEngine(),
+      randomBytes: (length) => new Uint8Array(randomBytes(length)),
+      saltedPasswords: new Map(),
+    });
+    try {
+      return new RemoteConsole(link, await link.open());
+    } catch (error) {
+      link.close();
+      if (error instanceof HsmError && error.code < 0) throw new CliError(EXIT.UNREACHABLE, error.message);
+      throw error;
+    }
+  }
+
+  async run(line: string): Promise<ConsoleResult> {
+    const response = await this.link.request(this.session, { type: 'console.run', line } as unknown as ServiceRequest);
+    if (response.code !== 0) {
+      const message = 'message' in response ? String(response.message) : new HsmError(response.code).message;
+      return { code: response.code, data: { code: response.code, message }, text: `error: ${message}` };
+    }
+    return (response as unknown as { result: ConsoleResult }).result;
+  }
+
+  close(): void {
+    this.link.close();
+  }
+}
+
+function show(result: ConsoleResult, json: boolean): void {
+  if (json) console.log(JSON.stringify({ code: result.code, data: result.data }));
+  else console.log(result.text);
+}
+
+export async function runConsole(options: ConsoleOptions): Promise<number> {
+  const password = await readPassword(options);
+  const remote = await RemoteConsole.open(options, password);
+  try {
+    if (options.command.length > 0) {
+      const result = await remote.run(options.command.join(' '));
+      show(result, options.json);
+      return result.code === 0 ? EXIT.OK : EXIT.FAILED;
+    }
+    console.log(`connected to ${options.host} as ${options.user}; type help, or quit`);
+    const prompt = createInterface({ input: process.stdin, output: process.stdout, prompt: 'hsmpool> ' });
+    prompt.prompt();
+    for await (const line of prompt) {
+      if (line.trim() === 'quit' || line.trim() === 'exit') break;
+      if (line.trim()) show(await remote.run(line), options.json);
+      prompt.prompt();
+    }
+    prompt.close();
+    return EXIT.OK;
+  } finally {
+    remote.close();
+  }
+}
