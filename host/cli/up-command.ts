@@ -33,25 +33,27 @@ interface PoolFile {
   readonly nodes: readonly string[];
 }
 
-const nodeDir = (data: string, i: number): string => join(data, `node-${i + 1}`);
+export const nodeDir = (data: string, i: number): string => join(data, `node-${i + 1}`);
 
 export const adminPasswordPath = (data: string): string => join(data, 'admin.password');
 
-async function createPool(options: UpOptions): Promise<void> {
+/** Creates a pool's directories under `data` for nodes listening at `addresses`; returns the administrator's password. */
+export async function createPool(data: string, domain: string, addresses: readonly string[]): Promise<string> {
   const svmk = newSvmk();
   const poolId = newId();
-  const founders = Array.from({ length: options.nodes }, (_, i) => ({ id: newId(), address: `127.0.0.1:${options.basePort + i}` }));
-  mkdirSync(options.data, { recursive: true });
+  const founders = addresses.map((address) => ({ id: newId(), address }));
+  mkdirSync(data, { recursive: true });
   founders.forEach((node, i) => {
-    const config: NodeConfig = { version: 1, id: node.id, domain: options.domain, poolId, listen: node.address, founders };
-    writeNodeDirectory(nodeDir(options.data, i), config, svmk);
+    const config: NodeConfig = { version: 1, id: node.id, domain, poolId, listen: node.address, founders };
+    writeNodeDirectory(nodeDir(data, i), config, svmk);
   });
   // The first administrator, created by node 1 as the pool's first replicated write.
   const bootstrap = await bootstrapPool({ core: newCore() });
-  writeBootstrap(nodeDir(options.data, 0), bootstrap.write);
-  writeFileSync(adminPasswordPath(options.data), `${bootstrap.password}\n`, { mode: 0o600 });
-  const pool: PoolFile = { version: 1, domain: options.domain, nodes: founders.map((_, i) => `node-${i + 1}`) };
-  writeFileSync(join(options.data, 'pool.json'), JSON.stringify(pool, null, 2) + '\n');
+  writeBootstrap(nodeDir(data, 0), bootstrap.write);
+  writeFileSync(adminPasswordPath(data), `${bootstrap.password}\n`, { mode: 0o600 });
+  const pool: PoolFile = { version: 1, domain, nodes: founders.map((_, i) => `node-${i + 1}`) };
+  writeFileSync(join(data, 'pool.json'), JSON.stringify(pool, null, 2) + '\n');
+  return bootstrap.password;
 }
 
 function existingNodes(options: UpOptions): string[] {
@@ -68,7 +70,7 @@ function selfCommand(): string[] {
 export async function runUp(options: UpOptions): Promise<number> {
   if (options.nodes < 1 || options.nodes > UP_NODES_MAX) throw new CliError(EXIT.USAGE, `--nodes: 1 to ${UP_NODES_MAX}`);
   const fresh = !existsSync(join(options.data, 'pool.json'));
-  if (fresh) await createPool(options);
+  if (fresh) await createPool(options.data, options.domain, Array.from({ length: options.nodes }, (_, i) => `127.0.0.1:${options.basePort + i}`));
   const dirs = existingNodes(options);
   if (!fresh && dirs.length !== options.nodes && process.argv.includes('--nodes')) {
     console.error(`note: ${options.data} holds a pool of ${dirs.length} nodes; starting those (--nodes ignored)`);

@@ -1,0 +1,149 @@
+// Real processes on 127.0.0.1: a 3-node pool of `hsmpool node` processes (build/cli.js),
+// writes through the SDK on every node, kill -9 of a coordinator in the middle of a stream of
+// writes and its restart, node-down (remote console) for a node that stays dead, and
+// convergence of the Sync-Points. Ports are chosen free; every process is killed at the end.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, expect, it } from 'vitest';
+import { HsmClient } from '../host/client/index.ts';
+import { createPool, nodeDir } from '../host/cli/up-command.ts';
+import { nodeConnections } from '../host/node/ws-client.ts';
+
+const CLI = new URL('../build/cli.js', import.meta.url).pathname;
+const children: ChildProcess[] = [];
+const data = mkdtempSync(join(tmpdir(), 'hsmpool-it-'));
+
+afterAll(() => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  rmSync(data, { recursive: true, force: true });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts node i; resolves with its process once it printed `ready` (and `bootstrap` if asked). */
+function startNode(i: number, waitFor: string[] = ['ready']): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [CLI, 'node', '--data', nodeDir(data, i), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    const seen = new Set<string>();
+    const timer = setTimeout(() => reject(new Error(`node ${i + 1}: no ${waitFor.join('+')} in 30 s`)), 30_000);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      try {
+        seen.add((JSON.parse(line) as { event: string }).event);
+      } catch {
+        return;
+      }
+      if (waitFor.every((event) => seen.has(event))) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`node ${i + 1} exited with ${code}`)));
+  });
+}
+
+function consoleJson(address: string, password: string, command: string): Promise<{ code: number; data: any }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, 'console', '--host', address, '--user', 'admin', '--json', ...command.split(' ')], {
+      stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, HSMPOOL_PASSWORD: password },
+    });
+    let out = '';
+    child.stdout!.on('data', (chunk) => (out += chunk));
+    child.once('exit', () => {
+      try {
+        resolve(JSON.parse(out.trim().split('\n').pop()!));
+      } catch (error) {
+        reject(new Error(`console ${command}: ${out} (${error})`));
+      }
+    });
+  });
+}
+
+const until = async (what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> => {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await check().catch(() => false)) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`timed out waiting for: ${what}`);
+};
+
+it('a pool of processes survives kill -9 of a coordinator and node-down of a dead node', async () => {
+  const addresses = await Promise.all([0, 1, 2].map(async () => `127.0.0.1:${await freePort()}`));
+  const password = await createPool(data, 'it', addresses);
+  const processes = [await startNode(0, ['ready']), await startNode(1), await startNode(2)];
+  const client = (i: number) => HsmClient.connect({ nodes: [addresses[i]], user: 'admin', password, connections: nodeConnections(), retry: { busyRetriesMax: 40, backoffBaseMs: 20, backoffMaxMs: 500 } });
+  await until('the administrator exists', async () => (await client(0)).close() === undefined);
+
+  // Writes on every node.
+  const clients = await Promise.all([0, 1, 2].map(client));
+  const acknowledged: string[] = [];
+  for (const [i, c] of clients.entries()) {
+    await c.generateKey(`first-${i}`, 'aes-256');
+    acknowledged.push(`first-${i}`);
+  }
+
+  // A stream of writes coordinated by node 1 (the client fails over to node 2 while node 1
+  // is dead); kill -9 node 1 in the middle; restart it.
+  const streaming = await HsmClient.connect({
+    nodes: [addresses[0], addresses[1]], user: 'admin', password, connections: nodeConnections(), loadBalancing: false,
+    nodeRetryAfterMs: 200, retry: { busyRetriesMax: 60, backoffBaseMs: 20, backoffMaxMs: 500 },
+  });
+  const stream = (async () => {
+    for (let n = 0; n < 30; n++) {
+      try {
+        await streaming.generateKey(`stream-${n}`, 'hmac-sha256');
+        acknowledged.push(`stream-${n}`);
+      } catch {
+        // refused or unknown: the client was not told it committed
+      }
+    }
+  })();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const beforeKill = acknowledged.length;
+  processes[0].kill('SIGKILL');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  processes[0] = await startNode(0);
+  await stream;
+  // The kill landed in the middle of the stream: writes were acknowledged before and after it.
+  expect(beforeKill).toBeGreaterThan(3);
+  expect(acknowledged.length).toBeGreaterThan(beforeKill);
+  expect(acknowledged.length).toBeLessThan(3 + 30 + 1);
+
+  // Node 3 dies for good: node-down from the remote console unblocks the pool.
+  processes[2].kill('SIGKILL');
+  await new Promise((resolve) => processes[2].once('exit', resolve));
+  const down = await consoleJson(addresses[1], password, 'node-down ' + addresses[2]);
+  expect(down.code).toBe(0);
+  const after = await client(1);
+  await after.generateKey('after-node-down', 'ed25519');
+  acknowledged.push('after-node-down');
+
+  // The survivors converge: same SP, nothing pending, every acknowledged write on both.
+  await until('SPs converge with no PTL', async () => {
+    const [a, b] = await Promise.all([0, 1].map((i) => consoleJson(addresses[i], password, 'info')));
+    return a.data.syncPoint.hex === b.data.syncPoint.hex && a.data.pending.length === 0 && b.data.pending.length === 0;
+  });
+  for (const i of [0, 1]) {
+    const c = await client(i);
+    const names = new Set((await c.listKeys({ limit: 1000 })).keys.map((key) => key.name));
+    for (const name of acknowledged) expect(names, `${name} on node ${i + 1}`).toContain(name);
+    c.close();
+  }
+  for (const c of [...clients, after, streaming]) c.close();
+  console.log(`integration: ${acknowledged.length} writes acknowledged (${beforeKill - 3} of the stream before the kill)`);
+}, 180_000);
