@@ -67,7 +67,7 @@ export class SessionServer {
     if (!command) return this.service.handleFrame(session, text);
     const code = this.adminCheck(session);
     if (code !== 0) return JSON.stringify({ id: command.id, response: { code, message: new HsmError(code).message } });
-    const result = await runCommand(this.appliance, 'remote', command.line);
+    const result = await runCommand(this.appliance, 'remote', command.line, { svmk: this.service.backend.svmk });
     return JSON.stringify({ id: command.id, response: { code: 0, result } });
   }
 

@@ -6,6 +6,8 @@ import { CliError, EXIT } from './exit-codes.ts';
 import { runNode } from './node-command.ts';
 import { runUp } from './up-command.ts';
 import { runConsole } from './console-command.ts';
+import { runBackup } from './backup-command.ts';
+import { runRestore } from './restore-command.ts';
 
 const HELP: Record<string, string> = {
   main: `hsmpool — an emulated pool of replicated network HSMs
@@ -16,6 +18,8 @@ Commands:
   up        start a pool of appliances on loopback (created on first run)
   node      run one appliance
   console   the remote console of a node
+  backup    an encrypted backup of a running pool's state
+  restore   restore a backup into a stopped node's directory
 
 Run \`hsmpool <command> --help\` for a command's options.
 Exit codes: 0 ok, 1 failed, 2 usage, 3 data directory, 4 unreachable.`,
@@ -28,6 +32,14 @@ The first run creates it under --data; later runs reuse that data. Ctrl-C stops 
 The remote console of a node (docs/CONSOLE.md). With a command (info, nodes, refresh,
 cross-check, node-down ID, debug, help) it runs it once; without, it opens a prompt. The
 password comes from --password-file, HSMPOOL_PASSWORD or the first line of standard input.`,
+  backup: `Usage: hsmpool backup --host HOST:PORT --user NAME --out FILE [--password-file FILE] [--json]
+
+Fetches an encrypted backup of the pool's replicated state from a running node (through its
+remote console, as an administrator) and writes it to FILE atomically (docs/CLI.md).`,
+  restore: `Usage: hsmpool restore --in FILE --data DIR [--json]
+
+Restores a backup into the node directory DIR, whose node must be stopped. A corrupt,
+truncated or foreign backup is refused and nothing is changed (docs/CLI.md).`,
   node: `Usage: hsmpool node --data DIR [--listen 127.0.0.1:PORT] [--domain NAME] [--peer HOST:PORT ...] [--no-group-commit] [--json]
 
 Runs one appliance. DIR is a node directory made by \`hsmpool up\`; a DIR that does not exist
@@ -71,6 +83,19 @@ export async function main(argv: string[]): Promise<number> {
         host: values.host as string, user: values.user as string, passwordFile: values['password-file'] as string | undefined,
         json: Boolean(values.json), command: positionals,
       });
+    }
+    case 'backup': {
+      const { values } = parse(rest, { host: 'string', user: 'string', out: 'string', 'password-file': 'string', json: 'boolean' });
+      if (!values.host || !values.user || !values.out) fail('backup: --host HOST:PORT, --user NAME and --out FILE are required');
+      return runBackup({
+        host: values.host as string, user: values.user as string, out: values.out as string,
+        passwordFile: values['password-file'] as string | undefined, json: Boolean(values.json),
+      });
+    }
+    case 'restore': {
+      const { values } = parse(rest, { in: 'string', data: 'string', json: 'boolean' });
+      if (!values.in || !values.data) fail('restore: --in FILE and --data DIR are required');
+      return runRestore({ in: values.in as string, data: values.data as string, json: Boolean(values.json) });
     }
     default:
       fail(`unknown command ${JSON.stringify(command)}; see hsmpool --help`);

@@ -9,6 +9,7 @@ import { TICK_MS } from '../appliance/appliance.ts';
 import { NodeCache } from '../appliance/node-cache.ts';
 import { EVENT_TYPES } from '../core/batch.ts';
 import { HsmError, describe } from '../core/codes.ts';
+import { backupPiece, startBackup, type BackupContext } from '../backup/transfer.ts';
 
 export type ConsoleKind = 'local' | 'remote';
 
@@ -36,6 +37,7 @@ export const HELP_TEXT = `Replication menu
   node-down ID|HOST:PORT       declare a dead node down (remote console only)
   remove-node                  planned removal of THIS node from the pool (local console only)
   debug                        support bundle: events, PTL, SP history, node cache, timers
+  backup [ID INDEX]            encrypted backup of the pool state, fetched in pieces (remote console; hsmpool backup)
   help                         this text`;
 
 /** Data as JSON can carry it (64-bit values become decimal strings). */
@@ -58,7 +60,8 @@ export function words(line: string): string[] {
   return line.trim().split(/\s+/).filter((word) => word.length > 0);
 }
 
-export async function runCommand(appliance: Appliance, kind: ConsoleKind, line: string): Promise<ConsoleResult> {
+/** `backup`: the SVMK the backup key derives from (the remote console passes it; without it backup is refused). */
+export async function runCommand(appliance: Appliance, kind: ConsoleKind, line: string, backup?: BackupContext): Promise<ConsoleResult> {
   if (line.length > COMMAND_LENGTH_MAX) return failure(37017, `command longer than ${COMMAND_LENGTH_MAX} characters`);
   const [command = 'help', ...args] = words(line);
   try {
@@ -71,6 +74,7 @@ export async function runCommand(appliance: Appliance, kind: ConsoleKind, line: 
       case 'node-down': return await nodeDown(appliance, kind, args);
       case 'remove-node': return await removeNode(appliance, kind);
       case 'debug': return ok(supportBundle(appliance), JSON.stringify(supportBundle(appliance), null, 2));
+      case 'backup': return backupCommand(appliance, backup, args);
       default: return failure(37017, `unknown command ${JSON.stringify(command)} (try help)`);
     }
   } catch (error) {
@@ -195,4 +199,15 @@ export function supportBundle(appliance: Appliance): unknown {
     timers: info.timers,
     queuedWrites: info.queuedWrites,
   };
+}
+
+function backupCommand(appliance: Appliance, context: BackupContext | undefined, args: readonly string[]): ConsoleResult {
+  if (!context) return failure(37017, 'backup runs on the remote console (hsmpool backup)');
+  if (args.length === 0) {
+    const started = startBackup(appliance, context);
+    return ok(started, `backup ${started.id}: ${started.bytes} bytes in ${started.pieces} pieces, SP ${started.sp} SPVV ${started.spvv}, ${started.records} records`);
+  }
+  if (args.length !== 2 || !/^[0-9a-f]{16}$/.test(args[0]) || !/^\d{1,9}$/.test(args[1])) return failure(37017, 'usage: backup [ID INDEX]');
+  const piece = backupPiece(appliance, context, args[0], Number(args[1]));
+  return ok(piece, `backup ${piece.id}: piece ${piece.index} of ${piece.pieces}`);
 }

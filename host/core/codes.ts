@@ -108,6 +108,13 @@ const table = [
   { code: -11, name: 'NET_CONNECTION_LOST', meaning: 'A connection closed before the reply arrived.', action: 'The SDK retries on another node; a write keeps its request id, so it is never applied twice.' },
   { code: -12, name: 'NET_TIMEOUT', meaning: 'No reply within requestTimeoutMs.', action: 'The SDK treats the node as failed and tries the next one.' },
   { code: -18, name: 'ALL_NODES_FAILED', meaning: 'Every node of the load-balancing list failed.', action: 'Check the pool and the network; the error\'s message carries the last failure.' },
+  // Backup and restore (host/backup, docs/FORMATS.md "Backups").
+  { code: 38801, name: 'BACKUP_FORMAT', meaning: 'The file is not an hsmpool backup of a version this build reads (magic, version or header fields).', action: 'Give a file made by hsmpool backup; a newer format needs a newer hsmpool.' },
+  { code: 38802, name: 'BACKUP_DAMAGED', meaning: 'The backup file is truncated, has trailing bytes, or does not match its SHA-256 checksum; nothing was changed.', action: 'Use another copy of the backup, or take a new one.' },
+  { code: 38803, name: 'BACKUP_FOREIGN', meaning: 'The backup does not decrypt under this node\'s SVMK: it was made by another pool (or altered and re-checksummed); nothing was changed.', action: 'Restore it into a node of the pool that made it.' },
+  { code: 38804, name: 'BACKUP_POOL_MISMATCH', meaning: 'The backup belongs to another pool id or domain than the node directory; nothing was changed.', action: 'Restore into a node directory of the pool named in the message.' },
+  { code: 38805, name: 'BACKUP_TRANSFER_UNKNOWN', meaning: 'The node holds no backup with that id (fetched completely, forgotten after 5 idle minutes, or the node restarted).', action: 'Run hsmpool backup again.' },
+  { code: 38806, name: 'BACKUP_BUSY', meaning: 'The node already holds the most backups being fetched at once (2).', action: 'Let the running backups finish, or wait 5 minutes.' },
 ] as const satisfies readonly ReturnCode[];
 
 export type ReturnCodeName = (typeof table)[number]['name'];

@@ -1,0 +1,115 @@
+// Restore: a node's storage replaced by a backup's state, durably, so that its next start
+// (host/appliance/recovery.ts) recovers exactly the backup's Sync-Point. Pure over the
+// Storage interface (browser-safe); the CLI (host/cli/restore-command.ts) adds the node
+// directory, its lock and its SVMK.
+//
+// Nothing is written until the backup has been verified, decrypted and imported into a
+// fresh core (so its SP is checked against the SVMK). Then:
+//   1. the snapshot is written under a name no existing snapshot has (`restored-...`);
+//   2. a CHECKPOINT entry naming it is appended, durably, to the old log: sequence 1 of a new
+//      chain (LOG_START), the node's epoch, the node list it had;
+//   3. the old log before that entry is dropped (dropLogPrefix: atomic and durable);
+//   4. every other snapshot is deleted. Metadata (node cache) is kept.
+// A crash before 3 leaves the old log followed by an entry that does not continue its chain:
+// the node either recovers its old state (the entry is cut as a torn tail) or refuses to
+// start (37027); running restore again finishes the job. A crash after 3 leaves the restored
+// state (and at worst stale snapshots, which compaction deletes).
+
+import { HsmError } from '../core/codes.ts';
+import type { Core, SyncPoint } from '../core/core.ts';
+import { LOG_START, LogEncoder, type PoolNode } from '../core/txlog.ts';
+import { recover } from '../appliance/recovery.ts';
+import { splitSnapshot } from '../appliance/recovery.ts';
+import type { Storage } from '../storage/storage.ts';
+import { decodeBackup, hex16, type BackupHeader } from './format.ts';
+
+export const BACKUP_POOL_MISMATCH = 38804;
+
+export interface RestoreTarget {
+  readonly poolId: bigint;
+  readonly domain: string;
+  /** The node list to use when the node's own log cannot be read (its config's founders). */
+  readonly founders: readonly PoolNode[];
+}
+
+export interface RestoreResult {
+  readonly header: BackupHeader;
+  readonly syncPoint: SyncPoint;
+  readonly snapshotName: string;
+  readonly nodes: readonly PoolNode[];
+  readonly epoch: bigint;
+  /** Whether the node list and epoch came from the node's previous state (else: founders, epoch 0). */
+  readonly previousStateRead: boolean;
+  readonly deletedSnapshots: readonly string[];
+}
+
+/**
+ * Verifies a backup and imports it into `core` (keyed with the SVMK's Sync-Point key, empty).
+ * Throws 38801/38802/38803 (format.ts), 38804 (another pool or domain), 384xx (snapshot);
+ * on failure the core is left empty.
+ */
+export function importBackup(core: Core, bytes: Uint8Array, svmk: Uint8Array, target?: { poolId: bigint; domain: string }): { header: BackupHeader; syncPoint: SyncPoint } {
+  const { header, snapshot } = decodeBackup(bytes, svmk);
+  if (target && (header.poolId !== target.poolId || header.domain !== target.domain)) {
+    throw new HsmError(BACKUP_POOL_MISMATCH, `the backup is of pool ${hex16(header.poolId)} (domain ${JSON.stringify(header.domain)}), this node belongs to pool ${hex16(target.poolId)} (domain ${JSON.stringify(target.domain)})`);
+  }
+  const syncPoint = core.importSnapshot(splitSnapshot(snapshot));
+  if (syncPoint.sp !== header.sp || syncPoint.spvv !== header.spvv || BigInt(syncPoint.count) !== header.recordCount) {
+    core.clear();
+    throw new HsmError(38404, 'backup: the imported snapshot does not give the SP of the backup header');
+  }
+  return { header, syncPoint };
+}
+
+/** Storage that refuses nothing and changes nothing (recovery of the old state, read only). */
+function readOnly(storage: Storage): Storage {
+  const refuse = (): Promise<void> => Promise.resolve();
+  return {
+    appendLog: refuse, syncLog: refuse, truncateLog: refuse, dropLogPrefix: refuse, writeSnapshot: refuse, deleteSnapshot: refuse, writeMeta: refuse,
+    readLog: () => storage.readLog(), logSize: () => storage.logSize(), readSnapshot: (name) => storage.readSnapshot(name),
+    listSnapshots: () => storage.listSnapshots(), readMeta: (key) => storage.readMeta(key),
+  };
+}
+
+/** The node list and epoch of the node's current state, if its storage recovers. */
+async function previousState(scratch: Core, storage: Storage, target: RestoreTarget): Promise<{ nodes: readonly PoolNode[]; epoch: bigint } | undefined> {
+  try {
+    const state = await recover(scratch, readOnly(storage), { poolId: target.poolId, founders: target.founders });
+    return { nodes: state.nodes, epoch: state.epoch };
+  } catch (error) {
+    if (error instanceof HsmError) return undefined;
+    throw error;
+  }
+}
+
+function snapshotNameFor(header: BackupHeader, existing: readonly string[]): string {
+  const base = `restored-${hex16(header.sp).toLowerCase()}-${header.createdMs}`;
+  let name = base;
+  for (let i = 1; existing.includes(name); i++) name = `${base}-${i}`;
+  return name;
+}
+
+/**
+ * Replaces a node's storage with a backup. `core` receives the restored state (keyed, empty);
+ * `scratch` (keyed, empty) is used to read the node's previous node list and epoch.
+ * Refusals throw before anything is written.
+ */
+export async function restoreBackup(core: Core, scratch: Core, storage: Storage, bytes: Uint8Array, svmk: Uint8Array, target: RestoreTarget): Promise<RestoreResult> {
+  const { header, syncPoint } = importBackup(core, bytes, svmk, target);
+  const previous = await previousState(scratch, storage, target);
+  const nodes = previous?.nodes.length ? previous.nodes : target.founders;
+  const epoch = previous?.epoch ?? 0n;
+  const existing = await storage.listSnapshots();
+  const snapshotName = snapshotNameFor(header, existing);
+  await storage.writeSnapshot(snapshotName, core.snapshotChunks());
+  const encoder = new LogEncoder(core, target.poolId, LOG_START, epoch);
+  const entry = encoder.encode({
+    type: 'checkpoint', snapshotSequence: 0n, sp: syncPoint.sp, spvv: syncPoint.spvv, recordCount: BigInt(syncPoint.count), snapshotName, nodes,
+  });
+  const oldLength = await storage.logSize();
+  await storage.appendLog(entry, true);
+  if (oldLength > 0) await storage.dropLogPrefix(oldLength);
+  const deletedSnapshots = existing.filter((name) => name !== snapshotName);
+  for (const name of deletedSnapshots) await storage.deleteSnapshot(name);
+  return { header, syncPoint, snapshotName, nodes, epoch, previousStateRead: previous !== undefined, deletedSnapshots };
+}

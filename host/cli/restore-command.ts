@@ -1,0 +1,68 @@
+// `hsmpool restore --in FILE --data DIR [--json]`: offline restore of a backup into a node
+// directory (docs/CLI.md, docs/FORMATS.md "Backups"). The node must be stopped: its lock is
+// taken for the whole run. The backup is verified (length, SHA-256, AEAD under this node's
+// SVMK, pool id and domain, the snapshot's SP) before anything is written; a refusal changes
+// nothing. Then the node's log is replaced by one CHECKPOINT of the restored snapshot
+// (host/backup/restore.ts), so its next start recovers exactly the backup's SP.
+
+import { readFileSync } from 'node:fs';
+import { HsmError } from '../core/codes.ts';
+import { deriveSyncPointKey } from '../core/keys.ts';
+import { newCore } from '../node/core-file.ts';
+import { FileStorage } from '../storage/file.ts';
+import { hex16 } from '../backup/format.ts';
+import { restoreBackup } from '../backup/restore.ts';
+import { toPoolNode } from '../appliance/log-records.ts';
+import { configPath, lockDirectory, readConfig, readSvmk } from './config.ts';
+import { CliError, EXIT } from './exit-codes.ts';
+import { existsSync } from 'node:fs';
+
+export interface RestoreOptions {
+  readonly in: string;
+  readonly data: string;
+  readonly json: boolean;
+}
+
+export async function runRestore(options: RestoreOptions): Promise<number> {
+  if (!existsSync(configPath(options.data))) throw new CliError(EXIT.DATA, `${options.data} is not a node directory (no node.json): create the node first (hsmpool up / hsmpool node)`);
+  const config = readConfig(options.data);
+  const svmk = readSvmk(options.data);
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(readFileSync(options.in));
+  } catch (error) {
+    throw new CliError(EXIT.USAGE, `${options.in}: ${(error as Error).message}`);
+  }
+  const release = lockDirectory(options.data);
+  try {
+    const keyed = () => {
+      const core = newCore();
+      core.setKey(deriveSyncPointKey(svmk));
+      return core;
+    };
+    const storage = await FileStorage.open(options.data);
+    try {
+      const result = await restoreBackup(keyed(), keyed(), storage, bytes, svmk, {
+        poolId: BigInt(`0x${config.poolId}`), domain: config.domain, founders: config.founders.map(toPoolNode),
+      });
+      const summary = {
+        data: options.data, in: options.in, domain: result.header.domain, poolId: hex16(result.header.poolId),
+        created: new Date(result.header.createdMs).toISOString(), sp: result.syncPoint.hex, spvv: result.syncPoint.spvvHex,
+        records: result.syncPoint.count, snapshot: result.snapshotName, epoch: result.epoch.toString(), nodes: result.nodes.length,
+      };
+      if (options.json) console.log(JSON.stringify({ event: 'restored', ...summary }));
+      else {
+        console.log(`restored ${options.in} into ${options.data}: ${summary.records} records, SP ${summary.sp} SPVV ${summary.spvv} (backup of ${summary.created})`);
+        console.log('start the node; if the pool has moved on since the backup, it rejoins by live-sync');
+      }
+      return EXIT.OK;
+    } finally {
+      await storage.close?.();
+    }
+  } catch (error) {
+    if (error instanceof HsmError) throw new CliError(EXIT.DATA, `restore refused, nothing changed: ${error.message}`);
+    throw error;
+  } finally {
+    release();
+  }
+}
