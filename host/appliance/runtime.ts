@@ -4,18 +4,16 @@
 // Browser-safe: storage and transport come in through interfaces.
 
 import type { Core } from '../core/core.ts';
-import { batchRequestIds } from '../core/batch.ts';
+import { batchRequestIdsHex } from '../core/batch.ts';
 import { LogEncoder, type PrepareBody } from '../core/txlog.ts';
 import { compactLog, writeCheckpoint } from '../storage/compaction.ts';
 import type { Random } from '../protocol/random.ts';
 import { Replica, type Outcome, type Timers } from '../protocol/replica.ts';
 import { restore } from '../protocol/restore.ts';
-import type { LogRecord, NodeAddress, NodeId, Ready } from '../protocol/types.ts';
-import type { Storage } from '../storage/storage.ts';
+import type { LogRecord, MembershipEvents, NodeAddress, NodeId, Ready } from '../protocol/types.ts';
+import { concatBytes, type Storage } from '../storage/storage.ts';
 import { fromPoolNode, toEntry, toHex, toPoolNode, transactionOf } from './log-records.ts';
 import { recover, type RecoveredState } from './recovery.ts';
-
-const bytesHex = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 
 /** Log bytes appended since the last checkpoint that trigger the next one (and a compaction). */
 export const CHECKPOINT_LOG_BYTES = 16 << 20;
@@ -32,6 +30,9 @@ export interface RuntimeOptions {
   readonly timers?: Partial<Timers>;
   /** Override CHECKPOINT_LOG_BYTES (tests). */
   readonly checkpointBytes?: number;
+  /** Membership events known beyond the log (a node that just joined by live-sync: its
+   * checkpoint lists the members, not the nodes fenced before it joined). Merged, not logged. */
+  readonly membership?: MembershipEvents;
 }
 
 export class NodeRuntime {
@@ -50,8 +51,8 @@ export class NodeRuntime {
   static async open(options: RuntimeOptions): Promise<NodeRuntime> {
     const requestOutcomes: [string, Outcome][] = [];
     const onCommit = (transactionId: bigint, prepare: PrepareBody, results: readonly number[]): void => {
-      batchRequestIds(prepare.batch).forEach((id, i) => {
-        if (id) requestOutcomes.push([bytesHex(id), { code: results[i], txid: toHex(transactionId) }]);
+      batchRequestIdsHex(prepare.batch).forEach((id, i) => {
+        if (id) requestOutcomes.push([id, { code: results[i], txid: toHex(transactionId) }]);
       });
     };
     const recovered = await recover(options.core, options.storage, { poolId: options.poolId, founders: options.founders.map(toPoolNode), onCommit });
@@ -67,6 +68,10 @@ export class NodeRuntime {
       added: recovered.nodes.map(fromPoolNode).filter((node) => !founderIds.has(node.id)),
       down: recovered.downNodes.map(toHex),
     });
+    if (options.membership) {
+      replica.membership.merge(options.membership);
+      replica.fenced = replica.membership.isFenced(replica.id);
+    }
     const encoder = new LogEncoder(options.core, options.poolId, recovered.last, recovered.epoch);
     return new NodeRuntime(replica, options.storage, encoder, recovered, options.poolId, options.checkpointBytes ?? CHECKPOINT_LOG_BYTES);
   }
@@ -81,14 +86,7 @@ export class NodeRuntime {
       const entry = toEntry(record);
       return this.encoder.encode(entry.body, { transactionId: entry.transactionId, epoch: entry.epoch });
     });
-    if (parts.length === 1) return parts[0];
-    const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-    let at = 0;
-    for (const part of parts) {
-      out.set(part, at);
-      at += part.length;
-    }
-    return out;
+    return parts.length === 1 ? parts[0] : concatBytes(parts);
   }
 
   /** Appends the records durably (one write, one sync: group commit of the log). */

@@ -82,3 +82,8 @@ export function batchRequestIds(batch: Uint8Array): (Uint8Array | undefined)[] {
   }
   return ids;
 }
+
+/** The request ids of a batch's writes as 32 lowercase hex digits (undefined: none). */
+export function batchRequestIdsHex(batch: Uint8Array): (string | undefined)[] {
+  return batchRequestIds(batch).map((id) => id && Array.from(id, (b) => b.toString(16).padStart(2, '0')).join(''));
+}

@@ -5,9 +5,7 @@
 
 import type { Replica, TxState } from './replica.ts';
 import type { NodeId, Transaction, TxId } from './types.ts';
-import { batchRequestIds } from '../core/batch.ts';
-
-const hex = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+import { batchRequestIdsHex } from '../core/batch.ts';
 
 export function onPrepare(replica: Replica, from: NodeId, tx: Transaction): void {
   if (from !== tx.coordinator) return;
@@ -83,7 +81,7 @@ function finish(replica: Replica, held: TxState, committed: boolean): void {
 
 /** Every node learns each write's outcome, so a retry on any node gets it. */
 export function rememberRequests(replica: Replica, tx: Transaction, results: readonly number[]): void {
-  batchRequestIds(tx.batch).forEach((id, i) => {
-    if (id) replica.rememberRequest(hex(id), { code: results[i], txid: tx.txid });
+  batchRequestIdsHex(tx.batch).forEach((id, i) => {
+    if (id) replica.rememberRequest(id, { code: results[i], txid: tx.txid });
   });
 }

@@ -1,6 +1,6 @@
 // Invariants checked over the durable logs and the live replicas.
 
-import { batchRequestIds } from '../core/batch.ts';
+import { batchRequestIdsHex } from '../core/batch.ts';
 import type { LogRecord } from '../protocol/types.ts';
 import type { SimNode, World } from './world.ts';
 
@@ -116,9 +116,8 @@ function checkNoDuplicateWrites(world: World): string[] {
     for (const record of node.log) {
       if (record.type === 'prepare') batches.set(record.tx.txid, record.tx.batch);
       if (record.type !== 'commit') continue;
-      for (const id of batchRequestIds(batches.get(record.txid)!)) {
-        if (!id) continue;
-        const key = Array.from(id, (b) => b.toString(16).padStart(2, '0')).join('');
+      for (const key of batchRequestIdsHex(batches.get(record.txid)!)) {
+        if (!key) continue;
         const previous = carriedBy.get(key);
         if (previous && previous !== record.txid) problems.push(`write ${key.slice(0, 8)} committed twice: in ${previous} and ${record.txid}`);
         carriedBy.set(key, record.txid);
