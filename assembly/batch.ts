@@ -16,6 +16,10 @@ import {
 export const OP_INSERT: u8 = 1;
 export const OP_REPLACE: u8 = 2;
 export const OP_DELETE: u8 = 3;
+/** REPLACE only if the stored record's value h(r) is the one given (compare-and-set). */
+export const OP_REPLACE_IF: u8 = 4;
+/** The expected record value that prefixes a REPLACE_IF payload (h(r), lo then hi). */
+export const EXPECTED_VALUE_SIZE: u32 = 16;
 export const EVENT_TYPE_MAX: u8 = 32;
 export const BATCH_HEADER_SIZE: u32 = 4;
 /** u8 event, u8 reserved, u16 operation count, 16-byte client request id (zeros = none). */
@@ -74,6 +78,8 @@ export function validateBatch(p: usize, length: u32): i32 {
         if (kind < KIND_USER || kind > KIND_POLICY) return rc.BATCH_MALFORMED;
       } else if (opcode == OP_INSERT || opcode == OP_REPLACE) {
         if (kind != 0 || payload > RECORD_SIZE_MAX) return rc.BATCH_MALFORMED;
+      } else if (opcode == OP_REPLACE_IF) {
+        if (kind != 0 || payload < EXPECTED_VALUE_SIZE || payload > RECORD_SIZE_MAX + EXPECTED_VALUE_SIZE) return rc.BATCH_MALFORMED;
       } else {
         return rc.BATCH_MALFORMED;
       }
@@ -100,13 +106,15 @@ function applyInsert(record: usize, length: u32): i32 {
   return rc.OK;
 }
 
-function applyReplace(record: usize, length: u32): i32 {
+/** `expected`: 0, or the address of the 16-byte value h(r) the stored record must have. */
+function applyReplace(record: usize, length: u32, expected: usize): i32 {
   const code = decodeRecord(record, length, 0);
   if (code != rc.OK) return code;
   if (isTemporaryObject(record)) return rc.OBJECT_TEMPORARY;
   const slot = find(recordKind(record), recordName(record), recordNameLength(record));
   if (slot < 0) return rc.CANNOT_OPEN_OBJ;
   const s = <u32>slot;
+  if (expected != 0 && (slotValueLo(s) != load<u64>(expected) || slotValueHi(s) != load<u64>(expected, 8))) return rc.STORE_CONFLICT;
   const block = allocateRecord(record, length);
   recordValue(block, length);
   journalAdd(J_REPLACED, block, slotRecord(s), slotLength(s), slotValueLo(s), slotValueHi(s));
@@ -183,7 +191,8 @@ export function applyBatch(p: usize, length: u32, results: usize): i32 {
       at += OP_HEADER_SIZE + payload;
       if (code != rc.OK) continue; // skip the rest of a failed write
       if (opcode == OP_INSERT) code = applyInsert(body, payload);
-      else if (opcode == OP_REPLACE) code = applyReplace(body, payload);
+      else if (opcode == OP_REPLACE) code = applyReplace(body, payload, 0);
+      else if (opcode == OP_REPLACE_IF) code = applyReplace(body + EXPECTED_VALUE_SIZE, payload - EXPECTED_VALUE_SIZE, body);
       else code = applyDelete(kind, body, payload);
     }
     if (code != rc.OK) rollback(mark);

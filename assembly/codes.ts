@@ -52,3 +52,4 @@ export const LOG_WRONG_POOL: i32 = 38310;
 export const LOG_MALFORMED_BODY: i32 = 38311;
 export const LOG_REPLAY_MISMATCH: i32 = 38312;
 export const LOG_NO_BASE: i32 = 38313;
+export const STORE_CONFLICT: i32 = 38209;

@@ -1,12 +1,13 @@
 // Builds operation batches in the wire form assembly/batch.ts applies (docs/FORMATS.md).
 // The core validates everything; this only frames.
 
-import { OP_DELETE, OP_INSERT, OP_REPLACE } from './layout.ts';
+import { OP_DELETE, OP_INSERT, OP_REPLACE, OP_REPLACE_IF } from './layout.ts';
 import { KIND_NUMBER, utf8, type RecordKind } from './records.ts';
 
 export type Operation =
   | { readonly op: 'insert'; readonly record: Uint8Array }
-  | { readonly op: 'replace'; readonly record: Uint8Array }
+  /** With `expected` (Core.recordToken of the record read before): only if it is unchanged, else 38209. */
+  | { readonly op: 'replace'; readonly record: Uint8Array; readonly expected?: Uint8Array }
   | { readonly op: 'delete'; readonly kind: RecordKind; readonly name: string };
 
 /** DINAMO's replicated event types, the label a write carries for the console and the log. */
@@ -34,15 +35,37 @@ export interface Write {
   readonly requestId?: Uint8Array;
 }
 
+export const EXPECTED_VALUE_SIZE = 16;
+
 function payloadOf(operation: Operation): Uint8Array {
-  return operation.op === 'delete' ? utf8(operation.name) : operation.record;
+  if (operation.op === 'delete') return utf8(operation.name);
+  if (operation.op === 'replace' && operation.expected) {
+    if (operation.expected.length !== EXPECTED_VALUE_SIZE) throw new RangeError(`expected: ${EXPECTED_VALUE_SIZE} bytes`);
+    const payload = new Uint8Array(EXPECTED_VALUE_SIZE + operation.record.length);
+    payload.set(operation.expected);
+    payload.set(operation.record, EXPECTED_VALUE_SIZE);
+    return payload;
+  }
+  return operation.record;
+}
+
+/** Bytes an operation takes in a batch (header included). */
+export function operationSize(operation: Operation): number {
+  const payload = operation.op === 'delete' ? utf8(operation.name).length : operation.record.length + (operation.op === 'replace' && operation.expected ? EXPECTED_VALUE_SIZE : 0);
+  return 8 + payload;
+}
+
+function opcodeOf(operation: Operation): number {
+  if (operation.op === 'insert') return OP_INSERT;
+  if (operation.op === 'delete') return OP_DELETE;
+  return operation.expected ? OP_REPLACE_IF : OP_REPLACE;
 }
 
 export function encodeBatch(writes: readonly Write[]): Uint8Array {
   let size = 4;
   for (const write of writes) {
     size += WRITE_HEADER_SIZE;
-    for (const operation of write.operations) size += 8 + payloadOf(operation).length;
+    for (const operation of write.operations) size += operationSize(operation);
   }
   const out = new Uint8Array(size);
   const view = new DataView(out.buffer);
@@ -58,7 +81,7 @@ export function encodeBatch(writes: readonly Write[]): Uint8Array {
     at += WRITE_HEADER_SIZE;
     for (const operation of write.operations) {
       const payload = payloadOf(operation);
-      out[at] = operation.op === 'insert' ? OP_INSERT : operation.op === 'replace' ? OP_REPLACE : OP_DELETE;
+      out[at] = opcodeOf(operation);
       out[at + 1] = operation.op === 'delete' ? KIND_NUMBER[operation.kind] : 0;
       view.setUint32(at + 4, payload.length, true);
       out.set(payload, at + 8);

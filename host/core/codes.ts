@@ -45,6 +45,7 @@ const table = [
   { code: 38206, name: 'OBJECT_TEMPORARY', meaning: 'A temporary object cannot be replicated or stored in the pool.', action: 'Temporary keys live only in their session.' },
   { code: 38207, name: 'STORE_NOT_EMPTY', meaning: 'The operation needs an empty key store (setting the key, importing a snapshot).', action: 'Clear the store first (live-sync and restore do it).' },
   { code: 38208, name: 'SYNC_POINT_MISMATCH', meaning: 'The Sync-Point recomputed from scratch differs from the incremental one: the store is corrupt.', action: 'Re-sync this appliance from the pool (live-sync) and report it.' },
+  { code: 38209, name: 'STORE_CONFLICT', meaning: 'A conditional replace found the record changed since it was read (another write got there first); nothing was changed.', action: 'Read the record again and retry the change (the SDK and service do).' },
   // Snapshots.
   { code: 38401, name: 'SNAPSHOT_BAD_HEADER', meaning: 'A snapshot header has a wrong magic, version or reserved field.', action: 'The file or stream is not an hsmpool snapshot of this version.' },
   { code: 38402, name: 'SNAPSHOT_BAD_FRAME', meaning: 'A snapshot chunk holds a partial or oversize frame.', action: 'The stream was cut or corrupted; start the transfer again.' },
@@ -108,6 +109,10 @@ const table = [
   { code: -11, name: 'NET_CONNECTION_LOST', meaning: 'A connection closed before the reply arrived.', action: 'The SDK retries on another node; a write keeps its request id, so it is never applied twice.' },
   { code: -12, name: 'NET_TIMEOUT', meaning: 'No reply within requestTimeoutMs.', action: 'The SDK treats the node as failed and tries the next one.' },
   { code: -18, name: 'ALL_NODES_FAILED', meaning: 'Every node of the load-balancing list failed.', action: 'Check the pool and the network; the error\'s message carries the last failure.' },
+  // Live-sync (DINAMO numbering).
+  { code: 37032, name: 'UNDEFINED_LIVE_SYNC', meaning: 'A live-sync stopped before it completed: the donor stopped answering or sent data that does not verify.', action: 'Retry the live-sync (from another donor if this one is down); the joiner kept nothing of the attempt.' },
+  { code: 37033, name: 'CONNECTED_LIVE_SYNC', meaning: 'Live-sync refused: clients have connected to this node since its service started.', action: 'Restart the node\'s service, then live-sync before any client connects.' },
+  { code: 37034, name: 'SELF_LIVE_SYNC', meaning: 'Live-sync refused: no peer is reachable to sync from (no donor answered, or the address is this node).', action: 'Check the donor address and that the donor runs and listens there.' },
   // Backup and restore (host/backup, docs/FORMATS.md "Backups").
   { code: 38801, name: 'BACKUP_FORMAT', meaning: 'The file is not an hsmpool backup of a version this build reads (magic, version or header fields).', action: 'Give a file made by hsmpool backup; a newer format needs a newer hsmpool.' },
   { code: 38802, name: 'BACKUP_DAMAGED', meaning: 'The backup file is truncated, has trailing bytes, or does not match its SHA-256 checksum; nothing was changed.', action: 'Use another copy of the backup, or take a new one.' },

@@ -220,6 +220,16 @@ export class Core {
     };
   }
 
+  /** A record's value h(r) as 16 bytes: the `expected` of a conditional replace. */
+  recordToken(record: Uint8Array): Uint8Array {
+    const { lo, hi } = this.recordValue(record);
+    const token = new Uint8Array(16);
+    const view = new DataView(token.buffer);
+    view.setBigUint64(0, lo, true);
+    view.setBigUint64(8, hi, true);
+    return token;
+  }
+
   /** The 128-bit log/file checksum (assembly/checksum.ts) as [lo, hi]. */
   checksum(bytes: Uint8Array): [bigint, bigint] {
     const address = this.put(bytes);

@@ -32,6 +32,7 @@ export const KIND_POLICY = 3;
 export const OP_INSERT = 1;
 export const OP_REPLACE = 2;
 export const OP_DELETE = 3;
+export const OP_REPLACE_IF = 4;
 
 export const SNAPSHOT_HEADER_SIZE = 32;
 

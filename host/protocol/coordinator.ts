@@ -9,7 +9,7 @@ import { HsmError } from '../core/codes.ts';
 import { GROUP_COMMIT_WRITES_MAX, WRITE_QUEUE_MAX, type Replica, type TxState } from './replica.ts';
 import type { Transaction, TxId, WriteRequest } from './types.ts';
 import { BATCH_SIZE_MAX } from '../core/layout.ts';
-import { EVENT_TYPES } from '../core/batch.ts';
+import { EVENT_TYPES, operationSize } from '../core/batch.ts';
 import { rememberRequests } from './participant.ts';
 
 /** A request id (32 hex digits, checked by submit) as the 16 bytes a batch carries. */
@@ -54,7 +54,7 @@ function takeWrites(replica: Replica): WriteRequest[] {
       replica.reply({ requestId: next.requestId, code: known.code, txid: known.txid });
       continue;
     }
-    const nextSize = 20 + next.operations.reduce((sum, op) => sum + 8 + (op.op === 'delete' ? op.name.length : op.record.length), 0);
+    const nextSize = 20 + next.operations.reduce((sum, op) => sum + operationSize(op), 0);
     if (taken.length > 0 && size + nextSize > BATCH_SIZE_MAX) break;
     taken.push(replica.queue.shift()!);
     size += nextSize;

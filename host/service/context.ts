@@ -62,6 +62,16 @@ export class NodeContext {
     return this.backend.core.get(kind, name);
   }
 
+  /**
+   * The stored record's value h(r): a replace built from a read passes it as `expected`, so
+   * the pool refuses it (38209) if another write changed the record meanwhile, instead of
+   * silently undoing that write. Take it in the same step as the read.
+   */
+  token(kind: RecordKind, name: string): Uint8Array | undefined {
+    const bytes = this.backend.core.get(kind, name);
+    return bytes ? this.backend.core.recordToken(bytes) : undefined;
+  }
+
   policy(): Policy {
     return this.read<PolicyRecord>('policy', 'pool') ?? DEFAULT_POLICY;
   }

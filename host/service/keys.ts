@@ -163,7 +163,7 @@ export async function grantKey(context: RequestContext, request: Decoded<'key.gr
   if (granting) acl.push({ user: request.user, use: request.use, export: request.export, remove: request.remove });
   if (acl.length > ACL_ENTRIES_MAX) throw new HsmError(code('ACL_INVALID'), `at most ${ACL_ENTRIES_MAX} users per key`);
   const record = node.encode({ ...object, acl });
-  return node.submit(request.requestId, 'ACL_UPDATE', [{ op: 'replace', record }], user.name, request.name);
+  return node.submit(request.requestId, 'ACL_UPDATE', [{ op: 'replace', record, expected: node.token('object', object.name) }], user.name, request.name);
 }
 
 // ---- use (served by this node alone) ----

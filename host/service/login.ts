@@ -97,8 +97,11 @@ export class FailedLogins {
     const failedLogins = next(user.failedLogins);
     if (failedLogins === user.failedLogins) return true;
     const record = this.node.encode({ ...user, failedLogins });
+    const expected = this.node.token('user', name);
     try {
-      await this.node.submit(this.node.newRequestId(), 'SET_USR_LOCK_COUNT', [{ op: 'replace', record }], name, name);
+      // Conditional: a password change or unlock that committed meanwhile wins (38209), and
+      // the count is written again from the fresh record on the next attempt.
+      await this.node.submit(this.node.newRequestId(), 'SET_USR_LOCK_COUNT', [{ op: 'replace', record, expected }], name, name);
       return true;
     } catch {
       return false;

@@ -130,7 +130,7 @@ export async function deleteUser(context: RequestContext, request: Decoded<'user
     if (granted.length > WRITE_OPS_MAX - 1) throw new HsmError(code('USER_IN_USE'), `'${request.name}' is named in ${granted.length} ACLs`);
     for (const object of granted) {
       const acl = object.acl.filter((entry) => entry.user !== request.name);
-      operations.push({ op: 'replace', record: node.encode({ ...object, acl }) });
+      operations.push({ op: 'replace', record: node.encode({ ...object, acl }), expected: node.token('object', object.name) });
     }
   }
   // A missing user is still submitted: 5004, or the original outcome of this request's first try.
@@ -142,9 +142,10 @@ export async function changePassword(context: RequestContext, request: Decoded<'
   const { node } = context;
   const password = await unsealPassword(context, request.name, request.password);
   const user = node.user(request.name);
+  const expected = node.token('user', request.name);
   if (!user) throw new HsmError(code('CANNOT_OPEN_OBJ'), `user '${request.name}'`);
   const record = await newUserRecord(node.engine, user.name, password, user.admin, node.kdf, node.backend.randomBytes(SALT_SIZE));
-  return node.submit(request.requestId, 'CHANGE_USR_PWD', [{ op: 'replace', record: node.encode(record) }], context.user.name, user.name);
+  return node.submit(request.requestId, 'CHANGE_USR_PWD', [{ op: 'replace', record: node.encode(record), expected }], context.user.name, user.name);
 }
 
 export async function unlockUser(context: RequestContext, failures: FailedLogins, request: Decoded<'user.unlock'>): Promise<ResultOf<'user.unlock'>> {
@@ -155,7 +156,7 @@ export async function unlockUser(context: RequestContext, failures: FailedLogins
   failures.forget(user.name);
   if (user.failedLogins === 0) return {};
   const record = node.encode({ ...user, failedLogins: 0 });
-  return node.submit(request.requestId, 'SET_USR_LOCK_COUNT', [{ op: 'replace', record }], context.user.name, user.name);
+  return node.submit(request.requestId, 'SET_USR_LOCK_COUNT', [{ op: 'replace', record, expected: node.token('user', user.name) }], context.user.name, user.name);
 }
 
 export function listUsers(context: RequestContext, failures: FailedLogins, request: Decoded<'user.list'>): ResultOf<'user.list'> {
