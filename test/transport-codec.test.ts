@@ -44,6 +44,17 @@ const body: fc.Arbitrary<MessageBody> = fc.oneof(
     type: fc.constant('membership' as const),
     membership: fc.record({ founders: fc.array(nodeAddress, { maxLength: 5 }), added: fc.array(nodeAddress, { maxLength: 5 }), down: fc.array(hexId, { maxLength: 5 }) }),
   }),
+  // Live-sync (host/protocol/live-sync.ts).
+  fc.record({ type: fc.constant('live-sync-request' as const), session: hexId, address: text, domain: text }),
+  fc.record({ type: fc.constant('live-sync-refused' as const), session: hexId, code: fc.nat({ max: 0x7fffffff }) }),
+  fc.record({ type: fc.constant('live-sync-begin' as const), session: hexId, seq: counter, poolId: hexId, records: counter, header: fc.uint8Array({ maxLength: 64 }) }),
+  fc.record({ type: fc.constant('live-sync-chunk' as const), session: hexId, seq: counter, records: counter, data: fc.uint8Array({ maxLength: 300 }) }),
+  fc.record({ type: fc.constant('live-sync-commit' as const), session: hexId, seq: counter, tx: transaction, sp: text, spvv: u16 }),
+  fc.record({
+    type: fc.constant('live-sync-done' as const), session: hexId, seq: counter,
+    membership: fc.record({ founders: fc.array(nodeAddress, { maxLength: 5 }), added: fc.array(nodeAddress, { maxLength: 5 }), down: fc.array(hexId, { maxLength: 5 }) }),
+  }),
+  fc.record({ type: fc.constant('live-sync-ack' as const), session: hexId, seq: counter }),
 );
 
 const envelope: fc.Arbitrary<Envelope> = fc.record({ from: hexId, to: hexId, epoch: counter, digest: text, sp: text, spvv: u16, body });

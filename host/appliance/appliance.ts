@@ -17,6 +17,9 @@ import type { Storage } from '../storage/storage.ts';
 import type { CrossCheckResult, PeerTransport } from '../transport/transport.ts';
 import { NodeCache } from './node-cache.ts';
 import { NodeRuntime } from './runtime.ts';
+import { LiveSyncDonor } from './live-sync.ts';
+import { isLiveSync } from '../protocol/live-sync.ts';
+import type { MembershipEvents } from '../protocol/types.ts';
 
 /** Real milliseconds per protocol tick on a live appliance. */
 export const TICK_MS = 10;
@@ -49,6 +52,8 @@ export interface ApplianceOptions {
   readonly timers?: Partial<Timers>;
   readonly checkpointBytes?: number;
   readonly log?: (line: string) => void;
+  /** A node that just joined by live-sync: the membership the donor sent (runtime.ts). */
+  readonly membership?: MembershipEvents;
 }
 
 export interface WriteInput {
@@ -88,12 +93,16 @@ export class Appliance {
   private closed = false;
   readonly events: ReplicationEvent[] = [];
   readonly spHistory: { tick: number; sp: string; spvv: string; records: number }[] = [];
+  /** Serves live-sync to nodes joining the pool (live-sync.ts). */
+  readonly donor: LiveSyncDonor;
 
   private constructor(
     private readonly options: ApplianceOptions,
     readonly runtime: NodeRuntime,
     readonly cache: NodeCache,
-  ) {}
+  ) {
+    this.donor = new LiveSyncDonor(runtime.replica, options.transport, options.domain, options.poolId, (line) => this.log(line));
+  }
 
   static async open(options: ApplianceOptions): Promise<Appliance> {
     const runtime = await NodeRuntime.open(options);
@@ -122,7 +131,8 @@ export class Appliance {
 
   receive(envelope: Envelope): void {
     if (this.closed || this.broken) return;
-    this.runtime.replica.receive(envelope);
+    if (isLiveSync(envelope.body)) this.donor.receive(envelope);
+    else this.runtime.replica.receive(envelope);
     this.learnMembers();
     this.schedule();
   }
@@ -130,6 +140,8 @@ export class Appliance {
   tick(): void {
     if (this.closed || this.broken) return;
     this.runtime.replica.tick();
+    this.donor.tick();
+    if (this.donor.active) this.learnMembers();
     this.expireWaiting();
     this.schedule();
   }

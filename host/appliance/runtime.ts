@@ -56,11 +56,14 @@ export class NodeRuntime {
       });
     };
     const recovered = await recover(options.core, options.storage, { poolId: options.poolId, founders: options.founders.map(toPoolNode), onCommit });
+    const founderIds = new Set(options.founders.map((node) => node.id));
+    // A node that joined by live-sync is no founder: its checkpoint and log name it.
+    const known = recovered.nodes.map(fromPoolNode).filter((node) => !founderIds.has(node.id));
     const replica = new Replica({
       id: options.id, core: options.core, random: options.random, founders: options.founders,
       groupCommit: options.groupCommit, timers: options.timers,
+      membership: { founders: options.founders, added: [...known, ...(options.membership?.added ?? [])], down: [...(options.membership?.down ?? [])] },
     });
-    const founderIds = new Set(options.founders.map((node) => node.id));
     restore(replica, {
       pending: recovered.pending && transactionOf(recovered.pending.transactionId, recovered.pending.epoch, recovered.pending.prepare),
       outcomes: [...recovered.outcomes].map(([id, committed]) => [toHex(id), committed] as const),
@@ -68,10 +71,6 @@ export class NodeRuntime {
       added: recovered.nodes.map(fromPoolNode).filter((node) => !founderIds.has(node.id)),
       down: recovered.downNodes.map(toHex),
     });
-    if (options.membership) {
-      replica.membership.merge(options.membership);
-      replica.fenced = replica.membership.isFenced(replica.id);
-    }
     const encoder = new LogEncoder(options.core, options.poolId, recovered.last, recovered.epoch);
     return new NodeRuntime(replica, options.storage, encoder, recovered, options.poolId, options.checkpointBytes ?? CHECKPOINT_LOG_BYTES);
   }

@@ -13,7 +13,7 @@ import type { Core } from '../core/core.ts';
 import { Membership } from './membership.ts';
 import type { Random } from './random.ts';
 import type {
-  ClientReply, ClientRequest, Envelope, LogRecord, MessageBody, NodeAddress, NodeId, Ready, Transaction, TxId, TxStateName, TxStatus, WriteRequest,
+  ClientReply, ClientRequest, Envelope, LogRecord, MembershipEvents, MessageBody, NodeAddress, NodeId, Ready, Transaction, TxId, TxStateName, TxStatus, WriteRequest,
 } from './types.ts';
 import * as coordinator from './coordinator.ts';
 import * as participant from './participant.ts';
@@ -48,6 +48,8 @@ export interface ReplicaConfig {
   /** Batch queued writes into one transaction. */
   readonly groupCommit?: boolean;
   readonly timers?: Partial<Timers>;
+  /** Membership events beyond the founders (a node that joined by live-sync is not a founder). */
+  readonly membership?: MembershipEvents;
 }
 
 /** A transaction this node holds: its PTL entry. */
@@ -106,6 +108,12 @@ export class Replica {
   /** Transactions committed and aborted here, in order (for checkers and the console). */
   readonly history: { txid: TxId; committed: boolean; epoch: number; sp: string }[] = [];
   private output: Ready = { persist: [], messages: [], replies: [] };
+  /** Live-sync donors (live-sync.ts): told of every transaction this node commits, in order,
+   * in the step that commits it (the batch with the SP it gave here). */
+  readonly commitObservers: ((tx: Transaction, sp: string, spvv: number) => void)[] = [];
+  /** Live-sync donors: run at the end of each step in which no transaction is pending here,
+   * before the next one may start (the only moment a joiner can be added safely). */
+  readonly idleHooks: (() => void)[] = [];
 
   constructor(config: ReplicaConfig) {
     this.id = config.id;
@@ -114,6 +122,7 @@ export class Replica {
     this.timers = { ...DEFAULT_TIMERS, ...config.timers };
     this.groupCommit = config.groupCommit ?? true;
     this.membership = new Membership(config.founders);
+    if (config.membership) this.membership.merge(config.membership);
     if (!this.membership.isMember(this.id)) throw new HsmError(37017, `node ${this.id} is not in the founding node list`);
   }
 
@@ -153,6 +162,10 @@ export class Replica {
 
   persist(record: LogRecord): void {
     this.output.persist.push(record);
+    if (record.type === 'commit' && this.commitObservers.length > 0) {
+      const held = this.transactions.get(record.txid);
+      if (held) for (const observe of this.commitObservers) observe(held.tx, record.sp, record.spvv);
+    }
   }
 
   send(to: NodeId, body: MessageBody): void {
@@ -226,6 +239,8 @@ export class Replica {
       return false;
     }
     if (body.type === 'probe-reply' || body.type === 'membership') return true;
+    // Live-sync messages are the appliance's (live-sync.ts), never the state machine's.
+    if (body.type.startsWith('live-sync-')) return false;
     if (this.fenced) return false;
     if (this.membership.isFenced(envelope.from) || envelope.digest !== this.membership.digest()) {
       // Tell the sender what we know; it merges and its manager retries.
@@ -249,7 +264,7 @@ export class Replica {
     const body = envelope.body;
     switch (body.type) {
       case 'prepare': return participant.onPrepare(this, envelope.from, body.tx);
-      case 'vote': return coordinator.onVote(this, envelope.from, body.txid, body.yes, body.code);
+      case 'vote': return coordinator.onVote(this, envelope.from, body.txid, body.yes, this.voteCode(envelope, body.txid, body.yes, body.code));
       case 'decision': return participant.onDecision(this, envelope.from, body.txid, body.commit);
       case 'ack': return coordinator.onAck(this, envelope.from, body.txid);
       case 'query': return this.send(envelope.from, { type: 'status', txid: body.txid, status: manager.answerQuery(this, body.txid) });
@@ -260,8 +275,18 @@ export class Replica {
     }
   }
 
+  /** A PREPARE refused because the membership grew under it (a node-down or a live-sync join
+   * raised the voter's epoch past the transaction's) is a race, not a fault: the writes get the
+   * retryable busy code and the next transaction carries the new membership. */
+  private voteCode(envelope: Envelope, txid: TxId, yes: boolean, code: number): number {
+    if (yes || code !== 37030) return code;
+    const held = this.transactions.get(txid);
+    return held && envelope.epoch > held.tx.epoch ? 36000 : code;
+  }
+
   /** After every input: start the next transaction if the pool is free here. */
   private settle(): void {
+    if (this.idleHooks.length > 0 && !this.hasPendingTransaction()) for (const hook of [...this.idleHooks]) hook();
     coordinator.startNext(this);
   }
 

@@ -57,7 +57,20 @@ export type MessageBody =
   | { readonly type: 'status'; readonly txid: TxId; readonly status: TxStatus }
   | { readonly type: 'probe'; readonly nonce: string }
   | { readonly type: 'probe-reply'; readonly nonce: string }
-  | { readonly type: 'membership'; readonly membership: MembershipEvents };
+  | { readonly type: 'membership'; readonly membership: MembershipEvents }
+  | LiveSyncBody;
+
+/** Live-sync (live-sync.ts, docs/LIVE_SYNC.md): a joiner asks a donor, which streams a snapshot,
+ * then the transactions it committed since, then the membership naming the joiner. One ordered
+ * stream numbered by `seq` (go-back-N, acked cumulatively). These bypass the envelope checks. */
+export type LiveSyncBody =
+  | { readonly type: 'live-sync-request'; readonly session: string; readonly address: string; readonly domain: string }
+  | { readonly type: 'live-sync-refused'; readonly session: string; readonly code: number }
+  | { readonly type: 'live-sync-begin'; readonly session: string; readonly seq: number; readonly poolId: string; readonly records: number; readonly header: Uint8Array }
+  | { readonly type: 'live-sync-chunk'; readonly session: string; readonly seq: number; readonly records: number; readonly data: Uint8Array }
+  | { readonly type: 'live-sync-commit'; readonly session: string; readonly seq: number; readonly tx: Transaction; readonly sp: string; readonly spvv: number }
+  | { readonly type: 'live-sync-done'; readonly session: string; readonly seq: number; readonly membership: MembershipEvents }
+  | { readonly type: 'live-sync-ack'; readonly session: string; readonly seq: number };
 
 export type MessageType = MessageBody['type'];
 

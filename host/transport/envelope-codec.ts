@@ -106,6 +106,43 @@ function parseBody(value: unknown, readBytes: ReadBytes): MessageBody {
       const o = record(value, path, ['type', 'membership']);
       return { type, membership: parseMembership(o.membership) };
     }
+    case 'live-sync-request': {
+      const o = record(value, path, ['type', 'session', 'address', 'domain']);
+      return { type, session: id(o.session, 'body.session'), address: text(o.address, 'body.address'), domain: text(o.domain, 'body.domain') };
+    }
+    case 'live-sync-refused': {
+      const o = record(value, path, ['type', 'session', 'code']);
+      return { type, session: id(o.session, 'body.session'), code: integer(o.code, 'body.code', 0, CODE_MAX) };
+    }
+    case 'live-sync-begin': {
+      const o = record(value, path, ['type', 'session', 'seq', 'poolId', 'records', 'header']);
+      return {
+        type, session: id(o.session, 'body.session'), seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX), poolId: id(o.poolId, 'body.poolId'),
+        records: integer(o.records, 'body.records', 0, COUNTER_MAX), header: readBytes(o.header, 'body.header'),
+      };
+    }
+    case 'live-sync-chunk': {
+      const o = record(value, path, ['type', 'session', 'seq', 'records', 'data']);
+      return {
+        type, session: id(o.session, 'body.session'), seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX),
+        records: integer(o.records, 'body.records', 0, COUNTER_MAX), data: readBytes(o.data, 'body.data'),
+      };
+    }
+    case 'live-sync-commit': {
+      const o = record(value, path, ['type', 'session', 'seq', 'tx', 'sp', 'spvv']);
+      return {
+        type, session: id(o.session, 'body.session'), seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX), tx: parseTransaction(o.tx, readBytes),
+        sp: text(o.sp, 'body.sp'), spvv: integer(o.spvv, 'body.spvv', 0, U16_MAX),
+      };
+    }
+    case 'live-sync-done': {
+      const o = record(value, path, ['type', 'session', 'seq', 'membership']);
+      return { type, session: id(o.session, 'body.session'), seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX), membership: parseMembership(o.membership) };
+    }
+    case 'live-sync-ack': {
+      const o = record(value, path, ['type', 'session', 'seq']);
+      return { type, session: id(o.session, 'body.session'), seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX) };
+    }
     default:
       return fail(`body.type: unknown message type ${JSON.stringify(type)}`);
   }

@@ -1,0 +1,243 @@
+// Live-sync at the appliance: the donor side (one transfer at a time, beside the replica) and
+// `liveSyncJoin`, which brings an empty node into a running pool. The state machines are in
+// host/protocol/live-sync.ts; docs/LIVE_SYNC.md describes the whole. Browser-safe.
+
+import { HsmError } from '../core/codes.ts';
+import type { Core } from '../core/core.ts';
+import { LOG_START, LogEncoder } from '../core/txlog.ts';
+import {
+  DonorSession, JoinerSession, LIVE_SYNC_CHUNK_BYTES, donorRefusal, isLiveSync, type JoinProgress, type JoinResult,
+} from '../protocol/live-sync.ts';
+import type { Replica } from '../protocol/replica.ts';
+import type { Envelope, LiveSyncBody, NodeAddress, NodeId } from '../protocol/types.ts';
+import { writeCheckpoint } from '../storage/compaction.ts';
+import type { Storage } from '../storage/storage.ts';
+import { SecureChannel } from '../transport/secure-channel.ts';
+import type { FramedSocket, PeerTransport } from '../transport/transport.ts';
+import { toPoolNode } from './log-records.ts';
+
+export type { JoinProgress, JoinResult } from '../protocol/live-sync.ts';
+
+const BUSY = 36000;
+const UNDEFINED_LIVE_SYNC = 37032;
+const CONNECTED_LIVE_SYNC = 37033;
+const SELF_LIVE_SYNC = 37034;
+const SVMK_MISMATCH = 5306;
+
+/** The donor side of an appliance: serves one joiner at a time. */
+export class LiveSyncDonor {
+  private session: DonorSession | undefined;
+
+  constructor(
+    private readonly replica: Replica,
+    private readonly transport: PeerTransport,
+    private readonly domain: string,
+    private readonly poolId: bigint,
+    private readonly log: (line: string) => void = () => {},
+  ) {
+    replica.commitObservers.push((tx, sp, spvv) => this.session?.onCommit(tx, sp, spvv));
+    replica.idleHooks.push(() => {
+      const session = this.session;
+      if (!session || session.added) return;
+      session.onIdle();
+      if (session.added) this.log(`live-sync: node ${session.joiner.id} at ${session.joiner.address} added to the pool (epoch ${this.replica.membership.epoch})`);
+    });
+  }
+
+  /** The transfer under way, if any. */
+  get active(): DonorSession | undefined {
+    return this.session;
+  }
+
+  receive(envelope: Envelope): void {
+    const body = envelope.body as LiveSyncBody;
+    if (body.type === 'live-sync-request') return this.onRequest(envelope.from, body);
+    if (body.type === 'live-sync-ack' && this.session?.session === body.session && this.session.joiner.id === envelope.from) {
+      this.session.onAck(body.seq);
+      if (this.session.finished) this.end('completed');
+    }
+  }
+
+  tick(): void {
+    const session = this.session;
+    if (!session) return;
+    session.onTick();
+    if (session.finished) this.end(session.added ? 'completed' : 'abandoned (the joiner stopped answering)');
+  }
+
+  private onRequest(from: NodeId, body: Extract<LiveSyncBody, { type: 'live-sync-request' }>): void {
+    this.transport.setPeerAddress(from, body.address);
+    const current = this.session;
+    if (current && current.session === body.session) return; // a repeated request: the stream is under way
+    let code = donorRefusal(this.replica, from, body.domain, this.domain);
+    if (code === 0 && current && current.joiner.id !== from && !current.finished) code = BUSY;
+    if (code !== 0) {
+      this.log(`live-sync: refused node ${from} at ${body.address} (${code})`);
+      this.replica.send(from, { type: 'live-sync-refused', session: body.session, code });
+      return;
+    }
+    current?.finish(); // the same joiner starts over
+    const joiner: NodeAddress = { id: from, address: body.address };
+    this.log(`live-sync: sending the pool image to node ${from} at ${body.address}`);
+    this.session = new DonorSession(this.replica, joiner, body.session, this.replica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES), this.poolId.toString(16).padStart(16, '0'));
+  }
+
+  private end(how: string): void {
+    const session = this.session;
+    if (!session) return;
+    session.finish();
+    this.session = undefined;
+    const s = session.stats;
+    this.log(`live-sync: transfer to node ${session.joiner.id} ${how}: ${s.snapshotBytes} snapshot bytes, ${s.records} records, ${s.commits} transactions after the snapshot, ${s.resends} resends`);
+  }
+}
+
+export interface JoinOptions {
+  /** This node: its new id and the address it listens at (peers will dial it there). */
+  readonly id: NodeId;
+  readonly address: string;
+  readonly domain: string;
+  readonly svmk: Uint8Array;
+  /** The donor: any member of the pool. */
+  readonly donor: NodeAddress;
+  /** This node's peer transport (listening at `address`); the appliance keeps using it. */
+  readonly transport: PeerTransport;
+  /** Opens a raw connection to an address (the transport's own dialer), for the first check. */
+  readonly dial: (address: string) => Promise<FramedSocket>;
+  /** A core keyed with the SVMK's Sync-Point key, with an empty store. */
+  readonly core: Core;
+  /** This node's storage; whatever an earlier, interrupted attempt left is cleared first. */
+  readonly storage: Storage;
+  readonly randomBytes: (length: number) => Uint8Array;
+  /** Client connections this node's service accepted since it started (refused if any: 37033). */
+  readonly clientConnectionsSinceStart?: number;
+  /** Give up when the donor has sent nothing for this long (37032). */
+  readonly stallMs?: number;
+  readonly onProgress?: (progress: JoinProgress) => void;
+}
+
+/** A node's state after it joined: open its Appliance with these (founders, pool id, membership). */
+export interface Joined extends JoinResult {
+  readonly poolIdValue: bigint;
+}
+
+const hexOf = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+
+/**
+ * Checks the donor before anything else: the address answers, holds our SVMK, and is the node
+ * we name. Resolves with 0, or the code to refuse with (37034, 5306, 38604).
+ */
+export async function checkDonor(options: Pick<JoinOptions, 'id' | 'donor' | 'svmk' | 'dial' | 'randomBytes'>, timeoutMs = 5000): Promise<number> {
+  let socket: FramedSocket;
+  try {
+    socket = await options.dial(options.donor.address);
+  } catch {
+    return SELF_LIVE_SYNC;
+  }
+  return new Promise<number>((resolve) => {
+    const channel = new SecureChannel({ role: 'initiator', localId: options.id, peerId: options.donor.id, svmk: options.svmk, randomBytes: options.randomBytes });
+    let done = false;
+    const finish = (code: number): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.close(1000, 'live-sync check');
+      resolve(code);
+    };
+    const timer = setTimeout(() => finish(SELF_LIVE_SYNC), timeoutMs);
+    socket.onFrame((frame) => {
+      const step = channel.receive(frame);
+      for (const out of step.frames) socket.send(out);
+      if (step.error) finish(step.error.code);
+      else if (channel.state === 'awaiting-accept' || channel.state === 'open') finish(0);
+    });
+    socket.onClose((code) => finish(code === 4306 ? SVMK_MISMATCH : SELF_LIVE_SYNC));
+    for (const out of channel.start().frames) socket.send(out);
+  });
+}
+
+/**
+ * Live-sync into an empty node: takes the pool image from `donor` while the pool runs, writes
+ * a checkpoint of it (the log starts there), and resolves once the donor added this node to the
+ * pool. Then open the node's Appliance from `storage` with the result's founders, pool id and
+ * membership. Rejects with an HsmError (37033, 37034, 5306, 37037, 37032, ...) and leaves
+ * nothing behind.
+ */
+export async function liveSyncJoin(options: JoinOptions): Promise<Joined> {
+  if ((options.clientConnectionsSinceStart ?? 0) > 0) throw new HsmError(CONNECTED_LIVE_SYNC, 'clients connected since this node\'s service started: restart it first');
+  if (options.donor.id === options.id || options.donor.address === options.address) throw new HsmError(SELF_LIVE_SYNC, 'the donor is this node');
+  const checked = await checkDonor(options);
+  if (checked !== 0) throw new HsmError(checked, `live-sync: donor ${options.donor.id} at ${options.donor.address}`);
+  await clearStorage(options.storage);
+
+  const session = hexOf(options.randomBytes(8));
+  const joiner = new JoinerSession(session, options.core);
+  const stallMs = options.stallMs ?? 10_000;
+  const send = (body: LiveSyncBody): void => options.transport.send({ from: options.id, to: options.donor.id, epoch: 0, digest: '', sp: '', spvv: 0, body });
+  options.transport.setPeerAddress(options.donor.id, options.donor.address);
+
+  const result = await new Promise<JoinResult>((resolve, reject) => {
+    let settled = false;
+    let started = false;
+    let lastHeard = Date.now();
+    const request = (): void => send({ type: 'live-sync-request', session, address: options.address, domain: options.domain });
+    const timer = setInterval(() => {
+      if (settled) return;
+      if (Date.now() - lastHeard > stallMs) {
+        const p = joiner.progress();
+        return fail(new HsmError(UNDEFINED_LIVE_SYNC, `live-sync: donor ${options.donor.id} at ${options.donor.address} stopped answering `
+          + `(${started ? `after ${p.bytes} bytes, ${p.records} of ${p.totalRecords} records, ${p.commits} transactions` : 'before the transfer began'}); retry, from another donor if it is down`));
+      }
+      if (!started) request();
+    }, Math.min(1000, Math.max(50, stallMs / 4)));
+    const fail = (error: unknown): void => {
+      if (settled) return;
+      settled = true;
+      clearInterval(timer);
+      joiner.abort();
+      reject(error);
+    };
+    options.transport.onEnvelope((envelope) => {
+      const body = envelope.body;
+      if (envelope.from !== options.donor.id || !isLiveSync(body) || body.session !== session) return;
+      if (body.type === 'live-sync-refused') return fail(new HsmError(body.code, `live-sync: donor ${options.donor.id} refused`));
+      if (body.type === 'live-sync-request' || body.type === 'live-sync-ack') return;
+      if (settled) {
+        // The donor did not hear our last acknowledgement: repeat it.
+        if (joiner.result && body.type === 'live-sync-done') send({ type: 'live-sync-ack', session, seq: body.seq });
+        return;
+      }
+      lastHeard = Date.now();
+      started = true;
+      let ack: number;
+      try {
+        ack = joiner.receive(body);
+      } catch (error) {
+        return fail(error instanceof HsmError && error.code === UNDEFINED_LIVE_SYNC ? error : new HsmError(UNDEFINED_LIVE_SYNC, `live-sync: ${(error as Error).message}`));
+      }
+      if (ack >= 0) send({ type: 'live-sync-ack', session, seq: ack });
+      options.onProgress?.(joiner.progress());
+      if (joiner.result) {
+        settled = true;
+        clearInterval(timer);
+        resolve(joiner.result);
+      }
+    });
+    request();
+  });
+
+  const poolIdValue = BigInt(`0x${result.poolId}`);
+  const members = result.membership;
+  const epoch = BigInt(members.added.length + members.down.length);
+  const encoder = new LogEncoder(options.core, poolIdValue, LOG_START, epoch);
+  const live = [...members.founders, ...members.added].filter((node) => !members.down.includes(node.id));
+  await writeCheckpoint(options.core, options.storage, encoder, live.map(toPoolNode));
+  return { ...result, poolIdValue };
+}
+
+/** An interrupted attempt may have left a snapshot or a log: start from nothing. */
+async function clearStorage(storage: Storage): Promise<void> {
+  const log = await storage.readLog();
+  if (log.length > 0) await storage.dropLogPrefix(log.length);
+  for (const name of await storage.listSnapshots()) await storage.deleteSnapshot(name);
+}

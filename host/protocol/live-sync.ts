@@ -1,0 +1,276 @@
+// Live-sync: a new node takes the pool image from a donor without stopping the pool
+// (docs/LIVE_SYNC.md). Pure state machines, no I/O, no clock: the donor session lives beside
+// the donor's Replica and speaks through it; the joiner session fills an empty core.
+//
+// One ordered stream, numbered by `seq` from 0: BEGIN (snapshot header, pool id, record count),
+// CHUNKs of the snapshot (a frozen view: the donor keeps serving meanwhile), then a COMMIT for
+// every transaction the donor committed after the snapshot point, then DONE with the
+// membership that names the joiner. A window of unacknowledged items bounds what is in flight;
+// the joiner acknowledges cumulatively; the donor goes back to the first unacknowledged item
+// when acknowledgements stop (go-back-N), so a dropped message costs a resend, never a hole.
+//
+// Why no commit can miss the joiner: the donor adds it (NODE_ADDED, epoch + 1) only in a step
+// in which it holds no pending transaction, and in that same step appends DONE after every
+// COMMIT it queued, so the joiner receives, in order, every transaction the donor committed.
+// Every later transaction needs the donor's vote, and the donor now votes only on PREPAREs of
+// the new epoch, which name the joiner: none can commit without it.
+
+import { HsmError } from '../core/codes.ts';
+import type { Core, SnapshotReader, SyncPoint } from '../core/core.ts';
+import { NODES_MAX, SNAPSHOT_HEADER_SIZE } from '../core/layout.ts';
+import type { Replica } from './replica.ts';
+import type { LiveSyncBody, MembershipEvents, NodeAddress, NodeId, Transaction } from './types.ts';
+
+/** Snapshot bytes per CHUNK (whole frames; base64 in the envelope stays far below its limit). */
+export const LIVE_SYNC_CHUNK_BYTES = 256 * 1024;
+/** Items sent and not yet acknowledged. */
+export const LIVE_SYNC_WINDOW = 8;
+/** Ticks without an acknowledgement before the donor resends from the first unacknowledged item. */
+export const LIVE_SYNC_RESEND_TICKS = 50;
+/** Ticks without an acknowledgement before the donor gives the session up. */
+export const LIVE_SYNC_ABANDON_TICKS = 3000;
+
+const MAX_NODE_COUNT_REACHED = 37037;
+const INVALID_OPERATION = 37017;
+const UNDEFINED_LIVE_SYNC = 37032;
+const BUSY = 36000;
+const NODE_FENCED = 38502;
+
+export const isLiveSync = (body: { readonly type: string }): body is LiveSyncBody => body.type.startsWith('live-sync-');
+
+/** Records (frames) in a chunk of snapshot bytes: each frame is a u32 length and its bytes. */
+export function framesIn(chunk: Uint8Array): number {
+  const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  let n = 0;
+  for (let at = 0; at + 4 <= chunk.length; at += 4 + view.getUint32(at, true)) n++;
+  return n;
+}
+
+/** Why a donor refuses a joiner (0: it serves it). */
+export function donorRefusal(replica: Replica, joiner: NodeId, joinerDomain: string, domain: string): number {
+  if (replica.fenced) return NODE_FENCED;
+  if (joinerDomain !== domain || joiner === replica.id || replica.membership.isFenced(joiner)) return INVALID_OPERATION;
+  if (!replica.membership.isMember(joiner) && replica.membership.members().length >= NODES_MAX) return MAX_NODE_COUNT_REACHED;
+  return 0;
+}
+
+/** Adds a node to the membership: NODE_ADDED persisted, the new membership pushed to the others. */
+export function addMember(replica: Replica, node: NodeAddress): void {
+  if (replica.membership.add(node)) replica.onMembershipChanged({ added: [node], down: [] });
+  const events = replica.membership.events();
+  for (const peer of replica.peersInPool()) if (peer !== node.id) replica.send(peer, { type: 'membership', membership: events });
+}
+
+type Item = Extract<LiveSyncBody, { seq: number }>;
+
+/** The donor's side of one transfer. Feed it `onAck` and `onTick`; it sends through the replica. */
+export class DonorSession {
+  private readonly unacked: Item[] = [];
+  private readonly commits: Item[] = [];
+  private nextSeq = 0;
+  private acked = -1;
+  private snapshotDone = false;
+  private joined = false;
+  private doneQueued = false;
+  private lastProgress: number;
+  private lastResend: number;
+  finished = false;
+  readonly stats = { snapshotBytes: 0, records: 0, commits: 0, resends: 0 };
+
+  constructor(
+    private readonly replica: Replica,
+    readonly joiner: NodeAddress,
+    readonly session: string,
+    private readonly reader: SnapshotReader,
+    private readonly poolId: string,
+  ) {
+    this.lastProgress = replica.now;
+    this.lastResend = replica.now;
+    const sp = replica.core.syncPoint();
+    this.stats.records = sp.count;
+    this.push({ type: 'live-sync-begin', session, seq: 0, poolId, records: sp.count, header: reader.header });
+    this.pump();
+  }
+
+  /** The replica committed a transaction (called in the committing step). */
+  onCommit(tx: Transaction, sp: string, spvv: number): void {
+    if (this.finished || this.doneQueued) return;
+    this.commits.push({ type: 'live-sync-commit', session: this.session, seq: -1, tx, sp, spvv });
+    this.stats.commits++;
+  }
+
+  /** No transaction is pending at the donor: the moment to add the joiner, if it is close. */
+  onIdle(): void {
+    if (this.finished || this.joined || !this.snapshotDone) return;
+    // Add only once little is outstanding, so the pool waits briefly for the joiner's vote.
+    if (this.commits.length + this.unacked.length > LIVE_SYNC_WINDOW) return;
+    this.joined = true;
+    addMember(this.replica, this.joiner);
+    this.doneQueued = true;
+    this.commits.push({ type: 'live-sync-done', session: this.session, seq: -1, membership: this.replica.membership.events() });
+    this.pump();
+  }
+
+  onAck(seq: number): void {
+    if (this.finished || seq <= this.acked || seq >= this.nextSeq) return;
+    this.acked = seq;
+    this.lastProgress = this.replica.now;
+    this.lastResend = this.replica.now;
+    while (this.unacked.length > 0 && this.unacked[0].seq <= seq) this.unacked.shift();
+    if (this.doneQueued && this.unacked.length === 0 && this.commits.length === 0) return this.finish();
+    this.pump();
+  }
+
+  onTick(): void {
+    if (this.finished) return;
+    const now = this.replica.now;
+    if (now - this.lastProgress >= LIVE_SYNC_ABANDON_TICKS) return this.finish();
+    this.pump();
+    if (this.unacked.length > 0 && now - this.lastResend >= LIVE_SYNC_RESEND_TICKS) {
+      this.lastResend = now;
+      this.stats.resends++;
+      for (const item of this.unacked) this.replica.send(this.joiner.id, item);
+    }
+  }
+
+  finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (!this.snapshotDone) this.reader.close();
+    this.unacked.length = 0;
+    this.commits.length = 0;
+  }
+
+  /** Whether the joiner was added to the membership by this session. */
+  get added(): boolean {
+    return this.joined;
+  }
+
+  private push(item: Item): void {
+    const numbered = { ...item, seq: this.nextSeq++ } as Item;
+    this.unacked.push(numbered);
+    this.replica.send(this.joiner.id, numbered);
+  }
+
+  /** Sends new items while the window has room: snapshot chunks first, then commits. */
+  private pump(): void {
+    while (!this.finished && this.unacked.length < LIVE_SYNC_WINDOW) {
+      if (!this.snapshotDone) {
+        const data = this.reader.next();
+        if (data === undefined) {
+          this.snapshotDone = true;
+          this.reader.close();
+          continue;
+        }
+        this.stats.snapshotBytes += data.length;
+        this.push({ type: 'live-sync-chunk', session: this.session, seq: -1, records: framesIn(data), data });
+        continue;
+      }
+      const next = this.commits.shift();
+      if (next === undefined) return;
+      this.push(next);
+    }
+  }
+}
+
+export interface JoinProgress {
+  readonly phase: 'snapshot' | 'catch-up' | 'done';
+  /** Snapshot bytes received. */
+  readonly bytes: number;
+  readonly records: number;
+  readonly totalRecords: number;
+  /** Transactions applied after the snapshot. */
+  readonly commits: number;
+}
+
+export interface JoinResult {
+  readonly poolId: string;
+  readonly membership: MembershipEvents;
+  readonly syncPoint: SyncPoint;
+  readonly bytes: number;
+  readonly records: number;
+  readonly commits: number;
+}
+
+/** The joiner's side: applies the stream, in order, to an empty core. */
+export class JoinerSession {
+  private expected = 0;
+  private poolId = '';
+  private totalRecords = 0;
+  private bytes = 0;
+  private records = 0;
+  private commits = 0;
+  private importing = false;
+  private imported = false;
+  result: JoinResult | undefined;
+
+  constructor(readonly session: string, private readonly core: Core) {}
+
+  /**
+   * Applies an item if it is the next one. Returns the sequence number to acknowledge (the last
+   * item applied, -1 before any), or throws HsmError 37032 when the data does not verify.
+   */
+  receive(item: Item): number {
+    if (item.session !== this.session || item.seq !== this.expected || this.result) return this.expected - 1;
+    switch (item.type) {
+      case 'live-sync-begin':
+        if (item.header.length !== SNAPSHOT_HEADER_SIZE) throw new HsmError(UNDEFINED_LIVE_SYNC, 'live-sync: bad snapshot header');
+        this.poolId = item.poolId;
+        this.totalRecords = item.records;
+        this.core.importBegin(item.header);
+        this.importing = true;
+        break;
+      case 'live-sync-chunk':
+        if (!this.importing) throw new HsmError(UNDEFINED_LIVE_SYNC, 'live-sync: snapshot data after the snapshot ended');
+        this.core.importChunk(item.data);
+        this.bytes += item.data.length;
+        this.records += item.records;
+        break;
+      case 'live-sync-commit': {
+        this.endImport();
+        const applied = this.core.apply(item.tx.batch);
+        if (applied.syncPoint.hex !== item.sp || applied.syncPoint.spvv !== item.spvv) {
+          throw new HsmError(UNDEFINED_LIVE_SYNC, `live-sync: transaction ${item.tx.txid} gave SP ${applied.syncPoint.hex} here, ${item.sp} at the donor`);
+        }
+        this.commits++;
+        break;
+      }
+      case 'live-sync-done':
+        this.endImport();
+        this.result = {
+          poolId: this.poolId, membership: item.membership, syncPoint: this.core.syncPoint(), bytes: this.bytes, records: this.records, commits: this.commits,
+        };
+        break;
+    }
+    this.expected++;
+    return item.seq;
+  }
+
+  progress(): JoinProgress {
+    return {
+      phase: this.result ? 'done' : this.imported ? 'catch-up' : 'snapshot',
+      bytes: this.bytes, records: this.records, totalRecords: this.totalRecords, commits: this.commits,
+    };
+  }
+
+  /** Drops a half-done import (the core is left empty). */
+  abort(): void {
+    if (this.importing && !this.imported) this.core.importAbort();
+    this.importing = false;
+  }
+
+  private endImport(): void {
+    if (this.imported) return;
+    if (!this.importing) throw new HsmError(UNDEFINED_LIVE_SYNC, 'live-sync: no snapshot before the transactions');
+    try {
+      this.core.importEnd();
+    } catch (error) {
+      this.core.importAbort();
+      this.importing = false;
+      throw error instanceof HsmError ? new HsmError(UNDEFINED_LIVE_SYNC, `live-sync: the snapshot does not verify: ${error.message}`) : error;
+    }
+    this.imported = true;
+  }
+}
+
+export { BUSY as LIVE_SYNC_BUSY };

@@ -1,0 +1,197 @@
+// Live-sync (docs/LIVE_SYNC.md): a new node joins a running pool while a writer keeps
+// committing; refusals change nothing; a donor that dies mid-transfer leaves the pool
+// unharmed and the joiner free to retry.
+
+import { describe, expect, it } from 'vitest';
+import type { Appliance } from '../host/appliance/appliance.ts';
+import { InProcessPool } from '../host/appliance/in-process-pool.ts';
+import { joinInProcess } from '../host/appliance/live-sync-pool.ts';
+import { HsmError } from '../host/core/codes.ts';
+import { NODES_MAX } from '../host/core/layout.ts';
+import { Random } from '../host/protocol/random.ts';
+import type { JoinProgress } from '../host/protocol/live-sync.ts';
+import { keyedCore, sampleObject, TEST_SVMK } from './fixtures.ts';
+
+const codec = keyedCore();
+const ids = new Random(11);
+const write = (name: string) => ({
+  requestId: ids.id64() + ids.id64(), event: 'CREATE_OBJ' as const, sourceUser: 'alice', target: name,
+  operations: [{ op: 'insert' as const, record: codec.encode(sampleObject(name)) }],
+});
+
+/** Runs the pool until `promise` settles (or `ticksMax`). */
+async function drive<T>(pool: InProcessPool, promise: Promise<T>, ticksMax = 20_000): Promise<T> {
+  let done = false;
+  const result = promise.finally(() => (done = true));
+  result.catch(() => {});
+  for (let t = 0; t < ticksMax && !done; t++) await pool.run(1);
+  return result;
+}
+
+/** Commits `count` keys through the pool, many writes per transaction (group commit). */
+async function preload(pool: InProcessPool, count: number, prefix = 'pre'): Promise<void> {
+  for (let start = 0; start < count; start += 1000) {
+    const batch = Array.from({ length: Math.min(1000, count - start) }, (_, i) => pool.appliances[0].write(write(`${prefix}${start + i}`)));
+    const replies = await drive(pool, Promise.all(batch));
+    expect(replies.every((reply) => reply.code === 0)).toBe(true);
+  }
+}
+
+/** Keeps writing on `appliance` until stopped; records acknowledged names and every code seen. */
+function writer(appliance: () => Appliance, prefix: string): { stop: () => Promise<void>; acknowledged: string[]; codes: Set<number> } {
+  const acknowledged: string[] = [];
+  const codes = new Set<number>();
+  let running = true;
+  const loop = (async () => {
+    for (let i = 0; running; i++) {
+      const name = `${prefix}${i}`;
+      const request = write(name);
+      for (;;) {
+        const reply = await appliance().write(request);
+        codes.add(reply.code);
+        if (reply.code === 0) {
+          acknowledged.push(name);
+          // Over the memory transport a write can commit in microtasks alone: yield to the clock.
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          break;
+        }
+        if (reply.code !== 36000 || !running) break;
+        // Busy is often answered at once: back off to the next macrotask, or the retries starve the clock.
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    }
+  })();
+  return { stop: async () => { running = false; await loop; }, acknowledged, codes };
+}
+
+const names = (appliance: Appliance): Set<string> => new Set(appliance.core.list().map((record) => (codec.decode(record) as { name: string }).name));
+
+async function expectRefused(promise: Promise<unknown>, code: number): Promise<void> {
+  const error = await promise.then(() => undefined, (e: unknown) => e);
+  expect(error).toBeInstanceOf(HsmError);
+  expect((error as HsmError).code).toBe(code);
+}
+
+describe('live-sync', () => {
+  it('a new node joins a 3-node pool while a writer keeps committing; SPs equal, nothing lost, it takes part afterwards', async () => {
+    const pool = await InProcessPool.start({ nodes: 3, svmk: TEST_SVMK, newCore: () => keyedCore(), seed: 3 });
+    await pool.run(5);
+    await preload(pool, 2000);
+    // The writer uses a node other than the donor: its transactions race the join.
+    const w = writer(() => pool.appliances[1], 'live');
+    await pool.run(20);
+    const progress: JoinProgress[] = [];
+    const join = joinInProcess(pool, { onProgress: (p) => progress.push(p) });
+    const { appliance: joiner, joined } = await drive(pool, join.done);
+    await pool.run(50);
+    await drive(pool, w.stop());
+    expect(joined.records).toBeGreaterThanOrEqual(2000);
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress.at(-1)!.phase).toBe('done');
+    expect(progress.at(-1)!.totalRecords).toBe(joined.records);
+    expect([...w.codes].every((code) => code === 0 || code === 36000)).toBe(true);
+    expect(w.acknowledged.length).toBeGreaterThan(0);
+
+    // A write after the join commits everywhere, the joiner included.
+    const after = await drive(pool, pool.appliances[2].write(write('after-join')));
+    expect(after.code).toBe(0);
+    const fromJoiner = await drive(pool, joiner.write(write('from-joiner')));
+    expect(fromJoiner.code).toBe(0);
+    await pool.run(30);
+    const infos = pool.appliances.map((a) => a.info());
+    expect(infos).toHaveLength(4);
+    expect(new Set(infos.map((info) => `${info.syncPoint.hex}/${info.syncPoint.spvv}`)).size).toBe(1);
+    expect(new Set(infos.map((info) => info.epoch))).toEqual(new Set([1]));
+    for (const info of infos) {
+      expect(info.pending).toEqual([]);
+      const node = info.nodes.find((n) => n.id === join.node.id);
+      expect(node?.member).toBe(true);
+      expect(node?.address).toBe(join.node.address);
+    }
+    for (const appliance of pool.appliances) {
+      const cached = [...appliance.cache.entries()].map(([id]) => id);
+      if (appliance === joiner) expect(cached.sort()).toEqual(pool.founders.map((node) => node.id).sort());
+      else expect(cached).toContain(join.node.id);
+    }
+    const present = names(joiner);
+    for (const name of [...w.acknowledged, 'pre0', 'pre1999', 'after-join', 'from-joiner']) expect(present.has(name)).toBe(true);
+
+    // The joiner restarts from its own storage (checkpoint + log) and stays in step.
+    const index = pool.appliances.indexOf(joiner);
+    await joiner.close();
+    pool.appliances.splice(index, 1);
+    const { Appliance } = await import('../host/appliance/appliance.ts');
+    const { MemoryTransport } = await import('../host/transport/memory.ts');
+    const reopened = await Appliance.open({
+      id: join.node.id, address: join.node.address, domain: 'pool', poolId: joined.poolIdValue, founders: joined.membership.founders,
+      storage: join.storage, core: keyedCore(), random: new Random(5),
+      transport: new MemoryTransport({ hub: pool.hub, nodeId: join.node.id, address: join.node.address, svmk: TEST_SVMK, randomBytes: (n) => new Random(6).bytes(n) }),
+    });
+    pool.appliances.push(reopened);
+    expect(reopened.info().syncPoint.hex).toBe(infos[0].syncPoint.hex);
+    const again = await drive(pool, pool.appliances[0].write(write('after-restart')));
+    expect(again.code).toBe(0);
+    await pool.run(30);
+    expect(new Set(pool.appliances.map((a) => a.info().syncPoint.hex)).size).toBe(1);
+    await pool.close();
+  }, 120_000);
+
+  it('refuses, changing nothing: clients connected (37033), no donor (37034), SVMK mismatch (5306), the node limit (37037)', async () => {
+    const pool = await InProcessPool.start({ nodes: 2, svmk: TEST_SVMK, newCore: () => keyedCore(), seed: 4 });
+    await pool.run(5);
+    await preload(pool, 10);
+    const before = pool.appliances.map((a) => a.info());
+
+    await expectRefused(drive(pool, joinInProcess(pool, { clientConnectionsSinceStart: 1 }).done), 37033);
+    await expectRefused(drive(pool, joinInProcess(pool, { donor: { id: '00000000000000aa', address: '10.9.9.9:7001' } }).done), 37034);
+    const otherSvmk = Uint8Array.from({ length: 32 }, (_, i) => 255 - i);
+    await expectRefused(drive(pool, joinInProcess(pool, { svmk: otherSvmk, newCore: () => keyedCore('release', otherSvmk) }).done), 5306);
+
+    const after = pool.appliances.map((a) => a.info());
+    expect(after.map((i) => [i.syncPoint.hex, i.epoch, i.nodes.filter((n) => n.member).length])).toEqual(before.map((i) => [i.syncPoint.hex, i.epoch, 2]));
+    await pool.close();
+
+    // A pool at NODES_MAX.
+    const full = await InProcessPool.start({ nodes: NODES_MAX, svmk: TEST_SVMK, newCore: () => keyedCore(), seed: 5 });
+    await full.run(5);
+    await expectRefused(drive(full, joinInProcess(full).done), 37037);
+    expect(full.appliances[0].info().epoch).toBe(0);
+    await full.close();
+  }, 120_000);
+
+  it('a donor that dies mid-transfer leaves the pool unharmed; the joiner reports it and a retry succeeds', async () => {
+    const pool = await InProcessPool.start({ nodes: 3, svmk: TEST_SVMK, newCore: () => keyedCore(), seed: 6 });
+    await pool.run(5);
+    await preload(pool, 3000);
+    const donor = pool.appliances[2];
+    let chunks = 0;
+    const first = joinInProcess(pool, {
+      donor: { id: donor.id, address: donor.info().address }, stallMs: 300, seed: 21,
+      onProgress: () => {
+        chunks++;
+        // The donor's process dies after the first pieces arrived.
+        if (chunks === 2) pool.hub.setIsolated(donor.info().address, true);
+      },
+    });
+    const error = await drive(pool, first.done).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(HsmError);
+    expect((error as HsmError).code).toBe(37032);
+    expect((error as HsmError).message).toMatch(/stopped answering/);
+    // The donor is gone for good: the pool goes on without it after node-down.
+    await donor.close();
+    pool.appliances.splice(2, 1);
+    const down = await drive(pool, pool.appliances[0].nodeDown(donor.id));
+    expect(down.code).toBe(0);
+    expect((await drive(pool, pool.appliances[1].write(write('after-donor-died')))).code).toBe(0);
+
+    // Retry from a live donor, same node, same storage.
+    const retry = joinInProcess(pool, { id: first.node.id, address: '127.0.2.1:7001', storage: first.storage, seed: 22 });
+    const { appliance } = await drive(pool, retry.done);
+    expect((await drive(pool, pool.appliances[0].write(write('after-retry')))).code).toBe(0);
+    await pool.run(30);
+    expect(new Set(pool.appliances.map((a) => a.info().syncPoint.hex)).size).toBe(1);
+    expect(names(appliance).has('after-donor-died')).toBe(true);
+    expect(names(appliance).has('after-retry')).toBe(true);
+    await pool.close();
+  }, 120_000);
+});
