@@ -1,16 +1,19 @@
 // The Sync-Point benchmark (issue 2, "Benchmark"): one process, one table, bench/results/sp.json.
-//   npm run bench:sp [-- --records N] [-- --wasm path/to/core.wasm]
+//   npm run bench:sp [-- --records N] [-- --wasm path/to/core.wasm] [-- --rounds R]
 // Measures the SP from scratch over a store of N (default 1,000,000) object records of 64 and
 // of 300 bytes loaded through batches of 256 INSERT writes, the packed-frames path, the cost
-// of one record change (all-in through store_apply, and the pure hash + accumulator update),
-// and, in the same run, SHA-256 per record (node:crypto), xxhash64 per call (hash-wasm) and a
-// memory-read bandwidth probe. Targets are reported as met or not; nothing here asserts them.
-// Every random choice comes from the printed seed.
+// of one record change (the SP update alone, and all-in through store_apply), and, in the same
+// run, SHA-256 per record (node:crypto), xxhash64 per call (hash-wasm) and a memory-read
+// bandwidth probe (Buffer.compare of two equal 256 MiB buffers).
+// The machine is shared, so measures are interleaved: each round runs every measure once, and
+// a burst of load from other processes hits all of them alike; the table gives the best and
+// the median over the rounds, and the load average before and after. Targets are reported as
+// met or not; nothing here asserts them. Every random choice comes from the printed seed.
 
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { createXXHash64 } from 'hash-wasm';
+import { createXXHash64, type IHasher } from 'hash-wasm';
 import { encodeBatch, type Write } from '../host/core/batch.ts';
 import type { Core } from '../host/core/core.ts';
 import { BATCH_WRITES_MAX, IO_BUFFER_SIZE, R_ACC_HI, R_ACC_LO } from '../host/core/layout.ts';
@@ -18,45 +21,69 @@ import { coreWasmPath } from '../host/node/core-file.ts';
 import { keyedCore } from './lib/load.ts';
 import { machineInfo, uptimeLine } from './lib/machine.ts';
 import { RECORD_INDEX_MAX, RecordFactory, SHAPE_300, SHAPE_64, type RecordShape } from './lib/records.ts';
-import { repeat, seededRandom, summarize, type Samples } from './lib/stats.ts';
+import { seededRandom, summarize } from './lib/stats.ts';
 
 const SEED = 20261122;
-const REPETITIONS = 9;
-const HASH_CALLS = 200_000;
+const ROUNDS_DEFAULT = 9;
+const ROUNDS_MAX = 100;
+const HASH_CALLS = 100_000;
+const HASH_INPUTS = 1024;
 const BANDWIDTH_BUFFER_BYTES = 256 * 2 ** 20;
 const REPLACE_BATCHES = 32;
 const SMALL_STORE_RECORDS = 4096;
+const SINGLE_CALLS = 100_000;
 const RESULT_PATH = new URL('./results/sp.json', import.meta.url);
 
 interface Options {
   readonly records: number;
   readonly wasm: string;
+  readonly rounds: number;
 }
 
 function parseOptions(argv: readonly string[]): Options {
   let records = 1_000_000;
   let wasm = coreWasmPath('release');
+  let rounds = ROUNDS_DEFAULT;
   for (let i = 0; i < argv.length; i++) {
     const value = argv[i + 1];
-    if (argv[i] === '--records' && value !== undefined) {
-      records = Number(value);
-      i++;
-    } else if (argv[i] === '--wasm' && value !== undefined) {
-      wasm = value;
-      i++;
-    } else {
-      throw new RangeError(`unknown argument '${argv[i]}' (use --records N, --wasm FILE)`);
-    }
+    if (argv[i] === '--records' && value !== undefined) records = Number(value);
+    else if (argv[i] === '--wasm' && value !== undefined) wasm = value;
+    else if (argv[i] === '--rounds' && value !== undefined) rounds = Number(value);
+    else throw new RangeError(`unknown argument '${argv[i]}' (use --records N, --wasm FILE, --rounds R)`);
+    i++;
   }
   if (!Number.isInteger(records) || records < 1000 || records > RECORD_INDEX_MAX) {
     throw new RangeError(`--records: expected 1000..${RECORD_INDEX_MAX}, got ${records}`);
   }
-  return { records, wasm };
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > ROUNDS_MAX) {
+    throw new RangeError(`--rounds: expected 1..${ROUNDS_MAX}, got ${rounds}`);
+  }
+  return { records, wasm, rounds };
 }
 
-// ---- figures ----
+function log(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+function seconds(body: () => void): number {
+  const start = performance.now();
+  body();
+  return (performance.now() - start) / 1000;
+}
+
+// ---- measures: each round calls run() once; it returns the seconds it measured ----
 
 type Unit = 'records/s' | 'GB/s' | 'ns/record' | 'ns/change' | 'ns/call';
+
+interface Measure {
+  readonly name: string;
+  readonly unit: Unit;
+  /** Items per run (ns/* units), or records or gigabytes per run (rates). */
+  readonly amount: number;
+  readonly note?: string;
+  readonly run: () => number;
+  readonly seconds: number[];
+}
 
 interface Figure {
   readonly name: string;
@@ -64,64 +91,68 @@ interface Figure {
   readonly best: number;
   readonly median: number;
   readonly note?: string;
+  /** Seconds per run, round by round. */
+  readonly seconds: readonly number[];
 }
 
-const figures: Figure[] = [];
+const measures: Measure[] = [];
+const oneShot: Figure[] = [];
 
-/** Records a per-item time figure from samples of `items` items each. */
-function perItem(name: string, unit: 'ns/record' | 'ns/change' | 'ns/call', samples: Samples, items: number, note?: string): Figure {
-  const figure = { name, unit, best: (samples.bestSeconds / items) * 1e9, median: (samples.medianSeconds / items) * 1e9, note };
-  figures.push(figure);
-  return figure;
+function measure(name: string, unit: Unit, amount: number, run: () => number, note?: string): Measure {
+  const entry = { name, unit, amount, note, run, seconds: [] };
+  measures.push(entry);
+  return entry;
 }
 
-function rate(name: string, unit: 'records/s' | 'GB/s', samples: Samples, amount: number, note?: string): Figure {
-  const figure = { name, unit, best: amount / samples.bestSeconds, median: amount / samples.medianSeconds, note };
-  figures.push(figure);
-  return figure;
-}
-
-function log(message: string): void {
-  process.stderr.write(`${message}\n`);
+function figureOf(m: { name: string; unit: Unit; amount: number; note?: string }, runSeconds: readonly number[]): Figure {
+  const { bestSeconds, medianSeconds } = summarize(runSeconds);
+  const rate = m.unit === 'records/s' || m.unit === 'GB/s';
+  return {
+    name: m.name,
+    unit: m.unit,
+    best: rate ? m.amount / bestSeconds : (bestSeconds / m.amount) * 1e9,
+    median: rate ? m.amount / medianSeconds : (medianSeconds / m.amount) * 1e9,
+    note: m.note,
+    seconds: runSeconds,
+  };
 }
 
 // ---- side-by-side references ----
-
-function memoryBandwidth(): Figure {
-  const a = Buffer.alloc(BANDWIDTH_BUFFER_BYTES, 0x5a);
-  const b = Buffer.alloc(BANDWIDTH_BUFFER_BYTES, 0x5a);
-  const samples = repeat(7, () => {
-    if (Buffer.compare(a, b) !== 0) throw new Error('bandwidth probe: buffers differ');
-  });
-  return rate('memory read bandwidth (Buffer.compare, 2 x 256 MiB)', 'GB/s', samples, (2 * BANDWIDTH_BUFFER_BYTES) / 1e9);
-}
 
 function inputs(count: number, size: number, next: () => number): Uint8Array[] {
   return Array.from({ length: count }, () => Uint8Array.from({ length: size }, () => next() & 0xff));
 }
 
-function sha256PerRecord(size: number, next: () => number): Figure {
-  const records = inputs(1024, size, next);
-  const samples = repeat(5, () => {
-    for (let i = 0; i < HASH_CALLS; i++) createHash('sha256').update(records[i & 1023]).digest();
-  });
-  return perItem(`node:crypto SHA-256 per ${size}-byte record (createHash each)`, 'ns/record', samples, HASH_CALLS);
-}
-
-async function xxhash64PerCall(size: number, next: () => number): Promise<Figure> {
-  const records = inputs(1024, size, next);
-  const hasher = await createXXHash64();
-  const samples = repeat(5, () => {
-    for (let i = 0; i < HASH_CALLS; i++) hasher.init().update(records[i & 1023]).digest('binary');
-  });
-  return perItem(`hash-wasm xxhash64 per ${size}-byte call (init/update/digest)`, 'ns/call', samples, HASH_CALLS);
+function addReferences(next: () => number, hasher: IHasher): { sha64: Measure; bandwidth: Measure } {
+  const sha = (size: number): Measure => {
+    const records = inputs(HASH_INPUTS, size, next);
+    return measure(`node:crypto SHA-256 per ${size}-byte record (createHash each)`, 'ns/record', HASH_CALLS, () =>
+      seconds(() => {
+        for (let i = 0; i < HASH_CALLS; i++) createHash('sha256').update(records[i % HASH_INPUTS]).digest();
+      }));
+  };
+  const sha64 = sha(64);
+  sha(300);
+  const records = inputs(HASH_INPUTS, 64, next);
+  measure('hash-wasm xxhash64 per 64-byte call (init/update/digest)', 'ns/call', HASH_CALLS, () =>
+    seconds(() => {
+      for (let i = 0; i < HASH_CALLS; i++) hasher.init().update(records[i % HASH_INPUTS]).digest('binary');
+    }));
+  const a = Buffer.alloc(BANDWIDTH_BUFFER_BYTES, 0x5a);
+  const b = Buffer.alloc(BANDWIDTH_BUFFER_BYTES, 0x5a);
+  const bandwidth = measure('memory read bandwidth (Buffer.compare, 2 x 256 MiB)', 'GB/s', (2 * BANDWIDTH_BUFFER_BYTES) / 1e9, () =>
+    seconds(() => {
+      if (Buffer.compare(a, b) !== 0) throw new Error('bandwidth probe: buffers differ');
+    }));
+  return { sha64, bandwidth };
 }
 
 // ---- the store ----
 
-function insertBatches(core: Core, factory: RecordFactory, count: number, seed: number): Samples {
+/** Loads `count` records through batches of 256 INSERT writes; seconds spent in Core.apply. */
+function insertBatches(core: Core, factory: RecordFactory, count: number, seed: number): number {
   const next = seededRandom(seed);
-  const seconds: number[] = [];
+  let total = 0;
   const records = Array.from({ length: BATCH_WRITES_MAX }, () => new Uint8Array(factory.size));
   for (let first = 0; first < count; first += BATCH_WRITES_MAX) {
     const n = Math.min(BATCH_WRITES_MAX, count - first);
@@ -131,34 +162,34 @@ function insertBatches(core: Core, factory: RecordFactory, count: number, seed: 
       writes.push({ event: 'CREATE_OBJ', operations: [{ op: 'insert', record: records[i] }] });
     }
     const batch = encodeBatch(writes);
-    const start = performance.now();
-    const result = core.apply(batch);
-    seconds.push((performance.now() - start) / 1000);
-    const failed = result.writeResults.findIndex((code) => code !== 0);
-    if (failed >= 0) throw new Error(`insert of record ${first + failed} failed with code ${result.writeResults[failed]}`);
+    let failed = -1;
+    total += seconds(() => {
+      failed = core.apply(batch).writeResults.findIndex((code) => code !== 0);
+    });
+    if (failed >= 0) throw new Error(`insert of record ${first + failed} failed`);
   }
   if (core.count() !== count) throw new Error(`store holds ${core.count()} records, expected ${count}`);
-  return summarize([seconds.reduce((sum, s) => sum + s, 0)]);
+  return total;
 }
 
 /**
  * Cross-check: the same records (regenerated from the seed) summed through the packed-frames
- * path, chunk by chunk, folded, must give the SP that recompute() gave.
+ * path, chunk by chunk, folded, must give the SP that recompute() gives.
  */
 function crossCheckFrames(core: Core, factory: RecordFactory, count: number, seed: number, expectedHex: string): void {
   const next = seededRandom(seed);
   const chunk: Uint8Array[] = [];
   let lo = 0n;
   let hi = 0n;
+  const mask = 0xffff_ffff_ffff_ffffn;
   const flush = (): void => {
-    let from = 0;
-    while (from < chunk.length) {
+    for (let from = 0; from < chunk.length; ) {
       const packed = core.packFrames(chunk, from);
       core.sumPackedFrames(packed);
       const view = core.dataView();
       const sum = lo + view.getBigUint64(core.result + R_ACC_LO, true);
-      lo = sum & 0xffff_ffff_ffff_ffffn;
-      hi = (hi + view.getBigUint64(core.result + R_ACC_HI, true) + (sum >> 64n)) & 0xffff_ffff_ffff_ffffn;
+      lo = sum & mask;
+      hi = (hi + view.getBigUint64(core.result + R_ACC_HI, true) + (sum >> 64n)) & mask;
       from += packed;
     }
     chunk.length = 0;
@@ -172,117 +203,109 @@ function crossCheckFrames(core: Core, factory: RecordFactory, count: number, see
   if (folded.hex !== expectedHex) throw new Error(`packed frames give SP ${folded.hex}, recompute gave ${expectedHex}`);
 }
 
-function frameRecords(core: Core, factory: RecordFactory): number {
-  const next = seededRandom(SEED + 7);
-  const records = Array.from({ length: Math.floor(IO_BUFFER_SIZE / (factory.size + 4)) }, (_, i) => factory.make(i, next));
-  return core.packFrames(records);
-}
-
-/** The packed-frames path: hash + accumulate over the IO buffer, one crossing per buffer. */
-function packedFrames(core: Core, factory: RecordFactory, label: string): Figure {
-  const count = frameRecords(core, factory);
-  const samples = repeat(REPETITIONS * 3, () => core.sumPackedFrames(count), 3);
-  const frame = perItem(`${label}: packed frames in the IO buffer (hash + accumulate, cache-warm)`, 'ns/record', samples, count,
-    `${count} frames per call`);
-  figures.push({
-    name: `${label}: packed frames, record bytes hashed`, unit: 'GB/s',
-    best: factory.size / frame.best, median: factory.size / frame.median,
-  });
-  return frame;
-}
-
-/** The SP part of one record change: h(r) as a REPLACE computes it, then the accumulator (bench_sp_update). */
-function spUpdate(core: Core, factory: RecordFactory, label: string): Figure {
-  const count = frameRecords(core, factory);
-  const update = (core.exports as unknown as { bench_sp_update(pointer: number, count: number): number }).bench_sp_update;
-  const before = core.syncPoint().hex;
-  const samples = repeat(REPETITIONS * 3, () => {
-    if (update(core.io, count) !== 0) throw new Error('bench_sp_update failed');
-  }, 3);
-  if (core.syncPoint().hex !== before) throw new Error('bench_sp_update changed the SP');
-  return perItem(`${label}: incremental SP update per change (h(r) + accumulator, cache-warm)`, 'ns/change', samples, count);
-}
-
-function replaceBatches(core: Core, factory: RecordFactory, count: number, label: string): void {
+function replaceMeasures(core: Core, factory: RecordFactory, count: number, label: string): Measure[] {
   if (count < 2) throw new RangeError(`count: ${count}`);
   const next = seededRandom(SEED + 11);
   const batches: Uint8Array[] = [];
   for (let b = 0; b < REPLACE_BATCHES; b++) {
     const writes: Write[] = [];
     for (let i = 0; i < BATCH_WRITES_MAX; i++) {
-      const record = factory.make(next() % count, next);
-      writes.push({ event: 'UPDATE_OBJ', operations: [{ op: 'replace', record }] });
+      writes.push({ event: 'UPDATE_OBJ', operations: [{ op: 'replace', record: factory.make(next() % count, next) }] });
     }
     batches.push(encodeBatch(writes));
   }
   const changes = REPLACE_BATCHES * BATCH_WRITES_MAX;
-  const host = repeat(REPETITIONS, () => {
-    for (const batch of batches) {
-      const result = core.apply(batch);
-      if (result.writeResults.some((code) => code !== 0)) throw new Error('a replace failed');
-    }
-  });
-  perItem(`${label}: REPLACE through Core.apply (copy in, decode, allocate, hash, index, results)`, 'ns/change', host, changes,
-    `${REPLACE_BATCHES} batches of ${BATCH_WRITES_MAX} writes, random names`);
-  const seconds: number[] = [];
-  for (let r = 0; r < REPETITIONS; r++) {
+  const host = measure(`${label}: REPLACE through Core.apply (copy in, decode, allocate, hash, index, results)`, 'ns/change', changes,
+    () => seconds(() => {
+      for (const batch of batches) {
+        if (core.apply(batch).writeResults.some((code) => code !== 0)) throw new Error('a replace failed');
+      }
+    }), `${REPLACE_BATCHES} batches of ${BATCH_WRITES_MAX} writes, random names`);
+  const inCore = measure(`${label}: REPLACE, store_apply only (decode, allocate, hash, index)`, 'ns/change', changes, () => {
     let total = 0;
     for (const batch of batches) {
       const at = core.put(batch);
-      const start = performance.now();
-      const code = core.exports.store_apply(at, batch.length, 1);
-      total += performance.now() - start;
+      let code = 0;
+      total += seconds(() => {
+        code = core.exports.store_apply(at, batch.length, 1);
+      });
       if (code !== 0) throw new Error(`store_apply returned ${code}`);
     }
-    seconds.push(total / 1000);
-  }
-  perItem(`${label}: REPLACE, store_apply only (decode, allocate, hash, index)`, 'ns/change', summarize(seconds), changes);
+    return total;
+  });
+  return [host, inCore];
 }
 
-interface StoreFigures {
-  readonly scratchRate: Figure;
-  readonly scratchBandwidth: Figure;
-  readonly frames: Figure;
-  readonly update: Figure;
+interface StoreMeasures {
+  readonly scratch: Measure;
+  readonly scratchBytes: Measure;
+  readonly frames: Measure;
+  readonly update: Measure;
+  readonly replace: Measure[];
 }
 
-function storeBenchmarks(options: Options, shape: RecordShape, withSingleCall: boolean): StoreFigures {
+function addStore(options: Options, shape: RecordShape): StoreMeasures {
   const label = `${shape.size} B`;
   const seed = SEED + shape.size;
   const core = keyedCore(options.wasm);
   const factory = new RecordFactory(core, shape);
   log(`${label}: loading ${options.records} records through batches of ${BATCH_WRITES_MAX} inserts`);
   const load = insertBatches(core, factory, options.records, seed);
-  perItem(`${label}: INSERT while loading the store (Core.apply)`, 'ns/change', load, options.records);
-  log(`${label}: recompute from scratch`);
-  let hex = '';
-  const scratch = repeat(REPETITIONS, () => {
-    const { syncPoint, consistent } = core.recompute();
-    if (!consistent) throw new Error('recompute disagrees with the incremental SP');
-    hex = syncPoint.hex;
+  oneShot.push(figureOf({ name: `${label}: INSERT while loading the store (Core.apply, once)`, unit: 'ns/change', amount: options.records }, [load]));
+  const first = core.recompute();
+  if (!first.consistent) throw new Error('recompute disagrees with the incremental SP');
+  log(`${label}: cross-checking the packed-frames path against recompute`);
+  crossCheckFrames(core, factory, options.records, seed, first.syncPoint.hex);
+
+  const recompute = (): number => seconds(() => {
+    if (!core.recompute().consistent) throw new Error('recompute disagrees with the incremental SP');
   });
-  const scratchRate = rate(`${label}: SP from scratch over ${options.records} records`, 'records/s', scratch, options.records, `SP ${hex}`);
-  const scratchBandwidth = rate(`${label}: SP from scratch, record bytes hashed`, 'GB/s', scratch, (options.records * shape.size) / 1e9);
-  crossCheckFrames(core, factory, options.records, seed, hex);
-  const frames = packedFrames(core, factory, label);
-  const update = spUpdate(core, factory, label);
-  if (withSingleCall) {
-    const samples = repeat(5, () => {
-      for (let i = 0; i < 100_000; i++) core.exports.sp_sum_frames(core.io, 1);
+  const scratch = measure(`${label}: SP from scratch over ${options.records} records`, 'records/s', options.records, recompute,
+    `SP after loading ${first.syncPoint.hex}`);
+  // The same runs, shown as record bytes hashed per second.
+  const scratchBytes = measure(`${label}: SP from scratch, record bytes hashed`, 'GB/s', (options.records * shape.size) / 1e9,
+    () => scratch.seconds[scratch.seconds.length - 1]);
+
+  const next = seededRandom(SEED + 7);
+  const frameRecords = Array.from({ length: Math.floor(IO_BUFFER_SIZE / (factory.size + 4)) }, (_, i) => factory.make(i, next));
+  const count = core.packFrames(frameRecords);
+  const frames = measure(`${label}: packed frames in the IO buffer (hash + accumulate, cache-warm)`, 'ns/record', count, () => {
+    core.packFrames(frameRecords);
+    let total = 0;
+    for (let r = 0; r < 3; r++) total += seconds(() => core.sumPackedFrames(count));
+    return total / 3;
+  }, `${count} frames per call`);
+  measure(`${label}: packed frames, record bytes hashed`, 'GB/s', (count * shape.size) / 1e9, () => frames.seconds[frames.seconds.length - 1]);
+
+  const update = (core.exports as unknown as { bench_sp_update(pointer: number, count: number): number }).bench_sp_update;
+  const spUpdate = measure(`${label}: incremental SP update per change (h(r) + accumulator, cache-warm)`, 'ns/change', count, () => {
+    core.packFrames(frameRecords);
+    const before = core.syncPoint().hex;
+    let code = 0;
+    const time = seconds(() => {
+      code = update(core.io, count);
     });
-    perItem(`${label}: one record per call (sp_sum_frames(1): crossing + hash + fold)`, 'ns/call', samples, 100_000);
+    if (code !== 0 || core.syncPoint().hex !== before) throw new Error('bench_sp_update failed or changed the SP');
+    return time;
+  });
+  if (shape.size === 64) {
+    measure(`${label}: one record per call (sp_sum_frames(1): crossing + hash + fold)`, 'ns/call', SINGLE_CALLS, () => {
+      core.packFrames(frameRecords.slice(0, 1));
+      return seconds(() => {
+        for (let i = 0; i < SINGLE_CALLS; i++) core.exports.sp_sum_frames(core.io, 1);
+      });
+    });
   }
-  log(`${label}: replace batches`);
-  replaceBatches(core, factory, options.records, label);
-  return { scratchRate, scratchBandwidth, frames, update };
+  const replace = replaceMeasures(core, factory, options.records, label);
+  return { scratch, scratchBytes, frames, update: spUpdate, replace };
 }
 
 /** REPLACE on a store small enough to stay in cache: the all-in cost without memory misses. */
-function smallStoreReplace(options: Options, shape: RecordShape): void {
+function addSmallStore(options: Options, shape: RecordShape): void {
   const core = keyedCore(options.wasm);
   const factory = new RecordFactory(core, shape);
   insertBatches(core, factory, SMALL_STORE_RECORDS, SEED + 3);
-  replaceBatches(core, factory, SMALL_STORE_RECORDS, `${shape.size} B, ${SMALL_STORE_RECORDS}-record store`);
+  replaceMeasures(core, factory, SMALL_STORE_RECORDS, `${shape.size} B, ${SMALL_STORE_RECORDS}-record store`);
 }
 
 // ---- report ----
@@ -290,6 +313,7 @@ function smallStoreReplace(options: Options, shape: RecordShape): void {
 interface Target {
   readonly name: string;
   readonly required: string;
+  readonly unit: Unit | 'x';
   readonly best: number;
   readonly median: number;
   readonly metBest: boolean;
@@ -311,73 +335,75 @@ function printTable(rows: readonly string[][]): void {
   }
 }
 
+function target(name: string, required: string, unit: Unit | 'x', best: number, median: number, met: (value: number) => boolean): Target {
+  return { name, required, unit, best, median, metBest: met(best), metMedian: met(median) };
+}
+
+function targetsOf(figure: (m: Measure) => Figure, references: { sha64: Measure; bandwidth: Measure }, small: StoreMeasures, large: StoreMeasures): Target[] {
+  const sha = figure(references.sha64);
+  const bandwidth = figure(references.bandwidth);
+  const scratch = figure(small.scratch);
+  const frames = figure(small.frames);
+  const update = figure(small.update);
+  const largeBytes = figure(large.scratchBytes);
+  const perRecord = (recordsPerSecond: number): number => 1e9 / recordsPerSecond;
+  return [
+    target('64 B records from scratch', '>= 40 M records/s', 'records/s', scratch.best, scratch.median, (v) => v >= 40e6),
+    target('vs node:crypto SHA-256 per 64 B record: from scratch', '>= 50x', 'x',
+      sha.best / perRecord(scratch.best), sha.median / perRecord(scratch.median), (v) => v >= 50),
+    target('vs node:crypto SHA-256 per 64 B record: hashing only (packed frames)', '>= 50x', 'x',
+      sha.best / frames.best, sha.median / frames.median, (v) => v >= 50),
+    target('incremental SP update per change (h(r) + accumulator, 64 B)', '< 100 ns', 'ns/change', update.best, update.median, (v) => v < 100),
+    ...small.replace.map((m) => {
+      const f = figure(m);
+      return target(`incremental all-in: ${f.name.replace(/ \(.*$/, '')}`, '< 100 ns', 'ns/change', f.best, f.median, (v) => v < 100);
+    }),
+    {
+      ...target('300 B records from scratch vs memory read bandwidth', `>= half (${(bandwidth.best / 2).toFixed(2)} GB/s best)`, 'GB/s',
+        largeBytes.best, largeBytes.median, () => false),
+      metBest: largeBytes.best >= bandwidth.best / 2,
+      metMedian: largeBytes.median >= bandwidth.median / 2,
+    },
+  ];
+}
+
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
-  const machineBefore = machineInfo();
-  log(`seed ${SEED}, ${options.records} records, core ${options.wasm}`);
-  log(`machine: ${machineBefore.cpuModel}, ${machineBefore.logicalCores} cores, node ${machineBefore.node}`);
-  log(`load before: ${machineBefore.uptime}`);
-  const next = seededRandom(SEED);
+  const machine = machineInfo();
+  log(`seed ${SEED}, ${options.records} records, ${options.rounds} rounds, core ${options.wasm}`);
+  log(`machine: ${machine.cpuModel}, ${machine.logicalCores} cores, node ${machine.node}`);
+  log(`load before: ${machine.uptime}`);
 
-  log('memory bandwidth probe');
-  const bandwidth = memoryBandwidth();
-  log('node:crypto SHA-256 and hash-wasm xxhash64');
-  const sha64 = sha256PerRecord(64, next);
-  sha256PerRecord(300, next);
-  await xxhash64PerCall(64, next);
+  const references = addReferences(seededRandom(SEED), await createXXHash64());
+  const small = addStore(options, SHAPE_64);
+  const large = addStore(options, SHAPE_300);
+  addSmallStore(options, SHAPE_64);
 
-  const small = storeBenchmarks(options, SHAPE_64, true);
-  const large = storeBenchmarks(options, SHAPE_300, false);
-  log('replace batches on a small store');
-  smallStoreReplace(options, SHAPE_64);
+  log(`running ${options.rounds} rounds of ${measures.length} measures (one untimed round first)`);
+  for (const m of measures) m.run();
+  for (let round = 0; round < options.rounds; round++) {
+    for (const m of measures) m.seconds.push(m.run());
+  }
   const loadAfter = uptimeLine();
   log(`load after: ${loadAfter}`);
 
-  const ratio = (sha: number, sp: number): number => sha / (1e9 / sp);
-  const targets: Target[] = [
-    {
-      name: '64 B records from scratch', required: '>= 40 M records/s',
-      best: small.scratchRate.best, median: small.scratchRate.median,
-      metBest: small.scratchRate.best >= 40e6, metMedian: small.scratchRate.median >= 40e6,
-    },
-    {
-      name: 'vs node:crypto SHA-256 per 64 B record', required: '>= 50x',
-      best: ratio(sha64.best, small.scratchRate.best), median: ratio(sha64.median, small.scratchRate.median),
-      metBest: ratio(sha64.best, small.scratchRate.best) >= 50, metMedian: ratio(sha64.median, small.scratchRate.median) >= 50,
-    },
-    {
-      name: 'incremental SP update per change (h(r) + accumulator, 64 B)', required: '< 100 ns',
-      best: small.update.best, median: small.update.median,
-      metBest: small.update.best < 100, metMedian: small.update.median < 100,
-    },
-    ...['REPLACE through Core.apply', 'REPLACE, store_apply only'].map((prefix) => {
-      const figure = figures.find((f) => f.name.startsWith(`64 B: ${prefix}`))!;
-      return {
-        name: `incremental, all-in: ${prefix} (64 B)`, required: '< 100 ns',
-        best: figure.best, median: figure.median, metBest: figure.best < 100, metMedian: figure.median < 100,
-      };
-    }),
-    {
-      name: '300 B records from scratch vs memory read bandwidth', required: `>= ${(bandwidth.best / 2).toFixed(2)} GB/s (half)`,
-      best: large.scratchBandwidth.best, median: large.scratchBandwidth.median,
-      metBest: large.scratchBandwidth.best >= bandwidth.best / 2, metMedian: large.scratchBandwidth.median >= bandwidth.median / 2,
-    },
-  ];
+  const figures = new Map(measures.map((m) => [m, figureOf(m, m.seconds)]));
+  const figure = (m: Measure): Figure => figures.get(m)!;
+  const targets = targetsOf(figure, references, small, large);
+  const allFigures = [...oneShot, ...figures.values()];
 
-  console.log(`\nSync-Point benchmark — ${machineBefore.cpuModel}, ${machineBefore.logicalCores} cores, node ${machineBefore.node}, ${machineBefore.date}`);
-  console.log(`load before: ${machineBefore.uptime}\nload after:  ${loadAfter}\n`);
+  console.log(`\nSync-Point benchmark — ${machine.cpuModel}, ${machine.logicalCores} cores, node ${machine.node}, ${machine.date}`);
+  console.log(`${options.records} records per store, ${options.rounds} interleaved rounds; core ${options.wasm.replace(/^.*\/build\//, 'build/')}`);
+  console.log(`load before: ${machine.uptime}\nload after:  ${loadAfter}\n`);
   printTable([
     ['measure', 'best', 'median', 'note'],
-    ...figures.map((f) => [f.name, format(f.best, f.unit), format(f.median, f.unit), f.note ?? '']),
+    ...allFigures.map((f) => [f.name, format(f.best, f.unit), format(f.median, f.unit), f.note ?? '']),
   ]);
   console.log('');
   printTable([
     ['target', 'required', 'best', 'median', 'met (best)', 'met (median)'],
-    ...targets.map((t) => {
-      const unit: Unit | 'x' = t.required.startsWith('>= 50x') ? 'x' : t.required.includes('M records') ? 'records/s'
-        : t.required.includes('GB/s') ? 'GB/s' : 'ns/record';
-      return [t.name, t.required, format(t.best, unit), format(t.median, unit), t.metBest ? 'met' : 'NOT MET', t.metMedian ? 'met' : 'NOT MET'];
-    }),
+    ...targets.map((t) => [t.name, t.required, format(t.best, t.unit), format(t.median, t.unit),
+      t.metBest ? 'met' : 'NOT MET', t.metMedian ? 'met' : 'NOT MET']),
   ]);
 
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
@@ -386,11 +412,11 @@ async function main(): Promise<void> {
     command: 'npm run bench:sp',
     seed: SEED,
     records: options.records,
+    rounds: options.rounds,
     core: options.wasm.replace(/^.*\/build\//, 'build/'),
-    repetitions: REPETITIONS,
-    machine: machineBefore,
+    machine,
     loadAfter,
-    figures,
+    figures: allFigures,
     targets,
   };
   writeFileSync(RESULT_PATH, `${JSON.stringify(report, null, 2)}\n`);
