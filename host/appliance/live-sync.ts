@@ -215,7 +215,9 @@ export async function liveSyncJoin(options: JoinOptions): Promise<Joined> {
       } catch (error) {
         return fail(error instanceof HsmError && error.code === UNDEFINED_LIVE_SYNC ? error : new HsmError(UNDEFINED_LIVE_SYNC, `live-sync: ${(error as Error).message}`));
       }
-      if (ack >= 0) send({ type: 'live-sync-ack', session, seq: ack });
+      // Acknowledge from a fresh task: the donor's next items wait for it, and whatever else
+      // shares this thread (the memory transport's pool, this node's own work) gets a turn.
+      if (ack >= 0) setTimeout(() => send({ type: 'live-sync-ack', session, seq: ack }), 0);
       options.onProgress?.(joiner.progress());
       if (joiner.result) {
         settled = true;
