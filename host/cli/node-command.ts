@@ -23,6 +23,9 @@ export interface NodeCommandOptions {
   readonly peers: readonly string[];
   readonly json: boolean;
   readonly groupCommit: boolean;
+  /** Live-sync a new directory from this member: ID@HOST:PORT (host/appliance/live-sync-cli.ts). */
+  readonly join?: string;
+  readonly svmkFile?: string;
 }
 
 export function splitAddress(address: string): { host: string; port: number } {
@@ -36,7 +39,7 @@ export function splitAddress(address: string): { host: string; port: number } {
 function initialize(options: NodeCommandOptions): NodeConfig {
   if (existsSync(configPath(options.data))) return readConfig(options.data);
   if (!options.domain) throw new CliError(EXIT.USAGE, `${options.data} is not a node directory: give --domain NAME to create the first node of a pool`);
-  if (options.peers.length > 0) throw new CliError(EXIT.USAGE, 'a new node joins a running pool by live-sync (--join HOST:PORT)');
+  if (options.peers.length > 0) throw new CliError(EXIT.USAGE, 'a new node joins a running pool by live-sync (--join ID@HOST:PORT --svmk-file FILE)');
   const listen = options.listen ?? '127.0.0.1:7001';
   const id = newId();
   const config: NodeConfig = { version: 1, id, domain: options.domain, poolId: newId(), listen, founders: [{ id, address: listen }] };
@@ -45,6 +48,11 @@ function initialize(options: NodeCommandOptions): NodeConfig {
 }
 
 export async function runNode(options: NodeCommandOptions): Promise<number> {
+  if (options.join !== undefined && !existsSync(configPath(options.data))) {
+    const { joinNewNode } = await import('../appliance/live-sync-cli.ts');
+    await joinNewNode(options);
+    return runNode({ ...options, join: undefined });
+  }
   const config = initialize(options);
   if (options.domain && options.domain !== config.domain) {
     throw new CliError(EXIT.DATA, `${options.data} belongs to domain ${JSON.stringify(config.domain)}, not ${JSON.stringify(options.domain)} (domain names are case-sensitive)`);
