@@ -81,8 +81,28 @@ describe('live-sync', () => {
     const w = writer(() => pool.appliances[1], 'live');
     await pool.run(20);
     const progress: JoinProgress[] = [];
-    const join = joinInProcess(pool, { onProgress: (p) => progress.push(p) });
+    // Writes that start while the snapshot streams: they reach the joiner as catch-up
+    // transactions, or (if the donor added it first) commit with it as a participant.
+    const during: Promise<unknown>[] = [];
+    const join = joinInProcess(pool, {
+      onProgress: (p) => {
+        progress.push(p);
+        if (progress.length === 1) {
+          for (let i = 0; i < 5; i++) {
+            const request = write(`during${i}`);
+            during.push((async () => {
+              for (;;) {
+                const reply = await pool.appliances[2].write(request);
+                if (reply.code !== 36000) return reply.code;
+                await new Promise((resolve) => setTimeout(resolve, 1));
+              }
+            })());
+          }
+        }
+      },
+    });
     const { appliance: joiner, joined } = await drive(pool, join.done);
+    expect(await drive(pool, Promise.all(during))).toEqual([0, 0, 0, 0, 0]);
     await pool.run(50);
     await drive(pool, w.stop());
     expect(joined.records).toBeGreaterThanOrEqual(2000);
@@ -114,7 +134,7 @@ describe('live-sync', () => {
       else expect(cached).toContain(join.node.id);
     }
     const present = names(joiner);
-    for (const name of [...w.acknowledged, 'pre0', 'pre1999', 'after-join', 'from-joiner']) expect(present.has(name)).toBe(true);
+    for (const name of [...w.acknowledged, 'pre0', 'pre1999', 'after-join', 'from-joiner', 'during0', 'during4']) expect(present.has(name)).toBe(true);
 
     // The joiner restarts from its own storage (checkpoint + log) and stays in step.
     const index = pool.appliances.indexOf(joiner);
