@@ -1,5 +1,5 @@
 // Live-sync between real WebSocket servers on loopback and file storage: the path
-// `hsmpool node --join` takes (host/appliance/live-sync-cli.ts), minus the process.
+// `hsmpool node --join` takes (host/appliance/live-sync-cli.node.ts), minus the process.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Appliance } from '../host/appliance/appliance.ts';
 import { liveSyncJoin } from '../host/appliance/live-sync.ts';
-import { dialPeerSocket } from '../host/appliance/live-sync-ws.ts';
+import { dialPeerSocket } from '../host/appliance/live-sync-ws.node.ts';
 import { HsmError } from '../host/core/codes.ts';
 import { Random } from '../host/protocol/random.ts';
 import { FileStorage } from '../host/storage/file.ts';

@@ -14,7 +14,7 @@ import { CliError, EXIT } from '../cli/exit-codes.ts';
 import { lockDirectory, newId, writeNodeDirectory } from '../cli/config.ts';
 import { splitAddress, type NodeCommandOptions } from '../cli/node-command.ts';
 import { liveSyncJoin, type JoinProgress } from './live-sync.ts';
-import { dialPeerSocket } from './live-sync-ws.ts';
+import { dialPeerSocket } from './live-sync-ws.node.ts';
 
 function parseDonor(join: string): { id: string; address: string } {
   const at = join.indexOf('@');

@@ -23,7 +23,7 @@ export interface NodeCommandOptions {
   readonly peers: readonly string[];
   readonly json: boolean;
   readonly groupCommit: boolean;
-  /** Live-sync a new directory from this member: ID@HOST:PORT (host/appliance/live-sync-cli.ts). */
+  /** Live-sync a new directory from this member: ID@HOST:PORT (host/appliance/live-sync-cli.node.ts). */
   readonly join?: string;
   readonly svmkFile?: string;
 }
@@ -49,7 +49,7 @@ function initialize(options: NodeCommandOptions): NodeConfig {
 
 export async function runNode(options: NodeCommandOptions): Promise<number> {
   if (options.join !== undefined && !existsSync(configPath(options.data))) {
-    const { joinNewNode } = await import('../appliance/live-sync-cli.ts');
+    const { joinNewNode } = await import('../appliance/live-sync-cli.node.ts');
     await joinNewNode(options);
     return runNode({ ...options, join: undefined });
   }

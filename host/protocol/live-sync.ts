@@ -33,7 +33,6 @@ export const LIVE_SYNC_ABANDON_TICKS = 3000;
 const MAX_NODE_COUNT_REACHED = 37037;
 const INVALID_OPERATION = 37017;
 const UNDEFINED_LIVE_SYNC = 37032;
-const BUSY = 36000;
 const NODE_FENCED = 38502;
 
 export const isLiveSync = (body: { readonly type: string }): body is LiveSyncBody => body.type.startsWith('live-sync-');
@@ -125,6 +124,10 @@ export class DonorSession {
     if (this.finished) return;
     const now = this.replica.now;
     if (now - this.lastProgress >= LIVE_SYNC_ABANDON_TICKS) return this.finish();
+    // A joiner already in the membership (an earlier donor added it and died before DONE got
+    // through): no transaction can commit without its vote, so DONE needs no idle moment here,
+    // and waiting for one could wait forever (a PREPARE pending on its vote).
+    if (!this.joined && this.replica.membership.isMember(this.joiner.id)) this.onIdle();
     this.pump();
     if (this.unacked.length > 0 && now - this.lastResend >= LIVE_SYNC_RESEND_TICKS) {
       this.lastResend = now;
@@ -272,5 +275,3 @@ export class JoinerSession {
     this.imported = true;
   }
 }
-
-export { BUSY as LIVE_SYNC_BUSY };
