@@ -38,10 +38,20 @@ async function preload(pool: InProcessPool, count: number, prefix = 'pre'): Prom
 }
 
 /** Keeps writing on `appliance` until stopped; records acknowledged names and every code seen. */
-function writer(appliance: () => Appliance, prefix: string): { stop: () => Promise<void>; acknowledged: string[]; codes: Set<number> } {
+interface Writer {
+  stop: () => Promise<void>;
+  acknowledged: string[];
+  codes: Set<number>;
+  /** The first acknowledged write and the transaction that carried it. */
+  first?: ReturnType<typeof write>;
+  firstTxid?: string;
+}
+
+function writer(appliance: () => Appliance, prefix: string): Writer {
   const acknowledged: string[] = [];
   const codes = new Set<number>();
   let running = true;
+  const state: Writer = { stop: async () => { running = false; await loop; }, acknowledged, codes };
   const loop = (async () => {
     for (let i = 0; running; i++) {
       const name = `${prefix}${i}`;
@@ -51,6 +61,10 @@ function writer(appliance: () => Appliance, prefix: string): { stop: () => Promi
         codes.add(reply.code);
         if (reply.code === 0) {
           acknowledged.push(name);
+          if (!state.first) {
+            state.first = request;
+            state.firstTxid = reply.txid;
+          }
           // Over the memory transport a write can commit in microtasks alone: yield to the clock.
           await new Promise((resolve) => setTimeout(resolve, 0));
           break;
@@ -61,7 +75,7 @@ function writer(appliance: () => Appliance, prefix: string): { stop: () => Promi
       }
     }
   })();
-  return { stop: async () => { running = false; await loop; }, acknowledged, codes };
+  return state;
 }
 
 const names = (appliance: Appliance): Set<string> => new Set(appliance.core.list().map((record) => (codec.decode(record) as { name: string }).name));
@@ -133,6 +147,9 @@ describe('live-sync', () => {
       if (appliance === joiner) expect(cached.sort()).toEqual(pool.founders.map((node) => node.id).sort());
       else expect(cached).toContain(join.node.id);
     }
+    // A retried write that committed before the join gets its original answer from the joiner.
+    const retried = await drive(pool, joiner.write(w.first!));
+    expect(retried).toMatchObject({ code: 0, txid: w.firstTxid });
     const present = names(joiner);
     for (const name of [...w.acknowledged, 'pre0', 'pre1999', 'after-join', 'from-joiner', 'during0', 'during4']) expect(present.has(name)).toBe(true);
 

@@ -55,6 +55,10 @@ const body: fc.Arbitrary<MessageBody> = fc.oneof(
     membership: fc.record({ founders: fc.array(nodeAddress, { maxLength: 5 }), added: fc.array(nodeAddress, { maxLength: 5 }), down: fc.array(hexId, { maxLength: 5 }) }),
   }),
   fc.record({ type: fc.constant('live-sync-ack' as const), session: hexId, seq: counter }),
+  fc.record({
+    type: fc.constant('live-sync-outcomes' as const), session: hexId, seq: counter,
+    outcomes: fc.array(fc.record({ requestId: fc.tuple(hexId, hexId).map(([a, b]) => a + b), code: fc.integer({ min: -0x7fffffff, max: 0x7fffffff }), txid: hexId }), { maxLength: 5 }),
+  }),
 );
 
 const envelope: fc.Arbitrary<Envelope> = fc.record({ from: hexId, to: hexId, epoch: counter, digest: text, sp: text, spvv: u16, body });

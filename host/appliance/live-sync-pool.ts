@@ -60,6 +60,7 @@ export function joinInProcess(pool: InProcessPool, options: InProcessJoinOptions
       membership: joined.membership, storage, core: newCore(), random: random.fork(), transport, groupCommit: pool.options.groupCommit,
       checkpointBytes: pool.options.checkpointBytes,
     });
+    for (const outcome of joined.requestOutcomes) appliance.runtime.replica.rememberRequest(outcome.requestId, { code: outcome.code, txid: outcome.txid });
     pool.appliances.push(appliance);
     pool.storages.push(storage);
     return { appliance, joined };

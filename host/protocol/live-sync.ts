@@ -19,10 +19,13 @@ import { HsmError } from '../core/codes.ts';
 import type { Core, SnapshotReader, SyncPoint } from '../core/core.ts';
 import { NODES_MAX, SNAPSHOT_HEADER_SIZE } from '../core/layout.ts';
 import type { Replica } from './replica.ts';
-import type { LiveSyncBody, MembershipEvents, NodeAddress, NodeId, Transaction } from './types.ts';
+import type { LiveSyncBody, MembershipEvents, NodeAddress, NodeId, RequestOutcome, Transaction } from './types.ts';
+import { batchRequestIdsHex } from '../core/batch.ts';
 
 /** Snapshot bytes per CHUNK (whole frames; base64 in the envelope stays far below its limit). */
 export const LIVE_SYNC_CHUNK_BYTES = 256 * 1024;
+/** Write outcomes per OUTCOMES item (the codec's LIVE_SYNC_OUTCOMES_MAX). */
+export const LIVE_SYNC_OUTCOMES_PER_ITEM = 4096;
 /** Items sent and not yet acknowledged. */
 export const LIVE_SYNC_WINDOW = 8;
 /** Ticks without an acknowledgement before the donor resends from the first unacknowledged item. */
@@ -66,6 +69,8 @@ type Item = Extract<LiveSyncBody, { seq: number }>;
 export class DonorSession {
   private readonly unacked: Item[] = [];
   private readonly commits: Item[] = [];
+  /** The donor's remembered write outcomes at the snapshot point (retries on the joiner get them). */
+  private readonly outcomes: RequestOutcome[];
   private nextSeq = 0;
   private acked = -1;
   private snapshotDone = false;
@@ -87,6 +92,7 @@ export class DonorSession {
     this.lastResend = replica.now;
     const sp = replica.core.syncPoint();
     this.stats.records = sp.count;
+    this.outcomes = [...replica.requestOutcomes].map(([requestId, outcome]) => ({ requestId, code: outcome.code, txid: outcome.txid }));
     this.push({ type: 'live-sync-begin', session, seq: 0, poolId, records: sp.count, header: reader.header });
     this.pump();
   }
@@ -100,7 +106,7 @@ export class DonorSession {
 
   /** No transaction is pending at the donor: the moment to add the joiner, if it is close. */
   onIdle(): void {
-    if (this.finished || this.joined || !this.snapshotDone) return;
+    if (this.finished || this.joined || !this.snapshotDone || this.outcomes.length > 0) return;
     // Add only once little is outstanding, so the pool waits briefly for the joiner's vote.
     if (this.commits.length + this.unacked.length > LIVE_SYNC_WINDOW) return;
     this.joined = true;
@@ -169,6 +175,10 @@ export class DonorSession {
         this.push({ type: 'live-sync-chunk', session: this.session, seq: -1, records: framesIn(data), data });
         continue;
       }
+      if (this.outcomes.length > 0) {
+        this.push({ type: 'live-sync-outcomes', session: this.session, seq: -1, outcomes: this.outcomes.splice(0, LIVE_SYNC_OUTCOMES_PER_ITEM) });
+        continue;
+      }
       const next = this.commits.shift();
       if (next === undefined) return;
       this.push(next);
@@ -193,6 +203,9 @@ export interface JoinResult {
   readonly bytes: number;
   readonly records: number;
   readonly commits: number;
+  /** Write outcomes the donor remembered, and those of the transactions caught up: give them
+   * to the joiner's replica (`rememberRequest`) so a retried write gets its original answer. */
+  readonly requestOutcomes: readonly RequestOutcome[];
 }
 
 /** The joiner's side: applies the stream, in order, to an empty core. */
@@ -205,6 +218,7 @@ export class JoinerSession {
   private commits = 0;
   private importing = false;
   private imported = false;
+  private readonly outcomes: RequestOutcome[] = [];
   result: JoinResult | undefined;
 
   constructor(readonly session: string, private readonly core: Core) {}
@@ -229,12 +243,18 @@ export class JoinerSession {
         this.bytes += item.data.length;
         this.records += item.records;
         break;
+      case 'live-sync-outcomes':
+        this.outcomes.push(...item.outcomes);
+        break;
       case 'live-sync-commit': {
         this.endImport();
         const applied = this.core.apply(item.tx.batch);
         if (applied.syncPoint.hex !== item.sp || applied.syncPoint.spvv !== item.spvv) {
           throw new HsmError(UNDEFINED_LIVE_SYNC, `live-sync: transaction ${item.tx.txid} gave SP ${applied.syncPoint.hex} here, ${item.sp} at the donor`);
         }
+        batchRequestIdsHex(item.tx.batch).forEach((requestId, i) => {
+          if (requestId) this.outcomes.push({ requestId, code: applied.writeResults[i], txid: item.tx.txid });
+        });
         this.commits++;
         break;
       }
@@ -242,6 +262,7 @@ export class JoinerSession {
         this.endImport();
         this.result = {
           poolId: this.poolId, membership: item.membership, syncPoint: this.core.syncPoint(), bytes: this.bytes, records: this.records, commits: this.commits,
+          requestOutcomes: this.outcomes,
         };
         break;
     }

@@ -68,6 +68,7 @@ export type LiveSyncBody =
   | { readonly type: 'live-sync-refused'; readonly session: string; readonly code: number }
   | { readonly type: 'live-sync-begin'; readonly session: string; readonly seq: number; readonly poolId: string; readonly records: number; readonly header: Uint8Array }
   | { readonly type: 'live-sync-chunk'; readonly session: string; readonly seq: number; readonly records: number; readonly data: Uint8Array }
+  | { readonly type: 'live-sync-outcomes'; readonly session: string; readonly seq: number; readonly outcomes: readonly RequestOutcome[] }
   | { readonly type: 'live-sync-commit'; readonly session: string; readonly seq: number; readonly tx: Transaction; readonly sp: string; readonly spvv: number }
   | { readonly type: 'live-sync-done'; readonly session: string; readonly seq: number; readonly membership: MembershipEvents }
   | { readonly type: 'live-sync-ack'; readonly session: string; readonly seq: number };
@@ -83,6 +84,13 @@ export interface Envelope {
   readonly sp: string;
   readonly spvv: number;
   readonly body: MessageBody;
+}
+
+/** A write's outcome by request id (32 hex digits), so a retry anywhere gets the original answer. */
+export interface RequestOutcome {
+  readonly requestId: string;
+  readonly code: number;
+  readonly txid: TxId;
 }
 
 /** The grow-only set of membership events; see membership.ts. */

@@ -31,6 +31,9 @@ const FRAME_TOO_LARGE = 38601;
 const FRAME_MALFORMED = 38602;
 
 const ID_PATTERN = /^[0-9a-f]{16}$/;
+const REQUEST_ID_PATTERN = /^[0-9a-f]{32}$/;
+/** Write outcomes in one live-sync message (about 90 bytes each in JSON). */
+export const LIVE_SYNC_OUTCOMES_MAX = 4096;
 const TX_STATUSES: readonly TxStatus[] = ['committed', 'aborted', 'prepared', 'undecided', 'unknown'];
 
 /** How a byte field is read: from base64 when decoding, as a Uint8Array when encoding. */
@@ -126,6 +129,17 @@ function parseBody(value: unknown, readBytes: ReadBytes): MessageBody {
       return {
         type, session: id(o.session, 'body.session'), seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX),
         records: integer(o.records, 'body.records', 0, COUNTER_MAX), data: readBytes(o.data, 'body.data'),
+      };
+    }
+    case 'live-sync-outcomes': {
+      const o = record(value, path, ['type', 'session', 'seq', 'outcomes']);
+      return {
+        type, session: id(o.session, 'body.session'), seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX),
+        outcomes: list(o.outcomes, 'body.outcomes', LIVE_SYNC_OUTCOMES_MAX, (item, at) => {
+          const r = record(item, at, ['requestId', 'code', 'txid']);
+          if (typeof r.requestId !== 'string' || !REQUEST_ID_PATTERN.test(r.requestId)) fail(`${at}.requestId: expected 32 lowercase hex digits`);
+          return { requestId: r.requestId, code: integer(r.code, `${at}.code`, -CODE_MAX, CODE_MAX), txid: id(r.txid, `${at}.txid`) };
+        }),
       };
     }
     case 'live-sync-commit': {
