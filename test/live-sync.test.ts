@@ -231,4 +231,35 @@ describe('live-sync', () => {
     expect(names(appliance).has('after-retry')).toBe(true);
     await pool.close();
   }, 120_000);
+
+  it('a donor that dies at the very moment it adds the joiner: the others never learn of it, node-down, a retry succeeds', async () => {
+    const pool = await InProcessPool.start({ nodes: 3, svmk: TEST_SVMK, newCore: () => keyedCore(), seed: 8 });
+    await pool.run(5);
+    await preload(pool, 200);
+    const donor = pool.appliances[2];
+    const donorAddress = donor.info().address;
+    let killed = false;
+    // Runs in the replica step that adds the joiner, after the add and before anything is sent.
+    donor.runtime.replica.idleHooks.push(() => {
+      if (!killed && donor.donor.active?.added) {
+        killed = true;
+        pool.hub.setIsolated(donorAddress, true);
+      }
+    });
+    const first = joinInProcess(pool, { donor: { id: donor.id, address: donorAddress }, stallMs: 300, seed: 31 });
+    const error = await drive(pool, first.done).then(() => undefined, (e: unknown) => e);
+    expect(killed).toBe(true);
+    expect((error as HsmError).code).toBe(37032);
+    for (const appliance of pool.appliances.slice(0, 2)) expect(appliance.info().epoch).toBe(0);
+    await donor.close();
+    pool.appliances.splice(2, 1);
+    expect((await drive(pool, pool.appliances[0].nodeDown(donor.id))).code).toBe(0);
+    const retry = joinInProcess(pool, { id: first.node.id, address: '127.0.3.1:7001', storage: first.storage, seed: 32 });
+    const { appliance } = await drive(pool, retry.done);
+    expect((await drive(pool, pool.appliances[1].write(write('after')))).code).toBe(0);
+    await pool.run(30);
+    expect(new Set(pool.appliances.map((a) => a.info().syncPoint.hex)).size).toBe(1);
+    expect(names(appliance).has('after')).toBe(true);
+    await pool.close();
+  }, 120_000);
 });
