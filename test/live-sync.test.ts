@@ -232,6 +232,38 @@ describe('live-sync', () => {
     await pool.close();
   }, 120_000);
 
+  it('a joiner that dies right after it was added comes back: a new donor sends DONE even while a PREPARE waits for its vote', async () => {
+    const pool = await InProcessPool.start({ nodes: 3, svmk: TEST_SVMK, newCore: () => keyedCore(), seed: 9 });
+    await pool.run(5);
+    await preload(pool, 200);
+    const donor = pool.appliances[2];
+    let first: ReturnType<typeof joinInProcess> | undefined;
+    let killed = false;
+    donor.runtime.replica.idleHooks.push(() => {
+      if (!killed && donor.donor.active?.added) {
+        killed = true;
+        void first!.transport.close(); // the joiner's process dies: DONE never arrives
+      }
+    });
+    first = joinInProcess(pool, { donor: { id: donor.id, address: donor.info().address }, stallMs: 300, seed: 41 });
+    const error = await drive(pool, first.done).then(() => undefined, (e: unknown) => e);
+    expect(killed).toBe(true);
+    expect((error as HsmError).code).toBe(37032);
+    await pool.run(30);
+    for (const appliance of pool.appliances) expect(appliance.info().nodes.find((n) => n.id === first!.node.id)?.member).toBe(true);
+    // A write now waits for the joiner's vote: every member holds it pending.
+    const blocked = pool.appliances[1].write(write('blocked'));
+    await pool.run(20);
+    expect(pool.appliances[0].info().pending.length).toBe(1);
+    const retry = joinInProcess(pool, { id: first.node.id, address: first.node.address, storage: first.storage, seed: 42, donor: { id: pool.appliances[0].id, address: pool.appliances[0].info().address } });
+    const { appliance } = await drive(pool, retry.done);
+    expect((await drive(pool, blocked)).code).toBe(0);
+    await pool.run(30);
+    expect(new Set(pool.appliances.map((a) => a.info().syncPoint.hex)).size).toBe(1);
+    expect(names(appliance).has('blocked')).toBe(true);
+    await pool.close();
+  }, 120_000);
+
   it('a donor that dies at the very moment it adds the joiner: the others never learn of it, node-down, a retry succeeds', async () => {
     const pool = await InProcessPool.start({ nodes: 3, svmk: TEST_SVMK, newCore: () => keyedCore(), seed: 8 });
     await pool.run(5);
