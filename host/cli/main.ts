@@ -40,11 +40,13 @@ remote console, as an administrator) and writes it to FILE atomically (docs/CLI.
 
 Restores a backup into the node directory DIR, whose node must be stopped. A corrupt,
 truncated or foreign backup is refused and nothing is changed (docs/CLI.md).`,
-  node: `Usage: hsmpool node --data DIR [--listen 127.0.0.1:PORT] [--domain NAME] [--peer HOST:PORT ...] [--no-group-commit] [--json]
+  node: `Usage: hsmpool node --data DIR [--listen 127.0.0.1:PORT] [--domain NAME] [--peer HOST:PORT ...] [--no-group-commit] [--console] [--json]
        hsmpool node --data DIR --listen HOST:PORT --join ID@HOST:PORT --svmk-file FILE --domain NAME
 
 Runs one appliance. DIR is a node directory made by \`hsmpool up\`; a DIR that does not exist
 becomes the first node of a new pool of domain NAME. --json prints one JSON event per line.
+--console opens the local console on this terminal (the console commands; node-down is
+refused there, planned removal (remove-node) is accepted; quit stops the node).
 With --join, a new DIR joins a running pool by live-sync from the member ID at HOST:PORT (its
 id is on its ready line and in the console's info), with the pool's SVMK from FILE (32 bytes).`,
 };
@@ -73,13 +75,13 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'node': {
       const { values } = parse(rest, {
-        data: 'string', listen: 'string', domain: 'string', peer: 'strings', json: 'boolean', 'no-group-commit': 'boolean', join: 'string', 'svmk-file': 'string',
+        data: 'string', listen: 'string', domain: 'string', peer: 'strings', json: 'boolean', 'no-group-commit': 'boolean', join: 'string', 'svmk-file': 'string', console: 'boolean',
       });
       if (!values.data) fail('node: --data DIR is required');
       return runNode({
         data: values.data as string, listen: values.listen as string | undefined, domain: values.domain as string | undefined,
         peers: (values.peer as string[] | undefined) ?? [], json: Boolean(values.json), groupCommit: !values['no-group-commit'],
-        join: values.join as string | undefined, svmkFile: values['svmk-file'] as string | undefined,
+        join: values.join as string | undefined, svmkFile: values['svmk-file'] as string | undefined, console: Boolean(values.console),
       });
     }
     case 'console': {

@@ -14,6 +14,8 @@ import { runBootstrap } from './bootstrap.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 import { configPath, lockDirectory, newId, newSvmk, readConfig, readSvmk, writeNodeDirectory, type NodeConfig } from './config.ts';
 import { existsSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { runCommand } from '../console/commands.ts';
 import { randomBytes } from 'node:crypto';
 
 export interface NodeCommandOptions {
@@ -23,6 +25,8 @@ export interface NodeCommandOptions {
   readonly peers: readonly string[];
   readonly json: boolean;
   readonly groupCommit: boolean;
+  /** The local console: commands from this process's standard input. */
+  readonly console?: boolean;
   /** Live-sync a new directory from this member: ID@HOST:PORT (host/appliance/live-sync-cli.node.ts). */
   readonly join?: string;
   readonly svmkFile?: string;
@@ -45,6 +49,19 @@ function initialize(options: NodeCommandOptions): NodeConfig {
   const config: NodeConfig = { version: 1, id, domain: options.domain, poolId: newId(), listen, founders: [{ id, address: listen }] };
   writeNodeDirectory(options.data, config, newSvmk());
   return config;
+}
+
+/** The local console on this node's terminal: the console command set, as 'local'. */
+function localConsole(appliance: Appliance, json: boolean, quit: () => void): void {
+  const prompt = createInterface({ input: process.stdin, output: process.stdout, prompt: 'local> ', terminal: Boolean(process.stdin.isTTY) });
+  prompt.prompt();
+  prompt.on('line', (line) => {
+    if (line.trim() === 'quit') return quit();
+    void runCommand(appliance, 'local', line).then((result) => {
+      console.log(json ? JSON.stringify({ event: 'console', code: result.code, data: result.data }) : result.text);
+      prompt.prompt();
+    });
+  });
 }
 
 export async function runNode(options: NodeCommandOptions): Promise<number> {
@@ -96,6 +113,7 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
       };
       process.once('SIGINT', () => stop('SIGINT'));
       process.once('SIGTERM', () => stop('SIGTERM'));
+      if (options.console) localConsole(appliance, options.json, () => stop('console quit'));
     });
     bootstrap.cancel();
     clearInterval(clock);
