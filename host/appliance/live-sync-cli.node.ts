@@ -4,7 +4,8 @@
 // no node.json: running the command again starts over from nothing.
 
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { HsmError } from '../core/codes.ts';
 import { deriveSyncPointKey } from '../core/keys.ts';
 import { newCore } from '../node/core-file.ts';
@@ -51,7 +52,12 @@ export async function joinNewNode(options: NodeCommandOptions): Promise<void> {
   const listen = splitAddress(options.listen);
   mkdirSync(options.data, { recursive: true });
   const release = lockDirectory(options.data);
-  const id = newId();
+  // The id and address survive an interrupted attempt: if the donor added this node before the
+  // attempt died, the retry is the same member coming back, not a second, silent one.
+  const joiningPath = join(options.data, 'joining.json');
+  const previous = existsSync(joiningPath) ? (JSON.parse(readFileSync(joiningPath, 'utf8')) as { id?: string; listen?: string }) : {};
+  const id = previous.id && /^[0-9a-f]{16}$/.test(previous.id) && previous.listen === options.listen ? previous.id : newId();
+  writeFileSync(joiningPath, JSON.stringify({ id, listen: options.listen }) + '\n');
   const say = (event: string, fields: Record<string, unknown> = {}): void => {
     if (options.json) console.log(JSON.stringify({ event, node: id, ...fields }));
     else console.log(`[${id}] ${event}${Object.keys(fields).length ? ' ' + Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ') : ''}`);
@@ -84,6 +90,7 @@ export async function joinNewNode(options: NodeCommandOptions): Promise<void> {
     writeNodeDirectory(options.data, {
       version: 1, id, domain: options.domain, poolId: joined.poolId, listen: server.address, founders: joined.membership.founders,
     }, svmk);
+    unlinkSync(joiningPath);
     say('joined', { sp: joined.syncPoint.hex, records: joined.records, bytes: joined.bytes, transactions: joined.commits });
   } catch (error) {
     if (tty) process.stdout.write('\n');
