@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Appliance } from '../host/appliance/appliance.ts';
 import { liveSyncJoin } from '../host/appliance/live-sync.ts';
-import { dialPeerSocket } from '../host/appliance/live-sync-ws.node.ts';
+import { dialPeerSocket } from '../host/node/live-sync-dial.ts';
 import { HsmError } from '../host/core/codes.ts';
 import { Random } from '../host/protocol/random.ts';
 import { FileStorage } from '../host/storage/file.ts';

@@ -5,21 +5,15 @@
 // with the pool), checks its length, SHA-256 and its own checksum, and writes it atomically:
 // a temporary file next to FILE, fsync, rename, fsync of the directory.
 
-import { readFileSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import { basename, dirname, join } from 'node:path';
-import { NodeLink, type LinkSession } from '../client/node-link.ts';
 import { HsmError } from '../core/codes.ts';
-import { nodeConnections } from '../node/ws-client.ts';
-import { CryptoEngine } from '../service/crypto-engine.ts';
-import type { ServiceRequest } from '../service/protocol.ts';
-import { DEFAULT_KDF_LIMITS } from '../service/scram.ts';
 import type { ConsoleResult } from '../console/commands.ts';
 import type { BackupPiece, BackupStarted } from '../backup/transfer.ts';
 import { verifyBackupChecksum } from '../backup/format.ts';
 import { CliError, EXIT } from './exit-codes.ts';
+import { RemoteConsole, readPassword } from './console-command.ts';
 
 export interface BackupOptions {
   readonly host: string;
@@ -31,54 +25,19 @@ export interface BackupOptions {
 
 const TIMEOUT_MS = 60_000;
 
-async function readPassword(options: BackupOptions): Promise<string> {
-  if (options.passwordFile) return readFileSync(options.passwordFile, 'utf8').split('\n')[0];
-  if (process.env.HSMPOOL_PASSWORD) return process.env.HSMPOOL_PASSWORD;
-  if (process.stdin.isTTY) process.stderr.write(`password for ${options.user}: `);
-  const lines = createInterface({ input: process.stdin });
-  for await (const line of lines) {
-    lines.close();
-    return line;
-  }
-  throw new CliError(EXIT.USAGE, 'no password: use --password-file, HSMPOOL_PASSWORD or standard input');
-}
-
-async function openLink(options: BackupOptions, password: string): Promise<{ link: NodeLink; session: LinkSession }> {
-  const link = new NodeLink(options.host, {
-    connections: nodeConnections('/console'),
-    credentials: { user: options.user, password },
-    kdfLimits: DEFAULT_KDF_LIMITS,
-    requestTimeoutMs: TIMEOUT_MS,
-    engine: new CryptoEngine(),
-    randomBytes: (length) => new Uint8Array(randomBytes(length)),
-    saltedPasswords: new Map(),
-  });
-  try {
-    return { link, session: await link.open() };
-  } catch (error) {
-    link.close();
-    if (error instanceof HsmError && error.code < 0) throw new CliError(EXIT.UNREACHABLE, error.message);
-    throw error;
-  }
-}
-
-async function run(link: NodeLink, session: LinkSession, line: string): Promise<ConsoleResult> {
-  const response = await link.request(session, { type: 'console.run', line } as unknown as ServiceRequest);
-  if (response.code !== 0) {
-    const message = 'message' in response ? String(response.message) : new HsmError(response.code).message;
-    throw new CliError(EXIT.FAILED, `backup: ${message}`);
-  }
-  const result = (response as unknown as { result: ConsoleResult }).result;
+/** Runs one console command; a refusal becomes a CliError naming it. */
+async function run(remote: RemoteConsole, line: string): Promise<ConsoleResult> {
+  const result = await remote.run(line);
   if (result.code !== 0) throw new CliError(EXIT.FAILED, `backup: ${result.text.split('\n')[0].replace(/^error: /, '')}`);
   return result;
 }
 
 /** Fetches a whole backup file over an open console session. */
-export async function fetchBackup(link: NodeLink, session: LinkSession): Promise<{ started: BackupStarted; bytes: Uint8Array }> {
-  const started = (await run(link, session, 'backup')).data as BackupStarted;
+export async function fetchBackup(remote: RemoteConsole): Promise<{ started: BackupStarted; bytes: Uint8Array }> {
+  const started = (await run(remote, 'backup')).data as BackupStarted;
   const pieces: Buffer[] = [Buffer.from(started.data, 'base64')];
   for (let index = 1; index < started.pieces; index++) {
-    const piece = (await run(link, session, `backup ${started.id} ${index}`)).data as BackupPiece;
+    const piece = (await run(remote, `backup ${started.id} ${index}`)).data as BackupPiece;
     if (piece.index !== index) throw new CliError(EXIT.FAILED, `backup: asked for piece ${index}, got ${piece.index}`);
     pieces.push(Buffer.from(piece.data, 'base64'));
   }
@@ -116,15 +75,15 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
 
 export async function runBackup(options: BackupOptions): Promise<number> {
   const password = await readPassword(options);
-  const { link, session } = await openLink(options, password);
+  const remote = await RemoteConsole.open(options, password, TIMEOUT_MS);
   let fetched: { started: BackupStarted; bytes: Uint8Array };
   try {
-    fetched = await fetchBackup(link, session);
+    fetched = await fetchBackup(remote);
   } catch (error) {
     if (error instanceof HsmError) throw new CliError(error.code < 0 ? EXIT.UNREACHABLE : EXIT.FAILED, `backup: ${error.message}`);
     throw error;
   } finally {
-    link.close();
+    remote.close();
   }
   await writeFileAtomic(options.out, fetched.bytes);
   const { started } = fetched;

@@ -26,7 +26,8 @@ export interface ConsoleOptions {
 /** Console commands wait this long for an answer (node-down probes take a few hundred ms). */
 export const CONSOLE_TIMEOUT_MS = 30_000;
 
-async function readPassword(options: ConsoleOptions): Promise<string> {
+/** The password from --password-file, HSMPOOL_PASSWORD or the first line of standard input. */
+export async function readPassword(options: { readonly passwordFile?: string; readonly user: string }): Promise<string> {
   if (options.passwordFile) return readFileSync(options.passwordFile, 'utf8').split('\n')[0];
   if (process.env.HSMPOOL_PASSWORD) return process.env.HSMPOOL_PASSWORD;
   if (process.stdin.isTTY) process.stderr.write(`password for ${options.user}: `);
@@ -38,15 +39,16 @@ async function readPassword(options: ConsoleOptions): Promise<string> {
   throw new CliError(EXIT.USAGE, 'no password: use --password-file, HSMPOOL_PASSWORD or standard input');
 }
 
-class RemoteConsole {
+/** A logged-in remote-console session (SCRAM, then console.run frames). */
+export class RemoteConsole {
   private constructor(private readonly link: NodeLink, private readonly session: LinkSession) {}
 
-  static async open(options: ConsoleOptions, password: string): Promise<RemoteConsole> {
+  static async open(options: { readonly host: string; readonly user: string }, password: string, timeoutMs = CONSOLE_TIMEOUT_MS): Promise<RemoteConsole> {
     const link = new NodeLink(options.host, {
       connections: nodeConnections('/console'),
       credentials: { user: options.user, password },
       kdfLimits: DEFAULT_KDF_LIMITS,
-      requestTimeoutMs: CONSOLE_TIMEOUT_MS,
+      requestTimeoutMs: timeoutMs,
       engine: new CryptoEngine(),
       randomBytes: (length) => new Uint8Array(randomBytes(length)),
       saltedPasswords: new Map(),

@@ -66,7 +66,7 @@ function localConsole(appliance: Appliance, json: boolean, quit: () => void): vo
 
 export async function runNode(options: NodeCommandOptions): Promise<number> {
   if (options.join !== undefined && !existsSync(configPath(options.data))) {
-    const { joinNewNode } = await import('../appliance/live-sync-cli.node.ts');
+    const { joinNewNode } = await import('./live-sync-join.ts');
     await joinNewNode(options);
     return runNode({ ...options, join: undefined });
   }

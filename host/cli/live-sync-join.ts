@@ -11,11 +11,11 @@ import { deriveSyncPointKey } from '../core/keys.ts';
 import { newCore } from '../node/core-file.ts';
 import { FileStorage } from '../storage/file.ts';
 import { startNodeServer } from '../transport/ws-node.ts';
-import { CliError, EXIT } from '../cli/exit-codes.ts';
-import { lockDirectory, newId, writeNodeDirectory } from '../cli/config.ts';
-import { splitAddress, type NodeCommandOptions } from '../cli/node-command.ts';
-import { liveSyncJoin, type JoinProgress } from './live-sync.ts';
-import { dialPeerSocket } from './live-sync-ws.node.ts';
+import { CliError, EXIT } from './exit-codes.ts';
+import { lockDirectory, newId, writeNodeDirectory } from './config.ts';
+import { splitAddress, type NodeCommandOptions } from './node-command.ts';
+import { liveSyncJoin, type JoinProgress } from '../appliance/live-sync.ts';
+import { dialPeerSocket } from '../node/live-sync-dial.ts';
 
 function parseDonor(join: string): { id: string; address: string } {
   const at = join.indexOf('@');
