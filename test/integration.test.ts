@@ -15,6 +15,9 @@ import { createPool, nodeDir } from '../host/cli/up-command.ts';
 import { nodeConnections } from '../host/node/ws-client.ts';
 
 const CLI = new URL('../build/cli.js', import.meta.url).pathname;
+/** Writes in the stream, and how many are acknowledged before the coordinator is killed. */
+const STREAM_WRITES = 40;
+const KILL_AFTER = 8;
 const children: ChildProcess[] = [];
 const data = mkdtempSync(join(tmpdir(), 'hsmpool-it-'));
 
@@ -103,26 +106,35 @@ it('a pool of processes survives kill -9 of a coordinator and node-down of a dea
     nodes: [addresses[0], addresses[1]], user: 'admin', password, connections: nodeConnections(), loadBalancing: false,
     nodeRetryAfterMs: 200, retry: { busyRetriesMax: 60, backoffBaseMs: 20, backoffMaxMs: 500 },
   });
+  let beforeKill = 0;
+  let killed!: () => void;
+  const kill = new Promise<void>((resolve) => (killed = resolve));
+  let streamAcknowledged = 0;
   const stream = (async () => {
-    for (let n = 0; n < 30; n++) {
+    for (let n = 0; n < STREAM_WRITES; n++) {
       try {
         await streaming.generateKey(`stream-${n}`, 'hmac-sha256');
         acknowledged.push(`stream-${n}`);
+        // Kill the coordinator right at the KILL_AFTER-th acknowledgement, mid-stream.
+        if (++streamAcknowledged === KILL_AFTER) {
+          beforeKill = acknowledged.length;
+          processes[0].kill('SIGKILL');
+          killed();
+        }
       } catch {
         // refused or unknown: the client was not told it committed
       }
     }
+    killed(); // never reached KILL_AFTER: the assertions below say so
   })();
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  const beforeKill = acknowledged.length;
-  processes[0].kill('SIGKILL');
+  await kill;
   await new Promise((resolve) => setTimeout(resolve, 300));
   processes[0] = await startNode(0);
   await stream;
   // The kill landed in the middle of the stream: writes were acknowledged before and after it.
   expect(beforeKill).toBeGreaterThan(3);
   expect(acknowledged.length).toBeGreaterThan(beforeKill);
-  expect(acknowledged.length).toBeLessThan(3 + 30 + 1);
+  expect(acknowledged.length).toBeLessThan(3 + STREAM_WRITES + 1);
 
   // Node 3 dies for good: node-down from the remote console unblocks the pool.
   processes[2].kill('SIGKILL');
