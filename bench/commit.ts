@@ -6,7 +6,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../host/node/free-port.ts';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -17,15 +17,6 @@ import { nodeConnections } from '../host/node/ws-client.ts';
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 5;
 const CLI = new URL('../build/cli.js', import.meta.url).pathname;
 const CLIENTS_MAX = 32;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function startNode(dir: string, groupCommit: boolean): Promise<ChildProcess> {
   const args = [CLI, 'node', '--data', dir, '--json', ...(groupCommit ? [] : ['--no-group-commit'])];

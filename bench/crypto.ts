@@ -17,6 +17,8 @@ import { pbkdf2 } from '@noble/hashes/pbkdf2.js';
 import { scrypt } from '@noble/hashes/scrypt.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import os from 'node:os';
+import { machineInfo } from './lib/machine.ts';
+import { seededRandom, summarize } from './lib/stats.ts';
 
 const SEED = 20261123;
 const REPETITIONS = 5;
@@ -28,42 +30,12 @@ const MESSAGE_SIZES = [64, 256, 1024, 4096, 16384, 65536] as const;
 
 const subtle = globalThis.crypto.subtle;
 
-// Self-contained helpers (no shared bench library yet): seeded bytes, best and median, the machine.
-
-/** SplitMix32: every message and key comes from the printed seed. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x9e3779b9) >>> 0;
-    let z = state;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-    return (z ^ (z >>> 16)) >>> 0;
-  };
-}
-
 const next = seededRandom(SEED);
 
 function seededBytes(length: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(length);
   for (let i = 0; i < length; i++) out[i] = next() & 0xff;
   return out;
-}
-
-function bestAndMedian(seconds: readonly number[]): { bestSeconds: number; medianSeconds: number } {
-  const sorted = [...seconds].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return { bestSeconds: sorted[0], medianSeconds: sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2 };
-}
-
-/** The machine a figure came from, and how loaded it was (the figures are only as quiet as it). */
-function machineInfo(): Record<string, unknown> {
-  const cpus = os.cpus();
-  return {
-    cpuModel: cpus[0]?.model.trim() ?? 'unknown', logicalCores: cpus.length, memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`, node: process.version, v8: process.versions.v8,
-    date: new Date().toISOString(), loadAverage: loadAverage(),
-  };
 }
 
 const loadAverage = (): number[] => os.loadavg().map((x) => Math.round(x * 100) / 100);
@@ -91,7 +63,7 @@ async function measure(operation: Operation): Promise<{ best: number; median: nu
     for (let i = 0; i < count; i++) await operation();
     seconds.push((performance.now() - begin) / 1000 / count);
   }
-  const samples = bestAndMedian(seconds);
+  const samples = summarize(seconds);
   return { best: samples.bestSeconds * 1e6, median: samples.medianSeconds * 1e6, count };
 }
 
