@@ -36,6 +36,7 @@ export const LIVE_SYNC_ABANDON_TICKS = 3000;
 const MAX_NODE_COUNT_REACHED = 37037;
 const INVALID_OPERATION = 37017;
 const UNDEFINED_LIVE_SYNC = 37032;
+const SELF_LIVE_SYNC = 37034;
 const NODE_FENCED = 38502;
 
 export const isLiveSync = (body: { readonly type: string }): body is LiveSyncBody => body.type.startsWith('live-sync-');
@@ -50,8 +51,11 @@ export function framesIn(chunk: Uint8Array): number {
 
 /** Why a donor refuses a joiner (0: it serves it). */
 export function donorRefusal(replica: Replica, joiner: NodeId, joinerDomain: string, domain: string): number {
-  if (replica.fenced) return NODE_FENCED;
-  if (joinerDomain !== domain || joiner === replica.id || replica.membership.isFenced(joiner)) return INVALID_OPERATION;
+  // A donor that was declared down, or whose state diverged, has no pool image to give.
+  if (replica.fenced || replica.diverged) return SELF_LIVE_SYNC;
+  if (joinerDomain !== domain || joiner === replica.id) return INVALID_OPERATION;
+  // The joiner's id was declared down: it may come back only under a new id (it retries with one).
+  if (replica.membership.isFenced(joiner)) return NODE_FENCED;
   if (!replica.membership.isMember(joiner) && replica.membership.members().length >= NODES_MAX) return MAX_NODE_COUNT_REACHED;
   return 0;
 }
