@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { HsmError } from '../host/core/codes.ts';
 import { Random } from '../host/protocol/random.ts';
-import { FRAME_KIND, HANDSHAKE_VERSION, SecureChannel, type ChannelStep } from '../host/transport/secure-channel.ts';
+import { ANY_NODE, FRAME_KIND, HANDSHAKE_VERSION, SecureChannel, type ChannelStep } from '../host/transport/secure-channel.ts';
 
 const SVMK_MISMATCH = 5306;
 const CANNOT_P2P_HANDSHAKE = 37002;
@@ -54,6 +54,23 @@ describe('secure channel handshake', () => {
     expect(initiatorSteps.filter((s) => s.opened)).toHaveLength(1);
     expect(responderSteps.filter((s) => s.opened)).toHaveLength(1);
     expect(responderSteps.every((s) => s.payloads.length === 0)).toBe(true);
+  });
+
+  it('a HELLO for ANY_NODE learns the responder\'s id, bound by the proofs; with another SVMK it learns nothing', () => {
+    const { initiator, responder } = pair({ expected: ANY_NODE });
+    handshake(initiator, responder);
+    expect(initiator.state).toBe('open');
+    expect(initiator.peerId).toBe(BOB);
+    expect(responder.peerId).toBe(ALICE);
+    const foreign = pair({ expected: ANY_NODE, responderKey: svmk(8) });
+    const { initiatorSteps } = handshake(foreign.initiator, foreign.responder);
+    expect(initiatorSteps.map(codeOf)).toContain(SVMK_MISMATCH);
+    expect(foreign.initiator.peerId).toBe(ANY_NODE);
+    // Nobody presents the wildcard as its own id.
+    expect(() => new SecureChannel({ role: 'responder', localId: ANY_NODE, svmk: svmk(7), randomBytes: seeded(3) })).toThrow(RangeError);
+    const claimsAny = new SecureChannel({ role: 'responder', localId: BOB, svmk: svmk(7), randomBytes: seeded(4) });
+    const hello = bytes(FRAME_KIND.HELLO, HANDSHAKE_VERSION, ...new Uint8Array(8), 0, 0, 0, 0, 0, 0, 0, 0xb2, ...new Uint8Array(32));
+    expect(codeOf(claimsAny.receive(hello))).toBe(PEER_ID_MISMATCH);
   });
 
   it('carries payloads both ways, in order, empty ones included', () => {

@@ -12,7 +12,7 @@ import type { Replica } from '../protocol/replica.ts';
 import type { Envelope, LiveSyncBody, NodeAddress, NodeId } from '../protocol/types.ts';
 import { writeCheckpoint } from '../storage/compaction.ts';
 import type { Storage } from '../storage/storage.ts';
-import { SecureChannel } from '../transport/secure-channel.ts';
+import { PROBE_TIMEOUT_MS, probePeer } from '../transport/probe.ts';
 import type { FramedSocket, PeerTransport } from '../transport/transport.ts';
 import { toPoolNode } from './log-records.ts';
 
@@ -22,7 +22,6 @@ const BUSY = 36000;
 const UNDEFINED_LIVE_SYNC = 37032;
 const CONNECTED_LIVE_SYNC = 37033;
 const SELF_LIVE_SYNC = 37034;
-const SVMK_MISMATCH = 5306;
 
 /** The donor side of an appliance: serves one joiner at a time. */
 export class LiveSyncDonor {
@@ -92,14 +91,19 @@ export class LiveSyncDonor {
   }
 }
 
+export interface DonorAddress {
+  readonly id?: NodeId;
+  readonly address: string;
+}
+
 export interface JoinOptions {
   /** This node: its new id and the address it listens at (peers will dial it there). */
   readonly id: NodeId;
   readonly address: string;
   readonly domain: string;
   readonly svmk: Uint8Array;
-  /** The donor: any member of the pool. */
-  readonly donor: NodeAddress;
+  /** The donor: any member of the pool; without an id, whichever node answers at the address. */
+  readonly donor: DonorAddress;
   /** This node's peer transport (listening at `address`); the appliance keeps using it. */
   readonly transport: PeerTransport;
   /** Opens a raw connection to an address (the transport's own dialer), for the first check. */
@@ -114,67 +118,50 @@ export interface JoinOptions {
   /** Give up when the donor has sent nothing for this long (37032). */
   readonly stallMs?: number;
   readonly onProgress?: (progress: JoinProgress) => void;
+  /** Runs once the whole image arrived and verified, before `storage` is overwritten with it
+   * (a host marks its directory as mid-join here: a crash from now on needs the join again). */
+  readonly beforeOverwrite?: (result: JoinResult) => Promise<void> | void;
 }
 
 /** A node's state after it joined: open its Appliance with these (founders, pool id, membership). */
 export interface Joined extends JoinResult {
   readonly poolIdValue: bigint;
+  /** The member the image came from. */
+  readonly donor: NodeAddress;
 }
 
 const hexOf = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 
 /**
  * Checks the donor before anything else: the address answers, holds our SVMK, and is the node
- * we name. Resolves with 0, or the code to refuse with (37034, 5306, 38604).
+ * we name (or, with no id named, learns which node it is). Resolves with the donor's id, or
+ * rejects with the code to refuse with (37034, 5306, 38604).
  */
-export async function checkDonor(options: Pick<JoinOptions, 'id' | 'donor' | 'svmk' | 'dial' | 'randomBytes'>, timeoutMs = 5000): Promise<number> {
-  let socket: FramedSocket;
-  try {
-    socket = await options.dial(options.donor.address);
-  } catch {
-    return SELF_LIVE_SYNC;
-  }
-  return new Promise<number>((resolve) => {
-    const channel = new SecureChannel({ role: 'initiator', localId: options.id, peerId: options.donor.id, svmk: options.svmk, randomBytes: options.randomBytes });
-    let done = false;
-    const finish = (code: number): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      socket.close(1000, 'live-sync check');
-      resolve(code);
-    };
-    const timer = setTimeout(() => finish(SELF_LIVE_SYNC), timeoutMs);
-    socket.onFrame((frame) => {
-      const step = channel.receive(frame);
-      for (const out of step.frames) socket.send(out);
-      if (step.error) finish(step.error.code);
-      else if (channel.state === 'awaiting-accept' || channel.state === 'open') finish(0);
-    });
-    socket.onClose((code) => finish(code === 4306 ? SVMK_MISMATCH : SELF_LIVE_SYNC));
-    for (const out of channel.start().frames) socket.send(out);
-  });
+export async function checkDonor(options: Pick<JoinOptions, 'id' | 'donor' | 'svmk' | 'dial' | 'randomBytes'>, timeoutMs = PROBE_TIMEOUT_MS): Promise<NodeId> {
+  const { donor } = options;
+  const probed = await probePeer({ address: donor.address, expectedId: donor.id, localId: options.id, svmk: options.svmk, randomBytes: options.randomBytes, dial: options.dial, timeoutMs });
+  const named = donor.id ? `donor ${donor.id} at ${donor.address}` : `donor at ${donor.address}`;
+  if (probed.code !== 0) throw new HsmError(probed.code, `live-sync: ${named}${probed.code === SELF_LIVE_SYNC ? ' does not answer' : ''}`);
+  return probed.id!;
 }
 
 /**
- * Live-sync into an empty node: takes the pool image from `donor` while the pool runs, writes
+ * Live-sync into this node (new, or one whose state the pool image replaces): takes the pool image from `donor` while the pool runs, writes
  * a checkpoint of it (the log starts there), and resolves once the donor added this node to the
  * pool. Then open the node's Appliance from `storage` with the result's founders, pool id and
- * membership. Rejects with an HsmError (37033, 37034, 5306, 37037, 37032, ...) and leaves
- * nothing behind.
+ * membership. Rejects with an HsmError (37033, 37034, 5306, 37037, 37032, 38502 this id was
+ * declared down: retry under a new one, ...) and leaves `storage` as it was.
  */
 export async function liveSyncJoin(options: JoinOptions): Promise<Joined> {
   if ((options.clientConnectionsSinceStart ?? 0) > 0) throw new HsmError(CONNECTED_LIVE_SYNC, 'clients connected since this node\'s service started: restart it first');
   if (options.donor.id === options.id || options.donor.address === options.address) throw new HsmError(SELF_LIVE_SYNC, 'the donor is this node');
-  const checked = await checkDonor(options);
-  if (checked !== 0) throw new HsmError(checked, `live-sync: donor ${options.donor.id} at ${options.donor.address}`);
-  await clearStorage(options.storage);
+  const donor: NodeAddress = { id: await checkDonor(options), address: options.donor.address };
 
   const session = hexOf(options.randomBytes(8));
   const joiner = new JoinerSession(session, options.core);
   const stallMs = options.stallMs ?? 10_000;
-  const send = (body: LiveSyncBody): void => options.transport.send({ from: options.id, to: options.donor.id, epoch: 0, digest: '', sp: '', spvv: 0, body });
-  options.transport.setPeerAddress(options.donor.id, options.donor.address);
+  const send = (body: LiveSyncBody): void => options.transport.send({ from: options.id, to: donor.id, epoch: 0, digest: '', sp: '', spvv: 0, body });
+  options.transport.setPeerAddress(donor.id, donor.address);
 
   const result = await new Promise<JoinResult>((resolve, reject) => {
     let settled = false;
@@ -185,7 +172,7 @@ export async function liveSyncJoin(options: JoinOptions): Promise<Joined> {
       if (settled) return;
       if (Date.now() - lastHeard > stallMs) {
         const p = joiner.progress();
-        return fail(new HsmError(UNDEFINED_LIVE_SYNC, `live-sync: donor ${options.donor.id} at ${options.donor.address} stopped answering `
+        return fail(new HsmError(UNDEFINED_LIVE_SYNC, `live-sync: donor ${donor.id} at ${donor.address} stopped answering `
           + `(${started ? `after ${p.bytes} bytes, ${p.records} of ${p.totalRecords} records, ${p.commits} transactions` : 'before the transfer began'}); retry, from another donor if it is down`));
       }
       if (!started) request();
@@ -199,8 +186,8 @@ export async function liveSyncJoin(options: JoinOptions): Promise<Joined> {
     };
     options.transport.onEnvelope((envelope) => {
       const body = envelope.body;
-      if (envelope.from !== options.donor.id || !isLiveSync(body) || body.session !== session) return;
-      if (body.type === 'live-sync-refused') return fail(new HsmError(body.code, `live-sync: donor ${options.donor.id} refused`));
+      if (envelope.from !== donor.id || !isLiveSync(body) || body.session !== session) return;
+      if (body.type === 'live-sync-refused') return fail(new HsmError(body.code, `live-sync: donor ${donor.id} at ${donor.address} refused`));
       if (body.type === 'live-sync-request' || body.type === 'live-sync-ack') return;
       if (settled) {
         // The donor did not hear our last acknowledgement: repeat it.
@@ -228,16 +215,19 @@ export async function liveSyncJoin(options: JoinOptions): Promise<Joined> {
     request();
   });
 
+  // Nothing was written so far: a failure above left this node's storage as it was.
+  await options.beforeOverwrite?.(result);
+  await clearStorage(options.storage);
   const poolIdValue = BigInt(`0x${result.poolId}`);
   const members = result.membership;
   const epoch = BigInt(members.added.length + members.down.length);
   const encoder = new LogEncoder(options.core, poolIdValue, LOG_START, epoch);
   const live = [...members.founders, ...members.added].filter((node) => !members.down.includes(node.id));
   await writeCheckpoint(options.core, options.storage, encoder, live.map(toPoolNode));
-  return { ...result, poolIdValue };
+  return { ...result, poolIdValue, donor };
 }
 
-/** An interrupted attempt may have left a snapshot or a log: start from nothing. */
+/** The node's previous state, or what an interrupted attempt left: the image replaces it all. */
 async function clearStorage(storage: Storage): Promise<void> {
   const log = await storage.readLog();
   if (log.length > 0) await storage.dropLogPrefix(log.length);

@@ -53,13 +53,20 @@ const FRAME_MALFORMED = 38602;
 const FRAME_UNAUTHENTICATED = 38603;
 const PEER_ID_MISMATCH = 38604;
 
+/** The responder id a HELLO names when the initiator does not know it yet (a probe of an
+ * address: `hsmpool node --join HOST:PORT`, discovery). The responder answers with its own id,
+ * and the transcript, the proofs and the session keys bind that real id, so the wildcard lets
+ * nobody without the SVMK claim anything. No node has this id. */
+export const ANY_NODE = '0000000000000000';
+
 export type ChannelRole = 'initiator' | 'responder';
 export type ChannelState = 'idle' | 'awaiting-reply' | 'awaiting-hello' | 'awaiting-proof' | 'awaiting-accept' | 'open' | 'failed';
 
 export interface SecureChannelOptions {
   readonly role: ChannelRole;
   readonly localId: string;
-  /** The initiator names the node it means to reach; the responder learns it from HELLO. */
+  /** The initiator names the node it means to reach (ANY_NODE: whichever node answers); the
+   * responder learns it from HELLO. */
   readonly peerId?: string;
   readonly svmk: Uint8Array;
   /** Cryptographically secure random bytes (crypto.getRandomValues in production). */
@@ -95,6 +102,7 @@ export class SecureChannel {
 
   constructor(private readonly options: SecureChannelOptions) {
     assertNodeId(options.localId, 'localId');
+    if (options.localId === ANY_NODE) throw new RangeError('localId: the all-zero id is the wildcard, no node has it');
     if (options.role === 'initiator') assertNodeId(options.peerId, 'peerId');
     if (options.svmk.length !== SVMK_SIZE) throw new RangeError(`svmk: expected ${SVMK_SIZE} bytes, got ${options.svmk.length}`);
     this.authKey = deriveKey(options.svmk, 'peer-auth', 32);
@@ -165,11 +173,12 @@ export class SecureChannel {
     checkVersion(frame[1]);
     const initiatorId = bytesToHex(frame.subarray(2, 2 + ID_SIZE));
     const responderId = bytesToHex(frame.subarray(2 + ID_SIZE, 2 + 2 * ID_SIZE));
-    if (responderId !== this.options.localId) throw new HsmError(PEER_ID_MISMATCH, `HELLO is for node ${responderId}, this is ${this.options.localId}`);
-    if (initiatorId === this.options.localId) throw new HsmError(PEER_ID_MISMATCH, 'HELLO claims this node\'s own id');
+    if (responderId !== this.options.localId && responderId !== ANY_NODE) throw new HsmError(PEER_ID_MISMATCH, `HELLO is for node ${responderId}, this is ${this.options.localId}`);
+    if (initiatorId === this.options.localId || initiatorId === ANY_NODE) throw new HsmError(PEER_ID_MISMATCH, `HELLO claims ${initiatorId === ANY_NODE ? 'the wildcard id' : 'this node\'s own id'}`);
     this.peer = initiatorId;
     const initiatorNonce = frame.slice(2 + 2 * ID_SIZE);
-    this.transcriptBytes = transcript(initiatorId, responderId, initiatorNonce, this.localNonce);
+    // The transcript names this node's real id even when the HELLO named ANY_NODE.
+    this.transcriptBytes = transcript(initiatorId, this.options.localId, initiatorNonce, this.localNonce);
     this.stateValue = 'awaiting-proof';
     const reply = concatBytes(
       Uint8Array.of(FRAME_KIND.REPLY, HANDSHAKE_VERSION), hexToBytes(this.options.localId), this.localNonce, this.proof('responder'),
@@ -187,7 +196,10 @@ export class SecureChannel {
     this.transcriptBytes = transcript(this.options.localId, responderId, this.localNonce, responderNonce);
     // Check the proof before the id: with another SVMK the id it names means nothing.
     if (!equalBytes(theirProof, this.proof('responder'))) throw new HsmError(SVMK_MISMATCH, 'the peer\'s proof does not verify under our SVMK');
-    if (responderId !== this.peer) throw new HsmError(PEER_ID_MISMATCH, `expected node ${this.peer}, the address answers as ${responderId}`);
+    if (this.peer === ANY_NODE) {
+      if (responderId === this.options.localId || responderId === ANY_NODE) throw new HsmError(PEER_ID_MISMATCH, `the address answers as ${responderId}`);
+      this.peer = responderId;
+    } else if (responderId !== this.peer) throw new HsmError(PEER_ID_MISMATCH, `expected node ${this.peer}, the address answers as ${responderId}`);
     this.keys = this.deriveSessionKeys();
     this.stateValue = 'awaiting-accept';
     return step([concatBytes(Uint8Array.of(FRAME_KIND.PROOF), this.proof('initiator'))]);
