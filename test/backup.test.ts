@@ -221,20 +221,20 @@ describe('console backup command and restore of a pool node', () => {
     }
     const context = { svmk: TEST_SVMK, pieceSize: 512 };
     expect((await runCommand(a, 'remote', 'backup')).code).toBe(37017); // no SVMK: refused
-    const started = await runCommand(a, 'remote', 'backup', context);
+    const started = await runCommand(a, 'remote', 'backup', { backup: context });
     expect(started.code).toBe(0);
     const head = started.data as BackupStarted;
     expect(head.pieces).toBeGreaterThan(2);
     expect(head.sp).toBe(a.info().syncPoint.hex);
     const pieces = [Buffer.from(head.data, 'base64')];
     for (let i = 1; i < head.pieces; i++) {
-      const result = await runCommand(a, 'remote', `backup ${head.id} ${i}`, context);
+      const result = await runCommand(a, 'remote', `backup ${head.id} ${i}`, { backup: context });
       expect(result.code).toBe(0);
       pieces.push(Buffer.from((result.data as BackupPiece).data, 'base64'));
     }
     expect(heldBackups(a)).toBe(0); // the last piece forgot it
-    expect((await runCommand(a, 'remote', `backup ${head.id} 1`, context)).code).toBe(38805);
-    expect((await runCommand(a, 'remote', `backup ${head.id}`, context)).code).toBe(37017);
+    expect((await runCommand(a, 'remote', `backup ${head.id} 1`, { backup: context })).code).toBe(38805);
+    expect((await runCommand(a, 'remote', `backup ${head.id}`, { backup: context })).code).toBe(37017);
     const file = new Uint8Array(Buffer.concat(pieces));
     expect(file.length).toBe(head.bytes);
     expect(Buffer.from(sha256(file)).toString('hex')).toBe(head.sha256);
@@ -259,11 +259,11 @@ describe('console backup command and restore of a pool node', () => {
     const [a] = pool.appliances;
     let now = 1_000_000;
     const context = { svmk: TEST_SVMK, pieceSize: 16, now: () => now };
-    expect((await runCommand(a, 'remote', 'backup', context)).code).toBe(0);
-    expect((await runCommand(a, 'remote', 'backup', context)).code).toBe(0);
-    expect((await runCommand(a, 'remote', 'backup', context)).code).toBe(38806);
+    expect((await runCommand(a, 'remote', 'backup', { backup: context })).code).toBe(0);
+    expect((await runCommand(a, 'remote', 'backup', { backup: context })).code).toBe(0);
+    expect((await runCommand(a, 'remote', 'backup', { backup: context })).code).toBe(38806);
     now += 5 * 60_000 + 1;
-    expect((await runCommand(a, 'remote', 'backup', context)).code).toBe(0);
+    expect((await runCommand(a, 'remote', 'backup', { backup: context })).code).toBe(0);
     expect(heldBackups(a)).toBe(1);
     await pool.close();
   });

@@ -149,6 +149,7 @@ export class Appliance {
   /** A replicated write; resolves with its outcome (36000 when it must be retried). */
   write(input: WriteInput): Promise<ClientReply> {
     if (this.broken) return Promise.resolve({ requestId: input.requestId, code: 37028 });
+    if (this.closed) return Promise.resolve({ requestId: input.requestId, code: 36000 });
     if (this.waitingCount() >= WAITING_WRITES_MAX) return Promise.resolve({ requestId: input.requestId, code: 36000 });
     const reply = this.wait(input.requestId);
     this.runtime.replica.request({ kind: 'write', ...input });
@@ -327,9 +328,20 @@ export class Appliance {
     };
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops this appliance but leaves its transport and storage open: live-sync in place hands
+   * them on (node-host.ts). What was produced is made durable and sent first; writes still
+   * waiting are told to retry (36000), on this node once it runs again or on another.
+   */
+  async detach(): Promise<void> {
     this.closed = true;
     await this.settled();
+    for (const [requestId, list] of this.waiting) for (const waiter of list) waiter.resolve({ requestId, code: 36000 });
+    this.waiting.clear();
+  }
+
+  async close(): Promise<void> {
+    await this.detach();
     await this.options.transport.close();
     await this.options.storage.close?.();
   }

@@ -9,14 +9,17 @@ import type { ServiceBackend } from '../service/backend.ts';
 import type { Service } from '../service/service.ts';
 import type { Session } from '../service/session.ts';
 import type { ClientConnection, ClientPath } from '../transport/transport.ts';
-import type { Appliance } from './appliance.ts';
+import type { NodeHost } from './node-host.ts';
 
-/** The service's backend over an appliance: reads from its key store, writes through the pool. */
-export function applianceBackend(appliance: Appliance, svmk: Uint8Array, randomBytes: (length: number) => Uint8Array, now: () => number): ServiceBackend {
+/** The service's backend over a node: reads from its key store, writes through the pool. Both
+ * follow the node's current appliance (a live-sync in place replaces it). */
+export function applianceBackend(node: NodeHost, svmk: Uint8Array, randomBytes: (length: number) => Uint8Array, now: () => number): ServiceBackend {
   return {
-    core: appliance.core,
+    get core() {
+      return node.appliance.core;
+    },
     svmk,
-    submit: ({ kind: _kind, ...write }) => appliance.write(write),
+    submit: ({ kind: _kind, ...write }) => node.appliance.write(write),
     randomBytes,
     now,
   };
@@ -43,9 +46,11 @@ function consoleFrame(text: string): ConsoleFrame | undefined {
 }
 
 export class SessionServer {
-  constructor(private readonly appliance: Appliance, private readonly service: Service) {}
+  constructor(private readonly node: NodeHost, private readonly service: Service) {}
 
   attach(path: ClientPath, connection: ClientConnection): void {
+    // Live-sync is refused once a client connected (37033); the remote console does not count.
+    if (path === '/client') this.node.clientConnections++;
     let session: Session;
     try {
       session = this.service.openSession();
@@ -67,7 +72,10 @@ export class SessionServer {
     if (!command) return this.service.handleFrame(session, text);
     const code = this.adminCheck(session);
     if (code !== 0) return JSON.stringify({ id: command.id, response: { code, message: new HsmError(code).message } });
-    const result = await runCommand(this.appliance, 'remote', command.line, { svmk: this.service.backend.svmk });
+    const result = await runCommand(this.node.appliance, 'remote', command.line, {
+      backup: { svmk: this.service.backend.svmk },
+      liveSync: (target) => this.node.liveSync(target),
+    });
     return JSON.stringify({ id: command.id, response: { code: 0, result } });
   }
 
@@ -75,9 +83,10 @@ export class SessionServer {
   private adminCheck(session: Session): number {
     const user = session.user;
     if (!user) return 5002;
-    const record = this.appliance.core.get('user', user);
+    const core = this.node.appliance.core;
+    const record = core.get('user', user);
     if (!record) return 5002;
-    const decoded = this.appliance.core.decode(record);
+    const decoded = core.decode(record);
     return decoded.kind === 'user' && decoded.admin ? 0 : 5002;
   }
 }

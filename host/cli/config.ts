@@ -4,7 +4,7 @@
 // and a lock file so two processes never share one directory.
 
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync, openSync, closeSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, openSync, closeSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeAddress } from '../protocol/types.ts';
 import { CliError, EXIT } from './exit-codes.ts';
@@ -51,7 +51,14 @@ export function readSvmk(dir: string): Uint8Array {
 export function writeNodeDirectory(dir: string, config: NodeConfig, svmk: Uint8Array): void {
   mkdirSync(dir, { recursive: true });
   writeFileSync(svmkPath(dir), svmk, { mode: 0o600 });
-  writeFileSync(configPath(dir), JSON.stringify(config, null, 2) + '\n');
+  writeConfig(dir, config);
+}
+
+/** node.json whole or not at all (a live-sync in place rewrites it on a running node). */
+export function writeConfig(dir: string, config: NodeConfig): void {
+  const temporary = `${configPath(dir)}.tmp`;
+  writeFileSync(temporary, JSON.stringify(config, null, 2) + '\n');
+  renameSync(temporary, configPath(dir));
 }
 
 export const newId = (): string => randomBytes(8).toString('hex');

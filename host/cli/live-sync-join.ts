@@ -1,35 +1,38 @@
-// `hsmpool node --join ID@HOST:PORT` for a new data directory (Node only): listen, take the
-// pool image from the donor by live-sync with a progress line, then write node.json so the
-// directory is a member's and `hsmpool node` runs it as usual. An interrupted attempt leaves
-// no node.json: running the command again starts over from nothing.
+// `hsmpool node --join HOST:PORT` (Node only): a directory that is not a member yet takes the
+// pool image by live-sync, with a progress line, on the server the node then keeps running
+// with (so the write outcomes it received stay). The id and address are kept in
+// DIR/joining.json until the join completed: a retry after a crash is the same node coming
+// back (docs/LIVE_SYNC.md). The same file marks a live-sync in place that died while it
+// overwrote the node's state; --join then finishes it.
 
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HsmError } from '../core/codes.ts';
-import { deriveSyncPointKey } from '../core/keys.ts';
-import { newCore } from '../node/core-file.ts';
-import { FileStorage } from '../storage/file.ts';
-import { startNodeServer } from '../transport/ws-node.ts';
+import type { Core } from '../core/core.ts';
+import type { Storage } from '../storage/storage.ts';
+import type { NodeServer } from '../transport/ws-node.ts';
 import { CliError, EXIT } from './exit-codes.ts';
-import { lockDirectory, newId, writeNodeDirectory } from './config.ts';
+import { configPath, newId, readConfig, svmkPath, writeNodeDirectory, type NodeConfig } from './config.ts';
 import { splitAddress, type NodeCommandOptions } from './node-command.ts';
-import { liveSyncJoin, type JoinProgress } from '../appliance/live-sync.ts';
+import { liveSyncJoin, type DonorAddress, type JoinProgress, type Joined } from '../appliance/live-sync.ts';
 import { dialPeerSocket } from '../node/live-sync-dial.ts';
+import { randomBytes } from 'node:crypto';
 
-function parseDonor(join: string): { id: string; address: string } {
-  const at = join.indexOf('@');
-  if (at < 0) {
-    throw new CliError(EXIT.USAGE, `--join ${join}: name the donor as ID@HOST:PORT (its node id is on its ready line and in the console's info)`);
-  }
-  const id = join.slice(0, at);
-  const address = join.slice(at + 1);
-  if (!/^[0-9a-f]{16}$/.test(id)) throw new CliError(EXIT.USAGE, `--join: ${id} is not a node id (16 lowercase hex digits)`);
+const NODE_FENCED = 38502;
+
+export const joiningPath = (dir: string): string => join(dir, 'joining.json');
+
+/** HOST:PORT, or ID@HOST:PORT to insist on that node. */
+export function parseDonor(text: string): DonorAddress {
+  const at = text.indexOf('@');
+  const id = at < 0 ? undefined : text.slice(0, at);
+  const address = text.slice(at + 1);
+  if (id !== undefined && !/^[0-9a-f]{16}$/.test(id)) throw new CliError(EXIT.USAGE, `--join: ${id} is not a node id (16 lowercase hex digits)`);
   splitAddress(address);
-  return { id, address };
+  return id === undefined ? { address } : { id, address };
 }
 
-function progressLine(progress: JoinProgress): string {
+export function progressLine(progress: JoinProgress): string {
   const width = 30;
   const fraction = progress.totalRecords > 0 ? Math.min(1, progress.records / progress.totalRecords) : 0;
   const bar = '#'.repeat(Math.round(fraction * width)).padEnd(width, '.');
@@ -37,68 +40,105 @@ function progressLine(progress: JoinProgress): string {
     + `${(progress.bytes / 1e6).toFixed(1)} MB, ${progress.commits} transactions caught up`;
 }
 
-export async function joinNewNode(options: NodeCommandOptions): Promise<void> {
+/** Progress on a terminal as a bar redrawn in place, with --json as events, otherwise nothing. */
+export function progressReporter(json: boolean, say: (event: string, fields?: Record<string, unknown>) => void): (progress: JoinProgress) => void {
+  const tty = !json && process.stdout.isTTY;
+  let lastShown = 0;
+  return (progress) => {
+    const now = Date.now();
+    if (progress.phase !== 'done' && now - lastShown < 200) return;
+    lastShown = now;
+    if (tty) process.stdout.write(`\r${progressLine(progress)}${progress.phase === 'done' ? '\n' : ''}`);
+    else if (json) say('live-sync-progress', { ...progress });
+  };
+}
+
+export interface JoinPlan {
+  readonly id: string;
+  readonly svmk: Uint8Array;
+  readonly domain: string;
+  readonly listen: string;
+  readonly donor: DonorAddress;
+}
+
+/** Checks the flags and fixes the joining node's id (kept from an interrupted attempt). */
+export function planJoin(options: NodeCommandOptions): JoinPlan {
   const donor = parseDonor(options.join!);
-  if (!options.svmkFile) throw new CliError(EXIT.USAGE, '--join needs --svmk-file FILE: a node joins a domain only with the pool SVMK');
-  if (!options.domain) throw new CliError(EXIT.USAGE, '--join needs --domain NAME (the pool\'s domain)');
-  if (!options.listen) throw new CliError(EXIT.USAGE, '--join needs --listen HOST:PORT (where the pool will reach this node)');
+  // A directory that already was a node (an interrupted live-sync in place) keeps its SVMK and domain.
+  const existing = existsSync(configPath(options.data)) ? readConfig(options.data) : undefined;
+  const svmkFile = options.svmkFile ?? (existing ? svmkPath(options.data) : undefined);
+  if (!svmkFile) throw new CliError(EXIT.USAGE, '--join needs --svmk-file FILE: a node joins a domain only with the pool SVMK');
+  const domain = options.domain ?? existing?.domain;
+  if (!domain) throw new CliError(EXIT.USAGE, '--join needs --domain NAME (the pool\'s domain)');
+  const listen = options.listen ?? existing?.listen;
+  if (!listen) throw new CliError(EXIT.USAGE, '--join needs --listen HOST:PORT (where the pool will reach this node)');
+  splitAddress(listen);
   let svmk: Uint8Array;
   try {
-    svmk = new Uint8Array(readFileSync(options.svmkFile));
+    svmk = new Uint8Array(readFileSync(svmkFile));
   } catch (error) {
-    throw new CliError(EXIT.DATA, `${options.svmkFile}: ${(error as Error).message}`);
+    throw new CliError(EXIT.DATA, `${svmkFile}: ${(error as Error).message}`);
   }
-  if (svmk.length !== 32) throw new CliError(EXIT.DATA, `${options.svmkFile}: expected 32 bytes, found ${svmk.length}`);
-  const listen = splitAddress(options.listen);
+  if (svmk.length !== 32) throw new CliError(EXIT.DATA, `${svmkFile}: expected 32 bytes, found ${svmk.length}`);
   mkdirSync(options.data, { recursive: true });
-  const release = lockDirectory(options.data);
-  // The id and address survive an interrupted attempt: if the donor added this node before the
-  // attempt died, the retry is the same member coming back, not a second, silent one.
-  const joiningPath = join(options.data, 'joining.json');
-  const previous = existsSync(joiningPath) ? (JSON.parse(readFileSync(joiningPath, 'utf8')) as { id?: string; listen?: string }) : {};
-  const id = previous.id && /^[0-9a-f]{16}$/.test(previous.id) && previous.listen === options.listen ? previous.id : newId();
-  writeFileSync(joiningPath, JSON.stringify({ id, listen: options.listen }) + '\n');
-  const say = (event: string, fields: Record<string, unknown> = {}): void => {
-    if (options.json) console.log(JSON.stringify({ event, node: id, ...fields }));
-    else console.log(`[${id}] ${event}${Object.keys(fields).length ? ' ' + Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ') : ''}`);
-  };
-  const tty = !options.json && process.stdout.isTTY;
-  let storage: FileStorage | undefined;
-  let server: Awaited<ReturnType<typeof startNodeServer>> | undefined;
-  try {
-    storage = await FileStorage.open(options.data);
-    const core = newCore();
-    core.setKey(deriveSyncPointKey(svmk));
-    // No client is served before the join completes (37033 could not arise here).
-    server = await startNodeServer({
-      host: listen.host, port: listen.port, nodeId: id, svmk,
-      onClientConnection: (_path, connection) => connection.close(1013, 'joining the pool'),
-    });
-    say('live-sync', { donor: `${donor.id}@${donor.address}`, address: server.address });
-    let lastShown = 0;
-    const joined = await liveSyncJoin({
-      id, address: server.address, domain: options.domain, svmk, donor, transport: server.peers, dial: (address) => dialPeerSocket(address),
-      core, storage, randomBytes: (n) => new Uint8Array(randomBytes(n)),
-      onProgress: (progress) => {
-        const now = Date.now();
-        if (progress.phase !== 'done' && now - lastShown < 200) return;
-        lastShown = now;
-        if (tty) process.stdout.write(`\r${progressLine(progress)}${progress.phase === 'done' ? '\n' : ''}`);
-        else if (options.json) say('live-sync-progress', { ...progress });
-      },
-    });
-    writeNodeDirectory(options.data, {
-      version: 1, id, domain: options.domain, poolId: joined.poolId, listen: server.address, founders: joined.membership.founders,
-    }, svmk);
-    unlinkSync(joiningPath);
-    say('joined', { sp: joined.syncPoint.hex, records: joined.records, bytes: joined.bytes, transactions: joined.commits });
-  } catch (error) {
-    if (tty) process.stdout.write('\n');
-    if (error instanceof HsmError) throw new CliError(error.code === 37034 ? EXIT.UNREACHABLE : EXIT.FAILED, `live-sync failed: ${error.message}`);
-    throw error;
-  } finally {
-    await server?.close({ graceMs: 0 });
-    await storage?.close?.();
-    release();
+  const previous = readJoining(options.data);
+  const id = previous?.id && previous.listen === listen ? previous.id : newId();
+  writeJoining(options.data, { id, listen });
+  return { id, svmk, domain, listen, donor };
+}
+
+/**
+ * Takes the pool image into `storage` on `server` (listening, clients refused meanwhile), then
+ * writes node.json and drops joining.json. A fenced id (38502: an earlier attempt's node was
+ * declared down) is replaced by a new one once.
+ */
+export async function runJoin(options: {
+  readonly plan: JoinPlan;
+  readonly data: string;
+  readonly server: NodeServer;
+  readonly storage: Storage;
+  readonly newCore: () => Core;
+  readonly onProgress: (progress: JoinProgress) => void;
+}): Promise<{ joined: Joined; config: NodeConfig }> {
+  const { plan, server } = options;
+  let id = plan.id;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const joined = await liveSyncJoin({
+        id, address: server.address, domain: plan.domain, svmk: plan.svmk, donor: plan.donor, transport: server.peers, dial: (address) => dialPeerSocket(address),
+        core: options.newCore(), storage: options.storage, randomBytes: (n) => new Uint8Array(randomBytes(n)), onProgress: options.onProgress,
+      });
+      const config: NodeConfig = { version: 1, id, domain: plan.domain, poolId: joined.poolId, listen: plan.listen, founders: joined.membership.founders };
+      writeNodeDirectory(options.data, config, plan.svmk);
+      unlinkSync(joiningPath(options.data));
+      return { joined, config };
+    } catch (error) {
+      if (error instanceof HsmError && error.code === NODE_FENCED && attempt === 0) {
+        id = newId();
+        writeJoining(options.data, { id, listen: plan.listen });
+        await server.peers.close();
+        server.renamePeers(id);
+        continue;
+      }
+      if (error instanceof HsmError) throw new CliError(error.code === 37034 ? EXIT.UNREACHABLE : EXIT.FAILED, `live-sync failed: ${error.message}`);
+      throw error;
+    }
   }
+}
+
+export function readJoining(dir: string): { id?: string; listen?: string } | undefined {
+  if (!existsSync(joiningPath(dir))) return undefined;
+  try {
+    const value = JSON.parse(readFileSync(joiningPath(dir), 'utf8')) as { id?: unknown; listen?: unknown };
+    return { id: typeof value.id === 'string' && /^[0-9a-f]{16}$/.test(value.id) ? value.id : undefined, listen: typeof value.listen === 'string' ? value.listen : undefined };
+  } catch {
+    return {};
+  }
+}
+
+/** Written whole or not at all (temporary file, then rename). */
+export function writeJoining(dir: string, value: { id: string; listen: string }): void {
+  const temporary = `${joiningPath(dir)}.tmp`;
+  writeFileSync(temporary, JSON.stringify(value) + '\n');
+  renameSync(temporary, joiningPath(dir));
 }

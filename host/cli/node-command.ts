@@ -2,18 +2,23 @@
 // WebSocket server on its port (peers, clients, remote console), a 10 ms tick clock.
 // SIGINT/SIGTERM stop it cleanly: the clock stops, pending log writes finish, links close.
 
-import { Appliance, TICK_MS } from '../appliance/appliance.ts';
+import { TICK_MS } from '../appliance/appliance.ts';
+import type { Core } from '../core/core.ts';
+import { NodeHost } from '../appliance/node-host.ts';
+import type { Joined } from '../appliance/live-sync.ts';
+import { dialPeerSocket } from '../node/live-sync-dial.ts';
+import { joiningPath, planJoin, progressReporter, runJoin, writeJoining } from './live-sync-join.ts';
 import { deriveSyncPointKey } from '../core/keys.ts';
 import { newCore } from '../node/core-file.ts';
 import { Random } from '../protocol/random.ts';
 import { FileStorage } from '../storage/file.ts';
-import { startNodeServer } from '../transport/ws-node.ts';
+import { startNodeServer, type NodeServer } from '../transport/ws-node.ts';
 import { SessionServer, applianceBackend } from '../appliance/sessions.ts';
 import { Service } from '../service/service.ts';
 import { runBootstrap } from './bootstrap.ts';
 import { CliError, EXIT } from './exit-codes.ts';
-import { configPath, lockDirectory, newId, newSvmk, readConfig, readSvmk, writeNodeDirectory, type NodeConfig } from './config.ts';
-import { existsSync } from 'node:fs';
+import { configPath, lockDirectory, newId, newSvmk, readConfig, readSvmk, writeConfig, writeNodeDirectory, type NodeConfig } from './config.ts';
+import { existsSync, unlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { runCommand } from '../console/commands.ts';
 import { randomBytes } from 'node:crypto';
@@ -27,7 +32,7 @@ export interface NodeCommandOptions {
   readonly groupCommit: boolean;
   /** The local console: commands from this process's standard input. */
   readonly console?: boolean;
-  /** Live-sync a new directory from this member: ID@HOST:PORT (host/appliance/live-sync-cli.node.ts). */
+  /** Live-sync a new directory from a member: HOST:PORT or ID@HOST:PORT (live-sync-join.ts). */
   readonly join?: string;
   readonly svmkFile?: string;
 }
@@ -43,7 +48,7 @@ export function splitAddress(address: string): { host: string; port: number } {
 function initialize(options: NodeCommandOptions): NodeConfig {
   if (existsSync(configPath(options.data))) return readConfig(options.data);
   if (!options.domain) throw new CliError(EXIT.USAGE, `${options.data} is not a node directory: give --domain NAME to create the first node of a pool`);
-  if (options.peers.length > 0) throw new CliError(EXIT.USAGE, 'a new node joins a running pool by live-sync (--join ID@HOST:PORT --svmk-file FILE)');
+  if (options.peers.length > 0) throw new CliError(EXIT.USAGE, 'a new node joins a running pool by live-sync (--join HOST:PORT --svmk-file FILE)');
   const listen = options.listen ?? '127.0.0.1:7001';
   const id = newId();
   const config: NodeConfig = { version: 1, id, domain: options.domain, poolId: newId(), listen, founders: [{ id, address: listen }] };
@@ -52,12 +57,13 @@ function initialize(options: NodeCommandOptions): NodeConfig {
 }
 
 /** The local console on this node's terminal: the console command set, as 'local'. */
-function localConsole(appliance: Appliance, json: boolean, quit: () => void): void {
+function localConsole(node: NodeHost, json: boolean, quit: () => void): void {
   const prompt = createInterface({ input: process.stdin, output: process.stdout, prompt: 'local> ', terminal: Boolean(process.stdin.isTTY) });
+  const onProgress = progressReporter(json, () => {});
   prompt.prompt();
   prompt.on('line', (line) => {
     if (line.trim() === 'quit') return quit();
-    void runCommand(appliance, 'local', line).then((result) => {
+    void runCommand(node.appliance, 'local', line, { liveSync: (target) => node.liveSync(target, onProgress) }).then((result) => {
       console.log(json ? JSON.stringify({ event: 'console', code: result.code, data: result.data }) : result.text);
       prompt.prompt();
     });
@@ -65,47 +71,80 @@ function localConsole(appliance: Appliance, json: boolean, quit: () => void): vo
 }
 
 export async function runNode(options: NodeCommandOptions): Promise<number> {
-  if (options.join !== undefined && !existsSync(configPath(options.data))) {
-    const { joinNewNode } = await import('./live-sync-join.ts');
-    await joinNewNode(options);
-    return runNode({ ...options, join: undefined });
+  const interrupted = existsSync(joiningPath(options.data));
+  const joining = options.join !== undefined && (interrupted || !existsSync(configPath(options.data)));
+  if (interrupted && !joining) {
+    throw new CliError(EXIT.DATA, `${options.data}: a live-sync into this directory did not finish (${joiningPath(options.data)}); `
+      + 'run again with --join HOST:PORT (any member) to take the pool image');
   }
-  const config = initialize(options);
-  if (options.domain && options.domain !== config.domain) {
+  const plan = joining ? planJoin(options) : undefined;
+  let config = plan ? undefined : initialize(options);
+  if (config && options.domain && options.domain !== config.domain) {
     throw new CliError(EXIT.DATA, `${options.data} belongs to domain ${JSON.stringify(config.domain)}, not ${JSON.stringify(options.domain)} (domain names are case-sensitive)`);
   }
-  const listen = splitAddress(options.listen ?? config.listen);
+  for (const peer of options.peers) splitAddress(peer);
+  const listen = splitAddress(plan?.listen ?? options.listen ?? config!.listen);
   const release = lockDirectory(options.data);
+  let id = plan?.id ?? config!.id;
   const say = (event: string, fields: Record<string, unknown> = {}): void => {
-    if (options.json) console.log(JSON.stringify({ event, node: config.id, ...fields }));
-    else console.log(`[${config.id}] ${event}${Object.keys(fields).length ? ' ' + Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ') : ''}`);
+    if (options.json) console.log(JSON.stringify({ event, node: id, ...fields }));
+    else console.log(`[${id}] ${event}${Object.keys(fields).length ? ' ' + Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ') : ''}`);
   };
+  let server: NodeServer | undefined;
+  let storage: FileStorage | undefined;
   try {
-    const svmk = readSvmk(options.data);
-    const storage = await FileStorage.open(options.data);
-    const core = newCore();
-    core.setKey(deriveSyncPointKey(svmk));
+    const svmk = plan?.svmk ?? readSvmk(options.data);
+    storage = await FileStorage.open(options.data);
+    const spKey = deriveSyncPointKey(svmk);
+    const keyedCore = (): Core => {
+      const core = newCore();
+      core.setKey(spKey);
+      return core;
+    };
     let sessions: SessionServer | undefined;
-    const server = await startNodeServer({
-      host: listen.host, port: listen.port, nodeId: config.id, svmk,
+    server = await startNodeServer({
+      host: listen.host, port: listen.port, nodeId: id, svmk,
       onClientConnection: (path, connection) => {
         if (sessions) sessions.attach(path, connection);
-        else connection.close(1013, 'starting');
+        else connection.close(1013, plan ? 'joining the pool' : 'starting');
       },
     });
-    const appliance = await Appliance.open({
-      id: config.id, address: server.address, domain: config.domain, poolId: BigInt(`0x${config.poolId}`), founders: config.founders,
-      storage, core, random: new Random(randomBytes(4).readUInt32LE(0)), transport: server.peers, groupCommit: options.groupCommit,
-      log: (line) => say('log', { line }),
-    });
-    for (const peer of options.peers) splitAddress(peer);
+    let joined: Joined | undefined;
+    if (plan) {
+      say('live-sync', { donor: plan.donor.id ? `${plan.donor.id}@${plan.donor.address}` : plan.donor.address, address: server.address });
+      const onProgress = progressReporter(options.json, say);
+      try {
+        ({ joined, config } = await runJoin({ plan, data: options.data, server, storage, newCore: keyedCore, onProgress }));
+      } catch (error) {
+        if (!options.json && process.stdout.isTTY) process.stdout.write('\n');
+        throw error;
+      }
+      id = config.id;
+      say('joined', { sp: joined.syncPoint.hex, records: joined.records, bytes: joined.bytes, transactions: joined.commits });
+    }
+    const nodeServer = server;
+    const dataDir = options.data;
+    const node = await NodeHost.open({
+      address: server.address, svmk, storage, newCore: keyedCore, random: new Random(randomBytes(4).readUInt32LE(0)),
+      randomBytes: (length) => new Uint8Array(randomBytes(length)), newId,
+      transportFor: (nodeId) => (nodeId === nodeServer.peers.nodeId ? nodeServer.peers : nodeServer.renamePeers(nodeId)),
+      dial: (address) => dialPeerSocket(address), groupCommit: options.groupCommit, log: (line) => say('log', { line }),
+      // A crash while the image overwrites storage leaves joining.json: the next start asks for --join.
+      beforeOverwrite: (identity) => writeJoining(dataDir, { id: identity.id, listen: config!.listen }),
+      onIdentity: (identity) => {
+        config = { ...config!, id: identity.id, poolId: identity.poolId.toString(16).padStart(16, '0'), founders: identity.founders };
+        writeConfig(dataDir, config);
+        unlinkSync(joiningPath(dataDir));
+        id = identity.id;
+      },
+    }, { id, domain: config!.domain, poolId: BigInt(`0x${config!.poolId}`), founders: config!.founders }, joined);
     const secureRandom = (length: number): Uint8Array => new Uint8Array(randomBytes(length));
-    const service = new Service(applianceBackend(appliance, svmk, secureRandom, Date.now));
-    sessions = new SessionServer(appliance, service);
-    const clock = setInterval(() => appliance.tick(), TICK_MS);
-    const bootstrap = runBootstrap(options.data, appliance, say);
-    const info = appliance.info();
-    say('ready', { address: server.address, domain: config.domain, sp: info.syncPoint.hex, spvv: info.syncPoint.spvvHex, records: info.syncPoint.count, pending: info.pending.length });
+    const service = new Service(applianceBackend(node, svmk, secureRandom, Date.now));
+    sessions = new SessionServer(node, service);
+    const clock = setInterval(() => node.tick(), TICK_MS);
+    const bootstrap = runBootstrap(options.data, node.appliance, say);
+    const info = node.appliance.info();
+    say('ready', { address: server.address, domain: config!.domain, sp: info.syncPoint.hex, spvv: info.syncPoint.spvvHex, records: info.syncPoint.count, pending: info.pending.length });
     const code = await new Promise<number>((resolve) => {
       const stop = (signal: string): void => {
         say('stopping', { signal });
@@ -113,16 +152,18 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
       };
       process.once('SIGINT', () => stop('SIGINT'));
       process.once('SIGTERM', () => stop('SIGTERM'));
-      if (options.console) localConsole(appliance, options.json, () => stop('console quit'));
+      if (options.console) localConsole(node, options.json, () => stop('console quit'));
     });
     bootstrap.cancel();
     clearInterval(clock);
     await service.settled();
-    await appliance.close();
+    await node.close();
     await server.close();
     say('stopped');
     return code;
   } finally {
+    await server?.close({ graceMs: 0 });
+    await storage?.close?.();
     release();
   }
 }

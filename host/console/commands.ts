@@ -10,8 +10,17 @@ import { NodeCache } from '../appliance/node-cache.ts';
 import { EVENT_TYPES } from '../core/batch.ts';
 import { HsmError, describe } from '../core/codes.ts';
 import { backupPiece, startBackup, type BackupContext } from '../backup/transfer.ts';
+import type { LiveSyncSummary } from '../appliance/node-host.ts';
 
 export type ConsoleKind = 'local' | 'remote';
+
+/** What some commands need beyond the appliance; a command without its part is refused. */
+export interface ConsoleContext {
+  /** `backup`: the SVMK the backup key derives from (the remote console's). */
+  readonly backup?: BackupContext;
+  /** `live-sync`: replaces this node's state with the pool image (NodeHost.liveSync). */
+  readonly liveSync?: (target?: string) => Promise<LiveSyncSummary>;
+}
 
 export interface ConsoleResult {
   /** 0, or the documented return code of the failure. */
@@ -38,6 +47,8 @@ export const HELP_TEXT = `Replication menu
   remove-node                  planned removal of THIS node from the pool (local console only)
   debug                        support bundle: events, PTL, SP history, node cache, timers
   backup [ID INDEX]            encrypted backup of the pool state, fetched in pieces (remote console; hsmpool backup)
+  live-sync [ID|HOST:PORT]     replace THIS node's state with the pool image from a member (default: the
+                               first member that answers); the pool keeps running
   help                         this text`;
 
 /** Data as JSON can carry it (64-bit values become decimal strings). */
@@ -60,8 +71,7 @@ export function words(line: string): string[] {
   return line.trim().split(/\s+/).filter((word) => word.length > 0);
 }
 
-/** `backup`: the SVMK the backup key derives from (the remote console passes it; without it backup is refused). */
-export async function runCommand(appliance: Appliance, kind: ConsoleKind, line: string, backup?: BackupContext): Promise<ConsoleResult> {
+export async function runCommand(appliance: Appliance, kind: ConsoleKind, line: string, context: ConsoleContext = {}): Promise<ConsoleResult> {
   if (line.length > COMMAND_LENGTH_MAX) return failure(37017, `command longer than ${COMMAND_LENGTH_MAX} characters`);
   const [command = 'help', ...args] = words(line);
   try {
@@ -74,7 +84,8 @@ export async function runCommand(appliance: Appliance, kind: ConsoleKind, line: 
       case 'node-down': return await nodeDown(appliance, kind, args);
       case 'remove-node': return await removeNode(appliance, kind);
       case 'debug': return ok(supportBundle(appliance), JSON.stringify(supportBundle(appliance), null, 2));
-      case 'backup': return backupCommand(appliance, backup, args);
+      case 'backup': return backupCommand(appliance, context.backup, args);
+      case 'live-sync': return await liveSyncCommand(context, args);
       default: return failure(37017, `unknown command ${JSON.stringify(command)} (try help)`);
     }
   } catch (error) {
@@ -210,4 +221,15 @@ function backupCommand(appliance: Appliance, context: BackupContext | undefined,
   if (args.length !== 2 || !/^[0-9a-f]{16}$/.test(args[0]) || !/^\d{1,9}$/.test(args[1])) return failure(37017, 'usage: backup [ID INDEX]');
   const piece = backupPiece(appliance, context, args[0], Number(args[1]));
   return ok(piece, `backup ${piece.id}: piece ${piece.index} of ${piece.pieces}`);
+}
+
+async function liveSyncCommand(context: ConsoleContext, args: readonly string[]): Promise<ConsoleResult> {
+  if (!context.liveSync) return failure(37017, 'live-sync runs on a node\'s own console (local, or remote to that node)');
+  if (args.length > 1 || (args[0] !== undefined && !/^([0-9a-f]{16}|([0-9a-f]{16}@)?[^\s@]+:\d{1,5})$/.test(args[0]))) {
+    return failure(37017, 'usage: live-sync [ID | HOST:PORT | ID@HOST:PORT]');
+  }
+  const done = await context.liveSync(args[0]);
+  const renamed = done.id !== done.previousId ? `; node ${done.previousId} was declared down, this node is now ${done.id}` : '';
+  return ok(done, `live-sync from ${done.donor.id} at ${done.donor.address}: SP ${done.sp} SPVV ${done.spvv}, ${done.records} records, `
+    + `${(done.bytes / 1e6).toFixed(1)} MB, ${done.transactions} transactions caught up, ${done.ms} ms${renamed}`);
 }

@@ -51,7 +51,11 @@ export interface NodeServer {
   readonly port: number;
   /** "host:port", what peers put in their address books. */
   readonly address: string;
+  /** The peer transport of the node id the port presents now. */
   readonly peers: WsPeerTransport;
+  /** Presents another node id from now on (live-sync of a node declared down: it comes back
+   * under a new id): a new peer transport takes the /peer path; close the old one first. */
+  renamePeers(nodeId: NodeId): WsPeerTransport;
   /** Stop: peer links and clients get 1001, then after `graceMs` (default SERVER_CLOSE_GRACE_MS)
    * whatever is still open is destroyed. `graceMs: 0` destroys at once, as a crash would. */
   close(options?: { graceMs?: number }): Promise<void>;
@@ -71,7 +75,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     sockets.add(ws);
     ws.once('close', () => sockets.delete(ws));
   };
-  const peers = new WsPeerTransport(options, track);
+  let peers = new WsPeerTransport(options, track);
   const connectionsMax = options.connectionsMax ?? CONNECTIONS_MAX;
   const peerServer = new WebSocketServer({ noServer: true, maxPayload: PEER_FRAME_SIZE_MAX, perMessageDeflate: false, ...closeTimeout() });
   const clientServer = new WebSocketServer({ noServer: true, maxPayload: options.clientMessageSizeMax ?? MESSAGE_SIZE_MAX, perMessageDeflate: false, ...closeTimeout() });
@@ -103,7 +107,10 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     host: options.host,
     port,
     address: `${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
-    peers,
+    get peers() {
+      return peers;
+    },
+    renamePeers: (nodeId) => (peers = new WsPeerTransport({ ...options, nodeId }, track)),
     close: (closeOptions) => (closing ??= stopServer(http, peers, sockets, closeOptions?.graceMs ?? SERVER_CLOSE_GRACE_MS)),
   };
 }

@@ -1,0 +1,245 @@
+// One node as its host runs it: the current Appliance plus what outlives it — storage, the
+// listening address, the SVMK — so a live-sync can replace the node's replicated state in
+// place, without stopping its service or its consoles (DINAMO's live-sync from a console).
+// Browser-safe: the host supplies storage, the peer transport (per node id) and the dialer.
+//
+// Live-sync in place (docs/LIVE_SYNC.md "In place"): refused, changing nothing, when clients
+// connected since the service started (37033), when this node holds a pending transaction and
+// is not fenced (37038: its vote may be all that decides it), when no donor answers (37034) or
+// none holds our SVMK (5306). Then the appliance stops, the image streams in beside the old
+// state, and only once it verified does it overwrite storage; a failure before that re-opens
+// the old state. A node declared down comes back under a new id (a fenced id never returns);
+// a member whose state diverged keeps its id (the pool cannot commit without its vote, so it
+// misses nothing while it syncs).
+
+import { HsmError } from '../core/codes.ts';
+import type { Core } from '../core/core.ts';
+import type { Random } from '../protocol/random.ts';
+import type { NodeAddress, NodeId } from '../protocol/types.ts';
+import type { Storage } from '../storage/storage.ts';
+import type { FramedSocket, PeerTransport } from '../transport/transport.ts';
+import { PROBE_TIMEOUT_MS, probePeer } from '../transport/probe.ts';
+import { Appliance } from './appliance.ts';
+import type { Timers } from '../protocol/replica.ts';
+import { liveSyncJoin, type DonorAddress, type JoinProgress, type Joined } from './live-sync.ts';
+import type { MembershipEvents } from '../protocol/types.ts';
+
+const BUSY = 36000;
+const CONNECTED_LIVE_SYNC = 37033;
+const SELF_LIVE_SYNC = 37034;
+const CANNOT_PREPARE_LS_TRANS = 37038;
+const NODE_FENCED = 38502;
+
+/** Who this node is in its pool; changes only by live-sync. */
+export interface NodeIdentity {
+  readonly id: NodeId;
+  readonly domain: string;
+  readonly poolId: bigint;
+  readonly founders: readonly NodeAddress[];
+}
+
+export interface NodeHostOptions {
+  readonly address: string;
+  readonly svmk: Uint8Array;
+  readonly storage: Storage;
+  /** A fresh core keyed with the SVMK's Sync-Point key. */
+  readonly newCore: () => Core;
+  readonly random: Random;
+  /** Cryptographically secure bytes (session ids, handshake nonces). */
+  readonly randomBytes: (length: number) => Uint8Array;
+  /** A peer transport listening at `address` that presents `id`; the host closes the previous one first. */
+  readonly transportFor: (id: NodeId) => PeerTransport;
+  /** A raw peer connection (the probe before a live-sync). */
+  readonly dial: (address: string) => Promise<FramedSocket>;
+  /** A new random node id (live-sync of a fenced node). */
+  readonly newId: () => NodeId;
+  readonly groupCommit?: boolean;
+  readonly timers?: Partial<Timers>;
+  readonly checkpointBytes?: number;
+  readonly log?: (line: string) => void;
+  /** Live-sync: the image verified and is about to overwrite storage (mark the directory mid-join). */
+  readonly beforeOverwrite?: (identity: NodeIdentity) => Promise<void> | void;
+  /** Live-sync: storage holds the new image; persist the identity before the node runs on it. */
+  readonly onIdentity?: (identity: NodeIdentity) => Promise<void> | void;
+  /** Give up on a silent donor after this long (default liveSyncJoin's). */
+  readonly stallMs?: number;
+}
+
+/** What a completed live-sync reports (the console prints it). */
+export interface LiveSyncSummary {
+  readonly donor: NodeAddress;
+  readonly previousId: NodeId;
+  readonly id: NodeId;
+  readonly sp: string;
+  readonly spvv: string;
+  readonly records: number;
+  readonly bytes: number;
+  readonly transactions: number;
+  readonly ms: number;
+}
+
+export class NodeHost {
+  private current: Appliance;
+  private transport: PeerTransport;
+  private transportId: NodeId;
+  private syncing = false;
+  /** The new id of a fenced node whose live-sync failed after the donor may have added it: a
+   * retry must come back as that node, not as a second one (docs/LIVE_SYNC.md). */
+  private pendingId: NodeId | undefined;
+  /** Client (not console) connections since this node's service started. */
+  clientConnections = 0;
+
+  private constructor(private readonly options: NodeHostOptions, private identityValue: NodeIdentity, appliance: Appliance, transport: PeerTransport) {
+    this.current = appliance;
+    this.transport = transport;
+    this.transportId = identityValue.id;
+  }
+
+  static async open(options: NodeHostOptions, identity: NodeIdentity, joined?: Joined): Promise<NodeHost> {
+    const transport = options.transportFor(identity.id);
+    const appliance = await openAppliance(options, identity, transport, joined?.membership);
+    if (joined) rememberOutcomes(appliance, joined);
+    return new NodeHost(options, identity, appliance, transport);
+  }
+
+  get appliance(): Appliance {
+    return this.current;
+  }
+
+  get identity(): NodeIdentity {
+    return this.identityValue;
+  }
+
+  /** Whether a live-sync is replacing this node's state right now. */
+  get liveSyncing(): boolean {
+    return this.syncing;
+  }
+
+  tick(): void {
+    if (!this.syncing) this.current.tick();
+  }
+
+  /**
+   * Live-sync in place from `target` (ID, HOST:PORT or ID@HOST:PORT), or from the first member
+   * in this node's list that answers. Resolves once this node runs on the pool image.
+   */
+  async liveSync(target?: string, onProgress?: (progress: JoinProgress) => void): Promise<LiveSyncSummary> {
+    if (this.syncing) throw new HsmError(BUSY, 'a live-sync of this node is already under way');
+    if (this.clientConnections > 0) throw new HsmError(CONNECTED_LIVE_SYNC, `${this.clientConnections} client connection(s) since this node's service started: restart the node, then live-sync before clients connect`);
+    const replica = this.current.runtime.replica;
+    if (!replica.fenced && replica.pending().length > 0) {
+      throw new HsmError(CANNOT_PREPARE_LS_TRANS, 'this node holds a pending transaction; let the replication manager resolve it (info shows it), then live-sync');
+    }
+    const candidates = this.donorCandidates(target);
+    if (candidates.length === 0) throw new HsmError(SELF_LIVE_SYNC, target ? `no node ${target} in this node's list` : 'no peers to sync from: add one with nodes add ID HOST:PORT');
+    this.syncing = true;
+    const started = Date.now();
+    const previous = this.identityValue;
+    try {
+      let id = replica.fenced ? (this.pendingId ??= this.options.newId()) : previous.id;
+      // Find a donor that answers under our SVMK before anything stops: a refusal here changes nothing.
+      const donor = await this.firstAnswering(id, candidates);
+      await this.current.detach();
+      let joined: Joined | undefined;
+      let lastError: unknown;
+      for (let attempt = 0; attempt < 2 && !joined; attempt++) {
+        joined = await this.join(id, donor, onProgress).catch((error: unknown) => {
+          lastError = error;
+          return undefined;
+        });
+        // The pool fenced this id although this node had not heard of it yet: come back as a new node.
+        if (!joined && lastError instanceof HsmError && lastError.code === NODE_FENCED && id === previous.id) id = this.pendingId ??= this.options.newId();
+        else break;
+      }
+      if (!joined) {
+        await this.reopen(previous, undefined);
+        throw lastError;
+      }
+      this.pendingId = undefined;
+      const identity: NodeIdentity = { id, domain: previous.domain, poolId: joined.poolIdValue, founders: joined.membership.founders };
+      await this.options.onIdentity?.(identity);
+      await this.reopen(identity, joined);
+      const sp = joined.syncPoint;
+      this.log(`live-sync: this node now runs on the pool image from ${joined.donor.id} at ${joined.donor.address} (SP ${sp.hex}, ${sp.count} records)${id !== previous.id ? `, as node ${id} (node ${previous.id} was declared down)` : ''}`);
+      return {
+        donor: joined.donor, previousId: previous.id, id, sp: sp.hex, spvv: sp.spvvHex, records: sp.count, bytes: joined.bytes, transactions: joined.commits, ms: Date.now() - started,
+      };
+    } finally {
+      this.syncing = false;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.current.close();
+  }
+
+  /** The first candidate that proves our SVMK, with its id; the most telling refusal otherwise. */
+  private async firstAnswering(id: NodeId, candidates: readonly DonorAddress[]): Promise<NodeAddress> {
+    let refusal: HsmError | undefined;
+    for (const candidate of candidates) {
+      const probed = await probePeer({
+        address: candidate.address, expectedId: candidate.id, localId: id, svmk: this.options.svmk, randomBytes: this.options.randomBytes, dial: this.options.dial, timeoutMs: PROBE_TIMEOUT_MS,
+      });
+      if (probed.code === 0) return { id: probed.id!, address: candidate.address };
+      // Another SVMK or another node says more than "does not answer".
+      if (!refusal || refusal.code === SELF_LIVE_SYNC) refusal = new HsmError(probed.code, `live-sync: the node at ${candidate.address}${probed.code === SELF_LIVE_SYNC ? ' does not answer' : ''}`);
+    }
+    throw refusal ?? new HsmError(SELF_LIVE_SYNC, 'no peers to sync from');
+  }
+
+  private async join(id: NodeId, donor: NodeAddress, onProgress?: (progress: JoinProgress) => void): Promise<Joined> {
+    return liveSyncJoin({
+      id, address: this.options.address, domain: this.identityValue.domain, svmk: this.options.svmk, donor, transport: await this.transportAs(id), dial: this.options.dial,
+      core: this.options.newCore(), storage: this.options.storage, randomBytes: this.options.randomBytes, stallMs: this.options.stallMs, onProgress,
+      beforeOverwrite: () => this.options.beforeOverwrite?.({ ...this.identityValue, id }),
+    });
+  }
+
+  /** Members first (they hold the image), then the rest of the node cache; never this node or a fenced one. */
+  private donorCandidates(target?: string): DonorAddress[] {
+    const info = this.current.info();
+    const others = info.nodes.filter((node) => !node.self && !node.fenced && node.address !== this.options.address);
+    if (target !== undefined) {
+      const at = target.indexOf('@');
+      if (at > 0) return [{ id: target.slice(0, at), address: target.slice(at + 1) }];
+      const known = others.find((node) => node.id === target || node.address === target);
+      if (known) return [{ id: known.id, address: known.address }];
+      return /^[0-9a-f]{16}$/.test(target) ? [] : [{ address: target }];
+    }
+    return [...others.filter((n) => n.member), ...others.filter((n) => !n.member)].map((node) => ({ id: node.id, address: node.address }));
+  }
+
+  /** The peer transport presenting `id`: the current one, or a new one once the old is closed. */
+  private async transportAs(id: NodeId): Promise<PeerTransport> {
+    if (id !== this.transportId) {
+      await this.transport.close();
+      this.transport = this.options.transportFor(id);
+      this.transportId = id;
+    }
+    return this.transport;
+  }
+
+  private async reopen(identity: NodeIdentity, joined: Joined | undefined): Promise<void> {
+    const transport = await this.transportAs(identity.id);
+    this.current = await openAppliance(this.options, identity, transport, joined?.membership);
+    if (joined) rememberOutcomes(this.current, joined);
+    this.identityValue = identity;
+  }
+
+  private log(line: string): void {
+    this.options.log?.(line);
+  }
+}
+
+function openAppliance(options: NodeHostOptions, identity: NodeIdentity, transport: PeerTransport, membership?: MembershipEvents): Promise<Appliance> {
+  return Appliance.open({
+    id: identity.id, address: options.address, domain: identity.domain, poolId: identity.poolId, founders: identity.founders, membership,
+    storage: options.storage, core: options.newCore(), random: options.random.fork(), transport, groupCommit: options.groupCommit,
+    timers: options.timers, checkpointBytes: options.checkpointBytes, log: options.log,
+  });
+}
+
+/** A client retrying a write on this node gets the answer the pool gave it (docs/CLIENT.md). */
+function rememberOutcomes(appliance: Appliance, joined: Joined): void {
+  for (const outcome of joined.requestOutcomes) appliance.runtime.replica.rememberRequest(outcome.requestId, { code: outcome.code, txid: outcome.txid });
+}
