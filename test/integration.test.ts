@@ -3,81 +3,32 @@
 // writes and its restart, node-down (remote console) for a node that stays dead, and
 // convergence of the Sync-Points. Ports are chosen free; every process is killed at the end.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { freePort } from '../host/node/free-port.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, expect, it } from 'vitest';
 import { HsmClient } from '../host/client/index.ts';
 import { createPool, nodeDir } from '../host/cli/up-command.ts';
 import { nodeConnections } from '../host/node/ws-client.ts';
+import { consoleJson, killAll, startNodeProcess, until } from './processes.ts';
 
-const CLI = new URL('../build/cli.js', import.meta.url).pathname;
 /** Writes in the stream, and how many are acknowledged before the coordinator is killed. */
 const STREAM_WRITES = 40;
 const KILL_AFTER = 8;
-const children: ChildProcess[] = [];
 const data = mkdtempSync(join(tmpdir(), 'hsmpool-it-'));
 
 afterAll(() => {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  killAll();
   rmSync(data, { recursive: true, force: true });
 });
 
-/** Starts node i; resolves with its process once it printed `ready` (and `bootstrap` if asked). */
-function startNode(i: number, waitFor: string[] = ['ready']): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [CLI, 'node', '--data', nodeDir(data, i), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    const seen = new Set<string>();
-    const timer = setTimeout(() => reject(new Error(`node ${i + 1}: no ${waitFor.join('+')} in 30 s`)), 30_000);
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      try {
-        seen.add((JSON.parse(line) as { event: string }).event);
-      } catch {
-        return;
-      }
-      if (waitFor.every((event) => seen.has(event))) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`node ${i + 1} exited with ${code}`)));
-  });
-}
-
-function consoleJson(address: string, password: string, command: string): Promise<{ code: number; data: any }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'console', '--host', address, '--user', 'admin', '--json', ...command.split(' ')], {
-      stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, HSMPOOL_PASSWORD: password },
-    });
-    let out = '';
-    child.stdout!.on('data', (chunk) => (out += chunk));
-    child.once('exit', () => {
-      try {
-        resolve(JSON.parse(out.trim().split('\n').pop()!));
-      } catch (error) {
-        reject(new Error(`console ${command}: ${out} (${error})`));
-      }
-    });
-  });
-}
-
-const until = async (what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> => {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await check().catch(() => false)) return;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`timed out waiting for: ${what}`);
-};
+const startNode = (i: number) => startNodeProcess(['--data', nodeDir(data, i)], ['ready'], `node ${i + 1}`);
 
 it('a pool of processes survives kill -9 of a coordinator and node-down of a dead node', async () => {
   const addresses = await Promise.all([0, 1, 2].map(async () => `127.0.0.1:${await freePort()}`));
   const password = await createPool(data, 'it', addresses);
-  const processes = [await startNode(0, ['ready']), await startNode(1), await startNode(2)];
+  const processes = [await startNode(0), await startNode(1), await startNode(2)];
   const client = (i: number) => HsmClient.connect({ nodes: [addresses[i]], user: 'admin', password, connections: nodeConnections(), retry: { busyRetriesMax: 40, backoffBaseMs: 20, backoffMaxMs: 500 } });
   await until('the administrator exists', async () => (await client(0)).close() === undefined);
 

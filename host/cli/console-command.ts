@@ -25,6 +25,8 @@ export interface ConsoleOptions {
 
 /** Console commands wait this long for an answer (node-down probes take a few hundred ms). */
 export const CONSOLE_TIMEOUT_MS = 30_000;
+/** A live-sync answers once the whole pool image arrived; a prompt may run one at any time. */
+export const LIVE_SYNC_CONSOLE_TIMEOUT_MS = 600_000;
 
 /** The password from --password-file, HSMPOOL_PASSWORD or the first line of standard input. */
 export async function readPassword(options: { readonly passwordFile?: string; readonly user: string }): Promise<string> {
@@ -83,9 +85,10 @@ function show(result: ConsoleResult, json: boolean): void {
 
 export async function runConsole(options: ConsoleOptions): Promise<number> {
   const password = await readPassword(options);
-  const remote = await RemoteConsole.open(options, password);
+  const once = options.command.length > 0;
+  const remote = await RemoteConsole.open(options, password, once && options.command[0] !== 'live-sync' ? CONSOLE_TIMEOUT_MS : LIVE_SYNC_CONSOLE_TIMEOUT_MS);
   try {
-    if (options.command.length > 0) {
+    if (once) {
       const result = await remote.run(options.command.join(' '));
       show(result, options.json);
       return result.code === 0 ? EXIT.OK : EXIT.FAILED;

@@ -1,0 +1,82 @@
+// Live-sync with real processes on 127.0.0.1 (docs/LIVE_SYNC.md): a new node joins with
+// `hsmpool node --join HOST:PORT` (no node id needed), then a node declared down while it was
+// dead restarts fenced and comes back by the console's `live-sync` under a new id — refused
+// first (37033) while a client had connected since it started.
+
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { HsmClient } from '../host/client/index.ts';
+import { createPool, nodeDir } from '../host/cli/up-command.ts';
+import { freePort } from '../host/node/free-port.ts';
+import { nodeConnections } from '../host/node/ws-client.ts';
+import { consoleJson, killAll, startNodeProcess, stop, until } from './processes.ts';
+
+const data = mkdtempSync(join(tmpdir(), 'hsmpool-lsc-'));
+
+afterAll(() => {
+  killAll();
+  rmSync(data, { recursive: true, force: true });
+});
+
+const nodeId = (dir: string): string => (JSON.parse(readFileSync(join(dir, 'node.json'), 'utf8')) as { id: string }).id;
+
+it('joins by HOST:PORT, and a fenced node comes back by the console\'s live-sync under a new id', async () => {
+  const [a, b, c] = await Promise.all([0, 1, 2].map(async () => `127.0.0.1:${await freePort()}`));
+  const password = await createPool(data, 'ls', [a, b]);
+  await startNodeProcess(['--data', nodeDir(data, 0)], ['ready'], 'node 1');
+  let second = await startNodeProcess(['--data', nodeDir(data, 1)], ['ready'], 'node 2');
+  const client = (address: string) => HsmClient.connect({ nodes: [address], user: 'admin', password, connections: nodeConnections(), retry: { busyRetriesMax: 40, backoffBaseMs: 20, backoffMaxMs: 500 } });
+  await until('the administrator exists', async () => (await client(a)).close() === undefined);
+  const writer = await client(a);
+  for (let i = 0; i < 30; i++) await writer.generateKey(`before-${i}`, 'aes-256');
+
+  // A new node joins, naming the donor by its address alone.
+  const thirdDir = join(data, 'node-3');
+  const third = await startNodeProcess(['--data', thirdDir, '--listen', c, '--join', a, '--svmk-file', join(nodeDir(data, 0), 'svmk.key'), '--domain', 'ls'], ['joined', 'ready'], 'node 3');
+  expect(third.events.find((e) => e.event === 'joined')).toBeDefined();
+  const sp = async (address: string): Promise<string> => (await consoleJson(address, password, 'info')).data.syncPoint.hex;
+  await until('node 3 has the pool image', async () => (await sp(c)) === (await sp(a)));
+  const members = (await consoleJson(a, password, 'info')).data.nodes.filter((n: { member: boolean }) => n.member);
+  expect(members).toHaveLength(3);
+
+  // Node 2 dies and is declared down; the pool goes on with nodes 1 and 3.
+  const oldId = nodeId(nodeDir(data, 1));
+  await stop(second, 'SIGKILL');
+  expect((await consoleJson(a, password, `node-down ${b}`)).code).toBe(0);
+  await writer.generateKey('while-down', 'ed25519');
+
+  // It restarts fenced. A client connected since its start: live-sync is refused, nothing changes.
+  second = await startNodeProcess(['--data', nodeDir(data, 1)], ['ready'], 'node 2 again');
+  await until('node 2 knows it is fenced', async () => (await consoleJson(b, password, 'info')).data.fenced === true);
+  (await client(b)).close();
+  const refused = await consoleJson(b, password, 'live-sync');
+  expect(refused.code).toBe(37033);
+  expect(nodeId(nodeDir(data, 1))).toBe(oldId);
+
+  // Restarted, before any client: live-sync brings it back as a new node.
+  await stop(second);
+  second = await startNodeProcess(['--data', nodeDir(data, 1)], ['ready'], 'node 2, third start');
+  const synced = await consoleJson(b, password, 'live-sync');
+  expect(synced.code, JSON.stringify(synced.data)).toBe(0);
+  expect(synced.data.previousId).toBe(oldId);
+  expect(synced.data.id).not.toBe(oldId);
+  expect(nodeId(nodeDir(data, 1))).toBe(synced.data.id);
+  const back = await client(b);
+  await back.generateKey('after-live-sync', 'hmac-sha256');
+  await until('all three SPs equal', async () => {
+    const [x, y, z] = await Promise.all([a, b, c].map(sp));
+    return x === y && y === z;
+  });
+  const names = new Set((await (await client(c)).listKeys({ limit: 1000 })).keys.map((key) => key.name));
+  for (const name of ['before-0', 'before-29', 'while-down', 'after-live-sync']) expect(names).toContain(name);
+
+  // After a restart it is still the new node, in sync.
+  await stop(second);
+  second = await startNodeProcess(['--data', nodeDir(data, 1)], ['ready'], 'node 2, fourth start');
+  expect(second.events.find((e) => e.event === 'ready')?.node).toBe(synced.data.id);
+  await until('node 2 in sync after its restart', async () => (await sp(b)) === (await sp(a)));
+  back.close();
+  writer.close();
+}, 180_000);
