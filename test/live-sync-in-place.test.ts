@@ -26,9 +26,10 @@ async function drive<T>(pool: InProcessPool, host: NodeHost, promise: Promise<T>
   const result = promise.finally(() => (done = true));
   result.catch(() => {});
   for (let t = 0; t < ticksMax && !done; t++) {
-    pool.appliances[2] = host.appliance;
     host.tick();
     await pool.run(1);
+    // A live-sync replaces the host's appliance: the pool's list follows it.
+    pool.appliances[2] = host.appliance;
   }
   return result;
 }

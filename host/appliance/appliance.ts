@@ -20,6 +20,7 @@ import { NodeRuntime } from './runtime.ts';
 import { LiveSyncDonor } from './live-sync.ts';
 import { isLiveSync } from '../protocol/live-sync.ts';
 import type { MembershipEvents } from '../protocol/types.ts';
+import type { DiscoveryStatus } from './discovery.ts';
 
 /** Real milliseconds per protocol tick on a live appliance. */
 export const TICK_MS = 10;
@@ -54,6 +55,13 @@ export interface ApplianceOptions {
   readonly log?: (line: string) => void;
   /** A node that just joined by live-sync: the membership the donor sent (runtime.ts). */
   readonly membership?: MembershipEvents;
+  /** Auto-discovery's state, for Info (node-host.ts runs discovery; none: a manual cache). */
+  readonly discovery?: () => DiscoveryInfo | undefined;
+}
+
+/** What Info shows of auto-discovery. */
+export interface DiscoveryInfo extends DiscoveryStatus {
+  readonly autoLiveSync: boolean;
 }
 
 export interface WriteInput {
@@ -82,6 +90,8 @@ export interface ReplicationInfo {
   }[];
   readonly queuedWrites: number;
   readonly storage: { broken: string | undefined };
+  /** Absent: discovery is off (the node cache is filled by hand and from the membership). */
+  readonly discovery?: DiscoveryInfo;
 }
 
 const STATE_NUMBERS: Partial<Record<TxStateName, number>> = { VIRTUAL: 1, PREPARED: 2, COMMITTED: 3, COMMITTED_TM: 4 };
@@ -325,6 +335,7 @@ export class Appliance {
       })),
       queuedWrites: replica.queue.length,
       storage: { broken: this.broken },
+      discovery: this.options.discovery?.(),
     };
   }
 

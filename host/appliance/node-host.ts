@@ -19,6 +19,9 @@ import type { NodeAddress, NodeId } from '../protocol/types.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { FramedSocket, PeerTransport } from '../transport/transport.ts';
 import { PROBE_TIMEOUT_MS, probePeer } from '../transport/probe.ts';
+import { DISCOVERY_PROBE_TIMEOUT_MS, Discovery } from './discovery.ts';
+import { divergenceReason } from './divergence.ts';
+import type { DiscoveryInfo } from './appliance.ts';
 import { Appliance } from './appliance.ts';
 import type { Timers } from '../protocol/replica.ts';
 import { liveSyncJoin, type DonorAddress, type JoinProgress, type Joined } from './live-sync.ts';
@@ -63,7 +66,16 @@ export interface NodeHostOptions {
   readonly onIdentity?: (identity: NodeIdentity) => Promise<void> | void;
   /** Give up on a silent donor after this long (default liveSyncJoin's). */
   readonly stallMs?: number;
+  /** Auto-discovery: the addresses to look for pool nodes at (discovery.ts). */
+  readonly discovery?: readonly string[];
+  /** Live-sync by itself when this node finds it diverged (divergence.ts); default: on with discovery. */
+  readonly autoLiveSync?: boolean;
 }
+
+/** A divergence must last this long before an automatic live-sync (2 s at 10 ms a tick). */
+export const AUTO_LIVE_SYNC_CONFIRM_TICKS = 200;
+/** After an automatic live-sync failed, the next try waits this long. */
+export const AUTO_LIVE_SYNC_RETRY_TICKS = 1000;
 
 /** What a completed live-sync reports (the console prints it). */
 export interface LiveSyncSummary {
@@ -88,19 +100,42 @@ export class NodeHost {
   private pendingId: NodeId | undefined;
   /** Client (not console) connections since this node's service started. */
   clientConnections = 0;
+  private readonly discovery: Discovery | undefined;
+  private readonly autoLiveSync: boolean;
+  private ticks = 0;
+  private divergedSince: number | undefined;
+  private autoRetryAt = 0;
+  /** Set when an automatic live-sync was refused for clients connected (37033): a restart clears it. */
+  private autoStopped = false;
 
-  private constructor(private readonly options: NodeHostOptions, private identityValue: NodeIdentity, appliance: Appliance, transport: PeerTransport) {
+  private constructor(private readonly options: NodeHostOptions, private identityValue: NodeIdentity, appliance: Appliance, transport: PeerTransport, discovery: Discovery | undefined) {
     this.current = appliance;
     this.transport = transport;
     this.transportId = identityValue.id;
+    this.discovery = discovery;
+    this.autoLiveSync = options.autoLiveSync ?? discovery !== undefined;
   }
 
   static async open(options: NodeHostOptions, identity: NodeIdentity, joined?: Joined): Promise<NodeHost> {
+    let host: NodeHost | undefined;
+    const discovery = options.discovery && new Discovery({
+      addresses: options.discovery, self: options.address,
+      probe: (address) => probePeer({
+        address, localId: host?.identity.id ?? identity.id, svmk: options.svmk, randomBytes: options.randomBytes, dial: options.dial, timeoutMs: DISCOVERY_PROBE_TIMEOUT_MS,
+      }),
+      known: (address) => host !== undefined && host.appliance.cache.entries().some(([, cached]) => cached === address),
+      onFound: (id, address) => host?.learnNode(id, address),
+    });
+    const status = (): DiscoveryInfo | undefined => discovery && { ...discovery.status(), autoLiveSync: host?.autoLiveSync ?? false };
     const transport = options.transportFor(identity.id);
-    const appliance = await openAppliance(options, identity, transport, joined?.membership);
+    const appliance = await openAppliance(options, identity, transport, joined?.membership, status);
     if (joined) rememberOutcomes(appliance, joined);
-    return new NodeHost(options, identity, appliance, transport);
+    host = new NodeHost(options, identity, appliance, transport, discovery);
+    host.discoveryStatus = status;
+    return host;
   }
+
+  private discoveryStatus: () => DiscoveryInfo | undefined = () => undefined;
 
   get appliance(): Appliance {
     return this.current;
@@ -116,7 +151,47 @@ export class NodeHost {
   }
 
   tick(): void {
-    if (!this.syncing) this.current.tick();
+    if (this.syncing) return;
+    this.ticks++;
+    this.current.tick();
+    this.discovery?.tick(this.ticks);
+    if (this.autoLiveSync) this.checkDivergence();
+  }
+
+  /** Discovery found a node: into the cache (an address now answering as another node replaces
+   * a cached non-member there). */
+  private learnNode(id: NodeId, address: string): void {
+    if (this.syncing || id === this.identityValue.id) return;
+    const appliance = this.current;
+    const membership = appliance.runtime.replica.membership;
+    void (async () => {
+      for (const [cachedId, cachedAddress] of appliance.cache.entries()) {
+        if (cachedAddress === address && cachedId !== id && !membership.isMember(cachedId)) await appliance.removeNode(cachedId);
+      }
+      if (!appliance.cache.entries().some(([cachedId, cachedAddress]) => cachedId === id && cachedAddress === address)) await appliance.addNode(id, address);
+    })().catch((error: unknown) => this.log(`discovery: could not cache ${id} at ${address}: ${error instanceof Error ? error.message : String(error)}`));
+  }
+
+  /** Auto live-sync: once this node has known for a while that it diverged (divergence.ts). */
+  private checkDivergence(): void {
+    const reason = divergenceReason(this.current.runtime.replica);
+    if (!reason) {
+      this.divergedSince = undefined;
+      return;
+    }
+    this.divergedSince ??= this.ticks;
+    if (this.autoStopped || this.ticks - this.divergedSince < AUTO_LIVE_SYNC_CONFIRM_TICKS || this.ticks < this.autoRetryAt) return;
+    this.log(`auto live-sync: ${reason}`);
+    this.divergedSince = undefined;
+    this.liveSync().then(
+      (done) => this.log(`auto live-sync done: SP ${done.sp} from ${done.donor.id} at ${done.donor.address}, ${done.records} records in ${done.ms} ms`),
+      (error: unknown) => {
+        const code = error instanceof HsmError ? error.code : 0;
+        if (code === CONNECTED_LIVE_SYNC) this.autoStopped = true;
+        this.autoRetryAt = this.ticks + AUTO_LIVE_SYNC_RETRY_TICKS;
+        this.log(`auto live-sync failed: ${error instanceof Error ? error.message : String(error)}${code === CONNECTED_LIVE_SYNC ? ' (restart the node to let it live-sync)' : ''}`);
+      },
+    );
   }
 
   /**
@@ -221,7 +296,7 @@ export class NodeHost {
 
   private async reopen(identity: NodeIdentity, joined: Joined | undefined): Promise<void> {
     const transport = await this.transportAs(identity.id);
-    this.current = await openAppliance(this.options, identity, transport, joined?.membership);
+    this.current = await openAppliance(this.options, identity, transport, joined?.membership, this.discoveryStatus);
     if (joined) rememberOutcomes(this.current, joined);
     this.identityValue = identity;
   }
@@ -231,8 +306,9 @@ export class NodeHost {
   }
 }
 
-function openAppliance(options: NodeHostOptions, identity: NodeIdentity, transport: PeerTransport, membership?: MembershipEvents): Promise<Appliance> {
+function openAppliance(options: NodeHostOptions, identity: NodeIdentity, transport: PeerTransport, membership: MembershipEvents | undefined, discovery: () => DiscoveryInfo | undefined): Promise<Appliance> {
   return Appliance.open({
+    discovery,
     id: identity.id, address: options.address, domain: identity.domain, poolId: identity.poolId, founders: identity.founders, membership,
     storage: options.storage, core: options.newCore(), random: options.random.fork(), transport, groupCommit: options.groupCommit,
     timers: options.timers, checkpointBytes: options.checkpointBytes, log: options.log,

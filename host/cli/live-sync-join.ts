@@ -16,6 +16,9 @@ import { configPath, newId, readConfig, svmkPath, writeNodeDirectory, type NodeC
 import { splitAddress, type NodeCommandOptions } from './node-command.ts';
 import { liveSyncJoin, type DonorAddress, type JoinProgress, type Joined } from '../appliance/live-sync.ts';
 import { dialPeerSocket } from '../node/live-sync-dial.ts';
+import { probePeer } from '../transport/probe.ts';
+import { DISCOVERY_PROBE_TIMEOUT_MS, DISCOVERY_PULSE_TICKS } from '../appliance/discovery.ts';
+import { TICK_MS } from '../appliance/appliance.ts';
 import { randomBytes } from 'node:crypto';
 
 const NODE_FENCED = 38502;
@@ -58,12 +61,14 @@ export interface JoinPlan {
   readonly svmk: Uint8Array;
   readonly domain: string;
   readonly listen: string;
-  readonly donor: DonorAddress;
+  /** --join's member; without it, the first member discovery finds. */
+  readonly donor?: DonorAddress;
+  readonly discovery?: readonly string[];
 }
 
 /** Checks the flags and fixes the joining node's id (kept from an interrupted attempt). */
-export function planJoin(options: NodeCommandOptions): JoinPlan {
-  const donor = parseDonor(options.join!);
+export function planJoin(options: NodeCommandOptions, discovery?: readonly string[]): JoinPlan {
+  const donor = options.join === undefined ? undefined : parseDonor(options.join);
   // A directory that already was a node (an interrupted live-sync in place) keeps its SVMK and domain.
   const existing = existsSync(configPath(options.data)) ? readConfig(options.data) : undefined;
   const svmkFile = options.svmkFile ?? (existing ? svmkPath(options.data) : undefined);
@@ -84,7 +89,7 @@ export function planJoin(options: NodeCommandOptions): JoinPlan {
   const previous = readJoining(options.data);
   const id = previous?.id && previous.listen === listen ? previous.id : newId();
   writeJoining(options.data, { id, listen });
-  return { id, svmk, domain, listen, donor };
+  return { id, svmk, domain, listen, donor, discovery };
 }
 
 /**
@@ -99,15 +104,17 @@ export async function runJoin(options: {
   readonly storage: Storage;
   readonly newCore: () => Core;
   readonly onProgress: (progress: JoinProgress) => void;
+  readonly say: (event: string, fields?: Record<string, unknown>) => void;
 }): Promise<{ joined: Joined; config: NodeConfig }> {
   const { plan, server } = options;
   let id = plan.id;
+  const joinFrom = (donor: DonorAddress): Promise<Joined> => liveSyncJoin({
+    id, address: server.address, domain: plan.domain, svmk: plan.svmk, donor, transport: server.peers, dial: (address) => dialPeerSocket(address),
+    core: options.newCore(), storage: options.storage, randomBytes: (n) => new Uint8Array(randomBytes(n)), onProgress: options.onProgress,
+  });
   for (let attempt = 0; ; attempt++) {
     try {
-      const joined = await liveSyncJoin({
-        id, address: server.address, domain: plan.domain, svmk: plan.svmk, donor: plan.donor, transport: server.peers, dial: (address) => dialPeerSocket(address),
-        core: options.newCore(), storage: options.storage, randomBytes: (n) => new Uint8Array(randomBytes(n)), onProgress: options.onProgress,
-      });
+      const joined = plan.donor ? await joinFrom(plan.donor) : await joinDiscovered(plan, server.address, joinFrom, options.say);
       const config: NodeConfig = { version: 1, id, domain: plan.domain, poolId: joined.poolId, listen: plan.listen, founders: joined.membership.founders };
       writeNodeDirectory(options.data, config, plan.svmk);
       unlinkSync(joiningPath(options.data));
@@ -123,6 +130,33 @@ export async function runJoin(options: {
       if (error instanceof HsmError) throw new CliError(error.code === 37034 ? EXIT.UNREACHABLE : EXIT.FAILED, `live-sync failed: ${error.message}`);
       throw error;
     }
+  }
+}
+
+/**
+ * A new node with discovery on: every DISCOVERY_PULSE_TICKS, probe the range; join from the
+ * first node found that gives the image. It waits for as long as no member answers: with
+ * discovery on, an empty node never founds a pool (the first node of a pool is started
+ * without it), so two empty nodes cannot make two pools.
+ */
+async function joinDiscovered(plan: JoinPlan, self: string, joinFrom: (donor: DonorAddress) => Promise<Joined>, say: (event: string, fields?: Record<string, unknown>) => void): Promise<Joined> {
+  let waiting = false;
+  for (;;) {
+    const addresses = (plan.discovery ?? []).filter((address) => address !== self && address !== plan.listen);
+    for (const address of addresses) {
+      const probed = await probePeer({ address, localId: plan.id, svmk: plan.svmk, randomBytes: (n) => new Uint8Array(randomBytes(n)), dial: (a) => dialPeerSocket(a, DISCOVERY_PROBE_TIMEOUT_MS), timeoutMs: DISCOVERY_PROBE_TIMEOUT_MS });
+      if (probed.code !== 0) continue;
+      try {
+        return await joinFrom({ id: probed.id, address });
+      } catch (error) {
+        // Not a member to sync from (another joiner, another domain, busy): try the next one.
+        if (error instanceof HsmError && error.code === NODE_FENCED) throw error;
+        say('live-sync-refused', { donor: `${probed.id}@${address}`, code: error instanceof HsmError ? error.code : undefined, message: (error as Error).message });
+      }
+    }
+    if (!waiting) say('discovery-waiting', { addresses: addresses.length, message: 'no pool member answers yet; trying again every few seconds' });
+    waiting = true;
+    await new Promise((resolve) => setTimeout(resolve, DISCOVERY_PULSE_TICKS * TICK_MS));
   }
 }
 

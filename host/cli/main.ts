@@ -40,15 +40,19 @@ remote console, as an administrator) and writes it to FILE atomically (docs/CLI.
 
 Restores a backup into the node directory DIR, whose node must be stopped. A corrupt,
 truncated or foreign backup is refused and nothing is changed (docs/CLI.md).`,
-  node: `Usage: hsmpool node --data DIR [--listen 127.0.0.1:PORT] [--domain NAME] [--peer HOST:PORT ...] [--no-group-commit] [--console] [--json]
-       hsmpool node --data DIR --listen HOST:PORT --join ID@HOST:PORT --svmk-file FILE --domain NAME
+  node: `Usage: hsmpool node --data DIR [--listen 127.0.0.1:PORT] [--domain NAME] [--discover RANGE] [--no-group-commit] [--console] [--json]
+       hsmpool node --data DIR --listen HOST:PORT --join [ID@]HOST:PORT --svmk-file FILE --domain NAME
+       hsmpool node --data DIR --listen HOST:PORT --discover RANGE --svmk-file FILE --domain NAME
 
 Runs one appliance. DIR is a node directory made by \`hsmpool up\`; a DIR that does not exist
 becomes the first node of a new pool of domain NAME. --json prints one JSON event per line.
 --console opens the local console on this terminal (the console commands; node-down is
 refused there, planned removal (remove-node) is accepted; quit stops the node).
-With --join, a new DIR joins a running pool by live-sync from the member ID at HOST:PORT (its
-id is on its ready line and in the console's info), with the pool's SVMK from FILE (32 bytes).`,
+With --join, a new DIR joins a running pool by live-sync from the member at HOST:PORT, with the
+pool's SVMK from FILE (32 bytes). --discover RANGE (HOST:PORT-PORT[,...], at most 64 addresses)
+turns auto-discovery on: the node cache learns every node answering there under the SVMK, a
+new DIR joins from the first member found (it never founds a pool), and a node that finds
+itself diverged live-syncs by itself (docs/LIVE_SYNC.md).`,
 };
 
 function fail(message: string): never {
@@ -76,12 +80,14 @@ export async function main(argv: string[]): Promise<number> {
     case 'node': {
       const { values } = parse(rest, {
         data: 'string', listen: 'string', domain: 'string', peer: 'strings', json: 'boolean', 'no-group-commit': 'boolean', join: 'string', 'svmk-file': 'string', console: 'boolean',
+        discover: 'string',
       });
       if (!values.data) fail('node: --data DIR is required');
       return runNode({
         data: values.data as string, listen: values.listen as string | undefined, domain: values.domain as string | undefined,
         peers: (values.peer as string[] | undefined) ?? [], json: Boolean(values.json), groupCommit: !values['no-group-commit'],
         join: values.join as string | undefined, svmkFile: values['svmk-file'] as string | undefined, console: Boolean(values.console),
+        discover: values.discover as string | undefined,
       });
     }
     case 'console': {

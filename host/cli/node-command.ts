@@ -7,6 +7,7 @@ import type { Core } from '../core/core.ts';
 import { NodeHost } from '../appliance/node-host.ts';
 import type { Joined } from '../appliance/live-sync.ts';
 import { dialPeerSocket } from '../node/live-sync-dial.ts';
+import { parseDiscoveryRange } from '../appliance/discovery.ts';
 import { joiningPath, planJoin, progressReporter, runJoin, writeJoining } from './live-sync-join.ts';
 import { deriveSyncPointKey } from '../core/keys.ts';
 import { newCore } from '../node/core-file.ts';
@@ -35,6 +36,8 @@ export interface NodeCommandOptions {
   /** Live-sync a new directory from a member: HOST:PORT or ID@HOST:PORT (live-sync-join.ts). */
   readonly join?: string;
   readonly svmkFile?: string;
+  /** Auto-discovery: HOST:PORT-PORT[,...] (discovery.ts). */
+  readonly discover?: string;
 }
 
 export function splitAddress(address: string): { host: string; port: number } {
@@ -70,14 +73,24 @@ function localConsole(node: NodeHost, json: boolean, quit: () => void): void {
   });
 }
 
+function discoveryAddresses(range: string): string[] {
+  try {
+    return parseDiscoveryRange(range);
+  } catch (error) {
+    throw new CliError(EXIT.USAGE, `--discover: ${(error as Error).message}`);
+  }
+}
+
 export async function runNode(options: NodeCommandOptions): Promise<number> {
+  const discovery = options.discover === undefined ? undefined : discoveryAddresses(options.discover);
   const interrupted = existsSync(joiningPath(options.data));
-  const joining = options.join !== undefined && (interrupted || !existsSync(configPath(options.data)));
+  // A directory that is not a member yet joins: from --join, or from whatever discovery finds.
+  const joining = (options.join !== undefined || discovery !== undefined) && (interrupted || !existsSync(configPath(options.data)));
   if (interrupted && !joining) {
     throw new CliError(EXIT.DATA, `${options.data}: a live-sync into this directory did not finish (${joiningPath(options.data)}); `
       + 'run again with --join HOST:PORT (any member) to take the pool image');
   }
-  const plan = joining ? planJoin(options) : undefined;
+  const plan = joining ? planJoin(options, discovery) : undefined;
   let config = plan ? undefined : initialize(options);
   if (config && options.domain && options.domain !== config.domain) {
     throw new CliError(EXIT.DATA, `${options.data} belongs to domain ${JSON.stringify(config.domain)}, not ${JSON.stringify(options.domain)} (domain names are case-sensitive)`);
@@ -111,10 +124,10 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
     });
     let joined: Joined | undefined;
     if (plan) {
-      say('live-sync', { donor: plan.donor.id ? `${plan.donor.id}@${plan.donor.address}` : plan.donor.address, address: server.address });
+      say('live-sync', { donor: plan.donor ? (plan.donor.id ? `${plan.donor.id}@${plan.donor.address}` : plan.donor.address) : 'discovery', address: server.address });
       const onProgress = progressReporter(options.json, say);
       try {
-        ({ joined, config } = await runJoin({ plan, data: options.data, server, storage, newCore: keyedCore, onProgress }));
+        ({ joined, config } = await runJoin({ plan, data: options.data, server, storage, newCore: keyedCore, onProgress, say }));
       } catch (error) {
         if (!options.json && process.stdout.isTTY) process.stdout.write('\n');
         throw error;
@@ -128,7 +141,7 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
       address: server.address, svmk, storage, newCore: keyedCore, random: new Random(randomBytes(4).readUInt32LE(0)),
       randomBytes: (length) => new Uint8Array(randomBytes(length)), newId,
       transportFor: (nodeId) => (nodeId === nodeServer.peers.nodeId ? nodeServer.peers : nodeServer.renamePeers(nodeId)),
-      dial: (address) => dialPeerSocket(address), groupCommit: options.groupCommit, log: (line) => say('log', { line }),
+      dial: (address) => dialPeerSocket(address), groupCommit: options.groupCommit, log: (line) => say('log', { line }), discovery,
       // A crash while the image overwrites storage leaves joining.json: the next start asks for --join.
       beforeOverwrite: (identity) => writeJoining(dataDir, { id: identity.id, listen: config!.listen }),
       onIdentity: (identity) => {

@@ -6,6 +6,7 @@
 
 import type { Appliance, ReplicationInfo } from '../appliance/appliance.ts';
 import { TICK_MS } from '../appliance/appliance.ts';
+import { DISCOVERY_PULSE_TICKS } from '../appliance/discovery.ts';
 import { NodeCache } from '../appliance/node-cache.ts';
 import { EVENT_TYPES } from '../core/batch.ts';
 import { HsmError, describe } from '../core/codes.ts';
@@ -111,7 +112,10 @@ export function renderInfo(info: ReplicationInfo, nowMs: number): string {
   const t = info.timers;
   lines.push(
     `Timers ............ tick ${t.tickMs} ms; manager pulse ${t.managerPulseTicks} ticks; recovery pulse ${t.inDoubtTicks} ticks;`,
-    `                    discovery pulse ${t.managerPulseTicks} ticks; node-down probe ${t.probeTimeoutTicks} ticks; discovery reset: off (manual cache)`,
+    `                    node-down probe ${t.probeTimeoutTicks} ticks`,
+    info.discovery
+      ? `Discovery ......... on: ${info.discovery.addresses} addresses every ${DISCOVERY_PULSE_TICKS} ticks, ${Object.keys(info.discovery.found).length} nodes answer; auto live-sync ${info.discovery.autoLiveSync ? 'on' : 'off'}`
+      : 'Discovery ......... off (node cache filled by hand and from the membership)',
     'Nodes:',
   );
   for (const node of info.nodes) {

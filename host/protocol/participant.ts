@@ -13,6 +13,9 @@ export function onPrepare(replica: Replica, from: NodeId, tx: Transaction): void
   if (known !== undefined) return replica.send(from, { type: 'vote', txid: tx.txid, yes: known, code: known ? 0 : 36000 });
   if (replica.transactions.has(tx.txid)) return replica.send(from, { type: 'vote', txid: tx.txid, yes: true, code: 0 });
   const code = refusal(replica, tx);
+  // Either end of a not-synced refusal remembers it: a node that finds most members refusing
+  // it, and agreeing among themselves, knows that it is the one that diverged (node-host.ts).
+  if (code === 0 || code === 36500) replica.markPeerSynced(from, code === 0);
   if (code !== 0) return voteNo(replica, tx, code);
   const held: TxState = {
     tx, role: 'participant', state: 'PREPARED', votes: new Set(), acks: new Set(), requests: [], since: replica.now, statuses: new Map(),
