@@ -1,7 +1,8 @@
 // Live-sync with real processes on 127.0.0.1 (docs/LIVE_SYNC.md): a new node joins with
 // `hsmpool node --join HOST:PORT` (no node id needed), then a node declared down while it was
 // dead restarts fenced and comes back by the console's `live-sync` under a new id — refused
-// first (37033) while a client had connected since it started.
+// first (37033) while a client had connected since it started — and a node started with
+// discovery on joins without being told where.
 
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,7 +24,7 @@ afterAll(() => {
 const nodeId = (dir: string): string => (JSON.parse(readFileSync(join(dir, 'node.json'), 'utf8')) as { id: string }).id;
 
 it('joins by HOST:PORT, and a fenced node comes back by the console\'s live-sync under a new id', async () => {
-  const [a, b, c] = await Promise.all([0, 1, 2].map(async () => `127.0.0.1:${await freePort()}`));
+  const [a, b, c, d] = await Promise.all([0, 1, 2, 3].map(async () => `127.0.0.1:${await freePort()}`));
   const password = await createPool(data, 'ls', [a, b]);
   await startNodeProcess(['--data', nodeDir(data, 0)], ['ready'], 'node 1');
   let second = await startNodeProcess(['--data', nodeDir(data, 1)], ['ready'], 'node 2');
@@ -77,6 +78,14 @@ it('joins by HOST:PORT, and a fenced node comes back by the console\'s live-sync
   second = await startNodeProcess(['--data', nodeDir(data, 1)], ['ready'], 'node 2, fourth start');
   expect(second.events.find((e) => e.event === 'ready')?.node).toBe(synced.data.id);
   await until('node 2 in sync after its restart', async () => (await sp(b)) === (await sp(a)));
+
+  // With discovery on, a new directory needs no --join: it finds a member in the range.
+  const fourth = await startNodeProcess(['--data', join(data, 'node-4'), '--listen', d, '--discover', [a, b, c, d].join(','), '--svmk-file', join(nodeDir(data, 0), 'svmk.key'), '--domain', 'ls'], ['joined', 'ready'], 'node 4');
+  expect(fourth.events.some((e) => e.event === 'joined')).toBe(true);
+  await until('node 4 has the pool image', async () => (await sp(d)) === (await sp(a)));
+  const fourthInfo = (await consoleJson(d, password, 'info')).data;
+  expect(fourthInfo.discovery.addresses).toBe(4);
+  expect(fourthInfo.discovery.autoLiveSync).toBe(true);
   back.close();
   writer.close();
 }, 180_000);

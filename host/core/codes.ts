@@ -22,7 +22,7 @@ const table = [
   { code: 37028, name: 'CANNOT_WORK', meaning: 'The appliance stopped: a write to its log failed, so it no longer speaks (fail-stop).', action: 'Check the disk, then restart the node; it recovers from its log.' },
   { code: 37037, name: 'MAX_NODE_COUNT_REACHED', meaning: 'The node cache or the pool is at its node limit.', action: 'Remove a node first.' },
   { code: 38501, name: 'NODE_STILL_ALIVE', meaning: 'Node-down refused: the node answered a probe.', action: 'Only declare down a node that is really gone; stop it first.' },
-  { code: 38502, name: 'NODE_FENCED', meaning: 'This node was declared down (node-down) and is no longer a member of the pool.', action: 'Bring it back with live-sync; use another node meanwhile.' },
+  { code: 38502, name: 'NODE_FENCED', meaning: 'This node was declared down (node-down) and is no longer a member of the pool (a donor answers a joiner presenting such an id with it too).', action: 'Bring it back with live-sync, which gives it a new node id; use another node meanwhile.' },
   // Server side (DINAMO numbering).
   { code: 5002, name: 'ACCESS_DENIED', meaning: 'The user may not use or change this object.', action: 'Use an object you own, or have the owner grant an ACL.' },
   { code: 5004, name: 'CANNOT_OPEN_OBJ', meaning: 'No such user, object or record.', action: 'Check the name (names are case-sensitive).' },
@@ -112,7 +112,8 @@ const table = [
   // Live-sync (DINAMO numbering).
   { code: 37032, name: 'UNDEFINED_LIVE_SYNC', meaning: 'A live-sync stopped before it completed: the donor stopped answering or sent data that does not verify.', action: 'Retry the live-sync (from another donor if this one is down); the joiner kept nothing of the attempt.' },
   { code: 37033, name: 'CONNECTED_LIVE_SYNC', meaning: 'Live-sync refused: clients have connected to this node since its service started.', action: 'Restart the node\'s service, then live-sync before any client connects.' },
-  { code: 37034, name: 'SELF_LIVE_SYNC', meaning: 'Live-sync refused: no peer is reachable to sync from (no donor answered, or the address is this node).', action: 'Check the donor address and that the donor runs and listens there.' },
+  { code: 37034, name: 'SELF_LIVE_SYNC', meaning: 'Live-sync refused: no peer is reachable to sync from (no donor answered, the address is this node, or the donor was itself declared down or diverged).', action: 'Check the donor address and that the donor runs and listens there; sync from a healthy member.' },
+  { code: 37038, name: 'CANNOT_PREPARE_LS_TRANS', meaning: 'Live-sync in place refused: this node holds a pending transaction, and its vote may be what decides it.', action: 'Let the replication manager resolve it (the console\'s info shows it), or declare a dead peer down; then live-sync.' },
   // Backup and restore (host/backup, docs/FORMATS.md "Backups").
   { code: 38801, name: 'BACKUP_FORMAT', meaning: 'The file is not an hsmpool backup of a version this build reads (magic, version or header fields).', action: 'Give a file made by hsmpool backup; a newer format needs a newer hsmpool.' },
   { code: 38802, name: 'BACKUP_DAMAGED', meaning: 'The backup file is truncated, has trailing bytes, or does not match its SHA-256 checksum; nothing was changed.', action: 'Use another copy of the backup, or take a new one.' },
