@@ -133,6 +133,11 @@ export class Appliance {
     return this.runtime.replica.core;
   }
 
+  /** The pool this node belongs to (log entries and backups carry it). */
+  get poolId(): bigint {
+    return this.options.poolId;
+  }
+
   private log(line: string): void {
     this.options.log?.(line);
   }

@@ -82,10 +82,6 @@ export function toBase64(bytes: Uint8Array): string {
 
 const hexOf = (bytes: Uint8Array): string => Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
 
-/** The pool id of an appliance (ApplianceOptions.poolId; Appliance does not expose it yet). */
-function poolIdOf(appliance: Appliance): bigint {
-  return (appliance as unknown as { options: { poolId: bigint } }).options.poolId;
-}
 
 function held(appliance: Appliance, now: number): Map<string, Transfer> {
   let map = transfers.get(appliance);
@@ -106,7 +102,7 @@ export function startBackup(appliance: Appliance, context: BackupContext): Backu
   const map = held(appliance, now);
   if (map.size >= TRANSFERS_MAX) throw new HsmError(BACKUP_BUSY, `${map.size} backups are being fetched from this node; finish them or wait ${TRANSFER_IDLE_MS / 60_000} minutes`);
   const info = appliance.info();
-  const poolId = context.poolId ?? poolIdOf(appliance);
+  const poolId = context.poolId ?? appliance.poolId;
   const snapshot = appliance.core.snapshotChunks();
   const bytes = encodeBackup({ poolId, domain: info.domain, createdMs: now, snapshot, randomBytes: context.randomBytes }, context.svmk);
   const random = (context.randomBytes ?? ((n: number) => globalThis.crypto.getRandomValues(new Uint8Array(n))))(8);

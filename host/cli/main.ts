@@ -79,13 +79,13 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'node': {
       const { values } = parse(rest, {
-        data: 'string', listen: 'string', domain: 'string', peer: 'strings', json: 'boolean', 'no-group-commit': 'boolean', join: 'string', 'svmk-file': 'string', console: 'boolean',
+        data: 'string', listen: 'string', domain: 'string', json: 'boolean', 'no-group-commit': 'boolean', join: 'string', 'svmk-file': 'string', console: 'boolean',
         discover: 'string',
       });
       if (!values.data) fail('node: --data DIR is required');
       return runNode({
         data: values.data as string, listen: values.listen as string | undefined, domain: values.domain as string | undefined,
-        peers: (values.peer as string[] | undefined) ?? [], json: Boolean(values.json), groupCommit: !values['no-group-commit'],
+        json: Boolean(values.json), groupCommit: !values['no-group-commit'],
         join: values.join as string | undefined, svmkFile: values['svmk-file'] as string | undefined, console: Boolean(values.console),
         discover: values.discover as string | undefined,
       });

@@ -28,7 +28,6 @@ export interface NodeCommandOptions {
   readonly data: string;
   readonly listen?: string;
   readonly domain?: string;
-  readonly peers: readonly string[];
   readonly json: boolean;
   readonly groupCommit: boolean;
   /** The local console: commands from this process's standard input. */
@@ -51,7 +50,6 @@ export function splitAddress(address: string): { host: string; port: number } {
 function initialize(options: NodeCommandOptions): NodeConfig {
   if (existsSync(configPath(options.data))) return readConfig(options.data);
   if (!options.domain) throw new CliError(EXIT.USAGE, `${options.data} is not a node directory: give --domain NAME to create the first node of a pool`);
-  if (options.peers.length > 0) throw new CliError(EXIT.USAGE, 'a new node joins a running pool by live-sync (--join HOST:PORT --svmk-file FILE)');
   const listen = options.listen ?? '127.0.0.1:7001';
   const id = newId();
   const config: NodeConfig = { version: 1, id, domain: options.domain, poolId: newId(), listen, founders: [{ id, address: listen }] };
@@ -95,7 +93,6 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
   if (config && options.domain && options.domain !== config.domain) {
     throw new CliError(EXIT.DATA, `${options.data} belongs to domain ${JSON.stringify(config.domain)}, not ${JSON.stringify(options.domain)} (domain names are case-sensitive)`);
   }
-  for (const peer of options.peers) splitAddress(peer);
   const listen = splitAddress(plan?.listen ?? options.listen ?? config!.listen);
   const release = lockDirectory(options.data);
   let id = plan?.id ?? config!.id;
