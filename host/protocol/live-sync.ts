@@ -60,6 +60,19 @@ export function donorRefusal(replica: Replica, joiner: NodeId, joinerDomain: str
   return 0;
 }
 
+/**
+ * Whether a request from `joiner` should end the donor's `current` session for another joiner
+ * instead of being refused as busy. A joiner the pool already counts as a member (a donor added
+ * it and DONE never reached it) blocks every write until it is in: each PREPARE waits for its
+ * vote. Meanwhile a session for a node that is not a member yet cannot finish (its donor never
+ * has the idle moment it needs to add it), and its joiner, retrying after each stall, would
+ * hold the donors forever: the member goes first (simulator seed 2040).
+ */
+export function donorPreempts(replica: Replica, current: DonorSession, joiner: NodeId): boolean {
+  return !current.finished && !current.added && current.joiner.id !== joiner
+    && replica.membership.isMember(joiner) && !replica.membership.isMember(current.joiner.id);
+}
+
 /** Adds a node to the membership: NODE_ADDED persisted, the new membership pushed to the others. */
 export function addMember(replica: Replica, node: NodeAddress): void {
   if (replica.membership.add(node)) replica.onMembershipChanged({ added: [node], down: [] });
@@ -135,9 +148,12 @@ export class DonorSession {
     const now = this.replica.now;
     if (now - this.lastProgress >= LIVE_SYNC_ABANDON_TICKS) return this.finish();
     // A joiner already in the membership (an earlier donor added it and died before DONE got
-    // through): no transaction can commit without its vote, so DONE needs no idle moment here,
-    // and waiting for one could wait forever (a PREPARE pending on its vote).
-    if (!this.joined && this.replica.membership.isMember(this.joiner.id)) this.onIdle();
+    // through): a transaction that names it cannot commit without its vote, so DONE need not
+    // wait for those (waiting could wait forever: a PREPARE pending on its vote). But one of
+    // the epoch before the add does not name it, and may be committed already at its
+    // coordinator while this donor is still in doubt: DONE must wait until it is resolved
+    // here, or the joiner would miss it (simulator seed 219).
+    if (!this.joined && this.replica.membership.isMember(this.joiner.id) && this.pendingAllName(this.joiner.id)) this.onIdle();
     this.pump();
     if (this.unacked.length > 0 && now - this.lastResend >= LIVE_SYNC_RESEND_TICKS) {
       this.lastResend = now;
@@ -152,6 +168,14 @@ export class DonorSession {
     if (!this.snapshotDone) this.reader.close();
     this.unacked.length = 0;
     this.commits.length = 0;
+  }
+
+  /** Whether every transaction pending at the donor names `node` (needs its vote to commit). */
+  private pendingAllName(node: NodeId): boolean {
+    for (const held of this.replica.transactions.values()) {
+      if (held.tx.coordinator !== node && !held.tx.participants.includes(node)) return false;
+    }
+    return true;
   }
 
   /** Whether the joiner was added to the membership by this session. */
