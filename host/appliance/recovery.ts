@@ -49,6 +49,9 @@ export interface RecoveredState {
   readonly nodes: readonly PoolNode[];
   /** Nodes declared down in the replayed log (fenced). */
   readonly downNodes: readonly bigint[];
+  /** Every node the base checkpoint lists or a NODE_ADDED after it added, fenced since or not:
+   * the membership's added events (a node added and then declared down counts in the epoch). */
+  readonly addedNodes: readonly PoolNode[];
   readonly epoch: bigint;
   /** The last entry: continue the chain with new LogEncoder(core, poolId, last, epoch). */
   readonly last: ChainPosition;
@@ -151,6 +154,7 @@ class Replay {
   readonly outcomes = new Map<bigint, boolean>();
   readonly nodes = new Map<bigint, PoolNode>();
   readonly downNodes = new Set<bigint>();
+  readonly addedNodes = new Map<bigint, PoolNode>();
   epoch = 0n;
 
   constructor(
@@ -175,6 +179,7 @@ class Replay {
     this.raiseEpoch(scanned.epoch);
     this.nodes.clear();
     for (const node of checkpoint.nodes) this.nodes.set(node.id, node);
+    for (const node of checkpoint.nodes) this.addedNodes.set(node.id, node);
   }
 
   afterBase(scanned: ScannedEntry): void {
@@ -184,7 +189,7 @@ class Replay {
     if (body.type === 'prepare') this.prepare(entry);
     else if (body.type === 'commit') this.commit(scanned, body.spAfter, body.spvvAfter);
     else if (body.type === 'abort') this.resolve(scanned, false);
-    else if (body.type === 'node-added') { this.nodes.set(body.node.id, body.node); this.downNodes.delete(body.node.id); }
+    else if (body.type === 'node-added') { this.nodes.set(body.node.id, body.node); this.addedNodes.set(body.node.id, body.node); this.downNodes.delete(body.node.id); }
     else if (body.type === 'node-down') { this.nodes.delete(body.nodeId); this.downNodes.add(body.nodeId); }
     else if (body.type === 'epoch-raised') this.raiseEpoch(body.epoch);
     else this.laterCheckpoint(scanned, body);
@@ -264,6 +269,7 @@ export async function recover(core: Core, storage: Storage, options: RecoveryOpt
     pending: replay.pending,
     nodes: [...replay.nodes.values()],
     downNodes: [...replay.downNodes],
+    addedNodes: [...replay.addedNodes.values()],
     epoch: replay.epoch,
     last: entries.length > 0 ? last : LOG_START,
     outcomes: replay.outcomes,

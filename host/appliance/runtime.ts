@@ -31,13 +31,16 @@ export interface RuntimeOptions {
   /** Override CHECKPOINT_LOG_BYTES (tests). */
   readonly checkpointBytes?: number;
   /** Membership events known beyond the log (a node that just joined by live-sync: its
-   * checkpoint lists the members, not the nodes fenced before it joined). Merged, not logged. */
+   * checkpoint lists the members, not the nodes fenced before it joined). Merged, and those
+   * recovery did not find are logged (`loggedAtOpen`) so that a restart recovers them too. */
   readonly membership?: MembershipEvents;
 }
 
 export class NodeRuntime {
   /** Bytes appended since the last checkpoint (or since recovery). */
   private appendedSinceCheckpoint = 0;
+  /** Records `open` appended itself: the membership events given beyond the log. */
+  loggedAtOpen: LogRecord[] = [];
 
   private constructor(
     readonly replica: Replica,
@@ -57,8 +60,9 @@ export class NodeRuntime {
     };
     const recovered = await recover(options.core, options.storage, { poolId: options.poolId, founders: options.founders.map(toPoolNode), onCommit });
     const founderIds = new Set(options.founders.map((node) => node.id));
-    // A node that joined by live-sync is no founder: its checkpoint and log name it.
-    const known = recovered.nodes.map(fromPoolNode).filter((node) => !founderIds.has(node.id));
+    // A node that joined by live-sync is no founder: its checkpoint and log name it. A node
+    // added and later declared down is an added event still (the epoch counts it).
+    const known = recovered.addedNodes.map(fromPoolNode).filter((node) => !founderIds.has(node.id));
     const replica = new Replica({
       id: options.id, core: options.core, random: options.random, founders: options.founders,
       groupCommit: options.groupCommit, timers: options.timers,
@@ -68,11 +72,30 @@ export class NodeRuntime {
       pending: recovered.pending && transactionOf(recovered.pending.transactionId, recovered.pending.epoch, recovered.pending.prepare),
       outcomes: [...recovered.outcomes].map(([id, committed]) => [toHex(id), committed] as const),
       requestOutcomes,
-      added: recovered.nodes.map(fromPoolNode).filter((node) => !founderIds.has(node.id)),
+      added: known,
       down: recovered.downNodes.map(toHex),
     });
     const encoder = new LogEncoder(options.core, options.poolId, recovered.last, recovered.epoch);
-    return new NodeRuntime(replica, options.storage, encoder, recovered, options.poolId, options.checkpointBytes ?? CHECKPOINT_LOG_BYTES);
+    const runtime = new NodeRuntime(replica, options.storage, encoder, recovered, options.poolId, options.checkpointBytes ?? CHECKPOINT_LOG_BYTES);
+    // Events given beyond the log are logged now. A joined node is restarted with its founders
+    // only (its checkpoint names the members, not the nodes fenced or added and fenced before
+    // it joined): without these entries it would come back at a lower epoch than its log's,
+    // start a transaction at that epoch, and its next recovery would refuse the log
+    // (LOG_BROKEN_CHAIN: an entry's epoch below the one before). Found by the simulator.
+    runtime.loggedAtOpen = runtime.eventsBeyond(new Set(known.map((node) => node.id)), new Set(recovered.downNodes.map(toHex)));
+    await runtime.persist(runtime.loggedAtOpen);
+    return runtime;
+  }
+
+  /** Membership events as log records, except the nodes added and the nodes down the log
+   * already says (a checkpoint's node list says which nodes are members, nothing more). */
+  private eventsBeyond(added: ReadonlySet<NodeId>, down: ReadonlySet<NodeId>): LogRecord[] {
+    const events = this.replica.membership.events();
+    const epoch = this.replica.membership.epoch;
+    return [
+      ...events.added.filter((node) => !added.has(node.id)).map((node): LogRecord => ({ type: 'node-added', node, epoch })),
+      ...events.down.filter((id) => !down.has(id)).map((node): LogRecord => ({ type: 'node-down', node, epoch })),
+    ];
   }
 
   takeReady(): Ready {
@@ -104,7 +127,12 @@ export class NodeRuntime {
   async checkpointIfDue(): Promise<boolean> {
     if (this.appendedSinceCheckpoint < this.checkpointBytes) return false;
     this.appendedSinceCheckpoint = 0;
-    await writeCheckpoint(this.replica.core, this.storage, this.encoder, this.replica.membership.members().map(toPoolNode));
+    const members = this.replica.membership.members();
+    await writeCheckpoint(this.replica.core, this.storage, this.encoder, members.map(toPoolNode));
+    // The checkpoint lists the members only: the nodes fenced (and added, then fenced) follow
+    // it as entries, so a recovery from it still has every event once compaction dropped the
+    // entries before it (without them the node would come back at a lower epoch).
+    await this.persist(this.eventsBeyond(new Set(members.map((node) => node.id)), new Set()));
     await compactLog(this.replica.core, this.storage, this.poolId);
     return true;
   }
