@@ -28,12 +28,29 @@ const started = performance.now();
 let failures = 0;
 let acknowledged = 0;
 let crashes = 0;
+let joins = 0;
+let joinsCompleted = 0;
+let joinRetries = 0;
+let rerun = 0;
 for (let seed = first; seed < first + seeds; seed++) {
-  const result = await runSeed(seed, factory, overrides);
+  let result;
+  try {
+    result = await runSeed(seed, factory, overrides);
+  } catch (error) {
+    // A throw inside the simulated pool (a recovery that fails, say) is a finding like any other.
+    console.log(`seed ${seed}: FAILED with an exception: ${(error as Error).stack}`);
+    console.log(`  replay: npm run sim -- --seed ${seed}`);
+    failures++;
+    continue;
+  }
   acknowledged += result.acknowledged;
   crashes += result.crashes;
+  joins += result.joins;
+  joinsCompleted += result.joinsCompleted;
+  joinRetries += result.joinRetries;
+  rerun += result.rerunWrites;
   if (!result.ok || verbose) {
-    console.log(`seed ${seed}: ${result.ok ? 'ok' : 'FAILED'} (${result.ticks} ticks, liveness ${result.livenessTicks}, ${result.acknowledged}/${result.writes} writes acknowledged, ${result.crashes} crashes)`);
+    console.log(`seed ${seed}: ${result.ok ? 'ok' : 'FAILED'} (${result.ticks} ticks, liveness ${result.livenessTicks}, ${result.acknowledged}/${result.writes} writes acknowledged, ${result.crashes} crashes, ${result.joinsCompleted}/${result.joins} joins, ${result.joinRetries} retried)`);
     console.log('  parameters:', JSON.stringify(result.params));
     for (const problem of result.problems) console.log(`  problem: ${problem}`);
     if (!result.ok) {
@@ -45,5 +62,6 @@ for (let seed = first; seed < first + seeds; seed++) {
   if ((seed - first + 1) % 500 === 0) console.log(`... ${seed - first + 1} seeds, ${failures} failed, ${((performance.now() - started) / 1000).toFixed(0)} s`);
 }
 const seconds = (performance.now() - started) / 1000;
-console.log(`${seeds} seeds from ${first}: ${seeds - failures} passed, ${failures} failed; ${acknowledged} writes acknowledged, ${crashes} crashes; ${seconds.toFixed(1)} s`);
+console.log(`${seeds} seeds from ${first}: ${seeds - failures} passed, ${failures} failed; ${acknowledged} writes acknowledged, ${crashes} crashes; `
+  + `${joinsCompleted} of ${joins} live-sync joins completed, ${joinRetries} join attempts retried, ${rerun} writes rerun after a joined node's restart; ${seconds.toFixed(1)} s`);
 process.exit(failures === 0 ? 0 : 1);

@@ -57,6 +57,12 @@ export class SimNetwork {
     return `cut ${from}>${to}`;
   }
 
+  /** Cuts every link between `side` and the rest of `nodes`, both ways (a scenario's split). */
+  split(side: readonly NodeId[], nodes: readonly NodeId[]): void {
+    this.cut.clear();
+    for (const a of nodes) for (const b of nodes) if (side.includes(a) !== side.includes(b)) this.cut.add(`${a}>${b}`);
+  }
+
   heal(): void {
     this.cut.clear();
   }

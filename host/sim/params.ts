@@ -25,6 +25,11 @@ export interface SimParams {
   /** Nodes that stay dead in the liveness phase and get node-down. */
   readonly staysDead: number;
   readonly groupCommit: boolean;
+  /** New nodes that live-sync into the pool during the safety phase (docs/LIVE_SYNC.md). */
+  readonly joins: number;
+  /** Ticks without a word from the donor before a joiner gives the attempt up and retries
+   * (the real joiner's stall timeout, shorter so retries happen within a run). */
+  readonly joinStallTicks: number;
 }
 
 export function drawParams(seed: number, overrides: Partial<SimParams> = {}): SimParams {
@@ -46,6 +51,9 @@ export function drawParams(seed: number, overrides: Partial<SimParams> = {}): Si
     thinkTicksMax: random.pick([1, 10, 50]),
     staysDead: random.chance(0.3) ? 1 : 0,
     groupCommit: random.chance(0.5),
+    // Drawn last, so the seeds without joins run exactly as before joins existed.
+    joins: random.pick([0, 0, 0, 1, 1, 2]),
+    joinStallTicks: random.pick([100, 250]),
     ...overrides,
   };
 }

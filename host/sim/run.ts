@@ -2,7 +2,7 @@
 // partitions heal, node-down is issued for the nodes that stay dead, and the pool must
 // drain its PTLs and converge within a bound.
 
-import { checkFinal, checkSafety, converged } from './checkers.ts';
+import { checkFinal, checkSafety, converged, rerunWrites } from './checkers.ts';
 import { drawParams, type SimParams } from './params.ts';
 import { World, type CoreFactory } from './world.ts';
 
@@ -17,6 +17,12 @@ export interface SimResult {
   readonly acknowledged: number;
   readonly crashes: number;
   readonly messages: number;
+  /** Live-sync joins: started, completed, and attempts beyond each joiner's first. */
+  readonly joins: number;
+  readonly joinsCompleted: number;
+  readonly joinRetries: number;
+  /** Writes run a second time by a joined node after its restart (a documented limitation). */
+  readonly rerunWrites: number;
   readonly events: string[];
 }
 
@@ -47,13 +53,22 @@ export async function runSeed(seed: number, newCore: CoreFactory, overrides: Par
   }
   problems.push(...checkSafety(world));
   if (problems.length === 0) problems.push(...checkFinal(world));
+  const unfinished = world.joins.unfinished();
+  if (unfinished.length > 0 && problems.some((p) => p.startsWith('liveness'))) {
+    problems.push(`joiners not in: ${unfinished.map((j) => `${j.id} (${j.attempts} attempts)`).join(', ')}`);
+  }
   const writes = [...world.writes.values()];
+  const joiners = world.joins.joiners;
   return {
     seed, params, ok: problems.length === 0, problems,
     ticks: world.now, livenessTicks,
     writes: writes.length, acknowledged: writes.filter((w) => w.code === 0).length,
     crashes: world.nodes.reduce((sum, node) => sum + node.crashes, 0),
     messages: world.network.sent,
+    joins: joiners.length,
+    joinsCompleted: joiners.filter((j) => j.result).length,
+    joinRetries: joiners.reduce((sum, j) => sum + Math.max(0, j.attempts - 1), 0),
+    rerunWrites: rerunWrites(world),
     events: world.events,
   };
 }

@@ -1,16 +1,22 @@
 // A whole pool in one process: real replicas and cores over the simulated network, with
 // crashes at any step of a Ready (before persist, a torn persist, between persist and send,
 // after send), restarts from the durable log, clients that retry busy writes, and
-// administrative node-downs. Everything random comes from the seed.
+// administrative node-downs, and new nodes joining by live-sync (joins.ts). Everything random
+// comes from the seed.
 
 import { HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
 import type { Operation } from '../core/batch.ts';
+import type { LiveSyncDonor } from '../appliance/live-sync.ts';
 import { NodeRuntime } from '../appliance/runtime.ts';
+import { isLiveSync } from '../protocol/live-sync.ts';
 import { Random } from '../protocol/random.ts';
 import type { Replica } from '../protocol/replica.ts';
-import type { ClientReply, Envelope, LogRecord, NodeAddress, NodeId } from '../protocol/types.ts';
+import type { ClientReply, Envelope, LogRecord, MembershipEvents, NodeAddress, NodeId, RequestOutcome } from '../protocol/types.ts';
 import { MemoryStorage } from '../storage/memory.ts';
+import { simDonor } from './donor.ts';
+import { historyOf, NO_HISTORY, type Commits } from './history.ts';
+import { Joins } from './joins.ts';
 import { SimNetwork } from './network.ts';
 import type { SimParams } from './params.ts';
 
@@ -22,9 +28,17 @@ export interface SimNode {
   readonly id: NodeId;
   replica: Replica | undefined;
   runtime: NodeRuntime | undefined;
+  /** Serves live-sync beside the replica, as on an appliance (lost in a crash). */
+  donor: LiveSyncDonor | undefined;
   readonly storage: MemoryStorage;
   /** The records of the durable log, in order (a mirror kept for the checkers). */
   readonly log: LogRecord[];
+  /** Log entries before the first record of `log`: 1 for a joined node (its CHECKPOINT). */
+  readonly logBase: number;
+  /** History received by live-sync (empty for a founder). */
+  readonly inherited: Commits;
+  /** A joined node's SP when it joined. */
+  readonly joinedAtSp: string | undefined;
   restartAt: number;
   staysDead: boolean;
   crashes: number;
@@ -53,6 +67,11 @@ export class World {
   readonly founders: NodeAddress[];
   readonly writes = new Map<string, ClientWrite>();
   readonly events: string[] = [];
+  readonly joins: Joins;
+  /** A donor's history when it queued DONE, by session: what the joiner inherits. */
+  readonly doneHistories = new Map<string, Commits>();
+  /** Violations found while the run goes (checkSafety reports them). */
+  readonly problems: string[] = [];
   now = 0;
   faultsOn = true;
   clientsOn = true;
@@ -66,10 +85,12 @@ export class World {
     this.network = new SimNetwork(this.random.fork(), { loss: params.messageLoss, duplication: params.messageDuplication, delayTicksMax: params.delayTicksMax });
     this.founders = Array.from({ length: params.nodes }, (_, i) => ({ id: (i + 1).toString(16).padStart(16, '0'), address: `10.0.0.${i + 1}:7001` }));
     this.nodes = this.founders.map((node) => ({
-      id: node.id, replica: undefined, runtime: undefined, storage: new MemoryStorage(), log: [], restartAt: 0, staysDead: false, crashes: 0, fencedAtLog: undefined,
+      id: node.id, replica: undefined, runtime: undefined, donor: undefined, storage: new MemoryStorage(), log: [], logBase: 0, inherited: NO_HISTORY,
+      joinedAtSp: undefined, restartAt: 0, staysDead: false, crashes: 0, fencedAtLog: undefined,
     }));
     this.codec = newCore();
     this.clientState = Array.from({ length: params.clients }, () => ({ outstanding: undefined, nextAt: 0 }));
+    this.joins = new Joins(this, newCore);
   }
 
   async open(): Promise<void> {
@@ -80,15 +101,19 @@ export class World {
     if (this.events.length < 400) this.events.push(`t${this.now} ${text}`);
   }
 
-  /** Restarts a node from its storage: real recovery (scan, torn tail cut, replay). */
-  private async start(node: SimNode): Promise<void> {
+  /** Restarts a node from its storage: real recovery (scan, torn tail cut, replay). A joined
+   * node is opened the first time with the membership from DONE (as joinInProcess does) and
+   * later with the founders only (as the CLI restarts it): its checkpoint and log name it. */
+  private async start(node: SimNode, membership?: MembershipEvents): Promise<void> {
     const runtime = await NodeRuntime.open({
       id: node.id, poolId: SIM_POOL_ID, founders: this.founders, storage: node.storage, core: this.newCore(),
-      random: this.random.fork(), groupCommit: this.params.groupCommit,
+      random: this.random.fork(), groupCommit: this.params.groupCommit, membership,
     });
-    node.log.splice(runtime.recovered.entries); // what a torn write cut is gone
+    node.log.splice(runtime.recovered.entries - node.logBase); // what a torn write cut is gone
+    node.log.push(...runtime.loggedAtOpen);
     node.runtime = runtime;
     node.replica = runtime.replica;
+    node.donor = simDonor(runtime.replica, SIM_POOL_ID, (line) => this.log(`${node.id.slice(-2)} ${line}`));
     if (runtime.replica.fenced && node.fencedAtLog === undefined) node.fencedAtLog = node.log.length;
   }
 
@@ -96,6 +121,7 @@ export class World {
     if (!node.replica) return;
     node.replica = undefined;
     node.runtime = undefined;
+    node.donor = undefined;
     node.storage.crash(this.random);
     node.crashes++;
     node.restartAt = this.now + 1 + this.random.below(this.params.restartTicksMax);
@@ -111,8 +137,11 @@ export class World {
     this.now++;
     for (const envelope of this.network.due(this.now)) {
       const node = this.nodes.find((n) => n.id === envelope.to);
-      if (node?.replica) {
-        node.replica.receive(envelope);
+      if (!node) await this.joins.deliver(envelope);
+      else if (node.replica) {
+        // As an appliance does: live-sync is the donor's, everything else the replica's.
+        if (isLiveSync(envelope.body)) node.donor!.receive(envelope);
+        else node.replica.receive(envelope);
         await this.drain(node);
       }
     }
@@ -121,17 +150,21 @@ export class World {
     for (const node of this.nodes) {
       if (!node.replica) continue;
       node.replica.tick();
+      node.donor!.tick();
       await this.drain(node);
     }
+    await this.joins.tick();
     if (this.faultsOn) await this.faults();
     for (const node of this.nodes) if (!node.replica && !node.staysDead && this.now >= node.restartAt) await this.start(node);
   }
 
   /** Carries a node's Ready out: persist, then send and reply, with a crash possibly in between. */
   private async drain(node: SimNode): Promise<void> {
+    if (!node.replica?.hasReady()) this.noteDone(node, []);
     while (node.replica?.hasReady()) {
       const runtime = node.runtime!;
       const ready = runtime.takeReady();
+      this.noteDone(node, ready.persist);
       const crashing = this.faultsOn && this.random.chance(this.params.crashRate * 10);
       const point = crashing ? this.random.pick(['before-persist', 'torn', 'after-persist', 'after-send'] as const) : undefined;
       if (point === 'before-persist') return this.crash(node, 'before persist');
@@ -149,6 +182,24 @@ export class World {
       for (const reply of ready.replies) this.onReply(node, reply);
       if (point === 'after-send') return this.crash(node, 'after send');
     }
+  }
+
+  /** The step that added a joiner queued DONE after every commit the joiner will receive: the
+   * donor's history then (with this Ready's commits) is the joiner's. */
+  private noteDone(node: SimNode, persisting: readonly LogRecord[]): void {
+    const session = node.donor?.active;
+    if (session?.added && !this.doneHistories.has(session.session)) this.doneHistories.set(session.session, historyOf(node, persisting));
+  }
+
+  /** A joiner completed: it becomes a node of the world, opened from the checkpoint it wrote. */
+  async addJoined(joined: Pick<SimNode, 'id' | 'storage' | 'inherited' | 'joinedAtSp'>, membership: MembershipEvents, outcomes: readonly RequestOutcome[]): Promise<void> {
+    const node: SimNode = {
+      ...joined, replica: undefined, runtime: undefined, donor: undefined, log: [], logBase: 1, restartAt: 0, staysDead: false, crashes: 0, fencedAtLog: undefined,
+    };
+    this.nodes.push(node);
+    await this.start(node, membership);
+    for (const outcome of outcomes) node.replica!.rememberRequest(outcome.requestId, { code: outcome.code, txid: outcome.txid });
+    this.log(`${node.id.slice(-2)} joined at epoch ${node.replica!.membership.epoch}, SP ${joined.joinedAtSp!.slice(0, 8)}`);
   }
 
   private onReply(node: SimNode, reply: ClientReply): void {
@@ -231,16 +282,17 @@ export class World {
 
   private async faults(): Promise<void> {
     for (const node of this.alive()) if (this.random.chance(this.params.crashRate)) this.crash(node, 'idle');
-    if (this.random.chance(this.params.partitionChange)) this.log(`partition ${this.network.repartition(this.nodes.map((n) => n.id))}`);
+    this.joins.crashSome();
+    if (this.random.chance(this.params.partitionChange)) this.log(`partition ${this.network.repartition([...this.nodes.map((n) => n.id), ...this.joins.ids()])}`);
     if (this.random.chance(0.002)) await this.randomNodeDown();
   }
 
   /** An operator declares a node down: refused if it answers, fenced if it does not. */
-  async randomNodeDown(target?: SimNode): Promise<void> {
+  async randomNodeDown(target?: SimNode, by?: SimNode): Promise<void> {
     const issuers = this.alive().filter((n) => !n.replica!.fenced);
     const candidates = this.nodes.filter((n) => issuers.length > 0 && !issuers[0].replica!.membership.isFenced(n.id));
     if (issuers.length === 0 || candidates.length < 3) return;
-    const issuer = this.random.pick(issuers);
+    const issuer = by ?? this.random.pick(issuers);
     const node = target ?? this.random.pick(candidates.filter((n) => n !== issuer));
     if (!node) return;
     const requestId = `down-${node.id.slice(-2)}-${this.now}`;
