@@ -1,0 +1,133 @@
+// What the simulator found in live-sync, each pinned down without it: the seeds that showed
+// them are replayed in test/sim.test.ts.
+
+import { describe, expect, it } from 'vitest';
+import { toPoolNode } from '../host/appliance/log-records.ts';
+import { NodeRuntime } from '../host/appliance/runtime.ts';
+import { LOG_START, LogEncoder } from '../host/core/txlog.ts';
+import { DonorSession, LIVE_SYNC_CHUNK_BYTES, donorPreempts } from '../host/protocol/live-sync.ts';
+import { Random } from '../host/protocol/random.ts';
+import { Replica, type TxState } from '../host/protocol/replica.ts';
+import { drawParams } from '../host/sim/params.ts';
+import { World } from '../host/sim/world.ts';
+import type { LiveSyncBody, NodeAddress, Transaction } from '../host/protocol/types.ts';
+import { writeCheckpoint } from '../host/storage/compaction.ts';
+import { MemoryStorage } from '../host/storage/memory.ts';
+import { keyedCore } from './fixtures.ts';
+
+const node = (n: number): NodeAddress => ({ id: n.toString(16).padStart(16, '0'), address: `10.0.0.${n}:7001` });
+const founders = [node(1), node(2), node(3)];
+const joiner = node(0xa1);
+
+function pendingTx(replica: Replica, txid: string, participants: string[]): void {
+  const sp = replica.core.syncPoint();
+  const tx: Transaction = {
+    txid, epoch: 0, coordinator: founders[1].id, participants, nodes: founders, spBefore: sp.hex, spvvBefore: sp.spvv,
+    spAfter: sp.hex, spvvAfter: sp.spvv, tick: 0, event: 0, sourceUser: 'alice', target: 'k', batch: new Uint8Array(0),
+  };
+  const held: TxState = { tx, role: 'participant', state: 'PREPARED', votes: new Set(), acks: new Set(), requests: [], since: 0, statuses: new Map() };
+  replica.transactions.set(txid, held);
+}
+
+/** The live-sync items the replica sent since the last call (takes its output). */
+function sent(replica: Replica): LiveSyncBody[] {
+  return replica.ready().messages.map((m) => m.body).filter((b): b is LiveSyncBody => b.type.startsWith('live-sync-'));
+}
+
+describe('live-sync, as the simulator found it', () => {
+  it('a retry of a joiner already added waits for the donor\'s in-doubt transactions of the epoch before (seed 219)', () => {
+    const replica = new Replica({ id: founders[0].id, core: keyedCore(), random: new Random(1), founders });
+    // Another donor added the joiner; this one is still in doubt about a transaction of the
+    // epoch before, which its coordinator may have committed already.
+    replica.membership.add(joiner);
+    pendingTx(replica, '0000000000000001', [founders[0].id, founders[2].id]);
+    const session = new DonorSession(replica, joiner, 's1', replica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES), '0000000000051313');
+    session.onAck((sent(replica) as { seq: number }[]).at(-1)!.seq); // the joiner has the snapshot
+    session.onTick();
+    expect(sent(replica).some((b) => b.type === 'live-sync-done')).toBe(false);
+    // Resolved here (committed, and told to the session): now DONE follows it.
+    replica.transactions.clear();
+    session.onTick();
+    expect(sent(replica).some((b) => b.type === 'live-sync-done')).toBe(true);
+  });
+
+  it('a pending transaction that names the joiner does not hold DONE back (it needs the joiner\'s vote)', () => {
+    const replica = new Replica({ id: founders[0].id, core: keyedCore(), random: new Random(1), founders });
+    replica.membership.add(joiner);
+    pendingTx(replica, '0000000000000002', [founders[0].id, founders[2].id, joiner.id]);
+    const session = new DonorSession(replica, joiner, 's1', replica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES), '0000000000051313');
+    const items = sent(replica) as { seq: number }[];
+    session.onAck(items.at(-1)!.seq);
+    session.onTick();
+    expect(sent(replica).some((b) => b.type === 'live-sync-done')).toBe(true);
+  });
+
+  it('a joiner already a member goes before a session for a node not yet added (seed 2040)', () => {
+    const replica = new Replica({ id: founders[0].id, core: keyedCore(), random: new Random(1), founders });
+    const other = node(0xa2);
+    const session = new DonorSession(replica, other, 's2', replica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES), '0000000000051313');
+    expect(donorPreempts(replica, session, joiner.id)).toBe(false); // two newcomers: first come, first served
+    replica.membership.add(joiner);
+    expect(donorPreempts(replica, session, joiner.id)).toBe(true);
+  });
+
+  it('a node restarted after a joiner was added and declared down comes back at its log\'s epoch (seed 2305)', async () => {
+    const storage = new MemoryStorage();
+    const open = () => NodeRuntime.open({ id: founders[0].id, poolId: 7n, founders, storage, core: keyedCore(), random: new Random(1) });
+    const runtime = await open();
+    runtime.replica.membership.add(joiner);
+    runtime.replica.onMembershipChanged({ added: [joiner], down: [] });
+    runtime.replica.membership.markDown(joiner.id);
+    runtime.replica.onMembershipChanged({ added: [], down: [joiner.id] });
+    await runtime.persist(runtime.takeReady().persist);
+    const again = await open();
+    expect(again.replica.membership.epoch).toBe(2);
+    expect(again.replica.membership.digest()).toBe(runtime.replica.membership.digest());
+  });
+
+  it('a joined node restarted with its founders only keeps the events before its join (seed 1221)', async () => {
+    const storage = new MemoryStorage();
+    // The pool: founder 3 declared down, then the joiner added (epoch 2). The joiner's checkpoint
+    // names the members only.
+    const membership = { founders, added: [joiner], down: [founders[2].id] };
+    const core = keyedCore();
+    await writeCheckpoint(core, storage, new LogEncoder(core, 7n, LOG_START, 2n), [founders[0], founders[1], joiner].map(toPoolNode));
+    const first = await NodeRuntime.open({ id: joiner.id, poolId: 7n, founders, storage, core: keyedCore(), random: new Random(1), membership });
+    expect(first.replica.membership.epoch).toBe(2);
+    const restarted = await NodeRuntime.open({ id: joiner.id, poolId: 7n, founders, storage, core: keyedCore(), random: new Random(1) });
+    expect(restarted.replica.membership.epoch).toBe(2);
+    expect(restarted.replica.membership.isFenced(founders[2].id)).toBe(true);
+  });
+});
+
+// Open (not fixed): the add and a node-down of the donor are concurrent events. A donor cut
+// off from the others adds the joiner and sends DONE; meanwhile the others, who never heard of
+// the add, declare the donor down and commit without it, so nothing needed the joiner's vote.
+// Once the membership merges, the joiner is a member holding the donor's old state: it votes
+// "not synced" (36500) on every PREPARE and the pool takes no write until an operator declares
+// it down. "Every transaction needs the donor's vote" holds only while the donor is a member.
+// A fix needs the add confirmed by every other member (their digest equal to the donor's,
+// which names the joiner and not the donor down) before DONE leaves. Marked `fails` so it
+// turns red the day it is fixed.
+it.fails('a donor declared down while cut off, that adds a joiner meanwhile, leaves a member that is not synced', async () => {
+  const params = { ...drawParams(1), nodes: 3, messageLoss: 0, messageDuplication: 0, delayTicksMax: 2, partitionChange: 0, crashRate: 0, clients: 2, thinkTicksMax: 10, staysDead: 0, joins: 0 };
+  const world = new World(params, () => keyedCore());
+  await world.open();
+  for (let t = 0; t < 60; t++) await world.step();
+  world.clientsOn = false;
+  for (let t = 0; t < 300; t++) await world.step(); // every write answered, the pool idle
+  const [donor, issuer] = world.nodes;
+  const joiner = world.joins.add(() => [donor.id]);
+  world.network.split([donor.id, joiner.id], [...world.nodes.map((n) => n.id), joiner.id]);
+  await world.randomNodeDown(donor, issuer); // the donor does not answer the probe: fenced
+  for (let t = 0; t < 60; t++) await world.step();
+  world.clientsOn = true; // writes commit on the issuer's side, without the donor
+  for (let t = 0; t < 300; t++) await world.step();
+  world.clientsOn = false;
+  expect(joiner.result).toBeDefined();
+  world.network.heal();
+  for (let t = 0; t < 1000; t++) await world.step();
+  const live = world.nodes.filter((n) => n.replica && !n.replica.fenced);
+  expect(live.map((n) => n.id)).toContain(joiner.id);
+  expect(new Set(live.map((n) => n.replica!.core.syncPoint().hex)).size).toBe(1);
+}, 60_000);
