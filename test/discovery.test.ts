@@ -11,6 +11,7 @@ import { HsmError } from '../host/core/codes.ts';
 import { Random } from '../host/protocol/random.ts';
 import { MemoryTransport } from '../host/transport/memory.ts';
 import { keyedCore, sampleObject, TEST_SVMK } from './fixtures.ts';
+import { poolWithHost } from './node-host-pool.ts';
 
 const codec = keyedCore();
 const ids = new Random(31);
@@ -19,19 +20,6 @@ const write = (name: string) => ({
   operations: [{ op: 'insert' as const, record: codec.encode(sampleObject(name)) }],
 });
 
-async function poolWithHost(seed: number, discovery: string[]): Promise<{ pool: InProcessPool; host: NodeHost }> {
-  const pool = await InProcessPool.start({ nodes: 3, svmk: TEST_SVMK, newCore: () => keyedCore(), seed, groupCommit: true });
-  await pool.appliances[2].close();
-  const node = pool.founders[2];
-  const random = new Random(seed + 1);
-  const host = await NodeHost.open({
-    address: node.address, svmk: TEST_SVMK, storage: pool.storages[2], newCore: () => keyedCore(), random, randomBytes: (n) => random.bytes(n),
-    transportFor: (id) => new MemoryTransport({ hub: pool.hub, nodeId: id, address: node.address, svmk: TEST_SVMK, randomBytes: (n) => random.bytes(n) }),
-    dial: (address) => pool.hub.dial(node.address, address), newId: () => random.id64(), groupCommit: true, discovery,
-  }, { id: node.id, domain: 'pool', poolId: 1n, founders: pool.founders });
-  pool.appliances[2] = host.appliance;
-  return { pool, host };
-}
 
 /** Ticks the pool and the host (whose appliance may change) `ticks` times. */
 async function run(pool: InProcessPool, host: NodeHost, ticks: number, until?: () => boolean): Promise<void> {
@@ -55,7 +43,7 @@ describe('discovery', () => {
   });
 
   it('fills the node cache with the nodes that answer under the SVMK, and only those', async () => {
-    const { pool, host } = await poolWithHost(41, ['127.0.0.1:7001', '127.0.0.2:7001', '127.0.0.3:7001', '127.0.0.8:7001', '127.0.0.9:7001', '127.0.0.10:7001']);
+    const { pool, host } = await poolWithHost(41, { discovery: ['127.0.0.1:7001', '127.0.0.2:7001', '127.0.0.3:7001', '127.0.0.8:7001', '127.0.0.9:7001', '127.0.0.10:7001'] });
     const stranger = new MemoryTransport({ hub: pool.hub, nodeId: '00000000000000e9', address: '127.0.0.9:7001', svmk: TEST_SVMK });
     const foreign = new MemoryTransport({ hub: pool.hub, nodeId: '00000000000000e8', address: '127.0.0.8:7001', svmk: Uint8Array.from({ length: 32 }, (_, i) => 99 - i) });
     const cached = () => new Map(host.appliance.cache.entries());
@@ -72,7 +60,7 @@ describe('discovery', () => {
   }, 60_000);
 
   it('a member that the others refuse as not synced, agreeing among themselves, live-syncs by itself', async () => {
-    const { pool, host } = await poolWithHost(42, pool3Addresses());
+    const { pool, host } = await poolWithHost(42, { discovery: pool3Addresses() });
     const writes = (at: number, prefix: string, n: number) => Promise.all(Array.from({ length: n }, (_, i) => pool.appliances[at].write(write(`${prefix}${i}`))));
     const first = writes(0, 'a', 20);
     await run(pool, host, 2000, () => host.appliance.info().syncPoint.count === 20);

@@ -11,7 +11,8 @@ import { encodeBatch } from '../host/core/batch.ts';
 import { HsmError } from '../host/core/codes.ts';
 import { Random } from '../host/protocol/random.ts';
 import { MemoryTransport } from '../host/transport/memory.ts';
-import { keyedCore, sampleObject, TEST_SVMK } from './fixtures.ts';
+import { keyedCore, sampleObject } from './fixtures.ts';
+import { poolWithHost } from './node-host-pool.ts';
 
 const codec = keyedCore();
 const ids = new Random(23);
@@ -34,20 +35,6 @@ async function drive<T>(pool: InProcessPool, host: NodeHost, promise: Promise<T>
   return result;
 }
 
-/** Pool of 3 in which node 3 runs under a NodeHost (the host's appliance is ticked by the pool). */
-async function poolWithHost(seed: number): Promise<{ pool: InProcessPool; host: NodeHost }> {
-  const pool = await InProcessPool.start({ nodes: 3, svmk: TEST_SVMK, newCore: () => keyedCore(), seed, groupCommit: true });
-  await pool.appliances[2].close();
-  const node = pool.founders[2];
-  const random = new Random(seed + 1);
-  const host = await NodeHost.open({
-    address: node.address, svmk: TEST_SVMK, storage: pool.storages[2], newCore: () => keyedCore(), random, randomBytes: (n) => random.bytes(n),
-    transportFor: (id) => new MemoryTransport({ hub: pool.hub, nodeId: id, address: node.address, svmk: TEST_SVMK, randomBytes: (n) => random.bytes(n) }),
-    dial: (address) => pool.hub.dial(node.address, address), newId: () => random.id64(), groupCommit: true, stallMs: 500,
-  }, { id: node.id, domain: 'pool', poolId: 1n, founders: pool.founders });
-  pool.appliances[2] = host.appliance;
-  return { pool, host };
-}
 
 /** Commits `count` writes on node `at`, retrying busy answers as a client would (a link may
  * still be reconnecting); the final codes. */
@@ -69,7 +56,7 @@ async function refusal(promise: Promise<unknown>): Promise<number | undefined> {
 
 describe('live-sync in place', () => {
   it('a diverged member takes the pool image under its own id; writes flow again', async () => {
-    const { pool, host } = await poolWithHost(5);
+    const { pool, host } = await poolWithHost(5, { stallMs: 500 });
     expect(new Set(await commitAll(pool, host, 0, 'a', 200))).toEqual(new Set([0]));
     // Node 3's store is changed behind replication's back (a corrupted node): its SP differs.
     host.appliance.core.apply(encodeBatch([{ event: 'CREATE_OBJ', operations: [{ op: 'insert', record: codec.encode(sampleObject('rogue')) }] }]));
@@ -94,7 +81,7 @@ describe('live-sync in place', () => {
   }, 60_000);
 
   it('a node declared down comes back under a new id; every member learns it', async () => {
-    const { pool, host } = await poolWithHost(6);
+    const { pool, host } = await poolWithHost(6, { stallMs: 500 });
     await commitAll(pool, host, 0, 'a', 50);
     const old = host.identity.id;
     pool.hub.setIsolated(pool.founders[2].address, true);
@@ -121,7 +108,7 @@ describe('live-sync in place', () => {
   }, 60_000);
 
   it('refuses, changing nothing: clients connected (37033), a pending transaction here (37038), no peer (37034), another SVMK (5306)', async () => {
-    const { pool, host } = await poolWithHost(7);
+    const { pool, host } = await poolWithHost(7, { stallMs: 500 });
     await commitAll(pool, host, 0, 'a', 10);
     const sp = host.appliance.info().syncPoint.hex;
     const appliance = host.appliance;
@@ -154,7 +141,7 @@ describe('live-sync in place', () => {
   }, 60_000);
 
   it('a donor that dies mid-transfer: 37032, the node runs on its old state; a retry from another member succeeds', async () => {
-    const { pool, host } = await poolWithHost(8);
+    const { pool, host } = await poolWithHost(8, { stallMs: 500 });
     for (let i = 0; i < 3; i++) await commitAll(pool, host, 0, `p${i}-`, 1000);
     // What node 3 holds durably; the rogue record below lives only in its memory.
     const storedSp = host.appliance.info().syncPoint.hex;

@@ -1,0 +1,25 @@
+// An in-process pool of 3 in which node 3 runs under a NodeHost, as `hsmpool node` runs it, so
+// tests can live-sync it in place (test/live-sync-in-place.test.ts, test/discovery.test.ts).
+
+import { InProcessPool } from '../host/appliance/in-process-pool.ts';
+import { NodeHost, type NodeHostOptions } from '../host/appliance/node-host.ts';
+import { Random } from '../host/protocol/random.ts';
+import { MemoryTransport } from '../host/transport/memory.ts';
+import { keyedCore, TEST_SVMK } from './fixtures.ts';
+
+/** The pool ticks node 3's current appliance: keep `pool.appliances[2] = host.appliance` after
+ * anything that may live-sync it. */
+export async function poolWithHost(seed: number, options: Partial<NodeHostOptions> = {}): Promise<{ pool: InProcessPool; host: NodeHost }> {
+  const pool = await InProcessPool.start({ nodes: 3, svmk: TEST_SVMK, newCore: () => keyedCore(), seed, groupCommit: true });
+  await pool.appliances[2].close();
+  const node = pool.founders[2];
+  const random = new Random(seed + 1);
+  const host = await NodeHost.open({
+    address: node.address, svmk: TEST_SVMK, storage: pool.storages[2], newCore: () => keyedCore(), random, randomBytes: (n) => random.bytes(n),
+    transportFor: (id) => new MemoryTransport({ hub: pool.hub, nodeId: id, address: node.address, svmk: TEST_SVMK, randomBytes: (n) => random.bytes(n) }),
+    dial: (address) => pool.hub.dial(node.address, address), newId: () => random.id64(), groupCommit: true,
+    ...options,
+  }, { id: node.id, domain: 'pool', poolId: 1n, founders: pool.founders });
+  pool.appliances[2] = host.appliance;
+  return { pool, host };
+}
