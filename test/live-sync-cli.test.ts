@@ -56,8 +56,8 @@ it('joins by HOST:PORT, and a fenced node comes back by the console\'s live-sync
   expect(refused.code).toBe(37033);
   expect(nodeId(nodeDir(data, 1))).toBe(oldId);
 
-  // Restarted, before any client: live-sync brings it back as a new node.
-  await stop(second);
+  // Restarted, before any client: live-sync brings it back as a new node. (SIGTERM is a clean stop: exit code 0.)
+  expect(await stop(second)).toBe(0);
   second = await startNodeProcess(['--data', nodeDir(data, 1)], ['ready'], 'node 2, third start');
   const synced = await consoleJson(b, password, 'live-sync');
   expect(synced.code, JSON.stringify(synced.data)).toBe(0);
@@ -74,7 +74,7 @@ it('joins by HOST:PORT, and a fenced node comes back by the console\'s live-sync
   for (const name of ['before-0', 'before-29', 'while-down', 'after-live-sync']) expect(names).toContain(name);
 
   // After a restart it is still the new node, in sync.
-  await stop(second);
+  expect(await stop(second)).toBe(0);
   second = await startNodeProcess(['--data', nodeDir(data, 1)], ['ready'], 'node 2, fourth start');
   expect(second.events.find((e) => e.event === 'ready')?.node).toBe(synced.data.id);
   await until('node 2 in sync after its restart', async () => (await sp(b)) === (await sp(a)));

@@ -60,12 +60,12 @@ export async function until(what: string, check: () => Promise<boolean>, timeout
   throw new Error(`timed out waiting for: ${what}`);
 }
 
-/** Stops a process and waits for it to exit. */
-export async function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
+/** Stops a process and waits for it to exit; its exit code (null when a signal ended it). */
+export async function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   child.kill(signal);
-  await exited;
+  return exited;
 }
 
 export function killAll(): void {

@@ -77,7 +77,9 @@ export async function runUp(options: UpOptions): Promise<number> {
   }
   const children: ChildProcess[] = [];
   const ready: Record<string, unknown>[] = [];
+  let stopping = false;
   const stopAll = (): void => {
+    stopping = true;
     for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
   };
   process.once('SIGINT', stopAll);
@@ -111,7 +113,10 @@ export async function runUp(options: UpOptions): Promise<number> {
   });
   report(options, fresh, ready);
   for (const [i, child] of children.entries()) {
-    child.once('exit', (code, signal) => console.error(`${dirs[i]}: node exited (${signal ?? `code ${code}`}); the others go on (a pool with a dead member blocks writes until node-down)`));
+    child.once('exit', (code, signal) => {
+      if (stopping) console.log(`${dirs[i]}: stopped`);
+      else console.error(`${dirs[i]}: node exited (${signal ?? `code ${code}`}); the others go on (a pool with a dead member blocks writes until node-down)`);
+    });
   }
   const codes = await Promise.all(children.map((child) => new Promise<number>((resolve) => {
     if (child.exitCode !== null) resolve(child.exitCode);

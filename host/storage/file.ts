@@ -185,7 +185,9 @@ export class FileStorage implements Storage {
   }
 
   /** Waits for pending operations and closes the log file. */
+  /** Idempotent: a node that stops cleanly and its host's clean-up both close it. */
   async close(): Promise<void> {
+    if (this.closed) return;
     await this.serial(() => this.log.close());
     this.closed = true;
   }
