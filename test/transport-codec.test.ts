@@ -45,7 +45,7 @@ const body: fc.Arbitrary<MessageBody> = fc.oneof(
     membership: fc.record({ founders: fc.array(nodeAddress, { maxLength: 5 }), added: fc.array(nodeAddress, { maxLength: 5 }), down: fc.array(hexId, { maxLength: 5 }) }),
   }),
   // Live-sync (host/protocol/live-sync.ts).
-  fc.record({ type: fc.constant('live-sync-request' as const), session: hexId, address: text, domain: text }),
+  fc.record({ type: fc.constant('live-sync-request' as const), session: hexId, address: text, domain: text, decided: fc.array(hexId, { maxLength: 4 }) }, { requiredKeys: ['type', 'session', 'address', 'domain'] }),
   fc.record({ type: fc.constant('live-sync-refused' as const), session: hexId, code: fc.nat({ max: 0x7fffffff }) }),
   fc.record({ type: fc.constant('live-sync-begin' as const), session: hexId, seq: counter, poolId: hexId, records: counter, header: fc.uint8Array({ maxLength: 64 }) }),
   fc.record({ type: fc.constant('live-sync-chunk' as const), session: hexId, seq: counter, records: counter, data: fc.uint8Array({ maxLength: 300 }) }),

@@ -78,7 +78,7 @@ export class LiveSyncDonor {
     current?.finish(); // the same joiner starts over
     const joiner: NodeAddress = { id: from, address: body.address };
     this.log(`live-sync: sending the pool image to node ${from} at ${body.address}`);
-    this.session = new DonorSession(this.replica, joiner, body.session, this.replica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES), this.poolId.toString(16).padStart(16, '0'));
+    this.session = new DonorSession(this.replica, joiner, body.session, this.replica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES), this.poolId.toString(16).padStart(16, '0'), new Set(body.decided ?? []));
   }
 
   private end(how: string): void {
@@ -115,6 +115,8 @@ export interface JoinOptions {
   readonly randomBytes: (length: number) => Uint8Array;
   /** Client connections this node's service accepted since it started (refused if any: 37033). */
   readonly clientConnectionsSinceStart?: number;
+  /** A member syncing in place: the transactions it decided last (replica.outcomes' newest). */
+  readonly decided?: readonly string[];
   /** Give up when the donor has sent nothing for this long (37032). */
   readonly stallMs?: number;
   readonly onProgress?: (progress: JoinProgress) => void;
@@ -167,7 +169,7 @@ export async function liveSyncJoin(options: JoinOptions): Promise<Joined> {
     let settled = false;
     let started = false;
     let lastHeard = Date.now();
-    const request = (): void => send({ type: 'live-sync-request', session, address: options.address, domain: options.domain });
+    const request = (): void => send({ type: 'live-sync-request', session, address: options.address, domain: options.domain, ...(options.decided ? { decided: options.decided } : {}) });
     const timer = setInterval(() => {
       if (settled) return;
       if (Date.now() - lastHeard > stallMs) {

@@ -19,6 +19,7 @@ import type { NodeAddress, NodeId } from '../protocol/types.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { FramedSocket, PeerTransport } from '../transport/transport.ts';
 import { PROBE_TIMEOUT_MS, probePeer } from '../transport/probe.ts';
+import { LIVE_SYNC_DECIDED_MAX } from '../transport/envelope-codec.ts';
 import { DISCOVERY_PROBE_TIMEOUT_MS, Discovery } from './discovery.ts';
 import { divergenceReason } from './divergence.ts';
 import type { DiscoveryInfo } from './appliance.ts';
@@ -215,10 +216,12 @@ export class NodeHost {
       // Find a donor that answers under our SVMK before anything stops: a refusal here changes nothing.
       const donor = await this.firstAnswering(id, candidates);
       await this.current.detach();
+      // What this node decided last (it voted on those): the donor resolves them before DONE.
+      const decided = [...replica.outcomes.keys()].slice(-LIVE_SYNC_DECIDED_MAX);
       let joined: Joined | undefined;
       let lastError: unknown;
       for (let attempt = 0; attempt < 2 && !joined; attempt++) {
-        joined = await this.join(id, donor, onProgress).catch((error: unknown) => {
+        joined = await this.join(id, donor, id === previous.id ? decided : [], onProgress).catch((error: unknown) => {
           lastError = error;
           return undefined;
         });
@@ -262,9 +265,9 @@ export class NodeHost {
     throw refusal ?? new HsmError(SELF_LIVE_SYNC, 'no peers to sync from');
   }
 
-  private async join(id: NodeId, donor: NodeAddress, onProgress?: (progress: JoinProgress) => void): Promise<Joined> {
+  private async join(id: NodeId, donor: NodeAddress, decided: readonly string[], onProgress?: (progress: JoinProgress) => void): Promise<Joined> {
     return liveSyncJoin({
-      id, address: this.options.address, domain: this.identityValue.domain, svmk: this.options.svmk, donor, transport: await this.transportAs(id), dial: this.options.dial,
+      id, address: this.options.address, decided, domain: this.identityValue.domain, svmk: this.options.svmk, donor, transport: await this.transportAs(id), dial: this.options.dial,
       core: this.options.newCore(), storage: this.options.storage, randomBytes: this.options.randomBytes, stallMs: this.options.stallMs, onProgress,
       beforeOverwrite: () => this.options.beforeOverwrite?.({ ...this.identityValue, id }),
     });

@@ -19,7 +19,7 @@ import { HsmError } from '../core/codes.ts';
 import type { Core, SnapshotReader, SyncPoint } from '../core/core.ts';
 import { NODES_MAX, SNAPSHOT_HEADER_SIZE } from '../core/layout.ts';
 import type { Replica } from './replica.ts';
-import type { LiveSyncBody, MembershipEvents, NodeAddress, NodeId, RequestOutcome, Transaction } from './types.ts';
+import type { LiveSyncBody, MembershipEvents, NodeAddress, NodeId, RequestOutcome, Transaction, TxId } from './types.ts';
 import { batchRequestIdsHex } from '../core/batch.ts';
 
 /** Snapshot bytes per CHUNK (whole frames; base64 in the envelope stays far below its limit). */
@@ -104,6 +104,8 @@ export class DonorSession {
     readonly session: string,
     private readonly reader: SnapshotReader,
     private readonly poolId: string,
+    /** A member syncing in place: the transactions it decided last (it may have voted on them). */
+    private readonly decidedByJoiner: ReadonlySet<TxId> = new Set(),
   ) {
     this.lastProgress = replica.now;
     this.lastResend = replica.now;
@@ -153,7 +155,10 @@ export class DonorSession {
     // the epoch before the add does not name it, and may be committed already at its
     // coordinator while this donor is still in doubt: DONE must wait until it is resolved
     // here, or the joiner would miss it (simulator seed 219).
-    if (!this.joined && this.replica.membership.isMember(this.joiner.id) && this.pendingAllName(this.joiner.id)) this.onIdle();
+    // A member syncing in place voted, before it stopped, on what it lists as decided: such a
+    // transaction may be committed at its coordinator while still in doubt here, so DONE waits
+    // for it too (it resolves without the joiner: its coordinator has the joiner's vote).
+    if (!this.joined && this.replica.membership.isMember(this.joiner.id) && this.pendingAllName(this.joiner.id) && !this.pendingDecidedByJoiner()) this.onIdle();
     this.pump();
     if (this.unacked.length > 0 && now - this.lastResend >= LIVE_SYNC_RESEND_TICKS) {
       this.lastResend = now;
@@ -176,6 +181,11 @@ export class DonorSession {
       if (held.tx.coordinator !== node && !held.tx.participants.includes(node)) return false;
     }
     return true;
+  }
+
+  private pendingDecidedByJoiner(): boolean {
+    for (const txid of this.replica.transactions.keys()) if (this.decidedByJoiner.has(txid)) return true;
+    return false;
   }
 
   /** Whether the joiner was added to the membership by this session. */

@@ -64,7 +64,12 @@ export type MessageBody =
  * then the transactions it committed since, then the membership naming the joiner. One ordered
  * stream numbered by `seq` (go-back-N, acked cumulatively). These bypass the envelope checks. */
 export type LiveSyncBody =
-  | { readonly type: 'live-sync-request'; readonly session: string; readonly address: string; readonly domain: string }
+  | {
+    readonly type: 'live-sync-request'; readonly session: string; readonly address: string; readonly domain: string;
+    /** A member syncing in place: the transactions it decided most recently (node-host.ts), so
+     * the donor sends DONE only once it has them resolved too (live-sync.ts, DonorSession). */
+    readonly decided?: readonly TxId[];
+  }
   | { readonly type: 'live-sync-refused'; readonly session: string; readonly code: number }
   | { readonly type: 'live-sync-begin'; readonly session: string; readonly seq: number; readonly poolId: string; readonly records: number; readonly header: Uint8Array }
   | { readonly type: 'live-sync-chunk'; readonly session: string; readonly seq: number; readonly records: number; readonly data: Uint8Array }

@@ -34,6 +34,8 @@ const ID_PATTERN = /^[0-9a-f]{16}$/;
 const REQUEST_ID_PATTERN = /^[0-9a-f]{32}$/;
 /** Write outcomes in one live-sync message (about 90 bytes each in JSON). */
 export const LIVE_SYNC_OUTCOMES_MAX = 4096;
+/** Transaction ids a member syncing in place lists as decided (LIVE_SYNC_DECIDED_MAX in live-sync.ts). */
+export const LIVE_SYNC_DECIDED_MAX = 256;
 const TX_STATUSES: readonly TxStatus[] = ['committed', 'aborted', 'prepared', 'undecided', 'unknown'];
 
 /** How a byte field is read: from base64 when decoding, as a Uint8Array when encoding. */
@@ -110,8 +112,10 @@ function parseBody(value: unknown, readBytes: ReadBytes): MessageBody {
       return { type, membership: parseMembership(o.membership) };
     }
     case 'live-sync-request': {
-      const o = record(value, path, ['type', 'session', 'address', 'domain']);
-      return { type, session: id(o.session, 'body.session'), address: text(o.address, 'body.address'), domain: text(o.domain, 'body.domain') };
+      const withDecided = typeof value === 'object' && value !== null && Object.hasOwn(value, 'decided');
+      const o = record(value, path, ['type', 'session', 'address', 'domain', ...(withDecided ? ['decided'] : [])]);
+      const request = { type, session: id(o.session, 'body.session'), address: text(o.address, 'body.address'), domain: text(o.domain, 'body.domain') };
+      return withDecided ? { ...request, decided: list(o.decided, 'body.decided', LIVE_SYNC_DECIDED_MAX, (item, at) => id(item, at)) } : request;
     }
     case 'live-sync-refused': {
       const o = record(value, path, ['type', 'session', 'code']);
