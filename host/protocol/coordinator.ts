@@ -176,7 +176,6 @@ function decide(replica: Replica, held: TxState, commit: boolean, code: number):
     for (const request of held.requests) replica.reply({ requestId: request.requestId, code, txid: tx.txid });
   }
   replica.remember(tx.txid, commit);
-  replica.history.push({ txid: tx.txid, committed: commit, epoch: replica.membership.epoch, sp: replica.core.syncPoint().hex });
   for (const participant of tx.participants) {
     if (!replica.membership.isFenced(participant)) replica.send(participant, { type: 'decision', txid: tx.txid, commit });
   }

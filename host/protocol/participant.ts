@@ -43,7 +43,6 @@ function refusal(replica: Replica, tx: Transaction): number {
 function voteNo(replica: Replica, tx: Transaction, code: number): void {
   replica.persist({ type: 'abort', txid: tx.txid, epoch: replica.membership.epoch, reason: code });
   replica.remember(tx.txid, false);
-  replica.history.push({ txid: tx.txid, committed: false, epoch: replica.membership.epoch, sp: replica.core.syncPoint().hex });
   replica.send(tx.coordinator, { type: 'vote', txid: tx.txid, yes: false, code });
 }
 
@@ -78,7 +77,6 @@ export function abortHere(replica: Replica, held: TxState, reason: number): void
 
 function finish(replica: Replica, held: TxState, committed: boolean): void {
   replica.remember(held.tx.txid, committed);
-  replica.history.push({ txid: held.tx.txid, committed, epoch: replica.membership.epoch, sp: replica.core.syncPoint().hex });
   replica.transactions.delete(held.tx.txid);
 }
 

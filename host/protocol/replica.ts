@@ -105,8 +105,6 @@ export class Replica {
   fenced = false;
   /** Committing here gave another SP than the coordinator's: this node's state diverged. */
   diverged = false;
-  /** Transactions committed and aborted here, in order (for checkers and the console). */
-  readonly history: { txid: TxId; committed: boolean; epoch: number; sp: string }[] = [];
   private output: Ready = { persist: [], messages: [], replies: [] };
   /** Live-sync donors (live-sync.ts): told of every transaction this node commits, in order,
    * in the step that commits it (the batch with the SP it gave here). */
