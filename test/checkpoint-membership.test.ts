@@ -1,0 +1,65 @@
+// A checkpoint lists the pool's members only; the nodes declared down (and those added, then
+// declared down) must still be known after the log before it is compacted away, or a restarted
+// node comes back at a lower epoch than its log's and cannot recover its own next entries
+// (runtime.ts checkpointIfDue). Small checkpoints make compaction happen within the test.
+
+import { expect, it } from 'vitest';
+import { InProcessPool } from '../host/appliance/in-process-pool.ts';
+import { joinInProcess } from '../host/appliance/live-sync-pool.ts';
+import { Random } from '../host/protocol/random.ts';
+import { keyedCore, sampleObject, TEST_SVMK } from './fixtures.ts';
+
+const codec = keyedCore();
+const ids = new Random(91);
+const write = (name: string) => ({
+  requestId: ids.id64() + ids.id64(), event: 'CREATE_OBJ' as const, sourceUser: 'alice', target: name,
+  operations: [{ op: 'insert' as const, record: codec.encode(sampleObject(name)) }],
+});
+
+async function drive<T>(pool: InProcessPool, promise: Promise<T>, ticksMax = 20_000): Promise<T> {
+  let done = false;
+  const result = promise.finally(() => (done = true));
+  result.catch(() => {});
+  for (let t = 0; t < ticksMax && !done; t++) await pool.run(1);
+  return result;
+}
+
+async function commit(pool: InProcessPool, at: number, name: string): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const reply = await drive(pool, pool.appliances[at].write(write(name)));
+    if (reply.code !== 36000 || attempt > 50) return reply.code;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+it('a node restarted after checkpoints still knows the nodes declared down and joined, at the right epoch', async () => {
+  const pool = await InProcessPool.start({ nodes: 3, svmk: TEST_SVMK, newCore: () => keyedCore(), seed: 12, groupCommit: true, checkpointBytes: 4096 });
+  // A node joins, and then it and a founder are declared down.
+  const join = joinInProcess(pool, { seed: 5 });
+  const { appliance: joiner } = await drive(pool, join.done);
+  expect(await commit(pool, 0, 'after-join')).toBe(0);
+  for (const gone of [joiner, pool.appliances[2]]) {
+    pool.hub.setIsolated(gone.info().address, true);
+    expect((await drive(pool, pool.appliances[0].nodeDown(gone.id))).code).toBe(0);
+  }
+  pool.appliances.splice(2);
+  const epoch = pool.appliances[0].info().epoch;
+  expect(epoch).toBe(3);
+  // Enough writes for several checkpoints and compactions on both survivors.
+  for (let i = 0; i < 60; i++) expect(await commit(pool, i % 2, `k${i}`)).toBe(0);
+  expect(pool.appliances[1].events.some((event) => event.event === 'checkpoint')).toBe(true);
+
+  // Node 2 restarts from its storage: same epoch, same fenced nodes, and it commits on.
+  await pool.appliances[1].close();
+  const reopened = await pool.open(1);
+  expect(reopened.info().epoch).toBe(epoch);
+  const fenced = reopened.info().nodes.filter((node) => node.fenced).map((node) => node.id).sort();
+  expect(fenced).toEqual([joiner.id, pool.founders[2].id].sort());
+  expect(await commit(pool, 1, 'after-restart')).toBe(0);
+  // And once more, after the entries it wrote at this epoch.
+  await reopened.close();
+  const again = await pool.open(1);
+  expect(again.info().epoch).toBe(epoch);
+  expect(again.info().syncPoint.hex).toBe(pool.appliances[0].info().syncPoint.hex);
+  await pool.close();
+}, 120_000);
