@@ -6,7 +6,7 @@ import { HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
 import { LOG_START, LogEncoder } from '../core/txlog.ts';
 import {
-  DonorSession, JoinerSession, LIVE_SYNC_CHUNK_BYTES, donorRefusal, isLiveSync, type JoinProgress, type JoinResult,
+  DonorSession, JoinerSession, LIVE_SYNC_CHUNK_BYTES, donorPreempts, donorRefusal, isLiveSync, type JoinProgress, type JoinResult,
 } from '../protocol/live-sync.ts';
 import type { Replica } from '../protocol/replica.ts';
 import type { Envelope, LiveSyncBody, NodeAddress, NodeId } from '../protocol/types.ts';
@@ -69,13 +69,17 @@ export class LiveSyncDonor {
     const current = this.session;
     if (current && current.session === body.session) return; // a repeated request: the stream is under way
     let code = donorRefusal(this.replica, from, body.domain, this.domain);
-    if (code === 0 && current && current.joiner.id !== from && !current.finished) code = BUSY;
+    // A joiner the pool already counts as a member goes first: every write waits for its vote,
+    // while a session for a node not added yet cannot finish meanwhile (simulator seed 2040).
+    const preempt = code === 0 && current !== undefined && donorPreempts(this.replica, current, from);
+    if (code === 0 && current && current.joiner.id !== from && !current.finished && !preempt) code = BUSY;
     if (code !== 0) {
       this.log(`live-sync: refused node ${from} at ${body.address} (${code})`);
       this.replica.send(from, { type: 'live-sync-refused', session: body.session, code });
       return;
     }
-    current?.finish(); // the same joiner starts over
+    if (preempt) this.log(`live-sync: the transfer to node ${current!.joiner.id} gives way to member ${from}`);
+    current?.finish(); // the same joiner starts over, or a member goes first
     const joiner: NodeAddress = { id: from, address: body.address };
     this.log(`live-sync: sending the pool image to node ${from} at ${body.address}`);
     this.session = new DonorSession(this.replica, joiner, body.session, this.replica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES), this.poolId.toString(16).padStart(16, '0'), new Set(body.decided ?? []));

@@ -5,7 +5,6 @@
 // network does not need. A crash drops it with the replica: its session is in memory only.
 
 import { LiveSyncDonor } from '../appliance/live-sync.ts';
-import { donorPreempts } from '../protocol/live-sync.ts';
 import type { Replica } from '../protocol/replica.ts';
 import type { Envelope } from '../protocol/types.ts';
 import type { CrossCheckResult, PeerTransport } from '../transport/transport.ts';
@@ -26,27 +25,6 @@ class NoTransport implements PeerTransport {
   async close(): Promise<void> {}
 }
 
-/**
- * LiveSyncDonor plus the fix the simulator found for it (seed 2040): a request from a joiner
- * that is already a member ends a session for a non-member instead of being refused as busy
- * (donorPreempts). LiveSyncDonor.onRequest should make that check itself; host/appliance/
- * live-sync.ts is being changed by another engineer, so until it does, it is applied here,
- * from outside: a finished session is one onRequest replaces.
- */
-class SimLiveSyncDonor extends LiveSyncDonor {
-  constructor(private readonly host: Replica, poolId: bigint, log: (line: string) => void) {
-    super(host, new NoTransport(), SIM_DOMAIN, poolId, log);
-  }
-
-  override receive(envelope: Envelope): void {
-    const current = this.active;
-    if (envelope.body.type === 'live-sync-request' && current && current.session !== envelope.body.session && donorPreempts(this.host, current, envelope.from)) {
-      current.finish();
-    }
-    super.receive(envelope);
-  }
-}
-
 export function simDonor(replica: Replica, poolId: bigint, log: (line: string) => void): LiveSyncDonor {
-  return new SimLiveSyncDonor(replica, poolId, log);
+  return new LiveSyncDonor(replica, new NoTransport(), SIM_DOMAIN, poolId, log);
 }
