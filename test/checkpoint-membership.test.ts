@@ -6,6 +6,10 @@
 import { expect, it } from 'vitest';
 import { InProcessPool } from '../host/appliance/in-process-pool.ts';
 import { joinInProcess } from '../host/appliance/live-sync-pool.ts';
+import { Appliance } from '../host/appliance/appliance.ts';
+import { liveSyncJoin } from '../host/appliance/live-sync.ts';
+import { MemoryStorage } from '../host/storage/memory.ts';
+import { MemoryTransport } from '../host/transport/memory.ts';
 import { Random } from '../host/protocol/random.ts';
 import { keyedCore, sampleObject, TEST_SVMK } from './fixtures.ts';
 
@@ -63,3 +67,29 @@ it('a node restarted after checkpoints still knows the nodes declared down and j
   expect(again.info().syncPoint.hex).toBe(pool.appliances[0].info().syncPoint.hex);
   await pool.close();
 }, 120_000);
+
+it('a joined node that dies before its appliance first opens still restarts at the pool\'s epoch', async () => {
+  const pool = await InProcessPool.start({ nodes: 3, svmk: TEST_SVMK, newCore: () => keyedCore(), seed: 13, groupCommit: true });
+  const gone = pool.appliances[2];
+  pool.hub.setIsolated(gone.info().address, true);
+  expect((await drive(pool, pool.appliances[0].nodeDown(gone.id))).code).toBe(0);
+  pool.appliances.splice(2);
+  const random = new Random(3);
+  const node = { id: random.id64(), address: '127.0.1.9:7001' };
+  const storage = new MemoryStorage();
+  const transport = new MemoryTransport({ hub: pool.hub, nodeId: node.id, address: node.address, svmk: TEST_SVMK, randomBytes: (n) => random.bytes(n) });
+  const joined = await drive(pool, liveSyncJoin({
+    id: node.id, address: node.address, domain: 'pool', svmk: TEST_SVMK, donor: { address: pool.founders[0].address }, transport,
+    dial: (address) => pool.hub.dial(node.address, address), core: keyedCore(), storage, randomBytes: (n) => random.bytes(n),
+  }));
+  // It dies here; it restarts as the CLI restarts it: the founders from node.json, nothing more.
+  const restarted = await Appliance.open({
+    id: node.id, address: node.address, domain: 'pool', poolId: joined.poolIdValue, founders: joined.membership.founders,
+    storage, core: keyedCore(), random: random.fork(), transport,
+  });
+  expect(restarted.info().epoch).toBe(pool.appliances[0].info().epoch);
+  expect(restarted.runtime.replica.membership.isFenced(gone.id)).toBe(true);
+  pool.appliances.push(restarted);
+  expect(await commit(pool, 2, 'from-the-joiner')).toBe(0);
+  await pool.close();
+}, 60_000);

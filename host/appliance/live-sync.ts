@@ -9,12 +9,13 @@ import {
   DonorSession, JoinerSession, LIVE_SYNC_CHUNK_BYTES, donorPreempts, donorRefusal, isLiveSync, type JoinProgress, type JoinResult,
 } from '../protocol/live-sync.ts';
 import type { Replica } from '../protocol/replica.ts';
-import type { Envelope, LiveSyncBody, NodeAddress, NodeId } from '../protocol/types.ts';
+import type { Envelope, LiveSyncBody, LogRecord, NodeAddress, NodeId } from '../protocol/types.ts';
 import { writeCheckpoint } from '../storage/compaction.ts';
 import type { Storage } from '../storage/storage.ts';
 import { PROBE_TIMEOUT_MS, probePeer } from '../transport/probe.ts';
 import type { FramedSocket, PeerTransport } from '../transport/transport.ts';
-import { toPoolNode } from './log-records.ts';
+import { toEntry, toPoolNode } from './log-records.ts';
+import { concatBytes } from '@noble/hashes/utils.js';
 
 export type { JoinProgress, JoinResult } from '../protocol/live-sync.ts';
 
@@ -230,6 +231,21 @@ export async function liveSyncJoin(options: JoinOptions): Promise<Joined> {
   const encoder = new LogEncoder(options.core, poolIdValue, LOG_START, epoch);
   const live = [...members.founders, ...members.added].filter((node) => !members.down.includes(node.id));
   await writeCheckpoint(options.core, options.storage, encoder, live.map(toPoolNode));
+  // The checkpoint names the members only. The nodes declared down (and those added, then
+  // declared down) follow it as entries, so that a restart with the founders alone comes back
+  // at this epoch, even if the node dies before its appliance first opens.
+  const liveIds = new Set(live.map((node) => node.id));
+  const beyond: LogRecord[] = [
+    ...members.added.filter((node) => !liveIds.has(node.id)).map((node): LogRecord => ({ type: 'node-added', node, epoch: Number(epoch) })),
+    ...members.down.map((node): LogRecord => ({ type: 'node-down', node, epoch: Number(epoch) })),
+  ];
+  if (beyond.length > 0) {
+    const entries = beyond.map((record) => {
+      const entry = toEntry(record);
+      return encoder.encode(entry.body, { transactionId: entry.transactionId, epoch: entry.epoch });
+    });
+    await options.storage.appendLog(concatBytes(...entries), true);
+  }
   return { ...result, poolIdValue, donor };
 }
 
