@@ -56,7 +56,7 @@ async function refusal(promise: Promise<unknown>): Promise<number | undefined> {
 
 describe('live-sync in place', () => {
   it('a diverged member takes the pool image under its own id; writes flow again', async () => {
-    const { pool, host } = await poolWithHost(5, { stallMs: 500 });
+    const { pool, host } = await poolWithHost(5, { stallMs: 2000 });
     expect(new Set(await commitAll(pool, host, 0, 'a', 200))).toEqual(new Set([0]));
     // Node 3's store is changed behind replication's back (a corrupted node): its SP differs.
     host.appliance.core.apply(encodeBatch([{ event: 'CREATE_OBJ', operations: [{ op: 'insert', record: codec.encode(sampleObject('rogue')) }] }]));
@@ -81,7 +81,7 @@ describe('live-sync in place', () => {
   }, 60_000);
 
   it('a node declared down comes back under a new id; every member learns it', async () => {
-    const { pool, host } = await poolWithHost(6, { stallMs: 500 });
+    const { pool, host } = await poolWithHost(6, { stallMs: 2000 });
     await commitAll(pool, host, 0, 'a', 50);
     const old = host.identity.id;
     pool.hub.setIsolated(pool.founders[2].address, true);
@@ -108,7 +108,7 @@ describe('live-sync in place', () => {
   }, 60_000);
 
   it('refuses, changing nothing: clients connected (37033), a pending transaction here (37038), no peer (37034), another SVMK (5306)', async () => {
-    const { pool, host } = await poolWithHost(7, { stallMs: 500 });
+    const { pool, host } = await poolWithHost(7, { stallMs: 2000 });
     await commitAll(pool, host, 0, 'a', 10);
     const sp = host.appliance.info().syncPoint.hex;
     const appliance = host.appliance;
@@ -141,7 +141,7 @@ describe('live-sync in place', () => {
   }, 60_000);
 
   it('a donor that dies mid-transfer: 37032, the node runs on its old state; a retry from another member succeeds', async () => {
-    const { pool, host } = await poolWithHost(8, { stallMs: 500 });
+    const { pool, host } = await poolWithHost(8, { stallMs: 2000 });
     for (let i = 0; i < 3; i++) await commitAll(pool, host, 0, `p${i}-`, 1000);
     // What node 3 holds durably; the rogue record below lives only in its memory.
     const storedSp = host.appliance.info().syncPoint.hex;

@@ -6,7 +6,7 @@ import { HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
 import { LOG_START, LogEncoder } from '../core/txlog.ts';
 import {
-  DonorSession, JoinerSession, LIVE_SYNC_CHUNK_BYTES, donorPreempts, donorRefusal, isLiveSync, type JoinProgress, type JoinResult,
+  DonorSession, JOINING_DIGEST, JoinerSession, LIVE_SYNC_CHUNK_BYTES, donorPreempts, donorRefusal, isLiveSync, type JoinProgress, type JoinResult,
 } from '../protocol/live-sync.ts';
 import type { Replica } from '../protocol/replica.ts';
 import type { Envelope, LiveSyncBody, LogRecord, NodeAddress, NodeId } from '../protocol/types.ts';
@@ -36,6 +36,7 @@ export class LiveSyncDonor {
     private readonly log: (line: string) => void = () => {},
   ) {
     replica.commitObservers.push((tx, sp, spvv) => this.session?.onCommit(tx, sp, spvv));
+    replica.probeReplyObservers.push((from, nonce, digest) => this.session?.onProbeReply(from, nonce, digest));
     replica.idleHooks.push(() => {
       const session = this.session;
       if (!session || session.added) return;
@@ -193,6 +194,12 @@ export async function liveSyncJoin(options: JoinOptions): Promise<Joined> {
     };
     options.transport.onEnvelope((envelope) => {
       const body = envelope.body;
+      // Members probe a node they count in while it joins (a donor confirming an add): it
+      // answers that it holds no membership yet and has committed nothing.
+      if (body.type === 'probe' && !settled) {
+        options.transport.send({ from: options.id, to: envelope.from, epoch: 0, digest: JOINING_DIGEST, sp: '', spvv: 0, body: { type: 'probe-reply', nonce: body.nonce } });
+        return;
+      }
       if (envelope.from !== donor.id || !isLiveSync(body) || body.session !== session) return;
       if (body.type === 'live-sync-refused') return fail(new HsmError(body.code, `live-sync: donor ${donor.id} at ${donor.address} refused`));
       if (body.type === 'live-sync-request' || body.type === 'live-sync-ack') return;

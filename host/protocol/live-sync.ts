@@ -39,6 +39,10 @@ const UNDEFINED_LIVE_SYNC = 37032;
 const SELF_LIVE_SYNC = 37034;
 const NODE_FENCED = 38502;
 
+/** The membership digest a node answers probes with while it joins: it has none yet, and has
+ * committed nothing (a donor confirming an add counts it; DonorSession.onProbeReply). */
+export const JOINING_DIGEST = '';
+
 export const isLiveSync = (body: { readonly type: string }): body is LiveSyncBody => body.type.startsWith('live-sync-');
 
 /** Records (frames) in a chunk of snapshot bytes: each frame is a u32 length and its bytes. */
@@ -90,9 +94,16 @@ export class DonorSession {
   private readonly outcomes: RequestOutcome[];
   private nextSeq = 0;
   private acked = -1;
+  /** After the add, until every other member showed the new membership (onIdle). */
+  private confirming = false;
+  private confirmNonce = '';
+  private lastProbe = 0;
+  private readonly confirmedBy = new Map<NodeId, string>();
   private snapshotDone = false;
   private joined = false;
   private doneQueued = false;
+  /** DONE is in the stream (after the add was confirmed). */
+  private doneSent = false;
   private lastProgress: number;
   private lastResend: number;
   finished = false;
@@ -129,8 +140,50 @@ export class DonorSession {
     // Add only once little is outstanding, so the pool waits briefly for the joiner's vote.
     if (this.commits.length + this.unacked.length > LIVE_SYNC_WINDOW) return;
     this.joined = true;
-    addMember(this.replica, this.joiner);
-    this.doneQueued = true;
+    this.doneQueued = true; // nothing commits from now on without the joiner's vote
+    addMember(this.replica, this.joiner); // (already a member: only pushes the membership again)
+    // "Nothing commits without the joiner's vote" holds only where the others know the joiner
+    // and still count this donor in. A donor cut off and declared down does not know it, and
+    // its image is stale: the others commit without it and without a joiner they never heard
+    // of. So DONE leaves only once every other member showed this donor's membership (a probe
+    // reply carrying its digest): one that fenced the donor shows another digest, and pushes
+    // the news that fences it. The same holds for a joiner that is a member already (a retry):
+    // whoever added it may have been such a donor (test/live-sync-findings.test.ts).
+    this.confirming = true;
+    this.probeMembers();
+  }
+
+  /** A probe reply: a member confirms the add when it carries this donor's membership, or
+   * none at all (JOINING_DIGEST: a node still joining, which has committed nothing). */
+  onProbeReply(from: NodeId, nonce: string, digest: string): void {
+    if (!this.confirming || nonce !== this.confirmNonce) return;
+    const current = this.replica.membership.digest();
+    if (digest === current || digest === JOINING_DIGEST) this.confirmedBy.set(from, current);
+    this.doneIfConfirmed();
+  }
+
+  /** Members other than this donor and the joiner, which must confirm the add. */
+  private confirmers(): NodeId[] {
+    return this.replica.peersInPool().filter((id) => id !== this.joiner.id);
+  }
+
+  private probeMembers(): void {
+    this.confirmNonce = this.replica.random.id64();
+    this.lastProbe = this.replica.now;
+    const digest = this.replica.membership.digest();
+    for (const id of this.confirmers()) if (this.confirmedBy.get(id) !== digest) this.replica.send(id, { type: 'probe', nonce: this.confirmNonce });
+    this.doneIfConfirmed();
+  }
+
+  private doneIfConfirmed(): void {
+    const digest = this.replica.membership.digest();
+    if (!this.confirming || this.replica.fenced || !this.confirmers().every((id) => this.confirmedBy.get(id) === digest)) return;
+    this.confirming = false;
+    this.queueDone();
+  }
+
+  private queueDone(): void {
+    this.doneSent = true;
     this.commits.push({ type: 'live-sync-done', session: this.session, seq: -1, membership: this.replica.membership.events() });
     this.pump();
   }
@@ -141,7 +194,7 @@ export class DonorSession {
     this.lastProgress = this.replica.now;
     this.lastResend = this.replica.now;
     while (this.unacked.length > 0 && this.unacked[0].seq <= seq) this.unacked.shift();
-    if (this.doneQueued && this.unacked.length === 0 && this.commits.length === 0) return this.finish();
+    if (this.doneSent && this.unacked.length === 0 && this.commits.length === 0) return this.finish();
     this.pump();
   }
 
@@ -149,6 +202,12 @@ export class DonorSession {
     if (this.finished) return;
     const now = this.replica.now;
     if (now - this.lastProgress >= LIVE_SYNC_ABANDON_TICKS) return this.finish();
+    if (this.confirming) {
+      // Declared down meanwhile (the others' news fenced us): this donor's image is no pool's.
+      if (this.replica.fenced) return this.finish();
+      if (now - this.lastProbe >= LIVE_SYNC_RESEND_TICKS) this.probeMembers();
+      else this.doneIfConfirmed(); // a member declared down meanwhile no longer needs to confirm
+    }
     // A joiner already in the membership (an earlier donor added it and died before DONE got
     // through): a transaction that names it cannot commit without its vote, so DONE need not
     // wait for those (waiting could wait forever: a PREPARE pending on its vote). But one of

@@ -112,6 +112,9 @@ export class Replica {
   /** Live-sync donors: run at the end of each step in which no transaction is pending here,
    * before the next one may start (the only moment a joiner can be added safely). */
   readonly idleHooks: (() => void)[] = [];
+  /** Live-sync donors: every probe reply, with the membership digest its sender had (a donor
+   * confirms an add with every member before it lets the joiner in). */
+  readonly probeReplyObservers: ((from: NodeId, nonce: string, digest: string) => void)[] = [];
 
   constructor(config: ReplicaConfig) {
     this.id = config.id;
@@ -236,6 +239,7 @@ export class Replica {
       this.send(envelope.from, { type: 'probe-reply', nonce: body.nonce });
       return false;
     }
+    if (body.type === 'probe-reply') for (const observe of this.probeReplyObservers) observe(envelope.from, body.nonce, envelope.digest);
     if (body.type === 'probe-reply' || body.type === 'membership') return true;
     // Live-sync messages are the appliance's (live-sync.ts), never the state machine's.
     if (body.type.startsWith('live-sync-')) return false;

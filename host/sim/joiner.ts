@@ -8,7 +8,7 @@
 
 import { HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
-import { JoinerSession, isLiveSync, type JoinResult } from '../protocol/live-sync.ts';
+import { JOINING_DIGEST, JoinerSession, isLiveSync, type JoinResult } from '../protocol/live-sync.ts';
 import type { Random } from '../protocol/random.ts';
 import type { Envelope, LiveSyncBody, NodeId } from '../protocol/types.ts';
 import { MemoryStorage } from '../storage/memory.ts';
@@ -61,6 +61,12 @@ export class SimJoiner {
 
   receive(envelope: Envelope, now: number): void {
     const body = envelope.body;
+    // A member probing a node it counts in while it joins (a donor confirming an add): it holds
+    // no membership yet and has committed nothing (as liveSyncJoin answers).
+    if (body.type === 'probe' && this.session && !this.result) {
+      this.env.send({ from: this.id, to: envelope.from, epoch: 0, digest: JOINING_DIGEST, sp: '', spvv: 0, body: { type: 'probe-reply', nonce: body.nonce } });
+      return;
+    }
     if (!this.session || envelope.from !== this.donor || !isLiveSync(body) || body.session !== this.sessionId) return;
     if (body.type === 'live-sync-refused') return this.fail(now, `refused by ${short(this.donor)} (${new HsmError(body.code).codeName})`);
     if (body.type === 'live-sync-request' || body.type === 'live-sync-ack' || this.result) return;

@@ -4,7 +4,8 @@
 //
 // Choices (docs/TRANSPORT.md):
 // - Two nodes may each dial the other; both connections are kept. A node sends envelopes only
-//   on the link it dialed and receives on any. No tie-break race, no handover, and each
+//   on the link it dialed and receives on any (except to a node whose address it does not
+//   know: that one is answered on the link it dialed to us). No tie-break race, no handover, and each
 //   direction's traffic stays in order; 2 sockets per pair is nothing at NODES_MAX = 16.
 // - Per-peer queue, bounded in envelopes and bytes; when full the OLDEST envelope is dropped
 //   and counted. The protocol re-sends on its pulse, and the newest envelope carries the
@@ -174,7 +175,17 @@ export class PeerLinkTransport implements PeerTransport {
     this.counters.sent++;
     const peer = this.peers.get(envelope.to);
     if (peer === undefined || this.closed) {
-      this.counters.droppedUnroutable++;
+      // No address for it: a node that dialed us and that we cannot dial back (a joiner knows
+      // only its donor, yet members probe it) is answered on its own link, best effort.
+      const inbound = this.closed ? undefined : [...this.inbound].find((link) => link.open && link.channel.peerId === envelope.to);
+      if (inbound === undefined) {
+        this.counters.droppedUnroutable++;
+        return;
+      }
+      const payload = new Uint8Array(1 + bytes.length);
+      payload[0] = LINK_MESSAGE.ENVELOPE;
+      payload.set(bytes, 1);
+      this.sendSealed(inbound, payload);
       return;
     }
     this.enqueue(peer, bytes);
