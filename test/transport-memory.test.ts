@@ -81,6 +81,21 @@ describe('memory transport', () => {
     }
   });
 
+  it('answers a node whose address it does not know on the link that node dialed, and drops what it cannot route', async () => {
+    const hub = new MemoryHub();
+    const a = node(hub, A);
+    const b = node(hub, B);
+    b.transport.send(envelope(B, A, 1)); // no address, no link: unroutable
+    expect(b.transport.stats().droppedUnroutable).toBe(1);
+    a.transport.setPeerAddress(B, `mem:${B}`);
+    a.transport.send(envelope(A, B, 1));
+    await until(() => b.received.length === 1, 'the envelope A dialed B for');
+    b.transport.send(envelope(B, A, 2)); // B still knows no address for A: back on A's link
+    await until(() => a.received.length === 1, 'the answer on the inbound link');
+    expect(a.received[0]).toMatchObject({ from: B, epoch: 2 });
+    expect(b.transport.stats().droppedUnroutable).toBe(1);
+  });
+
   it('SVMK mismatch: nothing crosses, and both ends report 5306', async () => {
     const hub = new MemoryHub();
     const a = node(hub, A);
