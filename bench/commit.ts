@@ -19,7 +19,14 @@ const CLI = new URL('../build/cli.js', import.meta.url).pathname;
 const CLIENTS_MAX = 32;
 
 function startNode(dir: string, groupCommit: boolean): Promise<ChildProcess> {
-  const args = [CLI, 'node', '--data', dir, '--json', ...(groupCommit ? [] : ['--no-group-commit'])];
+  const args = [
+    CLI,
+    'node',
+    '--data',
+    dir,
+    '--json',
+    ...(groupCommit ? [] : ['--no-group-commit']),
+  ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -29,12 +36,23 @@ function startNode(dir: string, groupCommit: boolean): Promise<ChildProcess> {
   });
 }
 
-async function startPool(groupCommit: boolean): Promise<{ addresses: string[]; password: string; stop: () => void }> {
+async function startPool(
+  groupCommit: boolean,
+): Promise<{ addresses: string[]; password: string; stop: () => void }> {
   const data = mkdtempSync(join(tmpdir(), 'hsmpool-bench-'));
   const addresses = await Promise.all([0, 1, 2].map(async () => `127.0.0.1:${await freePort()}`));
   const password = await createPool(data, 'bench', addresses);
-  const children = await Promise.all([0, 1, 2].map((i) => startNode(nodeDir(data, i), groupCommit)));
-  return { addresses, password, stop: () => { children.forEach((c) => c.kill('SIGTERM')); setTimeout(() => rmSync(data, { recursive: true, force: true }), 1500); } };
+  const children = await Promise.all(
+    [0, 1, 2].map((i) => startNode(nodeDir(data, i), groupCommit)),
+  );
+  return {
+    addresses,
+    password,
+    stop: () => {
+      children.forEach((c) => c.kill('SIGTERM'));
+      setTimeout(() => rmSync(data, { recursive: true, force: true }), 1500);
+    },
+  };
 }
 
 async function connectMany(count: number, nodes: string[], password: string): Promise<HsmClient[]> {
@@ -42,7 +60,15 @@ async function connectMany(count: number, nodes: string[], password: string): Pr
   for (let i = 0; i < count; i++) {
     for (let attempt = 0; ; attempt++) {
       try {
-        clients.push(await HsmClient.connect({ nodes, user: 'admin', password, connections: nodeConnections(), retry: { busyRetriesMax: 100, backoffBaseMs: 5, backoffMaxMs: 200 } }));
+        clients.push(
+          await HsmClient.connect({
+            nodes,
+            user: 'admin',
+            password,
+            connections: nodeConnections(),
+            retry: { busyRetriesMax: 100, backoffBaseMs: 5, backoffMaxMs: 200 },
+          }),
+        );
         break;
       } catch (error) {
         if (attempt > 40) throw error; // the administrator is still being created
@@ -53,42 +79,60 @@ async function connectMany(count: number, nodes: string[], password: string): Pr
   return clients;
 }
 
-const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+const quantile = (sorted: number[], q: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 
-async function writes(clients: HsmClient[]): Promise<{ perSecond: number; p50ms: number; p99ms: number; commits: number; failures: number }> {
+async function writes(
+  clients: HsmClient[],
+): Promise<{ perSecond: number; p50ms: number; p99ms: number; commits: number; failures: number }> {
   const latencies: number[] = [];
   let failures = 0;
   let counter = 0;
   const end = performance.now() + seconds * 1000;
-  await Promise.all(clients.map(async (client) => {
-    while (performance.now() < end) {
-      const started = performance.now();
-      try {
-        await client.generateKey(`w${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`, 'aes-256');
-        latencies.push(performance.now() - started);
-      } catch {
-        failures++;
+  await Promise.all(
+    clients.map(async (client) => {
+      while (performance.now() < end) {
+        const started = performance.now();
+        try {
+          await client.generateKey(
+            `w${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`,
+            'aes-256',
+          );
+          latencies.push(performance.now() - started);
+        } catch {
+          failures++;
+        }
       }
-    }
-  }));
+    }),
+  );
   latencies.sort((a, b) => a - b);
-  return { perSecond: latencies.length / seconds, p50ms: quantile(latencies, 0.5), p99ms: quantile(latencies, 0.99), commits: latencies.length, failures };
+  return {
+    perSecond: latencies.length / seconds,
+    p50ms: quantile(latencies, 0.5),
+    p99ms: quantile(latencies, 0.99),
+    commits: latencies.length,
+    failures,
+  };
 }
 
 async function signs(clients: HsmClient[], key: string): Promise<number> {
   let done = 0;
   const message = new Uint8Array(32);
   // Warm up: every client logs in on every node it will use before the clock starts.
-  await Promise.all(clients.map(async (client) => {
-    for (let i = 0; i < 6; i++) await client.sign(key, message);
-  }));
+  await Promise.all(
+    clients.map(async (client) => {
+      for (let i = 0; i < 6; i++) await client.sign(key, message);
+    }),
+  );
   const end = performance.now() + seconds * 1000;
-  await Promise.all(clients.map(async (client) => {
-    while (performance.now() < end) {
-      await client.sign(key, message);
-      done++;
-    }
-  }));
+  await Promise.all(
+    clients.map(async (client) => {
+      while (performance.now() < end) {
+        await client.sign(key, message);
+        done++;
+      }
+    }),
+  );
   return done / seconds;
 }
 
@@ -102,7 +146,9 @@ for (const groupCommit of [true, false]) {
   for (const count of [1, 8, 32]) {
     const result = await writes(clients.slice(0, count));
     rows.push({ groupCommit, clients: count, ...result });
-    console.log(`group commit ${groupCommit ? 'on ' : 'off'}  ${String(count).padStart(2)} clients  ${result.perSecond.toFixed(0).padStart(6)} commits/s  p50 ${result.p50ms.toFixed(1)} ms  p99 ${result.p99ms.toFixed(1)} ms`);
+    console.log(
+      `group commit ${groupCommit ? 'on ' : 'off'}  ${String(count).padStart(2)} clients  ${result.perSecond.toFixed(0).padStart(6)} commits/s  p50 ${result.p50ms.toFixed(1)} ms  p99 ${result.p99ms.toFixed(1)} ms`,
+    );
   }
   if (groupCommit) {
     await clients[0].generateKey('bench-signer', 'ec-p256');
@@ -110,17 +156,33 @@ for (const groupCommit of [true, false]) {
     const spread = await connectMany(CLIENTS_MAX, pool.addresses, pool.password);
     const allNodes = await signs(spread, 'bench-signer');
     reads = { oneNodeSignsPerSecond: oneNode, allNodesSignsPerSecond: allNodes };
-    console.log(`sign (ECDSA P-256), ${CLIENTS_MAX} clients: one node ${oneNode.toFixed(0)}/s, all three ${allNodes.toFixed(0)}/s`);
+    console.log(
+      `sign (ECDSA P-256), ${CLIENTS_MAX} clients: one node ${oneNode.toFixed(0)}/s, all three ${allNodes.toFixed(0)}/s`,
+    );
     spread.forEach((c) => c.close());
   }
   clients.forEach((c) => c.close());
   pool.stop();
 }
 mkdirSync('bench/results', { recursive: true });
-writeFileSync('bench/results/commit.json', JSON.stringify({
-  date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: cpus().length, loadAverage: loadavg(), seconds,
-  setup: '3 hsmpool node processes on 127.0.0.1, file storage with fsync, SDK clients in one bench process on the same 2-core machine',
-  writes: rows, reads,
-}, null, 2) + '\n');
+writeFileSync(
+  'bench/results/commit.json',
+  JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      node: process.version,
+      cpu: cpus()[0]?.model,
+      cores: cpus().length,
+      loadAverage: loadavg(),
+      seconds,
+      setup:
+        '3 hsmpool node processes on 127.0.0.1, file storage with fsync, SDK clients in one bench process on the same 2-core machine',
+      writes: rows,
+      reads,
+    },
+    null,
+    2,
+  ) + '\n',
+);
 console.log('wrote bench/results/commit.json');
 process.exit(0);

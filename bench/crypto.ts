@@ -51,12 +51,17 @@ interface Row {
 }
 
 /** Microseconds per call of an operation (awaited one at a time, the way a session runs them). */
-async function measure(operation: Operation): Promise<{ best: number; median: number; count: number }> {
+async function measure(
+  operation: Operation,
+): Promise<{ best: number; median: number; count: number }> {
   await operation();
   const start = performance.now();
   await operation();
   const oneSeconds = Math.max((performance.now() - start) / 1000, 1e-6);
-  const count = Math.max(1, Math.min(OPERATIONS_PER_REPETITION_MAX, Math.round(REPETITION_TARGET_SECONDS / oneSeconds)));
+  const count = Math.max(
+    1,
+    Math.min(OPERATIONS_PER_REPETITION_MAX, Math.round(REPETITION_TARGET_SECONDS / oneSeconds)),
+  );
   const seconds: number[] = [];
   for (let repetition = 0; repetition < REPETITIONS; repetition++) {
     const begin = performance.now();
@@ -69,53 +74,119 @@ async function measure(operation: Operation): Promise<{ best: number; median: nu
 
 const rows: Row[] = [];
 
-async function compare(operation: string, noble: Operation | undefined, webcrypto: Operation | undefined): Promise<void> {
-  for (const [implementation, body] of [['noble', noble], ['webcrypto', webcrypto]] as const) {
+async function compare(
+  operation: string,
+  noble: Operation | undefined,
+  webcrypto: Operation | undefined,
+): Promise<void> {
+  for (const [implementation, body] of [
+    ['noble', noble],
+    ['webcrypto', webcrypto],
+  ] as const) {
     if (!body) continue;
     const figure = await measure(body);
-    rows.push({ operation, implementation, microsecondsBest: figure.best, microsecondsMedian: figure.median, operationsPerRepetition: figure.count });
-    console.log(`${operation.padEnd(44)} ${implementation.padEnd(9)} ${figure.best.toFixed(1).padStart(10)} µs (median ${figure.median.toFixed(1)})`);
+    rows.push({
+      operation,
+      implementation,
+      microsecondsBest: figure.best,
+      microsecondsMedian: figure.median,
+      operationsPerRepetition: figure.count,
+    });
+    console.log(
+      `${operation.padEnd(44)} ${implementation.padEnd(9)} ${figure.best.toFixed(1).padStart(10)} µs (median ${figure.median.toFixed(1)})`,
+    );
   }
 }
 
 async function symmetric(): Promise<void> {
   const aesKeyBytes = seededBytes(32);
-  const aesKey = await subtle.importKey('raw', aesKeyBytes, 'AES-GCM', false, ['encrypt', 'decrypt']);
+  const aesKey = await subtle.importKey('raw', aesKeyBytes, 'AES-GCM', false, [
+    'encrypt',
+    'decrypt',
+  ]);
   const hmacKeyBytes = seededBytes(32);
-  const hmacKey = await subtle.importKey('raw', hmacKeyBytes, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  const hmacKey = await subtle.importKey(
+    'raw',
+    hmacKeyBytes,
+    { name: 'HMAC', hash: 'SHA-256' },
+    false,
+    ['sign'],
+  );
   const nonce = seededBytes(12);
   for (const size of MESSAGE_SIZES) {
     const message = seededBytes(size);
     const sealed = gcm(aesKeyBytes, nonce).encrypt(message);
-    await compare(`AES-256-GCM encrypt ${size} B`, () => gcm(aesKeyBytes, nonce).encrypt(message),
-      () => subtle.encrypt({ name: 'AES-GCM', iv: nonce }, aesKey, message));
-    await compare(`AES-256-GCM decrypt ${size} B`, () => gcm(aesKeyBytes, nonce).decrypt(sealed),
-      () => subtle.decrypt({ name: 'AES-GCM', iv: nonce }, aesKey, sealed));
-    await compare(`HMAC-SHA-256 ${size} B`, () => hmac(sha256, hmacKeyBytes, message), () => subtle.sign('HMAC', hmacKey, message));
+    await compare(
+      `AES-256-GCM encrypt ${size} B`,
+      () => gcm(aesKeyBytes, nonce).encrypt(message),
+      () => subtle.encrypt({ name: 'AES-GCM', iv: nonce }, aesKey, message),
+    );
+    await compare(
+      `AES-256-GCM decrypt ${size} B`,
+      () => gcm(aesKeyBytes, nonce).decrypt(sealed),
+      () => subtle.decrypt({ name: 'AES-GCM', iv: nonce }, aesKey, sealed),
+    );
+    await compare(
+      `HMAC-SHA-256 ${size} B`,
+      () => hmac(sha256, hmacKeyBytes, message),
+      () => subtle.sign('HMAC', hmacKey, message),
+    );
   }
-  await compare('AES-256-GCM key import (WebCrypto importKey)', undefined,
-    () => subtle.importKey('raw', aesKeyBytes, 'AES-GCM', false, ['encrypt', 'decrypt']));
+  await compare('AES-256-GCM key import (WebCrypto importKey)', undefined, () =>
+    subtle.importKey('raw', aesKeyBytes, 'AES-GCM', false, ['encrypt', 'decrypt']),
+  );
 }
 
 async function ecdsa(): Promise<void> {
   const message = seededBytes(1024);
   const secret = p256.utils.randomSecretKey(seededBytes(48));
   const publicKey = p256.getPublicKey(secret, false);
-  const jwk = { kty: 'EC', crv: 'P-256', d: base64url(secret), x: base64url(publicKey.slice(1, 33)), y: base64url(publicKey.slice(33)) };
-  const privateKey = await subtle.importKey('jwk', jwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
-  const verifyKey = await subtle.importKey('raw', publicKey, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['verify']);
+  const jwk = {
+    kty: 'EC',
+    crv: 'P-256',
+    d: base64url(secret),
+    x: base64url(publicKey.slice(1, 33)),
+    y: base64url(publicKey.slice(33)),
+  };
+  const privateKey = await subtle.importKey(
+    'jwk',
+    jwk,
+    { name: 'ECDSA', namedCurve: 'P-256' },
+    false,
+    ['sign'],
+  );
+  const verifyKey = await subtle.importKey(
+    'raw',
+    publicKey,
+    { name: 'ECDSA', namedCurve: 'P-256' },
+    false,
+    ['verify'],
+  );
   const algorithm = { name: 'ECDSA', hash: 'SHA-256' };
   const signature = p256.sign(message, secret);
-  await compare('ECDSA P-256 sign 1 KiB (SHA-256)', () => p256.sign(message, secret), () => subtle.sign(algorithm, privateKey, message));
-  await compare('ECDSA P-256 verify 1 KiB (SHA-256)', () => p256.verify(signature, message, publicKey, { lowS: false }),
-    () => subtle.verify(algorithm, verifyKey, signature, message));
-  await compare('ECDSA P-256 key generation', () => p256.getPublicKey(p256.utils.randomSecretKey()),
-    () => subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign']));
-  await compare('ECDSA P-256 private key import (JWK)', undefined,
-    () => subtle.importKey('jwk', jwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']));
+  await compare(
+    'ECDSA P-256 sign 1 KiB (SHA-256)',
+    () => p256.sign(message, secret),
+    () => subtle.sign(algorithm, privateKey, message),
+  );
+  await compare(
+    'ECDSA P-256 verify 1 KiB (SHA-256)',
+    () => p256.verify(signature, message, publicKey, { lowS: false }),
+    () => subtle.verify(algorithm, verifyKey, signature, message),
+  );
+  await compare(
+    'ECDSA P-256 key generation',
+    () => p256.getPublicKey(p256.utils.randomSecretKey()),
+    () => subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign']),
+  );
+  await compare('ECDSA P-256 private key import (JWK)', undefined, () =>
+    subtle.importKey('jwk', jwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']),
+  );
 }
 
-const ED25519_PKCS8_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]);
+const ED25519_PKCS8_PREFIX = Uint8Array.from([
+  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+]);
 
 async function edwards(): Promise<void> {
   const message = seededBytes(1024);
@@ -131,25 +202,48 @@ async function edwards(): Promise<void> {
   } catch (error) {
     console.log(`WebCrypto has no Ed25519 here (${String(error)}): noble only`);
   }
-  await compare('Ed25519 sign 1 KiB', () => ed25519.sign(message, seed), privateKey && (() => subtle.sign('Ed25519', privateKey!, message)));
-  await compare('Ed25519 verify 1 KiB', () => ed25519.verify(signature, message, publicKey),
-    verifyKey && (() => subtle.verify('Ed25519', verifyKey!, signature, message)));
-  await compare('Ed25519 key generation', () => ed25519.getPublicKey(ed25519.utils.randomSecretKey()),
-    privateKey && (() => subtle.generateKey('Ed25519', true, ['sign'])));
+  await compare(
+    'Ed25519 sign 1 KiB',
+    () => ed25519.sign(message, seed),
+    privateKey && (() => subtle.sign('Ed25519', privateKey!, message)),
+  );
+  await compare(
+    'Ed25519 verify 1 KiB',
+    () => ed25519.verify(signature, message, publicKey),
+    verifyKey && (() => subtle.verify('Ed25519', verifyKey!, signature, message)),
+  );
+  await compare(
+    'Ed25519 key generation',
+    () => ed25519.getPublicKey(ed25519.utils.randomSecretKey()),
+    privateKey && (() => subtle.generateKey('Ed25519', true, ['sign'])),
+  );
 }
 
 async function rsa(): Promise<void> {
   const message = seededBytes(1024);
-  const algorithm = { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' };
+  const algorithm = {
+    name: 'RSASSA-PKCS1-v1_5',
+    modulusLength: 2048,
+    publicExponent: new Uint8Array([1, 0, 1]),
+    hash: 'SHA-256',
+  };
   const pair = (await subtle.generateKey(algorithm, true, ['sign', 'verify'])) as CryptoKeyPair;
   const signature = await subtle.sign('RSASSA-PKCS1-v1_5', pair.privateKey, message);
   const pkcs8 = await subtle.exportKey('pkcs8', pair.privateKey);
-  await compare('RSA-2048 PKCS#1 v1.5 sign 1 KiB (SHA-256)', undefined, () => subtle.sign('RSASSA-PKCS1-v1_5', pair.privateKey, message));
-  await compare('RSA-2048 PKCS#1 v1.5 verify 1 KiB (SHA-256)', undefined,
-    () => subtle.verify('RSASSA-PKCS1-v1_5', pair.publicKey, signature, message));
-  await compare('RSA-2048 private key import (PKCS#8)', undefined,
-    () => subtle.importKey('pkcs8', pkcs8, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['sign']));
-  await compare('RSA-2048 key generation', undefined, () => subtle.generateKey(algorithm, true, ['sign', 'verify']));
+  await compare('RSA-2048 PKCS#1 v1.5 sign 1 KiB (SHA-256)', undefined, () =>
+    subtle.sign('RSASSA-PKCS1-v1_5', pair.privateKey, message),
+  );
+  await compare('RSA-2048 PKCS#1 v1.5 verify 1 KiB (SHA-256)', undefined, () =>
+    subtle.verify('RSASSA-PKCS1-v1_5', pair.publicKey, signature, message),
+  );
+  await compare('RSA-2048 private key import (PKCS#8)', undefined, () =>
+    subtle.importKey('pkcs8', pkcs8, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, [
+      'sign',
+    ]),
+  );
+  await compare('RSA-2048 key generation', undefined, () =>
+    subtle.generateKey(algorithm, true, ['sign', 'verify']),
+  );
 }
 
 /** The login's password hashing: what a client pays once per connect (the service never runs it at login). */
@@ -158,11 +252,22 @@ async function passwordHashing(): Promise<void> {
   const salt = seededBytes(16);
   const passwordKey = await subtle.importKey('raw', password, 'PBKDF2', false, ['deriveBits']);
   for (const iterations of [4096, 600_000]) {
-    await compare(`PBKDF2-HMAC-SHA-256 ${iterations} iterations`, () => pbkdf2(sha256, password, salt, { c: iterations, dkLen: 32 }),
-      () => subtle.deriveBits({ name: 'PBKDF2', hash: 'SHA-256', salt, iterations }, passwordKey, 256));
+    await compare(
+      `PBKDF2-HMAC-SHA-256 ${iterations} iterations`,
+      () => pbkdf2(sha256, password, salt, { c: iterations, dkLen: 32 }),
+      () =>
+        subtle.deriveBits({ name: 'PBKDF2', hash: 'SHA-256', salt, iterations }, passwordKey, 256),
+    );
   }
-  for (const [log2N, r, p] of [[10, 8, 1], [15, 8, 3]] as const) {
-    await compare(`scrypt N=2^${log2N} r=${r} p=${p} (no WebCrypto scrypt)`, () => scrypt(password, salt, { N: 2 ** log2N, r, p, dkLen: 32 }), undefined);
+  for (const [log2N, r, p] of [
+    [10, 8, 1],
+    [15, 8, 3],
+  ] as const) {
+    await compare(
+      `scrypt N=2^${log2N} r=${r} p=${p} (no WebCrypto scrypt)`,
+      () => scrypt(password, salt, { N: 2 ** log2N, r, p, dkLen: 32 }),
+      undefined,
+    );
   }
 }
 
@@ -193,30 +298,47 @@ function crossovers(): { operation: string; webcryptoFromBytes: number | null }[
 /** For each operation measured both ways: which is faster, and by how much. */
 function winners(): { operation: string; faster: string; ratio: number }[] {
   const byOperation = new Map<string, Row[]>();
-  for (const row of rows) byOperation.set(row.operation, [...(byOperation.get(row.operation) ?? []), row]);
+  for (const row of rows)
+    byOperation.set(row.operation, [...(byOperation.get(row.operation) ?? []), row]);
   return [...byOperation.entries()]
     .filter(([, pair]) => pair.length === 2)
     .map(([operation, [a, b]]) => {
       const [fast, slow] = a.microsecondsBest <= b.microsecondsBest ? [a, b] : [b, a];
-      return { operation, faster: fast.implementation, ratio: Math.round((slow.microsecondsBest / fast.microsecondsBest) * 100) / 100 };
+      return {
+        operation,
+        faster: fast.implementation,
+        ratio: Math.round((slow.microsecondsBest / fast.microsecondsBest) * 100) / 100,
+      };
     });
 }
 
 async function main(): Promise<void> {
   const machine = machineInfo();
-  console.log(`seed ${SEED}, ${REPETITIONS} repetitions of ~${REPETITION_TARGET_SECONDS}s each; ${machine.cpuModel}, ${machine.logicalCores} cores, Node ${machine.node}`);
+  console.log(
+    `seed ${SEED}, ${REPETITIONS} repetitions of ~${REPETITION_TARGET_SECONDS}s each; ${machine.cpuModel}, ${machine.logicalCores} cores, Node ${machine.node}`,
+  );
   await symmetric();
   await ecdsa();
   await edwards();
   await rsa();
   await passwordHashing();
   const result = {
-    benchmark: 'crypto', command: 'npm run bench:crypto', seed: SEED, repetitions: REPETITIONS, machine,
-    loadAverageAfter: loadAverage(), rows, winners: winners(), crossovers: crossovers(),
+    benchmark: 'crypto',
+    command: 'npm run bench:crypto',
+    seed: SEED,
+    repetitions: REPETITIONS,
+    machine,
+    loadAverageAfter: loadAverage(),
+    rows,
+    winners: winners(),
+    crossovers: crossovers(),
   };
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
   writeFileSync(RESULT_PATH, JSON.stringify(result, null, 2) + '\n');
-  for (const crossover of result.crossovers) console.log(`${crossover.operation}: WebCrypto faster from ${crossover.webcryptoFromBytes ?? 'no measured'} bytes`);
+  for (const crossover of result.crossovers)
+    console.log(
+      `${crossover.operation}: WebCrypto faster from ${crossover.webcryptoFromBytes ?? 'no measured'} bytes`,
+    );
   console.log('wrote bench/results/crypto.json');
 }
 

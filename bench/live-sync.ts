@@ -22,7 +22,10 @@ const KEYS = argKeys > 0 ? Number(process.argv[argKeys + 1]) : 100_000;
 const codec = keyedCore();
 const ids = new Random(2024);
 const write = (name: string) => ({
-  requestId: ids.id64() + ids.id64(), event: 'CREATE_OBJ' as const, sourceUser: 'alice', target: name,
+  requestId: ids.id64() + ids.id64(),
+  event: 'CREATE_OBJ' as const,
+  sourceUser: 'alice',
+  target: name,
   operations: [{ op: 'insert' as const, record: codec.encode(sampleObject(name)) }],
 });
 const yieldNow = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
@@ -35,12 +38,25 @@ async function drive<T>(pool: InProcessPool, promise: Promise<T>): Promise<T> {
   return result;
 }
 
-const pool = await InProcessPool.start({ nodes: 3, svmk: TEST_SVMK, newCore: () => keyedCore(), seed: 17 });
+const pool = await InProcessPool.start({
+  nodes: 3,
+  svmk: TEST_SVMK,
+  newCore: () => keyedCore(),
+  seed: 17,
+});
 await pool.run(5);
 const loadStart = performance.now();
 for (let start = 0; start < KEYS; start += 1000) {
-  const replies = await drive(pool, Promise.all(Array.from({ length: Math.min(1000, KEYS - start) }, (_, i) => pool.appliances[0].write(write(`k${start + i}`)))));
-  if (replies.some((reply) => reply.code !== 0)) throw new Error(`preload: ${replies.find((reply) => reply.code !== 0)!.code}`);
+  const replies = await drive(
+    pool,
+    Promise.all(
+      Array.from({ length: Math.min(1000, KEYS - start) }, (_, i) =>
+        pool.appliances[0].write(write(`k${start + i}`)),
+      ),
+    ),
+  );
+  if (replies.some((reply) => reply.code !== 0))
+    throw new Error(`preload: ${replies.find((reply) => reply.code !== 0)!.code}`);
 }
 const loadSeconds = (performance.now() - loadStart) / 1000;
 console.log(`loaded ${KEYS} keys through the pool (group commit) in ${loadSeconds.toFixed(1)} s`);
@@ -75,7 +91,9 @@ const join = joinInProcess(pool, {
     const now = performance.now();
     if (now - shown > 500 || progress.phase === 'done') {
       shown = now;
-      console.log(`  ${progress.phase}: ${(progress.bytes / 1e6).toFixed(1)} MB, ${progress.records}/${progress.totalRecords} records, ${progress.commits} transactions`);
+      console.log(
+        `  ${progress.phase}: ${(progress.bytes / 1e6).toFixed(1)} MB, ${progress.records}/${progress.totalRecords} records, ${progress.commits} transactions`,
+      );
     }
   },
 });
@@ -92,16 +110,29 @@ await pool.run(30);
 // and misses every commit made after the backup).
 const offlineStart = performance.now();
 const donor = pool.appliances[0];
-const backup = encodeBackup({ poolId: donor.poolId, domain: donor.info().domain, createdMs: Date.now(), snapshot: donor.core.snapshotChunks() }, TEST_SVMK);
+const backup = encodeBackup(
+  {
+    poolId: donor.poolId,
+    domain: donor.info().domain,
+    createdMs: Date.now(),
+    snapshot: donor.core.snapshotChunks(),
+  },
+  TEST_SVMK,
+);
 const encodeSeconds = (performance.now() - offlineStart) / 1000;
 const restored = importBackup(keyedCore(), backup, TEST_SVMK);
 const offlineSeconds = (performance.now() - offlineStart) / 1000;
-console.log(`instead, backup + restore of the same state: ${offlineSeconds.toFixed(2)} s (${(backup.length / 1e6).toFixed(1)} MB; encode ${encodeSeconds.toFixed(2)} s), `
-  + `offline, and ${restored.syncPoint.count} records at the backup's point only`);
+console.log(
+  `instead, backup + restore of the same state: ${offlineSeconds.toFixed(2)} s (${(backup.length / 1e6).toFixed(1)} MB; encode ${encodeSeconds.toFixed(2)} s), ` +
+    `offline, and ${restored.syncPoint.count} records at the backup's point only`,
+);
 
 const sps = pool.appliances.map((appliance) => appliance.info().syncPoint.hex);
-const names = new Set(joiner.core.list().map((record) => (codec.decode(record) as { name: string }).name));
-const missing = acknowledged.filter((name) => !names.has(name)).length + (names.has('after-join') ? 0 : 1);
+const names = new Set(
+  joiner.core.list().map((record) => (codec.decode(record) as { name: string }).name),
+);
+const missing =
+  acknowledged.filter((name) => !names.has(name)).length + (names.has('after-join') ? 0 : 1);
 const busyOnly = [...codes.keys()].every((code) => code === 0 || code === 36000);
 const result = {
   keys: KEYS,
@@ -117,13 +148,25 @@ const result = {
   acknowledgedMissingOnJoiner: missing,
   nodes: pool.appliances.length,
   loadSeconds: Number(loadSeconds.toFixed(1)),
-  insteadBackupRestore: { seconds: Number(offlineSeconds.toFixed(3)), encodeSeconds: Number(encodeSeconds.toFixed(3)), bytes: backup.length, records: restored.syncPoint.count, offline: true },
-  machine: { cpus: cpus().length, loadavg: loadavg().map((x) => Number(x.toFixed(2))), node: process.version },
+  insteadBackupRestore: {
+    seconds: Number(offlineSeconds.toFixed(3)),
+    encodeSeconds: Number(encodeSeconds.toFixed(3)),
+    bytes: backup.length,
+    records: restored.syncPoint.count,
+    offline: true,
+  },
+  machine: {
+    cpus: cpus().length,
+    loadavg: loadavg().map((x) => Number(x.toFixed(2))),
+    node: process.version,
+  },
   date: new Date().toISOString(),
 };
-console.log(`live-sync of ${KEYS} keys: ${seconds.toFixed(2)} s, ${(joined.bytes / 1e6).toFixed(1)} MB at ${result.mbPerSecond} MB/s; `
-  + `${joined.commits} transactions caught up; writer: ${acknowledged.length} acknowledged, codes ${JSON.stringify(result.writerCodes)}; `
-  + `SPs equal: ${result.syncPointsEqual}; acknowledged writes missing on the joiner: ${missing}; last progress ${JSON.stringify(last)}`);
+console.log(
+  `live-sync of ${KEYS} keys: ${seconds.toFixed(2)} s, ${(joined.bytes / 1e6).toFixed(1)} MB at ${result.mbPerSecond} MB/s; ` +
+    `${joined.commits} transactions caught up; writer: ${acknowledged.length} acknowledged, codes ${JSON.stringify(result.writerCodes)}; ` +
+    `SPs equal: ${result.syncPointsEqual}; acknowledged writes missing on the joiner: ${missing}; last progress ${JSON.stringify(last)}`,
+);
 mkdirSync('bench/results', { recursive: true });
 writeFileSync('bench/results/live-sync.json', JSON.stringify(result, null, 2) + '\n');
 await pool.close();

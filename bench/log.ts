@@ -10,7 +10,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { encodeBatch } from '../host/core/batch.ts';
 import type { Core } from '../host/core/core.ts';
-import { LogEncoder, decodeEntry, scanLog, type EntryBody, type PrepareBody } from '../host/core/txlog.ts';
+import {
+  LogEncoder,
+  decodeEntry,
+  scanLog,
+  type EntryBody,
+  type PrepareBody,
+} from '../host/core/txlog.ts';
 import { coreWasmPath, type CoreVariant } from '../host/node/core-file.ts';
 import { keyedCore } from './lib/load.ts';
 import { machineInfo, uptimeLine } from './lib/machine.ts';
@@ -46,21 +52,57 @@ interface Row {
 const rows: Row[] = [];
 
 /** Records a rate: `amount` units per repetition, higher is better. */
-function record(measure: string, build: Row['build'], unit: string, amount: number, samples: Samples): void {
-  const row = { measure, build, unit, best: amount / samples.bestSeconds, median: amount / samples.medianSeconds };
+function record(
+  measure: string,
+  build: Row['build'],
+  unit: string,
+  amount: number,
+  samples: Samples,
+): void {
+  const row = {
+    measure,
+    build,
+    unit,
+    best: amount / samples.bestSeconds,
+    median: amount / samples.medianSeconds,
+  };
   rows.push(row);
-  const figure = (x: number): string => (x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : x >= 1e3 ? `${(x / 1e3).toFixed(1)} k` : x.toFixed(1));
-  console.log(`${measure.padEnd(46)} ${build.padEnd(8)} ${figure(row.best).padStart(10)} ${unit.padEnd(10)} (median ${figure(row.median)})`);
+  const figure = (x: number): string =>
+    x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : x >= 1e3 ? `${(x / 1e3).toFixed(1)} k` : x.toFixed(1);
+  console.log(
+    `${measure.padEnd(46)} ${build.padEnd(8)} ${figure(row.best).padStart(10)} ${unit.padEnd(10)} (median ${figure(row.median)})`,
+  );
 }
 
 /** A PREPARE whose whole entry is about LARGE_ENTRY_TARGET_BYTES (one insert of seeded bytes). */
 function largePrepare(): PrepareBody {
-  const probe = encodeBatch([{ event: 'CREATE_OBJ', operations: [{ op: 'insert', record: new Uint8Array(0) }] }]);
+  const probe = encodeBatch([
+    { event: 'CREATE_OBJ', operations: [{ op: 'insert', record: new Uint8Array(0) }] },
+  ]);
   const fixed = 112 + 48 + 8 + 2 * (9 + 13) + 6 + 4 + probe.length;
-  const batch = encodeBatch([{ event: 'CREATE_OBJ', operations: [{ op: 'insert', record: seededBytes(LARGE_ENTRY_TARGET_BYTES - fixed) }] }]);
+  const batch = encodeBatch([
+    {
+      event: 'CREATE_OBJ',
+      operations: [{ op: 'insert', record: seededBytes(LARGE_ENTRY_TARGET_BYTES - fixed) }],
+    },
+  ]);
   return {
-    type: 'prepare', coordinator: 0xa1n, participants: [0xb2n], nodes: [{ id: 0xa1n, address: '10.0.0.1:4433' }, { id: 0xb2n, address: '10.0.0.2:4433' }],
-    spBefore: 1n, spvvBefore: 2, spAfter: 3n, spvvAfter: 4, createdTick: 5n, event: 4, sourceUser: 'master', targetName: 'key1', batch,
+    type: 'prepare',
+    coordinator: 0xa1n,
+    participants: [0xb2n],
+    nodes: [
+      { id: 0xa1n, address: '10.0.0.1:4433' },
+      { id: 0xb2n, address: '10.0.0.2:4433' },
+    ],
+    spBefore: 1n,
+    spvvBefore: 2,
+    spAfter: 3n,
+    spvvAfter: 4,
+    createdTick: 5n,
+    event: 4,
+    sourceUser: 'master',
+    targetName: 'key1',
+    batch,
   };
 }
 
@@ -69,17 +111,27 @@ const SMALL: EntryBody = { type: 'commit', spAfter: 0xca110f4b3a0662a2n, spvvAft
 function encodeMany(core: Core, body: EntryBody, count: number): Uint8Array[] {
   const encoder = new LogEncoder(core, POOL, undefined, 1n);
   const entries: Uint8Array[] = [];
-  for (let i = 0; i < count; i++) entries.push(encoder.encode(body, { transactionId: BigInt(i + 1) }));
+  for (let i = 0; i < count; i++)
+    entries.push(encoder.encode(body, { transactionId: BigInt(i + 1) }));
   return entries;
 }
 
-function benchCodec(core: Core, build: CoreVariant, size: 'small' | 'large', body: EntryBody): Uint8Array[] {
+function benchCodec(
+  core: Core,
+  build: CoreVariant,
+  size: 'small' | 'large',
+  body: EntryBody,
+): Uint8Array[] {
   const count = CODEC_ENTRIES[size];
   let entries: Uint8Array[] = [];
-  const encode = repeat(REPETITIONS, () => { entries = encodeMany(core, body, count); });
+  const encode = repeat(REPETITIONS, () => {
+    entries = encodeMany(core, body, count);
+  });
   const bytes = entries[0].length;
   record(`encode ${size} entry (${bytes} B)`, build, 'entries/s', count, encode);
-  const decode = repeat(REPETITIONS, () => { for (const entry of entries) decodeEntry(core, entry, POOL); });
+  const decode = repeat(REPETITIONS, () => {
+    for (const entry of entries) decodeEntry(core, entry, POOL);
+  });
   record(`decode ${size} entry (${bytes} B)`, build, 'entries/s', count, decode);
   return entries;
 }
@@ -92,11 +144,16 @@ function logOf(core: Core, body: EntryBody, entryBytes: number): Uint8Array {
 
 function benchScan(core: Core, build: CoreVariant, size: string, log: Uint8Array): void {
   const expected = scanLog(core, log, { poolId: POOL });
-  if (expected.tail !== 'clean') throw new Error(`benchmark log does not scan clean: ${expected.damage?.name}`);
+  if (expected.tail !== 'clean')
+    throw new Error(`benchmark log does not scan clean: ${expected.damage?.name}`);
   const plain = repeat(REPETITIONS, () => scanLog(core, log, { poolId: POOL }));
   record(`recovery scan, ${size} entries`, build, 'MB/s', log.length / MB, plain);
   let seen = 0;
-  const visited = repeat(REPETITIONS, () => scanLog(core, log, { poolId: POOL }, () => { seen++; }));
+  const visited = repeat(REPETITIONS, () =>
+    scanLog(core, log, { poolId: POOL }, () => {
+      seen++;
+    }),
+  );
   record(`recovery scan, ${size} entries, visiting each`, build, 'MB/s', log.length / MB, visited);
   if (seen === 0) throw new Error('scan visited nothing');
 }
@@ -105,21 +162,35 @@ function benchScan(core: Core, build: CoreVariant, size: string, log: Uint8Array
 function benchFloor(core: Core, build: CoreVariant): void {
   const buffer = seededBytes(CHECKSUM_BUFFER_BYTES);
   const address = core.put(buffer);
-  const checksum = repeat(REPETITIONS, () => { for (let i = 0; i < 16; i++) core.exports.checksum(address, buffer.length); });
+  const checksum = repeat(REPETITIONS, () => {
+    for (let i = 0; i < 16; i++) core.exports.checksum(address, buffer.length);
+  });
   record('checksum alone (1 MiB, in wasm)', build, 'MB/s', (16 * buffer.length) / MB, checksum);
-  const copy = repeat(REPETITIONS, () => { for (let i = 0; i < 16; i++) core.put(buffer); });
+  const copy = repeat(REPETITIONS, () => {
+    for (let i = 0; i < 16; i++) core.put(buffer);
+  });
   record('copy into wasm memory (1 MiB)', build, 'MB/s', (16 * buffer.length) / MB, copy);
 }
 
 function benchMemory(): void {
   const a = Buffer.alloc(BANDWIDTH_BUFFER_BYTES, 0x5a);
   const b = Buffer.alloc(BANDWIDTH_BUFFER_BYTES, 0x5a);
-  const compare = repeat(REPETITIONS, () => { if (Buffer.compare(a, b) !== 0) throw new Error('buffers differ'); });
-  record('memory read (Buffer.compare 2 x 256 MiB)', 'host', 'MB/s', (2 * BANDWIDTH_BUFFER_BYTES) / MB, compare);
+  const compare = repeat(REPETITIONS, () => {
+    if (Buffer.compare(a, b) !== 0) throw new Error('buffers differ');
+  });
+  record(
+    'memory read (Buffer.compare 2 x 256 MiB)',
+    'host',
+    'MB/s',
+    (2 * BANDWIDTH_BUFFER_BYTES) / MB,
+    compare,
+  );
 }
 
 function main(): void {
-  console.log(`transaction log benchmark, seed ${SEED}, ${REPETITIONS} repetitions; ${uptimeLine()}`);
+  console.log(
+    `transaction log benchmark, seed ${SEED}, ${REPETITIONS} repetitions; ${uptimeLine()}`,
+  );
   benchMemory();
   const large = largePrepare();
   for (const build of ['release', 'scalar'] as const) {
@@ -132,10 +203,21 @@ function main(): void {
   }
   benchMemory();
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-  writeFileSync(RESULT_PATH, JSON.stringify({
-    benchmark: 'transaction log', seed: SEED, repetitions: REPETITIONS, scanLogBytes: SCAN_LOG_BYTES,
-    machine: machineInfo(), rows,
-  }, null, 2) + '\n');
+  writeFileSync(
+    RESULT_PATH,
+    JSON.stringify(
+      {
+        benchmark: 'transaction log',
+        seed: SEED,
+        repetitions: REPETITIONS,
+        scanLogBytes: SCAN_LOG_BYTES,
+        machine: machineInfo(),
+        rows,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
   console.log(`wrote ${RESULT_PATH.pathname}`);
 }
 

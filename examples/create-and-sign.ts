@@ -7,11 +7,23 @@ import { nodeConnections } from '../host/node/ws-client.ts';
 const [first, second] = process.argv.slice(2);
 const password = process.env.HSMPOOL_PASSWORD ?? '';
 const name = `signer-${Date.now().toString(36)}`;
-const onFirst = await HsmClient.connect({ nodes: [first], user: 'admin', password, connections: nodeConnections() });
+const onFirst = await HsmClient.connect({
+  nodes: [first],
+  user: 'admin',
+  password,
+  connections: nodeConnections(),
+});
 await onFirst.generateKey(name, 'ec-p256');
-const onSecond = await HsmClient.connect({ nodes: [second], user: 'admin', password, connections: nodeConnections() });
+const onSecond = await HsmClient.connect({
+  nodes: [second],
+  user: 'admin',
+  password,
+  connections: nodeConnections(),
+});
 const message = new TextEncoder().encode('pay 100 to bob');
 const signature = await onSecond.sign(name, message);
-console.log(`key ${name} created on ${first}, signed on ${second}: ${signature.length}-byte signature, verifies on ${first}: ${await onFirst.verify(name, message, signature)}`);
+console.log(
+  `key ${name} created on ${first}, signed on ${second}: ${signature.length}-byte signature, verifies on ${first}: ${await onFirst.verify(name, message, signature)}`,
+);
 onFirst.close();
 onSecond.close();

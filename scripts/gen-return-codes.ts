@@ -17,7 +17,10 @@ export function renderReturnCodes(): string {
     '',
     '| code | name | meaning | what to do |',
     '| ---: | --- | --- | --- |',
-    ...RETURN_CODES.map((entry) => `| ${entry.code} | ${entry.name} | ${escape(entry.meaning)} | ${escape(entry.action)} |`),
+    ...RETURN_CODES.map(
+      (entry) =>
+        `| ${entry.code} | ${entry.name} | ${escape(entry.meaning)} | ${escape(entry.action)} |`,
+    ),
     '',
   ];
   return lines.join('\n');

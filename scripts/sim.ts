@@ -50,7 +50,9 @@ for (let seed = first; seed < first + seeds; seed++) {
   joinRetries += result.joinRetries;
   rerun += result.rerunWrites;
   if (!result.ok || verbose) {
-    console.log(`seed ${seed}: ${result.ok ? 'ok' : 'FAILED'} (${result.ticks} ticks, liveness ${result.livenessTicks}, ${result.acknowledged}/${result.writes} writes acknowledged, ${result.crashes} crashes, ${result.joinsCompleted}/${result.joins} joins, ${result.joinRetries} retried)`);
+    console.log(
+      `seed ${seed}: ${result.ok ? 'ok' : 'FAILED'} (${result.ticks} ticks, liveness ${result.livenessTicks}, ${result.acknowledged}/${result.writes} writes acknowledged, ${result.crashes} crashes, ${result.joinsCompleted}/${result.joins} joins, ${result.joinRetries} retried)`,
+    );
     console.log('  parameters:', JSON.stringify(result.params));
     for (const problem of result.problems) console.log(`  problem: ${problem}`);
     if (!result.ok) {
@@ -59,9 +61,14 @@ for (let seed = first; seed < first + seeds; seed++) {
       failures++;
     }
   }
-  if ((seed - first + 1) % 500 === 0) console.log(`... ${seed - first + 1} seeds, ${failures} failed, ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  if ((seed - first + 1) % 500 === 0)
+    console.log(
+      `... ${seed - first + 1} seeds, ${failures} failed, ${((performance.now() - started) / 1000).toFixed(0)} s`,
+    );
 }
 const seconds = (performance.now() - started) / 1000;
-console.log(`${seeds} seeds from ${first}: ${seeds - failures} passed, ${failures} failed; ${acknowledged} writes acknowledged, ${crashes} crashes; `
-  + `${joinsCompleted} of ${joins} live-sync joins completed, ${joinRetries} join attempts retried, ${rerun} writes rerun after a joined node's restart; ${seconds.toFixed(1)} s`);
+console.log(
+  `${seeds} seeds from ${first}: ${seeds - failures} passed, ${failures} failed; ${acknowledged} writes acknowledged, ${crashes} crashes; ` +
+    `${joinsCompleted} of ${joins} live-sync joins completed, ${joinRetries} join attempts retried, ${rerun} writes rerun after a joined node's restart; ${seconds.toFixed(1)} s`,
+);
 process.exit(failures === 0 ? 0 : 1);

@@ -8,7 +8,10 @@ import { keyedCore, sampleObject, TEST_SVMK } from './fixtures.ts';
 const codec = keyedCore();
 const ids = new Random(7);
 const write = (name: string) => ({
-  requestId: ids.id64() + ids.id64(), event: 'CREATE_OBJ' as const, sourceUser: 'alice', target: name,
+  requestId: ids.id64() + ids.id64(),
+  event: 'CREATE_OBJ' as const,
+  sourceUser: 'alice',
+  target: name,
   operations: [{ op: 'insert' as const, record: codec.encode(sampleObject(name)) }],
 });
 
@@ -21,7 +24,11 @@ async function settle<T>(pool: InProcessPool, promise: Promise<T>, ticksMax = 40
 
 describe('appliances over the memory transport', () => {
   it('writes on every node commit everywhere; SPs converge; nothing stays pending', async () => {
-    const pool = await InProcessPool.start({ nodes: 3, svmk: TEST_SVMK, newCore: () => keyedCore() });
+    const pool = await InProcessPool.start({
+      nodes: 3,
+      svmk: TEST_SVMK,
+      newCore: () => keyedCore(),
+    });
     await pool.run(5);
     for (const [i, appliance] of pool.appliances.entries()) {
       const reply = await settle(pool, appliance.write(write(`key${i}`)));
@@ -30,13 +37,22 @@ describe('appliances over the memory transport', () => {
     await pool.run(30);
     const infos = pool.appliances.map((a) => a.info());
     expect(new Set(infos.map((info) => info.syncPoint.hex)).size).toBe(1);
-    expect(pool.appliances[0].core.list().map((r) => codec.decode(r).name).sort()).toEqual(["key0", "key1", "key2"]);
+    expect(
+      pool.appliances[0].core
+        .list()
+        .map((r) => codec.decode(r).name)
+        .sort(),
+    ).toEqual(['key0', 'key1', 'key2']);
     for (const info of infos) expect(info.pending).toEqual([]);
     await pool.close();
   });
 
   it('a crashed node recovers from its storage and catches up; node-down unblocks a pool with a dead member', async () => {
-    const pool = await InProcessPool.start({ nodes: 3, svmk: TEST_SVMK, newCore: () => keyedCore() });
+    const pool = await InProcessPool.start({
+      nodes: 3,
+      svmk: TEST_SVMK,
+      newCore: () => keyedCore(),
+    });
     expect((await settle(pool, pool.appliances[0].write(write('a')))).code).toBe(0);
     // Node 2 dies for good: writes block (CP), reads would still be served.
     const dead = pool.founders[2];
@@ -63,8 +79,14 @@ describe('appliances over the memory transport', () => {
   });
 
   it('checkpoints keep the log bounded; a restart recovers from the snapshot plus the log after it', async () => {
-    const pool = await InProcessPool.start({ nodes: 2, svmk: TEST_SVMK, newCore: () => keyedCore(), checkpointBytes: 4096 });
-    for (let i = 0; i < 40; i++) expect((await settle(pool, pool.appliances[i % 2].write(write(`c${i}`)))).code).toBe(0);
+    const pool = await InProcessPool.start({
+      nodes: 2,
+      svmk: TEST_SVMK,
+      newCore: () => keyedCore(),
+      checkpointBytes: 4096,
+    });
+    for (let i = 0; i < 40; i++)
+      expect((await settle(pool, pool.appliances[i % 2].write(write(`c${i}`)))).code).toBe(0);
     await pool.run(20);
     const snapshots = await pool.storages[0].listSnapshots();
     expect(snapshots.length).toBeGreaterThan(0);

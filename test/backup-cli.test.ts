@@ -27,8 +27,14 @@ afterAll(() => {
 });
 
 /** Starts node 1; resolves with the process and its `ready` event once every event in waitFor was printed. */
-function startNode(waitFor: string[]): Promise<{ child: ChildProcess; ready: { sp: string; records: number } }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, 'node', '--data', nodeDir(data, 0), '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
+function startNode(
+  waitFor: string[],
+): Promise<{ child: ChildProcess; ready: { sp: string; records: number } }> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', ENTRY, 'node', '--data', nodeDir(data, 0), '--json'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   children.push(child);
   return new Promise((resolve, reject) => {
     const seen = new Map<string, any>();
@@ -62,21 +68,39 @@ async function exitCodeOf(run: () => Promise<unknown>): Promise<number> {
 /** The node directory's log and snapshots, to check that a refusal wrote nothing. */
 function state(dir: string): string {
   const snapshots = readdirSync(join(dir, 'snapshots')).sort();
-  return [readFileSync(join(dir, 'log')).toString('hex'), ...snapshots.map((name) => `${name}:${readFileSync(join(dir, 'snapshots', name)).toString('hex')}`)].join('|');
+  return [
+    readFileSync(join(dir, 'log')).toString('hex'),
+    ...snapshots.map(
+      (name) => `${name}:${readFileSync(join(dir, 'snapshots', name)).toString('hex')}`,
+    ),
+  ].join('|');
 }
 
 it('backs up a running node, refuses bad restores, restores and restarts at the backup SP', async () => {
   const address = `127.0.0.1:${await freePort()}`;
   const password = await createPool(data, 'bk', [address]);
   let node = await startNode(['ready', 'bootstrap']);
-  const client = await HsmClient.connect({ nodes: [address], user: 'admin', password, connections: nodeConnections() });
+  const client = await HsmClient.connect({
+    nodes: [address],
+    user: 'admin',
+    password,
+    connections: nodeConnections(),
+  });
   for (let i = 0; i < 5; i++) await client.generateKey(`before-${i}`, 'aes-256');
 
   const out = join(data, 'pool.backup');
   const quiet = console.log;
   console.log = () => {};
   try {
-    expect(await runBackup({ host: address, user: 'admin', out, passwordFile: adminPasswordPath(data), json: true })).toBe(0);
+    expect(
+      await runBackup({
+        host: address,
+        user: 'admin',
+        out,
+        passwordFile: adminPasswordPath(data),
+        json: true,
+      }),
+    ).toBe(0);
   } finally {
     console.log = quiet;
   }

@@ -10,7 +10,13 @@ import { describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 /** Node-only places: the command line, Node glue, the file storage and the ws server side. */
-const NODE_ONLY = [/^host\/cli\//, /^host\/node\//, /^host\/storage\/file\.ts$/, /^host\/transport\/ws-node/, /\.node\.ts$/];
+const NODE_ONLY = [
+  /^host\/cli\//,
+  /^host\/node\//,
+  /^host\/storage\/file\.ts$/,
+  /^host\/transport\/ws-node/,
+  /\.node\.ts$/,
+];
 
 function sources(directory: string): string[] {
   return readdirSync(directory).flatMap((entry) => {
@@ -21,11 +27,24 @@ function sources(directory: string): string[] {
 
 describe('browser bundle', () => {
   it('bundles every browser-side module of host/ for the browser platform', async () => {
-    const entryPoints = sources(join(root, 'host')).filter((path) => !NODE_ONLY.some((pattern) => pattern.test(relative(root, path))));
+    const entryPoints = sources(join(root, 'host')).filter(
+      (path) => !NODE_ONLY.some((pattern) => pattern.test(relative(root, path))),
+    );
     expect(entryPoints.length).toBeGreaterThan(3);
-    const result = await build({ entryPoints, bundle: true, platform: 'browser', format: 'esm', write: false, outdir: 'out', logLevel: 'silent', metafile: true });
+    const result = await build({
+      entryPoints,
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      write: false,
+      outdir: 'out',
+      logLevel: 'silent',
+      metafile: true,
+    });
     expect(result.errors).toEqual([]);
-    const imported = Object.values(result.metafile!.inputs).flatMap((input) => input.imports.map((i) => i.path));
+    const imported = Object.values(result.metafile!.inputs).flatMap((input) =>
+      input.imports.map((i) => i.path),
+    );
     expect(imported.filter((path) => path.startsWith('node:'))).toEqual([]);
   });
 });

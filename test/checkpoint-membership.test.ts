@@ -16,7 +16,10 @@ import { keyedCore, sampleObject, TEST_SVMK } from './fixtures.ts';
 const codec = keyedCore();
 const ids = new Random(91);
 const write = (name: string) => ({
-  requestId: ids.id64() + ids.id64(), event: 'CREATE_OBJ' as const, sourceUser: 'alice', target: name,
+  requestId: ids.id64() + ids.id64(),
+  event: 'CREATE_OBJ' as const,
+  sourceUser: 'alice',
+  target: name,
   operations: [{ op: 'insert' as const, record: codec.encode(sampleObject(name)) }],
 });
 
@@ -37,7 +40,14 @@ async function commit(pool: InProcessPool, at: number, name: string): Promise<nu
 }
 
 it('a node restarted after checkpoints still knows the nodes declared down and joined, at the right epoch', async () => {
-  const pool = await InProcessPool.start({ nodes: 3, svmk: TEST_SVMK, newCore: () => keyedCore(), seed: 12, groupCommit: true, checkpointBytes: 4096 });
+  const pool = await InProcessPool.start({
+    nodes: 3,
+    svmk: TEST_SVMK,
+    newCore: () => keyedCore(),
+    seed: 12,
+    groupCommit: true,
+    checkpointBytes: 4096,
+  });
   // A node joins, and then it and a founder are declared down.
   const join = joinInProcess(pool, { seed: 5 });
   const { appliance: joiner } = await drive(pool, join.done);
@@ -57,7 +67,11 @@ it('a node restarted after checkpoints still knows the nodes declared down and j
   await pool.appliances[1].close();
   const reopened = await pool.open(1);
   expect(reopened.info().epoch).toBe(epoch);
-  const fenced = reopened.info().nodes.filter((node) => node.fenced).map((node) => node.id).sort();
+  const fenced = reopened
+    .info()
+    .nodes.filter((node) => node.fenced)
+    .map((node) => node.id)
+    .sort();
   expect(fenced).toEqual([joiner.id, pool.founders[2].id].sort());
   expect(await commit(pool, 1, 'after-restart')).toBe(0);
   // And once more, after the entries it wrote at this epoch.
@@ -68,8 +82,14 @@ it('a node restarted after checkpoints still knows the nodes declared down and j
   await pool.close();
 }, 120_000);
 
-it('a joined node that dies before its appliance first opens still restarts at the pool\'s epoch', async () => {
-  const pool = await InProcessPool.start({ nodes: 3, svmk: TEST_SVMK, newCore: () => keyedCore(), seed: 13, groupCommit: true });
+it("a joined node that dies before its appliance first opens still restarts at the pool's epoch", async () => {
+  const pool = await InProcessPool.start({
+    nodes: 3,
+    svmk: TEST_SVMK,
+    newCore: () => keyedCore(),
+    seed: 13,
+    groupCommit: true,
+  });
   const gone = pool.appliances[2];
   pool.hub.setIsolated(gone.info().address, true);
   expect((await drive(pool, pool.appliances[0].nodeDown(gone.id))).code).toBe(0);
@@ -77,15 +97,39 @@ it('a joined node that dies before its appliance first opens still restarts at t
   const random = new Random(3);
   const node = { id: random.id64(), address: '127.0.1.9:7001' };
   const storage = new MemoryStorage();
-  const transport = new MemoryTransport({ hub: pool.hub, nodeId: node.id, address: node.address, svmk: TEST_SVMK, randomBytes: (n) => random.bytes(n) });
-  const joined = await drive(pool, liveSyncJoin({
-    id: node.id, address: node.address, domain: 'pool', svmk: TEST_SVMK, donor: { address: pool.founders[0].address }, transport,
-    dial: (address) => pool.hub.dial(node.address, address), core: keyedCore(), storage, randomBytes: (n) => random.bytes(n),
-  }));
+  const transport = new MemoryTransport({
+    hub: pool.hub,
+    nodeId: node.id,
+    address: node.address,
+    svmk: TEST_SVMK,
+    randomBytes: (n) => random.bytes(n),
+  });
+  const joined = await drive(
+    pool,
+    liveSyncJoin({
+      id: node.id,
+      address: node.address,
+      domain: 'pool',
+      svmk: TEST_SVMK,
+      donor: { address: pool.founders[0].address },
+      transport,
+      dial: (address) => pool.hub.dial(node.address, address),
+      core: keyedCore(),
+      storage,
+      randomBytes: (n) => random.bytes(n),
+    }),
+  );
   // It dies here; it restarts as the CLI restarts it: the founders from node.json, nothing more.
   const restarted = await Appliance.open({
-    id: node.id, address: node.address, domain: 'pool', poolId: joined.poolIdValue, founders: joined.membership.founders,
-    storage, core: keyedCore(), random: random.fork(), transport,
+    id: node.id,
+    address: node.address,
+    domain: 'pool',
+    poolId: joined.poolIdValue,
+    founders: joined.membership.founders,
+    storage,
+    core: keyedCore(),
+    random: random.fork(),
+    transport,
   });
   expect(restarted.info().epoch).toBe(pool.appliances[0].info().epoch);
   expect(restarted.runtime.replica.membership.isFenced(gone.id)).toBe(true);

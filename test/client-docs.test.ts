@@ -17,14 +17,26 @@ it('creates a key on one node and signs with it on another, as docs/CLIENT.md sh
   const { write } = await bootstrapPool({ core: coreA, password: 'correct horse battery' });
   await backends[0].submit(write);
 
-  const a = await HsmClient.connect({ nodes: ['node0'], user: 'admin', password: 'correct horse battery', connections: network });
+  const a = await HsmClient.connect({
+    nodes: ['node0'],
+    user: 'admin',
+    password: 'correct horse battery',
+    connections: network,
+  });
   await a.generateKey('payments', 'ec-p256');
 
-  const b = await HsmClient.connect({ nodes: ['node2'], user: 'admin', password: 'correct horse battery', connections: network });
+  const b = await HsmClient.connect({
+    nodes: ['node2'],
+    user: 'admin',
+    password: 'correct horse battery',
+    connections: network,
+  });
   const signature = await b.sign('payments', new TextEncoder().encode('pay 10 to bob'));
   const publicKey = await b.publicKey('payments');
 
-  expect(p256.verify(signature, new TextEncoder().encode('pay 10 to bob'), publicKey, { lowS: false })).toBe(true);
+  expect(
+    p256.verify(signature, new TextEncoder().encode('pay 10 to bob'), publicKey, { lowS: false }),
+  ).toBe(true);
   a.close();
   b.close();
 });

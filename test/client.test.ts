@@ -6,10 +6,20 @@ import { p256 } from '@noble/curves/nist.js';
 import { describe, expect, it } from 'vitest';
 import { HsmError, code } from '../host/core/codes.ts';
 import { HsmClient, type HsmClientOptions } from '../host/client/client.ts';
-import type { ConnectionFactory, FrameConnection, FrameListener } from '../host/client/connection.ts';
+import type {
+  ConnectionFactory,
+  FrameConnection,
+  FrameListener,
+} from '../host/client/connection.ts';
 import { MemoryNetwork } from '../host/client/memory-connection.ts';
 import type { WriteRequest } from '../host/protocol/types.ts';
-import { ADMIN_PASSWORD, bytes, makePool, seededRandomBytes, type TestPool } from './service-fixtures.ts';
+import {
+  ADMIN_PASSWORD,
+  bytes,
+  makePool,
+  seededRandomBytes,
+  type TestPool,
+} from './service-fixtures.ts';
 
 interface Harness {
   readonly pool: TestPool;
@@ -37,15 +47,27 @@ async function harness(count = 3): Promise<Harness> {
   const sleeps: number[] = [];
   let clients = 0;
   // Each client its own seed: two clients drawing the same request ids would be deduplicated as one.
-  const connect = (options: Partial<HsmClientOptions> = {}) => HsmClient.connect({
-    nodes: addresses, user: 'admin', password: ADMIN_PASSWORD, connections: network,
-    randomBytes: seededRandomBytes(1000 + clients++), sleep: async (ms) => void sleeps.push(ms), ...options,
-  });
+  const connect = (options: Partial<HsmClientOptions> = {}) =>
+    HsmClient.connect({
+      nodes: addresses,
+      user: 'admin',
+      password: ADMIN_PASSWORD,
+      connections: network,
+      randomBytes: seededRandomBytes(1000 + clients++),
+      sleep: async (ms) => void sleeps.push(ms),
+      ...options,
+    });
   return { pool, network, addresses, submitted, sleeps, connect };
 }
 
-async function expectCode(promise: Promise<unknown>, name: Parameters<typeof code>[0]): Promise<HsmError> {
-  const error = await promise.then(() => undefined, (failure: unknown) => failure);
+async function expectCode(
+  promise: Promise<unknown>,
+  name: Parameters<typeof code>[0],
+): Promise<HsmError> {
+  const error = await promise.then(
+    () => undefined,
+    (failure: unknown) => failure,
+  );
   expect(error).toBeInstanceOf(HsmError);
   expect(error).toMatchObject({ code: code(name), codeName: name });
   return error as HsmError;
@@ -58,7 +80,9 @@ describe('HsmClient', () => {
     await writer.generateKey('payments', 'ec-p256');
     const reader = await connect({ nodes: ['node1'] });
     const signature = await reader.sign('payments', bytes('pay 10'));
-    expect(p256.verify(signature, bytes('pay 10'), await writer.publicKey('payments'), { lowS: false })).toBe(true);
+    expect(
+      p256.verify(signature, bytes('pay 10'), await writer.publicKey('payments'), { lowS: false }),
+    ).toBe(true);
     expect(network.connectionCount('node0')).toBe(1);
     expect(pool.nodes[1].core.get('object', 'payments')).toBeDefined();
     writer.close();
@@ -70,12 +94,16 @@ describe('HsmClient', () => {
     const client = await spread.connect();
     await client.generateKey('k', 'ed25519');
     for (let i = 0; i < 6; i++) await client.sign('k', bytes(`m${i}`));
-    expect(spread.addresses.map((address) => spread.network.connectionCount(address))).toEqual([1, 1, 1]);
+    expect(spread.addresses.map((address) => spread.network.connectionCount(address))).toEqual([
+      1, 1, 1,
+    ]);
     const pinned = await harness(3);
     const single = await pinned.connect({ loadBalancing: false });
     await single.generateKey('k', 'ed25519');
     for (let i = 0; i < 6; i++) await single.sign('k', bytes(`m${i}`));
-    expect(pinned.addresses.map((address) => pinned.network.connectionCount(address))).toEqual([1, 0, 0]);
+    expect(pinned.addresses.map((address) => pinned.network.connectionCount(address))).toEqual([
+      1, 0, 0,
+    ]);
   });
 
   it('fails over when a node dies, and reports ALL_NODES_FAILED when every node has', async () => {
@@ -85,7 +113,8 @@ describe('HsmClient', () => {
     const ciphertext = await client.encrypt('k', bytes('secret'));
     network.kill('node0');
     network.kill('node1');
-    for (let i = 0; i < 4; i++) expect(await client.decrypt('k', ciphertext)).toEqual(bytes('secret'));
+    for (let i = 0; i < 4; i++)
+      expect(await client.decrypt('k', ciphertext)).toEqual(bytes('secret'));
     await client.generateKey('k2', 'aes-128'); // writes fail over too
     expect(client.nodes().find((node) => node.address === 'node2')!.downUntilMs).toBe(0);
     expect(client.nodes().some((node) => node.downUntilMs > 0)).toBe(true);
@@ -106,7 +135,9 @@ describe('HsmClient', () => {
       seen.push(write.requestId);
       return busyLeft-- > 0 ? { requestId: write.requestId, code: 36000 } : submit(write);
     };
-    const client = await connect({ retry: { busyRetriesMax: 5, backoffBaseMs: 10, backoffMaxMs: 25 } });
+    const client = await connect({
+      retry: { busyRetriesMax: 5, backoffBaseMs: 10, backoffMaxMs: 25 },
+    });
     await client.generateKey('busy-key', 'hmac-sha256');
     expect(seen).toHaveLength(4);
     expect(new Set(seen).size).toBe(1);
@@ -135,7 +166,9 @@ describe('HsmClient', () => {
     network.loseReply('node0', (request) => (request as { type?: string }).type === 'key.generate');
     const info = await client.generateKey('exactly-once', 'ed25519');
     expect(info).toMatchObject({ name: 'exactly-once', keyType: 'ed25519', owner: 'admin' });
-    const ids = [...submitted[0], ...submitted[1]].filter((write) => write.event === 'CREATE_OBJ').map((write) => write.requestId);
+    const ids = [...submitted[0], ...submitted[1]]
+      .filter((write) => write.event === 'CREATE_OBJ')
+      .map((write) => write.requestId);
     expect(ids).toHaveLength(2);
     expect(ids[0]).toBe(ids[1]);
     expect(submitted[1].filter((write) => write.event === 'CREATE_OBJ')).toHaveLength(1);
@@ -145,8 +178,16 @@ describe('HsmClient', () => {
   });
 
   it.each([
-    ['whose replication layer fails (CANNOT_WORK)', async (): Promise<never> => { throw new Error('disk full'); }],
-    ['that was fenced by node-down (NODE_FENCED)', async (write: WriteRequest) => ({ requestId: write.requestId, code: 38502 })],
+    [
+      'whose replication layer fails (CANNOT_WORK)',
+      async (): Promise<never> => {
+        throw new Error('disk full');
+      },
+    ],
+    [
+      'that was fenced by node-down (NODE_FENCED)',
+      async (write: WriteRequest) => ({ requestId: write.requestId, code: 38502 }),
+    ],
   ])('moves a write off a node %s, with the same request id', async (_, failingSubmit) => {
     const { pool, connect, submitted } = await harness(2);
     const client = await connect({ loadBalancing: false });
@@ -212,8 +253,19 @@ describe('HsmClient', () => {
 
   it('refuses bad arguments before sending, and calls after close', async () => {
     const { connect, network } = await harness(1);
-    await expectCode(HsmClient.connect({ nodes: Array.from({ length: 17 }, (_, i) => `n${i}`), user: 'admin', password: 'x', connections: network }), 'INVALID_PARAM');
-    await expectCode(HsmClient.connect({ nodes: [], user: 'admin', password: 'x', connections: network }), 'INVALID_PARAM');
+    await expectCode(
+      HsmClient.connect({
+        nodes: Array.from({ length: 17 }, (_, i) => `n${i}`),
+        user: 'admin',
+        password: 'x',
+        connections: network,
+      }),
+      'INVALID_PARAM',
+    );
+    await expectCode(
+      HsmClient.connect({ nodes: [], user: 'admin', password: 'x', connections: network }),
+      'INVALID_PARAM',
+    );
     await expectCode(connect({ retry: { busyRetriesMax: 1000 } }), 'INVALID_PARAM');
     const client = await connect();
     await expectCode(client.generateKey('x'.repeat(33), 'aes-128'), 'INVALID_OBJ_NAME');
@@ -231,7 +283,14 @@ describe('HsmClient', () => {
         return { send() {}, close() {}, listen() {} } satisfies FrameConnection;
       },
     };
-    const client = await HsmClient.connect({ nodes: ['silent', 'node0'], user: 'admin', password: ADMIN_PASSWORD, connections: silent, loadBalancing: false, requestTimeoutMs: 500 });
+    const client = await HsmClient.connect({
+      nodes: ['silent', 'node0'],
+      user: 'admin',
+      password: ADMIN_PASSWORD,
+      connections: silent,
+      loadBalancing: false,
+      requestTimeoutMs: 500,
+    });
     await client.generateKey('k', 'aes-128');
     expect(client.nodes()[0].downUntilMs).toBeGreaterThan(0);
     expect(pool.nodes[0].core.get('object', 'k')).toBeDefined();
@@ -245,13 +304,28 @@ describe('HsmClient', () => {
         return {
           send: (frame) => real.send(frame),
           close: () => real.close(),
-          listen: (listener: FrameListener) => real.listen({
-            closed: (reason) => listener.closed(reason),
-            frame: (text) => listener.frame(text.replace(/"serverFinal":"v=[^"]*"/, '"serverFinal":"v=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="')),
-          }),
+          listen: (listener: FrameListener) =>
+            real.listen({
+              closed: (reason) => listener.closed(reason),
+              frame: (text) =>
+                listener.frame(
+                  text.replace(
+                    /"serverFinal":"v=[^"]*"/,
+                    '"serverFinal":"v=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="',
+                  ),
+                ),
+            }),
         };
       },
     };
-    await expectCode(HsmClient.connect({ nodes: ['node0'], user: 'admin', password: ADMIN_PASSWORD, connections: impostor }), 'SERVER_AUTH_FAILED');
+    await expectCode(
+      HsmClient.connect({
+        nodes: ['node0'],
+        user: 'admin',
+        password: ADMIN_PASSWORD,
+        connections: impostor,
+      }),
+      'SERVER_AUTH_FAILED',
+    );
   });
 });

@@ -11,11 +11,22 @@ const ids = new Random(11);
 
 describe('console commands', () => {
   it('info shows domain, SP and SPVV, timers, nodes and the pending transaction', async () => {
-    const pool = await InProcessPool.start({ nodes: 3, svmk: TEST_SVMK, newCore: () => keyedCore(), domain: 'bank' });
+    const pool = await InProcessPool.start({
+      nodes: 3,
+      svmk: TEST_SVMK,
+      newCore: () => keyedCore(),
+      domain: 'bank',
+    });
     const [a] = pool.appliances;
     // A write that cannot finish: node 3 is cut off, so the PTL stays with its GUID and PA marks.
     pool.hub.setIsolated(pool.founders[2].address, true);
-    void a.write({ requestId: ids.id64() + ids.id64(), event: 'CREATE_OBJ', sourceUser: 'alice', target: 'k1', operations: [{ op: 'insert', record: codec.encode(sampleObject('k1')) }] });
+    void a.write({
+      requestId: ids.id64() + ids.id64(),
+      event: 'CREATE_OBJ',
+      sourceUser: 'alice',
+      target: 'k1',
+      operations: [{ op: 'insert', record: codec.encode(sampleObject('k1')) }],
+    });
     await pool.run(10);
     const result = await runCommand(a, 'remote', 'info');
     expect(result.code).toBe(0);
@@ -30,7 +41,11 @@ describe('console commands', () => {
   });
 
   it('node-down only from the remote console; refused for a node that answers; done for one that does not', async () => {
-    const pool = await InProcessPool.start({ nodes: 3, svmk: TEST_SVMK, newCore: () => keyedCore() });
+    const pool = await InProcessPool.start({
+      nodes: 3,
+      svmk: TEST_SVMK,
+      newCore: () => keyedCore(),
+    });
     const [a] = pool.appliances;
     const target = pool.founders[2];
     expect((await runCommand(a, 'local', `node-down ${target.id}`)).code).toBe(37017);
@@ -46,9 +61,15 @@ describe('console commands', () => {
   });
 
   it('nodes add/remove, cross-check, planned removal, bad input', async () => {
-    const pool = await InProcessPool.start({ nodes: 3, svmk: TEST_SVMK, newCore: () => keyedCore() });
+    const pool = await InProcessPool.start({
+      nodes: 3,
+      svmk: TEST_SVMK,
+      newCore: () => keyedCore(),
+    });
     const [a, b] = pool.appliances;
-    expect((await runCommand(a, 'local', 'nodes add 00000000000000ff 127.0.0.9:7001')).code).toBe(0);
+    expect((await runCommand(a, 'local', 'nodes add 00000000000000ff 127.0.0.9:7001')).code).toBe(
+      0,
+    );
     expect((await runCommand(a, 'local', 'nodes')).text).toContain('00000000000000ff');
     expect((await runCommand(a, 'local', 'nodes add zz 127.0.0.9:7001')).code).toBe(37017);
     expect((await runCommand(a, 'local', 'nodes add 00000000000000fe nowhere')).code).toBe(37017);
@@ -58,7 +79,9 @@ describe('console commands', () => {
     await pool.run(20);
     const checked = await check;
     expect(checked.code).toBe(0);
-    expect((checked.data as { rttMs?: number }[]).filter((r) => r.rttMs !== undefined)).toHaveLength(2);
+    expect(
+      (checked.data as { rttMs?: number }[]).filter((r) => r.rttMs !== undefined),
+    ).toHaveLength(2);
     expect((await runCommand(a, 'local', 'frobnicate')).code).toBe(37017);
     expect((await runCommand(a, 'remote', 'remove-node')).code).toBe(37017);
     const leaving = runCommand(b, 'local', 'remove-node');
@@ -69,13 +92,29 @@ describe('console commands', () => {
   });
 
   it('the support bundle never carries key material', async () => {
-    const pool = await InProcessPool.start({ nodes: 2, svmk: TEST_SVMK, newCore: () => keyedCore() });
+    const pool = await InProcessPool.start({
+      nodes: 2,
+      svmk: TEST_SVMK,
+      newCore: () => keyedCore(),
+    });
     const record = codec.encode(sampleObject('secret-key', 'alice', 60, 9));
-    const written = pool.appliances[0].write({ requestId: ids.id64() + ids.id64(), event: 'CREATE_OBJ', sourceUser: 'alice', target: 'secret-key', operations: [{ op: 'insert', record }] });
+    const written = pool.appliances[0].write({
+      requestId: ids.id64() + ids.id64(),
+      event: 'CREATE_OBJ',
+      sourceUser: 'alice',
+      target: 'secret-key',
+      operations: [{ op: 'insert', record }],
+    });
     await pool.run(20);
     expect((await written).code).toBe(0);
     const bundle = (await runCommand(pool.appliances[0], 'remote', 'debug')).text;
-    const wrapped = Buffer.from(codec.decode(record).kind === 'object' ? (codec.decode(record) as { wrapped: Uint8Array }).wrapped : []).toString('hex').slice(0, 16);
+    const wrapped = Buffer.from(
+      codec.decode(record).kind === 'object'
+        ? (codec.decode(record) as { wrapped: Uint8Array }).wrapped
+        : [],
+    )
+      .toString('hex')
+      .slice(0, 16);
     expect(bundle).not.toContain(wrapped);
     expect(bundle).not.toContain(Buffer.from(TEST_SVMK).toString('hex'));
     expect(JSON.parse(bundle).syncPointHistory.length).toBeGreaterThan(0);

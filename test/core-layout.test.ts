@@ -5,14 +5,16 @@ import { describe, expect, it } from 'vitest';
 import { RETURN_CODES } from '../host/core/codes.ts';
 import * as layout from '../host/core/layout.ts';
 
-const source = (path: string): string => readFileSync(new URL(`../assembly/${path}`, import.meta.url), 'utf8');
+const source = (path: string): string =>
+  readFileSync(new URL(`../assembly/${path}`, import.meta.url), 'utf8');
 
 /** `export const NAME: type = expression;` where the expression is a number or a shift. */
 function constants(text: string): Map<string, number> {
   const found = new Map<string, number>();
   for (const match of text.matchAll(/export const (\w+): \w+ = ([^;]+);/g)) {
     const expression = match[2].trim();
-    if (/^[\d\s<>()_*+x]+$/.test(expression)) found.set(match[1], Function(`return (${expression.replaceAll('_', '')});`)());
+    if (/^[\d\s<>()_*+x]+$/.test(expression))
+      found.set(match[1], Function(`return (${expression.replaceAll('_', '')});`)());
   }
   return found;
 }
@@ -21,12 +23,14 @@ describe('host mirrors of the core', () => {
   it('every limit in assembly/limits.ts has the same value in host/core/layout.ts', () => {
     const limits = constants(source('limits.ts'));
     expect(limits.size).toBeGreaterThan(10);
-    for (const [name, value] of limits) expect([name, (layout as Record<string, unknown>)[name]]).toEqual([name, value]);
+    for (const [name, value] of limits)
+      expect([name, (layout as Record<string, unknown>)[name]]).toEqual([name, value]);
   });
 
   it('every code in assembly/ is in the host table with the same name', () => {
     const codes = new Map<string, number>();
-    for (const file of ['codes.ts']) for (const [name, value] of constants(source(file))) codes.set(name, value);
+    for (const file of ['codes.ts'])
+      for (const [name, value] of constants(source(file))) codes.set(name, value);
     expect(codes.size).toBeGreaterThan(20);
     const byNumber = new Map(RETURN_CODES.map((entry) => [entry.code, entry.name]));
     for (const [name, value] of codes) expect([value, byNumber.get(value)]).toEqual([value, name]);

@@ -23,7 +23,9 @@ const KNOWN_BUGS: Readonly<Record<string, string>> = {};
 
 function filesOf(target: TargetName): string[] {
   try {
-    return readdirSync(join(CORPUS, target)).filter((name) => !name.startsWith('.')).sort();
+    return readdirSync(join(CORPUS, target))
+      .filter((name) => !name.startsWith('.'))
+      .sort();
   } catch {
     return [];
   }
@@ -42,7 +44,8 @@ function coreFor(variant: CoreVariant): Core {
 
 describe('fuzzing corpus replay', () => {
   it('has a corpus for every target', () => {
-    for (const target of TARGET_NAMES) expect(filesOf(target).length, `test/corpus/${target}/`).toBeGreaterThan(0);
+    for (const target of TARGET_NAMES)
+      expect(filesOf(target).length, `test/corpus/${target}/`).toBeGreaterThan(0);
   });
 
   for (const target of TARGET_NAMES) {
@@ -53,7 +56,10 @@ describe('fuzzing corpus replay', () => {
           const input = new Uint8Array(readFileSync(join(CORPUS, target, file)));
           const release = replay(coreFor('release'), target, input);
           expect(release.problems).toEqual([]);
-          for (const call of release.calls) expect(describeCode(call.code).name, `${call.entryPoint} → ${call.code}`).not.toBe('UNKNOWN');
+          for (const call of release.calls)
+            expect(describeCode(call.code).name, `${call.entryPoint} → ${call.code}`).not.toBe(
+              'UNKNOWN',
+            );
           // The store is left empty for the next file.
           expect(coreFor('release').count()).toBe(0);
           const scalar = replay(coreFor('scalar'), target, input);
@@ -61,7 +67,10 @@ describe('fuzzing corpus replay', () => {
           expect(scalar.problems).toEqual([]);
           if (file.startsWith('seed-')) {
             // A seed is a valid input: if a format changed, regenerate with scripts/fuzz/seeds.ts.
-            expect(release.calls.filter((call) => call.code !== 0), 'stale seed: npx tsx scripts/fuzz/seeds.ts').toEqual([]);
+            expect(
+              release.calls.filter((call) => call.code !== 0),
+              'stale seed: npx tsx scripts/fuzz/seeds.ts',
+            ).toEqual([]);
           }
         });
       }

@@ -5,7 +5,11 @@
 import { describe, expect, it } from 'vitest';
 import { InProcessPool } from '../host/appliance/in-process-pool.ts';
 import { NodeHost } from '../host/appliance/node-host.ts';
-import { DISCOVERY_ADDRESSES_MAX, DISCOVERY_PULSE_TICKS, parseDiscoveryRange } from '../host/appliance/discovery.ts';
+import {
+  DISCOVERY_ADDRESSES_MAX,
+  DISCOVERY_PULSE_TICKS,
+  parseDiscoveryRange,
+} from '../host/appliance/discovery.ts';
 import { encodeBatch } from '../host/core/batch.ts';
 import { HsmError } from '../host/core/codes.ts';
 import { Random } from '../host/protocol/random.ts';
@@ -16,13 +20,20 @@ import { poolWithHost } from './node-host-pool.ts';
 const codec = keyedCore();
 const ids = new Random(31);
 const write = (name: string) => ({
-  requestId: ids.id64() + ids.id64(), event: 'CREATE_OBJ' as const, sourceUser: 'alice', target: name,
+  requestId: ids.id64() + ids.id64(),
+  event: 'CREATE_OBJ' as const,
+  sourceUser: 'alice',
+  target: name,
   operations: [{ op: 'insert' as const, record: codec.encode(sampleObject(name)) }],
 });
 
-
 /** Ticks the pool and the host (whose appliance may change) `ticks` times. */
-async function run(pool: InProcessPool, host: NodeHost, ticks: number, until?: () => boolean): Promise<void> {
+async function run(
+  pool: InProcessPool,
+  host: NodeHost,
+  ticks: number,
+  until?: () => boolean,
+): Promise<void> {
   for (let t = 0; t < ticks && !until?.(); t++) {
     host.tick();
     for (const appliance of pool.appliances.slice(0, 2)) appliance.tick();
@@ -35,17 +46,47 @@ async function run(pool: InProcessPool, host: NodeHost, ticks: number, until?: (
 
 describe('discovery', () => {
   it('parses ranges, bounded and strict', () => {
-    expect(parseDiscoveryRange('127.0.0.1:7001-7003')).toEqual(['127.0.0.1:7001', '127.0.0.1:7002', '127.0.0.1:7003']);
+    expect(parseDiscoveryRange('127.0.0.1:7001-7003')).toEqual([
+      '127.0.0.1:7001',
+      '127.0.0.1:7002',
+      '127.0.0.1:7003',
+    ]);
     expect(parseDiscoveryRange('a:1, b:2,a:1')).toEqual(['a:1', 'b:2']);
-    for (const bad of ['', 'nohost', '127.0.0.1:7003-7001', '127.0.0.1:0', '127.0.0.1:70000', `h:1-${DISCOVERY_ADDRESSES_MAX + 1}`]) {
+    for (const bad of [
+      '',
+      'nohost',
+      '127.0.0.1:7003-7001',
+      '127.0.0.1:0',
+      '127.0.0.1:70000',
+      `h:1-${DISCOVERY_ADDRESSES_MAX + 1}`,
+    ]) {
       expect(() => parseDiscoveryRange(bad), bad).toThrow(HsmError);
     }
   });
 
   it('fills the node cache with the nodes that answer under the SVMK, and only those', async () => {
-    const { pool, host } = await poolWithHost(41, { discovery: ['127.0.0.1:7001', '127.0.0.2:7001', '127.0.0.3:7001', '127.0.0.8:7001', '127.0.0.9:7001', '127.0.0.10:7001'] });
-    const stranger = new MemoryTransport({ hub: pool.hub, nodeId: '00000000000000e9', address: '127.0.0.9:7001', svmk: TEST_SVMK });
-    const foreign = new MemoryTransport({ hub: pool.hub, nodeId: '00000000000000e8', address: '127.0.0.8:7001', svmk: Uint8Array.from({ length: 32 }, (_, i) => 99 - i) });
+    const { pool, host } = await poolWithHost(41, {
+      discovery: [
+        '127.0.0.1:7001',
+        '127.0.0.2:7001',
+        '127.0.0.3:7001',
+        '127.0.0.8:7001',
+        '127.0.0.9:7001',
+        '127.0.0.10:7001',
+      ],
+    });
+    const stranger = new MemoryTransport({
+      hub: pool.hub,
+      nodeId: '00000000000000e9',
+      address: '127.0.0.9:7001',
+      svmk: TEST_SVMK,
+    });
+    const foreign = new MemoryTransport({
+      hub: pool.hub,
+      nodeId: '00000000000000e8',
+      address: '127.0.0.8:7001',
+      svmk: Uint8Array.from({ length: 32 }, (_, i) => 99 - i),
+    });
     const cached = () => new Map(host.appliance.cache.entries());
     await run(pool, host, DISCOVERY_PULSE_TICKS * 2, () => cached().has('00000000000000e9'));
     expect(cached().get('00000000000000e9')).toBe('127.0.0.9:7001');
@@ -61,12 +102,22 @@ describe('discovery', () => {
 
   it('a member that the others refuse as not synced, agreeing among themselves, live-syncs by itself', async () => {
     const { pool, host } = await poolWithHost(42, { discovery: pool3Addresses() });
-    const writes = (at: number, prefix: string, n: number) => Promise.all(Array.from({ length: n }, (_, i) => pool.appliances[at].write(write(`${prefix}${i}`))));
+    const writes = (at: number, prefix: string, n: number) =>
+      Promise.all(
+        Array.from({ length: n }, (_, i) => pool.appliances[at].write(write(`${prefix}${i}`))),
+      );
     const first = writes(0, 'a', 20);
     await run(pool, host, 2000, () => host.appliance.info().syncPoint.count === 20);
     expect((await first).every((reply) => reply.code === 0)).toBe(true);
     const id = host.identity.id;
-    host.appliance.core.apply(encodeBatch([{ event: 'CREATE_OBJ', operations: [{ op: 'insert', record: codec.encode(sampleObject('rogue')) }] }]));
+    host.appliance.core.apply(
+      encodeBatch([
+        {
+          event: 'CREATE_OBJ',
+          operations: [{ op: 'insert', record: codec.encode(sampleObject('rogue')) }],
+        },
+      ]),
+    );
     // Clients keep writing through nodes 1 and 2 (retrying busy answers): node 3 refuses them
     // as not synced (36500), and nodes 1 and 2 agree on one SP.
     const poolSp = () => pool.appliances[0].info().syncPoint.hex;
@@ -88,7 +139,15 @@ describe('discovery', () => {
     const after = writes(2, 'd', 5);
     await run(pool, host, 2000, () => host.appliance.info().syncPoint.count >= count + 5);
     const codes = (await after).map((reply) => reply.code);
-    if (codes.some((c) => c !== 0)) for (const a of pool.appliances) console.log(a.id, JSON.stringify(a.info().pending).slice(0, 400), a.info().epoch, a.info().syncPoint.hex, JSON.stringify(a.events.slice(-6)));
+    if (codes.some((c) => c !== 0))
+      for (const a of pool.appliances)
+        console.log(
+          a.id,
+          JSON.stringify(a.info().pending).slice(0, 400),
+          a.info().epoch,
+          a.info().syncPoint.hex,
+          JSON.stringify(a.events.slice(-6)),
+        );
     expect(codes).toEqual([0, 0, 0, 0, 0]);
     await pool.close();
   }, 60_000);

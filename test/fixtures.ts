@@ -2,7 +2,13 @@
 
 import fc from 'fast-check';
 import { deriveSyncPointKey } from '../host/core/keys.ts';
-import { KEY_TYPES, type ObjectRecord, type PolicyRecord, type StoreRecord, type UserRecord } from '../host/core/records.ts';
+import {
+  KEY_TYPES,
+  type ObjectRecord,
+  type PolicyRecord,
+  type StoreRecord,
+  type UserRecord,
+} from '../host/core/records.ts';
 import { newCore, type CoreVariant } from '../host/node/core-file.ts';
 import type { Core } from '../host/core/core.ts';
 
@@ -15,29 +21,55 @@ export function keyedCore(variant: CoreVariant = 'release', svmk = TEST_SVMK): C
   return core;
 }
 
-const bytes = (length: number, seed: number): Uint8Array => Uint8Array.from({ length }, (_, i) => (i * 131 + seed * 17 + 1) & 0xff);
+const bytes = (length: number, seed: number): Uint8Array =>
+  Uint8Array.from({ length }, (_, i) => (i * 131 + seed * 17 + 1) & 0xff);
 
 export function sampleUser(name = 'alice', seed = 1): UserRecord {
   return {
-    kind: 'user', name, admin: false, failedLogins: 0,
+    kind: 'user',
+    name,
+    admin: false,
+    failedLogins: 0,
     kdf: { kdf: 'scrypt', log2N: 15, r: 8, p: 1 },
-    salt: bytes(16, seed), storedKey: bytes(32, seed + 1), serverKey: bytes(32, seed + 2),
+    salt: bytes(16, seed),
+    storedKey: bytes(32, seed + 1),
+    serverKey: bytes(32, seed + 2),
   };
 }
 
-export function sampleObject(name = 'key1', owner = 'alice', wrappedLength = 60, seed = 1): ObjectRecord {
+export function sampleObject(
+  name = 'key1',
+  owner = 'alice',
+  wrappedLength = 60,
+  seed = 1,
+): ObjectRecord {
   return {
-    kind: 'object', name, keyType: 'aes-256', exportable: false, temporary: false, owner,
-    acl: [], wrapped: bytes(wrappedLength, seed),
+    kind: 'object',
+    name,
+    keyType: 'aes-256',
+    exportable: false,
+    temporary: false,
+    owner,
+    acl: [],
+    wrapped: bytes(wrappedLength, seed),
   };
 }
 
 export const samplePolicy: PolicyRecord = {
-  kind: 'policy', name: 'pool', minPasswordLength: 8, maxFailedLogins: 5, keyExportAllowed: true, sessionTimeoutSeconds: 900,
+  kind: 'policy',
+  name: 'pool',
+  minPasswordLength: 8,
+  maxFailedLogins: 5,
+  keyExportAllowed: true,
+  sessionTimeoutSeconds: 900,
 };
 
 const NAME_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.@-';
-export const nameArbitrary = fc.string({ unit: fc.constantFrom(...NAME_CHARS), minLength: 1, maxLength: 32 });
+export const nameArbitrary = fc.string({
+  unit: fc.constantFrom(...NAME_CHARS),
+  minLength: 1,
+  maxLength: 32,
+});
 
 export const userArbitrary: fc.Arbitrary<UserRecord> = fc.record({
   kind: fc.constant('user' as const),
@@ -45,8 +77,16 @@ export const userArbitrary: fc.Arbitrary<UserRecord> = fc.record({
   admin: fc.boolean(),
   failedLogins: fc.integer({ min: 0, max: 255 }),
   kdf: fc.oneof(
-    fc.record({ kdf: fc.constant('scrypt' as const), log2N: fc.integer({ min: 1, max: 22 }), r: fc.integer({ min: 1, max: 32 }), p: fc.integer({ min: 1, max: 16 }) }),
-    fc.record({ kdf: fc.constant('pbkdf2-sha256' as const), iterations: fc.integer({ min: 1, max: 10_000_000 }) }),
+    fc.record({
+      kdf: fc.constant('scrypt' as const),
+      log2N: fc.integer({ min: 1, max: 22 }),
+      r: fc.integer({ min: 1, max: 32 }),
+      p: fc.integer({ min: 1, max: 16 }),
+    }),
+    fc.record({
+      kdf: fc.constant('pbkdf2-sha256' as const),
+      iterations: fc.integer({ min: 1, max: 10_000_000 }),
+    }),
   ),
   salt: fc.uint8Array({ minLength: 16, maxLength: 64 }),
   storedKey: fc.uint8Array({ minLength: 32, maxLength: 32 }),
@@ -62,7 +102,14 @@ export const objectArbitrary: fc.Arbitrary<ObjectRecord> = fc
     temporary: fc.constant(false),
     owner: nameArbitrary,
     acl: fc.uniqueArray(
-      fc.record({ user: nameArbitrary, use: fc.boolean(), export: fc.boolean(), remove: fc.boolean() }).filter((e) => e.use || e.export || e.remove),
+      fc
+        .record({
+          user: nameArbitrary,
+          use: fc.boolean(),
+          export: fc.boolean(),
+          remove: fc.boolean(),
+        })
+        .filter((e) => e.use || e.export || e.remove),
       { selector: (entry) => entry.user, maxLength: 16 },
     ),
     wrapped: fc.uint8Array({ minLength: 1, maxLength: 600 }),
@@ -78,7 +125,11 @@ export const policyArbitrary: fc.Arbitrary<PolicyRecord> = fc.record({
   sessionTimeoutSeconds: fc.integer({ min: 1, max: 604800 }),
 });
 
-export const recordArbitrary: fc.Arbitrary<StoreRecord> = fc.oneof(userArbitrary, objectArbitrary, policyArbitrary);
+export const recordArbitrary: fc.Arbitrary<StoreRecord> = fc.oneof(
+  userArbitrary,
+  objectArbitrary,
+  policyArbitrary,
+);
 
 export const toHex = (data: Uint8Array): string => Buffer.from(data).toString('hex');
 export const fromHex = (hex: string): Uint8Array => new Uint8Array(Buffer.from(hex, 'hex'));

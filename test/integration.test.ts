@@ -23,13 +23,21 @@ afterAll(() => {
   rmSync(data, { recursive: true, force: true });
 });
 
-const startNode = (i: number) => startNodeProcess(['--data', nodeDir(data, i)], ['ready'], `node ${i + 1}`);
+const startNode = (i: number) =>
+  startNodeProcess(['--data', nodeDir(data, i)], ['ready'], `node ${i + 1}`);
 
 it('a pool of processes survives kill -9 of a coordinator and node-down of a dead node', async () => {
   const addresses = await Promise.all([0, 1, 2].map(async () => `127.0.0.1:${await freePort()}`));
   const password = await createPool(data, 'it', addresses);
   const processes = [await startNode(0), await startNode(1), await startNode(2)];
-  const client = (i: number) => HsmClient.connect({ nodes: [addresses[i]], user: 'admin', password, connections: nodeConnections(), retry: { busyRetriesMax: 40, backoffBaseMs: 20, backoffMaxMs: 500 } });
+  const client = (i: number) =>
+    HsmClient.connect({
+      nodes: [addresses[i]],
+      user: 'admin',
+      password,
+      connections: nodeConnections(),
+      retry: { busyRetriesMax: 40, backoffBaseMs: 20, backoffMaxMs: 500 },
+    });
   await until('the administrator exists', async () => (await client(0)).close() === undefined);
 
   // Writes on every node.
@@ -43,8 +51,13 @@ it('a pool of processes survives kill -9 of a coordinator and node-down of a dea
   // A stream of writes coordinated by node 1 (the client fails over to node 2 while node 1
   // is dead); kill -9 node 1 in the middle; restart it.
   const streaming = await HsmClient.connect({
-    nodes: [addresses[0], addresses[1]], user: 'admin', password, connections: nodeConnections(), loadBalancing: false,
-    nodeRetryAfterMs: 200, retry: { busyRetriesMax: 60, backoffBaseMs: 20, backoffMaxMs: 500 },
+    nodes: [addresses[0], addresses[1]],
+    user: 'admin',
+    password,
+    connections: nodeConnections(),
+    loadBalancing: false,
+    nodeRetryAfterMs: 200,
+    retry: { busyRetriesMax: 60, backoffBaseMs: 20, backoffMaxMs: 500 },
   });
   let beforeKill = 0;
   let killed!: () => void;
@@ -87,8 +100,14 @@ it('a pool of processes survives kill -9 of a coordinator and node-down of a dea
 
   // The survivors converge: same SP, nothing pending, every acknowledged write on both.
   await until('SPs converge with no PTL', async () => {
-    const [a, b] = await Promise.all([0, 1].map((i) => consoleJson(addresses[i], password, 'info')));
-    return a.data.syncPoint.hex === b.data.syncPoint.hex && a.data.pending.length === 0 && b.data.pending.length === 0;
+    const [a, b] = await Promise.all(
+      [0, 1].map((i) => consoleJson(addresses[i], password, 'info')),
+    );
+    return (
+      a.data.syncPoint.hex === b.data.syncPoint.hex &&
+      a.data.pending.length === 0 &&
+      b.data.pending.length === 0
+    );
   });
   for (const i of [0, 1]) {
     const c = await client(i);
@@ -97,5 +116,7 @@ it('a pool of processes survives kill -9 of a coordinator and node-down of a dea
     c.close();
   }
   for (const c of [...clients, after, streaming]) c.close();
-  console.log(`integration: ${acknowledged.length} writes acknowledged (${beforeKill - 3} of the stream before the kill)`);
+  console.log(
+    `integration: ${acknowledged.length} writes acknowledged (${beforeKill - 3} of the stream before the kill)`,
+  );
 }, 180_000);

@@ -21,25 +21,53 @@ afterAll(() => {
   rmSync(data, { recursive: true, force: true });
 });
 
-const nodeId = (dir: string): string => (JSON.parse(readFileSync(join(dir, 'node.json'), 'utf8')) as { id: string }).id;
+const nodeId = (dir: string): string =>
+  (JSON.parse(readFileSync(join(dir, 'node.json'), 'utf8')) as { id: string }).id;
 
-it('joins by HOST:PORT, and a fenced node comes back by the console\'s live-sync under a new id', async () => {
-  const [a, b, c, d] = await Promise.all([0, 1, 2, 3].map(async () => `127.0.0.1:${await freePort()}`));
+it("joins by HOST:PORT, and a fenced node comes back by the console's live-sync under a new id", async () => {
+  const [a, b, c, d] = await Promise.all(
+    [0, 1, 2, 3].map(async () => `127.0.0.1:${await freePort()}`),
+  );
   const password = await createPool(data, 'ls', [a, b]);
   await startNodeProcess(['--data', nodeDir(data, 0)], ['ready'], 'node 1');
   let second = await startNodeProcess(['--data', nodeDir(data, 1)], ['ready'], 'node 2');
-  const client = (address: string) => HsmClient.connect({ nodes: [address], user: 'admin', password, connections: nodeConnections(), retry: { busyRetriesMax: 40, backoffBaseMs: 20, backoffMaxMs: 500 } });
+  const client = (address: string) =>
+    HsmClient.connect({
+      nodes: [address],
+      user: 'admin',
+      password,
+      connections: nodeConnections(),
+      retry: { busyRetriesMax: 40, backoffBaseMs: 20, backoffMaxMs: 500 },
+    });
   await until('the administrator exists', async () => (await client(a)).close() === undefined);
   const writer = await client(a);
   for (let i = 0; i < 30; i++) await writer.generateKey(`before-${i}`, 'aes-256');
 
   // A new node joins, naming the donor by its address alone.
   const thirdDir = join(data, 'node-3');
-  const third = await startNodeProcess(['--data', thirdDir, '--listen', c, '--join', a, '--svmk-file', join(nodeDir(data, 0), 'svmk.key'), '--domain', 'ls'], ['joined', 'ready'], 'node 3');
+  const third = await startNodeProcess(
+    [
+      '--data',
+      thirdDir,
+      '--listen',
+      c,
+      '--join',
+      a,
+      '--svmk-file',
+      join(nodeDir(data, 0), 'svmk.key'),
+      '--domain',
+      'ls',
+    ],
+    ['joined', 'ready'],
+    'node 3',
+  );
   expect(third.events.find((e) => e.event === 'joined')).toBeDefined();
-  const sp = async (address: string): Promise<string> => (await consoleJson(address, password, 'info')).data.syncPoint.hex;
+  const sp = async (address: string): Promise<string> =>
+    (await consoleJson(address, password, 'info')).data.syncPoint.hex;
   await until('node 3 has the pool image', async () => (await sp(c)) === (await sp(a)));
-  const members = (await consoleJson(a, password, 'info')).data.nodes.filter((n: { member: boolean }) => n.member);
+  const members = (await consoleJson(a, password, 'info')).data.nodes.filter(
+    (n: { member: boolean }) => n.member,
+  );
   expect(members).toHaveLength(3);
 
   // Node 2 dies and is declared down; the pool goes on with nodes 1 and 3.
@@ -50,7 +78,10 @@ it('joins by HOST:PORT, and a fenced node comes back by the console\'s live-sync
 
   // It restarts fenced. A client connected since its start: live-sync is refused, nothing changes.
   second = await startNodeProcess(['--data', nodeDir(data, 1)], ['ready'], 'node 2 again');
-  await until('node 2 knows it is fenced', async () => (await consoleJson(b, password, 'info')).data.fenced === true);
+  await until(
+    'node 2 knows it is fenced',
+    async () => (await consoleJson(b, password, 'info')).data.fenced === true,
+  );
   (await client(b)).close();
   const refused = await consoleJson(b, password, 'live-sync');
   expect(refused.code).toBe(37033);
@@ -70,8 +101,11 @@ it('joins by HOST:PORT, and a fenced node comes back by the console\'s live-sync
     const [x, y, z] = await Promise.all([a, b, c].map(sp));
     return x === y && y === z;
   });
-  const names = new Set((await (await client(c)).listKeys({ limit: 1000 })).keys.map((key) => key.name));
-  for (const name of ['before-0', 'before-29', 'while-down', 'after-live-sync']) expect(names).toContain(name);
+  const names = new Set(
+    (await (await client(c)).listKeys({ limit: 1000 })).keys.map((key) => key.name),
+  );
+  for (const name of ['before-0', 'before-29', 'while-down', 'after-live-sync'])
+    expect(names).toContain(name);
 
   // After a restart it is still the new node, in sync.
   expect(await stop(second)).toBe(0);
@@ -80,7 +114,22 @@ it('joins by HOST:PORT, and a fenced node comes back by the console\'s live-sync
   await until('node 2 in sync after its restart', async () => (await sp(b)) === (await sp(a)));
 
   // With discovery on, a new directory needs no --join: it finds a member in the range.
-  const fourth = await startNodeProcess(['--data', join(data, 'node-4'), '--listen', d, '--discover', [a, b, c, d].join(','), '--svmk-file', join(nodeDir(data, 0), 'svmk.key'), '--domain', 'ls'], ['joined', 'ready'], 'node 4');
+  const fourth = await startNodeProcess(
+    [
+      '--data',
+      join(data, 'node-4'),
+      '--listen',
+      d,
+      '--discover',
+      [a, b, c, d].join(','),
+      '--svmk-file',
+      join(nodeDir(data, 0), 'svmk.key'),
+      '--domain',
+      'ls',
+    ],
+    ['joined', 'ready'],
+    'node 4',
+  );
   expect(fourth.events.some((e) => e.event === 'joined')).toBe(true);
   await until('node 4 has the pool image', async () => (await sp(d)) === (await sp(a)));
   const fourthInfo = (await consoleJson(d, password, 'info')).data;

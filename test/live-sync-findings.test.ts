@@ -15,17 +15,41 @@ import { writeCheckpoint } from '../host/storage/compaction.ts';
 import { MemoryStorage } from '../host/storage/memory.ts';
 import { keyedCore } from './fixtures.ts';
 
-const node = (n: number): NodeAddress => ({ id: n.toString(16).padStart(16, '0'), address: `10.0.0.${n}:7001` });
+const node = (n: number): NodeAddress => ({
+  id: n.toString(16).padStart(16, '0'),
+  address: `10.0.0.${n}:7001`,
+});
 const founders = [node(1), node(2), node(3)];
 const joiner = node(0xa1);
 
 function pendingTx(replica: Replica, txid: string, participants: string[]): void {
   const sp = replica.core.syncPoint();
   const tx: Transaction = {
-    txid, epoch: 0, coordinator: founders[1].id, participants, nodes: founders, spBefore: sp.hex, spvvBefore: sp.spvv,
-    spAfter: sp.hex, spvvAfter: sp.spvv, tick: 0, event: 0, sourceUser: 'alice', target: 'k', batch: new Uint8Array(0),
+    txid,
+    epoch: 0,
+    coordinator: founders[1].id,
+    participants,
+    nodes: founders,
+    spBefore: sp.hex,
+    spvvBefore: sp.spvv,
+    spAfter: sp.hex,
+    spvvAfter: sp.spvv,
+    tick: 0,
+    event: 0,
+    sourceUser: 'alice',
+    target: 'k',
+    batch: new Uint8Array(0),
   };
-  const held: TxState = { tx, role: 'participant', state: 'PREPARED', votes: new Set(), acks: new Set(), requests: [], since: 0, statuses: new Map() };
+  const held: TxState = {
+    tx,
+    role: 'participant',
+    state: 'PREPARED',
+    votes: new Set(),
+    acks: new Set(),
+    requests: [],
+    since: 0,
+    statuses: new Map(),
+  };
   replica.transactions.set(txid, held);
 }
 
@@ -34,23 +58,41 @@ function pendingTx(replica: Replica, txid: string, participants: string[]): void
  * membership (they all know the joiner), as a healthy pool would. */
 function sent(replica: Replica, session?: DonorSession): LiveSyncBody[] {
   const messages = replica.ready().messages;
-  const items = messages.map((m) => m.body).filter((b): b is LiveSyncBody => b.type.startsWith('live-sync-'));
+  const items = messages
+    .map((m) => m.body)
+    .filter((b): b is LiveSyncBody => b.type.startsWith('live-sync-'));
   const probes = messages.filter((m) => m.body.type === 'probe');
   if (session && probes.length > 0) {
-    for (const probe of probes) session.onProbeReply(probe.to, (probe.body as { nonce: string }).nonce, replica.membership.digest());
+    for (const probe of probes)
+      session.onProbeReply(
+        probe.to,
+        (probe.body as { nonce: string }).nonce,
+        replica.membership.digest(),
+      );
     return [...items, ...sent(replica)];
   }
   return items;
 }
 
 describe('live-sync, as the simulator found it', () => {
-  it('a retry of a joiner already added waits for the donor\'s in-doubt transactions of the epoch before (seed 219)', () => {
-    const replica = new Replica({ id: founders[0].id, core: keyedCore(), random: new Random(1), founders });
+  it("a retry of a joiner already added waits for the donor's in-doubt transactions of the epoch before (seed 219)", () => {
+    const replica = new Replica({
+      id: founders[0].id,
+      core: keyedCore(),
+      random: new Random(1),
+      founders,
+    });
     // Another donor added the joiner; this one is still in doubt about a transaction of the
     // epoch before, which its coordinator may have committed already.
     replica.membership.add(joiner);
     pendingTx(replica, '0000000000000001', [founders[0].id, founders[2].id]);
-    const session = new DonorSession(replica, joiner, 's1', replica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES), '0000000000051313');
+    const session = new DonorSession(
+      replica,
+      joiner,
+      's1',
+      replica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES),
+      '0000000000051313',
+    );
     session.onAck((sent(replica) as { seq: number }[]).at(-1)!.seq); // the joiner has the snapshot
     session.onTick();
     expect(sent(replica, session).some((b) => b.type === 'live-sync-done')).toBe(false);
@@ -60,20 +102,42 @@ describe('live-sync, as the simulator found it', () => {
     expect(sent(replica, session).some((b) => b.type === 'live-sync-done')).toBe(true);
   });
 
-  it('a pending transaction that names the joiner does not hold DONE back (it needs the joiner\'s vote)', () => {
-    const replica = new Replica({ id: founders[0].id, core: keyedCore(), random: new Random(1), founders });
+  it("a pending transaction that names the joiner does not hold DONE back (it needs the joiner's vote)", () => {
+    const replica = new Replica({
+      id: founders[0].id,
+      core: keyedCore(),
+      random: new Random(1),
+      founders,
+    });
     replica.membership.add(joiner);
     pendingTx(replica, '0000000000000002', [founders[0].id, founders[2].id, joiner.id]);
-    const session = new DonorSession(replica, joiner, 's1', replica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES), '0000000000051313');
+    const session = new DonorSession(
+      replica,
+      joiner,
+      's1',
+      replica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES),
+      '0000000000051313',
+    );
     const items = sent(replica) as { seq: number }[];
     session.onAck(items.at(-1)!.seq);
     session.onTick();
     expect(sent(replica, session).some((b) => b.type === 'live-sync-done')).toBe(true);
   });
 
-  it('DONE waits until every other member showed the donor\'s membership (the add confirmed)', () => {
-    const replica = new Replica({ id: founders[0].id, core: keyedCore(), random: new Random(2), founders });
-    const session = new DonorSession(replica, joiner, 's1', replica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES), '0000000000051313');
+  it("DONE waits until every other member showed the donor's membership (the add confirmed)", () => {
+    const replica = new Replica({
+      id: founders[0].id,
+      core: keyedCore(),
+      random: new Random(2),
+      founders,
+    });
+    const session = new DonorSession(
+      replica,
+      joiner,
+      's1',
+      replica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES),
+      '0000000000051313',
+    );
     session.onAck((sent(replica) as { seq: number }[]).at(-1)!.seq);
     session.onIdle(); // the add: NODE_ADDED, the membership pushed, probes to nodes 2 and 3
     const messages = replica.ready().messages;
@@ -89,17 +153,36 @@ describe('live-sync, as the simulator found it', () => {
   });
 
   it('a joiner already a member goes before a session for a node not yet added (seed 2040)', () => {
-    const replica = new Replica({ id: founders[0].id, core: keyedCore(), random: new Random(1), founders });
+    const replica = new Replica({
+      id: founders[0].id,
+      core: keyedCore(),
+      random: new Random(1),
+      founders,
+    });
     const other = node(0xa2);
-    const session = new DonorSession(replica, other, 's2', replica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES), '0000000000051313');
+    const session = new DonorSession(
+      replica,
+      other,
+      's2',
+      replica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES),
+      '0000000000051313',
+    );
     expect(donorPreempts(replica, session, joiner.id)).toBe(false); // two newcomers: first come, first served
     replica.membership.add(joiner);
     expect(donorPreempts(replica, session, joiner.id)).toBe(true);
   });
 
-  it('a node restarted after a joiner was added and declared down comes back at its log\'s epoch (seed 2305)', async () => {
+  it("a node restarted after a joiner was added and declared down comes back at its log's epoch (seed 2305)", async () => {
     const storage = new MemoryStorage();
-    const open = () => NodeRuntime.open({ id: founders[0].id, poolId: 7n, founders, storage, core: keyedCore(), random: new Random(1) });
+    const open = () =>
+      NodeRuntime.open({
+        id: founders[0].id,
+        poolId: 7n,
+        founders,
+        storage,
+        core: keyedCore(),
+        random: new Random(1),
+      });
     const runtime = await open();
     runtime.replica.membership.add(joiner);
     runtime.replica.onMembershipChanged({ added: [joiner], down: [] });
@@ -117,10 +200,30 @@ describe('live-sync, as the simulator found it', () => {
     // names the members only.
     const membership = { founders, added: [joiner], down: [founders[2].id] };
     const core = keyedCore();
-    await writeCheckpoint(core, storage, new LogEncoder(core, 7n, LOG_START, 2n), [founders[0], founders[1], joiner].map(toPoolNode));
-    const first = await NodeRuntime.open({ id: joiner.id, poolId: 7n, founders, storage, core: keyedCore(), random: new Random(1), membership });
+    await writeCheckpoint(
+      core,
+      storage,
+      new LogEncoder(core, 7n, LOG_START, 2n),
+      [founders[0], founders[1], joiner].map(toPoolNode),
+    );
+    const first = await NodeRuntime.open({
+      id: joiner.id,
+      poolId: 7n,
+      founders,
+      storage,
+      core: keyedCore(),
+      random: new Random(1),
+      membership,
+    });
     expect(first.replica.membership.epoch).toBe(2);
-    const restarted = await NodeRuntime.open({ id: joiner.id, poolId: 7n, founders, storage, core: keyedCore(), random: new Random(1) });
+    const restarted = await NodeRuntime.open({
+      id: joiner.id,
+      poolId: 7n,
+      founders,
+      storage,
+      core: keyedCore(),
+      random: new Random(1),
+    });
     expect(restarted.replica.membership.epoch).toBe(2);
     expect(restarted.replica.membership.isFenced(founders[2].id)).toBe(true);
   });
@@ -135,7 +238,19 @@ describe('live-sync, as the simulator found it', () => {
 // carrying its digest), on a retry to the same donor too; the joiner gets in from a member
 // that is still one.
 it('a donor declared down while cut off cannot let a joiner in with its stale image: the add waits for every member to confirm', async () => {
-  const params = { ...drawParams(1), nodes: 3, messageLoss: 0, messageDuplication: 0, delayTicksMax: 2, partitionChange: 0, crashRate: 0, clients: 2, thinkTicksMax: 10, staysDead: 0, joins: 0 };
+  const params = {
+    ...drawParams(1),
+    nodes: 3,
+    messageLoss: 0,
+    messageDuplication: 0,
+    delayTicksMax: 2,
+    partitionChange: 0,
+    crashRate: 0,
+    clients: 2,
+    thinkTicksMax: 10,
+    staysDead: 0,
+    joins: 0,
+  };
   const world = new World(params, () => keyedCore());
   await world.open();
   for (let t = 0; t < 60; t++) await world.step();
@@ -144,7 +259,13 @@ it('a donor declared down while cut off cannot let a joiner in with its stale im
   const [donor, issuer] = world.nodes;
   // The joiner asks the donor first; once the donor is known to be down, any member.
   let cutOff = true;
-  const joiner = world.joins.add(() => (cutOff ? [donor.id] : world.nodes.filter((n) => n.fencedAtLog === undefined && n.id !== donor.id).map((n) => n.id)));
+  const joiner = world.joins.add(() =>
+    cutOff
+      ? [donor.id]
+      : world.nodes
+          .filter((n) => n.fencedAtLog === undefined && n.id !== donor.id)
+          .map((n) => n.id),
+  );
   world.network.split([donor.id, joiner.id], [...world.nodes.map((n) => n.id), joiner.id]);
   await world.randomNodeDown(donor, issuer); // the donor does not answer the probe: fenced
   for (let t = 0; t < 60; t++) await world.step();

@@ -17,12 +17,20 @@ import { poolWithHost } from './node-host-pool.ts';
 const codec = keyedCore();
 const ids = new Random(23);
 const write = (name: string) => ({
-  requestId: ids.id64() + ids.id64(), event: 'CREATE_OBJ' as const, sourceUser: 'alice', target: name,
+  requestId: ids.id64() + ids.id64(),
+  event: 'CREATE_OBJ' as const,
+  sourceUser: 'alice',
+  target: name,
   operations: [{ op: 'insert' as const, record: codec.encode(sampleObject(name)) }],
 });
 
 /** Runs the pool (and the host's current appliance) until `promise` settles. */
-async function drive<T>(pool: InProcessPool, host: NodeHost, promise: Promise<T>, ticksMax = 20_000): Promise<T> {
+async function drive<T>(
+  pool: InProcessPool,
+  host: NodeHost,
+  promise: Promise<T>,
+  ticksMax = 20_000,
+): Promise<T> {
   let done = false;
   const result = promise.finally(() => (done = true));
   result.catch(() => {});
@@ -35,10 +43,16 @@ async function drive<T>(pool: InProcessPool, host: NodeHost, promise: Promise<T>
   return result;
 }
 
-
 /** Commits `count` writes on node `at`, retrying busy answers as a client would (a link may
  * still be reconnecting); the final codes. */
-async function commitAll(pool: InProcessPool, host: NodeHost, at: number, prefix: string, count: number, attempts = 20): Promise<number[]> {
+async function commitAll(
+  pool: InProcessPool,
+  host: NodeHost,
+  at: number,
+  prefix: string,
+  count: number,
+  attempts = 20,
+): Promise<number[]> {
   const once = async (request: ReturnType<typeof write>): Promise<number> => {
     for (let attempt = 1; ; attempt++) {
       const reply = await pool.appliances[at].write(request);
@@ -46,11 +60,18 @@ async function commitAll(pool: InProcessPool, host: NodeHost, at: number, prefix
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   };
-  return drive(pool, host, Promise.all(Array.from({ length: count }, (_, i) => once(write(`${prefix}${i}`)))));
+  return drive(
+    pool,
+    host,
+    Promise.all(Array.from({ length: count }, (_, i) => once(write(`${prefix}${i}`)))),
+  );
 }
 
 async function refusal(promise: Promise<unknown>): Promise<number | undefined> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   return error instanceof HsmError ? error.code : undefined;
 }
 
@@ -59,14 +80,27 @@ describe('live-sync in place', () => {
     const { pool, host } = await poolWithHost(5, { stallMs: 2000 });
     expect(new Set(await commitAll(pool, host, 0, 'a', 200))).toEqual(new Set([0]));
     // Node 3's store is changed behind replication's back (a corrupted node): its SP differs.
-    host.appliance.core.apply(encodeBatch([{ event: 'CREATE_OBJ', operations: [{ op: 'insert', record: codec.encode(sampleObject('rogue')) }] }]));
+    host.appliance.core.apply(
+      encodeBatch([
+        {
+          event: 'CREATE_OBJ',
+          operations: [{ op: 'insert', record: codec.encode(sampleObject('rogue')) }],
+        },
+      ]),
+    );
     const rogueSp = host.appliance.info().syncPoint.hex;
     expect(rogueSp).not.toBe(pool.appliances[0].info().syncPoint.hex);
     const blocked = await commitAll(pool, host, 0, 'blocked', 1, 3);
     expect(blocked[0]).not.toBe(0); // not synced: the pool refuses to commit past a diverged member
 
     const before = host.identity.id;
-    const result = await drive(pool, host, runCommand(host.appliance, 'local', 'live-sync', { liveSync: (target) => host.liveSync(target) }));
+    const result = await drive(
+      pool,
+      host,
+      runCommand(host.appliance, 'local', 'live-sync', {
+        liveSync: (target) => host.liveSync(target),
+      }),
+    );
     expect(result.code, result.text).toBe(0);
     expect(host.identity.id).toBe(before);
     expect(host.appliance.id).toBe(before);
@@ -87,9 +121,14 @@ describe('live-sync in place', () => {
     pool.hub.setIsolated(pool.founders[2].address, true);
     expect((await drive(pool, host, pool.appliances[0].nodeDown(old))).code).toBe(0);
     pool.hub.setIsolated(pool.founders[2].address, false);
-    await drive(pool, host, (async () => {
-      while (!host.appliance.info().fenced) await new Promise((resolve) => setTimeout(resolve, 5));
-    })());
+    await drive(
+      pool,
+      host,
+      (async () => {
+        while (!host.appliance.info().fenced)
+          await new Promise((resolve) => setTimeout(resolve, 5));
+      })(),
+    );
     expect(await commitAll(pool, host, 2, 'fenced', 1, 1)).not.toEqual([0]);
 
     const summary = await drive(pool, host, host.liveSync());
@@ -129,7 +168,12 @@ describe('live-sync in place', () => {
     expect(await refusal(host.liveSync('127.0.9.9:7001'))).toBe(37034); // nothing listens there
     expect(await refusal(host.liveSync('00000000000000aa'))).toBe(37034); // no such node in the list
     const foreignSvmk = Uint8Array.from({ length: 32 }, (_, i) => 255 - i);
-    const foreign = new MemoryTransport({ hub: pool.hub, nodeId: '00000000000000f0', address: '127.0.9.8:7001', svmk: foreignSvmk });
+    const foreign = new MemoryTransport({
+      hub: pool.hub,
+      nodeId: '00000000000000f0',
+      address: '127.0.9.8:7001',
+      svmk: foreignSvmk,
+    });
     expect(await refusal(host.liveSync('127.0.9.8:7001'))).toBe(5306);
     await foreign.close();
 
@@ -145,13 +189,30 @@ describe('live-sync in place', () => {
     for (let i = 0; i < 3; i++) await commitAll(pool, host, 0, `p${i}-`, 1000);
     // What node 3 holds durably; the rogue record below lives only in its memory.
     const storedSp = host.appliance.info().syncPoint.hex;
-    host.appliance.core.apply(encodeBatch([{ event: 'CREATE_OBJ', operations: [{ op: 'insert', record: codec.encode(sampleObject('rogue')) }] }]));
+    host.appliance.core.apply(
+      encodeBatch([
+        {
+          event: 'CREATE_OBJ',
+          operations: [{ op: 'insert', record: codec.encode(sampleObject('rogue')) }],
+        },
+      ]),
+    );
     const rogueSp = host.appliance.info().syncPoint.hex;
     const donor = pool.founders[0];
     let chunks = 0;
-    const failed = await drive(pool, host, host.liveSync(donor.id, (progress) => {
-      if (progress.phase === 'snapshot' && ++chunks === 2) pool.hub.setIsolated(donor.address, true);
-    }).then(() => undefined, (error: unknown) => error));
+    const failed = await drive(
+      pool,
+      host,
+      host
+        .liveSync(donor.id, (progress) => {
+          if (progress.phase === 'snapshot' && ++chunks === 2)
+            pool.hub.setIsolated(donor.address, true);
+        })
+        .then(
+          () => undefined,
+          (error: unknown) => error,
+        ),
+    );
     expect(failed).toBeInstanceOf(HsmError);
     expect((failed as HsmError).code).toBe(37032);
     // Running again, on what its storage held: nothing of the half-received image was kept.

@@ -15,7 +15,10 @@ import { keyedCore, sampleObject, TEST_SVMK } from './fixtures.ts';
 const codec = keyedCore();
 const ids = new Random(11);
 const write = (name: string) => ({
-  requestId: ids.id64() + ids.id64(), event: 'CREATE_OBJ' as const, sourceUser: 'alice', target: name,
+  requestId: ids.id64() + ids.id64(),
+  event: 'CREATE_OBJ' as const,
+  sourceUser: 'alice',
+  target: name,
   operations: [{ op: 'insert' as const, record: codec.encode(sampleObject(name)) }],
 });
 
@@ -31,7 +34,9 @@ async function drive<T>(pool: InProcessPool, promise: Promise<T>, ticksMax = 20_
 /** Commits `count` keys through the pool, many writes per transaction (group commit). */
 async function preload(pool: InProcessPool, count: number, prefix = 'pre'): Promise<void> {
   for (let start = 0; start < count; start += 1000) {
-    const batch = Array.from({ length: Math.min(1000, count - start) }, (_, i) => pool.appliances[0].write(write(`${prefix}${start + i}`)));
+    const batch = Array.from({ length: Math.min(1000, count - start) }, (_, i) =>
+      pool.appliances[0].write(write(`${prefix}${start + i}`)),
+    );
     const replies = await drive(pool, Promise.all(batch));
     expect(replies.every((reply) => reply.code === 0)).toBe(true);
   }
@@ -51,7 +56,14 @@ function writer(appliance: () => Appliance, prefix: string): Writer {
   const acknowledged: string[] = [];
   const codes = new Set<number>();
   let running = true;
-  const state: Writer = { stop: async () => { running = false; await loop; }, acknowledged, codes };
+  const state: Writer = {
+    stop: async () => {
+      running = false;
+      await loop;
+    },
+    acknowledged,
+    codes,
+  };
   const loop = (async () => {
     for (let i = 0; running; i++) {
       const name = `${prefix}${i}`;
@@ -78,17 +90,26 @@ function writer(appliance: () => Appliance, prefix: string): Writer {
   return state;
 }
 
-const names = (appliance: Appliance): Set<string> => new Set(appliance.core.list().map((record) => (codec.decode(record) as { name: string }).name));
+const names = (appliance: Appliance): Set<string> =>
+  new Set(appliance.core.list().map((record) => (codec.decode(record) as { name: string }).name));
 
 async function expectRefused(promise: Promise<unknown>, code: number): Promise<void> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(HsmError);
   expect((error as HsmError).code).toBe(code);
 }
 
 describe('live-sync', () => {
   it('a new node joins a 3-node pool while a writer keeps committing; SPs equal, nothing lost, it takes part afterwards', async () => {
-    const pool = await InProcessPool.start({ nodes: 3, svmk: TEST_SVMK, newCore: () => keyedCore(), seed: 3 });
+    const pool = await InProcessPool.start({
+      nodes: 3,
+      svmk: TEST_SVMK,
+      newCore: () => keyedCore(),
+      seed: 3,
+    });
     await pool.run(5);
     await preload(pool, 2000);
     // The writer uses a node other than the donor: its transactions race the join.
@@ -104,13 +125,15 @@ describe('live-sync', () => {
         if (progress.length === 1) {
           for (let i = 0; i < 5; i++) {
             const request = write(`during${i}`);
-            during.push((async () => {
-              for (;;) {
-                const reply = await pool.appliances[2].write(request);
-                if (reply.code !== 36000) return reply.code;
-                await new Promise((resolve) => setTimeout(resolve, 1));
-              }
-            })());
+            during.push(
+              (async () => {
+                for (;;) {
+                  const reply = await pool.appliances[2].write(request);
+                  if (reply.code !== 36000) return reply.code;
+                  await new Promise((resolve) => setTimeout(resolve, 1));
+                }
+              })(),
+            );
           }
         }
       },
@@ -134,7 +157,9 @@ describe('live-sync', () => {
     await pool.run(30);
     const infos = pool.appliances.map((a) => a.info());
     expect(infos).toHaveLength(4);
-    expect(new Set(infos.map((info) => `${info.syncPoint.hex}/${info.syncPoint.spvv}`)).size).toBe(1);
+    expect(new Set(infos.map((info) => `${info.syncPoint.hex}/${info.syncPoint.spvv}`)).size).toBe(
+      1,
+    );
     expect(new Set(infos.map((info) => info.epoch))).toEqual(new Set([1]));
     for (const info of infos) {
       expect(info.pending).toEqual([]);
@@ -144,14 +169,24 @@ describe('live-sync', () => {
     }
     for (const appliance of pool.appliances) {
       const cached = [...appliance.cache.entries()].map(([id]) => id);
-      if (appliance === joiner) expect(cached.sort()).toEqual(pool.founders.map((node) => node.id).sort());
+      if (appliance === joiner)
+        expect(cached.sort()).toEqual(pool.founders.map((node) => node.id).sort());
       else expect(cached).toContain(join.node.id);
     }
     // A retried write that committed before the join gets its original answer from the joiner.
     const retried = await drive(pool, joiner.write(w.first!));
     expect(retried).toMatchObject({ code: 0, txid: w.firstTxid });
     const present = names(joiner);
-    for (const name of [...w.acknowledged, 'pre0', 'pre1999', 'after-join', 'from-joiner', 'during0', 'during4']) expect(present.has(name)).toBe(true);
+    for (const name of [
+      ...w.acknowledged,
+      'pre0',
+      'pre1999',
+      'after-join',
+      'from-joiner',
+      'during0',
+      'during4',
+    ])
+      expect(present.has(name)).toBe(true);
 
     // The joiner restarts from its own storage (checkpoint + log) and stays in step.
     const index = pool.appliances.indexOf(joiner);
@@ -160,9 +195,21 @@ describe('live-sync', () => {
     const { Appliance } = await import('../host/appliance/appliance.ts');
     const { MemoryTransport } = await import('../host/transport/memory.ts');
     const reopened = await Appliance.open({
-      id: join.node.id, address: join.node.address, domain: 'pool', poolId: joined.poolIdValue, founders: joined.membership.founders,
-      storage: join.storage, core: keyedCore(), random: new Random(5),
-      transport: new MemoryTransport({ hub: pool.hub, nodeId: join.node.id, address: join.node.address, svmk: TEST_SVMK, randomBytes: (n) => new Random(6).bytes(n) }),
+      id: join.node.id,
+      address: join.node.address,
+      domain: 'pool',
+      poolId: joined.poolIdValue,
+      founders: joined.membership.founders,
+      storage: join.storage,
+      core: keyedCore(),
+      random: new Random(5),
+      transport: new MemoryTransport({
+        hub: pool.hub,
+        nodeId: join.node.id,
+        address: join.node.address,
+        svmk: TEST_SVMK,
+        randomBytes: (n) => new Random(6).bytes(n),
+      }),
     });
     pool.appliances.push(reopened);
     expect(reopened.info().syncPoint.hex).toBe(infos[0].syncPoint.hex);
@@ -174,22 +221,50 @@ describe('live-sync', () => {
   }, 120_000);
 
   it('refuses, changing nothing: clients connected (37033), no donor (37034), SVMK mismatch (5306), the node limit (37037)', async () => {
-    const pool = await InProcessPool.start({ nodes: 2, svmk: TEST_SVMK, newCore: () => keyedCore(), seed: 4 });
+    const pool = await InProcessPool.start({
+      nodes: 2,
+      svmk: TEST_SVMK,
+      newCore: () => keyedCore(),
+      seed: 4,
+    });
     await pool.run(5);
     await preload(pool, 10);
     const before = pool.appliances.map((a) => a.info());
 
-    await expectRefused(drive(pool, joinInProcess(pool, { clientConnectionsSinceStart: 1 }).done), 37033);
-    await expectRefused(drive(pool, joinInProcess(pool, { donor: { id: '00000000000000aa', address: '10.9.9.9:7001' } }).done), 37034);
+    await expectRefused(
+      drive(pool, joinInProcess(pool, { clientConnectionsSinceStart: 1 }).done),
+      37033,
+    );
+    await expectRefused(
+      drive(
+        pool,
+        joinInProcess(pool, { donor: { id: '00000000000000aa', address: '10.9.9.9:7001' } }).done,
+      ),
+      37034,
+    );
     const otherSvmk = Uint8Array.from({ length: 32 }, (_, i) => 255 - i);
-    await expectRefused(drive(pool, joinInProcess(pool, { svmk: otherSvmk, newCore: () => keyedCore('release', otherSvmk) }).done), 5306);
+    await expectRefused(
+      drive(
+        pool,
+        joinInProcess(pool, { svmk: otherSvmk, newCore: () => keyedCore('release', otherSvmk) })
+          .done,
+      ),
+      5306,
+    );
 
     const after = pool.appliances.map((a) => a.info());
-    expect(after.map((i) => [i.syncPoint.hex, i.epoch, i.nodes.filter((n) => n.member).length])).toEqual(before.map((i) => [i.syncPoint.hex, i.epoch, 2]));
+    expect(
+      after.map((i) => [i.syncPoint.hex, i.epoch, i.nodes.filter((n) => n.member).length]),
+    ).toEqual(before.map((i) => [i.syncPoint.hex, i.epoch, 2]));
     await pool.close();
 
     // A pool at NODES_MAX.
-    const full = await InProcessPool.start({ nodes: NODES_MAX, svmk: TEST_SVMK, newCore: () => keyedCore(), seed: 5 });
+    const full = await InProcessPool.start({
+      nodes: NODES_MAX,
+      svmk: TEST_SVMK,
+      newCore: () => keyedCore(),
+      seed: 5,
+    });
     await full.run(5);
     await expectRefused(drive(full, joinInProcess(full).done), 37037);
     expect(full.appliances[0].info().epoch).toBe(0);
@@ -197,20 +272,30 @@ describe('live-sync', () => {
   }, 120_000);
 
   it('a donor that dies mid-transfer leaves the pool unharmed; the joiner reports it and a retry succeeds', async () => {
-    const pool = await InProcessPool.start({ nodes: 3, svmk: TEST_SVMK, newCore: () => keyedCore(), seed: 6 });
+    const pool = await InProcessPool.start({
+      nodes: 3,
+      svmk: TEST_SVMK,
+      newCore: () => keyedCore(),
+      seed: 6,
+    });
     await pool.run(5);
     await preload(pool, 3000);
     const donor = pool.appliances[2];
     let chunks = 0;
     const first = joinInProcess(pool, {
-      donor: { id: donor.id, address: donor.info().address }, stallMs: 300, seed: 21,
+      donor: { id: donor.id, address: donor.info().address },
+      stallMs: 300,
+      seed: 21,
       onProgress: () => {
         chunks++;
         // The donor's process dies after the first pieces arrived.
         if (chunks === 2) pool.hub.setIsolated(donor.info().address, true);
       },
     });
-    const error = await drive(pool, first.done).then(() => undefined, (e: unknown) => e);
+    const error = await drive(pool, first.done).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(HsmError);
     expect((error as HsmError).code).toBe(37032);
     expect((error as HsmError).message).toMatch(/stopped answering/);
@@ -222,7 +307,12 @@ describe('live-sync', () => {
     expect((await drive(pool, pool.appliances[1].write(write('after-donor-died')))).code).toBe(0);
 
     // Retry from a live donor, same node, same storage.
-    const retry = joinInProcess(pool, { id: first.node.id, address: '127.0.2.1:7001', storage: first.storage, seed: 22 });
+    const retry = joinInProcess(pool, {
+      id: first.node.id,
+      address: '127.0.2.1:7001',
+      storage: first.storage,
+      seed: 22,
+    });
     const { appliance } = await drive(pool, retry.done);
     expect((await drive(pool, pool.appliances[0].write(write('after-retry')))).code).toBe(0);
     await pool.run(30);
@@ -233,7 +323,12 @@ describe('live-sync', () => {
   }, 120_000);
 
   it('a joiner that dies right after it was added comes back: a new donor sends DONE even while a PREPARE waits for its vote', async () => {
-    const pool = await InProcessPool.start({ nodes: 3, svmk: TEST_SVMK, newCore: () => keyedCore(), seed: 9 });
+    const pool = await InProcessPool.start({
+      nodes: 3,
+      svmk: TEST_SVMK,
+      newCore: () => keyedCore(),
+      seed: 9,
+    });
     await pool.run(5);
     await preload(pool, 200);
     const donor = pool.appliances[2];
@@ -245,17 +340,31 @@ describe('live-sync', () => {
         void first!.transport.close(); // the joiner's process dies: DONE never arrives
       }
     });
-    first = joinInProcess(pool, { donor: { id: donor.id, address: donor.info().address }, stallMs: 300, seed: 41 });
-    const error = await drive(pool, first.done).then(() => undefined, (e: unknown) => e);
+    first = joinInProcess(pool, {
+      donor: { id: donor.id, address: donor.info().address },
+      stallMs: 300,
+      seed: 41,
+    });
+    const error = await drive(pool, first.done).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(killed).toBe(true);
     expect((error as HsmError).code).toBe(37032);
     await pool.run(30);
-    for (const appliance of pool.appliances) expect(appliance.info().nodes.find((n) => n.id === first!.node.id)?.member).toBe(true);
+    for (const appliance of pool.appliances)
+      expect(appliance.info().nodes.find((n) => n.id === first!.node.id)?.member).toBe(true);
     // A write now waits for the joiner's vote: every member holds it pending.
     const blocked = pool.appliances[1].write(write('blocked'));
     await pool.run(20);
     expect(pool.appliances[0].info().pending.length).toBe(1);
-    const retry = joinInProcess(pool, { id: first.node.id, address: first.node.address, storage: first.storage, seed: 42, donor: { id: pool.appliances[0].id, address: pool.appliances[0].info().address } });
+    const retry = joinInProcess(pool, {
+      id: first.node.id,
+      address: first.node.address,
+      storage: first.storage,
+      seed: 42,
+      donor: { id: pool.appliances[0].id, address: pool.appliances[0].info().address },
+    });
     const { appliance } = await drive(pool, retry.done);
     expect((await drive(pool, blocked)).code).toBe(0);
     await pool.run(30);
@@ -265,7 +374,12 @@ describe('live-sync', () => {
   }, 120_000);
 
   it('a donor that dies at the very moment it adds the joiner: the others never learn of it, node-down, a retry succeeds', async () => {
-    const pool = await InProcessPool.start({ nodes: 3, svmk: TEST_SVMK, newCore: () => keyedCore(), seed: 8 });
+    const pool = await InProcessPool.start({
+      nodes: 3,
+      svmk: TEST_SVMK,
+      newCore: () => keyedCore(),
+      seed: 8,
+    });
     await pool.run(5);
     await preload(pool, 200);
     const donor = pool.appliances[2];
@@ -278,15 +392,27 @@ describe('live-sync', () => {
         pool.hub.setIsolated(donorAddress, true);
       }
     });
-    const first = joinInProcess(pool, { donor: { id: donor.id, address: donorAddress }, stallMs: 300, seed: 31 });
-    const error = await drive(pool, first.done).then(() => undefined, (e: unknown) => e);
+    const first = joinInProcess(pool, {
+      donor: { id: donor.id, address: donorAddress },
+      stallMs: 300,
+      seed: 31,
+    });
+    const error = await drive(pool, first.done).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(killed).toBe(true);
     expect((error as HsmError).code).toBe(37032);
     for (const appliance of pool.appliances.slice(0, 2)) expect(appliance.info().epoch).toBe(0);
     await donor.close();
     pool.appliances.splice(2, 1);
     expect((await drive(pool, pool.appliances[0].nodeDown(donor.id))).code).toBe(0);
-    const retry = joinInProcess(pool, { id: first.node.id, address: '127.0.3.1:7001', storage: first.storage, seed: 32 });
+    const retry = joinInProcess(pool, {
+      id: first.node.id,
+      address: '127.0.3.1:7001',
+      storage: first.storage,
+      seed: 32,
+    });
     const { appliance } = await drive(pool, retry.done);
     expect((await drive(pool, pool.appliances[1].write(write('after')))).code).toBe(0);
     await pool.run(30);

@@ -9,17 +9,43 @@ import { keyedCore, TEST_SVMK } from './fixtures.ts';
 
 /** The pool ticks node 3's current appliance: keep `pool.appliances[2] = host.appliance` after
  * anything that may live-sync it. */
-export async function poolWithHost(seed: number, options: Partial<NodeHostOptions> = {}): Promise<{ pool: InProcessPool; host: NodeHost }> {
-  const pool = await InProcessPool.start({ nodes: 3, svmk: TEST_SVMK, newCore: () => keyedCore(), seed, groupCommit: true });
+export async function poolWithHost(
+  seed: number,
+  options: Partial<NodeHostOptions> = {},
+): Promise<{ pool: InProcessPool; host: NodeHost }> {
+  const pool = await InProcessPool.start({
+    nodes: 3,
+    svmk: TEST_SVMK,
+    newCore: () => keyedCore(),
+    seed,
+    groupCommit: true,
+  });
   await pool.appliances[2].close();
   const node = pool.founders[2];
   const random = new Random(seed + 1);
-  const host = await NodeHost.open({
-    address: node.address, svmk: TEST_SVMK, storage: pool.storages[2], newCore: () => keyedCore(), random, randomBytes: (n) => random.bytes(n),
-    transportFor: (id) => new MemoryTransport({ hub: pool.hub, nodeId: id, address: node.address, svmk: TEST_SVMK, randomBytes: (n) => random.bytes(n) }),
-    dial: (address) => pool.hub.dial(node.address, address), newId: () => random.id64(), groupCommit: true,
-    ...options,
-  }, { id: node.id, domain: 'pool', poolId: 1n, founders: pool.founders });
+  const host = await NodeHost.open(
+    {
+      address: node.address,
+      svmk: TEST_SVMK,
+      storage: pool.storages[2],
+      newCore: () => keyedCore(),
+      random,
+      randomBytes: (n) => random.bytes(n),
+      transportFor: (id) =>
+        new MemoryTransport({
+          hub: pool.hub,
+          nodeId: id,
+          address: node.address,
+          svmk: TEST_SVMK,
+          randomBytes: (n) => random.bytes(n),
+        }),
+      dial: (address) => pool.hub.dial(node.address, address),
+      newId: () => random.id64(),
+      groupCommit: true,
+      ...options,
+    },
+    { id: node.id, domain: 'pool', poolId: 1n, founders: pool.founders },
+  );
   pool.appliances[2] = host.appliance;
   return { pool, host };
 }

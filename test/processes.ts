@@ -10,12 +10,21 @@ const children: ChildProcess[] = [];
 
 /** Runs `hsmpool node ARGS --json`; resolves once every event in `waitFor` was printed. The
  * events seen are kept on the returned object. */
-export function startNodeProcess(args: readonly string[], waitFor: readonly string[] = ['ready'], name = args.join(' ')): Promise<ChildProcess & { events: { event: string; [field: string]: unknown }[] }> {
-  const child = spawn(process.execPath, [CLI, 'node', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] }) as ChildProcess & { events: { event: string }[] };
+export function startNodeProcess(
+  args: readonly string[],
+  waitFor: readonly string[] = ['ready'],
+  name = args.join(' '),
+): Promise<ChildProcess & { events: { event: string; [field: string]: unknown }[] }> {
+  const child = spawn(process.execPath, [CLI, 'node', ...args, '--json'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }) as ChildProcess & { events: { event: string }[] };
   child.events = [];
   children.push(child);
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name}: no ${waitFor.join('+')} in 60 s`)), 60_000);
+    const timer = setTimeout(
+      () => reject(new Error(`${name}: no ${waitFor.join('+')} in 60 s`)),
+      60_000,
+    );
     let stderr = '';
     child.stderr!.on('data', (chunk) => (stderr += chunk));
     createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -34,11 +43,20 @@ export function startNodeProcess(args: readonly string[], waitFor: readonly stri
 }
 
 /** `hsmpool console --host ADDRESS --user admin --json COMMAND`: its last JSON line. */
-export function consoleJson(address: string, password: string, command: string): Promise<{ code: number; data: any }> {
+export function consoleJson(
+  address: string,
+  password: string,
+  command: string,
+): Promise<{ code: number; data: any }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'console', '--host', address, '--user', 'admin', '--json', ...command.split(' ')], {
-      stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, HSMPOOL_PASSWORD: password },
-    });
+    const child = spawn(
+      process.execPath,
+      [CLI, 'console', '--host', address, '--user', 'admin', '--json', ...command.split(' ')],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, HSMPOOL_PASSWORD: password },
+      },
+    );
     let out = '';
     child.stdout!.on('data', (chunk) => (out += chunk));
     child.once('exit', () => {
@@ -51,7 +69,11 @@ export function consoleJson(address: string, password: string, command: string):
   });
 }
 
-export async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+export async function until(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 60_000,
+): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     if (await check().catch(() => false)) return;
@@ -61,9 +83,14 @@ export async function until(what: string, check: () => Promise<boolean>, timeout
 }
 
 /** Stops a process and waits for it to exit; its exit code (null when a signal ended it). */
-export async function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+export async function stop(
+  child: ChildProcess,
+  signal: NodeJS.Signals = 'SIGTERM',
+): Promise<number | null> {
   if (child.exitCode !== null) return child.exitCode;
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
   child.kill(signal);
   return exited;
 }

@@ -46,7 +46,11 @@ function commonPrefix(a: Uint8Array, b: Uint8Array): number {
 }
 
 /** After recovery the appliance appends more; a second crash must recover as well. */
-async function goOnAndCrashAgain(storage: MemoryStorage, state: Awaited<ReturnType<typeof recoverFresh>>, random: Random): Promise<void> {
+async function goOnAndCrashAgain(
+  storage: MemoryStorage,
+  state: Awaited<ReturnType<typeof recoverFresh>>,
+  random: Random,
+): Promise<void> {
   const encoder = new LogEncoder(core, POOL, state.last, state.epoch);
   const durable = random.chance(0.5);
   await storage.appendLog(encoder.encode({ type: 'node-down', nodeId: 0xdeadn }), durable);
@@ -58,14 +62,19 @@ async function goOnAndCrashAgain(storage: MemoryStorage, state: Awaited<ReturnTy
 }
 
 describe('crash and recover (memory storage)', () => {
-  it(`recovers the last surviving entry's state, never refusing, over ${SEEDS.length} seeds`, { timeout: 60_000 + SEEDS.length * 100 }, async () => {
-    for (const seed of SEEDS) {
-      try {
-        await crashOnce(seed);
-      } catch (error) {
-        (error as Error).message = `seed ${seed} failed (replay: CRASH_SEED=${seed} npx vitest run test/recovery-crash.test.ts): ${(error as Error).message}`;
-        throw error;
+  it(
+    `recovers the last surviving entry's state, never refusing, over ${SEEDS.length} seeds`,
+    { timeout: 60_000 + SEEDS.length * 100 },
+    async () => {
+      for (const seed of SEEDS) {
+        try {
+          await crashOnce(seed);
+        } catch (error) {
+          (error as Error).message =
+            `seed ${seed} failed (replay: CRASH_SEED=${seed} npx vitest run test/recovery-crash.test.ts): ${(error as Error).message}`;
+          throw error;
+        }
       }
-    }
-  });
+    },
+  );
 });

@@ -12,7 +12,13 @@ import { LogEncoder, decodeEntry } from '../host/core/txlog.ts';
 import { FileStorage } from '../host/storage/file.ts';
 import { Random } from '../host/protocol/random.ts';
 import { keyedCore } from './fixtures.ts';
-import { ApplianceModel, POOL, recoverFresh, recoveredView, type ExpectedState } from './txlog-helpers.ts';
+import {
+  ApplianceModel,
+  POOL,
+  recoverFresh,
+  recoveredView,
+  type ExpectedState,
+} from './txlog-helpers.ts';
 
 /** Bytes flipped by the file sweep: every FLIP_STRIDE-th byte, plus every byte of the last entry. */
 const FLIP_STRIDE = 13;
@@ -48,12 +54,19 @@ afterAll(async () => {
  * file after. A restart opens the storage afresh; `shared` reuses one open storage (its log
  * file handle follows the rewritten file), which keeps a sweep of hundreds of trials fast.
  */
-async function recoverFrom(log: Uint8Array, shared?: FileStorage): Promise<{ state?: ExpectedState; tornBytes?: number; code?: number; after: Uint8Array }> {
+async function recoverFrom(
+  log: Uint8Array,
+  shared?: FileStorage,
+): Promise<{ state?: ExpectedState; tornBytes?: number; code?: number; after: Uint8Array }> {
   await writeFile(join(directory, 'log'), log);
   const storage = shared ?? (await FileStorage.open(directory));
   try {
     const state = await recoverFresh(storage, core);
-    return { state: recoveredView(state), tornBytes: state.tornBytes, after: new Uint8Array(await readFile(join(directory, 'log'))) };
+    return {
+      state: recoveredView(state),
+      tornBytes: state.tornBytes,
+      after: new Uint8Array(await readFile(join(directory, 'log'))),
+    };
   } catch (error) {
     if (!(error instanceof HsmError)) throw error;
     return { code: error.code, after: new Uint8Array(await readFile(join(directory, 'log'))) };
@@ -72,7 +85,12 @@ describe('recovery from a log file', () => {
   it('cut at every byte of its last entry (a COMMIT): the state before it, PTL included, the torn bytes cut from the file', async () => {
     for (let cut = lastStart; cut < original.length; cut++) {
       const outcome = await recoverFrom(original.subarray(0, cut));
-      expect({ cut, state: outcome.state, torn: outcome.tornBytes, size: outcome.after.length }).toEqual({ cut, state: states.at(-2), torn: cut - lastStart, size: lastStart });
+      expect({
+        cut,
+        state: outcome.state,
+        torn: outcome.tornBytes,
+        size: outcome.after.length,
+      }).toEqual({ cut, state: states.at(-2), torn: cut - lastStart, size: lastStart });
     }
   });
 
@@ -82,10 +100,17 @@ describe('recovery from a log file', () => {
     const storage = await FileStorage.open(directory);
     const recovered = await recoverFresh(storage, core);
     const encoder = new LogEncoder(core, POOL, recovered.last, recovered.epoch);
-    await storage.appendLog(encoder.encode({ type: 'epoch-raised', epoch: recovered.epoch + 1n }), true);
+    await storage.appendLog(
+      encoder.encode({ type: 'epoch-raised', epoch: recovered.epoch + 1n }),
+      true,
+    );
     const again = await recoverFresh(storage, core);
     await storage.close();
-    expect([again.epoch, again.entries, again.syncPoint.sp]).toEqual([recovered.epoch + 1n, recovered.entries + 1, recovered.syncPoint.sp]);
+    expect([again.epoch, again.entries, again.syncPoint.sp]).toEqual([
+      recovered.epoch + 1n,
+      recovered.entries + 1,
+      recovered.syncPoint.sp,
+    ]);
   });
 
   it('bits flipped across the file: a torn last entry, or a refusal that leaves the file untouched', async () => {
@@ -98,9 +123,17 @@ describe('recovery from a log file', () => {
       damaged[at] ^= 1 << (at % 8);
       const outcome = await recoverFrom(damaged, shared);
       if (at >= lastStart) {
-        expect({ at, state: outcome.state, size: outcome.after.length }).toEqual({ at, state: states.at(-2), size: lastStart });
+        expect({ at, state: outcome.state, size: outcome.after.length }).toEqual({
+          at,
+          state: states.at(-2),
+          size: lastStart,
+        });
       } else {
-        expect({ at, code: outcome.code, untouched: Buffer.from(outcome.after).equals(damaged) }).toEqual({ at, code: 37027, untouched: true });
+        expect({
+          at,
+          code: outcome.code,
+          untouched: Buffer.from(outcome.after).equals(damaged),
+        }).toEqual({ at, code: 37027, untouched: true });
       }
     }
     await shared.close();

@@ -15,16 +15,31 @@ import type { Storage } from '../host/storage/storage.ts';
 import { Random } from '../host/protocol/random.ts';
 import { newCore } from '../host/node/core-file.ts';
 import { keyedCore, sampleUser } from './fixtures.ts';
-import { ApplianceModel, FOUNDERS, POOL, nodesKey, recoverFresh, recoveredView, samplePrepare } from './txlog-helpers.ts';
+import {
+  ApplianceModel,
+  FOUNDERS,
+  POOL,
+  nodesKey,
+  recoverFresh,
+  recoveredView,
+  samplePrepare,
+} from './txlog-helpers.ts';
 
-async function history(seed: number, steps: number, storage: Storage = new MemoryStorage()): Promise<ApplianceModel> {
+async function history(
+  seed: number,
+  steps: number,
+  storage: Storage = new MemoryStorage(),
+): Promise<ApplianceModel> {
   const model = new ApplianceModel(keyedCore(), storage, new Random(seed));
   for (let i = 0; i < steps; i++) await model.step();
   return model;
 }
 
 async function expectCode(promise: Promise<unknown>, code: number): Promise<HsmError> {
-  const error = await promise.then(() => undefined, (caught: unknown) => caught);
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
   expect(error).toBeInstanceOf(HsmError);
   expect((error as HsmError).code).toBe(code);
   return error as HsmError;
@@ -33,7 +48,9 @@ async function expectCode(promise: Promise<unknown>, code: number): Promise<HsmE
 describe('recovery gives back the state before the crash', () => {
   it('an empty storage is a fresh appliance', async () => {
     const state = await recoverFresh(new MemoryStorage());
-    expect([state.syncPoint.count, state.pending, state.epoch, state.last, state.snapshot]).toEqual([0, undefined, 0n, LOG_START, undefined]);
+    expect([state.syncPoint.count, state.pending, state.epoch, state.last, state.snapshot]).toEqual(
+      [0, undefined, 0n, LOG_START, undefined],
+    );
     expect(nodesKey(state.nodes)).toBe(nodesKey(FOUNDERS));
   });
 
@@ -51,16 +68,36 @@ describe('recovery gives back the state before the crash', () => {
     if (!model.pending) await model.prepare();
     const core = keyedCore();
     const state = await recoverFresh(model.storage, core);
-    expect(core.list().map((r) => Buffer.from(r).toString('hex')).sort()).toEqual(model.core.list().map((r) => Buffer.from(r).toString('hex')).sort());
+    expect(
+      core
+        .list()
+        .map((r) => Buffer.from(r).toString('hex'))
+        .sort(),
+    ).toEqual(
+      model.core
+        .list()
+        .map((r) => Buffer.from(r).toString('hex'))
+        .sort(),
+    );
     expect(state.pending?.transactionId).toBe(model.pending!.id);
     const prepare: PrepareBody = state.pending!.prepare;
     expect(Buffer.from(prepare.batch).equals(model.pending!.prepare.batch)).toBe(true);
     const after = core.apply(prepare.batch).syncPoint;
     expect([after.sp, after.spvv]).toEqual([prepare.spAfter, prepare.spvvAfter]);
     const encoder = new LogEncoder(core, POOL, state.last, state.epoch);
-    await model.storage.appendLog(encoder.encode({ type: 'commit', spAfter: after.sp, spvvAfter: after.spvv }, { transactionId: state.pending!.transactionId }), true);
+    await model.storage.appendLog(
+      encoder.encode(
+        { type: 'commit', spAfter: after.sp, spvvAfter: after.spvv },
+        { transactionId: state.pending!.transactionId },
+      ),
+      true,
+    );
     const again = await recoverFresh(model.storage);
-    expect([again.pending, again.syncPoint.sp, again.outcomes.get(state.pending!.transactionId)]).toEqual([undefined, after.sp, true]);
+    expect([
+      again.pending,
+      again.syncPoint.sp,
+      again.outcomes.get(state.pending!.transactionId),
+    ]).toEqual([undefined, after.sp, true]);
   });
 
   it('aborted transactions change nothing; membership and epoch entries rebuild the node list and epoch', async () => {
@@ -81,7 +118,10 @@ describe('recovery gives back the state before the crash', () => {
 
   it('a PREPARE pending across a checkpoint and a compaction is still the PTL, and commits after it', async () => {
     const model = new ApplianceModel(keyedCore(), new MemoryStorage(), new Random(11));
-    for (let i = 0; i < 3; i++) { await model.prepare(); await model.commit(); }
+    for (let i = 0; i < 3; i++) {
+      await model.prepare();
+      await model.commit();
+    }
     await model.prepare();
     await model.checkpoint();
     await model.checkpoint();
@@ -139,7 +179,8 @@ describe('snapshots', () => {
     const model = await history(22, 10);
     await model.checkpoint();
     await compactLog(model.core, model.storage, POOL, 1);
-    for (const name of await model.storage.listSnapshots()) await model.storage.deleteSnapshot(name);
+    for (const name of await model.storage.listSnapshots())
+      await model.storage.deleteSnapshot(name);
     const before = await model.storage.readLog();
     await expectCode(recoverFresh(model.storage), 38313);
     expect(await model.storage.readLog()).toEqual(before);
@@ -153,7 +194,10 @@ describe('snapshots', () => {
 
   it('a snapshot no CHECKPOINT entry names (a checkpoint cut short) is ignored, and compaction deletes it', async () => {
     const model = await history(23, 12);
-    await model.storage.writeSnapshot('checkpoint-99999999999999999999', model.core.snapshotChunks());
+    await model.storage.writeSnapshot(
+      'checkpoint-99999999999999999999',
+      model.core.snapshotChunks(),
+    );
     const state = await recoverFresh(model.storage);
     expect(recoveredView(state)).toEqual(model.states.at(-1));
     await model.checkpoint();
@@ -163,9 +207,18 @@ describe('snapshots', () => {
 
   it('snapshots larger than the IO buffer import in chunks of whole frames', async () => {
     const core = keyedCore();
-    const records = Array.from({ length: 400 }, (_, i) => core.encode({ ...sampleUser(`user${i}`, i), salt: new Uint8Array(64).fill(i & 0xff) }));
+    const records = Array.from({ length: 400 }, (_, i) =>
+      core.encode({ ...sampleUser(`user${i}`, i), salt: new Uint8Array(64).fill(i & 0xff) }),
+    );
     for (let i = 0; i < records.length; i += 100) {
-      core.apply(encodeBatch(records.slice(i, i + 100).map((record) => ({ event: 'CREATE_USR' as const, operations: [{ op: 'insert' as const, record }] }))));
+      core.apply(
+        encodeBatch(
+          records.slice(i, i + 100).map((record) => ({
+            event: 'CREATE_USR' as const,
+            operations: [{ op: 'insert' as const, record }],
+          })),
+        ),
+      );
     }
     const bytes = Buffer.concat(core.snapshotChunks());
     const chunks = splitSnapshot(bytes, 4096);
@@ -190,7 +243,10 @@ describe('refusals', () => {
 
   it("another pool's log is refused", async () => {
     const model = await history(32, 5);
-    const error = await expectCode(recover(keyedCore(), model.storage, { poolId: POOL + 1n }), 37027);
+    const error = await expectCode(
+      recover(keyedCore(), model.storage, { poolId: POOL + 1n }),
+      37027,
+    );
     expect(error.message).toMatch(/LOG_WRONG_POOL/);
   });
 
@@ -200,33 +256,77 @@ describe('refusals', () => {
 
   it('a store that is not empty is refused', async () => {
     const core = keyedCore();
-    core.apply(encodeBatch([{ event: 'CREATE_USR', operations: [{ op: 'insert', record: core.encode(sampleUser('x')) }] }]));
+    core.apply(
+      encodeBatch([
+        {
+          event: 'CREATE_USR',
+          operations: [{ op: 'insert', record: core.encode(sampleUser('x')) }],
+        },
+      ]),
+    );
     await expectCode(recover(core, new MemoryStorage(), { poolId: POOL }), 38207);
   });
 
   const mismatches: [string, (core: Core, encoder: LogEncoder) => Uint8Array[]][] = [
-    ['a COMMIT whose SP after differs', (core, encoder) => {
-      const prepare = preparedOn(core);
-      return [encoder.encode(prepare, { transactionId: 5n }), encoder.encode({ type: 'commit', spAfter: prepare.spAfter ^ 1n, spvvAfter: prepare.spvvAfter }, { transactionId: 5n })];
-    }],
-    ['a COMMIT without its PREPARE', (_core, encoder) => [encoder.encode({ type: 'commit', spAfter: 1n, spvvAfter: 1 }, { transactionId: 5n })]],
-    ['two pending PREPAREs', (core, encoder) => [encoder.encode(preparedOn(core), { transactionId: 5n }), encoder.encode(preparedOn(core), { transactionId: 6n })]],
-    ['a PREPARE whose SP before is not the state', (core, encoder) => {
-      const prepare = { ...preparedOn(core), spBefore: 12345n };
-      return [encoder.encode(prepare, { transactionId: 5n }), encoder.encode({ type: 'commit', spAfter: prepare.spAfter, spvvAfter: prepare.spvvAfter }, { transactionId: 5n })];
-    }],
-    ['committed and aborted', (core, encoder) => {
-      const prepare = preparedOn(core);
-      return [
-        encoder.encode(prepare, { transactionId: 5n }), encoder.encode({ type: 'commit', spAfter: prepare.spAfter, spvvAfter: prepare.spvvAfter }, { transactionId: 5n }),
-        encoder.encode({ type: 'abort', reason: 1 }, { transactionId: 5n }),
-      ];
-    }],
+    [
+      'a COMMIT whose SP after differs',
+      (core, encoder) => {
+        const prepare = preparedOn(core);
+        return [
+          encoder.encode(prepare, { transactionId: 5n }),
+          encoder.encode(
+            { type: 'commit', spAfter: prepare.spAfter ^ 1n, spvvAfter: prepare.spvvAfter },
+            { transactionId: 5n },
+          ),
+        ];
+      },
+    ],
+    [
+      'a COMMIT without its PREPARE',
+      (_core, encoder) => [
+        encoder.encode({ type: 'commit', spAfter: 1n, spvvAfter: 1 }, { transactionId: 5n }),
+      ],
+    ],
+    [
+      'two pending PREPAREs',
+      (core, encoder) => [
+        encoder.encode(preparedOn(core), { transactionId: 5n }),
+        encoder.encode(preparedOn(core), { transactionId: 6n }),
+      ],
+    ],
+    [
+      'a PREPARE whose SP before is not the state',
+      (core, encoder) => {
+        const prepare = { ...preparedOn(core), spBefore: 12345n };
+        return [
+          encoder.encode(prepare, { transactionId: 5n }),
+          encoder.encode(
+            { type: 'commit', spAfter: prepare.spAfter, spvvAfter: prepare.spvvAfter },
+            { transactionId: 5n },
+          ),
+        ];
+      },
+    ],
+    [
+      'committed and aborted',
+      (core, encoder) => {
+        const prepare = preparedOn(core);
+        return [
+          encoder.encode(prepare, { transactionId: 5n }),
+          encoder.encode(
+            { type: 'commit', spAfter: prepare.spAfter, spvvAfter: prepare.spvvAfter },
+            { transactionId: 5n },
+          ),
+          encoder.encode({ type: 'abort', reason: 1 }, { transactionId: 5n }),
+        ];
+      },
+    ],
   ];
   it.each(mismatches)('%s: LOG_REPLAY_MISMATCH', async (_name, build) => {
     const core = keyedCore();
     const storage = new MemoryStorage();
-    for (const entry of build(core, new LogEncoder(core, POOL))) await storage.appendLog(entry, true);
+    for (const entry of build(core, new LogEncoder(core, POOL)))
+      await storage.appendLog(entry, true);
     await expectCode(recoverFresh(storage), 38312);
   });
 
@@ -238,11 +338,22 @@ describe('refusals', () => {
     for (const entry of [
       encoder.encode({ type: 'abort', reason: 37001 }, { transactionId: 9n }),
       encoder.encode(prepare, { transactionId: 5n }),
-      encoder.encode({ type: 'commit', spAfter: prepare.spAfter, spvvAfter: prepare.spvvAfter }, { transactionId: 5n }),
-      encoder.encode({ type: 'commit', spAfter: prepare.spAfter, spvvAfter: prepare.spvvAfter }, { transactionId: 5n }),
-    ]) await storage.appendLog(entry, true);
+      encoder.encode(
+        { type: 'commit', spAfter: prepare.spAfter, spvvAfter: prepare.spvvAfter },
+        { transactionId: 5n },
+      ),
+      encoder.encode(
+        { type: 'commit', spAfter: prepare.spAfter, spvvAfter: prepare.spvvAfter },
+        { transactionId: 5n },
+      ),
+    ])
+      await storage.appendLog(entry, true);
     const state = await recoverFresh(storage);
-    expect([state.syncPoint.sp, state.outcomes.get(9n), state.outcomes.get(5n)]).toEqual([prepare.spAfter, false, true]);
+    expect([state.syncPoint.sp, state.outcomes.get(9n), state.outcomes.get(5n)]).toEqual([
+      prepare.spAfter,
+      false,
+      true,
+    ]);
   });
 });
 
@@ -251,7 +362,13 @@ function preparedOn(core: Core): PrepareBody {
   const body = samplePrepare(core);
   const before = core.syncPoint();
   const after = core.apply(body.batch, true).syncPoint;
-  return { ...body, spBefore: before.sp, spvvBefore: before.spvv, spAfter: after.sp, spvvAfter: after.spvv };
+  return {
+    ...body,
+    spBefore: before.sp,
+    spvvBefore: before.spvv,
+    spAfter: after.sp,
+    spvvAfter: after.spvv,
+  };
 }
 
 describe('checkpoints', () => {
@@ -262,6 +379,10 @@ describe('checkpoints', () => {
     const { name, sequence } = await writeCheckpoint(core, storage, encoder, FOUNDERS);
     expect([name, sequence]).toEqual(['checkpoint-00000000000000000001', 1n]);
     const state = await recoverFresh(storage);
-    expect([state.snapshot, state.entries, nodesKey(state.nodes)]).toEqual([name, 1, nodesKey(FOUNDERS)]);
+    expect([state.snapshot, state.entries, nodesKey(state.nodes)]).toEqual([
+      name,
+      1,
+      nodesKey(FOUNDERS),
+    ]);
   });
 });

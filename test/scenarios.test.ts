@@ -6,7 +6,8 @@ import { keyedCore, sampleObject } from './fixtures.ts';
 
 const core = keyedCore();
 const key = (name: string): Uint8Array => core.encode(sampleObject(name));
-const pool = (...names: string[]): Promise<ScenarioPool> => ScenarioPool.create(names, () => keyedCore());
+const pool = (...names: string[]): Promise<ScenarioPool> =>
+  ScenarioPool.create(names, () => keyedCore());
 const sp = (p: ScenarioPool, name: string): string => p.replica(name).core.syncPoint().hex;
 
 describe('replication scenarios', () => {
@@ -116,7 +117,25 @@ describe('replication scenarios', () => {
   it('a diverged participant refuses the PREPARE (36500) and the coordinator shows which one', async () => {
     const p = await pool('A', 'B', 'C');
     // Corrupt C's state behind the protocol's back.
-    p.replica('C').core.apply(new Uint8Array([1, 0, 0, 0, 4, 0, 1, 0, ...new Array(16).fill(0), 1, 0, 0, 0, ...u32(key('rogue').length), ...key('rogue')]));
+    p.replica('C').core.apply(
+      new Uint8Array([
+        1,
+        0,
+        0,
+        0,
+        4,
+        0,
+        1,
+        0,
+        ...new Array(16).fill(0),
+        1,
+        0,
+        0,
+        0,
+        ...u32(key('rogue').length),
+        ...key('rogue'),
+      ]),
+    );
     await p.write('A', 'w1', key('k1'));
     await p.deliver({}, 4);
     expect(p.reply('w1')?.code).toBe(36500);

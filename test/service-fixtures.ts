@@ -8,8 +8,17 @@ import type { KdfParameters, KeyType } from '../host/core/records.ts';
 import { CryptoEngine, keyBytes, type KeyBytes } from '../host/service/crypto-engine.ts';
 import { fromBase64, toHex } from '../host/service/encoding.ts';
 import { LocalBackend, createLocalPool } from '../host/service/local-backend.ts';
-import { encodeBytes, type RequestType, type ResultOf, type ServiceResponse } from '../host/service/protocol.ts';
-import { DEFAULT_KDF_LIMITS as defaultLimits, ScramClient, saltPassword } from '../host/service/scram.ts';
+import {
+  encodeBytes,
+  type RequestType,
+  type ResultOf,
+  type ServiceResponse,
+} from '../host/service/protocol.ts';
+import {
+  DEFAULT_KDF_LIMITS as defaultLimits,
+  ScramClient,
+  saltPassword,
+} from '../host/service/scram.ts';
 import { Service } from '../host/service/service.ts';
 import type { Session } from '../host/service/session.ts';
 import { bootstrapPool } from '../host/service/users.ts';
@@ -55,19 +64,36 @@ export interface TestPool {
 }
 
 /** `count` nodes over one replicated state, with the administrator `admin` / ADMIN_PASSWORD. */
-export async function makePool(count = 1, seed = 1, engine = new CryptoEngine()): Promise<TestPool> {
+export async function makePool(
+  count = 1,
+  seed = 1,
+  engine = new CryptoEngine(),
+): Promise<TestPool> {
   const clock = new ManualClock();
   const randomBytes = seededRandomBytes(seed);
   const cores = Array.from({ length: count }, () => keyedCore());
   const backends = createLocalPool(cores, TEST_SVMK, { randomBytes, now: clock.now });
-  const nodes = backends.map((backend) => ({ core: backend.core, backend, service: new Service(backend, { kdf: TEST_KDF, engine }) }));
-  const bootstrap = await bootstrapPool({ core: cores[0], password: ADMIN_PASSWORD, kdf: TEST_KDF, randomBytes, engine });
+  const nodes = backends.map((backend) => ({
+    core: backend.core,
+    backend,
+    service: new Service(backend, { kdf: TEST_KDF, engine }),
+  }));
+  const bootstrap = await bootstrapPool({
+    core: cores[0],
+    password: ADMIN_PASSWORD,
+    kdf: TEST_KDF,
+    randomBytes,
+    engine,
+  });
   const reply = await backends[0].submit(bootstrap.write);
   if (reply.code !== 0) throw new Error(`bootstrap failed: ${reply.code}`);
   return { nodes, clock, engine };
 }
 
-export async function makeNode(seed = 1, engine = new CryptoEngine()): Promise<TestNode & { clock: ManualClock }> {
+export async function makeNode(
+  seed = 1,
+  engine = new CryptoEngine(),
+): Promise<TestNode & { clock: ManualClock }> {
   const pool = await makePool(1, seed, engine);
   return { ...pool.nodes[0], clock: pool.clock };
 }
@@ -84,16 +110,25 @@ export class Driver {
   private nonceCounter = 0;
   readonly engine = new CryptoEngine();
 
-  constructor(readonly service: Service, readonly session: Session = service.openSession()) {}
+  constructor(
+    readonly service: Service,
+    readonly session: Session = service.openSession(),
+  ) {}
 
   async raw(request: unknown): Promise<ServiceResponse> {
     return this.service.handle(this.session, request);
   }
 
   /** Sends a request; returns the result or throws an error carrying the code. */
-  async call<T extends RequestType>(type: T, fields: Record<string, unknown> = {}): Promise<ResultOf<T>> {
+  async call<T extends RequestType>(
+    type: T,
+    fields: Record<string, unknown> = {},
+  ): Promise<ResultOf<T>> {
     const response = await this.raw({ type, ...fields });
-    if (response.code !== 0) throw Object.assign(new Error(`${type}: ${'message' in response ? response.message : ''}`), { code: response.code });
+    if (response.code !== 0)
+      throw Object.assign(new Error(`${type}: ${'message' in response ? response.message : ''}`), {
+        code: response.code,
+      });
     return (response as { result: ResultOf<T> }).result;
   }
 
@@ -104,32 +139,75 @@ export class Driver {
 
   /** A full SCRAM login; returns login.finish's code. */
   async login(user: string, password: string): Promise<number> {
-    const client = new ScramClient(user, `client-nonce-${String(this.nonceCounter++).padStart(6, '0')}`);
+    const client = new ScramClient(
+      user,
+      `client-nonce-${String(this.nonceCounter++).padStart(6, '0')}`,
+    );
     const start = await this.raw({ type: 'login.start', clientFirst: client.clientFirst });
     if (start.code !== 0) return start.code;
     const serverFirst = (start as { result: ResultOf<'login.start'> }).result.serverFirst;
-    const parsed = client.receiveServerFirst(serverFirst, { ...defaultLimits, pbkdf2IterationsMin: 1, scryptLog2NMin: 1 });
+    const parsed = client.receiveServerFirst(serverFirst, {
+      ...defaultLimits,
+      pbkdf2IterationsMin: 1,
+      scryptLog2NMin: 1,
+    });
     const salted = await saltPassword(this.engine, password, parsed.salt, parsed.kdf);
-    const finish = await this.raw({ type: 'login.finish', clientFinal: client.clientFinal(salted) });
+    const finish = await this.raw({
+      type: 'login.finish',
+      clientFinal: client.clientFinal(salted),
+    });
     if (finish.code !== 0) return finish.code;
-    this.sessionKey = keyBytes(client.receiveServerFinal((finish as { result: ResultOf<'login.finish'> }).result.serverFinal));
+    this.sessionKey = keyBytes(
+      client.receiveServerFinal(
+        (finish as { result: ResultOf<'login.finish'> }).result.serverFinal,
+      ),
+    );
     return 0;
   }
 
   async sealPassword(user: string, password: string): Promise<string> {
-    return encodeBytes(await seal(this.engine, this.sessionKey!, 'password', user, new TextEncoder().encode(password), nonce12()));
+    return encodeBytes(
+      await seal(
+        this.engine,
+        this.sessionKey!,
+        'password',
+        user,
+        new TextEncoder().encode(password),
+        nonce12(),
+      ),
+    );
   }
 
   async sealKey(name: string, keyType: KeyType, material: Uint8Array): Promise<string> {
-    return encodeBytes(await seal(this.engine, this.sessionKey!, 'key-import', keyContext(name, keyType), material, nonce12()));
+    return encodeBytes(
+      await seal(
+        this.engine,
+        this.sessionKey!,
+        'key-import',
+        keyContext(name, keyType),
+        material,
+        nonce12(),
+      ),
+    );
   }
 
   async unsealExport(name: string, keyType: KeyType, sealed: string): Promise<Uint8Array> {
-    return unseal(this.engine, this.sessionKey!, 'key-export', keyContext(name, keyType), fromBase64(sealed)!);
+    return unseal(
+      this.engine,
+      this.sessionKey!,
+      'key-export',
+      keyContext(name, keyType),
+      fromBase64(sealed)!,
+    );
   }
 
   async createUser(name: string, password: string, admin = false): Promise<void> {
-    await this.call('user.create', { requestId: newRequestId(), name, password: await this.sealPassword(name, password), admin });
+    await this.call('user.create', {
+      requestId: newRequestId(),
+      name,
+      password: await this.sealPassword(name, password),
+      admin,
+    });
   }
 }
 
@@ -141,7 +219,11 @@ function nonce12(): Uint8Array {
 }
 
 /** A logged-in driver on `service`. */
-export async function loggedIn(service: Service, user = 'admin', password = ADMIN_PASSWORD): Promise<Driver> {
+export async function loggedIn(
+  service: Service,
+  user = 'admin',
+  password = ADMIN_PASSWORD,
+): Promise<Driver> {
   const driver = new Driver(service);
   const code = await driver.login(user, password);
   if (code !== 0) throw new Error(`login of ${user} failed: ${code}`);

@@ -5,9 +5,19 @@ import { describe, expect, it } from 'vitest';
 import { code } from '../host/core/codes.ts';
 import type { UserRecord } from '../host/core/records.ts';
 import { ScramClient } from '../host/service/scram.ts';
-import { ADMIN_PASSWORD, Driver, loggedIn, makeNode, makePool, newRequestId } from './service-fixtures.ts';
+import {
+  ADMIN_PASSWORD,
+  Driver,
+  loggedIn,
+  makeNode,
+  makePool,
+  newRequestId,
+} from './service-fixtures.ts';
 
-const userRecord = (node: { core: import('../host/core/core.ts').Core }, name: string): UserRecord | undefined => {
+const userRecord = (
+  node: { core: import('../host/core/core.ts').Core },
+  name: string,
+): UserRecord | undefined => {
   const bytes = node.core.get('user', name);
   return bytes ? (node.core.decode(bytes) as UserRecord) : undefined;
 };
@@ -29,7 +39,10 @@ describe('login', () => {
   it('answers an unknown user and a wrong password the same way', async () => {
     const node = await makeNode();
     const driver = new Driver(node.service);
-    const unknown = await driver.raw({ type: 'login.start', clientFirst: new ScramClient('nobody', 'n0nce-n0nce-n0nce').clientFirst });
+    const unknown = await driver.raw({
+      type: 'login.start',
+      clientFirst: new ScramClient('nobody', 'n0nce-n0nce-n0nce').clientFirst,
+    });
     expect(unknown.code).toBe(0);
     expect(await driver.login('nobody', 'whatever-password')).toBe(code('AUTH_FAILED'));
     expect(await driver.login('admin', 'wrong-password')).toBe(code('AUTH_FAILED'));
@@ -37,7 +50,12 @@ describe('login', () => {
     for (const user of ['nobody', 'admin']) {
       const client = new ScramClient(user, 'n0nce-n0nce-n0nce');
       await driver.raw({ type: 'login.start', clientFirst: client.clientFirst });
-      responses.push(await driver.raw({ type: 'login.finish', clientFinal: `c=biws,r=${'x'.repeat(10)},p=${'A'.repeat(43)}=` }));
+      responses.push(
+        await driver.raw({
+          type: 'login.finish',
+          clientFinal: `c=biws,r=${'x'.repeat(10)},p=${'A'.repeat(43)}=`,
+        }),
+      );
     }
     expect(responses[0]).toEqual(responses[1]);
   });
@@ -60,7 +78,13 @@ describe('login', () => {
     const pool = await makePool(2);
     const [a, b] = pool.nodes;
     const admin = await loggedIn(a.service);
-    await admin.call('policy.set', { requestId: newRequestId(), minPasswordLength: 8, maxFailedLogins: 3, keyExportAllowed: true, sessionTimeoutSeconds: 900 });
+    await admin.call('policy.set', {
+      requestId: newRequestId(),
+      minPasswordLength: 8,
+      maxFailedLogins: 3,
+      keyExportAllowed: true,
+      sessionTimeoutSeconds: 900,
+    });
     await admin.createUser('alice', 'alice-password');
     const attacker = new Driver(b.service);
     for (let i = 1; i <= 3; i++) {
@@ -73,7 +97,10 @@ describe('login', () => {
     expect(userRecord(a, 'alice')!.failedLogins).toBe(3);
     expect(await new Driver(a.service).login('alice', 'alice-password')).toBe(code('USER_LOCKED'));
     const users = await admin.call('user.list');
-    expect(users.users.find((user) => user.name === 'alice')).toMatchObject({ locked: true, failedLogins: 3 });
+    expect(users.users.find((user) => user.name === 'alice')).toMatchObject({
+      locked: true,
+      failedLogins: 3,
+    });
     await admin.call('user.unlock', { requestId: newRequestId(), name: 'alice' });
     expect(userRecord(b, 'alice')!.failedLogins).toBe(0);
     expect(await new Driver(b.service).login('alice', 'alice-password')).toBe(0);
@@ -83,7 +110,9 @@ describe('login', () => {
     const node = await makeNode();
     const admin = await loggedIn(node.service);
     await admin.createUser('bob', 'bob-password');
-    expect(await new Driver(node.service).login('bob', 'not-bobs-password')).toBe(code('AUTH_FAILED'));
+    expect(await new Driver(node.service).login('bob', 'not-bobs-password')).toBe(
+      code('AUTH_FAILED'),
+    );
     await node.service.settled();
     expect(userRecord(node, 'bob')!.failedLogins).toBe(1);
     expect(await new Driver(node.service).login('bob', 'bob-password')).toBe(0);
@@ -94,26 +123,43 @@ describe('login', () => {
   it('holds the lock on this node while the pool cannot record the failures', async () => {
     const node = await makeNode();
     const admin = await loggedIn(node.service);
-    await admin.call('policy.set', { requestId: newRequestId(), minPasswordLength: 8, maxFailedLogins: 2, keyExportAllowed: true, sessionTimeoutSeconds: 900 });
+    await admin.call('policy.set', {
+      requestId: newRequestId(),
+      minPasswordLength: 8,
+      maxFailedLogins: 2,
+      keyExportAllowed: true,
+      sessionTimeoutSeconds: 900,
+    });
     await admin.createUser('carol', 'carol-password');
     const submit = node.backend.submit.bind(node.backend);
     node.backend.submit = async (write) => ({ requestId: write.requestId, code: 36000 });
-    for (let i = 0; i < 3; i++) expect(await new Driver(node.service).login('carol', 'wrong-password')).toBe(code('AUTH_FAILED'));
+    for (let i = 0; i < 3; i++)
+      expect(await new Driver(node.service).login('carol', 'wrong-password')).toBe(
+        code('AUTH_FAILED'),
+      );
     await node.service.settled();
     expect(userRecord(node, 'carol')!.failedLogins).toBe(0); // nothing recorded yet
-    expect(await new Driver(node.service).login('carol', 'carol-password')).toBe(code('USER_LOCKED'));
+    expect(await new Driver(node.service).login('carol', 'carol-password')).toBe(
+      code('USER_LOCKED'),
+    );
     node.backend.submit = submit;
-    expect(await new Driver(node.service).login('carol', 'wrong-password')).toBe(code('AUTH_FAILED'));
+    expect(await new Driver(node.service).login('carol', 'wrong-password')).toBe(
+      code('AUTH_FAILED'),
+    );
     await node.service.settled();
   });
 
   it('refuses login steps out of order and requests before login', async () => {
     const node = await makeNode();
     const driver = new Driver(node.service);
-    expect(await driver.code('login.finish', { clientFinal: 'c=biws,r=x,p=AAAA' })).toBe(code('NOT_AUTHENTICATED'));
+    expect(await driver.code('login.finish', { clientFinal: 'c=biws,r=x,p=AAAA' })).toBe(
+      code('NOT_AUTHENTICATED'),
+    );
     expect(await driver.code('key.list')).toBe(code('NOT_AUTHENTICATED'));
     expect(await driver.code('ping')).toBe(0);
-    expect(await driver.code('login.start', { clientFirst: 'hello' })).toBe(code('MALFORMED_REQUEST'));
+    expect(await driver.code('login.start', { clientFirst: 'hello' })).toBe(
+      code('MALFORMED_REQUEST'),
+    );
     expect(await driver.login('admin', ADMIN_PASSWORD)).toBe(0);
     expect(await driver.code('key.list')).toBe(0);
     expect(await driver.code('logout')).toBe(0);

@@ -15,7 +15,8 @@ const factory = () => {
   return core;
 };
 
-const failure = (result: SimResult): string => `seed ${result.seed}: ${result.problems.join('; ')} — params ${JSON.stringify(result.params)} — replay: ${replayCommand(result, {})}`;
+const failure = (result: SimResult): string =>
+  `seed ${result.seed}: ${result.problems.join('; ')} — params ${JSON.stringify(result.params)} — replay: ${replayCommand(result, {})}`;
 
 it(`${SEEDS} simulated pools stay safe and converge`, async () => {
   const failures: string[] = [];
@@ -43,9 +44,9 @@ it(`${SEEDS} simulated pools stay safe and converge`, async () => {
 /** Seeds that found bugs in live-sync (docs/PROTOCOL.md, The simulator; test/live-sync-findings.test.ts). */
 const REGRESSIONS: Record<number, string> = {
   219: 'a retried joiner got DONE while its donor was in doubt about a transaction already committed: it missed it',
-  1221: 'a joined node restarted at a lower epoch than its log\'s and wrote a PREPARE its next recovery refused',
+  1221: "a joined node restarted at a lower epoch than its log's and wrote a PREPARE its next recovery refused",
   2040: 'two joiners, one already a member: the other held both donors, the pool stayed blocked',
-  2226: 'a joined node restarted and ran a client\'s retried write again (documented; counted, not failed)',
+  2226: "a joined node restarted and ran a client's retried write again (documented; counted, not failed)",
   2305: 'a joined node declared down could not be opened again (not in its own membership)',
 };
 

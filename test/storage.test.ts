@@ -25,7 +25,14 @@ const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values);
 const opened: FileStorage[] = [];
 const implementations: [string, () => Promise<Storage>][] = [
   ['memory', async () => new MemoryStorage()],
-  ['file', async () => { const storage = await FileStorage.open(await temporaryDirectory()); opened.push(storage); return storage; }],
+  [
+    'file',
+    async () => {
+      const storage = await FileStorage.open(await temporaryDirectory());
+      opened.push(storage);
+      return storage;
+    },
+  ],
 ];
 afterEach(async () => {
   for (const storage of opened.splice(0)) await storage.close();
@@ -83,7 +90,9 @@ describe.each(implementations)('the Storage contract: %s', (_name, make) => {
       await expect(async () => storage.writeMeta(name, bytes())).rejects.toThrow(RangeError);
       await expect(async () => storage.writeSnapshot(name, [])).rejects.toThrow(RangeError);
     }
-    await expect(async () => storage.writeMeta('big', new Uint8Array(META_SIZE_MAX + 1))).rejects.toThrow(RangeError);
+    await expect(async () =>
+      storage.writeMeta('big', new Uint8Array(META_SIZE_MAX + 1)),
+    ).rejects.toThrow(RangeError);
   });
 });
 
@@ -94,7 +103,10 @@ describe('memory storage crashes', () => {
       const random = new Random(seed);
       const written: number[] = [];
       for (let i = 0, n = random.between(1, 12); i < n; i++) {
-        const chunk = Uint8Array.from({ length: random.between(1, 200) }, () => written.length & 0xff);
+        const chunk = Uint8Array.from(
+          { length: random.between(1, 200) },
+          () => written.length & 0xff,
+        );
         chunk.forEach((byte) => written.push(byte));
         await storage.appendLog(chunk, random.chance(0.3));
       }
@@ -106,7 +118,9 @@ describe('memory storage crashes', () => {
       expect(report.garbage).toBeLessThanOrEqual(TORN_GARBAGE_MAX);
       const kept = synced + report.keptUnsynced;
       expect(kept).toBeLessThanOrEqual(written.length);
-      expect(Buffer.from(log.subarray(0, kept)).equals(Uint8Array.from(written.slice(0, kept)))).toBe(true);
+      expect(
+        Buffer.from(log.subarray(0, kept)).equals(Uint8Array.from(written.slice(0, kept))),
+      ).toBe(true);
       expect(storage.unsyncedLength).toBe(0);
       const again = new MemoryStorage();
       await again.appendLog(Uint8Array.from(written.slice(0, synced)), true);
@@ -147,7 +161,10 @@ describe('file storage on disk', () => {
     expect(await reopened.readLog()).toEqual(bytes(2, 3));
     expect(await reopened.readSnapshot('checkpoint-1')).toEqual(bytes(7));
     expect(await reopened.readMeta('node-identity')).toEqual(bytes(8));
-    for (const sub of ['', 'snapshots', 'meta']) expect((await readdir(join(directory, sub))).filter((name) => name.startsWith('.'))).toEqual([]);
+    for (const sub of ['', 'snapshots', 'meta'])
+      expect((await readdir(join(directory, sub))).filter((name) => name.startsWith('.'))).toEqual(
+        [],
+      );
     await reopened.close();
     await expect(reopened.readLog()).rejects.toThrow(/closed/);
   });
@@ -171,7 +188,9 @@ describe('file storage on disk', () => {
     const truncated = storage.truncateLog(150);
     const dropped = storage.dropLogPrefix(50);
     await Promise.all([...writes, truncated, dropped]);
-    expect(Array.from(await readFile(join(directory, 'log')))).toEqual(Array.from({ length: 100 }, (_, i) => i + 50));
+    expect(Array.from(await readFile(join(directory, 'log')))).toEqual(
+      Array.from({ length: 100 }, (_, i) => i + 50),
+    );
     await storage.close();
   });
 });

@@ -5,7 +5,13 @@
 import { describe, expect, it } from 'vitest';
 import type { HsmError } from '../host/core/codes.ts';
 import { Random } from '../host/protocol/random.ts';
-import { ANY_NODE, FRAME_KIND, HANDSHAKE_VERSION, SecureChannel, type ChannelStep } from '../host/transport/secure-channel.ts';
+import {
+  ANY_NODE,
+  FRAME_KIND,
+  HANDSHAKE_VERSION,
+  SecureChannel,
+  type ChannelStep,
+} from '../host/transport/secure-channel.ts';
 
 const SVMK_MISMATCH = 5306;
 const CANNOT_P2P_HANDSHAKE = 37002;
@@ -21,26 +27,57 @@ const seeded = (seed: number) => {
   return (length: number): Uint8Array => random.bytes(length);
 };
 
-function pair(options: { initiatorKey?: Uint8Array; responderKey?: Uint8Array; expected?: string; responderId?: string; seed?: number } = {}) {
+function pair(
+  options: {
+    initiatorKey?: Uint8Array;
+    responderKey?: Uint8Array;
+    expected?: string;
+    responderId?: string;
+    seed?: number;
+  } = {},
+) {
   const seed = options.seed ?? 1;
-  const initiator = new SecureChannel({ role: 'initiator', localId: ALICE, peerId: options.expected ?? BOB, svmk: options.initiatorKey ?? svmk(7), randomBytes: seeded(seed) });
-  const responder = new SecureChannel({ role: 'responder', localId: options.responderId ?? BOB, svmk: options.responderKey ?? svmk(7), randomBytes: seeded(seed + 1000) });
+  const initiator = new SecureChannel({
+    role: 'initiator',
+    localId: ALICE,
+    peerId: options.expected ?? BOB,
+    svmk: options.initiatorKey ?? svmk(7),
+    randomBytes: seeded(seed),
+  });
+  const responder = new SecureChannel({
+    role: 'responder',
+    localId: options.responderId ?? BOB,
+    svmk: options.responderKey ?? svmk(7),
+    randomBytes: seeded(seed + 1000),
+  });
   return { initiator, responder };
 }
 
 /** Run the handshake to its end; returns every step so tests can look at what each side saw. */
-function handshake(initiator: SecureChannel, responder: SecureChannel): { initiatorSteps: ChannelStep[]; responderSteps: ChannelStep[] } {
+function handshake(
+  initiator: SecureChannel,
+  responder: SecureChannel,
+): { initiatorSteps: ChannelStep[]; responderSteps: ChannelStep[] } {
   const initiatorSteps: ChannelStep[] = [initiator.start()];
   const responderSteps: ChannelStep[] = [];
   let toResponder = initiatorSteps[0].frames;
   for (let round = 0; round < 4 && toResponder.length > 0; round++) {
-    const fromResponder = toResponder.flatMap((frame) => { const s = responder.receive(frame); responderSteps.push(s); return s.frames; });
-    toResponder = fromResponder.flatMap((frame) => { const s = initiator.receive(frame); initiatorSteps.push(s); return s.frames; });
+    const fromResponder = toResponder.flatMap((frame) => {
+      const s = responder.receive(frame);
+      responderSteps.push(s);
+      return s.frames;
+    });
+    toResponder = fromResponder.flatMap((frame) => {
+      const s = initiator.receive(frame);
+      initiatorSteps.push(s);
+      return s.frames;
+    });
   }
   return { initiatorSteps, responderSteps };
 }
 
-const codeOf = (step: ChannelStep): number | undefined => (step.error as HsmError | undefined)?.code;
+const codeOf = (step: ChannelStep): number | undefined =>
+  (step.error as HsmError | undefined)?.code;
 const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values);
 
 describe('secure channel handshake', () => {
@@ -56,7 +93,7 @@ describe('secure channel handshake', () => {
     expect(responderSteps.every((s) => s.payloads.length === 0)).toBe(true);
   });
 
-  it('a HELLO for ANY_NODE learns the responder\'s id, bound by the proofs; with another SVMK it learns nothing', () => {
+  it("a HELLO for ANY_NODE learns the responder's id, bound by the proofs; with another SVMK it learns nothing", () => {
     const { initiator, responder } = pair({ expected: ANY_NODE });
     handshake(initiator, responder);
     expect(initiator.state).toBe('open');
@@ -67,9 +104,35 @@ describe('secure channel handshake', () => {
     expect(initiatorSteps.map(codeOf)).toContain(SVMK_MISMATCH);
     expect(foreign.initiator.peerId).toBe(ANY_NODE);
     // Nobody presents the wildcard as its own id.
-    expect(() => new SecureChannel({ role: 'responder', localId: ANY_NODE, svmk: svmk(7), randomBytes: seeded(3) })).toThrow(RangeError);
-    const claimsAny = new SecureChannel({ role: 'responder', localId: BOB, svmk: svmk(7), randomBytes: seeded(4) });
-    const hello = bytes(FRAME_KIND.HELLO, HANDSHAKE_VERSION, ...new Uint8Array(8), 0, 0, 0, 0, 0, 0, 0, 0xb2, ...new Uint8Array(32));
+    expect(
+      () =>
+        new SecureChannel({
+          role: 'responder',
+          localId: ANY_NODE,
+          svmk: svmk(7),
+          randomBytes: seeded(3),
+        }),
+    ).toThrow(RangeError);
+    const claimsAny = new SecureChannel({
+      role: 'responder',
+      localId: BOB,
+      svmk: svmk(7),
+      randomBytes: seeded(4),
+    });
+    const hello = bytes(
+      FRAME_KIND.HELLO,
+      HANDSHAKE_VERSION,
+      ...new Uint8Array(8),
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0xb2,
+      ...new Uint8Array(32),
+    );
     expect(codeOf(claimsAny.receive(hello))).toBe(PEER_ID_MISMATCH);
   });
 
@@ -101,7 +164,13 @@ describe('secure channel handshake', () => {
 
   it('SVMK mismatch: the responder refuses a proof that does not verify with 5306', () => {
     const { responder } = pair();
-    const intruder = new SecureChannel({ role: 'initiator', localId: ALICE, peerId: BOB, svmk: svmk(3), randomBytes: seeded(9) });
+    const intruder = new SecureChannel({
+      role: 'initiator',
+      localId: ALICE,
+      peerId: BOB,
+      svmk: svmk(3),
+      randomBytes: seeded(9),
+    });
     responder.receive(intruder.start().frames[0]);
     const forged = new Uint8Array(33);
     forged[0] = FRAME_KIND.PROOF;
@@ -124,7 +193,12 @@ describe('secure channel handshake', () => {
     const first = pair({ seed: 1 });
     const hello = first.initiator.start().frames[0];
     const proof = first.initiator.receive(first.responder.receive(hello).frames[0]).frames[0];
-    const later = new SecureChannel({ role: 'responder', localId: BOB, svmk: svmk(7), randomBytes: seeded(4242) });
+    const later = new SecureChannel({
+      role: 'responder',
+      localId: BOB,
+      svmk: svmk(7),
+      randomBytes: seeded(4242),
+    });
     later.receive(hello);
     expect(codeOf(later.receive(proof))).toBe(SVMK_MISMATCH);
   });
@@ -132,7 +206,13 @@ describe('secure channel handshake', () => {
   it('refuses a HELLO meant for another node, or claiming the responder own id, with 38604', () => {
     const { initiator, responder } = pair({ expected: '00000000000000c3' });
     expect(codeOf(responder.receive(initiator.start().frames[0]))).toBe(PEER_ID_MISMATCH);
-    const self = new SecureChannel({ role: 'initiator', localId: BOB, peerId: BOB, svmk: svmk(7), randomBytes: seeded(3) });
+    const self = new SecureChannel({
+      role: 'initiator',
+      localId: BOB,
+      peerId: BOB,
+      svmk: svmk(7),
+      randomBytes: seeded(3),
+    });
     const other = pair().responder;
     expect(codeOf(other.receive(self.start().frames[0]))).toBe(PEER_ID_MISMATCH);
   });
@@ -144,7 +224,10 @@ describe('secure channel handshake', () => {
       [bytes(99, 1, 2), FRAME_MALFORMED],
       [hello.subarray(0, hello.length - 1), FRAME_MALFORMED],
       [Uint8Array.of(...hello, 0), FRAME_MALFORMED],
-      [Uint8Array.of(FRAME_KIND.HELLO, HANDSHAKE_VERSION + 1, ...hello.subarray(2)), CANNOT_P2P_HANDSHAKE],
+      [
+        Uint8Array.of(FRAME_KIND.HELLO, HANDSHAKE_VERSION + 1, ...hello.subarray(2)),
+        CANNOT_P2P_HANDSHAKE,
+      ],
       [Uint8Array.of(FRAME_KIND.PROOF, ...new Uint8Array(32)), CANNOT_P2P_HANDSHAKE],
       [Uint8Array.of(FRAME_KIND.SEALED, ...new Uint8Array(40)), FRAME_UNAUTHENTICATED],
     ];
@@ -173,7 +256,10 @@ describe('sealed frames', () => {
       const sealed = sender.seal(bytes(10, 20, 30, 40));
       sealed[bit >> 3] ^= 1 << (bit & 7);
       const code = codeOf(responder.receive(sealed));
-      expect(code === FRAME_UNAUTHENTICATED || code === FRAME_MALFORMED || code === CANNOT_P2P_HANDSHAKE, `bit ${bit}: ${code}`).toBe(true);
+      expect(
+        code === FRAME_UNAUTHENTICATED || code === FRAME_MALFORMED || code === CANNOT_P2P_HANDSHAKE,
+        `bit ${bit}: ${code}`,
+      ).toBe(true);
       expect(responder.state).toBe('failed');
     }
   });
@@ -199,7 +285,10 @@ describe('sealed frames', () => {
       const { initiator: sender, responder } = openPair();
       const cut = sender.seal(bytes(1, 2, 3, 4, 5, 6, 7, 8)).subarray(0, length);
       const code = codeOf(responder.receive(cut));
-      expect(code === FRAME_UNAUTHENTICATED || code === FRAME_MALFORMED, `length ${length}: ${code}`).toBe(true);
+      expect(
+        code === FRAME_UNAUTHENTICATED || code === FRAME_MALFORMED,
+        `length ${length}: ${code}`,
+      ).toBe(true);
     }
   });
 
@@ -215,7 +304,9 @@ describe('sealed frames', () => {
     handshake(old.initiator, old.responder);
     const fresh = pair({ seed: 2 });
     handshake(fresh.initiator, fresh.responder);
-    expect(codeOf(fresh.responder.receive(old.initiator.seal(bytes(1))))).toBe(FRAME_UNAUTHENTICATED);
+    expect(codeOf(fresh.responder.receive(old.initiator.seal(bytes(1))))).toBe(
+      FRAME_UNAUTHENTICATED,
+    );
   });
 
   it('will not seal before the channel is open', () => {

@@ -8,7 +8,14 @@ import { Random } from '../host/protocol/random.ts';
 import type { Envelope } from '../host/protocol/types.ts';
 import { encodeEnvelope } from '../host/transport/envelope-codec.ts';
 import { createSocketPair, MemoryHub, MemoryTransport } from '../host/transport/memory.ts';
-import { backoffDelayMs, LINK_MESSAGE, PEER_FRAME_SIZE_MAX, PEER_LINK_LIMITS, PeerLinkTransport, type LinkFailure } from '../host/transport/peer-link.ts';
+import {
+  backoffDelayMs,
+  LINK_MESSAGE,
+  PEER_FRAME_SIZE_MAX,
+  PEER_LINK_LIMITS,
+  PeerLinkTransport,
+  type LinkFailure,
+} from '../host/transport/peer-link.ts';
 import { FRAME_KIND, SecureChannel } from '../host/transport/secure-channel.ts';
 import { CLOSE_CODES, type FramedSocket } from '../host/transport/transport.ts';
 
@@ -24,10 +31,20 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((transport) => transport.close()));
 });
 
-function node(hub: MemoryHub, id: string, options: { key?: Uint8Array; limits?: object; seed?: number } = {}) {
+function node(
+  hub: MemoryHub,
+  id: string,
+  options: { key?: Uint8Array; limits?: object; seed?: number } = {},
+) {
   const random = new Random(options.seed ?? parseInt(id, 16));
   const transport = new MemoryTransport({
-    hub, nodeId: id, address: `mem:${id}`, svmk: options.key ?? KEY, randomBytes: (n) => random.bytes(n), random: () => random.float(), limits: { ...FAST, ...options.limits },
+    hub,
+    nodeId: id,
+    address: `mem:${id}`,
+    svmk: options.key ?? KEY,
+    randomBytes: (n) => random.bytes(n),
+    random: () => random.float(),
+    limits: { ...FAST, ...options.limits },
   });
   const received: Envelope[] = [];
   transport.onEnvelope((envelope) => received.push(envelope));
@@ -36,7 +53,15 @@ function node(hub: MemoryHub, id: string, options: { key?: Uint8Array; limits?: 
 }
 
 function envelope(from: string, to: string, n: number): Envelope {
-  return { from, to, epoch: n, digest: '0:0000000000000000', sp: '0000000000000000', spvv: 0, body: { type: 'probe', nonce: `n${n}` } };
+  return {
+    from,
+    to,
+    epoch: n,
+    digest: '0:0000000000000000',
+    sp: '0000000000000000',
+    spvv: 0,
+    body: { type: 'probe', nonce: `n${n}` },
+  };
 }
 
 async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
@@ -50,9 +75,17 @@ async function until(condition: () => boolean, what: string, timeoutMs = 5_000):
 /** A peer holding the key (or not) that speaks the handshake by hand, then sends what it likes. */
 function rawPeer(target: PeerLinkTransport, id: string, key = KEY) {
   const [mine, theirs] = createSocketPair();
-  const channel = new SecureChannel({ role: 'initiator', localId: id, peerId: target.nodeId, svmk: key, randomBytes: (n) => new Random(7).bytes(n) });
+  const channel = new SecureChannel({
+    role: 'initiator',
+    localId: id,
+    peerId: target.nodeId,
+    svmk: key,
+    randomBytes: (n) => new Random(7).bytes(n),
+  });
   const state = { closeCode: undefined as number | undefined, opened: false };
-  mine.onClose((code) => { state.closeCode = code; });
+  mine.onClose((code) => {
+    state.closeCode = code;
+  });
   mine.onFrame((frame) => {
     const step = channel.receive(frame);
     for (const out of step.frames) mine.send(out);
@@ -64,20 +97,33 @@ function rawPeer(target: PeerLinkTransport, id: string, key = KEY) {
   return { socket: mine as FramedSocket, channel, state, sendLinkMessage };
 }
 
-const linkEnvelope = (value: Envelope): Uint8Array => Uint8Array.of(LINK_MESSAGE.ENVELOPE, ...encodeEnvelope(value));
+const linkEnvelope = (value: Envelope): Uint8Array =>
+  Uint8Array.of(LINK_MESSAGE.ENVELOPE, ...encodeEnvelope(value));
 
 describe('memory transport', () => {
   it('delivers envelopes between every pair of three nodes, in order', async () => {
     const hub = new MemoryHub();
     const nodes = [node(hub, A), node(hub, B), node(hub, C)];
-    for (const x of nodes) for (const y of nodes) x.transport.setPeerAddress(y.transport.nodeId, `mem:${y.transport.nodeId}`);
-    for (let n = 0; n < 20; n++) for (const x of nodes) for (const y of nodes) if (x !== y) x.transport.send(envelope(x.transport.nodeId, y.transport.nodeId, n));
+    for (const x of nodes)
+      for (const y of nodes)
+        x.transport.setPeerAddress(y.transport.nodeId, `mem:${y.transport.nodeId}`);
+    for (let n = 0; n < 20; n++)
+      for (const x of nodes)
+        for (const y of nodes)
+          if (x !== y) x.transport.send(envelope(x.transport.nodeId, y.transport.nodeId, n));
     await until(() => nodes.every((x) => x.received.length === 40), 'all deliveries');
     for (const x of nodes) {
       for (const y of nodes.filter((other) => other !== x)) {
-        expect(x.received.filter((e) => e.from === y.transport.nodeId).map((e) => e.epoch)).toEqual([...Array(20).keys()]);
+        expect(x.received.filter((e) => e.from === y.transport.nodeId).map((e) => e.epoch)).toEqual(
+          [...Array(20).keys()],
+        );
       }
-      expect(x.transport.stats()).toMatchObject({ sent: 40, delivered: 40, droppedQueueFull: 0, connectionsRefused: 0 });
+      expect(x.transport.stats()).toMatchObject({
+        sent: 40,
+        delivered: 40,
+        droppedQueueFull: 0,
+        connectionsRefused: 0,
+      });
     }
   });
 
@@ -104,8 +150,12 @@ describe('memory transport', () => {
     b.transport.setPeerAddress(A, `mem:${A}`);
     a.transport.send(envelope(A, B, 1));
     b.transport.send(envelope(B, A, 1));
-    expect(await a.transport.crossCheck(1_000)).toEqual([{ id: B, address: `mem:${B}`, code: 5306 }]);
-    expect(await b.transport.crossCheck(1_000)).toEqual([{ id: A, address: `mem:${A}`, code: 5306 }]);
+    expect(await a.transport.crossCheck(1_000)).toEqual([
+      { id: B, address: `mem:${B}`, code: 5306 },
+    ]);
+    expect(await b.transport.crossCheck(1_000)).toEqual([
+      { id: A, address: `mem:${A}`, code: 5306 },
+    ]);
     expect(a.received).toEqual([]);
     expect(b.received).toEqual([]);
     expect(a.transport.peerStates()[0].lastError).toBe(5306);
@@ -118,7 +168,9 @@ describe('memory transport', () => {
     const failures: LinkFailure[] = [];
     b.transport.onLinkFailure((failure) => failures.push(failure));
     a.transport.setPeerAddress(B, `mem:${B}`);
-    expect(await a.transport.crossCheck(1_000)).toEqual([{ id: B, address: `mem:${B}`, code: 5306 }]);
+    expect(await a.transport.crossCheck(1_000)).toEqual([
+      { id: B, address: `mem:${B}`, code: 5306 },
+    ]);
     await until(() => failures.length > 0, 'the failure on the dialed side');
     expect(failures).toEqual([{ direction: 'inbound', peerId: A, code: 5306 }]);
   });
@@ -133,7 +185,9 @@ describe('memory transport', () => {
     a.transport.setPeerAddress('00000000000000ee', 'mem:nobody');
     const results = await a.transport.crossCheck(1_000);
     expect(results.map(({ id, code }) => ({ id, code }))).toEqual([
-      { id: B, code: undefined }, { id: '00000000000000dd', code: 38604 }, { id: '00000000000000ee', code: 37004 },
+      { id: B, code: undefined },
+      { id: '00000000000000dd', code: 38604 },
+      { id: '00000000000000ee', code: 37004 },
     ]);
     expect(results[0].rttMs).toBeGreaterThanOrEqual(0);
   });
@@ -203,8 +257,19 @@ describe('memory transport', () => {
     expect(() => a.transport.send(envelope(B, A, 1))).toThrow(RangeError);
     expect(() => a.transport.send({ ...envelope(A, B, 1), epoch: -1 })).toThrow(HsmError);
     expect(() => a.transport.setPeerAddress('B', 'x')).toThrow(RangeError);
-    expect(() => new MemoryTransport({ hub, nodeId: C, address: 'mem:c', svmk: new Uint8Array(16) })).toThrow(RangeError);
-    expect(() => new MemoryTransport({ hub, nodeId: C, address: 'mem:c2', svmk: KEY, limits: { queueEnvelopesMax: Infinity } })).toThrow(RangeError);
+    expect(
+      () => new MemoryTransport({ hub, nodeId: C, address: 'mem:c', svmk: new Uint8Array(16) }),
+    ).toThrow(RangeError);
+    expect(
+      () =>
+        new MemoryTransport({
+          hub,
+          nodeId: C,
+          address: 'mem:c2',
+          svmk: KEY,
+          limits: { queueEnvelopesMax: Infinity },
+        }),
+    ).toThrow(RangeError);
   });
 });
 
@@ -215,7 +280,10 @@ describe('backpressure', () => {
     const socket = { buffered: 0, held: [] as (() => void)[] };
     const random = new Random(11);
     const a = new PeerLinkTransport({
-      nodeId: A, svmk: KEY, randomBytes: (n) => random.bytes(n), limits: { ...FAST, socketBufferedBytesMax: 1000 },
+      nodeId: A,
+      svmk: KEY,
+      randomBytes: (n) => random.bytes(n),
+      limits: { ...FAST, socketBufferedBytesMax: 1000 },
       dial: async (address) => {
         const inner = await hub.dial('mem:slow', address);
         return {
@@ -223,7 +291,12 @@ describe('backpressure', () => {
           bufferedBytes: () => socket.buffered,
           send: (frame, onWritten) => {
             socket.buffered += frame.length;
-            inner.send(frame, () => socket.held.push(() => { socket.buffered -= frame.length; onWritten?.(); }));
+            inner.send(frame, () =>
+              socket.held.push(() => {
+                socket.buffered -= frame.length;
+                onWritten?.();
+              }),
+            );
           },
         };
       },
@@ -255,7 +328,11 @@ describe('a hostile peer that holds the SVMK', () => {
   }
 
   /** After the hostile link is closed, an honest peer's link to the same node still works. */
-  async function honestLinkStillWorks(a: ReturnType<typeof node>, b: ReturnType<typeof node>, n: number): Promise<void> {
+  async function honestLinkStillWorks(
+    a: ReturnType<typeof node>,
+    b: ReturnType<typeof node>,
+    n: number,
+  ): Promise<void> {
     a.transport.send(envelope(A, B, n));
     await until(() => b.received.some((e) => e.epoch === n), 'the honest envelope');
   }
@@ -274,12 +351,43 @@ describe('a hostile peer that holds the SVMK', () => {
 
   it('bad frames close that link with their own code, and nothing else', async () => {
     const cases: [string, (peer: ReturnType<typeof rawPeer>) => void, number][] = [
-      ['unknown link message', (peer) => peer.sendLinkMessage(Uint8Array.of(77, 1, 2)), CLOSE_CODES.MALFORMED],
-      ['empty link message', (peer) => peer.sendLinkMessage(new Uint8Array(0)), CLOSE_CODES.MALFORMED],
-      ['malformed envelope', (peer) => peer.sendLinkMessage(Uint8Array.of(LINK_MESSAGE.ENVELOPE, ...new TextEncoder().encode('{"v":1}'))), CLOSE_CODES.MALFORMED],
-      ['garbage after the handshake', (peer) => peer.socket.send(new TextEncoder().encode('garbage')), CLOSE_CODES.MALFORMED],
-      ['a tampered sealed frame', (peer) => { const frame = peer.channel.seal(Uint8Array.of(LINK_MESSAGE.PING, 0, 0, 0, 1)); frame[12] ^= 1; peer.socket.send(frame); }, CLOSE_CODES.UNAUTHENTICATED],
-      ['an oversize frame', (peer) => peer.socket.send(new Uint8Array(PEER_FRAME_SIZE_MAX + 1)), CLOSE_CODES.TOO_LARGE],
+      [
+        'unknown link message',
+        (peer) => peer.sendLinkMessage(Uint8Array.of(77, 1, 2)),
+        CLOSE_CODES.MALFORMED,
+      ],
+      [
+        'empty link message',
+        (peer) => peer.sendLinkMessage(new Uint8Array(0)),
+        CLOSE_CODES.MALFORMED,
+      ],
+      [
+        'malformed envelope',
+        (peer) =>
+          peer.sendLinkMessage(
+            Uint8Array.of(LINK_MESSAGE.ENVELOPE, ...new TextEncoder().encode('{"v":1}')),
+          ),
+        CLOSE_CODES.MALFORMED,
+      ],
+      [
+        'garbage after the handshake',
+        (peer) => peer.socket.send(new TextEncoder().encode('garbage')),
+        CLOSE_CODES.MALFORMED,
+      ],
+      [
+        'a tampered sealed frame',
+        (peer) => {
+          const frame = peer.channel.seal(Uint8Array.of(LINK_MESSAGE.PING, 0, 0, 0, 1));
+          frame[12] ^= 1;
+          peer.socket.send(frame);
+        },
+        CLOSE_CODES.UNAUTHENTICATED,
+      ],
+      [
+        'an oversize frame',
+        (peer) => peer.socket.send(new Uint8Array(PEER_FRAME_SIZE_MAX + 1)),
+        CLOSE_CODES.TOO_LARGE,
+      ],
     ];
     for (const [what, misbehave, closeCode] of cases) {
       const { a, b } = await victim();
@@ -308,11 +416,19 @@ describe('a hostile peer that holds the SVMK', () => {
     const { b } = await victim();
     const [mine, theirs] = createSocketPair();
     let closeCode: number | undefined;
-    mine.onClose((code) => { closeCode = code; });
+    mine.onClose((code) => {
+      closeCode = code;
+    });
     // It skips checking the node's proof (it could not) and answers with a guessed one.
     mine.onFrame(() => mine.send(Uint8Array.of(FRAME_KIND.PROOF, ...new Uint8Array(32).fill(1))));
     b.transport.accept(theirs);
-    const intruder = new SecureChannel({ role: 'initiator', localId: C, peerId: B, svmk: OTHER_KEY, randomBytes: (n) => new Random(3).bytes(n) });
+    const intruder = new SecureChannel({
+      role: 'initiator',
+      localId: C,
+      peerId: B,
+      svmk: OTHER_KEY,
+      randomBytes: (n) => new Random(3).bytes(n),
+    });
     mine.send(intruder.start().frames[0]);
     await until(() => closeCode !== undefined, 'the close');
     expect(closeCode).toBe(CLOSE_CODES.SVMK_MISMATCH);
@@ -325,7 +441,9 @@ describe('a hostile peer that holds the SVMK', () => {
     const b = node(hub, B, { limits: { handshakeTimeoutMs: 30 } });
     const [mine, theirs] = createSocketPair();
     let closeCode: number | undefined;
-    mine.onClose((code) => { closeCode = code; });
+    mine.onClose((code) => {
+      closeCode = code;
+    });
     b.transport.accept(theirs);
     await until(() => closeCode !== undefined, 'the handshake timeout');
     expect(closeCode).toBe(CLOSE_CODES.HANDSHAKE_FAILED);

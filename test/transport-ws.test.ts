@@ -10,8 +10,16 @@ import type { Envelope } from '../host/protocol/types.ts';
 import { BATCH_SIZE_MAX } from '../host/core/layout.ts';
 import { MESSAGE_SIZE_MAX } from '../host/transport/envelope-codec.ts';
 import { PEER_FRAME_SIZE_MAX, type LinkFailure } from '../host/transport/peer-link.ts';
-import { CLOSE_CODES, type ClientConnection, type ClientPath } from '../host/transport/transport.ts';
-import { startNodeServer, type NodeServer, type NodeServerOptions } from '../host/transport/ws-node.ts';
+import {
+  CLOSE_CODES,
+  type ClientConnection,
+  type ClientPath,
+} from '../host/transport/transport.ts';
+import {
+  startNodeServer,
+  type NodeServer,
+  type NodeServerOptions,
+} from '../host/transport/ws-node.ts';
 
 const A = '00000000000000a1';
 const B = '00000000000000b2';
@@ -31,7 +39,15 @@ afterEach(async () => {
 
 async function start(nodeId: string, options: Partial<NodeServerOptions> = {}) {
   const random = new Random(parseInt(nodeId, 16));
-  const server = await startNodeServer({ host: '127.0.0.1', port: 0, nodeId, svmk: KEY, random: () => random.float(), ...options, limits: { ...FAST, ...options.limits } });
+  const server = await startNodeServer({
+    host: '127.0.0.1',
+    port: 0,
+    nodeId,
+    svmk: KEY,
+    random: () => random.float(),
+    ...options,
+    limits: { ...FAST, ...options.limits },
+  });
   running.push(server);
   const received: Envelope[] = [];
   const failures: LinkFailure[] = [];
@@ -41,15 +57,35 @@ async function start(nodeId: string, options: Partial<NodeServerOptions> = {}) {
 }
 
 function envelope(from: string, to: string, n: number, batch?: Uint8Array): Envelope {
-  const base = { from, to, epoch: n, digest: '0:0000000000000000', sp: '0000000000000000', spvv: 0 };
-  if (batch === undefined) return { ...base, body: { type: 'ack', txid: n.toString(16).padStart(16, '0') } };
+  const base = {
+    from,
+    to,
+    epoch: n,
+    digest: '0:0000000000000000',
+    sp: '0000000000000000',
+    spvv: 0,
+  };
+  if (batch === undefined)
+    return { ...base, body: { type: 'ack', txid: n.toString(16).padStart(16, '0') } };
   return {
     ...base,
     body: {
       type: 'prepare',
       tx: {
-        txid: '0000000000000001', epoch: n, coordinator: from, participants: [to], nodes: [], spBefore: '0', spvvBefore: 0, spAfter: '1', spvvAfter: 1,
-        tick: 0, event: 4, sourceUser: 'u', target: 't', batch,
+        txid: '0000000000000001',
+        epoch: n,
+        coordinator: from,
+        participants: [to],
+        nodes: [],
+        spBefore: '0',
+        spvvBefore: 0,
+        spAfter: '1',
+        spvvAfter: 1,
+        tick: 0,
+        event: 4,
+        sourceUser: 'u',
+        target: 't',
+        batch,
       },
     },
   };
@@ -71,7 +107,9 @@ async function rawClient(url: string): Promise<{ ws: WebSocket; closed: Promise<
   const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
-    ws.once('unexpected-response', (_request, response) => reject(new Error(`HTTP ${response.statusCode}`)));
+    ws.once('unexpected-response', (_request, response) =>
+      reject(new Error(`HTTP ${response.statusCode}`)),
+    );
   });
   return { ws, closed };
 }
@@ -163,7 +201,10 @@ describe('ws transport between nodes', () => {
     a.server.peers.setPeerAddress('00000000000000ff', dead);
     const results = await a.server.peers.crossCheck(3_000);
     expect(results.map(({ id, code }) => ({ id, code }))).toEqual([
-      { id: B, code: undefined }, { id: C, code: 5306 }, { id: '00000000000000ee', code: 38604 }, { id: '00000000000000ff', code: 37004 },
+      { id: B, code: undefined },
+      { id: C, code: 5306 },
+      { id: '00000000000000ee', code: 38604 },
+      { id: '00000000000000ff', code: 37004 },
     ]);
     expect(results[0].rttMs).toBeGreaterThanOrEqual(0);
     expect(results[0].rttMs).toBeLessThan(3_000);
@@ -173,13 +214,18 @@ describe('ws transport between nodes', () => {
 });
 
 describe('the node port', () => {
-  function echoServer(): { connections: ClientConnection[]; hook: (path: ClientPath, connection: ClientConnection) => void } {
+  function echoServer(): {
+    connections: ClientConnection[];
+    hook: (path: ClientPath, connection: ClientConnection) => void;
+  } {
     const connections: ClientConnection[] = [];
     return {
       connections,
       hook: (path, connection) => {
         connections.push(connection);
-        connection.onMessage((bytes) => connection.send(Uint8Array.of(path === '/client' ? 1 : 2, ...bytes.subarray(0, 16))));
+        connection.onMessage((bytes) =>
+          connection.send(Uint8Array.of(path === '/client' ? 1 : 2, ...bytes.subarray(0, 16))),
+        );
       },
     };
   }
@@ -187,9 +233,14 @@ describe('the node port', () => {
   it('routes /client and /console to the hook, refuses other paths (404) and plain HTTP (426)', async () => {
     const echo = echoServer();
     const { server } = await start(A, { onClientConnection: echo.hook });
-    for (const [path, tag] of [['/client', 1], ['/console', 2]] as const) {
+    for (const [path, tag] of [
+      ['/client', 1],
+      ['/console', 2],
+    ] as const) {
       const { ws } = await rawClient(`ws://${server.address}${path}`);
-      const reply = new Promise<Buffer>((resolve) => ws.once('message', (data) => resolve(data as Buffer)));
+      const reply = new Promise<Buffer>((resolve) =>
+        ws.once('message', (data) => resolve(data as Buffer)),
+      );
       ws.send(Uint8Array.of(9, 9));
       expect([...(await reply)]).toEqual([tag, 9, 9]);
     }
@@ -202,12 +253,17 @@ describe('the node port', () => {
 
   it('an oversize client message closes that session (1009) and no other', async () => {
     const echo = echoServer();
-    const { server } = await start(A, { onClientConnection: echo.hook, clientMessageSizeMax: 1024 });
+    const { server } = await start(A, {
+      onClientConnection: echo.hook,
+      clientMessageSizeMax: 1024,
+    });
     const good = await rawClient(`ws://${server.address}/client`);
     const bad = await rawClient(`ws://${server.address}/client`);
     bad.ws.send(new Uint8Array(1025));
     expect(await bad.closed).toBe(CLOSE_CODES.MESSAGE_TOO_BIG);
-    const reply = new Promise<Buffer>((resolve) => good.ws.once('message', (data) => resolve(data as Buffer)));
+    const reply = new Promise<Buffer>((resolve) =>
+      good.ws.once('message', (data) => resolve(data as Buffer)),
+    );
     good.ws.send(Uint8Array.of(7));
     expect([...(await reply)]).toEqual([1, 7]);
   });
@@ -220,7 +276,17 @@ describe('the node port', () => {
   });
 
   it('refuses options that would listen somewhere unsaid or without a finite limit', async () => {
-    await expect(startNodeServer({ host: '', port: 0, nodeId: A, svmk: KEY })).rejects.toThrow(RangeError);
-    await expect(startNodeServer({ host: '127.0.0.1', port: 0, nodeId: A, svmk: KEY, clientMessageSizeMax: MESSAGE_SIZE_MAX + 1 })).rejects.toThrow(RangeError);
+    await expect(startNodeServer({ host: '', port: 0, nodeId: A, svmk: KEY })).rejects.toThrow(
+      RangeError,
+    );
+    await expect(
+      startNodeServer({
+        host: '127.0.0.1',
+        port: 0,
+        nodeId: A,
+        svmk: KEY,
+        clientMessageSizeMax: MESSAGE_SIZE_MAX + 1,
+      }),
+    ).rejects.toThrow(RangeError);
   });
 });

@@ -5,7 +5,13 @@
 import { encodeBatch, type Operation, type Write } from '../host/core/batch.ts';
 import type { Core } from '../host/core/core.ts';
 import {
-  LOG_HEADER_SIZE, LogEncoder, checksumHex, type ChainPosition, type EntryBody, type PoolNode, type PrepareBody,
+  LOG_HEADER_SIZE,
+  LogEncoder,
+  checksumHex,
+  type ChainPosition,
+  type EntryBody,
+  type PoolNode,
+  type PrepareBody,
 } from '../host/core/txlog.ts';
 import { recover, type RecoveredState } from '../host/appliance/recovery.ts';
 import { writeCheckpoint } from '../host/storage/compaction.ts';
@@ -21,22 +27,30 @@ export const FOUNDERS: readonly PoolNode[] = [NODE_A, NODE_B];
 
 /** Entry JSON for vectors and comparisons: bigints as hex strings, bytes as hex. */
 export function shown(value: unknown): unknown {
-  return JSON.parse(JSON.stringify(value, (_key, item) => {
-    if (typeof item === 'bigint') return `0x${item.toString(16)}`;
-    if (item instanceof Uint8Array) return toHex(item);
-    return item;
-  }));
+  return JSON.parse(
+    JSON.stringify(value, (_key, item) => {
+      if (typeof item === 'bigint') return `0x${item.toString(16)}`;
+      if (item instanceof Uint8Array) return toHex(item);
+      return item;
+    }),
+  );
 }
 
 /** Recomputes an entry's checksums with core.checksum and checks the layout rules (docs/FORMATS.md). */
-export function independentlyChecked(core: Core, bytes: Uint8Array, parent: Uint8Array): string | undefined {
+export function independentlyChecked(
+  core: Core,
+  bytes: Uint8Array,
+  parent: Uint8Array,
+): string | undefined {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const bodyLength = view.getUint32(8, true);
   if (bytes.length !== LOG_HEADER_SIZE + bodyLength) return 'length';
   const [headerLo, headerHi] = core.checksum(bytes.subarray(0, 96));
   const [bodyLo, bodyHi] = core.checksum(bytes.subarray(LOG_HEADER_SIZE));
-  if (view.getBigUint64(96, true) !== headerLo || view.getBigUint64(104, true) !== headerHi) return 'header checksum';
-  if (view.getBigUint64(48, true) !== bodyLo || view.getBigUint64(56, true) !== bodyHi) return 'body checksum';
+  if (view.getBigUint64(96, true) !== headerLo || view.getBigUint64(104, true) !== headerHi)
+    return 'header checksum';
+  if (view.getBigUint64(48, true) !== bodyLo || view.getBigUint64(56, true) !== bodyHi)
+    return 'body checksum';
   if (checksumHex(bytes.subarray(64, 80)) !== checksumHex(parent)) return 'parent';
   return undefined;
 }
@@ -55,35 +69,73 @@ export function reseal(core: Core, bytes: Uint8Array): Uint8Array {
 }
 
 export function samplePrepare(core: Core, overrides: Partial<PrepareBody> = {}): PrepareBody {
-  const batch = encodeBatch([{ event: 'CREATE_USR', operations: [{ op: 'insert', record: core.encode(sampleUser('bob', 3)) }] }]);
+  const batch = encodeBatch([
+    {
+      event: 'CREATE_USR',
+      operations: [{ op: 'insert', record: core.encode(sampleUser('bob', 3)) }],
+    },
+  ]);
   return {
-    type: 'prepare', coordinator: NODE_A.id, participants: [NODE_B.id], nodes: FOUNDERS,
-    spBefore: 0x0123456789abcdefn, spvvBefore: 0x5058, spAfter: 0xca110f4b3a0662a2n, spvvAfter: 0x1234,
-    createdTick: 1_000_000n, event: 2, sourceUser: 'master', targetName: 'bob', batch, ...overrides,
+    type: 'prepare',
+    coordinator: NODE_A.id,
+    participants: [NODE_B.id],
+    nodes: FOUNDERS,
+    spBefore: 0x0123456789abcdefn,
+    spvvBefore: 0x5058,
+    spAfter: 0xca110f4b3a0662a2n,
+    spvvAfter: 0x1234,
+    createdTick: 1_000_000n,
+    event: 2,
+    sourceUser: 'master',
+    targetName: 'bob',
+    batch,
+    ...overrides,
   };
 }
 
 /** One entry of each type, in an order a real log could have (epoch rises before the checkpoint). */
-export function sampleChain(core: Core): { body: EntryBody; transactionId?: bigint; epoch?: bigint }[] {
+export function sampleChain(
+  core: Core,
+): { body: EntryBody; transactionId?: bigint; epoch?: bigint }[] {
   return [
     { body: { type: 'node-added', node: NODE_C }, epoch: 1n },
     { body: samplePrepare(core), transactionId: 0x1122334455667788n },
-    { body: { type: 'commit', spAfter: 0xca110f4b3a0662a2n, spvvAfter: 0x1234 }, transactionId: 0x1122334455667788n },
-    { body: samplePrepare(core, { participants: [], nodes: [], sourceUser: '', targetName: '' }), transactionId: 0x99n },
+    {
+      body: { type: 'commit', spAfter: 0xca110f4b3a0662a2n, spvvAfter: 0x1234 },
+      transactionId: 0x1122334455667788n,
+    },
+    {
+      body: samplePrepare(core, { participants: [], nodes: [], sourceUser: '', targetName: '' }),
+      transactionId: 0x99n,
+    },
     { body: { type: 'abort', reason: 36500 }, transactionId: 0x99n },
     { body: { type: 'commit', spAfter: 1n, spvvAfter: 2, terminated: true }, transactionId: 0x77n },
     { body: { type: 'node-down', nodeId: NODE_B.id } },
     { body: { type: 'epoch-raised', epoch: 2n } },
     {
-      body: { type: 'checkpoint', snapshotSequence: 8n, sp: 0xca110f4b3a0662a2n, spvv: 0x1234, recordCount: 1n, snapshotName: 'checkpoint-00000000000000000009', nodes: [NODE_A, NODE_C] },
+      body: {
+        type: 'checkpoint',
+        snapshotSequence: 8n,
+        sp: 0xca110f4b3a0662a2n,
+        spvv: 0x1234,
+        recordCount: 1n,
+        snapshotName: 'checkpoint-00000000000000000009',
+        nodes: [NODE_A, NODE_C],
+      },
     },
   ];
 }
 
 /** Encodes entries into one log; returns the log and each entry's bytes. */
-export function encodeChain(core: Core, items: ReturnType<typeof sampleChain>, poolId = POOL): { log: Uint8Array; entries: Uint8Array[] } {
+export function encodeChain(
+  core: Core,
+  items: ReturnType<typeof sampleChain>,
+  poolId = POOL,
+): { log: Uint8Array; entries: Uint8Array[] } {
   const encoder = new LogEncoder(core, poolId);
-  const entries = items.map((item) => encoder.encode(item.body, { transactionId: item.transactionId, epoch: item.epoch }));
+  const entries = items.map((item) =>
+    encoder.encode(item.body, { transactionId: item.transactionId, epoch: item.epoch }),
+  );
   return { log: concat(entries), entries };
 }
 
@@ -109,7 +161,10 @@ export interface ExpectedState {
 }
 
 export const nodesKey = (nodes: Iterable<PoolNode>): string =>
-  [...nodes].map((node) => `${node.id.toString(16)}=${node.address}`).sort().join(',');
+  [...nodes]
+    .map((node) => `${node.id.toString(16)}=${node.address}`)
+    .sort()
+    .join(',');
 
 /**
  * An emulated appliance writing its log through a Storage: transactions (committed, aborted,
@@ -129,7 +184,12 @@ export class ApplianceModel {
   private users = 0;
   private nextNode = 0xd00n;
 
-  constructor(readonly core: Core, readonly storage: Storage, readonly random: Random, founders: readonly PoolNode[] = FOUNDERS) {
+  constructor(
+    readonly core: Core,
+    readonly storage: Storage,
+    readonly random: Random,
+    founders: readonly PoolNode[] = FOUNDERS,
+  ) {
     this.encoder = new LogEncoder(core, POOL, undefined, this.epoch);
     for (const node of founders) this.nodes.set(node.id, node);
     // An empty log says nothing of the epoch: recovery starts at 0.
@@ -139,8 +199,13 @@ export class ApplianceModel {
   snapshotState(): ExpectedState {
     const syncPoint = this.core.syncPoint();
     return {
-      sp: syncPoint.sp, spvv: syncPoint.spvv, count: syncPoint.count, pending: this.pending?.id,
-      nodes: nodesKey(this.nodes.values()), epoch: this.epoch, last: this.encoder.last,
+      sp: syncPoint.sp,
+      spvv: syncPoint.spvv,
+      count: syncPoint.count,
+      pending: this.pending?.id,
+      nodes: nodesKey(this.nodes.values()),
+      epoch: this.epoch,
+      last: this.encoder.last,
     };
   }
 
@@ -165,7 +230,8 @@ export class ApplianceModel {
         ? this.core.encode(sampleUser(name, this.users))
         : this.core.encode(sampleObject(`key${this.users}`, name, r.between(16, 300), this.users));
       const operations: Operation[] = [{ op: 'insert', record }];
-      if (this.users > 2 && r.chance(0.3)) operations.push({ op: 'delete', kind: 'user', name: `user${r.below(this.users - 1)}` });
+      if (this.users > 2 && r.chance(0.3))
+        operations.push({ op: 'delete', kind: 'user', name: `user${r.below(this.users - 1)}` });
       writes.push({ event: 'CREATE_OBJ', operations });
     }
     return writes;
@@ -177,11 +243,22 @@ export class ApplianceModel {
     const batch = encodeBatch(this.writes());
     const before = this.core.syncPoint();
     const after = this.core.apply(batch, true).syncPoint;
-    const id = BigInt.asUintN(64, (BigInt(this.random.next32()) << 32n) | BigInt(this.random.next32())) | 1n;
+    const id =
+      BigInt.asUintN(64, (BigInt(this.random.next32()) << 32n) | BigInt(this.random.next32())) | 1n;
     const prepare: PrepareBody = {
-      type: 'prepare', coordinator: NODE_A.id, participants: [NODE_B.id], nodes: [...this.nodes.values()],
-      spBefore: before.sp, spvvBefore: before.spvv, spAfter: after.sp, spvvAfter: after.spvv,
-      createdTick: BigInt(this.states.length), event: 4, sourceUser: 'master', targetName: `user${this.users - 1}`, batch,
+      type: 'prepare',
+      coordinator: NODE_A.id,
+      participants: [NODE_B.id],
+      nodes: [...this.nodes.values()],
+      spBefore: before.sp,
+      spvvBefore: before.spvv,
+      spAfter: after.sp,
+      spvvAfter: after.spvv,
+      createdTick: BigInt(this.states.length),
+      event: 4,
+      sourceUser: 'master',
+      targetName: `user${this.users - 1}`,
+      batch,
     };
     this.pending = { id, prepare };
     await this.append(prepare, durable, id);
@@ -192,7 +269,11 @@ export class ApplianceModel {
     const pending = this.pending!;
     const after = this.core.apply(pending.prepare.batch).syncPoint;
     this.pending = undefined;
-    await this.append({ type: 'commit', spAfter: after.sp, spvvAfter: after.spvv }, durable, pending.id);
+    await this.append(
+      { type: 'commit', spAfter: after.sp, spvvAfter: after.spvv },
+      durable,
+      pending.id,
+    );
   }
 
   async abort(durable = false): Promise<void> {
@@ -241,15 +322,29 @@ export class ApplianceModel {
 }
 
 /** The comparable view of a recovered state. */
-export function recoveredView(state: { syncPoint: { sp: bigint; spvv: number; count: number }; pending?: { transactionId: bigint }; nodes: readonly PoolNode[]; epoch: bigint; last: ChainPosition }): ExpectedState {
+export function recoveredView(state: {
+  syncPoint: { sp: bigint; spvv: number; count: number };
+  pending?: { transactionId: bigint };
+  nodes: readonly PoolNode[];
+  epoch: bigint;
+  last: ChainPosition;
+}): ExpectedState {
   return {
-    sp: state.syncPoint.sp, spvv: state.syncPoint.spvv, count: state.syncPoint.count, pending: state.pending?.transactionId,
-    nodes: nodesKey(state.nodes), epoch: state.epoch, last: state.last,
+    sp: state.syncPoint.sp,
+    spvv: state.syncPoint.spvv,
+    count: state.syncPoint.count,
+    pending: state.pending?.transactionId,
+    nodes: nodesKey(state.nodes),
+    epoch: state.epoch,
+    last: state.last,
   };
 }
 
 /** Recovers `storage` into `core` (emptied first; a fresh keyed core by default). */
-export async function recoverFresh(storage: Storage, core: Core = keyedCore()): Promise<RecoveredState> {
+export async function recoverFresh(
+  storage: Storage,
+  core: Core = keyedCore(),
+): Promise<RecoveredState> {
   core.clear();
   return recover(core, storage, { poolId: POOL, founders: FOUNDERS });
 }

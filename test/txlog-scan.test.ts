@@ -11,11 +11,26 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Core } from '../host/core/core.ts';
 import {
-  LOG_HEADER_SIZE, LOG_MAGIC, ZERO_CHECKSUM, checkEntry, checksumHex, decodeEntry, scanLog, type ScanResult, type ScannedEntry,
+  LOG_HEADER_SIZE,
+  LOG_MAGIC,
+  ZERO_CHECKSUM,
+  checkEntry,
+  checksumHex,
+  decodeEntry,
+  scanLog,
+  type ScanResult,
+  type ScannedEntry,
 } from '../host/core/txlog.ts';
 import { keyedCore } from './fixtures.ts';
 import { bodiesArbitrary, encodeBodies } from './txlog-arbitraries.ts';
-import { POOL, concat, encodeChain, independentlyChecked, reseal, sampleChain } from './txlog-helpers.ts';
+import {
+  POOL,
+  concat,
+  encodeChain,
+  independentlyChecked,
+  reseal,
+  sampleChain,
+} from './txlog-helpers.ts';
 
 const TORN_CODES = [38301, 38302, 38304, 38305];
 
@@ -28,14 +43,23 @@ function wellFormedHeaderAt(core: Core, log: Uint8Array, at: number): boolean {
   return view.getBigUint64(96, true) === lo && view.getBigUint64(104, true) === hi;
 }
 
-function scanWithEntries(core: Core, log: Uint8Array, windowSize?: number): { result: ScanResult; entries: ScannedEntry[] } {
+function scanWithEntries(
+  core: Core,
+  log: Uint8Array,
+  windowSize?: number,
+): { result: ScanResult; entries: ScannedEntry[] } {
   const entries: ScannedEntry[] = [];
   const result = scanLog(core, log, { poolId: POOL, windowSize }, (entry) => entries.push(entry));
   return { result, entries };
 }
 
 /** Checks a scan's verdict against the rule, recomputing what it can outside the scan. */
-function checkVerdict(core: Core, log: Uint8Array, result: ScanResult, entries: readonly ScannedEntry[]): void {
+function checkVerdict(
+  core: Core,
+  log: Uint8Array,
+  result: ScanResult,
+  entries: readonly ScannedEntry[],
+): void {
   expect([0, 37027]).toContain(result.code);
   let at = 0;
   let parent = ZERO_CHECKSUM;
@@ -54,7 +78,8 @@ function checkVerdict(core: Core, log: Uint8Array, result: ScanResult, entries: 
   if (result.tail === 'clean') expect(at).toBe(log.length);
   if (result.tail === 'torn') {
     expect(TORN_CODES).toContain(result.damage!.code);
-    for (let q = result.damage!.offset + 1; q < log.length; q++) expect(wellFormedHeaderAt(core, log, q)).toBe(false);
+    for (let q = result.damage!.offset + 1; q < log.length; q++)
+      expect(wellFormedHeaderAt(core, log, q)).toBe(false);
   }
   if (result.tail === 'corrupt') {
     const damage = result.damage!;
@@ -80,16 +105,34 @@ const fraction = fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true });
 const mutationArbitrary: fc.Arbitrary<Mutation> = fc.oneof(
   fraction.map((at) => ({ kind: 'truncate' as const, at })),
   fraction.map((bit) => ({ kind: 'flip' as const, bit })),
-  fc.record({ kind: fc.constant('remove' as const), from: fraction, length: fc.integer({ min: 1, max: 400 }) }),
-  fc.record({ kind: fc.constant('insert' as const), at: fraction, bytes: fc.uint8Array({ minLength: 1, maxLength: 200 }) }),
-  fc.record({ kind: fc.constant('duplicate' as const), from: fraction, length: fc.integer({ min: 1, max: 600 }), at: fraction }),
-  fc.record({ kind: fc.constant('overwrite' as const), at: fraction, bytes: fc.uint8Array({ minLength: 1, maxLength: 64 }) }),
+  fc.record({
+    kind: fc.constant('remove' as const),
+    from: fraction,
+    length: fc.integer({ min: 1, max: 400 }),
+  }),
+  fc.record({
+    kind: fc.constant('insert' as const),
+    at: fraction,
+    bytes: fc.uint8Array({ minLength: 1, maxLength: 200 }),
+  }),
+  fc.record({
+    kind: fc.constant('duplicate' as const),
+    from: fraction,
+    length: fc.integer({ min: 1, max: 600 }),
+    at: fraction,
+  }),
+  fc.record({
+    kind: fc.constant('overwrite' as const),
+    at: fraction,
+    bytes: fc.uint8Array({ minLength: 1, maxLength: 64 }),
+  }),
 );
 
 function mutate(log: Uint8Array, mutation: Mutation): Uint8Array {
   const point = (f: number): number => Math.floor(f * (log.length + 1));
   switch (mutation.kind) {
-    case 'truncate': return log.slice(0, point(mutation.at));
+    case 'truncate':
+      return log.slice(0, point(mutation.at));
     case 'flip': {
       const out = log.slice();
       const bit = Math.floor(mutation.bit * log.length * 8);
@@ -100,7 +143,12 @@ function mutate(log: Uint8Array, mutation: Mutation): Uint8Array {
       const from = point(mutation.from);
       return concat([log.subarray(0, from), log.subarray(from + mutation.length)]);
     }
-    case 'insert': return concat([log.subarray(0, point(mutation.at)), mutation.bytes, log.subarray(point(mutation.at))]);
+    case 'insert':
+      return concat([
+        log.subarray(0, point(mutation.at)),
+        mutation.bytes,
+        log.subarray(point(mutation.at)),
+      ]);
     case 'duplicate': {
       const from = point(mutation.from);
       const copy = log.slice(from, from + mutation.length);
@@ -108,7 +156,10 @@ function mutate(log: Uint8Array, mutation: Mutation): Uint8Array {
     }
     case 'overwrite': {
       const out = log.slice();
-      out.set(mutation.bytes.subarray(0, Math.max(0, out.length - point(mutation.at))), Math.min(point(mutation.at), out.length));
+      out.set(
+        mutation.bytes.subarray(0, Math.max(0, out.length - point(mutation.at))),
+        Math.min(point(mutation.at), out.length),
+      );
       return out;
     }
   }
@@ -118,15 +169,20 @@ describe('scanning damaged logs', () => {
   it('any mutation scans to a valid prefix or a documented refusal, by the rule, in any window size', () => {
     const core = keyedCore();
     fc.assert(
-      fc.property(logArbitrary, mutationArbitrary, fc.integer({ min: 1, max: 3000 }), (items, mutation, windowSize) => {
-        const { log } = encodeBodies(core, items);
-        const damaged = mutate(log, mutation);
-        const whole = scanWithEntries(core, damaged);
-        checkVerdict(core, damaged, whole.result, whole.entries);
-        const split = scanWithEntries(core, damaged, windowSize);
-        expect(split.result).toEqual(whole.result);
-        expect(split.entries).toEqual(whole.entries);
-      }),
+      fc.property(
+        logArbitrary,
+        mutationArbitrary,
+        fc.integer({ min: 1, max: 3000 }),
+        (items, mutation, windowSize) => {
+          const { log } = encodeBodies(core, items);
+          const damaged = mutate(log, mutation);
+          const whole = scanWithEntries(core, damaged);
+          checkVerdict(core, damaged, whole.result, whole.entries);
+          const split = scanWithEntries(core, damaged, windowSize);
+          expect(split.result).toEqual(whole.result);
+          expect(split.entries).toEqual(whole.entries);
+        },
+      ),
       { numRuns: 400 },
     );
   });
@@ -146,11 +202,19 @@ describe('scanning damaged logs', () => {
   it('a truncation at every byte keeps exactly the whole entries before the cut', () => {
     const core = keyedCore();
     const { log, entries } = encodeChain(core, sampleChain(core));
-    const ends = entries.reduce<number[]>((list, entry) => [...list, (list.at(-1) ?? 0) + entry.length], []);
+    const ends = entries.reduce<number[]>(
+      (list, entry) => [...list, (list.at(-1) ?? 0) + entry.length],
+      [],
+    );
     for (let cut = 0; cut <= log.length; cut++) {
       const result = scanLog(core, log.subarray(0, cut), { poolId: POOL });
       const whole = ends.filter((end) => end <= cut);
-      expect([cut, result.entries, result.validLength, result.tail]).toEqual([cut, whole.length, whole.at(-1) ?? 0, ends.includes(cut) || cut === 0 ? 'clean' : 'torn']);
+      expect([cut, result.entries, result.validLength, result.tail]).toEqual([
+        cut,
+        whole.length,
+        whole.at(-1) ?? 0,
+        ends.includes(cut) || cut === 0 ? 'clean' : 'torn',
+      ]);
     }
   });
 
@@ -163,7 +227,10 @@ describe('scanning damaged logs', () => {
       damaged[bit >> 3] ^= 1 << (bit & 7);
       const result = scanLog(core, damaged, { poolId: POOL });
       const expected = bit >> 3 >= lastStart ? 'torn' : 'corrupt';
-      if (result.tail !== expected) throw new Error(`bit ${bit}: expected ${expected}, got ${result.tail} (${result.damage?.name})`);
+      if (result.tail !== expected)
+        throw new Error(
+          `bit ${bit}: expected ${expected}, got ${result.tail} (${result.damage?.name})`,
+        );
       if (expected === 'torn') expect(result.validLength).toBe(lastStart);
     }
   });
@@ -174,7 +241,11 @@ describe('scanning damaged logs', () => {
     const other = encodeChain(core, sampleChain(core), POOL + 1n).entries;
     const cases: [string, Uint8Array[], string][] = [
       ['duplicate last', [...entries, entries.at(-1)!], 'LOG_BROKEN_CHAIN'],
-      ['duplicate middle', [...entries.slice(0, 3), entries[2], ...entries.slice(3)], 'LOG_BROKEN_CHAIN'],
+      [
+        'duplicate middle',
+        [...entries.slice(0, 3), entries[2], ...entries.slice(3)],
+        'LOG_BROKEN_CHAIN',
+      ],
       ['swap', [entries[0], entries[2], entries[1], ...entries.slice(3)], 'LOG_BROKEN_CHAIN'],
       ['drop', [entries[0], ...entries.slice(2)], 'LOG_BROKEN_CHAIN'],
       ['foreign', [...entries.slice(0, 2), other[2]], 'LOG_WRONG_POOL'],
@@ -189,7 +260,11 @@ describe('scanning damaged logs', () => {
     const core = keyedCore();
     const { log, entries } = encodeChain(core, sampleChain(core));
     for (const kept of [4, 5, 6, 50]) {
-      const torn = concat([log, entries[0].subarray(0, kept), Uint8Array.from({ length: 300 }, (_, i) => (i * 89 + kept) & 0xff)]);
+      const torn = concat([
+        log,
+        entries[0].subarray(0, kept),
+        Uint8Array.from({ length: 300 }, (_, i) => (i * 89 + kept) & 0xff),
+      ]);
       expect(scanLog(core, torn, { poolId: POOL }).tail).toBe('torn');
     }
     const newer = entries[0].slice();
@@ -201,11 +276,17 @@ describe('scanning damaged logs', () => {
   it('garbage or zeros after the last entry are a torn tail; a later valid entry makes it corruption', () => {
     const core = keyedCore();
     const { log, entries } = encodeChain(core, sampleChain(core));
-    for (const tail of [new Uint8Array(4096), Uint8Array.from({ length: 333 }, (_, i) => (i * 37) & 0xff)]) {
+    for (const tail of [
+      new Uint8Array(4096),
+      Uint8Array.from({ length: 333 }, (_, i) => (i * 37) & 0xff),
+    ]) {
       const result = scanLog(core, concat([log, tail]), { poolId: POOL });
       expect([result.tail, result.validLength]).toEqual(['torn', log.length]);
       const followed = scanLog(core, concat([log, tail, entries[0]]), { poolId: POOL });
-      expect([followed.tail, followed.witnessOffset]).toEqual(['corrupt', log.length + tail.length]);
+      expect([followed.tail, followed.witnessOffset]).toEqual([
+        'corrupt',
+        log.length + tail.length,
+      ]);
     }
   });
 

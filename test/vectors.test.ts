@@ -8,7 +8,8 @@ import { deriveSyncPointKey } from '../host/core/keys.ts';
 import { TEST_SVMK, fromHex, keyedCore, toHex } from './fixtures.ts';
 import * as ref from './reference/sync-point.ts';
 
-const load = (name: string) => JSON.parse(readFileSync(new URL(`./vectors/${name}`, import.meta.url), 'utf8'));
+const load = (name: string) =>
+  JSON.parse(readFileSync(new URL(`./vectors/${name}`, import.meta.url), 'utf8'));
 const records = load('records.json');
 const syncPoint = load('sync-point.json');
 const checksums = load('checksum.json');
@@ -20,7 +21,9 @@ describe.each(['release', 'scalar'] as const)('golden vectors on the %s build', 
     const core = keyedCore(variant);
     for (const entry of records.records) {
       const decoded = core.decode(fromHex(entry.hex));
-      const shown = JSON.parse(JSON.stringify(decoded, (_k, v) => (v instanceof Uint8Array ? toHex(v) : v)));
+      const shown = JSON.parse(
+        JSON.stringify(decoded, (_k, v) => (v instanceof Uint8Array ? toHex(v) : v)),
+      );
       expect(shown).toEqual(entry.record);
       expect(toHex(core.encode(decoded))).toBe(entry.hex);
     }
@@ -36,7 +39,13 @@ describe.each(['release', 'scalar'] as const)('golden vectors on the %s build', 
     const core = keyedCore(variant);
     syncPoint.recordValues.forEach((expected: Record<string, string | number>, i: number) => {
       const value = core.recordValue(encoded[i]);
-      expect({ length: encoded[i].length, nh0: hex64(value.nh0), nh1: hex64(value.nh1), lo: hex64(value.lo), hi: hex64(value.hi) }).toEqual(expected);
+      expect({
+        length: encoded[i].length,
+        nh0: hex64(value.nh0),
+        nh1: hex64(value.nh1),
+        lo: hex64(value.lo),
+        hi: hex64(value.hi),
+      }).toEqual(expected);
     });
     for (const state of syncPoint.states) {
       const fresh = keyedCore(variant);
@@ -51,7 +60,13 @@ describe.each(['release', 'scalar'] as const)('golden vectors on the %s build', 
   it('SipHash matches the reference outputs', () => {
     const core = keyedCore(variant);
     for (const vector of syncPoint.siphash) {
-      const [first, second] = core.sipHash(fromHex(vector.key), fromHex(vector.message), vector.c, vector.d, vector.wide);
+      const [first, second] = core.sipHash(
+        fromHex(vector.key),
+        fromHex(vector.message),
+        vector.c,
+        vector.d,
+        vector.wide,
+      );
       expect(hex64(first)).toBe(vector.out);
       if (vector.wide) expect(hex64(second)).toBe(vector.out2);
     }
@@ -70,9 +85,14 @@ describe.each(['release', 'scalar'] as const)('golden vectors on the %s build', 
 describe('the reference implementation (docs/SYNC_POINT.md) reproduces the vectors', () => {
   it('record values, states and checksums', () => {
     const keys = ref.referenceKeys(TEST_SVMK);
-    expect(keys.nhKey.slice(0, 8).map((w) => w.toString(16).padStart(8, '0'))).toEqual(syncPoint.nhKeyFirstWords);
+    expect(keys.nhKey.slice(0, 8).map((w) => w.toString(16).padStart(8, '0'))).toEqual(
+      syncPoint.nhKeyFirstWords,
+    );
     for (const state of syncPoint.states) {
-      const value = ref.syncPoint(keys, state.records.map((i: number) => encoded[i]));
+      const value = ref.syncPoint(
+        keys,
+        state.records.map((i: number) => encoded[i]),
+      );
       expect(hex64(value.sp).toUpperCase()).toBe(state.sp);
       expect(value.spvv).toBe(state.spvv);
     }

@@ -19,7 +19,10 @@ function uptimeLine(): string {
   try {
     return execFileSync('uptime', { encoding: 'utf8', timeout: 2000 }).trim();
   } catch {
-    return `load average: ${os.loadavg().map((x) => x.toFixed(2)).join(', ')}`;
+    return `load average: ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(', ')}`;
   }
 }
 

@@ -41,8 +41,15 @@ export class RecordFactory {
   constructor(core: Core, shape: RecordShape) {
     const nameLength = NAME_PREFIX.length + NAME_DIGITS;
     const aclSize = shape.acl.reduce((sum, entry) => sum + 2 + utf8(entry.user).length, 0);
-    const wrappedLength = shape.size - HEADER_SIZE - nameLength - OBJECT_FIXED_SIZE - utf8(shape.owner).length - aclSize;
-    if (wrappedLength < 1) throw new RangeError(`shape.size: ${shape.size} bytes is too small for this shape`);
+    const wrappedLength =
+      shape.size -
+      HEADER_SIZE -
+      nameLength -
+      OBJECT_FIXED_SIZE -
+      utf8(shape.owner).length -
+      aclSize;
+    if (wrappedLength < 1)
+      throw new RangeError(`shape.size: ${shape.size} bytes is too small for this shape`);
     this.template = core.encode({
       kind: 'object',
       name: NAME_PREFIX + '0'.repeat(NAME_DIGITS),
@@ -63,8 +70,10 @@ export class RecordFactory {
 
   /** Writes record `index` (its name digits, fresh wrapped bytes from `next`) into `out`. */
   write(out: Uint8Array, index: number, next: () => number): void {
-    if (!Number.isInteger(index) || index < 0 || index > RECORD_INDEX_MAX) throw new RangeError(`index: ${index}`);
-    if (out.length !== this.size) throw new RangeError(`out: expected ${this.size} bytes, got ${out.length}`);
+    if (!Number.isInteger(index) || index < 0 || index > RECORD_INDEX_MAX)
+      throw new RangeError(`index: ${index}`);
+    if (out.length !== this.size)
+      throw new RangeError(`out: expected ${this.size} bytes, got ${out.length}`);
     out.set(this.template);
     let value = index;
     for (let i = NAME_DIGITS - 1; i >= 0; i--) {

@@ -22,7 +22,17 @@ function hex(value: bigint): string {
 function recordValuesDigest(core: Core): string {
   const next = seededRandom(SEED);
   const digest = createHash('sha256');
-  const lengths = [...Array.from({ length: 701 }, (_, i) => i), 1023, 1024, 1025, 4095, 4096, 4097, 8191, 8192];
+  const lengths = [
+    ...Array.from({ length: 701 }, (_, i) => i),
+    1023,
+    1024,
+    1025,
+    4095,
+    4096,
+    4097,
+    8191,
+    8192,
+  ];
   for (const length of lengths) {
     const bytes = new Uint8Array(length);
     fillRandom(bytes, next);
@@ -52,7 +62,10 @@ function sipHashDigest(core: Core): string {
   for (let length = 0; length < 80; length += 7) {
     const message = new Uint8Array(length);
     fillRandom(message, next);
-    for (const [c, d] of [[1, 3], [2, 4]]) {
+    for (const [c, d] of [
+      [1, 3],
+      [2, 4],
+    ]) {
       for (const wide of [false, true]) {
         const [first, second] = core.sipHash(key, message, c, d, wide);
         digest.update(`${length}/${c}/${d}/${wide}:${hex(first)}${hex(second)};`);
@@ -73,7 +86,10 @@ function shapeOfSize(size: number): RecordShape {
  */
 function storeStates(core: Core, count: number, label: string): string[] {
   const next = seededRandom(SEED + 2 + count);
-  const sizes = [40, 41, 47, 48, 49, 63, 64, 65, 80, 100, 127, 128, 129, 200, 255, 256, 257, 300, 301, 333, 400, 513];
+  const sizes = [
+    40, 41, 47, 48, 49, 63, 64, 65, 80, 100, 127, 128, 129, 200, 255, 256, 257, 300, 301, 333, 400,
+    513,
+  ];
   const factories = sizes.map((size) => new RecordFactory(core, shapeOfSize(size)));
   const records: Uint8Array[] = [];
   for (let i = 0; i < count; i++) records.push(factories[i % factories.length].make(i, next));
@@ -81,26 +97,38 @@ function storeStates(core: Core, count: number, label: string): string[] {
   const applyAll = (writes: Write[]): void => {
     for (let at = 0; at < writes.length; at += 256) {
       const result = core.apply(encodeBatch(writes.slice(at, at + 256)));
-      if (result.writeResults.some((code) => code !== 0)) throw new Error(`a write failed: ${result.writeResults.join(',')}`);
+      if (result.writeResults.some((code) => code !== 0))
+        throw new Error(`a write failed: ${result.writeResults.join(',')}`);
     }
   };
   const state = (stage: string): void => {
     const incremental = core.syncPoint();
     const { syncPoint, consistent } = core.recompute();
-    if (!consistent || syncPoint.hex !== incremental.hex) throw new Error(`${label} ${stage}: recompute disagrees`);
-    lines.push(`${label} ${stage}: SP ${syncPoint.hex} SPVV ${syncPoint.spvvHex} count ${syncPoint.count}`);
+    if (!consistent || syncPoint.hex !== incremental.hex)
+      throw new Error(`${label} ${stage}: recompute disagrees`);
+    lines.push(
+      `${label} ${stage}: SP ${syncPoint.hex} SPVV ${syncPoint.spvvHex} count ${syncPoint.count}`,
+    );
   };
-  applyAll(records.map((record) => ({ event: 'CREATE_OBJ', operations: [{ op: 'insert', record }] })));
+  applyAll(
+    records.map((record) => ({ event: 'CREATE_OBJ', operations: [{ op: 'insert', record }] })),
+  );
   state('inserted');
   const replaced: Write[] = [];
   for (let i = 0; i < count; i += 3) {
-    replaced.push({ event: 'UPDATE_OBJ', operations: [{ op: 'replace', record: factories[(i + 5) % factories.length].make(i, next) }] });
+    replaced.push({
+      event: 'UPDATE_OBJ',
+      operations: [{ op: 'replace', record: factories[(i + 5) % factories.length].make(i, next) }],
+    });
   }
   applyAll(replaced);
   state('replaced');
   const deleted: Write[] = [];
   for (let i = 0; i < count; i += 7) {
-    deleted.push({ event: 'DELETE_OBJ', operations: [{ op: 'delete', kind: 'object', name: `obj-${String(i).padStart(7, '0')}` }] });
+    deleted.push({
+      event: 'DELETE_OBJ',
+      operations: [{ op: 'delete', kind: 'object', name: `obj-${String(i).padStart(7, '0')}` }],
+    });
   }
   applyAll(deleted);
   state('deleted');

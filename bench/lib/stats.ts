@@ -15,7 +15,8 @@ export function summarize(seconds: readonly number[]): Samples {
   if (seconds.length === 0) throw new RangeError('summarize: no samples');
   const sorted = [...seconds].sort((a, b) => a - b);
   const middle = sorted.length >> 1;
-  const medianSeconds = sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+  const medianSeconds =
+    sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
   return { seconds, bestSeconds: sorted[0], medianSeconds };
 }
 

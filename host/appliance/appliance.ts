@@ -12,7 +12,14 @@ import type { Core, SyncPoint } from '../core/core.ts';
 import type { Operation, EventType } from '../core/batch.ts';
 import type { Random } from '../protocol/random.ts';
 import type { PeerStatus, Timers } from '../protocol/replica.ts';
-import type { ClientReply, Envelope, LogRecord, NodeAddress, NodeId, TxStateName } from '../protocol/types.ts';
+import type {
+  ClientReply,
+  Envelope,
+  LogRecord,
+  NodeAddress,
+  NodeId,
+  TxStateName,
+} from '../protocol/types.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { CrossCheckResult, PeerTransport } from '../transport/transport.ts';
 import { NodeCache } from './node-cache.ts';
@@ -83,10 +90,24 @@ export interface ReplicationInfo {
   readonly diverged: boolean;
   readonly tick: number;
   readonly timers: Timers & { readonly tickMs: number };
-  readonly nodes: { id: NodeId; address: string; member: boolean; fenced: boolean; self: boolean; peer?: PeerStatus }[];
+  readonly nodes: {
+    id: NodeId;
+    address: string;
+    member: boolean;
+    fenced: boolean;
+    self: boolean;
+    peer?: PeerStatus;
+  }[];
   readonly pending: {
-    txid: string; state: TxStateName; stateNumber: number | undefined; role: string; tick: number; event: number;
-    sourceUser: string; target: string; nodes: { id: NodeId; address: string; coordinator: boolean; pendingAck: boolean }[];
+    txid: string;
+    state: TxStateName;
+    stateNumber: number | undefined;
+    role: string;
+    tick: number;
+    event: number;
+    sourceUser: string;
+    target: string;
+    nodes: { id: NodeId; address: string; coordinator: boolean; pendingAck: boolean }[];
   }[];
   readonly queuedWrites: number;
   readonly storage: { broken: string | undefined };
@@ -94,11 +115,19 @@ export interface ReplicationInfo {
   readonly discovery?: DiscoveryInfo;
 }
 
-const STATE_NUMBERS: Partial<Record<TxStateName, number>> = { VIRTUAL: 1, PREPARED: 2, COMMITTED: 3, COMMITTED_TM: 4 };
+const STATE_NUMBERS: Partial<Record<TxStateName, number>> = {
+  VIRTUAL: 1,
+  PREPARED: 2,
+  COMMITTED: 3,
+  COMMITTED_TM: 4,
+};
 
 export class Appliance {
   private flushing: Promise<void> | undefined;
-  private readonly waiting = new Map<string, { resolve: (reply: ClientReply) => void; deadline: number }[]>();
+  private readonly waiting = new Map<
+    string,
+    { resolve: (reply: ClientReply) => void; deadline: number }[]
+  >();
   private broken: string | undefined;
   private closed = false;
   readonly events: ReplicationEvent[] = [];
@@ -111,7 +140,13 @@ export class Appliance {
     readonly runtime: NodeRuntime,
     readonly cache: NodeCache,
   ) {
-    this.donor = new LiveSyncDonor(runtime.replica, options.transport, options.domain, options.poolId, (line) => this.log(line));
+    this.donor = new LiveSyncDonor(
+      runtime.replica,
+      options.transport,
+      options.domain,
+      options.poolId,
+      (line) => this.log(line),
+    );
   }
 
   static async open(options: ApplianceOptions): Promise<Appliance> {
@@ -165,7 +200,8 @@ export class Appliance {
   write(input: WriteInput): Promise<ClientReply> {
     if (this.broken) return Promise.resolve({ requestId: input.requestId, code: 37028 });
     if (this.closed) return Promise.resolve({ requestId: input.requestId, code: 36000 });
-    if (this.waitingCount() >= WAITING_WRITES_MAX) return Promise.resolve({ requestId: input.requestId, code: 36000 });
+    if (this.waitingCount() >= WAITING_WRITES_MAX)
+      return Promise.resolve({ requestId: input.requestId, code: 36000 });
     const reply = this.wait(input.requestId);
     this.runtime.replica.request({ kind: 'write', ...input });
     this.schedule();
@@ -203,7 +239,8 @@ export class Appliance {
   }
 
   async removeNode(id: NodeId): Promise<void> {
-    if (this.runtime.replica.membership.isMember(id)) throw new HsmError(37017, 'a pool member stays in the cache; declare it down first');
+    if (this.runtime.replica.membership.isMember(id))
+      throw new HsmError(37017, 'a pool member stays in the cache; declare it down first');
     this.cache.remove(id);
     this.options.transport.removePeer(id);
     await this.cache.save();
@@ -211,7 +248,8 @@ export class Appliance {
 
   /** Hands every cached address to the transport again (the console's refresh). */
   refreshPeers(): void {
-    for (const [id, address] of this.cache.entries()) this.options.transport.setPeerAddress(id, address);
+    for (const [id, address] of this.cache.entries())
+      this.options.transport.setPeerAddress(id, address);
   }
 
   /** Members' addresses travel with the membership: whoever knows one member learns them all. */
@@ -272,12 +310,18 @@ export class Appliance {
         this.record(ready.persist);
         for (const envelope of ready.messages) this.options.transport.send(envelope);
         for (const reply of ready.replies) this.answer(reply);
-        if (await this.runtime.checkpointIfDue()) this.remember({ tick: this.runtime.replica.now, event: 'checkpoint', detail: 'snapshot written, log compacted' });
+        if (await this.runtime.checkpointIfDue())
+          this.remember({
+            tick: this.runtime.replica.now,
+            event: 'checkpoint',
+            detail: 'snapshot written, log compacted',
+          });
       }
     } catch (error) {
       this.broken = error instanceof Error ? error.message : String(error);
       this.log(`storage failed, appliance stopped (fail-stop): ${this.broken}`);
-      for (const [requestId, list] of this.waiting) for (const waiter of list) waiter.resolve({ requestId, code: 37028 });
+      for (const [requestId, list] of this.waiting)
+        for (const waiter of list) waiter.resolve({ requestId, code: 37028 });
       this.waiting.clear();
     } finally {
       this.flushing = undefined;
@@ -293,17 +337,43 @@ export class Appliance {
   private record(records: readonly LogRecord[]): void {
     const tick = this.runtime.replica.now;
     for (const record of records) {
-      if (record.type === 'prepare') this.remember({ tick, event: 'prepare', txid: record.tx.txid, detail: `coordinator ${record.tx.coordinator}, event ${record.tx.event}, target ${record.tx.target}` });
+      if (record.type === 'prepare')
+        this.remember({
+          tick,
+          event: 'prepare',
+          txid: record.tx.txid,
+          detail: `coordinator ${record.tx.coordinator}, event ${record.tx.event}, target ${record.tx.target}`,
+        });
       else if (record.type === 'commit') {
-        this.remember({ tick, event: record.terminated ? 'commit (termination)' : 'commit', txid: record.txid, detail: `SP ${record.sp}` });
+        this.remember({
+          tick,
+          event: record.terminated ? 'commit (termination)' : 'commit',
+          txid: record.txid,
+          detail: `SP ${record.sp}`,
+        });
         const sp = this.runtime.replica.core.syncPoint();
         this.spHistory.push({ tick, sp: sp.hex, spvv: sp.spvvHex, records: sp.count });
         if (this.spHistory.length > EVENTS_KEPT) this.spHistory.shift();
-      } else if (record.type === 'abort') this.remember({ tick, event: 'abort', txid: record.txid, detail: `reason ${record.reason}` });
+      } else if (record.type === 'abort')
+        this.remember({
+          tick,
+          event: 'abort',
+          txid: record.txid,
+          detail: `reason ${record.reason}`,
+        });
       else if (record.type === 'node-down') {
-        this.remember({ tick, event: 'node-down', detail: `${record.node} fenced, epoch ${record.epoch}` });
+        this.remember({
+          tick,
+          event: 'node-down',
+          detail: `${record.node} fenced, epoch ${record.epoch}`,
+        });
         this.log(`node ${record.node} declared down (epoch ${record.epoch})`);
-      } else this.remember({ tick, event: 'node-added', detail: `${record.node.id} at ${record.node.address}` });
+      } else
+        this.remember({
+          tick,
+          event: 'node-added',
+          detail: `${record.node.id} at ${record.node.address}`,
+        });
     }
   }
 
@@ -331,12 +401,28 @@ export class Appliance {
       tick: replica.now,
       timers: { ...replica.timers, tickMs: TICK_MS },
       nodes: [...known.keys()].sort().map((id) => ({
-        id, address: addressOf(id), member: membership.isMember(id), fenced: membership.isFenced(id), self: id === this.options.id, peer: replica.peers.get(id),
+        id,
+        address: addressOf(id),
+        member: membership.isMember(id),
+        fenced: membership.isFenced(id),
+        self: id === this.options.id,
+        peer: replica.peers.get(id),
       })),
       pending: replica.pending().map((p) => ({
-        txid: p.txid, state: p.state, stateNumber: STATE_NUMBERS[p.state], role: p.role, tick: p.tick, event: p.event,
-        sourceUser: p.sourceUser, target: p.target,
-        nodes: p.nodes.map((n) => ({ id: n.id, address: addressOf(n.id), coordinator: n.id === p.coordinator, pendingAck: n.pendingAck })),
+        txid: p.txid,
+        state: p.state,
+        stateNumber: STATE_NUMBERS[p.state],
+        role: p.role,
+        tick: p.tick,
+        event: p.event,
+        sourceUser: p.sourceUser,
+        target: p.target,
+        nodes: p.nodes.map((n) => ({
+          id: n.id,
+          address: addressOf(n.id),
+          coordinator: n.id === p.coordinator,
+          pendingAck: n.pendingAck,
+        })),
       })),
       queuedWrites: replica.queue.length,
       storage: { broken: this.broken },
@@ -352,7 +438,8 @@ export class Appliance {
   async detach(): Promise<void> {
     this.closed = true;
     await this.settled();
-    for (const [requestId, list] of this.waiting) for (const waiter of list) waiter.resolve({ requestId, code: 36000 });
+    for (const [requestId, list] of this.waiting)
+      for (const waiter of list) waiter.resolve({ requestId, code: 36000 });
     this.waiting.clear();
   }
 

@@ -24,14 +24,29 @@ const INVALID_OPERATION = 37017;
 /** "HOST:PORT-PORT" or "HOST:PORT", comma-separated: the addresses, at most DISCOVERY_ADDRESSES_MAX. */
 export function parseDiscoveryRange(text: string): string[] {
   const addresses: string[] = [];
-  for (const part of text.split(',').map((p) => p.trim()).filter((p) => p.length > 0)) {
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0)) {
     const match = /^(.+):(\d{1,5})(?:-(\d{1,5}))?$/.exec(part);
-    if (!match) throw new HsmError(INVALID_OPERATION, `discovery range ${JSON.stringify(part)}: expected HOST:PORT or HOST:PORT-PORT`);
+    if (!match)
+      throw new HsmError(
+        INVALID_OPERATION,
+        `discovery range ${JSON.stringify(part)}: expected HOST:PORT or HOST:PORT-PORT`,
+      );
     const [, host, low, high = low] = match;
     const from = Number(low);
     const to = Number(high);
-    if (from < 1 || to > 65535 || to < from) throw new HsmError(INVALID_OPERATION, `discovery range ${part}: ports 1 to 65535, low to high`);
-    if (addresses.length + (to - from + 1) > DISCOVERY_ADDRESSES_MAX) throw new HsmError(INVALID_OPERATION, `discovery range: at most ${DISCOVERY_ADDRESSES_MAX} addresses`);
+    if (from < 1 || to > 65535 || to < from)
+      throw new HsmError(
+        INVALID_OPERATION,
+        `discovery range ${part}: ports 1 to 65535, low to high`,
+      );
+    if (addresses.length + (to - from + 1) > DISCOVERY_ADDRESSES_MAX)
+      throw new HsmError(
+        INVALID_OPERATION,
+        `discovery range: at most ${DISCOVERY_ADDRESSES_MAX} addresses`,
+      );
     for (let port = from; port <= to; port++) addresses.push(`${host}:${port}`);
   }
   if (addresses.length === 0) throw new HsmError(INVALID_OPERATION, 'discovery range: no address');
@@ -77,8 +92,12 @@ export class Discovery {
     const recheck = this.rounds % DISCOVERY_RECHECK_ROUNDS === 0;
     this.rounds++;
     try {
-      const targets = this.options.addresses.filter((address) => address !== this.options.self && (recheck || !this.options.known(address)));
-      const results = await Promise.all(targets.map(async (address) => ({ address, result: await this.options.probe(address) })));
+      const targets = this.options.addresses.filter(
+        (address) => address !== this.options.self && (recheck || !this.options.known(address)),
+      );
+      const results = await Promise.all(
+        targets.map(async (address) => ({ address, result: await this.options.probe(address) })),
+      );
       for (const { address, result } of results) {
         if (result.code !== 0 || result.id === undefined) {
           this.found.delete(address);
@@ -93,6 +112,10 @@ export class Discovery {
   }
 
   status(): DiscoveryStatus {
-    return { addresses: this.options.addresses.length, rounds: this.rounds, found: Object.fromEntries(this.found) };
+    return {
+      addresses: this.options.addresses.length,
+      rounds: this.rounds,
+      found: Object.fromEntries(this.found),
+    };
   }
 }

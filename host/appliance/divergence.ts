@@ -22,7 +22,12 @@ export function divergenceReason(replica: Replica): string | undefined {
   const others = replica.membership.members().filter((node) => node.id !== replica.id);
   const refusing = others
     .map((node) => replica.peers.get(node.id))
-    .filter((status) => status !== undefined && status.notSynced && replica.now - status.tick <= DIVERGENCE_WINDOW_TICKS);
+    .filter(
+      (status) =>
+        status !== undefined &&
+        status.notSynced &&
+        replica.now - status.tick <= DIVERGENCE_WINDOW_TICKS,
+    );
   if (refusing.length < 2 || refusing.length * 2 <= others.length) return undefined;
   const sps = new Set(refusing.map((status) => status!.sp));
   if (sps.size !== 1 || sps.has(mine)) return undefined;

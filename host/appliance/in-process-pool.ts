@@ -30,7 +30,10 @@ export class InProcessPool {
 
   private constructor(readonly options: InProcessPoolOptions) {
     this.random = new Random(options.seed ?? 1);
-    this.founders = Array.from({ length: options.nodes }, (_, i) => ({ id: this.random.id64(), address: `127.0.0.${i + 1}:7001` }));
+    this.founders = Array.from({ length: options.nodes }, (_, i) => ({
+      id: this.random.id64(),
+      address: `127.0.0.${i + 1}:7001`,
+    }));
   }
 
   static async start(options: InProcessPoolOptions): Promise<InProcessPool> {
@@ -45,10 +48,25 @@ export class InProcessPool {
   /** Opens (or reopens, after `crash`) appliance i from its storage. */
   async open(i: number): Promise<Appliance> {
     const node = this.founders[i];
-    const transport = new MemoryTransport({ hub: this.hub, nodeId: node.id, address: node.address, svmk: this.options.svmk, randomBytes: (n) => this.random.bytes(n) });
+    const transport = new MemoryTransport({
+      hub: this.hub,
+      nodeId: node.id,
+      address: node.address,
+      svmk: this.options.svmk,
+      randomBytes: (n) => this.random.bytes(n),
+    });
     const appliance = await Appliance.open({
-      id: node.id, address: node.address, domain: this.options.domain ?? 'pool', poolId: 1n, founders: this.founders,
-      storage: this.storages[i], core: this.options.newCore(), random: this.random.fork(), transport, groupCommit: this.options.groupCommit, checkpointBytes: this.options.checkpointBytes,
+      id: node.id,
+      address: node.address,
+      domain: this.options.domain ?? 'pool',
+      poolId: 1n,
+      founders: this.founders,
+      storage: this.storages[i],
+      core: this.options.newCore(),
+      random: this.random.fork(),
+      transport,
+      groupCommit: this.options.groupCommit,
+      checkpointBytes: this.options.checkpointBytes,
     });
     this.appliances[i] = appliance;
     return appliance;

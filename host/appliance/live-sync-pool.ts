@@ -35,32 +35,70 @@ export interface InProcessJoin {
 }
 
 /** Starts a live-sync of a new node into `pool`. The caller keeps the pool ticking until `done`. */
-export function joinInProcess(pool: InProcessPool, options: InProcessJoinOptions = {}): InProcessJoin {
+export function joinInProcess(
+  pool: InProcessPool,
+  options: InProcessJoinOptions = {},
+): InProcessJoin {
   const random = new Random(options.seed ?? 99);
-  const node: NodeAddress = { id: options.id ?? random.id64(), address: options.address ?? `127.0.1.${pool.appliances.length + 1}:7001` };
+  const node: NodeAddress = {
+    id: options.id ?? random.id64(),
+    address: options.address ?? `127.0.1.${pool.appliances.length + 1}:7001`,
+  };
   const svmk = options.svmk ?? pool.options.svmk;
   const storage = options.storage ?? new MemoryStorage();
-  const transport = new MemoryTransport({ hub: pool.hub, nodeId: node.id, address: node.address, svmk, randomBytes: (n) => random.bytes(n) });
+  const transport = new MemoryTransport({
+    hub: pool.hub,
+    nodeId: node.id,
+    address: node.address,
+    svmk,
+    randomBytes: (n) => random.bytes(n),
+  });
   const newCore = options.newCore ?? pool.options.newCore;
-  const donor = options.donor ?? { id: pool.appliances[0].id, address: pool.appliances[0].info().address };
+  const donor = options.donor ?? {
+    id: pool.appliances[0].id,
+    address: pool.appliances[0].info().address,
+  };
   const done = (async () => {
     let joined: Joined;
     try {
       joined = await liveSyncJoin({
-        id: node.id, address: node.address, domain: pool.options.domain ?? 'pool', svmk, donor, transport,
-        dial: (address) => pool.hub.dial(node.address, address), core: newCore(), storage, randomBytes: (n) => random.bytes(n),
-        stallMs: options.stallMs, clientConnectionsSinceStart: options.clientConnectionsSinceStart, onProgress: options.onProgress,
+        id: node.id,
+        address: node.address,
+        domain: pool.options.domain ?? 'pool',
+        svmk,
+        donor,
+        transport,
+        dial: (address) => pool.hub.dial(node.address, address),
+        core: newCore(),
+        storage,
+        randomBytes: (n) => random.bytes(n),
+        stallMs: options.stallMs,
+        clientConnectionsSinceStart: options.clientConnectionsSinceStart,
+        onProgress: options.onProgress,
       });
     } catch (error) {
       await transport.close();
       throw error;
     }
     const appliance = await Appliance.open({
-      id: node.id, address: node.address, domain: pool.options.domain ?? 'pool', poolId: joined.poolIdValue, founders: joined.membership.founders,
-      membership: joined.membership, storage, core: newCore(), random: random.fork(), transport, groupCommit: pool.options.groupCommit,
+      id: node.id,
+      address: node.address,
+      domain: pool.options.domain ?? 'pool',
+      poolId: joined.poolIdValue,
+      founders: joined.membership.founders,
+      membership: joined.membership,
+      storage,
+      core: newCore(),
+      random: random.fork(),
+      transport,
+      groupCommit: pool.options.groupCommit,
       checkpointBytes: pool.options.checkpointBytes,
     });
-    for (const outcome of joined.requestOutcomes) appliance.runtime.replica.rememberRequest(outcome.requestId, { code: outcome.code, txid: outcome.txid });
+    for (const outcome of joined.requestOutcomes)
+      appliance.runtime.replica.rememberRequest(outcome.requestId, {
+        code: outcome.code,
+        txid: outcome.txid,
+      });
     pool.appliances.push(appliance);
     pool.storages.push(storage);
     return { appliance, joined };

@@ -6,7 +6,15 @@ import { HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
 import { LOG_START, LogEncoder } from '../core/txlog.ts';
 import {
-  DonorSession, JOINING_DIGEST, JoinerSession, LIVE_SYNC_CHUNK_BYTES, donorPreempts, donorRefusal, isLiveSync, type JoinProgress, type JoinResult,
+  DonorSession,
+  JOINING_DIGEST,
+  JoinerSession,
+  LIVE_SYNC_CHUNK_BYTES,
+  donorPreempts,
+  donorRefusal,
+  isLiveSync,
+  type JoinProgress,
+  type JoinResult,
 } from '../protocol/live-sync.ts';
 import type { Replica } from '../protocol/replica.ts';
 import type { Envelope, LiveSyncBody, LogRecord, NodeAddress, NodeId } from '../protocol/types.ts';
@@ -36,12 +44,17 @@ export class LiveSyncDonor {
     private readonly log: (line: string) => void = () => {},
   ) {
     replica.commitObservers.push((tx, sp, spvv) => this.session?.onCommit(tx, sp, spvv));
-    replica.probeReplyObservers.push((from, nonce, digest) => this.session?.onProbeReply(from, nonce, digest));
+    replica.probeReplyObservers.push((from, nonce, digest) =>
+      this.session?.onProbeReply(from, nonce, digest),
+    );
     replica.idleHooks.push(() => {
       const session = this.session;
       if (!session || session.added) return;
       session.onIdle();
-      if (session.added) this.log(`live-sync: node ${session.joiner.id} at ${session.joiner.address} added to the pool (epoch ${this.replica.membership.epoch})`);
+      if (session.added)
+        this.log(
+          `live-sync: node ${session.joiner.id} at ${session.joiner.address} added to the pool (epoch ${this.replica.membership.epoch})`,
+        );
     });
   }
 
@@ -53,7 +66,11 @@ export class LiveSyncDonor {
   receive(envelope: Envelope): void {
     const body = envelope.body as LiveSyncBody;
     if (body.type === 'live-sync-request') return this.onRequest(envelope.from, body);
-    if (body.type === 'live-sync-ack' && this.session?.session === body.session && this.session.joiner.id === envelope.from) {
+    if (
+      body.type === 'live-sync-ack' &&
+      this.session?.session === body.session &&
+      this.session.joiner.id === envelope.from
+    ) {
       this.session.onAck(body.seq);
       if (this.session.finished) this.end('completed');
     }
@@ -63,28 +80,42 @@ export class LiveSyncDonor {
     const session = this.session;
     if (!session) return;
     session.onTick();
-    if (session.finished) this.end(session.added ? 'completed' : 'abandoned (the joiner stopped answering)');
+    if (session.finished)
+      this.end(session.added ? 'completed' : 'abandoned (the joiner stopped answering)');
   }
 
-  private onRequest(from: NodeId, body: Extract<LiveSyncBody, { type: 'live-sync-request' }>): void {
+  private onRequest(
+    from: NodeId,
+    body: Extract<LiveSyncBody, { type: 'live-sync-request' }>,
+  ): void {
     this.transport.setPeerAddress(from, body.address);
     const current = this.session;
     if (current && current.session === body.session) return; // a repeated request: the stream is under way
     let code = donorRefusal(this.replica, from, body.domain, this.domain);
     // A joiner the pool already counts as a member goes first: every write waits for its vote,
     // while a session for a node not added yet cannot finish meanwhile (simulator seed 2040).
-    const preempt = code === 0 && current !== undefined && donorPreempts(this.replica, current, from);
-    if (code === 0 && current && current.joiner.id !== from && !current.finished && !preempt) code = BUSY;
+    const preempt =
+      code === 0 && current !== undefined && donorPreempts(this.replica, current, from);
+    if (code === 0 && current && current.joiner.id !== from && !current.finished && !preempt)
+      code = BUSY;
     if (code !== 0) {
       this.log(`live-sync: refused node ${from} at ${body.address} (${code})`);
       this.replica.send(from, { type: 'live-sync-refused', session: body.session, code });
       return;
     }
-    if (preempt) this.log(`live-sync: the transfer to node ${current!.joiner.id} gives way to member ${from}`);
+    if (preempt)
+      this.log(`live-sync: the transfer to node ${current!.joiner.id} gives way to member ${from}`);
     current?.finish(); // the same joiner starts over, or a member goes first
     const joiner: NodeAddress = { id: from, address: body.address };
     this.log(`live-sync: sending the pool image to node ${from} at ${body.address}`);
-    this.session = new DonorSession(this.replica, joiner, body.session, this.replica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES), this.poolId.toString(16).padStart(16, '0'), new Set(body.decided ?? []));
+    this.session = new DonorSession(
+      this.replica,
+      joiner,
+      body.session,
+      this.replica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES),
+      this.poolId.toString(16).padStart(16, '0'),
+      new Set(body.decided ?? []),
+    );
   }
 
   private end(how: string): void {
@@ -93,7 +124,9 @@ export class LiveSyncDonor {
     session.finish();
     this.session = undefined;
     const s = session.stats;
-    this.log(`live-sync: transfer to node ${session.joiner.id} ${how}: ${s.snapshotBytes} snapshot bytes, ${s.records} records, ${s.commits} transactions after the snapshot, ${s.resends} resends`);
+    this.log(
+      `live-sync: transfer to node ${session.joiner.id} ${how}: ${s.snapshotBytes} snapshot bytes, ${s.records} records, ${s.commits} transactions after the snapshot, ${s.resends} resends`,
+    );
   }
 }
 
@@ -138,18 +171,34 @@ export interface Joined extends JoinResult {
   readonly donor: NodeAddress;
 }
 
-const hexOf = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+const hexOf = (bytes: Uint8Array): string =>
+  Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 
 /**
  * Checks the donor before anything else: the address answers, holds our SVMK, and is the node
  * we name (or, with no id named, learns which node it is). Resolves with the donor's id, or
  * rejects with the code to refuse with (37034, 5306, 38604).
  */
-export async function checkDonor(options: Pick<JoinOptions, 'id' | 'donor' | 'svmk' | 'dial' | 'randomBytes'>, timeoutMs = PROBE_TIMEOUT_MS): Promise<NodeId> {
+export async function checkDonor(
+  options: Pick<JoinOptions, 'id' | 'donor' | 'svmk' | 'dial' | 'randomBytes'>,
+  timeoutMs = PROBE_TIMEOUT_MS,
+): Promise<NodeId> {
   const { donor } = options;
-  const probed = await probePeer({ address: donor.address, expectedId: donor.id, localId: options.id, svmk: options.svmk, randomBytes: options.randomBytes, dial: options.dial, timeoutMs });
+  const probed = await probePeer({
+    address: donor.address,
+    expectedId: donor.id,
+    localId: options.id,
+    svmk: options.svmk,
+    randomBytes: options.randomBytes,
+    dial: options.dial,
+    timeoutMs,
+  });
   const named = donor.id ? `donor ${donor.id} at ${donor.address}` : `donor at ${donor.address}`;
-  if (probed.code !== 0) throw new HsmError(probed.code, `live-sync: ${named}${probed.code === SELF_LIVE_SYNC ? ' does not answer' : ''}`);
+  if (probed.code !== 0)
+    throw new HsmError(
+      probed.code,
+      `live-sync: ${named}${probed.code === SELF_LIVE_SYNC ? ' does not answer' : ''}`,
+    );
   return probed.id!;
 }
 
@@ -161,30 +210,59 @@ export async function checkDonor(options: Pick<JoinOptions, 'id' | 'donor' | 'sv
  * declared down: retry under a new one, ...) and leaves `storage` as it was.
  */
 export async function liveSyncJoin(options: JoinOptions): Promise<Joined> {
-  if ((options.clientConnectionsSinceStart ?? 0) > 0) throw new HsmError(CONNECTED_LIVE_SYNC, 'clients connected since this node\'s service started: restart it first');
-  if (options.donor.id === options.id || options.donor.address === options.address) throw new HsmError(SELF_LIVE_SYNC, 'the donor is this node');
+  if ((options.clientConnectionsSinceStart ?? 0) > 0)
+    throw new HsmError(
+      CONNECTED_LIVE_SYNC,
+      "clients connected since this node's service started: restart it first",
+    );
+  if (options.donor.id === options.id || options.donor.address === options.address)
+    throw new HsmError(SELF_LIVE_SYNC, 'the donor is this node');
   const donor: NodeAddress = { id: await checkDonor(options), address: options.donor.address };
 
   const session = hexOf(options.randomBytes(8));
   const joiner = new JoinerSession(session, options.core);
   const stallMs = options.stallMs ?? 10_000;
-  const send = (body: LiveSyncBody): void => options.transport.send({ from: options.id, to: donor.id, epoch: 0, digest: '', sp: '', spvv: 0, body });
+  const send = (body: LiveSyncBody): void =>
+    options.transport.send({
+      from: options.id,
+      to: donor.id,
+      epoch: 0,
+      digest: '',
+      sp: '',
+      spvv: 0,
+      body,
+    });
   options.transport.setPeerAddress(donor.id, donor.address);
 
   const result = await new Promise<JoinResult>((resolve, reject) => {
     let settled = false;
     let started = false;
     let lastHeard = Date.now();
-    const request = (): void => send({ type: 'live-sync-request', session, address: options.address, domain: options.domain, ...(options.decided ? { decided: options.decided } : {}) });
-    const timer = setInterval(() => {
-      if (settled) return;
-      if (Date.now() - lastHeard > stallMs) {
-        const p = joiner.progress();
-        return fail(new HsmError(UNDEFINED_LIVE_SYNC, `live-sync: donor ${donor.id} at ${donor.address} stopped answering `
-          + `(${started ? `after ${p.bytes} bytes, ${p.records} of ${p.totalRecords} records, ${p.commits} transactions` : 'before the transfer began'}); retry, from another donor if it is down`));
-      }
-      if (!started) request();
-    }, Math.min(1000, Math.max(50, stallMs / 4)));
+    const request = (): void =>
+      send({
+        type: 'live-sync-request',
+        session,
+        address: options.address,
+        domain: options.domain,
+        ...(options.decided ? { decided: options.decided } : {}),
+      });
+    const timer = setInterval(
+      () => {
+        if (settled) return;
+        if (Date.now() - lastHeard > stallMs) {
+          const p = joiner.progress();
+          return fail(
+            new HsmError(
+              UNDEFINED_LIVE_SYNC,
+              `live-sync: donor ${donor.id} at ${donor.address} stopped answering ` +
+                `(${started ? `after ${p.bytes} bytes, ${p.records} of ${p.totalRecords} records, ${p.commits} transactions` : 'before the transfer began'}); retry, from another donor if it is down`,
+            ),
+          );
+        }
+        if (!started) request();
+      },
+      Math.min(1000, Math.max(50, stallMs / 4)),
+    );
     const fail = (error: unknown): void => {
       if (settled) return;
       settled = true;
@@ -197,15 +275,27 @@ export async function liveSyncJoin(options: JoinOptions): Promise<Joined> {
       // Members probe a node they count in while it joins (a donor confirming an add): it
       // answers that it holds no membership yet and has committed nothing.
       if (body.type === 'probe' && !settled) {
-        options.transport.send({ from: options.id, to: envelope.from, epoch: 0, digest: JOINING_DIGEST, sp: '', spvv: 0, body: { type: 'probe-reply', nonce: body.nonce } });
+        options.transport.send({
+          from: options.id,
+          to: envelope.from,
+          epoch: 0,
+          digest: JOINING_DIGEST,
+          sp: '',
+          spvv: 0,
+          body: { type: 'probe-reply', nonce: body.nonce },
+        });
         return;
       }
       if (envelope.from !== donor.id || !isLiveSync(body) || body.session !== session) return;
-      if (body.type === 'live-sync-refused') return fail(new HsmError(body.code, `live-sync: donor ${donor.id} at ${donor.address} refused`));
+      if (body.type === 'live-sync-refused')
+        return fail(
+          new HsmError(body.code, `live-sync: donor ${donor.id} at ${donor.address} refused`),
+        );
       if (body.type === 'live-sync-request' || body.type === 'live-sync-ack') return;
       if (settled) {
         // The donor did not hear our last acknowledgement: repeat it.
-        if (joiner.result && body.type === 'live-sync-done') send({ type: 'live-sync-ack', session, seq: body.seq });
+        if (joiner.result && body.type === 'live-sync-done')
+          send({ type: 'live-sync-ack', session, seq: body.seq });
         return;
       }
       lastHeard = Date.now();
@@ -214,7 +304,11 @@ export async function liveSyncJoin(options: JoinOptions): Promise<Joined> {
       try {
         ack = joiner.receive(body);
       } catch (error) {
-        return fail(error instanceof HsmError && error.code === UNDEFINED_LIVE_SYNC ? error : new HsmError(UNDEFINED_LIVE_SYNC, `live-sync: ${(error as Error).message}`));
+        return fail(
+          error instanceof HsmError && error.code === UNDEFINED_LIVE_SYNC
+            ? error
+            : new HsmError(UNDEFINED_LIVE_SYNC, `live-sync: ${(error as Error).message}`),
+        );
       }
       // Acknowledge from a fresh task: the donor's next items wait for it, and whatever else
       // shares this thread (the memory transport's pool, this node's own work) gets a turn.
@@ -236,14 +330,18 @@ export async function liveSyncJoin(options: JoinOptions): Promise<Joined> {
   const members = result.membership;
   const epoch = BigInt(members.added.length + members.down.length);
   const encoder = new LogEncoder(options.core, poolIdValue, LOG_START, epoch);
-  const live = [...members.founders, ...members.added].filter((node) => !members.down.includes(node.id));
+  const live = [...members.founders, ...members.added].filter(
+    (node) => !members.down.includes(node.id),
+  );
   await writeCheckpoint(options.core, options.storage, encoder, live.map(toPoolNode));
   // The checkpoint names the members only. The nodes declared down (and those added, then
   // declared down) follow it as entries, so that a restart with the founders alone comes back
   // at this epoch, even if the node dies before its appliance first opens.
   const liveIds = new Set(live.map((node) => node.id));
   const beyond: LogRecord[] = [
-    ...members.added.filter((node) => !liveIds.has(node.id)).map((node): LogRecord => ({ type: 'node-added', node, epoch: Number(epoch) })),
+    ...members.added
+      .filter((node) => !liveIds.has(node.id))
+      .map((node): LogRecord => ({ type: 'node-added', node, epoch: Number(epoch) })),
     ...members.down.map((node): LogRecord => ({ type: 'node-down', node, epoch: Number(epoch) })),
   ];
   if (beyond.length > 0) {

@@ -9,8 +9,14 @@ export const toBig = (hex: string): bigint => BigInt(`0x${hex}`);
 export const toHex = (value: bigint): string => value.toString(16).padStart(16, '0');
 export const spHex = (value: bigint): string => toHex(value).toUpperCase();
 
-export const toPoolNode = (node: NodeAddress): PoolNode => ({ id: toBig(node.id), address: node.address });
-export const fromPoolNode = (node: PoolNode): NodeAddress => ({ id: toHex(node.id), address: node.address });
+export const toPoolNode = (node: NodeAddress): PoolNode => ({
+  id: toBig(node.id),
+  address: node.address,
+});
+export const fromPoolNode = (node: PoolNode): NodeAddress => ({
+  id: toHex(node.id),
+  address: node.address,
+});
 
 export interface EntryToWrite {
   readonly body: EntryBody;
@@ -21,15 +27,40 @@ export interface EntryToWrite {
 export function toEntry(record: LogRecord): EntryToWrite {
   switch (record.type) {
     case 'prepare':
-      return { body: prepareBody(record.tx), transactionId: toBig(record.tx.txid), epoch: BigInt(record.tx.epoch) };
+      return {
+        body: prepareBody(record.tx),
+        transactionId: toBig(record.tx.txid),
+        epoch: BigInt(record.tx.epoch),
+      };
     case 'commit':
-      return { body: { type: 'commit', spAfter: toBig(record.sp), spvvAfter: record.spvv, terminated: record.terminated }, transactionId: toBig(record.txid), epoch: BigInt(record.epoch) };
+      return {
+        body: {
+          type: 'commit',
+          spAfter: toBig(record.sp),
+          spvvAfter: record.spvv,
+          terminated: record.terminated,
+        },
+        transactionId: toBig(record.txid),
+        epoch: BigInt(record.epoch),
+      };
     case 'abort':
-      return { body: { type: 'abort', reason: record.reason }, transactionId: toBig(record.txid), epoch: BigInt(record.epoch) };
+      return {
+        body: { type: 'abort', reason: record.reason },
+        transactionId: toBig(record.txid),
+        epoch: BigInt(record.epoch),
+      };
     case 'node-down':
-      return { body: { type: 'node-down', nodeId: toBig(record.node) }, transactionId: 0n, epoch: BigInt(record.epoch) };
+      return {
+        body: { type: 'node-down', nodeId: toBig(record.node) },
+        transactionId: 0n,
+        epoch: BigInt(record.epoch),
+      };
     case 'node-added':
-      return { body: { type: 'node-added', node: toPoolNode(record.node) }, transactionId: 0n, epoch: BigInt(record.epoch) };
+      return {
+        body: { type: 'node-added', node: toPoolNode(record.node) },
+        transactionId: 0n,
+        epoch: BigInt(record.epoch),
+      };
   }
 }
 
@@ -51,7 +82,11 @@ function prepareBody(tx: Transaction): PrepareBody {
   };
 }
 
-export function transactionOf(transactionId: bigint, epoch: bigint, body: PrepareBody): Transaction {
+export function transactionOf(
+  transactionId: bigint,
+  epoch: bigint,
+  body: PrepareBody,
+): Transaction {
   return {
     txid: toHex(transactionId),
     epoch: Number(epoch),

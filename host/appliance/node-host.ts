@@ -109,7 +109,13 @@ export class NodeHost {
   /** Set when an automatic live-sync was refused for clients connected (37033): a restart clears it. */
   private autoStopped = false;
 
-  private constructor(private readonly options: NodeHostOptions, private identityValue: NodeIdentity, appliance: Appliance, transport: PeerTransport, discovery: Discovery | undefined) {
+  private constructor(
+    private readonly options: NodeHostOptions,
+    private identityValue: NodeIdentity,
+    appliance: Appliance,
+    transport: PeerTransport,
+    discovery: Discovery | undefined,
+  ) {
     this.current = appliance;
     this.transport = transport;
     this.transportId = identityValue.id;
@@ -117,17 +123,33 @@ export class NodeHost {
     this.autoLiveSync = options.autoLiveSync ?? discovery !== undefined;
   }
 
-  static async open(options: NodeHostOptions, identity: NodeIdentity, joined?: Joined): Promise<NodeHost> {
+  static async open(
+    options: NodeHostOptions,
+    identity: NodeIdentity,
+    joined?: Joined,
+  ): Promise<NodeHost> {
     let host: NodeHost | undefined;
-    const discovery = options.discovery && new Discovery({
-      addresses: options.discovery, self: options.address,
-      probe: (address) => probePeer({
-        address, localId: host?.identity.id ?? identity.id, svmk: options.svmk, randomBytes: options.randomBytes, dial: options.dial, timeoutMs: DISCOVERY_PROBE_TIMEOUT_MS,
-      }),
-      known: (address) => host !== undefined && host.appliance.cache.entries().some(([, cached]) => cached === address),
-      onFound: (id, address) => host?.learnNode(id, address),
-    });
-    const status = (): DiscoveryInfo | undefined => discovery && { ...discovery.status(), autoLiveSync: host?.autoLiveSync ?? false };
+    const discovery =
+      options.discovery &&
+      new Discovery({
+        addresses: options.discovery,
+        self: options.address,
+        probe: (address) =>
+          probePeer({
+            address,
+            localId: host?.identity.id ?? identity.id,
+            svmk: options.svmk,
+            randomBytes: options.randomBytes,
+            dial: options.dial,
+            timeoutMs: DISCOVERY_PROBE_TIMEOUT_MS,
+          }),
+        known: (address) =>
+          host !== undefined &&
+          host.appliance.cache.entries().some(([, cached]) => cached === address),
+        onFound: (id, address) => host?.learnNode(id, address),
+      });
+    const status = (): DiscoveryInfo | undefined =>
+      discovery && { ...discovery.status(), autoLiveSync: host?.autoLiveSync ?? false };
     const transport = options.transportFor(identity.id);
     const appliance = await openAppliance(options, identity, transport, joined?.membership, status);
     if (joined) rememberOutcomes(appliance, joined);
@@ -167,10 +189,20 @@ export class NodeHost {
     const membership = appliance.runtime.replica.membership;
     void (async () => {
       for (const [cachedId, cachedAddress] of appliance.cache.entries()) {
-        if (cachedAddress === address && cachedId !== id && !membership.isMember(cachedId)) await appliance.removeNode(cachedId);
+        if (cachedAddress === address && cachedId !== id && !membership.isMember(cachedId))
+          await appliance.removeNode(cachedId);
       }
-      if (!appliance.cache.entries().some(([cachedId, cachedAddress]) => cachedId === id && cachedAddress === address)) await appliance.addNode(id, address);
-    })().catch((error: unknown) => this.log(`discovery: could not cache ${id} at ${address}: ${error instanceof Error ? error.message : String(error)}`));
+      if (
+        !appliance.cache
+          .entries()
+          .some(([cachedId, cachedAddress]) => cachedId === id && cachedAddress === address)
+      )
+        await appliance.addNode(id, address);
+    })().catch((error: unknown) =>
+      this.log(
+        `discovery: could not cache ${id} at ${address}: ${error instanceof Error ? error.message : String(error)}`,
+      ),
+    );
   }
 
   /** Auto live-sync: once this node has known for a while that it diverged (divergence.ts). */
@@ -181,16 +213,26 @@ export class NodeHost {
       return;
     }
     this.divergedSince ??= this.ticks;
-    if (this.autoStopped || this.ticks - this.divergedSince < AUTO_LIVE_SYNC_CONFIRM_TICKS || this.ticks < this.autoRetryAt) return;
+    if (
+      this.autoStopped ||
+      this.ticks - this.divergedSince < AUTO_LIVE_SYNC_CONFIRM_TICKS ||
+      this.ticks < this.autoRetryAt
+    )
+      return;
     this.log(`auto live-sync: ${reason}`);
     this.divergedSince = undefined;
     this.liveSync().then(
-      (done) => this.log(`auto live-sync done: SP ${done.sp} from ${done.donor.id} at ${done.donor.address}, ${done.records} records in ${done.ms} ms`),
+      (done) =>
+        this.log(
+          `auto live-sync done: SP ${done.sp} from ${done.donor.id} at ${done.donor.address}, ${done.records} records in ${done.ms} ms`,
+        ),
       (error: unknown) => {
         const code = error instanceof HsmError ? error.code : 0;
         if (code === CONNECTED_LIVE_SYNC) this.autoStopped = true;
         this.autoRetryAt = this.ticks + AUTO_LIVE_SYNC_RETRY_TICKS;
-        this.log(`auto live-sync failed: ${error instanceof Error ? error.message : String(error)}${code === CONNECTED_LIVE_SYNC ? ' (restart the node to let it live-sync)' : ''}`);
+        this.log(
+          `auto live-sync failed: ${error instanceof Error ? error.message : String(error)}${code === CONNECTED_LIVE_SYNC ? ' (restart the node to let it live-sync)' : ''}`,
+        );
       },
     );
   }
@@ -199,15 +241,31 @@ export class NodeHost {
    * Live-sync in place from `target` (ID, HOST:PORT or ID@HOST:PORT), or from the first member
    * in this node's list that answers. Resolves once this node runs on the pool image.
    */
-  async liveSync(target?: string, onProgress?: (progress: JoinProgress) => void): Promise<LiveSyncSummary> {
+  async liveSync(
+    target?: string,
+    onProgress?: (progress: JoinProgress) => void,
+  ): Promise<LiveSyncSummary> {
     if (this.syncing) throw new HsmError(BUSY, 'a live-sync of this node is already under way');
-    if (this.clientConnections > 0) throw new HsmError(CONNECTED_LIVE_SYNC, `${this.clientConnections} client connection(s) since this node's service started: restart the node, then live-sync before clients connect`);
+    if (this.clientConnections > 0)
+      throw new HsmError(
+        CONNECTED_LIVE_SYNC,
+        `${this.clientConnections} client connection(s) since this node's service started: restart the node, then live-sync before clients connect`,
+      );
     const replica = this.current.runtime.replica;
     if (!replica.fenced && replica.pending().length > 0) {
-      throw new HsmError(CANNOT_PREPARE_LS_TRANS, 'this node holds a pending transaction; let the replication manager resolve it (info shows it), then live-sync');
+      throw new HsmError(
+        CANNOT_PREPARE_LS_TRANS,
+        'this node holds a pending transaction; let the replication manager resolve it (info shows it), then live-sync',
+      );
     }
     const candidates = this.donorCandidates(target);
-    if (candidates.length === 0) throw new HsmError(SELF_LIVE_SYNC, target ? `no node ${target} in this node's list` : 'no peers to sync from: add one with nodes add ID HOST:PORT');
+    if (candidates.length === 0)
+      throw new HsmError(
+        SELF_LIVE_SYNC,
+        target
+          ? `no node ${target} in this node's list`
+          : 'no peers to sync from: add one with nodes add ID HOST:PORT',
+      );
     this.syncing = true;
     const started = Date.now();
     const previous = this.identityValue;
@@ -221,12 +279,20 @@ export class NodeHost {
       let joined: Joined | undefined;
       let lastError: unknown;
       for (let attempt = 0; attempt < 2 && !joined; attempt++) {
-        joined = await this.join(id, donor, id === previous.id ? decided : [], onProgress).catch((error: unknown) => {
-          lastError = error;
-          return undefined;
-        });
+        joined = await this.join(id, donor, id === previous.id ? decided : [], onProgress).catch(
+          (error: unknown) => {
+            lastError = error;
+            return undefined;
+          },
+        );
         // The pool fenced this id although this node had not heard of it yet: come back as a new node.
-        if (!joined && lastError instanceof HsmError && lastError.code === NODE_FENCED && id === previous.id) id = this.pendingId ??= this.options.newId();
+        if (
+          !joined &&
+          lastError instanceof HsmError &&
+          lastError.code === NODE_FENCED &&
+          id === previous.id
+        )
+          id = this.pendingId ??= this.options.newId();
         else break;
       }
       if (!joined) {
@@ -234,13 +300,28 @@ export class NodeHost {
         throw lastError;
       }
       this.pendingId = undefined;
-      const identity: NodeIdentity = { id, domain: previous.domain, poolId: joined.poolIdValue, founders: joined.membership.founders };
+      const identity: NodeIdentity = {
+        id,
+        domain: previous.domain,
+        poolId: joined.poolIdValue,
+        founders: joined.membership.founders,
+      };
       await this.options.onIdentity?.(identity);
       await this.reopen(identity, joined);
       const sp = joined.syncPoint;
-      this.log(`live-sync: this node now runs on the pool image from ${joined.donor.id} at ${joined.donor.address} (SP ${sp.hex}, ${sp.count} records)${id !== previous.id ? `, as node ${id} (node ${previous.id} was declared down)` : ''}`);
+      this.log(
+        `live-sync: this node now runs on the pool image from ${joined.donor.id} at ${joined.donor.address} (SP ${sp.hex}, ${sp.count} records)${id !== previous.id ? `, as node ${id} (node ${previous.id} was declared down)` : ''}`,
+      );
       return {
-        donor: joined.donor, previousId: previous.id, id, sp: sp.hex, spvv: sp.spvvHex, records: sp.count, bytes: joined.bytes, transactions: joined.commits, ms: Date.now() - started,
+        donor: joined.donor,
+        previousId: previous.id,
+        id,
+        sp: sp.hex,
+        spvv: sp.spvvHex,
+        records: sp.count,
+        bytes: joined.bytes,
+        transactions: joined.commits,
+        ms: Date.now() - started,
       };
     } finally {
       this.syncing = false;
@@ -252,23 +333,52 @@ export class NodeHost {
   }
 
   /** The first candidate that proves our SVMK, with its id; the most telling refusal otherwise. */
-  private async firstAnswering(id: NodeId, candidates: readonly DonorAddress[]): Promise<NodeAddress> {
+  private async firstAnswering(
+    id: NodeId,
+    candidates: readonly DonorAddress[],
+  ): Promise<NodeAddress> {
     let refusal: HsmError | undefined;
     for (const candidate of candidates) {
       const probed = await probePeer({
-        address: candidate.address, expectedId: candidate.id, localId: id, svmk: this.options.svmk, randomBytes: this.options.randomBytes, dial: this.options.dial, timeoutMs: PROBE_TIMEOUT_MS,
+        address: candidate.address,
+        expectedId: candidate.id,
+        localId: id,
+        svmk: this.options.svmk,
+        randomBytes: this.options.randomBytes,
+        dial: this.options.dial,
+        timeoutMs: PROBE_TIMEOUT_MS,
       });
       if (probed.code === 0) return { id: probed.id!, address: candidate.address };
       // Another SVMK or another node says more than "does not answer".
-      if (!refusal || refusal.code === SELF_LIVE_SYNC) refusal = new HsmError(probed.code, `live-sync: the node at ${candidate.address}${probed.code === SELF_LIVE_SYNC ? ' does not answer' : ''}`);
+      if (!refusal || refusal.code === SELF_LIVE_SYNC)
+        refusal = new HsmError(
+          probed.code,
+          `live-sync: the node at ${candidate.address}${probed.code === SELF_LIVE_SYNC ? ' does not answer' : ''}`,
+        );
     }
     throw refusal ?? new HsmError(SELF_LIVE_SYNC, 'no peers to sync from');
   }
 
-  private async join(id: NodeId, donor: NodeAddress, decided: readonly string[], onProgress?: (progress: JoinProgress) => void): Promise<Joined> {
+  private async join(
+    id: NodeId,
+    donor: NodeAddress,
+    decided: readonly string[],
+    onProgress?: (progress: JoinProgress) => void,
+  ): Promise<Joined> {
     return liveSyncJoin({
-      id, address: this.options.address, decided, domain: this.identityValue.domain, svmk: this.options.svmk, donor, transport: await this.transportAs(id), dial: this.options.dial,
-      core: this.options.newCore(), storage: this.options.storage, randomBytes: this.options.randomBytes, stallMs: this.options.stallMs, onProgress,
+      id,
+      address: this.options.address,
+      decided,
+      domain: this.identityValue.domain,
+      svmk: this.options.svmk,
+      donor,
+      transport: await this.transportAs(id),
+      dial: this.options.dial,
+      core: this.options.newCore(),
+      storage: this.options.storage,
+      randomBytes: this.options.randomBytes,
+      stallMs: this.options.stallMs,
+      onProgress,
       beforeOverwrite: () => this.options.beforeOverwrite?.({ ...this.identityValue, id }),
     });
   }
@@ -276,7 +386,9 @@ export class NodeHost {
   /** Members first (they hold the image), then the rest of the node cache; never this node or a fenced one. */
   private donorCandidates(target?: string): DonorAddress[] {
     const info = this.current.info();
-    const others = info.nodes.filter((node) => !node.self && !node.fenced && node.address !== this.options.address);
+    const others = info.nodes.filter(
+      (node) => !node.self && !node.fenced && node.address !== this.options.address,
+    );
     if (target !== undefined) {
       const at = target.indexOf('@');
       if (at > 0) return [{ id: target.slice(0, at), address: target.slice(at + 1) }];
@@ -284,7 +396,10 @@ export class NodeHost {
       if (known) return [{ id: known.id, address: known.address }];
       return /^[0-9a-f]{16}$/.test(target) ? [] : [{ address: target }];
     }
-    return [...others.filter((n) => n.member), ...others.filter((n) => !n.member)].map((node) => ({ id: node.id, address: node.address }));
+    return [...others.filter((n) => n.member), ...others.filter((n) => !n.member)].map((node) => ({
+      id: node.id,
+      address: node.address,
+    }));
   }
 
   /** The peer transport presenting `id`: the current one, or a new one once the old is closed. */
@@ -299,7 +414,13 @@ export class NodeHost {
 
   private async reopen(identity: NodeIdentity, joined: Joined | undefined): Promise<void> {
     const transport = await this.transportAs(identity.id);
-    this.current = await openAppliance(this.options, identity, transport, joined?.membership, this.discoveryStatus);
+    this.current = await openAppliance(
+      this.options,
+      identity,
+      transport,
+      joined?.membership,
+      this.discoveryStatus,
+    );
     if (joined) rememberOutcomes(this.current, joined);
     this.identityValue = identity;
   }
@@ -309,16 +430,37 @@ export class NodeHost {
   }
 }
 
-function openAppliance(options: NodeHostOptions, identity: NodeIdentity, transport: PeerTransport, membership: MembershipEvents | undefined, discovery: () => DiscoveryInfo | undefined): Promise<Appliance> {
+function openAppliance(
+  options: NodeHostOptions,
+  identity: NodeIdentity,
+  transport: PeerTransport,
+  membership: MembershipEvents | undefined,
+  discovery: () => DiscoveryInfo | undefined,
+): Promise<Appliance> {
   return Appliance.open({
     discovery,
-    id: identity.id, address: options.address, domain: identity.domain, poolId: identity.poolId, founders: identity.founders, membership,
-    storage: options.storage, core: options.newCore(), random: options.random.fork(), transport, groupCommit: options.groupCommit,
-    timers: options.timers, checkpointBytes: options.checkpointBytes, log: options.log,
+    id: identity.id,
+    address: options.address,
+    domain: identity.domain,
+    poolId: identity.poolId,
+    founders: identity.founders,
+    membership,
+    storage: options.storage,
+    core: options.newCore(),
+    random: options.random.fork(),
+    transport,
+    groupCommit: options.groupCommit,
+    timers: options.timers,
+    checkpointBytes: options.checkpointBytes,
+    log: options.log,
   });
 }
 
 /** A client retrying a write on this node gets the answer the pool gave it (docs/CLIENT.md). */
 function rememberOutcomes(appliance: Appliance, joined: Joined): void {
-  for (const outcome of joined.requestOutcomes) appliance.runtime.replica.rememberRequest(outcome.requestId, { code: outcome.code, txid: outcome.txid });
+  for (const outcome of joined.requestOutcomes)
+    appliance.runtime.replica.rememberRequest(outcome.requestId, {
+      code: outcome.code,
+      txid: outcome.txid,
+    });
 }

@@ -20,7 +20,16 @@
 import { HsmError } from '../core/codes.ts';
 import type { Core, SyncPoint } from '../core/core.ts';
 import {
-  LOG_START, parseEntry, scanLog, type ChainPosition, type CheckpointBody, type EpochRaisedBody, type LogEntry, type PoolNode, type PrepareBody, type ScannedEntry,
+  LOG_START,
+  parseEntry,
+  scanLog,
+  type ChainPosition,
+  type CheckpointBody,
+  type EpochRaisedBody,
+  type LogEntry,
+  type PoolNode,
+  type PrepareBody,
+  type ScannedEntry,
 } from '../core/txlog.ts';
 import { SNAPSHOT_HEADER_SIZE } from '../core/layout.ts';
 import type { Storage } from '../storage/storage.ts';
@@ -69,7 +78,11 @@ export interface RecoveryOptions {
   readonly poolId: bigint;
   /** Called for each transaction committed while replaying the log after the base, with the
    * per-write result codes (the replica rebuilds its request-id outcomes from them). */
-  readonly onCommit?: (transactionId: bigint, prepare: PrepareBody, writeResults: readonly number[]) => void;
+  readonly onCommit?: (
+    transactionId: bigint,
+    prepare: PrepareBody,
+    writeResults: readonly number[],
+  ) => void;
   /** The node list of a log that starts at sequence 1 (the pool's founders). */
   readonly founders?: readonly PoolNode[];
 }
@@ -87,12 +100,19 @@ function mismatch(detail: string): never {
 const hex = (value: bigint): string => value.toString(16).padStart(16, '0');
 
 /** Scans the log; refuses corruption; measures a torn tail (cut once recovery succeeds). */
-async function readLog(core: Core, storage: Storage, poolId: bigint): Promise<{ log: Uint8Array; entries: ScannedEntry[]; tornBytes: number; last: ChainPosition }> {
+async function readLog(
+  core: Core,
+  storage: Storage,
+  poolId: bigint,
+): Promise<{ log: Uint8Array; entries: ScannedEntry[]; tornBytes: number; last: ChainPosition }> {
   const log = await storage.readLog();
   const entries: ScannedEntry[] = [];
   const scan = scanLog(core, log, { poolId }, (entry) => entries.push(entry));
   if (scan.code === CANNOT_LOAD_LOG) {
-    throw new HsmError(CANNOT_LOAD_LOG, `log entry at offset ${scan.damage?.offset}: ${scan.damage?.name}; valid data follows at offset ${scan.witnessOffset}`);
+    throw new HsmError(
+      CANNOT_LOAD_LOG,
+      `log entry at offset ${scan.damage?.offset}: ${scan.damage?.name}; valid data follows at offset ${scan.witnessOffset}`,
+    );
   }
   const tornBytes = log.length - scan.validLength;
   return { log: log.subarray(0, scan.validLength), entries, tornBytes, last: scan.last };
@@ -109,7 +129,10 @@ export function splitSnapshot(bytes: Uint8Array, chunkSize = SNAPSHOT_IMPORT_CHU
   let start = SNAPSHOT_HEADER_SIZE;
   let at = start;
   while (at < bytes.length) {
-    const frame = at + FRAME_HEADER_SIZE <= bytes.length ? FRAME_HEADER_SIZE + view.getUint32(at, true) : bytes.length - at;
+    const frame =
+      at + FRAME_HEADER_SIZE <= bytes.length
+        ? FRAME_HEADER_SIZE + view.getUint32(at, true)
+        : bytes.length - at;
     if (at > start && at + frame - start > chunkSize) {
       chunks.push(bytes.subarray(start, at));
       start = at;
@@ -121,7 +144,11 @@ export function splitSnapshot(bytes: Uint8Array, chunkSize = SNAPSHOT_IMPORT_CHU
 }
 
 /** Loads a checkpoint's snapshot; false (store left empty) if it is missing, corrupt or not what the entry recorded. */
-async function loadCheckpoint(core: Core, storage: Storage, checkpoint: CheckpointBody): Promise<boolean> {
+async function loadCheckpoint(
+  core: Core,
+  storage: Storage,
+  checkpoint: CheckpointBody,
+): Promise<boolean> {
   const bytes = await storage.readSnapshot(checkpoint.snapshotName);
   if (!bytes) return false;
   let syncPoint: SyncPoint;
@@ -131,20 +158,34 @@ async function loadCheckpoint(core: Core, storage: Storage, checkpoint: Checkpoi
     if (error instanceof HsmError) return false;
     throw error;
   }
-  if (syncPoint.sp === checkpoint.sp && syncPoint.spvv === checkpoint.spvv && BigInt(syncPoint.count) === checkpoint.recordCount) return true;
+  if (
+    syncPoint.sp === checkpoint.sp &&
+    syncPoint.spvv === checkpoint.spvv &&
+    BigInt(syncPoint.count) === checkpoint.recordCount
+  )
+    return true;
   core.clear();
   return false;
 }
 
-async function chooseBase(core: Core, storage: Storage, log: Uint8Array, entries: readonly ScannedEntry[]): Promise<Base> {
+async function chooseBase(
+  core: Core,
+  storage: Storage,
+  log: Uint8Array,
+  entries: readonly ScannedEntry[],
+): Promise<Base> {
   for (let i = entries.length - 1; i >= 0; i--) {
     if (entries[i].type !== 'checkpoint') continue;
     const checkpoint = entryAt(log, entries[i]).body as CheckpointBody;
     if (await loadCheckpoint(core, storage, checkpoint)) return { index: i, checkpoint };
   }
   if (entries.length > 0 && entries[0].sequence === 1n) return { index: -1, checkpoint: undefined };
-  if (entries.length === 0 && (await storage.listSnapshots()).length === 0) return { index: -1, checkpoint: undefined };
-  const first = entries.length > 0 ? `the log starts at sequence ${entries[0].sequence}` : 'the log is empty but snapshots exist';
+  if (entries.length === 0 && (await storage.listSnapshots()).length === 0)
+    return { index: -1, checkpoint: undefined };
+  const first =
+    entries.length > 0
+      ? `the log starts at sequence ${entries[0].sequence}`
+      : 'the log is empty but snapshots exist';
   throw new HsmError(LOG_NO_BASE, `no usable checkpoint snapshot and ${first}`);
 }
 
@@ -170,8 +211,10 @@ class Replay {
   beforeBase(scanned: ScannedEntry): void {
     this.raiseEpoch(scanned.epoch);
     if (scanned.type === 'prepare') this.prepare(entryAt(this.log, scanned));
-    else if (scanned.type === 'commit' || scanned.type === 'abort') this.resolve(scanned, scanned.type === 'commit');
-    else if (scanned.type === 'epoch-raised') this.raiseEpoch((entryAt(this.log, scanned).body as EpochRaisedBody).epoch);
+    else if (scanned.type === 'commit' || scanned.type === 'abort')
+      this.resolve(scanned, scanned.type === 'commit');
+    else if (scanned.type === 'epoch-raised')
+      this.raiseEpoch((entryAt(this.log, scanned).body as EpochRaisedBody).epoch);
   }
 
   /** The base CHECKPOINT: its node list replaces what came before. */
@@ -189,9 +232,14 @@ class Replay {
     if (body.type === 'prepare') this.prepare(entry);
     else if (body.type === 'commit') this.commit(scanned, body.spAfter, body.spvvAfter);
     else if (body.type === 'abort') this.resolve(scanned, false);
-    else if (body.type === 'node-added') { this.nodes.set(body.node.id, body.node); this.addedNodes.set(body.node.id, body.node); this.downNodes.delete(body.node.id); }
-    else if (body.type === 'node-down') { this.nodes.delete(body.nodeId); this.downNodes.add(body.nodeId); }
-    else if (body.type === 'epoch-raised') this.raiseEpoch(body.epoch);
+    else if (body.type === 'node-added') {
+      this.nodes.set(body.node.id, body.node);
+      this.addedNodes.set(body.node.id, body.node);
+      this.downNodes.delete(body.node.id);
+    } else if (body.type === 'node-down') {
+      this.nodes.delete(body.nodeId);
+      this.downNodes.add(body.nodeId);
+    } else if (body.type === 'epoch-raised') this.raiseEpoch(body.epoch);
     else this.laterCheckpoint(scanned, body);
   }
 
@@ -201,9 +249,18 @@ class Replay {
 
   private prepare(entry: LogEntry): void {
     const id = entry.transactionId;
-    if (this.pending) mismatch(`PREPARE ${hex(id)} at sequence ${entry.sequence} while ${hex(this.pending.transactionId)} is pending`);
-    if (this.outcomes.has(id)) mismatch(`PREPARE ${hex(id)} at sequence ${entry.sequence} for a decided transaction`);
-    this.pending = { transactionId: id, epoch: entry.epoch, sequence: entry.sequence, prepare: entry.body as PrepareBody };
+    if (this.pending)
+      mismatch(
+        `PREPARE ${hex(id)} at sequence ${entry.sequence} while ${hex(this.pending.transactionId)} is pending`,
+      );
+    if (this.outcomes.has(id))
+      mismatch(`PREPARE ${hex(id)} at sequence ${entry.sequence} for a decided transaction`);
+    this.pending = {
+      transactionId: id,
+      epoch: entry.epoch,
+      sequence: entry.sequence,
+      prepare: entry.body as PrepareBody,
+    };
   }
 
   /** An outcome: repeated ones are idempotent; an ABORT may name a transaction never prepared here. */
@@ -211,11 +268,15 @@ class Replay {
     const id = scanned.transactionId;
     const known = this.outcomes.get(id);
     if (known !== undefined) {
-      if (known !== committed) mismatch(`transaction ${hex(id)} both committed and aborted (sequence ${scanned.sequence})`);
+      if (known !== committed)
+        mismatch(
+          `transaction ${hex(id)} both committed and aborted (sequence ${scanned.sequence})`,
+        );
       return undefined;
     }
     const pending = this.pending?.transactionId === id ? this.pending : undefined;
-    if (committed && !pending) mismatch(`COMMIT ${hex(id)} at sequence ${scanned.sequence} without its PREPARE`);
+    if (committed && !pending)
+      mismatch(`COMMIT ${hex(id)} at sequence ${scanned.sequence} without its PREPARE`);
     if (pending) this.pending = undefined;
     this.outcomes.set(id, committed);
     return pending;
@@ -227,19 +288,30 @@ class Replay {
     const { prepare } = pending;
     const before = this.core.syncPoint();
     if (before.sp !== prepare.spBefore || before.spvv !== prepare.spvvBefore) {
-      mismatch(`COMMIT ${hex(scanned.transactionId)}: SP before is ${before.hex}, the PREPARE expected ${hex(prepare.spBefore).toUpperCase()}`);
+      mismatch(
+        `COMMIT ${hex(scanned.transactionId)}: SP before is ${before.hex}, the PREPARE expected ${hex(prepare.spBefore).toUpperCase()}`,
+      );
     }
     const applied = this.core.apply(prepare.batch);
     const after = applied.syncPoint;
     this.onCommit?.(scanned.transactionId, prepare, applied.writeResults);
-    const expected = after.sp === spAfter && after.spvv === spvvAfter && after.sp === prepare.spAfter && after.spvv === prepare.spvvAfter;
-    if (!expected) mismatch(`COMMIT ${hex(scanned.transactionId)} at sequence ${scanned.sequence}: replay gives SP ${after.hex}, the log recorded ${hex(spAfter).toUpperCase()}`);
+    const expected =
+      after.sp === spAfter &&
+      after.spvv === spvvAfter &&
+      after.sp === prepare.spAfter &&
+      after.spvv === prepare.spvvAfter;
+    if (!expected)
+      mismatch(
+        `COMMIT ${hex(scanned.transactionId)} at sequence ${scanned.sequence}: replay gives SP ${after.hex}, the log recorded ${hex(spAfter).toUpperCase()}`,
+      );
   }
 
   private laterCheckpoint(scanned: ScannedEntry, checkpoint: CheckpointBody): void {
     const now = this.core.syncPoint();
     if (now.sp !== checkpoint.sp || now.spvv !== checkpoint.spvv) {
-      mismatch(`CHECKPOINT at sequence ${scanned.sequence} recorded SP ${hex(checkpoint.sp).toUpperCase()}, replay gives ${now.hex}`);
+      mismatch(
+        `CHECKPOINT at sequence ${scanned.sequence} recorded SP ${hex(checkpoint.sp).toUpperCase()}, replay gives ${now.hex}`,
+      );
     }
     this.atBase(scanned, checkpoint);
   }
@@ -251,7 +323,11 @@ class Replay {
  * (no base), 38312 (replay disagrees with the log), 38207 (store not empty). On an error
  * storage is unchanged and the core must be discarded; on success a torn tail has been cut.
  */
-export async function recover(core: Core, storage: Storage, options: RecoveryOptions): Promise<RecoveredState> {
+export async function recover(
+  core: Core,
+  storage: Storage,
+  options: RecoveryOptions,
+): Promise<RecoveredState> {
   core.syncPoint(); // throws 38202 STORE_NO_KEY before anything else if the core has no key
   if (core.count() !== 0) throw new HsmError(STORE_NOT_EMPTY, 'recovery needs an empty store');
   const { log, entries, tornBytes, last } = await readLog(core, storage, options.poolId);

@@ -53,36 +53,68 @@ export class NodeRuntime {
 
   static async open(options: RuntimeOptions): Promise<NodeRuntime> {
     const requestOutcomes: [string, Outcome][] = [];
-    const onCommit = (transactionId: bigint, prepare: PrepareBody, results: readonly number[]): void => {
+    const onCommit = (
+      transactionId: bigint,
+      prepare: PrepareBody,
+      results: readonly number[],
+    ): void => {
       batchRequestIdsHex(prepare.batch).forEach((id, i) => {
         if (id) requestOutcomes.push([id, { code: results[i], txid: toHex(transactionId) }]);
       });
     };
-    const recovered = await recover(options.core, options.storage, { poolId: options.poolId, founders: options.founders.map(toPoolNode), onCommit });
+    const recovered = await recover(options.core, options.storage, {
+      poolId: options.poolId,
+      founders: options.founders.map(toPoolNode),
+      onCommit,
+    });
     const founderIds = new Set(options.founders.map((node) => node.id));
     // A node that joined by live-sync is no founder: its checkpoint and log name it. A node
     // added and later declared down is an added event still (the epoch counts it).
     const known = recovered.addedNodes.map(fromPoolNode).filter((node) => !founderIds.has(node.id));
     const replica = new Replica({
-      id: options.id, core: options.core, random: options.random, founders: options.founders,
-      groupCommit: options.groupCommit, timers: options.timers,
-      membership: { founders: options.founders, added: [...known, ...(options.membership?.added ?? [])], down: [...(options.membership?.down ?? [])] },
+      id: options.id,
+      core: options.core,
+      random: options.random,
+      founders: options.founders,
+      groupCommit: options.groupCommit,
+      timers: options.timers,
+      membership: {
+        founders: options.founders,
+        added: [...known, ...(options.membership?.added ?? [])],
+        down: [...(options.membership?.down ?? [])],
+      },
     });
     restore(replica, {
-      pending: recovered.pending && transactionOf(recovered.pending.transactionId, recovered.pending.epoch, recovered.pending.prepare),
+      pending:
+        recovered.pending &&
+        transactionOf(
+          recovered.pending.transactionId,
+          recovered.pending.epoch,
+          recovered.pending.prepare,
+        ),
       outcomes: [...recovered.outcomes].map(([id, committed]) => [toHex(id), committed] as const),
       requestOutcomes,
       added: known,
       down: recovered.downNodes.map(toHex),
     });
     const encoder = new LogEncoder(options.core, options.poolId, recovered.last, recovered.epoch);
-    const runtime = new NodeRuntime(replica, options.storage, encoder, recovered, options.poolId, options.checkpointBytes ?? CHECKPOINT_LOG_BYTES);
+    const runtime = new NodeRuntime(
+      replica,
+      options.storage,
+      encoder,
+      recovered,
+      options.poolId,
+      options.checkpointBytes ?? CHECKPOINT_LOG_BYTES,
+    );
     // Events given beyond the log are logged now. A joined node is restarted with its founders
     // only (its checkpoint names the members, not the nodes fenced or added and fenced before
     // it joined): without these entries it would come back at a lower epoch than its log's,
     // start a transaction at that epoch, and its next recovery would refuse the log
     // (LOG_BROKEN_CHAIN: an entry's epoch below the one before). Found by the simulator.
-    runtime.loggedAtOpen = runtime.eventsBeyond(new Set(known.map((node) => node.id)), new Set(recovered.downNodes.map(toHex)));
+    runtime.loggedAtOpen = runtime.eventsBeyond(
+      new Set(known.map((node) => node.id)),
+      new Set(recovered.downNodes.map(toHex)),
+    );
     await runtime.persist(runtime.loggedAtOpen);
     return runtime;
   }
@@ -93,8 +125,12 @@ export class NodeRuntime {
     const events = this.replica.membership.events();
     const epoch = this.replica.membership.epoch;
     return [
-      ...events.added.filter((node) => !added.has(node.id)).map((node): LogRecord => ({ type: 'node-added', node, epoch })),
-      ...events.down.filter((id) => !down.has(id)).map((node): LogRecord => ({ type: 'node-down', node, epoch })),
+      ...events.added
+        .filter((node) => !added.has(node.id))
+        .map((node): LogRecord => ({ type: 'node-added', node, epoch })),
+      ...events.down
+        .filter((id) => !down.has(id))
+        .map((node): LogRecord => ({ type: 'node-down', node, epoch })),
     ];
   }
 
@@ -106,7 +142,10 @@ export class NodeRuntime {
   encode(records: readonly LogRecord[]): Uint8Array {
     const parts = records.map((record) => {
       const entry = toEntry(record);
-      return this.encoder.encode(entry.body, { transactionId: entry.transactionId, epoch: entry.epoch });
+      return this.encoder.encode(entry.body, {
+        transactionId: entry.transactionId,
+        epoch: entry.epoch,
+      });
     });
     return parts.length === 1 ? parts[0] : concatBytes(parts);
   }

@@ -13,7 +13,12 @@ import type { NodeHost } from './node-host.ts';
 
 /** The service's backend over a node: reads from its key store, writes through the pool. Both
  * follow the node's current appliance (a live-sync in place replaces it). */
-export function applianceBackend(node: NodeHost, svmk: Uint8Array, randomBytes: (length: number) => Uint8Array, now: () => number): ServiceBackend {
+export function applianceBackend(
+  node: NodeHost,
+  svmk: Uint8Array,
+  randomBytes: (length: number) => Uint8Array,
+  now: () => number,
+): ServiceBackend {
   return {
     get core() {
       return node.appliance.core;
@@ -37,8 +42,16 @@ interface ConsoleFrame {
 function consoleFrame(text: string): ConsoleFrame | undefined {
   if (!text.includes('"console.run"')) return undefined;
   try {
-    const frame = JSON.parse(text) as { id?: unknown; request?: { type?: unknown; line?: unknown } };
-    if (frame.request?.type !== 'console.run' || typeof frame.request.line !== 'string' || !Number.isSafeInteger(frame.id)) return undefined;
+    const frame = JSON.parse(text) as {
+      id?: unknown;
+      request?: { type?: unknown; line?: unknown };
+    };
+    if (
+      frame.request?.type !== 'console.run' ||
+      typeof frame.request.line !== 'string' ||
+      !Number.isSafeInteger(frame.id)
+    )
+      return undefined;
     return { id: frame.id as number, line: frame.request.line };
   } catch {
     return undefined;
@@ -46,7 +59,10 @@ function consoleFrame(text: string): ConsoleFrame | undefined {
 }
 
 export class SessionServer {
-  constructor(private readonly node: NodeHost, private readonly service: Service) {}
+  constructor(
+    private readonly node: NodeHost,
+    private readonly service: Service,
+  ) {}
 
   attach(path: ClientPath, connection: ClientConnection): void {
     // Live-sync is refused once a client connected (37033); the remote console does not count.
@@ -62,7 +78,15 @@ export class SessionServer {
     connection.onMessage((bytes) => {
       // A handler that fails answers with a code; it must never take the node down.
       this.answer(path, session, decoder.decode(bytes))
-        .catch((error: unknown) => JSON.stringify({ id: null, response: { code: 37019, message: `internal error: ${error instanceof Error ? error.message : String(error)}` } }))
+        .catch((error: unknown) =>
+          JSON.stringify({
+            id: null,
+            response: {
+              code: 37019,
+              message: `internal error: ${error instanceof Error ? error.message : String(error)}`,
+            },
+          }),
+        )
         .then((reply) => connection.send(encoder.encode(reply)));
     });
   }
@@ -71,7 +95,11 @@ export class SessionServer {
     const command = path === '/console' ? consoleFrame(text) : undefined;
     if (!command) return this.service.handleFrame(session, text);
     const code = this.adminCheck(session);
-    if (code !== 0) return JSON.stringify({ id: command.id, response: { code, message: new HsmError(code).message } });
+    if (code !== 0)
+      return JSON.stringify({
+        id: command.id,
+        response: { code, message: new HsmError(code).message },
+      });
     const result = await runCommand(this.node.appliance, 'remote', command.line, {
       backup: { svmk: this.service.backend.svmk },
       liveSync: (target) => this.node.liveSync(target),

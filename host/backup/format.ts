@@ -112,12 +112,18 @@ export function chunkCount(snapshotLength: number, chunkSize: number): number {
 
 /** The file's total length as its header declares it. */
 export function backupLength(header: BackupHeader): number {
-  return header.headerLength + header.snapshotLength + chunkCount(header.snapshotLength, header.chunkSize) * BACKUP_TAG_SIZE + BACKUP_CHECKSUM_SIZE;
+  return (
+    header.headerLength +
+    header.snapshotLength +
+    chunkCount(header.snapshotLength, header.chunkSize) * BACKUP_TAG_SIZE +
+    BACKUP_CHECKSUM_SIZE
+  );
 }
 
 function encodeHeader(header: Omit<BackupHeader, 'headerLength' | 'version'>): Uint8Array {
   const domain = encoder.encode(header.domain);
-  if (domain.length === 0 || domain.length > BACKUP_DOMAIN_MAX) throw new RangeError(`domain: 1 to ${BACKUP_DOMAIN_MAX} bytes of UTF-8`);
+  if (domain.length === 0 || domain.length > BACKUP_DOMAIN_MAX)
+    throw new RangeError(`domain: 1 to ${BACKUP_DOMAIN_MAX} bytes of UTF-8`);
   const bytes = new Uint8Array(BACKUP_FIXED_HEADER_SIZE + domain.length);
   const view = new DataView(bytes.buffer);
   view.setUint32(0, BACKUP_MAGIC, true);
@@ -139,21 +145,37 @@ function encodeHeader(header: Omit<BackupHeader, 'headerLength' | 'version'>): U
 /** Encrypts a snapshot stream into a backup file (whole, in memory). */
 export function encodeBackup(input: BackupInput, svmk: Uint8Array): Uint8Array {
   const chunkSize = input.chunkSize ?? BACKUP_CHUNK_SIZE;
-  if (!Number.isInteger(chunkSize) || chunkSize < BACKUP_CHUNK_SIZE_MIN || chunkSize > BACKUP_CHUNK_SIZE_MAX) throw new RangeError(`chunkSize: ${BACKUP_CHUNK_SIZE_MIN} to ${BACKUP_CHUNK_SIZE_MAX}`);
+  if (
+    !Number.isInteger(chunkSize) ||
+    chunkSize < BACKUP_CHUNK_SIZE_MIN ||
+    chunkSize > BACKUP_CHUNK_SIZE_MAX
+  )
+    throw new RangeError(`chunkSize: ${BACKUP_CHUNK_SIZE_MIN} to ${BACKUP_CHUNK_SIZE_MAX}`);
   const snapshot = concat([...input.snapshot]);
-  if (snapshot.length < SNAPSHOT_HEADER_SIZE) throw new HsmError(38401, 'backup: the snapshot stream has no header');
+  if (snapshot.length < SNAPSHOT_HEADER_SIZE)
+    throw new HsmError(38401, 'backup: the snapshot stream has no header');
   const snapshotView = new DataView(snapshot.buffer, snapshot.byteOffset, SNAPSHOT_HEADER_SIZE);
   const salt = (input.randomBytes ?? defaultRandom)(BACKUP_SALT_SIZE);
   if (salt.length !== BACKUP_SALT_SIZE) throw new RangeError('randomBytes: wrong length');
   const header = encodeHeader({
-    poolId: input.poolId, domain: input.domain, createdMs: input.createdMs,
-    recordCount: snapshotView.getBigUint64(8, true), sp: snapshotView.getBigUint64(16, true), spvv: snapshotView.getUint16(24, true),
-    chunkSize, snapshotLength: snapshot.length, salt,
+    poolId: input.poolId,
+    domain: input.domain,
+    createdMs: input.createdMs,
+    recordCount: snapshotView.getBigUint64(8, true),
+    sp: snapshotView.getBigUint64(16, true),
+    spvv: snapshotView.getUint16(24, true),
+    chunkSize,
+    snapshotLength: snapshot.length,
+    salt,
   });
   const key = fileKey(backupKey(svmk), salt);
   const parts: Uint8Array[] = [header];
   for (let index = 0, at = 0; at < snapshot.length; index++, at += chunkSize) {
-    parts.push(chacha20poly1305(key, nonce(index), header).encrypt(snapshot.subarray(at, Math.min(snapshot.length, at + chunkSize))));
+    parts.push(
+      chacha20poly1305(key, nonce(index), header).encrypt(
+        snapshot.subarray(at, Math.min(snapshot.length, at + chunkSize)),
+      ),
+    );
   }
   const body = concat(parts);
   return concat([body, sha256(body)]);
@@ -166,25 +188,46 @@ export function readBackupHeader(bytes: Uint8Array): BackupHeader {
   };
   if (bytes.length < BACKUP_FIXED_HEADER_SIZE) {
     // Too short for a header: still say "damaged" if it starts like a backup.
-    if (bytes.length >= 4 && new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true) === BACKUP_MAGIC) {
-      throw new HsmError(BACKUP_DAMAGED, `backup: ${bytes.length} bytes, shorter than its header (truncated)`);
+    if (
+      bytes.length >= 4 &&
+      new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true) === BACKUP_MAGIC
+    ) {
+      throw new HsmError(
+        BACKUP_DAMAGED,
+        `backup: ${bytes.length} bytes, shorter than its header (truncated)`,
+      );
     }
     fail(`${bytes.length} bytes, not an hsmpool backup`);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) !== BACKUP_MAGIC) fail('no "HSBK" magic: not an hsmpool backup');
   const version = view.getUint16(4, true);
-  if (version !== BACKUP_VERSION) fail(`format version ${version}, this build reads version ${BACKUP_VERSION}`);
+  if (version !== BACKUP_VERSION)
+    fail(`format version ${version}, this build reads version ${BACKUP_VERSION}`);
   const domainLength = view.getUint16(42, true);
   const headerLength = view.getUint16(6, true);
-  if (domainLength === 0 || domainLength > BACKUP_DOMAIN_MAX || headerLength !== BACKUP_FIXED_HEADER_SIZE + domainLength) fail('header length or domain length out of range');
+  if (
+    domainLength === 0 ||
+    domainLength > BACKUP_DOMAIN_MAX ||
+    headerLength !== BACKUP_FIXED_HEADER_SIZE + domainLength
+  )
+    fail('header length or domain length out of range');
   const chunkSize = view.getUint32(44, true);
-  if (chunkSize < BACKUP_CHUNK_SIZE_MIN || chunkSize > BACKUP_CHUNK_SIZE_MAX) fail(`chunk size ${chunkSize} out of range`);
+  if (chunkSize < BACKUP_CHUNK_SIZE_MIN || chunkSize > BACKUP_CHUNK_SIZE_MAX)
+    fail(`chunk size ${chunkSize} out of range`);
   const snapshotLength = view.getBigUint64(48, true);
-  if (snapshotLength < BigInt(SNAPSHOT_HEADER_SIZE) || snapshotLength > BigInt(Number.MAX_SAFE_INTEGER)) fail('snapshot length out of range');
+  if (
+    snapshotLength < BigInt(SNAPSHOT_HEADER_SIZE) ||
+    snapshotLength > BigInt(Number.MAX_SAFE_INTEGER)
+  )
+    fail('snapshot length out of range');
   const createdMs = view.getBigUint64(16, true);
   if (createdMs > BigInt(Number.MAX_SAFE_INTEGER)) fail('creation time out of range');
-  if (bytes.length < headerLength) throw new HsmError(BACKUP_DAMAGED, `backup: ${bytes.length} bytes, shorter than its header (truncated)`);
+  if (bytes.length < headerLength)
+    throw new HsmError(
+      BACKUP_DAMAGED,
+      `backup: ${bytes.length} bytes, shorter than its header (truncated)`,
+    );
   let domain = '';
   try {
     domain = decoder.decode(bytes.subarray(BACKUP_FIXED_HEADER_SIZE, headerLength));
@@ -192,9 +235,17 @@ export function readBackupHeader(bytes: Uint8Array): BackupHeader {
     fail('the domain is not UTF-8');
   }
   return {
-    version, poolId: view.getBigUint64(8, true), domain, createdMs: Number(createdMs),
-    recordCount: view.getBigUint64(24, true), sp: view.getBigUint64(32, true), spvv: view.getUint16(40, true),
-    chunkSize, snapshotLength: Number(snapshotLength), salt: bytes.slice(56, 56 + BACKUP_SALT_SIZE), headerLength,
+    version,
+    poolId: view.getBigUint64(8, true),
+    domain,
+    createdMs: Number(createdMs),
+    recordCount: view.getBigUint64(24, true),
+    sp: view.getBigUint64(32, true),
+    spvv: view.getUint16(40, true),
+    chunkSize,
+    snapshotLength: Number(snapshotLength),
+    salt: bytes.slice(56, 56 + BACKUP_SALT_SIZE),
+    headerLength,
   };
 }
 
@@ -203,14 +254,21 @@ export function verifyBackupChecksum(bytes: Uint8Array): BackupHeader {
   const header = readBackupHeader(bytes);
   const expected = backupLength(header);
   if (bytes.length !== expected) {
-    throw new HsmError(BACKUP_DAMAGED, `backup: ${bytes.length} bytes where its header implies ${expected} (${bytes.length < expected ? 'truncated' : 'trailing bytes'})`);
+    throw new HsmError(
+      BACKUP_DAMAGED,
+      `backup: ${bytes.length} bytes where its header implies ${expected} (${bytes.length < expected ? 'truncated' : 'trailing bytes'})`,
+    );
   }
   const body = bytes.subarray(0, bytes.length - BACKUP_CHECKSUM_SIZE);
   const stored = bytes.subarray(bytes.length - BACKUP_CHECKSUM_SIZE);
   const actual = sha256(body);
   let diff = 0;
   for (let i = 0; i < BACKUP_CHECKSUM_SIZE; i++) diff |= actual[i] ^ stored[i];
-  if (diff !== 0) throw new HsmError(BACKUP_DAMAGED, 'backup: the SHA-256 checksum does not match (the file is corrupt)');
+  if (diff !== 0)
+    throw new HsmError(
+      BACKUP_DAMAGED,
+      'backup: the SHA-256 checksum does not match (the file is corrupt)',
+    );
   return header;
 }
 
@@ -223,20 +281,33 @@ export function decodeBackup(bytes: Uint8Array, svmk: Uint8Array): DecodedBackup
   const count = chunkCount(header.snapshotLength, header.chunkSize);
   let at = header.headerLength;
   for (let index = 0; index < count; index++) {
-    const plainLength = Math.min(header.chunkSize, header.snapshotLength - index * header.chunkSize);
+    const plainLength = Math.min(
+      header.chunkSize,
+      header.snapshotLength - index * header.chunkSize,
+    );
     const sealed = bytes.subarray(at, at + plainLength + BACKUP_TAG_SIZE);
     let plain: Uint8Array;
     try {
       plain = chacha20poly1305(key, nonce(index), aad).decrypt(sealed);
     } catch {
-      throw new HsmError(BACKUP_FOREIGN, `backup: chunk ${index} does not authenticate: the backup was made under another SVMK (another pool) or altered`);
+      throw new HsmError(
+        BACKUP_FOREIGN,
+        `backup: chunk ${index} does not authenticate: the backup was made under another SVMK (another pool) or altered`,
+      );
     }
     snapshot.set(plain, index * header.chunkSize);
     at += sealed.length;
   }
   const view = new DataView(snapshot.buffer, 0, SNAPSHOT_HEADER_SIZE);
-  if (view.getBigUint64(8, true) !== header.recordCount || view.getBigUint64(16, true) !== header.sp || view.getUint16(24, true) !== header.spvv) {
-    throw new HsmError(SNAPSHOT_MISMATCH, 'backup: the snapshot inside does not have the record count, SP and SPVV of the backup header');
+  if (
+    view.getBigUint64(8, true) !== header.recordCount ||
+    view.getBigUint64(16, true) !== header.sp ||
+    view.getUint16(24, true) !== header.spvv
+  ) {
+    throw new HsmError(
+      SNAPSHOT_MISMATCH,
+      'backup: the snapshot inside does not have the record count, SP and SPVV of the backup header',
+    );
   }
   return { header, snapshot };
 }

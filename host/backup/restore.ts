@@ -48,15 +48,30 @@ export interface RestoreResult {
  * Throws 38801/38802/38803 (format.ts), 38804 (another pool or domain), 384xx (snapshot);
  * on failure the core is left empty.
  */
-export function importBackup(core: Core, bytes: Uint8Array, svmk: Uint8Array, target?: { poolId: bigint; domain: string }): { header: BackupHeader; syncPoint: SyncPoint } {
+export function importBackup(
+  core: Core,
+  bytes: Uint8Array,
+  svmk: Uint8Array,
+  target?: { poolId: bigint; domain: string },
+): { header: BackupHeader; syncPoint: SyncPoint } {
   const { header, snapshot } = decodeBackup(bytes, svmk);
   if (target && (header.poolId !== target.poolId || header.domain !== target.domain)) {
-    throw new HsmError(BACKUP_POOL_MISMATCH, `the backup is of pool ${hex16(header.poolId)} (domain ${JSON.stringify(header.domain)}), this node belongs to pool ${hex16(target.poolId)} (domain ${JSON.stringify(target.domain)})`);
+    throw new HsmError(
+      BACKUP_POOL_MISMATCH,
+      `the backup is of pool ${hex16(header.poolId)} (domain ${JSON.stringify(header.domain)}), this node belongs to pool ${hex16(target.poolId)} (domain ${JSON.stringify(target.domain)})`,
+    );
   }
   const syncPoint = core.importSnapshot(splitSnapshot(snapshot));
-  if (syncPoint.sp !== header.sp || syncPoint.spvv !== header.spvv || BigInt(syncPoint.count) !== header.recordCount) {
+  if (
+    syncPoint.sp !== header.sp ||
+    syncPoint.spvv !== header.spvv ||
+    BigInt(syncPoint.count) !== header.recordCount
+  ) {
     core.clear();
-    throw new HsmError(38404, 'backup: the imported snapshot does not give the SP of the backup header');
+    throw new HsmError(
+      38404,
+      'backup: the imported snapshot does not give the SP of the backup header',
+    );
   }
   return { header, syncPoint };
 }
@@ -65,16 +80,32 @@ export function importBackup(core: Core, bytes: Uint8Array, svmk: Uint8Array, ta
 function readOnly(storage: Storage): Storage {
   const refuse = (): Promise<void> => Promise.resolve();
   return {
-    appendLog: refuse, syncLog: refuse, truncateLog: refuse, dropLogPrefix: refuse, writeSnapshot: refuse, deleteSnapshot: refuse, writeMeta: refuse,
-    readLog: () => storage.readLog(), logSize: () => storage.logSize(), readSnapshot: (name) => storage.readSnapshot(name),
-    listSnapshots: () => storage.listSnapshots(), readMeta: (key) => storage.readMeta(key),
+    appendLog: refuse,
+    syncLog: refuse,
+    truncateLog: refuse,
+    dropLogPrefix: refuse,
+    writeSnapshot: refuse,
+    deleteSnapshot: refuse,
+    writeMeta: refuse,
+    readLog: () => storage.readLog(),
+    logSize: () => storage.logSize(),
+    readSnapshot: (name) => storage.readSnapshot(name),
+    listSnapshots: () => storage.listSnapshots(),
+    readMeta: (key) => storage.readMeta(key),
   };
 }
 
 /** The node list and epoch of the node's current state, if its storage recovers. */
-async function previousState(scratch: Core, storage: Storage, target: RestoreTarget): Promise<{ nodes: readonly PoolNode[]; epoch: bigint } | undefined> {
+async function previousState(
+  scratch: Core,
+  storage: Storage,
+  target: RestoreTarget,
+): Promise<{ nodes: readonly PoolNode[]; epoch: bigint } | undefined> {
   try {
-    const state = await recover(scratch, readOnly(storage), { poolId: target.poolId, founders: target.founders });
+    const state = await recover(scratch, readOnly(storage), {
+      poolId: target.poolId,
+      founders: target.founders,
+    });
     return { nodes: state.nodes, epoch: state.epoch };
   } catch (error) {
     if (error instanceof HsmError) return undefined;
@@ -94,7 +125,14 @@ function snapshotNameFor(header: BackupHeader, existing: readonly string[]): str
  * `scratch` (keyed, empty) is used to read the node's previous node list and epoch.
  * Refusals throw before anything is written.
  */
-export async function restoreBackup(core: Core, scratch: Core, storage: Storage, bytes: Uint8Array, svmk: Uint8Array, target: RestoreTarget): Promise<RestoreResult> {
+export async function restoreBackup(
+  core: Core,
+  scratch: Core,
+  storage: Storage,
+  bytes: Uint8Array,
+  svmk: Uint8Array,
+  target: RestoreTarget,
+): Promise<RestoreResult> {
   const { header, syncPoint } = importBackup(core, bytes, svmk, target);
   const previous = await previousState(scratch, storage, target);
   const nodes = previous?.nodes.length ? previous.nodes : target.founders;
@@ -104,12 +142,26 @@ export async function restoreBackup(core: Core, scratch: Core, storage: Storage,
   await storage.writeSnapshot(snapshotName, core.snapshotChunks());
   const encoder = new LogEncoder(core, target.poolId, LOG_START, epoch);
   const entry = encoder.encode({
-    type: 'checkpoint', snapshotSequence: 0n, sp: syncPoint.sp, spvv: syncPoint.spvv, recordCount: BigInt(syncPoint.count), snapshotName, nodes,
+    type: 'checkpoint',
+    snapshotSequence: 0n,
+    sp: syncPoint.sp,
+    spvv: syncPoint.spvv,
+    recordCount: BigInt(syncPoint.count),
+    snapshotName,
+    nodes,
   });
   const oldLength = await storage.logSize();
   await storage.appendLog(entry, true);
   if (oldLength > 0) await storage.dropLogPrefix(oldLength);
   const deletedSnapshots = existing.filter((name) => name !== snapshotName);
   for (const name of deletedSnapshots) await storage.deleteSnapshot(name);
-  return { header, syncPoint, snapshotName, nodes, epoch, previousStateRead: previous !== undefined, deletedSnapshots };
+  return {
+    header,
+    syncPoint,
+    snapshotName,
+    nodes,
+    epoch,
+    previousStateRead: previous !== undefined,
+    deletedSnapshots,
+  };
 }

@@ -80,13 +80,14 @@ export function toBase64(bytes: Uint8Array): string {
   return out;
 }
 
-const hexOf = (bytes: Uint8Array): string => Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
-
+const hexOf = (bytes: Uint8Array): string =>
+  Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
 
 function held(appliance: Appliance, now: number): Map<string, Transfer> {
   let map = transfers.get(appliance);
   if (!map) transfers.set(appliance, (map = new Map()));
-  for (const [id, transfer] of map) if (now - transfer.lastUsedMs > TRANSFER_IDLE_MS) map.delete(id);
+  for (const [id, transfer] of map)
+    if (now - transfer.lastUsedMs > TRANSFER_IDLE_MS) map.delete(id);
   return map;
 }
 
@@ -100,33 +101,61 @@ const pieceCount = (bytes: Uint8Array, size: number): number => Math.ceil(bytes.
 export function startBackup(appliance: Appliance, context: BackupContext): BackupStarted {
   const now = (context.now ?? Date.now)();
   const map = held(appliance, now);
-  if (map.size >= TRANSFERS_MAX) throw new HsmError(BACKUP_BUSY, `${map.size} backups are being fetched from this node; finish them or wait ${TRANSFER_IDLE_MS / 60_000} minutes`);
+  if (map.size >= TRANSFERS_MAX)
+    throw new HsmError(
+      BACKUP_BUSY,
+      `${map.size} backups are being fetched from this node; finish them or wait ${TRANSFER_IDLE_MS / 60_000} minutes`,
+    );
   const info = appliance.info();
   const poolId = context.poolId ?? appliance.poolId;
   const snapshot = appliance.core.snapshotChunks();
-  const bytes = encodeBackup({ poolId, domain: info.domain, createdMs: now, snapshot, randomBytes: context.randomBytes }, context.svmk);
-  const random = (context.randomBytes ?? ((n: number) => globalThis.crypto.getRandomValues(new Uint8Array(n))))(8);
+  const bytes = encodeBackup(
+    { poolId, domain: info.domain, createdMs: now, snapshot, randomBytes: context.randomBytes },
+    context.svmk,
+  );
+  const random = (
+    context.randomBytes ?? ((n: number) => globalThis.crypto.getRandomValues(new Uint8Array(n)))
+  )(8);
   const id = hexOf(random);
   const pieceSize = context.pieceSize ?? TRANSFER_PIECE_SIZE;
   const pieces = pieceCount(bytes, pieceSize);
   const view = new DataView(snapshot[0].buffer, snapshot[0].byteOffset, 32);
   if (pieces > 1) map.set(id, { bytes, pieceSize, lastUsedMs: now });
   return {
-    id, bytes: bytes.length, pieces, pieceSize, sha256: hexOf(sha256(bytes)),
-    domain: info.domain, poolId: hex16(poolId), createdMs: now,
-    sp: hex16(view.getBigUint64(16, true)), spvv: view.getUint16(24, true).toString(16).padStart(4, '0').toUpperCase(), records: Number(view.getBigUint64(8, true)),
-    index: 0, data: piece(bytes, 0, pieceSize),
+    id,
+    bytes: bytes.length,
+    pieces,
+    pieceSize,
+    sha256: hexOf(sha256(bytes)),
+    domain: info.domain,
+    poolId: hex16(poolId),
+    createdMs: now,
+    sp: hex16(view.getBigUint64(16, true)),
+    spvv: view.getUint16(24, true).toString(16).padStart(4, '0').toUpperCase(),
+    records: Number(view.getBigUint64(8, true)),
+    index: 0,
+    data: piece(bytes, 0, pieceSize),
   };
 }
 
 /** `backup ID INDEX`: one piece; the last one forgets the file. */
-export function backupPiece(appliance: Appliance, context: BackupContext, id: string, index: number): BackupPiece {
+export function backupPiece(
+  appliance: Appliance,
+  context: BackupContext,
+  id: string,
+  index: number,
+): BackupPiece {
   const now = (context.now ?? Date.now)();
   const map = held(appliance, now);
   const transfer = map.get(id);
-  if (!transfer) throw new HsmError(BACKUP_TRANSFER_UNKNOWN, `no backup ${id} is held here (finished, forgotten after ${TRANSFER_IDLE_MS / 60_000} idle minutes, or the node restarted): run backup again`);
+  if (!transfer)
+    throw new HsmError(
+      BACKUP_TRANSFER_UNKNOWN,
+      `no backup ${id} is held here (finished, forgotten after ${TRANSFER_IDLE_MS / 60_000} idle minutes, or the node restarted): run backup again`,
+    );
   const pieces = pieceCount(transfer.bytes, transfer.pieceSize);
-  if (!Number.isInteger(index) || index < 0 || index >= pieces) throw new HsmError(37017, `piece index ${index}: backup ${id} has pieces 0 to ${pieces - 1}`);
+  if (!Number.isInteger(index) || index < 0 || index >= pieces)
+    throw new HsmError(37017, `piece index ${index}: backup ${id} has pieces 0 to ${pieces - 1}`);
   transfer.lastUsedMs = now;
   const data = piece(transfer.bytes, index, transfer.pieceSize);
   if (index === pieces - 1) map.delete(id);

@@ -28,22 +28,35 @@ const TIMEOUT_MS = 60_000;
 /** Runs one console command; a refusal becomes a CliError naming it. */
 async function run(remote: RemoteConsole, line: string): Promise<ConsoleResult> {
   const result = await remote.run(line);
-  if (result.code !== 0) throw new CliError(EXIT.FAILED, `backup: ${result.text.split('\n')[0].replace(/^error: /, '')}`);
+  if (result.code !== 0)
+    throw new CliError(
+      EXIT.FAILED,
+      `backup: ${result.text.split('\n')[0].replace(/^error: /, '')}`,
+    );
   return result;
 }
 
 /** Fetches a whole backup file over an open console session. */
-export async function fetchBackup(remote: RemoteConsole): Promise<{ started: BackupStarted; bytes: Uint8Array }> {
+export async function fetchBackup(
+  remote: RemoteConsole,
+): Promise<{ started: BackupStarted; bytes: Uint8Array }> {
   const started = (await run(remote, 'backup')).data as BackupStarted;
   const pieces: Buffer[] = [Buffer.from(started.data, 'base64')];
   for (let index = 1; index < started.pieces; index++) {
     const piece = (await run(remote, `backup ${started.id} ${index}`)).data as BackupPiece;
-    if (piece.index !== index) throw new CliError(EXIT.FAILED, `backup: asked for piece ${index}, got ${piece.index}`);
+    if (piece.index !== index)
+      throw new CliError(EXIT.FAILED, `backup: asked for piece ${index}, got ${piece.index}`);
     pieces.push(Buffer.from(piece.data, 'base64'));
   }
   const bytes = new Uint8Array(Buffer.concat(pieces));
-  if (bytes.length !== started.bytes || createHash('sha256').update(bytes).digest('hex') !== started.sha256) {
-    throw new CliError(EXIT.FAILED, `backup: the file received (${bytes.length} bytes) does not match what the node announced (${started.bytes} bytes, SHA-256 ${started.sha256})`);
+  if (
+    bytes.length !== started.bytes ||
+    createHash('sha256').update(bytes).digest('hex') !== started.sha256
+  ) {
+    throw new CliError(
+      EXIT.FAILED,
+      `backup: the file received (${bytes.length} bytes) does not match what the node announced (${started.bytes} bytes, SHA-256 ${started.sha256})`,
+    );
   }
   verifyBackupChecksum(bytes);
   return { started, bytes };
@@ -51,11 +64,15 @@ export async function fetchBackup(remote: RemoteConsole): Promise<{ started: Bac
 
 /** Writes `bytes` to `path` atomically and durably (temporary file, fsync, rename, fsync of the directory). */
 export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const temporary = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const temporary = join(
+    dirname(path),
+    `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`,
+  );
   const handle = await open(temporary, 'wx', 0o600);
   try {
     try {
-      for (let at = 0; at < bytes.length; ) at += (await handle.write(bytes, at, bytes.length - at)).bytesWritten;
+      for (let at = 0; at < bytes.length;)
+        at += (await handle.write(bytes, at, bytes.length - at)).bytesWritten;
       await handle.sync();
     } finally {
       await handle.close();
@@ -80,7 +97,11 @@ export async function runBackup(options: BackupOptions): Promise<number> {
   try {
     fetched = await fetchBackup(remote);
   } catch (error) {
-    if (error instanceof HsmError) throw new CliError(error.code < 0 ? EXIT.UNREACHABLE : EXIT.FAILED, `backup: ${error.message}`);
+    if (error instanceof HsmError)
+      throw new CliError(
+        error.code < 0 ? EXIT.UNREACHABLE : EXIT.FAILED,
+        `backup: ${error.message}`,
+      );
     throw error;
   } finally {
     remote.close();
@@ -88,10 +109,20 @@ export async function runBackup(options: BackupOptions): Promise<number> {
   await writeFileAtomic(options.out, fetched.bytes);
   const { started } = fetched;
   const summary = {
-    out: options.out, bytes: started.bytes, domain: started.domain, poolId: started.poolId, created: new Date(started.createdMs).toISOString(),
-    sp: started.sp, spvv: started.spvv, records: started.records, sha256: started.sha256,
+    out: options.out,
+    bytes: started.bytes,
+    domain: started.domain,
+    poolId: started.poolId,
+    created: new Date(started.createdMs).toISOString(),
+    sp: started.sp,
+    spvv: started.spvv,
+    records: started.records,
+    sha256: started.sha256,
   };
   if (options.json) console.log(JSON.stringify({ event: 'backup', ...summary }));
-  else console.log(`backup of domain ${started.domain} (pool ${started.poolId}) written to ${options.out}: ${started.bytes} bytes, ${started.records} records, SP ${started.sp} SPVV ${started.spvv}`);
+  else
+    console.log(
+      `backup of domain ${started.domain} (pool ${started.poolId}) written to ${options.out}: ${started.bytes} bytes, ${started.records} records, SP ${started.sp} SPVV ${started.spvv}`,
+    );
   return EXIT.OK;
 }

@@ -14,19 +14,37 @@ export const BOOTSTRAP_RETRY_MS = 500;
 
 export function writeBootstrap(dir: string, write: WriteRequest): void {
   const operations = write.operations.map((operation) =>
-    operation.op === 'delete' ? operation : { op: operation.op, record: Buffer.from(operation.record).toString('base64') });
-  writeFileSync(bootstrapPath(dir), JSON.stringify({ ...write, operations }, null, 2) + '\n', { mode: 0o600 });
+    operation.op === 'delete'
+      ? operation
+      : { op: operation.op, record: Buffer.from(operation.record).toString('base64') },
+  );
+  writeFileSync(bootstrapPath(dir), JSON.stringify({ ...write, operations }, null, 2) + '\n', {
+    mode: 0o600,
+  });
 }
 
 function readBootstrap(dir: string): WriteInput {
-  const saved = JSON.parse(readFileSync(bootstrapPath(dir), 'utf8')) as Omit<WriteRequest, 'operations'> & { operations: { op: 'insert'; record: string }[] };
+  const saved = JSON.parse(readFileSync(bootstrapPath(dir), 'utf8')) as Omit<
+    WriteRequest,
+    'operations'
+  > & { operations: { op: 'insert'; record: string }[] };
   return {
-    requestId: saved.requestId, event: saved.event, sourceUser: saved.sourceUser, target: saved.target,
-    operations: saved.operations.map((operation) => ({ op: 'insert' as const, record: new Uint8Array(Buffer.from(operation.record, 'base64')) })),
+    requestId: saved.requestId,
+    event: saved.event,
+    sourceUser: saved.sourceUser,
+    target: saved.target,
+    operations: saved.operations.map((operation) => ({
+      op: 'insert' as const,
+      record: new Uint8Array(Buffer.from(operation.record, 'base64')),
+    })),
   };
 }
 
-export function runBootstrap(dir: string, appliance: Appliance, say: (event: string, fields?: Record<string, unknown>) => void): { cancel(): void } {
+export function runBootstrap(
+  dir: string,
+  appliance: Appliance,
+  say: (event: string, fields?: Record<string, unknown>) => void,
+): { cancel(): void } {
   let cancelled = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   if (!existsSync(bootstrapPath(dir))) return { cancel() {} };

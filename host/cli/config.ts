@@ -4,7 +4,16 @@
 // and a lock file so two processes never share one directory.
 
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, openSync, closeSync, unlinkSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+  openSync,
+  closeSync,
+  unlinkSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { NodeAddress } from '../protocol/types.ts';
 import { CliError, EXIT } from './exit-codes.ts';
@@ -31,8 +40,16 @@ export function readConfig(dir: string): NodeConfig {
   } catch (error) {
     throw new CliError(EXIT.DATA, `${configPath(dir)}: ${(error as Error).message}`);
   }
-  if (config.version !== CONFIG_VERSION || !/^[0-9a-f]{16}$/.test(config.id) || !/^[0-9a-f]{16}$/.test(config.poolId) || !Array.isArray(config.founders)) {
-    throw new CliError(EXIT.DATA, `${configPath(dir)}: not a node configuration of version ${CONFIG_VERSION}`);
+  if (
+    config.version !== CONFIG_VERSION ||
+    !/^[0-9a-f]{16}$/.test(config.id) ||
+    !/^[0-9a-f]{16}$/.test(config.poolId) ||
+    !Array.isArray(config.founders)
+  ) {
+    throw new CliError(
+      EXIT.DATA,
+      `${configPath(dir)}: not a node configuration of version ${CONFIG_VERSION}`,
+    );
   }
   return config;
 }
@@ -44,7 +61,8 @@ export function readSvmk(dir: string): Uint8Array {
   } catch (error) {
     throw new CliError(EXIT.DATA, `${svmkPath(dir)}: ${(error as Error).message}`);
   }
-  if (svmk.length !== 32) throw new CliError(EXIT.DATA, `${svmkPath(dir)}: expected 32 bytes, found ${svmk.length}`);
+  if (svmk.length !== 32)
+    throw new CliError(EXIT.DATA, `${svmkPath(dir)}: expected 32 bytes, found ${svmk.length}`);
   return svmk;
 }
 

@@ -29,7 +29,10 @@ export const CONSOLE_TIMEOUT_MS = 30_000;
 export const LIVE_SYNC_CONSOLE_TIMEOUT_MS = 600_000;
 
 /** The password from --password-file, HSMPOOL_PASSWORD or the first line of standard input. */
-export async function readPassword(options: { readonly passwordFile?: string; readonly user: string }): Promise<string> {
+export async function readPassword(options: {
+  readonly passwordFile?: string;
+  readonly user: string;
+}): Promise<string> {
   if (options.passwordFile) return readFileSync(options.passwordFile, 'utf8').split('\n')[0];
   if (process.env.HSMPOOL_PASSWORD) return process.env.HSMPOOL_PASSWORD;
   if (process.stdin.isTTY) process.stderr.write(`password for ${options.user}: `);
@@ -38,14 +41,24 @@ export async function readPassword(options: { readonly passwordFile?: string; re
     lines.close();
     return line;
   }
-  throw new CliError(EXIT.USAGE, 'no password: use --password-file, HSMPOOL_PASSWORD or standard input');
+  throw new CliError(
+    EXIT.USAGE,
+    'no password: use --password-file, HSMPOOL_PASSWORD or standard input',
+  );
 }
 
 /** A logged-in remote-console session (SCRAM, then console.run frames). */
 export class RemoteConsole {
-  private constructor(private readonly link: NodeLink, private readonly session: LinkSession) {}
+  private constructor(
+    private readonly link: NodeLink,
+    private readonly session: LinkSession,
+  ) {}
 
-  static async open(options: { readonly host: string; readonly user: string }, password: string, timeoutMs = CONSOLE_TIMEOUT_MS): Promise<RemoteConsole> {
+  static async open(
+    options: { readonly host: string; readonly user: string },
+    password: string,
+    timeoutMs = CONSOLE_TIMEOUT_MS,
+  ): Promise<RemoteConsole> {
     const link = new NodeLink(options.host, {
       connections: nodeConnections('/console'),
       credentials: { user: options.user, password },
@@ -59,16 +72,25 @@ export class RemoteConsole {
       return new RemoteConsole(link, await link.open());
     } catch (error) {
       link.close();
-      if (error instanceof HsmError && error.code < 0) throw new CliError(EXIT.UNREACHABLE, error.message);
+      if (error instanceof HsmError && error.code < 0)
+        throw new CliError(EXIT.UNREACHABLE, error.message);
       throw error;
     }
   }
 
   async run(line: string): Promise<ConsoleResult> {
-    const response = await this.link.request(this.session, { type: 'console.run', line } as unknown as ServiceRequest);
+    const response = await this.link.request(this.session, {
+      type: 'console.run',
+      line,
+    } as unknown as ServiceRequest);
     if (response.code !== 0) {
-      const message = 'message' in response ? String(response.message) : new HsmError(response.code).message;
-      return { code: response.code, data: { code: response.code, message }, text: `error: ${message}` };
+      const message =
+        'message' in response ? String(response.message) : new HsmError(response.code).message;
+      return {
+        code: response.code,
+        data: { code: response.code, message },
+        text: `error: ${message}`,
+      };
     }
     return (response as unknown as { result: ConsoleResult }).result;
   }
@@ -86,7 +108,11 @@ function show(result: ConsoleResult, json: boolean): void {
 export async function runConsole(options: ConsoleOptions): Promise<number> {
   const password = await readPassword(options);
   const once = options.command.length > 0;
-  const remote = await RemoteConsole.open(options, password, once && options.command[0] !== 'live-sync' ? CONSOLE_TIMEOUT_MS : LIVE_SYNC_CONSOLE_TIMEOUT_MS);
+  const remote = await RemoteConsole.open(
+    options,
+    password,
+    once && options.command[0] !== 'live-sync' ? CONSOLE_TIMEOUT_MS : LIVE_SYNC_CONSOLE_TIMEOUT_MS,
+  );
   try {
     if (once) {
       const result = await remote.run(options.command.join(' '));
@@ -94,7 +120,11 @@ export async function runConsole(options: ConsoleOptions): Promise<number> {
       return result.code === 0 ? EXIT.OK : EXIT.FAILED;
     }
     console.log(`connected to ${options.host} as ${options.user}; type help, or quit`);
-    const prompt = createInterface({ input: process.stdin, output: process.stdout, prompt: 'hsmpool> ' });
+    const prompt = createInterface({
+      input: process.stdin,
+      output: process.stdout,
+      prompt: 'hsmpool> ',
+    });
     prompt.prompt();
     for await (const line of prompt) {
       if (line.trim() === 'quit' || line.trim() === 'exit') break;

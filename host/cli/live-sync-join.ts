@@ -5,16 +5,35 @@
 // back (docs/LIVE_SYNC.md). The same file marks a live-sync in place that died while it
 // overwrote the node's state; --join then finishes it.
 
-import { existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { NodeServer } from '../transport/ws-node.ts';
 import { CliError, EXIT } from './exit-codes.ts';
-import { configPath, newId, readConfig, svmkPath, writeNodeDirectory, type NodeConfig } from './config.ts';
+import {
+  configPath,
+  newId,
+  readConfig,
+  svmkPath,
+  writeNodeDirectory,
+  type NodeConfig,
+} from './config.ts';
 import { splitAddress, type NodeCommandOptions } from './node-command.ts';
-import { liveSyncJoin, type DonorAddress, type JoinProgress, type Joined } from '../appliance/live-sync.ts';
+import {
+  liveSyncJoin,
+  type DonorAddress,
+  type JoinProgress,
+  type Joined,
+} from '../appliance/live-sync.ts';
 import { dialPeerSocket } from '../node/live-sync-dial.ts';
 import { probePeer } from '../transport/probe.ts';
 import { DISCOVERY_PROBE_TIMEOUT_MS, DISCOVERY_PULSE_TICKS } from '../appliance/discovery.ts';
@@ -30,28 +49,36 @@ export function parseDonor(text: string): DonorAddress {
   const at = text.indexOf('@');
   const id = at < 0 ? undefined : text.slice(0, at);
   const address = text.slice(at + 1);
-  if (id !== undefined && !/^[0-9a-f]{16}$/.test(id)) throw new CliError(EXIT.USAGE, `--join: ${id} is not a node id (16 lowercase hex digits)`);
+  if (id !== undefined && !/^[0-9a-f]{16}$/.test(id))
+    throw new CliError(EXIT.USAGE, `--join: ${id} is not a node id (16 lowercase hex digits)`);
   splitAddress(address);
   return id === undefined ? { address } : { id, address };
 }
 
 export function progressLine(progress: JoinProgress): string {
   const width = 30;
-  const fraction = progress.totalRecords > 0 ? Math.min(1, progress.records / progress.totalRecords) : 0;
+  const fraction =
+    progress.totalRecords > 0 ? Math.min(1, progress.records / progress.totalRecords) : 0;
   const bar = '#'.repeat(Math.round(fraction * width)).padEnd(width, '.');
-  return `live-sync [${bar}] ${(fraction * 100).toFixed(0).padStart(3)}% ${progress.records}/${progress.totalRecords} records, `
-    + `${(progress.bytes / 1e6).toFixed(1)} MB, ${progress.commits} transactions caught up`;
+  return (
+    `live-sync [${bar}] ${(fraction * 100).toFixed(0).padStart(3)}% ${progress.records}/${progress.totalRecords} records, ` +
+    `${(progress.bytes / 1e6).toFixed(1)} MB, ${progress.commits} transactions caught up`
+  );
 }
 
 /** Progress on a terminal as a bar redrawn in place, with --json as events, otherwise nothing. */
-export function progressReporter(json: boolean, say: (event: string, fields?: Record<string, unknown>) => void): (progress: JoinProgress) => void {
+export function progressReporter(
+  json: boolean,
+  say: (event: string, fields?: Record<string, unknown>) => void,
+): (progress: JoinProgress) => void {
   const tty = !json && process.stdout.isTTY;
   let lastShown = 0;
   return (progress) => {
     const now = Date.now();
     if (progress.phase !== 'done' && now - lastShown < 200) return;
     lastShown = now;
-    if (tty) process.stdout.write(`\r${progressLine(progress)}${progress.phase === 'done' ? '\n' : ''}`);
+    if (tty)
+      process.stdout.write(`\r${progressLine(progress)}${progress.phase === 'done' ? '\n' : ''}`);
     else if (json) say('live-sync-progress', { ...progress });
   };
 }
@@ -72,11 +99,19 @@ export function planJoin(options: NodeCommandOptions, discovery?: readonly strin
   // A directory that already was a node (an interrupted live-sync in place) keeps its SVMK and domain.
   const existing = existsSync(configPath(options.data)) ? readConfig(options.data) : undefined;
   const svmkFile = options.svmkFile ?? (existing ? svmkPath(options.data) : undefined);
-  if (!svmkFile) throw new CliError(EXIT.USAGE, '--join needs --svmk-file FILE: a node joins a domain only with the pool SVMK');
+  if (!svmkFile)
+    throw new CliError(
+      EXIT.USAGE,
+      '--join needs --svmk-file FILE: a node joins a domain only with the pool SVMK',
+    );
   const domain = options.domain ?? existing?.domain;
-  if (!domain) throw new CliError(EXIT.USAGE, '--join needs --domain NAME (the pool\'s domain)');
+  if (!domain) throw new CliError(EXIT.USAGE, "--join needs --domain NAME (the pool's domain)");
   const listen = options.listen ?? existing?.listen;
-  if (!listen) throw new CliError(EXIT.USAGE, '--join needs --listen HOST:PORT (where the pool will reach this node)');
+  if (!listen)
+    throw new CliError(
+      EXIT.USAGE,
+      '--join needs --listen HOST:PORT (where the pool will reach this node)',
+    );
   splitAddress(listen);
   let svmk: Uint8Array;
   try {
@@ -84,7 +119,8 @@ export function planJoin(options: NodeCommandOptions, discovery?: readonly strin
   } catch (error) {
     throw new CliError(EXIT.DATA, `${svmkFile}: ${(error as Error).message}`);
   }
-  if (svmk.length !== 32) throw new CliError(EXIT.DATA, `${svmkFile}: expected 32 bytes, found ${svmk.length}`);
+  if (svmk.length !== 32)
+    throw new CliError(EXIT.DATA, `${svmkFile}: expected 32 bytes, found ${svmk.length}`);
   mkdirSync(options.data, { recursive: true });
   const previous = readJoining(options.data);
   const id = previous?.id && previous.listen === listen ? previous.id : newId();
@@ -108,14 +144,33 @@ export async function runJoin(options: {
 }): Promise<{ joined: Joined; config: NodeConfig }> {
   const { plan, server } = options;
   let id = plan.id;
-  const joinFrom = (donor: DonorAddress): Promise<Joined> => liveSyncJoin({
-    id, address: server.address, domain: plan.domain, svmk: plan.svmk, donor, transport: server.peers, dial: (address) => dialPeerSocket(address),
-    core: options.newCore(), storage: options.storage, randomBytes: (n) => new Uint8Array(randomBytes(n)), onProgress: options.onProgress,
-  });
+  const joinFrom = (donor: DonorAddress): Promise<Joined> =>
+    liveSyncJoin({
+      id,
+      address: server.address,
+      domain: plan.domain,
+      svmk: plan.svmk,
+      donor,
+      transport: server.peers,
+      dial: (address) => dialPeerSocket(address),
+      core: options.newCore(),
+      storage: options.storage,
+      randomBytes: (n) => new Uint8Array(randomBytes(n)),
+      onProgress: options.onProgress,
+    });
   for (let attempt = 0; ; attempt++) {
     try {
-      const joined = plan.donor ? await joinFrom(plan.donor) : await joinDiscovered(plan, server.address, joinFrom, options.say);
-      const config: NodeConfig = { version: 1, id, domain: plan.domain, poolId: joined.poolId, listen: plan.listen, founders: joined.membership.founders };
+      const joined = plan.donor
+        ? await joinFrom(plan.donor)
+        : await joinDiscovered(plan, server.address, joinFrom, options.say);
+      const config: NodeConfig = {
+        version: 1,
+        id,
+        domain: plan.domain,
+        poolId: joined.poolId,
+        listen: plan.listen,
+        founders: joined.membership.founders,
+      };
       writeNodeDirectory(options.data, config, plan.svmk);
       unlinkSync(joiningPath(options.data));
       return { joined, config };
@@ -127,7 +182,11 @@ export async function runJoin(options: {
         server.renamePeers(id);
         continue;
       }
-      if (error instanceof HsmError) throw new CliError(error.code === 37034 ? EXIT.UNREACHABLE : EXIT.FAILED, `live-sync failed: ${error.message}`);
+      if (error instanceof HsmError)
+        throw new CliError(
+          error.code === 37034 ? EXIT.UNREACHABLE : EXIT.FAILED,
+          `live-sync failed: ${error.message}`,
+        );
       throw error;
     }
   }
@@ -139,22 +198,44 @@ export async function runJoin(options: {
  * discovery on, an empty node never founds a pool (the first node of a pool is started
  * without it), so two empty nodes cannot make two pools.
  */
-async function joinDiscovered(plan: JoinPlan, self: string, joinFrom: (donor: DonorAddress) => Promise<Joined>, say: (event: string, fields?: Record<string, unknown>) => void): Promise<Joined> {
+async function joinDiscovered(
+  plan: JoinPlan,
+  self: string,
+  joinFrom: (donor: DonorAddress) => Promise<Joined>,
+  say: (event: string, fields?: Record<string, unknown>) => void,
+): Promise<Joined> {
   let waiting = false;
   for (;;) {
-    const addresses = (plan.discovery ?? []).filter((address) => address !== self && address !== plan.listen);
+    const addresses = (plan.discovery ?? []).filter(
+      (address) => address !== self && address !== plan.listen,
+    );
     for (const address of addresses) {
-      const probed = await probePeer({ address, localId: plan.id, svmk: plan.svmk, randomBytes: (n) => new Uint8Array(randomBytes(n)), dial: (a) => dialPeerSocket(a, DISCOVERY_PROBE_TIMEOUT_MS), timeoutMs: DISCOVERY_PROBE_TIMEOUT_MS });
+      const probed = await probePeer({
+        address,
+        localId: plan.id,
+        svmk: plan.svmk,
+        randomBytes: (n) => new Uint8Array(randomBytes(n)),
+        dial: (a) => dialPeerSocket(a, DISCOVERY_PROBE_TIMEOUT_MS),
+        timeoutMs: DISCOVERY_PROBE_TIMEOUT_MS,
+      });
       if (probed.code !== 0) continue;
       try {
         return await joinFrom({ id: probed.id, address });
       } catch (error) {
         // Not a member to sync from (another joiner, another domain, busy): try the next one.
         if (error instanceof HsmError && error.code === NODE_FENCED) throw error;
-        say('live-sync-refused', { donor: `${probed.id}@${address}`, code: error instanceof HsmError ? error.code : undefined, message: (error as Error).message });
+        say('live-sync-refused', {
+          donor: `${probed.id}@${address}`,
+          code: error instanceof HsmError ? error.code : undefined,
+          message: (error as Error).message,
+        });
       }
     }
-    if (!waiting) say('discovery-waiting', { addresses: addresses.length, message: 'no pool member answers yet; trying again every few seconds' });
+    if (!waiting)
+      say('discovery-waiting', {
+        addresses: addresses.length,
+        message: 'no pool member answers yet; trying again every few seconds',
+      });
     waiting = true;
     await new Promise((resolve) => setTimeout(resolve, DISCOVERY_PULSE_TICKS * TICK_MS));
   }
@@ -163,8 +244,14 @@ async function joinDiscovered(plan: JoinPlan, self: string, joinFrom: (donor: Do
 export function readJoining(dir: string): { id?: string; listen?: string } | undefined {
   if (!existsSync(joiningPath(dir))) return undefined;
   try {
-    const value = JSON.parse(readFileSync(joiningPath(dir), 'utf8')) as { id?: unknown; listen?: unknown };
-    return { id: typeof value.id === 'string' && /^[0-9a-f]{16}$/.test(value.id) ? value.id : undefined, listen: typeof value.listen === 'string' ? value.listen : undefined };
+    const value = JSON.parse(readFileSync(joiningPath(dir), 'utf8')) as {
+      id?: unknown;
+      listen?: unknown;
+    };
+    return {
+      id: typeof value.id === 'string' && /^[0-9a-f]{16}$/.test(value.id) ? value.id : undefined,
+      listen: typeof value.listen === 'string' ? value.listen : undefined,
+    };
   } catch {
     return {};
   }

@@ -71,45 +71,89 @@ export async function main(argv: string[]): Promise<number> {
   }
   switch (command) {
     case 'up': {
-      const { values } = parse(rest, { nodes: 'string', 'base-port': 'string', data: 'string', domain: 'string', json: 'boolean' });
+      const { values } = parse(rest, {
+        nodes: 'string',
+        'base-port': 'string',
+        data: 'string',
+        domain: 'string',
+        json: 'boolean',
+      });
       return runUp({
-        nodes: integer(values.nodes, 3, '--nodes'), basePort: integer(values['base-port'], 7001, '--base-port'),
-        data: (values.data as string | undefined) ?? '.hsmpool', domain: (values.domain as string | undefined) ?? 'pool', json: Boolean(values.json),
+        nodes: integer(values.nodes, 3, '--nodes'),
+        basePort: integer(values['base-port'], 7001, '--base-port'),
+        data: (values.data as string | undefined) ?? '.hsmpool',
+        domain: (values.domain as string | undefined) ?? 'pool',
+        json: Boolean(values.json),
       });
     }
     case 'node': {
       const { values } = parse(rest, {
-        data: 'string', listen: 'string', domain: 'string', json: 'boolean', 'no-group-commit': 'boolean', join: 'string', 'svmk-file': 'string', console: 'boolean',
+        data: 'string',
+        listen: 'string',
+        domain: 'string',
+        json: 'boolean',
+        'no-group-commit': 'boolean',
+        join: 'string',
+        'svmk-file': 'string',
+        console: 'boolean',
         discover: 'string',
       });
       if (!values.data) fail('node: --data DIR is required');
       return runNode({
-        data: values.data as string, listen: values.listen as string | undefined, domain: values.domain as string | undefined,
-        json: Boolean(values.json), groupCommit: !values['no-group-commit'],
-        join: values.join as string | undefined, svmkFile: values['svmk-file'] as string | undefined, console: Boolean(values.console),
+        data: values.data as string,
+        listen: values.listen as string | undefined,
+        domain: values.domain as string | undefined,
+        json: Boolean(values.json),
+        groupCommit: !values['no-group-commit'],
+        join: values.join as string | undefined,
+        svmkFile: values['svmk-file'] as string | undefined,
+        console: Boolean(values.console),
         discover: values.discover as string | undefined,
       });
     }
     case 'console': {
-      const { values, positionals } = parse(rest, { host: 'string', user: 'string', 'password-file': 'string', json: 'boolean' });
-      if (!values.host || !values.user) fail('console: --host HOST:PORT and --user NAME are required');
+      const { values, positionals } = parse(rest, {
+        host: 'string',
+        user: 'string',
+        'password-file': 'string',
+        json: 'boolean',
+      });
+      if (!values.host || !values.user)
+        fail('console: --host HOST:PORT and --user NAME are required');
       return runConsole({
-        host: values.host as string, user: values.user as string, passwordFile: values['password-file'] as string | undefined,
-        json: Boolean(values.json), command: positionals,
+        host: values.host as string,
+        user: values.user as string,
+        passwordFile: values['password-file'] as string | undefined,
+        json: Boolean(values.json),
+        command: positionals,
       });
     }
     case 'backup': {
-      const { values } = parse(rest, { host: 'string', user: 'string', out: 'string', 'password-file': 'string', json: 'boolean' });
-      if (!values.host || !values.user || !values.out) fail('backup: --host HOST:PORT, --user NAME and --out FILE are required');
+      const { values } = parse(rest, {
+        host: 'string',
+        user: 'string',
+        out: 'string',
+        'password-file': 'string',
+        json: 'boolean',
+      });
+      if (!values.host || !values.user || !values.out)
+        fail('backup: --host HOST:PORT, --user NAME and --out FILE are required');
       return runBackup({
-        host: values.host as string, user: values.user as string, out: values.out as string,
-        passwordFile: values['password-file'] as string | undefined, json: Boolean(values.json),
+        host: values.host as string,
+        user: values.user as string,
+        out: values.out as string,
+        passwordFile: values['password-file'] as string | undefined,
+        json: Boolean(values.json),
       });
     }
     case 'restore': {
       const { values } = parse(rest, { in: 'string', data: 'string', json: 'boolean' });
       if (!values.in || !values.data) fail('restore: --in FILE and --data DIR are required');
-      return runRestore({ in: values.in as string, data: values.data as string, json: Boolean(values.json) });
+      return runRestore({
+        in: values.in as string,
+        data: values.data as string,
+        json: Boolean(values.json),
+      });
     }
     default:
       fail(`unknown command ${JSON.stringify(command)}; see hsmpool --help`);
@@ -118,8 +162,16 @@ export async function main(argv: string[]): Promise<number> {
 
 type Kinds = Record<string, 'string' | 'strings' | 'boolean'>;
 
-function parse(args: string[], kinds: Kinds): { values: Record<string, unknown>; positionals: string[] } {
-  const options = Object.fromEntries(Object.entries(kinds).map(([name, kind]) => [name, kind === 'strings' ? { type: 'string' as const, multiple: true } : { type: kind }]));
+function parse(
+  args: string[],
+  kinds: Kinds,
+): { values: Record<string, unknown>; positionals: string[] } {
+  const options = Object.fromEntries(
+    Object.entries(kinds).map(([name, kind]) => [
+      name,
+      kind === 'strings' ? { type: 'string' as const, multiple: true } : { type: kind },
+    ]),
+  );
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (error) {

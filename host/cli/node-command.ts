@@ -8,7 +8,13 @@ import { NodeHost } from '../appliance/node-host.ts';
 import type { Joined } from '../appliance/live-sync.ts';
 import { dialPeerSocket } from '../node/live-sync-dial.ts';
 import { parseDiscoveryRange } from '../appliance/discovery.ts';
-import { joiningPath, planJoin, progressReporter, runJoin, writeJoining } from './live-sync-join.ts';
+import {
+  joiningPath,
+  planJoin,
+  progressReporter,
+  runJoin,
+  writeJoining,
+} from './live-sync-join.ts';
 import { deriveSyncPointKey } from '../core/keys.ts';
 import { newCore } from '../node/core-file.ts';
 import { Random } from '../protocol/random.ts';
@@ -18,7 +24,17 @@ import { SessionServer, applianceBackend } from '../appliance/sessions.ts';
 import { Service } from '../service/service.ts';
 import { runBootstrap } from './bootstrap.ts';
 import { CliError, EXIT } from './exit-codes.ts';
-import { configPath, lockDirectory, newId, newSvmk, readConfig, readSvmk, writeConfig, writeNodeDirectory, type NodeConfig } from './config.ts';
+import {
+  configPath,
+  lockDirectory,
+  newId,
+  newSvmk,
+  readConfig,
+  readSvmk,
+  writeConfig,
+  writeNodeDirectory,
+  type NodeConfig,
+} from './config.ts';
 import { existsSync, unlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { runCommand } from '../console/commands.ts';
@@ -42,30 +58,53 @@ export interface NodeCommandOptions {
 export function splitAddress(address: string): { host: string; port: number } {
   const at = address.lastIndexOf(':');
   const port = Number(address.slice(at + 1));
-  if (at <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(EXIT.USAGE, `not a HOST:PORT address: ${address}`);
+  if (at <= 0 || !Number.isInteger(port) || port < 0 || port > 65535)
+    throw new CliError(EXIT.USAGE, `not a HOST:PORT address: ${address}`);
   return { host: address.slice(0, at), port };
 }
 
 /** A data directory that does not exist yet becomes the first node of a new pool. */
 function initialize(options: NodeCommandOptions): NodeConfig {
   if (existsSync(configPath(options.data))) return readConfig(options.data);
-  if (!options.domain) throw new CliError(EXIT.USAGE, `${options.data} is not a node directory: give --domain NAME to create the first node of a pool`);
+  if (!options.domain)
+    throw new CliError(
+      EXIT.USAGE,
+      `${options.data} is not a node directory: give --domain NAME to create the first node of a pool`,
+    );
   const listen = options.listen ?? '127.0.0.1:7001';
   const id = newId();
-  const config: NodeConfig = { version: 1, id, domain: options.domain, poolId: newId(), listen, founders: [{ id, address: listen }] };
+  const config: NodeConfig = {
+    version: 1,
+    id,
+    domain: options.domain,
+    poolId: newId(),
+    listen,
+    founders: [{ id, address: listen }],
+  };
   writeNodeDirectory(options.data, config, newSvmk());
   return config;
 }
 
 /** The local console on this node's terminal: the console command set, as 'local'. */
 function localConsole(node: NodeHost, json: boolean, quit: () => void): void {
-  const prompt = createInterface({ input: process.stdin, output: process.stdout, prompt: 'local> ', terminal: Boolean(process.stdin.isTTY) });
+  const prompt = createInterface({
+    input: process.stdin,
+    output: process.stdout,
+    prompt: 'local> ',
+    terminal: Boolean(process.stdin.isTTY),
+  });
   const onProgress = progressReporter(json, () => {});
   prompt.prompt();
   prompt.on('line', (line) => {
     if (line.trim() === 'quit') return quit();
-    void runCommand(node.appliance, 'local', line, { liveSync: (target) => node.liveSync(target, onProgress) }).then((result) => {
-      console.log(json ? JSON.stringify({ event: 'console', code: result.code, data: result.data }) : result.text);
+    void runCommand(node.appliance, 'local', line, {
+      liveSync: (target) => node.liveSync(target, onProgress),
+    }).then((result) => {
+      console.log(
+        json
+          ? JSON.stringify({ event: 'console', code: result.code, data: result.data })
+          : result.text,
+      );
       prompt.prompt();
     });
   });
@@ -80,25 +119,44 @@ function discoveryAddresses(range: string): string[] {
 }
 
 export async function runNode(options: NodeCommandOptions): Promise<number> {
-  const discovery = options.discover === undefined ? undefined : discoveryAddresses(options.discover);
+  const discovery =
+    options.discover === undefined ? undefined : discoveryAddresses(options.discover);
   const interrupted = existsSync(joiningPath(options.data));
   // A directory that is not a member yet joins: from --join, or from whatever discovery finds.
-  const joining = (options.join !== undefined || discovery !== undefined) && (interrupted || !existsSync(configPath(options.data)));
+  const joining =
+    (options.join !== undefined || discovery !== undefined) &&
+    (interrupted || !existsSync(configPath(options.data)));
   if (interrupted && !joining) {
-    throw new CliError(EXIT.DATA, `${options.data}: a live-sync into this directory did not finish (${joiningPath(options.data)}); `
-      + 'run again with --join HOST:PORT (any member) to take the pool image');
+    throw new CliError(
+      EXIT.DATA,
+      `${options.data}: a live-sync into this directory did not finish (${joiningPath(options.data)}); ` +
+        'run again with --join HOST:PORT (any member) to take the pool image',
+    );
   }
   const plan = joining ? planJoin(options, discovery) : undefined;
   let config = plan ? undefined : initialize(options);
   if (config && options.domain && options.domain !== config.domain) {
-    throw new CliError(EXIT.DATA, `${options.data} belongs to domain ${JSON.stringify(config.domain)}, not ${JSON.stringify(options.domain)} (domain names are case-sensitive)`);
+    throw new CliError(
+      EXIT.DATA,
+      `${options.data} belongs to domain ${JSON.stringify(config.domain)}, not ${JSON.stringify(options.domain)} (domain names are case-sensitive)`,
+    );
   }
   const listen = splitAddress(plan?.listen ?? options.listen ?? config!.listen);
   const release = lockDirectory(options.data);
   let id = plan?.id ?? config!.id;
   const say = (event: string, fields: Record<string, unknown> = {}): void => {
     if (options.json) console.log(JSON.stringify({ event, node: id, ...fields }));
-    else console.log(`[${id}] ${event}${Object.keys(fields).length ? ' ' + Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ') : ''}`);
+    else
+      console.log(
+        `[${id}] ${event}${
+          Object.keys(fields).length
+            ? ' ' +
+              Object.entries(fields)
+                .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+                .join(' ')
+            : ''
+        }`,
+      );
   };
   let server: NodeServer | undefined;
   let storage: FileStorage | undefined;
@@ -113,7 +171,10 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
     };
     let sessions: SessionServer | undefined;
     server = await startNodeServer({
-      host: listen.host, port: listen.port, nodeId: id, svmk,
+      host: listen.host,
+      port: listen.port,
+      nodeId: id,
+      svmk,
       onClientConnection: (path, connection) => {
         if (sessions) sessions.attach(path, connection);
         else connection.close(1013, plan ? 'joining the pool' : 'starting');
@@ -121,40 +182,91 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
     });
     let joined: Joined | undefined;
     if (plan) {
-      say('live-sync', { donor: plan.donor ? (plan.donor.id ? `${plan.donor.id}@${plan.donor.address}` : plan.donor.address) : 'discovery', address: server.address });
+      say('live-sync', {
+        donor: plan.donor
+          ? plan.donor.id
+            ? `${plan.donor.id}@${plan.donor.address}`
+            : plan.donor.address
+          : 'discovery',
+        address: server.address,
+      });
       const onProgress = progressReporter(options.json, say);
       try {
-        ({ joined, config } = await runJoin({ plan, data: options.data, server, storage, newCore: keyedCore, onProgress, say }));
+        ({ joined, config } = await runJoin({
+          plan,
+          data: options.data,
+          server,
+          storage,
+          newCore: keyedCore,
+          onProgress,
+          say,
+        }));
       } catch (error) {
         if (!options.json && process.stdout.isTTY) process.stdout.write('\n');
         throw error;
       }
       id = config.id;
-      say('joined', { sp: joined.syncPoint.hex, records: joined.records, bytes: joined.bytes, transactions: joined.commits });
+      say('joined', {
+        sp: joined.syncPoint.hex,
+        records: joined.records,
+        bytes: joined.bytes,
+        transactions: joined.commits,
+      });
     }
     const nodeServer = server;
     const dataDir = options.data;
-    const node = await NodeHost.open({
-      address: server.address, svmk, storage, newCore: keyedCore, random: new Random(randomBytes(4).readUInt32LE(0)),
-      randomBytes: (length) => new Uint8Array(randomBytes(length)), newId,
-      transportFor: (nodeId) => (nodeId === nodeServer.peers.nodeId ? nodeServer.peers : nodeServer.renamePeers(nodeId)),
-      dial: (address) => dialPeerSocket(address), groupCommit: options.groupCommit, log: (line) => say('log', { line }), discovery,
-      // A crash while the image overwrites storage leaves joining.json: the next start asks for --join.
-      beforeOverwrite: (identity) => writeJoining(dataDir, { id: identity.id, listen: config!.listen }),
-      onIdentity: (identity) => {
-        config = { ...config!, id: identity.id, poolId: identity.poolId.toString(16).padStart(16, '0'), founders: identity.founders };
-        writeConfig(dataDir, config);
-        unlinkSync(joiningPath(dataDir));
-        id = identity.id;
+    const node = await NodeHost.open(
+      {
+        address: server.address,
+        svmk,
+        storage,
+        newCore: keyedCore,
+        random: new Random(randomBytes(4).readUInt32LE(0)),
+        randomBytes: (length) => new Uint8Array(randomBytes(length)),
+        newId,
+        transportFor: (nodeId) =>
+          nodeId === nodeServer.peers.nodeId ? nodeServer.peers : nodeServer.renamePeers(nodeId),
+        dial: (address) => dialPeerSocket(address),
+        groupCommit: options.groupCommit,
+        log: (line) => say('log', { line }),
+        discovery,
+        // A crash while the image overwrites storage leaves joining.json: the next start asks for --join.
+        beforeOverwrite: (identity) =>
+          writeJoining(dataDir, { id: identity.id, listen: config!.listen }),
+        onIdentity: (identity) => {
+          config = {
+            ...config!,
+            id: identity.id,
+            poolId: identity.poolId.toString(16).padStart(16, '0'),
+            founders: identity.founders,
+          };
+          writeConfig(dataDir, config);
+          unlinkSync(joiningPath(dataDir));
+          id = identity.id;
+        },
       },
-    }, { id, domain: config!.domain, poolId: BigInt(`0x${config!.poolId}`), founders: config!.founders }, joined);
+      {
+        id,
+        domain: config!.domain,
+        poolId: BigInt(`0x${config!.poolId}`),
+        founders: config!.founders,
+      },
+      joined,
+    );
     const secureRandom = (length: number): Uint8Array => new Uint8Array(randomBytes(length));
     const service = new Service(applianceBackend(node, svmk, secureRandom, Date.now));
     sessions = new SessionServer(node, service);
     const clock = setInterval(() => node.tick(), TICK_MS);
     const bootstrap = runBootstrap(options.data, node.appliance, say);
     const info = node.appliance.info();
-    say('ready', { address: server.address, domain: config!.domain, sp: info.syncPoint.hex, spvv: info.syncPoint.spvvHex, records: info.syncPoint.count, pending: info.pending.length });
+    say('ready', {
+      address: server.address,
+      domain: config!.domain,
+      sp: info.syncPoint.hex,
+      spvv: info.syncPoint.spvvHex,
+      records: info.syncPoint.count,
+      pending: info.pending.length,
+    });
     const code = await new Promise<number>((resolve) => {
       const stop = (signal: string): void => {
         say('stopping', { signal });

@@ -24,7 +24,11 @@ export interface RestoreOptions {
 }
 
 export async function runRestore(options: RestoreOptions): Promise<number> {
-  if (!existsSync(configPath(options.data))) throw new CliError(EXIT.DATA, `${options.data} is not a node directory (no node.json): create the node first (hsmpool up / hsmpool node)`);
+  if (!existsSync(configPath(options.data)))
+    throw new CliError(
+      EXIT.DATA,
+      `${options.data} is not a node directory (no node.json): create the node first (hsmpool up / hsmpool node)`,
+    );
   const config = readConfig(options.data);
   const svmk = readSvmk(options.data);
   let bytes: Uint8Array;
@@ -43,24 +47,39 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
     const storage = await FileStorage.open(options.data);
     try {
       const result = await restoreBackup(keyed(), keyed(), storage, bytes, svmk, {
-        poolId: BigInt(`0x${config.poolId}`), domain: config.domain, founders: config.founders.map(toPoolNode),
+        poolId: BigInt(`0x${config.poolId}`),
+        domain: config.domain,
+        founders: config.founders.map(toPoolNode),
       });
       const summary = {
-        data: options.data, in: options.in, domain: result.header.domain, poolId: hex16(result.header.poolId),
-        created: new Date(result.header.createdMs).toISOString(), sp: result.syncPoint.hex, spvv: result.syncPoint.spvvHex,
-        records: result.syncPoint.count, snapshot: result.snapshotName, epoch: result.epoch.toString(), nodes: result.nodes.length,
+        data: options.data,
+        in: options.in,
+        domain: result.header.domain,
+        poolId: hex16(result.header.poolId),
+        created: new Date(result.header.createdMs).toISOString(),
+        sp: result.syncPoint.hex,
+        spvv: result.syncPoint.spvvHex,
+        records: result.syncPoint.count,
+        snapshot: result.snapshotName,
+        epoch: result.epoch.toString(),
+        nodes: result.nodes.length,
       };
       if (options.json) console.log(JSON.stringify({ event: 'restored', ...summary }));
       else {
-        console.log(`restored ${options.in} into ${options.data}: ${summary.records} records, SP ${summary.sp} SPVV ${summary.spvv} (backup of ${summary.created})`);
-        console.log('start the node; if the pool has moved on since the backup, it rejoins by live-sync');
+        console.log(
+          `restored ${options.in} into ${options.data}: ${summary.records} records, SP ${summary.sp} SPVV ${summary.spvv} (backup of ${summary.created})`,
+        );
+        console.log(
+          'start the node; if the pool has moved on since the backup, it rejoins by live-sync',
+        );
       }
       return EXIT.OK;
     } finally {
       await storage.close?.();
     }
   } catch (error) {
-    if (error instanceof HsmError) throw new CliError(EXIT.DATA, `restore refused, nothing changed: ${error.message}`);
+    if (error instanceof HsmError)
+      throw new CliError(EXIT.DATA, `restore refused, nothing changed: ${error.message}`);
     throw error;
   } finally {
     release();

@@ -38,13 +38,24 @@ export const nodeDir = (data: string, i: number): string => join(data, `node-${i
 export const adminPasswordPath = (data: string): string => join(data, 'admin.password');
 
 /** Creates a pool's directories under `data` for nodes listening at `addresses`; returns the administrator's password. */
-export async function createPool(data: string, domain: string, addresses: readonly string[]): Promise<string> {
+export async function createPool(
+  data: string,
+  domain: string,
+  addresses: readonly string[],
+): Promise<string> {
   const svmk = newSvmk();
   const poolId = newId();
   const founders = addresses.map((address) => ({ id: newId(), address }));
   mkdirSync(data, { recursive: true });
   founders.forEach((node, i) => {
-    const config: NodeConfig = { version: 1, id: node.id, domain, poolId, listen: node.address, founders };
+    const config: NodeConfig = {
+      version: 1,
+      id: node.id,
+      domain,
+      poolId,
+      listen: node.address,
+      founders,
+    };
     writeNodeDirectory(nodeDir(data, i), config, svmk);
   });
   // The first administrator, created by node 1 as the pool's first replicated write.
@@ -68,12 +79,20 @@ function selfCommand(): string[] {
 }
 
 export async function runUp(options: UpOptions): Promise<number> {
-  if (options.nodes < 1 || options.nodes > UP_NODES_MAX) throw new CliError(EXIT.USAGE, `--nodes: 1 to ${UP_NODES_MAX}`);
+  if (options.nodes < 1 || options.nodes > UP_NODES_MAX)
+    throw new CliError(EXIT.USAGE, `--nodes: 1 to ${UP_NODES_MAX}`);
   const fresh = !existsSync(join(options.data, 'pool.json'));
-  if (fresh) await createPool(options.data, options.domain, Array.from({ length: options.nodes }, (_, i) => `127.0.0.1:${options.basePort + i}`));
+  if (fresh)
+    await createPool(
+      options.data,
+      options.domain,
+      Array.from({ length: options.nodes }, (_, i) => `127.0.0.1:${options.basePort + i}`),
+    );
   const dirs = existingNodes(options);
   if (!fresh && dirs.length !== options.nodes && process.argv.includes('--nodes')) {
-    console.error(`note: ${options.data} holds a pool of ${dirs.length} nodes; starting those (--nodes ignored)`);
+    console.error(
+      `note: ${options.data} holds a pool of ${dirs.length} nodes; starting those (--nodes ignored)`,
+    );
   }
   const children: ChildProcess[] = [];
   const ready: Record<string, unknown>[] = [];
@@ -84,30 +103,43 @@ export async function runUp(options: UpOptions): Promise<number> {
   };
   process.once('SIGINT', stopAll);
   process.once('SIGTERM', stopAll);
-  await Promise.all(dirs.map((dir) => new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, [...selfCommand(), 'node', '--data', dir, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    children.push(child);
-    const timer = setTimeout(() => reject(new CliError(EXIT.FAILED, `${dir}: not ready after ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      let event: Record<string, unknown>;
-      try {
-        event = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        return;
-      }
-      if (event.event === 'ready') {
-        clearTimeout(timer);
-        ready.push({ ...event, data: dir, id: readConfig(dir).id });
-        resolve();
-      } else if (event.event === 'log' && !options.json) {
-        console.log(`${dir}: ${String(event.line)}`);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new CliError(EXIT.FAILED, `${dir}: node exited with code ${code}`));
-    });
-  }))).catch((error) => {
+  await Promise.all(
+    dirs.map(
+      (dir) =>
+        new Promise<void>((resolve, reject) => {
+          const child = spawn(
+            process.execPath,
+            [...selfCommand(), 'node', '--data', dir, '--json'],
+            { stdio: ['ignore', 'pipe', 'inherit'] },
+          );
+          children.push(child);
+          const timer = setTimeout(
+            () =>
+              reject(new CliError(EXIT.FAILED, `${dir}: not ready after ${READY_TIMEOUT_MS} ms`)),
+            READY_TIMEOUT_MS,
+          );
+          createInterface({ input: child.stdout! }).on('line', (line) => {
+            let event: Record<string, unknown>;
+            try {
+              event = JSON.parse(line) as Record<string, unknown>;
+            } catch {
+              return;
+            }
+            if (event.event === 'ready') {
+              clearTimeout(timer);
+              ready.push({ ...event, data: dir, id: readConfig(dir).id });
+              resolve();
+            } else if (event.event === 'log' && !options.json) {
+              console.log(`${dir}: ${String(event.line)}`);
+            }
+          });
+          child.once('exit', (code) => {
+            clearTimeout(timer);
+            reject(new CliError(EXIT.FAILED, `${dir}: node exited with code ${code}`));
+          });
+        }),
+    ),
+  ).catch((error) => {
     stopAll();
     throw error;
   });
@@ -115,27 +147,55 @@ export async function runUp(options: UpOptions): Promise<number> {
   for (const [i, child] of children.entries()) {
     child.once('exit', (code, signal) => {
       if (stopping) console.log(`${dirs[i]}: stopped`);
-      else console.error(`${dirs[i]}: node exited (${signal ?? `code ${code}`}); the others go on (a pool with a dead member blocks writes until node-down)`);
+      else
+        console.error(
+          `${dirs[i]}: node exited (${signal ?? `code ${code}`}); the others go on (a pool with a dead member blocks writes until node-down)`,
+        );
     });
   }
-  const codes = await Promise.all(children.map((child) => new Promise<number>((resolve) => {
-    if (child.exitCode !== null) resolve(child.exitCode);
-    else child.once('exit', (code) => resolve(code ?? EXIT.FAILED));
-  })));
+  const codes = await Promise.all(
+    children.map(
+      (child) =>
+        new Promise<number>((resolve) => {
+          if (child.exitCode !== null) resolve(child.exitCode);
+          else child.once('exit', (code) => resolve(code ?? EXIT.FAILED));
+        }),
+    ),
+  );
   return codes.every((code) => code === 0) ? EXIT.OK : EXIT.FAILED;
 }
 
 function report(options: UpOptions, fresh: boolean, ready: Record<string, unknown>[]): void {
   ready.sort((a, b) => String(a.address).localeCompare(String(b.address)));
-  const password = existsSync(adminPasswordPath(options.data)) ? readFileSync(adminPasswordPath(options.data), 'utf8').trim() : undefined;
+  const password = existsSync(adminPasswordPath(options.data))
+    ? readFileSync(adminPasswordPath(options.data), 'utf8').trim()
+    : undefined;
   if (options.json) {
-    console.log(JSON.stringify({ event: 'pool-ready', domain: options.domain, created: fresh, admin: { user: 'admin', password }, nodes: ready }));
+    console.log(
+      JSON.stringify({
+        event: 'pool-ready',
+        domain: options.domain,
+        created: fresh,
+        admin: { user: 'admin', password },
+        nodes: ready,
+      }),
+    );
     return;
   }
-  console.log(`pool ${JSON.stringify(options.domain)} ${fresh ? 'created' : 'started'} in ${options.data} (${ready.length} nodes)`);
-  for (const node of ready) console.log(`  ${String(node.address).padEnd(16)} node ${node.id}  SP ${node.sp}  SPVV ${node.spvv}  records ${node.records}`);
-  if (password) console.log(`administrator: admin  password: ${password}  (kept in ${adminPasswordPath(options.data)}, mode 0600)`);
-  console.log(`remote console: npx hsmpool console --host ${String(ready[0]?.address)} --user admin`);
+  console.log(
+    `pool ${JSON.stringify(options.domain)} ${fresh ? 'created' : 'started'} in ${options.data} (${ready.length} nodes)`,
+  );
+  for (const node of ready)
+    console.log(
+      `  ${String(node.address).padEnd(16)} node ${node.id}  SP ${node.sp}  SPVV ${node.spvv}  records ${node.records}`,
+    );
+  if (password)
+    console.log(
+      `administrator: admin  password: ${password}  (kept in ${adminPasswordPath(options.data)}, mode 0600)`,
+    );
+  console.log(
+    `remote console: npx hsmpool console --host ${String(ready[0]?.address)} --user admin`,
+  );
   console.log('Ctrl-C stops the pool; `npm start` again reuses its data.');
 }
 

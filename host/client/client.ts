@@ -18,8 +18,15 @@ import type { AclEntry, KeyType } from '../core/records.ts';
 import { CryptoEngine } from '../service/crypto-engine.ts';
 import { fromBase64, toHex } from '../service/encoding.ts';
 import {
-  NAME_PATTERN, encodeBytes,
-  type KeyInfo, type Policy, type RequestMap, type RequestType, type ResultOf, type ServiceRequest, type UserInfo,
+  NAME_PATTERN,
+  encodeBytes,
+  type KeyInfo,
+  type Policy,
+  type RequestMap,
+  type RequestType,
+  type ResultOf,
+  type ServiceRequest,
+  type UserInfo,
 } from '../service/protocol.ts';
 import { secureRandomBytes } from '../service/random.ts';
 import { DEFAULT_KDF_LIMITS, type KdfLimits } from '../service/scram.ts';
@@ -46,7 +53,11 @@ export interface RetryPolicy {
   readonly backoffMaxMs: number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { busyRetriesMax: 8, backoffBaseMs: 25, backoffMaxMs: 2000 };
+export const DEFAULT_RETRY: RetryPolicy = {
+  busyRetriesMax: 8,
+  backoffBaseMs: 25,
+  backoffMaxMs: 2000,
+};
 
 export interface HsmClientOptions {
   /** Node addresses, 1..16, as the connection factory understands them. */
@@ -85,7 +96,9 @@ interface Attempt {
   readonly session: LinkSession;
 }
 
-type Route = { readonly kind: 'read' | 'write' } | { readonly kind: 'pinned'; readonly link: NodeLink; readonly generation: number };
+type Route =
+  | { readonly kind: 'read' | 'write' }
+  | { readonly kind: 'pinned'; readonly link: NodeLink; readonly generation: number };
 
 type RequestOf<T extends RequestType> = { readonly type: T } & RequestMap[T]['request'];
 
@@ -100,11 +113,13 @@ function invalid(detail: string): HsmError {
 }
 
 function checkName(name: string, what = 'name'): void {
-  if (typeof name !== 'string' || !NAME_PATTERN.test(name)) throw new HsmError(code('INVALID_OBJ_NAME'), `${what}: 1 to 32 characters of [A-Za-z0-9_.@-]`);
+  if (typeof name !== 'string' || !NAME_PATTERN.test(name))
+    throw new HsmError(code('INVALID_OBJ_NAME'), `${what}: 1 to 32 characters of [A-Za-z0-9_.@-]`);
 }
 
 function boundedInteger(value: number, min: number, max: number, what: string): number {
-  if (!Number.isInteger(value) || value < min || value > max) throw invalid(`${what}: expected an integer in ${min}..${max}`);
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw invalid(`${what}: expected an integer in ${min}..${max}`);
   return value;
 }
 
@@ -125,20 +140,41 @@ export class HsmClient {
   private closed = false;
 
   private constructor(options: HsmClientOptions) {
-    if (!Array.isArray(options.nodes) || options.nodes.length < 1 || options.nodes.length > CLIENT_NODES_MAX) {
+    if (
+      !Array.isArray(options.nodes) ||
+      options.nodes.length < 1 ||
+      options.nodes.length > CLIENT_NODES_MAX
+    ) {
       throw invalid(`nodes: 1 to ${CLIENT_NODES_MAX} addresses`);
     }
-    if (new Set(options.nodes).size !== options.nodes.length) throw invalid('nodes: an address appears twice');
+    if (new Set(options.nodes).size !== options.nodes.length)
+      throw invalid('nodes: an address appears twice');
     checkName(options.user, 'user');
-    if (typeof options.password !== 'string' || options.password.length === 0) throw invalid('password: a non-empty string');
+    if (typeof options.password !== 'string' || options.password.length === 0)
+      throw invalid('password: a non-empty string');
     const retry = { ...DEFAULT_RETRY, ...options.retry };
     this.retry = {
-      busyRetriesMax: boundedInteger(retry.busyRetriesMax, 0, BUSY_RETRIES_LIMIT, 'retry.busyRetriesMax'),
-      backoffBaseMs: boundedInteger(retry.backoffBaseMs, 0, BACKOFF_LIMIT_MS, 'retry.backoffBaseMs'),
+      busyRetriesMax: boundedInteger(
+        retry.busyRetriesMax,
+        0,
+        BUSY_RETRIES_LIMIT,
+        'retry.busyRetriesMax',
+      ),
+      backoffBaseMs: boundedInteger(
+        retry.backoffBaseMs,
+        0,
+        BACKOFF_LIMIT_MS,
+        'retry.backoffBaseMs',
+      ),
       backoffMaxMs: boundedInteger(retry.backoffMaxMs, 0, BACKOFF_LIMIT_MS, 'retry.backoffMaxMs'),
     };
     this.loadBalancing = options.loadBalancing ?? true;
-    this.nodeRetryAfterMs = boundedInteger(options.nodeRetryAfterMs ?? 5000, 0, 3_600_000, 'nodeRetryAfterMs');
+    this.nodeRetryAfterMs = boundedInteger(
+      options.nodeRetryAfterMs ?? 5000,
+      0,
+      3_600_000,
+      'nodeRetryAfterMs',
+    );
     this.randomBytes = options.randomBytes ?? secureRandomBytes;
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.now = options.now ?? (() => Date.now());
@@ -148,7 +184,12 @@ export class HsmClient {
       connections: options.connections,
       credentials: this.credentials,
       kdfLimits: { ...DEFAULT_KDF_LIMITS, ...options.kdfLimits },
-      requestTimeoutMs: boundedInteger(options.requestTimeoutMs ?? 30_000, 1, 3_600_000, 'requestTimeoutMs'),
+      requestTimeoutMs: boundedInteger(
+        options.requestTimeoutMs ?? 30_000,
+        1,
+        3_600_000,
+        'requestTimeoutMs',
+      ),
       engine: this.engine,
       randomBytes: this.randomBytes,
       saltedPasswords: this.saltedPasswords,
@@ -179,32 +220,67 @@ export class HsmClient {
 
   async generateKey(name: string, keyType: KeyType, options: KeyOptions = {}): Promise<KeyInfo> {
     checkName(name);
-    const fields = { name, keyType, exportable: options.exportable ?? false, temporary: options.temporary ?? false };
+    const fields = {
+      name,
+      keyType,
+      exportable: options.exportable ?? false,
+      temporary: options.temporary ?? false,
+    };
     return this.createKey(fields, () => ({ type: 'key.generate', ...fields }));
   }
 
   /** Imports key material (docs/CLIENT.md, "Key types"); it crosses sealed under the session key. */
-  async importKey(name: string, keyType: KeyType, material: Uint8Array, options: KeyOptions = {}): Promise<KeyInfo> {
+  async importKey(
+    name: string,
+    keyType: KeyType,
+    material: Uint8Array,
+    options: KeyOptions = {},
+  ): Promise<KeyInfo> {
     checkName(name);
     if (!(material instanceof Uint8Array)) throw invalid('material: a Uint8Array');
-    const fields = { name, keyType, exportable: options.exportable ?? false, temporary: options.temporary ?? false };
+    const fields = {
+      name,
+      keyType,
+      exportable: options.exportable ?? false,
+      temporary: options.temporary ?? false,
+    };
     return this.createKey(fields, async (attempt) => {
-      const sealed = await seal(this.engine, attempt.session.sessionKey, 'key-import', keyContext(name, keyType), material, this.randomBytes(12));
+      const sealed = await seal(
+        this.engine,
+        attempt.session.sessionKey,
+        'key-import',
+        keyContext(name, keyType),
+        material,
+        this.randomBytes(12),
+      );
       return { type: 'key.import', ...fields, material: encodeBytes(sealed) };
     });
   }
 
   private async createKey(
     fields: { name: string; temporary: boolean },
-    build: (attempt: Attempt) => RequestOf<'key.generate' | 'key.import'> | Promise<RequestOf<'key.generate' | 'key.import'>>,
+    build: (
+      attempt: Attempt,
+    ) =>
+      RequestOf<'key.generate' | 'key.import'> | Promise<RequestOf<'key.generate' | 'key.import'>>,
   ): Promise<KeyInfo> {
     if (fields.temporary) {
-      const { result, attempt } = await this.perform<'key.generate'>({ kind: 'read' }, build as (attempt: Attempt) => Promise<RequestOf<'key.generate'>>);
-      this.temporaries.set(fields.name, { link: attempt.link, generation: attempt.session.generation, info: result.key });
+      const { result, attempt } = await this.perform<'key.generate'>(
+        { kind: 'read' },
+        build as (attempt: Attempt) => Promise<RequestOf<'key.generate'>>,
+      );
+      this.temporaries.set(fields.name, {
+        link: attempt.link,
+        generation: attempt.session.generation,
+        info: result.key,
+      });
       return result.key;
     }
     const requestId = this.newRequestId();
-    const { result } = await this.perform<'key.generate'>({ kind: 'write' }, async (attempt) => ({ ...(await build(attempt)), requestId }) as RequestOf<'key.generate'>);
+    const { result } = await this.perform<'key.generate'>(
+      { kind: 'write' },
+      async (attempt) => ({ ...(await build(attempt)), requestId }) as RequestOf<'key.generate'>,
+    );
     this.temporaries.delete(fields.name);
     return result.key;
   }
@@ -212,14 +288,26 @@ export class HsmClient {
   /** The key material of an exportable key (it crosses sealed under the session key). */
   async exportKey(name: string): Promise<Uint8Array> {
     checkName(name);
-    const { result, attempt } = await this.perform<'key.export'>(this.routeFor(name), () => ({ type: 'key.export', name }));
-    return unseal(this.engine, attempt.session.sessionKey, 'key-export', keyContext(name, result.keyType), this.bytes(result.material));
+    const { result, attempt } = await this.perform<'key.export'>(this.routeFor(name), () => ({
+      type: 'key.export',
+      name,
+    }));
+    return unseal(
+      this.engine,
+      attempt.session.sessionKey,
+      'key-export',
+      keyContext(name, result.keyType),
+      this.bytes(result.material),
+    );
   }
 
   /** P-256: uncompressed SEC1 (65 bytes); Ed25519: 32 bytes; RSA-2048: SPKI DER. */
   async publicKey(name: string): Promise<Uint8Array> {
     checkName(name);
-    const { result } = await this.perform<'key.publicKey'>(this.routeFor(name), () => ({ type: 'key.publicKey', name }));
+    const { result } = await this.perform<'key.publicKey'>(this.routeFor(name), () => ({
+      type: 'key.publicKey',
+      name,
+    }));
     return this.bytes(result.publicKey);
   }
 
@@ -229,21 +317,33 @@ export class HsmClient {
     if (temporary) {
       this.temporaries.delete(name);
       try {
-        await this.perform<'key.remove'>(this.routeFor(name, temporary), () => ({ type: 'key.remove', name }));
+        await this.perform<'key.remove'>(this.routeFor(name, temporary), () => ({
+          type: 'key.remove',
+          name,
+        }));
       } catch (error) {
         if (!(error instanceof HsmError && error.code === code('TEMPORARY_KEY_LOST'))) throw error;
       }
       return;
     }
     const requestId = this.newRequestId();
-    await this.perform<'key.remove'>({ kind: 'write' }, () => ({ type: 'key.remove', name, requestId }));
+    await this.perform<'key.remove'>({ kind: 'write' }, () => ({
+      type: 'key.remove',
+      name,
+      requestId,
+    }));
   }
 
   /** Persistent keys the user owns or is granted (an administrator may name another owner). One page. */
-  async listKeys(options: { owner?: string; after?: string; limit?: number } = {}): Promise<{ keys: KeyInfo[]; more: boolean }> {
+  async listKeys(
+    options: { owner?: string; after?: string; limit?: number } = {},
+  ): Promise<{ keys: KeyInfo[]; more: boolean }> {
     if (options.owner !== undefined) checkName(options.owner, 'owner');
     if (options.after !== undefined) checkName(options.after, 'after');
-    const { result } = await this.perform<'key.list'>({ kind: 'read' }, () => ({ type: 'key.list', ...options }));
+    const { result } = await this.perform<'key.list'>({ kind: 'read' }, () => ({
+      type: 'key.list',
+      ...options,
+    }));
     return { keys: result.keys.filter((key) => !key.temporary), more: result.more };
   }
 
@@ -257,61 +357,115 @@ export class HsmClient {
     checkName(name);
     checkName(user, 'user');
     const requestId = this.newRequestId();
-    const fields = { name, user, use: rights.use ?? false, export: rights.export ?? false, remove: rights.remove ?? false };
-    await this.perform<'key.grant'>({ kind: 'write' }, () => ({ type: 'key.grant', requestId, ...fields }));
+    const fields = {
+      name,
+      user,
+      use: rights.use ?? false,
+      export: rights.export ?? false,
+      remove: rights.remove ?? false,
+    };
+    await this.perform<'key.grant'>({ kind: 'write' }, () => ({
+      type: 'key.grant',
+      requestId,
+      ...fields,
+    }));
   }
 
   // ---- operations (served by any node) ----
 
   async sign(name: string, message: Uint8Array): Promise<Uint8Array> {
-    const { result } = await this.use<'sign'>(name, () => ({ type: 'sign', name, message: this.encode(message, 'message') }));
+    const { result } = await this.use<'sign'>(name, () => ({
+      type: 'sign',
+      name,
+      message: this.encode(message, 'message'),
+    }));
     return this.bytes(result.signature);
   }
 
   async verify(name: string, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
-    const fields = { name, message: this.encode(message, 'message'), signature: this.encode(signature, 'signature') };
+    const fields = {
+      name,
+      message: this.encode(message, 'message'),
+      signature: this.encode(signature, 'signature'),
+    };
     return (await this.use<'verify'>(name, () => ({ type: 'verify', ...fields }))).result.valid;
   }
 
   /** AES-GCM: returns nonce (12) || ciphertext || tag (16). */
   async encrypt(name: string, plaintext: Uint8Array, aad?: Uint8Array): Promise<Uint8Array> {
-    const fields = { name, plaintext: this.encode(plaintext, 'plaintext'), aad: aad === undefined ? undefined : this.encode(aad, 'aad') };
-    return this.bytes((await this.use<'encrypt'>(name, () => ({ type: 'encrypt', ...fields }))).result.ciphertext);
+    const fields = {
+      name,
+      plaintext: this.encode(plaintext, 'plaintext'),
+      aad: aad === undefined ? undefined : this.encode(aad, 'aad'),
+    };
+    return this.bytes(
+      (await this.use<'encrypt'>(name, () => ({ type: 'encrypt', ...fields }))).result.ciphertext,
+    );
   }
 
   async decrypt(name: string, ciphertext: Uint8Array, aad?: Uint8Array): Promise<Uint8Array> {
-    const fields = { name, ciphertext: this.encode(ciphertext, 'ciphertext'), aad: aad === undefined ? undefined : this.encode(aad, 'aad') };
-    return this.bytes((await this.use<'decrypt'>(name, () => ({ type: 'decrypt', ...fields }))).result.plaintext);
+    const fields = {
+      name,
+      ciphertext: this.encode(ciphertext, 'ciphertext'),
+      aad: aad === undefined ? undefined : this.encode(aad, 'aad'),
+    };
+    return this.bytes(
+      (await this.use<'decrypt'>(name, () => ({ type: 'decrypt', ...fields }))).result.plaintext,
+    );
   }
 
   async mac(name: string, message: Uint8Array): Promise<Uint8Array> {
-    return this.bytes((await this.use<'mac'>(name, () => ({ type: 'mac', name, message: this.encode(message, 'message') }))).result.mac);
+    return this.bytes(
+      (
+        await this.use<'mac'>(name, () => ({
+          type: 'mac',
+          name,
+          message: this.encode(message, 'message'),
+        }))
+      ).result.mac,
+    );
   }
 
   async verifyMac(name: string, message: Uint8Array, mac: Uint8Array): Promise<boolean> {
     const fields = { name, message: this.encode(message, 'message'), mac: this.encode(mac, 'mac') };
-    return (await this.use<'mac.verify'>(name, () => ({ type: 'mac.verify', ...fields }))).result.valid;
+    return (await this.use<'mac.verify'>(name, () => ({ type: 'mac.verify', ...fields }))).result
+      .valid;
   }
 
-  private use<T extends RequestType>(name: string, build: () => RequestOf<T>): Promise<{ result: ResultOf<T>; attempt: Attempt }> {
+  private use<T extends RequestType>(
+    name: string,
+    build: () => RequestOf<T>,
+  ): Promise<{ result: ResultOf<T>; attempt: Attempt }> {
     checkName(name);
     return this.perform<T>(this.routeFor(name), build);
   }
 
   // ---- users and policy ----
 
-  async createUser(name: string, password: string, options: { admin?: boolean } = {}): Promise<void> {
+  async createUser(
+    name: string,
+    password: string,
+    options: { admin?: boolean } = {},
+  ): Promise<void> {
     checkName(name);
     const requestId = this.newRequestId();
     await this.perform<'user.create'>({ kind: 'write' }, async (attempt) => ({
-      type: 'user.create', requestId, name, admin: options.admin ?? false, password: await this.sealPassword(attempt, name, password),
+      type: 'user.create',
+      requestId,
+      name,
+      admin: options.admin ?? false,
+      password: await this.sealPassword(attempt, name, password),
     }));
   }
 
   async deleteUser(name: string): Promise<void> {
     checkName(name);
     const requestId = this.newRequestId();
-    await this.perform<'user.delete'>({ kind: 'write' }, () => ({ type: 'user.delete', requestId, name }));
+    await this.perform<'user.delete'>({ kind: 'write' }, () => ({
+      type: 'user.delete',
+      requestId,
+      name,
+    }));
   }
 
   /** Changes a password: your own, or (administrators) another user's. */
@@ -319,7 +473,10 @@ export class HsmClient {
     checkName(user, 'user');
     const requestId = this.newRequestId();
     await this.perform<'user.password'>({ kind: 'write' }, async (attempt) => ({
-      type: 'user.password', requestId, name: user, password: await this.sealPassword(attempt, user, newPassword),
+      type: 'user.password',
+      requestId,
+      name: user,
+      password: await this.sealPassword(attempt, user, newPassword),
     }));
     if (user === this.credentials.user) {
       this.credentials.password = newPassword; // later logins (other nodes, reconnects) use it
@@ -330,23 +487,37 @@ export class HsmClient {
   async unlockUser(name: string): Promise<void> {
     checkName(name);
     const requestId = this.newRequestId();
-    await this.perform<'user.unlock'>({ kind: 'write' }, () => ({ type: 'user.unlock', requestId, name }));
+    await this.perform<'user.unlock'>({ kind: 'write' }, () => ({
+      type: 'user.unlock',
+      requestId,
+      name,
+    }));
   }
 
-  async listUsers(options: { after?: string; limit?: number } = {}): Promise<{ users: UserInfo[]; more: boolean }> {
+  async listUsers(
+    options: { after?: string; limit?: number } = {},
+  ): Promise<{ users: UserInfo[]; more: boolean }> {
     if (options.after !== undefined) checkName(options.after, 'after');
-    return (await this.perform<'user.list'>({ kind: 'read' }, () => ({ type: 'user.list', ...options }))).result;
+    return (
+      await this.perform<'user.list'>({ kind: 'read' }, () => ({ type: 'user.list', ...options }))
+    ).result;
   }
 
   async policy(): Promise<Policy> {
-    return (await this.perform<'policy.get'>({ kind: 'read' }, () => ({ type: 'policy.get' }))).result;
+    return (await this.perform<'policy.get'>({ kind: 'read' }, () => ({ type: 'policy.get' })))
+      .result;
   }
 
   async setPolicy(policy: Policy): Promise<void> {
     const requestId = this.newRequestId();
     const { minPasswordLength, maxFailedLogins, keyExportAllowed, sessionTimeoutSeconds } = policy;
     await this.perform<'policy.set'>({ kind: 'write' }, () => ({
-      type: 'policy.set', requestId, minPasswordLength, maxFailedLogins, keyExportAllowed, sessionTimeoutSeconds,
+      type: 'policy.set',
+      requestId,
+      minPasswordLength,
+      maxFailedLogins,
+      keyExportAllowed,
+      sessionTimeoutSeconds,
     }));
   }
 
@@ -357,7 +528,10 @@ export class HsmClient {
    * attempt (sealed fields depend on the session), and handles failover, busy retries and
    * session renewal. `build` must reuse the call's request id on every attempt.
    */
-  private async perform<T extends RequestType>(route: Route, build: (attempt: Attempt) => RequestOf<T> | Promise<RequestOf<T>>): Promise<{ result: ResultOf<T>; attempt: Attempt }> {
+  private async perform<T extends RequestType>(
+    route: Route,
+    build: (attempt: Attempt) => RequestOf<T> | Promise<RequestOf<T>>,
+  ): Promise<{ result: ResultOf<T>; attempt: Attempt }> {
     if (this.closed) throw new HsmError(code('CLIENT_CLOSED'));
     const failed = new Set<NodeLink>();
     let busyRetries = 0;
@@ -365,12 +539,20 @@ export class HsmClient {
     let lastFailure: HsmError | undefined;
     for (;;) {
       const link = route.kind === 'pinned' ? route.link : this.pick(route.kind, failed);
-      if (!link) throw new HsmError(code('ALL_NODES_FAILED'), `all ${this.links.length} node(s) failed; last: ${lastFailure?.message ?? 'none'}`);
+      if (!link)
+        throw new HsmError(
+          code('ALL_NODES_FAILED'),
+          `all ${this.links.length} node(s) failed; last: ${lastFailure?.message ?? 'none'}`,
+        );
       let attempt: Attempt;
       let response;
       try {
         const session = await link.open();
-        if (route.kind === 'pinned' && session.generation !== route.generation) throw new HsmError(code('TEMPORARY_KEY_LOST'), `${link.address}: the session was renewed`);
+        if (route.kind === 'pinned' && session.generation !== route.generation)
+          throw new HsmError(
+            code('TEMPORARY_KEY_LOST'),
+            `${link.address}: the session was renewed`,
+          );
         attempt = { link, session };
         response = await link.request<T>(session, (await build(attempt)) as ServiceRequest);
       } catch (error) {
@@ -385,10 +567,14 @@ export class HsmClient {
         if (route.kind === 'write') this.writeHome = link;
         return { result: (response as { result: ResultOf<T> }).result, attempt };
       }
-      const failure = new HsmError(response.code, 'message' in response ? response.message : undefined);
+      const failure = new HsmError(
+        response.code,
+        'message' in response ? response.message : undefined,
+      );
       if (response.code === code('SESSION_EXPIRED')) {
         link.endSession();
-        if (route.kind === 'pinned') throw new HsmError(code('TEMPORARY_KEY_LOST'), failure.message);
+        if (route.kind === 'pinned')
+          throw new HsmError(code('TEMPORARY_KEY_LOST'), failure.message);
         if (renewals++ < SESSION_RENEWALS_MAX) continue;
       } else if (RETRYABLE_CODES.has(response.code) && busyRetries < this.retry.busyRetriesMax) {
         await this.sleep(this.backoffMs(busyRetries++));
@@ -424,22 +610,38 @@ export class HsmClient {
 
   /** Full jitter: uniform in [0, min(max, base · 2^retry)]. */
   private backoffMs(retry: number): number {
-    const ceiling = Math.min(this.retry.backoffMaxMs, this.retry.backoffBaseMs * 2 ** Math.min(retry, 30));
+    const ceiling = Math.min(
+      this.retry.backoffMaxMs,
+      this.retry.backoffBaseMs * 2 ** Math.min(retry, 30),
+    );
     const [a, b, c, d] = this.randomBytes(4);
-    return Math.floor((((a << 24) | (b << 16) | (c << 8) | d) >>> 0) / 2 ** 32 * (ceiling + 1));
+    return Math.floor(((((a << 24) | (b << 16) | (c << 8) | d) >>> 0) / 2 ** 32) * (ceiling + 1));
   }
 
   private routeFor(name: string, temporary = this.temporaries.get(name)): Route {
-    return temporary ? { kind: 'pinned', link: temporary.link, generation: temporary.generation } : { kind: 'read' };
+    return temporary
+      ? { kind: 'pinned', link: temporary.link, generation: temporary.generation }
+      : { kind: 'read' };
   }
 
   private newRequestId(): string {
     return toHex(this.randomBytes(16));
   }
 
-  private async sealPassword(attempt: Attempt, user: string, password: string): Promise<ReturnType<typeof encodeBytes>> {
+  private async sealPassword(
+    attempt: Attempt,
+    user: string,
+    password: string,
+  ): Promise<ReturnType<typeof encodeBytes>> {
     if (typeof password !== 'string') throw invalid('password: a string');
-    const sealed = await seal(this.engine, attempt.session.sessionKey, 'password', user, new TextEncoder().encode(password), this.randomBytes(12));
+    const sealed = await seal(
+      this.engine,
+      attempt.session.sessionKey,
+      'password',
+      user,
+      new TextEncoder().encode(password),
+      this.randomBytes(12),
+    );
     return encodeBytes(sealed);
   }
 
@@ -450,7 +652,8 @@ export class HsmClient {
 
   private bytes(text: string): Uint8Array {
     const decoded = typeof text === 'string' ? fromBase64(text) : undefined;
-    if (!decoded) throw new HsmError(code('PROTOCOL_ERROR'), 'a reply carried bytes that are not base64');
+    if (!decoded)
+      throw new HsmError(code('PROTOCOL_ERROR'), 'a reply carried bytes that are not base64');
     return decoded;
   }
 }

@@ -21,7 +21,10 @@ class MemoryConnection implements FrameConnection {
   private listener: FrameListener | undefined;
   private closed = false;
 
-  constructor(private readonly node: Node, private readonly session: Session) {}
+  constructor(
+    private readonly node: Node,
+    private readonly session: Session,
+  ) {}
 
   listen(listener: FrameListener): void {
     this.listener = listener;
@@ -29,7 +32,8 @@ class MemoryConnection implements FrameConnection {
 
   send(frame: string): void {
     if (this.closed) return;
-    const loseReply = this.node.loseReplyWhen !== undefined && this.node.loseReplyWhen(requestOf(frame));
+    const loseReply =
+      this.node.loseReplyWhen !== undefined && this.node.loseReplyWhen(requestOf(frame));
     if (loseReply) this.node.loseReplyWhen = undefined;
     void this.node.service.handleFrame(this.session, frame).then((reply) => {
       if (this.closed) return;
@@ -66,12 +70,18 @@ export class MemoryNetwork implements ConnectionFactory {
 
   add(address: string, service: Service): void {
     if (this.nodes.has(address)) throw new RangeError(`address ${address} is taken`);
-    this.nodes.set(address, { service, alive: true, connections: new Set(), loseReplyWhen: undefined });
+    this.nodes.set(address, {
+      service,
+      alive: true,
+      connections: new Set(),
+      loseReplyWhen: undefined,
+    });
   }
 
   async open(address: string): Promise<FrameConnection> {
     const node = this.nodes.get(address);
-    if (!node || !node.alive) throw new HsmError(code('NET_CONNECT_FAILED'), `${address} does not answer`);
+    if (!node || !node.alive)
+      throw new HsmError(code('NET_CONNECT_FAILED'), `${address} does not answer`);
     const connection = new MemoryConnection(node, node.service.openSession());
     node.connections.add(connection);
     return connection;

@@ -6,7 +6,13 @@
 import { HsmError, code } from '../core/codes.ts';
 import { keyBytes, type CryptoEngine, type KeyBytes } from '../service/crypto-engine.ts';
 import { toBase64 } from '../service/encoding.ts';
-import { FRAME_SIZE_MAX, type RequestType, type ResultOf, type ServiceRequest, type ServiceResponse } from '../service/protocol.ts';
+import {
+  FRAME_SIZE_MAX,
+  type RequestType,
+  type ResultOf,
+  type ServiceRequest,
+  type ServiceResponse,
+} from '../service/protocol.ts';
 import { ScramClient, saltPassword, type KdfLimits } from '../service/scram.ts';
 import type { ConnectionFactory, FrameConnection } from './connection.ts';
 
@@ -58,7 +64,10 @@ export class NodeLink {
   /** Until when (client clock, ms) this node is skipped after a failure. */
   downUntilMs = 0;
 
-  constructor(readonly address: string, private readonly environment: LinkEnvironment) {}
+  constructor(
+    readonly address: string,
+    private readonly environment: LinkEnvironment,
+  ) {}
 
   /** The logged-in session, connecting and logging in if there is none. */
   open(): Promise<LinkSession> {
@@ -73,8 +82,14 @@ export class NodeLink {
   }
 
   /** Sends one request on the current session's connection and waits for its response. */
-  request<T extends RequestType>(session: LinkSession, request: ServiceRequest): Promise<ServiceResponse<T>> {
-    if (session.connection !== this.connection) return Promise.reject(new HsmError(code('NET_CONNECTION_LOST'), `${this.address}: session ended`));
+  request<T extends RequestType>(
+    session: LinkSession,
+    request: ServiceRequest,
+  ): Promise<ServiceResponse<T>> {
+    if (session.connection !== this.connection)
+      return Promise.reject(
+        new HsmError(code('NET_CONNECTION_LOST'), `${this.address}: session ended`),
+      );
     return this.send(session.connection, request) as Promise<ServiceResponse<T>>;
   }
 
@@ -104,7 +119,10 @@ export class NodeLink {
       connection = await this.environment.connections.open(this.address);
     } catch (error) {
       if (error instanceof HsmError) throw error;
-      throw new HsmError(code('NET_CONNECT_FAILED'), `${this.address}: ${error instanceof Error ? error.message : String(error)}`);
+      throw new HsmError(
+        code('NET_CONNECT_FAILED'),
+        `${this.address}: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
     this.connection = connection;
     connection.listen({
@@ -119,7 +137,10 @@ export class NodeLink {
   private async login(connection: FrameConnection): Promise<KeyBytes> {
     const { credentials, kdfLimits, engine } = this.environment;
     const scram = new ScramClient(credentials.user, toBase64(this.environment.randomBytes(18)));
-    const start = await this.call(connection, { type: 'login.start', clientFirst: scram.clientFirst });
+    const start = await this.call(connection, {
+      type: 'login.start',
+      clientFirst: scram.clientFirst,
+    });
     const parameters = scram.receiveServerFirst(start.serverFirst, kdfLimits);
     const cacheKey = `${toBase64(parameters.salt)} ${JSON.stringify(parameters.kdf)}`;
     let salted = this.environment.saltedPasswords.get(cacheKey);
@@ -127,25 +148,46 @@ export class NodeLink {
       salted = saltPassword(engine, credentials.password, parameters.salt, parameters.kdf);
       this.environment.saltedPasswords.set(cacheKey, salted);
     }
-    const finish = await this.call(connection, { type: 'login.finish', clientFinal: scram.clientFinal(await salted) });
+    const finish = await this.call(connection, {
+      type: 'login.finish',
+      clientFinal: scram.clientFinal(await salted),
+    });
     return keyBytes(scram.receiveServerFinal(finish.serverFinal));
   }
 
-  private async call<T extends 'login.start' | 'login.finish'>(connection: FrameConnection, request: ServiceRequest & { type: T }): Promise<ResultOf<T>> {
+  private async call<T extends 'login.start' | 'login.finish'>(
+    connection: FrameConnection,
+    request: ServiceRequest & { type: T },
+  ): Promise<ResultOf<T>> {
     const response = await this.send(connection, request);
-    if (response.code !== 0) throw new HsmError(response.code, 'message' in response ? response.message : undefined);
+    if (response.code !== 0)
+      throw new HsmError(response.code, 'message' in response ? response.message : undefined);
     return (response as { result: ResultOf<T> }).result;
   }
 
   private send(connection: FrameConnection, request: ServiceRequest): Promise<ServiceResponse> {
-    if (this.waiting.size >= IN_FLIGHT_MAX) return Promise.reject(new HsmError(code('SERVER_BUSY'), `${IN_FLIGHT_MAX} requests in flight on ${this.address}`));
+    if (this.waiting.size >= IN_FLIGHT_MAX)
+      return Promise.reject(
+        new HsmError(code('SERVER_BUSY'), `${IN_FLIGHT_MAX} requests in flight on ${this.address}`),
+      );
     const id = this.nextFrameId++;
     const frame = JSON.stringify({ id, request });
-    if (frame.length > FRAME_SIZE_MAX) return Promise.reject(new HsmError(code('INPUT_TOO_LARGE'), `the request frame has ${frame.length} characters (at most ${FRAME_SIZE_MAX})`));
+    if (frame.length > FRAME_SIZE_MAX)
+      return Promise.reject(
+        new HsmError(
+          code('INPUT_TOO_LARGE'),
+          `the request frame has ${frame.length} characters (at most ${FRAME_SIZE_MAX})`,
+        ),
+      );
     return new Promise<ServiceResponse>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(id);
-        reject(new HsmError(code('NET_TIMEOUT'), `${this.address}: no reply in ${this.environment.requestTimeoutMs} ms`));
+        reject(
+          new HsmError(
+            code('NET_TIMEOUT'),
+            `${this.address}: no reply in ${this.environment.requestTimeoutMs} ms`,
+          ),
+        );
         if (this.connection === connection) this.drop('timeout');
       }, this.environment.requestTimeoutMs);
       this.waiting.set(id, { resolve, reject, timer });
@@ -159,7 +201,10 @@ export class NodeLink {
     const waiting = frame && frame.id !== null ? this.waiting.get(frame.id) : undefined;
     if (!frame || !waiting) {
       // Nothing to pair it with: the node and the SDK disagree, so nothing on this connection can be trusted.
-      this.drop(`unexpected frame from ${this.address}`, new HsmError(code('PROTOCOL_ERROR'), `${this.address} sent an unexpected frame`));
+      this.drop(
+        `unexpected frame from ${this.address}`,
+        new HsmError(code('PROTOCOL_ERROR'), `${this.address} sent an unexpected frame`),
+      );
       return;
     }
     this.waiting.delete(frame.id!);
@@ -168,7 +213,10 @@ export class NodeLink {
   }
 
   /** Closes the connection and fails what waits on it. */
-  private drop(reason: string, error = new HsmError(code('NET_CONNECTION_LOST'), `${this.address}: ${reason}`)): void {
+  private drop(
+    reason: string,
+    error = new HsmError(code('NET_CONNECTION_LOST'), `${this.address}: ${reason}`),
+  ): void {
     const connection = this.connection;
     this.connection = undefined;
     this.session = undefined;
@@ -181,7 +229,9 @@ export class NodeLink {
   }
 }
 
-function parseResponseFrame(text: string): { id: number | null; response: ServiceResponse } | undefined {
+function parseResponseFrame(
+  text: string,
+): { id: number | null; response: ServiceResponse } | undefined {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -190,9 +240,19 @@ function parseResponseFrame(text: string): { id: number | null; response: Servic
   }
   if (typeof value !== 'object' || value === null) return undefined;
   const { id, response } = value as { id?: unknown; response?: unknown };
-  if (!(id === null || Number.isSafeInteger(id)) || typeof response !== 'object' || response === null) return undefined;
+  if (
+    !(id === null || Number.isSafeInteger(id)) ||
+    typeof response !== 'object' ||
+    response === null
+  )
+    return undefined;
   const reply = response as { code?: unknown; result?: unknown; message?: unknown };
   if (!Number.isInteger(reply.code)) return undefined;
-  if (reply.code === 0 ? typeof reply.result !== 'object' || reply.result === null : typeof reply.message !== 'string') return undefined;
+  if (
+    reply.code === 0
+      ? typeof reply.result !== 'object' || reply.result === null
+      : typeof reply.message !== 'string'
+  )
+    return undefined;
   return { id: id as number | null, response: response as ServiceResponse };
 }

@@ -29,11 +29,15 @@ const decoder = new TextDecoder();
 function text(data: unknown): string {
   if (typeof data === 'string') return data;
   if (data instanceof ArrayBuffer) return decoder.decode(new Uint8Array(data));
-  if (ArrayBuffer.isView(data)) return decoder.decode(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  if (ArrayBuffer.isView(data))
+    return decoder.decode(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   return '';
 }
 
-export function webSocketConnections(WebSocketImpl: WebSocketConstructor, path: '/client' | '/console' = '/client'): ConnectionFactory {
+export function webSocketConnections(
+  WebSocketImpl: WebSocketConstructor,
+  path: '/client' | '/console' = '/client',
+): ConnectionFactory {
   return {
     open(address: string): Promise<FrameConnection> {
       return new Promise((resolve, reject) => {
@@ -44,7 +48,9 @@ export function webSocketConnections(WebSocketImpl: WebSocketConstructor, path: 
         let closedByUs = false;
         const timer = setTimeout(() => {
           socket.close();
-          reject(new HsmError(NET_CONNECT_FAILED, `${address}: no answer in ${OPEN_TIMEOUT_MS} ms`));
+          reject(
+            new HsmError(NET_CONNECT_FAILED, `${address}: no answer in ${OPEN_TIMEOUT_MS} ms`),
+          );
         }, OPEN_TIMEOUT_MS);
         socket.onopen = () => {
           opened = true;
@@ -72,8 +78,14 @@ export function webSocketConnections(WebSocketImpl: WebSocketConstructor, path: 
         socket.onclose = (event) => {
           if (!opened) {
             clearTimeout(timer);
-            reject(new HsmError(NET_CONNECT_FAILED, `${address}: closed (${event.code} ${event.reason})`));
-          } else if (!closedByUs) listener?.closed(`closed by the node (${event.code} ${event.reason})`);
+            reject(
+              new HsmError(
+                NET_CONNECT_FAILED,
+                `${address}: closed (${event.code} ${event.reason})`,
+              ),
+            );
+          } else if (!closedByUs)
+            listener?.closed(`closed by the node (${event.code} ${event.reason})`);
         };
       });
     },

@@ -35,7 +35,9 @@ export interface ConsoleResult {
 /** Command lines longer than this are refused. */
 export const COMMAND_LENGTH_MAX = 1024;
 
-const EVENT_NAMES = new Map<number, string>(Object.entries(EVENT_TYPES).map(([name, number]) => [number, name]));
+const EVENT_NAMES = new Map<number, string>(
+  Object.entries(EVENT_TYPES).map(([name, number]) => [number, name]),
+);
 
 export const HELP_TEXT = `Replication menu
   info                         domain, Sync-Point and SPVV, timers, node list, pending transaction
@@ -54,7 +56,9 @@ export const HELP_TEXT = `Replication menu
 
 /** Data as JSON can carry it (64-bit values become decimal strings). */
 function jsonSafe(data: unknown): unknown {
-  return JSON.parse(JSON.stringify(data, (_key, value) => (typeof value === 'bigint' ? value.toString() : value)));
+  return JSON.parse(
+    JSON.stringify(data, (_key, value) => (typeof value === 'bigint' ? value.toString() : value)),
+  );
 }
 
 function ok(data: unknown, text: string): ConsoleResult {
@@ -64,30 +68,54 @@ function ok(data: unknown, text: string): ConsoleResult {
 function failure(code: number, detail?: string): ConsoleResult {
   const entry = describe(code);
   const message = `${entry.name} (${code}): ${detail ?? entry.meaning}`;
-  return { code, data: { code, name: entry.name, message }, text: `error: ${message}\n  what to do: ${entry.action}` };
+  return {
+    code,
+    data: { code, name: entry.name, message },
+    text: `error: ${message}\n  what to do: ${entry.action}`,
+  };
 }
 
 /** Splits a command line into words (no quoting: nothing the console takes has spaces). */
 export function words(line: string): string[] {
-  return line.trim().split(/\s+/).filter((word) => word.length > 0);
+  return line
+    .trim()
+    .split(/\s+/)
+    .filter((word) => word.length > 0);
 }
 
-export async function runCommand(appliance: Appliance, kind: ConsoleKind, line: string, context: ConsoleContext = {}): Promise<ConsoleResult> {
-  if (line.length > COMMAND_LENGTH_MAX) return failure(37017, `command longer than ${COMMAND_LENGTH_MAX} characters`);
+export async function runCommand(
+  appliance: Appliance,
+  kind: ConsoleKind,
+  line: string,
+  context: ConsoleContext = {},
+): Promise<ConsoleResult> {
+  if (line.length > COMMAND_LENGTH_MAX)
+    return failure(37017, `command longer than ${COMMAND_LENGTH_MAX} characters`);
   const [command = 'help', ...args] = words(line);
   try {
     switch (command) {
-      case 'help': return ok({ help: HELP_TEXT }, HELP_TEXT);
-      case 'info': return info(appliance);
-      case 'nodes': return await nodes(appliance, args);
-      case 'refresh': return refresh(appliance);
-      case 'cross-check': return await crossCheck(appliance, args);
-      case 'node-down': return await nodeDown(appliance, kind, args);
-      case 'remove-node': return await removeNode(appliance, kind);
-      case 'debug': return ok(supportBundle(appliance), JSON.stringify(supportBundle(appliance), null, 2));
-      case 'backup': return backupCommand(appliance, context.backup, args);
-      case 'live-sync': return await liveSyncCommand(context, args);
-      default: return failure(37017, `unknown command ${JSON.stringify(command)} (try help)`);
+      case 'help':
+        return ok({ help: HELP_TEXT }, HELP_TEXT);
+      case 'info':
+        return info(appliance);
+      case 'nodes':
+        return await nodes(appliance, args);
+      case 'refresh':
+        return refresh(appliance);
+      case 'cross-check':
+        return await crossCheck(appliance, args);
+      case 'node-down':
+        return await nodeDown(appliance, kind, args);
+      case 'remove-node':
+        return await removeNode(appliance, kind);
+      case 'debug':
+        return ok(supportBundle(appliance), JSON.stringify(supportBundle(appliance), null, 2));
+      case 'backup':
+        return backupCommand(appliance, context.backup, args);
+      case 'live-sync':
+        return await liveSyncCommand(context, args);
+      default:
+        return failure(37017, `unknown command ${JSON.stringify(command)} (try help)`);
     }
   } catch (error) {
     if (error instanceof HsmError) return failure(error.code, error.message);
@@ -106,9 +134,14 @@ export function renderInfo(info: ReplicationInfo, nowMs: number): string {
     `Interface binding . ${info.address}  (node ${info.id})`,
     `Sync Point ........ ${info.syncPoint.hex}  SPVV ${info.syncPoint.spvvHex}  (${info.syncPoint.count} records, epoch ${info.epoch})`,
   ];
-  if (info.fenced) lines.push('State ............. FENCED: declared down; bring it back with live-sync');
-  if (info.diverged) lines.push('State ............. DIVERGED: a commit gave another SP than its coordinator; live-sync this node');
-  if (info.storage.broken) lines.push(`State ............. STOPPED: storage failed (${info.storage.broken})`);
+  if (info.fenced)
+    lines.push('State ............. FENCED: declared down; bring it back with live-sync');
+  if (info.diverged)
+    lines.push(
+      'State ............. DIVERGED: a commit gave another SP than its coordinator; live-sync this node',
+    );
+  if (info.storage.broken)
+    lines.push(`State ............. STOPPED: storage failed (${info.storage.broken})`);
   const t = info.timers;
   lines.push(
     `Timers ............ tick ${t.tickMs} ms; manager pulse ${t.managerPulseTicks} ticks; recovery pulse ${t.inDoubtTicks} ticks;`,
@@ -119,8 +152,17 @@ export function renderInfo(info: ReplicationInfo, nowMs: number): string {
     'Nodes:',
   );
   for (const node of info.nodes) {
-    const role = node.self ? 'self' : node.fenced ? 'DOWN (fenced)' : node.member ? 'member' : 'cached';
-    const peer = node.peer && !node.self ? `  SP ${node.peer.sp || '?'} seen ${info.tick - node.peer.tick} ticks ago${node.peer.notSynced ? '  NOT SYNCED' : ''}` : '';
+    const role = node.self
+      ? 'self'
+      : node.fenced
+        ? 'DOWN (fenced)'
+        : node.member
+          ? 'member'
+          : 'cached';
+    const peer =
+      node.peer && !node.self
+        ? `  SP ${node.peer.sp || '?'} seen ${info.tick - node.peer.tick} ticks ago${node.peer.notSynced ? '  NOT SYNCED' : ''}`
+        : '';
     lines.push(`  ${node.self ? '*' : ' '} ${node.id}  ${node.address.padEnd(21)} ${role}${peer}`);
   }
   if (info.pending.length === 0) lines.push('Pending transaction: none');
@@ -146,11 +188,23 @@ async function nodes(appliance: Appliance, args: string[]): Promise<ConsoleResul
   const [action, ...rest] = args;
   if (action === undefined) {
     const list = appliance.info().nodes;
-    return ok(list, list.map((n) => `${n.id}  ${n.address.padEnd(21)} ${n.self ? 'self' : n.fenced ? 'down' : n.member ? 'member' : 'cached'}`).join('\n'));
+    return ok(
+      list,
+      list
+        .map(
+          (n) =>
+            `${n.id}  ${n.address.padEnd(21)} ${n.self ? 'self' : n.fenced ? 'down' : n.member ? 'member' : 'cached'}`,
+        )
+        .join('\n'),
+    );
   }
   if (action === 'add') {
     const [id, address] = rest;
-    if (!id || !/^[0-9a-f]{16}$/.test(id) || !address) return failure(37017, 'usage: nodes add ID HOST:PORT (ID: 16 hex digits, shown by that node\'s info)');
+    if (!id || !/^[0-9a-f]{16}$/.test(id) || !address)
+      return failure(
+        37017,
+        "usage: nodes add ID HOST:PORT (ID: 16 hex digits, shown by that node's info)",
+      );
     NodeCache.checkAddress(address);
     await appliance.addNode(id, address);
     return ok({ added: { id, address } }, `added ${id} at ${address} to the node cache`);
@@ -171,9 +225,18 @@ function refresh(appliance: Appliance): ConsoleResult {
 
 async function crossCheck(appliance: Appliance, args: string[]): Promise<ConsoleResult> {
   const timeout = args[0] === undefined ? 2000 : Number(args[0]);
-  if (!Number.isInteger(timeout) || timeout < 1 || timeout > 60_000) return failure(37017, 'cross-check TIMEOUT_MS: 1 to 60000');
+  if (!Number.isInteger(timeout) || timeout < 1 || timeout > 60_000)
+    return failure(37017, 'cross-check TIMEOUT_MS: 1 to 60000');
   const results = await appliance.crossCheck(timeout);
-  const text = results.length === 0 ? 'no cached nodes' : results.map((r) => `${r.id}  ${r.address.padEnd(21)} ${r.rttMs !== undefined ? `ok  ${r.rttMs.toFixed(1)} ms` : `FAILED  ${describe(r.code ?? 5001).name} (${r.code})`}`).join('\n');
+  const text =
+    results.length === 0
+      ? 'no cached nodes'
+      : results
+          .map(
+            (r) =>
+              `${r.id}  ${r.address.padEnd(21)} ${r.rttMs !== undefined ? `ok  ${r.rttMs.toFixed(1)} ms` : `FAILED  ${describe(r.code ?? 5001).name} (${r.code})`}`,
+          )
+          .join('\n');
   return ok(results, text);
 }
 
@@ -183,20 +246,35 @@ function resolveNode(appliance: Appliance, name: string): string | undefined {
   return nodes.find((n) => n.id === name)?.id ?? nodes.find((n) => n.address === name)?.id;
 }
 
-async function nodeDown(appliance: Appliance, kind: ConsoleKind, args: string[]): Promise<ConsoleResult> {
-  if (kind !== 'remote') return failure(37017, 'node-down is issued from the remote console only (hsmpool console --host H:P)');
+async function nodeDown(
+  appliance: Appliance,
+  kind: ConsoleKind,
+  args: string[],
+): Promise<ConsoleResult> {
+  if (kind !== 'remote')
+    return failure(
+      37017,
+      'node-down is issued from the remote console only (hsmpool console --host H:P)',
+    );
   const id = args[0] && resolveNode(appliance, args[0]);
   if (!id) return failure(5004, `no node ${JSON.stringify(args[0] ?? '')} in this node's list`);
   const reply = await appliance.nodeDown(id);
   if (reply.code !== 0) return failure(reply.code);
-  return ok({ down: id }, `node ${id} declared down: it is fenced, and pending transactions that waited on it are being resolved`);
+  return ok(
+    { down: id },
+    `node ${id} declared down: it is fenced, and pending transactions that waited on it are being resolved`,
+  );
 }
 
 async function removeNode(appliance: Appliance, kind: ConsoleKind): Promise<ConsoleResult> {
-  if (kind !== 'local') return failure(37017, 'planned removal is done from the node\'s local console');
+  if (kind !== 'local')
+    return failure(37017, "planned removal is done from the node's local console");
   const reply = await appliance.leave();
   if (reply.code !== 0) return failure(reply.code);
-  return ok({ removed: appliance.id }, `this node (${appliance.id}) left the pool; it may come back only by live-sync`);
+  return ok(
+    { removed: appliance.id },
+    `this node (${appliance.id}) left the pool; it may come back only by live-sync`,
+  );
 }
 
 /** What support needs to see — never key material, password verifiers or the SVMK. */
@@ -204,8 +282,20 @@ export function supportBundle(appliance: Appliance): unknown {
   const info = appliance.info();
   return {
     generatedAt: new Date().toISOString(),
-    node: { id: info.id, address: info.address, domain: info.domain, epoch: info.epoch, fenced: info.fenced, diverged: info.diverged, storage: info.storage },
-    syncPoint: { sp: info.syncPoint.hex, spvv: info.syncPoint.spvvHex, records: info.syncPoint.count },
+    node: {
+      id: info.id,
+      address: info.address,
+      domain: info.domain,
+      epoch: info.epoch,
+      fenced: info.fenced,
+      diverged: info.diverged,
+      storage: info.storage,
+    },
+    syncPoint: {
+      sp: info.syncPoint.hex,
+      spvv: info.syncPoint.spvvHex,
+      records: info.syncPoint.count,
+    },
     pendingTransactions: info.pending,
     recentEvents: appliance.events,
     syncPointHistory: appliance.spHistory,
@@ -216,24 +306,45 @@ export function supportBundle(appliance: Appliance): unknown {
   };
 }
 
-function backupCommand(appliance: Appliance, context: BackupContext | undefined, args: readonly string[]): ConsoleResult {
+function backupCommand(
+  appliance: Appliance,
+  context: BackupContext | undefined,
+  args: readonly string[],
+): ConsoleResult {
   if (!context) return failure(37017, 'backup runs on the remote console (hsmpool backup)');
   if (args.length === 0) {
     const started = startBackup(appliance, context);
-    return ok(started, `backup ${started.id}: ${started.bytes} bytes in ${started.pieces} pieces, SP ${started.sp} SPVV ${started.spvv}, ${started.records} records`);
+    return ok(
+      started,
+      `backup ${started.id}: ${started.bytes} bytes in ${started.pieces} pieces, SP ${started.sp} SPVV ${started.spvv}, ${started.records} records`,
+    );
   }
-  if (args.length !== 2 || !/^[0-9a-f]{16}$/.test(args[0]) || !/^\d{1,9}$/.test(args[1])) return failure(37017, 'usage: backup [ID INDEX]');
+  if (args.length !== 2 || !/^[0-9a-f]{16}$/.test(args[0]) || !/^\d{1,9}$/.test(args[1]))
+    return failure(37017, 'usage: backup [ID INDEX]');
   const piece = backupPiece(appliance, context, args[0], Number(args[1]));
   return ok(piece, `backup ${piece.id}: piece ${piece.index} of ${piece.pieces}`);
 }
 
-async function liveSyncCommand(context: ConsoleContext, args: readonly string[]): Promise<ConsoleResult> {
-  if (!context.liveSync) return failure(37017, 'live-sync runs on a node\'s own console (local, or remote to that node)');
-  if (args.length > 1 || (args[0] !== undefined && !/^([0-9a-f]{16}|([0-9a-f]{16}@)?[^\s@]+:\d{1,5})$/.test(args[0]))) {
+async function liveSyncCommand(
+  context: ConsoleContext,
+  args: readonly string[],
+): Promise<ConsoleResult> {
+  if (!context.liveSync)
+    return failure(37017, "live-sync runs on a node's own console (local, or remote to that node)");
+  if (
+    args.length > 1 ||
+    (args[0] !== undefined && !/^([0-9a-f]{16}|([0-9a-f]{16}@)?[^\s@]+:\d{1,5})$/.test(args[0]))
+  ) {
     return failure(37017, 'usage: live-sync [ID | HOST:PORT | ID@HOST:PORT]');
   }
   const done = await context.liveSync(args[0]);
-  const renamed = done.id !== done.previousId ? `; node ${done.previousId} was declared down, this node is now ${done.id}` : '';
-  return ok(done, `live-sync from ${done.donor.id} at ${done.donor.address}: SP ${done.sp} SPVV ${done.spvv}, ${done.records} records, `
-    + `${(done.bytes / 1e6).toFixed(1)} MB, ${done.transactions} transactions caught up, ${done.ms} ms${renamed}`);
+  const renamed =
+    done.id !== done.previousId
+      ? `; node ${done.previousId} was declared down, this node is now ${done.id}`
+      : '';
+  return ok(
+    done,
+    `live-sync from ${done.donor.id} at ${done.donor.address}: SP ${done.sp} SPVV ${done.spvv}, ${done.records} records, ` +
+      `${(done.bytes / 1e6).toFixed(1)} MB, ${done.transactions} transactions caught up, ${done.ms} ms${renamed}`,
+  );
 }

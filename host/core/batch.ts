@@ -40,7 +40,8 @@ export const EXPECTED_VALUE_SIZE = 16;
 function payloadOf(operation: Operation): Uint8Array {
   if (operation.op === 'delete') return utf8(operation.name);
   if (operation.op === 'replace' && operation.expected) {
-    if (operation.expected.length !== EXPECTED_VALUE_SIZE) throw new RangeError(`expected: ${EXPECTED_VALUE_SIZE} bytes`);
+    if (operation.expected.length !== EXPECTED_VALUE_SIZE)
+      throw new RangeError(`expected: ${EXPECTED_VALUE_SIZE} bytes`);
     const payload = new Uint8Array(EXPECTED_VALUE_SIZE + operation.record.length);
     payload.set(operation.expected);
     payload.set(operation.record, EXPECTED_VALUE_SIZE);
@@ -51,7 +52,11 @@ function payloadOf(operation: Operation): Uint8Array {
 
 /** Bytes an operation takes in a batch (header included). */
 export function operationSize(operation: Operation): number {
-  const payload = operation.op === 'delete' ? utf8(operation.name).length : operation.record.length + (operation.op === 'replace' && operation.expected ? EXPECTED_VALUE_SIZE : 0);
+  const payload =
+    operation.op === 'delete'
+      ? utf8(operation.name).length
+      : operation.record.length +
+        (operation.op === 'replace' && operation.expected ? EXPECTED_VALUE_SIZE : 0);
   return 8 + payload;
 }
 
@@ -75,7 +80,8 @@ export function encodeBatch(writes: readonly Write[]): Uint8Array {
     out[at] = EVENT_TYPES[write.event];
     view.setUint16(at + 2, write.operations.length, true);
     if (write.requestId) {
-      if (write.requestId.length !== REQUEST_ID_SIZE) throw new RangeError(`requestId: expected ${REQUEST_ID_SIZE} bytes`);
+      if (write.requestId.length !== REQUEST_ID_SIZE)
+        throw new RangeError(`requestId: expected ${REQUEST_ID_SIZE} bytes`);
       out.set(write.requestId, at + 4);
     }
     at += WRITE_HEADER_SIZE;
@@ -108,5 +114,7 @@ export function batchRequestIds(batch: Uint8Array): (Uint8Array | undefined)[] {
 
 /** The request ids of a batch's writes as 32 lowercase hex digits (undefined: none). */
 export function batchRequestIdsHex(batch: Uint8Array): (string | undefined)[] {
-  return batchRequestIds(batch).map((id) => id && Array.from(id, (b) => b.toString(16).padStart(2, '0')).join(''));
+  return batchRequestIds(batch).map(
+    (id) => id && Array.from(id, (b) => b.toString(16).padStart(2, '0')).join(''),
+  );
 }

@@ -12,115 +12,668 @@ export interface ReturnCode {
 const table = [
   { code: 0, name: 'OK', meaning: 'Success.', action: 'Nothing.' },
   // Replication (DINAMO numbering).
-  { code: 36000, name: 'REPLICATION_BUSY', meaning: 'A pending transaction (PTL) holds the pool, or the write queue is full.', action: 'Retry with backoff; the replication manager resolves pending transactions by itself.' },
-  { code: 36500, name: 'REPLICATION_PEER_NOT_SYNCED', meaning: "A member's Sync-Point differs from the coordinator's: its state diverged, so the write was refused.", action: 'Compare SPs in the console (replication info) and live-sync the divergent node.' },
-  { code: 37017, name: 'INVALID_OPERATION', meaning: 'The replication request does not apply here (node-down of this node or of a non-member, a message for another domain).', action: 'Check the node id and the console you use.' },
-  { code: 37029, name: 'CANNOT_VALIDATE_EVENT', meaning: 'A participant could not apply the prepared operations.', action: 'A bug or a corrupt message; report it with the support bundle.' },
-  { code: 37030, name: 'TRANS_MISMATCH', meaning: 'A PREPARE named a coordinator, participants or epoch that do not match this node.', action: 'Retry; if it persists, compare the node lists in the console.' },
-  { code: 37031, name: 'CANNOT_SYNC_POINT', meaning: 'After committing, this node reached a different Sync-Point than the coordinator: it diverged.', action: 'Live-sync this node from the pool.' },
-  { code: 37019, name: 'OPERATION_FAILED', meaning: 'The node failed to answer a request because of an internal error; nothing was changed by the request.', action: 'Report it with the support bundle; the session stays usable.' },
-  { code: 37028, name: 'CANNOT_WORK', meaning: 'The appliance stopped: a write to its log failed, so it no longer speaks (fail-stop).', action: 'Check the disk, then restart the node; it recovers from its log.' },
-  { code: 37037, name: 'MAX_NODE_COUNT_REACHED', meaning: 'The node cache or the pool is at its node limit.', action: 'Remove a node first.' },
-  { code: 38501, name: 'NODE_STILL_ALIVE', meaning: 'Node-down refused: the node answered a probe.', action: 'Only declare down a node that is really gone; stop it first.' },
-  { code: 38502, name: 'NODE_FENCED', meaning: 'This node was declared down (node-down) and is no longer a member of the pool (a donor answers a joiner presenting such an id with it too).', action: 'Bring it back with live-sync, which gives it a new node id; use another node meanwhile.' },
+  {
+    code: 36000,
+    name: 'REPLICATION_BUSY',
+    meaning: 'A pending transaction (PTL) holds the pool, or the write queue is full.',
+    action: 'Retry with backoff; the replication manager resolves pending transactions by itself.',
+  },
+  {
+    code: 36500,
+    name: 'REPLICATION_PEER_NOT_SYNCED',
+    meaning:
+      "A member's Sync-Point differs from the coordinator's: its state diverged, so the write was refused.",
+    action: 'Compare SPs in the console (replication info) and live-sync the divergent node.',
+  },
+  {
+    code: 37017,
+    name: 'INVALID_OPERATION',
+    meaning:
+      'The replication request does not apply here (node-down of this node or of a non-member, a message for another domain).',
+    action: 'Check the node id and the console you use.',
+  },
+  {
+    code: 37029,
+    name: 'CANNOT_VALIDATE_EVENT',
+    meaning: 'A participant could not apply the prepared operations.',
+    action: 'A bug or a corrupt message; report it with the support bundle.',
+  },
+  {
+    code: 37030,
+    name: 'TRANS_MISMATCH',
+    meaning: 'A PREPARE named a coordinator, participants or epoch that do not match this node.',
+    action: 'Retry; if it persists, compare the node lists in the console.',
+  },
+  {
+    code: 37031,
+    name: 'CANNOT_SYNC_POINT',
+    meaning:
+      'After committing, this node reached a different Sync-Point than the coordinator: it diverged.',
+    action: 'Live-sync this node from the pool.',
+  },
+  {
+    code: 37019,
+    name: 'OPERATION_FAILED',
+    meaning:
+      'The node failed to answer a request because of an internal error; nothing was changed by the request.',
+    action: 'Report it with the support bundle; the session stays usable.',
+  },
+  {
+    code: 37028,
+    name: 'CANNOT_WORK',
+    meaning:
+      'The appliance stopped: a write to its log failed, so it no longer speaks (fail-stop).',
+    action: 'Check the disk, then restart the node; it recovers from its log.',
+  },
+  {
+    code: 37037,
+    name: 'MAX_NODE_COUNT_REACHED',
+    meaning: 'The node cache or the pool is at its node limit.',
+    action: 'Remove a node first.',
+  },
+  {
+    code: 38501,
+    name: 'NODE_STILL_ALIVE',
+    meaning: 'Node-down refused: the node answered a probe.',
+    action: 'Only declare down a node that is really gone; stop it first.',
+  },
+  {
+    code: 38502,
+    name: 'NODE_FENCED',
+    meaning:
+      'This node was declared down (node-down) and is no longer a member of the pool (a donor answers a joiner presenting such an id with it too).',
+    action:
+      'Bring it back with live-sync, which gives it a new node id; use another node meanwhile.',
+  },
   // Server side (DINAMO numbering).
-  { code: 5002, name: 'ACCESS_DENIED', meaning: 'The user may not use or change this object.', action: 'Use an object you own, or have the owner grant an ACL.' },
-  { code: 5004, name: 'CANNOT_OPEN_OBJ', meaning: 'No such user, object or record.', action: 'Check the name (names are case-sensitive).' },
-  { code: 5022, name: 'OBJ_ALREADY_EXISTS', meaning: 'A user or object with that name already exists.', action: 'Pick another name, or remove the existing one first.' },
-  { code: 5023, name: 'INVALID_OBJ_NAME', meaning: 'The name is empty, longer than 32 bytes or has a character outside [A-Za-z0-9_.@-].', action: 'Use 1 to 32 characters from that set.' },
+  {
+    code: 5002,
+    name: 'ACCESS_DENIED',
+    meaning: 'The user may not use or change this object.',
+    action: 'Use an object you own, or have the owner grant an ACL.',
+  },
+  {
+    code: 5004,
+    name: 'CANNOT_OPEN_OBJ',
+    meaning: 'No such user, object or record.',
+    action: 'Check the name (names are case-sensitive).',
+  },
+  {
+    code: 5022,
+    name: 'OBJ_ALREADY_EXISTS',
+    meaning: 'A user or object with that name already exists.',
+    action: 'Pick another name, or remove the existing one first.',
+  },
+  {
+    code: 5023,
+    name: 'INVALID_OBJ_NAME',
+    meaning: 'The name is empty, longer than 32 bytes or has a character outside [A-Za-z0-9_.@-].',
+    action: 'Use 1 to 32 characters from that set.',
+  },
   // Record codec.
-  { code: 38101, name: 'RECORD_TRUNCATED', meaning: 'A record ends before its declared fields.', action: 'The bytes are incomplete; resend or re-read them.' },
-  { code: 38102, name: 'RECORD_OVERSIZE', meaning: 'A record is longer than RECORD_SIZE_MAX (8192 bytes) or than the space given.', action: 'Shorten the record (fewer ACL entries, smaller key).' },
-  { code: 38103, name: 'RECORD_NON_CANONICAL', meaning: 'A record has trailing bytes, reserved bits set, or an unsorted or duplicate ACL.', action: 'Encode it with the canonical encoder.' },
-  { code: 38104, name: 'RECORD_UNKNOWN_VERSION', meaning: 'A record has a format version this build does not know.', action: 'Upgrade the appliance that reads it.' },
-  { code: 38105, name: 'RECORD_UNKNOWN_KIND', meaning: 'A record is neither a user, an object nor the pool policy.', action: 'The bytes are not a key-store record.' },
-  { code: 38106, name: 'RECORD_BAD_NAME', meaning: 'A record name, owner or ACL name is empty, too long or has a forbidden character.', action: 'Use 1 to 32 characters from [A-Za-z0-9_.@-].' },
-  { code: 38107, name: 'RECORD_BAD_FIELD', meaning: 'A record field is out of range (unknown key type, key size not matching its type, bad KDF parameters).', action: 'Fix the field; docs/FORMATS.md lists the ranges.' },
+  {
+    code: 38101,
+    name: 'RECORD_TRUNCATED',
+    meaning: 'A record ends before its declared fields.',
+    action: 'The bytes are incomplete; resend or re-read them.',
+  },
+  {
+    code: 38102,
+    name: 'RECORD_OVERSIZE',
+    meaning: 'A record is longer than RECORD_SIZE_MAX (8192 bytes) or than the space given.',
+    action: 'Shorten the record (fewer ACL entries, smaller key).',
+  },
+  {
+    code: 38103,
+    name: 'RECORD_NON_CANONICAL',
+    meaning: 'A record has trailing bytes, reserved bits set, or an unsorted or duplicate ACL.',
+    action: 'Encode it with the canonical encoder.',
+  },
+  {
+    code: 38104,
+    name: 'RECORD_UNKNOWN_VERSION',
+    meaning: 'A record has a format version this build does not know.',
+    action: 'Upgrade the appliance that reads it.',
+  },
+  {
+    code: 38105,
+    name: 'RECORD_UNKNOWN_KIND',
+    meaning: 'A record is neither a user, an object nor the pool policy.',
+    action: 'The bytes are not a key-store record.',
+  },
+  {
+    code: 38106,
+    name: 'RECORD_BAD_NAME',
+    meaning: 'A record name, owner or ACL name is empty, too long or has a forbidden character.',
+    action: 'Use 1 to 32 characters from [A-Za-z0-9_.@-].',
+  },
+  {
+    code: 38107,
+    name: 'RECORD_BAD_FIELD',
+    meaning:
+      'A record field is out of range (unknown key type, key size not matching its type, bad KDF parameters).',
+    action: 'Fix the field; docs/FORMATS.md lists the ranges.',
+  },
   // Key store.
-  { code: 38201, name: 'STORE_FULL', meaning: 'The key store holds STORE_RECORDS_MAX (2,097,152) records.', action: 'Remove records before adding more.' },
-  { code: 38202, name: 'STORE_NO_KEY', meaning: 'The core was used before its Sync-Point key was set.', action: 'Open the appliance with its SVMK first.' },
-  { code: 38203, name: 'BATCH_MALFORMED', meaning: 'An operation batch is badly framed; nothing was applied.', action: 'A bug in the sender; report it with the batch bytes.' },
-  { code: 38204, name: 'BATCH_TOO_LARGE', meaning: 'An operation batch is longer than BATCH_SIZE_MAX (1 MiB).', action: 'Split the work into smaller transactions.' },
-  { code: 38205, name: 'STORE_BUSY_SNAPSHOT', meaning: 'The store is exporting a snapshot.', action: 'Retry when the export ends.' },
-  { code: 38206, name: 'OBJECT_TEMPORARY', meaning: 'A temporary object cannot be replicated or stored in the pool.', action: 'Temporary keys live only in their session.' },
-  { code: 38207, name: 'STORE_NOT_EMPTY', meaning: 'The operation needs an empty key store (setting the key, importing a snapshot).', action: 'Clear the store first (live-sync and restore do it).' },
-  { code: 38208, name: 'SYNC_POINT_MISMATCH', meaning: 'The Sync-Point recomputed from scratch differs from the incremental one: the store is corrupt.', action: 'Re-sync this appliance from the pool (live-sync) and report it.' },
-  { code: 38209, name: 'STORE_CONFLICT', meaning: 'A conditional replace found the record changed since it was read (another write got there first); nothing was changed.', action: 'Read the record again and retry the change (the SDK and service do).' },
+  {
+    code: 38201,
+    name: 'STORE_FULL',
+    meaning: 'The key store holds STORE_RECORDS_MAX (2,097,152) records.',
+    action: 'Remove records before adding more.',
+  },
+  {
+    code: 38202,
+    name: 'STORE_NO_KEY',
+    meaning: 'The core was used before its Sync-Point key was set.',
+    action: 'Open the appliance with its SVMK first.',
+  },
+  {
+    code: 38203,
+    name: 'BATCH_MALFORMED',
+    meaning: 'An operation batch is badly framed; nothing was applied.',
+    action: 'A bug in the sender; report it with the batch bytes.',
+  },
+  {
+    code: 38204,
+    name: 'BATCH_TOO_LARGE',
+    meaning: 'An operation batch is longer than BATCH_SIZE_MAX (1 MiB).',
+    action: 'Split the work into smaller transactions.',
+  },
+  {
+    code: 38205,
+    name: 'STORE_BUSY_SNAPSHOT',
+    meaning: 'The store is exporting a snapshot.',
+    action: 'Retry when the export ends.',
+  },
+  {
+    code: 38206,
+    name: 'OBJECT_TEMPORARY',
+    meaning: 'A temporary object cannot be replicated or stored in the pool.',
+    action: 'Temporary keys live only in their session.',
+  },
+  {
+    code: 38207,
+    name: 'STORE_NOT_EMPTY',
+    meaning: 'The operation needs an empty key store (setting the key, importing a snapshot).',
+    action: 'Clear the store first (live-sync and restore do it).',
+  },
+  {
+    code: 38208,
+    name: 'SYNC_POINT_MISMATCH',
+    meaning:
+      'The Sync-Point recomputed from scratch differs from the incremental one: the store is corrupt.',
+    action: 'Re-sync this appliance from the pool (live-sync) and report it.',
+  },
+  {
+    code: 38209,
+    name: 'STORE_CONFLICT',
+    meaning:
+      'A conditional replace found the record changed since it was read (another write got there first); nothing was changed.',
+    action: 'Read the record again and retry the change (the SDK and service do).',
+  },
   // Snapshots.
-  { code: 38401, name: 'SNAPSHOT_BAD_HEADER', meaning: 'A snapshot header has a wrong magic, version or reserved field.', action: 'The file or stream is not an hsmpool snapshot of this version.' },
-  { code: 38402, name: 'SNAPSHOT_BAD_FRAME', meaning: 'A snapshot chunk holds a partial or oversize frame.', action: 'The stream was cut or corrupted; start the transfer again.' },
-  { code: 38403, name: 'SNAPSHOT_OUT_OF_ORDER', meaning: 'Snapshot records are not in strictly ascending (kind, name) order.', action: 'The snapshot was not made by hsmpool or was tampered with.' },
-  { code: 38404, name: 'SNAPSHOT_MISMATCH', meaning: 'The imported records do not give the count, SP and SPVV the header promised (or the pool key differs).', action: 'The snapshot is corrupt or from another pool; take a new one.' },
-  { code: 38405, name: 'SNAPSHOT_STATE', meaning: 'A snapshot call came out of order (no export or import in progress, or one already running).', action: 'A bug in the caller; finish or abort the current snapshot.' },
+  {
+    code: 38401,
+    name: 'SNAPSHOT_BAD_HEADER',
+    meaning: 'A snapshot header has a wrong magic, version or reserved field.',
+    action: 'The file or stream is not an hsmpool snapshot of this version.',
+  },
+  {
+    code: 38402,
+    name: 'SNAPSHOT_BAD_FRAME',
+    meaning: 'A snapshot chunk holds a partial or oversize frame.',
+    action: 'The stream was cut or corrupted; start the transfer again.',
+  },
+  {
+    code: 38403,
+    name: 'SNAPSHOT_OUT_OF_ORDER',
+    meaning: 'Snapshot records are not in strictly ascending (kind, name) order.',
+    action: 'The snapshot was not made by hsmpool or was tampered with.',
+  },
+  {
+    code: 38404,
+    name: 'SNAPSHOT_MISMATCH',
+    meaning:
+      'The imported records do not give the count, SP and SPVV the header promised (or the pool key differs).',
+    action: 'The snapshot is corrupt or from another pool; take a new one.',
+  },
+  {
+    code: 38405,
+    name: 'SNAPSHOT_STATE',
+    meaning:
+      'A snapshot call came out of order (no export or import in progress, or one already running).',
+    action: 'A bug in the caller; finish or abort the current snapshot.',
+  },
   // Transaction log (assembly/txlog*.ts, docs/FORMATS.md "Transaction log").
-  { code: 37027, name: 'CANNOT_LOAD_LOG', meaning: 'The transaction log is damaged before its tail (a bad entry followed by valid data, or a valid entry out of place); nothing was dropped.', action: 'Do not delete the log: restore this appliance by live-sync from the pool, keep the file for analysis.' },
-  { code: 38301, name: 'LOG_TRUNCATED', meaning: 'A log entry ends before its header or declared body length.', action: 'At the end of a log this is a torn append and is cut; elsewhere re-read the bytes.' },
-  { code: 38302, name: 'LOG_BAD_MAGIC', meaning: 'The bytes at an entry position do not start with the log magic "HPLG".', action: 'The bytes are not an hsmpool log entry (or are overwritten).' },
-  { code: 38303, name: 'LOG_UNKNOWN_VERSION', meaning: 'A log entry has a format version this build does not know.', action: 'Open the log with the hsmpool version that wrote it.' },
-  { code: 38304, name: 'LOG_HEADER_CHECKSUM', meaning: 'A log entry header does not match its checksum.', action: 'The entry is damaged; at the tail it is cut, before the tail the log is refused.' },
-  { code: 38305, name: 'LOG_BODY_CHECKSUM', meaning: 'A log entry body does not match the checksum in its header.', action: 'The entry is damaged; at the tail it is cut, before the tail the log is refused.' },
-  { code: 38306, name: 'LOG_BROKEN_CHAIN', meaning: 'A log entry does not follow its predecessor (previous-entry checksum, sequence number or epoch).', action: 'Entries were lost, duplicated or spliced; restore by live-sync.' },
-  { code: 38307, name: 'LOG_BAD_TYPE', meaning: 'A log entry has an unknown entry type.', action: 'Open the log with the hsmpool version that wrote it.' },
-  { code: 38308, name: 'LOG_OVERSIZE', meaning: 'A log entry is longer than LOG_ENTRY_SIZE_MAX (1,114,112 bytes).', action: 'Split the transaction; a longer entry in a log means corruption.' },
-  { code: 38309, name: 'LOG_RESERVED_NOT_ZERO', meaning: 'A reserved byte of a log entry header or body is not zero.', action: 'The entry was written by another format version or is corrupt.' },
-  { code: 38310, name: 'LOG_WRONG_POOL', meaning: 'A log entry belongs to another pool (domain id).', action: 'Point the appliance at its own data directory.' },
-  { code: 38311, name: 'LOG_MALFORMED_BODY', meaning: 'A log entry body is badly framed or has a field out of range for its type (including a malformed operation batch or a zero transaction id).', action: 'A bug in the writer; report it with the entry bytes.' },
-  { code: 38312, name: 'LOG_REPLAY_MISMATCH', meaning: 'Replaying the log does not give what it recorded (the SP after a COMMIT, an outcome without its PREPARE, two pending PREPAREs).', action: 'The log or snapshot is inconsistent; restore by live-sync and report it.' },
-  { code: 38313, name: 'LOG_NO_BASE', meaning: 'No valid snapshot with the log after it covers the state (the checkpoint\'s snapshot is missing or corrupt and the log does not reach back to sequence 1).', action: 'Restore the snapshot file or live-sync this appliance from the pool.' },
+  {
+    code: 37027,
+    name: 'CANNOT_LOAD_LOG',
+    meaning:
+      'The transaction log is damaged before its tail (a bad entry followed by valid data, or a valid entry out of place); nothing was dropped.',
+    action:
+      'Do not delete the log: restore this appliance by live-sync from the pool, keep the file for analysis.',
+  },
+  {
+    code: 38301,
+    name: 'LOG_TRUNCATED',
+    meaning: 'A log entry ends before its header or declared body length.',
+    action: 'At the end of a log this is a torn append and is cut; elsewhere re-read the bytes.',
+  },
+  {
+    code: 38302,
+    name: 'LOG_BAD_MAGIC',
+    meaning: 'The bytes at an entry position do not start with the log magic "HPLG".',
+    action: 'The bytes are not an hsmpool log entry (or are overwritten).',
+  },
+  {
+    code: 38303,
+    name: 'LOG_UNKNOWN_VERSION',
+    meaning: 'A log entry has a format version this build does not know.',
+    action: 'Open the log with the hsmpool version that wrote it.',
+  },
+  {
+    code: 38304,
+    name: 'LOG_HEADER_CHECKSUM',
+    meaning: 'A log entry header does not match its checksum.',
+    action: 'The entry is damaged; at the tail it is cut, before the tail the log is refused.',
+  },
+  {
+    code: 38305,
+    name: 'LOG_BODY_CHECKSUM',
+    meaning: 'A log entry body does not match the checksum in its header.',
+    action: 'The entry is damaged; at the tail it is cut, before the tail the log is refused.',
+  },
+  {
+    code: 38306,
+    name: 'LOG_BROKEN_CHAIN',
+    meaning:
+      'A log entry does not follow its predecessor (previous-entry checksum, sequence number or epoch).',
+    action: 'Entries were lost, duplicated or spliced; restore by live-sync.',
+  },
+  {
+    code: 38307,
+    name: 'LOG_BAD_TYPE',
+    meaning: 'A log entry has an unknown entry type.',
+    action: 'Open the log with the hsmpool version that wrote it.',
+  },
+  {
+    code: 38308,
+    name: 'LOG_OVERSIZE',
+    meaning: 'A log entry is longer than LOG_ENTRY_SIZE_MAX (1,114,112 bytes).',
+    action: 'Split the transaction; a longer entry in a log means corruption.',
+  },
+  {
+    code: 38309,
+    name: 'LOG_RESERVED_NOT_ZERO',
+    meaning: 'A reserved byte of a log entry header or body is not zero.',
+    action: 'The entry was written by another format version or is corrupt.',
+  },
+  {
+    code: 38310,
+    name: 'LOG_WRONG_POOL',
+    meaning: 'A log entry belongs to another pool (domain id).',
+    action: 'Point the appliance at its own data directory.',
+  },
+  {
+    code: 38311,
+    name: 'LOG_MALFORMED_BODY',
+    meaning:
+      'A log entry body is badly framed or has a field out of range for its type (including a malformed operation batch or a zero transaction id).',
+    action: 'A bug in the writer; report it with the entry bytes.',
+  },
+  {
+    code: 38312,
+    name: 'LOG_REPLAY_MISMATCH',
+    meaning:
+      'Replaying the log does not give what it recorded (the SP after a COMMIT, an outcome without its PREPARE, two pending PREPAREs).',
+    action: 'The log or snapshot is inconsistent; restore by live-sync and report it.',
+  },
+  {
+    code: 38313,
+    name: 'LOG_NO_BASE',
+    meaning:
+      "No valid snapshot with the log after it covers the state (the checkpoint's snapshot is missing or corrupt and the log does not reach back to sequence 1).",
+    action: 'Restore the snapshot file or live-sync this appliance from the pool.',
+  },
   // Transport (host/transport/, docs/TRANSPORT.md): DINAMO's network numbers, 386xx hsmpool's own.
-  { code: 5001, name: 'NET_FAIL', meaning: 'The connection to a peer dropped, or the transport was closed, before the operation finished.', action: 'Check that the peer runs and the network between the nodes; peer links reconnect by themselves.' },
-  { code: 5306, name: 'SVMK_MISMATCH', meaning: 'The peer does not hold the same pool master key (SVMK): the mutual challenge-response failed and the connection was closed before any message crossed.', action: 'A node joins a domain only with its SVMK: check which pool this address belongs to, or restore the node with the pool SVMK.' },
-  { code: 37002, name: 'CANNOT_P2P_HANDSHAKE', meaning: 'The peer handshake did not finish: it timed out, came out of order or spoke another handshake version.', action: 'Check that both nodes run the same hsmpool version and that the link is not stuck; peer links retry with backoff.' },
-  { code: 37004, name: 'CANNOT_P2P_CONNECT', meaning: 'No connection could be opened to the peer address (refused, unreachable, timed out, or the upgrade was refused).', action: 'Check the address in the node cache and that the peer listens there.' },
-  { code: 37005, name: 'CANNOT_P2P_SEND', meaning: 'A message could not be written to the peer connection: it closed first.', action: 'Retry; peer links reconnect by themselves.' },
-  { code: 37006, name: 'CANNOT_P2P_RECV', meaning: 'The peer did not answer in time (cross check).', action: 'The peer or the link is slow or stuck: check the peer, or retry with a longer timeout.' },
-  { code: 38601, name: 'FRAME_TOO_LARGE', meaning: 'A frame or message is longer than MESSAGE_SIZE_MAX (4 MiB); the connection was closed and nothing was applied.', action: 'A bug or an attack on the sending side; split the work (a batch is at most 1 MiB).' },
-  { code: 38602, name: 'FRAME_MALFORMED', meaning: 'A frame or message is badly formed (unknown kind or version, truncated, not UTF-8 or JSON, a field missing, extra, of the wrong type or out of range); the connection was closed and nothing was applied.', action: 'A bug or another program on the port; report it with the bytes.' },
-  { code: 38603, name: 'FRAME_UNAUTHENTICATED', meaning: 'A frame failed authentication (tampered, replayed, reordered, sent before the handshake, or an envelope naming another sender than the authenticated peer); the connection was closed and nothing was applied.', action: 'Traffic between the nodes was altered, or a bug: check the network path.' },
-  { code: 38604, name: 'PEER_ID_MISMATCH', meaning: 'The node at this address proved another node id than the node cache says, or a peer claimed this node\'s own id.', action: 'Update the node cache: the address now belongs to another node.' },
+  {
+    code: 5001,
+    name: 'NET_FAIL',
+    meaning:
+      'The connection to a peer dropped, or the transport was closed, before the operation finished.',
+    action:
+      'Check that the peer runs and the network between the nodes; peer links reconnect by themselves.',
+  },
+  {
+    code: 5306,
+    name: 'SVMK_MISMATCH',
+    meaning:
+      'The peer does not hold the same pool master key (SVMK): the mutual challenge-response failed and the connection was closed before any message crossed.',
+    action:
+      'A node joins a domain only with its SVMK: check which pool this address belongs to, or restore the node with the pool SVMK.',
+  },
+  {
+    code: 37002,
+    name: 'CANNOT_P2P_HANDSHAKE',
+    meaning:
+      'The peer handshake did not finish: it timed out, came out of order or spoke another handshake version.',
+    action:
+      'Check that both nodes run the same hsmpool version and that the link is not stuck; peer links retry with backoff.',
+  },
+  {
+    code: 37004,
+    name: 'CANNOT_P2P_CONNECT',
+    meaning:
+      'No connection could be opened to the peer address (refused, unreachable, timed out, or the upgrade was refused).',
+    action: 'Check the address in the node cache and that the peer listens there.',
+  },
+  {
+    code: 37005,
+    name: 'CANNOT_P2P_SEND',
+    meaning: 'A message could not be written to the peer connection: it closed first.',
+    action: 'Retry; peer links reconnect by themselves.',
+  },
+  {
+    code: 37006,
+    name: 'CANNOT_P2P_RECV',
+    meaning: 'The peer did not answer in time (cross check).',
+    action:
+      'The peer or the link is slow or stuck: check the peer, or retry with a longer timeout.',
+  },
+  {
+    code: 38601,
+    name: 'FRAME_TOO_LARGE',
+    meaning:
+      'A frame or message is longer than MESSAGE_SIZE_MAX (4 MiB); the connection was closed and nothing was applied.',
+    action: 'A bug or an attack on the sending side; split the work (a batch is at most 1 MiB).',
+  },
+  {
+    code: 38602,
+    name: 'FRAME_MALFORMED',
+    meaning:
+      'A frame or message is badly formed (unknown kind or version, truncated, not UTF-8 or JSON, a field missing, extra, of the wrong type or out of range); the connection was closed and nothing was applied.',
+    action: 'A bug or another program on the port; report it with the bytes.',
+  },
+  {
+    code: 38603,
+    name: 'FRAME_UNAUTHENTICATED',
+    meaning:
+      'A frame failed authentication (tampered, replayed, reordered, sent before the handshake, or an envelope naming another sender than the authenticated peer); the connection was closed and nothing was applied.',
+    action: 'Traffic between the nodes was altered, or a bug: check the network path.',
+  },
+  {
+    code: 38604,
+    name: 'PEER_ID_MISMATCH',
+    meaning:
+      "The node at this address proved another node id than the node cache says, or a peer claimed this node's own id.",
+    action: 'Update the node cache: the address now belongs to another node.',
+  },
   // HSM service and client SDK (host/service, host/client; docs/CLIENT.md). Server side 387xx;
   // client side in DINAMO's client range (1001-1078); client network errors negative, as DINAMO's.
-  { code: 5304, name: 'SERVER_BUSY', meaning: 'The node already serves SESSIONS_MAX (1024) sessions.', action: 'Retry later (the SDK backs off and retries) or use another node.' },
-  { code: 38701, name: 'AUTH_FAILED', meaning: 'Login failed: unknown user or wrong password (the node never says which).', action: 'Check the user name and password; after the policy\'s maxFailedLogins failures the account locks.' },
-  { code: 38702, name: 'USER_LOCKED', meaning: 'The account is locked: its failed-login count reached the policy\'s maxFailedLogins (told only to a client that proved the password).', action: 'An administrator unlocks it (user.unlock) or sets a new password.' },
-  { code: 38703, name: 'NOT_AUTHENTICATED', meaning: 'The request needs a logged-in session, or a login step came out of order.', action: 'Log in first: login.start, then login.finish.' },
-  { code: 38704, name: 'SESSION_EXPIRED', meaning: 'The session ended: idle longer than the policy\'s sessionTimeoutSeconds, or its user was deleted.', action: 'Log in again (the SDK does it by itself); the old session\'s temporary keys are gone.' },
-  { code: 38705, name: 'MALFORMED_REQUEST', meaning: 'A frame or request is not valid: not JSON, an unknown type, a missing, extra or mistyped field, bad base64 or hex.', action: 'Fix the request; docs/CLIENT.md lists every field. Nothing was changed.' },
-  { code: 38706, name: 'INPUT_TOO_LARGE', meaning: 'An input exceeds its named limit (frame 131072 characters, message 65536 bytes, AAD 8192 bytes, list page 1000; docs/CLIENT.md).', action: 'Split the input or use a smaller page.' },
-  { code: 38707, name: 'PASSWORD_POLICY', meaning: 'The password is shorter than the policy\'s minPasswordLength or longer than PASSWORD_LENGTH_MAX (128 characters).', action: 'Choose a password within the limits.' },
-  { code: 38708, name: 'KEY_NOT_EXPORTABLE', meaning: 'The key was not created exportable: it never leaves the pool.', action: 'Use it inside the pool, or create an exportable key.' },
-  { code: 38709, name: 'EXPORT_DISABLED', meaning: 'The pool policy forbids key export (keyExportAllowed is off).', action: 'An administrator may change the policy (policy.set).' },
-  { code: 38710, name: 'WRONG_KEY_TYPE', meaning: 'The operation does not apply to this key type (sign with an AES key, encrypt with an EC key, ...).', action: 'Use a key of a suitable type (docs/CLIENT.md, "Key types").' },
-  { code: 38711, name: 'INVALID_KEY_MATERIAL', meaning: 'Imported key material has the wrong length or encoding for its type.', action: 'Raw 16/32 bytes for AES and HMAC, a 32-byte scalar or seed for EC P-256 and Ed25519, PKCS#8 DER for RSA-2048.' },
-  { code: 38712, name: 'DECRYPT_FAILED', meaning: 'Authentication failed: the ciphertext, the AAD, the key or a sealed input does not match.', action: 'Check that the same key and AAD are used; the data may have been altered.' },
-  { code: 38713, name: 'USER_IN_USE', meaning: 'The user owns objects, or is named in more ACLs than one write can revoke (15).', action: 'Remove its objects and revoke its grants first (an administrator may remove any object).' },
-  { code: 38714, name: 'TOO_MANY_TEMPORARY_KEYS', meaning: 'The session holds TEMPORARY_KEYS_MAX (64) temporary keys.', action: 'Remove temporary keys you no longer need.' },
-  { code: 38715, name: 'KEY_UNWRAP_FAILED', meaning: 'A stored key does not unwrap under this node\'s SVMK: the record is corrupt or the node has another SVMK.', action: 'Compare SPs in the console and live-sync this node; check that every member shares the SVMK.' },
-  { code: 38716, name: 'SELF_DELETE_REFUSED', meaning: 'A user cannot delete itself (this keeps an administrator in the pool).', action: 'Have another administrator delete the user.' },
-  { code: 38717, name: 'UNSUPPORTED_HERE', meaning: 'The operation needs WebCrypto, which this runtime lacks (RSA-2048; a browser page on a non-secure origin).', action: 'Run the node in Node 20+ or serve the page over https or from localhost.' },
-  { code: 38718, name: 'ACL_INVALID', meaning: 'The grant names the key\'s owner, is on a temporary key, or would exceed ACL_ENTRIES_MAX (16) users.', action: 'The owner always has every right; temporary keys cannot be shared.' },
-  { code: 38719, name: 'INTERNAL_ERROR', meaning: 'An unexpected failure inside the service; nothing was changed.', action: 'A bug: report it with the request.' },
-  { code: 1001, name: 'INVALID_PARAM', meaning: 'The SDK refused an argument before sending it (the message names it).', action: 'Fix the argument.' },
-  { code: 1002, name: 'SERVER_AUTH_FAILED', meaning: 'The node did not prove it holds your password verifier (SCRAM server signature), or offered password-hashing parameters outside the client\'s limits.', action: 'Do not trust that address: it is not a member of your pool, or it was tampered with.' },
-  { code: 1003, name: 'PROTOCOL_ERROR', meaning: 'A node sent a reply the SDK cannot understand.', action: 'Check that the client and the pool run compatible versions.' },
-  { code: 1004, name: 'CLIENT_CLOSED', meaning: 'The client was closed.', action: 'Connect a new client.' },
-  { code: 1005, name: 'TEMPORARY_KEY_LOST', meaning: 'A temporary key lived in a node session that has ended (the node failed or the session expired).', action: 'Create the temporary key again; use a persistent key if it must survive failover.' },
-  { code: -10, name: 'NET_CONNECT_FAILED', meaning: 'The SDK could not open a connection to a node.', action: 'The SDK tries the next node; check the address if every node fails.' },
-  { code: -11, name: 'NET_CONNECTION_LOST', meaning: 'A connection closed before the reply arrived.', action: 'The SDK retries on another node; a write keeps its request id, so it is never applied twice.' },
-  { code: -12, name: 'NET_TIMEOUT', meaning: 'No reply within requestTimeoutMs.', action: 'The SDK treats the node as failed and tries the next one.' },
-  { code: -18, name: 'ALL_NODES_FAILED', meaning: 'Every node of the load-balancing list failed.', action: 'Check the pool and the network; the error\'s message carries the last failure.' },
+  {
+    code: 5304,
+    name: 'SERVER_BUSY',
+    meaning: 'The node already serves SESSIONS_MAX (1024) sessions.',
+    action: 'Retry later (the SDK backs off and retries) or use another node.',
+  },
+  {
+    code: 38701,
+    name: 'AUTH_FAILED',
+    meaning: 'Login failed: unknown user or wrong password (the node never says which).',
+    action:
+      "Check the user name and password; after the policy's maxFailedLogins failures the account locks.",
+  },
+  {
+    code: 38702,
+    name: 'USER_LOCKED',
+    meaning:
+      "The account is locked: its failed-login count reached the policy's maxFailedLogins (told only to a client that proved the password).",
+    action: 'An administrator unlocks it (user.unlock) or sets a new password.',
+  },
+  {
+    code: 38703,
+    name: 'NOT_AUTHENTICATED',
+    meaning: 'The request needs a logged-in session, or a login step came out of order.',
+    action: 'Log in first: login.start, then login.finish.',
+  },
+  {
+    code: 38704,
+    name: 'SESSION_EXPIRED',
+    meaning:
+      "The session ended: idle longer than the policy's sessionTimeoutSeconds, or its user was deleted.",
+    action: "Log in again (the SDK does it by itself); the old session's temporary keys are gone.",
+  },
+  {
+    code: 38705,
+    name: 'MALFORMED_REQUEST',
+    meaning:
+      'A frame or request is not valid: not JSON, an unknown type, a missing, extra or mistyped field, bad base64 or hex.',
+    action: 'Fix the request; docs/CLIENT.md lists every field. Nothing was changed.',
+  },
+  {
+    code: 38706,
+    name: 'INPUT_TOO_LARGE',
+    meaning:
+      'An input exceeds its named limit (frame 131072 characters, message 65536 bytes, AAD 8192 bytes, list page 1000; docs/CLIENT.md).',
+    action: 'Split the input or use a smaller page.',
+  },
+  {
+    code: 38707,
+    name: 'PASSWORD_POLICY',
+    meaning:
+      "The password is shorter than the policy's minPasswordLength or longer than PASSWORD_LENGTH_MAX (128 characters).",
+    action: 'Choose a password within the limits.',
+  },
+  {
+    code: 38708,
+    name: 'KEY_NOT_EXPORTABLE',
+    meaning: 'The key was not created exportable: it never leaves the pool.',
+    action: 'Use it inside the pool, or create an exportable key.',
+  },
+  {
+    code: 38709,
+    name: 'EXPORT_DISABLED',
+    meaning: 'The pool policy forbids key export (keyExportAllowed is off).',
+    action: 'An administrator may change the policy (policy.set).',
+  },
+  {
+    code: 38710,
+    name: 'WRONG_KEY_TYPE',
+    meaning:
+      'The operation does not apply to this key type (sign with an AES key, encrypt with an EC key, ...).',
+    action: 'Use a key of a suitable type (docs/CLIENT.md, "Key types").',
+  },
+  {
+    code: 38711,
+    name: 'INVALID_KEY_MATERIAL',
+    meaning: 'Imported key material has the wrong length or encoding for its type.',
+    action:
+      'Raw 16/32 bytes for AES and HMAC, a 32-byte scalar or seed for EC P-256 and Ed25519, PKCS#8 DER for RSA-2048.',
+  },
+  {
+    code: 38712,
+    name: 'DECRYPT_FAILED',
+    meaning:
+      'Authentication failed: the ciphertext, the AAD, the key or a sealed input does not match.',
+    action: 'Check that the same key and AAD are used; the data may have been altered.',
+  },
+  {
+    code: 38713,
+    name: 'USER_IN_USE',
+    meaning: 'The user owns objects, or is named in more ACLs than one write can revoke (15).',
+    action:
+      'Remove its objects and revoke its grants first (an administrator may remove any object).',
+  },
+  {
+    code: 38714,
+    name: 'TOO_MANY_TEMPORARY_KEYS',
+    meaning: 'The session holds TEMPORARY_KEYS_MAX (64) temporary keys.',
+    action: 'Remove temporary keys you no longer need.',
+  },
+  {
+    code: 38715,
+    name: 'KEY_UNWRAP_FAILED',
+    meaning:
+      "A stored key does not unwrap under this node's SVMK: the record is corrupt or the node has another SVMK.",
+    action:
+      'Compare SPs in the console and live-sync this node; check that every member shares the SVMK.',
+  },
+  {
+    code: 38716,
+    name: 'SELF_DELETE_REFUSED',
+    meaning: 'A user cannot delete itself (this keeps an administrator in the pool).',
+    action: 'Have another administrator delete the user.',
+  },
+  {
+    code: 38717,
+    name: 'UNSUPPORTED_HERE',
+    meaning:
+      'The operation needs WebCrypto, which this runtime lacks (RSA-2048; a browser page on a non-secure origin).',
+    action: 'Run the node in Node 20+ or serve the page over https or from localhost.',
+  },
+  {
+    code: 38718,
+    name: 'ACL_INVALID',
+    meaning:
+      "The grant names the key's owner, is on a temporary key, or would exceed ACL_ENTRIES_MAX (16) users.",
+    action: 'The owner always has every right; temporary keys cannot be shared.',
+  },
+  {
+    code: 38719,
+    name: 'INTERNAL_ERROR',
+    meaning: 'An unexpected failure inside the service; nothing was changed.',
+    action: 'A bug: report it with the request.',
+  },
+  {
+    code: 1001,
+    name: 'INVALID_PARAM',
+    meaning: 'The SDK refused an argument before sending it (the message names it).',
+    action: 'Fix the argument.',
+  },
+  {
+    code: 1002,
+    name: 'SERVER_AUTH_FAILED',
+    meaning:
+      "The node did not prove it holds your password verifier (SCRAM server signature), or offered password-hashing parameters outside the client's limits.",
+    action: 'Do not trust that address: it is not a member of your pool, or it was tampered with.',
+  },
+  {
+    code: 1003,
+    name: 'PROTOCOL_ERROR',
+    meaning: 'A node sent a reply the SDK cannot understand.',
+    action: 'Check that the client and the pool run compatible versions.',
+  },
+  {
+    code: 1004,
+    name: 'CLIENT_CLOSED',
+    meaning: 'The client was closed.',
+    action: 'Connect a new client.',
+  },
+  {
+    code: 1005,
+    name: 'TEMPORARY_KEY_LOST',
+    meaning:
+      'A temporary key lived in a node session that has ended (the node failed or the session expired).',
+    action: 'Create the temporary key again; use a persistent key if it must survive failover.',
+  },
+  {
+    code: -10,
+    name: 'NET_CONNECT_FAILED',
+    meaning: 'The SDK could not open a connection to a node.',
+    action: 'The SDK tries the next node; check the address if every node fails.',
+  },
+  {
+    code: -11,
+    name: 'NET_CONNECTION_LOST',
+    meaning: 'A connection closed before the reply arrived.',
+    action:
+      'The SDK retries on another node; a write keeps its request id, so it is never applied twice.',
+  },
+  {
+    code: -12,
+    name: 'NET_TIMEOUT',
+    meaning: 'No reply within requestTimeoutMs.',
+    action: 'The SDK treats the node as failed and tries the next one.',
+  },
+  {
+    code: -18,
+    name: 'ALL_NODES_FAILED',
+    meaning: 'Every node of the load-balancing list failed.',
+    action: "Check the pool and the network; the error's message carries the last failure.",
+  },
   // Live-sync (DINAMO numbering).
-  { code: 37032, name: 'UNDEFINED_LIVE_SYNC', meaning: 'A live-sync stopped before it completed: the donor stopped answering or sent data that does not verify.', action: 'Retry the live-sync (from another donor if this one is down); the joiner kept nothing of the attempt.' },
-  { code: 37033, name: 'CONNECTED_LIVE_SYNC', meaning: 'Live-sync refused: clients have connected to this node since its service started.', action: 'Restart the node\'s service, then live-sync before any client connects.' },
-  { code: 37034, name: 'SELF_LIVE_SYNC', meaning: 'Live-sync refused: no peer is reachable to sync from (no donor answered, the address is this node, or the donor was itself declared down or diverged).', action: 'Check the donor address and that the donor runs and listens there; sync from a healthy member.' },
-  { code: 37038, name: 'CANNOT_PREPARE_LS_TRANS', meaning: 'Live-sync in place refused: this node holds a pending transaction, and its vote may be what decides it.', action: 'Let the replication manager resolve it (the console\'s info shows it), or declare a dead peer down; then live-sync.' },
+  {
+    code: 37032,
+    name: 'UNDEFINED_LIVE_SYNC',
+    meaning:
+      'A live-sync stopped before it completed: the donor stopped answering or sent data that does not verify.',
+    action:
+      'Retry the live-sync (from another donor if this one is down); the joiner kept nothing of the attempt.',
+  },
+  {
+    code: 37033,
+    name: 'CONNECTED_LIVE_SYNC',
+    meaning: 'Live-sync refused: clients have connected to this node since its service started.',
+    action: "Restart the node's service, then live-sync before any client connects.",
+  },
+  {
+    code: 37034,
+    name: 'SELF_LIVE_SYNC',
+    meaning:
+      'Live-sync refused: no peer is reachable to sync from (no donor answered, the address is this node, or the donor was itself declared down or diverged).',
+    action:
+      'Check the donor address and that the donor runs and listens there; sync from a healthy member.',
+  },
+  {
+    code: 37038,
+    name: 'CANNOT_PREPARE_LS_TRANS',
+    meaning:
+      'Live-sync in place refused: this node holds a pending transaction, and its vote may be what decides it.',
+    action:
+      "Let the replication manager resolve it (the console's info shows it), or declare a dead peer down; then live-sync.",
+  },
   // Backup and restore (host/backup, docs/FORMATS.md "Backups").
-  { code: 38801, name: 'BACKUP_FORMAT', meaning: 'The file is not an hsmpool backup of a version this build reads (magic, version or header fields).', action: 'Give a file made by hsmpool backup; a newer format needs a newer hsmpool.' },
-  { code: 38802, name: 'BACKUP_DAMAGED', meaning: 'The backup file is truncated, has trailing bytes, or does not match its SHA-256 checksum; nothing was changed.', action: 'Use another copy of the backup, or take a new one.' },
-  { code: 38803, name: 'BACKUP_FOREIGN', meaning: 'The backup does not decrypt under this node\'s SVMK: it was made by another pool (or altered and re-checksummed); nothing was changed.', action: 'Restore it into a node of the pool that made it.' },
-  { code: 38804, name: 'BACKUP_POOL_MISMATCH', meaning: 'The backup belongs to another pool id or domain than the node directory; nothing was changed.', action: 'Restore into a node directory of the pool named in the message.' },
-  { code: 38805, name: 'BACKUP_TRANSFER_UNKNOWN', meaning: 'The node holds no backup with that id (fetched completely, forgotten after 5 idle minutes, or the node restarted).', action: 'Run hsmpool backup again.' },
-  { code: 38806, name: 'BACKUP_BUSY', meaning: 'The node already holds the most backups being fetched at once (2).', action: 'Let the running backups finish, or wait 5 minutes.' },
+  {
+    code: 38801,
+    name: 'BACKUP_FORMAT',
+    meaning:
+      'The file is not an hsmpool backup of a version this build reads (magic, version or header fields).',
+    action: 'Give a file made by hsmpool backup; a newer format needs a newer hsmpool.',
+  },
+  {
+    code: 38802,
+    name: 'BACKUP_DAMAGED',
+    meaning:
+      'The backup file is truncated, has trailing bytes, or does not match its SHA-256 checksum; nothing was changed.',
+    action: 'Use another copy of the backup, or take a new one.',
+  },
+  {
+    code: 38803,
+    name: 'BACKUP_FOREIGN',
+    meaning:
+      "The backup does not decrypt under this node's SVMK: it was made by another pool (or altered and re-checksummed); nothing was changed.",
+    action: 'Restore it into a node of the pool that made it.',
+  },
+  {
+    code: 38804,
+    name: 'BACKUP_POOL_MISMATCH',
+    meaning:
+      'The backup belongs to another pool id or domain than the node directory; nothing was changed.',
+    action: 'Restore into a node directory of the pool named in the message.',
+  },
+  {
+    code: 38805,
+    name: 'BACKUP_TRANSFER_UNKNOWN',
+    meaning:
+      'The node holds no backup with that id (fetched completely, forgotten after 5 idle minutes, or the node restarted).',
+    action: 'Run hsmpool backup again.',
+  },
+  {
+    code: 38806,
+    name: 'BACKUP_BUSY',
+    meaning: 'The node already holds the most backups being fetched at once (2).',
+    action: 'Let the running backups finish, or wait 5 minutes.',
+  },
 ] as const satisfies readonly ReturnCode[];
 
 export type ReturnCodeName = (typeof table)[number]['name'];
@@ -136,7 +689,14 @@ export function code(name: ReturnCodeName): number {
 }
 
 export function describe(codeNumber: number): ReturnCode {
-  return byNumber.get(codeNumber) ?? { code: codeNumber, name: 'UNKNOWN', meaning: 'Undocumented code.', action: 'Report it.' };
+  return (
+    byNumber.get(codeNumber) ?? {
+      code: codeNumber,
+      name: 'UNKNOWN',
+      meaning: 'Undocumented code.',
+      action: 'Report it.',
+    }
+  );
 }
 
 /** An error carrying a documented return code. */

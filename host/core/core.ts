@@ -6,8 +6,20 @@
 import { HsmError } from './codes.ts';
 import * as L from './layout.ts';
 import {
-  KEY_BITS, KEY_TYPES, KIND_NUMBER, KIND_OF_NUMBER, compareNameBytes, fromUtf8, utf8,
-  type AclEntry, type KeyType, type ObjectRecord, type PolicyRecord, type RecordKind, type StoreRecord, type UserRecord,
+  KEY_BITS,
+  KEY_TYPES,
+  KIND_NUMBER,
+  KIND_OF_NUMBER,
+  compareNameBytes,
+  fromUtf8,
+  utf8,
+  type AclEntry,
+  type KeyType,
+  type ObjectRecord,
+  type PolicyRecord,
+  type RecordKind,
+  type StoreRecord,
+  type UserRecord,
 } from './records.ts';
 
 export interface CoreExports {
@@ -27,7 +39,13 @@ export interface CoreExports {
   record_decode(pointer: number, length: number): number;
   record_encode_user(...args: number[]): number;
   record_encode_object(...args: number[]): number;
-  record_encode_policy(out: number, minPassword: number, maxFailed: number, flags: number, timeout: number): number;
+  record_encode_policy(
+    out: number,
+    minPassword: number,
+    maxFailed: number,
+    flags: number,
+    timeout: number,
+  ): number;
   store_apply(pointer: number, length: number, mode: number): number;
   store_get(kind: number, name: number, nameLength: number, out: number, capacity: number): number;
   store_list(kind: number, cursor: number, out: number, capacity: number): number;
@@ -123,7 +141,8 @@ export class Core {
   }
 
   static async instantiate(source: CoreSource): Promise<Core> {
-    const module = source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);
+    const module =
+      source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);
     return Core.fromModule(module);
   }
 
@@ -147,7 +166,8 @@ export class Core {
   /** Copies `data` into the IO buffer at `offset`; returns its address. */
   /** @internal */
   put(data: Uint8Array, offset = 0): number {
-    if (offset + data.length > this.ioSize) throw new HsmError(38102, `input of ${data.length} bytes exceeds the IO buffer`);
+    if (offset + data.length > this.ioSize)
+      throw new HsmError(38102, `input of ${data.length} bytes exceeds the IO buffer`);
     this.memory().set(data, this.io + offset);
     return this.io + offset;
   }
@@ -190,7 +210,10 @@ export class Core {
   accumulator(): { lo: bigint; hi: bigint } {
     check(this.exports.sp_current());
     const view = this.dataView();
-    return { lo: view.getBigUint64(this.result + L.R_ACC_LO, true), hi: view.getBigUint64(this.result + L.R_ACC_HI, true) };
+    return {
+      lo: view.getBigUint64(this.result + L.R_ACC_LO, true),
+      hi: view.getBigUint64(this.result + L.R_ACC_HI, true),
+    };
   }
 
   /** SP and SPVV of an accumulator value (for the specification's vectors). */
@@ -236,17 +259,29 @@ export class Core {
     this.memory().fill(0, address + bytes.length, address + bytes.length + 16);
     check(this.exports.checksum(address, bytes.length));
     const view = this.dataView();
-    return [view.getBigUint64(this.result + L.R_HASH, true), view.getBigUint64(this.result + L.R_HASH + 8, true)];
+    return [
+      view.getBigUint64(this.result + L.R_HASH, true),
+      view.getBigUint64(this.result + L.R_HASH + 8, true),
+    ];
   }
 
   /** SipHash-c-d (first and, with `wide`, second 64-bit output words). */
-  sipHash(key: Uint8Array, message: Uint8Array, c: number, d: number, wide: boolean): [bigint, bigint] {
+  sipHash(
+    key: Uint8Array,
+    message: Uint8Array,
+    c: number,
+    d: number,
+    wide: boolean,
+  ): [bigint, bigint] {
     if (key.length !== 16) throw new RangeError('key: expected 16 bytes');
     const keyAddress = this.put(key);
     const messageAddress = this.put(message, 16);
     check(this.exports.siphash(keyAddress, messageAddress, message.length, c, d, wide ? 1 : 0));
     const view = this.dataView();
-    return [view.getBigUint64(this.result + L.R_HASH, true), view.getBigUint64(this.result + L.R_HASH + 8, true)];
+    return [
+      view.getBigUint64(this.result + L.R_HASH, true),
+      view.getBigUint64(this.result + L.R_HASH + 8, true),
+    ];
   }
 
   /**
@@ -287,7 +322,11 @@ export class Core {
     else if (record.kind === 'object') written = this.encodeObject(out, fields, record);
     else {
       written = this.exports.record_encode_policy(
-        out, record.minPasswordLength, record.maxFailedLogins, record.keyExportAllowed ? 1 : 0, record.sessionTimeoutSeconds,
+        out,
+        record.minPasswordLength,
+        record.maxFailedLogins,
+        record.keyExportAllowed ? 1 : 0,
+        record.sessionTimeoutSeconds,
       );
     }
     if (written < 0) throw new HsmError(-written, `cannot encode ${record.kind} '${record.name}'`);
@@ -296,17 +335,31 @@ export class Core {
 
   private encodeUser(out: number, scratch: number, user: UserRecord): number {
     const name = utf8(user.name);
-    if (user.storedKey.length !== 32 || user.serverKey.length !== 32) throw new HsmError(38107, 'verifier keys must be 32 bytes');
+    if (user.storedKey.length !== 32 || user.serverKey.length !== 32)
+      throw new HsmError(38107, 'verifier keys must be 32 bytes');
     const nameAt = this.put(name, scratch - this.io);
     const saltAt = this.put(user.salt.subarray(0, 255), scratch - this.io + 64);
     const verifierAt = this.put(user.storedKey, scratch - this.io + 64 + 256);
     this.put(user.serverKey, scratch - this.io + 64 + 256 + 32);
     const [kdf, cost, block, parallel] =
-      user.kdf.kdf === 'scrypt' ? [1, user.kdf.log2N, user.kdf.r, user.kdf.p] : [2, user.kdf.iterations, 0, 0];
-    if (name.length > 255 || user.salt.length > 255) throw new HsmError(name.length > 255 ? 38106 : 38107);
+      user.kdf.kdf === 'scrypt'
+        ? [1, user.kdf.log2N, user.kdf.r, user.kdf.p]
+        : [2, user.kdf.iterations, 0, 0];
+    if (name.length > 255 || user.salt.length > 255)
+      throw new HsmError(name.length > 255 ? 38106 : 38107);
     return this.exports.record_encode_user(
-      out, nameAt, name.length, user.admin ? 1 : 0, user.failedLogins, kdf, saltAt, user.salt.length,
-      cost >>> 0, block >>> 0, parallel >>> 0, verifierAt,
+      out,
+      nameAt,
+      name.length,
+      user.admin ? 1 : 0,
+      user.failedLogins,
+      kdf,
+      saltAt,
+      user.salt.length,
+      cost >>> 0,
+      block >>> 0,
+      parallel >>> 0,
+      verifierAt,
     );
   }
 
@@ -314,10 +367,15 @@ export class Core {
     const name = utf8(object.name);
     const owner = utf8(object.owner);
     if (name.length > 255 || owner.length > 255) throw new HsmError(38106);
-    if (object.acl.length > L.ACL_ENTRIES_MAX) throw new HsmError(38107, `at most ${L.ACL_ENTRIES_MAX} ACL entries`);
-    if (object.wrapped.length > L.WRAPPED_KEY_SIZE_MAX) throw new HsmError(38107, 'wrapped key too long');
+    if (object.acl.length > L.ACL_ENTRIES_MAX)
+      throw new HsmError(38107, `at most ${L.ACL_ENTRIES_MAX} ACL entries`);
+    if (object.wrapped.length > L.WRAPPED_KEY_SIZE_MAX)
+      throw new HsmError(38107, 'wrapped key too long');
     const entries = object.acl
-      .map((entry) => ({ name: utf8(entry.user), rights: (entry.use ? 1 : 0) | (entry.export ? 2 : 0) | (entry.remove ? 4 : 0) }))
+      .map((entry) => ({
+        name: utf8(entry.user),
+        rights: (entry.use ? 1 : 0) | (entry.export ? 2 : 0) | (entry.remove ? 4 : 0),
+      }))
       .sort((a, b) => compareNameBytes(a.name, b.name));
     let aclSize = 0;
     for (const entry of entries) {
@@ -340,8 +398,18 @@ export class Core {
     const keyType = KEY_TYPES.indexOf(object.keyType) + 1;
     const attributes = (object.exportable ? 1 : 0) | (object.temporary ? 2 : 0);
     return this.exports.record_encode_object(
-      out, nameAt, name.length, keyType, attributes, ownerAt, owner.length, aclAt, entries.length, acl.length,
-      wrappedAt, object.wrapped.length,
+      out,
+      nameAt,
+      name.length,
+      keyType,
+      attributes,
+      ownerAt,
+      owner.length,
+      aclAt,
+      entries.length,
+      acl.length,
+      wrappedAt,
+      object.wrapped.length,
     );
   }
 
@@ -350,15 +418,23 @@ export class Core {
     const address = this.put(bytes);
     check(this.exports.record_decode(address, bytes.length));
     const view = this.dataView();
-    const field = (index: number): number => view.getUint32(this.result + L.R_VIEW + index * 4, true);
-    const slice = (offset: number, length: number): Uint8Array => bytes.slice(offset, offset + length);
+    const field = (index: number): number =>
+      view.getUint32(this.result + L.R_VIEW + index * 4, true);
+    const slice = (offset: number, length: number): Uint8Array =>
+      bytes.slice(offset, offset + length);
     const kind = KIND_OF_NUMBER[field(0)]!;
     const name = fromUtf8(slice(field(1), field(2)));
     if (kind === 'user') {
       const kdfNumber = field(6);
       return {
-        kind, name, admin: (field(4) & 1) !== 0, failedLogins: field(5),
-        kdf: kdfNumber === 1 ? { kdf: 'scrypt', log2N: field(9), r: field(10), p: field(11) } : { kdf: 'pbkdf2-sha256', iterations: field(9) },
+        kind,
+        name,
+        admin: (field(4) & 1) !== 0,
+        failedLogins: field(5),
+        kdf:
+          kdfNumber === 1
+            ? { kdf: 'scrypt', log2N: field(9), r: field(10), p: field(11) }
+            : { kdf: 'pbkdf2-sha256', iterations: field(9) },
         salt: slice(field(7), field(8)),
         storedKey: slice(field(12), 32),
         serverKey: slice(field(12) + 32, 32),
@@ -370,19 +446,34 @@ export class Core {
       for (let i = 0; i < field(10); i++) {
         const length = bytes[at];
         const rights = bytes[at + 1];
-        acl.push({ user: fromUtf8(slice(at + 2, length)), use: (rights & 1) !== 0, export: (rights & 2) !== 0, remove: (rights & 4) !== 0 });
+        acl.push({
+          user: fromUtf8(slice(at + 2, length)),
+          use: (rights & 1) !== 0,
+          export: (rights & 2) !== 0,
+          remove: (rights & 4) !== 0,
+        });
         at += 2 + length;
       }
       const keyType: KeyType = KEY_TYPES[field(4) - 1];
       if (KEY_BITS[keyType] !== field(6)) throw new HsmError(38107);
       return {
-        kind, name, keyType, exportable: (field(5) & 1) !== 0, temporary: (field(5) & 2) !== 0,
-        owner: fromUtf8(slice(field(7), field(8))), acl, wrapped: slice(field(11), field(12)),
+        kind,
+        name,
+        keyType,
+        exportable: (field(5) & 1) !== 0,
+        temporary: (field(5) & 2) !== 0,
+        owner: fromUtf8(slice(field(7), field(8))),
+        acl,
+        wrapped: slice(field(11), field(12)),
       };
     }
     const policy: PolicyRecord = {
-      kind: 'policy', name: 'pool', minPasswordLength: field(4), maxFailedLogins: field(5),
-      keyExportAllowed: (field(6) & 1) !== 0, sessionTimeoutSeconds: field(7),
+      kind: 'policy',
+      name: 'pool',
+      minPasswordLength: field(4),
+      maxFailedLogins: field(5),
+      keyExportAllowed: (field(6) & 1) !== 0,
+      sessionTimeoutSeconds: field(7),
     };
     return policy;
   }
@@ -398,11 +489,17 @@ export class Core {
   /** Applies a batch (encodeBatch). `dryRun` computes results and the SP after without changing anything. */
   apply(batch: Uint8Array, dryRun = false): ApplyResult {
     if (batch.length > L.BATCH_SIZE_MAX) throw new HsmError(38204);
-    check(this.exports.store_apply(this.put(batch), batch.length, dryRun ? MODE_DRY_RUN : MODE_COMMIT));
-    const writes = new DataView(batch.buffer, batch.byteOffset, batch.byteLength).getUint16(0, true);
+    check(
+      this.exports.store_apply(this.put(batch), batch.length, dryRun ? MODE_DRY_RUN : MODE_COMMIT),
+    );
+    const writes = new DataView(batch.buffer, batch.byteOffset, batch.byteLength).getUint16(
+      0,
+      true,
+    );
     const view = this.dataView();
     const writeResults: number[] = [];
-    for (let i = 0; i < writes; i++) writeResults.push(view.getUint32(this.result + L.R_WRITE_RESULTS + i * 4, true));
+    for (let i = 0; i < writes; i++)
+      writeResults.push(view.getUint32(this.result + L.R_WRITE_RESULTS + i * 4, true));
     return { writeResults, syncPoint: this.readSyncPoint() };
   }
 
@@ -411,7 +508,13 @@ export class Core {
     if (nameBytes.length > L.NAME_LENGTH_MAX) return undefined;
     const nameAt = this.put(nameBytes);
     const out = this.io + 64;
-    const length = this.exports.store_get(KIND_NUMBER[kind], nameAt, nameBytes.length, out, L.RECORD_SIZE_MAX);
+    const length = this.exports.store_get(
+      KIND_NUMBER[kind],
+      nameAt,
+      nameBytes.length,
+      out,
+      L.RECORD_SIZE_MAX,
+    );
     if (length === -5004 || length === -38106) return undefined;
     if (length < 0) check(-length);
     return this.copyOut(out, length);
@@ -423,10 +526,15 @@ export class Core {
     const slots = this.exports.store_slots();
     let cursor = 0;
     while (cursor < slots) {
-      const written = this.exports.store_list(kind ? KIND_NUMBER[kind] : 0, cursor, this.io, this.ioSize);
+      const written = this.exports.store_list(
+        kind ? KIND_NUMBER[kind] : 0,
+        cursor,
+        this.io,
+        this.ioSize,
+      );
       const memory = this.memory();
       const view = this.dataView();
-      for (let at = 0; at < written; ) {
+      for (let at = 0; at < written;) {
         const length = view.getUint32(this.io + at, true);
         records.push(memory.slice(this.io + at + 4, this.io + at + 4 + length));
         at += 4 + length;
@@ -451,7 +559,8 @@ export class Core {
    * writes may go on between reads. Always `close()` it (frees are deferred until then).
    */
   exportSnapshot(chunkSize = 256 * 1024): SnapshotReader {
-    if (chunkSize < L.RECORD_SIZE_MAX + 4 || chunkSize > this.ioSize) throw new RangeError('chunkSize out of range');
+    if (chunkSize < L.RECORD_SIZE_MAX + 4 || chunkSize > this.ioSize)
+      throw new RangeError('chunkSize out of range');
     const headerLength = this.exports.snapshot_export_begin(this.io);
     if (headerLength < 0) check(-headerLength);
     const header = this.copyOut(this.io, headerLength);
@@ -511,7 +620,8 @@ export class Core {
     if (first.done) throw new HsmError(38401, 'empty snapshot');
     this.importBegin(first.value);
     try {
-      for (let item = iterator.next(); !item.done; item = iterator.next()) this.importChunk(item.value);
+      for (let item = iterator.next(); !item.done; item = iterator.next())
+        this.importChunk(item.value);
       return this.importEnd();
     } catch (error) {
       this.importAbort();

@@ -9,7 +9,8 @@ import { utf8 } from './records.ts';
 export const SVMK_SIZE = 32;
 
 export function deriveKey(svmk: Uint8Array, purpose: string, length: number): Uint8Array {
-  if (svmk.length !== SVMK_SIZE) throw new RangeError(`svmk: expected ${SVMK_SIZE} bytes, got ${svmk.length}`);
+  if (svmk.length !== SVMK_SIZE)
+    throw new RangeError(`svmk: expected ${SVMK_SIZE} bytes, got ${svmk.length}`);
   return hkdf(sha256, svmk, utf8('hsmpool'), utf8(`hsmpool/${purpose}/v1`), length);
 }
 

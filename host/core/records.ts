@@ -19,7 +19,14 @@ export interface UserRecord {
   readonly serverKey: Uint8Array;
 }
 
-export const KEY_TYPES = ['aes-128', 'aes-256', 'hmac-sha256', 'ec-p256', 'ed25519', 'rsa-2048'] as const;
+export const KEY_TYPES = [
+  'aes-128',
+  'aes-256',
+  'hmac-sha256',
+  'ec-p256',
+  'ed25519',
+  'rsa-2048',
+] as const;
 export type KeyType = (typeof KEY_TYPES)[number];
 export const KEY_BITS: Readonly<Record<KeyType, number>> = {
   'aes-128': 128,
@@ -63,7 +70,12 @@ export type StoreRecord = UserRecord | ObjectRecord | PolicyRecord;
 export type RecordKind = StoreRecord['kind'];
 
 export const KIND_NUMBER: Readonly<Record<RecordKind, number>> = { user: 1, object: 2, policy: 3 };
-export const KIND_OF_NUMBER: readonly (RecordKind | undefined)[] = [undefined, 'user', 'object', 'policy'];
+export const KIND_OF_NUMBER: readonly (RecordKind | undefined)[] = [
+  undefined,
+  'user',
+  'object',
+  'policy',
+];
 
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();

@@ -4,7 +4,13 @@
 // wrap a length field, and leaves the rest to the core.
 
 import { HsmError } from './codes.ts';
-import { BATCH_SIZE_MAX, NAME_LENGTH_MAX, NODES_MAX, NODE_ADDRESS_LENGTH_MAX, SNAPSHOT_NAME_LENGTH_MAX } from './layout.ts';
+import {
+  BATCH_SIZE_MAX,
+  NAME_LENGTH_MAX,
+  NODES_MAX,
+  NODE_ADDRESS_LENGTH_MAX,
+  SNAPSHOT_NAME_LENGTH_MAX,
+} from './layout.ts';
 import { fromUtf8, utf8 } from './records.ts';
 
 const LOG_MALFORMED_BODY = 38311;
@@ -20,7 +26,14 @@ export const ENTRY_TYPES = {
 } as const;
 export type EntryType = keyof typeof ENTRY_TYPES;
 export const ENTRY_TYPE_OF_NUMBER: readonly (EntryType | undefined)[] = [
-  undefined, 'prepare', 'commit', 'abort', 'node-added', 'node-down', 'epoch-raised', 'checkpoint',
+  undefined,
+  'prepare',
+  'commit',
+  'abort',
+  'node-added',
+  'node-down',
+  'epoch-raised',
+  'checkpoint',
 ];
 
 /** A member of the pool: its id and address ("host:port", printable ASCII). */
@@ -90,7 +103,14 @@ export interface CheckpointBody {
   readonly nodes: readonly PoolNode[];
 }
 
-export type EntryBody = PrepareBody | CommitBody | AbortBody | NodeAddedBody | NodeDownBody | EpochRaisedBody | CheckpointBody;
+export type EntryBody =
+  | PrepareBody
+  | CommitBody
+  | AbortBody
+  | NodeAddedBody
+  | NodeDownBody
+  | EpochRaisedBody
+  | CheckpointBody;
 
 const PREPARE_FIXED_SIZE = 48;
 const CHECKPOINT_FIXED_SIZE = 32;
@@ -116,15 +136,41 @@ function encodeAddresses(nodes: readonly PoolNode[]): Uint8Array[] {
 
 /** A little-endian writer over a byte range (wasm memory or a plain array). */
 class Writer {
-  constructor(readonly bytes: Uint8Array, readonly view: DataView, public at: number) {}
-  u8(value: number): void { this.view.setUint8(this.at, value); this.at += 1; }
-  u16(value: number): void { this.view.setUint16(this.at, value, true); this.at += 2; }
-  u32(value: number): void { this.view.setUint32(this.at, value, true); this.at += 4; }
-  u64(value: bigint): void { this.view.setBigUint64(this.at, BigInt.asUintN(64, value), true); this.at += 8; }
-  raw(data: Uint8Array): void { this.bytes.set(data, this.at); this.at += data.length; }
-  zeros(count: number): void { this.bytes.fill(0, this.at, this.at + count); this.at += count; }
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly view: DataView,
+    public at: number,
+  ) {}
+  u8(value: number): void {
+    this.view.setUint8(this.at, value);
+    this.at += 1;
+  }
+  u16(value: number): void {
+    this.view.setUint16(this.at, value, true);
+    this.at += 2;
+  }
+  u32(value: number): void {
+    this.view.setUint32(this.at, value, true);
+    this.at += 4;
+  }
+  u64(value: bigint): void {
+    this.view.setBigUint64(this.at, BigInt.asUintN(64, value), true);
+    this.at += 8;
+  }
+  raw(data: Uint8Array): void {
+    this.bytes.set(data, this.at);
+    this.at += data.length;
+  }
+  zeros(count: number): void {
+    this.bytes.fill(0, this.at, this.at + count);
+    this.at += count;
+  }
   nodes(nodes: readonly PoolNode[], addresses: readonly Uint8Array[]): void {
-    nodes.forEach((node, i) => { this.u64(node.id); this.u8(addresses[i].length); this.raw(addresses[i]); });
+    nodes.forEach((node, i) => {
+      this.u64(node.id);
+      this.u8(addresses[i].length);
+      this.raw(addresses[i]);
+    });
   }
 }
 
@@ -140,18 +186,35 @@ function planPrepare(body: PrepareBody): BodyPlan {
   const addresses = encodeAddresses(body.nodes);
   const source = bounded(utf8(body.sourceUser), NAME_LENGTH_MAX, 'source user');
   const target = bounded(utf8(body.targetName), NAME_LENGTH_MAX, 'target name');
-  const size = PREPARE_FIXED_SIZE + 8 * body.participants.length + nodesSize(addresses) + source.length + target.length + body.batch.length;
+  const size =
+    PREPARE_FIXED_SIZE +
+    8 * body.participants.length +
+    nodesSize(addresses) +
+    source.length +
+    target.length +
+    body.batch.length;
   return {
     size,
     write(bytes, view, at) {
       const w = new Writer(bytes, view, at);
-      w.u64(body.coordinator); w.u64(body.spBefore); w.u64(body.spAfter); w.u64(body.createdTick);
-      w.u16(body.spvvBefore); w.u16(body.spvvAfter);
-      w.u8(body.event); w.u8(body.participants.length); w.u8(body.nodes.length); w.u8(source.length); w.u8(target.length);
-      w.zeros(3); w.u32(body.batch.length);
+      w.u64(body.coordinator);
+      w.u64(body.spBefore);
+      w.u64(body.spAfter);
+      w.u64(body.createdTick);
+      w.u16(body.spvvBefore);
+      w.u16(body.spvvAfter);
+      w.u8(body.event);
+      w.u8(body.participants.length);
+      w.u8(body.nodes.length);
+      w.u8(source.length);
+      w.u8(target.length);
+      w.zeros(3);
+      w.u32(body.batch.length);
       for (const id of body.participants) w.u64(id);
       w.nodes(body.nodes, addresses);
-      w.raw(source); w.raw(target); w.raw(body.batch);
+      w.raw(source);
+      w.raw(target);
+      w.raw(body.batch);
     },
   };
 }
@@ -163,8 +226,13 @@ function planCheckpoint(body: CheckpointBody): BodyPlan {
     size: CHECKPOINT_FIXED_SIZE + name.length + nodesSize(addresses),
     write(bytes, view, at) {
       const w = new Writer(bytes, view, at);
-      w.u64(body.snapshotSequence); w.u64(body.sp); w.u64(body.recordCount);
-      w.u16(body.spvv); w.u8(name.length); w.u8(body.nodes.length); w.zeros(4);
+      w.u64(body.snapshotSequence);
+      w.u64(body.sp);
+      w.u64(body.recordCount);
+      w.u16(body.spvv);
+      w.u8(name.length);
+      w.u8(body.nodes.length);
+      w.zeros(4);
       w.raw(name);
       w.nodes(body.nodes, addresses);
     },
@@ -178,12 +246,26 @@ function planFixed(size: number, fill: (w: Writer) => void): BodyPlan {
 /** The size and writer of a body; throws HsmError 38311 for a field that does not fit its length field. */
 export function planBody(body: EntryBody): BodyPlan {
   switch (body.type) {
-    case 'prepare': return planPrepare(body);
-    case 'checkpoint': return planCheckpoint(body);
-    case 'commit': return planFixed(16, (w) => { w.u64(body.spAfter); w.u16(body.spvvAfter); w.u8(body.terminated ? 1 : 0); w.zeros(5); });
-    case 'abort': return planFixed(8, (w) => { w.u32(body.reason); w.zeros(4); });
-    case 'node-down': return planFixed(8, (w) => w.u64(body.nodeId));
-    case 'epoch-raised': return planFixed(8, (w) => w.u64(body.epoch));
+    case 'prepare':
+      return planPrepare(body);
+    case 'checkpoint':
+      return planCheckpoint(body);
+    case 'commit':
+      return planFixed(16, (w) => {
+        w.u64(body.spAfter);
+        w.u16(body.spvvAfter);
+        w.u8(body.terminated ? 1 : 0);
+        w.zeros(5);
+      });
+    case 'abort':
+      return planFixed(8, (w) => {
+        w.u32(body.reason);
+        w.zeros(4);
+      });
+    case 'node-down':
+      return planFixed(8, (w) => w.u64(body.nodeId));
+    case 'epoch-raised':
+      return planFixed(8, (w) => w.u64(body.epoch));
     case 'node-added': {
       const addresses = encodeAddresses([body.node]);
       return planFixed(nodesSize(addresses), (w) => w.nodes([body.node], addresses));
@@ -194,15 +276,38 @@ export function planBody(body: EntryBody): BodyPlan {
 /** A little-endian reader over a body the core has accepted. */
 class Reader {
   private readonly view: DataView;
-  constructor(private readonly bytes: Uint8Array, public at = 0) {
+  constructor(
+    private readonly bytes: Uint8Array,
+    public at = 0,
+  ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
-  u8(): number { return this.view.getUint8(this.at++); }
-  u16(): number { const v = this.view.getUint16(this.at, true); this.at += 2; return v; }
-  u32(): number { const v = this.view.getUint32(this.at, true); this.at += 4; return v; }
-  u64(): bigint { const v = this.view.getBigUint64(this.at, true); this.at += 8; return v; }
-  raw(length: number): Uint8Array { const v = this.bytes.slice(this.at, this.at + length); this.at += length; return v; }
-  text(length: number): string { return fromUtf8(this.raw(length)); }
+  u8(): number {
+    return this.view.getUint8(this.at++);
+  }
+  u16(): number {
+    const v = this.view.getUint16(this.at, true);
+    this.at += 2;
+    return v;
+  }
+  u32(): number {
+    const v = this.view.getUint32(this.at, true);
+    this.at += 4;
+    return v;
+  }
+  u64(): bigint {
+    const v = this.view.getBigUint64(this.at, true);
+    this.at += 8;
+    return v;
+  }
+  raw(length: number): Uint8Array {
+    const v = this.bytes.slice(this.at, this.at + length);
+    this.at += length;
+    return v;
+  }
+  text(length: number): string {
+    return fromUtf8(this.raw(length));
+  }
   nodes(count: number): PoolNode[] {
     const nodes: PoolNode[] = [];
     for (let i = 0; i < count; i++) {
@@ -214,9 +319,17 @@ class Reader {
 }
 
 function parsePrepare(r: Reader): PrepareBody {
-  const coordinator = r.u64(), spBefore = r.u64(), spAfter = r.u64(), createdTick = r.u64();
-  const spvvBefore = r.u16(), spvvAfter = r.u16();
-  const event = r.u8(), participantCount = r.u8(), nodeCount = r.u8(), sourceLength = r.u8(), targetLength = r.u8();
+  const coordinator = r.u64(),
+    spBefore = r.u64(),
+    spAfter = r.u64(),
+    createdTick = r.u64();
+  const spvvBefore = r.u16(),
+    spvvAfter = r.u16();
+  const event = r.u8(),
+    participantCount = r.u8(),
+    nodeCount = r.u8(),
+    sourceLength = r.u8(),
+    targetLength = r.u8();
   r.at += 3;
   const batchLength = r.u32();
   const participants = Array.from({ length: participantCount }, () => r.u64());
@@ -224,29 +337,59 @@ function parsePrepare(r: Reader): PrepareBody {
   const sourceUser = r.text(sourceLength);
   const targetName = r.text(targetLength);
   return {
-    type: 'prepare', coordinator, participants, nodes, spBefore, spvvBefore, spAfter, spvvAfter, createdTick,
-    event, sourceUser, targetName, batch: r.raw(batchLength),
+    type: 'prepare',
+    coordinator,
+    participants,
+    nodes,
+    spBefore,
+    spvvBefore,
+    spAfter,
+    spvvAfter,
+    createdTick,
+    event,
+    sourceUser,
+    targetName,
+    batch: r.raw(batchLength),
   };
 }
 
 function parseCheckpoint(r: Reader): CheckpointBody {
-  const snapshotSequence = r.u64(), sp = r.u64(), recordCount = r.u64();
-  const spvv = r.u16(), nameLength = r.u8(), nodeCount = r.u8();
+  const snapshotSequence = r.u64(),
+    sp = r.u64(),
+    recordCount = r.u64();
+  const spvv = r.u16(),
+    nameLength = r.u8(),
+    nodeCount = r.u8();
   r.at += 4;
   const snapshotName = r.text(nameLength);
-  return { type: 'checkpoint', snapshotSequence, sp, spvv, recordCount, snapshotName, nodes: r.nodes(nodeCount) };
+  return {
+    type: 'checkpoint',
+    snapshotSequence,
+    sp,
+    spvv,
+    recordCount,
+    snapshotName,
+    nodes: r.nodes(nodeCount),
+  };
 }
 
 /** Reads a body of an entry type; only for bytes the core accepted (log_check or a scan). */
 export function parseBody(type: EntryType, body: Uint8Array): EntryBody {
   const r = new Reader(body);
   switch (type) {
-    case 'prepare': return parsePrepare(r);
-    case 'checkpoint': return parseCheckpoint(r);
-    case 'commit': return { type, spAfter: r.u64(), spvvAfter: r.u16(), terminated: r.u8() === 1 };
-    case 'abort': return { type, reason: r.u32() };
-    case 'node-added': return { type, node: r.nodes(1)[0] };
-    case 'node-down': return { type, nodeId: r.u64() };
-    case 'epoch-raised': return { type, epoch: r.u64() };
+    case 'prepare':
+      return parsePrepare(r);
+    case 'checkpoint':
+      return parseCheckpoint(r);
+    case 'commit':
+      return { type, spAfter: r.u64(), spvvAfter: r.u16(), terminated: r.u8() === 1 };
+    case 'abort':
+      return { type, reason: r.u32() };
+    case 'node-added':
+      return { type, node: r.nodes(1)[0] };
+    case 'node-down':
+      return { type, nodeId: r.u64() };
+    case 'epoch-raised':
+      return { type, epoch: r.u64() };
   }
 }

@@ -5,7 +5,14 @@
 import type { Core } from './core.ts';
 import { HsmError, describe } from './codes.ts';
 import { LOG_ENTRY_SIZE_MAX } from './layout.ts';
-import { ENTRY_TYPES, ENTRY_TYPE_OF_NUMBER, parseBody, planBody, type EntryBody, type EntryType } from './txlog-body.ts';
+import {
+  ENTRY_TYPES,
+  ENTRY_TYPE_OF_NUMBER,
+  parseBody,
+  planBody,
+  type EntryBody,
+  type EntryType,
+} from './txlog-body.ts';
 
 export * from './txlog-body.ts';
 
@@ -14,7 +21,13 @@ interface LogExports {
   log_results_pointer(): number;
   log_seal(pointer: number, length: number, parent: number): number;
   log_check(pointer: number, length: number, poolId: bigint, checkPool: number): number;
-  log_scan_begin(poolId: bigint, flags: number, parent: number, lastSequence: bigint, lastEpoch: bigint): number;
+  log_scan_begin(
+    poolId: bigint,
+    flags: number,
+    parent: number,
+    lastSequence: bigint,
+    lastEpoch: bigint,
+  ): number;
   log_scan(pointer: number, length: number, final: number): number;
 }
 
@@ -25,13 +38,35 @@ export const CHECKSUM_SIZE = 16;
 export const CANNOT_LOAD_LOG = 37027;
 
 // Header offsets (assembly/txlog.ts).
-const H_VERSION = 4, H_TYPE = 6, H_BODY_LENGTH = 8, H_POOL = 16, H_EPOCH = 24, H_SEQUENCE = 32;
-const H_TRANSACTION = 40, H_PARENT = 64, H_HEADER_CHECKSUM = 96;
+const H_VERSION = 4,
+  H_TYPE = 6,
+  H_BODY_LENGTH = 8,
+  H_POOL = 16,
+  H_EPOCH = 24,
+  H_SEQUENCE = 32;
+const H_TRANSACTION = 40,
+  H_PARENT = 64,
+  H_HEADER_CHECKSUM = 96;
 // Scan state block and results (assembly/txlog-scan.ts).
-const S_CONSUMED = 0, S_RESULT_COUNT = 4, S_VALID_LENGTH = 8, S_ENTRIES = 16, S_NEXT = 24, S_LAST_SEQUENCE = 32;
-const S_LAST_EPOCH = 40, S_PARENT = 48, S_POOL = 64, S_DAMAGE_OFFSET = 80, S_DAMAGE_CODE = 88, S_ENTRY_LENGTH = 92;
+const S_CONSUMED = 0,
+  S_RESULT_COUNT = 4,
+  S_VALID_LENGTH = 8,
+  S_ENTRIES = 16,
+  S_NEXT = 24,
+  S_LAST_SEQUENCE = 32;
+const S_LAST_EPOCH = 40,
+  S_PARENT = 48,
+  S_POOL = 64,
+  S_DAMAGE_OFFSET = 80,
+  S_DAMAGE_CODE = 88,
+  S_ENTRY_LENGTH = 92;
 const S_WITNESS_OFFSET = 96;
-const E_OFFSET = 0, E_SEQUENCE = 8, E_TRANSACTION = 16, E_EPOCH = 24, E_LENGTH = 32, E_TYPE = 36;
+const E_OFFSET = 0,
+  E_SEQUENCE = 8,
+  E_TRANSACTION = 16,
+  E_EPOCH = 24,
+  E_LENGTH = 32,
+  E_TYPE = 36;
 const LOG_RESULT_SIZE = 40;
 const SCAN_MORE = 1;
 const SCAN_CHAIN_KNOWN = 1;
@@ -88,8 +123,14 @@ export function sameChecksum(a: Checksum, b: Checksum): boolean {
 }
 
 /** Encodes and seals one entry after `parent`. Throws HsmError with the core's code for a bad entry. */
-export function encodeEntry(core: Core, header: EntryHeader, body: EntryBody, parent: Checksum): { bytes: Uint8Array; checksum: Checksum } {
-  if (parent.length !== CHECKSUM_SIZE) throw new RangeError(`parent: expected ${CHECKSUM_SIZE} bytes`);
+export function encodeEntry(
+  core: Core,
+  header: EntryHeader,
+  body: EntryBody,
+  parent: Checksum,
+): { bytes: Uint8Array; checksum: Checksum } {
+  if (parent.length !== CHECKSUM_SIZE)
+    throw new RangeError(`parent: expected ${CHECKSUM_SIZE} bytes`);
   const plan = planBody(body);
   const length = LOG_HEADER_SIZE + plan.size;
   if (length > LOG_ENTRY_SIZE_MAX) throw new HsmError(38308, `entry of ${length} bytes`);
@@ -109,7 +150,10 @@ export function encodeEntry(core: Core, header: EntryHeader, body: EntryBody, pa
   const parentAt = core.put(parent, PARENT_OFFSET);
   const code = exportsOf(core).log_seal(at, length, parentAt);
   if (code !== 0) throw new HsmError(code, `cannot encode ${body.type} entry ${header.sequence}`);
-  return { bytes: core.copyOut(at, length), checksum: core.copyOut(at + H_HEADER_CHECKSUM, CHECKSUM_SIZE) };
+  return {
+    bytes: core.copyOut(at, length),
+    checksum: core.copyOut(at + H_HEADER_CHECKSUM, CHECKSUM_SIZE),
+  };
 }
 
 /** The decoder's code for the entry at the start of `bytes` (0 = valid); never throws. `poolId` undefined accepts any pool. */
@@ -123,7 +167,9 @@ export function checkEntry(core: Core, bytes: Uint8Array, poolId?: bigint): numb
 export function decodeEntry(core: Core, bytes: Uint8Array, poolId?: bigint): LogEntry {
   const code = checkEntry(core, bytes, poolId);
   if (code !== 0) throw new HsmError(code);
-  const length = core.dataView().getUint32(exportsOf(core).log_state_pointer() + S_ENTRY_LENGTH, true);
+  const length = core
+    .dataView()
+    .getUint32(exportsOf(core).log_state_pointer() + S_ENTRY_LENGTH, true);
   return parseEntry(bytes.subarray(0, length));
 }
 
@@ -132,7 +178,8 @@ export function parseEntry(bytes: Uint8Array): LogEntry {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const type = ENTRY_TYPE_OF_NUMBER[view.getUint8(H_TYPE)];
   const bodyLength = view.getUint32(H_BODY_LENGTH, true);
-  if (!type || bytes.length < LOG_HEADER_SIZE + bodyLength) throw new HsmError(38311, 'not an accepted entry');
+  if (!type || bytes.length < LOG_HEADER_SIZE + bodyLength)
+    throw new HsmError(38311, 'not an accepted entry');
   return {
     poolId: view.getBigUint64(H_POOL, true),
     epoch: view.getBigUint64(H_EPOCH, true),
@@ -152,7 +199,12 @@ export class LogEncoder {
   private epoch: bigint;
 
   /** `after`: the last entry of the log (recovery gives it); `epoch`: the node's epoch, if raised since. */
-  constructor(private readonly core: Core, readonly poolId: bigint, after: ChainPosition = LOG_START, epoch = after.epoch) {
+  constructor(
+    private readonly core: Core,
+    readonly poolId: bigint,
+    after: ChainPosition = LOG_START,
+    epoch = after.epoch,
+  ) {
     this.position = after;
     this.epoch = epoch;
   }
@@ -171,14 +223,18 @@ export class LogEncoder {
   encode(body: EntryBody, options: { transactionId?: bigint; epoch?: bigint } = {}): Uint8Array {
     const epoch = options.epoch ?? this.epoch;
     const sequence = this.position.sequence + 1n;
-    const header = { poolId: this.poolId, epoch, sequence, transactionId: options.transactionId ?? 0n };
+    const header = {
+      poolId: this.poolId,
+      epoch,
+      sequence,
+      transactionId: options.transactionId ?? 0n,
+    };
     const { bytes, checksum } = encodeEntry(this.core, header, body, this.position.checksum);
     this.position = { sequence, epoch, checksum };
     this.epoch = body.type === 'epoch-raised' ? body.epoch : epoch;
     return bytes;
   }
 }
-
 
 // ---- scanning a stream ----
 
@@ -232,14 +288,27 @@ function beginScan(core: Core, options: ScanOptions): void {
   const after = options.after;
   const flags = (after ? SCAN_CHAIN_KNOWN : 0) | (options.poolId === undefined ? SCAN_ANY_POOL : 0);
   const parentAt = core.put(after?.checksum ?? ZERO_CHECKSUM, PARENT_OFFSET);
-  check(exportsOf(core).log_scan_begin(options.poolId ?? 0n, flags, parentAt, after?.sequence ?? 0n, after?.epoch ?? 0n));
+  check(
+    exportsOf(core).log_scan_begin(
+      options.poolId ?? 0n,
+      flags,
+      parentAt,
+      after?.sequence ?? 0n,
+      after?.epoch ?? 0n,
+    ),
+  );
 }
 
 function check(code: number): void {
   if (code !== 0) throw new HsmError(code);
 }
 
-function readResults(core: Core, state: number, results: number, visit: (entry: ScannedEntry) => void): void {
+function readResults(
+  core: Core,
+  state: number,
+  results: number,
+  visit: (entry: ScannedEntry) => void,
+): void {
   const view = core.dataView();
   const count = view.getUint32(state + S_RESULT_COUNT, true);
   for (let i = 0; i < count; i++) {
@@ -259,14 +328,22 @@ function scanResult(core: Core, state: number, code: number, options: ScanOption
   const view = core.dataView();
   const entries = Number(view.getBigUint64(state + S_ENTRIES, true));
   const damageCode = view.getUint32(state + S_DAMAGE_CODE, true);
-  const last: ChainPosition = entries === 0 ? (options.after ?? LOG_START) : {
-    sequence: view.getBigUint64(state + S_LAST_SEQUENCE, true),
-    epoch: view.getBigUint64(state + S_LAST_EPOCH, true),
-    checksum: core.copyOut(state + S_PARENT, CHECKSUM_SIZE),
-  };
-  const damage = damageCode === 0 ? undefined : {
-    offset: Number(view.getBigUint64(state + S_DAMAGE_OFFSET, true)), code: damageCode, name: describe(damageCode).name,
-  };
+  const last: ChainPosition =
+    entries === 0
+      ? (options.after ?? LOG_START)
+      : {
+          sequence: view.getBigUint64(state + S_LAST_SEQUENCE, true),
+          epoch: view.getBigUint64(state + S_LAST_EPOCH, true),
+          checksum: core.copyOut(state + S_PARENT, CHECKSUM_SIZE),
+        };
+  const damage =
+    damageCode === 0
+      ? undefined
+      : {
+          offset: Number(view.getBigUint64(state + S_DAMAGE_OFFSET, true)),
+          code: damageCode,
+          name: describe(damageCode).name,
+        };
   const corrupt = code === CANNOT_LOAD_LOG;
   return {
     code,
@@ -285,7 +362,12 @@ function scanResult(core: Core, state: number, code: number, options: ScanOption
  * (the rule is in assembly/txlog-scan.ts and docs/FORMATS.md). `visit` sees every valid entry
  * in order. Never throws for any content of `log`.
  */
-export function scanLog(core: Core, log: Uint8Array, options: ScanOptions = {}, visit?: (entry: ScannedEntry) => void): ScanResult {
+export function scanLog(
+  core: Core,
+  log: Uint8Array,
+  options: ScanOptions = {},
+  visit?: (entry: ScannedEntry) => void,
+): ScanResult {
   const exports = exportsOf(core);
   const state = exports.log_state_pointer();
   const results = exports.log_results_pointer();
@@ -302,7 +384,8 @@ export function scanLog(core: Core, log: Uint8Array, options: ScanOptions = {}, 
     const view = core.dataView();
     if (view.getUint32(state + S_CONSUMED, true) === 0) {
       // The window holds no whole entry: widen it (the IO buffer always holds the largest one).
-      if (windowSize === core.ioSize) throw new Error('log scan made no progress with a full window');
+      if (windowSize === core.ioSize)
+        throw new Error('log scan made no progress with a full window');
       windowSize = Math.min(windowSize * 2, core.ioSize);
     }
     next = Number(view.getBigUint64(state + S_NEXT, true));

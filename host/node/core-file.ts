@@ -17,7 +17,10 @@ const modules = new Map<CoreVariant, WebAssembly.Module>();
 
 /** build/core.wasm: beside the bundled CLI (build/cli.js), or two levels up from this source. */
 export function coreWasmPath(variant: CoreVariant = 'release'): string {
-  const candidates = [new URL(`./${FILES[variant]}`, import.meta.url), new URL(`../../build/${FILES[variant]}`, import.meta.url)].map((url) => fileURLToPath(url));
+  const candidates = [
+    new URL(`./${FILES[variant]}`, import.meta.url),
+    new URL(`../../build/${FILES[variant]}`, import.meta.url),
+  ].map((url) => fileURLToPath(url));
   return candidates.find((path) => existsSync(path)) ?? candidates[1];
 }
 

@@ -11,34 +11,47 @@ export function dialPeerSocket(address: string, timeoutMs = 5000): Promise<Frame
   return new Promise((resolve, reject) => {
     let ws: WebSocket;
     try {
-      ws = new WebSocket(`ws://${address}/peer`, { perMessageDeflate: false, handshakeTimeout: timeoutMs, followRedirects: false });
+      ws = new WebSocket(`ws://${address}/peer`, {
+        perMessageDeflate: false,
+        handshakeTimeout: timeoutMs,
+        followRedirects: false,
+      });
     } catch (error) {
       reject(new HsmError(CANNOT_P2P_CONNECT, `${address}: ${(error as Error).message}`));
       return;
     }
     ws.on('error', () => {});
     ws.once('close', () => reject(new HsmError(CANNOT_P2P_CONNECT, `${address}: closed`)));
-    ws.once('open', () => resolve({
-      send: (frame, onWritten) => {
-        if (ws.readyState === WebSocket.OPEN) ws.send(frame, { binary: true }, (error) => { if (!error) onWritten?.(); });
-      },
-      bufferedBytes: () => ws.bufferedAmount,
-      close: (code, reason) => {
-        try {
-          ws.close(code >= 4000 || code === 1000 ? code : 1000, reason.slice(0, 100));
-        } catch {
-          ws.terminate();
-        }
-      },
-      onFrame: (handler) => {
-        ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
-          const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
-          handler(new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength));
-        });
-      },
-      onClose: (handler) => {
-        ws.once('close', (code: number, reason: Buffer) => handler(code, reason.toString('utf8')));
-      },
-    }));
+    ws.once('open', () =>
+      resolve({
+        send: (frame, onWritten) => {
+          if (ws.readyState === WebSocket.OPEN)
+            ws.send(frame, { binary: true }, (error) => {
+              if (!error) onWritten?.();
+            });
+        },
+        bufferedBytes: () => ws.bufferedAmount,
+        close: (code, reason) => {
+          try {
+            ws.close(code >= 4000 || code === 1000 ? code : 1000, reason.slice(0, 100));
+          } catch {
+            ws.terminate();
+          }
+        },
+        onFrame: (handler) => {
+          ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
+            const buffer = Array.isArray(data)
+              ? Buffer.concat(data)
+              : Buffer.from(data as ArrayBuffer);
+            handler(new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength));
+          });
+        },
+        onClose: (handler) => {
+          ws.once('close', (code: number, reason: Buffer) =>
+            handler(code, reason.toString('utf8')),
+          );
+        },
+      }),
+    );
   });
 }

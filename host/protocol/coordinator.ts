@@ -25,18 +25,29 @@ export function submit(replica: Replica, request: WriteRequest): void {
   if (!REQUEST_ID_PATTERN.test(request.requestId)) return replica.fail(request.requestId, 37017);
   if (replica.fenced) return replica.fail(request.requestId, 38502);
   const known = replica.requestOutcomes.get(request.requestId);
-  if (known) return replica.reply({ requestId: request.requestId, code: known.code, txid: known.txid });
-  const inFlight = replica.queue.some((queued) => queued.requestId === request.requestId)
-    || [...replica.transactions.values()].some((held) => held.requests.some((r) => r.requestId === request.requestId));
+  if (known)
+    return replica.reply({ requestId: request.requestId, code: known.code, txid: known.txid });
+  const inFlight =
+    replica.queue.some((queued) => queued.requestId === request.requestId) ||
+    [...replica.transactions.values()].some((held) =>
+      held.requests.some((r) => r.requestId === request.requestId),
+    );
   // A duplicate of a write still in flight: retry later and get its outcome then.
   if (inFlight) return replica.fail(request.requestId, 36000);
-  const coordinatingOnly = [...replica.transactions.values()].every((held) => held.role === 'coordinator');
-  if (!coordinatingOnly || replica.queue.length >= WRITE_QUEUE_MAX) return replica.fail(request.requestId, 36000);
+  const coordinatingOnly = [...replica.transactions.values()].every(
+    (held) => held.role === 'coordinator',
+  );
+  if (!coordinatingOnly || replica.queue.length >= WRITE_QUEUE_MAX)
+    return replica.fail(request.requestId, 36000);
   replica.queue.push(request);
 }
 
 function writeOf(request: WriteRequest): Write {
-  return { event: request.event, operations: request.operations, requestId: requestIdBytes(request.requestId) };
+  return {
+    event: request.event,
+    operations: request.operations,
+    requestId: requestIdBytes(request.requestId),
+  };
 }
 
 /** Takes the next writes from the queue: one, or as many as fit with group commit. */
@@ -64,7 +75,12 @@ function takeWrites(replica: Replica): WriteRequest[] {
 
 /** Starts the next transaction if this node is free and writes wait. */
 export function startNext(replica: Replica): void {
-  while (!replica.fenced && !replica.hasPendingTransaction() && replica.queue.length > 0 && replica.now >= replica.backoffUntil) {
+  while (
+    !replica.fenced &&
+    !replica.hasPendingTransaction() &&
+    replica.queue.length > 0 &&
+    replica.now >= replica.backoffUntil
+  ) {
     const requests = takeWrites(replica);
     if (requests.length === 0) continue;
     let batch: Uint8Array;
@@ -86,7 +102,13 @@ export function startNext(replica: Replica): void {
   }
 }
 
-function begin(replica: Replica, requests: WriteRequest[], batch: Uint8Array, spAfter: string, spvvAfter: number): void {
+function begin(
+  replica: Replica,
+  requests: WriteRequest[],
+  batch: Uint8Array,
+  spAfter: string,
+  spvvAfter: number,
+): void {
   const before = replica.core.syncPoint();
   const tx: Transaction = {
     txid: replica.random.id64(),
@@ -105,7 +127,14 @@ function begin(replica: Replica, requests: WriteRequest[], batch: Uint8Array, sp
     batch,
   };
   const held: TxState = {
-    tx, role: 'coordinator', state: 'VIRTUAL', votes: new Set(), acks: new Set(), requests, since: replica.now, statuses: new Map(),
+    tx,
+    role: 'coordinator',
+    state: 'VIRTUAL',
+    votes: new Set(),
+    acks: new Set(),
+    requests,
+    since: replica.now,
+    statuses: new Map(),
   };
   replica.transactions.set(tx.txid, held);
   replica.persist({ type: 'prepare', tx });
@@ -113,7 +142,13 @@ function begin(replica: Replica, requests: WriteRequest[], batch: Uint8Array, sp
   reevaluate(replica, held);
 }
 
-export function onVote(replica: Replica, from: string, txid: TxId, yes: boolean, code: number): void {
+export function onVote(
+  replica: Replica,
+  from: string,
+  txid: TxId,
+  yes: boolean,
+  code: number,
+): void {
   const held = replica.transactions.get(txid);
   if (!held || held.role !== 'coordinator' || !held.tx.participants.includes(from)) {
     const outcome = replica.outcomes.get(txid);
@@ -148,14 +183,17 @@ export function reevaluate(replica: Replica, held: TxState): void {
   if (held.state === 'VIRTUAL') {
     // A participant fenced before its yes arrived may have voted no (and others may have
     // learned that from it): count it as a no. Clients get a retryable code.
-    const lostVote = held.tx.participants.some((id) => replica.membership.isFenced(id) && !held.votes.has(id));
+    const lostVote = held.tx.participants.some(
+      (id) => replica.membership.isFenced(id) && !held.votes.has(id),
+    );
     if (lostVote) decide(replica, held, false, 36000);
     else if (live.every((id) => held.votes.has(id))) decide(replica, held, true, 0);
     return;
   }
   // Presumed abort: an abort needs no acknowledgements (a participant in doubt asks, and an
   // unknown or aborted answer aborts it), so only a commit holds the PTL until acked.
-  if (held.state === 'ABORTED' || live.every((id) => held.acks.has(id))) replica.transactions.delete(held.tx.txid);
+  if (held.state === 'ABORTED' || live.every((id) => held.acks.has(id)))
+    replica.transactions.delete(held.tx.txid);
 }
 
 function decide(replica: Replica, held: TxState, commit: boolean, code: number): void {
@@ -164,20 +202,38 @@ function decide(replica: Replica, held: TxState, commit: boolean, code: number):
     const applied = replica.core.apply(tx.batch);
     if (applied.syncPoint.hex !== tx.spAfter) replica.diverged = true;
     held.state = 'COMMITTED';
-    replica.persist({ type: 'commit', txid: tx.txid, epoch: replica.membership.epoch, sp: applied.syncPoint.hex, spvv: applied.syncPoint.spvv, terminated: false });
+    replica.persist({
+      type: 'commit',
+      txid: tx.txid,
+      epoch: replica.membership.epoch,
+      sp: applied.syncPoint.hex,
+      spvv: applied.syncPoint.spvv,
+      terminated: false,
+    });
     // From the batch itself: after a restart `held.requests` is empty, yet retries of these
     // writes may be queued here and must get this outcome, not run again.
     rememberRequests(replica, tx, applied.writeResults);
-    held.requests.forEach((request, i) => replica.reply({ requestId: request.requestId, code: applied.writeResults[i], txid: tx.txid }));
+    held.requests.forEach((request, i) =>
+      replica.reply({ requestId: request.requestId, code: applied.writeResults[i], txid: tx.txid }),
+    );
   } else {
     held.state = 'ABORTED';
-    if (code === 36000) replica.backoffUntil = replica.now + 1 + replica.random.below(2 * replica.timers.managerPulseTicks);
-    replica.persist({ type: 'abort', txid: tx.txid, epoch: replica.membership.epoch, reason: code });
-    for (const request of held.requests) replica.reply({ requestId: request.requestId, code, txid: tx.txid });
+    if (code === 36000)
+      replica.backoffUntil =
+        replica.now + 1 + replica.random.below(2 * replica.timers.managerPulseTicks);
+    replica.persist({
+      type: 'abort',
+      txid: tx.txid,
+      epoch: replica.membership.epoch,
+      reason: code,
+    });
+    for (const request of held.requests)
+      replica.reply({ requestId: request.requestId, code, txid: tx.txid });
   }
   replica.remember(tx.txid, commit);
   for (const participant of tx.participants) {
-    if (!replica.membership.isFenced(participant)) replica.send(participant, { type: 'decision', txid: tx.txid, commit });
+    if (!replica.membership.isFenced(participant))
+      replica.send(participant, { type: 'decision', txid: tx.txid, commit });
   }
   reevaluate(replica, held);
 }
@@ -186,9 +242,14 @@ function decide(replica: Replica, held: TxState, commit: boolean, code: number):
 export function resend(replica: Replica, held: TxState): void {
   for (const participant of held.tx.participants) {
     if (replica.membership.isFenced(participant)) continue;
-    if (held.state === 'VIRTUAL' && !held.votes.has(participant)) replica.send(participant, { type: 'prepare', tx: held.tx });
+    if (held.state === 'VIRTUAL' && !held.votes.has(participant))
+      replica.send(participant, { type: 'prepare', tx: held.tx });
     if (held.state !== 'VIRTUAL' && !held.acks.has(participant)) {
-      replica.send(participant, { type: 'decision', txid: held.tx.txid, commit: held.state !== 'ABORTED' });
+      replica.send(participant, {
+        type: 'decision',
+        txid: held.tx.txid,
+        commit: held.state !== 'ABORTED',
+      });
     }
   }
 }

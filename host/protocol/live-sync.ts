@@ -19,7 +19,15 @@ import { HsmError } from '../core/codes.ts';
 import type { Core, SnapshotReader, SyncPoint } from '../core/core.ts';
 import { NODES_MAX, SNAPSHOT_HEADER_SIZE } from '../core/layout.ts';
 import type { Replica } from './replica.ts';
-import type { LiveSyncBody, MembershipEvents, NodeAddress, NodeId, RequestOutcome, Transaction, TxId } from './types.ts';
+import type {
+  LiveSyncBody,
+  MembershipEvents,
+  NodeAddress,
+  NodeId,
+  RequestOutcome,
+  Transaction,
+  TxId,
+} from './types.ts';
 import { batchRequestIdsHex } from '../core/batch.ts';
 
 /** Snapshot bytes per CHUNK (whole frames; base64 in the envelope stays far below its limit). */
@@ -43,7 +51,8 @@ const NODE_FENCED = 38502;
  * committed nothing (a donor confirming an add counts it; DonorSession.onProbeReply). */
 export const JOINING_DIGEST = '';
 
-export const isLiveSync = (body: { readonly type: string }): body is LiveSyncBody => body.type.startsWith('live-sync-');
+export const isLiveSync = (body: { readonly type: string }): body is LiveSyncBody =>
+  body.type.startsWith('live-sync-');
 
 /** Records (frames) in a chunk of snapshot bytes: each frame is a u32 length and its bytes. */
 export function framesIn(chunk: Uint8Array): number {
@@ -54,13 +63,19 @@ export function framesIn(chunk: Uint8Array): number {
 }
 
 /** Why a donor refuses a joiner (0: it serves it). */
-export function donorRefusal(replica: Replica, joiner: NodeId, joinerDomain: string, domain: string): number {
+export function donorRefusal(
+  replica: Replica,
+  joiner: NodeId,
+  joinerDomain: string,
+  domain: string,
+): number {
   // A donor that was declared down, or whose state diverged, has no pool image to give.
   if (replica.fenced || replica.diverged) return SELF_LIVE_SYNC;
   if (joinerDomain !== domain || joiner === replica.id) return INVALID_OPERATION;
   // The joiner's id was declared down: it may come back only under a new id (it retries with one).
   if (replica.membership.isFenced(joiner)) return NODE_FENCED;
-  if (!replica.membership.isMember(joiner) && replica.membership.members().length >= NODES_MAX) return MAX_NODE_COUNT_REACHED;
+  if (!replica.membership.isMember(joiner) && replica.membership.members().length >= NODES_MAX)
+    return MAX_NODE_COUNT_REACHED;
   return 0;
 }
 
@@ -73,15 +88,21 @@ export function donorRefusal(replica: Replica, joiner: NodeId, joinerDomain: str
  * hold the donors forever: the member goes first (simulator seed 2040).
  */
 export function donorPreempts(replica: Replica, current: DonorSession, joiner: NodeId): boolean {
-  return !current.finished && !current.added && current.joiner.id !== joiner
-    && replica.membership.isMember(joiner) && !replica.membership.isMember(current.joiner.id);
+  return (
+    !current.finished &&
+    !current.added &&
+    current.joiner.id !== joiner &&
+    replica.membership.isMember(joiner) &&
+    !replica.membership.isMember(current.joiner.id)
+  );
 }
 
 /** Adds a node to the membership: NODE_ADDED persisted, the new membership pushed to the others. */
 export function addMember(replica: Replica, node: NodeAddress): void {
   if (replica.membership.add(node)) replica.onMembershipChanged({ added: [node], down: [] });
   const events = replica.membership.events();
-  for (const peer of replica.peersInPool()) if (peer !== node.id) replica.send(peer, { type: 'membership', membership: events });
+  for (const peer of replica.peersInPool())
+    if (peer !== node.id) replica.send(peer, { type: 'membership', membership: events });
 }
 
 type Item = Extract<LiveSyncBody, { seq: number }>;
@@ -122,8 +143,19 @@ export class DonorSession {
     this.lastResend = replica.now;
     const sp = replica.core.syncPoint();
     this.stats.records = sp.count;
-    this.outcomes = [...replica.requestOutcomes].map(([requestId, outcome]) => ({ requestId, code: outcome.code, txid: outcome.txid }));
-    this.push({ type: 'live-sync-begin', session, seq: 0, poolId, records: sp.count, header: reader.header });
+    this.outcomes = [...replica.requestOutcomes].map(([requestId, outcome]) => ({
+      requestId,
+      code: outcome.code,
+      txid: outcome.txid,
+    }));
+    this.push({
+      type: 'live-sync-begin',
+      session,
+      seq: 0,
+      poolId,
+      records: sp.count,
+      header: reader.header,
+    });
     this.pump();
   }
 
@@ -171,20 +203,32 @@ export class DonorSession {
     this.confirmNonce = this.replica.random.id64();
     this.lastProbe = this.replica.now;
     const digest = this.replica.membership.digest();
-    for (const id of this.confirmers()) if (this.confirmedBy.get(id) !== digest) this.replica.send(id, { type: 'probe', nonce: this.confirmNonce });
+    for (const id of this.confirmers())
+      if (this.confirmedBy.get(id) !== digest)
+        this.replica.send(id, { type: 'probe', nonce: this.confirmNonce });
     this.doneIfConfirmed();
   }
 
   private doneIfConfirmed(): void {
     const digest = this.replica.membership.digest();
-    if (!this.confirming || this.replica.fenced || !this.confirmers().every((id) => this.confirmedBy.get(id) === digest)) return;
+    if (
+      !this.confirming ||
+      this.replica.fenced ||
+      !this.confirmers().every((id) => this.confirmedBy.get(id) === digest)
+    )
+      return;
     this.confirming = false;
     this.queueDone();
   }
 
   private queueDone(): void {
     this.doneSent = true;
-    this.commits.push({ type: 'live-sync-done', session: this.session, seq: -1, membership: this.replica.membership.events() });
+    this.commits.push({
+      type: 'live-sync-done',
+      session: this.session,
+      seq: -1,
+      membership: this.replica.membership.events(),
+    });
     this.pump();
   }
 
@@ -194,7 +238,8 @@ export class DonorSession {
     this.lastProgress = this.replica.now;
     this.lastResend = this.replica.now;
     while (this.unacked.length > 0 && this.unacked[0].seq <= seq) this.unacked.shift();
-    if (this.doneSent && this.unacked.length === 0 && this.commits.length === 0) return this.finish();
+    if (this.doneSent && this.unacked.length === 0 && this.commits.length === 0)
+      return this.finish();
     this.pump();
   }
 
@@ -217,7 +262,13 @@ export class DonorSession {
     // A member syncing in place voted, before it stopped, on what it lists as decided: such a
     // transaction may be committed at its coordinator while still in doubt here, so DONE waits
     // for it too (it resolves without the joiner: its coordinator has the joiner's vote).
-    if (!this.joined && this.replica.membership.isMember(this.joiner.id) && this.pendingAllName(this.joiner.id) && !this.pendingDecidedByJoiner()) this.onIdle();
+    if (
+      !this.joined &&
+      this.replica.membership.isMember(this.joiner.id) &&
+      this.pendingAllName(this.joiner.id) &&
+      !this.pendingDecidedByJoiner()
+    )
+      this.onIdle();
     this.pump();
     if (this.unacked.length > 0 && now - this.lastResend >= LIVE_SYNC_RESEND_TICKS) {
       this.lastResend = now;
@@ -243,7 +294,8 @@ export class DonorSession {
   }
 
   private pendingDecidedByJoiner(): boolean {
-    for (const txid of this.replica.transactions.keys()) if (this.decidedByJoiner.has(txid)) return true;
+    for (const txid of this.replica.transactions.keys())
+      if (this.decidedByJoiner.has(txid)) return true;
     return false;
   }
 
@@ -269,11 +321,22 @@ export class DonorSession {
           continue;
         }
         this.stats.snapshotBytes += data.length;
-        this.push({ type: 'live-sync-chunk', session: this.session, seq: -1, records: framesIn(data), data });
+        this.push({
+          type: 'live-sync-chunk',
+          session: this.session,
+          seq: -1,
+          records: framesIn(data),
+          data,
+        });
         continue;
       }
       if (this.outcomes.length > 0) {
-        this.push({ type: 'live-sync-outcomes', session: this.session, seq: -1, outcomes: this.outcomes.splice(0, LIVE_SYNC_OUTCOMES_PER_ITEM) });
+        this.push({
+          type: 'live-sync-outcomes',
+          session: this.session,
+          seq: -1,
+          outcomes: this.outcomes.splice(0, LIVE_SYNC_OUTCOMES_PER_ITEM),
+        });
         continue;
       }
       const next = this.commits.shift();
@@ -318,24 +381,33 @@ export class JoinerSession {
   private readonly outcomes: RequestOutcome[] = [];
   result: JoinResult | undefined;
 
-  constructor(readonly session: string, private readonly core: Core) {}
+  constructor(
+    readonly session: string,
+    private readonly core: Core,
+  ) {}
 
   /**
    * Applies an item if it is the next one. Returns the sequence number to acknowledge (the last
    * item applied, -1 before any), or throws HsmError 37032 when the data does not verify.
    */
   receive(item: Item): number {
-    if (item.session !== this.session || item.seq !== this.expected || this.result) return this.expected - 1;
+    if (item.session !== this.session || item.seq !== this.expected || this.result)
+      return this.expected - 1;
     switch (item.type) {
       case 'live-sync-begin':
-        if (item.header.length !== SNAPSHOT_HEADER_SIZE) throw new HsmError(UNDEFINED_LIVE_SYNC, 'live-sync: bad snapshot header');
+        if (item.header.length !== SNAPSHOT_HEADER_SIZE)
+          throw new HsmError(UNDEFINED_LIVE_SYNC, 'live-sync: bad snapshot header');
         this.poolId = item.poolId;
         this.totalRecords = item.records;
         this.core.importBegin(item.header);
         this.importing = true;
         break;
       case 'live-sync-chunk':
-        if (!this.importing) throw new HsmError(UNDEFINED_LIVE_SYNC, 'live-sync: snapshot data after the snapshot ended');
+        if (!this.importing)
+          throw new HsmError(
+            UNDEFINED_LIVE_SYNC,
+            'live-sync: snapshot data after the snapshot ended',
+          );
         this.core.importChunk(item.data);
         this.bytes += item.data.length;
         this.records += item.records;
@@ -347,10 +419,14 @@ export class JoinerSession {
         this.endImport();
         const applied = this.core.apply(item.tx.batch);
         if (applied.syncPoint.hex !== item.sp || applied.syncPoint.spvv !== item.spvv) {
-          throw new HsmError(UNDEFINED_LIVE_SYNC, `live-sync: transaction ${item.tx.txid} gave SP ${applied.syncPoint.hex} here, ${item.sp} at the donor`);
+          throw new HsmError(
+            UNDEFINED_LIVE_SYNC,
+            `live-sync: transaction ${item.tx.txid} gave SP ${applied.syncPoint.hex} here, ${item.sp} at the donor`,
+          );
         }
         batchRequestIdsHex(item.tx.batch).forEach((requestId, i) => {
-          if (requestId) this.outcomes.push({ requestId, code: applied.writeResults[i], txid: item.tx.txid });
+          if (requestId)
+            this.outcomes.push({ requestId, code: applied.writeResults[i], txid: item.tx.txid });
         });
         this.commits++;
         break;
@@ -358,7 +434,12 @@ export class JoinerSession {
       case 'live-sync-done':
         this.endImport();
         this.result = {
-          poolId: this.poolId, membership: item.membership, syncPoint: this.core.syncPoint(), bytes: this.bytes, records: this.records, commits: this.commits,
+          poolId: this.poolId,
+          membership: item.membership,
+          syncPoint: this.core.syncPoint(),
+          bytes: this.bytes,
+          records: this.records,
+          commits: this.commits,
           requestOutcomes: this.outcomes,
         };
         break;
@@ -370,7 +451,10 @@ export class JoinerSession {
   progress(): JoinProgress {
     return {
       phase: this.result ? 'done' : this.imported ? 'catch-up' : 'snapshot',
-      bytes: this.bytes, records: this.records, totalRecords: this.totalRecords, commits: this.commits,
+      bytes: this.bytes,
+      records: this.records,
+      totalRecords: this.totalRecords,
+      commits: this.commits,
     };
   }
 
@@ -382,13 +466,19 @@ export class JoinerSession {
 
   private endImport(): void {
     if (this.imported) return;
-    if (!this.importing) throw new HsmError(UNDEFINED_LIVE_SYNC, 'live-sync: no snapshot before the transactions');
+    if (!this.importing)
+      throw new HsmError(UNDEFINED_LIVE_SYNC, 'live-sync: no snapshot before the transactions');
     try {
       this.core.importEnd();
     } catch (error) {
       this.core.importAbort();
       this.importing = false;
-      throw error instanceof HsmError ? new HsmError(UNDEFINED_LIVE_SYNC, `live-sync: the snapshot does not verify: ${error.message}`) : error;
+      throw error instanceof HsmError
+        ? new HsmError(
+            UNDEFINED_LIVE_SYNC,
+            `live-sync: the snapshot does not verify: ${error.message}`,
+          )
+        : error;
     }
     this.imported = true;
   }

@@ -36,7 +36,8 @@ function pulse(replica: Replica): void {
   const digest = replica.membership.digest();
   const events = replica.membership.events();
   for (const peer of [...replica.peersInPool(), ...events.down.filter((id) => id !== replica.id)]) {
-    if (replica.peers.get(peer)?.digest !== digest) replica.send(peer, { type: 'membership', membership: events });
+    if (replica.peers.get(peer)?.digest !== digest)
+      replica.send(peer, { type: 'membership', membership: events });
   }
 }
 
@@ -49,7 +50,9 @@ function inquire(replica: Replica, held: TxState): void {
   held.since = replica.now;
   held.statuses.clear();
   const coordinatorFenced = replica.membership.isFenced(held.tx.coordinator);
-  const targets = coordinatorFenced ? survivors(replica, held) : [held.tx.coordinator, ...survivors(replica, held)];
+  const targets = coordinatorFenced
+    ? survivors(replica, held)
+    : [held.tx.coordinator, ...survivors(replica, held)];
   for (const target of targets) replica.send(target, { type: 'query', txid: held.tx.txid });
   if (coordinatorFenced) terminate(replica, held);
 }
@@ -82,16 +85,22 @@ function terminate(replica: Replica, held: TxState): void {
 
 export function nodeDown(replica: Replica, request: NodeDownRequest): void {
   if (replica.fenced) return replica.fail(request.requestId, 38502);
-  if (request.node === replica.id || !replica.membership.isMember(request.node)) return replica.fail(request.requestId, 37017);
+  if (request.node === replica.id || !replica.membership.isMember(request.node))
+    return replica.fail(request.requestId, 37017);
   const nonce = replica.random.id64();
-  replica.probes.set(nonce, { node: request.node, requestId: request.requestId, deadline: replica.now + replica.timers.probeTimeoutTicks });
+  replica.probes.set(nonce, {
+    node: request.node,
+    requestId: request.requestId,
+    deadline: replica.now + replica.timers.probeTimeoutTicks,
+  });
   replica.send(request.node, { type: 'probe', nonce });
 }
 
 /** Planned removal: refused while this node holds or queues anything others may depend on. */
 export function leave(replica: Replica, requestId: string): void {
   if (replica.fenced) return replica.fail(requestId, 38502);
-  if (replica.hasPendingTransaction() || replica.queue.length > 0) return replica.fail(requestId, 36000);
+  if (replica.hasPendingTransaction() || replica.queue.length > 0)
+    return replica.fail(requestId, 36000);
   if (replica.peersInPool().length === 0) return replica.fail(requestId, 37017);
   fence(replica, replica.id, requestId);
 }
@@ -107,7 +116,8 @@ function fence(replica: Replica, node: NodeId, requestId: string): void {
   if (replica.membership.markDown(node)) replica.onMembershipChanged({ added: [], down: [node] });
   replica.reply({ requestId, code: 0 });
   const events = replica.membership.events();
-  for (const peer of [...replica.peersInPool(), node]) if (peer !== replica.id) replica.send(peer, { type: 'membership', membership: events });
+  for (const peer of [...replica.peersInPool(), node])
+    if (peer !== replica.id) replica.send(peer, { type: 'membership', membership: events });
 }
 
 export function onMembership(replica: Replica, from: NodeId, events: MembershipEvents): void {
@@ -116,7 +126,14 @@ export function onMembership(replica: Replica, from: NodeId, events: MembershipE
   const changed = changes.added.length + changes.down.length > 0;
   if (changed) replica.onMembershipChanged(changes);
   const previous = replica.peers.get(from);
-  replica.peers.set(from, { sp: previous?.sp ?? '', spvv: previous?.spvv ?? 0, epoch: events.added.length + events.down.length, digest: theirs, tick: replica.now, notSynced: previous?.notSynced ?? false });
+  replica.peers.set(from, {
+    sp: previous?.sp ?? '',
+    spvv: previous?.spvv ?? 0,
+    epoch: events.added.length + events.down.length,
+    digest: theirs,
+    tick: replica.now,
+    notSynced: previous?.notSynced ?? false,
+  });
   if (changed || theirs !== replica.membership.digest()) {
     replica.send(from, { type: 'membership', membership: replica.membership.events() });
   }

@@ -27,7 +27,9 @@ export class Membership {
 
   /** Nodes in the pool now, sorted by id. */
   members(): NodeAddress[] {
-    return [...this.founders, ...this.added].filter((node) => !this.downSet.has(node.id)).sort((a, b) => (a.id < b.id ? -1 : 1));
+    return [...this.founders, ...this.added]
+      .filter((node) => !this.downSet.has(node.id))
+      .sort((a, b) => (a.id < b.id ? -1 : 1));
   }
 
   memberIds(): NodeId[] {
@@ -35,7 +37,10 @@ export class Membership {
   }
 
   isMember(id: NodeId): boolean {
-    return !this.downSet.has(id) && (this.founders.some((node) => node.id === id) || this.added.some((node) => node.id === id));
+    return (
+      !this.downSet.has(id) &&
+      (this.founders.some((node) => node.id === id) || this.added.some((node) => node.id === id))
+    );
   }
 
   isFenced(id: NodeId): boolean {
@@ -55,7 +60,8 @@ export class Membership {
 
   /** Adds a node. Returns false if it was already known. */
   add(node: NodeAddress): boolean {
-    if (this.founders.some((n) => n.id === node.id) || this.added.some((n) => n.id === node.id)) return false;
+    if (this.founders.some((n) => n.id === node.id) || this.added.some((n) => n.id === node.id))
+      return false;
     this.added.push(node);
     this.added.sort((a, b) => (a.id < b.id ? -1 : 1));
     return true;

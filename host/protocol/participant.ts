@@ -10,15 +10,24 @@ import { batchRequestIdsHex } from '../core/batch.ts';
 export function onPrepare(replica: Replica, from: NodeId, tx: Transaction): void {
   if (from !== tx.coordinator) return;
   const known = replica.outcomes.get(tx.txid);
-  if (known !== undefined) return replica.send(from, { type: 'vote', txid: tx.txid, yes: known, code: known ? 0 : 36000 });
-  if (replica.transactions.has(tx.txid)) return replica.send(from, { type: 'vote', txid: tx.txid, yes: true, code: 0 });
+  if (known !== undefined)
+    return replica.send(from, { type: 'vote', txid: tx.txid, yes: known, code: known ? 0 : 36000 });
+  if (replica.transactions.has(tx.txid))
+    return replica.send(from, { type: 'vote', txid: tx.txid, yes: true, code: 0 });
   const code = refusal(replica, tx);
   // Either end of a not-synced refusal remembers it: a node that finds most members refusing
   // it, and agreeing among themselves, knows that it is the one that diverged (node-host.ts).
   if (code === 0 || code === 36500) replica.markPeerSynced(from, code === 0);
   if (code !== 0) return voteNo(replica, tx, code);
   const held: TxState = {
-    tx, role: 'participant', state: 'PREPARED', votes: new Set(), acks: new Set(), requests: [], since: replica.now, statuses: new Map(),
+    tx,
+    role: 'participant',
+    state: 'PREPARED',
+    votes: new Set(),
+    acks: new Set(),
+    requests: [],
+    since: replica.now,
+    statuses: new Map(),
   };
   replica.transactions.set(tx.txid, held);
   replica.persist({ type: 'prepare', tx });
@@ -28,7 +37,12 @@ export function onPrepare(replica: Replica, from: NodeId, tx: Transaction): void
 /** Why this node cannot prepare `tx` (0: it can). */
 function refusal(replica: Replica, tx: Transaction): number {
   if (replica.hasPendingTransaction()) return 36000;
-  if (!tx.participants.includes(replica.id) || tx.epoch !== replica.membership.epoch || !replica.membership.isMember(tx.coordinator)) return 37030;
+  if (
+    !tx.participants.includes(replica.id) ||
+    tx.epoch !== replica.membership.epoch ||
+    !replica.membership.isMember(tx.coordinator)
+  )
+    return 37030;
   const sp = replica.core.syncPoint();
   if (sp.hex !== tx.spBefore || sp.spvv !== tx.spvvBefore) return 36500;
   try {
@@ -62,9 +76,17 @@ export function onDecision(replica: Replica, from: NodeId, txid: TxId, commit: b
 /** Applies a prepared transaction here. `terminated`: decided by termination, not by its coordinator. */
 export function commitHere(replica: Replica, held: TxState, terminated: boolean): void {
   const applied = replica.core.apply(held.tx.batch);
-  if (applied.syncPoint.hex !== held.tx.spAfter || applied.syncPoint.spvv !== held.tx.spvvAfter) replica.diverged = true;
+  if (applied.syncPoint.hex !== held.tx.spAfter || applied.syncPoint.spvv !== held.tx.spvvAfter)
+    replica.diverged = true;
   held.state = terminated ? 'COMMITTED_TM' : 'COMMITTED';
-  replica.persist({ type: 'commit', txid: held.tx.txid, epoch: replica.membership.epoch, sp: applied.syncPoint.hex, spvv: applied.syncPoint.spvv, terminated });
+  replica.persist({
+    type: 'commit',
+    txid: held.tx.txid,
+    epoch: replica.membership.epoch,
+    sp: applied.syncPoint.hex,
+    spvv: applied.syncPoint.spvv,
+    terminated,
+  });
   rememberRequests(replica, held.tx, applied.writeResults);
   finish(replica, held, true);
 }
@@ -81,7 +103,11 @@ function finish(replica: Replica, held: TxState, committed: boolean): void {
 }
 
 /** Every node learns each write's outcome, so a retry on any node gets it. */
-export function rememberRequests(replica: Replica, tx: Transaction, results: readonly number[]): void {
+export function rememberRequests(
+  replica: Replica,
+  tx: Transaction,
+  results: readonly number[],
+): void {
   batchRequestIdsHex(tx.batch).forEach((id, i) => {
     if (id) replica.rememberRequest(id, { code: results[i], txid: tx.txid });
   });

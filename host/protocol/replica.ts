@@ -13,7 +13,20 @@ import type { Core } from '../core/core.ts';
 import { Membership } from './membership.ts';
 import type { Random } from './random.ts';
 import type {
-  ClientReply, ClientRequest, Envelope, LogRecord, MembershipEvents, MessageBody, NodeAddress, NodeId, Ready, Transaction, TxId, TxStateName, TxStatus, WriteRequest,
+  ClientReply,
+  ClientRequest,
+  Envelope,
+  LogRecord,
+  MembershipEvents,
+  MessageBody,
+  NodeAddress,
+  NodeId,
+  Ready,
+  Transaction,
+  TxId,
+  TxStateName,
+  TxStatus,
+  WriteRequest,
 } from './types.ts';
 import * as coordinator from './coordinator.ts';
 import * as participant from './participant.ts';
@@ -28,7 +41,11 @@ export interface Timers {
   readonly probeTimeoutTicks: number;
 }
 
-export const DEFAULT_TIMERS: Timers = { managerPulseTicks: 10, inDoubtTicks: 20, probeTimeoutTicks: 30 };
+export const DEFAULT_TIMERS: Timers = {
+  managerPulseTicks: 10,
+  inDoubtTicks: 20,
+  probeTimeoutTicks: 30,
+};
 
 /** Writes queued at a coordinator waiting for the next transaction. */
 export const WRITE_QUEUE_MAX = 1024;
@@ -124,7 +141,8 @@ export class Replica {
     this.groupCommit = config.groupCommit ?? true;
     this.membership = new Membership(config.founders);
     if (config.membership) this.membership.merge(config.membership);
-    if (!this.membership.isMember(this.id)) throw new HsmError(37017, `node ${this.id} is not in the founding node list`);
+    if (!this.membership.isMember(this.id))
+      throw new HsmError(37017, `node ${this.id} is not in the founding node list`);
   }
 
   // ---- inputs ----
@@ -156,7 +174,9 @@ export class Replica {
   }
 
   hasReady(): boolean {
-    return this.output.persist.length + this.output.messages.length + this.output.replies.length > 0;
+    return (
+      this.output.persist.length + this.output.messages.length + this.output.replies.length > 0
+    );
   }
 
   // ---- outputs (used by coordinator.ts, participant.ts, manager.ts) ----
@@ -165,13 +185,22 @@ export class Replica {
     this.output.persist.push(record);
     if (record.type === 'commit' && this.commitObservers.length > 0) {
       const held = this.transactions.get(record.txid);
-      if (held) for (const observe of this.commitObservers) observe(held.tx, record.sp, record.spvv);
+      if (held)
+        for (const observe of this.commitObservers) observe(held.tx, record.sp, record.spvv);
     }
   }
 
   send(to: NodeId, body: MessageBody): void {
     const sp = this.core.syncPoint();
-    this.output.messages.push({ from: this.id, to, epoch: this.membership.epoch, digest: this.membership.digest(), sp: sp.hex, spvv: sp.spvv, body });
+    this.output.messages.push({
+      from: this.id,
+      to,
+      epoch: this.membership.epoch,
+      digest: this.membership.digest(),
+      sp: sp.hex,
+      spvv: sp.spvv,
+      body,
+    });
   }
 
   reply(reply: ClientReply): void {
@@ -201,7 +230,8 @@ export class Replica {
 
   rememberRequest(requestId: string, outcome: Outcome): void {
     this.requestOutcomes.set(requestId, outcome);
-    if (this.requestOutcomes.size > REQUEST_OUTCOMES_MAX) this.requestOutcomes.delete(this.requestOutcomes.keys().next().value!);
+    if (this.requestOutcomes.size > REQUEST_OUTCOMES_MAX)
+      this.requestOutcomes.delete(this.requestOutcomes.keys().next().value!);
   }
 
   /** What this node knows of a transaction. */
@@ -239,7 +269,9 @@ export class Replica {
       this.send(envelope.from, { type: 'probe-reply', nonce: body.nonce });
       return false;
     }
-    if (body.type === 'probe-reply') for (const observe of this.probeReplyObservers) observe(envelope.from, body.nonce, envelope.digest);
+    if (body.type === 'probe-reply')
+      for (const observe of this.probeReplyObservers)
+        observe(envelope.from, body.nonce, envelope.digest);
     if (body.type === 'probe-reply' || body.type === 'membership') return true;
     // Live-sync messages are the appliance's (live-sync.ts), never the state machine's.
     if (body.type.startsWith('live-sync-')) return false;
@@ -251,7 +283,11 @@ export class Replica {
     }
     const previous = this.peers.get(envelope.from);
     this.peers.set(envelope.from, {
-      sp: envelope.sp, spvv: envelope.spvv, epoch: envelope.epoch, digest: envelope.digest, tick: this.now,
+      sp: envelope.sp,
+      spvv: envelope.spvv,
+      epoch: envelope.epoch,
+      digest: envelope.digest,
+      tick: this.now,
       notSynced: previous?.notSynced ?? false,
     });
     return true;
@@ -265,15 +301,34 @@ export class Replica {
   private dispatch(envelope: Envelope): void {
     const body = envelope.body;
     switch (body.type) {
-      case 'prepare': return participant.onPrepare(this, envelope.from, body.tx);
-      case 'vote': return coordinator.onVote(this, envelope.from, body.txid, body.yes, this.voteCode(envelope, body.txid, body.yes, body.code));
-      case 'decision': return participant.onDecision(this, envelope.from, body.txid, body.commit);
-      case 'ack': return coordinator.onAck(this, envelope.from, body.txid);
-      case 'query': return this.send(envelope.from, { type: 'status', txid: body.txid, status: manager.answerQuery(this, body.txid) });
-      case 'status': return manager.onStatus(this, envelope.from, body.txid, body.status);
-      case 'probe-reply': return manager.onProbeReply(this, body.nonce);
-      case 'membership': return manager.onMembership(this, envelope.from, body.membership);
-      case 'probe': return;
+      case 'prepare':
+        return participant.onPrepare(this, envelope.from, body.tx);
+      case 'vote':
+        return coordinator.onVote(
+          this,
+          envelope.from,
+          body.txid,
+          body.yes,
+          this.voteCode(envelope, body.txid, body.yes, body.code),
+        );
+      case 'decision':
+        return participant.onDecision(this, envelope.from, body.txid, body.commit);
+      case 'ack':
+        return coordinator.onAck(this, envelope.from, body.txid);
+      case 'query':
+        return this.send(envelope.from, {
+          type: 'status',
+          txid: body.txid,
+          status: manager.answerQuery(this, body.txid),
+        });
+      case 'status':
+        return manager.onStatus(this, envelope.from, body.txid, body.status);
+      case 'probe-reply':
+        return manager.onProbeReply(this, body.nonce);
+      case 'membership':
+        return manager.onMembership(this, envelope.from, body.membership);
+      case 'probe':
+        return;
     }
   }
 
@@ -288,14 +343,25 @@ export class Replica {
 
   /** After every input: start the next transaction if the pool is free here. */
   private settle(): void {
-    if (this.idleHooks.length > 0 && !this.hasPendingTransaction()) for (const hook of [...this.idleHooks]) hook();
+    if (this.idleHooks.length > 0 && !this.hasPendingTransaction())
+      for (const hook of [...this.idleHooks]) hook();
     coordinator.startNext(this);
   }
 
   // ---- views ----
 
   /** The pending transactions as the console shows them. */
-  pending(): { txid: TxId; state: TxStateName; role: string; tick: number; coordinator: NodeId; nodes: { id: NodeId; pendingAck: boolean }[]; event: number; sourceUser: string; target: string }[] {
+  pending(): {
+    txid: TxId;
+    state: TxStateName;
+    role: string;
+    tick: number;
+    coordinator: NodeId;
+    nodes: { id: NodeId; pendingAck: boolean }[];
+    event: number;
+    sourceUser: string;
+    target: string;
+  }[] {
     return [...this.transactions.values()].map((held) => ({
       txid: held.tx.txid,
       state: held.state,
@@ -307,8 +373,11 @@ export class Replica {
       target: held.tx.target,
       nodes: [held.tx.coordinator, ...held.tx.participants].map((id) => ({
         id,
-        pendingAck: held.role === 'coordinator' && id !== this.id && !this.membership.isFenced(id)
-          && !(held.state === 'VIRTUAL' ? held.votes.has(id) : held.acks.has(id)),
+        pendingAck:
+          held.role === 'coordinator' &&
+          id !== this.id &&
+          !this.membership.isFenced(id) &&
+          !(held.state === 'VIRTUAL' ? held.votes.has(id) : held.acks.has(id)),
       })),
     }));
   }

@@ -18,7 +18,8 @@ export function restore(replica: Replica, recovery: ReplicaRecovery): void {
   for (const node of recovery.added) replica.membership.add(node);
   for (const node of recovery.down) replica.membership.markDown(node);
   for (const [txid, committed] of recovery.outcomes) replica.remember(txid, committed);
-  for (const [requestId, outcome] of recovery.requestOutcomes) replica.rememberRequest(requestId, outcome);
+  for (const [requestId, outcome] of recovery.requestOutcomes)
+    replica.rememberRequest(requestId, outcome);
   replica.fenced = replica.membership.isFenced(replica.id);
   const tx = recovery.pending;
   if (!tx) return;
@@ -26,8 +27,14 @@ export function restore(replica: Replica, recovery: ReplicaRecovery): void {
   // own); a participant is in doubt until it hears the outcome.
   const role = tx.coordinator === replica.id ? 'coordinator' : 'participant';
   const held: TxState = {
-    tx, role, state: role === 'coordinator' ? 'VIRTUAL' : 'PREPARED',
-    votes: new Set(), acks: new Set(), requests: [], since: replica.now, statuses: new Map(),
+    tx,
+    role,
+    state: role === 'coordinator' ? 'VIRTUAL' : 'PREPARED',
+    votes: new Set(),
+    acks: new Set(),
+    requests: [],
+    since: replica.now,
+    statuses: new Map(),
   };
   replica.transactions.set(tx.txid, held);
 }

@@ -41,7 +41,14 @@ export interface Transaction {
 
 export type LogRecord =
   | { readonly type: 'prepare'; readonly tx: Transaction }
-  | { readonly type: 'commit'; readonly txid: TxId; readonly epoch: number; readonly sp: string; readonly spvv: number; readonly terminated: boolean }
+  | {
+      readonly type: 'commit';
+      readonly txid: TxId;
+      readonly epoch: number;
+      readonly sp: string;
+      readonly spvv: number;
+      readonly terminated: boolean;
+    }
   | { readonly type: 'abort'; readonly txid: TxId; readonly epoch: number; readonly reason: number }
   | { readonly type: 'node-down'; readonly node: NodeId; readonly epoch: number }
   | { readonly type: 'node-added'; readonly node: NodeAddress; readonly epoch: number };
@@ -65,17 +72,50 @@ export type MessageBody =
  * stream numbered by `seq` (go-back-N, acked cumulatively). These bypass the envelope checks. */
 export type LiveSyncBody =
   | {
-    readonly type: 'live-sync-request'; readonly session: string; readonly address: string; readonly domain: string;
-    /** A member syncing in place: the transactions it decided most recently (node-host.ts), so
-     * the donor sends DONE only once it has them resolved too (live-sync.ts, DonorSession). */
-    readonly decided?: readonly TxId[];
-  }
+      readonly type: 'live-sync-request';
+      readonly session: string;
+      readonly address: string;
+      readonly domain: string;
+      /** A member syncing in place: the transactions it decided most recently (node-host.ts), so
+       * the donor sends DONE only once it has them resolved too (live-sync.ts, DonorSession). */
+      readonly decided?: readonly TxId[];
+    }
   | { readonly type: 'live-sync-refused'; readonly session: string; readonly code: number }
-  | { readonly type: 'live-sync-begin'; readonly session: string; readonly seq: number; readonly poolId: string; readonly records: number; readonly header: Uint8Array }
-  | { readonly type: 'live-sync-chunk'; readonly session: string; readonly seq: number; readonly records: number; readonly data: Uint8Array }
-  | { readonly type: 'live-sync-outcomes'; readonly session: string; readonly seq: number; readonly outcomes: readonly RequestOutcome[] }
-  | { readonly type: 'live-sync-commit'; readonly session: string; readonly seq: number; readonly tx: Transaction; readonly sp: string; readonly spvv: number }
-  | { readonly type: 'live-sync-done'; readonly session: string; readonly seq: number; readonly membership: MembershipEvents }
+  | {
+      readonly type: 'live-sync-begin';
+      readonly session: string;
+      readonly seq: number;
+      readonly poolId: string;
+      readonly records: number;
+      readonly header: Uint8Array;
+    }
+  | {
+      readonly type: 'live-sync-chunk';
+      readonly session: string;
+      readonly seq: number;
+      readonly records: number;
+      readonly data: Uint8Array;
+    }
+  | {
+      readonly type: 'live-sync-outcomes';
+      readonly session: string;
+      readonly seq: number;
+      readonly outcomes: readonly RequestOutcome[];
+    }
+  | {
+      readonly type: 'live-sync-commit';
+      readonly session: string;
+      readonly seq: number;
+      readonly tx: Transaction;
+      readonly sp: string;
+      readonly spvv: number;
+    }
+  | {
+      readonly type: 'live-sync-done';
+      readonly session: string;
+      readonly seq: number;
+      readonly membership: MembershipEvents;
+    }
   | { readonly type: 'live-sync-ack'; readonly session: string; readonly seq: number };
 
 export type MessageType = MessageBody['type'];

@@ -4,7 +4,14 @@
 import type { EventType, Operation } from '../core/batch.ts';
 import { HsmError, code } from '../core/codes.ts';
 import { deriveKey } from '../core/keys.ts';
-import type { KdfParameters, ObjectRecord, PolicyRecord, RecordKind, StoreRecord, UserRecord } from '../core/records.ts';
+import type {
+  KdfParameters,
+  ObjectRecord,
+  PolicyRecord,
+  RecordKind,
+  StoreRecord,
+  UserRecord,
+} from '../core/records.ts';
 import type { ServiceBackend } from './backend.ts';
 import { keyBytes, type CryptoEngine, type KeyBytes } from './crypto-engine.ts';
 import { toBase64, toHex } from './encoding.ts';
@@ -14,7 +21,12 @@ import type { Session } from './session.ts';
 import { unwrapObjectKey } from './wrapping.ts';
 
 /** The policy until an administrator sets one (the bootstrap writes it too). */
-export const DEFAULT_POLICY: Policy = { minPasswordLength: 8, maxFailedLogins: 5, keyExportAllowed: true, sessionTimeoutSeconds: 900 };
+export const DEFAULT_POLICY: Policy = {
+  minPasswordLength: 8,
+  maxFailedLogins: 5,
+  keyExportAllowed: true,
+  sessionTimeoutSeconds: 900,
+};
 
 /**
  * Password hashing for new verifiers in production: PBKDF2-HMAC-SHA-256 with OWASP's 600,000
@@ -81,11 +93,15 @@ export class NodeContext {
   }
 
   users(): UserRecord[] {
-    return this.backend.core.list('user').map((bytes) => this.backend.core.decode(bytes) as UserRecord);
+    return this.backend.core
+      .list('user')
+      .map((bytes) => this.backend.core.decode(bytes) as UserRecord);
   }
 
   objects(): ObjectRecord[] {
-    return this.backend.core.list('object').map((bytes) => this.backend.core.decode(bytes) as ObjectRecord);
+    return this.backend.core
+      .list('object')
+      .map((bytes) => this.backend.core.decode(bytes) as ObjectRecord);
   }
 
   encode(record: StoreRecord): Uint8Array {
@@ -95,15 +111,31 @@ export class NodeContext {
   // ---- writes ----
 
   /** A replicated write; throws the pool's code unless it committed. */
-  async submit(requestId: string, event: EventType, operations: readonly Operation[], sourceUser: string, target: string): Promise<WriteResult> {
+  async submit(
+    requestId: string,
+    event: EventType,
+    operations: readonly Operation[],
+    sourceUser: string,
+    target: string,
+  ): Promise<WriteResult> {
     let reply;
     try {
-      reply = await this.backend.submit({ kind: 'write', requestId, event, operations, sourceUser, target });
+      reply = await this.backend.submit({
+        kind: 'write',
+        requestId,
+        event,
+        operations,
+        sourceUser,
+        target,
+      });
     } catch (error) {
       // The node's replication layer failed: whether the write took effect is unknown here, so
       // the client must retry it elsewhere with the same request id — CANNOT_WORK tells it to.
       if (error instanceof HsmError) throw error;
-      throw new HsmError(code('CANNOT_WORK'), `replication: ${error instanceof Error ? error.message : String(error)}`);
+      throw new HsmError(
+        code('CANNOT_WORK'),
+        `replication: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
     if (reply.code !== 0) throw new HsmError(reply.code, `${event} ${target}`);
     return reply.txid === undefined ? {} : { txid: reply.txid };
@@ -143,7 +175,13 @@ export class NodeContext {
   }
 
   private async unwrapAndLoad(object: ObjectRecord): Promise<KeyBytes> {
-    const material = await unwrapObjectKey(this.engine, this.wrapKey, object.name, object.keyType, object.wrapped);
+    const material = await unwrapObjectKey(
+      this.engine,
+      this.wrapKey,
+      object.name,
+      object.keyType,
+      object.wrapped,
+    );
     return loadKey(this.engine, object.keyType, material);
   }
 }

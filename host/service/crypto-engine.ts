@@ -51,7 +51,9 @@ const RSA_ALGORITHM = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as const;
 const ECDSA_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 const ECDSA_SIGN = { name: 'ECDSA', hash: 'SHA-256' } as const;
 /** RFC 8410: PKCS#8 of an Ed25519 seed is this 16-byte prefix and the seed. */
-const ED25519_PKCS8_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]);
+const ED25519_PKCS8_PREFIX = Uint8Array.from([
+  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+]);
 
 export interface CryptoEngineOptions {
   /** WebCrypto to use; null forces the pure-JavaScript paths. Default: globalThis.crypto.subtle. */
@@ -64,10 +66,15 @@ export class CryptoEngine {
   private ed25519Native: boolean | undefined;
 
   constructor(options: CryptoEngineOptions = {}) {
-    this.subtle = options.subtle === null ? undefined : (options.subtle ?? globalThis.crypto?.subtle);
+    this.subtle =
+      options.subtle === null ? undefined : (options.subtle ?? globalThis.crypto?.subtle);
   }
 
-  private webKey(key: KeyBytes, purpose: string, make: (subtle: SubtleCrypto) => Promise<CryptoKey>): Promise<CryptoKey> {
+  private webKey(
+    key: KeyBytes,
+    purpose: string,
+    make: (subtle: SubtleCrypto) => Promise<CryptoKey>,
+  ): Promise<CryptoKey> {
     let imported = key.webKeys.get(purpose);
     if (!imported) {
       imported = make(this.subtle!);
@@ -81,41 +88,89 @@ export class CryptoEngine {
   // ---- symmetric ----
 
   /** AES-GCM: ciphertext with its 16-byte tag appended. */
-  async aesGcmSeal(key: KeyBytes, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
+  async aesGcmSeal(
+    key: KeyBytes,
+    nonce: Uint8Array,
+    plaintext: Uint8Array,
+    aad: Uint8Array,
+  ): Promise<Uint8Array> {
     if (!this.subtle) return gcm(key.material, nonce, aad).encrypt(plaintext);
-    const webKey = await this.webKey(key, 'aes-gcm', (subtle) => subtle.importKey('raw', source(key.material), 'AES-GCM', false, ['encrypt', 'decrypt']));
-    return new Uint8Array(await this.subtle.encrypt({ name: 'AES-GCM', iv: source(nonce), additionalData: source(aad) }, webKey, source(plaintext)));
+    const webKey = await this.webKey(key, 'aes-gcm', (subtle) =>
+      subtle.importKey('raw', source(key.material), 'AES-GCM', false, ['encrypt', 'decrypt']),
+    );
+    return new Uint8Array(
+      await this.subtle.encrypt(
+        { name: 'AES-GCM', iv: source(nonce), additionalData: source(aad) },
+        webKey,
+        source(plaintext),
+      ),
+    );
   }
 
   /** AES-GCM open; undefined when the tag does not verify. */
-  async aesGcmOpen(key: KeyBytes, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Promise<Uint8Array | undefined> {
+  async aesGcmOpen(
+    key: KeyBytes,
+    nonce: Uint8Array,
+    sealed: Uint8Array,
+    aad: Uint8Array,
+  ): Promise<Uint8Array | undefined> {
     if (sealed.length < GCM_TAG_SIZE) return undefined;
     try {
       if (!this.subtle) return gcm(key.material, nonce, aad).decrypt(sealed);
-      const webKey = await this.webKey(key, 'aes-gcm', (subtle) => subtle.importKey('raw', source(key.material), 'AES-GCM', false, ['encrypt', 'decrypt']));
-      return new Uint8Array(await this.subtle.decrypt({ name: 'AES-GCM', iv: source(nonce), additionalData: source(aad) }, webKey, source(sealed)));
+      const webKey = await this.webKey(key, 'aes-gcm', (subtle) =>
+        subtle.importKey('raw', source(key.material), 'AES-GCM', false, ['encrypt', 'decrypt']),
+      );
+      return new Uint8Array(
+        await this.subtle.decrypt(
+          { name: 'AES-GCM', iv: source(nonce), additionalData: source(aad) },
+          webKey,
+          source(sealed),
+        ),
+      );
     } catch {
       return undefined;
     }
   }
 
   async hmacSha256(key: KeyBytes, message: Uint8Array): Promise<Uint8Array> {
-    if (!this.subtle || message.length < HMAC_WEBCRYPTO_FROM_BYTES) return hmac(sha256, key.material, message);
+    if (!this.subtle || message.length < HMAC_WEBCRYPTO_FROM_BYTES)
+      return hmac(sha256, key.material, message);
     const webKey = await this.webKey(key, 'hmac', (subtle) =>
-      subtle.importKey('raw', source(key.material), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']));
+      subtle.importKey('raw', source(key.material), { name: 'HMAC', hash: 'SHA-256' }, false, [
+        'sign',
+      ]),
+    );
     return new Uint8Array(await this.subtle.sign('HMAC', webKey, source(message)));
   }
 
   // ---- password hashing (SCRAM's SaltedPassword) ----
 
-  async pbkdf2Sha256(password: Uint8Array, salt: Uint8Array, iterations: number): Promise<Uint8Array> {
+  async pbkdf2Sha256(
+    password: Uint8Array,
+    salt: Uint8Array,
+    iterations: number,
+  ): Promise<Uint8Array> {
     if (!this.subtle) return pbkdf2Async(sha256, password, salt, { c: iterations, dkLen: 32 });
-    const base = await this.subtle.importKey('raw', source(password), 'PBKDF2', false, ['deriveBits']);
-    return new Uint8Array(await this.subtle.deriveBits({ name: 'PBKDF2', hash: 'SHA-256', salt: source(salt), iterations }, base, 256));
+    const base = await this.subtle.importKey('raw', source(password), 'PBKDF2', false, [
+      'deriveBits',
+    ]);
+    return new Uint8Array(
+      await this.subtle.deriveBits(
+        { name: 'PBKDF2', hash: 'SHA-256', salt: source(salt), iterations },
+        base,
+        256,
+      ),
+    );
   }
 
   /** No WebCrypto scrypt exists: @noble's, yielding to the event loop while it runs. */
-  scrypt(password: Uint8Array, salt: Uint8Array, log2N: number, r: number, p: number): Promise<Uint8Array> {
+  scrypt(
+    password: Uint8Array,
+    salt: Uint8Array,
+    log2N: number,
+    r: number,
+    p: number,
+  ): Promise<Uint8Array> {
     return scryptAsync(password, salt, { N: 2 ** log2N, r, p, dkLen: 32, maxmem: 2 ** 31 });
   }
 
@@ -123,7 +178,9 @@ export class CryptoEngine {
 
   async ecdsaSign(key: KeyBytes, message: Uint8Array): Promise<Uint8Array> {
     if (!this.subtle) return p256.sign(message, key.material);
-    const webKey = await this.webKey(key, 'ecdsa-sign', (subtle) => subtle.importKey('jwk', ecJwk(key), ECDSA_ALGORITHM, false, ['sign']));
+    const webKey = await this.webKey(key, 'ecdsa-sign', (subtle) =>
+      subtle.importKey('jwk', ecJwk(key), ECDSA_ALGORITHM, false, ['sign']),
+    );
     return new Uint8Array(await this.subtle.sign(ECDSA_SIGN, webKey, source(message)));
   }
 
@@ -131,7 +188,9 @@ export class CryptoEngine {
   async ecdsaVerify(key: KeyBytes, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
     if (signature.length !== 64) return false;
     if (!this.subtle) return p256.verify(signature, message, key.publicKey!, { lowS: false });
-    const webKey = await this.webKey(key, 'ecdsa-verify', (subtle) => subtle.importKey('raw', source(key.publicKey!), ECDSA_ALGORITHM, false, ['verify']));
+    const webKey = await this.webKey(key, 'ecdsa-verify', (subtle) =>
+      subtle.importKey('raw', source(key.publicKey!), ECDSA_ALGORITHM, false, ['verify']),
+    );
     return this.subtle.verify(ECDSA_SIGN, webKey, source(signature), source(message));
   }
 
@@ -145,7 +204,13 @@ export class CryptoEngine {
     if (!this.subtle) return false;
     if (this.ed25519Native === undefined) {
       try {
-        await this.subtle.importKey('raw', source(ed25519.getPublicKey(new Uint8Array(32))), 'Ed25519', false, ['verify']);
+        await this.subtle.importKey(
+          'raw',
+          source(ed25519.getPublicKey(new Uint8Array(32))),
+          'Ed25519',
+          false,
+          ['verify'],
+        );
         this.ed25519Native = true;
       } catch {
         this.ed25519Native = false;
@@ -157,14 +222,23 @@ export class CryptoEngine {
   async ed25519Sign(key: KeyBytes, message: Uint8Array): Promise<Uint8Array> {
     if (!(await this.hasNativeEd25519())) return ed25519.sign(message, key.material);
     const webKey = await this.webKey(key, 'ed25519-sign', (subtle) =>
-      subtle.importKey('pkcs8', source(concatBytes(ED25519_PKCS8_PREFIX, key.material)), 'Ed25519', false, ['sign']));
+      subtle.importKey(
+        'pkcs8',
+        source(concatBytes(ED25519_PKCS8_PREFIX, key.material)),
+        'Ed25519',
+        false,
+        ['sign'],
+      ),
+    );
     return new Uint8Array(await this.subtle!.sign('Ed25519', webKey, source(message)));
   }
 
   async ed25519Verify(key: KeyBytes, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
     if (signature.length !== 64) return false;
     if (!(await this.hasNativeEd25519())) return ed25519.verify(signature, message, key.publicKey!);
-    const webKey = await this.webKey(key, 'ed25519-verify', (subtle) => subtle.importKey('raw', source(key.publicKey!), 'Ed25519', false, ['verify']));
+    const webKey = await this.webKey(key, 'ed25519-verify', (subtle) =>
+      subtle.importKey('raw', source(key.publicKey!), 'Ed25519', false, ['verify']),
+    );
     return this.subtle!.verify('Ed25519', webKey, source(signature), source(message));
   }
 
@@ -182,7 +256,11 @@ export class CryptoEngine {
   /** A new key as PKCS#8 DER. WebCrypto draws its randomness itself: RSA keys are the one thing not from the injected generator. */
   async rsaGenerate(): Promise<Uint8Array> {
     const subtle = this.requireSubtle();
-    const algorithm = { ...RSA_ALGORITHM, modulusLength: RSA_MODULUS_BITS, publicExponent: source(RSA_PUBLIC_EXPONENT) };
+    const algorithm = {
+      ...RSA_ALGORITHM,
+      modulusLength: RSA_MODULUS_BITS,
+      publicExponent: source(RSA_PUBLIC_EXPONENT),
+    };
     const pair = (await subtle.generateKey(algorithm, true, ['sign', 'verify'])) as CryptoKeyPair;
     return new Uint8Array(await subtle.exportKey('pkcs8', pair.privateKey));
   }
@@ -192,7 +270,8 @@ export class CryptoEngine {
     const subtle = this.requireSubtle();
     try {
       const key = await subtle.importKey('pkcs8', source(pkcs8), RSA_ALGORITHM, true, ['sign']);
-      if ((key.algorithm as RsaHashedKeyAlgorithm).modulusLength !== RSA_MODULUS_BITS) return undefined;
+      if ((key.algorithm as RsaHashedKeyAlgorithm).modulusLength !== RSA_MODULUS_BITS)
+        return undefined;
       return new Uint8Array(await subtle.exportKey('pkcs8', key));
     } catch {
       return undefined;
@@ -202,22 +281,34 @@ export class CryptoEngine {
   /** The SPKI DER public key of a PKCS#8 private key. */
   async rsaPublicKey(pkcs8: Uint8Array): Promise<Uint8Array> {
     const subtle = this.requireSubtle();
-    const privateKey = await subtle.importKey('pkcs8', source(pkcs8), RSA_ALGORITHM, true, ['sign']);
+    const privateKey = await subtle.importKey('pkcs8', source(pkcs8), RSA_ALGORITHM, true, [
+      'sign',
+    ]);
     const { n, e } = await subtle.exportKey('jwk', privateKey);
-    const publicKey = await subtle.importKey('jwk', { kty: 'RSA', n, e, alg: 'RS256' }, RSA_ALGORITHM, true, ['verify']);
+    const publicKey = await subtle.importKey(
+      'jwk',
+      { kty: 'RSA', n, e, alg: 'RS256' },
+      RSA_ALGORITHM,
+      true,
+      ['verify'],
+    );
     return new Uint8Array(await subtle.exportKey('spki', publicKey));
   }
 
   async rsaSign(key: KeyBytes, message: Uint8Array): Promise<Uint8Array> {
     const subtle = this.requireSubtle();
-    const webKey = await this.webKey(key, 'rsa-sign', (s) => s.importKey('pkcs8', source(key.material), RSA_ALGORITHM, false, ['sign']));
+    const webKey = await this.webKey(key, 'rsa-sign', (s) =>
+      s.importKey('pkcs8', source(key.material), RSA_ALGORITHM, false, ['sign']),
+    );
     return new Uint8Array(await subtle.sign(RSA_ALGORITHM.name, webKey, source(message)));
   }
 
   async rsaVerify(key: KeyBytes, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
     const subtle = this.requireSubtle();
     if (signature.length !== RSA_MODULUS_BITS / 8) return false;
-    const webKey = await this.webKey(key, 'rsa-verify', (s) => s.importKey('spki', source(key.publicKey!), RSA_ALGORITHM, false, ['verify']));
+    const webKey = await this.webKey(key, 'rsa-verify', (s) =>
+      s.importKey('spki', source(key.publicKey!), RSA_ALGORITHM, false, ['verify']),
+    );
     return subtle.verify(RSA_ALGORITHM.name, webKey, source(signature), source(message));
   }
 }
@@ -231,5 +322,12 @@ function base64Url(bytes: Uint8Array): string {
 /** A P-256 private key as JWK: WebCrypto has no raw import of a bare scalar. */
 function ecJwk(key: KeyBytes): JsonWebKey {
   const point = key.publicKey!;
-  return { kty: 'EC', crv: 'P-256', d: base64Url(key.material), x: base64Url(point.subarray(1, 33)), y: base64Url(point.subarray(33, 65)), ext: false };
+  return {
+    kty: 'EC',
+    crv: 'P-256',
+    d: base64Url(key.material),
+    x: base64Url(point.subarray(1, 33)),
+    y: base64Url(point.subarray(33, 65)),
+    ext: false,
+  };
 }

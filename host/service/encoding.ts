@@ -12,7 +12,11 @@ export function toBase64(bytes: Uint8Array): string {
   let i = 0;
   for (; i + 3 <= bytes.length; i += 3) {
     const word = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
-    out += BASE64_ALPHABET[word >>> 18] + BASE64_ALPHABET[(word >>> 12) & 63] + BASE64_ALPHABET[(word >>> 6) & 63] + BASE64_ALPHABET[word & 63];
+    out +=
+      BASE64_ALPHABET[word >>> 18] +
+      BASE64_ALPHABET[(word >>> 12) & 63] +
+      BASE64_ALPHABET[(word >>> 6) & 63] +
+      BASE64_ALPHABET[word & 63];
   }
   const rest = bytes.length - i;
   if (rest === 1) {
@@ -20,7 +24,11 @@ export function toBase64(bytes: Uint8Array): string {
     out += BASE64_ALPHABET[word >>> 18] + BASE64_ALPHABET[(word >>> 12) & 63] + '==';
   } else if (rest === 2) {
     const word = (bytes[i] << 16) | (bytes[i + 1] << 8);
-    out += BASE64_ALPHABET[word >>> 18] + BASE64_ALPHABET[(word >>> 12) & 63] + BASE64_ALPHABET[(word >>> 6) & 63] + '=';
+    out +=
+      BASE64_ALPHABET[word >>> 18] +
+      BASE64_ALPHABET[(word >>> 12) & 63] +
+      BASE64_ALPHABET[(word >>> 6) & 63] +
+      '=';
   }
   return out;
 }

@@ -24,21 +24,34 @@ export const KEY_FAMILY: Readonly<Record<KeyType, KeyFamily>> = {
 
 /** Sizes of the fixed-size forms (RSA's PKCS#8 varies by a few bytes). */
 const FIXED_SIZE: Readonly<Partial<Record<KeyType, number>>> = {
-  'aes-128': 16, 'aes-256': 32, 'hmac-sha256': 32, 'ec-p256': 32, ed25519: 32,
+  'aes-128': 16,
+  'aes-256': 32,
+  'hmac-sha256': 32,
+  'ec-p256': 32,
+  ed25519: 32,
 };
 
 /** noble reduces 48 random bytes modulo n (FIPS 186-5 A.2.1): no bias, never zero. */
 const P256_SEED_SIZE = 48;
 
-export async function generateMaterial(engine: CryptoEngine, keyType: KeyType, randomBytes: (length: number) => Uint8Array): Promise<Uint8Array> {
+export async function generateMaterial(
+  engine: CryptoEngine,
+  keyType: KeyType,
+  randomBytes: (length: number) => Uint8Array,
+): Promise<Uint8Array> {
   if (keyType === 'rsa-2048') return engine.rsaGenerate();
   if (keyType === 'ec-p256') return p256.utils.randomSecretKey(randomBytes(P256_SEED_SIZE));
   return randomBytes(FIXED_SIZE[keyType]!);
 }
 
 /** An import in its canonical form; INVALID_KEY_MATERIAL if it is not a key of that type. */
-export async function canonicalMaterial(engine: CryptoEngine, keyType: KeyType, material: Uint8Array): Promise<Uint8Array> {
-  const invalid = (why: string): HsmError => new HsmError(code('INVALID_KEY_MATERIAL'), `${keyType}: ${why}`);
+export async function canonicalMaterial(
+  engine: CryptoEngine,
+  keyType: KeyType,
+  material: Uint8Array,
+): Promise<Uint8Array> {
+  const invalid = (why: string): HsmError =>
+    new HsmError(code('INVALID_KEY_MATERIAL'), `${keyType}: ${why}`);
   if (keyType === 'rsa-2048') {
     const canonical = await engine.rsaCanonical(material);
     if (!canonical) throw invalid('expected the PKCS#8 DER of an RSA key with a 2048-bit modulus');
@@ -46,12 +59,17 @@ export async function canonicalMaterial(engine: CryptoEngine, keyType: KeyType, 
   }
   const size = FIXED_SIZE[keyType]!;
   if (material.length !== size) throw invalid(`expected ${size} bytes, got ${material.length}`);
-  if (keyType === 'ec-p256' && !p256.utils.isValidSecretKey(material)) throw invalid('the scalar must be in 1..n-1');
+  if (keyType === 'ec-p256' && !p256.utils.isValidSecretKey(material))
+    throw invalid('the scalar must be in 1..n-1');
   return material.slice();
 }
 
 /** The key ready for operations: material plus its public key (computed once per load). */
-export async function loadKey(engine: CryptoEngine, keyType: KeyType, material: Uint8Array): Promise<KeyBytes> {
+export async function loadKey(
+  engine: CryptoEngine,
+  keyType: KeyType,
+  material: Uint8Array,
+): Promise<KeyBytes> {
   switch (keyType) {
     case 'ec-p256':
       return keyBytes(material, engine.ecdsaPublicKey(material));

@@ -12,7 +12,14 @@ import { GCM_NONCE_SIZE, type KeyBytes } from './crypto-engine.ts';
 import { canonicalMaterial, generateMaterial, loadKey } from './key-material.ts';
 import * as operations from './operations.ts';
 import { requireFamily } from './operations.ts';
-import { KEY_MATERIAL_SIZE_MAX, LIST_PAGE_SIZE_DEFAULT, encodeBytes, type Decoded, type KeyInfo, type ResultOf } from './protocol.ts';
+import {
+  KEY_MATERIAL_SIZE_MAX,
+  LIST_PAGE_SIZE_DEFAULT,
+  encodeBytes,
+  type Decoded,
+  type KeyInfo,
+  type ResultOf,
+} from './protocol.ts';
 import { TEMPORARY_KEYS_MAX } from './session.ts';
 import { keyContext, seal, unseal, wrapObjectKey } from './wrapping.ts';
 
@@ -44,7 +51,11 @@ function resolve(context: RequestContext, name: string, right: Right): Resolved 
   if (temporary) return { info: temporary.info, key: async () => temporary.key };
   const object = context.node.object(name);
   if (!object) throw new HsmError(code('CANNOT_OPEN_OBJ'), `object '${name}'`);
-  if (!allowed(object, context.user, right)) throw new HsmError(code('ACCESS_DENIED'), `'${context.user.name}' has no ${right} right on '${name}'`);
+  if (!allowed(object, context.user, right))
+    throw new HsmError(
+      code('ACCESS_DENIED'),
+      `'${context.user.name}' has no ${right} right on '${name}'`,
+    );
   return { info: infoOf(object, context.user.name), key: () => context.node.loadObjectKey(object) };
 }
 
@@ -52,83 +63,173 @@ function resolve(context: RequestContext, name: string, right: Right): Resolved 
 
 type CreateRequest = Decoded<'key.generate'> | Decoded<'key.import'>;
 
-async function createTemporary(context: RequestContext, request: CreateRequest, material: () => Promise<Uint8Array>): Promise<ResultOf<'key.generate'>> {
+async function createTemporary(
+  context: RequestContext,
+  request: CreateRequest,
+  material: () => Promise<Uint8Array>,
+): Promise<ResultOf<'key.generate'>> {
   const { session, node } = context;
   const check = (): void => {
-    if (session.user !== context.user.name) throw new HsmError(code('SESSION_EXPIRED'), 'the session ended while the key was made');
+    if (session.user !== context.user.name)
+      throw new HsmError(code('SESSION_EXPIRED'), 'the session ended while the key was made');
     if (session.temporaryKeys.has(request.name) || node.recordBytes('object', request.name)) {
       throw new HsmError(code('OBJ_ALREADY_EXISTS'), `object '${request.name}'`);
     }
-    if (session.temporaryKeys.size >= TEMPORARY_KEYS_MAX) throw new HsmError(code('TOO_MANY_TEMPORARY_KEYS'));
+    if (session.temporaryKeys.size >= TEMPORARY_KEYS_MAX)
+      throw new HsmError(code('TOO_MANY_TEMPORARY_KEYS'));
   };
   check();
   const { name, keyType, exportable } = request;
   const key = await loadKey(node.engine, keyType, await material());
   check(); // again: other requests of this session ran while the key was made
-  const info: KeyInfo = { name, keyType, exportable, temporary: true, owner: context.user.name, acl: [] };
+  const info: KeyInfo = {
+    name,
+    keyType,
+    exportable,
+    temporary: true,
+    owner: context.user.name,
+    acl: [],
+  };
   session.temporaryKeys.set(name, { info, key });
   return { key: info };
 }
 
-async function createPersistent(context: RequestContext, request: CreateRequest, material: () => Promise<Uint8Array>): Promise<ResultOf<'key.generate'>> {
+async function createPersistent(
+  context: RequestContext,
+  request: CreateRequest,
+  material: () => Promise<Uint8Array>,
+): Promise<ResultOf<'key.generate'>> {
   const { node, user } = context;
   const requestId = request.requestId;
-  if (requestId === undefined) throw new HsmError(code('MALFORMED_REQUEST'), 'requestId: required for a persistent key');
-  if (context.session.temporaryKeys.has(request.name)) throw new HsmError(code('OBJ_ALREADY_EXISTS'), `temporary object '${request.name}'`);
+  if (requestId === undefined)
+    throw new HsmError(code('MALFORMED_REQUEST'), 'requestId: required for a persistent key');
+  if (context.session.temporaryKeys.has(request.name))
+    throw new HsmError(code('OBJ_ALREADY_EXISTS'), `temporary object '${request.name}'`);
   const existing = node.recordBytes('object', request.name);
   if (existing) {
     // 5022 — or, if this request created it before its reply was lost, the original outcome.
-    const result = await node.submit(requestId, 'CREATE_OBJ', [{ op: 'insert', record: existing }], user.name, request.name);
+    const result = await node.submit(
+      requestId,
+      'CREATE_OBJ',
+      [{ op: 'insert', record: existing }],
+      user.name,
+      request.name,
+    );
     return { key: infoOf(node.object(request.name)!, user.name), ...result };
   }
   const { name, keyType, exportable } = request;
-  const wrapped = await wrapObjectKey(node.engine, node.wrapKey, name, keyType, await material(), node.backend.randomBytes(GCM_NONCE_SIZE));
-  const record: ObjectRecord = { kind: 'object', name, keyType, exportable, temporary: false, owner: user.name, acl: [], wrapped };
-  const result = await node.submit(requestId, 'CREATE_OBJ', [{ op: 'insert', record: node.encode(record) }], user.name, name);
+  const wrapped = await wrapObjectKey(
+    node.engine,
+    node.wrapKey,
+    name,
+    keyType,
+    await material(),
+    node.backend.randomBytes(GCM_NONCE_SIZE),
+  );
+  const record: ObjectRecord = {
+    kind: 'object',
+    name,
+    keyType,
+    exportable,
+    temporary: false,
+    owner: user.name,
+    acl: [],
+    wrapped,
+  };
+  const result = await node.submit(
+    requestId,
+    'CREATE_OBJ',
+    [{ op: 'insert', record: node.encode(record) }],
+    user.name,
+    name,
+  );
   return { key: infoOf(node.object(name) ?? record, user.name), ...result };
 }
 
-export async function generateKey(context: RequestContext, request: Decoded<'key.generate'>): Promise<ResultOf<'key.generate'>> {
+export async function generateKey(
+  context: RequestContext,
+  request: Decoded<'key.generate'>,
+): Promise<ResultOf<'key.generate'>> {
   const { engine, backend } = context.node;
-  const material = (): Promise<Uint8Array> => generateMaterial(engine, request.keyType, (length) => backend.randomBytes(length));
-  return request.temporary ? createTemporary(context, request, material) : createPersistent(context, request, material);
+  const material = (): Promise<Uint8Array> =>
+    generateMaterial(engine, request.keyType, (length) => backend.randomBytes(length));
+  return request.temporary
+    ? createTemporary(context, request, material)
+    : createPersistent(context, request, material);
 }
 
-export async function importKey(context: RequestContext, request: Decoded<'key.import'>): Promise<ResultOf<'key.import'>> {
+export async function importKey(
+  context: RequestContext,
+  request: Decoded<'key.import'>,
+): Promise<ResultOf<'key.import'>> {
   const { engine } = context.node;
-  const plain = await unseal(engine, context.sessionKey, 'key-import', keyContext(request.name, request.keyType), request.material);
-  if (plain.length > KEY_MATERIAL_SIZE_MAX) throw new HsmError(code('INPUT_TOO_LARGE'), `material: at most ${KEY_MATERIAL_SIZE_MAX} bytes`);
+  const plain = await unseal(
+    engine,
+    context.sessionKey,
+    'key-import',
+    keyContext(request.name, request.keyType),
+    request.material,
+  );
+  if (plain.length > KEY_MATERIAL_SIZE_MAX)
+    throw new HsmError(code('INPUT_TOO_LARGE'), `material: at most ${KEY_MATERIAL_SIZE_MAX} bytes`);
   const material = await canonicalMaterial(engine, request.keyType, plain);
   const given = async (): Promise<Uint8Array> => material;
-  return request.temporary ? createTemporary(context, request, given) : createPersistent(context, request, given);
+  return request.temporary
+    ? createTemporary(context, request, given)
+    : createPersistent(context, request, given);
 }
 
 // ---- read ----
 
-export async function exportKey(context: RequestContext, request: Decoded<'key.export'>): Promise<ResultOf<'key.export'>> {
+export async function exportKey(
+  context: RequestContext,
+  request: Decoded<'key.export'>,
+): Promise<ResultOf<'key.export'>> {
   const resolved = resolve(context, request.name, 'export');
-  if (!resolved.info.exportable) throw new HsmError(code('KEY_NOT_EXPORTABLE'), `object '${request.name}'`);
+  if (!resolved.info.exportable)
+    throw new HsmError(code('KEY_NOT_EXPORTABLE'), `object '${request.name}'`);
   if (!context.node.policy().keyExportAllowed) throw new HsmError(code('EXPORT_DISABLED'));
   const { material } = await resolved.key();
   const nonce = context.node.backend.randomBytes(GCM_NONCE_SIZE);
-  const sealed = await seal(context.node.engine, context.sessionKey, 'key-export', keyContext(request.name, resolved.info.keyType), material, nonce);
+  const sealed = await seal(
+    context.node.engine,
+    context.sessionKey,
+    'key-export',
+    keyContext(request.name, resolved.info.keyType),
+    material,
+    nonce,
+  );
   return { material: encodeBytes(sealed), keyType: resolved.info.keyType };
 }
 
-export async function publicKey(context: RequestContext, request: Decoded<'key.publicKey'>): Promise<ResultOf<'key.publicKey'>> {
+export async function publicKey(
+  context: RequestContext,
+  request: Decoded<'key.publicKey'>,
+): Promise<ResultOf<'key.publicKey'>> {
   const resolved = resolve(context, request.name, 'use');
   requireFamily(resolved.info.keyType, 'signature', 'publicKey');
   return { publicKey: encodeBytes((await resolved.key()).publicKey!) };
 }
 
-export function listKeys(context: RequestContext, request: Decoded<'key.list'>): ResultOf<'key.list'> {
+export function listKeys(
+  context: RequestContext,
+  request: Decoded<'key.list'>,
+): ResultOf<'key.list'> {
   const { user, session } = context;
   if (request.owner !== undefined && request.owner !== user.name && !user.admin) {
-    throw new HsmError(code('ACCESS_DENIED'), 'only an administrator lists the keys of another user');
+    throw new HsmError(
+      code('ACCESS_DENIED'),
+      'only an administrator lists the keys of another user',
+    );
   }
-  const wanted = (object: ObjectRecord): boolean => (request.owner === undefined ? visible(object, user) : object.owner === request.owner);
-  const keys = context.node.objects().filter(wanted).map((object) => infoOf(object, user.name));
-  if (request.owner === undefined || request.owner === user.name) keys.push(...[...session.temporaryKeys.values()].map((entry) => entry.info));
+  const wanted = (object: ObjectRecord): boolean =>
+    request.owner === undefined ? visible(object, user) : object.owner === request.owner;
+  const keys = context.node
+    .objects()
+    .filter(wanted)
+    .map((object) => infoOf(object, user.name));
+  if (request.owner === undefined || request.owner === user.name)
+    keys.push(...[...session.temporaryKeys.values()].map((entry) => entry.info));
   const after = request.after ?? '';
   const limit = request.limit ?? LIST_PAGE_SIZE_DEFAULT;
   const sorted = keys.filter((key) => key.name > after).sort((a, b) => (a.name < b.name ? -1 : 1));
@@ -137,72 +238,159 @@ export function listKeys(context: RequestContext, request: Decoded<'key.list'>):
 
 // ---- change ----
 
-export async function removeKey(context: RequestContext, request: Decoded<'key.remove'>): Promise<ResultOf<'key.remove'>> {
+export async function removeKey(
+  context: RequestContext,
+  request: Decoded<'key.remove'>,
+): Promise<ResultOf<'key.remove'>> {
   const { node, session, user } = context;
   if (session.temporaryKeys.delete(request.name)) return {};
-  if (request.requestId === undefined) throw new HsmError(code('MALFORMED_REQUEST'), 'requestId: required to remove a persistent key');
+  if (request.requestId === undefined)
+    throw new HsmError(code('MALFORMED_REQUEST'), 'requestId: required to remove a persistent key');
   const object = node.object(request.name);
-  if (object && !allowed(object, user, 'remove')) throw new HsmError(code('ACCESS_DENIED'), `'${user.name}' has no remove right on '${request.name}'`);
+  if (object && !allowed(object, user, 'remove'))
+    throw new HsmError(
+      code('ACCESS_DENIED'),
+      `'${user.name}' has no remove right on '${request.name}'`,
+    );
   // A missing object is still submitted: 5004, or the original outcome of this request's first try.
-  const result = await node.submit(request.requestId, 'DELETE_OBJ', [{ op: 'delete', kind: 'object', name: request.name }], user.name, request.name);
+  const result = await node.submit(
+    request.requestId,
+    'DELETE_OBJ',
+    [{ op: 'delete', kind: 'object', name: request.name }],
+    user.name,
+    request.name,
+  );
   node.forgetObjectKey(request.name);
   return result;
 }
 
 /** Sets one user's rights on a key (all false revokes). Only the owner grants. */
-export async function grantKey(context: RequestContext, request: Decoded<'key.grant'>): Promise<ResultOf<'key.grant'>> {
+export async function grantKey(
+  context: RequestContext,
+  request: Decoded<'key.grant'>,
+): Promise<ResultOf<'key.grant'>> {
   const { node, session, user } = context;
-  if (session.temporaryKeys.has(request.name)) throw new HsmError(code('ACL_INVALID'), 'a temporary key cannot be shared');
+  if (session.temporaryKeys.has(request.name))
+    throw new HsmError(code('ACL_INVALID'), 'a temporary key cannot be shared');
   const object = node.object(request.name);
   if (!object) throw new HsmError(code('CANNOT_OPEN_OBJ'), `object '${request.name}'`);
-  if (object.owner !== user.name) throw new HsmError(code('ACCESS_DENIED'), 'only the owner grants rights');
-  if (request.user === object.owner) throw new HsmError(code('ACL_INVALID'), 'the owner always has every right');
+  if (object.owner !== user.name)
+    throw new HsmError(code('ACCESS_DENIED'), 'only the owner grants rights');
+  if (request.user === object.owner)
+    throw new HsmError(code('ACL_INVALID'), 'the owner always has every right');
   const granting = request.use || request.export || request.remove;
-  if (granting && !node.user(request.user)) throw new HsmError(code('CANNOT_OPEN_OBJ'), `user '${request.user}'`);
+  if (granting && !node.user(request.user))
+    throw new HsmError(code('CANNOT_OPEN_OBJ'), `user '${request.user}'`);
   const acl = object.acl.filter((entry) => entry.user !== request.user);
-  if (granting) acl.push({ user: request.user, use: request.use, export: request.export, remove: request.remove });
-  if (acl.length > ACL_ENTRIES_MAX) throw new HsmError(code('ACL_INVALID'), `at most ${ACL_ENTRIES_MAX} users per key`);
+  if (granting)
+    acl.push({
+      user: request.user,
+      use: request.use,
+      export: request.export,
+      remove: request.remove,
+    });
+  if (acl.length > ACL_ENTRIES_MAX)
+    throw new HsmError(code('ACL_INVALID'), `at most ${ACL_ENTRIES_MAX} users per key`);
   const record = node.encode({ ...object, acl });
-  return node.submit(request.requestId, 'ACL_UPDATE', [{ op: 'replace', record, expected: node.token('object', object.name) }], user.name, request.name);
+  return node.submit(
+    request.requestId,
+    'ACL_UPDATE',
+    [{ op: 'replace', record, expected: node.token('object', object.name) }],
+    user.name,
+    request.name,
+  );
 }
 
 // ---- use (served by this node alone) ----
 
-async function usable(context: RequestContext, name: string, family: 'cipher' | 'mac' | 'signature', operation: string): Promise<{ keyType: KeyType; key: KeyBytes }> {
+async function usable(
+  context: RequestContext,
+  name: string,
+  family: 'cipher' | 'mac' | 'signature',
+  operation: string,
+): Promise<{ keyType: KeyType; key: KeyBytes }> {
   const resolved = resolve(context, name, 'use');
   requireFamily(resolved.info.keyType, family, operation);
   return { keyType: resolved.info.keyType, key: await resolved.key() };
 }
 
-export async function signMessage(context: RequestContext, request: Decoded<'sign'>): Promise<ResultOf<'sign'>> {
+export async function signMessage(
+  context: RequestContext,
+  request: Decoded<'sign'>,
+): Promise<ResultOf<'sign'>> {
   const { keyType, key } = await usable(context, request.name, 'signature', 'sign');
-  return { signature: encodeBytes(await operations.sign(context.node.engine, keyType, key, request.message)) };
+  return {
+    signature: encodeBytes(
+      await operations.sign(context.node.engine, keyType, key, request.message),
+    ),
+  };
 }
 
-export async function verifySignature(context: RequestContext, request: Decoded<'verify'>): Promise<ResultOf<'verify'>> {
+export async function verifySignature(
+  context: RequestContext,
+  request: Decoded<'verify'>,
+): Promise<ResultOf<'verify'>> {
   const { keyType, key } = await usable(context, request.name, 'signature', 'verify');
-  return { valid: await operations.verify(context.node.engine, keyType, key, request.message, request.signature) };
+  return {
+    valid: await operations.verify(
+      context.node.engine,
+      keyType,
+      key,
+      request.message,
+      request.signature,
+    ),
+  };
 }
 
-export async function encryptMessage(context: RequestContext, request: Decoded<'encrypt'>): Promise<ResultOf<'encrypt'>> {
+export async function encryptMessage(
+  context: RequestContext,
+  request: Decoded<'encrypt'>,
+): Promise<ResultOf<'encrypt'>> {
   const { keyType, key } = await usable(context, request.name, 'cipher', 'encrypt');
   const nonce = context.node.backend.randomBytes(GCM_NONCE_SIZE);
   const aad = request.aad ?? new Uint8Array(0);
-  return { ciphertext: encodeBytes(await operations.encrypt(context.node.engine, keyType, key, nonce, request.plaintext, aad)) };
+  return {
+    ciphertext: encodeBytes(
+      await operations.encrypt(context.node.engine, keyType, key, nonce, request.plaintext, aad),
+    ),
+  };
 }
 
-export async function decryptMessage(context: RequestContext, request: Decoded<'decrypt'>): Promise<ResultOf<'decrypt'>> {
+export async function decryptMessage(
+  context: RequestContext,
+  request: Decoded<'decrypt'>,
+): Promise<ResultOf<'decrypt'>> {
   const { keyType, key } = await usable(context, request.name, 'cipher', 'decrypt');
   const aad = request.aad ?? new Uint8Array(0);
-  return { plaintext: encodeBytes(await operations.decrypt(context.node.engine, keyType, key, request.ciphertext, aad)) };
+  return {
+    plaintext: encodeBytes(
+      await operations.decrypt(context.node.engine, keyType, key, request.ciphertext, aad),
+    ),
+  };
 }
 
-export async function macMessage(context: RequestContext, request: Decoded<'mac'>): Promise<ResultOf<'mac'>> {
+export async function macMessage(
+  context: RequestContext,
+  request: Decoded<'mac'>,
+): Promise<ResultOf<'mac'>> {
   const { keyType, key } = await usable(context, request.name, 'mac', 'mac');
-  return { mac: encodeBytes(await operations.mac(context.node.engine, keyType, key, request.message)) };
+  return {
+    mac: encodeBytes(await operations.mac(context.node.engine, keyType, key, request.message)),
+  };
 }
 
-export async function verifyMac(context: RequestContext, request: Decoded<'mac.verify'>): Promise<ResultOf<'mac.verify'>> {
+export async function verifyMac(
+  context: RequestContext,
+  request: Decoded<'mac.verify'>,
+): Promise<ResultOf<'mac.verify'>> {
   const { keyType, key } = await usable(context, request.name, 'mac', 'mac.verify');
-  return { valid: await operations.macVerify(context.node.engine, keyType, key, request.message, request.mac) };
+  return {
+    valid: await operations.macVerify(
+      context.node.engine,
+      keyType,
+      key,
+      request.message,
+      request.mac,
+    ),
+  };
 }

@@ -26,16 +26,22 @@ export class LocalReplication {
   private readonly outcomes = new Map<string, ClientReply>();
   private readonly randomBytes: (length: number) => Uint8Array;
 
-  constructor(readonly cores: readonly Core[], options: LocalOptions = {}) {
+  constructor(
+    readonly cores: readonly Core[],
+    options: LocalOptions = {},
+  ) {
     if (cores.length === 0) throw new RangeError('cores: at least one');
     this.randomBytes = options.randomBytes ?? secureRandomBytes;
   }
 
   submit(write: WriteRequest): ClientReply {
-    if (!REQUEST_ID_PATTERN.test(write.requestId)) return { requestId: write.requestId, code: code('INVALID_OPERATION') };
+    if (!REQUEST_ID_PATTERN.test(write.requestId))
+      return { requestId: write.requestId, code: code('INVALID_OPERATION') };
     const known = this.outcomes.get(write.requestId);
     if (known) return known;
-    const batch = encodeBatch([{ event: write.event, operations: write.operations, requestId: fromHex(write.requestId) }]);
+    const batch = encodeBatch([
+      { event: write.event, operations: write.operations, requestId: fromHex(write.requestId) },
+    ]);
     let result: number;
     try {
       // Every core holds the same state, so a dry run on the first tells what all will do.
@@ -44,14 +50,19 @@ export class LocalReplication {
     } catch (error) {
       result = error instanceof HsmError ? error.code : code('CANNOT_VALIDATE_EVENT');
     }
-    const reply: ClientReply = { requestId: write.requestId, code: result, txid: toHex(this.randomBytes(8)) };
+    const reply: ClientReply = {
+      requestId: write.requestId,
+      code: result,
+      txid: toHex(this.randomBytes(8)),
+    };
     this.remember(reply);
     return reply;
   }
 
   private remember(reply: ClientReply): void {
     this.outcomes.set(reply.requestId, reply);
-    if (this.outcomes.size > LOCAL_REQUEST_OUTCOMES_MAX) this.outcomes.delete(this.outcomes.keys().next().value!);
+    if (this.outcomes.size > LOCAL_REQUEST_OUTCOMES_MAX)
+      this.outcomes.delete(this.outcomes.keys().next().value!);
   }
 }
 
@@ -66,7 +77,8 @@ export class LocalBackend implements ServiceBackend {
     private readonly replication: LocalReplication = new LocalReplication([core]),
     options: LocalOptions = {},
   ) {
-    if (!replication.cores.includes(core)) throw new RangeError('core: must be one of the replication\'s cores');
+    if (!replication.cores.includes(core))
+      throw new RangeError("core: must be one of the replication's cores");
     this.randomBytes = options.randomBytes ?? secureRandomBytes;
     this.now = options.now ?? (() => Date.now());
   }
@@ -77,7 +89,11 @@ export class LocalBackend implements ServiceBackend {
 }
 
 /** A pool of nodes, one per Core (all keyed with the same SVMK), every write reaching every node. */
-export function createLocalPool(cores: readonly Core[], svmk: Uint8Array, options: LocalOptions = {}): LocalBackend[] {
+export function createLocalPool(
+  cores: readonly Core[],
+  svmk: Uint8Array,
+  options: LocalOptions = {},
+): LocalBackend[] {
   const replication = new LocalReplication(cores, options);
   return cores.map((core) => new LocalBackend(core, svmk, replication, options));
 }

@@ -28,9 +28,15 @@ const unknownUserKeys = new WeakMap<NodeContext, Uint8Array>();
 
 function unknownUserCredentials(node: NodeContext, name: string): ScramCredentials {
   let key = unknownUserKeys.get(node);
-  if (!key) unknownUserKeys.set(node, (key = deriveKey(node.backend.svmk, 'scram-unknown-user', 32)));
+  if (!key)
+    unknownUserKeys.set(node, (key = deriveKey(node.backend.svmk, 'scram-unknown-user', 32)));
   const derive = (label: string): Uint8Array => hmac(sha256, key!, utf8(`${label}\0${name}`));
-  return { kdf: node.kdf, salt: derive('salt').slice(0, SALT_SIZE), storedKey: derive('stored-key'), serverKey: derive('server-key') };
+  return {
+    kdf: node.kdf,
+    salt: derive('salt').slice(0, SALT_SIZE),
+    storedKey: derive('stored-key'),
+    serverKey: derive('server-key'),
+  };
 }
 
 /** The lock count as this node knows it: recorded in the pool, plus failures not yet recorded. */
@@ -50,16 +56,18 @@ export class FailedLogins {
     const pending = (this.pending.get(user.name) ?? 0) + 1;
     this.pending.delete(user.name); // re-inserted last, so the oldest is evicted first
     this.pending.set(user.name, pending);
-    if (this.pending.size > PENDING_FAILURE_USERS_MAX) this.pending.delete(this.pending.keys().next().value!);
+    if (this.pending.size > PENDING_FAILURE_USERS_MAX)
+      this.pending.delete(this.pending.keys().next().value!);
     this.enqueue(user.name, () => this.record(user.name));
   }
 
   /** A successful login clears the count (in the background; the login does not wait). */
   noteSuccess(user: UserRecord): void {
     const hadPending = this.pending.delete(user.name);
-    if (user.failedLogins > 0 || hadPending) this.enqueue(user.name, async () => {
-      await this.write(user.name, () => 0);
-    });
+    if (user.failedLogins > 0 || hadPending)
+      this.enqueue(user.name, async () => {
+        await this.write(user.name, () => 0);
+      });
   }
 
   /** An administrator's unlock wrote the count: forget the local part. */
@@ -84,7 +92,9 @@ export class FailedLogins {
   private async record(name: string): Promise<void> {
     const counted = this.pending.get(name) ?? 0;
     if (counted === 0) return;
-    const written = await this.write(name, (current) => Math.min(FAILED_LOGINS_MAX, current + counted));
+    const written = await this.write(name, (current) =>
+      Math.min(FAILED_LOGINS_MAX, current + counted),
+    );
     if (!written) return; // still pending: the next failure or success writes it
     const left = (this.pending.get(name) ?? 0) - counted;
     if (left > 0) this.pending.set(name, left);
@@ -101,7 +111,13 @@ export class FailedLogins {
     try {
       // Conditional: a password change or unlock that committed meanwhile wins (38209), and
       // the count is written again from the fresh record on the next attempt.
-      await this.node.submit(this.node.newRequestId(), 'SET_USR_LOCK_COUNT', [{ op: 'replace', record, expected }], name, name);
+      await this.node.submit(
+        this.node.newRequestId(),
+        'SET_USR_LOCK_COUNT',
+        [{ op: 'replace', record, expected }],
+        name,
+        name,
+      );
       return true;
     } catch {
       return false;
@@ -109,10 +125,18 @@ export class FailedLogins {
   }
 }
 
-export function loginStart(node: NodeContext, session: Session, request: Decoded<'login.start'>): ResultOf<'login.start'> {
+export function loginStart(
+  node: NodeContext,
+  session: Session,
+  request: Decoded<'login.start'>,
+): ResultOf<'login.start'> {
   session.reset();
   const first = parseClientFirst(request.clientFirst);
-  if (!first) throw new HsmError(code('MALFORMED_REQUEST'), 'clientFirst: expected "n,,n=<user>,r=<nonce>" (RFC 5802)');
+  if (!first)
+    throw new HsmError(
+      code('MALFORMED_REQUEST'),
+      'clientFirst: expected "n,,n=<user>,r=<nonce>" (RFC 5802)',
+    );
   const record = NAME_PATTERN.test(first.user) ? node.user(first.user) : undefined;
   const credentials = record ?? unknownUserCredentials(node, first.user);
   const server = ScramServer.start(first, node.newNonce(), credentials);
@@ -120,12 +144,22 @@ export function loginStart(node: NodeContext, session: Session, request: Decoded
   return { serverFirst: server.serverFirst };
 }
 
-export function loginFinish(node: NodeContext, failures: FailedLogins, session: Session, request: Decoded<'login.finish'>): ResultOf<'login.finish'> {
-  if (session.login.step !== 'challenged') throw new HsmError(code('NOT_AUTHENTICATED'), 'login.finish without login.start');
+export function loginFinish(
+  node: NodeContext,
+  failures: FailedLogins,
+  session: Session,
+  request: Decoded<'login.finish'>,
+): ResultOf<'login.finish'> {
+  if (session.login.step !== 'challenged')
+    throw new HsmError(code('NOT_AUTHENTICATED'), 'login.finish without login.start');
   const { server, known } = session.login;
   session.reset(); // one attempt per challenge
   const outcome = server.finish(request.clientFinal);
-  if (outcome.result === 'malformed') throw new HsmError(code('MALFORMED_REQUEST'), 'clientFinal: expected "c=biws,r=<nonce>,p=<proof>" with the nonce of server-first');
+  if (outcome.result === 'malformed')
+    throw new HsmError(
+      code('MALFORMED_REQUEST'),
+      'clientFinal: expected "c=biws,r=<nonce>,p=<proof>" with the nonce of server-first',
+    );
   const user = known ? node.user(server.user) : undefined;
   const policy = node.policy();
   if (!user) throw new HsmError(code('AUTH_FAILED'));
@@ -133,8 +167,18 @@ export function loginFinish(node: NodeContext, failures: FailedLogins, session: 
     failures.noteFailure(user, policy.maxFailedLogins);
     throw new HsmError(code('AUTH_FAILED'));
   }
-  if (failures.count(user) >= policy.maxFailedLogins) throw new HsmError(code('USER_LOCKED'), `user '${user.name}'`);
+  if (failures.count(user) >= policy.maxFailedLogins)
+    throw new HsmError(code('USER_LOCKED'), `user '${user.name}'`);
   failures.noteSuccess(user);
-  session.login = { step: 'authenticated', user: user.name, sessionKey: keyBytes(outcome.sessionKey) };
-  return { serverFinal: outcome.serverFinal, user: user.name, admin: user.admin, sessionTimeoutSeconds: policy.sessionTimeoutSeconds };
+  session.login = {
+    step: 'authenticated',
+    user: user.name,
+    sessionKey: keyBytes(outcome.sessionKey),
+  };
+  return {
+    serverFinal: outcome.serverFinal,
+    user: user.name,
+    admin: user.admin,
+    sessionTimeoutSeconds: policy.sessionTimeoutSeconds,
+  };
 }

@@ -13,17 +13,32 @@ import { concatBytes, constantTimeEqual } from './encoding.ts';
 import { KEY_FAMILY, type KeyFamily } from './key-material.ts';
 
 export function requireFamily(keyType: KeyType, family: KeyFamily, operation: string): void {
-  if (KEY_FAMILY[keyType] !== family) throw new HsmError(code('WRONG_KEY_TYPE'), `${operation} needs a ${family} key, not ${keyType}`);
+  if (KEY_FAMILY[keyType] !== family)
+    throw new HsmError(
+      code('WRONG_KEY_TYPE'),
+      `${operation} needs a ${family} key, not ${keyType}`,
+    );
 }
 
-export function sign(engine: CryptoEngine, keyType: KeyType, key: KeyBytes, message: Uint8Array): Promise<Uint8Array> {
+export function sign(
+  engine: CryptoEngine,
+  keyType: KeyType,
+  key: KeyBytes,
+  message: Uint8Array,
+): Promise<Uint8Array> {
   requireFamily(keyType, 'signature', 'sign');
   if (keyType === 'ec-p256') return engine.ecdsaSign(key, message);
   if (keyType === 'ed25519') return engine.ed25519Sign(key, message);
   return engine.rsaSign(key, message);
 }
 
-export function verify(engine: CryptoEngine, keyType: KeyType, key: KeyBytes, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
+export function verify(
+  engine: CryptoEngine,
+  keyType: KeyType,
+  key: KeyBytes,
+  message: Uint8Array,
+  signature: Uint8Array,
+): Promise<boolean> {
   requireFamily(keyType, 'signature', 'verify');
   if (keyType === 'ec-p256') return engine.ecdsaVerify(key, message, signature);
   if (keyType === 'ed25519') return engine.ed25519Verify(key, message, signature);
@@ -31,26 +46,54 @@ export function verify(engine: CryptoEngine, keyType: KeyType, key: KeyBytes, me
 }
 
 export async function encrypt(
-  engine: CryptoEngine, keyType: KeyType, key: KeyBytes, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array,
+  engine: CryptoEngine,
+  keyType: KeyType,
+  key: KeyBytes,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  aad: Uint8Array,
 ): Promise<Uint8Array> {
   requireFamily(keyType, 'cipher', 'encrypt');
   return concatBytes(nonce, await engine.aesGcmSeal(key, nonce, plaintext, aad));
 }
 
-export async function decrypt(engine: CryptoEngine, keyType: KeyType, key: KeyBytes, ciphertext: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
+export async function decrypt(
+  engine: CryptoEngine,
+  keyType: KeyType,
+  key: KeyBytes,
+  ciphertext: Uint8Array,
+  aad: Uint8Array,
+): Promise<Uint8Array> {
   requireFamily(keyType, 'cipher', 'decrypt');
-  const opened = ciphertext.length < GCM_NONCE_SIZE + GCM_TAG_SIZE
-    ? undefined
-    : await engine.aesGcmOpen(key, ciphertext.subarray(0, GCM_NONCE_SIZE), ciphertext.subarray(GCM_NONCE_SIZE), aad);
+  const opened =
+    ciphertext.length < GCM_NONCE_SIZE + GCM_TAG_SIZE
+      ? undefined
+      : await engine.aesGcmOpen(
+          key,
+          ciphertext.subarray(0, GCM_NONCE_SIZE),
+          ciphertext.subarray(GCM_NONCE_SIZE),
+          aad,
+        );
   if (!opened) throw new HsmError(code('DECRYPT_FAILED'));
   return opened;
 }
 
-export function mac(engine: CryptoEngine, keyType: KeyType, key: KeyBytes, message: Uint8Array): Promise<Uint8Array> {
+export function mac(
+  engine: CryptoEngine,
+  keyType: KeyType,
+  key: KeyBytes,
+  message: Uint8Array,
+): Promise<Uint8Array> {
   requireFamily(keyType, 'mac', 'mac');
   return engine.hmacSha256(key, message);
 }
 
-export async function macVerify(engine: CryptoEngine, keyType: KeyType, key: KeyBytes, message: Uint8Array, expected: Uint8Array): Promise<boolean> {
+export async function macVerify(
+  engine: CryptoEngine,
+  keyType: KeyType,
+  key: KeyBytes,
+  message: Uint8Array,
+  expected: Uint8Array,
+): Promise<boolean> {
   return constantTimeEqual(await mac(engine, keyType, key, message), expected);
 }

@@ -87,30 +87,70 @@ interface KeyAttributes {
 
 /** Every request type: its fields and its result. */
 export interface RequestMap {
-  'ping': { request: {}; result: {} };
+  ping: { request: {}; result: {} };
   'login.start': { request: { clientFirst: string }; result: { serverFirst: string } };
-  'login.finish': { request: { clientFinal: string }; result: { serverFinal: string; user: string; admin: boolean; sessionTimeoutSeconds: number } };
-  'logout': { request: {}; result: {} };
-  'user.create': { request: { requestId: RequestId; name: string; password: Base64; admin: boolean }; result: WriteResult };
+  'login.finish': {
+    request: { clientFinal: string };
+    result: { serverFinal: string; user: string; admin: boolean; sessionTimeoutSeconds: number };
+  };
+  logout: { request: {}; result: {} };
+  'user.create': {
+    request: { requestId: RequestId; name: string; password: Base64; admin: boolean };
+    result: WriteResult;
+  };
   'user.delete': { request: { requestId: RequestId; name: string }; result: WriteResult };
-  'user.password': { request: { requestId: RequestId; name: string; password: Base64 }; result: WriteResult };
+  'user.password': {
+    request: { requestId: RequestId; name: string; password: Base64 };
+    result: WriteResult;
+  };
   'user.unlock': { request: { requestId: RequestId; name: string }; result: WriteResult };
-  'user.list': { request: { after?: string; limit?: number }; result: { users: UserInfo[]; more: boolean } };
+  'user.list': {
+    request: { after?: string; limit?: number };
+    result: { users: UserInfo[]; more: boolean };
+  };
   'policy.get': { request: {}; result: Policy };
   'policy.set': { request: Policy & { requestId: RequestId }; result: WriteResult };
   'key.generate': { request: KeyAttributes; result: { key: KeyInfo } & WriteResult };
-  'key.import': { request: KeyAttributes & { material: Base64 }; result: { key: KeyInfo } & WriteResult };
+  'key.import': {
+    request: KeyAttributes & { material: Base64 };
+    result: { key: KeyInfo } & WriteResult;
+  };
   'key.export': { request: { name: string }; result: { material: Base64; keyType: KeyType } };
   'key.publicKey': { request: { name: string }; result: { publicKey: Base64 } };
   'key.remove': { request: { name: string; requestId?: RequestId }; result: WriteResult };
-  'key.list': { request: { owner?: string; after?: string; limit?: number }; result: { keys: KeyInfo[]; more: boolean } };
-  'key.grant': { request: { requestId: RequestId; name: string; user: string; use: boolean; export: boolean; remove: boolean }; result: WriteResult };
-  'sign': { request: { name: string; message: Base64 }; result: { signature: Base64 } };
-  'verify': { request: { name: string; message: Base64; signature: Base64 }; result: { valid: boolean } };
-  'encrypt': { request: { name: string; plaintext: Base64; aad?: Base64 }; result: { ciphertext: Base64 } };
-  'decrypt': { request: { name: string; ciphertext: Base64; aad?: Base64 }; result: { plaintext: Base64 } };
-  'mac': { request: { name: string; message: Base64 }; result: { mac: Base64 } };
-  'mac.verify': { request: { name: string; message: Base64; mac: Base64 }; result: { valid: boolean } };
+  'key.list': {
+    request: { owner?: string; after?: string; limit?: number };
+    result: { keys: KeyInfo[]; more: boolean };
+  };
+  'key.grant': {
+    request: {
+      requestId: RequestId;
+      name: string;
+      user: string;
+      use: boolean;
+      export: boolean;
+      remove: boolean;
+    };
+    result: WriteResult;
+  };
+  sign: { request: { name: string; message: Base64 }; result: { signature: Base64 } };
+  verify: {
+    request: { name: string; message: Base64; signature: Base64 };
+    result: { valid: boolean };
+  };
+  encrypt: {
+    request: { name: string; plaintext: Base64; aad?: Base64 };
+    result: { ciphertext: Base64 };
+  };
+  decrypt: {
+    request: { name: string; ciphertext: Base64; aad?: Base64 };
+    result: { plaintext: Base64 };
+  };
+  mac: { request: { name: string; message: Base64 }; result: { mac: Base64 } };
+  'mac.verify': {
+    request: { name: string; message: Base64; mac: Base64 };
+    result: { valid: boolean };
+  };
 }
 
 export type RequestType = keyof RequestMap;
@@ -135,7 +175,12 @@ export interface ResponseFrame {
 }
 
 /** Requests that need no login. */
-export const UNAUTHENTICATED_TYPES: ReadonlySet<RequestType> = new Set(['ping', 'login.start', 'login.finish', 'logout']);
+export const UNAUTHENTICATED_TYPES: ReadonlySet<RequestType> = new Set([
+  'ping',
+  'login.start',
+  'login.finish',
+  'logout',
+]);
 
 // ---- validation ----
 
@@ -158,16 +203,27 @@ const REQUEST_ID: Spec = { kind: 'requestId' };
 const BOOLEAN: Spec = { kind: 'boolean' };
 const PAGE_LIMIT: Spec = { kind: 'integer', min: 1, max: LIST_PAGE_SIZE_MAX, optional: true };
 const KEY_ATTRIBUTES = {
-  name: NAME, keyType: { kind: 'keyType' }, exportable: BOOLEAN, temporary: BOOLEAN, requestId: { kind: 'requestId', optional: true },
+  name: NAME,
+  keyType: { kind: 'keyType' },
+  exportable: BOOLEAN,
+  temporary: BOOLEAN,
+  requestId: { kind: 'requestId', optional: true },
 } as const satisfies Record<string, Spec>;
 
 /** Every field of every request; the compiler checks each request field has a spec. */
-const SCHEMAS: { readonly [T in RequestType]: { readonly [K in keyof RequestMap[T]['request']]-?: Spec } } = {
-  'ping': {},
+const SCHEMAS: {
+  readonly [T in RequestType]: { readonly [K in keyof RequestMap[T]['request']]-?: Spec };
+} = {
+  ping: {},
   'login.start': { clientFirst: text(1024) },
   'login.finish': { clientFinal: text(1024) },
-  'logout': {},
-  'user.create': { requestId: REQUEST_ID, name: NAME, password: bytes(SEALED_SIZE_MAX), admin: BOOLEAN },
+  logout: {},
+  'user.create': {
+    requestId: REQUEST_ID,
+    name: NAME,
+    password: bytes(SEALED_SIZE_MAX),
+    admin: BOOLEAN,
+  },
   'user.delete': { requestId: REQUEST_ID, name: NAME },
   'user.password': { requestId: REQUEST_ID, name: NAME, password: bytes(SEALED_SIZE_MAX) },
   'user.unlock': { requestId: REQUEST_ID, name: NAME },
@@ -186,18 +242,27 @@ const SCHEMAS: { readonly [T in RequestType]: { readonly [K in keyof RequestMap[
   'key.publicKey': { name: NAME },
   'key.remove': { name: NAME, requestId: { kind: 'requestId', optional: true } },
   'key.list': { owner: OPTIONAL_NAME, after: OPTIONAL_NAME, limit: PAGE_LIMIT },
-  'key.grant': { requestId: REQUEST_ID, name: NAME, user: NAME, use: BOOLEAN, export: BOOLEAN, remove: BOOLEAN },
-  'sign': { name: NAME, message: bytes(MESSAGE_SIZE_MAX) },
-  'verify': { name: NAME, message: bytes(MESSAGE_SIZE_MAX), signature: bytes(SIGNATURE_SIZE_MAX) },
-  'encrypt': { name: NAME, plaintext: bytes(MESSAGE_SIZE_MAX), aad: bytes(AAD_SIZE_MAX, true) },
-  'decrypt': { name: NAME, ciphertext: bytes(CIPHERTEXT_SIZE_MAX), aad: bytes(AAD_SIZE_MAX, true) },
-  'mac': { name: NAME, message: bytes(MESSAGE_SIZE_MAX) },
+  'key.grant': {
+    requestId: REQUEST_ID,
+    name: NAME,
+    user: NAME,
+    use: BOOLEAN,
+    export: BOOLEAN,
+    remove: BOOLEAN,
+  },
+  sign: { name: NAME, message: bytes(MESSAGE_SIZE_MAX) },
+  verify: { name: NAME, message: bytes(MESSAGE_SIZE_MAX), signature: bytes(SIGNATURE_SIZE_MAX) },
+  encrypt: { name: NAME, plaintext: bytes(MESSAGE_SIZE_MAX), aad: bytes(AAD_SIZE_MAX, true) },
+  decrypt: { name: NAME, ciphertext: bytes(CIPHERTEXT_SIZE_MAX), aad: bytes(AAD_SIZE_MAX, true) },
+  mac: { name: NAME, message: bytes(MESSAGE_SIZE_MAX) },
   'mac.verify': { name: NAME, message: bytes(MESSAGE_SIZE_MAX), mac: bytes(MAC_SIZE_MAX) },
 };
 
 /** Base64 fields arrive decoded; everything else as sent. */
 type DecodeField<F> = F extends Base64 ? Uint8Array : F;
-export type Decoded<T extends RequestType> = { readonly type: T } & { readonly [K in keyof RequestMap[T]['request']]: DecodeField<RequestMap[T]['request'][K]> };
+export type Decoded<T extends RequestType> = { readonly type: T } & {
+  readonly [K in keyof RequestMap[T]['request']]: DecodeField<RequestMap[T]['request'][K]>;
+};
 export type DecodedRequest = { [T in RequestType]: Decoded<T> }[RequestType];
 
 function malformed(detail: string): HsmError {
@@ -213,31 +278,45 @@ function checkField(field: string, spec: FieldSpec, value: unknown): unknown {
   switch (spec.kind) {
     case 'text':
       if (typeof value !== 'string') throw malformed(`${field}: expected a string`);
-      if (value.length > spec.lengthMax) throw new HsmError(code('INPUT_TOO_LARGE'), `${field}: at most ${spec.lengthMax} characters`);
+      if (value.length > spec.lengthMax)
+        throw new HsmError(
+          code('INPUT_TOO_LARGE'),
+          `${field}: at most ${spec.lengthMax} characters`,
+        );
       return value;
     case 'name':
       if (typeof value !== 'string') throw malformed(`${field}: expected a name (string)`);
-      if (!NAME_PATTERN.test(value)) throw new HsmError(code('INVALID_OBJ_NAME'), `${field}: 1 to ${NAME_LENGTH_MAX} characters of [A-Za-z0-9_.@-]`);
+      if (!NAME_PATTERN.test(value))
+        throw new HsmError(
+          code('INVALID_OBJ_NAME'),
+          `${field}: 1 to ${NAME_LENGTH_MAX} characters of [A-Za-z0-9_.@-]`,
+        );
       return value;
     case 'requestId':
-      if (typeof value !== 'string' || !REQUEST_ID_PATTERN.test(value)) throw malformed(`${field}: expected 32 lowercase hex digits`);
+      if (typeof value !== 'string' || !REQUEST_ID_PATTERN.test(value))
+        throw malformed(`${field}: expected 32 lowercase hex digits`);
       return value;
     case 'keyType':
-      if (typeof value !== 'string' || !(KEY_TYPES as readonly string[]).includes(value)) throw malformed(`${field}: expected one of ${KEY_TYPES.join(', ')}`);
+      if (typeof value !== 'string' || !(KEY_TYPES as readonly string[]).includes(value))
+        throw malformed(`${field}: expected one of ${KEY_TYPES.join(', ')}`);
       return value;
     case 'boolean':
       if (typeof value !== 'boolean') throw malformed(`${field}: expected true or false`);
       return value;
     case 'integer':
-      if (typeof value !== 'number' || !Number.isInteger(value)) throw malformed(`${field}: expected an integer`);
-      if (value < spec.min || value > spec.max) throw malformed(`${field}: expected ${spec.min}..${spec.max}`);
+      if (typeof value !== 'number' || !Number.isInteger(value))
+        throw malformed(`${field}: expected an integer`);
+      if (value < spec.min || value > spec.max)
+        throw malformed(`${field}: expected ${spec.min}..${spec.max}`);
       return value;
     case 'bytes': {
       if (typeof value !== 'string') throw malformed(`${field}: expected base64 text`);
-      if (value.length > Math.ceil(spec.sizeMax / 3) * 4) throw new HsmError(code('INPUT_TOO_LARGE'), `${field}: at most ${spec.sizeMax} bytes`);
+      if (value.length > Math.ceil(spec.sizeMax / 3) * 4)
+        throw new HsmError(code('INPUT_TOO_LARGE'), `${field}: at most ${spec.sizeMax} bytes`);
       const decoded = fromBase64(value);
       if (!decoded) throw malformed(`${field}: not canonical base64`);
-      if (decoded.length > spec.sizeMax) throw new HsmError(code('INPUT_TOO_LARGE'), `${field}: at most ${spec.sizeMax} bytes`);
+      if (decoded.length > spec.sizeMax)
+        throw new HsmError(code('INPUT_TOO_LARGE'), `${field}: at most ${spec.sizeMax} bytes`);
       return decoded;
     }
   }
@@ -247,11 +326,13 @@ function checkField(field: string, spec: FieldSpec, value: unknown): unknown {
 export function parseRequest(value: unknown): DecodedRequest {
   if (!isRecord(value)) throw malformed('a request is a JSON object');
   const type = value.type;
-  if (typeof type !== 'string' || !Object.hasOwn(SCHEMAS, type)) throw malformed(`unknown request type ${JSON.stringify(type)?.slice(0, 40)}`);
+  if (typeof type !== 'string' || !Object.hasOwn(SCHEMAS, type))
+    throw malformed(`unknown request type ${JSON.stringify(type)?.slice(0, 40)}`);
   const schema = SCHEMAS[type as RequestType] as Record<string, Spec>;
   const out: Record<string, unknown> = { type };
   for (const field of Object.keys(value)) {
-    if (field !== 'type' && !Object.hasOwn(schema, field)) throw malformed(`${type}: unknown field '${field.slice(0, 40)}'`);
+    if (field !== 'type' && !Object.hasOwn(schema, field))
+      throw malformed(`${type}: unknown field '${field.slice(0, 40)}'`);
   }
   for (const [field, spec] of Object.entries(schema)) {
     const present = Object.hasOwn(value, field) && value[field] !== undefined;
@@ -270,15 +351,29 @@ export type ParsedFrame =
 
 /** A frame's text as its id and request, or as the error to answer (with the id when readable). */
 export function parseRequestFrame(frame: string): ParsedFrame {
-  if (frame.length > FRAME_SIZE_MAX) return { id: null, error: new HsmError(code('INPUT_TOO_LARGE'), `a frame is at most ${FRAME_SIZE_MAX} characters`) };
+  if (frame.length > FRAME_SIZE_MAX)
+    return {
+      id: null,
+      error: new HsmError(
+        code('INPUT_TOO_LARGE'),
+        `a frame is at most ${FRAME_SIZE_MAX} characters`,
+      ),
+    };
   let parsed: unknown;
   try {
     parsed = JSON.parse(frame);
   } catch {
     return { id: null, error: malformed('a frame is not valid JSON') };
   }
-  const id = isRecord(parsed) && Number.isSafeInteger(parsed.id) && (parsed.id as number) >= 0 ? (parsed.id as number) : null;
-  if (id === null || !isRecord(parsed) || Object.keys(parsed).some((key) => key !== 'id' && key !== 'request')) {
+  const id =
+    isRecord(parsed) && Number.isSafeInteger(parsed.id) && (parsed.id as number) >= 0
+      ? (parsed.id as number)
+      : null;
+  if (
+    id === null ||
+    !isRecord(parsed) ||
+    Object.keys(parsed).some((key) => key !== 'id' && key !== 'request')
+  ) {
     return { id, error: malformed('a frame is {"id": non-negative integer, "request": {...}}') };
   }
   try {

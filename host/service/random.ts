@@ -6,6 +6,7 @@ const RANDOM_CHUNK_MAX = 65_536;
 
 export function secureRandomBytes(length: number): Uint8Array {
   const out = new Uint8Array(length);
-  for (let at = 0; at < length; at += RANDOM_CHUNK_MAX) globalThis.crypto.getRandomValues(out.subarray(at, Math.min(length, at + RANDOM_CHUNK_MAX)));
+  for (let at = 0; at < length; at += RANDOM_CHUNK_MAX)
+    globalThis.crypto.getRandomValues(out.subarray(at, Math.min(length, at + RANDOM_CHUNK_MAX)));
   return out;
 }

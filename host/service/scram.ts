@@ -48,14 +48,29 @@ export function passwordBytes(password: string): Uint8Array {
 }
 
 /** SaltedPassword: Hi() = PBKDF2-HMAC-SHA-256 per RFC 5802, or scrypt with the same output size. */
-export function saltPassword(engine: CryptoEngine, password: string, salt: Uint8Array, kdf: KdfParameters): Promise<Uint8Array> {
+export function saltPassword(
+  engine: CryptoEngine,
+  password: string,
+  salt: Uint8Array,
+  kdf: KdfParameters,
+): Promise<Uint8Array> {
   const bytes = passwordBytes(password);
-  return kdf.kdf === 'scrypt' ? engine.scrypt(bytes, salt, kdf.log2N, kdf.r, kdf.p) : engine.pbkdf2Sha256(bytes, salt, kdf.iterations);
+  return kdf.kdf === 'scrypt'
+    ? engine.scrypt(bytes, salt, kdf.log2N, kdf.r, kdf.p)
+    : engine.pbkdf2Sha256(bytes, salt, kdf.iterations);
 }
 
-export function scramKeys(saltedPassword: Uint8Array): { clientKey: Uint8Array; storedKey: Uint8Array; serverKey: Uint8Array } {
+export function scramKeys(saltedPassword: Uint8Array): {
+  clientKey: Uint8Array;
+  storedKey: Uint8Array;
+  serverKey: Uint8Array;
+} {
   const clientKey = hmac(sha256, saltedPassword, utf8('Client Key'));
-  return { clientKey, storedKey: sha256(clientKey), serverKey: hmac(sha256, saltedPassword, utf8('Server Key')) };
+  return {
+    clientKey,
+    storedKey: sha256(clientKey),
+    serverKey: hmac(sha256, saltedPassword, utf8('Server Key')),
+  };
 }
 
 function xor(a: Uint8Array, b: Uint8Array): Uint8Array {
@@ -63,11 +78,19 @@ function xor(a: Uint8Array, b: Uint8Array): Uint8Array {
 }
 
 function sessionKeyOf(clientKey: Uint8Array, authMessage: string): Uint8Array {
-  return hkdf(sha256, clientKey, utf8('hsmpool/session-key/v1'), utf8(authMessage), SESSION_KEY_SIZE);
+  return hkdf(
+    sha256,
+    clientKey,
+    utf8('hsmpool/session-key/v1'),
+    utf8(authMessage),
+    SESSION_KEY_SIZE,
+  );
 }
 
 function kdfAttributes(kdf: KdfParameters): string {
-  return kdf.kdf === 'pbkdf2-sha256' ? `i=${kdf.iterations}` : `i=1,k=scrypt:${kdf.log2N}:${kdf.r}:${kdf.p}`;
+  return kdf.kdf === 'pbkdf2-sha256'
+    ? `i=${kdf.iterations}`
+    : `i=1,k=scrypt:${kdf.log2N}:${kdf.r}:${kdf.p}`;
 }
 
 /** Splits "a=1,b=2" into attributes, in order; undefined if any part is not "x=value". */
@@ -78,7 +101,11 @@ function attributes(message: string): { name: string; value: string }[] | undefi
 }
 
 function validNonce(nonce: string): boolean {
-  return nonce.length >= SCRAM_NONCE_LENGTH_MIN && nonce.length <= SCRAM_NONCE_LENGTH_MAX && NONCE_PATTERN.test(nonce);
+  return (
+    nonce.length >= SCRAM_NONCE_LENGTH_MIN &&
+    nonce.length <= SCRAM_NONCE_LENGTH_MAX &&
+    NONCE_PATTERN.test(nonce)
+  );
 }
 
 // ---- the node's side ----
@@ -91,10 +118,12 @@ export interface ClientFirst {
 
 /** Parses "n,,n=<user>,r=<nonce>"; undefined if it is not exactly that shape. */
 export function parseClientFirst(message: string): ClientFirst | undefined {
-  if (message.length > SCRAM_MESSAGE_LENGTH_MAX || !message.startsWith(GS2_HEADER)) return undefined;
+  if (message.length > SCRAM_MESSAGE_LENGTH_MAX || !message.startsWith(GS2_HEADER))
+    return undefined;
   const bare = message.slice(GS2_HEADER.length);
   const parts = attributes(bare);
-  if (!parts || parts.length !== 2 || parts[0].name !== 'n' || parts[1].name !== 'r') return undefined;
+  if (!parts || parts.length !== 2 || parts[0].name !== 'n' || parts[1].name !== 'r')
+    return undefined;
   const user = decodeSaslName(parts[0].value);
   if (user === undefined || user.length === 0 || !validNonce(parts[1].value)) return undefined;
   return { user, clientNonce: parts[1].value, bare };
@@ -120,8 +149,13 @@ export class ScramServer {
   ) {}
 
   /** Answers client-first. `serverNonce` comes from the node's random source. */
-  static start(clientFirst: ClientFirst, serverNonce: string, credentials: ScramCredentials): ScramServer {
-    if (!validNonce(serverNonce)) throw new RangeError('serverNonce: printable ASCII without commas, 16..128 characters');
+  static start(
+    clientFirst: ClientFirst,
+    serverNonce: string,
+    credentials: ScramCredentials,
+  ): ScramServer {
+    if (!validNonce(serverNonce))
+      throw new RangeError('serverNonce: printable ASCII without commas, 16..128 characters');
     const nonce = clientFirst.clientNonce + serverNonce;
     const serverFirst = `r=${nonce},s=${toBase64(credentials.salt)},${kdfAttributes(credentials.kdf)}`;
     return new ScramServer(clientFirst.user, clientFirst.bare, serverFirst, nonce, credentials);
@@ -132,26 +166,49 @@ export class ScramServer {
    * guess), 'wrong-proof' for a proof that does not verify; on success, server-final and the
    * session key.
    */
-  finish(clientFinal: string): { result: 'malformed' } | { result: 'wrong-proof' } | { result: 'ok'; serverFinal: string; sessionKey: Uint8Array } {
+  finish(
+    clientFinal: string,
+  ):
+    | { result: 'malformed' }
+    | { result: 'wrong-proof' }
+    | { result: 'ok'; serverFinal: string; sessionKey: Uint8Array } {
     const parsed = parseClientFinal(clientFinal);
     if (!parsed || parsed.nonce !== this.nonce) return { result: 'malformed' };
     const authMessage = `${this.clientFirstBare},${this.serverFirst},${parsed.withoutProof}`;
     const clientSignature = hmac(sha256, this.credentials.storedKey, utf8(authMessage));
     const clientKey = xor(parsed.proof, clientSignature);
-    if (!constantTimeEqual(sha256(clientKey), this.credentials.storedKey)) return { result: 'wrong-proof' };
+    if (!constantTimeEqual(sha256(clientKey), this.credentials.storedKey))
+      return { result: 'wrong-proof' };
     const serverSignature = hmac(sha256, this.credentials.serverKey, utf8(authMessage));
-    return { result: 'ok', serverFinal: `v=${toBase64(serverSignature)}`, sessionKey: sessionKeyOf(clientKey, authMessage) };
+    return {
+      result: 'ok',
+      serverFinal: `v=${toBase64(serverSignature)}`,
+      sessionKey: sessionKeyOf(clientKey, authMessage),
+    };
   }
 }
 
-function parseClientFinal(message: string): { withoutProof: string; nonce: string; proof: Uint8Array } | undefined {
+function parseClientFinal(
+  message: string,
+): { withoutProof: string; nonce: string; proof: Uint8Array } | undefined {
   if (message.length > SCRAM_MESSAGE_LENGTH_MAX) return undefined;
   const parts = attributes(message);
-  if (!parts || parts.length !== 3 || parts[0].name !== 'c' || parts[1].name !== 'r' || parts[2].name !== 'p') return undefined;
+  if (
+    !parts ||
+    parts.length !== 3 ||
+    parts[0].name !== 'c' ||
+    parts[1].name !== 'r' ||
+    parts[2].name !== 'p'
+  )
+    return undefined;
   if (parts[0].value !== CHANNEL_BINDING) return undefined;
   const proof = fromBase64(parts[2].value);
   if (!proof || proof.length !== SCRAM_KEY_SIZE) return undefined;
-  return { withoutProof: message.slice(0, message.lastIndexOf(',p=')), nonce: parts[1].value, proof };
+  return {
+    withoutProof: message.slice(0, message.lastIndexOf(',p=')),
+    nonce: parts[1].value,
+    proof,
+  };
 }
 
 // ---- the client's side ----
@@ -187,26 +244,58 @@ export interface ServerFirst {
 function parseServerFirst(message: string): ServerFirst | undefined {
   if (message.length > SCRAM_MESSAGE_LENGTH_MAX) return undefined;
   const parts = attributes(message);
-  if (!parts || parts.length < 3 || parts.length > 4 || parts[0].name !== 'r' || parts[1].name !== 's' || parts[2].name !== 'i') return undefined;
+  if (
+    !parts ||
+    parts.length < 3 ||
+    parts.length > 4 ||
+    parts[0].name !== 'r' ||
+    parts[1].name !== 's' ||
+    parts[2].name !== 'i'
+  )
+    return undefined;
   const salt = fromBase64(parts[1].value);
   if (!salt || salt.length === 0 || !/^[1-9]\d{0,8}$/.test(parts[2].value)) return undefined;
   const iterations = Number(parts[2].value);
-  if (parts.length === 3) return { nonce: parts[0].value, salt, kdf: { kdf: 'pbkdf2-sha256', iterations } };
+  if (parts.length === 3)
+    return { nonce: parts[0].value, salt, kdf: { kdf: 'pbkdf2-sha256', iterations } };
   const scrypt = SCRYPT_EXTENSION.exec(`${parts[3].name}=${parts[3].value}`);
   if (!scrypt || iterations !== 1) return undefined;
-  return { nonce: parts[0].value, salt, kdf: { kdf: 'scrypt', log2N: Number(scrypt[1]), r: Number(scrypt[2]), p: Number(scrypt[3]) } };
+  return {
+    nonce: parts[0].value,
+    salt,
+    kdf: { kdf: 'scrypt', log2N: Number(scrypt[1]), r: Number(scrypt[2]), p: Number(scrypt[3]) },
+  };
 }
 
 function withinLimits(kdf: KdfParameters, limits: KdfLimits): boolean {
-  if (kdf.kdf === 'pbkdf2-sha256') return kdf.iterations >= limits.pbkdf2IterationsMin && kdf.iterations <= limits.pbkdf2IterationsMax;
-  return kdf.log2N >= limits.scryptLog2NMin && kdf.log2N <= limits.scryptLog2NMax && kdf.r >= 1 && kdf.r <= limits.scryptRMax
-    && kdf.p >= 1 && kdf.p <= limits.scryptPMax && 128 * 2 ** kdf.log2N * kdf.r <= limits.scryptMemoryBytesMax;
+  if (kdf.kdf === 'pbkdf2-sha256')
+    return (
+      kdf.iterations >= limits.pbkdf2IterationsMin && kdf.iterations <= limits.pbkdf2IterationsMax
+    );
+  return (
+    kdf.log2N >= limits.scryptLog2NMin &&
+    kdf.log2N <= limits.scryptLog2NMax &&
+    kdf.r >= 1 &&
+    kdf.r <= limits.scryptRMax &&
+    kdf.p >= 1 &&
+    kdf.p <= limits.scryptPMax &&
+    128 * 2 ** kdf.log2N * kdf.r <= limits.scryptMemoryBytesMax
+  );
 }
 
 type ClientState =
   | { readonly step: 'sent-first' }
-  | { readonly step: 'got-server-first'; readonly serverFirst: string; readonly parsed: ServerFirst }
-  | { readonly step: 'sent-final'; readonly authMessage: string; readonly clientKey: Uint8Array; readonly serverKey: Uint8Array }
+  | {
+      readonly step: 'got-server-first';
+      readonly serverFirst: string;
+      readonly parsed: ServerFirst;
+    }
+  | {
+      readonly step: 'sent-final';
+      readonly authMessage: string;
+      readonly clientKey: Uint8Array;
+      readonly serverKey: Uint8Array;
+    }
   | { readonly step: 'done'; readonly sessionKey: Uint8Array };
 
 /** The client: clientFirst → receiveServerFirst → (hash the password) → clientFinal → receiveServerFinal. */
@@ -215,27 +304,42 @@ export class ScramClient {
   private readonly bare: string;
   private state: ClientState = { step: 'sent-first' };
 
-  constructor(user: string, private readonly clientNonce: string) {
-    if (!validNonce(clientNonce)) throw new RangeError('clientNonce: printable ASCII without commas, 16..128 characters');
+  constructor(
+    user: string,
+    private readonly clientNonce: string,
+  ) {
+    if (!validNonce(clientNonce))
+      throw new RangeError('clientNonce: printable ASCII without commas, 16..128 characters');
     this.bare = `n=${encodeSaslName(user)},r=${clientNonce}`;
     this.clientFirst = GS2_HEADER + this.bare;
   }
 
   /** Checks server-first; returns the salt and KDF to hash the password with. */
   receiveServerFirst(serverFirst: string, limits: KdfLimits = DEFAULT_KDF_LIMITS): ServerFirst {
-    if (this.state.step !== 'sent-first') throw new HsmError(code('PROTOCOL_ERROR'), 'server-first out of order');
+    if (this.state.step !== 'sent-first')
+      throw new HsmError(code('PROTOCOL_ERROR'), 'server-first out of order');
     const parsed = parseServerFirst(serverFirst);
-    if (!parsed || !parsed.nonce.startsWith(this.clientNonce) || parsed.nonce.length <= this.clientNonce.length || !validNonce(parsed.nonce)) {
+    if (
+      !parsed ||
+      !parsed.nonce.startsWith(this.clientNonce) ||
+      parsed.nonce.length <= this.clientNonce.length ||
+      !validNonce(parsed.nonce)
+    ) {
       throw new HsmError(code('PROTOCOL_ERROR'), 'malformed SCRAM server-first message');
     }
-    if (!withinLimits(parsed.kdf, limits)) throw new HsmError(code('SERVER_AUTH_FAILED'), `password hashing parameters outside the client's limits: ${JSON.stringify(parsed.kdf)}`);
+    if (!withinLimits(parsed.kdf, limits))
+      throw new HsmError(
+        code('SERVER_AUTH_FAILED'),
+        `password hashing parameters outside the client's limits: ${JSON.stringify(parsed.kdf)}`,
+      );
     this.state = { step: 'got-server-first', serverFirst, parsed };
     return parsed;
   }
 
   /** client-final, with the proof computed from SaltedPassword. */
   clientFinal(saltedPassword: Uint8Array): string {
-    if (this.state.step !== 'got-server-first') throw new HsmError(code('PROTOCOL_ERROR'), 'client-final out of order');
+    if (this.state.step !== 'got-server-first')
+      throw new HsmError(code('PROTOCOL_ERROR'), 'client-final out of order');
     const withoutProof = `c=${CHANNEL_BINDING},r=${this.state.parsed.nonce}`;
     const authMessage = `${this.bare},${this.state.serverFirst},${withoutProof}`;
     const { clientKey, storedKey, serverKey } = scramKeys(saltedPassword);
@@ -246,10 +350,15 @@ export class ScramClient {
 
   /** Verifies the node's signature: only a node holding our verifier can produce it. Returns the session key. */
   receiveServerFinal(serverFinal: string): Uint8Array {
-    if (this.state.step !== 'sent-final') throw new HsmError(code('PROTOCOL_ERROR'), 'server-final out of order');
+    if (this.state.step !== 'sent-final')
+      throw new HsmError(code('PROTOCOL_ERROR'), 'server-final out of order');
     const expected = hmac(sha256, this.state.serverKey, utf8(this.state.authMessage));
     const signature = serverFinal.startsWith('v=') ? fromBase64(serverFinal.slice(2)) : undefined;
-    if (!signature || !constantTimeEqual(signature, expected)) throw new HsmError(code('SERVER_AUTH_FAILED'), 'the node did not prove it holds the password verifier');
+    if (!signature || !constantTimeEqual(signature, expected))
+      throw new HsmError(
+        code('SERVER_AUTH_FAILED'),
+        'the node did not prove it holds the password verifier',
+      );
     const sessionKey = sessionKeyOf(this.state.clientKey, this.state.authMessage);
     this.state = { step: 'done', sessionKey };
     return sessionKey;

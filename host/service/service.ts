@@ -11,8 +11,14 @@ import { CryptoEngine } from './crypto-engine.ts';
 import * as keys from './keys.ts';
 import { FailedLogins, loginFinish, loginStart } from './login.ts';
 import {
-  UNAUTHENTICATED_TYPES, parseRequest, parseRequestFrame,
-  type Decoded, type DecodedRequest, type RequestType, type ResultOf, type ServiceResponse,
+  UNAUTHENTICATED_TYPES,
+  parseRequest,
+  parseRequestFrame,
+  type Decoded,
+  type DecodedRequest,
+  type RequestType,
+  type ResultOf,
+  type ServiceResponse,
 } from './protocol.ts';
 import { Session } from './session.ts';
 import * as users from './users.ts';
@@ -27,7 +33,10 @@ export interface ServiceOptions {
   readonly kdf?: KdfParameters;
 }
 
-type Handler<T extends RequestType> = (context: RequestContext, request: Decoded<T>) => Promise<ResultOf<T>> | ResultOf<T>;
+type Handler<T extends RequestType> = (
+  context: RequestContext,
+  request: Decoded<T>,
+) => Promise<ResultOf<T>> | ResultOf<T>;
 type AuthenticatedType = Exclude<RequestType, 'ping' | 'login.start' | 'login.finish' | 'logout'>;
 
 export class Service {
@@ -37,8 +46,15 @@ export class Service {
   private nextSessionId = 1;
   private readonly handlers: { readonly [T in AuthenticatedType]: Handler<T> };
 
-  constructor(readonly backend: ServiceBackend, options: ServiceOptions = {}) {
-    this.node = new NodeContext(backend, options.engine ?? new CryptoEngine(), options.kdf ?? PRODUCTION_KDF);
+  constructor(
+    readonly backend: ServiceBackend,
+    options: ServiceOptions = {},
+  ) {
+    this.node = new NodeContext(
+      backend,
+      options.engine ?? new CryptoEngine(),
+      options.kdf ?? PRODUCTION_KDF,
+    );
     this.failures = new FailedLogins(this.node);
     const failures = this.failures;
     this.handlers = {
@@ -56,18 +72,19 @@ export class Service {
       'key.remove': keys.removeKey,
       'key.list': keys.listKeys,
       'key.grant': keys.grantKey,
-      'sign': keys.signMessage,
-      'verify': keys.verifySignature,
-      'encrypt': keys.encryptMessage,
-      'decrypt': keys.decryptMessage,
-      'mac': keys.macMessage,
+      sign: keys.signMessage,
+      verify: keys.verifySignature,
+      encrypt: keys.encryptMessage,
+      decrypt: keys.decryptMessage,
+      mac: keys.macMessage,
       'mac.verify': keys.verifyMac,
     };
   }
 
   /** A new session (one per client connection). SERVER_BUSY when SESSIONS_MAX are open. */
   openSession(): Session {
-    if (this.sessions.size >= SESSIONS_MAX) throw new HsmError(code('SERVER_BUSY'), `${SESSIONS_MAX} sessions open`);
+    if (this.sessions.size >= SESSIONS_MAX)
+      throw new HsmError(code('SERVER_BUSY'), `${SESSIONS_MAX} sessions open`);
     const session = new Session(this.nextSessionId++, this.backend.now());
     this.sessions.add(session);
     return session;
@@ -111,8 +128,12 @@ export class Service {
     }
   }
 
-  private async dispatch(session: Session, request: DecodedRequest): Promise<ResultOf<RequestType>> {
-    if (!this.sessions.has(session)) throw new HsmError(code('SESSION_EXPIRED'), 'the session is closed');
+  private async dispatch(
+    session: Session,
+    request: DecodedRequest,
+  ): Promise<ResultOf<RequestType>> {
+    if (!this.sessions.has(session))
+      throw new HsmError(code('SESSION_EXPIRED'), 'the session is closed');
     if (UNAUTHENTICATED_TYPES.has(request.type)) session.lastActivityMs = this.backend.now();
     switch (request.type) {
       case 'ping':
@@ -151,6 +172,12 @@ export class Service {
 }
 
 function errorResponse(error: unknown): ServiceResponse {
-  const failure = error instanceof HsmError ? error : new HsmError(code('INTERNAL_ERROR'), error instanceof Error ? error.message : String(error));
+  const failure =
+    error instanceof HsmError
+      ? error
+      : new HsmError(
+          code('INTERNAL_ERROR'),
+          error instanceof Error ? error.message : String(error),
+        );
   return { code: failure.code, name: failure.codeName, message: failure.message };
 }

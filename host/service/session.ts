@@ -24,7 +24,10 @@ export class Session {
   lastActivityMs: number;
   readonly temporaryKeys = new Map<string, TemporaryKey>();
 
-  constructor(readonly id: number, nowMs: number) {
+  constructor(
+    readonly id: number,
+    nowMs: number,
+  ) {
     this.lastActivityMs = nowMs;
   }
 

@@ -14,7 +14,14 @@ import { CryptoEngine } from './crypto-engine.ts';
 import { toHex } from './encoding.ts';
 import { secureRandomBytes } from './random.ts';
 import type { FailedLogins } from './login.ts';
-import { LIST_PAGE_SIZE_DEFAULT, PASSWORD_LENGTH_MAX, type Decoded, type Policy, type ResultOf, type UserInfo } from './protocol.ts';
+import {
+  LIST_PAGE_SIZE_DEFAULT,
+  PASSWORD_LENGTH_MAX,
+  type Decoded,
+  type Policy,
+  type ResultOf,
+  type UserInfo,
+} from './protocol.ts';
 import { saltPassword, scramKeys } from './scram.ts';
 import { unseal } from './wrapping.ts';
 
@@ -24,7 +31,12 @@ const PASSWORD_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0
 
 /** A user record with a fresh salt and the SCRAM verifier of `password`. */
 export async function newUserRecord(
-  engine: CryptoEngine, name: string, password: string, admin: boolean, kdf: KdfParameters, salt: Uint8Array,
+  engine: CryptoEngine,
+  name: string,
+  password: string,
+  admin: boolean,
+  kdf: KdfParameters,
+  salt: Uint8Array,
 ): Promise<UserRecord> {
   const { storedKey, serverKey } = scramKeys(await saltPassword(engine, password, salt, kdf));
   return { kind: 'user', name, admin, failedLogins: 0, kdf, salt, storedKey, serverKey };
@@ -32,7 +44,10 @@ export async function newUserRecord(
 
 export function checkPassword(password: string, policy: Policy): void {
   if (password.length < policy.minPasswordLength || password.length > PASSWORD_LENGTH_MAX) {
-    throw new HsmError(code('PASSWORD_POLICY'), `a password has ${policy.minPasswordLength} to ${PASSWORD_LENGTH_MAX} characters`);
+    throw new HsmError(
+      code('PASSWORD_POLICY'),
+      `a password has ${policy.minPasswordLength} to ${PASSWORD_LENGTH_MAX} characters`,
+    );
   }
 }
 
@@ -73,26 +88,55 @@ export interface Bootstrap {
 export async function bootstrapPool(options: BootstrapOptions): Promise<Bootstrap> {
   const randomBytes = options.randomBytes ?? secureRandomBytes;
   const name = options.administrator ?? 'admin';
-  const policy: PolicyRecord = { kind: 'policy', name: 'pool', ...DEFAULT_POLICY, ...options.policy };
+  const policy: PolicyRecord = {
+    kind: 'policy',
+    name: 'pool',
+    ...DEFAULT_POLICY,
+    ...options.policy,
+  };
   const password = options.password ?? generatePassword(randomBytes);
   checkPassword(password, policy);
   const engine = options.engine ?? new CryptoEngine();
-  const admin = await newUserRecord(engine, name, password, true, options.kdf ?? PRODUCTION_KDF, randomBytes(SALT_SIZE));
+  const admin = await newUserRecord(
+    engine,
+    name,
+    password,
+    true,
+    options.kdf ?? PRODUCTION_KDF,
+    randomBytes(SALT_SIZE),
+  );
   const operations: Operation[] = [
     { op: 'insert', record: options.core.encode(admin) },
     { op: 'insert', record: options.core.encode(policy) },
   ];
-  const write: WriteRequest = { kind: 'write', requestId: toHex(randomBytes(16)), event: 'CREATE_USR', operations, sourceUser: name, target: name };
-  return { password, passwordGenerated: options.password === undefined, records: [admin, policy], write };
+  const write: WriteRequest = {
+    kind: 'write',
+    requestId: toHex(randomBytes(16)),
+    event: 'CREATE_USR',
+    operations,
+    sourceUser: name,
+    target: name,
+  };
+  return {
+    password,
+    passwordGenerated: options.password === undefined,
+    records: [admin, policy],
+    write,
+  };
 }
 
 // ---- handlers ----
 
 export function requireAdmin(context: RequestContext): void {
-  if (!context.user.admin) throw new HsmError(code('ACCESS_DENIED'), 'only an administrator manages users and the policy');
+  if (!context.user.admin)
+    throw new HsmError(code('ACCESS_DENIED'), 'only an administrator manages users and the policy');
 }
 
-async function unsealPassword(context: RequestContext, userName: string, sealed: Uint8Array): Promise<string> {
+async function unsealPassword(
+  context: RequestContext,
+  userName: string,
+  sealed: Uint8Array,
+): Promise<string> {
   const bytes = await unseal(context.node.engine, context.sessionKey, 'password', userName, sealed);
   let password: string;
   try {
@@ -104,20 +148,46 @@ async function unsealPassword(context: RequestContext, userName: string, sealed:
   return password;
 }
 
-export async function createUser(context: RequestContext, request: Decoded<'user.create'>): Promise<ResultOf<'user.create'>> {
+export async function createUser(
+  context: RequestContext,
+  request: Decoded<'user.create'>,
+): Promise<ResultOf<'user.create'>> {
   requireAdmin(context);
   const { node } = context;
   const password = await unsealPassword(context, request.name, request.password);
   const existing = node.recordBytes('user', request.name);
   // Inserting the existing record fails with 5022 — unless this very request created it
   // (a retry after a lost reply), which the pool answers with the original outcome.
-  if (existing) return node.submit(request.requestId, 'CREATE_USR', [{ op: 'insert', record: existing }], context.user.name, request.name);
-  const record = await newUserRecord(node.engine, request.name, password, request.admin, node.kdf, node.backend.randomBytes(SALT_SIZE));
-  return node.submit(request.requestId, 'CREATE_USR', [{ op: 'insert', record: node.encode(record) }], context.user.name, request.name);
+  if (existing)
+    return node.submit(
+      request.requestId,
+      'CREATE_USR',
+      [{ op: 'insert', record: existing }],
+      context.user.name,
+      request.name,
+    );
+  const record = await newUserRecord(
+    node.engine,
+    request.name,
+    password,
+    request.admin,
+    node.kdf,
+    node.backend.randomBytes(SALT_SIZE),
+  );
+  return node.submit(
+    request.requestId,
+    'CREATE_USR',
+    [{ op: 'insert', record: node.encode(record) }],
+    context.user.name,
+    request.name,
+  );
 }
 
 /** Deletes a user that owns no objects, revoking its grants in the same write. */
-export async function deleteUser(context: RequestContext, request: Decoded<'user.delete'>): Promise<ResultOf<'user.delete'>> {
+export async function deleteUser(
+  context: RequestContext,
+  request: Decoded<'user.delete'>,
+): Promise<ResultOf<'user.delete'>> {
   requireAdmin(context);
   const { node } = context;
   if (request.name === context.user.name) throw new HsmError(code('SELF_DELETE_REFUSED'));
@@ -125,30 +195,61 @@ export async function deleteUser(context: RequestContext, request: Decoded<'user
   if (node.user(request.name)) {
     const objects = node.objects();
     const owned = objects.filter((object) => object.owner === request.name).length;
-    const granted = objects.filter((object) => object.acl.some((entry) => entry.user === request.name));
-    if (owned > 0) throw new HsmError(code('USER_IN_USE'), `'${request.name}' owns ${owned} object(s)`);
-    if (granted.length > WRITE_OPS_MAX - 1) throw new HsmError(code('USER_IN_USE'), `'${request.name}' is named in ${granted.length} ACLs`);
+    const granted = objects.filter((object) =>
+      object.acl.some((entry) => entry.user === request.name),
+    );
+    if (owned > 0)
+      throw new HsmError(code('USER_IN_USE'), `'${request.name}' owns ${owned} object(s)`);
+    if (granted.length > WRITE_OPS_MAX - 1)
+      throw new HsmError(
+        code('USER_IN_USE'),
+        `'${request.name}' is named in ${granted.length} ACLs`,
+      );
     for (const object of granted) {
       const acl = object.acl.filter((entry) => entry.user !== request.name);
-      operations.push({ op: 'replace', record: node.encode({ ...object, acl }), expected: node.token('object', object.name) });
+      operations.push({
+        op: 'replace',
+        record: node.encode({ ...object, acl }),
+        expected: node.token('object', object.name),
+      });
     }
   }
   // A missing user is still submitted: 5004, or the original outcome of this request's first try.
   return node.submit(request.requestId, 'DELETE_USR', operations, context.user.name, request.name);
 }
 
-export async function changePassword(context: RequestContext, request: Decoded<'user.password'>): Promise<ResultOf<'user.password'>> {
+export async function changePassword(
+  context: RequestContext,
+  request: Decoded<'user.password'>,
+): Promise<ResultOf<'user.password'>> {
   if (request.name !== context.user.name) requireAdmin(context);
   const { node } = context;
   const password = await unsealPassword(context, request.name, request.password);
   const user = node.user(request.name);
   const expected = node.token('user', request.name);
   if (!user) throw new HsmError(code('CANNOT_OPEN_OBJ'), `user '${request.name}'`);
-  const record = await newUserRecord(node.engine, user.name, password, user.admin, node.kdf, node.backend.randomBytes(SALT_SIZE));
-  return node.submit(request.requestId, 'CHANGE_USR_PWD', [{ op: 'replace', record: node.encode(record), expected }], context.user.name, user.name);
+  const record = await newUserRecord(
+    node.engine,
+    user.name,
+    password,
+    user.admin,
+    node.kdf,
+    node.backend.randomBytes(SALT_SIZE),
+  );
+  return node.submit(
+    request.requestId,
+    'CHANGE_USR_PWD',
+    [{ op: 'replace', record: node.encode(record), expected }],
+    context.user.name,
+    user.name,
+  );
 }
 
-export async function unlockUser(context: RequestContext, failures: FailedLogins, request: Decoded<'user.unlock'>): Promise<ResultOf<'user.unlock'>> {
+export async function unlockUser(
+  context: RequestContext,
+  failures: FailedLogins,
+  request: Decoded<'user.unlock'>,
+): Promise<ResultOf<'user.unlock'>> {
   requireAdmin(context);
   const { node } = context;
   const user = node.user(request.name);
@@ -156,32 +257,67 @@ export async function unlockUser(context: RequestContext, failures: FailedLogins
   failures.forget(user.name);
   if (user.failedLogins === 0) return {};
   const record = node.encode({ ...user, failedLogins: 0 });
-  return node.submit(request.requestId, 'SET_USR_LOCK_COUNT', [{ op: 'replace', record, expected: node.token('user', user.name) }], context.user.name, user.name);
+  return node.submit(
+    request.requestId,
+    'SET_USR_LOCK_COUNT',
+    [{ op: 'replace', record, expected: node.token('user', user.name) }],
+    context.user.name,
+    user.name,
+  );
 }
 
-export function listUsers(context: RequestContext, failures: FailedLogins, request: Decoded<'user.list'>): ResultOf<'user.list'> {
+export function listUsers(
+  context: RequestContext,
+  failures: FailedLogins,
+  request: Decoded<'user.list'>,
+): ResultOf<'user.list'> {
   requireAdmin(context);
   const { maxFailedLogins } = context.node.policy();
   const after = request.after ?? '';
   const limit = request.limit ?? LIST_PAGE_SIZE_DEFAULT;
-  const users = context.node.users().filter((user) => user.name > after).sort((a, b) => (a.name < b.name ? -1 : 1));
+  const users = context.node
+    .users()
+    .filter((user) => user.name > after)
+    .sort((a, b) => (a.name < b.name ? -1 : 1));
   const page: UserInfo[] = users.slice(0, limit).map((user) => {
     const failedLogins = failures.count(user);
-    return { name: user.name, admin: user.admin, failedLogins, locked: failedLogins >= maxFailedLogins };
+    return {
+      name: user.name,
+      admin: user.admin,
+      failedLogins,
+      locked: failedLogins >= maxFailedLogins,
+    };
   });
   return { users: page, more: users.length > limit };
 }
 
 export function getPolicy(context: RequestContext): ResultOf<'policy.get'> {
-  const { minPasswordLength, maxFailedLogins, keyExportAllowed, sessionTimeoutSeconds } = context.node.policy();
+  const { minPasswordLength, maxFailedLogins, keyExportAllowed, sessionTimeoutSeconds } =
+    context.node.policy();
   return { minPasswordLength, maxFailedLogins, keyExportAllowed, sessionTimeoutSeconds };
 }
 
-export async function setPolicy(context: RequestContext, request: Decoded<'policy.set'>): Promise<ResultOf<'policy.set'>> {
+export async function setPolicy(
+  context: RequestContext,
+  request: Decoded<'policy.set'>,
+): Promise<ResultOf<'policy.set'>> {
   requireAdmin(context);
   const { node } = context;
   const { minPasswordLength, maxFailedLogins, keyExportAllowed, sessionTimeoutSeconds } = request;
-  const record = node.encode({ kind: 'policy', name: 'pool', minPasswordLength, maxFailedLogins, keyExportAllowed, sessionTimeoutSeconds });
+  const record = node.encode({
+    kind: 'policy',
+    name: 'pool',
+    minPasswordLength,
+    maxFailedLogins,
+    keyExportAllowed,
+    sessionTimeoutSeconds,
+  });
   const op = node.hasPolicyRecord() ? 'replace' : 'insert';
-  return node.submit(request.requestId, 'GLOBAL_SECURITY_POLICY', [{ op, record }], context.user.name, 'pool');
+  return node.submit(
+    request.requestId,
+    'GLOBAL_SECURITY_POLICY',
+    [{ op, record }],
+    context.user.name,
+    'pool',
+  );
 }

@@ -20,19 +20,36 @@ function objectContext(name: string, keyType: KeyType): Uint8Array {
 }
 
 export async function wrapObjectKey(
-  engine: CryptoEngine, wrapKey: KeyBytes, name: string, keyType: KeyType, material: Uint8Array, nonce: Uint8Array,
+  engine: CryptoEngine,
+  wrapKey: KeyBytes,
+  name: string,
+  keyType: KeyType,
+  material: Uint8Array,
+  nonce: Uint8Array,
 ): Promise<Uint8Array> {
-  if (nonce.length !== GCM_NONCE_SIZE) throw new RangeError(`nonce: expected ${GCM_NONCE_SIZE} bytes`);
+  if (nonce.length !== GCM_NONCE_SIZE)
+    throw new RangeError(`nonce: expected ${GCM_NONCE_SIZE} bytes`);
   const sealed = await engine.aesGcmSeal(wrapKey, nonce, material, objectContext(name, keyType));
   return concatBytes(Uint8Array.of(WRAP_FORMAT_VERSION), nonce, sealed);
 }
 
 /** The plaintext key of a stored object; KEY_UNWRAP_FAILED if it is not what this pool wrapped. */
-export async function unwrapObjectKey(engine: CryptoEngine, wrapKey: KeyBytes, name: string, keyType: KeyType, wrapped: Uint8Array): Promise<Uint8Array> {
+export async function unwrapObjectKey(
+  engine: CryptoEngine,
+  wrapKey: KeyBytes,
+  name: string,
+  keyType: KeyType,
+  wrapped: Uint8Array,
+): Promise<Uint8Array> {
   const failed = new HsmError(code('KEY_UNWRAP_FAILED'), `object '${name}'`);
   if (wrapped.length < WRAP_OVERHEAD || wrapped[0] !== WRAP_FORMAT_VERSION) throw failed;
   const nonce = wrapped.subarray(1, 1 + GCM_NONCE_SIZE);
-  const material = await engine.aesGcmOpen(wrapKey, nonce, wrapped.subarray(1 + GCM_NONCE_SIZE), objectContext(name, keyType));
+  const material = await engine.aesGcmOpen(
+    wrapKey,
+    nonce,
+    wrapped.subarray(1 + GCM_NONCE_SIZE),
+    objectContext(name, keyType),
+  );
   if (!material) throw failed;
   return material;
 }
@@ -48,17 +65,42 @@ export const keyContext = (name: string, keyType: KeyType): string => `${name}\0
 
 /** nonce (12) || ciphertext || tag (16). */
 export async function seal(
-  engine: CryptoEngine, sessionKey: KeyBytes, purpose: SealPurpose, context: string, plaintext: Uint8Array, nonce: Uint8Array,
+  engine: CryptoEngine,
+  sessionKey: KeyBytes,
+  purpose: SealPurpose,
+  context: string,
+  plaintext: Uint8Array,
+  nonce: Uint8Array,
 ): Promise<Uint8Array> {
-  if (nonce.length !== GCM_NONCE_SIZE) throw new RangeError(`nonce: expected ${GCM_NONCE_SIZE} bytes`);
-  return concatBytes(nonce, await engine.aesGcmSeal(sessionKey, nonce, plaintext, sealContext(purpose, context)));
+  if (nonce.length !== GCM_NONCE_SIZE)
+    throw new RangeError(`nonce: expected ${GCM_NONCE_SIZE} bytes`);
+  return concatBytes(
+    nonce,
+    await engine.aesGcmSeal(sessionKey, nonce, plaintext, sealContext(purpose, context)),
+  );
 }
 
 /** Opens a sealed secret; DECRYPT_FAILED if it was not sealed for this session, purpose and context. */
-export async function unseal(engine: CryptoEngine, sessionKey: KeyBytes, purpose: SealPurpose, context: string, sealed: Uint8Array): Promise<Uint8Array> {
-  const opened = sealed.length < SEAL_OVERHEAD
-    ? undefined
-    : await engine.aesGcmOpen(sessionKey, sealed.subarray(0, GCM_NONCE_SIZE), sealed.subarray(GCM_NONCE_SIZE), sealContext(purpose, context));
-  if (!opened) throw new HsmError(code('DECRYPT_FAILED'), `the sealed ${purpose} does not open under this session's key`);
+export async function unseal(
+  engine: CryptoEngine,
+  sessionKey: KeyBytes,
+  purpose: SealPurpose,
+  context: string,
+  sealed: Uint8Array,
+): Promise<Uint8Array> {
+  const opened =
+    sealed.length < SEAL_OVERHEAD
+      ? undefined
+      : await engine.aesGcmOpen(
+          sessionKey,
+          sealed.subarray(0, GCM_NONCE_SIZE),
+          sealed.subarray(GCM_NONCE_SIZE),
+          sealContext(purpose, context),
+        );
+  if (!opened)
+    throw new HsmError(
+      code('DECRYPT_FAILED'),
+      `the sealed ${purpose} does not open under this session's key`,
+    );
   return opened;
 }

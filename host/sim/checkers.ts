@@ -20,7 +20,8 @@ export function checkSafety(world: World): string[] {
   // An abort on a node that was fenced is exempt: a coordinator fenced without knowing it may
   // abort what the survivors then commit by termination (docs/PROTOCOL.md); its state is
   // discarded by live-sync and its clients got a retryable code. Nothing else is exempt.
-  const fencedAtEnd = (id: string): boolean => world.nodes.some((n) => n.replica?.membership.isFenced(id) && !n.replica.fenced);
+  const fencedAtEnd = (id: string): boolean =>
+    world.nodes.some((n) => n.replica?.membership.isFenced(id) && !n.replica.fenced);
   const committed = new Map<string, string>();
   const aborted = new Map<string, string>();
   for (const node of world.nodes) {
@@ -30,7 +31,10 @@ export function checkSafety(world: World): string[] {
     }
   }
   for (const [txid, where] of committed) {
-    if (aborted.has(txid)) problems.push(`transaction ${txid} committed on ${where} and aborted on ${aborted.get(txid)}`);
+    if (aborted.has(txid))
+      problems.push(
+        `transaction ${txid} committed on ${where} and aborted on ${aborted.get(txid)}`,
+      );
   }
   const histories = world.nodes.map((node) => ({ node, commits: historyOf(node) }));
   for (const a of histories) {
@@ -39,11 +43,15 @@ export function checkSafety(world: World): string[] {
       const n = Math.min(a.commits.txids.length, b.commits.txids.length);
       for (let i = 0; i < n; i++) {
         if (a.commits.txids[i] !== b.commits.txids[i]) {
-          problems.push(`histories of ${a.node.id} and ${b.node.id} differ at commit #${i}: ${a.commits.txids[i]} vs ${b.commits.txids[i]}`);
+          problems.push(
+            `histories of ${a.node.id} and ${b.node.id} differ at commit #${i}: ${a.commits.txids[i]} vs ${b.commits.txids[i]}`,
+          );
           break;
         }
         if (a.commits.sps[i] !== b.commits.sps[i]) {
-          problems.push(`commit #${i} gives SP ${a.commits.sps[i]} on ${a.node.id} but ${b.commits.sps[i]} on ${b.node.id}`);
+          problems.push(
+            `commit #${i} gives SP ${a.commits.sps[i]} on ${a.node.id} but ${b.commits.sps[i]} on ${b.node.id}`,
+          );
           break;
         }
       }
@@ -51,14 +59,20 @@ export function checkSafety(world: World): string[] {
   }
   problems.push(...checkNoDuplicateWrites(world));
   for (const node of world.nodes) {
-    if (node.fencedAtLog !== undefined && node.log.slice(node.fencedAtLog).some((r) => r.type === 'commit')) {
+    if (
+      node.fencedAtLog !== undefined &&
+      node.log.slice(node.fencedAtLog).some((r) => r.type === 'commit')
+    ) {
       problems.push(`fenced node ${node.id} committed after it learned it was fenced`);
     }
-    if (node.replica?.diverged) problems.push(`node ${node.id} diverged: a commit gave another SP than its coordinator's`);
+    if (node.replica?.diverged)
+      problems.push(`node ${node.id} diverged: a commit gave another SP than its coordinator's`);
     // The joiner's state at DONE is the state after the last transaction it inherited.
     const lastSp = node.inherited.sps.at(-1);
     if (node.joinedAtSp !== undefined && lastSp !== undefined && lastSp !== node.joinedAtSp) {
-      problems.push(`node ${node.id} joined at SP ${node.joinedAtSp}, but its donor's history ends at ${lastSp}`);
+      problems.push(
+        `node ${node.id} joined at SP ${node.joinedAtSp}, but its donor's history ends at ${lastSp}`,
+      );
     }
   }
   return problems;
@@ -71,16 +85,28 @@ export function converged(world: World): boolean {
   const first = members[0].replica!;
   const sp = first.core.syncPoint().hex;
   const digest = first.membership.digest();
-  const everyoneUp = world.nodes.every((node) => node.replica || node.staysDead || (node.fencedAtLog !== undefined));
+  const everyoneUp = world.nodes.every(
+    (node) => node.replica || node.staysDead || node.fencedAtLog !== undefined,
+  );
   const answered = [...world.writes.values()].every((write) => write.code !== undefined);
   // A joiner keeps retrying until it is in: one the pool added votes on every write.
   const joined = world.joins.unfinished().length === 0;
-  return everyoneUp && answered && joined && members.every((node) => {
-    const replica = node.replica!;
-    return replica.transactions.size === 0 && replica.queue.length === 0 && replica.probes.size === 0
-      && replica.core.syncPoint().hex === sp && replica.membership.digest() === digest
-      && world.nodes.filter((n) => n.staysDead).every((dead) => replica.membership.isFenced(dead.id));
-  });
+  return (
+    everyoneUp &&
+    answered &&
+    joined &&
+    members.every((node) => {
+      const replica = node.replica!;
+      return (
+        replica.transactions.size === 0 &&
+        replica.queue.length === 0 &&
+        replica.probes.size === 0 &&
+        replica.core.syncPoint().hex === sp &&
+        replica.membership.digest() === digest &&
+        world.nodes.filter((n) => n.staysDead).every((dead) => replica.membership.isFenced(dead.id))
+      );
+    })
+  );
 }
 
 /** At the end: every acknowledged write is in every live member's history; SPs recompute. */
@@ -92,11 +118,14 @@ export function checkFinal(world: World): string[] {
     const have = new Set(txids);
     for (const write of world.writes.values()) {
       if (write.code === 0 && write.txid && !have.has(write.txid)) {
-        problems.push(`acknowledged write ${write.requestId.slice(0, 8)} (${write.op} ${write.name}, tx ${write.txid}) missing on ${node.id}`);
+        problems.push(
+          `acknowledged write ${write.requestId.slice(0, 8)} (${write.op} ${write.name}, tx ${write.txid}) missing on ${node.id}`,
+        );
       }
     }
     const check = node.replica!.core.recompute();
-    if (!check.consistent) problems.push(`node ${node.id}: incremental SP differs from the SP recomputed from scratch`);
+    if (!check.consistent)
+      problems.push(`node ${node.id}: incremental SP differs from the SP recomputed from scratch`);
   }
   return problems;
 }
@@ -107,7 +136,11 @@ function carriers(world: World): Map<string, Map<string, string>> {
   for (const node of world.nodes) {
     const prepared = new Map<string, { batch: Uint8Array; coordinator: string }>();
     for (const record of node.log) {
-      if (record.type === 'prepare') prepared.set(record.tx.txid, { batch: record.tx.batch, coordinator: record.tx.coordinator });
+      if (record.type === 'prepare')
+        prepared.set(record.tx.txid, {
+          batch: record.tx.batch,
+          coordinator: record.tx.coordinator,
+        });
       if (record.type !== 'commit') continue;
       const tx = prepared.get(record.txid)!;
       for (const key of batchRequestIdsHex(tx.batch)) {
@@ -133,13 +166,20 @@ function rerunAfterJoinerRestart(world: World, txids: Map<string, string>): bool
   return pair.some(([first], i) => {
     const [second, coordinator] = pair[1 - i];
     const joined = world.nodes.find((node) => node.id === coordinator);
-    return joined !== undefined && joined.logBase > 0 && joined.crashes > 0 && joined.inherited.txids.includes(first) && !joined.inherited.txids.includes(second);
+    return (
+      joined !== undefined &&
+      joined.logBase > 0 &&
+      joined.crashes > 0 &&
+      joined.inherited.txids.includes(first) &&
+      !joined.inherited.txids.includes(second)
+    );
   });
 }
 
 /** Writes run twice after a joined node's restart (see rerunAfterJoinerRestart). */
 export function rerunWrites(world: World): number {
-  return [...carriers(world).values()].filter((txids) => rerunAfterJoinerRestart(world, txids)).length;
+  return [...carriers(world).values()].filter((txids) => rerunAfterJoinerRestart(world, txids))
+    .length;
 }
 
 /** A client write (its request id) is carried by at most one committed transaction: a retry
@@ -147,7 +187,10 @@ export function rerunWrites(world: World): number {
 function checkNoDuplicateWrites(world: World): string[] {
   const problems: string[] = [];
   for (const [key, txids] of carriers(world)) {
-    if (txids.size > 1 && !rerunAfterJoinerRestart(world, txids)) problems.push(`write ${key.slice(0, 8)} committed ${txids.size} times: in ${[...txids.keys()].join(', ')}`);
+    if (txids.size > 1 && !rerunAfterJoinerRestart(world, txids))
+      problems.push(
+        `write ${key.slice(0, 8)} committed ${txids.size} times: in ${[...txids.keys()].join(', ')}`,
+      );
   }
   return problems;
 }

@@ -25,6 +25,10 @@ class NoTransport implements PeerTransport {
   async close(): Promise<void> {}
 }
 
-export function simDonor(replica: Replica, poolId: bigint, log: (line: string) => void): LiveSyncDonor {
+export function simDonor(
+  replica: Replica,
+  poolId: bigint,
+  log: (line: string) => void,
+): LiveSyncDonor {
   return new LiveSyncDonor(replica, new NoTransport(), SIM_DOMAIN, poolId, log);
 }

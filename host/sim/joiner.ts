@@ -8,7 +8,12 @@
 
 import { HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
-import { JOINING_DIGEST, JoinerSession, isLiveSync, type JoinResult } from '../protocol/live-sync.ts';
+import {
+  JOINING_DIGEST,
+  JoinerSession,
+  isLiveSync,
+  type JoinResult,
+} from '../protocol/live-sync.ts';
 import type { Random } from '../protocol/random.ts';
 import type { Envelope, LiveSyncBody, NodeId } from '../protocol/types.ts';
 import { MemoryStorage } from '../storage/memory.ts';
@@ -42,7 +47,12 @@ export class SimJoiner {
   private lastHeard = 0;
   private nextRequest = 0;
 
-  constructor(readonly id: NodeId, readonly address: string, private readonly env: JoinerEnv, private resumeAt: number) {}
+  constructor(
+    readonly id: NodeId,
+    readonly address: string,
+    private readonly env: JoinerEnv,
+    private resumeAt: number,
+  ) {}
 
   get active(): boolean {
     return this.session !== undefined;
@@ -54,7 +64,8 @@ export class SimJoiner {
       if (now >= this.resumeAt) this.begin(now);
       return;
     }
-    if (now - this.lastHeard > this.env.stallTicks) return this.fail(now, `donor ${short(this.donor!)} stalled`);
+    if (now - this.lastHeard > this.env.stallTicks)
+      return this.fail(now, `donor ${short(this.donor!)} stalled`);
     // Repeated until the stream starts (a request may be lost, like anything else).
     if (!this.started && now >= this.nextRequest) this.request(now);
   }
@@ -64,11 +75,29 @@ export class SimJoiner {
     // A member probing a node it counts in while it joins (a donor confirming an add): it holds
     // no membership yet and has committed nothing (as liveSyncJoin answers).
     if (body.type === 'probe' && this.session && !this.result) {
-      this.env.send({ from: this.id, to: envelope.from, epoch: 0, digest: JOINING_DIGEST, sp: '', spvv: 0, body: { type: 'probe-reply', nonce: body.nonce } });
+      this.env.send({
+        from: this.id,
+        to: envelope.from,
+        epoch: 0,
+        digest: JOINING_DIGEST,
+        sp: '',
+        spvv: 0,
+        body: { type: 'probe-reply', nonce: body.nonce },
+      });
       return;
     }
-    if (!this.session || envelope.from !== this.donor || !isLiveSync(body) || body.session !== this.sessionId) return;
-    if (body.type === 'live-sync-refused') return this.fail(now, `refused by ${short(this.donor)} (${new HsmError(body.code).codeName})`);
+    if (
+      !this.session ||
+      envelope.from !== this.donor ||
+      !isLiveSync(body) ||
+      body.session !== this.sessionId
+    )
+      return;
+    if (body.type === 'live-sync-refused')
+      return this.fail(
+        now,
+        `refused by ${short(this.donor)} (${new HsmError(body.code).codeName})`,
+      );
     if (body.type === 'live-sync-request' || body.type === 'live-sync-ack' || this.result) return;
     this.lastHeard = now;
     this.started = true;
@@ -76,13 +105,16 @@ export class SimJoiner {
     try {
       ack = this.session.receive(body);
     } catch (error) {
-      if (error instanceof HsmError && error.code === UNDEFINED_LIVE_SYNC) return this.fail(now, error.message);
+      if (error instanceof HsmError && error.code === UNDEFINED_LIVE_SYNC)
+        return this.fail(now, error.message);
       throw error;
     }
     if (ack >= 0) this.send({ type: 'live-sync-ack', session: this.sessionId, seq: ack });
     if (this.session.result) {
       this.result = this.session.result;
-      this.env.log(`join ${short(this.id)}: done from ${short(this.donor!)} (attempt ${this.attempts}, ${this.result.records} records, ${this.result.commits} transactions caught up)`);
+      this.env.log(
+        `join ${short(this.id)}: done from ${short(this.donor!)} (attempt ${this.attempts}, ${this.result.records} records, ${this.result.commits} transactions caught up)`,
+      );
     }
   }
 
@@ -114,7 +146,12 @@ export class SimJoiner {
 
   private request(now: number): void {
     this.nextRequest = now + Math.max(5, Math.floor(this.env.stallTicks / 4));
-    this.send({ type: 'live-sync-request', session: this.sessionId, address: this.address, domain: SIM_DOMAIN });
+    this.send({
+      type: 'live-sync-request',
+      session: this.sessionId,
+      address: this.address,
+      domain: SIM_DOMAIN,
+    });
   }
 
   private fail(now: number, why: string): void {

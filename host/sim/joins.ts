@@ -17,11 +17,15 @@ export class Joins {
   private readonly starts: number[] = [];
   private random: Random | undefined;
 
-  constructor(private readonly world: World, private readonly newCore: CoreFactory) {
+  constructor(
+    private readonly world: World,
+    private readonly newCore: CoreFactory,
+  ) {
     // Only a seed with joins draws anything here: the others run exactly as before joins existed.
     if (world.params.joins === 0) return;
     this.random = world.random.fork();
-    for (let i = 0; i < world.params.joins; i++) this.starts.push(1 + this.random.below(world.params.safetyTicks - 1));
+    for (let i = 0; i < world.params.joins; i++)
+      this.starts.push(1 + this.random.below(world.params.safetyTicks - 1));
   }
 
   /** Joiners still syncing. */
@@ -42,7 +46,11 @@ export class Joins {
 
   async tick(): Promise<void> {
     const world = this.world;
-    while (this.joiners.length < this.starts.length && this.starts[this.joiners.length] <= world.now) this.add();
+    while (
+      this.joiners.length < this.starts.length &&
+      this.starts[this.joiners.length] <= world.now
+    )
+      this.add();
     for (const joiner of this.unfinished()) joiner.tick(world.now);
   }
 
@@ -52,12 +60,24 @@ export class Joins {
     this.random ??= world.random.fork();
     const n = this.joiners.length + 1;
     // Fresh ids outside the founders' range (founders are 1..5).
-    const joiner = new SimJoiner((0xa0 + n).toString(16).padStart(16, '0'), `10.0.1.${n}:7001`, {
-      random: this.random.fork(), newCore: this.newCore, stallTicks: world.params.joinStallTicks,
-      send: (envelope) => world.network.send(world.now, envelope),
-      donors: donors ?? (() => world.nodes.filter((node) => !node.staysDead && node.fencedAtLog === undefined).map((node) => node.id)),
-      log: (text) => world.log(text),
-    }, world.now);
+    const joiner = new SimJoiner(
+      (0xa0 + n).toString(16).padStart(16, '0'),
+      `10.0.1.${n}:7001`,
+      {
+        random: this.random.fork(),
+        newCore: this.newCore,
+        stallTicks: world.params.joinStallTicks,
+        send: (envelope) => world.network.send(world.now, envelope),
+        donors:
+          donors ??
+          (() =>
+            world.nodes
+              .filter((node) => !node.staysDead && node.fencedAtLog === undefined)
+              .map((node) => node.id)),
+        log: (text) => world.log(text),
+      },
+      world.now,
+    );
     this.joiners.push(joiner);
     return joiner;
   }
@@ -66,7 +86,8 @@ export class Joins {
   crashSome(): void {
     const { random, params, now } = this.world;
     for (const joiner of this.unfinished()) {
-      if (joiner.active && random.chance(params.crashRate)) joiner.crash(now + 1 + random.below(params.restartTicksMax));
+      if (joiner.active && random.chance(params.crashRate))
+        joiner.crash(now + 1 + random.below(params.restartTicksMax));
     }
   }
 
@@ -77,11 +98,31 @@ export class Joins {
     const poolId = BigInt(`0x${result.poolId}`);
     const members = result.membership;
     const epoch = BigInt(members.added.length + members.down.length);
-    const live = [...members.founders, ...members.added].filter((node) => !members.down.includes(node.id));
-    if (!live.some((node) => node.id === joiner.id)) world.problems.push(`joiner ${joiner.id} got DONE with a membership that does not name it`);
-    await writeCheckpoint(core, joiner.storage, new LogEncoder(core, poolId, LOG_START, epoch), live.map(toPoolNode));
+    const live = [...members.founders, ...members.added].filter(
+      (node) => !members.down.includes(node.id),
+    );
+    if (!live.some((node) => node.id === joiner.id))
+      world.problems.push(`joiner ${joiner.id} got DONE with a membership that does not name it`);
+    await writeCheckpoint(
+      core,
+      joiner.storage,
+      new LogEncoder(core, poolId, LOG_START, epoch),
+      live.map(toPoolNode),
+    );
     const inherited = world.doneHistories.get(joiner.sessionId);
-    if (!inherited) world.problems.push(`joiner ${joiner.id} got DONE of session ${joiner.sessionId}, which no donor queued`);
-    await world.addJoined({ id: joiner.id, storage: joiner.storage, inherited: inherited ?? { txids: [], sps: [] }, joinedAtSp: result.syncPoint.hex }, members, result.requestOutcomes);
+    if (!inherited)
+      world.problems.push(
+        `joiner ${joiner.id} got DONE of session ${joiner.sessionId}, which no donor queued`,
+      );
+    await world.addJoined(
+      {
+        id: joiner.id,
+        storage: joiner.storage,
+        inherited: inherited ?? { txids: [], sps: [] },
+        joinedAtSp: result.syncPoint.hex,
+      },
+      members,
+      result.requestOutcomes,
+    );
   }
 }

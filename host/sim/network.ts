@@ -17,7 +17,10 @@ export class SimNetwork {
   sent = 0;
   delivered = 0;
 
-  constructor(private readonly random: Random, public faults: NetworkFaults) {}
+  constructor(
+    private readonly random: Random,
+    public faults: NetworkFaults,
+  ) {}
 
   send(now: number, envelope: Envelope): void {
     this.sent++;
@@ -48,7 +51,8 @@ export class SimNetwork {
     if (kind === 0) return 'healed';
     if (kind === 1) {
       const side = new Set(nodes.filter(() => this.random.chance(0.5)));
-      for (const a of nodes) for (const b of nodes) if (side.has(a) !== side.has(b)) this.cut.add(`${a}>${b}`);
+      for (const a of nodes)
+        for (const b of nodes) if (side.has(a) !== side.has(b)) this.cut.add(`${a}>${b}`);
       return `split {${[...side].join(',')}}`;
     }
     const from = this.random.pick(nodes);
@@ -60,7 +64,8 @@ export class SimNetwork {
   /** Cuts every link between `side` and the rest of `nodes`, both ways (a scenario's split). */
   split(side: readonly NodeId[], nodes: readonly NodeId[]): void {
     this.cut.clear();
-    for (const a of nodes) for (const b of nodes) if (side.includes(a) !== side.includes(b)) this.cut.add(`${a}>${b}`);
+    for (const a of nodes)
+      for (const b of nodes) if (side.includes(a) !== side.includes(b)) this.cut.add(`${a}>${b}`);
   }
 
   heal(): void {

@@ -26,7 +26,11 @@ export interface SimResult {
   readonly events: string[];
 }
 
-export async function runSeed(seed: number, newCore: CoreFactory, overrides: Partial<SimParams> = {}): Promise<SimResult> {
+export async function runSeed(
+  seed: number,
+  newCore: CoreFactory,
+  overrides: Partial<SimParams> = {},
+): Promise<SimResult> {
   const params = drawParams(seed, overrides);
   const world = new World(params, newCore);
   await world.open();
@@ -55,14 +59,21 @@ export async function runSeed(seed: number, newCore: CoreFactory, overrides: Par
   if (problems.length === 0) problems.push(...checkFinal(world));
   const unfinished = world.joins.unfinished();
   if (unfinished.length > 0 && problems.some((p) => p.startsWith('liveness'))) {
-    problems.push(`joiners not in: ${unfinished.map((j) => `${j.id} (${j.attempts} attempts)`).join(', ')}`);
+    problems.push(
+      `joiners not in: ${unfinished.map((j) => `${j.id} (${j.attempts} attempts)`).join(', ')}`,
+    );
   }
   const writes = [...world.writes.values()];
   const joiners = world.joins.joiners;
   return {
-    seed, params, ok: problems.length === 0, problems,
-    ticks: world.now, livenessTicks,
-    writes: writes.length, acknowledged: writes.filter((w) => w.code === 0).length,
+    seed,
+    params,
+    ok: problems.length === 0,
+    problems,
+    ticks: world.now,
+    livenessTicks,
+    writes: writes.length,
+    acknowledged: writes.filter((w) => w.code === 0).length,
     crashes: world.nodes.reduce((sum, node) => sum + node.crashes, 0),
     messages: world.network.sent,
     joins: joiners.length,

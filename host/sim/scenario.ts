@@ -6,7 +6,13 @@ import { NodeRuntime } from '../appliance/runtime.ts';
 import type { Core } from '../core/core.ts';
 import { Random } from '../protocol/random.ts';
 import type { Replica } from '../protocol/replica.ts';
-import type { ClientReply, Envelope, LogRecord, MessageType, NodeAddress } from '../protocol/types.ts';
+import type {
+  ClientReply,
+  Envelope,
+  LogRecord,
+  MessageType,
+  NodeAddress,
+} from '../protocol/types.ts';
 import { MemoryStorage } from '../storage/memory.ts';
 
 export interface ScenarioNode {
@@ -27,9 +33,21 @@ export class ScenarioPool {
   readonly replies = new Map<string, ClientReply>();
   private seed = 1;
 
-  private constructor(names: readonly string[], private readonly newCore: () => Core) {
-    this.founders = names.map((name, i) => ({ id: (i + 1).toString(16).padStart(16, '0'), address: `${name}:7001` }));
-    this.nodes = names.map((name, i) => ({ name, id: this.founders[i].id, runtime: undefined, storage: new MemoryStorage(), log: [] }));
+  private constructor(
+    names: readonly string[],
+    private readonly newCore: () => Core,
+  ) {
+    this.founders = names.map((name, i) => ({
+      id: (i + 1).toString(16).padStart(16, '0'),
+      address: `${name}:7001`,
+    }));
+    this.nodes = names.map((name, i) => ({
+      name,
+      id: this.founders[i].id,
+      runtime: undefined,
+      storage: new MemoryStorage(),
+      log: [],
+    }));
   }
 
   static async create(names: readonly string[], newCore: () => Core): Promise<ScenarioPool> {
@@ -67,7 +85,14 @@ export class ScenarioPool {
 
   /** A write labelled `label` (its request id is the label's bytes in hex; replies are keyed by label). */
   async write(name: string, label: string, record: Uint8Array): Promise<void> {
-    this.replica(name).request({ kind: 'write', requestId: labelId(label), event: 'CREATE_OBJ', operations: [{ op: 'insert', record }], sourceUser: 'alice', target: label });
+    this.replica(name).request({
+      kind: 'write',
+      requestId: labelId(label),
+      event: 'CREATE_OBJ',
+      operations: [{ op: 'insert', record }],
+      sourceUser: 'alice',
+      target: label,
+    });
     await this.drain(this.node(name));
   }
 
@@ -85,8 +110,11 @@ export class ScenarioPool {
   }
 
   private matches(envelope: Envelope, filter: Filter): boolean {
-    return (!filter.from || this.nameOf(envelope.from) === filter.from) && (!filter.to || this.nameOf(envelope.to) === filter.to)
-      && (!filter.type || envelope.body.type === filter.type);
+    return (
+      (!filter.from || this.nameOf(envelope.from) === filter.from) &&
+      (!filter.to || this.nameOf(envelope.to) === filter.to) &&
+      (!filter.type || envelope.body.type === filter.type)
+    );
   }
 
   /** Delivers queued messages matching the filter (and what they cause, if `rounds` > 1). */
@@ -109,17 +137,29 @@ export class ScenarioPool {
 
   crash(name: string): void {
     this.node(name).runtime = undefined;
-    this.queue = this.queue.filter((e) => this.nameOf(e.to) !== name && this.nameOf(e.from) !== name);
+    this.queue = this.queue.filter(
+      (e) => this.nameOf(e.to) !== name && this.nameOf(e.from) !== name,
+    );
   }
 
   /** Starts (or restarts) a node from its storage through real recovery. */
   async restart(name: string): Promise<void> {
     const node = this.node(name);
-    node.runtime = await NodeRuntime.open({ id: node.id, poolId: 1n, founders: this.founders, storage: node.storage, core: this.newCore(), random: new Random(this.seed++) });
+    node.runtime = await NodeRuntime.open({
+      id: node.id,
+      poolId: 1n,
+      founders: this.founders,
+      storage: node.storage,
+      core: this.newCore(),
+      random: new Random(this.seed++),
+    });
   }
 
   /** Ticks every live node, delivering everything between ticks, except messages cut by `blocked`. */
-  async run(ticks: number, blocked: (from: string, to: string) => boolean = () => false): Promise<void> {
+  async run(
+    ticks: number,
+    blocked: (from: string, to: string) => boolean = () => false,
+  ): Promise<void> {
     for (let t = 0; t < ticks; t++) {
       for (const node of this.nodes) {
         node.runtime?.replica.tick();
@@ -139,10 +179,14 @@ export class ScenarioPool {
   }
 
   states(name: string): string[] {
-    return this.replica(name).pending().map((p) => p.state);
+    return this.replica(name)
+      .pending()
+      .map((p) => p.state);
   }
 }
 
 function labelId(label: string): string {
-  return Array.from(new TextEncoder().encode(label.padEnd(16, '.').slice(0, 16)), (b) => b.toString(16).padStart(2, '0')).join('');
+  return Array.from(new TextEncoder().encode(label.padEnd(16, '.').slice(0, 16)), (b) =>
+    b.toString(16).padStart(2, '0'),
+  ).join('');
 }

@@ -12,7 +12,15 @@ import { NodeRuntime } from '../appliance/runtime.ts';
 import { isLiveSync } from '../protocol/live-sync.ts';
 import { Random } from '../protocol/random.ts';
 import type { Replica } from '../protocol/replica.ts';
-import type { ClientReply, Envelope, LogRecord, MembershipEvents, NodeAddress, NodeId, RequestOutcome } from '../protocol/types.ts';
+import type {
+  ClientReply,
+  Envelope,
+  LogRecord,
+  MembershipEvents,
+  NodeAddress,
+  NodeId,
+  RequestOutcome,
+} from '../protocol/types.ts';
 import { MemoryStorage } from '../storage/memory.ts';
 import { simDonor } from './donor.ts';
 import { historyOf, NO_HISTORY, type Commits } from './history.ts';
@@ -80,16 +88,40 @@ export class World {
   private readonly clientState: { outstanding: ClientWrite | undefined; nextAt: number }[];
   private readonly codec: Core;
 
-  constructor(readonly params: SimParams, private readonly newCore: CoreFactory) {
+  constructor(
+    readonly params: SimParams,
+    private readonly newCore: CoreFactory,
+  ) {
     this.random = new Random(params.seed);
-    this.network = new SimNetwork(this.random.fork(), { loss: params.messageLoss, duplication: params.messageDuplication, delayTicksMax: params.delayTicksMax });
-    this.founders = Array.from({ length: params.nodes }, (_, i) => ({ id: (i + 1).toString(16).padStart(16, '0'), address: `10.0.0.${i + 1}:7001` }));
+    this.network = new SimNetwork(this.random.fork(), {
+      loss: params.messageLoss,
+      duplication: params.messageDuplication,
+      delayTicksMax: params.delayTicksMax,
+    });
+    this.founders = Array.from({ length: params.nodes }, (_, i) => ({
+      id: (i + 1).toString(16).padStart(16, '0'),
+      address: `10.0.0.${i + 1}:7001`,
+    }));
     this.nodes = this.founders.map((node) => ({
-      id: node.id, replica: undefined, runtime: undefined, donor: undefined, storage: new MemoryStorage(), log: [], logBase: 0, inherited: NO_HISTORY,
-      joinedAtSp: undefined, restartAt: 0, staysDead: false, crashes: 0, fencedAtLog: undefined,
+      id: node.id,
+      replica: undefined,
+      runtime: undefined,
+      donor: undefined,
+      storage: new MemoryStorage(),
+      log: [],
+      logBase: 0,
+      inherited: NO_HISTORY,
+      joinedAtSp: undefined,
+      restartAt: 0,
+      staysDead: false,
+      crashes: 0,
+      fencedAtLog: undefined,
     }));
     this.codec = newCore();
-    this.clientState = Array.from({ length: params.clients }, () => ({ outstanding: undefined, nextAt: 0 }));
+    this.clientState = Array.from({ length: params.clients }, () => ({
+      outstanding: undefined,
+      nextAt: 0,
+    }));
     this.joins = new Joins(this, newCore);
   }
 
@@ -106,15 +138,24 @@ export class World {
    * later with the founders only (as the CLI restarts it): its checkpoint and log name it. */
   private async start(node: SimNode, membership?: MembershipEvents): Promise<void> {
     const runtime = await NodeRuntime.open({
-      id: node.id, poolId: SIM_POOL_ID, founders: this.founders, storage: node.storage, core: this.newCore(),
-      random: this.random.fork(), groupCommit: this.params.groupCommit, membership,
+      id: node.id,
+      poolId: SIM_POOL_ID,
+      founders: this.founders,
+      storage: node.storage,
+      core: this.newCore(),
+      random: this.random.fork(),
+      groupCommit: this.params.groupCommit,
+      membership,
     });
     node.log.splice(runtime.recovered.entries - node.logBase); // what a torn write cut is gone
     node.log.push(...runtime.loggedAtOpen);
     node.runtime = runtime;
     node.replica = runtime.replica;
-    node.donor = simDonor(runtime.replica, SIM_POOL_ID, (line) => this.log(`${node.id.slice(-2)} ${line}`));
-    if (runtime.replica.fenced && node.fencedAtLog === undefined) node.fencedAtLog = node.log.length;
+    node.donor = simDonor(runtime.replica, SIM_POOL_ID, (line) =>
+      this.log(`${node.id.slice(-2)} ${line}`),
+    );
+    if (runtime.replica.fenced && node.fencedAtLog === undefined)
+      node.fencedAtLog = node.log.length;
   }
 
   crash(node: SimNode, why: string): void {
@@ -155,7 +196,8 @@ export class World {
     }
     await this.joins.tick();
     if (this.faultsOn) await this.faults();
-    for (const node of this.nodes) if (!node.replica && !node.staysDead && this.now >= node.restartAt) await this.start(node);
+    for (const node of this.nodes)
+      if (!node.replica && !node.staysDead && this.now >= node.restartAt) await this.start(node);
   }
 
   /** Carries a node's Ready out: persist, then send and reply, with a crash possibly in between. */
@@ -166,7 +208,9 @@ export class World {
       const ready = runtime.takeReady();
       this.noteDone(node, ready.persist);
       const crashing = this.faultsOn && this.random.chance(this.params.crashRate * 10);
-      const point = crashing ? this.random.pick(['before-persist', 'torn', 'after-persist', 'after-send'] as const) : undefined;
+      const point = crashing
+        ? this.random.pick(['before-persist', 'torn', 'after-persist', 'after-send'] as const)
+        : undefined;
       if (point === 'before-persist') return this.crash(node, 'before persist');
       if (point === 'torn' && ready.persist.length > 0) {
         // The append is under way when the power goes: the crash keeps some prefix of it.
@@ -188,18 +232,35 @@ export class World {
    * donor's history then (with this Ready's commits) is the joiner's. */
   private noteDone(node: SimNode, persisting: readonly LogRecord[]): void {
     const session = node.donor?.active;
-    if (session?.added && !this.doneHistories.has(session.session)) this.doneHistories.set(session.session, historyOf(node, persisting));
+    if (session?.added && !this.doneHistories.has(session.session))
+      this.doneHistories.set(session.session, historyOf(node, persisting));
   }
 
   /** A joiner completed: it becomes a node of the world, opened from the checkpoint it wrote. */
-  async addJoined(joined: Pick<SimNode, 'id' | 'storage' | 'inherited' | 'joinedAtSp'>, membership: MembershipEvents, outcomes: readonly RequestOutcome[]): Promise<void> {
+  async addJoined(
+    joined: Pick<SimNode, 'id' | 'storage' | 'inherited' | 'joinedAtSp'>,
+    membership: MembershipEvents,
+    outcomes: readonly RequestOutcome[],
+  ): Promise<void> {
     const node: SimNode = {
-      ...joined, replica: undefined, runtime: undefined, donor: undefined, log: [], logBase: 1, restartAt: 0, staysDead: false, crashes: 0, fencedAtLog: undefined,
+      ...joined,
+      replica: undefined,
+      runtime: undefined,
+      donor: undefined,
+      log: [],
+      logBase: 1,
+      restartAt: 0,
+      staysDead: false,
+      crashes: 0,
+      fencedAtLog: undefined,
     };
     this.nodes.push(node);
     await this.start(node, membership);
-    for (const outcome of outcomes) node.replica!.rememberRequest(outcome.requestId, { code: outcome.code, txid: outcome.txid });
-    this.log(`${node.id.slice(-2)} joined at epoch ${node.replica!.membership.epoch}, SP ${joined.joinedAtSp!.slice(0, 8)}`);
+    for (const outcome of outcomes)
+      node.replica!.rememberRequest(outcome.requestId, { code: outcome.code, txid: outcome.txid });
+    this.log(
+      `${node.id.slice(-2)} joined at epoch ${node.replica!.membership.epoch}, SP ${joined.joinedAtSp!.slice(0, 8)}`,
+    );
   }
 
   private onReply(node: SimNode, reply: ClientReply): void {
@@ -217,7 +278,9 @@ export class World {
   }
 
   private onAdminReply(node: SimNode, reply: ClientReply): void {
-    this.log(`node-down ${reply.requestId} at ${node.id.slice(-2)}: ${reply.code === 0 ? 'done' : new HsmError(reply.code).codeName}`);
+    this.log(
+      `node-down ${reply.requestId} at ${node.id.slice(-2)}: ${reply.code === 0 ? 'done' : new HsmError(reply.code).codeName}`,
+    );
   }
 
   // ---- clients ----
@@ -236,8 +299,23 @@ export class World {
     const acked = [...this.writes.values()].filter((w) => w.code === 0 && w.op === 'insert');
     const roll = this.random.float();
     const op = acked.length === 0 || roll < 0.7 ? 'insert' : roll < 0.85 ? 'replace' : 'delete';
-    const name = op === 'insert' ? (this.random.chance(0.05) && acked.length > 0 ? this.random.pick(acked).name : `o${++this.nameCounter}`) : this.random.pick(acked).name;
-    const write: ClientWrite = { requestId: this.random.id64() + this.random.id64(), name, op, submittedAt: this.now, retryAt: 0, node: '', code: undefined, txid: undefined, retries: 0 };
+    const name =
+      op === 'insert'
+        ? this.random.chance(0.05) && acked.length > 0
+          ? this.random.pick(acked).name
+          : `o${++this.nameCounter}`
+        : this.random.pick(acked).name;
+    const write: ClientWrite = {
+      requestId: this.random.id64() + this.random.id64(),
+      name,
+      op,
+      submittedAt: this.now,
+      retryAt: 0,
+      node: '',
+      code: undefined,
+      txid: undefined,
+      retries: 0,
+    };
     this.writes.set(write.requestId, write);
     return write;
   }
@@ -245,7 +323,13 @@ export class World {
   private operation(write: ClientWrite): Operation {
     if (write.op === 'delete') return { op: 'delete', kind: 'object', name: write.name };
     const record = this.codec.encode({
-      kind: 'object', name: write.name, keyType: 'aes-256', exportable: false, temporary: false, owner: 'alice', acl: [],
+      kind: 'object',
+      name: write.name,
+      keyType: 'aes-256',
+      exportable: false,
+      temporary: false,
+      owner: 'alice',
+      acl: [],
       wrapped: this.random.bytes(40),
     });
     return { op: write.op, record };
@@ -255,8 +339,12 @@ export class World {
     write.node = node.id;
     this.scheduleRetry(write);
     node.replica!.request({
-      kind: 'write', requestId: write.requestId, event: write.op === 'delete' ? 'DELETE_OBJ' : 'CREATE_OBJ',
-      operations: [this.operation(write)], sourceUser: 'alice', target: write.name,
+      kind: 'write',
+      requestId: write.requestId,
+      event: write.op === 'delete' ? 'DELETE_OBJ' : 'CREATE_OBJ',
+      operations: [this.operation(write)],
+      sourceUser: 'alice',
+      target: write.name,
     });
     await this.drain(node);
   }
@@ -281,16 +369,22 @@ export class World {
   // ---- faults ----
 
   private async faults(): Promise<void> {
-    for (const node of this.alive()) if (this.random.chance(this.params.crashRate)) this.crash(node, 'idle');
+    for (const node of this.alive())
+      if (this.random.chance(this.params.crashRate)) this.crash(node, 'idle');
     this.joins.crashSome();
-    if (this.random.chance(this.params.partitionChange)) this.log(`partition ${this.network.repartition([...this.nodes.map((n) => n.id), ...this.joins.ids()])}`);
+    if (this.random.chance(this.params.partitionChange))
+      this.log(
+        `partition ${this.network.repartition([...this.nodes.map((n) => n.id), ...this.joins.ids()])}`,
+      );
     if (this.random.chance(0.002)) await this.randomNodeDown();
   }
 
   /** An operator declares a node down: refused if it answers, fenced if it does not. */
   async randomNodeDown(target?: SimNode, by?: SimNode): Promise<void> {
     const issuers = this.alive().filter((n) => !n.replica!.fenced);
-    const candidates = this.nodes.filter((n) => issuers.length > 0 && !issuers[0].replica!.membership.isFenced(n.id));
+    const candidates = this.nodes.filter(
+      (n) => issuers.length > 0 && !issuers[0].replica!.membership.isFenced(n.id),
+    );
     if (issuers.length === 0 || candidates.length < 3) return;
     const issuer = by ?? this.random.pick(issuers);
     const node = target ?? this.random.pick(candidates.filter((n) => n !== issuer));
@@ -322,10 +416,13 @@ export class World {
     for (const node of this.nodes.filter((n) => n.staysDead)) {
       const issuer = this.alive().find((n) => !n.replica!.fenced);
       if (issuer && issuer.replica!.membership.isMember(node.id)) {
-        issuer.replica!.request({ kind: 'node-down', requestId: `down-${node.id.slice(-2)}-${this.now}`, node: node.id });
+        issuer.replica!.request({
+          kind: 'node-down',
+          requestId: `down-${node.id.slice(-2)}-${this.now}`,
+          node: node.id,
+        });
         await this.drain(issuer);
       }
     }
   }
-
 }

@@ -11,7 +11,14 @@
 
 import { HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
-import { parseEntry, scanLog, type CheckpointBody, type LogEncoder, type PoolNode, type ScannedEntry } from '../core/txlog.ts';
+import {
+  parseEntry,
+  scanLog,
+  type CheckpointBody,
+  type LogEncoder,
+  type PoolNode,
+  type ScannedEntry,
+} from '../core/txlog.ts';
 import type { Storage } from './storage.ts';
 
 export const CHECKPOINTS_KEPT = 2;
@@ -27,15 +34,25 @@ export function checkpointName(sequence: bigint): string {
  * append to the log while this runs (the appliance holds its persist queue): the snapshot
  * must be the state right before the CHECKPOINT entry.
  */
-export async function writeCheckpoint(core: Core, storage: Storage, encoder: LogEncoder, nodes: readonly PoolNode[]): Promise<{ name: string; sequence: bigint }> {
+export async function writeCheckpoint(
+  core: Core,
+  storage: Storage,
+  encoder: LogEncoder,
+  nodes: readonly PoolNode[],
+): Promise<{ name: string; sequence: bigint }> {
   const sequence = encoder.last.sequence + 1n;
   const name = checkpointName(sequence);
   const syncPoint = core.syncPoint();
   const chunks = core.snapshotChunks();
   await storage.writeSnapshot(name, chunks);
   const entry = encoder.encode({
-    type: 'checkpoint', snapshotSequence: sequence - 1n, sp: syncPoint.sp, spvv: syncPoint.spvv,
-    recordCount: BigInt(syncPoint.count), snapshotName: name, nodes,
+    type: 'checkpoint',
+    snapshotSequence: sequence - 1n,
+    sp: syncPoint.sp,
+    spvv: syncPoint.spvv,
+    recordCount: BigInt(syncPoint.count),
+    snapshotName: name,
+    nodes,
   });
   await storage.appendLog(entry, true);
   return { name, sequence };
@@ -53,26 +70,49 @@ function keepFrom(entries: readonly ScannedEntry[], checkpointIndex: number): nu
   for (let i = 0; i < checkpointIndex; i++) {
     const entry = entries[i];
     if (entry.type === 'prepare') pending = entry;
-    else if ((entry.type === 'commit' || entry.type === 'abort') && pending?.transactionId === entry.transactionId) pending = undefined;
+    else if (
+      (entry.type === 'commit' || entry.type === 'abort') &&
+      pending?.transactionId === entry.transactionId
+    )
+      pending = undefined;
   }
   return (pending ?? entries[checkpointIndex]).offset;
 }
 
 /** Compacts the log of pool `poolId`, keeping `keep` checkpoints. Refuses a corrupt log (37027). */
-export async function compactLog(core: Core, storage: Storage, poolId: bigint, keep = CHECKPOINTS_KEPT): Promise<CompactionResult> {
-  if (!Number.isInteger(keep) || keep < 1) throw new RangeError(`keep: at least 1 checkpoint, got ${keep}`);
+export async function compactLog(
+  core: Core,
+  storage: Storage,
+  poolId: bigint,
+  keep = CHECKPOINTS_KEPT,
+): Promise<CompactionResult> {
+  if (!Number.isInteger(keep) || keep < 1)
+    throw new RangeError(`keep: at least 1 checkpoint, got ${keep}`);
   const log = await storage.readLog();
   const entries: ScannedEntry[] = [];
   const scan = scanLog(core, log, { poolId }, (entry) => entries.push(entry));
-  if (scan.code === CANNOT_LOAD_LOG) throw new HsmError(CANNOT_LOAD_LOG, `compaction: log entry at offset ${scan.damage?.offset}: ${scan.damage?.name}`);
-  const checkpoints = entries.flatMap((entry, index) => (entry.type === 'checkpoint' ? [index] : []));
+  if (scan.code === CANNOT_LOAD_LOG)
+    throw new HsmError(
+      CANNOT_LOAD_LOG,
+      `compaction: log entry at offset ${scan.damage?.offset}: ${scan.damage?.name}`,
+    );
+  const checkpoints = entries.flatMap((entry, index) =>
+    entry.type === 'checkpoint' ? [index] : [],
+  );
   if (checkpoints.length === 0) return { droppedBytes: 0, keptSnapshots: [], deletedSnapshots: [] };
   const firstKept = checkpoints[Math.max(0, checkpoints.length - keep)];
   const droppedBytes = keepFrom(entries, firstKept);
   if (droppedBytes > 0) await storage.dropLogPrefix(droppedBytes);
   const kept = checkpoints
     .filter((index) => entries[index].offset >= droppedBytes)
-    .map((index) => (parseEntry(log.subarray(entries[index].offset, entries[index].offset + entries[index].length)).body as CheckpointBody).snapshotName);
+    .map(
+      (index) =>
+        (
+          parseEntry(
+            log.subarray(entries[index].offset, entries[index].offset + entries[index].length),
+          ).body as CheckpointBody
+        ).snapshotName,
+    );
   const deletedSnapshots = (await storage.listSnapshots()).filter((name) => !kept.includes(name));
   for (const name of deletedSnapshots) await storage.deleteSnapshot(name);
   return { droppedBytes, keptSnapshots: kept, deletedSnapshots };

@@ -8,9 +8,24 @@
 // Operations run one at a time in call order: concurrent writes on the thread pool could
 // otherwise reach the file out of order.
 
-import { mkdir, open, readFile, readdir, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
+import {
+  mkdir,
+  open,
+  readFile,
+  readdir,
+  rename,
+  rm,
+  unlink,
+  type FileHandle,
+} from 'node:fs/promises';
 import { join } from 'node:path';
-import { checkLength, checkMetaSize, checkStorageName, STORAGE_NAME_PATTERN, type Storage } from './storage.ts';
+import {
+  checkLength,
+  checkMetaSize,
+  checkStorageName,
+  STORAGE_NAME_PATTERN,
+  type Storage,
+} from './storage.ts';
 
 const LOG_FILE = 'log';
 const SNAPSHOT_DIRECTORY = 'snapshots';
@@ -33,14 +48,18 @@ async function syncDirectory(path: string): Promise<void> {
 }
 
 async function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
-  for (let at = 0; at < bytes.length; ) {
+  for (let at = 0; at < bytes.length;) {
     const { bytesWritten } = await handle.write(bytes, at, bytes.length - at);
     at += bytesWritten;
   }
 }
 
 /** Writes `chunks` to `directory/name` atomically and durably. */
-async function replaceFile(directory: string, name: string, chunks: Iterable<Uint8Array>): Promise<void> {
+async function replaceFile(
+  directory: string,
+  name: string,
+  chunks: Iterable<Uint8Array>,
+): Promise<void> {
   const temporary = join(directory, TEMPORARY_PREFIX + name);
   const handle = await open(temporary, 'w');
   try {
@@ -72,11 +91,18 @@ export class FileStorage implements Storage {
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
 
-  private constructor(readonly directory: string, private log: FileHandle) {}
+  private constructor(
+    readonly directory: string,
+    private log: FileHandle,
+  ) {}
 
   /** Opens (creating if needed) a storage directory. */
   static async open(directory: string): Promise<FileStorage> {
-    for (const sub of [directory, join(directory, SNAPSHOT_DIRECTORY), join(directory, META_DIRECTORY)]) {
+    for (const sub of [
+      directory,
+      join(directory, SNAPSHOT_DIRECTORY),
+      join(directory, META_DIRECTORY),
+    ]) {
       await mkdir(sub, { recursive: true });
       await removeTemporaryFiles(sub);
     }
@@ -133,7 +159,7 @@ export class FileStorage implements Storage {
 
   private async readRange(from: number, to: number): Promise<Uint8Array[]> {
     const chunks: Uint8Array[] = [];
-    for (let at = from; at < to; ) {
+    for (let at = from; at < to;) {
       const chunk = new Uint8Array(Math.min(COPY_CHUNK_SIZE, to - at));
       const { bytesRead } = await this.log.read(chunk, 0, chunk.length, at);
       if (bytesRead === 0) throw new Error(`log shrank while compacting (at ${at} of ${to})`);
@@ -155,7 +181,11 @@ export class FileStorage implements Storage {
   }
 
   listSnapshots(): Promise<string[]> {
-    return this.serial(async () => (await readdir(join(this.directory, SNAPSHOT_DIRECTORY))).filter((name) => STORAGE_NAME_PATTERN.test(name)));
+    return this.serial(async () =>
+      (await readdir(join(this.directory, SNAPSHOT_DIRECTORY))).filter((name) =>
+        STORAGE_NAME_PATTERN.test(name),
+      ),
+    );
   }
 
   deleteSnapshot(name: string): Promise<void> {

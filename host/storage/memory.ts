@@ -3,7 +3,13 @@
 // prefix of the unsynced ones, and maybe leave garbage where an append was in flight.
 // Deterministic: every random choice comes from the generator passed to `crash`.
 
-import { checkLength, checkMetaSize, checkStorageName, concatBytes, type Storage } from './storage.ts';
+import {
+  checkLength,
+  checkMetaSize,
+  checkStorageName,
+  concatBytes,
+  type Storage,
+} from './storage.ts';
 
 /** The part of a seeded generator a crash needs (host/protocol/random.ts's Random fits). */
 export interface CrashRandom {
@@ -120,7 +126,13 @@ export class MemoryStorage implements Storage {
     this.length = this.synced + keptUnsynced;
     const garbage = unsynced > 0 && random.below(2) === 1 ? random.below(TORN_GARBAGE_MAX + 1) : 0;
     this.writeGarbage(garbage, random);
-    const report = { lengthBefore, lengthAfter: this.length, synced: this.synced, keptUnsynced, garbage };
+    const report = {
+      lengthBefore,
+      lengthAfter: this.length,
+      synced: this.synced,
+      keptUnsynced,
+      garbage,
+    };
     this.synced = this.length;
     return report;
   }

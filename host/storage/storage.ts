@@ -49,15 +49,18 @@ export interface Storage {
 
 /** Throws RangeError naming the argument when a snapshot name or metadata key is not file-name safe. */
 export function checkStorageName(name: string, what: string): void {
-  if (!STORAGE_NAME_PATTERN.test(name)) throw new RangeError(`${what}: '${name}' must match ${STORAGE_NAME_PATTERN}`);
+  if (!STORAGE_NAME_PATTERN.test(name))
+    throw new RangeError(`${what}: '${name}' must match ${STORAGE_NAME_PATTERN}`);
 }
 
 export function checkMetaSize(bytes: Uint8Array): void {
-  if (bytes.length > META_SIZE_MAX) throw new RangeError(`metadata: at most ${META_SIZE_MAX} bytes, got ${bytes.length}`);
+  if (bytes.length > META_SIZE_MAX)
+    throw new RangeError(`metadata: at most ${META_SIZE_MAX} bytes, got ${bytes.length}`);
 }
 
 export function checkLength(length: number, size: number): void {
-  if (!Number.isSafeInteger(length) || length < 0 || length > size) throw new RangeError(`length: ${length} outside 0..${size}`);
+  if (!Number.isSafeInteger(length) || length < 0 || length > size)
+    throw new RangeError(`length: ${length} outside 0..${size}`);
 }
 
 /** Joins chunks into one array. */

@@ -11,7 +11,14 @@
 
 import { HsmError } from '../core/codes.ts';
 import { BATCH_SIZE_MAX, NODES_MAX } from '../core/layout.ts';
-import type { Envelope, MembershipEvents, MessageBody, NodeAddress, Transaction, TxStatus } from '../protocol/types.ts';
+import type {
+  Envelope,
+  MembershipEvents,
+  MessageBody,
+  NodeAddress,
+  Transaction,
+  TxStatus,
+} from '../protocol/types.ts';
 
 export const ENVELOPE_FORMAT_VERSION = 1;
 /** An encoded envelope: a 1 MiB batch is 1.34 MiB in base64, the rest is small. */
@@ -36,31 +43,51 @@ const REQUEST_ID_PATTERN = /^[0-9a-f]{32}$/;
 export const LIVE_SYNC_OUTCOMES_MAX = 4096;
 /** Transaction ids a member syncing in place lists as decided (LIVE_SYNC_DECIDED_MAX in live-sync.ts). */
 export const LIVE_SYNC_DECIDED_MAX = 256;
-const TX_STATUSES: readonly TxStatus[] = ['committed', 'aborted', 'prepared', 'undecided', 'unknown'];
+const TX_STATUSES: readonly TxStatus[] = [
+  'committed',
+  'aborted',
+  'prepared',
+  'undecided',
+  'unknown',
+];
 
 /** How a byte field is read: from base64 when decoding, as a Uint8Array when encoding. */
 type ReadBytes = (value: unknown, path: string) => Uint8Array;
 
 export function encodeEnvelope(envelope: Envelope): Uint8Array {
   const checked = parseEnvelope(envelope, checkBytes);
-  const json = JSON.stringify({ v: ENVELOPE_FORMAT_VERSION, envelope: checked }, (_key, value: unknown) =>
-    value instanceof Uint8Array ? encodeBase64(value) : value);
+  const json = JSON.stringify(
+    { v: ENVELOPE_FORMAT_VERSION, envelope: checked },
+    (_key, value: unknown) => (value instanceof Uint8Array ? encodeBase64(value) : value),
+  );
   const bytes = textEncoder.encode(json);
-  if (bytes.length > MESSAGE_SIZE_MAX) throw new HsmError(FRAME_TOO_LARGE, `envelope: ${bytes.length} bytes, at most ${MESSAGE_SIZE_MAX}`);
+  if (bytes.length > MESSAGE_SIZE_MAX)
+    throw new HsmError(
+      FRAME_TOO_LARGE,
+      `envelope: ${bytes.length} bytes, at most ${MESSAGE_SIZE_MAX}`,
+    );
   return bytes;
 }
 
 export function decodeEnvelope(bytes: Uint8Array): Envelope {
   if (!(bytes instanceof Uint8Array)) throw new HsmError(FRAME_MALFORMED, 'envelope: not bytes');
-  if (bytes.length > MESSAGE_SIZE_MAX) throw new HsmError(FRAME_TOO_LARGE, `envelope: ${bytes.length} bytes, at most ${MESSAGE_SIZE_MAX}`);
+  if (bytes.length > MESSAGE_SIZE_MAX)
+    throw new HsmError(
+      FRAME_TOO_LARGE,
+      `envelope: ${bytes.length} bytes, at most ${MESSAGE_SIZE_MAX}`,
+    );
   try {
     const wire = record(JSON.parse(strictUtf8.decode(bytes)), 'message', ['v', 'envelope']);
-    if (wire.v !== ENVELOPE_FORMAT_VERSION) fail(`message.v: unknown format version ${JSON.stringify(wire.v)}`);
+    if (wire.v !== ENVELOPE_FORMAT_VERSION)
+      fail(`message.v: unknown format version ${JSON.stringify(wire.v)}`);
     return parseEnvelope(wire.envelope, readBase64);
   } catch (error) {
     // JSON.parse, the UTF-8 decoder and anything unforeseen: the bytes are malformed.
     if (error instanceof HsmError) throw error;
-    throw new HsmError(FRAME_MALFORMED, `envelope: ${error instanceof Error ? error.message : 'undecodable'}`);
+    throw new HsmError(
+      FRAME_MALFORMED,
+      `envelope: ${error instanceof Error ? error.message : 'undecodable'}`,
+    );
   }
 }
 
@@ -87,7 +114,12 @@ function parseBody(value: unknown, readBytes: ReadBytes): MessageBody {
     }
     case 'vote': {
       const o = record(value, path, ['type', 'txid', 'yes', 'code']);
-      return { type, txid: id(o.txid, 'body.txid'), yes: boolean(o.yes, 'body.yes'), code: integer(o.code, 'body.code', 0, CODE_MAX) };
+      return {
+        type,
+        txid: id(o.txid, 'body.txid'),
+        yes: boolean(o.yes, 'body.yes'),
+        code: integer(o.code, 'body.code', 0, CODE_MAX),
+      };
     }
     case 'decision': {
       const o = record(value, path, ['type', 'txid', 'commit']);
@@ -100,7 +132,11 @@ function parseBody(value: unknown, readBytes: ReadBytes): MessageBody {
     }
     case 'status': {
       const o = record(value, path, ['type', 'txid', 'status']);
-      return { type, txid: id(o.txid, 'body.txid'), status: oneOf(o.status, 'body.status', TX_STATUSES) };
+      return {
+        type,
+        txid: id(o.txid, 'body.txid'),
+        status: oneOf(o.status, 'body.status', TX_STATUSES),
+      };
     }
     case 'probe':
     case 'probe-reply': {
@@ -112,54 +148,104 @@ function parseBody(value: unknown, readBytes: ReadBytes): MessageBody {
       return { type, membership: parseMembership(o.membership) };
     }
     case 'live-sync-request': {
-      const withDecided = typeof value === 'object' && value !== null && Object.hasOwn(value, 'decided');
-      const o = record(value, path, ['type', 'session', 'address', 'domain', ...(withDecided ? ['decided'] : [])]);
-      const request = { type, session: id(o.session, 'body.session'), address: text(o.address, 'body.address'), domain: text(o.domain, 'body.domain') };
-      return withDecided ? { ...request, decided: list(o.decided, 'body.decided', LIVE_SYNC_DECIDED_MAX, (item, at) => id(item, at)) } : request;
+      const withDecided =
+        typeof value === 'object' && value !== null && Object.hasOwn(value, 'decided');
+      const o = record(value, path, [
+        'type',
+        'session',
+        'address',
+        'domain',
+        ...(withDecided ? ['decided'] : []),
+      ]);
+      const request = {
+        type,
+        session: id(o.session, 'body.session'),
+        address: text(o.address, 'body.address'),
+        domain: text(o.domain, 'body.domain'),
+      };
+      return withDecided
+        ? {
+            ...request,
+            decided: list(o.decided, 'body.decided', LIVE_SYNC_DECIDED_MAX, (item, at) =>
+              id(item, at),
+            ),
+          }
+        : request;
     }
     case 'live-sync-refused': {
       const o = record(value, path, ['type', 'session', 'code']);
-      return { type, session: id(o.session, 'body.session'), code: integer(o.code, 'body.code', 0, CODE_MAX) };
+      return {
+        type,
+        session: id(o.session, 'body.session'),
+        code: integer(o.code, 'body.code', 0, CODE_MAX),
+      };
     }
     case 'live-sync-begin': {
       const o = record(value, path, ['type', 'session', 'seq', 'poolId', 'records', 'header']);
       return {
-        type, session: id(o.session, 'body.session'), seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX), poolId: id(o.poolId, 'body.poolId'),
-        records: integer(o.records, 'body.records', 0, COUNTER_MAX), header: readBytes(o.header, 'body.header'),
+        type,
+        session: id(o.session, 'body.session'),
+        seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX),
+        poolId: id(o.poolId, 'body.poolId'),
+        records: integer(o.records, 'body.records', 0, COUNTER_MAX),
+        header: readBytes(o.header, 'body.header'),
       };
     }
     case 'live-sync-chunk': {
       const o = record(value, path, ['type', 'session', 'seq', 'records', 'data']);
       return {
-        type, session: id(o.session, 'body.session'), seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX),
-        records: integer(o.records, 'body.records', 0, COUNTER_MAX), data: readBytes(o.data, 'body.data'),
+        type,
+        session: id(o.session, 'body.session'),
+        seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX),
+        records: integer(o.records, 'body.records', 0, COUNTER_MAX),
+        data: readBytes(o.data, 'body.data'),
       };
     }
     case 'live-sync-outcomes': {
       const o = record(value, path, ['type', 'session', 'seq', 'outcomes']);
       return {
-        type, session: id(o.session, 'body.session'), seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX),
+        type,
+        session: id(o.session, 'body.session'),
+        seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX),
         outcomes: list(o.outcomes, 'body.outcomes', LIVE_SYNC_OUTCOMES_MAX, (item, at) => {
           const r = record(item, at, ['requestId', 'code', 'txid']);
-          if (typeof r.requestId !== 'string' || !REQUEST_ID_PATTERN.test(r.requestId)) fail(`${at}.requestId: expected 32 lowercase hex digits`);
-          return { requestId: r.requestId, code: integer(r.code, `${at}.code`, -CODE_MAX, CODE_MAX), txid: id(r.txid, `${at}.txid`) };
+          if (typeof r.requestId !== 'string' || !REQUEST_ID_PATTERN.test(r.requestId))
+            fail(`${at}.requestId: expected 32 lowercase hex digits`);
+          return {
+            requestId: r.requestId,
+            code: integer(r.code, `${at}.code`, -CODE_MAX, CODE_MAX),
+            txid: id(r.txid, `${at}.txid`),
+          };
         }),
       };
     }
     case 'live-sync-commit': {
       const o = record(value, path, ['type', 'session', 'seq', 'tx', 'sp', 'spvv']);
       return {
-        type, session: id(o.session, 'body.session'), seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX), tx: parseTransaction(o.tx, readBytes),
-        sp: text(o.sp, 'body.sp'), spvv: integer(o.spvv, 'body.spvv', 0, U16_MAX),
+        type,
+        session: id(o.session, 'body.session'),
+        seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX),
+        tx: parseTransaction(o.tx, readBytes),
+        sp: text(o.sp, 'body.sp'),
+        spvv: integer(o.spvv, 'body.spvv', 0, U16_MAX),
       };
     }
     case 'live-sync-done': {
       const o = record(value, path, ['type', 'session', 'seq', 'membership']);
-      return { type, session: id(o.session, 'body.session'), seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX), membership: parseMembership(o.membership) };
+      return {
+        type,
+        session: id(o.session, 'body.session'),
+        seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX),
+        membership: parseMembership(o.membership),
+      };
     }
     case 'live-sync-ack': {
       const o = record(value, path, ['type', 'session', 'seq']);
-      return { type, session: id(o.session, 'body.session'), seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX) };
+      return {
+        type,
+        session: id(o.session, 'body.session'),
+        seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX),
+      };
     }
     default:
       return fail(`body.type: unknown message type ${JSON.stringify(type)}`);
@@ -168,7 +254,20 @@ function parseBody(value: unknown, readBytes: ReadBytes): MessageBody {
 
 function parseTransaction(value: unknown, readBytes: ReadBytes): Transaction {
   const o = record(value, 'tx', [
-    'txid', 'epoch', 'coordinator', 'participants', 'nodes', 'spBefore', 'spvvBefore', 'spAfter', 'spvvAfter', 'tick', 'event', 'sourceUser', 'target', 'batch',
+    'txid',
+    'epoch',
+    'coordinator',
+    'participants',
+    'nodes',
+    'spBefore',
+    'spvvBefore',
+    'spAfter',
+    'spvvAfter',
+    'tick',
+    'event',
+    'sourceUser',
+    'target',
+    'batch',
   ]);
   return {
     txid: id(o.txid, 'tx.txid'),
@@ -210,7 +309,8 @@ function fail(detail: string): never {
 
 /** A plain object; with `keys`, exactly those own keys (an extra field is a format we do not know). */
 function record(value: unknown, path: string, keys?: readonly string[]): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(`${path}: expected an object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    fail(`${path}: expected an object`);
   const o = value as Record<string, unknown>;
   if (keys !== undefined) {
     const present = Object.keys(o);
@@ -223,7 +323,8 @@ function record(value: unknown, path: string, keys?: readonly string[]): Record<
 }
 
 function id(value: unknown, path: string): string {
-  if (typeof value !== 'string' || !ID_PATTERN.test(value)) fail(`${path}: expected 16 lowercase hex digits`);
+  if (typeof value !== 'string' || !ID_PATTERN.test(value))
+    fail(`${path}: expected 16 lowercase hex digits`);
   return value;
 }
 
@@ -234,8 +335,10 @@ function text(value: unknown, path: string): string {
 }
 
 function integer(value: unknown, path: string, minimum: number, maximum: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value)) fail(`${path}: expected an integer`);
-  if (value < minimum || value > maximum) fail(`${path}: ${value} is outside [${minimum}, ${maximum}]`);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value))
+    fail(`${path}: expected an integer`);
+  if (value < minimum || value > maximum)
+    fail(`${path}: ${value} is outside [${minimum}, ${maximum}]`);
   return value === 0 ? 0 : value; // -0 would not survive JSON; normalise it here too
 }
 
@@ -249,7 +352,12 @@ function oneOf<T extends string>(value: unknown, path: string, allowed: readonly
   return value as T;
 }
 
-function list<T>(value: unknown, path: string, maximum: number, item: (value: unknown, path: string) => T): T[] {
+function list<T>(
+  value: unknown,
+  path: string,
+  maximum: number,
+  item: (value: unknown, path: string) => T,
+): T[] {
   if (!Array.isArray(value)) fail(`${path}: expected a list`);
   if (value.length > maximum) fail(`${path}: more than ${maximum} items`);
   return value.map((entry, index) => item(entry, `${path}[${index}]`));
@@ -257,16 +365,19 @@ function list<T>(value: unknown, path: string, maximum: number, item: (value: un
 
 function checkBytes(value: unknown, path: string): Uint8Array {
   if (!(value instanceof Uint8Array)) fail(`${path}: expected bytes`);
-  if (value.length > BATCH_SIZE_MAX) fail(`${path}: longer than BATCH_SIZE_MAX (${BATCH_SIZE_MAX} bytes)`);
+  if (value.length > BATCH_SIZE_MAX)
+    fail(`${path}: longer than BATCH_SIZE_MAX (${BATCH_SIZE_MAX} bytes)`);
   return value;
 }
 
 function readBase64(value: unknown, path: string): Uint8Array {
   if (typeof value !== 'string') fail(`${path}: expected base64 text`);
-  if (value.length > BASE64_LENGTH_MAX) fail(`${path}: longer than BATCH_SIZE_MAX (${BATCH_SIZE_MAX} bytes)`);
+  if (value.length > BASE64_LENGTH_MAX)
+    fail(`${path}: longer than BATCH_SIZE_MAX (${BATCH_SIZE_MAX} bytes)`);
   const bytes = decodeBase64(value);
   if (bytes === undefined) fail(`${path}: not canonical padded base64`);
-  if (bytes.length > BATCH_SIZE_MAX) fail(`${path}: longer than BATCH_SIZE_MAX (${BATCH_SIZE_MAX} bytes)`);
+  if (bytes.length > BATCH_SIZE_MAX)
+    fail(`${path}: longer than BATCH_SIZE_MAX (${BATCH_SIZE_MAX} bytes)`);
   return bytes;
 }
 
@@ -289,7 +400,10 @@ export function encodeBase64(bytes: Uint8Array): string {
   let at = 0;
   for (let i = 0; i < bytes.length; i += 3) {
     const remaining = bytes.length - i;
-    const n = (bytes[i] << 16) | ((remaining > 1 ? bytes[i + 1] : 0) << 8) | (remaining > 2 ? bytes[i + 2] : 0);
+    const n =
+      (bytes[i] << 16) |
+      ((remaining > 1 ? bytes[i + 1] : 0) << 8) |
+      (remaining > 2 ? bytes[i + 2] : 0);
     out[at++] = ALPHABET_CODES[(n >> 18) & 63];
     out[at++] = ALPHABET_CODES[(n >> 12) & 63];
     out[at++] = remaining > 1 ? ALPHABET_CODES[(n >> 6) & 63] : PADDING_CODE;

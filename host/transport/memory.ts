@@ -20,7 +20,10 @@ export interface MemorySocket extends FramedSocket {
 }
 
 /** Two connected ends (dialer first), e.g. to drive peer links in a test without a hub. */
-export function createSocketPair(dialerAddress = 'dialer', listenerAddress = 'listener'): [MemorySocket, MemorySocket] {
+export function createSocketPair(
+  dialerAddress = 'dialer',
+  listenerAddress = 'listener',
+): [MemorySocket, MemorySocket] {
   const dialer = createEnd(dialerAddress);
   const listener = createEnd(listenerAddress);
   dialer.other = listener;
@@ -82,7 +85,10 @@ function createEnd(address: string): EndState {
 export class MemoryHub {
   private readonly listeners = new Map<string, (socket: FramedSocket) => void>();
   private readonly isolated = new Set<string>();
-  private readonly connections = new Set<{ readonly dialer: MemorySocket; readonly listener: MemorySocket }>();
+  private readonly connections = new Set<{
+    readonly dialer: MemorySocket;
+    readonly listener: MemorySocket;
+  }>();
 
   /** Accept connections at `address`; returns the function that stops listening. */
   listen(address: string, accept: (socket: FramedSocket) => void): () => void {
@@ -96,9 +102,12 @@ export class MemoryHub {
   dial(fromAddress: string, toAddress: string): Promise<FramedSocket> {
     const accept = this.listeners.get(toAddress);
     if (accept === undefined || this.isolated.has(toAddress) || this.isolated.has(fromAddress)) {
-      return Promise.reject(new HsmError(CANNOT_P2P_CONNECT, `nothing reachable listens at ${toAddress}`));
+      return Promise.reject(
+        new HsmError(CANNOT_P2P_CONNECT, `nothing reachable listens at ${toAddress}`),
+      );
     }
-    for (const connection of [...this.connections]) if (connection.dialer.closed) this.connections.delete(connection);
+    for (const connection of [...this.connections])
+      if (connection.dialer.closed) this.connections.delete(connection);
     const [dialer, listener] = createSocketPair(fromAddress, toAddress);
     this.connections.add({ dialer, listener });
     accept(listener);

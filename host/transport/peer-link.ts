@@ -19,10 +19,22 @@
 import { HsmError } from '../core/codes.ts';
 import { SVMK_SIZE } from '../core/keys.ts';
 import type { Envelope, NodeId } from '../protocol/types.ts';
-import { decodeEnvelope, encodeEnvelope, MESSAGE_SIZE_MAX, TEXT_LENGTH_MAX } from './envelope-codec.ts';
+import {
+  decodeEnvelope,
+  encodeEnvelope,
+  MESSAGE_SIZE_MAX,
+  TEXT_LENGTH_MAX,
+} from './envelope-codec.ts';
 import { SEAL_OVERHEAD, SecureChannel, type ChannelStep } from './secure-channel.ts';
 import {
-  assertNodeId, CLOSE_CODES, closeCodeFor, returnCodeForClose, type CrossCheckResult, type FramedSocket, type PeerTransport, type TransportStats,
+  assertNodeId,
+  CLOSE_CODES,
+  closeCodeFor,
+  returnCodeForClose,
+  type CrossCheckResult,
+  type FramedSocket,
+  type PeerTransport,
+  type TransportStats,
 } from './transport.ts';
 
 export const LINK_MESSAGE = { ENVELOPE: 1, PING: 2, PONG: 3 } as const;
@@ -121,7 +133,11 @@ class Link {
   handshakeTimer: unknown;
   nextPing = 1;
   readonly pings = new Map<number, (outcome: number | { rttMs: number }) => void>();
-  constructor(readonly socket: FramedSocket, readonly channel: SecureChannel, readonly peer: Peer | undefined) {}
+  constructor(
+    readonly socket: FramedSocket,
+    readonly channel: SecureChannel,
+    readonly peer: Peer | undefined,
+  ) {}
   get open(): boolean {
     return !this.closed && this.channel.state === 'open';
   }
@@ -152,7 +168,14 @@ export class PeerLinkTransport implements PeerTransport {
   private readonly inbound = new Set<Link>();
   private readonly handlers: ((envelope: Envelope) => void)[] = [];
   private readonly failureHandlers: ((failure: LinkFailure) => void)[] = [];
-  private readonly counters: TransportStats = { sent: 0, delivered: 0, droppedQueueFull: 0, droppedUnroutable: 0, droppedMisdirected: 0, connectionsRefused: 0 };
+  private readonly counters: TransportStats = {
+    sent: 0,
+    delivered: 0,
+    droppedQueueFull: 0,
+    droppedUnroutable: 0,
+    droppedMisdirected: 0,
+    connectionsRefused: 0,
+  };
   private closed = false;
 
   constructor(private readonly options: PeerLinkOptions) {
@@ -160,9 +183,12 @@ export class PeerLinkTransport implements PeerTransport {
     this.limits = checkLimits({ ...PEER_LINK_LIMITS, ...options.limits });
     this.clock = options.clock ?? SYSTEM_CLOCK;
     this.random = options.random ?? Math.random;
-    this.randomBytes = options.randomBytes ?? ((length) => globalThis.crypto.getRandomValues(new Uint8Array(length)));
+    this.randomBytes =
+      options.randomBytes ??
+      ((length) => globalThis.crypto.getRandomValues(new Uint8Array(length)));
     // Fail now, not at the first connection, on a bad key.
-    if (!(options.svmk instanceof Uint8Array) || options.svmk.length !== SVMK_SIZE) throw new RangeError(`svmk: expected ${SVMK_SIZE} bytes`);
+    if (!(options.svmk instanceof Uint8Array) || options.svmk.length !== SVMK_SIZE)
+      throw new RangeError(`svmk: expected ${SVMK_SIZE} bytes`);
   }
 
   get nodeId(): NodeId {
@@ -170,14 +196,19 @@ export class PeerLinkTransport implements PeerTransport {
   }
 
   send(envelope: Envelope): void {
-    if (envelope.from !== this.options.nodeId) throw new RangeError(`send: envelope.from is ${envelope.from}, this node is ${this.options.nodeId}`);
+    if (envelope.from !== this.options.nodeId)
+      throw new RangeError(
+        `send: envelope.from is ${envelope.from}, this node is ${this.options.nodeId}`,
+      );
     const bytes = encodeEnvelope(envelope);
     this.counters.sent++;
     const peer = this.peers.get(envelope.to);
     if (peer === undefined || this.closed) {
       // No address for it: a node that dialed us and that we cannot dial back (a joiner knows
       // only its donor, yet members probe it) is answered on its own link, best effort.
-      const inbound = this.closed ? undefined : [...this.inbound].find((link) => link.open && link.channel.peerId === envelope.to);
+      const inbound = this.closed
+        ? undefined
+        : [...this.inbound].find((link) => link.open && link.channel.peerId === envelope.to);
       if (inbound === undefined) {
         this.counters.droppedUnroutable++;
         return;
@@ -199,16 +230,29 @@ export class PeerLinkTransport implements PeerTransport {
   /** Where a node listens. This node's own id is ignored: a node is not its own peer. */
   setPeerAddress(id: string, address: string): void {
     assertNodeId(id, 'id');
-    if (typeof address !== 'string' || address.length === 0 || address.length > TEXT_LENGTH_MAX) throw new RangeError(`address: expected 1 to ${TEXT_LENGTH_MAX} characters`);
+    if (typeof address !== 'string' || address.length === 0 || address.length > TEXT_LENGTH_MAX)
+      throw new RangeError(`address: expected 1 to ${TEXT_LENGTH_MAX} characters`);
     if (id === this.options.nodeId || this.closed) return;
     const peer = this.peers.get(id);
     if (peer === undefined) {
-      this.peers.set(id, { id, address, queue: [], queueBytes: 0, link: undefined, dialing: false, retryTimer: undefined, attempt: 0, lastError: undefined, openWaiters: [] });
+      this.peers.set(id, {
+        id,
+        address,
+        queue: [],
+        queueBytes: 0,
+        link: undefined,
+        dialing: false,
+        retryTimer: undefined,
+        attempt: 0,
+        lastError: undefined,
+        openWaiters: [],
+      });
       return;
     }
     if (peer.address === address) return;
     peer.address = address;
-    if (peer.link !== undefined) this.closeLink(peer.link, CLOSE_CODES.NORMAL, 'address changed', NET_FAIL);
+    if (peer.link !== undefined)
+      this.closeLink(peer.link, CLOSE_CODES.NORMAL, 'address changed', NET_FAIL);
     // A new address is a fresh start: no backoff earned at the old one.
     this.cancelRetry(peer);
     peer.attempt = 0;
@@ -223,12 +267,17 @@ export class PeerLinkTransport implements PeerTransport {
     this.cancelRetry(peer);
     peer.queue = [];
     peer.queueBytes = 0;
-    if (peer.link !== undefined) this.closeLink(peer.link, CLOSE_CODES.NORMAL, 'peer removed', NET_FAIL);
+    if (peer.link !== undefined)
+      this.closeLink(peer.link, CLOSE_CODES.NORMAL, 'peer removed', NET_FAIL);
     settle(peer, NET_FAIL);
   }
 
   async crossCheck(timeoutMs: number): Promise<CrossCheckResult[]> {
-    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > this.limits.crossCheckTimeoutMsMax) {
+    if (
+      !Number.isFinite(timeoutMs) ||
+      timeoutMs <= 0 ||
+      timeoutMs > this.limits.crossCheckTimeoutMsMax
+    ) {
       throw new RangeError(`timeoutMs: expected (0, ${this.limits.crossCheckTimeoutMsMax}]`);
     }
     return Promise.all([...this.peers.values()].map((peer) => this.checkPeer(peer, timeoutMs)));
@@ -239,19 +288,29 @@ export class PeerLinkTransport implements PeerTransport {
     this.closed = true;
     for (const peer of this.peers.values()) {
       this.cancelRetry(peer);
-      if (peer.link !== undefined) this.closeLink(peer.link, CLOSE_CODES.GOING_AWAY, 'node stopping', NET_FAIL);
+      if (peer.link !== undefined)
+        this.closeLink(peer.link, CLOSE_CODES.GOING_AWAY, 'node stopping', NET_FAIL);
       settle(peer, NET_FAIL);
     }
-    for (const link of [...this.inbound]) this.closeLink(link, CLOSE_CODES.GOING_AWAY, 'node stopping', NET_FAIL);
+    for (const link of [...this.inbound])
+      this.closeLink(link, CLOSE_CODES.GOING_AWAY, 'node stopping', NET_FAIL);
   }
 
   /** A connection someone opened to us (the /peer path, or a memory hub). */
   accept(socket: FramedSocket): void {
     if (this.closed || this.inbound.size >= this.limits.inboundLinksMax) {
-      socket.close(this.closed ? CLOSE_CODES.GOING_AWAY : CLOSE_CODES.TRY_AGAIN_LATER, this.closed ? 'node stopping' : 'too many peer connections');
+      socket.close(
+        this.closed ? CLOSE_CODES.GOING_AWAY : CLOSE_CODES.TRY_AGAIN_LATER,
+        this.closed ? 'node stopping' : 'too many peer connections',
+      );
       return;
     }
-    const channel = new SecureChannel({ role: 'responder', localId: this.options.nodeId, svmk: this.options.svmk, randomBytes: this.randomBytes });
+    const channel = new SecureChannel({
+      role: 'responder',
+      localId: this.options.nodeId,
+      svmk: this.options.svmk,
+      randomBytes: this.randomBytes,
+    });
     const link = new Link(socket, channel, undefined);
     this.inbound.add(link);
     this.attach(link);
@@ -269,7 +328,10 @@ export class PeerLinkTransport implements PeerTransport {
 
   peerStates(): PeerState[] {
     return [...this.peers.values()].map((peer) => ({
-      id: peer.id, address: peer.address, connected: peer.link?.open ?? false, queued: peer.queue.length,
+      id: peer.id,
+      address: peer.address,
+      connected: peer.link?.open ?? false,
+      queued: peer.queue.length,
       ...(peer.lastError === undefined ? {} : { lastError: peer.lastError }),
     }));
   }
@@ -279,7 +341,10 @@ export class PeerLinkTransport implements PeerTransport {
   private enqueue(peer: Peer, bytes: Uint8Array): void {
     peer.queue.push(bytes);
     peer.queueBytes += bytes.length;
-    while (peer.queue.length > this.limits.queueEnvelopesMax || peer.queueBytes > this.limits.queueBytesMax) {
+    while (
+      peer.queue.length > this.limits.queueEnvelopesMax ||
+      peer.queueBytes > this.limits.queueBytesMax
+    ) {
       peer.queueBytes -= peer.queue.shift()!.length;
       this.counters.droppedQueueFull++;
     }
@@ -292,7 +357,10 @@ export class PeerLinkTransport implements PeerTransport {
       if (peer.queue.length > 0) this.ensureDialing(peer);
       return;
     }
-    while (peer.queue.length > 0 && link.socket.bufferedBytes() < this.limits.socketBufferedBytesMax) {
+    while (
+      peer.queue.length > 0 &&
+      link.socket.bufferedBytes() < this.limits.socketBufferedBytesMax
+    ) {
       const bytes = peer.queue.shift()!;
       peer.queueBytes -= bytes.length;
       const payload = new Uint8Array(1 + bytes.length);
@@ -303,7 +371,8 @@ export class PeerLinkTransport implements PeerTransport {
   }
 
   private ensureDialing(peer: Peer): void {
-    if (this.closed || peer.link !== undefined || peer.dialing || peer.retryTimer !== undefined) return;
+    if (this.closed || peer.link !== undefined || peer.dialing || peer.retryTimer !== undefined)
+      return;
     peer.dialing = true;
     const address = peer.address;
     this.options.dial(address).then(
@@ -323,7 +392,13 @@ export class PeerLinkTransport implements PeerTransport {
       if (!this.closed) this.pump(peer);
       return;
     }
-    const channel = new SecureChannel({ role: 'initiator', localId: this.options.nodeId, peerId: peer.id, svmk: this.options.svmk, randomBytes: this.randomBytes });
+    const channel = new SecureChannel({
+      role: 'initiator',
+      localId: this.options.nodeId,
+      peerId: peer.id,
+      svmk: this.options.svmk,
+      randomBytes: this.randomBytes,
+    });
     const link = new Link(socket, channel, peer);
     peer.link = link;
     this.attach(link);
@@ -338,7 +413,13 @@ export class PeerLinkTransport implements PeerTransport {
 
   /** Redial after the backoff, if there is still something to send. */
   private scheduleRetry(peer: Peer): void {
-    if (this.closed || this.peers.get(peer.id) !== peer || peer.queue.length === 0 || peer.retryTimer !== undefined) return;
+    if (
+      this.closed ||
+      this.peers.get(peer.id) !== peer ||
+      peer.queue.length === 0 ||
+      peer.retryTimer !== undefined
+    )
+      return;
     peer.attempt = Math.min(peer.attempt + 1, BACKOFF_DOUBLINGS_MAX);
     const delayMs = backoffDelayMs(peer.attempt, this.limits, this.random());
     peer.retryTimer = this.clock.setTimeout(() => {
@@ -367,7 +448,13 @@ export class PeerLinkTransport implements PeerTransport {
   private onFrame(link: Link, frame: Uint8Array): void {
     if (link.closed) return;
     if (frame.length > PEER_FRAME_SIZE_MAX) {
-      this.refuse(link, new HsmError(FRAME_TOO_LARGE, `frame of ${frame.length} bytes, at most ${PEER_FRAME_SIZE_MAX}`));
+      this.refuse(
+        link,
+        new HsmError(
+          FRAME_TOO_LARGE,
+          `frame of ${frame.length} bytes, at most ${PEER_FRAME_SIZE_MAX}`,
+        ),
+      );
       return;
     }
     this.apply(link, link.channel.receive(frame));
@@ -399,12 +486,22 @@ export class PeerLinkTransport implements PeerTransport {
   private onPayload(link: Link, payload: Uint8Array): void {
     const type = payload[0];
     if (type === LINK_MESSAGE.ENVELOPE) return this.onEnvelopeBytes(link, payload.subarray(1));
-    if ((type === LINK_MESSAGE.PING || type === LINK_MESSAGE.PONG) && payload.length === PING_SIZE) {
+    if (
+      (type === LINK_MESSAGE.PING || type === LINK_MESSAGE.PONG) &&
+      payload.length === PING_SIZE
+    ) {
       const sequence = new DataView(payload.buffer, payload.byteOffset + 1, 4).getUint32(0);
-      if (type === LINK_MESSAGE.PING) return void this.sendSealed(link, pingPayload(LINK_MESSAGE.PONG, sequence));
+      if (type === LINK_MESSAGE.PING)
+        return void this.sendSealed(link, pingPayload(LINK_MESSAGE.PONG, sequence));
       return void link.pings.get(sequence)?.({ rttMs: 0 });
     }
-    this.refuse(link, new HsmError(FRAME_MALFORMED, `link message type ${type ?? 'missing'} or length ${payload.length}`));
+    this.refuse(
+      link,
+      new HsmError(
+        FRAME_MALFORMED,
+        `link message type ${type ?? 'missing'} or length ${payload.length}`,
+      ),
+    );
   }
 
   private onEnvelopeBytes(link: Link, bytes: Uint8Array): void {
@@ -416,7 +513,13 @@ export class PeerLinkTransport implements PeerTransport {
       return;
     }
     if (envelope.from !== link.channel.peerId) {
-      this.refuse(link, new HsmError(FRAME_UNAUTHENTICATED, `envelope from ${envelope.from} on the link of ${link.channel.peerId}`));
+      this.refuse(
+        link,
+        new HsmError(
+          FRAME_UNAUTHENTICATED,
+          `envelope from ${envelope.from} on the link of ${link.channel.peerId}`,
+        ),
+      );
       return;
     }
     if (envelope.to !== this.options.nodeId) {
@@ -460,7 +563,13 @@ export class PeerLinkTransport implements PeerTransport {
   }
 
   /** `failed`: the link ends in a failure worth reporting, not in one of our own orderly closes. */
-  private closeLink(link: Link, closeCode: number, reason: string, returnCode: number, failed = false): void {
+  private closeLink(
+    link: Link,
+    closeCode: number,
+    reason: string,
+    returnCode: number,
+    failed = false,
+  ): void {
     if (link.closed) return;
     link.socket.close(closeCode, reason);
     this.onLinkGone(link, returnCode, failed);
@@ -476,7 +585,12 @@ export class PeerLinkTransport implements PeerTransport {
   private onLinkGone(link: Link, returnCode: number, failed: boolean): void {
     const wasOpen = link.open;
     link.closed = true;
-    if (failed) this.reportFailure({ direction: link.peer === undefined ? 'inbound' : 'outbound', peerId: link.channel.peerId, code: returnCode });
+    if (failed)
+      this.reportFailure({
+        direction: link.peer === undefined ? 'inbound' : 'outbound',
+        peerId: link.channel.peerId,
+        code: returnCode,
+      });
     this.clearHandshakeTimer(link);
     for (const resolve of [...link.pings.values()]) resolve(NET_FAIL);
     this.inbound.delete(link);
@@ -512,7 +626,9 @@ export class PeerLinkTransport implements PeerTransport {
     const started = this.clock.now();
     const opened = await this.openLink(peer, timeoutMs);
     const result = (outcome: { rttMs: number } | number): CrossCheckResult =>
-      typeof outcome === 'number' ? { id: peer.id, address: peer.address, code: outcome } : { id: peer.id, address: peer.address, rttMs: outcome.rttMs };
+      typeof outcome === 'number'
+        ? { id: peer.id, address: peer.address, code: outcome }
+        : { id: peer.id, address: peer.address, rttMs: outcome.rttMs };
     if (typeof opened === 'number') return result(opened);
     const remainingMs = Math.max(1, timeoutMs - (this.clock.now() - started));
     return result(await this.ping(opened, remainingMs));
@@ -525,7 +641,9 @@ export class PeerLinkTransport implements PeerTransport {
     return new Promise((resolve) => {
       const timer = this.clock.setTimeout(() => {
         peer.openWaiters = peer.openWaiters.filter((waiter) => waiter !== finish);
-        resolve(peer.link !== undefined ? CANNOT_P2P_HANDSHAKE : peer.lastError ?? CANNOT_P2P_CONNECT);
+        resolve(
+          peer.link !== undefined ? CANNOT_P2P_HANDSHAKE : (peer.lastError ?? CANNOT_P2P_CONNECT),
+        );
       }, timeoutMs);
       const finish = (outcome: OpenOutcome): void => {
         this.clock.clearTimeout(timer);
@@ -571,7 +689,11 @@ function pingPayload(type: number, sequence: number): Uint8Array {
 
 /** Attempt n waits min * 2^(n-1), capped at max, then jittered into its upper half ("equal
  * jitter"): nodes that lost a peer together do not redial in step, and none waits near zero. */
-export function backoffDelayMs(attempt: number, limits: Pick<PeerLinkLimits, 'reconnectDelayMsMin' | 'reconnectDelayMsMax'>, random: number): number {
+export function backoffDelayMs(
+  attempt: number,
+  limits: Pick<PeerLinkLimits, 'reconnectDelayMsMin' | 'reconnectDelayMsMax'>,
+  random: number,
+): number {
   const exponent = Math.min(Math.max(attempt, 1), BACKOFF_DOUBLINGS_MAX) - 1;
   const base = Math.min(limits.reconnectDelayMsMax, limits.reconnectDelayMsMin * 2 ** exponent);
   return base / 2 + (base / 2) * random;
@@ -579,9 +701,12 @@ export function backoffDelayMs(attempt: number, limits: Pick<PeerLinkLimits, 're
 
 function checkLimits(limits: PeerLinkLimits): PeerLinkLimits {
   for (const [name, value] of Object.entries(limits)) {
-    if (!Number.isFinite(value) || value <= 0) throw new RangeError(`limits.${name}: expected a finite positive number, got ${value}`);
+    if (!Number.isFinite(value) || value <= 0)
+      throw new RangeError(`limits.${name}: expected a finite positive number, got ${value}`);
   }
-  if (limits.queueBytesMax < MESSAGE_SIZE_MAX) throw new RangeError(`limits.queueBytesMax: at least MESSAGE_SIZE_MAX (${MESSAGE_SIZE_MAX})`);
-  if (limits.reconnectDelayMsMin > limits.reconnectDelayMsMax) throw new RangeError('limits: reconnectDelayMsMin above reconnectDelayMsMax');
+  if (limits.queueBytesMax < MESSAGE_SIZE_MAX)
+    throw new RangeError(`limits.queueBytesMax: at least MESSAGE_SIZE_MAX (${MESSAGE_SIZE_MAX})`);
+  if (limits.reconnectDelayMsMin > limits.reconnectDelayMsMax)
+    throw new RangeError('limits: reconnectDelayMsMin above reconnectDelayMsMax');
   return limits;
 }

@@ -28,7 +28,8 @@ export interface ProbeOptions {
 
 /** 0 and the node's id, or the code of the failure: 37034 nothing answers, 5306 another SVMK,
  * 38604 another node than expected, 37002/38602 a broken handshake. */
-export type ProbeResult = { readonly code: 0; readonly id: string } | { readonly code: number; readonly id?: undefined };
+export type ProbeResult =
+  { readonly code: 0; readonly id: string } | { readonly code: number; readonly id?: undefined };
 
 export async function probePeer(options: ProbeOptions): Promise<ProbeResult> {
   let socket: FramedSocket;
@@ -39,7 +40,11 @@ export async function probePeer(options: ProbeOptions): Promise<ProbeResult> {
   }
   return new Promise<ProbeResult>((resolve) => {
     const channel = new SecureChannel({
-      role: 'initiator', localId: options.localId, peerId: options.expectedId ?? ANY_NODE, svmk: options.svmk, randomBytes: options.randomBytes,
+      role: 'initiator',
+      localId: options.localId,
+      peerId: options.expectedId ?? ANY_NODE,
+      svmk: options.svmk,
+      randomBytes: options.randomBytes,
     });
     let done = false;
     const finish = (result: ProbeResult): void => {
@@ -49,15 +54,21 @@ export async function probePeer(options: ProbeOptions): Promise<ProbeResult> {
       socket.close(1000, 'probe');
       resolve(result);
     };
-    const timer = setTimeout(() => finish({ code: SELF_LIVE_SYNC }), options.timeoutMs ?? PROBE_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => finish({ code: SELF_LIVE_SYNC }),
+      options.timeoutMs ?? PROBE_TIMEOUT_MS,
+    );
     socket.onFrame((frame) => {
       const step = channel.receive(frame);
       for (const out of step.frames) socket.send(out);
       if (step.error) finish({ code: step.error.code });
       // After REPLY the responder has proved the SVMK and named itself: that is all we need.
-      else if (channel.state === 'awaiting-accept' || channel.state === 'open') finish({ code: 0, id: channel.peerId! });
+      else if (channel.state === 'awaiting-accept' || channel.state === 'open')
+        finish({ code: 0, id: channel.peerId! });
     });
-    socket.onClose((code) => finish({ code: code === CLOSE_SVMK_MISMATCH ? SVMK_MISMATCH : SELF_LIVE_SYNC }));
+    socket.onClose((code) =>
+      finish({ code: code === CLOSE_SVMK_MISMATCH ? SVMK_MISMATCH : SELF_LIVE_SYNC }),
+    );
     for (const out of channel.start().frames) socket.send(out);
   });
 }

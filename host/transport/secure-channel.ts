@@ -60,7 +60,14 @@ const PEER_ID_MISMATCH = 38604;
 export const ANY_NODE = '0000000000000000';
 
 export type ChannelRole = 'initiator' | 'responder';
-export type ChannelState = 'idle' | 'awaiting-reply' | 'awaiting-hello' | 'awaiting-proof' | 'awaiting-accept' | 'open' | 'failed';
+export type ChannelState =
+  | 'idle'
+  | 'awaiting-reply'
+  | 'awaiting-hello'
+  | 'awaiting-proof'
+  | 'awaiting-accept'
+  | 'open'
+  | 'failed';
 
 export interface SecureChannelOptions {
   readonly role: ChannelRole;
@@ -102,13 +109,16 @@ export class SecureChannel {
 
   constructor(private readonly options: SecureChannelOptions) {
     assertNodeId(options.localId, 'localId');
-    if (options.localId === ANY_NODE) throw new RangeError('localId: the all-zero id is the wildcard, no node has it');
+    if (options.localId === ANY_NODE)
+      throw new RangeError('localId: the all-zero id is the wildcard, no node has it');
     if (options.role === 'initiator') assertNodeId(options.peerId, 'peerId');
-    if (options.svmk.length !== SVMK_SIZE) throw new RangeError(`svmk: expected ${SVMK_SIZE} bytes, got ${options.svmk.length}`);
+    if (options.svmk.length !== SVMK_SIZE)
+      throw new RangeError(`svmk: expected ${SVMK_SIZE} bytes, got ${options.svmk.length}`);
     this.authKey = deriveKey(options.svmk, 'peer-auth', 32);
     this.sessionBaseKey = deriveKey(options.svmk, 'peer-session', 32);
     this.localNonce = options.randomBytes(NONCE_SIZE);
-    if (this.localNonce.length !== NONCE_SIZE) throw new RangeError(`randomBytes: expected ${NONCE_SIZE} bytes`);
+    if (this.localNonce.length !== NONCE_SIZE)
+      throw new RangeError(`randomBytes: expected ${NONCE_SIZE} bytes`);
     this.peer = options.peerId;
     this.stateValue = options.role === 'initiator' ? 'idle' : 'awaiting-hello';
   }
@@ -131,7 +141,10 @@ export class SecureChannel {
     if (this.options.role !== 'initiator' || this.stateValue !== 'idle') return step([]);
     this.stateValue = 'awaiting-reply';
     const hello = concatBytes(
-      Uint8Array.of(FRAME_KIND.HELLO, HANDSHAKE_VERSION), hexToBytes(this.options.localId), hexToBytes(this.peer!), this.localNonce,
+      Uint8Array.of(FRAME_KIND.HELLO, HANDSHAKE_VERSION),
+      hexToBytes(this.options.localId),
+      hexToBytes(this.peer!),
+      this.localNonce,
     );
     return step([hello]);
   }
@@ -142,7 +155,8 @@ export class SecureChannel {
     try {
       return this.dispatch(frame);
     } catch (error) {
-      this.failure = error instanceof HsmError ? error : new HsmError(FRAME_MALFORMED, String(error));
+      this.failure =
+        error instanceof HsmError ? error : new HsmError(FRAME_MALFORMED, String(error));
       this.stateValue = 'failed';
       return step([], [], false, this.failure);
     }
@@ -150,7 +164,8 @@ export class SecureChannel {
 
   /** Seal one payload for the peer (the channel must be open). */
   seal(payload: Uint8Array): Uint8Array {
-    if (this.stateValue !== 'open' || this.keys === undefined) throw new Error(`seal: channel is ${this.stateValue}, not open`);
+    if (this.stateValue !== 'open' || this.keys === undefined)
+      throw new Error(`seal: channel is ${this.stateValue}, not open`);
     return this.sealNext(payload);
   }
 
@@ -158,9 +173,12 @@ export class SecureChannel {
     if (frame.length === 0) throw new HsmError(FRAME_MALFORMED, 'empty frame');
     const kind = frame[0];
     const expected = EXPECTED_KIND[this.stateValue];
-    if (kind === FRAME_KIND.SEALED && expected !== FRAME_KIND.SEALED) throw new HsmError(FRAME_UNAUTHENTICATED, 'sealed frame before the handshake finished');
-    if (!Object.values(FRAME_KIND).includes(kind as never)) throw new HsmError(FRAME_MALFORMED, `unknown frame kind ${kind}`);
-    if (kind !== expected) throw new HsmError(CANNOT_P2P_HANDSHAKE, `frame kind ${kind} in state ${this.stateValue}`);
+    if (kind === FRAME_KIND.SEALED && expected !== FRAME_KIND.SEALED)
+      throw new HsmError(FRAME_UNAUTHENTICATED, 'sealed frame before the handshake finished');
+    if (!Object.values(FRAME_KIND).includes(kind as never))
+      throw new HsmError(FRAME_MALFORMED, `unknown frame kind ${kind}`);
+    if (kind !== expected)
+      throw new HsmError(CANNOT_P2P_HANDSHAKE, `frame kind ${kind} in state ${this.stateValue}`);
     if (kind === FRAME_KIND.HELLO) return this.onHello(frame);
     if (kind === FRAME_KIND.REPLY) return this.onReply(frame);
     if (kind === FRAME_KIND.PROOF) return this.onProof(frame);
@@ -173,15 +191,31 @@ export class SecureChannel {
     checkVersion(frame[1]);
     const initiatorId = bytesToHex(frame.subarray(2, 2 + ID_SIZE));
     const responderId = bytesToHex(frame.subarray(2 + ID_SIZE, 2 + 2 * ID_SIZE));
-    if (responderId !== this.options.localId && responderId !== ANY_NODE) throw new HsmError(PEER_ID_MISMATCH, `HELLO is for node ${responderId}, this is ${this.options.localId}`);
-    if (initiatorId === this.options.localId || initiatorId === ANY_NODE) throw new HsmError(PEER_ID_MISMATCH, `HELLO claims ${initiatorId === ANY_NODE ? 'the wildcard id' : 'this node\'s own id'}`);
+    if (responderId !== this.options.localId && responderId !== ANY_NODE)
+      throw new HsmError(
+        PEER_ID_MISMATCH,
+        `HELLO is for node ${responderId}, this is ${this.options.localId}`,
+      );
+    if (initiatorId === this.options.localId || initiatorId === ANY_NODE)
+      throw new HsmError(
+        PEER_ID_MISMATCH,
+        `HELLO claims ${initiatorId === ANY_NODE ? 'the wildcard id' : "this node's own id"}`,
+      );
     this.peer = initiatorId;
     const initiatorNonce = frame.slice(2 + 2 * ID_SIZE);
     // The transcript names this node's real id even when the HELLO named ANY_NODE.
-    this.transcriptBytes = transcript(initiatorId, this.options.localId, initiatorNonce, this.localNonce);
+    this.transcriptBytes = transcript(
+      initiatorId,
+      this.options.localId,
+      initiatorNonce,
+      this.localNonce,
+    );
     this.stateValue = 'awaiting-proof';
     const reply = concatBytes(
-      Uint8Array.of(FRAME_KIND.REPLY, HANDSHAKE_VERSION), hexToBytes(this.options.localId), this.localNonce, this.proof('responder'),
+      Uint8Array.of(FRAME_KIND.REPLY, HANDSHAKE_VERSION),
+      hexToBytes(this.options.localId),
+      this.localNonce,
+      this.proof('responder'),
     );
     return step([reply]);
   }
@@ -193,13 +227,24 @@ export class SecureChannel {
     const responderId = bytesToHex(frame.subarray(2, 2 + ID_SIZE));
     const responderNonce = frame.slice(2 + ID_SIZE, 2 + ID_SIZE + NONCE_SIZE);
     const theirProof = frame.subarray(2 + ID_SIZE + NONCE_SIZE);
-    this.transcriptBytes = transcript(this.options.localId, responderId, this.localNonce, responderNonce);
+    this.transcriptBytes = transcript(
+      this.options.localId,
+      responderId,
+      this.localNonce,
+      responderNonce,
+    );
     // Check the proof before the id: with another SVMK the id it names means nothing.
-    if (!equalBytes(theirProof, this.proof('responder'))) throw new HsmError(SVMK_MISMATCH, 'the peer\'s proof does not verify under our SVMK');
+    if (!equalBytes(theirProof, this.proof('responder')))
+      throw new HsmError(SVMK_MISMATCH, "the peer's proof does not verify under our SVMK");
     if (this.peer === ANY_NODE) {
-      if (responderId === this.options.localId || responderId === ANY_NODE) throw new HsmError(PEER_ID_MISMATCH, `the address answers as ${responderId}`);
+      if (responderId === this.options.localId || responderId === ANY_NODE)
+        throw new HsmError(PEER_ID_MISMATCH, `the address answers as ${responderId}`);
       this.peer = responderId;
-    } else if (responderId !== this.peer) throw new HsmError(PEER_ID_MISMATCH, `expected node ${this.peer}, the address answers as ${responderId}`);
+    } else if (responderId !== this.peer)
+      throw new HsmError(
+        PEER_ID_MISMATCH,
+        `expected node ${this.peer}, the address answers as ${responderId}`,
+      );
     this.keys = this.deriveSessionKeys();
     this.stateValue = 'awaiting-accept';
     return step([concatBytes(Uint8Array.of(FRAME_KIND.PROOF), this.proof('initiator'))]);
@@ -208,7 +253,8 @@ export class SecureChannel {
   /** Responder: the initiator proved the key; confirm with the first sealed frame. */
   private onProof(frame: Uint8Array): ChannelStep {
     checkLength(frame, PROOF_FRAME_SIZE, 'PROOF');
-    if (!equalBytes(frame.subarray(1), this.proof('initiator'))) throw new HsmError(SVMK_MISMATCH, 'the peer\'s proof does not verify under our SVMK');
+    if (!equalBytes(frame.subarray(1), this.proof('initiator')))
+      throw new HsmError(SVMK_MISMATCH, "the peer's proof does not verify under our SVMK");
     this.keys = this.deriveSessionKeys();
     this.stateValue = 'open';
     return step([this.sealNext(new Uint8Array(0))], [], true);
@@ -217,7 +263,8 @@ export class SecureChannel {
   private onSealed(frame: Uint8Array): ChannelStep {
     const payload = this.open(frame);
     if (this.stateValue === 'awaiting-accept') {
-      if (payload.length !== 0) throw new HsmError(CANNOT_P2P_HANDSHAKE, 'ACCEPT carries a payload');
+      if (payload.length !== 0)
+        throw new HsmError(CANNOT_P2P_HANDSHAKE, 'ACCEPT carries a payload');
       this.stateValue = 'open';
       return step([], [], true);
     }
@@ -226,14 +273,26 @@ export class SecureChannel {
 
   private open(frame: Uint8Array): Uint8Array {
     const keys = this.keys!;
-    if (frame.length < SEAL_OVERHEAD) throw new HsmError(FRAME_UNAUTHENTICATED, 'sealed frame shorter than its header and tag');
+    if (frame.length < SEAL_OVERHEAD)
+      throw new HsmError(FRAME_UNAUTHENTICATED, 'sealed frame shorter than its header and tag');
     const counter = readCounter(frame);
-    if (counter !== keys.receiveCounter) throw new HsmError(FRAME_UNAUTHENTICATED, `frame counter ${counter}, expected ${keys.receiveCounter} (replayed, reordered or lost)`);
+    if (counter !== keys.receiveCounter)
+      throw new HsmError(
+        FRAME_UNAUTHENTICATED,
+        `frame counter ${counter}, expected ${keys.receiveCounter} (replayed, reordered or lost)`,
+      );
     let payload: Uint8Array;
     try {
-      payload = chacha20poly1305(keys.receiveKey, nonceOf(counter), frame.subarray(0, SEALED_HEADER_SIZE)).decrypt(frame.subarray(SEALED_HEADER_SIZE));
+      payload = chacha20poly1305(
+        keys.receiveKey,
+        nonceOf(counter),
+        frame.subarray(0, SEALED_HEADER_SIZE),
+      ).decrypt(frame.subarray(SEALED_HEADER_SIZE));
     } catch {
-      throw new HsmError(FRAME_UNAUTHENTICATED, `frame ${counter} fails authentication (tampered or truncated)`);
+      throw new HsmError(
+        FRAME_UNAUTHENTICATED,
+        `frame ${counter} fails authentication (tampered or truncated)`,
+      );
     }
     keys.receiveCounter++;
     return payload;
@@ -241,21 +300,34 @@ export class SecureChannel {
 
   private sealNext(payload: Uint8Array): Uint8Array {
     const keys = this.keys!;
-    if (keys.sendCounter >= FRAME_COUNTER_MAX) throw new Error('seal: FRAME_COUNTER_MAX reached; reopen the link');
+    if (keys.sendCounter >= FRAME_COUNTER_MAX)
+      throw new Error('seal: FRAME_COUNTER_MAX reached; reopen the link');
     const header = new Uint8Array(SEALED_HEADER_SIZE);
     header[0] = FRAME_KIND.SEALED;
     writeCounter(header, keys.sendCounter);
-    const sealed = chacha20poly1305(keys.sendKey, nonceOf(keys.sendCounter), header).encrypt(payload);
+    const sealed = chacha20poly1305(keys.sendKey, nonceOf(keys.sendCounter), header).encrypt(
+      payload,
+    );
     keys.sendCounter++;
     return concatBytes(header, sealed);
   }
 
   private proof(role: ChannelRole): Uint8Array {
-    return hmac(sha256, this.authKey, concatBytes(this.transcriptBytes!, Uint8Array.of(ROLE_BYTE[role])));
+    return hmac(
+      sha256,
+      this.authKey,
+      concatBytes(this.transcriptBytes!, Uint8Array.of(ROLE_BYTE[role])),
+    );
   }
 
   private deriveSessionKeys(): Directions {
-    const both = hkdf(sha256, this.sessionBaseKey, this.transcriptBytes!, utf8ToBytes('hsmpool/peer-session/v1/initiator-to-responder|responder-to-initiator'), 64);
+    const both = hkdf(
+      sha256,
+      this.sessionBaseKey,
+      this.transcriptBytes!,
+      utf8ToBytes('hsmpool/peer-session/v1/initiator-to-responder|responder-to-initiator'),
+      64,
+    );
     const initiatorToResponder = both.slice(0, 32);
     const responderToInitiator = both.slice(32);
     const initiator = this.options.role === 'initiator';
@@ -270,29 +342,51 @@ export class SecureChannel {
 
 /** The kind of frame each state waits for. */
 const EXPECTED_KIND: Readonly<Record<ChannelState, number>> = {
-  'idle': -1,
+  idle: -1,
   'awaiting-reply': FRAME_KIND.REPLY,
   'awaiting-hello': FRAME_KIND.HELLO,
   'awaiting-proof': FRAME_KIND.PROOF,
   'awaiting-accept': FRAME_KIND.SEALED,
-  'open': FRAME_KIND.SEALED,
-  'failed': -1,
+  open: FRAME_KIND.SEALED,
+  failed: -1,
 };
 
-function step(frames: Uint8Array[], payloads: Uint8Array[] = [], opened = false, error?: HsmError): ChannelStep {
+function step(
+  frames: Uint8Array[],
+  payloads: Uint8Array[] = [],
+  opened = false,
+  error?: HsmError,
+): ChannelStep {
   return error === undefined ? { frames, payloads, opened } : { frames, payloads, opened, error };
 }
 
-function transcript(initiatorId: string, responderId: string, initiatorNonce: Uint8Array, responderNonce: Uint8Array): Uint8Array {
-  return concatBytes(TRANSCRIPT_LABEL, Uint8Array.of(HANDSHAKE_VERSION), hexToBytes(initiatorId), hexToBytes(responderId), initiatorNonce, responderNonce);
+function transcript(
+  initiatorId: string,
+  responderId: string,
+  initiatorNonce: Uint8Array,
+  responderNonce: Uint8Array,
+): Uint8Array {
+  return concatBytes(
+    TRANSCRIPT_LABEL,
+    Uint8Array.of(HANDSHAKE_VERSION),
+    hexToBytes(initiatorId),
+    hexToBytes(responderId),
+    initiatorNonce,
+    responderNonce,
+  );
 }
 
 function checkLength(frame: Uint8Array, size: number, what: string): void {
-  if (frame.length !== size) throw new HsmError(FRAME_MALFORMED, `${what}: ${frame.length} bytes, expected ${size}`);
+  if (frame.length !== size)
+    throw new HsmError(FRAME_MALFORMED, `${what}: ${frame.length} bytes, expected ${size}`);
 }
 
 function checkVersion(version: number): void {
-  if (version !== HANDSHAKE_VERSION) throw new HsmError(CANNOT_P2P_HANDSHAKE, `handshake version ${version}, this node speaks ${HANDSHAKE_VERSION}`);
+  if (version !== HANDSHAKE_VERSION)
+    throw new HsmError(
+      CANNOT_P2P_HANDSHAKE,
+      `handshake version ${version}, this node speaks ${HANDSHAKE_VERSION}`,
+    );
 }
 
 function nonceOf(counter: number): Uint8Array {

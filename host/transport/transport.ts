@@ -108,7 +108,10 @@ const CLOSE_CODE_OF_RETURN_CODE = new Map<number, number>([
   [38601, CLOSE_CODES.TOO_LARGE],
 ]);
 const RETURN_CODE_OF_CLOSE_CODE = new Map<number, number>([
-  ...[...CLOSE_CODE_OF_RETURN_CODE].map(([returnCode, closeCode]): [number, number] => [closeCode, returnCode]),
+  ...[...CLOSE_CODE_OF_RETURN_CODE].map(([returnCode, closeCode]): [number, number] => [
+    closeCode,
+    returnCode,
+  ]),
   [CLOSE_CODES.MESSAGE_TOO_BIG, 38601],
   [CLOSE_CODES.PROTOCOL_ERROR, 38602],
 ]);
@@ -131,5 +134,6 @@ export function isNodeId(value: unknown): value is NodeId {
 
 /** Argument check for ids the caller gives us (a bad one is a caller bug). */
 export function assertNodeId(value: unknown, what: string): asserts value is NodeId {
-  if (!isNodeId(value)) throw new RangeError(`${what}: expected 16 lowercase hex digits, got ${JSON.stringify(value)}`);
+  if (!isNodeId(value))
+    throw new RangeError(`${what}: expected 16 lowercase hex digits, got ${JSON.stringify(value)}`);
 }

@@ -14,8 +14,20 @@ import { WebSocket, WebSocketServer, type ClientOptions, type RawData } from 'ws
 import { HsmError } from '../core/codes.ts';
 import type { NodeId } from '../protocol/types.ts';
 import { MESSAGE_SIZE_MAX } from './envelope-codec.ts';
-import { PEER_FRAME_SIZE_MAX, PeerLinkTransport, type LinkClock, type PeerLinkLimits } from './peer-link.ts';
-import { CLIENT_PATHS, CLOSE_CODES, PEER_PATH, type ClientConnection, type ClientPath, type FramedSocket } from './transport.ts';
+import {
+  PEER_FRAME_SIZE_MAX,
+  PeerLinkTransport,
+  type LinkClock,
+  type PeerLinkLimits,
+} from './peer-link.ts';
+import {
+  CLIENT_PATHS,
+  CLOSE_CODES,
+  PEER_PATH,
+  type ClientConnection,
+  type ClientPath,
+  type FramedSocket,
+} from './transport.ts';
 
 /** TCP connect plus the HTTP upgrade, when dialing a peer. */
 export const CONNECT_TIMEOUT_MS = 5_000;
@@ -63,7 +75,13 @@ export interface NodeServer {
 
 /** Peer links over WebSocket: dials ws://ADDRESS/peer; inbound links come from the node server. */
 export class WsPeerTransport extends PeerLinkTransport {
-  constructor(options: Omit<NodeServerOptions, 'host' | 'port' | 'onClientConnection' | 'clientMessageSizeMax' | 'connectionsMax'>, track: (ws: WebSocket) => void = () => {}) {
+  constructor(
+    options: Omit<
+      NodeServerOptions,
+      'host' | 'port' | 'onClientConnection' | 'clientMessageSizeMax' | 'connectionsMax'
+    >,
+    track: (ws: WebSocket) => void = () => {},
+  ) {
     super({ ...options, dial: (address) => dialPeer(address, track) });
   }
 }
@@ -77,10 +95,22 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   };
   let peers = new WsPeerTransport(options, track);
   const connectionsMax = options.connectionsMax ?? CONNECTIONS_MAX;
-  const peerServer = new WebSocketServer({ noServer: true, maxPayload: PEER_FRAME_SIZE_MAX, perMessageDeflate: false, ...closeTimeout() });
-  const clientServer = new WebSocketServer({ noServer: true, maxPayload: options.clientMessageSizeMax ?? MESSAGE_SIZE_MAX, perMessageDeflate: false, ...closeTimeout() });
+  const peerServer = new WebSocketServer({
+    noServer: true,
+    maxPayload: PEER_FRAME_SIZE_MAX,
+    perMessageDeflate: false,
+    ...closeTimeout(),
+  });
+  const clientServer = new WebSocketServer({
+    noServer: true,
+    maxPayload: options.clientMessageSizeMax ?? MESSAGE_SIZE_MAX,
+    perMessageDeflate: false,
+    ...closeTimeout(),
+  });
   const http = createServer((_request, response) => {
-    response.writeHead(426, { 'content-type': 'text/plain', connection: 'close' }).end('hsmpool node: WebSocket only (/peer, /client, /console)\n');
+    response
+      .writeHead(426, { 'content-type': 'text/plain', connection: 'close' })
+      .end('hsmpool node: WebSocket only (/peer, /client, /console)\n');
   });
   http.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
@@ -94,7 +124,8 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     }
     const hook = options.onClientConnection;
     const clientPath = CLIENT_PATHS.find((candidate) => candidate === path);
-    if (clientPath === undefined || hook === undefined) return rejectUpgrade(socket, 404, 'Not Found');
+    if (clientPath === undefined || hook === undefined)
+      return rejectUpgrade(socket, 404, 'Not Found');
     clientServer.handleUpgrade(request, socket, head, (ws) => {
       track(ws);
       hook(clientPath, clientConnection(ws, clientPath, request.socket as Socket));
@@ -111,11 +142,22 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       return peers;
     },
     renamePeers: (nodeId) => (peers = new WsPeerTransport({ ...options, nodeId }, track)),
-    close: (closeOptions) => (closing ??= stopServer(http, peers, sockets, closeOptions?.graceMs ?? SERVER_CLOSE_GRACE_MS)),
+    close: (closeOptions) =>
+      (closing ??= stopServer(
+        http,
+        peers,
+        sockets,
+        closeOptions?.graceMs ?? SERVER_CLOSE_GRACE_MS,
+      )),
   };
 }
 
-async function stopServer(http: Server, peers: WsPeerTransport, sockets: Set<WebSocket>, graceMs: number): Promise<void> {
+async function stopServer(
+  http: Server,
+  peers: WsPeerTransport,
+  sockets: Set<WebSocket>,
+  graceMs: number,
+): Promise<void> {
   const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
   if (graceMs > 0) {
     await peers.close();
@@ -146,15 +188,25 @@ function dialPeer(address: string, track: (ws: WebSocket) => void): Promise<Fram
     let ws: WebSocket;
     try {
       const options: ClientOptions & { closeTimeout: number } = {
-        maxPayload: PEER_FRAME_SIZE_MAX, perMessageDeflate: false, handshakeTimeout: CONNECT_TIMEOUT_MS, followRedirects: false, closeTimeout: CLOSE_TIMEOUT_MS,
+        maxPayload: PEER_FRAME_SIZE_MAX,
+        perMessageDeflate: false,
+        handshakeTimeout: CONNECT_TIMEOUT_MS,
+        followRedirects: false,
+        closeTimeout: CLOSE_TIMEOUT_MS,
       };
       ws = new WebSocket(`ws://${address}${PEER_PATH}`, options);
     } catch (error) {
-      reject(new HsmError(CANNOT_P2P_CONNECT, `${address}: ${error instanceof Error ? error.message : 'bad address'}`));
+      reject(
+        new HsmError(
+          CANNOT_P2P_CONNECT,
+          `${address}: ${error instanceof Error ? error.message : 'bad address'}`,
+        ),
+      );
       return;
     }
     track(ws);
-    const onError = (error: Error): void => reject(new HsmError(CANNOT_P2P_CONNECT, `${address}: ${error.message}`));
+    const onError = (error: Error): void =>
+      reject(new HsmError(CANNOT_P2P_CONNECT, `${address}: ${error.message}`));
     ws.once('error', onError);
     ws.once('open', () => {
       ws.off('error', onError);
@@ -170,7 +222,8 @@ function framedSocket(ws: WebSocket): FramedSocket {
   // 1005), so keep the code ws closed with: that is the reason.
   let refusedWith: number | undefined;
   ws.on('error', (error: Error & { code?: string }) => {
-    if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') refusedWith = CLOSE_CODES.MESSAGE_TOO_BIG;
+    if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH')
+      refusedWith = CLOSE_CODES.MESSAGE_TOO_BIG;
     else if (error.code?.startsWith('WS_ERR_')) refusedWith = CLOSE_CODES.PROTOCOL_ERROR;
   });
   return {
@@ -186,7 +239,9 @@ function framedSocket(ws: WebSocket): FramedSocket {
       ws.on('message', (data: RawData) => handler(bytesOf(data)));
     },
     onClose(handler) {
-      ws.once('close', (code: number, reason: Buffer) => handler(refusedWith ?? code, reason.toString('utf8')));
+      ws.once('close', (code: number, reason: Buffer) =>
+        handler(refusedWith ?? code, reason.toString('utf8')),
+      );
     },
   };
 }
@@ -215,7 +270,11 @@ function closeSocket(ws: WebSocket, code: number, reason: string): void {
 }
 
 function bytesOf(data: RawData): Uint8Array {
-  const buffer = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? Buffer.from(data) : data;
+  const buffer = Array.isArray(data)
+    ? Buffer.concat(data)
+    : data instanceof ArrayBuffer
+      ? Buffer.from(data)
+      : data;
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
 
@@ -247,10 +306,17 @@ function closeTimeout(): { closeTimeout: number } {
 }
 
 function checkOptions(options: NodeServerOptions): void {
-  if (typeof options.host !== 'string' || options.host.length === 0) throw new RangeError('host: say where to listen (e.g. 127.0.0.1)');
-  if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) throw new RangeError('port: expected 0 to 65535');
+  if (typeof options.host !== 'string' || options.host.length === 0)
+    throw new RangeError('host: say where to listen (e.g. 127.0.0.1)');
+  if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535)
+    throw new RangeError('port: expected 0 to 65535');
   const sizeMax = options.clientMessageSizeMax;
-  if (sizeMax !== undefined && (!Number.isInteger(sizeMax) || sizeMax <= 0 || sizeMax > MESSAGE_SIZE_MAX)) throw new RangeError(`clientMessageSizeMax: expected 1 to ${MESSAGE_SIZE_MAX}`);
+  if (
+    sizeMax !== undefined &&
+    (!Number.isInteger(sizeMax) || sizeMax <= 0 || sizeMax > MESSAGE_SIZE_MAX)
+  )
+    throw new RangeError(`clientMessageSizeMax: expected 1 to ${MESSAGE_SIZE_MAX}`);
   const connectionsMax = options.connectionsMax;
-  if (connectionsMax !== undefined && (!Number.isInteger(connectionsMax) || connectionsMax <= 0)) throw new RangeError('connectionsMax: expected a positive integer');
+  if (connectionsMax !== undefined && (!Number.isInteger(connectionsMax) || connectionsMax <= 0))
+    throw new RangeError('connectionsMax: expected a positive integer');
 }

@@ -15,24 +15,49 @@ import { FUZZ_POOL_ID, FUZZ_SP_KEY, replay, snapshotInput, type TargetName } fro
 
 const CORPUS = fileURLToPath(new URL('../../test/corpus/', import.meta.url));
 
-const bytes = (length: number, seed: number): Uint8Array => Uint8Array.from({ length }, (_, i) => (i * 131 + seed * 17 + 1) & 0xff);
+const bytes = (length: number, seed: number): Uint8Array =>
+  Uint8Array.from({ length }, (_, i) => (i * 131 + seed * 17 + 1) & 0xff);
 
 function user(name: string, seed: number, extra: Partial<UserRecord> = {}): UserRecord {
   return {
-    kind: 'user', name, admin: false, failedLogins: 0, kdf: { kdf: 'scrypt', log2N: 15, r: 8, p: 1 },
-    salt: bytes(16, seed), storedKey: bytes(32, seed + 1), serverKey: bytes(32, seed + 2), ...extra,
+    kind: 'user',
+    name,
+    admin: false,
+    failedLogins: 0,
+    kdf: { kdf: 'scrypt', log2N: 15, r: 8, p: 1 },
+    salt: bytes(16, seed),
+    storedKey: bytes(32, seed + 1),
+    serverKey: bytes(32, seed + 2),
+    ...extra,
   };
 }
 
-function object(name: string, owner: string, seed: number, extra: Partial<ObjectRecord> = {}): ObjectRecord {
+function object(
+  name: string,
+  owner: string,
+  seed: number,
+  extra: Partial<ObjectRecord> = {},
+): ObjectRecord {
   return {
-    kind: 'object', name, keyType: 'aes-256', exportable: false, temporary: false, owner, acl: [],
-    wrapped: bytes(60, seed), ...extra,
+    kind: 'object',
+    name,
+    keyType: 'aes-256',
+    exportable: false,
+    temporary: false,
+    owner,
+    acl: [],
+    wrapped: bytes(60, seed),
+    ...extra,
   };
 }
 
 const policy: PolicyRecord = {
-  kind: 'policy', name: 'pool', minPasswordLength: 8, maxFailedLogins: 5, keyExportAllowed: true, sessionTimeoutSeconds: 900,
+  kind: 'policy',
+  name: 'pool',
+  minPasswordLength: 8,
+  maxFailedLogins: 5,
+  keyExportAllowed: true,
+  sessionTimeoutSeconds: 900,
 };
 
 function keyedCore(): Core {
@@ -44,14 +69,31 @@ function keyedCore(): Core {
 function recordSeeds(core: Core): Record<string, Uint8Array> {
   return {
     'user-scrypt': core.encode(user('alice', 1)),
-    'user-pbkdf2-admin': core.encode(user('root.admin@pool', 2, { admin: true, failedLogins: 3, kdf: { kdf: 'pbkdf2-sha256', iterations: 600_000 }, salt: bytes(64, 2) })),
+    'user-pbkdf2-admin': core.encode(
+      user('root.admin@pool', 2, {
+        admin: true,
+        failedLogins: 3,
+        kdf: { kdf: 'pbkdf2-sha256', iterations: 600_000 },
+        salt: bytes(64, 2),
+      }),
+    ),
     'object-aes': core.encode(object('key1', 'alice', 3)),
-    'object-acl': core.encode(object('signer-2', 'alice', 4, {
-      keyType: 'ec-p256', exportable: true,
-      acl: [{ user: 'bob', use: true, export: false, remove: false }, { user: 'carol_9', use: true, export: true, remove: true }],
-    })),
-    'object-rsa': core.encode(object('rsa.big', 'bob', 5, { keyType: 'rsa-2048', wrapped: bytes(1232, 5) })),
-    'object-temporary': core.encode(object('session-key', 'alice', 6, { temporary: true, keyType: 'hmac-sha256' })),
+    'object-acl': core.encode(
+      object('signer-2', 'alice', 4, {
+        keyType: 'ec-p256',
+        exportable: true,
+        acl: [
+          { user: 'bob', use: true, export: false, remove: false },
+          { user: 'carol_9', use: true, export: true, remove: true },
+        ],
+      }),
+    ),
+    'object-rsa': core.encode(
+      object('rsa.big', 'bob', 5, { keyType: 'rsa-2048', wrapped: bytes(1232, 5) }),
+    ),
+    'object-temporary': core.encode(
+      object('session-key', 'alice', 6, { temporary: true, keyType: 'hmac-sha256' }),
+    ),
     policy: core.encode(policy),
   };
 }
@@ -60,7 +102,9 @@ function batchSeeds(core: Core): Record<string, Uint8Array> {
   const alice = core.encode(user('alice', 1));
   const aliceLocked = core.encode(user('alice', 1, { failedLogins: 5 }));
   const key1 = core.encode(object('key1', 'alice', 3));
-  const key1Shared = core.encode(object('key1', 'alice', 3, { acl: [{ user: 'bob', use: true, export: false, remove: false }] }));
+  const key1Shared = core.encode(
+    object('key1', 'alice', 3, { acl: [{ user: 'bob', use: true, export: false, remove: false }] }),
+  );
   const bob = core.encode(user('bob', 7));
   const writes = (...list: Write[]): Uint8Array => encodeBatch(list);
   return {
@@ -79,12 +123,33 @@ function batchSeeds(core: Core): Record<string, Uint8Array> {
       { event: 'CREATE_USR', operations: [{ op: 'insert', record: bob }] },
     ),
     'atomic-write-undone': writes(
-      { event: 'CREATE_USR', operations: [{ op: 'insert', record: bob }, { op: 'insert', record: key1 }, { op: 'replace', record: alice }] },
-      { event: 'GLOBAL_SECURITY_POLICY', operations: [{ op: 'insert', record: core.encode(policy) }] },
+      {
+        event: 'CREATE_USR',
+        operations: [
+          { op: 'insert', record: bob },
+          { op: 'insert', record: key1 },
+          { op: 'replace', record: alice },
+        ],
+      },
+      {
+        event: 'GLOBAL_SECURITY_POLICY',
+        operations: [{ op: 'insert', record: core.encode(policy) }],
+      },
     ),
     'policy-replace': writes(
-      { event: 'GLOBAL_SECURITY_POLICY', operations: [{ op: 'insert', record: core.encode(policy) }] },
-      { event: 'GLOBAL_SECURITY_POLICY', operations: [{ op: 'replace', record: core.encode({ ...policy, maxFailedLogins: 9, keyExportAllowed: false }) }] },
+      {
+        event: 'GLOBAL_SECURITY_POLICY',
+        operations: [{ op: 'insert', record: core.encode(policy) }],
+      },
+      {
+        event: 'GLOBAL_SECURITY_POLICY',
+        operations: [
+          {
+            op: 'replace',
+            record: core.encode({ ...policy, maxFailedLogins: 9, keyExportAllowed: false }),
+          },
+        ],
+      },
       { event: 'DELETE_USR', operations: [{ op: 'delete', kind: 'policy', name: 'pool' }] },
     ),
   };
@@ -111,14 +176,24 @@ function splitFrames(frames: Uint8Array, framesPerChunk: number): Uint8Array[] {
 
 function snapshotOf(records: Uint8Array[], framesPerChunk: number): Uint8Array {
   const core = keyedCore();
-  if (records.length > 0) core.apply(encodeBatch([{ event: 'CREATE_OBJ', operations: records.map((record) => ({ op: 'insert' as const, record })) }]));
+  if (records.length > 0)
+    core.apply(
+      encodeBatch([
+        {
+          event: 'CREATE_OBJ',
+          operations: records.map((record) => ({ op: 'insert' as const, record })),
+        },
+      ]),
+    );
   const [header, ...chunks] = core.snapshotChunks();
   return snapshotInput(header, splitFrames(Buffer.concat(chunks), framesPerChunk));
 }
 
 function snapshotSeeds(core: Core): Record<string, Uint8Array> {
   const users = ['alice', 'bob', 'carol', 'dave'].map((name, i) => core.encode(user(name, 10 + i)));
-  const objects = ['k1', 'k2', 'signer'].map((name, i) => core.encode(object(name, 'alice', 20 + i)));
+  const objects = ['k1', 'k2', 'signer'].map((name, i) =>
+    core.encode(object(name, 'alice', 20 + i)),
+  );
   return {
     empty: snapshotOf([], 1),
     'one-record': snapshotOf([users[0]], 1),
@@ -135,36 +210,88 @@ const NODES: PoolNode[] = [
 ];
 
 /** One entry of every type, with the transaction ids they need, in chain order. */
-function logBodies(core: Core): { name: string; body: EntryBody; transactionId?: bigint; epoch?: bigint }[] {
+function logBodies(
+  core: Core,
+): { name: string; body: EntryBody; transactionId?: bigint; epoch?: bigint }[] {
   const batch = encodeBatch([
-    { event: 'CREATE_USR', operations: [{ op: 'insert', record: core.encode(user('alice', 1)) }], requestId: bytes(16, 9) },
-    { event: 'CREATE_OBJ', operations: [{ op: 'insert', record: core.encode(object('key1', 'alice', 3)) }] },
+    {
+      event: 'CREATE_USR',
+      operations: [{ op: 'insert', record: core.encode(user('alice', 1)) }],
+      requestId: bytes(16, 9),
+    },
+    {
+      event: 'CREATE_OBJ',
+      operations: [{ op: 'insert', record: core.encode(object('key1', 'alice', 3)) }],
+    },
   ]);
   return [
     { name: 'node-added', body: { type: 'node-added', node: NODES[2] } },
     {
-      name: 'prepare', transactionId: 0x100n,
+      name: 'prepare',
+      transactionId: 0x100n,
       body: {
-        type: 'prepare', coordinator: 1n, participants: [2n, 3n], nodes: NODES, spBefore: 0x1111n, spvvBefore: 0x22,
-        spAfter: 0x3333n, spvvAfter: 0x44, createdTick: 77n, event: 2, sourceUser: 'root', targetName: 'alice', batch,
+        type: 'prepare',
+        coordinator: 1n,
+        participants: [2n, 3n],
+        nodes: NODES,
+        spBefore: 0x1111n,
+        spvvBefore: 0x22,
+        spAfter: 0x3333n,
+        spvvAfter: 0x44,
+        createdTick: 77n,
+        event: 2,
+        sourceUser: 'root',
+        targetName: 'alice',
+        batch,
       },
     },
-    { name: 'commit', transactionId: 0x100n, body: { type: 'commit', spAfter: 0x3333n, spvvAfter: 0x44 } },
     {
-      name: 'prepare-small', transactionId: 0x101n,
+      name: 'commit',
+      transactionId: 0x100n,
+      body: { type: 'commit', spAfter: 0x3333n, spvvAfter: 0x44 },
+    },
+    {
+      name: 'prepare-small',
+      transactionId: 0x101n,
       body: {
-        type: 'prepare', coordinator: 2n, participants: [], nodes: [], spBefore: 0x3333n, spvvBefore: 0x44,
-        spAfter: 0x5555n, spvvAfter: 0x66, createdTick: 78n, event: 3, sourceUser: '', targetName: '',
-        batch: encodeBatch([{ event: 'DELETE_USR', operations: [{ op: 'delete', kind: 'user', name: 'alice' }] }]),
+        type: 'prepare',
+        coordinator: 2n,
+        participants: [],
+        nodes: [],
+        spBefore: 0x3333n,
+        spvvBefore: 0x44,
+        spAfter: 0x5555n,
+        spvvAfter: 0x66,
+        createdTick: 78n,
+        event: 3,
+        sourceUser: '',
+        targetName: '',
+        batch: encodeBatch([
+          { event: 'DELETE_USR', operations: [{ op: 'delete', kind: 'user', name: 'alice' }] },
+        ]),
       },
     },
     { name: 'abort', transactionId: 0x101n, body: { type: 'abort', reason: 5 } },
     { name: 'node-down', body: { type: 'node-down', nodeId: 3n } },
     { name: 'epoch-raised', body: { type: 'epoch-raised', epoch: 2n } },
-    { name: 'commit-terminated', transactionId: 0x102n, epoch: 2n, body: { type: 'commit', spAfter: 0x5555n, spvvAfter: 0x66, terminated: true } },
     {
-      name: 'checkpoint', epoch: 2n,
-      body: { type: 'checkpoint', snapshotSequence: 8n, sp: 0x5555n, spvv: 0x66, recordCount: 2n, snapshotName: 'snap-00000008.hsps', nodes: NODES.slice(0, 2) },
+      name: 'commit-terminated',
+      transactionId: 0x102n,
+      epoch: 2n,
+      body: { type: 'commit', spAfter: 0x5555n, spvvAfter: 0x66, terminated: true },
+    },
+    {
+      name: 'checkpoint',
+      epoch: 2n,
+      body: {
+        type: 'checkpoint',
+        snapshotSequence: 8n,
+        sp: 0x5555n,
+        spvv: 0x66,
+        recordCount: 2n,
+        snapshotName: 'snap-00000008.hsps',
+        nodes: NODES.slice(0, 2),
+      },
     },
   ];
 }
@@ -172,7 +299,10 @@ function logBodies(core: Core): { name: string; body: EntryBody; transactionId?:
 /** The entries of one valid log, each as its bytes. */
 function logEntries(core: Core): { name: string; bytes: Uint8Array }[] {
   const encoder = new LogEncoder(core, FUZZ_POOL_ID);
-  return logBodies(core).map(({ name, body, transactionId, epoch }) => ({ name, bytes: encoder.encode(body, { transactionId, epoch }) }));
+  return logBodies(core).map(({ name, body, transactionId, epoch }) => ({
+    name,
+    bytes: encoder.encode(body, { transactionId, epoch }),
+  }));
 }
 
 function logEntrySeeds(core: Core): Record<string, Uint8Array> {
@@ -205,15 +335,22 @@ const GENERATORS: Record<TargetName, (core: Core) => Record<string, Uint8Array>>
 
 function main(): void {
   const core = keyedCore();
-  for (const [target, generate] of Object.entries(GENERATORS) as [TargetName, (core: Core) => Record<string, Uint8Array>][]) {
+  for (const [target, generate] of Object.entries(GENERATORS) as [
+    TargetName,
+    (core: Core) => Record<string, Uint8Array>,
+  ][]) {
     const directory = join(CORPUS, target);
     mkdirSync(directory, { recursive: true });
-    for (const file of readdirSync(directory)) if (file.startsWith('seed-')) rmSync(join(directory, file));
+    for (const file of readdirSync(directory))
+      if (file.startsWith('seed-')) rmSync(join(directory, file));
     for (const [name, input] of Object.entries(generate(core))) {
       // A seed must be accepted end to end: that is what makes it a good starting point.
       const result = replay(core, target, input);
       const refused = result.calls.find((call) => call.code !== 0);
-      if (result.problems.length > 0 || refused) throw new Error(`seed ${target}/${name}: ${result.problems.join('; ') || `${refused!.entryPoint} returned ${refused!.code}`}`);
+      if (result.problems.length > 0 || refused)
+        throw new Error(
+          `seed ${target}/${name}: ${result.problems.join('; ') || `${refused!.entryPoint} returned ${refused!.code}`}`,
+        );
       writeFileSync(join(directory, `seed-${name}.bin`), input);
       console.log(`${target}/seed-${name}.bin  ${input.length} bytes`);
     }

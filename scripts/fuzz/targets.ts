@@ -17,7 +17,15 @@ export const SLACK = 64;
 /** The pool every log seed belongs to (harness.c: FUZZ_POOL_ID). */
 export const FUZZ_POOL_ID = 0x1122334455667788n;
 
-export const TARGET_NAMES = ['record', 'batch', 'snapshot', 'log_entry', 'log_entry_fixed', 'log_scan', 'log_scan_fixed'] as const;
+export const TARGET_NAMES = [
+  'record',
+  'batch',
+  'snapshot',
+  'log_entry',
+  'log_entry_fixed',
+  'log_scan',
+  'log_scan_fixed',
+] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
 /** What one entry-point call returned. */
@@ -48,7 +56,10 @@ export function snapshotInput(header: Uint8Array, chunks: readonly Uint8Array[])
 }
 
 /** The inverse of snapshotInput for any bytes (harness.c: run_snapshot). */
-export function splitSnapshotInput(input: Uint8Array): { header: Uint8Array; chunks: Uint8Array[] } {
+export function splitSnapshotInput(input: Uint8Array): {
+  header: Uint8Array;
+  chunks: Uint8Array[];
+} {
   const headerSize = Math.min(input.length, L.SNAPSHOT_HEADER_SIZE);
   const view = new DataView(input.buffer, input.byteOffset, input.byteLength);
   const chunks: Uint8Array[] = [];
@@ -108,7 +119,8 @@ class Recorder {
   readonly problems: string[] = [];
   record(entryPoint: string, code: number): number {
     this.calls.push({ entryPoint, code });
-    if (describeCode(code).name === 'UNKNOWN') this.problems.push(`${entryPoint} returned undocumented code ${code}`);
+    if (describeCode(code).name === 'UNKNOWN')
+      this.problems.push(`${entryPoint} returned undocumented code ${code}`);
     return code;
   }
   expect(condition: boolean, problem: string): void {
@@ -131,16 +143,25 @@ function clearStore(core: Core, recorder: Recorder): void {
 }
 
 function replayRecord(core: Core, input: Uint8Array, recorder: Recorder): void {
-  const code = recorder.record('record_decode', core.exports.record_decode(place(core, input, 0, 0), input.length));
+  const code = recorder.record(
+    'record_decode',
+    core.exports.record_decode(place(core, input, 0, 0), input.length),
+  );
   if (code === 0) {
     const length = core.dataView().getUint32(core.result + L.R_VIEW + 3 * 4, true);
-    recorder.expect(length === input.length, 'record_decode accepted a record but its view has another length');
+    recorder.expect(
+      length === input.length,
+      'record_decode accepted a record but its view has another length',
+    );
   }
 }
 
 function replayBatch(core: Core, input: Uint8Array, recorder: Recorder): void {
   const address = place(core, input, 0xa5);
-  const dry = recorder.record('store_apply (dry run)', core.exports.store_apply(address, input.length, 0));
+  const dry = recorder.record(
+    'store_apply (dry run)',
+    core.exports.store_apply(address, input.length, 0),
+  );
   const writes = Math.min(input.length >= 2 ? input[0] | (input[1] << 8) : 0, L.BATCH_WRITES_MAX);
   const dryPoint = syncPointBytes(core);
   const dryResults = core.copyOut(core.result + L.R_WRITE_RESULTS, writes * 4);
@@ -148,11 +169,20 @@ function replayBatch(core: Core, input: Uint8Array, recorder: Recorder): void {
   checkConsistent(core, recorder, 'a dry run');
 
   refillSlack(core, address, input.length, 0x00);
-  const commit = recorder.record('store_apply (commit)', core.exports.store_apply(address, input.length, 1));
+  const commit = recorder.record(
+    'store_apply (commit)',
+    core.exports.store_apply(address, input.length, 1),
+  );
   recorder.expect(commit === dry, `dry run returned ${dry} but commit returned ${commit}`);
   if (commit === 0 && dry === 0) {
-    recorder.expect(Buffer.from(dryResults).equals(core.copyOut(core.result + L.R_WRITE_RESULTS, writes * 4)), 'dry run and commit gave different per-write results');
-    recorder.expect(Buffer.from(dryPoint).equals(syncPointBytes(core)), 'dry run and commit gave different Sync-Points');
+    recorder.expect(
+      Buffer.from(dryResults).equals(core.copyOut(core.result + L.R_WRITE_RESULTS, writes * 4)),
+      'dry run and commit gave different per-write results',
+    );
+    recorder.expect(
+      Buffer.from(dryPoint).equals(syncPointBytes(core)),
+      'dry run and commit gave different Sync-Points',
+    );
   } else {
     recorder.expect(core.exports.store_count() === 0, 'a refused batch left records in the store');
   }
@@ -160,15 +190,29 @@ function replayBatch(core: Core, input: Uint8Array, recorder: Recorder): void {
   clearStore(core, recorder);
 }
 
-function checkExportMatches(core: Core, header: Uint8Array, frames: Uint8Array, recorder: Recorder): void {
+function checkExportMatches(
+  core: Core,
+  header: Uint8Array,
+  frames: Uint8Array,
+  recorder: Recorder,
+): void {
   const chunks = core.snapshotChunks();
-  recorder.expect(Buffer.from(chunks[0]).equals(header), 'the exported header differs from the imported one');
-  recorder.expect(Buffer.concat(chunks.slice(1)).equals(frames), 'the exported frames differ from the imported ones');
+  recorder.expect(
+    Buffer.from(chunks[0]).equals(header),
+    'the exported header differs from the imported one',
+  );
+  recorder.expect(
+    Buffer.concat(chunks.slice(1)).equals(frames),
+    'the exported frames differ from the imported ones',
+  );
 }
 
 function replaySnapshot(core: Core, input: Uint8Array, recorder: Recorder): void {
   const { header, chunks } = splitSnapshotInput(input);
-  let code = recorder.record('snapshot_import_begin', core.exports.snapshot_import_begin(place(core, header), header.length));
+  let code = recorder.record(
+    'snapshot_import_begin',
+    core.exports.snapshot_import_begin(place(core, header), header.length),
+  );
   if (code !== 0) {
     recorder.expect(core.exports.store_count() === 0, 'a refused header left records in the store');
     clearStore(core, recorder);
@@ -176,14 +220,20 @@ function replaySnapshot(core: Core, input: Uint8Array, recorder: Recorder): void
   }
   const imported: Uint8Array[] = [];
   for (const chunk of chunks) {
-    code = recorder.record('snapshot_import_chunk', core.exports.snapshot_import_chunk(place(core, chunk), chunk.length));
+    code = recorder.record(
+      'snapshot_import_chunk',
+      core.exports.snapshot_import_chunk(place(core, chunk), chunk.length),
+    );
     imported.push(chunk);
     if (code !== 0) break;
   }
   if (code !== 0) {
     recorder.expect(core.exports.store_count() === 0, 'a refused chunk left records in the store');
     const end = core.exports.snapshot_import_end();
-    recorder.expect(end === 38405, `snapshot_import_end after a refused chunk returned ${end}, not SNAPSHOT_STATE`);
+    recorder.expect(
+      end === 38405,
+      `snapshot_import_end after a refused chunk returned ${end}, not SNAPSHOT_STATE`,
+    );
     clearStore(core, recorder);
     return;
   }
@@ -192,8 +242,14 @@ function replaySnapshot(core: Core, input: Uint8Array, recorder: Recorder): void
     recorder.expect(core.exports.store_count() === 0, 'a refused import left records in the store');
   } else {
     checkConsistent(core, recorder, 'an import');
-    const promised = new DataView(header.buffer, header.byteOffset, header.byteLength).getBigUint64(8, true);
-    recorder.expect(BigInt(core.exports.store_count()) === promised, 'the import does not hold the promised count');
+    const promised = new DataView(header.buffer, header.byteOffset, header.byteLength).getBigUint64(
+      8,
+      true,
+    );
+    recorder.expect(
+      BigInt(core.exports.store_count()) === promised,
+      'the import does not hold the promised count',
+    );
     checkExportMatches(core, header, Buffer.concat(imported), recorder);
   }
   clearStore(core, recorder);
@@ -206,18 +262,47 @@ interface LogExports {
   log_results_pointer(): number;
   log_seal(pointer: number, length: number, parent: number): number;
   log_check(pointer: number, length: number, poolId: bigint, checkPool: number): number;
-  log_scan_begin(poolId: bigint, flags: number, parent: number, lastSequence: bigint, lastEpoch: bigint): number;
+  log_scan_begin(
+    poolId: bigint,
+    flags: number,
+    parent: number,
+    lastSequence: bigint,
+    lastEpoch: bigint,
+  ): number;
   log_scan(pointer: number, length: number, final: number): number;
 }
 
 const LOG_HEADER_SIZE = 112;
 const LOG_HEADER_CHECKED_SIZE = 96;
-const H_BODY_LENGTH = 8, H_POOL = 16, H_SEQUENCE = 32, H_BODY_CHECKSUM = 48, H_PARENT = 64, H_HEADER_CHECKSUM = 96;
-const S_CONSUMED = 0, S_RESULT_COUNT = 4, S_VALID_LENGTH = 8, S_ENTRIES = 16, S_NEXT = 24, S_LAST_SEQUENCE = 32;
-const S_POOL = 64, S_MODE = 76, S_DAMAGE_OFFSET = 80, S_DAMAGE_CODE = 88, S_ENTRY_LENGTH = 92, S_WITNESS_OFFSET = 96, S_ENTRY_CHECKSUM = 104;
-const LOG_RESULT_SIZE = 40, E_OFFSET = 0, E_SEQUENCE = 8, E_EPOCH = 24, E_LENGTH = 32;
-const SCAN_MORE = 1, SCAN_CHAIN_KNOWN = 1, SCAN_ANY_POOL = 2;
-const CANNOT_LOAD_LOG = 37027, LOG_WRONG_POOL = 38310;
+const H_BODY_LENGTH = 8,
+  H_POOL = 16,
+  H_SEQUENCE = 32,
+  H_BODY_CHECKSUM = 48,
+  H_PARENT = 64,
+  H_HEADER_CHECKSUM = 96;
+const S_CONSUMED = 0,
+  S_RESULT_COUNT = 4,
+  S_VALID_LENGTH = 8,
+  S_ENTRIES = 16,
+  S_NEXT = 24,
+  S_LAST_SEQUENCE = 32;
+const S_POOL = 64,
+  S_MODE = 76,
+  S_DAMAGE_OFFSET = 80,
+  S_DAMAGE_CODE = 88,
+  S_ENTRY_LENGTH = 92,
+  S_WITNESS_OFFSET = 96,
+  S_ENTRY_CHECKSUM = 104;
+const LOG_RESULT_SIZE = 40,
+  E_OFFSET = 0,
+  E_SEQUENCE = 8,
+  E_EPOCH = 24,
+  E_LENGTH = 32;
+const SCAN_MORE = 1,
+  SCAN_CHAIN_KNOWN = 1,
+  SCAN_ANY_POOL = 2;
+const CANNOT_LOAD_LOG = 37027,
+  LOG_WRONG_POOL = 38310;
 
 function logExports(core: Core): LogExports {
   return core.exports as unknown as LogExports;
@@ -235,15 +320,30 @@ function checkLogEntry(core: Core, input: Uint8Array, recorder: Recorder): void 
   const checksum = core.copyOut(state + S_ENTRY_CHECKSUM, 16);
   refillSlack(core, address, input.length, 0x00);
   const again = log.log_check(address, input.length, 0n, 0);
-  recorder.expect(again === code, `log_check returned ${code}, then ${again} with other bytes in the slack`);
-  const pooled = recorder.record('log_check (pool)', log.log_check(address, input.length, FUZZ_POOL_ID, 1));
+  recorder.expect(
+    again === code,
+    `log_check returned ${code}, then ${again} with other bytes in the slack`,
+  );
+  const pooled = recorder.record(
+    'log_check (pool)',
+    log.log_check(address, input.length, FUZZ_POOL_ID, 1),
+  );
   if (code !== 0) return;
 
   const fields = new DataView(input.buffer, input.byteOffset, input.byteLength);
-  recorder.expect(length === LOG_HEADER_SIZE + fields.getUint32(H_BODY_LENGTH, true) && length <= input.length, 'log_check accepted an entry of the wrong length');
-  recorder.expect(same(checksum, input.subarray(H_HEADER_CHECKSUM, H_HEADER_CHECKSUM + 16)), 'log_check reported another checksum');
+  recorder.expect(
+    length === LOG_HEADER_SIZE + fields.getUint32(H_BODY_LENGTH, true) && length <= input.length,
+    'log_check accepted an entry of the wrong length',
+  );
+  recorder.expect(
+    same(checksum, input.subarray(H_HEADER_CHECKSUM, H_HEADER_CHECKSUM + 16)),
+    'log_check reported another checksum',
+  );
   const expected = fields.getBigUint64(H_POOL, true) === FUZZ_POOL_ID ? 0 : LOG_WRONG_POOL;
-  recorder.expect(pooled === expected, `log_check with the pool returned ${pooled}, expected ${expected}`);
+  recorder.expect(
+    pooled === expected,
+    `log_check with the pool returned ${pooled}, expected ${expected}`,
+  );
 
   const entry = copyOf(input.subarray(0, length));
   entry.fill(0, H_BODY_CHECKSUM, H_BODY_CHECKSUM + 16);
@@ -252,7 +352,10 @@ function checkLogEntry(core: Core, input: Uint8Array, recorder: Recorder): void 
   const copy = place(core, entry);
   const sealed = log.log_seal(copy, length, parentAt);
   recorder.expect(sealed === 0, `log_seal refused (${sealed}) an entry log_check accepted`);
-  recorder.expect(same(core.copyOut(copy, length), input.subarray(0, length)), 'log_seal of an accepted entry gave other bytes');
+  recorder.expect(
+    same(core.copyOut(copy, length), input.subarray(0, length)),
+    'log_seal of an accepted entry gave other bytes',
+  );
 }
 
 /** The log_entry_fixed input after the harness's fix-up: correct body and header checksums. */
@@ -296,12 +399,23 @@ interface ChainPosition {
 const LOG_START: ChainPosition = { sequence: 0n, epoch: 0n, parent: new Uint8Array(16) };
 
 /** Scans as the host does (host/core/txlog.ts scanLog): windows from S_NEXT, widened when one holds no whole entry. */
-function scanLog(core: Core, input: Uint8Array, firstWindow: number, flags: number, pool: bigint, after: ChainPosition, recorder: Recorder): ScanOutcome {
+function scanLog(
+  core: Core,
+  input: Uint8Array,
+  firstWindow: number,
+  flags: number,
+  pool: bigint,
+  after: ChainPosition,
+  recorder: Recorder,
+): ScanOutcome {
   const log = logExports(core);
   const state = log.log_state_pointer();
   const results = log.log_results_pointer();
   const parentAt = core.put(after.parent, core.ioSize - 16);
-  recorder.expect(log.log_scan_begin(pool, flags, parentAt, after.sequence, after.epoch) === 0, 'log_scan_begin failed');
+  recorder.expect(
+    log.log_scan_begin(pool, flags, parentAt, after.sequence, after.epoch) === 0,
+    'log_scan_begin failed',
+  );
   let window = firstWindow;
   let next = 0;
   let tiled = 0n;
@@ -310,7 +424,8 @@ function scanLog(core: Core, input: Uint8Array, firstWindow: number, flags: numb
   let first: ScanOutcome['first'];
   let code: number;
   for (let calls = 0; ; calls++) {
-    if (calls > input.length + 64) throw new Error(`the scan of ${input.length} bytes did not end (window ${firstWindow})`);
+    if (calls > input.length + 64)
+      throw new Error(`the scan of ${input.length} bytes did not end (window ${firstWindow})`);
     const end = Math.min(input.length, next + window);
     const address = place(core, input.subarray(next, end));
     code = log.log_scan(address, end - next, end === input.length ? 1 : 0);
@@ -319,20 +434,29 @@ function scanLog(core: Core, input: Uint8Array, firstWindow: number, flags: numb
     for (let i = 0; i < count; i++) {
       const at = results + i * LOG_RESULT_SIZE;
       const sequence = view.getBigUint64(at + E_SEQUENCE, true);
-      recorder.expect(view.getBigUint64(at + E_OFFSET, true) === tiled, `scan result ${entries} is not where the previous one ended`);
-      recorder.expect((entries === 0n && (flags & SCAN_CHAIN_KNOWN) === 0) || sequence === lastSequence + 1n, `scan result sequence ${sequence} after ${lastSequence}`);
+      recorder.expect(
+        view.getBigUint64(at + E_OFFSET, true) === tiled,
+        `scan result ${entries} is not where the previous one ended`,
+      );
+      recorder.expect(
+        (entries === 0n && (flags & SCAN_CHAIN_KNOWN) === 0) || sequence === lastSequence + 1n,
+        `scan result sequence ${sequence} after ${lastSequence}`,
+      );
       tiled += BigInt(view.getUint32(at + E_LENGTH, true));
-      if (entries === 0n) first = { end: tiled, sequence, epoch: view.getBigUint64(at + E_EPOCH, true) };
+      if (entries === 0n)
+        first = { end: tiled, sequence, epoch: view.getBigUint64(at + E_EPOCH, true) };
       lastSequence = sequence;
       entries++;
     }
     if (code !== SCAN_MORE) break;
     if (view.getUint32(state + S_CONSUMED, true) === 0) {
-      if (end === input.length) throw new Error('log_scan asked for more with the whole rest of the stream in its window');
+      if (end === input.length)
+        throw new Error('log_scan asked for more with the whole rest of the stream in its window');
       window = Math.min(window * 2, core.ioSize);
     }
     const now = Number(view.getBigUint64(state + S_NEXT, true));
-    if (now < next || now > input.length) throw new Error(`log_scan moved S_NEXT from ${next} to ${now}`);
+    if (now < next || now > input.length)
+      throw new Error(`log_scan moved S_NEXT from ${next} to ${now}`);
     next = now;
   }
   recorder.record('log_scan', code);
@@ -340,41 +464,111 @@ function scanLog(core: Core, input: Uint8Array, firstWindow: number, flags: numb
   const validLength = view.getBigUint64(state + S_VALID_LENGTH, true);
   const damageCode = view.getUint32(state + S_DAMAGE_CODE, true);
   const damageOffset = view.getBigUint64(state + S_DAMAGE_OFFSET, true);
-  recorder.expect(tiled === validLength && entries === view.getBigUint64(state + S_ENTRIES, true), 'the scan results do not tile the valid prefix');
-  if (code === 0 && damageCode === 0) recorder.expect(validLength === BigInt(input.length), 'a clean scan did not keep every byte');
+  recorder.expect(
+    tiled === validLength && entries === view.getBigUint64(state + S_ENTRIES, true),
+    'the scan results do not tile the valid prefix',
+  );
+  if (code === 0 && damageCode === 0)
+    recorder.expect(validLength === BigInt(input.length), 'a clean scan did not keep every byte');
   if (damageCode !== 0) {
-    recorder.expect(describeCode(damageCode).name !== 'UNKNOWN', `log_scan names undocumented damage code ${damageCode}`);
+    recorder.expect(
+      describeCode(damageCode).name !== 'UNKNOWN',
+      `log_scan names undocumented damage code ${damageCode}`,
+    );
     recorder.expect(damageOffset === validLength, 'the damage is not where the valid prefix ends');
   }
   if (code === CANNOT_LOAD_LOG) recorder.expect(damageCode !== 0, 'a refused log names no damage');
   return {
-    code, validLength, entries, first, damageCode, damageOffset,
-    chain: Buffer.from(core.copyOut(state + S_LAST_SEQUENCE, S_POOL + 8 - S_LAST_SEQUENCE)).toString('hex'),
+    code,
+    validLength,
+    entries,
+    first,
+    damageCode,
+    damageOffset,
+    chain: Buffer.from(
+      core.copyOut(state + S_LAST_SEQUENCE, S_POOL + 8 - S_LAST_SEQUENCE),
+    ).toString('hex'),
     mode: view.getUint32(state + S_MODE, true),
     witnessOffset: view.getBigUint64(state + S_WITNESS_OFFSET, true),
   };
 }
 
 /** Compares scan `b` of the stream from byte `shift` on with scan `a` of the whole stream. */
-function compareScans(a: ScanOutcome, b: ScanOutcome, shift: bigint, skipped: bigint, how: string, recorder: Recorder): void {
+function compareScans(
+  a: ScanOutcome,
+  b: ScanOutcome,
+  shift: bigint,
+  skipped: bigint,
+  how: string,
+  recorder: Recorder,
+): void {
   recorder.expect(a.code === b.code, `one scan returned ${a.code}, ${how} returned ${b.code}`);
-  recorder.expect(a.validLength === b.validLength + shift && a.entries === b.entries + skipped, `${how} found another valid prefix`);
+  recorder.expect(
+    a.validLength === b.validLength + shift && a.entries === b.entries + skipped,
+    `${how} found another valid prefix`,
+  );
   recorder.expect(a.chain === b.chain, `${how} ended in another chain position or pool`);
-  recorder.expect(a.mode === b.mode && a.damageCode === b.damageCode, `${how} ended in mode ${b.mode} damage ${b.damageCode}, not ${a.mode} ${a.damageCode}`);
-  if (a.damageCode !== 0) recorder.expect(a.damageOffset === b.damageOffset + shift, `${how} placed the damage elsewhere`);
-  if (a.code !== 0) recorder.expect(a.witnessOffset === b.witnessOffset + shift, `${how} named another witness offset`);
+  recorder.expect(
+    a.mode === b.mode && a.damageCode === b.damageCode,
+    `${how} ended in mode ${b.mode} damage ${b.damageCode}, not ${a.mode} ${a.damageCode}`,
+  );
+  if (a.damageCode !== 0)
+    recorder.expect(
+      a.damageOffset === b.damageOffset + shift,
+      `${how} placed the damage elsewhere`,
+    );
+  if (a.code !== 0)
+    recorder.expect(
+      a.witnessOffset === b.witnessOffset + shift,
+      `${how} named another witness offset`,
+    );
 }
 
 function replayLogScan(core: Core, input: Uint8Array, recorder: Recorder): void {
-  const one = scanLog(core, input, Math.max(input.length, 1), SCAN_ANY_POOL, 0n, LOG_START, recorder);
-  const small = scanLog(core, input, 64 + Math.floor(input.length / 16), SCAN_ANY_POOL, 0n, LOG_START, recorder);
+  const one = scanLog(
+    core,
+    input,
+    Math.max(input.length, 1),
+    SCAN_ANY_POOL,
+    0n,
+    LOG_START,
+    recorder,
+  );
+  const small = scanLog(
+    core,
+    input,
+    64 + Math.floor(input.length / 16),
+    SCAN_ANY_POOL,
+    0n,
+    LOG_START,
+    recorder,
+  );
   compareScans(one, small, 0n, 0n, 'a scan in small windows', recorder);
   if (!one.first) return;
-  const after = { sequence: one.first.sequence, epoch: one.first.epoch, parent: copyOf(input.subarray(H_HEADER_CHECKSUM, H_HEADER_CHECKSUM + 16)) };
+  const after = {
+    sequence: one.first.sequence,
+    epoch: one.first.epoch,
+    parent: copyOf(input.subarray(H_HEADER_CHECKSUM, H_HEADER_CHECKSUM + 16)),
+  };
   const pool = Buffer.from(one.chain, 'hex').readBigUInt64LE(S_POOL - S_LAST_SEQUENCE);
   const rest = input.subarray(Number(one.first.end));
-  const continued = scanLog(core, rest, Math.floor(rest.length / 3) + 1, SCAN_CHAIN_KNOWN, pool, after, recorder);
-  compareScans(one, continued, one.first.end, 1n, 'a scan of the rest after the first entry', recorder);
+  const continued = scanLog(
+    core,
+    rest,
+    Math.floor(rest.length / 3) + 1,
+    SCAN_CHAIN_KNOWN,
+    pool,
+    after,
+    recorder,
+  );
+  compareScans(
+    one,
+    continued,
+    one.first.end,
+    1n,
+    'a scan of the rest after the first entry',
+    recorder,
+  );
 }
 
 /** The log_scan_fixed input after the harness's fix-up: each whole entry gets correct checksums and its parent link. */
@@ -382,7 +576,7 @@ export function fixLogStream(core: Core, input: Uint8Array): Uint8Array {
   const fixed = copyOf(input);
   const view = new DataView(fixed.buffer);
   let parent: Uint8Array | undefined;
-  for (let at = 0; fixed.length - at >= LOG_HEADER_SIZE; ) {
+  for (let at = 0; fixed.length - at >= LOG_HEADER_SIZE;) {
     const bodyLength = view.getUint32(at + H_BODY_LENGTH, true);
     if (bodyLength > fixed.length - at - LOG_HEADER_SIZE) break;
     if (parent && view.getBigUint64(at + H_SEQUENCE, true) !== 1n) fixed.set(parent, at + H_PARENT);
@@ -399,9 +593,11 @@ const REPLAYS: Record<TargetName, (core: Core, input: Uint8Array, recorder: Reco
   batch: replayBatch,
   snapshot: replaySnapshot,
   log_entry: checkLogEntry,
-  log_entry_fixed: (core, input, recorder) => checkLogEntry(core, fixLogChecksums(core, input), recorder),
+  log_entry_fixed: (core, input, recorder) =>
+    checkLogEntry(core, fixLogChecksums(core, input), recorder),
   log_scan: replayLogScan,
-  log_scan_fixed: (core, input, recorder) => replayLogScan(core, fixLogStream(core, input), recorder),
+  log_scan_fixed: (core, input, recorder) =>
+    replayLogScan(core, fixLogStream(core, input), recorder),
 };
 
 /**
@@ -409,7 +605,8 @@ const REPLAYS: Record<TargetName, (core: Core, input: Uint8Array, recorder: Reco
  * store empty again. Throws only if the core traps.
  */
 export function replay(core: Core, target: TargetName, input: Uint8Array): Replay {
-  if (input.length > core.ioSize) throw new RangeError(`input of ${input.length} bytes exceeds the IO buffer`);
+  if (input.length > core.ioSize)
+    throw new RangeError(`input of ${input.length} bytes exceeds the IO buffer`);
   const recorder = new Recorder();
   REPLAYS[target](core, input, recorder);
   return { calls: recorder.calls, problems: recorder.problems };

@@ -25,17 +25,34 @@ export function le64Bytes(...words: bigint[]): Uint8Array {
 }
 
 /** SipHash-c-d; returns [first, second] (second = 0n unless wide). */
-export function sipHash(k0: bigint, k1: bigint, message: Uint8Array, c: number, d: number, wide: boolean): [bigint, bigint] {
+export function sipHash(
+  k0: bigint,
+  k1: bigint,
+  message: Uint8Array,
+  c: number,
+  d: number,
+  wide: boolean,
+): [bigint, bigint] {
   let v0 = k0 ^ 0x736f6d6570736575n;
   let v1 = k1 ^ 0x646f72616e646f6dn;
   let v2 = k0 ^ 0x6c7967656e657261n;
   let v3 = k1 ^ 0x7465646279746573n;
   if (wide) v1 ^= 0xeen;
   const round = (): void => {
-    v0 = (v0 + v1) & MASK64; v1 = rotl(v1, 13n); v1 ^= v0; v0 = rotl(v0, 32n);
-    v2 = (v2 + v3) & MASK64; v3 = rotl(v3, 16n); v3 ^= v2;
-    v0 = (v0 + v3) & MASK64; v3 = rotl(v3, 21n); v3 ^= v0;
-    v2 = (v2 + v1) & MASK64; v1 = rotl(v1, 17n); v1 ^= v2; v2 = rotl(v2, 32n);
+    v0 = (v0 + v1) & MASK64;
+    v1 = rotl(v1, 13n);
+    v1 ^= v0;
+    v0 = rotl(v0, 32n);
+    v2 = (v2 + v3) & MASK64;
+    v3 = rotl(v3, 16n);
+    v3 ^= v2;
+    v0 = (v0 + v3) & MASK64;
+    v3 = rotl(v3, 21n);
+    v3 ^= v0;
+    v2 = (v2 + v1) & MASK64;
+    v1 = rotl(v1, 17n);
+    v1 ^= v2;
+    v2 = rotl(v2, 32n);
   };
   const full = message.length - (message.length % 8);
   const compress = (m: bigint): void => {
@@ -45,7 +62,8 @@ export function sipHash(k0: bigint, k1: bigint, message: Uint8Array, c: number, 
   };
   for (let at = 0; at < full; at += 8) compress(le64(message, at));
   let last = BigInt(message.length & 0xff) << 56n;
-  for (let i = 0; i < message.length - full; i++) last |= BigInt(message[full + i]) << BigInt(8 * i);
+  for (let i = 0; i < message.length - full; i++)
+    last |= BigInt(message[full + i]) << BigInt(8 * i);
   compress(last);
   v2 ^= wide ? 0xeen : 0xffn;
   for (let i = 0; i < d; i++) round();
@@ -72,11 +90,15 @@ export function nhKey(k0: bigint, k1: bigint): bigint[] {
 export function nh(data: Uint8Array, key: bigint[]): [bigint, bigint] {
   const padded = new Uint8Array(Math.ceil(data.length / 16) * 16);
   padded.set(data);
-  const word = (i: number): bigint => BigInt(padded[4 * i] | (padded[4 * i + 1] << 8) | (padded[4 * i + 2] << 16)) + (BigInt(padded[4 * i + 3]) << 24n);
+  const word = (i: number): bigint =>
+    BigInt(padded[4 * i] | (padded[4 * i + 1] << 8) | (padded[4 * i + 2] << 16)) +
+    (BigInt(padded[4 * i + 3]) << 24n);
   const sums: [bigint, bigint] = [0n, 0n];
   for (let chunk = 0; chunk < padded.length / 16; chunk++) {
     for (const s of [0, 1]) {
-      const t = [0, 1, 2, 3].map((j) => (word(4 * chunk + j) + key[4 * chunk + j + 4 * s]) & MASK32);
+      const t = [0, 1, 2, 3].map(
+        (j) => (word(4 * chunk + j) + key[4 * chunk + j + 4 * s]) & MASK32,
+      );
       sums[s] = (sums[s] + t[0] * t[2] + t[1] * t[3]) & MASK64;
     }
   }
@@ -96,23 +118,46 @@ export function referenceKeys(svmk: Uint8Array): ReferenceKeys {
   return { kr: [le64(key, 0), le64(key, 8)], kf, nhKey: nhKey(kf[0], kf[1]) };
 }
 
-export function recordValue(keys: ReferenceKeys, record: Uint8Array): { nh0: bigint; nh1: bigint; lo: bigint; hi: bigint } {
+export function recordValue(
+  keys: ReferenceKeys,
+  record: Uint8Array,
+): { nh0: bigint; nh1: bigint; lo: bigint; hi: bigint } {
   const [nh0, nh1] = nh(record, keys.nhKey);
-  const [lo, hi] = sipHash(keys.kr[0], keys.kr[1], le64Bytes(nh0, nh1, BigInt(record.length)), 1, 3, true);
+  const [lo, hi] = sipHash(
+    keys.kr[0],
+    keys.kr[1],
+    le64Bytes(nh0, nh1, BigInt(record.length)),
+    1,
+    3,
+    true,
+  );
   return { nh0, nh1, lo, hi };
 }
 
-export function syncPoint(keys: ReferenceKeys, records: readonly Uint8Array[]): { sp: bigint; spvv: number; accumulator: bigint } {
+export function syncPoint(
+  keys: ReferenceKeys,
+  records: readonly Uint8Array[],
+): { sp: bigint; spvv: number; accumulator: bigint } {
   let accumulator = 0n;
   for (const record of records) {
     const { lo, hi } = recordValue(keys, record);
     accumulator = (accumulator + lo + (hi << 64n)) & ((1n << 128n) - 1n);
   }
-  const [f0, f1] = sipHash(keys.kf[0], keys.kf[1], le64Bytes(accumulator & MASK64, accumulator >> 64n, BigInt(records.length)), 1, 3, true);
+  const [f0, f1] = sipHash(
+    keys.kf[0],
+    keys.kf[1],
+    le64Bytes(accumulator & MASK64, accumulator >> 64n, BigInt(records.length)),
+    1,
+    3,
+    true,
+  );
   return { sp: f0, spvv: Number(f1 & 0xffffn), accumulator };
 }
 
-const CHECKSUM_KEY: [bigint, bigint] = [le64(new TextEncoder().encode('hsmpool\0'), 0), le64(new TextEncoder().encode('checksum'), 0)];
+const CHECKSUM_KEY: [bigint, bigint] = [
+  le64(new TextEncoder().encode('hsmpool\0'), 0),
+  le64(new TextEncoder().encode('checksum'), 0),
+];
 let checksumNhKey: bigint[] | undefined;
 
 /** The log/file checksum: NH over 4096-byte blocks chained through SipHash-1-3-128. */
