@@ -23,6 +23,7 @@ import type { Storage } from '../storage/storage.ts';
 import { PROBE_TIMEOUT_MS, probePeer } from '../transport/probe.ts';
 import type { FramedSocket, PeerTransport } from '../transport/transport.ts';
 import { toEntry, toPoolNode } from './log-records.ts';
+import { saveRequestOutcomes } from './request-outcomes.ts';
 import { concatBytes } from '@noble/hashes/utils.js';
 
 export type { JoinProgress, JoinResult } from '../protocol/live-sync.ts';
@@ -326,6 +327,12 @@ export async function liveSyncJoin(options: JoinOptions): Promise<Joined> {
   // Nothing was written so far: a failure above left this node's storage as it was.
   await options.beforeOverwrite?.(result);
   await clearStorage(options.storage);
+  // The outcomes it received, kept durably: a client retrying on this node after its restart
+  // still gets its write's original answer.
+  await saveRequestOutcomes(
+    options.storage,
+    result.requestOutcomes.map((o) => [o.requestId, { code: o.code, txid: o.txid }] as const),
+  );
   const poolIdValue = BigInt(`0x${result.poolId}`);
   const members = result.membership;
   const epoch = BigInt(members.added.length + members.down.length);

@@ -7,6 +7,7 @@ import type { Core } from '../core/core.ts';
 import { batchRequestIdsHex } from '../core/batch.ts';
 import { LogEncoder, type PrepareBody } from '../core/txlog.ts';
 import { compactLog, writeCheckpoint } from '../storage/compaction.ts';
+import { loadRequestOutcomes, saveRequestOutcomes } from './request-outcomes.ts';
 import type { Random } from '../protocol/random.ts';
 import { Replica, type Outcome, type Timers } from '../protocol/replica.ts';
 import { restore } from '../protocol/restore.ts';
@@ -52,7 +53,8 @@ export class NodeRuntime {
   ) {}
 
   static async open(options: RuntimeOptions): Promise<NodeRuntime> {
-    const requestOutcomes: [string, Outcome][] = [];
+    // The outcomes kept with the last checkpoint first, then those of the commits in the log.
+    const requestOutcomes: [string, Outcome][] = await loadRequestOutcomes(options.storage);
     const onCommit = (
       transactionId: bigint,
       prepare: PrepareBody,
@@ -167,6 +169,9 @@ export class NodeRuntime {
     if (this.appendedSinceCheckpoint < this.checkpointBytes) return false;
     this.appendedSinceCheckpoint = 0;
     const members = this.replica.membership.members();
+    // Before the checkpoint: once compaction drops the log before it, recovery finds the
+    // outcomes of the writes committed there only in this blob.
+    await saveRequestOutcomes(this.storage, this.replica.requestOutcomes);
     await writeCheckpoint(this.replica.core, this.storage, this.encoder, members.map(toPoolNode));
     // The checkpoint lists the members only: the nodes fenced (and added, then fenced) follow
     // it as entries, so a recovery from it still has every event once compaction dropped the

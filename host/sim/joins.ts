@@ -9,6 +9,7 @@ import { toPoolNode } from '../appliance/log-records.ts';
 import type { Random } from '../protocol/random.ts';
 import type { Envelope, NodeId } from '../protocol/types.ts';
 import { writeCheckpoint } from '../storage/compaction.ts';
+import { saveRequestOutcomes } from '../appliance/request-outcomes.ts';
 import { SimJoiner } from './joiner.ts';
 import type { CoreFactory, World } from './world.ts';
 
@@ -103,6 +104,11 @@ export class Joins {
     );
     if (!live.some((node) => node.id === joiner.id))
       world.problems.push(`joiner ${joiner.id} got DONE with a membership that does not name it`);
+    // As liveSyncJoin does: the outcomes it received are kept durably before the checkpoint.
+    await saveRequestOutcomes(
+      joiner.storage,
+      result.requestOutcomes.map((o) => [o.requestId, { code: o.code, txid: o.txid }] as const),
+    );
     await writeCheckpoint(
       core,
       joiner.storage,

@@ -11,8 +11,8 @@
 //     atomic when they resolve: after a crash you see the old content or the new, never a mix.
 // The log is one byte stream; its entry format is the core's (host/core/txlog.ts).
 
-/** Longest metadata blob (node identity, node cache). */
-export const META_SIZE_MAX = 1 << 20;
+/** Longest metadata blob (node identity, node cache, request outcomes: 65,536 × 28 bytes). */
+export const META_SIZE_MAX = 2 << 20;
 /** Metadata keys and snapshot names: file-name safe, and never a temporary file's name. */
 export const STORAGE_NAME_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/;
 
