@@ -5,7 +5,14 @@ import { describe, expect, it } from 'vitest';
 import { toPoolNode } from '../host/appliance/log-records.ts';
 import { NodeRuntime } from '../host/appliance/runtime.ts';
 import { LOG_START, LogEncoder } from '../host/core/txlog.ts';
-import { DonorSession, LIVE_SYNC_CHUNK_BYTES, donorPreempts } from '../host/protocol/live-sync.ts';
+import {
+  DonorSession,
+  JoinerSession,
+  LIVE_SYNC_CHUNK_BYTES,
+  donorPreempts,
+} from '../host/protocol/live-sync.ts';
+import { encodeBatch } from '../host/core/batch.ts';
+import { HsmError } from '../host/core/codes.ts';
 import { Random } from '../host/protocol/random.ts';
 import { Replica, type TxState } from '../host/protocol/replica.ts';
 import { drawParams } from '../host/sim/params.ts';
@@ -13,7 +20,7 @@ import { World } from '../host/sim/world.ts';
 import type { LiveSyncBody, NodeAddress, Transaction } from '../host/protocol/types.ts';
 import { writeCheckpoint } from '../host/storage/compaction.ts';
 import { MemoryStorage } from '../host/storage/memory.ts';
-import { keyedCore } from './fixtures.ts';
+import { keyedCore, sampleObject } from './fixtures.ts';
 
 const node = (n: number): NodeAddress => ({
   id: n.toString(16).padStart(16, '0'),
@@ -122,6 +129,45 @@ describe('live-sync, as the simulator found it', () => {
     session.onAck(items.at(-1)!.seq);
     session.onTick();
     expect(sent(replica, session).some((b) => b.type === 'live-sync-done')).toBe(true);
+  });
+
+  it('a joiner never splices two streams: a BEGIN over another snapshot (the donor restarted) fails the attempt (37032)', () => {
+    const donorReplica = new Replica({
+      id: founders[0].id,
+      core: keyedCore(),
+      random: new Random(3),
+      founders,
+    });
+    const first = new DonorSession(
+      donorReplica,
+      joiner,
+      's1',
+      donorReplica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES),
+      '0000000000051313',
+    );
+    const items = sent(donorReplica) as (LiveSyncBody & { seq: number })[];
+    const joinerSession = new JoinerSession('s1', keyedCore());
+    expect(joinerSession.receive(items[0] as never)).toBe(0);
+    expect(joinerSession.receive(items[0] as never)).toBe(0); // a resent BEGIN: the same header
+    first.finish();
+    // The donor's state moved on; "restarted", it serves the same session from seq 0 again.
+    donorReplica.core.apply(
+      encodeBatch([
+        {
+          event: 'CREATE_OBJ',
+          operations: [{ op: 'insert', record: keyedCore().encode(sampleObject('moved')) }],
+        },
+      ]),
+    );
+    new DonorSession(
+      donorReplica,
+      joiner,
+      's1',
+      donorReplica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES),
+      '0000000000051313',
+    );
+    const again = sent(donorReplica) as (LiveSyncBody & { seq: number })[];
+    expect(() => joinerSession.receive(again[0] as never)).toThrow(HsmError);
   });
 
   it("DONE waits until every other member showed the donor's membership (the add confirmed)", () => {

@@ -46,8 +46,9 @@ const REGRESSIONS: Record<number, string> = {
   219: 'a retried joiner got DONE while its donor was in doubt about a transaction already committed: it missed it',
   1221: "a joined node restarted at a lower epoch than its log's and wrote a PREPARE its next recovery refused",
   2040: 'two joiners, one already a member: the other held both donors, the pool stayed blocked',
-  2226: "a joined node restarted and ran a client's retried write again (documented; counted, not failed)",
+  2226: "a joined node restarted and ran a client's retried write again (its received outcomes are durable now)",
   2305: 'a joined node declared down could not be opened again (not in its own membership)',
+  6878: 'a donor restarted mid-transfer and served the same session again; DONE came only after the confirmed add, later than the add itself',
 };
 
 for (const [seed, story] of Object.entries(REGRESSIONS)) {

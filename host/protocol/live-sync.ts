@@ -117,6 +117,9 @@ export class DonorSession {
   private acked = -1;
   /** After the add, until every other member showed the new membership (onIdle). */
   private confirming = false;
+  /** Sent again while confirming, as a keepalive: the joiner, which has every item, would
+   * otherwise hear nothing and give up (it answers a repeated BEGIN with an acknowledgement). */
+  private readonly begin: Item;
   private confirmNonce = '';
   private lastProbe = 0;
   private readonly confirmedBy = new Map<NodeId, string>();
@@ -124,7 +127,7 @@ export class DonorSession {
   private joined = false;
   private doneQueued = false;
   /** DONE is in the stream (after the add was confirmed). */
-  private doneSent = false;
+  private doneQueuedValue = false;
   private lastProgress: number;
   private lastResend: number;
   finished = false;
@@ -148,14 +151,15 @@ export class DonorSession {
       code: outcome.code,
       txid: outcome.txid,
     }));
-    this.push({
+    this.begin = {
       type: 'live-sync-begin',
       session,
       seq: 0,
       poolId,
       records: sp.count,
       header: reader.header,
-    });
+    };
+    this.push(this.begin);
     this.pump();
   }
 
@@ -222,7 +226,7 @@ export class DonorSession {
   }
 
   private queueDone(): void {
-    this.doneSent = true;
+    this.doneQueuedValue = true;
     this.commits.push({
       type: 'live-sync-done',
       session: this.session,
@@ -238,7 +242,7 @@ export class DonorSession {
     this.lastProgress = this.replica.now;
     this.lastResend = this.replica.now;
     while (this.unacked.length > 0 && this.unacked[0].seq <= seq) this.unacked.shift();
-    if (this.doneSent && this.unacked.length === 0 && this.commits.length === 0)
+    if (this.doneQueuedValue && this.unacked.length === 0 && this.commits.length === 0)
       return this.finish();
     this.pump();
   }
@@ -250,8 +254,10 @@ export class DonorSession {
     if (this.confirming) {
       // Declared down meanwhile (the others' news fenced us): this donor's image is no pool's.
       if (this.replica.fenced) return this.finish();
-      if (now - this.lastProbe >= LIVE_SYNC_RESEND_TICKS) this.probeMembers();
-      else this.doneIfConfirmed(); // a member declared down meanwhile no longer needs to confirm
+      if (now - this.lastProbe >= LIVE_SYNC_RESEND_TICKS) {
+        this.probeMembers();
+        if (this.confirming) this.replica.send(this.joiner.id, this.begin);
+      } else this.doneIfConfirmed(); // a member declared down meanwhile no longer needs to confirm
     }
     // A joiner already in the membership (an earlier donor added it and died before DONE got
     // through): a transaction that names it cannot commit without its vote, so DONE need not
@@ -297,6 +303,11 @@ export class DonorSession {
     for (const txid of this.replica.transactions.keys())
       if (this.decidedByJoiner.has(txid)) return true;
     return false;
+  }
+
+  /** Whether DONE is in this session's stream (the add confirmed): nothing after it. */
+  get doneSent(): boolean {
+    return this.doneQueuedValue;
   }
 
   /** Whether the joiner was added to the membership by this session. */
@@ -368,9 +379,13 @@ export interface JoinResult {
   readonly requestOutcomes: readonly RequestOutcome[];
 }
 
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean =>
+  a.length === b.length && a.every((byte, i) => byte === b[i]);
+
 /** The joiner's side: applies the stream, in order, to an empty core. */
 export class JoinerSession {
   private expected = 0;
+  private beginHeader: Uint8Array | undefined;
   private poolId = '';
   private totalRecords = 0;
   private bytes = 0;
@@ -391,12 +406,26 @@ export class JoinerSession {
    * item applied, -1 before any), or throws HsmError 37032 when the data does not verify.
    */
   receive(item: Item): number {
+    // A donor that restarted serves the same session id from seq 0 again, over a snapshot that
+    // may differ: never splice two streams (a resent BEGIN has the same header).
+    if (
+      item.session === this.session &&
+      item.type === 'live-sync-begin' &&
+      this.beginHeader &&
+      !sameBytes(item.header, this.beginHeader)
+    ) {
+      throw new HsmError(
+        UNDEFINED_LIVE_SYNC,
+        'live-sync: the donor started the transfer over (it restarted); retry',
+      );
+    }
     if (item.session !== this.session || item.seq !== this.expected || this.result)
       return this.expected - 1;
     switch (item.type) {
       case 'live-sync-begin':
         if (item.header.length !== SNAPSHOT_HEADER_SIZE)
           throw new HsmError(UNDEFINED_LIVE_SYNC, 'live-sync: bad snapshot header');
+        this.beginHeader = item.header;
         this.poolId = item.poolId;
         this.totalRecords = item.records;
         this.core.importBegin(item.header);

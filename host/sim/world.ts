@@ -228,11 +228,12 @@ export class World {
     }
   }
 
-  /** The step that added a joiner queued DONE after every commit the joiner will receive: the
-   * donor's history then (with this Ready's commits) is the joiner's. */
+  /** The step that queued DONE did so after every commit the joiner will receive: the donor's
+   * history then (with this Ready's commits) is the joiner's. (DONE follows the add once the
+   * members confirmed it, not in the add's own step.) */
   private noteDone(node: SimNode, persisting: readonly LogRecord[]): void {
     const session = node.donor?.active;
-    if (session?.added && !this.doneHistories.has(session.session))
+    if (session?.doneSent && !this.doneHistories.has(session.session))
       this.doneHistories.set(session.session, historyOf(node, persisting));
   }
 
