@@ -2,18 +2,11 @@
 
 import { describe, expect, it } from 'vitest';
 import { InProcessPool } from '../host/appliance/in-process-pool.ts';
-import { Random } from '../host/protocol/random.ts';
-import { keyedCore, sampleObject, TEST_SVMK } from './fixtures.ts';
+import { keyedCore, TEST_SVMK } from './fixtures.ts';
+import { objectWrites } from './pool-writes.ts';
 
 const codec = keyedCore();
-const ids = new Random(7);
-const write = (name: string) => ({
-  requestId: ids.id64() + ids.id64(),
-  event: 'CREATE_OBJ' as const,
-  sourceUser: 'alice',
-  target: name,
-  operations: [{ op: 'insert' as const, record: codec.encode(sampleObject(name)) }],
-});
+const write = objectWrites(7);
 
 async function settle<T>(pool: InProcessPool, promise: Promise<T>, ticksMax = 400): Promise<T> {
   let done = false;

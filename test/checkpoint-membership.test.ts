@@ -11,25 +11,10 @@ import { liveSyncJoin } from '../host/appliance/live-sync.ts';
 import { MemoryStorage } from '../host/storage/memory.ts';
 import { MemoryTransport } from '../host/transport/memory.ts';
 import { Random } from '../host/protocol/random.ts';
-import { keyedCore, sampleObject, TEST_SVMK } from './fixtures.ts';
+import { keyedCore, TEST_SVMK } from './fixtures.ts';
+import { drive, objectWrites } from './pool-writes.ts';
 
-const codec = keyedCore();
-const ids = new Random(91);
-const write = (name: string) => ({
-  requestId: ids.id64() + ids.id64(),
-  event: 'CREATE_OBJ' as const,
-  sourceUser: 'alice',
-  target: name,
-  operations: [{ op: 'insert' as const, record: codec.encode(sampleObject(name)) }],
-});
-
-async function drive<T>(pool: InProcessPool, promise: Promise<T>, ticksMax = 20_000): Promise<T> {
-  let done = false;
-  const result = promise.finally(() => (done = true));
-  result.catch(() => {});
-  for (let t = 0; t < ticksMax && !done; t++) await pool.run(1);
-  return result;
-}
+const write = objectWrites(91);
 
 async function commit(pool: InProcessPool, at: number, name: string): Promise<number> {
   for (let attempt = 0; ; attempt++) {

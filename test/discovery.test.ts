@@ -12,20 +12,13 @@ import {
 } from '../host/appliance/discovery.ts';
 import { encodeBatch } from '../host/core/batch.ts';
 import { HsmError } from '../host/core/codes.ts';
-import { Random } from '../host/protocol/random.ts';
 import { MemoryTransport } from '../host/transport/memory.ts';
 import { keyedCore, sampleObject, TEST_SVMK } from './fixtures.ts';
+import { objectWrites } from './pool-writes.ts';
 import { poolWithHost } from './node-host-pool.ts';
 
 const codec = keyedCore();
-const ids = new Random(31);
-const write = (name: string) => ({
-  requestId: ids.id64() + ids.id64(),
-  event: 'CREATE_OBJ' as const,
-  sourceUser: 'alice',
-  target: name,
-  operations: [{ op: 'insert' as const, record: codec.encode(sampleObject(name)) }],
-});
+const write = objectWrites(31);
 
 /** Ticks the pool and the host (whose appliance may change) `ticks` times. */
 async function run(

@@ -9,20 +9,13 @@ import { NodeHost } from '../host/appliance/node-host.ts';
 import { runCommand } from '../host/console/commands.ts';
 import { encodeBatch } from '../host/core/batch.ts';
 import { HsmError } from '../host/core/codes.ts';
-import { Random } from '../host/protocol/random.ts';
 import { MemoryTransport } from '../host/transport/memory.ts';
 import { keyedCore, sampleObject } from './fixtures.ts';
+import { objectWrites } from './pool-writes.ts';
 import { poolWithHost } from './node-host-pool.ts';
 
 const codec = keyedCore();
-const ids = new Random(23);
-const write = (name: string) => ({
-  requestId: ids.id64() + ids.id64(),
-  event: 'CREATE_OBJ' as const,
-  sourceUser: 'alice',
-  target: name,
-  operations: [{ op: 'insert' as const, record: codec.encode(sampleObject(name)) }],
-});
+const write = objectWrites(23);
 
 /** Runs the pool (and the host's current appliance) until `promise` settles. */
 async function drive<T>(

@@ -10,26 +10,13 @@ import { HsmError } from '../host/core/codes.ts';
 import { NODES_MAX } from '../host/core/layout.ts';
 import { Random } from '../host/protocol/random.ts';
 import type { JoinProgress } from '../host/protocol/live-sync.ts';
-import { keyedCore, sampleObject, TEST_SVMK } from './fixtures.ts';
+import { keyedCore, TEST_SVMK } from './fixtures.ts';
+import { drive, objectWrites } from './pool-writes.ts';
 
 const codec = keyedCore();
-const ids = new Random(11);
-const write = (name: string) => ({
-  requestId: ids.id64() + ids.id64(),
-  event: 'CREATE_OBJ' as const,
-  sourceUser: 'alice',
-  target: name,
-  operations: [{ op: 'insert' as const, record: codec.encode(sampleObject(name)) }],
-});
+const write = objectWrites(11);
 
 /** Runs the pool until `promise` settles (or `ticksMax`). */
-async function drive<T>(pool: InProcessPool, promise: Promise<T>, ticksMax = 20_000): Promise<T> {
-  let done = false;
-  const result = promise.finally(() => (done = true));
-  result.catch(() => {});
-  for (let t = 0; t < ticksMax && !done; t++) await pool.run(1);
-  return result;
-}
 
 /** Commits `count` keys through the pool, many writes per transaction (group commit). */
 async function preload(pool: InProcessPool, count: number, prefix = 'pre'): Promise<void> {

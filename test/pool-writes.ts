@@ -1,0 +1,35 @@
+// Writes and a tick driver for tests over in-process pools (InProcessPool): one copy of what
+// the appliance, live-sync, checkpoint and request-outcome tests all need.
+
+import type { WriteInput } from '../host/appliance/appliance.ts';
+import type { InProcessPool } from '../host/appliance/in-process-pool.ts';
+import { Random } from '../host/protocol/random.ts';
+import { keyedCore, sampleObject } from './fixtures.ts';
+
+const codec = keyedCore();
+
+/** Writes that create an object named `name`, each with a fresh request id drawn from `seed`
+ * (or the one given: a client's retry). */
+export function objectWrites(seed: number): (name: string, requestId?: string) => WriteInput {
+  const ids = new Random(seed);
+  return (name, requestId = ids.id64() + ids.id64()) => ({
+    requestId,
+    event: 'CREATE_OBJ',
+    sourceUser: 'alice',
+    target: name,
+    operations: [{ op: 'insert', record: codec.encode(sampleObject(name)) }],
+  });
+}
+
+/** Runs the pool a tick at a time until `promise` settles (or `ticksMax` ticks). */
+export async function drive<T>(
+  pool: InProcessPool,
+  promise: Promise<T>,
+  ticksMax = 20_000,
+): Promise<T> {
+  let done = false;
+  const result = promise.finally(() => (done = true));
+  result.catch(() => {});
+  for (let t = 0; t < ticksMax && !done; t++) await pool.run(1);
+  return result;
+}
