@@ -174,9 +174,11 @@ export class NodeHost {
   }
 
   tick(): void {
-    if (this.syncing) return;
     this.ticks++;
+    // Ticked until a live-sync detaches it (the donor probe first takes a while); a detached
+    // appliance ignores ticks.
     this.current.tick();
+    if (this.syncing) return;
     this.discovery?.tick(this.ticks);
     if (this.autoLiveSync) this.checkDivergence();
   }
