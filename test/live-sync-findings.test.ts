@@ -81,25 +81,28 @@ function sent(replica: Replica, session?: DonorSession): LiveSyncBody[] {
   return items;
 }
 
+/** Founder 1 as a donor, outside any pool. */
+const donorReplica = (seed: number): Replica =>
+  new Replica({ id: founders[0].id, core: keyedCore(), random: new Random(seed), founders });
+
+/** A transfer of `replica`'s current state to the joiner, session 's1'. */
+const sessionOn = (replica: Replica): DonorSession =>
+  new DonorSession(
+    replica,
+    joiner,
+    's1',
+    replica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES),
+    '0000000000051313',
+  );
+
 describe('live-sync, as the simulator found it', () => {
   it("a retry of a joiner already added waits for the donor's in-doubt transactions of the epoch before (seed 219)", () => {
-    const replica = new Replica({
-      id: founders[0].id,
-      core: keyedCore(),
-      random: new Random(1),
-      founders,
-    });
+    const replica = donorReplica(1);
     // Another donor added the joiner; this one is still in doubt about a transaction of the
     // epoch before, which its coordinator may have committed already.
     replica.membership.add(joiner);
     pendingTx(replica, '0000000000000001', [founders[0].id, founders[2].id]);
-    const session = new DonorSession(
-      replica,
-      joiner,
-      's1',
-      replica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES),
-      '0000000000051313',
-    );
+    const session = sessionOn(replica);
     session.onAck((sent(replica) as { seq: number }[]).at(-1)!.seq); // the joiner has the snapshot
     session.onTick();
     expect(sent(replica, session).some((b) => b.type === 'live-sync-done')).toBe(false);
@@ -110,21 +113,10 @@ describe('live-sync, as the simulator found it', () => {
   });
 
   it("a pending transaction that names the joiner does not hold DONE back (it needs the joiner's vote)", () => {
-    const replica = new Replica({
-      id: founders[0].id,
-      core: keyedCore(),
-      random: new Random(1),
-      founders,
-    });
+    const replica = donorReplica(1);
     replica.membership.add(joiner);
     pendingTx(replica, '0000000000000002', [founders[0].id, founders[2].id, joiner.id]);
-    const session = new DonorSession(
-      replica,
-      joiner,
-      's1',
-      replica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES),
-      '0000000000051313',
-    );
+    const session = sessionOn(replica);
     const items = sent(replica) as { seq: number }[];
     session.onAck(items.at(-1)!.seq);
     session.onTick();
@@ -132,26 +124,15 @@ describe('live-sync, as the simulator found it', () => {
   });
 
   it('a joiner never splices two streams: a BEGIN over another snapshot (the donor restarted) fails the attempt (37032)', () => {
-    const donorReplica = new Replica({
-      id: founders[0].id,
-      core: keyedCore(),
-      random: new Random(3),
-      founders,
-    });
-    const first = new DonorSession(
-      donorReplica,
-      joiner,
-      's1',
-      donorReplica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES),
-      '0000000000051313',
-    );
-    const items = sent(donorReplica) as (LiveSyncBody & { seq: number })[];
+    const source = donorReplica(3);
+    const first = sessionOn(source);
+    const items = sent(source) as (LiveSyncBody & { seq: number })[];
     const joinerSession = new JoinerSession('s1', keyedCore());
     expect(joinerSession.receive(items[0] as never)).toBe(0);
     expect(joinerSession.receive(items[0] as never)).toBe(0); // a resent BEGIN: the same header
     first.finish();
     // The donor's state moved on; "restarted", it serves the same session from seq 0 again.
-    donorReplica.core.apply(
+    source.core.apply(
       encodeBatch([
         {
           event: 'CREATE_OBJ',
@@ -159,31 +140,14 @@ describe('live-sync, as the simulator found it', () => {
         },
       ]),
     );
-    new DonorSession(
-      donorReplica,
-      joiner,
-      's1',
-      donorReplica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES),
-      '0000000000051313',
-    );
-    const again = sent(donorReplica) as (LiveSyncBody & { seq: number })[];
+    sessionOn(source);
+    const again = sent(source) as (LiveSyncBody & { seq: number })[];
     expect(() => joinerSession.receive(again[0] as never)).toThrow(HsmError);
   });
 
   it("DONE waits until every other member showed the donor's membership (the add confirmed)", () => {
-    const replica = new Replica({
-      id: founders[0].id,
-      core: keyedCore(),
-      random: new Random(2),
-      founders,
-    });
-    const session = new DonorSession(
-      replica,
-      joiner,
-      's1',
-      replica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES),
-      '0000000000051313',
-    );
+    const replica = donorReplica(2);
+    const session = sessionOn(replica);
     session.onAck((sent(replica) as { seq: number }[]).at(-1)!.seq);
     session.onIdle(); // the add: NODE_ADDED, the membership pushed, probes to nodes 2 and 3
     const messages = replica.ready().messages;
@@ -199,12 +163,7 @@ describe('live-sync, as the simulator found it', () => {
   });
 
   it('a joiner already a member goes before a session for a node not yet added (seed 2040)', () => {
-    const replica = new Replica({
-      id: founders[0].id,
-      core: keyedCore(),
-      random: new Random(1),
-      founders,
-    });
+    const replica = donorReplica(1);
     const other = node(0xa2);
     const session = new DonorSession(
       replica,
