@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { RETURN_CODES } from '../host/core/codes.ts';
 import * as layout from '../host/core/layout.ts';
+import * as txlogLayout from '../host/core/txlog-layout.ts';
 
 const source = (path: string): string =>
   readFileSync(new URL(`../assembly/${path}`, import.meta.url), 'utf8');
@@ -25,6 +26,13 @@ describe('host mirrors of the core', () => {
     expect(limits.size).toBeGreaterThan(10);
     for (const [name, value] of limits)
       expect([name, (layout as Record<string, unknown>)[name]]).toEqual([name, value]);
+  });
+
+  it("every log header, scan state and scan result offset in host/core/txlog-layout.ts is the core's", () => {
+    const core = new Map([...constants(source('txlog.ts')), ...constants(source('txlog-scan.ts'))]);
+    const mirrored = Object.entries(txlogLayout);
+    expect(mirrored.length).toBeGreaterThan(30);
+    for (const [name, value] of mirrored) expect([name, core.get(name)]).toEqual([name, value]);
   });
 
   it('every code in assembly/ is in the host table with the same name', () => {

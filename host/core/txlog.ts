@@ -13,6 +13,41 @@ import {
   type EntryBody,
   type EntryType,
 } from './txlog-body.ts';
+import {
+  H_VERSION,
+  H_TYPE,
+  H_BODY_LENGTH,
+  H_POOL,
+  H_EPOCH,
+  H_SEQUENCE,
+  H_TRANSACTION,
+  H_PARENT,
+  H_HEADER_CHECKSUM,
+  S_CONSUMED,
+  S_RESULT_COUNT,
+  S_VALID_LENGTH,
+  S_ENTRIES,
+  S_NEXT,
+  S_LAST_SEQUENCE,
+  S_LAST_EPOCH,
+  S_PARENT,
+  S_POOL,
+  S_DAMAGE_OFFSET,
+  S_DAMAGE_CODE,
+  S_ENTRY_LENGTH,
+  S_WITNESS_OFFSET,
+  E_OFFSET,
+  E_SEQUENCE,
+  E_TRANSACTION,
+  E_EPOCH,
+  E_LENGTH,
+  E_TYPE,
+  LOG_RESULT_SIZE,
+  SCAN_MORE,
+  SCAN_CHAIN_KNOWN,
+  SCAN_ANY_POOL,
+  LOG_HEADER_SIZE,
+} from './txlog-layout.ts';
 
 export * from './txlog-body.ts';
 
@@ -33,44 +68,10 @@ interface LogExports {
 
 export const LOG_MAGIC = 0x474c5048;
 export const LOG_VERSION = 1;
-export const LOG_HEADER_SIZE = 112;
 export const CHECKSUM_SIZE = 16;
+export { LOG_HEADER_SIZE } from './txlog-layout.ts';
 export const CANNOT_LOAD_LOG = 37027;
 
-// Header offsets (assembly/txlog.ts).
-const H_VERSION = 4,
-  H_TYPE = 6,
-  H_BODY_LENGTH = 8,
-  H_POOL = 16,
-  H_EPOCH = 24,
-  H_SEQUENCE = 32;
-const H_TRANSACTION = 40,
-  H_PARENT = 64,
-  H_HEADER_CHECKSUM = 96;
-// Scan state block and results (assembly/txlog-scan.ts).
-const S_CONSUMED = 0,
-  S_RESULT_COUNT = 4,
-  S_VALID_LENGTH = 8,
-  S_ENTRIES = 16,
-  S_NEXT = 24,
-  S_LAST_SEQUENCE = 32;
-const S_LAST_EPOCH = 40,
-  S_PARENT = 48,
-  S_POOL = 64,
-  S_DAMAGE_OFFSET = 80,
-  S_DAMAGE_CODE = 88,
-  S_ENTRY_LENGTH = 92;
-const S_WITNESS_OFFSET = 96;
-const E_OFFSET = 0,
-  E_SEQUENCE = 8,
-  E_TRANSACTION = 16,
-  E_EPOCH = 24,
-  E_LENGTH = 32,
-  E_TYPE = 36;
-const LOG_RESULT_SIZE = 40;
-const SCAN_MORE = 1;
-const SCAN_CHAIN_KNOWN = 1;
-const SCAN_ANY_POOL = 2;
 /**
  * Bytes a scan copies into the core per call: small enough that the copy is still in the
  * CPU's cache when the core checksums it (measured by bench/log.ts); a scan widens it up to

@@ -7,6 +7,37 @@
 import { describe as describeCode } from '../../host/core/codes.ts';
 import type { Core } from '../../host/core/core.ts';
 import * as L from '../../host/core/layout.ts';
+import {
+  LOG_HEADER_SIZE,
+  LOG_HEADER_CHECKED_SIZE,
+  H_BODY_LENGTH,
+  H_POOL,
+  H_SEQUENCE,
+  H_BODY_CHECKSUM,
+  H_PARENT,
+  H_HEADER_CHECKSUM,
+  S_CONSUMED,
+  S_RESULT_COUNT,
+  S_VALID_LENGTH,
+  S_ENTRIES,
+  S_NEXT,
+  S_LAST_SEQUENCE,
+  S_POOL,
+  S_MODE,
+  S_DAMAGE_OFFSET,
+  S_DAMAGE_CODE,
+  S_ENTRY_LENGTH,
+  S_WITNESS_OFFSET,
+  S_ENTRY_CHECKSUM,
+  LOG_RESULT_SIZE,
+  E_OFFSET,
+  E_SEQUENCE,
+  E_EPOCH,
+  E_LENGTH,
+  SCAN_MORE,
+  SCAN_CHAIN_KNOWN,
+  SCAN_ANY_POOL,
+} from '../../host/core/txlog-layout.ts';
 
 /** The Sync-Point key every target runs under (harness.c: sp_key). */
 export const FUZZ_SP_KEY: Uint8Array = Uint8Array.from({ length: L.SP_KEY_SIZE }, (_, i) => i);
@@ -272,35 +303,6 @@ interface LogExports {
   log_scan(pointer: number, length: number, final: number): number;
 }
 
-const LOG_HEADER_SIZE = 112;
-const LOG_HEADER_CHECKED_SIZE = 96;
-const H_BODY_LENGTH = 8,
-  H_POOL = 16,
-  H_SEQUENCE = 32,
-  H_BODY_CHECKSUM = 48,
-  H_PARENT = 64,
-  H_HEADER_CHECKSUM = 96;
-const S_CONSUMED = 0,
-  S_RESULT_COUNT = 4,
-  S_VALID_LENGTH = 8,
-  S_ENTRIES = 16,
-  S_NEXT = 24,
-  S_LAST_SEQUENCE = 32;
-const S_POOL = 64,
-  S_MODE = 76,
-  S_DAMAGE_OFFSET = 80,
-  S_DAMAGE_CODE = 88,
-  S_ENTRY_LENGTH = 92,
-  S_WITNESS_OFFSET = 96,
-  S_ENTRY_CHECKSUM = 104;
-const LOG_RESULT_SIZE = 40,
-  E_OFFSET = 0,
-  E_SEQUENCE = 8,
-  E_EPOCH = 24,
-  E_LENGTH = 32;
-const SCAN_MORE = 1,
-  SCAN_CHAIN_KNOWN = 1,
-  SCAN_ANY_POOL = 2;
 const CANNOT_LOAD_LOG = 37027,
   LOG_WRONG_POOL = 38310;
 
