@@ -23,6 +23,19 @@ import {
 import { Session } from './session.ts';
 import * as users from './users.ts';
 
+/** Requests that submit a replicated write. */
+const WRITE_TYPES: ReadonlySet<RequestType> = new Set<RequestType>([
+  'user.create',
+  'user.delete',
+  'user.password',
+  'user.unlock',
+  'policy.set',
+  'key.generate',
+  'key.import',
+  'key.remove',
+  'key.grant',
+]);
+
 /** Sessions one node serves at once; one more gets SERVER_BUSY. */
 export const SESSIONS_MAX = 1024;
 
@@ -81,11 +94,12 @@ export class Service {
     };
   }
 
-  /** A new session (one per client connection). SERVER_BUSY when SESSIONS_MAX are open. */
-  openSession(): Session {
+  /** A new session (one per client connection). SERVER_BUSY when SESSIONS_MAX are open.
+   * `console`: the operator's console session, served even by a fenced or diverged node. */
+  openSession(options: { readonly console?: boolean } = {}): Session {
     if (this.sessions.size >= SESSIONS_MAX)
       throw new HsmError(code('SERVER_BUSY'), `${SESSIONS_MAX} sessions open`);
-    const session = new Session(this.nextSessionId++, this.backend.now());
+    const session = new Session(this.nextSessionId++, this.backend.now(), options.console);
     this.sessions.add(session);
     return session;
   }
@@ -135,6 +149,16 @@ export class Service {
     if (!this.sessions.has(session))
       throw new HsmError(code('SESSION_EXPIRED'), 'the session is closed');
     if (UNAUTHENTICATED_TYPES.has(request.type)) session.lastActivityMs = this.backend.now();
+    // A fenced or diverged node's store may hold keys removed and passwords changed since: no
+    // login, read or write for clients (the SDK fails over on these codes), the console only.
+    if (request.type !== 'ping' && request.type !== 'logout' && !session.console) {
+      const refusal = this.backend.serving?.() ?? 0;
+      // A fenced node's writes keep their own code (38502, the replica's), checked before the
+      // handler reads the stale store.
+      if (refusal === code('NODE_FENCED_NO_READS') && WRITE_TYPES.has(request.type))
+        throw new HsmError(code('NODE_FENCED'), 'this node was declared down: it takes no writes');
+      if (refusal !== 0) throw new HsmError(refusal);
+    }
     switch (request.type) {
       case 'ping':
         return {};
