@@ -201,6 +201,10 @@ describe('a fenced or diverged node serves nothing stale', () => {
     const console_ = new Driver(services[2], services[2].openSession({ console: true }));
     expect(await run(console_.login('admin', ADMIN_PASSWORD))).toBe(0);
     expect(await console_.code('key.list')).toBe(0);
+    // A console session serves an administrator only: another user's requests are refused.
+    const kimConsole = new Driver(services[2], services[2].openSession({ console: true }));
+    expect(await run(kimConsole.login('kim', 'kim-password-1'))).toBe(0);
+    expect(await kimConsole.code('key.list')).toBe(38503);
 
     // With a healthy node in the list the SDK fails over: no stale signature, the new password.
     const both = await connect(['node2', 'node0']);

@@ -150,15 +150,11 @@ export class Service {
       throw new HsmError(code('SESSION_EXPIRED'), 'the session is closed');
     if (UNAUTHENTICATED_TYPES.has(request.type)) session.lastActivityMs = this.backend.now();
     // A fenced or diverged node's store may hold keys removed and passwords changed since: no
-    // login, read or write for clients (the SDK fails over on these codes), the console only.
-    if (request.type !== 'ping' && request.type !== 'logout' && !session.console) {
-      const refusal = this.backend.serving?.() ?? 0;
-      // A fenced node's writes keep their own code (38502, the replica's), checked before the
-      // handler reads the stale store.
-      if (refusal === code('NODE_FENCED_NO_READS') && WRITE_TYPES.has(request.type))
-        throw new HsmError(code('NODE_FENCED'), 'this node was declared down: it takes no writes');
-      if (refusal !== 0) throw new HsmError(refusal);
-    }
+    // login, read or write for clients (the SDK fails over on these codes). A console session
+    // logs in, and an administrator's goes on working, so an operator can inspect and fix it.
+    const refusal =
+      request.type === 'ping' || request.type === 'logout' ? 0 : (this.backend.serving?.() ?? 0);
+    if (refusal !== 0 && !session.console) refuseStale(refusal, request.type);
     switch (request.type) {
       case 'ping':
         return {};
@@ -171,6 +167,7 @@ export class Service {
         return {};
     }
     const context = this.authenticate(session);
+    if (refusal !== 0 && !context.user.admin) refuseStale(refusal, request.type);
     const handler = this.handlers[request.type] as Handler<AuthenticatedType>;
     return handler(context, request as Decoded<AuthenticatedType>);
   }
@@ -193,6 +190,14 @@ export class Service {
     session.lastActivityMs = now;
     return { node: this.node, session, user, sessionKey: login.sessionKey };
   }
+}
+
+/** The refusal of a fenced (38503) or diverged (38504) node; a fenced node's writes keep their
+ * own code (38502, the replica's), given before the handler reads the stale store. */
+function refuseStale(refusal: number, type: RequestType): never {
+  if (refusal === code('NODE_FENCED_NO_READS') && WRITE_TYPES.has(type))
+    throw new HsmError(code('NODE_FENCED'), 'this node was declared down: it takes no writes');
+  throw new HsmError(refusal);
 }
 
 function errorResponse(error: unknown): ServiceResponse {
