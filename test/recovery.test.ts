@@ -9,6 +9,7 @@ import { HsmError } from '../host/core/codes.ts';
 import type { Core } from '../host/core/core.ts';
 import { LOG_START, LogEncoder, type PrepareBody } from '../host/core/txlog.ts';
 import { recover, splitSnapshot } from '../host/appliance/recovery.ts';
+import { nextCheckpoint, type OutcomesCheckpoint } from '../host/appliance/request-outcomes.ts';
 import { checkpointName, compactLog, writeCheckpoint } from '../host/storage/compaction.ts';
 import { MemoryStorage } from '../host/storage/memory.ts';
 import type { Storage } from '../host/storage/storage.ts';
@@ -223,6 +224,52 @@ describe('snapshots', () => {
         /snapshots\/checkpoint-\d{20} was written at log sequence \d+, but the log ends at sequence \d+/,
       );
       expect(await rolled.readLog()).toEqual(Uint8Array.of(...older, 0x48, 0x50));
+    }
+  });
+
+  it('the request-outcomes blob must name the newest checkpoint, or a later one a crash cut short (38316)', async () => {
+    for (let seed = 1; seed <= 10; seed++) {
+      const model = await history(seed, 20);
+      const commits = async (count: number): Promise<void> => {
+        for (let i = 0; i < count; i++) {
+          if (model.pending) await model.commit(true);
+          await model.prepare();
+          await model.commit(true);
+        }
+      };
+      // As runtime.ts writes them: the blob naming the checkpoint, then the checkpoint.
+      const older = nextCheckpoint(model.core, model.encoder.last);
+      await model.checkpoint();
+      await commits(3);
+      const newest = nextCheckpoint(model.core, model.encoder.last);
+      await model.checkpoint();
+      await commits(3);
+      // A blob written for a checkpoint that a crash cut short, then more history after the restart.
+      const cutShort = nextCheckpoint(model.core, model.encoder.last);
+      await commits(3);
+      const recoverWith = (blob: {
+        present: boolean;
+        checkpoint: OutcomesCheckpoint | undefined;
+      }): Promise<unknown> =>
+        recover(keyedCore(), model.storage, {
+          poolId: POOL,
+          founders: FOUNDERS,
+          requestOutcomes: blob,
+        });
+      for (const checkpoint of [newest, cutShort, undefined])
+        await recoverWith({ present: true, checkpoint });
+      await expectCode(recoverWith({ present: false, checkpoint: undefined }), 38316);
+      await expectCode(recoverWith({ present: true, checkpoint: older }), 38316);
+      await expectCode(
+        recoverWith({ present: true, checkpoint: { ...newest, sp: newest.sp ^ 1n } }),
+        38316,
+      );
+      await expectCode(
+        recoverWith({ present: true, checkpoint: { ...cutShort, spvv: cutShort.spvv ^ 1 } }),
+        38316,
+      );
+      const beyond = { ...cutShort, sequence: model.encoder.last.sequence + 2n };
+      await expectCode(recoverWith({ present: true, checkpoint: beyond }), 38316);
     }
   });
 

@@ -229,15 +229,17 @@ async function refuseRolledBack(storage: Storage, last: ChainPosition): Promise<
  * Every checkpoint a node writes (runtime.ts, and a joiner's first one) is preceded by the
  * request-outcomes blob naming it, so once compaction may have dropped commits from the log the
  * blob is the only record of their outcomes. The blob must name the newest such checkpoint in
- * the log (sequence, SP, SPVV), or the one a crash cut short right after it (sequence last + 1,
- * the SP the replay ends at). A version-1 blob names none and is taken as it is.
+ * the log (its sequence, SP and SPVV), or a later one that a crash cut short after the blob was
+ * written (a sequence up to the log's end + 1 whose SP is the replay's after the entry before
+ * it: a newer blob holds every outcome the older would, outcomes never change). An older blob,
+ * another log's, or none at all is refused. A version-1 blob names no checkpoint: taken as is.
  */
 function refuseWrongOutcomes(
   log: Uint8Array,
   entries: readonly ScannedEntry[],
   last: ChainPosition,
-  now: SyncPoint,
   blob: NonNullable<RecoveryOptions['requestOutcomes']>,
+  spBefore: SyncPoint | undefined,
 ): void {
   let newest: { sequence: bigint; body: CheckpointBody } | undefined;
   for (let i = entries.length - 1; i >= 0 && !newest; i--) {
@@ -255,14 +257,17 @@ function refuseWrongOutcomes(
   const named = blob.checkpoint;
   if (!named) return;
   const matches =
-    (named.sequence === newest.sequence &&
-      named.sp === newest.body.sp &&
-      named.spvv === newest.body.spvv) ||
-    (named.sequence === last.sequence + 1n && named.sp === now.sp && named.spvv === now.spvv);
+    named.sequence === newest.sequence
+      ? named.sp === newest.body.sp && named.spvv === newest.body.spvv
+      : named.sequence > newest.sequence &&
+        named.sequence <= last.sequence + 1n &&
+        spBefore !== undefined &&
+        named.sp === spBefore.sp &&
+        named.spvv === spBefore.spvv;
   if (!matches)
     throw new HsmError(
       REQUEST_OUTCOMES_MISSING,
-      `${file} belongs with the checkpoint at sequence ${named.sequence} (SP ${hex(named.sp).toUpperCase()}), not with the log's newest, at sequence ${newest.sequence} (SP ${hex(newest.body.sp).toUpperCase()})`,
+      `${file} belongs with a checkpoint at sequence ${named.sequence} (SP ${hex(named.sp).toUpperCase()}), not with this log, whose newest is at sequence ${newest.sequence} (SP ${hex(newest.body.sp).toUpperCase()})`,
     );
 }
 
@@ -412,13 +417,18 @@ export async function recover(
   await refuseRolledBack(storage, last);
   const base = await chooseBase(core, storage, log, entries);
   const replay = new Replay(core, log, options.founders ?? [], options.onCommit);
+  // The state a blob's checkpoint would have recorded: right after the entry before it.
+  const named = options.requestOutcomes?.checkpoint;
+  let spBefore: SyncPoint | undefined;
   entries.forEach((entry, i) => {
     if (i < base.index) replay.beforeBase(entry);
     else if (i === base.index) replay.atBase(entry, base.checkpoint!);
     else replay.afterBase(entry);
+    if (i >= base.index && named && entry.sequence === named.sequence - 1n)
+      spBefore = core.syncPoint();
   });
   if (options.requestOutcomes)
-    refuseWrongOutcomes(log, entries, last, core.syncPoint(), options.requestOutcomes);
+    refuseWrongOutcomes(log, entries, last, options.requestOutcomes, spBefore);
   // Only now, so that a refused recovery changes nothing.
   if (tornBytes > 0 && options.cutTornTail !== false) await storage.truncateLog(log.length);
   return {
