@@ -214,7 +214,7 @@ describe('hsmpool node refuses bad files before it changes anything', () => {
     before = treeHash(dir);
     run = await runToExit(dir);
     expect(run.stderr).toMatch(
-      /REQUEST_OUTCOMES_MISSING \(38316\): meta\/request-outcomes belongs with the checkpoint at sequence \d+/,
+      /REQUEST_OUTCOMES_MISSING \(38316\): meta\/request-outcomes belongs with a checkpoint at sequence \d+ \(SP [0-9A-F]{16}\), not with this log, whose newest is at sequence \d+/,
     );
     expect(run.code).toBe(3);
     expect(treeHash(dir)).toBe(before);
