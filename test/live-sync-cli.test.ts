@@ -1,14 +1,15 @@
 // Live-sync with real processes on 127.0.0.1 (docs/LIVE_SYNC.md): a new node joins with
 // `hsmpool node --join HOST:PORT` (no node id needed), then a node declared down while it was
-// dead restarts fenced and comes back by the console's `live-sync` under a new id — refused
-// first (37033) while a client had connected since it started — and a node started with
-// discovery on joins without being told where.
+// dead restarts fenced, refuses client logins (38503), and comes back by the console's
+// `live-sync` under a new id — the refused clients do not block it (37033) — and a node
+// started with discovery on joins without being told where.
 
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { HsmClient } from '../host/client/index.ts';
+import { code } from '../host/core/codes.ts';
 import { createPool, nodeDir } from '../host/cli/up-command.ts';
 import { freePort } from '../host/node/free-port.ts';
 import { nodeConnections } from '../host/node/ws-client.ts';
@@ -76,20 +77,22 @@ it("joins by HOST:PORT, and a fenced node comes back by the console's live-sync 
   expect((await consoleJson(a, password, `node-down ${b}`)).code).toBe(0);
   await writer.generateKey('while-down', 'ed25519');
 
-  // It restarts fenced. A client connected since its start: live-sync is refused, nothing changes.
+  // It restarts fenced. It refuses client logins (38503: its keys and passwords may be stale):
+  // a client with only this node in its list sees every node refuse. Those refused attempts do
+  // not count as connected clients (37033), so the console's live-sync brings it back as a new
+  // node without another restart.
   second = await startNodeProcess(['--data', nodeDir(data, 1)], ['ready'], 'node 2 again');
   await until(
     'node 2 knows it is fenced',
     async () => (await consoleJson(b, password, 'info')).data.fenced === true,
   );
-  (await client(b)).close();
-  const refused = await consoleJson(b, password, 'live-sync');
-  expect(refused.code).toBe(37033);
+  const refused = await client(b).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  expect(refused).toMatchObject({ code: code('ALL_NODES_FAILED') });
+  expect((refused as Error).message).toMatch(/NODE_FENCED_NO_READS \(38503\)/);
   expect(nodeId(nodeDir(data, 1))).toBe(oldId);
-
-  // Restarted, before any client: live-sync brings it back as a new node. (SIGTERM is a clean stop: exit code 0.)
-  expect(await stop(second)).toBe(0);
-  second = await startNodeProcess(['--data', nodeDir(data, 1)], ['ready'], 'node 2, third start');
   const synced = await consoleJson(b, password, 'live-sync');
   expect(synced.code, JSON.stringify(synced.data)).toBe(0);
   expect(synced.data.previousId).toBe(oldId);

@@ -1,6 +1,7 @@
 // What the simulator found in live-sync, each pinned down without it: the seeds that showed
 // them are replayed in test/sim.test.ts.
 
+import { nextCheckpoint, saveRequestOutcomes } from '../host/appliance/request-outcomes.ts';
 import { describe, expect, it } from 'vitest';
 import { toPoolNode } from '../host/appliance/log-records.ts';
 import { NodeRuntime } from '../host/appliance/runtime.ts';
@@ -205,6 +206,8 @@ describe('live-sync, as the simulator found it', () => {
     // names the members only.
     const membership = { founders, added: [joiner], down: [founders[2].id] };
     const core = keyedCore();
+    // As liveSyncJoin writes it: the request outcomes naming the checkpoint, then the checkpoint.
+    await saveRequestOutcomes(storage, [], nextCheckpoint(core, LOG_START));
     await writeCheckpoint(
       core,
       storage,

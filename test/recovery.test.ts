@@ -9,7 +9,8 @@ import { HsmError } from '../host/core/codes.ts';
 import type { Core } from '../host/core/core.ts';
 import { LOG_START, LogEncoder, type PrepareBody } from '../host/core/txlog.ts';
 import { recover, splitSnapshot } from '../host/appliance/recovery.ts';
-import { compactLog, writeCheckpoint } from '../host/storage/compaction.ts';
+import { nextCheckpoint, type OutcomesCheckpoint } from '../host/appliance/request-outcomes.ts';
+import { checkpointName, compactLog, writeCheckpoint } from '../host/storage/compaction.ts';
 import { MemoryStorage } from '../host/storage/memory.ts';
 import type { Storage } from '../host/storage/storage.ts';
 import { Random } from '../host/protocol/random.ts';
@@ -194,15 +195,82 @@ describe('snapshots', () => {
 
   it('a snapshot no CHECKPOINT entry names (a checkpoint cut short) is ignored, and compaction deletes it', async () => {
     const model = await history(23, 12);
-    await model.storage.writeSnapshot(
-      'checkpoint-99999999999999999999',
-      model.core.snapshotChunks(),
-    );
+    // What a crash between the snapshot and its CHECKPOINT entry leaves: the next sequence's name.
+    const cutShort = checkpointName(model.encoder.last.sequence + 1n);
+    await model.storage.writeSnapshot(cutShort, model.core.snapshotChunks());
     const state = await recoverFresh(model.storage);
     expect(recoveredView(state)).toEqual(model.states.at(-1));
+    await model.step(); // the next entry takes that sequence; the snapshot stays unnamed
     await model.checkpoint();
     const compaction = await compactLog(model.core, model.storage, POOL);
-    expect(compaction.deletedSnapshots).toContain('checkpoint-99999999999999999999');
+    expect(compaction.deletedSnapshots).toContain(cutShort);
+  });
+
+  it('a log rolled back under a newer checkpoint snapshot is refused (38315), torn tail and all left as they were', async () => {
+    for (let seed = 1; seed <= 10; seed++) {
+      const model = await history(seed, 30);
+      const older = (await model.storage.readLog()).slice();
+      // More history and a checkpoint after the copy was taken.
+      for (let i = 0; i < 5; i++) await model.step();
+      await model.checkpoint();
+      // The log goes back to the copy (a backup of the file put back, a filesystem rolled back),
+      // with a torn append after it; the newer snapshots stay.
+      const rolled = new MemoryStorage();
+      await rolled.appendLog(Uint8Array.of(...older, 0x48, 0x50), true);
+      for (const name of await model.storage.listSnapshots())
+        await rolled.writeSnapshot(name, [(await model.storage.readSnapshot(name))!]);
+      const error = await expectCode(recoverFresh(rolled), 38315);
+      expect(error.message).toMatch(
+        /snapshots\/checkpoint-\d{20} was written at log sequence \d+, but the log ends at sequence \d+/,
+      );
+      expect(await rolled.readLog()).toEqual(Uint8Array.of(...older, 0x48, 0x50));
+    }
+  });
+
+  it('the request-outcomes blob must name the newest checkpoint, or a later one a crash cut short (38316)', async () => {
+    for (let seed = 1; seed <= 10; seed++) {
+      const model = await history(seed, 20);
+      const commits = async (count: number): Promise<void> => {
+        for (let i = 0; i < count; i++) {
+          if (model.pending) await model.commit(true);
+          await model.prepare();
+          await model.commit(true);
+        }
+      };
+      // As runtime.ts writes them: the blob naming the checkpoint, then the checkpoint.
+      const older = nextCheckpoint(model.core, model.encoder.last);
+      await model.checkpoint();
+      await commits(3);
+      const newest = nextCheckpoint(model.core, model.encoder.last);
+      await model.checkpoint();
+      await commits(3);
+      // A blob written for a checkpoint that a crash cut short, then more history after the restart.
+      const cutShort = nextCheckpoint(model.core, model.encoder.last);
+      await commits(3);
+      const recoverWith = (blob: {
+        present: boolean;
+        checkpoint: OutcomesCheckpoint | undefined;
+      }): Promise<unknown> =>
+        recover(keyedCore(), model.storage, {
+          poolId: POOL,
+          founders: FOUNDERS,
+          requestOutcomes: blob,
+        });
+      for (const checkpoint of [newest, cutShort, undefined])
+        await recoverWith({ present: true, checkpoint });
+      await expectCode(recoverWith({ present: false, checkpoint: undefined }), 38316);
+      await expectCode(recoverWith({ present: true, checkpoint: older }), 38316);
+      await expectCode(
+        recoverWith({ present: true, checkpoint: { ...newest, sp: newest.sp ^ 1n } }),
+        38316,
+      );
+      await expectCode(
+        recoverWith({ present: true, checkpoint: { ...cutShort, spvv: cutShort.spvv ^ 1 } }),
+        38316,
+      );
+      const beyond = { ...cutShort, sequence: model.encoder.last.sequence + 2n };
+      await expectCode(recoverWith({ present: true, checkpoint: beyond }), 38316);
+    }
   });
 
   it('snapshots larger than the IO buffer import in chunks of whole frames', async () => {

@@ -150,8 +150,10 @@ export class Appliance {
   }
 
   static async open(options: ApplianceOptions): Promise<Appliance> {
-    const runtime = await NodeRuntime.open(options);
+    // Every stored file is read and checked before recovery may cut a torn tail: a damaged
+    // node cache refuses the start (38314) with the store exactly as it was.
     const cache = await NodeCache.load(options.storage, options.id);
+    const runtime = await NodeRuntime.open(options);
     const appliance = new Appliance(options, runtime, cache);
     for (const node of runtime.replica.membership.members()) cache.learn(node.id, node.address);
     for (const [id, address] of cache.entries()) options.transport.setPeerAddress(id, address);

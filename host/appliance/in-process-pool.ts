@@ -55,7 +55,7 @@ export class InProcessPool {
       svmk: this.options.svmk,
       randomBytes: (n) => this.random.bytes(n),
     });
-    const appliance = await Appliance.open({
+    const opening = Appliance.open({
       id: node.id,
       address: node.address,
       domain: this.options.domain ?? 'pool',
@@ -67,6 +67,11 @@ export class InProcessPool {
       transport,
       groupCommit: this.options.groupCommit,
       checkpointBytes: this.options.checkpointBytes,
+    });
+    // A refused start (a damaged store) must not leave the address taken.
+    const appliance = await opening.catch(async (error: unknown) => {
+      await transport.close();
+      throw error;
     });
     this.appliances[i] = appliance;
     return appliance;

@@ -23,7 +23,7 @@ import type { Storage } from '../storage/storage.ts';
 import { PROBE_TIMEOUT_MS, probePeer } from '../transport/probe.ts';
 import type { FramedSocket, PeerTransport } from '../transport/transport.ts';
 import { toEntry, toPoolNode } from './log-records.ts';
-import { saveRequestOutcomes } from './request-outcomes.ts';
+import { nextCheckpoint, saveRequestOutcomes } from './request-outcomes.ts';
 import { concatBytes } from '@noble/hashes/utils.js';
 
 export type { JoinProgress, JoinResult } from '../protocol/live-sync.ts';
@@ -332,6 +332,7 @@ export async function liveSyncJoin(options: JoinOptions): Promise<Joined> {
   await saveRequestOutcomes(
     options.storage,
     result.requestOutcomes.map((o) => [o.requestId, { code: o.code, txid: o.txid }] as const),
+    nextCheckpoint(options.core, LOG_START),
   );
   const poolIdValue = BigInt(`0x${result.poolId}`);
   const members = result.membership;

@@ -11,6 +11,35 @@ export const NODE_CACHE_KEY = 'node-cache';
 export const NODE_CACHE_MAX = 64;
 const ADDRESS_PATTERN = /^[A-Za-z0-9.\-]{1,253}:\d{1,5}$/;
 
+const META_DAMAGED = 38314;
+/** Node ids as the pool makes them (16 lowercase hex digits). */
+const NODE_ID_PATTERN = /^[0-9a-f]{16}$/;
+
+/** The entries of a saved node cache: a JSON object of node id -> "host:port", at most
+ * NODE_CACHE_MAX; anything else is refused whole with 38314 (nothing is dropped silently). */
+export function parseNodeCache(bytes: Uint8Array): [NodeId, string][] {
+  const refuse = (why: string): never => {
+    throw new HsmError(META_DAMAGED, `meta/${NODE_CACHE_KEY}: ${why}`);
+  };
+  let saved: unknown;
+  try {
+    saved = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (error) {
+    return refuse(`not JSON (${error instanceof Error ? error.message : String(error)})`);
+  }
+  if (typeof saved !== 'object' || saved === null || Array.isArray(saved))
+    return refuse('not a JSON object of node id -> "host:port"');
+  const entries = Object.entries(saved as Record<string, unknown>);
+  if (entries.length > NODE_CACHE_MAX) refuse(`${entries.length} nodes, at most ${NODE_CACHE_MAX}`);
+  for (const [id, address] of entries) {
+    if (!NODE_ID_PATTERN.test(id)) refuse(`${JSON.stringify(id)} is not a node id`);
+    const port = typeof address === 'string' ? Number(address.split(':').pop()) : 0;
+    if (typeof address !== 'string' || !ADDRESS_PATTERN.test(address) || port < 1 || port > 65535)
+      refuse(`node ${id}: ${JSON.stringify(address)} is not a host:port address`);
+  }
+  return entries as [NodeId, string][];
+}
+
 export class NodeCache {
   private readonly nodes = new Map<NodeId, string>();
 
@@ -19,14 +48,11 @@ export class NodeCache {
     private readonly self: NodeId,
   ) {}
 
+  /** The saved cache; HsmError 38314 META_DAMAGED, naming the file and why, if it is not one. */
   static async load(storage: Storage, self: NodeId): Promise<NodeCache> {
     const cache = new NodeCache(storage, self);
     const bytes = await storage.readMeta(NODE_CACHE_KEY);
-    if (bytes) {
-      const saved = JSON.parse(new TextDecoder().decode(bytes)) as Record<string, string>;
-      for (const [id, address] of Object.entries(saved))
-        if (ADDRESS_PATTERN.test(address)) cache.nodes.set(id, address);
-    }
+    if (bytes) for (const [id, address] of parseNodeCache(bytes)) cache.nodes.set(id, address);
     return cache;
   }
 

@@ -99,7 +99,8 @@ export class NodeHost {
   /** The new id of a fenced node whose live-sync failed after the donor may have added it: a
    * retry must come back as that node, not as a second one (docs/LIVE_SYNC.md). */
   private pendingId: NodeId | undefined;
-  /** Client (not console) connections since this node's service started. */
+  /** Client (not console) connections that logged in since this node's service started (a
+   * fenced or diverged node refuses client logins, so refused attempts never count). */
   clientConnections = 0;
   private readonly discovery: Discovery | undefined;
   private readonly autoLiveSync: boolean;

@@ -16,6 +16,10 @@
 //    ABORT drops it; NODE_ADDED / NODE_DOWN edit the node list; a later CHECKPOINT (whose
 //    snapshot was unusable) must match the replayed SP. The epoch is the highest any entry
 //    carries or raises to. A PREPARE left without outcome is the PTL.
+// 4. Before anything is cut: a `checkpoint-<n>` snapshot beyond the log's end + 1 means the log
+//    was rolled back (38315 LOG_ROLLED_BACK); a log with a node-written checkpoint needs the
+//    request-outcomes blob written for it (38316 REQUEST_OUTCOMES_MISSING, when the caller
+//    passes what it found). Only then is a torn tail cut.
 
 import { HsmError } from '../core/codes.ts';
 import type { Core, SyncPoint } from '../core/core.ts';
@@ -33,10 +37,15 @@ import {
 } from '../core/txlog.ts';
 import { SNAPSHOT_HEADER_SIZE } from '../core/layout.ts';
 import type { Storage } from '../storage/storage.ts';
+import type { OutcomesCheckpoint } from './request-outcomes.ts';
 
 const CANNOT_LOAD_LOG = 37027;
 const LOG_REPLAY_MISMATCH = 38312;
 const LOG_NO_BASE = 38313;
+const LOG_ROLLED_BACK = 38315;
+const REQUEST_OUTCOMES_MISSING = 38316;
+/** The snapshots checkpoints write (compaction.ts checkpointName): their name says their sequence. */
+const CHECKPOINT_NAME = /^checkpoint-(\d{20})$/;
 const STORE_NOT_EMPTY = 38207;
 /** Snapshot bytes handed to the core per import call (whole frames; below the IO buffer). */
 const SNAPSHOT_IMPORT_CHUNK = 1 << 20;
@@ -85,6 +94,14 @@ export interface RecoveryOptions {
   ) => void;
   /** The node list of a log that starts at sequence 1 (the pool's founders). */
   readonly founders?: readonly PoolNode[];
+  /** false: a dry run (the start-up check) that only measures a torn tail. Default true. */
+  readonly cutTornTail?: boolean;
+  /** The request-outcomes blob found (request-outcomes.ts): a log whose checkpoints were written
+   * after one needs it, and the right one (38316). Absent: not checked. */
+  readonly requestOutcomes?: {
+    readonly present: boolean;
+    readonly checkpoint: OutcomesCheckpoint | undefined;
+  };
 }
 
 interface Base {
@@ -187,6 +204,71 @@ async function chooseBase(
       ? `the log starts at sequence ${entries[0].sequence}`
       : 'the log is empty but snapshots exist';
   throw new HsmError(LOG_NO_BASE, `no usable checkpoint snapshot and ${first}`);
+}
+
+/**
+ * A log rolled back under newer snapshots: a checkpoint writes its snapshot, then appends the
+ * CHECKPOINT entry (sequence n) after the last entry (n − 1), so a snapshot `checkpoint-<n>`
+ * whose n is past the log's last sequence + 1 was written after entries this log no longer
+ * has (a crash between the two leaves n = last + 1 exactly: a snapshot no entry names, unused).
+ */
+async function refuseRolledBack(storage: Storage, last: ChainPosition): Promise<void> {
+  for (const name of (await storage.listSnapshots()).sort()) {
+    const match = CHECKPOINT_NAME.exec(name);
+    if (!match) continue;
+    const sequence = BigInt(match[1]);
+    if (sequence > last.sequence + 1n)
+      throw new HsmError(
+        LOG_ROLLED_BACK,
+        `snapshots/${name} was written at log sequence ${sequence}, but the log ends at sequence ${last.sequence}: the log was rolled back`,
+      );
+  }
+}
+
+/**
+ * Every checkpoint a node writes (runtime.ts, and a joiner's first one) is preceded by the
+ * request-outcomes blob naming it, so once compaction may have dropped commits from the log the
+ * blob is the only record of their outcomes. The blob must name the newest such checkpoint in
+ * the log (its sequence, SP and SPVV), or a later one that a crash cut short after the blob was
+ * written (a sequence up to the log's end + 1 whose SP is the replay's after the entry before
+ * it: a newer blob holds every outcome the older would, outcomes never change). An older blob,
+ * another log's, or none at all is refused. A version-1 blob names no checkpoint: taken as is.
+ */
+function refuseWrongOutcomes(
+  log: Uint8Array,
+  entries: readonly ScannedEntry[],
+  last: ChainPosition,
+  blob: NonNullable<RecoveryOptions['requestOutcomes']>,
+  spBefore: SyncPoint | undefined,
+): void {
+  let newest: { sequence: bigint; body: CheckpointBody } | undefined;
+  for (let i = entries.length - 1; i >= 0 && !newest; i--) {
+    if (entries[i].type !== 'checkpoint') continue;
+    const body = entryAt(log, entries[i]).body as CheckpointBody;
+    if (CHECKPOINT_NAME.test(body.snapshotName)) newest = { sequence: entries[i].sequence, body };
+  }
+  if (!newest) return;
+  const file = 'meta/request-outcomes';
+  if (!blob.present)
+    throw new HsmError(
+      REQUEST_OUTCOMES_MISSING,
+      `${file} is missing, but the log's checkpoint at sequence ${newest.sequence} was written after it: retried writes could run twice`,
+    );
+  const named = blob.checkpoint;
+  if (!named) return;
+  const matches =
+    named.sequence === newest.sequence
+      ? named.sp === newest.body.sp && named.spvv === newest.body.spvv
+      : named.sequence > newest.sequence &&
+        named.sequence <= last.sequence + 1n &&
+        spBefore !== undefined &&
+        named.sp === spBefore.sp &&
+        named.spvv === spBefore.spvv;
+  if (!matches)
+    throw new HsmError(
+      REQUEST_OUTCOMES_MISSING,
+      `${file} belongs with a checkpoint at sequence ${named.sequence} (SP ${hex(named.sp).toUpperCase()}), not with this log, whose newest is at sequence ${newest.sequence} (SP ${hex(newest.body.sp).toUpperCase()})`,
+    );
 }
 
 /** The replay: state that is not in the key store. */
@@ -320,7 +402,8 @@ class Replay {
 /**
  * Rebuilds an appliance's state from storage into `core`, which must be keyed (its SVMK's
  * Sync-Point key) and empty. Throws HsmError: 37027 (log corrupt before its tail), 38313
- * (no base), 38312 (replay disagrees with the log), 38207 (store not empty). On an error
+ * (no base), 38312 (replay disagrees with the log), 38315 (a snapshot newer than the log),
+ * 38316 (the request-outcomes blob missing or not the checkpoint's), 38207 (store not empty). On an error
  * storage is unchanged and the core must be discarded; on success a torn tail has been cut.
  */
 export async function recover(
@@ -331,15 +414,23 @@ export async function recover(
   core.syncPoint(); // throws 38202 STORE_NO_KEY before anything else if the core has no key
   if (core.count() !== 0) throw new HsmError(STORE_NOT_EMPTY, 'recovery needs an empty store');
   const { log, entries, tornBytes, last } = await readLog(core, storage, options.poolId);
+  await refuseRolledBack(storage, last);
   const base = await chooseBase(core, storage, log, entries);
   const replay = new Replay(core, log, options.founders ?? [], options.onCommit);
+  // The state a blob's checkpoint would have recorded: right after the entry before it.
+  const named = options.requestOutcomes?.checkpoint;
+  let spBefore: SyncPoint | undefined;
   entries.forEach((entry, i) => {
     if (i < base.index) replay.beforeBase(entry);
     else if (i === base.index) replay.atBase(entry, base.checkpoint!);
     else replay.afterBase(entry);
+    if (i >= base.index && named && entry.sequence === named.sequence - 1n)
+      spBefore = core.syncPoint();
   });
+  if (options.requestOutcomes)
+    refuseWrongOutcomes(log, entries, last, options.requestOutcomes, spBefore);
   // Only now, so that a refused recovery changes nothing.
-  if (tornBytes > 0) await storage.truncateLog(log.length);
+  if (tornBytes > 0 && options.cutTornTail !== false) await storage.truncateLog(log.length);
   return {
     syncPoint: core.syncPoint(),
     pending: replay.pending,

@@ -6,10 +6,14 @@
 // it — and run a retried write a second time. Browser-safe.
 //
 // Format (metadata key REQUEST_OUTCOMES_KEY, docs/FORMATS.md "Request outcomes"), little-endian:
-//   magic u32 "HSRO" | version u8 = 1 | 3 zero bytes | count u32
-//   count × ( request id 16 bytes | txid 8 bytes | code i32 )
+//   v2 (written): magic u32 "HSRO" | version u8 = 2 | 3 zero bytes | count u32
+//                 | checkpoint sequence u64 | checkpoint SP u64 | checkpoint SPVV u16 | 2 zero bytes
+//   v1 (read):    magic u32 "HSRO" | version u8 = 1 | 3 zero bytes | count u32
+//   then count × ( request id 16 bytes | txid 8 bytes | code i32 )
 //   SHA-256 of everything before it (32 bytes)
-// Entries oldest first; a decoder refuses anything else whole (HsmError 37027).
+// Entries oldest first; a decoder refuses anything else whole (HsmError 37027). v2 names the
+// checkpoint the blob was written for (its sequence, and the SP it records): recovery refuses
+// a log whose newest checkpoint has no such blob, or another one (38316, recovery.ts).
 
 import { sha256 } from '@noble/hashes/sha2.js';
 import { equalBytes } from '@noble/ciphers/utils.js';
@@ -17,11 +21,16 @@ import { HsmError } from '../core/codes.ts';
 import type { Outcome } from '../protocol/replica.ts';
 import { REQUEST_OUTCOMES_MAX } from '../protocol/replica.ts';
 import type { Storage } from '../storage/storage.ts';
+import type { Core } from '../core/core.ts';
+import type { ChainPosition } from '../core/txlog.ts';
 
 export const REQUEST_OUTCOMES_KEY = 'request-outcomes';
 export const REQUEST_OUTCOMES_MAGIC = 0x4f525348; // "HSRO" little-endian
-export const REQUEST_OUTCOMES_VERSION = 1;
-const HEADER_SIZE = 12;
+export const REQUEST_OUTCOMES_VERSION = 2;
+/** The version before blobs named their checkpoint: still read. */
+export const REQUEST_OUTCOMES_VERSION_1 = 1;
+const HEADER_SIZE_V1 = 12;
+const HEADER_SIZE = 32;
 const ENTRY_SIZE = 28;
 const CHECKSUM_SIZE = 32;
 const CANNOT_LOAD_LOG = 37027;
@@ -37,16 +46,39 @@ function unhex(text: string, size: number, what: string): Uint8Array {
   return out;
 }
 
-/** The newest REQUEST_OUTCOMES_MAX outcomes, oldest first, as the blob. */
-export function encodeRequestOutcomes(outcomes: Iterable<readonly [string, Outcome]>): Uint8Array {
+/** The checkpoint a blob was written for: the CHECKPOINT entry's sequence and what it records. */
+export interface OutcomesCheckpoint {
+  readonly sequence: bigint;
+  readonly sp: bigint;
+  readonly spvv: number;
+}
+
+export interface RequestOutcomesBlob {
+  readonly outcomes: [string, Outcome][];
+  /** Absent in a version-1 blob (it named no checkpoint). */
+  readonly checkpoint: OutcomesCheckpoint | undefined;
+}
+
+/** The newest REQUEST_OUTCOMES_MAX outcomes, oldest first, as the blob: version 2 naming
+ * `checkpoint`, or version 1 without one (the old format, for tests of the reader). */
+export function encodeRequestOutcomes(
+  outcomes: Iterable<readonly [string, Outcome]>,
+  checkpoint?: OutcomesCheckpoint,
+): Uint8Array {
   const entries = [...outcomes].slice(-REQUEST_OUTCOMES_MAX);
-  const bytes = new Uint8Array(HEADER_SIZE + entries.length * ENTRY_SIZE + CHECKSUM_SIZE);
+  const header = checkpoint ? HEADER_SIZE : HEADER_SIZE_V1;
+  const bytes = new Uint8Array(header + entries.length * ENTRY_SIZE + CHECKSUM_SIZE);
   const view = new DataView(bytes.buffer);
   view.setUint32(0, REQUEST_OUTCOMES_MAGIC, true);
-  bytes[4] = REQUEST_OUTCOMES_VERSION;
+  bytes[4] = checkpoint ? REQUEST_OUTCOMES_VERSION : REQUEST_OUTCOMES_VERSION_1;
   view.setUint32(8, entries.length, true);
+  if (checkpoint) {
+    view.setBigUint64(12, checkpoint.sequence, true);
+    view.setBigUint64(20, checkpoint.sp, true);
+    view.setUint16(28, checkpoint.spvv, true);
+  }
   entries.forEach(([requestId, outcome], i) => {
-    const at = HEADER_SIZE + i * ENTRY_SIZE;
+    const at = header + i * ENTRY_SIZE;
     bytes.set(unhex(requestId, 16, 'requestId'), at);
     bytes.set(unhex(outcome.txid, 8, 'txid'), at + 16);
     view.setInt32(at + 24, outcome.code, true);
@@ -58,41 +90,72 @@ export function encodeRequestOutcomes(outcomes: Iterable<readonly [string, Outco
 
 /** The outcomes of a blob, oldest first; HsmError 37027 if it is not one, whole and intact. */
 export function decodeRequestOutcomes(bytes: Uint8Array): [string, Outcome][] {
+  return decodeRequestOutcomesBlob(bytes).outcomes;
+}
+
+/** The outcomes and the checkpoint of a blob (version 1 or 2); HsmError 37027 if it is not one, whole and intact. */
+export function decodeRequestOutcomesBlob(bytes: Uint8Array): RequestOutcomesBlob {
   const refuse = (why: string): never => {
-    throw new HsmError(CANNOT_LOAD_LOG, `request outcomes: ${why}`);
+    throw new HsmError(CANNOT_LOAD_LOG, `request outcomes (meta/${REQUEST_OUTCOMES_KEY}): ${why}`);
   };
-  if (bytes.length < HEADER_SIZE + CHECKSUM_SIZE) refuse(`${bytes.length} bytes is too short`);
+  if (bytes.length < HEADER_SIZE_V1 + CHECKSUM_SIZE) refuse(`${bytes.length} bytes is too short`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) !== REQUEST_OUTCOMES_MAGIC) refuse('not a request-outcomes blob');
-  if (bytes[4] !== REQUEST_OUTCOMES_VERSION) refuse(`version ${bytes[4]}`);
+  const version = bytes[4];
+  if (version !== REQUEST_OUTCOMES_VERSION && version !== REQUEST_OUTCOMES_VERSION_1)
+    refuse(`version ${version}`);
   if (bytes[5] !== 0 || bytes[6] !== 0 || bytes[7] !== 0) refuse('reserved bytes are not zero');
   const count = view.getUint32(8, true);
   if (count > REQUEST_OUTCOMES_MAX) refuse(`${count} entries, at most ${REQUEST_OUTCOMES_MAX}`);
-  if (bytes.length !== HEADER_SIZE + count * ENTRY_SIZE + CHECKSUM_SIZE)
+  const header = version === REQUEST_OUTCOMES_VERSION ? HEADER_SIZE : HEADER_SIZE_V1;
+  if (bytes.length !== header + count * ENTRY_SIZE + CHECKSUM_SIZE)
     refuse(`${bytes.length} bytes for ${count} entries`);
   const body = bytes.subarray(0, bytes.length - CHECKSUM_SIZE);
   if (!equalBytes(sha256(body), bytes.subarray(body.length))) refuse('checksum mismatch');
+  let checkpoint: OutcomesCheckpoint | undefined;
+  if (version === REQUEST_OUTCOMES_VERSION) {
+    if (bytes.subarray(30, 32).some((b) => b !== 0)) refuse('reserved bytes are not zero');
+    checkpoint = {
+      sequence: view.getBigUint64(12, true),
+      sp: view.getBigUint64(20, true),
+      spvv: view.getUint16(28, true),
+    };
+  }
   const out: [string, Outcome][] = [];
   for (let i = 0; i < count; i++) {
-    const at = HEADER_SIZE + i * ENTRY_SIZE;
+    const at = header + i * ENTRY_SIZE;
     out.push([
       hex(bytes.subarray(at, at + 16)),
       { txid: hex(bytes.subarray(at + 16, at + 24)), code: view.getInt32(at + 24, true) },
     ]);
   }
-  return out;
+  return { outcomes: out, checkpoint };
 }
 
-/** Written before the checkpoint that it goes with (an older blob with a newer log is fine:
- * outcomes never change, and the log's commits add the rest). */
+/** The checkpoint `writeCheckpoint(core, storage, encoder)` is about to write (encoder.last: `last`). */
+export function nextCheckpoint(core: Core, last: ChainPosition): OutcomesCheckpoint {
+  const syncPoint = core.syncPoint();
+  return { sequence: last.sequence + 1n, sp: syncPoint.sp, spvv: syncPoint.spvv };
+}
+
+/** Written right before the checkpoint it goes with (`checkpoint`: that CHECKPOINT entry's
+ * sequence, and the store's SP and SPVV, which the entry will record). */
 export async function saveRequestOutcomes(
   storage: Storage,
   outcomes: Iterable<readonly [string, Outcome]>,
+  checkpoint: OutcomesCheckpoint,
 ): Promise<void> {
-  await storage.writeMeta(REQUEST_OUTCOMES_KEY, encodeRequestOutcomes(outcomes));
+  await storage.writeMeta(REQUEST_OUTCOMES_KEY, encodeRequestOutcomes(outcomes, checkpoint));
+}
+
+/** The stored blob, decoded (undefined: there is none); HsmError 37027 if it is damaged. */
+export async function readRequestOutcomes(
+  storage: Storage,
+): Promise<RequestOutcomesBlob | undefined> {
+  const bytes = await storage.readMeta(REQUEST_OUTCOMES_KEY);
+  return bytes ? decodeRequestOutcomesBlob(bytes) : undefined;
 }
 
 export async function loadRequestOutcomes(storage: Storage): Promise<[string, Outcome][]> {
-  const bytes = await storage.readMeta(REQUEST_OUTCOMES_KEY);
-  return bytes ? decodeRequestOutcomes(bytes) : [];
+  return (await readRequestOutcomes(storage))?.outcomes ?? [];
 }

@@ -7,7 +7,7 @@ import type { Core } from '../core/core.ts';
 import { batchRequestIdsHex } from '../core/batch.ts';
 import { LogEncoder, type PrepareBody } from '../core/txlog.ts';
 import { compactLog, writeCheckpoint } from '../storage/compaction.ts';
-import { loadRequestOutcomes, saveRequestOutcomes } from './request-outcomes.ts';
+import { nextCheckpoint, readRequestOutcomes, saveRequestOutcomes } from './request-outcomes.ts';
 import type { Random } from '../protocol/random.ts';
 import { Replica, type Outcome, type Timers } from '../protocol/replica.ts';
 import { restore } from '../protocol/restore.ts';
@@ -54,7 +54,8 @@ export class NodeRuntime {
 
   static async open(options: RuntimeOptions): Promise<NodeRuntime> {
     // The outcomes kept with the last checkpoint first, then those of the commits in the log.
-    const requestOutcomes: [string, Outcome][] = await loadRequestOutcomes(options.storage);
+    const blob = await readRequestOutcomes(options.storage);
+    const requestOutcomes: [string, Outcome][] = blob?.outcomes ?? [];
     const onCommit = (
       transactionId: bigint,
       prepare: PrepareBody,
@@ -68,6 +69,7 @@ export class NodeRuntime {
       poolId: options.poolId,
       founders: options.founders.map(toPoolNode),
       onCommit,
+      requestOutcomes: { present: blob !== undefined, checkpoint: blob?.checkpoint },
     });
     const founderIds = new Set(options.founders.map((node) => node.id));
     // A node that joined by live-sync is no founder: its checkpoint and log name it. A node
@@ -171,7 +173,11 @@ export class NodeRuntime {
     const members = this.replica.membership.members();
     // Before the checkpoint: once compaction drops the log before it, recovery finds the
     // outcomes of the writes committed there only in this blob.
-    await saveRequestOutcomes(this.storage, this.replica.requestOutcomes);
+    await saveRequestOutcomes(
+      this.storage,
+      this.replica.requestOutcomes,
+      nextCheckpoint(this.replica.core, this.encoder.last),
+    );
     await writeCheckpoint(this.replica.core, this.storage, this.encoder, members.map(toPoolNode));
     // The checkpoint lists the members only: the nodes fenced (and added, then fenced) follow
     // it as entries, so a recovery from it still has every event once compaction dropped the

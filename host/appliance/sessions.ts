@@ -10,11 +10,12 @@ import type { Service } from '../service/service.ts';
 import type { Session } from '../service/session.ts';
 import type { ClientConnection, ClientPath } from '../transport/transport.ts';
 import type { NodeHost } from './node-host.ts';
+import type { Appliance } from './appliance.ts';
 
 /** The service's backend over a node: reads from its key store, writes through the pool. Both
  * follow the node's current appliance (a live-sync in place replaces it). */
 export function applianceBackend(
-  node: NodeHost,
+  node: { readonly appliance: Appliance },
   svmk: Uint8Array,
   randomBytes: (length: number) => Uint8Array,
   now: () => number,
@@ -24,12 +25,26 @@ export function applianceBackend(
       return node.appliance.core;
     },
     svmk,
+    serving: () => servingCode(node.appliance.runtime.replica),
     submit: ({ kind: _kind, ...write }) => node.appliance.write(write),
     randomBytes,
     now,
   };
 }
 
+/** 0 while the node may serve clients; 38503 once it knows it was declared down, 38504 once it
+ * knows its state diverged (until a live-sync replaces the appliance, and with it the replica). */
+export function servingCode(replica: {
+  readonly fenced: boolean;
+  readonly diverged: boolean;
+}): number {
+  if (replica.fenced) return NODE_FENCED_NO_READS;
+  if (replica.diverged) return NODE_DIVERGED;
+  return 0;
+}
+
+const NODE_FENCED_NO_READS = 38503;
+const NODE_DIVERGED = 38504;
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
@@ -65,11 +80,13 @@ export class SessionServer {
   ) {}
 
   attach(path: ClientPath, connection: ClientConnection): void {
-    // Live-sync is refused once a client connected (37033); the remote console does not count.
-    if (path === '/client') this.node.clientConnections++;
     let session: Session;
+    // Live-sync in place is refused once a client logged in here (37033); the remote console
+    // does not count, nor does a client this node refused (a fenced node refuses logins, and
+    // the SDK keeps trying it: those attempts must not block the live-sync that brings it back).
+    let counted = path !== '/client';
     try {
-      session = this.service.openSession();
+      session = this.service.openSession({ console: path === '/console' });
     } catch (error) {
       connection.close(1013, error instanceof HsmError ? error.codeName : 'busy');
       return;
@@ -78,6 +95,13 @@ export class SessionServer {
     connection.onMessage((bytes) => {
       // A handler that fails answers with a code; it must never take the node down.
       this.answer(path, session, decoder.decode(bytes))
+        .then((reply) => {
+          if (!counted && session.user !== undefined) {
+            counted = true;
+            this.node.clientConnections++;
+          }
+          return reply;
+        })
         .catch((error: unknown) =>
           JSON.stringify({
             id: null,

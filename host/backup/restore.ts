@@ -152,9 +152,12 @@ export async function restoreBackup(
   });
   const oldLength = await storage.logSize();
   await storage.appendLog(entry, true);
-  if (oldLength > 0) await storage.dropLogPrefix(oldLength);
+  // The old snapshots go before the old log: a crash in between leaves the old log followed by
+  // an entry that does not continue it (refused, 37027; restore again), never the restored log
+  // beside an old `checkpoint-<n>` newer than it, which recovery takes for a rolled-back log.
   const deletedSnapshots = existing.filter((name) => name !== snapshotName);
   for (const name of deletedSnapshots) await storage.deleteSnapshot(name);
+  if (oldLength > 0) await storage.dropLogPrefix(oldLength);
   return {
     header,
     syncPoint,

@@ -7,6 +7,7 @@ import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Appliance, WriteInput } from '../appliance/appliance.ts';
 import type { WriteRequest } from '../protocol/types.ts';
+import { metaDamaged } from './exit-codes.ts';
 
 export const bootstrapPath = (dir: string): string => join(dir, 'bootstrap.json');
 /** How often node 1 tries again while the pool is not writable yet. */
@@ -23,17 +24,50 @@ export function writeBootstrap(dir: string, write: WriteRequest): void {
   });
 }
 
-function readBootstrap(dir: string): WriteInput {
-  const saved = JSON.parse(readFileSync(bootstrapPath(dir), 'utf8')) as Omit<
-    WriteRequest,
-    'operations'
-  > & { operations: { op: 'insert'; record: string }[] };
+/** The saved write; CliError (EXIT.DATA, 38314) naming the file if it is not one. */
+export function readBootstrap(dir: string): WriteInput {
+  const path = bootstrapPath(dir);
+  let saved: unknown;
+  try {
+    saved = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw metaDamaged(path, `not JSON (${(error as Error).message})`);
+  }
+  const s = saved as Record<string, unknown> | null;
+  const text = (value: unknown): value is string => typeof value === 'string';
+  const base64 = (value: unknown): value is string =>
+    text(value) && /^[A-Za-z0-9+/]*={0,2}$/.test(value) && value.length % 4 === 0;
+  if (
+    typeof s !== 'object' ||
+    s === null ||
+    !text(s.requestId) ||
+    !/^[0-9a-f]{32}$/.test(s.requestId) ||
+    !text(s.event) ||
+    !text(s.sourceUser) ||
+    !text(s.target) ||
+    !Array.isArray(s.operations) ||
+    s.operations.length === 0 ||
+    !(s.operations as unknown[]).every(
+      (operation) =>
+        typeof operation === 'object' &&
+        operation !== null &&
+        (operation as Record<string, unknown>).op === 'insert' &&
+        base64((operation as Record<string, unknown>).record),
+    )
+  )
+    throw metaDamaged(
+      path,
+      'not a bootstrap write (requestId, event, sourceUser, target, operations of inserts)',
+    );
+  const write = saved as Omit<WriteRequest, 'operations'> & {
+    operations: { op: 'insert'; record: string }[];
+  };
   return {
-    requestId: saved.requestId,
-    event: saved.event,
-    sourceUser: saved.sourceUser,
-    target: saved.target,
-    operations: saved.operations.map((operation) => ({
+    requestId: write.requestId,
+    event: write.event,
+    sourceUser: write.sourceUser,
+    target: write.target,
+    operations: write.operations.map((operation) => ({
       op: 'insert' as const,
       record: new Uint8Array(Buffer.from(operation.record, 'base64')),
     })),

@@ -16,7 +16,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeAddress } from '../protocol/types.ts';
-import { CliError, EXIT } from './exit-codes.ts';
+import { CliError, EXIT, metaDamaged } from './exit-codes.ts';
 
 export const CONFIG_VERSION = 1;
 
@@ -34,24 +34,52 @@ export const configPath = (dir: string): string => join(dir, 'node.json');
 export const svmkPath = (dir: string): string => join(dir, 'svmk.key');
 
 export function readConfig(dir: string): NodeConfig {
+  const path = configPath(dir);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new CliError(EXIT.DATA, `${path}: ${(error as Error).message}`);
+  }
   let config: NodeConfig;
   try {
-    config = JSON.parse(readFileSync(configPath(dir), 'utf8')) as NodeConfig;
+    config = JSON.parse(text) as NodeConfig;
   } catch (error) {
-    throw new CliError(EXIT.DATA, `${configPath(dir)}: ${(error as Error).message}`);
+    throw metaDamaged(path, `not JSON (${(error as Error).message})`);
   }
-  if (
-    config.version !== CONFIG_VERSION ||
-    !/^[0-9a-f]{16}$/.test(config.id) ||
-    !/^[0-9a-f]{16}$/.test(config.poolId) ||
-    !Array.isArray(config.founders)
-  ) {
-    throw new CliError(
-      EXIT.DATA,
-      `${configPath(dir)}: not a node configuration of version ${CONFIG_VERSION}`,
-    );
-  }
+  const why = configProblem(config);
+  if (why) throw metaDamaged(path, `not a node configuration of version ${CONFIG_VERSION}: ${why}`);
   return config;
+}
+
+const HEX16 = /^[0-9a-f]{16}$/;
+
+/** What is wrong with a parsed node.json, or undefined. */
+function configProblem(config: unknown): string | undefined {
+  if (typeof config !== 'object' || config === null || Array.isArray(config))
+    return 'not a JSON object';
+  const c = config as Record<string, unknown>;
+  if (c.version !== CONFIG_VERSION) return `version ${JSON.stringify(c.version)}`;
+  if (typeof c.id !== 'string' || !HEX16.test(c.id)) return 'id: 16 lowercase hex digits';
+  if (typeof c.poolId !== 'string' || !HEX16.test(c.poolId))
+    return 'poolId: 16 lowercase hex digits';
+  if (typeof c.domain !== 'string' || c.domain.length === 0) return 'domain: a non-empty string';
+  if (typeof c.listen !== 'string' || !/^[^\s]+:\d{1,5}$/.test(c.listen))
+    return 'listen: HOST:PORT';
+  if (!Array.isArray(c.founders) || c.founders.length === 0) return 'founders: a non-empty list';
+  for (const founder of c.founders as unknown[]) {
+    const f = founder as Record<string, unknown> | null;
+    if (
+      typeof f !== 'object' ||
+      f === null ||
+      typeof f.id !== 'string' ||
+      !HEX16.test(f.id) ||
+      typeof f.address !== 'string' ||
+      !/^[^\s]+:\d{1,5}$/.test(f.address)
+    )
+      return `founders: ${JSON.stringify(founder)} is not {"id": 16 hex digits, "address": "HOST:PORT"}`;
+  }
+  return undefined;
 }
 
 export function readSvmk(dir: string): Uint8Array {

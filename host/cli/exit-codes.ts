@@ -1,5 +1,7 @@
 // The hsmpool command's exit codes (docs/CLI.md).
 
+import { HsmError } from '../core/codes.ts';
+
 export const EXIT = {
   OK: 0,
   /** The command ran and failed (a node error, a refused operation). */
@@ -21,4 +23,10 @@ export class CliError extends Error {
   ) {
     super(message);
   }
+}
+
+/** A metadata file of a data directory that does not parse or has the wrong shape: EXIT.DATA
+ * with 38314 META_DAMAGED, naming the file and why. */
+export function metaDamaged(path: string, why: string): CliError {
+  return new CliError(EXIT.DATA, new HsmError(38314, `${path}: ${why}`).message);
 }

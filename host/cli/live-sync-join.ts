@@ -18,7 +18,7 @@ import { HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { NodeServer } from '../transport/ws-node.ts';
-import { CliError, EXIT } from './exit-codes.ts';
+import { CliError, EXIT, metaDamaged } from './exit-codes.ts';
 import {
   configPath,
   newId,
@@ -242,22 +242,33 @@ async function joinDiscovered(
 }
 
 export function readJoining(dir: string): { id?: string; listen?: string } | undefined {
-  if (!existsSync(joiningPath(dir))) return undefined;
+  const path = joiningPath(dir);
+  if (!existsSync(path)) return undefined;
+  // The id an interrupted attempt used: the donor may have added it already, so guessing a new
+  // one could leave a second, dead member. A damaged file is refused (38314), not ignored.
+  let value: { id?: unknown; listen?: unknown } | null;
   try {
-    const value = JSON.parse(readFileSync(joiningPath(dir), 'utf8')) as {
-      id?: unknown;
-      listen?: unknown;
-    };
-    return {
-      id: typeof value.id === 'string' && /^[0-9a-f]{16}$/.test(value.id) ? value.id : undefined,
-      listen: typeof value.listen === 'string' ? value.listen : undefined,
-    };
-  } catch {
-    return {};
+    value = JSON.parse(readFileSync(path, 'utf8')) as { id?: unknown; listen?: unknown } | null;
+  } catch (error) {
+    throw metaDamaged(
+      path,
+      `not JSON (${(error as Error).message}); delete it to join under a new node id`,
+    );
   }
+  if (
+    typeof value !== 'object' ||
+    value === null ||
+    typeof value.id !== 'string' ||
+    !/^[0-9a-f]{16}$/.test(value.id) ||
+    typeof value.listen !== 'string'
+  )
+    throw metaDamaged(
+      path,
+      'not {"id": 16 hex digits, "listen": "HOST:PORT"}; delete it to join under a new node id',
+    );
+  return { id: value.id, listen: value.listen };
 }
 
-/** Written whole or not at all (temporary file, then rename). */
 export function writeJoining(dir: string, value: { id: string; listen: string }): void {
   const temporary = `${joiningPath(dir)}.tmp`;
   writeFileSync(temporary, JSON.stringify(value) + '\n');

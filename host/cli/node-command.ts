@@ -23,6 +23,8 @@ import { startNodeServer, type NodeServer } from '../transport/ws-node.ts';
 import { SessionServer, applianceBackend } from '../appliance/sessions.ts';
 import { Service } from '../service/service.ts';
 import { runBootstrap } from './bootstrap.ts';
+import { checkDataDirectory } from './startup-check.ts';
+import { HsmError } from '../core/codes.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 import {
   configPath,
@@ -118,6 +120,18 @@ function discoveryAddresses(range: string): string[] {
   }
 }
 
+/** NodeHost.open; a store it refuses (checked in phase 1 already, so only a change made since)
+ * is a data error naming the code, not a crash. */
+async function openNode(...args: Parameters<typeof NodeHost.open>): Promise<NodeHost> {
+  try {
+    return await NodeHost.open(...args);
+  } catch (error) {
+    if (error instanceof HsmError)
+      throw new CliError(EXIT.DATA, `${args[0].address}: refused to start: ${error.message}`);
+    throw error;
+  }
+}
+
 export async function runNode(options: NodeCommandOptions): Promise<number> {
   const discovery =
     options.discover === undefined ? undefined : discoveryAddresses(options.discover);
@@ -162,13 +176,16 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
   let storage: FileStorage | undefined;
   try {
     const svmk = plan?.svmk ?? readSvmk(options.data);
-    storage = await FileStorage.open(options.data);
     const spKey = deriveSyncPointKey(svmk);
     const keyedCore = (): Core => {
       const core = newCore();
       core.setKey(spKey);
       return core;
     };
+    // Phase 1: read and check every file, writing nothing (a joining directory is overwritten
+    // whole by the pool image instead). Phase 2, below: open, repair (cut a torn tail), run.
+    if (!plan) await checkDataDirectory(options.data, config!, keyedCore());
+    storage = await FileStorage.open(options.data);
     let sessions: SessionServer | undefined;
     server = await startNodeServer({
       host: listen.host,
@@ -215,7 +232,7 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
     }
     const nodeServer = server;
     const dataDir = options.data;
-    const node = await NodeHost.open(
+    const node = await openNode(
       {
         address: server.address,
         svmk,

@@ -32,7 +32,7 @@ import { secureRandomBytes } from '../service/random.ts';
 import { DEFAULT_KDF_LIMITS, type KdfLimits } from '../service/scram.ts';
 import { keyContext, seal, unseal } from '../service/wrapping.ts';
 import type { ConnectionFactory } from './connection.ts';
-import { NodeLink, isNodeFailure, type LinkSession } from './node-link.ts';
+import { NODE_STALE_CODES, NodeLink, isNodeFailure, type LinkSession } from './node-link.ts';
 
 /** Nodes in one load-balancing list (DINAMO's limit). */
 export const CLIENT_NODES_MAX = 16;
@@ -40,8 +40,13 @@ export const CLIENT_NODES_MAX = 16;
 export const BUSY_RETRIES_LIMIT = 100;
 export const BACKOFF_LIMIT_MS = 60_000;
 const RETRYABLE_CODES: ReadonlySet<number> = new Set([36000, 36001, 36002, 36003, 36004, 5304]);
-/** Answers meaning "this node cannot serve you, another can": fenced by node-down, or stopped. */
-const NODE_GONE_CODES: ReadonlySet<number> = new Set([code('NODE_FENCED'), code('CANNOT_WORK')]);
+/** Answers meaning "this node cannot serve you, another can": fenced by node-down (38502 for
+ * writes, 38503 for reads), diverged (38504), or stopped. */
+const NODE_GONE_CODES: ReadonlySet<number> = new Set([
+  code('NODE_FENCED'),
+  code('CANNOT_WORK'),
+  ...NODE_STALE_CODES,
+]);
 /** A session that expired is renewed once per call, then the failure is reported. */
 const SESSION_RENEWALS_MAX = 1;
 

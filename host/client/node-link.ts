@@ -52,8 +52,17 @@ export interface LinkSession {
 
 /** A failure of the node or the way to it (not an answer): the client tries another node. */
 export function isNodeFailure(error: unknown): error is HsmError {
-  return error instanceof HsmError && (error.code < 0 || error.code === code('PROTOCOL_ERROR'));
+  return (
+    error instanceof HsmError &&
+    (error.code < 0 || error.code === code('PROTOCOL_ERROR') || NODE_STALE_CODES.has(error.code))
+  );
 }
+
+/** A fenced or diverged node refuses logins and reads: its state may be stale, another node's is not. */
+export const NODE_STALE_CODES: ReadonlySet<number> = new Set([
+  code('NODE_FENCED_NO_READS'),
+  code('NODE_DIVERGED'),
+]);
 
 export class NodeLink {
   private session: Promise<LinkSession> | undefined;

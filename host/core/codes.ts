@@ -85,6 +85,22 @@ const table = [
     action:
       'Bring it back with live-sync, which gives it a new node id; use another node meanwhile.',
   },
+  {
+    code: 38503,
+    name: 'NODE_FENCED_NO_READS',
+    meaning:
+      'This node was declared down (node-down): its keys, users and passwords may be stale, so it serves no reads and no logins to clients (the console still works) until live-sync brings it back.',
+    action:
+      'Nothing in an application: the SDK moves the call to another node. An operator live-syncs this node (console live-sync).',
+  },
+  {
+    code: 38504,
+    name: 'NODE_DIVERGED',
+    meaning:
+      "This node's state diverged from the pool's (a commit gave another Sync-Point here than at its coordinator): it serves no reads, writes or logins to clients (the console still works) until live-sync brings it back.",
+    action:
+      'Nothing in an application: the SDK moves the call to another node. An operator live-syncs this node (console live-sync).',
+  },
   // Server side (DINAMO numbering).
   {
     code: 5002,
@@ -334,6 +350,32 @@ const table = [
     meaning:
       "No valid snapshot with the log after it covers the state (the checkpoint's snapshot is missing or corrupt and the log does not reach back to sequence 1).",
     action: 'Restore the snapshot file or live-sync this appliance from the pool.',
+  },
+  // Start-up: every file of a data directory is read and checked before anything is repaired
+  // or opened (host/appliance/startup-check.ts); a refusal changes nothing.
+  {
+    code: 38314,
+    name: 'META_DAMAGED',
+    meaning:
+      'A metadata file of the data directory (node.json, meta/node-cache, joining.json, bootstrap.json) is not valid JSON or not of the expected shape; the node did not start and nothing was changed.',
+    action:
+      'Restore the file from a copy (the message names it and why); a node cache may be deleted, it refills from the pool.',
+  },
+  {
+    code: 38315,
+    name: 'LOG_ROLLED_BACK',
+    meaning:
+      'A checkpoint snapshot is newer than anything the log reaches: the log was rolled back (replaced by an older copy) under newer snapshots; the node did not start and nothing was changed.',
+    action:
+      'Put back the log that goes with the snapshots, or live-sync this node from the pool (hsmpool node --join).',
+  },
+  {
+    code: 38316,
+    name: 'REQUEST_OUTCOMES_MISSING',
+    meaning:
+      "The request-outcomes file that goes with the log's checkpoints is missing or older than they are: retried writes could run twice; the node did not start and nothing was changed.",
+    action:
+      'Put back meta/request-outcomes from a copy of this directory, or live-sync this node from the pool (hsmpool node --join).',
   },
   // Transport (host/transport/, docs/TRANSPORT.md): DINAMO's network numbers, 386xx hsmpool's own.
   {

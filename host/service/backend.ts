@@ -20,4 +20,11 @@ export interface ServiceBackend {
   randomBytes(length: number): Uint8Array;
   /** Milliseconds, for session timeouts only. */
   now(): number;
+  /**
+   * Whether this node may serve clients now: 0, or the code to refuse every client request but
+   * ping and logout with — 38503 NODE_FENCED_NO_READS (declared down) or 38504 NODE_DIVERGED:
+   * its store may hold keys removed and passwords changed since. Console sessions are exempt.
+   * Absent: always 0.
+   */
+  serving?(): number;
 }

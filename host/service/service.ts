@@ -23,6 +23,19 @@ import {
 import { Session } from './session.ts';
 import * as users from './users.ts';
 
+/** Requests that submit a replicated write. */
+const WRITE_TYPES: ReadonlySet<RequestType> = new Set<RequestType>([
+  'user.create',
+  'user.delete',
+  'user.password',
+  'user.unlock',
+  'policy.set',
+  'key.generate',
+  'key.import',
+  'key.remove',
+  'key.grant',
+]);
+
 /** Sessions one node serves at once; one more gets SERVER_BUSY. */
 export const SESSIONS_MAX = 1024;
 
@@ -81,11 +94,12 @@ export class Service {
     };
   }
 
-  /** A new session (one per client connection). SERVER_BUSY when SESSIONS_MAX are open. */
-  openSession(): Session {
+  /** A new session (one per client connection). SERVER_BUSY when SESSIONS_MAX are open.
+   * `console`: the operator's console session, served even by a fenced or diverged node. */
+  openSession(options: { readonly console?: boolean } = {}): Session {
     if (this.sessions.size >= SESSIONS_MAX)
       throw new HsmError(code('SERVER_BUSY'), `${SESSIONS_MAX} sessions open`);
-    const session = new Session(this.nextSessionId++, this.backend.now());
+    const session = new Session(this.nextSessionId++, this.backend.now(), options.console);
     this.sessions.add(session);
     return session;
   }
@@ -135,6 +149,12 @@ export class Service {
     if (!this.sessions.has(session))
       throw new HsmError(code('SESSION_EXPIRED'), 'the session is closed');
     if (UNAUTHENTICATED_TYPES.has(request.type)) session.lastActivityMs = this.backend.now();
+    // A fenced or diverged node's store may hold keys removed and passwords changed since: no
+    // login, read or write for clients (the SDK fails over on these codes). A console session
+    // logs in, and an administrator's goes on working, so an operator can inspect and fix it.
+    const refusal =
+      request.type === 'ping' || request.type === 'logout' ? 0 : (this.backend.serving?.() ?? 0);
+    if (refusal !== 0 && !session.console) refuseStale(refusal, request.type);
     switch (request.type) {
       case 'ping':
         return {};
@@ -147,6 +167,7 @@ export class Service {
         return {};
     }
     const context = this.authenticate(session);
+    if (refusal !== 0 && !context.user.admin) refuseStale(refusal, request.type);
     const handler = this.handlers[request.type] as Handler<AuthenticatedType>;
     return handler(context, request as Decoded<AuthenticatedType>);
   }
@@ -169,6 +190,14 @@ export class Service {
     session.lastActivityMs = now;
     return { node: this.node, session, user, sessionKey: login.sessionKey };
   }
+}
+
+/** The refusal of a fenced (38503) or diverged (38504) node; a fenced node's writes keep their
+ * own code (38502, the replica's), given before the handler reads the stale store. */
+function refuseStale(refusal: number, type: RequestType): never {
+  if (refusal === code('NODE_FENCED_NO_READS') && WRITE_TYPES.has(type))
+    throw new HsmError(code('NODE_FENCED'), 'this node was declared down: it takes no writes');
+  throw new HsmError(refusal);
 }
 
 function errorResponse(error: unknown): ServiceResponse {

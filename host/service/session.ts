@@ -27,6 +27,8 @@ export class Session {
   constructor(
     readonly id: number,
     nowMs: number,
+    /** A console session (the operator's): served even by a fenced or diverged node. */
+    readonly console = false,
   ) {
     this.lastActivityMs = nowMs;
   }

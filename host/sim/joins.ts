@@ -9,7 +9,7 @@ import { toPoolNode } from '../appliance/log-records.ts';
 import type { Random } from '../protocol/random.ts';
 import type { Envelope, NodeId } from '../protocol/types.ts';
 import { writeCheckpoint } from '../storage/compaction.ts';
-import { saveRequestOutcomes } from '../appliance/request-outcomes.ts';
+import { nextCheckpoint, saveRequestOutcomes } from '../appliance/request-outcomes.ts';
 import { SimJoiner } from './joiner.ts';
 import type { CoreFactory, World } from './world.ts';
 
@@ -108,6 +108,7 @@ export class Joins {
     await saveRequestOutcomes(
       joiner.storage,
       result.requestOutcomes.map((o) => [o.requestId, { code: o.code, txid: o.txid }] as const),
+      nextCheckpoint(core, LOG_START),
     );
     await writeCheckpoint(
       core,
