@@ -25,6 +25,7 @@ export function applianceBackend(
     },
     svmk,
     submit: ({ kind: _kind, ...write }) => node.appliance.write(write),
+    outcome: (requestId) => node.appliance.outcome(requestId),
     randomBytes,
     now,
   };

@@ -10,7 +10,7 @@ import { GROUP_COMMIT_WRITES_MAX, WRITE_QUEUE_MAX, type Replica, type TxState } 
 import type { Transaction, TxId, WriteRequest } from './types.ts';
 import { BATCH_SIZE_MAX } from '../core/layout.ts';
 import { EVENT_TYPES, operationSize } from '../core/batch.ts';
-import { rememberRequests } from './participant.ts';
+import { answerCarried, rememberRequests } from './participant.ts';
 
 /** A request id (32 hex digits, checked by submit) as the 16 bytes a batch carries. */
 export function requestIdBytes(requestId: string): Uint8Array {
@@ -27,13 +27,10 @@ export function submit(replica: Replica, request: WriteRequest): void {
   const known = replica.requestOutcomes.get(request.requestId);
   if (known)
     return replica.reply({ requestId: request.requestId, code: known.code, txid: known.txid });
-  const inFlight =
-    replica.queue.some((queued) => queued.requestId === request.requestId) ||
-    [...replica.transactions.values()].some((held) =>
-      held.requests.some((r) => r.requestId === request.requestId),
-    );
-  // A duplicate of a write still in flight: retry later and get its outcome then.
-  if (inFlight) return replica.fail(request.requestId, 36000);
+  // A duplicate of a write still in flight here (queued, or in a transaction this node
+  // coordinates or takes part in): no answer now; the caller waits with the original's waiter and
+  // gets its outcome (the appliance adds a waiter; a busy answer would be a lie: it may commit).
+  if (replica.whereIs(request.requestId)) return;
   const coordinatingOnly = [...replica.transactions.values()].every(
     (held) => held.role === 'coordinator',
   );
@@ -213,9 +210,7 @@ function decide(replica: Replica, held: TxState, commit: boolean, code: number):
     // From the batch itself: after a restart `held.requests` is empty, yet retries of these
     // writes may be queued here and must get this outcome, not run again.
     rememberRequests(replica, tx, applied.writeResults);
-    held.requests.forEach((request, i) =>
-      replica.reply({ requestId: request.requestId, code: applied.writeResults[i], txid: tx.txid }),
-    );
+    answerCarried(replica, tx, applied.writeResults);
   } else {
     held.state = 'ABORTED';
     if (code === 36000)
@@ -227,8 +222,7 @@ function decide(replica: Replica, held: TxState, commit: boolean, code: number):
       epoch: replica.membership.epoch,
       reason: code,
     });
-    for (const request of held.requests)
-      replica.reply({ requestId: request.requestId, code, txid: tx.txid });
+    answerCarried(replica, tx, code);
   }
   replica.remember(tx.txid, commit);
   for (const participant of tx.participants) {

@@ -72,6 +72,7 @@ export class Service {
       'key.remove': keys.removeKey,
       'key.list': keys.listKeys,
       'key.grant': keys.grantKey,
+      'write.outcome': (context, request) => writeOutcome(context, request.requestId),
       sign: keys.signMessage,
       verify: keys.verifySignature,
       encrypt: keys.encryptMessage,
@@ -169,6 +170,25 @@ export class Service {
     session.lastActivityMs = now;
     return { node: this.node, session, user, sessionKey: login.sessionKey };
   }
+}
+
+/** Codes an outcome query answers as errors: the node cannot tell the outcome (yet). */
+const NO_OUTCOME: ReadonlySet<number> = new Set([
+  code('WRITE_OUTCOME_PENDING'),
+  code('REQUEST_ID_UNKNOWN'),
+  code('NODE_FENCED'),
+  code('CANNOT_WORK'),
+  code('REPLICATION_BUSY'),
+]);
+
+/** A write's remembered outcome (any logged-in user: request ids are 128-bit random). */
+async function writeOutcome(
+  context: RequestContext,
+  requestId: string,
+): Promise<ResultOf<'write.outcome'>> {
+  const reply = await context.node.backend.outcome(requestId);
+  if (NO_OUTCOME.has(reply.code)) throw new HsmError(reply.code, `request ${requestId}`);
+  return reply.txid === undefined ? { code: reply.code } : { code: reply.code, txid: reply.txid };
 }
 
 function errorResponse(error: unknown): ServiceResponse {
