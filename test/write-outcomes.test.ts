@@ -5,6 +5,7 @@
 // never commits; the SDK reports WRITE_OUTCOME_UNKNOWN (1006) with the request id, and
 // `client.outcome()` or a retry with the caller's own request id learns the original outcome.
 
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WRITE_TIMEOUT_TICKS, type Appliance } from '../host/appliance/appliance.ts';
 import { InProcessPool } from '../host/appliance/in-process-pool.ts';
@@ -265,5 +266,21 @@ describe('the write-outcome classification', () => {
       'NET_CONNECT_FAILED',
     ] as const)
       expect(writeOutcome(code(name))).toBe('not committed');
+  });
+
+  it('docs/CLIENT.md "Outcomes" lists write codes with the classification of host/core/codes.ts', () => {
+    const page = readFileSync(new URL('../docs/CLIENT.md', import.meta.url), 'utf8');
+    const rows = [
+      ...page.matchAll(/^\|\s*(-?\d+) \| (\w+)\s*\| (committed|not committed|unknown)\s*\|$/gm),
+    ];
+    expect(rows.length).toBeGreaterThanOrEqual(16);
+    for (const [, number, name, outcome] of rows) {
+      expect(code(name as Parameters<typeof code>[0])).toBe(Number(number));
+      expect(writeOutcome(Number(number))).toBe(outcome);
+    }
+    // Every "unknown" code is in the page's table.
+    const listed = new Set(rows.map((row) => Number(row[1])));
+    for (const entry of RETURN_CODES)
+      if (writeOutcome(entry.code) === 'unknown') expect(listed).toContain(entry.code);
   });
 });
