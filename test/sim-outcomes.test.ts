@@ -14,12 +14,14 @@ const C = '0000000000000001';
 const TX = '00000000000000aa';
 
 /** The checker's view of a run whose only committed transaction TX, begun by C, carries ID. */
-function check(script: (log: AnswerLog, begin: () => void) => void): string[] {
+function check(script: (log: AnswerLog, begin: () => void) => void, result = 0): string[] {
   const answers = new AnswerLog();
   const begin = () =>
     answers.persisted(C, [{ type: 'prepare', tx: { txid: TX, coordinator: C } as Transaction }]);
   script(answers, begin);
-  const world = { answers } as unknown as World;
+  // One node that committed TX remembers the write's result in it.
+  const requestOutcomes = new Map([[ID, { code: result, txid: TX }]]);
+  const world = { answers, nodes: [{ replica: { requestOutcomes } }] } as unknown as World;
   return checkNotCommittedAnswers(world, new Map([[ID, new Map([[TX, C]])]]));
 }
 
@@ -60,8 +62,14 @@ describe('checkNotCommittedAnswers', () => {
 
   it('passes a failure answered from the carrying transaction itself (the write ran and failed: 5022)', () => {
     expect(
-      check((log, begin) => (log.attempt(ID, C), begin(), log.answer(C, ID, 5022, TX))),
+      check((log, begin) => (log.attempt(ID, C), begin(), log.answer(C, ID, 5022, TX)), 5022),
     ).toEqual([]);
+  });
+
+  it('fails an abort answered by a coordinator for a transaction the survivors committed', () => {
+    expect(
+      check((log, begin) => (log.attempt(ID, C), begin(), log.answer(C, ID, 36000, TX))),
+    ).toHaveLength(1);
   });
 
   it('an attempt lost in a crash carries only a transaction begun before the crash', () => {

@@ -203,12 +203,28 @@ function checkNoDuplicateWrites(carriedBy: Map<string, Map<string, string>>): st
 }
 
 /** Whether `attempt` can be the one a transaction `txid` its node began at `begin` carried: sent
- * before, and not answered "not committed" (an answer from that very transaction aside). */
-function mayCarry(attempt: Attempt, txid: string, begin: number): boolean {
+ * before, and not answered "not committed" — unless the answer is that transaction's own result
+ * for the write (`result`: it ran and failed, 5022 say, and the pool remembers that). */
+function mayCarry(
+  attempt: Attempt,
+  txid: string,
+  begin: number,
+  result: number | undefined,
+): boolean {
   if (attempt.seq > begin) return false;
   const answer = attempt.answer;
   if (!answer) return attempt.lost === undefined || attempt.lost > begin;
-  return writeOutcome(answer.code) !== 'not committed' || answer.txid === txid;
+  if (writeOutcome(answer.code) !== 'not committed') return true;
+  return answer.txid === txid && answer.code === result;
+}
+
+/** The result a committed write had, as a node that committed it remembers. */
+function resultOf(world: World, requestId: string): number | undefined {
+  for (const node of world.nodes) {
+    const known = node.replica?.requestOutcomes.get(requestId);
+    if (known) return known.code;
+  }
+  return undefined;
 }
 
 /**
@@ -228,7 +244,8 @@ export function checkNotCommittedAnswers(
       const begin = world.answers.begins.get(txid);
       if (begin === undefined) continue; // begun before the simulation recorded (never)
       const here = attempts.filter((attempt) => attempt.node === coordinator);
-      if (here.some((attempt) => mayCarry(attempt, txid, begin))) continue;
+      const result = resultOf(world, requestId);
+      if (here.some((attempt) => mayCarry(attempt, txid, begin, result))) continue;
       const answered = here.find((attempt) => attempt.answer && attempt.seq <= begin)?.answer;
       problems.push(
         `write ${requestId.slice(0, 8)} committed by ${txid} on ${coordinator}, which had answered it ${answered?.code ?? 'nothing'} (not committed)`,

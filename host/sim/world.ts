@@ -23,6 +23,7 @@ import type {
 } from '../protocol/types.ts';
 import { MemoryStorage } from '../storage/memory.ts';
 import { simDonor } from './donor.ts';
+import { OUTCOME_PENDING } from '../protocol/replica.ts';
 import { AnswerLog, historyOf, NO_HISTORY, type Commits } from './history.ts';
 import { Joins } from './joins.ts';
 import { SimNetwork } from './network.ts';
@@ -274,7 +275,8 @@ export class World {
     if (!write) return this.onAdminReply(node, reply);
     this.answers.answer(node.id, reply.requestId, reply.code, reply.txid);
     if (write.code !== undefined) return;
-    if (reply.code === 36000 || reply.code === 38502) return; // busy or fenced: the client retries
+    // Busy, fenced, or outcome pending: the client retries (the same request id).
+    if (reply.code === 36000 || reply.code === 38502 || reply.code === OUTCOME_PENDING) return;
     write.code = reply.code;
     write.txid = reply.txid;
     const client = this.clientState.find((c) => c.outstanding === write);
