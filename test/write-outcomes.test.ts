@@ -125,6 +125,18 @@ describe('write outcomes on the appliance', () => {
       expect((await drive(p, appliance.outcome(queued.requestId))).code).toBe(38721);
     }
   });
+
+  it('detach() withdraws a write still only queued (36000) and answers one in a transaction pending (38720)', async () => {
+    const p = await threeNodes();
+    cut(p, 2, true);
+    const inTransaction = watch(p.appliances[0].write(write('in-tx')));
+    await p.run(10);
+    const queued = watch(p.appliances[0].write(write('in-queue')));
+    await p.run(10);
+    await p.appliances[0].detach();
+    expect((await queued.value).code).toBe(36000);
+    expect((await inTransaction.value).code).toBe(38720);
+  });
 });
 
 // ---- the SDK over appliances ----
