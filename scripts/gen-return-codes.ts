@@ -3,7 +3,7 @@
 
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { RETURN_CODES } from '../host/core/codes.ts';
+import { RETURN_CODES, writeOutcome } from '../host/core/codes.ts';
 
 export function renderReturnCodes(): string {
   const escape = (text: string): string => text.replaceAll('|', '\\|');
@@ -15,11 +15,17 @@ export function renderReturnCodes(): string {
     "DINAMO's numbers are reused where DINAMO has one (5000s server side, 36000s busy, 37000s",
     "replication); 38xxx are hsmpool's own. Busy codes (36000–36004) are retryable.",
     '',
-    '| code | name | meaning | what to do |',
-    '| ---: | --- | --- | --- |',
+    'The column "a write answered this is" says what the code tells about a write (docs/CLIENT.md',
+    '"Outcomes"): **committed**; **not committed** (refused before it was queued, withdrawn from',
+    'the queue, aborted, or run and failed: it will not commit from this call); or **unknown** (it',
+    'may still commit or abort: learn the outcome with `client.outcome(requestId)`, or send the same',
+    'write again with the same request id).',
+    '',
+    '| code | name | meaning | what to do | a write answered this is |',
+    '| ---: | --- | --- | --- | --- |',
     ...RETURN_CODES.map(
       (entry) =>
-        `| ${entry.code} | ${entry.name} | ${escape(entry.meaning)} | ${escape(entry.action)} |`,
+        `| ${entry.code} | ${entry.name} | ${escape(entry.meaning)} | ${escape(entry.action)} | ${writeOutcome(entry.code)} |`,
     ),
     '',
   ];

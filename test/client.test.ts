@@ -160,6 +160,27 @@ describe('HsmClient', () => {
     expect(sleeps).toHaveLength(2);
   });
 
+  it('reports WRITE_OUTCOME_UNKNOWN with the request id, not the busy code, when an attempt was sent and its reply lost; client.outcome() then finds it committed', async () => {
+    const { pool, network, connect } = await harness(2);
+    const client = await connect({ loadBalancing: false, retry: { busyRetriesMax: 1 } });
+    network.loseReply('node0', (request) => (request as { type?: string }).type === 'key.generate');
+    pool.nodes[1].backend.submit = async (write) => ({ requestId: write.requestId, code: 36000 });
+    const error = await client.generateKey('lost-reply', 'ed25519').then(
+      () => undefined,
+      (failure: unknown) => failure,
+    );
+    // Committed on node0 (its reply was lost), then busy on node1: the old SDK said 36000.
+    expect(error).toMatchObject({ code: 1006, codeName: 'WRITE_OUTCOME_UNKNOWN' });
+    const requestId = (error as { requestId: string }).requestId;
+    expect(requestId).toMatch(/^[0-9a-f]{32}$/);
+    expect(pool.nodes[0].core.get('object', 'lost-reply')).toBeDefined();
+    expect(await client.outcome(requestId)).toMatchObject({
+      requestId,
+      state: 'committed',
+      code: 0,
+    });
+  });
+
   it('retries a write whose reply was lost on another node with the same request id, and it applies once', async () => {
     const { pool, network, connect, submitted } = await harness(2);
     const client = await connect({ loadBalancing: false });

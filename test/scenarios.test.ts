@@ -1,6 +1,7 @@
 // Named replication scenarios, step by step. Each reads as the story it tells.
 
 import { describe, expect, it } from 'vitest';
+import { writeOutcome } from '../host/core/codes.ts';
 import { ScenarioPool } from '../host/sim/scenario.ts';
 import { keyedCore, sampleObject } from './fixtures.ts';
 
@@ -88,6 +89,41 @@ describe('replication scenarios', () => {
     await p.write('B', 'w2', key('k2')); // the pool is writable again, with two members
     await p.run(20);
     expect(p.reply('w2')?.code).toBe(0);
+  });
+
+  it('a coordinator cut off, that fenced a participant before its vote, aborts but tells its client "outcome pending" (38720), not busy: the survivors commit the write by termination', async () => {
+    const p = await pool('A', 'B', 'C', 'D');
+    await p.write('A', 'w1', key('k1'));
+    await p.deliver({ type: 'prepare' }); // B, C and D prepared
+    p.drop({ type: 'vote' });
+    const isolatedA = (from: string, to: string): boolean => from === 'A' || to === 'A';
+    await p.nodeDown('A', 'D'); // A, cut off, fences D: D's vote is lost, A aborts
+    await p.nodeDown('B', 'A'); // the others fence A and terminate its transaction
+    await p.run(80, isolatedA);
+    const [txid] = p.aborted('A');
+    expect(txid).toBeDefined();
+    for (const name of ['B', 'C', 'D']) expect(p.committed(name)).toEqual([txid]);
+    // The old answer was 36000, "not committed": the write had committed everywhere else.
+    expect(p.reply('w1')?.code).toBe(38720);
+    expect(writeOutcome(38720)).toBe('unknown');
+  });
+
+  it('a fenced coordinator answers a retry of the write it still holds "outcome pending" (38720), not 38502: the survivors committed it', async () => {
+    const p = await pool('A', 'B', 'C');
+    await p.write('A', 'w1', key('k1'));
+    await p.deliver({ type: 'prepare' });
+    p.drop({ type: 'vote' });
+    await p.nodeDown('B', 'A');
+    await p.run(60, (from, to) => from === 'A' || to === 'A');
+    expect(p.committed('B')).toHaveLength(1);
+    await p.run(20); // A hears it was declared down; its transaction stays as it was
+    expect(p.replica('A').fenced).toBe(true);
+    expect(p.states('A')).toEqual(['VIRTUAL']);
+    await p.write('A', 'w1', key('k1')); // a client's retry, same request id
+    // The old answer, 38502, also answered the original's caller: "not committed", wrongly.
+    expect(p.reply('w1')?.code).toBe(38720);
+    await p.write('A', 'w2', key('k2'));
+    expect(p.reply('w2')?.code).toBe(38502);
   });
 
   it('node-down is refused while the node answers a probe (38501)', async () => {

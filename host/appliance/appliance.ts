@@ -31,8 +31,12 @@ import type { DiscoveryStatus } from './discovery.ts';
 
 /** Real milliseconds per protocol tick on a live appliance. */
 export const TICK_MS = 10;
-/** Ticks a client write waits for its outcome before it is told to retry (36000). */
+/** Ticks a client write waits for its outcome. Then, still only queued, it is withdrawn and
+ * answered busy (36000: certainly not committed); in a transaction it is answered
+ * WRITE_OUTCOME_PENDING (38720: not known yet) and the transaction goes on. */
 export const WRITE_TIMEOUT_TICKS = 500;
+const BUSY = 36000;
+const PENDING = 38720;
 /** Client writes waiting for an outcome at once. */
 export const WAITING_WRITES_MAX = 4096;
 /** Replication events and Sync-Point changes kept for the console and the support bundle. */
@@ -122,12 +126,18 @@ const STATE_NUMBERS: Partial<Record<TxStateName, number>> = {
   COMMITTED_TM: 4,
 };
 
+/** A caller waiting for a reply. At its deadline a write is withdrawn if it can be (`expiry`
+ * 'write'); anything else is answered `expiry`. */
+interface Waiter {
+  readonly resolve: (reply: ClientReply) => void;
+  readonly deadline: number;
+  readonly expiry: 'write' | number;
+}
+
 export class Appliance {
   private flushing: Promise<void> | undefined;
-  private readonly waiting = new Map<
-    string,
-    { resolve: (reply: ClientReply) => void; deadline: number }[]
-  >();
+  private readonly waiting = new Map<string, Waiter[]>();
+  private queries = 0;
   private broken: string | undefined;
   private closed = false;
   readonly events: ReplicationEvent[] = [];
@@ -198,22 +208,44 @@ export class Appliance {
     this.schedule();
   }
 
-  /** A replicated write; resolves with its outcome (36000 when it must be retried). */
+  /**
+   * A replicated write; resolves with its outcome. 36000: not queued, and never will be from
+   * this call (certainly not committed). 38720: queued or in a transaction past
+   * WRITE_TIMEOUT_TICKS, outcome not known yet. A write with the request id of one in flight
+   * here waits for that one's outcome.
+   */
   write(input: WriteInput): Promise<ClientReply> {
     if (this.broken) return Promise.resolve({ requestId: input.requestId, code: 37028 });
-    if (this.closed) return Promise.resolve({ requestId: input.requestId, code: 36000 });
+    if (this.closed) return Promise.resolve({ requestId: input.requestId, code: BUSY });
     if (this.waitingCount() >= WAITING_WRITES_MAX)
-      return Promise.resolve({ requestId: input.requestId, code: 36000 });
-    const reply = this.wait(input.requestId);
+      return Promise.resolve({ requestId: input.requestId, code: BUSY });
+    const reply = this.wait(input.requestId, 'write');
     this.runtime.replica.request({ kind: 'write', ...input });
     this.schedule();
     return reply;
   }
 
+  /**
+   * What this node knows of a write's outcome, answered once what it reports is durable:
+   * code and txid of a remembered outcome; 38720 queued or in a transaction here; 38721 none of
+   * these (docs/CLIENT.md "Outcomes"); 38502 this node was declared down.
+   */
+  outcome(requestId: string): Promise<ClientReply> {
+    if (this.broken) return Promise.resolve({ requestId, code: 37028 });
+    if (this.closed) return Promise.resolve({ requestId, code: BUSY });
+    if (this.waitingCount() >= WAITING_WRITES_MAX)
+      return Promise.resolve({ requestId, code: BUSY });
+    const key = `outcome-${++this.queries}`;
+    const reply = this.wait(key, PENDING);
+    this.runtime.replica.request({ kind: 'outcome', requestId: key, subject: requestId });
+    this.schedule();
+    return reply.then((answer) => ({ ...answer, requestId }));
+  }
+
   /** Planned removal of this node (the local console's): it leaves the pool for good. */
   leave(): Promise<ClientReply> {
     const requestId = `leave-${this.runtime.replica.now}`;
-    const reply = this.wait(requestId);
+    const reply = this.wait(requestId, BUSY);
     this.runtime.replica.request({ kind: 'leave', requestId });
     this.schedule();
     return reply;
@@ -222,7 +254,7 @@ export class Appliance {
   /** The administrative node-down (the remote console's; the local console refuses it). */
   nodeDown(node: NodeId): Promise<ClientReply> {
     const requestId = `node-down-${node}-${this.runtime.replica.now}`;
-    const reply = this.wait(requestId);
+    const reply = this.wait(requestId, BUSY);
     this.runtime.replica.request({ kind: 'node-down', requestId, node });
     this.schedule();
     return reply;
@@ -266,10 +298,10 @@ export class Appliance {
 
   // ---- outputs ----
 
-  private wait(requestId: string): Promise<ClientReply> {
+  private wait(requestId: string, expiry: Waiter['expiry']): Promise<ClientReply> {
     return new Promise((resolve) => {
       const list = this.waiting.get(requestId) ?? [];
-      list.push({ resolve, deadline: this.runtime.replica.now + WRITE_TIMEOUT_TICKS });
+      list.push({ resolve, deadline: this.runtime.replica.now + WRITE_TIMEOUT_TICKS, expiry });
       this.waiting.set(requestId, list);
     });
   }
@@ -287,7 +319,12 @@ export class Appliance {
     for (const waiter of list) waiter.resolve(reply);
   }
 
-  /** A write that waited too long is told to retry; its outcome, when known, answers the retry. */
+  /**
+   * Waiters past their deadline. A write whose last waiter expires is withdrawn if it is still
+   * only queued (it never starts: 36000 is the truth); otherwise (in a transaction, or its
+   * answer is being made durable) its waiters get 38720, "outcome pending", and the write goes
+   * on: a retry with the same request id, or an outcome query, learns how it ended.
+   */
   private expireWaiting(): void {
     const now = this.runtime.replica.now;
     for (const [requestId, list] of this.waiting) {
@@ -296,8 +333,18 @@ export class Appliance {
       const kept = list.filter((waiter) => waiter.deadline > now);
       if (kept.length > 0) this.waiting.set(requestId, kept);
       else this.waiting.delete(requestId);
-      for (const waiter of expired) waiter.resolve({ requestId, code: 36000 });
+      const withdrawn =
+        kept.length === 0 &&
+        expired.some((waiter) => waiter.expiry === 'write') &&
+        this.runtime.replica.withdraw(requestId);
+      for (const waiter of expired)
+        waiter.resolve({ requestId, code: this.expiryCode(waiter, withdrawn) });
     }
+  }
+
+  private expiryCode(waiter: Waiter, withdrawn: boolean): number {
+    if (waiter.expiry !== 'write') return waiter.expiry;
+    return withdrawn ? BUSY : PENDING;
   }
 
   private schedule(): void {
@@ -434,14 +481,20 @@ export class Appliance {
 
   /**
    * Stops this appliance but leaves its transport and storage open: live-sync in place hands
-   * them on (node-host.ts). What was produced is made durable and sent first; writes still
-   * waiting are told to retry (36000), on this node once it runs again or on another.
+   * them on (node-host.ts). What was produced is made durable and sent first; then a write
+   * still only queued is withdrawn (36000: it never runs), one in a transaction is answered
+   * 38720 (outcome pending: the next appliance on this log, or another node, resolves it).
    */
   async detach(): Promise<void> {
     this.closed = true;
     await this.settled();
-    for (const [requestId, list] of this.waiting)
-      for (const waiter of list) waiter.resolve({ requestId, code: 36000 });
+    for (const [requestId, list] of this.waiting) {
+      const withdrawn =
+        list.some((waiter) => waiter.expiry === 'write') &&
+        this.runtime.replica.withdraw(requestId);
+      for (const waiter of list)
+        waiter.resolve({ requestId, code: this.expiryCode(waiter, withdrawn) });
+    }
     this.waiting.clear();
   }
 

@@ -27,6 +27,7 @@ export function applianceBackend(
     svmk,
     serving: () => servingCode(node.appliance.runtime.replica),
     submit: ({ kind: _kind, ...write }) => node.appliance.write(write),
+    outcome: (requestId) => node.appliance.outcome(requestId),
     randomBytes,
     now,
   };

@@ -6,14 +6,16 @@
 // fails with ALL_NODES_FAILED (-18); so does a node that answers it was fenced (38502) or has
 // stopped (37028). Busy answers (36000–36004, 5304) are retried with full
 // jitter exponential backoff, at most `busyRetriesMax` times. Every write carries a request id
-// drawn once per call (16 random bytes) and reused on every retry, on any node: the pool
-// answers a retry with the original outcome, so a write whose reply was lost is never applied
-// twice and the caller never has to guess. Every failure is an HsmError with code and name.
+// (drawn once per call, 16 random bytes, or the caller's own) reused on every retry, on any
+// node: the pool answers a retry with the original outcome, so a write whose reply was lost is
+// never applied twice. A write whose outcome the SDK could not learn (an attempt sent without a
+// definite answer) fails with WRITE_OUTCOME_UNKNOWN (1006, carrying the request id), never with a
+// busy code; `outcome(requestId)` asks the pool later. Every failure is an HsmError.
 //
 // Temporary keys live in one node's session: the client remembers where, sends their
 // operations there, and reports TEMPORARY_KEY_LOST if that session ends.
 
-import { HsmError, code } from '../core/codes.ts';
+import { HsmError, code, writeOutcome } from '../core/codes.ts';
 import type { AclEntry, KeyType } from '../core/records.ts';
 import { CryptoEngine } from '../service/crypto-engine.ts';
 import { fromBase64, toHex } from '../service/encoding.ts';
@@ -47,6 +49,11 @@ const NODE_GONE_CODES: ReadonlySet<number> = new Set([
   code('CANNOT_WORK'),
   ...NODE_STALE_CODES,
 ]);
+/** A write queued or in a transaction past the node's deadline: retried with the same request
+ * id (the retry waits for the original), like a busy answer, but its outcome is unknown. */
+const PENDING = 38720;
+/** Node answers to an outcome query that carry no outcome. */
+const NO_OUTCOME_HERE: ReadonlySet<number> = new Set([38502, 37028, 36000, ...NODE_STALE_CODES]);
 /** A session that expired is renewed once per call, then the failure is reported. */
 const SESSION_RENEWALS_MAX = 1;
 
@@ -85,10 +92,46 @@ export interface HsmClientOptions {
   readonly engine?: CryptoEngine;
 }
 
-export interface KeyOptions {
+/** Options of every persistent write. */
+export interface WriteOptions {
+  /**
+   * The write's request id, 32 lowercase hex digits (default: 16 random bytes). Send the same
+   * write again with the same id after WRITE_OUTCOME_UNKNOWN: it runs at most once, and the
+   * retry gets the original outcome.
+   */
+  readonly requestId?: string;
+}
+
+export interface KeyOptions extends WriteOptions {
   readonly exportable?: boolean;
   readonly temporary?: boolean;
 }
+
+/** What the pool knows of a write (`client.outcome`, docs/CLIENT.md "Outcomes"). */
+export interface WriteOutcomeReport {
+  readonly requestId: string;
+  /**
+   * committed: code 0, in transaction txid. not committed: it ran and failed with `code`
+   * (nothing changed; the pool remembers that answer). pending: queued or in a transaction
+   * on some node, not known yet. unknown: no node that answered knows it or holds it: it has
+   * not committed, and sending it again with the same request id is safe (it runs at most once).
+   */
+  readonly state: 'committed' | 'not committed' | 'pending' | 'unknown';
+  readonly code?: number;
+  readonly txid?: string;
+}
+
+/** WRITE_OUTCOME_UNKNOWN (1006): the write may or may not have committed; `requestId` names it. */
+export class WriteOutcomeUnknownError extends HsmError {
+  constructor(
+    readonly requestId: string,
+    detail: string,
+  ) {
+    super(code('WRITE_OUTCOME_UNKNOWN'), `request ${requestId}: ${detail}`);
+  }
+}
+
+const REQUEST_ID_PATTERN = /^[0-9a-f]{32}$/;
 
 export interface NodeStatus {
   readonly address: string;
@@ -231,7 +274,8 @@ export class HsmClient {
       exportable: options.exportable ?? false,
       temporary: options.temporary ?? false,
     };
-    return this.createKey(fields, () => ({ type: 'key.generate', ...fields }));
+    const requestId = this.requestIdOf(options, !fields.temporary);
+    return this.createKey(fields, requestId, () => ({ type: 'key.generate', ...fields }));
   }
 
   /** Imports key material (docs/CLIENT.md, "Key types"); it crosses sealed under the session key. */
@@ -249,7 +293,8 @@ export class HsmClient {
       exportable: options.exportable ?? false,
       temporary: options.temporary ?? false,
     };
-    return this.createKey(fields, async (attempt) => {
+    const requestId = this.requestIdOf(options, !fields.temporary);
+    return this.createKey(fields, requestId, async (attempt) => {
       const sealed = await seal(
         this.engine,
         attempt.session.sessionKey,
@@ -264,6 +309,7 @@ export class HsmClient {
 
   private async createKey(
     fields: { name: string; temporary: boolean },
+    requestId: string,
     build: (
       attempt: Attempt,
     ) =>
@@ -281,10 +327,10 @@ export class HsmClient {
       });
       return result.key;
     }
-    const requestId = this.newRequestId();
     const { result } = await this.perform<'key.generate'>(
       { kind: 'write' },
       async (attempt) => ({ ...(await build(attempt)), requestId }) as RequestOf<'key.generate'>,
+      requestId,
     );
     this.temporaries.delete(fields.name);
     return result.key;
@@ -316,9 +362,10 @@ export class HsmClient {
     return this.bytes(result.publicKey);
   }
 
-  async removeKey(name: string): Promise<void> {
+  async removeKey(name: string, options: WriteOptions = {}): Promise<void> {
     checkName(name);
     const temporary = this.temporaries.get(name);
+    const requestId = this.requestIdOf(options, !temporary);
     if (temporary) {
       this.temporaries.delete(name);
       try {
@@ -331,12 +378,11 @@ export class HsmClient {
       }
       return;
     }
-    const requestId = this.newRequestId();
-    await this.perform<'key.remove'>({ kind: 'write' }, () => ({
-      type: 'key.remove',
-      name,
+    await this.perform<'key.remove'>(
+      { kind: 'write' },
+      () => ({ type: 'key.remove', name, requestId }),
       requestId,
-    }));
+    );
   }
 
   /** Persistent keys the user owns or is granted (an administrator may name another owner). One page. */
@@ -358,10 +404,15 @@ export class HsmClient {
   }
 
   /** Sets `user`'s rights on a key you own; all false revokes. */
-  async grant(name: string, user: string, rights: Partial<Omit<AclEntry, 'user'>>): Promise<void> {
+  async grant(
+    name: string,
+    user: string,
+    rights: Partial<Omit<AclEntry, 'user'>>,
+    options: WriteOptions = {},
+  ): Promise<void> {
     checkName(name);
     checkName(user, 'user');
-    const requestId = this.newRequestId();
+    const requestId = this.requestIdOf(options);
     const fields = {
       name,
       user,
@@ -369,11 +420,11 @@ export class HsmClient {
       export: rights.export ?? false,
       remove: rights.remove ?? false,
     };
-    await this.perform<'key.grant'>({ kind: 'write' }, () => ({
-      type: 'key.grant',
+    await this.perform<'key.grant'>(
+      { kind: 'write' },
+      () => ({ type: 'key.grant', requestId, ...fields }),
       requestId,
-      ...fields,
-    }));
+    );
   }
 
   // ---- operations (served by any node) ----
@@ -450,53 +501,65 @@ export class HsmClient {
   async createUser(
     name: string,
     password: string,
-    options: { admin?: boolean } = {},
+    options: { admin?: boolean } & WriteOptions = {},
   ): Promise<void> {
     checkName(name);
-    const requestId = this.newRequestId();
-    await this.perform<'user.create'>({ kind: 'write' }, async (attempt) => ({
-      type: 'user.create',
+    const requestId = this.requestIdOf(options);
+    await this.perform<'user.create'>(
+      { kind: 'write' },
+      async (attempt) => ({
+        type: 'user.create',
+        requestId,
+        name,
+        admin: options.admin ?? false,
+        password: await this.sealPassword(attempt, name, password),
+      }),
       requestId,
-      name,
-      admin: options.admin ?? false,
-      password: await this.sealPassword(attempt, name, password),
-    }));
+    );
   }
 
-  async deleteUser(name: string): Promise<void> {
+  async deleteUser(name: string, options: WriteOptions = {}): Promise<void> {
     checkName(name);
-    const requestId = this.newRequestId();
-    await this.perform<'user.delete'>({ kind: 'write' }, () => ({
-      type: 'user.delete',
+    const requestId = this.requestIdOf(options);
+    await this.perform<'user.delete'>(
+      { kind: 'write' },
+      () => ({ type: 'user.delete', requestId, name }),
       requestId,
-      name,
-    }));
+    );
   }
 
   /** Changes a password: your own, or (administrators) another user's. */
-  async changePassword(newPassword: string, user = this.credentials.user): Promise<void> {
+  async changePassword(
+    newPassword: string,
+    user = this.credentials.user,
+    options: WriteOptions = {},
+  ): Promise<void> {
     checkName(user, 'user');
-    const requestId = this.newRequestId();
-    await this.perform<'user.password'>({ kind: 'write' }, async (attempt) => ({
-      type: 'user.password',
+    const requestId = this.requestIdOf(options);
+    await this.perform<'user.password'>(
+      { kind: 'write' },
+      async (attempt) => ({
+        type: 'user.password',
+        requestId,
+        name: user,
+        password: await this.sealPassword(attempt, user, newPassword),
+      }),
       requestId,
-      name: user,
-      password: await this.sealPassword(attempt, user, newPassword),
-    }));
+    );
     if (user === this.credentials.user) {
       this.credentials.password = newPassword; // later logins (other nodes, reconnects) use it
       this.saltedPasswords.clear();
     }
   }
 
-  async unlockUser(name: string): Promise<void> {
+  async unlockUser(name: string, options: WriteOptions = {}): Promise<void> {
     checkName(name);
-    const requestId = this.newRequestId();
-    await this.perform<'user.unlock'>({ kind: 'write' }, () => ({
-      type: 'user.unlock',
+    const requestId = this.requestIdOf(options);
+    await this.perform<'user.unlock'>(
+      { kind: 'write' },
+      () => ({ type: 'user.unlock', requestId, name }),
       requestId,
-      name,
-    }));
+    );
   }
 
   async listUsers(
@@ -513,17 +576,74 @@ export class HsmClient {
       .result;
   }
 
-  async setPolicy(policy: Policy): Promise<void> {
-    const requestId = this.newRequestId();
+  async setPolicy(policy: Policy, options: WriteOptions = {}): Promise<void> {
+    const requestId = this.requestIdOf(options);
     const { minPasswordLength, maxFailedLogins, keyExportAllowed, sessionTimeoutSeconds } = policy;
-    await this.perform<'policy.set'>({ kind: 'write' }, () => ({
-      type: 'policy.set',
+    await this.perform<'policy.set'>(
+      { kind: 'write' },
+      () => ({
+        type: 'policy.set',
+        requestId,
+        minPasswordLength,
+        maxFailedLogins,
+        keyExportAllowed,
+        sessionTimeoutSeconds,
+      }),
       requestId,
-      minPasswordLength,
-      maxFailedLogins,
-      keyExportAllowed,
-      sessionTimeoutSeconds,
-    }));
+    );
+  }
+
+  // ---- outcomes ----
+
+  /**
+   * What the pool knows of a write by its request id (the one a WRITE_OUTCOME_UNKNOWN error
+   * carries, or your own). Asks the nodes in turn until one remembers the outcome; see
+   * WriteOutcomeReport for what each state allows you to conclude. ALL_NODES_FAILED when no
+   * node answered.
+   */
+  async outcome(requestId: string): Promise<WriteOutcomeReport> {
+    if (typeof requestId !== 'string' || !REQUEST_ID_PATTERN.test(requestId))
+      throw invalid('requestId: 32 lowercase hex digits');
+    if (this.closed) throw new HsmError(code('CLIENT_CLOSED'));
+    let pending = false;
+    let unknown = false;
+    let lastFailure: HsmError | undefined;
+    for (const link of this.links) {
+      let response;
+      try {
+        const session = await link.open();
+        response = await link.request<'write.outcome'>(session, {
+          type: 'write.outcome',
+          requestId,
+        });
+      } catch (error) {
+        if (!isNodeFailure(error)) throw error;
+        lastFailure = error;
+        continue;
+      }
+      if (response.code === 0) {
+        const { code: outcomeCode, txid } = (response as { result: ResultOf<'write.outcome'> })
+          .result;
+        return {
+          requestId,
+          state: outcomeCode === 0 ? 'committed' : 'not committed',
+          code: outcomeCode,
+          ...(txid === undefined ? {} : { txid }),
+        };
+      }
+      if (response.code === PENDING) pending = true;
+      else if (response.code === code('REQUEST_ID_UNKNOWN')) unknown = true;
+      else if (response.code === code('SESSION_EXPIRED')) link.endSession();
+      else if (!NO_OUTCOME_HERE.has(response.code))
+        throw new HsmError(response.code, 'message' in response ? response.message : undefined);
+      lastFailure = new HsmError(response.code, `${link.address}`);
+    }
+    if (pending) return { requestId, state: 'pending' };
+    if (unknown) return { requestId, state: 'unknown' };
+    throw new HsmError(
+      code('ALL_NODES_FAILED'),
+      `no node answered the outcome query; last: ${lastFailure?.message ?? 'none'}`,
+    );
   }
 
   // ---- routing, retries, failover ----
@@ -532,25 +652,43 @@ export class HsmClient {
    * Runs one call: picks a node, (re)opens its session, sends what `build` makes for that
    * attempt (sealed fields depend on the session), and handles failover, busy retries and
    * session renewal. `build` must reuse the call's request id on every attempt.
+   *
+   * `requestId`: the call is a replicated write. An attempt whose fate is unknown (sent, then
+   * the connection was lost or timed out; answered "outcome pending"; the node stopped) makes
+   * the call fail with WRITE_OUTCOME_UNKNOWN if it gives up, never with a busy code: that one
+   * it reports only when every attempt was refused without being queued.
    */
   private async perform<T extends RequestType>(
     route: Route,
     build: (attempt: Attempt) => RequestOf<T> | Promise<RequestOf<T>>,
+    requestId?: string,
   ): Promise<{ result: ResultOf<T>; attempt: Attempt }> {
     if (this.closed) throw new HsmError(code('CLIENT_CLOSED'));
     const failed = new Set<NodeLink>();
     let busyRetries = 0;
     let renewals = 0;
     let lastFailure: HsmError | undefined;
+    /** Why some attempt's fate is unknown (undefined: every attempt was refused). */
+    let unknownBecause: string | undefined;
+    const giveUp = (failure: HsmError): HsmError =>
+      requestId !== undefined && unknownBecause !== undefined
+        ? new WriteOutcomeUnknownError(
+            requestId,
+            `${unknownBecause}; gave up with ${failure.codeName} (${failure.code})`,
+          )
+        : failure;
     for (;;) {
       const link = route.kind === 'pinned' ? route.link : this.pick(route.kind, failed);
       if (!link)
-        throw new HsmError(
-          code('ALL_NODES_FAILED'),
-          `all ${this.links.length} node(s) failed; last: ${lastFailure?.message ?? 'none'}`,
+        throw giveUp(
+          new HsmError(
+            code('ALL_NODES_FAILED'),
+            `all ${this.links.length} node(s) failed; last: ${lastFailure?.message ?? 'none'}`,
+          ),
         );
       let attempt: Attempt;
       let response;
+      let sent = false;
       try {
         const session = await link.open();
         if (route.kind === 'pinned' && session.generation !== route.generation)
@@ -559,9 +697,12 @@ export class HsmClient {
             `${link.address}: the session was renewed`,
           );
         attempt = { link, session };
-        response = await link.request<T>(session, (await build(attempt)) as ServiceRequest);
+        const request = (await build(attempt)) as ServiceRequest;
+        sent = true;
+        response = await link.request<T>(session, request);
       } catch (error) {
-        if (!isNodeFailure(error)) throw error;
+        if (!isNodeFailure(error)) throw error instanceof HsmError ? giveUp(error) : error;
+        if (sent) unknownBecause ??= `sent to ${link.address}, then ${error.codeName}`;
         if (route.kind === 'pinned') throw new HsmError(code('TEMPORARY_KEY_LOST'), error.message);
         lastFailure = error;
         this.markFailed(link, failed);
@@ -576,21 +717,26 @@ export class HsmClient {
         response.code,
         'message' in response ? response.message : undefined,
       );
+      if (requestId !== undefined && writeOutcome(response.code) === 'unknown')
+        unknownBecause ??= `${link.address} answered ${failure.codeName} (${failure.code})`;
       if (response.code === code('SESSION_EXPIRED')) {
         link.endSession();
         if (route.kind === 'pinned')
           throw new HsmError(code('TEMPORARY_KEY_LOST'), failure.message);
         if (renewals++ < SESSION_RENEWALS_MAX) continue;
-      } else if (RETRYABLE_CODES.has(response.code) && busyRetries < this.retry.busyRetriesMax) {
+      } else if (
+        (RETRYABLE_CODES.has(response.code) || response.code === PENDING) &&
+        busyRetries < this.retry.busyRetriesMax
+      ) {
         await this.sleep(this.backoffMs(busyRetries++));
-        if (this.closed) throw new HsmError(code('CLIENT_CLOSED'));
+        if (this.closed) throw giveUp(new HsmError(code('CLIENT_CLOSED')));
         continue;
       } else if (NODE_GONE_CODES.has(response.code) && route.kind !== 'pinned') {
         lastFailure = failure;
         this.markFailed(link, failed);
         continue;
       }
-      throw failure;
+      throw giveUp(failure);
     }
   }
 
@@ -629,8 +775,12 @@ export class HsmClient {
       : { kind: 'read' };
   }
 
-  private newRequestId(): string {
-    return toHex(this.randomBytes(16));
+  /** The caller's request id (checked), or a new one (none for a write that is not replicated). */
+  private requestIdOf(options: WriteOptions, replicated = true): string {
+    if (options.requestId === undefined) return replicated ? toHex(this.randomBytes(16)) : '';
+    if (typeof options.requestId !== 'string' || !REQUEST_ID_PATTERN.test(options.requestId))
+      throw invalid('requestId: 32 lowercase hex digits');
+    return options.requestId;
   }
 
   private async sealPassword(

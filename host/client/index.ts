@@ -1,10 +1,23 @@
 // The SDK's entry point: what an application imports (docs/CLIENT.md).
 
-export { HsmError } from '../core/codes.ts';
+export { HsmError, writeOutcome, type WriteOutcome } from '../core/codes.ts';
 export type { KeyType } from '../core/records.ts';
 export type { KeyInfo, Policy, UserInfo } from '../service/protocol.ts';
 export type { KdfLimits } from '../service/scram.ts';
-export { BUSY_RETRIES_LIMIT, CLIENT_NODES_MAX, DEFAULT_RETRY, HsmClient } from './client.ts';
-export type { HsmClientOptions, KeyOptions, NodeStatus, RetryPolicy } from './client.ts';
+export {
+  BUSY_RETRIES_LIMIT,
+  CLIENT_NODES_MAX,
+  DEFAULT_RETRY,
+  HsmClient,
+  WriteOutcomeUnknownError,
+} from './client.ts';
+export type {
+  HsmClientOptions,
+  KeyOptions,
+  NodeStatus,
+  RetryPolicy,
+  WriteOptions,
+  WriteOutcomeReport,
+} from './client.ts';
 export type { ConnectionFactory, FrameConnection, FrameListener } from './connection.ts';
 export { MemoryNetwork } from './memory-connection.ts';

@@ -15,7 +15,8 @@ const table = [
   {
     code: 36000,
     name: 'REPLICATION_BUSY',
-    meaning: 'A pending transaction (PTL) holds the pool, or the write queue is full.',
+    meaning:
+      'A pending transaction (PTL) holds the pool, or the write queue is full: the write was not queued (or was withdrawn from the queue at its deadline) and never runs from this call.',
     action: 'Retry with backoff; the replication manager resolves pending transactions by itself.',
   },
   {
@@ -586,6 +587,23 @@ const table = [
     meaning: 'An unexpected failure inside the service; nothing was changed.',
     action: 'A bug: report it with the request.',
   },
+  // Write outcomes (docs/CLIENT.md "Outcomes").
+  {
+    code: 38720,
+    name: 'WRITE_OUTCOME_PENDING',
+    meaning:
+      'The write is queued or inside a transaction (prepared, in doubt) and its outcome is not known yet: it may still commit or abort.',
+    action:
+      'Send the same write again with the same request id (it waits for the original), or ask for its outcome later (client.outcome).',
+  },
+  {
+    code: 38721,
+    name: 'REQUEST_ID_UNKNOWN',
+    meaning:
+      'Outcome query: this node remembers no outcome for the request id and holds it neither queued nor in a transaction. It has not committed as far as this node knows.',
+    action:
+      'Ask the other nodes; if none knows it, send the write again with the same request id: it runs at most once.',
+  },
   {
     code: 1001,
     name: 'INVALID_PARAM',
@@ -617,6 +635,14 @@ const table = [
     meaning:
       'A temporary key lived in a node session that has ended (the node failed or the session expired).',
     action: 'Create the temporary key again; use a persistent key if it must survive failover.',
+  },
+  {
+    code: 1006,
+    name: 'WRITE_OUTCOME_UNKNOWN',
+    meaning:
+      'The SDK gave up on a write without learning its outcome: an attempt was sent and got no definite answer (connection lost, timeout, outcome pending). It may have committed or not.',
+    action:
+      "The error carries the write's requestId: call client.outcome(requestId) later, or send the same write again with that requestId (it runs at most once).",
   },
   {
     code: -10,
@@ -719,6 +745,29 @@ const table = [
 ] as const satisfies readonly ReturnCode[];
 
 export type ReturnCodeName = (typeof table)[number]['name'];
+
+/** What a write answered with a code tells about it (docs/CLIENT.md "Outcomes"). */
+export type WriteOutcome = 'committed' | 'not committed' | 'unknown';
+
+/**
+ * The codes after which a write may or may not have committed. Every other error code means
+ * the write is certainly not committed: refused before it was queued, withdrawn from the queue
+ * (36000), aborted, or run and failed deterministically (the pool remembers that answer); 0
+ * means committed. Kept beside the table: docs/RETURN_CODES.md shows it, a test checks it.
+ */
+const UNKNOWN_OUTCOME: ReadonlySet<number> = new Set([
+  -11, // NET_CONNECTION_LOST: the request may have reached the node
+  -12, // NET_TIMEOUT: sent, no answer
+  1006, // WRITE_OUTCOME_UNKNOWN: the SDK's own verdict
+  37028, // CANNOT_WORK: the node stopped with the write possibly in a transaction
+  38720, // WRITE_OUTCOME_PENDING
+]);
+
+/** The outcome a write answered `codeNumber` had. */
+export function writeOutcome(codeNumber: number): WriteOutcome {
+  if (codeNumber === 0) return 'committed';
+  return UNKNOWN_OUTCOME.has(codeNumber) ? 'unknown' : 'not committed';
+}
 
 export const RETURN_CODES: readonly ReturnCode[] = table;
 

@@ -6,11 +6,17 @@
 
 import { encodeBatch, type Write } from '../core/batch.ts';
 import { HsmError } from '../core/codes.ts';
-import { GROUP_COMMIT_WRITES_MAX, WRITE_QUEUE_MAX, type Replica, type TxState } from './replica.ts';
+import {
+  GROUP_COMMIT_WRITES_MAX,
+  OUTCOME_PENDING,
+  WRITE_QUEUE_MAX,
+  type Replica,
+  type TxState,
+} from './replica.ts';
 import type { Transaction, TxId, WriteRequest } from './types.ts';
 import { BATCH_SIZE_MAX } from '../core/layout.ts';
 import { EVENT_TYPES, operationSize } from '../core/batch.ts';
-import { rememberRequests } from './participant.ts';
+import { answerCarried, rememberRequests } from './participant.ts';
 
 /** A request id (32 hex digits, checked by submit) as the 16 bytes a batch carries. */
 export function requestIdBytes(requestId: string): Uint8Array {
@@ -23,17 +29,21 @@ const REQUEST_ID_PATTERN = /^[0-9a-f]{32}$/;
 
 export function submit(replica: Replica, request: WriteRequest): void {
   if (!REQUEST_ID_PATTERN.test(request.requestId)) return replica.fail(request.requestId, 37017);
-  if (replica.fenced) return replica.fail(request.requestId, 38502);
+  // Fenced: nothing new runs here. A retry of a write this node still holds in a transaction
+  // is told its outcome is pending (the survivors may commit it by termination), never 38502:
+  // the answer reaches the original's caller too.
+  if (replica.fenced)
+    return replica.fail(
+      request.requestId,
+      replica.whereIs(request.requestId) === 'transaction' ? OUTCOME_PENDING : 38502,
+    );
   const known = replica.requestOutcomes.get(request.requestId);
   if (known)
     return replica.reply({ requestId: request.requestId, code: known.code, txid: known.txid });
-  const inFlight =
-    replica.queue.some((queued) => queued.requestId === request.requestId) ||
-    [...replica.transactions.values()].some((held) =>
-      held.requests.some((r) => r.requestId === request.requestId),
-    );
-  // A duplicate of a write still in flight: retry later and get its outcome then.
-  if (inFlight) return replica.fail(request.requestId, 36000);
+  // A duplicate of a write still in flight here (queued, or in a transaction this node
+  // coordinates or takes part in): no answer now; the caller waits with the original's waiter and
+  // gets its outcome (the appliance adds a waiter; a busy answer would be a lie: it may commit).
+  if (replica.whereIs(request.requestId)) return;
   const coordinatingOnly = [...replica.transactions.values()].every(
     (held) => held.role === 'coordinator',
   );
@@ -182,11 +192,13 @@ export function reevaluate(replica: Replica, held: TxState): void {
   const live = held.tx.participants.filter((id) => !replica.membership.isFenced(id));
   if (held.state === 'VIRTUAL') {
     // A participant fenced before its yes arrived may have voted no (and others may have
-    // learned that from it): count it as a no. Clients get a retryable code.
+    // learned that from it): count it as a no. Its clients are told the outcome is pending
+    // (38720), not busy: if this coordinator was itself declared down unawares, the survivors
+    // may commit the transaction by termination (manager.ts), so its abort here proves nothing.
     const lostVote = held.tx.participants.some(
       (id) => replica.membership.isFenced(id) && !held.votes.has(id),
     );
-    if (lostVote) decide(replica, held, false, 36000);
+    if (lostVote) decide(replica, held, false, 36000, OUTCOME_PENDING);
     else if (live.every((id) => held.votes.has(id))) decide(replica, held, true, 0);
     return;
   }
@@ -196,7 +208,14 @@ export function reevaluate(replica: Replica, held: TxState): void {
     replica.transactions.delete(held.tx.txid);
 }
 
-function decide(replica: Replica, held: TxState, commit: boolean, code: number): void {
+/** `answer`: what an abort tells the writes' callers (default: the abort's own code). */
+function decide(
+  replica: Replica,
+  held: TxState,
+  commit: boolean,
+  code: number,
+  answer = code,
+): void {
   const { tx } = held;
   if (commit) {
     const applied = replica.core.apply(tx.batch);
@@ -213,9 +232,7 @@ function decide(replica: Replica, held: TxState, commit: boolean, code: number):
     // From the batch itself: after a restart `held.requests` is empty, yet retries of these
     // writes may be queued here and must get this outcome, not run again.
     rememberRequests(replica, tx, applied.writeResults);
-    held.requests.forEach((request, i) =>
-      replica.reply({ requestId: request.requestId, code: applied.writeResults[i], txid: tx.txid }),
-    );
+    answerCarried(replica, tx, applied.writeResults);
   } else {
     held.state = 'ABORTED';
     if (code === 36000)
@@ -227,8 +244,7 @@ function decide(replica: Replica, held: TxState, commit: boolean, code: number):
       epoch: replica.membership.epoch,
       reason: code,
     });
-    for (const request of held.requests)
-      replica.reply({ requestId: request.requestId, code, txid: tx.txid });
+    answerCarried(replica, tx, answer);
   }
   replica.remember(tx.txid, commit);
   for (const participant of tx.participants) {

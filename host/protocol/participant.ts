@@ -88,12 +88,16 @@ export function commitHere(replica: Replica, held: TxState, terminated: boolean)
     terminated,
   });
   rememberRequests(replica, held.tx, applied.writeResults);
+  answerCarried(replica, held.tx, applied.writeResults);
   finish(replica, held, true);
 }
 
 export function abortHere(replica: Replica, held: TxState, reason: number): void {
   held.state = 'ABORTED';
   replica.persist({ type: 'abort', txid: held.tx.txid, epoch: replica.membership.epoch, reason });
+  // Retries that waited here for this transaction: it did not commit their write, and nothing
+  // of it stays queued here (busy, not queued: the client may send it again).
+  answerCarried(replica, held.tx, 36000);
   finish(replica, held, false);
 }
 
@@ -110,5 +114,28 @@ export function rememberRequests(
 ): void {
   batchRequestIdsHex(tx.batch).forEach((id, i) => {
     if (id) replica.rememberRequest(id, { code: results[i], txid: tx.txid });
+  });
+}
+
+/**
+ * Answers every write a decided transaction carries, by the request ids in its batch: the
+ * coordinator's callers, and retries that waited on a participant or on a coordinator that
+ * restarted (their `requests` are gone). `results`: each write's code, or one abort code for all.
+ * A reply nobody waits for is dropped by the host.
+ */
+export function answerCarried(
+  replica: Replica,
+  tx: Transaction,
+  results: readonly number[] | number,
+): void {
+  batchRequestIdsHex(tx.batch).forEach((id, i) => {
+    // An abort does not answer a write still queued here (a retry that came here first): it
+    // may yet commit, in this node's own transaction.
+    if (id && !(typeof results === 'number' && replica.whereIs(id) === 'queued'))
+      replica.reply({
+        requestId: id,
+        code: typeof results === 'number' ? results : results[i],
+        txid: tx.txid,
+      });
   });
 }

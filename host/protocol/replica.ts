@@ -31,6 +31,12 @@ import type {
 import * as coordinator from './coordinator.ts';
 import * as participant from './participant.ts';
 import * as manager from './manager.ts';
+import { batchRequestIdsHex } from '../core/batch.ts';
+
+/** A write queued or in a transaction here: its outcome is not known yet (38720). */
+export const OUTCOME_PENDING = 38720;
+/** No outcome, queue entry or transaction here for that request id (38721). */
+export const OUTCOME_NONE = 38721;
 
 export interface Timers {
   /** Ticks between replication-manager pulses (re-sends, queries, anti-entropy). */
@@ -55,6 +61,8 @@ export const GROUP_COMMIT_WRITES_MAX = 256;
 export const OUTCOMES_MAX = 4096;
 /** Request ids remembered so a retried write gets its original outcome. */
 export const REQUEST_OUTCOMES_MAX = 65536;
+
+const carriedIds = new WeakMap<Transaction, Set<string>>();
 
 export interface ReplicaConfig {
   readonly id: NodeId;
@@ -150,6 +158,8 @@ export class Replica {
   request(request: ClientRequest): void {
     if (request.kind === 'node-down') manager.nodeDown(this, request);
     else if (request.kind === 'leave') manager.leave(this, request.requestId);
+    else if (request.kind === 'outcome')
+      this.reply({ requestId: request.requestId, ...this.outcomeOf(request.subject) });
     else coordinator.submit(this, request);
     this.settle();
   }
@@ -209,6 +219,51 @@ export class Replica {
 
   fail(requestId: string, code: number): void {
     this.reply({ requestId, code });
+  }
+
+  // ---- request ids in flight ----
+
+  /** The request ids a transaction carries, from its batch: a participant's and a restarted
+   * coordinator's too (their `requests` are empty). */
+  requestIdsOf(tx: Transaction): ReadonlySet<string> {
+    let ids = carriedIds.get(tx);
+    if (!ids) {
+      ids = new Set(batchRequestIdsHex(tx.batch).filter((id): id is string => id !== undefined));
+      carriedIds.set(tx, ids);
+    }
+    return ids;
+  }
+
+  /** Where a write is here: queued (it has not started), in a transaction (VIRTUAL, PREPARED or
+   * in doubt: it may commit), or neither. */
+  whereIs(requestId: string): 'queued' | 'transaction' | undefined {
+    if (this.queue.some((queued) => queued.requestId === requestId)) return 'queued';
+    for (const held of this.transactions.values()) {
+      if (held.state === 'ABORTED') continue;
+      if (this.requestIdsOf(held.tx).has(requestId)) return 'transaction';
+    }
+    return undefined;
+  }
+
+  /**
+   * A caller stopped waiting for a write: if it is still only queued it leaves the queue, so it
+   * can never start (true: it is certainly not committed). In a transaction, or not here, it is
+   * left alone (false): its outcome is pending, the transaction goes on.
+   */
+  withdraw(requestId: string): boolean {
+    const at = this.queue.findIndex((queued) => queued.requestId === requestId);
+    if (at < 0) return false;
+    this.queue.splice(at, 1);
+    return true;
+  }
+
+  /** What this node can say of a write's outcome: remembered (its code and txid), pending
+   * (queued or in a transaction here) or none (OUTCOME_NONE; docs/CLIENT.md "Outcomes"). */
+  outcomeOf(requestId: string): { code: number; txid?: TxId } {
+    if (this.fenced) return { code: 38502 };
+    const known = this.requestOutcomes.get(requestId);
+    if (known) return { code: known.code, txid: known.txid };
+    return { code: this.whereIs(requestId) ? OUTCOME_PENDING : OUTCOME_NONE };
   }
 
   // ---- state helpers ----

@@ -169,7 +169,16 @@ export interface LeaveRequest {
   readonly requestId: string;
 }
 
-export type ClientRequest = WriteRequest | NodeDownRequest | LeaveRequest;
+/** What this node knows of a write's outcome, by its request id (the reply carries `requestId`,
+ * the caller's key for the answer; the outcome's code and txid; docs/CLIENT.md "Outcomes"). */
+export interface OutcomeRequest {
+  readonly kind: 'outcome';
+  readonly requestId: string;
+  /** The write's request id (32 lowercase hex digits). */
+  readonly subject: string;
+}
+
+export type ClientRequest = WriteRequest | NodeDownRequest | LeaveRequest | OutcomeRequest;
 
 export interface ClientReply {
   readonly requestId: string;

@@ -16,6 +16,11 @@ export interface ServiceBackend {
    * a retry gets the original outcome.
    */
   submit(write: WriteRequest): Promise<ClientReply>;
+  /**
+   * What this node knows of a write by its request id: its remembered outcome (code and txid),
+   * 38720 queued or in a transaction here, 38721 nothing (docs/CLIENT.md "Outcomes").
+   */
+  outcome(requestId: string): Promise<ClientReply>;
   /** Cryptographically secure random bytes (injected so tests can replay them). */
   randomBytes(length: number): Uint8Array;
   /** Milliseconds, for session timeouts only. */

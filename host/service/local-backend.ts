@@ -59,6 +59,11 @@ export class LocalReplication {
     return reply;
   }
 
+  /** The remembered outcome, or 38721: this replication commits at once, nothing is pending. */
+  outcome(requestId: string): ClientReply {
+    return this.outcomes.get(requestId) ?? { requestId, code: code('REQUEST_ID_UNKNOWN') };
+  }
+
   private remember(reply: ClientReply): void {
     this.outcomes.set(reply.requestId, reply);
     if (this.outcomes.size > LOCAL_REQUEST_OUTCOMES_MAX)
@@ -85,6 +90,10 @@ export class LocalBackend implements ServiceBackend {
 
   async submit(write: WriteRequest): Promise<ClientReply> {
     return this.replication.submit(write);
+  }
+
+  async outcome(requestId: string): Promise<ClientReply> {
+    return this.replication.outcome(requestId);
   }
 }
 

@@ -71,6 +71,12 @@ export interface Policy {
   readonly sessionTimeoutSeconds: number;
 }
 
+/** A write's remembered outcome: 0 committed; another code: it ran and failed (nothing changed). */
+export interface WriteOutcomeResult {
+  readonly code: number;
+  readonly txid?: string;
+}
+
 /** What a replicated write answers: the transaction that carried it (absent when none was needed). */
 export interface WriteResult {
   readonly txid?: string;
@@ -122,6 +128,7 @@ export interface RequestMap {
     request: { owner?: string; after?: string; limit?: number };
     result: { keys: KeyInfo[]; more: boolean };
   };
+  'write.outcome': { request: { requestId: RequestId }; result: WriteOutcomeResult };
   'key.grant': {
     request: {
       requestId: RequestId;
@@ -242,6 +249,7 @@ const SCHEMAS: {
   'key.publicKey': { name: NAME },
   'key.remove': { name: NAME, requestId: { kind: 'requestId', optional: true } },
   'key.list': { owner: OPTIONAL_NAME, after: OPTIONAL_NAME, limit: PAGE_LIMIT },
+  'write.outcome': { requestId: REQUEST_ID },
   'key.grant': {
     requestId: REQUEST_ID,
     name: NAME,

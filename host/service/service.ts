@@ -85,6 +85,7 @@ export class Service {
       'key.remove': keys.removeKey,
       'key.list': keys.listKeys,
       'key.grant': keys.grantKey,
+      'write.outcome': (context, request) => writeOutcome(context, request.requestId),
       sign: keys.signMessage,
       verify: keys.verifySignature,
       encrypt: keys.encryptMessage,
@@ -198,6 +199,25 @@ function refuseStale(refusal: number, type: RequestType): never {
   if (refusal === code('NODE_FENCED_NO_READS') && WRITE_TYPES.has(type))
     throw new HsmError(code('NODE_FENCED'), 'this node was declared down: it takes no writes');
   throw new HsmError(refusal);
+}
+
+/** Codes an outcome query answers as errors: the node cannot tell the outcome (yet). */
+const NO_OUTCOME: ReadonlySet<number> = new Set([
+  code('WRITE_OUTCOME_PENDING'),
+  code('REQUEST_ID_UNKNOWN'),
+  code('NODE_FENCED'),
+  code('CANNOT_WORK'),
+  code('REPLICATION_BUSY'),
+]);
+
+/** A write's remembered outcome (any logged-in user: request ids are 128-bit random). */
+async function writeOutcome(
+  context: RequestContext,
+  requestId: string,
+): Promise<ResultOf<'write.outcome'>> {
+  const reply = await context.node.backend.outcome(requestId);
+  if (NO_OUTCOME.has(reply.code)) throw new HsmError(reply.code, `request ${requestId}`);
+  return reply.txid === undefined ? { code: reply.code } : { code: reply.code, txid: reply.txid };
 }
 
 function errorResponse(error: unknown): ServiceResponse {

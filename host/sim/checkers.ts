@@ -6,7 +6,9 @@
 // SP must end equal to the others' (a transaction it missed would show there).
 
 import { batchRequestIdsHex } from '../core/batch.ts';
-import { historyOf } from './history.ts';
+import { writeOutcome } from '../core/codes.ts';
+import { OUTCOME_NONE } from '../protocol/replica.ts';
+import { historyOf, type Attempt } from './history.ts';
 import type { SimNode, World } from './world.ts';
 
 /** Nodes that are members at the end: not fenced, not left dead. */
@@ -57,7 +59,9 @@ export function checkSafety(world: World): string[] {
       }
     }
   }
-  problems.push(...checkNoDuplicateWrites(world));
+  const carriedBy = carriers(world);
+  problems.push(...checkNoDuplicateWrites(carriedBy));
+  problems.push(...checkNotCommittedAnswers(world, carriedBy));
   for (const node of world.nodes) {
     if (
       node.fencedAtLog !== undefined &&
@@ -113,6 +117,7 @@ export function converged(world: World): boolean {
 export function checkFinal(world: World): string[] {
   const problems: string[] = [];
   const members = liveMembers(world);
+  const carriedBy = carriers(world);
   for (const node of members) {
     const { txids } = historyOf(node);
     const have = new Set(txids);
@@ -123,6 +128,7 @@ export function checkFinal(world: World): string[] {
         );
       }
     }
+    problems.push(...checkOutcomesResolved(world, node, carriedBy));
     const check = node.replica!.core.recompute();
     if (!check.consistent)
       problems.push(`node ${node.id}: incremental SP differs from the SP recomputed from scratch`);
@@ -185,13 +191,96 @@ export function rerunWrites(world: World): number {
 
 /** A client write (its request id) is carried by at most one committed transaction: a retry
  * must get the original outcome, never run twice. */
-function checkNoDuplicateWrites(world: World): string[] {
+function checkNoDuplicateWrites(carriedBy: Map<string, Map<string, string>>): string[] {
   const problems: string[] = [];
-  for (const [key, txids] of carriers(world)) {
+  for (const [key, txids] of carriedBy) {
     if (txids.size > 1)
       problems.push(
         `write ${key.slice(0, 8)} committed ${txids.size} times: in ${[...txids.keys()].join(', ')}`,
       );
+  }
+  return problems;
+}
+
+/** Whether `attempt` can be the one a transaction `txid` its node began at `begin` carried: sent
+ * before, and not answered "not committed" — unless the answer is that transaction's own result
+ * for the write (`result`: it ran and failed, 5022 say, and the pool remembers that). */
+function mayCarry(
+  attempt: Attempt,
+  txid: string,
+  begin: number,
+  result: number | undefined,
+): boolean {
+  if (attempt.seq > begin) return false;
+  const answer = attempt.answer;
+  if (!answer) return attempt.lost === undefined || attempt.lost > begin;
+  if (writeOutcome(answer.code) !== 'not committed') return true;
+  return answer.txid === txid && answer.code === result;
+}
+
+/** The result a committed write had, as a node that committed it remembers. */
+function resultOf(world: World, requestId: string): number | undefined {
+  for (const node of world.nodes) {
+    const known = node.replica?.requestOutcomes.get(requestId);
+    if (known) return known.code;
+  }
+  return undefined;
+}
+
+/**
+ * "Not committed" means it (docs/CLIENT.md "Outcomes"): a write a node answered with a code
+ * classified not committed (36000 busy or withdrawn, an abort, a refusal) is never carried by a
+ * committed transaction that node coordinates, unless another attempt sent there could be the
+ * one it carries. (The old busy answer to a write still queued or in flight fails this.)
+ */
+export function checkNotCommittedAnswers(
+  world: World,
+  carriedBy: Map<string, Map<string, string>>,
+): string[] {
+  const problems: string[] = [];
+  for (const [requestId, txids] of carriedBy) {
+    const attempts = world.answers.attempts.get(requestId) ?? [];
+    for (const [txid, coordinator] of txids) {
+      const begin = world.answers.begins.get(txid);
+      if (begin === undefined) continue; // begun before the simulation recorded (never)
+      const here = attempts.filter((attempt) => attempt.node === coordinator);
+      const result = resultOf(world, requestId);
+      if (here.some((attempt) => mayCarry(attempt, txid, begin, result))) continue;
+      const answered = here.find((attempt) => attempt.answer && attempt.seq <= begin)?.answer;
+      problems.push(
+        `write ${requestId.slice(0, 8)} committed by ${txid} on ${coordinator}, which had answered it ${answered?.code ?? 'nothing'} (not committed)`,
+      );
+    }
+  }
+  return problems;
+}
+
+/**
+ * Every write's outcome is resolved consistently at the end, whatever its client was told on
+ * the way (busy, nothing, a lost reply): each live member reports the same remembered outcome
+ * for a write a committed transaction carries, and "none" (38721) for one none carries — never
+ * pending once the pool converged — and a write acknowledged 0 reports that same transaction.
+ */
+function checkOutcomesResolved(
+  world: World,
+  node: SimNode,
+  carriedBy: Map<string, Map<string, string>>,
+): string[] {
+  const problems: string[] = [];
+  for (const write of world.writes.values()) {
+    const reported = node.replica!.outcomeOf(write.requestId);
+    const txid = [...(carriedBy.get(write.requestId)?.keys() ?? [])][0];
+    const what = `write ${write.requestId.slice(0, 8)} on ${node.id}`;
+    if (txid === undefined) {
+      if (reported.code !== OUTCOME_NONE)
+        problems.push(`${what}: no transaction carries it, yet it reports ${reported.code}`);
+    } else if (reported.txid !== txid) {
+      problems.push(
+        `${what}: carried by ${txid}, but it reports ${reported.code} ${reported.txid}`,
+      );
+    }
+    if (write.code === 0 && reported.code !== 0)
+      problems.push(`${what}: acknowledged 0 in ${write.txid}, but it reports ${reported.code}`);
   }
   return problems;
 }

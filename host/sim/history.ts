@@ -29,3 +29,59 @@ export function historyOf(node: HasHistory, more: readonly LogRecord[] = []): Co
 }
 
 export const NO_HISTORY: Commits = { txids: [], sps: [] };
+
+/** One client attempt of a write on one node, and the answer that node gave it (if any). */
+export interface Attempt {
+  readonly node: string;
+  readonly seq: number;
+  answer?: { readonly code: number; readonly txid: string | undefined; readonly seq: number };
+  /** When the node crashed with this attempt unanswered (its waiter is gone). */
+  lost?: number;
+}
+
+/**
+ * Every client attempt and every answer, in one sequence with the transactions coordinators
+ * began (their PREPARE made durable), for the write-outcome checkers (checkers.ts). An answer
+ * on a node goes to every attempt there still waiting for that request id (the appliance
+ * answers all its waiters of one request id).
+ */
+export class AnswerLog {
+  private seq = 0;
+  readonly attempts = new Map<string, Attempt[]>();
+  /** Transaction id -> when its coordinator made its PREPARE durable. */
+  readonly begins = new Map<string, number>();
+  /** Attempts waiting on each node. */
+  private readonly waiting = new Map<string, Set<Attempt>>();
+
+  attempt(requestId: string, node: string): void {
+    const attempt: Attempt = { node, seq: ++this.seq };
+    const list = this.attempts.get(requestId) ?? [];
+    list.push(attempt);
+    this.attempts.set(requestId, list);
+    if (!this.waiting.has(node)) this.waiting.set(node, new Set());
+    this.waiting.get(node)!.add(attempt);
+  }
+
+  answer(node: string, requestId: string, code: number, txid: string | undefined): void {
+    const seq = ++this.seq;
+    for (const attempt of this.attempts.get(requestId) ?? []) {
+      if (attempt.node !== node || attempt.answer || attempt.lost !== undefined) continue;
+      attempt.answer = { code, txid, seq };
+      this.waiting.get(node)?.delete(attempt);
+    }
+  }
+
+  /** The node crashed: attempts waiting there never get an answer. */
+  crashed(node: string): void {
+    const seq = ++this.seq;
+    for (const attempt of this.waiting.get(node) ?? []) attempt.lost = seq;
+    this.waiting.delete(node);
+  }
+
+  /** Records a node made durable: the transactions it began as coordinator. */
+  persisted(node: string, records: readonly LogRecord[]): void {
+    for (const record of records)
+      if (record.type === 'prepare' && record.tx.coordinator === node)
+        this.begins.set(record.tx.txid, ++this.seq);
+  }
+}

@@ -31,6 +31,8 @@ export class ScenarioPool {
   readonly founders: NodeAddress[];
   queue: Envelope[] = [];
   readonly replies = new Map<string, ClientReply>();
+  /** Which nodes each request id was sent to (their replies are the answers). */
+  private readonly askedAt = new Map<string, Set<string>>();
   private seed = 1;
 
   private constructor(
@@ -79,12 +81,23 @@ export class ScenarioPool {
       await node.runtime.persist(ready.persist);
       node.log.push(...ready.persist);
       this.queue.push(...ready.messages);
-      for (const reply of ready.replies) this.replies.set(reply.requestId, reply);
+      // Only the node a request was sent to answers its caller; a reply elsewhere (a
+      // participant answering the writes of a transaction it aborted) reaches nobody.
+      for (const reply of ready.replies)
+        if (this.askedAt.get(reply.requestId)?.has(node.id))
+          this.replies.set(reply.requestId, reply);
     }
   }
 
   /** A write labelled `label` (its request id is the label's bytes in hex; replies are keyed by label). */
+  private asked(requestId: string, name: string): void {
+    const nodes = this.askedAt.get(requestId) ?? new Set();
+    nodes.add(this.node(name).id);
+    this.askedAt.set(requestId, nodes);
+  }
+
   async write(name: string, label: string, record: Uint8Array): Promise<void> {
+    this.asked(labelId(label), name);
     this.replica(name).request({
       kind: 'write',
       requestId: labelId(label),
@@ -105,6 +118,7 @@ export class ScenarioPool {
   }
 
   async nodeDown(issuer: string, target: string, requestId = `down-${target}`): Promise<void> {
+    this.asked(requestId, issuer);
     this.replica(issuer).request({ kind: 'node-down', requestId, node: this.node(target).id });
     await this.drain(this.node(issuer));
   }

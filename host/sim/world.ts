@@ -23,7 +23,8 @@ import type {
 } from '../protocol/types.ts';
 import { MemoryStorage } from '../storage/memory.ts';
 import { simDonor } from './donor.ts';
-import { historyOf, NO_HISTORY, type Commits } from './history.ts';
+import { OUTCOME_PENDING } from '../protocol/replica.ts';
+import { AnswerLog, historyOf, NO_HISTORY, type Commits } from './history.ts';
 import { Joins } from './joins.ts';
 import { SimNetwork } from './network.ts';
 import type { SimParams } from './params.ts';
@@ -74,6 +75,8 @@ export class World {
   readonly nodes: SimNode[];
   readonly founders: NodeAddress[];
   readonly writes = new Map<string, ClientWrite>();
+  /** Client attempts and answers, for the write-outcome checkers. */
+  readonly answers = new AnswerLog();
   readonly events: string[] = [];
   readonly joins: Joins;
   /** A donor's history when it queued DONE, by session: what the joiner inherits. */
@@ -165,6 +168,7 @@ export class World {
     node.donor = undefined;
     node.storage.crash(this.random);
     node.crashes++;
+    this.answers.crashed(node.id);
     node.restartAt = this.now + 1 + this.random.below(this.params.restartTicksMax);
     this.log(`crash ${node.id.slice(-2)} ${why}`);
   }
@@ -216,10 +220,12 @@ export class World {
         // The append is under way when the power goes: the crash keeps some prefix of it.
         await node.storage.appendLog(runtime.encode(ready.persist), false);
         node.log.push(...ready.persist);
+        this.answers.persisted(node.id, ready.persist);
         return this.crash(node, 'during persist (torn)');
       }
       await runtime.persist(ready.persist);
       node.log.push(...ready.persist);
+      this.answers.persisted(node.id, ready.persist);
       if (node.replica.fenced && node.fencedAtLog === undefined) node.fencedAtLog = node.log.length;
       if (point === 'after-persist') return this.crash(node, 'after persist, before send');
       for (const envelope of ready.messages) this.network.send(this.now, envelope);
@@ -267,8 +273,10 @@ export class World {
   private onReply(node: SimNode, reply: ClientReply): void {
     const write = this.writes.get(reply.requestId);
     if (!write) return this.onAdminReply(node, reply);
+    this.answers.answer(node.id, reply.requestId, reply.code, reply.txid);
     if (write.code !== undefined) return;
-    if (reply.code === 36000 || reply.code === 38502) return; // busy or fenced: the client retries
+    // Busy, fenced, or outcome pending: the client retries (the same request id).
+    if (reply.code === 36000 || reply.code === 38502 || reply.code === OUTCOME_PENDING) return;
     write.code = reply.code;
     write.txid = reply.txid;
     const client = this.clientState.find((c) => c.outstanding === write);
@@ -338,6 +346,7 @@ export class World {
 
   async submit(node: SimNode, write: ClientWrite): Promise<void> {
     write.node = node.id;
+    this.answers.attempt(write.requestId, node.id);
     this.scheduleRetry(write);
     node.replica!.request({
       kind: 'write',
