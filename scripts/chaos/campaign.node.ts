@@ -31,6 +31,8 @@ export const RECOVERY_TIMEOUT_MS = 60_000;
 export const LIST_PAGES_MAX = 1000;
 /** Writes one writer fires at once in a burst. */
 export const BURST_WRITES = 8;
+/** A writer's pause after a failed call. */
+export const WRITER_BACKOFF_MS = 50;
 const READER_KEY = 'chaos-reader';
 
 export interface CampaignOptions {
@@ -194,10 +196,12 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
           await Promise.all(
             Array.from({ length: BURST_WRITES }, () => write(writerClients[w], `c${cycle}-w${w}b`)),
           );
+          await sleep(5);
         } else {
-          await write(writerClients[w], `c${cycle}-w${w}`);
+          const record = await write(writerClients[w], `c${cycle}-w${w}`);
+          // A refusal or a dead pool: back off a little rather than spin (bounded load).
+          await sleep(record.code === 0 ? 5 : WRITER_BACKOFF_MS);
         }
-        await sleep(5);
       }
     };
     const readLoop = async (): Promise<void> => {

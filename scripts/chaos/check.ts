@@ -19,10 +19,6 @@ export const OUTCOME_TABLE: ReadonlyMap<number, OutcomeClass> = new Map<number, 
   // Refusals: the SDK says the write did not happen. Today a REPLICATION_BUSY answer may
   // still commit later (issue 11): such writes are counted as false "not committed".
   [36000, 'not-committed'], // REPLICATION_BUSY
-  [36001, 'not-committed'],
-  [36002, 'not-committed'],
-  [36003, 'not-committed'],
-  [36004, 'not-committed'],
   [5304, 'not-committed'], // SERVER_BUSY
   [36500, 'not-committed'], // REPLICATION_PEER_NOT_SYNCED
   [37028, 'not-committed'], // CANNOT_WORK
