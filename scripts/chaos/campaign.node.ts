@@ -93,6 +93,8 @@ export interface CampaignResult {
   readonly verdict: Verdict | undefined;
   readonly reads: { ok: number; failed: number; codes: Record<string, number> };
   readonly recovery: { median: number; max: number };
+  /** Writes answered "not committed" yet present at the end, by the cycle that made them. */
+  readonly falseNotCommittedByCycle: Record<string, number>;
   readonly problems: string[];
   readonly problemCount: number;
   readonly exitCodes: (number | null)[];
@@ -472,6 +474,12 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     verdict,
     reads,
     recovery: medianMax(cycleReports.map((report) => report.recoveryMs)),
+    falseNotCommittedByCycle: Object.fromEntries(
+      [...new Set((verdict?.falseNotCommitted ?? []).map((item) => item.cycle))].map((cycle) => [
+        cycle,
+        verdict!.falseNotCommitted.filter((item) => item.cycle === cycle).length,
+      ]),
+    ),
     problems,
     problemCount,
     exitCodes,

@@ -38,6 +38,20 @@ export interface NodeInfo {
   readonly diverged: boolean;
 }
 
+/** Every node process alive, so that the runner's own exit (even on Ctrl-C) kills them. */
+const LIVE = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function track(child: ChildProcess): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const alive of LIVE) alive.kill('SIGKILL');
+    });
+  }
+  LIVE.add(child);
+  child.once('exit', () => LIVE.delete(child));
+}
+
 class NodeProcess {
   child: ChildProcess | undefined;
   paused = false;
@@ -75,6 +89,7 @@ class NodeProcess {
       },
     );
     this.child = child;
+    track(child);
     const name = `node ${this.index + 1}`;
     createInterface({ input: child.stderr! }).on('line', (line) =>
       this.problem(`${name} stderr: ${line}`),

@@ -79,6 +79,12 @@ async function main(): Promise<number> {
     if (v.unclassifiedCodes.length)
       console.log(`  unclassified codes (judged unknown): ${v.unclassifiedCodes.join(', ')}`);
     console.log(`  codes: ${JSON.stringify(v.codes)}`);
+    const byCycle = Object.entries(result.falseNotCommittedByCycle);
+    if (byCycle.length)
+      console.log(
+        `  false "not committed" in ${byCycle.length} of ${result.cycles} cycles: ` +
+          byCycle.map(([cycle, count]) => `cycle ${cycle}: ${count}`).join(', '),
+      );
   }
   console.log(summaryLine(result));
   mkdirSync(dirname(options.out), { recursive: true });
@@ -113,6 +119,13 @@ async function main(): Promise<number> {
   console.log(`written ${options.out}`);
   return result.passed ? 0 : 1;
 }
+
+// Ctrl-C or a kill: exit, and the pool's exit hook SIGKILLs every node it started.
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => {
+    console.error(`chaos: ${signal}, stopping every node`);
+    process.exit(130);
+  });
 
 main().then(
   (code) => process.exit(code),
