@@ -9,7 +9,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HsmClient } from '../../host/client/index.ts';
+import { HsmClient, type KeyOptions } from '../../host/client/index.ts';
+import { randomBytes } from 'node:crypto';
 import { HsmError } from '../../host/core/codes.ts';
 import { nodeConnections } from '../../host/node/ws-client.ts';
 import { Random } from '../../host/protocol/random.ts';
@@ -178,14 +179,23 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     const write = async (c: HsmClient, prefix: string): Promise<WriteRecord> => {
       const n = counter.get(prefix) ?? 0;
       counter.set(prefix, n + 1);
-      const record: WriteRecord = { name: `${prefix}-${n}`, cycle, invokedMs: elapsed() };
+      // A caller-chosen request id (the outcomes change's WriteOptions.requestId; today's SDK
+      // ignores it), so that client.outcome can resolve any write at the end.
+      const requestId = randomBytes(16).toString('hex');
+      const record: WriteRecord = {
+        name: `${prefix}-${n}`,
+        cycle,
+        invokedMs: elapsed(),
+        requestId,
+      };
       writes.push(record);
+      const keyOptions = { exportable: false, requestId } as KeyOptions;
       try {
-        await c.generateKey(record.name, 'aes-256');
+        await c.generateKey(record.name, 'aes-256', keyOptions);
         record.code = 0;
       } catch (error) {
         record.code = codeOf(error);
-        record.requestId = requestIdOf(error);
+        record.requestId = requestIdOf(error) ?? requestId;
       }
       record.answeredMs = elapsed();
       return record;
@@ -418,14 +428,23 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     running = false;
 
     // ---- the end: resolve unknown outcomes, read every node, judge ----
-    for (const record of writes) {
-      const outcome = (prober as unknown as { outcome?: (id: string) => Promise<unknown> }).outcome;
-      if (record.requestId && typeof outcome === 'function' && (record.code ?? 0) !== 0) {
+    // client.outcome(requestId) where the SDK has it (the outcomes change): every write not
+    // acknowledged is asked about; what it says is then held to the converged state.
+    const outcome = (prober as unknown as { outcome?: (id: string) => Promise<unknown> }).outcome;
+    if (typeof outcome === 'function') {
+      await settle(p);
+      for (const record of writes) {
+        if (!record.requestId || record.code === 0) continue;
         try {
-          const answer = (await outcome.call(prober, record.requestId)) as { code?: number };
-          if (typeof answer?.code === 'number') record.resolvedCode = answer.code;
+          const report = (await outcome.call(prober, record.requestId)) as {
+            state?: string;
+            code?: number;
+          };
+          record.resolvedState = report.state;
+          if (report.state === 'committed') record.resolvedCode = 0;
+          else if (report.state === 'not committed') record.resolvedCode = report.code ?? -1;
         } catch {
-          // unresolved: judged by presence
+          record.resolvedState = 'no answer';
         }
       }
     }

@@ -7,9 +7,10 @@ export type OutcomeClass = 'acknowledged' | 'not-committed' | 'unknown';
 /**
  * THE classification table: the final answer of a write call (its return code) -> what the SDK
  * told the caller. A code not listed here is 'unknown' (and counted as unclassified in the
- * summary, so a new code shows up rather than being judged wrongly). When the outcome change
- * lands (a code for "outcome unknown, still pending", likely 1006, and client.outcome(id)),
- * point that code at 'unknown' here; nothing else changes.
+ * summary, so a new code shows up rather than being judged wrongly). The outcomes change
+ * (issue 11: WRITE_OUTCOME_UNKNOWN 1006 from the SDK, WRITE_OUTCOME_PENDING 38720 from a node,
+ * client.outcome(id)) is already pointed at 'unknown' below; a code it adds or renumbers goes
+ * here, and nothing else changes.
  */
 export const OUTCOME_TABLE: ReadonlyMap<number, OutcomeClass> = new Map<number, OutcomeClass>([
   [0, 'acknowledged'],
@@ -21,7 +22,6 @@ export const OUTCOME_TABLE: ReadonlyMap<number, OutcomeClass> = new Map<number, 
   [36000, 'not-committed'], // REPLICATION_BUSY
   [5304, 'not-committed'], // SERVER_BUSY
   [36500, 'not-committed'], // REPLICATION_PEER_NOT_SYNCED
-  [37028, 'not-committed'], // CANNOT_WORK
   [38502, 'not-committed'], // NODE_FENCED
   [37030, 'not-committed'], // TRANS_MISMATCH
   [37019, 'not-committed'], // OPERATION_FAILED
@@ -32,7 +32,9 @@ export const OUTCOME_TABLE: ReadonlyMap<number, OutcomeClass> = new Map<number, 
   [-12, 'unknown'], // NET_TIMEOUT
   [-18, 'unknown'], // ALL_NODES_FAILED (earlier attempts may have been sent)
   [1004, 'unknown'], // CLIENT_CLOSED (the campaign closed it with the call in flight)
-  [1006, 'unknown'], // reserved: "outcome unknown, still pending" (the outcomes change)
+  [37028, 'unknown'], // CANNOT_WORK: the node stopped, the write possibly in a transaction
+  [1006, 'unknown'], // WRITE_OUTCOME_UNKNOWN (the outcomes change; not in today's table)
+  [38720, 'unknown'], // WRITE_OUTCOME_PENDING (the outcomes change; not in today's table)
   // Never sent anywhere: a connection that could not be opened on the only node tried.
   [-10, 'not-committed'], // NET_CONNECT_FAILED
 ]);
@@ -52,8 +54,11 @@ export interface WriteRecord {
   /** The final code; undefined while in flight (the campaign waits for every call). */
   code?: number;
   requestId?: string;
-  /** client.outcome(requestId) at the end, when the SDK has it: 0 committed, else not. */
+  /** client.outcome(requestId) at the end, when the SDK has it: 0 committed, another code
+   * not committed; undefined when it could not say (pending, unknown, no answer). */
   resolvedCode?: number;
+  /** What client.outcome said ('committed', 'not committed', 'pending', 'unknown'). */
+  resolvedState?: string;
 }
 
 export interface NodeState {

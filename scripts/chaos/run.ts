@@ -42,7 +42,7 @@ export function summaryLine(result: CampaignResult): string {
     `chaos seed ${result.seed}: ${result.passed ? 'PASSED' : 'FAILED'} — ${result.cycles} cycles, ` +
     (v
       ? `${v.writes} writes: ${v.acknowledged} acknowledged, ${v.notCommitted} not committed, ` +
-        `${v.unknown} unknown (resolved ${v.unknownResolved.committed} committed / ${v.unknownResolved.notCommitted} not); ` +
+        `${v.unknown} unknown (resolved ${v.unknownResolved.committed} committed / ${v.unknownResolved.notCommitted} not, ${v.unknownResolved.byOutcome} by client.outcome); ` +
         `${v.lost.length} lost, ${v.falseNotCommitted.length} false "not committed", ${v.phantoms.length} phantoms, ` +
         `SPs ${v.spEqual ? 'equal' : 'DIFFER'}; `
       : 'no verdict; ') +
