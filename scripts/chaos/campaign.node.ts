@@ -201,7 +201,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       return record;
     };
     const writer = async (w: number): Promise<void> => {
-      let seenBurst = 0;
+      let seenBurst = burst; // only a burst asked for during this cycle
       while (running) {
         if (burst !== seenBurst) {
           seenBurst = burst;
