@@ -93,10 +93,14 @@ describe('judge', () => {
 
   it('holds client.outcome answers to what the nodes hold', () => {
     const verdict = judge(
-      [write('u1', 1006, { resolvedCode: 0 }), write('u2', 1006, { resolvedCode: 36000 })],
+      [
+        write('u1', 1006, { resolvedCode: 0, resolvedState: 'committed' }),
+        write('u2', 1006, { resolvedCode: 36000, resolvedState: 'not committed' }),
+      ],
       [node(1, ['u2']), node(2, ['u2'])],
     );
     expect(verdict.unknownResolved.byOutcome).toBe(2);
+    expect(verdict.outcomeStates).toEqual({ committed: 1, 'not committed': 1 });
     expect(verdict.lost.map((item) => item.name)).toEqual(['u1']);
     expect(verdict.falseNotCommitted.map((item) => item.name)).toEqual(['u2']);
   });

@@ -79,6 +79,8 @@ export interface Verdict {
   readonly unclassifiedCodes: number[];
   /** Unknown outcomes, resolved: by client.outcome, or by presence on every / no node. */
   readonly unknownResolved: { committed: number; notCommitted: number; byOutcome: number };
+  /** What client.outcome said of the writes asked (every one not acknowledged), by state. */
+  readonly outcomeStates: Record<string, number>;
   /** Acknowledged writes missing from some node. */
   readonly lost: { name: string; cycle: number; missingOn: number[] }[];
   /** Writes answered "not committed" that some node holds. */
@@ -112,6 +114,7 @@ export function judge(
   let notCommitted = 0;
   let unknown = 0;
   const unknownResolved = { committed: 0, notCommitted: 0, byOutcome: 0 };
+  const outcomeStates: Record<string, number> = {};
   const lost: Verdict['lost'] = [];
   const falseNotCommitted: Verdict['falseNotCommitted'] = [];
   const split: Verdict['split'] = [];
@@ -119,6 +122,8 @@ export function judge(
     const code = write.code ?? 1004;
     codes[code] = (codes[code] ?? 0) + 1;
     const { class: kind, listed } = classify(code);
+    if (write.resolvedState !== undefined)
+      outcomeStates[write.resolvedState] = (outcomeStates[write.resolvedState] ?? 0) + 1;
     if (!listed) unclassified.add(code);
     const on = holders(write.name);
     if (on.length > 0 && on.length < nodes.length) split.push({ name: write.name, on });
@@ -161,6 +166,7 @@ export function judge(
     unknown,
     unclassifiedCodes: [...unclassified].sort((a, b) => a - b),
     unknownResolved,
+    outcomeStates,
     lost,
     falseNotCommitted,
     phantoms,

@@ -79,6 +79,10 @@ async function main(): Promise<number> {
     if (v.unclassifiedCodes.length)
       console.log(`  unclassified codes (judged unknown): ${v.unclassifiedCodes.join(', ')}`);
     console.log(`  codes: ${JSON.stringify(v.codes)}`);
+    if (Object.keys(v.outcomeStates).length)
+      console.log(
+        `  client.outcome of the writes not acknowledged: ${JSON.stringify(v.outcomeStates)}`,
+      );
     const byCycle = Object.entries(result.falseNotCommittedByCycle);
     if (byCycle.length)
       console.log(
