@@ -1,0 +1,192 @@
+// The chaos campaign's judgement, pure (no I/O): how each answer a writer got is classified,
+// and what the converged pool must then hold. docs/CHAOS.md.
+
+/** What an answer tells the caller about its write. */
+export type OutcomeClass = 'acknowledged' | 'not-committed' | 'unknown';
+
+/**
+ * THE classification table: the final answer of a write call (its return code) -> what the SDK
+ * told the caller. A code not listed here is 'unknown' (and counted as unclassified in the
+ * summary, so a new code shows up rather than being judged wrongly). The outcomes change
+ * (issue 11: WRITE_OUTCOME_UNKNOWN 1006 from the SDK, WRITE_OUTCOME_PENDING 38720 from a node,
+ * client.outcome(id)) is already pointed at 'unknown' below; a code it adds or renumbers goes
+ * here, and nothing else changes.
+ */
+export const OUTCOME_TABLE: ReadonlyMap<number, OutcomeClass> = new Map<number, OutcomeClass>([
+  [0, 'acknowledged'],
+  // OBJ_ALREADY_EXISTS on a name no other write uses: an earlier attempt of this very call
+  // committed (the SDK retried after a lost reply, or on another node).
+  [5022, 'acknowledged'],
+  // Refusals: the SDK says the write did not happen. Today a REPLICATION_BUSY answer may
+  // still commit later (issue 11): such writes are counted as false "not committed".
+  [36000, 'not-committed'], // REPLICATION_BUSY
+  [5304, 'not-committed'], // SERVER_BUSY
+  [36500, 'not-committed'], // REPLICATION_PEER_NOT_SYNCED
+  [38502, 'not-committed'], // NODE_FENCED
+  [37030, 'not-committed'], // TRANS_MISMATCH
+  [37019, 'not-committed'], // OPERATION_FAILED
+  [38719, 'not-committed'], // INTERNAL_ERROR
+  [38201, 'not-committed'], // STORE_FULL
+  // The client could not tell: the request may have reached a node.
+  [-11, 'unknown'], // NET_CONNECTION_LOST
+  [-12, 'unknown'], // NET_TIMEOUT
+  [-18, 'unknown'], // ALL_NODES_FAILED (earlier attempts may have been sent)
+  [1004, 'unknown'], // CLIENT_CLOSED (the campaign closed it with the call in flight)
+  [37028, 'unknown'], // CANNOT_WORK: the node stopped, the write possibly in a transaction
+  [1006, 'unknown'], // WRITE_OUTCOME_UNKNOWN (the outcomes change; not in today's table)
+  [38720, 'unknown'], // WRITE_OUTCOME_PENDING (the outcomes change; not in today's table)
+  // Never sent anywhere: a connection that could not be opened on the only node tried.
+  [-10, 'not-committed'], // NET_CONNECT_FAILED
+]);
+
+export function classify(code: number): { class: OutcomeClass; listed: boolean } {
+  const found = OUTCOME_TABLE.get(code);
+  return { class: found ?? 'unknown', listed: found !== undefined };
+}
+
+/** One write call of the campaign. */
+export interface WriteRecord {
+  readonly name: string;
+  readonly cycle: number;
+  /** ms since the campaign started, when the call was made and answered. */
+  readonly invokedMs: number;
+  answeredMs?: number;
+  /** The final code; undefined while in flight (the campaign waits for every call). */
+  code?: number;
+  requestId?: string;
+  /** client.outcome(requestId) at the end, when the SDK has it: 0 committed, another code
+   * not committed; undefined when it could not say (pending, unknown, no answer). */
+  resolvedCode?: number;
+  /** What client.outcome said ('committed', 'not committed', 'pending', 'unknown'). */
+  resolvedState?: string;
+}
+
+export interface NodeState {
+  readonly node: number;
+  readonly sp: string;
+  readonly spvv: string;
+  readonly records: number;
+  readonly pending: number;
+  /** Every object name the node lists. */
+  readonly names: ReadonlySet<string>;
+}
+
+export interface Verdict {
+  readonly writes: number;
+  readonly acknowledged: number;
+  readonly notCommitted: number;
+  readonly unknown: number;
+  readonly unclassifiedCodes: number[];
+  /** Unknown outcomes, resolved: by client.outcome, or by presence on every / no node. */
+  readonly unknownResolved: { committed: number; notCommitted: number; byOutcome: number };
+  /** What client.outcome said of the writes asked (every one not acknowledged), by state. */
+  readonly outcomeStates: Record<string, number>;
+  /** Acknowledged writes missing from some node. */
+  readonly lost: { name: string; cycle: number; missingOn: number[] }[];
+  /** Writes answered "not committed" that some node holds. */
+  readonly falseNotCommitted: { name: string; cycle: number; code: number; on: number[] }[];
+  /** Objects no write call ever named (beyond the campaign's own fixtures). */
+  readonly phantoms: { name: string; on: number[] }[];
+  /** Names that some nodes hold and others do not (whatever the answer was). */
+  readonly split: { name: string; on: number[] }[];
+  readonly spEqual: boolean;
+  readonly pendingLeft: number;
+  readonly codes: Record<string, number>;
+}
+
+/**
+ * Judges the converged pool. `fixtures`: names the campaign created outside the write records
+ * (the reader's key, the recovery probes); they must be present nowhere less than everywhere.
+ */
+export function judge(
+  writes: readonly WriteRecord[],
+  nodes: readonly NodeState[],
+  fixtures: ReadonlySet<string> = new Set(),
+): Verdict {
+  const byName = new Map(writes.map((write) => [write.name, write]));
+  const holders = (name: string): number[] =>
+    nodes.filter((node) => node.names.has(name)).map((node) => node.node);
+  const everyNode = nodes.map((node) => node.node);
+  const missing = (on: number[]): number[] => everyNode.filter((node) => !on.includes(node));
+  const codes: Record<string, number> = {};
+  const unclassified = new Set<number>();
+  let acknowledged = 0;
+  let notCommitted = 0;
+  let unknown = 0;
+  const unknownResolved = { committed: 0, notCommitted: 0, byOutcome: 0 };
+  const outcomeStates: Record<string, number> = {};
+  const lost: Verdict['lost'] = [];
+  const falseNotCommitted: Verdict['falseNotCommitted'] = [];
+  const split: Verdict['split'] = [];
+  for (const write of writes) {
+    const code = write.code ?? 1004;
+    codes[code] = (codes[code] ?? 0) + 1;
+    const { class: kind, listed } = classify(code);
+    if (write.resolvedState !== undefined)
+      outcomeStates[write.resolvedState] = (outcomeStates[write.resolvedState] ?? 0) + 1;
+    if (!listed) unclassified.add(code);
+    const on = holders(write.name);
+    if (on.length > 0 && on.length < nodes.length) split.push({ name: write.name, on });
+    if (kind === 'acknowledged') {
+      acknowledged++;
+      if (on.length < nodes.length)
+        lost.push({ name: write.name, cycle: write.cycle, missingOn: missing(on) });
+    } else if (kind === 'not-committed') {
+      notCommitted++;
+      if (on.length > 0) falseNotCommitted.push({ name: write.name, cycle: write.cycle, code, on });
+    } else {
+      unknown++;
+      if (write.resolvedCode !== undefined) unknownResolved.byOutcome++;
+      const committed =
+        write.resolvedCode !== undefined ? write.resolvedCode === 0 : on.length === nodes.length;
+      if (committed) unknownResolved.committed++;
+      else unknownResolved.notCommitted++;
+      // client.outcome said committed: it must be everywhere (and absent if it said not).
+      if (write.resolvedCode === 0 && on.length < nodes.length)
+        lost.push({ name: write.name, cycle: write.cycle, missingOn: missing(on) });
+      if (write.resolvedCode !== undefined && write.resolvedCode !== 0 && on.length > 0)
+        falseNotCommitted.push({ name: write.name, cycle: write.cycle, code, on });
+    }
+  }
+  const phantoms: Verdict['phantoms'] = [];
+  const seen = new Set<string>();
+  for (const node of nodes)
+    for (const name of node.names) {
+      if (seen.has(name)) continue;
+      seen.add(name);
+      const on = holders(name);
+      if (!byName.has(name) && !fixtures.has(name)) phantoms.push({ name, on });
+      else if (fixtures.has(name) && on.length < nodes.length) split.push({ name, on });
+    }
+  const first = nodes[0];
+  return {
+    writes: writes.length,
+    acknowledged,
+    notCommitted,
+    unknown,
+    unclassifiedCodes: [...unclassified].sort((a, b) => a - b),
+    unknownResolved,
+    outcomeStates,
+    lost,
+    falseNotCommitted,
+    phantoms,
+    split,
+    spEqual:
+      first !== undefined &&
+      nodes.every(
+        (node) =>
+          node.sp === first.sp && node.spvv === first.spvv && node.records === first.records,
+      ),
+    pendingLeft: nodes.reduce((sum, node) => sum + node.pending, 0),
+    codes,
+  };
+}
+
+/** Median and maximum of a list of numbers (0 for an empty list). */
+export function medianMax(values: readonly number[]): { median: number; max: number } {
+  if (values.length === 0) return { median: 0, max: 0 };
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  return { median, max: sorted[sorted.length - 1] };
+}
