@@ -114,7 +114,8 @@ export interface WriteOutcomeReport {
    * committed: code 0, in transaction txid. not committed: it ran and failed with `code`
    * (nothing changed; the pool remembers that answer). pending: queued or in a transaction
    * on some node, not known yet. unknown: no node that answered knows it or holds it: it has
-   * not committed, and sending it again with the same request id is safe (it runs at most once).
+   * not committed so far (a node that did not answer may still hold it), and sending it again
+   * with the same request id is safe (it runs at most once).
    */
   readonly state: 'committed' | 'not committed' | 'pending' | 'unknown';
   readonly code?: number;

@@ -179,8 +179,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     const write = async (c: HsmClient, prefix: string): Promise<WriteRecord> => {
       const n = counter.get(prefix) ?? 0;
       counter.set(prefix, n + 1);
-      // A caller-chosen request id (the outcomes change's WriteOptions.requestId; today's SDK
-      // ignores it), so that client.outcome can resolve any write at the end.
+      // A caller-chosen request id, so that client.outcome can resolve any write at the end.
       const requestId = randomBytes(16).toString('hex');
       const record: WriteRecord = {
         name: `${prefix}-${n}`,
@@ -428,24 +427,18 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     running = false;
 
     // ---- the end: resolve unknown outcomes, read every node, judge ----
-    // client.outcome(requestId) where the SDK has it (the outcomes change): every write not
-    // acknowledged is asked about; what it says is then held to the converged state.
-    const outcome = (prober as unknown as { outcome?: (id: string) => Promise<unknown> }).outcome;
-    if (typeof outcome === 'function') {
-      await settle(p);
-      for (const record of writes) {
-        if (!record.requestId || record.code === 0) continue;
-        try {
-          const report = (await outcome.call(prober, record.requestId)) as {
-            state?: string;
-            code?: number;
-          };
-          record.resolvedState = report.state;
-          if (report.state === 'committed') record.resolvedCode = 0;
-          else if (report.state === 'not committed') record.resolvedCode = report.code ?? -1;
-        } catch {
-          record.resolvedState = 'no answer';
-        }
+    // client.outcome(requestId): every write not acknowledged is asked about; what it says is
+    // then held to the converged state.
+    await settle(p);
+    for (const record of writes) {
+      if (!record.requestId || record.code === 0) continue;
+      try {
+        const report = await prober.outcome(record.requestId);
+        record.resolvedState = report.state;
+        if (report.state === 'committed') record.resolvedCode = 0;
+        else if (report.state === 'not committed') record.resolvedCode = report.code ?? -1;
+      } catch {
+        record.resolvedState = 'no answer';
       }
     }
     // Late commits (a write answered busy that commits after all) land before the reads.

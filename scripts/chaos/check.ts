@@ -1,47 +1,25 @@
 // The chaos campaign's judgement, pure (no I/O): how each answer a writer got is classified,
 // and what the converged pool must then hold. docs/CHAOS.md.
 
+import { describe, writeOutcome } from '../../host/core/codes.ts';
+
 /** What an answer tells the caller about its write. */
 export type OutcomeClass = 'acknowledged' | 'not-committed' | 'unknown';
 
 /**
- * THE classification table: the final answer of a write call (its return code) -> what the SDK
- * told the caller. A code not listed here is 'unknown' (and counted as unclassified in the
- * summary, so a new code shows up rather than being judged wrongly). The outcomes change
- * (issue 11: WRITE_OUTCOME_UNKNOWN 1006 from the SDK, WRITE_OUTCOME_PENDING 38720 from a node,
- * client.outcome(id)) is already pointed at 'unknown' below; a code it adds or renumbers goes
- * here, and nothing else changes.
+ * How the campaign judges a write's final answer: the project's one classification
+ * (`writeOutcome` beside the return-code table, docs/CLIENT.md "Outcomes"), so the campaign
+ * tests exactly what the documentation promises. A code the table does not know is judged
+ * unknown, and counted as unclassified in the summary, so a new code shows up rather than
+ * being judged wrongly.
  */
-export const OUTCOME_TABLE: ReadonlyMap<number, OutcomeClass> = new Map<number, OutcomeClass>([
-  [0, 'acknowledged'],
-  // OBJ_ALREADY_EXISTS on a name no other write uses: an earlier attempt of this very call
-  // committed (the SDK retried after a lost reply, or on another node).
-  [5022, 'acknowledged'],
-  // Refusals: the SDK says the write did not happen. Today a REPLICATION_BUSY answer may
-  // still commit later (issue 11): such writes are counted as false "not committed".
-  [36000, 'not-committed'], // REPLICATION_BUSY
-  [5304, 'not-committed'], // SERVER_BUSY
-  [36500, 'not-committed'], // REPLICATION_PEER_NOT_SYNCED
-  [38502, 'not-committed'], // NODE_FENCED
-  [37030, 'not-committed'], // TRANS_MISMATCH
-  [37019, 'not-committed'], // OPERATION_FAILED
-  [38719, 'not-committed'], // INTERNAL_ERROR
-  [38201, 'not-committed'], // STORE_FULL
-  // The client could not tell: the request may have reached a node.
-  [-11, 'unknown'], // NET_CONNECTION_LOST
-  [-12, 'unknown'], // NET_TIMEOUT
-  [-18, 'unknown'], // ALL_NODES_FAILED (earlier attempts may have been sent)
-  [1004, 'unknown'], // CLIENT_CLOSED (the campaign closed it with the call in flight)
-  [37028, 'unknown'], // CANNOT_WORK: the node stopped, the write possibly in a transaction
-  [1006, 'unknown'], // WRITE_OUTCOME_UNKNOWN (the outcomes change; not in today's table)
-  [38720, 'unknown'], // WRITE_OUTCOME_PENDING (the outcomes change; not in today's table)
-  // Never sent anywhere: a connection that could not be opened on the only node tried.
-  [-10, 'not-committed'], // NET_CONNECT_FAILED
-]);
-
 export function classify(code: number): { class: OutcomeClass; listed: boolean } {
-  const found = OUTCOME_TABLE.get(code);
-  return { class: found ?? 'unknown', listed: found !== undefined };
+  const listed = describe(code).name !== 'UNKNOWN';
+  if (!listed) return { class: 'unknown', listed };
+  const outcome = writeOutcome(code);
+  const kind: OutcomeClass =
+    outcome === 'committed' ? 'acknowledged' : outcome === 'unknown' ? 'unknown' : 'not-committed';
+  return { class: kind, listed };
 }
 
 /** One write call of the campaign. */
