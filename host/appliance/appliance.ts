@@ -305,17 +305,22 @@ export class Appliance {
   private async flush(): Promise<void> {
     try {
       while (!this.broken && this.runtime.replica.hasReady()) {
-        const ready = this.runtime.takeReady();
-        await this.runtime.persist(ready.persist);
+        // The batch fixes the entries and, when due, the checkpoint of the state they leave;
+        // the replica goes on deciding while they are written, into the next batch.
+        const batch = this.runtime.takeBatch();
+        const ready = batch.ready;
+        await this.runtime.storeBatch(batch);
         this.record(ready.persist);
         for (const envelope of ready.messages) this.options.transport.send(envelope);
         for (const reply of ready.replies) this.answer(reply);
-        if (await this.runtime.checkpointIfDue())
+        if (batch.checkpoint) {
+          await this.runtime.storeCheckpoint(batch.checkpoint);
           this.remember({
             tick: this.runtime.replica.now,
             event: 'checkpoint',
             detail: 'snapshot written, log compacted',
           });
+        }
       }
     } catch (error) {
       this.broken = error instanceof Error ? error.message : String(error);

@@ -335,6 +335,13 @@ const table = [
       "No valid snapshot with the log after it covers the state (the checkpoint's snapshot is missing or corrupt and the log does not reach back to sequence 1).",
     action: 'Restore the snapshot file or live-sync this appliance from the pool.',
   },
+  {
+    code: 38320,
+    name: 'CHECKPOINT_NOT_AT_LOG_POSITION',
+    meaning:
+      'A checkpoint about to be written does not hold the state its log position gives (its SP differs from the SP after the last COMMIT logged before it); nothing is written and the appliance stops.',
+    action: 'A bug in the writer; restart the appliance (it recovers from its log) and report it.',
+  },
   // Transport (host/transport/, docs/TRANSPORT.md): DINAMO's network numbers, 386xx hsmpool's own.
   {
     code: 5001,

@@ -205,7 +205,8 @@ export class World {
     if (!node.replica?.hasReady()) this.noteDone(node, []);
     while (node.replica?.hasReady()) {
       const runtime = node.runtime!;
-      const ready = runtime.takeReady();
+      const batch = runtime.takeBatch();
+      const ready = batch.ready;
       this.noteDone(node, ready.persist);
       const crashing = this.faultsOn && this.random.chance(this.params.crashRate * 10);
       const point = crashing
@@ -214,11 +215,11 @@ export class World {
       if (point === 'before-persist') return this.crash(node, 'before persist');
       if (point === 'torn' && ready.persist.length > 0) {
         // The append is under way when the power goes: the crash keeps some prefix of it.
-        await node.storage.appendLog(runtime.encode(ready.persist), false);
+        await node.storage.appendLog(batch.bytes, false);
         node.log.push(...ready.persist);
         return this.crash(node, 'during persist (torn)');
       }
-      await runtime.persist(ready.persist);
+      await runtime.storeBatch(batch);
       node.log.push(...ready.persist);
       if (node.replica.fenced && node.fencedAtLog === undefined) node.fencedAtLog = node.log.length;
       if (point === 'after-persist') return this.crash(node, 'after persist, before send');
