@@ -173,6 +173,11 @@ export class Replica {
     return out;
   }
 
+  /** The records produced and not yet taken by `ready()` (the simulator's history checks). */
+  get persisting(): readonly LogRecord[] {
+    return this.output.persist;
+  }
+
   hasReady(): boolean {
     return (
       this.output.persist.length + this.output.messages.length + this.output.replies.length > 0

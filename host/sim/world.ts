@@ -21,6 +21,7 @@ import type {
   NodeId,
   RequestOutcome,
 } from '../protocol/types.ts';
+import { DelayedStorage } from '../storage/delayed.ts';
 import { MemoryStorage } from '../storage/memory.ts';
 import { simDonor } from './donor.ts';
 import { historyOf, NO_HISTORY, type Commits } from './history.ts';
@@ -30,6 +31,21 @@ import type { SimParams } from './params.ts';
 
 export type CoreFactory = () => Core;
 
+/** Lets every pending microtask run (a storage call's caller resumes up to its next call). */
+export type Settle = () => Promise<void>;
+
+const settleDefault: Settle = () =>
+  new Promise((resolve) =>
+    typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0),
+  );
+
+/** A storage call of a node, completing at simulated time `at` (then in call order). */
+interface StorageEvent {
+  readonly at: number;
+  readonly order: number;
+  readonly complete: () => void;
+}
+
 export const SIM_POOL_ID = 0x51313n;
 
 export interface SimNode {
@@ -38,9 +54,20 @@ export interface SimNode {
   runtime: NodeRuntime | undefined;
   /** Serves live-sync beside the replica, as on an appliance (lost in a crash). */
   donor: LiveSyncDonor | undefined;
+  /** What survives a crash (the node's disk). */
   readonly storage: MemoryStorage;
-  /** The records of the durable log, in order (a mirror kept for the checkers). */
+  /** The storage the running node uses: every call completes after a seeded delay in
+   * simulated time (a new one per life; halted in a crash). */
+  io: DelayedStorage | undefined;
+  /** The records of the log, in order (a mirror kept for the checkers): each batch from the
+   * moment its append starts; a restart drops those its recovery did not find. */
   readonly log: LogRecord[];
+  /** The log sequence of each record of `log`. */
+  readonly logSequences: bigint[];
+  /** A flush loop is carrying the replica's output out (at most one per node). */
+  flushing: boolean;
+  /** Checkpoints stored. */
+  checkpoints: number;
   /** Log entries before the first record of `log`: 1 for a joined node (its CHECKPOINT). */
   readonly logBase: number;
   /** History received by live-sync (empty for a founder). */
@@ -87,10 +114,13 @@ export class World {
   /** Per client: its outstanding write and when it may send the next one. */
   private readonly clientState: { outstanding: ClientWrite | undefined; nextAt: number }[];
   private readonly codec: Core;
+  private readonly storageEvents: StorageEvent[] = [];
+  private storageOrder = 0;
 
   constructor(
     readonly params: SimParams,
     private readonly newCore: CoreFactory,
+    private readonly settle: Settle = settleDefault,
   ) {
     this.random = new Random(params.seed);
     this.network = new SimNetwork(this.random.fork(), {
@@ -108,7 +138,11 @@ export class World {
       runtime: undefined,
       donor: undefined,
       storage: new MemoryStorage(),
+      io: undefined,
       log: [],
+      logSequences: [],
+      flushing: false,
+      checkpoints: 0,
       logBase: 0,
       inherited: NO_HISTORY,
       joinedAtSp: undefined,
@@ -137,18 +171,34 @@ export class World {
    * node is opened the first time with the membership from DONE (as joinInProcess does) and
    * later with the founders only (as the CLI restarts it): its checkpoint and log name it. */
   private async start(node: SimNode, membership?: MembershipEvents): Promise<void> {
+    // Recovery's calls complete at once (the node is not up yet); every later call after a
+    // seeded delay, delivered by pumpStorage.
+    let opening = true;
+    const io = new DelayedStorage(node.storage, () =>
+      opening ? Promise.resolve() : this.storageDelay(),
+    );
+    node.io = io;
+    node.flushing = false;
     const runtime = await NodeRuntime.open({
       id: node.id,
       poolId: SIM_POOL_ID,
       founders: this.founders,
-      storage: node.storage,
+      storage: io,
+      checkpointBytes: this.params.checkpointBytes,
       core: this.newCore(),
       random: this.random.fork(),
       groupCommit: this.params.groupCommit,
       membership,
     });
-    node.log.splice(runtime.recovered.entries - node.logBase); // what a torn write cut is gone
-    node.log.push(...runtime.loggedAtOpen);
+    opening = false;
+    // What a crash cut (a torn or unsynced append) is gone.
+    const last = runtime.recovered.last.sequence;
+    const cut = node.logSequences.findIndex((sequence) => sequence > last);
+    if (cut >= 0) {
+      node.log.splice(cut);
+      node.logSequences.splice(cut);
+    }
+    this.mirror(node, runtime.loggedAtOpen, last + 1n);
     node.runtime = runtime;
     node.replica = runtime.replica;
     node.donor = simDonor(runtime.replica, SIM_POOL_ID, (line) =>
@@ -163,6 +213,9 @@ export class World {
     node.replica = undefined;
     node.runtime = undefined;
     node.donor = undefined;
+    node.io?.halt();
+    node.io = undefined;
+    node.flushing = false;
     node.storage.crash(this.random);
     node.crashes++;
     node.restartAt = this.now + 1 + this.random.below(this.params.restartTicksMax);
@@ -173,9 +226,54 @@ export class World {
     return this.nodes.filter((node) => node.replica !== undefined);
   }
 
-  /** Runs one tick: deliveries, clients, timers, faults. */
+  /** A storage call's delay: resolves once pumpStorage reaches its time. */
+  private storageDelay(): Promise<void> {
+    const at = this.now + this.random.below(this.params.storageDelayTicksMax + 1);
+    return new Promise((complete) =>
+      this.storageEvents.push({ at, order: this.storageOrder++, complete }),
+    );
+  }
+
+  /** Completes the storage calls due by now, in time and call order, letting each caller
+   * resume (and make its next call, due now or later) before the next completes. */
+  private async pumpStorage(): Promise<void> {
+    await this.settle();
+    for (;;) {
+      let next = -1;
+      this.storageEvents.forEach((event, i) => {
+        if (event.at > this.now) return;
+        const best = this.storageEvents[next];
+        if (next < 0 || event.at < best.at || (event.at === best.at && event.order < best.order))
+          next = i;
+      });
+      if (next < 0) return;
+      const [event] = this.storageEvents.splice(next, 1);
+      event.complete();
+      await this.settle();
+    }
+  }
+
+  /** No storage call pending and no flush under way: everything produced is durable. */
+  storageQuiet(): boolean {
+    return this.storageEvents.length === 0 && this.nodes.every((node) => !node.flushing);
+  }
+
+  /** Checkpoints stored by every node so far. */
+  get checkpoints(): number {
+    return this.nodes.reduce((sum, node) => sum + node.checkpoints, 0);
+  }
+
+  private mirror(node: SimNode, records: readonly LogRecord[], first: bigint): void {
+    records.forEach((record, i) => {
+      node.log.push(record);
+      node.logSequences.push(first + BigInt(i));
+    });
+  }
+
+  /** Runs one tick: storage completions, deliveries, clients, timers, faults. */
   async step(): Promise<void> {
     this.now++;
+    await this.pumpStorage();
     for (const envelope of this.network.due(this.now)) {
       const node = this.nodes.find((n) => n.id === envelope.to);
       if (!node) await this.joins.deliver(envelope);
@@ -183,7 +281,7 @@ export class World {
         // As an appliance does: live-sync is the donor's, everything else the replica's.
         if (isLiveSync(envelope.body)) node.donor!.receive(envelope);
         else node.replica.receive(envelope);
-        await this.drain(node);
+        this.drain(node);
       }
     }
     if (this.clientsOn) await this.clients();
@@ -192,50 +290,74 @@ export class World {
       if (!node.replica) continue;
       node.replica.tick();
       node.donor!.tick();
-      await this.drain(node);
+      this.drain(node);
     }
+    await this.pumpStorage();
     await this.joins.tick();
     if (this.faultsOn) await this.faults();
     for (const node of this.nodes)
       if (!node.replica && !node.staysDead && this.now >= node.restartAt) await this.start(node);
   }
 
-  /** Carries a node's Ready out: persist, then send and reply, with a crash possibly in between. */
-  private async drain(node: SimNode): Promise<void> {
-    if (!node.replica?.hasReady()) this.noteDone(node, []);
-    while (node.replica?.hasReady()) {
-      const runtime = node.runtime!;
+  /** Starts carrying a node's output out, unless a flush is under way (it takes it next). */
+  private drain(node: SimNode): void {
+    this.noteDone(node);
+    if (node.flushing || !node.replica?.hasReady()) return;
+    node.flushing = true;
+    const runtime = node.runtime!;
+    this.flush(node, runtime).then(
+      () => {
+        if (node.runtime === runtime) node.flushing = false;
+      },
+      (error: unknown) => {
+        this.problems.push(`node ${node.id} flush failed: ${(error as Error).stack ?? error}`);
+        if (node.runtime === runtime) node.flushing = false;
+      },
+    );
+  }
+
+  /** As an appliance's flush: take a batch, persist it, then send and reply, then store its
+   * checkpoint if one was taken; with a crash possibly at any step, and the node receiving
+   * and deciding meanwhile, as every storage call takes simulated time. */
+  private async flush(node: SimNode, runtime: NodeRuntime): Promise<void> {
+    const up = (): boolean => node.runtime === runtime;
+    while (up() && runtime.replica.hasReady()) {
       const batch = runtime.takeBatch();
       const ready = batch.ready;
-      this.noteDone(node, ready.persist);
       const crashing = this.faultsOn && this.random.chance(this.params.crashRate * 10);
       const point = crashing
         ? this.random.pick(['before-persist', 'torn', 'after-persist', 'after-send'] as const)
         : undefined;
       if (point === 'before-persist') return this.crash(node, 'before persist');
+      this.mirror(node, ready.persist, batch.firstSequence);
       if (point === 'torn' && ready.persist.length > 0) {
         // The append is under way when the power goes: the crash keeps some prefix of it.
         await node.storage.appendLog(batch.bytes, false);
-        node.log.push(...ready.persist);
         return this.crash(node, 'during persist (torn)');
       }
       await runtime.storeBatch(batch);
-      node.log.push(...ready.persist);
-      if (node.replica.fenced && node.fencedAtLog === undefined) node.fencedAtLog = node.log.length;
+      if (!up()) return;
+      if (runtime.replica.fenced && node.fencedAtLog === undefined)
+        node.fencedAtLog = node.log.length;
       if (point === 'after-persist') return this.crash(node, 'after persist, before send');
       for (const envelope of ready.messages) this.network.send(this.now, envelope);
       for (const reply of ready.replies) this.onReply(node, reply);
       if (point === 'after-send') return this.crash(node, 'after send');
+      if (batch.checkpoint) {
+        await runtime.storeCheckpoint(batch.checkpoint);
+        if (!up()) return;
+        node.checkpoints++;
+      }
     }
   }
 
   /** The step that queued DONE did so after every commit the joiner will receive: the donor's
    * history then (with this Ready's commits) is the joiner's. (DONE follows the add once the
    * members confirmed it, not in the add's own step.) */
-  private noteDone(node: SimNode, persisting: readonly LogRecord[]): void {
+  private noteDone(node: SimNode): void {
     const session = node.donor?.active;
     if (session?.doneSent && !this.doneHistories.has(session.session))
-      this.doneHistories.set(session.session, historyOf(node, persisting));
+      this.doneHistories.set(session.session, historyOf(node, node.replica!.persisting));
   }
 
   /** A joiner completed: it becomes a node of the world, opened from the checkpoint it wrote. */
@@ -249,7 +371,11 @@ export class World {
       replica: undefined,
       runtime: undefined,
       donor: undefined,
+      io: undefined,
       log: [],
+      logSequences: [],
+      flushing: false,
+      checkpoints: 0,
       logBase: 1,
       restartAt: 0,
       staysDead: false,
@@ -348,7 +474,7 @@ export class World {
       sourceUser: 'alice',
       target: write.name,
     });
-    await this.drain(node);
+    this.drain(node);
   }
 
   /** Unanswered writes are retried (same request id) on a random live node, with jittered
@@ -394,7 +520,7 @@ export class World {
     const requestId = `down-${node.id.slice(-2)}-${this.now}`;
     this.log(`node-down of ${node.id.slice(-2)} issued at ${issuer.id.slice(-2)}`);
     issuer.replica!.request({ kind: 'node-down', requestId, node: node.id });
-    await this.drain(issuer);
+    this.drain(issuer);
   }
 
   /** Liveness phase: faults stop, partitions heal, dead nodes restart except those that stay dead. */
@@ -423,7 +549,7 @@ export class World {
           requestId: `down-${node.id.slice(-2)}-${this.now}`,
           node: node.id,
         });
-        await this.drain(issuer);
+        this.drain(issuer);
       }
     }
   }
