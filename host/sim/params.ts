@@ -60,7 +60,7 @@ export function drawParams(seed: number, overrides: Partial<SimParams> = {}): Si
     joins: random.pick([0, 0, 0, 1, 1, 2]),
     joinStallTicks: random.pick([100, 250]),
     // Drawn after the others, which keep their values for a seed.
-    storageDelayTicksMax: random.pick([0, 1, 2, 4]),
+    storageDelayTicksMax: random.pick([1, 2, 4, 8]),
     checkpointBytes: random.pick([1024, 2048, 4096, 8192]),
     ...overrides,
   };

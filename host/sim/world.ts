@@ -21,6 +21,9 @@ import type {
   NodeId,
   RequestOutcome,
 } from '../protocol/types.ts';
+import { spHex } from '../appliance/log-records.ts';
+import { parseEntry, scanLog } from '../core/txlog.ts';
+import type { CheckpointBody } from '../core/txlog-body.ts';
 import { DelayedStorage } from '../storage/delayed.ts';
 import { MemoryStorage } from '../storage/memory.ts';
 import { simDonor } from './donor.ts';
@@ -347,8 +350,29 @@ export class World {
         await runtime.storeCheckpoint(batch.checkpoint);
         if (!up()) return;
         node.checkpoints++;
+        await this.checkCheckpoint(node);
       }
     }
+  }
+
+  /** The checkpoint just stored holds the state after the last commit logged before it (read
+   * from the node's disk and the history mirror, not from the runtime that wrote it). */
+  private async checkCheckpoint(node: SimNode): Promise<void> {
+    const log = await node.storage.readLog();
+    let sp: bigint | undefined;
+    scanLog(this.codec, log, { poolId: SIM_POOL_ID }, (entry) => {
+      if (entry.type !== 'checkpoint') return;
+      sp = (
+        parseEntry(log.subarray(entry.offset, entry.offset + entry.length)).body as CheckpointBody
+      ).sp;
+    });
+    const logged = historyOf(node).sps.at(-1);
+    if (sp === undefined)
+      this.problems.push(`node ${node.id}: a checkpoint stored, none in its log`);
+    else if (logged !== undefined && spHex(sp) !== logged)
+      this.problems.push(
+        `node ${node.id}: checkpoint at SP ${spHex(sp)}, but the last commit before it gives ${logged}`,
+      );
   }
 
   /** The step that queued DONE did so after every commit the joiner will receive: the donor's
