@@ -18,6 +18,11 @@ import {
   loadRequestOutcomes,
   REQUEST_OUTCOMES_KEY,
 } from './request-outcomes.ts';
+import {
+  encodeTransactionOutcomes,
+  loadTransactionOutcomes,
+  TRANSACTION_OUTCOMES_KEY,
+} from './transaction-outcomes.ts';
 import type { Random } from '../protocol/random.ts';
 import { Replica, type Outcome, type Timers } from '../protocol/replica.ts';
 import { restore } from '../protocol/restore.ts';
@@ -48,6 +53,8 @@ export interface PendingCheckpoint {
   readonly image: CheckpointImage;
   /** The request outcomes of the same instant (request-outcomes.ts), saved with it. */
   readonly requestOutcomes: Uint8Array;
+  /** The transaction outcomes of the same instant (transaction-outcomes.ts). */
+  readonly transactionOutcomes: Uint8Array;
   /** Membership events logged after the CHECKPOINT entry (nodes fenced, not listed in it). */
   readonly after: readonly LogRecord[];
   readonly afterBytes: Uint8Array;
@@ -96,6 +103,8 @@ export class NodeRuntime {
   static async open(options: RuntimeOptions): Promise<NodeRuntime> {
     // The outcomes kept with the last checkpoint first, then those of the commits in the log.
     const requestOutcomes: [string, Outcome][] = await loadRequestOutcomes(options.storage);
+    // Likewise the transaction outcomes: a no-vote's ABORT entry may be compacted away.
+    const transactionOutcomes = await loadTransactionOutcomes(options.storage);
     const onCommit = (
       transactionId: bigint,
       prepare: PrepareBody,
@@ -135,7 +144,10 @@ export class NodeRuntime {
           recovered.pending.epoch,
           recovered.pending.prepare,
         ),
-      outcomes: [...recovered.outcomes].map(([id, committed]) => [toHex(id), committed] as const),
+      outcomes: [
+        ...transactionOutcomes,
+        ...[...recovered.outcomes].map(([id, committed]) => [toHex(id), committed] as const),
+      ],
       requestOutcomes,
       added: known,
       down: recovered.downNodes.map(toHex),
@@ -217,6 +229,7 @@ export class NodeRuntime {
     return {
       image,
       requestOutcomes: encodeRequestOutcomes(this.replica.requestOutcomes),
+      transactionOutcomes: encodeTransactionOutcomes(this.replica.outcomes),
       after,
       afterBytes,
     };
@@ -229,14 +242,15 @@ export class NodeRuntime {
   }
 
   /**
-   * Stores the checkpoint taken with a batch once the batch is durable: the request outcomes
-   * of its instant (recovery finds the outcomes of the writes committed before it only there
-   * once compaction drops the log before it), the snapshot, its CHECKPOINT entry and the
+   * Stores the checkpoint taken with a batch once the batch is durable: the request and
+   * transaction outcomes of its instant (recovery finds those of the log before it only there
+   * once compaction drops that log), the snapshot, its CHECKPOINT entry and the
    * events after it; then drops the log before the older kept checkpoint, so the log stays
    * bounded.
    */
   async storeCheckpoint(checkpoint: PendingCheckpoint): Promise<void> {
     await this.storage.writeMeta(REQUEST_OUTCOMES_KEY, checkpoint.requestOutcomes);
+    await this.storage.writeMeta(TRANSACTION_OUTCOMES_KEY, checkpoint.transactionOutcomes);
     await storeCheckpoint(this.storage, checkpoint.image);
     if (checkpoint.afterBytes.length > 0) await this.storage.appendLog(checkpoint.afterBytes, true);
     this.unstored = false;
