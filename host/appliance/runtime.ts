@@ -258,7 +258,7 @@ export class NodeRuntime {
   }
 
   /** Log entries for records, chained after the last one encoded. */
-  encode(records: readonly LogRecord[]): Uint8Array {
+  private encode(records: readonly LogRecord[]): Uint8Array {
     if (records.length === 0) return new Uint8Array(0);
     const parts = records.map((record) => {
       const entry = toEntry(record);
