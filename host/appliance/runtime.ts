@@ -213,13 +213,17 @@ export class NodeRuntime {
 
   private takeCheckpoint(): PendingCheckpoint {
     this.appendedSinceCheckpoint = 0;
-    const members = this.replica.membership.members();
-    const image = takeCheckpoint(this.replica.core, this.encoder, members.map(toPoolNode));
-    if (image.syncPoint.hex !== this.loggedSp)
+    // The invariant, checked before anything is encoded: the store is at the SP after the
+    // last COMMIT logged before the CHECKPOINT entry (else the checkpoint would hold a commit
+    // the log lacks, or lack one it has).
+    const sp = this.replica.core.syncPoint().hex;
+    if (sp !== this.loggedSp)
       throw new HsmError(
         CHECKPOINT_NOT_AT_LOG_POSITION,
-        `checkpoint ${image.name}: the store is at SP ${image.syncPoint.hex}, the last COMMIT logged before it at ${this.loggedSp}`,
+        `checkpoint after entry ${this.encoder.last.sequence}: the store is at SP ${sp}, the last COMMIT logged before it at ${this.loggedSp}`,
       );
+    const members = this.replica.membership.members();
+    const image = takeCheckpoint(this.replica.core, this.encoder, members.map(toPoolNode));
     // The checkpoint lists the members only: the nodes fenced (and added, then fenced) follow
     // it as entries, so a recovery from it still has every event once compaction dropped the
     // entries before it (without them the node would come back at a lower epoch).
