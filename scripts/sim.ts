@@ -28,6 +28,8 @@ const started = performance.now();
 let failures = 0;
 let acknowledged = 0;
 let crashes = 0;
+let checkpoints = 0;
+let writes = 0;
 let joins = 0;
 let joinsCompleted = 0;
 let joinRetries = 0;
@@ -45,13 +47,15 @@ for (let seed = first; seed < first + seeds; seed++) {
   }
   acknowledged += result.acknowledged;
   crashes += result.crashes;
+  checkpoints += result.checkpoints;
+  writes += result.writes;
   joins += result.joins;
   joinsCompleted += result.joinsCompleted;
   joinRetries += result.joinRetries;
   rerun += result.rerunWrites;
   if (!result.ok || verbose) {
     console.log(
-      `seed ${seed}: ${result.ok ? 'ok' : 'FAILED'} (${result.ticks} ticks, liveness ${result.livenessTicks}, ${result.acknowledged}/${result.writes} writes acknowledged, ${result.crashes} crashes, ${result.joinsCompleted}/${result.joins} joins, ${result.joinRetries} retried)`,
+      `seed ${seed}: ${result.ok ? 'ok' : 'FAILED'} (${result.ticks} ticks, liveness ${result.livenessTicks}, ${result.acknowledged}/${result.writes} writes acknowledged, ${result.crashes} crashes, ${result.checkpoints} checkpoints, ${result.joinsCompleted}/${result.joins} joins, ${result.joinRetries} retried)`,
     );
     console.log('  parameters:', JSON.stringify(result.params));
     for (const problem of result.problems) console.log(`  problem: ${problem}`);
@@ -68,7 +72,7 @@ for (let seed = first; seed < first + seeds; seed++) {
 }
 const seconds = (performance.now() - started) / 1000;
 console.log(
-  `${seeds} seeds from ${first}: ${seeds - failures} passed, ${failures} failed; ${acknowledged} writes acknowledged, ${crashes} crashes; ` +
+  `${seeds} seeds from ${first}: ${seeds - failures} passed, ${failures} failed; ${acknowledged} of ${writes} writes acknowledged, ${crashes} crashes, ${checkpoints} checkpoints; ` +
     `${joinsCompleted} of ${joins} live-sync joins completed, ${joinRetries} join attempts retried, ${rerun} writes rerun after a joined node's restart; ${seconds.toFixed(1)} s`,
 );
 process.exit(failures === 0 ? 0 : 1);

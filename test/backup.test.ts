@@ -1,6 +1,11 @@
 // Backups (host/backup, docs/FORMATS.md "Backups"): the console's piece protocol, the file
 // format's refusals, and restore into a node's storage followed by its recovery.
 
+import {
+  encodeTransactionOutcomes,
+  loadTransactionOutcomes,
+  TRANSACTION_OUTCOMES_KEY,
+} from '../host/appliance/transaction-outcomes.ts';
 import { describe, expect, it } from 'vitest';
 import { InProcessPool } from '../host/appliance/in-process-pool.ts';
 import { recover } from '../host/appliance/recovery.ts';
@@ -213,6 +218,11 @@ describe('restore into a node storage', () => {
       }),
       true,
     );
+    // What the old state remembered of its transactions is not the backup's.
+    await storage.writeMeta(
+      TRANSACTION_OUTCOMES_KEY,
+      encodeTransactionOutcomes([['00000000000000ab', false]]),
+    );
 
     const result = await restoreBackup(
       keyedCore(),
@@ -223,6 +233,7 @@ describe('restore into a node storage', () => {
       target(),
     );
     expect(result.previousStateRead).toBe(true);
+    expect(await loadTransactionOutcomes(storage)).toEqual([]);
     expect(result.epoch).toBe(3n);
     expect(await storage.listSnapshots()).toEqual([result.snapshotName]);
 

@@ -194,7 +194,7 @@ describe('live-sync, as the simulator found it', () => {
     runtime.replica.onMembershipChanged({ added: [joiner], down: [] });
     runtime.replica.membership.markDown(joiner.id);
     runtime.replica.onMembershipChanged({ added: [], down: [joiner.id] });
-    await runtime.persist(runtime.takeReady().persist);
+    await runtime.storeBatch(runtime.takeBatch());
     const again = await open();
     expect(again.replica.membership.epoch).toBe(2);
     expect(again.replica.membership.digest()).toBe(runtime.replica.membership.digest());

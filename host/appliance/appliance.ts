@@ -132,11 +132,15 @@ interface Waiter {
   readonly resolve: (reply: ClientReply) => void;
   readonly deadline: number;
   readonly expiry: 'write' | number;
+  /** The submission this waiter made (WriteRequest.attempt): a refusal answers it alone. */
+  readonly attempt?: number;
 }
 
 export class Appliance {
   private flushing: Promise<void> | undefined;
   private readonly waiting = new Map<string, Waiter[]>();
+  /** Tokens for write submissions (ClientReply.attempt). */
+  private attempts = 0;
   private queries = 0;
   private broken: string | undefined;
   private closed = false;
@@ -219,8 +223,9 @@ export class Appliance {
     if (this.closed) return Promise.resolve({ requestId: input.requestId, code: BUSY });
     if (this.waitingCount() >= WAITING_WRITES_MAX)
       return Promise.resolve({ requestId: input.requestId, code: BUSY });
-    const reply = this.wait(input.requestId, 'write');
-    this.runtime.replica.request({ kind: 'write', ...input });
+    const attempt = ++this.attempts;
+    const reply = this.wait(input.requestId, 'write', attempt);
+    this.runtime.replica.request({ kind: 'write', ...input, attempt });
     this.schedule();
     return reply;
   }
@@ -298,10 +303,19 @@ export class Appliance {
 
   // ---- outputs ----
 
-  private wait(requestId: string, expiry: Waiter['expiry']): Promise<ClientReply> {
+  private wait(
+    requestId: string,
+    expiry: Waiter['expiry'],
+    attempt?: number,
+  ): Promise<ClientReply> {
     return new Promise((resolve) => {
       const list = this.waiting.get(requestId) ?? [];
-      list.push({ resolve, deadline: this.runtime.replica.now + WRITE_TIMEOUT_TICKS, expiry });
+      list.push({
+        resolve,
+        deadline: this.runtime.replica.now + WRITE_TIMEOUT_TICKS,
+        expiry,
+        attempt,
+      });
       this.waiting.set(requestId, list);
     });
   }
@@ -312,11 +326,23 @@ export class Appliance {
     return n;
   }
 
+  /** A refusal answers its own submission's waiter; an outcome every waiter of its request id
+   * whose submission came before it was decided (ClientReply.upToAttempt). */
   private answer(reply: ClientReply): void {
     const list = this.waiting.get(reply.requestId);
     if (!list) return;
-    this.waiting.delete(reply.requestId);
-    for (const waiter of list) waiter.resolve(reply);
+    const { attempt, upToAttempt, ...answer } = reply;
+    const answered = list.filter((waiter) =>
+      attempt !== undefined
+        ? waiter.attempt === attempt
+        : upToAttempt === undefined ||
+          waiter.attempt === undefined ||
+          waiter.attempt <= upToAttempt,
+    );
+    const kept = list.filter((waiter) => !answered.includes(waiter));
+    if (kept.length > 0) this.waiting.set(reply.requestId, kept);
+    else this.waiting.delete(reply.requestId);
+    for (const waiter of answered) waiter.resolve(answer);
   }
 
   /**
@@ -354,17 +380,22 @@ export class Appliance {
   private async flush(): Promise<void> {
     try {
       while (!this.broken && this.runtime.replica.hasReady()) {
-        const ready = this.runtime.takeReady();
-        await this.runtime.persist(ready.persist);
+        // The batch fixes the entries and, when due, the checkpoint of the state they leave;
+        // the replica goes on deciding while they are written, into the next batch.
+        const batch = this.runtime.takeBatch();
+        const ready = batch.ready;
+        await this.runtime.storeBatch(batch);
         this.record(ready.persist);
         for (const envelope of ready.messages) this.options.transport.send(envelope);
         for (const reply of ready.replies) this.answer(reply);
-        if (await this.runtime.checkpointIfDue())
+        if (batch.checkpoint) {
+          await this.runtime.storeCheckpoint(batch.checkpoint);
           this.remember({
             tick: this.runtime.replica.now,
             event: 'checkpoint',
             detail: 'snapshot written, log compacted',
           });
+        }
       }
     } catch (error) {
       this.broken = error instanceof Error ? error.message : String(error);

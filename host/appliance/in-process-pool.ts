@@ -6,6 +6,7 @@ import type { Core } from '../core/core.ts';
 import { Random } from '../protocol/random.ts';
 import type { NodeAddress } from '../protocol/types.ts';
 import { MemoryStorage } from '../storage/memory.ts';
+import type { Storage } from '../storage/storage.ts';
 import { MemoryHub, MemoryTransport } from '../transport/memory.ts';
 import { Appliance, TICK_MS } from './appliance.ts';
 
@@ -18,6 +19,8 @@ export interface InProcessPoolOptions {
   readonly domain?: string;
   readonly groupCommit?: boolean;
   readonly checkpointBytes?: number;
+  /** The storage appliance i uses over its memory storage (tests: one that completes later). */
+  readonly wrapStorage?: (memory: MemoryStorage, index: number) => Storage;
 }
 
 export class InProcessPool {
@@ -61,7 +64,7 @@ export class InProcessPool {
       domain: this.options.domain ?? 'pool',
       poolId: 1n,
       founders: this.founders,
-      storage: this.storages[i],
+      storage: this.options.wrapStorage?.(this.storages[i], i) ?? this.storages[i],
       core: this.options.newCore(),
       random: this.random.fork(),
       transport,

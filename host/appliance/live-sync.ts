@@ -24,6 +24,7 @@ import { PROBE_TIMEOUT_MS, probePeer } from '../transport/probe.ts';
 import type { FramedSocket, PeerTransport } from '../transport/transport.ts';
 import { toEntry, toPoolNode } from './log-records.ts';
 import { nextCheckpoint, saveRequestOutcomes } from './request-outcomes.ts';
+import { encodeTransactionOutcomes, TRANSACTION_OUTCOMES_KEY } from './transaction-outcomes.ts';
 import { concatBytes } from '@noble/hashes/utils.js';
 
 export type { JoinProgress, JoinResult } from '../protocol/live-sync.ts';
@@ -367,4 +368,7 @@ async function clearStorage(storage: Storage): Promise<void> {
   const log = await storage.readLog();
   if (log.length > 0) await storage.dropLogPrefix(log.length);
   for (const name of await storage.listSnapshots()) await storage.deleteSnapshot(name);
+  // The transaction outcomes of the previous state are not the image's (a diverged node may
+  // have aborted what the pool committed): forgotten with it.
+  await storage.writeMeta(TRANSACTION_OUTCOMES_KEY, encodeTransactionOutcomes([]));
 }

@@ -6,8 +6,24 @@
 import type { Core } from '../core/core.ts';
 import { batchRequestIdsHex } from '../core/batch.ts';
 import { LogEncoder, type PrepareBody } from '../core/txlog.ts';
-import { compactLog, writeCheckpoint } from '../storage/compaction.ts';
-import { nextCheckpoint, readRequestOutcomes, saveRequestOutcomes } from './request-outcomes.ts';
+import { HsmError } from '../core/codes.ts';
+import {
+  compactLog,
+  storeCheckpoint,
+  takeCheckpoint,
+  type CheckpointImage,
+} from '../storage/compaction.ts';
+import {
+  encodeRequestOutcomes,
+  nextCheckpoint,
+  readRequestOutcomes,
+  REQUEST_OUTCOMES_KEY,
+} from './request-outcomes.ts';
+import {
+  encodeTransactionOutcomes,
+  loadTransactionOutcomes,
+  TRANSACTION_OUTCOMES_KEY,
+} from './transaction-outcomes.ts';
 import type { Random } from '../protocol/random.ts';
 import { Replica, type Outcome, type Timers } from '../protocol/replica.ts';
 import { restore } from '../protocol/restore.ts';
@@ -18,6 +34,32 @@ import { recover, type RecoveredState } from './recovery.ts';
 
 /** Log bytes appended since the last checkpoint that trigger the next one (and a compaction). */
 export const CHECKPOINT_LOG_BYTES = 16 << 20;
+
+/** A checkpoint store does not match the log position it is written at (runtime.ts). */
+const CHECKPOINT_NOT_AT_LOG_POSITION = 38320;
+
+/** What one turn of the flush loop carries out: a Ready, its log entries and, when one is
+ * due, the checkpoint of the state those entries leave — all fixed at the same instant. */
+export interface Batch {
+  readonly ready: Ready;
+  /** The entries of `ready.persist`, encoded and chained (empty: nothing to log). */
+  readonly bytes: Uint8Array;
+  /** Log sequence of the first entry of `bytes`. */
+  readonly firstSequence: bigint;
+  readonly checkpoint: PendingCheckpoint | undefined;
+}
+
+/** A checkpoint taken with its batch, to store once the batch's entries are durable. */
+export interface PendingCheckpoint {
+  readonly image: CheckpointImage;
+  /** The request outcomes of the same instant (request-outcomes.ts), saved with it. */
+  readonly requestOutcomes: Uint8Array;
+  /** The transaction outcomes of the same instant (transaction-outcomes.ts). */
+  readonly transactionOutcomes: Uint8Array;
+  /** Membership events logged after the CHECKPOINT entry (nodes fenced, not listed in it). */
+  readonly after: readonly LogRecord[];
+  readonly afterBytes: Uint8Array;
+}
 
 export interface RuntimeOptions {
   readonly id: NodeId;
@@ -38,8 +80,13 @@ export interface RuntimeOptions {
 }
 
 export class NodeRuntime {
-  /** Bytes appended since the last checkpoint (or since recovery). */
+  /** Bytes logged since the last checkpoint (or since recovery). */
   private appendedSinceCheckpoint = 0;
+  /** The SP after the last COMMIT encoded (the recovered SP before any): what the store must
+   * hold whenever the replica's output was just drained, so what a checkpoint records. */
+  private loggedSp: string;
+  /** A batch taken and not yet stored: the next one may only be taken after it. */
+  private unstored = false;
   /** Records `open` appended itself: the membership events given beyond the log. */
   loggedAtOpen: LogRecord[] = [];
 
@@ -50,12 +97,16 @@ export class NodeRuntime {
     readonly recovered: RecoveredState,
     private readonly poolId: bigint,
     private readonly checkpointBytes: number,
-  ) {}
+  ) {
+    this.loggedSp = replica.core.syncPoint().hex;
+  }
 
   static async open(options: RuntimeOptions): Promise<NodeRuntime> {
     // The outcomes kept with the last checkpoint first, then those of the commits in the log.
     const blob = await readRequestOutcomes(options.storage);
     const requestOutcomes: [string, Outcome][] = blob?.outcomes ?? [];
+    // Likewise the transaction outcomes: a no-vote's ABORT entry may be compacted away.
+    const transactionOutcomes = await loadTransactionOutcomes(options.storage);
     const onCommit = (
       transactionId: bigint,
       prepare: PrepareBody,
@@ -96,7 +147,10 @@ export class NodeRuntime {
           recovered.pending.epoch,
           recovered.pending.prepare,
         ),
-      outcomes: [...recovered.outcomes].map(([id, committed]) => [toHex(id), committed] as const),
+      outcomes: [
+        ...transactionOutcomes,
+        ...[...recovered.outcomes].map(([id, committed]) => [toHex(id), committed] as const),
+      ],
       requestOutcomes,
       added: known,
       down: recovered.downNodes.map(toHex),
@@ -138,12 +192,87 @@ export class NodeRuntime {
     ];
   }
 
-  takeReady(): Ready {
-    return this.replica.ready();
+  /**
+   * Takes what the replica produced: its Ready, the Ready's log entries and, once enough log
+   * accumulated, a checkpoint. All of it is fixed here, synchronously: the replica applies a
+   * commit to the store when it decides it (or receives the COMMIT) and puts the COMMIT record
+   * in its output at that moment, so right after the output is drained the store is exactly
+   * the state the log holds once these entries are appended. A checkpoint chosen later, after
+   * an await, would hold commits whose records come after its CHECKPOINT entry (issue 11).
+   * The caller stores the batch (storeBatch, then storeCheckpoint) before taking the next.
+   */
+  takeBatch(): Batch {
+    if (this.unstored) throw new Error('takeBatch: the previous batch is not stored yet');
+    const ready = this.replica.ready();
+    const firstSequence = this.encoder.last.sequence + 1n;
+    const bytes = this.encode(ready.persist);
+    this.appendedSinceCheckpoint += bytes.length;
+    for (const record of ready.persist) if (record.type === 'commit') this.loggedSp = record.sp;
+    const checkpoint =
+      this.appendedSinceCheckpoint >= this.checkpointBytes ? this.takeCheckpoint() : undefined;
+    this.unstored = bytes.length > 0 || checkpoint !== undefined;
+    return { ready, bytes, firstSequence, checkpoint };
+  }
+
+  private takeCheckpoint(): PendingCheckpoint {
+    this.appendedSinceCheckpoint = 0;
+    // The invariant, checked before anything is encoded: the store is at the SP after the
+    // last COMMIT logged before the CHECKPOINT entry (else the checkpoint would hold a commit
+    // the log lacks, or lack one it has).
+    const sp = this.replica.core.syncPoint().hex;
+    if (sp !== this.loggedSp)
+      throw new HsmError(
+        CHECKPOINT_NOT_AT_LOG_POSITION,
+        `checkpoint after entry ${this.encoder.last.sequence}: the store is at SP ${sp}, the last COMMIT logged before it at ${this.loggedSp}`,
+      );
+    const members = this.replica.membership.members();
+    // The request outcomes name the checkpoint they go with (recovery refuses a missing or
+    // older blob, 38316): the CHECKPOINT entry about to be encoded, at this instant's SP.
+    const requestOutcomes = encodeRequestOutcomes(
+      this.replica.requestOutcomes,
+      nextCheckpoint(this.replica.core, this.encoder.last),
+    );
+    const image = takeCheckpoint(this.replica.core, this.encoder, members.map(toPoolNode));
+    // The checkpoint lists the members only: the nodes fenced (and added, then fenced) follow
+    // it as entries, so a recovery from it still has every event once compaction dropped the
+    // entries before it (without them the node would come back at a lower epoch).
+    const after = this.eventsBeyond(new Set(members.map((node) => node.id)), new Set());
+    const afterBytes = this.encode(after);
+    this.appendedSinceCheckpoint += afterBytes.length;
+    return {
+      image,
+      requestOutcomes,
+      transactionOutcomes: encodeTransactionOutcomes(this.replica.outcomes),
+      after,
+      afterBytes,
+    };
+  }
+
+  /** Appends a batch's entries durably (one write, one sync: group commit of the log). */
+  async storeBatch(batch: Batch): Promise<void> {
+    if (batch.bytes.length > 0) await this.storage.appendLog(batch.bytes, true);
+    if (!batch.checkpoint) this.unstored = false;
+  }
+
+  /**
+   * Stores the checkpoint taken with a batch once the batch is durable: the request and
+   * transaction outcomes of its instant (recovery finds those of the log before it only there
+   * once compaction drops that log), the snapshot, its CHECKPOINT entry and the
+   * events after it; then drops the log before the older kept checkpoint, so the log stays
+   * bounded.
+   */
+  async storeCheckpoint(checkpoint: PendingCheckpoint): Promise<void> {
+    await this.storage.writeMeta(REQUEST_OUTCOMES_KEY, checkpoint.requestOutcomes);
+    await this.storage.writeMeta(TRANSACTION_OUTCOMES_KEY, checkpoint.transactionOutcomes);
+    await storeCheckpoint(this.storage, checkpoint.image);
+    if (checkpoint.afterBytes.length > 0) await this.storage.appendLog(checkpoint.afterBytes, true);
+    this.unstored = false;
+    await compactLog(this.replica.core, this.storage, this.poolId);
   }
 
   /** Log entries for records, chained after the last one encoded. */
-  encode(records: readonly LogRecord[]): Uint8Array {
+  private encode(records: readonly LogRecord[]): Uint8Array {
+    if (records.length === 0) return new Uint8Array(0);
     const parts = records.map((record) => {
       const entry = toEntry(record);
       return this.encoder.encode(entry.body, {
@@ -154,36 +283,11 @@ export class NodeRuntime {
     return parts.length === 1 ? parts[0] : concatBytes(parts);
   }
 
-  /** Appends the records durably (one write, one sync: group commit of the log). */
-  async persist(records: readonly LogRecord[]): Promise<void> {
+  /** Appends records that are no Ready's (those `open` logs) durably. */
+  private async persist(records: readonly LogRecord[]): Promise<void> {
     if (records.length === 0) return;
     const bytes = this.encode(records);
     await this.storage.appendLog(bytes, true);
     this.appendedSinceCheckpoint += bytes.length;
-  }
-
-  /**
-   * Once enough log accumulated: snapshot the key store, log a CHECKPOINT naming it, and drop
-   * the log before the older kept checkpoint, so the log stays bounded. The caller must not
-   * append meanwhile (the appliance calls it from its flush loop, the only appender).
-   */
-  async checkpointIfDue(): Promise<boolean> {
-    if (this.appendedSinceCheckpoint < this.checkpointBytes) return false;
-    this.appendedSinceCheckpoint = 0;
-    const members = this.replica.membership.members();
-    // Before the checkpoint: once compaction drops the log before it, recovery finds the
-    // outcomes of the writes committed there only in this blob.
-    await saveRequestOutcomes(
-      this.storage,
-      this.replica.requestOutcomes,
-      nextCheckpoint(this.replica.core, this.encoder.last),
-    );
-    await writeCheckpoint(this.replica.core, this.storage, this.encoder, members.map(toPoolNode));
-    // The checkpoint lists the members only: the nodes fenced (and added, then fenced) follow
-    // it as entries, so a recovery from it still has every event once compaction dropped the
-    // entries before it (without them the node would come back at a lower epoch).
-    await this.persist(this.eventsBeyond(new Set(members.map((node) => node.id)), new Set()));
-    await compactLog(this.replica.core, this.storage, this.poolId);
-    return true;
   }
 }

@@ -15,6 +15,10 @@
 // start (37027); running restore again finishes the job. A crash after 3 leaves the restored
 // state (and at worst stale snapshots, which compaction deletes).
 
+import {
+  encodeTransactionOutcomes,
+  TRANSACTION_OUTCOMES_KEY,
+} from '../appliance/transaction-outcomes.ts';
 import { HsmError } from '../core/codes.ts';
 import type { Core, SyncPoint } from '../core/core.ts';
 import { LOG_START, LogEncoder, type PoolNode } from '../core/txlog.ts';
@@ -150,6 +154,8 @@ export async function restoreBackup(
     snapshotName,
     nodes,
   });
+  // The transaction outcomes of the state replaced are not the backup's: forgotten with it.
+  await storage.writeMeta(TRANSACTION_OUTCOMES_KEY, encodeTransactionOutcomes([]));
   const oldLength = await storage.logSize();
   await storage.appendLog(entry, true);
   // The old snapshots go before the old log: a crash in between leaves the old log followed by

@@ -1,5 +1,5 @@
 // The first phase of a node's start: every file of its data directory is read and checked —
-// node.json, bootstrap.json, meta/node-cache, meta/request-outcomes, the log, the snapshots —
+// node.json, bootstrap.json, meta/node-cache, meta/request-outcomes and transaction-outcomes, the log, the snapshots —
 // and a recovery runs as a dry run over a read-only view of the directory, before anything is
 // written, repaired (a torn tail cut) or opened. A refusal names the file and the reason with
 // a documented code (docs/RETURN_CODES.md) and exits with EXIT.DATA; the directory is left
@@ -13,6 +13,10 @@ import { HsmError } from '../core/codes.ts';
 import { parseNodeCache, NODE_CACHE_KEY } from '../appliance/node-cache.ts';
 import { recover } from '../appliance/recovery.ts';
 import { REQUEST_OUTCOMES_KEY, decodeRequestOutcomesBlob } from '../appliance/request-outcomes.ts';
+import {
+  TRANSACTION_OUTCOMES_KEY,
+  decodeTransactionOutcomes,
+} from '../appliance/transaction-outcomes.ts';
 import { toPoolNode } from '../appliance/log-records.ts';
 import type { Core } from '../core/core.ts';
 import { STORAGE_NAME_PATTERN, checkStorageName, type Storage } from '../storage/storage.ts';
@@ -105,6 +109,8 @@ export async function checkDataDirectory(
     if (cache) parseNodeCache(cache);
     const outcomes = await storage.readMeta(REQUEST_OUTCOMES_KEY);
     const blob = outcomes && decodeRequestOutcomesBlob(outcomes);
+    const transactionOutcomes = await storage.readMeta(TRANSACTION_OUTCOMES_KEY);
+    if (transactionOutcomes) decodeTransactionOutcomes(transactionOutcomes);
     const state = await recover(core, storage, {
       poolId: BigInt(`0x${config.poolId}`),
       founders: config.founders.map(toPoolNode),

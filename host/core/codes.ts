@@ -378,6 +378,13 @@ const table = [
     action:
       'Put back meta/request-outcomes from a copy of this directory, or live-sync this node from the pool (hsmpool node --join).',
   },
+  {
+    code: 38320,
+    name: 'CHECKPOINT_NOT_AT_LOG_POSITION',
+    meaning:
+      'A checkpoint about to be written does not hold the state its log position gives (its SP differs from the SP after the last COMMIT logged before it); nothing is written and the appliance stops.',
+    action: 'A bug in the writer; restart the appliance (it recovers from its log) and report it.',
+  },
   // Transport (host/transport/, docs/TRANSPORT.md): DINAMO's network numbers, 386xx hsmpool's own.
   {
     code: 5001,

@@ -28,15 +28,20 @@ export function requestIdBytes(requestId: string): Uint8Array {
 const REQUEST_ID_PATTERN = /^[0-9a-f]{32}$/;
 
 export function submit(replica: Replica, request: WriteRequest): void {
-  if (!REQUEST_ID_PATTERN.test(request.requestId)) return replica.fail(request.requestId, 37017);
+  // A refusal answers this submission alone: by the time the host delivers it (after the
+  // batch it belongs to is durable), another attempt of the same request id may be queued
+  // here, and telling that one "busy" would be a lie (found by the simulator once storage
+  // took time).
+  const refuse = (code: number): void =>
+    replica.reply({ requestId: request.requestId, code, attempt: request.attempt });
+  if (!REQUEST_ID_PATTERN.test(request.requestId)) return refuse(37017);
   // Fenced: nothing new runs here. A retry of a write this node still holds in a transaction
   // is told its outcome is pending (the survivors may commit it by termination), never 38502:
   // the answer reaches the original's caller too.
   if (replica.fenced)
-    return replica.fail(
-      request.requestId,
-      replica.whereIs(request.requestId) === 'transaction' ? OUTCOME_PENDING : 38502,
-    );
+    return replica.whereIs(request.requestId) === 'transaction'
+      ? replica.fail(request.requestId, OUTCOME_PENDING)
+      : refuse(38502);
   const known = replica.requestOutcomes.get(request.requestId);
   if (known)
     return replica.reply({ requestId: request.requestId, code: known.code, txid: known.txid });
@@ -47,8 +52,7 @@ export function submit(replica: Replica, request: WriteRequest): void {
   const coordinatingOnly = [...replica.transactions.values()].every(
     (held) => held.role === 'coordinator',
   );
-  if (!coordinatingOnly || replica.queue.length >= WRITE_QUEUE_MAX)
-    return replica.fail(request.requestId, 36000);
+  if (!coordinatingOnly || replica.queue.length >= WRITE_QUEUE_MAX) return refuse(36000);
   replica.queue.push(request);
 }
 

@@ -131,6 +131,8 @@ export class Replica {
   /** Committing here gave another SP than the coordinator's: this node's state diverged. */
   diverged = false;
   private output: Ready = { persist: [], messages: [], replies: [] };
+  /** The highest submission token (WriteRequest.attempt) this replica has been given. */
+  private lastAttempt = 0;
   /** Live-sync donors (live-sync.ts): told of every transaction this node commits, in order,
    * in the step that commits it (the batch with the SP it gave here). */
   readonly commitObservers: ((tx: Transaction, sp: string, spvv: number) => void)[] = [];
@@ -156,6 +158,8 @@ export class Replica {
   // ---- inputs ----
 
   request(request: ClientRequest): void {
+    if (request.kind === 'write' && request.attempt !== undefined)
+      this.lastAttempt = Math.max(this.lastAttempt, request.attempt);
     if (request.kind === 'node-down') manager.nodeDown(this, request);
     else if (request.kind === 'leave') manager.leave(this, request.requestId);
     else if (request.kind === 'outcome')
@@ -181,6 +185,11 @@ export class Replica {
     const out = this.output;
     this.output = { persist: [], messages: [], replies: [] };
     return out;
+  }
+
+  /** The records produced and not yet taken by `ready()` (the simulator's history checks). */
+  get persisting(): readonly LogRecord[] {
+    return this.output.persist;
   }
 
   hasReady(): boolean {
@@ -213,8 +222,13 @@ export class Replica {
     });
   }
 
+  /** An outcome reply answers the submissions made before it (attempt <= upToAttempt): the
+   * host delivers it only once its batch is durable, and a submission of the same request id
+   * made meanwhile (queued anew after an abort, say) is not the one it speaks of. */
   reply(reply: ClientReply): void {
-    this.output.replies.push(reply);
+    this.output.replies.push(
+      reply.attempt === undefined ? { ...reply, upToAttempt: this.lastAttempt } : reply,
+    );
   }
 
   fail(requestId: string, code: number): void {

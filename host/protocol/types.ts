@@ -154,6 +154,10 @@ export interface WriteRequest {
   readonly operations: readonly import('../core/batch.ts').Operation[];
   readonly sourceUser: string;
   readonly target: string;
+  /** The host's token for this one submission: a refusal of it (busy, fenced, malformed) names
+   * it, so it answers this submission only, never another attempt of the same request id that
+   * is queued or in flight by then. */
+  readonly attempt?: number;
 }
 
 /** The administrative node-down message (the appliance accepts it from the remote console only). */
@@ -186,6 +190,12 @@ export interface ClientReply {
   readonly code: number;
   /** For a write that committed or failed deterministically: the transaction that carried it. */
   readonly txid?: TxId;
+  /** Set: the refusal of that one submission (WriteRequest.attempt); the host answers only its
+   * waiter. Unset: the write's outcome, for every waiter of the request id. */
+  readonly attempt?: number;
+  /** An outcome (no `attempt`): it answers the waiters whose submission token is at most this
+   * (those made before it was decided); a later submission gets its own answer. */
+  readonly upToAttempt?: number;
 }
 
 /** What a step produced. The host persists `persist` durably, in order, BEFORE it sends

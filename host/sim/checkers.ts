@@ -248,7 +248,7 @@ export function checkNotCommittedAnswers(
       if (here.some((attempt) => mayCarry(attempt, txid, begin, result))) continue;
       const answered = here.find((attempt) => attempt.answer && attempt.seq <= begin)?.answer;
       problems.push(
-        `write ${requestId.slice(0, 8)} committed by ${txid} on ${coordinator}, which had answered it ${answered?.code ?? 'nothing'} (not committed)`,
+        `write ${requestId.slice(0, 8)} committed by ${txid} on ${coordinator}, which had answered it ${answered?.code ?? 'nothing'} (not committed); begun at #${begin}, attempts there: ${here.map((a) => `#${a.seq}${a.answer ? ` answered ${a.answer.code} at #${a.answer.seq}` : ''}${a.lost !== undefined ? ` lost at #${a.lost}` : ''}`).join(', ')}`,
       );
     }
   }

@@ -41,9 +41,9 @@ export interface Attempt {
 
 /**
  * Every client attempt and every answer, in one sequence with the transactions coordinators
- * began (their PREPARE made durable), for the write-outcome checkers (checkers.ts). An answer
+ * began (their PREPARE made durable), for the write-outcome checkers (checkers.ts). An outcome
  * on a node goes to every attempt there still waiting for that request id (the appliance
- * answers all its waiters of one request id).
+ * answers all its waiters of one request id); a refusal goes to the submission it names.
  */
 export class AnswerLog {
   private seq = 0;
@@ -53,19 +53,32 @@ export class AnswerLog {
   /** Attempts waiting on each node. */
   private readonly waiting = new Map<string, Set<Attempt>>();
 
-  attempt(requestId: string, node: string): void {
+  /** Records a submission; its seq is the token the node's refusal of it names. */
+  attempt(requestId: string, node: string): number {
     const attempt: Attempt = { node, seq: ++this.seq };
     const list = this.attempts.get(requestId) ?? [];
     list.push(attempt);
     this.attempts.set(requestId, list);
     if (!this.waiting.has(node)) this.waiting.set(node, new Set());
     this.waiting.get(node)!.add(attempt);
+    return attempt.seq;
   }
 
-  answer(node: string, requestId: string, code: number, txid: string | undefined): void {
+  /** An answer: a refusal of one submission (`token`), or the write's outcome for every
+   * attempt still waiting on that node that was made before it was decided (`upTo`). */
+  answer(
+    node: string,
+    requestId: string,
+    code: number,
+    txid: string | undefined,
+    token?: number,
+    upTo?: number,
+  ): void {
     const seq = ++this.seq;
     for (const attempt of this.attempts.get(requestId) ?? []) {
       if (attempt.node !== node || attempt.answer || attempt.lost !== undefined) continue;
+      if (token !== undefined && attempt.seq !== token) continue;
+      if (upTo !== undefined && attempt.seq > upTo) continue;
       attempt.answer = { code, txid, seq };
       this.waiting.get(node)?.delete(attempt);
     }

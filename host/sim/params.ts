@@ -30,6 +30,11 @@ export interface SimParams {
   /** Ticks without a word from the donor before a joiner gives the attempt up and retries
    * (the real joiner's stall timeout, shorter so retries happen within a run). */
   readonly joinStallTicks: number;
+  /** Longest delay of a storage call, in ticks (each call draws 0..this): the replica goes on
+   * receiving and deciding while a flush or a checkpoint awaits its storage. */
+  readonly storageDelayTicksMax: number;
+  /** Log bytes between checkpoints (small, so checkpoints and compactions run under load). */
+  readonly checkpointBytes: number;
 }
 
 export function drawParams(seed: number, overrides: Partial<SimParams> = {}): SimParams {
@@ -54,6 +59,9 @@ export function drawParams(seed: number, overrides: Partial<SimParams> = {}): Si
     // Drawn last, so the seeds without joins run exactly as before joins existed.
     joins: random.pick([0, 0, 0, 1, 1, 2]),
     joinStallTicks: random.pick([100, 250]),
+    // Drawn after the others, which keep their values for a seed.
+    storageDelayTicksMax: random.pick([1, 2, 4, 8]),
+    checkpointBytes: random.pick([1024, 2048, 4096, 8192]),
     ...overrides,
   };
 }

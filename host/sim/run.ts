@@ -16,6 +16,8 @@ export interface SimResult {
   readonly writes: number;
   readonly acknowledged: number;
   readonly crashes: number;
+  /** Checkpoints stored (each followed by a compaction). */
+  readonly checkpoints: number;
   readonly messages: number;
   /** Live-sync joins: started, completed, and attempts beyond each joiner's first. */
   readonly joins: number;
@@ -42,7 +44,8 @@ export async function runSeed(
   await world.beginLiveness();
   let livenessTicks = 0;
   let nodeDownIssued = false;
-  while (problems.length === 0 && !converged(world)) {
+  // Converged once nothing is left to make durable either (storage calls take time).
+  while (problems.length === 0 && !(converged(world) && world.storageQuiet())) {
     if (livenessTicks >= params.livenessTicksMax) {
       problems.push(`liveness: not converged within ${params.livenessTicksMax} ticks`);
       break;
@@ -75,6 +78,7 @@ export async function runSeed(
     writes: writes.length,
     acknowledged: writes.filter((w) => w.code === 0).length,
     crashes: world.nodes.reduce((sum, node) => sum + node.crashes, 0),
+    checkpoints: world.checkpoints,
     messages: world.network.sent,
     joins: joiners.length,
     joinsCompleted: joiners.filter((j) => j.result).length,

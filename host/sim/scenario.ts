@@ -77,8 +77,10 @@ export class ScenarioPool {
   /** Persists, then queues messages and records replies (what an appliance does). */
   private async drain(node: ScenarioNode): Promise<void> {
     while (node.runtime?.replica.hasReady()) {
-      const ready = node.runtime.takeReady();
-      await node.runtime.persist(ready.persist);
+      const batch = node.runtime.takeBatch();
+      const ready = batch.ready;
+      await node.runtime.storeBatch(batch);
+      if (batch.checkpoint) await node.runtime.storeCheckpoint(batch.checkpoint);
       node.log.push(...ready.persist);
       this.queue.push(...ready.messages);
       // Only the node a request was sent to answers its caller; a reply elsewhere (a

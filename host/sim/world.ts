@@ -21,6 +21,10 @@ import type {
   NodeId,
   RequestOutcome,
 } from '../protocol/types.ts';
+import { spHex } from '../appliance/log-records.ts';
+import { parseEntry, scanLog } from '../core/txlog.ts';
+import type { CheckpointBody } from '../core/txlog-body.ts';
+import { DelayedStorage } from '../storage/delayed.ts';
 import { MemoryStorage } from '../storage/memory.ts';
 import { simDonor } from './donor.ts';
 import { OUTCOME_PENDING } from '../protocol/replica.ts';
@@ -31,6 +35,21 @@ import type { SimParams } from './params.ts';
 
 export type CoreFactory = () => Core;
 
+/** Lets every pending microtask run (a storage call's caller resumes up to its next call). */
+export type Settle = () => Promise<void>;
+
+const settleDefault: Settle = () =>
+  new Promise((resolve) =>
+    typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0),
+  );
+
+/** A storage call of a node, completing at simulated time `at` (then in call order). */
+interface StorageEvent {
+  readonly at: number;
+  readonly order: number;
+  readonly complete: () => void;
+}
+
 export const SIM_POOL_ID = 0x51313n;
 
 export interface SimNode {
@@ -39,9 +58,20 @@ export interface SimNode {
   runtime: NodeRuntime | undefined;
   /** Serves live-sync beside the replica, as on an appliance (lost in a crash). */
   donor: LiveSyncDonor | undefined;
+  /** What survives a crash (the node's disk). */
   readonly storage: MemoryStorage;
-  /** The records of the durable log, in order (a mirror kept for the checkers). */
+  /** The storage the running node uses: every call completes after a seeded delay in
+   * simulated time (a new one per life; halted in a crash). */
+  io: DelayedStorage | undefined;
+  /** The records of the log, in order (a mirror kept for the checkers): each batch from the
+   * moment its append starts; a restart drops those its recovery did not find. */
   readonly log: LogRecord[];
+  /** The log sequence of each record of `log`. */
+  readonly logSequences: bigint[];
+  /** A flush loop is carrying the replica's output out (at most one per node). */
+  flushing: boolean;
+  /** Checkpoints stored. */
+  checkpoints: number;
   /** Log entries before the first record of `log`: 1 for a joined node (its CHECKPOINT). */
   readonly logBase: number;
   /** History received by live-sync (empty for a founder). */
@@ -63,6 +93,9 @@ export interface ClientWrite {
   /** When the client asks again if no definite answer came. */
   retryAt: number;
   node: NodeId;
+  /** The token of the latest submission (AnswerLog seq): like the SDK, the client hears only
+   * the answer to that one, from that node. */
+  attempt: number;
   /** Definite answer: 0 = committed. */
   code: number | undefined;
   txid: string | undefined;
@@ -90,10 +123,13 @@ export class World {
   /** Per client: its outstanding write and when it may send the next one. */
   private readonly clientState: { outstanding: ClientWrite | undefined; nextAt: number }[];
   private readonly codec: Core;
+  private readonly storageEvents: StorageEvent[] = [];
+  private storageOrder = 0;
 
   constructor(
     readonly params: SimParams,
     private readonly newCore: CoreFactory,
+    private readonly settle: Settle = settleDefault,
   ) {
     this.random = new Random(params.seed);
     this.network = new SimNetwork(this.random.fork(), {
@@ -111,7 +147,11 @@ export class World {
       runtime: undefined,
       donor: undefined,
       storage: new MemoryStorage(),
+      io: undefined,
       log: [],
+      logSequences: [],
+      flushing: false,
+      checkpoints: 0,
       logBase: 0,
       inherited: NO_HISTORY,
       joinedAtSp: undefined,
@@ -140,18 +180,34 @@ export class World {
    * node is opened the first time with the membership from DONE (as joinInProcess does) and
    * later with the founders only (as the CLI restarts it): its checkpoint and log name it. */
   private async start(node: SimNode, membership?: MembershipEvents): Promise<void> {
+    // Recovery's calls complete at once (the node is not up yet); every later call after a
+    // seeded delay, delivered by pumpStorage.
+    let opening = true;
+    const io = new DelayedStorage(node.storage, () =>
+      opening ? Promise.resolve() : this.storageDelay(),
+    );
+    node.io = io;
+    node.flushing = false;
     const runtime = await NodeRuntime.open({
       id: node.id,
       poolId: SIM_POOL_ID,
       founders: this.founders,
-      storage: node.storage,
+      storage: io,
+      checkpointBytes: this.params.checkpointBytes,
       core: this.newCore(),
       random: this.random.fork(),
       groupCommit: this.params.groupCommit,
       membership,
     });
-    node.log.splice(runtime.recovered.entries - node.logBase); // what a torn write cut is gone
-    node.log.push(...runtime.loggedAtOpen);
+    opening = false;
+    // What a crash cut (a torn or unsynced append) is gone.
+    const last = runtime.recovered.last.sequence;
+    const cut = node.logSequences.findIndex((sequence) => sequence > last);
+    if (cut >= 0) {
+      node.log.splice(cut);
+      node.logSequences.splice(cut);
+    }
+    this.mirror(node, runtime.loggedAtOpen, last + 1n);
     node.runtime = runtime;
     node.replica = runtime.replica;
     node.donor = simDonor(runtime.replica, SIM_POOL_ID, (line) =>
@@ -166,6 +222,9 @@ export class World {
     node.replica = undefined;
     node.runtime = undefined;
     node.donor = undefined;
+    node.io?.halt();
+    node.io = undefined;
+    node.flushing = false;
     node.storage.crash(this.random);
     node.crashes++;
     this.answers.crashed(node.id);
@@ -177,9 +236,54 @@ export class World {
     return this.nodes.filter((node) => node.replica !== undefined);
   }
 
-  /** Runs one tick: deliveries, clients, timers, faults. */
+  /** A storage call's delay: resolves once pumpStorage reaches its time. */
+  private storageDelay(): Promise<void> {
+    const at = this.now + this.random.below(this.params.storageDelayTicksMax + 1);
+    return new Promise((complete) =>
+      this.storageEvents.push({ at, order: this.storageOrder++, complete }),
+    );
+  }
+
+  /** Completes the storage calls due by now, in time and call order, letting each caller
+   * resume (and make its next call, due now or later) before the next completes. */
+  private async pumpStorage(): Promise<void> {
+    await this.settle();
+    for (;;) {
+      let next = -1;
+      this.storageEvents.forEach((event, i) => {
+        if (event.at > this.now) return;
+        const best = this.storageEvents[next];
+        if (next < 0 || event.at < best.at || (event.at === best.at && event.order < best.order))
+          next = i;
+      });
+      if (next < 0) return;
+      const [event] = this.storageEvents.splice(next, 1);
+      event.complete();
+      await this.settle();
+    }
+  }
+
+  /** No storage call pending and no flush under way: everything produced is durable. */
+  storageQuiet(): boolean {
+    return this.storageEvents.length === 0 && this.nodes.every((node) => !node.flushing);
+  }
+
+  /** Checkpoints stored by every node so far. */
+  get checkpoints(): number {
+    return this.nodes.reduce((sum, node) => sum + node.checkpoints, 0);
+  }
+
+  private mirror(node: SimNode, records: readonly LogRecord[], first: bigint): void {
+    records.forEach((record, i) => {
+      node.log.push(record);
+      node.logSequences.push(first + BigInt(i));
+    });
+  }
+
+  /** Runs one tick: storage completions, deliveries, clients, timers, faults. */
   async step(): Promise<void> {
     this.now++;
+    await this.pumpStorage();
     for (const envelope of this.network.due(this.now)) {
       const node = this.nodes.find((n) => n.id === envelope.to);
       if (!node) await this.joins.deliver(envelope);
@@ -187,7 +291,7 @@ export class World {
         // As an appliance does: live-sync is the donor's, everything else the replica's.
         if (isLiveSync(envelope.body)) node.donor!.receive(envelope);
         else node.replica.receive(envelope);
-        await this.drain(node);
+        this.drain(node);
       }
     }
     if (this.clientsOn) await this.clients();
@@ -196,51 +300,97 @@ export class World {
       if (!node.replica) continue;
       node.replica.tick();
       node.donor!.tick();
-      await this.drain(node);
+      this.drain(node);
     }
+    await this.pumpStorage();
     await this.joins.tick();
     if (this.faultsOn) await this.faults();
     for (const node of this.nodes)
       if (!node.replica && !node.staysDead && this.now >= node.restartAt) await this.start(node);
   }
 
-  /** Carries a node's Ready out: persist, then send and reply, with a crash possibly in between. */
-  private async drain(node: SimNode): Promise<void> {
-    if (!node.replica?.hasReady()) this.noteDone(node, []);
-    while (node.replica?.hasReady()) {
-      const runtime = node.runtime!;
-      const ready = runtime.takeReady();
-      this.noteDone(node, ready.persist);
+  /** Starts carrying a node's output out, unless a flush is under way (it takes it next). */
+  private drain(node: SimNode): void {
+    this.noteDone(node);
+    if (node.flushing || !node.replica?.hasReady()) return;
+    node.flushing = true;
+    const runtime = node.runtime!;
+    this.flush(node, runtime).then(
+      () => {
+        if (node.runtime === runtime) node.flushing = false;
+      },
+      (error: unknown) => {
+        this.problems.push(`node ${node.id} flush failed: ${(error as Error).stack ?? error}`);
+        if (node.runtime === runtime) node.flushing = false;
+      },
+    );
+  }
+
+  /** As an appliance's flush: take a batch, persist it, then send and reply, then store its
+   * checkpoint if one was taken; with a crash possibly at any step, and the node receiving
+   * and deciding meanwhile, as every storage call takes simulated time. */
+  private async flush(node: SimNode, runtime: NodeRuntime): Promise<void> {
+    const up = (): boolean => node.runtime === runtime;
+    while (up() && runtime.replica.hasReady()) {
+      const batch = runtime.takeBatch();
+      const ready = batch.ready;
       const crashing = this.faultsOn && this.random.chance(this.params.crashRate * 10);
       const point = crashing
         ? this.random.pick(['before-persist', 'torn', 'after-persist', 'after-send'] as const)
         : undefined;
       if (point === 'before-persist') return this.crash(node, 'before persist');
+      this.mirror(node, ready.persist, batch.firstSequence);
       if (point === 'torn' && ready.persist.length > 0) {
         // The append is under way when the power goes: the crash keeps some prefix of it.
-        await node.storage.appendLog(runtime.encode(ready.persist), false);
-        node.log.push(...ready.persist);
+        await node.storage.appendLog(batch.bytes, false);
         this.answers.persisted(node.id, ready.persist);
         return this.crash(node, 'during persist (torn)');
       }
-      await runtime.persist(ready.persist);
-      node.log.push(...ready.persist);
+      await runtime.storeBatch(batch);
+      if (!up()) return;
       this.answers.persisted(node.id, ready.persist);
-      if (node.replica.fenced && node.fencedAtLog === undefined) node.fencedAtLog = node.log.length;
+      if (runtime.replica.fenced && node.fencedAtLog === undefined)
+        node.fencedAtLog = node.log.length;
       if (point === 'after-persist') return this.crash(node, 'after persist, before send');
       for (const envelope of ready.messages) this.network.send(this.now, envelope);
       for (const reply of ready.replies) this.onReply(node, reply);
       if (point === 'after-send') return this.crash(node, 'after send');
+      if (batch.checkpoint) {
+        await runtime.storeCheckpoint(batch.checkpoint);
+        if (!up()) return;
+        node.checkpoints++;
+        await this.checkCheckpoint(node);
+      }
     }
+  }
+
+  /** The checkpoint just stored holds the state after the last commit logged before it (read
+   * from the node's disk and the history mirror, not from the runtime that wrote it). */
+  private async checkCheckpoint(node: SimNode): Promise<void> {
+    const log = await node.storage.readLog();
+    let sp: bigint | undefined;
+    scanLog(this.codec, log, { poolId: SIM_POOL_ID }, (entry) => {
+      if (entry.type !== 'checkpoint') return;
+      sp = (
+        parseEntry(log.subarray(entry.offset, entry.offset + entry.length)).body as CheckpointBody
+      ).sp;
+    });
+    const logged = historyOf(node).sps.at(-1);
+    if (sp === undefined)
+      this.problems.push(`node ${node.id}: a checkpoint stored, none in its log`);
+    else if (logged !== undefined && spHex(sp) !== logged)
+      this.problems.push(
+        `node ${node.id}: checkpoint at SP ${spHex(sp)}, but the last commit before it gives ${logged}`,
+      );
   }
 
   /** The step that queued DONE did so after every commit the joiner will receive: the donor's
    * history then (with this Ready's commits) is the joiner's. (DONE follows the add once the
    * members confirmed it, not in the add's own step.) */
-  private noteDone(node: SimNode, persisting: readonly LogRecord[]): void {
+  private noteDone(node: SimNode): void {
     const session = node.donor?.active;
     if (session?.doneSent && !this.doneHistories.has(session.session))
-      this.doneHistories.set(session.session, historyOf(node, persisting));
+      this.doneHistories.set(session.session, historyOf(node, node.replica!.persisting));
   }
 
   /** A joiner completed: it becomes a node of the world, opened from the checkpoint it wrote. */
@@ -254,7 +404,11 @@ export class World {
       replica: undefined,
       runtime: undefined,
       donor: undefined,
+      io: undefined,
       log: [],
+      logSequences: [],
+      flushing: false,
+      checkpoints: 0,
       logBase: 1,
       restartAt: 0,
       staysDead: false,
@@ -273,8 +427,21 @@ export class World {
   private onReply(node: SimNode, reply: ClientReply): void {
     const write = this.writes.get(reply.requestId);
     if (!write) return this.onAdminReply(node, reply);
-    this.answers.answer(node.id, reply.requestId, reply.code, reply.txid);
+    this.answers.answer(
+      node.id,
+      reply.requestId,
+      reply.code,
+      reply.txid,
+      reply.attempt,
+      reply.upToAttempt,
+    );
     if (write.code !== undefined) return;
+    const mine =
+      node.id === write.node &&
+      (reply.attempt !== undefined
+        ? reply.attempt === write.attempt
+        : reply.upToAttempt === undefined || write.attempt <= reply.upToAttempt);
+    if (!mine) return;
     // Busy, fenced, or outcome pending: the client retries (the same request id).
     if (reply.code === 36000 || reply.code === 38502 || reply.code === OUTCOME_PENDING) return;
     write.code = reply.code;
@@ -321,6 +488,7 @@ export class World {
       submittedAt: this.now,
       retryAt: 0,
       node: '',
+      attempt: 0,
       code: undefined,
       txid: undefined,
       retries: 0,
@@ -346,17 +514,19 @@ export class World {
 
   async submit(node: SimNode, write: ClientWrite): Promise<void> {
     write.node = node.id;
-    this.answers.attempt(write.requestId, node.id);
+    const attempt = this.answers.attempt(write.requestId, node.id);
+    write.attempt = attempt;
     this.scheduleRetry(write);
     node.replica!.request({
       kind: 'write',
+      attempt,
       requestId: write.requestId,
       event: write.op === 'delete' ? 'DELETE_OBJ' : 'CREATE_OBJ',
       operations: [this.operation(write)],
       sourceUser: 'alice',
       target: write.name,
     });
-    await this.drain(node);
+    this.drain(node);
   }
 
   /** Unanswered writes are retried (same request id) on a random live node, with jittered
@@ -402,7 +572,7 @@ export class World {
     const requestId = `down-${node.id.slice(-2)}-${this.now}`;
     this.log(`node-down of ${node.id.slice(-2)} issued at ${issuer.id.slice(-2)}`);
     issuer.replica!.request({ kind: 'node-down', requestId, node: node.id });
-    await this.drain(issuer);
+    this.drain(issuer);
   }
 
   /** Liveness phase: faults stop, partitions heal, dead nodes restart except those that stay dead. */
@@ -431,7 +601,7 @@ export class World {
           requestId: `down-${node.id.slice(-2)}-${this.now}`,
           node: node.id,
         });
-        await this.drain(issuer);
+        this.drain(issuer);
       }
     }
   }

@@ -10,7 +10,7 @@
 // snapshot file still leaves a base to recover from.
 
 import { HsmError } from '../core/codes.ts';
-import type { Core } from '../core/core.ts';
+import type { Core, SyncPoint } from '../core/core.ts';
 import {
   parseEntry,
   scanLog,
@@ -29,22 +29,31 @@ export function checkpointName(sequence: bigint): string {
   return `checkpoint-${sequence.toString().padStart(20, '0')}`;
 }
 
+/** A checkpoint fixed in memory: the snapshot and the CHECKPOINT entry that names it. */
+export interface CheckpointImage {
+  readonly name: string;
+  readonly sequence: bigint;
+  readonly syncPoint: SyncPoint;
+  readonly chunks: readonly Uint8Array[];
+  /** The CHECKPOINT entry, chained after the last entry the encoder wrote. */
+  readonly entry: Uint8Array;
+}
+
 /**
- * Writes a checkpoint of `core` after the last entry `encoder` wrote. The caller must not
- * append to the log while this runs (the appliance holds its persist queue): the snapshot
- * must be the state right before the CHECKPOINT entry.
+ * Takes a checkpoint of `core` as it is now, synchronously: the snapshot export and the
+ * CHECKPOINT entry come from the same instant, with no await in between, so nothing can
+ * change the store between choosing the state and exporting it. The caller must take it when
+ * the store matches the log position after the last entry `encoder` encoded.
  */
-export async function writeCheckpoint(
+export function takeCheckpoint(
   core: Core,
-  storage: Storage,
   encoder: LogEncoder,
   nodes: readonly PoolNode[],
-): Promise<{ name: string; sequence: bigint }> {
+): CheckpointImage {
   const sequence = encoder.last.sequence + 1n;
   const name = checkpointName(sequence);
   const syncPoint = core.syncPoint();
   const chunks = core.snapshotChunks();
-  await storage.writeSnapshot(name, chunks);
   const entry = encoder.encode({
     type: 'checkpoint',
     snapshotSequence: sequence - 1n,
@@ -54,8 +63,29 @@ export async function writeCheckpoint(
     snapshotName: name,
     nodes,
   });
-  await storage.appendLog(entry, true);
-  return { name, sequence };
+  return { name, sequence, syncPoint, chunks, entry };
+}
+
+/** Stores a checkpoint taken by takeCheckpoint: the snapshot durably, then its entry. */
+export async function storeCheckpoint(storage: Storage, image: CheckpointImage): Promise<void> {
+  await storage.writeSnapshot(image.name, image.chunks);
+  await storage.appendLog(image.entry, true);
+}
+
+/**
+ * Writes a checkpoint of `core` after the last entry `encoder` wrote. Only for a store nothing
+ * else changes while this runs (a node being set up: live-sync, tests); a running node takes
+ * its checkpoint with takeCheckpoint when it takes a batch (runtime.ts).
+ */
+export async function writeCheckpoint(
+  core: Core,
+  storage: Storage,
+  encoder: LogEncoder,
+  nodes: readonly PoolNode[],
+): Promise<{ name: string; sequence: bigint }> {
+  const image = takeCheckpoint(core, encoder, nodes);
+  await storeCheckpoint(storage, image);
+  return { name: image.name, sequence: image.sequence };
 }
 
 export interface CompactionResult {

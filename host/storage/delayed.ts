@@ -1,0 +1,116 @@
+// Storage whose every call completes later, as a file's does: the simulator and tests put it
+// over MemoryStorage so that the replica goes on receiving messages and deciding while a flush
+// or a checkpoint awaits its storage (a double that completes at once hides those races).
+// Browser-safe: when a call completes is up to the `wait` the caller supplies (the simulator's
+// scheduler, in simulated time).
+//
+// Calls run one at a time in call order, as FileStorage's do. An append writes its bytes to
+// the inner storage, unsynced, when its turn starts and syncs them when it completes, so a
+// crash meanwhile keeps the prefix of them the inner storage's crash model allows (torn
+// tails); every other call takes effect when it completes (they are atomic). After `halt`
+// (the node crashed) no queued call touches the inner storage and none completes.
+
+import type { Storage } from './storage.ts';
+
+/** Resolves when the storage call named `operation` is to complete. */
+export type StorageWait = (operation: string) => Promise<void>;
+
+export class DelayedStorage implements Storage {
+  private queue: Promise<unknown> = Promise.resolve();
+  private halted = false;
+  /** Calls made and not completed yet. */
+  pending = 0;
+
+  constructor(
+    readonly inner: Storage,
+    private readonly wait: StorageWait,
+  ) {}
+
+  /** The node crashed: queued and running calls never complete nor touch the inner storage. */
+  halt(): void {
+    this.halted = true;
+  }
+
+  private serial<T>(
+    operation: string,
+    run: () => Promise<T>,
+    start?: () => Promise<void>,
+  ): Promise<T> {
+    this.pending++;
+    const result = this.queue.then(async () => {
+      if (this.halted) return never<T>();
+      await start?.();
+      await this.wait(operation);
+      if (this.halted) return never<T>();
+      try {
+        return await run();
+      } finally {
+        this.pending--;
+      }
+    });
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  appendLog(bytes: Uint8Array, durable: boolean): Promise<void> {
+    const copy = bytes.slice();
+    return this.serial(
+      'appendLog',
+      async () => {
+        if (durable) await this.inner.syncLog();
+      },
+      () => this.inner.appendLog(copy, false),
+    );
+  }
+
+  syncLog(): Promise<void> {
+    return this.serial('syncLog', () => this.inner.syncLog());
+  }
+
+  readLog(): Promise<Uint8Array> {
+    return this.serial('readLog', () => this.inner.readLog());
+  }
+
+  logSize(): Promise<number> {
+    return this.serial('logSize', () => this.inner.logSize());
+  }
+
+  truncateLog(length: number): Promise<void> {
+    return this.serial('truncateLog', () => this.inner.truncateLog(length));
+  }
+
+  dropLogPrefix(length: number): Promise<void> {
+    return this.serial('dropLogPrefix', () => this.inner.dropLogPrefix(length));
+  }
+
+  writeSnapshot(name: string, chunks: Iterable<Uint8Array>): Promise<void> {
+    const copies = [...chunks].map((chunk) => chunk.slice());
+    return this.serial('writeSnapshot', () => this.inner.writeSnapshot(name, copies));
+  }
+
+  readSnapshot(name: string): Promise<Uint8Array | undefined> {
+    return this.serial('readSnapshot', () => this.inner.readSnapshot(name));
+  }
+
+  listSnapshots(): Promise<string[]> {
+    return this.serial('listSnapshots', () => this.inner.listSnapshots());
+  }
+
+  deleteSnapshot(name: string): Promise<void> {
+    return this.serial('deleteSnapshot', () => this.inner.deleteSnapshot(name));
+  }
+
+  writeMeta(key: string, bytes: Uint8Array): Promise<void> {
+    const copy = bytes.slice();
+    return this.serial('writeMeta', () => this.inner.writeMeta(key, copy));
+  }
+
+  readMeta(key: string): Promise<Uint8Array | undefined> {
+    return this.serial('readMeta', () => this.inner.readMeta(key));
+  }
+}
+
+/** A promise that never settles: what a call of a crashed node's storage gives back. */
+function never<T>(): Promise<T> {
+  return new Promise<T>(() => {});
+}
