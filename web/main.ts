@@ -68,6 +68,8 @@ pool.onStatus = () => {
   }
   if (commits.length > 5000) commits.splice(0, commits.length - 5000);
   tablesDirty = true;
+  const state = nodeState(pool.nodes[selected]);
+  if (state !== shownState) controlsDirty = true;
 };
 pool.onChange = () => {
   tablesDirty = true;
@@ -252,6 +254,7 @@ ring.addEventListener('click', (event) => {
 
 let tablesDirty = true;
 let controlsDirty = true;
+let shownState = '';
 
 function renderTables(): void {
   tablesDirty = false;
@@ -259,7 +262,8 @@ function renderTables(): void {
     const info = node.status?.info;
     const state = nodeState(node);
     const sp = info?.syncPoint;
-    return `<tr data-node="${node.index}">
+    // A dead node's figures are the last it reported, dimmed.
+    return `<tr data-node="${node.index}"${node.alive ? '' : ' class="hint" title="last known"'}>
       <td>${node.index + 1}</td>
       <td class="mono">${node.id}</td>
       <td class="mono">${node.address}</td>
@@ -306,6 +310,7 @@ function renderControls(): void {
   controlsDirty = false;
   const node = pool.nodes[selected];
   const state = nodeState(node);
+  shownState = state;
   const box = $('nodecontrols');
   box.innerHTML = '';
   const button = (label: string, action: () => void, disabled = false): void => {
