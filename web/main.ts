@@ -5,6 +5,7 @@
 import { HsmClient } from '../host/client/client.ts';
 import { HsmError, describe } from '../host/core/codes.ts';
 import type { KeyType } from '../host/core/records.ts';
+import { RemotePool } from './remote-pool.ts';
 import { FULL_SPEED_TICKS, TAB_NODES_MAX, TabPool, type TabNode } from './tab-pool.ts';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
@@ -33,7 +34,36 @@ const escape = (text: string): string =>
 
 // ---- the pool ----
 
-async function boot(): Promise<TabPool> {
+/** `?pool=HOST:PORT`: log in (SCRAM over WebSocket) and attach to a running Node pool. */
+async function attach(seed: string): Promise<RemotePool> {
+  const form = $('attach');
+  form.hidden = false;
+  $('attachseed').textContent = seed;
+  for (;;) {
+    await new Promise<void>((resolve) => ($('attachgo').onclick = () => resolve()));
+    $('attacherror').textContent = 'logging in…';
+    try {
+      const remote = await RemotePool.attach(
+        seed,
+        $<HTMLInputElement>('attachuser').value,
+        $<HTMLInputElement>('attachpass').value,
+      );
+      form.hidden = true;
+      return remote;
+    } catch (error) {
+      // Wrong password, unreachable pool: the documented code and message; nothing changes.
+      const failure = error instanceof HsmError ? error : undefined;
+      const entry = describe(failure?.code ?? 37019);
+      $('attacherror').textContent = `${entry.code} ${entry.name}: ${
+        error instanceof Error ? error.message : String(error)
+      }`;
+    }
+  }
+}
+
+async function boot(): Promise<TabPool | RemotePool> {
+  const seed = params.get('pool');
+  if (seed) return attach(seed);
   if (params.get('fresh') === '1') {
     await TabPool.forget();
     params.delete('fresh');
@@ -247,7 +277,7 @@ ring.addEventListener('click', (event) => {
       const d = distanceToSegment(p, at[a], at[b]);
       if (d < 8 * devicePixelRatio && (!best || d < best[2])) best = [a, b, d];
     }
-  if (best) pool.setCut(best[0], best[1], !pool.isCut(best[0], best[1]));
+  if (best && pool.kind === 'tab') pool.setCut(best[0], best[1], !pool.isCut(best[0], best[1]));
 });
 
 // ---- tables ----
@@ -303,7 +333,10 @@ function renderTables(): void {
   const alive = pool.nodes.filter((node) => node.ready);
   const sps = new Set(alive.map((node) => node.status?.info.syncPoint.hex));
   $('summary').textContent =
-    `${alive.length}/${pool.nodes.length} appliances running · ${sps.size === 1 ? 'all SPs equal' : `${sps.size} different SPs`} · admin password ${pool.password}${pool.bootstrapped ? '' : ' (being created)'}`;
+    `${alive.length}/${pool.nodes.length} ${pool.kind === 'tab' ? 'appliances running in workers' : 'processes answering'} · ${sps.size === 1 ? 'all SPs equal' : `${sps.size} different SPs`}` +
+    (pool.kind === 'tab'
+      ? ` · admin password ${pool.password}${pool.bootstrapped ? '' : ' (being created)'}`
+      : ` · attached to ${params.get('pool')}`);
 }
 
 function renderControls(): void {
@@ -324,18 +357,31 @@ function renderControls(): void {
   const title = document.createElement('span');
   title.textContent = `node ${selected + 1} (${state}): `;
   box.append(title);
-  button('kill', () => pool.kill(selected), !node.alive);
-  button('restart', () => pool.restart(selected));
-  button(
-    node.paused ? 'resume' : 'pause',
-    () => pool.setPaused(selected, !node.paused),
-    !node.alive,
-  );
-  button(
-    'node-down (from another node’s remote console)',
-    () => void nodeDown(selected),
-    node.alive,
-  );
+  if (pool.kind === 'remote') {
+    // Real processes: the console's commands, run on the selected node's remote console.
+    for (const command of ['info', 'nodes', 'cross-check', 'live-sync'])
+      button(command, () => void runConsole(selected, command), !node.ready);
+    button(
+      'node-down (from another node’s remote console)',
+      () => void nodeDown(selected),
+      pool.nodes.every((other) => !other.ready || other.index === selected),
+    );
+  } else {
+    const tab = pool;
+    button('kill', () => tab.kill(selected), !node.alive);
+    button('restart', () => tab.restart(selected));
+    button(
+      node.paused ? 'resume' : 'pause',
+      () => tab.setPaused(selected, !node.paused),
+      !node.alive,
+    );
+  }
+  if (pool.kind === 'tab')
+    button(
+      'node-down (from another node’s remote console)',
+      () => void nodeDown(selected),
+      node.alive,
+    );
   for (const select of [$<HTMLSelectElement>('cnode'), $<HTMLSelectElement>('conode')]) {
     const value = select.value;
     select.innerHTML = pool.nodes
@@ -353,28 +399,33 @@ async function nodeDown(index: number): Promise<void> {
     `node ${console.index + 1}> node-down ${pool.nodes[index].id}\n${answer.text}`;
 }
 
-$('corun').onclick = async () => {
-  const index = Number($<HTMLSelectElement>('conode').value);
-  const line = $<HTMLInputElement>('coline').value;
+async function runConsole(index: number, line: string): Promise<void> {
   const answer = await pool.console(index, line);
   $('coout').textContent = `node ${index + 1}> ${line}\n${answer.text}`;
-};
+}
+
+$('corun').onclick = () =>
+  void runConsole(
+    Number($<HTMLSelectElement>('conode').value),
+    $<HTMLInputElement>('coline').value,
+  );
 
 // ---- speed ----
 
 $<HTMLInputElement>('speed').oninput = () => {
   ticksPerSecond = Number($<HTMLInputElement>('speed').value);
-  pool.setSpeed(ticksPerSecond);
+  if (pool.kind === 'tab') pool.setSpeed(ticksPerSecond);
 };
 $<HTMLInputElement>('stepping').onchange = () => {
   const on = $<HTMLInputElement>('stepping').checked;
-  pool.setStepping(on);
+  if (pool.kind === 'tab') pool.setStepping(on);
   $<HTMLButtonElement>('step').disabled = !on;
 };
-$('step').onclick = () => pool.step(1);
+$('step').onclick = () => pool.kind === 'tab' && pool.step(1);
 $('newpool').onclick = async () => {
   const count = Number($<HTMLInputElement>('newcount').value);
-  for (const node of pool.nodes) pool.kill(node.index);
+  if (pool.kind === 'tab') for (const node of pool.nodes) pool.kill(node.index);
+  else pool.close();
   await TabPool.forget();
   location.href = `${location.pathname}?nodes=${count}`;
 };
@@ -392,7 +443,13 @@ interface Call {
 }
 const calls: Call[] = [];
 const sessions = new Map<string, HsmClient>();
-$<HTMLInputElement>('cpass').value = pool.password;
+$<HTMLInputElement>('cpass').value =
+  pool.kind === 'tab' ? pool.password : $<HTMLInputElement>('attachpass').value;
+$<HTMLInputElement>('cuser').value =
+  pool.kind === 'tab' ? 'admin' : $<HTMLInputElement>('attachuser').value;
+if (pool.kind === 'remote') {
+  for (const id of ['speed', 'stepping', 'step']) $<HTMLInputElement>(id).disabled = true;
+}
 let lastSignature: Uint8Array | undefined;
 
 async function clientFor(index: number): Promise<HsmClient> {

@@ -78,6 +78,7 @@ function generatePassword(): string {
 }
 
 export class TabPool {
+  readonly kind = 'tab';
   readonly nodes: TabNode[];
   private readonly relays = new Map<number, Relay>();
   private readonly cuts = new Set<string>();
