@@ -6,6 +6,7 @@ import { HsmClient } from '../host/client/client.ts';
 import { HsmError, describe } from '../host/core/codes.ts';
 import type { KeyType } from '../host/core/records.ts';
 import { RemotePool } from './remote-pool.ts';
+import { ReplayPool, parseReplay } from './replay.ts';
 import { FULL_SPEED_TICKS, TAB_NODES_MAX, TabPool, type TabNode } from './tab-pool.ts';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
@@ -61,9 +62,20 @@ async function attach(seed: string): Promise<RemotePool> {
   }
 }
 
-async function boot(): Promise<TabPool | RemotePool> {
+async function boot(): Promise<TabPool | RemotePool | ReplayPool> {
   const seed = params.get('pool');
   if (seed) return attach(seed);
+  const replay = params.get('replay');
+  if (replay) {
+    const request = parseReplay(replay);
+    if (request) {
+      const module = await WebAssembly.compileStreaming(fetch(new URL('core.wasm', location.href)));
+      const replaying = ReplayPool.start(request, module);
+      // &step=1: start in single-step mode, at the world's first state.
+      if (params.get('step') === '1') replaying.setStepping(true);
+      return replaying;
+    }
+  }
   if (params.get('fresh') === '1') {
     await TabPool.forget();
     params.delete('fresh');
@@ -333,10 +345,12 @@ function renderTables(): void {
   const alive = pool.nodes.filter((node) => node.ready);
   const sps = new Set(alive.map((node) => node.status?.info.syncPoint.hex));
   $('summary').textContent =
-    `${alive.length}/${pool.nodes.length} ${pool.kind === 'tab' ? 'appliances running in workers' : 'processes answering'} · ${sps.size === 1 ? 'all SPs equal' : `${sps.size} different SPs`}` +
+    `${alive.length}/${pool.nodes.length} ${{ tab: 'appliances running in workers', remote: 'processes answering', replay: 'simulated nodes up' }[pool.kind]} · ${sps.size === 1 ? 'all SPs equal' : `${sps.size} different SPs`}` +
     (pool.kind === 'tab'
       ? ` · admin password ${pool.password}${pool.bootstrapped ? '' : ' (being created)'}`
-      : ` · attached to ${params.get('pool')}`);
+      : pool.kind === 'remote'
+        ? ` · attached to ${params.get('pool')}`
+        : ` · replay of seed ${pool.request.seed}, tick ${pool.tick}, ${pool.phase}`);
 }
 
 function renderControls(): void {
@@ -357,7 +371,11 @@ function renderControls(): void {
   const title = document.createElement('span');
   title.textContent = `node ${selected + 1} (${state}): `;
   box.append(title);
-  if (pool.kind === 'remote') {
+  if (pool.kind === 'replay') {
+    const replay = pool;
+    title.textContent = `replay of seed ${replay.request.seed} — tick ${replay.tick}, ${replay.phase} `;
+    button('events', () => void runConsole(selected, 'events'));
+  } else if (pool.kind === 'remote') {
     // Real processes: the console's commands, run on the selected node's remote console.
     for (const command of ['info', 'nodes', 'cross-check', 'live-sync'])
       button(command, () => void runConsole(selected, command), !node.ready);
@@ -414,18 +432,22 @@ $('corun').onclick = () =>
 
 $<HTMLInputElement>('speed').oninput = () => {
   ticksPerSecond = Number($<HTMLInputElement>('speed').value);
-  if (pool.kind === 'tab') pool.setSpeed(ticksPerSecond);
+  if (pool.kind !== 'remote') pool.setSpeed(ticksPerSecond);
 };
 $<HTMLInputElement>('stepping').onchange = () => {
   const on = $<HTMLInputElement>('stepping').checked;
-  if (pool.kind === 'tab') pool.setStepping(on);
+  if (pool.kind !== 'remote') pool.setStepping(on);
   $<HTMLButtonElement>('step').disabled = !on;
 };
-$('step').onclick = () => pool.kind === 'tab' && pool.step(1);
+if (pool.kind === 'replay' && params.get('step') === '1') {
+  $<HTMLInputElement>('stepping').checked = true;
+  $<HTMLButtonElement>('step').disabled = false;
+}
+$('step').onclick = () => pool.kind !== 'remote' && pool.step(1);
 $('newpool').onclick = async () => {
   const count = Number($<HTMLInputElement>('newcount').value);
   if (pool.kind === 'tab') for (const node of pool.nodes) pool.kill(node.index);
-  else pool.close();
+  else if (pool.kind === 'remote') pool.close();
   await TabPool.forget();
   location.href = `${location.pathname}?nodes=${count}`;
 };
@@ -578,7 +600,27 @@ $('list').onclick = () => void ops.list();
     pool.nodes.map((node) => (node.ready ? (node.status?.info.pending.length ?? null) : null)),
   epochs: () => pool.nodes.map((node) => node.status?.info.epoch ?? null),
   bootstrapped: () => pool.bootstrapped,
+  replay: () =>
+    pool.kind === 'replay'
+      ? {
+          phase: pool.phase,
+          tick: pool.tick,
+          done: pool.result !== undefined,
+          ok: pool.result?.ok,
+          finalSps: pool.finalSps,
+          error: pool.error,
+        }
+      : undefined,
   records: () => pool.nodes.map((node) => node.status?.info.syncPoint.count ?? null),
 };
 
 requestAnimationFrame(draw);
+
+$('replaygo').onclick = () => {
+  const line = $<HTMLInputElement>('replayline').value;
+  if (!parseReplay(line)) {
+    $<HTMLInputElement>('replayline').value = 'expected --seed S [--nodes K]';
+    return;
+  }
+  location.href = `${location.pathname}?replay=${encodeURIComponent(line)}`;
+};
