@@ -15,7 +15,11 @@ export async function buildWeb(): Promise<string> {
   if (!existsSync(wasm)) throw new Error(`${wasm} is missing: run \`npm run build:wasm\` first`);
   mkdirSync(out, { recursive: true });
   await build({
-    entryPoints: { main: join(root, 'web', 'main.ts'), worker: join(root, 'web', 'worker.ts') },
+    entryPoints: {
+      main: join(root, 'web', 'main.ts'),
+      worker: join(root, 'web', 'worker.ts'),
+      bench: join(root, 'web', 'bench.ts'),
+    },
     bundle: true,
     platform: 'browser',
     format: 'esm',
@@ -24,7 +28,8 @@ export async function buildWeb(): Promise<string> {
     sourcemap: true,
     logLevel: 'warning',
   });
-  copyFileSync(join(root, 'web', 'index.html'), join(out, 'index.html'));
+  for (const page of ['index.html', 'bench.html'])
+    copyFileSync(join(root, 'web', page), join(out, page));
   copyFileSync(wasm, join(out, 'core.wasm'));
   return out;
 }

@@ -176,22 +176,21 @@ function draw(now: number): void {
   let first = 0;
   while (first < flights.length && now - flights[first].at > duration) first++;
   if (first > 0) flights.splice(0, first);
+  // One path for every dot: a frame with 16 busy appliances draws thousands of them.
   context.fillStyle = '#5aa9ff';
+  context.beginPath();
   for (const flight of flights) {
     const progress = (now - flight.at) / duration;
     const from = at[flight.from];
     const to = at[flight.to];
+    if (!from || !to) continue;
     const radius = (flight.bytes > 400 ? 4 : 2.5) * dpr;
-    context.beginPath();
-    context.arc(
-      from.x + (to.x - from.x) * progress,
-      from.y + (to.y - from.y) * progress,
-      radius,
-      0,
-      2 * Math.PI,
-    );
-    context.fill();
+    const x = from.x + (to.x - from.x) * progress;
+    const y = from.y + (to.y - from.y) * progress;
+    context.moveTo(x + radius, y);
+    context.arc(x, y, radius, 0, 2 * Math.PI);
   }
+  context.fill();
   // nodes
   for (const node of pool.nodes) {
     const { x, y } = at[node.index];
@@ -235,8 +234,52 @@ function draw(now: number): void {
     fpsSince = now;
     $('fps').textContent = `${fps.toFixed(0)} frames/s`;
   }
-  if (tablesDirty) renderTables();
+  // The tables are text: four times a second is enough, and it keeps the frames for the picture.
+  if (tablesDirty && now - tablesAt >= TABLES_MS) {
+    tablesAt = now;
+    renderTables();
+  }
   if (controlsDirty) renderControls();
+  /** bench:web: `writers` SDK clients (spread over the nodes) create keys for `seconds`; the
+   * commits acknowledged, the codes of the failures, and the picture's frames/s each second. */
+  async function load(
+    seconds: number,
+    writers: number,
+  ): Promise<{ commits: number; failures: Record<number, number>; fps: number[]; ms: number }> {
+    const clients = await Promise.all(
+      Array.from({ length: writers }, (_, w) =>
+        HsmClient.connect({
+          nodes: [pool.nodes[w % pool.nodes.length].address],
+          user: 'admin',
+          password: pool.password,
+          connections: pool.connections,
+        }),
+      ),
+    );
+    const fpsSamples: number[] = [];
+    const sampler = setInterval(() => fpsSamples.push(fps), 1000);
+    const began = performance.now();
+    const end = began + seconds * 1000;
+    let commits = 0;
+    const failures: Record<number, number> = {};
+    await Promise.all(
+      clients.map(async (client, w) => {
+        for (let i = 0; performance.now() < end; i++) {
+          try {
+            await client.generateKey(`load-${w}-${i}-${Math.round(began)}`, 'hmac-sha256');
+            commits++;
+          } catch (error) {
+            const number = error instanceof HsmError ? error.code : 37019;
+            failures[number] = (failures[number] ?? 0) + 1;
+          }
+        }
+      }),
+    );
+    clearInterval(sampler);
+    for (const client of clients) client.close();
+    return { commits, failures, fps: fpsSamples, ms: performance.now() - began };
+  }
+
   requestAnimationFrame(draw);
 }
 
@@ -295,6 +338,9 @@ ring.addEventListener('click', (event) => {
 // ---- tables ----
 
 let tablesDirty = true;
+let tablesAt = 0;
+/** The tables (nodes, PTL, events) are rebuilt at most this often. */
+const TABLES_MS = 250;
 let controlsDirty = true;
 let shownState = '';
 
@@ -600,6 +646,7 @@ $('list').onclick = () => void ops.list();
     pool.nodes.map((node) => (node.ready ? (node.status?.info.pending.length ?? null) : null)),
   epochs: () => pool.nodes.map((node) => node.status?.info.epoch ?? null),
   bootstrapped: () => pool.bootstrapped,
+  load,
   replay: () =>
     pool.kind === 'replay'
       ? {
@@ -613,6 +660,46 @@ $('list').onclick = () => void ops.list();
       : undefined,
   records: () => pool.nodes.map((node) => node.status?.info.syncPoint.count ?? null),
 };
+
+/** bench:web: `writers` SDK clients (spread over the nodes) create keys for `seconds`; the
+ * commits acknowledged, the codes of the failures, and the picture's frames/s each second. */
+async function load(
+  seconds: number,
+  writers: number,
+): Promise<{ commits: number; failures: Record<number, number>; fps: number[]; ms: number }> {
+  const clients = await Promise.all(
+    Array.from({ length: writers }, (_, w) =>
+      HsmClient.connect({
+        nodes: [pool.nodes[w % pool.nodes.length].address],
+        user: 'admin',
+        password: pool.password,
+        connections: pool.connections,
+      }),
+    ),
+  );
+  const fpsSamples: number[] = [];
+  const sampler = setInterval(() => fpsSamples.push(fps), 1000);
+  const began = performance.now();
+  const end = began + seconds * 1000;
+  let commits = 0;
+  const failures: Record<number, number> = {};
+  await Promise.all(
+    clients.map(async (client, w) => {
+      for (let i = 0; performance.now() < end; i++) {
+        try {
+          await client.generateKey(`load-${w}-${i}-${Math.round(began)}`, 'hmac-sha256');
+          commits++;
+        } catch (error) {
+          const number = error instanceof HsmError ? error.code : 37019;
+          failures[number] = (failures[number] ?? 0) + 1;
+        }
+      }
+    }),
+  );
+  clearInterval(sampler);
+  for (const client of clients) client.close();
+  return { commits, failures, fps: fpsSamples, ms: performance.now() - began };
+}
 
 requestAnimationFrame(draw);
 
