@@ -1,8 +1,10 @@
 // What the page and its appliance workers say to each other (postMessage, structured clone).
-// Peer connections between appliances run through the page: a worker dials an address, the
-// page opens the matching connection in the worker that listens there, and relays each sealed
-// frame (so it can draw it, cut a link or hold frames for a paused node). Client and console
-// sessions from the page's SDK run the same way, as text frames.
+// Peer connections: a worker dials an address through the page, which checks the link (a dead
+// node, a cut cable) and hands each end one port of a new MessageChannel; the sealed frames
+// then go worker to worker, never through the page's thread. Each worker reports the frames it
+// sent (for the picture), and the page tells it to drop the connections to a peer that died or
+// whose cable was cut. Client and console sessions from the page's SDK run through the page,
+// as text frames.
 
 import type { ReplicationEvent, ReplicationInfo } from '../host/appliance/appliance.ts';
 import type { NodeAddress } from '../host/protocol/types.ts';
@@ -29,12 +31,22 @@ export interface NodeConfig {
 
 export type PageToWorker =
   | { t: 'start'; config: NodeConfig }
-  /** A connection some node dialed to this one: accept it as `conn`. */
-  | { t: 'accept'; conn: number }
-  /** The page's answer to a dial. */
-  | { t: 'dialed'; conn: number; ok: boolean; code?: number; message?: string }
-  | { t: 'frame'; conn: number; bytes: Uint8Array }
-  | { t: 'close'; conn: number; code: number; reason: string }
+  /** A connection node `peer` dialed to this one, over `port`. */
+  | { t: 'accept'; port: MessagePort; peer: number }
+  /** The page's answer to a dial: the port of the new connection, or why there is none. */
+  | {
+      t: 'dialed';
+      conn: number;
+      ok: boolean;
+      port?: MessagePort;
+      peer?: number;
+      code?: number;
+      message?: string;
+    }
+  /** Node `peer` died or its cable was cut: its connections drop (1006). */
+  | { t: 'drop'; peer: number; reason: string }
+  /** A paused node holds the frames it receives until it resumes. */
+  | { t: 'hold'; on: boolean }
   /** A client or console session from the page. */
   | { t: 'copen'; conn: number; path: '/client' | '/console' }
   | { t: 'cframe'; conn: number; text: string }
@@ -55,8 +67,8 @@ export type WorkerToPage =
   | { t: 'ready'; index: number; id: string; recoveredMs: number }
   | { t: 'failed'; index: number; message: string }
   | { t: 'dial'; conn: number; to: string }
-  | { t: 'frame'; conn: number; bytes: Uint8Array }
-  | { t: 'close'; conn: number; code: number; reason: string }
+  /** Frames this node sent since its last report: [peer, bytes] pairs (the picture's dots). */
+  | { t: 'flights'; sent: number[] }
   | { t: 'cframe'; conn: number; text: string }
   | { t: 'cclose'; conn: number; code: number; reason: string }
   | { t: 'console'; id: number; result: { code: number; text: string; data?: unknown } }

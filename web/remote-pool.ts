@@ -86,7 +86,6 @@ export class RemotePool {
       ready: false,
       paused: false,
       status: undefined,
-      held: [],
       failure: undefined,
       startedAt: performance.now(),
       recoveredMs: undefined,

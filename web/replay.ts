@@ -156,7 +156,6 @@ export class ReplayPool {
           ready: false,
           paused: false,
           status: undefined,
-          held: [],
           failure: undefined,
           startedAt: 0,
           recoveredMs: undefined,

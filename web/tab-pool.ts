@@ -1,5 +1,5 @@
-// The pool in the tab: one Web Worker per appliance, the relay of their peer connections, and
-// the SDK's connections into them. Kill is worker.terminate() (as abrupt as kill -9); restart
+// The pool in the tab: one Web Worker per appliance, their peer connections (the page checks
+// each dial, then hands both ends a MessageChannel), and the SDK's connections into them. Kill is worker.terminate() (as abrupt as kill -9); restart
 // is a new worker that recovers from the appliance's IndexedDB database. The pool's identity
 // (founders, SVMK, administrator password) is kept in localStorage, so a reload restarts every
 // appliance through recovery.
@@ -22,10 +22,6 @@ export const TAB_NODES_MAX = 16;
 export const FULL_SPEED_TICKS = 100;
 const STORAGE_KEY = 'hsmpool.tab-pool';
 const CANNOT_P2P_CONNECT = 37004;
-/** Closing code of a connection cut by a pulled cable or a dead process. */
-const ABNORMAL = 1006;
-/** Frames held for a paused node, at most (older ones are dropped, as a full socket buffer would). */
-const HELD_FRAMES_MAX = 4096;
 
 export interface SavedPool {
   readonly domain: string;
@@ -46,7 +42,6 @@ export interface TabNode {
   ready: boolean;
   paused: boolean;
   status: NodeStatus | undefined;
-  held: PageToWorker[];
   failure: string | undefined;
   startedAt: number;
   recoveredMs: number | undefined;
@@ -58,13 +53,6 @@ export interface Flight {
   readonly to: number;
   readonly bytes: number;
   readonly at: number;
-}
-
-interface Relay {
-  readonly node: number;
-  readonly conn: number;
-  readonly peer: number;
-  readonly peerConn: number;
 }
 
 const hex = (bytes: Uint8Array): string =>
@@ -80,7 +68,6 @@ function generatePassword(): string {
 export class TabPool {
   readonly kind = 'tab';
   readonly nodes: TabNode[];
-  private readonly relays = new Map<number, Relay>();
   private readonly cuts = new Set<string>();
   private readonly clients = new Map<number, { node: number; listener?: FrameListener }>();
   private readonly consoles = new Map<number, (result: ConsoleAnswer) => void>();
@@ -93,7 +80,7 @@ export class TabPool {
   onStatus: (() => void) | undefined;
   /** Called on each change of a node's life (started, ready, killed, failed). */
   onChange: (() => void) | undefined;
-  /** Frames relayed so far (the bench reads it). */
+  /** Peer frames sent so far, as the workers report them (the bench reads it). */
   framesRelayed = 0;
 
   private constructor(
@@ -110,7 +97,6 @@ export class TabPool {
       ready: false,
       paused: false,
       status: undefined,
-      held: [],
       failure: undefined,
       startedAt: 0,
       recoveredMs: undefined,
@@ -184,7 +170,6 @@ export class TabPool {
     node.ready = false;
     node.paused = false;
     node.failure = undefined;
-    node.held = [];
     node.startedAt = performance.now();
     node.recoveredMs = undefined;
     worker.onmessage = (event: MessageEvent<WorkerToPage>) => this.fromWorker(index, event.data);
@@ -218,10 +203,8 @@ export class TabPool {
     node.worker = undefined;
     node.alive = false;
     node.ready = false;
-    node.held = [];
-    for (const relay of [...this.relays.values()]) {
-      if (relay.node === index) this.dropRelay(relay, 'process died');
-    }
+    // The dead worker's ports say nothing: its peers are told, as TCP would time out.
+    this.dropPeer(index, 'process died');
     for (const [conn, client] of [...this.clients]) {
       if (client.node !== index) continue;
       this.clients.delete(conn);
@@ -240,12 +223,12 @@ export class TabPool {
     const node = this.nodes[index];
     if (!node.alive || node.paused === paused) return;
     node.paused = paused;
+    this.post(index, { t: 'hold', on: paused });
     this.post(index, {
       t: 'clock',
       ticksPerSecond: this.ticksPerSecond,
       paused: paused || this.stepping,
     });
-    if (!paused) for (const message of node.held.splice(0)) this.post(index, message);
     this.onChange?.();
   }
 
@@ -266,10 +249,8 @@ export class TabPool {
       this.cuts.delete(key);
     } else {
       this.cuts.add(key);
-      for (const relay of [...this.relays.values()]) {
-        if (relay.node === a && relay.peer === b) this.dropRelay(relay, 'link cut');
-        else if (relay.node === b && relay.peer === a) this.dropRelay(relay, 'link cut');
-      }
+      this.post(a, { t: 'drop', peer: b, reason: 'link cut' });
+      this.post(b, { t: 'drop', peer: a, reason: 'link cut' });
     }
     this.onChange?.();
   }
@@ -361,19 +342,13 @@ export class TabPool {
   private post(index: number, message: PageToWorker, transfer: Transferable[] = []): void {
     const node = this.nodes[index];
     if (!node.alive || !node.worker) return;
-    if (node.paused && (message.t === 'frame' || message.t === 'accept' || message.t === 'close')) {
-      if (node.held.length >= HELD_FRAMES_MAX) node.held.shift();
-      node.held.push(message);
-      return;
-    }
     node.worker.postMessage(message, transfer);
   }
 
-  private dropRelay(relay: Relay, reason: string): void {
-    this.relays.delete(relay.conn);
-    this.relays.delete(relay.peerConn);
-    this.post(relay.peer, { t: 'close', conn: relay.peerConn, code: ABNORMAL, reason });
-    this.post(relay.node, { t: 'close', conn: relay.conn, code: ABNORMAL, reason });
+  /** Every other appliance drops its connections to `index`. */
+  private dropPeer(index: number, reason: string): void {
+    for (const other of this.nodes)
+      if (other.index !== index) this.post(other.index, { t: 'drop', peer: index, reason });
   }
 
   private fromWorker(index: number, message: WorkerToPage): void {
@@ -410,50 +385,23 @@ export class TabPool {
           });
           break;
         }
-        const peerConn = this.pageConn();
-        this.relays.set(message.conn, {
-          node: index,
-          conn: message.conn,
-          peer: target.index,
-          peerConn,
-        });
-        this.relays.set(peerConn, {
-          node: target.index,
-          conn: peerConn,
-          peer: index,
-          peerConn: message.conn,
-        });
-        this.post(target.index, { t: 'accept', conn: peerConn });
-        this.post(index, { t: 'dialed', conn: message.conn, ok: true });
+        // A new connection: one port each; frames then go worker to worker.
+        const channel = new MessageChannel();
+        this.post(target.index, { t: 'accept', port: channel.port2, peer: index }, [channel.port2]);
+        this.post(
+          index,
+          { t: 'dialed', conn: message.conn, ok: true, port: channel.port1, peer: target.index },
+          [channel.port1],
+        );
         break;
       }
-      case 'frame': {
-        const relay = this.relays.get(message.conn);
-        if (!relay) break;
-        this.framesRelayed++;
-        this.flights.push({
-          from: index,
-          to: relay.peer,
-          bytes: message.bytes.length,
-          at: performance.now(),
-        });
+      case 'flights': {
+        const at = performance.now();
+        for (let i = 0; i < message.sent.length; i += 2) {
+          this.framesRelayed++;
+          this.flights.push({ from: index, to: message.sent[i], bytes: message.sent[i + 1], at });
+        }
         if (this.flights.length > 2000) this.flights.splice(0, this.flights.length - 2000);
-        this.post(relay.peer, { t: 'frame', conn: relay.peerConn, bytes: message.bytes }, [
-          message.bytes.buffer,
-        ]);
-        break;
-      }
-      case 'close': {
-        const relay = this.relays.get(message.conn);
-        if (!relay) break;
-        this.relays.delete(relay.conn);
-        this.relays.delete(relay.peerConn);
-        this.post(relay.peer, {
-          t: 'close',
-          conn: relay.peerConn,
-          code: message.code,
-          reason: message.reason,
-        });
         break;
       }
       case 'cframe':

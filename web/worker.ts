@@ -27,21 +27,42 @@ const post = (message: WorkerToPage, transfer?: Transferable[]): void =>
   scope.postMessage(message, transfer);
 
 const CANNOT_P2P_CONNECT = 37004;
+/** Closing code of a connection cut by a pulled cable or a dead process. */
+const ABNORMAL = 1006;
 /** How often the worker reports its state to the dashboard. */
 const STATUS_MS = 100;
 /** Bootstrap write retry while the pool is not writable yet. */
 const BOOTSTRAP_RETRY_MS = 500;
 
-/** A relayed connection's end in this worker. */
-class RelaySocket implements FramedSocket {
+/** Frames a peer connection carries: a sealed frame, or the other end's close. */
+type PortMessage = Uint8Array | { close: number; reason: string };
+
+/** One end of a peer connection: a MessagePort straight to the other appliance's worker. */
+class PortSocket implements FramedSocket {
   closed = false;
   private frameHandler: ((frame: Uint8Array) => void) | undefined;
   private closeHandler: ((code: number, reason: string) => void) | undefined;
-  constructor(readonly conn: number) {}
+  constructor(
+    private readonly port: MessagePort,
+    readonly peer: number,
+  ) {
+    sockets.add(this);
+    port.onmessage = (event: MessageEvent<PortMessage>) => {
+      if (!holding) return this.receive(event.data);
+      if (held.length >= HELD_FRAMES_MAX) held.shift();
+      held.push(() => this.receive(event.data));
+    };
+  }
+  private receive(message: PortMessage): void {
+    if (message instanceof Uint8Array) {
+      if (!this.closed) this.frameHandler?.(message);
+    } else this.shut(message.close, message.reason);
+  }
   send(frame: Uint8Array, onWritten?: () => void): void {
     if (this.closed) return;
     const copy = frame.slice();
-    post({ t: 'frame', conn: this.conn, bytes: copy }, [copy.buffer]);
+    this.port.postMessage(copy, [copy.buffer]);
+    if (flights.length < FLIGHTS_REPORTED_MAX) flights.push(this.peer, copy.byteLength);
     if (onWritten) queueMicrotask(onWritten);
   }
   bufferedBytes(): number {
@@ -49,17 +70,16 @@ class RelaySocket implements FramedSocket {
   }
   close(code: number, reason: string): void {
     if (this.closed) return;
-    post({ t: 'close', conn: this.conn, code, reason });
+    this.port.postMessage({ close: code, reason } satisfies PortMessage);
     this.shut(code, reason);
   }
+  /** Ends this side: no more frames either way; the transport hears of it once. */
   shut(code: number, reason: string): void {
     if (this.closed) return;
     this.closed = true;
-    sockets.delete(this.conn);
+    sockets.delete(this);
+    this.port.close();
     queueMicrotask(() => this.closeHandler?.(code, reason));
-  }
-  deliver(bytes: Uint8Array): void {
-    if (!this.closed) this.frameHandler?.(bytes);
   }
   onFrame(handler: (frame: Uint8Array) => void): void {
     this.frameHandler = handler;
@@ -109,7 +129,18 @@ class PageClientConnection implements ClientConnection {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-const sockets = new Map<number, RelaySocket>();
+const sockets = new Set<PortSocket>();
+/** Frames sent since the last report, as [peer, bytes] pairs. */
+let flights: number[] = [];
+/** At most this many frames per report (a picture does not need more). */
+const FLIGHTS_REPORTED_MAX = 1000;
+/** How often the frames sent are reported to the page. */
+const FLIGHTS_MS = 50;
+/** While paused: received frames wait here. */
+let holding = false;
+let held: (() => void)[] = [];
+/** Frames held for a paused node, at most (older ones are dropped, as a full socket buffer would). */
+const HELD_FRAMES_MAX = 4096;
 const dials = new Map<number, { resolve: (s: FramedSocket) => void; reject: (e: Error) => void }>();
 const clients = new Map<number, PageClientConnection>();
 /** Connections this worker dials: odd numbers above its index's range (the page's are even). */
@@ -201,6 +232,11 @@ async function start(options: NodeConfig): Promise<void> {
   });
   for (const message of early.splice(0)) handle(message);
   setInterval(() => post({ t: 'status', status: status() }), STATUS_MS);
+  setInterval(() => {
+    if (flights.length === 0) return;
+    post({ t: 'flights', sent: flights });
+    flights = [];
+  }, FLIGHTS_MS);
   if (options.bootstrapPassword !== undefined) void bootstrap(options.bootstrapPassword, newCore);
   else bootstrapped = true;
 }
@@ -229,25 +265,23 @@ function handle(message: PageToWorker): void {
     );
     return;
   }
-  if (!node && message.t !== 'dialed' && message.t !== 'frame' && message.t !== 'close') {
+  if (!node && message.t !== 'dialed' && message.t !== 'drop' && message.t !== 'hold') {
     early.push(message);
     return;
   }
   switch (message.t) {
-    case 'accept': {
-      const socket = new RelaySocket(message.conn);
-      sockets.set(message.conn, socket);
-      transport!.accept(socket);
+    case 'accept':
+      transport!.accept(new PortSocket(message.port, message.peer));
       break;
-    }
     case 'dialed': {
       const waiting = dials.get(message.conn);
       dials.delete(message.conn);
-      if (!waiting) break;
-      if (message.ok) {
-        const socket = new RelaySocket(message.conn);
-        sockets.set(message.conn, socket);
-        waiting.resolve(socket);
+      if (!waiting) {
+        message.port?.close();
+        break;
+      }
+      if (message.ok && message.port && message.peer !== undefined) {
+        waiting.resolve(new PortSocket(message.port, message.peer));
       } else {
         waiting.reject(
           new HsmError(message.code ?? CANNOT_P2P_CONNECT, message.message ?? 'unreachable'),
@@ -255,11 +289,13 @@ function handle(message: PageToWorker): void {
       }
       break;
     }
-    case 'frame':
-      sockets.get(message.conn)?.deliver(message.bytes);
+    case 'drop':
+      for (const socket of [...sockets])
+        if (socket.peer === message.peer) socket.close(ABNORMAL, message.reason);
       break;
-    case 'close':
-      sockets.get(message.conn)?.shut(message.code, message.reason);
+    case 'hold':
+      holding = message.on;
+      if (!holding) for (const deliver of held.splice(0)) deliver();
       break;
     case 'copen': {
       const connection = new PageClientConnection(message.conn, message.path);
