@@ -21,7 +21,7 @@ function spColor(hex: string | undefined): string {
 function nodeState(node: TabNode): string {
   if (!node.alive) return 'dead';
   if (node.failure) return 'dead';
-  if (!node.ready || !node.status) return 'starting';
+  if (!node.ready || !node.status) return node.progress ? 'joining' : 'starting';
   if (node.paused) return 'paused';
   const info = node.status.info;
   if (info.fenced) return 'fenced';
@@ -219,7 +219,12 @@ function draw(now: number): void {
     context.fillText(String(node.index + 1), x, y + 4 * dpr);
     context.font = `${10 * dpr}px ui-monospace, monospace`;
     context.fillStyle = '#d8dee6';
-    const label = state === 'member' ? (info?.syncPoint.hex.slice(0, 8) ?? '') : state;
+    const label =
+      state === 'member'
+        ? (info?.syncPoint.hex.slice(0, 8) ?? '')
+        : state === 'joining' && node.progress
+          ? `joining ${Math.round((100 * node.progress.records) / Math.max(1, node.progress.totalRecords))}%`
+          : state;
     context.fillText(label, x, y + r + 13 * dpr);
     if (info && info.pending.length > 0) {
       context.fillStyle = '#f0b429';
@@ -344,6 +349,14 @@ const TABLES_MS = 250;
 let controlsDirty = true;
 let shownState = '';
 
+/** A joining node's progress bar: records of the pool image received, then catch-up. */
+function joinPercent(node: TabNode): string {
+  const progress = node.progress!;
+  const share = progress.totalRecords > 0 ? progress.records / progress.totalRecords : 0;
+  const percent = Math.round(100 * Math.min(1, share));
+  return `<progress max="100" value="${percent}"></progress> ${percent}% ${progress.phase} (${progress.records}/${progress.totalRecords} records, ${progress.commits} commits caught up)`;
+}
+
 function renderTables(): void {
   tablesDirty = false;
   const rows = pool.nodes.map((node) => {
@@ -355,7 +368,7 @@ function renderTables(): void {
       <td>${node.index + 1}</td>
       <td class="mono">${node.id}</td>
       <td class="mono">${node.address}</td>
-      <td class="state-${state}">${state}${node.failure ? ` (${escape(node.failure)})` : ''}</td>
+      <td class="state-${state}">${state}${state === 'joining' ? ` ${joinPercent(node)}` : ''}${node.failure ? ` (${escape(node.failure)})` : ''}</td>
       <td class="mono sp"><span class="swatch" style="background:${spColor(sp?.hex)}"></span>${sp?.hex ?? ''}</td>
       <td class="mono spvv">${sp?.spvvHex ?? ''}</td>
       <td>${sp?.count ?? ''}</td>
@@ -438,6 +451,21 @@ function renderControls(): void {
       node.paused ? 'resume' : 'pause',
       () => tab.setPaused(selected, !node.paused),
       !node.alive,
+    );
+  }
+  if (pool.kind === 'tab') {
+    const tab = pool;
+    button(
+      'add node (live-sync)',
+      () => {
+        try {
+          selected = tab.addNode().index;
+          controlsDirty = true;
+        } catch (error) {
+          $('coout').textContent = String(error);
+        }
+      },
+      pool.nodes.length >= TAB_NODES_MAX,
     );
   }
   if (pool.kind === 'tab')

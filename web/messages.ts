@@ -7,6 +7,7 @@
 // as text frames.
 
 import type { ReplicationEvent, ReplicationInfo } from '../host/appliance/appliance.ts';
+import type { JoinProgress } from '../host/protocol/live-sync.ts';
 import type { NodeAddress } from '../host/protocol/types.ts';
 
 /** What a worker needs to run one appliance of the pool. */
@@ -25,6 +26,9 @@ export interface NodeConfig {
   readonly wasmUrl: string;
   /** Node 1 of a new pool writes the first administrator (a replicated write). */
   readonly bootstrapPassword?: string;
+  /** A node added to a running pool: it takes the pool image from the member at `donor`
+   * (live-sync) before it runs; absent for founders and for added nodes that already joined. */
+  readonly join?: { readonly donor: string };
   /** Protocol ticks per second (100 at full speed). */
   readonly ticksPerSecond: number;
 }
@@ -65,7 +69,9 @@ export interface NodeStatus {
 
 export type WorkerToPage =
   | { t: 'ready'; index: number; id: string; recoveredMs: number }
-  | { t: 'failed'; index: number; message: string }
+  | { t: 'failed'; index: number; message: string; code?: number }
+  | { t: 'progress'; index: number; progress: JoinProgress }
+  | { t: 'joined'; index: number; poolId: string }
   | { t: 'dial'; conn: number; to: string }
   /** Frames this node sent since its last report: [peer, bytes] pairs (the picture's dots). */
   | { t: 'flights'; sent: number[] }

@@ -14,6 +14,7 @@ import { Random } from '../host/protocol/random.ts';
 import type { NodeAddress } from '../host/protocol/types.ts';
 import { secureRandomBytes } from '../host/service/random.ts';
 import { IndexedDbStorage } from '../host/storage/indexeddb.ts';
+import type { JoinProgress } from '../host/protocol/live-sync.ts';
 import type { NodeConfig, NodeStatus, PageToWorker, WorkerToPage } from './messages.ts';
 
 /** Appliances a tab runs at most (the protocol's nodes-per-pool limit). */
@@ -31,6 +32,8 @@ export interface SavedPool {
   readonly password: string;
   readonly tag: string;
   bootstrapped: boolean;
+  /** Nodes added to the running pool by live-sync, in order (indexes after the founders'). */
+  added?: { id: string; address: string; joined: boolean }[];
 }
 
 export interface TabNode {
@@ -45,6 +48,8 @@ export interface TabNode {
   failure: string | undefined;
   startedAt: number;
   recoveredMs: number | undefined;
+  /** A node joining by live-sync: how far the pool image came. */
+  progress?: JoinProgress;
 }
 
 /** A frame the page relayed (the dashboard draws it in flight). */
@@ -88,7 +93,7 @@ export class TabPool {
     private readonly wasmUrl: string,
     private readonly workerUrl: string,
   ) {
-    this.nodes = saved.founders.map((founder, index) => ({
+    this.nodes = [...saved.founders, ...(saved.added ?? [])].map((founder, index) => ({
       index,
       address: founder.address,
       id: founder.id,
@@ -136,7 +141,9 @@ export class TabPool {
     if (!text) return;
     const saved = JSON.parse(text) as SavedPool;
     await Promise.all(
-      saved.founders.map((_, i) => IndexedDbStorage.destroy(TabPool.database(saved, i))),
+      [...saved.founders, ...(saved.added ?? [])].map((_, i) =>
+        IndexedDbStorage.destroy(TabPool.database(saved, i)),
+      ),
     );
     globalThis.localStorage.removeItem(STORAGE_KEY);
   }
@@ -188,11 +195,54 @@ export class TabPool {
       database: TabPool.database(this.saved, index),
       wasmUrl: this.wasmUrl,
       bootstrapPassword: index === 0 && !this.saved.bootstrapped ? this.saved.password : undefined,
+      join: this.joinFor(index),
       ticksPerSecond: this.ticksPerSecond,
     };
     worker.postMessage({ t: 'start', config } satisfies PageToWorker);
     if (this.stepping) this.post(index, { t: 'clock', ticksPerSecond: 0, paused: true });
     this.onChange?.();
+  }
+
+  /** An added node that has not joined yet takes the image from the first member running. */
+  private joinFor(index: number): { donor: string } | undefined {
+    const added = this.saved.added?.[index - this.saved.founders.length];
+    if (!added || added.joined) return undefined;
+    const donor = this.nodes.find(
+      (node) => node.ready && node.index !== index && !this.isAdding(node),
+    );
+    return { donor: donor?.address ?? this.nodes[0].address };
+  }
+
+  private isAdding(node: TabNode): boolean {
+    const added = this.saved.added?.[node.index - this.saved.founders.length];
+    return added !== undefined && !added.joined;
+  }
+
+  /** Adds an appliance to the running pool: a new worker joins by live-sync (docs/LIVE_SYNC.md). */
+  addNode(): TabNode {
+    if (this.nodes.length >= TAB_NODES_MAX)
+      throw new RangeError(`a pool has at most ${TAB_NODES_MAX} nodes`);
+    const random = new Random(new DataView(secureRandomBytes(4).buffer).getUint32(0));
+    const index = this.nodes.length;
+    const added = { id: random.id64(), address: `10.0.0.${index + 1}:7001`, joined: false };
+    this.saved.added = [...(this.saved.added ?? []), added];
+    TabPool.save(this.saved);
+    const node: TabNode = {
+      index,
+      address: added.address,
+      id: added.id,
+      worker: undefined,
+      alive: false,
+      ready: false,
+      paused: false,
+      status: undefined,
+      failure: undefined,
+      startedAt: 0,
+      recoveredMs: undefined,
+    };
+    this.nodes.push(node);
+    this.startNode(index);
+    return node;
   }
 
   /** kill -9: the worker ends wherever it is (a write half done stays half done on disk). */
@@ -360,6 +410,18 @@ export class TabPool {
         node.recoveredMs = message.recoveredMs;
         this.onChange?.();
         break;
+      case 'progress':
+        node.progress = message.progress;
+        this.onStatus?.();
+        break;
+      case 'joined': {
+        const added = this.saved.added?.[index - this.saved.founders.length];
+        if (added) {
+          added.joined = true;
+          TabPool.save(this.saved);
+        }
+        break;
+      }
       case 'failed':
         node.failure = message.message;
         this.log.push(`node ${index + 1}: ${message.message}`);
@@ -375,7 +437,7 @@ export class TabPool {
         break;
       case 'dial': {
         const target = this.nodes.find((candidate) => candidate.address === message.to);
-        if (!target || !target.alive || !target.ready || this.isCut(index, target.index)) {
+        if (!target || !target.alive || this.isCut(index, target.index)) {
           this.post(index, {
             t: 'dialed',
             conn: message.conn,

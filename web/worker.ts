@@ -3,6 +3,7 @@
 // sockets the page relays. `worker.terminate()` in the page is this appliance's kill -9.
 
 import { TICK_MS } from '../host/appliance/appliance.ts';
+import { liveSyncJoin, type Joined } from '../host/appliance/live-sync.ts';
 import { NodeHost } from '../host/appliance/node-host.ts';
 import { SessionServer, applianceBackend } from '../host/appliance/sessions.ts';
 import { runCommand } from '../host/console/commands.ts';
@@ -197,6 +198,30 @@ async function start(options: NodeConfig): Promise<void> {
   };
   const storage = await IndexedDbStorage.open(options.database);
   const seed = new DataView(secureRandomBytes(4).buffer).getUint32(0);
+  let joined: Joined | undefined;
+  let poolId = BigInt(`0x${options.poolId}`);
+  let founders = options.founders;
+  if (options.join) {
+    // A new node: the pool image by live-sync from a member, on the transport it keeps.
+    transport = new PeerLinkTransport({ nodeId: options.id as NodeId, svmk: options.svmk, dial });
+    joined = await liveSyncJoin({
+      id: options.id as NodeId,
+      address: options.address,
+      domain: options.domain,
+      svmk: options.svmk,
+      donor: { address: options.join.donor },
+      transport,
+      dial,
+      core: newCore(),
+      storage,
+      randomBytes: secureRandomBytes,
+      onProgress: (progress) => post({ t: 'progress', index: options.index, progress }),
+    });
+    poolId = joined.poolIdValue;
+    founders = joined.membership.founders;
+    post({ t: 'joined', index: options.index, poolId: poolId.toString(16).padStart(16, '0') });
+  }
+  const joinTransport = transport;
   node = await NodeHost.open(
     {
       address: options.address,
@@ -207,6 +232,7 @@ async function start(options: NodeConfig): Promise<void> {
       randomBytes: secureRandomBytes,
       newId: () => new Random(seed ^ 0x5bd1e995).id64(),
       transportFor: (id: NodeId) => {
+        if (joinTransport && id === joinTransport.nodeId) return joinTransport;
         transport = new PeerLinkTransport({ nodeId: id, svmk: options.svmk, dial });
         return transport;
       },
@@ -217,9 +243,10 @@ async function start(options: NodeConfig): Promise<void> {
     {
       id: options.id as NodeId,
       domain: options.domain,
-      poolId: BigInt(`0x${options.poolId}`),
-      founders: options.founders,
+      poolId,
+      founders,
     },
+    joined,
   );
   const service = new Service(applianceBackend(node, options.svmk, secureRandomBytes, Date.now));
   sessions = new SessionServer(node, service);
@@ -261,11 +288,18 @@ function handle(message: PageToWorker): void {
         t: 'failed',
         index: message.config.index,
         message: error instanceof Error ? error.message : String(error),
+        code: error instanceof HsmError ? error.code : undefined,
       }),
     );
     return;
   }
-  if (!node && message.t !== 'dialed' && message.t !== 'drop' && message.t !== 'hold') {
+  // A joining node has its transport before its appliance: it accepts connections already.
+  const earlyOk =
+    message.t === 'dialed' ||
+    message.t === 'drop' ||
+    message.t === 'hold' ||
+    (message.t === 'accept' && transport !== undefined);
+  if (!node && !earlyOk) {
     early.push(message);
     return;
   }

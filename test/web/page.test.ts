@@ -30,19 +30,31 @@ async function equalSps(page: Page, count: number): Promise<string[]> {
   return page.evaluate(() => (globalThis as any).hsmpool.sps());
 }
 
-async function lastCall(page: Page): Promise<string> {
-  return page.locator('#calls .call').first().innerText();
-}
+const LABELS: Record<string, string> = {
+  create: 'create key',
+  sign: 'sign',
+  verify: 'verify',
+  login: 'login',
+  list: 'list keys',
+};
 
-/** Clicks a client-pane button on a node and waits for its call to be listed. */
+/** Clicks a client-pane button on a node and waits for that call to be listed (an earlier call
+ * still in flight, on another node or of another kind, may be listed first). */
 async function clientCall(page: Page, node: number, button: string): Promise<string> {
   const before = await page.locator('#calls .call').count();
+  const label = `${LABELS[button]} on node ${node + 1}:`;
   await page.selectOption('#cnode', String(node));
   await page.click(`#${button}`);
-  await page.waitForFunction((n) => document.querySelectorAll('#calls .call').length > n, before, {
-    timeout: 30_000,
-  });
-  return lastCall(page);
+  const handle = await page.waitForFunction(
+    ([n, l]) => {
+      const calls = Array.from(document.querySelectorAll<HTMLElement>('#calls .call'));
+      const fresh = calls.slice(0, calls.length - (n as number));
+      return fresh.find((call) => call.innerText.startsWith(l as string))?.innerText ?? false;
+    },
+    [before, label],
+    { timeout: 30_000 },
+  );
+  return (await handle.jsonValue()) as string;
 }
 
 describe.skipIf(CHROMIUM === undefined)('the page, in Chromium', () => {
@@ -153,6 +165,42 @@ describe.skipIf(CHROMIUM === undefined)('the page, in Chromium', () => {
       return sps[0] !== null && sps[0] === sps[1];
     });
     await page.screenshot({ path: img('page-node-down.png') });
+    expect(errors).toEqual([]);
+  });
+
+  it('adds a node: it joins by live-sync (its progress shown), ends on the pool SP and takes part in the next write', async () => {
+    await page.evaluate(() => (globalThis as any).hsmpool.select(0));
+    await page.click('#ctl-add');
+    // Node 4 joins while nodes 1 and 2 run (node 3 was declared down above).
+    await page.waitForFunction(
+      () => {
+        const sps = (globalThis as any).hsmpool.sps();
+        return sps.length === 4 && sps[3] !== null && sps[3] === sps[0] && sps[0] === sps[1];
+      },
+      undefined,
+      { timeout: 60_000 },
+    );
+    const progress = await page.evaluate(() => (globalThis as any).hsmpool.pool.nodes[3].progress);
+    expect(progress.phase).toBeDefined();
+    await page.fill('#kname', 'after-join');
+    const written = await clientCall(page, 3, 'create');
+    expect(written).toContain('create key on node 4: 0 OK');
+    await page.waitForFunction(() => {
+      const sps = (globalThis as any).hsmpool.sps();
+      return sps[3] !== null && sps[3] === sps[0] && sps[0] === sps[1];
+    });
+    // A reload restarts the joined node from its own storage, as a member.
+    const before = await page.evaluate(() => (globalThis as any).hsmpool.sps());
+    await page.reload();
+    await page.waitForFunction(
+      (expected) => {
+        const sps = (globalThis as any).hsmpool?.sps() ?? [];
+        return sps.length === 4 && [0, 1, 3].every((i) => sps[i] === expected[i]);
+      },
+      before,
+      { timeout: 30_000 },
+    );
+    await page.screenshot({ path: img('page-joined.png') });
     expect(errors).toEqual([]);
   });
 });
