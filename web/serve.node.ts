@@ -1,6 +1,5 @@
-// `npm run web`: serves build/web/ on 127.0.0.1 (default port 8080; --port N, 0 for any free
-// one) and prints the page's URL. Node only. Any static file server does the same job; this
-// one adds nothing but the right content types.
+// Serves build/web/ on 127.0.0.1 (`hsmpool web`, `npm run web`, the page's tests). Node only.
+// Any static file server does the same job; this one adds nothing but the right content types.
 
 import { createServer, type Server } from 'node:http';
 import { readFile } from 'node:fs/promises';
@@ -49,15 +48,4 @@ export function serveStatic(
       resolve({ server, url: `http://127.0.0.1:${bound}/` });
     });
   });
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const at = process.argv.indexOf('--port');
-  const port = at >= 0 ? Number(process.argv[at + 1]) : 8080;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    console.error(`--port: expected 0..65535, got ${process.argv[at + 1]}`);
-    process.exit(2);
-  }
-  const { url } = await serveStatic(DEFAULT_WEB_ROOT, port);
-  console.log(`hsmpool page: ${url}  (a pool of 3 appliances in Web Workers; ?nodes=N for 1-16)`);
 }
