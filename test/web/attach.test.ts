@@ -6,13 +6,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, nodeDir } from '../../host/cli/up-command.ts';
 import { freePort } from '../../host/node/free-port.ts';
 import { consoleJson, killAll, startNodeProcess } from '../processes.ts';
-import { CHROMIUM, startWeb, type WebHarness } from './browser.ts';
+import { CHROMIUM, screenshotPath, startWeb, type WebHarness } from './browser.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 const data = mkdtempSync(join(tmpdir(), 'hsmpool-web-'));
@@ -67,7 +66,7 @@ describe.skipIf(CHROMIUM === undefined)('the page attached to a pool of processe
     expect(shown).toEqual(expected);
     expect(new Set(shown).size).toBe(1);
     await page.screenshot({
-      path: fileURLToPath(new URL('../../docs/img/page-processes.png', import.meta.url)),
+      path: screenshotPath('page-processes.png'),
     });
     expect(errors).toEqual([]);
   });

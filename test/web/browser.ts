@@ -2,7 +2,8 @@
 // downloaded browsers: Debian's chromium). Without one the suites skip with a loud line saying
 // how to install it; `npm run test:web` (HSMPOOL_WEB_REQUIRED=1) fails instead.
 
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { Server } from 'node:http';
 import { chromium, type Browser, type ConsoleMessage, type Page } from 'playwright-core';
 import { buildWeb } from '../../scripts/build-web.ts';
@@ -25,6 +26,15 @@ export function chromiumPath(): string | undefined {
 }
 
 export const webRequired = process.env.HSMPOOL_WEB_REQUIRED === '1';
+
+/** Where the tests' screenshots go: docs/img/ for `npm run test:web` (the README shows them),
+ * build/screenshots/ otherwise, so `npm test` leaves the tree as it was. */
+export function screenshotPath(name: string): string {
+  const folder = webRequired ? '../../docs/img/' : '../../build/screenshots/';
+  const url = new URL(`${folder}${name}`, import.meta.url);
+  mkdirSync(new URL('.', url), { recursive: true });
+  return fileURLToPath(url);
+}
 export const CHROMIUM = chromiumPath();
 
 if (CHROMIUM === undefined) {

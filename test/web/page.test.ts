@@ -4,13 +4,11 @@
 // on the survivors that blocks writes until node-down, after which writes flow. The tests save
 // the screenshots the README shows (docs/img/).
 
-import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHROMIUM, startWeb, type WebHarness } from './browser.ts';
+import { CHROMIUM, screenshotPath, startWeb, type WebHarness } from './browser.ts';
 
-const img = (name: string): string =>
-  fileURLToPath(new URL(`../../docs/img/${name}`, import.meta.url));
+const img = screenshotPath;
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Api = any;

@@ -3,14 +3,13 @@
 // the real simulator, not a model of it. Seed 10 with 3 nodes has crashes and two live-sync
 // joins, one retried five times.
 
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deriveSyncPointKey } from '../../host/core/keys.ts';
 import { newCore } from '../../host/node/core-file.ts';
 import { runSeed } from '../../host/sim/run.ts';
 import type { World } from '../../host/sim/world.ts';
 import { SIM_SVMK } from '../../web/replay.ts';
-import { CHROMIUM, startWeb, type WebHarness } from './browser.ts';
+import { CHROMIUM, screenshotPath, startWeb, type WebHarness } from './browser.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 const SEED = 10;
@@ -64,7 +63,7 @@ describe.skipIf(CHROMIUM === undefined)('a simulator seed replayed in the page',
     expect(replay.finalSps).toEqual(expected.sps);
     expect(replay.finalSps.length).toBeGreaterThan(NODES); // the joined nodes are in the picture
     await page.screenshot({
-      path: fileURLToPath(new URL('../../docs/img/page-replay.png', import.meta.url)),
+      path: screenshotPath('page-replay.png'),
     });
     expect(errors).toEqual([]);
   });
