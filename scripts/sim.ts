@@ -6,6 +6,15 @@ import { newCore } from '../host/node/core-file.ts';
 import { deriveSyncPointKey } from '../host/core/keys.ts';
 import { replayCommand, runSeed } from '../host/sim/run.ts';
 import type { SimParams } from '../host/sim/params.ts';
+import type { World } from '../host/sim/world.ts';
+
+/** Each node's SP/SPVV at the end of a run ('down' for a node not running). */
+function finalSyncPoints(world: World): string[] {
+  return world.nodes.map((node) => {
+    const sp = node.replica?.core.syncPoint();
+    return sp ? `${sp.hex}/${sp.spvvHex}` : 'down';
+  });
+}
 
 function argument(name: string): string | undefined {
   const at = process.argv.indexOf(`--${name}`);
@@ -36,8 +45,9 @@ let joinRetries = 0;
 let rerun = 0;
 for (let seed = first; seed < first + seeds; seed++) {
   let result;
+  let world: World | undefined;
   try {
-    result = await runSeed(seed, factory, overrides);
+    result = await runSeed(seed, factory, overrides, (seen) => void (world = seen));
   } catch (error) {
     // A throw inside the simulated pool (a recovery that fails, say) is a finding like any other.
     console.log(`seed ${seed}: FAILED with an exception: ${(error as Error).stack}`);
@@ -58,6 +68,8 @@ for (let seed = first; seed < first + seeds; seed++) {
       `seed ${seed}: ${result.ok ? 'ok' : 'FAILED'} (${result.ticks} ticks, liveness ${result.livenessTicks}, ${result.acknowledged}/${result.writes} writes acknowledged, ${result.crashes} crashes, ${result.checkpoints} checkpoints, ${result.joinsCompleted}/${result.joins} joins, ${result.joinRetries} retried)`,
     );
     console.log('  parameters:', JSON.stringify(result.params));
+    // The page's replay of this seed ends on the same Sync-Points (docs/img, README).
+    console.log(`  final SPs: ${finalSyncPoints(world!).join(' ')}`);
     for (const problem of result.problems) console.log(`  problem: ${problem}`);
     if (!result.ok) {
       for (const event of result.events.slice(-40)) console.log(`  ${event}`);

@@ -1,4 +1,5 @@
-// Everything under host/ except the CLI and the Node storage/transport must run in a browser.
+// Everything under host/ except the CLI and the Node storage/transport must run in a browser, and
+// so must the page (web/, except its *.node.ts static server).
 // esbuild bundles each such module for the browser platform: a node:* import (direct or
 // through a dependency) fails the build and this test.
 
@@ -27,7 +28,7 @@ function sources(directory: string): string[] {
 
 describe('browser bundle', () => {
   it('bundles every browser-side module of host/ for the browser platform', async () => {
-    const entryPoints = sources(join(root, 'host')).filter(
+    const entryPoints = [...sources(join(root, 'host')), ...sources(join(root, 'web'))].filter(
       (path) => !NODE_ONLY.some((pattern) => pattern.test(relative(root, path))),
     );
     expect(entryPoints.length).toBeGreaterThan(3);

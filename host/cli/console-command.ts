@@ -6,12 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
-import { NodeLink, type LinkSession } from '../client/node-link.ts';
 import { HsmError } from '../core/codes.ts';
 import { nodeConnections } from '../node/ws-client.ts';
-import { CryptoEngine } from '../service/crypto-engine.ts';
-import type { ServiceRequest } from '../service/protocol.ts';
-import { DEFAULT_KDF_LIMITS } from '../service/scram.ts';
+import { RemoteConsole as SharedRemoteConsole } from '../console/remote.ts';
 import type { ConsoleResult } from '../console/commands.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 
@@ -47,58 +44,31 @@ export async function readPassword(options: {
   );
 }
 
-/** A logged-in remote-console session (SCRAM, then console.run frames). */
-export class RemoteConsole {
-  private constructor(
-    private readonly link: NodeLink,
-    private readonly session: LinkSession,
-  ) {}
-
-  static async open(
+/** A logged-in remote-console session over the `ws` package (host/console/remote.ts). */
+export type RemoteConsole = SharedRemoteConsole;
+export const RemoteConsole = {
+  async open(
     options: { readonly host: string; readonly user: string },
     password: string,
     timeoutMs = CONSOLE_TIMEOUT_MS,
-  ): Promise<RemoteConsole> {
-    const link = new NodeLink(options.host, {
-      connections: nodeConnections('/console'),
-      credentials: { user: options.user, password },
-      kdfLimits: DEFAULT_KDF_LIMITS,
-      requestTimeoutMs: timeoutMs,
-      engine: new CryptoEngine(),
-      randomBytes: (length) => new Uint8Array(randomBytes(length)),
-      saltedPasswords: new Map(),
-    });
+  ): Promise<SharedRemoteConsole> {
     try {
-      return new RemoteConsole(link, await link.open());
+      return await SharedRemoteConsole.open(
+        {
+          ...options,
+          connections: nodeConnections('/console'),
+          randomBytes: (length) => new Uint8Array(randomBytes(length)),
+          timeoutMs,
+        },
+        password,
+      );
     } catch (error) {
-      link.close();
       if (error instanceof HsmError && error.code < 0)
         throw new CliError(EXIT.UNREACHABLE, error.message);
       throw error;
     }
-  }
-
-  async run(line: string): Promise<ConsoleResult> {
-    const response = await this.link.request(this.session, {
-      type: 'console.run',
-      line,
-    } as unknown as ServiceRequest);
-    if (response.code !== 0) {
-      const message =
-        'message' in response ? String(response.message) : new HsmError(response.code).message;
-      return {
-        code: response.code,
-        data: { code: response.code, message },
-        text: `error: ${message}`,
-      };
-    }
-    return (response as unknown as { result: ConsoleResult }).result;
-  }
-
-  close(): void {
-    this.link.close();
-  }
-}
+  },
+};
 
 function show(result: ConsoleResult, json: boolean): void {
   if (json) console.log(JSON.stringify({ code: result.code, data: result.data }));

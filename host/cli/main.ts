@@ -8,6 +8,7 @@ import { runUp } from './up-command.ts';
 import { runConsole } from './console-command.ts';
 import { runBackup } from './backup-command.ts';
 import { runRestore } from './restore-command.ts';
+import { runWeb } from './web-command.ts';
 
 const HELP: Record<string, string> = {
   main: `hsmpool — an emulated pool of replicated network HSMs
@@ -20,6 +21,7 @@ Commands:
   console   the remote console of a node
   backup    an encrypted backup of a running pool's state
   restore   restore a backup into a stopped node's directory
+  web       serve the browser page on 127.0.0.1 (docs/WEB.md)
 
 Run \`hsmpool <command> --help\` for a command's options.
 Exit codes: 0 ok, 1 failed, 2 usage, 3 data directory, 4 unreachable.`,
@@ -36,6 +38,11 @@ password comes from --password-file, HSMPOOL_PASSWORD or the first line of stand
 
 Fetches an encrypted backup of the pool's replicated state from a running node (through its
 remote console, as an administrator) and writes it to FILE atomically (docs/CLI.md).`,
+  web: `Usage: hsmpool web [--port 8080]
+
+Serves the browser page (build/web/, made by \`npm run build\`) on 127.0.0.1 and prints its
+URL: a pool of appliances in Web Workers, the dashboard of a running pool (?pool=HOST:PORT)
+and the simulator's replay (?replay=--seed S). Ctrl-C stops it (docs/WEB.md).`,
   restore: `Usage: hsmpool restore --in FILE --data DIR [--json]
 
 Restores a backup into the node directory DIR, whose node must be stopped. A corrupt,
@@ -154,6 +161,10 @@ export async function main(argv: string[]): Promise<number> {
         data: values.data as string,
         json: Boolean(values.json),
       });
+    }
+    case 'web': {
+      const { values } = parse(rest, { port: 'string' });
+      return runWeb({ port: integer(values.port, 8080, '--port') });
     }
     default:
       fail(`unknown command ${JSON.stringify(command)}; see hsmpool --help`);

@@ -28,17 +28,24 @@ export interface SimResult {
   readonly events: string[];
 }
 
+/** Sees the world after it opened and after every step (the browser page's replay draws it);
+ * it must not change the world, so a run with an observer is the run without. */
+export type SimObserver = (world: World, phase: 'open' | 'safety' | 'liveness') => unknown;
+
 export async function runSeed(
   seed: number,
   newCore: CoreFactory,
   overrides: Partial<SimParams> = {},
+  observe?: SimObserver,
 ): Promise<SimResult> {
   const params = drawParams(seed, overrides);
   const world = new World(params, newCore);
   await world.open();
+  await observe?.(world, 'open');
   const problems: string[] = [];
   for (let t = 0; t < params.safetyTicks && problems.length === 0; t++) {
     await world.step();
+    await observe?.(world, 'safety');
     if (t % 50 === 0) problems.push(...checkSafety(world));
   }
   await world.beginLiveness();
@@ -51,6 +58,7 @@ export async function runSeed(
       break;
     }
     await world.step();
+    await observe?.(world, 'liveness');
     livenessTicks++;
     // Give the dead node time to be noticed as dead, then the operator issues node-down (again if needed).
     if (livenessTicks % 200 === 20 || (!nodeDownIssued && livenessTicks === 20)) {

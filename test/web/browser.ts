@@ -1,0 +1,80 @@
+// Finding and driving a real Chromium for the page's end-to-end tests (playwright-core, no
+// downloaded browsers: Debian's chromium). Without one the suites skip with a loud line saying
+// how to install it; `npm run test:web` (HSMPOOL_WEB_REQUIRED=1) fails instead.
+
+import { existsSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Server } from 'node:http';
+import { chromium, type Browser, type ConsoleMessage, type Page } from 'playwright-core';
+import { buildWeb } from '../../scripts/build-web.ts';
+import { serveStatic } from '../../web/serve.node.ts';
+
+/** Flags that work on this kind of machine (../shared/reference/toolchain.md). */
+export const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--no-first-run',
+  '--disable-background-networking',
+];
+
+export function chromiumPath(): string | undefined {
+  const candidates = [process.env.CHROMIUM_PATH, '/usr/bin/chromium'].filter(
+    (path): path is string => typeof path === 'string' && path.length > 0,
+  );
+  return candidates.find((path) => existsSync(path));
+}
+
+export const webRequired = process.env.HSMPOOL_WEB_REQUIRED === '1';
+
+/** Where the tests' screenshots go: docs/img/ for `npm run test:web` (the README shows them),
+ * build/screenshots/ otherwise, so `npm test` leaves the tree as it was. */
+export function screenshotPath(name: string): string {
+  const folder = webRequired ? '../../docs/img/' : '../../build/screenshots/';
+  const url = new URL(`${folder}${name}`, import.meta.url);
+  mkdirSync(new URL('.', url), { recursive: true });
+  return fileURLToPath(url);
+}
+export const CHROMIUM = chromiumPath();
+
+if (CHROMIUM === undefined) {
+  const line =
+    '\n*** web end-to-end tests SKIPPED: no Chromium (set CHROMIUM_PATH, or on Debian/Ubuntu: ' +
+    'sudo apt-get install chromium) ***\n';
+  if (webRequired) throw new Error(line);
+  console.warn(line);
+}
+
+export interface WebHarness {
+  readonly browser: Browser;
+  readonly url: string;
+  readonly server: Server;
+  /** A new page that records console errors and uncaught exceptions. */
+  open(query: string): Promise<{ page: Page; errors: string[] }>;
+  close(): Promise<void>;
+}
+
+export async function startWeb(): Promise<WebHarness> {
+  const root = await buildWeb();
+  const { server, url } = await serveStatic(root, 0);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
+  return {
+    browser,
+    url,
+    server,
+    async open(query) {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      const errors: string[] = [];
+      page.on('console', (message: ConsoleMessage) => {
+        if (message.type() === 'error') errors.push(message.text());
+      });
+      page.on('pageerror', (error) => errors.push(`uncaught: ${error.message}`));
+      await page.goto(`${url}${query}`);
+      return { page, errors };
+    },
+    async close() {
+      await browser.close();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}

@@ -1,0 +1,496 @@
+// The pool in the tab: one Web Worker per appliance, their peer connections (the page checks
+// each dial, then hands both ends a MessageChannel), and the SDK's connections into them. Kill is worker.terminate() (as abrupt as kill -9); restart
+// is a new worker that recovers from the appliance's IndexedDB database. The pool's identity
+// (founders, SVMK, administrator password) is kept in localStorage, so a reload restarts every
+// appliance through recovery.
+
+import { HsmError, code } from '../host/core/codes.ts';
+import type {
+  ConnectionFactory,
+  FrameConnection,
+  FrameListener,
+} from '../host/client/connection.ts';
+import { Random } from '../host/protocol/random.ts';
+import type { NodeAddress } from '../host/protocol/types.ts';
+import { secureRandomBytes } from '../host/service/random.ts';
+import { IndexedDbStorage } from '../host/storage/indexeddb.ts';
+import type { JoinProgress } from '../host/protocol/live-sync.ts';
+import type { NodeConfig, NodeStatus, PageToWorker, WorkerToPage } from './messages.ts';
+
+/** Appliances a tab runs at most (the protocol's nodes-per-pool limit). */
+export const TAB_NODES_MAX = 16;
+/** Protocol ticks per second at full speed (TICK_MS = 10). */
+export const FULL_SPEED_TICKS = 100;
+const STORAGE_KEY = 'hsmpool.tab-pool';
+const CANNOT_P2P_CONNECT = 37004;
+
+export interface SavedPool {
+  readonly domain: string;
+  readonly poolId: string;
+  readonly svmk: string;
+  readonly founders: NodeAddress[];
+  readonly password: string;
+  readonly tag: string;
+  bootstrapped: boolean;
+  /** Nodes added to the running pool by live-sync, in order (indexes after the founders'). */
+  added?: { id: string; address: string; joined: boolean }[];
+}
+
+export interface TabNode {
+  readonly index: number;
+  readonly address: string;
+  id: string;
+  worker: Worker | undefined;
+  alive: boolean;
+  ready: boolean;
+  paused: boolean;
+  status: NodeStatus | undefined;
+  failure: string | undefined;
+  startedAt: number;
+  recoveredMs: number | undefined;
+  /** A node joining by live-sync: how far the pool image came. */
+  progress?: JoinProgress;
+}
+
+/** A frame the page relayed (the dashboard draws it in flight). */
+export interface Flight {
+  readonly from: number;
+  readonly to: number;
+  readonly bytes: number;
+  readonly at: number;
+}
+
+const hex = (bytes: Uint8Array): string =>
+  [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
+const unhex = (text: string): Uint8Array =>
+  new Uint8Array(text.match(/../g)!.map((pair) => parseInt(pair, 16)));
+
+function generatePassword(): string {
+  const alphabet = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789';
+  return [...secureRandomBytes(20)].map((b) => alphabet[b % alphabet.length]).join('') + '-9aA';
+}
+
+export class TabPool {
+  readonly kind = 'tab';
+  readonly nodes: TabNode[];
+  private readonly cuts = new Set<string>();
+  private readonly clients = new Map<number, { node: number; listener?: FrameListener }>();
+  private readonly consoles = new Map<number, (result: ConsoleAnswer) => void>();
+  private nextPageConn = 1;
+  private ticksPerSecond = FULL_SPEED_TICKS;
+  private stepping = false;
+  readonly flights: Flight[] = [];
+  readonly log: string[] = [];
+  /** Called on each status report (the dashboard redraws its tables). */
+  onStatus: (() => void) | undefined;
+  /** Called on each change of a node's life (started, ready, killed, failed). */
+  onChange: (() => void) | undefined;
+  /** Peer frames sent so far, as the workers report them (the bench reads it). */
+  framesRelayed = 0;
+
+  private constructor(
+    readonly saved: SavedPool,
+    private readonly wasmUrl: string,
+    private readonly workerUrl: string,
+  ) {
+    this.nodes = [...saved.founders, ...(saved.added ?? [])].map((founder, index) => ({
+      index,
+      address: founder.address,
+      id: founder.id,
+      worker: undefined,
+      alive: false,
+      ready: false,
+      paused: false,
+      status: undefined,
+      failure: undefined,
+      startedAt: 0,
+      recoveredMs: undefined,
+    }));
+  }
+
+  /** The saved pool, or a new one of `count` appliances. */
+  static load(count: number): SavedPool {
+    const text = globalThis.localStorage?.getItem(STORAGE_KEY);
+    if (text) return JSON.parse(text) as SavedPool;
+    if (!Number.isInteger(count) || count < 1 || count > TAB_NODES_MAX)
+      throw new RangeError(`nodes: 1 to ${TAB_NODES_MAX}, got ${count}`);
+    const random = new Random(new DataView(secureRandomBytes(4).buffer).getUint32(0));
+    const saved: SavedPool = {
+      domain: 'tab',
+      poolId: random.id64(),
+      svmk: hex(secureRandomBytes(32)),
+      founders: Array.from({ length: count }, (_, i) => ({
+        id: random.id64(),
+        address: `10.0.0.${i + 1}:7001`,
+      })),
+      password: generatePassword(),
+      tag: random.id64().slice(0, 8),
+      bootstrapped: false,
+    };
+    TabPool.save(saved);
+    return saved;
+  }
+
+  static save(saved: SavedPool): void {
+    globalThis.localStorage?.setItem(STORAGE_KEY, JSON.stringify(saved));
+  }
+
+  /** Forgets the saved pool and deletes every appliance's database. */
+  static async forget(): Promise<void> {
+    const text = globalThis.localStorage?.getItem(STORAGE_KEY);
+    if (!text) return;
+    const saved = JSON.parse(text) as SavedPool;
+    await Promise.all(
+      [...saved.founders, ...(saved.added ?? [])].map((_, i) =>
+        IndexedDbStorage.destroy(TabPool.database(saved, i)),
+      ),
+    );
+    globalThis.localStorage.removeItem(STORAGE_KEY);
+  }
+
+  static database(saved: SavedPool, index: number): string {
+    return `hsmpool-${saved.tag}-${index + 1}`;
+  }
+
+  static start(saved: SavedPool, wasmUrl: string, workerUrl: string): TabPool {
+    const pool = new TabPool(saved, wasmUrl, workerUrl);
+    for (const node of pool.nodes) pool.startNode(node.index);
+    return pool;
+  }
+
+  get password(): string {
+    return this.saved.password;
+  }
+
+  get bootstrapped(): boolean {
+    return this.saved.bootstrapped;
+  }
+
+  // ---- life of a node ----
+
+  startNode(index: number): void {
+    const node = this.nodes[index];
+    if (node.alive) return;
+    const worker = new Worker(this.workerUrl, { type: 'module', name: `appliance-${index + 1}` });
+    node.worker = worker;
+    node.alive = true;
+    node.ready = false;
+    node.paused = false;
+    node.failure = undefined;
+    node.startedAt = performance.now();
+    node.recoveredMs = undefined;
+    worker.onmessage = (event: MessageEvent<WorkerToPage>) => this.fromWorker(index, event.data);
+    worker.onerror = (event) => {
+      node.failure = event.message || 'worker error';
+      this.onChange?.();
+    };
+    const config: NodeConfig = {
+      index,
+      id: node.id,
+      address: node.address,
+      domain: this.saved.domain,
+      poolId: this.saved.poolId,
+      founders: this.saved.founders,
+      svmk: unhex(this.saved.svmk),
+      database: TabPool.database(this.saved, index),
+      wasmUrl: this.wasmUrl,
+      bootstrapPassword: index === 0 && !this.saved.bootstrapped ? this.saved.password : undefined,
+      join: this.joinFor(index),
+      ticksPerSecond: this.ticksPerSecond,
+    };
+    worker.postMessage({ t: 'start', config } satisfies PageToWorker);
+    if (this.stepping) this.post(index, { t: 'clock', ticksPerSecond: 0, paused: true });
+    this.onChange?.();
+  }
+
+  /** An added node that has not joined yet takes the image from the first member running. */
+  private joinFor(index: number): { donor: string } | undefined {
+    const added = this.saved.added?.[index - this.saved.founders.length];
+    if (!added || added.joined) return undefined;
+    const donor = this.nodes.find(
+      (node) => node.ready && node.index !== index && !this.isAdding(node),
+    );
+    return { donor: donor?.address ?? this.nodes[0].address };
+  }
+
+  private isAdding(node: TabNode): boolean {
+    const added = this.saved.added?.[node.index - this.saved.founders.length];
+    return added !== undefined && !added.joined;
+  }
+
+  /** Adds an appliance to the running pool: a new worker joins by live-sync (docs/LIVE_SYNC.md). */
+  addNode(): TabNode {
+    if (this.nodes.length >= TAB_NODES_MAX)
+      throw new RangeError(`a pool has at most ${TAB_NODES_MAX} nodes`);
+    const random = new Random(new DataView(secureRandomBytes(4).buffer).getUint32(0));
+    const index = this.nodes.length;
+    const added = { id: random.id64(), address: `10.0.0.${index + 1}:7001`, joined: false };
+    this.saved.added = [...(this.saved.added ?? []), added];
+    TabPool.save(this.saved);
+    const node: TabNode = {
+      index,
+      address: added.address,
+      id: added.id,
+      worker: undefined,
+      alive: false,
+      ready: false,
+      paused: false,
+      status: undefined,
+      failure: undefined,
+      startedAt: 0,
+      recoveredMs: undefined,
+    };
+    this.nodes.push(node);
+    this.startNode(index);
+    return node;
+  }
+
+  /** kill -9: the worker ends wherever it is (a write half done stays half done on disk). */
+  kill(index: number): void {
+    const node = this.nodes[index];
+    if (!node.alive) return;
+    node.worker?.terminate();
+    node.worker = undefined;
+    node.alive = false;
+    node.ready = false;
+    // The dead worker's ports say nothing: its peers are told, as TCP would time out.
+    this.dropPeer(index, 'process died');
+    for (const [conn, client] of [...this.clients]) {
+      if (client.node !== index) continue;
+      this.clients.delete(conn);
+      client.listener?.closed('node down');
+    }
+    this.onChange?.();
+  }
+
+  restart(index: number): void {
+    this.kill(index);
+    this.startNode(index);
+  }
+
+  /** A paused node neither ticks nor receives (frames wait for it), like SIGSTOP. */
+  setPaused(index: number, paused: boolean): void {
+    const node = this.nodes[index];
+    if (!node.alive || node.paused === paused) return;
+    node.paused = paused;
+    this.post(index, { t: 'hold', on: paused });
+    this.post(index, {
+      t: 'clock',
+      ticksPerSecond: this.ticksPerSecond,
+      paused: paused || this.stepping,
+    });
+    this.onChange?.();
+  }
+
+  // ---- links ----
+
+  private static linkKey(a: number, b: number): string {
+    return a < b ? `${a}-${b}` : `${b}-${a}`;
+  }
+
+  isCut(a: number, b: number): boolean {
+    return this.cuts.has(TabPool.linkKey(a, b));
+  }
+
+  /** Pull (or plug back) the cable between two appliances. */
+  setCut(a: number, b: number, cut: boolean): void {
+    const key = TabPool.linkKey(a, b);
+    if (!cut) {
+      this.cuts.delete(key);
+    } else {
+      this.cuts.add(key);
+      this.post(a, { t: 'drop', peer: b, reason: 'link cut' });
+      this.post(b, { t: 'drop', peer: a, reason: 'link cut' });
+    }
+    this.onChange?.();
+  }
+
+  // ---- speed ----
+
+  /** Protocol speed: ticks per second (100 = real time). */
+  setSpeed(ticksPerSecond: number): void {
+    this.ticksPerSecond = Math.max(1, Math.min(FULL_SPEED_TICKS, ticksPerSecond));
+    this.broadcastClock();
+  }
+
+  /** Single-step mode: clocks stop; step() advances every running appliance by one tick. */
+  setStepping(stepping: boolean): void {
+    this.stepping = stepping;
+    this.broadcastClock();
+  }
+
+  step(ticks = 1): void {
+    for (const node of this.nodes)
+      if (node.alive && !node.paused) this.post(node.index, { t: 'step', ticks });
+  }
+
+  private broadcastClock(): void {
+    for (const node of this.nodes)
+      if (node.alive)
+        this.post(node.index, {
+          t: 'clock',
+          ticksPerSecond: this.ticksPerSecond,
+          paused: node.paused || this.stepping,
+        });
+  }
+
+  // ---- console ----
+
+  private nextConsole = 1;
+
+  /** Runs a console command on a node, as its remote (or local) console would. */
+  console(
+    index: number,
+    line: string,
+    kind: 'local' | 'remote' = 'remote',
+  ): Promise<ConsoleAnswer> {
+    const node = this.nodes[index];
+    if (!node.alive || !node.ready) {
+      const failure = new HsmError(code('NET_CONNECT_FAILED'), `${node.address} does not answer`);
+      return Promise.resolve({ code: failure.code, text: failure.message });
+    }
+    const id = this.nextConsole++;
+    return new Promise((resolve) => {
+      this.consoles.set(id, resolve);
+      this.post(index, { t: 'console', id, line, kind });
+    });
+  }
+
+  // ---- the SDK's connections ----
+
+  /** A ConnectionFactory for HsmClient: addresses are the appliances' (10.0.0.N:7001). */
+  readonly connections: ConnectionFactory = {
+    open: async (address: string): Promise<FrameConnection> => {
+      const node = this.nodes.find((candidate) => candidate.address === address);
+      if (!node || !node.alive || !node.ready)
+        throw new HsmError(code('NET_CONNECT_FAILED'), `${address} does not answer`);
+      const conn = this.pageConn();
+      const entry: { node: number; listener?: FrameListener } = { node: node.index };
+      this.clients.set(conn, entry);
+      this.post(node.index, { t: 'copen', conn, path: '/client' });
+      return {
+        send: (frame: string) => {
+          if (this.clients.has(conn)) this.post(node.index, { t: 'cframe', conn, text: frame });
+        },
+        close: () => {
+          if (!this.clients.delete(conn)) return;
+          this.post(node.index, { t: 'cclose', conn });
+        },
+        listen: (listener: FrameListener) => {
+          entry.listener = listener;
+        },
+      };
+    },
+  };
+
+  // ---- plumbing ----
+
+  private pageConn(): number {
+    return (1 << 30) + this.nextPageConn++;
+  }
+
+  private post(index: number, message: PageToWorker, transfer: Transferable[] = []): void {
+    const node = this.nodes[index];
+    if (!node.alive || !node.worker) return;
+    node.worker.postMessage(message, transfer);
+  }
+
+  /** Every other appliance drops its connections to `index`. */
+  private dropPeer(index: number, reason: string): void {
+    for (const other of this.nodes)
+      if (other.index !== index) this.post(other.index, { t: 'drop', peer: index, reason });
+  }
+
+  private fromWorker(index: number, message: WorkerToPage): void {
+    const node = this.nodes[index];
+    if (!node.alive) return; // a terminated worker's last messages
+    switch (message.t) {
+      case 'ready':
+        node.ready = true;
+        node.recoveredMs = message.recoveredMs;
+        this.onChange?.();
+        break;
+      case 'progress':
+        node.progress = message.progress;
+        this.onStatus?.();
+        break;
+      case 'joined': {
+        const added = this.saved.added?.[index - this.saved.founders.length];
+        if (added) {
+          added.joined = true;
+          TabPool.save(this.saved);
+        }
+        break;
+      }
+      case 'failed':
+        node.failure = message.message;
+        this.log.push(`node ${index + 1}: ${message.message}`);
+        this.onChange?.();
+        break;
+      case 'status':
+        node.status = message.status;
+        if (index === 0 && message.status.bootstrapped && !this.saved.bootstrapped) {
+          this.saved.bootstrapped = true;
+          TabPool.save(this.saved);
+        }
+        this.onStatus?.();
+        break;
+      case 'dial': {
+        const target = this.nodes.find((candidate) => candidate.address === message.to);
+        if (!target || !target.alive || this.isCut(index, target.index)) {
+          this.post(index, {
+            t: 'dialed',
+            conn: message.conn,
+            ok: false,
+            code: CANNOT_P2P_CONNECT,
+            message: `nothing reachable listens at ${message.to}`,
+          });
+          break;
+        }
+        // A new connection: one port each; frames then go worker to worker.
+        const channel = new MessageChannel();
+        this.post(target.index, { t: 'accept', port: channel.port2, peer: index }, [channel.port2]);
+        this.post(
+          index,
+          { t: 'dialed', conn: message.conn, ok: true, port: channel.port1, peer: target.index },
+          [channel.port1],
+        );
+        break;
+      }
+      case 'flights': {
+        const at = performance.now();
+        for (let i = 0; i < message.sent.length; i += 2) {
+          this.framesRelayed++;
+          this.flights.push({ from: index, to: message.sent[i], bytes: message.sent[i + 1], at });
+        }
+        if (this.flights.length > 2000) this.flights.splice(0, this.flights.length - 2000);
+        break;
+      }
+      case 'cframe':
+        this.clients.get(message.conn)?.listener?.frame(message.text);
+        break;
+      case 'cclose': {
+        const client = this.clients.get(message.conn);
+        this.clients.delete(message.conn);
+        client?.listener?.closed(message.reason || `closed (${message.code})`);
+        break;
+      }
+      case 'console': {
+        const resolve = this.consoles.get(message.id);
+        this.consoles.delete(message.id);
+        resolve?.(message.result);
+        break;
+      }
+      case 'log':
+        this.log.push(`node ${index + 1}: ${message.line}`);
+        if (this.log.length > 200) this.log.splice(0, this.log.length - 200);
+        break;
+    }
+  }
+}
+
+export interface ConsoleAnswer {
+  readonly code: number;
+  readonly text: string;
+  readonly data?: unknown;
+}
