@@ -88,10 +88,17 @@ function initialize(options: NodeCommandOptions): NodeConfig {
 }
 
 /** The local console on this node's terminal: the console command set, as 'local'. */
-function localConsole(node: NodeHost, json: boolean, quit: () => void): void {
+function localConsole(
+  node: NodeHost,
+  service: Service,
+  json: boolean,
+  quit: () => void,
+): () => void {
+  // With --json, standard output carries only JSON lines: the prompt goes to standard error,
+  // so no event lands on the prompt's line.
   const prompt = createInterface({
     input: process.stdin,
-    output: process.stdout,
+    output: json ? process.stderr : process.stdout,
     prompt: 'local> ',
     terminal: Boolean(process.stdin.isTTY),
   });
@@ -101,6 +108,7 @@ function localConsole(node: NodeHost, json: boolean, quit: () => void): void {
     if (line.trim() === 'quit') return quit();
     void runCommand(node.appliance, 'local', line, {
       liveSync: (target) => node.liveSync(target, onProgress),
+      unlockUser: (name) => service.unlockFromConsole(name),
     }).then((result) => {
       console.log(
         json
@@ -110,6 +118,11 @@ function localConsole(node: NodeHost, json: boolean, quit: () => void): void {
       prompt.prompt();
     });
   });
+  // A stopping node closes its prompt, so an open terminal does not keep the process alive.
+  return () => {
+    prompt.close();
+    process.stdin.pause();
+  };
 }
 
 function discoveryAddresses(range: string): string[] {
@@ -284,6 +297,7 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
       records: info.syncPoint.count,
       pending: info.pending.length,
     });
+    let closeConsole = (): void => {};
     const code = await new Promise<number>((resolve) => {
       const stop = (signal: string): void => {
         say('stopping', { signal });
@@ -291,8 +305,10 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
       };
       process.once('SIGINT', () => stop('SIGINT'));
       process.once('SIGTERM', () => stop('SIGTERM'));
-      if (options.console) localConsole(node, options.json, () => stop('console quit'));
+      if (options.console)
+        closeConsole = localConsole(node, service, options.json, () => stop('console quit'));
     });
+    closeConsole();
     bootstrap.cancel();
     clearInterval(clock);
     await service.settled();
