@@ -40,6 +40,7 @@ import {
 import { existsSync, unlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { runCommand } from '../console/commands.ts';
+import { privateUmask, securePermissions } from './permissions.ts';
 import { randomBytes } from 'node:crypto';
 
 export interface NodeCommandOptions {
@@ -160,6 +161,7 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
         'run again with --join HOST:PORT (any member) to take the pool image',
     );
   }
+  privateUmask(); // what this node creates is 0600 / 0700
   const plan = joining ? planJoin(options, discovery) : undefined;
   let config = plan ? undefined : initialize(options);
   if (config && options.domain && options.domain !== config.domain) {
@@ -195,6 +197,9 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
       core.setKey(spKey);
       return core;
     };
+    // The directory holds the SVMK and every verifier: private, checked before anything is read.
+    if (existsSync(options.data))
+      for (const warning of securePermissions(options.data)) say('warning', { message: warning });
     // Phase 1: read and check every file, writing nothing (a joining directory is overwritten
     // whole by the pool image instead). Phase 2, below: open, repair (cut a torn tail), run.
     if (!plan) await checkDataDirectory(options.data, config!, keyedCore());
