@@ -60,6 +60,7 @@ try {
   const addresses = await Promise.all([0, 1, 2].map(async () => `127.0.0.1:${await freePort()}`));
   const password = await createPool(data, 'flood', addresses);
   for (let i = 0; i < 3; i++) children.push(await startNode(nodeDir(data, i)));
+  console.error('flood: 3 nodes ready');
   // The administrator is created by node 1's bootstrap write shortly after it is ready.
   let client: HsmClient | undefined;
   for (let attempt = 0; !client; attempt++) {
@@ -73,10 +74,22 @@ try {
       return new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 200));
     });
   }
+  console.error('flood: pool up, logged in');
   await client.generateKey('bench-ec', 'ec-p256');
   await signatureMs(client, 5); // warm up
   const quietMs = await signatureMs(client, SIGNATURES);
 
+  // One connection pipelining one-byte frames, never reading a reply.
+  const pipeliner = new WebSocket(`ws://${addresses[0]}/client`, {
+    localAddress: '127.0.2.1',
+    perMessageDeflate: false,
+  });
+  sockets.push(pipeliner);
+  pipeliner.on('error', () => {});
+  let pipelinerClose: number | undefined;
+  pipeliner.once('close', (code) => (pipelinerClose = code));
+  await new Promise<void>((resolve) => pipeliner.once('open', () => resolve()));
+  (pipeliner as unknown as { _socket: { pause(): void } })._socket.pause();
   // The flood: idle unauthenticated connections from many loopback addresses.
   let accepted = 0;
   let refused = 0;
@@ -104,17 +117,7 @@ try {
     );
   }
   await Promise.all(openings);
-  // One connection pipelining one-byte frames, never reading a reply.
-  const pipeliner = new WebSocket(`ws://${addresses[0]}/client`, {
-    localAddress: '127.0.2.1',
-    perMessageDeflate: false,
-  });
-  sockets.push(pipeliner);
-  pipeliner.on('error', () => {});
-  let pipelinerClose: number | undefined;
-  pipeliner.once('close', (code) => (pipelinerClose = code));
-  await new Promise<void>((resolve) => pipeliner.once('open', () => resolve()));
-  (pipeliner as unknown as { _socket: { pause(): void } })._socket.pause();
+  console.error(`flood: ${accepted} connections accepted, ${refused} refused`);
   let sent = 0;
   const pump = (): void => {
     while (sent < FRAMES && pipeliner.readyState === WebSocket.OPEN) {
