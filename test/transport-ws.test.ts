@@ -269,7 +269,11 @@ describe('the node port', () => {
   });
 
   it('answers 503 past connectionsMax', async () => {
-    const { server } = await start(A, { connectionsMax: 2, onClientConnection: echoServer().hook });
+    const { server } = await start(A, {
+      connectionsMax: 2,
+      peerConnectionsReserved: 0,
+      onClientConnection: echoServer().hook,
+    });
     await rawClient(`ws://${server.address}/client`);
     await rawClient(`ws://${server.address}/console`);
     await expect(rawClient(`ws://${server.address}/client`)).rejects.toThrow('HTTP 503');

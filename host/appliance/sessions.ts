@@ -8,6 +8,15 @@ import { runCommand } from '../console/commands.ts';
 import type { ServiceBackend } from '../service/backend.ts';
 import type { Service } from '../service/service.ts';
 import type { Session } from '../service/session.ts';
+import { openIncoming, sealOutgoing } from '../service/session-channel.ts';
+import { POLICY_VIOLATION } from '../transport/connection-limits.ts';
+import {
+  ConnectionGuard,
+  DEFAULT_GUARD_LIMITS,
+  REAL_TIMERS,
+  type GuardLimits,
+  type GuardTimers,
+} from './connection-guard.ts';
 import type { ClientConnection, ClientPath } from '../transport/transport.ts';
 import type { NodeHost } from './node-host.ts';
 import type { Appliance } from './appliance.ts';
@@ -78,6 +87,8 @@ export class SessionServer {
   constructor(
     private readonly node: NodeHost,
     private readonly service: Service,
+    /** Per-connection limits (connection-guard.ts); tests pass their own timers. */
+    private readonly guard: { limits?: GuardLimits; timers?: GuardTimers } = {},
   ) {}
 
   attach(path: ClientPath, connection: ClientConnection): void {
@@ -93,9 +104,22 @@ export class SessionServer {
       return;
     }
     connection.onClose(() => this.service.closeSession(session));
+    const guard = new ConnectionGuard(
+      connection,
+      this.guard.limits ?? DEFAULT_GUARD_LIMITS,
+      this.guard.timers ?? REAL_TIMERS,
+    );
     connection.onMessage((bytes) => {
+      // Opened in arrival order (sealed frames carry a counter); a refused frame ends the connection.
+      const incoming = openIncoming(session, decoder.decode(bytes));
+      if ('refusal' in incoming) {
+        connection.send(encoder.encode(incoming.refusal));
+        connection.close(POLICY_VIOLATION, new HsmError(incoming.code).codeName);
+        return;
+      }
+      if (!guard.admit(session.user !== undefined)) return;
       // A handler that fails answers with a code; it must never take the node down.
-      this.answer(path, session, decoder.decode(bytes))
+      this.answer(path, session, incoming.text)
         .then((reply) => {
           if (!counted && session.user !== undefined) {
             counted = true;
@@ -112,7 +136,11 @@ export class SessionServer {
             },
           }),
         )
-        .then((reply) => connection.send(encoder.encode(reply)));
+        .then((reply) => {
+          // Sealed as it leaves, so counters follow the order on the wire.
+          connection.send(encoder.encode(sealOutgoing(session, reply)));
+          guard.replied(session.user !== undefined);
+        });
     });
   }
 
@@ -132,14 +160,14 @@ export class SessionServer {
     return JSON.stringify({ id: command.id, response: { code: 0, result } });
   }
 
-  /** 0 for a logged-in administrator; otherwise the code to refuse with. */
+  /** 0 for a logged-in administrator; otherwise the code to refuse with. The session checks
+   * of every request apply (idle timeout, deleted user): 38704 for an expired session. */
   private adminCheck(session: Session): number {
-    const user = session.user;
-    if (!user) return 5002;
-    const core = this.node.appliance.core;
-    const record = core.get('user', user);
-    if (!record) return 5002;
-    const decoded = core.decode(record);
-    return decoded.kind === 'user' && decoded.admin ? 0 : 5002;
+    if (!session.user) return 5002;
+    try {
+      return this.service.sessionUser(session).admin ? 0 : 5002;
+    } catch (error) {
+      return error instanceof HsmError ? error.code : 5002;
+    }
   }
 }

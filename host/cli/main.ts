@@ -1,6 +1,7 @@
 // The hsmpool command: `hsmpool <command> [options]`. docs/CLI.md documents every command,
 // option and exit code.
 
+import { privateUmask } from './permissions.ts';
 import { parseArgs } from 'node:util';
 import { CliError, EXIT } from './exit-codes.ts';
 import { runNode } from './node-command.ts';
@@ -67,6 +68,8 @@ function fail(message: string): never {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // Data directories, backups and password files hold secrets: 0600 / 0700 (docs/SECURITY.md).
+  privateUmask();
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
     console.log(HELP.main);

@@ -40,6 +40,7 @@ import {
 import { existsSync, unlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { runCommand } from '../console/commands.ts';
+import { privateUmask, securePermissions } from './permissions.ts';
 import { randomBytes } from 'node:crypto';
 
 export interface NodeCommandOptions {
@@ -88,10 +89,17 @@ function initialize(options: NodeCommandOptions): NodeConfig {
 }
 
 /** The local console on this node's terminal: the console command set, as 'local'. */
-function localConsole(node: NodeHost, json: boolean, quit: () => void): void {
+function localConsole(
+  node: NodeHost,
+  service: Service,
+  json: boolean,
+  quit: () => void,
+): () => void {
+  // With --json, standard output carries only JSON lines: the prompt goes to standard error,
+  // so no event lands on the prompt's line.
   const prompt = createInterface({
     input: process.stdin,
-    output: process.stdout,
+    output: json ? process.stderr : process.stdout,
     prompt: 'local> ',
     terminal: Boolean(process.stdin.isTTY),
   });
@@ -101,6 +109,7 @@ function localConsole(node: NodeHost, json: boolean, quit: () => void): void {
     if (line.trim() === 'quit') return quit();
     void runCommand(node.appliance, 'local', line, {
       liveSync: (target) => node.liveSync(target, onProgress),
+      unlockUser: (name) => service.unlockFromConsole(name),
     }).then((result) => {
       console.log(
         json
@@ -110,6 +119,11 @@ function localConsole(node: NodeHost, json: boolean, quit: () => void): void {
       prompt.prompt();
     });
   });
+  // A stopping node closes its prompt, so an open terminal does not keep the process alive.
+  return () => {
+    prompt.close();
+    process.stdin.pause();
+  };
 }
 
 function discoveryAddresses(range: string): string[] {
@@ -147,6 +161,7 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
         'run again with --join HOST:PORT (any member) to take the pool image',
     );
   }
+  privateUmask(); // what this node creates is 0600 / 0700
   const plan = joining ? planJoin(options, discovery) : undefined;
   let config = plan ? undefined : initialize(options);
   if (config && options.domain && options.domain !== config.domain) {
@@ -182,6 +197,9 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
       core.setKey(spKey);
       return core;
     };
+    // The directory holds the SVMK and every verifier: private, checked before anything is read.
+    if (existsSync(options.data))
+      for (const warning of securePermissions(options.data)) say('warning', { message: warning });
     // Phase 1: read and check every file, writing nothing (a joining directory is overwritten
     // whole by the pool image instead). Phase 2, below: open, repair (cut a torn tail), run.
     if (!plan) await checkDataDirectory(options.data, config!, keyedCore());
@@ -284,6 +302,7 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
       records: info.syncPoint.count,
       pending: info.pending.length,
     });
+    let closeConsole = (): void => {};
     const code = await new Promise<number>((resolve) => {
       const stop = (signal: string): void => {
         say('stopping', { signal });
@@ -291,8 +310,10 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
       };
       process.once('SIGINT', () => stop('SIGINT'));
       process.once('SIGTERM', () => stop('SIGTERM'));
-      if (options.console) localConsole(node, options.json, () => stop('console quit'));
+      if (options.console)
+        closeConsole = localConsole(node, service, options.json, () => stop('console quit'));
     });
+    closeConsole();
     bootstrap.cancel();
     clearInterval(clock);
     await service.settled();

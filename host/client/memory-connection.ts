@@ -7,6 +7,7 @@
 import { HsmError, code } from '../core/codes.ts';
 import type { Service } from '../service/service.ts';
 import type { Session } from '../service/session.ts';
+import { openIncoming, sealOutgoing } from '../service/session-channel.ts';
 import type { ConnectionFactory, FrameConnection, FrameListener } from './connection.ts';
 
 interface Node {
@@ -32,13 +33,20 @@ class MemoryConnection implements FrameConnection {
 
   send(frame: string): void {
     if (this.closed) return;
+    // Opened in arrival order, sealed in send order, as a socket carrier does (sessions.ts).
+    const incoming = openIncoming(this.session, frame);
+    if ('refusal' in incoming) {
+      this.listener?.frame(incoming.refusal);
+      this.drop(`refused: ${incoming.code}`);
+      return;
+    }
     const loseReply =
-      this.node.loseReplyWhen !== undefined && this.node.loseReplyWhen(requestOf(frame));
+      this.node.loseReplyWhen !== undefined && this.node.loseReplyWhen(requestOf(incoming.text));
     if (loseReply) this.node.loseReplyWhen = undefined;
-    void this.node.service.handleFrame(this.session, frame).then((reply) => {
+    void this.node.service.handleFrame(this.session, incoming.text).then((reply) => {
       if (this.closed) return;
       if (loseReply) this.drop('connection lost before the reply');
-      else this.listener?.frame(reply);
+      else this.listener?.frame(sealOutgoing(this.session, reply));
     });
   }
 

@@ -14,6 +14,7 @@ import {
   type ServiceResponse,
 } from '../service/protocol.ts';
 import { ScramClient, saltPassword, type KdfLimits } from '../service/scram.ts';
+import { SessionChannel } from '../service/session-channel.ts';
 import type { ConnectionFactory, FrameConnection } from './connection.ts';
 
 /** Requests one connection may have in flight. */
@@ -67,6 +68,8 @@ export const NODE_STALE_CODES: ReadonlySet<number> = new Set([
 export class NodeLink {
   private session: Promise<LinkSession> | undefined;
   private connection: FrameConnection | undefined;
+  /** The sealed channel of the current connection, once logged in (session-channel.ts). */
+  private channel: SessionChannel | undefined;
   private readonly waiting = new Map<number, Waiting>();
   private nextFrameId = 1;
   private generation = 0;
@@ -161,7 +164,10 @@ export class NodeLink {
       type: 'login.finish',
       clientFinal: scram.clientFinal(await salted),
     });
-    return keyBytes(scram.receiveServerFinal(finish.serverFinal));
+    const sessionKey = scram.receiveServerFinal(finish.serverFinal);
+    // The node seals every frame after its login.finish reply; so do we from now on.
+    if (this.connection === connection) this.channel = new SessionChannel(sessionKey, 'client');
+    return keyBytes(sessionKey);
   }
 
   private async call<T extends 'login.start' | 'login.finish'>(
@@ -200,12 +206,23 @@ export class NodeLink {
         if (this.connection === connection) this.drop('timeout');
       }, this.environment.requestTimeoutMs);
       this.waiting.set(id, { resolve, reject, timer });
-      connection.send(frame);
+      connection.send(this.channel ? this.channel.seal(frame) : frame);
     });
   }
 
-  private receive(connection: FrameConnection, text: string): void {
+  private receive(connection: FrameConnection, wire: string): void {
     if (this.connection !== connection) return;
+    let text = wire;
+    if (this.channel) {
+      try {
+        text = this.channel.open(wire);
+      } catch (error) {
+        // Read, altered, replayed or injected on the way: nothing more on this connection is
+        // trusted. What waits may have run on the node, so its outcome is unknown.
+        this.drop(`${this.address}: ${(error as HsmError).message}`);
+        return;
+      }
+    }
     const frame = parseResponseFrame(text);
     const waiting = frame && frame.id !== null ? this.waiting.get(frame.id) : undefined;
     if (!frame || !waiting) {
@@ -228,6 +245,7 @@ export class NodeLink {
   ): void {
     const connection = this.connection;
     this.connection = undefined;
+    this.channel = undefined;
     this.session = undefined;
     connection?.close();
     for (const waiting of this.waiting.values()) {

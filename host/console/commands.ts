@@ -21,6 +21,8 @@ export interface ConsoleContext {
   readonly backup?: BackupContext;
   /** `live-sync`: replaces this node's state with the pool image (NodeHost.liveSync). */
   readonly liveSync?: (target?: string) => Promise<LiveSyncSummary>;
+  /** `unlock USER` (local console only): clears the user's failed-login count (Service.unlockFromConsole). */
+  readonly unlockUser?: (name: string) => Promise<void>;
 }
 
 export interface ConsoleResult {
@@ -52,6 +54,8 @@ export const HELP_TEXT = `Replication menu
   backup [ID INDEX]            encrypted backup of the pool state, fetched in pieces (remote console; hsmpool backup)
   live-sync [ID|HOST:PORT]     replace THIS node's state with the pool image from a member (default: the
                                first member that answers); the pool keeps running
+  unlock USER                  clear USER's failed-login lock (local console only: the recovery of a
+                               locked-out administrator)
   help                         this text`;
 
 /** Data as JSON can carry it (64-bit values become decimal strings). */
@@ -114,6 +118,8 @@ export async function runCommand(
         return backupCommand(appliance, context.backup, args);
       case 'live-sync':
         return await liveSyncCommand(context, args);
+      case 'unlock':
+        return await unlockCommand(kind, context, args);
       default:
         return failure(37017, `unknown command ${JSON.stringify(command)} (try help)`);
     }
@@ -121,6 +127,23 @@ export async function runCommand(
     if (error instanceof HsmError) return failure(error.code, error.message);
     throw error;
   }
+}
+
+/** The recovery path of a locked-out (sole) administrator: it needs the node's terminal. */
+async function unlockCommand(
+  kind: ConsoleKind,
+  context: ConsoleContext,
+  args: string[],
+): Promise<ConsoleResult> {
+  if (kind !== 'local')
+    return failure(
+      38735,
+      'unlock runs on the local console; remotely, an administrator uses user.unlock',
+    );
+  if (args.length !== 1) return failure(37017, 'usage: unlock USER');
+  if (!context.unlockUser) return failure(37017, 'unlock is not available on this console');
+  await context.unlockUser(args[0]);
+  return ok({ unlocked: args[0] }, `user ${args[0]} unlocked`);
 }
 
 function info(appliance: Appliance): ConsoleResult {

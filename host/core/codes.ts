@@ -469,16 +469,18 @@ const table = [
   {
     code: 38701,
     name: 'AUTH_FAILED',
-    meaning: 'Login failed: unknown user or wrong password (the node never says which).',
+    meaning:
+      'Login failed: unknown user, wrong password, or a locked account (the node never says which).',
     action:
-      "Check the user name and password; after the policy's maxFailedLogins failures the account locks.",
+      "Check the user name and password; after the policy's maxFailedLogins failures the account locks until an administrator unlocks it (docs/SECURITY.md).",
   },
   {
     code: 38702,
     name: 'USER_LOCKED',
     meaning:
-      "The account is locked: its failed-login count reached the policy's maxFailedLogins (told only to a client that proved the password).",
-    action: 'An administrator unlocks it (user.unlock) or sets a new password.',
+      "Reserved: a locked account (failed-login count at the policy's maxFailedLogins) is no longer told apart at login — it answers AUTH_FAILED (38701) to every attempt, the right password included; user.list shows the lock.",
+    action:
+      "An administrator unlocks it (user.unlock); a locked-out sole administrator is unlocked from a node's local console (unlock USER).",
   },
   {
     code: 38703,
@@ -610,6 +612,58 @@ const table = [
       'Outcome query: this node remembers no outcome for the request id and holds it neither queued nor in a transaction. It has not committed as far as this node knows.',
     action:
       'Ask the other nodes; if none knows it, send the write again with the same request id: it runs at most once.',
+  },
+  // The sealed session channel and connection limits (docs/SECURITY.md).
+  {
+    code: 38730,
+    name: 'CHANNEL_TAMPERED',
+    meaning:
+      'A sealed frame did not authenticate under the session keys (altered, truncated, forged or from another session). The node closes the connection.',
+    action:
+      'Someone or something on the path altered the traffic: log in again (the SDK does), and consider TLS (wss://) on that network.',
+  },
+  {
+    code: 38731,
+    name: 'CHANNEL_OUT_OF_SEQUENCE',
+    meaning:
+      "A sealed frame's counter was not the next one in its direction (replayed, reordered or dropped), or a sealed frame arrived before login. The node closes the connection.",
+    action: 'Log in again (the SDK does); a frame replayed or reordered on the path was refused.',
+  },
+  {
+    code: 38732,
+    name: 'CHANNEL_PLAINTEXT',
+    meaning:
+      'A plaintext frame arrived on a logged-in session, whose frames must all be sealed (an injection). The node closes the connection.',
+    action: 'Use the SDK or follow docs/CLIENT.md "Sealed frames"; log in again.',
+  },
+  {
+    code: 38733,
+    name: 'LOGIN_DEADLINE',
+    meaning:
+      'The node closed a connection that did not log in within LOGIN_DEADLINE_MS (10 s) or sent more than PRE_LOGIN_FRAMES_MAX (8) frames before logging in.',
+    action: 'Log in right after connecting (the SDK does).',
+  },
+  {
+    code: 38734,
+    name: 'CONNECTION_LIMIT',
+    meaning:
+      'The node closed or refused a client connection over a named limit: requests in flight (CONNECTION_IN_FLIGHT_MAX), unread replies (REPLY_BACKLOG_BYTES_MAX), a partial message held too long, or connections from one address (CONNECTIONS_PER_SOURCE_MAX).',
+    action: 'Read your replies, keep fewer requests in flight, or open fewer connections.',
+  },
+  {
+    code: 38735,
+    name: 'LOCAL_CONSOLE_ONLY',
+    meaning:
+      "The command needs the node's local console (terminal access to the node): unlocking an account there is the recovery path of a locked-out administrator.",
+    action: "Run it on the node's own terminal (hsmpool node --console).",
+  },
+  {
+    code: 38736,
+    name: 'RESET_REFUSED_KEYS_HELD',
+    meaning:
+      "An administrator may set another user's password only while that user owns no key and is granted none: otherwise the administrator could log in as the user and use its keys.",
+    action:
+      'The user changes its own password (logged in with the old one); or its keys are removed first.',
   },
   {
     code: 1001,

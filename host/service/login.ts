@@ -9,7 +9,7 @@
 
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { HsmError, code } from '../core/codes.ts';
+import { HsmError, code, writeOutcome } from '../core/codes.ts';
 import { deriveKey } from '../core/keys.ts';
 import { utf8, type UserRecord } from '../core/records.ts';
 import { SALT_SIZE, type NodeContext } from './context.ts';
@@ -18,6 +18,7 @@ import type { Decoded, ResultOf } from './protocol.ts';
 import { NAME_PATTERN } from './protocol.ts';
 import { ScramServer, parseClientFirst, type ScramCredentials } from './scram.ts';
 import type { Session } from './session.ts';
+import { SessionChannel } from './session-channel.ts';
 
 /** Users whose failures wait to be recorded in the pool (only while the pool stays busy). */
 export const PENDING_FAILURE_USERS_MAX = 4096;
@@ -39,15 +40,44 @@ function unknownUserCredentials(node: NodeContext, name: string): ScramCredentia
   };
 }
 
+/** A lock-count write submitted and not answered yet: it may already be in the store. */
+interface InFlightCount {
+  readonly counted: number;
+  /** The record's token when the write was built: while the store still shows it, the write
+   * has not committed and its failures count on top; once it changed, they are in the store. */
+  readonly base: Uint8Array | undefined;
+}
+
+/** Login events another component may hook (the audit log of logins is the operator's, issue 15). */
+export interface LoginEvents {
+  /** A login.finish was answered: `user` as claimed, `result` 'ok', 'failed' or 'locked'. */
+  onLogin?(event: {
+    readonly user: string;
+    readonly known: boolean;
+    readonly result: 'ok' | 'failed' | 'locked';
+    readonly console: boolean;
+  }): void;
+}
+
 /** The lock count as this node knows it: recorded in the pool, plus failures not yet recorded. */
 export class FailedLogins {
   private readonly pending = new Map<string, number>();
+  private readonly inFlight = new Map<string, InFlightCount>();
   private readonly chains = new Map<string, Promise<void>>();
 
   constructor(private readonly node: NodeContext) {}
 
+  /** Exact under concurrency: a failure is counted once whether its write is pending, in
+   * flight, committed but not answered yet, or recorded. */
   count(user: UserRecord): number {
-    return user.failedLogins + (this.pending.get(user.name) ?? 0);
+    return user.failedLogins + (this.pending.get(user.name) ?? 0) + this.unseen(user.name);
+  }
+
+  /** The failures of an in-flight write that the store does not show yet. */
+  private unseen(name: string): number {
+    const inFlight = this.inFlight.get(name);
+    if (!inFlight) return 0;
+    return equalTokens(this.node.token('user', name), inFlight.base) ? inFlight.counted : 0;
   }
 
   /** Counts a failure now and records it in the pool in the background. */
@@ -73,6 +103,7 @@ export class FailedLogins {
   /** An administrator's unlock wrote the count: forget the local part. */
   forget(name: string): void {
     this.pending.delete(name);
+    this.inFlight.delete(name);
   }
 
   /** Resolves when every background write has been answered. */
@@ -90,15 +121,37 @@ export class FailedLogins {
   }
 
   private async record(name: string): Promise<void> {
-    const counted = this.pending.get(name) ?? 0;
+    // An earlier write whose outcome stayed unknown and that never showed: fold it in (this
+    // write is conditional on the same record, so at most one of them commits).
+    const counted = (this.pending.get(name) ?? 0) + this.unseen(name);
+    this.inFlight.delete(name);
     if (counted === 0) return;
-    const written = await this.write(name, (current) =>
-      Math.min(FAILED_LOGINS_MAX, current + counted),
-    );
-    if (!written) return; // still pending: the next failure or success writes it
-    const left = (this.pending.get(name) ?? 0) - counted;
-    if (left > 0) this.pending.set(name, left);
-    else this.pending.delete(name);
+    const user = this.node.user(name);
+    if (!user) {
+      this.pending.delete(name);
+      return;
+    }
+    const base = this.node.token('user', name);
+    const failedLogins = Math.min(FAILED_LOGINS_MAX, user.failedLogins + counted);
+    this.pending.delete(name);
+    this.inFlight.set(name, { counted, base });
+    let unknown = false;
+    try {
+      await this.node.submit(
+        this.node.newRequestId(),
+        'SET_USR_LOCK_COUNT',
+        [{ op: 'replace', record: this.node.encode({ ...user, failedLogins }), expected: base }],
+        name,
+        name,
+      );
+    } catch (error) {
+      // Not committed: count them again as pending (the next failure or success writes them).
+      // Unknown: leave the write in flight; the store tells whether it took effect.
+      unknown = error instanceof HsmError && writeOutcome(error.code) === 'unknown';
+      if (!unknown && this.inFlight.has(name))
+        this.pending.set(name, (this.pending.get(name) ?? 0) + counted);
+    }
+    if (!unknown) this.inFlight.delete(name);
   }
 
   private async write(name: string, next: (current: number) => number): Promise<boolean> {
@@ -125,6 +178,11 @@ export class FailedLogins {
   }
 }
 
+function equalTokens(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
 export function loginStart(
   node: NodeContext,
   session: Session,
@@ -149,6 +207,7 @@ export function loginFinish(
   failures: FailedLogins,
   session: Session,
   request: Decoded<'login.finish'>,
+  events: LoginEvents = {},
 ): ResultOf<'login.finish'> {
   if (session.login.step !== 'challenged')
     throw new HsmError(code('NOT_AUTHENTICATED'), 'login.finish without login.start');
@@ -162,19 +221,37 @@ export function loginFinish(
     );
   const user = known ? node.user(server.user) : undefined;
   const policy = node.policy();
-  if (!user) throw new HsmError(code('AUTH_FAILED'));
-  if (outcome.result === 'wrong-proof') {
-    failures.noteFailure(user, policy.maxFailedLogins);
+  const tell = (result: 'ok' | 'failed' | 'locked'): void =>
+    events.onLogin?.({
+      user: server.user,
+      known: user !== undefined,
+      result,
+      console: session.console,
+    });
+  if (!user) {
+    tell('failed');
     throw new HsmError(code('AUTH_FAILED'));
   }
-  if (failures.count(user) >= policy.maxFailedLogins)
-    throw new HsmError(code('USER_LOCKED'), `user '${user.name}'`);
+  // A locked account answers every attempt alike, the right password included: the lock stops
+  // guesses instead of confirming them, and an unknown user cannot be told from a locked one.
+  if (failures.count(user) >= policy.maxFailedLogins) {
+    tell('locked');
+    throw new HsmError(code('AUTH_FAILED'));
+  }
+  if (outcome.result === 'wrong-proof') {
+    failures.noteFailure(user, policy.maxFailedLogins);
+    tell('failed');
+    throw new HsmError(code('AUTH_FAILED'));
+  }
   failures.noteSuccess(user);
+  tell('ok');
   session.login = {
     step: 'authenticated',
     user: user.name,
     sessionKey: keyBytes(outcome.sessionKey),
   };
+  // Every frame after this reply is sealed under keys derived from the session key.
+  session.channelNext = new SessionChannel(outcome.sessionKey, 'node');
   return {
     serverFinal: outcome.serverFinal,
     user: user.name,

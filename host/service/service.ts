@@ -4,12 +4,12 @@
 // login.finish leaves the session logged out, which is what it was).
 
 import { HsmError, code } from '../core/codes.ts';
-import type { KdfParameters } from '../core/records.ts';
+import type { KdfParameters, UserRecord } from '../core/records.ts';
 import type { ServiceBackend } from './backend.ts';
 import { NodeContext, PRODUCTION_KDF, type RequestContext } from './context.ts';
 import { CryptoEngine } from './crypto-engine.ts';
 import * as keys from './keys.ts';
-import { FailedLogins, loginFinish, loginStart } from './login.ts';
+import { FailedLogins, loginFinish, loginStart, type LoginEvents } from './login.ts';
 import {
   UNAUTHENTICATED_TYPES,
   parseRequest,
@@ -44,6 +44,8 @@ export interface ServiceOptions {
   readonly engine?: CryptoEngine;
   /** Password hashing for new verifiers (default PRODUCTION_KDF; tests pass a cheap one). */
   readonly kdf?: KdfParameters;
+  /** Hooks for login outcomes (an audit log); never told a password or proof. */
+  readonly events?: LoginEvents;
 }
 
 type Handler<T extends RequestType> = (
@@ -61,7 +63,7 @@ export class Service {
 
   constructor(
     readonly backend: ServiceBackend,
-    options: ServiceOptions = {},
+    private readonly options: ServiceOptions = {},
   ) {
     this.node = new NodeContext(
       backend,
@@ -130,6 +132,31 @@ export class Service {
     return JSON.stringify({ id: parsed.id, response });
   }
 
+  /**
+   * The local console's `unlock USER`: clears the failed-login count, whoever holds the lock —
+   * the recovery path of a locked-out sole administrator (docs/SECURITY.md). Terminal access
+   * to a node is the credential; the write is replicated like user.unlock.
+   */
+  async unlockFromConsole(name: string): Promise<void> {
+    const user = this.node.user(name);
+    if (!user) throw new HsmError(code('CANNOT_OPEN_OBJ'), `user '${name}'`);
+    this.failures.forget(name);
+    if (user.failedLogins === 0) return;
+    await this.node.submit(
+      this.node.newRequestId(),
+      'SET_USR_LOCK_COUNT',
+      [
+        {
+          op: 'replace',
+          record: this.node.encode({ ...user, failedLogins: 0 }),
+          expected: this.node.token('user', name),
+        },
+      ],
+      '(local console)',
+      name,
+    );
+  }
+
   /** Resolves when the lock-count writes started by logins have been answered (tests, shutdown). */
   settled(): Promise<void> {
     return this.failures.settled();
@@ -162,7 +189,7 @@ export class Service {
       case 'login.start':
         return loginStart(this.node, session, request);
       case 'login.finish':
-        return loginFinish(this.node, this.failures, session, request);
+        return loginFinish(this.node, this.failures, session, request, this.options.events);
       case 'logout':
         session.reset();
         return {};
@@ -171,6 +198,14 @@ export class Service {
     if (refusal !== 0 && !context.user.admin) refuseStale(refusal, request.type);
     const handler = this.handlers[request.type] as Handler<AuthenticatedType>;
     return handler(context, request as Decoded<AuthenticatedType>);
+  }
+
+  /** The logged-in user of a session, after the checks every request passes (idle timeout,
+   * deleted user): the remote console's commands go through these too. */
+  sessionUser(session: Session): UserRecord {
+    if (!this.sessions.has(session))
+      throw new HsmError(code('SESSION_EXPIRED'), 'the session is closed');
+    return this.authenticate(session).user;
   }
 
   /** The session's user as the store holds it now; ends a session that idled too long or whose user is gone. */

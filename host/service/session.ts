@@ -4,6 +4,7 @@
 import type { KeyBytes } from './crypto-engine.ts';
 import type { KeyInfo } from './protocol.ts';
 import type { ScramServer } from './scram.ts';
+import type { SealedSession, SessionChannel } from './session-channel.ts';
 
 /** Temporary keys one session may hold. */
 export const TEMPORARY_KEYS_MAX = 64;
@@ -19,8 +20,11 @@ export type LoginState =
   | { readonly step: 'challenged'; readonly server: ScramServer; readonly known: boolean }
   | { readonly step: 'authenticated'; readonly user: string; readonly sessionKey: KeyBytes };
 
-export class Session {
+export class Session implements SealedSession {
   login: LoginState = { step: 'anonymous' };
+  /** The sealed channel (session-channel.ts); it outlives logout and expiry, as the connection does. */
+  channel: SessionChannel | undefined;
+  channelNext: SessionChannel | undefined;
   lastActivityMs: number;
   readonly temporaryKeys = new Map<string, TemporaryKey>();
 

@@ -1,7 +1,8 @@
 // Users and the pool policy: the administrator a new pool starts with, create, delete, change
 // password, unlock, list — every change a replicated write. Passwords arrive sealed under the
 // session key (wrapping.ts) and are stored only as SCRAM verifiers (StoredKey, ServerKey).
-// Administrators manage users and the policy; they never use or export others' keys.
+// Administrators manage users and the policy; they never use or export others' keys (so they
+// set the password only of a user that holds no keys).
 
 import type { Operation } from '../core/batch.ts';
 import { HsmError, code } from '../core/codes.ts';
@@ -228,6 +229,22 @@ export async function changePassword(
   const user = node.user(request.name);
   const expected = node.token('user', request.name);
   if (!user) throw new HsmError(code('CANNOT_OPEN_OBJ'), `user '${request.name}'`);
+  // The admin-reset model (docs/SECURITY.md): an administrator never uses another's key, so it
+  // may set the password only of a user that holds none — else it could log in as the user and
+  // use them. A user with keys changes its own password, proving the old one by logging in.
+  if (request.name !== context.user.name) {
+    const held = node
+      .objects()
+      .filter(
+        (object) =>
+          object.owner === user.name || object.acl.some((entry) => entry.user === user.name),
+      ).length;
+    if (held > 0)
+      throw new HsmError(
+        code('RESET_REFUSED_KEYS_HELD'),
+        `'${user.name}' holds ${held} key(s): only the user may change its password`,
+      );
+  }
   const record = await newUserRecord(
     node.engine,
     user.name,

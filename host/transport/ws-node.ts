@@ -15,6 +15,14 @@ import { HsmError } from '../core/codes.ts';
 import type { NodeId } from '../protocol/types.ts';
 import { MESSAGE_SIZE_MAX } from './envelope-codec.ts';
 import {
+  CLIENT_MESSAGE_SIZE_MAX,
+  CONNECTIONS_PER_SOURCE_MAX,
+  PARTIAL_MESSAGE_MS,
+  PEER_CONNECTIONS_RESERVED,
+  POLICY_VIOLATION,
+  SourceCounter,
+} from './connection-limits.ts';
+import {
   PEER_FRAME_SIZE_MAX,
   PeerLinkTransport,
   type LinkClock,
@@ -48,9 +56,15 @@ export interface NodeServerOptions {
   readonly svmk: Uint8Array;
   /** Client sessions and the remote console; without it those paths answer 404. */
   readonly onClientConnection?: (path: ClientPath, connection: ClientConnection) => void;
-  /** The largest client or console message (default MESSAGE_SIZE_MAX). */
+  /** The largest client or console message (default CLIENT_MESSAGE_SIZE_MAX). */
   readonly clientMessageSizeMax?: number;
   readonly connectionsMax?: number;
+  /** Of connectionsMax, kept for peer links (default PEER_CONNECTIONS_RESERVED, at most half). */
+  readonly peerConnectionsReserved?: number;
+  /** Client and console connections from one address (default CONNECTIONS_PER_SOURCE_MAX). */
+  readonly connectionsPerSourceMax?: number;
+  /** A client message begun must arrive whole within this long (default PARTIAL_MESSAGE_MS). */
+  readonly partialMessageMs?: number;
   readonly limits?: Partial<PeerLinkLimits>;
   readonly randomBytes?: (length: number) => Uint8Array;
   readonly random?: () => number;
@@ -78,7 +92,14 @@ export class WsPeerTransport extends PeerLinkTransport {
   constructor(
     options: Omit<
       NodeServerOptions,
-      'host' | 'port' | 'onClientConnection' | 'clientMessageSizeMax' | 'connectionsMax'
+      | 'host'
+      | 'port'
+      | 'onClientConnection'
+      | 'clientMessageSizeMax'
+      | 'connectionsMax'
+      | 'peerConnectionsReserved'
+      | 'connectionsPerSourceMax'
+      | 'partialMessageMs'
     >,
     track: (ws: WebSocket) => void = () => {},
   ) {
@@ -95,6 +116,13 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   };
   let peers = new WsPeerTransport(options, track);
   const connectionsMax = options.connectionsMax ?? CONNECTIONS_MAX;
+  // Clients never take the connections kept for peers: a flood of them cannot keep a restarted
+  // node from linking back (docs/SECURITY.md).
+  const clientConnectionsMax =
+    connectionsMax -
+    Math.min(options.peerConnectionsReserved ?? PEER_CONNECTIONS_RESERVED, connectionsMax >> 1);
+  const sources = new SourceCounter(options.connectionsPerSourceMax ?? CONNECTIONS_PER_SOURCE_MAX);
+  const partialMessageMs = options.partialMessageMs ?? PARTIAL_MESSAGE_MS;
   const peerServer = new WebSocketServer({
     noServer: true,
     maxPayload: PEER_FRAME_SIZE_MAX,
@@ -103,7 +131,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   });
   const clientServer = new WebSocketServer({
     noServer: true,
-    maxPayload: options.clientMessageSizeMax ?? MESSAGE_SIZE_MAX,
+    maxPayload: options.clientMessageSizeMax ?? CLIENT_MESSAGE_SIZE_MAX,
     perMessageDeflate: false,
     ...closeTimeout(),
   });
@@ -126,8 +154,20 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     const clientPath = CLIENT_PATHS.find((candidate) => candidate === path);
     if (clientPath === undefined || hook === undefined)
       return rejectUpgrade(socket, 404, 'Not Found');
+    if (sources.total >= clientConnectionsMax)
+      return rejectUpgrade(socket, 503, 'Service Unavailable');
+    const source = (request.socket as Socket).remoteAddress ?? '?';
+    if (!sources.admit(source)) return rejectUpgrade(socket, 503, 'Service Unavailable');
+    let released = false;
+    const release = (): void => {
+      if (!released) sources.release(source);
+      released = true;
+    };
+    socket.once('close', release);
     clientServer.handleUpgrade(request, socket, head, (ws) => {
       track(ws);
+      ws.once('close', release);
+      partialMessageDeadline(ws, request.socket as Socket, partialMessageMs);
       hook(clientPath, clientConnection(ws, clientPath, request.socket as Socket));
     });
   });
@@ -257,6 +297,32 @@ function clientConnection(ws: WebSocket, path: ClientPath, socket: Socket): Clie
     onClose: (handler) => framed.onClose(handler),
     close: (code = CLOSE_CODES.NORMAL, reason = '') => framed.close(code, reason),
   };
+}
+
+/** Bytes of a message arrived but not the whole of it within `ms`: a stalled partial message,
+ * closed (38734). Looks at the ws receiver after each chunk (ws 8 parses a chunk in the same
+ * turn as its 'data' event, before this listener runs). */
+function partialMessageDeadline(ws: WebSocket, socket: Socket, ms: number): void {
+  const receiver = (
+    ws as unknown as { _receiver?: { _bufferedBytes?: number; _fragments?: unknown[] } }
+  )._receiver;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const clear = (): void => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+  };
+  socket.on('data', () => {
+    if (receiver === undefined) return; // not the ws version this was written for: no deadline
+    const partial = (receiver._bufferedBytes ?? 0) > 0 || (receiver._fragments?.length ?? 0) > 0;
+    if (!partial) return clear();
+    timer ??= setTimeout(() => {
+      timer = undefined;
+      closeSocket(ws, POLICY_VIOLATION, 'CONNECTION_LIMIT (38734): partial message');
+      // A sender that stalls mid-message may not answer the close either.
+      setTimeout(() => ws.terminate(), CLOSE_TIMEOUT_MS).unref();
+    }, ms);
+  });
+  ws.once('close', clear);
 }
 
 /** ws refuses to send some codes (1006 is only observed) and reasons over 123 bytes; destroy then. */
