@@ -44,6 +44,8 @@ export const EVENTS_KEPT = 256;
 
 export interface ReplicationEvent {
   readonly tick: number;
+  /** Wall-clock time (ms since the epoch) this node logged it. */
+  readonly at?: number;
   readonly event: string;
   readonly txid?: string;
   readonly detail?: string;
@@ -68,6 +70,10 @@ export interface ApplianceOptions {
   readonly membership?: MembershipEvents;
   /** Auto-discovery's state, for Info (node-host.ts runs discovery; none: a manual cache). */
   readonly discovery?: () => DiscoveryInfo | undefined;
+  /** Wall clock (ms since the epoch) for event and PTL times; default Date.now. */
+  readonly now?: () => number;
+  /** Told of every replication event as it is recorded (logs, the durable event history). */
+  readonly onEvent?: (event: ReplicationEvent) => void;
 }
 
 /** What Info shows of auto-discovery. */
@@ -96,7 +102,10 @@ export interface ReplicationInfo {
   readonly timers: Timers & { readonly tickMs: number };
   readonly nodes: {
     id: NodeId;
+    /** The address the transport dials: the node cache's (the membership's when not cached). */
     address: string;
+    /** The address the membership records for a member (may differ from a wrong cache entry). */
+    memberAddress?: string;
     member: boolean;
     fenced: boolean;
     self: boolean;
@@ -108,6 +117,8 @@ export interface ReplicationInfo {
     stateNumber: number | undefined;
     role: string;
     tick: number;
+    /** Wall-clock time this node logged the transaction (its PREPARE record). */
+    loggedAt?: number;
     event: number;
     sourceUser: string;
     target: string;
@@ -141,7 +152,10 @@ export class Appliance {
   private broken: string | undefined;
   private closed = false;
   readonly events: ReplicationEvent[] = [];
-  readonly spHistory: { tick: number; sp: string; spvv: string; records: number }[] = [];
+  readonly spHistory: { tick: number; at: number; sp: string; spvv: string; records: number }[] =
+    [];
+  /** Wall-clock time each pending transaction was logged here, by txid. */
+  private readonly loggedAt = new Map<string, number>();
   /** Serves live-sync to nodes joining the pool (live-sync.ts). */
   readonly donor: LiveSyncDonor;
 
@@ -260,8 +274,17 @@ export class Appliance {
     return reply;
   }
 
-  crossCheck(timeoutMs = 2000): Promise<CrossCheckResult[]> {
-    return this.options.transport.crossCheck(timeoutMs);
+  /** The connection test to every node in the node cache (never to transport peers that are
+   * not cached, such as a live-sync joiner's link). */
+  async crossCheck(timeoutMs = 2000): Promise<CrossCheckResult[]> {
+    const results = await this.options.transport.crossCheck(timeoutMs);
+    const cached = new Set(this.cache.entries().map(([id]) => id));
+    return results.filter((result) => cached.has(result.id));
+  }
+
+  /** Wall clock, ms since the epoch. */
+  now(): number {
+    return this.options.now?.() ?? Date.now();
   }
 
   // ---- node cache ----
@@ -386,6 +409,9 @@ export class Appliance {
   private record(records: readonly LogRecord[]): void {
     const tick = this.runtime.replica.now;
     for (const record of records) {
+      if (record.type === 'prepare') this.loggedAt.set(record.tx.txid, this.now());
+      else if (record.type === 'commit' || record.type === 'abort')
+        this.loggedAt.delete(record.txid);
       if (record.type === 'prepare')
         this.remember({
           tick,
@@ -401,7 +427,13 @@ export class Appliance {
           detail: `SP ${record.sp}`,
         });
         const sp = this.runtime.replica.core.syncPoint();
-        this.spHistory.push({ tick, sp: sp.hex, spvv: sp.spvvHex, records: sp.count });
+        this.spHistory.push({
+          tick,
+          at: this.now(),
+          sp: sp.hex,
+          spvv: sp.spvvHex,
+          records: sp.count,
+        });
         if (this.spHistory.length > EVENTS_KEPT) this.spHistory.shift();
       } else if (record.type === 'abort')
         this.remember({
@@ -427,6 +459,8 @@ export class Appliance {
   }
 
   private remember(event: ReplicationEvent): void {
+    event = { ...event, at: event.at ?? this.now() };
+    this.options.onEvent?.(event);
     this.events.push(event);
     if (this.events.length > EVENTS_KEPT) this.events.shift();
   }
@@ -436,8 +470,11 @@ export class Appliance {
   info(): ReplicationInfo {
     const replica = this.runtime.replica;
     const membership = replica.membership;
-    const known = new Map<string, string>(this.cache.entries());
+    // The cache's address first: it is what the transport dials (a wrong entry must show).
+    const known = new Map<string, string>();
     for (const node of membership.members()) known.set(node.id, node.address);
+    for (const [id, address] of this.cache.entries()) known.set(id, address);
+    known.set(this.options.id, this.options.address);
     const addressOf = (id: string): string => known.get(id) ?? membership.address(id) ?? '?';
     return {
       domain: this.options.domain,
@@ -452,6 +489,7 @@ export class Appliance {
       nodes: [...known.keys()].sort().map((id) => ({
         id,
         address: addressOf(id),
+        memberAddress: membership.address(id),
         member: membership.isMember(id),
         fenced: membership.isFenced(id),
         self: id === this.options.id,
@@ -463,6 +501,7 @@ export class Appliance {
         stateNumber: STATE_NUMBERS[p.state],
         role: p.role,
         tick: p.tick,
+        loggedAt: this.loggedAt.get(p.txid),
         event: p.event,
         sourceUser: p.sourceUser,
         target: p.target,

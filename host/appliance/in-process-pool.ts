@@ -2,6 +2,7 @@
 // storage, the memory transport (with the real secure channel) and a tick driver. The caller
 // supplies a factory of keyed cores, so this runs wherever the core loads.
 
+import type { Timers } from '../protocol/replica.ts';
 import type { Core } from '../core/core.ts';
 import { Random } from '../protocol/random.ts';
 import type { NodeAddress } from '../protocol/types.ts';
@@ -18,6 +19,9 @@ export interface InProcessPoolOptions {
   readonly domain?: string;
   readonly groupCommit?: boolean;
   readonly checkpointBytes?: number;
+  readonly timers?: Partial<Timers>;
+  /** Wall clock for event and PTL times (default Date.now). */
+  readonly now?: () => number;
 }
 
 export class InProcessPool {
@@ -67,6 +71,8 @@ export class InProcessPool {
       transport,
       groupCommit: this.options.groupCommit,
       checkpointBytes: this.options.checkpointBytes,
+      timers: this.options.timers,
+      now: this.options.now,
     });
     // A refused start (a damaged store) must not leave the address taken.
     const appliance = await opening.catch(async (error: unknown) => {

@@ -128,6 +128,7 @@ export class SessionServer {
     const result = await runCommand(this.node.appliance, 'remote', command.line, {
       backup: { svmk: this.service.backend.svmk },
       liveSync: (target) => this.node.liveSync(target),
+      sessions: () => this.service.sessionCount,
     });
     return JSON.stringify({ id: command.id, response: { code: 0, result } });
   }

@@ -8,6 +8,7 @@ import { runUp } from './up-command.ts';
 import { runConsole } from './console-command.ts';
 import { runBackup } from './backup-command.ts';
 import { runRestore } from './restore-command.ts';
+import { runStatus } from './status-command.ts';
 
 const HELP: Record<string, string> = {
   main: `hsmpool — an emulated pool of replicated network HSMs
@@ -18,6 +19,7 @@ Commands:
   up        start a pool of appliances on loopback (created on first run)
   node      run one appliance
   console   the remote console of a node
+  status    the pool at a glance: every member, and the manual's four checks
   backup    an encrypted backup of a running pool's state
   restore   restore a backup into a stopped node's directory
 
@@ -32,6 +34,13 @@ The first run creates it under --data; later runs reuse that data. Ctrl-C stops 
 The remote console of a node (docs/CONSOLE.md). With a command (info, nodes, refresh,
 cross-check, node-down ID, debug, help) it runs it once; without, it opens a prompt. The
 password comes from --password-file, HSMPOOL_PASSWORD or the first line of standard input.`,
+  status: `Usage: hsmpool status --host HOST:PORT[,HOST:PORT...] --user NAME [--password-file FILE] [--timeout MS] [--json]
+
+Asks every member of the pool (found through the first node that answers) for its view and
+prints one table (address, state, SP/SPVV, epoch, round trip, PTL with age and PA, sessions,
+version), each node's cache and connection test, then the manual's four checks: node cache,
+communication, sync point, PTL — PASS or FAIL with what to do (docs/TROUBLESHOOTING.md).
+Exit 0 only when all four pass, 1 when one fails, 4 when no node answers.`,
   backup: `Usage: hsmpool backup --host HOST:PORT --user NAME --out FILE [--password-file FILE] [--json]
 
 Fetches an encrypted backup of the pool's replicated state from a running node (through its
@@ -126,6 +135,26 @@ export async function main(argv: string[]): Promise<number> {
         passwordFile: values['password-file'] as string | undefined,
         json: Boolean(values.json),
         command: positionals,
+      });
+    }
+    case 'status': {
+      const { values } = parse(rest, {
+        host: 'string',
+        user: 'string',
+        'password-file': 'string',
+        timeout: 'string',
+        json: 'boolean',
+      });
+      if (!values.host || !values.user)
+        fail('status: --host HOST:PORT[,HOST:PORT...] and --user NAME are required');
+      const timeoutMs = integer(values.timeout, 2000, '--timeout');
+      if (timeoutMs < 1 || timeoutMs > 60_000) fail('status: --timeout MS: 1 to 60000');
+      return runStatus({
+        hosts: (values.host as string).split(',').filter((h) => h.length > 0),
+        user: values.user as string,
+        passwordFile: values['password-file'] as string | undefined,
+        timeoutMs,
+        json: Boolean(values.json),
       });
     }
     case 'backup': {

@@ -42,6 +42,9 @@ import { createInterface } from 'node:readline';
 import { runCommand } from '../console/commands.ts';
 import { randomBytes } from 'node:crypto';
 
+/** Ticks between heartbeats to every peer (1 s at TICK_MS). */
+export const HEARTBEAT_TICKS = 100;
+
 export interface NodeCommandOptions {
   readonly data: string;
   readonly listen?: string;
@@ -245,6 +248,8 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
           nodeId === nodeServer.peers.nodeId ? nodeServer.peers : nodeServer.renamePeers(nodeId),
         dial: (address) => dialPeerSocket(address),
         groupCommit: options.groupCommit,
+        // Idle peers heartbeat once a second: SPs and liveness stay fresh (hsmpool status).
+        timers: { heartbeatTicks: HEARTBEAT_TICKS },
         log: (line) => say('log', { line }),
         discovery,
         // A crash while the image overwrites storage leaves joining.json: the next start asks for --join.
