@@ -72,8 +72,18 @@ export interface ApplianceOptions {
   readonly discovery?: () => DiscoveryInfo | undefined;
   /** Wall clock (ms since the epoch) for event and PTL times; default Date.now. */
   readonly now?: () => number;
-  /** Told of every replication event as it is recorded (logs, the durable event history). */
-  readonly onEvent?: (event: ReplicationEvent) => void;
+  /** Told of what happens here (metrics, logs, the durable event history). */
+  readonly observer?: ApplianceObserver;
+}
+
+/** Hooks for metrics and logs (Node code observes; the appliance never waits on them). */
+export interface ApplianceObserver {
+  /** Every replication event as it is recorded. */
+  readonly event?: (event: ReplicationEvent) => void;
+  /** A client write answered: its code and how long it took, in ms (monotonic clock). */
+  readonly written?: (code: number, ms: number) => void;
+  /** A durable log append (the write and its fsync): how long it took, in ms. */
+  readonly persisted?: (ms: number) => void;
 }
 
 /** What Info shows of auto-discovery. */
@@ -236,7 +246,13 @@ export class Appliance {
     const reply = this.wait(input.requestId, 'write');
     this.runtime.replica.request({ kind: 'write', ...input });
     this.schedule();
-    return reply;
+    const written = this.options.observer?.written;
+    if (!written) return reply;
+    const started = performance.now();
+    return reply.then((answer) => {
+      written(answer.code, performance.now() - started);
+      return answer;
+    });
   }
 
   /**
@@ -378,7 +394,10 @@ export class Appliance {
     try {
       while (!this.broken && this.runtime.replica.hasReady()) {
         const ready = this.runtime.takeReady();
+        const started = performance.now();
         await this.runtime.persist(ready.persist);
+        if (ready.persist.length > 0)
+          this.options.observer?.persisted?.(performance.now() - started);
         this.record(ready.persist);
         for (const envelope of ready.messages) this.options.transport.send(envelope);
         for (const reply of ready.replies) this.answer(reply);
@@ -460,7 +479,7 @@ export class Appliance {
 
   private remember(event: ReplicationEvent): void {
     event = { ...event, at: event.at ?? this.now() };
-    this.options.onEvent?.(event);
+    this.options.observer?.event?.(event);
     this.events.push(event);
     if (this.events.length > EVENTS_KEPT) this.events.shift();
   }

@@ -74,11 +74,23 @@ function consoleFrame(text: string): ConsoleFrame | undefined {
   }
 }
 
+/** Told of every client request answered: its type and return code (metrics). */
+export type RequestObserver = (type: string, code: number) => void;
+
+const REQUEST_TYPE = /"type"\s*:\s*"([a-zA-Z.]{1,32})"/;
+const RESPONSE_CODE = /"code"\s*:\s*(\d{1,10})/;
+
 export class SessionServer {
   constructor(
     private readonly node: NodeHost,
     private readonly service: Service,
+    private readonly observe?: RequestObserver,
   ) {}
+
+  /** Open client and console sessions. */
+  get sessions(): number {
+    return this.service.sessionCount;
+  }
 
   attach(path: ClientPath, connection: ClientConnection): void {
     let session: Session;
@@ -118,7 +130,15 @@ export class SessionServer {
 
   private async answer(path: ClientPath, session: Session, text: string): Promise<string> {
     const command = path === '/console' ? consoleFrame(text) : undefined;
-    if (!command) return this.service.handleFrame(session, text);
+    if (!command) {
+      const reply = await this.service.handleFrame(session, text);
+      if (this.observe)
+        this.observe(
+          REQUEST_TYPE.exec(text)?.[1] ?? 'unknown',
+          Number(RESPONSE_CODE.exec(reply)?.[1] ?? 0),
+        );
+      return reply;
+    }
     const code = this.adminCheck(session);
     if (code !== 0)
       return JSON.stringify({

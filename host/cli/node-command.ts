@@ -21,6 +21,7 @@ import { Random } from '../protocol/random.ts';
 import { FileStorage } from '../storage/file.ts';
 import { startNodeServer, type NodeServer } from '../transport/ws-node.ts';
 import { SessionServer, applianceBackend } from '../appliance/sessions.ts';
+import { NodeMetrics } from '../appliance/metrics.node.ts';
 import { Service } from '../service/service.ts';
 import { runBootstrap } from './bootstrap.ts';
 import { checkDataDirectory } from './startup-check.ts';
@@ -190,11 +191,13 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
     if (!plan) await checkDataDirectory(options.data, config!, keyedCore());
     storage = await FileStorage.open(options.data);
     let sessions: SessionServer | undefined;
+    const metrics = new NodeMetrics();
     server = await startNodeServer({
       host: listen.host,
       port: listen.port,
       nodeId: id,
       svmk,
+      onHttpRequest: (request, response) => metrics.serve(request, response),
       onClientConnection: (path, connection) => {
         if (sessions) sessions.attach(path, connection);
         else connection.close(1013, plan ? 'joining the pool' : 'starting');
@@ -250,6 +253,7 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
         groupCommit: options.groupCommit,
         // Idle peers heartbeat once a second: SPs and liveness stay fresh (hsmpool status).
         timers: { heartbeatTicks: HEARTBEAT_TICKS },
+        observer: metrics.observer,
         log: (line) => say('log', { line }),
         discovery,
         // A crash while the image overwrites storage leaves joining.json: the next start asks for --join.
@@ -277,7 +281,8 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
     );
     const secureRandom = (length: number): Uint8Array => new Uint8Array(randomBytes(length));
     const service = new Service(applianceBackend(node, svmk, secureRandom, Date.now));
-    sessions = new SessionServer(node, service);
+    sessions = new SessionServer(node, service, metrics.request);
+    metrics.attach(node, () => service.sessionCount);
     const clock = setInterval(() => node.tick(), TICK_MS);
     const bootstrap = runBootstrap(options.data, node.appliance, say);
     const info = node.appliance.info();
