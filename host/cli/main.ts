@@ -9,6 +9,7 @@ import { runConsole } from './console-command.ts';
 import { runBackup } from './backup-command.ts';
 import { runRestore } from './restore-command.ts';
 import { runStatus } from './status-command.ts';
+import { runKeyCommand } from './key-command.ts';
 
 const HELP: Record<string, string> = {
   main: `hsmpool — an emulated pool of replicated network HSMs
@@ -20,6 +21,9 @@ Commands:
   node      run one appliance
   console   the remote console of a node
   status    the pool at a glance: every member, and the manual's four checks
+  key       keys: generate, import, list, info, remove, grant, export, public, sign, verify,
+            encrypt, decrypt, mac, mac-verify
+  user      users: create, list, password, unlock, remove
   backup    an encrypted backup of a running pool's state
   restore   restore a backup into a stopped node's directory
 
@@ -41,6 +45,24 @@ prints one table (address, state, SP/SPVV, epoch, round trip, PTL with age and P
 version), each node's cache and connection test, then the manual's four checks: node cache,
 communication, sync point, PTL — PASS or FAIL with what to do (docs/TROUBLESHOOTING.md).
 Exit 0 only when all four pass, 1 when one fails, 4 when no node answers.`,
+  key: `Usage: hsmpool key ACTION [ARGS] --host HOST:PORT[,...] --user NAME [--password-file FILE] [--json]
+
+  generate NAME --type TYPE [--exportable]      import NAME --type TYPE --in FILE|- [--exportable]
+  list [--owner USER]     info NAME     remove NAME     export NAME [--out FILE|-]
+  grant NAME USER [--use] [--export] [--remove]  (no right given: revoke)     public NAME
+  sign NAME (--in FILE|- | --text S) [--out FILE|-]
+  verify NAME (--in FILE|- | --text S) --signature FILE          (exit 1 when invalid)
+  encrypt|decrypt NAME (--in FILE|- | --text S) [--aad FILE] [--out FILE|-]
+  mac NAME (--in ... | --text S) [--out FILE|-]     mac-verify NAME (--in ...) --signature FILE
+
+TYPE: aes-128, aes-256, hmac-sha256, ec-p256, ed25519, rsa-2048. Results print as base64
+unless --out (raw bytes; - for standard output). The password comes from --password-file or
+HSMPOOL_PASSWORD. Exit 1 with the return code printed when the pool refuses (docs/CLI.md).`,
+  user: `Usage: hsmpool user ACTION [ARGS] --host HOST:PORT[,...] --user NAME [--password-file FILE] [--json]
+
+  create NAME [--admin]    list    password [NAME]    unlock NAME    remove NAME
+
+A new password comes from --new-password-file or HSMPOOL_NEW_PASSWORD, never the command line.`,
   backup: `Usage: hsmpool backup --host HOST:PORT --user NAME --out FILE [--password-file FILE] [--json]
 
 Fetches an encrypted backup of the pool's replicated state from a running node (through its
@@ -155,6 +177,54 @@ export async function main(argv: string[]): Promise<number> {
         passwordFile: values['password-file'] as string | undefined,
         timeoutMs,
         json: Boolean(values.json),
+      });
+    }
+    case 'key':
+    case 'user': {
+      const { values, positionals } = parse(rest, {
+        host: 'string',
+        user: 'string',
+        'password-file': 'string',
+        'new-password-file': 'string',
+        json: 'boolean',
+        type: 'string',
+        in: 'string',
+        text: 'string',
+        out: 'string',
+        aad: 'string',
+        signature: 'string',
+        owner: 'string',
+        exportable: 'boolean',
+        admin: 'boolean',
+        use: 'boolean',
+        export: 'boolean',
+        remove: 'boolean',
+      });
+      const [action, ...args] = positionals;
+      if (!action) fail(`${command}: an action is required; see hsmpool ${command} --help`);
+      if (!values.host || !values.user)
+        fail(`${command}: --host HOST:PORT[,HOST:PORT...] and --user NAME are required`);
+      return runKeyCommand({
+        group: command,
+        action,
+        args,
+        hosts: (values.host as string).split(',').filter((h) => h.length > 0),
+        user: values.user as string,
+        passwordFile: values['password-file'] as string | undefined,
+        newPasswordFile: values['new-password-file'] as string | undefined,
+        json: Boolean(values.json),
+        type: values.type as string | undefined,
+        in: values.in as string | undefined,
+        text: values.text as string | undefined,
+        out: values.out as string | undefined,
+        aad: values.aad as string | undefined,
+        signature: values.signature as string | undefined,
+        owner: values.owner as string | undefined,
+        exportable: Boolean(values.exportable),
+        admin: Boolean(values.admin),
+        use: Boolean(values.use),
+        export: Boolean(values.export),
+        remove: Boolean(values.remove),
       });
     }
     case 'backup': {
