@@ -239,7 +239,8 @@ export class NodeMetrics {
     persisted: (ms) => this.fsyncLatency.observe(ms / 1000),
   };
 
-  readonly request: RequestObserver = (type, _code) => {
+  readonly request: RequestObserver = ({ type }) => {
+    if (type === 'console') return;
     this.requests.inc({
       operation: this.label('operation', type),
       kind: WRITES.has(type) ? 'write' : 'read',

@@ -10,6 +10,7 @@ import { runBackup } from './backup-command.ts';
 import { runRestore } from './restore-command.ts';
 import { runStatus } from './status-command.ts';
 import { runKeyCommand } from './key-command.ts';
+import { runAudit } from './audit-command.ts';
 
 const HELP: Record<string, string> = {
   main: `hsmpool — an emulated pool of replicated network HSMs
@@ -24,6 +25,7 @@ Commands:
   key       keys: generate, import, list, info, remove, grant, export, public, sign, verify,
             encrypt, decrypt, mac, mac-verify
   user      users: create, list, password, unlock, remove
+  audit     a node's hash-chained audit log
   backup    an encrypted backup of a running pool's state
   restore   restore a backup into a stopped node's directory
 
@@ -63,6 +65,10 @@ HSMPOOL_PASSWORD. Exit 1 with the return code printed when the pool refuses (doc
   create NAME [--admin]    list    password [NAME]    unlock NAME    remove NAME
 
 A new password comes from --new-password-file or HSMPOOL_NEW_PASSWORD, never the command line.`,
+  audit: `Usage: hsmpool audit --host HOST:PORT --user NAME [--password-file FILE] [--last N] [--json]
+
+Prints the last N (default 100) entries of the node's audit log — who, from where, when, what,
+on which key or user, the return code — and checks its hash chain (exit 1 when broken).`,
   backup: `Usage: hsmpool backup --host HOST:PORT --user NAME --out FILE [--password-file FILE] [--json]
 
 Fetches an encrypted backup of the pool's replicated state from a running node (through its
@@ -225,6 +231,26 @@ export async function main(argv: string[]): Promise<number> {
         use: Boolean(values.use),
         export: Boolean(values.export),
         remove: Boolean(values.remove),
+      });
+    }
+    case 'audit': {
+      const { values } = parse(rest, {
+        host: 'string',
+        user: 'string',
+        'password-file': 'string',
+        last: 'string',
+        json: 'boolean',
+      });
+      if (!values.host || !values.user)
+        fail('audit: --host HOST:PORT and --user NAME are required');
+      const last = integer(values.last, 100, '--last');
+      if (last < 1 || last > 10_000) fail('audit: --last N: 1 to 10000');
+      return runAudit({
+        host: values.host as string,
+        user: values.user as string,
+        passwordFile: values['password-file'] as string | undefined,
+        json: Boolean(values.json),
+        last,
       });
     }
     case 'backup': {

@@ -22,6 +22,7 @@ import { FileStorage } from '../storage/file.ts';
 import { startNodeServer, type NodeServer } from '../transport/ws-node.ts';
 import { SessionServer, applianceBackend } from '../appliance/sessions.ts';
 import { NodeMetrics } from '../appliance/metrics.node.ts';
+import { AuditLog, auditFields, auditPath } from '../appliance/audit.node.ts';
 import { Service } from '../service/service.ts';
 import { runBootstrap } from './bootstrap.ts';
 import { checkDataDirectory } from './startup-check.ts';
@@ -92,7 +93,7 @@ function initialize(options: NodeCommandOptions): NodeConfig {
 }
 
 /** The local console on this node's terminal: the console command set, as 'local'. */
-function localConsole(node: NodeHost, json: boolean, quit: () => void): void {
+function localConsole(node: NodeHost, json: boolean, audit: AuditLog, quit: () => void): void {
   const prompt = createInterface({
     input: process.stdin,
     output: process.stdout,
@@ -105,7 +106,16 @@ function localConsole(node: NodeHost, json: boolean, quit: () => void): void {
     if (line.trim() === 'quit') return quit();
     void runCommand(node.appliance, 'local', line, {
       liveSync: (target) => node.liveSync(target, onProgress),
+      audit: (n) => audit.tail(n),
     }).then((result) => {
+      const fields = auditFields({
+        type: 'console',
+        code: result.code,
+        user: 'local-console',
+        from: 'local',
+        command: line.trim().slice(0, 256),
+      });
+      if (fields) audit.append(fields);
       console.log(
         json
           ? JSON.stringify({ event: 'console', code: result.code, data: result.data })
@@ -192,6 +202,7 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
     storage = await FileStorage.open(options.data);
     let sessions: SessionServer | undefined;
     const metrics = new NodeMetrics();
+    const audit = new AuditLog(auditPath(options.data));
     server = await startNodeServer({
       host: listen.host,
       port: listen.port,
@@ -253,7 +264,20 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
         groupCommit: options.groupCommit,
         // Idle peers heartbeat once a second: SPs and liveness stay fresh (hsmpool status).
         timers: { heartbeatTicks: HEARTBEAT_TICKS },
-        observer: metrics.observer,
+        observer: {
+          ...metrics.observer,
+          event: (event) => {
+            metrics.observer.event?.(event);
+            if (event.event === 'node-down')
+              audit.append({
+                actor: 'pool',
+                from: server?.address ?? '-',
+                action: 'node-down',
+                code: 0,
+                detail: event.detail,
+              });
+          },
+        },
         log: (line) => say('log', { line }),
         discovery,
         // A crash while the image overwrites storage leaves joining.json: the next start asks for --join.
@@ -281,7 +305,9 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
     );
     const secureRandom = (length: number): Uint8Array => new Uint8Array(randomBytes(length));
     const service = new Service(applianceBackend(node, svmk, secureRandom, Date.now));
-    sessions = new SessionServer(node, service, metrics.request);
+    sessions = new SessionServer(node, service, [metrics.request, audit.request], {
+      audit: (n) => audit.tail(n),
+    });
     metrics.attach(node, () => service.sessionCount);
     const clock = setInterval(() => node.tick(), TICK_MS);
     const bootstrap = runBootstrap(options.data, node.appliance, say);
@@ -301,7 +327,7 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
       };
       process.once('SIGINT', () => stop('SIGINT'));
       process.once('SIGTERM', () => stop('SIGTERM'));
-      if (options.console) localConsole(node, options.json, () => stop('console quit'));
+      if (options.console) localConsole(node, options.json, audit, () => stop('console quit'));
     });
     bootstrap.cancel();
     clearInterval(clock);

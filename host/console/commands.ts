@@ -25,6 +25,8 @@ export interface ConsoleContext {
   readonly liveSync?: (target?: string) => Promise<LiveSyncSummary>;
   /** `status`: the open client and console sessions of this node's service. */
   readonly sessions?: () => number;
+  /** `audit [N]`: the last N entries of this node's audit log and whether its chain verifies. */
+  readonly audit?: (n: number) => unknown;
 }
 
 export interface ConsoleResult {
@@ -51,6 +53,7 @@ export const HELP_TEXT = `Replication menu
   refresh                      re-register every cached address with the transport, then info
   cross-check [TIMEOUT_MS]     connection test to every cached node, with round-trip times
                                (fails, 37004, when a node does not answer)
+  audit [N]                    the last N (default 100) entries of this node's audit log, chain checked
   status [TIMEOUT_MS]          this node's view for hsmpool status: cache, peers, cross-check, PTL (JSON)
   node-down ID|HOST:PORT       declare a dead node down (remote console only)
   remove-node                  planned removal of THIS node from the pool (local console only)
@@ -110,6 +113,14 @@ export async function runCommand(
         return refresh(appliance);
       case 'cross-check':
         return await crossCheck(appliance, args);
+      case 'audit': {
+        if (!context.audit) return failure(37017, 'this console has no audit log');
+        const n = args[0] === undefined ? 100 : Number(args[0]);
+        if (!Number.isInteger(n) || n < 1 || n > 10_000)
+          return failure(37017, 'audit N: 1 to 10000');
+        const audit = context.audit(n);
+        return ok(audit, JSON.stringify(audit, null, 2));
+      }
       case 'status': {
         const timeout = args[0] === undefined ? 2000 : Number(args[0]);
         if (!Number.isInteger(timeout) || timeout < 1 || timeout > 60_000)
