@@ -11,6 +11,7 @@ import { runRestore } from './restore-command.ts';
 import { runStatus } from './status-command.ts';
 import { runKeyCommand } from './key-command.ts';
 import { runAudit } from './audit-command.ts';
+import { runLog } from './log-command.ts';
 
 const HELP: Record<string, string> = {
   main: `hsmpool — an emulated pool of replicated network HSMs
@@ -26,15 +27,18 @@ Commands:
             encrypt, decrypt, mac, mac-verify
   user      users: create, list, password, unlock, remove
   audit     a node's hash-chained audit log
+  log       dump a node directory's transaction log (read-only, for support)
   backup    an encrypted backup of a running pool's state
   restore   restore a backup into a stopped node's directory
 
 Run \`hsmpool <command> --help\` for a command's options.
 Exit codes: 0 ok, 1 failed, 2 usage, 3 data directory, 4 unreachable.`,
-  up: `Usage: hsmpool up [--nodes 3] [--base-port 7001] [--data .hsmpool] [--domain pool] [--json]
+  up: `Usage: hsmpool up [--nodes 3] [--base-port 7001] [--data .hsmpool] [--domain pool] [--init-only] [--json]
 
 Starts a pool on 127.0.0.1 as separate processes, one per node (ports base-port, +1, ...).
-The first run creates it under --data; later runs reuse that data. Ctrl-C stops it cleanly.`,
+The first run creates it under --data; later runs reuse that data. Ctrl-C stops it cleanly.
+It reports ready (--json: one pool-ready event) only once the administrator can log in.
+--init-only creates the pool and its administrator, then stops the nodes and exits.`,
   console: `Usage: hsmpool console --host HOST:PORT --user NAME [--password-file FILE] [--json] [command ...]
 
 The remote console of a node (docs/CONSOLE.md). With a command (info, nodes, refresh,
@@ -69,6 +73,11 @@ A new password comes from --new-password-file or HSMPOOL_NEW_PASSWORD, never the
 
 Prints the last N (default 100) entries of the node's audit log — who, from where, when, what,
 on which key or user, the return code — and checks its hash chain (exit 1 when broken).`,
+  log: `Usage: hsmpool log --data DIR [--json]
+
+Prints every entry of DIR's transaction log (sequence, epoch, type, transaction, SPs, node
+changes, checkpoints; batches by size only) and a summary: committed, aborted, pending, last SP,
+and whether the tail is clean, torn or corrupt (exit 3). Read-only; runs beside a live node.`,
   backup: `Usage: hsmpool backup --host HOST:PORT --user NAME --out FILE [--password-file FILE] [--json]
 
 Fetches an encrypted backup of the pool's replicated state from a running node (through its
@@ -114,8 +123,10 @@ export async function main(argv: string[]): Promise<number> {
         data: 'string',
         domain: 'string',
         json: 'boolean',
+        'init-only': 'boolean',
       });
       return runUp({
+        initOnly: Boolean(values['init-only']),
         nodes: integer(values.nodes, 3, '--nodes'),
         basePort: integer(values['base-port'], 7001, '--base-port'),
         data: (values.data as string | undefined) ?? '.hsmpool',
@@ -252,6 +263,11 @@ export async function main(argv: string[]): Promise<number> {
         json: Boolean(values.json),
         last,
       });
+    }
+    case 'log': {
+      const { values } = parse(rest, { data: 'string', json: 'boolean' });
+      if (!values.data) fail('log: --data DIR is required');
+      return runLog({ data: values.data as string, json: Boolean(values.json) });
     }
     case 'backup': {
       const { values } = parse(rest, {

@@ -2,7 +2,8 @@
 // WebSocket server on its port (peers, clients, remote console), a 10 ms tick clock.
 // SIGINT/SIGTERM stop it cleanly: the clock stops, pending log writes finish, links close.
 
-import { TICK_MS } from '../appliance/appliance.ts';
+import { EVENTS_KEPT, TICK_MS } from '../appliance/appliance.ts';
+import { openNodeLog, type Level, type NodeLog } from './node-log.ts';
 import type { Core } from '../core/core.ts';
 import { NodeHost } from '../appliance/node-host.ts';
 import type { Joined } from '../appliance/live-sync.ts';
@@ -172,20 +173,9 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
   const listen = splitAddress(plan?.listen ?? options.listen ?? config!.listen);
   const release = lockDirectory(options.data);
   let id = plan?.id ?? config!.id;
-  const say = (event: string, fields: Record<string, unknown> = {}): void => {
-    if (options.json) console.log(JSON.stringify({ event, node: id, ...fields }));
-    else
-      console.log(
-        `[${id}] ${event}${
-          Object.keys(fields).length
-            ? ' ' +
-              Object.entries(fields)
-                .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
-                .join(' ')
-            : ''
-        }`,
-      );
-  };
+  const nodeLog: NodeLog = openNodeLog({ data: options.data, json: options.json, node: () => id });
+  const say = (event: string, fields: Record<string, unknown> = {}, level?: Level): void =>
+    nodeLog.say(event, fields, level);
   let server: NodeServer | undefined;
   let storage: FileStorage | undefined;
   try {
@@ -199,6 +189,7 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
     // Phase 1: read and check every file, writing nothing (a joining directory is overwritten
     // whole by the pool image instead). Phase 2, below: open, repair (cut a torn tail), run.
     if (!plan) await checkDataDirectory(options.data, config!, keyedCore());
+    const history = await nodeLog.openFiles();
     storage = await FileStorage.open(options.data);
     let sessions: SessionServer | undefined;
     const metrics = new NodeMetrics();
@@ -266,8 +257,13 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
         timers: { heartbeatTicks: HEARTBEAT_TICKS },
         observer: {
           ...metrics.observer,
+          written: (code, ms) => {
+            metrics.observer.written?.(code, ms);
+            nodeLog.answered(code);
+          },
           event: (event) => {
             metrics.observer.event?.(event);
+            nodeLog.replication(event);
             if (event.event === 'node-down')
               audit.append({
                 actor: 'pool',
@@ -278,7 +274,7 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
               });
           },
         },
-        log: (line) => say('log', { line }),
+        log: (line) => say('log', { line }, /failed|refused|diverged/.test(line) ? 'warn' : 'info'),
         discovery,
         // A crash while the image overwrites storage leaves joining.json: the next start asks for --join.
         beforeOverwrite: (identity) =>
@@ -309,7 +305,11 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
       audit: (n) => audit.tail(n),
     });
     metrics.attach(node, () => service.sessionCount);
+    // The event history of earlier runs, for `debug` and the support bundle.
+    node.appliance.events.unshift(...history);
+    node.appliance.events.splice(0, Math.max(0, node.appliance.events.length - EVENTS_KEPT));
     const clock = setInterval(() => node.tick(), TICK_MS);
+    const peers = watchPeers(node, say);
     const bootstrap = runBootstrap(options.data, node.appliance, say);
     const info = node.appliance.info();
     say('ready', {
@@ -331,6 +331,7 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
     });
     bootstrap.cancel();
     clearInterval(clock);
+    clearInterval(peers);
     await service.settled();
     await node.close();
     await server.close();
@@ -339,6 +340,32 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
   } finally {
     await server?.close({ graceMs: 0 });
     await storage?.close?.();
+    await nodeLog.close();
     release();
   }
+}
+
+/** A member not heard for this long is logged as lost (heartbeats come every second). */
+export const PEER_LOST_MS = 5000;
+
+/** Logs a member lost (not heard for PEER_LOST_MS) and linked again. */
+function watchPeers(
+  node: NodeHost,
+  say: (event: string, fields: Record<string, unknown>, level?: Level) => void,
+): NodeJS.Timeout {
+  const lost = new Set<string>();
+  const timer = setInterval(() => {
+    const info = node.appliance.info();
+    for (const n of info.nodes) {
+      if (n.self || !n.member || !n.peer) continue;
+      const silentMs = (info.tick - n.peer.tick) * TICK_MS;
+      if (silentMs > PEER_LOST_MS && !lost.has(n.id)) {
+        lost.add(n.id);
+        say('peer-lost', { peer: n.id, address: n.address }, 'warn');
+      } else if (silentMs <= PEER_LOST_MS && lost.delete(n.id))
+        say('peer-linked', { peer: n.id, address: n.address });
+    }
+  }, 1000);
+  timer.unref();
+  return timer;
 }
