@@ -42,7 +42,7 @@ It reports ready (--json: one pool-ready event) only once the administrator can 
   console: `Usage: hsmpool console --host HOST:PORT --user NAME [--password-file FILE] [--json] [command ...]
 
 The remote console of a node (docs/CONSOLE.md). With a command (info, nodes, refresh,
-cross-check, node-down ID, debug, help) it runs it once; without, it opens a prompt. The
+cross-check, node-down ID, status, audit, debug, backup, live-sync, help) it runs it once; without, it opens a prompt. The
 password comes from --password-file, HSMPOOL_PASSWORD or the first line of standard input.`,
   status: `Usage: hsmpool status --host HOST:PORT[,HOST:PORT...] --user NAME [--password-file FILE] [--timeout MS] [--json]
 
