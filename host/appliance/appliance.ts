@@ -44,6 +44,8 @@ export const EVENTS_KEPT = 256;
 
 export interface ReplicationEvent {
   readonly tick: number;
+  /** Wall-clock time (ms since the epoch) this node logged it. */
+  readonly at?: number;
   readonly event: string;
   readonly txid?: string;
   readonly detail?: string;
@@ -68,6 +70,20 @@ export interface ApplianceOptions {
   readonly membership?: MembershipEvents;
   /** Auto-discovery's state, for Info (node-host.ts runs discovery; none: a manual cache). */
   readonly discovery?: () => DiscoveryInfo | undefined;
+  /** Wall clock (ms since the epoch) for event and PTL times; default Date.now. */
+  readonly now?: () => number;
+  /** Told of what happens here (metrics, logs, the durable event history). */
+  readonly observer?: ApplianceObserver;
+}
+
+/** Hooks for metrics and logs (Node code observes; the appliance never waits on them). */
+export interface ApplianceObserver {
+  /** Every replication event as it is recorded. */
+  readonly event?: (event: ReplicationEvent) => void;
+  /** A client write answered: its code and how long it took, in ms (monotonic clock). */
+  readonly written?: (code: number, ms: number) => void;
+  /** A durable log append (the write and its fsync): how long it took, in ms. */
+  readonly persisted?: (ms: number) => void;
 }
 
 /** What Info shows of auto-discovery. */
@@ -96,7 +112,10 @@ export interface ReplicationInfo {
   readonly timers: Timers & { readonly tickMs: number };
   readonly nodes: {
     id: NodeId;
+    /** The address the transport dials: the node cache's (the membership's when not cached). */
     address: string;
+    /** The address the membership records for a member (may differ from a wrong cache entry). */
+    memberAddress?: string;
     member: boolean;
     fenced: boolean;
     self: boolean;
@@ -108,6 +127,8 @@ export interface ReplicationInfo {
     stateNumber: number | undefined;
     role: string;
     tick: number;
+    /** Wall-clock time this node logged the transaction (its PREPARE record). */
+    loggedAt?: number;
     event: number;
     sourceUser: string;
     target: string;
@@ -145,7 +166,10 @@ export class Appliance {
   private broken: string | undefined;
   private closed = false;
   readonly events: ReplicationEvent[] = [];
-  readonly spHistory: { tick: number; sp: string; spvv: string; records: number }[] = [];
+  readonly spHistory: { tick: number; at: number; sp: string; spvv: string; records: number }[] =
+    [];
+  /** Wall-clock time each pending transaction was logged here, by txid. */
+  private readonly loggedAt = new Map<string, number>();
   /** Serves live-sync to nodes joining the pool (live-sync.ts). */
   readonly donor: LiveSyncDonor;
 
@@ -227,7 +251,13 @@ export class Appliance {
     const reply = this.wait(input.requestId, 'write', attempt);
     this.runtime.replica.request({ kind: 'write', ...input, attempt });
     this.schedule();
-    return reply;
+    const written = this.options.observer?.written;
+    if (!written) return reply;
+    const started = performance.now();
+    return reply.then((answer) => {
+      written(answer.code, performance.now() - started);
+      return answer;
+    });
   }
 
   /**
@@ -265,8 +295,17 @@ export class Appliance {
     return reply;
   }
 
-  crossCheck(timeoutMs = 2000): Promise<CrossCheckResult[]> {
-    return this.options.transport.crossCheck(timeoutMs);
+  /** The connection test to every node in the node cache (never to transport peers that are
+   * not cached, such as a live-sync joiner's link). */
+  async crossCheck(timeoutMs = 2000): Promise<CrossCheckResult[]> {
+    const results = await this.options.transport.crossCheck(timeoutMs);
+    const cached = new Set(this.cache.entries().map(([id]) => id));
+    return results.filter((result) => cached.has(result.id));
+  }
+
+  /** Wall clock, ms since the epoch. */
+  now(): number {
+    return this.options.now?.() ?? Date.now();
   }
 
   // ---- node cache ----
@@ -384,7 +423,10 @@ export class Appliance {
         // the replica goes on deciding while they are written, into the next batch.
         const batch = this.runtime.takeBatch();
         const ready = batch.ready;
+        const started = performance.now();
         await this.runtime.storeBatch(batch);
+        if (ready.persist.length > 0)
+          this.options.observer?.persisted?.(performance.now() - started);
         this.record(ready.persist);
         for (const envelope of ready.messages) this.options.transport.send(envelope);
         for (const reply of ready.replies) this.answer(reply);
@@ -417,6 +459,9 @@ export class Appliance {
   private record(records: readonly LogRecord[]): void {
     const tick = this.runtime.replica.now;
     for (const record of records) {
+      if (record.type === 'prepare') this.loggedAt.set(record.tx.txid, this.now());
+      else if (record.type === 'commit' || record.type === 'abort')
+        this.loggedAt.delete(record.txid);
       if (record.type === 'prepare')
         this.remember({
           tick,
@@ -432,7 +477,13 @@ export class Appliance {
           detail: `SP ${record.sp}`,
         });
         const sp = this.runtime.replica.core.syncPoint();
-        this.spHistory.push({ tick, sp: sp.hex, spvv: sp.spvvHex, records: sp.count });
+        this.spHistory.push({
+          tick,
+          at: this.now(),
+          sp: sp.hex,
+          spvv: sp.spvvHex,
+          records: sp.count,
+        });
         if (this.spHistory.length > EVENTS_KEPT) this.spHistory.shift();
       } else if (record.type === 'abort')
         this.remember({
@@ -458,6 +509,8 @@ export class Appliance {
   }
 
   private remember(event: ReplicationEvent): void {
+    event = { ...event, at: event.at ?? this.now() };
+    this.options.observer?.event?.(event);
     this.events.push(event);
     if (this.events.length > EVENTS_KEPT) this.events.shift();
   }
@@ -467,8 +520,11 @@ export class Appliance {
   info(): ReplicationInfo {
     const replica = this.runtime.replica;
     const membership = replica.membership;
-    const known = new Map<string, string>(this.cache.entries());
+    // The cache's address first: it is what the transport dials (a wrong entry must show).
+    const known = new Map<string, string>();
     for (const node of membership.members()) known.set(node.id, node.address);
+    for (const [id, address] of this.cache.entries()) known.set(id, address);
+    known.set(this.options.id, this.options.address);
     const addressOf = (id: string): string => known.get(id) ?? membership.address(id) ?? '?';
     return {
       domain: this.options.domain,
@@ -483,6 +539,7 @@ export class Appliance {
       nodes: [...known.keys()].sort().map((id) => ({
         id,
         address: addressOf(id),
+        memberAddress: membership.address(id),
         member: membership.isMember(id),
         fenced: membership.isFenced(id),
         self: id === this.options.id,
@@ -494,6 +551,7 @@ export class Appliance {
         stateNumber: STATE_NUMBERS[p.state],
         role: p.role,
         tick: p.tick,
+        loggedAt: this.loggedAt.get(p.txid),
         event: p.event,
         sourceUser: p.sourceUser,
         target: p.target,

@@ -2,6 +2,7 @@
 // storage, the memory transport (with the real secure channel) and a tick driver. The caller
 // supplies a factory of keyed cores, so this runs wherever the core loads.
 
+import type { Timers } from '../protocol/replica.ts';
 import type { Core } from '../core/core.ts';
 import { Random } from '../protocol/random.ts';
 import type { NodeAddress } from '../protocol/types.ts';
@@ -21,6 +22,9 @@ export interface InProcessPoolOptions {
   readonly checkpointBytes?: number;
   /** The storage appliance i uses over its memory storage (tests: one that completes later). */
   readonly wrapStorage?: (memory: MemoryStorage, index: number) => Storage;
+  readonly timers?: Partial<Timers>;
+  /** Wall clock for event and PTL times (default Date.now). */
+  readonly now?: () => number;
 }
 
 export class InProcessPool {
@@ -70,6 +74,8 @@ export class InProcessPool {
       transport,
       groupCommit: this.options.groupCommit,
       checkpointBytes: this.options.checkpointBytes,
+      timers: this.options.timers,
+      now: this.options.now,
     });
     // A refused start (a damaged store) must not leave the address taken.
     const appliance = await opening.catch(async (error: unknown) => {

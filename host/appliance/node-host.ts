@@ -22,7 +22,7 @@ import { PROBE_TIMEOUT_MS, probePeer } from '../transport/probe.ts';
 import { LIVE_SYNC_DECIDED_MAX } from '../transport/envelope-codec.ts';
 import { DISCOVERY_PROBE_TIMEOUT_MS, Discovery } from './discovery.ts';
 import { divergenceReason } from './divergence.ts';
-import type { DiscoveryInfo } from './appliance.ts';
+import type { ApplianceObserver, DiscoveryInfo } from './appliance.ts';
 import { Appliance } from './appliance.ts';
 import type { Timers } from '../protocol/replica.ts';
 import { liveSyncJoin, type DonorAddress, type JoinProgress, type Joined } from './live-sync.ts';
@@ -61,6 +61,8 @@ export interface NodeHostOptions {
   readonly timers?: Partial<Timers>;
   readonly checkpointBytes?: number;
   readonly log?: (line: string) => void;
+  /** Metrics and logs hooks, handed to every appliance this host opens. */
+  readonly observer?: ApplianceObserver;
   /** Live-sync: the image verified and is about to overwrite storage (mark the directory mid-join). */
   readonly beforeOverwrite?: (identity: NodeIdentity) => Promise<void> | void;
   /** Live-sync: storage holds the new image; persist the identity before the node runs on it. */
@@ -456,6 +458,7 @@ function openAppliance(
     timers: options.timers,
     checkpointBytes: options.checkpointBytes,
     log: options.log,
+    observer: options.observer,
   });
 }
 

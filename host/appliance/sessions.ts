@@ -4,7 +4,7 @@
 // console command set for a logged-in administrator (5002 for anyone else).
 
 import { HsmError } from '../core/codes.ts';
-import { runCommand } from '../console/commands.ts';
+import { runCommand, type ConsoleContext } from '../console/commands.ts';
 import type { ServiceBackend } from '../service/backend.ts';
 import type { Service } from '../service/service.ts';
 import type { Session } from '../service/session.ts';
@@ -83,13 +83,50 @@ function consoleFrame(text: string): ConsoleFrame | undefined {
   }
 }
 
+/** A request answered on a client or console session (metrics, the audit log). Never carries
+ * secrets: only the request type, the names it acts on, who, from where and the return code. */
+export interface RequestEvent {
+  /** The request type (`key.generate`, `login.finish`…), or `console` for a console command. */
+  readonly type: string;
+  readonly code: number;
+  /** The logged-in user, or for a login the name it tried. */
+  readonly user: string | undefined;
+  /** The client's address, host:port. */
+  readonly from: string;
+  /** The key or user the request names. */
+  readonly target?: string;
+  /** key.grant: the user granted. */
+  readonly grantee?: string;
+  /** A console command: its words (console commands carry no secrets). */
+  readonly command?: string;
+}
+export type RequestObserver = (event: RequestEvent) => void;
+
+const REQUEST_TYPE = /"type"\s*:\s*"([a-zA-Z.]{1,32})"/;
+const RESPONSE_CODE = /"code"\s*:\s*(\d{1,10})/;
+const NAME_FIELD = /"name"\s*:\s*"([^"\\]{1,128})"/;
+const USER_FIELD = /"user"\s*:\s*"([^"\\]{1,128})"/;
+/** SCRAM's client-first message names the user: `n,,n=NAME,r=…`. */
+const SCRAM_USER = /n=([^,"\\]{1,128}),r=/;
+
 export class SessionServer {
+  /** The name each session's login attempt gave (for a failed login's audit entry). */
+  private readonly logins = new WeakMap<Session, string>();
+
   constructor(
     private readonly node: NodeHost,
     private readonly service: Service,
     /** Per-connection limits (connection-guard.ts); tests pass their own timers. */
     private readonly guard: { limits?: GuardLimits; timers?: GuardTimers } = {},
+    private readonly observers: readonly RequestObserver[] = [],
+    /** What the remote console offers beyond the appliance (the audit log). */
+    private readonly consoleExtras: Pick<ConsoleContext, 'audit'> = {},
   ) {}
+
+  /** Open client and console sessions. */
+  get sessions(): number {
+    return this.service.sessionCount;
+  }
 
   attach(path: ClientPath, connection: ClientConnection): void {
     let session: Session;
@@ -119,7 +156,7 @@ export class SessionServer {
       }
       if (!guard.admit(session.user !== undefined)) return;
       // A handler that fails answers with a code; it must never take the node down.
-      this.answer(path, session, incoming.text)
+      this.answer(path, session, incoming.text, connection.remoteAddress)
         .then((reply) => {
           if (!counted && session.user !== undefined) {
             counted = true;
@@ -144,10 +181,44 @@ export class SessionServer {
     });
   }
 
-  private async answer(path: ClientPath, session: Session, text: string): Promise<string> {
+  private notify(event: RequestEvent): void {
+    for (const observe of this.observers) observe(event);
+  }
+
+  private async answer(
+    path: ClientPath,
+    session: Session,
+    text: string,
+    from: string,
+  ): Promise<string> {
     const command = path === '/console' ? consoleFrame(text) : undefined;
-    if (!command) return this.service.handleFrame(session, text);
+    if (!command) {
+      const reply = await this.service.handleFrame(session, text);
+      if (this.observers.length > 0) {
+        const type = REQUEST_TYPE.exec(text)?.[1] ?? 'unknown';
+        const tried = this.logins.get(session);
+        if (type === 'login.start') this.logins.set(session, SCRAM_USER.exec(text)?.[1] ?? '?');
+        this.notify({
+          type,
+          code: Number(RESPONSE_CODE.exec(reply)?.[1] ?? 0),
+          user: session.user ?? (type === 'login.finish' ? tried : undefined),
+          from,
+          target: NAME_FIELD.exec(text)?.[1],
+          grantee: type === 'key.grant' ? USER_FIELD.exec(text)?.[1] : undefined,
+        });
+      }
+      return reply;
+    }
     const code = this.adminCheck(session);
+    const audit = (result: number): void =>
+      this.notify({
+        type: 'console',
+        code: result,
+        user: session.user,
+        from,
+        command: command.line.trim().slice(0, 256),
+      });
+    if (code !== 0) audit(code);
     if (code !== 0)
       return JSON.stringify({
         id: command.id,
@@ -156,7 +227,10 @@ export class SessionServer {
     const result = await runCommand(this.node.appliance, 'remote', command.line, {
       backup: { svmk: this.service.backend.svmk },
       liveSync: (target) => this.node.liveSync(target),
+      sessions: () => this.service.sessionCount,
+      ...this.consoleExtras,
     });
+    audit(result.code);
     return JSON.stringify({ id: command.id, response: { code: 0, result } });
   }
 

@@ -10,6 +10,10 @@ import { runConsole } from './console-command.ts';
 import { runBackup } from './backup-command.ts';
 import { runRestore } from './restore-command.ts';
 import { runWeb } from './web-command.ts';
+import { runStatus } from './status-command.ts';
+import { runKeyCommand } from './key-command.ts';
+import { runAudit } from './audit-command.ts';
+import { runLog } from './log-command.ts';
 
 const HELP: Record<string, string> = {
   main: `hsmpool — an emulated pool of replicated network HSMs
@@ -20,21 +24,63 @@ Commands:
   up        start a pool of appliances on loopback (created on first run)
   node      run one appliance
   console   the remote console of a node
+  status    the pool at a glance: every member, and the manual's four checks
+  key       keys: generate, import, list, info, remove, grant, export, public, sign, verify,
+            encrypt, decrypt, mac, mac-verify
+  user      users: create, list, password, unlock, remove
+  audit     a node's hash-chained audit log
+  log       dump a node directory's transaction log (read-only, for support)
   backup    an encrypted backup of a running pool's state
   restore   restore a backup into a stopped node's directory
   web       serve the browser page on 127.0.0.1 (docs/WEB.md)
 
 Run \`hsmpool <command> --help\` for a command's options.
 Exit codes: 0 ok, 1 failed, 2 usage, 3 data directory, 4 unreachable.`,
-  up: `Usage: hsmpool up [--nodes 3] [--base-port 7001] [--data .hsmpool] [--domain pool] [--json]
+  up: `Usage: hsmpool up [--nodes 3] [--base-port 7001] [--data .hsmpool] [--domain pool] [--init-only] [--json]
 
 Starts a pool on 127.0.0.1 as separate processes, one per node (ports base-port, +1, ...).
-The first run creates it under --data; later runs reuse that data. Ctrl-C stops it cleanly.`,
+The first run creates it under --data; later runs reuse that data. Ctrl-C stops it cleanly.
+It reports ready (--json: one pool-ready event) only once the administrator can log in.
+--init-only creates the pool and its administrator, then stops the nodes and exits.`,
   console: `Usage: hsmpool console --host HOST:PORT --user NAME [--password-file FILE] [--json] [command ...]
 
 The remote console of a node (docs/CONSOLE.md). With a command (info, nodes, refresh,
-cross-check, node-down ID, debug, help) it runs it once; without, it opens a prompt. The
+cross-check, node-down ID, status, audit, debug, backup, live-sync, help) it runs it once; without, it opens a prompt. The
 password comes from --password-file, HSMPOOL_PASSWORD or the first line of standard input.`,
+  status: `Usage: hsmpool status --host HOST:PORT[,HOST:PORT...] --user NAME [--password-file FILE] [--timeout MS] [--json]
+
+Asks every member of the pool (found through the first node that answers) for its view and
+prints one table (address, state, SP/SPVV, epoch, round trip, PTL with age and PA, sessions,
+version), each node's cache and connection test, then the manual's four checks: node cache,
+communication, sync point, PTL — PASS or FAIL with what to do (docs/TROUBLESHOOTING.md).
+Exit 0 only when all four pass, 1 when one fails, 4 when no node answers.`,
+  key: `Usage: hsmpool key ACTION [ARGS] --host HOST:PORT[,...] --user NAME [--password-file FILE] [--json]
+
+  generate NAME --type TYPE [--exportable]      import NAME --type TYPE --in FILE|- [--exportable]
+  list [--owner USER]     info NAME     remove NAME     export NAME [--out FILE|-]
+  grant NAME USER [--use] [--export] [--remove]  (no right given: revoke)     public NAME
+  sign NAME (--in FILE|- | --text S) [--out FILE|-]
+  verify NAME (--in FILE|- | --text S) --signature FILE          (exit 1 when invalid)
+  encrypt|decrypt NAME (--in FILE|- | --text S) [--aad FILE] [--out FILE|-]
+  mac NAME (--in ... | --text S) [--out FILE|-]     mac-verify NAME (--in ...) --signature FILE
+
+TYPE: aes-128, aes-256, hmac-sha256, ec-p256, ed25519, rsa-2048. Results print as base64
+unless --out (raw bytes; - for standard output). The password comes from --password-file or
+HSMPOOL_PASSWORD. Exit 1 with the return code printed when the pool refuses (docs/CLI.md).`,
+  user: `Usage: hsmpool user ACTION [ARGS] --host HOST:PORT[,...] --user NAME [--password-file FILE] [--json]
+
+  create NAME [--admin]    list    password [NAME]    unlock NAME    remove NAME
+
+A new password comes from --new-password-file or HSMPOOL_NEW_PASSWORD, never the command line.`,
+  audit: `Usage: hsmpool audit --host HOST:PORT --user NAME [--password-file FILE] [--last N] [--json]
+
+Prints the last N (default 100) entries of the node's audit log — who, from where, when, what,
+on which key or user, the return code — and checks its hash chain (exit 1 when broken).`,
+  log: `Usage: hsmpool log --data DIR [--json]
+
+Prints every entry of DIR's transaction log (sequence, epoch, type, transaction, SPs, node
+changes, checkpoints; batches by size only) and a summary: committed, aborted, pending, last SP,
+and whether the tail is clean, torn or corrupt (exit 3). Read-only; runs beside a live node.`,
   backup: `Usage: hsmpool backup --host HOST:PORT --user NAME --out FILE [--password-file FILE] [--json]
 
 Fetches an encrypted backup of the pool's replicated state from a running node (through its
@@ -87,8 +133,10 @@ export async function main(argv: string[]): Promise<number> {
         data: 'string',
         domain: 'string',
         json: 'boolean',
+        'init-only': 'boolean',
       });
       return runUp({
+        initOnly: Boolean(values['init-only']),
         nodes: integer(values.nodes, 3, '--nodes'),
         basePort: integer(values['base-port'], 7001, '--base-port'),
         data: (values.data as string | undefined) ?? '.hsmpool',
@@ -137,6 +185,99 @@ export async function main(argv: string[]): Promise<number> {
         json: Boolean(values.json),
         command: positionals,
       });
+    }
+    case 'status': {
+      const { values } = parse(rest, {
+        host: 'string',
+        user: 'string',
+        'password-file': 'string',
+        timeout: 'string',
+        json: 'boolean',
+      });
+      if (!values.host || !values.user)
+        fail('status: --host HOST:PORT[,HOST:PORT...] and --user NAME are required');
+      const timeoutMs = integer(values.timeout, 2000, '--timeout');
+      if (timeoutMs < 1 || timeoutMs > 60_000) fail('status: --timeout MS: 1 to 60000');
+      return runStatus({
+        hosts: (values.host as string).split(',').filter((h) => h.length > 0),
+        user: values.user as string,
+        passwordFile: values['password-file'] as string | undefined,
+        timeoutMs,
+        json: Boolean(values.json),
+      });
+    }
+    case 'key':
+    case 'user': {
+      const { values, positionals } = parse(rest, {
+        host: 'string',
+        user: 'string',
+        'password-file': 'string',
+        'new-password-file': 'string',
+        json: 'boolean',
+        type: 'string',
+        in: 'string',
+        text: 'string',
+        out: 'string',
+        aad: 'string',
+        signature: 'string',
+        owner: 'string',
+        exportable: 'boolean',
+        admin: 'boolean',
+        use: 'boolean',
+        export: 'boolean',
+        remove: 'boolean',
+      });
+      const [action, ...args] = positionals;
+      if (!action) fail(`${command}: an action is required; see hsmpool ${command} --help`);
+      if (!values.host || !values.user)
+        fail(`${command}: --host HOST:PORT[,HOST:PORT...] and --user NAME are required`);
+      return runKeyCommand({
+        group: command,
+        action,
+        args,
+        hosts: (values.host as string).split(',').filter((h) => h.length > 0),
+        user: values.user as string,
+        passwordFile: values['password-file'] as string | undefined,
+        newPasswordFile: values['new-password-file'] as string | undefined,
+        json: Boolean(values.json),
+        type: values.type as string | undefined,
+        in: values.in as string | undefined,
+        text: values.text as string | undefined,
+        out: values.out as string | undefined,
+        aad: values.aad as string | undefined,
+        signature: values.signature as string | undefined,
+        owner: values.owner as string | undefined,
+        exportable: Boolean(values.exportable),
+        admin: Boolean(values.admin),
+        use: Boolean(values.use),
+        export: Boolean(values.export),
+        remove: Boolean(values.remove),
+      });
+    }
+    case 'audit': {
+      const { values } = parse(rest, {
+        host: 'string',
+        user: 'string',
+        'password-file': 'string',
+        last: 'string',
+        json: 'boolean',
+      });
+      if (!values.host || !values.user)
+        fail('audit: --host HOST:PORT and --user NAME are required');
+      const last = integer(values.last, 100, '--last');
+      if (last < 1 || last > 10_000) fail('audit: --last N: 1 to 10000');
+      return runAudit({
+        host: values.host as string,
+        user: values.user as string,
+        passwordFile: values['password-file'] as string | undefined,
+        json: Boolean(values.json),
+        last,
+      });
+    }
+    case 'log': {
+      const { values } = parse(rest, { data: 'string', json: 'boolean' });
+      if (!values.data) fail('log: --data DIR is required');
+      return runLog({ data: values.data as string, json: Boolean(values.json) });
     }
     case 'backup': {
       const { values } = parse(rest, {

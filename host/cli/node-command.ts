@@ -2,7 +2,8 @@
 // WebSocket server on its port (peers, clients, remote console), a 10 ms tick clock.
 // SIGINT/SIGTERM stop it cleanly: the clock stops, pending log writes finish, links close.
 
-import { TICK_MS } from '../appliance/appliance.ts';
+import { EVENTS_KEPT, TICK_MS } from '../appliance/appliance.ts';
+import { openNodeLog, type Level, type NodeLog } from './node-log.ts';
 import type { Core } from '../core/core.ts';
 import { NodeHost } from '../appliance/node-host.ts';
 import type { Joined } from '../appliance/live-sync.ts';
@@ -21,6 +22,8 @@ import { Random } from '../protocol/random.ts';
 import { FileStorage } from '../storage/file.ts';
 import { startNodeServer, type NodeServer } from '../transport/ws-node.ts';
 import { SessionServer, applianceBackend } from '../appliance/sessions.ts';
+import { NodeMetrics } from '../appliance/metrics.node.ts';
+import { AuditLog, auditFields, auditPath } from '../appliance/audit.node.ts';
 import { Service } from '../service/service.ts';
 import { runBootstrap } from './bootstrap.ts';
 import { checkDataDirectory } from './startup-check.ts';
@@ -42,6 +45,9 @@ import { createInterface } from 'node:readline';
 import { runCommand } from '../console/commands.ts';
 import { privateUmask, securePermissions } from './permissions.ts';
 import { randomBytes } from 'node:crypto';
+
+/** Ticks between heartbeats to every peer (1 s at TICK_MS). */
+export const HEARTBEAT_TICKS = 100;
 
 export interface NodeCommandOptions {
   readonly data: string;
@@ -93,6 +99,7 @@ function localConsole(
   node: NodeHost,
   service: Service,
   json: boolean,
+  audit: AuditLog,
   quit: () => void,
 ): () => void {
   // With --json, standard output carries only JSON lines: the prompt goes to standard error,
@@ -110,7 +117,16 @@ function localConsole(
     void runCommand(node.appliance, 'local', line, {
       liveSync: (target) => node.liveSync(target, onProgress),
       unlockUser: (name) => service.unlockFromConsole(name),
+      audit: (n) => audit.tail(n),
     }).then((result) => {
+      const fields = auditFields({
+        type: 'console',
+        code: result.code,
+        user: 'local-console',
+        from: 'local',
+        command: line.trim().slice(0, 256),
+      });
+      if (fields) audit.append(fields);
       console.log(
         json
           ? JSON.stringify({ event: 'console', code: result.code, data: result.data })
@@ -173,20 +189,9 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
   const listen = splitAddress(plan?.listen ?? options.listen ?? config!.listen);
   const release = lockDirectory(options.data);
   let id = plan?.id ?? config!.id;
-  const say = (event: string, fields: Record<string, unknown> = {}): void => {
-    if (options.json) console.log(JSON.stringify({ event, node: id, ...fields }));
-    else
-      console.log(
-        `[${id}] ${event}${
-          Object.keys(fields).length
-            ? ' ' +
-              Object.entries(fields)
-                .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
-                .join(' ')
-            : ''
-        }`,
-      );
-  };
+  const nodeLog: NodeLog = openNodeLog({ data: options.data, json: options.json, node: () => id });
+  const say = (event: string, fields: Record<string, unknown> = {}, level?: Level): void =>
+    nodeLog.say(event, fields, level);
   let server: NodeServer | undefined;
   let storage: FileStorage | undefined;
   try {
@@ -203,13 +208,17 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
     // Phase 1: read and check every file, writing nothing (a joining directory is overwritten
     // whole by the pool image instead). Phase 2, below: open, repair (cut a torn tail), run.
     if (!plan) await checkDataDirectory(options.data, config!, keyedCore());
+    const history = await nodeLog.openFiles();
     storage = await FileStorage.open(options.data);
     let sessions: SessionServer | undefined;
+    const metrics = new NodeMetrics();
+    const audit = new AuditLog(auditPath(options.data));
     server = await startNodeServer({
       host: listen.host,
       port: listen.port,
       nodeId: id,
       svmk,
+      onHttpRequest: (request, response) => metrics.serve(request, response),
       onClientConnection: (path, connection) => {
         if (sessions) sessions.attach(path, connection);
         else connection.close(1013, plan ? 'joining the pool' : 'starting');
@@ -263,7 +272,28 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
           nodeId === nodeServer.peers.nodeId ? nodeServer.peers : nodeServer.renamePeers(nodeId),
         dial: (address) => dialPeerSocket(address),
         groupCommit: options.groupCommit,
-        log: (line) => say('log', { line }),
+        // Idle peers heartbeat once a second: SPs and liveness stay fresh (hsmpool status).
+        timers: { heartbeatTicks: HEARTBEAT_TICKS },
+        observer: {
+          ...metrics.observer,
+          written: (code, ms) => {
+            metrics.observer.written?.(code, ms);
+            nodeLog.answered(code);
+          },
+          event: (event) => {
+            metrics.observer.event?.(event);
+            nodeLog.replication(event);
+            if (event.event === 'node-down')
+              audit.append({
+                actor: 'pool',
+                from: server?.address ?? '-',
+                action: 'node-down',
+                code: 0,
+                detail: event.detail,
+              });
+          },
+        },
+        log: (line) => say('log', { line }, /failed|refused|diverged/.test(line) ? 'warn' : 'info'),
         discovery,
         // A crash while the image overwrites storage leaves joining.json: the next start asks for --join.
         beforeOverwrite: (identity) =>
@@ -290,8 +320,15 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
     );
     const secureRandom = (length: number): Uint8Array => new Uint8Array(randomBytes(length));
     const service = new Service(applianceBackend(node, svmk, secureRandom, Date.now));
-    sessions = new SessionServer(node, service);
+    sessions = new SessionServer(node, service, {}, [metrics.request, audit.request], {
+      audit: (n) => audit.tail(n),
+    });
+    metrics.attach(node, () => service.sessionCount);
+    // The event history of earlier runs, for `debug` and the support bundle.
+    node.appliance.events.unshift(...history);
+    node.appliance.events.splice(0, Math.max(0, node.appliance.events.length - EVENTS_KEPT));
     const clock = setInterval(() => node.tick(), TICK_MS);
+    const peers = watchPeers(node, say);
     const bootstrap = runBootstrap(options.data, node.appliance, say);
     const info = node.appliance.info();
     say('ready', {
@@ -311,11 +348,12 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
       process.once('SIGINT', () => stop('SIGINT'));
       process.once('SIGTERM', () => stop('SIGTERM'));
       if (options.console)
-        closeConsole = localConsole(node, service, options.json, () => stop('console quit'));
+        closeConsole = localConsole(node, service, options.json, audit, () => stop('console quit'));
     });
     closeConsole();
     bootstrap.cancel();
     clearInterval(clock);
+    clearInterval(peers);
     await service.settled();
     await node.close();
     await server.close();
@@ -324,6 +362,32 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
   } finally {
     await server?.close({ graceMs: 0 });
     await storage?.close?.();
+    await nodeLog.close();
     release();
   }
+}
+
+/** A member not heard for this long is logged as lost (heartbeats come every second). */
+export const PEER_LOST_MS = 5000;
+
+/** Logs a member lost (not heard for PEER_LOST_MS) and linked again. */
+function watchPeers(
+  node: NodeHost,
+  say: (event: string, fields: Record<string, unknown>, level?: Level) => void,
+): NodeJS.Timeout {
+  const lost = new Set<string>();
+  const timer = setInterval(() => {
+    const info = node.appliance.info();
+    for (const n of info.nodes) {
+      if (n.self || !n.member || !n.peer) continue;
+      const silentMs = (info.tick - n.peer.tick) * TICK_MS;
+      if (silentMs > PEER_LOST_MS && !lost.has(n.id)) {
+        lost.add(n.id);
+        say('peer-lost', { peer: n.id, address: n.address }, 'warn');
+      } else if (silentMs <= PEER_LOST_MS && lost.delete(n.id))
+        say('peer-linked', { peer: n.id, address: n.address });
+    }
+  }, 1000);
+  timer.unref();
+  return timer;
 }

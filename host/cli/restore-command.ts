@@ -5,6 +5,8 @@
 // nothing. Then the node's log is replaced by one CHECKPOINT of the restored snapshot
 // (host/backup/restore.ts), so its next start recovers exactly the backup's SP.
 
+import { userInfo } from 'node:os';
+import { AuditLog, auditPath } from '../appliance/audit.node.ts';
 import { readFileSync } from 'node:fs';
 import { HsmError } from '../core/codes.ts';
 import { deriveSyncPointKey } from '../core/keys.ts';
@@ -64,6 +66,13 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
         epoch: result.epoch.toString(),
         nodes: result.nodes.length,
       };
+      new AuditLog(auditPath(options.data)).append({
+        actor: `os:${userInfo().username}`,
+        from: 'local',
+        action: 'restore',
+        code: 0,
+        detail: `${options.in}: SP ${summary.sp} SPVV ${summary.spvv}, ${summary.records} records`,
+      });
       if (options.json) console.log(JSON.stringify({ event: 'restored', ...summary }));
       else {
         console.log(

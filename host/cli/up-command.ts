@@ -13,6 +13,8 @@ import { newId, newSvmk, readConfig, writeNodeDirectory, type NodeConfig } from 
 import { writeBootstrap } from './bootstrap.ts';
 import { bootstrapPool } from '../service/users.ts';
 import { newCore } from '../node/core-file.ts';
+import { HsmClient } from '../client/client.ts';
+import { nodeConnections } from '../node/ws-client.ts';
 
 export interface UpOptions {
   readonly nodes: number;
@@ -20,6 +22,40 @@ export interface UpOptions {
   readonly data: string;
   readonly domain: string;
   readonly json: boolean;
+  /** Create the pool and its administrator, then stop the nodes and exit. */
+  readonly initOnly?: boolean;
+}
+
+/** How long `up` waits for the administrator to be able to log in. */
+export const ADMIN_READY_TIMEOUT_MS = 30_000;
+
+/** Resolves once `admin` logs in at `address` (the bootstrap write committed pool-wide). */
+export async function waitForAdmin(
+  address: string,
+  password: string,
+  timeoutMs = ADMIN_READY_TIMEOUT_MS,
+): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const client = await HsmClient.connect({
+        nodes: [address],
+        user: 'admin',
+        password,
+        connections: nodeConnections(),
+        retry: { busyRetriesMax: 0 },
+      });
+      client.close();
+      return;
+    } catch (error) {
+      if (Date.now() > end)
+        throw new CliError(
+          EXIT.FAILED,
+          `the administrator could not log in at ${address} within ${timeoutMs} ms: ${(error as Error).message}`,
+        );
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
 }
 
 /** Pools `up` creates have at most this many nodes (NODES_MAX of the log format). */
@@ -143,7 +179,29 @@ export async function runUp(options: UpOptions): Promise<number> {
     stopAll();
     throw error;
   });
+  // pool-ready only once the administrator can log in (node 1 commits it as the pool's first write).
+  const password = existsSync(adminPasswordPath(options.data))
+    ? readFileSync(adminPasswordPath(options.data), 'utf8').split('\n')[0]
+    : undefined;
+  try {
+    if (password) await waitForAdmin(String(ready[0]?.address), password);
+  } catch (error) {
+    stopAll();
+    throw error;
+  }
   report(options, fresh, ready);
+  if (options.initOnly) {
+    stopAll();
+    const exits = await Promise.all(
+      children.map(
+        (child) =>
+          new Promise<number | null>((resolve) =>
+            child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve),
+          ),
+      ),
+    );
+    return exits.every((code) => code === 0) ? EXIT.OK : EXIT.FAILED;
+  }
   for (const [i, child] of children.entries()) {
     child.once('exit', (code, signal) => {
       if (stopping) console.log(`${dirs[i]}: stopped`);

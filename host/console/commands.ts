@@ -12,6 +12,8 @@ import { EVENT_TYPES } from '../core/batch.ts';
 import { HsmError, describe } from '../core/codes.ts';
 import { backupPiece, startBackup, type BackupContext } from '../backup/transfer.ts';
 import type { LiveSyncSummary } from '../appliance/node-host.ts';
+import { nodeStatus } from './status.ts';
+import { HSMPOOL_VERSION, OPERATING_MODE } from '../core/version.ts';
 
 export type ConsoleKind = 'local' | 'remote';
 
@@ -23,6 +25,10 @@ export interface ConsoleContext {
   readonly liveSync?: (target?: string) => Promise<LiveSyncSummary>;
   /** `unlock USER` (local console only): clears the user's failed-login count (Service.unlockFromConsole). */
   readonly unlockUser?: (name: string) => Promise<void>;
+  /** `status`: the open client and console sessions of this node's service. */
+  readonly sessions?: () => number;
+  /** `audit [N]`: the last N entries of this node's audit log and whether its chain verifies. */
+  readonly audit?: (n: number) => unknown;
 }
 
 export interface ConsoleResult {
@@ -48,6 +54,9 @@ export const HELP_TEXT = `Replication menu
   nodes remove ID              remove a node that is not a member from the node cache
   refresh                      re-register every cached address with the transport, then info
   cross-check [TIMEOUT_MS]     connection test to every cached node, with round-trip times
+                               (fails, 37004, when a node does not answer)
+  audit [N]                    the last N (default 100) entries of this node's audit log, chain checked
+  status [TIMEOUT_MS]          this node's view for hsmpool status: cache, peers, cross-check, PTL (JSON)
   node-down ID|HOST:PORT       declare a dead node down (remote console only)
   remove-node                  planned removal of THIS node from the pool (local console only)
   debug                        support bundle: events, PTL, SP history, node cache, timers
@@ -108,6 +117,24 @@ export async function runCommand(
         return refresh(appliance);
       case 'cross-check':
         return await crossCheck(appliance, args);
+      case 'audit': {
+        if (!context.audit) return failure(37017, 'this console has no audit log');
+        const n = args[0] === undefined ? 100 : Number(args[0]);
+        if (!Number.isInteger(n) || n < 1 || n > 10_000)
+          return failure(37017, 'audit N: 1 to 10000');
+        const audit = context.audit(n);
+        return ok(audit, JSON.stringify(audit, null, 2));
+      }
+      case 'status': {
+        const timeout = args[0] === undefined ? 2000 : Number(args[0]);
+        if (!Number.isInteger(timeout) || timeout < 1 || timeout > 60_000)
+          return failure(37017, 'status TIMEOUT_MS: 1 to 60000');
+        const status = await nodeStatus(appliance, {
+          sessions: context.sessions?.(),
+          crossCheckTimeoutMs: timeout,
+        });
+        return ok(status, JSON.stringify(status, null, 2));
+      }
       case 'node-down':
         return await nodeDown(appliance, kind, args);
       case 'remove-node':
@@ -155,6 +182,7 @@ export function renderInfo(info: ReplicationInfo, nowMs: number): string {
   const lines = [
     `Domain ............ ${info.domain}`,
     `Interface binding . ${info.address}  (node ${info.id})`,
+    `Version ........... hsmpool ${HSMPOOL_VERSION}, mode ${OPERATING_MODE}`,
     `Sync Point ........ ${info.syncPoint.hex}  SPVV ${info.syncPoint.spvvHex}  (${info.syncPoint.count} records, epoch ${info.epoch})`,
   ];
   if (info.fenced)
@@ -184,17 +212,24 @@ export function renderInfo(info: ReplicationInfo, nowMs: number): string {
           : 'cached';
     const peer =
       node.peer && !node.self
-        ? `  SP ${node.peer.sp || '?'} seen ${info.tick - node.peer.tick} ticks ago${node.peer.notSynced ? '  NOT SYNCED' : ''}`
+        ? `  SP ${node.peer.sp || '?'} seen ${(((info.tick - node.peer.tick) * TICK_MS) / 1000).toFixed(1)} s ago${node.peer.notSynced ? '  NOT SYNCED' : ''}`
         : '';
-    lines.push(`  ${node.self ? '*' : ' '} ${node.id}  ${node.address.padEnd(21)} ${role}${peer}`);
+    const moved =
+      node.memberAddress && node.memberAddress !== node.address
+        ? `  (membership: ${node.memberAddress})`
+        : '';
+    lines.push(
+      `  ${node.self ? '*' : ' '} ${node.id}  ${node.address.padEnd(21)} ${role}${peer}${moved}`,
+    );
   }
   if (info.pending.length === 0) lines.push('Pending transaction: none');
   for (const p of info.pending) {
-    const ageTicks = info.tick - p.tick;
+    // The time this node logged it, when this process did; else back-computed from ticks.
+    const at = p.loggedAt ?? nowMs - (info.tick - p.tick) * TICK_MS;
     lines.push(
       'Pending transaction:',
       `  now ............. ${new Date(nowMs).toISOString()}`,
-      `  date/time ....... ${new Date(nowMs - ageTicks * TICK_MS).toISOString()}  (${ageTicks} ticks ago)`,
+      `  date/time ....... ${new Date(at).toISOString()}  (${((nowMs - at) / 1000).toFixed(1)} s ago)`,
       `  GUID ............ ${p.txid}`,
       `  state ........... ${p.state}${p.stateNumber ? ` (${p.stateNumber})` : ''}, this node is ${p.role}`,
       `  type ............ ${EVENT_NAMES.get(p.event) ?? 'EVENT'} (${p.event})`,
@@ -251,6 +286,7 @@ async function crossCheck(appliance: Appliance, args: string[]): Promise<Console
   if (!Number.isInteger(timeout) || timeout < 1 || timeout > 60_000)
     return failure(37017, 'cross-check TIMEOUT_MS: 1 to 60000');
   const results = await appliance.crossCheck(timeout);
+  const failed = results.filter((r) => r.rttMs === undefined);
   const text =
     results.length === 0
       ? 'no cached nodes'
@@ -260,6 +296,13 @@ async function crossCheck(appliance: Appliance, args: string[]): Promise<Console
               `${r.id}  ${r.address.padEnd(21)} ${r.rttMs !== undefined ? `ok  ${r.rttMs.toFixed(1)} ms` : `FAILED  ${describe(r.code ?? 5001).name} (${r.code})`}`,
           )
           .join('\n');
+  // Any node that did not answer fails the command (exit 1 from hsmpool console).
+  if (failed.length > 0)
+    return {
+      code: 37004,
+      data: jsonSafe(results),
+      text: `${text}\n${failed.length} of ${results.length} cached nodes did not answer (37004)`,
+    };
   return ok(results, text);
 }
 

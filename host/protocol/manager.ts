@@ -23,6 +23,9 @@ export function onTick(replica: Replica): void {
     }
   }
   if (replica.now % replica.timers.managerPulseTicks === 0) pulse(replica);
+  const heartbeat = replica.timers.heartbeatTicks;
+  if (heartbeat > 0 && replica.now % heartbeat === 0 && !replica.fenced)
+    for (const peer of replica.peersInPool()) replica.send(peer, { type: 'heartbeat' });
 }
 
 function pulse(replica: Replica): void {

@@ -45,12 +45,16 @@ export interface Timers {
   readonly inDoubtTicks: number;
   /** Ticks node-down waits for the node to answer a probe before it fences it. */
   readonly probeTimeoutTicks: number;
+  /** Ticks between heartbeats to every peer in the pool (0: none; the simulator runs without,
+   * live nodes send one a second so an idle pool's SPs and liveness stay fresh). */
+  readonly heartbeatTicks: number;
 }
 
 export const DEFAULT_TIMERS: Timers = {
   managerPulseTicks: 10,
   inDoubtTicks: 20,
   probeTimeoutTicks: 30,
+  heartbeatTicks: 0,
 };
 
 /** Writes queued at a coordinator waiting for the next transaction. */
@@ -397,6 +401,7 @@ export class Replica {
       case 'membership':
         return manager.onMembership(this, envelope.from, body.membership);
       case 'probe':
+      case 'heartbeat':
         return;
     }
   }

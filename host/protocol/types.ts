@@ -65,6 +65,8 @@ export type MessageBody =
   | { readonly type: 'probe'; readonly nonce: string }
   | { readonly type: 'probe-reply'; readonly nonce: string }
   | { readonly type: 'membership'; readonly membership: MembershipEvents }
+  /** Sent by an idle member to its peers every `heartbeatTicks` so SPs and liveness stay fresh. */
+  | { readonly type: 'heartbeat' }
   | LiveSyncBody;
 
 /** Live-sync (live-sync.ts, docs/LIVE_SYNC.md): a joiner asks a donor, which streams a snapshot,

@@ -143,6 +143,10 @@ function parseBody(value: unknown, readBytes: ReadBytes): MessageBody {
       const o = record(value, path, ['type', 'nonce']);
       return { type, nonce: text(o.nonce, 'body.nonce') };
     }
+    case 'heartbeat': {
+      record(value, path, ['type']);
+      return { type };
+    }
     case 'membership': {
       const o = record(value, path, ['type', 'membership']);
       return { type, membership: parseMembership(o.membership) };

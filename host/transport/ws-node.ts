@@ -7,7 +7,7 @@
 // buffered whole); no compression (sealed frames do not compress, and inflating is where
 // decompression bombs live). docs/TRANSPORT.md.
 
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type ClientOptions, type RawData } from 'ws';
@@ -56,6 +56,8 @@ export interface NodeServerOptions {
   readonly svmk: Uint8Array;
   /** Client sessions and the remote console; without it those paths answer 404. */
   readonly onClientConnection?: (path: ClientPath, connection: ClientConnection) => void;
+  /** Plain HTTP requests (GET /metrics, /healthz, /readyz): true when it answered. */
+  readonly onHttpRequest?: (request: IncomingMessage, response: ServerResponse) => boolean;
   /** The largest client or console message (default CLIENT_MESSAGE_SIZE_MAX). */
   readonly clientMessageSizeMax?: number;
   readonly connectionsMax?: number;
@@ -135,7 +137,8 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     perMessageDeflate: false,
     ...closeTimeout(),
   });
-  const http = createServer((_request, response) => {
+  const http = createServer((request, response) => {
+    if (options.onHttpRequest?.(request, response)) return;
     response
       .writeHead(426, { 'content-type': 'text/plain', connection: 'close' })
       .end('hsmpool node: WebSocket only (/peer, /client, /console)\n');
