@@ -153,7 +153,7 @@ it('records every audited action, never a secret, and detects an edited line', a
   expect(grant.from).toMatch(/^127\.0\.0\.1:\d+$/);
   // (the first failures are the administrator's, before the bootstrap write created it)
   expect(entries.filter((e) => e.action === 'login.failed').map((e) => e.actor)).toContain('alice');
-  expect(entries.find((e) => e.action === 'login.locked')!.code).toBe(38702);
+  expect(entries.find((e) => e.action === 'login.locked')!.code).toBe(38701); // a locked account answers like a wrong password (issue 14)
   const onB = await audit(b, adminPassword);
   expect(onB.out!.entries.map((e) => e.action)).toEqual(
     expect.arrayContaining(['live-sync', 'restore']),

@@ -154,7 +154,7 @@ export function auditFields(event: RequestEvent): AuditFields | undefined {
     const action =
       event.code === 0
         ? 'login'
-        : event.code === code('USER_LOCKED')
+        : event.loginResult === 'locked' || event.code === code('USER_LOCKED')
           ? 'login.locked'
           : 'login.failed';
     return { ...base, action };

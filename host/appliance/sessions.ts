@@ -99,6 +99,8 @@ export interface RequestEvent {
   readonly grantee?: string;
   /** A console command: its words (console commands carry no secrets). */
   readonly command?: string;
+  /** login.finish: what it was (a locked account answers like a wrong password). */
+  readonly loginResult?: 'ok' | 'failed' | 'locked';
 }
 export type RequestObserver = (event: RequestEvent) => void;
 
@@ -204,6 +206,7 @@ export class SessionServer {
           user: session.user ?? (type === 'login.finish' ? tried : undefined),
           from,
           target: NAME_FIELD.exec(text)?.[1],
+          loginResult: type === 'login.finish' ? session.lastLoginResult : undefined,
           grantee: type === 'key.grant' ? USER_FIELD.exec(text)?.[1] : undefined,
         });
       }

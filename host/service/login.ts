@@ -213,6 +213,7 @@ export function loginFinish(
     throw new HsmError(code('NOT_AUTHENTICATED'), 'login.finish without login.start');
   const { server, known } = session.login;
   session.reset(); // one attempt per challenge
+  session.lastLoginResult = undefined;
   const outcome = server.finish(request.clientFinal);
   if (outcome.result === 'malformed')
     throw new HsmError(
@@ -221,13 +222,15 @@ export function loginFinish(
     );
   const user = known ? node.user(server.user) : undefined;
   const policy = node.policy();
-  const tell = (result: 'ok' | 'failed' | 'locked'): void =>
+  const tell = (result: 'ok' | 'failed' | 'locked'): void => {
+    session.lastLoginResult = result;
     events.onLogin?.({
       user: server.user,
       known: user !== undefined,
       result,
       console: session.console,
     });
+  };
   if (!user) {
     tell('failed');
     throw new HsmError(code('AUTH_FAILED'));

@@ -26,6 +26,9 @@ export class Session implements SealedSession {
   channel: SessionChannel | undefined;
   channelNext: SessionChannel | undefined;
   lastActivityMs: number;
+  /** The last login.finish's result on this session: a locked account's answer is the same
+   * code as a wrong password's (so the lock confirms nothing), the audit log still tells them apart. */
+  lastLoginResult: 'ok' | 'failed' | 'locked' | undefined;
   readonly temporaryKeys = new Map<string, TemporaryKey>();
 
   constructor(
