@@ -192,6 +192,16 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
   const nodeLog: NodeLog = openNodeLog({ data: options.data, json: options.json, node: () => id });
   const say = (event: string, fields: Record<string, unknown> = {}, level?: Level): void =>
     nodeLog.say(event, fields, level);
+  // Signals are taken from the start: one that arrives while the node starts stops it
+  // cleanly once it is up, instead of killing it mid-start (the default action).
+  let stopNode: ((signal: string) => void) | undefined;
+  let signalled: string | undefined;
+  const onSignal = (signal: string) => (): void => {
+    if (stopNode) stopNode(signal);
+    else signalled ??= signal;
+  };
+  process.once('SIGINT', onSignal('SIGINT'));
+  process.once('SIGTERM', onSignal('SIGTERM'));
   let server: NodeServer | undefined;
   let storage: FileStorage | undefined;
   try {
@@ -345,8 +355,8 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
         say('stopping', { signal });
         resolve(EXIT.OK);
       };
-      process.once('SIGINT', () => stop('SIGINT'));
-      process.once('SIGTERM', () => stop('SIGTERM'));
+      stopNode = stop;
+      if (signalled) stop(signalled);
       if (options.console)
         closeConsole = localConsole(node, service, options.json, audit, () => stop('console quit'));
     });
