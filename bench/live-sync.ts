@@ -16,6 +16,7 @@ import { Random } from '../host/protocol/random.ts';
 import type { JoinProgress } from '../host/protocol/live-sync.ts';
 import { encodeBackup } from '../host/backup/format.ts';
 import { importBackup } from '../host/backup/restore.ts';
+import { CODE } from '../host/core/codes.ts';
 
 const argKeys = process.argv.indexOf('--keys');
 const KEYS = argKeys > 0 ? Number(process.argv[argKeys + 1]) : 100_000;
@@ -76,7 +77,7 @@ const writer = (async () => {
         acknowledged.push(request.target);
         break;
       }
-      if (reply.code !== 36000 || !writing) break;
+      if (reply.code !== CODE.REPLICATION_BUSY || !writing) break;
     }
   }
 })();
@@ -133,7 +134,7 @@ const names = new Set(
 );
 const missing =
   acknowledged.filter((name) => !names.has(name)).length + (names.has('after-join') ? 0 : 1);
-const busyOnly = [...codes.keys()].every((code) => code === 0 || code === 36000);
+const busyOnly = [...codes.keys()].every((code) => code === 0 || code === CODE.REPLICATION_BUSY);
 const result = {
   keys: KEYS,
   seconds: Number(seconds.toFixed(3)),

@@ -7,6 +7,7 @@
 import { InProcessPool } from '../host/appliance/in-process-pool.ts';
 import { encodeBatch, type Write } from '../host/core/batch.ts';
 import type { Core } from '../host/core/core.ts';
+import { CODE } from '../host/core/codes.ts';
 
 export interface SpFigure {
   readonly records: number;
@@ -101,9 +102,10 @@ export async function commitFigure(
             target: `c-${n}`,
           };
           // Busy (another write holds the pool): the same request again, as the SDK does.
-          for (let code = 36000; code !== 0;) {
+          for (let code: number = CODE.REPLICATION_BUSY; code !== 0;) {
             code = (await pool.appliances[writer % 3].write(input)).code;
-            if (code !== 0 && code !== 36000) throw new Error(`write ${n}: code ${code}`);
+            if (code !== 0 && code !== CODE.REPLICATION_BUSY)
+              throw new Error(`write ${n}: code ${code}`);
           }
         }
       }),

@@ -15,6 +15,7 @@ import {
   toHex,
 } from '../test/fixtures.ts';
 import * as ref from '../test/reference/sync-point.ts';
+import { CODE } from '../host/core/codes.ts';
 
 const core = keyedCore();
 const records: StoreRecord[] = [
@@ -60,7 +61,7 @@ writeFileSync(
             { event: 'DELETE_OBJ', operations: [{ op: 'delete', kind: 'object', name: 'ghost' }] },
           ]),
         ),
-        writeResults: [0, 0, 5004],
+        writeResults: [0, 0, CODE.CANNOT_OPEN_OBJ],
       },
     },
     null,

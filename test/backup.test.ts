@@ -11,7 +11,7 @@ import { InProcessPool } from '../host/appliance/in-process-pool.ts';
 import { recover } from '../host/appliance/recovery.ts';
 import { toPoolNode } from '../host/appliance/log-records.ts';
 import { runCommand } from '../host/console/commands.ts';
-import { HsmError } from '../host/core/codes.ts';
+import { CODE, HsmError } from '../host/core/codes.ts';
 import { LOG_START, LogEncoder } from '../host/core/txlog.ts';
 import { encodeBatch } from '../host/core/batch.ts';
 import type { Core } from '../host/core/core.ts';
@@ -379,7 +379,7 @@ describe('console backup command and restore of a pool node', () => {
       expect((await reply).code).toBe(0);
     }
     const context = { svmk: TEST_SVMK, pieceSize: 512 };
-    expect((await runCommand(a, 'remote', 'backup')).code).toBe(37017); // no SVMK: refused
+    expect((await runCommand(a, 'remote', 'backup')).code).toBe(CODE.CONSOLE_NOT_HERE); // no backup context (no SVMK): refused
     const started = await runCommand(a, 'remote', 'backup', { backup: context });
     expect(started.code).toBe(0);
     const head = started.data as BackupStarted;
@@ -396,7 +396,7 @@ describe('console backup command and restore of a pool node', () => {
       38805,
     );
     expect((await runCommand(a, 'remote', `backup ${head.id}`, { backup: context })).code).toBe(
-      37017,
+      CODE.CONSOLE_USAGE,
     );
     const file = new Uint8Array(Buffer.concat(pieces));
     expect(file.length).toBe(head.bytes);

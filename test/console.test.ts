@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { InProcessPool } from '../host/appliance/in-process-pool.ts';
 import { runCommand } from '../host/console/commands.ts';
+import { CODE } from '../host/core/codes.ts';
 import { Random } from '../host/protocol/random.ts';
 import { keyedCore, sampleObject, TEST_SVMK } from './fixtures.ts';
 
@@ -48,7 +49,9 @@ describe('console commands', () => {
     });
     const [a] = pool.appliances;
     const target = pool.founders[2];
-    expect((await runCommand(a, 'local', `node-down ${target.id}`)).code).toBe(37017);
+    expect((await runCommand(a, 'local', `node-down ${target.id}`)).code).toBe(
+      CODE.CONSOLE_NOT_HERE,
+    );
     const alive = runCommand(a, 'remote', `node-down ${target.address}`);
     await pool.run(40);
     expect((await alive).code).toBe(38501);
@@ -71,9 +74,15 @@ describe('console commands', () => {
       0,
     );
     expect((await runCommand(a, 'local', 'nodes')).text).toContain('00000000000000ff');
-    expect((await runCommand(a, 'local', 'nodes add zz 127.0.0.9:7001')).code).toBe(37017);
-    expect((await runCommand(a, 'local', 'nodes add 00000000000000fe nowhere')).code).toBe(37017);
-    expect((await runCommand(a, 'local', `nodes remove ${pool.founders[1].id}`)).code).toBe(37017); // a member
+    expect((await runCommand(a, 'local', 'nodes add zz 127.0.0.9:7001')).code).toBe(
+      CODE.CONSOLE_USAGE,
+    );
+    expect((await runCommand(a, 'local', 'nodes add 00000000000000fe nowhere')).code).toBe(
+      CODE.ADDRESS_INVALID,
+    );
+    expect((await runCommand(a, 'local', `nodes remove ${pool.founders[1].id}`)).code).toBe(
+      CODE.INVALID_OPERATION,
+    ); // a member
     expect((await runCommand(a, 'local', 'nodes remove 00000000000000ff')).code).toBe(0);
     const check = runCommand(a, 'local', 'cross-check 500');
     await pool.run(20);
@@ -82,8 +91,8 @@ describe('console commands', () => {
     expect(
       (checked.data as { rttMs?: number }[]).filter((r) => r.rttMs !== undefined),
     ).toHaveLength(2);
-    expect((await runCommand(a, 'local', 'frobnicate')).code).toBe(37017);
-    expect((await runCommand(a, 'remote', 'remove-node')).code).toBe(37017);
+    expect((await runCommand(a, 'local', 'frobnicate')).code).toBe(CODE.CONSOLE_USAGE);
+    expect((await runCommand(a, 'remote', 'remove-node')).code).toBe(CODE.CONSOLE_NOT_HERE);
     const leaving = runCommand(b, 'local', 'remove-node');
     await pool.run(30);
     expect((await leaving).code).toBe(0);

@@ -15,7 +15,7 @@ import type {
   FrameConnection,
   FrameListener,
 } from '../host/client/connection.ts';
-import { HsmError, code } from '../host/core/codes.ts';
+import { HsmError, CODE } from '../host/core/codes.ts';
 import { Service } from '../host/service/service.ts';
 import { bootstrapPool } from '../host/service/users.ts';
 import type { ClientConnection, ClientPath } from '../host/transport/transport.ts';
@@ -46,7 +46,7 @@ class SessionConnections implements ConnectionFactory {
 
   async open(address: string): Promise<FrameConnection> {
     const server = this.servers.get(address);
-    if (!server) throw new HsmError(code('NET_CONNECT_FAILED'), `${address} does not answer`);
+    if (!server) throw new HsmError(CODE.NET_CONNECT_FAILED, `${address} does not answer`);
     return SessionConnections.attach(server, '/client');
   }
 
@@ -186,10 +186,8 @@ describe('a fenced or diverged node serves nothing stale', () => {
     expect(host.appliance.core.get('object', 'removed')).toBeDefined(); // the stale store
 
     // Reads and logins on node 3 alone: refused; the application sees the failure (all nodes refused).
-    expect(await codeOf(connect(['node2']))).toBe(code('ALL_NODES_FAILED'));
-    expect(await codeOf(connect(['node2'], 'kim', 'kim-password-1'))).toBe(
-      code('ALL_NODES_FAILED'),
-    );
+    expect(await codeOf(connect(['node2']))).toBe(CODE.ALL_NODES_FAILED);
+    expect(await codeOf(connect(['node2'], 'kim', 'kim-password-1'))).toBe(CODE.ALL_NODES_FAILED);
     // The node's own answers, request by request: 38503 for logins and reads, 38502 for writes.
     const fresh = new Driver(services[2]);
     expect(await fresh.code('ping')).toBe(0);
@@ -208,11 +206,11 @@ describe('a fenced or diverged node serves nothing stale', () => {
 
     // With a healthy node in the list the SDK fails over: no stale signature, the new password.
     const both = await connect(['node2', 'node0']);
-    expect(await codeOf(run(both.sign('removed', message)))).toBe(code('CANNOT_OPEN_OBJ'));
+    expect(await codeOf(run(both.sign('removed', message)))).toBe(CODE.CANNOT_OPEN_OBJ);
     expect(await run(both.sign('kept', message))).toHaveLength(64);
     await connect(['node2', 'node0'], 'kim', 'kim-password-2');
     expect(await codeOf(connect(['node2', 'node0'], 'kim', 'kim-password-1'))).toBe(
-      code('AUTH_FAILED'),
+      CODE.AUTH_FAILED,
     );
 
     // The refused client attempts did not count as connected clients: live-sync in place runs.
@@ -221,7 +219,7 @@ describe('a fenced or diverged node serves nothing stale', () => {
     expect(summary.id).not.toBe(old);
     expect(host.appliance.info().fenced).toBe(false);
     const back = await connect(['node2']);
-    expect(await codeOf(run(back.sign('removed', message)))).toBe(code('CANNOT_OPEN_OBJ'));
+    expect(await codeOf(run(back.sign('removed', message)))).toBe(CODE.CANNOT_OPEN_OBJ);
     expect(await run(back.sign('kept', message))).toHaveLength(64);
     await connect(['node2'], 'kim', 'kim-password-2');
     await pool.close();
@@ -237,10 +235,8 @@ describe('a fenced or diverged node serves nothing stale', () => {
     host.appliance.runtime.replica.diverged = true;
     const service = services[2];
     expect(await run(new Driver(service).login('admin', ADMIN_PASSWORD))).toBe(38504);
-    expect(await codeOf(run(onNode3.sign('signer', message)))).toBe(code('ALL_NODES_FAILED'));
-    expect(await codeOf(run(onNode3.generateKey('other', 'ed25519')))).toBe(
-      code('ALL_NODES_FAILED'),
-    );
+    expect(await codeOf(run(onNode3.sign('signer', message)))).toBe(CODE.ALL_NODES_FAILED);
+    expect(await codeOf(run(onNode3.generateKey('other', 'ed25519')))).toBe(CODE.ALL_NODES_FAILED);
     const both = await connect(['node2', 'node0']);
     expect(await run(both.sign('signer', message))).toHaveLength(64);
     // The operator's console session logs in and runs commands on the diverged node.

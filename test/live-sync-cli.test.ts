@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { HsmClient } from '../host/client/index.ts';
-import { code } from '../host/core/codes.ts';
+import { CODE } from '../host/core/codes.ts';
 import { createPool, nodeDir } from '../host/cli/up-command.ts';
 import { freePort } from '../host/node/free-port.ts';
 import { nodeConnections } from '../host/node/ws-client.ts';
@@ -90,7 +90,7 @@ it("joins by HOST:PORT, and a fenced node comes back by the console's live-sync 
     () => undefined,
     (error: unknown) => error,
   );
-  expect(refused).toMatchObject({ code: code('ALL_NODES_FAILED') });
+  expect(refused).toMatchObject({ code: CODE.ALL_NODES_FAILED });
   expect((refused as Error).message).toMatch(/NODE_FENCED_NO_READS \(38503\)/);
   expect(nodeId(nodeDir(data, 1))).toBe(oldId);
   const synced = await consoleJson(b, password, 'live-sync');

@@ -9,7 +9,7 @@ import { p256 } from '@noble/curves/nist.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { describe, expect, it } from 'vitest';
-import { code } from '../host/core/codes.ts';
+import { CODE } from '../host/core/codes.ts';
 import { deriveKey } from '../host/core/keys.ts';
 import type { KeyType, ObjectRecord } from '../host/core/records.ts';
 import { CryptoEngine, keyBytes } from '../host/service/crypto-engine.ts';
@@ -100,10 +100,10 @@ describe.each(engines)('every key type (%s)', (engineName, engine) => {
       ).valid,
     ).toBe(false);
     expect(await admin.code('encrypt', { name: 'signer', plaintext: encode64(MESSAGE) })).toBe(
-      code('WRONG_KEY_TYPE'),
+      CODE.WRONG_KEY_TYPE,
     );
     expect(await admin.code('mac', { name: 'signer', message: encode64(MESSAGE) })).toBe(
-      code('WRONG_KEY_TYPE'),
+      CODE.WRONG_KEY_TYPE,
     );
   });
 
@@ -132,16 +132,14 @@ describe.each(engines)('every key type (%s)', (engineName, engine) => {
       expect(
         gcm(key, sealed.subarray(0, 12), bytes('header')).decrypt(sealed.subarray(12)),
       ).toEqual(MESSAGE);
-      expect(await admin.code('decrypt', { name: 'cipher', ciphertext })).toBe(
-        code('DECRYPT_FAILED'),
-      );
+      expect(await admin.code('decrypt', { name: 'cipher', ciphertext })).toBe(CODE.DECRYPT_FAILED);
       sealed[20] ^= 1;
       expect(
         await admin.code('decrypt', { name: 'cipher', ciphertext: encode64(sealed), aad }),
-      ).toBe(code('DECRYPT_FAILED'));
+      ).toBe(CODE.DECRYPT_FAILED);
       expect(
         await admin.code('decrypt', { name: 'cipher', ciphertext: encode64(new Uint8Array(5)) }),
-      ).toBe(code('DECRYPT_FAILED'));
+      ).toBe(CODE.DECRYPT_FAILED);
       const again = await admin.call('encrypt', {
         name: 'cipher',
         plaintext: encode64(MESSAGE),
@@ -149,7 +147,7 @@ describe.each(engines)('every key type (%s)', (engineName, engine) => {
       });
       expect(again.ciphertext).not.toBe(ciphertext); // a fresh nonce each time
       expect(await admin.code('sign', { name: 'cipher', message: encode64(MESSAGE) })).toBe(
-        code('WRONG_KEY_TYPE'),
+        CODE.WRONG_KEY_TYPE,
       );
     },
   );
@@ -176,7 +174,7 @@ describe.each(engines)('every key type (%s)', (engineName, engine) => {
       (await admin.call('mac.verify', { name: 'mac-key', message: encode64(bytes('x')), mac }))
         .valid,
     ).toBe(false);
-    expect(await admin.code('key.publicKey', { name: 'mac-key' })).toBe(code('WRONG_KEY_TYPE'));
+    expect(await admin.code('key.publicKey', { name: 'mac-key' })).toBe(CODE.WRONG_KEY_TYPE);
   });
 
   if (engineName === 'noble only') {
@@ -191,7 +189,7 @@ describe.each(engines)('every key type (%s)', (engineName, engine) => {
           exportable: false,
           temporary: false,
         }),
-      ).toBe(code('UNSUPPORTED_HERE'));
+      ).toBe(CODE.UNSUPPORTED_HERE);
     });
   }
 });
@@ -279,14 +277,12 @@ describe('import and export', () => {
         temporary: false,
         material: await admin.sealKey('bad', keyType, material),
       });
-    expect(await attempt('aes-256', new Uint8Array(16))).toBe(code('INVALID_KEY_MATERIAL'));
-    expect(await attempt('aes-128', new Uint8Array(17))).toBe(code('INVALID_KEY_MATERIAL'));
-    expect(await attempt('ec-p256', new Uint8Array(32))).toBe(code('INVALID_KEY_MATERIAL'));
-    expect(await attempt('ec-p256', new Uint8Array(32).fill(0xff))).toBe(
-      code('INVALID_KEY_MATERIAL'),
-    );
+    expect(await attempt('aes-256', new Uint8Array(16))).toBe(CODE.INVALID_KEY_MATERIAL);
+    expect(await attempt('aes-128', new Uint8Array(17))).toBe(CODE.INVALID_KEY_MATERIAL);
+    expect(await attempt('ec-p256', new Uint8Array(32))).toBe(CODE.INVALID_KEY_MATERIAL);
+    expect(await attempt('ec-p256', new Uint8Array(32).fill(0xff))).toBe(CODE.INVALID_KEY_MATERIAL);
     expect(await attempt('rsa-2048', new Uint8Array(300).fill(0x30))).toBe(
-      code('INVALID_KEY_MATERIAL'),
+      CODE.INVALID_KEY_MATERIAL,
     );
     expect(node.core.get('object', 'bad')).toBeUndefined();
   });
@@ -308,23 +304,23 @@ describe('import and export', () => {
         name: 'k',
         material: await other.sealKey('k', 'aes-256', key),
       }),
-    ).toBe(code('DECRYPT_FAILED'));
+    ).toBe(CODE.DECRYPT_FAILED);
     expect(
       await admin.code('key.import', {
         ...fields,
         name: 'k',
         material: await admin.sealKey('j', 'aes-256', key),
       }),
-    ).toBe(code('DECRYPT_FAILED'));
+    ).toBe(CODE.DECRYPT_FAILED);
     expect(
       await admin.code('key.import', {
         ...fields,
         name: 'k',
         material: await admin.sealKey('k', 'hmac-sha256', key),
       }),
-    ).toBe(code('DECRYPT_FAILED'));
+    ).toBe(CODE.DECRYPT_FAILED);
     expect(await admin.code('key.import', { ...fields, name: 'k', material: encode64(key) })).toBe(
-      code('DECRYPT_FAILED'),
+      CODE.DECRYPT_FAILED,
     );
   });
 
@@ -333,7 +329,7 @@ describe('import and export', () => {
     const admin = await loggedIn(node.service);
     await generate(admin, 'kept', 'aes-256', { exportable: false });
     await generate(admin, 'free', 'aes-256', { exportable: true });
-    expect(await admin.code('key.export', { name: 'kept' })).toBe(code('KEY_NOT_EXPORTABLE'));
+    expect(await admin.code('key.export', { name: 'kept' })).toBe(CODE.KEY_NOT_EXPORTABLE);
     expect(await admin.code('key.export', { name: 'free' })).toBe(0);
     await admin.call('policy.set', {
       requestId: newRequestId(),
@@ -342,7 +338,7 @@ describe('import and export', () => {
       keyExportAllowed: false,
       sessionTimeoutSeconds: 900,
     });
-    expect(await admin.code('key.export', { name: 'free' })).toBe(code('EXPORT_DISABLED'));
+    expect(await admin.code('key.export', { name: 'free' })).toBe(CODE.EXPORT_DISABLED);
   });
 
   it('stores material only wrapped under the SVMK-derived key, bound to the name and type', async () => {
@@ -367,10 +363,10 @@ describe('import and export', () => {
     );
     await expect(
       unwrapObjectKey(engine, wrapKey, 'renamed', 'aes-256', object.wrapped),
-    ).rejects.toMatchObject({ code: code('KEY_UNWRAP_FAILED') });
+    ).rejects.toMatchObject({ code: CODE.KEY_UNWRAP_FAILED });
     await expect(
       unwrapObjectKey(engine, wrapKey, 'wrapped', 'hmac-sha256', object.wrapped),
-    ).rejects.toMatchObject({ code: code('KEY_UNWRAP_FAILED') });
+    ).rejects.toMatchObject({ code: CODE.KEY_UNWRAP_FAILED });
   });
 });
 
@@ -406,16 +402,16 @@ describe('rights', () => {
     const sign = (driver: Driver) =>
       driver.code('sign', { name: 'alice-key', message: encode64(MESSAGE) });
     expect(await sign(alice)).toBe(0);
-    expect(await sign(bob)).toBe(code('ACCESS_DENIED'));
-    expect(await sign(admin)).toBe(code('ACCESS_DENIED'));
-    expect(await bob.code('key.export', { name: 'alice-key' })).toBe(code('ACCESS_DENIED'));
+    expect(await sign(bob)).toBe(CODE.ACCESS_DENIED);
+    expect(await sign(admin)).toBe(CODE.ACCESS_DENIED);
+    expect(await bob.code('key.export', { name: 'alice-key' })).toBe(CODE.ACCESS_DENIED);
     expect(await bob.code('key.remove', { requestId: newRequestId(), name: 'alice-key' })).toBe(
-      code('ACCESS_DENIED'),
+      CODE.ACCESS_DENIED,
     );
     expect((await bob.call('key.list')).keys).toEqual([]);
     expect(await grant(alice, 'bob', { use: true })).toBe(0);
     expect(await sign(bob)).toBe(0);
-    expect(await bob.code('key.export', { name: 'alice-key' })).toBe(code('ACCESS_DENIED'));
+    expect(await bob.code('key.export', { name: 'alice-key' })).toBe(CODE.ACCESS_DENIED);
     expect((await bob.call('key.list')).keys).toEqual([
       expect.objectContaining({ name: 'alice-key', owner: 'alice', acl: [] }),
     ]);
@@ -423,17 +419,17 @@ describe('rights', () => {
       { user: 'bob', use: true, export: false, remove: false },
     ]);
     expect(await grant(alice, 'bob', { export: true })).toBe(0);
-    expect(await sign(bob)).toBe(code('ACCESS_DENIED'));
+    expect(await sign(bob)).toBe(CODE.ACCESS_DENIED);
     expect(await bob.code('key.export', { name: 'alice-key' })).toBe(0);
     expect(await grant(alice, 'bob', {})).toBe(0);
-    expect(await bob.code('key.export', { name: 'alice-key' })).toBe(code('ACCESS_DENIED'));
+    expect(await bob.code('key.export', { name: 'alice-key' })).toBe(CODE.ACCESS_DENIED);
   });
 
   it('only the owner grants, never to itself or to an unknown user', async () => {
     const { alice, bob } = await aliceAndBob();
-    expect(await grant(bob, 'bob', { use: true })).toBe(code('ACCESS_DENIED'));
-    expect(await grant(alice, 'alice', { use: true })).toBe(code('ACL_INVALID'));
-    expect(await grant(alice, 'nobody', { use: true })).toBe(code('CANNOT_OPEN_OBJ'));
+    expect(await grant(bob, 'bob', { use: true })).toBe(CODE.ACCESS_DENIED);
+    expect(await grant(alice, 'alice', { use: true })).toBe(CODE.ACL_INVALID);
+    expect(await grant(alice, 'nobody', { use: true })).toBe(CODE.CANNOT_OPEN_OBJ);
     expect(
       await alice.code('key.grant', {
         requestId: newRequestId(),
@@ -443,7 +439,7 @@ describe('rights', () => {
         export: false,
         remove: false,
       }),
-    ).toBe(code('CANNOT_OPEN_OBJ'));
+    ).toBe(CODE.CANNOT_OPEN_OBJ);
   });
 
   it('an administrator removes any key but does not use it; only administrators manage users', async () => {
@@ -455,9 +451,9 @@ describe('rights', () => {
         password: await alice.sealPassword('eve', 'eve-password'),
         admin: true,
       }),
-    ).toBe(code('ACCESS_DENIED'));
-    expect(await alice.code('user.list')).toBe(code('ACCESS_DENIED'));
-    expect(await alice.code('key.list', { owner: 'bob' })).toBe(code('ACCESS_DENIED'));
+    ).toBe(CODE.ACCESS_DENIED);
+    expect(await alice.code('user.list')).toBe(CODE.ACCESS_DENIED);
+    expect(await alice.code('key.list', { owner: 'bob' })).toBe(CODE.ACCESS_DENIED);
     expect((await admin.call('key.list', { owner: 'alice' })).keys.map((key) => key.name)).toEqual([
       'alice-key',
     ]);
@@ -482,7 +478,7 @@ describe('names, duplicates, missing objects', () => {
         exportable: false,
         temporary: false,
       }),
-    ).toBe(code('OBJ_ALREADY_EXISTS'));
+    ).toBe(CODE.OBJ_ALREADY_EXISTS);
     expect(
       await admin.code('key.generate', {
         name: 'dup',
@@ -490,7 +486,7 @@ describe('names, duplicates, missing objects', () => {
         exportable: false,
         temporary: true,
       }),
-    ).toBe(code('OBJ_ALREADY_EXISTS'));
+    ).toBe(CODE.OBJ_ALREADY_EXISTS);
     expect(storedObject(node, 'dup')!.keyType).toBe('aes-128');
     expect(node.core.syncPoint().hex).toBe(before);
   });
@@ -507,7 +503,7 @@ describe('names, duplicates, missing objects', () => {
       ['decrypt', { ciphertext: encode64(new Uint8Array(40)) }],
     ] as const) {
       expect(await admin.code(type, { name: 'missing', ...fields }), type).toBe(
-        code('CANNOT_OPEN_OBJ'),
+        CODE.CANNOT_OPEN_OBJ,
       );
     }
   });
@@ -525,9 +521,9 @@ describe('names, duplicates, missing objects', () => {
           temporary: false,
         }),
         name,
-      ).toBe(code('INVALID_OBJ_NAME'));
+      ).toBe(CODE.INVALID_OBJ_NAME);
       expect(await admin.code('sign', { name, message: encode64(MESSAGE) })).toBe(
-        code('INVALID_OBJ_NAME'),
+        CODE.INVALID_OBJ_NAME,
       );
     }
     expect(
@@ -563,13 +559,13 @@ describe('retried writes', () => {
     expect(retry.txid).toBe(first.txid);
     expect(storedObject(b, 'once')!.wrapped).toEqual(wrappedBefore); // not generated twice
     expect(await onB.code('key.generate', { ...fields, requestId: newRequestId() })).toBe(
-      code('OBJ_ALREADY_EXISTS'),
+      CODE.OBJ_ALREADY_EXISTS,
     );
     const remove = { requestId: newRequestId(), name: 'once' };
     expect(await onA.code('key.remove', remove)).toBe(0);
     expect(await onB.code('key.remove', remove)).toBe(0); // the retry of a delete that took effect
     expect(await onB.code('key.remove', { ...remove, requestId: newRequestId() })).toBe(
-      code('CANNOT_OPEN_OBJ'),
+      CODE.CANNOT_OPEN_OBJ,
     );
   });
 });
@@ -592,10 +588,10 @@ describe('temporary keys', () => {
     expect((await driver.call('key.list')).keys.map((entry) => entry.name)).toEqual(['temp']);
     expect(
       await (await loggedIn(a.service)).code('sign', { name: 'temp', message: encode64(MESSAGE) }),
-    ).toBe(code('CANNOT_OPEN_OBJ'));
+    ).toBe(CODE.CANNOT_OPEN_OBJ);
     expect(
       await (await loggedIn(b.service)).code('sign', { name: 'temp', message: encode64(MESSAGE) }),
-    ).toBe(code('CANNOT_OPEN_OBJ'));
+    ).toBe(CODE.CANNOT_OPEN_OBJ);
     expect(
       await driver.code('key.grant', {
         requestId: newRequestId(),
@@ -605,11 +601,11 @@ describe('temporary keys', () => {
         export: false,
         remove: false,
       }),
-    ).toBe(code('ACL_INVALID'));
+    ).toBe(CODE.ACL_INVALID);
     await driver.call('logout');
     await driver.login('admin', 'administrator-password');
     expect(await driver.code('sign', { name: 'temp', message: encode64(MESSAGE) })).toBe(
-      code('CANNOT_OPEN_OBJ'),
+      CODE.CANNOT_OPEN_OBJ,
     );
   });
 
@@ -624,7 +620,7 @@ describe('temporary keys', () => {
         exportable: false,
         temporary: true,
       }),
-    ).toBe(code('TOO_MANY_TEMPORARY_KEYS'));
+    ).toBe(CODE.TOO_MANY_TEMPORARY_KEYS);
     expect(await driver.code('key.remove', { name: 't0' })).toBe(0);
     expect(
       await driver.code('key.generate', {

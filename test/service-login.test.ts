@@ -2,7 +2,7 @@
 // write and locks at the policy's maxFailedLogins, sessions expire, steps must come in order.
 
 import { describe, expect, it } from 'vitest';
-import { code } from '../host/core/codes.ts';
+import { CODE } from '../host/core/codes.ts';
 import type { UserRecord } from '../host/core/records.ts';
 import { ScramClient } from '../host/service/scram.ts';
 import {
@@ -44,8 +44,8 @@ describe('login', () => {
       clientFirst: new ScramClient('nobody', 'n0nce-n0nce-n0nce').clientFirst,
     });
     expect(unknown.code).toBe(0);
-    expect(await driver.login('nobody', 'whatever-password')).toBe(code('AUTH_FAILED'));
-    expect(await driver.login('admin', 'wrong-password')).toBe(code('AUTH_FAILED'));
+    expect(await driver.login('nobody', 'whatever-password')).toBe(CODE.AUTH_FAILED);
+    expect(await driver.login('admin', 'wrong-password')).toBe(CODE.AUTH_FAILED);
     const responses = [];
     for (const user of ['nobody', 'admin']) {
       const client = new ScramClient(user, 'n0nce-n0nce-n0nce');
@@ -88,15 +88,15 @@ describe('login', () => {
     await admin.createUser('alice', 'alice-password');
     const attacker = new Driver(b.service);
     for (let i = 1; i <= 3; i++) {
-      expect(await attacker.login('alice', `guess-${i}-password`)).toBe(code('AUTH_FAILED'));
+      expect(await attacker.login('alice', `guess-${i}-password`)).toBe(CODE.AUTH_FAILED);
       await b.service.settled();
       expect(userRecord(a, 'alice')!.failedLogins).toBe(i); // replicated: node a sees node b's count
     }
-    expect(await attacker.login('alice', 'guess-4-password')).toBe(code('AUTH_FAILED'));
+    expect(await attacker.login('alice', 'guess-4-password')).toBe(CODE.AUTH_FAILED);
     await b.service.settled();
     expect(userRecord(a, 'alice')!.failedLogins).toBe(3);
     // Locked: the right password gets the same answer as a guess (the lock confirms nothing).
-    expect(await new Driver(a.service).login('alice', 'alice-password')).toBe(code('AUTH_FAILED'));
+    expect(await new Driver(a.service).login('alice', 'alice-password')).toBe(CODE.AUTH_FAILED);
     const users = await admin.call('user.list');
     expect(users.users.find((user) => user.name === 'alice')).toMatchObject({
       locked: true,
@@ -111,9 +111,7 @@ describe('login', () => {
     const node = await makeNode();
     const admin = await loggedIn(node.service);
     await admin.createUser('bob', 'bob-password');
-    expect(await new Driver(node.service).login('bob', 'not-bobs-password')).toBe(
-      code('AUTH_FAILED'),
-    );
+    expect(await new Driver(node.service).login('bob', 'not-bobs-password')).toBe(CODE.AUTH_FAILED);
     await node.service.settled();
     expect(userRecord(node, 'bob')!.failedLogins).toBe(1);
     expect(await new Driver(node.service).login('bob', 'bob-password')).toBe(0);
@@ -136,20 +134,16 @@ describe('login', () => {
     node.backend.submit = async (write) => ({ requestId: write.requestId, code: 36000 });
     for (let i = 0; i < 3; i++)
       expect(await new Driver(node.service).login('carol', 'wrong-password')).toBe(
-        code('AUTH_FAILED'),
+        CODE.AUTH_FAILED,
       );
     await node.service.settled();
     expect(userRecord(node, 'carol')!.failedLogins).toBe(0); // nothing recorded yet
-    expect(await new Driver(node.service).login('carol', 'carol-password')).toBe(
-      code('AUTH_FAILED'),
-    );
+    expect(await new Driver(node.service).login('carol', 'carol-password')).toBe(CODE.AUTH_FAILED);
     expect((await loggedIn(node.service).then((d) => d.call('user.list'))).users).toContainEqual(
       expect.objectContaining({ name: 'carol', locked: true }),
     );
     node.backend.submit = submit;
-    expect(await new Driver(node.service).login('carol', 'wrong-password')).toBe(
-      code('AUTH_FAILED'),
-    );
+    expect(await new Driver(node.service).login('carol', 'wrong-password')).toBe(CODE.AUTH_FAILED);
     await node.service.settled();
   });
 
@@ -157,17 +151,15 @@ describe('login', () => {
     const node = await makeNode();
     const driver = new Driver(node.service);
     expect(await driver.code('login.finish', { clientFinal: 'c=biws,r=x,p=AAAA' })).toBe(
-      code('NOT_AUTHENTICATED'),
+      CODE.NOT_AUTHENTICATED,
     );
-    expect(await driver.code('key.list')).toBe(code('NOT_AUTHENTICATED'));
+    expect(await driver.code('key.list')).toBe(CODE.NOT_AUTHENTICATED);
     expect(await driver.code('ping')).toBe(0);
-    expect(await driver.code('login.start', { clientFirst: 'hello' })).toBe(
-      code('MALFORMED_REQUEST'),
-    );
+    expect(await driver.code('login.start', { clientFirst: 'hello' })).toBe(CODE.MALFORMED_REQUEST);
     expect(await driver.login('admin', ADMIN_PASSWORD)).toBe(0);
     expect(await driver.code('key.list')).toBe(0);
     expect(await driver.code('logout')).toBe(0);
-    expect(await driver.code('key.list')).toBe(code('NOT_AUTHENTICATED'));
+    expect(await driver.code('key.list')).toBe(CODE.NOT_AUTHENTICATED);
   });
 
   it('ends a session idle longer than the policy allows, and one whose user was deleted', async () => {
@@ -178,12 +170,12 @@ describe('login', () => {
     node.clock.advance(899_000);
     expect(await dave.code('key.list')).toBe(0);
     node.clock.advance(901_000);
-    expect(await dave.code('key.list')).toBe(code('SESSION_EXPIRED'));
-    expect(await dave.code('key.list')).toBe(code('NOT_AUTHENTICATED'));
+    expect(await dave.code('key.list')).toBe(CODE.SESSION_EXPIRED);
+    expect(await dave.code('key.list')).toBe(CODE.NOT_AUTHENTICATED);
     expect(await dave.login('dave', 'dave-password')).toBe(0);
     const adminAgain = await loggedIn(node.service);
     await adminAgain.call('user.delete', { requestId: newRequestId(), name: 'dave' });
-    expect(await dave.code('key.list')).toBe(code('SESSION_EXPIRED'));
+    expect(await dave.code('key.list')).toBe(CODE.SESSION_EXPIRED);
   });
 
   it('refuses sessions beyond SESSIONS_MAX with SERVER_BUSY', async () => {

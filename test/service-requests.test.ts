@@ -3,7 +3,7 @@
 
 import { fc, test } from '@fast-check/vitest';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { RETURN_CODES, code } from '../host/core/codes.ts';
+import { RETURN_CODES, CODE } from '../host/core/codes.ts';
 import { FRAME_SIZE_MAX, MESSAGE_SIZE_MAX, parseRequest } from '../host/service/protocol.ts';
 import {
   encode64,
@@ -15,7 +15,7 @@ import {
 } from './service-fixtures.ts';
 
 const DOCUMENTED = new Set(RETURN_CODES.map((entry) => entry.code));
-const MALFORMED = code('MALFORMED_REQUEST');
+const MALFORMED = CODE.MALFORMED_REQUEST;
 
 let node: TestNode;
 let driver: Driver;
@@ -57,12 +57,12 @@ describe('malformed requests', () => {
     [
       'a message over MESSAGE_SIZE_MAX',
       { type: 'sign', name: 'k', message: encode64(new Uint8Array(MESSAGE_SIZE_MAX + 1)) },
-      code('INPUT_TOO_LARGE'),
+      CODE.INPUT_TOO_LARGE,
     ],
     [
       'a name over 32 characters',
       { type: 'sign', name: 'x'.repeat(33), message: '' },
-      code('INVALID_OBJ_NAME'),
+      CODE.INVALID_OBJ_NAME,
     ],
     [
       'an unknown key type',
@@ -103,7 +103,7 @@ describe('malformed requests', () => {
     [
       'a SCRAM message over its limit',
       { type: 'login.finish', clientFinal: 'c'.repeat(1025) },
-      code('INPUT_TOO_LARGE'),
+      CODE.INPUT_TOO_LARGE,
     ],
   ];
 
@@ -136,7 +136,7 @@ describe('frames', () => {
     });
     expect(await frame(' '.repeat(FRAME_SIZE_MAX + 1))).toMatchObject({
       id: null,
-      response: { code: code('INPUT_TOO_LARGE') },
+      response: { code: CODE.INPUT_TOO_LARGE },
     });
     await expectSessionWorks();
   });
@@ -214,7 +214,7 @@ describe('generated bad input', () => {
       const before = node.core.syncPoint().hex;
       const response = await driver.raw(value);
       expect(DOCUMENTED.has(response.code)).toBe(true);
-      expect(response.code).not.toBe(code('INTERNAL_ERROR'));
+      expect(response.code).not.toBe(CODE.INTERNAL_ERROR);
       expect(node.core.syncPoint().hex).toBe(before);
       expect(driver.session.user).toBe('admin');
     },

@@ -3,7 +3,7 @@
 // declare nodes down; and a client pane running the real SDK against them.
 
 import { HsmClient } from '../host/client/client.ts';
-import { HsmError, describe } from '../host/core/codes.ts';
+import { CODE, HsmError, describe } from '../host/core/codes.ts';
 import type { KeyType } from '../host/core/records.ts';
 import { RemotePool } from './remote-pool.ts';
 import { ReplayPool, parseReplay } from './replay.ts';
@@ -54,7 +54,7 @@ async function attach(seed: string): Promise<RemotePool> {
     } catch (error) {
       // Wrong password, unreachable pool: the documented code and message; nothing changes.
       const failure = error instanceof HsmError ? error : undefined;
-      const entry = describe(failure?.code ?? 37019);
+      const entry = describe(failure?.code ?? CODE.OPERATION_FAILED);
       $('attacherror').textContent = `${entry.code} ${entry.name}: ${
         error instanceof Error ? error.message : String(error)
       }`;
@@ -274,7 +274,7 @@ function draw(now: number): void {
             await client.generateKey(`load-${w}-${i}-${Math.round(began)}`, 'hmac-sha256');
             commits++;
           } catch (error) {
-            const number = error instanceof HsmError ? error.code : 37019;
+            const number = error instanceof HsmError ? error.code : CODE.OPERATION_FAILED;
             failures[number] = (failures[number] ?? 0) + 1;
           }
         }
@@ -570,6 +570,14 @@ async function clientFor(index: number): Promise<HsmClient> {
 const toHex = (bytes: Uint8Array): string =>
   [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
 
+/** Failures after which the page opens a new session to that node. */
+const SESSION_DROPPING_CODES: ReadonlySet<number> = new Set([
+  CODE.NET_FAIL,
+  CODE.ACCESS_DENIED,
+  CODE.REPLICATION_BUSY,
+  CODE.SERVER_BUSY,
+]);
+
 async function call(
   op: string,
   index: number,
@@ -590,8 +598,8 @@ async function call(
     };
   } catch (error) {
     const failure = error instanceof HsmError ? error : undefined;
-    const described = describe(failure?.code ?? 37019);
-    if (failure && [5001, 5002, 5003, 36000, 5304].includes(failure.code)) {
+    const described = describe(failure?.code ?? CODE.OPERATION_FAILED);
+    if (failure && SESSION_DROPPING_CODES.has(failure.code)) {
       for (const [key, client] of sessions)
         if (key.startsWith(`${index}/`)) {
           sessions.delete(key);
@@ -718,7 +726,7 @@ async function load(
           await client.generateKey(`load-${w}-${i}-${Math.round(began)}`, 'hmac-sha256');
           commits++;
         } catch (error) {
-          const number = error instanceof HsmError ? error.code : 37019;
+          const number = error instanceof HsmError ? error.code : CODE.OPERATION_FAILED;
           failures[number] = (failures[number] ?? 0) + 1;
         }
       }

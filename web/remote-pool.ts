@@ -6,7 +6,7 @@
 
 import type { ConnectionFactory } from '../host/client/connection.ts';
 import { webSocketConnections, type WebSocketConstructor } from '../host/client/ws-connection.ts';
-import { HsmError, code, describe } from '../host/core/codes.ts';
+import { CODE, HsmError, code, describe } from '../host/core/codes.ts';
 import { RemoteConsole } from '../host/console/remote.ts';
 import type { NodeStatus } from './messages.ts';
 import type { ConsoleAnswer, Flight, TabNode } from './tab-pool.ts';
@@ -126,7 +126,7 @@ export class RemotePool {
   private fail(index: number, error: unknown): void {
     const node = this.nodes[index];
     const failure =
-      error instanceof HsmError ? error : new HsmError(code('NET_CONNECT_FAILED'), String(error));
+      error instanceof HsmError ? error : new HsmError(CODE.NET_CONNECT_FAILED, String(error));
     const changed = node.alive || node.failure !== failure.message;
     node.alive = false;
     node.ready = false;
@@ -182,7 +182,7 @@ export class RemotePool {
     const session = await this.session(index);
     if (!session) {
       const failure = new HsmError(
-        code('NET_CONNECT_FAILED'),
+        CODE.NET_CONNECT_FAILED,
         `${this.nodes[index].address} does not answer`,
       );
       return { code: failure.code, text: failure.message };
@@ -191,7 +191,7 @@ export class RemotePool {
       return await session.run(line);
     } catch (error) {
       const failure = error instanceof HsmError ? error : undefined;
-      const number = failure?.code ?? code('NET_CONNECT_FAILED');
+      const number = failure?.code ?? CODE.NET_CONNECT_FAILED;
       return {
         code: number,
         text: `error: ${describe(number).name} (${number}): ${String(error)}`,

@@ -4,7 +4,7 @@
 // (founders, SVMK, administrator password) is kept in localStorage, so a reload restarts every
 // appliance through recovery.
 
-import { HsmError, code } from '../host/core/codes.ts';
+import { CODE, HsmError, code } from '../host/core/codes.ts';
 import type {
   ConnectionFactory,
   FrameConnection,
@@ -22,7 +22,6 @@ export const TAB_NODES_MAX = 16;
 /** Protocol ticks per second at full speed (TICK_MS = 10). */
 export const FULL_SPEED_TICKS = 100;
 const STORAGE_KEY = 'hsmpool.tab-pool';
-const CANNOT_P2P_CONNECT = 37004;
 
 export interface SavedPool {
   readonly domain: string;
@@ -346,7 +345,7 @@ export class TabPool {
   ): Promise<ConsoleAnswer> {
     const node = this.nodes[index];
     if (!node.alive || !node.ready) {
-      const failure = new HsmError(code('NET_CONNECT_FAILED'), `${node.address} does not answer`);
+      const failure = new HsmError(CODE.NET_CONNECT_FAILED, `${node.address} does not answer`);
       return Promise.resolve({ code: failure.code, text: failure.message });
     }
     const id = this.nextConsole++;
@@ -363,7 +362,7 @@ export class TabPool {
     open: async (address: string): Promise<FrameConnection> => {
       const node = this.nodes.find((candidate) => candidate.address === address);
       if (!node || !node.alive || !node.ready)
-        throw new HsmError(code('NET_CONNECT_FAILED'), `${address} does not answer`);
+        throw new HsmError(CODE.NET_CONNECT_FAILED, `${address} does not answer`);
       const conn = this.pageConn();
       const entry: { node: number; listener?: FrameListener } = { node: node.index };
       this.clients.set(conn, entry);
@@ -442,7 +441,7 @@ export class TabPool {
             t: 'dialed',
             conn: message.conn,
             ok: false,
-            code: CANNOT_P2P_CONNECT,
+            code: CODE.CANNOT_P2P_CONNECT,
             message: `nothing reachable listens at ${message.to}`,
           });
           break;

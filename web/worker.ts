@@ -7,7 +7,7 @@ import { liveSyncJoin, type Joined } from '../host/appliance/live-sync.ts';
 import { NodeHost } from '../host/appliance/node-host.ts';
 import { SessionServer, applianceBackend } from '../host/appliance/sessions.ts';
 import { runCommand } from '../host/console/commands.ts';
-import { HsmError, describe } from '../host/core/codes.ts';
+import { CODE, HsmError, describe } from '../host/core/codes.ts';
 import { Core } from '../host/core/core.ts';
 import { deriveSyncPointKey } from '../host/core/keys.ts';
 import { Random } from '../host/protocol/random.ts';
@@ -27,7 +27,6 @@ const scope = globalThis as unknown as {
 const post = (message: WorkerToPage, transfer?: Transferable[]): void =>
   scope.postMessage(message, transfer);
 
-const CANNOT_P2P_CONNECT = 37004;
 /** Closing code of a connection cut by a pulled cable or a dead process. */
 const ABNORMAL = 1006;
 /** How often the worker reports its state to the dashboard. */
@@ -275,7 +274,7 @@ async function bootstrap(password: string, newCore: () => Core): Promise<void> {
   for (;;) {
     const reply = await node!.appliance.write(input);
     // 5022: the records exist (an earlier attempt committed before a reload).
-    if (reply.code === 0 || reply.code === 5022) break;
+    if (reply.code === 0 || reply.code === CODE.OBJ_ALREADY_EXISTS) break;
     await new Promise((resolve) => setTimeout(resolve, BOOTSTRAP_RETRY_MS));
   }
   bootstrapped = true;
@@ -318,7 +317,7 @@ function handle(message: PageToWorker): void {
         waiting.resolve(new PortSocket(message.port, message.peer));
       } else {
         waiting.reject(
-          new HsmError(message.code ?? CANNOT_P2P_CONNECT, message.message ?? 'unreachable'),
+          new HsmError(message.code ?? CODE.CANNOT_P2P_CONNECT, message.message ?? 'unreachable'),
         );
       }
       break;
@@ -350,7 +349,7 @@ function handle(message: PageToWorker): void {
       })
         .then((result) => post({ t: 'console', id, result }))
         .catch((error: unknown) => {
-          const code = error instanceof HsmError ? error.code : 37019;
+          const code = error instanceof HsmError ? error.code : CODE.OPERATION_FAILED;
           post({
             t: 'console',
             id,

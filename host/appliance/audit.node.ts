@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RequestEvent } from './sessions.ts';
-import { code } from '../core/codes.ts';
+import { CODE } from '../core/codes.ts';
 
 export const auditPath = (dir: string): string => join(dir, 'audit.log');
 /** Entries `audit` returns at most. */
@@ -154,7 +154,7 @@ export function auditFields(event: RequestEvent): AuditFields | undefined {
     const action =
       event.code === 0
         ? 'login'
-        : event.loginResult === 'locked' || event.code === code('USER_LOCKED')
+        : event.loginResult === 'locked' || event.code === CODE.USER_LOCKED
           ? 'login.locked'
           : 'login.failed';
     return { ...base, action };

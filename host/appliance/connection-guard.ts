@@ -4,7 +4,7 @@
 // connection over a limit gets one plaintext refusal frame naming the code, then is closed —
 // the node never queues without bound for a client that does not read.
 
-import { HsmError, code } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import {
   CONNECTION_IN_FLIGHT_MAX,
   IDLE_CLOSE_MS,
@@ -57,7 +57,7 @@ export class ConnectionGuard {
     private readonly timers: GuardTimers = REAL_TIMERS,
   ) {
     this.timer = timers.set(
-      () => this.refuse(code('LOGIN_DEADLINE'), `no login in ${limits.loginDeadlineMs} ms`),
+      () => this.refuse(CODE.LOGIN_DEADLINE, `no login in ${limits.loginDeadlineMs} ms`),
       limits.loginDeadlineMs,
     );
     connection.onClose(() => {
@@ -71,16 +71,13 @@ export class ConnectionGuard {
     if (this.closed) return false;
     if (!loggedIn && ++this.framesBeforeLogin > this.limits.preLoginFramesMax) {
       this.refuse(
-        code('LOGIN_DEADLINE'),
+        CODE.LOGIN_DEADLINE,
         `more than ${this.limits.preLoginFramesMax} frames before login`,
       );
       return false;
     }
     if (this.inFlight >= this.limits.inFlightMax) {
-      this.refuse(
-        code('CONNECTION_LIMIT'),
-        `more than ${this.limits.inFlightMax} requests in flight`,
-      );
+      this.refuse(CODE.CONNECTION_LIMIT, `more than ${this.limits.inFlightMax} requests in flight`);
       return false;
     }
     this.inFlight++;
@@ -98,7 +95,7 @@ export class ConnectionGuard {
     }
     if (this.connection.bufferedBytes() > this.limits.replyBacklogBytesMax)
       this.refuse(
-        code('CONNECTION_LIMIT'),
+        CODE.CONNECTION_LIMIT,
         `more than ${this.limits.replyBacklogBytesMax} bytes of replies unread`,
       );
   }
@@ -123,7 +120,7 @@ export class ConnectionGuard {
   private restartIdle(): void {
     this.timers.clear(this.timer);
     this.timer = this.timers.set(
-      () => this.refuse(code('SESSION_EXPIRED'), `idle for ${this.limits.idleCloseMs} ms`),
+      () => this.refuse(CODE.SESSION_EXPIRED, `idle for ${this.limits.idleCloseMs} ms`),
       this.limits.idleCloseMs,
     );
   }

@@ -5,7 +5,7 @@
 // with the peer handshake (the ANY_NODE wildcard: the answer names the node). Browser-safe:
 // probes go through the host's dialer; pulses are counted in ticks.
 
-import { HsmError } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import type { NodeId } from '../protocol/types.ts';
 import type { ProbeResult } from '../transport/probe.ts';
 
@@ -19,8 +19,6 @@ export const DISCOVERY_ADDRESSES_MAX = 64;
 /** How long one probe waits for the handshake. */
 export const DISCOVERY_PROBE_TIMEOUT_MS = 1000;
 
-const INVALID_OPERATION = 37017;
-
 /** "HOST:PORT-PORT" or "HOST:PORT", comma-separated: the addresses, at most DISCOVERY_ADDRESSES_MAX. */
 export function parseDiscoveryRange(text: string): string[] {
   const addresses: string[] = [];
@@ -31,7 +29,7 @@ export function parseDiscoveryRange(text: string): string[] {
     const match = /^(.+):(\d{1,5})(?:-(\d{1,5}))?$/.exec(part);
     if (!match)
       throw new HsmError(
-        INVALID_OPERATION,
+        CODE.ADDRESS_INVALID,
         `discovery range ${JSON.stringify(part)}: expected HOST:PORT or HOST:PORT-PORT`,
       );
     const [, host, low, high = low] = match;
@@ -39,17 +37,18 @@ export function parseDiscoveryRange(text: string): string[] {
     const to = Number(high);
     if (from < 1 || to > 65535 || to < from)
       throw new HsmError(
-        INVALID_OPERATION,
+        CODE.ADDRESS_INVALID,
         `discovery range ${part}: ports 1 to 65535, low to high`,
       );
     if (addresses.length + (to - from + 1) > DISCOVERY_ADDRESSES_MAX)
       throw new HsmError(
-        INVALID_OPERATION,
+        CODE.ADDRESS_INVALID,
         `discovery range: at most ${DISCOVERY_ADDRESSES_MAX} addresses`,
       );
     for (let port = from; port <= to; port++) addresses.push(`${host}:${port}`);
   }
-  if (addresses.length === 0) throw new HsmError(INVALID_OPERATION, 'discovery range: no address');
+  if (addresses.length === 0)
+    throw new HsmError(CODE.ADDRESS_INVALID, 'discovery range: no address');
   return [...new Set(addresses)];
 }
 

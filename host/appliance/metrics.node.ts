@@ -14,6 +14,7 @@ import { TICK_MS } from './appliance.ts';
 import type { NodeHost } from './node-host.ts';
 import type { RequestObserver } from './sessions.ts';
 import { HSMPOOL_VERSION, OPERATING_MODE } from '../core/version.ts';
+import { CODE } from '../core/codes.ts';
 
 /** Request types that change nothing (reads served by this node alone). */
 const WRITES = new Set([
@@ -233,7 +234,7 @@ export class NodeMetrics {
     },
     written: (code, ms) => {
       this.answers.inc({ code: this.label('code', String(code)) });
-      if (code === 36000) this.busy.inc();
+      if (code === CODE.REPLICATION_BUSY) this.busy.inc();
       if (code === 0) this.commitLatency.observe(ms / 1000);
     },
     persisted: (ms) => this.fsyncLatency.observe(ms / 1000),

@@ -2,7 +2,7 @@
 // Filled from the replicated membership (a node that knows one member learns them all), by
 // hand from the console, and kept across restarts. Local: never part of the Sync-Point.
 
-import { HsmError } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import type { NodeId } from '../protocol/types.ts';
 import type { Storage } from '../storage/storage.ts';
 
@@ -11,7 +11,6 @@ export const NODE_CACHE_KEY = 'node-cache';
 export const NODE_CACHE_MAX = 64;
 const ADDRESS_PATTERN = /^[A-Za-z0-9.\-]{1,253}:\d{1,5}$/;
 
-const META_DAMAGED = 38314;
 /** Node ids as the pool makes them (16 lowercase hex digits). */
 const NODE_ID_PATTERN = /^[0-9a-f]{16}$/;
 
@@ -19,7 +18,7 @@ const NODE_ID_PATTERN = /^[0-9a-f]{16}$/;
  * NODE_CACHE_MAX; anything else is refused whole with 38314 (nothing is dropped silently). */
 export function parseNodeCache(bytes: Uint8Array): [NodeId, string][] {
   const refuse = (why: string): never => {
-    throw new HsmError(META_DAMAGED, `meta/${NODE_CACHE_KEY}: ${why}`);
+    throw new HsmError(CODE.META_DAMAGED, `meta/${NODE_CACHE_KEY}: ${why}`);
   };
   let saved: unknown;
   try {
@@ -59,7 +58,10 @@ export class NodeCache {
   static checkAddress(address: string): void {
     const port = Number(address.split(':').pop());
     if (!ADDRESS_PATTERN.test(address) || port < 1 || port > 65535)
-      throw new HsmError(37017, `not a host:port address: ${JSON.stringify(address)}`);
+      throw new HsmError(
+        CODE.ADDRESS_INVALID,
+        `not a host:port address: ${JSON.stringify(address)}`,
+      );
   }
 
   /** Records an address; returns true if it was new or changed. */
@@ -72,7 +74,10 @@ export class NodeCache {
   set(id: NodeId, address: string): void {
     NodeCache.checkAddress(address);
     if (!this.nodes.has(id) && this.nodes.size >= NODE_CACHE_MAX)
-      throw new HsmError(37037, `the node cache holds at most ${NODE_CACHE_MAX} nodes`);
+      throw new HsmError(
+        CODE.MAX_NODE_COUNT_REACHED,
+        `the node cache holds at most ${NODE_CACHE_MAX} nodes`,
+      );
     this.nodes.set(id, address);
   }
 

@@ -21,7 +21,7 @@
 //    request-outcomes blob written for it (38316 REQUEST_OUTCOMES_MISSING, when the caller
 //    passes what it found). Only then is a torn tail cut.
 
-import { HsmError } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import type { Core, SyncPoint } from '../core/core.ts';
 import {
   LOG_START,
@@ -39,14 +39,8 @@ import { SNAPSHOT_HEADER_SIZE } from '../core/layout.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { OutcomesCheckpoint } from './request-outcomes.ts';
 
-const CANNOT_LOAD_LOG = 37027;
-const LOG_REPLAY_MISMATCH = 38312;
-const LOG_NO_BASE = 38313;
-const LOG_ROLLED_BACK = 38315;
-const REQUEST_OUTCOMES_MISSING = 38316;
 /** The snapshots checkpoints write (compaction.ts checkpointName): their name says their sequence. */
 const CHECKPOINT_NAME = /^checkpoint-(\d{20})$/;
-const STORE_NOT_EMPTY = 38207;
 /** Snapshot bytes handed to the core per import call (whole frames; below the IO buffer). */
 const SNAPSHOT_IMPORT_CHUNK = 1 << 20;
 const FRAME_HEADER_SIZE = 4;
@@ -111,7 +105,7 @@ interface Base {
 }
 
 function mismatch(detail: string): never {
-  throw new HsmError(LOG_REPLAY_MISMATCH, detail);
+  throw new HsmError(CODE.LOG_REPLAY_MISMATCH, detail);
 }
 
 const hex = (value: bigint): string => value.toString(16).padStart(16, '0');
@@ -125,9 +119,9 @@ async function readLog(
   const log = await storage.readLog();
   const entries: ScannedEntry[] = [];
   const scan = scanLog(core, log, { poolId }, (entry) => entries.push(entry));
-  if (scan.code === CANNOT_LOAD_LOG) {
+  if (scan.code === CODE.CANNOT_LOAD_LOG) {
     throw new HsmError(
-      CANNOT_LOAD_LOG,
+      CODE.CANNOT_LOAD_LOG,
       `log entry at offset ${scan.damage?.offset}: ${scan.damage?.name}; valid data follows at offset ${scan.witnessOffset}`,
     );
   }
@@ -203,7 +197,7 @@ async function chooseBase(
     entries.length > 0
       ? `the log starts at sequence ${entries[0].sequence}`
       : 'the log is empty but snapshots exist';
-  throw new HsmError(LOG_NO_BASE, `no usable checkpoint snapshot and ${first}`);
+  throw new HsmError(CODE.LOG_NO_BASE, `no usable checkpoint snapshot and ${first}`);
 }
 
 /**
@@ -219,7 +213,7 @@ async function refuseRolledBack(storage: Storage, last: ChainPosition): Promise<
     const sequence = BigInt(match[1]);
     if (sequence > last.sequence + 1n)
       throw new HsmError(
-        LOG_ROLLED_BACK,
+        CODE.LOG_ROLLED_BACK,
         `snapshots/${name} was written at log sequence ${sequence}, but the log ends at sequence ${last.sequence}: the log was rolled back`,
       );
   }
@@ -251,7 +245,7 @@ function refuseWrongOutcomes(
   const file = 'meta/request-outcomes';
   if (!blob.present)
     throw new HsmError(
-      REQUEST_OUTCOMES_MISSING,
+      CODE.REQUEST_OUTCOMES_MISSING,
       `${file} is missing, but the log's checkpoint at sequence ${newest.sequence} was written after it: retried writes could run twice`,
     );
   const named = blob.checkpoint;
@@ -266,7 +260,7 @@ function refuseWrongOutcomes(
         named.spvv === spBefore.spvv;
   if (!matches)
     throw new HsmError(
-      REQUEST_OUTCOMES_MISSING,
+      CODE.REQUEST_OUTCOMES_MISSING,
       `${file} belongs with a checkpoint at sequence ${named.sequence} (SP ${hex(named.sp).toUpperCase()}), not with this log, whose newest is at sequence ${newest.sequence} (SP ${hex(newest.body.sp).toUpperCase()})`,
     );
 }
@@ -412,7 +406,7 @@ export async function recover(
   options: RecoveryOptions,
 ): Promise<RecoveredState> {
   core.syncPoint(); // throws 38202 STORE_NO_KEY before anything else if the core has no key
-  if (core.count() !== 0) throw new HsmError(STORE_NOT_EMPTY, 'recovery needs an empty store');
+  if (core.count() !== 0) throw new HsmError(CODE.STORE_NOT_EMPTY, 'recovery needs an empty store');
   const { log, entries, tornBytes, last } = await readLog(core, storage, options.poolId);
   await refuseRolledBack(storage, last);
   const base = await chooseBase(core, storage, log, entries);

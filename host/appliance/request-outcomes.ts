@@ -17,7 +17,7 @@
 
 import { sha256 } from '@noble/hashes/sha2.js';
 import { equalBytes } from '@noble/ciphers/utils.js';
-import { HsmError } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import type { Outcome } from '../protocol/replica.ts';
 import { REQUEST_OUTCOMES_MAX } from '../protocol/replica.ts';
 import type { Storage } from '../storage/storage.ts';
@@ -33,7 +33,6 @@ const HEADER_SIZE_V1 = 12;
 const HEADER_SIZE = 32;
 const ENTRY_SIZE = 28;
 const CHECKSUM_SIZE = 32;
-const CANNOT_LOAD_LOG = 37027;
 
 const hex = (bytes: Uint8Array): string =>
   Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
@@ -96,7 +95,10 @@ export function decodeRequestOutcomes(bytes: Uint8Array): [string, Outcome][] {
 /** The outcomes and the checkpoint of a blob (version 1 or 2); HsmError 37027 if it is not one, whole and intact. */
 export function decodeRequestOutcomesBlob(bytes: Uint8Array): RequestOutcomesBlob {
   const refuse = (why: string): never => {
-    throw new HsmError(CANNOT_LOAD_LOG, `request outcomes (meta/${REQUEST_OUTCOMES_KEY}): ${why}`);
+    throw new HsmError(
+      CODE.CANNOT_LOAD_LOG,
+      `request outcomes (meta/${REQUEST_OUTCOMES_KEY}): ${why}`,
+    );
   };
   if (bytes.length < HEADER_SIZE_V1 + CHECKSUM_SIZE) refuse(`${bytes.length} bytes is too short`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

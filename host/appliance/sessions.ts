@@ -3,7 +3,7 @@
 // docs/CLIENT.md). A /console connection also takes `console.run` frames, answered by the
 // console command set for a logged-in administrator (5002 for anyone else).
 
-import { HsmError } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import { runCommand, type ConsoleContext } from '../console/commands.ts';
 import type { ServiceBackend } from '../service/backend.ts';
 import type { Service } from '../service/service.ts';
@@ -48,13 +48,11 @@ export function servingCode(replica: {
   readonly fenced: boolean;
   readonly diverged: boolean;
 }): number {
-  if (replica.fenced) return NODE_FENCED_NO_READS;
-  if (replica.diverged) return NODE_DIVERGED;
+  if (replica.fenced) return CODE.NODE_FENCED_NO_READS;
+  if (replica.diverged) return CODE.NODE_DIVERGED;
   return 0;
 }
 
-const NODE_FENCED_NO_READS = 38503;
-const NODE_DIVERGED = 38504;
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
@@ -170,7 +168,7 @@ export class SessionServer {
           JSON.stringify({
             id: null,
             response: {
-              code: 37019,
+              code: CODE.OPERATION_FAILED,
               message: `internal error: ${error instanceof Error ? error.message : String(error)}`,
             },
           }),
@@ -240,11 +238,11 @@ export class SessionServer {
   /** 0 for a logged-in administrator; otherwise the code to refuse with. The session checks
    * of every request apply (idle timeout, deleted user): 38704 for an expired session. */
   private adminCheck(session: Session): number {
-    if (!session.user) return 5002;
+    if (!session.user) return CODE.ACCESS_DENIED;
     try {
-      return this.service.sessionUser(session).admin ? 0 : 5002;
+      return this.service.sessionUser(session).admin ? 0 : CODE.ACCESS_DENIED;
     } catch (error) {
-      return error instanceof HsmError ? error.code : 5002;
+      return error instanceof HsmError ? error.code : CODE.ACCESS_DENIED;
     }
   }
 }

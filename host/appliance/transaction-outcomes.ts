@@ -16,7 +16,7 @@
 
 import { sha256 } from '@noble/hashes/sha2.js';
 import { equalBytes } from '@noble/ciphers/utils.js';
-import { HsmError } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import { OUTCOMES_MAX } from '../protocol/replica.ts';
 import type { Storage } from '../storage/storage.ts';
 
@@ -26,7 +26,6 @@ export const TRANSACTION_OUTCOMES_VERSION = 1;
 const HEADER_SIZE = 12;
 const ENTRY_SIZE = 16;
 const CHECKSUM_SIZE = 32;
-const CANNOT_LOAD_LOG = 37027;
 
 /** The newest OUTCOMES_MAX outcomes (txid as 16 hex digits), oldest first, as the blob. */
 export function encodeTransactionOutcomes(
@@ -53,7 +52,7 @@ export function encodeTransactionOutcomes(
 /** The outcomes of a blob, oldest first; HsmError 37027 if it is not one, whole and intact. */
 export function decodeTransactionOutcomes(bytes: Uint8Array): [string, boolean][] {
   const refuse = (why: string): never => {
-    throw new HsmError(CANNOT_LOAD_LOG, `transaction outcomes: ${why}`);
+    throw new HsmError(CODE.CANNOT_LOAD_LOG, `transaction outcomes: ${why}`);
   };
   if (bytes.length < HEADER_SIZE + CHECKSUM_SIZE) refuse(`${bytes.length} bytes is too short`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

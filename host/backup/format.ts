@@ -17,7 +17,7 @@
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { HsmError } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import { deriveKey } from '../core/keys.ts';
 
 export const BACKUP_MAGIC = 0x4b425348; // "HSBK" little-endian
@@ -33,11 +33,6 @@ export const BACKUP_CHUNK_SIZE_MIN = 4096;
 export const BACKUP_CHUNK_SIZE_MAX = 16 << 20;
 /** The snapshot header's size and offsets (docs/FORMATS.md "Snapshots"). */
 const SNAPSHOT_HEADER_SIZE = 32;
-
-export const BACKUP_FORMAT = 38801;
-export const BACKUP_DAMAGED = 38802;
-export const BACKUP_FOREIGN = 38803;
-const SNAPSHOT_MISMATCH = 38404;
 
 export interface BackupHeader {
   readonly version: number;
@@ -153,7 +148,7 @@ export function encodeBackup(input: BackupInput, svmk: Uint8Array): Uint8Array {
     throw new RangeError(`chunkSize: ${BACKUP_CHUNK_SIZE_MIN} to ${BACKUP_CHUNK_SIZE_MAX}`);
   const snapshot = concat([...input.snapshot]);
   if (snapshot.length < SNAPSHOT_HEADER_SIZE)
-    throw new HsmError(38401, 'backup: the snapshot stream has no header');
+    throw new HsmError(CODE.SNAPSHOT_BAD_HEADER, 'backup: the snapshot stream has no header');
   const snapshotView = new DataView(snapshot.buffer, snapshot.byteOffset, SNAPSHOT_HEADER_SIZE);
   const salt = (input.randomBytes ?? defaultRandom)(BACKUP_SALT_SIZE);
   if (salt.length !== BACKUP_SALT_SIZE) throw new RangeError('randomBytes: wrong length');
@@ -184,7 +179,7 @@ export function encodeBackup(input: BackupInput, svmk: Uint8Array): Uint8Array {
 /** Parses and checks a backup's header (38801 if it is not one of this version). */
 export function readBackupHeader(bytes: Uint8Array): BackupHeader {
   const fail = (detail: string): never => {
-    throw new HsmError(BACKUP_FORMAT, `backup: ${detail}`);
+    throw new HsmError(CODE.BACKUP_FORMAT, `backup: ${detail}`);
   };
   if (bytes.length < BACKUP_FIXED_HEADER_SIZE) {
     // Too short for a header: still say "damaged" if it starts like a backup.
@@ -193,7 +188,7 @@ export function readBackupHeader(bytes: Uint8Array): BackupHeader {
       new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true) === BACKUP_MAGIC
     ) {
       throw new HsmError(
-        BACKUP_DAMAGED,
+        CODE.BACKUP_DAMAGED,
         `backup: ${bytes.length} bytes, shorter than its header (truncated)`,
       );
     }
@@ -225,7 +220,7 @@ export function readBackupHeader(bytes: Uint8Array): BackupHeader {
   if (createdMs > BigInt(Number.MAX_SAFE_INTEGER)) fail('creation time out of range');
   if (bytes.length < headerLength)
     throw new HsmError(
-      BACKUP_DAMAGED,
+      CODE.BACKUP_DAMAGED,
       `backup: ${bytes.length} bytes, shorter than its header (truncated)`,
     );
   let domain = '';
@@ -255,7 +250,7 @@ export function verifyBackupChecksum(bytes: Uint8Array): BackupHeader {
   const expected = backupLength(header);
   if (bytes.length !== expected) {
     throw new HsmError(
-      BACKUP_DAMAGED,
+      CODE.BACKUP_DAMAGED,
       `backup: ${bytes.length} bytes where its header implies ${expected} (${bytes.length < expected ? 'truncated' : 'trailing bytes'})`,
     );
   }
@@ -266,7 +261,7 @@ export function verifyBackupChecksum(bytes: Uint8Array): BackupHeader {
   for (let i = 0; i < BACKUP_CHECKSUM_SIZE; i++) diff |= actual[i] ^ stored[i];
   if (diff !== 0)
     throw new HsmError(
-      BACKUP_DAMAGED,
+      CODE.BACKUP_DAMAGED,
       'backup: the SHA-256 checksum does not match (the file is corrupt)',
     );
   return header;
@@ -291,7 +286,7 @@ export function decodeBackup(bytes: Uint8Array, svmk: Uint8Array): DecodedBackup
       plain = chacha20poly1305(key, nonce(index), aad).decrypt(sealed);
     } catch {
       throw new HsmError(
-        BACKUP_FOREIGN,
+        CODE.BACKUP_FOREIGN,
         `backup: chunk ${index} does not authenticate: the backup was made under another SVMK (another pool) or altered`,
       );
     }
@@ -305,7 +300,7 @@ export function decodeBackup(bytes: Uint8Array, svmk: Uint8Array): DecodedBackup
     view.getUint16(24, true) !== header.spvv
   ) {
     throw new HsmError(
-      SNAPSHOT_MISMATCH,
+      CODE.SNAPSHOT_MISMATCH,
       'backup: the snapshot inside does not have the record count, SP and SPVV of the backup header',
     );
   }

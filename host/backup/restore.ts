@@ -19,15 +19,13 @@ import {
   encodeTransactionOutcomes,
   TRANSACTION_OUTCOMES_KEY,
 } from '../appliance/transaction-outcomes.ts';
-import { HsmError } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import type { Core, SyncPoint } from '../core/core.ts';
 import { LOG_START, LogEncoder, type PoolNode } from '../core/txlog.ts';
 import { recover } from '../appliance/recovery.ts';
 import { splitSnapshot } from '../appliance/recovery.ts';
 import type { Storage } from '../storage/storage.ts';
 import { decodeBackup, hex16, type BackupHeader } from './format.ts';
-
-export const BACKUP_POOL_MISMATCH = 38804;
 
 export interface RestoreTarget {
   readonly poolId: bigint;
@@ -61,7 +59,7 @@ export function importBackup(
   const { header, snapshot } = decodeBackup(bytes, svmk);
   if (target && (header.poolId !== target.poolId || header.domain !== target.domain)) {
     throw new HsmError(
-      BACKUP_POOL_MISMATCH,
+      CODE.BACKUP_POOL_MISMATCH,
       `the backup is of pool ${hex16(header.poolId)} (domain ${JSON.stringify(header.domain)}), this node belongs to pool ${hex16(target.poolId)} (domain ${JSON.stringify(target.domain)})`,
     );
   }
@@ -73,7 +71,7 @@ export function importBackup(
   ) {
     core.clear();
     throw new HsmError(
-      38404,
+      CODE.SNAPSHOT_MISMATCH,
       'backup: the imported snapshot does not give the SP of the backup header',
     );
   }

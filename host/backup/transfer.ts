@@ -10,7 +10,7 @@
 // At most TRANSFERS_MAX files are held at once (38806 BACKUP_BUSY); one not asked for during
 // TRANSFER_IDLE_MS is forgotten, and asking for it then gives 38805 BACKUP_TRANSFER_UNKNOWN.
 
-import { HsmError } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import type { Appliance } from '../appliance/appliance.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { encodeBackup, hex16 } from './format.ts';
@@ -19,8 +19,6 @@ import { encodeBackup, hex16 } from './format.ts';
 export const TRANSFER_PIECE_SIZE = 512 * 1024;
 export const TRANSFERS_MAX = 2;
 export const TRANSFER_IDLE_MS = 5 * 60_000;
-export const BACKUP_TRANSFER_UNKNOWN = 38805;
-export const BACKUP_BUSY = 38806;
 
 export interface BackupContext {
   /** The pool master key (the backup key derives from it). */
@@ -103,7 +101,7 @@ export function startBackup(appliance: Appliance, context: BackupContext): Backu
   const map = held(appliance, now);
   if (map.size >= TRANSFERS_MAX)
     throw new HsmError(
-      BACKUP_BUSY,
+      CODE.BACKUP_BUSY,
       `${map.size} backups are being fetched from this node; finish them or wait ${TRANSFER_IDLE_MS / 60_000} minutes`,
     );
   const info = appliance.info();
@@ -150,12 +148,15 @@ export function backupPiece(
   const transfer = map.get(id);
   if (!transfer)
     throw new HsmError(
-      BACKUP_TRANSFER_UNKNOWN,
+      CODE.BACKUP_TRANSFER_UNKNOWN,
       `no backup ${id} is held here (finished, forgotten after ${TRANSFER_IDLE_MS / 60_000} idle minutes, or the node restarted): run backup again`,
     );
   const pieces = pieceCount(transfer.bytes, transfer.pieceSize);
   if (!Number.isInteger(index) || index < 0 || index >= pieces)
-    throw new HsmError(37017, `piece index ${index}: backup ${id} has pieces 0 to ${pieces - 1}`);
+    throw new HsmError(
+      CODE.BACKUP_PIECE_INVALID,
+      `piece index ${index}: backup ${id} has pieces 0 to ${pieces - 1}`,
+    );
   transfer.lastUsedMs = now;
   const data = piece(transfer.bytes, index, transfer.pieceSize);
   if (index === pieces - 1) map.delete(id);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Appliance, WriteInput } from '../appliance/appliance.ts';
 import type { WriteRequest } from '../protocol/types.ts';
 import { metaDamaged } from './exit-codes.ts';
+import { CODE } from '../core/codes.ts';
 
 export const bootstrapPath = (dir: string): string => join(dir, 'bootstrap.json');
 /** How often node 1 tries again while the pool is not writable yet. */
@@ -87,7 +88,7 @@ export function runBootstrap(
     if (cancelled) return;
     const reply = await appliance.write(write);
     // 5022: the records exist (an earlier attempt committed and this one came after restart).
-    if (reply.code === 0 || reply.code === 5022) {
+    if (reply.code === 0 || reply.code === CODE.OBJ_ALREADY_EXISTS) {
       unlinkSync(bootstrapPath(dir));
       say('bootstrap', { user: write.target, code: reply.code });
     } else if (!cancelled) {

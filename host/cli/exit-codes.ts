@@ -1,6 +1,6 @@
 // The hsmpool command's exit codes (docs/CLI.md).
 
-import { HsmError } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 
 export const EXIT = {
   OK: 0,
@@ -28,5 +28,5 @@ export class CliError extends Error {
 /** A metadata file of a data directory that does not parse or has the wrong shape: EXIT.DATA
  * with 38314 META_DAMAGED, naming the file and why. */
 export function metaDamaged(path: string, why: string): CliError {
-  return new CliError(EXIT.DATA, new HsmError(38314, `${path}: ${why}`).message);
+  return new CliError(EXIT.DATA, new HsmError(CODE.META_DAMAGED, `${path}: ${why}`).message);
 }

@@ -14,7 +14,7 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { HsmClient } from '../client/client.ts';
-import { HsmError, code, describe } from '../core/codes.ts';
+import { CODE, HsmError, describe } from '../core/codes.ts';
 import { KEY_TYPES, type KeyType } from '../core/records.ts';
 import type { KeyInfo, UserInfo } from '../service/protocol.ts';
 import { nodeConnections } from '../node/ws-client.ts';
@@ -220,7 +220,7 @@ async function keyAction(
       const key = (await allKeys(client, options.owner)).find((k) => k.name === name);
       if (!key)
         throw new HsmError(
-          code('CANNOT_OPEN_OBJ'),
+          CODE.CANNOT_OPEN_OBJ,
           `no key ${JSON.stringify(name)} visible to ${options.user}`,
         );
       say({ key }, keyLine(key));

@@ -14,7 +14,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { HsmError } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { NodeServer } from '../transport/ws-node.ts';
@@ -39,8 +39,6 @@ import { probePeer } from '../transport/probe.ts';
 import { DISCOVERY_PROBE_TIMEOUT_MS, DISCOVERY_PULSE_TICKS } from '../appliance/discovery.ts';
 import { TICK_MS } from '../appliance/appliance.ts';
 import { randomBytes } from 'node:crypto';
-
-const NODE_FENCED = 38502;
 
 export const joiningPath = (dir: string): string => join(dir, 'joining.json');
 
@@ -175,7 +173,7 @@ export async function runJoin(options: {
       unlinkSync(joiningPath(options.data));
       return { joined, config };
     } catch (error) {
-      if (error instanceof HsmError && error.code === NODE_FENCED && attempt === 0) {
+      if (error instanceof HsmError && error.code === CODE.NODE_FENCED && attempt === 0) {
         id = newId();
         writeJoining(options.data, { id, listen: plan.listen });
         await server.peers.close();
@@ -184,7 +182,7 @@ export async function runJoin(options: {
       }
       if (error instanceof HsmError)
         throw new CliError(
-          error.code === 37034 ? EXIT.UNREACHABLE : EXIT.FAILED,
+          error.code === CODE.SELF_LIVE_SYNC ? EXIT.UNREACHABLE : EXIT.FAILED,
           `live-sync failed: ${error.message}`,
         );
       throw error;
@@ -223,7 +221,7 @@ async function joinDiscovered(
         return await joinFrom({ id: probed.id, address });
       } catch (error) {
         // Not a member to sync from (another joiner, another domain, busy): try the next one.
-        if (error instanceof HsmError && error.code === NODE_FENCED) throw error;
+        if (error instanceof HsmError && error.code === CODE.NODE_FENCED) throw error;
         say('live-sync-refused', {
           donor: `${probed.id}@${address}`,
           code: error instanceof HsmError ? error.code : undefined,

@@ -8,7 +8,7 @@
 //   4. PTL           no member holds a pending transaction
 // Exit 0 only when all four pass; 1 when one fails; 4 when no node could be reached.
 
-import { describe } from '../core/codes.ts';
+import { CODE, describe } from '../core/codes.ts';
 import type { NodeStatus } from '../console/status.ts';
 import { RemoteConsole, readPassword } from './console-command.ts';
 import { CliError, EXIT } from './exit-codes.ts';
@@ -84,7 +84,7 @@ export function poolChecks(members: readonly MemberRow[]): StatusCheck[] {
       if (test === undefined) communication.push(`${a.id} -> ${b.id}: not tested (not cached)`);
       else if (test.rttMs === undefined)
         communication.push(
-          `${a.id} -> ${b.id} at ${test.address}: FAILED ${describe(test.code ?? 37004).name} (${test.code ?? 37004})`,
+          `${a.id} -> ${b.id} at ${test.address}: FAILED ${describe(test.code ?? CODE.CANNOT_P2P_CONNECT).name} (${test.code ?? CODE.CANNOT_P2P_CONNECT})`,
         );
     }
   }

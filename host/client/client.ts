@@ -15,7 +15,7 @@
 // Temporary keys live in one node's session: the client remembers where, sends their
 // operations there, and reports TEMPORARY_KEY_LOST if that session ends.
 
-import { HsmError, code, writeOutcome } from '../core/codes.ts';
+import { CODE, HsmError, writeOutcome } from '../core/codes.ts';
 import type { AclEntry, KeyType } from '../core/records.ts';
 import { CryptoEngine } from '../service/crypto-engine.ts';
 import { fromBase64, toHex } from '../service/encoding.ts';
@@ -41,19 +41,28 @@ export const CLIENT_NODES_MAX = 16;
 /** The most busy retries a caller may configure, and the longest backoff. */
 export const BUSY_RETRIES_LIMIT = 100;
 export const BACKOFF_LIMIT_MS = 60_000;
-const RETRYABLE_CODES: ReadonlySet<number> = new Set([36000, 36001, 36002, 36003, 36004, 5304]);
+const RETRYABLE_CODES: ReadonlySet<number> = new Set([
+  CODE.REPLICATION_BUSY,
+  CODE.REPLICATION_D_BUSY,
+  CODE.REPLICATION_S_BUSY,
+  CODE.REPLICATION_STORAGE_LAYER_BUSY,
+  CODE.REPLICATION_SEC_LAYER_BUSY,
+  CODE.SERVER_BUSY,
+]);
 /** Answers meaning "this node cannot serve you, another can": fenced by node-down (38502 for
  * writes, 38503 for reads), diverged (38504), or stopped. */
 const NODE_GONE_CODES: ReadonlySet<number> = new Set([
-  code('NODE_FENCED'),
-  code('CANNOT_WORK'),
+  CODE.NODE_FENCED,
+  CODE.CANNOT_WORK,
   ...NODE_STALE_CODES,
 ]);
-/** A write queued or in a transaction past the node's deadline: retried with the same request
- * id (the retry waits for the original), like a busy answer, but its outcome is unknown. */
-const PENDING = 38720;
 /** Node answers to an outcome query that carry no outcome. */
-const NO_OUTCOME_HERE: ReadonlySet<number> = new Set([38502, 37028, 36000, ...NODE_STALE_CODES]);
+const NO_OUTCOME_HERE: ReadonlySet<number> = new Set([
+  CODE.NODE_FENCED,
+  CODE.CANNOT_WORK,
+  CODE.REPLICATION_BUSY,
+  ...NODE_STALE_CODES,
+]);
 /** A session that expired is renewed once per call, then the failure is reported. */
 const SESSION_RENEWALS_MAX = 1;
 
@@ -128,7 +137,7 @@ export class WriteOutcomeUnknownError extends HsmError {
     readonly requestId: string,
     detail: string,
   ) {
-    super(code('WRITE_OUTCOME_UNKNOWN'), `request ${requestId}: ${detail}`);
+    super(CODE.WRITE_OUTCOME_UNKNOWN, `request ${requestId}: ${detail}`);
   }
 }
 
@@ -158,12 +167,12 @@ interface Temporary {
 }
 
 function invalid(detail: string): HsmError {
-  return new HsmError(code('INVALID_PARAM'), detail);
+  return new HsmError(CODE.INVALID_PARAM, detail);
 }
 
 function checkName(name: string, what = 'name'): void {
   if (typeof name !== 'string' || !NAME_PATTERN.test(name))
-    throw new HsmError(code('INVALID_OBJ_NAME'), `${what}: 1 to 32 characters of [A-Za-z0-9_.@-]`);
+    throw new HsmError(CODE.INVALID_OBJ_NAME, `${what}: 1 to 32 characters of [A-Za-z0-9_.@-]`);
 }
 
 function boundedInteger(value: number, min: number, max: number, what: string): number {
@@ -375,7 +384,7 @@ export class HsmClient {
           name,
         }));
       } catch (error) {
-        if (!(error instanceof HsmError && error.code === code('TEMPORARY_KEY_LOST'))) throw error;
+        if (!(error instanceof HsmError && error.code === CODE.TEMPORARY_KEY_LOST)) throw error;
       }
       return;
     }
@@ -605,7 +614,7 @@ export class HsmClient {
   async outcome(requestId: string): Promise<WriteOutcomeReport> {
     if (typeof requestId !== 'string' || !REQUEST_ID_PATTERN.test(requestId))
       throw invalid('requestId: 32 lowercase hex digits');
-    if (this.closed) throw new HsmError(code('CLIENT_CLOSED'));
+    if (this.closed) throw new HsmError(CODE.CLIENT_CLOSED);
     let pending = false;
     let unknown = false;
     let lastFailure: HsmError | undefined;
@@ -632,9 +641,9 @@ export class HsmClient {
           ...(txid === undefined ? {} : { txid }),
         };
       }
-      if (response.code === PENDING) pending = true;
-      else if (response.code === code('REQUEST_ID_UNKNOWN')) unknown = true;
-      else if (response.code === code('SESSION_EXPIRED')) link.endSession();
+      if (response.code === CODE.WRITE_OUTCOME_PENDING) pending = true;
+      else if (response.code === CODE.REQUEST_ID_UNKNOWN) unknown = true;
+      else if (response.code === CODE.SESSION_EXPIRED) link.endSession();
       else if (!NO_OUTCOME_HERE.has(response.code))
         throw new HsmError(response.code, 'message' in response ? response.message : undefined);
       lastFailure = new HsmError(response.code, `${link.address}`);
@@ -642,7 +651,7 @@ export class HsmClient {
     if (pending) return { requestId, state: 'pending' };
     if (unknown) return { requestId, state: 'unknown' };
     throw new HsmError(
-      code('ALL_NODES_FAILED'),
+      CODE.ALL_NODES_FAILED,
       `no node answered the outcome query; last: ${lastFailure?.message ?? 'none'}`,
     );
   }
@@ -664,7 +673,7 @@ export class HsmClient {
     build: (attempt: Attempt) => RequestOf<T> | Promise<RequestOf<T>>,
     requestId?: string,
   ): Promise<{ result: ResultOf<T>; attempt: Attempt }> {
-    if (this.closed) throw new HsmError(code('CLIENT_CLOSED'));
+    if (this.closed) throw new HsmError(CODE.CLIENT_CLOSED);
     const failed = new Set<NodeLink>();
     let busyRetries = 0;
     let renewals = 0;
@@ -683,7 +692,7 @@ export class HsmClient {
       if (!link)
         throw giveUp(
           new HsmError(
-            code('ALL_NODES_FAILED'),
+            CODE.ALL_NODES_FAILED,
             `all ${this.links.length} node(s) failed; last: ${lastFailure?.message ?? 'none'}`,
           ),
         );
@@ -693,10 +702,7 @@ export class HsmClient {
       try {
         const session = await link.open();
         if (route.kind === 'pinned' && session.generation !== route.generation)
-          throw new HsmError(
-            code('TEMPORARY_KEY_LOST'),
-            `${link.address}: the session was renewed`,
-          );
+          throw new HsmError(CODE.TEMPORARY_KEY_LOST, `${link.address}: the session was renewed`);
         attempt = { link, session };
         const request = (await build(attempt)) as ServiceRequest;
         sent = true;
@@ -704,7 +710,7 @@ export class HsmClient {
       } catch (error) {
         if (!isNodeFailure(error)) throw error instanceof HsmError ? giveUp(error) : error;
         if (sent) unknownBecause ??= `sent to ${link.address}, then ${error.codeName}`;
-        if (route.kind === 'pinned') throw new HsmError(code('TEMPORARY_KEY_LOST'), error.message);
+        if (route.kind === 'pinned') throw new HsmError(CODE.TEMPORARY_KEY_LOST, error.message);
         lastFailure = error;
         this.markFailed(link, failed);
         continue;
@@ -720,17 +726,18 @@ export class HsmClient {
       );
       if (requestId !== undefined && writeOutcome(response.code) === 'unknown')
         unknownBecause ??= `${link.address} answered ${failure.codeName} (${failure.code})`;
-      if (response.code === code('SESSION_EXPIRED')) {
+      if (response.code === CODE.SESSION_EXPIRED) {
         link.endSession();
-        if (route.kind === 'pinned')
-          throw new HsmError(code('TEMPORARY_KEY_LOST'), failure.message);
+        if (route.kind === 'pinned') throw new HsmError(CODE.TEMPORARY_KEY_LOST, failure.message);
         if (renewals++ < SESSION_RENEWALS_MAX) continue;
       } else if (
-        (RETRYABLE_CODES.has(response.code) || response.code === PENDING) &&
+        // WRITE_OUTCOME_PENDING: queued or in a transaction past the node's deadline; retried with
+        // the same request id (the retry waits for the original) like a busy answer.
+        (RETRYABLE_CODES.has(response.code) || response.code === CODE.WRITE_OUTCOME_PENDING) &&
         busyRetries < this.retry.busyRetriesMax
       ) {
         await this.sleep(this.backoffMs(busyRetries++));
-        if (this.closed) throw giveUp(new HsmError(code('CLIENT_CLOSED')));
+        if (this.closed) throw giveUp(new HsmError(CODE.CLIENT_CLOSED));
         continue;
       } else if (NODE_GONE_CODES.has(response.code) && route.kind !== 'pinned') {
         lastFailure = failure;
@@ -809,7 +816,7 @@ export class HsmClient {
   private bytes(text: string): Uint8Array {
     const decoded = typeof text === 'string' ? fromBase64(text) : undefined;
     if (!decoded)
-      throw new HsmError(code('PROTOCOL_ERROR'), 'a reply carried bytes that are not base64');
+      throw new HsmError(CODE.PROTOCOL_ERROR, 'a reply carried bytes that are not base64');
     return decoded;
   }
 }

@@ -4,7 +4,7 @@
 // connection drops, new ones are refused) and revived, and a reply can be lost on purpose
 // after its request took effect — the case the request id exists for.
 
-import { HsmError, code } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import type { Service } from '../service/service.ts';
 import type { Session } from '../service/session.ts';
 import { openIncoming, sealOutgoing } from '../service/session-channel.ts';
@@ -89,7 +89,7 @@ export class MemoryNetwork implements ConnectionFactory {
   async open(address: string): Promise<FrameConnection> {
     const node = this.nodes.get(address);
     if (!node || !node.alive)
-      throw new HsmError(code('NET_CONNECT_FAILED'), `${address} does not answer`);
+      throw new HsmError(CODE.NET_CONNECT_FAILED, `${address} does not answer`);
     const connection = new MemoryConnection(node, node.service.openSession());
     node.connections.add(connection);
     return connection;

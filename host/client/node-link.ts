@@ -3,7 +3,7 @@
 // flight with NET_CONNECTION_LOST; a request without a reply in time fails with NET_TIMEOUT and
 // drops the connection (a late reply must not be mistaken for a new one's).
 
-import { HsmError, code } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import { keyBytes, type CryptoEngine, type KeyBytes } from '../service/crypto-engine.ts';
 import { toBase64 } from '../service/encoding.ts';
 import {
@@ -55,14 +55,14 @@ export interface LinkSession {
 export function isNodeFailure(error: unknown): error is HsmError {
   return (
     error instanceof HsmError &&
-    (error.code < 0 || error.code === code('PROTOCOL_ERROR') || NODE_STALE_CODES.has(error.code))
+    (error.code < 0 || error.code === CODE.PROTOCOL_ERROR || NODE_STALE_CODES.has(error.code))
   );
 }
 
 /** A fenced or diverged node refuses logins and reads: its state may be stale, another node's is not. */
 export const NODE_STALE_CODES: ReadonlySet<number> = new Set([
-  code('NODE_FENCED_NO_READS'),
-  code('NODE_DIVERGED'),
+  CODE.NODE_FENCED_NO_READS,
+  CODE.NODE_DIVERGED,
 ]);
 
 export class NodeLink {
@@ -100,7 +100,7 @@ export class NodeLink {
   ): Promise<ServiceResponse<T>> {
     if (session.connection !== this.connection)
       return Promise.reject(
-        new HsmError(code('NET_CONNECTION_LOST'), `${this.address}: session ended`),
+        new HsmError(CODE.NET_CONNECTION_LOST, `${this.address}: session ended`),
       );
     return this.send(session.connection, request) as Promise<ServiceResponse<T>>;
   }
@@ -132,7 +132,7 @@ export class NodeLink {
     } catch (error) {
       if (error instanceof HsmError) throw error;
       throw new HsmError(
-        code('NET_CONNECT_FAILED'),
+        CODE.NET_CONNECT_FAILED,
         `${this.address}: ${error instanceof Error ? error.message : String(error)}`,
       );
     }
@@ -183,14 +183,14 @@ export class NodeLink {
   private send(connection: FrameConnection, request: ServiceRequest): Promise<ServiceResponse> {
     if (this.waiting.size >= IN_FLIGHT_MAX)
       return Promise.reject(
-        new HsmError(code('SERVER_BUSY'), `${IN_FLIGHT_MAX} requests in flight on ${this.address}`),
+        new HsmError(CODE.SERVER_BUSY, `${IN_FLIGHT_MAX} requests in flight on ${this.address}`),
       );
     const id = this.nextFrameId++;
     const frame = JSON.stringify({ id, request });
     if (frame.length > FRAME_SIZE_MAX)
       return Promise.reject(
         new HsmError(
-          code('INPUT_TOO_LARGE'),
+          CODE.INPUT_TOO_LARGE,
           `the request frame has ${frame.length} characters (at most ${FRAME_SIZE_MAX})`,
         ),
       );
@@ -199,7 +199,7 @@ export class NodeLink {
         this.waiting.delete(id);
         reject(
           new HsmError(
-            code('NET_TIMEOUT'),
+            CODE.NET_TIMEOUT,
             `${this.address}: no reply in ${this.environment.requestTimeoutMs} ms`,
           ),
         );
@@ -229,7 +229,7 @@ export class NodeLink {
       // Nothing to pair it with: the node and the SDK disagree, so nothing on this connection can be trusted.
       this.drop(
         `unexpected frame from ${this.address}`,
-        new HsmError(code('PROTOCOL_ERROR'), `${this.address} sent an unexpected frame`),
+        new HsmError(CODE.PROTOCOL_ERROR, `${this.address} sent an unexpected frame`),
       );
       return;
     }
@@ -241,7 +241,7 @@ export class NodeLink {
   /** Closes the connection and fails what waits on it. */
   private drop(
     reason: string,
-    error = new HsmError(code('NET_CONNECTION_LOST'), `${this.address}: ${reason}`),
+    error = new HsmError(CODE.NET_CONNECTION_LOST, `${this.address}: ${reason}`),
   ): void {
     const connection = this.connection;
     this.connection = undefined;

@@ -2,7 +2,7 @@
 // the `ws` package's (host/node/ws-client.ts). Frames are JSON text; the node answers in
 // binary frames holding UTF-8 JSON.
 
-import { HsmError, code } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import type { ConnectionFactory, FrameConnection, FrameListener } from './connection.ts';
 
 /** What this needs of a WebSocket (the browser's and the `ws` package's both fit). */
@@ -22,7 +22,7 @@ export type WebSocketConstructor = new (url: string) => WebSocketLike;
 /** Opening a connection gives up after this long. */
 export const OPEN_TIMEOUT_MS = 5000;
 // The client's network codes are DINAMO's negative ones (docs/RETURN_CODES.md).
-const NET_CONNECT_FAILED = code('NET_CONNECT_FAILED');
+const NET_CONNECT_FAILED = CODE.NET_CONNECT_FAILED;
 
 const decoder = new TextDecoder();
 

@@ -9,7 +9,7 @@ import { TICK_MS } from '../appliance/appliance.ts';
 import { DISCOVERY_PULSE_TICKS } from '../appliance/discovery.ts';
 import { NodeCache } from '../appliance/node-cache.ts';
 import { EVENT_TYPES } from '../core/batch.ts';
-import { HsmError, describe } from '../core/codes.ts';
+import { CODE, HsmError, describe } from '../core/codes.ts';
 import { backupPiece, startBackup, type BackupContext } from '../backup/transfer.ts';
 import type { LiveSyncSummary } from '../appliance/node-host.ts';
 import { nodeStatus } from './status.ts';
@@ -103,7 +103,7 @@ export async function runCommand(
   context: ConsoleContext = {},
 ): Promise<ConsoleResult> {
   if (line.length > COMMAND_LENGTH_MAX)
-    return failure(37017, `command longer than ${COMMAND_LENGTH_MAX} characters`);
+    return failure(CODE.CONSOLE_USAGE, `command longer than ${COMMAND_LENGTH_MAX} characters`);
   const [command = 'help', ...args] = words(line);
   try {
     switch (command) {
@@ -118,17 +118,17 @@ export async function runCommand(
       case 'cross-check':
         return await crossCheck(appliance, args);
       case 'audit': {
-        if (!context.audit) return failure(37017, 'this console has no audit log');
+        if (!context.audit) return failure(CODE.CONSOLE_NOT_HERE, 'this console has no audit log');
         const n = args[0] === undefined ? 100 : Number(args[0]);
         if (!Number.isInteger(n) || n < 1 || n > 10_000)
-          return failure(37017, 'audit N: 1 to 10000');
+          return failure(CODE.CONSOLE_USAGE, 'audit N: 1 to 10000');
         const audit = context.audit(n);
         return ok(audit, JSON.stringify(audit, null, 2));
       }
       case 'status': {
         const timeout = args[0] === undefined ? 2000 : Number(args[0]);
         if (!Number.isInteger(timeout) || timeout < 1 || timeout > 60_000)
-          return failure(37017, 'status TIMEOUT_MS: 1 to 60000');
+          return failure(CODE.CONSOLE_USAGE, 'status TIMEOUT_MS: 1 to 60000');
         const status = await nodeStatus(appliance, {
           sessions: context.sessions?.(),
           crossCheckTimeoutMs: timeout,
@@ -148,7 +148,7 @@ export async function runCommand(
       case 'unlock':
         return await unlockCommand(kind, context, args);
       default:
-        return failure(37017, `unknown command ${JSON.stringify(command)} (try help)`);
+        return failure(CODE.CONSOLE_USAGE, `unknown command ${JSON.stringify(command)} (try help)`);
     }
   } catch (error) {
     if (error instanceof HsmError) return failure(error.code, error.message);
@@ -164,11 +164,12 @@ async function unlockCommand(
 ): Promise<ConsoleResult> {
   if (kind !== 'local')
     return failure(
-      38735,
+      CODE.LOCAL_CONSOLE_ONLY,
       'unlock runs on the local console; remotely, an administrator uses user.unlock',
     );
-  if (args.length !== 1) return failure(37017, 'usage: unlock USER');
-  if (!context.unlockUser) return failure(37017, 'unlock is not available on this console');
+  if (args.length !== 1) return failure(CODE.CONSOLE_USAGE, 'usage: unlock USER');
+  if (!context.unlockUser)
+    return failure(CODE.CONSOLE_NOT_HERE, 'unlock is not available on this console');
   await context.unlockUser(args[0]);
   return ok({ unlocked: args[0] }, `user ${args[0]} unlocked`);
 }
@@ -260,7 +261,7 @@ async function nodes(appliance: Appliance, args: string[]): Promise<ConsoleResul
     const [id, address] = rest;
     if (!id || !/^[0-9a-f]{16}$/.test(id) || !address)
       return failure(
-        37017,
+        CODE.CONSOLE_USAGE,
         "usage: nodes add ID HOST:PORT (ID: 16 hex digits, shown by that node's info)",
       );
     NodeCache.checkAddress(address);
@@ -269,11 +270,11 @@ async function nodes(appliance: Appliance, args: string[]): Promise<ConsoleResul
   }
   if (action === 'remove') {
     const [id] = rest;
-    if (!id) return failure(37017, 'usage: nodes remove ID');
+    if (!id) return failure(CODE.CONSOLE_USAGE, 'usage: nodes remove ID');
     await appliance.removeNode(id);
     return ok({ removed: id }, `removed ${id} from the node cache`);
   }
-  return failure(37017, `usage: nodes [add ID HOST:PORT | remove ID]`);
+  return failure(CODE.CONSOLE_USAGE, `usage: nodes [add ID HOST:PORT | remove ID]`);
 }
 
 function refresh(appliance: Appliance): ConsoleResult {
@@ -284,7 +285,7 @@ function refresh(appliance: Appliance): ConsoleResult {
 async function crossCheck(appliance: Appliance, args: string[]): Promise<ConsoleResult> {
   const timeout = args[0] === undefined ? 2000 : Number(args[0]);
   if (!Number.isInteger(timeout) || timeout < 1 || timeout > 60_000)
-    return failure(37017, 'cross-check TIMEOUT_MS: 1 to 60000');
+    return failure(CODE.CONSOLE_USAGE, 'cross-check TIMEOUT_MS: 1 to 60000');
   const results = await appliance.crossCheck(timeout);
   const failed = results.filter((r) => r.rttMs === undefined);
   const text =
@@ -293,13 +294,13 @@ async function crossCheck(appliance: Appliance, args: string[]): Promise<Console
       : results
           .map(
             (r) =>
-              `${r.id}  ${r.address.padEnd(21)} ${r.rttMs !== undefined ? `ok  ${r.rttMs.toFixed(1)} ms` : `FAILED  ${describe(r.code ?? 5001).name} (${r.code})`}`,
+              `${r.id}  ${r.address.padEnd(21)} ${r.rttMs !== undefined ? `ok  ${r.rttMs.toFixed(1)} ms` : `FAILED  ${describe(r.code ?? CODE.NET_FAIL).name} (${r.code})`}`,
           )
           .join('\n');
   // Any node that did not answer fails the command (exit 1 from hsmpool console).
   if (failed.length > 0)
     return {
-      code: 37004,
+      code: CODE.CANNOT_P2P_CONNECT,
       data: jsonSafe(results),
       text: `${text}\n${failed.length} of ${results.length} cached nodes did not answer (37004)`,
     };
@@ -319,11 +320,15 @@ async function nodeDown(
 ): Promise<ConsoleResult> {
   if (kind !== 'remote')
     return failure(
-      37017,
+      CODE.CONSOLE_NOT_HERE,
       'node-down is issued from the remote console only (hsmpool console --host H:P)',
     );
   const id = args[0] && resolveNode(appliance, args[0]);
-  if (!id) return failure(5004, `no node ${JSON.stringify(args[0] ?? '')} in this node's list`);
+  if (!id)
+    return failure(
+      CODE.CANNOT_OPEN_OBJ,
+      `no node ${JSON.stringify(args[0] ?? '')} in this node's list`,
+    );
   const reply = await appliance.nodeDown(id);
   if (reply.code !== 0) return failure(reply.code);
   return ok(
@@ -334,7 +339,7 @@ async function nodeDown(
 
 async function removeNode(appliance: Appliance, kind: ConsoleKind): Promise<ConsoleResult> {
   if (kind !== 'local')
-    return failure(37017, "planned removal is done from the node's local console");
+    return failure(CODE.CONSOLE_NOT_HERE, "planned removal is done from the node's local console");
   const reply = await appliance.leave();
   if (reply.code !== 0) return failure(reply.code);
   return ok(
@@ -377,7 +382,8 @@ function backupCommand(
   context: BackupContext | undefined,
   args: readonly string[],
 ): ConsoleResult {
-  if (!context) return failure(37017, 'backup runs on the remote console (hsmpool backup)');
+  if (!context)
+    return failure(CODE.CONSOLE_NOT_HERE, 'backup runs on the remote console (hsmpool backup)');
   if (args.length === 0) {
     const started = startBackup(appliance, context);
     return ok(
@@ -386,7 +392,7 @@ function backupCommand(
     );
   }
   if (args.length !== 2 || !/^[0-9a-f]{16}$/.test(args[0]) || !/^\d{1,9}$/.test(args[1]))
-    return failure(37017, 'usage: backup [ID INDEX]');
+    return failure(CODE.CONSOLE_USAGE, 'usage: backup [ID INDEX]');
   const piece = backupPiece(appliance, context, args[0], Number(args[1]));
   return ok(piece, `backup ${piece.id}: piece ${piece.index} of ${piece.pieces}`);
 }
@@ -396,12 +402,15 @@ async function liveSyncCommand(
   args: readonly string[],
 ): Promise<ConsoleResult> {
   if (!context.liveSync)
-    return failure(37017, "live-sync runs on a node's own console (local, or remote to that node)");
+    return failure(
+      CODE.CONSOLE_NOT_HERE,
+      "live-sync runs on a node's own console (local, or remote to that node)",
+    );
   if (
     args.length > 1 ||
     (args[0] !== undefined && !/^([0-9a-f]{16}|([0-9a-f]{16}@)?[^\s@]+:\d{1,5})$/.test(args[0]))
   ) {
-    return failure(37017, 'usage: live-sync [ID | HOST:PORT | ID@HOST:PORT]');
+    return failure(CODE.CONSOLE_USAGE, 'usage: live-sync [ID | HOST:PORT | ID@HOST:PORT]');
   }
   const done = await context.liveSync(args[0]);
   const renamed =

@@ -20,6 +20,34 @@ const table = [
     action: 'Retry with backoff; the replication manager resolves pending transactions by itself.',
   },
   {
+    code: 36001,
+    name: 'REPLICATION_D_BUSY',
+    meaning:
+      "One of DINAMO's other busy codes; hsmpool does not send it (its SDK retries it like 36000).",
+    action: 'Retry with backoff (the SDK does).',
+  },
+  {
+    code: 36002,
+    name: 'REPLICATION_S_BUSY',
+    meaning:
+      "One of DINAMO's other busy codes; hsmpool does not send it (its SDK retries it like 36000).",
+    action: 'Retry with backoff (the SDK does).',
+  },
+  {
+    code: 36003,
+    name: 'REPLICATION_STORAGE_LAYER_BUSY',
+    meaning:
+      "One of DINAMO's other busy codes; hsmpool does not send it (its SDK retries it like 36000).",
+    action: 'Retry with backoff (the SDK does).',
+  },
+  {
+    code: 36004,
+    name: 'REPLICATION_SEC_LAYER_BUSY',
+    meaning:
+      "One of DINAMO's other busy codes; hsmpool does not send it (its SDK retries it like 36000).",
+    action: 'Retry with backoff (the SDK does).',
+  },
+  {
     code: 36500,
     name: 'REPLICATION_PEER_NOT_SYNCED',
     meaning:
@@ -803,9 +831,45 @@ const table = [
     meaning: 'The node already holds the most backups being fetched at once (2).',
     action: 'Let the running backups finish, or wait 5 minutes.',
   },
+  {
+    code: 38807,
+    name: 'BACKUP_PIECE_INVALID',
+    meaning: 'The piece index asked for is not one of the running backup (pieces 0 to count - 1).',
+    action: 'Ask for the pieces the backup announced, in order (hsmpool backup does).',
+  },
+  // The consoles (hsmpool's own).
+  {
+    code: 38810,
+    name: 'CONSOLE_USAGE',
+    meaning:
+      'The console command is unknown or too long, or its arguments are missing or out of range; nothing was done.',
+    action: 'Type help for the commands and their arguments.',
+  },
+  {
+    code: 38811,
+    name: 'CONSOLE_NOT_HERE',
+    meaning:
+      "This console does not run the command: node-down runs on the remote console, remove-node on the local one, backup through hsmpool backup, live-sync on the node's own console, audit where the node keeps an audit log.",
+    action: 'Run the command on the console the message names.',
+  },
+  {
+    code: 38812,
+    name: 'ADDRESS_INVALID',
+    meaning:
+      'An address is not HOST:PORT, or a discovery range is not HOST:PORT-PORT with ports 1 to 65535 and at most 64 addresses.',
+    action: 'Fix the address or the range.',
+  },
 ] as const satisfies readonly ReturnCode[];
 
 export type ReturnCodeName = (typeof table)[number]['name'];
+
+type CodeByName = { readonly [Entry in (typeof table)[number] as Entry['name']]: Entry['code'] };
+
+/** Every code by its name, built from the table (the one list): `CODE.REPLICATION_BUSY === 36000`.
+ * Code outside this file names codes only this way; test/core/code-literals.test.ts checks it. */
+export const CODE: CodeByName = Object.freeze(
+  Object.fromEntries(table.map((entry) => [entry.name, entry.code])),
+) as CodeByName;
 
 /** What a write answered with a code tells about it (docs/CLIENT.md "Outcomes"). */
 export type WriteOutcome = 'committed' | 'not committed' | 'unknown';
@@ -816,12 +880,12 @@ export type WriteOutcome = 'committed' | 'not committed' | 'unknown';
  * (36000), aborted, or run and failed deterministically (the pool remembers that answer); 0
  * means committed. Kept beside the table: docs/RETURN_CODES.md shows it, a test checks it.
  */
-const UNKNOWN_OUTCOME: ReadonlySet<number> = new Set([
-  -11, // NET_CONNECTION_LOST: the request may have reached the node
-  -12, // NET_TIMEOUT: sent, no answer
-  1006, // WRITE_OUTCOME_UNKNOWN: the SDK's own verdict
-  37028, // CANNOT_WORK: the node stopped with the write possibly in a transaction
-  38720, // WRITE_OUTCOME_PENDING
+const UNKNOWN_OUTCOME: ReadonlySet<number> = new Set<number>([
+  CODE.NET_CONNECTION_LOST, // the request may have reached the node
+  CODE.NET_TIMEOUT, // sent, no answer
+  CODE.WRITE_OUTCOME_UNKNOWN, // the SDK's own verdict
+  CODE.CANNOT_WORK, // the node stopped with the write possibly in a transaction
+  CODE.WRITE_OUTCOME_PENDING,
 ]);
 
 /** The outcome a write answered `codeNumber` had. */
@@ -833,11 +897,10 @@ export function writeOutcome(codeNumber: number): WriteOutcome {
 export const RETURN_CODES: readonly ReturnCode[] = table;
 
 const byNumber = new Map<number, ReturnCode>(table.map((entry) => [entry.code, entry]));
-const byName = new Map<string, ReturnCode>(table.map((entry) => [entry.name, entry]));
 
-/** The numeric code of a name: `code('CANNOT_OPEN_OBJ') === 5004`. */
+/** The numeric code of a name: `code('CANNOT_OPEN_OBJ') === 5004` (CODE.CANNOT_OPEN_OBJ is the same). */
 export function code(name: ReturnCodeName): number {
-  return byName.get(name)!.code;
+  return CODE[name];
 }
 
 export function describe(codeNumber: number): ReturnCode {

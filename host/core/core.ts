@@ -3,7 +3,7 @@
 // in one copy into the core's IO buffer; views are re-created after any call that may have
 // grown memory.
 
-import { HsmError } from './codes.ts';
+import { CODE, HsmError } from './codes.ts';
 import * as L from './layout.ts';
 import {
   KEY_BITS,
@@ -167,7 +167,10 @@ export class Core {
   /** @internal */
   put(data: Uint8Array, offset = 0): number {
     if (offset + data.length > this.ioSize)
-      throw new HsmError(38102, `input of ${data.length} bytes exceeds the IO buffer`);
+      throw new HsmError(
+        CODE.RECORD_OVERSIZE,
+        `input of ${data.length} bytes exceeds the IO buffer`,
+      );
     this.memory().set(data, this.io + offset);
     return this.io + offset;
   }
@@ -202,7 +205,7 @@ export class Core {
   /** Recomputes from scratch; `consistent` is false if it differs from the incremental SP. */
   recompute(): { syncPoint: SyncPoint; consistent: boolean } {
     const code = this.exports.sp_recompute();
-    if (code !== 0 && code !== 38208) check(code);
+    if (code !== 0 && code !== CODE.SYNC_POINT_MISMATCH) check(code);
     return { syncPoint: this.readSyncPoint(), consistent: code === 0 };
   }
 
@@ -229,7 +232,7 @@ export class Core {
 
   /** The record value h(r) and the two NH sums of a byte string. */
   recordValue(bytes: Uint8Array): { lo: bigint; hi: bigint; nh0: bigint; nh1: bigint } {
-    if (bytes.length > L.RECORD_SIZE_MAX) throw new HsmError(38102);
+    if (bytes.length > L.RECORD_SIZE_MAX) throw new HsmError(CODE.RECORD_OVERSIZE);
     const address = this.put(bytes);
     this.memory().fill(0, address + bytes.length, address + bytes.length + 16);
     check(this.exports.record_value(address, bytes.length));
@@ -336,7 +339,7 @@ export class Core {
   private encodeUser(out: number, scratch: number, user: UserRecord): number {
     const name = utf8(user.name);
     if (user.storedKey.length !== 32 || user.serverKey.length !== 32)
-      throw new HsmError(38107, 'verifier keys must be 32 bytes');
+      throw new HsmError(CODE.RECORD_BAD_FIELD, 'verifier keys must be 32 bytes');
     const nameAt = this.put(name, scratch - this.io);
     const saltAt = this.put(user.salt.subarray(0, 255), scratch - this.io + 64);
     const verifierAt = this.put(user.storedKey, scratch - this.io + 64 + 256);
@@ -346,7 +349,7 @@ export class Core {
         ? [1, user.kdf.log2N, user.kdf.r, user.kdf.p]
         : [2, user.kdf.iterations, 0, 0];
     if (name.length > 255 || user.salt.length > 255)
-      throw new HsmError(name.length > 255 ? 38106 : 38107);
+      throw new HsmError(name.length > 255 ? CODE.RECORD_BAD_NAME : CODE.RECORD_BAD_FIELD);
     return this.exports.record_encode_user(
       out,
       nameAt,
@@ -366,11 +369,11 @@ export class Core {
   private encodeObject(out: number, scratch: number, object: ObjectRecord): number {
     const name = utf8(object.name);
     const owner = utf8(object.owner);
-    if (name.length > 255 || owner.length > 255) throw new HsmError(38106);
+    if (name.length > 255 || owner.length > 255) throw new HsmError(CODE.RECORD_BAD_NAME);
     if (object.acl.length > L.ACL_ENTRIES_MAX)
-      throw new HsmError(38107, `at most ${L.ACL_ENTRIES_MAX} ACL entries`);
+      throw new HsmError(CODE.RECORD_BAD_FIELD, `at most ${L.ACL_ENTRIES_MAX} ACL entries`);
     if (object.wrapped.length > L.WRAPPED_KEY_SIZE_MAX)
-      throw new HsmError(38107, 'wrapped key too long');
+      throw new HsmError(CODE.RECORD_BAD_FIELD, 'wrapped key too long');
     const entries = object.acl
       .map((entry) => ({
         name: utf8(entry.user),
@@ -379,7 +382,7 @@ export class Core {
       .sort((a, b) => compareNameBytes(a.name, b.name));
     let aclSize = 0;
     for (const entry of entries) {
-      if (entry.name.length > 255) throw new HsmError(38106);
+      if (entry.name.length > 255) throw new HsmError(CODE.RECORD_BAD_NAME);
       aclSize += 2 + entry.name.length;
     }
     const acl = new Uint8Array(aclSize);
@@ -455,7 +458,7 @@ export class Core {
         at += 2 + length;
       }
       const keyType: KeyType = KEY_TYPES[field(4) - 1];
-      if (KEY_BITS[keyType] !== field(6)) throw new HsmError(38107);
+      if (KEY_BITS[keyType] !== field(6)) throw new HsmError(CODE.RECORD_BAD_FIELD);
       return {
         kind,
         name,
@@ -480,7 +483,7 @@ export class Core {
 
   /** The decoder's code for some bytes (0 = a valid record). Never throws. */
   validate(bytes: Uint8Array): number {
-    if (bytes.length > this.ioSize) return 38102;
+    if (bytes.length > this.ioSize) return CODE.RECORD_OVERSIZE;
     return this.exports.record_decode(this.put(bytes), bytes.length);
   }
 
@@ -488,7 +491,7 @@ export class Core {
 
   /** Applies a batch (encodeBatch). `dryRun` computes results and the SP after without changing anything. */
   apply(batch: Uint8Array, dryRun = false): ApplyResult {
-    if (batch.length > L.BATCH_SIZE_MAX) throw new HsmError(38204);
+    if (batch.length > L.BATCH_SIZE_MAX) throw new HsmError(CODE.BATCH_TOO_LARGE);
     check(
       this.exports.store_apply(this.put(batch), batch.length, dryRun ? MODE_DRY_RUN : MODE_COMMIT),
     );
@@ -515,7 +518,7 @@ export class Core {
       out,
       L.RECORD_SIZE_MAX,
     );
-    if (length === -5004 || length === -38106) return undefined;
+    if (length === -CODE.CANNOT_OPEN_OBJ || length === -CODE.RECORD_BAD_NAME) return undefined;
     if (length < 0) check(-length);
     return this.copyOut(out, length);
   }
@@ -617,7 +620,7 @@ export class Core {
   importSnapshot(chunks: Iterable<Uint8Array>): SyncPoint {
     const iterator = chunks[Symbol.iterator]();
     const first = iterator.next();
-    if (first.done) throw new HsmError(38401, 'empty snapshot');
+    if (first.done) throw new HsmError(CODE.SNAPSHOT_BAD_HEADER, 'empty snapshot');
     this.importBegin(first.value);
     try {
       for (let item = iterator.next(); !item.done; item = iterator.next())

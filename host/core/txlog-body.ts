@@ -3,7 +3,7 @@
 // runs only on bytes the core has accepted; `writeBody` checks only what would otherwise
 // wrap a length field, and leaves the rest to the core.
 
-import { HsmError } from './codes.ts';
+import { CODE, HsmError } from './codes.ts';
 import {
   BATCH_SIZE_MAX,
   NAME_LENGTH_MAX,
@@ -12,8 +12,6 @@ import {
   SNAPSHOT_NAME_LENGTH_MAX,
 } from './layout.ts';
 import { fromUtf8, utf8 } from './records.ts';
-
-const LOG_MALFORMED_BODY = 38311;
 
 export const ENTRY_TYPES = {
   prepare: 1,
@@ -117,7 +115,7 @@ const CHECKPOINT_FIXED_SIZE = 32;
 const NODE_FIXED_SIZE = 9;
 
 function fail(detail: string): never {
-  throw new HsmError(LOG_MALFORMED_BODY, detail);
+  throw new HsmError(CODE.LOG_MALFORMED_BODY, detail);
 }
 
 function bounded(bytes: Uint8Array, maximum: number, what: string): Uint8Array {

@@ -3,7 +3,7 @@
 // file lays bytes out and reads results. Runs in Node and in browsers (no node:* imports).
 
 import type { Core } from './core.ts';
-import { HsmError, describe } from './codes.ts';
+import { CODE, HsmError, describe } from './codes.ts';
 import { LOG_ENTRY_SIZE_MAX } from './layout.ts';
 import {
   ENTRY_TYPES,
@@ -70,7 +70,6 @@ export const LOG_MAGIC = 0x474c5048;
 export const LOG_VERSION = 1;
 export const CHECKSUM_SIZE = 16;
 export { LOG_HEADER_SIZE } from './txlog-layout.ts';
-export const CANNOT_LOAD_LOG = 37027;
 
 /**
  * Bytes a scan copies into the core per call: small enough that the copy is still in the
@@ -134,7 +133,8 @@ export function encodeEntry(
     throw new RangeError(`parent: expected ${CHECKSUM_SIZE} bytes`);
   const plan = planBody(body);
   const length = LOG_HEADER_SIZE + plan.size;
-  if (length > LOG_ENTRY_SIZE_MAX) throw new HsmError(38308, `entry of ${length} bytes`);
+  if (length > LOG_ENTRY_SIZE_MAX)
+    throw new HsmError(CODE.LOG_OVERSIZE, `entry of ${length} bytes`);
   const memory = core.memory();
   const view = core.dataView();
   const at = core.io;
@@ -180,7 +180,7 @@ export function parseEntry(bytes: Uint8Array): LogEntry {
   const type = ENTRY_TYPE_OF_NUMBER[view.getUint8(H_TYPE)];
   const bodyLength = view.getUint32(H_BODY_LENGTH, true);
   if (!type || bytes.length < LOG_HEADER_SIZE + bodyLength)
-    throw new HsmError(38311, 'not an accepted entry');
+    throw new HsmError(CODE.LOG_MALFORMED_BODY, 'not an accepted entry');
   return {
     poolId: view.getBigUint64(H_POOL, true),
     epoch: view.getBigUint64(H_EPOCH, true),
@@ -345,7 +345,7 @@ function scanResult(core: Core, state: number, code: number, options: ScanOption
           code: damageCode,
           name: describe(damageCode).name,
         };
-  const corrupt = code === CANNOT_LOAD_LOG;
+  const corrupt = code === CODE.CANNOT_LOAD_LOG;
   return {
     code,
     tail: corrupt ? 'corrupt' : damage ? 'torn' : 'clean',

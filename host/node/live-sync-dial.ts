@@ -2,10 +2,8 @@
 // WebSocket to ws://ADDRESS/peer as a FramedSocket. The peer link transport dials its own.
 
 import WebSocket from 'ws';
-import { HsmError } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import type { FramedSocket } from '../transport/transport.ts';
-
-const CANNOT_P2P_CONNECT = 37004;
 
 export function dialPeerSocket(address: string, timeoutMs = 5000): Promise<FramedSocket> {
   return new Promise((resolve, reject) => {
@@ -17,11 +15,11 @@ export function dialPeerSocket(address: string, timeoutMs = 5000): Promise<Frame
         followRedirects: false,
       });
     } catch (error) {
-      reject(new HsmError(CANNOT_P2P_CONNECT, `${address}: ${(error as Error).message}`));
+      reject(new HsmError(CODE.CANNOT_P2P_CONNECT, `${address}: ${(error as Error).message}`));
       return;
     }
     ws.on('error', () => {});
-    ws.once('close', () => reject(new HsmError(CANNOT_P2P_CONNECT, `${address}: closed`)));
+    ws.once('close', () => reject(new HsmError(CODE.CANNOT_P2P_CONNECT, `${address}: closed`)));
     ws.once('open', () =>
       resolve({
         send: (frame, onWritten) => {

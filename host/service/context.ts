@@ -2,7 +2,7 @@
 // write path, the wrapping key, the cache of unwrapped keys, randomness.
 
 import type { EventType, Operation } from '../core/batch.ts';
-import { HsmError, code } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import { deriveKey } from '../core/keys.ts';
 import type {
   KdfParameters,
@@ -133,7 +133,7 @@ export class NodeContext {
       // the client must retry it elsewhere with the same request id — CANNOT_WORK tells it to.
       if (error instanceof HsmError) throw error;
       throw new HsmError(
-        code('CANNOT_WORK'),
+        CODE.CANNOT_WORK,
         `replication: ${error instanceof Error ? error.message : String(error)}`,
       );
     }

@@ -21,7 +21,7 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { pbkdf2Async } from '@noble/hashes/pbkdf2.js';
 import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { HsmError, code } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import { concatBytes } from './encoding.ts';
 
 /** Key bytes plus the CryptoKeys imported from them, by purpose (imported once, then reused). */
@@ -249,7 +249,7 @@ export class CryptoEngine {
   // ---- RSA-2048, RSASSA-PKCS1-v1_5 with SHA-256 (WebCrypto only) ----
 
   private requireSubtle(): SubtleCrypto {
-    if (!this.subtle) throw new HsmError(code('UNSUPPORTED_HERE'), 'RSA-2048 needs WebCrypto');
+    if (!this.subtle) throw new HsmError(CODE.UNSUPPORTED_HERE, 'RSA-2048 needs WebCrypto');
     return this.subtle;
   }
 

@@ -7,7 +7,7 @@
 // Public keys: P-256 uncompressed SEC1 (65 bytes), Ed25519 32 bytes, RSA SPKI DER.
 
 import { p256 } from '@noble/curves/nist.js';
-import { HsmError, code } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import type { KeyType } from '../core/records.ts';
 import { keyBytes, type CryptoEngine, type KeyBytes } from './crypto-engine.ts';
 
@@ -51,7 +51,7 @@ export async function canonicalMaterial(
   material: Uint8Array,
 ): Promise<Uint8Array> {
   const invalid = (why: string): HsmError =>
-    new HsmError(code('INVALID_KEY_MATERIAL'), `${keyType}: ${why}`);
+    new HsmError(CODE.INVALID_KEY_MATERIAL, `${keyType}: ${why}`);
   if (keyType === 'rsa-2048') {
     const canonical = await engine.rsaCanonical(material);
     if (!canonical) throw invalid('expected the PKCS#8 DER of an RSA key with a 2048-bit modulus');

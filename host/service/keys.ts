@@ -4,7 +4,7 @@
 // every right; others only what the key's ACL grants (use, export, remove); an administrator
 // may remove any key (to retire a user) but never use or export it. Anything else is 5002.
 
-import { HsmError, code } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import { ACL_ENTRIES_MAX } from '../core/layout.ts';
 import type { KeyType, ObjectRecord, UserRecord } from '../core/records.ts';
 import type { RequestContext } from './context.ts';
@@ -50,10 +50,10 @@ function resolve(context: RequestContext, name: string, right: Right): Resolved 
   const temporary = context.session.temporaryKeys.get(name);
   if (temporary) return { info: temporary.info, key: async () => temporary.key };
   const object = context.node.object(name);
-  if (!object) throw new HsmError(code('CANNOT_OPEN_OBJ'), `object '${name}'`);
+  if (!object) throw new HsmError(CODE.CANNOT_OPEN_OBJ, `object '${name}'`);
   if (!allowed(object, context.user, right))
     throw new HsmError(
-      code('ACCESS_DENIED'),
+      CODE.ACCESS_DENIED,
       `'${context.user.name}' has no ${right} right on '${name}'`,
     );
   return { info: infoOf(object, context.user.name), key: () => context.node.loadObjectKey(object) };
@@ -71,12 +71,12 @@ async function createTemporary(
   const { session, node } = context;
   const check = (): void => {
     if (session.user !== context.user.name)
-      throw new HsmError(code('SESSION_EXPIRED'), 'the session ended while the key was made');
+      throw new HsmError(CODE.SESSION_EXPIRED, 'the session ended while the key was made');
     if (session.temporaryKeys.has(request.name) || node.recordBytes('object', request.name)) {
-      throw new HsmError(code('OBJ_ALREADY_EXISTS'), `object '${request.name}'`);
+      throw new HsmError(CODE.OBJ_ALREADY_EXISTS, `object '${request.name}'`);
     }
     if (session.temporaryKeys.size >= TEMPORARY_KEYS_MAX)
-      throw new HsmError(code('TOO_MANY_TEMPORARY_KEYS'));
+      throw new HsmError(CODE.TOO_MANY_TEMPORARY_KEYS);
   };
   check();
   const { name, keyType, exportable } = request;
@@ -102,9 +102,9 @@ async function createPersistent(
   const { node, user } = context;
   const requestId = request.requestId;
   if (requestId === undefined)
-    throw new HsmError(code('MALFORMED_REQUEST'), 'requestId: required for a persistent key');
+    throw new HsmError(CODE.MALFORMED_REQUEST, 'requestId: required for a persistent key');
   if (context.session.temporaryKeys.has(request.name))
-    throw new HsmError(code('OBJ_ALREADY_EXISTS'), `temporary object '${request.name}'`);
+    throw new HsmError(CODE.OBJ_ALREADY_EXISTS, `temporary object '${request.name}'`);
   const existing = node.recordBytes('object', request.name);
   if (existing) {
     // 5022 — or, if this request created it before its reply was lost, the original outcome.
@@ -171,7 +171,7 @@ export async function importKey(
     request.material,
   );
   if (plain.length > KEY_MATERIAL_SIZE_MAX)
-    throw new HsmError(code('INPUT_TOO_LARGE'), `material: at most ${KEY_MATERIAL_SIZE_MAX} bytes`);
+    throw new HsmError(CODE.INPUT_TOO_LARGE, `material: at most ${KEY_MATERIAL_SIZE_MAX} bytes`);
   const material = await canonicalMaterial(engine, request.keyType, plain);
   const given = async (): Promise<Uint8Array> => material;
   return request.temporary
@@ -187,8 +187,8 @@ export async function exportKey(
 ): Promise<ResultOf<'key.export'>> {
   const resolved = resolve(context, request.name, 'export');
   if (!resolved.info.exportable)
-    throw new HsmError(code('KEY_NOT_EXPORTABLE'), `object '${request.name}'`);
-  if (!context.node.policy().keyExportAllowed) throw new HsmError(code('EXPORT_DISABLED'));
+    throw new HsmError(CODE.KEY_NOT_EXPORTABLE, `object '${request.name}'`);
+  if (!context.node.policy().keyExportAllowed) throw new HsmError(CODE.EXPORT_DISABLED);
   const { material } = await resolved.key();
   const nonce = context.node.backend.randomBytes(GCM_NONCE_SIZE);
   const sealed = await seal(
@@ -217,10 +217,7 @@ export function listKeys(
 ): ResultOf<'key.list'> {
   const { user, session } = context;
   if (request.owner !== undefined && request.owner !== user.name && !user.admin) {
-    throw new HsmError(
-      code('ACCESS_DENIED'),
-      'only an administrator lists the keys of another user',
-    );
+    throw new HsmError(CODE.ACCESS_DENIED, 'only an administrator lists the keys of another user');
   }
   const wanted = (object: ObjectRecord): boolean =>
     request.owner === undefined ? visible(object, user) : object.owner === request.owner;
@@ -245,11 +242,11 @@ export async function removeKey(
   const { node, session, user } = context;
   if (session.temporaryKeys.delete(request.name)) return {};
   if (request.requestId === undefined)
-    throw new HsmError(code('MALFORMED_REQUEST'), 'requestId: required to remove a persistent key');
+    throw new HsmError(CODE.MALFORMED_REQUEST, 'requestId: required to remove a persistent key');
   const object = node.object(request.name);
   if (object && !allowed(object, user, 'remove'))
     throw new HsmError(
-      code('ACCESS_DENIED'),
+      CODE.ACCESS_DENIED,
       `'${user.name}' has no remove right on '${request.name}'`,
     );
   // A missing object is still submitted: 5004, or the original outcome of this request's first try.
@@ -271,16 +268,16 @@ export async function grantKey(
 ): Promise<ResultOf<'key.grant'>> {
   const { node, session, user } = context;
   if (session.temporaryKeys.has(request.name))
-    throw new HsmError(code('ACL_INVALID'), 'a temporary key cannot be shared');
+    throw new HsmError(CODE.ACL_INVALID, 'a temporary key cannot be shared');
   const object = node.object(request.name);
-  if (!object) throw new HsmError(code('CANNOT_OPEN_OBJ'), `object '${request.name}'`);
+  if (!object) throw new HsmError(CODE.CANNOT_OPEN_OBJ, `object '${request.name}'`);
   if (object.owner !== user.name)
-    throw new HsmError(code('ACCESS_DENIED'), 'only the owner grants rights');
+    throw new HsmError(CODE.ACCESS_DENIED, 'only the owner grants rights');
   if (request.user === object.owner)
-    throw new HsmError(code('ACL_INVALID'), 'the owner always has every right');
+    throw new HsmError(CODE.ACL_INVALID, 'the owner always has every right');
   const granting = request.use || request.export || request.remove;
   if (granting && !node.user(request.user))
-    throw new HsmError(code('CANNOT_OPEN_OBJ'), `user '${request.user}'`);
+    throw new HsmError(CODE.CANNOT_OPEN_OBJ, `user '${request.user}'`);
   const acl = object.acl.filter((entry) => entry.user !== request.user);
   if (granting)
     acl.push({
@@ -290,7 +287,7 @@ export async function grantKey(
       remove: request.remove,
     });
   if (acl.length > ACL_ENTRIES_MAX)
-    throw new HsmError(code('ACL_INVALID'), `at most ${ACL_ENTRIES_MAX} users per key`);
+    throw new HsmError(CODE.ACL_INVALID, `at most ${ACL_ENTRIES_MAX} users per key`);
   const record = node.encode({ ...object, acl });
   return node.submit(
     request.requestId,

@@ -4,7 +4,7 @@
 // so that a retried write gets its original outcome exactly as the real pool answers it.
 
 import { encodeBatch } from '../core/batch.ts';
-import { HsmError, code } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
 import type { ClientReply, WriteRequest } from '../protocol/types.ts';
 import type { ServiceBackend } from './backend.ts';
@@ -36,7 +36,7 @@ export class LocalReplication {
 
   submit(write: WriteRequest): ClientReply {
     if (!REQUEST_ID_PATTERN.test(write.requestId))
-      return { requestId: write.requestId, code: code('INVALID_OPERATION') };
+      return { requestId: write.requestId, code: CODE.INVALID_OPERATION };
     const known = this.outcomes.get(write.requestId);
     if (known) return known;
     const batch = encodeBatch([
@@ -48,7 +48,7 @@ export class LocalReplication {
       result = this.cores[0].apply(batch, true).writeResults[0];
       if (result === 0) for (const core of this.cores) core.apply(batch);
     } catch (error) {
-      result = error instanceof HsmError ? error.code : code('CANNOT_VALIDATE_EVENT');
+      result = error instanceof HsmError ? error.code : CODE.CANNOT_VALIDATE_EVENT;
     }
     const reply: ClientReply = {
       requestId: write.requestId,
@@ -61,7 +61,7 @@ export class LocalReplication {
 
   /** The remembered outcome, or 38721: this replication commits at once, nothing is pending. */
   outcome(requestId: string): ClientReply {
-    return this.outcomes.get(requestId) ?? { requestId, code: code('REQUEST_ID_UNKNOWN') };
+    return this.outcomes.get(requestId) ?? { requestId, code: CODE.REQUEST_ID_UNKNOWN };
   }
 
   private remember(reply: ClientReply): void {

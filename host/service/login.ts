@@ -9,7 +9,7 @@
 
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { HsmError, code, writeOutcome } from '../core/codes.ts';
+import { CODE, HsmError, writeOutcome } from '../core/codes.ts';
 import { deriveKey } from '../core/keys.ts';
 import { utf8, type UserRecord } from '../core/records.ts';
 import { SALT_SIZE, type NodeContext } from './context.ts';
@@ -192,7 +192,7 @@ export function loginStart(
   const first = parseClientFirst(request.clientFirst);
   if (!first)
     throw new HsmError(
-      code('MALFORMED_REQUEST'),
+      CODE.MALFORMED_REQUEST,
       'clientFirst: expected "n,,n=<user>,r=<nonce>" (RFC 5802)',
     );
   const record = NAME_PATTERN.test(first.user) ? node.user(first.user) : undefined;
@@ -210,14 +210,14 @@ export function loginFinish(
   events: LoginEvents = {},
 ): ResultOf<'login.finish'> {
   if (session.login.step !== 'challenged')
-    throw new HsmError(code('NOT_AUTHENTICATED'), 'login.finish without login.start');
+    throw new HsmError(CODE.NOT_AUTHENTICATED, 'login.finish without login.start');
   const { server, known } = session.login;
   session.reset(); // one attempt per challenge
   session.lastLoginResult = undefined;
   const outcome = server.finish(request.clientFinal);
   if (outcome.result === 'malformed')
     throw new HsmError(
-      code('MALFORMED_REQUEST'),
+      CODE.MALFORMED_REQUEST,
       'clientFinal: expected "c=biws,r=<nonce>,p=<proof>" with the nonce of server-first',
     );
   const user = known ? node.user(server.user) : undefined;
@@ -233,18 +233,18 @@ export function loginFinish(
   };
   if (!user) {
     tell('failed');
-    throw new HsmError(code('AUTH_FAILED'));
+    throw new HsmError(CODE.AUTH_FAILED);
   }
   // A locked account answers every attempt alike, the right password included: the lock stops
   // guesses instead of confirming them, and an unknown user cannot be told from a locked one.
   if (failures.count(user) >= policy.maxFailedLogins) {
     tell('locked');
-    throw new HsmError(code('AUTH_FAILED'));
+    throw new HsmError(CODE.AUTH_FAILED);
   }
   if (outcome.result === 'wrong-proof') {
     failures.noteFailure(user, policy.maxFailedLogins);
     tell('failed');
-    throw new HsmError(code('AUTH_FAILED'));
+    throw new HsmError(CODE.AUTH_FAILED);
   }
   failures.noteSuccess(user);
   tell('ok');

@@ -6,7 +6,7 @@
 //             ciphertext = nonce (12) || encrypted message || tag (16)
 //   hmac-sha256  HMAC-SHA-256; 32 bytes
 
-import { HsmError, code } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import type { KeyType } from '../core/records.ts';
 import { GCM_NONCE_SIZE, GCM_TAG_SIZE, type CryptoEngine, type KeyBytes } from './crypto-engine.ts';
 import { concatBytes, constantTimeEqual } from './encoding.ts';
@@ -14,10 +14,7 @@ import { KEY_FAMILY, type KeyFamily } from './key-material.ts';
 
 export function requireFamily(keyType: KeyType, family: KeyFamily, operation: string): void {
   if (KEY_FAMILY[keyType] !== family)
-    throw new HsmError(
-      code('WRONG_KEY_TYPE'),
-      `${operation} needs a ${family} key, not ${keyType}`,
-    );
+    throw new HsmError(CODE.WRONG_KEY_TYPE, `${operation} needs a ${family} key, not ${keyType}`);
 }
 
 export function sign(
@@ -74,7 +71,7 @@ export async function decrypt(
           ciphertext.subarray(GCM_NONCE_SIZE),
           aad,
         );
-  if (!opened) throw new HsmError(code('DECRYPT_FAILED'));
+  if (!opened) throw new HsmError(CODE.DECRYPT_FAILED);
   return opened;
 }
 

@@ -4,7 +4,7 @@
 // digits. Secrets never travel bare: passwords and key material are sealed under the SCRAM
 // session key (sealing.ts). docs/CLIENT.md describes every request.
 
-import { HsmError, code } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import { NAME_LENGTH_MAX } from '../core/layout.ts';
 import { KEY_TYPES, type AclEntry, type KeyType } from '../core/records.ts';
 import { fromBase64, toBase64 } from './encoding.ts';
@@ -274,7 +274,7 @@ export type Decoded<T extends RequestType> = { readonly type: T } & {
 export type DecodedRequest = { [T in RequestType]: Decoded<T> }[RequestType];
 
 function malformed(detail: string): HsmError {
-  return new HsmError(code('MALFORMED_REQUEST'), detail);
+  return new HsmError(CODE.MALFORMED_REQUEST, detail);
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -287,16 +287,13 @@ function checkField(field: string, spec: FieldSpec, value: unknown): unknown {
     case 'text':
       if (typeof value !== 'string') throw malformed(`${field}: expected a string`);
       if (value.length > spec.lengthMax)
-        throw new HsmError(
-          code('INPUT_TOO_LARGE'),
-          `${field}: at most ${spec.lengthMax} characters`,
-        );
+        throw new HsmError(CODE.INPUT_TOO_LARGE, `${field}: at most ${spec.lengthMax} characters`);
       return value;
     case 'name':
       if (typeof value !== 'string') throw malformed(`${field}: expected a name (string)`);
       if (!NAME_PATTERN.test(value))
         throw new HsmError(
-          code('INVALID_OBJ_NAME'),
+          CODE.INVALID_OBJ_NAME,
           `${field}: 1 to ${NAME_LENGTH_MAX} characters of [A-Za-z0-9_.@-]`,
         );
       return value;
@@ -320,11 +317,11 @@ function checkField(field: string, spec: FieldSpec, value: unknown): unknown {
     case 'bytes': {
       if (typeof value !== 'string') throw malformed(`${field}: expected base64 text`);
       if (value.length > Math.ceil(spec.sizeMax / 3) * 4)
-        throw new HsmError(code('INPUT_TOO_LARGE'), `${field}: at most ${spec.sizeMax} bytes`);
+        throw new HsmError(CODE.INPUT_TOO_LARGE, `${field}: at most ${spec.sizeMax} bytes`);
       const decoded = fromBase64(value);
       if (!decoded) throw malformed(`${field}: not canonical base64`);
       if (decoded.length > spec.sizeMax)
-        throw new HsmError(code('INPUT_TOO_LARGE'), `${field}: at most ${spec.sizeMax} bytes`);
+        throw new HsmError(CODE.INPUT_TOO_LARGE, `${field}: at most ${spec.sizeMax} bytes`);
       return decoded;
     }
   }
@@ -362,10 +359,7 @@ export function parseRequestFrame(frame: string): ParsedFrame {
   if (frame.length > FRAME_SIZE_MAX)
     return {
       id: null,
-      error: new HsmError(
-        code('INPUT_TOO_LARGE'),
-        `a frame is at most ${FRAME_SIZE_MAX} characters`,
-      ),
+      error: new HsmError(CODE.INPUT_TOO_LARGE, `a frame is at most ${FRAME_SIZE_MAX} characters`),
     };
   let parsed: unknown;
   try {

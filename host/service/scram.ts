@@ -16,7 +16,7 @@
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { HsmError, code } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import type { KdfParameters } from '../core/records.ts';
 import { utf8 } from '../core/records.ts';
 import type { CryptoEngine } from './crypto-engine.ts';
@@ -317,7 +317,7 @@ export class ScramClient {
   /** Checks server-first; returns the salt and KDF to hash the password with. */
   receiveServerFirst(serverFirst: string, limits: KdfLimits = DEFAULT_KDF_LIMITS): ServerFirst {
     if (this.state.step !== 'sent-first')
-      throw new HsmError(code('PROTOCOL_ERROR'), 'server-first out of order');
+      throw new HsmError(CODE.PROTOCOL_ERROR, 'server-first out of order');
     const parsed = parseServerFirst(serverFirst);
     if (
       !parsed ||
@@ -325,11 +325,11 @@ export class ScramClient {
       parsed.nonce.length <= this.clientNonce.length ||
       !validNonce(parsed.nonce)
     ) {
-      throw new HsmError(code('PROTOCOL_ERROR'), 'malformed SCRAM server-first message');
+      throw new HsmError(CODE.PROTOCOL_ERROR, 'malformed SCRAM server-first message');
     }
     if (!withinLimits(parsed.kdf, limits))
       throw new HsmError(
-        code('SERVER_AUTH_FAILED'),
+        CODE.SERVER_AUTH_FAILED,
         `password hashing parameters outside the client's limits: ${JSON.stringify(parsed.kdf)}`,
       );
     this.state = { step: 'got-server-first', serverFirst, parsed };
@@ -339,7 +339,7 @@ export class ScramClient {
   /** client-final, with the proof computed from SaltedPassword. */
   clientFinal(saltedPassword: Uint8Array): string {
     if (this.state.step !== 'got-server-first')
-      throw new HsmError(code('PROTOCOL_ERROR'), 'client-final out of order');
+      throw new HsmError(CODE.PROTOCOL_ERROR, 'client-final out of order');
     const withoutProof = `c=${CHANNEL_BINDING},r=${this.state.parsed.nonce}`;
     const authMessage = `${this.bare},${this.state.serverFirst},${withoutProof}`;
     const { clientKey, storedKey, serverKey } = scramKeys(saltedPassword);
@@ -351,12 +351,12 @@ export class ScramClient {
   /** Verifies the node's signature: only a node holding our verifier can produce it. Returns the session key. */
   receiveServerFinal(serverFinal: string): Uint8Array {
     if (this.state.step !== 'sent-final')
-      throw new HsmError(code('PROTOCOL_ERROR'), 'server-final out of order');
+      throw new HsmError(CODE.PROTOCOL_ERROR, 'server-final out of order');
     const expected = hmac(sha256, this.state.serverKey, utf8(this.state.authMessage));
     const signature = serverFinal.startsWith('v=') ? fromBase64(serverFinal.slice(2)) : undefined;
     if (!signature || !constantTimeEqual(signature, expected))
       throw new HsmError(
-        code('SERVER_AUTH_FAILED'),
+        CODE.SERVER_AUTH_FAILED,
         'the node did not prove it holds the password verifier',
       );
     const sessionKey = sessionKeyOf(this.state.clientKey, this.state.authMessage);

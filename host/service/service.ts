@@ -3,7 +3,7 @@
 // nothing in the pool and leaves the session as it was (the login steps excepted: a failed
 // login.finish leaves the session logged out, which is what it was).
 
-import { HsmError, code } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import type { KdfParameters, UserRecord } from '../core/records.ts';
 import type { ServiceBackend } from './backend.ts';
 import { NodeContext, PRODUCTION_KDF, type RequestContext } from './context.ts';
@@ -101,7 +101,7 @@ export class Service {
    * `console`: the operator's console session, served even by a fenced or diverged node. */
   openSession(options: { readonly console?: boolean } = {}): Session {
     if (this.sessions.size >= SESSIONS_MAX)
-      throw new HsmError(code('SERVER_BUSY'), `${SESSIONS_MAX} sessions open`);
+      throw new HsmError(CODE.SERVER_BUSY, `${SESSIONS_MAX} sessions open`);
     const session = new Session(this.nextSessionId++, this.backend.now(), options.console);
     this.sessions.add(session);
     return session;
@@ -139,7 +139,7 @@ export class Service {
    */
   async unlockFromConsole(name: string): Promise<void> {
     const user = this.node.user(name);
-    if (!user) throw new HsmError(code('CANNOT_OPEN_OBJ'), `user '${name}'`);
+    if (!user) throw new HsmError(CODE.CANNOT_OPEN_OBJ, `user '${name}'`);
     this.failures.forget(name);
     if (user.failedLogins === 0) return;
     await this.node.submit(
@@ -175,7 +175,7 @@ export class Service {
     request: DecodedRequest,
   ): Promise<ResultOf<RequestType>> {
     if (!this.sessions.has(session))
-      throw new HsmError(code('SESSION_EXPIRED'), 'the session is closed');
+      throw new HsmError(CODE.SESSION_EXPIRED, 'the session is closed');
     if (UNAUTHENTICATED_TYPES.has(request.type)) session.lastActivityMs = this.backend.now();
     // A fenced or diverged node's store may hold keys removed and passwords changed since: no
     // login, read or write for clients (the SDK fails over on these codes). A console session
@@ -204,24 +204,24 @@ export class Service {
    * deleted user): the remote console's commands go through these too. */
   sessionUser(session: Session): UserRecord {
     if (!this.sessions.has(session))
-      throw new HsmError(code('SESSION_EXPIRED'), 'the session is closed');
+      throw new HsmError(CODE.SESSION_EXPIRED, 'the session is closed');
     return this.authenticate(session).user;
   }
 
   /** The session's user as the store holds it now; ends a session that idled too long or whose user is gone. */
   private authenticate(session: Session): RequestContext {
     const login = session.login;
-    if (login.step !== 'authenticated') throw new HsmError(code('NOT_AUTHENTICATED'));
+    if (login.step !== 'authenticated') throw new HsmError(CODE.NOT_AUTHENTICATED);
     const now = this.backend.now();
     const idleMs = now - session.lastActivityMs;
     if (idleMs > this.node.policy().sessionTimeoutSeconds * 1000) {
       session.reset();
-      throw new HsmError(code('SESSION_EXPIRED'), `idle for ${Math.round(idleMs / 1000)} s`);
+      throw new HsmError(CODE.SESSION_EXPIRED, `idle for ${Math.round(idleMs / 1000)} s`);
     }
     const user = this.node.user(login.user);
     if (!user) {
       session.reset();
-      throw new HsmError(code('SESSION_EXPIRED'), `user '${login.user}' was deleted`);
+      throw new HsmError(CODE.SESSION_EXPIRED, `user '${login.user}' was deleted`);
     }
     session.lastActivityMs = now;
     return { node: this.node, session, user, sessionKey: login.sessionKey };
@@ -231,18 +231,18 @@ export class Service {
 /** The refusal of a fenced (38503) or diverged (38504) node; a fenced node's writes keep their
  * own code (38502, the replica's), given before the handler reads the stale store. */
 function refuseStale(refusal: number, type: RequestType): never {
-  if (refusal === code('NODE_FENCED_NO_READS') && WRITE_TYPES.has(type))
-    throw new HsmError(code('NODE_FENCED'), 'this node was declared down: it takes no writes');
+  if (refusal === CODE.NODE_FENCED_NO_READS && WRITE_TYPES.has(type))
+    throw new HsmError(CODE.NODE_FENCED, 'this node was declared down: it takes no writes');
   throw new HsmError(refusal);
 }
 
 /** Codes an outcome query answers as errors: the node cannot tell the outcome (yet). */
 const NO_OUTCOME: ReadonlySet<number> = new Set([
-  code('WRITE_OUTCOME_PENDING'),
-  code('REQUEST_ID_UNKNOWN'),
-  code('NODE_FENCED'),
-  code('CANNOT_WORK'),
-  code('REPLICATION_BUSY'),
+  CODE.WRITE_OUTCOME_PENDING,
+  CODE.REQUEST_ID_UNKNOWN,
+  CODE.NODE_FENCED,
+  CODE.CANNOT_WORK,
+  CODE.REPLICATION_BUSY,
 ]);
 
 /** A write's remembered outcome (any logged-in user: request ids are 128-bit random). */
@@ -259,9 +259,6 @@ function errorResponse(error: unknown): ServiceResponse {
   const failure =
     error instanceof HsmError
       ? error
-      : new HsmError(
-          code('INTERNAL_ERROR'),
-          error instanceof Error ? error.message : String(error),
-        );
+      : new HsmError(CODE.INTERNAL_ERROR, error instanceof Error ? error.message : String(error));
   return { code: failure.code, name: failure.codeName, message: failure.message };
 }

@@ -18,7 +18,7 @@
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { HsmError, code } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import { fromBase64, toBase64 } from './encoding.ts';
 
 export type ChannelRole = 'client' | 'node';
@@ -96,14 +96,14 @@ export class SessionChannel {
    */
   open(text: string): string {
     if (!isSealedFrame(text))
-      throw new HsmError(code('CHANNEL_PLAINTEXT'), 'a plaintext frame on a sealed session');
+      throw new HsmError(CODE.CHANNEL_PLAINTEXT, 'a plaintext frame on a sealed session');
     const bytes = fromBase64(text.slice(PREFIX.length, text.length - SUFFIX.length));
     if (!bytes || bytes.length < COUNTER_SIZE + TAG_SIZE)
-      throw new HsmError(code('CHANNEL_TAMPERED'), 'a sealed frame that is cut short');
+      throw new HsmError(CODE.CHANNEL_TAMPERED, 'a sealed frame that is cut short');
     const counter = new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0);
     if (counter !== this.received)
       throw new HsmError(
-        code('CHANNEL_OUT_OF_SEQUENCE'),
+        CODE.CHANNEL_OUT_OF_SEQUENCE,
         `frame ${counter} where ${this.received} was due (replayed, reordered or dropped)`,
       );
     let plain: Uint8Array;
@@ -112,13 +112,13 @@ export class SessionChannel {
         bytes.subarray(COUNTER_SIZE),
       );
     } catch {
-      throw new HsmError(code('CHANNEL_TAMPERED'), `frame ${counter} does not authenticate`);
+      throw new HsmError(CODE.CHANNEL_TAMPERED, `frame ${counter} does not authenticate`);
     }
     this.received++;
     try {
       return decoder.decode(plain);
     } catch {
-      throw new HsmError(code('CHANNEL_TAMPERED'), `frame ${counter} is not UTF-8`);
+      throw new HsmError(CODE.CHANNEL_TAMPERED, `frame ${counter} is not UTF-8`);
     }
   }
 }
@@ -138,7 +138,7 @@ export type Incoming =
 export function openIncoming(session: SealedSession, text: string): Incoming {
   if (!session.channel) {
     // Before the channel is up only plaintext crosses; a sealed frame then is a stale or forged one.
-    if (isSealedFrame(text)) return refusal(code('CHANNEL_OUT_OF_SEQUENCE'), 'no sealed session');
+    if (isSealedFrame(text)) return refusal(CODE.CHANNEL_OUT_OF_SEQUENCE, 'no sealed session');
     return { text };
   }
   try {

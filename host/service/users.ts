@@ -5,7 +5,7 @@
 // set the password only of a user that holds no keys).
 
 import type { Operation } from '../core/batch.ts';
-import { HsmError, code } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
 import { WRITE_OPS_MAX } from '../core/layout.ts';
 import { type KdfParameters, type PolicyRecord, type UserRecord } from '../core/records.ts';
@@ -46,7 +46,7 @@ export async function newUserRecord(
 export function checkPassword(password: string, policy: Policy): void {
   if (password.length < policy.minPasswordLength || password.length > PASSWORD_LENGTH_MAX) {
     throw new HsmError(
-      code('PASSWORD_POLICY'),
+      CODE.PASSWORD_POLICY,
       `a password has ${policy.minPasswordLength} to ${PASSWORD_LENGTH_MAX} characters`,
     );
   }
@@ -130,7 +130,7 @@ export async function bootstrapPool(options: BootstrapOptions): Promise<Bootstra
 
 export function requireAdmin(context: RequestContext): void {
   if (!context.user.admin)
-    throw new HsmError(code('ACCESS_DENIED'), 'only an administrator manages users and the policy');
+    throw new HsmError(CODE.ACCESS_DENIED, 'only an administrator manages users and the policy');
 }
 
 async function unsealPassword(
@@ -143,7 +143,7 @@ async function unsealPassword(
   try {
     password = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
-    throw new HsmError(code('MALFORMED_REQUEST'), 'password: not UTF-8');
+    throw new HsmError(CODE.MALFORMED_REQUEST, 'password: not UTF-8');
   }
   checkPassword(password, context.node.policy());
   return password;
@@ -191,7 +191,7 @@ export async function deleteUser(
 ): Promise<ResultOf<'user.delete'>> {
   requireAdmin(context);
   const { node } = context;
-  if (request.name === context.user.name) throw new HsmError(code('SELF_DELETE_REFUSED'));
+  if (request.name === context.user.name) throw new HsmError(CODE.SELF_DELETE_REFUSED);
   const operations: Operation[] = [{ op: 'delete', kind: 'user', name: request.name }];
   if (node.user(request.name)) {
     const objects = node.objects();
@@ -200,12 +200,9 @@ export async function deleteUser(
       object.acl.some((entry) => entry.user === request.name),
     );
     if (owned > 0)
-      throw new HsmError(code('USER_IN_USE'), `'${request.name}' owns ${owned} object(s)`);
+      throw new HsmError(CODE.USER_IN_USE, `'${request.name}' owns ${owned} object(s)`);
     if (granted.length > WRITE_OPS_MAX - 1)
-      throw new HsmError(
-        code('USER_IN_USE'),
-        `'${request.name}' is named in ${granted.length} ACLs`,
-      );
+      throw new HsmError(CODE.USER_IN_USE, `'${request.name}' is named in ${granted.length} ACLs`);
     for (const object of granted) {
       const acl = object.acl.filter((entry) => entry.user !== request.name);
       operations.push({
@@ -228,7 +225,7 @@ export async function changePassword(
   const password = await unsealPassword(context, request.name, request.password);
   const user = node.user(request.name);
   const expected = node.token('user', request.name);
-  if (!user) throw new HsmError(code('CANNOT_OPEN_OBJ'), `user '${request.name}'`);
+  if (!user) throw new HsmError(CODE.CANNOT_OPEN_OBJ, `user '${request.name}'`);
   // The admin-reset model (docs/SECURITY.md): an administrator never uses another's key, so it
   // may set the password only of a user that holds none — else it could log in as the user and
   // use them. A user with keys changes its own password, proving the old one by logging in.
@@ -241,7 +238,7 @@ export async function changePassword(
       ).length;
     if (held > 0)
       throw new HsmError(
-        code('RESET_REFUSED_KEYS_HELD'),
+        CODE.RESET_REFUSED_KEYS_HELD,
         `'${user.name}' holds ${held} key(s): only the user may change its password`,
       );
   }
@@ -270,7 +267,7 @@ export async function unlockUser(
   requireAdmin(context);
   const { node } = context;
   const user = node.user(request.name);
-  if (!user) throw new HsmError(code('CANNOT_OPEN_OBJ'), `user '${request.name}'`);
+  if (!user) throw new HsmError(CODE.CANNOT_OPEN_OBJ, `user '${request.name}'`);
   failures.forget(user.name);
   if (user.failedLogins === 0) return {};
   const record = node.encode({ ...user, failedLogins: 0 });

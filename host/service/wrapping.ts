@@ -5,7 +5,7 @@
 // the purpose and its context (key name and type, or user name) as associated data, so a
 // sealed export cannot be replayed as an import or a password.
 
-import { HsmError, code } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import { utf8, type KeyType } from '../core/records.ts';
 import { GCM_NONCE_SIZE, GCM_TAG_SIZE, type CryptoEngine, type KeyBytes } from './crypto-engine.ts';
 import { concatBytes } from './encoding.ts';
@@ -41,7 +41,7 @@ export async function unwrapObjectKey(
   keyType: KeyType,
   wrapped: Uint8Array,
 ): Promise<Uint8Array> {
-  const failed = new HsmError(code('KEY_UNWRAP_FAILED'), `object '${name}'`);
+  const failed = new HsmError(CODE.KEY_UNWRAP_FAILED, `object '${name}'`);
   if (wrapped.length < WRAP_OVERHEAD || wrapped[0] !== WRAP_FORMAT_VERSION) throw failed;
   const nonce = wrapped.subarray(1, 1 + GCM_NONCE_SIZE);
   const material = await engine.aesGcmOpen(
@@ -99,7 +99,7 @@ export async function unseal(
         );
   if (!opened)
     throw new HsmError(
-      code('DECRYPT_FAILED'),
+      CODE.DECRYPT_FAILED,
       `the sealed ${purpose} does not open under this session's key`,
     );
   return opened;

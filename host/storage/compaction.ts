@@ -9,7 +9,7 @@
 // snapshot no remaining CHECKPOINT entry names. Keeping two checkpoints means one damaged
 // snapshot file still leaves a base to recover from.
 
-import { HsmError } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import type { Core, SyncPoint } from '../core/core.ts';
 import {
   parseEntry,
@@ -22,7 +22,6 @@ import {
 import type { Storage } from './storage.ts';
 
 export const CHECKPOINTS_KEPT = 2;
-const CANNOT_LOAD_LOG = 37027;
 
 /** The snapshot name of the checkpoint at `sequence` (fixed width: names sort by sequence). */
 export function checkpointName(sequence: bigint): string {
@@ -121,9 +120,9 @@ export async function compactLog(
   const log = await storage.readLog();
   const entries: ScannedEntry[] = [];
   const scan = scanLog(core, log, { poolId }, (entry) => entries.push(entry));
-  if (scan.code === CANNOT_LOAD_LOG)
+  if (scan.code === CODE.CANNOT_LOAD_LOG)
     throw new HsmError(
-      CANNOT_LOAD_LOG,
+      CODE.CANNOT_LOAD_LOG,
       `compaction: log entry at offset ${scan.damage?.offset}: ${scan.damage?.name}`,
     );
   const checkpoints = entries.flatMap((entry, index) =>

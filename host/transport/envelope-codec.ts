@@ -9,7 +9,7 @@
 // FRAME_TOO_LARGE, and nothing else ever escapes. Encoding runs the same checks, so a bug on
 // our side is caught before it leaves. Browser-safe.
 
-import { HsmError } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import { BATCH_SIZE_MAX, NODES_MAX } from '../core/layout.ts';
 import type {
   Envelope,
@@ -33,9 +33,6 @@ const U16_MAX = 0xffff;
 /** Return codes in a vote. */
 const CODE_MAX = 0x7fffffff;
 const BASE64_LENGTH_MAX = Math.ceil(BATCH_SIZE_MAX / 3) * 4;
-
-const FRAME_TOO_LARGE = 38601;
-const FRAME_MALFORMED = 38602;
 
 const ID_PATTERN = /^[0-9a-f]{16}$/;
 const REQUEST_ID_PATTERN = /^[0-9a-f]{32}$/;
@@ -63,17 +60,18 @@ export function encodeEnvelope(envelope: Envelope): Uint8Array {
   const bytes = textEncoder.encode(json);
   if (bytes.length > MESSAGE_SIZE_MAX)
     throw new HsmError(
-      FRAME_TOO_LARGE,
+      CODE.FRAME_TOO_LARGE,
       `envelope: ${bytes.length} bytes, at most ${MESSAGE_SIZE_MAX}`,
     );
   return bytes;
 }
 
 export function decodeEnvelope(bytes: Uint8Array): Envelope {
-  if (!(bytes instanceof Uint8Array)) throw new HsmError(FRAME_MALFORMED, 'envelope: not bytes');
+  if (!(bytes instanceof Uint8Array))
+    throw new HsmError(CODE.FRAME_MALFORMED, 'envelope: not bytes');
   if (bytes.length > MESSAGE_SIZE_MAX)
     throw new HsmError(
-      FRAME_TOO_LARGE,
+      CODE.FRAME_TOO_LARGE,
       `envelope: ${bytes.length} bytes, at most ${MESSAGE_SIZE_MAX}`,
     );
   try {
@@ -85,7 +83,7 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
     // JSON.parse, the UTF-8 decoder and anything unforeseen: the bytes are malformed.
     if (error instanceof HsmError) throw error;
     throw new HsmError(
-      FRAME_MALFORMED,
+      CODE.FRAME_MALFORMED,
       `envelope: ${error instanceof Error ? error.message : 'undecodable'}`,
     );
   }
@@ -308,7 +306,7 @@ function nodeAddress(value: unknown, path: string): NodeAddress {
 // ---- Field checks: each names the bad field and throws 38602. ----
 
 function fail(detail: string): never {
-  throw new HsmError(FRAME_MALFORMED, detail);
+  throw new HsmError(CODE.FRAME_MALFORMED, detail);
 }
 
 /** A plain object; with `keys`, exactly those own keys (an extra field is a format we do not know). */

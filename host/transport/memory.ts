@@ -5,12 +5,10 @@
 // Delivery is asynchronous (a microtask) and in order per connection, as over TCP.
 // Browser-safe.
 
-import { HsmError } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import type { NodeId } from '../protocol/types.ts';
 import { PeerLinkTransport, type LinkClock, type PeerLinkLimits } from './peer-link.ts';
 import { CLOSE_CODES, type FramedSocket } from './transport.ts';
-
-const CANNOT_P2P_CONNECT = 37004;
 
 /** One end of an in-memory connection. */
 export interface MemorySocket extends FramedSocket {
@@ -103,7 +101,7 @@ export class MemoryHub {
     const accept = this.listeners.get(toAddress);
     if (accept === undefined || this.isolated.has(toAddress) || this.isolated.has(fromAddress)) {
       return Promise.reject(
-        new HsmError(CANNOT_P2P_CONNECT, `nothing reachable listens at ${toAddress}`),
+        new HsmError(CODE.CANNOT_P2P_CONNECT, `nothing reachable listens at ${toAddress}`),
       );
     }
     for (const connection of [...this.connections])

@@ -16,7 +16,7 @@
 //   (transport.ts CLOSE_CODES); nothing was delivered from it, and other links are untouched.
 // Browser-safe: timers and randomness come from the options (defaults: globalThis).
 
-import { HsmError } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import { SVMK_SIZE } from '../core/keys.ts';
 import type { Envelope, NodeId } from '../protocol/types.ts';
 import {
@@ -115,14 +115,6 @@ export interface PeerState {
   readonly lastError?: number;
 }
 
-const NET_FAIL = 5001;
-const CANNOT_P2P_HANDSHAKE = 37002;
-const CANNOT_P2P_CONNECT = 37004;
-const CANNOT_P2P_SEND = 37005;
-const CANNOT_P2P_RECV = 37006;
-const FRAME_TOO_LARGE = 38601;
-const FRAME_MALFORMED = 38602;
-const FRAME_UNAUTHENTICATED = 38603;
 /** Backoff doubles at most this many times (then stays at reconnectDelayMsMax). */
 const BACKOFF_DOUBLINGS_MAX = 30;
 
@@ -252,7 +244,7 @@ export class PeerLinkTransport implements PeerTransport {
     if (peer.address === address) return;
     peer.address = address;
     if (peer.link !== undefined)
-      this.closeLink(peer.link, CLOSE_CODES.NORMAL, 'address changed', NET_FAIL);
+      this.closeLink(peer.link, CLOSE_CODES.NORMAL, 'address changed', CODE.NET_FAIL);
     // A new address is a fresh start: no backoff earned at the old one.
     this.cancelRetry(peer);
     peer.attempt = 0;
@@ -268,8 +260,8 @@ export class PeerLinkTransport implements PeerTransport {
     peer.queue = [];
     peer.queueBytes = 0;
     if (peer.link !== undefined)
-      this.closeLink(peer.link, CLOSE_CODES.NORMAL, 'peer removed', NET_FAIL);
-    settle(peer, NET_FAIL);
+      this.closeLink(peer.link, CLOSE_CODES.NORMAL, 'peer removed', CODE.NET_FAIL);
+    settle(peer, CODE.NET_FAIL);
   }
 
   async crossCheck(timeoutMs: number): Promise<CrossCheckResult[]> {
@@ -289,11 +281,11 @@ export class PeerLinkTransport implements PeerTransport {
     for (const peer of this.peers.values()) {
       this.cancelRetry(peer);
       if (peer.link !== undefined)
-        this.closeLink(peer.link, CLOSE_CODES.GOING_AWAY, 'node stopping', NET_FAIL);
-      settle(peer, NET_FAIL);
+        this.closeLink(peer.link, CLOSE_CODES.GOING_AWAY, 'node stopping', CODE.NET_FAIL);
+      settle(peer, CODE.NET_FAIL);
     }
     for (const link of [...this.inbound])
-      this.closeLink(link, CLOSE_CODES.GOING_AWAY, 'node stopping', NET_FAIL);
+      this.closeLink(link, CLOSE_CODES.GOING_AWAY, 'node stopping', CODE.NET_FAIL);
   }
 
   /** A connection someone opened to us (the /peer path, or a memory hub). */
@@ -379,8 +371,12 @@ export class PeerLinkTransport implements PeerTransport {
       (socket) => this.onDialed(peer, address, socket),
       () => {
         peer.dialing = false;
-        this.reportFailure({ direction: 'outbound', peerId: peer.id, code: CANNOT_P2P_CONNECT });
-        this.onAttemptFailed(peer, CANNOT_P2P_CONNECT);
+        this.reportFailure({
+          direction: 'outbound',
+          peerId: peer.id,
+          code: CODE.CANNOT_P2P_CONNECT,
+        });
+        this.onAttemptFailed(peer, CODE.CANNOT_P2P_CONNECT);
       },
     );
   }
@@ -439,7 +435,8 @@ export class PeerLinkTransport implements PeerTransport {
   private attach(link: Link): void {
     link.handshakeTimer = this.clock.setTimeout(() => {
       link.handshakeTimer = undefined;
-      if (!link.open) this.refuse(link, new HsmError(CANNOT_P2P_HANDSHAKE, 'handshake timed out'));
+      if (!link.open)
+        this.refuse(link, new HsmError(CODE.CANNOT_P2P_HANDSHAKE, 'handshake timed out'));
     }, this.limits.handshakeTimeoutMs);
     link.socket.onFrame((frame) => this.onFrame(link, frame));
     link.socket.onClose((code) => this.onSocketClosed(link, code));
@@ -451,7 +448,7 @@ export class PeerLinkTransport implements PeerTransport {
       this.refuse(
         link,
         new HsmError(
-          FRAME_TOO_LARGE,
+          CODE.FRAME_TOO_LARGE,
           `frame of ${frame.length} bytes, at most ${PEER_FRAME_SIZE_MAX}`,
         ),
       );
@@ -498,7 +495,7 @@ export class PeerLinkTransport implements PeerTransport {
     this.refuse(
       link,
       new HsmError(
-        FRAME_MALFORMED,
+        CODE.FRAME_MALFORMED,
         `link message type ${type ?? 'missing'} or length ${payload.length}`,
       ),
     );
@@ -509,14 +506,14 @@ export class PeerLinkTransport implements PeerTransport {
     try {
       envelope = decodeEnvelope(bytes);
     } catch (error) {
-      this.refuse(link, error instanceof HsmError ? error : new HsmError(FRAME_MALFORMED));
+      this.refuse(link, error instanceof HsmError ? error : new HsmError(CODE.FRAME_MALFORMED));
       return;
     }
     if (envelope.from !== link.channel.peerId) {
       this.refuse(
         link,
         new HsmError(
-          FRAME_UNAUTHENTICATED,
+          CODE.FRAME_UNAUTHENTICATED,
           `envelope from ${envelope.from} on the link of ${link.channel.peerId}`,
         ),
       );
@@ -545,7 +542,7 @@ export class PeerLinkTransport implements PeerTransport {
     try {
       frame = link.channel.seal(payload);
     } catch {
-      this.closeLink(link, CLOSE_CODES.NORMAL, 'frame counter exhausted', NET_FAIL);
+      this.closeLink(link, CLOSE_CODES.NORMAL, 'frame counter exhausted', CODE.NET_FAIL);
       return false;
     }
     // Every write on a link we dialed wakes the queue: whatever filled the socket buffer, its
@@ -579,7 +576,7 @@ export class PeerLinkTransport implements PeerTransport {
     if (link.closed) return;
     // The other end's close code says why (4306: it found our SVMK wrong); 1000, 1001, 1006 say nothing.
     const returnCode = returnCodeForClose(closeCode);
-    this.onLinkGone(link, returnCode, !link.open || returnCode !== NET_FAIL);
+    this.onLinkGone(link, returnCode, !link.open || returnCode !== CODE.NET_FAIL);
   }
 
   private onLinkGone(link: Link, returnCode: number, failed: boolean): void {
@@ -592,7 +589,7 @@ export class PeerLinkTransport implements PeerTransport {
         code: returnCode,
       });
     this.clearHandshakeTimer(link);
-    for (const resolve of [...link.pings.values()]) resolve(NET_FAIL);
+    for (const resolve of [...link.pings.values()]) resolve(CODE.NET_FAIL);
     this.inbound.delete(link);
     const peer = link.peer;
     if (peer === undefined || peer.link !== link) return;
@@ -637,12 +634,14 @@ export class PeerLinkTransport implements PeerTransport {
   /** The peer's open link, dialing now (not after the backoff: a cross check is a person asking). */
   private openLink(peer: Peer, timeoutMs: number): Promise<OpenOutcome> {
     if (peer.link?.open) return Promise.resolve(peer.link);
-    if (this.closed) return Promise.resolve(NET_FAIL);
+    if (this.closed) return Promise.resolve(CODE.NET_FAIL);
     return new Promise((resolve) => {
       const timer = this.clock.setTimeout(() => {
         peer.openWaiters = peer.openWaiters.filter((waiter) => waiter !== finish);
         resolve(
-          peer.link !== undefined ? CANNOT_P2P_HANDSHAKE : (peer.lastError ?? CANNOT_P2P_CONNECT),
+          peer.link !== undefined
+            ? CODE.CANNOT_P2P_HANDSHAKE
+            : (peer.lastError ?? CODE.CANNOT_P2P_CONNECT),
         );
       }, timeoutMs);
       const finish = (outcome: OpenOutcome): void => {
@@ -656,19 +655,20 @@ export class PeerLinkTransport implements PeerTransport {
   }
 
   private ping(link: Link, timeoutMs: number): Promise<{ rttMs: number } | number> {
-    if (!link.open) return Promise.resolve(CANNOT_P2P_SEND);
+    if (!link.open) return Promise.resolve(CODE.CANNOT_P2P_SEND);
     const sequence = link.nextPing;
     link.nextPing = (link.nextPing % 0xffffffff) + 1;
     const sentAt = this.clock.now();
     return new Promise((resolve) => {
-      const timer = this.clock.setTimeout(() => finish(CANNOT_P2P_RECV), timeoutMs);
+      const timer = this.clock.setTimeout(() => finish(CODE.CANNOT_P2P_RECV), timeoutMs);
       const finish = (outcome: { rttMs: number } | number): void => {
         this.clock.clearTimeout(timer);
         link.pings.delete(sequence);
         resolve(typeof outcome === 'number' ? outcome : { rttMs: this.clock.now() - sentAt });
       };
       link.pings.set(sequence, finish);
-      if (!this.sendSealed(link, pingPayload(LINK_MESSAGE.PING, sequence))) finish(CANNOT_P2P_SEND);
+      if (!this.sendSealed(link, pingPayload(LINK_MESSAGE.PING, sequence)))
+        finish(CODE.CANNOT_P2P_SEND);
     });
   }
 }

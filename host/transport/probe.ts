@@ -5,12 +5,11 @@
 
 import { ANY_NODE, SecureChannel } from './secure-channel.ts';
 import type { FramedSocket } from './transport.ts';
+import { CODE } from '../core/codes.ts';
 
 /** How long a probe waits for the handshake. */
 export const PROBE_TIMEOUT_MS = 5000;
 
-const SVMK_MISMATCH = 5306;
-const SELF_LIVE_SYNC = 37034;
 /** The close code a responder sends when the initiator's proof fails (docs/TRANSPORT.md). */
 const CLOSE_SVMK_MISMATCH = 4306;
 
@@ -36,7 +35,7 @@ export async function probePeer(options: ProbeOptions): Promise<ProbeResult> {
   try {
     socket = await options.dial(options.address);
   } catch {
-    return { code: SELF_LIVE_SYNC };
+    return { code: CODE.SELF_LIVE_SYNC };
   }
   return new Promise<ProbeResult>((resolve) => {
     const channel = new SecureChannel({
@@ -55,7 +54,7 @@ export async function probePeer(options: ProbeOptions): Promise<ProbeResult> {
       resolve(result);
     };
     const timer = setTimeout(
-      () => finish({ code: SELF_LIVE_SYNC }),
+      () => finish({ code: CODE.SELF_LIVE_SYNC }),
       options.timeoutMs ?? PROBE_TIMEOUT_MS,
     );
     socket.onFrame((frame) => {
@@ -67,7 +66,7 @@ export async function probePeer(options: ProbeOptions): Promise<ProbeResult> {
         finish({ code: 0, id: channel.peerId! });
     });
     socket.onClose((code) =>
-      finish({ code: code === CLOSE_SVMK_MISMATCH ? SVMK_MISMATCH : SELF_LIVE_SYNC }),
+      finish({ code: code === CLOSE_SVMK_MISMATCH ? CODE.SVMK_MISMATCH : CODE.SELF_LIVE_SYNC }),
     );
     for (const out of channel.start().frames) socket.send(out);
   });

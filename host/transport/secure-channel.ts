@@ -24,7 +24,7 @@ import { hkdf } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
-import { HsmError } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import { deriveKey, SVMK_SIZE } from '../core/keys.ts';
 import { assertNodeId } from './transport.ts';
 
@@ -46,12 +46,6 @@ const REPLY_SIZE = 2 + ID_SIZE + NONCE_SIZE + PROOF_SIZE;
 const PROOF_FRAME_SIZE = 1 + PROOF_SIZE;
 const TRANSCRIPT_LABEL = utf8ToBytes('hsmpool/peer-auth/v1');
 const ROLE_BYTE = { initiator: 0x49, responder: 0x52 } as const; // 'I', 'R'
-
-const SVMK_MISMATCH = 5306;
-const CANNOT_P2P_HANDSHAKE = 37002;
-const FRAME_MALFORMED = 38602;
-const FRAME_UNAUTHENTICATED = 38603;
-const PEER_ID_MISMATCH = 38604;
 
 /** The responder id a HELLO names when the initiator does not know it yet (a probe of an
  * address: `hsmpool node --join HOST:PORT`, discovery). The responder answers with its own id,
@@ -156,7 +150,7 @@ export class SecureChannel {
       return this.dispatch(frame);
     } catch (error) {
       this.failure =
-        error instanceof HsmError ? error : new HsmError(FRAME_MALFORMED, String(error));
+        error instanceof HsmError ? error : new HsmError(CODE.FRAME_MALFORMED, String(error));
       this.stateValue = 'failed';
       return step([], [], false, this.failure);
     }
@@ -170,15 +164,18 @@ export class SecureChannel {
   }
 
   private dispatch(frame: Uint8Array): ChannelStep {
-    if (frame.length === 0) throw new HsmError(FRAME_MALFORMED, 'empty frame');
+    if (frame.length === 0) throw new HsmError(CODE.FRAME_MALFORMED, 'empty frame');
     const kind = frame[0];
     const expected = EXPECTED_KIND[this.stateValue];
     if (kind === FRAME_KIND.SEALED && expected !== FRAME_KIND.SEALED)
-      throw new HsmError(FRAME_UNAUTHENTICATED, 'sealed frame before the handshake finished');
+      throw new HsmError(CODE.FRAME_UNAUTHENTICATED, 'sealed frame before the handshake finished');
     if (!Object.values(FRAME_KIND).includes(kind as never))
-      throw new HsmError(FRAME_MALFORMED, `unknown frame kind ${kind}`);
+      throw new HsmError(CODE.FRAME_MALFORMED, `unknown frame kind ${kind}`);
     if (kind !== expected)
-      throw new HsmError(CANNOT_P2P_HANDSHAKE, `frame kind ${kind} in state ${this.stateValue}`);
+      throw new HsmError(
+        CODE.CANNOT_P2P_HANDSHAKE,
+        `frame kind ${kind} in state ${this.stateValue}`,
+      );
     if (kind === FRAME_KIND.HELLO) return this.onHello(frame);
     if (kind === FRAME_KIND.REPLY) return this.onReply(frame);
     if (kind === FRAME_KIND.PROOF) return this.onProof(frame);
@@ -193,12 +190,12 @@ export class SecureChannel {
     const responderId = bytesToHex(frame.subarray(2 + ID_SIZE, 2 + 2 * ID_SIZE));
     if (responderId !== this.options.localId && responderId !== ANY_NODE)
       throw new HsmError(
-        PEER_ID_MISMATCH,
+        CODE.PEER_ID_MISMATCH,
         `HELLO is for node ${responderId}, this is ${this.options.localId}`,
       );
     if (initiatorId === this.options.localId || initiatorId === ANY_NODE)
       throw new HsmError(
-        PEER_ID_MISMATCH,
+        CODE.PEER_ID_MISMATCH,
         `HELLO claims ${initiatorId === ANY_NODE ? 'the wildcard id' : "this node's own id"}`,
       );
     this.peer = initiatorId;
@@ -235,14 +232,14 @@ export class SecureChannel {
     );
     // Check the proof before the id: with another SVMK the id it names means nothing.
     if (!equalBytes(theirProof, this.proof('responder')))
-      throw new HsmError(SVMK_MISMATCH, "the peer's proof does not verify under our SVMK");
+      throw new HsmError(CODE.SVMK_MISMATCH, "the peer's proof does not verify under our SVMK");
     if (this.peer === ANY_NODE) {
       if (responderId === this.options.localId || responderId === ANY_NODE)
-        throw new HsmError(PEER_ID_MISMATCH, `the address answers as ${responderId}`);
+        throw new HsmError(CODE.PEER_ID_MISMATCH, `the address answers as ${responderId}`);
       this.peer = responderId;
     } else if (responderId !== this.peer)
       throw new HsmError(
-        PEER_ID_MISMATCH,
+        CODE.PEER_ID_MISMATCH,
         `expected node ${this.peer}, the address answers as ${responderId}`,
       );
     this.keys = this.deriveSessionKeys();
@@ -254,7 +251,7 @@ export class SecureChannel {
   private onProof(frame: Uint8Array): ChannelStep {
     checkLength(frame, PROOF_FRAME_SIZE, 'PROOF');
     if (!equalBytes(frame.subarray(1), this.proof('initiator')))
-      throw new HsmError(SVMK_MISMATCH, "the peer's proof does not verify under our SVMK");
+      throw new HsmError(CODE.SVMK_MISMATCH, "the peer's proof does not verify under our SVMK");
     this.keys = this.deriveSessionKeys();
     this.stateValue = 'open';
     return step([this.sealNext(new Uint8Array(0))], [], true);
@@ -264,7 +261,7 @@ export class SecureChannel {
     const payload = this.open(frame);
     if (this.stateValue === 'awaiting-accept') {
       if (payload.length !== 0)
-        throw new HsmError(CANNOT_P2P_HANDSHAKE, 'ACCEPT carries a payload');
+        throw new HsmError(CODE.CANNOT_P2P_HANDSHAKE, 'ACCEPT carries a payload');
       this.stateValue = 'open';
       return step([], [], true);
     }
@@ -274,11 +271,14 @@ export class SecureChannel {
   private open(frame: Uint8Array): Uint8Array {
     const keys = this.keys!;
     if (frame.length < SEAL_OVERHEAD)
-      throw new HsmError(FRAME_UNAUTHENTICATED, 'sealed frame shorter than its header and tag');
+      throw new HsmError(
+        CODE.FRAME_UNAUTHENTICATED,
+        'sealed frame shorter than its header and tag',
+      );
     const counter = readCounter(frame);
     if (counter !== keys.receiveCounter)
       throw new HsmError(
-        FRAME_UNAUTHENTICATED,
+        CODE.FRAME_UNAUTHENTICATED,
         `frame counter ${counter}, expected ${keys.receiveCounter} (replayed, reordered or lost)`,
       );
     let payload: Uint8Array;
@@ -290,7 +290,7 @@ export class SecureChannel {
       ).decrypt(frame.subarray(SEALED_HEADER_SIZE));
     } catch {
       throw new HsmError(
-        FRAME_UNAUTHENTICATED,
+        CODE.FRAME_UNAUTHENTICATED,
         `frame ${counter} fails authentication (tampered or truncated)`,
       );
     }
@@ -378,13 +378,13 @@ function transcript(
 
 function checkLength(frame: Uint8Array, size: number, what: string): void {
   if (frame.length !== size)
-    throw new HsmError(FRAME_MALFORMED, `${what}: ${frame.length} bytes, expected ${size}`);
+    throw new HsmError(CODE.FRAME_MALFORMED, `${what}: ${frame.length} bytes, expected ${size}`);
 }
 
 function checkVersion(version: number): void {
   if (version !== HANDSHAKE_VERSION)
     throw new HsmError(
-      CANNOT_P2P_HANDSHAKE,
+      CODE.CANNOT_P2P_HANDSHAKE,
       `handshake version ${version}, this node speaks ${HANDSHAKE_VERSION}`,
     );
 }

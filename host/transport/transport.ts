@@ -6,6 +6,7 @@
 // Browser-safe: no node:* imports here.
 
 import type { Envelope, NodeId } from '../protocol/types.ts';
+import { CODE } from '../core/codes.ts';
 
 export interface CrossCheckResult {
   readonly id: NodeId;
@@ -98,22 +99,21 @@ export const CLOSE_CODES = {
   TOO_LARGE: 4413,
 } as const;
 
-const NET_FAIL = 5001;
 const CLOSE_CODE_OF_RETURN_CODE = new Map<number, number>([
-  [5306, CLOSE_CODES.SVMK_MISMATCH],
-  [38602, CLOSE_CODES.MALFORMED],
-  [38603, CLOSE_CODES.UNAUTHENTICATED],
-  [37002, CLOSE_CODES.HANDSHAKE_FAILED],
-  [38604, CLOSE_CODES.PEER_ID_MISMATCH],
-  [38601, CLOSE_CODES.TOO_LARGE],
+  [CODE.SVMK_MISMATCH, CLOSE_CODES.SVMK_MISMATCH],
+  [CODE.FRAME_MALFORMED, CLOSE_CODES.MALFORMED],
+  [CODE.FRAME_UNAUTHENTICATED, CLOSE_CODES.UNAUTHENTICATED],
+  [CODE.CANNOT_P2P_HANDSHAKE, CLOSE_CODES.HANDSHAKE_FAILED],
+  [CODE.PEER_ID_MISMATCH, CLOSE_CODES.PEER_ID_MISMATCH],
+  [CODE.FRAME_TOO_LARGE, CLOSE_CODES.TOO_LARGE],
 ]);
 const RETURN_CODE_OF_CLOSE_CODE = new Map<number, number>([
   ...[...CLOSE_CODE_OF_RETURN_CODE].map(([returnCode, closeCode]): [number, number] => [
     closeCode,
     returnCode,
   ]),
-  [CLOSE_CODES.MESSAGE_TOO_BIG, 38601],
-  [CLOSE_CODES.PROTOCOL_ERROR, 38602],
+  [CLOSE_CODES.MESSAGE_TOO_BIG, CODE.FRAME_TOO_LARGE],
+  [CLOSE_CODES.PROTOCOL_ERROR, CODE.FRAME_MALFORMED],
 ]);
 
 /** The close code that tells the other end why we closed. */
@@ -123,7 +123,7 @@ export function closeCodeFor(returnCode: number): number {
 
 /** The return code a close code from the other end stands for (5001 NET_FAIL when it names none). */
 export function returnCodeForClose(closeCode: number): number {
-  return RETURN_CODE_OF_CLOSE_CODE.get(closeCode) ?? NET_FAIL;
+  return RETURN_CODE_OF_CLOSE_CODE.get(closeCode) ?? CODE.NET_FAIL;
 }
 
 const NODE_ID_PATTERN = /^[0-9a-f]{16}$/;

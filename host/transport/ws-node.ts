@@ -11,7 +11,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type ClientOptions, type RawData } from 'ws';
-import { HsmError } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import type { NodeId } from '../protocol/types.ts';
 import { MESSAGE_SIZE_MAX } from './envelope-codec.ts';
 import {
@@ -45,8 +45,6 @@ export const CLOSE_TIMEOUT_MS = 2_000;
 export const CONNECTIONS_MAX = 512;
 /** How long close() lets open connections finish their closing handshake. */
 export const SERVER_CLOSE_GRACE_MS = 1_000;
-
-const CANNOT_P2P_CONNECT = 37004;
 
 export interface NodeServerOptions {
   /** Where to listen: nothing is assumed (tests use 127.0.0.1 and port 0). */
@@ -241,7 +239,7 @@ function dialPeer(address: string, track: (ws: WebSocket) => void): Promise<Fram
     } catch (error) {
       reject(
         new HsmError(
-          CANNOT_P2P_CONNECT,
+          CODE.CANNOT_P2P_CONNECT,
           `${address}: ${error instanceof Error ? error.message : 'bad address'}`,
         ),
       );
@@ -249,7 +247,7 @@ function dialPeer(address: string, track: (ws: WebSocket) => void): Promise<Fram
     }
     track(ws);
     const onError = (error: Error): void =>
-      reject(new HsmError(CANNOT_P2P_CONNECT, `${address}: ${error.message}`));
+      reject(new HsmError(CODE.CANNOT_P2P_CONNECT, `${address}: ${error.message}`));
     ws.once('error', onError);
     ws.once('open', () => {
       ws.off('error', onError);

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HsmClient, type KeyOptions } from '../../host/client/index.ts';
 import { randomBytes } from 'node:crypto';
-import { HsmError } from '../../host/core/codes.ts';
+import { CODE, HsmError } from '../../host/core/codes.ts';
 import { nodeConnections } from '../../host/node/ws-client.ts';
 import { Random } from '../../host/protocol/random.ts';
 import {
@@ -107,7 +107,7 @@ export interface CampaignResult {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function codeOf(error: unknown): number {
-  return error instanceof HsmError ? error.code : 38719;
+  return error instanceof HsmError ? error.code : CODE.INTERNAL_ERROR;
 }
 
 /** The request id an error carries once the outcomes change lands (`error.requestId`). */

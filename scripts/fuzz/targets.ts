@@ -4,7 +4,7 @@
 // replays every file of test/corpus/<target>/ with `replay`. Change a format here and in
 // harness.c together.
 
-import { describe as describeCode } from '../../host/core/codes.ts';
+import { CODE, describe as describeCode } from '../../host/core/codes.ts';
 import type { Core } from '../../host/core/core.ts';
 import * as L from '../../host/core/layout.ts';
 import {
@@ -262,7 +262,7 @@ function replaySnapshot(core: Core, input: Uint8Array, recorder: Recorder): void
     recorder.expect(core.exports.store_count() === 0, 'a refused chunk left records in the store');
     const end = core.exports.snapshot_import_end();
     recorder.expect(
-      end === 38405,
+      end === CODE.SNAPSHOT_STATE,
       `snapshot_import_end after a refused chunk returned ${end}, not SNAPSHOT_STATE`,
     );
     clearStore(core, recorder);
@@ -303,9 +303,6 @@ interface LogExports {
   log_scan(pointer: number, length: number, final: number): number;
 }
 
-const CANNOT_LOAD_LOG = 37027,
-  LOG_WRONG_POOL = 38310;
-
 function logExports(core: Core): LogExports {
   return core.exports as unknown as LogExports;
 }
@@ -341,7 +338,7 @@ function checkLogEntry(core: Core, input: Uint8Array, recorder: Recorder): void 
     same(checksum, input.subarray(H_HEADER_CHECKSUM, H_HEADER_CHECKSUM + 16)),
     'log_check reported another checksum',
   );
-  const expected = fields.getBigUint64(H_POOL, true) === FUZZ_POOL_ID ? 0 : LOG_WRONG_POOL;
+  const expected = fields.getBigUint64(H_POOL, true) === FUZZ_POOL_ID ? 0 : CODE.LOG_WRONG_POOL;
   recorder.expect(
     pooled === expected,
     `log_check with the pool returned ${pooled}, expected ${expected}`,
@@ -479,7 +476,8 @@ function scanLog(
     );
     recorder.expect(damageOffset === validLength, 'the damage is not where the valid prefix ends');
   }
-  if (code === CANNOT_LOAD_LOG) recorder.expect(damageCode !== 0, 'a refused log names no damage');
+  if (code === CODE.CANNOT_LOAD_LOG)
+    recorder.expect(damageCode !== 0, 'a refused log names no damage');
   return {
     code,
     validLength,

@@ -5,7 +5,7 @@
 // pool did not change.
 
 import { describe, expect, it } from 'vitest';
-import { HsmError, code } from '../../host/core/codes.ts';
+import { HsmError, CODE } from '../../host/core/codes.ts';
 import { toBase64 } from '../../host/service/encoding.ts';
 import { ADMIN_PASSWORD, OnPathProxy, pool, responseOf, settle } from './harness.ts';
 
@@ -57,7 +57,7 @@ describe('an on-path attacker against the client channel', () => {
     const tap = proxy.taps.at(-1)!;
     tap.upstream.send(injectedGrant);
     await settle();
-    expect(responseOf(tap.fromNode.at(-1))?.code).toBe(code('CHANNEL_PLAINTEXT'));
+    expect(responseOf(tap.fromNode.at(-1))?.code).toBe(CODE.CHANNEL_PLAINTEXT);
     expect(tap.closed).toBe(true);
     await expect(mallory.exportKey('alice-aes')).rejects.toMatchObject({ code: 5002 });
     expect(await aclOf()).toBe(before); // alice reconnects and logs in again by herself
@@ -73,7 +73,7 @@ describe('an on-path attacker against the client channel', () => {
     const keysBefore = p.pool.nodes[0].core.list('object').length;
     tap.upstream.send(generate);
     await settle();
-    expect(responseOf(tap.fromNode.at(-1))?.code).toBe(code('CHANNEL_OUT_OF_SEQUENCE'));
+    expect(responseOf(tap.fromNode.at(-1))?.code).toBe(CODE.CHANNEL_OUT_OF_SEQUENCE);
     expect(tap.closed).toBe(true);
     expect(p.pool.nodes[0].core.list('object').length).toBe(keysBefore);
   });
@@ -96,9 +96,7 @@ describe('an on-path attacker against the client channel', () => {
       proxy.rewrite = undefined;
       // The SDK retried on a fresh session, or reports the lost connection.
       if (failed !== undefined) expect(failed).toBeInstanceOf(HsmError);
-      const refusal = tap.fromNode
-        .map(responseOf)
-        .find((r) => r?.code === code('CHANNEL_TAMPERED'));
+      const refusal = tap.fromNode.map(responseOf).find((r) => r?.code === CODE.CHANNEL_TAMPERED);
       expect(refusal).toBeDefined();
       expect(tap.closed).toBe(true);
       expect(
@@ -127,9 +125,9 @@ describe('an on-path attacker against the client channel', () => {
       alice.encrypt('alice-aes', SECRET),
     ]);
     proxy.rewrite = undefined;
-    expect(
-      tap.fromNode.map(responseOf).some((r) => r?.code === code('CHANNEL_OUT_OF_SEQUENCE')),
-    ).toBe(true);
+    expect(tap.fromNode.map(responseOf).some((r) => r?.code === CODE.CHANNEL_OUT_OF_SEQUENCE)).toBe(
+      true,
+    );
     expect(tap.closed).toBe(true);
     expect(results.length).toBe(2);
   });
@@ -143,6 +141,6 @@ describe('an on-path attacker against the client channel', () => {
     fresh.listen({ frame: (text) => void replies.push(text), closed: () => {} });
     fresh.send(stolen);
     await settle();
-    expect(responseOf(replies[0])?.code).toBe(code('CHANNEL_OUT_OF_SEQUENCE'));
+    expect(responseOf(replies[0])?.code).toBe(CODE.CHANNEL_OUT_OF_SEQUENCE);
   });
 });

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { runCommand } from '../../host/console/commands.ts';
 import type { Appliance } from '../../host/appliance/appliance.ts';
-import { code } from '../../host/core/codes.ts';
+import { CODE } from '../../host/core/codes.ts';
 import type { UserRecord } from '../../host/core/records.ts';
 import type { WriteRequest } from '../../host/protocol/types.ts';
 import {
@@ -41,7 +41,7 @@ describe('a locked account', () => {
     await admin.createUser('alice', 'alice-password');
     for (let i = 0; i < 3; i++)
       expect(await new Driver(node.service).login('alice', `guess-${i}-password`)).toBe(
-        code('AUTH_FAILED'),
+        CODE.AUTH_FAILED,
       );
     await node.service.settled();
     const answers = [
@@ -49,7 +49,7 @@ describe('a locked account', () => {
       await new Driver(node.service).login('alice', 'another-guess'),
       await new Driver(node.service).login('nobody', 'whatever-password'),
     ];
-    expect(answers).toEqual([code('AUTH_FAILED'), code('AUTH_FAILED'), code('AUTH_FAILED')]);
+    expect(answers).toEqual([CODE.AUTH_FAILED, CODE.AUTH_FAILED, CODE.AUTH_FAILED]);
     expect(userRecord(node, 'alice')!.failedLogins).toBe(3); // nothing changed by the tries
   });
 });
@@ -71,19 +71,19 @@ describe('the lock count under concurrency', () => {
     };
     const failed = async (): Promise<number> =>
       new Driver(node.service).login('bob', 'not-bobs-password');
-    for (let i = 1; i <= 4; i++) expect(await failed()).toBe(code('AUTH_FAILED'));
+    for (let i = 1; i <= 4; i++) expect(await failed()).toBe(CODE.AUTH_FAILED);
     // Four failures, counted four times, not five: bob is not locked yet.
     const listed = async () =>
       (await admin.call('user.list')).users.find((user) => user.name === 'bob')!;
     expect((await listed()).failedLogins).toBe(4);
-    expect(await failed()).toBe(code('AUTH_FAILED')); // the fifth
+    expect(await failed()).toBe(CODE.AUTH_FAILED); // the fifth
     for (let round = 0; round < 20; round++) {
       held.splice(0).forEach((release) => release());
       await new Promise((resolve) => setTimeout(resolve, 0));
     }
     await node.service.settled();
     expect(userRecord(node, 'bob')!.failedLogins).toBe(5);
-    expect(await new Driver(node.service).login('bob', 'bob-password')).toBe(code('AUTH_FAILED'));
+    expect(await new Driver(node.service).login('bob', 'bob-password')).toBe(CODE.AUTH_FAILED);
   });
 
   it('eight users, five concurrent failures each: every one ends locked at exactly 5', async () => {
@@ -108,9 +108,7 @@ describe('the lock count under concurrency', () => {
     await node.service.settled();
     for (const name of names) {
       expect(userRecord(node, name)!.failedLogins).toBe(5);
-      expect(await new Driver(node.service).login(name, `${name}-password`)).toBe(
-        code('AUTH_FAILED'),
-      );
+      expect(await new Driver(node.service).login(name, `${name}-password`)).toBe(CODE.AUTH_FAILED);
     }
   });
 });
@@ -120,18 +118,18 @@ describe('recovering a locked-out sole administrator', () => {
     const node = await makeNode(44);
     for (let i = 0; i < 5; i++) await new Driver(node.service).login('admin', 'guessed-password');
     await node.service.settled();
-    expect(await new Driver(node.service).login('admin', ADMIN_PASSWORD)).toBe(code('AUTH_FAILED'));
+    expect(await new Driver(node.service).login('admin', ADMIN_PASSWORD)).toBe(CODE.AUTH_FAILED);
     const appliance = {} as Appliance; // unlock does not touch replication state
     const context = { unlockUser: (name: string) => node.service.unlockFromConsole(name) };
     const remote = await runCommand(appliance, 'remote', 'unlock admin', context);
-    expect(remote.code).toBe(code('LOCAL_CONSOLE_ONLY'));
+    expect(remote.code).toBe(CODE.LOCAL_CONSOLE_ONLY);
     expect(userRecord(node, 'admin')!.failedLogins).toBe(5); // the refusal changed nothing
     const local = await runCommand(appliance, 'local', 'unlock admin', context);
     expect(local.code).toBe(0);
     expect(userRecord(node, 'admin')!.failedLogins).toBe(0);
     expect(await new Driver(node.service).login('admin', ADMIN_PASSWORD)).toBe(0);
     expect((await runCommand(appliance, 'local', 'unlock nobody', context)).code).toBe(
-      code('CANNOT_OPEN_OBJ'),
+      CODE.CANNOT_OPEN_OBJ,
     );
   });
 });
@@ -157,10 +155,10 @@ describe("an administrator and another user's password", () => {
       name: 'carol',
       password: await admin.sealPassword('carol', 'admin-chosen-password'),
     });
-    expect(reset.code).toBe(code('RESET_REFUSED_KEYS_HELD'));
+    expect(reset.code).toBe(CODE.RESET_REFUSED_KEYS_HELD);
     expect(node.core.get('user', 'carol')).toEqual(before);
     expect(await new Driver(node.service).login('carol', 'admin-chosen-password')).toBe(
-      code('AUTH_FAILED'),
+      CODE.AUTH_FAILED,
     );
     // The user itself may; an administrator may for a user that holds no key.
     await carol.call('user.password', {

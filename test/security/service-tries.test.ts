@@ -9,7 +9,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { code } from '../../host/core/codes.ts';
+import { CODE } from '../../host/core/codes.ts';
 import type { FrameConnection } from '../../host/client/connection.ts';
 import { Random } from '../../host/protocol/random.ts';
 import { FRAME_SIZE_MAX } from '../../host/service/protocol.ts';
@@ -56,10 +56,10 @@ describe('tries refused before and after issue 14', () => {
     connection.send(finish);
     await settle();
     expect(responseOf(replies[0])?.code).toBe(0);
-    expect(responseOf(replies[1])?.code).toBe(code('MALFORMED_REQUEST'));
+    expect(responseOf(replies[1])?.code).toBe(CODE.MALFORMED_REQUEST);
     connection.send(JSON.stringify({ id: 9, request: { type: 'key.list' } }));
     await settle();
-    expect(responseOf(replies[2])?.code).toBe(code('NOT_AUTHENTICATED'));
+    expect(responseOf(replies[2])?.code).toBe(CODE.NOT_AUTHENTICATED);
     expect(state()).toBe(before);
     await stillServes();
   });
@@ -72,7 +72,7 @@ describe('tries refused before and after issue 14', () => {
         ? frame.replace(/p=(.)/, (_m, c) => `p=${c === 'A' ? 'B' : 'A'}`)
         : frame;
     await expect(p.client('alice', 'alice-password', proxy)).rejects.toMatchObject({
-      code: code('AUTH_FAILED'),
+      code: CODE.AUTH_FAILED,
     });
     await stillServes();
   });
@@ -84,7 +84,7 @@ describe('tries refused before and after issue 14', () => {
     for (const type of ['key.list', 'user.list', 'encrypt'])
       connection.send(JSON.stringify({ id: 1, request: { type } }));
     await settle();
-    expect(replies.map((reply) => responseOf(reply)?.code)).toContain(code('NOT_AUTHENTICATED'));
+    expect(replies.map((reply) => responseOf(reply)?.code)).toContain(CODE.NOT_AUTHENTICATED);
     expect(state()).toBe(before);
     await stillServes();
   });
@@ -97,7 +97,7 @@ describe('tries refused before and after issue 14', () => {
     });
     await expect(mallory.exportKey('alice-aes')).rejects.toMatchObject({ code: 5002 });
     await expect(alice.exportKey('alice-aes')).rejects.toMatchObject({
-      code: code('KEY_NOT_EXPORTABLE'),
+      code: CODE.KEY_NOT_EXPORTABLE,
     });
     expect(state()).toBe(before);
     await stillServes();
@@ -111,8 +111,8 @@ describe('tries refused before and after issue 14', () => {
     connection.send('{"id": 1, "request": ');
     await settle();
     expect(replies.map((reply) => responseOf(reply)?.code)).toEqual([
-      code('INPUT_TOO_LARGE'),
-      code('MALFORMED_REQUEST'),
+      CODE.INPUT_TOO_LARGE,
+      CODE.MALFORMED_REQUEST,
     ]);
     expect(state()).toBe(before);
     await stillServes();

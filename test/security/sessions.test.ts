@@ -8,7 +8,7 @@ import { ConnectionGuard, type GuardTimers } from '../../host/appliance/connecti
 import { SessionServer } from '../../host/appliance/sessions.ts';
 import type { ConnectionFactory, FrameConnection } from '../../host/client/connection.ts';
 import { NodeLink } from '../../host/client/node-link.ts';
-import { code } from '../../host/core/codes.ts';
+import { CODE } from '../../host/core/codes.ts';
 import { CryptoEngine } from '../../host/service/crypto-engine.ts';
 import { DEFAULT_KDF_LIMITS } from '../../host/service/scram.ts';
 import type { ServiceRequest } from '../../host/service/protocol.ts';
@@ -124,7 +124,7 @@ describe('the session server before login', () => {
     await settle();
     timers.fireAll();
     expect(idle.closedWith?.code).toBe(1008);
-    expect(responseOf(idle.sent.at(-1))?.code).toBe(code('LOGIN_DEADLINE'));
+    expect(responseOf(idle.sent.at(-1))?.code).toBe(CODE.LOGIN_DEADLINE);
     expect(responseOf(other.sent[0])?.code).toBe(0);
   });
 
@@ -135,7 +135,7 @@ describe('the session server before login', () => {
     await settle();
     expect(flood.closedWith?.code).toBe(1008);
     expect(flood.sent.length).toBeLessThanOrEqual(9); // 8 answers and the refusal
-    expect(responseOf(flood.sent.at(-1))?.code).toBe(code('LOGIN_DEADLINE'));
+    expect(responseOf(flood.sent.at(-1))?.code).toBe(CODE.LOGIN_DEADLINE);
   });
 
   it('a logged-in connection is not held to the login deadline', async () => {
@@ -166,7 +166,7 @@ describe('a connection piling up work', () => {
     expect(guard.admit(false)).toBe(true);
     expect(guard.admit(false)).toBe(false);
     expect(connection.closedWith?.code).toBe(1008);
-    expect(responseOf(connection.sent.at(-1))?.code).toBe(code('CONNECTION_LIMIT'));
+    expect(responseOf(connection.sent.at(-1))?.code).toBe(CODE.CONNECTION_LIMIT);
   });
 
   it('is closed when it leaves more than REPLY_BACKLOG_BYTES_MAX of replies unread (38734)', () => {
@@ -189,7 +189,7 @@ describe('a connection piling up work', () => {
     expect(guard.admit(false)).toBe(true);
     guard.replied(false);
     expect(connection.closedWith?.code).toBe(1008);
-    expect(responseOf(connection.sent.at(-1))?.code).toBe(code('CONNECTION_LIMIT'));
+    expect(responseOf(connection.sent.at(-1))?.code).toBe(CODE.CONNECTION_LIMIT);
   });
 });
 
@@ -205,6 +205,6 @@ describe('the remote console', () => {
       } as unknown as ServiceRequest);
     expect((await run()).code).toBe(0);
     node.clock.advance(901_000); // the default sessionTimeoutSeconds is 900
-    expect((await run()).code).toBe(code('SESSION_EXPIRED'));
+    expect((await run()).code).toBe(CODE.SESSION_EXPIRED);
   });
 });
