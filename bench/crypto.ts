@@ -19,6 +19,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import os from 'node:os';
 import { machineInfo } from './lib/machine.ts';
 import { seededRandom, summarize } from './lib/stats.ts';
+import { toBase64Url } from '../host/wire/bytes.ts';
 
 const SEED = 20261123;
 const REPETITIONS = 5;
@@ -144,9 +145,9 @@ async function ecdsa(): Promise<void> {
   const jwk = {
     kty: 'EC',
     crv: 'P-256',
-    d: base64url(secret),
-    x: base64url(publicKey.slice(1, 33)),
-    y: base64url(publicKey.slice(33)),
+    d: toBase64Url(secret),
+    x: toBase64Url(publicKey.slice(1, 33)),
+    y: toBase64Url(publicKey.slice(33)),
   };
   const privateKey = await subtle.importKey(
     'jwk',
@@ -269,12 +270,6 @@ async function passwordHashing(): Promise<void> {
       undefined,
     );
   }
-}
-
-function base64url(bytes: Uint8Array): string {
-  let text = '';
-  for (const byte of bytes) text += String.fromCharCode(byte);
-  return btoa(text).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
 }
 
 /**

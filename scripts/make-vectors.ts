@@ -16,6 +16,7 @@ import {
 } from '../test/fixtures.ts';
 import * as ref from '../test/reference/sync-point.ts';
 import { CODE } from '../host/core/codes.ts';
+import { toHex64 } from '../host/wire/bytes.ts';
 
 const core = keyedCore();
 const records: StoreRecord[] = [
@@ -70,7 +71,6 @@ writeFileSync(
 );
 
 const keys = ref.referenceKeys(TEST_SVMK);
-const hex64 = (x: bigint): string => x.toString(16).padStart(16, '0');
 const states = [[], [0], [2], [0, 2], [0, 1, 2, 3, 4, 5], [5, 4, 3, 2, 1, 0]].map((members) => {
   const value = ref.syncPoint(
     keys,
@@ -78,7 +78,7 @@ const states = [[], [0], [2], [0, 2], [0, 1, 2, 3, 4, 5], [5, 4, 3, 2, 1, 0]].ma
   );
   return {
     records: members,
-    sp: hex64(value.sp).toUpperCase(),
+    sp: toHex64(value.sp).toUpperCase(),
     spvv: value.spvv,
     accumulator: value.accumulator.toString(16).padStart(32, '0'),
   };
@@ -96,10 +96,10 @@ writeFileSync(
         const v = ref.recordValue(keys, record);
         return {
           length: record.length,
-          nh0: hex64(v.nh0),
-          nh1: hex64(v.nh1),
-          lo: hex64(v.lo),
-          hi: hex64(v.hi),
+          nh0: toHex64(v.nh0),
+          nh1: toHex64(v.nh1),
+          lo: toHex64(v.lo),
+          hi: toHex64(v.hi),
         };
       }),
       states,
@@ -110,7 +110,7 @@ writeFileSync(
           key: '000102030405060708090a0b0c0d0e0f',
           message: '',
           wide: false,
-          out: hex64(
+          out: toHex64(
             ref.sipHash(
               0x0706050403020100n,
               0x0f0e0d0c0b0a0908n,
@@ -156,7 +156,7 @@ writeFileSync(
         'The log/file checksum (assembly/checksum.ts): input bytes i are (7*i + 3) mod 256.',
       vectors: checksumInputs.map((input) => {
         const [lo, hi] = ref.checksum(input);
-        return { length: input.length, lo: hex64(lo), hi: hex64(hi) };
+        return { length: input.length, lo: toHex64(lo), hi: toHex64(hi) };
       }),
     },
     null,

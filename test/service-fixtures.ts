@@ -6,7 +6,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import type { Core } from '../host/core/core.ts';
 import type { KdfParameters, KeyType } from '../host/core/records.ts';
 import { CryptoEngine, keyBytes, type KeyBytes } from '../host/service/crypto-engine.ts';
-import { fromBase64, toHex } from '../host/service/encoding.ts';
+import { fromBase64, toHex } from '../host/wire/bytes.ts';
 import { LocalBackend, createLocalPool } from '../host/service/local-backend.ts';
 import {
   encodeBytes,

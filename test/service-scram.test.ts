@@ -5,7 +5,7 @@
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import { CryptoEngine } from '../host/service/crypto-engine.ts';
-import { fromBase64, toBase64 } from '../host/service/encoding.ts';
+import { fromBase64, toBase64 } from '../host/wire/bytes.ts';
 import {
   DEFAULT_KDF_LIMITS,
   ScramClient,

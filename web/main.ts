@@ -8,6 +8,7 @@ import type { KeyType } from '../host/core/records.ts';
 import { RemotePool } from './remote-pool.ts';
 import { ReplayPool, parseReplay } from './replay.ts';
 import { FULL_SPEED_TICKS, TAB_NODES_MAX, TabPool, type TabNode } from './tab-pool.ts';
+import { toHex } from '../host/wire/bytes.ts';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const params = new URLSearchParams(location.search);
@@ -566,9 +567,6 @@ async function clientFor(index: number): Promise<HsmClient> {
   }
   return client;
 }
-
-const toHex = (bytes: Uint8Array): string =>
-  [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
 
 /** Failures after which the page opens a new session to that node. */
 const SESSION_DROPPING_CODES: ReadonlySet<number> = new Set([

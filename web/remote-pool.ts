@@ -6,7 +6,7 @@
 
 import type { ConnectionFactory } from '../host/client/connection.ts';
 import { webSocketConnections, type WebSocketConstructor } from '../host/client/ws-connection.ts';
-import { CODE, HsmError, code, describe } from '../host/core/codes.ts';
+import { CODE, HsmError, describe } from '../host/core/codes.ts';
 import { RemoteConsole } from '../host/console/remote.ts';
 import type { NodeStatus } from './messages.ts';
 import type { ConsoleAnswer, Flight, TabNode } from './tab-pool.ts';

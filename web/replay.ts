@@ -5,7 +5,7 @@
 // observer only reads the world, so the run is the run `npm run sim` makes.
 
 import type { ConnectionFactory } from '../host/client/connection.ts';
-import { CODE, HsmError, code } from '../host/core/codes.ts';
+import { CODE, HsmError } from '../host/core/codes.ts';
 import { Core } from '../host/core/core.ts';
 import { deriveSyncPointKey } from '../host/core/keys.ts';
 import type { Envelope } from '../host/protocol/types.ts';

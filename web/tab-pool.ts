@@ -4,7 +4,7 @@
 // (founders, SVMK, administrator password) is kept in localStorage, so a reload restarts every
 // appliance through recovery.
 
-import { CODE, HsmError, code } from '../host/core/codes.ts';
+import { CODE, HsmError } from '../host/core/codes.ts';
 import type {
   ConnectionFactory,
   FrameConnection,
@@ -16,6 +16,7 @@ import { secureRandomBytes } from '../host/service/random.ts';
 import { IndexedDbStorage } from '../host/storage/indexeddb.ts';
 import type { JoinProgress } from '../host/protocol/live-sync.ts';
 import type { NodeConfig, NodeStatus, PageToWorker, WorkerToPage } from './messages.ts';
+import { fromHex, toHex } from '../host/wire/bytes.ts';
 
 /** Appliances a tab runs at most (the protocol's nodes-per-pool limit). */
 export const TAB_NODES_MAX = 16;
@@ -59,10 +60,12 @@ export interface Flight {
   readonly at: number;
 }
 
-const hex = (bytes: Uint8Array): string =>
-  [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
-const unhex = (text: string): Uint8Array =>
-  new Uint8Array(text.match(/../g)!.map((pair) => parseInt(pair, 16)));
+/** The SVMK the page saved (as hex); throws if the saved pool is damaged. */
+function savedSvmk(text: string): Uint8Array {
+  const svmk = fromHex(text);
+  if (!svmk) throw new Error('saved pool: the SVMK is not lowercase hex');
+  return svmk;
+}
 
 function generatePassword(): string {
   const alphabet = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789';
@@ -117,7 +120,7 @@ export class TabPool {
     const saved: SavedPool = {
       domain: 'tab',
       poolId: random.id64(),
-      svmk: hex(secureRandomBytes(32)),
+      svmk: toHex(secureRandomBytes(32)),
       founders: Array.from({ length: count }, (_, i) => ({
         id: random.id64(),
         address: `10.0.0.${i + 1}:7001`,
@@ -190,7 +193,7 @@ export class TabPool {
       domain: this.saved.domain,
       poolId: this.saved.poolId,
       founders: this.saved.founders,
-      svmk: unhex(this.saved.svmk),
+      svmk: savedSvmk(this.saved.svmk),
       database: TabPool.database(this.saved, index),
       wasmUrl: this.wasmUrl,
       bootstrapPassword: index === 0 && !this.saved.bootstrapped ? this.saved.password : undefined,

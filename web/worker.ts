@@ -19,6 +19,7 @@ import { IndexedDbStorage } from '../host/storage/indexeddb.ts';
 import { PeerLinkTransport } from '../host/transport/peer-link.ts';
 import type { ClientConnection, FramedSocket } from '../host/transport/transport.ts';
 import type { NodeConfig, NodeStatus, PageToWorker, WorkerToPage } from './messages.ts';
+import { toHex64 } from '../host/wire/bytes.ts';
 
 const scope = globalThis as unknown as {
   postMessage(message: WorkerToPage, transfer?: Transferable[]): void;
@@ -218,7 +219,7 @@ async function start(options: NodeConfig): Promise<void> {
     });
     poolId = joined.poolIdValue;
     founders = joined.membership.founders;
-    post({ t: 'joined', index: options.index, poolId: poolId.toString(16).padStart(16, '0') });
+    post({ t: 'joined', index: options.index, poolId: toHex64(poolId) });
   }
   const joinTransport = transport;
   node = await NodeHost.open(

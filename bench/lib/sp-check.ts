@@ -12,12 +12,9 @@ import { coreWasmPath } from '../../host/node/core-file.ts';
 import { keyedCore } from './load.ts';
 import { RecordFactory, SHAPE_300, SHAPE_64, type RecordShape } from './records.ts';
 import { fillRandom, seededRandom } from './stats.ts';
+import { toHex64 } from '../../host/wire/bytes.ts';
 
 const SEED = 0x5eed5;
-
-function hex(value: bigint): string {
-  return value.toString(16).padStart(16, '0');
-}
 
 function recordValuesDigest(core: Core): string {
   const next = seededRandom(SEED);
@@ -37,7 +34,9 @@ function recordValuesDigest(core: Core): string {
     const bytes = new Uint8Array(length);
     fillRandom(bytes, next);
     const value = core.recordValue(bytes);
-    digest.update(`${length}:${hex(value.nh0)}${hex(value.nh1)}${hex(value.lo)}${hex(value.hi)};`);
+    digest.update(
+      `${length}:${toHex64(value.nh0)}${toHex64(value.nh1)}${toHex64(value.lo)}${toHex64(value.hi)};`,
+    );
   }
   return digest.digest('hex').slice(0, 32);
 }
@@ -49,7 +48,7 @@ function checksumDigest(core: Core): string {
     const bytes = new Uint8Array(length);
     fillRandom(bytes, next);
     const [lo, hi] = core.checksum(bytes);
-    digest.update(`${length}:${hex(lo)}${hex(hi)};`);
+    digest.update(`${length}:${toHex64(lo)}${toHex64(hi)};`);
   }
   return digest.digest('hex').slice(0, 32);
 }
@@ -68,7 +67,7 @@ function sipHashDigest(core: Core): string {
     ]) {
       for (const wide of [false, true]) {
         const [first, second] = core.sipHash(key, message, c, d, wide);
-        digest.update(`${length}/${c}/${d}/${wide}:${hex(first)}${hex(second)};`);
+        digest.update(`${length}/${c}/${d}/${wide}:${toHex64(first)}${toHex64(second)};`);
       }
     }
   }
@@ -139,7 +138,9 @@ function storeStates(core: Core, count: number, label: string): string[] {
   const lo = view.getBigUint64(core.result + R_ACC_LO, true);
   const hi = view.getBigUint64(core.result + R_ACC_HI, true);
   const sp = core.sumPackedFrames(packed);
-  lines.push(`${label} frames: ${packed} acc ${hex(hi)}${hex(lo)} SP ${sp.hex} SPVV ${sp.spvvHex}`);
+  lines.push(
+    `${label} frames: ${packed} acc ${toHex64(hi)}${toHex64(lo)} SP ${sp.hex} SPVV ${sp.spvvHex}`,
+  );
   return lines;
 }
 

@@ -4,9 +4,11 @@
 
 import type { EntryBody, PoolNode, PrepareBody } from '../core/txlog.ts';
 import type { LogRecord, NodeAddress, Transaction } from '../protocol/types.ts';
+import { toHex64 } from '../wire/bytes.ts';
 
 export const toBig = (hex: string): bigint => BigInt(`0x${hex}`);
-export const toHex = (value: bigint): string => value.toString(16).padStart(16, '0');
+/** 16 lowercase hex digits (the name runtime.ts and log-command.ts import). */
+export const toHex = toHex64;
 export const spHex = (value: bigint): string => toHex(value).toUpperCase();
 
 export const toPoolNode = (node: NodeAddress): PoolNode => ({

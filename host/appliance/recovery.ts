@@ -38,6 +38,7 @@ import {
 import { SNAPSHOT_HEADER_SIZE } from '../core/layout.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { OutcomesCheckpoint } from './request-outcomes.ts';
+import { toHex64 } from '../wire/bytes.ts';
 
 /** The snapshots checkpoints write (compaction.ts checkpointName): their name says their sequence. */
 const CHECKPOINT_NAME = /^checkpoint-(\d{20})$/;
@@ -107,8 +108,6 @@ interface Base {
 function mismatch(detail: string): never {
   throw new HsmError(CODE.LOG_REPLAY_MISMATCH, detail);
 }
-
-const hex = (value: bigint): string => value.toString(16).padStart(16, '0');
 
 /** Scans the log; refuses corruption; measures a torn tail (cut once recovery succeeds). */
 async function readLog(
@@ -261,7 +260,7 @@ function refuseWrongOutcomes(
   if (!matches)
     throw new HsmError(
       CODE.REQUEST_OUTCOMES_MISSING,
-      `${file} belongs with a checkpoint at sequence ${named.sequence} (SP ${hex(named.sp).toUpperCase()}), not with this log, whose newest is at sequence ${newest.sequence} (SP ${hex(newest.body.sp).toUpperCase()})`,
+      `${file} belongs with a checkpoint at sequence ${named.sequence} (SP ${toHex64(named.sp).toUpperCase()}), not with this log, whose newest is at sequence ${newest.sequence} (SP ${toHex64(newest.body.sp).toUpperCase()})`,
     );
 }
 
@@ -327,10 +326,10 @@ class Replay {
     const id = entry.transactionId;
     if (this.pending)
       mismatch(
-        `PREPARE ${hex(id)} at sequence ${entry.sequence} while ${hex(this.pending.transactionId)} is pending`,
+        `PREPARE ${toHex64(id)} at sequence ${entry.sequence} while ${toHex64(this.pending.transactionId)} is pending`,
       );
     if (this.outcomes.has(id))
-      mismatch(`PREPARE ${hex(id)} at sequence ${entry.sequence} for a decided transaction`);
+      mismatch(`PREPARE ${toHex64(id)} at sequence ${entry.sequence} for a decided transaction`);
     this.pending = {
       transactionId: id,
       epoch: entry.epoch,
@@ -346,13 +345,13 @@ class Replay {
     if (known !== undefined) {
       if (known !== committed)
         mismatch(
-          `transaction ${hex(id)} both committed and aborted (sequence ${scanned.sequence})`,
+          `transaction ${toHex64(id)} both committed and aborted (sequence ${scanned.sequence})`,
         );
       return undefined;
     }
     const pending = this.pending?.transactionId === id ? this.pending : undefined;
     if (committed && !pending)
-      mismatch(`COMMIT ${hex(id)} at sequence ${scanned.sequence} without its PREPARE`);
+      mismatch(`COMMIT ${toHex64(id)} at sequence ${scanned.sequence} without its PREPARE`);
     if (pending) this.pending = undefined;
     this.outcomes.set(id, committed);
     return pending;
@@ -365,7 +364,7 @@ class Replay {
     const before = this.core.syncPoint();
     if (before.sp !== prepare.spBefore || before.spvv !== prepare.spvvBefore) {
       mismatch(
-        `COMMIT ${hex(scanned.transactionId)}: SP before is ${before.hex}, the PREPARE expected ${hex(prepare.spBefore).toUpperCase()}`,
+        `COMMIT ${toHex64(scanned.transactionId)}: SP before is ${before.hex}, the PREPARE expected ${toHex64(prepare.spBefore).toUpperCase()}`,
       );
     }
     const applied = this.core.apply(prepare.batch);
@@ -378,7 +377,7 @@ class Replay {
       after.spvv === prepare.spvvAfter;
     if (!expected)
       mismatch(
-        `COMMIT ${hex(scanned.transactionId)} at sequence ${scanned.sequence}: replay gives SP ${after.hex}, the log recorded ${hex(spAfter).toUpperCase()}`,
+        `COMMIT ${toHex64(scanned.transactionId)} at sequence ${scanned.sequence}: replay gives SP ${after.hex}, the log recorded ${toHex64(spAfter).toUpperCase()}`,
       );
   }
 
@@ -386,7 +385,7 @@ class Replay {
     const now = this.core.syncPoint();
     if (now.sp !== checkpoint.sp || now.spvv !== checkpoint.spvv) {
       mismatch(
-        `CHECKPOINT at sequence ${scanned.sequence} recorded SP ${hex(checkpoint.sp).toUpperCase()}, replay gives ${now.hex}`,
+        `CHECKPOINT at sequence ${scanned.sequence} recorded SP ${toHex64(checkpoint.sp).toUpperCase()}, replay gives ${now.hex}`,
       );
     }
     this.atBase(scanned, checkpoint);

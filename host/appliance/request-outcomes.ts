@@ -16,13 +16,14 @@
 // a log whose newest checkpoint has no such blob, or another one (38316, recovery.ts).
 
 import { sha256 } from '@noble/hashes/sha2.js';
-import { equalBytes } from '@noble/ciphers/utils.js';
 import { CODE, HsmError } from '../core/codes.ts';
 import type { Outcome } from '../protocol/replica.ts';
 import { REQUEST_OUTCOMES_MAX } from '../protocol/replica.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { Core } from '../core/core.ts';
 import type { ChainPosition } from '../core/txlog.ts';
+import { equalBytes } from '../wire/bytes.ts';
+import { requestIdBytes, requestIdOf, txIdBytes, txIdOf } from '../wire/ids.ts';
 
 export const REQUEST_OUTCOMES_KEY = 'request-outcomes';
 export const REQUEST_OUTCOMES_MAGIC = 0x4f525348; // "HSRO" little-endian
@@ -33,17 +34,6 @@ const HEADER_SIZE_V1 = 12;
 const HEADER_SIZE = 32;
 const ENTRY_SIZE = 28;
 const CHECKSUM_SIZE = 32;
-
-const hex = (bytes: Uint8Array): string =>
-  Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-
-function unhex(text: string, size: number, what: string): Uint8Array {
-  if (text.length !== size * 2 || !/^[0-9a-f]*$/.test(text))
-    throw new RangeError(`${what}: expected ${size * 2} lowercase hex digits`);
-  const out = new Uint8Array(size);
-  for (let i = 0; i < size; i++) out[i] = parseInt(text.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
 
 /** The checkpoint a blob was written for: the CHECKPOINT entry's sequence and what it records. */
 export interface OutcomesCheckpoint {
@@ -78,8 +68,8 @@ export function encodeRequestOutcomes(
   }
   entries.forEach(([requestId, outcome], i) => {
     const at = header + i * ENTRY_SIZE;
-    bytes.set(unhex(requestId, 16, 'requestId'), at);
-    bytes.set(unhex(outcome.txid, 8, 'txid'), at + 16);
+    bytes.set(requestIdBytes(requestId), at);
+    bytes.set(txIdBytes(outcome.txid), at + 16);
     view.setInt32(at + 24, outcome.code, true);
   });
   const body = bytes.subarray(0, bytes.length - CHECKSUM_SIZE);
@@ -127,8 +117,8 @@ export function decodeRequestOutcomesBlob(bytes: Uint8Array): RequestOutcomesBlo
   for (let i = 0; i < count; i++) {
     const at = header + i * ENTRY_SIZE;
     out.push([
-      hex(bytes.subarray(at, at + 16)),
-      { txid: hex(bytes.subarray(at + 16, at + 24)), code: view.getInt32(at + 24, true) },
+      requestIdOf(bytes.subarray(at, at + 16)),
+      { txid: txIdOf(bytes.subarray(at + 16, at + 24)), code: view.getInt32(at + 24, true) },
     ]);
   }
   return { outcomes: out, checkpoint };

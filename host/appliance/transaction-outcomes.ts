@@ -15,7 +15,8 @@
 // Entries oldest first; a decoder refuses anything else whole (HsmError 37027).
 
 import { sha256 } from '@noble/hashes/sha2.js';
-import { equalBytes } from '@noble/ciphers/utils.js';
+import { equalBytes, toHex64 } from '../wire/bytes.ts';
+import { isTxId } from '../wire/ids.ts';
 import { CODE, HsmError } from '../core/codes.ts';
 import { OUTCOMES_MAX } from '../protocol/replica.ts';
 import type { Storage } from '../storage/storage.ts';
@@ -38,8 +39,7 @@ export function encodeTransactionOutcomes(
   bytes[4] = TRANSACTION_OUTCOMES_VERSION;
   view.setUint32(8, entries.length, true);
   entries.forEach(([txid, committed], i) => {
-    if (!/^[0-9a-f]{16}$/.test(txid))
-      throw new RangeError('txid: expected 16 lowercase hex digits');
+    if (!isTxId(txid)) throw new RangeError('txid: expected 16 lowercase hex digits');
     const at = HEADER_SIZE + i * ENTRY_SIZE;
     view.setBigUint64(at, BigInt(`0x${txid}`), true);
     bytes[at + 8] = committed ? 1 : 0;
@@ -73,7 +73,7 @@ export function decodeTransactionOutcomes(bytes: Uint8Array): [string, boolean][
     if (outcome > 1) refuse(`entry ${i}: outcome ${outcome}`);
     for (let j = 9; j < ENTRY_SIZE; j++)
       if (bytes[at + j] !== 0) refuse(`entry ${i}: reserved bytes are not zero`);
-    out.push([view.getBigUint64(at, true).toString(16).padStart(16, '0'), outcome === 1]);
+    out.push([toHex64(view.getBigUint64(at, true)), outcome === 1]);
   }
   return out;
 }

@@ -19,6 +19,7 @@ import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { CODE, HsmError } from '../core/codes.ts';
 import { deriveKey } from '../core/keys.ts';
+import { concatBytes, joinBytes, toHex64 } from '../wire/bytes.ts';
 
 export const BACKUP_MAGIC = 0x4b425348; // "HSBK" little-endian
 export const BACKUP_VERSION = 1;
@@ -85,16 +86,6 @@ function nonce(index: number): Uint8Array {
   return bytes;
 }
 
-function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
-}
-
 function defaultRandom(length: number): Uint8Array {
   const bytes = new Uint8Array(length);
   globalThis.crypto.getRandomValues(bytes);
@@ -146,7 +137,7 @@ export function encodeBackup(input: BackupInput, svmk: Uint8Array): Uint8Array {
     chunkSize > BACKUP_CHUNK_SIZE_MAX
   )
     throw new RangeError(`chunkSize: ${BACKUP_CHUNK_SIZE_MIN} to ${BACKUP_CHUNK_SIZE_MAX}`);
-  const snapshot = concat([...input.snapshot]);
+  const snapshot = joinBytes(input.snapshot);
   if (snapshot.length < SNAPSHOT_HEADER_SIZE)
     throw new HsmError(CODE.SNAPSHOT_BAD_HEADER, 'backup: the snapshot stream has no header');
   const snapshotView = new DataView(snapshot.buffer, snapshot.byteOffset, SNAPSHOT_HEADER_SIZE);
@@ -172,8 +163,8 @@ export function encodeBackup(input: BackupInput, svmk: Uint8Array): Uint8Array {
       ),
     );
   }
-  const body = concat(parts);
-  return concat([body, sha256(body)]);
+  const body = joinBytes(parts);
+  return concatBytes(body, sha256(body));
 }
 
 /** Parses and checks a backup's header (38801 if it is not one of this version). */
@@ -307,4 +298,4 @@ export function decodeBackup(bytes: Uint8Array, svmk: Uint8Array): DecodedBackup
   return { header, snapshot };
 }
 
-export const hex16 = (value: bigint): string => value.toString(16).padStart(16, '0').toUpperCase();
+export const hex16 = (value: bigint): string => toHex64(value).toUpperCase();

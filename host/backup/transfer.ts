@@ -14,6 +14,7 @@ import { CODE, HsmError } from '../core/codes.ts';
 import type { Appliance } from '../appliance/appliance.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { encodeBackup, hex16 } from './format.ts';
+import { toBase64, toHex } from '../wire/bytes.ts';
 
 /** Bytes of backup file per console answer (about 700 kB of JSON once in base64). */
 export const TRANSFER_PIECE_SIZE = 512 * 1024;
@@ -62,25 +63,6 @@ export interface BackupPiece {
 
 const transfers = new WeakMap<Appliance, Map<string, Transfer>>();
 
-const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-
-/** Standard base64 with padding (browser-safe; no Buffer). */
-export function toBase64(bytes: Uint8Array): string {
-  let out = '';
-  for (let i = 0; i < bytes.length; i += 3) {
-    const a = bytes[i];
-    const b = i + 1 < bytes.length ? bytes[i + 1] : 0;
-    const c = i + 2 < bytes.length ? bytes[i + 2] : 0;
-    out += BASE64[a >> 2] + BASE64[((a & 3) << 4) | (b >> 4)];
-    out += i + 1 < bytes.length ? BASE64[((b & 15) << 2) | (c >> 6)] : '=';
-    out += i + 2 < bytes.length ? BASE64[c & 63] : '=';
-  }
-  return out;
-}
-
-const hexOf = (bytes: Uint8Array): string =>
-  Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
-
 function held(appliance: Appliance, now: number): Map<string, Transfer> {
   let map = transfers.get(appliance);
   if (!map) transfers.set(appliance, (map = new Map()));
@@ -114,7 +96,7 @@ export function startBackup(appliance: Appliance, context: BackupContext): Backu
   const random = (
     context.randomBytes ?? ((n: number) => globalThis.crypto.getRandomValues(new Uint8Array(n)))
   )(8);
-  const id = hexOf(random);
+  const id = toHex(random);
   const pieceSize = context.pieceSize ?? TRANSFER_PIECE_SIZE;
   const pieces = pieceCount(bytes, pieceSize);
   const view = new DataView(snapshot[0].buffer, snapshot[0].byteOffset, 32);
@@ -124,7 +106,7 @@ export function startBackup(appliance: Appliance, context: BackupContext): Backu
     bytes: bytes.length,
     pieces,
     pieceSize,
-    sha256: hexOf(sha256(bytes)),
+    sha256: toHex(sha256(bytes)),
     domain: info.domain,
     poolId: hex16(poolId),
     createdMs: now,

@@ -45,6 +45,7 @@ import { createInterface } from 'node:readline';
 import { runCommand } from '../console/commands.ts';
 import { privateUmask, securePermissions } from './permissions.ts';
 import { randomBytes } from 'node:crypto';
+import { toHex64 } from '../wire/bytes.ts';
 
 /** Ticks between heartbeats to every peer (1 s at TICK_MS). */
 export const HEARTBEAT_TICKS = 100;
@@ -312,7 +313,7 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
           config = {
             ...config!,
             id: identity.id,
-            poolId: identity.poolId.toString(16).padStart(16, '0'),
+            poolId: toHex64(identity.poolId),
             founders: identity.founders,
           };
           writeConfig(dataDir, config);

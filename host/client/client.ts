@@ -18,7 +18,7 @@
 import { CODE, HsmError, writeOutcome } from '../core/codes.ts';
 import type { AclEntry, KeyType } from '../core/records.ts';
 import { CryptoEngine } from '../service/crypto-engine.ts';
-import { fromBase64, toHex } from '../service/encoding.ts';
+import { fromBase64, toHex } from '../wire/bytes.ts';
 import {
   NAME_PATTERN,
   encodeBytes,

@@ -5,7 +5,7 @@
 
 import { CODE, HsmError } from '../core/codes.ts';
 import { keyBytes, type CryptoEngine, type KeyBytes } from '../service/crypto-engine.ts';
-import { toBase64 } from '../service/encoding.ts';
+import { toBase64 } from '../wire/bytes.ts';
 import {
   FRAME_SIZE_MAX,
   type RequestType,

@@ -3,6 +3,7 @@
 
 import { OP_DELETE, OP_INSERT, OP_REPLACE, OP_REPLACE_IF } from './layout.ts';
 import { KIND_NUMBER, utf8, type RecordKind } from './records.ts';
+import { toHex } from '../wire/bytes.ts';
 
 export type Operation =
   | { readonly op: 'insert'; readonly record: Uint8Array }
@@ -114,7 +115,5 @@ export function batchRequestIds(batch: Uint8Array): (Uint8Array | undefined)[] {
 
 /** The request ids of a batch's writes as 32 lowercase hex digits (undefined: none). */
 export function batchRequestIdsHex(batch: Uint8Array): (string | undefined)[] {
-  return batchRequestIds(batch).map(
-    (id) => id && Array.from(id, (b) => b.toString(16).padStart(2, '0')).join(''),
-  );
+  return batchRequestIds(batch).map((id) => id && toHex(id));
 }

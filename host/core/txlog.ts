@@ -48,6 +48,7 @@ import {
   SCAN_ANY_POOL,
   LOG_HEADER_SIZE,
 } from './txlog-layout.ts';
+import { toHex } from '../wire/bytes.ts';
 
 export * from './txlog-body.ts';
 
@@ -115,7 +116,7 @@ function exportsOf(core: Core): LogExports {
 }
 
 export function checksumHex(checksum: Checksum): string {
-  return Array.from(checksum, (byte) => byte.toString(16).padStart(2, '0')).join('');
+  return toHex(checksum);
 }
 
 export function sameChecksum(a: Checksum, b: Checksum): boolean {

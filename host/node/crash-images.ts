@@ -31,7 +31,8 @@ import { parseEntry } from '../core/txlog.ts';
 import type { PrepareBody, CommitBody } from '../core/txlog-body.ts';
 import { Random } from '../protocol/random.ts';
 import { FileStorage } from '../storage/file.ts';
-import { concatBytes, type Storage } from '../storage/storage.ts';
+import type { Storage } from '../storage/storage.ts';
+import { joinBytes } from '../wire/bytes.ts';
 import type { WriteInput } from '../appliance/appliance.ts';
 
 const LOG_FILE = 'log';
@@ -404,7 +405,7 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
   const scratch = join(root, 'image');
   for (let i = 0; i < nodes; i++) {
     const calls = storages[i].calls;
-    const stream = concatBytes(calls.flatMap((call) => (call.appended ? [call.appended] : [])));
+    const stream = joinBytes(calls.flatMap((call) => (call.appended ? [call.appended] : [])));
     for (let k = 0; k <= calls.length; k++) {
       for (const check of crashImages(calls, k, random)) {
         images++;

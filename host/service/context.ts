@@ -14,7 +14,7 @@ import type {
 } from '../core/records.ts';
 import type { ServiceBackend } from './backend.ts';
 import { keyBytes, type CryptoEngine, type KeyBytes } from './crypto-engine.ts';
-import { toBase64, toHex } from './encoding.ts';
+import { toBase64, toHex } from '../wire/bytes.ts';
 import { loadKey } from './key-material.ts';
 import type { Policy, WriteResult } from './protocol.ts';
 import type { Session } from './session.ts';

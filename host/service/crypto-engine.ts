@@ -22,7 +22,7 @@ import { pbkdf2Async } from '@noble/hashes/pbkdf2.js';
 import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { CODE, HsmError } from '../core/codes.ts';
-import { concatBytes } from './encoding.ts';
+import { concatBytes, toBase64Url } from '../wire/bytes.ts';
 
 /** Key bytes plus the CryptoKeys imported from them, by purpose (imported once, then reused). */
 export interface KeyBytes {
@@ -313,21 +313,15 @@ export class CryptoEngine {
   }
 }
 
-function base64Url(bytes: Uint8Array): string {
-  let text = '';
-  for (const byte of bytes) text += String.fromCharCode(byte);
-  return btoa(text).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
-}
-
 /** A P-256 private key as JWK: WebCrypto has no raw import of a bare scalar. */
 function ecJwk(key: KeyBytes): JsonWebKey {
   const point = key.publicKey!;
   return {
     kty: 'EC',
     crv: 'P-256',
-    d: base64Url(key.material),
-    x: base64Url(point.subarray(1, 33)),
-    y: base64Url(point.subarray(33, 65)),
+    d: toBase64Url(key.material),
+    x: toBase64Url(point.subarray(1, 33)),
+    y: toBase64Url(point.subarray(33, 65)),
     ext: false,
   };
 }

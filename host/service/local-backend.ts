@@ -8,7 +8,7 @@ import { CODE, HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
 import type { ClientReply, WriteRequest } from '../protocol/types.ts';
 import type { ServiceBackend } from './backend.ts';
-import { fromHex, toHex } from './encoding.ts';
+import { fromHex, toHex } from '../wire/bytes.ts';
 import { REQUEST_ID_PATTERN } from './protocol.ts';
 import { secureRandomBytes } from './random.ts';
 

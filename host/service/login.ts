@@ -19,6 +19,7 @@ import { NAME_PATTERN } from './protocol.ts';
 import { ScramServer, parseClientFirst, type ScramCredentials } from './scram.ts';
 import type { Session } from './session.ts';
 import { SessionChannel } from './session-channel.ts';
+import { equalBytes } from '../wire/bytes.ts';
 
 /** Users whose failures wait to be recorded in the pool (only while the pool stays busy). */
 export const PENDING_FAILURE_USERS_MAX = 4096;
@@ -180,7 +181,7 @@ export class FailedLogins {
 
 function equalTokens(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
-  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+  return equalBytes(a, b);
 }
 
 export function loginStart(

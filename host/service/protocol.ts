@@ -1,13 +1,13 @@
 // The service protocol: JSON request and response shapes a transport carries as frames, every
 // limit, and the validation that turns an untrusted frame into a typed request or a documented
-// code. Bytes travel as canonical base64 strings (encoding.ts); request ids as 32 lowercase hex
+// code. Bytes travel as canonical base64 strings (wire/bytes.ts); request ids as 32 lowercase hex
 // digits. Secrets never travel bare: passwords and key material are sealed under the SCRAM
 // session key (sealing.ts). docs/CLIENT.md describes every request.
 
 import { CODE, HsmError } from '../core/codes.ts';
 import { NAME_LENGTH_MAX } from '../core/layout.ts';
 import { KEY_TYPES, type AclEntry, type KeyType } from '../core/records.ts';
-import { fromBase64, toBase64 } from './encoding.ts';
+import { fromBase64, toBase64 } from '../wire/bytes.ts';
 
 // ---- limits ----
 

@@ -20,7 +20,7 @@ import { CODE, HsmError } from '../core/codes.ts';
 import type { KdfParameters } from '../core/records.ts';
 import { utf8 } from '../core/records.ts';
 import type { CryptoEngine } from './crypto-engine.ts';
-import { constantTimeEqual, fromBase64, toBase64 } from './encoding.ts';
+import { constantTimeEqual, fromBase64, toBase64 } from '../wire/bytes.ts';
 
 export const SCRAM_MESSAGE_LENGTH_MAX = 1024;
 export const SCRAM_NONCE_LENGTH_MIN = 16;

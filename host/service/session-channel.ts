@@ -19,7 +19,7 @@ import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { CODE, HsmError } from '../core/codes.ts';
-import { fromBase64, toBase64 } from './encoding.ts';
+import { fromBase64, toBase64 } from '../wire/bytes.ts';
 
 export type ChannelRole = 'client' | 'node';
 

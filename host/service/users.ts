@@ -12,7 +12,7 @@ import { type KdfParameters, type PolicyRecord, type UserRecord } from '../core/
 import type { WriteRequest } from '../protocol/types.ts';
 import { DEFAULT_POLICY, PRODUCTION_KDF, SALT_SIZE, type RequestContext } from './context.ts';
 import { CryptoEngine } from './crypto-engine.ts';
-import { toHex } from './encoding.ts';
+import { toHex } from '../wire/bytes.ts';
 import { secureRandomBytes } from './random.ts';
 import type { FailedLogins } from './login.ts';
 import {

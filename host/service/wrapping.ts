@@ -8,7 +8,7 @@
 import { CODE, HsmError } from '../core/codes.ts';
 import { utf8, type KeyType } from '../core/records.ts';
 import { GCM_NONCE_SIZE, GCM_TAG_SIZE, type CryptoEngine, type KeyBytes } from './crypto-engine.ts';
-import { concatBytes } from './encoding.ts';
+import { concatBytes } from '../wire/bytes.ts';
 
 /** First byte of ObjectRecord.wrapped: the wrapping format (version, AES-256-GCM, 12-byte nonce). */
 export const WRAP_FORMAT_VERSION = 1;

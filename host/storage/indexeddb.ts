@@ -12,13 +12,8 @@
 // The whole log is also mirrored in memory (readLog/logSize answer from it), as a node reads it
 // at recovery anyway.
 
-import {
-  checkLength,
-  checkMetaSize,
-  checkStorageName,
-  concatBytes,
-  type Storage,
-} from './storage.ts';
+import { checkLength, checkMetaSize, checkStorageName, type Storage } from './storage.ts';
+import { joinBytes } from '../wire/bytes.ts';
 
 const LOG = 'log';
 const SNAPSHOTS = 'snapshots';
@@ -114,7 +109,7 @@ export class IndexedDbStorage implements Storage {
   }
 
   async readLog(): Promise<Uint8Array> {
-    return concatBytes(this.chunks.map((chunk) => chunk.bytes));
+    return joinBytes(this.chunks.map((chunk) => chunk.bytes));
   }
 
   async logSize(): Promise<number> {
@@ -166,7 +161,7 @@ export class IndexedDbStorage implements Storage {
   async writeSnapshot(name: string, chunks: Iterable<Uint8Array>): Promise<void> {
     checkStorageName(name, 'snapshot');
     const tx = this.tx(SNAPSHOTS, true);
-    tx.objectStore(SNAPSHOTS).put(concatBytes(chunks), name);
+    tx.objectStore(SNAPSHOTS).put(joinBytes(chunks), name);
     await done(tx);
   }
 

@@ -6,7 +6,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { HsmError, CODE } from '../../host/core/codes.ts';
-import { toBase64 } from '../../host/service/encoding.ts';
+import { toBase64 } from '../../host/wire/bytes.ts';
 import { ADMIN_PASSWORD, OnPathProxy, pool, responseOf, settle } from './harness.ts';
 
 const SECRET = new TextEncoder().encode('wire-transfer 1,000,000 to account 42');

@@ -1,12 +1,60 @@
-// Byte encodings of the service protocol, browser-safe (no Buffer): strict base64 for bytes in
-// JSON frames and lowercase hex for request ids. Strict means one encoding per value: padding
-// required, no whitespace, no URL alphabet, unused trailing bits zero, so a frame cannot carry
+// Byte encodings shared by the SDK and the node, browser-safe (no Buffer): hex, base64,
+// concatenation and comparison. Hex and concatenation are @noble/hashes' own; base64 is ours
+// because it must be strict. Strict means one encoding per value (lowercase hex; base64 with
+// padding, no whitespace, no URL alphabet, unused trailing bits zero), so a frame cannot carry
 // the same request in two spellings.
+
+import { bytesToHex, concatBytes, hexToBytes } from '@noble/hashes/utils.js';
+
+export { concatBytes };
+
+/** concatBytes for a list of any length (a spread of a long list hits the argument limit). */
+export function joinBytes(chunks: Iterable<Uint8Array>): Uint8Array {
+  const list = [...chunks];
+  const out = new Uint8Array(list.reduce((sum, chunk) => sum + chunk.length, 0));
+  let at = 0;
+  for (const chunk of list) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
+
+/** Lowercase hex, two digits a byte. */
+export function toHex(bytes: Uint8Array): string {
+  return bytesToHex(bytes);
+}
+
+const HEX_PATTERN = /^(?:[0-9a-f]{2})*$/;
+
+/** Decodes lowercase hex; undefined for anything else (the caller names the field). */
+export function fromHex(text: string): Uint8Array | undefined {
+  return HEX_PATTERN.test(text) ? hexToBytes(text) : undefined;
+}
+
+/** A 64-bit value as 16 lowercase hex digits (pool ids, transaction ids, Sync-Points). */
+export function toHex64(value: bigint): string {
+  return value.toString(16).padStart(16, '0');
+}
+
+/** Equal length and bytes. Not for secrets: use constantTimeEqual. */
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
+/** Compares in time independent of where the inputs differ (verifiers, MACs, proofs). */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let difference = 0;
+  for (let i = 0; i < a.length; i++) difference |= a[i] ^ b[i];
+  return difference === 0;
+}
 
 const BASE64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const BASE64_VALUE = new Int16Array(128).fill(-1);
 for (let i = 0; i < BASE64_ALPHABET.length; i++) BASE64_VALUE[BASE64_ALPHABET.charCodeAt(i)] = i;
 
+/** Standard base64 with padding. */
 export function toBase64(bytes: Uint8Array): string {
   let out = '';
   let i = 0;
@@ -33,6 +81,11 @@ export function toBase64(bytes: Uint8Array): string {
   return out;
 }
 
+/** Base64url without padding (JWK fields). */
+export function toBase64Url(bytes: Uint8Array): string {
+  return toBase64(bytes).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
+}
+
 /** Decodes canonical base64; undefined for anything else (the caller names the field). */
 export function fromBase64(text: string): Uint8Array | undefined {
   if (text.length % 4 !== 0) return undefined;
@@ -56,38 +109,4 @@ export function fromBase64(text: string): Uint8Array | undefined {
 function valueAt(text: string, index: number): number {
   const code = text.charCodeAt(index);
   return code < 128 ? BASE64_VALUE[code] : -1;
-}
-
-const HEX_PATTERN = /^(?:[0-9a-f]{2})*$/;
-
-export function toHex(bytes: Uint8Array): string {
-  let out = '';
-  for (const byte of bytes) out += byte.toString(16).padStart(2, '0');
-  return out;
-}
-
-/** Decodes lowercase hex; undefined for anything else. */
-export function fromHex(text: string): Uint8Array | undefined {
-  if (!HEX_PATTERN.test(text)) return undefined;
-  const out = new Uint8Array(text.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(text.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
-
-/** Compares in time independent of where the inputs differ (verifiers, MACs, proofs). */
-export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let difference = 0;
-  for (let i = 0; i < a.length; i++) difference |= a[i] ^ b[i];
-  return difference === 0;
-}
-
-export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }

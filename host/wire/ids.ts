@@ -1,0 +1,56 @@
+// The pool's ids and their one pattern each, shared by the SDK and the node (browser-safe).
+// On the wire and in JSON they are lowercase hex strings; in batches, log entries and outcome
+// blobs they are their bytes. The types are branded: a value gets one by passing its check.
+
+import { hexToBytes } from '@noble/hashes/utils.js';
+import { toHex } from './bytes.ts';
+
+declare const brand: unique symbol;
+type Branded<Base, Name extends string> = Base & { readonly [brand]: Name };
+
+/** A pool member: 16 lowercase hex digits (a 64-bit id drawn when the node is created). */
+export type NodeId = Branded<string, 'NodeId'>;
+/** A transaction: 16 lowercase hex digits (64-bit pseudo-random, as DINAMO's). */
+export type TxId = Branded<string, 'TxId'>;
+/** A write: 32 lowercase hex digits, the same on every retry of it. */
+export type RequestId = Branded<string, 'RequestId'>;
+
+export const NODE_ID_PATTERN = /^[0-9a-f]{16}$/;
+export const TX_ID_PATTERN = /^[0-9a-f]{16}$/;
+export const REQUEST_ID_PATTERN = /^[0-9a-f]{32}$/;
+export const TX_ID_SIZE = 8;
+export const REQUEST_ID_SIZE = 16;
+
+export function isNodeId(value: unknown): value is NodeId {
+  return typeof value === 'string' && NODE_ID_PATTERN.test(value);
+}
+
+export function isTxId(value: unknown): value is TxId {
+  return typeof value === 'string' && TX_ID_PATTERN.test(value);
+}
+
+export function isRequestId(value: unknown): value is RequestId {
+  return typeof value === 'string' && REQUEST_ID_PATTERN.test(value);
+}
+
+/** The 16 bytes a request id is stored as; RangeError naming `what` if it is not one. */
+export function requestIdBytes(id: string, what = 'requestId'): Uint8Array {
+  if (!isRequestId(id)) throw new RangeError(`${what}: expected 32 lowercase hex digits`);
+  return hexToBytes(id);
+}
+
+/** The 8 bytes a transaction id is stored as; RangeError naming `what` if it is not one. */
+export function txIdBytes(id: string, what = 'txid'): Uint8Array {
+  if (!isTxId(id)) throw new RangeError(`${what}: expected 16 lowercase hex digits`);
+  return hexToBytes(id);
+}
+
+export function requestIdOf(bytes: Uint8Array): RequestId {
+  if (bytes.length !== REQUEST_ID_SIZE) throw new RangeError('requestId: 16 bytes');
+  return toHex(bytes) as RequestId;
+}
+
+export function txIdOf(bytes: Uint8Array): TxId {
+  if (bytes.length !== TX_ID_SIZE) throw new RangeError('txid: 8 bytes');
+  return toHex(bytes) as TxId;
+}

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import {
+  constantTimeEqual,
+  equalBytes,
+  fromBase64,
+  fromHex,
+  joinBytes,
+  toBase64,
+  toBase64Url,
+  toHex,
+  toHex64,
+} from '../../host/wire/bytes.ts';
+import {
+  isNodeId,
+  isRequestId,
+  isTxId,
+  requestIdBytes,
+  requestIdOf,
+  txIdBytes,
+  txIdOf,
+} from '../../host/wire/ids.ts';
+
+const bytesOf = (length: number): Uint8Array => Uint8Array.from({ length }, (_, i) => i * 37);
+
+describe('wire/bytes', () => {
+  it('base64 matches Node for every tail length, and refuses other spellings', () => {
+    for (let length = 0; length < 12; length++) {
+      const bytes = bytesOf(length);
+      const text = Buffer.from(bytes).toString('base64');
+      expect(toBase64(bytes)).toBe(text);
+      expect(fromBase64(text)).toEqual(bytes);
+      expect(toBase64Url(bytes)).toBe(Buffer.from(bytes).toString('base64url'));
+    }
+    for (const bad of ['QQ', 'QR==', 'QQ==\n', 'Q-8=', '====', 'QUI=QUI='])
+      expect(fromBase64(bad), bad).toBeUndefined();
+  });
+
+  it('hex is lowercase both ways; anything else is refused', () => {
+    expect(toHex(Uint8Array.of(0, 0xab, 0xff))).toBe('00abff');
+    expect(fromHex('00abff')).toEqual(Uint8Array.of(0, 0xab, 0xff));
+    for (const bad of ['00ABFF', '0', 'zz', ' 00']) expect(fromHex(bad), bad).toBeUndefined();
+    expect(toHex64(0xabn)).toBe('00000000000000ab');
+  });
+
+  it('joins lists longer than a spread allows; compares', () => {
+    const chunks = Array.from({ length: 200_000 }, () => Uint8Array.of(1));
+    expect(joinBytes(chunks).length).toBe(200_000);
+    expect(equalBytes(Uint8Array.of(1, 2), Uint8Array.of(1, 2))).toBe(true);
+    expect(equalBytes(Uint8Array.of(1, 2), Uint8Array.of(1, 3))).toBe(false);
+    expect(constantTimeEqual(Uint8Array.of(1), Uint8Array.of(1, 2))).toBe(false);
+  });
+});
+
+describe('wire/ids', () => {
+  it('one pattern each: node and transaction ids 16 hex digits, request ids 32', () => {
+    expect(isNodeId('00000000000000a1')).toBe(true);
+    expect(isNodeId('00000000000000A1')).toBe(false);
+    expect(isTxId('0123456789abcdef')).toBe(true);
+    expect(isRequestId('0123456789abcdef')).toBe(false);
+    expect(isRequestId('0123456789abcdef'.repeat(2))).toBe(true);
+    expect(isNodeId(7)).toBe(false);
+  });
+
+  it('ids to bytes and back; a malformed id names its field', () => {
+    const requestId = '00112233445566778899aabbccddeeff';
+    expect(requestIdOf(requestIdBytes(requestId))).toBe(requestId);
+    expect(txIdOf(txIdBytes('0123456789abcdef'))).toBe('0123456789abcdef');
+    expect(() => requestIdBytes('abc')).toThrow('requestId: expected 32 lowercase hex digits');
+    expect(() => txIdBytes('ABCDEF0123456789', 'entry 3 txid')).toThrow('entry 3 txid');
+  });
+});
