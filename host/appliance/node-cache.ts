@@ -5,6 +5,7 @@
 import { CODE, HsmError } from '../core/codes.ts';
 import type { NodeId } from '../protocol/types.ts';
 import type { Storage } from '../storage/storage.ts';
+import { NODE_ID_PATTERN } from '../wire/ids.ts';
 
 export const NODE_CACHE_KEY = 'node-cache';
 /** Peers a cache holds (DINAMO's load-balancing lists stop at 16 too). */
@@ -12,7 +13,6 @@ export const NODE_CACHE_MAX = 64;
 const ADDRESS_PATTERN = /^[A-Za-z0-9.\-]{1,253}:\d{1,5}$/;
 
 /** Node ids as the pool makes them (16 lowercase hex digits). */
-const NODE_ID_PATTERN = /^[0-9a-f]{16}$/;
 
 /** The entries of a saved node cache: a JSON object of node id -> "host:port", at most
  * NODE_CACHE_MAX; anything else is refused whole with 38314 (nothing is dropped silently). */

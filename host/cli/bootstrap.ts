@@ -9,6 +9,7 @@ import type { Appliance, WriteInput } from '../appliance/appliance.ts';
 import type { WriteRequest } from '../protocol/types.ts';
 import { metaDamaged } from './exit-codes.ts';
 import { CODE } from '../core/codes.ts';
+import { isRequestId } from '../wire/ids.ts';
 
 export const bootstrapPath = (dir: string): string => join(dir, 'bootstrap.json');
 /** How often node 1 tries again while the pool is not writable yet. */
@@ -41,8 +42,7 @@ export function readBootstrap(dir: string): WriteInput {
   if (
     typeof s !== 'object' ||
     s === null ||
-    !text(s.requestId) ||
-    !/^[0-9a-f]{32}$/.test(s.requestId) ||
+    !isRequestId(s.requestId) ||
     !text(s.event) ||
     !text(s.sourceUser) ||
     !text(s.target) ||

@@ -17,6 +17,7 @@ import {
 import { join } from 'node:path';
 import type { NodeAddress } from '../protocol/types.ts';
 import { CliError, EXIT, metaDamaged } from './exit-codes.ts';
+import { ID64_PATTERN, isNodeId } from '../wire/ids.ts';
 
 export const CONFIG_VERSION = 1;
 
@@ -52,16 +53,14 @@ export function readConfig(dir: string): NodeConfig {
   return config;
 }
 
-const HEX16 = /^[0-9a-f]{16}$/;
-
 /** What is wrong with a parsed node.json, or undefined. */
 function configProblem(config: unknown): string | undefined {
   if (typeof config !== 'object' || config === null || Array.isArray(config))
     return 'not a JSON object';
   const c = config as Record<string, unknown>;
   if (c.version !== CONFIG_VERSION) return `version ${JSON.stringify(c.version)}`;
-  if (typeof c.id !== 'string' || !HEX16.test(c.id)) return 'id: 16 lowercase hex digits';
-  if (typeof c.poolId !== 'string' || !HEX16.test(c.poolId))
+  if (!isNodeId(c.id)) return 'id: 16 lowercase hex digits';
+  if (typeof c.poolId !== 'string' || !ID64_PATTERN.test(c.poolId))
     return 'poolId: 16 lowercase hex digits';
   if (typeof c.domain !== 'string' || c.domain.length === 0) return 'domain: a non-empty string';
   if (typeof c.listen !== 'string' || !/^[^\s]+:\d{1,5}$/.test(c.listen))
@@ -72,8 +71,7 @@ function configProblem(config: unknown): string | undefined {
     if (
       typeof f !== 'object' ||
       f === null ||
-      typeof f.id !== 'string' ||
-      !HEX16.test(f.id) ||
+      !isNodeId(f.id) ||
       typeof f.address !== 'string' ||
       !/^[^\s]+:\d{1,5}$/.test(f.address)
     )

@@ -39,6 +39,7 @@ import { probePeer } from '../transport/probe.ts';
 import { DISCOVERY_PROBE_TIMEOUT_MS, DISCOVERY_PULSE_TICKS } from '../appliance/discovery.ts';
 import { TICK_MS } from '../appliance/appliance.ts';
 import { randomBytes } from 'node:crypto';
+import { isNodeId } from '../wire/ids.ts';
 
 export const joiningPath = (dir: string): string => join(dir, 'joining.json');
 
@@ -47,7 +48,7 @@ export function parseDonor(text: string): DonorAddress {
   const at = text.indexOf('@');
   const id = at < 0 ? undefined : text.slice(0, at);
   const address = text.slice(at + 1);
-  if (id !== undefined && !/^[0-9a-f]{16}$/.test(id))
+  if (id !== undefined && !isNodeId(id))
     throw new CliError(EXIT.USAGE, `--join: ${id} is not a node id (16 lowercase hex digits)`);
   splitAddress(address);
   return id === undefined ? { address } : { id, address };
@@ -256,8 +257,7 @@ export function readJoining(dir: string): { id?: string; listen?: string } | und
   if (
     typeof value !== 'object' ||
     value === null ||
-    typeof value.id !== 'string' ||
-    !/^[0-9a-f]{16}$/.test(value.id) ||
+    !isNodeId(value.id) ||
     typeof value.listen !== 'string'
   )
     throw metaDamaged(

@@ -35,6 +35,7 @@ import { DEFAULT_KDF_LIMITS, type KdfLimits } from '../service/scram.ts';
 import { keyContext, seal, unseal } from '../service/wrapping.ts';
 import type { ConnectionFactory } from './connection.ts';
 import { NODE_STALE_CODES, NodeLink, isNodeFailure, type LinkSession } from './node-link.ts';
+import { isRequestId } from '../wire/ids.ts';
 
 /** Nodes in one load-balancing list (DINAMO's limit). */
 export const CLIENT_NODES_MAX = 16;
@@ -140,8 +141,6 @@ export class WriteOutcomeUnknownError extends HsmError {
     super(CODE.WRITE_OUTCOME_UNKNOWN, `request ${requestId}: ${detail}`);
   }
 }
-
-const REQUEST_ID_PATTERN = /^[0-9a-f]{32}$/;
 
 export interface NodeStatus {
   readonly address: string;
@@ -612,8 +611,7 @@ export class HsmClient {
    * node answered.
    */
   async outcome(requestId: string): Promise<WriteOutcomeReport> {
-    if (typeof requestId !== 'string' || !REQUEST_ID_PATTERN.test(requestId))
-      throw invalid('requestId: 32 lowercase hex digits');
+    if (!isRequestId(requestId)) throw invalid('requestId: 32 lowercase hex digits');
     if (this.closed) throw new HsmError(CODE.CLIENT_CLOSED);
     let pending = false;
     let unknown = false;
@@ -786,8 +784,7 @@ export class HsmClient {
   /** The caller's request id (checked), or a new one (none for a write that is not replicated). */
   private requestIdOf(options: WriteOptions, replicated = true): string {
     if (options.requestId === undefined) return replicated ? toHex(this.randomBytes(16)) : '';
-    if (typeof options.requestId !== 'string' || !REQUEST_ID_PATTERN.test(options.requestId))
-      throw invalid('requestId: 32 lowercase hex digits');
+    if (!isRequestId(options.requestId)) throw invalid('requestId: 32 lowercase hex digits');
     return options.requestId;
   }
 

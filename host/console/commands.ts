@@ -14,6 +14,7 @@ import { backupPiece, startBackup, type BackupContext } from '../backup/transfer
 import type { LiveSyncSummary } from '../appliance/node-host.ts';
 import { nodeStatus } from './status.ts';
 import { HSMPOOL_VERSION, OPERATING_MODE } from '../core/version.ts';
+import { ID64_PATTERN, isNodeId } from '../wire/ids.ts';
 
 export type ConsoleKind = 'local' | 'remote';
 
@@ -259,7 +260,7 @@ async function nodes(appliance: Appliance, args: string[]): Promise<ConsoleResul
   }
   if (action === 'add') {
     const [id, address] = rest;
-    if (!id || !/^[0-9a-f]{16}$/.test(id) || !address)
+    if (!id || !isNodeId(id) || !address)
       return failure(
         CODE.CONSOLE_USAGE,
         "usage: nodes add ID HOST:PORT (ID: 16 hex digits, shown by that node's info)",
@@ -391,10 +392,17 @@ function backupCommand(
       `backup ${started.id}: ${started.bytes} bytes in ${started.pieces} pieces, SP ${started.sp} SPVV ${started.spvv}, ${started.records} records`,
     );
   }
-  if (args.length !== 2 || !/^[0-9a-f]{16}$/.test(args[0]) || !/^\d{1,9}$/.test(args[1]))
+  if (args.length !== 2 || !ID64_PATTERN.test(args[0]) || !/^\d{1,9}$/.test(args[1]))
     return failure(CODE.CONSOLE_USAGE, 'usage: backup [ID INDEX]');
   const piece = backupPiece(appliance, context, args[0], Number(args[1]));
   return ok(piece, `backup ${piece.id}: piece ${piece.index} of ${piece.pieces}`);
+}
+
+/** ID, HOST:PORT or ID@HOST:PORT: the donor a live-sync asks for. */
+function isDonorName(text: string): boolean {
+  const at = text.indexOf('@');
+  if (at < 0) return isNodeId(text) || /^[^\s@]+:\d{1,5}$/.test(text);
+  return isNodeId(text.slice(0, at)) && /^[^\s@]+:\d{1,5}$/.test(text.slice(at + 1));
 }
 
 async function liveSyncCommand(
@@ -406,10 +414,7 @@ async function liveSyncCommand(
       CODE.CONSOLE_NOT_HERE,
       "live-sync runs on a node's own console (local, or remote to that node)",
     );
-  if (
-    args.length > 1 ||
-    (args[0] !== undefined && !/^([0-9a-f]{16}|([0-9a-f]{16}@)?[^\s@]+:\d{1,5})$/.test(args[0]))
-  ) {
+  if (args.length > 1 || (args[0] !== undefined && !isDonorName(args[0]))) {
     return failure(CODE.CONSOLE_USAGE, 'usage: live-sync [ID | HOST:PORT | ID@HOST:PORT]');
   }
   const done = await context.liveSync(args[0]);

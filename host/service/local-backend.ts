@@ -9,8 +9,8 @@ import type { Core } from '../core/core.ts';
 import type { ClientReply, WriteRequest } from '../protocol/types.ts';
 import type { ServiceBackend } from './backend.ts';
 import { fromHex, toHex } from '../wire/bytes.ts';
-import { REQUEST_ID_PATTERN } from './protocol.ts';
 import { secureRandomBytes } from './random.ts';
+import { isRequestId } from '../wire/ids.ts';
 
 export { secureRandomBytes };
 
@@ -35,7 +35,7 @@ export class LocalReplication {
   }
 
   submit(write: WriteRequest): ClientReply {
-    if (!REQUEST_ID_PATTERN.test(write.requestId))
+    if (!isRequestId(write.requestId))
       return { requestId: write.requestId, code: CODE.INVALID_OPERATION };
     const known = this.outcomes.get(write.requestId);
     if (known) return known;

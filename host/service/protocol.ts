@@ -8,6 +8,7 @@ import { CODE, HsmError } from '../core/codes.ts';
 import { NAME_LENGTH_MAX } from '../core/layout.ts';
 import { KEY_TYPES, type AclEntry, type KeyType } from '../core/records.ts';
 import { fromBase64, toBase64 } from '../wire/bytes.ts';
+import { isRequestId } from '../wire/ids.ts';
 
 // ---- limits ----
 
@@ -36,7 +37,6 @@ export const CIPHERTEXT_SIZE_MAX = MESSAGE_SIZE_MAX + 12 + 16;
 export const SESSION_TIMEOUT_SECONDS_MAX = 604_800;
 
 export const NAME_PATTERN = /^[A-Za-z0-9_.@-]{1,32}$/;
-export const REQUEST_ID_PATTERN = /^[0-9a-f]{32}$/;
 
 // ---- shapes ----
 
@@ -298,8 +298,7 @@ function checkField(field: string, spec: FieldSpec, value: unknown): unknown {
         );
       return value;
     case 'requestId':
-      if (typeof value !== 'string' || !REQUEST_ID_PATTERN.test(value))
-        throw malformed(`${field}: expected 32 lowercase hex digits`);
+      if (!isRequestId(value)) throw malformed(`${field}: expected 32 lowercase hex digits`);
       return value;
     case 'keyType':
       if (typeof value !== 'string' || !(KEY_TYPES as readonly string[]).includes(value))

@@ -19,6 +19,7 @@ import type {
   Transaction,
   TxStatus,
 } from '../protocol/types.ts';
+import { ID64_PATTERN, isRequestId } from '../wire/ids.ts';
 
 export const ENVELOPE_FORMAT_VERSION = 1;
 /** An encoded envelope: a 1 MiB batch is 1.34 MiB in base64, the rest is small. */
@@ -34,8 +35,6 @@ const U16_MAX = 0xffff;
 const CODE_MAX = 0x7fffffff;
 const BASE64_LENGTH_MAX = Math.ceil(BATCH_SIZE_MAX / 3) * 4;
 
-const ID_PATTERN = /^[0-9a-f]{16}$/;
-const REQUEST_ID_PATTERN = /^[0-9a-f]{32}$/;
 /** Write outcomes in one live-sync message (about 90 bytes each in JSON). */
 export const LIVE_SYNC_OUTCOMES_MAX = 4096;
 /** Transaction ids a member syncing in place lists as decided (LIVE_SYNC_DECIDED_MAX in live-sync.ts). */
@@ -211,8 +210,7 @@ function parseBody(value: unknown, readBytes: ReadBytes): MessageBody {
         seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX),
         outcomes: list(o.outcomes, 'body.outcomes', LIVE_SYNC_OUTCOMES_MAX, (item, at) => {
           const r = record(item, at, ['requestId', 'code', 'txid']);
-          if (typeof r.requestId !== 'string' || !REQUEST_ID_PATTERN.test(r.requestId))
-            fail(`${at}.requestId: expected 32 lowercase hex digits`);
+          if (!isRequestId(r.requestId)) fail(`${at}.requestId: expected 32 lowercase hex digits`);
           return {
             requestId: r.requestId,
             code: integer(r.code, `${at}.code`, -CODE_MAX, CODE_MAX),
@@ -325,7 +323,7 @@ function record(value: unknown, path: string, keys?: readonly string[]): Record<
 }
 
 function id(value: unknown, path: string): string {
-  if (typeof value !== 'string' || !ID_PATTERN.test(value))
+  if (typeof value !== 'string' || !ID64_PATTERN.test(value))
     fail(`${path}: expected 16 lowercase hex digits`);
   return value;
 }

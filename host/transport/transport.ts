@@ -7,6 +7,7 @@
 
 import type { Envelope, NodeId } from '../protocol/types.ts';
 import { CODE } from '../core/codes.ts';
+import { isNodeId } from '../wire/ids.ts';
 
 export interface CrossCheckResult {
   readonly id: NodeId;
@@ -124,12 +125,6 @@ export function closeCodeFor(returnCode: number): number {
 /** The return code a close code from the other end stands for (5001 NET_FAIL when it names none). */
 export function returnCodeForClose(closeCode: number): number {
   return RETURN_CODE_OF_CLOSE_CODE.get(closeCode) ?? CODE.NET_FAIL;
-}
-
-const NODE_ID_PATTERN = /^[0-9a-f]{16}$/;
-
-export function isNodeId(value: unknown): value is NodeId {
-  return typeof value === 'string' && NODE_ID_PATTERN.test(value);
 }
 
 /** Argument check for ids the caller gives us (a bad one is a caller bug). */

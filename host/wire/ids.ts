@@ -15,8 +15,10 @@ export type TxId = Branded<string, 'TxId'>;
 /** A write: 32 lowercase hex digits, the same on every retry of it. */
 export type RequestId = Branded<string, 'RequestId'>;
 
-export const NODE_ID_PATTERN = /^[0-9a-f]{16}$/;
-export const TX_ID_PATTERN = /^[0-9a-f]{16}$/;
+/** Any 64-bit id as text: node, transaction, pool, live-sync session, backup. */
+export const ID64_PATTERN = /^[0-9a-f]{16}$/;
+export const NODE_ID_PATTERN = ID64_PATTERN;
+export const TX_ID_PATTERN = ID64_PATTERN;
 export const REQUEST_ID_PATTERN = /^[0-9a-f]{32}$/;
 export const TX_ID_SIZE = 8;
 export const REQUEST_ID_SIZE = 16;
