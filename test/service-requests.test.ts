@@ -4,7 +4,7 @@
 import { fc, test } from '@fast-check/vitest';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RETURN_CODES, CODE } from '../host/core/codes.ts';
-import { FRAME_SIZE_MAX, MESSAGE_SIZE_MAX, parseRequest } from '../host/service/protocol.ts';
+import { FRAME_SIZE_MAX, CRYPTO_INPUT_SIZE_MAX, parseRequest } from '../host/service/protocol.ts';
 import {
   encode64,
   loggedIn,
@@ -55,8 +55,8 @@ describe('malformed requests', () => {
       MALFORMED,
     ],
     [
-      'a message over MESSAGE_SIZE_MAX',
-      { type: 'sign', name: 'k', message: encode64(new Uint8Array(MESSAGE_SIZE_MAX + 1)) },
+      'a message over CRYPTO_INPUT_SIZE_MAX',
+      { type: 'sign', name: 'k', message: encode64(new Uint8Array(CRYPTO_INPUT_SIZE_MAX + 1)) },
       CODE.INPUT_TOO_LARGE,
     ],
     [

@@ -13,7 +13,7 @@ import {
   encodeBase64,
   encodeEnvelope,
   MEMBERSHIP_EVENTS_MAX,
-  MESSAGE_SIZE_MAX,
+  PEER_MESSAGE_SIZE_MAX,
   TEXT_LENGTH_MAX,
 } from '../host/transport/envelope-codec.ts';
 
@@ -232,10 +232,10 @@ describe('envelope codec', () => {
     );
   });
 
-  it('carries a batch of BATCH_SIZE_MAX bytes within MESSAGE_SIZE_MAX', () => {
+  it('carries a batch of BATCH_SIZE_MAX bytes within PEER_MESSAGE_SIZE_MAX', () => {
     const batch = new Uint8Array(BATCH_SIZE_MAX).map((_, i) => (i * 131) & 0xff);
     const bytes = encodeEnvelope(sampleEnvelope(batch));
-    expect(bytes.length).toBeLessThan(MESSAGE_SIZE_MAX);
+    expect(bytes.length).toBeLessThan(PEER_MESSAGE_SIZE_MAX);
     const decoded = decodeEnvelope(bytes);
     // Buffer.equals: a deep toEqual walks a megabyte element by element for seconds.
     expect(
@@ -243,8 +243,8 @@ describe('envelope codec', () => {
     ).toBe(true);
   });
 
-  it('refuses input longer than MESSAGE_SIZE_MAX before parsing it', () => {
-    expectCode(() => decodeEnvelope(new Uint8Array(MESSAGE_SIZE_MAX + 1)), FRAME_TOO_LARGE);
+  it('refuses input longer than PEER_MESSAGE_SIZE_MAX before parsing it', () => {
+    expectCode(() => decodeEnvelope(new Uint8Array(PEER_MESSAGE_SIZE_MAX + 1)), FRAME_TOO_LARGE);
   });
 
   it('refuses bytes that are not UTF-8 JSON, or JSON of another version', () => {

@@ -8,7 +8,7 @@ import { WebSocket } from 'ws';
 import { Random } from '../host/protocol/random.ts';
 import type { Envelope } from '../host/protocol/types.ts';
 import { BATCH_SIZE_MAX } from '../host/core/layout.ts';
-import { MESSAGE_SIZE_MAX } from '../host/transport/envelope-codec.ts';
+import { PEER_MESSAGE_SIZE_MAX } from '../host/transport/envelope-codec.ts';
 import { PEER_FRAME_SIZE_MAX, type LinkFailure } from '../host/transport/peer-link.ts';
 import {
   CLOSE_CODES,
@@ -289,7 +289,7 @@ describe('the node port', () => {
         port: 0,
         nodeId: A,
         svmk: KEY,
-        clientMessageSizeMax: MESSAGE_SIZE_MAX + 1,
+        clientMessageSizeMax: PEER_MESSAGE_SIZE_MAX + 1,
       }),
     ).rejects.toThrow(RangeError);
   });

@@ -462,7 +462,7 @@ const table = [
     code: 38601,
     name: 'FRAME_TOO_LARGE',
     meaning:
-      'A frame or message is longer than MESSAGE_SIZE_MAX (4 MiB); the connection was closed and nothing was applied.',
+      'A frame or message is longer than PEER_MESSAGE_SIZE_MAX (4 MiB); the connection was closed and nothing was applied.',
     action: 'A bug or an attack on the sending side; split the work (a batch is at most 1 MiB).',
   },
   {

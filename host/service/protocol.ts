@@ -15,7 +15,7 @@ import { isRequestId } from '../wire/ids.ts';
 /** Characters in one JSON frame (a 64 KiB message in base64 with its AAD fits). */
 export const FRAME_SIZE_MAX = 131_072;
 /** Bytes signed, MACed or encrypted by one request. */
-export const MESSAGE_SIZE_MAX = 65_536;
+export const CRYPTO_INPUT_SIZE_MAX = 65_536;
 /** Associated data of one AES-GCM request. */
 export const AAD_SIZE_MAX = 8192;
 /** A signature given to verify (RSA-2048: 256 bytes). */
@@ -32,7 +32,7 @@ export const PASSWORD_LENGTH_MAX = 128;
 export const LIST_PAGE_SIZE_MAX = 1000;
 export const LIST_PAGE_SIZE_DEFAULT = 100;
 /** AES-GCM output of encrypt: nonce, ciphertext, tag. */
-export const CIPHERTEXT_SIZE_MAX = MESSAGE_SIZE_MAX + 12 + 16;
+export const CIPHERTEXT_SIZE_MAX = CRYPTO_INPUT_SIZE_MAX + 12 + 16;
 /** Session idle timeout bounds of the pool policy (docs/FORMATS.md). */
 export const SESSION_TIMEOUT_SECONDS_MAX = 604_800;
 
@@ -258,12 +258,16 @@ const SCHEMAS: {
     export: BOOLEAN,
     remove: BOOLEAN,
   },
-  sign: { name: NAME, message: bytes(MESSAGE_SIZE_MAX) },
-  verify: { name: NAME, message: bytes(MESSAGE_SIZE_MAX), signature: bytes(SIGNATURE_SIZE_MAX) },
-  encrypt: { name: NAME, plaintext: bytes(MESSAGE_SIZE_MAX), aad: bytes(AAD_SIZE_MAX, true) },
+  sign: { name: NAME, message: bytes(CRYPTO_INPUT_SIZE_MAX) },
+  verify: {
+    name: NAME,
+    message: bytes(CRYPTO_INPUT_SIZE_MAX),
+    signature: bytes(SIGNATURE_SIZE_MAX),
+  },
+  encrypt: { name: NAME, plaintext: bytes(CRYPTO_INPUT_SIZE_MAX), aad: bytes(AAD_SIZE_MAX, true) },
   decrypt: { name: NAME, ciphertext: bytes(CIPHERTEXT_SIZE_MAX), aad: bytes(AAD_SIZE_MAX, true) },
-  mac: { name: NAME, message: bytes(MESSAGE_SIZE_MAX) },
-  'mac.verify': { name: NAME, message: bytes(MESSAGE_SIZE_MAX), mac: bytes(MAC_SIZE_MAX) },
+  mac: { name: NAME, message: bytes(CRYPTO_INPUT_SIZE_MAX) },
+  'mac.verify': { name: NAME, message: bytes(CRYPTO_INPUT_SIZE_MAX), mac: bytes(MAC_SIZE_MAX) },
 };
 
 /** Base64 fields arrive decoded; everything else as sent. */

@@ -5,7 +5,7 @@
 //
 // A peer is trusted with the SVMK but not with being bug-free, so decoding checks every
 // field's type and range and builds a fresh object: a well-formed-JSON-but-wrong message is
-// refused with 38602 FRAME_MALFORMED, one longer than MESSAGE_SIZE_MAX with 38601
+// refused with 38602 FRAME_MALFORMED, one longer than PEER_MESSAGE_SIZE_MAX with 38601
 // FRAME_TOO_LARGE, and nothing else ever escapes. Encoding runs the same checks, so a bug on
 // our side is caught before it leaves. Browser-safe.
 
@@ -23,7 +23,7 @@ import { ID64_PATTERN, isRequestId } from '../wire/ids.ts';
 
 export const ENVELOPE_FORMAT_VERSION = 1;
 /** An encoded envelope: a 1 MiB batch is 1.34 MiB in base64, the rest is small. */
-export const MESSAGE_SIZE_MAX = 4 << 20;
+export const PEER_MESSAGE_SIZE_MAX = 4 << 20;
 /** Free-text fields (Sync-Point, digest, nonce, user and target names, addresses), in UTF-16 units. */
 export const TEXT_LENGTH_MAX = 256;
 /** Each list of the grow-only membership events (founders, added, down). */
@@ -57,10 +57,10 @@ export function encodeEnvelope(envelope: Envelope): Uint8Array {
     (_key, value: unknown) => (value instanceof Uint8Array ? encodeBase64(value) : value),
   );
   const bytes = textEncoder.encode(json);
-  if (bytes.length > MESSAGE_SIZE_MAX)
+  if (bytes.length > PEER_MESSAGE_SIZE_MAX)
     throw new HsmError(
       CODE.FRAME_TOO_LARGE,
-      `envelope: ${bytes.length} bytes, at most ${MESSAGE_SIZE_MAX}`,
+      `envelope: ${bytes.length} bytes, at most ${PEER_MESSAGE_SIZE_MAX}`,
     );
   return bytes;
 }
@@ -68,10 +68,10 @@ export function encodeEnvelope(envelope: Envelope): Uint8Array {
 export function decodeEnvelope(bytes: Uint8Array): Envelope {
   if (!(bytes instanceof Uint8Array))
     throw new HsmError(CODE.FRAME_MALFORMED, 'envelope: not bytes');
-  if (bytes.length > MESSAGE_SIZE_MAX)
+  if (bytes.length > PEER_MESSAGE_SIZE_MAX)
     throw new HsmError(
       CODE.FRAME_TOO_LARGE,
-      `envelope: ${bytes.length} bytes, at most ${MESSAGE_SIZE_MAX}`,
+      `envelope: ${bytes.length} bytes, at most ${PEER_MESSAGE_SIZE_MAX}`,
     );
   try {
     const wire = record(JSON.parse(strictUtf8.decode(bytes)), 'message', ['v', 'envelope']);

@@ -22,7 +22,7 @@ import type { Envelope, NodeId } from '../protocol/types.ts';
 import {
   decodeEnvelope,
   encodeEnvelope,
-  MESSAGE_SIZE_MAX,
+  PEER_MESSAGE_SIZE_MAX,
   TEXT_LENGTH_MAX,
 } from './envelope-codec.ts';
 import { SEAL_OVERHEAD, SecureChannel, type ChannelStep } from './secure-channel.ts';
@@ -39,13 +39,13 @@ import {
 
 export const LINK_MESSAGE = { ENVELOPE: 1, PING: 2, PONG: 3 } as const;
 const PING_SIZE = 5;
-/** The largest frame a peer link accepts: a sealed ENVELOPE of MESSAGE_SIZE_MAX bytes. */
-export const PEER_FRAME_SIZE_MAX = MESSAGE_SIZE_MAX + 1 + SEAL_OVERHEAD;
+/** The largest frame a peer link accepts: a sealed ENVELOPE of PEER_MESSAGE_SIZE_MAX bytes. */
+export const PEER_FRAME_SIZE_MAX = PEER_MESSAGE_SIZE_MAX + 1 + SEAL_OVERHEAD;
 
 export interface PeerLinkLimits {
   /** Envelopes waiting per peer before the oldest is dropped. */
   readonly queueEnvelopesMax: number;
-  /** Bytes waiting per peer before the oldest is dropped (at least MESSAGE_SIZE_MAX). */
+  /** Bytes waiting per peer before the oldest is dropped (at least PEER_MESSAGE_SIZE_MAX). */
   readonly queueBytesMax: number;
   /** Bytes handed to a socket and not yet written, past which we wait (backpressure). */
   readonly socketBufferedBytesMax: number;
@@ -704,8 +704,10 @@ function checkLimits(limits: PeerLinkLimits): PeerLinkLimits {
     if (!Number.isFinite(value) || value <= 0)
       throw new RangeError(`limits.${name}: expected a finite positive number, got ${value}`);
   }
-  if (limits.queueBytesMax < MESSAGE_SIZE_MAX)
-    throw new RangeError(`limits.queueBytesMax: at least MESSAGE_SIZE_MAX (${MESSAGE_SIZE_MAX})`);
+  if (limits.queueBytesMax < PEER_MESSAGE_SIZE_MAX)
+    throw new RangeError(
+      `limits.queueBytesMax: at least PEER_MESSAGE_SIZE_MAX (${PEER_MESSAGE_SIZE_MAX})`,
+    );
   if (limits.reconnectDelayMsMin > limits.reconnectDelayMsMax)
     throw new RangeError('limits: reconnectDelayMsMin above reconnectDelayMsMax');
   return limits;

@@ -13,7 +13,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type ClientOptions, type RawData } from 'ws';
 import { CODE, HsmError } from '../core/codes.ts';
 import type { NodeId } from '../protocol/types.ts';
-import { MESSAGE_SIZE_MAX } from './envelope-codec.ts';
+import { PEER_MESSAGE_SIZE_MAX } from './envelope-codec.ts';
 import {
   CLIENT_MESSAGE_SIZE_MAX,
   CONNECTIONS_PER_SOURCE_MAX,
@@ -380,9 +380,9 @@ function checkOptions(options: NodeServerOptions): void {
   const sizeMax = options.clientMessageSizeMax;
   if (
     sizeMax !== undefined &&
-    (!Number.isInteger(sizeMax) || sizeMax <= 0 || sizeMax > MESSAGE_SIZE_MAX)
+    (!Number.isInteger(sizeMax) || sizeMax <= 0 || sizeMax > PEER_MESSAGE_SIZE_MAX)
   )
-    throw new RangeError(`clientMessageSizeMax: expected 1 to ${MESSAGE_SIZE_MAX}`);
+    throw new RangeError(`clientMessageSizeMax: expected 1 to ${PEER_MESSAGE_SIZE_MAX}`);
   const connectionsMax = options.connectionsMax;
   if (connectionsMax !== undefined && (!Number.isInteger(connectionsMax) || connectionsMax <= 0))
     throw new RangeError('connectionsMax: expected a positive integer');
