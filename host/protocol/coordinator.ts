@@ -6,6 +6,7 @@
 
 import { encodeBatch, type Write } from '../core/batch.ts';
 import { HsmError } from '../core/codes.ts';
+import { rethrowAssertion } from './assert.ts';
 import {
   enterState,
   GROUP_COMMIT_WRITES_MAX,
@@ -104,6 +105,7 @@ export function startNext(state: ReplicaState): void {
       batch = encodeBatch(requests.map(writeOf));
       dry = state.store.apply(batch, true);
     } catch (error) {
+      rethrowAssertion(error);
       const code = error instanceof HsmError ? error.code : 37029;
       for (const request of requests) state.fail(request.requestId, code);
       continue;

@@ -3,6 +3,7 @@
 // A no-vote is logged as this node's abort, so a late duplicate PREPARE is answered from
 // the log and can never be prepared afterwards.
 
+import { rethrowAssertion } from './assert.ts';
 import { enterState, type ReplicaState, type TxState } from './state.ts';
 import type { NodeId, Transaction, TxId } from './types.ts';
 import { batchRequestIdsHex } from '../core/batch.ts';
@@ -38,7 +39,8 @@ function refusal(state: ReplicaState, tx: Transaction): number {
   try {
     const dry = state.store.apply(tx.batch, true);
     if (dry.syncPoint.hex !== tx.spAfter || dry.syncPoint.spvv !== tx.spvvAfter) return 36500;
-  } catch {
+  } catch (error) {
+    rethrowAssertion(error);
     return 37029;
   }
   return 0;

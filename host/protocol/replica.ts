@@ -87,14 +87,6 @@ export interface PendingTransaction {
   readonly target: string;
 }
 
-/** A node this replica has heard of (founder or added), member or fenced. */
-export interface KnownNode {
-  readonly id: NodeId;
-  readonly address: string;
-  readonly member: boolean;
-  readonly fenced: boolean;
-}
-
 /** A read-only view of one replica, taken when asked (console, divergence, checkers). */
 export interface ReplicaStatus {
   readonly id: NodeId;
@@ -108,8 +100,10 @@ export interface ReplicaStatus {
   readonly timers: Timers;
   /** Members now, sorted by id. */
   readonly members: readonly NodeAddress[];
-  /** Every node heard of, sorted by id. */
-  readonly nodes: readonly KnownNode[];
+  /** Every node heard of (founders and added, members or not), sorted by id. */
+  readonly nodes: readonly NodeAddress[];
+  /** Nodes declared down (fenced), sorted. */
+  readonly down: readonly NodeId[];
   readonly peers: ReadonlyMap<NodeId, PeerStatus>;
   readonly pending: readonly PendingTransaction[];
   readonly queueLength: number;
@@ -293,6 +287,11 @@ export class Replica<Store extends KeyStore = Core> {
     return this.state.probes;
   }
 
+  /** Members now, sorted by id. */
+  members(): NodeAddress[] {
+    return this.state.membership.members();
+  }
+
   peersInPool(): NodeId[] {
     return this.state.peersInPool();
   }
@@ -335,14 +334,8 @@ export class Replica<Store extends KeyStore = Core> {
       diverged: state.diverged,
       timers: state.timers,
       members: membership.members(),
-      nodes: [...events.founders, ...events.added]
-        .sort((a, b) => (a.id < b.id ? -1 : 1))
-        .map((node) => ({
-          id: node.id,
-          address: node.address,
-          member: membership.isMember(node.id),
-          fenced: membership.isFenced(node.id),
-        })),
+      nodes: [...events.founders, ...events.added].sort((a, b) => (a.id < b.id ? -1 : 1)),
+      down: events.down,
       peers: new Map(state.peers),
       pending: this.pending(),
       queueLength: state.queue.length,
