@@ -44,6 +44,8 @@ export function batchInit(): void {
 }
 
 function journalAdd(kind: u32, newBlock: usize, oldBlock: usize, oldLength: u32, oldLo: u64, oldHi: u64): void {
+  // validateBatch bounds writes and operations: one entry per operation always fits.
+  assert(journalLength < BATCH_WRITES_MAX * WRITE_OPS_MAX, 'undo journal full');
   const j = journal + (<usize>journalLength) * JOURNAL_ENTRY_SIZE;
   store<u32>(j, kind);
   store<u32>(j, <u32>newBlock, 4);
@@ -177,6 +179,7 @@ export function applyBatch(p: usize, length: u32, results: usize): i32 {
   if (valid != rc.OK) return valid;
   journalLength = 0;
   const writes = <u32>load<u16>(p);
+  assert(writes <= BATCH_WRITES_MAX, 'more write results than the result area holds');
   let at = BATCH_HEADER_SIZE;
   for (let w: u32 = 0; w < writes; w++) {
     const ops = <u32>load<u16>(p + at, 2);

@@ -4,7 +4,7 @@
 
 import * as rc from './codes';
 import * as codec from './codec';
-import { IO_BUFFER_SIZE, RESULT_AREA_SIZE } from './limits';
+import { BATCH_WRITES_MAX, IO_BUFFER_SIZE, RESULT_AREA_SIZE } from './limits';
 import { sipHash, sipHigh } from './siphash';
 import { nhS0, nhS1 } from './nh';
 import {
@@ -30,8 +30,18 @@ const R_VIEW = 64; // 32 x u32
 const R_CURSOR = 192; // u32
 const R_WRITE_RESULTS = 256; // u32 per write
 
+// The result area's fields do not overlap and fit in it (checked once, at start).
+assert(R_HASH + 32 <= R_VIEW && R_VIEW + codec.VIEW_FIELDS * 4 <= R_CURSOR && R_CURSOR + 4 <= R_WRITE_RESULTS);
+assert(<u32>R_WRITE_RESULTS + BATCH_WRITES_MAX * 4 <= RESULT_AREA_SIZE);
+
 // Slack after the IO buffer: NH may read up to 15 bytes past a record.
 const SLACK: usize = 64;
+
+/** The host hands the IO buffer for an export's output: [out, out + capacity) must lie in it
+ * (a pointer elsewhere is a host bug that would overwrite the core's own memory). */
+function assertInIo(out: usize, capacity: usize): void {
+  assert(out >= io && out + capacity <= io + <usize>IO_BUFFER_SIZE, 'output outside the IO buffer');
+}
 
 let io: usize = 0;
 let result: usize = 0;
@@ -285,6 +295,7 @@ export function store_apply(pointer: usize, length: u32, mode: i32): i32 {
 
 /** Copies the record (kind, name) to `out`. Returns its length or minus a code. */
 export function store_get(kind: u32, name: usize, nameLength: u32, out: usize, capacity: u32): i32 {
+  assertInIo(out, capacity);
   if (!keyed) return -rc.STORE_NO_KEY;
   if (kind < codec.KIND_USER || kind > codec.KIND_POLICY || !codec.validName(name, nameLength)) return -rc.RECORD_BAD_NAME;
   const slot = find(<u8>kind, name, nameLength);
@@ -301,6 +312,7 @@ export function store_get(kind: u32, name: usize, nameLength: u32, out: usize, c
  * One listing must run without writes in between (the host calls it in one synchronous loop).
  */
 export function store_list(kind: u32, cursor: u32, out: usize, capacity: u32): i32 {
+  assertInIo(out, capacity);
   const slots = tableSlots();
   let at: u32 = 0;
   let s = cursor;
@@ -328,10 +340,14 @@ export function store_clear(): i32 {
 }
 
 export function snapshot_export_begin(out: usize): i32 {
+  assertInIo(out, snapshot.SNAPSHOT_HEADER_SIZE);
   if (!keyed) return -rc.STORE_NO_KEY;
   return snapshot.exportBegin(out);
 }
-export function snapshot_export_next(out: usize, capacity: u32): i32 { return snapshot.exportNext(out, capacity); }
+export function snapshot_export_next(out: usize, capacity: u32): i32 {
+  assertInIo(out, capacity);
+  return snapshot.exportNext(out, capacity);
+}
 export function snapshot_export_end(): void { snapshot.exportEnd(); }
 export function snapshot_import_begin(header: usize, length: u32): i32 {
   if (!keyed) return rc.STORE_NO_KEY;

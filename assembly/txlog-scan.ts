@@ -103,6 +103,7 @@ function checkChain(entry: usize): i32 {
 function record(entry: usize, offset: u64): void {
   const count = load<u32>(state, S_RESULT_COUNT);
   const length = entryLength(entry);
+  assert(count < LOG_SCAN_RESULTS_MAX, 'scan results full');
   const out = results + <usize>count * LOG_RESULT_SIZE;
   store<u64>(out, offset, E_OFFSET);
   store<u64>(out, load<u64>(entry, H_SEQUENCE), E_SEQUENCE);

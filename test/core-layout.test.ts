@@ -1,6 +1,6 @@
 // The host mirrors the core's limits and codes; these checks keep the two from drifting.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { RETURN_CODES } from '../host/core/codes.ts';
 import * as layout from '../host/core/layout.ts';
@@ -20,7 +20,33 @@ function constants(text: string): Map<string, number> {
   return found;
 }
 
+/** Every numeric `const NAME = expression;` of every file in assembly/, exported or not (the
+ * result-area offsets are module-private in index.ts): name -> the values files give it. */
+function allConstants(): Map<string, Set<number>> {
+  const found = new Map<string, Set<number>>();
+  for (const file of readdirSync(new URL('../assembly/', import.meta.url))) {
+    if (!file.endsWith('.ts')) continue;
+    const text = source(file);
+    for (const match of text.matchAll(/^(?:export )?const (\w+)(?::\s*\w+)?\s*=\s*([^;]+);/gm)) {
+      const expression = match[2].trim();
+      if (!/^[\d\s<>()_*+x]+$/.test(expression)) continue;
+      const value = Function(`return (${expression.replaceAll('_', '')});`)() as number;
+      found.set(match[1], (found.get(match[1]) ?? new Set()).add(value));
+    }
+  }
+  return found;
+}
+
 describe('host mirrors of the core', () => {
+  it('every constant in host/core/layout.ts, result-area offsets included, is the one in assembly/', () => {
+    const core = allConstants();
+    const mirrored = Object.entries(layout);
+    expect(mirrored.length).toBeGreaterThan(30);
+    // One value in assembly/ (a name two files give different values would be ambiguous).
+    for (const [name, value] of mirrored)
+      expect([name, [...(core.get(name) ?? [])]]).toEqual([name, [value]]);
+  });
+
   it('every limit in assembly/limits.ts has the same value in host/core/layout.ts', () => {
     const limits = constants(source('limits.ts'));
     expect(limits.size).toBeGreaterThan(10);

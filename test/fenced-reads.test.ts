@@ -232,7 +232,9 @@ describe('a fenced or diverged node serves nothing stale', () => {
     const onNode3 = await connect(['node2']);
     expect(await run(onNode3.sign('signer', message))).toHaveLength(64);
     // What commitHere sets when a commit gives another SP here than at its coordinator.
-    host.appliance.runtime.replica.diverged = true;
+    // (No input makes a deterministic store diverge: the test sets the replica's state.)
+    (host.appliance.runtime.replica as unknown as { state: { diverged: boolean } }).state.diverged =
+      true;
     const service = services[2];
     expect(await run(new Driver(service).login('admin', ADMIN_PASSWORD))).toBe(38504);
     expect(await codeOf(run(onNode3.sign('signer', message)))).toBe(CODE.ALL_NODES_FAILED);

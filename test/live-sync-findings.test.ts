@@ -15,7 +15,7 @@ import {
 import { encodeBatch } from '../host/core/batch.ts';
 import { HsmError } from '../host/core/codes.ts';
 import { Random } from '../host/protocol/random.ts';
-import { Replica, type TxState } from '../host/protocol/replica.ts';
+import { Replica } from '../host/protocol/replica.ts';
 import { drawParams } from '../host/sim/params.ts';
 import { World } from '../host/sim/world.ts';
 import type { LiveSyncBody, NodeAddress, Transaction } from '../host/protocol/types.ts';
@@ -46,19 +46,24 @@ function pendingTx(replica: Replica, txid: string, participants: string[]): void
     event: 0,
     sourceUser: 'alice',
     target: 'k',
-    batch: new Uint8Array(0),
+    batch: new Uint8Array(4), // no writes
   };
-  const held: TxState = {
-    tx,
-    role: 'participant',
-    state: 'PREPARED',
-    votes: new Set(),
-    acks: new Set(),
-    requests: [],
-    since: 0,
-    statuses: new Map(),
-  };
-  replica.transactions.set(txid, held);
+  // As recovery finds a participant's PREPARE in its log: in doubt here.
+  replica.restore({ pending: tx, outcomes: [], requestOutcomes: [], added: [], down: [] });
+}
+
+/** Its coordinator (founder 2) tells `replica` the outcome of `txid`. */
+function decide(replica: Replica, txid: string, commit: boolean): void {
+  const status = replica.status();
+  replica.receive({
+    from: founders[1].id,
+    to: replica.id,
+    epoch: status.epoch,
+    digest: status.digest,
+    sp: status.sp,
+    spvv: status.spvv,
+    body: { type: 'decision', txid, commit },
+  });
 }
 
 /** The live-sync items the replica sent since the last call (takes its output). The probes
@@ -107,8 +112,8 @@ describe('live-sync, as the simulator found it', () => {
     session.onAck((sent(replica) as { seq: number }[]).at(-1)!.seq); // the joiner has the snapshot
     session.onTick();
     expect(sent(replica, session).some((b) => b.type === 'live-sync-done')).toBe(false);
-    // Resolved here (committed, and told to the session): now DONE follows it.
-    replica.transactions.clear();
+    // Resolved here (decided by its coordinator): now DONE follows it.
+    decide(replica, '0000000000000001', false);
     session.onTick();
     expect(sent(replica, session).some((b) => b.type === 'live-sync-done')).toBe(true);
   });

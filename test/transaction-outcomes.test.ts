@@ -10,6 +10,7 @@ import {
 } from '../host/appliance/transaction-outcomes.ts';
 import { HsmError } from '../host/core/codes.ts';
 import { Random } from '../host/protocol/random.ts';
+import type { Transaction } from '../host/protocol/types.ts';
 import { MemoryStorage } from '../host/storage/memory.ts';
 import { keyedCore } from './fixtures.ts';
 
@@ -70,10 +71,29 @@ it('a node remembers its no-vote after compaction dropped the ABORT entry and it
       checkpointBytes: 600,
     });
   const runtime = await open();
+  const stranger = '00000000000000ff';
   const abort = (txid: string): void => {
-    // What a participant's no-vote does (participant.ts voteNo): log the ABORT, remember it.
-    runtime.replica.persist({ type: 'abort', txid, epoch: 0, reason: 36000 });
-    runtime.replica.remember(txid, false);
+    // A participant's no-vote (participant.ts voteNo) logs the ABORT and remembers it: here to
+    // a PREPARE that does not name this node.
+    const { digest, sp, spvv } = runtime.replica.status();
+    const tx: Transaction = {
+      txid,
+      epoch: 0,
+      coordinator: stranger,
+      participants: [],
+      nodes: [],
+      spBefore: sp,
+      spvvBefore: spvv,
+      spAfter: sp,
+      spvvAfter: spvv,
+      tick: 0,
+      event: 0,
+      sourceUser: 'alice',
+      target: 'k',
+      batch: new Uint8Array(4),
+    };
+    const body = { type: 'prepare', tx } as const;
+    runtime.replica.receive({ from: stranger, to: self.id, epoch: 0, digest, sp, spvv, body });
   };
   const flush = async (): Promise<number> => {
     const batch = runtime.takeBatch();

@@ -194,14 +194,13 @@ function sps(world: World): string[] {
 }
 
 function statusOf(world: World, node: SimNode, index: number): NodeStatus {
-  const replica = node.replica!;
-  const membership = replica.membership;
+  const replica = node.replica!.status();
   const info = {
     domain: 'sim',
     id: node.id,
     address: `sim node ${index + 1}`,
-    syncPoint: replica.core.syncPoint(),
-    epoch: membership.epoch,
+    syncPoint: node.replica!.core.syncPoint(),
+    epoch: replica.epoch,
     fenced: replica.fenced,
     diverged: replica.diverged,
     tick: world.now,
@@ -209,11 +208,11 @@ function statusOf(world: World, node: SimNode, index: number): NodeStatus {
     nodes: world.nodes.map((other) => ({
       id: other.id,
       address: other.id,
-      member: membership.isMember(other.id),
-      fenced: membership.isFenced(other.id),
+      member: replica.members.some((member) => member.id === other.id),
+      fenced: replica.down.includes(other.id),
       self: other.id === node.id,
     })),
-    pending: replica.pending().map((p) => ({
+    pending: replica.pending.map((p) => ({
       txid: p.txid,
       state: p.state,
       stateNumber: undefined,
@@ -229,7 +228,7 @@ function statusOf(world: World, node: SimNode, index: number): NodeStatus {
         pendingAck: n.pendingAck,
       })),
     })),
-    queuedWrites: replica.queue.length,
+    queuedWrites: replica.queueLength,
     storage: { broken: undefined },
   };
   return {

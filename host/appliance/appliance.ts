@@ -26,6 +26,7 @@ import { NodeCache } from './node-cache.ts';
 import { NodeRuntime } from './runtime.ts';
 import { LiveSyncDonor } from './live-sync.ts';
 import { isLiveSync } from '../protocol/live-sync.ts';
+import { AssertionFailure } from '../protocol/assert.ts';
 import type { MembershipEvents } from '../protocol/types.ts';
 import type { DiscoveryStatus } from './discovery.ts';
 
@@ -193,7 +194,7 @@ export class Appliance {
     const cache = await NodeCache.load(options.storage, options.id);
     const runtime = await NodeRuntime.open(options);
     const appliance = new Appliance(options, runtime, cache);
-    for (const node of runtime.replica.membership.members()) cache.learn(node.id, node.address);
+    for (const node of runtime.replica.members()) cache.learn(node.id, node.address);
     for (const [id, address] of cache.entries()) options.transport.setPeerAddress(id, address);
     options.transport.onEnvelope((envelope) => appliance.receive(envelope));
     await cache.save();
@@ -219,17 +220,33 @@ export class Appliance {
 
   // ---- inputs ----
 
+  /** One replica step. A broken invariant (AssertionFailure) stops this appliance for good, as
+   * a failed storage call does, and goes on up: nothing may catch it and continue (fail-stop). */
+  private step(run: () => void): void {
+    try {
+      run();
+    } catch (error) {
+      if (!(error instanceof AssertionFailure)) throw error;
+      this.broken ??= error.message;
+      this.log(`${error.message}: appliance stopped (fail-stop)`);
+      for (const [requestId, list] of this.waiting)
+        for (const waiter of list) waiter.resolve({ requestId, code: 37028 });
+      this.waiting.clear();
+      throw error;
+    }
+  }
+
   receive(envelope: Envelope): void {
     if (this.closed || this.broken) return;
     if (isLiveSync(envelope.body)) this.donor.receive(envelope);
-    else this.runtime.replica.receive(envelope);
+    else this.step(() => this.runtime.replica.receive(envelope));
     this.learnMembers();
     this.schedule();
   }
 
   tick(): void {
     if (this.closed || this.broken) return;
-    this.runtime.replica.tick();
+    this.step(() => this.runtime.replica.tick());
     this.donor.tick();
     if (this.donor.active) this.learnMembers();
     this.expireWaiting();
@@ -249,7 +266,7 @@ export class Appliance {
       return Promise.resolve({ requestId: input.requestId, code: BUSY });
     const attempt = ++this.attempts;
     const reply = this.wait(input.requestId, 'write', attempt);
-    this.runtime.replica.request({ kind: 'write', ...input, attempt });
+    this.step(() => this.runtime.replica.request({ kind: 'write', ...input, attempt }));
     this.schedule();
     const written = this.options.observer?.written;
     if (!written) return reply;
@@ -272,25 +289,27 @@ export class Appliance {
       return Promise.resolve({ requestId, code: BUSY });
     const key = `outcome-${++this.queries}`;
     const reply = this.wait(key, PENDING);
-    this.runtime.replica.request({ kind: 'outcome', requestId: key, subject: requestId });
+    this.step(() =>
+      this.runtime.replica.request({ kind: 'outcome', requestId: key, subject: requestId }),
+    );
     this.schedule();
     return reply.then((answer) => ({ ...answer, requestId }));
   }
 
   /** Planned removal of this node (the local console's): it leaves the pool for good. */
   leave(): Promise<ClientReply> {
-    const requestId = `leave-${this.runtime.replica.now}`;
+    const requestId = `leave-${this.runtime.replica.status().tick}`;
     const reply = this.wait(requestId, BUSY);
-    this.runtime.replica.request({ kind: 'leave', requestId });
+    this.step(() => this.runtime.replica.request({ kind: 'leave', requestId }));
     this.schedule();
     return reply;
   }
 
   /** The administrative node-down (the remote console's; the local console refuses it). */
   nodeDown(node: NodeId): Promise<ClientReply> {
-    const requestId = `node-down-${node}-${this.runtime.replica.now}`;
+    const requestId = `node-down-${node}-${this.runtime.replica.status().tick}`;
     const reply = this.wait(requestId, BUSY);
-    this.runtime.replica.request({ kind: 'node-down', requestId, node });
+    this.step(() => this.runtime.replica.request({ kind: 'node-down', requestId, node }));
     this.schedule();
     return reply;
   }
@@ -317,7 +336,7 @@ export class Appliance {
   }
 
   async removeNode(id: NodeId): Promise<void> {
-    if (this.runtime.replica.membership.isMember(id))
+    if (this.runtime.replica.members().some((member) => member.id === id))
       throw new HsmError(37017, 'a pool member stays in the cache; declare it down first');
     this.cache.remove(id);
     this.options.transport.removePeer(id);
@@ -332,7 +351,7 @@ export class Appliance {
 
   /** Members' addresses travel with the membership: whoever knows one member learns them all. */
   private learnMembers(): void {
-    for (const node of this.runtime.replica.membership.members()) {
+    for (const node of this.runtime.replica.members()) {
       if (this.cache.learn(node.id, node.address)) {
         this.options.transport.setPeerAddress(node.id, node.address);
         void this.cache.save();
@@ -476,7 +495,7 @@ export class Appliance {
           txid: record.txid,
           detail: `SP ${record.sp}`,
         });
-        const sp = this.runtime.replica.core.syncPoint();
+        const sp = this.core.syncPoint();
         this.spHistory.push({
           tick,
           at: this.now(),
@@ -518,34 +537,34 @@ export class Appliance {
   // ---- views ----
 
   info(): ReplicationInfo {
-    const replica = this.runtime.replica;
-    const membership = replica.membership;
+    const replica = this.runtime.replica.status();
+    const addresses = new Map(replica.nodes.map((node) => [node.id, node.address]));
     // The cache's address first: it is what the transport dials (a wrong entry must show).
     const known = new Map<string, string>();
-    for (const node of membership.members()) known.set(node.id, node.address);
+    for (const node of replica.members) known.set(node.id, node.address);
     for (const [id, address] of this.cache.entries()) known.set(id, address);
     known.set(this.options.id, this.options.address);
-    const addressOf = (id: string): string => known.get(id) ?? membership.address(id) ?? '?';
+    const addressOf = (id: string): string => known.get(id) ?? addresses.get(id) ?? '?';
     return {
       domain: this.options.domain,
       id: this.options.id,
       address: this.options.address,
-      syncPoint: replica.core.syncPoint(),
-      epoch: membership.epoch,
+      syncPoint: this.core.syncPoint(),
+      epoch: replica.epoch,
       fenced: replica.fenced,
       diverged: replica.diverged,
-      tick: replica.now,
+      tick: replica.tick,
       timers: { ...replica.timers, tickMs: TICK_MS },
       nodes: [...known.keys()].sort().map((id) => ({
         id,
         address: addressOf(id),
-        memberAddress: membership.address(id),
-        member: membership.isMember(id),
-        fenced: membership.isFenced(id),
+        memberAddress: addresses.get(id),
+        member: replica.members.some((node) => node.id === id),
+        fenced: replica.down.includes(id),
         self: id === this.options.id,
         peer: replica.peers.get(id),
       })),
-      pending: replica.pending().map((p) => ({
+      pending: replica.pending.map((p) => ({
         txid: p.txid,
         state: p.state,
         stateNumber: STATE_NUMBERS[p.state],
@@ -562,7 +581,7 @@ export class Appliance {
           pendingAck: n.pendingAck,
         })),
       })),
-      queuedWrites: replica.queue.length,
+      queuedWrites: replica.queueLength,
       storage: { broken: this.broken },
       discovery: this.options.discovery?.(),
     };

@@ -8,25 +8,25 @@
 // A false alarm costs a live-sync in place under the same id, which is safe (the pool cannot
 // commit without this member's vote, so it misses nothing).
 
-import type { Replica } from '../protocol/replica.ts';
+import type { ReplicaStatus } from '../protocol/replica.ts';
 
 /** Refusals older than this do not count. */
 export const DIVERGENCE_WINDOW_TICKS = 1000;
 
 /** Why this node should take the pool image, or undefined while nothing says so. */
-export function divergenceReason(replica: Replica): string | undefined {
+export function divergenceReason(replica: ReplicaStatus): string | undefined {
   if (replica.fenced) return undefined;
   if (replica.diverged) return 'a commit gave another Sync-Point here than at its coordinator';
-  if (replica.pending().length > 0) return undefined;
-  const mine = replica.core.syncPoint().hex;
-  const others = replica.membership.members().filter((node) => node.id !== replica.id);
+  if (replica.pending.length > 0) return undefined;
+  const mine = replica.sp;
+  const others = replica.members.filter((node) => node.id !== replica.id);
   const refusing = others
     .map((node) => replica.peers.get(node.id))
     .filter(
       (status) =>
         status !== undefined &&
         status.notSynced &&
-        replica.now - status.tick <= DIVERGENCE_WINDOW_TICKS,
+        replica.tick - status.tick <= DIVERGENCE_WINDOW_TICKS,
     );
   if (refusing.length < 2 || refusing.length * 2 <= others.length) return undefined;
   const sps = new Set(refusing.map((status) => status!.sp));

@@ -191,10 +191,14 @@ export class NodeHost {
   private learnNode(id: NodeId, address: string): void {
     if (this.syncing || id === this.identityValue.id) return;
     const appliance = this.current;
-    const membership = appliance.runtime.replica.membership;
+    const members = appliance.runtime.replica.members();
     void (async () => {
       for (const [cachedId, cachedAddress] of appliance.cache.entries()) {
-        if (cachedAddress === address && cachedId !== id && !membership.isMember(cachedId))
+        if (
+          cachedAddress === address &&
+          cachedId !== id &&
+          !members.some((member) => member.id === cachedId)
+        )
           await appliance.removeNode(cachedId);
       }
       if (
@@ -212,7 +216,7 @@ export class NodeHost {
 
   /** Auto live-sync: once this node has known for a while that it diverged (divergence.ts). */
   private checkDivergence(): void {
-    const reason = divergenceReason(this.current.runtime.replica);
+    const reason = divergenceReason(this.current.runtime.replica.status());
     if (!reason) {
       this.divergedSince = undefined;
       return;
@@ -257,7 +261,8 @@ export class NodeHost {
         `${this.clientConnections} client connection(s) since this node's service started: restart the node, then live-sync before clients connect`,
       );
     const replica = this.current.runtime.replica;
-    if (!replica.fenced && replica.pending().length > 0) {
+    const status = replica.status();
+    if (!status.fenced && status.pending.length > 0) {
       throw new HsmError(
         CANNOT_PREPARE_LS_TRANS,
         'this node holds a pending transaction; let the replication manager resolve it (info shows it), then live-sync',
@@ -275,12 +280,12 @@ export class NodeHost {
     const started = Date.now();
     const previous = this.identityValue;
     try {
-      let id = replica.fenced ? (this.pendingId ??= this.options.newId()) : previous.id;
+      let id = status.fenced ? (this.pendingId ??= this.options.newId()) : previous.id;
       // Find a donor that answers under our SVMK before anything stops: a refusal here changes nothing.
       const donor = await this.firstAnswering(id, candidates);
       await this.current.detach();
       // What this node decided last (it voted on those): the donor resolves them before DONE.
-      const decided = [...replica.outcomes.keys()].slice(-LIVE_SYNC_DECIDED_MAX);
+      const decided = replica.recentlyDecided(LIVE_SYNC_DECIDED_MAX);
       let joined: Joined | undefined;
       let lastError: unknown;
       for (let attempt = 0; attempt < 2 && !joined; attempt++) {

@@ -26,7 +26,6 @@ import {
 } from './transaction-outcomes.ts';
 import type { Random } from '../protocol/random.ts';
 import { Replica, type Outcome, type Timers } from '../protocol/replica.ts';
-import { restore } from '../protocol/restore.ts';
 import type { LogRecord, MembershipEvents, NodeAddress, NodeId, Ready } from '../protocol/types.ts';
 import { concatBytes, type Storage } from '../storage/storage.ts';
 import { fromPoolNode, toEntry, toHex, toPoolNode, transactionOf } from './log-records.ts';
@@ -139,7 +138,7 @@ export class NodeRuntime {
         down: [...(options.membership?.down ?? [])],
       },
     });
-    restore(replica, {
+    replica.restore({
       pending:
         recovered.pending &&
         transactionOf(

@@ -10,134 +10,159 @@
 // only on a no-vote, which no survivor gave, committing cannot contradict it.
 
 import { Membership } from './membership.ts';
-import type { Replica, TxState } from './replica.ts';
-import type { MembershipEvents, NodeDownRequest, NodeId, TxId, TxStatus } from './types.ts';
+import type { ReplicaState, TxState } from './state.ts';
+import type {
+  MembershipEvents,
+  NodeAddress,
+  NodeDownRequest,
+  NodeId,
+  TxId,
+  TxStatus,
+} from './types.ts';
 import * as coordinator from './coordinator.ts';
 import { abortHere, commitHere } from './participant.ts';
 
-export function onTick(replica: Replica): void {
-  for (const [nonce, probe] of [...replica.probes]) {
-    if (replica.now >= probe.deadline) {
-      replica.probes.delete(nonce);
-      fence(replica, probe.node, probe.requestId);
+export function onTick(state: ReplicaState): void {
+  for (const [nonce, probe] of [...state.probes]) {
+    if (state.now >= probe.deadline) {
+      state.probes.delete(nonce);
+      fence(state, probe.node, probe.requestId);
     }
   }
-  if (replica.now % replica.timers.managerPulseTicks === 0) pulse(replica);
-  const heartbeat = replica.timers.heartbeatTicks;
-  if (heartbeat > 0 && replica.now % heartbeat === 0 && !replica.fenced)
-    for (const peer of replica.peersInPool()) replica.send(peer, { type: 'heartbeat' });
+  if (state.now % state.timers.managerPulseTicks === 0) pulse(state);
+  const heartbeat = state.timers.heartbeatTicks;
+  if (heartbeat > 0 && state.now % heartbeat === 0 && !state.fenced)
+    for (const peer of state.peersInPool()) state.send(peer, { type: 'heartbeat' });
 }
 
-function pulse(replica: Replica): void {
-  for (const held of [...replica.transactions.values()]) {
-    if (replica.fenced) break;
-    if (held.role === 'coordinator') coordinator.resend(replica, held);
-    else if (replica.now - held.since >= replica.timers.inDoubtTicks) inquire(replica, held);
+function pulse(state: ReplicaState): void {
+  for (const held of [...state.transactions.values()]) {
+    if (state.fenced) break;
+    if (held.role === 'coordinator') coordinator.resend(state, held);
+    else if (state.now - held.since >= state.timers.inDoubtTicks) inquire(state, held);
   }
   // Anti-entropy: members that lag, and fenced nodes until they show they know (a fenced
   // node that missed the news would otherwise go on believing it is a member).
-  const digest = replica.membership.digest();
-  const events = replica.membership.events();
-  for (const peer of [...replica.peersInPool(), ...events.down.filter((id) => id !== replica.id)]) {
-    if (replica.peers.get(peer)?.digest !== digest)
-      replica.send(peer, { type: 'membership', membership: events });
+  const digest = state.membership.digest();
+  const events = state.membership.events();
+  for (const peer of [...state.peersInPool(), ...events.down.filter((id) => id !== state.id)]) {
+    if (state.peers.get(peer)?.digest !== digest)
+      state.send(peer, { type: 'membership', membership: events });
   }
 }
 
 /** Surviving participants of a transaction other than this node. */
-function survivors(replica: Replica, held: TxState): NodeId[] {
-  return held.tx.participants.filter((id) => id !== replica.id && !replica.membership.isFenced(id));
+function survivors(state: ReplicaState, held: TxState): NodeId[] {
+  return held.tx.participants.filter((id) => id !== state.id && !state.membership.isFenced(id));
 }
 
-function inquire(replica: Replica, held: TxState): void {
-  held.since = replica.now;
+function inquire(state: ReplicaState, held: TxState): void {
+  held.since = state.now;
   held.statuses.clear();
-  const coordinatorFenced = replica.membership.isFenced(held.tx.coordinator);
+  const coordinatorFenced = state.membership.isFenced(held.tx.coordinator);
   const targets = coordinatorFenced
-    ? survivors(replica, held)
-    : [held.tx.coordinator, ...survivors(replica, held)];
-  for (const target of targets) replica.send(target, { type: 'query', txid: held.tx.txid });
-  if (coordinatorFenced) terminate(replica, held);
+    ? survivors(state, held)
+    : [held.tx.coordinator, ...survivors(state, held)];
+  for (const target of targets) state.send(target, { type: 'query', txid: held.tx.txid });
+  if (coordinatorFenced) terminate(state, held);
 }
 
-export function answerQuery(replica: Replica, txid: TxId): TxStatus {
-  return replica.statusOf(txid);
+export function answerQuery(state: ReplicaState, txid: TxId): TxStatus {
+  return state.statusOf(txid);
 }
 
-export function onStatus(replica: Replica, from: NodeId, txid: TxId, status: TxStatus): void {
-  const held = replica.transactions.get(txid);
+export function onStatus(state: ReplicaState, from: NodeId, txid: TxId, status: TxStatus): void {
+  const held = state.transactions.get(txid);
   if (!held || held.role !== 'participant' || held.state !== 'PREPARED') return;
-  if (status === 'committed') return commitHere(replica, held, false);
-  if (status === 'aborted') return abortHere(replica, held, 0);
+  if (status === 'committed') return commitHere(state, held, false);
+  if (status === 'aborted') return abortHere(state, held, 0);
   // Presumed abort: the coordinator logs a transaction before it sends PREPARE, so one it
   // does not know was never decided there and never will be.
-  if (from === held.tx.coordinator && status === 'unknown') return abortHere(replica, held, 0);
+  if (from === held.tx.coordinator && status === 'unknown') return abortHere(state, held, 0);
   held.statuses.set(from, status);
-  if (replica.membership.isFenced(held.tx.coordinator)) terminate(replica, held);
+  if (state.membership.isFenced(held.tx.coordinator)) terminate(state, held);
 }
 
 /** Decides a transaction whose coordinator is fenced once every survivor has answered. */
-function terminate(replica: Replica, held: TxState): void {
-  const answers = survivors(replica, held).map((id) => held.statuses.get(id));
+function terminate(state: ReplicaState, held: TxState): void {
+  const answers = survivors(state, held).map((id) => held.statuses.get(id));
   if (answers.some((answer) => answer === undefined)) return;
-  if (answers.some((answer) => answer === 'unknown')) abortHere(replica, held, 38502);
-  else commitHere(replica, held, true);
+  if (answers.some((answer) => answer === 'unknown')) abortHere(state, held, 38502);
+  else commitHere(state, held, true);
 }
 
 // ---- node-down ----
 
-export function nodeDown(replica: Replica, request: NodeDownRequest): void {
-  if (replica.fenced) return replica.fail(request.requestId, 38502);
-  if (request.node === replica.id || !replica.membership.isMember(request.node))
-    return replica.fail(request.requestId, 37017);
-  const nonce = replica.random.id64();
-  replica.probes.set(nonce, {
+export function nodeDown(state: ReplicaState, request: NodeDownRequest): void {
+  if (state.fenced) return state.fail(request.requestId, 38502);
+  if (request.node === state.id || !state.membership.isMember(request.node))
+    return state.fail(request.requestId, 37017);
+  const nonce = state.random.id64();
+  state.probes.set(nonce, {
     node: request.node,
     requestId: request.requestId,
-    deadline: replica.now + replica.timers.probeTimeoutTicks,
+    deadline: state.now + state.timers.probeTimeoutTicks,
   });
-  replica.send(request.node, { type: 'probe', nonce });
+  state.send(request.node, { type: 'probe', nonce });
 }
 
 /** Planned removal: refused while this node holds or queues anything others may depend on. */
-export function leave(replica: Replica, requestId: string): void {
-  if (replica.fenced) return replica.fail(requestId, 38502);
-  if (replica.hasPendingTransaction() || replica.queue.length > 0)
-    return replica.fail(requestId, 36000);
-  if (replica.peersInPool().length === 0) return replica.fail(requestId, 37017);
-  fence(replica, replica.id, requestId);
+export function leave(state: ReplicaState, requestId: string): void {
+  if (state.fenced) return state.fail(requestId, 38502);
+  if (state.hasPendingTransaction() || state.queue.length > 0) return state.fail(requestId, 36000);
+  if (state.peersInPool().length === 0) return state.fail(requestId, 37017);
+  fence(state, state.id, requestId);
 }
 
-export function onProbeReply(replica: Replica, nonce: string): void {
-  const probe = replica.probes.get(nonce);
+export function onProbeReply(state: ReplicaState, nonce: string): void {
+  const probe = state.probes.get(nonce);
   if (!probe) return;
-  replica.probes.delete(nonce);
-  replica.fail(probe.requestId, 38501);
+  state.probes.delete(nonce);
+  state.fail(probe.requestId, 38501);
 }
 
-function fence(replica: Replica, node: NodeId, requestId: string): void {
-  if (replica.membership.markDown(node)) replica.onMembershipChanged({ added: [], down: [node] });
-  replica.reply({ requestId, code: 0 });
-  const events = replica.membership.events();
-  for (const peer of [...replica.peersInPool(), node])
-    if (peer !== replica.id) replica.send(peer, { type: 'membership', membership: events });
+function fence(state: ReplicaState, node: NodeId, requestId: string): void {
+  if (state.membership.markDown(node)) membershipChanged(state, { added: [], down: [node] });
+  state.reply({ requestId, code: 0 });
+  const events = state.membership.events();
+  for (const peer of [...state.peersInPool(), node])
+    if (peer !== state.id) state.send(peer, { type: 'membership', membership: events });
 }
 
-export function onMembership(replica: Replica, from: NodeId, events: MembershipEvents): void {
+/** Membership changed (merged, node-down, a node added): log the events, fence this node if it
+ * is now down (its queue fails), and re-evaluate what waited on the fenced. */
+export function membershipChanged(
+  state: ReplicaState,
+  newEvents: { added: readonly NodeAddress[]; down: readonly NodeId[] },
+): void {
+  const epoch = state.membership.epoch;
+  for (const node of newEvents.added) state.persist({ type: 'node-added', node, epoch });
+  for (const node of newEvents.down) state.persist({ type: 'node-down', node, epoch });
+  if (state.membership.isFenced(state.id) && !state.fenced) {
+    state.fenced = true;
+    for (const request of state.queue.splice(0)) state.fail(request.requestId, 38502);
+  }
+  for (const held of [...state.transactions.values()]) {
+    if (held.role === 'coordinator') coordinator.reevaluate(state, held);
+    else held.since = Math.min(held.since, state.now - state.timers.inDoubtTicks);
+  }
+}
+
+export function onMembership(state: ReplicaState, from: NodeId, events: MembershipEvents): void {
   const theirs = Membership.from(events).digest();
-  const changes = replica.membership.merge(events);
+  const changes = state.membership.merge(events);
   const changed = changes.added.length + changes.down.length > 0;
-  if (changed) replica.onMembershipChanged(changes);
-  const previous = replica.peers.get(from);
-  replica.peers.set(from, {
+  if (changed) membershipChanged(state, changes);
+  const previous = state.peers.get(from);
+  state.peers.set(from, {
     sp: previous?.sp ?? '',
     spvv: previous?.spvv ?? 0,
     epoch: events.added.length + events.down.length,
     digest: theirs,
-    tick: replica.now,
+    tick: state.now,
     notSynced: previous?.notSynced ?? false,
   });
-  if (changed || theirs !== replica.membership.digest()) {
-    replica.send(from, { type: 'membership', membership: replica.membership.events() });
+  if (changed || theirs !== state.membership.digest()) {
+    state.send(from, { type: 'membership', membership: state.membership.events() });
   }
 }

@@ -1,19 +1,34 @@
 // One appliance's replication state machine (etcd/raft's shape): `request`, `receive` and
 // `tick` feed it; `ready()` returns what to persist, send and reply. It does no I/O and
 // reads no clock: time arrives as ticks, randomness from a seeded generator. The key store
-// (host/core) is pure computation and lives inside it.
+// is pure computation and lives inside it, behind the narrow KeyStore interface (state.ts).
 //
 // The protocol (docs/PROTOCOL.md): synchronous multi-master 2PC, one pending transaction
 // pool-wide, every message stamped with epoch, membership digest and Sync-Point.
-// Coordinator logic: coordinator.ts; participant: participant.ts; replication manager,
-// cooperative termination and node-down: manager.ts.
+// This file is the only dispatcher and the only door from outside: its mutable data is the
+// ReplicaState (state.ts), changed by coordinator.ts, participant.ts and manager.ts (the
+// replication manager, cooperative termination and node-down); outside code reads `status()`
+// and changes the replica through the named commands below.
 
 import { HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
+import { assert } from './assert.ts';
 import { Membership } from './membership.ts';
 import type { Random } from './random.ts';
+import {
+  DEFAULT_TIMERS,
+  OUTCOMES_MAX,
+  REQUEST_OUTCOMES_MAX,
+  ReplicaState,
+  WRITE_QUEUE_MAX,
+  type KeyStore,
+  type Outcome,
+  type PeerStatus,
+  type Probe,
+  type Timers,
+  type TxState,
+} from './state.ts';
 import type {
-  ClientReply,
   ClientRequest,
   Envelope,
   LogRecord,
@@ -31,46 +46,22 @@ import type {
 import * as coordinator from './coordinator.ts';
 import * as participant from './participant.ts';
 import * as manager from './manager.ts';
-import { batchRequestIdsHex } from '../core/batch.ts';
+import { restore, type ReplicaRecovery } from './restore.ts';
 
-/** A write queued or in a transaction here: its outcome is not known yet (38720). */
-export const OUTCOME_PENDING = 38720;
-/** No outcome, queue entry or transaction here for that request id (38721). */
-export const OUTCOME_NONE = 38721;
+export {
+  DEFAULT_TIMERS,
+  GROUP_COMMIT_WRITES_MAX,
+  OUTCOME_NONE,
+  OUTCOME_PENDING,
+  OUTCOMES_MAX,
+  REQUEST_OUTCOMES_MAX,
+  WRITE_QUEUE_MAX,
+} from './state.ts';
+export type { KeyStore, Outcome, PeerStatus, Timers, TxState } from './state.ts';
 
-export interface Timers {
-  /** Ticks between replication-manager pulses (re-sends, queries, anti-entropy). */
-  readonly managerPulseTicks: number;
-  /** Ticks a prepared participant waits before it asks about the outcome. */
-  readonly inDoubtTicks: number;
-  /** Ticks node-down waits for the node to answer a probe before it fences it. */
-  readonly probeTimeoutTicks: number;
-  /** Ticks between heartbeats to every peer in the pool (0: none; the simulator runs without,
-   * live nodes send one a second so an idle pool's SPs and liveness stay fresh). */
-  readonly heartbeatTicks: number;
-}
-
-export const DEFAULT_TIMERS: Timers = {
-  managerPulseTicks: 10,
-  inDoubtTicks: 20,
-  probeTimeoutTicks: 30,
-  heartbeatTicks: 0,
-};
-
-/** Writes queued at a coordinator waiting for the next transaction. */
-export const WRITE_QUEUE_MAX = 1024;
-/** Writes in one transaction with group commit (BATCH_WRITES_MAX of the core). */
-export const GROUP_COMMIT_WRITES_MAX = 256;
-/** Decided transactions remembered to answer late and duplicate messages. */
-export const OUTCOMES_MAX = 4096;
-/** Request ids remembered so a retried write gets its original outcome. */
-export const REQUEST_OUTCOMES_MAX = 65536;
-
-const carriedIds = new WeakMap<Transaction, Set<string>>();
-
-export interface ReplicaConfig {
+export interface ReplicaConfig<Store extends KeyStore = Core> {
   readonly id: NodeId;
-  readonly core: Core;
+  readonly core: Store;
   readonly random: Random;
   /** The pool's founding node list (all nodes, this one included). */
   readonly founders: readonly NodeAddress[];
@@ -81,62 +72,47 @@ export interface ReplicaConfig {
   readonly membership?: MembershipEvents;
 }
 
-/** A transaction this node holds: its PTL entry. */
-export interface TxState {
-  readonly tx: Transaction;
-  readonly role: 'coordinator' | 'participant';
-  state: TxStateName;
-  /** Coordinator: participants that voted yes. */
-  readonly votes: Set<NodeId>;
-  /** Coordinator: participants that acknowledged the decision. */
-  readonly acks: Set<NodeId>;
-  /** Coordinator: the client writes this transaction carries, in batch order. */
-  readonly requests: WriteRequest[];
-  /** Tick of the last state change or query. */
-  since: number;
-  /** Participant in doubt: statuses gathered from peers. */
-  readonly statuses: Map<NodeId, TxStatus>;
+/** A pending transaction as the console shows it. */
+export interface PendingTransaction {
+  readonly txid: TxId;
+  readonly state: TxStateName;
+  readonly role: TxState['role'];
+  readonly tick: number;
+  readonly coordinator: NodeId;
+  /** Every node of the transaction; `pendingAck`: the coordinator still waits for its vote
+   * (VIRTUAL) or its acknowledgement. */
+  readonly nodes: readonly { readonly id: NodeId; readonly pendingAck: boolean }[];
+  readonly event: number;
+  readonly sourceUser: string;
+  readonly target: string;
 }
 
-export interface PeerStatus {
+/** A read-only view of one replica, taken when asked (console, divergence, checkers). */
+export interface ReplicaStatus {
+  readonly id: NodeId;
+  readonly tick: number;
   readonly sp: string;
   readonly spvv: number;
   readonly epoch: number;
   readonly digest: string;
-  readonly tick: number;
-  /** Set when this peer refused a PREPARE because its SP differed (it or we diverged). */
-  readonly notSynced: boolean;
+  readonly fenced: boolean;
+  readonly diverged: boolean;
+  readonly timers: Timers;
+  /** Members now, sorted by id. */
+  readonly members: readonly NodeAddress[];
+  /** Every node heard of (founders and added, members or not), sorted by id. */
+  readonly nodes: readonly NodeAddress[];
+  /** Nodes declared down (fenced), sorted. */
+  readonly down: readonly NodeId[];
+  readonly peers: ReadonlyMap<NodeId, PeerStatus>;
+  readonly pending: readonly PendingTransaction[];
+  readonly queueLength: number;
+  readonly probes: number;
 }
 
-export type Outcome = { readonly code: number; readonly txid: TxId };
-
-export class Replica {
-  readonly id: NodeId;
-  readonly core: Core;
-  readonly random: Random;
-  readonly timers: Timers;
-  readonly groupCommit: boolean;
-  readonly membership: Membership;
-  /** PTL: transactions not yet resolved here (normally at most one). */
-  readonly transactions = new Map<TxId, TxState>();
-  /** Recently decided transactions: true = committed. */
-  readonly outcomes = new Map<TxId, boolean>();
-  readonly requestOutcomes = new Map<string, Outcome>();
-  readonly queue: WriteRequest[] = [];
-  readonly peers = new Map<NodeId, PeerStatus>();
-  /** Node-down requests waiting for their probe to time out, by probe nonce. */
-  readonly probes = new Map<string, { node: NodeId; requestId: string; deadline: number }>();
-  now = 0;
-  /** After a transaction aborted on a busy vote, the next one waits until this tick (jitter
-   * breaks the symmetry of coordinators that keep colliding). */
-  backoffUntil = 0;
-  /** This node was declared down: it never commits again. */
-  fenced = false;
-  /** Committing here gave another SP than the coordinator's: this node's state diverged. */
-  diverged = false;
-  private output: Ready = { persist: [], messages: [], replies: [] };
-  /** The highest submission token (WriteRequest.attempt) this replica has been given. */
-  private lastAttempt = 0;
+export class Replica<Store extends KeyStore = Core> {
+  readonly core: Store;
+  private readonly state: ReplicaState;
   /** Live-sync donors (live-sync.ts): told of every transaction this node commits, in order,
    * in the step that commits it (the batch with the SP it gave here). */
   readonly commitObservers: ((tx: Transaction, sp: string, spvv: number) => void)[] = [];
@@ -147,28 +123,38 @@ export class Replica {
    * confirms an add with every member before it lets the joiner in). */
   readonly probeReplyObservers: ((from: NodeId, nonce: string, digest: string) => void)[] = [];
 
-  constructor(config: ReplicaConfig) {
-    this.id = config.id;
+  constructor(config: ReplicaConfig<Store>) {
     this.core = config.core;
-    this.random = config.random;
-    this.timers = { ...DEFAULT_TIMERS, ...config.timers };
-    this.groupCommit = config.groupCommit ?? true;
-    this.membership = new Membership(config.founders);
-    if (config.membership) this.membership.merge(config.membership);
-    if (!this.membership.isMember(this.id))
-      throw new HsmError(37017, `node ${this.id} is not in the founding node list`);
+    const membership = new Membership(config.founders);
+    if (config.membership) membership.merge(config.membership);
+    if (!membership.isMember(config.id))
+      throw new HsmError(37017, `node ${config.id} is not in the founding node list`);
+    this.state = new ReplicaState({
+      id: config.id,
+      store: config.core,
+      random: config.random,
+      timers: { ...DEFAULT_TIMERS, ...config.timers },
+      groupCommit: config.groupCommit ?? true,
+      membership,
+      persisted: (record) => this.persist(record),
+    });
+  }
+
+  /** Puts back what recovery found in the log (restore.ts); before the first input. */
+  restore(recovery: ReplicaRecovery): void {
+    restore(this.state, recovery);
   }
 
   // ---- inputs ----
 
   request(request: ClientRequest): void {
     if (request.kind === 'write' && request.attempt !== undefined)
-      this.lastAttempt = Math.max(this.lastAttempt, request.attempt);
-    if (request.kind === 'node-down') manager.nodeDown(this, request);
-    else if (request.kind === 'leave') manager.leave(this, request.requestId);
+      this.state.lastAttempt = Math.max(this.state.lastAttempt, request.attempt);
+    if (request.kind === 'node-down') manager.nodeDown(this.state, request);
+    else if (request.kind === 'leave') manager.leave(this.state, request.requestId);
     else if (request.kind === 'outcome')
-      this.reply({ requestId: request.requestId, ...this.outcomeOf(request.subject) });
-    else coordinator.submit(this, request);
+      this.state.reply({ requestId: request.requestId, ...this.outcomeOf(request.subject) });
+    else coordinator.submit(this.state, request);
     this.settle();
   }
 
@@ -179,89 +165,42 @@ export class Replica {
   }
 
   tick(): void {
-    this.now++;
-    manager.onTick(this);
+    this.state.now++;
+    manager.onTick(this.state);
     this.settle();
   }
 
   /** Takes what the last steps produced. */
   ready(): Ready {
-    const out = this.output;
-    this.output = { persist: [], messages: [], replies: [] };
-    return out;
+    return this.state.take();
   }
 
   /** The records produced and not yet taken by `ready()` (the simulator's history checks). */
   get persisting(): readonly LogRecord[] {
-    return this.output.persist;
+    return this.state.persisting;
   }
 
   hasReady(): boolean {
-    return (
-      this.output.persist.length + this.output.messages.length + this.output.replies.length > 0
-    );
+    return this.state.hasOutput();
   }
 
-  // ---- outputs (used by coordinator.ts, participant.ts, manager.ts) ----
+  // ---- outputs ----
 
-  persist(record: LogRecord): void {
-    this.output.persist.push(record);
+  /** Every record as the state persists it: commits go to the live-sync donors too. */
+  private persist(record: LogRecord): void {
     if (record.type === 'commit' && this.commitObservers.length > 0) {
-      const held = this.transactions.get(record.txid);
+      const held = this.state.transactions.get(record.txid);
       if (held)
         for (const observe of this.commitObservers) observe(held.tx, record.sp, record.spvv);
     }
   }
 
+  /** A message to a peer, stamped like every other (live-sync's donor sends through this). */
   send(to: NodeId, body: MessageBody): void {
-    const sp = this.core.syncPoint();
-    this.output.messages.push({
-      from: this.id,
-      to,
-      epoch: this.membership.epoch,
-      digest: this.membership.digest(),
-      sp: sp.hex,
-      spvv: sp.spvv,
-      body,
-    });
+    this.state.send(to, body);
   }
 
-  /** An outcome reply answers the submissions made before it (attempt <= upToAttempt): the
-   * host delivers it only once its batch is durable, and a submission of the same request id
-   * made meanwhile (queued anew after an abort, say) is not the one it speaks of. */
-  reply(reply: ClientReply): void {
-    this.output.replies.push(
-      reply.attempt === undefined ? { ...reply, upToAttempt: this.lastAttempt } : reply,
-    );
-  }
-
-  fail(requestId: string, code: number): void {
-    this.reply({ requestId, code });
-  }
-
-  // ---- request ids in flight ----
-
-  /** The request ids a transaction carries, from its batch: a participant's and a restarted
-   * coordinator's too (their `requests` are empty). */
-  requestIdsOf(tx: Transaction): ReadonlySet<string> {
-    let ids = carriedIds.get(tx);
-    if (!ids) {
-      ids = new Set(batchRequestIdsHex(tx.batch).filter((id): id is string => id !== undefined));
-      carriedIds.set(tx, ids);
-    }
-    return ids;
-  }
-
-  /** Where a write is here: queued (it has not started), in a transaction (VIRTUAL, PREPARED or
-   * in doubt: it may commit), or neither. */
-  whereIs(requestId: string): 'queued' | 'transaction' | undefined {
-    if (this.queue.some((queued) => queued.requestId === requestId)) return 'queued';
-    for (const held of this.transactions.values()) {
-      if (held.state === 'ABORTED') continue;
-      if (this.requestIdsOf(held.tx).has(requestId)) return 'transaction';
-    }
-    return undefined;
-  }
+  // ---- commands from outside ----
 
   /**
    * A caller stopped waiting for a write: if it is still only queued it leaves the queue, so it
@@ -269,77 +208,189 @@ export class Replica {
    * left alone (false): its outcome is pending, the transaction goes on.
    */
   withdraw(requestId: string): boolean {
-    const at = this.queue.findIndex((queued) => queued.requestId === requestId);
+    const at = this.state.queue.findIndex((queued) => queued.requestId === requestId);
     if (at < 0) return false;
-    this.queue.splice(at, 1);
+    this.state.queue.splice(at, 1);
     return true;
   }
 
-  /** What this node can say of a write's outcome: remembered (its code and txid), pending
-   * (queued or in a transaction here) or none (OUTCOME_NONE; docs/CLIENT.md "Outcomes"). */
-  outcomeOf(requestId: string): { code: number; txid?: TxId } {
-    if (this.fenced) return { code: 38502 };
-    const known = this.requestOutcomes.get(requestId);
-    if (known) return { code: known.code, txid: known.txid };
-    return { code: this.whereIs(requestId) ? OUTCOME_PENDING : OUTCOME_NONE };
-  }
-
-  // ---- state helpers ----
-
-  /** Members other than this node. */
-  peersInPool(): NodeId[] {
-    return this.membership.memberIds().filter((id) => id !== this.id);
-  }
-
-  /** True while any transaction is unresolved here: new distributed writes get busy. */
-  hasPendingTransaction(): boolean {
-    return this.transactions.size > 0;
-  }
-
-  remember(txid: TxId, committed: boolean): void {
-    this.outcomes.set(txid, committed);
-    if (this.outcomes.size > OUTCOMES_MAX) this.outcomes.delete(this.outcomes.keys().next().value!);
-  }
-
+  /** A write's outcome learned outside the protocol (the outcomes a live-sync brought). */
   rememberRequest(requestId: string, outcome: Outcome): void {
-    this.requestOutcomes.set(requestId, outcome);
-    if (this.requestOutcomes.size > REQUEST_OUTCOMES_MAX)
-      this.requestOutcomes.delete(this.requestOutcomes.keys().next().value!);
+    this.state.rememberRequest(requestId, outcome);
   }
 
-  /** What this node knows of a transaction. */
-  statusOf(txid: TxId): TxStatus {
-    const outcome = this.outcomes.get(txid);
-    if (outcome !== undefined) return outcome ? 'committed' : 'aborted';
-    const held = this.transactions.get(txid);
-    if (!held) return 'unknown';
-    if (held.state === 'COMMITTED' || held.state === 'COMMITTED_TM') return 'committed';
-    if (held.state === 'ABORTED') return 'aborted';
-    return held.role === 'coordinator' ? 'undecided' : 'prepared';
+  /** A node a live-sync donor lets in: logged, and what waited on the membership re-evaluated. */
+  addMember(node: NodeAddress): boolean {
+    if (!this.state.membership.add(node)) return false;
+    manager.membershipChanged(this.state, { added: [node], down: [] });
+    return true;
   }
 
-  /** Membership changed (merged or node-down): fenced? re-evaluate what waited on the fenced. */
+  /** Membership changed by the caller (live-sync.ts added a node to `membership`). */
   onMembershipChanged(newEvents: { added: readonly NodeAddress[]; down: readonly NodeId[] }): void {
-    const epoch = this.membership.epoch;
-    for (const node of newEvents.added) this.persist({ type: 'node-added', node, epoch });
-    for (const node of newEvents.down) this.persist({ type: 'node-down', node, epoch });
-    if (this.membership.isFenced(this.id) && !this.fenced) {
-      this.fenced = true;
-      for (const request of this.queue.splice(0)) this.fail(request.requestId, 38502);
+    manager.membershipChanged(this.state, newEvents);
+  }
+
+  // ---- read-only views ----
+
+  get id(): NodeId {
+    return this.state.id;
+  }
+
+  get now(): number {
+    return this.state.now;
+  }
+
+  get fenced(): boolean {
+    return this.state.fenced;
+  }
+
+  get diverged(): boolean {
+    return this.state.diverged;
+  }
+
+  get timers(): Timers {
+    return this.state.timers;
+  }
+
+  get random(): Random {
+    return this.state.random;
+  }
+
+  /** The membership (live-sync's donor and tests add to it, then call onMembershipChanged). */
+  get membership(): Membership {
+    return this.state.membership;
+  }
+
+  get transactions(): ReadonlyMap<TxId, Readonly<TxState>> {
+    return this.state.transactions;
+  }
+
+  /** Recently decided transactions (true = committed), oldest first. */
+  get outcomes(): ReadonlyMap<TxId, boolean> {
+    return this.state.outcomes;
+  }
+
+  get requestOutcomes(): ReadonlyMap<string, Outcome> {
+    return this.state.requestOutcomes;
+  }
+
+  get queue(): readonly WriteRequest[] {
+    return this.state.queue;
+  }
+
+  get peers(): ReadonlyMap<NodeId, PeerStatus> {
+    return this.state.peers;
+  }
+
+  get probes(): ReadonlyMap<string, Probe> {
+    return this.state.probes;
+  }
+
+  /** Members now, sorted by id. */
+  members(): NodeAddress[] {
+    return this.state.membership.members();
+  }
+
+  peersInPool(): NodeId[] {
+    return this.state.peersInPool();
+  }
+
+  /** What this node can say of a write's outcome (state.ts). */
+  outcomeOf(requestId: string): { code: number; txid?: TxId } {
+    return this.state.outcomeOf(requestId);
+  }
+
+  whereIs(requestId: string): 'queued' | 'transaction' | undefined {
+    return this.state.whereIs(requestId);
+  }
+
+  statusOf(txid: TxId): TxStatus {
+    return this.state.statusOf(txid);
+  }
+
+  hasPendingTransaction(): boolean {
+    return this.state.hasPendingTransaction();
+  }
+
+  /** The newest `max` transactions decided here, oldest first. */
+  recentlyDecided(max: number): TxId[] {
+    return [...this.state.outcomes.keys()].slice(-max);
+  }
+
+  status(): ReplicaStatus {
+    const state = this.state;
+    const membership = state.membership;
+    const sp = state.store.syncPoint();
+    const events = membership.events();
+    return {
+      id: state.id,
+      tick: state.now,
+      sp: sp.hex,
+      spvv: sp.spvv,
+      epoch: membership.epoch,
+      digest: membership.digest(),
+      fenced: state.fenced,
+      diverged: state.diverged,
+      timers: state.timers,
+      members: membership.members(),
+      nodes: [...events.founders, ...events.added].sort((a, b) => (a.id < b.id ? -1 : 1)),
+      down: events.down,
+      peers: new Map(state.peers),
+      pending: this.pending(),
+      queueLength: state.queue.length,
+      probes: state.probes.size,
+    };
+  }
+
+  /**
+   * The invariants local to this replica (the simulator checks them after every step; a
+   * broken one is fail-stop). At most one transaction in the PTL: a participant refuses a
+   * PREPARE (busy) and a coordinator starts none while it holds one. Between steps a
+   * participant's is PREPARED (it leaves the PTL as it is decided) and a coordinator's
+   * VIRTUAL or COMMITTED (waiting for acks; an abort leaves at once). A fenced node queues
+   * nothing (its commits are refused by ReplicaState.persist). Everything within its limit.
+   */
+  checkInvariants(): void {
+    const state = this.state;
+    assert(
+      state.transactions.size <= 1,
+      `${state.id} holds ${state.transactions.size} transactions`,
+    );
+    for (const held of state.transactions.values()) {
+      const coordinating = held.tx.coordinator === state.id;
+      assert(
+        (held.role === 'coordinator') === coordinating,
+        `${state.id} holds ${held.tx.txid} as ${held.role} of coordinator ${held.tx.coordinator}`,
+      );
+      const allowed: readonly TxStateName[] = coordinating
+        ? ['VIRTUAL', 'COMMITTED']
+        : ['PREPARED'];
+      assert(
+        allowed.includes(held.state),
+        `${state.id} holds ${held.role}'s transaction ${held.tx.txid} in state ${held.state}`,
+      );
     }
-    for (const held of [...this.transactions.values()]) {
-      if (held.role === 'coordinator') coordinator.reevaluate(this, held);
-      else held.since = Math.min(held.since, this.now - this.timers.inDoubtTicks);
+    if (state.fenced) {
+      assert(state.queue.length === 0, `fenced ${state.id} still queues writes`);
+      assert(state.membership.isFenced(state.id), `${state.id} fenced but a member`);
     }
+    assert(state.queue.length <= WRITE_QUEUE_MAX, `${state.id}: queue over WRITE_QUEUE_MAX`);
+    assert(state.outcomes.size <= OUTCOMES_MAX, `${state.id}: outcomes over OUTCOMES_MAX`);
+    assert(
+      state.requestOutcomes.size <= REQUEST_OUTCOMES_MAX,
+      `${state.id}: request outcomes over REQUEST_OUTCOMES_MAX`,
+    );
   }
 
   // ---- envelope checks ----
 
   /** Epoch, membership and fencing checks every message passes before its handler. */
   private admit(envelope: Envelope): boolean {
+    const state = this.state;
     const body = envelope.body;
     if (body.type === 'probe') {
-      this.send(envelope.from, { type: 'probe-reply', nonce: body.nonce });
+      state.send(envelope.from, { type: 'probe-reply', nonce: body.nonce });
       return false;
     }
     if (body.type === 'probe-reply')
@@ -348,58 +399,54 @@ export class Replica {
     if (body.type === 'probe-reply' || body.type === 'membership') return true;
     // Live-sync messages are the appliance's (live-sync.ts), never the state machine's.
     if (body.type.startsWith('live-sync-')) return false;
-    if (this.fenced) return false;
-    if (this.membership.isFenced(envelope.from) || envelope.digest !== this.membership.digest()) {
+    if (state.fenced) return false;
+    if (state.membership.isFenced(envelope.from) || envelope.digest !== state.membership.digest()) {
       // Tell the sender what we know; it merges and its manager retries.
-      this.send(envelope.from, { type: 'membership', membership: this.membership.events() });
+      state.send(envelope.from, { type: 'membership', membership: state.membership.events() });
       return false;
     }
-    const previous = this.peers.get(envelope.from);
-    this.peers.set(envelope.from, {
+    const previous = state.peers.get(envelope.from);
+    state.peers.set(envelope.from, {
       sp: envelope.sp,
       spvv: envelope.spvv,
       epoch: envelope.epoch,
       digest: envelope.digest,
-      tick: this.now,
+      tick: state.now,
       notSynced: previous?.notSynced ?? false,
     });
     return true;
   }
 
-  markPeerSynced(peer: NodeId, synced: boolean): void {
-    const status = this.peers.get(peer);
-    if (status) this.peers.set(peer, { ...status, notSynced: !synced });
-  }
-
   private dispatch(envelope: Envelope): void {
+    const state = this.state;
     const body = envelope.body;
     switch (body.type) {
       case 'prepare':
-        return participant.onPrepare(this, envelope.from, body.tx);
+        return participant.onPrepare(state, envelope.from, body.tx);
       case 'vote':
         return coordinator.onVote(
-          this,
+          state,
           envelope.from,
           body.txid,
           body.yes,
           this.voteCode(envelope, body.txid, body.yes, body.code),
         );
       case 'decision':
-        return participant.onDecision(this, envelope.from, body.txid, body.commit);
+        return participant.onDecision(state, envelope.from, body.txid, body.commit);
       case 'ack':
-        return coordinator.onAck(this, envelope.from, body.txid);
+        return coordinator.onAck(state, envelope.from, body.txid);
       case 'query':
-        return this.send(envelope.from, {
+        return state.send(envelope.from, {
           type: 'status',
           txid: body.txid,
-          status: manager.answerQuery(this, body.txid),
+          status: manager.answerQuery(state, body.txid),
         });
       case 'status':
-        return manager.onStatus(this, envelope.from, body.txid, body.status);
+        return manager.onStatus(state, envelope.from, body.txid, body.status);
       case 'probe-reply':
-        return manager.onProbeReply(this, body.nonce);
+        return manager.onProbeReply(state, body.nonce);
       case 'membership':
-        return manager.onMembership(this, envelope.from, body.membership);
+        return manager.onMembership(state, envelope.from, body.membership);
       case 'probe':
       case 'heartbeat':
         return;
@@ -411,7 +458,7 @@ export class Replica {
    * retryable busy code and the next transaction carries the new membership. */
   private voteCode(envelope: Envelope, txid: TxId, yes: boolean, code: number): number {
     if (yes || code !== 37030) return code;
-    const held = this.transactions.get(txid);
+    const held = this.state.transactions.get(txid);
     return held && envelope.epoch > held.tx.epoch ? 36000 : code;
   }
 
@@ -419,24 +466,13 @@ export class Replica {
   private settle(): void {
     if (this.idleHooks.length > 0 && !this.hasPendingTransaction())
       for (const hook of [...this.idleHooks]) hook();
-    coordinator.startNext(this);
+    coordinator.startNext(this.state);
   }
 
-  // ---- views ----
-
   /** The pending transactions as the console shows them. */
-  pending(): {
-    txid: TxId;
-    state: TxStateName;
-    role: string;
-    tick: number;
-    coordinator: NodeId;
-    nodes: { id: NodeId; pendingAck: boolean }[];
-    event: number;
-    sourceUser: string;
-    target: string;
-  }[] {
-    return [...this.transactions.values()].map((held) => ({
+  pending(): PendingTransaction[] {
+    const state = this.state;
+    return [...state.transactions.values()].map((held) => ({
       txid: held.tx.txid,
       state: held.state,
       role: held.role,
@@ -449,8 +485,8 @@ export class Replica {
         id,
         pendingAck:
           held.role === 'coordinator' &&
-          id !== this.id &&
-          !this.membership.isFenced(id) &&
+          id !== state.id &&
+          !state.membership.isFenced(id) &&
           !(held.state === 'VIRTUAL' ? held.votes.has(id) : held.acks.has(id)),
       })),
     }));

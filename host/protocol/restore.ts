@@ -3,7 +3,7 @@
 // carries everything needed to commit it), decided outcomes that answer late and duplicate
 // messages, write outcomes that answer retried requests, and membership events.
 
-import type { Outcome, Replica, TxState } from './replica.ts';
+import type { Outcome, ReplicaState } from './state.ts';
 import type { NodeAddress, NodeId, Transaction, TxId } from './types.ts';
 
 export interface ReplicaRecovery {
@@ -14,27 +14,16 @@ export interface ReplicaRecovery {
   readonly down: readonly NodeId[];
 }
 
-export function restore(replica: Replica, recovery: ReplicaRecovery): void {
-  for (const node of recovery.added) replica.membership.add(node);
-  for (const node of recovery.down) replica.membership.markDown(node);
-  for (const [txid, committed] of recovery.outcomes) replica.remember(txid, committed);
+export function restore(state: ReplicaState, recovery: ReplicaRecovery): void {
+  for (const node of recovery.added) state.membership.add(node);
+  for (const node of recovery.down) state.membership.markDown(node);
+  for (const [txid, committed] of recovery.outcomes) state.remember(txid, committed);
   for (const [requestId, outcome] of recovery.requestOutcomes)
-    replica.rememberRequest(requestId, outcome);
-  replica.fenced = replica.membership.isFenced(replica.id);
+    state.rememberRequest(requestId, outcome);
+  state.fenced = state.membership.isFenced(state.id);
   const tx = recovery.pending;
   if (!tx) return;
   // A coordinator that restarts undecided asks for the votes again (it never aborts on its
   // own); a participant is in doubt until it hears the outcome.
-  const role = tx.coordinator === replica.id ? 'coordinator' : 'participant';
-  const held: TxState = {
-    tx,
-    role,
-    state: role === 'coordinator' ? 'VIRTUAL' : 'PREPARED',
-    votes: new Set(),
-    acks: new Set(),
-    requests: [],
-    since: replica.now,
-    statuses: new Map(),
-  };
-  replica.transactions.set(tx.txid, held);
+  state.hold(tx, tx.coordinator === state.id ? 'coordinator' : 'participant');
 }

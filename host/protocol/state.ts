@@ -1,0 +1,323 @@
+// The only mutable protocol data of one replica (its PTL, decided outcomes, write queue, what
+// it knows of its peers, the tick), its limits, and the helpers that accumulate a step's
+// output (the Ready). coordinator.ts, participant.ts, manager.ts and restore.ts change it;
+// replica.ts dispatches inputs to them and is the only door from outside.
+
+import { batchRequestIdsHex } from '../core/batch.ts';
+import { assert } from './assert.ts';
+import type { Membership } from './membership.ts';
+import type { Random } from './random.ts';
+import type {
+  ClientReply,
+  LogRecord,
+  MessageBody,
+  NodeId,
+  Ready,
+  Transaction,
+  TxId,
+  TxStateName,
+  TxStatus,
+  WriteRequest,
+} from './types.ts';
+
+/** A write queued or in a transaction here: its outcome is not known yet (38720). */
+export const OUTCOME_PENDING = 38720;
+/** No outcome, queue entry or transaction here for that request id (38721). */
+export const OUTCOME_NONE = 38721;
+
+/** Writes queued at a coordinator waiting for the next transaction. */
+export const WRITE_QUEUE_MAX = 1024;
+/** Writes in one transaction with group commit (BATCH_WRITES_MAX of the core). */
+export const GROUP_COMMIT_WRITES_MAX = 256;
+/** Decided transactions remembered to answer late and duplicate messages. */
+export const OUTCOMES_MAX = 4096;
+/** Request ids remembered so a retried write gets its original outcome. */
+export const REQUEST_OUTCOMES_MAX = 65536;
+
+export interface Timers {
+  /** Ticks between replication-manager pulses (re-sends, queries, anti-entropy). */
+  readonly managerPulseTicks: number;
+  /** Ticks a prepared participant waits before it asks about the outcome. */
+  readonly inDoubtTicks: number;
+  /** Ticks node-down waits for the node to answer a probe before it fences it. */
+  readonly probeTimeoutTicks: number;
+  /** Ticks between heartbeats to every peer in the pool (0: none; the simulator runs without,
+   * live nodes send one a second so an idle pool's SPs and liveness stay fresh). */
+  readonly heartbeatTicks: number;
+}
+
+export const DEFAULT_TIMERS: Timers = {
+  managerPulseTicks: 10,
+  inDoubtTicks: 20,
+  probeTimeoutTicks: 30,
+  heartbeatTicks: 0,
+};
+
+/** The key store as the protocol uses it: exactly these two calls of host/core's Core, so a
+ * protocol test can run on a small fake store without the wasm. */
+export interface KeyStore {
+  syncPoint(): { readonly hex: string; readonly spvv: number };
+  /** Applies a batch (`dryRun`: computes results and the SP after, changes nothing); throws
+   * HsmError for a batch it cannot apply. */
+  apply(
+    batch: Uint8Array,
+    dryRun?: boolean,
+  ): {
+    readonly writeResults: readonly number[];
+    readonly syncPoint: { readonly hex: string; readonly spvv: number };
+  };
+}
+
+/** Which state may follow which (the only way a transaction's state changes: `enterState`).
+ * A coordinator's transaction begins VIRTUAL, a participant's PREPARED; the ends are final. */
+export const TX_TRANSITIONS: Readonly<Record<TxStateName, readonly TxStateName[]>> = {
+  VIRTUAL: ['COMMITTED', 'ABORTED'],
+  PREPARED: ['COMMITTED', 'COMMITTED_TM', 'ABORTED'],
+  COMMITTED: [],
+  COMMITTED_TM: [],
+  ABORTED: [],
+};
+
+/** A transaction this node holds: its PTL entry. */
+export interface TxState {
+  readonly tx: Transaction;
+  readonly role: 'coordinator' | 'participant';
+  /** Changed only by `enterState` (the transition table). */
+  state: TxStateName;
+  /** Coordinator: participants that voted yes. */
+  readonly votes: Set<NodeId>;
+  /** Coordinator: participants that acknowledged the decision. */
+  readonly acks: Set<NodeId>;
+  /** Coordinator: the client writes this transaction carries, in batch order. */
+  readonly requests: WriteRequest[];
+  /** Tick of the last state change or query. */
+  since: number;
+  /** Participant in doubt: statuses gathered from peers. */
+  readonly statuses: Map<NodeId, TxStatus>;
+}
+
+export interface PeerStatus {
+  readonly sp: string;
+  readonly spvv: number;
+  readonly epoch: number;
+  readonly digest: string;
+  readonly tick: number;
+  /** Set when this peer refused a PREPARE because its SP differed (it or we diverged). */
+  readonly notSynced: boolean;
+}
+
+export type Outcome = { readonly code: number; readonly txid: TxId };
+
+export interface Probe {
+  readonly node: NodeId;
+  readonly requestId: string;
+  readonly deadline: number;
+}
+
+/** Moves a transaction to its next state; an illegal transition is a bug (fail-stop). */
+export function enterState(held: TxState, next: TxStateName): void {
+  assert(
+    TX_TRANSITIONS[held.state].includes(next),
+    `transaction ${held.tx.txid} (${held.role}) may not go from ${held.state} to ${next}`,
+  );
+  held.state = next;
+}
+
+export interface ReplicaContext {
+  readonly id: NodeId;
+  readonly store: KeyStore;
+  readonly random: Random;
+  readonly timers: Timers;
+  readonly groupCommit: boolean;
+  readonly membership: Membership;
+  /** Told of every record as it is persisted (the replica's commit observers). */
+  readonly persisted?: (record: LogRecord) => void;
+}
+
+const carriedIds = new WeakMap<Transaction, Set<string>>();
+
+export class ReplicaState {
+  readonly id: NodeId;
+  readonly store: KeyStore;
+  readonly random: Random;
+  readonly timers: Timers;
+  readonly groupCommit: boolean;
+  readonly membership: Membership;
+  /** PTL: transactions not yet resolved here (normally at most one). */
+  readonly transactions = new Map<TxId, TxState>();
+  /** Recently decided transactions: true = committed. */
+  readonly outcomes = new Map<TxId, boolean>();
+  readonly requestOutcomes = new Map<string, Outcome>();
+  readonly queue: WriteRequest[] = [];
+  readonly peers = new Map<NodeId, PeerStatus>();
+  /** Node-down requests waiting for their probe to time out, by probe nonce. */
+  readonly probes = new Map<string, Probe>();
+  now = 0;
+  /** After a transaction aborted on a busy vote, the next one waits until this tick (jitter
+   * breaks the symmetry of coordinators that keep colliding). */
+  backoffUntil = 0;
+  /** This node was declared down: it never commits again. */
+  fenced = false;
+  /** Committing here gave another SP than the coordinator's: this node's state diverged. */
+  diverged = false;
+  /** The highest submission token (WriteRequest.attempt) this replica has been given. */
+  lastAttempt = 0;
+  private output: Ready = { persist: [], messages: [], replies: [] };
+  private readonly persisted: ((record: LogRecord) => void) | undefined;
+
+  constructor(context: ReplicaContext) {
+    this.id = context.id;
+    this.store = context.store;
+    this.random = context.random;
+    this.timers = context.timers;
+    this.groupCommit = context.groupCommit;
+    this.membership = context.membership;
+    this.persisted = context.persisted;
+  }
+
+  // ---- output: the Ready accumulation ----
+
+  /** Takes what the last steps produced. */
+  take(): Ready {
+    const out = this.output;
+    this.output = { persist: [], messages: [], replies: [] };
+    return out;
+  }
+
+  /** The records produced and not yet taken. */
+  get persisting(): readonly LogRecord[] {
+    return this.output.persist;
+  }
+
+  hasOutput(): boolean {
+    return (
+      this.output.persist.length + this.output.messages.length + this.output.replies.length > 0
+    );
+  }
+
+  persist(record: LogRecord): void {
+    assert(
+      !(record.type === 'commit' && this.fenced),
+      `fenced node ${this.id} may not commit ${record.type === 'commit' ? record.txid : ''}`,
+    );
+    this.output.persist.push(record);
+    this.persisted?.(record);
+  }
+
+  send(to: NodeId, body: MessageBody): void {
+    const sp = this.store.syncPoint();
+    this.output.messages.push({
+      from: this.id,
+      to,
+      epoch: this.membership.epoch,
+      digest: this.membership.digest(),
+      sp: sp.hex,
+      spvv: sp.spvv,
+      body,
+    });
+  }
+
+  /** An outcome reply answers the submissions made before it (attempt <= upToAttempt): the
+   * host delivers it only once its batch is durable, and a submission of the same request id
+   * made meanwhile (queued anew after an abort, say) is not the one it speaks of. */
+  reply(reply: ClientReply): void {
+    this.output.replies.push(
+      reply.attempt === undefined ? { ...reply, upToAttempt: this.lastAttempt } : reply,
+    );
+  }
+
+  fail(requestId: string, code: number): void {
+    this.reply({ requestId, code });
+  }
+
+  // ---- the PTL ----
+
+  /** Holds a new transaction: a coordinator's begins VIRTUAL, a participant's PREPARED. */
+  hold(tx: Transaction, role: TxState['role'], requests: WriteRequest[] = []): TxState {
+    assert(!this.transactions.has(tx.txid), `transaction ${tx.txid} is already held`);
+    const held: TxState = {
+      tx,
+      role,
+      state: role === 'coordinator' ? 'VIRTUAL' : 'PREPARED',
+      votes: new Set(),
+      acks: new Set(),
+      requests,
+      since: this.now,
+      statuses: new Map(),
+    };
+    this.transactions.set(tx.txid, held);
+    return held;
+  }
+
+  /** True while any transaction is unresolved here: new distributed writes get busy. */
+  hasPendingTransaction(): boolean {
+    return this.transactions.size > 0;
+  }
+
+  /** What this node knows of a transaction. */
+  statusOf(txid: TxId): TxStatus {
+    const outcome = this.outcomes.get(txid);
+    if (outcome !== undefined) return outcome ? 'committed' : 'aborted';
+    const held = this.transactions.get(txid);
+    if (!held) return 'unknown';
+    if (held.state === 'COMMITTED' || held.state === 'COMMITTED_TM') return 'committed';
+    if (held.state === 'ABORTED') return 'aborted';
+    return held.role === 'coordinator' ? 'undecided' : 'prepared';
+  }
+
+  remember(txid: TxId, committed: boolean): void {
+    this.outcomes.set(txid, committed);
+    if (this.outcomes.size > OUTCOMES_MAX) this.outcomes.delete(this.outcomes.keys().next().value!);
+  }
+
+  rememberRequest(requestId: string, outcome: Outcome): void {
+    this.requestOutcomes.set(requestId, outcome);
+    if (this.requestOutcomes.size > REQUEST_OUTCOMES_MAX)
+      this.requestOutcomes.delete(this.requestOutcomes.keys().next().value!);
+  }
+
+  // ---- request ids in flight ----
+
+  /** The request ids a transaction carries, from its batch: a participant's and a restarted
+   * coordinator's too (their `requests` are empty). */
+  requestIdsOf(tx: Transaction): ReadonlySet<string> {
+    let ids = carriedIds.get(tx);
+    if (!ids) {
+      ids = new Set(batchRequestIdsHex(tx.batch).filter((id): id is string => id !== undefined));
+      carriedIds.set(tx, ids);
+    }
+    return ids;
+  }
+
+  /** Where a write is here: queued (it has not started), in a transaction (VIRTUAL, PREPARED or
+   * in doubt: it may commit), or neither. */
+  whereIs(requestId: string): 'queued' | 'transaction' | undefined {
+    if (this.queue.some((queued) => queued.requestId === requestId)) return 'queued';
+    for (const held of this.transactions.values()) {
+      if (held.state === 'ABORTED') continue;
+      if (this.requestIdsOf(held.tx).has(requestId)) return 'transaction';
+    }
+    return undefined;
+  }
+
+  /** What this node can say of a write's outcome: remembered (its code and txid), pending
+   * (queued or in a transaction here) or none (OUTCOME_NONE; docs/CLIENT.md "Outcomes"). */
+  outcomeOf(requestId: string): { code: number; txid?: TxId } {
+    if (this.fenced) return { code: 38502 };
+    const known = this.requestOutcomes.get(requestId);
+    if (known) return { code: known.code, txid: known.txid };
+    return { code: this.whereIs(requestId) ? OUTCOME_PENDING : OUTCOME_NONE };
+  }
+
+  // ---- peers ----
+
+  /** Members other than this node. */
+  peersInPool(): NodeId[] {
+    return this.membership.memberIds().filter((id) => id !== this.id);
+  }
+
+  markPeerSynced(peer: NodeId, synced: boolean): void {
+    const status = this.peers.get(peer);
+    if (status) this.peers.set(peer, { ...status, notSynced: !synced });
+  }
+}
