@@ -180,7 +180,7 @@ export class Appliance {
   ) {
     this.donor = new LiveSyncDonor(
       runtime.replica,
-      options.transport,
+      (joiner, address) => options.transport.setPeerAddress(joiner, address),
       options.domain,
       options.poolId,
       (line) => this.log(line),

@@ -34,31 +34,19 @@ const UNDEFINED_LIVE_SYNC = 37032;
 const CONNECTED_LIVE_SYNC = 37033;
 const SELF_LIVE_SYNC = 37034;
 
-/** The donor side of an appliance: serves one joiner at a time. */
+/** The donor side of an appliance: serves one joiner at a time. The session it serves is the
+ * replica's `donorSession`: the replica tells it of commits, idle steps and probe replies. */
 export class LiveSyncDonor {
   private session: DonorSession | undefined;
 
   constructor(
     private readonly replica: Replica,
-    private readonly transport: PeerTransport,
+    /** Where a joiner listens (a real transport dials it there; the simulator needs none). */
+    private readonly rememberAddress: (joiner: NodeId, address: string) => void,
     private readonly domain: string,
     private readonly poolId: bigint,
     private readonly log: (line: string) => void = () => {},
-  ) {
-    replica.commitObservers.push((tx, sp, spvv) => this.session?.onCommit(tx, sp, spvv));
-    replica.probeReplyObservers.push((from, nonce, digest) =>
-      this.session?.onProbeReply(from, nonce, digest),
-    );
-    replica.idleHooks.push(() => {
-      const session = this.session;
-      if (!session || session.added) return;
-      session.onIdle();
-      if (session.added)
-        this.log(
-          `live-sync: node ${session.joiner.id} at ${session.joiner.address} added to the pool (epoch ${this.replica.membership.epoch})`,
-        );
-    });
-  }
+  ) {}
 
   /** The transfer under way, if any. */
   get active(): DonorSession | undefined {
@@ -90,7 +78,7 @@ export class LiveSyncDonor {
     from: NodeId,
     body: Extract<LiveSyncBody, { type: 'live-sync-request' }>,
   ): void {
-    this.transport.setPeerAddress(from, body.address);
+    this.rememberAddress(from, body.address);
     const current = this.session;
     if (current && current.session === body.session) return; // a repeated request: the stream is under way
     let code = donorRefusal(this.replica, from, body.domain, this.domain);
@@ -117,7 +105,9 @@ export class LiveSyncDonor {
       this.replica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES),
       this.poolId.toString(16).padStart(16, '0'),
       new Set(body.decided ?? []),
+      this.log,
     );
+    this.replica.donorSession = this.session;
   }
 
   private end(how: string): void {
@@ -125,6 +115,7 @@ export class LiveSyncDonor {
     if (!session) return;
     session.finish();
     this.session = undefined;
+    if (this.replica.donorSession === session) this.replica.donorSession = undefined;
     const s = session.stats;
     this.log(
       `live-sync: transfer to node ${session.joiner.id} ${how}: ${s.snapshotBytes} snapshot bytes, ${s.records} records, ${s.commits} transactions after the snapshot, ${s.resends} resends`,

@@ -17,7 +17,7 @@ import {
 import type { Random } from '../protocol/random.ts';
 import type { Envelope, LiveSyncBody, NodeId } from '../protocol/types.ts';
 import { MemoryStorage } from '../storage/memory.ts';
-import { SIM_DOMAIN } from './donor.ts';
+import { SIM_DOMAIN } from './params.ts';
 
 const UNDEFINED_LIVE_SYNC = 37032;
 

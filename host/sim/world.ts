@@ -7,7 +7,7 @@
 import { HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
 import type { Operation } from '../core/batch.ts';
-import type { LiveSyncDonor } from '../appliance/live-sync.ts';
+import { LiveSyncDonor } from '../appliance/live-sync.ts';
 import { NodeRuntime } from '../appliance/runtime.ts';
 import { isLiveSync } from '../protocol/live-sync.ts';
 import { Random } from '../protocol/random.ts';
@@ -26,12 +26,11 @@ import { parseEntry, scanLog } from '../core/txlog.ts';
 import type { CheckpointBody } from '../core/txlog-body.ts';
 import { DelayedStorage } from '../storage/delayed.ts';
 import { MemoryStorage } from '../storage/memory.ts';
-import { simDonor } from './donor.ts';
 import { OUTCOME_PENDING } from '../protocol/replica.ts';
 import { AnswerLog, historyOf, NO_HISTORY, type Commits } from './history.ts';
 import { Joins } from './joins.ts';
 import { SimNetwork } from './network.ts';
-import type { SimParams } from './params.ts';
+import { SIM_DOMAIN, type SimParams } from './params.ts';
 
 export type CoreFactory = () => Core;
 
@@ -210,8 +209,13 @@ export class World {
     this.mirror(node, runtime.loggedAtOpen, last + 1n);
     node.runtime = runtime;
     node.replica = runtime.replica;
-    node.donor = simDonor(runtime.replica, SIM_POOL_ID, (line) =>
-      this.log(`${node.id.slice(-2)} ${line}`),
+    // The appliance's donor: the simulated network needs no joiner addresses.
+    node.donor = new LiveSyncDonor(
+      runtime.replica,
+      () => {},
+      SIM_DOMAIN,
+      SIM_POOL_ID,
+      (line) => this.log(`${node.id.slice(-2)} ${line}`),
     );
     if (runtime.replica.fenced && node.fencedAtLog === undefined)
       node.fencedAtLog = node.log.length;
