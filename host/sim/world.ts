@@ -9,6 +9,7 @@ import type { Core } from '../core/core.ts';
 import type { Operation } from '../core/batch.ts';
 import { LiveSyncDonor } from '../appliance/live-sync.ts';
 import { NodeRuntime } from '../appliance/runtime.ts';
+import { pumpReady } from '../appliance/ready-pump.ts';
 import { isLiveSync } from '../protocol/live-sync.ts';
 import { Random } from '../protocol/random.ts';
 import type { Replica } from '../protocol/replica.ts';
@@ -330,42 +331,43 @@ export class World {
     );
   }
 
-  /** As an appliance's flush: take a batch, persist it, then send and reply, then store its
-   * checkpoint if one was taken; with a crash possibly at any step, and the node receiving
-   * and deciding meanwhile, as every storage call takes simulated time. */
+  /** The appliance's Ready pump over the node's runtime (its storage completes in simulated
+   * time, so the node receives and decides meanwhile), with a crash possibly at any step of a
+   * batch: before it is persisted, during (torn), between persist and send, after send. */
   private async flush(node: SimNode, runtime: NodeRuntime): Promise<void> {
-    const up = (): boolean => node.runtime === runtime;
-    while (up() && runtime.replica.hasReady()) {
-      const batch = runtime.takeBatch();
-      const ready = batch.ready;
-      const crashing = this.faultsOn && this.random.chance(this.params.crashRate * 10);
-      const point = crashing
-        ? this.random.pick(['before-persist', 'torn', 'after-persist', 'after-send'] as const)
-        : undefined;
-      if (point === 'before-persist') return this.crash(node, 'before persist');
-      this.mirror(node, ready.persist, batch.firstSequence);
-      if (point === 'torn' && ready.persist.length > 0) {
-        // The append is under way when the power goes: the crash keeps some prefix of it.
-        await node.storage.appendLog(batch.bytes, false);
+    let point: 'before-persist' | 'torn' | 'after-persist' | 'after-send' | undefined;
+    await pumpReady(runtime, {
+      running: () => node.runtime === runtime,
+      send: (envelope) => this.network.send(this.now, envelope),
+      reply: (reply) => this.onReply(node, reply),
+      taken: async ({ ready, bytes, firstSequence }) => {
+        const crashing = this.faultsOn && this.random.chance(this.params.crashRate * 10);
+        point = crashing
+          ? this.random.pick(['before-persist', 'torn', 'after-persist', 'after-send'] as const)
+          : undefined;
+        if (point === 'before-persist') return this.crash(node, 'before persist');
+        this.mirror(node, ready.persist, firstSequence);
+        if (point === 'torn' && ready.persist.length > 0) {
+          // The append is under way when the power goes: the crash keeps some prefix of it.
+          await node.storage.appendLog(bytes, false);
+          this.answers.persisted(node.id, ready.persist);
+          this.crash(node, 'during persist (torn)');
+        }
+      },
+      persisted: ({ ready }) => {
         this.answers.persisted(node.id, ready.persist);
-        return this.crash(node, 'during persist (torn)');
-      }
-      await runtime.storeBatch(batch);
-      if (!up()) return;
-      this.answers.persisted(node.id, ready.persist);
-      if (runtime.replica.fenced && node.fencedAtLog === undefined)
-        node.fencedAtLog = node.log.length;
-      if (point === 'after-persist') return this.crash(node, 'after persist, before send');
-      for (const envelope of ready.messages) this.network.send(this.now, envelope);
-      for (const reply of ready.replies) this.onReply(node, reply);
-      if (point === 'after-send') return this.crash(node, 'after send');
-      if (batch.checkpoint) {
-        await runtime.storeCheckpoint(batch.checkpoint);
-        if (!up()) return;
+        if (runtime.replica.fenced && node.fencedAtLog === undefined)
+          node.fencedAtLog = node.log.length;
+        if (point === 'after-persist') this.crash(node, 'after persist, before send');
+      },
+      sent: () => {
+        if (point === 'after-send') this.crash(node, 'after send');
+      },
+      checkpointStored: async () => {
         node.checkpoints++;
         await this.checkCheckpoint(node);
-      }
-    }
+      },
+    });
   }
 
   /** The checkpoint just stored holds the state after the last commit logged before it (read
