@@ -4,7 +4,6 @@
 
 import { HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
-import { LOG_START, LogEncoder } from '../core/txlog.ts';
 import {
   DonorSession,
   JOINING_DIGEST,
@@ -17,15 +16,11 @@ import {
   type JoinResult,
 } from '../protocol/live-sync.ts';
 import type { Replica } from '../protocol/replica.ts';
-import type { Envelope, LiveSyncBody, LogRecord, NodeAddress, NodeId } from '../protocol/types.ts';
-import { writeCheckpoint } from '../storage/compaction.ts';
+import type { Envelope, LiveSyncBody, NodeAddress, NodeId } from '../protocol/types.ts';
 import type { Storage } from '../storage/storage.ts';
 import { PROBE_TIMEOUT_MS, probePeer } from '../transport/probe.ts';
 import type { FramedSocket, PeerTransport } from '../transport/transport.ts';
-import { toEntry, toPoolNode } from './log-records.ts';
-import { nextCheckpoint, saveRequestOutcomes } from './request-outcomes.ts';
-import { encodeTransactionOutcomes, TRANSACTION_OUTCOMES_KEY } from './transaction-outcomes.ts';
-import { concatBytes } from '@noble/hashes/utils.js';
+import { writeJoinImage } from './join-image.ts';
 
 export type { JoinProgress, JoinResult } from '../protocol/live-sync.ts';
 
@@ -318,48 +313,6 @@ export async function liveSyncJoin(options: JoinOptions): Promise<Joined> {
 
   // Nothing was written so far: a failure above left this node's storage as it was.
   await options.beforeOverwrite?.(result);
-  await clearStorage(options.storage);
-  // The outcomes it received, kept durably: a client retrying on this node after its restart
-  // still gets its write's original answer.
-  await saveRequestOutcomes(
-    options.storage,
-    result.requestOutcomes.map((o) => [o.requestId, { code: o.code, txid: o.txid }] as const),
-    nextCheckpoint(options.core, LOG_START),
-  );
-  const poolIdValue = BigInt(`0x${result.poolId}`);
-  const members = result.membership;
-  const epoch = BigInt(members.added.length + members.down.length);
-  const encoder = new LogEncoder(options.core, poolIdValue, LOG_START, epoch);
-  const live = [...members.founders, ...members.added].filter(
-    (node) => !members.down.includes(node.id),
-  );
-  await writeCheckpoint(options.core, options.storage, encoder, live.map(toPoolNode));
-  // The checkpoint names the members only. The nodes declared down (and those added, then
-  // declared down) follow it as entries, so that a restart with the founders alone comes back
-  // at this epoch, even if the node dies before its appliance first opens.
-  const liveIds = new Set(live.map((node) => node.id));
-  const beyond: LogRecord[] = [
-    ...members.added
-      .filter((node) => !liveIds.has(node.id))
-      .map((node): LogRecord => ({ type: 'node-added', node, epoch: Number(epoch) })),
-    ...members.down.map((node): LogRecord => ({ type: 'node-down', node, epoch: Number(epoch) })),
-  ];
-  if (beyond.length > 0) {
-    const entries = beyond.map((record) => {
-      const entry = toEntry(record);
-      return encoder.encode(entry.body, { transactionId: entry.transactionId, epoch: entry.epoch });
-    });
-    await options.storage.appendLog(concatBytes(...entries), true);
-  }
+  const poolIdValue = await writeJoinImage(options.core, options.storage, result);
   return { ...result, poolIdValue, donor };
-}
-
-/** The node's previous state, or what an interrupted attempt left: the image replaces it all. */
-async function clearStorage(storage: Storage): Promise<void> {
-  const log = await storage.readLog();
-  if (log.length > 0) await storage.dropLogPrefix(log.length);
-  for (const name of await storage.listSnapshots()) await storage.deleteSnapshot(name);
-  // The transaction outcomes of the previous state are not the image's (a diverged node may
-  // have aborted what the pool committed): forgotten with it.
-  await storage.writeMeta(TRANSACTION_OUTCOMES_KEY, encodeTransactionOutcomes([]));
 }

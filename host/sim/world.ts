@@ -72,7 +72,8 @@ export interface SimNode {
   flushing: boolean;
   /** Checkpoints stored. */
   checkpoints: number;
-  /** Log entries before the first record of `log`: 1 for a joined node (its CHECKPOINT). */
+  /** 1 for a joined node, whose log starts with the image of its join (its CHECKPOINT and the
+   * membership events after it, join-image.ts), which `log` does not mirror; 0 for a founder. */
   readonly logBase: number;
   /** History received by live-sync (empty for a founder). */
   readonly inherited: Commits;
