@@ -6,15 +6,13 @@ import { HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
 import {
   DonorSession,
-  JOINING_DIGEST,
-  JoinerSession,
   LIVE_SYNC_CHUNK_BYTES,
   donorPreempts,
   donorRefusal,
-  isLiveSync,
   type JoinProgress,
   type JoinResult,
 } from '../protocol/live-sync.ts';
+import { JoinerDriver } from '../protocol/live-sync-joiner.ts';
 import type { Replica } from '../protocol/replica.ts';
 import type { Envelope, LiveSyncBody, NodeAddress, NodeId } from '../protocol/types.ts';
 import type { Storage } from '../storage/storage.ts';
@@ -25,7 +23,6 @@ import { writeJoinImage } from './join-image.ts';
 export type { JoinProgress, JoinResult } from '../protocol/live-sync.ts';
 
 const BUSY = 36000;
-const UNDEFINED_LIVE_SYNC = 37032;
 const CONNECTED_LIVE_SYNC = 37033;
 const SELF_LIVE_SYNC = 37034;
 
@@ -207,108 +204,47 @@ export async function liveSyncJoin(options: JoinOptions): Promise<Joined> {
     throw new HsmError(SELF_LIVE_SYNC, 'the donor is this node');
   const donor: NodeAddress = { id: await checkDonor(options), address: options.donor.address };
 
-  const session = hexOf(options.randomBytes(8));
-  const joiner = new JoinerSession(session, options.core);
   const stallMs = options.stallMs ?? 10_000;
-  const send = (body: LiveSyncBody): void =>
-    options.transport.send({
-      from: options.id,
-      to: donor.id,
-      epoch: 0,
-      digest: '',
-      sp: '',
-      spvv: 0,
-      body,
-    });
-  options.transport.setPeerAddress(donor.id, donor.address);
-
+  // Wall-clock ticks for the tick-driven driver: a few per stall period.
+  const tickMs = Math.min(1000, Math.max(50, stallMs / 4));
+  const transport = options.transport;
+  const driver = new JoinerDriver({
+    id: options.id,
+    donor,
+    session: hexOf(options.randomBytes(8)),
+    core: options.core,
+    address: options.address,
+    domain: options.domain,
+    decided: options.decided,
+    stallTicks: Math.max(1, Math.round(stallMs / tickMs)),
+    requestEveryTicks: 1,
+    // Acknowledge from a fresh task: the donor's next items wait for it, and whatever else
+    // shares this thread (the memory transport's pool, this node's own work) gets a turn.
+    send: (envelope) =>
+      envelope.body.type === 'live-sync-ack'
+        ? setTimeout(() => transport.send(envelope), 0)
+        : transport.send(envelope),
+    onProgress: options.onProgress,
+  });
+  transport.setPeerAddress(donor.id, donor.address);
   const result = await new Promise<JoinResult>((resolve, reject) => {
-    let settled = false;
-    let started = false;
-    let lastHeard = Date.now();
-    const request = (): void =>
-      send({
-        type: 'live-sync-request',
-        session,
-        address: options.address,
-        domain: options.domain,
-        ...(options.decided ? { decided: options.decided } : {}),
-      });
-    const timer = setInterval(
-      () => {
-        if (settled) return;
-        if (Date.now() - lastHeard > stallMs) {
-          const p = joiner.progress();
-          return fail(
-            new HsmError(
-              UNDEFINED_LIVE_SYNC,
-              `live-sync: donor ${donor.id} at ${donor.address} stopped answering ` +
-                `(${started ? `after ${p.bytes} bytes, ${p.records} of ${p.totalRecords} records, ${p.commits} transactions` : 'before the transfer began'}); retry, from another donor if it is down`,
-            ),
-          );
-        }
-        if (!started) request();
-      },
-      Math.min(1000, Math.max(50, stallMs / 4)),
-    );
-    const fail = (error: unknown): void => {
-      if (settled) return;
-      settled = true;
+    const settle = (): void => {
+      if (driver.state === 'joined') resolve(driver.result!);
+      else if (driver.state === 'failed') reject(driver.error);
+      else return;
       clearInterval(timer);
-      joiner.abort();
-      reject(error);
     };
-    options.transport.onEnvelope((envelope) => {
-      const body = envelope.body;
-      // Members probe a node they count in while it joins (a donor confirming an add): it
-      // answers that it holds no membership yet and has committed nothing.
-      if (body.type === 'probe' && !settled) {
-        options.transport.send({
-          from: options.id,
-          to: envelope.from,
-          epoch: 0,
-          digest: JOINING_DIGEST,
-          sp: '',
-          spvv: 0,
-          body: { type: 'probe-reply', nonce: body.nonce },
-        });
-        return;
-      }
-      if (envelope.from !== donor.id || !isLiveSync(body) || body.session !== session) return;
-      if (body.type === 'live-sync-refused')
-        return fail(
-          new HsmError(body.code, `live-sync: donor ${donor.id} at ${donor.address} refused`),
-        );
-      if (body.type === 'live-sync-request' || body.type === 'live-sync-ack') return;
-      if (settled) {
-        // The donor did not hear our last acknowledgement: repeat it.
-        if (joiner.result && body.type === 'live-sync-done')
-          send({ type: 'live-sync-ack', session, seq: body.seq });
-        return;
-      }
-      lastHeard = Date.now();
-      started = true;
-      let ack: number;
-      try {
-        ack = joiner.receive(body);
-      } catch (error) {
-        return fail(
-          error instanceof HsmError && error.code === UNDEFINED_LIVE_SYNC
-            ? error
-            : new HsmError(UNDEFINED_LIVE_SYNC, `live-sync: ${(error as Error).message}`),
-        );
-      }
-      // Acknowledge from a fresh task: the donor's next items wait for it, and whatever else
-      // shares this thread (the memory transport's pool, this node's own work) gets a turn.
-      if (ack >= 0) setTimeout(() => send({ type: 'live-sync-ack', session, seq: ack }), 0);
-      options.onProgress?.(joiner.progress());
-      if (joiner.result) {
-        settled = true;
-        clearInterval(timer);
-        resolve(joiner.result);
-      }
+    const timer = setInterval(() => {
+      driver.tick();
+      settle();
+    }, tickMs);
+    // Envelopes go on reaching the driver after DONE (it repeats a lost acknowledgement)
+    // until the node's appliance takes the transport over.
+    transport.onEnvelope((envelope) => {
+      driver.receive(envelope);
+      settle();
     });
-    request();
+    driver.start();
   });
 
   // Nothing was written so far: a failure above left this node's storage as it was.
