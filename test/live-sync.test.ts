@@ -2,14 +2,14 @@
 // committing; refusals change nothing; a donor that dies mid-transfer leaves the pool
 // unharmed and the joiner free to retry.
 
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Appliance } from '../host/appliance/appliance.ts';
 import { InProcessPool } from '../host/appliance/in-process-pool.ts';
 import { joinInProcess } from '../host/appliance/live-sync-pool.ts';
 import { HsmError } from '../host/core/codes.ts';
 import { NODES_MAX } from '../host/core/layout.ts';
 import { Random } from '../host/protocol/random.ts';
-import type { JoinProgress } from '../host/protocol/live-sync.ts';
+import { DonorSession, type JoinProgress } from '../host/protocol/live-sync.ts';
 import { keyedCore, TEST_SVMK } from './fixtures.ts';
 import { drive, objectWrites } from './pool-writes.ts';
 
@@ -79,6 +79,19 @@ function writer(appliance: () => Appliance, prefix: string): Writer {
 
 const names = (appliance: Appliance): Set<string> =>
   new Set(appliance.core.list().map((record) => (codec.decode(record) as { name: string }).name));
+
+/** Runs `action` in the step in which `donor`'s session adds its joiner, right after the add
+ * and before anything that step produced is sent. Returns the undo. */
+function whenDonorAdds(donor: Appliance, action: () => void): () => void {
+  const onIdle = DonorSession.prototype.onIdle;
+  const spy = vi.spyOn(DonorSession.prototype, 'onIdle').mockImplementation(function (
+    this: DonorSession,
+  ) {
+    onIdle.call(this);
+    if (this === donor.donor.active && this.added) action();
+  });
+  return () => spy.mockRestore();
+}
 
 async function expectRefused(promise: Promise<unknown>, code: number): Promise<void> {
   const error = await promise.then(
@@ -321,11 +334,10 @@ describe('live-sync', () => {
     const donor = pool.appliances[2];
     let first: ReturnType<typeof joinInProcess> | undefined;
     let killed = false;
-    donor.runtime.replica.idleHooks.push(() => {
-      if (!killed && donor.donor.active?.added) {
-        killed = true;
-        void first!.transport.close(); // the joiner's process dies: DONE never arrives
-      }
+    const restore = whenDonorAdds(donor, () => {
+      if (killed) return;
+      killed = true;
+      void first!.transport.close(); // the joiner's process dies: DONE never arrives
     });
     first = joinInProcess(pool, {
       donor: { id: donor.id, address: donor.info().address },
@@ -336,6 +348,7 @@ describe('live-sync', () => {
       () => undefined,
       (e: unknown) => e,
     );
+    restore();
     expect(killed).toBe(true);
     expect((error as HsmError).code).toBe(37032);
     await pool.run(30);
@@ -373,11 +386,10 @@ describe('live-sync', () => {
     const donorAddress = donor.info().address;
     let killed = false;
     // Runs in the replica step that adds the joiner, after the add and before anything is sent.
-    donor.runtime.replica.idleHooks.push(() => {
-      if (!killed && donor.donor.active?.added) {
-        killed = true;
-        pool.hub.setIsolated(donorAddress, true);
-      }
+    const restore = whenDonorAdds(donor, () => {
+      if (killed) return;
+      killed = true;
+      pool.hub.setIsolated(donorAddress, true);
     });
     const first = joinInProcess(pool, {
       donor: { id: donor.id, address: donorAddress },
@@ -388,6 +400,7 @@ describe('live-sync', () => {
       () => undefined,
       (e: unknown) => e,
     );
+    restore();
     expect(killed).toBe(true);
     expect((error as HsmError).code).toBe(37032);
     for (const appliance of pool.appliances.slice(0, 2)) expect(appliance.info().epoch).toBe(0);

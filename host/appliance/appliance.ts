@@ -25,6 +25,7 @@ import type { CrossCheckResult, PeerTransport } from '../transport/transport.ts'
 import { NodeCache } from './node-cache.ts';
 import { NodeRuntime } from './runtime.ts';
 import { LiveSyncDonor } from './live-sync.ts';
+import { pumpReady } from './ready-pump.ts';
 import { isLiveSync } from '../protocol/live-sync.ts';
 import { AssertionFailure } from '../protocol/assert.ts';
 import type { MembershipEvents } from '../protocol/types.ts';
@@ -181,7 +182,7 @@ export class Appliance {
   ) {
     this.donor = new LiveSyncDonor(
       runtime.replica,
-      options.transport,
+      (joiner, address) => options.transport.setPeerAddress(joiner, address),
       options.domain,
       options.poolId,
       (line) => this.log(line),
@@ -436,28 +437,27 @@ export class Appliance {
   }
 
   private async flush(): Promise<void> {
+    let started = 0;
     try {
-      while (!this.broken && this.runtime.replica.hasReady()) {
-        // The batch fixes the entries and, when due, the checkpoint of the state they leave;
-        // the replica goes on deciding while they are written, into the next batch.
-        const batch = this.runtime.takeBatch();
-        const ready = batch.ready;
-        const started = performance.now();
-        await this.runtime.storeBatch(batch);
-        if (ready.persist.length > 0)
-          this.options.observer?.persisted?.(performance.now() - started);
-        this.record(ready.persist);
-        for (const envelope of ready.messages) this.options.transport.send(envelope);
-        for (const reply of ready.replies) this.answer(reply);
-        if (batch.checkpoint) {
-          await this.runtime.storeCheckpoint(batch.checkpoint);
+      await pumpReady(this.runtime, {
+        running: () => !this.broken,
+        send: (envelope) => this.options.transport.send(envelope),
+        reply: (reply) => this.answer(reply),
+        taken: () => {
+          started = performance.now();
+        },
+        persisted: ({ ready }) => {
+          if (ready.persist.length > 0)
+            this.options.observer?.persisted?.(performance.now() - started);
+          this.record(ready.persist);
+        },
+        checkpointStored: () =>
           this.remember({
             tick: this.runtime.replica.now,
             event: 'checkpoint',
             detail: 'snapshot written, log compacted',
-          });
-        }
-      }
+          }),
+      });
     } catch (error) {
       this.broken = error instanceof Error ? error.message : String(error);
       this.log(`storage failed, appliance stopped (fail-stop): ${this.broken}`);

@@ -4,61 +4,41 @@
 
 import { HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
-import { LOG_START, LogEncoder } from '../core/txlog.ts';
 import {
   DonorSession,
-  JOINING_DIGEST,
-  JoinerSession,
   LIVE_SYNC_CHUNK_BYTES,
   donorPreempts,
   donorRefusal,
-  isLiveSync,
   type JoinProgress,
   type JoinResult,
 } from '../protocol/live-sync.ts';
+import { JoinerDriver } from '../protocol/live-sync-joiner.ts';
 import type { Replica } from '../protocol/replica.ts';
-import type { Envelope, LiveSyncBody, LogRecord, NodeAddress, NodeId } from '../protocol/types.ts';
-import { writeCheckpoint } from '../storage/compaction.ts';
+import type { Envelope, LiveSyncBody, NodeAddress, NodeId } from '../protocol/types.ts';
 import type { Storage } from '../storage/storage.ts';
 import { PROBE_TIMEOUT_MS, probePeer } from '../transport/probe.ts';
 import type { FramedSocket, PeerTransport } from '../transport/transport.ts';
-import { toEntry, toPoolNode } from './log-records.ts';
-import { nextCheckpoint, saveRequestOutcomes } from './request-outcomes.ts';
-import { encodeTransactionOutcomes, TRANSACTION_OUTCOMES_KEY } from './transaction-outcomes.ts';
-import { concatBytes } from '@noble/hashes/utils.js';
+import { writeJoinImage } from './join-image.ts';
 
 export type { JoinProgress, JoinResult } from '../protocol/live-sync.ts';
 
 const BUSY = 36000;
-const UNDEFINED_LIVE_SYNC = 37032;
 const CONNECTED_LIVE_SYNC = 37033;
 const SELF_LIVE_SYNC = 37034;
 
-/** The donor side of an appliance: serves one joiner at a time. */
+/** The donor side of an appliance: serves one joiner at a time. The session it serves is the
+ * replica's `donorSession`: the replica tells it of commits, idle steps and probe replies. */
 export class LiveSyncDonor {
   private session: DonorSession | undefined;
 
   constructor(
     private readonly replica: Replica,
-    private readonly transport: PeerTransport,
+    /** Where a joiner listens (a real transport dials it there; the simulator needs none). */
+    private readonly rememberAddress: (joiner: NodeId, address: string) => void,
     private readonly domain: string,
     private readonly poolId: bigint,
     private readonly log: (line: string) => void = () => {},
-  ) {
-    replica.commitObservers.push((tx, sp, spvv) => this.session?.onCommit(tx, sp, spvv));
-    replica.probeReplyObservers.push((from, nonce, digest) =>
-      this.session?.onProbeReply(from, nonce, digest),
-    );
-    replica.idleHooks.push(() => {
-      const session = this.session;
-      if (!session || session.added) return;
-      session.onIdle();
-      if (session.added)
-        this.log(
-          `live-sync: node ${session.joiner.id} at ${session.joiner.address} added to the pool (epoch ${this.replica.membership.epoch})`,
-        );
-    });
-  }
+  ) {}
 
   /** The transfer under way, if any. */
   get active(): DonorSession | undefined {
@@ -90,7 +70,7 @@ export class LiveSyncDonor {
     from: NodeId,
     body: Extract<LiveSyncBody, { type: 'live-sync-request' }>,
   ): void {
-    this.transport.setPeerAddress(from, body.address);
+    this.rememberAddress(from, body.address);
     const current = this.session;
     if (current && current.session === body.session) return; // a repeated request: the stream is under way
     let code = donorRefusal(this.replica, from, body.domain, this.domain);
@@ -117,7 +97,9 @@ export class LiveSyncDonor {
       this.replica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES),
       this.poolId.toString(16).padStart(16, '0'),
       new Set(body.decided ?? []),
+      this.log,
     );
+    this.replica.donorSession = this.session;
   }
 
   private end(how: string): void {
@@ -125,6 +107,7 @@ export class LiveSyncDonor {
     if (!session) return;
     session.finish();
     this.session = undefined;
+    if (this.replica.donorSession === session) this.replica.donorSession = undefined;
     const s = session.stats;
     this.log(
       `live-sync: transfer to node ${session.joiner.id} ${how}: ${s.snapshotBytes} snapshot bytes, ${s.records} records, ${s.commits} transactions after the snapshot, ${s.resends} resends`,
@@ -221,154 +204,51 @@ export async function liveSyncJoin(options: JoinOptions): Promise<Joined> {
     throw new HsmError(SELF_LIVE_SYNC, 'the donor is this node');
   const donor: NodeAddress = { id: await checkDonor(options), address: options.donor.address };
 
-  const session = hexOf(options.randomBytes(8));
-  const joiner = new JoinerSession(session, options.core);
   const stallMs = options.stallMs ?? 10_000;
-  const send = (body: LiveSyncBody): void =>
-    options.transport.send({
-      from: options.id,
-      to: donor.id,
-      epoch: 0,
-      digest: '',
-      sp: '',
-      spvv: 0,
-      body,
-    });
-  options.transport.setPeerAddress(donor.id, donor.address);
-
+  // Wall-clock ticks for the tick-driven driver: a few per stall period.
+  const tickMs = Math.min(1000, Math.max(50, stallMs / 4));
+  const transport = options.transport;
+  const driver = new JoinerDriver({
+    id: options.id,
+    donor,
+    session: hexOf(options.randomBytes(8)),
+    core: options.core,
+    address: options.address,
+    domain: options.domain,
+    decided: options.decided,
+    stallTicks: Math.max(1, Math.round(stallMs / tickMs)),
+    requestEveryTicks: 1,
+    // Acknowledge from a fresh task: the donor's next items wait for it, and whatever else
+    // shares this thread (the memory transport's pool, this node's own work) gets a turn.
+    send: (envelope) =>
+      envelope.body.type === 'live-sync-ack'
+        ? setTimeout(() => transport.send(envelope), 0)
+        : transport.send(envelope),
+    onProgress: options.onProgress,
+  });
+  transport.setPeerAddress(donor.id, donor.address);
   const result = await new Promise<JoinResult>((resolve, reject) => {
-    let settled = false;
-    let started = false;
-    let lastHeard = Date.now();
-    const request = (): void =>
-      send({
-        type: 'live-sync-request',
-        session,
-        address: options.address,
-        domain: options.domain,
-        ...(options.decided ? { decided: options.decided } : {}),
-      });
-    const timer = setInterval(
-      () => {
-        if (settled) return;
-        if (Date.now() - lastHeard > stallMs) {
-          const p = joiner.progress();
-          return fail(
-            new HsmError(
-              UNDEFINED_LIVE_SYNC,
-              `live-sync: donor ${donor.id} at ${donor.address} stopped answering ` +
-                `(${started ? `after ${p.bytes} bytes, ${p.records} of ${p.totalRecords} records, ${p.commits} transactions` : 'before the transfer began'}); retry, from another donor if it is down`,
-            ),
-          );
-        }
-        if (!started) request();
-      },
-      Math.min(1000, Math.max(50, stallMs / 4)),
-    );
-    const fail = (error: unknown): void => {
-      if (settled) return;
-      settled = true;
+    const settle = (): void => {
+      if (driver.state === 'joined') resolve(driver.result!);
+      else if (driver.state === 'failed') reject(driver.error);
+      else return;
       clearInterval(timer);
-      joiner.abort();
-      reject(error);
     };
-    options.transport.onEnvelope((envelope) => {
-      const body = envelope.body;
-      // Members probe a node they count in while it joins (a donor confirming an add): it
-      // answers that it holds no membership yet and has committed nothing.
-      if (body.type === 'probe' && !settled) {
-        options.transport.send({
-          from: options.id,
-          to: envelope.from,
-          epoch: 0,
-          digest: JOINING_DIGEST,
-          sp: '',
-          spvv: 0,
-          body: { type: 'probe-reply', nonce: body.nonce },
-        });
-        return;
-      }
-      if (envelope.from !== donor.id || !isLiveSync(body) || body.session !== session) return;
-      if (body.type === 'live-sync-refused')
-        return fail(
-          new HsmError(body.code, `live-sync: donor ${donor.id} at ${donor.address} refused`),
-        );
-      if (body.type === 'live-sync-request' || body.type === 'live-sync-ack') return;
-      if (settled) {
-        // The donor did not hear our last acknowledgement: repeat it.
-        if (joiner.result && body.type === 'live-sync-done')
-          send({ type: 'live-sync-ack', session, seq: body.seq });
-        return;
-      }
-      lastHeard = Date.now();
-      started = true;
-      let ack: number;
-      try {
-        ack = joiner.receive(body);
-      } catch (error) {
-        return fail(
-          error instanceof HsmError && error.code === UNDEFINED_LIVE_SYNC
-            ? error
-            : new HsmError(UNDEFINED_LIVE_SYNC, `live-sync: ${(error as Error).message}`),
-        );
-      }
-      // Acknowledge from a fresh task: the donor's next items wait for it, and whatever else
-      // shares this thread (the memory transport's pool, this node's own work) gets a turn.
-      if (ack >= 0) setTimeout(() => send({ type: 'live-sync-ack', session, seq: ack }), 0);
-      options.onProgress?.(joiner.progress());
-      if (joiner.result) {
-        settled = true;
-        clearInterval(timer);
-        resolve(joiner.result);
-      }
+    const timer = setInterval(() => {
+      driver.tick();
+      settle();
+    }, tickMs);
+    // Envelopes go on reaching the driver after DONE (it repeats a lost acknowledgement)
+    // until the node's appliance takes the transport over.
+    transport.onEnvelope((envelope) => {
+      driver.receive(envelope);
+      settle();
     });
-    request();
+    driver.start();
   });
 
   // Nothing was written so far: a failure above left this node's storage as it was.
   await options.beforeOverwrite?.(result);
-  await clearStorage(options.storage);
-  // The outcomes it received, kept durably: a client retrying on this node after its restart
-  // still gets its write's original answer.
-  await saveRequestOutcomes(
-    options.storage,
-    result.requestOutcomes.map((o) => [o.requestId, { code: o.code, txid: o.txid }] as const),
-    nextCheckpoint(options.core, LOG_START),
-  );
-  const poolIdValue = BigInt(`0x${result.poolId}`);
-  const members = result.membership;
-  const epoch = BigInt(members.added.length + members.down.length);
-  const encoder = new LogEncoder(options.core, poolIdValue, LOG_START, epoch);
-  const live = [...members.founders, ...members.added].filter(
-    (node) => !members.down.includes(node.id),
-  );
-  await writeCheckpoint(options.core, options.storage, encoder, live.map(toPoolNode));
-  // The checkpoint names the members only. The nodes declared down (and those added, then
-  // declared down) follow it as entries, so that a restart with the founders alone comes back
-  // at this epoch, even if the node dies before its appliance first opens.
-  const liveIds = new Set(live.map((node) => node.id));
-  const beyond: LogRecord[] = [
-    ...members.added
-      .filter((node) => !liveIds.has(node.id))
-      .map((node): LogRecord => ({ type: 'node-added', node, epoch: Number(epoch) })),
-    ...members.down.map((node): LogRecord => ({ type: 'node-down', node, epoch: Number(epoch) })),
-  ];
-  if (beyond.length > 0) {
-    const entries = beyond.map((record) => {
-      const entry = toEntry(record);
-      return encoder.encode(entry.body, { transactionId: entry.transactionId, epoch: entry.epoch });
-    });
-    await options.storage.appendLog(concatBytes(...entries), true);
-  }
+  const poolIdValue = await writeJoinImage(options.core, options.storage, result);
   return { ...result, poolIdValue, donor };
-}
-
-/** The node's previous state, or what an interrupted attempt left: the image replaces it all. */
-async function clearStorage(storage: Storage): Promise<void> {
-  const log = await storage.readLog();
-  if (log.length > 0) await storage.dropLogPrefix(log.length);
-  for (const name of await storage.listSnapshots()) await storage.deleteSnapshot(name);
-  // The transaction outcomes of the previous state are not the image's (a diverged node may
-  // have aborted what the pool committed): forgotten with it.
-  await storage.writeMeta(TRANSACTION_OUTCOMES_KEY, encodeTransactionOutcomes([]));
 }

@@ -78,6 +78,34 @@ export interface RuntimeOptions {
   readonly membership?: MembershipEvents;
 }
 
+/** Membership events as log records (at the epoch they make), except the nodes added and the
+ * nodes down the log already says: a checkpoint's node list says which nodes are members,
+ * nothing more, so the nodes fenced (and added, then fenced) follow it as entries. */
+export function membershipRecordsBeyond(
+  events: MembershipEvents,
+  logged: { readonly added: ReadonlySet<NodeId>; readonly down: ReadonlySet<NodeId> },
+): LogRecord[] {
+  const epoch = events.added.length + events.down.length;
+  return [
+    ...events.added
+      .filter((node) => !logged.added.has(node.id))
+      .map((node): LogRecord => ({ type: 'node-added', node, epoch })),
+    ...events.down
+      .filter((id) => !logged.down.has(id))
+      .map((node): LogRecord => ({ type: 'node-down', node, epoch })),
+  ];
+}
+
+/** Log entries for records, chained by `encoder` after the last one it encoded. */
+export function encodeRecords(encoder: LogEncoder, records: readonly LogRecord[]): Uint8Array {
+  if (records.length === 0) return new Uint8Array(0);
+  const parts = records.map((record) => {
+    const entry = toEntry(record);
+    return encoder.encode(entry.body, { transactionId: entry.transactionId, epoch: entry.epoch });
+  });
+  return parts.length === 1 ? parts[0] : concatBytes(parts);
+}
+
 export class NodeRuntime {
   /** Bytes logged since the last checkpoint (or since recovery). */
   private appendedSinceCheckpoint = 0;
@@ -168,27 +196,12 @@ export class NodeRuntime {
     // it joined): without these entries it would come back at a lower epoch than its log's,
     // start a transaction at that epoch, and its next recovery would refuse the log
     // (LOG_BROKEN_CHAIN: an entry's epoch below the one before). Found by the simulator.
-    runtime.loggedAtOpen = runtime.eventsBeyond(
-      new Set(known.map((node) => node.id)),
-      new Set(recovered.downNodes.map(toHex)),
-    );
+    runtime.loggedAtOpen = membershipRecordsBeyond(replica.membership.events(), {
+      added: new Set(known.map((node) => node.id)),
+      down: new Set(recovered.downNodes.map(toHex)),
+    });
     await runtime.persist(runtime.loggedAtOpen);
     return runtime;
-  }
-
-  /** Membership events as log records, except the nodes added and the nodes down the log
-   * already says (a checkpoint's node list says which nodes are members, nothing more). */
-  private eventsBeyond(added: ReadonlySet<NodeId>, down: ReadonlySet<NodeId>): LogRecord[] {
-    const events = this.replica.membership.events();
-    const epoch = this.replica.membership.epoch;
-    return [
-      ...events.added
-        .filter((node) => !added.has(node.id))
-        .map((node): LogRecord => ({ type: 'node-added', node, epoch })),
-      ...events.down
-        .filter((id) => !down.has(id))
-        .map((node): LogRecord => ({ type: 'node-down', node, epoch })),
-    ];
   }
 
   /**
@@ -204,7 +217,7 @@ export class NodeRuntime {
     if (this.unstored) throw new Error('takeBatch: the previous batch is not stored yet');
     const ready = this.replica.ready();
     const firstSequence = this.encoder.last.sequence + 1n;
-    const bytes = this.encode(ready.persist);
+    const bytes = encodeRecords(this.encoder, ready.persist);
     this.appendedSinceCheckpoint += bytes.length;
     for (const record of ready.persist) if (record.type === 'commit') this.loggedSp = record.sp;
     const checkpoint =
@@ -235,8 +248,11 @@ export class NodeRuntime {
     // The checkpoint lists the members only: the nodes fenced (and added, then fenced) follow
     // it as entries, so a recovery from it still has every event once compaction dropped the
     // entries before it (without them the node would come back at a lower epoch).
-    const after = this.eventsBeyond(new Set(members.map((node) => node.id)), new Set());
-    const afterBytes = this.encode(after);
+    const after = membershipRecordsBeyond(this.replica.membership.events(), {
+      added: new Set(members.map((node) => node.id)),
+      down: new Set(),
+    });
+    const afterBytes = encodeRecords(this.encoder, after);
     this.appendedSinceCheckpoint += afterBytes.length;
     return {
       image,
@@ -269,23 +285,10 @@ export class NodeRuntime {
     await compactLog(this.replica.core, this.storage, this.poolId);
   }
 
-  /** Log entries for records, chained after the last one encoded. */
-  private encode(records: readonly LogRecord[]): Uint8Array {
-    if (records.length === 0) return new Uint8Array(0);
-    const parts = records.map((record) => {
-      const entry = toEntry(record);
-      return this.encoder.encode(entry.body, {
-        transactionId: entry.transactionId,
-        epoch: entry.epoch,
-      });
-    });
-    return parts.length === 1 ? parts[0] : concatBytes(parts);
-  }
-
   /** Appends records that are no Ready's (those `open` logs) durably. */
   private async persist(records: readonly LogRecord[]): Promise<void> {
     if (records.length === 0) return;
-    const bytes = this.encode(records);
+    const bytes = encodeRecords(this.encoder, records);
     await this.storage.appendLog(bytes, true);
     this.appendedSinceCheckpoint += bytes.length;
   }

@@ -107,6 +107,26 @@ export function addMember(replica: Replica, node: NodeAddress): void {
 
 type Item = Extract<LiveSyncBody, { seq: number }>;
 
+/**
+ * The phases of a donor session, in order (any of them may end in 'finished': abandoned,
+ * preempted, or completed once DONE is acknowledged):
+ * - 'snapshot': BEGIN and the snapshot's CHUNKs are streaming; commits queue behind them.
+ * - 'catching-up': the snapshot is out; OUTCOMES, then the commits made since, stream; at an
+ *   idle moment with little outstanding, the joiner is added (NODE_ADDED).
+ * - 'confirming': added; no commit is queued any more (none can commit without the joiner);
+ *   waiting for every other member to show this donor's membership.
+ * - 'done-queued': DONE is in the stream, after every COMMIT queued; waiting for its ack.
+ */
+export type DonorState = 'snapshot' | 'catching-up' | 'confirming' | 'done-queued' | 'finished';
+
+const DONOR_NEXT: Readonly<Record<DonorState, DonorState>> = {
+  snapshot: 'catching-up',
+  'catching-up': 'confirming',
+  confirming: 'done-queued',
+  'done-queued': 'finished',
+  finished: 'finished',
+};
+
 /** The donor's side of one transfer. Feed it `onAck` and `onTick`; it sends through the replica. */
 export class DonorSession {
   private readonly unacked: Item[] = [];
@@ -115,22 +135,17 @@ export class DonorSession {
   private readonly outcomes: RequestOutcome[];
   private nextSeq = 0;
   private acked = -1;
-  /** After the add, until every other member showed the new membership (onIdle). */
-  private confirming = false;
+  private phase: DonorState = 'snapshot';
+  /** The phase the session was in when it finished. */
+  private finishedIn: DonorState | undefined;
   /** Sent again while confirming, as a keepalive: the joiner, which has every item, would
    * otherwise hear nothing and give up (it answers a repeated BEGIN with an acknowledgement). */
   private readonly begin: Item;
   private confirmNonce = '';
   private lastProbe = 0;
   private readonly confirmedBy = new Map<NodeId, string>();
-  private snapshotDone = false;
-  private joined = false;
-  private doneQueued = false;
-  /** DONE is in the stream (after the add was confirmed). */
-  private doneQueuedValue = false;
   private lastProgress: number;
   private lastResend: number;
-  finished = false;
   readonly stats = { snapshotBytes: 0, records: 0, commits: 0, resends: 0 };
 
   constructor(
@@ -141,6 +156,7 @@ export class DonorSession {
     private readonly poolId: string,
     /** A member syncing in place: the transactions it decided last (it may have voted on them). */
     private readonly decidedByJoiner: ReadonlySet<TxId> = new Set(),
+    private readonly log: (line: string) => void = () => {},
   ) {
     this.lastProgress = replica.now;
     this.lastResend = replica.now;
@@ -163,21 +179,57 @@ export class DonorSession {
     this.pump();
   }
 
+  get state(): DonorState {
+    return this.phase;
+  }
+
+  get finished(): boolean {
+    return this.phase === 'finished';
+  }
+
+  /** Whether the joiner was added to the membership by this session. */
+  get added(): boolean {
+    const phase = this.finishedIn ?? this.phase;
+    return phase === 'confirming' || phase === 'done-queued';
+  }
+
+  /** Whether DONE is in this session's stream (the add confirmed): nothing after it. */
+  get doneSent(): boolean {
+    return (this.finishedIn ?? this.phase) === 'done-queued';
+  }
+
+  /** Every change of phase: forward one step, or to 'finished' from any. */
+  private moveTo(next: DonorState): void {
+    if (next !== 'finished' && DONOR_NEXT[this.phase] !== next)
+      throw new Error(`live-sync donor: no transition from ${this.phase} to ${next}`);
+    if (next === 'finished') {
+      if (this.phase === 'finished') return;
+      if (this.phase === 'snapshot') this.reader.close();
+      this.finishedIn = this.phase;
+      this.unacked.length = 0;
+      this.commits.length = 0;
+    }
+    if (this.phase === 'snapshot' && next === 'catching-up') this.reader.close();
+    this.phase = next;
+  }
+
   /** The replica committed a transaction (called in the committing step). */
   onCommit(tx: Transaction, sp: string, spvv: number): void {
-    if (this.finished || this.doneQueued) return;
+    if (this.phase !== 'snapshot' && this.phase !== 'catching-up') return;
     this.commits.push({ type: 'live-sync-commit', session: this.session, seq: -1, tx, sp, spvv });
     this.stats.commits++;
   }
 
   /** No transaction is pending at the donor: the moment to add the joiner, if it is close. */
   onIdle(): void {
-    if (this.finished || this.joined || !this.snapshotDone || this.outcomes.length > 0) return;
+    if (this.phase !== 'catching-up' || this.outcomes.length > 0) return;
     // Add only once little is outstanding, so the pool waits briefly for the joiner's vote.
     if (this.commits.length + this.unacked.length > LIVE_SYNC_WINDOW) return;
-    this.joined = true;
-    this.doneQueued = true; // nothing commits from now on without the joiner's vote
+    this.moveTo('confirming'); // nothing commits from now on without the joiner's vote
     addMember(this.replica, this.joiner); // (already a member: only pushes the membership again)
+    this.log(
+      `live-sync: node ${this.joiner.id} at ${this.joiner.address} added to the pool (epoch ${this.replica.membership.epoch})`,
+    );
     // "Nothing commits without the joiner's vote" holds only where the others know the joiner
     // and still count this donor in. A donor cut off and declared down does not know it, and
     // its image is stale: the others commit without it and without a joiner they never heard
@@ -185,14 +237,13 @@ export class DonorSession {
     // reply carrying its digest): one that fenced the donor shows another digest, and pushes
     // the news that fences it. The same holds for a joiner that is a member already (a retry):
     // whoever added it may have been such a donor (test/live-sync-findings.test.ts).
-    this.confirming = true;
     this.probeMembers();
   }
 
   /** A probe reply: a member confirms the add when it carries this donor's membership, or
    * none at all (JOINING_DIGEST: a node still joining, which has committed nothing). */
   onProbeReply(from: NodeId, nonce: string, digest: string): void {
-    if (!this.confirming || nonce !== this.confirmNonce) return;
+    if (this.phase !== 'confirming' || nonce !== this.confirmNonce) return;
     const current = this.replica.membership.digest();
     if (digest === current || digest === JOINING_DIGEST) this.confirmedBy.set(from, current);
     this.doneIfConfirmed();
@@ -216,17 +267,12 @@ export class DonorSession {
   private doneIfConfirmed(): void {
     const digest = this.replica.membership.digest();
     if (
-      !this.confirming ||
+      this.phase !== 'confirming' ||
       this.replica.fenced ||
       !this.confirmers().every((id) => this.confirmedBy.get(id) === digest)
     )
       return;
-    this.confirming = false;
-    this.queueDone();
-  }
-
-  private queueDone(): void {
-    this.doneQueuedValue = true;
+    this.moveTo('done-queued');
     this.commits.push({
       type: 'live-sync-done',
       session: this.session,
@@ -242,7 +288,7 @@ export class DonorSession {
     this.lastProgress = this.replica.now;
     this.lastResend = this.replica.now;
     while (this.unacked.length > 0 && this.unacked[0].seq <= seq) this.unacked.shift();
-    if (this.doneQueuedValue && this.unacked.length === 0 && this.commits.length === 0)
+    if (this.phase === 'done-queued' && this.unacked.length === 0 && this.commits.length === 0)
       return this.finish();
     this.pump();
   }
@@ -251,12 +297,12 @@ export class DonorSession {
     if (this.finished) return;
     const now = this.replica.now;
     if (now - this.lastProgress >= LIVE_SYNC_ABANDON_TICKS) return this.finish();
-    if (this.confirming) {
+    if (this.phase === 'confirming') {
       // Declared down meanwhile (the others' news fenced us): this donor's image is no pool's.
       if (this.replica.fenced) return this.finish();
       if (now - this.lastProbe >= LIVE_SYNC_RESEND_TICKS) {
         this.probeMembers();
-        if (this.confirming) this.replica.send(this.joiner.id, this.begin);
+        if (this.phase === 'confirming') this.replica.send(this.joiner.id, this.begin);
       } else this.doneIfConfirmed(); // a member declared down meanwhile no longer needs to confirm
     }
     // A joiner already in the membership (an earlier donor added it and died before DONE got
@@ -269,7 +315,7 @@ export class DonorSession {
     // transaction may be committed at its coordinator while still in doubt here, so DONE waits
     // for it too (it resolves without the joiner: its coordinator has the joiner's vote).
     if (
-      !this.joined &&
+      this.phase === 'catching-up' &&
       this.replica.membership.isMember(this.joiner.id) &&
       this.pendingAllName(this.joiner.id) &&
       !this.pendingDecidedByJoiner()
@@ -284,11 +330,7 @@ export class DonorSession {
   }
 
   finish(): void {
-    if (this.finished) return;
-    this.finished = true;
-    if (!this.snapshotDone) this.reader.close();
-    this.unacked.length = 0;
-    this.commits.length = 0;
+    this.moveTo('finished');
   }
 
   /** Whether every transaction pending at the donor names `node` (needs its vote to commit). */
@@ -305,16 +347,6 @@ export class DonorSession {
     return false;
   }
 
-  /** Whether DONE is in this session's stream (the add confirmed): nothing after it. */
-  get doneSent(): boolean {
-    return this.doneQueuedValue;
-  }
-
-  /** Whether the joiner was added to the membership by this session. */
-  get added(): boolean {
-    return this.joined;
-  }
-
   private push(item: Item): void {
     const numbered = { ...item, seq: this.nextSeq++ } as Item;
     this.unacked.push(numbered);
@@ -324,11 +356,10 @@ export class DonorSession {
   /** Sends new items while the window has room: snapshot chunks first, then commits. */
   private pump(): void {
     while (!this.finished && this.unacked.length < LIVE_SYNC_WINDOW) {
-      if (!this.snapshotDone) {
+      if (this.phase === 'snapshot') {
         const data = this.reader.next();
         if (data === undefined) {
-          this.snapshotDone = true;
-          this.reader.close();
+          this.moveTo('catching-up');
           continue;
         }
         this.stats.snapshotBytes += data.length;

@@ -59,6 +59,19 @@ export {
 } from './state.ts';
 export type { KeyStore, Outcome, PeerStatus, Timers, TxState } from './state.ts';
 
+/** What the replica tells the live-sync donor session it serves (DonorSession, live-sync.ts;
+ * an interface here so that the replica does not import live-sync). */
+export interface DonorSessionEvents {
+  /** A transaction committed here, in the step that commits it (with the SP it gave here). */
+  onCommit(tx: Transaction, sp: string, spvv: number): void;
+  /** The end of a step with no transaction pending here, before the next one may start: the
+   * only moment a joiner can be added safely. */
+  onIdle(): void;
+  /** A probe reply, with the membership digest its sender had (a donor confirms an add with
+   * every member before it lets the joiner in). */
+  onProbeReply(from: NodeId, nonce: string, digest: string): void;
+}
+
 export interface ReplicaConfig<Store extends KeyStore = Core> {
   readonly id: NodeId;
   readonly core: Store;
@@ -113,15 +126,9 @@ export interface ReplicaStatus {
 export class Replica<Store extends KeyStore = Core> {
   readonly core: Store;
   private readonly state: ReplicaState;
-  /** Live-sync donors (live-sync.ts): told of every transaction this node commits, in order,
-   * in the step that commits it (the batch with the SP it gave here). */
-  readonly commitObservers: ((tx: Transaction, sp: string, spvv: number) => void)[] = [];
-  /** Live-sync donors: run at the end of each step in which no transaction is pending here,
-   * before the next one may start (the only moment a joiner can be added safely). */
-  readonly idleHooks: (() => void)[] = [];
-  /** Live-sync donors: every probe reply, with the membership digest its sender had (a donor
-   * confirms an add with every member before it lets the joiner in). */
-  readonly probeReplyObservers: ((from: NodeId, nonce: string, digest: string) => void)[] = [];
+  /** The live-sync transfer this node serves as a donor, if any (live-sync.ts): the replica
+   * tells it of each commit, each step with no transaction pending, and each probe reply. */
+  donorSession: DonorSessionEvents | undefined;
 
   constructor(config: ReplicaConfig<Store>) {
     this.core = config.core;
@@ -186,12 +193,11 @@ export class Replica<Store extends KeyStore = Core> {
 
   // ---- outputs ----
 
-  /** Every record as the state persists it: commits go to the live-sync donors too. */
+  /** Every record as the state persists it: commits go to the live-sync donor session too. */
   private persist(record: LogRecord): void {
-    if (record.type === 'commit' && this.commitObservers.length > 0) {
+    if (record.type === 'commit' && this.donorSession) {
       const held = this.state.transactions.get(record.txid);
-      if (held)
-        for (const observe of this.commitObservers) observe(held.tx, record.sp, record.spvv);
+      if (held) this.donorSession.onCommit(held.tx, record.sp, record.spvv);
     }
   }
 
@@ -394,8 +400,7 @@ export class Replica<Store extends KeyStore = Core> {
       return false;
     }
     if (body.type === 'probe-reply')
-      for (const observe of this.probeReplyObservers)
-        observe(envelope.from, body.nonce, envelope.digest);
+      this.donorSession?.onProbeReply(envelope.from, body.nonce, envelope.digest);
     if (body.type === 'probe-reply' || body.type === 'membership') return true;
     // Live-sync messages are the appliance's (live-sync.ts), never the state machine's.
     if (body.type.startsWith('live-sync-')) return false;
@@ -464,8 +469,7 @@ export class Replica<Store extends KeyStore = Core> {
 
   /** After every input: start the next transaction if the pool is free here. */
   private settle(): void {
-    if (this.idleHooks.length > 0 && !this.hasPendingTransaction())
-      for (const hook of [...this.idleHooks]) hook();
+    if (this.donorSession && !this.hasPendingTransaction()) this.donorSession.onIdle();
     coordinator.startNext(this.state);
   }
 

@@ -4,12 +4,9 @@
 // epoch), open the node with the membership from DONE, and give its replica the remembered
 // write outcomes. From then on the node is a member like the founders.
 
-import { LOG_START, LogEncoder } from '../core/txlog.ts';
-import { toPoolNode } from '../appliance/log-records.ts';
+import { writeJoinImage } from '../appliance/join-image.ts';
 import type { Random } from '../protocol/random.ts';
 import type { Envelope, NodeId } from '../protocol/types.ts';
-import { writeCheckpoint } from '../storage/compaction.ts';
-import { nextCheckpoint, saveRequestOutcomes } from '../appliance/request-outcomes.ts';
 import { SimJoiner } from './joiner.ts';
 import type { CoreFactory, World } from './world.ts';
 
@@ -96,26 +93,14 @@ export class Joins {
     const result = joiner.result!;
     const core = joiner.core!;
     const world = this.world;
-    const poolId = BigInt(`0x${result.poolId}`);
     const members = result.membership;
-    const epoch = BigInt(members.added.length + members.down.length);
     const live = [...members.founders, ...members.added].filter(
       (node) => !members.down.includes(node.id),
     );
     if (!live.some((node) => node.id === joiner.id))
       world.problems.push(`joiner ${joiner.id} got DONE with a membership that does not name it`);
-    // As liveSyncJoin does: the outcomes it received are kept durably before the checkpoint.
-    await saveRequestOutcomes(
-      joiner.storage,
-      result.requestOutcomes.map((o) => [o.requestId, { code: o.code, txid: o.txid }] as const),
-      nextCheckpoint(core, LOG_START),
-    );
-    await writeCheckpoint(
-      core,
-      joiner.storage,
-      new LogEncoder(core, poolId, LOG_START, epoch),
-      live.map(toPoolNode),
-    );
+    // The image liveSyncJoin writes.
+    await writeJoinImage(core, joiner.storage, result);
     const inherited = world.doneHistories.get(joiner.sessionId);
     if (!inherited)
       world.problems.push(

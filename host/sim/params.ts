@@ -2,6 +2,9 @@
 
 import { Random } from '../protocol/random.ts';
 
+/** The domain every simulated node and joiner names (live-sync requests carry it). */
+export const SIM_DOMAIN = 'sim';
+
 export interface SimParams {
   readonly seed: number;
   readonly nodes: number;

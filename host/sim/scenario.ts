@@ -3,6 +3,7 @@
 // issues node-down. No randomness but the seed of each replica's transaction ids.
 
 import { NodeRuntime } from '../appliance/runtime.ts';
+import { pumpReady } from '../appliance/ready-pump.ts';
 import type { Core } from '../core/core.ts';
 import { Random } from '../protocol/random.ts';
 import type { Replica } from '../protocol/replica.ts';
@@ -74,21 +75,21 @@ export class ScenarioPool {
     return this.nodes.find((n) => n.id === id)!.name;
   }
 
-  /** Persists, then queues messages and records replies (what an appliance does). */
+  /** The appliance's Ready pump: persists, then queues messages and records replies. */
   private async drain(node: ScenarioNode): Promise<void> {
-    while (node.runtime?.replica.hasReady()) {
-      const batch = node.runtime.takeBatch();
-      const ready = batch.ready;
-      await node.runtime.storeBatch(batch);
-      if (batch.checkpoint) await node.runtime.storeCheckpoint(batch.checkpoint);
-      node.log.push(...ready.persist);
-      this.queue.push(...ready.messages);
+    const runtime = node.runtime;
+    if (!runtime) return;
+    await pumpReady(runtime, {
+      running: () => node.runtime === runtime,
+      persisted: ({ ready }) => node.log.push(...ready.persist),
+      send: (envelope) => this.queue.push(envelope),
       // Only the node a request was sent to answers its caller; a reply elsewhere (a
       // participant answering the writes of a transaction it aborted) reaches nobody.
-      for (const reply of ready.replies)
+      reply: (reply) => {
         if (this.askedAt.get(reply.requestId)?.has(node.id))
           this.replies.set(reply.requestId, reply);
-    }
+      },
+    });
   }
 
   /** A write labelled `label` (its request id is the label's bytes in hex; replies are keyed by label). */

@@ -7,8 +7,9 @@
 import { HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
 import type { Operation } from '../core/batch.ts';
-import type { LiveSyncDonor } from '../appliance/live-sync.ts';
+import { LiveSyncDonor } from '../appliance/live-sync.ts';
 import { NodeRuntime } from '../appliance/runtime.ts';
+import { pumpReady } from '../appliance/ready-pump.ts';
 import { isLiveSync } from '../protocol/live-sync.ts';
 import { Random } from '../protocol/random.ts';
 import type { Replica } from '../protocol/replica.ts';
@@ -26,29 +27,14 @@ import { parseEntry, scanLog } from '../core/txlog.ts';
 import type { CheckpointBody } from '../core/txlog-body.ts';
 import { DelayedStorage } from '../storage/delayed.ts';
 import { MemoryStorage } from '../storage/memory.ts';
-import { simDonor } from './donor.ts';
 import { OUTCOME_PENDING } from '../protocol/replica.ts';
 import { AnswerLog, historyOf, NO_HISTORY, type Commits } from './history.ts';
 import { Joins } from './joins.ts';
 import { SimNetwork } from './network.ts';
-import type { SimParams } from './params.ts';
+import { SIM_DOMAIN, type SimParams } from './params.ts';
+import { settleDefault, StorageClock, type Settle } from './storage-clock.ts';
 
 export type CoreFactory = () => Core;
-
-/** Lets every pending microtask run (a storage call's caller resumes up to its next call). */
-export type Settle = () => Promise<void>;
-
-const settleDefault: Settle = () =>
-  new Promise((resolve) =>
-    typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0),
-  );
-
-/** A storage call of a node, completing at simulated time `at` (then in call order). */
-interface StorageEvent {
-  readonly at: number;
-  readonly order: number;
-  readonly complete: () => void;
-}
 
 export const SIM_POOL_ID = 0x51313n;
 
@@ -72,7 +58,8 @@ export interface SimNode {
   flushing: boolean;
   /** Checkpoints stored. */
   checkpoints: number;
-  /** Log entries before the first record of `log`: 1 for a joined node (its CHECKPOINT). */
+  /** 1 for a joined node, whose log starts with the image of its join (its CHECKPOINT and the
+   * membership events after it, join-image.ts), which `log` does not mirror; 0 for a founder. */
   readonly logBase: number;
   /** History received by live-sync (empty for a founder). */
   readonly inherited: Commits;
@@ -83,6 +70,27 @@ export interface SimNode {
   crashes: number;
   /** Log length when this node learned it was fenced (it must not commit after). */
   fencedAtLog: number | undefined;
+}
+
+/** A node that has not started yet (its disk, and what it inherited if it joined). */
+function newSimNode(
+  fixed: Pick<SimNode, 'id' | 'storage' | 'logBase' | 'inherited' | 'joinedAtSp'>,
+): SimNode {
+  return {
+    ...fixed,
+    replica: undefined,
+    runtime: undefined,
+    donor: undefined,
+    io: undefined,
+    log: [],
+    logSequences: [],
+    flushing: false,
+    checkpoints: 0,
+    restartAt: 0,
+    staysDead: false,
+    crashes: 0,
+    fencedAtLog: undefined,
+  };
 }
 
 export interface ClientWrite {
@@ -123,14 +131,14 @@ export class World {
   /** Per client: its outstanding write and when it may send the next one. */
   private readonly clientState: { outstanding: ClientWrite | undefined; nextAt: number }[];
   private readonly codec: Core;
-  private readonly storageEvents: StorageEvent[] = [];
-  private storageOrder = 0;
+  private readonly storageClock: StorageClock;
 
   constructor(
     readonly params: SimParams,
     private readonly newCore: CoreFactory,
-    private readonly settle: Settle = settleDefault,
+    settle: Settle = settleDefault,
   ) {
+    this.storageClock = new StorageClock(settle);
     this.random = new Random(params.seed);
     this.network = new SimNetwork(this.random.fork(), {
       loss: params.messageLoss,
@@ -141,25 +149,15 @@ export class World {
       id: (i + 1).toString(16).padStart(16, '0'),
       address: `10.0.0.${i + 1}:7001`,
     }));
-    this.nodes = this.founders.map((node) => ({
-      id: node.id,
-      replica: undefined,
-      runtime: undefined,
-      donor: undefined,
-      storage: new MemoryStorage(),
-      io: undefined,
-      log: [],
-      logSequences: [],
-      flushing: false,
-      checkpoints: 0,
-      logBase: 0,
-      inherited: NO_HISTORY,
-      joinedAtSp: undefined,
-      restartAt: 0,
-      staysDead: false,
-      crashes: 0,
-      fencedAtLog: undefined,
-    }));
+    this.nodes = this.founders.map((node) =>
+      newSimNode({
+        id: node.id,
+        storage: new MemoryStorage(),
+        logBase: 0,
+        inherited: NO_HISTORY,
+        joinedAtSp: undefined,
+      }),
+    );
     this.codec = newCore();
     this.clientState = Array.from({ length: params.clients }, () => ({
       outstanding: undefined,
@@ -181,7 +179,7 @@ export class World {
    * later with the founders only (as the CLI restarts it): its checkpoint and log name it. */
   private async start(node: SimNode, membership?: MembershipEvents): Promise<void> {
     // Recovery's calls complete at once (the node is not up yet); every later call after a
-    // seeded delay, delivered by pumpStorage.
+    // seeded delay, delivered by the storage clock.
     let opening = true;
     const io = new DelayedStorage(node.storage, () =>
       opening ? Promise.resolve() : this.storageDelay(),
@@ -210,8 +208,13 @@ export class World {
     this.mirror(node, runtime.loggedAtOpen, last + 1n);
     node.runtime = runtime;
     node.replica = runtime.replica;
-    node.donor = simDonor(runtime.replica, SIM_POOL_ID, (line) =>
-      this.log(`${node.id.slice(-2)} ${line}`),
+    // The appliance's donor: the simulated network needs no joiner addresses.
+    node.donor = new LiveSyncDonor(
+      runtime.replica,
+      () => {},
+      SIM_DOMAIN,
+      SIM_POOL_ID,
+      (line) => this.log(`${node.id.slice(-2)} ${line}`),
     );
     if (runtime.replica.fenced && node.fencedAtLog === undefined)
       node.fencedAtLog = node.log.length;
@@ -236,36 +239,16 @@ export class World {
     return this.nodes.filter((node) => node.replica !== undefined);
   }
 
-  /** A storage call's delay: resolves once pumpStorage reaches its time. */
+  /** A storage call's delay: resolves once the storage clock reaches its time. */
   private storageDelay(): Promise<void> {
-    const at = this.now + this.random.below(this.params.storageDelayTicksMax + 1);
-    return new Promise((complete) =>
-      this.storageEvents.push({ at, order: this.storageOrder++, complete }),
+    return this.storageClock.delay(
+      this.now + this.random.below(this.params.storageDelayTicksMax + 1),
     );
-  }
-
-  /** Completes the storage calls due by now, in time and call order, letting each caller
-   * resume (and make its next call, due now or later) before the next completes. */
-  private async pumpStorage(): Promise<void> {
-    await this.settle();
-    for (;;) {
-      let next = -1;
-      this.storageEvents.forEach((event, i) => {
-        if (event.at > this.now) return;
-        const best = this.storageEvents[next];
-        if (next < 0 || event.at < best.at || (event.at === best.at && event.order < best.order))
-          next = i;
-      });
-      if (next < 0) return;
-      const [event] = this.storageEvents.splice(next, 1);
-      event.complete();
-      await this.settle();
-    }
   }
 
   /** No storage call pending and no flush under way: everything produced is durable. */
   storageQuiet(): boolean {
-    return this.storageEvents.length === 0 && this.nodes.every((node) => !node.flushing);
+    return this.storageClock.idle && this.nodes.every((node) => !node.flushing);
   }
 
   /** Checkpoints stored by every node so far. */
@@ -283,7 +266,7 @@ export class World {
   /** Runs one tick: storage completions, deliveries, clients, timers, faults. */
   async step(): Promise<void> {
     this.now++;
-    await this.pumpStorage();
+    await this.storageClock.pump(this.now);
     for (const envelope of this.network.due(this.now)) {
       const node = this.nodes.find((n) => n.id === envelope.to);
       if (!node) await this.joins.deliver(envelope);
@@ -302,7 +285,7 @@ export class World {
       node.donor!.tick();
       this.drain(node);
     }
-    await this.pumpStorage();
+    await this.storageClock.pump(this.now);
     await this.joins.tick();
     if (this.faultsOn) await this.faults();
     for (const node of this.nodes)
@@ -326,42 +309,43 @@ export class World {
     );
   }
 
-  /** As an appliance's flush: take a batch, persist it, then send and reply, then store its
-   * checkpoint if one was taken; with a crash possibly at any step, and the node receiving
-   * and deciding meanwhile, as every storage call takes simulated time. */
+  /** The appliance's Ready pump over the node's runtime (its storage completes in simulated
+   * time, so the node receives and decides meanwhile), with a crash possibly at any step of a
+   * batch: before it is persisted, during (torn), between persist and send, after send. */
   private async flush(node: SimNode, runtime: NodeRuntime): Promise<void> {
-    const up = (): boolean => node.runtime === runtime;
-    while (up() && runtime.replica.hasReady()) {
-      const batch = runtime.takeBatch();
-      const ready = batch.ready;
-      const crashing = this.faultsOn && this.random.chance(this.params.crashRate * 10);
-      const point = crashing
-        ? this.random.pick(['before-persist', 'torn', 'after-persist', 'after-send'] as const)
-        : undefined;
-      if (point === 'before-persist') return this.crash(node, 'before persist');
-      this.mirror(node, ready.persist, batch.firstSequence);
-      if (point === 'torn' && ready.persist.length > 0) {
-        // The append is under way when the power goes: the crash keeps some prefix of it.
-        await node.storage.appendLog(batch.bytes, false);
+    let point: 'before-persist' | 'torn' | 'after-persist' | 'after-send' | undefined;
+    await pumpReady(runtime, {
+      running: () => node.runtime === runtime,
+      send: (envelope) => this.network.send(this.now, envelope),
+      reply: (reply) => this.onReply(node, reply),
+      taken: async ({ ready, bytes, firstSequence }) => {
+        const crashing = this.faultsOn && this.random.chance(this.params.crashRate * 10);
+        point = crashing
+          ? this.random.pick(['before-persist', 'torn', 'after-persist', 'after-send'] as const)
+          : undefined;
+        if (point === 'before-persist') return this.crash(node, 'before persist');
+        this.mirror(node, ready.persist, firstSequence);
+        if (point === 'torn' && ready.persist.length > 0) {
+          // The append is under way when the power goes: the crash keeps some prefix of it.
+          await node.storage.appendLog(bytes, false);
+          this.answers.persisted(node.id, ready.persist);
+          this.crash(node, 'during persist (torn)');
+        }
+      },
+      persisted: ({ ready }) => {
         this.answers.persisted(node.id, ready.persist);
-        return this.crash(node, 'during persist (torn)');
-      }
-      await runtime.storeBatch(batch);
-      if (!up()) return;
-      this.answers.persisted(node.id, ready.persist);
-      if (runtime.replica.fenced && node.fencedAtLog === undefined)
-        node.fencedAtLog = node.log.length;
-      if (point === 'after-persist') return this.crash(node, 'after persist, before send');
-      for (const envelope of ready.messages) this.network.send(this.now, envelope);
-      for (const reply of ready.replies) this.onReply(node, reply);
-      if (point === 'after-send') return this.crash(node, 'after send');
-      if (batch.checkpoint) {
-        await runtime.storeCheckpoint(batch.checkpoint);
-        if (!up()) return;
+        if (runtime.replica.fenced && node.fencedAtLog === undefined)
+          node.fencedAtLog = node.log.length;
+        if (point === 'after-persist') this.crash(node, 'after persist, before send');
+      },
+      sent: () => {
+        if (point === 'after-send') this.crash(node, 'after send');
+      },
+      checkpointStored: async () => {
         node.checkpoints++;
         await this.checkCheckpoint(node);
-      }
-    }
+      },
+    });
   }
 
   /** The checkpoint just stored holds the state after the last commit logged before it (read
@@ -399,22 +383,7 @@ export class World {
     membership: MembershipEvents,
     outcomes: readonly RequestOutcome[],
   ): Promise<void> {
-    const node: SimNode = {
-      ...joined,
-      replica: undefined,
-      runtime: undefined,
-      donor: undefined,
-      io: undefined,
-      log: [],
-      logSequences: [],
-      flushing: false,
-      checkpoints: 0,
-      logBase: 1,
-      restartAt: 0,
-      staysDead: false,
-      crashes: 0,
-      fencedAtLog: undefined,
-    };
+    const node = newSimNode({ ...joined, logBase: 1 });
     this.nodes.push(node);
     await this.start(node, membership);
     for (const outcome of outcomes)

@@ -1,0 +1,47 @@
+// The Ready pump: the one loop that carries a replica's output out, used by every appliance
+// (real nodes, in-process pools, the page) and by the simulator. Persist before you speak:
+// each turn takes a batch (runtime.takeBatch), makes its log entries durable, THEN sends its
+// messages, THEN delivers its client replies, and only then stores the checkpoint taken with
+// it. The replica goes on deciding while storage works; what it decides meanwhile is the next
+// turn's batch. Browser-safe.
+
+import type { ClientReply, Envelope } from '../protocol/types.ts';
+import type { Batch, NodeRuntime } from './runtime.ts';
+
+/** Where a pump's output goes, and the points at which its caller looks on (the simulator
+ * crashes the node at them). The pump stops as soon as `running()` turns false. */
+export interface ReadySink {
+  /** Whether the node still runs (false after a crash or a fail-stop). */
+  running(): boolean;
+  send(envelope: Envelope): void;
+  reply(reply: ClientReply): void;
+  /** A batch was taken; its entries are about to be written. */
+  taken?(batch: Batch): Promise<void> | void;
+  /** The batch's entries are durable; nothing of it was sent yet. */
+  persisted?(batch: Batch): void;
+  /** The batch's messages and replies are out; its checkpoint (if any) is not stored yet. */
+  sent?(batch: Batch): void;
+  /** The checkpoint taken with the batch is stored (and the log compacted). */
+  checkpointStored?(batch: Batch): Promise<void> | void;
+}
+
+/** Runs until the replica has nothing more to carry out (or the node stops). At most one pump
+ * per runtime at a time: takeBatch refuses a batch while the previous one is not stored. */
+export async function pumpReady(runtime: NodeRuntime, sink: ReadySink): Promise<void> {
+  while (sink.running() && runtime.replica.hasReady()) {
+    const batch = runtime.takeBatch();
+    await sink.taken?.(batch);
+    if (!sink.running()) return;
+    await runtime.storeBatch(batch);
+    if (!sink.running()) return;
+    sink.persisted?.(batch);
+    if (!sink.running()) return;
+    for (const envelope of batch.ready.messages) sink.send(envelope);
+    for (const reply of batch.ready.replies) sink.reply(reply);
+    sink.sent?.(batch);
+    if (!sink.running() || !batch.checkpoint) continue;
+    await runtime.storeCheckpoint(batch.checkpoint);
+    if (!sink.running()) return;
+    await sink.checkpointStored?.(batch);
+  }
+}
