@@ -106,7 +106,7 @@ describe('live-sync, as the simulator found it', () => {
     const replica = donorReplica(1);
     // Another donor added the joiner; this one is still in doubt about a transaction of the
     // epoch before, which its coordinator may have committed already.
-    replica.membership.add(joiner);
+    replica.addMember(joiner);
     pendingTx(replica, '0000000000000001', [founders[0].id, founders[2].id]);
     const session = sessionOn(replica);
     session.onAck((sent(replica) as { seq: number }[]).at(-1)!.seq); // the joiner has the snapshot
@@ -120,7 +120,7 @@ describe('live-sync, as the simulator found it', () => {
 
   it("a pending transaction that names the joiner does not hold DONE back (it needs the joiner's vote)", () => {
     const replica = donorReplica(1);
-    replica.membership.add(joiner);
+    replica.addMember(joiner);
     pendingTx(replica, '0000000000000002', [founders[0].id, founders[2].id, joiner.id]);
     const session = sessionOn(replica);
     const items = sent(replica) as { seq: number }[];
@@ -179,7 +179,7 @@ describe('live-sync, as the simulator found it', () => {
       '0000000000051313',
     );
     expect(donorPreempts(replica, session, joiner.id)).toBe(false); // two newcomers: first come, first served
-    replica.membership.add(joiner);
+    replica.addMember(joiner);
     expect(donorPreempts(replica, session, joiner.id)).toBe(true);
   });
 
@@ -195,10 +195,8 @@ describe('live-sync, as the simulator found it', () => {
         random: new Random(1),
       });
     const runtime = await open();
-    runtime.replica.membership.add(joiner);
-    runtime.replica.onMembershipChanged({ added: [joiner], down: [] });
-    runtime.replica.membership.markDown(joiner.id);
-    runtime.replica.onMembershipChanged({ added: [], down: [joiner.id] });
+    runtime.replica.addMember(joiner);
+    runtime.replica.mergeMembership({ founders, added: [joiner], down: [joiner.id] });
     await runtime.storeBatch(runtime.takeBatch());
     const again = await open();
     expect(again.replica.membership.epoch).toBe(2);

@@ -7,7 +7,7 @@
 // the messages and answers the clients of that batch. A storage failure stops the appliance
 // (fail-stop): it never speaks after a write it could not make durable.
 
-import { HsmError } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import type { Core, SyncPoint } from '../core/core.ts';
 import type { Operation, EventType } from '../core/batch.ts';
 import type { Random } from '../protocol/random.ts';
@@ -37,8 +37,6 @@ export const TICK_MS = 10;
  * answered busy (36000: certainly not committed); in a transaction it is answered
  * WRITE_OUTCOME_PENDING (38720: not known yet) and the transaction goes on. */
 export const WRITE_TIMEOUT_TICKS = 500;
-const BUSY = 36000;
-const PENDING = 38720;
 /** Client writes waiting for an outcome at once. */
 export const WAITING_WRITES_MAX = 4096;
 /** Replication events and Sync-Point changes kept for the console and the support bundle. */
@@ -231,7 +229,7 @@ export class Appliance {
       this.broken ??= error.message;
       this.log(`${error.message}: appliance stopped (fail-stop)`);
       for (const [requestId, list] of this.waiting)
-        for (const waiter of list) waiter.resolve({ requestId, code: 37028 });
+        for (const waiter of list) waiter.resolve({ requestId, code: CODE.CANNOT_WORK });
       this.waiting.clear();
       throw error;
     }
@@ -261,10 +259,11 @@ export class Appliance {
    * here waits for that one's outcome.
    */
   write(input: WriteInput): Promise<ClientReply> {
-    if (this.broken) return Promise.resolve({ requestId: input.requestId, code: 37028 });
-    if (this.closed) return Promise.resolve({ requestId: input.requestId, code: BUSY });
+    if (this.broken) return Promise.resolve({ requestId: input.requestId, code: CODE.CANNOT_WORK });
+    if (this.closed)
+      return Promise.resolve({ requestId: input.requestId, code: CODE.REPLICATION_BUSY });
     if (this.waitingCount() >= WAITING_WRITES_MAX)
-      return Promise.resolve({ requestId: input.requestId, code: BUSY });
+      return Promise.resolve({ requestId: input.requestId, code: CODE.REPLICATION_BUSY });
     const attempt = ++this.attempts;
     const reply = this.wait(input.requestId, 'write', attempt);
     this.step(() => this.runtime.replica.request({ kind: 'write', ...input, attempt }));
@@ -284,12 +283,12 @@ export class Appliance {
    * these (docs/CLIENT.md "Outcomes"); 38502 this node was declared down.
    */
   outcome(requestId: string): Promise<ClientReply> {
-    if (this.broken) return Promise.resolve({ requestId, code: 37028 });
-    if (this.closed) return Promise.resolve({ requestId, code: BUSY });
+    if (this.broken) return Promise.resolve({ requestId, code: CODE.CANNOT_WORK });
+    if (this.closed) return Promise.resolve({ requestId, code: CODE.REPLICATION_BUSY });
     if (this.waitingCount() >= WAITING_WRITES_MAX)
-      return Promise.resolve({ requestId, code: BUSY });
+      return Promise.resolve({ requestId, code: CODE.REPLICATION_BUSY });
     const key = `outcome-${++this.queries}`;
-    const reply = this.wait(key, PENDING);
+    const reply = this.wait(key, CODE.WRITE_OUTCOME_PENDING);
     this.step(() =>
       this.runtime.replica.request({ kind: 'outcome', requestId: key, subject: requestId }),
     );
@@ -300,7 +299,7 @@ export class Appliance {
   /** Planned removal of this node (the local console's): it leaves the pool for good. */
   leave(): Promise<ClientReply> {
     const requestId = `leave-${this.runtime.replica.status().tick}`;
-    const reply = this.wait(requestId, BUSY);
+    const reply = this.wait(requestId, CODE.REPLICATION_BUSY);
     this.step(() => this.runtime.replica.request({ kind: 'leave', requestId }));
     this.schedule();
     return reply;
@@ -309,7 +308,7 @@ export class Appliance {
   /** The administrative node-down (the remote console's; the local console refuses it). */
   nodeDown(node: NodeId): Promise<ClientReply> {
     const requestId = `node-down-${node}-${this.runtime.replica.status().tick}`;
-    const reply = this.wait(requestId, BUSY);
+    const reply = this.wait(requestId, CODE.REPLICATION_BUSY);
     this.step(() => this.runtime.replica.request({ kind: 'node-down', requestId, node }));
     this.schedule();
     return reply;
@@ -338,7 +337,10 @@ export class Appliance {
 
   async removeNode(id: NodeId): Promise<void> {
     if (this.runtime.replica.members().some((member) => member.id === id))
-      throw new HsmError(37017, 'a pool member stays in the cache; declare it down first');
+      throw new HsmError(
+        CODE.INVALID_OPERATION,
+        'a pool member stays in the cache; declare it down first',
+      );
     this.cache.remove(id);
     this.options.transport.removePeer(id);
     await this.cache.save();
@@ -429,7 +431,7 @@ export class Appliance {
 
   private expiryCode(waiter: Waiter, withdrawn: boolean): number {
     if (waiter.expiry !== 'write') return waiter.expiry;
-    return withdrawn ? BUSY : PENDING;
+    return withdrawn ? CODE.REPLICATION_BUSY : CODE.WRITE_OUTCOME_PENDING;
   }
 
   private schedule(): void {
@@ -462,7 +464,7 @@ export class Appliance {
       this.broken = error instanceof Error ? error.message : String(error);
       this.log(`storage failed, appliance stopped (fail-stop): ${this.broken}`);
       for (const [requestId, list] of this.waiting)
-        for (const waiter of list) waiter.resolve({ requestId, code: 37028 });
+        for (const waiter of list) waiter.resolve({ requestId, code: CODE.CANNOT_WORK });
       this.waiting.clear();
     } finally {
       this.flushing = undefined;

@@ -2,7 +2,7 @@
 // `liveSyncJoin`, which brings an empty node into a running pool. The state machines are in
 // host/protocol/live-sync.ts; docs/LIVE_SYNC.md describes the whole. Browser-safe.
 
-import { HsmError } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
 import {
   DonorSession,
@@ -21,10 +21,6 @@ import type { FramedSocket, PeerTransport } from '../transport/transport.ts';
 import { writeJoinImage } from './join-image.ts';
 
 export type { JoinProgress, JoinResult } from '../protocol/live-sync.ts';
-
-const BUSY = 36000;
-const CONNECTED_LIVE_SYNC = 37033;
-const SELF_LIVE_SYNC = 37034;
 
 /** The donor side of an appliance: serves one joiner at a time. The session it serves is the
  * replica's `donorSession`: the replica tells it of commits, idle steps and probe replies. */
@@ -79,7 +75,7 @@ export class LiveSyncDonor {
     const preempt =
       code === 0 && current !== undefined && donorPreempts(this.replica, current, from);
     if (code === 0 && current && current.joiner.id !== from && !current.finished && !preempt)
-      code = BUSY;
+      code = CODE.REPLICATION_BUSY;
     if (code !== 0) {
       this.log(`live-sync: refused node ${from} at ${body.address} (${code})`);
       this.replica.send(from, { type: 'live-sync-refused', session: body.session, code });
@@ -182,7 +178,7 @@ export async function checkDonor(
   if (probed.code !== 0)
     throw new HsmError(
       probed.code,
-      `live-sync: ${named}${probed.code === SELF_LIVE_SYNC ? ' does not answer' : ''}`,
+      `live-sync: ${named}${probed.code === CODE.SELF_LIVE_SYNC ? ' does not answer' : ''}`,
     );
   return probed.id!;
 }
@@ -197,11 +193,11 @@ export async function checkDonor(
 export async function liveSyncJoin(options: JoinOptions): Promise<Joined> {
   if ((options.clientConnectionsSinceStart ?? 0) > 0)
     throw new HsmError(
-      CONNECTED_LIVE_SYNC,
+      CODE.CONNECTED_LIVE_SYNC,
       "clients connected since this node's service started: restart it first",
     );
   if (options.donor.id === options.id || options.donor.address === options.address)
-    throw new HsmError(SELF_LIVE_SYNC, 'the donor is this node');
+    throw new HsmError(CODE.SELF_LIVE_SYNC, 'the donor is this node');
   const donor: NodeAddress = { id: await checkDonor(options), address: options.donor.address };
 
   const stallMs = options.stallMs ?? 10_000;

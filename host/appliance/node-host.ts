@@ -12,7 +12,7 @@
 // a member whose state diverged keeps its id (the pool cannot commit without its vote, so it
 // misses nothing while it syncs).
 
-import { HsmError } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
 import type { Random } from '../protocol/random.ts';
 import type { NodeAddress, NodeId } from '../protocol/types.ts';
@@ -27,12 +27,6 @@ import { Appliance } from './appliance.ts';
 import type { Timers } from '../protocol/replica.ts';
 import { liveSyncJoin, type DonorAddress, type JoinProgress, type Joined } from './live-sync.ts';
 import type { MembershipEvents } from '../protocol/types.ts';
-
-const BUSY = 36000;
-const CONNECTED_LIVE_SYNC = 37033;
-const SELF_LIVE_SYNC = 37034;
-const CANNOT_PREPARE_LS_TRANS = 37038;
-const NODE_FENCED = 38502;
 
 /** Who this node is in its pool; changes only by live-sync. */
 export interface NodeIdentity {
@@ -237,10 +231,10 @@ export class NodeHost {
         ),
       (error: unknown) => {
         const code = error instanceof HsmError ? error.code : 0;
-        if (code === CONNECTED_LIVE_SYNC) this.autoStopped = true;
+        if (code === CODE.CONNECTED_LIVE_SYNC) this.autoStopped = true;
         this.autoRetryAt = this.ticks + AUTO_LIVE_SYNC_RETRY_TICKS;
         this.log(
-          `auto live-sync failed: ${error instanceof Error ? error.message : String(error)}${code === CONNECTED_LIVE_SYNC ? ' (restart the node to let it live-sync)' : ''}`,
+          `auto live-sync failed: ${error instanceof Error ? error.message : String(error)}${code === CODE.CONNECTED_LIVE_SYNC ? ' (restart the node to let it live-sync)' : ''}`,
         );
       },
     );
@@ -254,24 +248,25 @@ export class NodeHost {
     target?: string,
     onProgress?: (progress: JoinProgress) => void,
   ): Promise<LiveSyncSummary> {
-    if (this.syncing) throw new HsmError(BUSY, 'a live-sync of this node is already under way');
+    if (this.syncing)
+      throw new HsmError(CODE.REPLICATION_BUSY, 'a live-sync of this node is already under way');
     if (this.clientConnections > 0)
       throw new HsmError(
-        CONNECTED_LIVE_SYNC,
+        CODE.CONNECTED_LIVE_SYNC,
         `${this.clientConnections} client connection(s) since this node's service started: restart the node, then live-sync before clients connect`,
       );
     const replica = this.current.runtime.replica;
     const status = replica.status();
     if (!status.fenced && status.pending.length > 0) {
       throw new HsmError(
-        CANNOT_PREPARE_LS_TRANS,
+        CODE.CANNOT_PREPARE_LS_TRANS,
         'this node holds a pending transaction; let the replication manager resolve it (info shows it), then live-sync',
       );
     }
     const candidates = this.donorCandidates(target);
     if (candidates.length === 0)
       throw new HsmError(
-        SELF_LIVE_SYNC,
+        CODE.SELF_LIVE_SYNC,
         target
           ? `no node ${target} in this node's list`
           : 'no peers to sync from: add one with nodes add ID HOST:PORT',
@@ -299,7 +294,7 @@ export class NodeHost {
         if (
           !joined &&
           lastError instanceof HsmError &&
-          lastError.code === NODE_FENCED &&
+          lastError.code === CODE.NODE_FENCED &&
           id === previous.id
         )
           id = this.pendingId ??= this.options.newId();
@@ -360,13 +355,13 @@ export class NodeHost {
       });
       if (probed.code === 0) return { id: probed.id!, address: candidate.address };
       // Another SVMK or another node says more than "does not answer".
-      if (!refusal || refusal.code === SELF_LIVE_SYNC)
+      if (!refusal || refusal.code === CODE.SELF_LIVE_SYNC)
         refusal = new HsmError(
           probed.code,
-          `live-sync: the node at ${candidate.address}${probed.code === SELF_LIVE_SYNC ? ' does not answer' : ''}`,
+          `live-sync: the node at ${candidate.address}${probed.code === CODE.SELF_LIVE_SYNC ? ' does not answer' : ''}`,
         );
     }
-    throw refusal ?? new HsmError(SELF_LIVE_SYNC, 'no peers to sync from');
+    throw refusal ?? new HsmError(CODE.SELF_LIVE_SYNC, 'no peers to sync from');
   }
 
   private async join(

@@ -6,7 +6,7 @@
 import type { Core } from '../core/core.ts';
 import { batchRequestIdsHex } from '../core/batch.ts';
 import { LogEncoder, type PrepareBody } from '../core/txlog.ts';
-import { HsmError } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import {
   compactLog,
   storeCheckpoint,
@@ -35,7 +35,6 @@ import { recover, type RecoveredState } from './recovery.ts';
 export const CHECKPOINT_LOG_BYTES = 16 << 20;
 
 /** A checkpoint store does not match the log position it is written at (runtime.ts). */
-const CHECKPOINT_NOT_AT_LOG_POSITION = 38320;
 
 /** What one turn of the flush loop carries out: a Ready, its log entries and, when one is
  * due, the checkpoint of the state those entries leave — all fixed at the same instant. */
@@ -234,7 +233,7 @@ export class NodeRuntime {
     const sp = this.replica.core.syncPoint().hex;
     if (sp !== this.loggedSp)
       throw new HsmError(
-        CHECKPOINT_NOT_AT_LOG_POSITION,
+        CODE.CHECKPOINT_NOT_AT_LOG_POSITION,
         `checkpoint after entry ${this.encoder.last.sequence}: the store is at SP ${sp}, the last COMMIT logged before it at ${this.loggedSp}`,
       );
     const members = this.replica.membership.members();

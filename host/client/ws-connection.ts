@@ -22,7 +22,6 @@ export type WebSocketConstructor = new (url: string) => WebSocketLike;
 /** Opening a connection gives up after this long. */
 export const OPEN_TIMEOUT_MS = 5000;
 // The client's network codes are DINAMO's negative ones (docs/RETURN_CODES.md).
-const NET_CONNECT_FAILED = CODE.NET_CONNECT_FAILED;
 
 const decoder = new TextDecoder();
 
@@ -49,7 +48,7 @@ export function webSocketConnections(
         const timer = setTimeout(() => {
           socket.close();
           reject(
-            new HsmError(NET_CONNECT_FAILED, `${address}: no answer in ${OPEN_TIMEOUT_MS} ms`),
+            new HsmError(CODE.NET_CONNECT_FAILED, `${address}: no answer in ${OPEN_TIMEOUT_MS} ms`),
           );
         }, OPEN_TIMEOUT_MS);
         socket.onopen = () => {
@@ -72,7 +71,7 @@ export function webSocketConnections(
         socket.onerror = () => {
           if (!opened) {
             clearTimeout(timer);
-            reject(new HsmError(NET_CONNECT_FAILED, `${address}: cannot connect`));
+            reject(new HsmError(CODE.NET_CONNECT_FAILED, `${address}: cannot connect`));
           }
         };
         socket.onclose = (event) => {
@@ -80,7 +79,7 @@ export function webSocketConnections(
             clearTimeout(timer);
             reject(
               new HsmError(
-                NET_CONNECT_FAILED,
+                CODE.NET_CONNECT_FAILED,
                 `${address}: closed (${event.code} ${event.reason})`,
               ),
             );

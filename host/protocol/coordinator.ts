@@ -5,7 +5,7 @@
 // (manager.ts) without ever contradicting a decision the coordinator could have made.
 
 import { encodeBatch, type Write } from '../core/batch.ts';
-import { HsmError } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import { rethrowAssertion } from './assert.ts';
 import {
   enterState,
@@ -36,14 +36,14 @@ export function submit(state: ReplicaState, request: WriteRequest): void {
   // took time).
   const refuse = (code: number): void =>
     state.reply({ requestId: request.requestId, code, attempt: request.attempt });
-  if (!REQUEST_ID_PATTERN.test(request.requestId)) return refuse(37017);
+  if (!REQUEST_ID_PATTERN.test(request.requestId)) return refuse(CODE.INVALID_OPERATION);
   // Fenced: nothing new runs here. A retry of a write this node still holds in a transaction
   // is told its outcome is pending (the survivors may commit it by termination), never 38502:
   // the answer reaches the original's caller too.
   if (state.fenced)
     return state.whereIs(request.requestId) === 'transaction'
       ? state.fail(request.requestId, OUTCOME_PENDING)
-      : refuse(38502);
+      : refuse(CODE.NODE_FENCED);
   const known = state.requestOutcomes.get(request.requestId);
   if (known)
     return state.reply({ requestId: request.requestId, code: known.code, txid: known.txid });
@@ -54,7 +54,8 @@ export function submit(state: ReplicaState, request: WriteRequest): void {
   const coordinatingOnly = [...state.transactions.values()].every(
     (held) => held.role === 'coordinator',
   );
-  if (!coordinatingOnly || state.queue.length >= WRITE_QUEUE_MAX) return refuse(36000);
+  if (!coordinatingOnly || state.queue.length >= WRITE_QUEUE_MAX)
+    return refuse(CODE.REPLICATION_BUSY);
   state.queue.push(request);
 }
 
@@ -106,7 +107,7 @@ export function startNext(state: ReplicaState): void {
       dry = state.store.apply(batch, true);
     } catch (error) {
       rethrowAssertion(error);
-      const code = error instanceof HsmError ? error.code : 37029;
+      const code = error instanceof HsmError ? error.code : CODE.CANNOT_VALIDATE_EVENT;
       for (const request of requests) state.fail(request.requestId, code);
       continue;
     }
@@ -171,7 +172,7 @@ export function onVote(
     state.markPeerSynced(from, true);
     reevaluate(state, held);
   } else {
-    if (code === 36500) state.markPeerSynced(from, false);
+    if (code === CODE.REPLICATION_PEER_NOT_SYNCED) state.markPeerSynced(from, false);
     decide(state, held, false, code);
   }
 }
@@ -195,7 +196,7 @@ export function reevaluate(state: ReplicaState, held: TxState): void {
     const lostVote = held.tx.participants.some(
       (id) => state.membership.isFenced(id) && !held.votes.has(id),
     );
-    if (lostVote) decide(state, held, false, 36000, OUTCOME_PENDING);
+    if (lostVote) decide(state, held, false, CODE.REPLICATION_BUSY, OUTCOME_PENDING);
     else if (live.every((id) => held.votes.has(id))) decide(state, held, true, 0);
     return;
   }
@@ -232,7 +233,7 @@ function decide(
     answerCarried(state, tx, applied.writeResults);
   } else {
     enterState(held, 'ABORTED');
-    if (code === 36000)
+    if (code === CODE.REPLICATION_BUSY)
       state.backoffUntil = state.now + 1 + state.random.below(2 * state.timers.managerPulseTicks);
     state.persist({
       type: 'abort',

@@ -9,7 +9,7 @@
 // cut it off), when it refuses, or when what it sends does not verify. A retry is a new
 // driver, by the caller (the operator, the CLI's wrapper, the simulator).
 
-import { HsmError } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
 import {
   JOINING_DIGEST,
@@ -19,8 +19,6 @@ import {
   type JoinResult,
 } from './live-sync.ts';
 import type { Envelope, LiveSyncBody, NodeAddress, NodeId, TxId } from './types.ts';
-
-const UNDEFINED_LIVE_SYNC = 37032;
 
 /** 'requesting' until the donor's first item, 'streaming' until DONE; then 'joined' or, at
  * any point, 'failed'. */
@@ -121,9 +119,9 @@ export class JoinerDriver {
       ack = this.joiner.receive(body);
     } catch (error) {
       return this.fail(
-        error instanceof HsmError && error.code === UNDEFINED_LIVE_SYNC
+        error instanceof HsmError && error.code === CODE.UNDEFINED_LIVE_SYNC
           ? error
-          : new HsmError(UNDEFINED_LIVE_SYNC, `live-sync: ${(error as Error).message}`),
+          : new HsmError(CODE.UNDEFINED_LIVE_SYNC, `live-sync: ${(error as Error).message}`),
       );
     }
     if (ack >= 0) this.sendLiveSync({ type: 'live-sync-ack', session, seq: ack });
@@ -155,7 +153,7 @@ export class JoinerDriver {
         ? `after ${p.bytes} bytes, ${p.records} of ${p.totalRecords} records, ${p.commits} transactions`
         : 'before the transfer began';
     return new HsmError(
-      UNDEFINED_LIVE_SYNC,
+      CODE.UNDEFINED_LIVE_SYNC,
       `live-sync: donor ${donor.id} at ${donor.address} stopped answering (${where}); retry, from another donor if it is down`,
     );
   }

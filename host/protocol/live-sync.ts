@@ -15,7 +15,7 @@
 // Every later transaction needs the donor's vote, and the donor now votes only on PREPAREs of
 // the new epoch, which name the joiner: none can commit without it.
 
-import { HsmError } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import type { Core, SnapshotReader, SyncPoint } from '../core/core.ts';
 import { NODES_MAX, SNAPSHOT_HEADER_SIZE } from '../core/layout.ts';
 import type { Replica } from './replica.ts';
@@ -41,12 +41,6 @@ export const LIVE_SYNC_RESEND_TICKS = 50;
 /** Ticks without an acknowledgement before the donor gives the session up. */
 export const LIVE_SYNC_ABANDON_TICKS = 3000;
 
-const MAX_NODE_COUNT_REACHED = 37037;
-const INVALID_OPERATION = 37017;
-const UNDEFINED_LIVE_SYNC = 37032;
-const SELF_LIVE_SYNC = 37034;
-const NODE_FENCED = 38502;
-
 /** The membership digest a node answers probes with while it joins: it has none yet, and has
  * committed nothing (a donor confirming an add counts it; DonorSession.onProbeReply). */
 export const JOINING_DIGEST = '';
@@ -70,12 +64,12 @@ export function donorRefusal(
   domain: string,
 ): number {
   // A donor that was declared down, or whose state diverged, has no pool image to give.
-  if (replica.fenced || replica.diverged) return SELF_LIVE_SYNC;
-  if (joinerDomain !== domain || joiner === replica.id) return INVALID_OPERATION;
+  if (replica.fenced || replica.diverged) return CODE.SELF_LIVE_SYNC;
+  if (joinerDomain !== domain || joiner === replica.id) return CODE.INVALID_OPERATION;
   // The joiner's id was declared down: it may come back only under a new id (it retries with one).
-  if (replica.membership.isFenced(joiner)) return NODE_FENCED;
+  if (replica.membership.isFenced(joiner)) return CODE.NODE_FENCED;
   if (!replica.membership.isMember(joiner) && replica.membership.members().length >= NODES_MAX)
-    return MAX_NODE_COUNT_REACHED;
+    return CODE.MAX_NODE_COUNT_REACHED;
   return 0;
 }
 
@@ -99,7 +93,7 @@ export function donorPreempts(replica: Replica, current: DonorSession, joiner: N
 
 /** Adds a node to the membership: NODE_ADDED persisted, the new membership pushed to the others. */
 export function addMember(replica: Replica, node: NodeAddress): void {
-  if (replica.membership.add(node)) replica.onMembershipChanged({ added: [node], down: [] });
+  replica.addMember(node);
   const events = replica.membership.events();
   for (const peer of replica.peersInPool())
     if (peer !== node.id) replica.send(peer, { type: 'membership', membership: events });
@@ -446,7 +440,7 @@ export class JoinerSession {
       !sameBytes(item.header, this.beginHeader)
     ) {
       throw new HsmError(
-        UNDEFINED_LIVE_SYNC,
+        CODE.UNDEFINED_LIVE_SYNC,
         'live-sync: the donor started the transfer over (it restarted); retry',
       );
     }
@@ -455,7 +449,7 @@ export class JoinerSession {
     switch (item.type) {
       case 'live-sync-begin':
         if (item.header.length !== SNAPSHOT_HEADER_SIZE)
-          throw new HsmError(UNDEFINED_LIVE_SYNC, 'live-sync: bad snapshot header');
+          throw new HsmError(CODE.UNDEFINED_LIVE_SYNC, 'live-sync: bad snapshot header');
         this.beginHeader = item.header;
         this.poolId = item.poolId;
         this.totalRecords = item.records;
@@ -465,7 +459,7 @@ export class JoinerSession {
       case 'live-sync-chunk':
         if (!this.importing)
           throw new HsmError(
-            UNDEFINED_LIVE_SYNC,
+            CODE.UNDEFINED_LIVE_SYNC,
             'live-sync: snapshot data after the snapshot ended',
           );
         this.core.importChunk(item.data);
@@ -480,7 +474,7 @@ export class JoinerSession {
         const applied = this.core.apply(item.tx.batch);
         if (applied.syncPoint.hex !== item.sp || applied.syncPoint.spvv !== item.spvv) {
           throw new HsmError(
-            UNDEFINED_LIVE_SYNC,
+            CODE.UNDEFINED_LIVE_SYNC,
             `live-sync: transaction ${item.tx.txid} gave SP ${applied.syncPoint.hex} here, ${item.sp} at the donor`,
           );
         }
@@ -527,7 +521,10 @@ export class JoinerSession {
   private endImport(): void {
     if (this.imported) return;
     if (!this.importing)
-      throw new HsmError(UNDEFINED_LIVE_SYNC, 'live-sync: no snapshot before the transactions');
+      throw new HsmError(
+        CODE.UNDEFINED_LIVE_SYNC,
+        'live-sync: no snapshot before the transactions',
+      );
     try {
       this.core.importEnd();
     } catch (error) {
@@ -535,7 +532,7 @@ export class JoinerSession {
       this.importing = false;
       throw error instanceof HsmError
         ? new HsmError(
-            UNDEFINED_LIVE_SYNC,
+            CODE.UNDEFINED_LIVE_SYNC,
             `live-sync: the snapshot does not verify: ${error.message}`,
           )
         : error;

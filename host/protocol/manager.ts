@@ -9,6 +9,7 @@
 // (COMMITTED_TM): the coordinator either committed or had not decided, and since it aborts
 // only on a no-vote, which no survivor gave, committing cannot contradict it.
 
+import { CODE } from '../core/codes.ts';
 import { Membership } from './membership.ts';
 import type { ReplicaState, TxState } from './state.ts';
 import type {
@@ -87,16 +88,16 @@ export function onStatus(state: ReplicaState, from: NodeId, txid: TxId, status: 
 function terminate(state: ReplicaState, held: TxState): void {
   const answers = survivors(state, held).map((id) => held.statuses.get(id));
   if (answers.some((answer) => answer === undefined)) return;
-  if (answers.some((answer) => answer === 'unknown')) abortHere(state, held, 38502);
+  if (answers.some((answer) => answer === 'unknown')) abortHere(state, held, CODE.NODE_FENCED);
   else commitHere(state, held, true);
 }
 
 // ---- node-down ----
 
 export function nodeDown(state: ReplicaState, request: NodeDownRequest): void {
-  if (state.fenced) return state.fail(request.requestId, 38502);
+  if (state.fenced) return state.fail(request.requestId, CODE.NODE_FENCED);
   if (request.node === state.id || !state.membership.isMember(request.node))
-    return state.fail(request.requestId, 37017);
+    return state.fail(request.requestId, CODE.INVALID_OPERATION);
   const nonce = state.random.id64();
   state.probes.set(nonce, {
     node: request.node,
@@ -108,9 +109,10 @@ export function nodeDown(state: ReplicaState, request: NodeDownRequest): void {
 
 /** Planned removal: refused while this node holds or queues anything others may depend on. */
 export function leave(state: ReplicaState, requestId: string): void {
-  if (state.fenced) return state.fail(requestId, 38502);
-  if (state.hasPendingTransaction() || state.queue.length > 0) return state.fail(requestId, 36000);
-  if (state.peersInPool().length === 0) return state.fail(requestId, 37017);
+  if (state.fenced) return state.fail(requestId, CODE.NODE_FENCED);
+  if (state.hasPendingTransaction() || state.queue.length > 0)
+    return state.fail(requestId, CODE.REPLICATION_BUSY);
+  if (state.peersInPool().length === 0) return state.fail(requestId, CODE.INVALID_OPERATION);
   fence(state, state.id, requestId);
 }
 
@@ -118,7 +120,7 @@ export function onProbeReply(state: ReplicaState, nonce: string): void {
   const probe = state.probes.get(nonce);
   if (!probe) return;
   state.probes.delete(nonce);
-  state.fail(probe.requestId, 38501);
+  state.fail(probe.requestId, CODE.NODE_STILL_ALIVE);
 }
 
 function fence(state: ReplicaState, node: NodeId, requestId: string): void {
@@ -140,7 +142,7 @@ export function membershipChanged(
   for (const node of newEvents.down) state.persist({ type: 'node-down', node, epoch });
   if (state.membership.isFenced(state.id) && !state.fenced) {
     state.fenced = true;
-    for (const request of state.queue.splice(0)) state.fail(request.requestId, 38502);
+    for (const request of state.queue.splice(0)) state.fail(request.requestId, CODE.NODE_FENCED);
   }
   for (const held of [...state.transactions.values()]) {
     if (held.role === 'coordinator') coordinator.reevaluate(state, held);

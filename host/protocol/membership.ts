@@ -6,6 +6,12 @@
 
 import type { MembershipEvents, NodeAddress, NodeId } from './types.ts';
 
+/** What outside the protocol may read of a membership. */
+export type MembershipView = Pick<
+  Membership,
+  'epoch' | 'members' | 'memberIds' | 'isMember' | 'isFenced' | 'address' | 'events' | 'digest'
+>;
+
 export class Membership {
   private readonly founders: NodeAddress[];
   private readonly added: NodeAddress[] = [];

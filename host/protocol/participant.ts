@@ -3,6 +3,7 @@
 // A no-vote is logged as this node's abort, so a late duplicate PREPARE is answered from
 // the log and can never be prepared afterwards.
 
+import { CODE } from '../core/codes.ts';
 import { rethrowAssertion } from './assert.ts';
 import { enterState, type ReplicaState, type TxState } from './state.ts';
 import type { NodeId, Transaction, TxId } from './types.ts';
@@ -12,13 +13,19 @@ export function onPrepare(state: ReplicaState, from: NodeId, tx: Transaction): v
   if (from !== tx.coordinator) return;
   const known = state.outcomes.get(tx.txid);
   if (known !== undefined)
-    return state.send(from, { type: 'vote', txid: tx.txid, yes: known, code: known ? 0 : 36000 });
+    return state.send(from, {
+      type: 'vote',
+      txid: tx.txid,
+      yes: known,
+      code: known ? 0 : CODE.REPLICATION_BUSY,
+    });
   if (state.transactions.has(tx.txid))
     return state.send(from, { type: 'vote', txid: tx.txid, yes: true, code: 0 });
   const code = refusal(state, tx);
   // Either end of a not-synced refusal remembers it: a node that finds most members refusing
   // it, and agreeing among themselves, knows that it is the one that diverged (node-host.ts).
-  if (code === 0 || code === 36500) state.markPeerSynced(from, code === 0);
+  if (code === 0 || code === CODE.REPLICATION_PEER_NOT_SYNCED)
+    state.markPeerSynced(from, code === 0);
   if (code !== 0) return voteNo(state, tx, code);
   state.hold(tx, 'participant');
   state.persist({ type: 'prepare', tx });
@@ -27,21 +34,22 @@ export function onPrepare(state: ReplicaState, from: NodeId, tx: Transaction): v
 
 /** Why this node cannot prepare `tx` (0: it can). */
 function refusal(state: ReplicaState, tx: Transaction): number {
-  if (state.hasPendingTransaction()) return 36000;
+  if (state.hasPendingTransaction()) return CODE.REPLICATION_BUSY;
   if (
     !tx.participants.includes(state.id) ||
     tx.epoch !== state.membership.epoch ||
     !state.membership.isMember(tx.coordinator)
   )
-    return 37030;
+    return CODE.TRANS_MISMATCH;
   const sp = state.store.syncPoint();
-  if (sp.hex !== tx.spBefore || sp.spvv !== tx.spvvBefore) return 36500;
+  if (sp.hex !== tx.spBefore || sp.spvv !== tx.spvvBefore) return CODE.REPLICATION_PEER_NOT_SYNCED;
   try {
     const dry = state.store.apply(tx.batch, true);
-    if (dry.syncPoint.hex !== tx.spAfter || dry.syncPoint.spvv !== tx.spvvAfter) return 36500;
+    if (dry.syncPoint.hex !== tx.spAfter || dry.syncPoint.spvv !== tx.spvvAfter)
+      return CODE.REPLICATION_PEER_NOT_SYNCED;
   } catch (error) {
     rethrowAssertion(error);
-    return 37029;
+    return CODE.CANNOT_VALIDATE_EVENT;
   }
   return 0;
 }
@@ -89,7 +97,7 @@ export function abortHere(state: ReplicaState, held: TxState, reason: number): v
   state.persist({ type: 'abort', txid: held.tx.txid, epoch: state.membership.epoch, reason });
   // Retries that waited here for this transaction: it did not commit their write, and nothing
   // of it stays queued here (busy, not queued: the client may send it again).
-  answerCarried(state, held.tx, 36000);
+  answerCarried(state, held.tx, CODE.REPLICATION_BUSY);
   finish(state, held, false);
 }
 

@@ -10,10 +10,10 @@
 // replication manager, cooperative termination and node-down); outside code reads `status()`
 // and changes the replica through the named commands below.
 
-import { HsmError } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
 import { assert } from './assert.ts';
-import { Membership } from './membership.ts';
+import { Membership, type MembershipView } from './membership.ts';
 import type { Random } from './random.ts';
 import {
   DEFAULT_TIMERS,
@@ -135,7 +135,10 @@ export class Replica<Store extends KeyStore = Core> {
     const membership = new Membership(config.founders);
     if (config.membership) membership.merge(config.membership);
     if (!membership.isMember(config.id))
-      throw new HsmError(37017, `node ${config.id} is not in the founding node list`);
+      throw new HsmError(
+        CODE.INVALID_OPERATION,
+        `node ${config.id} is not in the founding node list`,
+      );
     this.state = new ReplicaState({
       id: config.id,
       store: config.core,
@@ -232,9 +235,12 @@ export class Replica<Store extends KeyStore = Core> {
     return true;
   }
 
-  /** Membership changed by the caller (live-sync.ts added a node to `membership`). */
-  onMembershipChanged(newEvents: { added: readonly NodeAddress[]; down: readonly NodeId[] }): void {
-    manager.membershipChanged(this.state, newEvents);
+  /** Membership events learned out of band (a recovered log, a test): merged as a peer's
+   * MEMBERSHIP message would be, fencing included. */
+  mergeMembership(events: MembershipEvents): void {
+    const changes = this.state.membership.merge(events);
+    if (changes.added.length + changes.down.length > 0)
+      manager.membershipChanged(this.state, changes);
   }
 
   // ---- read-only views ----
@@ -263,8 +269,8 @@ export class Replica<Store extends KeyStore = Core> {
     return this.state.random;
   }
 
-  /** The membership (live-sync's donor and tests add to it, then call onMembershipChanged). */
-  get membership(): Membership {
+  /** The membership, read-only: it changes through addMember, mergeMembership and the protocol. */
+  get membership(): MembershipView {
     return this.state.membership;
   }
 
@@ -462,9 +468,9 @@ export class Replica<Store extends KeyStore = Core> {
    * raised the voter's epoch past the transaction's) is a race, not a fault: the writes get the
    * retryable busy code and the next transaction carries the new membership. */
   private voteCode(envelope: Envelope, txid: TxId, yes: boolean, code: number): number {
-    if (yes || code !== 37030) return code;
+    if (yes || code !== CODE.TRANS_MISMATCH) return code;
     const held = this.state.transactions.get(txid);
-    return held && envelope.epoch > held.tx.epoch ? 36000 : code;
+    return held && envelope.epoch > held.tx.epoch ? CODE.REPLICATION_BUSY : code;
   }
 
   /** After every input: start the next transaction if the pool is free here. */

@@ -3,6 +3,7 @@
 // output (the Ready). coordinator.ts, participant.ts, manager.ts and restore.ts change it;
 // replica.ts dispatches inputs to them and is the only door from outside.
 
+import { CODE } from '../core/codes.ts';
 import { batchRequestIdsHex } from '../core/batch.ts';
 import { assert } from './assert.ts';
 import type { Membership } from './membership.ts';
@@ -21,9 +22,9 @@ import type {
 } from './types.ts';
 
 /** A write queued or in a transaction here: its outcome is not known yet (38720). */
-export const OUTCOME_PENDING = 38720;
+export const OUTCOME_PENDING = CODE.WRITE_OUTCOME_PENDING;
 /** No outcome, queue entry or transaction here for that request id (38721). */
-export const OUTCOME_NONE = 38721;
+export const OUTCOME_NONE = CODE.REQUEST_ID_UNKNOWN;
 
 /** Writes queued at a coordinator waiting for the next transaction. */
 export const WRITE_QUEUE_MAX = 1024;
@@ -303,7 +304,7 @@ export class ReplicaState {
   /** What this node can say of a write's outcome: remembered (its code and txid), pending
    * (queued or in a transaction here) or none (OUTCOME_NONE; docs/CLIENT.md "Outcomes"). */
   outcomeOf(requestId: string): { code: number; txid?: TxId } {
-    if (this.fenced) return { code: 38502 };
+    if (this.fenced) return { code: CODE.NODE_FENCED };
     const known = this.requestOutcomes.get(requestId);
     if (known) return { code: known.code, txid: known.txid };
     return { code: this.whereIs(requestId) ? OUTCOME_PENDING : OUTCOME_NONE };

@@ -4,7 +4,7 @@
 // administrative node-downs, and new nodes joining by live-sync (joins.ts). Everything random
 // comes from the seed.
 
-import { HsmError } from '../core/codes.ts';
+import { CODE, HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
 import type { Operation } from '../core/batch.ts';
 import { LiveSyncDonor } from '../appliance/live-sync.ts';
@@ -290,6 +290,9 @@ export class World {
     if (this.faultsOn) await this.faults();
     for (const node of this.nodes)
       if (!node.replica && !node.staysDead && this.now >= node.restartAt) await this.start(node);
+    // The replica's own invariants (one pending transaction, fenced never commits, ...) after
+    // every tick: an AssertionFailure fails the seed with its message.
+    for (const node of this.nodes) node.replica?.checkInvariants();
   }
 
   /** Starts carrying a node's output out, unless a flush is under way (it takes it next). */
@@ -412,7 +415,12 @@ export class World {
         : reply.upToAttempt === undefined || write.attempt <= reply.upToAttempt);
     if (!mine) return;
     // Busy, fenced, or outcome pending: the client retries (the same request id).
-    if (reply.code === 36000 || reply.code === 38502 || reply.code === OUTCOME_PENDING) return;
+    if (
+      reply.code === CODE.REPLICATION_BUSY ||
+      reply.code === CODE.NODE_FENCED ||
+      reply.code === OUTCOME_PENDING
+    )
+      return;
     write.code = reply.code;
     write.txid = reply.txid;
     const client = this.clientState.find((c) => c.outstanding === write);
