@@ -6,13 +6,13 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { freePort } from '../host/node/free-port.ts';
+import { freePort } from '../host/testing/free-port.node.ts';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { HsmClient } from '../host/client/index.ts';
 import { createPool, nodeDir } from '../host/cli/up-command.ts';
-import { nodeConnections } from '../host/node/ws-client.ts';
+import { nodeConnections } from '../host/client/ws-client.node.ts';
 
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 5;
 const CLI = new URL('../build/cli.js', import.meta.url).pathname;

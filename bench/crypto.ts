@@ -275,7 +275,7 @@ async function passwordHashing(): Promise<void> {
 /**
  * For the symmetric operations, whose winner depends on the size (WebCrypto pays a fixed
  * cost per call, noble a cost per byte): the smallest measured size from which WebCrypto is
- * faster at every larger size too. host/service/crypto-engine.ts takes its thresholds from here.
+ * faster at every larger size too. host/wire/crypto-engine.ts takes its thresholds from here.
  */
 function crossovers(): { operation: string; webcryptoFromBytes: number | null }[] {
   return ['AES-256-GCM encrypt', 'AES-256-GCM decrypt', 'HMAC-SHA-256'].map((operation) => {

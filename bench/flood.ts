@@ -16,8 +16,8 @@ import { createInterface } from 'node:readline';
 import { WebSocket } from 'ws';
 import { HsmClient } from '../host/client/index.ts';
 import { createPool, nodeDir } from '../host/cli/up-command.ts';
-import { freePort } from '../host/node/free-port.ts';
-import { nodeConnections } from '../host/node/ws-client.ts';
+import { freePort } from '../host/testing/free-port.node.ts';
+import { nodeConnections } from '../host/client/ws-client.node.ts';
 
 const arg = (name: string, fallback: number): number => {
   const at = process.argv.indexOf(`--${name}`);

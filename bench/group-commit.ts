@@ -8,9 +8,9 @@ import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { Appliance, TICK_MS } from '../host/appliance/appliance.ts';
 import { deriveSyncPointKey } from '../host/core/keys.ts';
-import { newCore } from '../host/node/core-file.ts';
+import { newCore } from '../host/core/load.node.ts';
 import { Random } from '../host/protocol/random.ts';
-import { FileStorage } from '../host/storage/file.ts';
+import { FileStorage } from '../host/storage/file.node.ts';
 import { MemoryHub, MemoryTransport } from '../host/transport/memory.ts';
 
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 4;

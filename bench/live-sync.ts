@@ -9,11 +9,11 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { InProcessPool } from '../host/appliance/in-process-pool.ts';
-import { joinInProcess } from '../host/appliance/live-sync-pool.ts';
+import { InProcessPool } from '../host/testing/in-process-pool.ts';
+import { joinInProcess } from '../host/testing/live-sync-pool.ts';
 import { keyedCore, sampleObject, TEST_SVMK } from '../test/fixtures.ts';
 import { Random } from '../host/protocol/random.ts';
-import type { JoinProgress } from '../host/protocol/live-sync.ts';
+import type { JoinProgress } from '../host/protocol/live-sync/donor.ts';
 import { encodeBackup } from '../host/backup/format.ts';
 import { importBackup } from '../host/backup/restore.ts';
 import { CODE } from '../host/core/codes.ts';

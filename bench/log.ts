@@ -17,7 +17,7 @@ import {
   type EntryBody,
   type PrepareBody,
 } from '../host/core/txlog.ts';
-import { coreWasmPath, type CoreVariant } from '../host/node/core-file.ts';
+import { coreWasmPath, type CoreVariant } from '../host/core/load.node.ts';
 import { keyedCore } from './lib/load.ts';
 import { machineInfo, uptimeLine } from './lib/machine.ts';
 import { fillRandom, repeat, seededRandom, type Samples } from './lib/stats.ts';

@@ -17,7 +17,7 @@ import { createXXHash64, type IHasher } from 'hash-wasm';
 import { encodeBatch, type Write } from '../host/core/batch.ts';
 import type { Core } from '../host/core/core.ts';
 import { BATCH_WRITES_MAX, IO_BUFFER_SIZE, R_ACC_HI, R_ACC_LO } from '../host/core/layout.ts';
-import { coreWasmPath } from '../host/node/core-file.ts';
+import { coreWasmPath } from '../host/core/load.node.ts';
 import { keyedCore } from './lib/load.ts';
 import { machineInfo, uptimeLine } from './lib/machine.ts';
 import {

@@ -4,7 +4,7 @@
 //   - Commits/s of a 3-appliance in-process pool (the real Appliance, memory storage, the real
 //     secure channel over the memory transport) with C concurrent writers.
 
-import { InProcessPool } from '../host/appliance/in-process-pool.ts';
+import { InProcessPool } from '../host/testing/in-process-pool.ts';
 import { encodeBatch, type Write } from '../host/core/batch.ts';
 import type { Core } from '../host/core/core.ts';
 import { CODE } from '../host/core/codes.ts';

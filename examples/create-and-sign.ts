@@ -2,7 +2,7 @@
 // Usage: npx tsx examples/create-and-sign.ts HOST:PORT HOST:PORT  (password in HSMPOOL_PASSWORD)
 
 import { HsmClient } from '../host/client/index.ts';
-import { nodeConnections } from '../host/node/ws-client.ts';
+import { nodeConnections } from '../host/client/ws-client.node.ts';
 
 const [first, second] = process.argv.slice(2);
 const password = process.env.HSMPOOL_PASSWORD ?? '';

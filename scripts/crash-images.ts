@@ -1,12 +1,12 @@
 // npm run crash-images -- [--histories N] [--seed S] [--dir DIR]
-// The crash-image check (host/node/crash-images.ts): N multi-node histories over FileStorage,
+// The crash-image check (host/testing/crash-images.node.ts): N multi-node histories over FileStorage,
 // every disk image a crash could leave recovered and compared with the durable prefix. Prints
 // the figures; on a failure prints each one (seed, node, call) and exits 1. --dir puts the
 // temp directories elsewhere (a tmpfs such as /dev/shm runs it without waiting on fsync).
 
 import { deriveSyncPointKey } from '../host/core/keys.ts';
-import { newCore } from '../host/node/core-file.ts';
-import { runHistory } from '../host/node/crash-images.ts';
+import { newCore } from '../host/core/load.node.ts';
+import { runHistory } from '../host/testing/crash-images.node.ts';
 
 function argument(name: string): string | undefined {
   const at = process.argv.indexOf(`--${name}`);

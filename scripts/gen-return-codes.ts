@@ -1,5 +1,5 @@
 // Writes docs/RETURN_CODES.md from host/core/codes.ts, the single table of return codes.
-// test/return-codes.test.ts fails when the page is out of date. Usage: npm run docs:codes
+// test/core/return-codes.test.ts fails when the page is out of date. Usage: npm run docs:codes
 
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -2,7 +2,7 @@
 // Runs whole pools in one process with faults drawn from each seed; on failure prints the
 // seed, its parameters and the command that replays it, and exits 1.
 
-import { newCore } from '../host/node/core-file.ts';
+import { newCore } from '../host/core/load.node.ts';
 import { deriveSyncPointKey } from '../host/core/keys.ts';
 import { replayCommand, runSeed } from '../host/sim/run.ts';
 import type { SimParams } from '../host/sim/params.ts';

@@ -9,7 +9,7 @@ import {
   type StoreRecord,
   type UserRecord,
 } from '../host/core/records.ts';
-import { newCore, type CoreVariant } from '../host/node/core-file.ts';
+import { newCore, type CoreVariant } from '../host/core/load.node.ts';
 import type { Core } from '../host/core/core.ts';
 
 export const TEST_SVMK = Uint8Array.from({ length: 32 }, (_, i) => i);

@@ -1,7 +1,7 @@
 // An in-process pool of 3 in which node 3 runs under a NodeHost, as `hsmpool node` runs it, so
-// tests can live-sync it in place (test/live-sync-in-place.test.ts, test/discovery.test.ts).
+// tests can live-sync it in place (test/live-sync/in-place.test.ts, test/appliance/discovery.test.ts).
 
-import { InProcessPool } from '../host/appliance/in-process-pool.ts';
+import { InProcessPool } from '../host/testing/in-process-pool.ts';
 import { NodeHost, type NodeHostOptions } from '../host/appliance/node-host.ts';
 import { Random } from '../host/protocol/random.ts';
 import { MemoryTransport } from '../host/transport/memory.ts';

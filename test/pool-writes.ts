@@ -2,7 +2,7 @@
 // the appliance, live-sync, checkpoint and request-outcome tests all need.
 
 import type { WriteInput } from '../host/appliance/appliance.ts';
-import type { InProcessPool } from '../host/appliance/in-process-pool.ts';
+import type { InProcessPool } from '../host/testing/in-process-pool.ts';
 import { Random } from '../host/protocol/random.ts';
 import { keyedCore, sampleObject } from './fixtures.ts';
 

@@ -5,7 +5,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { Core } from '../host/core/core.ts';
 import type { KdfParameters, KeyType } from '../host/core/records.ts';
-import { CryptoEngine, keyBytes, type KeyBytes } from '../host/service/crypto-engine.ts';
+import { CryptoEngine, keyBytes, type KeyBytes } from '../host/wire/crypto-engine.ts';
 import { fromBase64, toHex } from '../host/wire/bytes.ts';
 import { LocalBackend, createLocalPool } from '../host/service/local-backend.ts';
 import {
@@ -13,16 +13,16 @@ import {
   type RequestType,
   type ResultOf,
   type ServiceResponse,
-} from '../host/service/protocol.ts';
+} from '../host/wire/messages.ts';
 import {
   DEFAULT_KDF_LIMITS as defaultLimits,
   ScramClient,
   saltPassword,
-} from '../host/service/scram.ts';
+} from '../host/wire/scram.ts';
 import { Service } from '../host/service/service.ts';
 import type { Session } from '../host/service/session.ts';
 import { bootstrapPool } from '../host/service/users.ts';
-import { keyContext, seal, unseal } from '../host/service/wrapping.ts';
+import { keyContext, seal, unseal } from '../host/wire/wrapping.ts';
 import { TEST_SVMK, keyedCore } from './fixtures.ts';
 
 /** RFC 7677's iteration count: the cheapest the client accepts by default (about 2 ms with WebCrypto). */

@@ -13,8 +13,8 @@ import {
   type PoolNode,
   type PrepareBody,
 } from '../host/core/txlog.ts';
-import { recover, type RecoveredState } from '../host/appliance/recovery.ts';
-import { writeCheckpoint } from '../host/storage/compaction.ts';
+import { recover, type RecoveredState } from '../host/log/recovery.ts';
+import { writeCheckpoint } from '../host/log/compaction.ts';
 import type { Storage } from '../host/storage/storage.ts';
 import { Random } from '../host/protocol/random.ts';
 import { keyedCore, sampleObject, sampleUser, toHex } from './fixtures.ts';

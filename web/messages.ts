@@ -7,7 +7,7 @@
 // as text frames.
 
 import type { ReplicationEvent, ReplicationInfo } from '../host/appliance/appliance.ts';
-import type { JoinProgress } from '../host/protocol/live-sync.ts';
+import type { JoinProgress } from '../host/protocol/live-sync/donor.ts';
 import type { NodeAddress } from '../host/protocol/types.ts';
 
 /** What a worker needs to run one appliance of the pool. */

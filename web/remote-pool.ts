@@ -7,7 +7,7 @@
 import type { ConnectionFactory } from '../host/client/connection.ts';
 import { webSocketConnections, type WebSocketConstructor } from '../host/client/ws-connection.ts';
 import { CODE, HsmError, describe } from '../host/core/codes.ts';
-import { RemoteConsole } from '../host/console/remote.ts';
+import { RemoteConsole } from '../host/client/remote-console.ts';
 import type { NodeStatus } from './messages.ts';
 import type { ConsoleAnswer, Flight, TabNode } from './tab-pool.ts';
 

@@ -12,9 +12,9 @@ import type {
 } from '../host/client/connection.ts';
 import { Random } from '../host/protocol/random.ts';
 import type { NodeAddress } from '../host/protocol/types.ts';
-import { secureRandomBytes } from '../host/service/random.ts';
+import { secureRandomBytes } from '../host/wire/random.ts';
 import { IndexedDbStorage } from '../host/storage/indexeddb.ts';
-import type { JoinProgress } from '../host/protocol/live-sync.ts';
+import type { JoinProgress } from '../host/protocol/live-sync/donor.ts';
 import type { NodeConfig, NodeStatus, PageToWorker, WorkerToPage } from './messages.ts';
 import { fromHex, toHex } from '../host/wire/bytes.ts';
 

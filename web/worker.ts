@@ -5,14 +5,14 @@
 import { TICK_MS } from '../host/appliance/appliance.ts';
 import { liveSyncJoin, type Joined } from '../host/appliance/live-sync.ts';
 import { NodeHost } from '../host/appliance/node-host.ts';
-import { SessionServer, applianceBackend } from '../host/appliance/sessions.ts';
-import { runCommand } from '../host/console/commands.ts';
+import { SessionServer, applianceBackend } from '../host/server/sessions.ts';
+import { runCommand } from '../host/server/console-commands.ts';
 import { CODE, HsmError, describe } from '../host/core/codes.ts';
 import { Core } from '../host/core/core.ts';
 import { deriveSyncPointKey } from '../host/core/keys.ts';
 import { Random } from '../host/protocol/random.ts';
 import type { NodeId } from '../host/protocol/types.ts';
-import { secureRandomBytes } from '../host/service/random.ts';
+import { secureRandomBytes } from '../host/wire/random.ts';
 import { Service } from '../host/service/service.ts';
 import { bootstrapPool } from '../host/service/users.ts';
 import { IndexedDbStorage } from '../host/storage/indexeddb.ts';

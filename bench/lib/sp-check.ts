@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { encodeBatch, type Write } from '../../host/core/batch.ts';
 import type { Core } from '../../host/core/core.ts';
 import { R_ACC_HI, R_ACC_LO } from '../../host/core/layout.ts';
-import { coreWasmPath } from '../../host/node/core-file.ts';
+import { coreWasmPath } from '../../host/core/load.node.ts';
 import { keyedCore } from './load.ts';
 import { RecordFactory, SHAPE_300, SHAPE_64, type RecordShape } from './records.ts';
 import { fillRandom, seededRandom } from './stats.ts';

@@ -26,7 +26,7 @@ import { NodeCache } from './node-cache.ts';
 import { NodeRuntime } from './runtime.ts';
 import { LiveSyncDonor } from './live-sync.ts';
 import { pumpReady } from './ready-pump.ts';
-import { isLiveSync } from '../protocol/live-sync.ts';
+import { isLiveSync } from '../protocol/live-sync/donor.ts';
 import { AssertionFailure } from '../protocol/assert.ts';
 import type { MembershipEvents } from '../protocol/types.ts';
 import type { DiscoveryStatus } from './discovery.ts';

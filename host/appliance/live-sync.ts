@@ -1,6 +1,6 @@
 // Live-sync at the appliance: the donor side (one transfer at a time, beside the replica) and
 // `liveSyncJoin`, which brings an empty node into a running pool. The state machines are in
-// host/protocol/live-sync.ts; docs/LIVE_SYNC.md describes the whole. Browser-safe.
+// host/protocol/live-sync/donor.ts; docs/LIVE_SYNC.md describes the whole. Browser-safe.
 
 import { CODE, HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
@@ -11,16 +11,16 @@ import {
   donorRefusal,
   type JoinProgress,
   type JoinResult,
-} from '../protocol/live-sync.ts';
-import { JoinerDriver } from '../protocol/live-sync-joiner.ts';
+} from '../protocol/live-sync/donor.ts';
+import { JoinerDriver } from '../protocol/live-sync/joiner.ts';
 import type { Replica } from '../protocol/replica.ts';
 import type { Envelope, LiveSyncBody, NodeAddress, NodeId } from '../protocol/types.ts';
 import type { Storage } from '../storage/storage.ts';
 import { PROBE_TIMEOUT_MS, probePeer } from '../transport/probe.ts';
 import type { FramedSocket, PeerTransport } from '../transport/transport.ts';
-import { writeJoinImage } from './join-image.ts';
+import { writeJoinImage } from '../log/join-image.ts';
 
-export type { JoinProgress, JoinResult } from '../protocol/live-sync.ts';
+export type { JoinProgress, JoinResult } from '../protocol/live-sync/donor.ts';
 
 /** The donor side of an appliance: serves one joiner at a time. The session it serves is the
  * replica's `donorSession`: the replica tells it of commits, idle steps and probe replies. */

@@ -12,24 +12,33 @@ import {
   storeCheckpoint,
   takeCheckpoint,
   type CheckpointImage,
-} from '../storage/compaction.ts';
+} from '../log/compaction.ts';
 import {
   encodeRequestOutcomes,
   nextCheckpoint,
   readRequestOutcomes,
   REQUEST_OUTCOMES_KEY,
-} from './request-outcomes.ts';
+} from '../log/request-outcomes.ts';
 import {
   encodeTransactionOutcomes,
   loadTransactionOutcomes,
   TRANSACTION_OUTCOMES_KEY,
-} from './transaction-outcomes.ts';
+} from '../log/transaction-outcomes.ts';
 import type { Random } from '../protocol/random.ts';
 import { Replica, type Outcome, type Timers } from '../protocol/replica.ts';
 import type { LogRecord, MembershipEvents, NodeAddress, NodeId, Ready } from '../protocol/types.ts';
-import { concatBytes, type Storage } from '../storage/storage.ts';
-import { fromPoolNode, toEntry, toHex, toPoolNode, transactionOf } from './log-records.ts';
-import { recover, type RecoveredState } from './recovery.ts';
+import type { Storage } from '../storage/storage.ts';
+import { joinBytes } from '../wire/bytes.ts';
+import {
+  encodeRecords,
+  fromPoolNode,
+  membershipRecordsBeyond,
+  toEntry,
+  toHex,
+  toPoolNode,
+  transactionOf,
+} from '../log/log-records.ts';
+import { recover, type RecoveredState } from '../log/recovery.ts';
 
 /** Log bytes appended since the last checkpoint that trigger the next one (and a compaction). */
 export const CHECKPOINT_LOG_BYTES = 16 << 20;
@@ -75,34 +84,6 @@ export interface RuntimeOptions {
    * checkpoint lists the members, not the nodes fenced before it joined). Merged, and those
    * recovery did not find are logged (`loggedAtOpen`) so that a restart recovers them too. */
   readonly membership?: MembershipEvents;
-}
-
-/** Membership events as log records (at the epoch they make), except the nodes added and the
- * nodes down the log already says: a checkpoint's node list says which nodes are members,
- * nothing more, so the nodes fenced (and added, then fenced) follow it as entries. */
-export function membershipRecordsBeyond(
-  events: MembershipEvents,
-  logged: { readonly added: ReadonlySet<NodeId>; readonly down: ReadonlySet<NodeId> },
-): LogRecord[] {
-  const epoch = events.added.length + events.down.length;
-  return [
-    ...events.added
-      .filter((node) => !logged.added.has(node.id))
-      .map((node): LogRecord => ({ type: 'node-added', node, epoch })),
-    ...events.down
-      .filter((id) => !logged.down.has(id))
-      .map((node): LogRecord => ({ type: 'node-down', node, epoch })),
-  ];
-}
-
-/** Log entries for records, chained by `encoder` after the last one it encoded. */
-export function encodeRecords(encoder: LogEncoder, records: readonly LogRecord[]): Uint8Array {
-  if (records.length === 0) return new Uint8Array(0);
-  const parts = records.map((record) => {
-    const entry = toEntry(record);
-    return encoder.encode(entry.body, { transactionId: entry.transactionId, epoch: entry.epoch });
-  });
-  return parts.length === 1 ? parts[0] : concatBytes(parts);
 }
 
 export class NodeRuntime {

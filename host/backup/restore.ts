@@ -1,5 +1,5 @@
 // Restore: a node's storage replaced by a backup's state, durably, so that its next start
-// (host/appliance/recovery.ts) recovers exactly the backup's Sync-Point. Pure over the
+// (host/log/recovery.ts) recovers exactly the backup's Sync-Point. Pure over the
 // Storage interface (browser-safe); the CLI (host/cli/restore-command.ts) adds the node
 // directory, its lock and its SVMK.
 //
@@ -18,12 +18,12 @@
 import {
   encodeTransactionOutcomes,
   TRANSACTION_OUTCOMES_KEY,
-} from '../appliance/transaction-outcomes.ts';
+} from '../log/transaction-outcomes.ts';
 import { CODE, HsmError } from '../core/codes.ts';
 import type { Core, SyncPoint } from '../core/core.ts';
 import { LOG_START, LogEncoder, type PoolNode } from '../core/txlog.ts';
-import { recover } from '../appliance/recovery.ts';
-import { splitSnapshot } from '../appliance/recovery.ts';
+import { recover } from '../log/recovery.ts';
+import { splitSnapshot } from '../log/recovery.ts';
 import type { Storage } from '../storage/storage.ts';
 import { decodeBackup, hex16, type BackupHeader } from './format.ts';
 

@@ -2,7 +2,7 @@
 // audit.node.ts) through its remote console, with the hash chain checked twice: by the node over
 // its whole file, and here over the entries received. Exit 1 when either check fails.
 
-import { verifyChain, type AuditEntry } from '../appliance/audit.node.ts';
+import { verifyChain, type AuditEntry } from '../server/audit.node.ts';
 import { RemoteConsole, readPassword } from './console-command.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 

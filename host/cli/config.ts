@@ -1,6 +1,6 @@
 // A node's data directory: its identity and pool (node.json), the pool master key
 // (svmk.key, the emulated secure element: 0600, the one secret kept in the clear, as the
-// HSM's tamper-proof storage would), the log, snapshots and metadata (host/storage/file.ts),
+// HSM's tamper-proof storage would), the log, snapshots and metadata (host/storage/file.node.ts),
 // and a lock file so two processes never share one directory.
 
 import { randomBytes } from 'node:crypto';
@@ -135,4 +135,13 @@ function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** HOST:PORT, split (a usage error otherwise). */
+export function splitAddress(address: string): { host: string; port: number } {
+  const at = address.lastIndexOf(':');
+  const port = Number(address.slice(at + 1));
+  if (at <= 0 || !Number.isInteger(port) || port < 0 || port > 65535)
+    throw new CliError(EXIT.USAGE, `not a HOST:PORT address: ${address}`);
+  return { host: address.slice(0, at), port };
 }

@@ -7,9 +7,9 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
 import { HsmError } from '../core/codes.ts';
-import { nodeConnections } from '../node/ws-client.ts';
-import { RemoteConsole as SharedRemoteConsole } from '../console/remote.ts';
-import type { ConsoleResult } from '../console/commands.ts';
+import { nodeConnections } from '../client/ws-client.node.ts';
+import { RemoteConsole as SharedRemoteConsole } from '../client/remote-console.ts';
+import type { ConsoleResult } from '../wire/messages.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 
 export interface ConsoleOptions {
@@ -44,7 +44,7 @@ export async function readPassword(options: {
   );
 }
 
-/** A logged-in remote-console session over the `ws` package (host/console/remote.ts). */
+/** A logged-in remote-console session over the `ws` package (host/client/remote-console.ts). */
 export type RemoteConsole = SharedRemoteConsole;
 export const RemoteConsole = {
   async open(

@@ -16,8 +16,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { HsmClient } from '../client/client.ts';
 import { CODE, HsmError, describe } from '../core/codes.ts';
 import { KEY_TYPES, type KeyType } from '../core/records.ts';
-import type { KeyInfo, UserInfo } from '../service/protocol.ts';
-import { nodeConnections } from '../node/ws-client.ts';
+import type { KeyInfo, UserInfo } from '../wire/messages.ts';
+import { nodeConnections } from '../client/ws-client.node.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 
 export interface KeyCommandOptions {

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { CODE, HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
 import type { Storage } from '../storage/storage.ts';
-import type { NodeServer } from '../transport/ws-node.ts';
+import type { NodeServer } from '../transport/ws.node.ts';
 import { CliError, EXIT, metaDamaged } from './exit-codes.ts';
 import {
   configPath,
@@ -27,14 +27,15 @@ import {
   writeNodeDirectory,
   type NodeConfig,
 } from './config.ts';
-import { splitAddress, type NodeCommandOptions } from './node-command.ts';
+import { splitAddress } from './config.ts';
+import type { NodeCommandOptions } from './node-command.ts';
 import {
   liveSyncJoin,
   type DonorAddress,
   type JoinProgress,
   type Joined,
 } from '../appliance/live-sync.ts';
-import { dialPeerSocket } from '../node/live-sync-dial.ts';
+import { dialPeerSocket } from '../appliance/live-sync-dial.node.ts';
 import { probePeer } from '../transport/probe.ts';
 import { DISCOVERY_PROBE_TIMEOUT_MS, DISCOVERY_PULSE_TICKS } from '../appliance/discovery.ts';
 import { TICK_MS } from '../appliance/appliance.ts';

@@ -9,8 +9,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe } from '../core/codes.ts';
 import { checksumHex, parseEntry, scanLog, type EntryBody } from '../core/txlog.ts';
-import { newCore } from '../node/core-file.ts';
-import { spHex, toHex } from '../appliance/log-records.ts';
+import { newCore } from '../core/load.node.ts';
+import { spHex, toHex } from '../log/log-records.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 
 export interface LogOptions {

@@ -7,7 +7,7 @@ import { openNodeLog, type Level, type NodeLog } from './node-log.ts';
 import type { Core } from '../core/core.ts';
 import { NodeHost } from '../appliance/node-host.ts';
 import type { Joined } from '../appliance/live-sync.ts';
-import { dialPeerSocket } from '../node/live-sync-dial.ts';
+import { dialPeerSocket } from '../appliance/live-sync-dial.node.ts';
 import { parseDiscoveryRange } from '../appliance/discovery.ts';
 import {
   joiningPath,
@@ -17,17 +17,18 @@ import {
   writeJoining,
 } from './live-sync-join.ts';
 import { deriveSyncPointKey } from '../core/keys.ts';
-import { newCore } from '../node/core-file.ts';
+import { newCore } from '../core/load.node.ts';
 import { Random } from '../protocol/random.ts';
-import { FileStorage } from '../storage/file.ts';
-import { startNodeServer, type NodeServer } from '../transport/ws-node.ts';
-import { SessionServer, applianceBackend } from '../appliance/sessions.ts';
-import { NodeMetrics } from '../appliance/metrics.node.ts';
-import { AuditLog, auditFields, auditPath } from '../appliance/audit.node.ts';
+import { FileStorage } from '../storage/file.node.ts';
+import { startNodeServer, type NodeServer } from '../transport/ws.node.ts';
+import { SessionServer, applianceBackend } from '../server/sessions.ts';
+import { NodeMetrics } from '../server/metrics.node.ts';
+import { AuditLog, auditFields, auditPath } from '../server/audit.node.ts';
 import { Service } from '../service/service.ts';
 import { runBootstrap } from './bootstrap.ts';
 import { checkDataDirectory } from './startup-check.ts';
 import { HsmError } from '../core/codes.ts';
+import { splitAddress } from './config.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 import {
   configPath,
@@ -42,7 +43,7 @@ import {
 } from './config.ts';
 import { existsSync, unlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { runCommand } from '../console/commands.ts';
+import { runCommand } from '../server/console-commands.ts';
 import { privateUmask, securePermissions } from './permissions.ts';
 import { randomBytes } from 'node:crypto';
 import { toHex64 } from '../wire/bytes.ts';
@@ -63,14 +64,6 @@ export interface NodeCommandOptions {
   readonly svmkFile?: string;
   /** Auto-discovery: HOST:PORT-PORT[,...] (discovery.ts). */
   readonly discover?: string;
-}
-
-export function splitAddress(address: string): { host: string; port: number } {
-  const at = address.lastIndexOf(':');
-  const port = Number(address.slice(at + 1));
-  if (at <= 0 || !Number.isInteger(port) || port < 0 || port > 65535)
-    throw new CliError(EXIT.USAGE, `not a HOST:PORT address: ${address}`);
-  return { host: address.slice(0, at), port };
 }
 
 /** A data directory that does not exist yet becomes the first node of a new pool. */

@@ -6,15 +6,15 @@
 // (host/backup/restore.ts), so its next start recovers exactly the backup's SP.
 
 import { userInfo } from 'node:os';
-import { AuditLog, auditPath } from '../appliance/audit.node.ts';
+import { AuditLog, auditPath } from '../server/audit.node.ts';
 import { readFileSync } from 'node:fs';
 import { HsmError } from '../core/codes.ts';
 import { deriveSyncPointKey } from '../core/keys.ts';
-import { newCore } from '../node/core-file.ts';
-import { FileStorage } from '../storage/file.ts';
+import { newCore } from '../core/load.node.ts';
+import { FileStorage } from '../storage/file.node.ts';
 import { hex16 } from '../backup/format.ts';
 import { restoreBackup } from '../backup/restore.ts';
-import { toPoolNode } from '../appliance/log-records.ts';
+import { toPoolNode } from '../log/log-records.ts';
 import { configPath, lockDirectory, readConfig, readSvmk } from './config.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 import { existsSync } from 'node:fs';

@@ -11,13 +11,13 @@ import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { HsmError } from '../core/codes.ts';
 import { parseNodeCache, NODE_CACHE_KEY } from '../appliance/node-cache.ts';
-import { recover } from '../appliance/recovery.ts';
-import { REQUEST_OUTCOMES_KEY, decodeRequestOutcomesBlob } from '../appliance/request-outcomes.ts';
+import { recover } from '../log/recovery.ts';
+import { REQUEST_OUTCOMES_KEY, decodeRequestOutcomesBlob } from '../log/request-outcomes.ts';
 import {
   TRANSACTION_OUTCOMES_KEY,
   decodeTransactionOutcomes,
-} from '../appliance/transaction-outcomes.ts';
-import { toPoolNode } from '../appliance/log-records.ts';
+} from '../log/transaction-outcomes.ts';
+import { toPoolNode } from '../log/log-records.ts';
 import type { Core } from '../core/core.ts';
 import { STORAGE_NAME_PATTERN, checkStorageName, type Storage } from '../storage/storage.ts';
 import { bootstrapPath, readBootstrap } from './bootstrap.ts';

@@ -1,6 +1,6 @@
 // `hsmpool status --host H:P[,H:P...] --user admin`: the manual's initial checks, pool-wide, in
 // one command. It logs in to the remote console of the first node that answers, learns the
-// members from it, asks every member for its `status` (host/console/status.ts), prints one table
+// members from it, asks every member for its `status` (host/server/console-status.ts), prints one table
 // and the four checks of the manual's troubleshooting, in its order (docs/TROUBLESHOOTING.md):
 //   1. node cache    every member's cache holds every other member at the address it listens at
 //   2. communication every member answers, and each one's connection test reaches every other
@@ -9,7 +9,7 @@
 // Exit 0 only when all four pass; 1 when one fails; 4 when no node could be reached.
 
 import { CODE, describe } from '../core/codes.ts';
-import type { NodeStatus } from '../console/status.ts';
+import type { NodeStatus } from '../server/console-status.ts';
 import { RemoteConsole, readPassword } from './console-command.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 

@@ -12,9 +12,9 @@ import { CliError, EXIT } from './exit-codes.ts';
 import { newId, newSvmk, readConfig, writeNodeDirectory, type NodeConfig } from './config.ts';
 import { writeBootstrap } from './bootstrap.ts';
 import { bootstrapPool } from '../service/users.ts';
-import { newCore } from '../node/core-file.ts';
+import { newCore } from '../core/load.node.ts';
 import { HsmClient } from '../client/client.ts';
-import { nodeConnections } from '../node/ws-client.ts';
+import { nodeConnections } from '../client/ws-client.node.ts';
 
 export interface UpOptions {
   readonly nodes: number;

@@ -17,7 +17,7 @@
 
 import { CODE, HsmError, writeOutcome } from '../core/codes.ts';
 import type { AclEntry, KeyType } from '../core/records.ts';
-import { CryptoEngine } from '../service/crypto-engine.ts';
+import { CryptoEngine } from '../wire/crypto-engine.ts';
 import { fromBase64, toHex } from '../wire/bytes.ts';
 import {
   NAME_PATTERN,
@@ -29,10 +29,10 @@ import {
   type ResultOf,
   type ServiceRequest,
   type UserInfo,
-} from '../service/protocol.ts';
-import { secureRandomBytes } from '../service/random.ts';
-import { DEFAULT_KDF_LIMITS, type KdfLimits } from '../service/scram.ts';
-import { keyContext, seal, unseal } from '../service/wrapping.ts';
+} from '../wire/messages.ts';
+import { secureRandomBytes } from '../wire/random.ts';
+import { DEFAULT_KDF_LIMITS, type KdfLimits } from '../wire/scram.ts';
+import { keyContext, seal, unseal } from '../wire/wrapping.ts';
 import type { ConnectionFactory } from './connection.ts';
 import { NODE_STALE_CODES, NodeLink, isNodeFailure, type LinkSession } from './node-link.ts';
 import { isRequestId } from '../wire/ids.ts';

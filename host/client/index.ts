@@ -2,8 +2,8 @@
 
 export { HsmError, writeOutcome, type WriteOutcome } from '../core/codes.ts';
 export type { KeyType } from '../core/records.ts';
-export type { KeyInfo, Policy, UserInfo } from '../service/protocol.ts';
-export type { KdfLimits } from '../service/scram.ts';
+export type { KeyInfo, Policy, UserInfo } from '../wire/messages.ts';
+export type { KdfLimits } from '../wire/scram.ts';
 export {
   BUSY_RETRIES_LIMIT,
   CLIENT_NODES_MAX,
@@ -20,4 +20,3 @@ export type {
   WriteOutcomeReport,
 } from './client.ts';
 export type { ConnectionFactory, FrameConnection, FrameListener } from './connection.ts';
-export { MemoryNetwork } from './memory-connection.ts';

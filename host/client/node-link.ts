@@ -4,7 +4,7 @@
 // drops the connection (a late reply must not be mistaken for a new one's).
 
 import { CODE, HsmError } from '../core/codes.ts';
-import { keyBytes, type CryptoEngine, type KeyBytes } from '../service/crypto-engine.ts';
+import { keyBytes, type CryptoEngine, type KeyBytes } from '../wire/crypto-engine.ts';
 import { toBase64 } from '../wire/bytes.ts';
 import {
   FRAME_SIZE_MAX,
@@ -12,9 +12,9 @@ import {
   type ResultOf,
   type ServiceRequest,
   type ServiceResponse,
-} from '../service/protocol.ts';
-import { ScramClient, saltPassword, type KdfLimits } from '../service/scram.ts';
-import { SessionChannel } from '../service/session-channel.ts';
+} from '../wire/messages.ts';
+import { ScramClient, saltPassword, type KdfLimits } from '../wire/scram.ts';
+import { SessionChannel } from '../wire/session-channel.ts';
 import type { ConnectionFactory, FrameConnection } from './connection.ts';
 
 /** Requests one connection may have in flight. */

@@ -1,5 +1,5 @@
 // The SDK's connections over WebSocket: a browser passes its global WebSocket, Node passes
-// the `ws` package's (host/node/ws-client.ts). Frames are JSON text; the node answers in
+// the `ws` package's (host/client/ws-client.node.ts). Frames are JSON text; the node answers in
 // binary frames holding UTF-8 JSON.
 
 import { CODE, HsmError } from '../core/codes.ts';

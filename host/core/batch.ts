@@ -3,7 +3,7 @@
 
 import { OP_DELETE, OP_INSERT, OP_REPLACE, OP_REPLACE_IF } from './layout.ts';
 import { KIND_NUMBER, utf8, type RecordKind } from './records.ts';
-import { toHex } from '../wire/bytes.ts';
+import { bytesToHex as toHex } from '@noble/hashes/utils.js';
 
 export type Operation =
   | { readonly op: 'insert'; readonly record: Uint8Array }

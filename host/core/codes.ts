@@ -1,5 +1,5 @@
 // Every return code a user can meet: number, name, meaning, what to do.
-// docs/RETURN_CODES.md is checked against this table by test/return-codes.test.ts.
+// docs/RETURN_CODES.md is checked against this table by test/core/return-codes.test.ts.
 // DINAMO's numbers are reused where one exists; 38xxx are hsmpool's own.
 
 export interface ReturnCode {

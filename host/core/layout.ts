@@ -1,5 +1,5 @@
 // Mirrors of assembly/limits.ts and the result-area layout of assembly/index.ts.
-// test/core-layout.test.ts reads the AssemblyScript sources and checks these agree.
+// test/core/layout.test.ts reads the AssemblyScript sources and checks these agree.
 
 export const RECORD_SIZE_MAX = 8192;
 export const NAME_LENGTH_MAX = 32;

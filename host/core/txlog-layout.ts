@@ -1,6 +1,6 @@
 // Byte layout of the core's log entries and of its scan state and results: mirrors of
 // assembly/txlog.ts and assembly/txlog-scan.ts, one copy for the host wrapper (txlog.ts) and
-// the fuzz replay (scripts/fuzz/targets.ts). test/core-layout.test.ts checks every value
+// the fuzz replay (scripts/fuzz/targets.ts). test/core/layout.test.ts checks every value
 // against the assembly source.
 
 // ---- Entry header (assembly/txlog.ts) ----

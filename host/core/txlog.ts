@@ -48,7 +48,7 @@ import {
   SCAN_ANY_POOL,
   LOG_HEADER_SIZE,
 } from './txlog-layout.ts';
-import { toHex } from '../wire/bytes.ts';
+import { bytesToHex as toHex } from '@noble/hashes/utils.js';
 
 export * from './txlog-body.ts';
 

@@ -1,5 +1,5 @@
 // Puts a replica back as it was before a restart, from what recovery found in its log
-// (host/appliance/recovery.ts rebuilt the key store itself): the pending transaction (the PTL
+// (host/log/recovery.ts rebuilt the key store itself): the pending transaction (the PTL
 // carries everything needed to commit it), decided outcomes that answer late and duplicate
 // messages, write outcomes that answer retried requests, and membership events.
 

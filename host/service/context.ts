@@ -13,12 +13,12 @@ import type {
   UserRecord,
 } from '../core/records.ts';
 import type { ServiceBackend } from './backend.ts';
-import { keyBytes, type CryptoEngine, type KeyBytes } from './crypto-engine.ts';
+import { keyBytes, type CryptoEngine, type KeyBytes } from '../wire/crypto-engine.ts';
 import { toBase64, toHex } from '../wire/bytes.ts';
 import { loadKey } from './key-material.ts';
-import type { Policy, WriteResult } from './protocol.ts';
+import type { Policy, WriteResult } from '../wire/messages.ts';
 import type { Session } from './session.ts';
-import { unwrapObjectKey } from './wrapping.ts';
+import { unwrapObjectKey } from '../wire/wrapping.ts';
 
 /** The policy until an administrator sets one (the bootstrap writes it too). */
 export const DEFAULT_POLICY: Policy = {

@@ -2,10 +2,10 @@
 
 export type { ServiceBackend } from './backend.ts';
 export { DEFAULT_POLICY, PRODUCTION_KDF } from './context.ts';
-export { CryptoEngine } from './crypto-engine.ts';
+export { CryptoEngine } from '../wire/crypto-engine.ts';
 export { LocalBackend, LocalReplication, createLocalPool } from './local-backend.ts';
-export * from './protocol.ts';
-export { secureRandomBytes } from './random.ts';
+export * from '../wire/messages.ts';
+export { secureRandomBytes } from '../wire/random.ts';
 export { SESSIONS_MAX, Service } from './service.ts';
 export type { ServiceOptions } from './service.ts';
 export type { Session } from './session.ts';

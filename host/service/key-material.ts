@@ -9,7 +9,7 @@
 import { p256 } from '@noble/curves/nist.js';
 import { CODE, HsmError } from '../core/codes.ts';
 import type { KeyType } from '../core/records.ts';
-import { keyBytes, type CryptoEngine, type KeyBytes } from './crypto-engine.ts';
+import { keyBytes, type CryptoEngine, type KeyBytes } from '../wire/crypto-engine.ts';
 
 export type KeyFamily = 'cipher' | 'mac' | 'signature';
 

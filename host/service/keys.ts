@@ -8,7 +8,7 @@ import { CODE, HsmError } from '../core/codes.ts';
 import { ACL_ENTRIES_MAX } from '../core/layout.ts';
 import type { KeyType, ObjectRecord, UserRecord } from '../core/records.ts';
 import type { RequestContext } from './context.ts';
-import { GCM_NONCE_SIZE, type KeyBytes } from './crypto-engine.ts';
+import { GCM_NONCE_SIZE, type KeyBytes } from '../wire/crypto-engine.ts';
 import { canonicalMaterial, generateMaterial, loadKey } from './key-material.ts';
 import * as operations from './operations.ts';
 import { requireFamily } from './operations.ts';
@@ -19,9 +19,9 @@ import {
   type Decoded,
   type KeyInfo,
   type ResultOf,
-} from './protocol.ts';
+} from '../wire/messages.ts';
 import { TEMPORARY_KEYS_MAX } from './session.ts';
-import { keyContext, seal, unseal, wrapObjectKey } from './wrapping.ts';
+import { keyContext, seal, unseal, wrapObjectKey } from '../wire/wrapping.ts';
 
 type Right = 'use' | 'export' | 'remove';
 

@@ -9,7 +9,7 @@ import type { Core } from '../core/core.ts';
 import type { ClientReply, WriteRequest } from '../protocol/types.ts';
 import type { ServiceBackend } from './backend.ts';
 import { fromHex, toHex } from '../wire/bytes.ts';
-import { secureRandomBytes } from './random.ts';
+import { secureRandomBytes } from '../wire/random.ts';
 import { isRequestId } from '../wire/ids.ts';
 
 export { secureRandomBytes };

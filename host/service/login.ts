@@ -13,12 +13,12 @@ import { CODE, HsmError, writeOutcome } from '../core/codes.ts';
 import { deriveKey } from '../core/keys.ts';
 import { utf8, type UserRecord } from '../core/records.ts';
 import { SALT_SIZE, type NodeContext } from './context.ts';
-import { keyBytes } from './crypto-engine.ts';
-import type { Decoded, ResultOf } from './protocol.ts';
-import { NAME_PATTERN } from './protocol.ts';
-import { ScramServer, parseClientFirst, type ScramCredentials } from './scram.ts';
+import { keyBytes } from '../wire/crypto-engine.ts';
+import type { Decoded, ResultOf } from '../wire/messages.ts';
+import { NAME_PATTERN } from '../wire/messages.ts';
+import { ScramServer, parseClientFirst, type ScramCredentials } from '../wire/scram.ts';
 import type { Session } from './session.ts';
-import { SessionChannel } from './session-channel.ts';
+import { SessionChannel } from '../wire/session-channel.ts';
 import { equalBytes } from '../wire/bytes.ts';
 
 /** Users whose failures wait to be recorded in the pool (only while the pool stays busy). */

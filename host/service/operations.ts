@@ -8,7 +8,12 @@
 
 import { CODE, HsmError } from '../core/codes.ts';
 import type { KeyType } from '../core/records.ts';
-import { GCM_NONCE_SIZE, GCM_TAG_SIZE, type CryptoEngine, type KeyBytes } from './crypto-engine.ts';
+import {
+  GCM_NONCE_SIZE,
+  GCM_TAG_SIZE,
+  type CryptoEngine,
+  type KeyBytes,
+} from '../wire/crypto-engine.ts';
 import { concatBytes, constantTimeEqual } from '../wire/bytes.ts';
 import { KEY_FAMILY, type KeyFamily } from './key-material.ts';
 

@@ -7,7 +7,7 @@ import { CODE, HsmError } from '../core/codes.ts';
 import type { KdfParameters, UserRecord } from '../core/records.ts';
 import type { ServiceBackend } from './backend.ts';
 import { NodeContext, PRODUCTION_KDF, type RequestContext } from './context.ts';
-import { CryptoEngine } from './crypto-engine.ts';
+import { CryptoEngine } from '../wire/crypto-engine.ts';
 import * as keys from './keys.ts';
 import { FailedLogins, loginFinish, loginStart, type LoginEvents } from './login.ts';
 import {
@@ -19,7 +19,7 @@ import {
   type RequestType,
   type ResultOf,
   type ServiceResponse,
-} from './protocol.ts';
+} from '../wire/messages.ts';
 import { Session } from './session.ts';
 import * as users from './users.ts';
 

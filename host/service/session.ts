@@ -1,10 +1,10 @@
 // One client's session on one node: where its login stands, its temporary keys (they live
 // here only and are never replicated), and when it was last active (the policy's idle timeout).
 
-import type { KeyBytes } from './crypto-engine.ts';
-import type { KeyInfo } from './protocol.ts';
-import type { ScramServer } from './scram.ts';
-import type { SealedSession, SessionChannel } from './session-channel.ts';
+import type { KeyBytes } from '../wire/crypto-engine.ts';
+import type { KeyInfo } from '../wire/messages.ts';
+import type { ScramServer } from '../wire/scram.ts';
+import type { SealedSession, SessionChannel } from '../wire/session-channel.ts';
 
 /** Temporary keys one session may hold. */
 export const TEMPORARY_KEYS_MAX = 64;

@@ -11,9 +11,9 @@ import { WRITE_OPS_MAX } from '../core/layout.ts';
 import { type KdfParameters, type PolicyRecord, type UserRecord } from '../core/records.ts';
 import type { WriteRequest } from '../protocol/types.ts';
 import { DEFAULT_POLICY, PRODUCTION_KDF, SALT_SIZE, type RequestContext } from './context.ts';
-import { CryptoEngine } from './crypto-engine.ts';
+import { CryptoEngine } from '../wire/crypto-engine.ts';
 import { toHex } from '../wire/bytes.ts';
-import { secureRandomBytes } from './random.ts';
+import { secureRandomBytes } from '../wire/random.ts';
 import type { FailedLogins } from './login.ts';
 import {
   LIST_PAGE_SIZE_DEFAULT,
@@ -22,9 +22,9 @@ import {
   type Policy,
   type ResultOf,
   type UserInfo,
-} from './protocol.ts';
-import { saltPassword, scramKeys } from './scram.ts';
-import { unseal } from './wrapping.ts';
+} from '../wire/messages.ts';
+import { saltPassword, scramKeys } from '../wire/scram.ts';
+import { unseal } from '../wire/wrapping.ts';
 
 /** Characters of a generated administrator password (62 symbols: about 119 bits). */
 export const GENERATED_PASSWORD_LENGTH = 20;

@@ -162,7 +162,7 @@ function carriers(world: World): Map<string, Map<string, string>> {
 /**
  * A write run twice because a joined node was restarted: the shape the simulator found when a
  * joiner kept the write outcomes it received in memory only (seed 2226). They are kept
- * durably now (host/appliance/request-outcomes.ts), so this is a failure like any other
+ * durably now (host/log/request-outcomes.ts), so this is a failure like any other
  * duplicate; the count stays in the figures and must be 0. Exactly that shape: two
  * transactions, the first in the node's inherited history, the second coordinated by it after
  * a crash.

@@ -1,5 +1,5 @@
 // A new node live-syncing into the simulated pool: the sim-side plumbing around the joiner
-// driver that real nodes run (protocol/live-sync-joiner.ts), fed the world's ticks. What is
+// driver that real nodes run (protocol/live-sync/joiner.ts), fed the world's ticks. What is
 // the simulator's own: when an attempt starts, which donor it asks, the process dying, and
 // the retry after a failure, which an operator (or the CLI's wrapper) makes after a moment:
 // another donor under the SAME node id: if the first donor had already added this node, only
@@ -7,8 +7,8 @@
 // Failures).
 
 import type { Core } from '../core/core.ts';
-import type { JoinResult } from '../protocol/live-sync.ts';
-import { JoinerDriver } from '../protocol/live-sync-joiner.ts';
+import type { JoinResult } from '../protocol/live-sync/donor.ts';
+import { JoinerDriver } from '../protocol/live-sync/joiner.ts';
 import type { Random } from '../protocol/random.ts';
 import type { Envelope, NodeId } from '../protocol/types.ts';
 import { MemoryStorage } from '../storage/memory.ts';

@@ -4,7 +4,7 @@
 // epoch), open the node with the membership from DONE, and give its replica the remembered
 // write outcomes. From then on the node is a member like the founders.
 
-import { writeJoinImage } from '../appliance/join-image.ts';
+import { writeJoinImage } from '../log/join-image.ts';
 import type { Random } from '../protocol/random.ts';
 import type { Envelope, NodeId } from '../protocol/types.ts';
 import { SimJoiner } from './joiner.ts';

@@ -10,7 +10,7 @@ import type { Operation } from '../core/batch.ts';
 import { LiveSyncDonor } from '../appliance/live-sync.ts';
 import { NodeRuntime } from '../appliance/runtime.ts';
 import { pumpReady } from '../appliance/ready-pump.ts';
-import { isLiveSync } from '../protocol/live-sync.ts';
+import { isLiveSync } from '../protocol/live-sync/donor.ts';
 import { Random } from '../protocol/random.ts';
 import type { Replica } from '../protocol/replica.ts';
 import type {
@@ -22,7 +22,7 @@ import type {
   NodeId,
   RequestOutcome,
 } from '../protocol/types.ts';
-import { spHex } from '../appliance/log-records.ts';
+import { spHex } from '../log/log-records.ts';
 import { parseEntry, scanLog } from '../core/txlog.ts';
 import type { CheckpointBody } from '../core/txlog-body.ts';
 import { DelayedStorage } from '../storage/delayed.ts';

@@ -62,6 +62,3 @@ export function checkLength(length: number, size: number): void {
   if (!Number.isSafeInteger(length) || length < 0 || length > size)
     throw new RangeError(`length: ${length} outside 0..${size}`);
 }
-
-/** appliance/runtime.ts imports this name from here until it imports wire/bytes.ts joinBytes. */
-export { joinBytes as concatBytes } from '../wire/bytes.ts';

@@ -1,12 +1,12 @@
 // The named limits that keep a node serving under a flood of unauthenticated connections
 // (docs/SECURITY.md "Denial of service"). Browser-safe: constants and a pure per-source
-// counter; ws-node.ts (the port) and appliance/connection-guard.ts (each client connection)
+// counter; ws.node.ts (the port) and server/connection-guard.ts (each client connection)
 // enforce them.
 
-import { FRAME_SIZE_MAX } from '../service/protocol.ts';
-import { sealedLength } from '../service/session-channel.ts';
+import { FRAME_SIZE_MAX } from '../wire/messages.ts';
+import { sealedLength } from '../wire/session-channel.ts';
 
-/** Of CONNECTIONS_MAX (ws-node.ts), this many are kept for peer links: clients never take them. */
+/** Of CONNECTIONS_MAX (ws.node.ts), this many are kept for peer links: clients never take them. */
 export const PEER_CONNECTIONS_RESERVED = 64;
 /** Client and console connections from one source address at once; more are answered 503. */
 export const CONNECTIONS_PER_SOURCE_MAX = 64;

@@ -1,4 +1,4 @@
-// Peer links over any FramedSocket: the PeerTransport both memory.ts and ws-node.ts expose.
+// Peer links over any FramedSocket: the PeerTransport both memory.ts and ws.node.ts expose.
 // Each link runs the SecureChannel handshake, then carries sealed link messages:
 //   0x01 ENVELOPE | envelope-codec bytes      0x02 PING | u32 sequence      0x03 PONG | u32 sequence
 //

@@ -1,6 +1,6 @@
 // What the appliance sees of the network: a best-effort, authenticated pipe of envelopes to
 // peers named by node id, an address book, and a connection test. Implementations: memory.ts
-// (one process: tests and the browser page) and ws-node.ts (WebSocket between processes).
+// (one process: tests and the browser page) and ws.node.ts (WebSocket between processes).
 // Both run the same peer links (peer-link.ts) over a FramedSocket, so the handshake, the
 // sealing and the limits are the same code in the page as between real processes.
 // Browser-safe: no node:* imports here.

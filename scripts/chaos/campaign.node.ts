@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { HsmClient, type KeyOptions } from '../../host/client/index.ts';
 import { randomBytes } from 'node:crypto';
 import { CODE, HsmError } from '../../host/core/codes.ts';
-import { nodeConnections } from '../../host/node/ws-client.ts';
+import { nodeConnections } from '../../host/client/ws-client.node.ts';
 import { Random } from '../../host/protocol/random.ts';
 import {
   classify,

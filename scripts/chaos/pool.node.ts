@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { createPool, nodeDir } from '../../host/cli/up-command.ts';
 import { readConfig, writeConfig } from '../../host/cli/config.ts';
-import { freePort } from '../../host/node/free-port.ts';
+import { freePort } from '../../host/testing/free-port.node.ts';
 import { RemoteConsole } from '../../host/cli/console-command.ts';
 import { LinkProxy, type LinkFault } from './proxy.node.ts';
 

@@ -1,5 +1,5 @@
 // Prints fuzz/work/codes.h for scripts/fuzz/harness.c: every return code host/core/codes.ts
-// documents. The harness treats any other code as a crash, as test/corpus.test.ts does.
+// documents. The harness treats any other code as a crash, as test/core/corpus.test.ts does.
 // Run by scripts/fuzz/run.sh: npx tsx scripts/fuzz/codes-header.ts > fuzz/work/codes.h
 
 import { RETURN_CODES } from '../../host/core/codes.ts';

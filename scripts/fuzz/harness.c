@@ -15,7 +15,7 @@
 // Inputs are copied to the very end of linear memory (a zone this harness grows and the
 // core's allocator never hands out), followed by the slack the entry point is documented to
 // need and nothing else: a read past input + slack is a trap, not a silent read.
-// test/corpus.test.ts replays the same input formats through the JS host; keep them in step
+// test/core/corpus.test.ts replays the same input formats through the JS host; keep them in step
 // (scripts/fuzz/targets.ts).
 
 #include <stdarg.h>

@@ -16,7 +16,7 @@
 #
 # Installs wabt, clang and libclang-rt-14-dev with apt-get if they are missing (needs root).
 # Everything it builds or writes goes under fuzz/work/, except crashers, which are copied into
-# test/corpus/<target>/ so test/corpus.test.ts keeps them as regression tests.
+# test/corpus/<target>/ so test/core/corpus.test.ts keeps them as regression tests.
 # One libFuzzer process at a time, one worker: the machine is shared.
 
 set -euo pipefail

@@ -10,7 +10,7 @@ import { encodeBatch, type Write } from '../../host/core/batch.ts';
 import type { Core } from '../../host/core/core.ts';
 import type { ObjectRecord, PolicyRecord, UserRecord } from '../../host/core/records.ts';
 import { LogEncoder, type EntryBody, type PoolNode } from '../../host/core/txlog.ts';
-import { newCore } from '../../host/node/core-file.ts';
+import { newCore } from '../../host/core/load.node.ts';
 import { FUZZ_POOL_ID, FUZZ_SP_KEY, replay, snapshotInput, type TargetName } from './targets.ts';
 
 const CORPUS = fileURLToPath(new URL('../../test/corpus/', import.meta.url));

@@ -1,6 +1,6 @@
 // The fuzz targets through the JS host: the input format of each and a replay that feeds one
 // input to the real core and checks the same things scripts/fuzz/harness.c checks. The seed
-// generator (scripts/fuzz/seeds.ts) writes inputs in these formats; test/corpus.test.ts
+// generator (scripts/fuzz/seeds.ts) writes inputs in these formats; test/core/corpus.test.ts
 // replays every file of test/corpus/<target>/ with `replay`. Change a format here and in
 // harness.c together.
 

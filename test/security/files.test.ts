@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { securePermissions } from '../../host/cli/permissions.ts';
 import { createPool, nodeDir } from '../../host/cli/up-command.ts';
-import { freePort } from '../../host/node/free-port.ts';
+import { freePort } from '../../host/testing/free-port.node.ts';
 import { CLI, killAll, startNodeProcess, stop, until } from '../processes.ts';
 
 const modeOf = (path: string): number => statSync(path).mode & 0o777;

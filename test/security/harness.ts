@@ -7,7 +7,7 @@ import type {
   FrameConnection,
   FrameListener,
 } from '../../host/client/connection.ts';
-import { MemoryNetwork } from '../../host/client/memory-connection.ts';
+import { MemoryNetwork } from '../../host/testing/memory-connection.ts';
 import { ADMIN_PASSWORD, makePool, seededRandomBytes, type TestPool } from '../service-fixtures.ts';
 
 export interface Tap {

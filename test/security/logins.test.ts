@@ -4,7 +4,7 @@
 // cannot take over a key holder's account by resetting its password.
 
 import { describe, expect, it } from 'vitest';
-import { runCommand } from '../../host/console/commands.ts';
+import { runCommand } from '../../host/server/console-commands.ts';
 import type { Appliance } from '../../host/appliance/appliance.ts';
 import { CODE } from '../../host/core/codes.ts';
 import type { UserRecord } from '../../host/core/records.ts';

@@ -12,7 +12,7 @@ import {
   startNodeServer,
   type NodeServer,
   type NodeServerOptions,
-} from '../../host/transport/ws-node.ts';
+} from '../../host/transport/ws.node.ts';
 
 const KEY = new Uint8Array(32).fill(5);
 const running: NodeServer[] = [];

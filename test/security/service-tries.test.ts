@@ -3,18 +3,18 @@
 // cross-user key use, export of a non-exportable key, oversized and malformed frames, a peer
 // without or with a wrong SVMK. Each asserts the documented code, that the node still serves
 // another client, and that the pool did not change. (The peer channel's bit flips, replays,
-// reordering, truncation and foreign ids: test/transport-channel.test.ts; node-down of a live
-// node and from the local console: test/console.test.ts; secrets in logs, backups and support
-// bundles: test/backup.test.ts and test/console.test.ts.)
+// reordering, truncation and foreign ids: test/transport/channel.test.ts; node-down of a live
+// node and from the local console: test/appliance/console.test.ts; secrets in logs, backups and support
+// bundles: test/appliance/backup.test.ts and test/appliance/console.test.ts.)
 
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { CODE } from '../../host/core/codes.ts';
 import type { FrameConnection } from '../../host/client/connection.ts';
 import { Random } from '../../host/protocol/random.ts';
-import { FRAME_SIZE_MAX } from '../../host/service/protocol.ts';
+import { FRAME_SIZE_MAX } from '../../host/wire/messages.ts';
 import { CLOSE_CODES } from '../../host/transport/transport.ts';
-import { startNodeServer } from '../../host/transport/ws-node.ts';
+import { startNodeServer } from '../../host/transport/ws.node.ts';
 import { ADMIN_PASSWORD, OnPathProxy, pool, responseOf, settle } from './harness.ts';
 
 async function raw(p: Awaited<ReturnType<typeof pool>>): Promise<{

@@ -1,17 +1,17 @@
-// Attack suite, items 2 and 3 on the node's session server (host/appliance/sessions.ts):
+// Attack suite, items 2 and 3 on the node's session server (host/server/sessions.ts):
 // an unauthenticated connection must log in in time and within a few frames, a connection
 // may not pile up requests or unread replies, and the remote console keeps the idle timeout.
 
 import { describe, expect, it } from 'vitest';
 import type { NodeHost } from '../../host/appliance/node-host.ts';
-import { ConnectionGuard, type GuardTimers } from '../../host/appliance/connection-guard.ts';
-import { SessionServer } from '../../host/appliance/sessions.ts';
+import { ConnectionGuard, type GuardTimers } from '../../host/server/connection-guard.ts';
+import { SessionServer } from '../../host/server/sessions.ts';
 import type { ConnectionFactory, FrameConnection } from '../../host/client/connection.ts';
 import { NodeLink } from '../../host/client/node-link.ts';
 import { CODE } from '../../host/core/codes.ts';
-import { CryptoEngine } from '../../host/service/crypto-engine.ts';
-import { DEFAULT_KDF_LIMITS } from '../../host/service/scram.ts';
-import type { ServiceRequest } from '../../host/service/protocol.ts';
+import { CryptoEngine } from '../../host/wire/crypto-engine.ts';
+import { DEFAULT_KDF_LIMITS } from '../../host/wire/scram.ts';
+import type { ServiceRequest } from '../../host/wire/messages.ts';
 import type { ClientConnection, ClientPath } from '../../host/transport/transport.ts';
 import { ADMIN_PASSWORD, makeNode, seededRandomBytes } from '../service-fixtures.ts';
 import { responseOf, settle } from './harness.ts';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, nodeDir } from '../../host/cli/up-command.ts';
-import { freePort } from '../../host/node/free-port.ts';
+import { freePort } from '../../host/testing/free-port.node.ts';
 import { consoleJson, killAll, startNodeProcess } from '../processes.ts';
 import { CHROMIUM, screenshotPath, startWeb, type WebHarness } from './browser.ts';
 

@@ -5,7 +5,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deriveSyncPointKey } from '../../host/core/keys.ts';
-import { newCore } from '../../host/node/core-file.ts';
+import { newCore } from '../../host/core/load.node.ts';
 import { runSeed } from '../../host/sim/run.ts';
 import type { World } from '../../host/sim/world.ts';
 import { SIM_SVMK } from '../../web/replay.ts';

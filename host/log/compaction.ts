@@ -1,0 +1,148 @@
+// Checkpoints and log compaction, so the log does not grow without bound.
+//
+// A checkpoint: export a snapshot of the key store, write it atomically and durably, then
+// append a CHECKPOINT entry naming it (durably). A crash between the two leaves a snapshot
+// no entry names; recovery ignores it and the next compaction deletes it.
+//
+// Compaction drops the log before the CHECKPOINTS_KEPT-th newest checkpoint — or before the
+// PREPARE pending at that checkpoint, which recovery still needs — and then deletes every
+// snapshot no remaining CHECKPOINT entry names. Keeping two checkpoints means one damaged
+// snapshot file still leaves a base to recover from.
+
+import { CODE, HsmError } from '../core/codes.ts';
+import type { Core, SyncPoint } from '../core/core.ts';
+import {
+  parseEntry,
+  scanLog,
+  type CheckpointBody,
+  type LogEncoder,
+  type PoolNode,
+  type ScannedEntry,
+} from '../core/txlog.ts';
+import type { Storage } from '../storage/storage.ts';
+
+export const CHECKPOINTS_KEPT = 2;
+
+/** The snapshot name of the checkpoint at `sequence` (fixed width: names sort by sequence). */
+export function checkpointName(sequence: bigint): string {
+  return `checkpoint-${sequence.toString().padStart(20, '0')}`;
+}
+
+/** A checkpoint fixed in memory: the snapshot and the CHECKPOINT entry that names it. */
+export interface CheckpointImage {
+  readonly name: string;
+  readonly sequence: bigint;
+  readonly syncPoint: SyncPoint;
+  readonly chunks: readonly Uint8Array[];
+  /** The CHECKPOINT entry, chained after the last entry the encoder wrote. */
+  readonly entry: Uint8Array;
+}
+
+/**
+ * Takes a checkpoint of `core` as it is now, synchronously: the snapshot export and the
+ * CHECKPOINT entry come from the same instant, with no await in between, so nothing can
+ * change the store between choosing the state and exporting it. The caller must take it when
+ * the store matches the log position after the last entry `encoder` encoded.
+ */
+export function takeCheckpoint(
+  core: Core,
+  encoder: LogEncoder,
+  nodes: readonly PoolNode[],
+): CheckpointImage {
+  const sequence = encoder.last.sequence + 1n;
+  const name = checkpointName(sequence);
+  const syncPoint = core.syncPoint();
+  const chunks = core.snapshotChunks();
+  const entry = encoder.encode({
+    type: 'checkpoint',
+    snapshotSequence: sequence - 1n,
+    sp: syncPoint.sp,
+    spvv: syncPoint.spvv,
+    recordCount: BigInt(syncPoint.count),
+    snapshotName: name,
+    nodes,
+  });
+  return { name, sequence, syncPoint, chunks, entry };
+}
+
+/** Stores a checkpoint taken by takeCheckpoint: the snapshot durably, then its entry. */
+export async function storeCheckpoint(storage: Storage, image: CheckpointImage): Promise<void> {
+  await storage.writeSnapshot(image.name, image.chunks);
+  await storage.appendLog(image.entry, true);
+}
+
+/**
+ * Writes a checkpoint of `core` after the last entry `encoder` wrote. Only for a store nothing
+ * else changes while this runs (a node being set up: live-sync, tests); a running node takes
+ * its checkpoint with takeCheckpoint when it takes a batch (runtime.ts).
+ */
+export async function writeCheckpoint(
+  core: Core,
+  storage: Storage,
+  encoder: LogEncoder,
+  nodes: readonly PoolNode[],
+): Promise<{ name: string; sequence: bigint }> {
+  const image = takeCheckpoint(core, encoder, nodes);
+  await storeCheckpoint(storage, image);
+  return { name: image.name, sequence: image.sequence };
+}
+
+export interface CompactionResult {
+  readonly droppedBytes: number;
+  readonly keptSnapshots: readonly string[];
+  readonly deletedSnapshots: readonly string[];
+}
+
+/** Offset the compacted log starts at: the kept checkpoint, or the PREPARE pending there. */
+function keepFrom(entries: readonly ScannedEntry[], checkpointIndex: number): number {
+  let pending: ScannedEntry | undefined;
+  for (let i = 0; i < checkpointIndex; i++) {
+    const entry = entries[i];
+    if (entry.type === 'prepare') pending = entry;
+    else if (
+      (entry.type === 'commit' || entry.type === 'abort') &&
+      pending?.transactionId === entry.transactionId
+    )
+      pending = undefined;
+  }
+  return (pending ?? entries[checkpointIndex]).offset;
+}
+
+/** Compacts the log of pool `poolId`, keeping `keep` checkpoints. Refuses a corrupt log (37027). */
+export async function compactLog(
+  core: Core,
+  storage: Storage,
+  poolId: bigint,
+  keep = CHECKPOINTS_KEPT,
+): Promise<CompactionResult> {
+  if (!Number.isInteger(keep) || keep < 1)
+    throw new RangeError(`keep: at least 1 checkpoint, got ${keep}`);
+  const log = await storage.readLog();
+  const entries: ScannedEntry[] = [];
+  const scan = scanLog(core, log, { poolId }, (entry) => entries.push(entry));
+  if (scan.code === CODE.CANNOT_LOAD_LOG)
+    throw new HsmError(
+      CODE.CANNOT_LOAD_LOG,
+      `compaction: log entry at offset ${scan.damage?.offset}: ${scan.damage?.name}`,
+    );
+  const checkpoints = entries.flatMap((entry, index) =>
+    entry.type === 'checkpoint' ? [index] : [],
+  );
+  if (checkpoints.length === 0) return { droppedBytes: 0, keptSnapshots: [], deletedSnapshots: [] };
+  const firstKept = checkpoints[Math.max(0, checkpoints.length - keep)];
+  const droppedBytes = keepFrom(entries, firstKept);
+  if (droppedBytes > 0) await storage.dropLogPrefix(droppedBytes);
+  const kept = checkpoints
+    .filter((index) => entries[index].offset >= droppedBytes)
+    .map(
+      (index) =>
+        (
+          parseEntry(
+            log.subarray(entries[index].offset, entries[index].offset + entries[index].length),
+          ).body as CheckpointBody
+        ).snapshotName,
+    );
+  const deletedSnapshots = (await storage.listSnapshots()).filter((name) => !kept.includes(name));
+  for (const name of deletedSnapshots) await storage.deleteSnapshot(name);
+  return { droppedBytes, keptSnapshots: kept, deletedSnapshots };
+}

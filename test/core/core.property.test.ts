@@ -1,0 +1,250 @@
+// Properties of the core: codec round trip, decoding arbitrary bytes, Sync-Point order
+// independence and incremental == from scratch, snapshot round trip, batch atomicity.
+
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { encodeBatch, type Write } from '../../host/core/batch.ts';
+import { describe as describeCode } from '../../host/core/codes.ts';
+import type { Core } from '../../host/core/core.ts';
+import type { StoreRecord } from '../../host/core/records.ts';
+import {
+  keyedCore,
+  objectArbitrary,
+  recordArbitrary,
+  sampleUser,
+  userArbitrary,
+} from '../fixtures.ts';
+
+const runs = { numRuns: 200, seed: 20261122 };
+const core = keyedCore();
+
+const canonical = (record: StoreRecord): StoreRecord =>
+  record.kind === 'object'
+    ? {
+        ...record,
+        acl: [...record.acl].sort((a, b) => (Buffer.from(a.user) < Buffer.from(b.user) ? -1 : 1)),
+      }
+    : record;
+
+describe('record codec', () => {
+  it('decode(encode(r)) is r, and encode(decode(b)) is b', () => {
+    fc.assert(
+      fc.property(recordArbitrary, (record) => {
+        const bytes = core.encode(record);
+        const decoded = core.decode(bytes);
+        expect(decoded).toEqual(canonical(record));
+        expect(core.encode(decoded)).toEqual(bytes);
+      }),
+      runs,
+    );
+  });
+
+  it('arbitrary bytes decode to a documented code, never an exception', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 400 }), (bytes) => {
+        const code = core.validate(bytes);
+        expect(describeCode(code).name).not.toBe('UNKNOWN');
+      }),
+      { ...runs, numRuns: 2000 },
+    );
+  });
+
+  it('mutated valid records are refused with a documented code or are still canonical', () => {
+    fc.assert(
+      fc.property(
+        recordArbitrary,
+        fc.nat(),
+        fc.integer({ min: 0, max: 255 }),
+        fc.nat(),
+        (record, at, value, cut) => {
+          const bytes = core.encode(record).slice();
+          bytes[at % bytes.length] = value;
+          for (const candidate of [bytes, bytes.subarray(0, cut % (bytes.length + 1))]) {
+            const code = core.validate(candidate);
+            expect(describeCode(code).name).not.toBe('UNKNOWN');
+            if (code === 0) expect(core.encode(core.decode(candidate))).toEqual(candidate);
+          }
+        },
+      ),
+      { ...runs, numRuns: 1000 },
+    );
+  });
+});
+
+// A random history over a small name space so inserts, replaces and deletes collide.
+type Step = { op: 'insert' | 'replace' | 'delete'; record: StoreRecord };
+const smallNames = fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g', 'h');
+const stepArbitrary: fc.Arbitrary<Step> = fc.record({
+  op: fc.constantFrom('insert' as const, 'replace' as const, 'delete' as const),
+  record: fc.oneof(
+    fc.tuple(objectArbitrary, smallNames).map(([o, name]) => ({ ...o, name })),
+    fc.tuple(userArbitrary, smallNames).map(([u, name]) => ({ ...u, name })),
+  ),
+});
+
+function writeOf(core: Core, step: Step): Write {
+  if (step.op === 'delete')
+    return {
+      event: 'DELETE_OBJ',
+      operations: [{ op: 'delete', kind: step.record.kind, name: step.record.name }],
+    };
+  return { event: 'CREATE_OBJ', operations: [{ op: step.op, record: core.encode(step.record) }] };
+}
+
+function contents(core: Core): string[] {
+  return core
+    .list()
+    .map((record) => Buffer.from(record).toString('hex'))
+    .sort();
+}
+
+describe('key store and Sync-Point', () => {
+  it('incremental SP == from-scratch SP == SP of the same set inserted in another order (both builds)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(stepArbitrary, { maxLength: 40 }),
+        fc.integer({ min: 1, max: 8 }),
+        (steps, groupSize) => {
+          const store = keyedCore();
+          for (let i = 0; i < steps.length; i += groupSize) {
+            store.apply(
+              encodeBatch(steps.slice(i, i + groupSize).map((step) => writeOf(store, step))),
+            );
+          }
+          const incremental = store.syncPoint();
+          const scratch = store.recompute();
+          expect(scratch.consistent).toBe(true);
+          expect(scratch.syncPoint).toEqual(incremental);
+          const records = store.list().reverse();
+          for (const variant of ['release', 'scalar'] as const) {
+            const other = keyedCore(variant);
+            if (records.length > 0)
+              other.apply(
+                encodeBatch(
+                  records.map((record) => ({
+                    event: 'NULL',
+                    operations: [{ op: 'insert', record }],
+                  })),
+                ),
+              );
+            expect(other.syncPoint()).toEqual(incremental);
+          }
+        },
+      ),
+      { ...runs, numRuns: 100 },
+    );
+  });
+
+  it('a failing write leaves no trace and a dry run changes nothing', () => {
+    fc.assert(
+      fc.property(fc.array(stepArbitrary, { minLength: 1, maxLength: 20 }), (steps) => {
+        const store = keyedCore();
+        store.apply(encodeBatch(steps.slice(0, 5).map((step) => writeOf(store, step))));
+        const before = { sp: store.syncPoint(), records: contents(store) };
+        // One write holding every step: it fails as a whole as soon as one op fails.
+        const write: Write = {
+          event: 'UPDATE_OBJ',
+          operations: steps.slice(0, 16).map((step) => writeOf(store, step).operations[0]),
+        };
+        const dry = store.apply(encodeBatch([write]), true);
+        expect({ sp: store.syncPoint(), records: contents(store) }).toEqual(before);
+        const real = store.apply(encodeBatch([write]));
+        expect(real.writeResults).toEqual(dry.writeResults);
+        expect(real.syncPoint).toEqual(dry.syncPoint);
+        if (real.writeResults[0] !== 0)
+          expect({ sp: store.syncPoint(), records: contents(store) }).toEqual(before);
+        expect(store.recompute().consistent).toBe(true);
+      }),
+      runs,
+    );
+  });
+
+  it('snapshots round-trip, and an export sees the state at its start while writes go on', () => {
+    fc.assert(
+      fc.property(
+        fc.array(stepArbitrary, { maxLength: 40 }),
+        fc.array(stepArbitrary, { maxLength: 10 }),
+        fc.integer({ min: 8200, max: 40000 }),
+        (steps, during, chunkSize) => {
+          const store = keyedCore();
+          for (const step of steps) store.apply(encodeBatch([writeOf(store, step)]));
+          const atStart = { sp: store.syncPoint(), records: contents(store) };
+          const reader = store.exportSnapshot(chunkSize);
+          const chunks = [reader.header];
+          let i = 0;
+          for (let chunk = reader.next(); chunk; chunk = reader.next()) {
+            chunks.push(chunk);
+            if (i < during.length) store.apply(encodeBatch([writeOf(store, during[i++])]));
+          }
+          reader.close();
+          for (; i < during.length; i++) store.apply(encodeBatch([writeOf(store, during[i])]));
+          const copy = keyedCore('scalar');
+          expect(copy.importSnapshot(chunks)).toEqual(atStart.sp);
+          expect(contents(copy)).toEqual(atStart.records);
+          expect(store.recompute().consistent).toBe(true);
+        },
+      ),
+      { ...runs, numRuns: 100 },
+    );
+  });
+});
+
+describe('snapshot import refuses bad streams and leaves the store empty', () => {
+  it('corrupted, truncated or foreign snapshots', () => {
+    const store = keyedCore();
+    store.apply(
+      encodeBatch(
+        ['a', 'b', 'c'].map((name) => ({
+          event: 'CREATE_USR',
+          operations: [{ op: 'insert', record: store.encode({ ...sampleUserFor(name) }) }],
+        })),
+      ),
+    );
+    const chunks = store.snapshotChunks();
+    const body = chunks[1];
+    const cases: [string, Uint8Array[], number][] = [
+      ['cut frame', [chunks[0], body.subarray(0, body.length - 1)], 38402],
+      [
+        'missing records',
+        [
+          chunks[0],
+          body.subarray(0, 4 + new DataView(body.buffer, body.byteOffset).getUint32(0, true)),
+        ],
+        38404,
+      ],
+      ['flipped salt byte (only the SP can tell)', [chunks[0], flip(body, 35)], 38404],
+      ['flipped KDF field', [chunks[0], flip(body, 20)], 38107],
+      ['bad magic', [flip(chunks[0], 0), body], 38401],
+      ['reordered', [chunks[0], reorder(body)], 38403],
+    ];
+    for (const [, stream, expected] of cases) {
+      const copy = keyedCore();
+      expect(() => copy.importSnapshot(stream)).toThrow(
+        expect.objectContaining({ code: expected }),
+      );
+      expect(copy.count()).toBe(0);
+    }
+    const foreign = keyedCore('release', new Uint8Array(32).fill(9));
+    expect(() => foreign.importSnapshot(chunks)).toThrow(expect.objectContaining({ code: 38404 }));
+    expect(foreign.count()).toBe(0);
+  });
+});
+
+function sampleUserFor(name: string) {
+  return sampleUser(name, name.charCodeAt(0));
+}
+function flip(data: Uint8Array, at: number): Uint8Array {
+  const copy = data.slice();
+  copy[at] ^= 0x01;
+  return copy;
+}
+function reorder(body: Uint8Array): Uint8Array {
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  const first = 4 + view.getUint32(0, true);
+  const second = first + 4 + view.getUint32(first, true);
+  const out = new Uint8Array(body.length);
+  out.set(body.subarray(first, second), 0);
+  out.set(body.subarray(0, first), second - first);
+  out.set(body.subarray(second), second);
+  return out;
+}

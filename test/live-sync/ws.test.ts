@@ -1,0 +1,149 @@
+// Live-sync between real WebSocket servers on loopback and file storage: the path
+// `hsmpool node --join` takes (host/appliance/live-sync-cli.node.ts), minus the process.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Appliance } from '../../host/appliance/appliance.ts';
+import { liveSyncJoin } from '../../host/appliance/live-sync.ts';
+import { dialPeerSocket } from '../../host/appliance/live-sync-dial.node.ts';
+import { HsmError } from '../../host/core/codes.ts';
+import { Random } from '../../host/protocol/random.ts';
+import { FileStorage } from '../../host/storage/file.node.ts';
+import { startNodeServer } from '../../host/transport/ws.node.ts';
+import { keyedCore, sampleObject, TEST_SVMK } from '../fixtures.ts';
+
+const codec = keyedCore();
+const random = new Random(77);
+const write = (name: string) => ({
+  requestId: random.id64() + random.id64(),
+  event: 'CREATE_OBJ' as const,
+  sourceUser: 'alice',
+  target: name,
+  operations: [{ op: 'insert' as const, record: codec.encode(sampleObject(name)) }],
+});
+
+/** Writes, retrying the documented busy answer (a transaction still pending here). */
+async function commit(appliance: Appliance, name: string): Promise<number> {
+  const request = write(name);
+  for (let attempt = 0; ; attempt++) {
+    const reply = await appliance.write(request);
+    if (reply.code !== 36000 || attempt > 100) return reply.code;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('live-sync over WebSocket', () => {
+  it('a node joins a one-node pool over loopback; both commit afterwards; a wrong SVMK is refused with 5306', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hsmpool-ls-'));
+    try {
+      const donorId = random.id64();
+      const donorServer = await startNodeServer({
+        host: '127.0.0.1',
+        port: 0,
+        nodeId: donorId,
+        svmk: TEST_SVMK,
+      });
+      const donor = await Appliance.open({
+        id: donorId,
+        address: donorServer.address,
+        domain: 'pool',
+        poolId: 0x1234n,
+        founders: [{ id: donorId, address: donorServer.address }],
+        storage: await FileStorage.open(join(dir, 'a')),
+        core: keyedCore(),
+        random: random.fork(),
+        transport: donorServer.peers,
+      });
+      const clock = setInterval(() => donor.tick(), 5);
+      const preload = await Promise.all(
+        Array.from({ length: 300 }, (_, i) => donor.write(write(`k${i}`))),
+      );
+      expect(preload.every((reply) => reply.code === 0)).toBe(true);
+
+      // Another SVMK: refused by the handshake, nothing changes.
+      const otherSvmk = Uint8Array.from({ length: 32 }, (_, i) => 200 - i);
+      const badId = random.id64();
+      const badStorage = await FileStorage.open(join(dir, 'bad'));
+      const badServer = await startNodeServer({
+        host: '127.0.0.1',
+        port: 0,
+        nodeId: badId,
+        svmk: otherSvmk,
+      });
+      const refused = await liveSyncJoin({
+        id: badId,
+        address: badServer.address,
+        domain: 'pool',
+        svmk: otherSvmk,
+        donor: { id: donorId, address: donorServer.address },
+        transport: badServer.peers,
+        dial: (address) => dialPeerSocket(address),
+        core: keyedCore('release', otherSvmk),
+        storage: badStorage,
+        randomBytes: (n) => random.bytes(n),
+      }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      await badStorage.close();
+      expect(refused).toBeInstanceOf(HsmError);
+      expect((refused as HsmError).code).toBe(5306);
+      await badServer.close({ graceMs: 0 });
+      expect(donor.info().epoch).toBe(0);
+
+      const joinerId = random.id64();
+      const joinerServer = await startNodeServer({
+        host: '127.0.0.1',
+        port: 0,
+        nodeId: joinerId,
+        svmk: TEST_SVMK,
+      });
+      const storage = await FileStorage.open(join(dir, 'b'));
+      const phases = new Set<string>();
+      const joined = await liveSyncJoin({
+        id: joinerId,
+        address: joinerServer.address,
+        domain: 'pool',
+        svmk: TEST_SVMK,
+        donor: { id: donorId, address: donorServer.address },
+        transport: joinerServer.peers,
+        dial: (address) => dialPeerSocket(address),
+        core: keyedCore(),
+        storage,
+        randomBytes: (n) => random.bytes(n),
+        onProgress: (progress) => phases.add(progress.phase),
+      });
+      expect(phases.has('done')).toBe(true);
+      expect(joined.poolIdValue).toBe(0x1234n);
+      const joiner = await Appliance.open({
+        id: joinerId,
+        address: joinerServer.address,
+        domain: 'pool',
+        poolId: joined.poolIdValue,
+        founders: joined.membership.founders,
+        membership: joined.membership,
+        storage,
+        core: keyedCore(),
+        random: random.fork(),
+        transport: joinerServer.peers,
+      });
+      const clock2 = setInterval(() => joiner.tick(), 5);
+      expect(await commit(donor, 'after-1')).toBe(0);
+      expect(await commit(joiner, 'after-2')).toBe(0);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(joiner.info().syncPoint.hex).toBe(donor.info().syncPoint.hex);
+      expect(joiner.info().syncPoint.count).toBe(302);
+      expect(donor.info().nodes.find((node) => node.id === joinerId)?.member).toBe(true);
+      clearInterval(clock);
+      clearInterval(clock2);
+      await joiner.close();
+      await donor.close();
+      await joinerServer.close({ graceMs: 0 });
+      await donorServer.close({ graceMs: 0 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});

@@ -1,0 +1,128 @@
+// A checkpoint is exactly the state right before its CHECKPOINT entry (issue 11, item 2). A
+// node's flush used to await storage (the request outcomes) before exporting the store, while
+// the replica went on committing: the snapshot then held transactions whose COMMIT came after
+// its CHECKPOINT entry, and the next clean restart was refused (38312). Only storage that
+// completes later shows it, so these pools run over DelayedStorage.
+
+import { describe, expect, it } from 'vitest';
+import { InProcessPool } from '../../host/testing/in-process-pool.ts';
+import { NodeRuntime } from '../../host/appliance/runtime.ts';
+import { encodeBatch } from '../../host/core/batch.ts';
+import { HsmError } from '../../host/core/codes.ts';
+import type { Core } from '../../host/core/core.ts';
+import { parseEntry, scanLog } from '../../host/core/txlog.ts';
+import type { CheckpointBody, CommitBody } from '../../host/core/txlog-body.ts';
+import { Random } from '../../host/protocol/random.ts';
+import { DelayedStorage } from '../../host/storage/delayed.ts';
+import { MemoryStorage } from '../../host/storage/memory.ts';
+import { keyedCore, sampleObject, TEST_SVMK } from '../fixtures.ts';
+import { drive, objectWrites } from '../pool-writes.ts';
+
+const write = objectWrites(311);
+
+const macrotask = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
+
+/** Storage calls complete after macrotasks, as file calls do (a file replaced — snapshot,
+ * metadata — takes longer than an append): other nodes' messages arrive meanwhile. */
+const later = (memory: MemoryStorage): DelayedStorage =>
+  new DelayedStorage(memory, async (operation) => {
+    const hops = operation === 'writeMeta' || operation === 'writeSnapshot' ? 4 : 1;
+    for (let i = 0; i < hops; i++) await macrotask();
+  });
+
+/** For each CHECKPOINT of a log: its SP and the SP after the last COMMIT before it, read
+ * from the entries alone (the first checkpoint of a compacted log has no COMMIT before it). */
+function checkpointPositions(
+  core: Core,
+  log: Uint8Array,
+  poolId: bigint,
+): { checkpoint: bigint; logged: bigint | undefined }[] {
+  const out: { checkpoint: bigint; logged: bigint | undefined }[] = [];
+  let logged: bigint | undefined;
+  scanLog(core, log, { poolId }, (entry) => {
+    const body = parseEntry(log.subarray(entry.offset, entry.offset + entry.length)).body;
+    if (body.type === 'commit') logged = (body as CommitBody).spAfter;
+    if (body.type === 'checkpoint') {
+      const sp = (body as CheckpointBody).sp;
+      out.push({ checkpoint: sp, logged: logged ?? sp });
+      logged = sp;
+    }
+  });
+  return out;
+}
+
+describe('checkpoints under storage that completes later', () => {
+  it('every checkpoint holds the SP of the last COMMIT before it, and every node restarts cleanly', async () => {
+    const pool = await InProcessPool.start({
+      nodes: 3,
+      svmk: TEST_SVMK,
+      newCore: () => keyedCore(),
+      seed: 41,
+      groupCommit: true,
+      checkpointBytes: 3000,
+      wrapStorage: later,
+    });
+    // Concurrent writers on every node, in rounds: many commits land while flushes await.
+    const codes: number[] = [];
+    for (let round = 0; round < 12; round++) {
+      const replies = Array.from({ length: 6 }, (_, i) =>
+        pool.appliances[i % 3].write(write(`r${round}-${i}`)),
+      );
+      for (const reply of await drive(pool, Promise.all(replies))) codes.push(reply.code);
+    }
+    expect(codes.filter((code) => code === 0).length).toBeGreaterThan(30);
+    const checkpoints = pool.appliances.map(
+      (appliance) => appliance.events.filter((event) => event.event === 'checkpoint').length,
+    );
+    expect(Math.min(...checkpoints)).toBeGreaterThan(2);
+
+    const core = keyedCore();
+    for (const storage of pool.storages) {
+      const positions = checkpointPositions(core, await storage.readLog(), 1n);
+      expect(positions.length).toBeGreaterThan(0);
+      for (const { checkpoint, logged } of positions) expect(checkpoint).toBe(logged);
+    }
+    // A clean restart of every node recovers (it used to be refused with 38312).
+    const sps = pool.appliances.map((appliance) => appliance.info().syncPoint.hex);
+    await pool.close();
+    for (let i = 0; i < 3; i++) {
+      const reopened = await pool.open(i);
+      expect(reopened.info().syncPoint.hex).toBe(sps[i]);
+      await reopened.close();
+    }
+  }, 120_000);
+
+  it('a checkpoint of a store that holds an unlogged commit is refused (38320) and nothing is written', async () => {
+    const storage = new MemoryStorage();
+    const runtime = await NodeRuntime.open({
+      id: '0000000000000001',
+      poolId: 1n,
+      founders: [{ id: '0000000000000001', address: '127.0.0.1:7001' }],
+      storage,
+      core: keyedCore(),
+      random: new Random(3),
+      checkpointBytes: 0, // every batch takes one
+    });
+    // A write applied to the store behind the replica's back: no COMMIT record says it.
+    const core = runtime.replica.core;
+    core.apply(
+      encodeBatch([
+        {
+          event: 'CREATE_OBJ',
+          operations: [{ op: 'insert', record: core.encode(sampleObject('stray')) }],
+        },
+      ]),
+    );
+    const before = await storage.readLog();
+    let thrown: unknown;
+    try {
+      runtime.takeBatch();
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(HsmError);
+    expect((thrown as HsmError).code).toBe(38320);
+    expect(await storage.readLog()).toEqual(before);
+    expect(await storage.listSnapshots()).toEqual([]);
+  });
+});

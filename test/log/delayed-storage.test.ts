@@ -1,0 +1,64 @@
+// DelayedStorage (host/storage/delayed.ts): calls complete when their wait says, one at a
+// time in call order; an append is on the disk unsynced from the start of its turn and synced
+// when it completes; a halted storage completes nothing and touches nothing.
+
+import { expect, it } from 'vitest';
+import { DelayedStorage } from '../../host/storage/delayed.ts';
+import { MemoryStorage } from '../../host/storage/memory.ts';
+
+/** Waits released by hand, in any order. */
+function manual(): {
+  wait: () => Promise<void>;
+  release: (i: number) => void;
+  count: () => number;
+} {
+  const releases: (() => void)[] = [];
+  return {
+    wait: () => new Promise<void>((resolve) => releases.push(resolve)),
+    release: (i) => releases[i](),
+    count: () => releases.length,
+  };
+}
+
+const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+it('runs calls in call order, each when its wait completes; appends sync on completion', async () => {
+  const memory = new MemoryStorage();
+  const waits = manual();
+  const storage = new DelayedStorage(memory, waits.wait);
+  const done: string[] = [];
+  const first = storage.appendLog(new Uint8Array([1, 2, 3]), true).then(() => done.push('append'));
+  const second = storage.writeMeta('k', new Uint8Array([9])).then(() => done.push('meta'));
+  await tick();
+  // The append's turn started: its bytes are there, unsynced; the second call waits its turn.
+  expect(memory.unsyncedLength).toBe(3);
+  expect(waits.count()).toBe(1);
+  expect(storage.pending).toBe(2);
+  waits.release(0);
+  await first;
+  expect(memory.syncedLength).toBe(3);
+  expect(await memory.readMeta('k')).toBeUndefined();
+  await tick();
+  waits.release(1);
+  await second;
+  expect(done).toEqual(['append', 'meta']);
+  expect(await memory.readMeta('k')).toEqual(new Uint8Array([9]));
+  expect(storage.pending).toBe(0);
+});
+
+it('after halt no call completes and none touches the inner storage', async () => {
+  const memory = new MemoryStorage();
+  const waits = manual();
+  const storage = new DelayedStorage(memory, waits.wait);
+  let settled = false;
+  void storage.appendLog(new Uint8Array([1]), true).finally(() => (settled = true));
+  void storage.writeSnapshot('s', [new Uint8Array([2])]).finally(() => (settled = true));
+  await tick();
+  storage.halt();
+  waits.release(0);
+  await tick();
+  await tick();
+  expect(settled).toBe(false);
+  expect(memory.syncedLength).toBe(0); // the append stayed unsynced: a crash may drop it
+  expect(await memory.listSnapshots()).toEqual([]);
+});

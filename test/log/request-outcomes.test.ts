@@ -1,0 +1,225 @@
+// Request outcomes kept durably beside each checkpoint (host/log/request-outcomes.ts):
+// the format (golden bytes, strict decoding), and the two ways a node used to forget them — a
+// joined node's restart, and compaction of the log that held a write's commit.
+
+import { describe, expect, it } from 'vitest';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { Appliance } from '../../host/appliance/appliance.ts';
+import { InProcessPool } from '../../host/testing/in-process-pool.ts';
+import { joinInProcess } from '../../host/testing/live-sync-pool.ts';
+import {
+  REQUEST_OUTCOMES_KEY,
+  decodeRequestOutcomes,
+  decodeRequestOutcomesBlob,
+  encodeRequestOutcomes,
+} from '../../host/log/request-outcomes.ts';
+import { sha256 } from '@noble/hashes/sha2.js';
+import type { MemoryStorage } from '../../host/storage/memory.ts';
+import { HsmError } from '../../host/core/codes.ts';
+import { MemoryTransport } from '../../host/transport/memory.ts';
+import { Random } from '../../host/protocol/random.ts';
+import { keyedCore, TEST_SVMK } from '../fixtures.ts';
+import { drive, objectWrites } from '../pool-writes.ts';
+
+const write = objectWrites(57);
+
+const SAMPLE: [string, { code: number; txid: string }][] = [
+  ['00112233445566778899aabbccddeeff', { code: 0, txid: '0123456789abcdef' }],
+  ['ffeeddccbbaa99887766554433221100', { code: 5022, txid: 'fedcba9876543210' }],
+];
+
+describe('request outcomes blob', () => {
+  it('version 2 has golden bytes: the checkpoint it goes with, then the outcomes', () => {
+    const checkpoint = { sequence: 0x1234n, sp: 0x0123456789abcdefn, spvv: 0xbeef };
+    const bytes = encodeRequestOutcomes(SAMPLE, checkpoint);
+    expect(bytesToHex(bytes.subarray(0, 32 + 2 * 28))).toBe(
+      '4853524f' +
+        '02000000' +
+        '02000000' +
+        '3412000000000000' +
+        'efcdab8967452301' +
+        'efbe' +
+        '0000' +
+        '00112233445566778899aabbccddeeff' +
+        '0123456789abcdef' +
+        '00000000' +
+        'ffeeddccbbaa99887766554433221100' +
+        'fedcba9876543210' +
+        '9e130000',
+    );
+    expect(bytes.length).toBe(32 + 2 * 28 + 32);
+    expect(decodeRequestOutcomesBlob(bytes)).toEqual({ outcomes: SAMPLE, checkpoint });
+    const flipped = bytes.slice();
+    flipped[31] = 1; // a reserved byte
+    const body = flipped.subarray(0, flipped.length - 32);
+    flipped.set(sha256(body), body.length);
+    expect(() => decodeRequestOutcomesBlob(flipped)).toThrow(/reserved bytes/);
+  });
+
+  it('version 1 (no checkpoint) has golden bytes and is still read', () => {
+    const bytes = encodeRequestOutcomes(SAMPLE);
+    expect(bytesToHex(bytes.subarray(0, 12 + 2 * 28))).toBe(
+      '485352' +
+        '4f' +
+        '01000000' +
+        '02000000' +
+        '00112233445566778899aabbccddeeff' +
+        '0123456789abcdef' +
+        '00000000' +
+        'ffeeddccbbaa99887766554433221100' +
+        'fedcba9876543210' +
+        '9e130000',
+    );
+    expect(bytes.length).toBe(12 + 2 * 28 + 32);
+    expect(decodeRequestOutcomes(bytes)).toEqual(SAMPLE);
+    expect(decodeRequestOutcomesBlob(bytes).checkpoint).toBeUndefined();
+    expect(decodeRequestOutcomes(encodeRequestOutcomes([]))).toEqual([]);
+  });
+
+  it.each([
+    ['version 1', undefined],
+    ['version 2', { sequence: 9n, sp: 77n, spvv: 5 }],
+  ])('%s: refuses every truncation, extension and bit flip whole (37027)', (_, checkpoint) => {
+    const bytes = encodeRequestOutcomes(SAMPLE, checkpoint);
+    const code = (candidate: Uint8Array): number | undefined => {
+      try {
+        decodeRequestOutcomes(candidate);
+        return undefined;
+      } catch (error) {
+        return error instanceof HsmError ? error.code : -1;
+      }
+    };
+    for (let length = 0; length < bytes.length; length++)
+      expect(code(bytes.subarray(0, length))).toBe(37027);
+    expect(code(Uint8Array.of(...bytes, 0))).toBe(37027);
+    for (let bit = 0; bit < bytes.length * 8; bit += 7) {
+      const flipped = bytes.slice();
+      flipped[bit >> 3] ^= 1 << (bit & 7);
+      expect(code(flipped), `bit ${bit}`).toBe(37027);
+    }
+  });
+});
+
+describe('request outcomes survive', () => {
+  it("a joined node's restart: a retry there of a write committed before the join gets its original answer", async () => {
+    const pool = await InProcessPool.start({
+      nodes: 2,
+      svmk: TEST_SVMK,
+      newCore: () => keyedCore(),
+      seed: 21,
+    });
+    const before = write('before-join');
+    const first = await drive(pool, pool.appliances[0].write(before));
+    expect(first.code).toBe(0);
+    const join = joinInProcess(pool, { seed: 8 });
+    const { appliance: joiner } = await drive(pool, join.done);
+    const count = joiner.info().syncPoint.count;
+    // The joined node restarts, as the CLI restarts it: founders only, from its storage.
+    await joiner.close();
+    const restarted = await Appliance.open({
+      id: joiner.id,
+      address: join.node.address,
+      domain: 'pool',
+      poolId: joiner.poolId,
+      founders: pool.founders,
+      storage: join.storage,
+      core: keyedCore(),
+      random: new Random(4),
+      transport: reopenTransport(pool, join),
+    });
+    pool.appliances[pool.appliances.length - 1] = restarted;
+    const retried = await drive(pool, restarted.write(before));
+    expect(retried).toMatchObject({ code: 0, txid: first.txid });
+    expect(restarted.info().syncPoint.count).toBe(count);
+    await pool.close();
+  }, 60_000);
+
+  it('compaction: a retry of a write whose commit left the log still gets its original answer after a restart', async () => {
+    const pool = await InProcessPool.start({
+      nodes: 2,
+      svmk: TEST_SVMK,
+      newCore: () => keyedCore(),
+      seed: 22,
+      checkpointBytes: 2048,
+    });
+    const early = write('early');
+    const first = await drive(pool, pool.appliances[0].write(early));
+    expect(first.code).toBe(0);
+    for (let i = 0; i < 40; i++)
+      expect((await drive(pool, pool.appliances[i % 2].write(write(`k${i}`)))).code).toBe(0);
+    expect(
+      pool.appliances[1].events.filter((e) => e.event === 'checkpoint').length,
+    ).toBeGreaterThan(2);
+    await pool.appliances[1].close();
+    const reopened = await pool.open(1);
+    const retried = await drive(pool, reopened.write(early));
+    expect(retried).toMatchObject({ code: 0, txid: first.txid });
+    await pool.close();
+  }, 60_000);
+});
+
+describe('the request-outcomes blob goes with the checkpoints', () => {
+  it('a restart refuses (38316) a missing blob, or an older one, changing nothing; the right one opens and answers a retry', async () => {
+    const pool = await InProcessPool.start({
+      nodes: 2,
+      svmk: TEST_SVMK,
+      newCore: () => keyedCore(),
+      seed: 24,
+      checkpointBytes: 2048,
+    });
+    const early = write('early');
+    const first = await drive(pool, pool.appliances[0].write(early));
+    expect(first.code).toBe(0);
+    const storage = pool.storages[1];
+    const blobs: Uint8Array[] = [];
+    for (let i = 0; i < 40; i++) {
+      expect((await drive(pool, pool.appliances[i % 2].write(write(`k${i}`)))).code).toBe(0);
+      const blob = await storage.readMeta(REQUEST_OUTCOMES_KEY);
+      if (
+        blob &&
+        !blobs.some((seen) => seen.length === blob.length && bytesToHex(seen) === bytesToHex(blob))
+      )
+        blobs.push(blob);
+    }
+    expect(blobs.length).toBeGreaterThan(2);
+    await pool.appliances[1].close();
+    const meta = (storage as unknown as { meta: Map<string, Uint8Array> }).meta;
+    const current = meta.get(REQUEST_OUTCOMES_KEY)!;
+    const log = (await storage.readLog()).slice();
+    const refusal = async (): Promise<number | undefined> => {
+      const error = await pool.open(1).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      return error instanceof HsmError ? error.code : undefined;
+    };
+
+    meta.delete(REQUEST_OUTCOMES_KEY); // deleted: writes retried here would run twice
+    expect(await refusal()).toBe(38316);
+    meta.set(REQUEST_OUTCOMES_KEY, blobs[0]); // an older copy put back
+    expect(await refusal()).toBe(38316);
+    expect(await storage.readLog()).toEqual(log);
+    expect(meta.get(REQUEST_OUTCOMES_KEY)).toBe(blobs[0]);
+
+    meta.set(REQUEST_OUTCOMES_KEY, current);
+    const reopened = await pool.open(1);
+    const retried = await drive(pool, reopened.write(early));
+    expect(retried).toMatchObject({ code: 0, txid: first.txid });
+    await pool.close();
+  }, 60_000);
+});
+
+/** The joined node's transport again, at its address (closing the appliance closed the old one). */
+function reopenTransport(
+  pool: InProcessPool,
+  join: ReturnType<typeof joinInProcess>,
+): MemoryTransport {
+  const random = new Random(5);
+  return new MemoryTransport({
+    hub: pool.hub,
+    nodeId: join.node.id,
+    address: join.node.address,
+    svmk: TEST_SVMK,
+    randomBytes: (n) => random.bytes(n),
+  });
+}

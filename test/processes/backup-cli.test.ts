@@ -1,0 +1,146 @@
+// hsmpool backup and restore against a real node process (the sources, run with tsx): a
+// backup over the remote console, the pool moving on, refusals while the node runs and for a
+// damaged file (nothing changed), then restore and a restart at the backup's SP.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { freePort } from '../../host/testing/free-port.node.ts';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, expect, it } from 'vitest';
+import { HsmClient } from '../../host/client/index.ts';
+import { adminPasswordPath, createPool, nodeDir } from '../../host/cli/up-command.ts';
+import { runBackup } from '../../host/cli/backup-command.ts';
+import { runRestore } from '../../host/cli/restore-command.ts';
+import { CliError } from '../../host/cli/exit-codes.ts';
+import { readBackupHeader, hex16 } from '../../host/backup/format.ts';
+import { nodeConnections } from '../../host/client/ws-client.node.ts';
+
+const ENTRY = new URL('../../host/cli/entry.ts', import.meta.url).pathname;
+const children: ChildProcess[] = [];
+const data = mkdtempSync(join(tmpdir(), 'hsmpool-backup-'));
+
+afterAll(() => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  rmSync(data, { recursive: true, force: true });
+});
+
+/** Starts node 1; resolves with the process and its `ready` event once every event in waitFor was printed. */
+function startNode(
+  waitFor: string[],
+): Promise<{ child: ChildProcess; ready: { sp: string; records: number } }> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', ENTRY, 'node', '--data', nodeDir(data, 0), '--json'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    const seen = new Map<string, any>();
+    const timer = setTimeout(() => reject(new Error(`no ${waitFor.join('+')} in 30 s`)), 30_000);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      try {
+        const event = JSON.parse(line) as { event: string };
+        seen.set(event.event, event);
+      } catch {
+        return;
+      }
+      if (waitFor.every((event) => seen.has(event))) {
+        clearTimeout(timer);
+        resolve({ child, ready: seen.get('ready') });
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`node exited with ${code}`)));
+  });
+}
+
+async function exitCodeOf(run: () => Promise<unknown>): Promise<number> {
+  try {
+    await run();
+    return 0;
+  } catch (error) {
+    if (error instanceof CliError) return error.exitCode;
+    throw error;
+  }
+}
+
+/** The node directory's log and snapshots, to check that a refusal wrote nothing. */
+function state(dir: string): string {
+  const snapshots = readdirSync(join(dir, 'snapshots')).sort();
+  return [
+    readFileSync(join(dir, 'log')).toString('hex'),
+    ...snapshots.map(
+      (name) => `${name}:${readFileSync(join(dir, 'snapshots', name)).toString('hex')}`,
+    ),
+  ].join('|');
+}
+
+it('backs up a running node, refuses bad restores, restores and restarts at the backup SP', async () => {
+  const address = `127.0.0.1:${await freePort()}`;
+  const password = await createPool(data, 'bk', [address]);
+  let node = await startNode(['ready', 'bootstrap']);
+  const client = await HsmClient.connect({
+    nodes: [address],
+    user: 'admin',
+    password,
+    connections: nodeConnections(),
+  });
+  for (let i = 0; i < 5; i++) await client.generateKey(`before-${i}`, 'aes-256');
+
+  const out = join(data, 'pool.backup');
+  const quiet = console.log;
+  console.log = () => {};
+  try {
+    expect(
+      await runBackup({
+        host: address,
+        user: 'admin',
+        out,
+        passwordFile: adminPasswordPath(data),
+        json: true,
+      }),
+    ).toBe(0);
+  } finally {
+    console.log = quiet;
+  }
+  const file = new Uint8Array(readFileSync(out));
+  const header = readBackupHeader(file);
+  expect(header.domain).toBe('bk');
+  expect(header.recordCount).toBeGreaterThan(5n);
+  expect(statSync(out).mode & 0o777).toBe(0o600);
+  expect(readdirSync(data).filter((name) => name.includes('.tmp-'))).toEqual([]);
+
+  // The pool moves on after the backup.
+  await client.generateKey('after', 'aes-256');
+  await client.close();
+
+  // Refused while the node runs (its lock), and nothing changes.
+  const dir = nodeDir(data, 0);
+  expect(await exitCodeOf(() => runRestore({ in: out, data: dir, json: true }))).toBe(3);
+  node.child.kill('SIGTERM');
+  await new Promise((resolve) => node.child.once('exit', resolve));
+  const before = state(dir);
+
+  // A damaged backup is refused with exit 3, and nothing changes.
+  const damaged = join(data, 'damaged.backup');
+  const flipped = file.slice();
+  flipped[file.length >> 1] ^= 0x10;
+  writeFileSync(damaged, flipped);
+  expect(await exitCodeOf(() => runRestore({ in: damaged, data: dir, json: true }))).toBe(3);
+  writeFileSync(damaged, file.subarray(0, file.length - 1));
+  expect(await exitCodeOf(() => runRestore({ in: damaged, data: dir, json: true }))).toBe(3);
+  expect(state(dir)).toBe(before);
+
+  console.log = () => {};
+  try {
+    expect(await runRestore({ in: out, data: dir, json: true })).toBe(0);
+  } finally {
+    console.log = quiet;
+  }
+  node = await startNode(['ready']);
+  expect(node.ready.sp.toUpperCase()).toBe(hex16(header.sp));
+  expect(BigInt(node.ready.records)).toBe(header.recordCount);
+  node.child.kill('SIGTERM');
+  await new Promise((resolve) => node.child.once('exit', resolve));
+}, 90_000);

@@ -1,0 +1,175 @@
+// The replication protocol on its own, without the wasm: two replicas over a tiny fake key
+// store (the KeyStore interface is all the protocol uses), messages pumped by hand.
+
+import { describe, expect, it } from 'vitest';
+import { AssertionFailure } from '../../host/protocol/assert.ts';
+import { Membership } from '../../host/protocol/membership.ts';
+import { Random } from '../../host/protocol/random.ts';
+import { Replica } from '../../host/protocol/replica.ts';
+import {
+  DEFAULT_TIMERS,
+  ReplicaState,
+  TX_TRANSITIONS,
+  enterState,
+  type KeyStore,
+} from '../../host/protocol/state.ts';
+import type {
+  ClientReply,
+  LogRecord,
+  NodeAddress,
+  TxStateName,
+} from '../../host/protocol/types.ts';
+
+/** A key store that only counts the batches it applied: its SP is that count. */
+class CountingStore implements KeyStore {
+  applied = 0;
+  syncPoint(): { hex: string; spvv: number } {
+    return { hex: this.applied.toString(16).padStart(16, '0'), spvv: this.applied };
+  }
+  apply(batch: Uint8Array, dryRun = false) {
+    const writes = new DataView(batch.buffer, batch.byteOffset).getUint16(0, true);
+    if (!dryRun) this.applied++;
+    const after = this.applied + (dryRun ? 1 : 0);
+    return {
+      writeResults: new Array<number>(writes).fill(0),
+      syncPoint: { hex: after.toString(16).padStart(16, '0'), spvv: after },
+    };
+  }
+}
+
+const nodes: NodeAddress[] = [
+  { id: '000000000000000a', address: 'a:7001' },
+  { id: '000000000000000b', address: 'b:7001' },
+];
+
+interface Node {
+  replica: Replica<CountingStore>;
+  persisted: LogRecord[];
+  replies: ClientReply[];
+}
+
+function pool(): Node[] {
+  return nodes.map((node, i) => ({
+    replica: new Replica({
+      id: node.id,
+      core: new CountingStore(),
+      random: new Random(i + 1),
+      founders: nodes,
+    }),
+    persisted: [],
+    replies: [],
+  }));
+}
+
+/** Delivers every message until none is left (persist before send, as a host does); the
+ * invariants are checked after every step. */
+function run(pool: Node[]): void {
+  for (let round = 0; round < 100; round++) {
+    let moved = false;
+    for (const node of pool) {
+      node.replica.checkInvariants();
+      const ready = node.replica.ready();
+      node.persisted.push(...ready.persist);
+      node.replies.push(...ready.replies);
+      for (const envelope of ready.messages) {
+        moved = true;
+        pool.find((other) => other.replica.id === envelope.to)!.replica.receive(envelope);
+      }
+    }
+    if (!moved) return;
+  }
+  throw new Error('the pool did not settle');
+}
+
+const write = (requestId: string) =>
+  ({
+    kind: 'write',
+    requestId,
+    event: 'CREATE_OBJ',
+    operations: [{ op: 'insert', record: new Uint8Array([1, 2, 3]) }],
+    sourceUser: 'alice',
+    target: 'k',
+  }) as const;
+
+const REQUEST = '0123456789abcdef0123456789abcdef';
+
+describe('2PC between two replicas over a fake key store', () => {
+  it('a write commits on both nodes: same SP, prepare then commit in each log, answered 0', () => {
+    const [a, b] = pool();
+    a.replica.request(write(REQUEST));
+    run([a, b]);
+    expect(a.replica.core.applied).toBe(1);
+    expect(b.replica.core.applied).toBe(1);
+    expect(a.persisted.map((r) => r.type)).toEqual(['prepare', 'commit']);
+    expect(b.persisted.map((r) => r.type)).toEqual(['prepare', 'commit']);
+    const txid = a.replica.recentlyDecided(1)[0];
+    expect(a.replies).toContainEqual(
+      expect.objectContaining({ requestId: REQUEST, code: 0, txid }),
+    );
+    expect(b.replica.statusOf(txid)).toBe('committed');
+    expect(a.replica.status().pending).toEqual([]);
+    expect(b.replica.outcomeOf(REQUEST)).toEqual({ code: 0, txid });
+  });
+
+  it('a participant whose SP differs votes no: nothing applied anywhere, the write gets 36500', () => {
+    const [a, b] = pool();
+    b.replica.core.applied = 5; // b's state is not a's
+    a.replica.request(write(REQUEST));
+    run([a, b]);
+    expect(a.replica.core.applied).toBe(0);
+    expect(b.replica.core.applied).toBe(5);
+    expect(a.persisted.map((r) => r.type)).toEqual(['prepare', 'abort']);
+    expect(b.persisted.map((r) => r.type)).toEqual(['abort']);
+    expect(a.replies).toContainEqual(expect.objectContaining({ requestId: REQUEST, code: 36500 }));
+    expect(a.replica.status().peers.get(b.replica.id)?.notSynced).toBe(true);
+  });
+});
+
+describe('assertions', () => {
+  const state = (): ReplicaState =>
+    new ReplicaState({
+      id: nodes[0].id,
+      store: new CountingStore(),
+      random: new Random(1),
+      timers: DEFAULT_TIMERS,
+      groupCommit: true,
+      membership: new Membership(nodes),
+    });
+  const tx = {
+    txid: '00000000000000f1',
+    epoch: 0,
+    coordinator: nodes[1].id,
+    participants: [nodes[0].id],
+    nodes,
+    spBefore: '',
+    spvvBefore: 0,
+    spAfter: '',
+    spvvAfter: 0,
+    tick: 0,
+    event: 4,
+    sourceUser: 'alice',
+    target: 'k',
+    batch: new Uint8Array(4),
+  };
+
+  it('the transition table: a decided transaction never changes again, a prepared one may end three ways', () => {
+    const ends: TxStateName[] = ['COMMITTED', 'COMMITTED_TM', 'ABORTED'];
+    for (const end of ends) expect(TX_TRANSITIONS[end]).toEqual([]);
+    expect(TX_TRANSITIONS.PREPARED).toEqual(ends);
+    const held = state().hold(tx, 'participant');
+    expect(held.state).toBe('PREPARED');
+    enterState(held, 'ABORTED');
+    expect(() => enterState(held, 'COMMITTED')).toThrow(AssertionFailure);
+    expect(() => enterState(held, 'COMMITTED')).toThrow(/from ABORTED to COMMITTED/);
+  });
+
+  it('a fenced node never commits, and a transaction is held once', () => {
+    const fenced = state();
+    fenced.fenced = true;
+    const commit = { type: 'commit', txid: tx.txid, epoch: 1, sp: '', spvv: 0, terminated: false };
+    expect(() => fenced.persist(commit as LogRecord)).toThrow(AssertionFailure);
+    expect(fenced.persisting).toEqual([]);
+    fenced.hold(tx, 'participant');
+    expect(() => fenced.hold(tx, 'participant')).toThrow(/already held/);
+  });
+});

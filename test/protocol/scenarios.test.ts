@@ -1,0 +1,196 @@
+// Named replication scenarios, step by step. Each reads as the story it tells.
+
+import { describe, expect, it } from 'vitest';
+import { writeOutcome } from '../../host/core/codes.ts';
+import { ScenarioPool } from '../../host/sim/scenario.ts';
+import { keyedCore, sampleObject } from '../fixtures.ts';
+
+const core = keyedCore();
+const key = (name: string): Uint8Array => core.encode(sampleObject(name));
+const pool = (...names: string[]): Promise<ScenarioPool> =>
+  ScenarioPool.create(names, () => keyedCore());
+const sp = (p: ScenarioPool, name: string): string => p.replica(name).core.syncPoint().hex;
+
+describe('replication scenarios', () => {
+  it('a write commits on every member and is acknowledged after the commit point', async () => {
+    const p = await pool('A', 'B', 'C');
+    await p.write('A', 'w1', key('k1'));
+    expect(p.states('A')).toEqual(['VIRTUAL']);
+    await p.deliver({ type: 'prepare' });
+    expect(p.states('B')).toEqual(['PREPARED']);
+    expect(p.replies.has('w1')).toBe(false);
+    await p.deliver({ type: 'vote' });
+    expect(p.reply('w1')?.code).toBe(0);
+    expect(p.states('A')).toEqual(['COMMITTED']); // pending acks
+    await p.deliver({}, 3);
+    expect(p.states('A')).toEqual([]);
+    expect(new Set(['A', 'B', 'C'].map((n) => sp(p, n))).size).toBe(1);
+  });
+
+  it('a second writer gets busy (36000) while a PTL holds the pool; reads are not involved', async () => {
+    const p = await pool('A', 'B', 'C');
+    await p.write('A', 'w1', key('k1'));
+    await p.deliver({ type: 'prepare' });
+    await p.write('B', 'w2', key('k2'));
+    expect(p.reply('w2')?.code).toBe(36000);
+  });
+
+  it('coordinator crashes after PREPARE: on restart it re-asks, the participants vote again, it commits', async () => {
+    const p = await pool('A', 'B', 'C');
+    await p.write('A', 'w1', key('k1'));
+    await p.deliver({ type: 'prepare' });
+    p.crash('A'); // the votes are lost with it
+    expect(p.states('B')).toEqual(['PREPARED']);
+    await p.restart('A');
+    expect(p.states('A')).toEqual(['VIRTUAL']);
+    await p.run(40);
+    for (const name of ['A', 'B', 'C']) expect(p.states(name)).toEqual([]);
+    expect(p.committed('B')).toEqual(p.committed('A'));
+    expect(p.committed('A')).toHaveLength(1);
+    expect(sp(p, 'B')).toBe(sp(p, 'A'));
+  });
+
+  it('participant partitioned after its vote: it stays in doubt, then learns the commit by asking', async () => {
+    const p = await pool('A', 'B', 'C');
+    await p.write('A', 'w1', key('k1'));
+    await p.deliver({ type: 'prepare' });
+    await p.deliver({ type: 'vote' });
+    expect(p.reply('w1')?.code).toBe(0);
+    const cut = (from: string, to: string): boolean => from === 'C' || to === 'C';
+    await p.run(60, cut);
+    expect(p.states('C')).toEqual(['PREPARED']); // in doubt, the pool blocked for writes
+    expect(p.states('A')).toEqual(['COMMITTED']); // waiting for C's ack
+    await p.write('B', 'w2', key('k2'));
+    await p.run(5, cut);
+    expect(p.reply('w2')?.code).toBe(36000); // A still holds the PTL and votes busy
+    await p.run(60); // partition healed: the manager re-sends, C commits and acks
+    for (const name of ['A', 'B', 'C']) expect(p.states(name)).toEqual([]);
+    expect(p.committed('C')).toEqual(p.committed('A'));
+  });
+
+  it('node-down of a coordinator that had logged COMMIT: the survivors commit its PTL (COMMITTED_TM)', async () => {
+    const p = await pool('A', 'B', 'C');
+    await p.write('A', 'w1', key('k1'));
+    await p.deliver({ type: 'prepare' });
+    await p.deliver({ type: 'vote' });
+    expect(p.reply('w1')?.code).toBe(0); // acknowledged: it must never be lost
+    p.drop({ type: 'decision' });
+    p.crash('A'); // COMMIT is in A's log, but nobody heard it
+    await p.run(40);
+    expect(p.states('B')).toEqual(['PREPARED']);
+    await p.nodeDown('B', 'A');
+    await p.run(80);
+    expect(p.replies.get('down-A')?.code).toBe(0);
+    for (const name of ['B', 'C']) {
+      expect(p.states(name)).toEqual([]);
+      expect(p.committed(name)).toEqual(p.committed('A'));
+    }
+    expect(p.node('B').log.some((r) => r.type === 'commit' && r.terminated)).toBe(true);
+    await p.write('B', 'w2', key('k2')); // the pool is writable again, with two members
+    await p.run(20);
+    expect(p.reply('w2')?.code).toBe(0);
+  });
+
+  it('a coordinator cut off, that fenced a participant before its vote, aborts but tells its client "outcome pending" (38720), not busy: the survivors commit the write by termination', async () => {
+    const p = await pool('A', 'B', 'C', 'D');
+    await p.write('A', 'w1', key('k1'));
+    await p.deliver({ type: 'prepare' }); // B, C and D prepared
+    p.drop({ type: 'vote' });
+    const isolatedA = (from: string, to: string): boolean => from === 'A' || to === 'A';
+    await p.nodeDown('A', 'D'); // A, cut off, fences D: D's vote is lost, A aborts
+    await p.nodeDown('B', 'A'); // the others fence A and terminate its transaction
+    await p.run(80, isolatedA);
+    const [txid] = p.aborted('A');
+    expect(txid).toBeDefined();
+    for (const name of ['B', 'C', 'D']) expect(p.committed(name)).toEqual([txid]);
+    // The old answer was 36000, "not committed": the write had committed everywhere else.
+    expect(p.reply('w1')?.code).toBe(38720);
+    expect(writeOutcome(38720)).toBe('unknown');
+  });
+
+  it('a fenced coordinator answers a retry of the write it still holds "outcome pending" (38720), not 38502: the survivors committed it', async () => {
+    const p = await pool('A', 'B', 'C');
+    await p.write('A', 'w1', key('k1'));
+    await p.deliver({ type: 'prepare' });
+    p.drop({ type: 'vote' });
+    await p.nodeDown('B', 'A');
+    await p.run(60, (from, to) => from === 'A' || to === 'A');
+    expect(p.committed('B')).toHaveLength(1);
+    await p.run(20); // A hears it was declared down; its transaction stays as it was
+    expect(p.replica('A').fenced).toBe(true);
+    expect(p.states('A')).toEqual(['VIRTUAL']);
+    await p.write('A', 'w1', key('k1')); // a client's retry, same request id
+    // The old answer, 38502, also answered the original's caller: "not committed", wrongly.
+    expect(p.reply('w1')?.code).toBe(38720);
+    await p.write('A', 'w2', key('k2'));
+    expect(p.reply('w2')?.code).toBe(38502);
+  });
+
+  it('node-down is refused while the node answers a probe (38501)', async () => {
+    const p = await pool('A', 'B', 'C');
+    await p.nodeDown('B', 'C');
+    await p.run(5);
+    expect(p.replies.get('down-C')?.code).toBe(38501);
+    expect(p.replica('B').membership.isMember(p.node('C').id)).toBe(true);
+  });
+
+  it('a fenced node refuses writes (38502) and never commits again', async () => {
+    const p = await pool('A', 'B', 'C');
+    const cut = (from: string, to: string): boolean => from === 'C' || to === 'C';
+    await p.nodeDown('A', 'C');
+    await p.run(40, cut); // C does not answer the probe: fenced
+    expect(p.replies.get('down-C')?.code).toBe(0);
+    await p.run(20); // healed: C hears it was fenced
+    expect(p.replica('C').fenced).toBe(true);
+    await p.write('C', 'w1', key('k1'));
+    expect(p.reply('w1')?.code).toBe(38502);
+    await p.write('A', 'w2', key('k2'));
+    await p.run(20);
+    expect(p.reply('w2')?.code).toBe(0);
+    expect(p.committed('C')).toEqual([]);
+  });
+
+  it('a diverged participant refuses the PREPARE (36500) and the coordinator shows which one', async () => {
+    const p = await pool('A', 'B', 'C');
+    // Corrupt C's state behind the protocol's back.
+    p.replica('C').core.apply(
+      new Uint8Array([
+        1,
+        0,
+        0,
+        0,
+        4,
+        0,
+        1,
+        0,
+        ...new Array(16).fill(0),
+        1,
+        0,
+        0,
+        0,
+        ...u32(key('rogue').length),
+        ...key('rogue'),
+      ]),
+    );
+    await p.write('A', 'w1', key('k1'));
+    await p.deliver({}, 4);
+    expect(p.reply('w1')?.code).toBe(36500);
+    expect(p.replica('A').peers.get(p.node('C').id)?.notSynced).toBe(true);
+    expect(p.committed('A')).toEqual([]);
+  });
+
+  it('a retried write with the same request id gets the original outcome, on any node', async () => {
+    const p = await pool('A', 'B', 'C');
+    await p.write('A', 'w1', key('k1'));
+    await p.run(10);
+    const first = p.reply('w1');
+    p.forget('w1');
+    await p.write('C', 'w1', key('k1'));
+    expect(p.reply('w1')).toEqual(first);
+    expect(p.committed('C')).toHaveLength(1);
+  });
+});
+
+function u32(n: number): number[] {
+  return [n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, n >>> 24];
+}

@@ -1,0 +1,439 @@
+// The envelope codec: any valid envelope survives a round trip; any other input, from random
+// bytes to a well-formed message with one field wrong, is refused with 38601 or 38602 and
+// nothing else.
+
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { HsmError } from '../../host/core/codes.ts';
+import { BATCH_SIZE_MAX, NODES_MAX } from '../../host/core/layout.ts';
+import type { Envelope, MessageBody, NodeAddress, Transaction } from '../../host/protocol/types.ts';
+import {
+  decodeBase64,
+  decodeEnvelope,
+  encodeBase64,
+  encodeEnvelope,
+  MEMBERSHIP_EVENTS_MAX,
+  PEER_MESSAGE_SIZE_MAX,
+  TEXT_LENGTH_MAX,
+} from '../../host/transport/envelope-codec.ts';
+
+const FRAME_TOO_LARGE = 38601;
+const FRAME_MALFORMED = 38602;
+const SEED = 20240605;
+/** Fields where any string up to TEXT_LENGTH_MAX is valid. */
+const FREE_TEXT = new Set([
+  'digest',
+  'sp',
+  'spBefore',
+  'spAfter',
+  'sourceUser',
+  'target',
+  'address',
+  'nonce',
+]);
+
+const hexId = fc
+  .bigInt({ min: 0n, max: (1n << 64n) - 1n })
+  .map((n) => n.toString(16).padStart(16, '0'));
+/** Any code points, lone surrogates included: JSON must carry them faithfully. */
+const text = fc.string({ maxLength: 40, unit: 'binary' });
+const counter = fc.nat({ max: Number.MAX_SAFE_INTEGER });
+const u16 = fc.nat({ max: 0xffff });
+const nodeAddress: fc.Arbitrary<NodeAddress> = fc.record({ id: hexId, address: text });
+
+const transaction: fc.Arbitrary<Transaction> = fc.record({
+  txid: hexId,
+  epoch: counter,
+  coordinator: hexId,
+  participants: fc.array(hexId, { maxLength: NODES_MAX }),
+  nodes: fc.array(nodeAddress, { maxLength: NODES_MAX }),
+  spBefore: text,
+  spvvBefore: u16,
+  spAfter: text,
+  spvvAfter: u16,
+  tick: counter,
+  event: u16,
+  sourceUser: text,
+  target: text,
+  batch: fc.uint8Array({ maxLength: 300 }),
+});
+
+const body: fc.Arbitrary<MessageBody> = fc.oneof(
+  transaction.map((tx) => ({ type: 'prepare' as const, tx })),
+  fc.record({
+    type: fc.constant('vote' as const),
+    txid: hexId,
+    yes: fc.boolean(),
+    code: fc.nat({ max: 0x7fffffff }),
+  }),
+  fc.record({ type: fc.constant('decision' as const), txid: hexId, commit: fc.boolean() }),
+  fc.record({ type: fc.constantFrom('ack' as const, 'query' as const), txid: hexId }),
+  fc.record({
+    type: fc.constant('status' as const),
+    txid: hexId,
+    status: fc.constantFrom(
+      'committed' as const,
+      'aborted' as const,
+      'prepared' as const,
+      'undecided' as const,
+      'unknown' as const,
+    ),
+  }),
+  fc.record({ type: fc.constantFrom('probe' as const, 'probe-reply' as const), nonce: text }),
+  fc.record({
+    type: fc.constant('membership' as const),
+    membership: fc.record({
+      founders: fc.array(nodeAddress, { maxLength: 5 }),
+      added: fc.array(nodeAddress, { maxLength: 5 }),
+      down: fc.array(hexId, { maxLength: 5 }),
+    }),
+  }),
+  // Live-sync (host/protocol/live-sync/donor.ts).
+  fc.record(
+    {
+      type: fc.constant('live-sync-request' as const),
+      session: hexId,
+      address: text,
+      domain: text,
+      decided: fc.array(hexId, { maxLength: 4 }),
+    },
+    { requiredKeys: ['type', 'session', 'address', 'domain'] },
+  ),
+  fc.record({
+    type: fc.constant('live-sync-refused' as const),
+    session: hexId,
+    code: fc.nat({ max: 0x7fffffff }),
+  }),
+  fc.record({
+    type: fc.constant('live-sync-begin' as const),
+    session: hexId,
+    seq: counter,
+    poolId: hexId,
+    records: counter,
+    header: fc.uint8Array({ maxLength: 64 }),
+  }),
+  fc.record({
+    type: fc.constant('live-sync-chunk' as const),
+    session: hexId,
+    seq: counter,
+    records: counter,
+    data: fc.uint8Array({ maxLength: 300 }),
+  }),
+  fc.record({
+    type: fc.constant('live-sync-commit' as const),
+    session: hexId,
+    seq: counter,
+    tx: transaction,
+    sp: text,
+    spvv: u16,
+  }),
+  fc.record({
+    type: fc.constant('live-sync-done' as const),
+    session: hexId,
+    seq: counter,
+    membership: fc.record({
+      founders: fc.array(nodeAddress, { maxLength: 5 }),
+      added: fc.array(nodeAddress, { maxLength: 5 }),
+      down: fc.array(hexId, { maxLength: 5 }),
+    }),
+  }),
+  fc.record({ type: fc.constant('live-sync-ack' as const), session: hexId, seq: counter }),
+  fc.record({
+    type: fc.constant('live-sync-outcomes' as const),
+    session: hexId,
+    seq: counter,
+    outcomes: fc.array(
+      fc.record({
+        requestId: fc.tuple(hexId, hexId).map(([a, b]) => a + b),
+        code: fc.integer({ min: -0x7fffffff, max: 0x7fffffff }),
+        txid: hexId,
+      }),
+      { maxLength: 5 },
+    ),
+  }),
+);
+
+const envelope: fc.Arbitrary<Envelope> = fc.record({
+  from: hexId,
+  to: hexId,
+  epoch: counter,
+  digest: text,
+  sp: text,
+  spvv: u16,
+  body,
+});
+
+function sampleEnvelope(batch = Uint8Array.of(1, 2, 3)): Envelope {
+  return {
+    from: '0000000000000001',
+    to: '0000000000000002',
+    epoch: 3,
+    digest: '3:00112233aabbccdd',
+    sp: '0123456789ABCDEF',
+    spvv: 7,
+    body: {
+      type: 'prepare',
+      tx: {
+        txid: '00000000000000ff',
+        epoch: 3,
+        coordinator: '0000000000000001',
+        participants: ['0000000000000002'],
+        nodes: [
+          { id: '0000000000000001', address: '10.0.0.1:7001' },
+          { id: '0000000000000002', address: '10.0.0.2:7001' },
+        ],
+        spBefore: '0000000000000000',
+        spvvBefore: 0,
+        spAfter: '0123456789ABCDEF',
+        spvvAfter: 7,
+        tick: 12,
+        event: 4,
+        sourceUser: 'alice',
+        target: 'key1',
+        batch,
+      },
+    },
+  };
+}
+
+const utf8 = (value: string): Uint8Array => new TextEncoder().encode(value);
+const wireOf = (value: Envelope): { v: number; envelope: Record<string, unknown> } =>
+  JSON.parse(new TextDecoder().decode(encodeEnvelope(value)));
+const bytesOf = (wire: unknown): Uint8Array => utf8(JSON.stringify(wire));
+
+function expectCode(run: () => unknown, code: number, what = ''): void {
+  try {
+    run();
+  } catch (error) {
+    expect(error, what).toBeInstanceOf(HsmError);
+    expect((error as HsmError).code, what).toBe(code);
+    return;
+  }
+  expect.unreachable(`${what}: expected HsmError ${code}`);
+}
+
+/** Decoding either succeeds or refuses with a documented code: nothing else may escape. */
+function decodesOrRefuses(bytes: Uint8Array): void {
+  try {
+    decodeEnvelope(bytes);
+  } catch (error) {
+    expect(error).toBeInstanceOf(HsmError);
+    expect([FRAME_TOO_LARGE, FRAME_MALFORMED]).toContain((error as HsmError).code);
+  }
+}
+
+describe('envelope codec', () => {
+  it('round-trips every valid envelope', () => {
+    fc.assert(
+      fc.property(envelope, (value) => {
+        expect(decodeEnvelope(encodeEnvelope(value))).toEqual(value);
+      }),
+      { seed: SEED, numRuns: 500 },
+    );
+  });
+
+  it('carries a batch of BATCH_SIZE_MAX bytes within PEER_MESSAGE_SIZE_MAX', () => {
+    const batch = new Uint8Array(BATCH_SIZE_MAX).map((_, i) => (i * 131) & 0xff);
+    const bytes = encodeEnvelope(sampleEnvelope(batch));
+    expect(bytes.length).toBeLessThan(PEER_MESSAGE_SIZE_MAX);
+    const decoded = decodeEnvelope(bytes);
+    // Buffer.equals: a deep toEqual walks a megabyte element by element for seconds.
+    expect(
+      decoded.body.type === 'prepare' && Buffer.from(decoded.body.tx.batch).equals(batch),
+    ).toBe(true);
+  });
+
+  it('refuses input longer than PEER_MESSAGE_SIZE_MAX before parsing it', () => {
+    expectCode(() => decodeEnvelope(new Uint8Array(PEER_MESSAGE_SIZE_MAX + 1)), FRAME_TOO_LARGE);
+  });
+
+  it('refuses bytes that are not UTF-8 JSON, or JSON of another version', () => {
+    expectCode(() => decodeEnvelope(utf8('not json')), FRAME_MALFORMED);
+    expectCode(() => decodeEnvelope(Uint8Array.of(0x7b, 0xff, 0x7d)), FRAME_MALFORMED);
+    expectCode(() => decodeEnvelope(new Uint8Array(0)), FRAME_MALFORMED);
+    expectCode(
+      () => decodeEnvelope(utf8('['.repeat(100_000) + ']'.repeat(100_000))),
+      FRAME_MALFORMED,
+    );
+    const wire = wireOf(sampleEnvelope());
+    expectCode(() => decodeEnvelope(bytesOf({ ...wire, v: 2 })), FRAME_MALFORMED);
+    expectCode(() => decodeEnvelope(bytesOf({ ...wire, extra: 1 })), FRAME_MALFORMED);
+  });
+
+  it('refuses a well-formed message with any single field of the wrong type, missing, or extra', () => {
+    const wrongValues: unknown[] = [null, true, -1, 1.5, 'x', [], {}, 2 ** 60];
+    const original = wireOf(sampleEnvelope());
+    const paths = leafPaths(original.envelope);
+    expect(paths.length).toBeGreaterThan(20);
+    for (const path of paths) {
+      for (const wrong of wrongValues) {
+        const wire = structuredClone(original);
+        const before = getAt(wire.envelope, path);
+        if (JSON.stringify(before) === JSON.stringify(wrong)) continue;
+        if (typeof wrong === 'string' && FREE_TEXT.has(String(path.at(-1)))) continue; // any text is valid there
+        setAt(wire.envelope, path, wrong);
+        expectCode(() => decodeEnvelope(bytesOf(wire)), FRAME_MALFORMED);
+      }
+      const without = structuredClone(original);
+      deleteAt(without.envelope, path);
+      if (!/^\d+$/.test(String(path.at(-1))))
+        expectCode(() => decodeEnvelope(bytesOf(without)), FRAME_MALFORMED);
+    }
+    const extra = structuredClone(original);
+    (extra.envelope.body as Record<string, unknown>).surprise = 1;
+    expectCode(() => decodeEnvelope(bytesOf(extra)), FRAME_MALFORMED);
+  });
+
+  it('refuses fields out of range: ids, lengths, list sizes, the batch', () => {
+    const cases: ((wire: { envelope: Record<string, any> }) => void)[] = [
+      (w) => {
+        w.envelope.from = '000000000000000G';
+      },
+      (w) => {
+        w.envelope.to = '00000000000000AB';
+      },
+      (w) => {
+        w.envelope.spvv = 0x10000;
+      },
+      (w) => {
+        w.envelope.epoch = -1;
+      },
+      (w) => {
+        w.envelope.digest = 'd'.repeat(TEXT_LENGTH_MAX + 1);
+      },
+      (w) => {
+        w.envelope.body.tx.participants = Array(NODES_MAX + 1).fill('0000000000000002');
+      },
+      (w) => {
+        w.envelope.body.tx.batch = 'AQID'.repeat(BATCH_SIZE_MAX / 3 + 1);
+      },
+      (w) => {
+        w.envelope.body.tx.batch = 'AQJ=';
+      }, // 01 02 with a spare bit set; canonical is AQI=
+      (w) => {
+        w.envelope.body.tx.batch = 'AQID!';
+      },
+      (w) => {
+        w.envelope.body = { type: 'status', txid: '00000000000000ff', status: 'maybe' };
+      },
+      (w) => {
+        w.envelope.body = { type: 'gossip' };
+      },
+      (w) => {
+        w.envelope.body = {
+          type: 'membership',
+          membership: {
+            founders: [],
+            added: [],
+            down: Array(MEMBERSHIP_EVENTS_MAX + 1).fill('0000000000000002'),
+          },
+        };
+      },
+      (w) => {
+        w.envelope.body = { type: 'vote', txid: '00000000000000ff', yes: 1, code: 0 };
+      },
+    ];
+    for (const [index, mutate] of cases.entries()) {
+      const wire = wireOf(sampleEnvelope());
+      mutate(wire);
+      expectCode(() => decodeEnvelope(bytesOf(wire)), FRAME_MALFORMED, `case ${index}`);
+    }
+  });
+
+  it('never lets anything but a documented HsmError escape, whatever the bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => decodesOrRefuses(bytes)),
+      { seed: SEED, numRuns: 300 },
+    );
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => decodesOrRefuses(bytesOf({ v: 1, envelope: value }))),
+      { seed: SEED, numRuns: 300 },
+    );
+  });
+
+  it('decodes or refuses a valid message with any node of its JSON tree replaced', () => {
+    const original = wireOf(sampleEnvelope());
+    const paths = allPaths(original.envelope);
+    fc.assert(
+      fc.property(fc.constantFrom(...paths), fc.jsonValue({ maxDepth: 2 }), (path, replacement) => {
+        const wire = structuredClone(original);
+        if (path.length === 0) wire.envelope = replacement as Record<string, unknown>;
+        else setAt(wire.envelope, path, replacement);
+        decodesOrRefuses(bytesOf(wire));
+      }),
+      { seed: SEED, numRuns: 500 },
+    );
+  });
+
+  it('checks envelopes on the way out too', () => {
+    expectCode(() => encodeEnvelope({ ...sampleEnvelope(), from: 'node-1' }), FRAME_MALFORMED);
+    expectCode(
+      () => encodeEnvelope(sampleEnvelope(new Uint8Array(BATCH_SIZE_MAX + 1))),
+      FRAME_MALFORMED,
+    );
+    expectCode(
+      () => encodeEnvelope({ ...sampleEnvelope(), extra: 1 } as Envelope),
+      FRAME_MALFORMED,
+    );
+  });
+});
+
+describe('base64', () => {
+  it('matches Node and refuses every non-canonical spelling', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        const encoded = encodeBase64(bytes);
+        expect(encoded).toBe(Buffer.from(bytes).toString('base64'));
+        expect(decodeBase64(encoded)).toEqual(bytes);
+      }),
+      { seed: SEED, numRuns: 300 },
+    );
+    for (const bad of [
+      'A',
+      'AB',
+      'ABC',
+      'A===',
+      '====',
+      'AB=C',
+      'AB==AB==',
+      'QR==',
+      'QUJ=',
+      'QU I',
+      'QUJD\n',
+      'é===',
+    ]) {
+      expect(decodeBase64(bad), bad).toBeUndefined();
+    }
+    expect(decodeBase64('')).toEqual(new Uint8Array(0));
+  });
+});
+
+type Path = (string | number)[];
+
+function leafPaths(value: unknown, prefix: Path = []): Path[] {
+  if (typeof value !== 'object' || value === null) return [prefix];
+  const entries = Array.isArray(value)
+    ? value.map((v, i) => [i, v] as const)
+    : Object.entries(value);
+  return entries.flatMap(([key, child]) => leafPaths(child, [...prefix, key]));
+}
+
+function allPaths(value: unknown, prefix: Path = []): Path[] {
+  if (typeof value !== 'object' || value === null) return [prefix];
+  const entries = Array.isArray(value)
+    ? value.map((v, i) => [i, v] as const)
+    : Object.entries(value);
+  return [prefix, ...entries.flatMap(([key, child]) => allPaths(child, [...prefix, key]))];
+}
+
+function getAt(root: any, path: Path): unknown {
+  return path.reduce((node, key) => node[key], root);
+}
+
+function setAt(root: any, path: Path, value: unknown): void {
+  (getAt(root, path.slice(0, -1)) as any)[path.at(-1)!] = value;
+}
+
+function deleteAt(root: any, path: Path): void {
+  delete (getAt(root, path.slice(0, -1)) as any)[path.at(-1)!];
+}
