@@ -1,8 +1,8 @@
 // Create a key on one node, sign with it on another (README "Client SDK").
 // Usage: npx tsx examples/create-and-sign.ts HOST:PORT HOST:PORT  (password in HSMPOOL_PASSWORD)
 
-import { HsmClient } from '../host/client/index.ts';
-import { nodeConnections } from '../host/client/ws-client.node.ts';
+// The package's public entry point (package.json "exports"; `npm run build` makes it).
+import { HsmClient } from 'hsmpool';
 
 const [first, second] = process.argv.slice(2);
 const password = process.env.HSMPOOL_PASSWORD ?? '';
@@ -11,14 +11,12 @@ const onFirst = await HsmClient.connect({
   nodes: [first],
   user: 'admin',
   password,
-  connections: nodeConnections(),
 });
 await onFirst.generateKey(name, 'ec-p256');
 const onSecond = await HsmClient.connect({
   nodes: [second],
   user: 'admin',
   password,
-  connections: nodeConnections(),
 });
 const message = new TextEncoder().encode('pay 100 to bob');
 const signature = await onSecond.sign(name, message);

@@ -33,6 +33,7 @@ import {
 import { secureRandomBytes } from '../wire/random.ts';
 import { DEFAULT_KDF_LIMITS, type KdfLimits } from '../wire/scram.ts';
 import { keyContext, seal, unseal } from '../wire/wrapping.ts';
+import { defaultConnections } from './default-connections.ts';
 import type { ConnectionFactory } from './connection.ts';
 import { NODE_STALE_CODES, NodeLink, isNodeFailure, type LinkSession } from './node-link.ts';
 import { isRequestId } from '../wire/ids.ts';
@@ -86,7 +87,8 @@ export interface HsmClientOptions {
   readonly nodes: readonly string[];
   readonly user: string;
   readonly password: string;
-  readonly connections: ConnectionFactory;
+  /** How to reach a node; default: WebSocket (default-connections.ts). */
+  readonly connections?: ConnectionFactory;
   /** false: DINAMO's "bypass load balancing" — use the first node that works, in list order. */
   readonly loadBalancing?: boolean;
   readonly retry?: Partial<RetryPolicy>;
@@ -238,7 +240,7 @@ export class HsmClient {
     this.engine = options.engine ?? new CryptoEngine();
     this.credentials = { user: options.user, password: options.password };
     const environment = {
-      connections: options.connections,
+      connections: options.connections ?? defaultConnections(),
       credentials: this.credentials,
       kdfLimits: { ...DEFAULT_KDF_LIMITS, ...options.kdfLimits },
       requestTimeoutMs: boundedInteger(
