@@ -130,6 +130,14 @@ const table = [
     action:
       'Nothing in an application: the SDK moves the call to another node. An operator live-syncs this node (console live-sync).',
   },
+  {
+    code: 38505,
+    name: 'NODE_DOWN_NO_MAJORITY',
+    meaning:
+      'Node-down refused: the named node did not answer, but neither did enough of the other members for this node to reach a majority of the pool (itself included), so the named node may be alive on the other side of a partition and fencing it could split the pool. Pools of two members are exempt (DINAMO: the operator judges).',
+    action:
+      'Find out whether the node is really down; heal the network or issue node-down from a node that reaches most of the pool.',
+  },
   // Server side (DINAMO numbering).
   {
     code: 5002,

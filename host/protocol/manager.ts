@@ -11,7 +11,7 @@
 
 import { CODE } from '../core/codes.ts';
 import { Membership } from './membership.ts';
-import type { ReplicaState, TxState } from './state.ts';
+import type { Probe, ReplicaState, TxState } from './state.ts';
 import type {
   MembershipEvents,
   NodeAddress,
@@ -25,10 +25,9 @@ import { abortHere, commitHere } from './participant.ts';
 
 export function onTick(state: ReplicaState): void {
   for (const [nonce, probe] of [...state.probes]) {
-    if (state.now >= probe.deadline) {
-      state.probes.delete(nonce);
-      fence(state, probe.node, probe.requestId);
-    }
+    if (state.now < probe.deadline) continue;
+    state.probes.delete(nonce);
+    if (probe.witnessFor === undefined) probeTimedOut(state, probe);
   }
   if (state.now % state.timers.managerPulseTicks === 0) pulse(state);
   const heartbeat = state.timers.heartbeatTicks;
@@ -99,12 +98,39 @@ export function nodeDown(state: ReplicaState, request: NodeDownRequest): void {
   if (request.node === state.id || !state.membership.isMember(request.node))
     return state.fail(request.requestId, CODE.INVALID_OPERATION);
   const nonce = state.random.id64();
+  const deadline = state.now + state.timers.probeTimeoutTicks;
   state.probes.set(nonce, {
     node: request.node,
     requestId: request.requestId,
-    deadline: state.now + state.timers.probeTimeoutTicks,
+    deadline,
+    witnesses: new Set(),
   });
   state.send(request.node, { type: 'probe', nonce });
+  // The other members are probed too: the target is fenced only if this node reaches a
+  // majority of the pool, so that the two sides of a partition cannot fence each other.
+  for (const member of state.membership.memberIds()) {
+    if (member === state.id || member === request.node) continue;
+    const witnessNonce = state.random.id64();
+    state.probes.set(witnessNonce, {
+      node: member,
+      requestId: request.requestId,
+      deadline,
+      witnessFor: nonce,
+    });
+    state.send(member, { type: 'probe', nonce: witnessNonce });
+  }
+}
+
+/** Pools of more members than this fence only from a majority (pools of two: DINAMO's rule). */
+export const NODE_DOWN_MAJORITY_FROM = 3;
+
+/** The target did not answer: fence it if this node reached a majority of the members. */
+function probeTimedOut(state: ReplicaState, probe: Probe): void {
+  const members = state.membership.memberIds().length;
+  const reached = 1 + (probe.witnesses?.size ?? 0);
+  if (members >= NODE_DOWN_MAJORITY_FROM && reached * 2 <= members)
+    return state.fail(probe.requestId, CODE.NODE_DOWN_NO_MAJORITY);
+  fence(state, probe.node, probe.requestId);
 }
 
 /** Planned removal: refused while this node holds or queues anything others may depend on. */
@@ -120,6 +146,12 @@ export function onProbeReply(state: ReplicaState, nonce: string): void {
   const probe = state.probes.get(nonce);
   if (!probe) return;
   state.probes.delete(nonce);
+  if (probe.witnessFor !== undefined) {
+    state.probes.get(probe.witnessFor)?.witnesses?.add(probe.node);
+    return;
+  }
+  for (const [other, witness] of [...state.probes])
+    if (witness.witnessFor === nonce) state.probes.delete(other);
   state.fail(probe.requestId, CODE.NODE_STILL_ALIVE);
 }
 

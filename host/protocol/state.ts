@@ -113,6 +113,10 @@ export interface Probe {
   readonly node: NodeId;
   readonly requestId: string;
   readonly deadline: number;
+  /** A node-down's probe of its target: the other members that answered their witness probe. */
+  readonly witnesses?: Set<NodeId>;
+  /** A witness probe: the nonce of the node-down probe it counts for. */
+  readonly witnessFor?: string;
 }
 
 /** Moves a transaction to its next state; an illegal transition is a bug (fail-stop). */

@@ -46,7 +46,7 @@ export async function runSeed(
   for (let t = 0; t < params.safetyTicks && problems.length === 0; t++) {
     await world.step();
     await observe?.(world, 'safety');
-    if (t % 50 === 0) problems.push(...checkSafety(world));
+    if (t % 50 === 0) problems.push(...checkSafety(world, true));
   }
   await world.beginLiveness();
   let livenessTicks = 0;

@@ -173,3 +173,64 @@ describe('assertions', () => {
     expect(() => fenced.hold(tx, 'participant')).toThrow(/already held/);
   });
 });
+
+describe('node-down needs a majority (the two sides of a partition cannot fence each other)', () => {
+  const four: NodeAddress[] = ['a', 'b', 'c', 'd'].map((letter) => ({
+    id: `000000000000000${letter}`,
+    address: `${letter}:7001`,
+  }));
+
+  /** A pool of `members`, messages delivered only between nodes `reach` allows, the ticks
+   * of a probe timeout run; returns the issuer's answer to node-down of `target`. */
+  function nodeDownAnswer(
+    members: NodeAddress[],
+    reach: (from: string, to: string) => boolean,
+    target: string,
+  ): number | undefined {
+    const replicas = members.map(
+      (node, i) =>
+        new Replica({
+          id: node.id,
+          core: new CountingStore(),
+          random: new Random(i + 11),
+          founders: members,
+        }),
+    );
+    const issuer = replicas[0];
+    issuer.request({ kind: 'node-down', requestId: 'down-1', node: target as never });
+    const replies: ClientReply[] = [];
+    for (let tick = 0; tick <= DEFAULT_TIMERS.probeTimeoutTicks + 1; tick++) {
+      for (let round = 0; round < 5; round++)
+        for (const replica of replicas) {
+          const ready = replica.ready();
+          if (replica === issuer) replies.push(...ready.replies);
+          for (const envelope of ready.messages)
+            if (reach(envelope.from, envelope.to))
+              replicas.find((r) => r.id === envelope.to)!.receive(envelope);
+        }
+      for (const replica of replicas) replica.tick();
+    }
+    replicas.forEach((replica) => replica.checkInvariants());
+    return replies.find((reply) => reply.requestId === 'down-1')?.code;
+  }
+
+  const side = (id: string): number => ('ab'.includes(id.at(-1)!) ? 0 : 1);
+
+  it('a 2-2 partition: node-down from either side is refused with 38505, nothing fenced', () => {
+    const split = (from: string, to: string) => side(from) === side(to);
+    expect(nodeDownAnswer(four, split, four[2].id)).toBe(38505);
+  });
+
+  it('a dead node in a pool of four: the three others fence it (0)', () => {
+    const dead = four[3].id;
+    expect(nodeDownAnswer(four, (f, t) => f !== dead && t !== dead, dead)).toBe(0);
+  });
+
+  it('a node that still answers is not fenced (38501), majority or not', () => {
+    expect(nodeDownAnswer(four, () => true, four[1].id)).toBe(38501);
+  });
+
+  it('a pool of two keeps DINAMO rule: the operator judges (0 when the other does not answer)', () => {
+    expect(nodeDownAnswer(four.slice(0, 2), () => false, four[1].id)).toBe(0);
+  });
+});
