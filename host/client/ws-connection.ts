@@ -33,14 +33,17 @@ function text(data: unknown): string {
   return '';
 }
 
+/** `scheme` 'wss' for nodes that serve TLS (the browser then checks the certificate against
+ * what it trusts; a Node application pins the pool's certificate, ws-client.node.ts). */
 export function webSocketConnections(
   WebSocketImpl: WebSocketConstructor,
   path: '/client' | '/console' = '/client',
+  scheme: 'ws' | 'wss' = 'ws',
 ): ConnectionFactory {
   return {
     open(address: string): Promise<FrameConnection> {
       return new Promise((resolve, reject) => {
-        const socket = new WebSocketImpl(`ws://${address}${path}`);
+        const socket = new WebSocketImpl(`${scheme}://${address}${path}`);
         socket.binaryType = 'arraybuffer';
         let listener: FrameListener | undefined;
         let opened = false;
