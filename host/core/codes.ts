@@ -576,7 +576,7 @@ const table = [
     name: 'INVALID_KEY_MATERIAL',
     meaning: 'Imported key material has the wrong length or encoding for its type.',
     action:
-      'Raw 16/32 bytes for AES and HMAC, a 32-byte scalar or seed for EC P-256 and Ed25519, PKCS#8 DER for RSA-2048.',
+      "Raw bytes of the key size for AES, CMAC and HMAC (HMAC-SHA-256/384/512: 32/48/64), the big-endian scalar for EC (P-256 32, P-384 48, P-521 66, secp256k1 32), the seed for Ed25519 (32) and Ed448 (57), 32 bytes for X25519, PKCS#8 DER for RSA with the type's modulus.",
   },
   {
     code: 38712,

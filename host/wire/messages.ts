@@ -18,12 +18,12 @@ export const FRAME_SIZE_MAX = 131_072;
 export const CRYPTO_INPUT_SIZE_MAX = 65_536;
 /** Associated data of one AES-GCM request. */
 export const AAD_SIZE_MAX = 8192;
-/** A signature given to verify (RSA-2048: 256 bytes). */
+/** A signature given to verify (RSA-4096: 512 bytes). */
 export const SIGNATURE_SIZE_MAX = 512;
-/** A MAC given to mac.verify (HMAC-SHA-256: 32 bytes). */
+/** A MAC given to mac.verify (HMAC-SHA-512: 64 bytes). */
 export const MAC_SIZE_MAX = 64;
-/** Key material in plaintext (an RSA-2048 PKCS#8 is about 1.2 KiB). */
-export const KEY_MATERIAL_SIZE_MAX = 2048;
+/** Key material in plaintext (an RSA-4096 PKCS#8 is about 2.4 KiB; sealed, it stays under SEALED_SIZE_MAX). */
+export const KEY_MATERIAL_SIZE_MAX = 3072;
 /** A sealed secret: nonce, key material or password, tag. */
 export const SEALED_SIZE_MAX = 4096;
 /** Password characters (the policy sets the minimum). */
