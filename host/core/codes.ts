@@ -62,6 +62,13 @@ const table = [
     action: 'Check the node id and the console you use.',
   },
   {
+    code: 37018,
+    name: 'INVALID_EVENT',
+    meaning:
+      'A write names a replicated event type this build does not know (docs/CONSOLE.md "Replicated event types"); it was not queued.',
+    action: 'Report it: the service only sends the types it defines.',
+  },
+  {
     code: 37029,
     name: 'CANNOT_VALIDATE_EVENT',
     meaning: 'A participant could not apply the prepared operations.',
