@@ -197,7 +197,8 @@ type FieldSpec =
   | { readonly kind: 'requestId' }
   | { readonly kind: 'keyType' }
   | { readonly kind: 'boolean' }
-  | { readonly kind: 'integer'; readonly min: number; readonly max: number }
+  /** `max` of a named limit (LIST_PAGE_SIZE_MAX): over it is INPUT_TOO_LARGE, not malformed. */
+  | { readonly kind: 'integer'; readonly min: number; readonly max: number; readonly limit?: true }
   | { readonly kind: 'bytes'; readonly sizeMax: number };
 
 type Spec = FieldSpec & { readonly optional?: true };
@@ -208,7 +209,13 @@ const NAME: Spec = { kind: 'name' };
 const OPTIONAL_NAME: Spec = { kind: 'name', optional: true };
 const REQUEST_ID: Spec = { kind: 'requestId' };
 const BOOLEAN: Spec = { kind: 'boolean' };
-const PAGE_LIMIT: Spec = { kind: 'integer', min: 1, max: LIST_PAGE_SIZE_MAX, optional: true };
+const PAGE_LIMIT: Spec = {
+  kind: 'integer',
+  min: 1,
+  max: LIST_PAGE_SIZE_MAX,
+  limit: true,
+  optional: true,
+};
 const KEY_ATTRIBUTES = {
   name: NAME,
   keyType: { kind: 'keyType' },
@@ -314,6 +321,8 @@ function checkField(field: string, spec: FieldSpec, value: unknown): unknown {
     case 'integer':
       if (typeof value !== 'number' || !Number.isInteger(value))
         throw malformed(`${field}: expected an integer`);
+      if (value > spec.max && spec.limit)
+        throw new HsmError(CODE.INPUT_TOO_LARGE, `${field}: at most ${spec.max}`);
       if (value < spec.min || value > spec.max)
         throw malformed(`${field}: expected ${spec.min}..${spec.max}`);
       return value;
