@@ -933,11 +933,14 @@ export function describe(codeNumber: number): ReturnCode {
 export class HsmError extends Error {
   readonly code: number;
   readonly codeName: string;
+  /** The message without the code: what a reply carries, so the receiver names the code once. */
+  readonly detail: string;
   constructor(codeNumber: number, detail?: string) {
     const entry = describe(codeNumber);
     super(`${entry.name} (${codeNumber}): ${detail ?? entry.meaning}`);
     this.name = 'HsmError';
     this.code = codeNumber;
     this.codeName = entry.name;
+    this.detail = detail ?? entry.meaning;
   }
 }
