@@ -37,6 +37,19 @@ export function keyBits(keyType: u32): u32 {
     case 4: return 256; // EC P-256 (ECDSA)
     case 5: return 256; // Ed25519
     case 6: return 2048; // RSA-2048
+    // Appended in round 2; numbers are host/core/records.ts KEY_TYPES index + 1, never reused.
+    case 7: return 192; // AES-192
+    case 8: return 3072; // RSA-3072
+    case 9: return 4096; // RSA-4096
+    case 10: return 384; // EC P-384 (ECDSA)
+    case 11: return 521; // EC P-521 (ECDSA)
+    case 12: return 256; // EC secp256k1 (ECDSA)
+    case 13: return 256; // X25519 (key agreement)
+    case 14: return 448; // Ed448
+    case 15: return 128; // CMAC over AES-128
+    case 16: return 256; // CMAC over AES-256
+    case 17: return 384; // HMAC-SHA-384
+    case 18: return 512; // HMAC-SHA-512
     default: return 0;
   }
 }

@@ -14,6 +14,8 @@ export function renderReturnCodes(): string {
     '`host/core/codes.ts` by `npm run docs:codes`; a test fails when this page is out of date).',
     "DINAMO's numbers are reused where DINAMO has one (5000s server side, 36000s busy, 37000s",
     "replication); 38xxx are hsmpool's own. Busy codes (36000–36004) are retryable.",
+    'docs/DINAMO_CODES.md maps every DINAMO code our reference names: used here, covered by',
+    'another code, or no such situation, and why.',
     '',
     'The column "a write answered this is" says what the code tells about a write (docs/CLIENT.md',
     '"Outcomes"): **committed**; **not committed** (refused before it was queued, withdrawn from',

@@ -1,6 +1,7 @@
 // Builds operation batches in the wire form assembly/batch.ts applies (docs/FORMATS.md).
 // The core validates everything; this only frames.
 
+import { CODE, HsmError } from './codes.ts';
 import { OP_DELETE, OP_INSERT, OP_REPLACE, OP_REPLACE_IF } from './layout.ts';
 import { KIND_NUMBER, utf8, type RecordKind } from './records.ts';
 import { bytesToHex as toHex } from '@noble/hashes/utils.js';
@@ -78,6 +79,9 @@ export function encodeBatch(writes: readonly Write[]): Uint8Array {
   view.setUint16(0, writes.length, true);
   let at = 4;
   for (const write of writes) {
+    // The core would refuse a zero byte as a malformed batch; name the real fault instead.
+    if (!Object.hasOwn(EVENT_TYPES, write.event))
+      throw new HsmError(CODE.INVALID_EVENT, `event '${String(write.event)}'`);
     out[at] = EVENT_TYPES[write.event];
     view.setUint16(at + 2, write.operations.length, true);
     if (write.requestId) {

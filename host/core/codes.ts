@@ -62,6 +62,13 @@ const table = [
     action: 'Check the node id and the console you use.',
   },
   {
+    code: 37018,
+    name: 'INVALID_EVENT',
+    meaning:
+      'A write names a replicated event type this build does not know (docs/CONSOLE.md "Replicated event types"); it was not queued.',
+    action: 'Report it: the service only sends the types it defines.',
+  },
+  {
     code: 37029,
     name: 'CANNOT_VALIDATE_EVENT',
     meaning: 'A participant could not apply the prepared operations.',
@@ -576,7 +583,7 @@ const table = [
     name: 'INVALID_KEY_MATERIAL',
     meaning: 'Imported key material has the wrong length or encoding for its type.',
     action:
-      'Raw 16/32 bytes for AES and HMAC, a 32-byte scalar or seed for EC P-256 and Ed25519, PKCS#8 DER for RSA-2048.',
+      "Raw bytes of the key size for AES, CMAC and HMAC (HMAC-SHA-256/384/512: 32/48/64), the big-endian scalar for EC (P-256 32, P-384 48, P-521 66, secp256k1 32), the seed for Ed25519 (32) and Ed448 (57), 32 bytes for X25519, PKCS#8 DER for RSA with the type's modulus.",
   },
   {
     code: 38712,
@@ -926,11 +933,14 @@ export function describe(codeNumber: number): ReturnCode {
 export class HsmError extends Error {
   readonly code: number;
   readonly codeName: string;
+  /** The message without the code: what a reply carries, so the receiver names the code once. */
+  readonly detail: string;
   constructor(codeNumber: number, detail?: string) {
     const entry = describe(codeNumber);
     super(`${entry.name} (${codeNumber}): ${detail ?? entry.meaning}`);
     this.name = 'HsmError';
     this.code = codeNumber;
     this.codeName = entry.name;
+    this.detail = detail ?? entry.meaning;
   }
 }

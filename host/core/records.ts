@@ -26,6 +26,19 @@ export const KEY_TYPES = [
   'ec-p256',
   'ed25519',
   'rsa-2048',
+  // Round 2 (issue 15): appended, never renumbered — the record stores index + 1.
+  'aes-192',
+  'rsa-3072',
+  'rsa-4096',
+  'ec-p384',
+  'ec-p521',
+  'ec-secp256k1',
+  'x25519',
+  'ed448',
+  'cmac-aes-128',
+  'cmac-aes-256',
+  'hmac-sha384',
+  'hmac-sha512',
 ] as const;
 export type KeyType = (typeof KEY_TYPES)[number];
 export const KEY_BITS: Readonly<Record<KeyType, number>> = {
@@ -35,6 +48,18 @@ export const KEY_BITS: Readonly<Record<KeyType, number>> = {
   'ec-p256': 256,
   ed25519: 256,
   'rsa-2048': 2048,
+  'aes-192': 192,
+  'rsa-3072': 3072,
+  'rsa-4096': 4096,
+  'ec-p384': 384,
+  'ec-p521': 521,
+  'ec-secp256k1': 256,
+  x25519: 256,
+  ed448: 448,
+  'cmac-aes-128': 128,
+  'cmac-aes-256': 256,
+  'hmac-sha384': 384,
+  'hmac-sha512': 512,
 };
 
 export interface AclEntry {

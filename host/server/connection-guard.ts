@@ -110,7 +110,7 @@ export class ConnectionGuard {
       encoder.encode(
         JSON.stringify({
           id: null,
-          response: { code: codeNumber, name: failure.codeName, message: failure.message },
+          response: { code: codeNumber, name: failure.codeName, message: failure.detail },
         }),
       ),
     );

@@ -223,7 +223,7 @@ export class SessionServer {
     if (code !== 0)
       return JSON.stringify({
         id: command.id,
-        response: { code, message: new HsmError(code).message },
+        response: { code, message: new HsmError(code).detail },
       });
     const result = await runCommand(this.node.appliance, 'remote', command.line, {
       backup: { svmk: this.service.backend.svmk },

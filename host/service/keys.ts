@@ -9,7 +9,7 @@ import { ACL_ENTRIES_MAX } from '../core/layout.ts';
 import type { KeyType, ObjectRecord, UserRecord } from '../core/records.ts';
 import type { RequestContext } from './context.ts';
 import { GCM_NONCE_SIZE, type KeyBytes } from '../wire/crypto-engine.ts';
-import { canonicalMaterial, generateMaterial, loadKey } from './key-material.ts';
+import { KEY_SPEC, canonicalMaterial, generateMaterial, loadKey } from './key-material.ts';
 import * as operations from './operations.ts';
 import { requireFamily } from './operations.ts';
 import {
@@ -207,7 +207,9 @@ export async function publicKey(
   request: Decoded<'key.publicKey'>,
 ): Promise<ResultOf<'key.publicKey'>> {
   const resolved = resolve(context, request.name, 'use');
-  requireFamily(resolved.info.keyType, 'signature', 'publicKey');
+  // Signature keys and X25519 have a public key; symmetric keys do not (WRONG_KEY_TYPE).
+  if (KEY_SPEC[resolved.info.keyType].family !== 'agreement')
+    requireFamily(resolved.info.keyType, 'signature', 'publicKey');
   return { publicKey: encodeBytes((await resolved.key()).publicKey!) };
 }
 

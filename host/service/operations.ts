@@ -1,10 +1,12 @@
 // The operations a node serves locally (reads: nothing replicates). One mechanism per key type:
-//   ec-p256   ECDSA with SHA-256 over the message; signature r||s (64 bytes, IEEE P1363)
-//   ed25519   Ed25519 (pure) over the message; 64 bytes
-//   rsa-2048  RSASSA-PKCS1-v1_5 with SHA-256 over the message; 256 bytes
+//   ec-p256, ec-secp256k1  ECDSA with SHA-256 over the message; signature r||s (64 bytes, P1363)
+//   ec-p384   ECDSA with SHA-384; r||s, 96 bytes · ec-p521  ECDSA with SHA-512; r||s, 132 bytes
+//   ed25519   Ed25519 (pure) over the message; 64 bytes · ed448  Ed448 (pure, empty context); 114
+//   rsa-*     RSASSA-PKCS1-v1_5 with SHA-256 over the message; modulus-size bytes (256/384/512)
 //   aes-*     AES-GCM, a fresh 96-bit nonce from the node's random source per encryption;
 //             ciphertext = nonce (12) || encrypted message || tag (16)
-//   hmac-sha256  HMAC-SHA-256; 32 bytes
+//   hmac-sha256/384/512  HMAC with that hash; 32/48/64 bytes · cmac-aes-*  AES-CMAC; 16 bytes
+//   x25519    key agreement only (agree below): the RFC 7748 shared secret, 32 bytes
 
 import { CODE, HsmError } from '../core/codes.ts';
 import type { KeyType } from '../core/records.ts';
@@ -15,10 +17,10 @@ import {
   type KeyBytes,
 } from '../wire/crypto-engine.ts';
 import { concatBytes, constantTimeEqual } from '../wire/bytes.ts';
-import { KEY_FAMILY, type KeyFamily } from './key-material.ts';
+import { KEY_SPEC, type KeyFamily } from './key-material.ts';
 
 export function requireFamily(keyType: KeyType, family: KeyFamily, operation: string): void {
-  if (KEY_FAMILY[keyType] !== family)
+  if (KEY_SPEC[keyType].family !== family)
     throw new HsmError(CODE.WRONG_KEY_TYPE, `${operation} needs a ${family} key, not ${keyType}`);
 }
 
@@ -29,8 +31,10 @@ export function sign(
   message: Uint8Array,
 ): Promise<Uint8Array> {
   requireFamily(keyType, 'signature', 'sign');
-  if (keyType === 'ec-p256') return engine.ecdsaSign(key, message);
-  if (keyType === 'ed25519') return engine.ed25519Sign(key, message);
+  const spec = KEY_SPEC[keyType];
+  if (spec.curve) return engine.ecdsaSign(spec.curve, key, message);
+  if (spec.edwards === 'ed25519') return engine.ed25519Sign(key, message);
+  if (spec.edwards === 'ed448') return Promise.resolve(engine.ed448Sign(key, message));
   return engine.rsaSign(key, message);
 }
 
@@ -42,9 +46,11 @@ export function verify(
   signature: Uint8Array,
 ): Promise<boolean> {
   requireFamily(keyType, 'signature', 'verify');
-  if (keyType === 'ec-p256') return engine.ecdsaVerify(key, message, signature);
-  if (keyType === 'ed25519') return engine.ed25519Verify(key, message, signature);
-  return engine.rsaVerify(key, message, signature);
+  const spec = KEY_SPEC[keyType];
+  if (spec.curve) return engine.ecdsaVerify(spec.curve, key, message, signature);
+  if (spec.edwards === 'ed25519') return engine.ed25519Verify(key, message, signature);
+  if (spec.edwards === 'ed448') return Promise.resolve(engine.ed448Verify(key, message, signature));
+  return engine.rsaVerify(key, message, signature, spec.rsaBits);
 }
 
 export async function encrypt(
@@ -87,7 +93,9 @@ export function mac(
   message: Uint8Array,
 ): Promise<Uint8Array> {
   requireFamily(keyType, 'mac', 'mac');
-  return engine.hmacSha256(key, message);
+  const spec = KEY_SPEC[keyType];
+  if (spec.cmac) return Promise.resolve(engine.cmac(key, message));
+  return engine.hmac(spec.hmac!, key, message);
 }
 
 export async function macVerify(
@@ -98,4 +106,18 @@ export async function macVerify(
   expected: Uint8Array,
 ): Promise<boolean> {
   return constantTimeEqual(await mac(engine, keyType, key, message), expected);
+}
+
+/** X25519: the shared secret with a peer's 32-byte public key; INVALID_KEY_MATERIAL for a bad point. */
+export function agree(
+  engine: CryptoEngine,
+  keyType: KeyType,
+  key: KeyBytes,
+  peerPublicKey: Uint8Array,
+): Uint8Array {
+  requireFamily(keyType, 'agreement', 'agree');
+  const secret = engine.x25519Agree(key, peerPublicKey);
+  if (!secret)
+    throw new HsmError(CODE.INVALID_KEY_MATERIAL, 'peer public key: not a usable X25519 point');
+  return secret;
 }

@@ -260,5 +260,5 @@ function errorResponse(error: unknown): ServiceResponse {
     error instanceof HsmError
       ? error
       : new HsmError(CODE.INTERNAL_ERROR, error instanceof Error ? error.message : String(error));
-  return { code: failure.code, name: failure.codeName, message: failure.message };
+  return { code: failure.code, name: failure.codeName, message: failure.detail };
 }

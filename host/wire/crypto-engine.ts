@@ -14,13 +14,22 @@
 // and noble's public-key derivation (about 1 ms, rare) over WebCrypto's faster generateKey,
 // so tests can replay it. RSA has no pure fallback: without WebCrypto it is UNSUPPORTED_HERE.
 
-import { gcm } from '@noble/ciphers/aes.js';
-import { ed25519 } from '@noble/curves/ed25519.js';
-import { p256 } from '@noble/curves/nist.js';
+//
+// Round 2 families: P-384 and P-521 take the same WebCrypto-first path as P-256; AES-192 runs on
+// noble (Chromium's WebCrypto refuses 192-bit AES keys); RSA-3072/4096 are RSA-2048 with a
+// longer modulus; HMAC-SHA-384/512 are HMAC-SHA-256 with another hash. secp256k1, Ed448, X25519
+// and AES-CMAC are @noble alone: WebCrypto has no secp256k1 or CMAC, and Ed448/X25519 are
+// missing from most browsers' WebCrypto, so one path serves everywhere (and tests replay it).
+
+import { cmac, gcm } from '@noble/ciphers/aes.js';
+import { ed25519, x25519 } from '@noble/curves/ed25519.js';
+import { ed448 } from '@noble/curves/ed448.js';
+import { p256, p384, p521 } from '@noble/curves/nist.js';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { pbkdf2Async } from '@noble/hashes/pbkdf2.js';
 import { scryptAsync } from '@noble/hashes/scrypt.js';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
 import { CODE, HsmError } from '../core/codes.ts';
 import { concatBytes, toBase64Url } from './bytes.ts';
 
@@ -28,7 +37,7 @@ import { concatBytes, toBase64Url } from './bytes.ts';
 export interface KeyBytes {
   /** The secret: a symmetric key, an EC scalar, an Ed25519 seed or an RSA PKCS#8. */
   readonly material: Uint8Array;
-  /** P-256: uncompressed SEC1 (65 bytes); Ed25519: 32 bytes; RSA: SPKI DER. */
+  /** ECDSA curves: uncompressed SEC1; Ed25519/X25519: 32 bytes; Ed448: 57 bytes; RSA: SPKI DER. */
   readonly publicKey?: Uint8Array;
   readonly webKeys: Map<string, Promise<CryptoKey>>;
 }
@@ -48,8 +57,30 @@ export const GCM_TAG_SIZE = 16;
 export const RSA_MODULUS_BITS = 2048;
 const RSA_PUBLIC_EXPONENT = Uint8Array.from([1, 0, 1]);
 const RSA_ALGORITHM = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as const;
-const ECDSA_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256' } as const;
-const ECDSA_SIGN = { name: 'ECDSA', hash: 'SHA-256' } as const;
+/** Chromium's WebCrypto has no 192-bit AES: those keys always take noble's GCM. */
+const AES_192_KEY_SIZE = 24;
+
+export type HmacHash = 'SHA-256' | 'SHA-384' | 'SHA-512';
+const NOBLE_HASH = { 'SHA-256': sha256, 'SHA-384': sha384, 'SHA-512': sha512 } as const;
+
+/** The ECDSA curves: each signs with its own hash (FIPS 186-5 pairing), signature r||s. */
+export type EcCurve = 'P-256' | 'P-384' | 'P-521' | 'secp256k1';
+interface CurveInfo {
+  readonly noble: typeof p256;
+  readonly hash: HmacHash;
+  /** Bytes of a scalar or coordinate. */
+  readonly size: number;
+  /** WebCrypto knows the curve (it never knows secp256k1). */
+  readonly web: boolean;
+}
+const CURVES: Readonly<Record<EcCurve, CurveInfo>> = {
+  'P-256': { noble: p256, hash: 'SHA-256', size: 32, web: true },
+  'P-384': { noble: p384, hash: 'SHA-384', size: 48, web: true },
+  'P-521': { noble: p521, hash: 'SHA-512', size: 66, web: true },
+  secp256k1: { noble: secp256k1, hash: 'SHA-256', size: 32, web: false },
+};
+export const ecdsaSignatureSize = (curve: EcCurve): number => 2 * CURVES[curve].size;
+export const ecdsaCurve = (curve: EcCurve): typeof p256 => CURVES[curve].noble;
 /** RFC 8410: PKCS#8 of an Ed25519 seed is this 16-byte prefix and the seed. */
 const ED25519_PKCS8_PREFIX = Uint8Array.from([
   0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
@@ -94,7 +125,8 @@ export class CryptoEngine {
     plaintext: Uint8Array,
     aad: Uint8Array,
   ): Promise<Uint8Array> {
-    if (!this.subtle) return gcm(key.material, nonce, aad).encrypt(plaintext);
+    if (!this.subtle || key.material.length === AES_192_KEY_SIZE)
+      return gcm(key.material, nonce, aad).encrypt(plaintext);
     const webKey = await this.webKey(key, 'aes-gcm', (subtle) =>
       subtle.importKey('raw', source(key.material), 'AES-GCM', false, ['encrypt', 'decrypt']),
     );
@@ -116,7 +148,8 @@ export class CryptoEngine {
   ): Promise<Uint8Array | undefined> {
     if (sealed.length < GCM_TAG_SIZE) return undefined;
     try {
-      if (!this.subtle) return gcm(key.material, nonce, aad).decrypt(sealed);
+      if (!this.subtle || key.material.length === AES_192_KEY_SIZE)
+        return gcm(key.material, nonce, aad).decrypt(sealed);
       const webKey = await this.webKey(key, 'aes-gcm', (subtle) =>
         subtle.importKey('raw', source(key.material), 'AES-GCM', false, ['encrypt', 'decrypt']),
       );
@@ -132,15 +165,22 @@ export class CryptoEngine {
     }
   }
 
-  async hmacSha256(key: KeyBytes, message: Uint8Array): Promise<Uint8Array> {
+  hmacSha256(key: KeyBytes, message: Uint8Array): Promise<Uint8Array> {
+    return this.hmac('SHA-256', key, message);
+  }
+
+  async hmac(hash: HmacHash, key: KeyBytes, message: Uint8Array): Promise<Uint8Array> {
     if (!this.subtle || message.length < HMAC_WEBCRYPTO_FROM_BYTES)
-      return hmac(sha256, key.material, message);
+      return hmac(NOBLE_HASH[hash], key.material, message);
     const webKey = await this.webKey(key, 'hmac', (subtle) =>
-      subtle.importKey('raw', source(key.material), { name: 'HMAC', hash: 'SHA-256' }, false, [
-        'sign',
-      ]),
+      subtle.importKey('raw', source(key.material), { name: 'HMAC', hash }, false, ['sign']),
     );
     return new Uint8Array(await this.subtle.sign('HMAC', webKey, source(message)));
+  }
+
+  /** AES-CMAC (RFC 4493, NIST SP 800-38B): 16 bytes. WebCrypto has none. */
+  cmac(key: KeyBytes, message: Uint8Array): Uint8Array {
+    return cmac(message, key.material);
   }
 
   // ---- password hashing (SCRAM's SaltedPassword) ----
@@ -174,28 +214,43 @@ export class CryptoEngine {
     return scryptAsync(password, salt, { N: 2 ** log2N, r, p, dkLen: 32, maxmem: 2 ** 31 });
   }
 
-  // ---- ECDSA P-256 (message hashed with SHA-256, signature r||s, 64 bytes) ----
+  // ---- ECDSA (message hashed with the curve's hash, signature r||s, IEEE P1363) ----
 
-  async ecdsaSign(key: KeyBytes, message: Uint8Array): Promise<Uint8Array> {
-    if (!this.subtle) return p256.sign(message, key.material);
+  async ecdsaSign(curve: EcCurve, key: KeyBytes, message: Uint8Array): Promise<Uint8Array> {
+    const info = CURVES[curve];
+    if (!this.subtle || !info.web) return info.noble.sign(message, key.material);
     const webKey = await this.webKey(key, 'ecdsa-sign', (subtle) =>
-      subtle.importKey('jwk', ecJwk(key), ECDSA_ALGORITHM, false, ['sign']),
+      subtle.importKey('jwk', ecJwk(curve, key), ecdsaAlgorithm(curve), false, ['sign']),
     );
-    return new Uint8Array(await this.subtle.sign(ECDSA_SIGN, webKey, source(message)));
+    const algorithm = { name: 'ECDSA', hash: info.hash };
+    return new Uint8Array(await this.subtle.sign(algorithm, webKey, source(message)));
   }
 
   /** Accepts high-S signatures too: WebCrypto does not normalise S when it signs. */
-  async ecdsaVerify(key: KeyBytes, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
-    if (signature.length !== 64) return false;
-    if (!this.subtle) return p256.verify(signature, message, key.publicKey!, { lowS: false });
+  async ecdsaVerify(
+    curve: EcCurve,
+    key: KeyBytes,
+    message: Uint8Array,
+    signature: Uint8Array,
+  ): Promise<boolean> {
+    const info = CURVES[curve];
+    if (signature.length !== ecdsaSignatureSize(curve)) return false;
+    if (!this.subtle || !info.web) {
+      try {
+        return info.noble.verify(signature, message, key.publicKey!, { lowS: false });
+      } catch {
+        return false; // r or s out of range: not a signature
+      }
+    }
     const webKey = await this.webKey(key, 'ecdsa-verify', (subtle) =>
-      subtle.importKey('raw', source(key.publicKey!), ECDSA_ALGORITHM, false, ['verify']),
+      subtle.importKey('raw', source(key.publicKey!), ecdsaAlgorithm(curve), false, ['verify']),
     );
-    return this.subtle.verify(ECDSA_SIGN, webKey, source(signature), source(message));
+    const algorithm = { name: 'ECDSA', hash: info.hash };
+    return this.subtle.verify(algorithm, webKey, source(signature), source(message));
   }
 
-  ecdsaPublicKey(scalar: Uint8Array): Uint8Array {
-    return p256.getPublicKey(scalar, false);
+  ecdsaPublicKey(curve: EcCurve, scalar: Uint8Array): Uint8Array {
+    return CURVES[curve].noble.getPublicKey(scalar, false);
   }
 
   // ---- Ed25519 (pure, RFC 8032; signature 64 bytes) ----
@@ -246,32 +301,69 @@ export class CryptoEngine {
     return ed25519.getPublicKey(seed);
   }
 
-  // ---- RSA-2048, RSASSA-PKCS1-v1_5 with SHA-256 (WebCrypto only) ----
+  // ---- Ed448 (pure, RFC 8032; seed 57 bytes, signature 114 bytes; noble) ----
+
+  ed448Sign(key: KeyBytes, message: Uint8Array): Uint8Array {
+    return ed448.sign(message, key.material);
+  }
+
+  ed448Verify(key: KeyBytes, message: Uint8Array, signature: Uint8Array): boolean {
+    if (signature.length !== 114) return false;
+    try {
+      return ed448.verify(signature, message, key.publicKey!);
+    } catch {
+      return false;
+    }
+  }
+
+  ed448PublicKey(seed: Uint8Array): Uint8Array {
+    return ed448.getPublicKey(seed);
+  }
+
+  // ---- X25519 (RFC 7748; noble) ----
+
+  x25519PublicKey(secret: Uint8Array): Uint8Array {
+    return x25519.getPublicKey(secret);
+  }
+
+  /** The shared secret with a peer's 32-byte public key; undefined for a bad or low-order point. */
+  x25519Agree(key: KeyBytes, peerPublicKey: Uint8Array): Uint8Array | undefined {
+    if (peerPublicKey.length !== 32) return undefined;
+    try {
+      return x25519.getSharedSecret(key.material, peerPublicKey);
+    } catch {
+      return undefined;
+    }
+  }
+
+  // ---- RSA, RSASSA-PKCS1-v1_5 with SHA-256 (WebCrypto only; 2048, 3072 or 4096 bits) ----
 
   private requireSubtle(): SubtleCrypto {
-    if (!this.subtle) throw new HsmError(CODE.UNSUPPORTED_HERE, 'RSA-2048 needs WebCrypto');
+    if (!this.subtle) throw new HsmError(CODE.UNSUPPORTED_HERE, 'RSA needs WebCrypto');
     return this.subtle;
   }
 
   /** A new key as PKCS#8 DER. WebCrypto draws its randomness itself: RSA keys are the one thing not from the injected generator. */
-  async rsaGenerate(): Promise<Uint8Array> {
+  async rsaGenerate(modulusBits: number = RSA_MODULUS_BITS): Promise<Uint8Array> {
     const subtle = this.requireSubtle();
     const algorithm = {
       ...RSA_ALGORITHM,
-      modulusLength: RSA_MODULUS_BITS,
+      modulusLength: modulusBits,
       publicExponent: source(RSA_PUBLIC_EXPONENT),
     };
     const pair = (await subtle.generateKey(algorithm, true, ['sign', 'verify'])) as CryptoKeyPair;
     return new Uint8Array(await subtle.exportKey('pkcs8', pair.privateKey));
   }
 
-  /** Re-encodes an imported PKCS#8 the way WebCrypto exports it; undefined if it is not an RSA-2048 key. */
-  async rsaCanonical(pkcs8: Uint8Array): Promise<Uint8Array | undefined> {
+  /** Re-encodes an imported PKCS#8 the way WebCrypto exports it; undefined if it is not an RSA key of that size. */
+  async rsaCanonical(
+    pkcs8: Uint8Array,
+    modulusBits: number = RSA_MODULUS_BITS,
+  ): Promise<Uint8Array | undefined> {
     const subtle = this.requireSubtle();
     try {
       const key = await subtle.importKey('pkcs8', source(pkcs8), RSA_ALGORITHM, true, ['sign']);
-      if ((key.algorithm as RsaHashedKeyAlgorithm).modulusLength !== RSA_MODULUS_BITS)
-        return undefined;
+      if ((key.algorithm as RsaHashedKeyAlgorithm).modulusLength !== modulusBits) return undefined;
       return new Uint8Array(await subtle.exportKey('pkcs8', key));
     } catch {
       return undefined;
@@ -303,9 +395,14 @@ export class CryptoEngine {
     return new Uint8Array(await subtle.sign(RSA_ALGORITHM.name, webKey, source(message)));
   }
 
-  async rsaVerify(key: KeyBytes, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
+  async rsaVerify(
+    key: KeyBytes,
+    message: Uint8Array,
+    signature: Uint8Array,
+    modulusBits: number = RSA_MODULUS_BITS,
+  ): Promise<boolean> {
     const subtle = this.requireSubtle();
-    if (signature.length !== RSA_MODULUS_BITS / 8) return false;
+    if (signature.length !== modulusBits / 8) return false;
     const webKey = await this.webKey(key, 'rsa-verify', (s) =>
       s.importKey('spki', source(key.publicKey!), RSA_ALGORITHM, false, ['verify']),
     );
@@ -313,15 +410,21 @@ export class CryptoEngine {
   }
 }
 
-/** A P-256 private key as JWK: WebCrypto has no raw import of a bare scalar. */
-function ecJwk(key: KeyBytes): JsonWebKey {
+const ecdsaAlgorithm = (curve: EcCurve): EcKeyImportParams => ({
+  name: 'ECDSA',
+  namedCurve: curve,
+});
+
+/** An ECDSA private key as JWK: WebCrypto has no raw import of a bare scalar. */
+function ecJwk(curve: EcCurve, key: KeyBytes): JsonWebKey {
   const point = key.publicKey!;
+  const size = CURVES[curve].size;
   return {
     kty: 'EC',
-    crv: 'P-256',
+    crv: curve,
     d: toBase64Url(key.material),
-    x: toBase64Url(point.subarray(1, 33)),
-    y: toBase64Url(point.subarray(33, 65)),
+    x: toBase64Url(point.subarray(1, 1 + size)),
+    y: toBase64Url(point.subarray(1 + size, 1 + 2 * size)),
     ext: false,
   };
 }

@@ -18,12 +18,12 @@ export const FRAME_SIZE_MAX = 131_072;
 export const CRYPTO_INPUT_SIZE_MAX = 65_536;
 /** Associated data of one AES-GCM request. */
 export const AAD_SIZE_MAX = 8192;
-/** A signature given to verify (RSA-2048: 256 bytes). */
+/** A signature given to verify (RSA-4096: 512 bytes). */
 export const SIGNATURE_SIZE_MAX = 512;
-/** A MAC given to mac.verify (HMAC-SHA-256: 32 bytes). */
+/** A MAC given to mac.verify (HMAC-SHA-512: 64 bytes). */
 export const MAC_SIZE_MAX = 64;
-/** Key material in plaintext (an RSA-2048 PKCS#8 is about 1.2 KiB). */
-export const KEY_MATERIAL_SIZE_MAX = 2048;
+/** Key material in plaintext (an RSA-4096 PKCS#8 is about 2.4 KiB; sealed, it stays under SEALED_SIZE_MAX). */
+export const KEY_MATERIAL_SIZE_MAX = 3072;
 /** A sealed secret: nonce, key material or password, tag. */
 export const SEALED_SIZE_MAX = 4096;
 /** Password characters (the policy sets the minimum). */
@@ -197,7 +197,8 @@ type FieldSpec =
   | { readonly kind: 'requestId' }
   | { readonly kind: 'keyType' }
   | { readonly kind: 'boolean' }
-  | { readonly kind: 'integer'; readonly min: number; readonly max: number }
+  /** `max` of a named limit (LIST_PAGE_SIZE_MAX): over it is INPUT_TOO_LARGE, not malformed. */
+  | { readonly kind: 'integer'; readonly min: number; readonly max: number; readonly limit?: true }
   | { readonly kind: 'bytes'; readonly sizeMax: number };
 
 type Spec = FieldSpec & { readonly optional?: true };
@@ -208,7 +209,13 @@ const NAME: Spec = { kind: 'name' };
 const OPTIONAL_NAME: Spec = { kind: 'name', optional: true };
 const REQUEST_ID: Spec = { kind: 'requestId' };
 const BOOLEAN: Spec = { kind: 'boolean' };
-const PAGE_LIMIT: Spec = { kind: 'integer', min: 1, max: LIST_PAGE_SIZE_MAX, optional: true };
+const PAGE_LIMIT: Spec = {
+  kind: 'integer',
+  min: 1,
+  max: LIST_PAGE_SIZE_MAX,
+  limit: true,
+  optional: true,
+};
 const KEY_ATTRIBUTES = {
   name: NAME,
   keyType: { kind: 'keyType' },
@@ -314,6 +321,8 @@ function checkField(field: string, spec: FieldSpec, value: unknown): unknown {
     case 'integer':
       if (typeof value !== 'number' || !Number.isInteger(value))
         throw malformed(`${field}: expected an integer`);
+      if (value > spec.max && spec.limit)
+        throw new HsmError(CODE.INPUT_TOO_LARGE, `${field}: at most ${spec.max}`);
       if (value < spec.min || value > spec.max)
         throw malformed(`${field}: expected ${spec.min}..${spec.max}`);
       return value;

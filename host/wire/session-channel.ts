@@ -167,7 +167,7 @@ function refusal(codeNumber: number, message: string): Incoming {
     code: codeNumber,
     refusal: JSON.stringify({
       id: null,
-      response: { code: codeNumber, name: failure.codeName, message: failure.message },
+      response: { code: codeNumber, name: failure.codeName, message: failure.detail },
     }),
   };
 }

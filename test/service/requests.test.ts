@@ -86,7 +86,12 @@ describe('malformed requests', () => {
     ],
     ['a short request id', { type: 'key.remove', name: 'k', requestId: 'a'.repeat(31) }, MALFORMED],
     ['a page of 0', { type: 'key.list', limit: 0 }, MALFORMED],
-    ['a page over LIST_PAGE_SIZE_MAX', { type: 'key.list', limit: 1001 }, MALFORMED],
+    ['a page over LIST_PAGE_SIZE_MAX', { type: 'key.list', limit: 1001 }, CODE.INPUT_TOO_LARGE],
+    [
+      'a user page over LIST_PAGE_SIZE_MAX',
+      { type: 'user.list', limit: 1001 },
+      CODE.INPUT_TOO_LARGE,
+    ],
     ['a fractional page', { type: 'key.list', limit: 1.5 }, MALFORMED],
     [
       'a policy out of range',
