@@ -23,6 +23,7 @@ import type {
   RequestOutcome,
 } from '../protocol/types.ts';
 import { spHex } from '../log/log-records.ts';
+import { toHex64 } from '../wire/bytes.ts';
 import { parseEntry, scanLog } from '../core/txlog.ts';
 import type { CheckpointBody } from '../core/txlog-body.ts';
 import { DelayedStorage } from '../storage/delayed.ts';
@@ -146,7 +147,7 @@ export class World {
       delayTicksMax: params.delayTicksMax,
     });
     this.founders = Array.from({ length: params.nodes }, (_, i) => ({
-      id: (i + 1).toString(16).padStart(16, '0'),
+      id: toHex64(BigInt(i + 1)),
       address: `10.0.0.${i + 1}:7001`,
     }));
     this.nodes = this.founders.map((node) =>
