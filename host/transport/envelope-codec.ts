@@ -16,6 +16,7 @@ import type {
   MembershipEvents,
   MessageBody,
   NodeAddress,
+  RequestOutcome,
   Transaction,
   TxStatus,
 } from '../protocol/types.ts';
@@ -103,6 +104,17 @@ function parseEnvelope(value: unknown, readBytes: ReadBytes): Envelope {
 
 function parseBody(value: unknown, readBytes: ReadBytes): MessageBody {
   const type = record(value, 'body').type;
+  return typeof type === 'string' && type.startsWith('live-sync-')
+    ? parseLiveSyncBody(value, type, readBytes)
+    : parseReplicationBody(value, type, readBytes);
+}
+
+function unknownType(type: unknown): never {
+  return fail(`body.type: unknown message type ${JSON.stringify(type)}`);
+}
+
+/** The two-phase commit, probes, heartbeats and membership. */
+function parseReplicationBody(value: unknown, type: unknown, readBytes: ReadBytes): MessageBody {
   const path = 'body';
   switch (type) {
     case 'prepare': {
@@ -148,31 +160,22 @@ function parseBody(value: unknown, readBytes: ReadBytes): MessageBody {
       const o = record(value, path, ['type', 'membership']);
       return { type, membership: parseMembership(o.membership) };
     }
-    case 'live-sync-request': {
-      const withDecided =
-        typeof value === 'object' && value !== null && Object.hasOwn(value, 'decided');
-      const o = record(value, path, [
-        'type',
-        'session',
-        'address',
-        'domain',
-        ...(withDecided ? ['decided'] : []),
-      ]);
-      const request = {
-        type,
-        session: id(o.session, 'body.session'),
-        address: text(o.address, 'body.address'),
-        domain: text(o.domain, 'body.domain'),
-      };
-      return withDecided
-        ? {
-            ...request,
-            decided: list(o.decided, 'body.decided', LIVE_SYNC_DECIDED_MAX, (item, at) =>
-              id(item, at),
-            ),
-          }
-        : request;
-    }
+    default:
+      return unknownType(type);
+  }
+}
+
+/** The live-sync stream: its messages but the request and refusal carry `session` and `seq`. */
+function parseLiveSyncBody(value: unknown, type: string, readBytes: ReadBytes): MessageBody {
+  const path = 'body';
+  const keys = (...rest: string[]): string[] => ['type', 'session', 'seq', ...rest];
+  const stream = (o: Record<string, unknown>): { session: string; seq: number } => ({
+    session: id(o.session, 'body.session'),
+    seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX),
+  });
+  switch (type) {
+    case 'live-sync-request':
+      return parseLiveSyncRequest(value, type);
     case 'live-sync-refused': {
       const o = record(value, path, ['type', 'session', 'code']);
       return {
@@ -182,74 +185,79 @@ function parseBody(value: unknown, readBytes: ReadBytes): MessageBody {
       };
     }
     case 'live-sync-begin': {
-      const o = record(value, path, ['type', 'session', 'seq', 'poolId', 'records', 'header']);
+      const o = record(value, path, keys('poolId', 'records', 'header'));
       return {
         type,
-        session: id(o.session, 'body.session'),
-        seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX),
+        ...stream(o),
         poolId: id(o.poolId, 'body.poolId'),
         records: integer(o.records, 'body.records', 0, COUNTER_MAX),
         header: readBytes(o.header, 'body.header'),
       };
     }
     case 'live-sync-chunk': {
-      const o = record(value, path, ['type', 'session', 'seq', 'records', 'data']);
+      const o = record(value, path, keys('records', 'data'));
       return {
         type,
-        session: id(o.session, 'body.session'),
-        seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX),
+        ...stream(o),
         records: integer(o.records, 'body.records', 0, COUNTER_MAX),
         data: readBytes(o.data, 'body.data'),
       };
     }
     case 'live-sync-outcomes': {
-      const o = record(value, path, ['type', 'session', 'seq', 'outcomes']);
-      return {
-        type,
-        session: id(o.session, 'body.session'),
-        seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX),
-        outcomes: list(o.outcomes, 'body.outcomes', LIVE_SYNC_OUTCOMES_MAX, (item, at) => {
-          const r = record(item, at, ['requestId', 'code', 'txid']);
-          if (!isRequestId(r.requestId)) fail(`${at}.requestId: expected 32 lowercase hex digits`);
-          return {
-            requestId: r.requestId,
-            code: integer(r.code, `${at}.code`, -CODE_MAX, CODE_MAX),
-            txid: id(r.txid, `${at}.txid`),
-          };
-        }),
-      };
+      const o = record(value, path, keys('outcomes'));
+      return { type, ...stream(o), outcomes: parseOutcomes(o.outcomes) };
     }
     case 'live-sync-commit': {
-      const o = record(value, path, ['type', 'session', 'seq', 'tx', 'sp', 'spvv']);
+      const o = record(value, path, keys('tx', 'sp', 'spvv'));
       return {
         type,
-        session: id(o.session, 'body.session'),
-        seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX),
+        ...stream(o),
         tx: parseTransaction(o.tx, readBytes),
         sp: text(o.sp, 'body.sp'),
         spvv: integer(o.spvv, 'body.spvv', 0, U16_MAX),
       };
     }
     case 'live-sync-done': {
-      const o = record(value, path, ['type', 'session', 'seq', 'membership']);
-      return {
-        type,
-        session: id(o.session, 'body.session'),
-        seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX),
-        membership: parseMembership(o.membership),
-      };
+      const o = record(value, path, keys('membership'));
+      return { type, ...stream(o), membership: parseMembership(o.membership) };
     }
-    case 'live-sync-ack': {
-      const o = record(value, path, ['type', 'session', 'seq']);
-      return {
-        type,
-        session: id(o.session, 'body.session'),
-        seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX),
-      };
-    }
+    case 'live-sync-ack':
+      return { type, ...stream(record(value, path, keys())) };
     default:
-      return fail(`body.type: unknown message type ${JSON.stringify(type)}`);
+      return unknownType(type);
   }
+}
+
+function parseLiveSyncRequest(value: unknown, type: 'live-sync-request'): MessageBody {
+  const withDecided =
+    typeof value === 'object' && value !== null && Object.hasOwn(value, 'decided');
+  const o = record(value, 'body', [
+    'type',
+    'session',
+    'address',
+    'domain',
+    ...(withDecided ? ['decided'] : []),
+  ]);
+  const request = {
+    type,
+    session: id(o.session, 'body.session'),
+    address: text(o.address, 'body.address'),
+    domain: text(o.domain, 'body.domain'),
+  };
+  if (!withDecided) return request;
+  return { ...request, decided: list(o.decided, 'body.decided', LIVE_SYNC_DECIDED_MAX, id) };
+}
+
+function parseOutcomes(value: unknown): RequestOutcome[] {
+  return list(value, 'body.outcomes', LIVE_SYNC_OUTCOMES_MAX, (item, at) => {
+    const r = record(item, at, ['requestId', 'code', 'txid']);
+    if (!isRequestId(r.requestId)) fail(`${at}.requestId: expected 32 lowercase hex digits`);
+    return {
+      requestId: r.requestId,
+      code: integer(r.code, `${at}.code`, -CODE_MAX, CODE_MAX),
+      txid: id(r.txid, `${at}.txid`),
+    };
+  });
 }
 
 function parseTransaction(value: unknown, readBytes: ReadBytes): Transaction {
