@@ -109,26 +109,7 @@ export class NodeRuntime {
   }
 
   static async open(options: RuntimeOptions): Promise<NodeRuntime> {
-    // The outcomes kept with the last checkpoint first, then those of the commits in the log.
-    const blob = await readRequestOutcomes(options.storage);
-    const requestOutcomes: [string, Outcome][] = blob?.outcomes ?? [];
-    // Likewise the transaction outcomes: a no-vote's ABORT entry may be compacted away.
-    const transactionOutcomes = await loadTransactionOutcomes(options.storage);
-    const onCommit = (
-      transactionId: bigint,
-      prepare: PrepareBody,
-      results: readonly number[],
-    ): void => {
-      batchRequestIdsHex(prepare.batch).forEach((id, i) => {
-        if (id) requestOutcomes.push([id, { code: results[i], txid: toHex(transactionId) }]);
-      });
-    };
-    const recovered = await recover(options.core, options.storage, {
-      poolId: options.poolId,
-      founders: options.founders.map(toPoolNode),
-      onCommit,
-      requestOutcomes: { present: blob !== undefined, checkpoint: blob?.checkpoint },
-    });
+    const { recovered, requestOutcomes, transactionOutcomes } = await recoverStore(options);
     const founderIds = new Set(options.founders.map((node) => node.id));
     // A node that joined by live-sync is no founder: its checkpoint and log name it. A node
     // added and later declared down is an added event still (the epoch counts it).
@@ -272,4 +253,33 @@ export class NodeRuntime {
     await this.storage.appendLog(bytes, true);
     this.appendedSinceCheckpoint += bytes.length;
   }
+}
+
+/** Recovers the store and log, with the outcomes a restarted node answers retries from. */
+async function recoverStore(options: RuntimeOptions): Promise<{
+  recovered: RecoveredState;
+  requestOutcomes: [string, Outcome][];
+  transactionOutcomes: Awaited<ReturnType<typeof loadTransactionOutcomes>>;
+}> {
+  // The outcomes kept with the last checkpoint first, then those of the commits in the log.
+  const blob = await readRequestOutcomes(options.storage);
+  const requestOutcomes: [string, Outcome][] = blob?.outcomes ?? [];
+  // Likewise the transaction outcomes: a no-vote's ABORT entry may be compacted away.
+  const transactionOutcomes = await loadTransactionOutcomes(options.storage);
+  const onCommit = (
+    transactionId: bigint,
+    prepare: PrepareBody,
+    results: readonly number[],
+  ): void => {
+    batchRequestIdsHex(prepare.batch).forEach((id, i) => {
+      if (id) requestOutcomes.push([id, { code: results[i], txid: toHex(transactionId) }]);
+    });
+  };
+  const recovered = await recover(options.core, options.storage, {
+    poolId: options.poolId,
+    founders: options.founders.map(toPoolNode),
+    onCommit,
+    requestOutcomes: { present: blob !== undefined, checkpoint: blob?.checkpoint },
+  });
+  return { recovered, requestOutcomes, transactionOutcomes };
 }
