@@ -8,7 +8,7 @@
 // (fail-stop): it never speaks after a write it could not make durable.
 
 import { CODE, HsmError } from '../core/codes.ts';
-import type { Core } from '../core/core.ts';
+import { syncPointHex, type Core } from '../core/core.ts';
 import type { Operation, EventType } from '../core/batch.ts';
 import type { Random } from '../protocol/random.ts';
 import type { Timers } from '../protocol/replica.ts';
@@ -437,7 +437,7 @@ export class Appliance {
           tick,
           event: record.terminated ? 'commit (termination)' : 'commit',
           txid: record.txid,
-          detail: `SP ${record.sp}`,
+          detail: `SP ${syncPointHex(record.sp)}`,
         });
         const sp = this.core.syncPoint();
         this.spHistory.push({

@@ -108,7 +108,7 @@ export function startNext(state: ReplicaState): void {
       requests.forEach((request, i) => state.fail(request.requestId, dry.writeResults[i]));
       continue;
     }
-    begin(state, requests, batch, dry.syncPoint.hex, dry.syncPoint.spvv);
+    begin(state, requests, batch, dry.syncPoint.sp, dry.syncPoint.spvv);
   }
 }
 
@@ -116,7 +116,7 @@ function begin(
   state: ReplicaState,
   requests: WriteRequest[],
   batch: Uint8Array,
-  spAfter: string,
+  spAfter: bigint,
   spvvAfter: number,
 ): void {
   const before = state.store.syncPoint();
@@ -126,7 +126,7 @@ function begin(
     coordinator: state.id,
     participants: state.peersInPool(),
     nodes: state.membership.members(),
-    spBefore: before.hex,
+    spBefore: before.sp,
     spvvBefore: before.spvv,
     spAfter,
     spvvAfter,
@@ -209,13 +209,13 @@ function decide(
   const { tx } = held;
   if (commit) {
     const applied = state.store.apply(tx.batch);
-    if (applied.syncPoint.hex !== tx.spAfter) state.diverged = true;
+    if (applied.syncPoint.sp !== tx.spAfter) state.diverged = true;
     enterState(held, 'COMMITTED');
     state.persist({
       type: 'commit',
       txid: tx.txid,
       epoch: state.membership.epoch,
-      sp: applied.syncPoint.hex,
+      sp: applied.syncPoint.sp,
       spvv: applied.syncPoint.spvv,
       terminated: false,
     });

@@ -112,7 +112,7 @@ export class Joins {
         id: joiner.id,
         storage: joiner.storage,
         inherited: inherited ?? { txids: [], sps: [] },
-        joinedAtSp: result.syncPoint.hex,
+        joinedAtSp: result.syncPoint.sp,
       },
       members,
       result.requestOutcomes,

@@ -16,7 +16,7 @@
 // the new epoch, which name the joiner: none can commit without it.
 
 import { CODE, HsmError } from '../../core/codes.ts';
-import type { Core, SnapshotReader, SyncPoint } from '../../core/core.ts';
+import { syncPointHex, type Core, type SnapshotReader, type SyncPoint } from '../../core/core.ts';
 import { NODES_MAX, SNAPSHOT_HEADER_SIZE } from '../../core/layout.ts';
 import type { Replica } from '../replica.ts';
 import type {
@@ -209,7 +209,7 @@ export class DonorSession {
   }
 
   /** The replica committed a transaction (called in the committing step). */
-  onCommit(tx: Transaction, sp: string, spvv: number): void {
+  onCommit(tx: Transaction, sp: bigint, spvv: number): void {
     if (this.phase !== 'snapshot' && this.phase !== 'catching-up') return;
     this.commits.push({ type: 'live-sync-commit', session: this.session, seq: -1, tx, sp, spvv });
     this.stats.commits++;
@@ -499,10 +499,10 @@ export class JoinerSession {
   /** A transaction the donor committed after its snapshot: it must give the donor's SP here. */
   private applyCommit(item: Extract<Item, { type: 'live-sync-commit' }>): void {
     const applied = this.core.apply(item.tx.batch);
-    if (applied.syncPoint.hex !== item.sp || applied.syncPoint.spvv !== item.spvv) {
+    if (applied.syncPoint.sp !== item.sp || applied.syncPoint.spvv !== item.spvv) {
       throw new HsmError(
         CODE.UNDEFINED_LIVE_SYNC,
-        `live-sync: transaction ${item.tx.txid} gave SP ${applied.syncPoint.hex} here, ${item.sp} at the donor`,
+        `live-sync: transaction ${item.tx.txid} gave SP ${applied.syncPoint.hex} here, ${syncPointHex(item.sp)} at the donor`,
       );
     }
     batchRequestIdsHex(item.tx.batch).forEach((requestId, i) => {
