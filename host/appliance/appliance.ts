@@ -8,18 +8,11 @@
 // (fail-stop): it never speaks after a write it could not make durable.
 
 import { CODE, HsmError } from '../core/codes.ts';
-import type { Core, SyncPoint } from '../core/core.ts';
+import { syncPointHex, type Core } from '../core/core.ts';
 import type { Operation, EventType } from '../core/batch.ts';
 import type { Random } from '../protocol/random.ts';
-import type { PeerStatus, Timers } from '../protocol/replica.ts';
-import type {
-  ClientReply,
-  Envelope,
-  LogRecord,
-  NodeAddress,
-  NodeId,
-  TxStateName,
-} from '../protocol/types.ts';
+import type { Timers } from '../protocol/replica.ts';
+import type { ClientReply, Envelope, LogRecord, NodeAddress, NodeId } from '../protocol/types.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { CrossCheckResult, PeerTransport } from '../transport/transport.ts';
 import { NodeCache } from './node-cache.ts';
@@ -29,7 +22,9 @@ import { pumpReady } from './ready-pump.ts';
 import { isLiveSync } from '../protocol/live-sync/donor.ts';
 import { AssertionFailure } from '../protocol/assert.ts';
 import type { MembershipEvents } from '../protocol/types.ts';
-import type { DiscoveryStatus } from './discovery.ts';
+import { infoView, type DiscoveryInfo, type ReplicationInfo } from './info-view.ts';
+
+export type { DiscoveryInfo, ReplicationInfo };
 
 /** Real milliseconds per protocol tick on a live appliance. */
 export const TICK_MS = 10;
@@ -86,11 +81,6 @@ export interface ApplianceObserver {
   readonly persisted?: (ms: number) => void;
 }
 
-/** What Info shows of auto-discovery. */
-export interface DiscoveryInfo extends DiscoveryStatus {
-  readonly autoLiveSync: boolean;
-}
-
 export interface WriteInput {
   readonly requestId: string;
   readonly event: EventType;
@@ -98,54 +88,6 @@ export interface WriteInput {
   readonly sourceUser: string;
   readonly target: string;
 }
-
-/** What the replication menu's Info shows (DINAMO's console, docs/CONSOLE.md). */
-export interface ReplicationInfo {
-  readonly domain: string;
-  readonly id: NodeId;
-  readonly address: string;
-  readonly syncPoint: SyncPoint;
-  readonly epoch: number;
-  readonly fenced: boolean;
-  readonly diverged: boolean;
-  readonly tick: number;
-  readonly timers: Timers & { readonly tickMs: number };
-  readonly nodes: {
-    id: NodeId;
-    /** The address the transport dials: the node cache's (the membership's when not cached). */
-    address: string;
-    /** The address the membership records for a member (may differ from a wrong cache entry). */
-    memberAddress?: string;
-    member: boolean;
-    fenced: boolean;
-    self: boolean;
-    peer?: PeerStatus;
-  }[];
-  readonly pending: {
-    txid: string;
-    state: TxStateName;
-    stateNumber: number | undefined;
-    role: string;
-    tick: number;
-    /** Wall-clock time this node logged the transaction (its PREPARE record). */
-    loggedAt?: number;
-    event: number;
-    sourceUser: string;
-    target: string;
-    nodes: { id: NodeId; address: string; coordinator: boolean; pendingAck: boolean }[];
-  }[];
-  readonly queuedWrites: number;
-  readonly storage: { broken: string | undefined };
-  /** Absent: discovery is off (the node cache is filled by hand and from the membership). */
-  readonly discovery?: DiscoveryInfo;
-}
-
-const STATE_NUMBERS: Partial<Record<TxStateName, number>> = {
-  VIRTUAL: 1,
-  PREPARED: 2,
-  COMMITTED: 3,
-  COMMITTED_TM: 4,
-};
 
 /** A caller waiting for a reply. At its deadline a write is withdrawn if it can be (`expiry`
  * 'write'); anything else is answered `expiry`. */
@@ -495,7 +437,7 @@ export class Appliance {
           tick,
           event: record.terminated ? 'commit (termination)' : 'commit',
           txid: record.txid,
-          detail: `SP ${record.sp}`,
+          detail: `SP ${syncPointHex(record.sp)}`,
         });
         const sp = this.core.syncPoint();
         this.spHistory.push({
@@ -539,54 +481,17 @@ export class Appliance {
   // ---- views ----
 
   info(): ReplicationInfo {
-    const replica = this.runtime.replica.status();
-    const addresses = new Map(replica.nodes.map((node) => [node.id, node.address]));
-    // The cache's address first: it is what the transport dials (a wrong entry must show).
-    const known = new Map<string, string>();
-    for (const node of replica.members) known.set(node.id, node.address);
-    for (const [id, address] of this.cache.entries()) known.set(id, address);
-    known.set(this.options.id, this.options.address);
-    const addressOf = (id: string): string => known.get(id) ?? addresses.get(id) ?? '?';
-    return {
+    return infoView(this.runtime.replica.status(), {
       domain: this.options.domain,
       id: this.options.id,
       address: this.options.address,
       syncPoint: this.core.syncPoint(),
-      epoch: replica.epoch,
-      fenced: replica.fenced,
-      diverged: replica.diverged,
-      tick: replica.tick,
-      timers: { ...replica.timers, tickMs: TICK_MS },
-      nodes: [...known.keys()].sort().map((id) => ({
-        id,
-        address: addressOf(id),
-        memberAddress: addresses.get(id),
-        member: replica.members.some((node) => node.id === id),
-        fenced: replica.down.includes(id),
-        self: id === this.options.id,
-        peer: replica.peers.get(id),
-      })),
-      pending: replica.pending.map((p) => ({
-        txid: p.txid,
-        state: p.state,
-        stateNumber: STATE_NUMBERS[p.state],
-        role: p.role,
-        tick: p.tick,
-        loggedAt: this.loggedAt.get(p.txid),
-        event: p.event,
-        sourceUser: p.sourceUser,
-        target: p.target,
-        nodes: p.nodes.map((n) => ({
-          id: n.id,
-          address: addressOf(n.id),
-          coordinator: n.id === p.coordinator,
-          pendingAck: n.pendingAck,
-        })),
-      })),
-      queuedWrites: replica.queueLength,
-      storage: { broken: this.broken },
+      cache: this.cache.entries(),
+      loggedAt: this.loggedAt,
+      broken: this.broken,
       discovery: this.options.discovery?.(),
-    };
+      tickMs: TICK_MS,
+    });
   }
 
   /**

@@ -8,6 +8,7 @@
 // A false alarm costs a live-sync in place under the same id, which is safe (the pool cannot
 // commit without this member's vote, so it misses nothing).
 
+import { syncPointHex } from '../core/core.ts';
 import type { ReplicaStatus } from '../protocol/replica.ts';
 
 /** Refusals older than this do not count. */
@@ -31,5 +32,6 @@ export function divergenceReason(replica: ReplicaStatus): string | undefined {
   if (refusing.length < 2 || refusing.length * 2 <= others.length) return undefined;
   const sps = new Set(refusing.map((status) => status!.sp));
   if (sps.size !== 1 || sps.has(mine)) return undefined;
-  return `${refusing.length} of ${others.length} other members agree on SP ${[...sps][0]}, this node has ${mine}`;
+  const [theirs] = sps;
+  return `${refusing.length} of ${others.length} other members agree on SP ${theirs === undefined ? '' : syncPointHex(theirs)}, this node has ${syncPointHex(mine)}`;
 }

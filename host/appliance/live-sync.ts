@@ -19,6 +19,7 @@ import type { Storage } from '../storage/storage.ts';
 import { PROBE_TIMEOUT_MS, probePeer } from '../transport/probe.ts';
 import type { FramedSocket, PeerTransport } from '../transport/transport.ts';
 import { writeJoinImage } from '../log/join-image.ts';
+import { toHex, toHex64 } from '../wire/bytes.ts';
 
 export type { JoinProgress, JoinResult } from '../protocol/live-sync/donor.ts';
 
@@ -91,7 +92,7 @@ export class LiveSyncDonor {
       joiner,
       body.session,
       this.replica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES),
-      this.poolId.toString(16).padStart(16, '0'),
+      toHex64(this.poolId),
       new Set(body.decided ?? []),
       this.log,
     );
@@ -152,9 +153,6 @@ export interface Joined extends JoinResult {
   readonly donor: NodeAddress;
 }
 
-const hexOf = (bytes: Uint8Array): string =>
-  Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-
 /**
  * Checks the donor before anything else: the address answers, holds our SVMK, and is the node
  * we name (or, with no id named, learns which node it is). Resolves with the donor's id, or
@@ -207,7 +205,7 @@ export async function liveSyncJoin(options: JoinOptions): Promise<Joined> {
   const driver = new JoinerDriver({
     id: options.id,
     donor,
-    session: hexOf(options.randomBytes(8)),
+    session: toHex(options.randomBytes(8)),
     core: options.core,
     address: options.address,
     domain: options.domain,

@@ -248,62 +248,20 @@ export class NodeHost {
     target?: string,
     onProgress?: (progress: JoinProgress) => void,
   ): Promise<LiveSyncSummary> {
-    if (this.syncing)
-      throw new HsmError(CODE.REPLICATION_BUSY, 'a live-sync of this node is already under way');
-    if (this.clientConnections > 0)
-      throw new HsmError(
-        CODE.CONNECTED_LIVE_SYNC,
-        `${this.clientConnections} client connection(s) since this node's service started: restart the node, then live-sync before clients connect`,
-      );
+    const candidates = this.liveSyncCandidates(target);
     const replica = this.current.runtime.replica;
-    const status = replica.status();
-    if (!status.fenced && status.pending.length > 0) {
-      throw new HsmError(
-        CODE.CANNOT_PREPARE_LS_TRANS,
-        'this node holds a pending transaction; let the replication manager resolve it (info shows it), then live-sync',
-      );
-    }
-    const candidates = this.donorCandidates(target);
-    if (candidates.length === 0)
-      throw new HsmError(
-        CODE.SELF_LIVE_SYNC,
-        target
-          ? `no node ${target} in this node's list`
-          : 'no peers to sync from: add one with nodes add ID HOST:PORT',
-      );
+    const fenced = replica.status().fenced;
     this.syncing = true;
     const started = Date.now();
     const previous = this.identityValue;
     try {
-      let id = status.fenced ? (this.pendingId ??= this.options.newId()) : previous.id;
+      const firstId = fenced ? (this.pendingId ??= this.options.newId()) : previous.id;
       // Find a donor that answers under our SVMK before anything stops: a refusal here changes nothing.
-      const donor = await this.firstAnswering(id, candidates);
+      const donor = await this.firstAnswering(firstId, candidates);
       await this.current.detach();
       // What this node decided last (it voted on those): the donor resolves them before DONE.
       const decided = replica.recentlyDecided(LIVE_SYNC_DECIDED_MAX);
-      let joined: Joined | undefined;
-      let lastError: unknown;
-      for (let attempt = 0; attempt < 2 && !joined; attempt++) {
-        joined = await this.join(id, donor, id === previous.id ? decided : [], onProgress).catch(
-          (error: unknown) => {
-            lastError = error;
-            return undefined;
-          },
-        );
-        // The pool fenced this id although this node had not heard of it yet: come back as a new node.
-        if (
-          !joined &&
-          lastError instanceof HsmError &&
-          lastError.code === CODE.NODE_FENCED &&
-          id === previous.id
-        )
-          id = this.pendingId ??= this.options.newId();
-        else break;
-      }
-      if (!joined) {
-        await this.reopen(previous, undefined);
-        throw lastError;
-      }
+      const { joined, id } = await this.joinAs(firstId, donor, decided, onProgress);
       this.pendingId = undefined;
       const identity: NodeIdentity = {
         id,
@@ -331,6 +289,63 @@ export class NodeHost {
     } finally {
       this.syncing = false;
     }
+  }
+
+  /** The donors a live-sync may use, or the refusal that says why it cannot start now. */
+  private liveSyncCandidates(target?: string): DonorAddress[] {
+    if (this.syncing)
+      throw new HsmError(CODE.REPLICATION_BUSY, 'a live-sync of this node is already under way');
+    if (this.clientConnections > 0)
+      throw new HsmError(
+        CODE.CONNECTED_LIVE_SYNC,
+        `${this.clientConnections} client connection(s) since this node's service started: restart the node, then live-sync before clients connect`,
+      );
+    const status = this.current.runtime.replica.status();
+    if (!status.fenced && status.pending.length > 0) {
+      throw new HsmError(
+        CODE.CANNOT_PREPARE_LS_TRANS,
+        'this node holds a pending transaction; let the replication manager resolve it (info shows it), then live-sync',
+      );
+    }
+    const candidates = this.donorCandidates(target);
+    if (candidates.length === 0)
+      throw new HsmError(
+        CODE.SELF_LIVE_SYNC,
+        target
+          ? `no node ${target} in this node's list`
+          : 'no peers to sync from: add one with nodes add ID HOST:PORT',
+      );
+    return candidates;
+  }
+
+  /** Joins as `id`; if the pool fenced this node's own id meanwhile (it had not heard of it
+   * yet), once more as a new node. On failure the node reopens on its previous state. */
+  private async joinAs(
+    id: NodeId,
+    donor: NodeAddress,
+    decided: readonly string[],
+    onProgress?: (progress: JoinProgress) => void,
+  ): Promise<{ joined: Joined; id: NodeId }> {
+    const previous = this.identityValue;
+    let lastError: unknown;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const joined = await this.join(
+        id,
+        donor,
+        id === previous.id ? decided : [],
+        onProgress,
+      ).catch((error: unknown) => {
+        lastError = error;
+        return undefined;
+      });
+      if (joined) return { joined, id };
+      const fencedMeanwhile =
+        lastError instanceof HsmError && lastError.code === CODE.NODE_FENCED && id === previous.id;
+      if (!fencedMeanwhile) break;
+      id = this.pendingId ??= this.options.newId();
+    }
+    await this.reopen(previous, undefined);
+    throw lastError;
   }
 
   async close(): Promise<void> {

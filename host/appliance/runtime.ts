@@ -3,7 +3,7 @@
 // transaction-log entries before anything it says leaves (persist before you speak).
 // Browser-safe: storage and transport come in through interfaces.
 
-import type { Core } from '../core/core.ts';
+import { syncPointHex, type Core } from '../core/core.ts';
 import { batchRequestIdsHex } from '../core/batch.ts';
 import { LogEncoder, type PrepareBody } from '../core/txlog.ts';
 import { CODE, HsmError } from '../core/codes.ts';
@@ -91,7 +91,7 @@ export class NodeRuntime {
   private appendedSinceCheckpoint = 0;
   /** The SP after the last COMMIT encoded (the recovered SP before any): what the store must
    * hold whenever the replica's output was just drained, so what a checkpoint records. */
-  private loggedSp: string;
+  private loggedSp: bigint;
   /** A batch taken and not yet stored: the next one may only be taken after it. */
   private unstored = false;
   /** Records `open` appended itself: the membership events given beyond the log. */
@@ -105,30 +105,11 @@ export class NodeRuntime {
     private readonly poolId: bigint,
     private readonly checkpointBytes: number,
   ) {
-    this.loggedSp = replica.core.syncPoint().hex;
+    this.loggedSp = replica.core.syncPoint().sp;
   }
 
   static async open(options: RuntimeOptions): Promise<NodeRuntime> {
-    // The outcomes kept with the last checkpoint first, then those of the commits in the log.
-    const blob = await readRequestOutcomes(options.storage);
-    const requestOutcomes: [string, Outcome][] = blob?.outcomes ?? [];
-    // Likewise the transaction outcomes: a no-vote's ABORT entry may be compacted away.
-    const transactionOutcomes = await loadTransactionOutcomes(options.storage);
-    const onCommit = (
-      transactionId: bigint,
-      prepare: PrepareBody,
-      results: readonly number[],
-    ): void => {
-      batchRequestIdsHex(prepare.batch).forEach((id, i) => {
-        if (id) requestOutcomes.push([id, { code: results[i], txid: toHex(transactionId) }]);
-      });
-    };
-    const recovered = await recover(options.core, options.storage, {
-      poolId: options.poolId,
-      founders: options.founders.map(toPoolNode),
-      onCommit,
-      requestOutcomes: { present: blob !== undefined, checkpoint: blob?.checkpoint },
-    });
+    const { recovered, requestOutcomes, transactionOutcomes } = await recoverStore(options);
     const founderIds = new Set(options.founders.map((node) => node.id));
     // A node that joined by live-sync is no founder: its checkpoint and log name it. A node
     // added and later declared down is an added event still (the epoch counts it).
@@ -211,11 +192,11 @@ export class NodeRuntime {
     // The invariant, checked before anything is encoded: the store is at the SP after the
     // last COMMIT logged before the CHECKPOINT entry (else the checkpoint would hold a commit
     // the log lacks, or lack one it has).
-    const sp = this.replica.core.syncPoint().hex;
+    const sp = this.replica.core.syncPoint().sp;
     if (sp !== this.loggedSp)
       throw new HsmError(
         CODE.CHECKPOINT_NOT_AT_LOG_POSITION,
-        `checkpoint after entry ${this.encoder.last.sequence}: the store is at SP ${sp}, the last COMMIT logged before it at ${this.loggedSp}`,
+        `checkpoint after entry ${this.encoder.last.sequence}: the store is at SP ${syncPointHex(sp)}, the last COMMIT logged before it at ${syncPointHex(this.loggedSp)}`,
       );
     const members = this.replica.membership.members();
     // The request outcomes name the checkpoint they go with (recovery refuses a missing or
@@ -272,4 +253,33 @@ export class NodeRuntime {
     await this.storage.appendLog(bytes, true);
     this.appendedSinceCheckpoint += bytes.length;
   }
+}
+
+/** Recovers the store and log, with the outcomes a restarted node answers retries from. */
+async function recoverStore(options: RuntimeOptions): Promise<{
+  recovered: RecoveredState;
+  requestOutcomes: [string, Outcome][];
+  transactionOutcomes: Awaited<ReturnType<typeof loadTransactionOutcomes>>;
+}> {
+  // The outcomes kept with the last checkpoint first, then those of the commits in the log.
+  const blob = await readRequestOutcomes(options.storage);
+  const requestOutcomes: [string, Outcome][] = blob?.outcomes ?? [];
+  // Likewise the transaction outcomes: a no-vote's ABORT entry may be compacted away.
+  const transactionOutcomes = await loadTransactionOutcomes(options.storage);
+  const onCommit = (
+    transactionId: bigint,
+    prepare: PrepareBody,
+    results: readonly number[],
+  ): void => {
+    batchRequestIdsHex(prepare.batch).forEach((id, i) => {
+      if (id) requestOutcomes.push([id, { code: results[i], txid: toHex(transactionId) }]);
+    });
+  };
+  const recovered = await recover(options.core, options.storage, {
+    poolId: options.poolId,
+    founders: options.founders.map(toPoolNode),
+    onCommit,
+    requestOutcomes: { present: blob !== undefined, checkpoint: blob?.checkpoint },
+  });
+  return { recovered, requestOutcomes, transactionOutcomes };
 }

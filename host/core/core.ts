@@ -34,12 +34,18 @@ export interface ApplyResult {
 const MODE_DRY_RUN = 0;
 const MODE_COMMIT = 1;
 
+/** An SP as 16 upper-case hex digits: how the console shows it and the JSON edges (peer
+ * envelopes, status) carry it. Inside the host an SP is its bigint and SPVV number. */
+export function syncPointHex(sp: bigint): string {
+  return sp.toString(16).toUpperCase().padStart(16, '0');
+}
+
 export function formatSyncPoint(sp: bigint, spvv: number, count: number): SyncPoint {
   return {
     sp,
     spvv,
     count,
-    hex: sp.toString(16).toUpperCase().padStart(16, '0'),
+    hex: syncPointHex(sp),
     spvvHex: spvv.toString(16).toUpperCase().padStart(4, '0'),
   };
 }

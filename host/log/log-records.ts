@@ -1,6 +1,6 @@
 // The protocol's log records (host/protocol/types.ts) as transaction-log entries
-// (host/core/txlog.ts, docs/FORMATS.md) and back. Ids and Sync-Points are hex strings on
-// the protocol side and 64-bit integers on disk.
+// (host/core/txlog.ts, docs/FORMATS.md) and back. Ids are hex strings on the protocol side
+// and 64-bit integers on disk; Sync-Points are bigints on both.
 
 import type { EntryBody, LogEncoder, PoolNode, PrepareBody } from '../core/txlog.ts';
 import type {
@@ -11,11 +11,13 @@ import type {
   Transaction,
 } from '../protocol/types.ts';
 import { joinBytes, toHex64 } from '../wire/bytes.ts';
+import { syncPointHex } from '../core/core.ts';
 
 export const toBig = (hex: string): bigint => BigInt(`0x${hex}`);
 /** 16 lowercase hex digits (the name runtime.ts and log-command.ts import). */
 export const toHex = toHex64;
-export const spHex = (value: bigint): string => toHex(value).toUpperCase();
+/** An SP as the console shows it (the name log-command.ts imports). */
+export const spHex = syncPointHex;
 
 export const toPoolNode = (node: NodeAddress): PoolNode => ({
   id: toBig(node.id),
@@ -44,7 +46,7 @@ export function toEntry(record: LogRecord): EntryToWrite {
       return {
         body: {
           type: 'commit',
-          spAfter: toBig(record.sp),
+          spAfter: record.sp,
           spvvAfter: record.spvv,
           terminated: record.terminated,
         },
@@ -78,9 +80,9 @@ function prepareBody(tx: Transaction): PrepareBody {
     coordinator: toBig(tx.coordinator),
     participants: tx.participants.map(toBig),
     nodes: tx.nodes.map(toPoolNode),
-    spBefore: toBig(tx.spBefore),
+    spBefore: tx.spBefore,
     spvvBefore: tx.spvvBefore,
-    spAfter: toBig(tx.spAfter),
+    spAfter: tx.spAfter,
     spvvAfter: tx.spvvAfter,
     createdTick: BigInt(tx.tick),
     event: tx.event,
@@ -101,9 +103,9 @@ export function transactionOf(
     coordinator: toHex(body.coordinator),
     participants: body.participants.map(toHex),
     nodes: body.nodes.map(fromPoolNode),
-    spBefore: spHex(body.spBefore),
+    spBefore: body.spBefore,
     spvvBefore: body.spvvBefore,
-    spAfter: spHex(body.spAfter),
+    spAfter: body.spAfter,
     spvvAfter: body.spvvAfter,
     tick: Number(body.createdTick),
     event: body.event,

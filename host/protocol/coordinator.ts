@@ -19,15 +19,7 @@ import type { Transaction, TxId, WriteRequest } from './types.ts';
 import { BATCH_SIZE_MAX } from '../core/layout.ts';
 import { EVENT_TYPES, operationSize } from '../core/batch.ts';
 import { answerCarried, rememberRequests } from './participant.ts';
-
-/** A request id (32 hex digits, checked by submit) as the 16 bytes a batch carries. */
-export function requestIdBytes(requestId: string): Uint8Array {
-  const out = new Uint8Array(16);
-  for (let i = 0; i < 16; i++) out[i] = parseInt(requestId.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
-
-const REQUEST_ID_PATTERN = /^[0-9a-f]{32}$/;
+import { isRequestId, requestIdBytes } from '../wire/ids.ts';
 
 export function submit(state: ReplicaState, request: WriteRequest): void {
   // A refusal answers this submission alone: by the time the host delivers it (after the
@@ -36,7 +28,7 @@ export function submit(state: ReplicaState, request: WriteRequest): void {
   // took time).
   const refuse = (code: number): void =>
     state.reply({ requestId: request.requestId, code, attempt: request.attempt });
-  if (!REQUEST_ID_PATTERN.test(request.requestId)) return refuse(CODE.INVALID_OPERATION);
+  if (!isRequestId(request.requestId)) return refuse(CODE.INVALID_OPERATION);
   // Fenced: nothing new runs here. A retry of a write this node still holds in a transaction
   // is told its outcome is pending (the survivors may commit it by termination), never 38502:
   // the answer reaches the original's caller too.
@@ -116,7 +108,7 @@ export function startNext(state: ReplicaState): void {
       requests.forEach((request, i) => state.fail(request.requestId, dry.writeResults[i]));
       continue;
     }
-    begin(state, requests, batch, dry.syncPoint.hex, dry.syncPoint.spvv);
+    begin(state, requests, batch, dry.syncPoint.sp, dry.syncPoint.spvv);
   }
 }
 
@@ -124,7 +116,7 @@ function begin(
   state: ReplicaState,
   requests: WriteRequest[],
   batch: Uint8Array,
-  spAfter: string,
+  spAfter: bigint,
   spvvAfter: number,
 ): void {
   const before = state.store.syncPoint();
@@ -134,7 +126,7 @@ function begin(
     coordinator: state.id,
     participants: state.peersInPool(),
     nodes: state.membership.members(),
-    spBefore: before.hex,
+    spBefore: before.sp,
     spvvBefore: before.spvv,
     spAfter,
     spvvAfter,
@@ -217,13 +209,13 @@ function decide(
   const { tx } = held;
   if (commit) {
     const applied = state.store.apply(tx.batch);
-    if (applied.syncPoint.hex !== tx.spAfter) state.diverged = true;
+    if (applied.syncPoint.sp !== tx.spAfter) state.diverged = true;
     enterState(held, 'COMMITTED');
     state.persist({
       type: 'commit',
       txid: tx.txid,
       epoch: state.membership.epoch,
-      sp: applied.syncPoint.hex,
+      sp: applied.syncPoint.sp,
       spvv: applied.syncPoint.spvv,
       terminated: false,
     });

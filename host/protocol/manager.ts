@@ -189,7 +189,7 @@ export function onMembership(state: ReplicaState, from: NodeId, events: Membersh
   if (changed) membershipChanged(state, changes);
   const previous = state.peers.get(from);
   state.peers.set(from, {
-    sp: previous?.sp ?? '',
+    sp: previous?.sp,
     spvv: previous?.spvv ?? 0,
     epoch: events.added.length + events.down.length,
     digest: theirs,

@@ -42,10 +42,10 @@ function refusal(state: ReplicaState, tx: Transaction): number {
   )
     return CODE.TRANS_MISMATCH;
   const sp = state.store.syncPoint();
-  if (sp.hex !== tx.spBefore || sp.spvv !== tx.spvvBefore) return CODE.REPLICATION_PEER_NOT_SYNCED;
+  if (sp.sp !== tx.spBefore || sp.spvv !== tx.spvvBefore) return CODE.REPLICATION_PEER_NOT_SYNCED;
   try {
     const dry = state.store.apply(tx.batch, true);
-    if (dry.syncPoint.hex !== tx.spAfter || dry.syncPoint.spvv !== tx.spvvAfter)
+    if (dry.syncPoint.sp !== tx.spAfter || dry.syncPoint.spvv !== tx.spvvAfter)
       return CODE.REPLICATION_PEER_NOT_SYNCED;
   } catch (error) {
     rethrowAssertion(error);
@@ -76,14 +76,14 @@ export function onDecision(state: ReplicaState, from: NodeId, txid: TxId, commit
 /** Applies a prepared transaction here. `terminated`: decided by termination, not by its coordinator. */
 export function commitHere(state: ReplicaState, held: TxState, terminated: boolean): void {
   const applied = state.store.apply(held.tx.batch);
-  if (applied.syncPoint.hex !== held.tx.spAfter || applied.syncPoint.spvv !== held.tx.spvvAfter)
+  if (applied.syncPoint.sp !== held.tx.spAfter || applied.syncPoint.spvv !== held.tx.spvvAfter)
     state.diverged = true;
   enterState(held, terminated ? 'COMMITTED_TM' : 'COMMITTED');
   state.persist({
     type: 'commit',
     txid: held.tx.txid,
     epoch: state.membership.epoch,
-    sp: applied.syncPoint.hex,
+    sp: applied.syncPoint.sp,
     spvv: applied.syncPoint.spvv,
     terminated,
   });

@@ -1,6 +1,8 @@
 // A seeded generator (xoshiro128**, seeded through splitmix32) so every random choice of the
 // protocol and the simulator is reproducible from one printed seed. No Math.random here.
 
+import { toHex64 } from '../wire/bytes.ts';
+
 export class Random {
   private a: number;
   private b: number;
@@ -60,7 +62,7 @@ export class Random {
 
   /** 16 lowercase hex digits: a 64-bit id. */
   id64(): string {
-    return hex32(this.next32()) + hex32(this.next32());
+    return toHex64((BigInt(this.next32()) << 32n) | BigInt(this.next32()));
   }
 
   bytes(length: number): Uint8Array {
@@ -76,4 +78,3 @@ export class Random {
 }
 
 const rotl = (x: number, k: number): number => ((x << k) | (x >>> (32 - k))) >>> 0;
-const hex32 = (x: number): string => x.toString(16).padStart(8, '0');

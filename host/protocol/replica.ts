@@ -63,7 +63,7 @@ export type { KeyStore, Outcome, PeerStatus, Timers, TxState } from './state.ts'
  * an interface here so that the replica does not import live-sync). */
 export interface DonorSessionEvents {
   /** A transaction committed here, in the step that commits it (with the SP it gave here). */
-  onCommit(tx: Transaction, sp: string, spvv: number): void;
+  onCommit(tx: Transaction, sp: bigint, spvv: number): void;
   /** The end of a step with no transaction pending here, before the next one may start: the
    * only moment a joiner can be added safely. */
   onIdle(): void;
@@ -104,7 +104,7 @@ export interface PendingTransaction {
 export interface ReplicaStatus {
   readonly id: NodeId;
   readonly tick: number;
-  readonly sp: string;
+  readonly sp: bigint;
   readonly spvv: number;
   readonly epoch: number;
   readonly digest: string;
@@ -338,7 +338,7 @@ export class Replica<Store extends KeyStore = Core> {
     return {
       id: state.id,
       tick: state.now,
-      sp: sp.hex,
+      sp: sp.sp,
       spvv: sp.spvv,
       epoch: membership.epoch,
       digest: membership.digest(),

@@ -19,6 +19,7 @@ import type {
   TxStateName,
   TxStatus,
   WriteRequest,
+  SyncPointValue,
 } from './types.ts';
 
 /** A write queued or in a transaction here: its outcome is not known yet (38720). */
@@ -57,7 +58,7 @@ export const DEFAULT_TIMERS: Timers = {
 /** The key store as the protocol uses it: exactly these two calls of host/core's Core, so a
  * protocol test can run on a small fake store without the wasm. */
 export interface KeyStore {
-  syncPoint(): { readonly hex: string; readonly spvv: number };
+  syncPoint(): SyncPointValue;
   /** Applies a batch (`dryRun`: computes results and the SP after, changes nothing); throws
    * HsmError for a batch it cannot apply. */
   apply(
@@ -65,7 +66,7 @@ export interface KeyStore {
     dryRun?: boolean,
   ): {
     readonly writeResults: readonly number[];
-    readonly syncPoint: { readonly hex: string; readonly spvv: number };
+    readonly syncPoint: SyncPointValue;
   };
 }
 
@@ -98,7 +99,8 @@ export interface TxState {
 }
 
 export interface PeerStatus {
-  readonly sp: string;
+  /** Undefined until the peer's first message with its SP. */
+  readonly sp: bigint | undefined;
   readonly spvv: number;
   readonly epoch: number;
   readonly digest: string;
@@ -216,7 +218,7 @@ export class ReplicaState {
       to,
       epoch: this.membership.epoch,
       digest: this.membership.digest(),
-      sp: sp.hex,
+      sp: sp.sp,
       spvv: sp.spvv,
       body,
     });

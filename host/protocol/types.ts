@@ -7,6 +7,13 @@ export type NodeId = string;
 /** A transaction: 16 lowercase hex digits (64-bit pseudo-random, as DINAMO's). */
 export type TxId = string;
 
+/** A Sync-Point inside the host: the 64-bit SP and its 16-bit check number (SPVV). Hex only at
+ * the JSON edges (peer envelopes, status, console text): core.ts syncPointHex. */
+export interface SyncPointValue {
+  readonly sp: bigint;
+  readonly spvv: number;
+}
+
 export interface NodeAddress {
   readonly id: NodeId;
   readonly address: string;
@@ -25,9 +32,9 @@ export interface Transaction {
   readonly participants: readonly NodeId[];
   /** The node list when it began. */
   readonly nodes: readonly NodeAddress[];
-  readonly spBefore: string;
+  readonly spBefore: bigint;
   readonly spvvBefore: number;
-  readonly spAfter: string;
+  readonly spAfter: bigint;
   readonly spvvAfter: number;
   /** Tick when it began (the console shows it as date/time). */
   readonly tick: number;
@@ -45,7 +52,7 @@ export type LogRecord =
       readonly type: 'commit';
       readonly txid: TxId;
       readonly epoch: number;
-      readonly sp: string;
+      readonly sp: bigint;
       readonly spvv: number;
       readonly terminated: boolean;
     }
@@ -109,7 +116,7 @@ export type LiveSyncBody =
       readonly session: string;
       readonly seq: number;
       readonly tx: Transaction;
-      readonly sp: string;
+      readonly sp: bigint;
       readonly spvv: number;
     }
   | {
@@ -122,13 +129,15 @@ export type LiveSyncBody =
 
 export type MessageType = MessageBody['type'];
 
-/** Every message carries the sender's epoch, membership digest and Sync-Point. */
+/** Every message carries the sender's epoch, membership digest and Sync-Point (SPs are bigints
+ * in the host; the envelope codec writes them as 16 upper-case hex digits). */
 export interface Envelope {
   readonly from: NodeId;
   readonly to: NodeId;
   readonly epoch: number;
   readonly digest: string;
-  readonly sp: string;
+  /** Undefined from a joiner, which has no state yet ('' on the wire). */
+  readonly sp: bigint | undefined;
   readonly spvv: number;
   readonly body: MessageBody;
 }

@@ -12,8 +12,9 @@ import { EVENT_TYPES } from '../core/batch.ts';
 import { CODE, HsmError, describe } from '../core/codes.ts';
 import { backupPiece, startBackup, type BackupContext } from './backup-transfer.ts';
 import type { LiveSyncSummary } from '../appliance/node-host.ts';
-import { nodeStatus } from './console-status.ts';
+import { nodesAsJson, nodeStatus } from './console-status.ts';
 import { HSMPOOL_VERSION, OPERATING_MODE } from '../core/version.ts';
+import { syncPointHex } from '../core/core.ts';
 import { ID64_PATTERN, isNodeId } from '../wire/ids.ts';
 
 export type ConsoleKind = 'local' | 'remote';
@@ -171,7 +172,7 @@ async function unlockCommand(
 
 function info(appliance: Appliance): ConsoleResult {
   const data = appliance.info();
-  return ok(data, renderInfo(data, Date.now()));
+  return ok({ ...data, nodes: nodesAsJson(data.nodes) }, renderInfo(data, Date.now()));
 }
 
 export function renderInfo(info: ReplicationInfo, nowMs: number): string {
@@ -208,7 +209,7 @@ export function renderInfo(info: ReplicationInfo, nowMs: number): string {
           : 'cached';
     const peer =
       node.peer && !node.self
-        ? `  SP ${node.peer.sp || '?'} seen ${(((info.tick - node.peer.tick) * TICK_MS) / 1000).toFixed(1)} s ago${node.peer.notSynced ? '  NOT SYNCED' : ''}`
+        ? `  SP ${node.peer.sp === undefined ? '?' : syncPointHex(node.peer.sp)} seen ${(((info.tick - node.peer.tick) * TICK_MS) / 1000).toFixed(1)} s ago${node.peer.notSynced ? '  NOT SYNCED' : ''}`
         : '';
     const moved =
       node.memberAddress && node.memberAddress !== node.address
@@ -366,7 +367,7 @@ export function supportBundle(appliance: Appliance): unknown {
     recentEvents: appliance.events,
     syncPointHistory: appliance.spHistory,
     nodeCache: appliance.cache.entries().map(([id, address]) => ({ id, address })),
-    nodes: info.nodes,
+    nodes: nodesAsJson(info.nodes),
     timers: info.timers,
     queuedWrites: info.queuedWrites,
   };

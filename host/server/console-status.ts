@@ -4,9 +4,10 @@
 // how long ago, in milliseconds), the connection test to every cached node, the PTL with
 // wall-clock times logged by this node. Browser-safe, no I/O of its own.
 
-import type { Appliance } from '../appliance/appliance.ts';
+import type { Appliance, ReplicationInfo } from '../appliance/appliance.ts';
 import { TICK_MS } from '../appliance/appliance.ts';
 import { HSMPOOL_VERSION, OPERATING_MODE } from '../core/version.ts';
+import { syncPointHex } from '../core/core.ts';
 import type { CrossCheckResult } from '../transport/transport.ts';
 
 export interface NodeStatus {
@@ -56,6 +57,18 @@ export interface NodeStatus {
 
 const hex4 = (n: number): string => n.toString(16).padStart(4, '0');
 
+/** A peer's SP as the console's JSON carries it: hex, '' before the peer's first message. */
+export function peerSpText(sp: bigint | undefined): string {
+  return sp === undefined ? '' : syncPointHex(sp);
+}
+
+/** Info's node list as JSON carries it (the peers' SPs in hex; jsonSafe would write decimal). */
+export function nodesAsJson(nodes: ReplicationInfo['nodes']): unknown[] {
+  return nodes.map((node) =>
+    node.peer ? { ...node, peer: { ...node.peer, sp: peerSpText(node.peer.sp) } } : node,
+  );
+}
+
 export async function nodeStatus(
   appliance: Appliance,
   options: { readonly sessions?: number; readonly crossCheckTimeoutMs: number },
@@ -94,7 +107,7 @@ export async function nodeStatus(
       .filter((n) => n.peer && !n.self)
       .map((n) => ({
         id: n.id,
-        sp: n.peer!.sp,
+        sp: peerSpText(n.peer!.sp),
         spvv: hex4(n.peer!.spvv),
         epoch: n.peer!.epoch,
         seenMsAgo: (info.tick - n.peer!.tick) * TICK_MS,

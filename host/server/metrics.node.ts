@@ -197,7 +197,7 @@ export class NodeMetrics {
           if (n.peer && !n.self)
             this.set(
               { peer: n.id },
-              n.peer.sp === info.syncPoint.hex &&
+              n.peer.sp === info.syncPoint.sp &&
                 n.peer.spvv === info.syncPoint.spvv &&
                 !n.peer.notSynced
                 ? 1

@@ -7,6 +7,7 @@
 
 import { batchRequestIdsHex } from '../core/batch.ts';
 import { writeOutcome } from '../core/codes.ts';
+import { syncPointHex } from '../core/core.ts';
 import { OUTCOME_NONE } from '../protocol/replica.ts';
 import { historyOf, type Attempt } from './history.ts';
 import type { SimNode, World } from './world.ts';
@@ -53,7 +54,7 @@ export function checkSafety(world: World, midRun = false): string[] {
         }
         if (a.commits.sps[i] !== b.commits.sps[i]) {
           problems.push(
-            `commit #${i} gives SP ${a.commits.sps[i]} on ${a.node.id} but ${b.commits.sps[i]} on ${b.node.id}`,
+            `commit #${i} gives SP ${syncPointHex(a.commits.sps[i])} on ${a.node.id} but ${syncPointHex(b.commits.sps[i])} on ${b.node.id}`,
           );
           break;
         }
@@ -76,7 +77,7 @@ export function checkSafety(world: World, midRun = false): string[] {
     const lastSp = node.inherited.sps.at(-1);
     if (node.joinedAtSp !== undefined && lastSp !== undefined && lastSp !== node.joinedAtSp) {
       problems.push(
-        `node ${node.id} joined at SP ${node.joinedAtSp}, but its donor's history ends at ${lastSp}`,
+        `node ${node.id} joined at SP ${syncPointHex(node.joinedAtSp)}, but its donor's history ends at ${syncPointHex(lastSp)}`,
       );
     }
   }
@@ -88,7 +89,7 @@ export function converged(world: World): boolean {
   const members = liveMembers(world);
   if (members.length === 0) return true;
   const first = members[0].replica!;
-  const sp = first.core.syncPoint().hex;
+  const sp = first.core.syncPoint().sp;
   const digest = first.membership.digest();
   const everyoneUp = world.nodes.every(
     (node) => node.replica || node.staysDead || node.fencedAtLog !== undefined,
@@ -106,7 +107,7 @@ export function converged(world: World): boolean {
         replica.transactions.size === 0 &&
         replica.queue.length === 0 &&
         replica.probes.size === 0 &&
-        replica.core.syncPoint().hex === sp &&
+        replica.core.syncPoint().sp === sp &&
         replica.membership.digest() === digest &&
         world.nodes.filter((n) => n.staysDead).every((dead) => replica.membership.isFenced(dead.id))
       );

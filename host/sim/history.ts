@@ -7,7 +7,7 @@ import type { LogRecord } from '../protocol/types.ts';
 export interface Commits {
   readonly txids: string[];
   /** The SP after each commit. */
-  readonly sps: string[];
+  readonly sps: bigint[];
 }
 
 export interface HasHistory {

@@ -5,6 +5,7 @@
 // write outcomes. From then on the node is a member like the founders.
 
 import { writeJoinImage } from '../log/join-image.ts';
+import { toHex64 } from '../wire/bytes.ts';
 import type { Random } from '../protocol/random.ts';
 import type { Envelope, NodeId } from '../protocol/types.ts';
 import { SimJoiner } from './joiner.ts';
@@ -59,7 +60,7 @@ export class Joins {
     const n = this.joiners.length + 1;
     // Fresh ids outside the founders' range (founders are 1..5).
     const joiner = new SimJoiner(
-      (0xa0 + n).toString(16).padStart(16, '0'),
+      toHex64(BigInt(0xa0 + n)),
       `10.0.1.${n}:7001`,
       {
         random: this.random.fork(),
@@ -111,7 +112,7 @@ export class Joins {
         id: joiner.id,
         storage: joiner.storage,
         inherited: inherited ?? { txids: [], sps: [] },
-        joinedAtSp: result.syncPoint.hex,
+        joinedAtSp: result.syncPoint.sp,
       },
       members,
       result.requestOutcomes,

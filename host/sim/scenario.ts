@@ -15,6 +15,7 @@ import type {
   NodeAddress,
 } from '../protocol/types.ts';
 import { MemoryStorage } from '../storage/memory.ts';
+import { toHex, toHex64 } from '../wire/bytes.ts';
 
 export interface ScenarioNode {
   readonly name: string;
@@ -41,7 +42,7 @@ export class ScenarioPool {
     private readonly newCore: () => Core,
   ) {
     this.founders = names.map((name, i) => ({
-      id: (i + 1).toString(16).padStart(16, '0'),
+      id: toHex64(BigInt(i + 1)),
       address: `${name}:7001`,
     }));
     this.nodes = names.map((name, i) => ({
@@ -203,7 +204,5 @@ export class ScenarioPool {
 }
 
 function labelId(label: string): string {
-  return Array.from(new TextEncoder().encode(label.padEnd(16, '.').slice(0, 16)), (b) =>
-    b.toString(16).padStart(2, '0'),
-  ).join('');
+  return toHex(new TextEncoder().encode(label.padEnd(16, '.').slice(0, 16)));
 }

@@ -5,7 +5,7 @@
 // comes from the seed.
 
 import { CODE, HsmError } from '../core/codes.ts';
-import type { Core } from '../core/core.ts';
+import { syncPointHex, type Core } from '../core/core.ts';
 import type { Operation } from '../core/batch.ts';
 import { LiveSyncDonor } from '../appliance/live-sync.ts';
 import { NodeRuntime } from '../appliance/runtime.ts';
@@ -22,7 +22,7 @@ import type {
   NodeId,
   RequestOutcome,
 } from '../protocol/types.ts';
-import { spHex } from '../log/log-records.ts';
+import { toHex64 } from '../wire/bytes.ts';
 import { parseEntry, scanLog } from '../core/txlog.ts';
 import type { CheckpointBody } from '../core/txlog-body.ts';
 import { DelayedStorage } from '../storage/delayed.ts';
@@ -64,7 +64,7 @@ export interface SimNode {
   /** History received by live-sync (empty for a founder). */
   readonly inherited: Commits;
   /** A joined node's SP when it joined. */
-  readonly joinedAtSp: string | undefined;
+  readonly joinedAtSp: bigint | undefined;
   restartAt: number;
   staysDead: boolean;
   crashes: number;
@@ -146,7 +146,7 @@ export class World {
       delayTicksMax: params.delayTicksMax,
     });
     this.founders = Array.from({ length: params.nodes }, (_, i) => ({
-      id: (i + 1).toString(16).padStart(16, '0'),
+      id: toHex64(BigInt(i + 1)),
       address: `10.0.0.${i + 1}:7001`,
     }));
     this.nodes = this.founders.map((node) =>
@@ -365,9 +365,9 @@ export class World {
     const logged = historyOf(node).sps.at(-1);
     if (sp === undefined)
       this.problems.push(`node ${node.id}: a checkpoint stored, none in its log`);
-    else if (logged !== undefined && spHex(sp) !== logged)
+    else if (logged !== undefined && sp !== logged)
       this.problems.push(
-        `node ${node.id}: checkpoint at SP ${spHex(sp)}, but the last commit before it gives ${logged}`,
+        `node ${node.id}: checkpoint at SP ${syncPointHex(sp)}, but the last commit before it gives ${syncPointHex(logged)}`,
       );
   }
 
@@ -392,7 +392,7 @@ export class World {
     for (const outcome of outcomes)
       node.replica!.rememberRequest(outcome.requestId, { code: outcome.code, txid: outcome.txid });
     this.log(
-      `${node.id.slice(-2)} joined at epoch ${node.replica!.membership.epoch}, SP ${joined.joinedAtSp!.slice(0, 8)}`,
+      `${node.id.slice(-2)} joined at epoch ${node.replica!.membership.epoch}, SP ${syncPointHex(joined.joinedAtSp!).slice(0, 8)}`,
     );
   }
 

@@ -1,5 +1,6 @@
 // Envelopes on the wire: UTF-8 JSON `{"v":1,"envelope":{...}}`, the one byte array (a
-// PREPARE's batch) as standard padded base64. JSON because a replication message is small
+// PREPARE's batch) as standard padded base64, Sync-Points (bigints in the host) as 16
+// upper-case hex digits; this is one of the few places an SP becomes text. JSON because a replication message is small
 // next to its batch and a readable frame is worth more in a packet capture than the few
 // percent a binary layout would save; the batch, the only bulk, is base64.
 //
@@ -16,15 +17,17 @@ import type {
   MembershipEvents,
   MessageBody,
   NodeAddress,
+  RequestOutcome,
   Transaction,
   TxStatus,
 } from '../protocol/types.ts';
 import { ID64_PATTERN, isRequestId } from '../wire/ids.ts';
+import { syncPointHex } from '../core/core.ts';
 
 export const ENVELOPE_FORMAT_VERSION = 1;
 /** An encoded envelope: a 1 MiB batch is 1.34 MiB in base64, the rest is small. */
 export const PEER_MESSAGE_SIZE_MAX = 4 << 20;
-/** Free-text fields (Sync-Point, digest, nonce, user and target names, addresses), in UTF-16 units. */
+/** Free-text fields (digest, nonce, user and target names, addresses), in UTF-16 units. */
 export const TEXT_LENGTH_MAX = 256;
 /** Each list of the grow-only membership events (founders, added, down). */
 export const MEMBERSHIP_EVENTS_MAX = 1024;
@@ -47,14 +50,27 @@ const TX_STATUSES: readonly TxStatus[] = [
   'unknown',
 ];
 
-/** How a byte field is read: from base64 when decoding, as a Uint8Array when encoding. */
-type ReadBytes = (value: unknown, path: string) => Uint8Array;
+/** How the fields that are not plain JSON are read: bytes from base64 and Sync-Points from 16
+ * upper-case hex digits when decoding; as the Uint8Array and bigint they are when encoding. */
+interface Read {
+  readonly bytes: (value: unknown, path: string) => Uint8Array;
+  readonly sp: (value: unknown, path: string) => bigint;
+}
+const CHECK: Read = { bytes: checkBytes, sp: checkSp };
+const DECODE: Read = { bytes: readBase64, sp: readSp };
 
 export function encodeEnvelope(envelope: Envelope): Uint8Array {
-  const checked = parseEnvelope(envelope, checkBytes);
+  const checked = parseEnvelope(envelope, CHECK);
+  // A joiner has no SP yet: '' on the wire. Every other bigint of an envelope is an SP.
+  const wire = { ...checked, sp: checked.sp ?? '' };
   const json = JSON.stringify(
-    { v: ENVELOPE_FORMAT_VERSION, envelope: checked },
-    (_key, value: unknown) => (value instanceof Uint8Array ? encodeBase64(value) : value),
+    { v: ENVELOPE_FORMAT_VERSION, envelope: wire },
+    (_key, value: unknown) =>
+      value instanceof Uint8Array
+        ? encodeBase64(value)
+        : typeof value === 'bigint'
+          ? syncPointHex(value)
+          : value,
   );
   const bytes = textEncoder.encode(json);
   if (bytes.length > PEER_MESSAGE_SIZE_MAX)
@@ -77,7 +93,7 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
     const wire = record(JSON.parse(strictUtf8.decode(bytes)), 'message', ['v', 'envelope']);
     if (wire.v !== ENVELOPE_FORMAT_VERSION)
       fail(`message.v: unknown format version ${JSON.stringify(wire.v)}`);
-    return parseEnvelope(wire.envelope, readBase64);
+    return parseEnvelope(wire.envelope, DECODE);
   } catch (error) {
     // JSON.parse, the UTF-8 decoder and anything unforeseen: the bytes are malformed.
     if (error instanceof HsmError) throw error;
@@ -88,26 +104,37 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
   }
 }
 
-function parseEnvelope(value: unknown, readBytes: ReadBytes): Envelope {
+function parseEnvelope(value: unknown, read: Read): Envelope {
   const o = record(value, 'envelope', ['from', 'to', 'epoch', 'digest', 'sp', 'spvv', 'body']);
   return {
     from: id(o.from, 'envelope.from'),
     to: id(o.to, 'envelope.to'),
     epoch: integer(o.epoch, 'envelope.epoch', 0, COUNTER_MAX),
     digest: text(o.digest, 'envelope.digest'),
-    sp: text(o.sp, 'envelope.sp'),
+    sp: o.sp === undefined || o.sp === '' ? undefined : read.sp(o.sp, 'envelope.sp'),
     spvv: integer(o.spvv, 'envelope.spvv', 0, U16_MAX),
-    body: parseBody(o.body, readBytes),
+    body: parseBody(o.body, read),
   };
 }
 
-function parseBody(value: unknown, readBytes: ReadBytes): MessageBody {
+function parseBody(value: unknown, read: Read): MessageBody {
   const type = record(value, 'body').type;
+  return typeof type === 'string' && type.startsWith('live-sync-')
+    ? parseLiveSyncBody(value, type, read)
+    : parseReplicationBody(value, type, read);
+}
+
+function unknownType(type: unknown): never {
+  return fail(`body.type: unknown message type ${JSON.stringify(type)}`);
+}
+
+/** The two-phase commit, probes, heartbeats and membership. */
+function parseReplicationBody(value: unknown, type: unknown, read: Read): MessageBody {
   const path = 'body';
   switch (type) {
     case 'prepare': {
       const o = record(value, path, ['type', 'tx']);
-      return { type, tx: parseTransaction(o.tx, readBytes) };
+      return { type, tx: parseTransaction(o.tx, read) };
     }
     case 'vote': {
       const o = record(value, path, ['type', 'txid', 'yes', 'code']);
@@ -148,31 +175,22 @@ function parseBody(value: unknown, readBytes: ReadBytes): MessageBody {
       const o = record(value, path, ['type', 'membership']);
       return { type, membership: parseMembership(o.membership) };
     }
-    case 'live-sync-request': {
-      const withDecided =
-        typeof value === 'object' && value !== null && Object.hasOwn(value, 'decided');
-      const o = record(value, path, [
-        'type',
-        'session',
-        'address',
-        'domain',
-        ...(withDecided ? ['decided'] : []),
-      ]);
-      const request = {
-        type,
-        session: id(o.session, 'body.session'),
-        address: text(o.address, 'body.address'),
-        domain: text(o.domain, 'body.domain'),
-      };
-      return withDecided
-        ? {
-            ...request,
-            decided: list(o.decided, 'body.decided', LIVE_SYNC_DECIDED_MAX, (item, at) =>
-              id(item, at),
-            ),
-          }
-        : request;
-    }
+    default:
+      return unknownType(type);
+  }
+}
+
+/** The live-sync stream: its messages but the request and refusal carry `session` and `seq`. */
+function parseLiveSyncBody(value: unknown, type: string, read: Read): MessageBody {
+  const path = 'body';
+  const keys = (...rest: string[]): string[] => ['type', 'session', 'seq', ...rest];
+  const stream = (o: Record<string, unknown>): { session: string; seq: number } => ({
+    session: id(o.session, 'body.session'),
+    seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX),
+  });
+  switch (type) {
+    case 'live-sync-request':
+      return parseLiveSyncRequest(value, type);
     case 'live-sync-refused': {
       const o = record(value, path, ['type', 'session', 'code']);
       return {
@@ -182,77 +200,82 @@ function parseBody(value: unknown, readBytes: ReadBytes): MessageBody {
       };
     }
     case 'live-sync-begin': {
-      const o = record(value, path, ['type', 'session', 'seq', 'poolId', 'records', 'header']);
+      const o = record(value, path, keys('poolId', 'records', 'header'));
       return {
         type,
-        session: id(o.session, 'body.session'),
-        seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX),
+        ...stream(o),
         poolId: id(o.poolId, 'body.poolId'),
         records: integer(o.records, 'body.records', 0, COUNTER_MAX),
-        header: readBytes(o.header, 'body.header'),
+        header: read.bytes(o.header, 'body.header'),
       };
     }
     case 'live-sync-chunk': {
-      const o = record(value, path, ['type', 'session', 'seq', 'records', 'data']);
+      const o = record(value, path, keys('records', 'data'));
       return {
         type,
-        session: id(o.session, 'body.session'),
-        seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX),
+        ...stream(o),
         records: integer(o.records, 'body.records', 0, COUNTER_MAX),
-        data: readBytes(o.data, 'body.data'),
+        data: read.bytes(o.data, 'body.data'),
       };
     }
     case 'live-sync-outcomes': {
-      const o = record(value, path, ['type', 'session', 'seq', 'outcomes']);
-      return {
-        type,
-        session: id(o.session, 'body.session'),
-        seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX),
-        outcomes: list(o.outcomes, 'body.outcomes', LIVE_SYNC_OUTCOMES_MAX, (item, at) => {
-          const r = record(item, at, ['requestId', 'code', 'txid']);
-          if (!isRequestId(r.requestId)) fail(`${at}.requestId: expected 32 lowercase hex digits`);
-          return {
-            requestId: r.requestId,
-            code: integer(r.code, `${at}.code`, -CODE_MAX, CODE_MAX),
-            txid: id(r.txid, `${at}.txid`),
-          };
-        }),
-      };
+      const o = record(value, path, keys('outcomes'));
+      return { type, ...stream(o), outcomes: parseOutcomes(o.outcomes) };
     }
     case 'live-sync-commit': {
-      const o = record(value, path, ['type', 'session', 'seq', 'tx', 'sp', 'spvv']);
+      const o = record(value, path, keys('tx', 'sp', 'spvv'));
       return {
         type,
-        session: id(o.session, 'body.session'),
-        seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX),
-        tx: parseTransaction(o.tx, readBytes),
-        sp: text(o.sp, 'body.sp'),
+        ...stream(o),
+        tx: parseTransaction(o.tx, read),
+        sp: read.sp(o.sp, 'body.sp'),
         spvv: integer(o.spvv, 'body.spvv', 0, U16_MAX),
       };
     }
     case 'live-sync-done': {
-      const o = record(value, path, ['type', 'session', 'seq', 'membership']);
-      return {
-        type,
-        session: id(o.session, 'body.session'),
-        seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX),
-        membership: parseMembership(o.membership),
-      };
+      const o = record(value, path, keys('membership'));
+      return { type, ...stream(o), membership: parseMembership(o.membership) };
     }
-    case 'live-sync-ack': {
-      const o = record(value, path, ['type', 'session', 'seq']);
-      return {
-        type,
-        session: id(o.session, 'body.session'),
-        seq: integer(o.seq, 'body.seq', 0, COUNTER_MAX),
-      };
-    }
+    case 'live-sync-ack':
+      return { type, ...stream(record(value, path, keys())) };
     default:
-      return fail(`body.type: unknown message type ${JSON.stringify(type)}`);
+      return unknownType(type);
   }
 }
 
-function parseTransaction(value: unknown, readBytes: ReadBytes): Transaction {
+function parseLiveSyncRequest(value: unknown, type: 'live-sync-request'): MessageBody {
+  const withDecided =
+    typeof value === 'object' && value !== null && Object.hasOwn(value, 'decided');
+  const o = record(value, 'body', [
+    'type',
+    'session',
+    'address',
+    'domain',
+    ...(withDecided ? ['decided'] : []),
+  ]);
+  const request = {
+    type,
+    session: id(o.session, 'body.session'),
+    address: text(o.address, 'body.address'),
+    domain: text(o.domain, 'body.domain'),
+  };
+  if (!withDecided) return request;
+  return { ...request, decided: list(o.decided, 'body.decided', LIVE_SYNC_DECIDED_MAX, id) };
+}
+
+function parseOutcomes(value: unknown): RequestOutcome[] {
+  return list(value, 'body.outcomes', LIVE_SYNC_OUTCOMES_MAX, (item, at) => {
+    const r = record(item, at, ['requestId', 'code', 'txid']);
+    if (!isRequestId(r.requestId)) fail(`${at}.requestId: expected 32 lowercase hex digits`);
+    return {
+      requestId: r.requestId,
+      code: integer(r.code, `${at}.code`, -CODE_MAX, CODE_MAX),
+      txid: id(r.txid, `${at}.txid`),
+    };
+  });
+}
+
+function parseTransaction(value: unknown, read: Read): Transaction {
   const o = record(value, 'tx', [
     'txid',
     'epoch',
@@ -275,15 +298,15 @@ function parseTransaction(value: unknown, readBytes: ReadBytes): Transaction {
     coordinator: id(o.coordinator, 'tx.coordinator'),
     participants: list(o.participants, 'tx.participants', NODES_MAX, id),
     nodes: list(o.nodes, 'tx.nodes', NODES_MAX, nodeAddress),
-    spBefore: text(o.spBefore, 'tx.spBefore'),
+    spBefore: read.sp(o.spBefore, 'tx.spBefore'),
     spvvBefore: integer(o.spvvBefore, 'tx.spvvBefore', 0, U16_MAX),
-    spAfter: text(o.spAfter, 'tx.spAfter'),
+    spAfter: read.sp(o.spAfter, 'tx.spAfter'),
     spvvAfter: integer(o.spvvAfter, 'tx.spvvAfter', 0, U16_MAX),
     tick: integer(o.tick, 'tx.tick', 0, COUNTER_MAX),
     event: integer(o.event, 'tx.event', 0, U16_MAX),
     sourceUser: text(o.sourceUser, 'tx.sourceUser'),
     target: text(o.target, 'tx.target'),
-    batch: readBytes(o.batch, 'tx.batch'),
+    batch: read.bytes(o.batch, 'tx.batch'),
   };
 }
 
@@ -361,6 +384,21 @@ function list<T>(
   if (!Array.isArray(value)) fail(`${path}: expected a list`);
   if (value.length > maximum) fail(`${path}: more than ${maximum} items`);
   return value.map((entry, index) => item(entry, `${path}[${index}]`));
+}
+
+const SP_PATTERN = /^[0-9A-F]{16}$/;
+const SP_MAX = (1n << 64n) - 1n;
+
+function checkSp(value: unknown, path: string): bigint {
+  if (typeof value !== 'bigint' || value < 0n || value > SP_MAX)
+    fail(`${path}: expected a 64-bit Sync-Point`);
+  return value;
+}
+
+function readSp(value: unknown, path: string): bigint {
+  if (typeof value !== 'string' || !SP_PATTERN.test(value))
+    fail(`${path}: expected 16 upper-case hex digits`);
+  return BigInt(`0x${value}`);
 }
 
 function checkBytes(value: unknown, path: string): Uint8Array {

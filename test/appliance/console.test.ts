@@ -127,6 +127,15 @@ describe('console commands', () => {
     expect(bundle).not.toContain(wrapped);
     expect(bundle).not.toContain(Buffer.from(TEST_SVMK).toString('hex'));
     expect(JSON.parse(bundle).syncPointHistory.length).toBeGreaterThan(0);
+    // JSON edges: a peer's SP is hex there (a bigint inside the host), as the node's own.
+    const own = (await runCommand(pool.appliances[0], 'remote', 'info')).data as {
+      syncPoint: { hex: string };
+      nodes: { self: boolean; peer?: { sp: unknown } }[];
+    };
+    const peerSps = [own, JSON.parse(bundle) as typeof own].map(
+      (view) => view.nodes.find((node) => !node.self)?.peer?.sp,
+    );
+    expect(peerSps).toEqual([own.syncPoint.hex, own.syncPoint.hex]);
     await pool.close();
   });
 });

@@ -30,7 +30,7 @@ const from = (sender: string, body: Envelope['body']): Envelope => ({
   to: SELF,
   epoch: 0,
   digest: '',
-  sp: '',
+  sp: undefined,
   spvv: 0,
   body,
 });

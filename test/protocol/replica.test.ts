@@ -23,8 +23,8 @@ import type {
 /** A key store that only counts the batches it applied: its SP is that count. */
 class CountingStore implements KeyStore {
   applied = 0;
-  syncPoint(): { hex: string; spvv: number } {
-    return { hex: this.applied.toString(16).padStart(16, '0'), spvv: this.applied };
+  syncPoint(): { sp: bigint; spvv: number } {
+    return { sp: BigInt(this.applied), spvv: this.applied };
   }
   apply(batch: Uint8Array, dryRun = false) {
     const writes = new DataView(batch.buffer, batch.byteOffset).getUint16(0, true);
@@ -32,7 +32,7 @@ class CountingStore implements KeyStore {
     const after = this.applied + (dryRun ? 1 : 0);
     return {
       writeResults: new Array<number>(writes).fill(0),
-      syncPoint: { hex: after.toString(16).padStart(16, '0'), spvv: after },
+      syncPoint: { sp: BigInt(after), spvv: after },
     };
   }
 }
@@ -141,9 +141,9 @@ describe('assertions', () => {
     coordinator: nodes[1].id,
     participants: [nodes[0].id],
     nodes,
-    spBefore: '',
+    spBefore: 0n,
     spvvBefore: 0,
-    spAfter: '',
+    spAfter: 0n,
     spvvAfter: 0,
     tick: 0,
     event: 4,
@@ -166,7 +166,7 @@ describe('assertions', () => {
   it('a fenced node never commits, and a transaction is held once', () => {
     const fenced = state();
     fenced.fenced = true;
-    const commit = { type: 'commit', txid: tx.txid, epoch: 1, sp: '', spvv: 0, terminated: false };
+    const commit = { type: 'commit', txid: tx.txid, epoch: 1, sp: 0n, spvv: 0, terminated: false };
     expect(() => fenced.persist(commit as LogRecord)).toThrow(AssertionFailure);
     expect(fenced.persisting).toEqual([]);
     fenced.hold(tx, 'participant');

@@ -21,16 +21,7 @@ const FRAME_TOO_LARGE = 38601;
 const FRAME_MALFORMED = 38602;
 const SEED = 20240605;
 /** Fields where any string up to TEXT_LENGTH_MAX is valid. */
-const FREE_TEXT = new Set([
-  'digest',
-  'sp',
-  'spBefore',
-  'spAfter',
-  'sourceUser',
-  'target',
-  'address',
-  'nonce',
-]);
+const FREE_TEXT = new Set(['digest', 'sourceUser', 'target', 'address', 'nonce']);
 
 const hexId = fc
   .bigInt({ min: 0n, max: (1n << 64n) - 1n })
@@ -39,6 +30,7 @@ const hexId = fc
 const text = fc.string({ maxLength: 40, unit: 'binary' });
 const counter = fc.nat({ max: Number.MAX_SAFE_INTEGER });
 const u16 = fc.nat({ max: 0xffff });
+const syncPoint = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
 const nodeAddress: fc.Arbitrary<NodeAddress> = fc.record({ id: hexId, address: text });
 
 const transaction: fc.Arbitrary<Transaction> = fc.record({
@@ -47,9 +39,9 @@ const transaction: fc.Arbitrary<Transaction> = fc.record({
   coordinator: hexId,
   participants: fc.array(hexId, { maxLength: NODES_MAX }),
   nodes: fc.array(nodeAddress, { maxLength: NODES_MAX }),
-  spBefore: text,
+  spBefore: syncPoint,
   spvvBefore: u16,
-  spAfter: text,
+  spAfter: syncPoint,
   spvvAfter: u16,
   tick: counter,
   event: u16,
@@ -124,7 +116,7 @@ const body: fc.Arbitrary<MessageBody> = fc.oneof(
     session: hexId,
     seq: counter,
     tx: transaction,
-    sp: text,
+    sp: syncPoint,
     spvv: u16,
   }),
   fc.record({
@@ -158,7 +150,7 @@ const envelope: fc.Arbitrary<Envelope> = fc.record({
   to: hexId,
   epoch: counter,
   digest: text,
-  sp: text,
+  sp: fc.option(syncPoint, { nil: undefined }),
   spvv: u16,
   body,
 });
@@ -169,7 +161,7 @@ function sampleEnvelope(batch = Uint8Array.of(1, 2, 3)): Envelope {
     to: '0000000000000002',
     epoch: 3,
     digest: '3:00112233aabbccdd',
-    sp: '0123456789ABCDEF',
+    sp: 0x0123456789abcdefn,
     spvv: 7,
     body: {
       type: 'prepare',
@@ -182,9 +174,9 @@ function sampleEnvelope(batch = Uint8Array.of(1, 2, 3)): Envelope {
           { id: '0000000000000001', address: '10.0.0.1:7001' },
           { id: '0000000000000002', address: '10.0.0.2:7001' },
         ],
-        spBefore: '0000000000000000',
+        spBefore: 0n,
         spvvBefore: 0,
-        spAfter: '0123456789ABCDEF',
+        spAfter: 0x0123456789abcdefn,
         spvvAfter: 7,
         tick: 12,
         event: 4,
@@ -230,6 +222,28 @@ describe('envelope codec', () => {
       }),
       { seed: SEED, numRuns: 500 },
     );
+  });
+
+  it('writes Sync-Points as 16 upper-case hex digits, a joiner\'s missing one as "", and reads only those', () => {
+    const wire = wireOf(sampleEnvelope());
+    expect(wire.envelope.sp).toBe('0123456789ABCDEF');
+    const tx = (wire.envelope.body as { tx: Record<string, unknown> }).tx;
+    expect([tx.spBefore, tx.spAfter]).toEqual(['0000000000000000', '0123456789ABCDEF']);
+    const joiner = { ...sampleEnvelope(), sp: undefined };
+    expect(wireOf(joiner).envelope.sp).toBe('');
+    expect(decodeEnvelope(encodeEnvelope(joiner)).sp).toBeUndefined();
+    for (const wrong of [
+      '0123456789abcdef',
+      '123456789ABCDEF',
+      '00123456789ABCDEF',
+      '0x23456789ABCDEF',
+    ])
+      expectCode(
+        () => decodeEnvelope(bytesOf({ ...wire, envelope: { ...wire.envelope, sp: wrong } })),
+        FRAME_MALFORMED,
+        wrong,
+      );
+    expectCode(() => encodeEnvelope({ ...sampleEnvelope(), sp: 1n << 64n }), FRAME_MALFORMED);
   });
 
   it('carries a batch of BATCH_SIZE_MAX bytes within PEER_MESSAGE_SIZE_MAX', () => {

@@ -58,7 +58,7 @@ function envelope(from: string, to: string, n: number): Envelope {
     to,
     epoch: n,
     digest: '0:0000000000000000',
-    sp: '0000000000000000',
+    sp: 0n,
     spvv: 0,
     body: { type: 'probe', nonce: `n${n}` },
   };

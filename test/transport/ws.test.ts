@@ -62,7 +62,7 @@ function envelope(from: string, to: string, n: number, batch?: Uint8Array): Enve
     to,
     epoch: n,
     digest: '0:0000000000000000',
-    sp: '0000000000000000',
+    sp: 0n,
     spvv: 0,
   };
   if (batch === undefined)
@@ -77,9 +77,9 @@ function envelope(from: string, to: string, n: number, batch?: Uint8Array): Enve
         coordinator: from,
         participants: [to],
         nodes: [],
-        spBefore: '0',
+        spBefore: 0n,
         spvvBefore: 0,
-        spAfter: '1',
+        spAfter: 1n,
         spvvAfter: 1,
         tick: 0,
         event: 4,

@@ -16,7 +16,7 @@
 // the new epoch, which name the joiner: none can commit without it.
 
 import { CODE, HsmError } from '../../core/codes.ts';
-import type { Core, SnapshotReader, SyncPoint } from '../../core/core.ts';
+import { syncPointHex, type Core, type SnapshotReader, type SyncPoint } from '../../core/core.ts';
 import { NODES_MAX, SNAPSHOT_HEADER_SIZE } from '../../core/layout.ts';
 import type { Replica } from '../replica.ts';
 import type {
@@ -29,6 +29,7 @@ import type {
   TxId,
 } from '../types.ts';
 import { batchRequestIdsHex } from '../../core/batch.ts';
+import { equalBytes } from '../../wire/bytes.ts';
 
 /** Snapshot bytes per CHUNK (whole frames; base64 in the envelope stays far below its limit). */
 export const LIVE_SYNC_CHUNK_BYTES = 256 * 1024;
@@ -208,7 +209,7 @@ export class DonorSession {
   }
 
   /** The replica committed a transaction (called in the committing step). */
-  onCommit(tx: Transaction, sp: string, spvv: number): void {
+  onCommit(tx: Transaction, sp: bigint, spvv: number): void {
     if (this.phase !== 'snapshot' && this.phase !== 'catching-up') return;
     this.commits.push({ type: 'live-sync-commit', session: this.session, seq: -1, tx, sp, spvv });
     this.stats.commits++;
@@ -404,9 +405,6 @@ export interface JoinResult {
   readonly requestOutcomes: readonly RequestOutcome[];
 }
 
-const sameBytes = (a: Uint8Array, b: Uint8Array): boolean =>
-  a.length === b.length && a.every((byte, i) => byte === b[i]);
-
 /** The joiner's side: applies the stream, in order, to an empty core. */
 export class JoinerSession {
   private expected = 0;
@@ -431,30 +429,12 @@ export class JoinerSession {
    * item applied, -1 before any), or throws HsmError 37032 when the data does not verify.
    */
   receive(item: Item): number {
-    // A donor that restarted serves the same session id from seq 0 again, over a snapshot that
-    // may differ: never splice two streams (a resent BEGIN has the same header).
-    if (
-      item.session === this.session &&
-      item.type === 'live-sync-begin' &&
-      this.beginHeader &&
-      !sameBytes(item.header, this.beginHeader)
-    ) {
-      throw new HsmError(
-        CODE.UNDEFINED_LIVE_SYNC,
-        'live-sync: the donor started the transfer over (it restarted); retry',
-      );
-    }
+    this.refuseRestartedStream(item);
     if (item.session !== this.session || item.seq !== this.expected || this.result)
       return this.expected - 1;
     switch (item.type) {
       case 'live-sync-begin':
-        if (item.header.length !== SNAPSHOT_HEADER_SIZE)
-          throw new HsmError(CODE.UNDEFINED_LIVE_SYNC, 'live-sync: bad snapshot header');
-        this.beginHeader = item.header;
-        this.poolId = item.poolId;
-        this.totalRecords = item.records;
-        this.core.importBegin(item.header);
-        this.importing = true;
+        this.beginImport(item);
         break;
       case 'live-sync-chunk':
         if (!this.importing)
@@ -469,22 +449,10 @@ export class JoinerSession {
       case 'live-sync-outcomes':
         this.outcomes.push(...item.outcomes);
         break;
-      case 'live-sync-commit': {
+      case 'live-sync-commit':
         this.endImport();
-        const applied = this.core.apply(item.tx.batch);
-        if (applied.syncPoint.hex !== item.sp || applied.syncPoint.spvv !== item.spvv) {
-          throw new HsmError(
-            CODE.UNDEFINED_LIVE_SYNC,
-            `live-sync: transaction ${item.tx.txid} gave SP ${applied.syncPoint.hex} here, ${item.sp} at the donor`,
-          );
-        }
-        batchRequestIdsHex(item.tx.batch).forEach((requestId, i) => {
-          if (requestId)
-            this.outcomes.push({ requestId, code: applied.writeResults[i], txid: item.tx.txid });
-        });
-        this.commits++;
+        this.applyCommit(item);
         break;
-      }
       case 'live-sync-done':
         this.endImport();
         this.result = {
@@ -500,6 +468,48 @@ export class JoinerSession {
     }
     this.expected++;
     return item.seq;
+  }
+
+  /** A donor that restarted serves the same session id from seq 0 again, over a snapshot that
+   * may differ: never splice two streams (a resent BEGIN has the same header). */
+  private refuseRestartedStream(item: Item): void {
+    if (
+      item.session === this.session &&
+      item.type === 'live-sync-begin' &&
+      this.beginHeader &&
+      !equalBytes(item.header, this.beginHeader)
+    ) {
+      throw new HsmError(
+        CODE.UNDEFINED_LIVE_SYNC,
+        'live-sync: the donor started the transfer over (it restarted); retry',
+      );
+    }
+  }
+
+  private beginImport(item: Extract<Item, { type: 'live-sync-begin' }>): void {
+    if (item.header.length !== SNAPSHOT_HEADER_SIZE)
+      throw new HsmError(CODE.UNDEFINED_LIVE_SYNC, 'live-sync: bad snapshot header');
+    this.beginHeader = item.header;
+    this.poolId = item.poolId;
+    this.totalRecords = item.records;
+    this.core.importBegin(item.header);
+    this.importing = true;
+  }
+
+  /** A transaction the donor committed after its snapshot: it must give the donor's SP here. */
+  private applyCommit(item: Extract<Item, { type: 'live-sync-commit' }>): void {
+    const applied = this.core.apply(item.tx.batch);
+    if (applied.syncPoint.sp !== item.sp || applied.syncPoint.spvv !== item.spvv) {
+      throw new HsmError(
+        CODE.UNDEFINED_LIVE_SYNC,
+        `live-sync: transaction ${item.tx.txid} gave SP ${applied.syncPoint.hex} here, ${syncPointHex(item.sp)} at the donor`,
+      );
+    }
+    batchRequestIdsHex(item.tx.batch).forEach((requestId, i) => {
+      if (requestId)
+        this.outcomes.push({ requestId, code: applied.writeResults[i], txid: item.tx.txid });
+    });
+    this.commits++;
   }
 
   progress(): JoinProgress {

@@ -170,6 +170,14 @@ export class JoinerDriver {
   }
 
   private sendTo(to: NodeId, digest: string, body: Envelope['body']): void {
-    this.options.send({ from: this.options.id, to, epoch: 0, digest, sp: '', spvv: 0, body });
+    this.options.send({
+      from: this.options.id,
+      to,
+      epoch: 0,
+      digest,
+      sp: undefined,
+      spvv: 0,
+      body,
+    });
   }
 }
