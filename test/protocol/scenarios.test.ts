@@ -91,21 +91,26 @@ describe('replication scenarios', () => {
     expect(p.reply('w2')?.code).toBe(0);
   });
 
-  it('a coordinator cut off, that fenced a participant before its vote, aborts but tells its client "outcome pending" (38720), not busy: the survivors commit the write by termination', async () => {
+  it('a coordinator cut off cannot fence a participant (38505, no majority): the others fence it and commit its write by termination, and it never says "not committed"', async () => {
     const p = await pool('A', 'B', 'C', 'D');
     await p.write('A', 'w1', key('k1'));
     await p.deliver({ type: 'prepare' }); // B, C and D prepared
     p.drop({ type: 'vote' });
     const isolatedA = (from: string, to: string): boolean => from === 'A' || to === 'A';
-    await p.nodeDown('A', 'D'); // A, cut off, fences D: D's vote is lost, A aborts
-    await p.nodeDown('B', 'A'); // the others fence A and terminate its transaction
+    await p.nodeDown('A', 'D'); // A, cut off, reaches no majority: refused
+    await p.nodeDown('B', 'A'); // B reaches C and D: A is fenced, its transaction terminated
     await p.run(80, isolatedA);
-    const [txid] = p.aborted('A');
+    expect(p.replies.get('down-D')?.code).toBe(38505);
+    expect(p.replica('A').membership.isFenced(p.node('D').id)).toBe(false);
+    expect(p.replies.get('down-A')?.code).toBe(0);
+    const [txid] = p.committed('B');
     expect(txid).toBeDefined();
-    for (const name of ['B', 'C', 'D']) expect(p.committed(name)).toEqual([txid]);
-    // The old answer was 36000, "not committed": the write had committed everywhere else.
-    expect(p.reply('w1')?.code).toBe(38720);
-    expect(writeOutcome(38720)).toBe('unknown');
+    for (const name of ['C', 'D']) expect(p.committed(name)).toEqual([txid]);
+    await p.run(20); // A hears it was declared down
+    expect(p.replica('A').fenced).toBe(true);
+    expect(p.aborted('A')).toEqual([]); // it did not abort what the others committed
+    const answer = p.reply('w1')?.code;
+    if (answer !== undefined) expect(writeOutcome(answer)).not.toBe('not committed');
   });
 
   it('a fenced coordinator answers a retry of the write it still holds "outcome pending" (38720), not 38502: the survivors committed it', async () => {
