@@ -22,12 +22,9 @@ import {
   POLICY_VIOLATION,
   SourceCounter,
 } from './connection-limits.ts';
-import {
-  PEER_FRAME_SIZE_MAX,
-  PeerLinkTransport,
-  type LinkClock,
-  type PeerLinkLimits,
-} from './peer-link.ts';
+import { PEER_FRAME_SIZE_MAX } from './link.ts';
+import type { LinkClock, PeerLinkLimits } from './peer-link-limits.ts';
+import { PeerLinkTransport } from './peer-link.ts';
 import {
   CLIENT_PATHS,
   CLOSE_CODES,
