@@ -139,6 +139,17 @@ function text(values: Values, name: string): string | undefined {
   return values[name] as string | undefined;
 }
 
+/** The LOGIN options of a command that talks to one node. */
+function login(values: Values) {
+  const passwordFile = text(values, 'password-file');
+  return {
+    host: values.host as string,
+    user: values.user as string,
+    passwordFile,
+    json: Boolean(values.json),
+  };
+}
+
 function hostList(values: Values): string[] {
   return (values.host as string).split(',').filter((h) => h.length > 0);
 }
@@ -192,13 +203,7 @@ const COMMANDS: Record<string, (args: string[], command: string) => Promise<numb
     const { values, positionals } = parse(args, LOGIN);
     if (!values.host || !values.user)
       fail('console: --host HOST:PORT and --user NAME are required');
-    return runConsole({
-      host: values.host as string,
-      user: values.user as string,
-      passwordFile: text(values, 'password-file'),
-      json: Boolean(values.json),
-      command: positionals,
-    });
+    return runConsole({ ...login(values), command: positionals });
   },
   status: (args) => {
     const { values } = parse(args, { ...LOGIN, timeout: 'string' });
@@ -221,13 +226,7 @@ const COMMANDS: Record<string, (args: string[], command: string) => Promise<numb
     if (!values.host || !values.user) fail('audit: --host HOST:PORT and --user NAME are required');
     const last = integer(values.last, 100, '--last');
     if (last < 1 || last > 10_000) fail('audit: --last N: 1 to 10000');
-    return runAudit({
-      host: values.host as string,
-      user: values.user as string,
-      passwordFile: text(values, 'password-file'),
-      json: Boolean(values.json),
-      last,
-    });
+    return runAudit({ ...login(values), last });
   },
   log: (args) => {
     const { values } = parse(args, { data: 'string', json: 'boolean' });
@@ -238,13 +237,7 @@ const COMMANDS: Record<string, (args: string[], command: string) => Promise<numb
     const { values } = parse(args, { ...LOGIN, out: 'string' });
     if (!values.host || !values.user || !values.out)
       fail('backup: --host HOST:PORT, --user NAME and --out FILE are required');
-    return runBackup({
-      host: values.host as string,
-      user: values.user as string,
-      out: values.out as string,
-      passwordFile: text(values, 'password-file'),
-      json: Boolean(values.json),
-    });
+    return runBackup({ ...login(values), out: values.out as string });
   },
   restore: (args) => {
     const { values } = parse(args, { in: 'string', data: 'string', json: 'boolean' });
