@@ -422,16 +422,7 @@ export class PeerLinkTransport implements PeerTransport {
       return;
     }
     this.counters.delivered++;
-    for (const handler of this.handlers) {
-      try {
-        handler(envelope);
-      } catch (error) {
-        // The handler's bug, not the link's: surface it without leaving this link half-updated.
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
+    notifyAll(this.handlers, envelope);
   }
 
   /** Seal and send; false (and the link closed, to be redialed) once its frame counter ran out. */
@@ -498,15 +489,7 @@ export class PeerLinkTransport implements PeerTransport {
   }
 
   private reportFailure(failure: LinkFailure): void {
-    for (const handler of this.failureHandlers) {
-      try {
-        handler(failure);
-      } catch (error) {
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
+    notifyAll(this.failureHandlers, failure);
   }
 
   private clearHandshakeTimer(link: Link): void {
@@ -568,5 +551,19 @@ export class PeerLinkTransport implements PeerTransport {
       if (!this.sendSealed(link, pingPayload(LINK_MESSAGE.PING, sequence)))
         finish(CODE.CANNOT_P2P_SEND);
     });
+  }
+}
+
+/** Calls every handler; a handler that throws is its bug, not the link's: the error surfaces
+ * (a microtask rethrows it) without leaving the link half-updated or skipping the others. */
+function notifyAll<T>(handlers: readonly ((value: T) => void)[], value: T): void {
+  for (const handler of handlers) {
+    try {
+      handler(value);
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
   }
 }
