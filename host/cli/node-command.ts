@@ -29,7 +29,6 @@ import { Service } from '../service/service.ts';
 import { runBootstrap } from './bootstrap.ts';
 import { checkDataDirectory } from './startup-check.ts';
 import { HsmError } from '../core/codes.ts';
-import { splitAddress } from './config.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 import {
   configPath,
@@ -38,6 +37,7 @@ import {
   newSvmk,
   readConfig,
   readSvmk,
+  splitAddress,
   writeConfig,
   writeNodeDirectory,
   type NodeConfig,
