@@ -1,12 +1,52 @@
 // Real `hsmpool` processes for the integration tests (build/cli.js on 127.0.0.1): start a node
-// and wait for its events, run a remote console command, wait for a condition. Every process
-// started here is killed by killAll.
+// or a whole pool and wait for its events, run a command or a remote console command, wait for
+// a condition. Every node process started here is killed by killAll.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { createPool, nodeDir } from '../host/cli/up-command.ts';
+import { HsmClient } from '../host/client/index.ts';
+import { nodeConnections } from '../host/client/ws-client.node.ts';
+import { freePort } from '../host/testing/free-port.node.ts';
 
 export const CLI = new URL('../build/cli.js', import.meta.url).pathname;
 const children: ChildProcess[] = [];
+
+export type NodeProcess = ChildProcess & { events: { event: string; [field: string]: unknown }[] };
+
+/** `count` addresses on free loopback ports. */
+export function freeAddresses(count: number): Promise<string[]> {
+  return Promise.all(Array.from({ length: count }, async () => `127.0.0.1:${await freePort()}`));
+}
+
+/** An SDK client on one node, patient with busy answers (a pool of processes on a busy machine). */
+export function patientClient(address: string, user: string, password: string): Promise<HsmClient> {
+  return HsmClient.connect({
+    nodes: [address],
+    user,
+    password,
+    connections: nodeConnections(),
+    retry: { busyRetriesMax: 40, backoffBaseMs: 20, backoffMaxMs: 500 },
+  });
+}
+
+/** Creates a pool of `addresses` under `data`, starts its nodes one after the other, and waits
+ * until the administrator can log in; the administrator's password and the node processes. */
+export async function startPool(
+  data: string,
+  domain: string,
+  addresses: readonly string[],
+): Promise<{ password: string; nodes: NodeProcess[] }> {
+  const password = await createPool(data, domain, addresses);
+  const nodes: NodeProcess[] = [];
+  for (const i of addresses.keys())
+    nodes.push(await startNodeProcess(['--data', nodeDir(data, i)], ['ready'], `node ${i + 1}`));
+  await until(
+    'the administrator exists',
+    async () => (await patientClient(addresses[0], 'admin', password)).close() === undefined,
+  );
+  return { password, nodes };
+}
 
 /** Runs `hsmpool node ARGS --json`; resolves once every event in `waitFor` was printed. The
  * events seen are kept on the returned object. */
@@ -14,7 +54,7 @@ export function startNodeProcess(
   args: readonly string[],
   waitFor: readonly string[] = ['ready'],
   name = args.join(' '),
-): Promise<ChildProcess & { events: { event: string; [field: string]: unknown }[] }> {
+): Promise<NodeProcess> {
   const child = spawn(process.execPath, [CLI, 'node', ...args, '--json'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   }) as ChildProcess & { events: { event: string }[] };
@@ -35,38 +75,50 @@ export function startNodeProcess(
       }
       if (waitFor.every((event) => child.events.some((seen) => seen.event === event))) {
         clearTimeout(timer);
-        resolve(child as ChildProcess & { events: { event: string; [field: string]: unknown }[] });
+        resolve(child as NodeProcess);
       }
     });
     child.once('exit', (code) => reject(new Error(`${name} exited with ${code}: ${stderr}`)));
   });
 }
 
+/** `hsmpool ARGS` with HSMPOOL_PASSWORD: its exit code, standard output and error, and its
+ * last output line parsed as JSON (undefined when that is not JSON). */
+export function runCli(
+  args: readonly string[],
+  password: string,
+): Promise<{ code: number | null; out: string; err: string; json: any }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, HSMPOOL_PASSWORD: password },
+    });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (chunk) => (out += chunk));
+    child.stderr!.on('data', (chunk) => (err += chunk));
+    child.once('exit', (code) => {
+      let json: unknown;
+      try {
+        json = JSON.parse(out.trim().split('\n').pop()!);
+      } catch {
+        json = undefined;
+      }
+      resolve({ code, out, err, json });
+    });
+  });
+}
+
 /** `hsmpool console --host ADDRESS --user admin --json COMMAND`: its last JSON line. */
-export function consoleJson(
+export async function consoleJson(
   address: string,
   password: string,
   command: string,
 ): Promise<{ code: number; data: any }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [CLI, 'console', '--host', address, '--user', 'admin', '--json', ...command.split(' ')],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-        env: { ...process.env, HSMPOOL_PASSWORD: password },
-      },
-    );
-    let out = '';
-    child.stdout!.on('data', (chunk) => (out += chunk));
-    child.once('exit', () => {
-      try {
-        resolve(JSON.parse(out.trim().split('\n').pop()!));
-      } catch (error) {
-        reject(new Error(`console ${command}: ${out} (${error})`));
-      }
-    });
-  });
+  const args = ['console', '--host', address, '--user', 'admin', '--json', ...command.split(' ')];
+  const run = await runCli(args, password);
+  if (run.json === undefined) throw new Error(`console ${command}: ${run.out} ${run.err}`);
+  return run.json;
 }
 
 export async function until(

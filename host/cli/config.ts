@@ -80,15 +80,18 @@ function configProblem(config: unknown): string | undefined {
   return undefined;
 }
 
-export function readSvmk(dir: string): Uint8Array {
+export const readSvmk = (dir: string): Uint8Array => readSvmkFile(svmkPath(dir));
+
+/** A pool master key file: exactly 32 bytes. */
+export function readSvmkFile(path: string): Uint8Array {
   let svmk: Uint8Array;
   try {
-    svmk = new Uint8Array(readFileSync(svmkPath(dir)));
+    svmk = new Uint8Array(readFileSync(path));
   } catch (error) {
-    throw new CliError(EXIT.DATA, `${svmkPath(dir)}: ${(error as Error).message}`);
+    throw new CliError(EXIT.DATA, `${path}: ${(error as Error).message}`);
   }
   if (svmk.length !== 32)
-    throw new CliError(EXIT.DATA, `${svmkPath(dir)}: expected 32 bytes, found ${svmk.length}`);
+    throw new CliError(EXIT.DATA, `${path}: expected 32 bytes, found ${svmk.length}`);
   return svmk;
 }
 

@@ -184,39 +184,84 @@ async function allKeys(client: HsmClient, owner?: string): Promise<KeyInfo[]> {
   return keys;
 }
 
+interface KeyCall {
+  readonly client: HsmClient;
+  readonly options: KeyCommandOptions;
+  readonly say: Say;
+  readonly emit: Emit;
+}
+
 async function keyAction(
   client: HsmClient,
   options: KeyCommandOptions,
   say: Say,
   emit: Emit,
 ): Promise<number> {
-  const args = options.args;
-  switch (options.action) {
-    case 'generate': {
-      const [name] = one(args, ['NAME']);
+  if (options.action === 'list') {
+    one(options.args, []);
+    const keys = await allKeys(client, options.owner);
+    say({ keys }, keys.length ? keys.map(keyLine).join('\n') : 'no keys');
+    return EXIT.OK;
+  }
+  if (options.action === 'grant') {
+    const [name, user] = one(options.args, ['NAME', 'USER']);
+    return grant(client, options, say, name, user);
+  }
+  const action = Object.hasOwn(KEY_ACTIONS_ON_NAME, options.action)
+    ? KEY_ACTIONS_ON_NAME[options.action]
+    : undefined;
+  if (!action) return usage(`key: unknown action ${options.action}`);
+  const [name] = one(options.args, ['NAME']);
+  return (await action({ client, options, say, emit }, name)) ?? EXIT.OK;
+}
+
+async function grant(
+  client: HsmClient,
+  options: KeyCommandOptions,
+  say: Say,
+  name: string,
+  user: string,
+): Promise<number> {
+  const rights = { use: options.use, export: options.export, remove: options.remove };
+  await client.grant(name, user, rights);
+  const granted = Object.entries(rights)
+    .filter(([, on]) => on)
+    .map(([r]) => r);
+  say(
+    { name, user, ...rights },
+    granted.length
+      ? `granted ${granted.join('+')} on ${name} to ${user}`
+      : `revoked ${user}'s rights on ${name}`,
+  );
+  return EXIT.OK;
+}
+
+const aadOf = (options: KeyCommandOptions): Uint8Array | undefined =>
+  options.aad === undefined ? undefined : bytesArg(options.aad, '--aad');
+
+/** verify and mac-verify: says valid or INVALID, and fails the command on INVALID. */
+function reportValid({ say }: KeyCall, name: string, valid: boolean): number {
+  say({ name, valid }, valid ? 'valid' : 'INVALID');
+  return valid ? EXIT.OK : EXIT.FAILED;
+}
+
+/** The key actions on one NAME; nothing returned means EXIT.OK. */
+const KEY_ACTIONS_ON_NAME: Record<string, (call: KeyCall, name: string) => Promise<number | void>> =
+  {
+    generate: async ({ client, options, say }, name) => {
       const key = await client.generateKey(name, keyType(options.type), {
         exportable: options.exportable,
       });
       say({ key }, `generated ${keyLine(key)}`);
-      return EXIT.OK;
-    }
-    case 'import': {
-      const [name] = one(args, ['NAME']);
+    },
+    import: async ({ client, options, say }, name) => {
       const type = keyType(options.type);
       const key = await client.importKey(name, type, input(options, 'key material'), {
         exportable: options.exportable,
       });
       say({ key }, `imported ${keyLine(key)}`);
-      return EXIT.OK;
-    }
-    case 'list': {
-      one(args, []);
-      const keys = await allKeys(client, options.owner);
-      say({ keys }, keys.length ? keys.map(keyLine).join('\n') : 'no keys');
-      return EXIT.OK;
-    }
-    case 'info': {
-      const [name] = one(args, ['NAME']);
+    },
+    info: async ({ client, options, say }, name) => {
       const key = (await allKeys(client, options.owner)).find((k) => k.name === name);
       if (!key)
         throw new HsmError(
@@ -224,84 +269,38 @@ async function keyAction(
           `no key ${JSON.stringify(name)} visible to ${options.user}`,
         );
       say({ key }, keyLine(key));
-      return EXIT.OK;
-    }
-    case 'remove': {
-      const [name] = one(args, ['NAME']);
+    },
+    remove: async ({ client, say }, name) => {
       await client.removeKey(name);
       say({ removed: name }, `removed ${name}`);
-      return EXIT.OK;
-    }
-    case 'grant': {
-      const [name, user] = one(args, ['NAME', 'USER']);
-      const rights = { use: options.use, export: options.export, remove: options.remove };
-      await client.grant(name, user, rights);
-      const granted = Object.entries(rights)
-        .filter(([, on]) => on)
-        .map(([r]) => r);
-      say(
-        { name, user, ...rights },
-        granted.length
-          ? `granted ${granted.join('+')} on ${name} to ${user}`
-          : `revoked ${user}'s rights on ${name}`,
-      );
-      return EXIT.OK;
-    }
-    case 'export': {
-      const [name] = one(args, ['NAME']);
-      emit('material', await client.exportKey(name), { name });
-      return EXIT.OK;
-    }
-    case 'public': {
-      const [name] = one(args, ['NAME']);
-      emit('publicKey', await client.publicKey(name), { name });
-      return EXIT.OK;
-    }
-    case 'sign': {
-      const [name] = one(args, ['NAME']);
-      emit('signature', await client.sign(name, input(options)), { name });
-      return EXIT.OK;
-    }
-    case 'verify': {
-      const [name] = one(args, ['NAME']);
-      const valid = await client.verify(
-        name,
-        input(options),
-        bytesArg(options.signature, '--signature'),
-      );
-      say({ name, valid }, valid ? 'valid' : 'INVALID');
-      return valid ? EXIT.OK : EXIT.FAILED;
-    }
-    case 'encrypt': {
-      const [name] = one(args, ['NAME']);
-      const aad = options.aad === undefined ? undefined : bytesArg(options.aad, '--aad');
+    },
+    export: async ({ client, emit }, name) =>
+      emit('material', await client.exportKey(name), { name }),
+    public: async ({ client, emit }, name) =>
+      emit('publicKey', await client.publicKey(name), { name }),
+    sign: async ({ client, options, emit }, name) =>
+      emit('signature', await client.sign(name, input(options)), { name }),
+    verify: async (call, name) => {
+      const message = input(call.options);
+      const signature = bytesArg(call.options.signature, '--signature');
+      return reportValid(call, name, await call.client.verify(name, message, signature));
+    },
+    encrypt: async ({ client, options, emit }, name) => {
+      const aad = aadOf(options);
       emit('ciphertext', await client.encrypt(name, input(options), aad), { name });
-      return EXIT.OK;
-    }
-    case 'decrypt': {
-      const [name] = one(args, ['NAME']);
-      const aad = options.aad === undefined ? undefined : bytesArg(options.aad, '--aad');
+    },
+    decrypt: async ({ client, options, emit }, name) => {
+      const aad = aadOf(options);
       emit('plaintext', await client.decrypt(name, input(options), aad), { name });
-      return EXIT.OK;
-    }
-    case 'mac': {
-      const [name] = one(args, ['NAME']);
-      emit('mac', await client.mac(name, input(options)), { name });
-      return EXIT.OK;
-    }
-    case 'mac-verify': {
-      const [name] = one(args, ['NAME']);
-      const valid = await client.verifyMac(
-        name,
-        input(options),
-        bytesArg(options.signature, '--signature'),
-      );
-      say({ name, valid }, valid ? 'valid' : 'INVALID');
-      return valid ? EXIT.OK : EXIT.FAILED;
-    }
-  }
-  return usage(`key: unknown action ${options.action}`);
-}
+    },
+    mac: async ({ client, options, emit }, name) =>
+      emit('mac', await client.mac(name, input(options)), { name }),
+    'mac-verify': async (call, name) => {
+      const message = input(call.options);
+      const mac = bytesArg(call.options.signature, '--signature');
+      return reportValid(call, name, await call.client.verifyMac(name, message, mac));
+    },
+  };
 
 const userLine = (u: UserInfo): string =>
   `${u.name}${u.admin ? '  admin' : ''}  failed logins ${u.failedLogins}${u.locked ? '  LOCKED' : ''}`;

@@ -23,11 +23,12 @@ import {
   configPath,
   newId,
   readConfig,
+  readSvmkFile,
+  splitAddress,
   svmkPath,
   writeNodeDirectory,
   type NodeConfig,
 } from './config.ts';
-import { splitAddress } from './config.ts';
 import type { NodeCommandOptions } from './node-command.ts';
 import {
   liveSyncJoin,
@@ -113,14 +114,7 @@ export function planJoin(options: NodeCommandOptions, discovery?: readonly strin
       '--join needs --listen HOST:PORT (where the pool will reach this node)',
     );
   splitAddress(listen);
-  let svmk: Uint8Array;
-  try {
-    svmk = new Uint8Array(readFileSync(svmkFile));
-  } catch (error) {
-    throw new CliError(EXIT.DATA, `${svmkFile}: ${(error as Error).message}`);
-  }
-  if (svmk.length !== 32)
-    throw new CliError(EXIT.DATA, `${svmkFile}: expected 32 bytes, found ${svmk.length}`);
+  const svmk = readSvmkFile(svmkFile);
   mkdirSync(options.data, { recursive: true });
   const previous = readJoining(options.data);
   const id = previous?.id && previous.listen === listen ? previous.id : newId();

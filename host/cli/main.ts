@@ -125,194 +125,181 @@ export async function main(argv: string[]): Promise<number> {
     console.log(HELP[command] ?? HELP.main);
     return HELP[command] ? EXIT.OK : EXIT.USAGE;
   }
-  switch (command) {
-    case 'up': {
-      const { values } = parse(rest, {
-        nodes: 'string',
-        'base-port': 'string',
-        data: 'string',
-        domain: 'string',
-        json: 'boolean',
-        'init-only': 'boolean',
-      });
-      return runUp({
-        initOnly: Boolean(values['init-only']),
-        nodes: integer(values.nodes, 3, '--nodes'),
-        basePort: integer(values['base-port'], 7001, '--base-port'),
-        data: (values.data as string | undefined) ?? '.hsmpool',
-        domain: (values.domain as string | undefined) ?? 'pool',
-        json: Boolean(values.json),
-      });
-    }
-    case 'node': {
-      const { values } = parse(rest, {
-        data: 'string',
-        listen: 'string',
-        domain: 'string',
-        json: 'boolean',
-        'no-group-commit': 'boolean',
-        join: 'string',
-        'svmk-file': 'string',
-        console: 'boolean',
-        discover: 'string',
-      });
-      if (!values.data) fail('node: --data DIR is required');
-      return runNode({
-        data: values.data as string,
-        listen: values.listen as string | undefined,
-        domain: values.domain as string | undefined,
-        json: Boolean(values.json),
-        groupCommit: !values['no-group-commit'],
-        join: values.join as string | undefined,
-        svmkFile: values['svmk-file'] as string | undefined,
-        console: Boolean(values.console),
-        discover: values.discover as string | undefined,
-      });
-    }
-    case 'console': {
-      const { values, positionals } = parse(rest, {
-        host: 'string',
-        user: 'string',
-        'password-file': 'string',
-        json: 'boolean',
-      });
-      if (!values.host || !values.user)
-        fail('console: --host HOST:PORT and --user NAME are required');
-      return runConsole({
-        host: values.host as string,
-        user: values.user as string,
-        passwordFile: values['password-file'] as string | undefined,
-        json: Boolean(values.json),
-        command: positionals,
-      });
-    }
-    case 'status': {
-      const { values } = parse(rest, {
-        host: 'string',
-        user: 'string',
-        'password-file': 'string',
-        timeout: 'string',
-        json: 'boolean',
-      });
-      if (!values.host || !values.user)
-        fail('status: --host HOST:PORT[,HOST:PORT...] and --user NAME are required');
-      const timeoutMs = integer(values.timeout, 2000, '--timeout');
-      if (timeoutMs < 1 || timeoutMs > 60_000) fail('status: --timeout MS: 1 to 60000');
-      return runStatus({
-        hosts: (values.host as string).split(',').filter((h) => h.length > 0),
-        user: values.user as string,
-        passwordFile: values['password-file'] as string | undefined,
-        timeoutMs,
-        json: Boolean(values.json),
-      });
-    }
-    case 'key':
-    case 'user': {
-      const { values, positionals } = parse(rest, {
-        host: 'string',
-        user: 'string',
-        'password-file': 'string',
-        'new-password-file': 'string',
-        json: 'boolean',
-        type: 'string',
-        in: 'string',
-        text: 'string',
-        out: 'string',
-        aad: 'string',
-        signature: 'string',
-        owner: 'string',
-        exportable: 'boolean',
-        admin: 'boolean',
-        use: 'boolean',
-        export: 'boolean',
-        remove: 'boolean',
-      });
-      const [action, ...args] = positionals;
-      if (!action) fail(`${command}: an action is required; see hsmpool ${command} --help`);
-      if (!values.host || !values.user)
-        fail(`${command}: --host HOST:PORT[,HOST:PORT...] and --user NAME are required`);
-      return runKeyCommand({
-        group: command,
-        action,
-        args,
-        hosts: (values.host as string).split(',').filter((h) => h.length > 0),
-        user: values.user as string,
-        passwordFile: values['password-file'] as string | undefined,
-        newPasswordFile: values['new-password-file'] as string | undefined,
-        json: Boolean(values.json),
-        type: values.type as string | undefined,
-        in: values.in as string | undefined,
-        text: values.text as string | undefined,
-        out: values.out as string | undefined,
-        aad: values.aad as string | undefined,
-        signature: values.signature as string | undefined,
-        owner: values.owner as string | undefined,
-        exportable: Boolean(values.exportable),
-        admin: Boolean(values.admin),
-        use: Boolean(values.use),
-        export: Boolean(values.export),
-        remove: Boolean(values.remove),
-      });
-    }
-    case 'audit': {
-      const { values } = parse(rest, {
-        host: 'string',
-        user: 'string',
-        'password-file': 'string',
-        last: 'string',
-        json: 'boolean',
-      });
-      if (!values.host || !values.user)
-        fail('audit: --host HOST:PORT and --user NAME are required');
-      const last = integer(values.last, 100, '--last');
-      if (last < 1 || last > 10_000) fail('audit: --last N: 1 to 10000');
-      return runAudit({
-        host: values.host as string,
-        user: values.user as string,
-        passwordFile: values['password-file'] as string | undefined,
-        json: Boolean(values.json),
-        last,
-      });
-    }
-    case 'log': {
-      const { values } = parse(rest, { data: 'string', json: 'boolean' });
-      if (!values.data) fail('log: --data DIR is required');
-      return runLog({ data: values.data as string, json: Boolean(values.json) });
-    }
-    case 'backup': {
-      const { values } = parse(rest, {
-        host: 'string',
-        user: 'string',
-        out: 'string',
-        'password-file': 'string',
-        json: 'boolean',
-      });
-      if (!values.host || !values.user || !values.out)
-        fail('backup: --host HOST:PORT, --user NAME and --out FILE are required');
-      return runBackup({
-        host: values.host as string,
-        user: values.user as string,
-        out: values.out as string,
-        passwordFile: values['password-file'] as string | undefined,
-        json: Boolean(values.json),
-      });
-    }
-    case 'restore': {
-      const { values } = parse(rest, { in: 'string', data: 'string', json: 'boolean' });
-      if (!values.in || !values.data) fail('restore: --in FILE and --data DIR are required');
-      return runRestore({
-        in: values.in as string,
-        data: values.data as string,
-        json: Boolean(values.json),
-      });
-    }
-    case 'web': {
-      const { values } = parse(rest, { port: 'string' });
-      return runWeb({ port: integer(values.port, 8080, '--port') });
-    }
-    default:
-      fail(`unknown command ${JSON.stringify(command)}; see hsmpool --help`);
-  }
+  const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (!run) fail(`unknown command ${JSON.stringify(command)}; see hsmpool --help`);
+  return run(rest, command);
+}
+
+type Values = Record<string, unknown>;
+
+/** The options of every command that logs in to a node. */
+const LOGIN: Kinds = { host: 'string', user: 'string', 'password-file': 'string', json: 'boolean' };
+
+function text(values: Values, name: string): string | undefined {
+  return values[name] as string | undefined;
+}
+
+/** The LOGIN options of a command that talks to one node. */
+function login(values: Values) {
+  const passwordFile = text(values, 'password-file');
+  return {
+    host: values.host as string,
+    user: values.user as string,
+    passwordFile,
+    json: Boolean(values.json),
+  };
+}
+
+function hostList(values: Values): string[] {
+  return (values.host as string).split(',').filter((h) => h.length > 0);
+}
+
+/** Each command: parse and check its options, then run it. */
+const COMMANDS: Record<string, (args: string[], command: string) => Promise<number>> = {
+  up: (args) => {
+    const { values } = parse(args, {
+      nodes: 'string',
+      'base-port': 'string',
+      data: 'string',
+      domain: 'string',
+      json: 'boolean',
+      'init-only': 'boolean',
+    });
+    return runUp({
+      initOnly: Boolean(values['init-only']),
+      nodes: integer(values.nodes, 3, '--nodes'),
+      basePort: integer(values['base-port'], 7001, '--base-port'),
+      data: text(values, 'data') ?? '.hsmpool',
+      domain: text(values, 'domain') ?? 'pool',
+      json: Boolean(values.json),
+    });
+  },
+  node: (args) => {
+    const { values } = parse(args, {
+      data: 'string',
+      listen: 'string',
+      domain: 'string',
+      json: 'boolean',
+      'no-group-commit': 'boolean',
+      join: 'string',
+      'svmk-file': 'string',
+      console: 'boolean',
+      discover: 'string',
+    });
+    if (!values.data) fail('node: --data DIR is required');
+    return runNode({
+      data: values.data as string,
+      listen: text(values, 'listen'),
+      domain: text(values, 'domain'),
+      json: Boolean(values.json),
+      groupCommit: !values['no-group-commit'],
+      join: text(values, 'join'),
+      svmkFile: text(values, 'svmk-file'),
+      console: Boolean(values.console),
+      discover: text(values, 'discover'),
+    });
+  },
+  console: (args) => {
+    const { values, positionals } = parse(args, LOGIN);
+    if (!values.host || !values.user)
+      fail('console: --host HOST:PORT and --user NAME are required');
+    return runConsole({ ...login(values), command: positionals });
+  },
+  status: (args) => {
+    const { values } = parse(args, { ...LOGIN, timeout: 'string' });
+    if (!values.host || !values.user)
+      fail('status: --host HOST:PORT[,HOST:PORT...] and --user NAME are required');
+    const timeoutMs = integer(values.timeout, 2000, '--timeout');
+    if (timeoutMs < 1 || timeoutMs > 60_000) fail('status: --timeout MS: 1 to 60000');
+    return runStatus({
+      hosts: hostList(values),
+      user: values.user as string,
+      passwordFile: text(values, 'password-file'),
+      timeoutMs,
+      json: Boolean(values.json),
+    });
+  },
+  key: keyOrUser,
+  user: keyOrUser,
+  audit: (args) => {
+    const { values } = parse(args, { ...LOGIN, last: 'string' });
+    if (!values.host || !values.user) fail('audit: --host HOST:PORT and --user NAME are required');
+    const last = integer(values.last, 100, '--last');
+    if (last < 1 || last > 10_000) fail('audit: --last N: 1 to 10000');
+    return runAudit({ ...login(values), last });
+  },
+  log: (args) => {
+    const { values } = parse(args, { data: 'string', json: 'boolean' });
+    if (!values.data) fail('log: --data DIR is required');
+    return runLog({ data: values.data as string, json: Boolean(values.json) });
+  },
+  backup: (args) => {
+    const { values } = parse(args, { ...LOGIN, out: 'string' });
+    if (!values.host || !values.user || !values.out)
+      fail('backup: --host HOST:PORT, --user NAME and --out FILE are required');
+    return runBackup({ ...login(values), out: values.out as string });
+  },
+  restore: (args) => {
+    const { values } = parse(args, { in: 'string', data: 'string', json: 'boolean' });
+    if (!values.in || !values.data) fail('restore: --in FILE and --data DIR are required');
+    return runRestore({
+      in: values.in as string,
+      data: values.data as string,
+      json: Boolean(values.json),
+    });
+  },
+  web: (args) => {
+    const { values } = parse(args, { port: 'string' });
+    return runWeb({ port: integer(values.port, 8080, '--port') });
+  },
+};
+
+const KEY_OPTIONS: Kinds = {
+  ...LOGIN,
+  'new-password-file': 'string',
+  type: 'string',
+  in: 'string',
+  text: 'string',
+  out: 'string',
+  aad: 'string',
+  signature: 'string',
+  owner: 'string',
+  exportable: 'boolean',
+  admin: 'boolean',
+  use: 'boolean',
+  export: 'boolean',
+  remove: 'boolean',
+};
+
+/** `hsmpool key ACTION` and `hsmpool user ACTION`: one option set, checked per action. */
+function keyOrUser(args: string[], command: string): Promise<number> {
+  const { values, positionals } = parse(args, KEY_OPTIONS);
+  const [action, ...rest] = positionals;
+  if (!action) fail(`${command}: an action is required; see hsmpool ${command} --help`);
+  if (!values.host || !values.user)
+    fail(`${command}: --host HOST:PORT[,HOST:PORT...] and --user NAME are required`);
+  return runKeyCommand({
+    group: command as 'key' | 'user',
+    action,
+    args: rest,
+    hosts: hostList(values),
+    user: values.user as string,
+    passwordFile: text(values, 'password-file'),
+    newPasswordFile: text(values, 'new-password-file'),
+    json: Boolean(values.json),
+    type: text(values, 'type'),
+    in: text(values, 'in'),
+    text: text(values, 'text'),
+    out: text(values, 'out'),
+    aad: text(values, 'aad'),
+    signature: text(values, 'signature'),
+    owner: text(values, 'owner'),
+    exportable: Boolean(values.exportable),
+    admin: Boolean(values.admin),
+    use: Boolean(values.use),
+    export: Boolean(values.export),
+    remove: Boolean(values.remove),
+  });
 }
 
 type Kinds = Record<string, 'string' | 'strings' | 'boolean'>;

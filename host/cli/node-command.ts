@@ -15,6 +15,7 @@ import {
   progressReporter,
   runJoin,
   writeJoining,
+  type JoinPlan,
 } from './live-sync-join.ts';
 import { deriveSyncPointKey } from '../core/keys.ts';
 import { newCore } from '../core/load.node.ts';
@@ -28,7 +29,6 @@ import { Service } from '../service/service.ts';
 import { runBootstrap } from './bootstrap.ts';
 import { checkDataDirectory } from './startup-check.ts';
 import { HsmError } from '../core/codes.ts';
-import { splitAddress } from './config.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 import {
   configPath,
@@ -37,6 +37,7 @@ import {
   newSvmk,
   readConfig,
   readSvmk,
+  splitAddress,
   writeConfig,
   writeNodeDirectory,
   type NodeConfig,
@@ -156,7 +157,19 @@ async function openNode(...args: Parameters<typeof NodeHost.open>): Promise<Node
   }
 }
 
-export async function runNode(options: NodeCommandOptions): Promise<number> {
+type Say = (event: string, fields?: Record<string, unknown>, level?: Level) => void;
+
+/** What this run of the node is: a directory that joins has a plan, one that runs has a config. */
+interface Start {
+  readonly discovery: string[] | undefined;
+  readonly plan: JoinPlan | undefined;
+  config: NodeConfig | undefined;
+  /** The node's id: it changes when a join takes a new one or a live-sync in place does. */
+  id: string;
+}
+
+/** Decides between running, founding and joining, refusing a directory left half-joined. */
+function startOf(options: NodeCommandOptions): Start {
   const discovery =
     options.discover === undefined ? undefined : discoveryAddresses(options.discover);
   const interrupted = existsSync(joiningPath(options.data));
@@ -173,21 +186,19 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
   }
   privateUmask(); // what this node creates is 0600 / 0700
   const plan = joining ? planJoin(options, discovery) : undefined;
-  let config = plan ? undefined : initialize(options);
+  const config = plan ? undefined : initialize(options);
   if (config && options.domain && options.domain !== config.domain) {
     throw new CliError(
       EXIT.DATA,
       `${options.data} belongs to domain ${JSON.stringify(config.domain)}, not ${JSON.stringify(options.domain)} (domain names are case-sensitive)`,
     );
   }
-  const listen = splitAddress(plan?.listen ?? options.listen ?? config!.listen);
-  const release = lockDirectory(options.data);
-  let id = plan?.id ?? config!.id;
-  const nodeLog: NodeLog = openNodeLog({ data: options.data, json: options.json, node: () => id });
-  const say = (event: string, fields: Record<string, unknown> = {}, level?: Level): void =>
-    nodeLog.say(event, fields, level);
-  // Signals are taken from the start: one that arrives while the node starts stops it
-  // cleanly once it is up, instead of killing it mid-start (the default action).
+  return { discovery, plan, config, id: plan?.id ?? config!.id };
+}
+
+/** Signals are taken from the start: one that arrives while the node starts stops it
+ * cleanly once it is up, instead of killing it mid-start (the default action). */
+function takeSignals(): (stop: (signal: string) => void) => void {
   let stopNode: ((signal: string) => void) | undefined;
   let signalled: string | undefined;
   const onSignal = (signal: string) => (): void => {
@@ -196,22 +207,31 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
   };
   process.once('SIGINT', onSignal('SIGINT'));
   process.once('SIGTERM', onSignal('SIGTERM'));
+  return (stop) => {
+    stopNode = stop;
+    if (signalled) stop(signalled);
+  };
+}
+
+export async function runNode(options: NodeCommandOptions): Promise<number> {
+  const start = startOf(options);
+  const { plan } = start;
+  const listen = splitAddress(plan?.listen ?? options.listen ?? start.config!.listen);
+  const release = lockDirectory(options.data);
+  const nodeLog = openNodeLog({ data: options.data, json: options.json, node: () => start.id });
+  const say: Say = (event, fields = {}, level) => nodeLog.say(event, fields, level);
+  const onStop = takeSignals();
   let server: NodeServer | undefined;
   let storage: FileStorage | undefined;
   try {
     const svmk = plan?.svmk ?? readSvmk(options.data);
-    const spKey = deriveSyncPointKey(svmk);
-    const keyedCore = (): Core => {
-      const core = newCore();
-      core.setKey(spKey);
-      return core;
-    };
+    const keyedCore = keyedCores(svmk);
     // The directory holds the SVMK and every verifier: private, checked before anything is read.
     if (existsSync(options.data))
       for (const warning of securePermissions(options.data)) say('warning', { message: warning });
     // Phase 1: read and check every file, writing nothing (a joining directory is overwritten
     // whole by the pool image instead). Phase 2, below: open, repair (cut a torn tail), run.
-    if (!plan) await checkDataDirectory(options.data, config!, keyedCore());
+    if (!plan) await checkDataDirectory(options.data, start.config!, keyedCore());
     const history = await nodeLog.openFiles();
     storage = await FileStorage.open(options.data);
     let sessions: SessionServer | undefined;
@@ -220,7 +240,7 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
     server = await startNodeServer({
       host: listen.host,
       port: listen.port,
-      nodeId: id,
+      nodeId: start.id,
       svmk,
       onHttpRequest: (request, response) => metrics.serve(request, response),
       onClientConnection: (path, connection) => {
@@ -228,100 +248,20 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
         else connection.close(1013, plan ? 'joining the pool' : 'starting');
       },
     });
-    let joined: Joined | undefined;
-    if (plan) {
-      say('live-sync', {
-        donor: plan.donor
-          ? plan.donor.id
-            ? `${plan.donor.id}@${plan.donor.address}`
-            : plan.donor.address
-          : 'discovery',
-        address: server.address,
-      });
-      const onProgress = progressReporter(options.json, say);
-      try {
-        ({ joined, config } = await runJoin({
-          plan,
-          data: options.data,
-          server,
-          storage,
-          newCore: keyedCore,
-          onProgress,
-          say,
-        }));
-      } catch (error) {
-        if (!options.json && process.stdout.isTTY) process.stdout.write('\n');
-        throw error;
-      }
-      id = config.id;
-      say('joined', {
-        sp: joined.syncPoint.hex,
-        records: joined.records,
-        bytes: joined.bytes,
-        transactions: joined.commits,
-      });
-    }
-    const nodeServer = server;
-    const dataDir = options.data;
-    const node = await openNode(
-      {
-        address: server.address,
-        svmk,
-        storage,
-        newCore: keyedCore,
-        random: new Random(randomBytes(4).readUInt32LE(0)),
-        randomBytes: (length) => new Uint8Array(randomBytes(length)),
-        newId,
-        transportFor: (nodeId) =>
-          nodeId === nodeServer.peers.nodeId ? nodeServer.peers : nodeServer.renamePeers(nodeId),
-        dial: (address) => dialPeerSocket(address),
-        groupCommit: options.groupCommit,
-        // Idle peers heartbeat once a second: SPs and liveness stay fresh (hsmpool status).
-        timers: { heartbeatTicks: HEARTBEAT_TICKS },
-        observer: {
-          ...metrics.observer,
-          written: (code, ms) => {
-            metrics.observer.written?.(code, ms);
-            nodeLog.answered(code);
-          },
-          event: (event) => {
-            metrics.observer.event?.(event);
-            nodeLog.replication(event);
-            if (event.event === 'node-down')
-              audit.append({
-                actor: 'pool',
-                from: server?.address ?? '-',
-                action: 'node-down',
-                code: 0,
-                detail: event.detail,
-              });
-          },
-        },
-        log: (line) => say('log', { line }, /failed|refused|diverged/.test(line) ? 'warn' : 'info'),
-        discovery,
-        // A crash while the image overwrites storage leaves joining.json: the next start asks for --join.
-        beforeOverwrite: (identity) =>
-          writeJoining(dataDir, { id: identity.id, listen: config!.listen }),
-        onIdentity: (identity) => {
-          config = {
-            ...config!,
-            id: identity.id,
-            poolId: toHex64(identity.poolId),
-            founders: identity.founders,
-          };
-          writeConfig(dataDir, config);
-          unlinkSync(joiningPath(dataDir));
-          id = identity.id;
-        },
-      },
-      {
-        id,
-        domain: config!.domain,
-        poolId: BigInt(`0x${config!.poolId}`),
-        founders: config!.founders,
-      },
-      joined,
-    );
+    const parts = {
+      options,
+      start,
+      say,
+      nodeLog,
+      svmk,
+      keyedCore,
+      server,
+      storage,
+      metrics,
+      audit,
+    };
+    const joined = plan ? await joinPool(parts, plan) : undefined;
+    const node = await openNode(hostOptions(parts), identityOf(start), joined);
     const secureRandom = (length: number): Uint8Array => new Uint8Array(randomBytes(length));
     const service = new Service(applianceBackend(node, svmk, secureRandom, Date.now));
     sessions = new SessionServer(node, service, {}, [metrics.request, audit.request], {
@@ -331,38 +271,7 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
     // The event history of earlier runs, for `debug` and the support bundle.
     node.appliance.events.unshift(...history);
     node.appliance.events.splice(0, Math.max(0, node.appliance.events.length - EVENTS_KEPT));
-    const clock = setInterval(() => node.tick(), TICK_MS);
-    const peers = watchPeers(node, say);
-    const bootstrap = runBootstrap(options.data, node.appliance, say);
-    const info = node.appliance.info();
-    say('ready', {
-      address: server.address,
-      domain: config!.domain,
-      sp: info.syncPoint.hex,
-      spvv: info.syncPoint.spvvHex,
-      records: info.syncPoint.count,
-      pending: info.pending.length,
-    });
-    let closeConsole = (): void => {};
-    const code = await new Promise<number>((resolve) => {
-      const stop = (signal: string): void => {
-        say('stopping', { signal });
-        resolve(EXIT.OK);
-      };
-      stopNode = stop;
-      if (signalled) stop(signalled);
-      if (options.console)
-        closeConsole = localConsole(node, service, options.json, audit, () => stop('console quit'));
-    });
-    closeConsole();
-    bootstrap.cancel();
-    clearInterval(clock);
-    clearInterval(peers);
-    await service.settled();
-    await node.close();
-    await server.close();
-    say('stopped');
-    return code;
+    return await serve(parts, node, service, onStop);
   } finally {
     await server?.close({ graceMs: 0 });
     await storage?.close?.();
@@ -371,14 +280,178 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
   }
 }
 
+/** New cores keyed for this pool's Sync-Point. */
+function keyedCores(svmk: Uint8Array): () => Core {
+  const spKey = deriveSyncPointKey(svmk);
+  return () => {
+    const core = newCore();
+    core.setKey(spKey);
+    return core;
+  };
+}
+
+/** What a node being started is made of, once its port listens. */
+interface NodeParts {
+  readonly options: NodeCommandOptions;
+  readonly start: Start;
+  readonly say: Say;
+  readonly nodeLog: NodeLog;
+  readonly svmk: Uint8Array;
+  readonly keyedCore: () => Core;
+  readonly server: NodeServer;
+  readonly storage: FileStorage;
+  readonly metrics: NodeMetrics;
+  readonly audit: AuditLog;
+}
+
+/** Takes the pool image by live-sync (runJoin), reporting its start, progress and end. */
+async function joinPool(parts: NodeParts, plan: JoinPlan): Promise<Joined> {
+  const { options, server, say, start } = parts;
+  const donor = plan.donor;
+  say('live-sync', {
+    donor: donor ? (donor.id ? `${donor.id}@${donor.address}` : donor.address) : 'discovery',
+    address: server.address,
+  });
+  const onProgress = progressReporter(options.json, say);
+  let joined: Joined;
+  try {
+    ({ joined, config: start.config } = await runJoin({
+      plan,
+      data: options.data,
+      server,
+      storage: parts.storage,
+      newCore: parts.keyedCore,
+      onProgress,
+      say,
+    }));
+  } catch (error) {
+    if (!options.json && process.stdout.isTTY) process.stdout.write('\n');
+    throw error;
+  }
+  start.id = start.config.id;
+  say('joined', {
+    sp: joined.syncPoint.hex,
+    records: joined.records,
+    bytes: joined.bytes,
+    transactions: joined.commits,
+  });
+  return joined;
+}
+
+function identityOf(start: Start): Parameters<typeof NodeHost.open>[1] {
+  const config = start.config!;
+  return {
+    id: start.id,
+    domain: config.domain,
+    poolId: BigInt(`0x${config.poolId}`),
+    founders: config.founders,
+  };
+}
+
+/** The NodeHost of this process: file storage, the node's port, metrics, the node log. */
+function hostOptions(parts: NodeParts): Parameters<typeof NodeHost.open>[0] {
+  const { options, start, server, metrics, nodeLog, audit, say } = parts;
+  const dataDir = options.data;
+  return {
+    address: server.address,
+    svmk: parts.svmk,
+    storage: parts.storage,
+    newCore: parts.keyedCore,
+    random: new Random(randomBytes(4).readUInt32LE(0)),
+    randomBytes: (length) => new Uint8Array(randomBytes(length)),
+    newId,
+    transportFor: (nodeId) =>
+      nodeId === server.peers.nodeId ? server.peers : server.renamePeers(nodeId),
+    dial: (address) => dialPeerSocket(address),
+    groupCommit: options.groupCommit,
+    // Idle peers heartbeat once a second: SPs and liveness stay fresh (hsmpool status).
+    timers: { heartbeatTicks: HEARTBEAT_TICKS },
+    observer: {
+      ...metrics.observer,
+      written: (code, ms) => {
+        metrics.observer.written?.(code, ms);
+        nodeLog.answered(code);
+      },
+      event: (event) => {
+        metrics.observer.event?.(event);
+        nodeLog.replication(event);
+        if (event.event === 'node-down')
+          audit.append({
+            actor: 'pool',
+            from: server.address,
+            action: 'node-down',
+            code: 0,
+            detail: event.detail,
+          });
+      },
+    },
+    log: (line) => say('log', { line }, /failed|refused|diverged/.test(line) ? 'warn' : 'info'),
+    discovery: start.discovery,
+    // A crash while the image overwrites storage leaves joining.json: the next start asks for --join.
+    beforeOverwrite: (identity) =>
+      writeJoining(dataDir, { id: identity.id, listen: start.config!.listen }),
+    onIdentity: (identity) => {
+      start.config = {
+        ...start.config!,
+        id: identity.id,
+        poolId: toHex64(identity.poolId),
+        founders: identity.founders,
+      };
+      writeConfig(dataDir, start.config);
+      unlinkSync(joiningPath(dataDir));
+      start.id = identity.id;
+    },
+  };
+}
+
+/** Runs the node until a signal or the local console's quit, then stops it in order. */
+async function serve(
+  parts: NodeParts,
+  node: NodeHost,
+  service: Service,
+  onStop: (stop: (signal: string) => void) => void,
+): Promise<number> {
+  const { options, say, server } = parts;
+  const clock = setInterval(() => node.tick(), TICK_MS);
+  const peers = watchPeers(node, say);
+  const bootstrap = runBootstrap(options.data, node.appliance, say);
+  const info = node.appliance.info();
+  say('ready', {
+    address: server.address,
+    domain: parts.start.config!.domain,
+    sp: info.syncPoint.hex,
+    spvv: info.syncPoint.spvvHex,
+    records: info.syncPoint.count,
+    pending: info.pending.length,
+  });
+  let closeConsole = (): void => {};
+  const code = await new Promise<number>((resolve) => {
+    const stop = (signal: string): void => {
+      say('stopping', { signal });
+      resolve(EXIT.OK);
+    };
+    onStop(stop);
+    if (options.console)
+      closeConsole = localConsole(node, service, options.json, parts.audit, () =>
+        stop('console quit'),
+      );
+  });
+  closeConsole();
+  bootstrap.cancel();
+  clearInterval(clock);
+  clearInterval(peers);
+  await service.settled();
+  await node.close();
+  await server.close();
+  say('stopped');
+  return code;
+}
+
 /** A member not heard for this long is logged as lost (heartbeats come every second). */
 export const PEER_LOST_MS = 5000;
 
 /** Logs a member lost (not heard for PEER_LOST_MS) and linked again. */
-function watchPeers(
-  node: NodeHost,
-  say: (event: string, fields: Record<string, unknown>, level?: Level) => void,
-): NodeJS.Timeout {
+function watchPeers(node: NodeHost, say: Say): NodeJS.Timeout {
   const lost = new Set<string>();
   const timer = setInterval(() => {
     const info = node.appliance.info();

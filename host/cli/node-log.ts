@@ -109,17 +109,7 @@ export function openNodeLog(options: {
     else if (early.length < EARLY_LINES_MAX) early.push([level, { event, node, ...fields }]);
     const time = new Date().toISOString();
     if (options.json) write(JSON.stringify({ level, time, event, node, ...fields }));
-    else
-      write(
-        `${time} ${level.toUpperCase().padEnd(5)} [${node}] ${event}${
-          Object.keys(fields).length
-            ? ' ' +
-              Object.entries(fields)
-                .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
-                .join(' ')
-            : ''
-        }`,
-      );
+    else write(textLine(time, level, node, event, fields));
   };
   const summary = setInterval(() => {
     if (commits === 0 && refusals.size === 0) return;
@@ -137,17 +127,7 @@ export function openNodeLog(options: {
     async openFiles() {
       mkdirSync(dir, { recursive: true });
       const history = readEventHistory(dir);
-      file = fileLogger(
-        await pinoRoll({
-          file: join(dir, 'node'),
-          size: LOG_FILE_SIZE,
-          limit: { count: LOG_FILES_KEPT },
-          mkdir: true,
-        }),
-      );
-      eventsFile = fileLogger(
-        await pinoRoll({ file: join(dir, 'events'), size: EVENTS_FILE_SIZE, limit: { count: 1 } }),
-      );
+      ({ file, eventsFile } = await openLogFiles(dir));
       for (const [level, line] of early.splice(0)) file[level](line);
       return history;
     },
@@ -169,6 +149,36 @@ export function openNodeLog(options: {
       for (const logger of [file, eventsFile]) if (logger) await flush(logger);
     },
   };
+}
+
+/** A line for a person: time, level, node, event, then key=value fields. */
+function textLine(
+  time: string,
+  level: Level,
+  node: string,
+  event: string,
+  fields: Record<string, unknown>,
+): string {
+  const pairs = Object.entries(fields).map(
+    ([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`,
+  );
+  return `${time} ${level.toUpperCase().padEnd(5)} [${node}] ${event}${pairs.length ? ' ' + pairs.join(' ') : ''}`;
+}
+
+/** The rolling node log and the one-file event history, in DATA/logs. */
+async function openLogFiles(dir: string): Promise<{ file: Logger; eventsFile: Logger }> {
+  const file = fileLogger(
+    await pinoRoll({
+      file: join(dir, 'node'),
+      size: LOG_FILE_SIZE,
+      limit: { count: LOG_FILES_KEPT },
+      mkdir: true,
+    }),
+  );
+  const eventsFile = fileLogger(
+    await pinoRoll({ file: join(dir, 'events'), size: EVENTS_FILE_SIZE, limit: { count: 1 } }),
+  );
+  return { file, eventsFile };
 }
 
 function flush(logger: Logger): Promise<void> {

@@ -175,7 +175,21 @@ function ageText(ms: number): string {
 }
 
 export function renderStatus(pool: PoolStatus): string {
-  const lines = [`Pool ${pool.domain}: ${pool.members.length} members`];
+  const lines = [`Pool ${pool.domain}: ${pool.members.length} members`, ...memberTable(pool)];
+  if (pool.fenced.length) lines.push(`Declared down: ${pool.fenced.join(', ')}`);
+  lines.push('', 'Caches and connection tests (each row: what that node dials, and the test):');
+  lines.push(...cacheLines(pool));
+  lines.push('', "Checks (the manual's order):");
+  pool.checks.forEach((c, i) => {
+    lines.push(`  ${i + 1}. ${c.name.padEnd(14)} ${c.pass ? 'PASS' : 'FAIL'}`);
+    for (const f of c.failures) lines.push(`       - ${f}`);
+    if (!c.pass) lines.push(`       what to do: ${c.action}`);
+  });
+  return lines.join('\n');
+}
+
+/** One row per member, columns aligned. */
+function memberTable(pool: PoolStatus): string[] {
   const header = [
     'node',
     'listens at',
@@ -217,15 +231,17 @@ export function renderStatus(pool: PoolStatus): string {
     ]);
   }
   const widths = header.map((_, i) => Math.max(...table.map((row) => row[i].length)));
-  for (const row of table)
-    lines.push(
-      row
-        .map((cell, i) => cell.padEnd(widths[i]))
-        .join('  ')
-        .trimEnd(),
-    );
-  if (pool.fenced.length) lines.push(`Declared down: ${pool.fenced.join(', ')}`);
-  lines.push('', 'Caches and connection tests (each row: what that node dials, and the test):');
+  return table.map((row) =>
+    row
+      .map((cell, i) => cell.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd(),
+  );
+}
+
+/** What each member's cache dials, with its cross check and what it last heard there. */
+function cacheLines(pool: PoolStatus): string[] {
+  const lines: string[] = [];
   for (const m of pool.members) {
     if (!m.status) continue;
     const tests = new Map(m.status.crossCheck.map((r) => [r.id, r]));
@@ -244,13 +260,7 @@ export function renderStatus(pool: PoolStatus): string {
       );
     }
   }
-  lines.push('', "Checks (the manual's order):");
-  pool.checks.forEach((c, i) => {
-    lines.push(`  ${i + 1}. ${c.name.padEnd(14)} ${c.pass ? 'PASS' : 'FAIL'}`);
-    for (const f of c.failures) lines.push(`       - ${f}`);
-    if (!c.pass) lines.push(`       what to do: ${c.action}`);
-  });
-  return lines.join('\n');
+  return lines;
 }
 
 export async function runStatus(options: StatusOptions): Promise<number> {

@@ -139,51 +139,10 @@ export async function runUp(options: UpOptions): Promise<number> {
   };
   process.once('SIGINT', stopAll);
   process.once('SIGTERM', stopAll);
-  await Promise.all(
-    dirs.map(
-      (dir) =>
-        new Promise<void>((resolve, reject) => {
-          const child = spawn(
-            process.execPath,
-            [...selfCommand(), 'node', '--data', dir, '--json'],
-            { stdio: ['ignore', 'pipe', 'inherit'] },
-          );
-          children.push(child);
-          const timer = setTimeout(
-            () =>
-              reject(new CliError(EXIT.FAILED, `${dir}: not ready after ${READY_TIMEOUT_MS} ms`)),
-            READY_TIMEOUT_MS,
-          );
-          createInterface({ input: child.stdout! }).on('line', (line) => {
-            let event: Record<string, unknown>;
-            try {
-              event = JSON.parse(line) as Record<string, unknown>;
-            } catch {
-              return;
-            }
-            if (event.event === 'ready') {
-              clearTimeout(timer);
-              ready.push({ ...event, data: dir, id: readConfig(dir).id });
-              resolve();
-            } else if (event.event === 'log' && !options.json) {
-              console.log(`${dir}: ${String(event.line)}`);
-            }
-          });
-          child.once('exit', (code) => {
-            clearTimeout(timer);
-            reject(new CliError(EXIT.FAILED, `${dir}: node exited with code ${code}`));
-          });
-        }),
-    ),
-  ).catch((error) => {
-    stopAll();
-    throw error;
-  });
-  // pool-ready only once the administrator can log in (node 1 commits it as the pool's first write).
-  const password = existsSync(adminPasswordPath(options.data))
-    ? readFileSync(adminPasswordPath(options.data), 'utf8').split('\n')[0]
-    : undefined;
   try {
+    await Promise.all(dirs.map((dir) => startNode(dir, options.json, children, ready)));
+    // pool-ready only once the administrator can log in (node 1 commits it as the pool's first write).
+    const password = adminPassword(options.data);
     if (password) await waitForAdmin(String(ready[0]?.address), password);
   } catch (error) {
     stopAll();
@@ -192,15 +151,7 @@ export async function runUp(options: UpOptions): Promise<number> {
   report(options, fresh, ready);
   if (options.initOnly) {
     stopAll();
-    const exits = await Promise.all(
-      children.map(
-        (child) =>
-          new Promise<number | null>((resolve) =>
-            child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve),
-          ),
-      ),
-    );
-    return exits.every((code) => code === 0) ? EXIT.OK : EXIT.FAILED;
+    return exitOf(children);
   }
   for (const [i, child] of children.entries()) {
     child.once('exit', (code, signal) => {
@@ -211,23 +162,69 @@ export async function runUp(options: UpOptions): Promise<number> {
         );
     });
   }
+  return exitOf(children);
+}
+
+/** Spawns `hsmpool node` on `dir`; resolves when it reports ready (its event joins `ready`). */
+function startNode(
+  dir: string,
+  json: boolean,
+  children: ChildProcess[],
+  ready: Record<string, unknown>[],
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const child = spawn(process.execPath, [...selfCommand(), 'node', '--data', dir, '--json'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    children.push(child);
+    const timer = setTimeout(
+      () => reject(new CliError(EXIT.FAILED, `${dir}: not ready after ${READY_TIMEOUT_MS} ms`)),
+      READY_TIMEOUT_MS,
+    );
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      let event: Record<string, unknown>;
+      try {
+        event = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      if (event.event === 'ready') {
+        clearTimeout(timer);
+        ready.push({ ...event, data: dir, id: readConfig(dir).id });
+        resolve();
+      } else if (event.event === 'log' && !json) {
+        console.log(`${dir}: ${String(event.line)}`);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new CliError(EXIT.FAILED, `${dir}: node exited with code ${code}`));
+    });
+  });
+}
+
+/** Waits until every node has exited: EXIT.OK when each exited with code 0. */
+async function exitOf(children: ChildProcess[]): Promise<number> {
   const codes = await Promise.all(
     children.map(
       (child) =>
-        new Promise<number>((resolve) => {
-          if (child.exitCode !== null) resolve(child.exitCode);
-          else child.once('exit', (code) => resolve(code ?? EXIT.FAILED));
-        }),
+        new Promise<number | null>((resolve) =>
+          child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve),
+        ),
     ),
   );
   return codes.every((code) => code === 0) ? EXIT.OK : EXIT.FAILED;
 }
 
+function adminPassword(data: string): string | undefined {
+  return existsSync(adminPasswordPath(data))
+    ? readFileSync(adminPasswordPath(data), 'utf8').split('\n')[0]
+    : undefined;
+}
+
 function report(options: UpOptions, fresh: boolean, ready: Record<string, unknown>[]): void {
   ready.sort((a, b) => String(a.address).localeCompare(String(b.address)));
-  const password = existsSync(adminPasswordPath(options.data))
-    ? readFileSync(adminPasswordPath(options.data), 'utf8').trim()
-    : undefined;
+  const password = adminPassword(options.data);
   if (options.json) {
     console.log(
       JSON.stringify({

@@ -4,13 +4,13 @@ export { HsmError, writeOutcome, type WriteOutcome } from '../core/codes.ts';
 export type { KeyType } from '../core/records.ts';
 export type { KeyInfo, Policy, UserInfo } from '../wire/messages.ts';
 export type { KdfLimits } from '../wire/scram.ts';
+export { HsmClient } from './client.ts';
 export {
   BUSY_RETRIES_LIMIT,
   CLIENT_NODES_MAX,
   DEFAULT_RETRY,
-  HsmClient,
   WriteOutcomeUnknownError,
-} from './client.ts';
+} from './options.ts';
 export type {
   HsmClientOptions,
   KeyOptions,
@@ -18,5 +18,5 @@ export type {
   RetryPolicy,
   WriteOptions,
   WriteOutcomeReport,
-} from './client.ts';
+} from './options.ts';
 export type { ConnectionFactory, FrameConnection, FrameListener } from './connection.ts';

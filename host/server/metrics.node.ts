@@ -9,7 +9,11 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ApplianceObserver, ReplicationEvent } from '../appliance/appliance.ts';
+import type {
+  ApplianceObserver,
+  ReplicationEvent,
+  ReplicationInfo,
+} from '../appliance/appliance.ts';
 import { TICK_MS } from '../appliance/appliance.ts';
 import type { NodeHost } from '../appliance/node-host.ts';
 import type { RequestObserver } from './sessions.ts';
@@ -37,124 +41,80 @@ export interface NodeHealth {
   readonly state: string;
 }
 
-export class NodeMetrics {
-  readonly registry = new Registry();
-  private node: NodeHost | undefined;
-  private sessions: () => number = () => 0;
-  private readonly commits: Counter;
-  private readonly aborts: Counter<'reason'>;
-  private readonly answers: Counter<'code'>;
-  private readonly busy: Counter;
-  private readonly requests: Counter<'operation' | 'kind'>;
-  private readonly commitLatency: Histogram;
-  private readonly fsyncLatency: Histogram;
-  private readonly events: Counter<'event'>;
-  private readonly labels = new Map<string, Set<string>>();
-
-  constructor() {
-    const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'hsmpool_process_' });
-    this.commits = new Counter({
+/** The counters and histograms a node keeps, in the order /metrics lists them. */
+function createCounters(registers: Registry[]) {
+  return {
+    commits: new Counter({
       name: 'hsmpool_commits_total',
       help: 'Transactions committed on this node (as coordinator or participant).',
       registers,
-    });
-    this.aborts = new Counter({
+    }),
+    aborts: new Counter({
       name: 'hsmpool_aborts_total',
       help: 'Transactions aborted on this node, by reason (a return code).',
-      labelNames: ['reason'],
+      labelNames: ['reason'] as const,
       registers,
-    });
-    this.events = new Counter({
+    }),
+    events: new Counter({
       name: 'hsmpool_replication_events_total',
       help: 'Replication events recorded on this node (prepare, commit, abort, node-down, node-added, checkpoint).',
-      labelNames: ['event'],
+      labelNames: ['event'] as const,
       registers,
-    });
-    this.answers = new Counter({
+    }),
+    answers: new Counter({
       name: 'hsmpool_client_writes_total',
       help: 'Client writes answered by this node, by return code.',
-      labelNames: ['code'],
+      labelNames: ['code'] as const,
       registers,
-    });
-    this.busy = new Counter({
+    }),
+    busy: new Counter({
       name: 'hsmpool_busy_answers_total',
       help: 'Client writes answered busy (36000: not committed, retry).',
       registers,
-    });
-    this.requests = new Counter({
+    }),
+    requests: new Counter({
       name: 'hsmpool_requests_total',
       help: 'Client requests answered by this node, by operation and kind (read or write).',
-      labelNames: ['operation', 'kind'],
+      labelNames: ['operation', 'kind'] as const,
       registers,
-    });
-    this.commitLatency = new Histogram({
+    }),
+    commitLatency: new Histogram({
       name: 'hsmpool_commit_latency_seconds',
       help: 'Time from a client write reaching this node to its committed answer.',
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
-    });
-    this.fsyncLatency = new Histogram({
+    }),
+    fsyncLatency: new Histogram({
       name: 'hsmpool_fsync_latency_seconds',
       help: 'Time of one durable log append (write and fsync).',
       buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
-    });
-    const gauge = (name: string, help: string, value: (node: NodeHost) => number): void => {
-      new Gauge({
-        name,
-        help,
-        registers,
-        collect: function (this: Gauge) {
-          const node = metrics.node;
-          if (node) this.set(value(node));
-        },
-      });
-    };
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const metrics = this;
-    gauge(
-      'hsmpool_ptl_age_seconds',
-      'Age of the oldest pending transaction here (0: none).',
-      (node) => {
-        const info = node.appliance.info();
-        const now = node.appliance.now();
-        const ages = info.pending.map((p) =>
-          p.loggedAt !== undefined ? now - p.loggedAt : (info.tick - p.tick) * TICK_MS,
-        );
-        return ages.length ? Math.max(...ages) / 1000 : 0;
-      },
-    );
-    gauge('hsmpool_ptl_transactions', 'Pending transactions here.', (node) => {
-      return node.appliance.info().pending.length;
-    });
-    gauge('hsmpool_write_queue_depth', 'Writes queued for the next transaction.', (node) => {
-      return node.appliance.info().queuedWrites;
-    });
-    gauge('hsmpool_sessions', 'Open client and console sessions.', () => this.sessions());
-    gauge('hsmpool_records', 'Records in the key store.', (node) => {
-      return node.appliance.info().syncPoint.count;
-    });
-    gauge('hsmpool_epoch', 'Membership epoch.', (node) => node.appliance.info().epoch);
-    gauge('hsmpool_fenced', '1 when this node was declared down.', (node) =>
-      node.appliance.info().fenced ? 1 : 0,
-    );
-    gauge('hsmpool_diverged', "1 when this node's state diverged from the pool.", (node) =>
-      node.appliance.info().diverged ? 1 : 0,
-    );
-    gauge('hsmpool_live_sync_running', '1 while a live-sync replaces this node state.', (node) =>
-      node.liveSyncing ? 1 : 0,
-    );
-    gauge('hsmpool_ready', '1 when /readyz answers 200.', (node) => (health(node).ready ? 1 : 0));
+    }),
+  };
+}
+
+type Peer = NonNullable<ReplicationInfo['nodes'][number]['peer']>;
+
+export class NodeMetrics {
+  readonly registry = new Registry();
+  private node: NodeHost | undefined;
+  private sessions: () => number = () => 0;
+  private readonly counters: ReturnType<typeof createCounters>;
+  private readonly labels = new Map<string, Set<string>>();
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'hsmpool_process_' });
+    this.counters = createCounters([this.registry]);
+    this.addNodeGauges();
+    const attached = (): NodeHost | undefined => this.node;
     new Gauge({
       name: 'hsmpool_sync_point_info',
       help: "This node's Sync-Point and SPVV (value 1).",
       labelNames: ['sp', 'spvv', 'node'],
-      registers,
+      registers: [this.registry],
       collect: function (this: Gauge<'sp' | 'spvv' | 'node'>) {
-        const node = metrics.node;
-        if (!node) return;
-        const info = node.appliance.info();
+        const info = attached()?.appliance.info();
+        if (!info) return;
         this.reset();
         this.set({ sp: info.syncPoint.hex, spvv: info.syncPoint.spvvHex, node: info.id }, 1);
       },
@@ -163,46 +123,105 @@ export class NodeMetrics {
       name: 'hsmpool_build_info',
       help: 'Version and operating mode (value 1).',
       labelNames: ['version', 'mode'],
-      registers,
+      registers: [this.registry],
       collect: function (this: Gauge<'version' | 'mode'>) {
         this.set({ version: HSMPOOL_VERSION, mode: OPERATING_MODE }, 1);
       },
     });
+    this.peerGauge(
+      'hsmpool_peer_last_heard_seconds',
+      'Seconds since this node last heard each peer (idle peers heartbeat every second).',
+      (peer, info) => ((info.tick - peer.tick) * TICK_MS) / 1000,
+    );
+    this.peerGauge(
+      'hsmpool_peer_synced',
+      "1 when the peer's last SP and SPVV equal this node's, 0 otherwise.",
+      (peer, info) =>
+        peer.sp === info.syncPoint.sp && peer.spvv === info.syncPoint.spvv && !peer.notSynced
+          ? 1
+          : 0,
+    );
+  }
+
+  private addNodeGauges(): void {
+    this.gauge(
+      'hsmpool_ptl_age_seconds',
+      'Age of the oldest pending transaction here (0: none).',
+      (node) => {
+        const { pending, tick } = node.appliance.info();
+        const now = node.appliance.now();
+        const ages = pending.map((p) =>
+          p.loggedAt !== undefined ? now - p.loggedAt : (tick - p.tick) * TICK_MS,
+        );
+        return ages.length ? Math.max(...ages) / 1000 : 0;
+      },
+    );
+    this.gauge(
+      'hsmpool_ptl_transactions',
+      'Pending transactions here.',
+      (node) => node.appliance.info().pending.length,
+    );
+    this.gauge(
+      'hsmpool_write_queue_depth',
+      'Writes queued for the next transaction.',
+      (node) => node.appliance.info().queuedWrites,
+    );
+    this.gauge('hsmpool_sessions', 'Open client and console sessions.', () => this.sessions());
+    this.gauge(
+      'hsmpool_records',
+      'Records in the key store.',
+      (node) => node.appliance.info().syncPoint.count,
+    );
+    this.gauge('hsmpool_epoch', 'Membership epoch.', (node) => node.appliance.info().epoch);
+    this.gauge('hsmpool_fenced', '1 when this node was declared down.', (node) =>
+      node.appliance.info().fenced ? 1 : 0,
+    );
+    this.gauge('hsmpool_diverged', "1 when this node's state diverged from the pool.", (node) =>
+      node.appliance.info().diverged ? 1 : 0,
+    );
+    this.gauge(
+      'hsmpool_live_sync_running',
+      '1 while a live-sync replaces this node state.',
+      (node) => (node.liveSyncing ? 1 : 0),
+    );
+    this.gauge('hsmpool_ready', '1 when /readyz answers 200.', (node) =>
+      health(node).ready ? 1 : 0,
+    );
+  }
+
+  /** A gauge read from the attached node at each scrape (left unset before one is attached). */
+  private gauge(name: string, help: string, value: (node: NodeHost) => number): void {
+    const attached = (): NodeHost | undefined => this.node;
     new Gauge({
-      name: 'hsmpool_peer_last_heard_seconds',
-      help: 'Seconds since this node last heard each peer (idle peers heartbeat every second).',
-      labelNames: ['peer'],
-      registers,
-      collect: function (this: Gauge<'peer'>) {
-        const node = metrics.node;
-        if (!node) return;
-        const info = node.appliance.info();
-        this.reset();
-        for (const n of info.nodes)
-          if (n.peer && !n.self)
-            this.set({ peer: n.id }, ((info.tick - n.peer.tick) * TICK_MS) / 1000);
+      name,
+      help,
+      registers: [this.registry],
+      collect: function (this: Gauge) {
+        const node = attached();
+        if (node) this.set(value(node));
       },
     });
+  }
+
+  /** A gauge with one value per peer this node has heard of, read at each scrape. */
+  private peerGauge(
+    name: string,
+    help: string,
+    value: (peer: Peer, info: ReplicationInfo) => number,
+  ): void {
+    const attached = (): NodeHost | undefined => this.node;
     new Gauge({
-      name: 'hsmpool_peer_synced',
-      help: "1 when the peer's last SP and SPVV equal this node's, 0 otherwise.",
+      name,
+      help,
       labelNames: ['peer'],
-      registers,
+      registers: [this.registry],
       collect: function (this: Gauge<'peer'>) {
-        const node = metrics.node;
+        const node = attached();
         if (!node) return;
         const info = node.appliance.info();
         this.reset();
         for (const n of info.nodes)
-          if (n.peer && !n.self)
-            this.set(
-              { peer: n.id },
-              n.peer.sp === info.syncPoint.sp &&
-                n.peer.spvv === info.syncPoint.spvv &&
-                !n.peer.notSynced
-                ? 1
-                : 0,
-            );
+          if (n.peer && !n.self) this.set({ peer: n.id }, value(n.peer, info));
       },
     });
   }
@@ -225,24 +244,24 @@ export class NodeMetrics {
 
   readonly observer: ApplianceObserver = {
     event: (event: ReplicationEvent) => {
-      this.events.inc({ event: this.label('event', event.event) });
-      if (event.event.startsWith('commit')) this.commits.inc();
+      this.counters.events.inc({ event: this.label('event', event.event) });
+      if (event.event.startsWith('commit')) this.counters.commits.inc();
       if (event.event === 'abort') {
         const reason = /reason (\d+)/.exec(event.detail ?? '')?.[1] ?? 'unknown';
-        this.aborts.inc({ reason: this.label('reason', reason) });
+        this.counters.aborts.inc({ reason: this.label('reason', reason) });
       }
     },
     written: (code, ms) => {
-      this.answers.inc({ code: this.label('code', String(code)) });
-      if (code === CODE.REPLICATION_BUSY) this.busy.inc();
-      if (code === 0) this.commitLatency.observe(ms / 1000);
+      this.counters.answers.inc({ code: this.label('code', String(code)) });
+      if (code === CODE.REPLICATION_BUSY) this.counters.busy.inc();
+      if (code === 0) this.counters.commitLatency.observe(ms / 1000);
     },
-    persisted: (ms) => this.fsyncLatency.observe(ms / 1000),
+    persisted: (ms) => this.counters.fsyncLatency.observe(ms / 1000),
   };
 
   readonly request: RequestObserver = ({ type }) => {
     if (type === 'console') return;
-    this.requests.inc({
+    this.counters.requests.inc({
       operation: this.label('operation', type),
       kind: WRITES.has(type) ? 'write' : 'read',
     });

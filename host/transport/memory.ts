@@ -7,7 +7,8 @@
 
 import { CODE, HsmError } from '../core/codes.ts';
 import type { NodeId } from '../protocol/types.ts';
-import { PeerLinkTransport, type LinkClock, type PeerLinkLimits } from './peer-link.ts';
+import type { LinkClock, PeerLinkLimits } from './peer-link-limits.ts';
+import { PeerLinkTransport } from './peer-link.ts';
 import { CLOSE_CODES, type FramedSocket } from './transport.ts';
 
 /** One end of an in-memory connection. */

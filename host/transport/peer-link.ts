@@ -19,13 +19,31 @@
 import { CODE, HsmError } from '../core/codes.ts';
 import { SVMK_SIZE } from '../core/keys.ts';
 import type { Envelope, NodeId } from '../protocol/types.ts';
+import { decodeEnvelope, encodeEnvelope, TEXT_LENGTH_MAX } from './envelope-codec.ts';
 import {
-  decodeEnvelope,
-  encodeEnvelope,
-  PEER_MESSAGE_SIZE_MAX,
-  TEXT_LENGTH_MAX,
-} from './envelope-codec.ts';
-import { SEAL_OVERHEAD, SecureChannel, type ChannelStep } from './secure-channel.ts';
+  envelopePayload,
+  Link,
+  LINK_MESSAGE,
+  PEER_FRAME_SIZE_MAX,
+  PING_SIZE,
+  pingPayload,
+  settle,
+  type OpenOutcome,
+  type Peer,
+} from './link.ts';
+import {
+  checkLimits,
+  backoffDelayMs,
+  BACKOFF_DOUBLINGS_MAX,
+  PEER_LINK_LIMITS,
+  SYSTEM_CLOCK,
+  type LinkClock,
+  type LinkFailure,
+  type PeerLinkLimits,
+  type PeerLinkOptions,
+  type PeerState,
+} from './peer-link-limits.ts';
+import { SecureChannel, type ChannelStep } from './secure-channel.ts';
 import {
   assertNodeId,
   CLOSE_CODES,
@@ -36,120 +54,6 @@ import {
   type PeerTransport,
   type TransportStats,
 } from './transport.ts';
-
-export const LINK_MESSAGE = { ENVELOPE: 1, PING: 2, PONG: 3 } as const;
-const PING_SIZE = 5;
-/** The largest frame a peer link accepts: a sealed ENVELOPE of PEER_MESSAGE_SIZE_MAX bytes. */
-export const PEER_FRAME_SIZE_MAX = PEER_MESSAGE_SIZE_MAX + 1 + SEAL_OVERHEAD;
-
-export interface PeerLinkLimits {
-  /** Envelopes waiting per peer before the oldest is dropped. */
-  readonly queueEnvelopesMax: number;
-  /** Bytes waiting per peer before the oldest is dropped (at least PEER_MESSAGE_SIZE_MAX). */
-  readonly queueBytesMax: number;
-  /** Bytes handed to a socket and not yet written, past which we wait (backpressure). */
-  readonly socketBufferedBytesMax: number;
-  readonly reconnectDelayMsMin: number;
-  readonly reconnectDelayMsMax: number;
-  /** From connect to an open channel. */
-  readonly handshakeTimeoutMs: number;
-  /** Inbound links at once; more are closed with 1013. */
-  readonly inboundLinksMax: number;
-  /** The longest cross check one may ask for. */
-  readonly crossCheckTimeoutMsMax: number;
-}
-
-export const PEER_LINK_LIMITS: PeerLinkLimits = {
-  queueEnvelopesMax: 1024,
-  queueBytesMax: 16 << 20,
-  socketBufferedBytesMax: 8 << 20,
-  reconnectDelayMsMin: 50,
-  reconnectDelayMsMax: 5_000,
-  handshakeTimeoutMs: 5_000,
-  inboundLinksMax: 256,
-  crossCheckTimeoutMsMax: 60_000,
-};
-
-/** Timers and a monotonic clock; tests and the browser page may bring their own. */
-export interface LinkClock {
-  now(): number;
-  setTimeout(callback: () => void, delayMs: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const SYSTEM_CLOCK: LinkClock = {
-  now: () => performance.now(),
-  setTimeout: (callback, delayMs) => globalThis.setTimeout(callback, delayMs),
-  clearTimeout: (handle) => globalThis.clearTimeout(handle as ReturnType<typeof setTimeout>),
-};
-
-export interface PeerLinkOptions {
-  readonly nodeId: NodeId;
-  /** The pool master key, 32 bytes. */
-  readonly svmk: Uint8Array;
-  /** Open a connection to an address; reject (any error) when it cannot be opened. */
-  readonly dial: (address: string) => Promise<FramedSocket>;
-  readonly randomBytes?: (length: number) => Uint8Array;
-  /** Backoff jitter, uniform in [0, 1). */
-  readonly random?: () => number;
-  readonly clock?: LinkClock;
-  readonly limits?: Partial<PeerLinkLimits>;
-}
-
-export interface LinkFailure {
-  /** Whether we dialed the link or accepted it. */
-  readonly direction: 'inbound' | 'outbound';
-  /** The peer's id: the one we dialed, or the one an inbound peer claimed in its HELLO
-   * (authenticated only if the handshake got past the proofs). */
-  readonly peerId?: NodeId;
-  /** A documented return code: 5306 SVMK_MISMATCH, 38603 FRAME_UNAUTHENTICATED, ... */
-  readonly code: number;
-}
-
-export interface PeerState {
-  readonly id: NodeId;
-  readonly address: string;
-  readonly connected: boolean;
-  readonly queued: number;
-  /** Why the last attempt to open the link failed, if it did. */
-  readonly lastError?: number;
-}
-
-/** Backoff doubles at most this many times (then stays at reconnectDelayMsMax). */
-const BACKOFF_DOUBLINGS_MAX = 30;
-
-type OpenOutcome = Link | number;
-
-class Link {
-  closed = false;
-  handshakeTimer: unknown;
-  nextPing = 1;
-  readonly pings = new Map<number, (outcome: number | { rttMs: number }) => void>();
-  constructor(
-    readonly socket: FramedSocket,
-    readonly channel: SecureChannel,
-    readonly peer: Peer | undefined,
-  ) {}
-  get open(): boolean {
-    return !this.closed && this.channel.state === 'open';
-  }
-}
-
-interface Peer {
-  readonly id: NodeId;
-  address: string;
-  /** Encoded envelopes, oldest first. */
-  queue: Uint8Array[];
-  queueBytes: number;
-  /** The link we dialed (connecting, handshaking or open). */
-  link: Link | undefined;
-  dialing: boolean;
-  retryTimer: unknown;
-  /** Consecutive failed attempts, for the backoff. */
-  attempt: number;
-  lastError: number | undefined;
-  openWaiters: ((outcome: OpenOutcome) => void)[];
-}
 
 export class PeerLinkTransport implements PeerTransport {
   readonly limits: PeerLinkLimits;
@@ -205,10 +109,7 @@ export class PeerLinkTransport implements PeerTransport {
         this.counters.droppedUnroutable++;
         return;
       }
-      const payload = new Uint8Array(1 + bytes.length);
-      payload[0] = LINK_MESSAGE.ENVELOPE;
-      payload.set(bytes, 1);
-      this.sendSealed(inbound, payload);
+      this.sendSealed(inbound, envelopePayload(bytes));
       return;
     }
     this.enqueue(peer, bytes);
@@ -355,10 +256,7 @@ export class PeerLinkTransport implements PeerTransport {
     ) {
       const bytes = peer.queue.shift()!;
       peer.queueBytes -= bytes.length;
-      const payload = new Uint8Array(1 + bytes.length);
-      payload[0] = LINK_MESSAGE.ENVELOPE;
-      payload.set(bytes, 1);
-      if (!this.sendSealed(link, payload, () => this.pump(peer))) return;
+      if (!this.sendSealed(link, envelopePayload(bytes), () => this.pump(peer))) return;
     }
   }
 
@@ -524,16 +422,7 @@ export class PeerLinkTransport implements PeerTransport {
       return;
     }
     this.counters.delivered++;
-    for (const handler of this.handlers) {
-      try {
-        handler(envelope);
-      } catch (error) {
-        // The handler's bug, not the link's: surface it without leaving this link half-updated.
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
+    notifyAll(this.handlers, envelope);
   }
 
   /** Seal and send; false (and the link closed, to be redialed) once its frame counter ran out. */
@@ -600,15 +489,7 @@ export class PeerLinkTransport implements PeerTransport {
   }
 
   private reportFailure(failure: LinkFailure): void {
-    for (const handler of this.failureHandlers) {
-      try {
-        handler(failure);
-      } catch (error) {
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
+    notifyAll(this.failureHandlers, failure);
   }
 
   private clearHandshakeTimer(link: Link): void {
@@ -673,42 +554,16 @@ export class PeerLinkTransport implements PeerTransport {
   }
 }
 
-/** Hand every cross check waiting for this peer's link the outcome of the attempt. */
-function settle(peer: Peer, outcome: OpenOutcome): void {
-  const waiters = peer.openWaiters;
-  peer.openWaiters = [];
-  for (const waiter of waiters) waiter(outcome);
-}
-
-function pingPayload(type: number, sequence: number): Uint8Array {
-  const payload = new Uint8Array(PING_SIZE);
-  payload[0] = type;
-  new DataView(payload.buffer).setUint32(1, sequence);
-  return payload;
-}
-
-/** Attempt n waits min * 2^(n-1), capped at max, then jittered into its upper half ("equal
- * jitter"): nodes that lost a peer together do not redial in step, and none waits near zero. */
-export function backoffDelayMs(
-  attempt: number,
-  limits: Pick<PeerLinkLimits, 'reconnectDelayMsMin' | 'reconnectDelayMsMax'>,
-  random: number,
-): number {
-  const exponent = Math.min(Math.max(attempt, 1), BACKOFF_DOUBLINGS_MAX) - 1;
-  const base = Math.min(limits.reconnectDelayMsMax, limits.reconnectDelayMsMin * 2 ** exponent);
-  return base / 2 + (base / 2) * random;
-}
-
-function checkLimits(limits: PeerLinkLimits): PeerLinkLimits {
-  for (const [name, value] of Object.entries(limits)) {
-    if (!Number.isFinite(value) || value <= 0)
-      throw new RangeError(`limits.${name}: expected a finite positive number, got ${value}`);
+/** Calls every handler; a handler that throws is its bug, not the link's: the error surfaces
+ * (a microtask rethrows it) without leaving the link half-updated or skipping the others. */
+function notifyAll<T>(handlers: readonly ((value: T) => void)[], value: T): void {
+  for (const handler of handlers) {
+    try {
+      handler(value);
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
   }
-  if (limits.queueBytesMax < PEER_MESSAGE_SIZE_MAX)
-    throw new RangeError(
-      `limits.queueBytesMax: at least PEER_MESSAGE_SIZE_MAX (${PEER_MESSAGE_SIZE_MAX})`,
-    );
-  if (limits.reconnectDelayMsMin > limits.reconnectDelayMsMax)
-    throw new RangeError('limits: reconnectDelayMsMin above reconnectDelayMsMax');
-  return limits;
 }

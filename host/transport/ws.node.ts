@@ -22,12 +22,9 @@ import {
   POLICY_VIOLATION,
   SourceCounter,
 } from './connection-limits.ts';
-import {
-  PEER_FRAME_SIZE_MAX,
-  PeerLinkTransport,
-  type LinkClock,
-  type PeerLinkLimits,
-} from './peer-link.ts';
+import { PEER_FRAME_SIZE_MAX } from './link.ts';
+import type { LinkClock, PeerLinkLimits } from './peer-link-limits.ts';
+import { PeerLinkTransport } from './peer-link.ts';
 import {
   CLIENT_PATHS,
   CLOSE_CODES,
@@ -116,25 +113,13 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   };
   let peers = new WsPeerTransport(options, track);
   const connectionsMax = options.connectionsMax ?? CONNECTIONS_MAX;
-  // Clients never take the connections kept for peers: a flood of them cannot keep a restarted
-  // node from linking back (docs/SECURITY.md).
-  const clientConnectionsMax =
-    connectionsMax -
-    Math.min(options.peerConnectionsReserved ?? PEER_CONNECTIONS_RESERVED, connectionsMax >> 1);
-  const sources = new SourceCounter(options.connectionsPerSourceMax ?? CONNECTIONS_PER_SOURCE_MAX);
-  const partialMessageMs = options.partialMessageMs ?? PARTIAL_MESSAGE_MS;
   const peerServer = new WebSocketServer({
     noServer: true,
     maxPayload: PEER_FRAME_SIZE_MAX,
     perMessageDeflate: false,
     ...closeTimeout(),
   });
-  const clientServer = new WebSocketServer({
-    noServer: true,
-    maxPayload: options.clientMessageSizeMax ?? CLIENT_MESSAGE_SIZE_MAX,
-    perMessageDeflate: false,
-    ...closeTimeout(),
-  });
+  const acceptClient = clientAcceptor(options, connectionsMax, track);
   const http = createServer((request, response) => {
     if (options.onHttpRequest?.(request, response)) return;
     response
@@ -151,6 +136,49 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
         peers.accept(framedSocket(ws));
       });
     }
+    acceptClient(request, socket, head, path);
+  });
+  await listen(http, options.host, options.port);
+  const port = (http.address() as AddressInfo).port;
+  let closing: Promise<void> | undefined;
+  return {
+    host: options.host,
+    port,
+    address: `${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
+    get peers() {
+      return peers;
+    },
+    renamePeers: (nodeId) => (peers = new WsPeerTransport({ ...options, nodeId }, track)),
+    close: (closeOptions) =>
+      (closing ??= stopServer(
+        http,
+        peers,
+        sockets,
+        closeOptions?.graceMs ?? SERVER_CLOSE_GRACE_MS,
+      )),
+  };
+}
+
+/** Upgrades to /client and /console within the client limits, or refuses them (404, 503). */
+function clientAcceptor(
+  options: NodeServerOptions,
+  connectionsMax: number,
+  track: (ws: WebSocket) => void,
+): (request: IncomingMessage, socket: Duplex, head: Buffer, path: string) => void {
+  // Clients never take the connections kept for peers: a flood of them cannot keep a restarted
+  // node from linking back (docs/SECURITY.md).
+  const clientConnectionsMax =
+    connectionsMax -
+    Math.min(options.peerConnectionsReserved ?? PEER_CONNECTIONS_RESERVED, connectionsMax >> 1);
+  const sources = new SourceCounter(options.connectionsPerSourceMax ?? CONNECTIONS_PER_SOURCE_MAX);
+  const partialMessageMs = options.partialMessageMs ?? PARTIAL_MESSAGE_MS;
+  const clientServer = new WebSocketServer({
+    noServer: true,
+    maxPayload: options.clientMessageSizeMax ?? CLIENT_MESSAGE_SIZE_MAX,
+    perMessageDeflate: false,
+    ...closeTimeout(),
+  });
+  return (request, socket, head, path) => {
     const hook = options.onClientConnection;
     const clientPath = CLIENT_PATHS.find((candidate) => candidate === path);
     if (clientPath === undefined || hook === undefined)
@@ -171,25 +199,6 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       partialMessageDeadline(ws, request.socket as Socket, partialMessageMs);
       hook(clientPath, clientConnection(ws, clientPath, request.socket as Socket));
     });
-  });
-  await listen(http, options.host, options.port);
-  const port = (http.address() as AddressInfo).port;
-  let closing: Promise<void> | undefined;
-  return {
-    host: options.host,
-    port,
-    address: `${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
-    get peers() {
-      return peers;
-    },
-    renamePeers: (nodeId) => (peers = new WsPeerTransport({ ...options, nodeId }, track)),
-    close: (closeOptions) =>
-      (closing ??= stopServer(
-        http,
-        peers,
-        sockets,
-        closeOptions?.graceMs ?? SERVER_CLOSE_GRACE_MS,
-      )),
   };
 }
 

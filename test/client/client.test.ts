@@ -5,7 +5,8 @@
 import { p256 } from '@noble/curves/nist.js';
 import { describe, expect, it } from 'vitest';
 import { HsmError, code } from '../../host/core/codes.ts';
-import { HsmClient, type HsmClientOptions } from '../../host/client/client.ts';
+import { HsmClient } from '../../host/client/client.ts';
+import type { HsmClientOptions } from '../../host/client/options.ts';
 import type {
   ConnectionFactory,
   FrameConnection,

@@ -4,19 +4,25 @@
 // no secret used in the session appears in the file; `hsmpool audit` verifies the hash chain
 // and exits 1 once a line was edited.
 
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { HsmClient } from '../../host/client/index.ts';
-import { adminPasswordPath, createPool, nodeDir } from '../../host/cli/up-command.ts';
+import { adminPasswordPath, nodeDir } from '../../host/cli/up-command.ts';
 import { runBackup } from '../../host/cli/backup-command.ts';
 import { runRestore } from '../../host/cli/restore-command.ts';
 import { auditPath, type AuditEntry } from '../../host/server/audit.node.ts';
-import { freePort } from '../../host/testing/free-port.node.ts';
-import { nodeConnections } from '../../host/client/ws-client.node.ts';
-import { CLI, consoleJson, killAll, startNodeProcess, stop, until } from '../processes.ts';
+import {
+  consoleJson,
+  freeAddresses,
+  killAll,
+  patientClient,
+  runCli,
+  startNodeProcess,
+  startPool,
+  stop,
+  until,
+} from '../processes.ts';
 
 const data = mkdtempSync(join(tmpdir(), 'hsmpool-audit-'));
 
@@ -25,45 +31,21 @@ afterAll(() => {
   rmSync(data, { recursive: true, force: true });
 });
 
-function audit(
+async function audit(
   address: string,
   password: string,
 ): Promise<{ code: number | null; out: { ok: boolean; entries: AuditEntry[] } | undefined }> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      [CLI, 'audit', '--host', address, '--user', 'admin', '--json', '--last', '1000'],
-      { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, HSMPOOL_PASSWORD: password } },
-    );
-    let out = '';
-    child.stdout!.on('data', (chunk) => (out += chunk));
-    child.once('exit', (code) => {
-      try {
-        resolve({ code, out: JSON.parse(out.trim().split('\n').pop()!) });
-      } catch {
-        resolve({ code, out: undefined });
-      }
-    });
-  });
+  const args = ['audit', '--host', address, '--user', 'admin', '--json', '--last', '1000'];
+  const run = await runCli(args, password);
+  return { code: run.code, out: run.json };
 }
 
 it('records every audited action, never a secret, and detects an edited line', async () => {
-  const [a, b] = await Promise.all([0, 1].map(async () => `127.0.0.1:${await freePort()}`));
-  const adminPassword = await createPool(data, 'au', [a, b]);
-  await startNodeProcess(['--data', nodeDir(data, 0)], ['ready'], 'node 1');
-  let second = await startNodeProcess(['--data', nodeDir(data, 1)], ['ready'], 'node 2');
+  const [a, b] = await freeAddresses(2);
+  const { password: adminPassword, nodes } = await startPool(data, 'au', [a, b]);
+  let second = nodes[1];
   const connect = (user: string, password: string, address = a) =>
-    HsmClient.connect({
-      nodes: [address],
-      user,
-      password,
-      connections: nodeConnections(),
-      retry: { busyRetriesMax: 40, backoffBaseMs: 20, backoffMaxMs: 500 },
-    });
-  await until(
-    'the administrator exists',
-    async () => (await connect('admin', adminPassword)).close() === undefined,
-  );
+    patientClient(address, user, password);
 
   const secrets = {
     first: 'alice-first-secret-1',

@@ -4,14 +4,21 @@
 // convergence of the Sync-Points. Ports are chosen free; every process is killed at the end.
 
 import { mkdtempSync, rmSync } from 'node:fs';
-import { freePort } from '../../host/testing/free-port.node.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { HsmClient } from '../../host/client/index.ts';
-import { createPool, nodeDir } from '../../host/cli/up-command.ts';
+import { nodeDir } from '../../host/cli/up-command.ts';
 import { nodeConnections } from '../../host/client/ws-client.node.ts';
-import { consoleJson, killAll, startNodeProcess, until } from '../processes.ts';
+import {
+  consoleJson,
+  freeAddresses,
+  killAll,
+  patientClient,
+  startNodeProcess,
+  startPool,
+  until,
+} from '../processes.ts';
 
 /** Writes in the stream, and how many are acknowledged before the coordinator is killed. */
 const STREAM_WRITES = 40;
@@ -27,18 +34,9 @@ const startNode = (i: number) =>
   startNodeProcess(['--data', nodeDir(data, i)], ['ready'], `node ${i + 1}`);
 
 it('a pool of processes survives kill -9 of a coordinator and node-down of a dead node', async () => {
-  const addresses = await Promise.all([0, 1, 2].map(async () => `127.0.0.1:${await freePort()}`));
-  const password = await createPool(data, 'it', addresses);
-  const processes = [await startNode(0), await startNode(1), await startNode(2)];
-  const client = (i: number) =>
-    HsmClient.connect({
-      nodes: [addresses[i]],
-      user: 'admin',
-      password,
-      connections: nodeConnections(),
-      retry: { busyRetriesMax: 40, backoffBaseMs: 20, backoffMaxMs: 500 },
-    });
-  await until('the administrator exists', async () => (await client(0)).close() === undefined);
+  const addresses = await freeAddresses(3);
+  const { password, nodes: processes } = await startPool(data, 'it', addresses);
+  const client = (i: number) => patientClient(addresses[i], 'admin', password);
 
   // Writes on every node.
   const clients = await Promise.all([0, 1, 2].map(client));

@@ -7,9 +7,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { createPool, nodeDir } from '../../host/cli/up-command.ts';
 import { freePort } from '../../host/testing/free-port.node.ts';
-import { CLI, killAll, startNodeProcess, until } from '../processes.ts';
+import { CLI, freeAddresses, killAll, startPool, until } from '../processes.ts';
 
 const data = mkdtempSync(join(tmpdir(), 'hsmpool-keycli-'));
 
@@ -40,10 +39,8 @@ function cli(args: string[], env: Record<string, string>, stdin?: Uint8Array): P
 }
 
 it('keys and users from the command line, over a --host list', async () => {
-  const [a, b] = await Promise.all([0, 1].map(async () => `127.0.0.1:${await freePort()}`));
-  const password = await createPool(data, 'kc', [a, b]);
-  await startNodeProcess(['--data', nodeDir(data, 0)], ['ready'], 'node 1');
-  await startNodeProcess(['--data', nodeDir(data, 1)], ['ready'], 'node 2');
+  const [a, b] = await freeAddresses(2);
+  const { password } = await startPool(data, 'kc', [a, b]);
   const env = { HSMPOOL_PASSWORD: password, HSMPOOL_NEW_PASSWORD: 'alice-password-1' };
   const common = ['--host', `${a},${b}`, '--user', 'admin'];
   const key = (args: string[], stdin?: Uint8Array) => cli(['key', ...args, ...common], env, stdin);

@@ -8,12 +8,18 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { HsmClient } from '../../host/client/index.ts';
 import { CODE } from '../../host/core/codes.ts';
-import { createPool, nodeDir } from '../../host/cli/up-command.ts';
-import { freePort } from '../../host/testing/free-port.node.ts';
-import { nodeConnections } from '../../host/client/ws-client.node.ts';
-import { consoleJson, killAll, startNodeProcess, stop, until } from '../processes.ts';
+import { nodeDir } from '../../host/cli/up-command.ts';
+import {
+  consoleJson,
+  freeAddresses,
+  killAll,
+  patientClient,
+  startNodeProcess,
+  startPool,
+  stop,
+  until,
+} from '../processes.ts';
 
 const data = mkdtempSync(join(tmpdir(), 'hsmpool-lsc-'));
 
@@ -26,21 +32,10 @@ const nodeId = (dir: string): string =>
   (JSON.parse(readFileSync(join(dir, 'node.json'), 'utf8')) as { id: string }).id;
 
 it("joins by HOST:PORT, and a fenced node comes back by the console's live-sync under a new id", async () => {
-  const [a, b, c, d] = await Promise.all(
-    [0, 1, 2, 3].map(async () => `127.0.0.1:${await freePort()}`),
-  );
-  const password = await createPool(data, 'ls', [a, b]);
-  await startNodeProcess(['--data', nodeDir(data, 0)], ['ready'], 'node 1');
-  let second = await startNodeProcess(['--data', nodeDir(data, 1)], ['ready'], 'node 2');
-  const client = (address: string) =>
-    HsmClient.connect({
-      nodes: [address],
-      user: 'admin',
-      password,
-      connections: nodeConnections(),
-      retry: { busyRetriesMax: 40, backoffBaseMs: 20, backoffMaxMs: 500 },
-    });
-  await until('the administrator exists', async () => (await client(a)).close() === undefined);
+  const [a, b, c, d] = await freeAddresses(4);
+  const { password, nodes } = await startPool(data, 'ls', [a, b]);
+  let second = nodes[1];
+  const client = (address: string) => patientClient(address, 'admin', password);
   const writer = await client(a);
   for (let i = 0; i < 30; i++) await writer.generateKey(`before-${i}`, 'aes-256');
 

@@ -7,11 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import parsePrometheusTextFormat, { type ParsedFamily } from 'parse-prometheus-text-format';
 import { afterAll, expect, it } from 'vitest';
-import { HsmClient } from '../../host/client/index.ts';
-import { createPool, nodeDir } from '../../host/cli/up-command.ts';
-import { freePort } from '../../host/testing/free-port.node.ts';
-import { nodeConnections } from '../../host/client/ws-client.node.ts';
-import { consoleJson, killAll, startNodeProcess, until } from '../processes.ts';
+import {
+  consoleJson,
+  freeAddresses,
+  killAll,
+  patientClient,
+  startPool,
+  until,
+} from '../processes.ts';
 
 const data = mkdtempSync(join(tmpdir(), 'hsmpool-metrics-'));
 
@@ -47,19 +50,10 @@ const status = async (address: string, path: string) => {
 };
 
 it('a scrape parses, its counters move with load, /healthz and /readyz flip when fenced', async () => {
-  const [a, b] = await Promise.all([0, 1].map(async () => `127.0.0.1:${await freePort()}`));
-  const password = await createPool(data, 'mx', [a, b]);
-  await startNodeProcess(['--data', nodeDir(data, 0)], ['ready'], 'node 1');
-  const second = await startNodeProcess(['--data', nodeDir(data, 1)], ['ready'], 'node 2');
-  const client = (address: string) =>
-    HsmClient.connect({
-      nodes: [address],
-      user: 'admin',
-      password,
-      connections: nodeConnections(),
-      retry: { busyRetriesMax: 40, backoffBaseMs: 20, backoffMaxMs: 500 },
-    });
-  await until('the administrator exists', async () => (await client(a)).close() === undefined);
+  const [a, b] = await freeAddresses(2);
+  const { password, nodes } = await startPool(data, 'mx', [a, b]);
+  const second = nodes[1];
+  const client = (address: string) => patientClient(address, 'admin', password);
 
   const before = await scrape(a);
   for (const name of [

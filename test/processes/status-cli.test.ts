@@ -2,19 +2,25 @@
 // pool with every check PASS; then a forced divergence (a node restored from an old backup),
 // a kill -9 and a node that moved to another port each make it exit 1 naming the failing check.
 
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { HsmClient } from '../../host/client/index.ts';
-import { adminPasswordPath, createPool, nodeDir } from '../../host/cli/up-command.ts';
+import { adminPasswordPath, nodeDir } from '../../host/cli/up-command.ts';
 import { runBackup } from '../../host/cli/backup-command.ts';
 import { runRestore } from '../../host/cli/restore-command.ts';
 import { freePort } from '../../host/testing/free-port.node.ts';
-import { nodeConnections } from '../../host/client/ws-client.node.ts';
 import type { PoolStatus } from '../../host/cli/status-command.ts';
-import { CLI, killAll, startNodeProcess, stop, until } from '../processes.ts';
+import {
+  freeAddresses,
+  killAll,
+  patientClient,
+  runCli,
+  startNodeProcess,
+  startPool,
+  stop,
+  until,
+} from '../processes.ts';
 
 const data = mkdtempSync(join(tmpdir(), 'hsmpool-status-'));
 
@@ -24,60 +30,24 @@ afterAll(() => {
 });
 
 /** `hsmpool status --host HOSTS --json`: its exit code, parsed output and text. */
-function status(
+async function status(
   hosts: string[],
   password: string,
   json = true,
 ): Promise<{ code: number | null; pool?: PoolStatus; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      [
-        CLI,
-        'status',
-        '--host',
-        hosts.join(','),
-        '--user',
-        'admin',
-        '--timeout',
-        '1000',
-        ...(json ? ['--json'] : []),
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HSMPOOL_PASSWORD: password } },
-    );
-    let out = '';
-    child.stdout!.on('data', (chunk) => (out += chunk));
-    child.stderr!.on('data', (chunk) => (out += chunk));
-    child.once('exit', (code) => {
-      let pool: PoolStatus | undefined;
-      try {
-        pool = json ? (JSON.parse(out.trim().split('\n').pop()!) as PoolStatus) : undefined;
-      } catch {
-        pool = undefined;
-      }
-      resolve({ code, pool, out });
-    });
-  });
+  const args = ['status', '--host', hosts.join(','), '--user', 'admin', '--timeout', '1000'];
+  const run = await runCli(json ? [...args, '--json'] : args, password);
+  return { code: run.code, pool: json ? run.json : undefined, out: run.out + run.err };
 }
 
 const failing = (pool: PoolStatus | undefined): string[] =>
   (pool?.checks ?? []).filter((c) => !c.pass).map((c) => c.name);
 
 it('exits 0 on a healthy pool; names the failing check after a divergence, a kill -9, a moved node', async () => {
-  const [a, b, c] = await Promise.all([0, 1, 2].map(async () => `127.0.0.1:${await freePort()}`));
-  const password = await createPool(data, 'st', [a, b, c]);
-  await startNodeProcess(['--data', nodeDir(data, 0)], ['ready'], 'node 1');
-  await startNodeProcess(['--data', nodeDir(data, 1)], ['ready'], 'node 2');
-  let third = await startNodeProcess(['--data', nodeDir(data, 2)], ['ready'], 'node 3');
-  const client = (address: string) =>
-    HsmClient.connect({
-      nodes: [address],
-      user: 'admin',
-      password,
-      connections: nodeConnections(),
-      retry: { busyRetriesMax: 40, backoffBaseMs: 20, backoffMaxMs: 500 },
-    });
-  await until('the administrator exists', async () => (await client(a)).close() === undefined);
+  const [a, b, c] = await freeAddresses(3);
+  const { password, nodes } = await startPool(data, 'st', [a, b, c]);
+  let third = nodes[2];
+  const client = (address: string) => patientClient(address, 'admin', password);
 
   // Healthy: every check passes, every member answered, caches and tests complete.
   await until('a healthy status', async () => (await status([a], password)).code === 0);

@@ -8,14 +8,13 @@ import { Random } from '../../host/protocol/random.ts';
 import type { Envelope } from '../../host/protocol/types.ts';
 import { encodeEnvelope } from '../../host/transport/envelope-codec.ts';
 import { createSocketPair, MemoryHub, MemoryTransport } from '../../host/transport/memory.ts';
+import { LINK_MESSAGE, PEER_FRAME_SIZE_MAX } from '../../host/transport/link.ts';
 import {
   backoffDelayMs,
-  LINK_MESSAGE,
-  PEER_FRAME_SIZE_MAX,
   PEER_LINK_LIMITS,
-  PeerLinkTransport,
   type LinkFailure,
-} from '../../host/transport/peer-link.ts';
+} from '../../host/transport/peer-link-limits.ts';
+import { PeerLinkTransport } from '../../host/transport/peer-link.ts';
 import { FRAME_KIND, SecureChannel } from '../../host/transport/secure-channel.ts';
 import { CLOSE_CODES, type FramedSocket } from '../../host/transport/transport.ts';
 

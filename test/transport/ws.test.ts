@@ -9,7 +9,8 @@ import { Random } from '../../host/protocol/random.ts';
 import type { Envelope } from '../../host/protocol/types.ts';
 import { BATCH_SIZE_MAX } from '../../host/core/layout.ts';
 import { PEER_MESSAGE_SIZE_MAX } from '../../host/transport/envelope-codec.ts';
-import { PEER_FRAME_SIZE_MAX, type LinkFailure } from '../../host/transport/peer-link.ts';
+import { PEER_FRAME_SIZE_MAX } from '../../host/transport/link.ts';
+import type { LinkFailure } from '../../host/transport/peer-link-limits.ts';
 import {
   CLOSE_CODES,
   type ClientConnection,
