@@ -5,11 +5,17 @@ import WebSocket from 'ws';
 import { CODE, HsmError } from '../core/codes.ts';
 import type { FramedSocket } from '../transport/transport.ts';
 
-export function dialPeerSocket(address: string, timeoutMs = 5000): Promise<FramedSocket> {
+/** `poolCertificate`: the pool serves TLS; dial wss:// trusting exactly that certificate. */
+export function dialPeerSocket(
+  address: string,
+  timeoutMs = 5000,
+  poolCertificate?: string,
+): Promise<FramedSocket> {
   return new Promise((resolve, reject) => {
     let ws: WebSocket;
     try {
-      ws = new WebSocket(`ws://${address}/peer`, {
+      ws = new WebSocket(`${poolCertificate ? 'wss' : 'ws'}://${address}/peer`, {
+        ...(poolCertificate ? { ca: poolCertificate } : {}),
         perMessageDeflate: false,
         handshakeTimeout: timeoutMs,
         followRedirects: false,

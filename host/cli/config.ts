@@ -3,6 +3,7 @@
 // HSM's tamper-proof storage would), the log, snapshots and metadata (host/storage/file.node.ts),
 // and a lock file so two processes never share one directory.
 
+import type { NodeTls } from '../transport/ws.node.ts';
 import { randomBytes } from 'node:crypto';
 import {
   existsSync,
@@ -93,6 +94,25 @@ export function readSvmkFile(path: string): Uint8Array {
   if (svmk.length !== 32)
     throw new CliError(EXIT.DATA, `${path}: expected 32 bytes, found ${svmk.length}`);
   return svmk;
+}
+
+/** TLS: the pool certificate and its key in a node's directory (both, or neither). */
+export const tlsCertPath = (dir: string): string => join(dir, 'tls-cert.pem');
+export const tlsKeyPath = (dir: string): string => join(dir, 'tls-key.pem');
+
+/** The node's TLS files, if it serves TLS; one without the other is refused. */
+export function readNodeTls(dir: string): NodeTls | undefined {
+  const [cert, key] = [tlsCertPath(dir), tlsKeyPath(dir)];
+  if (!existsSync(cert) && !existsSync(key)) return undefined;
+  for (const path of [cert, key])
+    if (!existsSync(path))
+      throw new CliError(EXIT.DATA, `${path} is missing: TLS needs tls-cert.pem and tls-key.pem`);
+  return { certPem: readFileSync(cert, 'utf8'), keyPem: readFileSync(key, 'utf8') };
+}
+
+export function writeNodeTls(dir: string, tls: NodeTls): void {
+  writeFileSync(tlsCertPath(dir), tls.certPem, { mode: 0o600 });
+  writeFileSync(tlsKeyPath(dir), tls.keyPem, { mode: 0o600 });
 }
 
 export function writeNodeDirectory(dir: string, config: NodeConfig, svmk: Uint8Array): void {

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
 import { HsmError } from '../core/codes.ts';
-import { nodeConnections } from '../client/ws-client.node.ts';
+import { cliConnections } from './connections.ts';
 import { RemoteConsole as SharedRemoteConsole } from '../client/remote-console.ts';
 import type { ConsoleResult } from '../wire/messages.ts';
 import { CliError, EXIT } from './exit-codes.ts';
@@ -56,7 +56,7 @@ export const RemoteConsole = {
       return await SharedRemoteConsole.open(
         {
           ...options,
-          connections: nodeConnections('/console'),
+          connections: cliConnections('/console'),
           randomBytes: (length) => new Uint8Array(randomBytes(length)),
           timeoutMs,
         },

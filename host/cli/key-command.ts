@@ -17,7 +17,7 @@ import { HsmClient } from '../client/client.ts';
 import { CODE, HsmError, describe } from '../core/codes.ts';
 import { KEY_TYPES, type KeyType } from '../core/records.ts';
 import type { KeyInfo, UserInfo } from '../wire/messages.ts';
-import { nodeConnections } from '../client/ws-client.node.ts';
+import { cliConnections } from './connections.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 
 export interface KeyCommandOptions {
@@ -139,7 +139,7 @@ export async function runKeyCommand(options: KeyCommandOptions): Promise<number>
       nodes: options.hosts,
       user: options.user,
       password,
-      connections: nodeConnections(),
+      connections: cliConnections(),
     });
   } catch (error) {
     throw failure(error);

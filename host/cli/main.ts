@@ -1,6 +1,7 @@
 // The hsmpool command: `hsmpool <command> [options]`. docs/CLI.md documents every command,
 // option and exit code.
 
+import { POOL_CERTIFICATE_ENV } from './connections.ts';
 import { privateUmask } from './permissions.ts';
 import { parseArgs } from 'node:util';
 import { CliError, EXIT } from './exit-codes.ts';
@@ -133,7 +134,13 @@ export async function main(argv: string[]): Promise<number> {
 type Values = Record<string, unknown>;
 
 /** The options of every command that logs in to a node. */
-const LOGIN: Kinds = { host: 'string', user: 'string', 'password-file': 'string', json: 'boolean' };
+const LOGIN: Kinds = {
+  host: 'string',
+  user: 'string',
+  'password-file': 'string',
+  json: 'boolean',
+  'pool-certificate': 'string',
+};
 
 function text(values: Values, name: string): string | undefined {
   return values[name] as string | undefined;
@@ -158,6 +165,7 @@ function hostList(values: Values): string[] {
 const COMMANDS: Record<string, (args: string[], command: string) => Promise<number>> = {
   up: (args) => {
     const { values } = parse(args, {
+      tls: 'boolean',
       nodes: 'string',
       'base-port': 'string',
       data: 'string',
@@ -166,6 +174,7 @@ const COMMANDS: Record<string, (args: string[], command: string) => Promise<numb
       'init-only': 'boolean',
     });
     return runUp({
+      tls: Boolean(values.tls),
       initOnly: Boolean(values['init-only']),
       nodes: integer(values.nodes, 3, '--nodes'),
       basePort: integer(values['base-port'], 7001, '--base-port'),
@@ -314,11 +323,16 @@ function parse(
       kind === 'strings' ? { type: 'string' as const, multiple: true } : { type: kind },
     ]),
   );
+  let parsed: { values: Record<string, unknown>; positionals: string[] };
   try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (error) {
     fail((error as Error).message);
   }
+  // --pool-certificate FILE: this command's connections go over wss://, pinned to it.
+  const certificate = parsed.values['pool-certificate'];
+  if (typeof certificate === 'string') process.env[POOL_CERTIFICATE_ENV] = certificate;
+  return parsed;
 }
 
 function integer(value: unknown, fallback: number, name: string): number {

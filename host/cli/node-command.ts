@@ -36,6 +36,7 @@ import {
   newId,
   newSvmk,
   readConfig,
+  readNodeTls,
   readSvmk,
   splitAddress,
   writeConfig,
@@ -242,6 +243,7 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
       port: listen.port,
       nodeId: start.id,
       svmk,
+      tls: readNodeTls(options.data),
       onHttpRequest: (request, response) => metrics.serve(request, response),
       onClientConnection: (path, connection) => {
         if (sessions) sessions.attach(path, connection);
@@ -362,7 +364,7 @@ function hostOptions(parts: NodeParts): Parameters<typeof NodeHost.open>[0] {
     newId,
     transportFor: (nodeId) =>
       nodeId === server.peers.nodeId ? server.peers : server.renamePeers(nodeId),
-    dial: (address) => dialPeerSocket(address),
+    dial: (address) => dialPeerSocket(address, undefined, readNodeTls(parts.options.data)?.certPem),
     groupCommit: options.groupCommit,
     // Idle peers heartbeat once a second: SPs and liveness stay fresh (hsmpool status).
     timers: { heartbeatTicks: HEARTBEAT_TICKS },

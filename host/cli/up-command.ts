@@ -9,12 +9,20 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { CliError, EXIT } from './exit-codes.ts';
-import { newId, newSvmk, readConfig, writeNodeDirectory, type NodeConfig } from './config.ts';
+import {
+  newId,
+  newSvmk,
+  readConfig,
+  writeNodeDirectory,
+  writeNodeTls,
+  type NodeConfig,
+} from './config.ts';
 import { writeBootstrap } from './bootstrap.ts';
 import { bootstrapPool } from '../service/users.ts';
 import { newCore } from '../core/load.node.ts';
 import { HsmClient } from '../client/client.ts';
-import { nodeConnections } from '../client/ws-client.node.ts';
+import { POOL_CERTIFICATE_ENV, cliConnections } from './connections.ts';
+import { createPoolCertificate } from '../transport/pool-certificate.node.ts';
 
 export interface UpOptions {
   readonly nodes: number;
@@ -24,6 +32,8 @@ export interface UpOptions {
   readonly json: boolean;
   /** Create the pool and its administrator, then stop the nodes and exit. */
   readonly initOnly?: boolean;
+  /** A new pool serves TLS (wss://) with a pool certificate made here. */
+  readonly tls?: boolean;
 }
 
 /** How long `up` waits for the administrator to be able to log in. */
@@ -42,7 +52,7 @@ export async function waitForAdmin(
         nodes: [address],
         user: 'admin',
         password,
-        connections: nodeConnections(),
+        connections: cliConnections(),
         retry: { busyRetriesMax: 0 },
       });
       client.close();
@@ -72,15 +82,21 @@ interface PoolFile {
 export const nodeDir = (data: string, i: number): string => join(data, `node-${i + 1}`);
 
 export const adminPasswordPath = (data: string): string => join(data, 'admin.password');
+export const poolCertificatePath = (data: string): string => join(data, 'pool-certificate.pem');
 
 /** Creates a pool's directories under `data` for nodes listening at `addresses`; returns the administrator's password. */
 export async function createPool(
   data: string,
   domain: string,
   addresses: readonly string[],
+  options: { readonly tls?: boolean } = {},
 ): Promise<string> {
   const svmk = newSvmk();
   const poolId = newId();
+  const hosts = [
+    ...new Set(addresses.map((address) => address.slice(0, address.lastIndexOf(':')))),
+  ];
+  const tls = options.tls ? createPoolCertificate(poolId, hosts) : undefined;
   const founders = addresses.map((address) => ({ id: newId(), address }));
   mkdirSync(data, { recursive: true });
   founders.forEach((node, i) => {
@@ -93,7 +109,10 @@ export async function createPool(
       founders,
     };
     writeNodeDirectory(nodeDir(data, i), config, svmk);
+    if (tls) writeNodeTls(nodeDir(data, i), tls);
   });
+  // Public: what clients and consoles pin (--pool-certificate).
+  if (tls) writeFileSync(poolCertificatePath(data), tls.certPem);
   // The first administrator, created by node 1 as the pool's first replicated write.
   const bootstrap = await bootstrapPool({ core: newCore() });
   writeBootstrap(nodeDir(data, 0), bootstrap.write);
@@ -123,7 +142,11 @@ export async function runUp(options: UpOptions): Promise<number> {
       options.data,
       options.domain,
       Array.from({ length: options.nodes }, (_, i) => `127.0.0.1:${options.basePort + i}`),
+      { tls: options.tls },
     );
+  // A TLS pool: this process's own logins pin its certificate too.
+  if (existsSync(poolCertificatePath(options.data)))
+    process.env[POOL_CERTIFICATE_ENV] = poolCertificatePath(options.data);
   const dirs = existingNodes(options);
   if (!fresh && dirs.length !== options.nodes && process.argv.includes('--nodes')) {
     console.error(

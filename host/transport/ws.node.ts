@@ -8,6 +8,7 @@
 // decompression bombs live). docs/TRANSPORT.md.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type ClientOptions, type RawData } from 'ws';
@@ -66,6 +67,15 @@ export interface NodeServerOptions {
   readonly randomBytes?: (length: number) => Uint8Array;
   readonly random?: () => number;
   readonly clock?: LinkClock;
+  /** TLS with the pool certificate (pool-certificate.node.ts): the port serves wss:// only,
+   * and peer links dial wss:// trusting exactly that certificate. */
+  readonly tls?: NodeTls;
+}
+
+/** The pool certificate and its key, PEM. */
+export interface NodeTls {
+  readonly certPem: string;
+  readonly keyPem: string;
 }
 
 export interface NodeServer {
@@ -100,7 +110,7 @@ export class WsPeerTransport extends PeerLinkTransport {
     >,
     track: (ws: WebSocket) => void = () => {},
   ) {
-    super({ ...options, dial: (address) => dialPeer(address, track) });
+    super({ ...options, dial: (address) => dialPeer(address, track, options.tls?.certPem) });
   }
 }
 
@@ -120,12 +130,15 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     ...closeTimeout(),
   });
   const acceptClient = clientAcceptor(options, connectionsMax, track);
-  const http = createServer((request, response) => {
+  const handler = (request: IncomingMessage, response: ServerResponse): void => {
     if (options.onHttpRequest?.(request, response)) return;
     response
       .writeHead(426, { 'content-type': 'text/plain', connection: 'close' })
       .end('hsmpool node: WebSocket only (/peer, /client, /console)\n');
-  });
+  };
+  const http = options.tls
+    ? createHttpsServer({ cert: options.tls.certPem, key: options.tls.keyPem }, handler)
+    : createServer(handler);
   http.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     if (sockets.size >= connectionsMax) return rejectUpgrade(socket, 503, 'Service Unavailable');
@@ -233,7 +246,11 @@ function allClosed(sockets: Set<WebSocket>, timeoutMs: number): Promise<void> {
   });
 }
 
-function dialPeer(address: string, track: (ws: WebSocket) => void): Promise<FramedSocket> {
+function dialPeer(
+  address: string,
+  track: (ws: WebSocket) => void,
+  poolCertificate?: string,
+): Promise<FramedSocket> {
   return new Promise((resolve, reject) => {
     let ws: WebSocket;
     try {
@@ -243,8 +260,9 @@ function dialPeer(address: string, track: (ws: WebSocket) => void): Promise<Fram
         handshakeTimeout: CONNECT_TIMEOUT_MS,
         followRedirects: false,
         closeTimeout: CLOSE_TIMEOUT_MS,
+        ...(poolCertificate ? { ca: poolCertificate } : {}),
       };
-      ws = new WebSocket(`ws://${address}${PEER_PATH}`, options);
+      ws = new WebSocket(`${poolCertificate ? 'wss' : 'ws'}://${address}${PEER_PATH}`, options);
     } catch (error) {
       reject(
         new HsmError(
