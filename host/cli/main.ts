@@ -37,25 +37,25 @@ Commands:
 
 Run \`hsmpool <command> --help\` for a command's options.
 Exit codes: 0 ok, 1 failed, 2 usage, 3 data directory, 4 unreachable.`,
-  up: `Usage: hsmpool up [--nodes 3] [--base-port 7001] [--data .hsmpool] [--domain pool] [--init-only] [--json]
+  up: `Usage: hsmpool up [--nodes 3] [--base-port 7001] [--data .hsmpool] [--domain pool] [--init-only] [--tls] [--json]
 
 Starts a pool on 127.0.0.1 as separate processes, one per node (ports base-port, +1, ...).
 The first run creates it under --data; later runs reuse that data. Ctrl-C stops it cleanly.
 It reports ready (--json: one pool-ready event) only once the administrator can log in.
 --init-only creates the pool and its administrator, then stops the nodes and exits.`,
-  console: `Usage: hsmpool console --host HOST:PORT --user NAME [--password-file FILE] [--json] [command ...]
+  console: `Usage: hsmpool console --host HOST:PORT --user NAME [--password-file FILE] [--pool-certificate FILE] [--json] [command ...]
 
 The remote console of a node (docs/CONSOLE.md). With a command (info, nodes, refresh,
 cross-check, node-down ID, status, audit, debug, backup, live-sync, help) it runs it once; without, it opens a prompt. The
 password comes from --password-file, HSMPOOL_PASSWORD or the first line of standard input.`,
-  status: `Usage: hsmpool status --host HOST:PORT[,HOST:PORT...] --user NAME [--password-file FILE] [--timeout MS] [--json]
+  status: `Usage: hsmpool status --host HOST:PORT[,HOST:PORT...] --user NAME [--password-file FILE] [--pool-certificate FILE] [--timeout MS] [--json]
 
 Asks every member of the pool (found through the first node that answers) for its view and
 prints one table (address, state, SP/SPVV, epoch, round trip, PTL with age and PA, sessions,
 version), each node's cache and connection test, then the manual's four checks: node cache,
 communication, sync point, PTL — PASS or FAIL with what to do (docs/TROUBLESHOOTING.md).
 Exit 0 only when all four pass, 1 when one fails, 4 when no node answers.`,
-  key: `Usage: hsmpool key ACTION [ARGS] --host HOST:PORT[,...] --user NAME [--password-file FILE] [--json]
+  key: `Usage: hsmpool key ACTION [ARGS] --host HOST:PORT[,...] --user NAME [--password-file FILE] [--pool-certificate FILE] [--json]
 
   generate NAME --type TYPE [--exportable]      import NAME --type TYPE --in FILE|- [--exportable]
   list [--owner USER]     info NAME     remove NAME     export NAME [--out FILE|-]
@@ -68,12 +68,12 @@ Exit 0 only when all four pass, 1 when one fails, 4 when no node answers.`,
 TYPE: aes-128, aes-256, hmac-sha256, ec-p256, ed25519, rsa-2048. Results print as base64
 unless --out (raw bytes; - for standard output). The password comes from --password-file or
 HSMPOOL_PASSWORD. Exit 1 with the return code printed when the pool refuses (docs/CLI.md).`,
-  user: `Usage: hsmpool user ACTION [ARGS] --host HOST:PORT[,...] --user NAME [--password-file FILE] [--json]
+  user: `Usage: hsmpool user ACTION [ARGS] --host HOST:PORT[,...] --user NAME [--password-file FILE] [--pool-certificate FILE] [--json]
 
   create NAME [--admin]    list    password [NAME]    unlock NAME    remove NAME
 
 A new password comes from --new-password-file or HSMPOOL_NEW_PASSWORD, never the command line.`,
-  audit: `Usage: hsmpool audit --host HOST:PORT --user NAME [--password-file FILE] [--last N] [--json]
+  audit: `Usage: hsmpool audit --host HOST:PORT --user NAME [--password-file FILE] [--pool-certificate FILE] [--last N] [--json]
 
 Prints the last N (default 100) entries of the node's audit log — who, from where, when, what,
 on which key or user, the return code — and checks its hash chain (exit 1 when broken).`,
@@ -82,7 +82,7 @@ on which key or user, the return code — and checks its hash chain (exit 1 when
 Prints every entry of DIR's transaction log (sequence, epoch, type, transaction, SPs, node
 changes, checkpoints; batches by size only) and a summary: committed, aborted, pending, last SP,
 and whether the tail is clean, torn or corrupt (exit 3). Read-only; runs beside a live node.`,
-  backup: `Usage: hsmpool backup --host HOST:PORT --user NAME --out FILE [--password-file FILE] [--json]
+  backup: `Usage: hsmpool backup --host HOST:PORT --user NAME --out FILE [--password-file FILE] [--pool-certificate FILE] [--json]
 
 Fetches an encrypted backup of the pool's replicated state from a running node (through its
 remote console, as an administrator) and writes it to FILE atomically (docs/CLI.md).`,

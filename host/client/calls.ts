@@ -64,11 +64,20 @@ export interface CallsOptions {
 }
 
 /** One call's retry state: the nodes that failed it, its retries, and why its fate may be unknown. */
+/** "ADDRESS: NAME (CODE) ..." for each node, so an operator sees every node's reason. */
+function describeFailures(failures: ReadonlyMap<string, HsmError>): string {
+  if (failures.size === 0) return 'none reachable';
+  return [...failures]
+    .map(([address, error]) => `${address}: ${error.codeName} (${error.code})`)
+    .join('; ');
+}
+
 class Call {
   readonly failed = new Set<NodeLink>();
   busyRetries = 0;
   renewals = 0;
-  lastFailure: HsmError | undefined;
+  /** Each failed node's last failure, in the order they failed (ALL_NODES_FAILED names them). */
+  readonly failures = new Map<string, HsmError>();
   /** Why some attempt's fate is unknown (undefined: every attempt was refused). */
   unknownBecause: string | undefined;
   constructor(readonly requestId: string | undefined) {}
@@ -124,7 +133,7 @@ export class Calls {
         throw call.giveUp(
           new HsmError(
             CODE.ALL_NODES_FAILED,
-            `all ${this.links.length} node(s) failed; last: ${call.lastFailure?.message ?? 'none'}`,
+            `all ${this.links.length} node(s) failed: ${describeFailures(call.failures)}`,
           ),
         );
       const sent = await this.attempt<T>(call, route, link, build);
@@ -163,7 +172,7 @@ export class Calls {
       if (!isNodeFailure(error)) throw error instanceof HsmError ? call.giveUp(error) : error;
       if (sent) call.unknownBecause ??= `sent to ${link.address}, then ${error.codeName}`;
       if (route.kind === 'pinned') throw new HsmError(CODE.TEMPORARY_KEY_LOST, error.message);
-      call.lastFailure = error;
+      call.failures.set(link.address, error);
       this.markFailed(link, call.failed);
       return undefined;
     }
@@ -191,7 +200,7 @@ export class Calls {
       return true;
     }
     if (NODE_GONE_CODES.has(code) && route.kind !== 'pinned') {
-      call.lastFailure = failure;
+      call.failures.set(link.address, failure);
       this.markFailed(link, call.failed);
       return true;
     }
