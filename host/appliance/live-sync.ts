@@ -70,7 +70,10 @@ export class LiveSyncDonor {
     this.rememberAddress(from, body.address);
     const current = this.session;
     if (current && current.session === body.session) return; // a repeated request: the stream is under way
-    let code = donorRefusal(this.replica, from, body.domain, this.domain);
+    let code = donorRefusal(this.replica, from, body.domain, this.domain, {
+      version: body.version,
+      mode: body.mode,
+    });
     // A joiner the pool already counts as a member goes first: every write waits for its vote,
     // while a session for a node not added yet cannot finish meanwhile (simulator seed 2040).
     const preempt =

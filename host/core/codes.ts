@@ -874,6 +874,14 @@ const table = [
       'An address is not HOST:PORT, or a discovery range is not HOST:PORT-PORT with ports 1 to 65535 and at most 64 addresses.',
     action: 'Fix the address or the range.',
   },
+  {
+    code: 38813,
+    name: 'LIVE_SYNC_VERSION_MISMATCH',
+    meaning:
+      'Live-sync refused: the joining node runs another hsmpool release or operating mode than the donor (as DINAMO requires the same firmware version and mode on every member of a pool).',
+    action:
+      'Run the same release and mode on the joining node as on the pool (info shows both), then live-sync again.',
+  },
 ] as const satisfies readonly ReturnCode[];
 
 export type ReturnCodeName = (typeof table)[number]['name'];

@@ -85,6 +85,9 @@ export type LiveSyncBody =
       readonly session: string;
       readonly address: string;
       readonly domain: string;
+      /** The joiner's release and operating mode (core/version.ts): the donor refuses others. */
+      readonly version?: string;
+      readonly mode?: string;
       /** A member syncing in place: the transactions it decided most recently (node-host.ts), so
        * the donor sends DONE only once it has them resolved too (live-sync.ts, DonorSession). */
       readonly decided?: readonly TxId[];

@@ -244,13 +244,16 @@ function parseLiveSyncBody(value: unknown, type: string, read: Read): MessageBod
 }
 
 function parseLiveSyncRequest(value: unknown, type: 'live-sync-request'): MessageBody {
-  const withDecided =
-    typeof value === 'object' && value !== null && Object.hasOwn(value, 'decided');
+  const has = (field: string): boolean =>
+    typeof value === 'object' && value !== null && Object.hasOwn(value, field);
+  const withDecided = has('decided');
+  const withRelease = has('version') || has('mode');
   const o = record(value, 'body', [
     'type',
     'session',
     'address',
     'domain',
+    ...(withRelease ? ['version', 'mode'] : []),
     ...(withDecided ? ['decided'] : []),
   ]);
   const request = {
@@ -258,6 +261,9 @@ function parseLiveSyncRequest(value: unknown, type: 'live-sync-request'): Messag
     session: id(o.session, 'body.session'),
     address: text(o.address, 'body.address'),
     domain: text(o.domain, 'body.domain'),
+    ...(withRelease
+      ? { version: text(o.version, 'body.version'), mode: text(o.mode, 'body.mode') }
+      : {}),
   };
   if (!withDecided) return request;
   return { ...request, decided: list(o.decided, 'body.decided', LIVE_SYNC_DECIDED_MAX, id) };

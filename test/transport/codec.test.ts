@@ -87,9 +87,11 @@ const body: fc.Arbitrary<MessageBody> = fc.oneof(
       session: hexId,
       address: text,
       domain: text,
+      version: fc.constant('0.1.0'),
+      mode: fc.constant('normal'),
       decided: fc.array(hexId, { maxLength: 4 }),
     },
-    { requiredKeys: ['type', 'session', 'address', 'domain'] },
+    { requiredKeys: ['type', 'session', 'address', 'domain', 'version', 'mode'] },
   ),
   fc.record({
     type: fc.constant('live-sync-refused' as const),

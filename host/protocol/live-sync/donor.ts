@@ -15,6 +15,7 @@
 // Every later transaction needs the donor's vote, and the donor now votes only on PREPAREs of
 // the new epoch, which name the joiner: none can commit without it.
 
+import { HSMPOOL_VERSION, OPERATING_MODE } from '../../core/version.ts';
 import { CODE, HsmError } from '../../core/codes.ts';
 import { syncPointHex, type Core, type SnapshotReader, type SyncPoint } from '../../core/core.ts';
 import { NODES_MAX, SNAPSHOT_HEADER_SIZE } from '../../core/layout.ts';
@@ -58,15 +59,22 @@ export function framesIn(chunk: Uint8Array): number {
 }
 
 /** Why a donor refuses a joiner (0: it serves it). */
+/** This node's release and mode, as a joiner states them in its request. */
+export const RELEASE = { version: HSMPOOL_VERSION, mode: OPERATING_MODE } as const;
+
 export function donorRefusal(
   replica: Replica,
   joiner: NodeId,
   joinerDomain: string,
   domain: string,
+  joinerRelease: { readonly version?: string; readonly mode?: string } = RELEASE,
 ): number {
   // A donor that was declared down, or whose state diverged, has no pool image to give.
   if (replica.fenced || replica.diverged) return CODE.SELF_LIVE_SYNC;
   if (joinerDomain !== domain || joiner === replica.id) return CODE.INVALID_OPERATION;
+  // The same release and operating mode on every member (DINAMO: same firmware and mode).
+  if (joinerRelease.version !== RELEASE.version || joinerRelease.mode !== RELEASE.mode)
+    return CODE.LIVE_SYNC_VERSION_MISMATCH;
   // The joiner's id was declared down: it may come back only under a new id (it retries with one).
   if (replica.membership.isFenced(joiner)) return CODE.NODE_FENCED;
   if (!replica.membership.isMember(joiner) && replica.membership.members().length >= NODES_MAX)

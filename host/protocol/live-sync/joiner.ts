@@ -9,6 +9,7 @@
 // cut it off), when it refuses, or when what it sends does not verify. A retry is a new
 // driver, by the caller (the operator, the CLI's wrapper, the simulator).
 
+import { RELEASE } from './donor.ts';
 import { CODE, HsmError } from '../../core/codes.ts';
 import type { Core } from '../../core/core.ts';
 import {
@@ -141,6 +142,7 @@ export class JoinerDriver {
       session,
       address,
       domain,
+      ...RELEASE,
       ...(decided ? { decided } : {}),
     });
   }
