@@ -31,6 +31,8 @@ export interface NodeConfig {
   readonly join?: { readonly donor: string };
   /** Protocol ticks per second (100 at full speed). */
   readonly ticksPerSecond: number;
+  /** A backup file to restore into the database before recovery (`hsmpool restore`). */
+  readonly restore?: Uint8Array;
 }
 
 export type PageToWorker =
@@ -72,6 +74,8 @@ export type WorkerToPage =
   | { t: 'failed'; index: number; message: string; code?: number }
   | { t: 'progress'; index: number; progress: JoinProgress }
   | { t: 'joined'; index: number; poolId: string }
+  /** The outcome of a restore (code 0, or why it was refused and nothing changed). */
+  | { t: 'restored'; index: number; code: number; text: string }
   | { t: 'dial'; conn: number; to: string }
   /** Frames this node sent since its last report: [peer, bytes] pairs (the picture's dots). */
   | { t: 'flights'; sent: number[] }
