@@ -106,8 +106,12 @@ export async function commitFigure(
           };
           // Busy (another write holds the pool) or outcome pending (a loaded machine let the
           // write time out while queued): the same request again, as the SDK does.
+          // After a pending answer, 5022 says the first attempt committed.
+          let pending = false;
           for (let code: number = CODE.REPLICATION_BUSY; code !== 0;) {
             code = (await pool.appliances[writer % 3].write(input)).code;
+            if (pending && code === CODE.OBJ_ALREADY_EXISTS) break;
+            pending ||= code === CODE.WRITE_OUTCOME_PENDING;
             if (code !== 0 && !RETRIED.has(code)) throw new Error(`write ${n}: code ${code}`);
           }
         }

@@ -7,6 +7,8 @@ import { downloadLink, fetchBackup, type PageBackup } from './backup.ts';
 import { TAB_NODES_MAX, TabPool } from './tab-pool.ts';
 import { $, nodeState, type NodeState, type ShownPool } from './view.ts';
 
+type Button = (label: string, action: () => void, disabled?: boolean, id?: string) => void;
+
 export class Controls {
   /** The selected node (the picture draws it, the buttons act on it). */
   selected = 0;
@@ -34,12 +36,13 @@ export class Controls {
     const title = document.createElement('span');
     title.textContent = `node ${this.selected + 1} (${state}): `;
     box.append(title);
-    const button = (label: string, action: () => void, disabled = false): void => {
+    // Ids (ctl-kill, ctl-add, ctl-node-down, …) are what the tests click.
+    const button: Button = (label, action, disabled = false, id = label.split(' ')[0]) => {
       const element = document.createElement('button');
       element.textContent = label;
       element.disabled = disabled;
       element.onclick = action;
-      element.id = `ctl-${label.split(' ')[0]}`;
+      element.id = `ctl-${id}`;
       box.append(element);
     };
     const pool = this.pool;
@@ -57,7 +60,7 @@ export class Controls {
     this.renderNodeLists();
   }
 
-  private tabButtons(tab: TabPool, button: (l: string, a: () => void, d?: boolean) => void) {
+  private tabButtons(tab: TabPool, button: Button): void {
     const index = this.selected;
     const node = tab.nodes[index];
     button('kill', () => tab.kill(index), !node.alive);
@@ -70,16 +73,9 @@ export class Controls {
       node.alive,
     );
     button('backup', () => void this.makeBackup(), !node.ready);
-    button('restore node', () => void this.restore(tab, [index]), !this.backup);
-    button(
-      'restore pool',
-      () =>
-        void this.restore(
-          tab,
-          tab.nodes.map((n) => n.index),
-        ),
-      !this.backup,
-    );
+    const everyNode = tab.nodes.map((n) => n.index);
+    button('restore node', () => void this.restore(tab, [index]), !this.backup, 'restore-node');
+    button('restore pool', () => void this.restore(tab, everyNode), !this.backup, 'restore-pool');
   }
 
   private addNode(tab: TabPool): void {
