@@ -19,6 +19,8 @@ interface Commit {
 
 /** How far back the timeline of commits reaches. */
 const TIMELINE_MS = 20_000;
+/** Frames in flight drawn at most (16 appliances under load send thousands a second). */
+const FLIGHTS_DRAWN_MAX = 600;
 /** The timeline is redrawn at most this often. */
 const TIMELINE_REDRAW_MS = 100;
 /** Commits remembered for the timeline, at most. */
@@ -181,7 +183,9 @@ export class Picture {
     const context = this.context;
     context.fillStyle = '#5aa9ff';
     context.beginPath();
-    for (const flight of flights) {
+    // The newest FLIGHTS_DRAWN_MAX: more dots than that on one ring read as a blur anyway.
+    for (let i = Math.max(0, flights.length - FLIGHTS_DRAWN_MAX); i < flights.length; i++) {
+      const flight = flights[i];
       const progress = (now - flight.at) / duration;
       const from = at[flight.from];
       const to = at[flight.to];
