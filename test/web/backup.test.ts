@@ -118,13 +118,18 @@ describe.skipIf(CHROMIUM === undefined)('backup and restore from the page, in Ch
     );
     expect(await page.locator('#coout').innerText()).toMatch(/node 1: restored: \d+ records/);
     expect(await equalSp(page, 3, { is: atBackup })).toBe(atBackup);
+    // The tables (rebuilt four times a second) show it too, before the screenshot.
+    await page.waitForFunction((sp) => {
+      const cells = Array.from(document.querySelectorAll<HTMLElement>('#nodes td.sp'));
+      return cells.length === 3 && cells.every((cell) => cell.innerText.trim() === sp);
+    }, atBackup.split('/')[0]);
+    await page.screenshot({ path: screenshotPath('page-restored.png'), fullPage: true });
     const keys = await listed(page, 2);
     expect(keys).toContain('"before-backup"');
     expect(keys).not.toContain('"after-backup"');
     // And it writes again.
     expect((await create(page, 2, 'after-restore')).code).toBe(0);
     await equalSp(page, 3, { not: atBackup });
-    await page.screenshot({ path: screenshotPath('page-restored.png') });
     expect(errors).toEqual([]);
   });
 });
