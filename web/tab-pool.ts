@@ -54,6 +54,23 @@ export interface TabNode {
   progress?: JoinProgress;
 }
 
+/** A node of the picture, not started yet (alive and ready come with its life). */
+export function newTabNode(index: number, address: string, id: string): TabNode {
+  return {
+    index,
+    address,
+    id,
+    worker: undefined,
+    alive: false,
+    ready: false,
+    paused: false,
+    status: undefined,
+    failure: undefined,
+    startedAt: 0,
+    recoveredMs: undefined,
+  };
+}
+
 /** A frame the page relayed (the dashboard draws it in flight). */
 export interface Flight {
   readonly from: number;
@@ -97,19 +114,9 @@ export class TabPool {
     private readonly wasmUrl: string,
     private readonly workerUrl: string,
   ) {
-    this.nodes = [...saved.founders, ...(saved.added ?? [])].map((founder, index) => ({
-      index,
-      address: founder.address,
-      id: founder.id,
-      worker: undefined,
-      alive: false,
-      ready: false,
-      paused: false,
-      status: undefined,
-      failure: undefined,
-      startedAt: 0,
-      recoveredMs: undefined,
-    }));
+    this.nodes = [...saved.founders, ...(saved.added ?? [])].map((founder, index) =>
+      newTabNode(index, founder.address, founder.id),
+    );
   }
 
   /** The saved pool, or a new one of `count` appliances. */
@@ -232,19 +239,7 @@ export class TabPool {
     const added = { id: random.id64(), address: `10.0.0.${index + 1}:7001`, joined: false };
     this.saved.added = [...(this.saved.added ?? []), added];
     TabPool.save(this.saved);
-    const node: TabNode = {
-      index,
-      address: added.address,
-      id: added.id,
-      worker: undefined,
-      alive: false,
-      ready: false,
-      paused: false,
-      status: undefined,
-      failure: undefined,
-      startedAt: 0,
-      recoveredMs: undefined,
-    };
+    const node = newTabNode(index, added.address, added.id);
     this.nodes.push(node);
     this.startNode(index);
     return node;
