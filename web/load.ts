@@ -1,56 +1,36 @@
-// bench:web's write load, run inside the page: `writers` SDK clients (spread over the nodes)
-// create keys for `seconds`, while the picture records every frame's timestamp. The bench
-// (bench/web.ts) turns the timestamps into frames/s; nothing here judges the time.
+// bench:web's write load, driven from the page: `writers` SDK clients (spread over the
+// appliances) create keys for `seconds` in a worker of their own (load-worker.ts), while the
+// picture records every frame's timestamp. The bench (bench/web.ts) turns the timestamps into
+// frames/s; nothing here judges the time.
 
-import { HsmClient } from '../host/client/client.ts';
-import { CODE, HsmError } from '../host/core/codes.ts';
+import type { LoadAnswer } from './load-worker.ts';
 import type { Picture } from './picture.ts';
-import type { ShownPool } from './view.ts';
+import type { TabPool } from './tab-pool.ts';
 
-export interface LoadResult {
-  readonly commits: number;
-  /** Failed calls by return code. */
-  readonly failures: Record<number, number>;
+export interface LoadResult extends LoadAnswer {
   /** requestAnimationFrame timestamps of every frame drawn during the load. */
   readonly frames: number[];
-  readonly ms: number;
 }
 
 export async function load(
-  pool: ShownPool,
+  pool: TabPool,
   picture: Picture,
   seconds: number,
   writers: number,
 ): Promise<LoadResult> {
-  const clients = await Promise.all(
-    Array.from({ length: writers }, (_, w) =>
-      HsmClient.connect({
-        nodes: [pool.nodes[w % pool.nodes.length].address],
-        user: 'admin',
-        password: pool.password,
-        connections: pool.connections,
-      }),
-    ),
-  );
+  const ports = Array.from({ length: writers }, (_, w) => pool.clientPort(w % pool.nodes.length));
+  const worker = new Worker(pool.workerUrl, { type: 'module', name: 'bench-writers' });
+  const answer = new Promise<LoadAnswer>((resolve, reject) => {
+    worker.onmessage = (event: MessageEvent<LoadAnswer | { error: string }>) =>
+      'error' in event.data ? reject(new Error(event.data.error)) : resolve(event.data);
+    worker.onerror = (event) => reject(new Error(event.message));
+  });
   const recording = picture.record();
-  const began = performance.now();
-  const end = began + seconds * 1000;
-  let commits = 0;
-  const failures: Record<number, number> = {};
-  await Promise.all(
-    clients.map(async (client, w) => {
-      for (let i = 0; performance.now() < end; i++) {
-        try {
-          await client.generateKey(`load-${w}-${i}-${Math.round(began)}`, 'hmac-sha256');
-          commits++;
-        } catch (error) {
-          const number = error instanceof HsmError ? error.code : CODE.OPERATION_FAILED;
-          failures[number] = (failures[number] ?? 0) + 1;
-        }
-      }
-    }),
-  );
-  const frames = recording.stop();
-  for (const client of clients) client.close();
-  return { commits, failures, frames, ms: performance.now() - began };
+  worker.postMessage({ t: 'load', seconds, password: pool.password, ports }, ports);
+  try {
+    return { ...(await answer), frames: recording.stop() };
+  } finally {
+    recording.stop();
+    worker.terminate();
+  }
 }

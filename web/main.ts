@@ -175,7 +175,10 @@ const ops = clientPane(pool);
     pool.nodes.map((node) => (node.ready ? (node.status?.info.pending.length ?? null) : null)),
   epochs: () => pool.nodes.map((node) => node.status?.info.epoch ?? null),
   bootstrapped: () => pool.bootstrapped,
-  load: (seconds: number, writers: number) => load(pool, picture, seconds, writers),
+  load: (seconds: number, writers: number) => {
+    if (pool.kind !== 'tab') throw new Error('bench:web loads a pool in the tab');
+    return load(pool, picture, seconds, writers);
+  },
   replay: () =>
     pool.kind === 'replay'
       ? {

@@ -57,6 +57,8 @@ export type PageToWorker =
   | { t: 'copen'; conn: number; path: '/client' | '/console' }
   | { t: 'cframe'; conn: number; text: string }
   | { t: 'cclose'; conn: number }
+  /** A client session over a port of its own (its frames never cross the page's thread). */
+  | { t: 'cport'; port: MessagePort }
   | { t: 'console'; id: number; line: string; kind: 'local' | 'remote' }
   | { t: 'clock'; ticksPerSecond: number; paused: boolean }
   | { t: 'step'; ticks: number };

@@ -112,7 +112,7 @@ export class TabPool {
   private constructor(
     readonly saved: SavedPool,
     private readonly wasmUrl: string,
-    private readonly workerUrl: string,
+    readonly workerUrl: string,
   ) {
     this.nodes = [...saved.founders, ...(saved.added ?? [])].map((founder, index) =>
       newTabNode(index, founder.address, founder.id),
@@ -394,6 +394,17 @@ export class TabPool {
       };
     },
   };
+
+  /** A client session with appliance `index` over a port of its own: hand the port to a
+   * worker and the session's frames never cross the page's thread (bench:web's writers). */
+  clientPort(index: number): MessagePort {
+    const node = this.nodes[index];
+    if (!node.alive || !node.ready)
+      throw new HsmError(CODE.NET_CONNECT_FAILED, `${node.address} does not answer`);
+    const channel = new MessageChannel();
+    this.post(index, { t: 'cport', port: channel.port2 }, [channel.port2]);
+    return channel.port1;
+  }
 
   // ---- plumbing ----
 

@@ -98,20 +98,59 @@ export class PortSocket implements FramedSocket {
   }
 }
 
-/** A client or console session opened by the page. */
+/** Where a page session's frames go: through the page, or over a port of its own. */
+interface SessionOut {
+  frame(text: string): void;
+  close(code: number, reason: string): void;
+}
+
+/** A client or console session opened by the page: its text frames go through the page
+ * (`cframe`), or over a MessagePort of its own (`cport`: a client off the page's thread, as
+ * bench:web's writers are). */
 export class PageClientConnection implements ClientConnection {
   readonly remoteAddress = 'page';
   private closed = false;
   private messageHandler: ((bytes: Uint8Array) => void) | undefined;
   private closeHandler: ((code: number, reason: string) => void) | undefined;
-  constructor(
-    readonly conn: number,
+  private constructor(
     readonly path: '/client' | '/console',
-  ) {
-    clients.set(conn, this);
+    private readonly out: SessionOut,
+    private readonly forget: () => void,
+  ) {}
+
+  /** A session whose frames go through the page, as connection `conn`. */
+  static viaPage(conn: number, path: '/client' | '/console'): PageClientConnection {
+    const connection = new PageClientConnection(
+      path,
+      {
+        frame: (text) => post({ t: 'cframe', conn, text }),
+        close: (code, reason) => post({ t: 'cclose', conn, code, reason }),
+      },
+      () => clients.delete(conn),
+    );
+    clients.set(conn, connection);
+    return connection;
   }
+
+  /** A session over its own port: text frames, or `{ close, reason }` from the other end. */
+  static viaPort(port: MessagePort): PageClientConnection {
+    const connection = new PageClientConnection(
+      '/client',
+      {
+        frame: (text) => port.postMessage(text),
+        close: (code, reason) => port.postMessage({ close: code, reason }),
+      },
+      () => port.close(),
+    );
+    port.onmessage = (event: MessageEvent<string | { close: number; reason: string }>) => {
+      if (typeof event.data === 'string') connection.deliver(event.data);
+      else connection.shut(event.data.close, event.data.reason);
+    };
+    return connection;
+  }
+
   send(bytes: Uint8Array): void {
-    if (!this.closed) post({ t: 'cframe', conn: this.conn, text: decoder.decode(bytes) });
+    if (!this.closed) this.out.frame(decoder.decode(bytes));
   }
   bufferedBytes(): number {
     return 0;
@@ -124,13 +163,13 @@ export class PageClientConnection implements ClientConnection {
   }
   close(code = 1000, reason = ''): void {
     if (this.closed) return;
-    post({ t: 'cclose', conn: this.conn, code, reason });
+    this.out.close(code, reason);
     this.shut(code, reason);
   }
   shut(code: number, reason: string): void {
     if (this.closed) return;
     this.closed = true;
-    clients.delete(this.conn);
+    this.forget();
     this.closeHandler?.(code, reason);
   }
   deliver(text: string): void {

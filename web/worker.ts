@@ -22,6 +22,7 @@ import { IndexedDbStorage } from '../host/storage/indexeddb.ts';
 import { PeerLinkTransport } from '../host/transport/peer-link.ts';
 import type { FramedSocket } from '../host/transport/transport.ts';
 import type { NodeConfig, NodeStatus, PageToWorker } from './messages.ts';
+import { runLoad, type LoadAnswer, type LoadRequest } from './load-worker.ts';
 import { toHex64 } from '../host/wire/bytes.ts';
 import {
   PageClientConnection,
@@ -34,7 +35,9 @@ import {
 } from './worker-links.ts';
 
 const scope = globalThis as unknown as {
-  onmessage: ((event: MessageEvent<PageToWorker>) => void) | null;
+  onmessage: ((event: MessageEvent<PageToWorker | LoadRequest>) => void) | null;
+  /** A writers' worker answers once (web/load.ts). */
+  postMessage(message: LoadAnswer | { error: string }): void;
 };
 
 /** Closing code of a connection cut by a pulled cable or a dead process. */
@@ -288,7 +291,12 @@ function handle(message: PageToWorker): void {
     case 'hold':
       return hold(message.on);
     case 'copen':
-      return sessions!.attach(message.path, new PageClientConnection(message.conn, message.path));
+      return sessions!.attach(
+        message.path,
+        PageClientConnection.viaPage(message.conn, message.path),
+      );
+    case 'cport':
+      return sessions!.attach('/client', PageClientConnection.viaPort(message.port));
     case 'cframe':
       return clients.get(message.conn)?.deliver(message.text);
     case 'cclose':
@@ -302,4 +310,12 @@ function handle(message: PageToWorker): void {
   }
 }
 
-scope.onmessage = (event) => handle(event.data);
+// worker.js also runs bench:web's writers (load-worker.ts), when its first word is `load`.
+scope.onmessage = (event: MessageEvent<PageToWorker | LoadRequest>) => {
+  const message = event.data;
+  if (message.t !== 'load') return handle(message);
+  runLoad(message).then(
+    (answer) => scope.postMessage(answer),
+    (error: unknown) => scope.postMessage({ error: errorText(error) }),
+  );
+};

@@ -212,4 +212,17 @@ describe.skipIf(CHROMIUM === undefined)('the page, in Chromium', () => {
     });
     expect(errors).toEqual([]);
   });
+
+  it("bench:web's writers, in a worker of their own with sessions over ports, commit while the picture draws", async () => {
+    const loaded = await page.evaluate(() => (globalThis as any).hsmpool.load(1, 2));
+    expect(loaded.commits).toBeGreaterThan(0);
+    expect(loaded.frames.length).toBeGreaterThan(0);
+    // Two writers contend for the pool's one pending transaction: busy is the only failure.
+    for (const code of Object.keys(loaded.failures)) expect(code).toMatch(/^36\d{3}$/);
+    await page.waitForFunction(() => {
+      const sps = (globalThis as any).hsmpool.sps();
+      return sps[0] !== null && sps[0] === sps[1] && sps[1] === sps[3];
+    });
+    expect(errors).toEqual([]);
+  });
 });
