@@ -33,54 +33,53 @@ function callHtml(c: Call): string {
   return `<div class="call"><b>${c.op}</b> on node ${c.node + 1}: <span class="${c.code === 0 ? 'code0' : 'codeN'}">${c.code} ${c.name}</span> — ${escape(c.meaning)} <span class="hint">(${c.ms.toFixed(0)} ms)</span><br><span class="mono">${escape(c.result)}</span></div>`;
 }
 
-/** Wires the pane's buttons; returns the operations (the end-to-end tests call them too). */
-export function clientPane(pool: ShownPool) {
-  const calls: Call[] = [];
-  const sessions = new Map<string, HsmClient>();
-  let lastSignature: Uint8Array | undefined;
+/** The pane: its sessions (one per node, user and password) and the calls it listed. */
+class ClientPane {
+  private readonly calls: Call[] = [];
+  private readonly sessions = new Map<string, HsmClient>();
+  lastSignature: Uint8Array | undefined;
 
-  async function clientFor(index: number): Promise<HsmClient> {
+  constructor(private readonly pool: ShownPool) {}
+
+  private async clientFor(index: number): Promise<HsmClient> {
     const user = $<HTMLInputElement>('cuser').value;
     const password = $<HTMLInputElement>('cpass').value;
     const key = `${index}/${user}/${password}`;
-    let client = sessions.get(key);
+    let client = this.sessions.get(key);
     if (!client) {
       client = await HsmClient.connect({
-        nodes: [pool.nodes[index].address],
+        nodes: [this.pool.nodes[index].address],
         user,
         password,
-        connections: pool.connections,
+        connections: this.pool.connections,
         retry: { busyRetriesMax: 2 },
         requestTimeoutMs: 10_000,
       });
-      sessions.set(key, client);
+      this.sessions.set(key, client);
     }
     return client;
   }
 
-  function forgetSessions(index: number): void {
-    for (const [key, client] of sessions)
+  private forgetSessions(index: number): void {
+    for (const [key, client] of this.sessions)
       if (key.startsWith(`${index}/`)) {
-        sessions.delete(key);
+        this.sessions.delete(key);
         void client.close?.();
       }
   }
 
-  async function call(
-    op: string,
-    index: number,
-    run: (client: HsmClient) => Promise<string>,
-  ): Promise<Call> {
+  /** Runs one call on node `index` and lists it with its code, name and meaning. */
+  async call(op: string, index: number, run: (client: HsmClient) => Promise<string>) {
     const began = performance.now();
     let entry: Call;
     try {
-      const result = await run(await clientFor(index));
+      const result = await run(await this.clientFor(index));
       const ms = performance.now() - began;
       entry = { op, node: index, code: 0, name: 'OK', meaning: 'Success.', result, ms };
     } catch (error) {
       const failure = error instanceof HsmError ? error : undefined;
       const described = describe(failure?.code ?? CODE.OPERATION_FAILED);
-      if (failure && SESSION_DROPPING_CODES.has(failure.code)) forgetSessions(index);
+      if (failure && SESSION_DROPPING_CODES.has(failure.code)) this.forgetSessions(index);
       entry = {
         op,
         node: index,
@@ -91,39 +90,43 @@ export function clientPane(pool: ShownPool) {
         ms: performance.now() - began,
       };
     }
-    calls.unshift(entry);
-    if (calls.length > CALLS_SHOWN) calls.pop();
-    $('calls').innerHTML = calls.map(callHtml).join('');
+    this.calls.unshift(entry);
+    if (this.calls.length > CALLS_SHOWN) this.calls.pop();
+    $('calls').innerHTML = this.calls.map(callHtml).join('');
     return entry;
   }
+}
 
-  const clientNode = (): number => Number($<HTMLSelectElement>('cnode').value);
-  const keyName = (): string => $<HTMLInputElement>('kname').value;
-  const message = (): Uint8Array => new TextEncoder().encode($<HTMLInputElement>('msg').value);
+const clientNode = (): number => Number($<HTMLSelectElement>('cnode').value);
+const keyName = (): string => $<HTMLInputElement>('kname').value;
+const message = (): Uint8Array => new TextEncoder().encode($<HTMLInputElement>('msg').value);
 
+/** Wires the pane's buttons; returns the operations (the end-to-end tests call them too). */
+export function clientPane(pool: ShownPool) {
+  const pane = new ClientPane(pool);
   const ops = {
-    login: (index = clientNode()) => call('login', index, async () => 'logged in'),
+    login: (index = clientNode()) => pane.call('login', index, async () => 'logged in'),
     create: (
       index = clientNode(),
       name = keyName(),
       type = $<HTMLSelectElement>('ktype').value as KeyType,
     ) =>
-      call('create key', index, async (client) =>
+      pane.call('create key', index, async (client) =>
         JSON.stringify(await client.generateKey(name, type)),
       ),
     sign: (index = clientNode(), name = keyName()) =>
-      call('sign', index, async (client) => {
-        lastSignature = await client.sign(name, message());
-        return toHex(lastSignature);
+      pane.call('sign', index, async (client) => {
+        pane.lastSignature = await client.sign(name, message());
+        return toHex(pane.lastSignature);
       }),
     verify: (index = clientNode(), name = keyName()) =>
-      call('verify', index, async (client) =>
-        String(await client.verify(name, message(), lastSignature ?? new Uint8Array(64))),
+      pane.call('verify', index, async (client) =>
+        String(await client.verify(name, message(), pane.lastSignature ?? new Uint8Array(64))),
       ),
     encrypt: (index = clientNode(), name = keyName()) =>
-      call('encrypt', index, async (client) => toHex(await client.encrypt(name, message()))),
+      pane.call('encrypt', index, async (client) => toHex(await client.encrypt(name, message()))),
     list: (index = clientNode()) =>
-      call('list keys', index, async (client) => JSON.stringify(await client.listKeys())),
+      pane.call('list keys', index, async (client) => JSON.stringify(await client.listKeys())),
   };
   for (const op of ['login', 'create', 'sign', 'verify', 'encrypt', 'list'] as const)
     $(op).onclick = () => void ops[op]();

@@ -42,6 +42,32 @@ const listed = async (page: Page, node: number): Promise<string> => {
   return call.result;
 };
 
+/** The backup button of node `index`: the file offered for download, which Node reads as the
+ * backup of this pool at `sp` (what hsmpool restore would check). */
+async function backupFromPage(page: Page, index: number, sp: string): Promise<Uint8Array> {
+  await page.evaluate((i) => (globalThis as any).hsmpool.select(i), index);
+  await page.click('#ctl-backup');
+  await page.waitForSelector('#backupfile');
+  expect(await page.locator('#coout').innerText()).toContain(`SP ${sp.split('/')[0]}`);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#backupfile')]);
+  const file = new Uint8Array(readFileSync(await download.path()));
+  const saved = await page.evaluate(() => JSON.parse(localStorage.getItem('hsmpool.tab-pool')!));
+  const { header } = decodeBackup(file, fromHex(saved.svmk)!);
+  const spvv = header.spvv.toString(16).padStart(4, '0').toUpperCase();
+  expect(`${hex16(header.sp)}/${spvv}`).toBe(sp);
+  expect(hex16(header.poolId)).toBe(saved.poolId.toUpperCase());
+  return file;
+}
+
+/** Chooses a backup file in the page's file field (what restore then uses). */
+async function chooseFile(page: Page, name: string, bytes: Uint8Array): Promise<void> {
+  const buffer = Buffer.from(bytes);
+  await page.setInputFiles('#backupin', { name, mimeType: 'application/octet-stream', buffer });
+  await page.waitForFunction(() =>
+    /ready to restore/.test(document.getElementById('coout')!.textContent!),
+  );
+}
+
 describe.skipIf(CHROMIUM === undefined)('backup and restore from the page, in Chromium', () => {
   let web: WebHarness;
   let page: Page;
@@ -60,23 +86,7 @@ describe.skipIf(CHROMIUM === undefined)('backup and restore from the page, in Ch
     expect((await create(page, 0, 'before-backup')).code).toBe(0);
     const atBackup = await equalSp(page, 3, { not: empty });
 
-    // The backup button of node 2: the file is offered as a download.
-    await page.evaluate(() => (globalThis as any).hsmpool.select(1));
-    await page.click('#ctl-backup');
-    await page.waitForSelector('#backupfile');
-    expect(await page.locator('#coout').innerText()).toContain(`SP ${atBackup.split('/')[0]}`);
-    const [download] = await Promise.all([
-      page.waitForEvent('download'),
-      page.click('#backupfile'),
-    ]);
-    const file = new Uint8Array(readFileSync(await download.path()));
-    // Node reads it as the backup of this pool at that SP (what hsmpool restore would check).
-    const saved = await page.evaluate(() => JSON.parse(localStorage.getItem('hsmpool.tab-pool')!));
-    const { header } = decodeBackup(file, fromHex(saved.svmk)!);
-    expect(`${hex16(header.sp)}/${header.spvv.toString(16).padStart(4, '0').toUpperCase()}`).toBe(
-      atBackup,
-    );
-    expect(hex16(header.poolId)).toBe(saved.poolId.toUpperCase());
+    const file = await backupFromPage(page, 1, atBackup);
 
     // The pool moves on.
     expect((await create(page, 0, 'after-backup')).code).toBe(0);
@@ -85,14 +95,7 @@ describe.skipIf(CHROMIUM === undefined)('backup and restore from the page, in Ch
     // A damaged file: refused with its documented code; node 3 comes back as it was.
     const damaged = file.slice();
     damaged[damaged.length - 40] ^= 0xff;
-    await page.setInputFiles('#backupin', {
-      name: 'damaged.backup',
-      mimeType: 'application/octet-stream',
-      buffer: Buffer.from(damaged),
-    });
-    await page.waitForFunction(() =>
-      /ready to restore/.test(document.getElementById('coout')!.textContent!),
-    );
+    await chooseFile(page, 'damaged.backup', damaged);
     await page.evaluate(() => (globalThis as any).hsmpool.select(2));
     await page.click('#ctl-restore-node');
     await page.waitForFunction(() =>
@@ -104,14 +107,7 @@ describe.skipIf(CHROMIUM === undefined)('backup and restore from the page, in Ch
     expect(await equalSp(page, 3, { is: moved })).toBe(moved);
 
     // The good file into every node: the pool is back at the backup's SP.
-    await page.setInputFiles('#backupin', {
-      name: download.suggestedFilename(),
-      mimeType: 'application/octet-stream',
-      buffer: Buffer.from(file),
-    });
-    await page.waitForFunction(() =>
-      /ready to restore/.test(document.getElementById('coout')!.textContent!),
-    );
+    await chooseFile(page, 'pool.backup', file);
     await page.click('#ctl-restore-pool');
     await page.waitForFunction(() =>
       /node 3: /.test(document.getElementById('coout')!.textContent!),
