@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, nodeDir } from '../../host/cli/up-command.ts';
 import { freePort } from '../../host/testing/free-port.node.ts';
 import { consoleJson, killAll, startNodeProcess } from '../processes.ts';
-import { CHROMIUM, screenshotPath, startWeb, type WebHarness } from './browser.ts';
+import { CHROMIUM, screenshot, startWeb, type WebHarness } from './browser.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 const data = mkdtempSync(join(tmpdir(), 'hsmpool-web-'));
@@ -65,9 +65,7 @@ describe.skipIf(CHROMIUM === undefined)('the page attached to a pool of processe
     const shown = await page.evaluate(() => (globalThis as any).hsmpool.sps());
     expect(shown).toEqual(expected);
     expect(new Set(shown).size).toBe(1);
-    await page.screenshot({
-      path: screenshotPath('page-processes.png'),
-    });
+    await screenshot(page, 'page-processes.png');
     expect(errors).toEqual([]);
   });
 

@@ -9,7 +9,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeBackup, hex16 } from '../../host/backup/format.ts';
 import { fromHex } from '../../host/wire/bytes.ts';
-import { CHROMIUM, screenshotPath, startWeb, type WebHarness } from './browser.ts';
+import { CHROMIUM, screenshot, startWeb, type WebHarness } from './browser.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
@@ -114,12 +114,7 @@ describe.skipIf(CHROMIUM === undefined)('backup and restore from the page, in Ch
     );
     expect(await page.locator('#coout').innerText()).toMatch(/node 1: restored: \d+ records/);
     expect(await equalSp(page, 3, { is: atBackup })).toBe(atBackup);
-    // The tables (rebuilt four times a second) show it too, before the screenshot.
-    await page.waitForFunction((sp) => {
-      const cells = Array.from(document.querySelectorAll<HTMLElement>('#nodes td.sp'));
-      return cells.length === 3 && cells.every((cell) => cell.innerText.trim() === sp);
-    }, atBackup.split('/')[0]);
-    await page.screenshot({ path: screenshotPath('page-restored.png'), fullPage: true });
+    await screenshot(page, 'page-restored.png', true);
     const keys = await listed(page, 2);
     expect(keys).toContain('"before-backup"');
     expect(keys).not.toContain('"after-backup"');
