@@ -1,7 +1,7 @@
 // The dashboard on real processes: the page attached to a 3-process pool started here logs in
 // as the remote console does (SCRAM over the browser's WebSocket) and shows the same SPs as the
-// console's `info --json`; a wrong password and a refused node-down show their documented
-// codes and change nothing.
+// console's `info --json`; a wrong password, an unreachable pool and a refused node-down show
+// their documented codes and change nothing.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -48,6 +48,19 @@ describe.skipIf(CHROMIUM === undefined)('the page attached to a pool of processe
     );
     expect(await page.locator('#attacherror').innerText()).toMatch(/AUTH_FAILED/);
     expect(await page.evaluate(() => (globalThis as any).hsmpool)).toBeUndefined();
+  });
+
+  it('an unreachable pool shows its network code and attaches nothing', async () => {
+    const nobody = `127.0.0.1:${await freePort()}`;
+    const { page: lonely } = await web.open(`?pool=${nobody}`);
+    await lonely.fill('#attachpass', password);
+    await lonely.click('#attachgo');
+    await lonely.waitForFunction(() =>
+      /\d+ \w+:/.test(document.getElementById('attacherror')!.textContent!),
+    );
+    expect(await lonely.locator('#attacherror').innerText()).toMatch(/^-?\d+ NET_\w+: /);
+    expect(await lonely.evaluate(() => (globalThis as any).hsmpool)).toBeUndefined();
+    await lonely.close();
   });
 
   it('logs in over WebSocket and shows every node with the SPs of the console’s info --json', async () => {
