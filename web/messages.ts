@@ -31,6 +31,8 @@ export interface NodeConfig {
   readonly join?: { readonly donor: string };
   /** Protocol ticks per second (100 at full speed). */
   readonly ticksPerSecond: number;
+  /** A backup file to restore into the database before recovery (`hsmpool restore`). */
+  readonly restore?: Uint8Array;
 }
 
 export type PageToWorker =
@@ -55,6 +57,8 @@ export type PageToWorker =
   | { t: 'copen'; conn: number; path: '/client' | '/console' }
   | { t: 'cframe'; conn: number; text: string }
   | { t: 'cclose'; conn: number }
+  /** A client session over a port of its own (its frames never cross the page's thread). */
+  | { t: 'cport'; port: MessagePort }
   | { t: 'console'; id: number; line: string; kind: 'local' | 'remote' }
   | { t: 'clock'; ticksPerSecond: number; paused: boolean }
   | { t: 'step'; ticks: number };
@@ -72,6 +76,8 @@ export type WorkerToPage =
   | { t: 'failed'; index: number; message: string; code?: number }
   | { t: 'progress'; index: number; progress: JoinProgress }
   | { t: 'joined'; index: number; poolId: string }
+  /** The outcome of a restore (code 0, or why it was refused and nothing changed). */
+  | { t: 'restored'; index: number; code: number; text: string }
   | { t: 'dial'; conn: number; to: string }
   /** Frames this node sent since its last report: [peer, bytes] pairs (the picture's dots). */
   | { t: 'flights'; sent: number[] }

@@ -9,7 +9,7 @@ import { webSocketConnections, type WebSocketConstructor } from '../host/client/
 import { CODE, HsmError, describe } from '../host/core/codes.ts';
 import { RemoteConsole } from '../host/client/remote-console.ts';
 import type { NodeStatus } from './messages.ts';
-import type { ConsoleAnswer, Flight, TabNode } from './tab-pool.ts';
+import { newTabNode, type ConsoleAnswer, type Flight, type TabNode } from './tab-pool.ts';
 
 /** How often each node's `info` is polled. */
 export const POLL_MS = 500;
@@ -77,19 +77,9 @@ export class RemotePool {
   }
 
   private addNode(address: string, id: string): TabNode {
-    const node: TabNode = {
-      index: this.nodes.length,
-      address,
-      id,
-      worker: undefined,
-      alive: true,
-      ready: false,
-      paused: false,
-      status: undefined,
-      failure: undefined,
-      startedAt: performance.now(),
-      recoveredMs: undefined,
-    };
+    const node = newTabNode(this.nodes.length, address, id);
+    node.alive = true;
+    node.startedAt = performance.now();
     this.nodes.push(node);
     this.onChange?.();
     return node;

@@ -13,7 +13,7 @@ import type { SimParams } from '../host/sim/params.ts';
 import { runSeed, type SimResult } from '../host/sim/run.ts';
 import type { SimNode, World } from '../host/sim/world.ts';
 import type { NodeStatus } from './messages.ts';
-import type { ConsoleAnswer, Flight, TabNode } from './tab-pool.ts';
+import { newTabNode, type ConsoleAnswer, type Flight, type TabNode } from './tab-pool.ts';
 
 /** The simulator's SVMK (scripts/sim.ts): the same key gives the same Sync-Points. */
 export const SIM_SVMK = new Uint8Array(32).fill(0x42);
@@ -147,19 +147,7 @@ export class ReplayPool {
     world.nodes.forEach((simNode, index) => {
       let node = this.nodes[index];
       if (!node) {
-        node = {
-          index,
-          address: `sim node ${index + 1}`,
-          id: simNode.id,
-          worker: undefined,
-          alive: false,
-          ready: false,
-          paused: false,
-          status: undefined,
-          failure: undefined,
-          startedAt: 0,
-          recoveredMs: undefined,
-        };
+        node = newTabNode(index, `sim node ${index + 1}`, simNode.id);
         this.nodes.push(node);
         changed = true;
       }

@@ -23,6 +23,8 @@ export const TAB_NODES_MAX = 16;
 /** Protocol ticks per second at full speed (TICK_MS = 10). */
 export const FULL_SPEED_TICKS = 100;
 const STORAGE_KEY = 'hsmpool.tab-pool';
+/** Frames in flight the picture keeps, at most. */
+const FLIGHTS_MAX = 2000;
 
 export interface SavedPool {
   readonly domain: string;
@@ -50,6 +52,23 @@ export interface TabNode {
   recoveredMs: number | undefined;
   /** A node joining by live-sync: how far the pool image came. */
   progress?: JoinProgress;
+}
+
+/** A node of the picture, not started yet (alive and ready come with its life). */
+export function newTabNode(index: number, address: string, id: string): TabNode {
+  return {
+    index,
+    address,
+    id,
+    worker: undefined,
+    alive: false,
+    ready: false,
+    paused: false,
+    status: undefined,
+    failure: undefined,
+    startedAt: 0,
+    recoveredMs: undefined,
+  };
 }
 
 /** A frame the page relayed (the dashboard draws it in flight). */
@@ -93,21 +112,11 @@ export class TabPool {
   private constructor(
     readonly saved: SavedPool,
     private readonly wasmUrl: string,
-    private readonly workerUrl: string,
+    readonly workerUrl: string,
   ) {
-    this.nodes = [...saved.founders, ...(saved.added ?? [])].map((founder, index) => ({
-      index,
-      address: founder.address,
-      id: founder.id,
-      worker: undefined,
-      alive: false,
-      ready: false,
-      paused: false,
-      status: undefined,
-      failure: undefined,
-      startedAt: 0,
-      recoveredMs: undefined,
-    }));
+    this.nodes = [...saved.founders, ...(saved.added ?? [])].map((founder, index) =>
+      newTabNode(index, founder.address, founder.id),
+    );
   }
 
   /** The saved pool, or a new one of `count` appliances. */
@@ -170,7 +179,7 @@ export class TabPool {
 
   // ---- life of a node ----
 
-  startNode(index: number): void {
+  startNode(index: number, restore?: Uint8Array): void {
     const node = this.nodes[index];
     if (node.alive) return;
     const worker = new Worker(this.workerUrl, { type: 'module', name: `appliance-${index + 1}` });
@@ -199,6 +208,7 @@ export class TabPool {
       bootstrapPassword: index === 0 && !this.saved.bootstrapped ? this.saved.password : undefined,
       join: this.joinFor(index),
       ticksPerSecond: this.ticksPerSecond,
+      restore,
     };
     worker.postMessage({ t: 'start', config } satisfies PageToWorker);
     if (this.stepping) this.post(index, { t: 'clock', ticksPerSecond: 0, paused: true });
@@ -229,19 +239,7 @@ export class TabPool {
     const added = { id: random.id64(), address: `10.0.0.${index + 1}:7001`, joined: false };
     this.saved.added = [...(this.saved.added ?? []), added];
     TabPool.save(this.saved);
-    const node: TabNode = {
-      index,
-      address: added.address,
-      id: added.id,
-      worker: undefined,
-      alive: false,
-      ready: false,
-      paused: false,
-      status: undefined,
-      failure: undefined,
-      startedAt: 0,
-      recoveredMs: undefined,
-    };
+    const node = newTabNode(index, added.address, added.id);
     this.nodes.push(node);
     this.startNode(index);
     return node;
@@ -268,6 +266,18 @@ export class TabPool {
   restart(index: number): void {
     this.kill(index);
     this.startNode(index);
+  }
+
+  /** Offline restore, as `hsmpool restore` on a stopped node: the worker is killed, and a new
+   * one restores the backup into its database, then recovers. A refused backup (damaged, of
+   * another pool) changes nothing: the node recovers what it had. Resolves with the outcome. */
+  restore(index: number, backup: Uint8Array): Promise<ConsoleAnswer> {
+    this.kill(index);
+    return new Promise((resolve) => {
+      // Restore outcomes wait under a negative id per node (console ids are positive).
+      this.consoles.set(-index - 1, resolve);
+      this.startNode(index, backup);
+    });
   }
 
   /** A paused node neither ticks nor receives (frames wait for it), like SIGSTOP. */
@@ -385,6 +395,17 @@ export class TabPool {
     },
   };
 
+  /** A client session with appliance `index` over a port of its own: hand the port to a
+   * worker and the session's frames never cross the page's thread (bench:web's writers). */
+  clientPort(index: number): MessagePort {
+    const node = this.nodes[index];
+    if (!node.alive || !node.ready)
+      throw new HsmError(CODE.NET_CONNECT_FAILED, `${node.address} does not answer`);
+    const channel = new MessageChannel();
+    this.post(index, { t: 'cport', port: channel.port2 }, [channel.port2]);
+    return channel.port1;
+  }
+
   // ---- plumbing ----
 
   private pageConn(): number {
@@ -407,6 +428,36 @@ export class TabPool {
     const node = this.nodes[index];
     if (!node.alive) return; // a terminated worker's last messages
     switch (message.t) {
+      case 'dial':
+        return this.dialed(index, message.conn, message.to);
+      case 'flights':
+        return this.flown(index, message.sent);
+      case 'cframe':
+        return this.clients.get(message.conn)?.listener?.frame(message.text);
+      case 'cclose': {
+        const client = this.clients.get(message.conn);
+        this.clients.delete(message.conn);
+        return client?.listener?.closed(message.reason || `closed (${message.code})`);
+      }
+      case 'console':
+      case 'restored': {
+        const id = message.t === 'console' ? message.id : -index - 1;
+        const resolve = this.consoles.get(id);
+        this.consoles.delete(id);
+        return resolve?.(message.t === 'console' ? message.result : message);
+      }
+      case 'log':
+        this.log.push(`node ${index + 1}: ${message.line}`);
+        if (this.log.length > 200) this.log.splice(0, this.log.length - 200);
+        return;
+      default:
+        return this.lifeOf(node, message);
+    }
+  }
+
+  /** A worker's news about its appliance's life: ready, joining, joined, failed, its status. */
+  private lifeOf(node: TabNode, message: WorkerToPage): void {
+    switch (message.t) {
       case 'ready':
         node.ready = true;
         node.recoveredMs = message.recoveredMs;
@@ -417,7 +468,7 @@ export class TabPool {
         this.onStatus?.();
         break;
       case 'joined': {
-        const added = this.saved.added?.[index - this.saved.founders.length];
+        const added = this.saved.added?.[node.index - this.saved.founders.length];
         if (added) {
           added.joined = true;
           TabPool.save(this.saved);
@@ -426,68 +477,45 @@ export class TabPool {
       }
       case 'failed':
         node.failure = message.message;
-        this.log.push(`node ${index + 1}: ${message.message}`);
+        this.log.push(`node ${node.index + 1}: ${message.message}`);
         this.onChange?.();
         break;
       case 'status':
         node.status = message.status;
-        if (index === 0 && message.status.bootstrapped && !this.saved.bootstrapped) {
+        if (node.index === 0 && message.status.bootstrapped && !this.saved.bootstrapped) {
           this.saved.bootstrapped = true;
           TabPool.save(this.saved);
         }
         this.onStatus?.();
         break;
-      case 'dial': {
-        const target = this.nodes.find((candidate) => candidate.address === message.to);
-        if (!target || !target.alive || this.isCut(index, target.index)) {
-          this.post(index, {
-            t: 'dialed',
-            conn: message.conn,
-            ok: false,
-            code: CODE.CANNOT_P2P_CONNECT,
-            message: `nothing reachable listens at ${message.to}`,
-          });
-          break;
-        }
-        // A new connection: one port each; frames then go worker to worker.
-        const channel = new MessageChannel();
-        this.post(target.index, { t: 'accept', port: channel.port2, peer: index }, [channel.port2]);
-        this.post(
-          index,
-          { t: 'dialed', conn: message.conn, ok: true, port: channel.port1, peer: target.index },
-          [channel.port1],
-        );
-        break;
-      }
-      case 'flights': {
-        const at = performance.now();
-        for (let i = 0; i < message.sent.length; i += 2) {
-          this.framesRelayed++;
-          this.flights.push({ from: index, to: message.sent[i], bytes: message.sent[i + 1], at });
-        }
-        if (this.flights.length > 2000) this.flights.splice(0, this.flights.length - 2000);
-        break;
-      }
-      case 'cframe':
-        this.clients.get(message.conn)?.listener?.frame(message.text);
-        break;
-      case 'cclose': {
-        const client = this.clients.get(message.conn);
-        this.clients.delete(message.conn);
-        client?.listener?.closed(message.reason || `closed (${message.code})`);
-        break;
-      }
-      case 'console': {
-        const resolve = this.consoles.get(message.id);
-        this.consoles.delete(message.id);
-        resolve?.(message.result);
-        break;
-      }
-      case 'log':
-        this.log.push(`node ${index + 1}: ${message.line}`);
-        if (this.log.length > 200) this.log.splice(0, this.log.length - 200);
-        break;
     }
+  }
+
+  /** A worker dials an address: refused if nothing alive is there or the cable is cut; else
+   * one port of a new MessageChannel each, and the frames then go worker to worker. */
+  private dialed(index: number, conn: number, to: string): void {
+    const target = this.nodes.find((candidate) => candidate.address === to);
+    if (!target || !target.alive || this.isCut(index, target.index)) {
+      const message = `nothing reachable listens at ${to}`;
+      this.post(index, { t: 'dialed', conn, ok: false, code: CODE.CANNOT_P2P_CONNECT, message });
+      return;
+    }
+    const channel = new MessageChannel();
+    this.post(target.index, { t: 'accept', port: channel.port2, peer: index }, [channel.port2]);
+    this.post(index, { t: 'dialed', conn, ok: true, port: channel.port1, peer: target.index }, [
+      channel.port1,
+    ]);
+  }
+
+  /** The frames a worker sent since its last report: the picture's dots. */
+  private flown(index: number, sent: number[]): void {
+    const at = performance.now();
+    for (let i = 0; i < sent.length; i += 2) {
+      this.framesRelayed++;
+      this.flights.push({ from: index, to: sent[i], bytes: sent[i + 1], at });
+    }
+    if (this.flights.length > FLIGHTS_MAX)
+      this.flights.splice(0, this.flights.length - FLIGHTS_MAX);
   }
 }
 

@@ -1,15 +1,18 @@
 // One appliance in a Web Worker: the real NodeHost (recovery, runtime, replication, live-sync
 // donor), the real Service and its session server, IndexedDB storage and peer links whose
-// sockets the page relays. `worker.terminate()` in the page is this appliance's kill -9.
+// connections the page hands over (worker-links.ts). `worker.terminate()` in the page is this
+// appliance's kill -9.
 
 import { TICK_MS } from '../host/appliance/appliance.ts';
 import { liveSyncJoin, type Joined } from '../host/appliance/live-sync.ts';
 import { NodeHost } from '../host/appliance/node-host.ts';
+import { restoreBackup } from '../host/backup/restore.ts';
 import { SessionServer, applianceBackend } from '../host/server/sessions.ts';
 import { runCommand } from '../host/server/console-commands.ts';
 import { CODE, HsmError, describe } from '../host/core/codes.ts';
 import { Core } from '../host/core/core.ts';
 import { deriveSyncPointKey } from '../host/core/keys.ts';
+import { toPoolNode } from '../host/log/log-records.ts';
 import { Random } from '../host/protocol/random.ts';
 import type { NodeId } from '../host/protocol/types.ts';
 import { secureRandomBytes } from '../host/wire/random.ts';
@@ -17,134 +20,38 @@ import { Service } from '../host/service/service.ts';
 import { bootstrapPool } from '../host/service/users.ts';
 import { IndexedDbStorage } from '../host/storage/indexeddb.ts';
 import { PeerLinkTransport } from '../host/transport/peer-link.ts';
-import type { ClientConnection, FramedSocket } from '../host/transport/transport.ts';
-import type { NodeConfig, NodeStatus, PageToWorker, WorkerToPage } from './messages.ts';
+import type { FramedSocket } from '../host/transport/transport.ts';
+import type { NodeConfig, NodeStatus, PageToWorker } from './messages.ts';
+import { runLoad, type LoadAnswer, type LoadRequest } from './load-worker.ts';
 import { toHex64 } from '../host/wire/bytes.ts';
+import {
+  PageClientConnection,
+  PortSocket,
+  clients,
+  hold,
+  post,
+  sockets,
+  takeFlights,
+} from './worker-links.ts';
 
 const scope = globalThis as unknown as {
-  postMessage(message: WorkerToPage, transfer?: Transferable[]): void;
-  onmessage: ((event: MessageEvent<PageToWorker>) => void) | null;
+  onmessage: ((event: MessageEvent<PageToWorker | LoadRequest>) => void) | null;
+  /** A writers' worker answers once (web/load.ts). */
+  postMessage(message: LoadAnswer | { error: string }): void;
 };
-const post = (message: WorkerToPage, transfer?: Transferable[]): void =>
-  scope.postMessage(message, transfer);
 
 /** Closing code of a connection cut by a pulled cable or a dead process. */
 const ABNORMAL = 1006;
-/** How often the worker reports its state to the dashboard. */
-const STATUS_MS = 100;
+/** How often the worker reports its state to the dashboard (its tables are rebuilt four times
+ * a second; with 16 workers, reports every 100 ms cost the page's thread three times more). */
+const STATUS_MS = 250;
+/** How often the frames sent are reported to the page (the picture's dots; a dot flies 350 ms). */
+const FLIGHTS_MS = 100;
 /** Bootstrap write retry while the pool is not writable yet. */
 const BOOTSTRAP_RETRY_MS = 500;
 
-/** Frames a peer connection carries: a sealed frame, or the other end's close. */
-type PortMessage = Uint8Array | { close: number; reason: string };
-
-/** One end of a peer connection: a MessagePort straight to the other appliance's worker. */
-class PortSocket implements FramedSocket {
-  closed = false;
-  private frameHandler: ((frame: Uint8Array) => void) | undefined;
-  private closeHandler: ((code: number, reason: string) => void) | undefined;
-  constructor(
-    private readonly port: MessagePort,
-    readonly peer: number,
-  ) {
-    sockets.add(this);
-    port.onmessage = (event: MessageEvent<PortMessage>) => {
-      if (!holding) return this.receive(event.data);
-      if (held.length >= HELD_FRAMES_MAX) held.shift();
-      held.push(() => this.receive(event.data));
-    };
-  }
-  private receive(message: PortMessage): void {
-    if (message instanceof Uint8Array) {
-      if (!this.closed) this.frameHandler?.(message);
-    } else this.shut(message.close, message.reason);
-  }
-  send(frame: Uint8Array, onWritten?: () => void): void {
-    if (this.closed) return;
-    const copy = frame.slice();
-    this.port.postMessage(copy, [copy.buffer]);
-    if (flights.length < FLIGHTS_REPORTED_MAX) flights.push(this.peer, copy.byteLength);
-    if (onWritten) queueMicrotask(onWritten);
-  }
-  bufferedBytes(): number {
-    return 0;
-  }
-  close(code: number, reason: string): void {
-    if (this.closed) return;
-    this.port.postMessage({ close: code, reason } satisfies PortMessage);
-    this.shut(code, reason);
-  }
-  /** Ends this side: no more frames either way; the transport hears of it once. */
-  shut(code: number, reason: string): void {
-    if (this.closed) return;
-    this.closed = true;
-    sockets.delete(this);
-    this.port.close();
-    queueMicrotask(() => this.closeHandler?.(code, reason));
-  }
-  onFrame(handler: (frame: Uint8Array) => void): void {
-    this.frameHandler = handler;
-  }
-  onClose(handler: (code: number, reason: string) => void): void {
-    this.closeHandler = handler;
-  }
-}
-
-/** A client or console session opened by the page. */
-class PageClientConnection implements ClientConnection {
-  readonly remoteAddress = 'page';
-  private closed = false;
-  private messageHandler: ((bytes: Uint8Array) => void) | undefined;
-  private closeHandler: ((code: number, reason: string) => void) | undefined;
-  constructor(
-    readonly conn: number,
-    readonly path: '/client' | '/console',
-  ) {}
-  send(bytes: Uint8Array): void {
-    if (!this.closed) post({ t: 'cframe', conn: this.conn, text: decoder.decode(bytes) });
-  }
-  bufferedBytes(): number {
-    return 0;
-  }
-  onMessage(handler: (bytes: Uint8Array) => void): void {
-    this.messageHandler = handler;
-  }
-  onClose(handler: (code: number, reason: string) => void): void {
-    this.closeHandler = handler;
-  }
-  close(code = 1000, reason = ''): void {
-    if (this.closed) return;
-    post({ t: 'cclose', conn: this.conn, code, reason });
-    this.shut(code, reason);
-  }
-  shut(code: number, reason: string): void {
-    if (this.closed) return;
-    this.closed = true;
-    clients.delete(this.conn);
-    this.closeHandler?.(code, reason);
-  }
-  deliver(text: string): void {
-    if (!this.closed) this.messageHandler?.(encoder.encode(text));
-  }
-}
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-const sockets = new Set<PortSocket>();
-/** Frames sent since the last report, as [peer, bytes] pairs. */
-let flights: number[] = [];
-/** At most this many frames per report (a picture does not need more). */
-const FLIGHTS_REPORTED_MAX = 1000;
-/** How often the frames sent are reported to the page. */
-const FLIGHTS_MS = 50;
-/** While paused: received frames wait here. */
-let holding = false;
-let held: (() => void)[] = [];
-/** Frames held for a paused node, at most (older ones are dropped, as a full socket buffer would). */
-const HELD_FRAMES_MAX = 4096;
 const dials = new Map<number, { resolve: (s: FramedSocket) => void; reject: (e: Error) => void }>();
-const clients = new Map<number, PageClientConnection>();
-/** Connections this worker dials: odd numbers above its index's range (the page's are even). */
+/** Connections this worker dials: numbered in its index's range (the page's are above 2^30). */
 let nextConn = 1;
 let config: NodeConfig | undefined;
 let node: NodeHost | undefined;
@@ -186,43 +93,65 @@ function status(): NodeStatus {
   };
 }
 
-async function start(options: NodeConfig): Promise<void> {
-  config = options;
-  const began = performance.now();
-  const module = await WebAssembly.compileStreaming(fetch(options.wasmUrl));
-  const spKey = deriveSyncPointKey(options.svmk);
-  const newCore = (): Core => {
-    const core = Core.fromModule(module);
-    core.setKey(spKey);
-    return core;
-  };
-  const storage = await IndexedDbStorage.open(options.database);
-  const seed = new DataView(secureRandomBytes(4).buffer).getUint32(0);
-  let joined: Joined | undefined;
-  let poolId = BigInt(`0x${options.poolId}`);
-  let founders = options.founders;
-  if (options.join) {
-    // A new node: the pool image by live-sync from a member, on the transport it keeps.
-    transport = new PeerLinkTransport({ nodeId: options.id as NodeId, svmk: options.svmk, dial });
-    joined = await liveSyncJoin({
-      id: options.id as NodeId,
-      address: options.address,
-      domain: options.domain,
-      svmk: options.svmk,
-      donor: { address: options.join.donor },
-      transport,
-      dial,
-      core: newCore(),
+const errorText = (error: unknown): string =>
+  error instanceof Error ? error.message : String(error);
+
+/** Offline restore before recovery, as `hsmpool restore` does; a refusal changes nothing. */
+async function restore(options: NodeConfig, storage: IndexedDbStorage, newCore: () => Core) {
+  const index = options.index;
+  try {
+    const result = await restoreBackup(
+      newCore(),
+      newCore(),
       storage,
-      randomBytes: secureRandomBytes,
-      onProgress: (progress) => post({ t: 'progress', index: options.index, progress }),
-    });
-    poolId = joined.poolIdValue;
-    founders = joined.membership.founders;
-    post({ t: 'joined', index: options.index, poolId: toHex64(poolId) });
+      options.restore!,
+      options.svmk,
+      {
+        poolId: BigInt(`0x${options.poolId}`),
+        domain: options.domain,
+        founders: options.founders.map(toPoolNode),
+      },
+    );
+    const sp = result.syncPoint;
+    const text = `restored: ${sp.count} records, SP ${sp.hex} SPVV ${sp.spvvHex}`;
+    post({ t: 'restored', index, code: 0, text });
+  } catch (error) {
+    const code = error instanceof HsmError ? error.code : CODE.OPERATION_FAILED;
+    const text = `restore refused, nothing changed: ${describe(code).name} (${code}): ${errorText(error)}`;
+    post({ t: 'restored', index, code, text });
   }
+}
+
+/** A new node: the pool image by live-sync from a member, on the transport it keeps. */
+async function join(options: NodeConfig, storage: IndexedDbStorage, core: Core): Promise<Joined> {
+  transport = new PeerLinkTransport({ nodeId: options.id as NodeId, svmk: options.svmk, dial });
+  const joined = await liveSyncJoin({
+    id: options.id as NodeId,
+    address: options.address,
+    domain: options.domain,
+    svmk: options.svmk,
+    donor: { address: options.join!.donor },
+    transport,
+    dial,
+    core,
+    storage,
+    randomBytes: secureRandomBytes,
+    onProgress: (progress) => post({ t: 'progress', index: options.index, progress }),
+  });
+  post({ t: 'joined', index: options.index, poolId: toHex64(joined.poolIdValue) });
+  return joined;
+}
+
+/** Recovery from storage (or the joined image), as a node process opens. */
+function open(
+  options: NodeConfig,
+  storage: IndexedDbStorage,
+  newCore: () => Core,
+  joined: Joined | undefined,
+): Promise<NodeHost> {
+  const seed = new DataView(secureRandomBytes(4).buffer).getUint32(0);
   const joinTransport = transport;
-  node = await NodeHost.open(
+  return NodeHost.open(
     {
       address: options.address,
       svmk: options.svmk,
@@ -243,11 +172,27 @@ async function start(options: NodeConfig): Promise<void> {
     {
       id: options.id as NodeId,
       domain: options.domain,
-      poolId,
-      founders,
+      poolId: joined?.poolIdValue ?? BigInt(`0x${options.poolId}`),
+      founders: joined?.membership.founders ?? options.founders,
     },
     joined,
   );
+}
+
+async function start(options: NodeConfig): Promise<void> {
+  config = options;
+  const began = performance.now();
+  const module = await WebAssembly.compileStreaming(fetch(options.wasmUrl));
+  const spKey = deriveSyncPointKey(options.svmk);
+  const newCore = (): Core => {
+    const core = Core.fromModule(module);
+    core.setKey(spKey);
+    return core;
+  };
+  const storage = await IndexedDbStorage.open(options.database);
+  if (options.restore) await restore(options, storage, newCore);
+  const joined = options.join ? await join(options, storage, newCore()) : undefined;
+  node = await open(options, storage, newCore, joined);
   const service = new Service(applianceBackend(node, options.svmk, secureRandomBytes, Date.now));
   sessions = new SessionServer(node, service);
   setClock(options.ticksPerSecond, false);
@@ -260,9 +205,8 @@ async function start(options: NodeConfig): Promise<void> {
   for (const message of early.splice(0)) handle(message);
   setInterval(() => post({ t: 'status', status: status() }), STATUS_MS);
   setInterval(() => {
-    if (flights.length === 0) return;
-    post({ t: 'flights', sent: flights });
-    flights = [];
+    const sent = takeFlights();
+    if (sent.length > 0) post({ t: 'flights', sent });
   }, FLIGHTS_MS);
   if (options.bootstrapPassword !== undefined) void bootstrap(options.bootstrapPassword, newCore);
   else bootstrapped = true;
@@ -281,13 +225,49 @@ async function bootstrap(password: string, newCore: () => Core): Promise<void> {
   bootstrapped = true;
 }
 
+/** The page handed over a peer connection (accepted or dialed), or cut some. */
+function peerMessage(message: PageToWorker & { t: 'accept' | 'dialed' | 'drop' }): void {
+  if (message.t === 'accept') {
+    transport!.accept(new PortSocket(message.port, message.peer));
+  } else if (message.t === 'drop') {
+    for (const socket of [...sockets])
+      if (socket.peer === message.peer) socket.close(ABNORMAL, message.reason);
+  } else {
+    const waiting = dials.get(message.conn);
+    dials.delete(message.conn);
+    if (!waiting) message.port?.close();
+    else if (message.ok && message.port && message.peer !== undefined)
+      waiting.resolve(new PortSocket(message.port, message.peer));
+    else
+      waiting.reject(
+        new HsmError(message.code ?? CODE.CANNOT_P2P_CONNECT, message.message ?? 'unreachable'),
+      );
+  }
+}
+
+/** A console command from the page, run as this node's remote (or local) console runs it. */
+function consoleCommand(id: number, line: string, kind: 'local' | 'remote'): void {
+  const context = {
+    liveSync: (target?: string) => node!.liveSync(target),
+    backup: { svmk: config!.svmk },
+  };
+  void runCommand(node!.appliance, kind, line, context)
+    .then((result) => post({ t: 'console', id, result }))
+    .catch((error: unknown) => {
+      const code = error instanceof HsmError ? error.code : CODE.OPERATION_FAILED;
+      const text = `${describe(code).name} (${code}): ${String(error)}`;
+      post({ t: 'console', id, result: { code, text } });
+    });
+}
+
 function handle(message: PageToWorker): void {
   if (message.t === 'start') {
+    const index = message.config.index;
     start(message.config).catch((error: unknown) =>
       post({
         t: 'failed',
-        index: message.config.index,
-        message: error instanceof Error ? error.message : String(error),
+        index,
+        message: errorText(error),
         code: error instanceof HsmError ? error.code : undefined,
       }),
     );
@@ -305,67 +285,37 @@ function handle(message: PageToWorker): void {
   }
   switch (message.t) {
     case 'accept':
-      transport!.accept(new PortSocket(message.port, message.peer));
-      break;
-    case 'dialed': {
-      const waiting = dials.get(message.conn);
-      dials.delete(message.conn);
-      if (!waiting) {
-        message.port?.close();
-        break;
-      }
-      if (message.ok && message.port && message.peer !== undefined) {
-        waiting.resolve(new PortSocket(message.port, message.peer));
-      } else {
-        waiting.reject(
-          new HsmError(message.code ?? CODE.CANNOT_P2P_CONNECT, message.message ?? 'unreachable'),
-        );
-      }
-      break;
-    }
+    case 'dialed':
     case 'drop':
-      for (const socket of [...sockets])
-        if (socket.peer === message.peer) socket.close(ABNORMAL, message.reason);
-      break;
+      return peerMessage(message);
     case 'hold':
-      holding = message.on;
-      if (!holding) for (const deliver of held.splice(0)) deliver();
-      break;
-    case 'copen': {
-      const connection = new PageClientConnection(message.conn, message.path);
-      clients.set(message.conn, connection);
-      sessions!.attach(message.path, connection);
-      break;
-    }
+      return hold(message.on);
+    case 'copen':
+      return sessions!.attach(
+        message.path,
+        PageClientConnection.viaPage(message.conn, message.path),
+      );
+    case 'cport':
+      return sessions!.attach('/client', PageClientConnection.viaPort(message.port));
     case 'cframe':
-      clients.get(message.conn)?.deliver(message.text);
-      break;
+      return clients.get(message.conn)?.deliver(message.text);
     case 'cclose':
-      clients.get(message.conn)?.shut(1000, 'closed by the page');
-      break;
-    case 'console': {
-      const { id, line, kind } = message;
-      void runCommand(node!.appliance, kind, line, {
-        liveSync: (target) => node!.liveSync(target),
-      })
-        .then((result) => post({ t: 'console', id, result }))
-        .catch((error: unknown) => {
-          const code = error instanceof HsmError ? error.code : CODE.OPERATION_FAILED;
-          post({
-            t: 'console',
-            id,
-            result: { code, text: `${describe(code).name} (${code}): ${String(error)}` },
-          });
-        });
-      break;
-    }
+      return clients.get(message.conn)?.shut(1000, 'closed by the page');
+    case 'console':
+      return consoleCommand(message.id, message.line, message.kind);
     case 'clock':
-      setClock(message.ticksPerSecond, message.paused);
-      break;
+      return setClock(message.ticksPerSecond, message.paused);
     case 'step':
       for (let i = 0; i < message.ticks; i++) node!.tick();
-      break;
   }
 }
 
-scope.onmessage = (event) => handle(event.data);
+// worker.js also runs bench:web's writers (load-worker.ts), when its first word is `load`.
+scope.onmessage = (event: MessageEvent<PageToWorker | LoadRequest>) => {
+  const message = event.data;
+  if (message.t !== 'load') return handle(message);
+  runLoad(message).then(
+    (answer) => scope.postMessage(answer),
+    (error: unknown) => scope.postMessage({ error: errorText(error) }),
+  );
+};

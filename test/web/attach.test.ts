@@ -1,7 +1,7 @@
 // The dashboard on real processes: the page attached to a 3-process pool started here logs in
 // as the remote console does (SCRAM over the browser's WebSocket) and shows the same SPs as the
-// console's `info --json`; a wrong password and a refused node-down show their documented
-// codes and change nothing.
+// console's `info --json`; a wrong password, an unreachable pool and a refused node-down show
+// their documented codes and change nothing.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, nodeDir } from '../../host/cli/up-command.ts';
 import { freePort } from '../../host/testing/free-port.node.ts';
 import { consoleJson, killAll, startNodeProcess } from '../processes.ts';
-import { CHROMIUM, screenshotPath, startWeb, type WebHarness } from './browser.ts';
+import { CHROMIUM, screenshot, startWeb, type WebHarness } from './browser.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 const data = mkdtempSync(join(tmpdir(), 'hsmpool-web-'));
@@ -50,6 +50,19 @@ describe.skipIf(CHROMIUM === undefined)('the page attached to a pool of processe
     expect(await page.evaluate(() => (globalThis as any).hsmpool)).toBeUndefined();
   });
 
+  it('an unreachable pool shows its network code and attaches nothing', async () => {
+    const nobody = `127.0.0.1:${await freePort()}`;
+    const { page: lonely } = await web.open(`?pool=${nobody}`);
+    await lonely.fill('#attachpass', password);
+    await lonely.click('#attachgo');
+    await lonely.waitForFunction(() =>
+      /\d+ \w+:/.test(document.getElementById('attacherror')!.textContent!),
+    );
+    expect(await lonely.locator('#attacherror').innerText()).toMatch(/^-?\d+ NET_\w+: /);
+    expect(await lonely.evaluate(() => (globalThis as any).hsmpool)).toBeUndefined();
+    await lonely.close();
+  });
+
   it('logs in over WebSocket and shows every node with the SPs of the console’s info --json', async () => {
     await page.fill('#attachpass', password);
     await page.click('#attachgo');
@@ -65,9 +78,7 @@ describe.skipIf(CHROMIUM === undefined)('the page attached to a pool of processe
     const shown = await page.evaluate(() => (globalThis as any).hsmpool.sps());
     expect(shown).toEqual(expected);
     expect(new Set(shown).size).toBe(1);
-    await page.screenshot({
-      path: screenshotPath('page-processes.png'),
-    });
+    await screenshot(page, 'page-processes.png');
     expect(errors).toEqual([]);
   });
 

@@ -9,6 +9,8 @@ import { chromium, type Browser, type ConsoleMessage, type Page } from 'playwrig
 import { buildWeb } from '../../scripts/build-web.ts';
 import { serveStatic } from '../../web/serve.node.ts';
 
+/* eslint-disable @typescript-eslint/no-explicit-any */
+
 /** Flags that work on this kind of machine (../shared/reference/toolchain.md). */
 export const CHROMIUM_FLAGS = [
   '--headless',
@@ -35,6 +37,20 @@ export function screenshotPath(name: string): string {
   mkdirSync(new URL('.', url), { recursive: true });
   return fileURLToPath(url);
 }
+/** A screenshot for the README, once the tables (rebuilt four times a second) show the SP
+ * every running node reports, so the picture and the tables tell one story. */
+export async function screenshot(page: Page, name: string, fullPage = false): Promise<void> {
+  await page.waitForFunction(() => {
+    const sps: (string | null)[] = (globalThis as any).hsmpool.sps();
+    const cells = Array.from(document.querySelectorAll<HTMLElement>('#nodes td.sp'));
+    return (
+      cells.length === sps.length &&
+      sps.every((sp, i) => sp === null || cells[i].innerText.trim() === sp.split('/')[0])
+    );
+  });
+  await page.screenshot({ path: screenshotPath(name), fullPage });
+}
+
 export const CHROMIUM = chromiumPath();
 
 if (CHROMIUM === undefined) {

@@ -6,9 +6,7 @@
 
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHROMIUM, screenshotPath, startWeb, type WebHarness } from './browser.ts';
-
-const img = screenshotPath;
+import { CHROMIUM, screenshot, startWeb, type WebHarness } from './browser.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Api = any;
@@ -85,7 +83,7 @@ describe.skipIf(CHROMIUM === undefined)('the page, in Chromium', () => {
     expect(verified).toContain('verify on node 1: 0 OK');
     expect(verified).toMatch(/\ntrue$/);
     await equalSps(page, 3);
-    await page.screenshot({ path: img('page-pool.png') });
+    await screenshot(page, 'page-pool.png');
     expect(errors).toEqual([]);
   });
 
@@ -117,7 +115,7 @@ describe.skipIf(CHROMIUM === undefined)('the page, in Chromium', () => {
     );
     await page.evaluate(() => (globalThis as any).hsmpool.pool.kill(2));
     await page.waitForFunction(() => document.querySelectorAll('#ptl .ptl-entry').length >= 2);
-    await page.screenshot({ path: img('page-ptl.png') });
+    await screenshot(page, 'page-ptl.png');
     // Writes block: another write on node 2 is refused with a busy code, and nothing commits.
     await page.fill('#kname', 'blocked');
     const blocked = await clientCall(page, 1, 'create');
@@ -149,7 +147,7 @@ describe.skipIf(CHROMIUM === undefined)('the page, in Chromium', () => {
       const sps = (globalThis as any).hsmpool.sps();
       return sps[0] !== null && sps[0] === sps[1];
     });
-    await page.screenshot({ path: img('page-node-down.png') });
+    await screenshot(page, 'page-node-down.png');
     expect(errors).toEqual([]);
   });
 
@@ -194,7 +192,7 @@ describe.skipIf(CHROMIUM === undefined)('the page, in Chromium', () => {
     expect(restarted.progress).toBeUndefined();
     expect(restarted.recoveredMs).toBeGreaterThan(0);
     expect(restarted.state.syncPoint.count).toBeGreaterThanOrEqual(records);
-    await page.screenshot({ path: img('page-joined.png') });
+    await screenshot(page, 'page-joined.png');
     expect(errors).toEqual([]);
   });
   it('a wrong password shows its documented code and message, and the keys stay as they were', async () => {
@@ -206,6 +204,19 @@ describe.skipIf(CHROMIUM === undefined)('the page, in Chromium', () => {
     expect(listed).toContain('list keys on node 4: 0 OK');
     expect(listed).toContain('"signer"');
     // The failure counter is replicated state (docs/CLIENT.md, lockout): every member agrees on it.
+    await page.waitForFunction(() => {
+      const sps = (globalThis as any).hsmpool.sps();
+      return sps[0] !== null && sps[0] === sps[1] && sps[1] === sps[3];
+    });
+    expect(errors).toEqual([]);
+  });
+
+  it("bench:web's writers, in a worker of their own with sessions over ports, commit while the picture draws", async () => {
+    const loaded = await page.evaluate(() => (globalThis as any).hsmpool.load(1, 2));
+    expect(loaded.commits).toBeGreaterThan(0);
+    expect(loaded.frames.length).toBeGreaterThan(0);
+    // Two writers contend for the pool's one pending transaction: busy is the only failure.
+    for (const code of Object.keys(loaded.failures)) expect(code).toMatch(/^36\d{3}$/);
     await page.waitForFunction(() => {
       const sps = (globalThis as any).hsmpool.sps();
       return sps[0] !== null && sps[0] === sps[1] && sps[1] === sps[3];

@@ -9,7 +9,7 @@ import { newCore } from '../../host/core/load.node.ts';
 import { runSeed } from '../../host/sim/run.ts';
 import type { World } from '../../host/sim/world.ts';
 import { SIM_SVMK } from '../../web/replay.ts';
-import { CHROMIUM, screenshotPath, startWeb, type WebHarness } from './browser.ts';
+import { CHROMIUM, screenshot, startWeb, type WebHarness } from './browser.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 const SEED = 10;
@@ -62,9 +62,7 @@ describe.skipIf(CHROMIUM === undefined)('a simulator seed replayed in the page',
     expect(replay.tick).toBe(expected.ticks);
     expect(replay.finalSps).toEqual(expected.sps);
     expect(replay.finalSps.length).toBeGreaterThan(NODES); // the joined nodes are in the picture
-    await page.screenshot({
-      path: screenshotPath('page-replay.png'),
-    });
+    await screenshot(page, 'page-replay.png');
     expect(errors).toEqual([]);
   });
 
