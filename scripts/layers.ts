@@ -7,6 +7,21 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** The product's folders, lowest first (what testing/ and cli/ may all import). */
+const PRODUCT = [
+  'core',
+  'wire',
+  'protocol',
+  'storage',
+  'log',
+  'transport',
+  'service',
+  'client',
+  'appliance',
+  'backup',
+  'server',
+] as const;
+
 /** The folders of host/, lowest first, and the folders each may import from. */
 export const ALLOWED_IMPORTS: Readonly<Record<string, readonly string[]>> = {
   core: [],
@@ -19,47 +34,11 @@ export const ALLOWED_IMPORTS: Readonly<Record<string, readonly string[]>> = {
   client: ['core', 'wire'],
   appliance: ['core', 'wire', 'protocol', 'storage', 'log', 'transport', 'service'],
   backup: ['core', 'wire', 'protocol', 'storage', 'log'],
-  server: [
-    'core',
-    'wire',
-    'protocol',
-    'storage',
-    'log',
-    'transport',
-    'service',
-    'appliance',
-    'backup',
-  ],
+  server: PRODUCT.filter((folder) => !['server', 'client'].includes(folder)),
   sim: ['core', 'wire', 'protocol', 'storage', 'log', 'transport', 'appliance'],
-  testing: [
-    'core',
-    'wire',
-    'protocol',
-    'storage',
-    'log',
-    'transport',
-    'service',
-    'appliance',
-    'backup',
-    'server',
-    'client',
-    'sim',
-  ],
-  cli: [
-    'core',
-    'wire',
-    'protocol',
-    'storage',
-    'log',
-    'transport',
-    'service',
-    'appliance',
-    'backup',
-    'server',
-    'client',
-    'sim',
-    'testing',
-  ],
+  // Harnesses may use every product folder and the simulator; the command line, everything.
+  testing: [...PRODUCT, 'sim'],
+  cli: [...PRODUCT, 'sim', 'testing'],
 };
 
 /** What the SDK may take from core/: the return codes, the release and record types. */

@@ -21,7 +21,7 @@ import { deriveSyncPointKey } from '../core/keys.ts';
 import { newCore } from '../core/load.node.ts';
 import { Random } from '../protocol/random.ts';
 import { FileStorage } from '../storage/file.node.ts';
-import { startNodeServer, type NodeServer } from '../transport/ws.node.ts';
+import { startNodeServer, type NodeServer, type NodeTls } from '../transport/ws.node.ts';
 import { SessionServer, applianceBackend } from '../server/sessions.ts';
 import { NodeMetrics } from '../server/metrics.node.ts';
 import { AuditLog, auditFields, auditPath } from '../server/audit.node.ts';
@@ -238,12 +238,14 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
     let sessions: SessionServer | undefined;
     const metrics = new NodeMetrics();
     const audit = new AuditLog(auditPath(options.data));
+    // Read once: the server and every peer dial use the same pool certificate.
+    const tls = readNodeTls(options.data);
     server = await startNodeServer({
       host: listen.host,
       port: listen.port,
       nodeId: start.id,
       svmk,
-      tls: readNodeTls(options.data),
+      tls,
       onHttpRequest: (request, response) => metrics.serve(request, response),
       onClientConnection: (path, connection) => {
         if (sessions) sessions.attach(path, connection);
@@ -261,6 +263,7 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
       storage,
       metrics,
       audit,
+      tls,
     };
     const joined = plan ? await joinPool(parts, plan) : undefined;
     const node = await openNode(hostOptions(parts), identityOf(start), joined);
@@ -304,6 +307,8 @@ interface NodeParts {
   readonly storage: FileStorage;
   readonly metrics: NodeMetrics;
   readonly audit: AuditLog;
+  /** The pool certificate and key when the node serves TLS. */
+  readonly tls: NodeTls | undefined;
 }
 
 /** Takes the pool image by live-sync (runJoin), reporting its start, progress and end. */
@@ -364,7 +369,7 @@ function hostOptions(parts: NodeParts): Parameters<typeof NodeHost.open>[0] {
     newId,
     transportFor: (nodeId) =>
       nodeId === server.peers.nodeId ? server.peers : server.renamePeers(nodeId),
-    dial: (address) => dialPeerSocket(address, undefined, readNodeTls(parts.options.data)?.certPem),
+    dial: (address) => dialPeerSocket(address, undefined, parts.tls?.certPem),
     groupCommit: options.groupCommit,
     // Idle peers heartbeat once a second: SPs and liveness stay fresh (hsmpool status).
     timers: { heartbeatTicks: HEARTBEAT_TICKS },
