@@ -1,169 +1,190 @@
-// bench:commit — a 3-node pool of real processes on loopback (file storage, fsync on every
-// decision): write commit latency p50/p99 and throughput with 1, 8 and 32 concurrent SDK
-// clients, with and without group commit; then sign throughput against one node and against
-// all three. Prints a table and writes bench/results/commit.json.
-// Usage: npm run bench:commit [-- --seconds 5]   (needs `npm run build`)
+// bench:commit — commit latency and throughput of a 3-node hsmpool of real processes on
+// loopback (file storage, forced writes), side by side with the 3-node MariaDB Galera anchor
+// (fsync at every commit) when MariaDB and galera-4 are installed, plus the fdatasync floor,
+// all in one run with the same loops and client counts. Then sign throughput through the pool
+// against raw node:crypto in this process. Prints a table, writes bench/results/commit.json and
+// two SVGs next to it (latency CDF of one client, throughput by clients).
+// Usage: npm run bench:commit [-- --seconds 10 --commits 2000 --warmup 10 --no-galera]
+//        (needs `npm run build`; Galera: apt-get install mariadb-server galera-4 rsync socat)
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { freePort } from '../host/testing/free-port.node.ts';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { HsmClient } from '../host/client/index.ts';
-import { createPool, nodeDir } from '../host/cli/up-command.ts';
-import { nodeConnections } from '../host/client/ws-client.node.ts';
+import { generateKeyPairSync, sign as nodeSign } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import {
+  fdatasyncFloorMs,
+  galeraAnchor,
+  startGalera,
+  startHsmpool,
+  type HsmpoolTarget,
+  type Target,
+  type Writer,
+} from './lib/commit-targets.ts';
+import { cdfPoints, groupedBars, latencyCdf } from './lib/svg.ts';
 
-const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 5;
-const CLI = new URL('../build/cli.js', import.meta.url).pathname;
-const CLIENTS_MAX = 32;
-
-function startNode(dir: string, groupCommit: boolean): Promise<ChildProcess> {
-  const args = [
-    CLI,
-    'node',
-    '--data',
-    dir,
-    '--json',
-    ...(groupCommit ? [] : ['--no-group-commit']),
-  ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (line.includes('"event":"ready"')) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`${dir}: exited ${code}`)));
-  });
+function option(name: string, fallback: number): number {
+  const at = process.argv.indexOf(`--${name}`);
+  return at > 0 ? Number(process.argv[at + 1]) : fallback;
 }
+const seconds = option('seconds', 10);
+const commits = option('commits', 2000);
+const warmupSeconds = option('warmup', 10);
+const CLIENT_COUNTS = [8, 32];
 
-async function startPool(
-  groupCommit: boolean,
-): Promise<{ addresses: string[]; password: string; stop: () => void }> {
-  const data = mkdtempSync(join(tmpdir(), 'hsmpool-bench-'));
-  const addresses = await Promise.all([0, 1, 2].map(async () => `127.0.0.1:${await freePort()}`));
-  const password = await createPool(data, 'bench', addresses);
-  const children = await Promise.all(
-    [0, 1, 2].map((i) => startNode(nodeDir(data, i), groupCommit)),
-  );
-  return {
-    addresses,
-    password,
-    stop: () => {
-      children.forEach((c) => c.kill('SIGTERM'));
-      setTimeout(() => rmSync(data, { recursive: true, force: true }), 1500);
-    },
-  };
-}
+const quantile = (sorted: readonly number[], q: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN;
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+const summary = (sorted: readonly number[]) => ({
+  n: sorted.length,
+  p50ms: round3(quantile(sorted, 0.5)),
+  p90ms: round3(quantile(sorted, 0.9)),
+  p99ms: round3(quantile(sorted, 0.99)),
+  maxms: round3(sorted[sorted.length - 1] ?? NaN),
+});
 
-async function connectMany(count: number, nodes: string[], password: string): Promise<HsmClient[]> {
-  const clients: HsmClient[] = [];
+/** `count` commits one after another, rotating over `writers`; sorted latencies (ms). */
+async function sequential(writers: Writer[], count: number): Promise<number[]> {
+  const latencies: number[] = [];
   for (let i = 0; i < count; i++) {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        clients.push(
-          await HsmClient.connect({
-            nodes,
-            user: 'admin',
-            password,
-            connections: nodeConnections(),
-            retry: { busyRetriesMax: 100, backoffBaseMs: 5, backoffMaxMs: 200 },
-          }),
-        );
-        break;
-      } catch (error) {
-        if (attempt > 40) throw error; // the administrator is still being created
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    }
+    const start = performance.now();
+    await writers[i % writers.length]();
+    latencies.push(performance.now() - start);
   }
-  return clients;
+  return latencies.sort((a, b) => a - b);
 }
 
-const quantile = (sorted: number[], q: number): number =>
-  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-
-async function writes(
-  clients: HsmClient[],
-): Promise<{ perSecond: number; p50ms: number; p99ms: number; commits: number; failures: number }> {
+/** Every writer commits in a closed loop for `windowSeconds`. */
+async function closedLoop(writers: Writer[], windowSeconds: number) {
   const latencies: number[] = [];
   let failures = 0;
-  let counter = 0;
-  const end = performance.now() + seconds * 1000;
+  const started = performance.now();
+  const end = started + windowSeconds * 1000;
   await Promise.all(
-    clients.map(async (client) => {
+    writers.map(async (write) => {
       while (performance.now() < end) {
-        const started = performance.now();
+        const t = performance.now();
         try {
-          await client.generateKey(
-            `w${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`,
-            'aes-256',
-          );
-          latencies.push(performance.now() - started);
+          await write();
+          latencies.push(performance.now() - t);
         } catch {
           failures++;
         }
       }
     }),
   );
+  const elapsed = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
+  return { perSecond: Math.round(latencies.length / elapsed), failures, ...summary(latencies) };
+}
+
+async function warmUp(writers: Writer[], windowSeconds: number): Promise<void> {
+  const end = performance.now() + windowSeconds * 1000;
+  while (performance.now() < end) await writers[0]();
+}
+
+async function measure(target: Target) {
+  const first = await target.writers(1, 'first');
+  await warmUp(first, warmupSeconds);
+  const oneClient = await sequential(first, commits);
+  const rotating = await sequential(await target.writers(3, 'spread'), commits);
+  await target.closeWriters();
+  console.log(
+    `${target.name.padEnd(8)} 1 client  node 1 p50 ${quantile(oneClient, 0.5).toFixed(2)} ms p99 ${quantile(oneClient, 0.99).toFixed(2)} ms; rotating p50 ${quantile(rotating, 0.5).toFixed(2)} p99 ${quantile(rotating, 0.99).toFixed(2)}`,
+  );
+  const throughput: Record<string, unknown>[] = [];
+  for (const clients of CLIENT_COUNTS) {
+    for (const placement of ['first', 'spread'] as const) {
+      const result = await closedLoop(await target.writers(clients, placement), seconds);
+      await target.closeWriters();
+      throughput.push({ clients, placement, ...result });
+      console.log(
+        `${target.name.padEnd(8)} ${String(clients).padStart(2)} clients ${placement.padEnd(6)} ${String(result.perSecond).padStart(6)} commits/s  p50 ${result.p50ms} ms  p99 ${result.p99ms} ms  failures ${result.failures}`,
+      );
+    }
+  }
+  return { oneClient, rotating, throughput };
+}
+
+async function signs(pool: HsmpoolTarget) {
+  const message = new Uint8Array(32);
+  const admin = await pool.client([pool.addresses[0]]);
+  await admin.generateKey('bench-signer', 'ec-p256');
+  const rate = async (nodesOf: (i: number) => string[]): Promise<number> => {
+    const clients = await Promise.all(
+      Array.from({ length: 32 }, (_, i) => pool.client(nodesOf(i))),
+    );
+    await Promise.all(clients.map((c) => c.sign('bench-signer', message))); // sessions open
+    let done = 0;
+    const end = performance.now() + seconds * 1000;
+    await Promise.all(
+      clients.map(async (c) => {
+        while (performance.now() < end) {
+          await c.sign('bench-signer', message);
+          done++;
+        }
+      }),
+    );
+    await pool.closeWriters();
+    return Math.round(done / seconds);
+  };
+  const oneNode = await rate(() => [pool.addresses[0]]);
+  const allNodes = await rate((i) => [pool.addresses[i % 3]]);
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  let raw = 0;
+  const end = performance.now() + 2000;
+  while (performance.now() < end) {
+    nodeSign('sha256', message, privateKey);
+    raw++;
+  }
+  const rawPerSecond = Math.round(raw / 2);
+  console.log(
+    `sign P-256, 32 clients: one node ${oneNode}/s, three nodes ${allNodes}/s; raw node:crypto in one thread ${rawPerSecond}/s`,
+  );
   return {
-    perSecond: latencies.length / seconds,
-    p50ms: quantile(latencies, 0.5),
-    p99ms: quantile(latencies, 0.99),
-    commits: latencies.length,
-    failures,
+    oneNodePerSecond: oneNode,
+    threeNodesPerSecond: allNodes,
+    rawNodeCryptoPerSecond: rawPerSecond,
   };
 }
 
-async function signs(clients: HsmClient[], key: string): Promise<number> {
-  let done = 0;
-  const message = new Uint8Array(32);
-  // Warm up: every client logs in on every node it will use before the clock starts.
-  await Promise.all(
-    clients.map(async (client) => {
-      for (let i = 0; i < 6; i++) await client.sign(key, message);
-    }),
-  );
-  const end = performance.now() + seconds * 1000;
-  await Promise.all(
-    clients.map(async (client) => {
-      while (performance.now() < end) {
-        await client.sign(key, message);
-        done++;
-      }
-    }),
-  );
-  return done / seconds;
+const floor = await fdatasyncFloorMs();
+console.log(`fdatasync floor (512 B): p50 ${quantile(floor, 0.5).toFixed(3)} ms`);
+const pool = await startHsmpool();
+const hsmpool = await measure(pool);
+const reads = await signs(pool);
+await pool.stop();
+
+const anchor = process.argv.includes('--no-galera') ? undefined : galeraAnchor();
+let galera: Awaited<ReturnType<typeof measure>> | undefined;
+if (anchor) {
+  const cluster = await startGalera(anchor);
+  try {
+    galera = await measure(cluster);
+  } finally {
+    await cluster.stop();
+  }
+} else {
+  console.log('Galera anchor not measured (not installed, or --no-galera)');
 }
 
-const rows: Record<string, unknown>[] = [];
-let reads: Record<string, number> = {};
-for (const groupCommit of [true, false]) {
-  const pool = await startPool(groupCommit);
-  // Writers all use node 1: the pool runs one transaction at a time, so writers spread over
-  // nodes mostly measure collisions (36000, retried) rather than commits.
-  const clients = await connectMany(CLIENTS_MAX, [pool.addresses[0]], pool.password);
-  for (const count of [1, 8, 32]) {
-    const result = await writes(clients.slice(0, count));
-    rows.push({ groupCommit, clients: count, ...result });
+const ratio = (a: number, b: number | undefined): string => (b ? `${(a / b).toFixed(2)}×` : '-');
+if (galera) {
+  console.log('\nhsmpool / Galera, same run:');
+  console.log(
+    `  1 client p50 ${ratio(quantile(hsmpool.oneClient, 0.5), quantile(galera.oneClient, 0.5))}, p99 ${ratio(quantile(hsmpool.oneClient, 0.99), quantile(galera.oneClient, 0.99))} (lower is better)`,
+  );
+  hsmpool.throughput.forEach((row, i) => {
+    const other = galera!.throughput[i];
     console.log(
-      `group commit ${groupCommit ? 'on ' : 'off'}  ${String(count).padStart(2)} clients  ${result.perSecond.toFixed(0).padStart(6)} commits/s  p50 ${result.p50ms.toFixed(1)} ms  p99 ${result.p99ms.toFixed(1)} ms`,
+      `  ${row.clients} clients ${row.placement}: throughput ${ratio(row.perSecond as number, other.perSecond as number)} (higher is better)`,
     );
-  }
-  if (groupCommit) {
-    await clients[0].generateKey('bench-signer', 'ec-p256');
-    const oneNode = await signs(clients, 'bench-signer');
-    const spread = await connectMany(CLIENTS_MAX, pool.addresses, pool.password);
-    const allNodes = await signs(spread, 'bench-signer');
-    reads = { oneNodeSignsPerSecond: oneNode, allNodesSignsPerSecond: allNodes };
-    console.log(
-      `sign (ECDSA P-256), ${CLIENTS_MAX} clients: one node ${oneNode.toFixed(0)}/s, all three ${allNodes.toFixed(0)}/s`,
-    );
-    spread.forEach((c) => c.close());
-  }
-  clients.forEach((c) => c.close());
-  pool.stop();
+  });
 }
+
+const summarize = (m: NonNullable<typeof galera>) => ({
+  oneClientNode1: summary(m.oneClient),
+  oneClientRotating: summary(m.rotating),
+  throughput: m.throughput,
+});
 mkdirSync('bench/results', { recursive: true });
 writeFileSync(
   'bench/results/commit.json',
@@ -174,15 +195,42 @@ writeFileSync(
       cpu: cpus()[0]?.model,
       cores: cpus().length,
       loadAverage: loadavg(),
-      seconds,
+      params: { seconds, commits, warmupSeconds, clientCounts: CLIENT_COUNTS },
       setup:
-        '3 hsmpool node processes on 127.0.0.1, file storage with fsync, SDK clients in one bench process on the same 2-core machine',
-      writes: rows,
+        'one bench process drives both systems with the same loops: a 3-node hsmpool (real processes, file storage, forced writes) and the 3-node MariaDB Galera anchor (innodb_flush_log_at_trx_commit=1), all on 127.0.0.1 on this machine; hsmpool measured warm after the warm-up window',
+      fdatasyncFloor: summary(floor),
+      hsmpool: summarize(hsmpool),
+      galera: galera ? summarize(galera) : null,
       reads,
     },
     null,
     2,
   ) + '\n',
 );
-console.log('wrote bench/results/commit.json');
+const series = [{ name: 'hsmpool, 1 client', points: cdfPoints(hsmpool.oneClient) }];
+if (galera) series.push({ name: 'Galera, 1 client', points: cdfPoints(galera.oneClient) });
+series.push({ name: 'fdatasync 512 B', points: cdfPoints(floor) });
+const xMax = Math.max(
+  ...series.map((s) =>
+    quantile(
+      s.points.map((p) => p[0]),
+      0.99,
+    ),
+  ),
+);
+writeFileSync(
+  'bench/results/commit-latency.svg',
+  latencyCdf('Commit latency, one client on node 1 (same run)', series, xMax * 1.2),
+);
+const labels = hsmpool.throughput.map(
+  (r) => `${r.clients} ${r.placement === 'first' ? 'on node 1' : 'spread'}`,
+);
+const bars = [{ name: 'hsmpool', values: hsmpool.throughput.map((r) => r.perSecond as number) }];
+if (galera)
+  bars.push({ name: 'Galera', values: galera.throughput.map((r) => r.perSecond as number) });
+writeFileSync(
+  'bench/results/commit-throughput.svg',
+  groupedBars('Commits per second by concurrent clients (same run)', 'commits/s', labels, bars),
+);
+console.log('wrote bench/results/commit.json, commit-latency.svg, commit-throughput.svg');
 process.exit(0);
