@@ -7,7 +7,7 @@
 import * as rc from './codes';
 import { HEADER_SIZE, compareNames } from './codec';
 import { RECORD_SIZE_MAX, STORE_RECORDS_MAX } from './limits';
-import { sipHash } from './siphash';
+import { sip13 } from './siphash';
 import { accAdd, accReset, accSub, hHi, hLo, keyFold0, keyFold1, recordCount, recordValue } from './syncpoint';
 
 /** Records in the store (the Sync-Point accumulator counts them). */
@@ -67,8 +67,9 @@ export function recordNameLength(record: usize): u32 { return <u32>load<u8>(reco
 @inline
 export function recordName(record: usize): usize { return record + HEADER_SIZE; }
 
-function indexHash(kind: u8, name: usize, nameLength: u32): u32 {
-  return <u32>sipHash(indexKey0 ^ <u64>kind, indexKey1, name, nameLength, 1, 3, false);
+/** The index hash of (kind, name): where find() starts probing. */
+export function indexHash(kind: u8, name: usize, nameLength: u32): u32 {
+  return <u32>sip13(indexKey0 ^ <u64>kind, indexKey1, name, nameLength);
 }
 
 /** Orders records by (kind, name). */
@@ -80,7 +81,11 @@ export function compareRecords(a: usize, b: usize): i32 {
 
 /** Slot holding (kind, name), or -1. */
 export function find(kind: u8, name: usize, nameLength: u32): i32 {
-  const h = indexHash(kind, name, nameLength);
+  return findHashed(kind, name, nameLength, indexHash(kind, name, nameLength));
+}
+
+/** find() with `h` = indexHash(kind, name, nameLength) already computed. */
+export function findHashed(kind: u8, name: usize, nameLength: u32, h: u32): i32 {
   let i = h & mask;
   while (true) {
     const e = entry(i);
@@ -165,10 +170,16 @@ export function setFrozen(on: bool): void {
 
 /** Inserts a record block whose (kind, name) is absent. Returns a code. */
 export function insertBlock(block: usize, length: u32): i32 {
+  return insertBlockHashed(block, length, indexHash(recordKind(block), recordName(block), recordNameLength(block)));
+}
+
+/** insertBlock() with `h` = the block's index hash already computed. */
+export function insertBlockHashed(block: usize, length: u32, h: u32): i32 {
   if (count() >= STORE_RECORDS_MAX) return rc.STORE_FULL;
   if ((count() + 1) * 2 > slots && slots < TABLE_SLOTS_MAX) grow();
   recordValue(block, length);
-  insertBlockWithValue(block, length, hLo, hHi);
+  place(block, length, h, hLo, hHi);
+  accAdd(hLo, hHi);
   return rc.OK;
 }
 
@@ -176,6 +187,21 @@ export function insertBlockWithValue(block: usize, length: u32, lo: u64, hi: u64
   const h = indexHash(recordKind(block), recordName(block), recordNameLength(block));
   place(block, length, h, lo, hi);
   accAdd(lo, hi);
+}
+
+// Performance (bench/sp.ts, REPLACE in a 1M-record store): a write's table slot and stored
+// record are each a cache and TLB miss at random. The batch pre-pass (batch.ts) reads them
+// for every write first, in loops small enough that the misses of many writes overlap.
+
+/** Reads the home slot of index hash `h`; returns a word to fold into a sink. */
+export function touchSlot(h: u32): u32 {
+  return load<u32>(entry(h & mask), E_POINTER);
+}
+
+/** Reads the first word of the record in the home slot of `h`, if any; returns it. */
+export function touchRecord(h: u32): u32 {
+  const record = <usize>load<u32>(entry(h & mask), E_POINTER);
+  return record == 0 ? 0 : load<u32>(record);
 }
 
 /** Swaps the block in `slot` for another record of the same (kind, name). */
