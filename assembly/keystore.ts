@@ -344,9 +344,6 @@ export function orderRecords(): i32 {
   const bytes = (<usize>n + 1) << 3;
   if (<usize>memory.size() + 2 * (bytes >> 16) + 64 > MEMORY_PAGES_MAX) return -1;
   const keys = heap.alloc(bytes);
-  const histogram0 = orderHistograms;
-  const histogram1 = orderHistograms + (<usize>ORDER_RADIX << 2);
-  memory.fill(orderHistograms, 0, <usize>ORDER_RADIX * ORDER_PASSES * 4);
   let check: u64 = 0;
   let lowBits: u64 = 0;
   let g: usize = 0;
@@ -358,10 +355,6 @@ export function orderRecords(): i32 {
     const occupied = <u32>(record != 0);
     const key = ((record >> 4) << (ORDER_SLOT_BITS + ORDER_LENGTH_BITS)) | (<u64>s << ORDER_LENGTH_BITS) | <u64>load<u32>(e, E_LENGTH);
     store<u64>(keys + (g << 3), key);
-    const h0 = histogram0 + (orderDigit(key, 0) << 2);
-    const h1 = histogram1 + (orderDigit(key, 1) << 2);
-    store<u32>(h0, load<u32>(h0) + occupied);
-    store<u32>(h1, load<u32>(h1) + occupied);
     check += orderCheckTerm(<u64>s, load<u64>(e, E_VALUE_LO), load<u64>(e, E_VALUE_HI)) & (<u64>0 - <u64>occupied);
     lowBits |= record & 15;
     g += <usize>occupied;
@@ -373,6 +366,18 @@ export function orderRecords(): i32 {
   orderCachedCheck = check;
   orderKeys = keys;
   orderScratch = heap.alloc(bytes);
+  // The digit counts over the kept keys only: counting in the scan above would chain every
+  // empty slot's update through one counter.
+  const histogram0 = orderHistograms;
+  const histogram1 = orderHistograms + (<usize>ORDER_RADIX << 2);
+  memory.fill(orderHistograms, 0, <usize>ORDER_RADIX * ORDER_PASSES * 4);
+  for (let i: u32 = 0; i < n; i++) {
+    const key = load<u64>(keys + (<usize>i << 3));
+    const h0 = histogram0 + (orderDigit(key, 0) << 2);
+    const h1 = histogram1 + (orderDigit(key, 1) << 2);
+    store<u32>(h0, load<u32>(h0) + 1);
+    store<u32>(h1, load<u32>(h1) + 1);
+  }
   orderPass(n, histogram0, 0);
   orderPass(n, histogram1, 1);
   return <i32>n;
