@@ -7,7 +7,7 @@
 import * as rc from './codes';
 import { HEADER_SIZE, compareNames } from './codec';
 import { RECORD_SIZE_MAX, STORE_RECORDS_MAX } from './limits';
-import { sipHash } from './siphash';
+import { sip13 } from './siphash';
 import { accAdd, accReset, accSub, hHi, hLo, keyFold0, keyFold1, recordCount, recordValue } from './syncpoint';
 
 /** Records in the store (the Sync-Point accumulator counts them). */
@@ -67,8 +67,9 @@ export function recordNameLength(record: usize): u32 { return <u32>load<u8>(reco
 @inline
 export function recordName(record: usize): usize { return record + HEADER_SIZE; }
 
-function indexHash(kind: u8, name: usize, nameLength: u32): u32 {
-  return <u32>sipHash(indexKey0 ^ <u64>kind, indexKey1, name, nameLength, 1, 3, false);
+/** The index hash of (kind, name): where find() starts probing. */
+export function indexHash(kind: u8, name: usize, nameLength: u32): u32 {
+  return <u32>sip13(indexKey0 ^ <u64>kind, indexKey1, name, nameLength);
 }
 
 /** Orders records by (kind, name). */
@@ -80,7 +81,11 @@ export function compareRecords(a: usize, b: usize): i32 {
 
 /** Slot holding (kind, name), or -1. */
 export function find(kind: u8, name: usize, nameLength: u32): i32 {
-  const h = indexHash(kind, name, nameLength);
+  return findHashed(kind, name, nameLength, indexHash(kind, name, nameLength));
+}
+
+/** find() with `h` = indexHash(kind, name, nameLength) already computed. */
+export function findHashed(kind: u8, name: usize, nameLength: u32, h: u32): i32 {
   let i = h & mask;
   while (true) {
     const e = entry(i);
@@ -128,13 +133,43 @@ function grow(): void {
   heap.free(oldTable);
 }
 
+// Performance (bench/sp.ts, the write path): a REPLACE frees one block and allocates one of
+// the same size, and the general allocator costs about 40 ns for the pair. Zeroed blocks are
+// kept per 16-byte size class (a free list linked through each block's first word) up to
+// RECYCLED_BYTES_MAX in all, and handed out again before the allocator is asked.
+
+/** Bytes of freed (zeroed) record blocks kept for reuse. */
+const RECYCLED_BYTES_MAX: usize = 1 << 20;
+const SIZE_CLASSES: u32 = RECORD_SIZE_MAX / 16 + 1;
+const recycledHeads = memory.data(<i32>(SIZE_CLASSES * 4), 16);
+let recycledBytes: usize = 0;
+
 /** Copies a record into a fresh zero-padded block. */
 export function allocateRecord(source: usize, length: u32): usize {
   const size = (<usize>length + 15) & ~(<usize>15);
-  const block = heap.alloc(size);
+  const head = recycledHeads + ((size >> 4) << 2);
+  let block = <usize>load<u32>(head);
+  if (block != 0) {
+    store<u32>(head, load<u32>(block));
+    recycledBytes -= size;
+  } else {
+    block = heap.alloc(size);
+  }
   memory.copy(block, source, length);
   memory.fill(block + length, 0, size - length);
   return block;
+}
+
+/** A zeroed block of `size` bytes (a multiple of 16): kept for reuse, or freed. */
+function recycle(block: usize, size: usize): void {
+  if (size == 0 || recycledBytes + size > RECYCLED_BYTES_MAX) {
+    heap.free(block);
+    return;
+  }
+  const head = recycledHeads + ((size >> 4) << 2);
+  store<u32>(block, load<u32>(head));
+  store<u32>(head, <u32>block);
+  recycledBytes += size;
 }
 
 /** Zeroes and frees a record block, or keeps it while a snapshot view may still read it. */
@@ -149,8 +184,9 @@ export function releaseRecord(block: usize, length: u32): void {
     deferredCount++;
     return;
   }
-  memory.fill(block, 0, (<usize>length + 15) & ~(<usize>15));
-  heap.free(block);
+  const size = (<usize>length + 15) & ~(<usize>15);
+  memory.fill(block, 0, size);
+  recycle(block, size);
 }
 
 export function setFrozen(on: bool): void {
@@ -165,10 +201,16 @@ export function setFrozen(on: bool): void {
 
 /** Inserts a record block whose (kind, name) is absent. Returns a code. */
 export function insertBlock(block: usize, length: u32): i32 {
+  return insertBlockHashed(block, length, indexHash(recordKind(block), recordName(block), recordNameLength(block)));
+}
+
+/** insertBlock() with `h` = the block's index hash already computed. */
+export function insertBlockHashed(block: usize, length: u32, h: u32): i32 {
   if (count() >= STORE_RECORDS_MAX) return rc.STORE_FULL;
   if ((count() + 1) * 2 > slots && slots < TABLE_SLOTS_MAX) grow();
   recordValue(block, length);
-  insertBlockWithValue(block, length, hLo, hHi);
+  place(block, length, h, hLo, hHi);
+  accAdd(hLo, hHi);
   return rc.OK;
 }
 
@@ -176,6 +218,21 @@ export function insertBlockWithValue(block: usize, length: u32, lo: u64, hi: u64
   const h = indexHash(recordKind(block), recordName(block), recordNameLength(block));
   place(block, length, h, lo, hi);
   accAdd(lo, hi);
+}
+
+// Performance (bench/sp.ts, REPLACE in a 1M-record store): a write's table slot and stored
+// record are each a cache and TLB miss at random. The batch pre-pass (batch.ts) reads them
+// for every write first, in loops small enough that the misses of many writes overlap.
+
+/** Reads the home slot of index hash `h`; returns a word to fold into a sink. */
+export function touchSlot(h: u32): u32 {
+  return load<u32>(entry(h & mask), E_POINTER);
+}
+
+/** Reads the first word of the record in the home slot of `h`, if any; returns it. */
+export function touchRecord(h: u32): u32 {
+  const record = <usize>load<u32>(entry(h & mask), E_POINTER);
+  return record == 0 ? 0 : load<u32>(record);
 }
 
 /** Swaps the block in `slot` for another record of the same (kind, name). */
@@ -287,9 +344,6 @@ export function orderRecords(): i32 {
   const bytes = (<usize>n + 1) << 3;
   if (<usize>memory.size() + 2 * (bytes >> 16) + 64 > MEMORY_PAGES_MAX) return -1;
   const keys = heap.alloc(bytes);
-  const histogram0 = orderHistograms;
-  const histogram1 = orderHistograms + (<usize>ORDER_RADIX << 2);
-  memory.fill(orderHistograms, 0, <usize>ORDER_RADIX * ORDER_PASSES * 4);
   let check: u64 = 0;
   let lowBits: u64 = 0;
   let g: usize = 0;
@@ -301,10 +355,6 @@ export function orderRecords(): i32 {
     const occupied = <u32>(record != 0);
     const key = ((record >> 4) << (ORDER_SLOT_BITS + ORDER_LENGTH_BITS)) | (<u64>s << ORDER_LENGTH_BITS) | <u64>load<u32>(e, E_LENGTH);
     store<u64>(keys + (g << 3), key);
-    const h0 = histogram0 + (orderDigit(key, 0) << 2);
-    const h1 = histogram1 + (orderDigit(key, 1) << 2);
-    store<u32>(h0, load<u32>(h0) + occupied);
-    store<u32>(h1, load<u32>(h1) + occupied);
     check += orderCheckTerm(<u64>s, load<u64>(e, E_VALUE_LO), load<u64>(e, E_VALUE_HI)) & (<u64>0 - <u64>occupied);
     lowBits |= record & 15;
     g += <usize>occupied;
@@ -316,6 +366,18 @@ export function orderRecords(): i32 {
   orderCachedCheck = check;
   orderKeys = keys;
   orderScratch = heap.alloc(bytes);
+  // The digit counts over the kept keys only: counting in the scan above would chain every
+  // empty slot's update through one counter.
+  const histogram0 = orderHistograms;
+  const histogram1 = orderHistograms + (<usize>ORDER_RADIX << 2);
+  memory.fill(orderHistograms, 0, <usize>ORDER_RADIX * ORDER_PASSES * 4);
+  for (let i: u32 = 0; i < n; i++) {
+    const key = load<u64>(keys + (<usize>i << 3));
+    const h0 = histogram0 + (orderDigit(key, 0) << 2);
+    const h1 = histogram1 + (orderDigit(key, 1) << 2);
+    store<u32>(h0, load<u32>(h0) + 1);
+    store<u32>(h1, load<u32>(h1) + 1);
+  }
   orderPass(n, histogram0, 0);
   orderPass(n, histogram1, 1);
   return <i32>n;

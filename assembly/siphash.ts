@@ -87,3 +87,33 @@ export function sip13Word(k0: u64, k1: u64, word: u64): u64 {
   }
   return a ^ b ^ c ^ e;
 }
+
+/**
+ * SipHash-1-3-64 of `length` bytes at `pointer`: the same value as
+ * sipHash(k0, k1, pointer, length, 1, 3, false), with the state in locals and the rounds
+ * written out (performance: the key-store index hash runs on every write and lookup).
+ */
+export function sip13(k0: u64, k1: u64, pointer: usize, length: usize): u64 {
+  let a = k0 ^ IV0, b = k1 ^ IV1, c = k0 ^ IV2, e = k1 ^ IV3;
+  const end = pointer + (length & ~(<usize>7));
+  for (let p = pointer; p < end; p += 8) {
+    const m = load<u64>(p);
+    e ^= m;
+    a += b; b = rotl<u64>(b, 13); b ^= a; a = rotl<u64>(a, 32); c += e; e = rotl<u64>(e, 16); e ^= c;
+    a += e; e = rotl<u64>(e, 21); e ^= a; c += b; b = rotl<u64>(b, 17); b ^= c; c = rotl<u64>(c, 32);
+    a ^= m;
+  }
+  let last: u64 = (<u64>(length & 0xff)) << 56;
+  const left = length & 7;
+  for (let i: usize = 0; i < left; i++) last |= (<u64>load<u8>(end + i)) << (<u64>(8 * i));
+  e ^= last;
+  a += b; b = rotl<u64>(b, 13); b ^= a; a = rotl<u64>(a, 32); c += e; e = rotl<u64>(e, 16); e ^= c;
+  a += e; e = rotl<u64>(e, 21); e ^= a; c += b; b = rotl<u64>(b, 17); b ^= c; c = rotl<u64>(c, 32);
+  a ^= last;
+  c ^= 0xff;
+  for (let i = 0; i < 3; i++) {
+    a += b; b = rotl<u64>(b, 13); b ^= a; a = rotl<u64>(a, 32); c += e; e = rotl<u64>(e, 16); e ^= c;
+    a += e; e = rotl<u64>(e, 21); e ^= a; c += b; b = rotl<u64>(b, 17); b ^= c; c = rotl<u64>(c, 32);
+  }
+  return a ^ b ^ c ^ e;
+}
