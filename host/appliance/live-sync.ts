@@ -73,6 +73,7 @@ export class LiveSyncDonor {
     let code = donorRefusal(this.replica, from, body.domain, this.domain, {
       version: body.version,
       mode: body.mode,
+      stream: body.stream,
     });
     // A joiner the pool already counts as a member goes first: every write waits for its vote,
     // while a session for a node not added yet cannot finish meanwhile (simulator seed 2040).

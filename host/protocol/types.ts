@@ -88,6 +88,8 @@ export type LiveSyncBody =
       /** The joiner's release and operating mode (core/version.ts): the donor refuses others. */
       readonly version?: string;
       readonly mode?: string;
+      /** The live-sync stream format it reads (LIVE_SYNC_STREAM_VERSION); absent before 2. */
+      readonly stream?: number;
       /** A member syncing in place: the transactions it decided most recently (node-host.ts), so
        * the donor sends DONE only once it has them resolved too (live-sync.ts, DonorSession). */
       readonly decided?: readonly TxId[];

@@ -23,6 +23,7 @@ import type {
 } from '../protocol/types.ts';
 import { ID64_PATTERN, isRequestId } from '../wire/ids.ts';
 import { syncPointHex } from '../core/core.ts';
+import { decodeLiveSyncFrame, encodeLiveSyncFrame, isLiveSyncFrame } from './live-sync-frame.ts';
 
 export const ENVELOPE_FORMAT_VERSION = 1;
 /** An encoded envelope: a 1 MiB batch is 1.34 MiB in base64, the rest is small. */
@@ -61,6 +62,9 @@ const DECODE: Read = { bytes: readBase64, sp: readSp };
 
 export function encodeEnvelope(envelope: Envelope): Uint8Array {
   const checked = parseEnvelope(envelope, CHECK);
+  // The live-sync bulk goes as a binary frame (live-sync-frame.ts), checked the same way; its
+  // data is at most BATCH_SIZE_MAX, so the frame stays far below PEER_MESSAGE_SIZE_MAX.
+  if (checked.body.type === 'live-sync-chunk') return encodeLiveSyncFrame(checked);
   // A joiner has no SP yet: '' on the wire. Every other bigint of an envelope is an SP.
   const wire = { ...checked, sp: checked.sp ?? '' };
   const json = JSON.stringify(
@@ -90,6 +94,7 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
       `envelope: ${bytes.length} bytes, at most ${PEER_MESSAGE_SIZE_MAX}`,
     );
   try {
+    if (isLiveSyncFrame(bytes)) return parseEnvelope(decodeLiveSyncFrame(bytes), CHECK);
     const wire = record(JSON.parse(strictUtf8.decode(bytes)), 'message', ['v', 'envelope']);
     if (wire.v !== ENVELOPE_FORMAT_VERSION)
       fail(`message.v: unknown format version ${JSON.stringify(wire.v)}`);
@@ -248,12 +253,14 @@ function parseLiveSyncRequest(value: unknown, type: 'live-sync-request'): Messag
     typeof value === 'object' && value !== null && Object.hasOwn(value, field);
   const withDecided = has('decided');
   const withRelease = has('version') || has('mode');
+  const withStream = has('stream'); // since stream format 2 (LIVE_SYNC_STREAM_VERSION)
   const o = record(value, 'body', [
     'type',
     'session',
     'address',
     'domain',
     ...(withRelease ? ['version', 'mode'] : []),
+    ...(withStream ? ['stream'] : []),
     ...(withDecided ? ['decided'] : []),
   ]);
   const request = {
@@ -264,6 +271,7 @@ function parseLiveSyncRequest(value: unknown, type: 'live-sync-request'): Messag
     ...(withRelease
       ? { version: text(o.version, 'body.version'), mode: text(o.mode, 'body.mode') }
       : {}),
+    ...(withStream ? { stream: integer(o.stream, 'body.stream', 0, U16_MAX) } : {}),
   };
   if (!withDecided) return request;
   return { ...request, decided: list(o.decided, 'body.decided', LIVE_SYNC_DECIDED_MAX, id) };

@@ -3,6 +3,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { JoinerDriver } from '../../host/protocol/live-sync/joiner.ts';
+import { JoinerSession } from '../../host/protocol/live-sync/donor.ts';
+import { REQUEST_OUTCOMES_MAX } from '../../host/protocol/state.ts';
 import type { Envelope, LiveSyncBody } from '../../host/protocol/types.ts';
 import { keyedCore } from '../fixtures.ts';
 
@@ -97,5 +99,41 @@ describe('joiner driver', () => {
     );
     expect(d.state).toBe('failed');
     expect(d.error?.code).toBe(37032);
+  });
+});
+
+describe('joiner session', () => {
+  it('hands on only the newest REQUEST_OUTCOMES_MAX write outcomes, as a replica keeps them', () => {
+    const donorCore = keyedCore();
+    const reader = donorCore.exportSnapshot();
+    const session = new JoinerSession('s1', keyedCore());
+    let seq = 0;
+    const item = <T extends object>(body: T) => ({ ...body, session: 's1', seq: seq++ });
+    session.receive(
+      item({
+        type: 'live-sync-begin',
+        poolId: '0000000000000001',
+        records: 0,
+        header: reader.header,
+      }),
+    );
+    reader.close();
+    const total = REQUEST_OUTCOMES_MAX + 10;
+    const outcomes = Array.from({ length: total }, (_, i) => ({
+      requestId: i.toString(16).padStart(32, '0'),
+      code: 0,
+      txid: '0000000000000002',
+    }));
+    for (let at = 0; at < total; at += 4096)
+      session.receive(
+        item({ type: 'live-sync-outcomes', outcomes: outcomes.slice(at, at + 4096) }),
+      );
+    session.receive(
+      item({ type: 'live-sync-done', membership: { founders: [], added: [], down: [] } }),
+    );
+    const handed = session.result!.requestOutcomes;
+    expect(handed.length).toBe(REQUEST_OUTCOMES_MAX);
+    expect(handed[0]).toEqual(outcomes[10]);
+    expect(handed.at(-1)).toEqual(outcomes.at(-1));
   });
 });

@@ -18,8 +18,9 @@
 import { HSMPOOL_VERSION, OPERATING_MODE } from '../../core/version.ts';
 import { CODE, HsmError } from '../../core/codes.ts';
 import { syncPointHex, type Core, type SnapshotReader, type SyncPoint } from '../../core/core.ts';
-import { NODES_MAX, SNAPSHOT_HEADER_SIZE } from '../../core/layout.ts';
+import { BATCH_SIZE_MAX, NODES_MAX, SNAPSHOT_HEADER_SIZE } from '../../core/layout.ts';
 import type { Replica } from '../replica.ts';
+import { REQUEST_OUTCOMES_MAX } from '../state.ts';
 import type {
   LiveSyncBody,
   MembershipEvents,
@@ -32,11 +33,15 @@ import type {
 import { batchRequestIdsHex } from '../../core/batch.ts';
 import { equalBytes } from '../../wire/bytes.ts';
 
-/** Snapshot bytes per CHUNK (whole frames; base64 in the envelope stays far below its limit). */
-export const LIVE_SYNC_CHUNK_BYTES = 256 * 1024;
+/** The live-sync stream's format: 1 sent CHUNKs as base64 in the JSON envelope, 2 as binary
+ * frames (transport/live-sync-frame.ts). A joiner states it; a donor refuses another (38813). */
+export const LIVE_SYNC_STREAM_VERSION = 2;
+/** Snapshot bytes per CHUNK (whole records), the most a message's data may hold. */
+export const LIVE_SYNC_CHUNK_BYTES = BATCH_SIZE_MAX;
 /** Write outcomes per OUTCOMES item (the codec's LIVE_SYNC_OUTCOMES_MAX). */
 export const LIVE_SYNC_OUTCOMES_PER_ITEM = 4096;
-/** Items sent and not yet acknowledged. */
+/** Items sent and not yet acknowledged: at most 8 MiB of chunks in flight, half of what a peer
+ * link queues before it drops (PEER_LINK_LIMITS.queueBytesMax). */
 export const LIVE_SYNC_WINDOW = 8;
 /** Ticks without an acknowledgement before the donor resends from the first unacknowledged item. */
 export const LIVE_SYNC_RESEND_TICKS = 50;
@@ -58,22 +63,35 @@ export function framesIn(chunk: Uint8Array): number {
   return n;
 }
 
-/** Why a donor refuses a joiner (0: it serves it). */
-/** This node's release and mode, as a joiner states them in its request. */
-export const RELEASE = { version: HSMPOOL_VERSION, mode: OPERATING_MODE } as const;
+/** This node's release, mode and live-sync stream format, as a joiner states them. */
+export const RELEASE = {
+  version: HSMPOOL_VERSION,
+  mode: OPERATING_MODE,
+  stream: LIVE_SYNC_STREAM_VERSION,
+} as const;
 
+/** Why a donor refuses a joiner (0: it serves it). */
 export function donorRefusal(
   replica: Replica,
   joiner: NodeId,
   joinerDomain: string,
   domain: string,
-  joinerRelease: { readonly version?: string; readonly mode?: string } = RELEASE,
+  joinerRelease: {
+    readonly version?: string;
+    readonly mode?: string;
+    readonly stream?: number;
+  } = RELEASE,
 ): number {
   // A donor that was declared down, or whose state diverged, has no pool image to give.
   if (replica.fenced || replica.diverged) return CODE.SELF_LIVE_SYNC;
   if (joinerDomain !== domain || joiner === replica.id) return CODE.INVALID_OPERATION;
   // The same release and operating mode on every member (DINAMO: same firmware and mode).
-  if (joinerRelease.version !== RELEASE.version || joinerRelease.mode !== RELEASE.mode)
+  // And the same stream format: a joiner that reads CHUNKs as JSON could not read ours.
+  if (
+    joinerRelease.version !== RELEASE.version ||
+    joinerRelease.mode !== RELEASE.mode ||
+    joinerRelease.stream !== RELEASE.stream
+  )
     return CODE.LIVE_SYNC_VERSION_MISMATCH;
   // The joiner's id was declared down: it may come back only under a new id (it retries with one).
   if (replica.membership.isFenced(joiner)) return CODE.NODE_FENCED;
@@ -470,7 +488,8 @@ export class JoinerSession {
           bytes: this.bytes,
           records: this.records,
           commits: this.commits,
-          requestOutcomes: this.outcomes,
+          // The newest a replica keeps: giving it more would only make it evict as it goes.
+          requestOutcomes: this.outcomes.slice(-REQUEST_OUTCOMES_MAX),
         };
         break;
     }
