@@ -71,7 +71,7 @@ function run(pool: Node[]): void {
       const ready = node.replica.ready();
       node.persisted.push(...ready.persist);
       node.replies.push(...ready.replies);
-      for (const envelope of ready.messages) {
+      for (const envelope of [...ready.early, ...ready.messages]) {
         moved = true;
         pool.find((other) => other.replica.id === envelope.to)!.replica.receive(envelope);
       }
@@ -204,7 +204,7 @@ describe('node-down needs a majority (the two sides of a partition cannot fence 
         for (const replica of replicas) {
           const ready = replica.ready();
           if (replica === issuer) replies.push(...ready.replies);
-          for (const envelope of ready.messages)
+          for (const envelope of [...ready.early, ...ready.messages])
             if (reach(envelope.from, envelope.to))
               replicas.find((r) => r.id === envelope.to)!.receive(envelope);
         }
