@@ -234,3 +234,24 @@ describe('node-down needs a majority (the two sides of a partition cannot fence 
     expect(nodeDownAnswer(four.slice(0, 2), () => false, four[1].id)).toBe(0);
   });
 });
+
+describe('membership', () => {
+  it('its members and digest follow every change (they are derived once per change)', () => {
+    const node = (n: number): NodeAddress => ({ id: `000000000000000${n}`, address: `n${n}:7001` });
+    const membership = new Membership([node(2), node(1)]);
+    const before = membership.digest();
+    expect(membership.memberIds()).toEqual([node(1).id, node(2).id]);
+    membership.members().pop(); // a caller's copy: the membership does not change
+    expect(membership.memberIds()).toEqual([node(1).id, node(2).id]);
+    expect(membership.add(node(3))).toBe(true);
+    expect(membership.memberIds()).toEqual([node(1).id, node(2).id, node(3).id]);
+    const added = membership.digest();
+    expect(added).not.toBe(before);
+    expect(membership.markDown(node(1).id)).toBe(true);
+    expect(membership.memberIds()).toEqual([node(2).id, node(3).id]);
+    expect(membership.digest()).not.toBe(added);
+    // Equal to a membership built from the same events, never a stale value.
+    expect(membership.digest()).toBe(Membership.from(membership.events()).digest());
+    expect(membership.markDown(node(1).id)).toBe(false);
+  });
+});
