@@ -1,7 +1,8 @@
 // The Ready pump: the one loop that carries a replica's output out, used by every appliance
 // (real nodes, in-process pools, the page) and by the simulator. Persist before you speak:
-// each turn takes a batch (runtime.takeBatch), makes its log entries durable, THEN sends its
-// messages, THEN delivers its client replies, and only then stores the checkpoint taken with
+// each turn takes a batch (runtime.takeBatch), sends its early messages (those that promise
+// nothing: a coordinator's PREPARE), makes its log entries durable, THEN sends its messages,
+// THEN delivers its client replies, and only then stores the checkpoint taken with
 // it. The replica goes on deciding while storage works; what it decides meanwhile is the next
 // turn's batch. Browser-safe.
 
@@ -15,7 +16,7 @@ export interface ReadySink {
   running(): boolean;
   send(envelope: Envelope): void;
   reply(reply: ClientReply): void;
-  /** A batch was taken; its entries are about to be written. */
+  /** A batch was taken and its early messages sent; its entries are about to be written. */
   taken?(batch: Batch): Promise<void> | void;
   /** The batch's entries are durable; nothing of it was sent yet. */
   persisted?(batch: Batch): void;
@@ -30,6 +31,8 @@ export interface ReadySink {
 export async function pumpReady(runtime: NodeRuntime, sink: ReadySink): Promise<void> {
   while (sink.running() && runtime.replica.hasReady()) {
     const batch = runtime.takeBatch();
+    // What promises nothing leaves at once, while the batch is written (Ready.early).
+    for (const envelope of batch.ready.early) sink.send(envelope);
     await sink.taken?.(batch);
     if (!sink.running()) return;
     await runtime.storeBatch(batch);

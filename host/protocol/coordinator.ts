@@ -137,8 +137,12 @@ function begin(
     batch,
   };
   const held = state.hold(tx, 'coordinator', requests);
+  // The PREPARE goes out while its record is being written (Ready.early): it promises nothing.
+  // A coordinator that crashes before the record is durable restarts not knowing the
+  // transaction, and a participant that asks is told 'unknown', so it aborts (presumed abort).
+  // The COMMIT record is appended after this one, so it is never durable without it.
   state.persist({ type: 'prepare', tx });
-  for (const participant of tx.participants) state.send(participant, { type: 'prepare', tx });
+  for (const participant of tx.participants) state.sendEarly(participant, { type: 'prepare', tx });
   reevaluate(state, held);
 }
 

@@ -16,6 +16,9 @@ export class Membership {
   private readonly founders: NodeAddress[];
   private readonly added: NodeAddress[] = [];
   private readonly downSet = new Set<NodeId>();
+  /** Derived once per change (every message sent and received is stamped and checked with the
+   * digest): cleared by `add` and `markDown`, the only two mutations. */
+  private cache: { members?: NodeAddress[]; ids?: NodeId[]; digest?: string } = {};
 
   constructor(founders: readonly NodeAddress[]) {
     this.founders = [...founders].sort((a, b) => (a.id < b.id ? -1 : 1));
@@ -33,13 +36,15 @@ export class Membership {
 
   /** Nodes in the pool now, sorted by id. */
   members(): NodeAddress[] {
-    return [...this.founders, ...this.added]
+    this.cache.members ??= [...this.founders, ...this.added]
       .filter((node) => !this.downSet.has(node.id))
       .sort((a, b) => (a.id < b.id ? -1 : 1));
+    return [...this.cache.members];
   }
 
   memberIds(): NodeId[] {
-    return this.members().map((node) => node.id);
+    this.cache.ids ??= this.members().map((node) => node.id);
+    return [...this.cache.ids];
   }
 
   isMember(id: NodeId): boolean {
@@ -61,6 +66,7 @@ export class Membership {
   markDown(id: NodeId): boolean {
     if (this.downSet.has(id)) return false;
     this.downSet.add(id);
+    this.cache = {};
     return true;
   }
 
@@ -70,6 +76,7 @@ export class Membership {
       return false;
     this.added.push(node);
     this.added.sort((a, b) => (a.id < b.id ? -1 : 1));
+    this.cache = {};
     return true;
   }
 
@@ -86,6 +93,11 @@ export class Membership {
 
   /** A short digest of the events: equal digests mean equal membership. */
   digest(): string {
+    this.cache.digest ??= this.computeDigest();
+    return this.cache.digest;
+  }
+
+  private computeDigest(): string {
     const text = JSON.stringify(this.events());
     let h1 = 0x811c9dc5;
     let h2 = 0x01000193;

@@ -10,6 +10,7 @@ import type { Membership } from './membership.ts';
 import type { Random } from './random.ts';
 import type {
   ClientReply,
+  Envelope,
   LogRecord,
   MessageBody,
   NodeId,
@@ -169,7 +170,7 @@ export class ReplicaState {
   diverged = false;
   /** The highest submission token (WriteRequest.attempt) this replica has been given. */
   lastAttempt = 0;
-  private output: Ready = { persist: [], messages: [], replies: [] };
+  private output: Ready = { persist: [], early: [], messages: [], replies: [] };
   private readonly persisted: ((record: LogRecord) => void) | undefined;
 
   constructor(context: ReplicaContext) {
@@ -187,7 +188,7 @@ export class ReplicaState {
   /** Takes what the last steps produced. */
   take(): Ready {
     const out = this.output;
-    this.output = { persist: [], messages: [], replies: [] };
+    this.output = { persist: [], early: [], messages: [], replies: [] };
     return out;
   }
 
@@ -198,7 +199,11 @@ export class ReplicaState {
 
   hasOutput(): boolean {
     return (
-      this.output.persist.length + this.output.messages.length + this.output.replies.length > 0
+      this.output.persist.length +
+        this.output.early.length +
+        this.output.messages.length +
+        this.output.replies.length >
+      0
     );
   }
 
@@ -212,8 +217,19 @@ export class ReplicaState {
   }
 
   send(to: NodeId, body: MessageBody): void {
+    this.output.messages.push(this.envelope(to, body));
+  }
+
+  /** A message that promises nothing, so the host may send it before this step's records are
+   * durable (Ready.early): only a coordinator's first PREPARE of a transaction (coordinator.ts
+   * `begin`). */
+  sendEarly(to: NodeId, body: MessageBody & { type: 'prepare' }): void {
+    this.output.early.push(this.envelope(to, body));
+  }
+
+  private envelope(to: NodeId, body: MessageBody): Envelope {
     const sp = this.store.syncPoint();
-    this.output.messages.push({
+    return {
       from: this.id,
       to,
       epoch: this.membership.epoch,
@@ -221,7 +237,7 @@ export class ReplicaState {
       sp: sp.sp,
       spvv: sp.spvv,
       body,
-    });
+    };
   }
 
   /** An outcome reply answers the submissions made before it (attempt <= upToAttempt): the

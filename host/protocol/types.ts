@@ -215,9 +215,13 @@ export interface ClientReply {
 }
 
 /** What a step produced. The host persists `persist` durably, in order, BEFORE it sends
- * `messages` and `replies` (persist before you speak). */
+ * `messages` and `replies` (persist before you speak). `early` promises nothing (a
+ * coordinator's PREPARE: a coordinator that loses it aborts by presumed abort), so the host may
+ * send it at once, while `persist` is being written; any later record (the COMMIT decision) is
+ * appended after this batch's, hence durable only after it. */
 export interface Ready {
   readonly persist: LogRecord[];
+  readonly early: Envelope[];
   readonly messages: Envelope[];
   readonly replies: ClientReply[];
 }

@@ -91,10 +91,15 @@ export class AnswerLog {
     this.waiting.delete(node);
   }
 
-  /** Records a node made durable: the transactions it began as coordinator. */
+  /** Records a node took to write (its PREPAREs leave then, Ready.early) or made durable: the
+   * transactions it began as coordinator, at the first of the two. */
   persisted(node: string, records: readonly LogRecord[]): void {
     for (const record of records)
-      if (record.type === 'prepare' && record.tx.coordinator === node)
+      if (
+        record.type === 'prepare' &&
+        record.tx.coordinator === node &&
+        !this.begins.has(record.tx.txid)
+      )
         this.begins.set(record.tx.txid, ++this.seq);
   }
 }

@@ -76,12 +76,17 @@ export class ScenarioPool {
     return this.nodes.find((n) => n.id === id)!.name;
   }
 
-  /** The appliance's Ready pump: persists, then queues messages and records replies. */
-  private async drain(node: ScenarioNode): Promise<void> {
+  /** The appliance's Ready pump: persists, then queues messages and records replies.
+   * `crashWhileWriting`: the node crashes as its next batch is being written (what left early,
+   * Ready.early, stays in flight; the batch's entries are lost). */
+  private async drain(node: ScenarioNode, crashWhileWriting = false): Promise<void> {
     const runtime = node.runtime;
     if (!runtime) return;
     await pumpReady(runtime, {
       running: () => node.runtime === runtime,
+      taken: () => {
+        if (crashWhileWriting) node.runtime = undefined;
+      },
       persisted: ({ ready }) => node.log.push(...ready.persist),
       send: (envelope) => this.queue.push(envelope),
       // Only the node a request was sent to answers its caller; a reply elsewhere (a
@@ -100,7 +105,13 @@ export class ScenarioPool {
     this.askedAt.set(requestId, nodes);
   }
 
-  async write(name: string, label: string, record: Uint8Array): Promise<void> {
+  /** `crashWhileWriting`: the node crashes while it writes what the write caused (drain). */
+  async write(
+    name: string,
+    label: string,
+    record: Uint8Array,
+    crashWhileWriting = false,
+  ): Promise<void> {
     this.asked(labelId(label), name);
     this.replica(name).request({
       kind: 'write',
@@ -110,7 +121,7 @@ export class ScenarioPool {
       sourceUser: 'alice',
       target: label,
     });
-    await this.drain(this.node(name));
+    await this.drain(this.node(name), crashWhileWriting);
   }
 
   reply(label: string): ClientReply | undefined {

@@ -326,6 +326,8 @@ export class World {
         point = crashing
           ? this.random.pick(['before-persist', 'torn', 'after-persist', 'after-send'] as const)
           : undefined;
+        // Its PREPAREs are out already (Ready.early): the transactions it begins have begun.
+        this.answers.persisted(node.id, ready.persist);
         if (point === 'before-persist') return this.crash(node, 'before persist');
         this.mirror(node, ready.persist, firstSequence);
         if (point === 'torn' && ready.persist.length > 0) {

@@ -71,7 +71,7 @@ function run(pool: Node[]): void {
       const ready = node.replica.ready();
       node.persisted.push(...ready.persist);
       node.replies.push(...ready.replies);
-      for (const envelope of ready.messages) {
+      for (const envelope of [...ready.early, ...ready.messages]) {
         moved = true;
         pool.find((other) => other.replica.id === envelope.to)!.replica.receive(envelope);
       }
@@ -204,7 +204,7 @@ describe('node-down needs a majority (the two sides of a partition cannot fence 
         for (const replica of replicas) {
           const ready = replica.ready();
           if (replica === issuer) replies.push(...ready.replies);
-          for (const envelope of ready.messages)
+          for (const envelope of [...ready.early, ...ready.messages])
             if (reach(envelope.from, envelope.to))
               replicas.find((r) => r.id === envelope.to)!.receive(envelope);
         }
@@ -232,5 +232,26 @@ describe('node-down needs a majority (the two sides of a partition cannot fence 
 
   it('a pool of two keeps DINAMO rule: the operator judges (0 when the other does not answer)', () => {
     expect(nodeDownAnswer(four.slice(0, 2), () => false, four[1].id)).toBe(0);
+  });
+});
+
+describe('membership', () => {
+  it('its members and digest follow every change (they are derived once per change)', () => {
+    const node = (n: number): NodeAddress => ({ id: `000000000000000${n}`, address: `n${n}:7001` });
+    const membership = new Membership([node(2), node(1)]);
+    const before = membership.digest();
+    expect(membership.memberIds()).toEqual([node(1).id, node(2).id]);
+    membership.members().pop(); // a caller's copy: the membership does not change
+    expect(membership.memberIds()).toEqual([node(1).id, node(2).id]);
+    expect(membership.add(node(3))).toBe(true);
+    expect(membership.memberIds()).toEqual([node(1).id, node(2).id, node(3).id]);
+    const added = membership.digest();
+    expect(added).not.toBe(before);
+    expect(membership.markDown(node(1).id)).toBe(true);
+    expect(membership.memberIds()).toEqual([node(2).id, node(3).id]);
+    expect(membership.digest()).not.toBe(added);
+    // Equal to a membership built from the same events, never a stale value.
+    expect(membership.digest()).toBe(Membership.from(membership.events()).digest());
+    expect(membership.markDown(node(1).id)).toBe(false);
   });
 });

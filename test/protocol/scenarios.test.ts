@@ -50,6 +50,27 @@ describe('replication scenarios', () => {
     expect(sp(p, 'B')).toBe(sp(p, 'A'));
   });
 
+  it('coordinator crashes before its PREPARE is durable, the PREPARE out already: the participants abort (presumed abort)', async () => {
+    const p = await pool('A', 'B', 'C');
+    await p.write('A', 'w1', key('k1'), true); // PREPARE sent early, A lost with its record
+    expect(p.node('A').log).toEqual([]);
+    await p.deliver({ type: 'prepare' });
+    expect(p.states('B')).toEqual(['PREPARED']);
+    expect(p.states('C')).toEqual(['PREPARED']);
+    await p.restart('A');
+    expect(p.states('A')).toEqual([]); // it does not know the transaction
+    await p.run(40); // B and C in doubt ask A: 'unknown', so they abort
+    for (const name of ['A', 'B', 'C']) expect(p.states(name)).toEqual([]);
+    expect(p.aborted('B')).toHaveLength(1);
+    expect(p.aborted('C')).toEqual(p.aborted('B'));
+    expect(p.committed('B')).toEqual([]);
+    await p.write('A', 'w1', key('k1')); // the client's retry commits it, once
+    await p.run(5);
+    expect(p.reply('w1')?.code).toBe(0);
+    for (const name of ['A', 'B', 'C']) expect(p.committed(name)).toHaveLength(1);
+    expect(sp(p, 'B')).toBe(sp(p, 'A'));
+  });
+
   it('participant partitioned after its vote: it stays in doubt, then learns the commit by asking', async () => {
     const p = await pool('A', 'B', 'C');
     await p.write('A', 'w1', key('k1'));
