@@ -26,6 +26,7 @@ import { SessionServer, applianceBackend } from '../server/sessions.ts';
 import { NodeMetrics } from '../server/metrics.node.ts';
 import { AuditLog, auditFields, auditPath } from '../server/audit.node.ts';
 import { Service } from '../service/service.ts';
+import { NodeCryptoEngine } from '../wire/crypto-engine.node.ts';
 import { runBootstrap } from './bootstrap.ts';
 import { checkDataDirectory } from './startup-check.ts';
 import { HsmError } from '../core/codes.ts';
@@ -268,7 +269,9 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
     const joined = plan ? await joinPool(parts, plan) : undefined;
     const node = await openNode(hostOptions(parts), identityOf(start), joined);
     const secureRandom = (length: number): Uint8Array => new Uint8Array(randomBytes(length));
-    const service = new Service(applianceBackend(node, svmk, secureRandom, Date.now));
+    const service = new Service(applianceBackend(node, svmk, secureRandom, Date.now), {
+      engine: new NodeCryptoEngine(),
+    });
     sessions = new SessionServer(node, service, {}, [metrics.request, audit.request], {
       audit: (n) => audit.tail(n),
     });

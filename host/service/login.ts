@@ -255,7 +255,7 @@ export function loginFinish(
     sessionKey: keyBytes(outcome.sessionKey),
   };
   // Every frame after this reply is sealed under keys derived from the session key.
-  session.channelNext = new SessionChannel(outcome.sessionKey, 'node');
+  session.channelNext = new SessionChannel(outcome.sessionKey, 'node', node.engine.chacha);
   return {
     serverFinal: outcome.serverFinal,
     user: user.name,

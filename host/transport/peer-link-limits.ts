@@ -3,6 +3,7 @@
 
 import type { NodeId } from '../protocol/types.ts';
 import { PEER_MESSAGE_SIZE_MAX } from './envelope-codec.ts';
+import type { ChaChaAead } from '../wire/crypto-engine.ts';
 import type { FramedSocket } from './transport.ts';
 
 export interface PeerLinkLimits {
@@ -53,6 +54,8 @@ export interface PeerLinkOptions {
   /** Open a connection to an address; reject (any error) when it cannot be opened. */
   readonly dial: (address: string) => Promise<FramedSocket>;
   readonly randomBytes?: (length: number) => Uint8Array;
+  /** The frame AEAD of every link (default NOBLE_CHACHA; ws.node.ts passes NODE_CHACHA). */
+  readonly aead?: ChaChaAead;
   /** Backoff jitter, uniform in [0, 1). */
   readonly random?: () => number;
   readonly clock?: LinkClock;

@@ -203,6 +203,7 @@ export class PeerLinkTransport implements PeerTransport {
       localId: this.options.nodeId,
       svmk: this.options.svmk,
       randomBytes: this.randomBytes,
+      aead: this.options.aead,
     });
     const link = new Link(socket, channel, undefined);
     this.inbound.add(link);
@@ -292,6 +293,7 @@ export class PeerLinkTransport implements PeerTransport {
       peerId: peer.id,
       svmk: this.options.svmk,
       randomBytes: this.randomBytes,
+      aead: this.options.aead,
     });
     const link = new Link(socket, channel, peer);
     peer.link = link;

@@ -18,7 +18,6 @@
 // info = direction), 32 bytes per direction. AEAD nonce = 4 zero bytes | counter; the counter
 // must be exactly the next one, so a replayed, reordered or dropped-then-later frame fails.
 
-import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { equalBytes } from '@noble/ciphers/utils.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
@@ -26,6 +25,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { CODE, HsmError } from '../core/codes.ts';
 import { deriveKey, SVMK_SIZE } from '../core/keys.ts';
+import { NOBLE_CHACHA, type ChaChaAead } from '../wire/crypto-engine.ts';
 import { assertNodeId } from './transport.ts';
 
 export const HANDSHAKE_VERSION = 1;
@@ -72,6 +72,8 @@ export interface SecureChannelOptions {
   readonly svmk: Uint8Array;
   /** Cryptographically secure random bytes (crypto.getRandomValues in production). */
   readonly randomBytes: (length: number) => Uint8Array;
+  /** The frame AEAD (default NOBLE_CHACHA; Node passes NODE_CHACHA: the same bytes, faster). */
+  readonly aead?: ChaChaAead;
 }
 
 /** What one step produced: frames to send (in order), payloads received, and the outcome. */
@@ -100,8 +102,10 @@ export class SecureChannel {
   private transcriptBytes: Uint8Array | undefined;
   private keys: Directions | undefined;
   private failure: HsmError | undefined;
+  private readonly aead: ChaChaAead;
 
   constructor(private readonly options: SecureChannelOptions) {
+    this.aead = options.aead ?? NOBLE_CHACHA;
     assertNodeId(options.localId, 'localId');
     if (options.localId === ANY_NODE)
       throw new RangeError('localId: the all-zero id is the wildcard, no node has it');
@@ -281,19 +285,17 @@ export class SecureChannel {
         CODE.FRAME_UNAUTHENTICATED,
         `frame counter ${counter}, expected ${keys.receiveCounter} (replayed, reordered or lost)`,
       );
-    let payload: Uint8Array;
-    try {
-      payload = chacha20poly1305(
-        keys.receiveKey,
-        nonceOf(counter),
-        frame.subarray(0, SEALED_HEADER_SIZE),
-      ).decrypt(frame.subarray(SEALED_HEADER_SIZE));
-    } catch {
+    const payload = this.aead.open(
+      keys.receiveKey,
+      nonceOf(counter),
+      frame.subarray(0, SEALED_HEADER_SIZE),
+      frame.subarray(SEALED_HEADER_SIZE),
+    );
+    if (payload === undefined)
       throw new HsmError(
         CODE.FRAME_UNAUTHENTICATED,
         `frame ${counter} fails authentication (tampered or truncated)`,
       );
-    }
     keys.receiveCounter++;
     return payload;
   }
@@ -305,9 +307,7 @@ export class SecureChannel {
     const header = new Uint8Array(SEALED_HEADER_SIZE);
     header[0] = FRAME_KIND.SEALED;
     writeCounter(header, keys.sendCounter);
-    const sealed = chacha20poly1305(keys.sendKey, nonceOf(keys.sendCounter), header).encrypt(
-      payload,
-    );
+    const sealed = this.aead.seal(keys.sendKey, nonceOf(keys.sendCounter), header, payload);
     keys.sendCounter++;
     return concatBytes(header, sealed);
   }

@@ -26,6 +26,7 @@ import {
 import { PEER_FRAME_SIZE_MAX } from './link.ts';
 import type { LinkClock, PeerLinkLimits } from './peer-link-limits.ts';
 import { PeerLinkTransport } from './peer-link.ts';
+import { NODE_CHACHA } from '../wire/crypto-engine.node.ts';
 import {
   CLIENT_PATHS,
   CLOSE_CODES,
@@ -110,7 +111,11 @@ export class WsPeerTransport extends PeerLinkTransport {
     >,
     track: (ws: WebSocket) => void = () => {},
   ) {
-    super({ ...options, dial: (address) => dialPeer(address, track, options.tls?.certPem) });
+    super({
+      aead: NODE_CHACHA,
+      ...options,
+      dial: (address) => dialPeer(address, track, options.tls?.certPem),
+    });
   }
 }
 

@@ -22,6 +22,7 @@
 // missing from most browsers' WebCrypto, so one path serves everywhere (and tests replay it).
 
 import { cmac, gcm } from '@noble/ciphers/aes.js';
+import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { ed448 } from '@noble/curves/ed448.js';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
@@ -86,6 +87,35 @@ const ED25519_PKCS8_PREFIX = Uint8Array.from([
   0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
 ]);
 
+/**
+ * ChaCha20-Poly1305 (RFC 8439), 32-byte key, 12-byte nonce, 16-byte tag: what the peer link
+ * and the session channel seal every frame with. Synchronous, so frames are sealed and opened
+ * in exactly the order they cross a connection. NOBLE_CHACHA runs everywhere; Node entry
+ * points pass crypto-engine.node.ts's NODE_CHACHA (node:crypto, the same bytes).
+ */
+export interface ChaChaAead {
+  /** ciphertext ‖ tag. */
+  seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array;
+  /** The plaintext; undefined when the tag does not verify (or `sealed` is shorter than a tag). */
+  open(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    sealed: Uint8Array,
+  ): Uint8Array | undefined;
+}
+
+export const NOBLE_CHACHA: ChaChaAead = {
+  seal: (key, nonce, aad, plaintext) => chacha20poly1305(key, nonce, aad).encrypt(plaintext),
+  open: (key, nonce, aad, sealed) => {
+    try {
+      return chacha20poly1305(key, nonce, aad).decrypt(sealed);
+    } catch {
+      return undefined;
+    }
+  },
+};
+
 export interface CryptoEngineOptions {
   /** WebCrypto to use; null forces the pure-JavaScript paths. Default: globalThis.crypto.subtle. */
   readonly subtle?: SubtleCrypto | null;
@@ -93,6 +123,8 @@ export interface CryptoEngineOptions {
 
 export class CryptoEngine {
   readonly subtle: SubtleCrypto | undefined;
+  /** The frame AEAD of the session channels this engine's service opens. */
+  readonly chacha: ChaChaAead = NOBLE_CHACHA;
   /** Whether this WebCrypto has Ed25519; learned at first use. */
   private ed25519Native: boolean | undefined;
 

@@ -1,6 +1,7 @@
 // The sealed client and console channel (docs/SECURITY.md, docs/CLIENT.md "Sealed frames").
-// Browser-safe and synchronous (@noble/ciphers, no WebCrypto promise), so frames are sealed
-// and opened in exactly the order they cross the connection.
+// Browser-safe and synchronous (@noble/ciphers, no WebCrypto promise; a node passes node:crypto's
+// ChaCha20-Poly1305, the same bytes), so frames are sealed and opened in exactly the order they
+// cross the connection.
 //
 // After a successful SCRAM exchange both ends hold the session key (scram.ts: HKDF of
 // ClientKey over the AuthMessage; only the client and a node that verified its proof can
@@ -15,11 +16,11 @@
 // On the wire a sealed frame is the text `{"sealed":"<base64 of counter(8, big-endian) ‖
 // ciphertext ‖ tag(16)>"}`; the plaintext inside is the ordinary JSON frame.
 
-import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { CODE, HsmError } from '../core/codes.ts';
 import { fromBase64, toBase64 } from './bytes.ts';
+import { NOBLE_CHACHA, type ChaChaAead } from './crypto-engine.ts';
 
 export type ChannelRole = 'client' | 'node';
 
@@ -63,7 +64,11 @@ export class SessionChannel {
   private sent = 0n;
   private received = 0n;
 
-  constructor(sessionKey: Uint8Array, role: ChannelRole) {
+  constructor(
+    sessionKey: Uint8Array,
+    role: ChannelRole,
+    private readonly aead: ChaChaAead = NOBLE_CHACHA,
+  ) {
     if (sessionKey.length !== 32) throw new RangeError('sessionKey: expected 32 bytes');
     const [send, receive] =
       role === 'client' ? [CLIENT_TO_NODE, NODE_TO_CLIENT] : [NODE_TO_CLIENT, CLIENT_TO_NODE];
@@ -80,7 +85,10 @@ export class SessionChannel {
 
   seal(text: string): string {
     const counter = this.sent++;
-    const body = chacha20poly1305(this.sendKey, nonceOf(counter), this.sendLabel).encrypt(
+    const body = this.aead.seal(
+      this.sendKey,
+      nonceOf(counter),
+      this.sendLabel,
       encoder.encode(text),
     );
     const out = new Uint8Array(COUNTER_SIZE + body.length);
@@ -106,14 +114,14 @@ export class SessionChannel {
         CODE.CHANNEL_OUT_OF_SEQUENCE,
         `frame ${counter} where ${this.received} was due (replayed, reordered or dropped)`,
       );
-    let plain: Uint8Array;
-    try {
-      plain = chacha20poly1305(this.receiveKey, nonceOf(counter), this.receiveLabel).decrypt(
-        bytes.subarray(COUNTER_SIZE),
-      );
-    } catch {
+    const plain = this.aead.open(
+      this.receiveKey,
+      nonceOf(counter),
+      this.receiveLabel,
+      bytes.subarray(COUNTER_SIZE),
+    );
+    if (plain === undefined)
       throw new HsmError(CODE.CHANNEL_TAMPERED, `frame ${counter} does not authenticate`);
-    }
     this.received++;
     try {
       return decoder.decode(plain);

@@ -1,7 +1,7 @@
 // The Storage contract, run against both implementations, then what only each one does:
 // the memory storage's crash model, the file storage's files on disk.
 
-import { mkdtemp, readdir, rm, writeFile, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readlink, rm, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -148,7 +148,39 @@ describe('memory storage crashes', () => {
   });
 });
 
+/** Linux: the open-file flags (octal, /proc/self/fdinfo) of every descriptor this process holds on `path`. */
+async function openFlags(path: string): Promise<number[]> {
+  const flags: number[] = [];
+  for (const fd of await readdir('/proc/self/fd')) {
+    const target = await readlink(join('/proc/self/fd', fd)).catch(() => '');
+    if (target !== path) continue;
+    const info = await readFile(join('/proc/self/fdinfo', fd), 'utf8');
+    flags.push(parseInt(/^flags:\s*([0-7]+)/m.exec(info)![1], 8));
+  }
+  return flags;
+}
+
 describe('file storage on disk', () => {
+  it.runIf(process.platform === 'linux')(
+    'the log is held with O_APPEND and O_DSYNC, also after compaction reopens it',
+    async () => {
+      const O_APPEND = 0o2000;
+      const O_DSYNC = 0o10000;
+      const directory = await temporaryDirectory();
+      const storage = await FileStorage.open(directory);
+      const log = join(directory, 'log');
+      for (const step of ['opened', 'compacted']) {
+        const flags = await openFlags(log);
+        expect(flags, step).toHaveLength(1);
+        expect(flags[0] & (O_APPEND | O_DSYNC), step).toBe(O_APPEND | O_DSYNC);
+        await storage.appendLog(bytes(1, 2), true);
+        await storage.dropLogPrefix(1);
+      }
+      await storage.close();
+      expect(await openFlags(log)).toEqual([]);
+    },
+  );
+
   it('what was written is there after reopening, and no temporary file is left', async () => {
     const directory = await temporaryDirectory();
     const storage = await FileStorage.open(directory);
