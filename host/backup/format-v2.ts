@@ -175,19 +175,24 @@ export function* encodeBackupStream(
   if (salt.length !== BACKUP_SALT_SIZE) throw new RangeError('randomBytes: wrong length');
   const keys = fileKeys(svmk, salt);
   const pieces = input.snapshot[Symbol.iterator]();
-  const first = pieces.next();
-  if (first.done) throw new HsmError(CODE.SNAPSHOT_BAD_HEADER, 'backup: an empty snapshot stream');
-  const header = encodeHeader(input, first.value, chunkSize, salt, keys.check);
-  yield header;
-  let current = first.value;
-  for (let index = 0; ; index++) {
-    const next = pieces.next();
-    if (current.length === 0 || current.length > chunkSize)
-      throw new RangeError(`snapshot piece ${index}: ${current.length} bytes, 1 to ${chunkSize}`);
-    if (index >= BACKUP_V2_CHUNKS_MAX) throw new RangeError('backup: too many chunks');
-    yield sealChunk(keys, header, index, current, next.done === true);
-    if (next.done) return;
-    current = next.value;
+  try {
+    const first = pieces.next();
+    if (first.done)
+      throw new HsmError(CODE.SNAPSHOT_BAD_HEADER, 'backup: an empty snapshot stream');
+    const header = encodeHeader(input, first.value, chunkSize, salt, keys.check);
+    yield header;
+    let current = first.value;
+    for (let index = 0; ; index++) {
+      const next = pieces.next();
+      if (current.length === 0 || current.length > chunkSize)
+        throw new RangeError(`snapshot piece ${index}: ${current.length} bytes, 1 to ${chunkSize}`);
+      if (index >= BACKUP_V2_CHUNKS_MAX) throw new RangeError('backup: too many chunks');
+      yield sealChunk(keys, header, index, current, next.done === true);
+      if (next.done) return;
+      current = next.value;
+    }
+  } finally {
+    pieces.return?.(); // a backup abandoned half way closes its snapshot export
   }
 }
 

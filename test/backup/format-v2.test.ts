@@ -52,7 +52,7 @@ function pieces(core: Core, pieceSize: number): Uint8Array[] {
   return [header, ...frames];
 }
 
-const input = (snapshot: Uint8Array[], chunkSize = BACKUP_V2_CHUNK_SIZE_MIN) => ({
+const input = (snapshot: Iterable<Uint8Array>, chunkSize = BACKUP_V2_CHUNK_SIZE_MIN) => ({
   poolId: 0x1122334455667788n,
   domain: 'bank',
   createdMs: 1_700_000_000_000,
@@ -205,6 +205,23 @@ describe('backup format version 2', () => {
       .then(() => 0)
       .catch((error: HsmError) => error.code);
     expect(code).toBe(CODE.BACKUP_DAMAGED);
+  });
+
+  it('a writer abandoned half way closes its snapshot source (the export)', () => {
+    let closed = 0;
+    function* source(): Generator<Uint8Array> {
+      try {
+        yield* snapshot;
+      } finally {
+        closed++;
+      }
+    }
+    const writer = encodeBackupStream(input(source()), TEST_SVMK);
+    writer.next();
+    writer.next();
+    expect(closed).toBe(0);
+    writer.return(undefined);
+    expect(closed).toBe(1);
   });
 
   it('the writer refuses pieces larger than the chunk size', () => {
