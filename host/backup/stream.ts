@@ -5,7 +5,16 @@
 import { CODE, HsmError } from '../core/codes.ts';
 import { splitSnapshot } from '../log/recovery.ts';
 import { ByteQueue } from './byte-queue.ts';
-import { BACKUP_MAGIC, BACKUP_VERSION, decodeBackup, verifyBackupChecksum } from './format.ts';
+import {
+  BACKUP_DOMAIN_MAX,
+  BACKUP_FIXED_HEADER_SIZE,
+  BACKUP_MAGIC,
+  BACKUP_VERSION,
+  backupLength,
+  decodeBackup,
+  readBackupHeader,
+  verifyBackupChecksum,
+} from './format.ts';
 import {
   BACKUP_V2_FIXED_HEADER_SIZE,
   BACKUP_VERSION_2,
@@ -121,8 +130,13 @@ async function openedV1(
   queue: ByteQueue,
   source: AsyncIterator<Uint8Array>,
 ): Promise<OpenedBackup> {
-  while (await queue.fill(source, queue.available + 1));
-  const bytes = queue.take(queue.available);
+  // Read no further than the length the header declares (plus one byte, to see trailing bytes).
+  await queue.fill(source, BACKUP_FIXED_HEADER_SIZE + BACKUP_DOMAIN_MAX);
+  const start = queue.take(Math.min(queue.available, BACKUP_FIXED_HEADER_SIZE + BACKUP_DOMAIN_MAX));
+  queue.unshift(start);
+  const declared = backupLength(readBackupHeader(start));
+  await queue.fill(source, declared + 1);
+  const bytes = queue.take(Math.min(queue.available, declared + 1));
   const header = verifyBackupChecksum(bytes);
   return {
     header,
