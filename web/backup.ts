@@ -1,14 +1,14 @@
 // Backup and restore from the page (docs/WEB.md "Backup and restore"). A backup is what
 // `hsmpool backup` fetches: the console's `backup` run on a node, the file fetched piece by
-// piece (`backup ID INDEX`), checked against the length and SHA-256 the node announced and
-// against its own checksum. The page then offers it as a download and keeps it for a restore.
+// piece (`backup ID INDEX`) until the last, checked against the length and SHA-256 the node
+// announced with it and against its own framing. The page then offers it as a download and keeps it for a restore.
 // A restore replaces an appliance's state offline, as `hsmpool restore` does: the worker is
 // killed and a new one restores into its database before recovery (worker.ts).
 
 import { sha256 } from '@noble/hashes/sha2.js';
 import { CODE, HsmError } from '../host/core/codes.ts';
 import type { BackupPiece, BackupStarted } from '../host/server/backup-transfer.ts';
-import { verifyBackupChecksum } from '../host/backup/format.ts';
+import { openBackup } from '../host/backup/stream.ts';
 import { fromBase64, joinBytes, toHex } from '../host/wire/bytes.ts';
 import type { ConsoleAnswer } from './tab-pool.ts';
 
@@ -38,17 +38,18 @@ function decodePiece(data: string): Uint8Array {
 export async function fetchBackup(console: RunConsole): Promise<PageBackup> {
   const started = (await run(console, 'backup')) as BackupStarted;
   const pieces = [decodePiece(started.data)];
-  for (let index = 1; index < started.pieces; index++) {
-    const piece = (await run(console, `backup ${started.id} ${index}`)) as BackupPiece;
-    pieces.push(decodePiece(piece.data));
+  let last: BackupPiece = started;
+  for (let index = 1; !last.last; index++) {
+    last = (await run(console, `backup ${started.id} ${index}`)) as BackupPiece;
+    pieces.push(decodePiece(last.data));
   }
   const bytes = joinBytes(pieces);
-  if (bytes.length !== started.bytes || toHex(sha256(bytes)) !== started.sha256)
+  if (bytes.length !== last.bytes || toHex(sha256(bytes)) !== last.sha256)
     throw new HsmError(
       CODE.BACKUP_DAMAGED,
-      `the file received (${bytes.length} bytes) does not match what the node announced (${started.bytes} bytes, SHA-256 ${started.sha256})`,
+      `the file received (${bytes.length} bytes) does not match what the node announced (${last.bytes} bytes, SHA-256 ${last.sha256})`,
     );
-  verifyBackupChecksum(bytes);
+  await (await openBackup(bytes)).scan();
   const name = `hsmpool-${started.domain}-${started.sp}.backup`;
   return { started, bytes, name };
 }

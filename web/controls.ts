@@ -121,7 +121,7 @@ export class Controls {
       const backup = await fetchBackup((line) => this.pool.console(index, line));
       this.backup = backup;
       const s = backup.started;
-      out.textContent = `node ${index + 1}> backup\nbackup of domain ${s.domain} (pool ${s.poolId}): ${s.bytes} bytes, ${s.records} records, SP ${s.sp} SPVV ${s.spvv}\n`;
+      out.textContent = `node ${index + 1}> backup\nbackup of domain ${s.domain} (pool ${s.poolId}): ${backup.bytes.length} bytes, ${s.records} records, SP ${s.sp} SPVV ${s.spvv}\n`;
       out.append(downloadLink(backup));
     } catch (error) {
       out.textContent = `node ${index + 1}> backup\n${failureText(error)}`;

@@ -3,8 +3,8 @@
 // Storage interface (browser-safe); the CLI (host/cli/restore-command.ts) adds the node
 // directory, its lock and its SVMK.
 //
-// Nothing is written until the backup has been verified, decrypted and imported into a
-// fresh core (so its SP is checked against the SVMK). Then:
+// Nothing is written until the backup has been read to its end, verified, decrypted and
+// imported into a fresh core, as it streams in (so its SP is checked against the SVMK). Then:
 //   1. the snapshot is written under a name no existing snapshot has (`restored-...`);
 //   2. a CHECKPOINT entry naming it is appended, durably, to the old log: sequence 1 of a new
 //      chain (LOG_START), the node's epoch, the node list it had;
@@ -23,9 +23,10 @@ import { CODE, HsmError } from '../core/codes.ts';
 import type { Core, SyncPoint } from '../core/core.ts';
 import { LOG_START, LogEncoder, type PoolNode } from '../core/txlog.ts';
 import { recover } from '../log/recovery.ts';
-import { splitSnapshot } from '../log/recovery.ts';
 import type { Storage } from '../storage/storage.ts';
-import { decodeBackup, hex16, type BackupHeader } from './format.ts';
+import { splitSnapshot } from '../log/recovery.ts';
+import { decodeBackup, hex16 } from './format.ts';
+import { openBackup, type BackupSource, type BackupSummary } from './stream.ts';
 
 export interface RestoreTarget {
   readonly poolId: bigint;
@@ -35,7 +36,7 @@ export interface RestoreTarget {
 }
 
 export interface RestoreResult {
-  readonly header: BackupHeader;
+  readonly header: BackupSummary;
   readonly syncPoint: SyncPoint;
   readonly snapshotName: string;
   readonly nodes: readonly PoolNode[];
@@ -46,24 +47,51 @@ export interface RestoreResult {
 }
 
 /**
- * Verifies a backup and imports it into `core` (keyed with the SVMK's Sync-Point key, empty).
- * Throws 38801/38802/38803 (format.ts), 38804 (another pool or domain), 384xx (snapshot);
- * on failure the core is left empty.
+ * Verifies a backup as it reads it and imports it into `core` (keyed with the SVMK's
+ * Sync-Point key, empty), piece by piece. Throws 38801/38802/38803 (format), 38804 (another
+ * pool or domain, before anything is decrypted), 384xx (snapshot); on failure the core is
+ * left empty.
  */
+export async function importBackupStream(
+  core: Core,
+  source: BackupSource | Uint8Array,
+  svmk: Uint8Array,
+  target?: { poolId: bigint; domain: string },
+): Promise<{ header: BackupSummary; syncPoint: SyncPoint }> {
+  const opened = await openBackup(source);
+  checkTarget(opened.header, target);
+  return {
+    header: opened.header,
+    syncPoint: checkImported(core, opened.header, await importPieces(core, opened.pieces(svmk))),
+  };
+}
+
+/** A version-1 backup held whole in memory, imported at once (benches and tests). */
 export function importBackup(
   core: Core,
   bytes: Uint8Array,
   svmk: Uint8Array,
   target?: { poolId: bigint; domain: string },
-): { header: BackupHeader; syncPoint: SyncPoint } {
+): { header: BackupSummary; syncPoint: SyncPoint } {
   const { header, snapshot } = decodeBackup(bytes, svmk);
+  checkTarget(header, target);
+  return {
+    header,
+    syncPoint: checkImported(core, header, core.importSnapshot(splitSnapshot(snapshot))),
+  };
+}
+
+function checkTarget(header: BackupSummary, target?: { poolId: bigint; domain: string }): void {
   if (target && (header.poolId !== target.poolId || header.domain !== target.domain)) {
     throw new HsmError(
       CODE.BACKUP_POOL_MISMATCH,
       `the backup is of pool ${hex16(header.poolId)} (domain ${JSON.stringify(header.domain)}), this node belongs to pool ${hex16(target.poolId)} (domain ${JSON.stringify(target.domain)})`,
     );
   }
-  const syncPoint = core.importSnapshot(splitSnapshot(snapshot));
+}
+
+/** The imported store must give the header's SP, SPVV and count (else it is emptied, 38404). */
+function checkImported(core: Core, header: BackupSummary, syncPoint: SyncPoint): SyncPoint {
   if (
     syncPoint.sp !== header.sp ||
     syncPoint.spvv !== header.spvv ||
@@ -75,7 +103,32 @@ export function importBackup(
       'backup: the imported snapshot does not give the SP of the backup header',
     );
   }
-  return { header, syncPoint };
+  return syncPoint;
+}
+
+/** Core.importSnapshot over pieces that arrive asynchronously; the store is empty on failure. */
+async function importPieces(core: Core, pieces: AsyncGenerator<Uint8Array>): Promise<SyncPoint> {
+  const first = await pieces.next();
+  if (first.done) throw new HsmError(CODE.SNAPSHOT_BAD_HEADER, 'empty snapshot');
+  core.importBegin(first.value);
+  try {
+    for await (const piece of pieces) core.importChunk(piece);
+    return core.importEnd();
+  } catch (error) {
+    core.importAbort();
+    throw error;
+  }
+}
+
+/** The store's snapshot, exported a piece at a time as the storage writes it. */
+function* exportPieces(core: Core): Generator<Uint8Array> {
+  const reader = core.exportSnapshot();
+  try {
+    yield reader.header;
+    for (let piece = reader.next(); piece; piece = reader.next()) yield piece;
+  } finally {
+    reader.close();
+  }
 }
 
 /** Storage that refuses nothing and changes nothing (recovery of the old state, read only). */
@@ -115,7 +168,7 @@ async function previousState(
   }
 }
 
-function snapshotNameFor(header: BackupHeader, existing: readonly string[]): string {
+function snapshotNameFor(header: BackupSummary, existing: readonly string[]): string {
   const base = `restored-${hex16(header.sp).toLowerCase()}-${header.createdMs}`;
   let name = base;
   for (let i = 1; existing.includes(name); i++) name = `${base}-${i}`;
@@ -131,17 +184,17 @@ export async function restoreBackup(
   core: Core,
   scratch: Core,
   storage: Storage,
-  bytes: Uint8Array,
+  source: BackupSource | Uint8Array,
   svmk: Uint8Array,
   target: RestoreTarget,
 ): Promise<RestoreResult> {
-  const { header, syncPoint } = importBackup(core, bytes, svmk, target);
+  const { header, syncPoint } = await importBackupStream(core, source, svmk, target);
   const previous = await previousState(scratch, storage, target);
   const nodes = previous?.nodes.length ? previous.nodes : target.founders;
   const epoch = previous?.epoch ?? 0n;
   const existing = await storage.listSnapshots();
   const snapshotName = snapshotNameFor(header, existing);
-  await storage.writeSnapshot(snapshotName, core.snapshotChunks());
+  await storage.writeSnapshot(snapshotName, exportPieces(core));
   const encoder = new LogEncoder(core, target.poolId, LOG_START, epoch);
   const entry = encoder.encode({
     type: 'checkpoint',

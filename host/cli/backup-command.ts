@@ -2,16 +2,18 @@
 // an encrypted backup of the pool's replicated state (docs/CLI.md, docs/FORMATS.md
 // "Backups"). It logs in to the node's remote console as an administrator (SCRAM), runs
 // `backup` there, fetches the file piece by piece (`backup ID INDEX`: no console frame grows
-// with the pool), checks its length, SHA-256 and its own checksum, and writes it atomically:
-// a temporary file next to FILE, fsync, rename, fsync of the directory.
+// with the pool) straight into a temporary file next to FILE, checks its length and SHA-256
+// against the node's last answer and its framing to the final chunk, then fsync, rename,
+// fsync of the directory. It holds one piece at a time.
 
+import { createReadStream } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { HsmError } from '../core/codes.ts';
 import type { ConsoleResult } from '../wire/messages.ts';
 import type { BackupPiece, BackupStarted } from '../server/backup-transfer.ts';
-import { verifyBackupChecksum } from '../backup/format.ts';
+import { openBackup } from '../backup/stream.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 import { RemoteConsole, readPassword } from './console-command.ts';
 
@@ -36,34 +38,66 @@ async function run(remote: RemoteConsole, line: string): Promise<ConsoleResult> 
   return result;
 }
 
-/** Fetches a whole backup file over an open console session. */
-export async function fetchBackup(
+/** The file's bytes as the node sends them, piece by piece (each piece asked once it is written). */
+async function* fetchPieces(
   remote: RemoteConsole,
-): Promise<{ started: BackupStarted; bytes: Uint8Array }> {
-  const started = (await run(remote, 'backup')).data as BackupStarted;
-  const pieces: Buffer[] = [Buffer.from(started.data, 'base64')];
-  for (let index = 1; index < started.pieces; index++) {
-    const piece = (await run(remote, `backup ${started.id} ${index}`)).data as BackupPiece;
+  started: BackupStarted,
+): AsyncGenerator<Uint8Array, BackupPiece> {
+  let piece: BackupPiece = started;
+  yield Buffer.from(piece.data, 'base64');
+  for (let index = 1; !piece.last; index++) {
+    piece = (await run(remote, `backup ${started.id} ${index}`)).data as BackupPiece;
     if (piece.index !== index)
       throw new CliError(EXIT.FAILED, `backup: asked for piece ${index}, got ${piece.index}`);
-    pieces.push(Buffer.from(piece.data, 'base64'));
+    yield Buffer.from(piece.data, 'base64');
   }
-  const bytes = new Uint8Array(Buffer.concat(pieces));
-  if (
-    bytes.length !== started.bytes ||
-    createHash('sha256').update(bytes).digest('hex') !== started.sha256
-  ) {
-    throw new CliError(
-      EXIT.FAILED,
-      `backup: the file received (${bytes.length} bytes) does not match what the node announced (${started.bytes} bytes, SHA-256 ${started.sha256})`,
-    );
-  }
-  verifyBackupChecksum(bytes);
-  return { started, bytes };
+  return piece;
 }
 
-/** Writes `bytes` to `path` atomically and durably (temporary file, fsync, rename, fsync of the directory). */
-export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
+/**
+ * Fetches a backup over an open console session into `path` (atomically, durably), checking
+ * the length and SHA-256 the node announced with the last piece, then the file's framing to
+ * its final chunk (without the key). Holds one piece at a time.
+ */
+export async function fetchBackup(
+  remote: RemoteConsole,
+  path: string,
+): Promise<{ started: BackupStarted; bytes: number; sha256: string }> {
+  const started = (await run(remote, 'backup')).data as BackupStarted;
+  const hash = createHash('sha256');
+  let bytes = 0;
+  let last: BackupPiece = started;
+  await writeFileAtomic(path, async function* (temporary) {
+    const pieces = fetchPieces(remote, started);
+    for (let item = await pieces.next(); ; item = await pieces.next()) {
+      if (item.done) {
+        last = item.value;
+        break;
+      }
+      hash.update(item.value);
+      bytes += item.value.length;
+      yield item.value;
+    }
+    const sha256 = hash.digest('hex');
+    if (bytes !== last.bytes || sha256 !== last.sha256)
+      throw new CliError(
+        EXIT.FAILED,
+        `backup: the file received (${bytes} bytes) does not match what the node announced (${last.bytes} bytes, SHA-256 ${last.sha256})`,
+      );
+    await (await openBackup(createReadStream(temporary))).scan();
+  });
+  return { started, bytes, sha256: last.sha256! };
+}
+
+/**
+ * Writes what `produce` yields to `path` atomically and durably (temporary file, fsync,
+ * rename, fsync of the directory). `produce` may read the temporary file back once it has
+ * yielded everything; if it throws, nothing is left behind.
+ */
+export async function writeFileAtomic(
+  path: string,
+  produce: Uint8Array | ((temporary: string) => AsyncIterable<Uint8Array>),
+): Promise<void> {
   const temporary = join(
     dirname(path),
     `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`,
@@ -71,8 +105,10 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
   const handle = await open(temporary, 'wx', 0o600);
   try {
     try {
-      for (let at = 0; at < bytes.length;)
-        at += (await handle.write(bytes, at, bytes.length - at)).bytesWritten;
+      const source = produce instanceof Uint8Array ? [produce] : produce(temporary);
+      for await (const bytes of source)
+        for (let at = 0; at < bytes.length;)
+          at += (await handle.write(bytes, at, bytes.length - at)).bytesWritten;
       await handle.sync();
     } finally {
       await handle.close();
@@ -93,9 +129,9 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
 export async function runBackup(options: BackupOptions): Promise<number> {
   const password = await readPassword(options);
   const remote = await RemoteConsole.open(options, password, TIMEOUT_MS);
-  let fetched: { started: BackupStarted; bytes: Uint8Array };
+  let fetched: { started: BackupStarted; bytes: number; sha256: string };
   try {
-    fetched = await fetchBackup(remote);
+    fetched = await fetchBackup(remote, options.out);
   } catch (error) {
     if (error instanceof HsmError)
       throw new CliError(
@@ -106,23 +142,22 @@ export async function runBackup(options: BackupOptions): Promise<number> {
   } finally {
     remote.close();
   }
-  await writeFileAtomic(options.out, fetched.bytes);
   const { started } = fetched;
   const summary = {
     out: options.out,
-    bytes: started.bytes,
+    bytes: fetched.bytes,
     domain: started.domain,
     poolId: started.poolId,
     created: new Date(started.createdMs).toISOString(),
     sp: started.sp,
     spvv: started.spvv,
     records: started.records,
-    sha256: started.sha256,
+    sha256: fetched.sha256,
   };
   if (options.json) console.log(JSON.stringify({ event: 'backup', ...summary }));
   else
     console.log(
-      `backup of domain ${started.domain} (pool ${started.poolId}) written to ${options.out}: ${started.bytes} bytes, ${started.records} records, SP ${started.sp} SPVV ${started.spvv}`,
+      `backup of domain ${started.domain} (pool ${started.poolId}) written to ${options.out}: ${fetched.bytes} bytes, ${started.records} records, SP ${started.sp} SPVV ${started.spvv}`,
     );
   return EXIT.OK;
 }

@@ -1,13 +1,13 @@
 // `hsmpool restore --in FILE --data DIR [--json]`: offline restore of a backup into a node
 // directory (docs/CLI.md, docs/FORMATS.md "Backups"). The node must be stopped: its lock is
 // taken for the whole run. The backup is verified (length, SHA-256, AEAD under this node's
-// SVMK, pool id and domain, the snapshot's SP) before anything is written; a refusal changes
-// nothing. Then the node's log is replaced by one CHECKPOINT of the restored snapshot
+// SVMK, pool id and domain, the snapshot's SP) as it is read, a piece at a time, before
+// anything is written; a refusal changes nothing. Then the node's log is replaced by one CHECKPOINT of the restored snapshot
 // (host/backup/restore.ts), so its next start recovers exactly the backup's SP.
 
 import { userInfo } from 'node:os';
 import { AuditLog, auditPath } from '../server/audit.node.ts';
-import { readFileSync } from 'node:fs';
+import { closeSync, createReadStream, openSync } from 'node:fs';
 import { HsmError } from '../core/codes.ts';
 import { deriveSyncPointKey } from '../core/keys.ts';
 import { newCore } from '../core/load.node.ts';
@@ -33,9 +33,8 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
     );
   const config = readConfig(options.data);
   const svmk = readSvmk(options.data);
-  let bytes: Uint8Array;
   try {
-    bytes = new Uint8Array(readFileSync(options.in));
+    closeSync(openSync(options.in, 'r'));
   } catch (error) {
     throw new CliError(EXIT.USAGE, `${options.in}: ${(error as Error).message}`);
   }
@@ -48,11 +47,18 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
     };
     const storage = await FileStorage.open(options.data);
     try {
-      const result = await restoreBackup(keyed(), keyed(), storage, bytes, svmk, {
-        poolId: BigInt(`0x${config.poolId}`),
-        domain: config.domain,
-        founders: config.founders.map(toPoolNode),
-      });
+      const result = await restoreBackup(
+        keyed(),
+        keyed(),
+        storage,
+        createReadStream(options.in),
+        svmk,
+        {
+          poolId: BigInt(`0x${config.poolId}`),
+          domain: config.domain,
+          founders: config.founders.map(toPoolNode),
+        },
+      );
       const summary = {
         data: options.data,
         in: options.in,

@@ -816,14 +816,14 @@ const table = [
     code: 38802,
     name: 'BACKUP_DAMAGED',
     meaning:
-      'The backup file is truncated, has trailing bytes, or does not match its SHA-256 checksum; nothing was changed.',
+      'The backup file is truncated, has trailing bytes, or is altered (version 2: a chunk does not authenticate, or is out of order; version 1: its SHA-256 checksum does not match); nothing was changed.',
     action: 'Use another copy of the backup, or take a new one.',
   },
   {
     code: 38803,
     name: 'BACKUP_FOREIGN',
     meaning:
-      "The backup does not decrypt under this node's SVMK: it was made by another pool (or altered and re-checksummed); nothing was changed.",
+      "The backup was not made under this node's SVMK (version 2: its key check; version 1: its chunks do not decrypt): it was made by another pool; nothing was changed.",
     action: 'Restore it into a node of the pool that made it.',
   },
   {

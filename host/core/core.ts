@@ -358,20 +358,46 @@ export class Core {
 
   // ---- snapshots ----
 
+  /** The close of an open export that gives way to the next one (a backup being fetched). */
+  private yieldingExport: (() => void) | undefined;
+
   /**
    * Starts a snapshot export. The returned reader yields the header, then bounded chunks;
    * writes may go on between reads. Always `close()` it (frees are deferred until then).
+   * Only one export is open at a time: a `yielding` one (a backup fetched over many console
+   * round trips) is closed when another starts (a checkpoint, a live-sync donor), and its
+   * next read throws 38405 SNAPSHOT_STATE; any other open export makes this one throw.
    */
-  exportSnapshot(chunkSize = 256 * 1024): SnapshotReader {
+  exportSnapshot(chunkSize = 256 * 1024, options: { yielding?: boolean } = {}): SnapshotReader {
     if (chunkSize < L.RECORD_SIZE_MAX + 4 || chunkSize > this.ioSize)
       throw new RangeError('chunkSize out of range');
+    this.yieldingExport?.();
     const headerLength = this.exports.snapshot_export_begin(this.io);
     if (headerLength < 0) check(-headerLength);
     const header = this.copyOut(this.io, headerLength);
     let done = false;
+    let ended = false;
+    let preempted = false;
+    const close = (): void => {
+      done = true;
+      if (this.yieldingExport === preempt) this.yieldingExport = undefined;
+      if (ended) return;
+      ended = true;
+      this.exports.snapshot_export_end();
+    };
+    const preempt = (): void => {
+      preempted = true;
+      close();
+    };
+    if (options.yielding) this.yieldingExport = preempt;
     return {
       header,
       next: () => {
+        if (preempted)
+          throw new HsmError(
+            CODE.SNAPSHOT_STATE,
+            'the snapshot export gave way to a checkpoint or a live-sync transfer',
+          );
         if (done) return undefined;
         const written = this.exports.snapshot_export_next(this.io, chunkSize);
         if (written < 0) check(-written);
@@ -381,10 +407,7 @@ export class Core {
         }
         return this.copyOut(this.io, written);
       },
-      close: () => {
-        done = true;
-        this.exports.snapshot_export_end();
-      },
+      close,
     };
   }
 

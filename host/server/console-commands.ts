@@ -384,13 +384,16 @@ function backupCommand(
     const started = startBackup(appliance, context);
     return ok(
       started,
-      `backup ${started.id}: ${started.bytes} bytes in ${started.pieces} pieces, SP ${started.sp} SPVV ${started.spvv}, ${started.records} records`,
+      `backup ${started.id}: SP ${started.sp} SPVV ${started.spvv}, ${started.records} records; piece 0${started.last ? ` (the only one, ${started.bytes} bytes)` : ', ask for the next with backup ID INDEX'}`,
     );
   }
   if (args.length !== 2 || !ID64_PATTERN.test(args[0]) || !/^\d{1,9}$/.test(args[1]))
     return failure(CODE.CONSOLE_USAGE, 'usage: backup [ID INDEX]');
   const piece = backupPiece(appliance, context, args[0], Number(args[1]));
-  return ok(piece, `backup ${piece.id}: piece ${piece.index} of ${piece.pieces}`);
+  return ok(
+    piece,
+    `backup ${piece.id}: piece ${piece.index}${piece.last ? ` (the last; ${piece.bytes} bytes)` : ''}`,
+  );
 }
 
 /** ID, HOST:PORT or ID@HOST:PORT: the donor a live-sync asks for. */

@@ -14,7 +14,8 @@ import { adminPasswordPath, createPool, nodeDir } from '../../host/cli/up-comman
 import { runBackup } from '../../host/cli/backup-command.ts';
 import { runRestore } from '../../host/cli/restore-command.ts';
 import { CliError } from '../../host/cli/exit-codes.ts';
-import { readBackupHeader, hex16 } from '../../host/backup/format.ts';
+import { hex16 } from '../../host/backup/format.ts';
+import { openBackup } from '../../host/backup/stream.ts';
 import { nodeConnections } from '../../host/client/ws-client.node.ts';
 
 const ENTRY = new URL('../../host/cli/entry.ts', import.meta.url).pathname;
@@ -105,7 +106,8 @@ it('backs up a running node, refuses bad restores, restores and restarts at the 
     console.log = quiet;
   }
   const file = new Uint8Array(readFileSync(out));
-  const header = readBackupHeader(file);
+  const { header } = await openBackup(file);
+  expect(header.version).toBe(2);
   expect(header.domain).toBe('bk');
   expect(header.recordCount).toBeGreaterThan(5n);
   expect(statSync(out).mode & 0o777).toBe(0o600);

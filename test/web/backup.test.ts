@@ -7,7 +7,8 @@
 import { readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeBackup, hex16 } from '../../host/backup/format.ts';
+import { hex16 } from '../../host/backup/format.ts';
+import { openBackup } from '../../host/backup/stream.ts';
 import { fromHex } from '../../host/wire/bytes.ts';
 import { CHROMIUM, screenshot, startWeb, type WebHarness } from './browser.ts';
 
@@ -52,7 +53,9 @@ async function backupFromPage(page: Page, index: number, sp: string): Promise<Ui
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#backupfile')]);
   const file = new Uint8Array(readFileSync(await download.path()));
   const saved = await page.evaluate(() => JSON.parse(localStorage.getItem('hsmpool.tab-pool')!));
-  const { header } = decodeBackup(file, fromHex(saved.svmk)!);
+  const { header, pieces } = await openBackup(file);
+  for await (const piece of pieces(fromHex(saved.svmk)!)) expect(piece.length).toBeGreaterThan(0);
+  expect(header.version).toBe(2);
   const spvv = header.spvv.toString(16).padStart(4, '0').toUpperCase();
   expect(`${hex16(header.sp)}/${spvv}`).toBe(sp);
   expect(hex16(header.poolId)).toBe(saved.poolId.toUpperCase());
