@@ -83,6 +83,8 @@ pool.onChange = () => {
 };
 
 function frame(now: number): void {
+  // The next frame is asked for first: one exception while drawing must not freeze the page.
+  requestAnimationFrame(frame);
   picture.selected = controls.selected;
   if (picture.draw(now)) $('fps').textContent = `${picture.fps.toFixed(0)} frames/s`;
   if (tablesDirty && now - tablesAt >= TABLES_MS) {
@@ -91,7 +93,6 @@ function frame(now: number): void {
     renderTables(pool, params.get('pool'));
   }
   if (controls.dirty) controls.render();
-  requestAnimationFrame(frame);
 }
 requestAnimationFrame(frame);
 

@@ -40,14 +40,24 @@ export function screenshotPath(name: string): string {
 /** A screenshot for the README, once the tables (rebuilt four times a second) show the SP
  * every running node reports, so the picture and the tables tell one story. */
 export async function screenshot(page: Page, name: string, fullPage = false): Promise<void> {
-  await page.waitForFunction(() => {
+  const shown = () => {
     const sps: (string | null)[] = (globalThis as any).hsmpool.sps();
     const cells = Array.from(document.querySelectorAll<HTMLElement>('#nodes td.sp'));
-    return (
-      cells.length === sps.length &&
-      sps.every((sp, i) => sp === null || cells[i].innerText.trim() === sp.split('/')[0])
-    );
-  });
+    const texts = cells.map((cell) => cell.innerText.trim());
+    const same =
+      texts.length === sps.length &&
+      sps.every((sp, i) => sp === null || texts[i] === sp.split('/')[0]);
+    return { same, sps, texts };
+  };
+  try {
+    await page.waitForFunction(`(${shown.toString()})().same`);
+  } catch (error) {
+    // Say what the tables show against what the nodes report, not only "timeout".
+    const state = await page.evaluate(shown).catch(() => undefined);
+    throw new Error(`the nodes table never showed the nodes' SPs: ${JSON.stringify(state)}`, {
+      cause: error,
+    });
+  }
   await page.screenshot({ path: screenshotPath(name), fullPage });
 }
 

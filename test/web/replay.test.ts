@@ -62,6 +62,7 @@ describe.skipIf(CHROMIUM === undefined)('a simulator seed replayed in the page',
     expect(replay.tick).toBe(expected.ticks);
     expect(replay.finalSps).toEqual(expected.sps);
     expect(replay.finalSps.length).toBeGreaterThan(NODES); // the joined nodes are in the picture
+    expect(errors).toEqual([]);
     await screenshot(page, 'page-replay.png');
     expect(errors).toEqual([]);
   });
