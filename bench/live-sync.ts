@@ -9,42 +9,21 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { InProcessPool } from '../host/testing/in-process-pool.ts';
 import { joinInProcess } from '../host/testing/live-sync-pool.ts';
-import { keyedCore, sampleObject, TEST_SVMK } from '../test/fixtures.ts';
-import { Random } from '../host/protocol/random.ts';
+import { keyedCore, TEST_SVMK } from '../test/fixtures.ts';
 import type { JoinProgress } from '../host/protocol/live-sync/donor.ts';
 import { encodeBackup } from '../host/backup/format.ts';
 import { importBackup } from '../host/backup/restore.ts';
 import { CODE } from '../host/core/codes.ts';
+import { startPool, drive, objectWrites } from '../test/pool-writes.ts';
 
 const argKeys = process.argv.indexOf('--keys');
 const KEYS = argKeys > 0 ? Number(process.argv[argKeys + 1]) : 100_000;
 const codec = keyedCore();
-const ids = new Random(2024);
-const write = (name: string) => ({
-  requestId: ids.id64() + ids.id64(),
-  event: 'CREATE_OBJ' as const,
-  sourceUser: 'alice',
-  target: name,
-  operations: [{ op: 'insert' as const, record: codec.encode(sampleObject(name)) }],
-});
+const write = objectWrites(2024);
 const yieldNow = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
 
-async function drive<T>(pool: InProcessPool, promise: Promise<T>): Promise<T> {
-  let done = false;
-  const result = promise.finally(() => (done = true));
-  result.catch(() => {});
-  while (!done) await pool.run(1);
-  return result;
-}
-
-const pool = await InProcessPool.start({
-  nodes: 3,
-  svmk: TEST_SVMK,
-  newCore: () => keyedCore(),
-  seed: 17,
-});
+const pool = await startPool({ nodes: 3, seed: 17 });
 await pool.run(5);
 const loadStart = performance.now();
 for (let start = 0; start < KEYS; start += 1000) {
@@ -55,6 +34,7 @@ for (let start = 0; start < KEYS; start += 1000) {
         pool.appliances[0].write(write(`k${start + i}`)),
       ),
     ),
+    Infinity,
   );
   if (replies.some((reply) => reply.code !== 0))
     throw new Error(`preload: ${replies.find((reply) => reply.code !== 0)!.code}`);
@@ -98,12 +78,12 @@ const join = joinInProcess(pool, {
     }
   },
 });
-const { appliance: joiner, joined } = await drive(pool, join.done);
+const { appliance: joiner, joined } = await drive(pool, join.done, Infinity);
 const seconds = (performance.now() - started) / 1000;
 await pool.run(50);
 writing = false;
-await drive(pool, writer);
-const after = await drive(pool, pool.appliances[0].write(write('after-join')));
+await drive(pool, writer, Infinity);
+const after = await drive(pool, pool.appliances[0].write(write('after-join')), Infinity);
 await pool.run(30);
 
 // What a user would do instead: the offline route, a backup of the donor restored into the new

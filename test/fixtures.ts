@@ -133,3 +133,11 @@ export const recordArbitrary: fc.Arbitrary<StoreRecord> = fc.oneof(
 
 export const toHex = (data: Uint8Array): string => Buffer.from(data).toString('hex');
 export const fromHex = (hex: string): Uint8Array => new Uint8Array(Buffer.from(hex, 'hex'));
+
+/** What `promise` rejects with, or undefined if it fulfils. */
+export function rejection(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+}

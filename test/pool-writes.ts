@@ -2,11 +2,18 @@
 // the appliance, live-sync, checkpoint and request-outcome tests all need.
 
 import type { WriteInput } from '../host/appliance/appliance.ts';
-import type { InProcessPool } from '../host/testing/in-process-pool.ts';
+import { InProcessPool, type InProcessPoolOptions } from '../host/testing/in-process-pool.ts';
 import { Random } from '../host/protocol/random.ts';
-import { keyedCore, sampleObject } from './fixtures.ts';
+import { keyedCore, sampleObject, TEST_SVMK } from './fixtures.ts';
 
 const codec = keyedCore();
+
+/** An in-process pool under TEST_SVMK, every node on a fresh keyed core. */
+export function startPool(
+  options: Omit<InProcessPoolOptions, 'svmk' | 'newCore'>,
+): Promise<InProcessPool> {
+  return InProcessPool.start({ svmk: TEST_SVMK, newCore: () => keyedCore(), ...options });
+}
 
 /** Writes that create an object named `name`, each with a fresh request id drawn from `seed`
  * (or the one given: a client's retry). */

@@ -7,7 +7,6 @@ import {
   TRANSACTION_OUTCOMES_KEY,
 } from '../../host/log/transaction-outcomes.ts';
 import { describe, expect, it } from 'vitest';
-import { InProcessPool } from '../../host/testing/in-process-pool.ts';
 import { recover } from '../../host/log/recovery.ts';
 import { toPoolNode } from '../../host/log/log-records.ts';
 import { runCommand } from '../../host/server/console-commands.ts';
@@ -31,6 +30,7 @@ import { MemoryStorage } from '../../host/storage/memory.ts';
 import { Random } from '../../host/protocol/random.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { keyedCore, sampleObject, sampleUser, TEST_SVMK } from '../fixtures.ts';
+import { startPool } from '../pool-writes.ts';
 
 const OTHER_SVMK = Uint8Array.from({ length: 32 }, (_, i) => 255 - i);
 const codec = keyedCore();
@@ -361,12 +361,7 @@ describe('restore into a node storage', () => {
 
 describe('console backup command and restore of a pool node', () => {
   it('fetches a backup in pieces from a running pool, restores it into a stopped node, which recovers the same SP', async () => {
-    const pool = await InProcessPool.start({
-      nodes: 2,
-      svmk: TEST_SVMK,
-      newCore: () => keyedCore(),
-      domain: 'bank',
-    });
+    const pool = await startPool({ nodes: 2, domain: 'bank' });
     const [a] = pool.appliances;
     const ids = new Random(5);
     for (let i = 0; i < 12; i++) {
@@ -435,12 +430,7 @@ describe('console backup command and restore of a pool node', () => {
   });
 
   it('holds at most two backups being fetched (38806); idle ones are forgotten', async () => {
-    const pool = await InProcessPool.start({
-      nodes: 1,
-      svmk: TEST_SVMK,
-      newCore: () => keyedCore(),
-      domain: 'bank',
-    });
+    const pool = await startPool({ nodes: 1, domain: 'bank' });
     const [a] = pool.appliances;
     let now = 1_000_000;
     const context = { svmk: TEST_SVMK, pieceSize: 16, now: () => now };

@@ -10,31 +10,12 @@ import { runCommand } from '../../host/server/console-commands.ts';
 import { encodeBatch } from '../../host/core/batch.ts';
 import { HsmError } from '../../host/core/codes.ts';
 import { MemoryTransport } from '../../host/transport/memory.ts';
-import { keyedCore, sampleObject } from '../fixtures.ts';
+import { keyedCore, sampleObject, rejection } from '../fixtures.ts';
 import { objectWrites } from '../pool-writes.ts';
-import { poolWithHost } from '../node-host-pool.ts';
+import { driveWithHost as drive, poolWithHost } from '../node-host-pool.ts';
 
 const codec = keyedCore();
 const write = objectWrites(23);
-
-/** Runs the pool (and the host's current appliance) until `promise` settles. */
-async function drive<T>(
-  pool: InProcessPool,
-  host: NodeHost,
-  promise: Promise<T>,
-  ticksMax = 20_000,
-): Promise<T> {
-  let done = false;
-  const result = promise.finally(() => (done = true));
-  result.catch(() => {});
-  for (let t = 0; t < ticksMax && !done; t++) {
-    host.tick();
-    await pool.run(1);
-    // A live-sync replaces the host's appliance: the pool's list follows it.
-    pool.appliances[2] = host.appliance;
-  }
-  return result;
-}
 
 /** Commits `count` writes on node `at`, retrying busy answers as a client would (a link may
  * still be reconnecting); the final codes. */
@@ -61,10 +42,7 @@ async function commitAll(
 }
 
 async function refusal(promise: Promise<unknown>): Promise<number | undefined> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
+  const error = await rejection(promise);
   return error instanceof HsmError ? error.code : undefined;
 }
 
@@ -196,15 +174,12 @@ describe('live-sync in place', () => {
     const failed = await drive(
       pool,
       host,
-      host
-        .liveSync(donor.id, (progress) => {
+      rejection(
+        host.liveSync(donor.id, (progress) => {
           if (progress.phase === 'snapshot' && ++chunks === 2)
             pool.hub.setIsolated(donor.address, true);
-        })
-        .then(
-          () => undefined,
-          (error: unknown) => error,
-        ),
+        }),
+      ),
     );
     expect(failed).toBeInstanceOf(HsmError);
     expect((failed as HsmError).code).toBe(37032);

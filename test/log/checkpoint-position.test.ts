@@ -5,7 +5,6 @@
 // completes later shows it, so these pools run over DelayedStorage.
 
 import { describe, expect, it } from 'vitest';
-import { InProcessPool } from '../../host/testing/in-process-pool.ts';
 import { NodeRuntime } from '../../host/appliance/runtime.ts';
 import { encodeBatch } from '../../host/core/batch.ts';
 import { HsmError } from '../../host/core/codes.ts';
@@ -15,8 +14,8 @@ import type { CheckpointBody, CommitBody } from '../../host/core/txlog-body.ts';
 import { Random } from '../../host/protocol/random.ts';
 import { DelayedStorage } from '../../host/storage/delayed.ts';
 import { MemoryStorage } from '../../host/storage/memory.ts';
-import { keyedCore, sampleObject, TEST_SVMK } from '../fixtures.ts';
-import { drive, objectWrites } from '../pool-writes.ts';
+import { keyedCore, sampleObject } from '../fixtures.ts';
+import { drive, objectWrites, startPool } from '../pool-writes.ts';
 
 const write = objectWrites(311);
 
@@ -53,10 +52,8 @@ function checkpointPositions(
 
 describe('checkpoints under storage that completes later', () => {
   it('every checkpoint holds the SP of the last COMMIT before it, and every node restarts cleanly', async () => {
-    const pool = await InProcessPool.start({
+    const pool = await startPool({
       nodes: 3,
-      svmk: TEST_SVMK,
-      newCore: () => keyedCore(),
       seed: 41,
       groupCommit: true,
       checkpointBytes: 3000,

@@ -20,6 +20,7 @@ import {
   stop,
   until,
 } from '../processes.ts';
+import { rejection } from '../fixtures.ts';
 
 const data = mkdtempSync(join(tmpdir(), 'hsmpool-lsc-'));
 
@@ -81,10 +82,7 @@ it("joins by HOST:PORT, and a fenced node comes back by the console's live-sync 
     'node 2 knows it is fenced',
     async () => (await consoleJson(b, password, 'info')).data.fenced === true,
   );
-  const refused = await client(b).then(
-    () => undefined,
-    (error: unknown) => error,
-  );
+  const refused = await rejection(client(b));
   expect(refused).toMatchObject({ code: CODE.ALL_NODES_FAILED });
   expect((refused as Error).message).toMatch(/NODE_FENCED_NO_READS \(38503\)/);
   expect(nodeId(nodeDir(data, 1))).toBe(oldId);
