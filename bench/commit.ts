@@ -4,77 +4,46 @@
 // all three. Prints a table and writes bench/results/commit.json.
 // Usage: npm run bench:commit [-- --seconds 5]   (needs `npm run build`)
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { freePort } from '../host/testing/free-port.node.ts';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { HsmClient } from '../host/client/index.ts';
-import { createPool, nodeDir } from '../host/cli/up-command.ts';
+import { freeAddresses, startPool as startProcessPool } from '../test/processes.ts';
 import { nodeConnections } from '../host/client/ws-client.node.ts';
 
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 5;
-const CLI = new URL('../build/cli.js', import.meta.url).pathname;
 const CLIENTS_MAX = 32;
-
-function startNode(dir: string, groupCommit: boolean): Promise<ChildProcess> {
-  const args = [
-    CLI,
-    'node',
-    '--data',
-    dir,
-    '--json',
-    ...(groupCommit ? [] : ['--no-group-commit']),
-  ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (line.includes('"event":"ready"')) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`${dir}: exited ${code}`)));
-  });
-}
 
 async function startPool(
   groupCommit: boolean,
 ): Promise<{ addresses: string[]; password: string; stop: () => void }> {
   const data = mkdtempSync(join(tmpdir(), 'hsmpool-bench-'));
-  const addresses = await Promise.all([0, 1, 2].map(async () => `127.0.0.1:${await freePort()}`));
-  const password = await createPool(data, 'bench', addresses);
-  const children = await Promise.all(
-    [0, 1, 2].map((i) => startNode(nodeDir(data, i), groupCommit)),
-  );
+  const addresses = await freeAddresses(3);
+  const nodeArgs = groupCommit ? [] : ['--no-group-commit'];
+  const { password, nodes } = await startProcessPool(data, 'bench', addresses, nodeArgs);
   return {
     addresses,
     password,
     stop: () => {
-      children.forEach((c) => c.kill('SIGTERM'));
+      nodes.forEach((c) => c.kill('SIGTERM'));
       setTimeout(() => rmSync(data, { recursive: true, force: true }), 1500);
     },
   };
 }
 
+/** `count` clients logged in as the administrator (the pool waited for it to exist). */
 async function connectMany(count: number, nodes: string[], password: string): Promise<HsmClient[]> {
   const clients: HsmClient[] = [];
   for (let i = 0; i < count; i++) {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        clients.push(
-          await HsmClient.connect({
-            nodes,
-            user: 'admin',
-            password,
-            connections: nodeConnections(),
-            retry: { busyRetriesMax: 100, backoffBaseMs: 5, backoffMaxMs: 200 },
-          }),
-        );
-        break;
-      } catch (error) {
-        if (attempt > 40) throw error; // the administrator is still being created
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    }
+    clients.push(
+      await HsmClient.connect({
+        nodes,
+        user: 'admin',
+        password,
+        connections: nodeConnections(),
+        retry: { busyRetriesMax: 100, backoffBaseMs: 5, backoffMaxMs: 200 },
+      }),
+    );
   }
   return clients;
 }
