@@ -21,7 +21,8 @@ export function keyedCore(variant: CoreVariant = 'release', svmk = TEST_SVMK): C
   return core;
 }
 
-const bytes = (length: number, seed: number): Uint8Array =>
+/** `length` deterministic bytes drawn from `seed`. */
+export const sampleBytes = (length: number, seed: number): Uint8Array =>
   Uint8Array.from({ length }, (_, i) => (i * 131 + seed * 17 + 1) & 0xff);
 
 export function sampleUser(name = 'alice', seed = 1): UserRecord {
@@ -31,9 +32,9 @@ export function sampleUser(name = 'alice', seed = 1): UserRecord {
     admin: false,
     failedLogins: 0,
     kdf: { kdf: 'scrypt', log2N: 15, r: 8, p: 1 },
-    salt: bytes(16, seed),
-    storedKey: bytes(32, seed + 1),
-    serverKey: bytes(32, seed + 2),
+    salt: sampleBytes(16, seed),
+    storedKey: sampleBytes(32, seed + 1),
+    serverKey: sampleBytes(32, seed + 2),
   };
 }
 
@@ -51,7 +52,7 @@ export function sampleObject(
     temporary: false,
     owner,
     acl: [],
-    wrapped: bytes(wrappedLength, seed),
+    wrapped: sampleBytes(wrappedLength, seed),
   };
 }
 
