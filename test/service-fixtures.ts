@@ -191,6 +191,19 @@ export class Driver {
     );
   }
 
+  /** The fields of a key.import of `material`, sealed for this session, name and type. */
+  async importFields(name: string, keyType: KeyType, material: Uint8Array, exportable = false) {
+    const sealed = await this.sealKey(name, keyType, material);
+    return {
+      requestId: newRequestId(),
+      name,
+      keyType,
+      exportable,
+      temporary: false,
+      material: sealed,
+    };
+  }
+
   async unsealExport(name: string, keyType: KeyType, sealed: string): Promise<Uint8Array> {
     return unseal(
       this.engine,

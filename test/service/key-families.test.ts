@@ -32,10 +32,7 @@ const MESSAGE = bytes('the message to sign, encrypt and MAC');
 async function make(driver: Driver, name: string, keyType: KeyType, material?: Uint8Array) {
   const fields = { requestId: newRequestId(), name, keyType, exportable: true, temporary: false };
   if (!material) return driver.call('key.generate', fields);
-  return driver.call('key.import', {
-    ...fields,
-    material: await driver.sealKey(name, keyType, material),
-  });
+  return driver.call('key.import', await driver.importFields(name, keyType, material, true));
 }
 
 async function exported(driver: Driver, name: string, keyType: KeyType): Promise<Uint8Array> {
@@ -254,14 +251,7 @@ describe('import rules of the round-2 families', () => {
     const node = await makeNode();
     const admin = await loggedIn(node.service);
     const attempt = async (keyType: KeyType, material: Uint8Array) =>
-      admin.code('key.import', {
-        requestId: newRequestId(),
-        name: 'bad',
-        keyType,
-        exportable: false,
-        temporary: false,
-        material: await admin.sealKey('bad', keyType, material),
-      });
+      admin.code('key.import', await admin.importFields('bad', keyType, material));
     expect(await attempt('aes-192', new Uint8Array(32))).toBe(CODE.INVALID_KEY_MATERIAL);
     expect(await attempt('ec-p384', new Uint8Array(48))).toBe(CODE.INVALID_KEY_MATERIAL);
     expect(await attempt('ec-p521', new Uint8Array(66).fill(0xff))).toBe(CODE.INVALID_KEY_MATERIAL);
@@ -286,14 +276,7 @@ describe('import rules of the round-2 families', () => {
     expect(pkcs8.length).toBeGreaterThan(2048);
     const admin = await loggedIn((await makeNode()).service);
     const importAs = async (keyType: KeyType, name: string) =>
-      admin.code('key.import', {
-        requestId: newRequestId(),
-        name,
-        keyType,
-        exportable: false,
-        temporary: false,
-        material: await admin.sealKey(name, keyType, pkcs8),
-      });
+      admin.code('key.import', await admin.importFields(name, keyType, pkcs8));
     expect(await importAs('rsa-3072', 'wrong')).toBe(CODE.INVALID_KEY_MATERIAL);
     expect(await importAs('rsa-4096', 'rsa')).toBe(CODE.OK);
     const { signature } = await admin.call('sign', { name: 'rsa', message: encode64(MESSAGE) });

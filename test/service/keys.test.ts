@@ -208,14 +208,7 @@ describe('import and export', () => {
     async (keyType, material) => {
       const node = await makeNode();
       const admin = await loggedIn(node.service);
-      await admin.call('key.import', {
-        requestId: newRequestId(),
-        name: 'imported',
-        keyType,
-        exportable: true,
-        temporary: false,
-        material: await admin.sealKey('imported', keyType, material),
-      });
+      await admin.call('key.import', await admin.importFields('imported', keyType, material, true));
       const exported = await admin.call('key.export', { name: 'imported' });
       expect(exported.keyType).toBe(keyType);
       expect(decode64(exported.material)).not.toEqual(material);
@@ -246,14 +239,7 @@ describe('import and export', () => {
     const pkcs8 = new Uint8Array(await crypto.subtle.exportKey('pkcs8', pair.privateKey));
     const node = await makeNode();
     const admin = await loggedIn(node.service);
-    await admin.call('key.import', {
-      requestId: newRequestId(),
-      name: 'rsa',
-      keyType: 'rsa-2048',
-      exportable: false,
-      temporary: false,
-      material: await admin.sealKey('rsa', 'rsa-2048', pkcs8),
-    });
+    await admin.call('key.import', await admin.importFields('rsa', 'rsa-2048', pkcs8));
     const { signature } = await admin.call('sign', { name: 'rsa', message: encode64(MESSAGE) });
     expect(
       await crypto.subtle.verify(
@@ -269,14 +255,7 @@ describe('import and export', () => {
     const node = await makeNode();
     const admin = await loggedIn(node.service);
     const attempt = async (keyType: KeyType, material: Uint8Array) =>
-      admin.code('key.import', {
-        requestId: newRequestId(),
-        name: 'bad',
-        keyType,
-        exportable: false,
-        temporary: false,
-        material: await admin.sealKey('bad', keyType, material),
-      });
+      admin.code('key.import', await admin.importFields('bad', keyType, material));
     expect(await attempt('aes-256', new Uint8Array(16))).toBe(CODE.INVALID_KEY_MATERIAL);
     expect(await attempt('aes-128', new Uint8Array(17))).toBe(CODE.INVALID_KEY_MATERIAL);
     expect(await attempt('ec-p256', new Uint8Array(32))).toBe(CODE.INVALID_KEY_MATERIAL);
@@ -345,14 +324,7 @@ describe('import and export', () => {
     const node = await makeNode();
     const admin = await loggedIn(node.service);
     const material = new Uint8Array(32).fill(0x42);
-    await admin.call('key.import', {
-      requestId: newRequestId(),
-      name: 'wrapped',
-      keyType: 'aes-256',
-      exportable: false,
-      temporary: false,
-      material: await admin.sealKey('wrapped', 'aes-256', material),
-    });
+    await admin.call('key.import', await admin.importFields('wrapped', 'aes-256', material));
     const object = storedObject(node, 'wrapped')!;
     expect(Buffer.from(object.wrapped).includes(Buffer.from(material))).toBe(false);
     expect(object.wrapped[0]).toBe(1);
