@@ -2,6 +2,8 @@
 // the appliance, live-sync, checkpoint and request-outcome tests all need.
 
 import type { WriteInput } from '../host/appliance/appliance.ts';
+import { encodeBatch } from '../host/core/batch.ts';
+import type { Core } from '../host/core/core.ts';
 import { InProcessPool, type InProcessPoolOptions } from '../host/testing/in-process-pool.ts';
 import { Random } from '../host/protocol/random.ts';
 import { keyedCore, sampleObject, TEST_SVMK } from './fixtures.ts';
@@ -26,6 +28,12 @@ export function objectWrites(seed: number): (name: string, requestId?: string) =
     target: name,
     operations: [{ op: 'insert', record: codec.encode(sampleObject(name)) }],
   });
+}
+
+/** Puts object `name` straight into `core`, behind the replica's back: no transaction says it. */
+export function applyObject(core: Core, name: string): void {
+  const operations = [{ op: 'insert' as const, record: core.encode(sampleObject(name)) }];
+  core.apply(encodeBatch([{ event: 'CREATE_OBJ', operations }]));
 }
 
 /** Runs the pool a tick at a time until `promise` settles (or `ticksMax` ticks). */

@@ -3,12 +3,11 @@
 import { describe, expect, it } from 'vitest';
 import { runCommand } from '../../host/server/console-commands.ts';
 import { CODE } from '../../host/core/codes.ts';
-import { Random } from '../../host/protocol/random.ts';
 import { keyedCore, sampleObject, TEST_SVMK } from '../fixtures.ts';
-import { startPool } from '../pool-writes.ts';
+import { startPool, objectWrites } from '../pool-writes.ts';
 
 const codec = keyedCore();
-const ids = new Random(11);
+const write = objectWrites(11);
 
 describe('console commands', () => {
   it('info shows domain, SP and SPVV, timers, nodes and the pending transaction', async () => {
@@ -16,13 +15,7 @@ describe('console commands', () => {
     const [a] = pool.appliances;
     // A write that cannot finish: node 3 is cut off, so the PTL stays with its GUID and PA marks.
     pool.hub.setIsolated(pool.founders[2].address, true);
-    void a.write({
-      requestId: ids.id64() + ids.id64(),
-      event: 'CREATE_OBJ',
-      sourceUser: 'alice',
-      target: 'k1',
-      operations: [{ op: 'insert', record: codec.encode(sampleObject('k1')) }],
-    });
+    void a.write(write('k1'));
     await pool.run(10);
     const result = await runCommand(a, 'remote', 'info');
     expect(result.code).toBe(0);
@@ -91,10 +84,7 @@ describe('console commands', () => {
     const pool = await startPool({ nodes: 2 });
     const record = codec.encode(sampleObject('secret-key', 'alice', 60, 9));
     const written = pool.appliances[0].write({
-      requestId: ids.id64() + ids.id64(),
-      event: 'CREATE_OBJ',
-      sourceUser: 'alice',
-      target: 'secret-key',
+      ...write('secret-key'),
       operations: [{ op: 'insert', record }],
     });
     await pool.run(20);

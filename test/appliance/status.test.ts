@@ -10,12 +10,11 @@ import { runCommand } from '../../host/server/console-commands.ts';
 import { nodeStatus, type NodeStatus } from '../../host/server/console-status.ts';
 import { poolChecks, type MemberRow } from '../../host/cli/status-command.ts';
 import { HSMPOOL_VERSION } from '../../host/core/version.ts';
-import { Random } from '../../host/protocol/random.ts';
-import { keyedCore, sampleObject } from '../fixtures.ts';
-import { startPool } from '../pool-writes.ts';
+import { keyedCore } from '../fixtures.ts';
+import { startPool, objectWrites } from '../pool-writes.ts';
 
 const codec = keyedCore();
-const ids = new Random(15);
+const write = objectWrites(15);
 
 describe('status: one node', () => {
   it('idle peers heartbeat: every peer was heard within the heartbeat period', async () => {
@@ -79,13 +78,7 @@ describe('status: one node', () => {
     const pool = await startPool({ nodes: 3, now: () => clock });
     const [a] = pool.appliances;
     pool.hub.setIsolated(pool.founders[2].address, true);
-    void a.write({
-      requestId: ids.id64() + ids.id64(),
-      event: 'CREATE_OBJ',
-      sourceUser: 'alice',
-      target: 'k1',
-      operations: [{ op: 'insert', record: codec.encode(sampleObject('k1')) }],
-    });
+    void a.write(write('k1'));
     await pool.run(10);
     const loggedAt = clock;
     clock += 90_000; // ticks do not advance: only the wall clock does

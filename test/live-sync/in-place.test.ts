@@ -7,11 +7,10 @@ import { describe, expect, it } from 'vitest';
 import { InProcessPool } from '../../host/testing/in-process-pool.ts';
 import { NodeHost } from '../../host/appliance/node-host.ts';
 import { runCommand } from '../../host/server/console-commands.ts';
-import { encodeBatch } from '../../host/core/batch.ts';
 import { HsmError } from '../../host/core/codes.ts';
 import { MemoryTransport } from '../../host/transport/memory.ts';
-import { keyedCore, sampleObject, rejection } from '../fixtures.ts';
-import { objectWrites } from '../pool-writes.ts';
+import { keyedCore, rejection } from '../fixtures.ts';
+import { objectWrites, applyObject } from '../pool-writes.ts';
 import { driveWithHost as drive, poolWithHost } from '../node-host-pool.ts';
 
 const codec = keyedCore();
@@ -51,14 +50,7 @@ describe('live-sync in place', () => {
     const { pool, host } = await poolWithHost(5, { stallMs: 2000 });
     expect(new Set(await commitAll(pool, host, 0, 'a', 200))).toEqual(new Set([0]));
     // Node 3's store is changed behind replication's back (a corrupted node): its SP differs.
-    host.appliance.core.apply(
-      encodeBatch([
-        {
-          event: 'CREATE_OBJ',
-          operations: [{ op: 'insert', record: codec.encode(sampleObject('rogue')) }],
-        },
-      ]),
-    );
+    applyObject(host.appliance.core, 'rogue');
     const rogueSp = host.appliance.info().syncPoint.hex;
     expect(rogueSp).not.toBe(pool.appliances[0].info().syncPoint.hex);
     const blocked = await commitAll(pool, host, 0, 'blocked', 1, 3);
@@ -160,14 +152,7 @@ describe('live-sync in place', () => {
     for (let i = 0; i < 3; i++) await commitAll(pool, host, 0, `p${i}-`, 1000);
     // What node 3 holds durably; the rogue record below lives only in its memory.
     const storedSp = host.appliance.info().syncPoint.hex;
-    host.appliance.core.apply(
-      encodeBatch([
-        {
-          event: 'CREATE_OBJ',
-          operations: [{ op: 'insert', record: codec.encode(sampleObject('rogue')) }],
-        },
-      ]),
-    );
+    applyObject(host.appliance.core, 'rogue');
     const rogueSp = host.appliance.info().syncPoint.hex;
     const donor = pool.founders[0];
     let chunks = 0;

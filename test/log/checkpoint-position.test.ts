@@ -6,7 +6,6 @@
 
 import { describe, expect, it } from 'vitest';
 import { NodeRuntime } from '../../host/appliance/runtime.ts';
-import { encodeBatch } from '../../host/core/batch.ts';
 import { HsmError } from '../../host/core/codes.ts';
 import type { Core } from '../../host/core/core.ts';
 import { parseEntry, scanLog } from '../../host/core/txlog.ts';
@@ -14,8 +13,8 @@ import type { CheckpointBody, CommitBody } from '../../host/core/txlog-body.ts';
 import { Random } from '../../host/protocol/random.ts';
 import { DelayedStorage } from '../../host/storage/delayed.ts';
 import { MemoryStorage } from '../../host/storage/memory.ts';
-import { keyedCore, sampleObject } from '../fixtures.ts';
-import { drive, objectWrites, startPool } from '../pool-writes.ts';
+import { keyedCore } from '../fixtures.ts';
+import { drive, objectWrites, startPool, applyObject } from '../pool-writes.ts';
 
 const write = objectWrites(311);
 
@@ -102,14 +101,7 @@ describe('checkpoints under storage that completes later', () => {
     });
     // A write applied to the store behind the replica's back: no COMMIT record says it.
     const core = runtime.replica.core;
-    core.apply(
-      encodeBatch([
-        {
-          event: 'CREATE_OBJ',
-          operations: [{ op: 'insert', record: core.encode(sampleObject('stray')) }],
-        },
-      ]),
-    );
+    applyObject(core, 'stray');
     const before = await storage.readLog();
     let thrown: unknown;
     try {
