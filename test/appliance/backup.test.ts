@@ -27,6 +27,7 @@ import {
   type BackupStarted,
 } from '../../host/server/backup-transfer.ts';
 import { MemoryStorage } from '../../host/storage/memory.ts';
+import type { Storage } from '../../host/storage/storage.ts';
 import { Random } from '../../host/protocol/random.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { keyedCore, sampleObject, sampleUser, TEST_SVMK } from '../fixtures.ts';
@@ -107,18 +108,23 @@ const target = (founders = [{ id: 1n, address: '127.0.0.1:7001' }]) => ({
   founders,
 });
 
+/** A backup of `core`'s state for pool 1, domain bank, made now under TEST_SVMK unless told. */
+function backupOf(
+  core: Core,
+  options: { createdMs?: number; chunkSize?: number; svmk?: Uint8Array } = {},
+): Uint8Array {
+  const { createdMs = Date.now(), chunkSize, svmk = TEST_SVMK } = options;
+  const input = { poolId: 1n, domain: 'bank', createdMs, snapshot: core.snapshotChunks() };
+  return encodeBackup({ ...input, chunkSize }, svmk);
+}
+
+/** Restores `file` into `storage` under TEST_SVMK for `to`. */
+const restoreInto = (storage: Storage, file: Uint8Array, to = target()) =>
+  restoreBackup(keyedCore(), keyedCore(), storage, file, TEST_SVMK, to);
+
 describe('backup file format', () => {
   const core = filledCore(160);
-  const file = encodeBackup(
-    {
-      poolId: 1n,
-      domain: 'bank',
-      createdMs: 1_700_000_000_000,
-      snapshot: core.snapshotChunks(),
-      chunkSize: 4096,
-    },
-    TEST_SVMK,
-  );
+  const file = backupOf(core, { createdMs: 1_700_000_000_000, chunkSize: 4096 });
 
   it('round-trips a snapshot, with the header in the clear and several chunks', () => {
     const header = readBackupHeader(file);
@@ -135,16 +141,7 @@ describe('backup file format', () => {
     const decoded = decodeBackup(file, TEST_SVMK);
     expect(decoded.snapshot).toEqual(snapshotOf(core));
     // A fresh salt per file: two backups of the same state differ everywhere after the header's salt.
-    const again = encodeBackup(
-      {
-        poolId: 1n,
-        domain: 'bank',
-        createdMs: 1_700_000_000_000,
-        snapshot: core.snapshotChunks(),
-        chunkSize: 4096,
-      },
-      TEST_SVMK,
-    );
+    const again = backupOf(core, { createdMs: 1_700_000_000_000, chunkSize: 4096 });
     expect(
       Buffer.from(again.subarray(header.headerLength, header.headerLength + 64)).equals(
         Buffer.from(file.subarray(header.headerLength, header.headerLength + 64)),
@@ -196,10 +193,7 @@ describe('backup file format', () => {
 describe('restore into a node storage', () => {
   it('replaces the state: recovery gives the backup SP, SPVV and records; the old epoch and node list stay', async () => {
     const source = filledCore(25);
-    const file = encodeBackup(
-      { poolId: 1n, domain: 'bank', createdMs: Date.now(), snapshot: source.snapshotChunks() },
-      TEST_SVMK,
-    );
+    const file = backupOf(source);
     // The node's own state: another history, at epoch 3, with a second node.
     const storage = new MemoryStorage();
     const old = filledCore(3);
@@ -228,14 +222,7 @@ describe('restore into a node storage', () => {
       encodeTransactionOutcomes([['00000000000000ab', false]]),
     );
 
-    const result = await restoreBackup(
-      keyedCore(),
-      keyedCore(),
-      storage,
-      file,
-      TEST_SVMK,
-      target(),
-    );
+    const result = await restoreInto(storage, file);
     expect(result.previousStateRead).toBe(true);
     expect(await loadTransactionOutcomes(storage)).toEqual([]);
     expect(result.epoch).toBe(3n);
@@ -254,19 +241,9 @@ describe('restore into a node storage', () => {
 
   it('restores into an empty storage with the founders as node list', async () => {
     const source = filledCore(2);
-    const file = encodeBackup(
-      { poolId: 1n, domain: 'bank', createdMs: Date.now(), snapshot: source.snapshotChunks() },
-      TEST_SVMK,
-    );
+    const file = backupOf(source);
     const storage = new MemoryStorage();
-    const result = await restoreBackup(
-      keyedCore(),
-      keyedCore(),
-      storage,
-      file,
-      TEST_SVMK,
-      target(),
-    );
+    const result = await restoreInto(storage, file);
     expect(result.nodes).toEqual(target().founders);
     const recovered = keyedCore();
     await recover(recovered, storage, { poolId: 1n });
@@ -275,27 +252,10 @@ describe('restore into a node storage', () => {
 
   it('refuses corrupt, truncated, foreign and other-pool backups, writing nothing', async () => {
     const source = filledCore(10);
-    const file = encodeBackup(
-      {
-        poolId: 1n,
-        domain: 'bank',
-        createdMs: Date.now(),
-        snapshot: source.snapshotChunks(),
-        chunkSize: 4096,
-      },
-      TEST_SVMK,
-    );
+    const file = backupOf(source, { chunkSize: 4096 });
     const storage = new MemoryStorage();
-    const first = encodeBackup(
-      {
-        poolId: 1n,
-        domain: 'bank',
-        createdMs: Date.now(),
-        snapshot: filledCore(1).snapshotChunks(),
-      },
-      TEST_SVMK,
-    );
-    await restoreBackup(keyedCore(), keyedCore(), storage, first, TEST_SVMK, target());
+    const first = backupOf(filledCore(1));
+    await restoreInto(storage, first);
     const before = await contents(storage);
     const refuse = async (bytes: Uint8Array, svmk = TEST_SVMK, to = target()): Promise<number> => {
       const core = keyedCore('release', svmk);
@@ -314,15 +274,7 @@ describe('restore into a node storage', () => {
       expect([38801, 38802]).toContain(await refuse(flipped));
     }
     expect(await refuse(file, OTHER_SVMK)).toBe(38803);
-    const foreign = encodeBackup(
-      {
-        poolId: 1n,
-        domain: 'bank',
-        createdMs: Date.now(),
-        snapshot: filledCore(4, OTHER_SVMK).snapshotChunks(),
-      },
-      OTHER_SVMK,
-    );
+    const foreign = backupOf(filledCore(4, OTHER_SVMK), { svmk: OTHER_SVMK });
     expect(await refuse(foreign)).toBe(38803);
     expect(await refuse(file, TEST_SVMK, { ...target(), poolId: 2n })).toBe(38804);
     expect(await refuse(file, TEST_SVMK, { ...target(), domain: 'Bank' })).toBe(38804);
@@ -331,20 +283,14 @@ describe('restore into a node storage', () => {
 
   it('a crash after the new CHECKPOINT is appended but before the old log is dropped: restore again finishes', async () => {
     const storage = new MemoryStorage();
-    const old = encodeBackup(
-      { poolId: 1n, domain: 'bank', createdMs: 1, snapshot: filledCore(3).snapshotChunks() },
-      TEST_SVMK,
-    );
-    await restoreBackup(keyedCore(), keyedCore(), storage, old, TEST_SVMK, target());
+    const old = backupOf(filledCore(3), { createdMs: 1 });
+    await restoreInto(storage, old);
     const oldLog = await storage.readLog();
     const source = filledCore(7);
-    const file = encodeBackup(
-      { poolId: 1n, domain: 'bank', createdMs: 2, snapshot: source.snapshotChunks() },
-      TEST_SVMK,
-    );
+    const file = backupOf(source, { createdMs: 2 });
     // Simulate: the restore's append landed, its dropLogPrefix did not.
     const half = new MemoryStorage();
-    await restoreBackup(keyedCore(), keyedCore(), half, file, TEST_SVMK, target());
+    await restoreInto(half, file);
     await storage.appendLog(await half.readLog(), true);
     for (const name of await half.listSnapshots())
       await storage.writeSnapshot(name, [(await half.readSnapshot(name))!]);
@@ -352,7 +298,7 @@ describe('restore into a node storage', () => {
     // The node refuses to start (a valid entry out of place), it does not load a mix of states.
     expect(code).toBe(37027);
     expect(oldLog.length).toBeGreaterThan(0);
-    await restoreBackup(keyedCore(), keyedCore(), storage, file, TEST_SVMK, target());
+    await restoreInto(storage, file);
     const recovered = keyedCore();
     await recover(recovered, storage, { poolId: 1n });
     expect(snapshotOf(recovered)).toEqual(snapshotOf(source));
@@ -413,14 +359,11 @@ describe('console backup command and restore of a pool node', () => {
     await pool.run(10);
     expect((await reply).code).toBe(0);
     await pool.close();
-    const result = await restoreBackup(
-      keyedCore(),
-      keyedCore(),
-      pool.storages[1],
-      file,
-      TEST_SVMK,
-      { poolId: 1n, domain: 'bank', founders: pool.founders.map(toPoolNode) },
-    );
+    const result = await restoreInto(pool.storages[1], file, {
+      poolId: 1n,
+      domain: 'bank',
+      founders: pool.founders.map(toPoolNode),
+    });
     expect(result.previousStateRead).toBe(true);
     const reopened = await pool.open(1);
     expect(reopened.info().syncPoint.hex).toBe(expected.hex);
