@@ -271,36 +271,14 @@ describe('import and export', () => {
     const admin = await loggedIn(node.service);
     const other = await loggedIn(node.service);
     const key = new Uint8Array(32).fill(9);
-    const fields = {
-      requestId: newRequestId(),
-      keyType: 'aes-256',
-      exportable: false,
-      temporary: false,
-    };
-    expect(
-      await admin.code('key.import', {
-        ...fields,
-        name: 'k',
-        material: await other.sealKey('k', 'aes-256', key),
-      }),
-    ).toBe(CODE.DECRYPT_FAILED);
-    expect(
-      await admin.code('key.import', {
-        ...fields,
-        name: 'k',
-        material: await admin.sealKey('j', 'aes-256', key),
-      }),
-    ).toBe(CODE.DECRYPT_FAILED);
-    expect(
-      await admin.code('key.import', {
-        ...fields,
-        name: 'k',
-        material: await admin.sealKey('k', 'hmac-sha256', key),
-      }),
-    ).toBe(CODE.DECRYPT_FAILED);
-    expect(await admin.code('key.import', { ...fields, name: 'k', material: encode64(key) })).toBe(
-      CODE.DECRYPT_FAILED,
-    );
+    const fields = { requestId: newRequestId(), keyType: 'aes-256', exportable: false };
+    const importK = async (material: string) =>
+      admin.code('key.import', { ...fields, temporary: false, name: 'k', material });
+    // Sealed by another session, for another name, for another type; not sealed at all.
+    expect(await importK(await other.sealKey('k', 'aes-256', key))).toBe(CODE.DECRYPT_FAILED);
+    expect(await importK(await admin.sealKey('j', 'aes-256', key))).toBe(CODE.DECRYPT_FAILED);
+    expect(await importK(await admin.sealKey('k', 'hmac-sha256', key))).toBe(CODE.DECRYPT_FAILED);
+    expect(await importK(encode64(key))).toBe(CODE.DECRYPT_FAILED);
   });
 
   it('exports only exportable keys, and only while the policy allows', async () => {
