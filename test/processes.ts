@@ -67,14 +67,22 @@ export async function startPool(
   return { password, nodes };
 }
 
-/** Runs `hsmpool node ARGS --json`; resolves once every event in `waitFor` was printed. The
- * events seen are kept on the returned object. */
+/** The command line from the sources (tsx), for a test of the CLI as written rather than built. */
+export const SOURCES_CLI = [
+  '--import',
+  'tsx',
+  new URL('../host/cli/entry.ts', import.meta.url).pathname,
+];
+
+/** Runs `hsmpool node ARGS --json` (build/cli.js, or `cli`); resolves once every event in
+ * `waitFor` was printed. The events seen are kept on the returned object. */
 export function startNodeProcess(
   args: readonly string[],
   waitFor: readonly string[] = ['ready'],
   name = args.join(' '),
+  cli: readonly string[] = [CLI],
 ): Promise<NodeProcess> {
-  const child = spawn(process.execPath, [CLI, 'node', ...args, '--json'], {
+  const child = spawn(process.execPath, [...cli, 'node', ...args, '--json'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   }) as ChildProcess & { events: { event: string }[] };
   child.events = [];
