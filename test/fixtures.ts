@@ -11,6 +11,7 @@ import {
 } from '../host/core/records.ts';
 import { newCore, type CoreVariant } from '../host/core/load.node.ts';
 import type { Core } from '../host/core/core.ts';
+import { HsmError } from '../host/core/codes.ts';
 
 export const TEST_SVMK = Uint8Array.from({ length: 32 }, (_, i) => i);
 
@@ -141,4 +142,10 @@ export function rejection(promise: Promise<unknown>): Promise<unknown> {
     () => undefined,
     (error: unknown) => error,
   );
+}
+
+/** The code of the HsmError `promise` rejects with; undefined if it fulfils or fails otherwise. */
+export async function codeOf(promise: Promise<unknown>): Promise<number | undefined> {
+  const error = await rejection(promise);
+  return error instanceof HsmError ? error.code : undefined;
 }

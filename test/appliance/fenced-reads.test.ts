@@ -18,7 +18,7 @@ import { HsmError, CODE } from '../../host/core/codes.ts';
 import { Service } from '../../host/service/service.ts';
 import { bootstrapPool } from '../../host/service/users.ts';
 import type { ClientConnection, ClientPath } from '../../host/transport/transport.ts';
-import { TEST_SVMK, keyedCore, rejection } from '../fixtures.ts';
+import { TEST_SVMK, keyedCore, codeOf } from '../fixtures.ts';
 import { driveWithHost as drive, poolWithHost } from '../node-host-pool.ts';
 import { ADMIN_PASSWORD, Driver, TEST_KDF, seededRandomBytes } from '../service-fixtures.ts';
 
@@ -68,11 +68,6 @@ class SessionConnections implements ConnectionFactory {
       listen: (l) => (listener = l),
     };
   }
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<number | undefined> {
-  const error = await rejection(promise);
-  return error instanceof HsmError ? error.code : undefined;
 }
 
 /** A 3-node pool with the administrator, a service and session server per node, and an SDK. */

@@ -9,7 +9,7 @@ import { NodeHost } from '../../host/appliance/node-host.ts';
 import { runCommand } from '../../host/server/console-commands.ts';
 import { HsmError } from '../../host/core/codes.ts';
 import { MemoryTransport } from '../../host/transport/memory.ts';
-import { keyedCore, rejection } from '../fixtures.ts';
+import { keyedCore, rejection, codeOf } from '../fixtures.ts';
 import { objectWrites, applyObject } from '../pool-writes.ts';
 import { driveWithHost as drive, poolWithHost } from '../node-host-pool.ts';
 
@@ -38,11 +38,6 @@ async function commitAll(
     host,
     Promise.all(Array.from({ length: count }, (_, i) => once(write(`${prefix}${i}`)))),
   );
-}
-
-async function refusal(promise: Promise<unknown>): Promise<number | undefined> {
-  const error = await rejection(promise);
-  return error instanceof HsmError ? error.code : undefined;
 }
 
 describe('live-sync in place', () => {
@@ -116,7 +111,7 @@ describe('live-sync in place', () => {
     const appliance = host.appliance;
 
     host.clientConnections = 1;
-    expect(await refusal(host.liveSync())).toBe(37033);
+    expect(await codeOf(host.liveSync())).toBe(37033);
     host.clientConnections = 0;
 
     // Node 3 coordinates a write that waits on an unreachable node 2: it holds a PTL.
@@ -124,12 +119,12 @@ describe('live-sync in place', () => {
     const waiting = host.appliance.write(write('waits'));
     await drive(pool, host, new Promise((resolve) => setTimeout(resolve, 30)));
     expect(host.appliance.info().pending.length).toBe(1);
-    expect(await refusal(host.liveSync())).toBe(37038);
+    expect(await codeOf(host.liveSync())).toBe(37038);
     pool.hub.setIsolated(pool.founders[1].address, false);
     expect((await drive(pool, host, waiting)).code).toBe(0);
 
-    expect(await refusal(host.liveSync('127.0.9.9:7001'))).toBe(37034); // nothing listens there
-    expect(await refusal(host.liveSync('00000000000000aa'))).toBe(37034); // no such node in the list
+    expect(await codeOf(host.liveSync('127.0.9.9:7001'))).toBe(37034); // nothing listens there
+    expect(await codeOf(host.liveSync('00000000000000aa'))).toBe(37034); // no such node in the list
     const foreignSvmk = Uint8Array.from({ length: 32 }, (_, i) => 255 - i);
     const foreign = new MemoryTransport({
       hub: pool.hub,
@@ -137,7 +132,7 @@ describe('live-sync in place', () => {
       address: '127.0.9.8:7001',
       svmk: foreignSvmk,
     });
-    expect(await refusal(host.liveSync('127.0.9.8:7001'))).toBe(5306);
+    expect(await codeOf(host.liveSync('127.0.9.8:7001'))).toBe(5306);
     await foreign.close();
 
     // Still the same appliance, the same state, and it still takes part in commits.

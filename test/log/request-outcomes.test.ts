@@ -17,7 +17,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { HsmError } from '../../host/core/codes.ts';
 import { MemoryTransport } from '../../host/transport/memory.ts';
 import { Random } from '../../host/protocol/random.ts';
-import { keyedCore, TEST_SVMK, rejection } from '../fixtures.ts';
+import { keyedCore, TEST_SVMK, codeOf } from '../fixtures.ts';
 import { drive, objectWrites, startPool } from '../pool-writes.ts';
 
 const write = objectWrites(57);
@@ -168,10 +168,7 @@ describe('the request-outcomes blob goes with the checkpoints', () => {
     const meta = (storage as unknown as { meta: Map<string, Uint8Array> }).meta;
     const current = meta.get(REQUEST_OUTCOMES_KEY)!;
     const log = (await storage.readLog()).slice();
-    const refusal = async (): Promise<number | undefined> => {
-      const error = await rejection(pool.open(1));
-      return error instanceof HsmError ? error.code : undefined;
-    };
+    const refusal = () => codeOf(pool.open(1));
 
     meta.delete(REQUEST_OUTCOMES_KEY); // deleted: writes retried here would run twice
     expect(await refusal()).toBe(38316);
