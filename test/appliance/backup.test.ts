@@ -32,19 +32,11 @@ import { Random } from '../../host/protocol/random.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { keyedCore, sampleObject, sampleUser, TEST_SVMK } from '../fixtures.ts';
 import { startPool } from '../pool-writes.ts';
+import { joinBytes } from '../../host/wire/bytes.ts';
 
 const OTHER_SVMK = Uint8Array.from({ length: 32 }, (_, i) => 255 - i);
 const codec = keyedCore();
-const concat = (chunks: readonly Uint8Array[]): Uint8Array => {
-  const out = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
-};
-const snapshotOf = (core: Core): Uint8Array => concat(core.snapshotChunks());
+const snapshotOf = (core: Core): Uint8Array => joinBytes(core.snapshotChunks());
 
 function codeOf(run: () => unknown): number {
   try {
@@ -154,7 +146,7 @@ describe('backup file format', () => {
       const code = codeOf(() => decodeBackup(file.subarray(0, length), TEST_SVMK));
       expect(code, `length ${length}`).toBe(length < 4 ? 38801 : 38802);
     }
-    expect(codeOf(() => decodeBackup(concat([file, new Uint8Array(1)]), TEST_SVMK))).toBe(38802);
+    expect(codeOf(() => decodeBackup(joinBytes([file, new Uint8Array(1)]), TEST_SVMK))).toBe(38802);
   });
 
   it('refuses bit flips: by the checksum, or (re-checksummed) by the AEAD', () => {
