@@ -204,6 +204,12 @@ export class Driver {
     };
   }
 
+  /** key.export of `name`, opened: the key material. */
+  async exported(name: string, keyType: KeyType): Promise<Uint8Array> {
+    const { material } = await this.call('key.export', { name });
+    return this.unsealExport(name, keyType, material);
+  }
+
   async unsealExport(name: string, keyType: KeyType, sealed: string): Promise<Uint8Array> {
     return unseal(
       this.engine,
