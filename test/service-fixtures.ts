@@ -228,6 +228,17 @@ export class Driver {
       admin,
     });
   }
+
+  /** policy.set: the default policy (8, 5, export allowed, 900 s) with `changes`. */
+  async setPolicy(changes: Record<string, number | boolean>): Promise<void> {
+    const policy = {
+      minPasswordLength: 8,
+      maxFailedLogins: 5,
+      keyExportAllowed: true,
+      sessionTimeoutSeconds: 900,
+    };
+    await this.call('policy.set', { requestId: newRequestId(), ...policy, ...changes });
+  }
 }
 
 let nonceCounter = 0;

@@ -264,13 +264,7 @@ describe('import and export', () => {
     await generate(admin, 'free', 'aes-256', { exportable: true });
     expect(await admin.code('key.export', { name: 'kept' })).toBe(CODE.KEY_NOT_EXPORTABLE);
     expect(await admin.code('key.export', { name: 'free' })).toBe(0);
-    await admin.call('policy.set', {
-      requestId: newRequestId(),
-      minPasswordLength: 8,
-      maxFailedLogins: 5,
-      keyExportAllowed: false,
-      sessionTimeoutSeconds: 900,
-    });
+    await admin.setPolicy({ keyExportAllowed: false });
     expect(await admin.code('key.export', { name: 'free' })).toBe(CODE.EXPORT_DISABLED);
   });
 
