@@ -6,7 +6,7 @@ import { NodeHost, type NodeHostOptions } from '../host/appliance/node-host.ts';
 import { Random } from '../host/protocol/random.ts';
 import { MemoryTransport } from '../host/transport/memory.ts';
 import { keyedCore, TEST_SVMK } from './fixtures.ts';
-import { startPool } from './pool-writes.ts';
+import { drive, startPool } from './pool-writes.ts';
 
 /** The pool ticks node 3's current appliance: keep `pool.appliances[2] = host.appliance` after
  * anything that may live-sync it. */
@@ -46,20 +46,16 @@ export async function poolWithHost(
 }
 
 /** Runs the pool, node 3's host included, until `promise` settles (or `ticksMax` ticks). */
-export async function driveWithHost<T>(
+export function driveWithHost<T>(
   pool: InProcessPool,
   host: NodeHost,
   promise: Promise<T>,
   ticksMax = 20_000,
 ): Promise<T> {
-  let done = false;
-  const result = promise.finally(() => (done = true));
-  result.catch(() => {});
-  for (let t = 0; t < ticksMax && !done; t++) {
+  return drive(pool, promise, ticksMax, async () => {
     host.tick();
     await pool.run(1);
     // A live-sync replaces the host's appliance: the pool's list follows it.
     pool.appliances[2] = host.appliance;
-  }
-  return result;
+  });
 }

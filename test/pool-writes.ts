@@ -36,15 +36,16 @@ export function applyObject(core: Core, name: string): void {
   core.apply(encodeBatch([{ event: 'CREATE_OBJ', operations }]));
 }
 
-/** Runs the pool a tick at a time until `promise` settles (or `ticksMax` ticks). */
+/** Runs the pool a tick at a time (or `step` does) until `promise` settles (or `ticksMax` ticks). */
 export async function drive<T>(
   pool: InProcessPool,
   promise: Promise<T>,
   ticksMax = 20_000,
+  step = () => pool.run(1),
 ): Promise<T> {
   let done = false;
   const result = promise.finally(() => (done = true));
   result.catch(() => {});
-  for (let t = 0; t < ticksMax && !done; t++) await pool.run(1);
+  for (let t = 0; t < ticksMax && !done; t++) await step();
   return result;
 }
