@@ -3,17 +3,14 @@
 import { describe, expect, it } from 'vitest';
 import { InProcessPool } from '../../host/testing/in-process-pool.ts';
 import { keyedCore } from '../fixtures.ts';
-import { objectWrites, startPool } from '../pool-writes.ts';
+import { objectWrites, startPool, drive } from '../pool-writes.ts';
 
 const codec = keyedCore();
 const write = objectWrites(7);
 
-async function settle<T>(pool: InProcessPool, promise: Promise<T>, ticksMax = 400): Promise<T> {
-  let done = false;
-  const result = promise.finally(() => (done = true));
-  for (let t = 0; t < ticksMax && !done; t += 5) await pool.run(5);
-  return result;
-}
+/** Runs the pool five ticks at a time until `promise` settles (400 ticks at most). */
+const settle = <T>(pool: InProcessPool, promise: Promise<T>): Promise<T> =>
+  drive(pool, promise, 80, () => pool.run(5));
 
 describe('appliances over the memory transport', () => {
   it('writes on every node commit everywhere; SPs converge; nothing stays pending', async () => {
