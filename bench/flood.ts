@@ -8,16 +8,12 @@
 //
 //   npm run bench:flood [-- --connections 2000 --frames 200000 --signatures 50]
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { WebSocket } from 'ws';
-import { HsmClient } from '../host/client/index.ts';
-import { createPool, nodeDir } from '../host/cli/up-command.ts';
-import { freePort } from '../host/testing/free-port.node.ts';
-import { nodeConnections } from '../host/client/ws-client.node.ts';
+import type { HsmClient } from '../host/client/index.ts';
+import { freeAddresses, killAll, patientClient, startPool } from '../test/processes.ts';
 
 const arg = (name: string, fallback: number): number => {
   const at = process.argv.indexOf(`--${name}`);
@@ -27,19 +23,6 @@ const CONNECTIONS = arg('connections', 2000);
 const FRAMES = arg('frames', 200_000);
 const SIGNATURES = arg('signatures', 50);
 const SOURCES = 40;
-const CLI = new URL('../build/cli.js', import.meta.url).pathname;
-
-function startNode(dir: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [CLI, 'node', '--data', dir, '--json'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (line.includes('"ready"')) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`node exited with ${code}`)));
-  });
-}
 
 async function signatureMs(client: HsmClient, count: number): Promise<number> {
   const message = new TextEncoder().encode('flood bench');
@@ -54,26 +37,11 @@ async function signatureMs(client: HsmClient, count: number): Promise<number> {
 }
 
 const data = mkdtempSync(join(tmpdir(), 'hsmpool-flood-'));
-const children: ChildProcess[] = [];
 const sockets: WebSocket[] = [];
 try {
-  const addresses = await Promise.all([0, 1, 2].map(async () => `127.0.0.1:${await freePort()}`));
-  const password = await createPool(data, 'flood', addresses);
-  for (let i = 0; i < 3; i++) children.push(await startNode(nodeDir(data, i)));
-  console.error('flood: 3 nodes ready');
-  // The administrator is created by node 1's bootstrap write shortly after it is ready.
-  let client: HsmClient | undefined;
-  for (let attempt = 0; !client; attempt++) {
-    client = await HsmClient.connect({
-      nodes: [addresses[0]],
-      user: 'admin',
-      password,
-      connections: nodeConnections(),
-    }).catch((error: unknown) => {
-      if (attempt > 100) throw error;
-      return new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 200));
-    });
-  }
+  const addresses = await freeAddresses(3);
+  const { password } = await startPool(data, 'flood', addresses);
+  const client = await patientClient(addresses[0], 'admin', password);
   console.error('flood: pool up, logged in');
   await client.generateKey('bench-ec', 'ec-p256');
   await signatureMs(client, 5); // warm up
@@ -156,7 +124,7 @@ try {
   client.close();
 } finally {
   for (const ws of sockets) ws.terminate();
-  for (const child of children) child.kill('SIGTERM');
+  killAll();
   await new Promise((resolve) => setTimeout(resolve, 500));
   rmSync(data, { recursive: true, force: true });
 }

@@ -12,6 +12,7 @@ import { newCore } from '../host/core/load.node.ts';
 import { Random } from '../host/protocol/random.ts';
 import { FileStorage } from '../host/storage/file.node.ts';
 import { MemoryHub, MemoryTransport } from '../host/transport/memory.ts';
+import { sampleObject } from '../test/fixtures.ts';
 
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 4;
 const svmk = new Uint8Array(32).fill(7);
@@ -92,16 +93,7 @@ async function measure(groupCommit: boolean, clients: number): Promise<Row> {
           operations: [
             {
               op: 'insert',
-              record: codec.encode({
-                kind: 'object',
-                name,
-                keyType: 'aes-256',
-                exportable: false,
-                temporary: false,
-                owner: 'bench',
-                acl: [],
-                wrapped: new Uint8Array(60),
-              }),
+              record: codec.encode({ ...sampleObject(name, 'bench'), wrapped: new Uint8Array(60) }),
             },
           ],
         });

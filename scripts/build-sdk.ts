@@ -4,20 +4,13 @@
 // so that a consumer's TypeScript resolves them). package.json's `exports` names these files.
 
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const out = join(root, 'build', 'sdk');
-
-function files(directory: string): string[] {
-  return readdirSync(directory).flatMap((entry) => {
-    const path = join(directory, entry);
-    return statSync(path).isDirectory() ? files(path) : [path];
-  });
-}
 
 export async function buildSdk(): Promise<string> {
   rmSync(out, { recursive: true, force: true });
@@ -48,7 +41,10 @@ export async function buildSdk(): Promise<string> {
       stdio: 'inherit',
     },
   );
-  for (const path of files(join(out, 'types')).filter((p) => p.endsWith('.d.ts'))) {
+  const types = join(out, 'types');
+  for (const file of readdirSync(types, { recursive: true, encoding: 'utf8' })) {
+    if (!file.endsWith('.d.ts')) continue;
+    const path = join(types, file);
     const text = readFileSync(path, 'utf8');
     writeFileSync(path, text.replace(/(from\s+['"]\.{1,2}\/[^'"]+)\.ts(['"])/g, '$1.js$2'));
   }

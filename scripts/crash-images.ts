@@ -7,6 +7,7 @@
 import { deriveSyncPointKey } from '../host/core/keys.ts';
 import { newCore } from '../host/core/load.node.ts';
 import { runHistory } from '../host/testing/crash-images.node.ts';
+import { sampleObject } from '../test/fixtures.ts';
 
 function argument(name: string): string | undefined {
   const at = process.argv.indexOf(`--${name}`);
@@ -22,16 +23,7 @@ const factory = () => {
 };
 const codec = factory();
 const record = (name: string): Uint8Array =>
-  codec.encode({
-    kind: 'object',
-    name,
-    keyType: 'aes-256',
-    exportable: false,
-    temporary: false,
-    owner: 'alice',
-    acl: [],
-    wrapped: new Uint8Array(40).fill(name.length),
-  });
+  codec.encode({ ...sampleObject(name), wrapped: new Uint8Array(40).fill(name.length) });
 
 const histories = Number(argument('histories') ?? 10);
 const first = Number(argument('seed') ?? 1);

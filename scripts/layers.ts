@@ -3,7 +3,7 @@
 // Node-only code is cli/ or *.node.ts. `npm run check:layers` prints the report;
 // test/layers.test.ts fails on any violation.
 
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -61,17 +61,11 @@ export interface Edge {
 const IMPORT =
   /(?:^|[^\w.])(?:import|export)\s+(type\s)?[^'"]*?from\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]\s*\)|^\s*import\s+['"]([^'"]+)['"]/gm;
 
-function sources(directory: string): string[] {
-  return readdirSync(directory).flatMap((entry) => {
-    const path = join(directory, entry);
-    if (statSync(path).isDirectory()) return sources(path);
-    return path.endsWith('.ts') && !path.endsWith('.d.ts') ? [path] : [];
-  });
-}
-
 /** Every import of every .ts file under `hostDir`, paths relative to it (packages as named). */
 export function importsOf(hostDir: string): { files: string[]; edges: Edge[] } {
-  const files = sources(hostDir).map((path) => relative(hostDir, path));
+  const files = readdirSync(hostDir, { recursive: true, encoding: 'utf8' })
+    .filter((path) => path.endsWith('.ts') && !path.endsWith('.d.ts'))
+    .sort();
   const edges: Edge[] = [];
   for (const file of files) {
     const text = readFileSync(join(hostDir, file), 'utf8');

@@ -11,6 +11,7 @@ import {
 } from '../host/core/records.ts';
 import { newCore, type CoreVariant } from '../host/core/load.node.ts';
 import type { Core } from '../host/core/core.ts';
+import { HsmError } from '../host/core/codes.ts';
 
 export const TEST_SVMK = Uint8Array.from({ length: 32 }, (_, i) => i);
 
@@ -21,7 +22,8 @@ export function keyedCore(variant: CoreVariant = 'release', svmk = TEST_SVMK): C
   return core;
 }
 
-const bytes = (length: number, seed: number): Uint8Array =>
+/** `length` deterministic bytes drawn from `seed`. */
+export const sampleBytes = (length: number, seed: number): Uint8Array =>
   Uint8Array.from({ length }, (_, i) => (i * 131 + seed * 17 + 1) & 0xff);
 
 export function sampleUser(name = 'alice', seed = 1): UserRecord {
@@ -31,9 +33,9 @@ export function sampleUser(name = 'alice', seed = 1): UserRecord {
     admin: false,
     failedLogins: 0,
     kdf: { kdf: 'scrypt', log2N: 15, r: 8, p: 1 },
-    salt: bytes(16, seed),
-    storedKey: bytes(32, seed + 1),
-    serverKey: bytes(32, seed + 2),
+    salt: sampleBytes(16, seed),
+    storedKey: sampleBytes(32, seed + 1),
+    serverKey: sampleBytes(32, seed + 2),
   };
 }
 
@@ -51,7 +53,7 @@ export function sampleObject(
     temporary: false,
     owner,
     acl: [],
-    wrapped: bytes(wrappedLength, seed),
+    wrapped: sampleBytes(wrappedLength, seed),
   };
 }
 
@@ -133,3 +135,17 @@ export const recordArbitrary: fc.Arbitrary<StoreRecord> = fc.oneof(
 
 export const toHex = (data: Uint8Array): string => Buffer.from(data).toString('hex');
 export const fromHex = (hex: string): Uint8Array => new Uint8Array(Buffer.from(hex, 'hex'));
+
+/** What `promise` rejects with, or undefined if it fulfils. */
+export function rejection(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+}
+
+/** The code of the HsmError `promise` rejects with; undefined if it fulfils or fails otherwise. */
+export async function codeOf(promise: Promise<unknown>): Promise<number | undefined> {
+  const error = await rejection(promise);
+  return error instanceof HsmError ? error.code : undefined;
+}

@@ -1,11 +1,12 @@
 // An in-process pool of 3 in which node 3 runs under a NodeHost, as `hsmpool node` runs it, so
 // tests can live-sync it in place (test/live-sync/in-place.test.ts, test/appliance/discovery.test.ts).
 
-import { InProcessPool } from '../host/testing/in-process-pool.ts';
+import type { InProcessPool } from '../host/testing/in-process-pool.ts';
 import { NodeHost, type NodeHostOptions } from '../host/appliance/node-host.ts';
 import { Random } from '../host/protocol/random.ts';
 import { MemoryTransport } from '../host/transport/memory.ts';
 import { keyedCore, TEST_SVMK } from './fixtures.ts';
+import { drive, startPool } from './pool-writes.ts';
 
 /** The pool ticks node 3's current appliance: keep `pool.appliances[2] = host.appliance` after
  * anything that may live-sync it. */
@@ -13,13 +14,7 @@ export async function poolWithHost(
   seed: number,
   options: Partial<NodeHostOptions> = {},
 ): Promise<{ pool: InProcessPool; host: NodeHost }> {
-  const pool = await InProcessPool.start({
-    nodes: 3,
-    svmk: TEST_SVMK,
-    newCore: () => keyedCore(),
-    seed,
-    groupCommit: true,
-  });
+  const pool = await startPool({ nodes: 3, seed, groupCommit: true });
   await pool.appliances[2].close();
   const node = pool.founders[2];
   const random = new Random(seed + 1);
@@ -48,4 +43,19 @@ export async function poolWithHost(
   );
   pool.appliances[2] = host.appliance;
   return { pool, host };
+}
+
+/** Runs the pool, node 3's host included, until `promise` settles (or `ticksMax` ticks). */
+export function driveWithHost<T>(
+  pool: InProcessPool,
+  host: NodeHost,
+  promise: Promise<T>,
+  ticksMax = 20_000,
+): Promise<T> {
+  return drive(pool, promise, ticksMax, async () => {
+    host.tick();
+    await pool.run(1);
+    // A live-sync replaces the host's appliance: the pool's list follows it.
+    pool.appliances[2] = host.appliance;
+  });
 }

@@ -2,11 +2,20 @@
 // the appliance, live-sync, checkpoint and request-outcome tests all need.
 
 import type { WriteInput } from '../host/appliance/appliance.ts';
-import type { InProcessPool } from '../host/testing/in-process-pool.ts';
+import { encodeBatch } from '../host/core/batch.ts';
+import type { Core } from '../host/core/core.ts';
+import { InProcessPool, type InProcessPoolOptions } from '../host/testing/in-process-pool.ts';
 import { Random } from '../host/protocol/random.ts';
-import { keyedCore, sampleObject } from './fixtures.ts';
+import { keyedCore, sampleObject, TEST_SVMK } from './fixtures.ts';
 
 const codec = keyedCore();
+
+/** An in-process pool under TEST_SVMK, every node on a fresh keyed core. */
+export function startPool(
+  options: Omit<InProcessPoolOptions, 'svmk' | 'newCore'>,
+): Promise<InProcessPool> {
+  return InProcessPool.start({ svmk: TEST_SVMK, newCore: () => keyedCore(), ...options });
+}
 
 /** Writes that create an object named `name`, each with a fresh request id drawn from `seed`
  * (or the one given: a client's retry). */
@@ -21,15 +30,22 @@ export function objectWrites(seed: number): (name: string, requestId?: string) =
   });
 }
 
-/** Runs the pool a tick at a time until `promise` settles (or `ticksMax` ticks). */
+/** Puts object `name` straight into `core`, behind the replica's back: no transaction says it. */
+export function applyObject(core: Core, name: string): void {
+  const operations = [{ op: 'insert' as const, record: core.encode(sampleObject(name)) }];
+  core.apply(encodeBatch([{ event: 'CREATE_OBJ', operations }]));
+}
+
+/** Runs the pool a tick at a time (or `step` does) until `promise` settles (or `ticksMax` ticks). */
 export async function drive<T>(
   pool: InProcessPool,
   promise: Promise<T>,
   ticksMax = 20_000,
+  step = () => pool.run(1),
 ): Promise<T> {
   let done = false;
   const result = promise.finally(() => (done = true));
   result.catch(() => {});
-  for (let t = 0; t < ticksMax && !done; t++) await pool.run(1);
+  for (let t = 0; t < ticksMax && !done; t++) await step();
   return result;
 }

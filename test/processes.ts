@@ -3,7 +3,11 @@
 // a condition. Every node process started here is killed by killAll.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { afterAll } from 'vitest';
 import { createPool, nodeDir } from '../host/cli/up-command.ts';
 import { HsmClient } from '../host/client/index.ts';
 import { nodeConnections } from '../host/client/ws-client.node.ts';
@@ -13,6 +17,17 @@ export const CLI = new URL('../build/cli.js', import.meta.url).pathname;
 const children: ChildProcess[] = [];
 
 export type NodeProcess = ChildProcess & { events: { event: string; [field: string]: unknown }[] };
+
+/** A scratch folder `hsmpool-PREFIX-*` for one file's processes: after all its tests, every
+ * node process is killed and the folder removed. */
+export function scratchDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `hsmpool-${prefix}-`));
+  afterAll(() => {
+    killAll();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
 
 /** `count` addresses on free loopback ports. */
 export function freeAddresses(count: number): Promise<string[]> {
@@ -30,17 +45,21 @@ export function patientClient(address: string, user: string, password: string): 
   });
 }
 
-/** Creates a pool of `addresses` under `data`, starts its nodes one after the other, and waits
- * until the administrator can log in; the administrator's password and the node processes. */
+/** Creates a pool of `addresses` under `data`, starts its nodes (`hsmpool node --data DIR
+ * ...nodeArgs`) one after the other, and waits until the administrator can log in; the
+ * administrator's password and the node processes. */
 export async function startPool(
   data: string,
   domain: string,
   addresses: readonly string[],
+  nodeArgs: readonly string[] = [],
 ): Promise<{ password: string; nodes: NodeProcess[] }> {
   const password = await createPool(data, domain, addresses);
   const nodes: NodeProcess[] = [];
-  for (const i of addresses.keys())
-    nodes.push(await startNodeProcess(['--data', nodeDir(data, i)], ['ready'], `node ${i + 1}`));
+  for (const i of addresses.keys()) {
+    const args = ['--data', nodeDir(data, i), ...nodeArgs];
+    nodes.push(await startNodeProcess(args, ['ready'], `node ${i + 1}`));
+  }
   await until(
     'the administrator exists',
     async () => (await patientClient(addresses[0], 'admin', password)).close() === undefined,
@@ -48,14 +67,22 @@ export async function startPool(
   return { password, nodes };
 }
 
-/** Runs `hsmpool node ARGS --json`; resolves once every event in `waitFor` was printed. The
- * events seen are kept on the returned object. */
+/** The command line from the sources (tsx), for a test of the CLI as written rather than built. */
+export const SOURCES_CLI = [
+  '--import',
+  'tsx',
+  new URL('../host/cli/entry.ts', import.meta.url).pathname,
+];
+
+/** Runs `hsmpool node ARGS --json` (build/cli.js, or `cli`); resolves once every event in
+ * `waitFor` was printed. The events seen are kept on the returned object. */
 export function startNodeProcess(
   args: readonly string[],
   waitFor: readonly string[] = ['ready'],
   name = args.join(' '),
+  cli: readonly string[] = [CLI],
 ): Promise<NodeProcess> {
-  const child = spawn(process.execPath, [CLI, 'node', ...args, '--json'], {
+  const child = spawn(process.execPath, [...cli, 'node', ...args, '--json'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   }) as ChildProcess & { events: { event: string }[] };
   child.events = [];

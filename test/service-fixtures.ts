@@ -191,6 +191,25 @@ export class Driver {
     );
   }
 
+  /** The fields of a key.import of `material`, sealed for this session, name and type. */
+  async importFields(name: string, keyType: KeyType, material: Uint8Array, exportable = false) {
+    const sealed = await this.sealKey(name, keyType, material);
+    return {
+      requestId: newRequestId(),
+      name,
+      keyType,
+      exportable,
+      temporary: false,
+      material: sealed,
+    };
+  }
+
+  /** key.export of `name`, opened: the key material. */
+  async exported(name: string, keyType: KeyType): Promise<Uint8Array> {
+    const { material } = await this.call('key.export', { name });
+    return this.unsealExport(name, keyType, material);
+  }
+
   async unsealExport(name: string, keyType: KeyType, sealed: string): Promise<Uint8Array> {
     return unseal(
       this.engine,
@@ -208,6 +227,17 @@ export class Driver {
       password: await this.sealPassword(name, password),
       admin,
     });
+  }
+
+  /** policy.set: the default policy (8, 5, export allowed, 900 s) with `changes`. */
+  async setPolicy(changes: Record<string, number | boolean>): Promise<void> {
+    const policy = {
+      minPasswordLength: 8,
+      maxFailedLogins: 5,
+      keyExportAllowed: true,
+      sessionTimeoutSeconds: 900,
+    };
+    await this.call('policy.set', { requestId: newRequestId(), ...policy, ...changes });
   }
 }
 

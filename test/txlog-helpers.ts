@@ -18,6 +18,7 @@ import { writeCheckpoint } from '../host/log/compaction.ts';
 import type { Storage } from '../host/storage/storage.ts';
 import { Random } from '../host/protocol/random.ts';
 import { keyedCore, sampleObject, sampleUser, toHex } from './fixtures.ts';
+import { joinBytes } from '../host/wire/bytes.ts';
 
 export const POOL = 0x600d_5eedn;
 export const NODE_A: PoolNode = { id: 0xa1n, address: '10.0.0.1:4433' };
@@ -139,15 +140,8 @@ export function encodeChain(
   return { log: concat(entries), entries };
 }
 
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
+/** The parts one after the other. */
+export const concat = joinBytes;
 
 /** What recovery must give back after a given entry. */
 export interface ExpectedState {

@@ -7,7 +7,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { CliError, EXIT } from './exit-codes.ts';
 import {
   newId,
@@ -276,5 +275,3 @@ function report(options: UpOptions, fresh: boolean, ready: Record<string, unknow
   );
   console.log('Ctrl-C stops the pool; `npm start` again reuses its data.');
 }
-
-export const cliScriptPath = (): string => fileURLToPath(import.meta.url);

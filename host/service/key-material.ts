@@ -55,10 +55,6 @@ export const KEY_SPEC: Readonly<Record<KeyType, TypeSpec>> = {
   x25519: { family: 'agreement', size: 32 },
 };
 
-export const KEY_FAMILY: Readonly<Record<KeyType, KeyFamily>> = Object.fromEntries(
-  Object.entries(KEY_SPEC).map(([keyType, spec]) => [keyType, spec.family]),
-) as Record<KeyType, KeyFamily>;
-
 export async function generateMaterial(
   engine: CryptoEngine,
   keyType: KeyType,

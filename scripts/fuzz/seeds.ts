@@ -8,57 +8,26 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeBatch, type Write } from '../../host/core/batch.ts';
 import type { Core } from '../../host/core/core.ts';
-import type { ObjectRecord, PolicyRecord, UserRecord } from '../../host/core/records.ts';
+import type { ObjectRecord, UserRecord } from '../../host/core/records.ts';
+import { sampleBytes, sampleObject, samplePolicy, sampleUser } from '../../test/fixtures.ts';
 import { LogEncoder, type EntryBody, type PoolNode } from '../../host/core/txlog.ts';
 import { newCore } from '../../host/core/load.node.ts';
 import { FUZZ_POOL_ID, FUZZ_SP_KEY, replay, snapshotInput, type TargetName } from './targets.ts';
 
 const CORPUS = fileURLToPath(new URL('../../test/corpus/', import.meta.url));
 
-const bytes = (length: number, seed: number): Uint8Array =>
-  Uint8Array.from({ length }, (_, i) => (i * 131 + seed * 17 + 1) & 0xff);
-
-function user(name: string, seed: number, extra: Partial<UserRecord> = {}): UserRecord {
-  return {
-    kind: 'user',
-    name,
-    admin: false,
-    failedLogins: 0,
-    kdf: { kdf: 'scrypt', log2N: 15, r: 8, p: 1 },
-    salt: bytes(16, seed),
-    storedKey: bytes(32, seed + 1),
-    serverKey: bytes(32, seed + 2),
-    ...extra,
-  };
-}
-
-function object(
+const bytes = sampleBytes;
+const user = (name: string, seed: number, extra: Partial<UserRecord> = {}): UserRecord => ({
+  ...sampleUser(name, seed),
+  ...extra,
+});
+const object = (
   name: string,
   owner: string,
   seed: number,
   extra: Partial<ObjectRecord> = {},
-): ObjectRecord {
-  return {
-    kind: 'object',
-    name,
-    keyType: 'aes-256',
-    exportable: false,
-    temporary: false,
-    owner,
-    acl: [],
-    wrapped: bytes(60, seed),
-    ...extra,
-  };
-}
-
-const policy: PolicyRecord = {
-  kind: 'policy',
-  name: 'pool',
-  minPasswordLength: 8,
-  maxFailedLogins: 5,
-  keyExportAllowed: true,
-  sessionTimeoutSeconds: 900,
-};
+): ObjectRecord => ({ ...sampleObject(name, owner, 60, seed), ...extra });
+const policy = samplePolicy;
 
 function keyedCore(): Core {
   const core = newCore('release');

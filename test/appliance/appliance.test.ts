@@ -2,26 +2,19 @@
 
 import { describe, expect, it } from 'vitest';
 import { InProcessPool } from '../../host/testing/in-process-pool.ts';
-import { keyedCore, TEST_SVMK } from '../fixtures.ts';
-import { objectWrites } from '../pool-writes.ts';
+import { keyedCore } from '../fixtures.ts';
+import { objectWrites, startPool, drive } from '../pool-writes.ts';
 
 const codec = keyedCore();
 const write = objectWrites(7);
 
-async function settle<T>(pool: InProcessPool, promise: Promise<T>, ticksMax = 400): Promise<T> {
-  let done = false;
-  const result = promise.finally(() => (done = true));
-  for (let t = 0; t < ticksMax && !done; t += 5) await pool.run(5);
-  return result;
-}
+/** Runs the pool five ticks at a time until `promise` settles (400 ticks at most). */
+const settle = <T>(pool: InProcessPool, promise: Promise<T>): Promise<T> =>
+  drive(pool, promise, 80, () => pool.run(5));
 
 describe('appliances over the memory transport', () => {
   it('writes on every node commit everywhere; SPs converge; nothing stays pending', async () => {
-    const pool = await InProcessPool.start({
-      nodes: 3,
-      svmk: TEST_SVMK,
-      newCore: () => keyedCore(),
-    });
+    const pool = await startPool({ nodes: 3 });
     await pool.run(5);
     for (const [i, appliance] of pool.appliances.entries()) {
       const reply = await settle(pool, appliance.write(write(`key${i}`)));
@@ -41,11 +34,7 @@ describe('appliances over the memory transport', () => {
   });
 
   it('a crashed node recovers from its storage and catches up; node-down unblocks a pool with a dead member', async () => {
-    const pool = await InProcessPool.start({
-      nodes: 3,
-      svmk: TEST_SVMK,
-      newCore: () => keyedCore(),
-    });
+    const pool = await startPool({ nodes: 3 });
     expect((await settle(pool, pool.appliances[0].write(write('a')))).code).toBe(0);
     // Node 2 dies for good: writes block (CP), reads would still be served.
     const dead = pool.founders[2];
@@ -74,12 +63,7 @@ describe('appliances over the memory transport', () => {
   });
 
   it('checkpoints keep the log bounded; a restart recovers from the snapshot plus the log after it', async () => {
-    const pool = await InProcessPool.start({
-      nodes: 2,
-      svmk: TEST_SVMK,
-      newCore: () => keyedCore(),
-      checkpointBytes: 4096,
-    });
+    const pool = await startPool({ nodes: 2, checkpointBytes: 4096 });
     for (let i = 0; i < 40; i++)
       expect((await settle(pool, pool.appliances[i % 2].write(write(`c${i}`)))).code).toBe(0);
     await pool.run(20);

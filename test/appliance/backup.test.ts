@@ -7,7 +7,6 @@ import {
   TRANSACTION_OUTCOMES_KEY,
 } from '../../host/log/transaction-outcomes.ts';
 import { describe, expect, it } from 'vitest';
-import { InProcessPool } from '../../host/testing/in-process-pool.ts';
 import { recover } from '../../host/log/recovery.ts';
 import { toPoolNode } from '../../host/log/log-records.ts';
 import { runCommand } from '../../host/server/console-commands.ts';
@@ -28,22 +27,16 @@ import {
   type BackupStarted,
 } from '../../host/server/backup-transfer.ts';
 import { MemoryStorage } from '../../host/storage/memory.ts';
+import type { Storage } from '../../host/storage/storage.ts';
 import { Random } from '../../host/protocol/random.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { keyedCore, sampleObject, sampleUser, TEST_SVMK } from '../fixtures.ts';
+import { startPool } from '../pool-writes.ts';
+import { joinBytes } from '../../host/wire/bytes.ts';
 
 const OTHER_SVMK = Uint8Array.from({ length: 32 }, (_, i) => 255 - i);
 const codec = keyedCore();
-const concat = (chunks: readonly Uint8Array[]): Uint8Array => {
-  const out = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
-};
-const snapshotOf = (core: Core): Uint8Array => concat(core.snapshotChunks());
+const snapshotOf = (core: Core): Uint8Array => joinBytes(core.snapshotChunks());
 
 function codeOf(run: () => unknown): number {
   try {
@@ -107,18 +100,23 @@ const target = (founders = [{ id: 1n, address: '127.0.0.1:7001' }]) => ({
   founders,
 });
 
+/** A backup of `core`'s state for pool 1, domain bank, made now under TEST_SVMK unless told. */
+function backupOf(
+  core: Core,
+  options: { createdMs?: number; chunkSize?: number; svmk?: Uint8Array } = {},
+): Uint8Array {
+  const { createdMs = Date.now(), chunkSize, svmk = TEST_SVMK } = options;
+  const input = { poolId: 1n, domain: 'bank', createdMs, snapshot: core.snapshotChunks() };
+  return encodeBackup({ ...input, chunkSize }, svmk);
+}
+
+/** Restores `file` into `storage` under TEST_SVMK for `to`. */
+const restoreInto = (storage: Storage, file: Uint8Array, to = target()) =>
+  restoreBackup(keyedCore(), keyedCore(), storage, file, TEST_SVMK, to);
+
 describe('backup file format', () => {
   const core = filledCore(160);
-  const file = encodeBackup(
-    {
-      poolId: 1n,
-      domain: 'bank',
-      createdMs: 1_700_000_000_000,
-      snapshot: core.snapshotChunks(),
-      chunkSize: 4096,
-    },
-    TEST_SVMK,
-  );
+  const file = backupOf(core, { createdMs: 1_700_000_000_000, chunkSize: 4096 });
 
   it('round-trips a snapshot, with the header in the clear and several chunks', () => {
     const header = readBackupHeader(file);
@@ -135,16 +133,7 @@ describe('backup file format', () => {
     const decoded = decodeBackup(file, TEST_SVMK);
     expect(decoded.snapshot).toEqual(snapshotOf(core));
     // A fresh salt per file: two backups of the same state differ everywhere after the header's salt.
-    const again = encodeBackup(
-      {
-        poolId: 1n,
-        domain: 'bank',
-        createdMs: 1_700_000_000_000,
-        snapshot: core.snapshotChunks(),
-        chunkSize: 4096,
-      },
-      TEST_SVMK,
-    );
+    const again = backupOf(core, { createdMs: 1_700_000_000_000, chunkSize: 4096 });
     expect(
       Buffer.from(again.subarray(header.headerLength, header.headerLength + 64)).equals(
         Buffer.from(file.subarray(header.headerLength, header.headerLength + 64)),
@@ -157,7 +146,7 @@ describe('backup file format', () => {
       const code = codeOf(() => decodeBackup(file.subarray(0, length), TEST_SVMK));
       expect(code, `length ${length}`).toBe(length < 4 ? 38801 : 38802);
     }
-    expect(codeOf(() => decodeBackup(concat([file, new Uint8Array(1)]), TEST_SVMK))).toBe(38802);
+    expect(codeOf(() => decodeBackup(joinBytes([file, new Uint8Array(1)]), TEST_SVMK))).toBe(38802);
   });
 
   it('refuses bit flips: by the checksum, or (re-checksummed) by the AEAD', () => {
@@ -196,10 +185,7 @@ describe('backup file format', () => {
 describe('restore into a node storage', () => {
   it('replaces the state: recovery gives the backup SP, SPVV and records; the old epoch and node list stay', async () => {
     const source = filledCore(25);
-    const file = encodeBackup(
-      { poolId: 1n, domain: 'bank', createdMs: Date.now(), snapshot: source.snapshotChunks() },
-      TEST_SVMK,
-    );
+    const file = backupOf(source);
     // The node's own state: another history, at epoch 3, with a second node.
     const storage = new MemoryStorage();
     const old = filledCore(3);
@@ -228,14 +214,7 @@ describe('restore into a node storage', () => {
       encodeTransactionOutcomes([['00000000000000ab', false]]),
     );
 
-    const result = await restoreBackup(
-      keyedCore(),
-      keyedCore(),
-      storage,
-      file,
-      TEST_SVMK,
-      target(),
-    );
+    const result = await restoreInto(storage, file);
     expect(result.previousStateRead).toBe(true);
     expect(await loadTransactionOutcomes(storage)).toEqual([]);
     expect(result.epoch).toBe(3n);
@@ -254,19 +233,9 @@ describe('restore into a node storage', () => {
 
   it('restores into an empty storage with the founders as node list', async () => {
     const source = filledCore(2);
-    const file = encodeBackup(
-      { poolId: 1n, domain: 'bank', createdMs: Date.now(), snapshot: source.snapshotChunks() },
-      TEST_SVMK,
-    );
+    const file = backupOf(source);
     const storage = new MemoryStorage();
-    const result = await restoreBackup(
-      keyedCore(),
-      keyedCore(),
-      storage,
-      file,
-      TEST_SVMK,
-      target(),
-    );
+    const result = await restoreInto(storage, file);
     expect(result.nodes).toEqual(target().founders);
     const recovered = keyedCore();
     await recover(recovered, storage, { poolId: 1n });
@@ -275,27 +244,10 @@ describe('restore into a node storage', () => {
 
   it('refuses corrupt, truncated, foreign and other-pool backups, writing nothing', async () => {
     const source = filledCore(10);
-    const file = encodeBackup(
-      {
-        poolId: 1n,
-        domain: 'bank',
-        createdMs: Date.now(),
-        snapshot: source.snapshotChunks(),
-        chunkSize: 4096,
-      },
-      TEST_SVMK,
-    );
+    const file = backupOf(source, { chunkSize: 4096 });
     const storage = new MemoryStorage();
-    const first = encodeBackup(
-      {
-        poolId: 1n,
-        domain: 'bank',
-        createdMs: Date.now(),
-        snapshot: filledCore(1).snapshotChunks(),
-      },
-      TEST_SVMK,
-    );
-    await restoreBackup(keyedCore(), keyedCore(), storage, first, TEST_SVMK, target());
+    const first = backupOf(filledCore(1));
+    await restoreInto(storage, first);
     const before = await contents(storage);
     const refuse = async (bytes: Uint8Array, svmk = TEST_SVMK, to = target()): Promise<number> => {
       const core = keyedCore('release', svmk);
@@ -314,15 +266,7 @@ describe('restore into a node storage', () => {
       expect([38801, 38802]).toContain(await refuse(flipped));
     }
     expect(await refuse(file, OTHER_SVMK)).toBe(38803);
-    const foreign = encodeBackup(
-      {
-        poolId: 1n,
-        domain: 'bank',
-        createdMs: Date.now(),
-        snapshot: filledCore(4, OTHER_SVMK).snapshotChunks(),
-      },
-      OTHER_SVMK,
-    );
+    const foreign = backupOf(filledCore(4, OTHER_SVMK), { svmk: OTHER_SVMK });
     expect(await refuse(foreign)).toBe(38803);
     expect(await refuse(file, TEST_SVMK, { ...target(), poolId: 2n })).toBe(38804);
     expect(await refuse(file, TEST_SVMK, { ...target(), domain: 'Bank' })).toBe(38804);
@@ -331,20 +275,14 @@ describe('restore into a node storage', () => {
 
   it('a crash after the new CHECKPOINT is appended but before the old log is dropped: restore again finishes', async () => {
     const storage = new MemoryStorage();
-    const old = encodeBackup(
-      { poolId: 1n, domain: 'bank', createdMs: 1, snapshot: filledCore(3).snapshotChunks() },
-      TEST_SVMK,
-    );
-    await restoreBackup(keyedCore(), keyedCore(), storage, old, TEST_SVMK, target());
+    const old = backupOf(filledCore(3), { createdMs: 1 });
+    await restoreInto(storage, old);
     const oldLog = await storage.readLog();
     const source = filledCore(7);
-    const file = encodeBackup(
-      { poolId: 1n, domain: 'bank', createdMs: 2, snapshot: source.snapshotChunks() },
-      TEST_SVMK,
-    );
+    const file = backupOf(source, { createdMs: 2 });
     // Simulate: the restore's append landed, its dropLogPrefix did not.
     const half = new MemoryStorage();
-    await restoreBackup(keyedCore(), keyedCore(), half, file, TEST_SVMK, target());
+    await restoreInto(half, file);
     await storage.appendLog(await half.readLog(), true);
     for (const name of await half.listSnapshots())
       await storage.writeSnapshot(name, [(await half.readSnapshot(name))!]);
@@ -352,7 +290,7 @@ describe('restore into a node storage', () => {
     // The node refuses to start (a valid entry out of place), it does not load a mix of states.
     expect(code).toBe(37027);
     expect(oldLog.length).toBeGreaterThan(0);
-    await restoreBackup(keyedCore(), keyedCore(), storage, file, TEST_SVMK, target());
+    await restoreInto(storage, file);
     const recovered = keyedCore();
     await recover(recovered, storage, { poolId: 1n });
     expect(snapshotOf(recovered)).toEqual(snapshotOf(source));
@@ -361,12 +299,7 @@ describe('restore into a node storage', () => {
 
 describe('console backup command and restore of a pool node', () => {
   it('fetches a backup in pieces from a running pool, restores it into a stopped node, which recovers the same SP', async () => {
-    const pool = await InProcessPool.start({
-      nodes: 2,
-      svmk: TEST_SVMK,
-      newCore: () => keyedCore(),
-      domain: 'bank',
-    });
+    const pool = await startPool({ nodes: 2, domain: 'bank' });
     const [a] = pool.appliances;
     const ids = new Random(5);
     for (let i = 0; i < 12; i++) {
@@ -428,14 +361,11 @@ describe('console backup command and restore of a pool node', () => {
     await pool.run(10);
     expect((await reply).code).toBe(0);
     await pool.close();
-    const result = await restoreBackup(
-      keyedCore(),
-      keyedCore(),
-      pool.storages[1],
-      file,
-      TEST_SVMK,
-      { poolId: 1n, domain: 'bank', founders: pool.founders.map(toPoolNode) },
-    );
+    const result = await restoreInto(pool.storages[1], file, {
+      poolId: 1n,
+      domain: 'bank',
+      founders: pool.founders.map(toPoolNode),
+    });
     expect(result.previousStateRead).toBe(true);
     const reopened = await pool.open(1);
     expect(reopened.info().syncPoint.hex).toBe(expected.hex);
@@ -445,12 +375,7 @@ describe('console backup command and restore of a pool node', () => {
   });
 
   it('holds at most two backups being fetched (38806); idle ones are forgotten', async () => {
-    const pool = await InProcessPool.start({
-      nodes: 1,
-      svmk: TEST_SVMK,
-      newCore: () => keyedCore(),
-      domain: 'bank',
-    });
+    const pool = await startPool({ nodes: 1, domain: 'bank' });
     const [a] = pool.appliances;
     let now = 1_000_000;
     const context = { svmk: TEST_SVMK, pieceSize: 16, now: () => now };

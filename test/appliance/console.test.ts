@@ -1,33 +1,21 @@
 // The console command set against appliances in one process.
 
 import { describe, expect, it } from 'vitest';
-import { InProcessPool } from '../../host/testing/in-process-pool.ts';
 import { runCommand } from '../../host/server/console-commands.ts';
 import { CODE } from '../../host/core/codes.ts';
-import { Random } from '../../host/protocol/random.ts';
 import { keyedCore, sampleObject, TEST_SVMK } from '../fixtures.ts';
+import { startPool, objectWrites } from '../pool-writes.ts';
 
 const codec = keyedCore();
-const ids = new Random(11);
+const write = objectWrites(11);
 
 describe('console commands', () => {
   it('info shows domain, SP and SPVV, timers, nodes and the pending transaction', async () => {
-    const pool = await InProcessPool.start({
-      nodes: 3,
-      svmk: TEST_SVMK,
-      newCore: () => keyedCore(),
-      domain: 'bank',
-    });
+    const pool = await startPool({ nodes: 3, domain: 'bank' });
     const [a] = pool.appliances;
     // A write that cannot finish: node 3 is cut off, so the PTL stays with its GUID and PA marks.
     pool.hub.setIsolated(pool.founders[2].address, true);
-    void a.write({
-      requestId: ids.id64() + ids.id64(),
-      event: 'CREATE_OBJ',
-      sourceUser: 'alice',
-      target: 'k1',
-      operations: [{ op: 'insert', record: codec.encode(sampleObject('k1')) }],
-    });
+    void a.write(write('k1'));
     await pool.run(10);
     const result = await runCommand(a, 'remote', 'info');
     expect(result.code).toBe(0);
@@ -42,11 +30,7 @@ describe('console commands', () => {
   });
 
   it('node-down only from the remote console; refused for a node that answers; done for one that does not', async () => {
-    const pool = await InProcessPool.start({
-      nodes: 3,
-      svmk: TEST_SVMK,
-      newCore: () => keyedCore(),
-    });
+    const pool = await startPool({ nodes: 3 });
     const [a] = pool.appliances;
     const target = pool.founders[2];
     expect((await runCommand(a, 'local', `node-down ${target.id}`)).code).toBe(
@@ -64,11 +48,7 @@ describe('console commands', () => {
   });
 
   it('nodes add/remove, cross-check, planned removal, bad input', async () => {
-    const pool = await InProcessPool.start({
-      nodes: 3,
-      svmk: TEST_SVMK,
-      newCore: () => keyedCore(),
-    });
+    const pool = await startPool({ nodes: 3 });
     const [a, b] = pool.appliances;
     expect((await runCommand(a, 'local', 'nodes add 00000000000000ff 127.0.0.9:7001')).code).toBe(
       0,
@@ -101,17 +81,10 @@ describe('console commands', () => {
   });
 
   it('the support bundle never carries key material', async () => {
-    const pool = await InProcessPool.start({
-      nodes: 2,
-      svmk: TEST_SVMK,
-      newCore: () => keyedCore(),
-    });
+    const pool = await startPool({ nodes: 2 });
     const record = codec.encode(sampleObject('secret-key', 'alice', 60, 9));
     const written = pool.appliances[0].write({
-      requestId: ids.id64() + ids.id64(),
-      event: 'CREATE_OBJ',
-      sourceUser: 'alice',
-      target: 'secret-key',
+      ...write('secret-key'),
       operations: [{ op: 'insert', record }],
     });
     await pool.run(20);

@@ -10,11 +10,10 @@ import {
   DISCOVERY_PULSE_TICKS,
   parseDiscoveryRange,
 } from '../../host/appliance/discovery.ts';
-import { encodeBatch } from '../../host/core/batch.ts';
 import { HsmError } from '../../host/core/codes.ts';
 import { MemoryTransport } from '../../host/transport/memory.ts';
-import { keyedCore, sampleObject, TEST_SVMK } from '../fixtures.ts';
-import { objectWrites } from '../pool-writes.ts';
+import { keyedCore, TEST_SVMK } from '../fixtures.ts';
+import { objectWrites, applyObject } from '../pool-writes.ts';
 import { poolWithHost } from '../node-host-pool.ts';
 
 const codec = keyedCore();
@@ -103,14 +102,7 @@ describe('discovery', () => {
     await run(pool, host, 2000, () => host.appliance.info().syncPoint.count === 20);
     expect((await first).every((reply) => reply.code === 0)).toBe(true);
     const id = host.identity.id;
-    host.appliance.core.apply(
-      encodeBatch([
-        {
-          event: 'CREATE_OBJ',
-          operations: [{ op: 'insert', record: codec.encode(sampleObject('rogue')) }],
-        },
-      ]),
-    );
+    applyObject(host.appliance.core, 'rogue');
     // Clients keep writing through nodes 1 and 2 (retrying busy answers): node 3 refuses them
     // as not synced (36500), and nodes 1 and 2 agree on one SP.
     const poolSp = () => pool.appliances[0].info().syncPoint.hex;

@@ -6,7 +6,6 @@
 // transport, node 3 under a NodeHost, clients through the real SessionServer.
 
 import { describe, expect, it } from 'vitest';
-import type { InProcessPool } from '../../host/testing/in-process-pool.ts';
 import type { NodeHost } from '../../host/appliance/node-host.ts';
 import { SessionServer, applianceBackend } from '../../host/server/sessions.ts';
 import { HsmClient } from '../../host/client/client.ts';
@@ -19,26 +18,13 @@ import { HsmError, CODE } from '../../host/core/codes.ts';
 import { Service } from '../../host/service/service.ts';
 import { bootstrapPool } from '../../host/service/users.ts';
 import type { ClientConnection, ClientPath } from '../../host/transport/transport.ts';
-import { TEST_SVMK, keyedCore } from '../fixtures.ts';
-import { poolWithHost } from '../node-host-pool.ts';
+import { TEST_SVMK, keyedCore, codeOf } from '../fixtures.ts';
+import { driveWithHost as drive, poolWithHost } from '../node-host-pool.ts';
 import { ADMIN_PASSWORD, Driver, TEST_KDF, seededRandomBytes } from '../service-fixtures.ts';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const message = encoder.encode('pay 100 to bob');
-
-/** Runs the pool, node 3's host included, until `promise` settles. */
-async function drive<T>(pool: InProcessPool, host: NodeHost, promise: Promise<T>): Promise<T> {
-  let done = false;
-  const result = promise.finally(() => (done = true));
-  result.catch(() => {});
-  for (let t = 0; t < 20_000 && !done; t++) {
-    host.tick();
-    await pool.run(1);
-    pool.appliances[2] = host.appliance; // a live-sync replaces the host's appliance
-  }
-  return result;
-}
 
 /** The SDK's connections into each node's SessionServer, as a WebSocket on /client would carry them. */
 class SessionConnections implements ConnectionFactory {
@@ -82,14 +68,6 @@ class SessionConnections implements ConnectionFactory {
       listen: (l) => (listener = l),
     };
   }
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<number | undefined> {
-  const error = await promise.then(
-    () => undefined,
-    (failure: unknown) => failure,
-  );
-  return error instanceof HsmError ? error.code : undefined;
 }
 
 /** A 3-node pool with the administrator, a service and session server per node, and an SDK. */

@@ -10,20 +10,15 @@ import { runCommand } from '../../host/server/console-commands.ts';
 import { nodeStatus, type NodeStatus } from '../../host/server/console-status.ts';
 import { poolChecks, type MemberRow } from '../../host/cli/status-command.ts';
 import { HSMPOOL_VERSION } from '../../host/core/version.ts';
-import { Random } from '../../host/protocol/random.ts';
-import { keyedCore, sampleObject, TEST_SVMK } from '../fixtures.ts';
+import { keyedCore } from '../fixtures.ts';
+import { startPool, objectWrites } from '../pool-writes.ts';
 
 const codec = keyedCore();
-const ids = new Random(15);
+const write = objectWrites(15);
 
 describe('status: one node', () => {
   it('idle peers heartbeat: every peer was heard within the heartbeat period', async () => {
-    const pool = await InProcessPool.start({
-      nodes: 3,
-      svmk: TEST_SVMK,
-      newCore: () => keyedCore(),
-      timers: { heartbeatTicks: 20 },
-    });
+    const pool = await startPool({ nodes: 3, timers: { heartbeatTicks: 20 } });
     await pool.run(300); // idle: no write at all
     const status = await statusOf(pool, 0);
     expect(status.peers.map((p) => p.id).sort()).toEqual(
@@ -37,11 +32,7 @@ describe('status: one node', () => {
   });
 
   it('cross-check tests the cached nodes and fails (37004) when one does not answer', async () => {
-    const pool = await InProcessPool.start({
-      nodes: 3,
-      svmk: TEST_SVMK,
-      newCore: () => keyedCore(),
-    });
+    const pool = await startPool({ nodes: 3 });
     const [a] = pool.appliances;
     pool.hub.setIsolated(pool.founders[2].address, true);
     const check = runCommand(a, 'remote', 'cross-check 100');
@@ -55,11 +46,7 @@ describe('status: one node', () => {
   });
 
   it("info shows the cache's address when it differs from the membership's", async () => {
-    const pool = await InProcessPool.start({
-      nodes: 2,
-      svmk: TEST_SVMK,
-      newCore: () => keyedCore(),
-    });
+    const pool = await startPool({ nodes: 2 });
     const [a] = pool.appliances;
     const b = pool.founders[1];
     await a.addNode(b.id, '127.0.0.9:9999');
@@ -71,11 +58,7 @@ describe('status: one node', () => {
   });
 
   it("a fenced node's info keeps its own row", async () => {
-    const pool = await InProcessPool.start({
-      nodes: 3,
-      svmk: TEST_SVMK,
-      newCore: () => keyedCore(),
-    });
+    const pool = await startPool({ nodes: 3 });
     const [a, , c] = pool.appliances;
     pool.hub.setIsolated(pool.founders[2].address, true);
     const down = runCommand(a, 'remote', `node-down ${pool.founders[2].id}`);
@@ -92,21 +75,10 @@ describe('status: one node', () => {
 
   it("a PTL's age is from the wall-clock time this node logged it, not from ticks", async () => {
     let clock = 1_700_000_000_000;
-    const pool = await InProcessPool.start({
-      nodes: 3,
-      svmk: TEST_SVMK,
-      newCore: () => keyedCore(),
-      now: () => clock,
-    });
+    const pool = await startPool({ nodes: 3, now: () => clock });
     const [a] = pool.appliances;
     pool.hub.setIsolated(pool.founders[2].address, true);
-    void a.write({
-      requestId: ids.id64() + ids.id64(),
-      event: 'CREATE_OBJ',
-      sourceUser: 'alice',
-      target: 'k1',
-      operations: [{ op: 'insert', record: codec.encode(sampleObject('k1')) }],
-    });
+    void a.write(write('k1'));
     await pool.run(10);
     const loggedAt = clock;
     clock += 90_000; // ticks do not advance: only the wall clock does

@@ -21,6 +21,7 @@ import {
   seededRandomBytes,
   type TestPool,
 } from '../service-fixtures.ts';
+import { rejection } from '../fixtures.ts';
 
 interface Harness {
   readonly pool: TestPool;
@@ -65,10 +66,7 @@ async function expectCode(
   promise: Promise<unknown>,
   name: Parameters<typeof code>[0],
 ): Promise<HsmError> {
-  const error = await promise.then(
-    () => undefined,
-    (failure: unknown) => failure,
-  );
+  const error = await rejection(promise);
   expect(error).toBeInstanceOf(HsmError);
   expect(error).toMatchObject({ code: code(name), codeName: name });
   return error as HsmError;
@@ -166,10 +164,7 @@ describe('HsmClient', () => {
     const client = await connect({ loadBalancing: false, retry: { busyRetriesMax: 1 } });
     network.loseReply('node0', (request) => (request as { type?: string }).type === 'key.generate');
     pool.nodes[1].backend.submit = async (write) => ({ requestId: write.requestId, code: 36000 });
-    const error = await client.generateKey('lost-reply', 'ed25519').then(
-      () => undefined,
-      (failure: unknown) => failure,
-    );
+    const error = await rejection(client.generateKey('lost-reply', 'ed25519'));
     // Committed on node0 (its reply was lost), then busy on node1: the old SDK said 36000.
     expect(error).toMatchObject({ code: 1006, codeName: 'WRITE_OUTCOME_UNKNOWN' });
     const requestId = (error as { requestId: string }).requestId;

@@ -17,8 +17,8 @@ import type { ServiceBackend } from '../../host/service/backend.ts';
 import { CryptoEngine } from '../../host/wire/crypto-engine.ts';
 import { Service } from '../../host/service/service.ts';
 import { bootstrapPool } from '../../host/service/users.ts';
-import { keyedCore, TEST_SVMK } from '../fixtures.ts';
-import { drive, objectWrites } from '../pool-writes.ts';
+import { keyedCore, TEST_SVMK, rejection } from '../fixtures.ts';
+import { drive, objectWrites, startPool } from '../pool-writes.ts';
 import { ADMIN_PASSWORD, TEST_KDF, seededRandomBytes } from '../service-fixtures.ts';
 
 const codec = keyedCore();
@@ -31,7 +31,7 @@ afterEach(async () => {
 });
 
 async function threeNodes(): Promise<InProcessPool> {
-  pool = await InProcessPool.start({ nodes: 3, svmk: TEST_SVMK, newCore: () => keyedCore() });
+  pool = await startPool({ nodes: 3 });
   await pool.run(5);
   return pool;
 }
@@ -195,19 +195,12 @@ async function sdkPool(): Promise<SdkPool> {
   };
 }
 
-async function failure(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-}
-
 describe('write outcomes in the SDK', () => {
   it('a write whose outcome is not known in time fails with WRITE_OUTCOME_UNKNOWN carrying its request id; client.outcome() later returns the committed result', async () => {
     const { pool: p, connect } = await sdkPool();
     const client = await connect();
     cut(p, 2, true);
-    const error = await drive(p, failure(client.generateKey('held-key', 'aes-256')));
+    const error = await drive(p, rejection(client.generateKey('held-key', 'aes-256')));
     expect(error).toMatchObject({ code: 1006, codeName: 'WRITE_OUTCOME_UNKNOWN' });
     expect(error).toBeInstanceOf(WriteOutcomeUnknownError);
     expect(writeOutcome((error as HsmError).code)).toBe('unknown');
@@ -231,7 +224,7 @@ describe('write outcomes in the SDK', () => {
     cut(p, 2, true);
     const error = await drive(
       p,
-      failure(client.generateKey('mine', 'ed25519', { exportable: false, requestId })),
+      rejection(client.generateKey('mine', 'ed25519', { exportable: false, requestId })),
     );
     expect(error).toMatchObject({ code: 1006, requestId });
     cut(p, 2, false);

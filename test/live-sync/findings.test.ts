@@ -12,7 +12,6 @@ import {
   LIVE_SYNC_CHUNK_BYTES,
   donorPreempts,
 } from '../../host/protocol/live-sync/donor.ts';
-import { encodeBatch } from '../../host/core/batch.ts';
 import { HsmError } from '../../host/core/codes.ts';
 import { Random } from '../../host/protocol/random.ts';
 import { Replica } from '../../host/protocol/replica.ts';
@@ -21,7 +20,8 @@ import { World } from '../../host/sim/world.ts';
 import type { LiveSyncBody, NodeAddress, Transaction } from '../../host/protocol/types.ts';
 import { writeCheckpoint } from '../../host/log/compaction.ts';
 import { MemoryStorage } from '../../host/storage/memory.ts';
-import { keyedCore, sampleObject } from '../fixtures.ts';
+import { keyedCore } from '../fixtures.ts';
+import { applyObject } from '../pool-writes.ts';
 
 const node = (n: number): NodeAddress => ({
   id: n.toString(16).padStart(16, '0'),
@@ -138,14 +138,7 @@ describe('live-sync, as the simulator found it', () => {
     expect(joinerSession.receive(items[0] as never)).toBe(0); // a resent BEGIN: the same header
     first.finish();
     // The donor's state moved on; "restarted", it serves the same session from seq 0 again.
-    source.core.apply(
-      encodeBatch([
-        {
-          event: 'CREATE_OBJ',
-          operations: [{ op: 'insert', record: keyedCore().encode(sampleObject('moved')) }],
-        },
-      ]),
-    );
+    applyObject(source.core, 'moved');
     sessionOn(source);
     const again = sent(source) as (LiveSyncBody & { seq: number })[];
     expect(() => joinerSession.receive(again[0] as never)).toThrow(HsmError);

@@ -7,34 +7,14 @@ import { describe, expect, it } from 'vitest';
 import { InProcessPool } from '../../host/testing/in-process-pool.ts';
 import { NodeHost } from '../../host/appliance/node-host.ts';
 import { runCommand } from '../../host/server/console-commands.ts';
-import { encodeBatch } from '../../host/core/batch.ts';
 import { HsmError } from '../../host/core/codes.ts';
 import { MemoryTransport } from '../../host/transport/memory.ts';
-import { keyedCore, sampleObject } from '../fixtures.ts';
-import { objectWrites } from '../pool-writes.ts';
-import { poolWithHost } from '../node-host-pool.ts';
+import { keyedCore, rejection, codeOf } from '../fixtures.ts';
+import { objectWrites, applyObject } from '../pool-writes.ts';
+import { driveWithHost as drive, poolWithHost } from '../node-host-pool.ts';
 
 const codec = keyedCore();
 const write = objectWrites(23);
-
-/** Runs the pool (and the host's current appliance) until `promise` settles. */
-async function drive<T>(
-  pool: InProcessPool,
-  host: NodeHost,
-  promise: Promise<T>,
-  ticksMax = 20_000,
-): Promise<T> {
-  let done = false;
-  const result = promise.finally(() => (done = true));
-  result.catch(() => {});
-  for (let t = 0; t < ticksMax && !done; t++) {
-    host.tick();
-    await pool.run(1);
-    // A live-sync replaces the host's appliance: the pool's list follows it.
-    pool.appliances[2] = host.appliance;
-  }
-  return result;
-}
 
 /** Commits `count` writes on node `at`, retrying busy answers as a client would (a link may
  * still be reconnecting); the final codes. */
@@ -60,27 +40,12 @@ async function commitAll(
   );
 }
 
-async function refusal(promise: Promise<unknown>): Promise<number | undefined> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  return error instanceof HsmError ? error.code : undefined;
-}
-
 describe('live-sync in place', () => {
   it('a diverged member takes the pool image under its own id; writes flow again', async () => {
     const { pool, host } = await poolWithHost(5, { stallMs: 2000 });
     expect(new Set(await commitAll(pool, host, 0, 'a', 200))).toEqual(new Set([0]));
     // Node 3's store is changed behind replication's back (a corrupted node): its SP differs.
-    host.appliance.core.apply(
-      encodeBatch([
-        {
-          event: 'CREATE_OBJ',
-          operations: [{ op: 'insert', record: codec.encode(sampleObject('rogue')) }],
-        },
-      ]),
-    );
+    applyObject(host.appliance.core, 'rogue');
     const rogueSp = host.appliance.info().syncPoint.hex;
     expect(rogueSp).not.toBe(pool.appliances[0].info().syncPoint.hex);
     const blocked = await commitAll(pool, host, 0, 'blocked', 1, 3);
@@ -146,7 +111,7 @@ describe('live-sync in place', () => {
     const appliance = host.appliance;
 
     host.clientConnections = 1;
-    expect(await refusal(host.liveSync())).toBe(37033);
+    expect(await codeOf(host.liveSync())).toBe(37033);
     host.clientConnections = 0;
 
     // Node 3 coordinates a write that waits on an unreachable node 2: it holds a PTL.
@@ -154,12 +119,12 @@ describe('live-sync in place', () => {
     const waiting = host.appliance.write(write('waits'));
     await drive(pool, host, new Promise((resolve) => setTimeout(resolve, 30)));
     expect(host.appliance.info().pending.length).toBe(1);
-    expect(await refusal(host.liveSync())).toBe(37038);
+    expect(await codeOf(host.liveSync())).toBe(37038);
     pool.hub.setIsolated(pool.founders[1].address, false);
     expect((await drive(pool, host, waiting)).code).toBe(0);
 
-    expect(await refusal(host.liveSync('127.0.9.9:7001'))).toBe(37034); // nothing listens there
-    expect(await refusal(host.liveSync('00000000000000aa'))).toBe(37034); // no such node in the list
+    expect(await codeOf(host.liveSync('127.0.9.9:7001'))).toBe(37034); // nothing listens there
+    expect(await codeOf(host.liveSync('00000000000000aa'))).toBe(37034); // no such node in the list
     const foreignSvmk = Uint8Array.from({ length: 32 }, (_, i) => 255 - i);
     const foreign = new MemoryTransport({
       hub: pool.hub,
@@ -167,7 +132,7 @@ describe('live-sync in place', () => {
       address: '127.0.9.8:7001',
       svmk: foreignSvmk,
     });
-    expect(await refusal(host.liveSync('127.0.9.8:7001'))).toBe(5306);
+    expect(await codeOf(host.liveSync('127.0.9.8:7001'))).toBe(5306);
     await foreign.close();
 
     // Still the same appliance, the same state, and it still takes part in commits.
@@ -182,29 +147,19 @@ describe('live-sync in place', () => {
     for (let i = 0; i < 3; i++) await commitAll(pool, host, 0, `p${i}-`, 1000);
     // What node 3 holds durably; the rogue record below lives only in its memory.
     const storedSp = host.appliance.info().syncPoint.hex;
-    host.appliance.core.apply(
-      encodeBatch([
-        {
-          event: 'CREATE_OBJ',
-          operations: [{ op: 'insert', record: codec.encode(sampleObject('rogue')) }],
-        },
-      ]),
-    );
+    applyObject(host.appliance.core, 'rogue');
     const rogueSp = host.appliance.info().syncPoint.hex;
     const donor = pool.founders[0];
     let chunks = 0;
     const failed = await drive(
       pool,
       host,
-      host
-        .liveSync(donor.id, (progress) => {
+      rejection(
+        host.liveSync(donor.id, (progress) => {
           if (progress.phase === 'snapshot' && ++chunks === 2)
             pool.hub.setIsolated(donor.address, true);
-        })
-        .then(
-          () => undefined,
-          (error: unknown) => error,
-        ),
+        }),
+      ),
     );
     expect(failed).toBeInstanceOf(HsmError);
     expect((failed as HsmError).code).toBe(37032);

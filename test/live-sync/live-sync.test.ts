@@ -10,8 +10,8 @@ import { HsmError } from '../../host/core/codes.ts';
 import { NODES_MAX } from '../../host/core/layout.ts';
 import { Random } from '../../host/protocol/random.ts';
 import { DonorSession, type JoinProgress } from '../../host/protocol/live-sync/donor.ts';
-import { keyedCore, TEST_SVMK } from '../fixtures.ts';
-import { drive, objectWrites } from '../pool-writes.ts';
+import { keyedCore, TEST_SVMK, rejection, codeOf } from '../fixtures.ts';
+import { drive, objectWrites, startPool } from '../pool-writes.ts';
 
 const codec = keyedCore();
 const write = objectWrites(11);
@@ -93,23 +93,9 @@ function whenDonorAdds(donor: Appliance, action: () => void): () => void {
   return () => spy.mockRestore();
 }
 
-async function expectRefused(promise: Promise<unknown>, code: number): Promise<void> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(HsmError);
-  expect((error as HsmError).code).toBe(code);
-}
-
 describe('live-sync', () => {
   it('a new node joins a 3-node pool while a writer keeps committing; SPs equal, nothing lost, it takes part afterwards', async () => {
-    const pool = await InProcessPool.start({
-      nodes: 3,
-      svmk: TEST_SVMK,
-      newCore: () => keyedCore(),
-      seed: 3,
-    });
+    const pool = await startPool({ nodes: 3, seed: 3 });
     await pool.run(5);
     await preload(pool, 2000);
     // The writer uses a node other than the donor: its transactions race the join.
@@ -221,36 +207,32 @@ describe('live-sync', () => {
   }, 120_000);
 
   it('refuses, changing nothing: clients connected (37033), no donor (37034), SVMK mismatch (5306), the node limit (37037)', async () => {
-    const pool = await InProcessPool.start({
-      nodes: 2,
-      svmk: TEST_SVMK,
-      newCore: () => keyedCore(),
-      seed: 4,
-    });
+    const pool = await startPool({ nodes: 2, seed: 4 });
     await pool.run(5);
     await preload(pool, 10);
     const before = pool.appliances.map((a) => a.info());
 
-    await expectRefused(
-      drive(pool, joinInProcess(pool, { clientConnectionsSinceStart: 1 }).done),
-      37033,
-    );
-    await expectRefused(
-      drive(
-        pool,
-        joinInProcess(pool, { donor: { id: '00000000000000aa', address: '10.9.9.9:7001' } }).done,
+    expect(
+      await codeOf(drive(pool, joinInProcess(pool, { clientConnectionsSinceStart: 1 }).done)),
+    ).toBe(37033);
+    expect(
+      await codeOf(
+        drive(
+          pool,
+          joinInProcess(pool, { donor: { id: '00000000000000aa', address: '10.9.9.9:7001' } }).done,
+        ),
       ),
-      37034,
-    );
+    ).toBe(37034);
     const otherSvmk = Uint8Array.from({ length: 32 }, (_, i) => 255 - i);
-    await expectRefused(
-      drive(
-        pool,
-        joinInProcess(pool, { svmk: otherSvmk, newCore: () => keyedCore('release', otherSvmk) })
-          .done,
+    expect(
+      await codeOf(
+        drive(
+          pool,
+          joinInProcess(pool, { svmk: otherSvmk, newCore: () => keyedCore('release', otherSvmk) })
+            .done,
+        ),
       ),
-      5306,
-    );
+    ).toBe(5306);
 
     const after = pool.appliances.map((a) => a.info());
     expect(
@@ -259,25 +241,15 @@ describe('live-sync', () => {
     await pool.close();
 
     // A pool at NODES_MAX.
-    const full = await InProcessPool.start({
-      nodes: NODES_MAX,
-      svmk: TEST_SVMK,
-      newCore: () => keyedCore(),
-      seed: 5,
-    });
+    const full = await startPool({ nodes: NODES_MAX, seed: 5 });
     await full.run(5);
-    await expectRefused(drive(full, joinInProcess(full).done), 37037);
+    expect(await codeOf(drive(full, joinInProcess(full).done))).toBe(37037);
     expect(full.appliances[0].info().epoch).toBe(0);
     await full.close();
   }, 120_000);
 
   it('a donor that dies mid-transfer leaves the pool unharmed; the joiner reports it and a retry succeeds', async () => {
-    const pool = await InProcessPool.start({
-      nodes: 3,
-      svmk: TEST_SVMK,
-      newCore: () => keyedCore(),
-      seed: 6,
-    });
+    const pool = await startPool({ nodes: 3, seed: 6 });
     await pool.run(5);
     await preload(pool, 3000);
     const donor = pool.appliances[2];
@@ -292,10 +264,7 @@ describe('live-sync', () => {
         if (chunks === 2) pool.hub.setIsolated(donor.info().address, true);
       },
     });
-    const error = await drive(pool, first.done).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await rejection(drive(pool, first.done));
     expect(error).toBeInstanceOf(HsmError);
     expect((error as HsmError).code).toBe(37032);
     expect((error as HsmError).message).toMatch(/stopped answering/);
@@ -323,12 +292,7 @@ describe('live-sync', () => {
   }, 120_000);
 
   it('a joiner that dies right after it was added comes back: a new donor sends DONE even while a PREPARE waits for its vote', async () => {
-    const pool = await InProcessPool.start({
-      nodes: 3,
-      svmk: TEST_SVMK,
-      newCore: () => keyedCore(),
-      seed: 9,
-    });
+    const pool = await startPool({ nodes: 3, seed: 9 });
     await pool.run(5);
     await preload(pool, 200);
     const donor = pool.appliances[2];
@@ -344,10 +308,7 @@ describe('live-sync', () => {
       stallMs: 300,
       seed: 41,
     });
-    const error = await drive(pool, first.done).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await rejection(drive(pool, first.done));
     restore();
     expect(killed).toBe(true);
     expect((error as HsmError).code).toBe(37032);
@@ -374,12 +335,7 @@ describe('live-sync', () => {
   }, 120_000);
 
   it('a donor that dies at the very moment it adds the joiner: the others never learn of it, node-down, a retry succeeds', async () => {
-    const pool = await InProcessPool.start({
-      nodes: 3,
-      svmk: TEST_SVMK,
-      newCore: () => keyedCore(),
-      seed: 8,
-    });
+    const pool = await startPool({ nodes: 3, seed: 8 });
     await pool.run(5);
     await preload(pool, 200);
     const donor = pool.appliances[2];
@@ -396,10 +352,7 @@ describe('live-sync', () => {
       stallMs: 300,
       seed: 31,
     });
-    const error = await drive(pool, first.done).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await rejection(drive(pool, first.done));
     restore();
     expect(killed).toBe(true);
     expect((error as HsmError).code).toBe(37032);

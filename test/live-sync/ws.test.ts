@@ -12,7 +12,7 @@ import { HsmError } from '../../host/core/codes.ts';
 import { Random } from '../../host/protocol/random.ts';
 import { FileStorage } from '../../host/storage/file.node.ts';
 import { startNodeServer } from '../../host/transport/ws.node.ts';
-import { keyedCore, sampleObject, TEST_SVMK } from '../fixtures.ts';
+import { keyedCore, sampleObject, TEST_SVMK, rejection } from '../fixtures.ts';
 
 const codec = keyedCore();
 const random = new Random(77);
@@ -72,20 +72,19 @@ describe('live-sync over WebSocket', () => {
         nodeId: badId,
         svmk: otherSvmk,
       });
-      const refused = await liveSyncJoin({
-        id: badId,
-        address: badServer.address,
-        domain: 'pool',
-        svmk: otherSvmk,
-        donor: { id: donorId, address: donorServer.address },
-        transport: badServer.peers,
-        dial: (address) => dialPeerSocket(address),
-        core: keyedCore('release', otherSvmk),
-        storage: badStorage,
-        randomBytes: (n) => random.bytes(n),
-      }).then(
-        () => undefined,
-        (error: unknown) => error,
+      const refused = await rejection(
+        liveSyncJoin({
+          id: badId,
+          address: badServer.address,
+          domain: 'pool',
+          svmk: otherSvmk,
+          donor: { id: donorId, address: donorServer.address },
+          transport: badServer.peers,
+          dial: (address) => dialPeerSocket(address),
+          core: keyedCore('release', otherSvmk),
+          storage: badStorage,
+          randomBytes: (n) => random.bytes(n),
+        }),
       );
       await badStorage.close();
       expect(refused).toBeInstanceOf(HsmError);

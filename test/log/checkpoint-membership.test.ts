@@ -12,7 +12,7 @@ import { MemoryStorage } from '../../host/storage/memory.ts';
 import { MemoryTransport } from '../../host/transport/memory.ts';
 import { Random } from '../../host/protocol/random.ts';
 import { keyedCore, TEST_SVMK } from '../fixtures.ts';
-import { drive, objectWrites } from '../pool-writes.ts';
+import { drive, objectWrites, startPool } from '../pool-writes.ts';
 
 const write = objectWrites(91);
 
@@ -25,14 +25,7 @@ async function commit(pool: InProcessPool, at: number, name: string): Promise<nu
 }
 
 it('a node restarted after checkpoints still knows the nodes declared down and joined, at the right epoch', async () => {
-  const pool = await InProcessPool.start({
-    nodes: 3,
-    svmk: TEST_SVMK,
-    newCore: () => keyedCore(),
-    seed: 12,
-    groupCommit: true,
-    checkpointBytes: 4096,
-  });
+  const pool = await startPool({ nodes: 3, seed: 12, groupCommit: true, checkpointBytes: 4096 });
   // A node joins, and then it and a founder are declared down.
   const join = joinInProcess(pool, { seed: 5 });
   const { appliance: joiner } = await drive(pool, join.done);
@@ -68,13 +61,7 @@ it('a node restarted after checkpoints still knows the nodes declared down and j
 }, 120_000);
 
 it("a joined node that dies before its appliance first opens still restarts at the pool's epoch", async () => {
-  const pool = await InProcessPool.start({
-    nodes: 3,
-    svmk: TEST_SVMK,
-    newCore: () => keyedCore(),
-    seed: 13,
-    groupCommit: true,
-  });
+  const pool = await startPool({ nodes: 3, seed: 13, groupCommit: true });
   const gone = pool.appliances[2];
   pool.hub.setIsolated(gone.info().address, true);
   expect((await drive(pool, pool.appliances[0].nodeDown(gone.id))).code).toBe(0);

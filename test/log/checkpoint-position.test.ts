@@ -5,9 +5,7 @@
 // completes later shows it, so these pools run over DelayedStorage.
 
 import { describe, expect, it } from 'vitest';
-import { InProcessPool } from '../../host/testing/in-process-pool.ts';
 import { NodeRuntime } from '../../host/appliance/runtime.ts';
-import { encodeBatch } from '../../host/core/batch.ts';
 import { HsmError } from '../../host/core/codes.ts';
 import type { Core } from '../../host/core/core.ts';
 import { parseEntry, scanLog } from '../../host/core/txlog.ts';
@@ -15,8 +13,8 @@ import type { CheckpointBody, CommitBody } from '../../host/core/txlog-body.ts';
 import { Random } from '../../host/protocol/random.ts';
 import { DelayedStorage } from '../../host/storage/delayed.ts';
 import { MemoryStorage } from '../../host/storage/memory.ts';
-import { keyedCore, sampleObject, TEST_SVMK } from '../fixtures.ts';
-import { drive, objectWrites } from '../pool-writes.ts';
+import { keyedCore } from '../fixtures.ts';
+import { drive, objectWrites, startPool, applyObject } from '../pool-writes.ts';
 
 const write = objectWrites(311);
 
@@ -53,10 +51,8 @@ function checkpointPositions(
 
 describe('checkpoints under storage that completes later', () => {
   it('every checkpoint holds the SP of the last COMMIT before it, and every node restarts cleanly', async () => {
-    const pool = await InProcessPool.start({
+    const pool = await startPool({
       nodes: 3,
-      svmk: TEST_SVMK,
-      newCore: () => keyedCore(),
       seed: 41,
       groupCommit: true,
       checkpointBytes: 3000,
@@ -105,14 +101,7 @@ describe('checkpoints under storage that completes later', () => {
     });
     // A write applied to the store behind the replica's back: no COMMIT record says it.
     const core = runtime.replica.core;
-    core.apply(
-      encodeBatch([
-        {
-          event: 'CREATE_OBJ',
-          operations: [{ op: 'insert', record: core.encode(sampleObject('stray')) }],
-        },
-      ]),
-    );
+    applyObject(core, 'stray');
     const before = await storage.readLog();
     let thrown: unknown;
     try {

@@ -15,7 +15,7 @@ import { MemoryStorage } from '../../host/storage/memory.ts';
 import type { Storage } from '../../host/storage/storage.ts';
 import { Random } from '../../host/protocol/random.ts';
 import { newCore } from '../../host/core/load.node.ts';
-import { keyedCore, sampleUser } from '../fixtures.ts';
+import { keyedCore, sampleUser, rejection } from '../fixtures.ts';
 import {
   ApplianceModel,
   FOUNDERS,
@@ -37,10 +37,7 @@ async function history(
 }
 
 async function expectCode(promise: Promise<unknown>, code: number): Promise<HsmError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
+  const error = await rejection(promise);
   expect(error).toBeInstanceOf(HsmError);
   expect((error as HsmError).code).toBe(code);
   return error as HsmError;

@@ -14,12 +14,11 @@ import {
   encodeRequestOutcomes,
 } from '../../host/log/request-outcomes.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
-import type { MemoryStorage } from '../../host/storage/memory.ts';
 import { HsmError } from '../../host/core/codes.ts';
 import { MemoryTransport } from '../../host/transport/memory.ts';
 import { Random } from '../../host/protocol/random.ts';
-import { keyedCore, TEST_SVMK } from '../fixtures.ts';
-import { drive, objectWrites } from '../pool-writes.ts';
+import { keyedCore, TEST_SVMK, codeOf } from '../fixtures.ts';
+import { drive, objectWrites, startPool } from '../pool-writes.ts';
 
 const write = objectWrites(57);
 
@@ -102,12 +101,7 @@ describe('request outcomes blob', () => {
 
 describe('request outcomes survive', () => {
   it("a joined node's restart: a retry there of a write committed before the join gets its original answer", async () => {
-    const pool = await InProcessPool.start({
-      nodes: 2,
-      svmk: TEST_SVMK,
-      newCore: () => keyedCore(),
-      seed: 21,
-    });
+    const pool = await startPool({ nodes: 2, seed: 21 });
     const before = write('before-join');
     const first = await drive(pool, pool.appliances[0].write(before));
     expect(first.code).toBe(0);
@@ -135,13 +129,7 @@ describe('request outcomes survive', () => {
   }, 60_000);
 
   it('compaction: a retry of a write whose commit left the log still gets its original answer after a restart', async () => {
-    const pool = await InProcessPool.start({
-      nodes: 2,
-      svmk: TEST_SVMK,
-      newCore: () => keyedCore(),
-      seed: 22,
-      checkpointBytes: 2048,
-    });
+    const pool = await startPool({ nodes: 2, seed: 22, checkpointBytes: 2048 });
     const early = write('early');
     const first = await drive(pool, pool.appliances[0].write(early));
     expect(first.code).toBe(0);
@@ -160,13 +148,7 @@ describe('request outcomes survive', () => {
 
 describe('the request-outcomes blob goes with the checkpoints', () => {
   it('a restart refuses (38316) a missing blob, or an older one, changing nothing; the right one opens and answers a retry', async () => {
-    const pool = await InProcessPool.start({
-      nodes: 2,
-      svmk: TEST_SVMK,
-      newCore: () => keyedCore(),
-      seed: 24,
-      checkpointBytes: 2048,
-    });
+    const pool = await startPool({ nodes: 2, seed: 24, checkpointBytes: 2048 });
     const early = write('early');
     const first = await drive(pool, pool.appliances[0].write(early));
     expect(first.code).toBe(0);
@@ -186,13 +168,7 @@ describe('the request-outcomes blob goes with the checkpoints', () => {
     const meta = (storage as unknown as { meta: Map<string, Uint8Array> }).meta;
     const current = meta.get(REQUEST_OUTCOMES_KEY)!;
     const log = (await storage.readLog()).slice();
-    const refusal = async (): Promise<number | undefined> => {
-      const error = await pool.open(1).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      return error instanceof HsmError ? error.code : undefined;
-    };
+    const refusal = () => codeOf(pool.open(1));
 
     meta.delete(REQUEST_OUTCOMES_KEY); // deleted: writes retried here would run twice
     expect(await refusal()).toBe(38316);

@@ -4,10 +4,9 @@
 // no secret used in the session appears in the file; `hsmpool audit` verifies the hash chain
 // and exits 1 once a line was edited.
 
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { adminPasswordPath, nodeDir } from '../../host/cli/up-command.ts';
 import { runBackup } from '../../host/cli/backup-command.ts';
 import { runRestore } from '../../host/cli/restore-command.ts';
@@ -15,21 +14,16 @@ import { auditPath, type AuditEntry } from '../../host/server/audit.node.ts';
 import {
   consoleJson,
   freeAddresses,
-  killAll,
   patientClient,
   runCli,
   startNodeProcess,
   startPool,
   stop,
   until,
+  scratchDir,
 } from '../processes.ts';
 
-const data = mkdtempSync(join(tmpdir(), 'hsmpool-audit-'));
-
-afterAll(() => {
-  killAll();
-  rmSync(data, { recursive: true, force: true });
-});
+const data = scratchDir('audit');
 
 async function audit(
   address: string,

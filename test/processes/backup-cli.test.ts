@@ -2,13 +2,10 @@
 // backup over the remote console, the pool moving on, refusals while the node runs and for a
 // damaged file (nothing changed), then restore and a restart at the backup's SP.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { freePort } from '../../host/testing/free-port.node.ts';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { afterAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { HsmClient } from '../../host/client/index.ts';
 import { adminPasswordPath, createPool, nodeDir } from '../../host/cli/up-command.ts';
 import { runBackup } from '../../host/cli/backup-command.ts';
@@ -17,43 +14,15 @@ import { CliError } from '../../host/cli/exit-codes.ts';
 import { hex16 } from '../../host/backup/format.ts';
 import { openBackup } from '../../host/backup/stream.ts';
 import { nodeConnections } from '../../host/client/ws-client.node.ts';
+import { SOURCES_CLI, scratchDir, startNodeProcess, type NodeProcess } from '../processes.ts';
 
-const ENTRY = new URL('../../host/cli/entry.ts', import.meta.url).pathname;
-const children: ChildProcess[] = [];
-const data = mkdtempSync(join(tmpdir(), 'hsmpool-backup-'));
+const data = scratchDir('backup');
 
-afterAll(() => {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-  rmSync(data, { recursive: true, force: true });
-});
-
-/** Starts node 1; resolves with the process and its `ready` event once every event in waitFor was printed. */
-function startNode(
-  waitFor: string[],
-): Promise<{ child: ChildProcess; ready: { sp: string; records: number } }> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', ENTRY, 'node', '--data', nodeDir(data, 0), '--json'],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    const seen = new Map<string, any>();
-    const timer = setTimeout(() => reject(new Error(`no ${waitFor.join('+')} in 30 s`)), 30_000);
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      try {
-        const event = JSON.parse(line) as { event: string };
-        seen.set(event.event, event);
-      } catch {
-        return;
-      }
-      if (waitFor.every((event) => seen.has(event))) {
-        clearTimeout(timer);
-        resolve({ child, ready: seen.get('ready') });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`node exited with ${code}`)));
-  });
+/** Starts node 1 from the sources once every event in `waitFor` was printed; its `ready` event. */
+async function startNode(waitFor: string[]): Promise<{ child: NodeProcess; ready: any }> {
+  const args = ['--data', nodeDir(data, 0)];
+  const child = await startNodeProcess(args, waitFor, 'node 1', SOURCES_CLI);
+  return { child, ready: child.events.find((event) => event.event === 'ready') };
 }
 
 async function exitCodeOf(run: () => Promise<unknown>): Promise<number> {

@@ -3,32 +3,24 @@
 // writes and its restart, node-down (remote console) for a node that stays dead, and
 // convergence of the Sync-Points. Ports are chosen free; every process is killed at the end.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { HsmClient } from '../../host/client/index.ts';
 import { nodeDir } from '../../host/cli/up-command.ts';
 import { nodeConnections } from '../../host/client/ws-client.node.ts';
 import {
   consoleJson,
   freeAddresses,
-  killAll,
   patientClient,
   startNodeProcess,
   startPool,
   until,
+  scratchDir,
 } from '../processes.ts';
 
 /** Writes in the stream, and how many are acknowledged before the coordinator is killed. */
 const STREAM_WRITES = 40;
 const KILL_AFTER = 8;
-const data = mkdtempSync(join(tmpdir(), 'hsmpool-it-'));
-
-afterAll(() => {
-  killAll();
-  rmSync(data, { recursive: true, force: true });
-});
+const data = scratchDir('it');
 
 const startNode = (i: number) =>
   startNodeProcess(['--data', nodeDir(data, i)], ['ready'], `node ${i + 1}`);

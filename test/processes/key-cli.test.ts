@@ -3,19 +3,13 @@
 // standard input, results to files, standard output and base64, and return codes on failure.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { freePort } from '../../host/testing/free-port.node.ts';
-import { CLI, freeAddresses, killAll, startPool, until } from '../processes.ts';
+import { CLI, freeAddresses, startPool, until, scratchDir } from '../processes.ts';
 
-const data = mkdtempSync(join(tmpdir(), 'hsmpool-keycli-'));
-
-afterAll(() => {
-  killAll();
-  rmSync(data, { recursive: true, force: true });
-});
+const data = scratchDir('keycli');
 
 interface Run {
   readonly code: number | null;

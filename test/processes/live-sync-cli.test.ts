@@ -4,29 +4,24 @@
 // `live-sync` under a new id — the refused clients do not block it (37033) — and a node
 // started with discovery on joins without being told where.
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { CODE } from '../../host/core/codes.ts';
 import { nodeDir } from '../../host/cli/up-command.ts';
 import {
   consoleJson,
   freeAddresses,
-  killAll,
   patientClient,
   startNodeProcess,
   startPool,
   stop,
   until,
+  scratchDir,
 } from '../processes.ts';
+import { rejection } from '../fixtures.ts';
 
-const data = mkdtempSync(join(tmpdir(), 'hsmpool-lsc-'));
-
-afterAll(() => {
-  killAll();
-  rmSync(data, { recursive: true, force: true });
-});
+const data = scratchDir('lsc');
 
 const nodeId = (dir: string): string =>
   (JSON.parse(readFileSync(join(dir, 'node.json'), 'utf8')) as { id: string }).id;
@@ -81,10 +76,7 @@ it("joins by HOST:PORT, and a fenced node comes back by the console's live-sync 
     'node 2 knows it is fenced',
     async () => (await consoleJson(b, password, 'info')).data.fenced === true,
   );
-  const refused = await client(b).then(
-    () => undefined,
-    (error: unknown) => error,
-  );
+  const refused = await rejection(client(b));
   expect(refused).toMatchObject({ code: CODE.ALL_NODES_FAILED });
   expect((refused as Error).message).toMatch(/NODE_FENCED_NO_READS \(38503\)/);
   expect(nodeId(nodeDir(data, 1))).toBe(oldId);

@@ -2,26 +2,18 @@
 // real Prometheus text-format parser, its counters move with load (writes, reads, commit and
 // fsync latency), and /healthz and /readyz turn 503 once a node is fenced.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import parsePrometheusTextFormat, { type ParsedFamily } from 'parse-prometheus-text-format';
-import { afterAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import {
   consoleJson,
   freeAddresses,
-  killAll,
   patientClient,
   startPool,
   until,
+  scratchDir,
 } from '../processes.ts';
 
-const data = mkdtempSync(join(tmpdir(), 'hsmpool-metrics-'));
-
-afterAll(() => {
-  killAll();
-  rmSync(data, { recursive: true, force: true });
-});
+const data = scratchDir('metrics');
 
 async function scrape(address: string): Promise<Map<string, ParsedFamily>> {
   const response = await fetch(`http://${address}/metrics`);

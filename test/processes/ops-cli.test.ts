@@ -4,22 +4,16 @@
 // wall-clock times; `hsmpool log --data DIR` dumps the transaction log and changes nothing.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { HsmClient } from '../../host/client/index.ts';
 import { adminPasswordPath, nodeDir } from '../../host/cli/up-command.ts';
 import { freePort } from '../../host/testing/free-port.node.ts';
 import { nodeConnections } from '../../host/client/ws-client.node.ts';
-import { CLI, consoleJson, killAll, startNodeProcess, stop } from '../processes.ts';
+import { CLI, consoleJson, startNodeProcess, stop, scratchDir } from '../processes.ts';
 
-const data = mkdtempSync(join(tmpdir(), 'hsmpool-ops-'));
-
-afterAll(() => {
-  killAll();
-  rmSync(data, { recursive: true, force: true });
-});
+const data = scratchDir('ops');
 
 function run(args: string[]): Promise<{ code: number | null; lines: any[] }> {
   return new Promise((resolve) => {

@@ -8,18 +8,15 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  mkdtempSync,
   readFileSync,
   readdirSync,
-  rmSync,
   statSync,
   unlinkSync,
   writeFileSync,
   appendFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Appliance } from '../../host/appliance/appliance.ts';
 import { writeNodeDirectory, type NodeConfig } from '../../host/cli/config.ts';
 import { freePort } from '../../host/testing/free-port.node.ts';
@@ -28,13 +25,9 @@ import { FileStorage } from '../../host/storage/file.node.ts';
 import { MemoryHub, MemoryTransport } from '../../host/transport/memory.ts';
 import { TEST_SVMK, keyedCore } from '../fixtures.ts';
 import { objectWrites } from '../pool-writes.ts';
-import { CLI, killAll, startNodeProcess, stop } from '../processes.ts';
+import { CLI, startNodeProcess, stop, scratchDir } from '../processes.ts';
 
-const root = mkdtempSync(join(tmpdir(), 'hsmpool-startup-'));
-afterAll(() => {
-  killAll();
-  rmSync(root, { recursive: true, force: true });
-});
+const root = scratchDir('startup');
 
 /** Every file's path and bytes, hashed (the lock file included: a refusal must remove its own). */
 function treeHash(dir: string): string {

@@ -2,10 +2,8 @@
 // pool with every check PASS; then a forced divergence (a node restored from an old backup),
 // a kill -9 and a node that moved to another port each make it exit 1 naming the failing check.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { adminPasswordPath, nodeDir } from '../../host/cli/up-command.ts';
 import { runBackup } from '../../host/cli/backup-command.ts';
 import { runRestore } from '../../host/cli/restore-command.ts';
@@ -13,21 +11,16 @@ import { freePort } from '../../host/testing/free-port.node.ts';
 import type { PoolStatus } from '../../host/cli/status-command.ts';
 import {
   freeAddresses,
-  killAll,
   patientClient,
   runCli,
   startNodeProcess,
   startPool,
   stop,
   until,
+  scratchDir,
 } from '../processes.ts';
 
-const data = mkdtempSync(join(tmpdir(), 'hsmpool-status-'));
-
-afterAll(() => {
-  killAll();
-  rmSync(data, { recursive: true, force: true });
-});
+const data = scratchDir('status');
 
 /** `hsmpool status --host HOSTS --json`: its exit code, parsed output and text. */
 async function status(

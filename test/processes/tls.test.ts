@@ -4,23 +4,16 @@
 // client that speaks plain ws:// or pins another pool's certificate gets nowhere. The CLI's
 // --pool-certificate pins it too.
 
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, expect, it } from 'vitest';
+import { readFileSync, statSync } from 'node:fs';
+import { expect, it } from 'vitest';
 import { HsmClient } from '../../host/client/client.ts';
 import { nodeConnections } from '../../host/client/ws-client.node.ts';
 import { tlsKeyPath } from '../../host/cli/config.ts';
 import { createPool, nodeDir, poolCertificatePath } from '../../host/cli/up-command.ts';
 import { createPoolCertificate } from '../../host/transport/pool-certificate.node.ts';
-import { freeAddresses, killAll, runCli, startNodeProcess, until } from '../processes.ts';
+import { freeAddresses, runCli, startNodeProcess, until, scratchDir } from '../processes.ts';
 
-const data = mkdtempSync(join(tmpdir(), 'hsmpool-tls-'));
-
-afterAll(() => {
-  killAll();
-  rmSync(data, { recursive: true, force: true });
-});
+const data = scratchDir('tls');
 
 function client(address: string, password: string, poolCertificate?: string) {
   return HsmClient.connect({

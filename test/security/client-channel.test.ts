@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { HsmError, CODE } from '../../host/core/codes.ts';
 import { toBase64 } from '../../host/wire/bytes.ts';
 import { ADMIN_PASSWORD, OnPathProxy, pool, responseOf, settle } from './harness.ts';
+import { rejection } from '../fixtures.ts';
 
 const SECRET = new TextEncoder().encode('wire-transfer 1,000,000 to account 42');
 
@@ -89,10 +90,7 @@ describe('an on-path attacker against the client channel', () => {
       const { proxy, alice, mallory } = await scene();
       proxy.rewrite = (frame) => (frame.startsWith('{"sealed"') ? alter(frame) : frame);
       const tap = proxy.taps.at(-1)!;
-      const failed = await alice.encrypt('alice-aes', SECRET).then(
-        () => undefined,
-        (error: unknown) => error,
-      );
+      const failed = await rejection(alice.encrypt('alice-aes', SECRET));
       proxy.rewrite = undefined;
       // The SDK retried on a fresh session, or reports the lost connection.
       if (failed !== undefined) expect(failed).toBeInstanceOf(HsmError);

@@ -3,22 +3,14 @@
 // 0600, with a warning for each it fixed; what it creates afterwards is private (umask 077).
 
 import { spawn } from 'node:child_process';
-import {
-  chmodSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { securePermissions } from '../../host/cli/permissions.ts';
 import { createPool, nodeDir } from '../../host/cli/up-command.ts';
 import { freePort } from '../../host/testing/free-port.node.ts';
-import { CLI, killAll, startNodeProcess, stop, until } from '../processes.ts';
+import { CLI, startNodeProcess, stop, until, scratchDir } from '../processes.ts';
 
 const modeOf = (path: string): number => statSync(path).mode & 0o777;
 
@@ -44,11 +36,7 @@ describe('the data directory', () => {
 });
 
 describe('a node process', () => {
-  const root = mkdtempSync(join(tmpdir(), 'hsmpool-proc-'));
-  afterAll(() => {
-    killAll();
-    rmSync(root, { recursive: true, force: true });
-  });
+  const root = scratchDir('proc');
 
   it('fixes a 0644/0755 data directory at start, with a warning event, and creates only private files', async () => {
     const address = `127.0.0.1:${await freePort()}`;

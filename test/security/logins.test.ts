@@ -23,21 +23,11 @@ function userRecord(node: TestNode, name: string): UserRecord | undefined {
   return bytes ? (node.core.decode(bytes) as UserRecord) : undefined;
 }
 
-async function setMaxFailedLogins(admin: Driver, maxFailedLogins: number): Promise<void> {
-  await admin.call('policy.set', {
-    requestId: newRequestId(),
-    minPasswordLength: 8,
-    maxFailedLogins,
-    keyExportAllowed: true,
-    sessionTimeoutSeconds: 900,
-  });
-}
-
 describe('a locked account', () => {
   it('answers the right password exactly as a wrong one (38701), and as an unknown user', async () => {
     const node = await makeNode(41);
     const admin = await loggedIn(node.service);
-    await setMaxFailedLogins(admin, 3);
+    await admin.setPolicy({ maxFailedLogins: 3 });
     await admin.createUser('alice', 'alice-password');
     for (let i = 0; i < 3; i++)
       expect(await new Driver(node.service).login('alice', `guess-${i}-password`)).toBe(
@@ -58,7 +48,7 @@ describe('the lock count under concurrency', () => {
   it('counts every failure once while its write is committed but not yet answered', async () => {
     const node = await makeNode(42);
     const admin = await loggedIn(node.service);
-    await setMaxFailedLogins(admin, 5);
+    await admin.setPolicy({ maxFailedLogins: 5 });
     await admin.createUser('bob', 'bob-password');
     // The pool commits each lock-count write at once, but its answer waits (as a real 2PC's
     // reply does after the commit): the store already shows it while the node still waits.
@@ -89,7 +79,7 @@ describe('the lock count under concurrency', () => {
   it('eight users, five concurrent failures each: every one ends locked at exactly 5', async () => {
     const node = await makeNode(43);
     const admin = await loggedIn(node.service);
-    await setMaxFailedLogins(admin, 5);
+    await admin.setPolicy({ maxFailedLogins: 5 });
     const names = Array.from({ length: 8 }, (_, i) => `user${i}`);
     for (const name of names) await admin.createUser(name, `${name}-password`);
     const submit = node.backend.submit.bind(node.backend);

@@ -13,6 +13,7 @@ import {
   type NodeServer,
   type NodeServerOptions,
 } from '../../host/transport/ws.node.ts';
+import { openWebSocket } from '../sockets.ts';
 
 const KEY = new Uint8Array(32).fill(5);
 const running: NodeServer[] = [];
@@ -38,20 +39,7 @@ async function start(options: Partial<NodeServerOptions> = {}): Promise<NodeServ
   return server;
 }
 
-/** Opens a WebSocket; resolves with it and its close code, or rejects with the HTTP status. */
-async function open(url: string): Promise<{ ws: WebSocket; closed: Promise<number> }> {
-  const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 * 2 ** 20 });
-  sockets.push(ws);
-  ws.on('error', () => {});
-  const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('unexpected-response', (_request, response) =>
-      reject(new Error(`HTTP ${response.statusCode}`)),
-    );
-  });
-  return { ws, closed };
-}
+const open = (url: string) => openWebSocket(url, sockets, { maxPayload: 64 * 2 ** 20 });
 
 async function echoes(ws: WebSocket): Promise<boolean> {
   const reply = new Promise<Buffer>((resolve) =>

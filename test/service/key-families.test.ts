@@ -32,15 +32,7 @@ const MESSAGE = bytes('the message to sign, encrypt and MAC');
 async function make(driver: Driver, name: string, keyType: KeyType, material?: Uint8Array) {
   const fields = { requestId: newRequestId(), name, keyType, exportable: true, temporary: false };
   if (!material) return driver.call('key.generate', fields);
-  return driver.call('key.import', {
-    ...fields,
-    material: await driver.sealKey(name, keyType, material),
-  });
-}
-
-async function exported(driver: Driver, name: string, keyType: KeyType): Promise<Uint8Array> {
-  const { material } = await driver.call('key.export', { name });
-  return driver.unsealExport(name, keyType, material);
+  return driver.call('key.import', await driver.importFields(name, keyType, material, true));
 }
 
 /** SPKI DER prefixes (RFC 8410) so node:crypto can check Edwards signatures independently. */
@@ -127,7 +119,7 @@ describe.each(engines)('the round-2 families (%s)', (engineName, engine) => {
       aad,
     });
     const sealed = decode64(ciphertext);
-    const key = await exported(admin, 'cipher', 'aes-192');
+    const key = await admin.exported('cipher', 'aes-192');
     expect(key.length).toBe(24);
     expect(gcm(key, sealed.subarray(0, 12), bytes('header')).decrypt(sealed.subarray(12))).toEqual(
       MESSAGE,
@@ -217,7 +209,7 @@ describe.each(engines)('the round-2 families (%s)', (engineName, engine) => {
     expect(toHex(decode64(signature))).toBe(
       '533a37f6bbe457251f023c0d88f976ae2dfb504a843e34d2074fd823d41a591f2b233f034f628281f2fd7a22ddd47d7828c59bd0a21bfd3980ff0d2028d4b18a9df63e006c5d1c2d345b925d8dc00b4104852db99ac5c7cdda8530a113a0f4dbb61149f05a7363268c71d95808ff2e652600',
     );
-    expect(await exported(admin, 'ed', 'ed448')).toEqual(seed);
+    expect(await admin.exported('ed', 'ed448')).toEqual(seed);
   });
 
   it('x25519 has a public key, agrees as in RFC 7748 section 6.1, and does nothing else', async () => {
@@ -229,7 +221,7 @@ describe.each(engines)('the round-2 families (%s)', (engineName, engine) => {
     expect(toHex(decode64(publicKey))).toBe(
       '8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a',
     );
-    const key = keyBytes(await exported(admin, 'dh', 'x25519'));
+    const key = keyBytes(await admin.exported('dh', 'x25519'));
     expect(toHex(agree(engine, 'x25519', key, bobPublic))).toBe(
       '4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742',
     );
@@ -242,7 +234,7 @@ describe.each(engines)('the round-2 families (%s)', (engineName, engine) => {
       );
     await make(admin, 'dh2', 'x25519');
     const other = await admin.call('key.publicKey', { name: 'dh2' });
-    const otherKey = keyBytes(await exported(admin, 'dh2', 'x25519'));
+    const otherKey = keyBytes(await admin.exported('dh2', 'x25519'));
     expect(agree(engine, 'x25519', otherKey, decode64(publicKey))).toEqual(
       x25519.getSharedSecret(alice, decode64(other.publicKey)),
     );
@@ -254,14 +246,7 @@ describe('import rules of the round-2 families', () => {
     const node = await makeNode();
     const admin = await loggedIn(node.service);
     const attempt = async (keyType: KeyType, material: Uint8Array) =>
-      admin.code('key.import', {
-        requestId: newRequestId(),
-        name: 'bad',
-        keyType,
-        exportable: false,
-        temporary: false,
-        material: await admin.sealKey('bad', keyType, material),
-      });
+      admin.code('key.import', await admin.importFields('bad', keyType, material));
     expect(await attempt('aes-192', new Uint8Array(32))).toBe(CODE.INVALID_KEY_MATERIAL);
     expect(await attempt('ec-p384', new Uint8Array(48))).toBe(CODE.INVALID_KEY_MATERIAL);
     expect(await attempt('ec-p521', new Uint8Array(66).fill(0xff))).toBe(CODE.INVALID_KEY_MATERIAL);
@@ -286,14 +271,7 @@ describe('import rules of the round-2 families', () => {
     expect(pkcs8.length).toBeGreaterThan(2048);
     const admin = await loggedIn((await makeNode()).service);
     const importAs = async (keyType: KeyType, name: string) =>
-      admin.code('key.import', {
-        requestId: newRequestId(),
-        name,
-        keyType,
-        exportable: false,
-        temporary: false,
-        material: await admin.sealKey(name, keyType, pkcs8),
-      });
+      admin.code('key.import', await admin.importFields(name, keyType, pkcs8));
     expect(await importAs('rsa-3072', 'wrong')).toBe(CODE.INVALID_KEY_MATERIAL);
     expect(await importAs('rsa-4096', 'rsa')).toBe(CODE.OK);
     const { signature } = await admin.call('sign', { name: 'rsa', message: encode64(MESSAGE) });

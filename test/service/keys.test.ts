@@ -78,27 +78,11 @@ describe.each(engines)('every key type (%s)', (engineName, engine) => {
     const { signature } = await admin.call('sign', { name: 'signer', message: encode64(MESSAGE) });
     const { publicKey } = await admin.call('key.publicKey', { name: 'signer' });
     expect(independentlyValid(keyType, decode64(publicKey), decode64(signature))).toBe(true);
-    expect(
-      (await admin.call('verify', { name: 'signer', message: encode64(MESSAGE), signature })).valid,
-    ).toBe(true);
-    expect(
-      (
-        await admin.call('verify', {
-          name: 'signer',
-          message: encode64(bytes('another message')),
-          signature,
-        })
-      ).valid,
-    ).toBe(false);
-    expect(
-      (
-        await admin.call('verify', {
-          name: 'signer',
-          message: encode64(MESSAGE),
-          signature: encode64(new Uint8Array(3)),
-        })
-      ).valid,
-    ).toBe(false);
+    const check = (message: Uint8Array, sig = signature) =>
+      admin.call('verify', { name: 'signer', message: encode64(message), signature: sig });
+    expect((await check(MESSAGE)).valid).toBe(true);
+    expect((await check(bytes('another message'))).valid).toBe(false);
+    expect((await check(MESSAGE, encode64(new Uint8Array(3)))).valid).toBe(false);
     expect(await admin.code('encrypt', { name: 'signer', plaintext: encode64(MESSAGE) })).toBe(
       CODE.WRONG_KEY_TYPE,
     );
@@ -124,11 +108,7 @@ describe.each(engines)('every key type (%s)', (engineName, engine) => {
       expect(
         decode64((await admin.call('decrypt', { name: 'cipher', ciphertext, aad })).plaintext),
       ).toEqual(MESSAGE);
-      const key = await admin.unsealExport(
-        'cipher',
-        keyType,
-        (await admin.call('key.export', { name: 'cipher' })).material,
-      );
+      const key = await admin.exported('cipher', keyType);
       expect(
         gcm(key, sealed.subarray(0, 12), bytes('header')).decrypt(sealed.subarray(12)),
       ).toEqual(MESSAGE);
@@ -157,11 +137,7 @@ describe.each(engines)('every key type (%s)', (engineName, engine) => {
     const admin = await loggedIn(node.service);
     await generate(admin, 'mac-key', 'hmac-sha256', { exportable: true });
     const { mac } = await admin.call('mac', { name: 'mac-key', message: encode64(MESSAGE) });
-    const key = await admin.unsealExport(
-      'mac-key',
-      'hmac-sha256',
-      (await admin.call('key.export', { name: 'mac-key' })).material,
-    );
+    const key = await admin.exported('mac-key', 'hmac-sha256');
     expect(decode64(mac)).toEqual(hmac(sha256, key, MESSAGE));
     const long = new Uint8Array(4096).fill(0x61); // above HMAC_WEBCRYPTO_FROM_BYTES: the other implementation
     expect(
@@ -208,14 +184,7 @@ describe('import and export', () => {
     async (keyType, material) => {
       const node = await makeNode();
       const admin = await loggedIn(node.service);
-      await admin.call('key.import', {
-        requestId: newRequestId(),
-        name: 'imported',
-        keyType,
-        exportable: true,
-        temporary: false,
-        material: await admin.sealKey('imported', keyType, material),
-      });
+      await admin.call('key.import', await admin.importFields('imported', keyType, material, true));
       const exported = await admin.call('key.export', { name: 'imported' });
       expect(exported.keyType).toBe(keyType);
       expect(decode64(exported.material)).not.toEqual(material);
@@ -246,14 +215,7 @@ describe('import and export', () => {
     const pkcs8 = new Uint8Array(await crypto.subtle.exportKey('pkcs8', pair.privateKey));
     const node = await makeNode();
     const admin = await loggedIn(node.service);
-    await admin.call('key.import', {
-      requestId: newRequestId(),
-      name: 'rsa',
-      keyType: 'rsa-2048',
-      exportable: false,
-      temporary: false,
-      material: await admin.sealKey('rsa', 'rsa-2048', pkcs8),
-    });
+    await admin.call('key.import', await admin.importFields('rsa', 'rsa-2048', pkcs8));
     const { signature } = await admin.call('sign', { name: 'rsa', message: encode64(MESSAGE) });
     expect(
       await crypto.subtle.verify(
@@ -269,14 +231,7 @@ describe('import and export', () => {
     const node = await makeNode();
     const admin = await loggedIn(node.service);
     const attempt = async (keyType: KeyType, material: Uint8Array) =>
-      admin.code('key.import', {
-        requestId: newRequestId(),
-        name: 'bad',
-        keyType,
-        exportable: false,
-        temporary: false,
-        material: await admin.sealKey('bad', keyType, material),
-      });
+      admin.code('key.import', await admin.importFields('bad', keyType, material));
     expect(await attempt('aes-256', new Uint8Array(16))).toBe(CODE.INVALID_KEY_MATERIAL);
     expect(await attempt('aes-128', new Uint8Array(17))).toBe(CODE.INVALID_KEY_MATERIAL);
     expect(await attempt('ec-p256', new Uint8Array(32))).toBe(CODE.INVALID_KEY_MATERIAL);
@@ -292,36 +247,14 @@ describe('import and export', () => {
     const admin = await loggedIn(node.service);
     const other = await loggedIn(node.service);
     const key = new Uint8Array(32).fill(9);
-    const fields = {
-      requestId: newRequestId(),
-      keyType: 'aes-256',
-      exportable: false,
-      temporary: false,
-    };
-    expect(
-      await admin.code('key.import', {
-        ...fields,
-        name: 'k',
-        material: await other.sealKey('k', 'aes-256', key),
-      }),
-    ).toBe(CODE.DECRYPT_FAILED);
-    expect(
-      await admin.code('key.import', {
-        ...fields,
-        name: 'k',
-        material: await admin.sealKey('j', 'aes-256', key),
-      }),
-    ).toBe(CODE.DECRYPT_FAILED);
-    expect(
-      await admin.code('key.import', {
-        ...fields,
-        name: 'k',
-        material: await admin.sealKey('k', 'hmac-sha256', key),
-      }),
-    ).toBe(CODE.DECRYPT_FAILED);
-    expect(await admin.code('key.import', { ...fields, name: 'k', material: encode64(key) })).toBe(
-      CODE.DECRYPT_FAILED,
-    );
+    const fields = { requestId: newRequestId(), keyType: 'aes-256', exportable: false };
+    const importK = async (material: string) =>
+      admin.code('key.import', { ...fields, temporary: false, name: 'k', material });
+    // Sealed by another session, for another name, for another type; not sealed at all.
+    expect(await importK(await other.sealKey('k', 'aes-256', key))).toBe(CODE.DECRYPT_FAILED);
+    expect(await importK(await admin.sealKey('j', 'aes-256', key))).toBe(CODE.DECRYPT_FAILED);
+    expect(await importK(await admin.sealKey('k', 'hmac-sha256', key))).toBe(CODE.DECRYPT_FAILED);
+    expect(await importK(encode64(key))).toBe(CODE.DECRYPT_FAILED);
   });
 
   it('exports only exportable keys, and only while the policy allows', async () => {
@@ -331,13 +264,7 @@ describe('import and export', () => {
     await generate(admin, 'free', 'aes-256', { exportable: true });
     expect(await admin.code('key.export', { name: 'kept' })).toBe(CODE.KEY_NOT_EXPORTABLE);
     expect(await admin.code('key.export', { name: 'free' })).toBe(0);
-    await admin.call('policy.set', {
-      requestId: newRequestId(),
-      minPasswordLength: 8,
-      maxFailedLogins: 5,
-      keyExportAllowed: false,
-      sessionTimeoutSeconds: 900,
-    });
+    await admin.setPolicy({ keyExportAllowed: false });
     expect(await admin.code('key.export', { name: 'free' })).toBe(CODE.EXPORT_DISABLED);
   });
 
@@ -345,14 +272,7 @@ describe('import and export', () => {
     const node = await makeNode();
     const admin = await loggedIn(node.service);
     const material = new Uint8Array(32).fill(0x42);
-    await admin.call('key.import', {
-      requestId: newRequestId(),
-      name: 'wrapped',
-      keyType: 'aes-256',
-      exportable: false,
-      temporary: false,
-      material: await admin.sealKey('wrapped', 'aes-256', material),
-    });
+    await admin.call('key.import', await admin.importFields('wrapped', 'aes-256', material));
     const object = storedObject(node, 'wrapped')!;
     expect(Buffer.from(object.wrapped).includes(Buffer.from(material))).toBe(false);
     expect(object.wrapped[0]).toBe(1);

@@ -78,13 +78,7 @@ describe('login', () => {
     const pool = await makePool(2);
     const [a, b] = pool.nodes;
     const admin = await loggedIn(a.service);
-    await admin.call('policy.set', {
-      requestId: newRequestId(),
-      minPasswordLength: 8,
-      maxFailedLogins: 3,
-      keyExportAllowed: true,
-      sessionTimeoutSeconds: 900,
-    });
+    await admin.setPolicy({ maxFailedLogins: 3 });
     await admin.createUser('alice', 'alice-password');
     const attacker = new Driver(b.service);
     for (let i = 1; i <= 3; i++) {
@@ -122,13 +116,7 @@ describe('login', () => {
   it('holds the lock on this node while the pool cannot record the failures', async () => {
     const node = await makeNode();
     const admin = await loggedIn(node.service);
-    await admin.call('policy.set', {
-      requestId: newRequestId(),
-      minPasswordLength: 8,
-      maxFailedLogins: 2,
-      keyExportAllowed: true,
-      sessionTimeoutSeconds: 900,
-    });
+    await admin.setPolicy({ maxFailedLogins: 2 });
     await admin.createUser('carol', 'carol-password');
     const submit = node.backend.submit.bind(node.backend);
     node.backend.submit = async (write) => ({ requestId: write.requestId, code: 36000 });

@@ -17,6 +17,7 @@ import {
 import { PeerLinkTransport } from '../../host/transport/peer-link.ts';
 import { FRAME_KIND, SecureChannel } from '../../host/transport/secure-channel.ts';
 import { CLOSE_CODES, type FramedSocket } from '../../host/transport/transport.ts';
+import { until } from '../sockets.ts';
 
 const A = '000000000000000a';
 const B = '000000000000000b';
@@ -61,14 +62,6 @@ function envelope(from: string, to: string, n: number): Envelope {
     spvv: 0,
     body: { type: 'probe', nonce: `n${n}` },
   };
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
 }
 
 /** A peer holding the key (or not) that speaks the handshake by hand, then sends what it likes. */

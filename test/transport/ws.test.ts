@@ -21,6 +21,7 @@ import {
   type NodeServer,
   type NodeServerOptions,
 } from '../../host/transport/ws.node.ts';
+import { until, openWebSocket } from '../sockets.ts';
 
 const A = '00000000000000a1';
 const B = '00000000000000b2';
@@ -92,29 +93,6 @@ function envelope(from: string, to: string, n: number, batch?: Uint8Array): Enve
   };
 }
 
-async function until(condition: () => boolean, what: string, timeoutMs = 8_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-/** A plain WebSocket client, open, whose close code we can await. */
-async function rawClient(url: string): Promise<{ ws: WebSocket; closed: Promise<number> }> {
-  const ws = new WebSocket(url, { perMessageDeflate: false });
-  clients.push(ws);
-  ws.on('error', () => {});
-  const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('unexpected-response', (_request, response) =>
-      reject(new Error(`HTTP ${response.statusCode}`)),
-    );
-  });
-  return { ws, closed };
-}
-
 /** An address where something listens but hangs up at once: no WebSocket there. A port that
  * just closed could be taken by a parallel test's server, this one cannot. */
 async function deadAddress(): Promise<string> {
@@ -164,7 +142,7 @@ describe('ws transport between nodes', () => {
     a.server.peers.setPeerAddress(B, b.server.address);
     a.server.peers.send(envelope(A, B, 1));
     await until(() => b.received.length === 1, 'the first envelope');
-    const raw = await rawClient(`ws://${b.server.address}/peer`);
+    const raw = await openWebSocket(`ws://${b.server.address}/peer`, clients);
     raw.ws.send(new Uint8Array(PEER_FRAME_SIZE_MAX + 1));
     expect(await raw.closed).toBe(CLOSE_CODES.MESSAGE_TOO_BIG);
     a.server.peers.send(envelope(A, B, 2));
@@ -179,9 +157,9 @@ describe('ws transport between nodes', () => {
     a.server.peers.setPeerAddress(B, b.server.address);
     a.server.peers.send(envelope(A, B, 1));
     await until(() => b.received.length === 1, 'the first envelope');
-    const binary = await rawClient(`ws://${b.server.address}/peer`);
+    const binary = await openWebSocket(`ws://${b.server.address}/peer`, clients);
     binary.ws.send(new TextEncoder().encode('garbage, not a frame'));
-    const text = await rawClient(`ws://${b.server.address}/peer`);
+    const text = await openWebSocket(`ws://${b.server.address}/peer`, clients);
     text.ws.send('{"hello": "world"}');
     expect(await binary.closed).toBe(CLOSE_CODES.MALFORMED);
     expect(await text.closed).toBe(CLOSE_CODES.MALFORMED);
@@ -238,18 +216,20 @@ describe('the node port', () => {
       ['/client', 1],
       ['/console', 2],
     ] as const) {
-      const { ws } = await rawClient(`ws://${server.address}${path}`);
+      const { ws } = await openWebSocket(`ws://${server.address}${path}`, clients);
       const reply = new Promise<Buffer>((resolve) =>
         ws.once('message', (data) => resolve(data as Buffer)),
       );
       ws.send(Uint8Array.of(9, 9));
       expect([...(await reply)]).toEqual([tag, 9, 9]);
     }
-    await expect(rawClient(`ws://${server.address}/other`)).rejects.toThrow('HTTP 404');
+    await expect(openWebSocket(`ws://${server.address}/other`, clients)).rejects.toThrow(
+      'HTTP 404',
+    );
     const response = await fetch(`http://${server.address}/`);
     expect(response.status).toBe(426);
     const { server: bare } = await start(B);
-    await expect(rawClient(`ws://${bare.address}/client`)).rejects.toThrow('HTTP 404');
+    await expect(openWebSocket(`ws://${bare.address}/client`, clients)).rejects.toThrow('HTTP 404');
   });
 
   it('an oversize client message closes that session (1009) and no other', async () => {
@@ -258,8 +238,8 @@ describe('the node port', () => {
       onClientConnection: echo.hook,
       clientMessageSizeMax: 1024,
     });
-    const good = await rawClient(`ws://${server.address}/client`);
-    const bad = await rawClient(`ws://${server.address}/client`);
+    const good = await openWebSocket(`ws://${server.address}/client`, clients);
+    const bad = await openWebSocket(`ws://${server.address}/client`, clients);
     bad.ws.send(new Uint8Array(1025));
     expect(await bad.closed).toBe(CLOSE_CODES.MESSAGE_TOO_BIG);
     const reply = new Promise<Buffer>((resolve) =>
@@ -275,9 +255,11 @@ describe('the node port', () => {
       peerConnectionsReserved: 0,
       onClientConnection: echoServer().hook,
     });
-    await rawClient(`ws://${server.address}/client`);
-    await rawClient(`ws://${server.address}/console`);
-    await expect(rawClient(`ws://${server.address}/client`)).rejects.toThrow('HTTP 503');
+    await openWebSocket(`ws://${server.address}/client`, clients);
+    await openWebSocket(`ws://${server.address}/console`, clients);
+    await expect(openWebSocket(`ws://${server.address}/client`, clients)).rejects.toThrow(
+      'HTTP 503',
+    );
   });
 
   it('refuses options that would listen somewhere unsaid or without a finite limit', async () => {

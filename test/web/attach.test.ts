@@ -3,18 +3,15 @@
 // console's `info --json`; a wrong password, an unreachable pool and a refused node-down show
 // their documented codes and change nothing.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, nodeDir } from '../../host/cli/up-command.ts';
 import { freePort } from '../../host/testing/free-port.node.ts';
-import { consoleJson, killAll, startNodeProcess } from '../processes.ts';
+import { consoleJson, freeAddresses, scratchDir, startNodeProcess } from '../processes.ts';
 import { CHROMIUM, screenshot, startWeb, type WebHarness } from './browser.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
-const data = mkdtempSync(join(tmpdir(), 'hsmpool-web-'));
+const data = scratchDir('web');
 
 describe.skipIf(CHROMIUM === undefined)('the page attached to a pool of processes', () => {
   let web: WebHarness;
@@ -24,7 +21,7 @@ describe.skipIf(CHROMIUM === undefined)('the page attached to a pool of processe
   let password: string;
 
   beforeAll(async () => {
-    addresses = await Promise.all([0, 1, 2].map(async () => `127.0.0.1:${await freePort()}`));
+    addresses = await freeAddresses(3);
     password = await createPool(data, 'web', addresses);
     await Promise.all(
       [0, 1, 2].map((i) =>
@@ -35,9 +32,7 @@ describe.skipIf(CHROMIUM === undefined)('the page attached to a pool of processe
     ({ page, errors } = await web.open(`?pool=${addresses[0]}`));
   });
   afterAll(async () => {
-    killAll();
     await web?.close();
-    rmSync(data, { recursive: true, force: true });
   });
 
   it('a wrong password shows AUTH_FAILED and attaches nothing', async () => {

@@ -4,7 +4,7 @@
 // esbuild bundles each such module for the browser platform: a node:* import (direct or
 // through a dependency) fails the build and this test.
 
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -14,16 +14,14 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 /** Node-only places: the command line and files named *.node.ts, nothing else. */
 const NODE_ONLY = [/^host\/cli\//, /\.node\.ts$/];
 
-function sources(directory: string): string[] {
-  return readdirSync(directory).flatMap((entry) => {
-    const path = join(directory, entry);
-    return statSync(path).isDirectory() ? sources(path) : path.endsWith('.ts') ? [path] : [];
-  });
-}
+const sources = (folder: string): string[] =>
+  readdirSync(join(root, folder), { recursive: true, encoding: 'utf8' })
+    .filter((path) => path.endsWith('.ts'))
+    .map((path) => join(root, folder, path));
 
 describe('browser bundle', () => {
   it('bundles every browser-side module of host/ for the browser platform', async () => {
-    const entryPoints = [...sources(join(root, 'host')), ...sources(join(root, 'web'))].filter(
+    const entryPoints = [...sources('host'), ...sources('web')].filter(
       (path) => !NODE_ONLY.some((pattern) => pattern.test(relative(root, path))),
     );
     expect(entryPoints.length).toBeGreaterThan(3);
