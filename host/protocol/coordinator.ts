@@ -8,6 +8,7 @@ import { encodeBatch, type Write } from '../core/batch.ts';
 import { CODE, HsmError } from '../core/codes.ts';
 import { rethrowAssertion } from './assert.ts';
 import {
+  BUSY_REQUEUES_MAX,
   enterState,
   GROUP_COMMIT_WRITES_MAX,
   OUTCOME_PENDING,
@@ -43,11 +44,10 @@ export function submit(state: ReplicaState, request: WriteRequest): void {
   // coordinates or takes part in): no answer now; the caller waits with the original's waiter and
   // gets its outcome (the appliance adds a waiter; a busy answer would be a lie: it may commit).
   if (state.whereIs(request.requestId)) return;
-  const coordinatingOnly = [...state.transactions.values()].every(
-    (held) => held.role === 'coordinator',
-  );
-  if (!coordinatingOnly || state.queue.length >= WRITE_QUEUE_MAX)
-    return refuse(CODE.REPLICATION_BUSY);
+  // Queued even while another coordinator's transaction holds this node: it starts right after
+  // that one ends (a busy answer would send the client into a backoff). The queue is bounded
+  // here, and the host withdraws a write still queued at its caller's deadline.
+  if (state.queue.length >= WRITE_QUEUE_MAX) return refuse(CODE.REPLICATION_BUSY);
   state.queue.push(request);
 }
 
@@ -84,12 +84,7 @@ function takeWrites(state: ReplicaState): WriteRequest[] {
 
 /** Starts the next transaction if this node is free and writes wait. */
 export function startNext(state: ReplicaState): void {
-  while (
-    !state.fenced &&
-    !state.hasPendingTransaction() &&
-    state.queue.length > 0 &&
-    state.now >= state.backoffUntil
-  ) {
+  while (!state.fenced && !state.hasPendingTransaction() && state.queue.length > 0) {
     const requests = takeWrites(state);
     if (requests.length === 0) continue;
     let batch: Uint8Array;
@@ -229,8 +224,7 @@ function decide(
     answerCarried(state, tx, applied.writeResults);
   } else {
     enterState(held, 'ABORTED');
-    if (code === CODE.REPLICATION_BUSY)
-      state.backoffUntil = state.now + 1 + state.random.below(2 * state.timers.managerPulseTicks);
+    if (code === CODE.REPLICATION_BUSY && answer === code) requeue(state, held);
     state.persist({
       type: 'abort',
       txid: tx.txid,
@@ -245,6 +239,24 @@ function decide(
       state.send(participant, { type: 'decision', txid: tx.txid, commit });
   }
   reevaluate(state, held);
+}
+
+const requeues = new WeakMap<WriteRequest, number>();
+
+/**
+ * A transaction aborted on a busy no-vote lost a collision with another coordinator's: the
+ * voter logged its abort, so it can never commit (not even by termination), and its writes go
+ * back to the front of the queue for the next transaction instead of being answered busy
+ * (answerCarried skips queued writes). At most BUSY_REQUEUES_MAX times per write.
+ */
+function requeue(state: ReplicaState, held: TxState): void {
+  const again = held.requests.filter((request) => {
+    const count = requeues.get(request) ?? 0;
+    if (count >= BUSY_REQUEUES_MAX) return false;
+    requeues.set(request, count + 1);
+    return true;
+  });
+  state.queue.unshift(...again);
 }
 
 /** Manager pulse: ask again what is missing. */

@@ -22,6 +22,11 @@ export function onPrepare(state: ReplicaState, from: NodeId, tx: Transaction): v
   if (state.transactions.has(tx.txid))
     return state.send(from, { type: 'vote', txid: tx.txid, yes: true, code: 0 });
   const code = refusal(state, tx);
+  if (code === CODE.REPLICATION_BUSY && mayWait(state, tx)) {
+    state.deferred.set(from, tx);
+    return;
+  }
+  state.deferred.delete(from);
   // Either end of a not-synced refusal remembers it: a node that finds most members refusing
   // it, and agreeing among themselves, knows that it is the one that diverged (node-host.ts).
   if (code === 0 || code === CODE.REPLICATION_PEER_NOT_SYNCED)
@@ -30,6 +35,35 @@ export function onPrepare(state: ReplicaState, from: NodeId, tx: Transaction): v
   state.hold(tx, 'participant');
   state.persist({ type: 'prepare', tx });
   state.send(from, { type: 'vote', txid: tx.txid, yes: true, code: 0 });
+}
+
+/**
+ * Whether a PREPARE that meets this node's pending transaction may wait for it (no vote yet;
+ * `resumeDeferred` answers it when the PTL here is free) instead of being refused busy, which
+ * would abort it. It may when that cannot deadlock: every transaction held here is decided
+ * (it waits for acks only), or was left by the same coordinator (which has moved on), or loses
+ * to the incoming one (the lower txid wins). A wait then only ever points from a winner to a
+ * loser, and the loser is refused wherever it meets a winner, so of two coordinators that
+ * prepared at the same moment one commits instead of both aborting.
+ */
+function mayWait(state: ReplicaState, tx: Transaction): boolean {
+  for (const held of state.transactions.values()) {
+    const undecided = held.state === 'VIRTUAL' || held.state === 'PREPARED';
+    const leftBehind = held.role === 'participant' && held.tx.coordinator === tx.coordinator;
+    if (undecided && !leftBehind && tx.txid >= held.tx.txid) return false;
+  }
+  return true;
+}
+
+/** Answers the deferred PREPAREs once the PTL here is free, the winning (lowest txid) first. */
+export function resumeDeferred(state: ReplicaState): void {
+  if (state.fenced) return state.deferred.clear();
+  while (!state.hasPendingTransaction() && state.deferred.size > 0) {
+    let next: Transaction | undefined;
+    for (const tx of state.deferred.values()) if (!next || tx.txid < next.txid) next = tx;
+    state.deferred.delete(next!.coordinator);
+    onPrepare(state, next!.coordinator, next!);
+  }
 }
 
 /** Why this node cannot prepare `tx` (0: it can). */
@@ -69,8 +103,12 @@ export function onDecision(state: ReplicaState, from: NodeId, txid: TxId, commit
     return;
   }
   if (state.outcomes.has(txid)) return state.send(from, { type: 'ack', txid });
-  // An abort of a transaction never prepared here (its PREPARE was lost): nothing to undo.
-  if (!commit) state.send(from, { type: 'ack', txid });
+  // An abort of a transaction never prepared here (its PREPARE was lost or is deferred):
+  // nothing to undo, and a deferred PREPARE of it is dropped.
+  if (!commit) {
+    if (state.deferred.get(from)?.txid === txid) state.deferred.delete(from);
+    state.send(from, { type: 'ack', txid });
+  }
 }
 
 /** Applies a prepared transaction here. `terminated`: decided by termination, not by its coordinator. */

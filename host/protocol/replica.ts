@@ -475,6 +475,7 @@ export class Replica<Store extends KeyStore = Core> {
 
   /** After every input: start the next transaction if the pool is free here. */
   private settle(): void {
+    participant.resumeDeferred(this.state);
     if (this.donorSession && !this.hasPendingTransaction()) this.donorSession.onIdle();
     coordinator.startNext(this.state);
   }

@@ -32,6 +32,9 @@ export const OUTCOME_NONE = CODE.REQUEST_ID_UNKNOWN;
 export const WRITE_QUEUE_MAX = 1024;
 /** Writes in one transaction with group commit (BATCH_WRITES_MAX of the core). */
 export const GROUP_COMMIT_WRITES_MAX = 256;
+/** Times one write goes back to its coordinator's queue after its transaction lost a
+ * collision (a busy no-vote); after that its caller is told busy (36000). */
+export const BUSY_REQUEUES_MAX = 8;
 /** Decided transactions remembered to answer late and duplicate messages. */
 export const OUTCOMES_MAX = 4096;
 /** Request ids remembered so a retried write gets its original outcome. */
@@ -160,10 +163,10 @@ export class ReplicaState {
   readonly peers = new Map<NodeId, PeerStatus>();
   /** Node-down requests waiting for their probe to time out, by probe nonce. */
   readonly probes = new Map<string, Probe>();
+  /** PREPAREs that met this node's pending transaction and wait for it to end instead of being
+   * refused (participant.ts `mayWait`): at most one per coordinator, the latest it sent. */
+  readonly deferred = new Map<NodeId, Transaction>();
   now = 0;
-  /** After a transaction aborted on a busy vote, the next one waits until this tick (jitter
-   * breaks the symmetry of coordinators that keep colliding). */
-  backoffUntil = 0;
   /** This node was declared down: it never commits again. */
   fenced = false;
   /** Committing here gave another SP than the coordinator's: this node's state diverged. */

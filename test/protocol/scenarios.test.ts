@@ -27,12 +27,31 @@ describe('replication scenarios', () => {
     expect(new Set(['A', 'B', 'C'].map((n) => sp(p, n))).size).toBe(1);
   });
 
-  it('a second writer gets busy (36000) while a PTL holds the pool; reads are not involved', async () => {
+  it("a second writer waits in its node's queue while a PTL holds the pool, then commits after it", async () => {
     const p = await pool('A', 'B', 'C');
     await p.write('A', 'w1', key('k1'));
     await p.deliver({ type: 'prepare' });
     await p.write('B', 'w2', key('k2'));
-    expect(p.reply('w2')?.code).toBe(36000);
+    expect(p.reply('w2')).toBeUndefined(); // queued at B, not answered busy
+    expect(p.states('B')).toEqual(['PREPARED']); // one pending transaction: A's
+    await p.run(10);
+    expect(p.reply('w1')?.code).toBe(0);
+    expect(p.reply('w2')?.code).toBe(0);
+    for (const name of ['A', 'B', 'C']) expect(p.committed(name)).toHaveLength(2);
+  });
+
+  it('two coordinators that prepare at the same moment: the lower txid commits, the other retries from its queue', async () => {
+    const p = await pool('A', 'B', 'C');
+    await p.write('A', 'w1', key('k1'));
+    await p.write('B', 'w2', key('k2'));
+    expect(p.states('A')).toEqual(['VIRTUAL']);
+    expect(p.states('B')).toEqual(['VIRTUAL']);
+    await p.run(10);
+    expect(p.reply('w1')?.code).toBe(0);
+    expect(p.reply('w2')?.code).toBe(0); // never told busy
+    for (const name of ['A', 'B', 'C']) expect(p.committed(name)).toHaveLength(2);
+    expect(p.aborted('A').length + p.aborted('B').length).toBeGreaterThan(0);
+    expect(new Set(['A', 'B', 'C'].map((n) => sp(p, n))).size).toBe(1);
   });
 
   it('coordinator crashes after PREPARE: on restart it re-asks, the participants vote again, it commits', async () => {
@@ -83,10 +102,12 @@ describe('replication scenarios', () => {
     expect(p.states('A')).toEqual(['COMMITTED']); // waiting for C's ack
     await p.write('B', 'w2', key('k2'));
     await p.run(5, cut);
-    expect(p.reply('w2')?.code).toBe(36000); // A still holds the PTL and votes busy
+    expect(p.reply('w2')).toBeUndefined(); // A still holds the PTL: B's PREPARE waits there
+    expect(p.states('A')).toEqual(['COMMITTED']);
     await p.run(60); // partition healed: the manager re-sends, C commits and acks
     for (const name of ['A', 'B', 'C']) expect(p.states(name)).toEqual([]);
     expect(p.committed('C')).toEqual(p.committed('A'));
+    expect(p.reply('w2')?.code).toBe(0); // then B's transaction commits
   });
 
   it('node-down of a coordinator that had logged COMMIT: the survivors commit its PTL (COMMITTED_TM)', async () => {
