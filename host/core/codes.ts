@@ -16,7 +16,7 @@ const table = [
     code: 36000,
     name: 'REPLICATION_BUSY',
     meaning:
-      'A pending transaction (PTL) holds the pool, or the write queue is full: the write was not queued (or was withdrawn from the queue at its deadline) and never runs from this call.',
+      "A pending transaction (PTL) held the pool until the write's deadline (it was withdrawn from the queue then), the write queue was full, or its transactions lost BUSY_REQUEUES_MAX collisions: the write never runs from this call.",
     action: 'Retry with backoff; the replication manager resolves pending transactions by itself.',
   },
   {
