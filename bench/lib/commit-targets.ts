@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
-import { HsmClient } from '../../host/client/index.ts';
+import { HsmClient } from '../../host/client/package.node.ts';
 import { nodeConnections } from '../../host/client/ws-client.node.ts';
 import { createPool, nodeDir } from '../../host/cli/up-command.ts';
 import { freePort } from '../../host/testing/free-port.node.ts';

@@ -13,7 +13,7 @@
 // node could be reached.
 
 import { readFileSync, writeFileSync } from 'node:fs';
-import { HsmClient } from '../client/client.ts';
+import { HsmClient } from '../client/package.node.ts';
 import { CODE, HsmError, describe } from '../core/codes.ts';
 import { KEY_TYPES, type KeyType } from '../core/records.ts';
 import type { KeyInfo, UserInfo } from '../wire/messages.ts';

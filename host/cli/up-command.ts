@@ -19,7 +19,7 @@ import {
 import { writeBootstrap } from './bootstrap.ts';
 import { bootstrapPool } from '../service/users.ts';
 import { newCore } from '../core/load.node.ts';
-import { HsmClient } from '../client/client.ts';
+import { HsmClient } from '../client/package.node.ts';
 import { POOL_CERTIFICATE_ENV, cliConnections } from './connections.ts';
 import { createPoolCertificate } from '../transport/pool-certificate.node.ts';
 

@@ -17,7 +17,7 @@
 
 import { CODE, HsmError } from '../core/codes.ts';
 import type { AclEntry, KeyType } from '../core/records.ts';
-import { CryptoEngine } from '../wire/crypto-engine.ts';
+import type { CryptoEngine } from '../wire/crypto-engine.ts';
 import { fromBase64, toHex } from '../wire/bytes.ts';
 import { isRequestId } from '../wire/ids.ts';
 import {
@@ -32,7 +32,7 @@ import { secureRandomBytes } from '../wire/random.ts';
 import { DEFAULT_KDF_LIMITS } from '../wire/scram.ts';
 import { keyContext, seal, unseal } from '../wire/wrapping.ts';
 import { Calls, type Attempt, type RequestOf, type Route } from './calls.ts';
-import { defaultConnections } from './default-connections.ts';
+import { defaultConnections, defaultEngine } from './default-connections.ts';
 import { NodeLink } from './node-link.ts';
 import {
   boundedInteger,
@@ -90,7 +90,7 @@ export class HsmClient {
       'nodeRetryAfterMs',
     );
     this.randomBytes = options.randomBytes ?? secureRandomBytes;
-    this.engine = options.engine ?? new CryptoEngine();
+    this.engine = options.engine ?? defaultEngine();
     this.credentials = { user: options.user, password: options.password };
     const environment = {
       connections: options.connections ?? defaultConnections(),

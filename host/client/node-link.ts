@@ -166,7 +166,8 @@ export class NodeLink {
     });
     const sessionKey = scram.receiveServerFinal(finish.serverFinal);
     // The node seals every frame after its login.finish reply; so do we from now on.
-    if (this.connection === connection) this.channel = new SessionChannel(sessionKey, 'client');
+    if (this.connection === connection)
+      this.channel = new SessionChannel(sessionKey, 'client', engine.chacha);
     return keyBytes(sessionKey);
   }
 

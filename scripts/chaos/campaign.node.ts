@@ -9,7 +9,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HsmClient, type KeyOptions } from '../../host/client/index.ts';
+import { HsmClient, type KeyOptions } from '../../host/client/package.node.ts';
 import { randomBytes } from 'node:crypto';
 import { CODE, HsmError } from '../../host/core/codes.ts';
 import { nodeConnections } from '../../host/client/ws-client.node.ts';
