@@ -65,10 +65,13 @@ export function checkSafety(world: World, midRun = false): string[] {
   problems.push(...checkNoDuplicateWrites(carriedBy));
   problems.push(...checkNotCommittedAnswers(world, carriedBy, midRun));
   for (const node of world.nodes) {
-    if (
-      node.fencedAtLog !== undefined &&
-      node.log.slice(node.fencedAtLog).some((r) => r.type === 'commit')
-    ) {
+    // Where its log says it learned it: the node-down record naming itself (fencing always
+    // logs one), not when the host noticed the flag: a pipelined Ready may still hold, before
+    // that record, a commit decided before the fence. A node that reopened fenced after a
+    // checkpoint dropped that record: from where it reopened.
+    const downAt = node.log.findIndex((r) => r.type === 'node-down' && r.node === node.id);
+    const fencedAt = downAt >= 0 ? downAt : node.fencedAtLog;
+    if (fencedAt !== undefined && node.log.slice(fencedAt).some((r) => r.type === 'commit')) {
       problems.push(`fenced node ${node.id} committed after it learned it was fenced`);
     }
     if (node.replica?.diverged)
