@@ -30,8 +30,13 @@ const CLI = new URL('../../build/cli.js', import.meta.url).pathname;
 let sequence = 0;
 const uniqueName = (prefix: string): string => `${prefix}${process.pid}-${++sequence}`;
 
+/** HSMPOOL_BENCH_PROFILE=<dir>: each node writes a V8 CPU profile there when it stops. */
+const PROFILE_ARGS = process.env.HSMPOOL_BENCH_PROFILE
+  ? ['--cpu-prof', `--cpu-prof-dir=${process.env.HSMPOOL_BENCH_PROFILE}`]
+  : [];
+
 function startNode(dir: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [CLI, 'node', '--data', dir, '--json'], {
+  const child = spawn(process.execPath, [...PROFILE_ARGS, CLI, 'node', '--data', dir, '--json'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolve, reject) => {
