@@ -20,6 +20,7 @@ import { PROBE_TIMEOUT_MS, probePeer } from '../transport/probe.ts';
 import type { FramedSocket, PeerTransport } from '../transport/transport.ts';
 import { writeJoinImage } from '../log/join-image.ts';
 import { toHex, toHex64 } from '../wire/bytes.ts';
+import type { TxId } from '../wire/ids.ts';
 
 export type { JoinProgress, JoinResult } from '../protocol/live-sync/donor.ts';
 
@@ -141,7 +142,7 @@ export interface JoinOptions {
   /** Client connections this node's service accepted since it started (refused if any: 37033). */
   readonly clientConnectionsSinceStart?: number;
   /** A member syncing in place: the transactions it decided last (replica.outcomes' newest). */
-  readonly decided?: readonly string[];
+  readonly decided?: readonly TxId[];
   /** Give up when the donor has sent nothing for this long (37032). */
   readonly stallMs?: number;
   readonly onProgress?: (progress: JoinProgress) => void;

@@ -15,7 +15,7 @@
 import { CODE, HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
 import type { Random } from '../protocol/random.ts';
-import type { NodeAddress, NodeId } from '../protocol/types.ts';
+import type { NodeAddress, NodeId, TxId } from '../protocol/types.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { FramedSocket, PeerTransport } from '../transport/transport.ts';
 import { PROBE_TIMEOUT_MS, probePeer } from '../transport/probe.ts';
@@ -323,7 +323,7 @@ export class NodeHost {
   private async joinAs(
     id: NodeId,
     donor: NodeAddress,
-    decided: readonly string[],
+    decided: readonly TxId[],
     onProgress?: (progress: JoinProgress) => void,
   ): Promise<{ joined: Joined; id: NodeId }> {
     const previous = this.identityValue;
@@ -382,7 +382,7 @@ export class NodeHost {
   private async join(
     id: NodeId,
     donor: NodeAddress,
-    decided: readonly string[],
+    decided: readonly TxId[],
     onProgress?: (progress: JoinProgress) => void,
   ): Promise<Joined> {
     return liveSyncJoin({

@@ -29,6 +29,7 @@ import { Replica, type Outcome, type Timers } from '../protocol/replica.ts';
 import type { LogRecord, MembershipEvents, NodeAddress, NodeId, Ready } from '../protocol/types.ts';
 import type { Storage } from '../storage/storage.ts';
 import { joinBytes } from '../wire/bytes.ts';
+import { txIdOfNumber } from '../wire/ids.ts';
 import {
   encodeRecords,
   fromPoolNode,
@@ -137,7 +138,7 @@ export class NodeRuntime {
         ),
       outcomes: [
         ...transactionOutcomes,
-        ...[...recovered.outcomes].map(([id, committed]) => [toHex(id), committed] as const),
+        ...[...recovered.outcomes].map(([id, committed]) => [txIdOfNumber(id), committed] as const),
       ],
       requestOutcomes,
       added: known,
@@ -272,7 +273,7 @@ async function recoverStore(options: RuntimeOptions): Promise<{
     results: readonly number[],
   ): void => {
     batchRequestIdsHex(prepare.batch).forEach((id, i) => {
-      if (id) requestOutcomes.push([id, { code: results[i], txid: toHex(transactionId) }]);
+      if (id) requestOutcomes.push([id, { code: results[i], txid: txIdOfNumber(transactionId) }]);
     });
   };
   const recovered = await recover(options.core, options.storage, {

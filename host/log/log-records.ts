@@ -11,6 +11,7 @@ import type {
   Transaction,
 } from '../protocol/types.ts';
 import { joinBytes, toHex64 } from '../wire/bytes.ts';
+import { txIdOfNumber } from '../wire/ids.ts';
 import { syncPointHex } from '../core/core.ts';
 
 export const toBig = (hex: string): bigint => BigInt(`0x${hex}`);
@@ -98,7 +99,7 @@ export function transactionOf(
   body: PrepareBody,
 ): Transaction {
   return {
-    txid: toHex(transactionId),
+    txid: txIdOfNumber(transactionId),
     epoch: Number(epoch),
     coordinator: toHex(body.coordinator),
     participants: body.participants.map(toHex),

@@ -15,8 +15,8 @@
 // Entries oldest first; a decoder refuses anything else whole (HsmError 37027).
 
 import { sha256 } from '@noble/hashes/sha2.js';
-import { equalBytes, toHex64 } from '../wire/bytes.ts';
-import { isTxId } from '../wire/ids.ts';
+import { equalBytes } from '../wire/bytes.ts';
+import { isTxId, txIdOfNumber, type TxId } from '../wire/ids.ts';
 import { CODE, HsmError } from '../core/codes.ts';
 import { OUTCOMES_MAX } from '../protocol/replica.ts';
 import type { Storage } from '../storage/storage.ts';
@@ -50,7 +50,7 @@ export function encodeTransactionOutcomes(
 }
 
 /** The outcomes of a blob, oldest first; HsmError 37027 if it is not one, whole and intact. */
-export function decodeTransactionOutcomes(bytes: Uint8Array): [string, boolean][] {
+export function decodeTransactionOutcomes(bytes: Uint8Array): [TxId, boolean][] {
   const refuse = (why: string): never => {
     throw new HsmError(CODE.CANNOT_LOAD_LOG, `transaction outcomes: ${why}`);
   };
@@ -66,19 +66,19 @@ export function decodeTransactionOutcomes(bytes: Uint8Array): [string, boolean][
     refuse(`${bytes.length} bytes for ${count} entries`);
   const body = bytes.subarray(0, bytes.length - CHECKSUM_SIZE);
   if (!equalBytes(sha256(body), bytes.subarray(body.length))) refuse('checksum mismatch');
-  const out: [string, boolean][] = [];
+  const out: [TxId, boolean][] = [];
   for (let i = 0; i < count; i++) {
     const at = HEADER_SIZE + i * ENTRY_SIZE;
     const outcome = bytes[at + 8];
     if (outcome > 1) refuse(`entry ${i}: outcome ${outcome}`);
     for (let j = 9; j < ENTRY_SIZE; j++)
       if (bytes[at + j] !== 0) refuse(`entry ${i}: reserved bytes are not zero`);
-    out.push([toHex64(view.getBigUint64(at, true)), outcome === 1]);
+    out.push([txIdOfNumber(view.getBigUint64(at, true)), outcome === 1]);
   }
   return out;
 }
 
-export async function loadTransactionOutcomes(storage: Storage): Promise<[string, boolean][]> {
+export async function loadTransactionOutcomes(storage: Storage): Promise<[TxId, boolean][]> {
   const bytes = await storage.readMeta(TRANSACTION_OUTCOMES_KEY);
   return bytes ? decodeTransactionOutcomes(bytes) : [];
 }

@@ -20,7 +20,7 @@ import type { Transaction, TxId, WriteRequest } from './types.ts';
 import { BATCH_SIZE_MAX } from '../core/layout.ts';
 import { EVENT_TYPES, operationSize } from '../core/batch.ts';
 import { answerCarried, rememberRequests } from './participant.ts';
-import { isRequestId, requestIdBytes } from '../wire/ids.ts';
+import { isRequestId, requestIdBytes, toTxId } from '../wire/ids.ts';
 
 export function submit(state: ReplicaState, request: WriteRequest): void {
   // A refusal answers this submission alone: by the time the host delivers it (after the
@@ -116,7 +116,7 @@ function begin(
 ): void {
   const before = state.store.syncPoint();
   const tx: Transaction = {
-    txid: state.random.id64(),
+    txid: toTxId(state.random.id64()),
     epoch: state.membership.epoch,
     coordinator: state.id,
     participants: state.peersInPool(),

@@ -5,7 +5,8 @@
 /** A node: 16 lowercase hex digits (a 64-bit id, drawn when the node is created). */
 export type NodeId = string;
 /** A transaction: 16 lowercase hex digits (64-bit pseudo-random, as DINAMO's). */
-export type TxId = string;
+export type { TxId } from '../wire/ids.ts';
+import type { TxId } from '../wire/ids.ts';
 
 /** A Sync-Point inside the host: the 64-bit SP and its 16-bit check number (SPVV). Hex only at
  * the JSON edges (peer envelopes, status, console text): core.ts syncPointHex. */

@@ -10,7 +10,7 @@ import type { ClientReply, WriteRequest } from '../protocol/types.ts';
 import type { ServiceBackend } from './backend.ts';
 import { fromHex, toHex } from '../wire/bytes.ts';
 import { secureRandomBytes } from '../wire/random.ts';
-import { isRequestId } from '../wire/ids.ts';
+import { isRequestId, txIdOf } from '../wire/ids.ts';
 
 export { secureRandomBytes };
 
@@ -53,7 +53,7 @@ export class LocalReplication {
     const reply: ClientReply = {
       requestId: write.requestId,
       code: result,
-      txid: toHex(this.randomBytes(8)),
+      txid: txIdOf(this.randomBytes(8)),
     };
     this.remember(reply);
     return reply;

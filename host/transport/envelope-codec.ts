@@ -21,7 +21,7 @@ import type {
   Transaction,
   TxStatus,
 } from '../protocol/types.ts';
-import { ID64_PATTERN, isRequestId } from '../wire/ids.ts';
+import { ID64_PATTERN, isRequestId, isTxId, type TxId } from '../wire/ids.ts';
 import { syncPointHex } from '../core/core.ts';
 import { decodeLiveSyncFrame, encodeLiveSyncFrame, isLiveSyncFrame } from './live-sync-frame.ts';
 
@@ -147,25 +147,25 @@ function parseReplicationBody(value: unknown, type: unknown, read: Read): Messag
       const o = record(value, path, ['type', 'txid', 'yes', 'code']);
       return {
         type,
-        txid: id(o.txid, 'body.txid'),
+        txid: txid(o.txid, 'body.txid'),
         yes: boolean(o.yes, 'body.yes'),
         code: integer(o.code, 'body.code', 0, CODE_MAX),
       };
     }
     case 'decision': {
       const o = record(value, path, ['type', 'txid', 'commit']);
-      return { type, txid: id(o.txid, 'body.txid'), commit: boolean(o.commit, 'body.commit') };
+      return { type, txid: txid(o.txid, 'body.txid'), commit: boolean(o.commit, 'body.commit') };
     }
     case 'ack':
     case 'query': {
       const o = record(value, path, ['type', 'txid']);
-      return { type, txid: id(o.txid, 'body.txid') };
+      return { type, txid: txid(o.txid, 'body.txid') };
     }
     case 'status': {
       const o = record(value, path, ['type', 'txid', 'status']);
       return {
         type,
-        txid: id(o.txid, 'body.txid'),
+        txid: txid(o.txid, 'body.txid'),
         status: oneOf(o.status, 'body.status', TX_STATUSES),
       };
     }
@@ -276,7 +276,7 @@ function parseLiveSyncRequest(value: unknown, type: 'live-sync-request'): Messag
     ...(withStream ? { stream: integer(o.stream, 'body.stream', 0, U16_MAX) } : {}),
   };
   if (!withDecided) return request;
-  return { ...request, decided: list(o.decided, 'body.decided', LIVE_SYNC_DECIDED_MAX, id) };
+  return { ...request, decided: list(o.decided, 'body.decided', LIVE_SYNC_DECIDED_MAX, txid) };
 }
 
 function parseOutcomes(value: unknown): RequestOutcome[] {
@@ -286,7 +286,7 @@ function parseOutcomes(value: unknown): RequestOutcome[] {
     return {
       requestId: r.requestId,
       code: integer(r.code, `${at}.code`, -CODE_MAX, CODE_MAX),
-      txid: id(r.txid, `${at}.txid`),
+      txid: txid(r.txid, `${at}.txid`),
     };
   });
 }
@@ -309,7 +309,7 @@ function parseTransaction(value: unknown, read: Read): Transaction {
     'batch',
   ]);
   return {
-    txid: id(o.txid, 'tx.txid'),
+    txid: txid(o.txid, 'tx.txid'),
     epoch: integer(o.epoch, 'tx.epoch', 0, COUNTER_MAX),
     coordinator: id(o.coordinator, 'tx.coordinator'),
     participants: list(o.participants, 'tx.participants', NODES_MAX, id),
@@ -364,6 +364,11 @@ function record(value: unknown, path: string, keys?: readonly string[]): Record<
 function id(value: unknown, path: string): string {
   if (typeof value !== 'string' || !ID64_PATTERN.test(value))
     fail(`${path}: expected 16 lowercase hex digits`);
+  return value;
+}
+
+function txid(value: unknown, path: string): TxId {
+  if (!isTxId(value)) fail(`${path}: expected 16 lowercase hex digits`);
   return value;
 }
 

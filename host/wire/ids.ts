@@ -3,7 +3,7 @@
 // blobs they are their bytes. The types are branded: a value gets one by passing its check.
 
 import { hexToBytes } from '@noble/hashes/utils.js';
-import { toHex } from './bytes.ts';
+import { toHex, toHex64 } from './bytes.ts';
 
 declare const brand: unique symbol;
 type Branded<Base, Name extends string> = Base & { readonly [brand]: Name };
@@ -50,6 +50,17 @@ export function txIdBytes(id: string, what = 'txid'): Uint8Array {
 export function requestIdOf(bytes: Uint8Array): RequestId {
   if (bytes.length !== REQUEST_ID_SIZE) throw new RangeError('requestId: 16 bytes');
   return toHex(bytes) as RequestId;
+}
+
+/** A transaction id from its text, checked (RangeError if it is not 16 lowercase hex digits). */
+export function toTxId(text: string): TxId {
+  if (!isTxId(text)) throw new RangeError('txid: expected 16 lowercase hex digits');
+  return text;
+}
+
+/** A transaction id from its 64-bit number (as log entries store it). */
+export function txIdOfNumber(value: bigint): TxId {
+  return toTxId(toHex64(value));
 }
 
 export function txIdOf(bytes: Uint8Array): TxId {

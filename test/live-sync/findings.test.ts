@@ -22,6 +22,7 @@ import { writeCheckpoint } from '../../host/log/compaction.ts';
 import { MemoryStorage } from '../../host/storage/memory.ts';
 import { keyedCore } from '../fixtures.ts';
 import { applyObject } from '../pool-writes.ts';
+import { toTxId } from '../../host/wire/ids.ts';
 
 const node = (n: number): NodeAddress => ({
   id: n.toString(16).padStart(16, '0'),
@@ -33,7 +34,7 @@ const joiner = node(0xa1);
 function pendingTx(replica: Replica, txid: string, participants: string[]): void {
   const sp = replica.core.syncPoint();
   const tx: Transaction = {
-    txid,
+    txid: toTxId(txid),
     epoch: 0,
     coordinator: founders[1].id,
     participants,
@@ -62,7 +63,7 @@ function decide(replica: Replica, txid: string, commit: boolean): void {
     digest: status.digest,
     sp: status.sp,
     spvv: status.spvv,
-    body: { type: 'decision', txid, commit },
+    body: { type: 'decision', txid: toTxId(txid), commit },
   });
 }
 

@@ -7,6 +7,7 @@ import { JoinerSession } from '../../host/protocol/live-sync/donor.ts';
 import { REQUEST_OUTCOMES_MAX } from '../../host/protocol/state.ts';
 import type { Envelope, LiveSyncBody } from '../../host/protocol/types.ts';
 import { keyedCore } from '../fixtures.ts';
+import { toTxId } from '../../host/wire/ids.ts';
 
 const DONOR = { id: '00000000000000d0', address: '10.0.0.1:7001' };
 const SELF = '00000000000000a1';
@@ -122,7 +123,7 @@ describe('joiner session', () => {
     const outcomes = Array.from({ length: total }, (_, i) => ({
       requestId: i.toString(16).padStart(32, '0'),
       code: 0,
-      txid: '0000000000000002',
+      txid: toTxId('0000000000000002'),
     }));
     for (let at = 0; at < total; at += 4096)
       session.receive(

@@ -19,12 +19,13 @@ import { MemoryTransport } from '../../host/transport/memory.ts';
 import { Random } from '../../host/protocol/random.ts';
 import { keyedCore, TEST_SVMK, codeOf } from '../fixtures.ts';
 import { drive, objectWrites, startPool } from '../pool-writes.ts';
+import { toTxId, type TxId } from '../../host/wire/ids.ts';
 
 const write = objectWrites(57);
 
-const SAMPLE: [string, { code: number; txid: string }][] = [
-  ['00112233445566778899aabbccddeeff', { code: 0, txid: '0123456789abcdef' }],
-  ['ffeeddccbbaa99887766554433221100', { code: 5022, txid: 'fedcba9876543210' }],
+const SAMPLE: [string, { code: number; txid: TxId }][] = [
+  ['00112233445566778899aabbccddeeff', { code: 0, txid: toTxId('0123456789abcdef') }],
+  ['ffeeddccbbaa99887766554433221100', { code: 5022, txid: toTxId('fedcba9876543210') }],
 ];
 
 describe('request outcomes blob', () => {

@@ -13,6 +13,7 @@ import { Random } from '../../host/protocol/random.ts';
 import type { Transaction } from '../../host/protocol/types.ts';
 import { MemoryStorage } from '../../host/storage/memory.ts';
 import { keyedCore } from '../fixtures.ts';
+import { toTxId } from '../../host/wire/ids.ts';
 
 const SAMPLE: [string, boolean][] = [
   ['0123456789abcdef', true],
@@ -77,7 +78,7 @@ it('a node remembers its no-vote after compaction dropped the ABORT entry and it
     // a PREPARE that does not name this node.
     const { digest, sp, spvv } = runtime.replica.status();
     const tx: Transaction = {
-      txid,
+      txid: toTxId(txid),
       epoch: 0,
       coordinator: stranger,
       participants: [],
@@ -112,5 +113,5 @@ it('a node remembers its no-vote after compaction dropped the ABORT entry and it
   // The ABORT of `refused` is no longer in the log: only the blob keeps it.
   const again = await open();
   expect(again.recovered.outcomes.has(BigInt(`0x${refused}`))).toBe(false);
-  expect(again.replica.outcomes.get(refused)).toBe(false);
+  expect(again.replica.outcomes.get(toTxId(refused))).toBe(false);
 });

@@ -19,6 +19,7 @@ import type {
   NodeAddress,
   TxStateName,
 } from '../../host/protocol/types.ts';
+import { toTxId } from '../../host/wire/ids.ts';
 
 /** A key store that only counts the batches it applied: its SP is that count. */
 class CountingStore implements KeyStore {
@@ -136,7 +137,7 @@ describe('assertions', () => {
       membership: new Membership(nodes),
     });
   const tx = {
-    txid: '00000000000000f1',
+    txid: toTxId('00000000000000f1'),
     epoch: 0,
     coordinator: nodes[1].id,
     participants: [nodes[0].id],

@@ -16,6 +16,7 @@ import {
   PEER_MESSAGE_SIZE_MAX,
   TEXT_LENGTH_MAX,
 } from '../../host/transport/envelope-codec.ts';
+import { toTxId } from '../../host/wire/ids.ts';
 
 const FRAME_TOO_LARGE = 38601;
 const FRAME_MALFORMED = 38602;
@@ -26,6 +27,7 @@ const FREE_TEXT = new Set(['digest', 'sourceUser', 'target', 'address', 'nonce']
 const hexId = fc
   .bigInt({ min: 0n, max: (1n << 64n) - 1n })
   .map((n) => n.toString(16).padStart(16, '0'));
+const txId = hexId.map(toTxId);
 /** Any code points, lone surrogates included: JSON must carry them faithfully. */
 const text = fc.string({ maxLength: 40, unit: 'binary' });
 const counter = fc.nat({ max: Number.MAX_SAFE_INTEGER });
@@ -34,7 +36,7 @@ const syncPoint = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
 const nodeAddress: fc.Arbitrary<NodeAddress> = fc.record({ id: hexId, address: text });
 
 const transaction: fc.Arbitrary<Transaction> = fc.record({
-  txid: hexId,
+  txid: txId,
   epoch: counter,
   coordinator: hexId,
   participants: fc.array(hexId, { maxLength: NODES_MAX }),
@@ -54,15 +56,15 @@ const body: fc.Arbitrary<MessageBody> = fc.oneof(
   transaction.map((tx) => ({ type: 'prepare' as const, tx })),
   fc.record({
     type: fc.constant('vote' as const),
-    txid: hexId,
+    txid: txId,
     yes: fc.boolean(),
     code: fc.nat({ max: 0x7fffffff }),
   }),
-  fc.record({ type: fc.constant('decision' as const), txid: hexId, commit: fc.boolean() }),
-  fc.record({ type: fc.constantFrom('ack' as const, 'query' as const), txid: hexId }),
+  fc.record({ type: fc.constant('decision' as const), txid: txId, commit: fc.boolean() }),
+  fc.record({ type: fc.constantFrom('ack' as const, 'query' as const), txid: txId }),
   fc.record({
     type: fc.constant('status' as const),
-    txid: hexId,
+    txid: txId,
     status: fc.constantFrom(
       'committed' as const,
       'aborted' as const,
@@ -89,7 +91,7 @@ const body: fc.Arbitrary<MessageBody> = fc.oneof(
       domain: text,
       version: fc.constant('0.1.0'),
       mode: fc.constant('normal'),
-      decided: fc.array(hexId, { maxLength: 4 }),
+      decided: fc.array(txId, { maxLength: 4 }),
     },
     { requiredKeys: ['type', 'session', 'address', 'domain', 'version', 'mode'] },
   ),
@@ -140,7 +142,7 @@ const body: fc.Arbitrary<MessageBody> = fc.oneof(
       fc.record({
         requestId: fc.tuple(hexId, hexId).map(([a, b]) => a + b),
         code: fc.integer({ min: -0x7fffffff, max: 0x7fffffff }),
-        txid: hexId,
+        txid: txId,
       }),
       { maxLength: 5 },
     ),
@@ -168,7 +170,7 @@ function sampleEnvelope(batch = Uint8Array.of(1, 2, 3)): Envelope {
     body: {
       type: 'prepare',
       tx: {
-        txid: '00000000000000ff',
+        txid: toTxId('00000000000000ff'),
         epoch: 3,
         coordinator: '0000000000000001',
         participants: ['0000000000000002'],

@@ -22,6 +22,7 @@ import {
   type NodeServerOptions,
 } from '../../host/transport/ws.node.ts';
 import { until, openWebSocket } from '../sockets.ts';
+import { toTxId } from '../../host/wire/ids.ts';
 
 const A = '00000000000000a1';
 const B = '00000000000000b2';
@@ -68,13 +69,13 @@ function envelope(from: string, to: string, n: number, batch?: Uint8Array): Enve
     spvv: 0,
   };
   if (batch === undefined)
-    return { ...base, body: { type: 'ack', txid: n.toString(16).padStart(16, '0') } };
+    return { ...base, body: { type: 'ack', txid: toTxId(n.toString(16).padStart(16, '0')) } };
   return {
     ...base,
     body: {
       type: 'prepare',
       tx: {
-        txid: '0000000000000001',
+        txid: toTxId('0000000000000001'),
         epoch: n,
         coordinator: from,
         participants: [to],
