@@ -92,16 +92,6 @@ function filledCore(keys: number): Core {
   return core;
 }
 
-function* exportPieces(core: Core): Generator<Uint8Array> {
-  const reader = core.exportSnapshot();
-  try {
-    yield reader.header;
-    for (let piece = reader.next(); piece; piece = reader.next()) yield piece;
-  } finally {
-    reader.close();
-  }
-}
-
 const input = (snapshot: Iterable<Uint8Array>) => ({
   poolId: 1n,
   domain: 'bench',
@@ -127,7 +117,7 @@ async function child(format: Format, phase: Phase, keys: number, file: string): 
     try {
       const chunks =
         format === 'v2'
-          ? encodeBackupStream(input(exportPieces(core)), TEST_SVMK)
+          ? encodeBackupStream(input(core.snapshotPieces()), TEST_SVMK)
           : [encodeBackup(input(core.snapshotChunks()), TEST_SVMK)];
       for (const chunk of chunks) {
         sample();

@@ -19,7 +19,14 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { CODE, HsmError } from '../core/codes.ts';
 import { constantTimeEqual } from '../wire/bytes.ts';
 import { ByteQueue } from './byte-queue.ts';
-import { BACKUP_DOMAIN_MAX, BACKUP_MAGIC, BACKUP_SALT_SIZE, backupKey } from './format.ts';
+import {
+  BACKUP_DOMAIN_MAX,
+  BACKUP_MAGIC,
+  BACKUP_SALT_SIZE,
+  backupKey,
+  type BackupInput,
+  type BackupSummary,
+} from './format.ts';
 
 export const BACKUP_VERSION_2 = 2;
 export const BACKUP_V2_FIXED_HEADER_SIZE = 96;
@@ -37,31 +44,13 @@ const AEAD_CHACHA20_POLY1305 = 1;
 const FINAL_BIT = 0x8000_0000;
 const SNAPSHOT_HEADER_SIZE = 32;
 
-export interface BackupHeaderV2 {
+export interface BackupHeaderV2 extends BackupSummary {
   readonly version: 2;
-  readonly poolId: bigint;
-  readonly domain: string;
-  /** Unix milliseconds. */
-  readonly createdMs: number;
-  readonly recordCount: bigint;
-  readonly sp: bigint;
-  readonly spvv: number;
   readonly chunkSize: number;
   readonly salt: Uint8Array;
   readonly keyCheck: Uint8Array;
   /** The encoded header (the start of every chunk's associated data). */
   readonly bytes: Uint8Array;
-}
-
-export interface BackupStreamInput {
-  readonly poolId: bigint;
-  readonly domain: string;
-  readonly createdMs: number;
-  /** The snapshot: its 32-byte header, then pieces of whole frames of at most chunkSize bytes. */
-  readonly snapshot: Iterable<Uint8Array>;
-  readonly chunkSize?: number;
-  /** Random bytes (the salt); defaults to crypto.getRandomValues. */
-  readonly randomBytes?: (length: number) => Uint8Array;
 }
 
 /** One sealed chunk as framed in the file. */
@@ -110,7 +99,7 @@ function checkChunkSize(chunkSize: number): void {
 }
 
 function encodeHeader(
-  input: BackupStreamInput,
+  input: BackupInput,
   snapshotHeader: Uint8Array,
   chunkSize: number,
   salt: Uint8Array,
@@ -165,10 +154,7 @@ function sealChunk(
  * The backup file as a stream: the header, then one sealed chunk per snapshot piece, pulled
  * from `input.snapshot` one ahead (to know which is final). Holds at most two pieces.
  */
-export function* encodeBackupStream(
-  input: BackupStreamInput,
-  svmk: Uint8Array,
-): Generator<Uint8Array> {
+export function* encodeBackupStream(input: BackupInput, svmk: Uint8Array): Generator<Uint8Array> {
   const chunkSize = input.chunkSize ?? BACKUP_V2_CHUNK_SIZE;
   checkChunkSize(chunkSize);
   const salt = (input.randomBytes ?? defaultRandom)(BACKUP_SALT_SIZE);

@@ -35,7 +35,8 @@ export const BACKUP_CHUNK_SIZE_MAX = 16 << 20;
 /** The snapshot header's size and offsets (docs/FORMATS.md "Snapshots"). */
 const SNAPSHOT_HEADER_SIZE = 32;
 
-export interface BackupHeader {
+/** What the headers of both versions say. */
+export interface BackupSummary {
   readonly version: number;
   readonly poolId: bigint;
   readonly domain: string;
@@ -44,6 +45,9 @@ export interface BackupHeader {
   readonly recordCount: bigint;
   readonly sp: bigint;
   readonly spvv: number;
+}
+
+export interface BackupHeader extends BackupSummary {
   readonly chunkSize: number;
   readonly snapshotLength: number;
   readonly salt: Uint8Array;
@@ -55,7 +59,8 @@ export interface BackupInput {
   readonly poolId: bigint;
   readonly domain: string;
   readonly createdMs: number;
-  /** The snapshot stream: header then chunks, cut anywhere. */
+  /** The snapshot stream: header then chunks, cut anywhere (version 2: pieces of whole frames
+   * of at most chunkSize bytes, as Core.snapshotChunks gives them). */
   readonly snapshot: Iterable<Uint8Array>;
   readonly chunkSize?: number;
   /** Random bytes (the salt); defaults to crypto.getRandomValues. */

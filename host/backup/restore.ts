@@ -120,17 +120,6 @@ async function importPieces(core: Core, pieces: AsyncGenerator<Uint8Array>): Pro
   }
 }
 
-/** The store's snapshot, exported a piece at a time as the storage writes it. */
-function* exportPieces(core: Core): Generator<Uint8Array> {
-  const reader = core.exportSnapshot();
-  try {
-    yield reader.header;
-    for (let piece = reader.next(); piece; piece = reader.next()) yield piece;
-  } finally {
-    reader.close();
-  }
-}
-
 /** Storage that refuses nothing and changes nothing (recovery of the old state, read only). */
 function readOnly(storage: Storage): Storage {
   const refuse = (): Promise<void> => Promise.resolve();
@@ -194,7 +183,7 @@ export async function restoreBackup(
   const epoch = previous?.epoch ?? 0n;
   const existing = await storage.listSnapshots();
   const snapshotName = snapshotNameFor(header, existing);
-  await storage.writeSnapshot(snapshotName, exportPieces(core));
+  await storage.writeSnapshot(snapshotName, core.snapshotPieces());
   const encoder = new LogEncoder(core, target.poolId, LOG_START, epoch);
   const entry = encoder.encode({
     type: 'checkpoint',

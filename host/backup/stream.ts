@@ -14,6 +14,7 @@ import {
   decodeBackup,
   readBackupHeader,
   verifyBackupChecksum,
+  type BackupSummary,
 } from './format.ts';
 import {
   BACKUP_V2_FIXED_HEADER_SIZE,
@@ -26,16 +27,7 @@ import {
   type BackupHeaderV2,
 } from './format-v2.ts';
 
-/** What both versions' headers say. */
-export interface BackupSummary {
-  readonly version: number;
-  readonly poolId: bigint;
-  readonly domain: string;
-  readonly createdMs: number;
-  readonly recordCount: bigint;
-  readonly sp: bigint;
-  readonly spvv: number;
-}
+export type { BackupSummary } from './format.ts';
 
 export type BackupSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 

@@ -411,16 +411,21 @@ export class Core {
     };
   }
 
-  /** All of a snapshot at once: header followed by every chunk. */
-  snapshotChunks(chunkSize?: number): Uint8Array[] {
+  /** A snapshot a piece at a time as the caller pulls it: header, then every chunk (the
+   * export is closed when the caller stops, early or not). */
+  *snapshotPieces(chunkSize?: number): Generator<Uint8Array> {
     const reader = this.exportSnapshot(chunkSize);
     try {
-      const chunks = [reader.header];
-      for (let chunk = reader.next(); chunk; chunk = reader.next()) chunks.push(chunk);
-      return chunks;
+      yield reader.header;
+      for (let chunk = reader.next(); chunk; chunk = reader.next()) yield chunk;
     } finally {
       reader.close();
     }
+  }
+
+  /** All of a snapshot at once: header followed by every chunk. */
+  snapshotChunks(chunkSize?: number): Uint8Array[] {
+    return [...this.snapshotPieces(chunkSize)];
   }
 
   importBegin(header: Uint8Array): void {
