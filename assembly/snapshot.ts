@@ -10,6 +10,7 @@ import { decodeRecord, isTemporaryObject } from './codec';
 import { RECORD_SIZE_MAX } from './limits';
 import { accHi, accLo, fold, recordCount, spValue, spvvValue } from './syncpoint';
 import { allocateRecord, clearStore, compareRecords, frozen, insertBlock, releaseRecord, setFrozen, slotRecord, tableSlots } from './keystore';
+import { sortByName } from './name-sort';
 
 export const SNAPSHOT_MAGIC: u32 = 0x53505348; // "HSPS"
 export const SNAPSHOT_VERSION: u16 = 1;
@@ -29,33 +30,6 @@ let expectedSp: u64 = 0;
 let expectedSpvv: u32 = 0;
 let previous: usize = 0;
 
-/** Bottom-up merge sort of `n` u32 record pointers in `view` by (kind, name). */
-function sortView(n: u32): void {
-  if (n < 2) return;
-  const scratch = heap.alloc(<usize>n << 2);
-  let src = view;
-  let dst = scratch;
-  for (let width: u32 = 1; width < n; width <<= 1) {
-    for (let lo: u32 = 0; lo < n; lo += width << 1) {
-      const mid = min(lo + width, n);
-      const hi = min(lo + (width << 1), n);
-      let i = lo, j = mid, k = lo;
-      while (i < mid && j < hi) {
-        const a = load<u32>(src + (<usize>i << 2));
-        const b = load<u32>(src + (<usize>j << 2));
-        if (compareRecords(a, b) <= 0) { store<u32>(dst + (<usize>k << 2), a); i++; }
-        else { store<u32>(dst + (<usize>k << 2), b); j++; }
-        k++;
-      }
-      while (i < mid) { store<u32>(dst + (<usize>k << 2), load<u32>(src + (<usize>i << 2))); i++; k++; }
-      while (j < hi) { store<u32>(dst + (<usize>k << 2), load<u32>(src + (<usize>j << 2))); j++; k++; }
-    }
-    const t = src; src = dst; dst = t;
-  }
-  if (src != view) memory.copy(view, src, <usize>n << 2);
-  heap.free(scratch);
-}
-
 /** Freezes a view of the store and writes the header to `out`. Returns the header size or minus a code. */
 export function exportBegin(out: usize): i32 {
   if (frozen || importing) return -rc.SNAPSHOT_STATE;
@@ -67,7 +41,7 @@ export function exportBegin(out: usize): i32 {
     const record = slotRecord(s);
     if (record != 0) { store<u32>(view + (<usize>n << 2), <u32>record); n++; }
   }
-  sortView(n);
+  sortByName(view, n);
   viewNext = 0;
   setFrozen(true);
   fold(accLo, accHi, recordCount);
