@@ -1,18 +1,21 @@
 // One live-sync measurement for bench:live-sync: an in-process pool of 3 appliances (memory
-// storage, the memory transport with the real secure channel) loaded with `keys` keys through
+// storage, the memory transport with the real secure channel, sealed by node:crypto as real
+// nodes in Node seal) loaded with `keys` keys through
 // the pool (group commit, never written into the stores directly), a writer committing on a
 // member that is not the donor, and a new node joining by live-sync meanwhile. Then, in the
 // same run, the offline route over the same state: a backup of the donor restored into an
-// empty core (the project's encodeBackup / importBackup).
+// empty core (backup format v2: encodeBackupStream / importBackupStream).
 
 import { InProcessPool } from '../../host/testing/in-process-pool.ts';
 import { joinInProcess } from '../../host/testing/live-sync-pool.ts';
 import { keyedCore, sampleObject, TEST_SVMK } from '../../test/fixtures.ts';
 import { Random } from '../../host/protocol/random.ts';
-import { encodeBackup } from '../../host/backup/format.ts';
-import { importBackup } from '../../host/backup/restore.ts';
+import { encodeBackupStream } from '../../host/backup/format-v2.ts';
+import { importBackupStream } from '../../host/backup/restore.ts';
+import { joinBytes } from '../../host/wire/bytes.ts';
 import { CODE } from '../../host/core/codes.ts';
 import type { Profiler } from './profile.ts';
+import { NODE_CHACHA } from '../../host/wire/crypto-engine.node.ts';
 
 const codec = keyedCore();
 const ids = new Random(2024);
@@ -76,21 +79,24 @@ function startWriter(pool: InProcessPool) {
   return { acknowledged, codes, stop };
 }
 
-/** Backup of the donor's state and its restore into an empty core, timed. */
-function backupAndRestore(pool: InProcessPool) {
+/** Backup of the donor's state (format v2, as `hsmpool backup` writes) and its restore into an
+ * empty core, timed; in memory, no disk, like the live-sync beside it. */
+async function backupAndRestore(pool: InProcessPool) {
   const donor = pool.appliances[0];
   const start = performance.now();
-  const backup = encodeBackup(
-    {
-      poolId: donor.poolId,
-      domain: donor.info().domain,
-      createdMs: Date.now(),
-      snapshot: donor.core.snapshotChunks(),
-    },
-    TEST_SVMK,
-  );
+  const backup = joinBytes([
+    ...encodeBackupStream(
+      {
+        poolId: donor.poolId,
+        domain: donor.info().domain,
+        createdMs: Date.now(),
+        snapshot: donor.core.snapshotPieces(),
+      },
+      TEST_SVMK,
+    ),
+  ]);
   const backupSeconds = since(start);
-  const restored = importBackup(keyedCore(), backup, TEST_SVMK);
+  const restored = await importBackupStream(keyedCore(), backup, TEST_SVMK);
   const seconds = since(start);
   return {
     seconds: round(seconds),
@@ -108,6 +114,7 @@ export async function liveSyncRun(keys: number, profiler?: () => Promise<Profile
     svmk: TEST_SVMK,
     newCore: () => keyedCore(),
     seed: 17,
+    aead: NODE_CHACHA, // as real nodes in Node (transport/ws.node.ts)
   });
   await pool.run(5);
   const loadStart = performance.now();
@@ -132,7 +139,7 @@ export async function liveSyncRun(keys: number, profiler?: () => Promise<Profile
   await writer.stop();
   const after = await drive(pool, pool.appliances[0].write(write('after-join')));
   await pool.run(30);
-  const offline = backupAndRestore(pool);
+  const offline = await backupAndRestore(pool);
 
   const sps = pool.appliances.map((appliance) => appliance.info().syncPoint.hex);
   const names = new Set(

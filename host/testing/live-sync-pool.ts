@@ -52,6 +52,7 @@ export function joinInProcess(
     address: node.address,
     svmk,
     randomBytes: (n) => random.bytes(n),
+    aead: pool.options.aead,
   });
   const newCore = options.newCore ?? pool.options.newCore;
   const donor = options.donor ?? {

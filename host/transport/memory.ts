@@ -7,6 +7,7 @@
 
 import { CODE, HsmError } from '../core/codes.ts';
 import type { NodeId } from '../protocol/types.ts';
+import type { ChaChaAead } from '../wire/crypto-engine.ts';
 import type { LinkClock, PeerLinkLimits } from './peer-link-limits.ts';
 import { PeerLinkTransport } from './peer-link.ts';
 import { CLOSE_CODES, type FramedSocket } from './transport.ts';
@@ -140,6 +141,8 @@ export interface MemoryTransportOptions {
   readonly random?: () => number;
   readonly clock?: LinkClock;
   readonly limits?: Partial<PeerLinkLimits>;
+  /** The frame AEAD (default noble's; Node may pass NODE_CHACHA, as ws.node.ts does). */
+  readonly aead?: ChaChaAead;
 }
 
 /** A PeerTransport whose connections run through a MemoryHub. */
