@@ -156,6 +156,9 @@ export interface Joined extends JoinResult {
   readonly poolIdValue: bigint;
   /** The member the image came from. */
   readonly donor: NodeAddress;
+  /** The core that received the image: the node opens on it (recovery does not import the
+   * checkpoint it wrote again). */
+  readonly core: Core;
 }
 
 /**
@@ -249,5 +252,5 @@ export async function liveSyncJoin(options: JoinOptions): Promise<Joined> {
   // Nothing was written so far: a failure above left this node's storage as it was.
   await options.beforeOverwrite?.(result);
   const poolIdValue = await writeJoinImage(options.core, options.storage, result);
-  return { ...result, poolIdValue, donor };
+  return { ...result, poolIdValue, donor, core: options.core };
 }

@@ -440,6 +440,7 @@ export class NodeHost {
       transport,
       joined?.membership,
       this.discoveryStatus,
+      joined?.core,
     );
     if (joined) rememberOutcomes(this.current, joined);
     this.identityValue = identity;
@@ -456,6 +457,7 @@ function openAppliance(
   transport: PeerTransport,
   membership: MembershipEvents | undefined,
   discovery: () => DiscoveryInfo | undefined,
+  core?: Core,
 ): Promise<Appliance> {
   return Appliance.open({
     discovery,
@@ -466,7 +468,7 @@ function openAppliance(
     founders: identity.founders,
     membership,
     storage: options.storage,
-    core: options.newCore(),
+    core: core ?? options.newCore(),
     random: options.random.fork(),
     transport,
     groupCommit: options.groupCommit,

@@ -116,6 +116,7 @@ export class Joins {
       },
       members,
       result.requestOutcomes,
+      core,
     );
   }
 }

@@ -177,7 +177,8 @@ export class World {
   /** Restarts a node from its storage: real recovery (scan, torn tail cut, replay). A joined
    * node is opened the first time with the membership from DONE (as joinInProcess does) and
    * later with the founders only (as the CLI restarts it): its checkpoint and log name it. */
-  private async start(node: SimNode, membership?: MembershipEvents): Promise<void> {
+  /** Opens `node` from its storage; a joiner passes the core that received the image. */
+  private async start(node: SimNode, membership?: MembershipEvents, core?: Core): Promise<void> {
     // Recovery's calls complete at once (the node is not up yet); every later call after a
     // seeded delay, delivered by the storage clock.
     let opening = true;
@@ -192,7 +193,7 @@ export class World {
       founders: this.founders,
       storage: io,
       checkpointBytes: this.params.checkpointBytes,
-      core: this.newCore(),
+      core: core ?? this.newCore(),
       random: this.random.fork(),
       groupCommit: this.params.groupCommit,
       membership,
@@ -387,10 +388,11 @@ export class World {
     joined: Pick<SimNode, 'id' | 'storage' | 'inherited' | 'joinedAtSp'>,
     membership: MembershipEvents,
     outcomes: readonly RequestOutcome[],
+    core: Core,
   ): Promise<void> {
     const node = newSimNode({ ...joined, logBase: 1 });
     this.nodes.push(node);
-    await this.start(node, membership);
+    await this.start(node, membership, core);
     for (const outcome of outcomes)
       node.replica!.rememberRequest(outcome.requestId, { code: outcome.code, txid: outcome.txid });
     this.log(

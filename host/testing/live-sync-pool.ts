@@ -89,7 +89,7 @@ export function joinInProcess(
       founders: joined.membership.founders,
       membership: joined.membership,
       storage,
-      core: newCore(),
+      core: joined.core,
       random: random.fork(),
       transport,
       groupCommit: pool.options.groupCommit,

@@ -332,6 +332,35 @@ describe('refusals', () => {
     await expectCode(recover(core, new MemoryStorage(), { poolId: POOL }), 38207);
   });
 
+  it("a core already holding the last checkpoint's state is used as loaded; any other state is refused", async () => {
+    const model = await history(21, 30);
+    await model.checkpoint();
+    const atCheckpoint = keyedCore();
+    atCheckpoint.importSnapshot(model.core.snapshotChunks());
+    const other = keyedCore();
+    other.importSnapshot(model.core.snapshotChunks());
+    await model.prepare();
+    await model.commit();
+    // The snapshot is not read again: a damaged copy does not matter to a core that holds it.
+    const [name] = await model.storage.listSnapshots();
+    const bytes = (await model.storage.readSnapshot(name))!;
+    bytes[bytes.length - 3] ^= 0x10;
+    await model.storage.writeSnapshot(name, [bytes]);
+    const state = await recover(atCheckpoint, model.storage, { poolId: POOL, founders: FOUNDERS });
+    expect(recoveredView(state)).toEqual(model.states.at(-1));
+    other.apply(
+      encodeBatch([
+        {
+          event: 'CREATE_USR',
+          operations: [{ op: 'insert', record: other.encode(sampleUser('zz')) }],
+        },
+      ]),
+    );
+    const log = await model.storage.readLog();
+    await expectCode(recover(other, model.storage, { poolId: POOL, founders: FOUNDERS }), 38207);
+    expect(await model.storage.readLog()).toEqual(log);
+  });
+
   const mismatches: [string, (core: Core, encoder: LogEncoder) => Uint8Array[]][] = [
     [
       'a COMMIT whose SP after differs',
