@@ -149,7 +149,6 @@ export class NodeHost {
       discovery && { ...discovery.status(), autoLiveSync: host?.autoLiveSync ?? false };
     const transport = options.transportFor(identity.id);
     const appliance = await openAppliance(options, identity, transport, joined?.membership, status);
-    if (joined) rememberOutcomes(appliance, joined);
     host = new NodeHost(options, identity, appliance, transport, discovery);
     host.discoveryStatus = status;
     return host;
@@ -442,7 +441,6 @@ export class NodeHost {
       this.discoveryStatus,
       joined?.core,
     );
-    if (joined) rememberOutcomes(this.current, joined);
     this.identityValue = identity;
   }
 
@@ -477,13 +475,4 @@ function openAppliance(
     log: options.log,
     observer: options.observer,
   });
-}
-
-/** A client retrying a write on this node gets the answer the pool gave it (docs/CLIENT.md). */
-function rememberOutcomes(appliance: Appliance, joined: Joined): void {
-  for (const outcome of joined.requestOutcomes)
-    appliance.runtime.replica.rememberRequest(outcome.requestId, {
-      code: outcome.code,
-      txid: outcome.txid,
-    });
 }

@@ -115,7 +115,6 @@ export class Joins {
         joinedAtSp: result.syncPoint.sp,
       },
       members,
-      result.requestOutcomes,
       core,
     );
   }

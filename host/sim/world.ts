@@ -20,7 +20,6 @@ import type {
   MembershipEvents,
   NodeAddress,
   NodeId,
-  RequestOutcome,
 } from '../protocol/types.ts';
 import { toHex64 } from '../wire/bytes.ts';
 import { parseEntry, scanLog } from '../core/txlog.ts';
@@ -383,18 +382,16 @@ export class World {
       this.doneHistories.set(session.session, historyOf(node, node.replica!.persisting));
   }
 
-  /** A joiner completed: it becomes a node of the world, opened from the checkpoint it wrote. */
+  /** A joiner completed: it becomes a node of the world, opened from the image it wrote (the
+   * received write outcomes included: a retry on it gets the pool's answer). */
   async addJoined(
     joined: Pick<SimNode, 'id' | 'storage' | 'inherited' | 'joinedAtSp'>,
     membership: MembershipEvents,
-    outcomes: readonly RequestOutcome[],
     core: Core,
   ): Promise<void> {
     const node = newSimNode({ ...joined, logBase: 1 });
     this.nodes.push(node);
     await this.start(node, membership, core);
-    for (const outcome of outcomes)
-      node.replica!.rememberRequest(outcome.requestId, { code: outcome.code, txid: outcome.txid });
     this.log(
       `${node.id.slice(-2)} joined at epoch ${node.replica!.membership.epoch}, SP ${syncPointHex(joined.joinedAtSp!).slice(0, 8)}`,
     );

@@ -95,11 +95,6 @@ export function joinInProcess(
       groupCommit: pool.options.groupCommit,
       checkpointBytes: pool.options.checkpointBytes,
     });
-    for (const outcome of joined.requestOutcomes)
-      appliance.runtime.replica.rememberRequest(outcome.requestId, {
-        code: outcome.code,
-        txid: outcome.txid,
-      });
     pool.appliances.push(appliance);
     pool.storages.push(storage);
     return { appliance, joined };
