@@ -81,39 +81,86 @@ export function judge(
   nodes: readonly NodeState[],
   fixtures: ReadonlySet<string> = new Set(),
 ): Verdict {
-  const byName = new Map(writes.map((write) => [write.name, write]));
-  const holders = (name: string): number[] =>
-    nodes.filter((node) => node.names.has(name)).map((node) => node.node);
+  const tally = judgeWrites(writes, nodes);
+  const phantoms = judgeNames(writes, nodes, fixtures, tally.split);
+  const first = nodes[0];
+  return {
+    writes: writes.length,
+    acknowledged: tally.acknowledged,
+    notCommitted: tally.notCommitted,
+    unknown: tally.unknown,
+    unclassifiedCodes: [...tally.unclassified].sort((a, b) => a - b),
+    unknownResolved: tally.unknownResolved,
+    outcomeStates: tally.outcomeStates,
+    lost: tally.lost,
+    falseNotCommitted: tally.falseNotCommitted,
+    phantoms,
+    split: tally.split,
+    spEqual:
+      first !== undefined &&
+      nodes.every(
+        (node) =>
+          node.sp === first.sp && node.spvv === first.spvv && node.records === first.records,
+      ),
+    pendingLeft: nodes.reduce((sum, node) => sum + node.pending, 0),
+    codes: tally.codes,
+  };
+}
+
+/** The node numbers holding `name`. */
+function holders(nodes: readonly NodeState[], name: string): number[] {
+  return nodes.filter((node) => node.names.has(name)).map((node) => node.node);
+}
+
+/** What the write records add up to, held against the nodes' contents. */
+interface WriteTally {
+  acknowledged: number;
+  notCommitted: number;
+  unknown: number;
+  readonly unclassified: Set<number>;
+  readonly unknownResolved: Verdict['unknownResolved'];
+  readonly outcomeStates: Record<string, number>;
+  readonly lost: Verdict['lost'];
+  readonly falseNotCommitted: Verdict['falseNotCommitted'];
+  readonly split: Verdict['split'];
+  readonly codes: Record<string, number>;
+}
+
+/** Each write by the class of its answer: where is it, and is that where the answer says? */
+function judgeWrites(writes: readonly WriteRecord[], nodes: readonly NodeState[]): WriteTally {
   const everyNode = nodes.map((node) => node.node);
   const missing = (on: number[]): number[] => everyNode.filter((node) => !on.includes(node));
-  const codes: Record<string, number> = {};
-  const unclassified = new Set<number>();
-  let acknowledged = 0;
-  let notCommitted = 0;
-  let unknown = 0;
-  const unknownResolved = { committed: 0, notCommitted: 0, byOutcome: 0 };
-  const outcomeStates: Record<string, number> = {};
-  const lost: Verdict['lost'] = [];
-  const falseNotCommitted: Verdict['falseNotCommitted'] = [];
-  const split: Verdict['split'] = [];
+  const tally: WriteTally = {
+    acknowledged: 0,
+    notCommitted: 0,
+    unknown: 0,
+    unclassified: new Set(),
+    unknownResolved: { committed: 0, notCommitted: 0, byOutcome: 0 },
+    outcomeStates: {},
+    lost: [],
+    falseNotCommitted: [],
+    split: [],
+    codes: {},
+  };
+  const { codes, outcomeStates, lost, falseNotCommitted, split, unknownResolved } = tally;
   for (const write of writes) {
     const code = write.code ?? 1004;
     codes[code] = (codes[code] ?? 0) + 1;
     const { class: kind, listed } = classify(code);
     if (write.resolvedState !== undefined)
       outcomeStates[write.resolvedState] = (outcomeStates[write.resolvedState] ?? 0) + 1;
-    if (!listed) unclassified.add(code);
-    const on = holders(write.name);
+    if (!listed) tally.unclassified.add(code);
+    const on = holders(nodes, write.name);
     if (on.length > 0 && on.length < nodes.length) split.push({ name: write.name, on });
     if (kind === 'acknowledged') {
-      acknowledged++;
+      tally.acknowledged++;
       if (on.length < nodes.length)
         lost.push({ name: write.name, cycle: write.cycle, missingOn: missing(on) });
     } else if (kind === 'not-committed') {
-      notCommitted++;
+      tally.notCommitted++;
       if (on.length > 0) falseNotCommitted.push({ name: write.name, cycle: write.cycle, code, on });
     } else {
-      unknown++;
+      tally.unknown++;
       if (write.resolvedCode !== undefined) unknownResolved.byOutcome++;
       const committed =
         write.resolvedCode !== undefined ? write.resolvedCode === 0 : on.length === nodes.length;
@@ -126,38 +173,31 @@ export function judge(
         falseNotCommitted.push({ name: write.name, cycle: write.cycle, code, on });
     }
   }
+  return tally;
+}
+
+/**
+ * Every name some node holds, from the other side: the phantoms (no write named it, no
+ * fixture), returned; a fixture on some nodes only is added to `split`.
+ */
+function judgeNames(
+  writes: readonly WriteRecord[],
+  nodes: readonly NodeState[],
+  fixtures: ReadonlySet<string>,
+  split: Verdict['split'],
+): Verdict['phantoms'] {
+  const written = new Set(writes.map((write) => write.name));
   const phantoms: Verdict['phantoms'] = [];
   const seen = new Set<string>();
   for (const node of nodes)
     for (const name of node.names) {
       if (seen.has(name)) continue;
       seen.add(name);
-      const on = holders(name);
-      if (!byName.has(name) && !fixtures.has(name)) phantoms.push({ name, on });
+      const on = holders(nodes, name);
+      if (!written.has(name) && !fixtures.has(name)) phantoms.push({ name, on });
       else if (fixtures.has(name) && on.length < nodes.length) split.push({ name, on });
     }
-  const first = nodes[0];
-  return {
-    writes: writes.length,
-    acknowledged,
-    notCommitted,
-    unknown,
-    unclassifiedCodes: [...unclassified].sort((a, b) => a - b),
-    unknownResolved,
-    outcomeStates,
-    lost,
-    falseNotCommitted,
-    phantoms,
-    split,
-    spEqual:
-      first !== undefined &&
-      nodes.every(
-        (node) =>
-          node.sp === first.sp && node.spvv === first.spvv && node.records === first.records,
-      ),
-    pendingLeft: nodes.reduce((sum, node) => sum + node.pending, 0),
-    codes,
-  };
+  return phantoms;
 }
 
 /** Median and maximum of a list of numbers (0 for an empty list). */
