@@ -408,19 +408,51 @@ function scanLog(
   recorder: Recorder,
 ): ScanOutcome {
   const log = logExports(core);
-  const state = log.log_state_pointer();
-  const results = log.log_results_pointer();
+  const scan: LogScan = {
+    core,
+    state: log.log_state_pointer(),
+    results: log.log_results_pointer(),
+  };
   const parentAt = core.put(after.parent, core.ioSize - 16);
   recorder.expect(
     log.log_scan_begin(pool, flags, parentAt, after.sequence, after.epoch) === 0,
     'log_scan_begin failed',
   );
+  const tiling: Tiling = { tiled: 0n, entries: 0n, lastSequence: after.sequence };
+  const code = scanWindows(scan, input, firstWindow, flags, tiling, recorder);
+  recorder.record('log_scan', code);
+  return scanEnd(scan, input, code, tiling, recorder);
+}
+
+/** The core under scan and where its scan state and per-entry results are. */
+interface LogScan {
+  readonly core: Core;
+  readonly state: number;
+  readonly results: number;
+}
+
+/** The scan results seen so far: they must tile the stream, in sequence order. */
+interface Tiling {
+  /** Where the last result ended (the next one must start there). */
+  tiled: bigint;
+  entries: bigint;
+  lastSequence: bigint;
+  first?: ScanOutcome['first'];
+}
+
+/** Calls log_scan window after window until it stops asking for more; its last code. */
+function scanWindows(
+  scan: LogScan,
+  input: Uint8Array,
+  firstWindow: number,
+  flags: number,
+  tiling: Tiling,
+  recorder: Recorder,
+): number {
+  const { core, state } = scan;
+  const log = logExports(core);
   let window = firstWindow;
   let next = 0;
-  let tiled = 0n;
-  let entries = 0n;
-  let lastSequence = after.sequence;
-  let first: ScanOutcome['first'];
   let code: number;
   for (let calls = 0; ; calls++) {
     if (calls > input.length + 64)
@@ -428,26 +460,9 @@ function scanLog(
     const end = Math.min(input.length, next + window);
     const address = place(core, input.subarray(next, end));
     code = log.log_scan(address, end - next, end === input.length ? 1 : 0);
+    tileResults(scan, flags, tiling, recorder);
+    if (code !== SCAN_MORE) return code;
     const view = core.dataView();
-    const count = view.getUint32(state + S_RESULT_COUNT, true);
-    for (let i = 0; i < count; i++) {
-      const at = results + i * LOG_RESULT_SIZE;
-      const sequence = view.getBigUint64(at + E_SEQUENCE, true);
-      recorder.expect(
-        view.getBigUint64(at + E_OFFSET, true) === tiled,
-        `scan result ${entries} is not where the previous one ended`,
-      );
-      recorder.expect(
-        (entries === 0n && (flags & SCAN_CHAIN_KNOWN) === 0) || sequence === lastSequence + 1n,
-        `scan result sequence ${sequence} after ${lastSequence}`,
-      );
-      tiled += BigInt(view.getUint32(at + E_LENGTH, true));
-      if (entries === 0n)
-        first = { end: tiled, sequence, epoch: view.getBigUint64(at + E_EPOCH, true) };
-      lastSequence = sequence;
-      entries++;
-    }
-    if (code !== SCAN_MORE) break;
     if (view.getUint32(state + S_CONSUMED, true) === 0) {
       if (end === input.length)
         throw new Error('log_scan asked for more with the whole rest of the stream in its window');
@@ -458,7 +473,49 @@ function scanLog(
       throw new Error(`log_scan moved S_NEXT from ${next} to ${now}`);
     next = now;
   }
-  recorder.record('log_scan', code);
+}
+
+/** Checks one log_scan call's results against the tiling so far, and adds them to it. */
+function tileResults(
+  { core, state, results }: LogScan,
+  flags: number,
+  tiling: Tiling,
+  recorder: Recorder,
+): void {
+  const view = core.dataView();
+  const count = view.getUint32(state + S_RESULT_COUNT, true);
+  for (let i = 0; i < count; i++) {
+    const at = results + i * LOG_RESULT_SIZE;
+    const sequence = view.getBigUint64(at + E_SEQUENCE, true);
+    recorder.expect(
+      view.getBigUint64(at + E_OFFSET, true) === tiling.tiled,
+      `scan result ${tiling.entries} is not where the previous one ended`,
+    );
+    recorder.expect(
+      (tiling.entries === 0n && (flags & SCAN_CHAIN_KNOWN) === 0) ||
+        sequence === tiling.lastSequence + 1n,
+      `scan result sequence ${sequence} after ${tiling.lastSequence}`,
+    );
+    tiling.tiled += BigInt(view.getUint32(at + E_LENGTH, true));
+    if (tiling.entries === 0n)
+      tiling.first = {
+        end: tiling.tiled,
+        sequence,
+        epoch: view.getBigUint64(at + E_EPOCH, true),
+      };
+    tiling.lastSequence = sequence;
+    tiling.entries++;
+  }
+}
+
+/** The finished scan's state, checked: results tile the valid prefix, damage is named. */
+function scanEnd(
+  { core, state }: LogScan,
+  input: Uint8Array,
+  code: number,
+  { tiled, entries, first }: Tiling,
+  recorder: Recorder,
+): ScanOutcome {
   const view = core.dataView();
   const validLength = view.getBigUint64(state + S_VALID_LENGTH, true);
   const damageCode = view.getUint32(state + S_DAMAGE_CODE, true);
