@@ -178,10 +178,45 @@ const NODES: PoolNode[] = [
   { id: 3n, address: 'hsm-3.pool.example:4433' },
 ];
 
+/** A log entry seed: its body, and the transaction id and epoch its header needs. */
+interface LogBody {
+  readonly name: string;
+  readonly body: EntryBody;
+  readonly transactionId?: bigint;
+  readonly epoch?: bigint;
+}
+
 /** One entry of every type, with the transaction ids they need, in chain order. */
-function logBodies(
-  core: Core,
-): { name: string; body: EntryBody; transactionId?: bigint; epoch?: bigint }[] {
+function logBodies(core: Core): LogBody[] {
+  return [
+    { name: 'node-added', body: { type: 'node-added', node: NODES[2] } },
+    ...transactionBodies(core),
+    { name: 'node-down', body: { type: 'node-down', nodeId: 3n } },
+    { name: 'epoch-raised', body: { type: 'epoch-raised', epoch: 2n } },
+    {
+      name: 'commit-terminated',
+      transactionId: 0x102n,
+      epoch: 2n,
+      body: { type: 'commit', spAfter: 0x5555n, spvvAfter: 0x66, terminated: true },
+    },
+    {
+      name: 'checkpoint',
+      epoch: 2n,
+      body: {
+        type: 'checkpoint',
+        snapshotSequence: 8n,
+        sp: 0x5555n,
+        spvv: 0x66,
+        recordCount: 2n,
+        snapshotName: 'snap-00000008.hsps',
+        nodes: NODES.slice(0, 2),
+      },
+    },
+  ];
+}
+
+/** Two transactions of the first epoch: one prepared and committed, one prepared and aborted. */
+function transactionBodies(core: Core): LogBody[] {
   const batch = encodeBatch([
     {
       event: 'CREATE_USR',
@@ -194,7 +229,6 @@ function logBodies(
     },
   ]);
   return [
-    { name: 'node-added', body: { type: 'node-added', node: NODES[2] } },
     {
       name: 'prepare',
       transactionId: 0x100n,
@@ -241,27 +275,6 @@ function logBodies(
       },
     },
     { name: 'abort', transactionId: 0x101n, body: { type: 'abort', reason: 5 } },
-    { name: 'node-down', body: { type: 'node-down', nodeId: 3n } },
-    { name: 'epoch-raised', body: { type: 'epoch-raised', epoch: 2n } },
-    {
-      name: 'commit-terminated',
-      transactionId: 0x102n,
-      epoch: 2n,
-      body: { type: 'commit', spAfter: 0x5555n, spvvAfter: 0x66, terminated: true },
-    },
-    {
-      name: 'checkpoint',
-      epoch: 2n,
-      body: {
-        type: 'checkpoint',
-        snapshotSequence: 8n,
-        sp: 0x5555n,
-        spvv: 0x66,
-        recordCount: 2n,
-        snapshotName: 'snap-00000008.hsps',
-        nodes: NODES.slice(0, 2),
-      },
-    },
   ];
 }
 
