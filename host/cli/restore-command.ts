@@ -13,7 +13,7 @@ import { deriveSyncPointKey } from '../core/keys.ts';
 import { newCore } from '../core/load.node.ts';
 import { FileStorage } from '../storage/file.node.ts';
 import { hex16 } from '../backup/format.ts';
-import { restoreBackup } from '../backup/restore.ts';
+import { restoreBackup, type RestoreResult } from '../backup/restore.ts';
 import { toPoolNode } from '../log/log-records.ts';
 import { configPath, lockDirectory, readConfig, readSvmk } from './config.ts';
 import { CliError, EXIT } from './exit-codes.ts';
@@ -23,6 +23,21 @@ export interface RestoreOptions {
   readonly in: string;
   readonly data: string;
   readonly json: boolean;
+}
+
+/** What a restore reports (its JSON fields): the backup's identity, the state the node holds. */
+interface RestoreSummary {
+  readonly data: string;
+  readonly in: string;
+  readonly domain: string;
+  readonly poolId: string;
+  readonly created: string;
+  readonly sp: string;
+  readonly spvv: string;
+  readonly records: number;
+  readonly snapshot: string;
+  readonly epoch: string;
+  readonly nodes: number;
 }
 
 export async function runRestore(options: RestoreOptions): Promise<number> {
@@ -59,35 +74,7 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
           founders: config.founders.map(toPoolNode),
         },
       );
-      const summary = {
-        data: options.data,
-        in: options.in,
-        domain: result.header.domain,
-        poolId: hex16(result.header.poolId),
-        created: new Date(result.header.createdMs).toISOString(),
-        sp: result.syncPoint.hex,
-        spvv: result.syncPoint.spvvHex,
-        records: result.syncPoint.count,
-        snapshot: result.snapshotName,
-        epoch: result.epoch.toString(),
-        nodes: result.nodes.length,
-      };
-      new AuditLog(auditPath(options.data)).append({
-        actor: `os:${userInfo().username}`,
-        from: 'local',
-        action: 'restore',
-        code: 0,
-        detail: `${options.in}: SP ${summary.sp} SPVV ${summary.spvv}, ${summary.records} records`,
-      });
-      if (options.json) console.log(JSON.stringify({ event: 'restored', ...summary }));
-      else {
-        console.log(
-          `restored ${options.in} into ${options.data}: ${summary.records} records, SP ${summary.sp} SPVV ${summary.spvv} (backup of ${summary.created})`,
-        );
-        console.log(
-          'start the node; if the pool has moved on since the backup, it rejoins by live-sync',
-        );
-      }
+      reportRestore(options, restoreSummary(options, result));
       return EXIT.OK;
     } finally {
       await storage.close?.();
@@ -98,5 +85,41 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
     throw error;
   } finally {
     release();
+  }
+}
+
+function restoreSummary(options: RestoreOptions, result: RestoreResult): RestoreSummary {
+  return {
+    data: options.data,
+    in: options.in,
+    domain: result.header.domain,
+    poolId: hex16(result.header.poolId),
+    created: new Date(result.header.createdMs).toISOString(),
+    sp: result.syncPoint.hex,
+    spvv: result.syncPoint.spvvHex,
+    records: result.syncPoint.count,
+    snapshot: result.snapshotName,
+    epoch: result.epoch.toString(),
+    nodes: result.nodes.length,
+  };
+}
+
+/** The restore goes into the node's audit log, then to the operator (a line, or JSON). */
+function reportRestore(options: RestoreOptions, summary: RestoreSummary): void {
+  new AuditLog(auditPath(options.data)).append({
+    actor: `os:${userInfo().username}`,
+    from: 'local',
+    action: 'restore',
+    code: 0,
+    detail: `${options.in}: SP ${summary.sp} SPVV ${summary.spvv}, ${summary.records} records`,
+  });
+  if (options.json) console.log(JSON.stringify({ event: 'restored', ...summary }));
+  else {
+    console.log(
+      `restored ${options.in} into ${options.data}: ${summary.records} records, SP ${summary.sp} SPVV ${summary.spvv} (backup of ${summary.created})`,
+    );
+    console.log(
+      'start the node; if the pool has moved on since the backup, it rejoins by live-sync',
+    );
   }
 }
