@@ -2,7 +2,7 @@
 // WebSocket server on its port (peers, clients, remote console), a 10 ms tick clock.
 // SIGINT/SIGTERM stop it cleanly: the clock stops, pending log writes finish, links close.
 
-import { EVENTS_KEPT, TICK_MS } from '../appliance/appliance.ts';
+import { EVENTS_KEPT, TICK_MS, type ReplicationEvent } from '../appliance/appliance.ts';
 import { openNodeLog, type Level, type NodeLog } from './node-log.ts';
 import type { Core } from '../core/core.ts';
 import { NodeHost } from '../appliance/node-host.ts';
@@ -268,17 +268,12 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
     };
     const joined = plan ? await joinPool(parts, plan) : undefined;
     const node = await openNode(hostOptions(parts), identityOf(start), joined);
-    const secureRandom = (length: number): Uint8Array => new Uint8Array(randomBytes(length));
-    const service = new Service(applianceBackend(node, svmk, secureRandom, Date.now), {
-      engine: new NodeCryptoEngine(),
-    });
+    const service = serviceOf(node, svmk);
     sessions = new SessionServer(node, service, {}, [metrics.request, audit.request], {
       audit: (n) => audit.tail(n),
     });
     metrics.attach(node, () => service.sessionCount);
-    // The event history of earlier runs, for `debug` and the support bundle.
-    node.appliance.events.unshift(...history);
-    node.appliance.events.splice(0, Math.max(0, node.appliance.events.length - EVENTS_KEPT));
+    keepEventHistory(node, history);
     return await serve(parts, node, service, onStop);
   } finally {
     await server?.close({ graceMs: 0 });
@@ -286,6 +281,20 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
     await nodeLog.close();
     release();
   }
+}
+
+/** The client-facing service over the opened node (node:crypto for its key operations). */
+function serviceOf(node: NodeHost, svmk: Uint8Array): Service {
+  const secureRandom = (length: number): Uint8Array => new Uint8Array(randomBytes(length));
+  return new Service(applianceBackend(node, svmk, secureRandom, Date.now), {
+    engine: new NodeCryptoEngine(),
+  });
+}
+
+/** The event history of earlier runs goes first, for `debug` and the support bundle. */
+function keepEventHistory(node: NodeHost, history: readonly ReplicationEvent[]): void {
+  node.appliance.events.unshift(...history);
+  node.appliance.events.splice(0, Math.max(0, node.appliance.events.length - EVENTS_KEPT));
 }
 
 /** New cores keyed for this pool's Sync-Point. */
