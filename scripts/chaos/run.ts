@@ -51,19 +51,8 @@ export function summaryLine(result: CampaignResult): string {
   );
 }
 
-async function main(): Promise<number> {
-  const options = parse(process.argv.slice(2));
-  if (!existsSync(CLI)) {
-    console.error(`${CLI} is missing: run npm run build first`);
-    return 2;
-  }
-  console.log(`chaos: seed ${options.seed}, ${options.cycles} cycles, ${options.writers} writers`);
-  const result = await runCampaign({
-    cycles: options.cycles,
-    seed: options.seed,
-    writers: options.writers,
-    log: (line) => console.log(line),
-  });
+/** The failures, then (first items of each) what the judge found, the codes and outcomes. */
+function printFindings(result: CampaignResult): void {
   for (const failure of result.failures) console.log(`FAIL: ${failure}`);
   for (const problem of result.problems.slice(0, 20)) console.log(`  ${problem}`);
   const v = result.verdict;
@@ -90,7 +79,24 @@ async function main(): Promise<number> {
           byCycle.map(([cycle, count]) => `cycle ${cycle}: ${count}`).join(', '),
       );
   }
+}
+
+async function main(): Promise<number> {
+  const options = parse(process.argv.slice(2));
+  if (!existsSync(CLI)) {
+    console.error(`${CLI} is missing: run npm run build first`);
+    return 2;
+  }
+  console.log(`chaos: seed ${options.seed}, ${options.cycles} cycles, ${options.writers} writers`);
+  const result = await runCampaign({
+    cycles: options.cycles,
+    seed: options.seed,
+    writers: options.writers,
+    log: (line) => console.log(line),
+  });
+  printFindings(result);
   console.log(summaryLine(result));
+  const v = result.verdict;
   mkdirSync(dirname(options.out), { recursive: true });
   writeFileSync(
     options.out,
