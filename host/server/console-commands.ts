@@ -266,7 +266,8 @@ async function nodes(appliance: Appliance, args: string[]): Promise<ConsoleResul
   }
   if (action === 'remove') {
     const [id] = rest;
-    if (!id) return failure(CODE.CONSOLE_USAGE, 'usage: nodes remove ID');
+    if (!id || !isNodeId(id))
+      return failure(CODE.CONSOLE_USAGE, 'usage: nodes remove ID (ID: 16 hex digits)');
     await appliance.removeNode(id);
     return ok({ removed: id }, `removed ${id} from the node cache`);
   }
