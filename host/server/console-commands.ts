@@ -15,7 +15,7 @@ import type { LiveSyncSummary } from '../appliance/node-host.ts';
 import { nodesAsJson, nodeStatus } from './console-status.ts';
 import { HSMPOOL_VERSION, OPERATING_MODE } from '../core/version.ts';
 import { syncPointHex } from '../core/core.ts';
-import { ID64_PATTERN, isNodeId } from '../wire/ids.ts';
+import { ID64_PATTERN, isNodeId, type NodeId } from '../wire/ids.ts';
 
 export type ConsoleKind = 'local' | 'remote';
 
@@ -305,7 +305,7 @@ async function crossCheck(appliance: Appliance, args: string[]): Promise<Console
 }
 
 /** A node named by id or by its address. */
-function resolveNode(appliance: Appliance, name: string): string | undefined {
+function resolveNode(appliance: Appliance, name: string): NodeId | undefined {
   const nodes = appliance.info().nodes;
   return nodes.find((n) => n.id === name)?.id ?? nodes.find((n) => n.address === name)?.id;
 }
