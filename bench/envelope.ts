@@ -11,7 +11,7 @@ import { decodeEnvelope, encodeEnvelope } from '../host/transport/envelope-codec
 import type { Envelope, MessageBody } from '../host/protocol/types.ts';
 import { NOBLE_CHACHA, type ChaChaAead } from '../host/wire/crypto-engine.ts';
 import { NODE_CHACHA } from '../host/wire/crypto-engine.node.ts';
-import { toTxId } from '../host/wire/ids.ts';
+import { toNodeId, toTxId } from '../host/wire/ids.ts';
 import { uptimeLine } from './lib/machine.ts';
 import { fillRandom, repeat, seededRandom } from './lib/stats.ts';
 
@@ -25,7 +25,7 @@ const BATCH_BYTES = at >= 0 ? Number(process.argv[at + 1]) : 256;
 const next = seededRandom(SEED);
 const hex = (digits: number): string =>
   Array.from({ length: digits }, () => (next() & 15).toString(16)).join('');
-const ids = [hex(16), hex(16), hex(16)];
+const ids = [hex(16), hex(16), hex(16)].map(toNodeId);
 const txid = toTxId(hex(16));
 const batch = new Uint8Array(BATCH_BYTES);
 fillRandom(batch, next);

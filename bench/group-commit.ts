@@ -10,6 +10,7 @@ import { Appliance, TICK_MS } from '../host/appliance/appliance.ts';
 import { deriveSyncPointKey } from '../host/core/keys.ts';
 import { newCore } from '../host/core/load.node.ts';
 import { Random } from '../host/protocol/random.ts';
+import { toNodeId } from '../host/wire/ids.ts';
 import { FileStorage } from '../host/storage/file.node.ts';
 import { MemoryHub, MemoryTransport } from '../host/transport/memory.ts';
 import { sampleObject } from '../test/fixtures.ts';
@@ -30,7 +31,10 @@ async function pool(
 ): Promise<{ appliances: Appliance[]; stop: () => Promise<void> }> {
   const hub = new MemoryHub();
   const random = new Random(1);
-  const founders = [1, 2, 3].map((i) => ({ id: random.id64(), address: `127.0.0.${i}:7001` }));
+  const founders = [1, 2, 3].map((i) => ({
+    id: toNodeId(random.id64()),
+    address: `127.0.0.${i}:7001`,
+  }));
   const appliances: Appliance[] = [];
   for (const [i, node] of founders.entries()) {
     const storage = await FileStorage.open(join(dir, `n${i}`));

@@ -7,6 +7,7 @@ import { Random } from '../host/protocol/random.ts';
 import { MemoryTransport } from '../host/transport/memory.ts';
 import { keyedCore, TEST_SVMK } from './fixtures.ts';
 import { drive, startPool } from './pool-writes.ts';
+import { toNodeId } from '../host/wire/ids.ts';
 
 /** The pool ticks node 3's current appliance: keep `pool.appliances[2] = host.appliance` after
  * anything that may live-sync it. */
@@ -35,7 +36,7 @@ export async function poolWithHost(
           randomBytes: (n) => random.bytes(n),
         }),
       dial: (address) => pool.hub.dial(node.address, address),
-      newId: () => random.id64(),
+      newId: () => toNodeId(random.id64()),
       groupCommit: true,
       ...options,
     },

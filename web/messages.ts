@@ -8,12 +8,12 @@
 
 import type { ReplicationEvent, ReplicationInfo } from '../host/appliance/appliance.ts';
 import type { JoinProgress } from '../host/protocol/live-sync/donor.ts';
-import type { NodeAddress } from '../host/protocol/types.ts';
+import type { NodeAddress, NodeId } from '../host/protocol/types.ts';
 
 /** What a worker needs to run one appliance of the pool. */
 export interface NodeConfig {
   readonly index: number;
-  readonly id: string;
+  readonly id: NodeId;
   readonly address: string;
   readonly domain: string;
   /** 16 hex digits. */

@@ -9,6 +9,8 @@ import { webSocketConnections, type WebSocketConstructor } from '../host/client/
 import { CODE, HsmError, describe } from '../host/core/codes.ts';
 import { RemoteConsole } from '../host/client/remote-console.ts';
 import type { NodeStatus } from './messages.ts';
+import type { NodeId } from '../host/protocol/types.ts';
+import { isNodeId } from '../host/wire/ids.ts';
 import { newTabNode, type ConsoleAnswer, type Flight, type TabNode } from './tab-pool.ts';
 
 /** How often each node's `info` is polled. */
@@ -20,8 +22,9 @@ const RECONNECT_MS = 2000;
 /** Nodes the page attaches to at most (the pool's nodes-per-pool limit). */
 const REMOTE_NODES_MAX = 16;
 
+/** A node as another process's `info` lists it (its id is checked before the page keeps it). */
 interface InfoNode {
-  id: string;
+  id: unknown;
   address: string;
   member: boolean;
 }
@@ -67,8 +70,13 @@ export class RemotePool {
       first.close();
       throw new HsmError(info.code, info.text);
     }
+    const seedId = (info.data as { id?: unknown }).id;
+    if (!isNodeId(seedId)) {
+      first.close();
+      throw new HsmError(CODE.OPERATION_FAILED, `${seed}: its info names no node id`);
+    }
     const pool = new RemotePool(user, password, consoleConnections);
-    pool.addNode(seed, (info.data as { id: string }).id);
+    pool.addNode(seed, seedId);
     pool.consoles.set(0, first);
     pool.learn(info.data as { nodes: InfoNode[] });
     await pool.poll();
@@ -76,7 +84,7 @@ export class RemotePool {
     return pool;
   }
 
-  private addNode(address: string, id: string): TabNode {
+  private addNode(address: string, id: NodeId): TabNode {
     const node = newTabNode(this.nodes.length, address, id);
     node.alive = true;
     node.startedAt = performance.now();
@@ -89,6 +97,7 @@ export class RemotePool {
   private learn(info: { nodes: InfoNode[] }): void {
     for (const entry of info.nodes ?? []) {
       if (this.nodes.length >= REMOTE_NODES_MAX) break;
+      if (!isNodeId(entry.id)) continue;
       const known = this.nodes.find((node) => node.address === entry.address);
       if (!known) this.addNode(entry.address, entry.id);
       else if (known.id !== entry.id && entry.member) known.id = entry.id;

@@ -11,7 +11,8 @@ import type {
   FrameListener,
 } from '../host/client/connection.ts';
 import { Random } from '../host/protocol/random.ts';
-import type { NodeAddress } from '../host/protocol/types.ts';
+import type { NodeAddress, NodeId } from '../host/protocol/types.ts';
+import { isNodeId, toNodeId } from '../host/wire/ids.ts';
 import { secureRandomBytes } from '../host/wire/random.ts';
 import { IndexedDbStorage } from '../host/storage/indexeddb.ts';
 import type { JoinProgress } from '../host/protocol/live-sync/donor.ts';
@@ -35,13 +36,29 @@ export interface SavedPool {
   readonly tag: string;
   bootstrapped: boolean;
   /** Nodes added to the running pool by live-sync, in order (indexes after the founders'). */
-  added?: { id: string; address: string; joined: boolean }[];
+  added?: { id: NodeId; address: string; joined: boolean }[];
+}
+
+/** The pool saved in localStorage, its node ids checked: this page wrote it, but it outlives
+ * the page's code and anyone can edit it. */
+function savedPoolOf(text: string): SavedPool {
+  const saved = JSON.parse(text) as Omit<SavedPool, 'founders' | 'added'> & {
+    founders: { id: unknown; address: string }[];
+    added?: { id: unknown; address: string; joined: boolean }[];
+  };
+  const checked = <T extends { id: unknown }>(node: T): T & { id: NodeId } => {
+    if (!isNodeId(node.id))
+      throw new RangeError(`${STORAGE_KEY}: ${JSON.stringify(node.id)} is not a node id`);
+    return { ...node, id: node.id };
+  };
+  const { founders, added, ...rest } = saved;
+  return { ...rest, founders: founders.map(checked), ...(added && { added: added.map(checked) }) };
 }
 
 export interface TabNode {
   readonly index: number;
   readonly address: string;
-  id: string;
+  id: NodeId;
   worker: Worker | undefined;
   alive: boolean;
   ready: boolean;
@@ -55,7 +72,7 @@ export interface TabNode {
 }
 
 /** A node of the picture, not started yet (alive and ready come with its life). */
-export function newTabNode(index: number, address: string, id: string): TabNode {
+export function newTabNode(index: number, address: string, id: NodeId): TabNode {
   return {
     index,
     address,
@@ -122,7 +139,7 @@ export class TabPool {
   /** The saved pool, or a new one of `count` appliances. */
   static load(count: number): SavedPool {
     const text = globalThis.localStorage?.getItem(STORAGE_KEY);
-    if (text) return JSON.parse(text) as SavedPool;
+    if (text) return savedPoolOf(text);
     if (!Number.isInteger(count) || count < 1 || count > TAB_NODES_MAX)
       throw new RangeError(`nodes: 1 to ${TAB_NODES_MAX}, got ${count}`);
     const random = new Random(new DataView(secureRandomBytes(4).buffer).getUint32(0));
@@ -131,7 +148,7 @@ export class TabPool {
       poolId: random.id64(),
       svmk: toHex(secureRandomBytes(32)),
       founders: Array.from({ length: count }, (_, i) => ({
-        id: random.id64(),
+        id: toNodeId(random.id64()),
         address: `10.0.0.${i + 1}:7001`,
       })),
       password: generatePassword(),
@@ -236,7 +253,11 @@ export class TabPool {
       throw new RangeError(`a pool has at most ${TAB_NODES_MAX} nodes`);
     const random = new Random(new DataView(secureRandomBytes(4).buffer).getUint32(0));
     const index = this.nodes.length;
-    const added = { id: random.id64(), address: `10.0.0.${index + 1}:7001`, joined: false };
+    const added = {
+      id: toNodeId(random.id64()),
+      address: `10.0.0.${index + 1}:7001`,
+      joined: false,
+    };
     this.saved.added = [...(this.saved.added ?? []), added];
     TabPool.save(this.saved);
     const node = newTabNode(index, added.address, added.id);

@@ -16,6 +16,7 @@ import { toPoolNode } from '../host/log/log-records.ts';
 import { Random } from '../host/protocol/random.ts';
 import type { NodeId } from '../host/protocol/types.ts';
 import { secureRandomBytes } from '../host/wire/random.ts';
+import { toNodeId } from '../host/wire/ids.ts';
 import { Service } from '../host/service/service.ts';
 import { bootstrapPool } from '../host/service/users.ts';
 import { IndexedDbStorage } from '../host/storage/indexeddb.ts';
@@ -124,9 +125,9 @@ async function restore(options: NodeConfig, storage: IndexedDbStorage, newCore: 
 
 /** A new node: the pool image by live-sync from a member, on the transport it keeps. */
 async function join(options: NodeConfig, storage: IndexedDbStorage, core: Core): Promise<Joined> {
-  transport = new PeerLinkTransport({ nodeId: options.id as NodeId, svmk: options.svmk, dial });
+  transport = new PeerLinkTransport({ nodeId: options.id, svmk: options.svmk, dial });
   const joined = await liveSyncJoin({
-    id: options.id as NodeId,
+    id: options.id,
     address: options.address,
     domain: options.domain,
     svmk: options.svmk,
@@ -159,7 +160,7 @@ function open(
       newCore,
       random: new Random(seed),
       randomBytes: secureRandomBytes,
-      newId: () => new Random(seed ^ 0x5bd1e995).id64(),
+      newId: () => toNodeId(new Random(seed ^ 0x5bd1e995).id64()),
       transportFor: (id: NodeId) => {
         if (joinTransport && id === joinTransport.nodeId) return joinTransport;
         transport = new PeerLinkTransport({ nodeId: id, svmk: options.svmk, dial });
@@ -170,7 +171,7 @@ function open(
       log: (line) => post({ t: 'log', line }),
     },
     {
-      id: options.id as NodeId,
+      id: options.id,
       domain: options.domain,
       poolId: joined?.poolIdValue ?? BigInt(`0x${options.poolId}`),
       founders: joined?.membership.founders ?? options.founders,

@@ -78,11 +78,11 @@ export interface ApplianceFacts {
 export function infoView(replica: ReplicaStatus, facts: ApplianceFacts): ReplicationInfo {
   const addresses = new Map(replica.nodes.map((node) => [node.id, node.address]));
   // The cache's address first: it is what the transport dials (a wrong entry must show).
-  const known = new Map<string, string>();
+  const known = new Map<NodeId, string>();
   for (const node of replica.members) known.set(node.id, node.address);
   for (const [id, address] of facts.cache) known.set(id, address);
   known.set(facts.id, facts.address);
-  const addressOf = (id: string): string => known.get(id) ?? addresses.get(id) ?? '?';
+  const addressOf = (id: NodeId): string => known.get(id) ?? addresses.get(id) ?? '?';
   return {
     domain: facts.domain,
     id: facts.id,

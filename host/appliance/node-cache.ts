@@ -5,14 +5,12 @@
 import { CODE, HsmError } from '../core/codes.ts';
 import type { NodeId } from '../protocol/types.ts';
 import type { Storage } from '../storage/storage.ts';
-import { NODE_ID_PATTERN } from '../wire/ids.ts';
+import { isNodeId } from '../wire/ids.ts';
 
 export const NODE_CACHE_KEY = 'node-cache';
 /** Peers a cache holds (DINAMO's load-balancing lists stop at 16 too). */
 export const NODE_CACHE_MAX = 64;
 const ADDRESS_PATTERN = /^[A-Za-z0-9.\-]{1,253}:\d{1,5}$/;
-
-/** Node ids as the pool makes them (16 lowercase hex digits). */
 
 /** The entries of a saved node cache: a JSON object of node id -> "host:port", at most
  * NODE_CACHE_MAX; anything else is refused whole with 38314 (nothing is dropped silently). */
@@ -30,13 +28,15 @@ export function parseNodeCache(bytes: Uint8Array): [NodeId, string][] {
     return refuse('not a JSON object of node id -> "host:port"');
   const entries = Object.entries(saved as Record<string, unknown>);
   if (entries.length > NODE_CACHE_MAX) refuse(`${entries.length} nodes, at most ${NODE_CACHE_MAX}`);
+  const nodes: [NodeId, string][] = [];
   for (const [id, address] of entries) {
-    if (!NODE_ID_PATTERN.test(id)) refuse(`${JSON.stringify(id)} is not a node id`);
+    if (!isNodeId(id)) return refuse(`${JSON.stringify(id)} is not a node id`);
     const port = typeof address === 'string' ? Number(address.split(':').pop()) : 0;
     if (typeof address !== 'string' || !ADDRESS_PATTERN.test(address) || port < 1 || port > 65535)
-      refuse(`node ${id}: ${JSON.stringify(address)} is not a host:port address`);
+      return refuse(`node ${id}: ${JSON.stringify(address)} is not a host:port address`);
+    nodes.push([id, address]);
   }
-  return entries as [NodeId, string][];
+  return nodes;
 }
 
 export class NodeCache {

@@ -27,6 +27,7 @@ import { Appliance } from './appliance.ts';
 import type { Timers } from '../protocol/replica.ts';
 import { liveSyncJoin, type DonorAddress, type JoinProgress, type Joined } from './live-sync.ts';
 import type { MembershipEvents } from '../protocol/types.ts';
+import { isNodeId } from '../wire/ids.ts';
 
 /** Who this node is in its pool; changes only by live-sync. */
 export interface NodeIdentity {
@@ -410,10 +411,13 @@ export class NodeHost {
     );
     if (target !== undefined) {
       const at = target.indexOf('@');
-      if (at > 0) return [{ id: target.slice(0, at), address: target.slice(at + 1) }];
+      if (at > 0) {
+        const id = target.slice(0, at);
+        return isNodeId(id) ? [{ id, address: target.slice(at + 1) }] : [];
+      }
       const known = others.find((node) => node.id === target || node.address === target);
       if (known) return [{ id: known.id, address: known.address }];
-      return /^[0-9a-f]{16}$/.test(target) ? [] : [{ address: target }];
+      return isNodeId(target) ? [] : [{ address: target }];
     }
     return [...others.filter((n) => n.member), ...others.filter((n) => !n.member)].map((node) => ({
       id: node.id,

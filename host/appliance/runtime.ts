@@ -29,13 +29,12 @@ import { Replica, type Outcome, type Timers } from '../protocol/replica.ts';
 import type { LogRecord, MembershipEvents, NodeAddress, NodeId, Ready } from '../protocol/types.ts';
 import type { Storage } from '../storage/storage.ts';
 import { joinBytes } from '../wire/bytes.ts';
-import { txIdOfNumber } from '../wire/ids.ts';
+import { nodeIdOfNumber, txIdOfNumber } from '../wire/ids.ts';
 import {
   encodeRecords,
   fromPoolNode,
   membershipRecordsBeyond,
   toEntry,
-  toHex,
   toPoolNode,
   transactionOf,
 } from '../log/log-records.ts';
@@ -142,7 +141,7 @@ export class NodeRuntime {
       ],
       requestOutcomes,
       added: known,
-      down: recovered.downNodes.map(toHex),
+      down: recovered.downNodes.map(nodeIdOfNumber),
     });
     const encoder = new LogEncoder(options.core, options.poolId, recovered.last, recovered.epoch);
     const runtime = new NodeRuntime(
@@ -160,7 +159,7 @@ export class NodeRuntime {
     // (LOG_BROKEN_CHAIN: an entry's epoch below the one before). Found by the simulator.
     runtime.loggedAtOpen = membershipRecordsBeyond(replica.membership.events(), {
       added: new Set(known.map((node) => node.id)),
-      down: new Set(recovered.downNodes.map(toHex)),
+      down: new Set(recovered.downNodes.map(nodeIdOfNumber)),
     });
     await runtime.persist(runtime.loggedAtOpen);
     return runtime;

@@ -16,15 +16,15 @@ import {
   unlinkSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { NodeAddress } from '../protocol/types.ts';
+import type { NodeAddress, NodeId } from '../protocol/types.ts';
 import { CliError, EXIT, metaDamaged } from './exit-codes.ts';
-import { ID64_PATTERN, isNodeId } from '../wire/ids.ts';
+import { ID64_PATTERN, isNodeId, toNodeId } from '../wire/ids.ts';
 
 export const CONFIG_VERSION = 1;
 
 export interface NodeConfig {
   readonly version: number;
-  readonly id: string;
+  readonly id: NodeId;
   readonly domain: string;
   /** 64-bit pool id as 16 hex digits: log entries from another pool are refused. */
   readonly poolId: string;
@@ -43,19 +43,20 @@ export function readConfig(dir: string): NodeConfig {
   } catch (error) {
     throw new CliError(EXIT.DATA, `${path}: ${(error as Error).message}`);
   }
-  let config: NodeConfig;
+  let parsed: unknown;
   try {
-    config = JSON.parse(text) as NodeConfig;
+    parsed = JSON.parse(text);
   } catch (error) {
     throw metaDamaged(path, `not JSON (${(error as Error).message})`);
   }
-  const why = configProblem(config);
-  if (why) throw metaDamaged(path, `not a node configuration of version ${CONFIG_VERSION}: ${why}`);
+  const config = configOf(parsed);
+  if (typeof config === 'string')
+    throw metaDamaged(path, `not a node configuration of version ${CONFIG_VERSION}: ${config}`);
   return config;
 }
 
-/** What is wrong with a parsed node.json, or undefined. */
-function configProblem(config: unknown): string | undefined {
+/** A parsed node.json as a node configuration, its ids checked; or what is wrong with it. */
+function configOf(config: unknown): NodeConfig | string {
   if (typeof config !== 'object' || config === null || Array.isArray(config))
     return 'not a JSON object';
   const c = config as Record<string, unknown>;
@@ -67,6 +68,7 @@ function configProblem(config: unknown): string | undefined {
   if (typeof c.listen !== 'string' || !/^[^\s]+:\d{1,5}$/.test(c.listen))
     return 'listen: HOST:PORT';
   if (!Array.isArray(c.founders) || c.founders.length === 0) return 'founders: a non-empty list';
+  const founders: NodeAddress[] = [];
   for (const founder of c.founders as unknown[]) {
     const f = founder as Record<string, unknown> | null;
     if (
@@ -77,8 +79,16 @@ function configProblem(config: unknown): string | undefined {
       !/^[^\s]+:\d{1,5}$/.test(f.address)
     )
       return `founders: ${JSON.stringify(founder)} is not {"id": 16 hex digits, "address": "HOST:PORT"}`;
+    founders.push({ id: f.id, address: f.address });
   }
-  return undefined;
+  return {
+    version: CONFIG_VERSION,
+    id: c.id,
+    domain: c.domain,
+    poolId: c.poolId,
+    listen: c.listen,
+    founders,
+  };
 }
 
 export const readSvmk = (dir: string): Uint8Array => readSvmkFile(svmkPath(dir));
@@ -129,6 +139,8 @@ export function writeConfig(dir: string, config: NodeConfig): void {
 }
 
 export const newId = (): string => randomBytes(8).toString('hex');
+/** A node id drawn for a node being created. */
+export const newNodeId = (): NodeId => toNodeId(newId());
 export const newSvmk = (): Uint8Array => new Uint8Array(randomBytes(32));
 
 /** Takes the directory's lock; throws if a live process holds it. Returns the release function. */

@@ -21,7 +21,7 @@ import type { NodeServer } from '../transport/ws.node.ts';
 import { CliError, EXIT, metaDamaged } from './exit-codes.ts';
 import {
   configPath,
-  newId,
+  newNodeId,
   readConfig,
   readSvmkFile,
   splitAddress,
@@ -41,7 +41,7 @@ import { probePeer } from '../transport/probe.ts';
 import { DISCOVERY_PROBE_TIMEOUT_MS, DISCOVERY_PULSE_TICKS } from '../appliance/discovery.ts';
 import { TICK_MS } from '../appliance/appliance.ts';
 import { randomBytes } from 'node:crypto';
-import { isNodeId } from '../wire/ids.ts';
+import { isNodeId, type NodeId } from '../wire/ids.ts';
 
 export const joiningPath = (dir: string): string => join(dir, 'joining.json');
 
@@ -85,7 +85,7 @@ export function progressReporter(
 }
 
 export interface JoinPlan {
-  readonly id: string;
+  readonly id: NodeId;
   readonly svmk: Uint8Array;
   readonly domain: string;
   readonly listen: string;
@@ -117,7 +117,7 @@ export function planJoin(options: NodeCommandOptions, discovery?: readonly strin
   const svmk = readSvmkFile(svmkFile);
   mkdirSync(options.data, { recursive: true });
   const previous = readJoining(options.data);
-  const id = previous?.id && previous.listen === listen ? previous.id : newId();
+  const id = previous?.id && previous.listen === listen ? previous.id : newNodeId();
   writeJoining(options.data, { id, listen });
   return { id, svmk, domain, listen, donor, discovery };
 }
@@ -170,7 +170,7 @@ export async function runJoin(options: {
       return { joined, config };
     } catch (error) {
       if (error instanceof HsmError && error.code === CODE.NODE_FENCED && attempt === 0) {
-        id = newId();
+        id = newNodeId();
         writeJoining(options.data, { id, listen: plan.listen });
         await server.peers.close();
         server.renamePeers(id);
@@ -235,7 +235,7 @@ async function joinDiscovered(
   }
 }
 
-export function readJoining(dir: string): { id?: string; listen?: string } | undefined {
+export function readJoining(dir: string): { id?: NodeId; listen?: string } | undefined {
   const path = joiningPath(dir);
   if (!existsSync(path)) return undefined;
   // The id an interrupted attempt used: the donor may have added it already, so guessing a new
@@ -262,7 +262,7 @@ export function readJoining(dir: string): { id?: string; listen?: string } | und
   return { id: value.id, listen: value.listen };
 }
 
-export function writeJoining(dir: string, value: { id: string; listen: string }): void {
+export function writeJoining(dir: string, value: { id: NodeId; listen: string }): void {
   const temporary = `${joiningPath(dir)}.tmp`;
   writeFileSync(temporary, JSON.stringify(value) + '\n');
   renameSync(temporary, joiningPath(dir));

@@ -35,6 +35,7 @@ import {
   configPath,
   lockDirectory,
   newId,
+  newNodeId,
   newSvmk,
   readConfig,
   readNodeTls,
@@ -50,6 +51,7 @@ import { runCommand } from '../server/console-commands.ts';
 import { privateUmask, securePermissions } from './permissions.ts';
 import { randomBytes } from 'node:crypto';
 import { toHex64 } from '../wire/bytes.ts';
+import type { NodeId } from '../protocol/types.ts';
 
 /** Ticks between heartbeats to every peer (1 s at TICK_MS). */
 export const HEARTBEAT_TICKS = 100;
@@ -78,7 +80,7 @@ function initialize(options: NodeCommandOptions): NodeConfig {
       `${options.data} is not a node directory: give --domain NAME to create the first node of a pool`,
     );
   const listen = options.listen ?? '127.0.0.1:7001';
-  const id = newId();
+  const id = newNodeId();
   const config: NodeConfig = {
     version: 1,
     id,
@@ -167,7 +169,7 @@ interface Start {
   readonly plan: JoinPlan | undefined;
   config: NodeConfig | undefined;
   /** The node's id: it changes when a join takes a new one or a live-sync in place does. */
-  id: string;
+  id: NodeId;
 }
 
 /** Decides between running, founding and joining, refusing a directory left half-joined. */
@@ -378,7 +380,7 @@ function hostOptions(parts: NodeParts): Parameters<typeof NodeHost.open>[0] {
     newCore: parts.keyedCore,
     random: new Random(randomBytes(4).readUInt32LE(0)),
     randomBytes: (length) => new Uint8Array(randomBytes(length)),
-    newId,
+    newId: newNodeId,
     transportFor: (nodeId) =>
       nodeId === server.peers.nodeId ? server.peers : server.renamePeers(nodeId),
     dial: (address) => dialPeerSocket(address, undefined, parts.tls?.certPem),

@@ -10,6 +10,7 @@ import { createInterface } from 'node:readline';
 import { CliError, EXIT } from './exit-codes.ts';
 import {
   newId,
+  newNodeId,
   newSvmk,
   readConfig,
   writeNodeDirectory,
@@ -96,7 +97,7 @@ export async function createPool(
     ...new Set(addresses.map((address) => address.slice(0, address.lastIndexOf(':')))),
   ];
   const tls = options.tls ? createPoolCertificate(poolId, hosts) : undefined;
-  const founders = addresses.map((address) => ({ id: newId(), address }));
+  const founders = addresses.map((address) => ({ id: newNodeId(), address }));
   mkdirSync(data, { recursive: true });
   founders.forEach((node, i) => {
     const config: NodeConfig = {

@@ -11,7 +11,7 @@ import type {
   Transaction,
 } from '../protocol/types.ts';
 import { joinBytes, toHex64 } from '../wire/bytes.ts';
-import { txIdOfNumber } from '../wire/ids.ts';
+import { nodeIdOfNumber, txIdOfNumber } from '../wire/ids.ts';
 import { syncPointHex } from '../core/core.ts';
 
 export const toBig = (hex: string): bigint => BigInt(`0x${hex}`);
@@ -25,7 +25,7 @@ export const toPoolNode = (node: NodeAddress): PoolNode => ({
   address: node.address,
 });
 export const fromPoolNode = (node: PoolNode): NodeAddress => ({
-  id: toHex(node.id),
+  id: nodeIdOfNumber(node.id),
   address: node.address,
 });
 
@@ -101,8 +101,8 @@ export function transactionOf(
   return {
     txid: txIdOfNumber(transactionId),
     epoch: Number(epoch),
-    coordinator: toHex(body.coordinator),
-    participants: body.participants.map(toHex),
+    coordinator: nodeIdOfNumber(body.coordinator),
+    participants: body.participants.map(nodeIdOfNumber),
     nodes: body.nodes.map(fromPoolNode),
     spBefore: body.spBefore,
     spvvBefore: body.spvvBefore,

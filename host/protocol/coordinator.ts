@@ -16,7 +16,7 @@ import {
   type ReplicaState,
   type TxState,
 } from './state.ts';
-import type { Transaction, TxId, WriteRequest } from './types.ts';
+import type { NodeId, Transaction, TxId, WriteRequest } from './types.ts';
 import { BATCH_SIZE_MAX } from '../core/layout.ts';
 import { EVENT_TYPES, operationSize } from '../core/batch.ts';
 import { answerCarried, rememberRequests } from './participant.ts';
@@ -143,7 +143,7 @@ function begin(
 
 export function onVote(
   state: ReplicaState,
-  from: string,
+  from: NodeId,
   txid: TxId,
   yes: boolean,
   code: number,
@@ -168,7 +168,7 @@ export function onVote(
   }
 }
 
-export function onAck(state: ReplicaState, from: string, txid: TxId): void {
+export function onAck(state: ReplicaState, from: NodeId, txid: TxId): void {
   const held = state.transactions.get(txid);
   if (!held || held.role !== 'coordinator' || held.state === 'VIRTUAL') return;
   held.acks.add(from);

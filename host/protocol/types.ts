@@ -2,11 +2,11 @@
 // PREPARE carries, log records, messages, client requests and replies, and the Ready batch a
 // replica hands its host after each step.
 
-/** A node: 16 lowercase hex digits (a 64-bit id, drawn when the node is created). */
-export type NodeId = string;
-/** A transaction: 16 lowercase hex digits (64-bit pseudo-random, as DINAMO's). */
-export type { TxId } from '../wire/ids.ts';
-import type { TxId } from '../wire/ids.ts';
+// A node (drawn when the node is created) and a transaction (64-bit pseudo-random, as
+// DINAMO's): 16 lowercase hex digits each, branded in wire/ids.ts (a value gets the type only
+// by passing its check).
+export type { NodeId, TxId } from '../wire/ids.ts';
+import type { NodeId, TxId } from '../wire/ids.ts';
 
 /** A Sync-Point inside the host: the 64-bit SP and its 16-bit check number (SPVV). Hex only at
  * the JSON edges (peer envelopes, status, console text): core.ts syncPointHex. */

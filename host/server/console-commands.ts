@@ -15,7 +15,7 @@ import type { LiveSyncSummary } from '../appliance/node-host.ts';
 import { nodesAsJson, nodeStatus } from './console-status.ts';
 import { HSMPOOL_VERSION, OPERATING_MODE } from '../core/version.ts';
 import { syncPointHex } from '../core/core.ts';
-import { ID64_PATTERN, isNodeId } from '../wire/ids.ts';
+import { ID64_PATTERN, isNodeId, type NodeId } from '../wire/ids.ts';
 
 export type ConsoleKind = 'local' | 'remote';
 
@@ -266,7 +266,8 @@ async function nodes(appliance: Appliance, args: string[]): Promise<ConsoleResul
   }
   if (action === 'remove') {
     const [id] = rest;
-    if (!id) return failure(CODE.CONSOLE_USAGE, 'usage: nodes remove ID');
+    if (!id || !isNodeId(id))
+      return failure(CODE.CONSOLE_USAGE, 'usage: nodes remove ID (ID: 16 hex digits)');
     await appliance.removeNode(id);
     return ok({ removed: id }, `removed ${id} from the node cache`);
   }
@@ -304,7 +305,7 @@ async function crossCheck(appliance: Appliance, args: string[]): Promise<Console
 }
 
 /** A node named by id or by its address. */
-function resolveNode(appliance: Appliance, name: string): string | undefined {
+function resolveNode(appliance: Appliance, name: string): NodeId | undefined {
   const nodes = appliance.info().nodes;
   return nodes.find((n) => n.id === name)?.id ?? nodes.find((n) => n.address === name)?.id;
 }

@@ -40,7 +40,9 @@ export interface NodeStatus {
     seenMsAgo: number;
     notSynced: boolean;
   }[];
-  readonly crossCheck: CrossCheckResult[];
+  /** The connection test to every cached node (ids as text, like the lists above: `hsmpool
+   * status` reads this JSON from another process and only shows and compares them). */
+  readonly crossCheck: (Omit<CrossCheckResult, 'id'> & { readonly id: string })[];
   readonly pending: {
     txid: string;
     state: string;

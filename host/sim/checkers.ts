@@ -11,6 +11,7 @@ import { syncPointHex } from '../core/core.ts';
 import { OUTCOME_NONE } from '../protocol/replica.ts';
 import { historyOf, type Attempt } from './history.ts';
 import type { SimNode, World } from './world.ts';
+import type { NodeId } from '../protocol/types.ts';
 
 /** Nodes that are members at the end: not fenced, not left dead. */
 export function liveMembers(world: World): SimNode[] {
@@ -24,7 +25,7 @@ export function checkSafety(world: World, midRun = false): string[] {
   // An abort on a node that was fenced is exempt: a coordinator fenced without knowing it may
   // abort what the survivors then commit by termination (docs/PROTOCOL.md); its state is
   // discarded by live-sync and its clients got a retryable code. Nothing else is exempt.
-  const fencedAtEnd = (id: string): boolean =>
+  const fencedAtEnd = (id: NodeId): boolean =>
     world.nodes.some((n) => n.replica?.membership.isFenced(id) && !n.replica.fenced);
   const committed = new Map<string, string>();
   const aborted = new Map<string, string>();

@@ -5,7 +5,7 @@
 // write outcomes. From then on the node is a member like the founders.
 
 import { writeJoinImage } from '../log/join-image.ts';
-import { toHex64 } from '../wire/bytes.ts';
+import { nodeIdOfNumber } from '../wire/ids.ts';
 import type { Random } from '../protocol/random.ts';
 import type { Envelope, NodeId } from '../protocol/types.ts';
 import { SimJoiner } from './joiner.ts';
@@ -60,7 +60,7 @@ export class Joins {
     const n = this.joiners.length + 1;
     // Fresh ids outside the founders' range (founders are 1..5).
     const joiner = new SimJoiner(
-      toHex64(BigInt(0xa0 + n)),
+      nodeIdOfNumber(BigInt(0xa0 + n)),
       `10.0.1.${n}:7001`,
       {
         random: this.random.fork(),

@@ -13,13 +13,15 @@ import type {
   LogRecord,
   MessageType,
   NodeAddress,
+  NodeId,
 } from '../protocol/types.ts';
 import { MemoryStorage } from '../storage/memory.ts';
-import { toHex, toHex64 } from '../wire/bytes.ts';
+import { toHex } from '../wire/bytes.ts';
+import { nodeIdOfNumber } from '../wire/ids.ts';
 
 export interface ScenarioNode {
   readonly name: string;
-  readonly id: string;
+  readonly id: NodeId;
   runtime: NodeRuntime | undefined;
   readonly storage: MemoryStorage;
   /** The records persisted, in order (for the stories' assertions). */
@@ -42,7 +44,7 @@ export class ScenarioPool {
     private readonly newCore: () => Core,
   ) {
     this.founders = names.map((name, i) => ({
-      id: toHex64(BigInt(i + 1)),
+      id: nodeIdOfNumber(BigInt(i + 1)),
       address: `${name}:7001`,
     }));
     this.nodes = names.map((name, i) => ({

@@ -21,7 +21,7 @@ import type {
   NodeAddress,
   NodeId,
 } from '../protocol/types.ts';
-import { toHex64 } from '../wire/bytes.ts';
+import { nodeIdOfNumber } from '../wire/ids.ts';
 import { parseEntry, scanLog } from '../core/txlog.ts';
 import type { CheckpointBody } from '../core/txlog-body.ts';
 import { DelayedStorage } from '../storage/delayed.ts';
@@ -99,7 +99,8 @@ export interface ClientWrite {
   submittedAt: number;
   /** When the client asks again if no definite answer came. */
   retryAt: number;
-  node: NodeId;
+  /** The node it was last submitted to (none before its first submission). */
+  node: NodeId | undefined;
   /** The token of the latest submission (AnswerLog seq): like the SDK, the client hears only
    * the answer to that one, from that node. */
   attempt: number;
@@ -145,7 +146,7 @@ export class World {
       delayTicksMax: params.delayTicksMax,
     });
     this.founders = Array.from({ length: params.nodes }, (_, i) => ({
-      id: toHex64(BigInt(i + 1)),
+      id: nodeIdOfNumber(BigInt(i + 1)),
       address: `10.0.0.${i + 1}:7001`,
     }));
     this.nodes = this.founders.map((node) =>
@@ -465,7 +466,7 @@ export class World {
       op,
       submittedAt: this.now,
       retryAt: 0,
-      node: '',
+      node: undefined,
       attempt: 0,
       code: undefined,
       txid: undefined,

@@ -34,6 +34,7 @@ import { FileStorage } from '../storage/file.node.ts';
 import type { Storage } from '../storage/storage.ts';
 import { joinBytes } from '../wire/bytes.ts';
 import type { WriteInput } from '../appliance/appliance.ts';
+import type { NodeAddress } from '../protocol/types.ts';
 
 const LOG_FILE = 'log';
 const SNAPSHOTS = 'snapshots';
@@ -299,7 +300,7 @@ export async function checkImage(
   stream: Uint8Array,
   directory: string,
   newCore: () => Core,
-  founders: readonly { id: string; address: string }[],
+  founders: readonly NodeAddress[],
 ): Promise<string | undefined> {
   const expected = durablePrefix(stream.subarray(0, check.appended));
   await writeImage(directory, check.image);

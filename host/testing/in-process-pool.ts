@@ -6,6 +6,7 @@ import type { Timers } from '../protocol/replica.ts';
 import type { Core } from '../core/core.ts';
 import { Random } from '../protocol/random.ts';
 import type { NodeAddress } from '../protocol/types.ts';
+import { toNodeId } from '../wire/ids.ts';
 import { MemoryStorage } from '../storage/memory.ts';
 import type { Storage } from '../storage/storage.ts';
 import { MemoryHub, MemoryTransport } from '../transport/memory.ts';
@@ -41,7 +42,7 @@ export class InProcessPool {
   private constructor(readonly options: InProcessPoolOptions) {
     this.random = new Random(options.seed ?? 1);
     this.founders = Array.from({ length: options.nodes }, (_, i) => ({
-      id: this.random.id64(),
+      id: toNodeId(this.random.id64()),
       address: `127.0.0.${i + 1}:7001`,
     }));
   }

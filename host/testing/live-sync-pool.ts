@@ -4,7 +4,8 @@
 
 import type { Core } from '../core/core.ts';
 import { Random } from '../protocol/random.ts';
-import type { NodeAddress } from '../protocol/types.ts';
+import type { NodeAddress, NodeId } from '../protocol/types.ts';
+import { toNodeId } from '../wire/ids.ts';
 import { MemoryStorage } from '../storage/memory.ts';
 import { MemoryTransport } from '../transport/memory.ts';
 import { Appliance } from '../appliance/appliance.ts';
@@ -20,7 +21,7 @@ export interface InProcessJoinOptions {
   readonly svmk?: Uint8Array;
   readonly newCore?: () => Core;
   readonly storage?: MemoryStorage;
-  readonly id?: string;
+  readonly id?: NodeId;
   readonly stallMs?: number;
   readonly clientConnectionsSinceStart?: number;
   readonly onProgress?: (progress: JoinProgress) => void;
@@ -41,7 +42,7 @@ export function joinInProcess(
 ): InProcessJoin {
   const random = new Random(options.seed ?? 99);
   const node: NodeAddress = {
-    id: options.id ?? random.id64(),
+    id: options.id ?? toNodeId(random.id64()),
     address: options.address ?? `127.0.1.${pool.appliances.length + 1}:7001`,
   };
   const svmk = options.svmk ?? pool.options.svmk;

@@ -21,7 +21,14 @@ import type {
   Transaction,
   TxStatus,
 } from '../protocol/types.ts';
-import { ID64_PATTERN, isRequestId, isTxId, type TxId } from '../wire/ids.ts';
+import {
+  ID64_PATTERN,
+  isNodeId,
+  isRequestId,
+  isTxId,
+  type NodeId,
+  type TxId,
+} from '../wire/ids.ts';
 import { syncPointHex } from '../core/core.ts';
 import { decodeLiveSyncFrame, encodeLiveSyncFrame, isLiveSyncFrame } from './live-sync-frame.ts';
 
@@ -114,8 +121,8 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
 function parseEnvelope(value: unknown, read: Read): Envelope {
   const o = record(value, 'envelope', ['from', 'to', 'epoch', 'digest', 'sp', 'spvv', 'body']);
   return {
-    from: id(o.from, 'envelope.from'),
-    to: id(o.to, 'envelope.to'),
+    from: nodeId(o.from, 'envelope.from'),
+    to: nodeId(o.to, 'envelope.to'),
     epoch: integer(o.epoch, 'envelope.epoch', 0, COUNTER_MAX),
     digest: text(o.digest, 'envelope.digest'),
     sp: o.sp === undefined || o.sp === '' ? undefined : read.sp(o.sp, 'envelope.sp'),
@@ -311,8 +318,8 @@ function parseTransaction(value: unknown, read: Read): Transaction {
   return {
     txid: txid(o.txid, 'tx.txid'),
     epoch: integer(o.epoch, 'tx.epoch', 0, COUNTER_MAX),
-    coordinator: id(o.coordinator, 'tx.coordinator'),
-    participants: list(o.participants, 'tx.participants', NODES_MAX, id),
+    coordinator: nodeId(o.coordinator, 'tx.coordinator'),
+    participants: list(o.participants, 'tx.participants', NODES_MAX, nodeId),
     nodes: list(o.nodes, 'tx.nodes', NODES_MAX, nodeAddress),
     spBefore: read.sp(o.spBefore, 'tx.spBefore'),
     spvvBefore: integer(o.spvvBefore, 'tx.spvvBefore', 0, U16_MAX),
@@ -331,13 +338,13 @@ function parseMembership(value: unknown): MembershipEvents {
   return {
     founders: list(o.founders, 'membership.founders', MEMBERSHIP_EVENTS_MAX, nodeAddress),
     added: list(o.added, 'membership.added', MEMBERSHIP_EVENTS_MAX, nodeAddress),
-    down: list(o.down, 'membership.down', MEMBERSHIP_EVENTS_MAX, id),
+    down: list(o.down, 'membership.down', MEMBERSHIP_EVENTS_MAX, nodeId),
   };
 }
 
 function nodeAddress(value: unknown, path: string): NodeAddress {
   const o = record(value, path, ['id', 'address']);
-  return { id: id(o.id, `${path}.id`), address: text(o.address, `${path}.address`) };
+  return { id: nodeId(o.id, `${path}.id`), address: text(o.address, `${path}.address`) };
 }
 
 // ---- Field checks: each names the bad field and throws 38602. ----
@@ -364,6 +371,11 @@ function record(value: unknown, path: string, keys?: readonly string[]): Record<
 function id(value: unknown, path: string): string {
   if (typeof value !== 'string' || !ID64_PATTERN.test(value))
     fail(`${path}: expected 16 lowercase hex digits`);
+  return value;
+}
+
+function nodeId(value: unknown, path: string): NodeId {
+  if (!isNodeId(value)) fail(`${path}: expected 16 lowercase hex digits`);
   return value;
 }
 

@@ -8,6 +8,7 @@
 import { CODE, HsmError } from '../core/codes.ts';
 import type { Envelope } from '../protocol/types.ts';
 import { fromHex, toHex } from '../wire/bytes.ts';
+import { nodeIdOf } from '../wire/ids.ts';
 import { LIVE_SYNC_STREAM_VERSION } from '../protocol/live-sync/donor.ts';
 
 /** "HPLS": no JSON envelope starts with it (those start with '{'). */
@@ -78,8 +79,8 @@ export function decodeLiveSyncFrame(bytes: Uint8Array): Envelope {
   for (let at = LIVE_SYNC_FRAME_HEADER_SIZE; at < dataAt; at += 2)
     digest += String.fromCharCode(view.getUint16(at, true));
   return {
-    from: toHex(bytes.subarray(8, 16)),
-    to: toHex(bytes.subarray(16, 24)),
+    from: nodeIdOf(bytes.subarray(8, 16)),
+    to: nodeIdOf(bytes.subarray(16, 24)),
     epoch: safeInteger(view.getBigUint64(32, true), 'epoch'),
     digest,
     sp: bytes[6] & FLAG_SP ? view.getBigUint64(48, true) : undefined,

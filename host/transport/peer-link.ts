@@ -121,7 +121,7 @@ export class PeerLinkTransport implements PeerTransport {
   }
 
   /** Where a node listens. This node's own id is ignored: a node is not its own peer. */
-  setPeerAddress(id: string, address: string): void {
+  setPeerAddress(id: NodeId, address: string): void {
     assertNodeId(id, 'id');
     if (typeof address !== 'string' || address.length === 0 || address.length > TEXT_LENGTH_MAX)
       throw new RangeError(`address: expected 1 to ${TEXT_LENGTH_MAX} characters`);
@@ -153,7 +153,7 @@ export class PeerLinkTransport implements PeerTransport {
     this.pump(peer);
   }
 
-  removePeer(id: string): void {
+  removePeer(id: NodeId): void {
     const peer = this.peers.get(id);
     if (peer === undefined) return;
     this.peers.delete(id);

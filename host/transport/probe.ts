@@ -5,6 +5,7 @@
 
 import { ANY_NODE, SecureChannel } from './secure-channel.ts';
 import type { FramedSocket } from './transport.ts';
+import type { NodeId } from '../protocol/types.ts';
 import { CODE } from '../core/codes.ts';
 
 /** How long a probe waits for the handshake. */
@@ -16,9 +17,9 @@ const CLOSE_SVMK_MISMATCH = 4306;
 export interface ProbeOptions {
   readonly address: string;
   /** The node expected there; ANY_NODE (the default) learns whichever node answers. */
-  readonly expectedId?: string;
+  readonly expectedId?: NodeId;
   /** The id this end presents (the responder refuses its own id and the wildcard). */
-  readonly localId: string;
+  readonly localId: NodeId;
   readonly svmk: Uint8Array;
   readonly randomBytes: (length: number) => Uint8Array;
   readonly dial: (address: string) => Promise<FramedSocket>;
@@ -28,7 +29,7 @@ export interface ProbeOptions {
 /** 0 and the node's id, or the code of the failure: 37034 nothing answers, 5306 another SVMK,
  * 38604 another node than expected, 37002/38602 a broken handshake. */
 export type ProbeResult =
-  { readonly code: 0; readonly id: string } | { readonly code: number; readonly id?: undefined };
+  { readonly code: 0; readonly id: NodeId } | { readonly code: number; readonly id?: undefined };
 
 export async function probePeer(options: ProbeOptions): Promise<ProbeResult> {
   let socket: FramedSocket;

@@ -22,11 +22,13 @@ import { equalBytes } from '@noble/ciphers/utils.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import { concatBytes, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { CODE, HsmError } from '../core/codes.ts';
 import { deriveKey, SVMK_SIZE } from '../core/keys.ts';
 import { NOBLE_CHACHA, type ChaChaAead } from '../wire/crypto-engine.ts';
 import { assertNodeId } from './transport.ts';
+import type { NodeId } from '../protocol/types.ts';
+import { nodeIdOf, toNodeId } from '../wire/ids.ts';
 
 export const HANDSHAKE_VERSION = 1;
 export const NONCE_SIZE = 32;
@@ -51,7 +53,7 @@ const ROLE_BYTE = { initiator: 0x49, responder: 0x52 } as const; // 'I', 'R'
  * address: `hsmpool node --join HOST:PORT`, discovery). The responder answers with its own id,
  * and the transcript, the proofs and the session keys bind that real id, so the wildcard lets
  * nobody without the SVMK claim anything. No node has this id. */
-export const ANY_NODE = '0000000000000000';
+export const ANY_NODE: NodeId = toNodeId('0000000000000000');
 
 export type ChannelRole = 'initiator' | 'responder';
 export type ChannelState =
@@ -65,10 +67,10 @@ export type ChannelState =
 
 export interface SecureChannelOptions {
   readonly role: ChannelRole;
-  readonly localId: string;
+  readonly localId: NodeId;
   /** The initiator names the node it means to reach (ANY_NODE: whichever node answers); the
    * responder learns it from HELLO. */
-  readonly peerId?: string;
+  readonly peerId?: NodeId;
   readonly svmk: Uint8Array;
   /** Cryptographically secure random bytes (crypto.getRandomValues in production). */
   readonly randomBytes: (length: number) => Uint8Array;
@@ -95,7 +97,7 @@ interface Directions {
 
 export class SecureChannel {
   private stateValue: ChannelState = 'idle';
-  private peer: string | undefined;
+  private peer: NodeId | undefined;
   private readonly authKey: Uint8Array;
   private readonly sessionBaseKey: Uint8Array;
   private readonly localNonce: Uint8Array;
@@ -126,7 +128,7 @@ export class SecureChannel {
   }
 
   /** The peer's node id: authenticated once the state is 'open'. */
-  get peerId(): string | undefined {
+  get peerId(): NodeId | undefined {
     return this.peer;
   }
 
@@ -190,8 +192,8 @@ export class SecureChannel {
   private onHello(frame: Uint8Array): ChannelStep {
     checkLength(frame, HELLO_SIZE, 'HELLO');
     checkVersion(frame[1]);
-    const initiatorId = bytesToHex(frame.subarray(2, 2 + ID_SIZE));
-    const responderId = bytesToHex(frame.subarray(2 + ID_SIZE, 2 + 2 * ID_SIZE));
+    const initiatorId = nodeIdOf(frame.subarray(2, 2 + ID_SIZE));
+    const responderId = nodeIdOf(frame.subarray(2 + ID_SIZE, 2 + 2 * ID_SIZE));
     if (responderId !== this.options.localId && responderId !== ANY_NODE)
       throw new HsmError(
         CODE.PEER_ID_MISMATCH,
@@ -225,7 +227,7 @@ export class SecureChannel {
   private onReply(frame: Uint8Array): ChannelStep {
     checkLength(frame, REPLY_SIZE, 'REPLY');
     checkVersion(frame[1]);
-    const responderId = bytesToHex(frame.subarray(2, 2 + ID_SIZE));
+    const responderId = nodeIdOf(frame.subarray(2, 2 + ID_SIZE));
     const responderNonce = frame.slice(2 + ID_SIZE, 2 + ID_SIZE + NONCE_SIZE);
     const theirProof = frame.subarray(2 + ID_SIZE + NONCE_SIZE);
     this.transcriptBytes = transcript(
@@ -361,8 +363,8 @@ function step(
 }
 
 function transcript(
-  initiatorId: string,
-  responderId: string,
+  initiatorId: NodeId,
+  responderId: NodeId,
   initiatorNonce: Uint8Array,
   responderNonce: Uint8Array,
 ): Uint8Array {

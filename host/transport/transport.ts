@@ -24,8 +24,8 @@ export interface PeerTransport {
   send(envelope: Envelope): void;
   onEnvelope(handler: (envelope: Envelope) => void): void;
   /** Address book: where a node id listens. */
-  setPeerAddress(id: string, address: string): void;
-  removePeer(id: string): void;
+  setPeerAddress(id: NodeId, address: string): void;
+  removePeer(id: NodeId): void;
   /** Connection test: round-trip time to each known peer, or an error code. */
   crossCheck(timeoutMs: number): Promise<CrossCheckResult[]>;
   close(): Promise<void>;

@@ -20,6 +20,7 @@ export const ID64_PATTERN = /^[0-9a-f]{16}$/;
 export const NODE_ID_PATTERN = ID64_PATTERN;
 export const TX_ID_PATTERN = ID64_PATTERN;
 export const REQUEST_ID_PATTERN = /^[0-9a-f]{32}$/;
+export const NODE_ID_SIZE = 8;
 export const TX_ID_SIZE = 8;
 export const REQUEST_ID_SIZE = 16;
 
@@ -50,6 +51,23 @@ export function txIdBytes(id: string, what = 'txid'): Uint8Array {
 export function requestIdOf(bytes: Uint8Array): RequestId {
   if (bytes.length !== REQUEST_ID_SIZE) throw new RangeError('requestId: 16 bytes');
   return toHex(bytes) as RequestId;
+}
+
+/** A node id from its text, checked (RangeError if it is not 16 lowercase hex digits). */
+export function toNodeId(text: string): NodeId {
+  if (!isNodeId(text)) throw new RangeError('node id: expected 16 lowercase hex digits');
+  return text;
+}
+
+/** A node id from its 64-bit number (as log entries and membership lists on disk store it). */
+export function nodeIdOfNumber(value: bigint): NodeId {
+  return toNodeId(toHex64(value));
+}
+
+/** A node id from its 8 bytes (as handshake and live-sync chunk frames carry it). */
+export function nodeIdOf(bytes: Uint8Array): NodeId {
+  if (bytes.length !== NODE_ID_SIZE) throw new RangeError('node id: 8 bytes');
+  return toHex(bytes) as NodeId;
 }
 
 /** A transaction id from its text, checked (RangeError if it is not 16 lowercase hex digits). */

@@ -63,6 +63,7 @@ describe('console commands', () => {
     expect((await runCommand(a, 'local', `nodes remove ${pool.founders[1].id}`)).code).toBe(
       CODE.INVALID_OPERATION,
     ); // a member
+    expect((await runCommand(a, 'local', 'nodes remove zz')).code).toBe(CODE.CONSOLE_USAGE);
     expect((await runCommand(a, 'local', 'nodes remove 00000000000000ff')).code).toBe(0);
     const check = runCommand(a, 'local', 'cross-check 500');
     await pool.run(20);

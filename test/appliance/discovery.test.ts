@@ -15,6 +15,7 @@ import { MemoryTransport } from '../../host/transport/memory.ts';
 import { keyedCore, TEST_SVMK } from '../fixtures.ts';
 import { objectWrites, applyObject } from '../pool-writes.ts';
 import { poolWithHost } from '../node-host-pool.ts';
+import { toNodeId } from '../../host/wire/ids.ts';
 
 const codec = keyedCore();
 const write = objectWrites(31);
@@ -67,25 +68,26 @@ describe('discovery', () => {
         '127.0.0.10:7001',
       ],
     });
+    const [E9, E8] = [toNodeId('00000000000000e9'), toNodeId('00000000000000e8')];
     const stranger = new MemoryTransport({
       hub: pool.hub,
-      nodeId: '00000000000000e9',
+      nodeId: E9,
       address: '127.0.0.9:7001',
       svmk: TEST_SVMK,
     });
     const foreign = new MemoryTransport({
       hub: pool.hub,
-      nodeId: '00000000000000e8',
+      nodeId: E8,
       address: '127.0.0.8:7001',
       svmk: Uint8Array.from({ length: 32 }, (_, i) => 99 - i),
     });
     const cached = () => new Map(host.appliance.cache.entries());
-    await run(pool, host, DISCOVERY_PULSE_TICKS * 2, () => cached().has('00000000000000e9'));
-    expect(cached().get('00000000000000e9')).toBe('127.0.0.9:7001');
-    expect(cached().has('00000000000000e8')).toBe(false);
+    await run(pool, host, DISCOVERY_PULSE_TICKS * 2, () => cached().has(E9));
+    expect(cached().get(E9)).toBe('127.0.0.9:7001');
+    expect(cached().has(E8)).toBe(false);
     const info = host.appliance.info();
     expect(info.discovery?.addresses).toBe(6);
-    expect(Object.values(info.discovery?.found ?? {})).toContain('00000000000000e9');
+    expect(Object.values(info.discovery?.found ?? {})).toContain(E9);
     expect(info.discovery?.autoLiveSync).toBe(true);
     await stranger.close();
     await foreign.close();

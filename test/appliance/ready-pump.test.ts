@@ -8,8 +8,9 @@ import { pumpReady } from '../../host/appliance/ready-pump.ts';
 import { Random } from '../../host/protocol/random.ts';
 import type { ClientReply, Envelope } from '../../host/protocol/types.ts';
 import { MemoryStorage } from '../../host/storage/memory.ts';
-import { toHex, toHex64 } from '../../host/wire/bytes.ts';
+import { toHex } from '../../host/wire/bytes.ts';
 import { keyedCore, sampleObject } from '../fixtures.ts';
+import { nodeIdOfNumber } from '../../host/wire/ids.ts';
 
 /** Memory storage whose log appends complete when the test says so. */
 class HeldStorage extends MemoryStorage {
@@ -24,7 +25,7 @@ class HeldStorage extends MemoryStorage {
 async function node(founders: number): Promise<{ runtime: NodeRuntime; storage: HeldStorage }> {
   const storage = new HeldStorage();
   const nodes = Array.from({ length: founders }, (_, i) => ({
-    id: toHex64(BigInt(i + 1)),
+    id: nodeIdOfNumber(BigInt(i + 1)),
     address: `n${i + 1}:7001`,
   }));
   const runtime = await NodeRuntime.open({

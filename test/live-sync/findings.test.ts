@@ -17,21 +17,21 @@ import { Random } from '../../host/protocol/random.ts';
 import { Replica } from '../../host/protocol/replica.ts';
 import { drawParams } from '../../host/sim/params.ts';
 import { World } from '../../host/sim/world.ts';
-import type { LiveSyncBody, NodeAddress, Transaction } from '../../host/protocol/types.ts';
+import type { LiveSyncBody, NodeAddress, NodeId, Transaction } from '../../host/protocol/types.ts';
 import { writeCheckpoint } from '../../host/log/compaction.ts';
 import { MemoryStorage } from '../../host/storage/memory.ts';
 import { keyedCore } from '../fixtures.ts';
 import { applyObject } from '../pool-writes.ts';
-import { toTxId } from '../../host/wire/ids.ts';
+import { nodeIdOfNumber, toTxId } from '../../host/wire/ids.ts';
 
 const node = (n: number): NodeAddress => ({
-  id: n.toString(16).padStart(16, '0'),
+  id: nodeIdOfNumber(BigInt(n)),
   address: `10.0.0.${n}:7001`,
 });
 const founders = [node(1), node(2), node(3)];
 const joiner = node(0xa1);
 
-function pendingTx(replica: Replica, txid: string, participants: string[]): void {
+function pendingTx(replica: Replica, txid: string, participants: NodeId[]): void {
   const sp = replica.core.syncPoint();
   const tx: Transaction = {
     txid: toTxId(txid),

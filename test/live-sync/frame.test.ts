@@ -14,13 +14,15 @@ import {
   LIVE_SYNC_FRAME_VERSION,
 } from '../../host/transport/live-sync-frame.ts';
 import { LIVE_SYNC_STREAM_VERSION, RELEASE } from '../../host/protocol/live-sync/donor.ts';
+import { toNodeId } from '../../host/wire/ids.ts';
 
 const hexId = fc
   .bigInt({ min: 0n, max: (1n << 64n) - 1n })
   .map((n) => n.toString(16).padStart(16, '0'));
+const nodeId = hexId.map(toNodeId);
 const chunk: fc.Arbitrary<Envelope> = fc.record({
-  from: hexId,
-  to: hexId,
+  from: nodeId,
+  to: nodeId,
   epoch: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
   digest: fc.string({ maxLength: 256, unit: 'binary' }),
   sp: fc.option(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), { nil: undefined }),
@@ -36,8 +38,8 @@ const chunk: fc.Arbitrary<Envelope> = fc.record({
 
 type Chunk = Extract<Envelope['body'], { type: 'live-sync-chunk' }>;
 const sample: Envelope = {
-  from: '0000000000000001',
-  to: '0000000000000002',
+  from: toNodeId('0000000000000001'),
+  to: toNodeId('0000000000000002'),
   epoch: 3,
   digest: 'ab12',
   sp: 0x0123456789abcdefn,

@@ -12,6 +12,7 @@ import { MemoryTransport } from '../../host/transport/memory.ts';
 import { keyedCore, rejection, codeOf } from '../fixtures.ts';
 import { objectWrites, applyObject } from '../pool-writes.ts';
 import { driveWithHost as drive, poolWithHost } from '../node-host-pool.ts';
+import { toNodeId } from '../../host/wire/ids.ts';
 
 const codec = keyedCore();
 const write = objectWrites(23);
@@ -125,10 +126,11 @@ describe('live-sync in place', () => {
 
     expect(await codeOf(host.liveSync('127.0.9.9:7001'))).toBe(37034); // nothing listens there
     expect(await codeOf(host.liveSync('00000000000000aa'))).toBe(37034); // no such node in the list
+    expect(await codeOf(host.liveSync('zz@127.0.9.9:7001'))).toBe(37034); // not a node id
     const foreignSvmk = Uint8Array.from({ length: 32 }, (_, i) => 255 - i);
     const foreign = new MemoryTransport({
       hub: pool.hub,
-      nodeId: '00000000000000f0',
+      nodeId: toNodeId('00000000000000f0'),
       address: '127.0.9.8:7001',
       svmk: foreignSvmk,
     });

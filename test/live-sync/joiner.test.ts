@@ -7,10 +7,10 @@ import { JoinerSession } from '../../host/protocol/live-sync/donor.ts';
 import { REQUEST_OUTCOMES_MAX } from '../../host/protocol/state.ts';
 import type { Envelope, LiveSyncBody } from '../../host/protocol/types.ts';
 import { keyedCore } from '../fixtures.ts';
-import { toTxId } from '../../host/wire/ids.ts';
+import { toNodeId, toTxId } from '../../host/wire/ids.ts';
 
-const DONOR = { id: '00000000000000d0', address: '10.0.0.1:7001' };
-const SELF = '00000000000000a1';
+const DONOR = { id: toNodeId('00000000000000d0'), address: '10.0.0.1:7001' };
+const SELF = toNodeId('00000000000000a1');
 
 function driver(options: { stallTicks?: number; requestEveryTicks?: number } = {}) {
   const sent: Envelope[] = [];
@@ -29,7 +29,7 @@ function driver(options: { stallTicks?: number; requestEveryTicks?: number } = {
 }
 
 const from = (sender: string, body: Envelope['body']): Envelope => ({
-  from: sender,
+  from: toNodeId(sender),
   to: SELF,
   epoch: 0,
   digest: '',

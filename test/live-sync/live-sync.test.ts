@@ -12,6 +12,7 @@ import { Random } from '../../host/protocol/random.ts';
 import { DonorSession, type JoinProgress } from '../../host/protocol/live-sync/donor.ts';
 import { keyedCore, TEST_SVMK, rejection, codeOf } from '../fixtures.ts';
 import { drive, objectWrites, startPool } from '../pool-writes.ts';
+import { toNodeId } from '../../host/wire/ids.ts';
 
 const codec = keyedCore();
 const write = objectWrites(11);
@@ -219,7 +220,9 @@ describe('live-sync', () => {
       await codeOf(
         drive(
           pool,
-          joinInProcess(pool, { donor: { id: '00000000000000aa', address: '10.9.9.9:7001' } }).done,
+          joinInProcess(pool, {
+            donor: { id: toNodeId('00000000000000aa'), address: '10.9.9.9:7001' },
+          }).done,
         ),
       ),
     ).toBe(37034);

@@ -15,14 +15,15 @@ import {
   donorRefusal,
 } from '../../host/protocol/live-sync/donor.ts';
 import type { Replica } from '../../host/protocol/replica.ts';
+import { toNodeId } from '../../host/wire/ids.ts';
 
 const donor = {
-  id: '000000000000000a',
+  id: toNodeId('000000000000000a'),
   fenced: false,
   diverged: false,
-  membership: new Membership([{ id: '000000000000000a', address: 'a:1' }]),
+  membership: new Membership([{ id: toNodeId('000000000000000a'), address: 'a:1' }]),
 } as unknown as Replica;
-const joiner = '000000000000000b';
+const joiner = toNodeId('000000000000000b');
 
 describe('live-sync release check', () => {
   it('the joiner states this release, mode and stream format', () => {

@@ -13,6 +13,7 @@ import { Random } from '../../host/protocol/random.ts';
 import { FileStorage } from '../../host/storage/file.node.ts';
 import { startNodeServer } from '../../host/transport/ws.node.ts';
 import { keyedCore, sampleObject, TEST_SVMK, rejection } from '../fixtures.ts';
+import { toNodeId } from '../../host/wire/ids.ts';
 
 const codec = keyedCore();
 const random = new Random(77);
@@ -38,7 +39,7 @@ describe('live-sync over WebSocket', () => {
   it('a node joins a one-node pool over loopback; both commit afterwards; a wrong SVMK is refused with 5306', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hsmpool-ls-'));
     try {
-      const donorId = random.id64();
+      const donorId = toNodeId(random.id64());
       const donorServer = await startNodeServer({
         host: '127.0.0.1',
         port: 0,
@@ -64,7 +65,7 @@ describe('live-sync over WebSocket', () => {
 
       // Another SVMK: refused by the handshake, nothing changes.
       const otherSvmk = Uint8Array.from({ length: 32 }, (_, i) => 200 - i);
-      const badId = random.id64();
+      const badId = toNodeId(random.id64());
       const badStorage = await FileStorage.open(join(dir, 'bad'));
       const badServer = await startNodeServer({
         host: '127.0.0.1',
@@ -92,7 +93,7 @@ describe('live-sync over WebSocket', () => {
       await badServer.close({ graceMs: 0 });
       expect(donor.info().epoch).toBe(0);
 
-      const joinerId = random.id64();
+      const joinerId = toNodeId(random.id64());
       const joinerServer = await startNodeServer({
         host: '127.0.0.1',
         port: 0,

@@ -13,6 +13,7 @@ import { MemoryTransport } from '../../host/transport/memory.ts';
 import { Random } from '../../host/protocol/random.ts';
 import { keyedCore, TEST_SVMK } from '../fixtures.ts';
 import { drive, objectWrites, startPool } from '../pool-writes.ts';
+import { toNodeId } from '../../host/wire/ids.ts';
 
 const write = objectWrites(91);
 
@@ -67,7 +68,7 @@ it("a joined node that dies before its appliance first opens still restarts at t
   expect((await drive(pool, pool.appliances[0].nodeDown(gone.id))).code).toBe(0);
   pool.appliances.splice(2);
   const random = new Random(3);
-  const node = { id: random.id64(), address: '127.0.1.9:7001' };
+  const node = { id: toNodeId(random.id64()), address: '127.0.1.9:7001' };
   const storage = new MemoryStorage();
   const transport = new MemoryTransport({
     hub: pool.hub,

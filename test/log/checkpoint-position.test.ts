@@ -15,6 +15,7 @@ import { DelayedStorage } from '../../host/storage/delayed.ts';
 import { MemoryStorage } from '../../host/storage/memory.ts';
 import { keyedCore } from '../fixtures.ts';
 import { drive, objectWrites, startPool, applyObject } from '../pool-writes.ts';
+import { toNodeId } from '../../host/wire/ids.ts';
 
 const write = objectWrites(311);
 
@@ -91,9 +92,9 @@ describe('checkpoints under storage that completes later', () => {
   it('a checkpoint of a store that holds an unlogged commit is refused (38320) and nothing is written', async () => {
     const storage = new MemoryStorage();
     const runtime = await NodeRuntime.open({
-      id: '0000000000000001',
+      id: toNodeId('0000000000000001'),
       poolId: 1n,
-      founders: [{ id: '0000000000000001', address: '127.0.0.1:7001' }],
+      founders: [{ id: toNodeId('0000000000000001'), address: '127.0.0.1:7001' }],
       storage,
       core: keyedCore(),
       random: new Random(3),

@@ -13,7 +13,7 @@ import { Random } from '../../host/protocol/random.ts';
 import type { Transaction } from '../../host/protocol/types.ts';
 import { MemoryStorage } from '../../host/storage/memory.ts';
 import { keyedCore } from '../fixtures.ts';
-import { toTxId } from '../../host/wire/ids.ts';
+import { toNodeId, toTxId } from '../../host/wire/ids.ts';
 
 const SAMPLE: [string, boolean][] = [
   ['0123456789abcdef', true],
@@ -60,7 +60,7 @@ describe('transaction outcomes blob', () => {
 
 it('a node remembers its no-vote after compaction dropped the ABORT entry and it restarted', async () => {
   const storage = new MemoryStorage();
-  const self = { id: '0000000000000001', address: '127.0.0.1:7001' };
+  const self = { id: toNodeId('0000000000000001'), address: '127.0.0.1:7001' };
   const open = () =>
     NodeRuntime.open({
       id: self.id,
@@ -72,7 +72,7 @@ it('a node remembers its no-vote after compaction dropped the ABORT entry and it
       checkpointBytes: 600,
     });
   const runtime = await open();
-  const stranger = '00000000000000ff';
+  const stranger = toNodeId('00000000000000ff');
   const abort = (txid: string): void => {
     // A participant's no-vote (participant.ts voteNo) logs the ABORT and remembers it: here to
     // a PREPARE that does not name this node.

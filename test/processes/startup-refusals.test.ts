@@ -26,6 +26,7 @@ import { MemoryHub, MemoryTransport } from '../../host/transport/memory.ts';
 import { TEST_SVMK, keyedCore } from '../fixtures.ts';
 import { objectWrites } from '../pool-writes.ts';
 import { CLI, startNodeProcess, stop, scratchDir } from '../processes.ts';
+import { toNodeId } from '../../host/wire/ids.ts';
 
 const root = scratchDir('startup');
 
@@ -56,7 +57,7 @@ async function makeDirectory(
 ): Promise<string> {
   const dir = join(root, name);
   const port = await freePort();
-  const id = '00000000000000a1';
+  const id = toNodeId('00000000000000a1');
   const address = `127.0.0.1:${port}`;
   const config: NodeConfig = {
     version: 1,

@@ -19,7 +19,7 @@ import type {
   NodeAddress,
   TxStateName,
 } from '../../host/protocol/types.ts';
-import { toTxId } from '../../host/wire/ids.ts';
+import { toNodeId, toTxId } from '../../host/wire/ids.ts';
 
 /** A key store that only counts the batches it applied: its SP is that count. */
 class CountingStore implements KeyStore {
@@ -39,8 +39,8 @@ class CountingStore implements KeyStore {
 }
 
 const nodes: NodeAddress[] = [
-  { id: '000000000000000a', address: 'a:7001' },
-  { id: '000000000000000b', address: 'b:7001' },
+  { id: toNodeId('000000000000000a'), address: 'a:7001' },
+  { id: toNodeId('000000000000000b'), address: 'b:7001' },
 ];
 
 interface Node {
@@ -177,7 +177,7 @@ describe('assertions', () => {
 
 describe('node-down needs a majority (the two sides of a partition cannot fence each other)', () => {
   const four: NodeAddress[] = ['a', 'b', 'c', 'd'].map((letter) => ({
-    id: `000000000000000${letter}`,
+    id: toNodeId(`000000000000000${letter}`),
     address: `${letter}:7001`,
   }));
 
@@ -238,7 +238,10 @@ describe('node-down needs a majority (the two sides of a partition cannot fence 
 
 describe('membership', () => {
   it('its members and digest follow every change (they are derived once per change)', () => {
-    const node = (n: number): NodeAddress => ({ id: `000000000000000${n}`, address: `n${n}:7001` });
+    const node = (n: number): NodeAddress => ({
+      id: toNodeId(`000000000000000${n}`),
+      address: `n${n}:7001`,
+    });
     const membership = new Membership([node(2), node(1)]);
     const before = membership.digest();
     expect(membership.memberIds()).toEqual([node(1).id, node(2).id]);

@@ -14,6 +14,7 @@ import {
   type NodeServerOptions,
 } from '../../host/transport/ws.node.ts';
 import { openWebSocket } from '../sockets.ts';
+import { toNodeId } from '../../host/wire/ids.ts';
 
 const KEY = new Uint8Array(32).fill(5);
 const running: NodeServer[] = [];
@@ -28,7 +29,7 @@ async function start(options: Partial<NodeServerOptions> = {}): Promise<NodeServ
   const server = await startNodeServer({
     host: '127.0.0.1',
     port: 0,
-    nodeId: '00000000000000a1',
+    nodeId: toNodeId('00000000000000a1'),
     svmk: KEY,
     random: () => random.float(),
     onClientConnection: (_path, connection: ClientConnection) =>

@@ -16,6 +16,7 @@ import { FRAME_SIZE_MAX } from '../../host/wire/messages.ts';
 import { CLOSE_CODES } from '../../host/transport/transport.ts';
 import { startNodeServer } from '../../host/transport/ws.node.ts';
 import { ADMIN_PASSWORD, OnPathProxy, pool, responseOf, settle } from './harness.ts';
+import { toNodeId } from '../../host/wire/ids.ts';
 
 async function raw(p: Awaited<ReturnType<typeof pool>>): Promise<{
   connection: FrameConnection;
@@ -123,7 +124,7 @@ describe('tries refused before and after issue 14', () => {
     const server = await startNodeServer({
       host: '127.0.0.1',
       port: 0,
-      nodeId: '00000000000000a1',
+      nodeId: toNodeId('00000000000000a1'),
       svmk: new Uint8Array(32).fill(5),
       random: () => random.float(),
     });

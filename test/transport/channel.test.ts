@@ -12,6 +12,8 @@ import {
   SecureChannel,
   type ChannelStep,
 } from '../../host/transport/secure-channel.ts';
+import type { NodeId } from '../../host/protocol/types.ts';
+import { toNodeId } from '../../host/wire/ids.ts';
 
 const SVMK_MISMATCH = 5306;
 const CANNOT_P2P_HANDSHAKE = 37002;
@@ -19,8 +21,8 @@ const FRAME_MALFORMED = 38602;
 const FRAME_UNAUTHENTICATED = 38603;
 const PEER_ID_MISMATCH = 38604;
 
-const ALICE = '00000000000000a1';
-const BOB = '00000000000000b2';
+const ALICE = toNodeId('00000000000000a1');
+const BOB = toNodeId('00000000000000b2');
 const svmk = (fill: number): Uint8Array => new Uint8Array(32).fill(fill);
 const seeded = (seed: number) => {
   const random = new Random(seed);
@@ -31,8 +33,8 @@ function pair(
   options: {
     initiatorKey?: Uint8Array;
     responderKey?: Uint8Array;
-    expected?: string;
-    responderId?: string;
+    expected?: NodeId;
+    responderId?: NodeId;
     seed?: number;
   } = {},
 ) {
@@ -204,7 +206,7 @@ describe('secure channel handshake', () => {
   });
 
   it('refuses a HELLO meant for another node, or claiming the responder own id, with 38604', () => {
-    const { initiator, responder } = pair({ expected: '00000000000000c3' });
+    const { initiator, responder } = pair({ expected: toNodeId('00000000000000c3') });
     expect(codeOf(responder.receive(initiator.start().frames[0]))).toBe(PEER_ID_MISMATCH);
     const self = new SecureChannel({
       role: 'initiator',

@@ -5,7 +5,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { HsmError } from '../../host/core/codes.ts';
 import { Random } from '../../host/protocol/random.ts';
-import type { Envelope } from '../../host/protocol/types.ts';
+import type { Envelope, NodeId } from '../../host/protocol/types.ts';
+import { toNodeId } from '../../host/wire/ids.ts';
 import { encodeEnvelope } from '../../host/transport/envelope-codec.ts';
 import { createSocketPair, MemoryHub, MemoryTransport } from '../../host/transport/memory.ts';
 import { LINK_MESSAGE, PEER_FRAME_SIZE_MAX } from '../../host/transport/link.ts';
@@ -19,9 +20,9 @@ import { FRAME_KIND, SecureChannel } from '../../host/transport/secure-channel.t
 import { CLOSE_CODES, type FramedSocket } from '../../host/transport/transport.ts';
 import { until } from '../sockets.ts';
 
-const A = '000000000000000a';
-const B = '000000000000000b';
-const C = '000000000000000c';
+const A = toNodeId('000000000000000a');
+const B = toNodeId('000000000000000b');
+const C = toNodeId('000000000000000c');
 const KEY = new Uint8Array(32).fill(42);
 const OTHER_KEY = new Uint8Array(32).fill(43);
 const FAST = { reconnectDelayMsMin: 5, reconnectDelayMsMax: 20, handshakeTimeoutMs: 2_000 };
@@ -33,7 +34,7 @@ afterEach(async () => {
 
 function node(
   hub: MemoryHub,
-  id: string,
+  id: NodeId,
   options: { key?: Uint8Array; limits?: object; seed?: number } = {},
 ) {
   const random = new Random(options.seed ?? parseInt(id, 16));
@@ -52,7 +53,7 @@ function node(
   return { transport, received };
 }
 
-function envelope(from: string, to: string, n: number): Envelope {
+function envelope(from: NodeId, to: NodeId, n: number): Envelope {
   return {
     from,
     to,
@@ -65,7 +66,7 @@ function envelope(from: string, to: string, n: number): Envelope {
 }
 
 /** A peer holding the key (or not) that speaks the handshake by hand, then sends what it likes. */
-function rawPeer(target: PeerLinkTransport, id: string, key = KEY) {
+function rawPeer(target: PeerLinkTransport, id: NodeId, key = KEY) {
   const [mine, theirs] = createSocketPair();
   const channel = new SecureChannel({
     role: 'initiator',
@@ -172,14 +173,15 @@ describe('memory transport', () => {
     const a = node(hub, A);
     node(hub, B);
     node(hub, C);
+    const [D, E] = [toNodeId('00000000000000dd'), toNodeId('00000000000000ee')];
     a.transport.setPeerAddress(B, `mem:${B}`);
-    a.transport.setPeerAddress('00000000000000dd', `mem:${C}`);
-    a.transport.setPeerAddress('00000000000000ee', 'mem:nobody');
+    a.transport.setPeerAddress(D, `mem:${C}`);
+    a.transport.setPeerAddress(E, 'mem:nobody');
     const results = await a.transport.crossCheck(1_000);
     expect(results.map(({ id, code }) => ({ id, code }))).toEqual([
       { id: B, code: undefined },
-      { id: '00000000000000dd', code: 38604 },
-      { id: '00000000000000ee', code: 37004 },
+      { id: D, code: 38604 },
+      { id: E, code: 37004 },
     ]);
     expect(results[0].rttMs).toBeGreaterThanOrEqual(0);
   });
@@ -248,6 +250,7 @@ describe('memory transport', () => {
     expect(() => a.transport.send(envelope(A, B, 1))).not.toThrow();
     expect(() => a.transport.send(envelope(B, A, 1))).toThrow(RangeError);
     expect(() => a.transport.send({ ...envelope(A, B, 1), epoch: -1 })).toThrow(HsmError);
+    // @ts-expect-error: 'B' is no NodeId; what is tested is the check at run time
     expect(() => a.transport.setPeerAddress('B', 'x')).toThrow(RangeError);
     expect(
       () => new MemoryTransport({ hub, nodeId: C, address: 'mem:c', svmk: new Uint8Array(16) }),

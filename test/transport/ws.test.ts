@@ -6,7 +6,7 @@ import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { Random } from '../../host/protocol/random.ts';
-import type { Envelope } from '../../host/protocol/types.ts';
+import type { Envelope, NodeId } from '../../host/protocol/types.ts';
 import { BATCH_SIZE_MAX } from '../../host/core/layout.ts';
 import { PEER_MESSAGE_SIZE_MAX } from '../../host/transport/envelope-codec.ts';
 import { PEER_FRAME_SIZE_MAX } from '../../host/transport/link.ts';
@@ -22,11 +22,11 @@ import {
   type NodeServerOptions,
 } from '../../host/transport/ws.node.ts';
 import { until, openWebSocket } from '../sockets.ts';
-import { toTxId } from '../../host/wire/ids.ts';
+import { toNodeId, toTxId } from '../../host/wire/ids.ts';
 
-const A = '00000000000000a1';
-const B = '00000000000000b2';
-const C = '00000000000000c3';
+const A = toNodeId('00000000000000a1');
+const B = toNodeId('00000000000000b2');
+const C = toNodeId('00000000000000c3');
 const KEY = new Uint8Array(32).fill(5);
 const OTHER_KEY = new Uint8Array(32).fill(6);
 const FAST = { reconnectDelayMsMin: 10, reconnectDelayMsMax: 100, handshakeTimeoutMs: 2_000 };
@@ -40,7 +40,7 @@ afterEach(async () => {
   await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()));
 });
 
-async function start(nodeId: string, options: Partial<NodeServerOptions> = {}) {
+async function start(nodeId: NodeId, options: Partial<NodeServerOptions> = {}) {
   const random = new Random(parseInt(nodeId, 16));
   const server = await startNodeServer({
     host: '127.0.0.1',
@@ -59,7 +59,7 @@ async function start(nodeId: string, options: Partial<NodeServerOptions> = {}) {
   return { server, received, failures };
 }
 
-function envelope(from: string, to: string, n: number, batch?: Uint8Array): Envelope {
+function envelope(from: NodeId, to: NodeId, n: number, batch?: Uint8Array): Envelope {
   const base = {
     from,
     to,
@@ -177,14 +177,15 @@ describe('ws transport between nodes', () => {
     const dead = await deadAddress();
     a.server.peers.setPeerAddress(B, b.server.address);
     a.server.peers.setPeerAddress(C, stranger.server.address);
-    a.server.peers.setPeerAddress('00000000000000ee', b.server.address);
-    a.server.peers.setPeerAddress('00000000000000ff', dead);
+    const [E, F] = [toNodeId('00000000000000ee'), toNodeId('00000000000000ff')];
+    a.server.peers.setPeerAddress(E, b.server.address);
+    a.server.peers.setPeerAddress(F, dead);
     const results = await a.server.peers.crossCheck(3_000);
     expect(results.map(({ id, code }) => ({ id, code }))).toEqual([
       { id: B, code: undefined },
       { id: C, code: 5306 },
-      { id: '00000000000000ee', code: 38604 },
-      { id: '00000000000000ff', code: 37004 },
+      { id: E, code: 38604 },
+      { id: F, code: 37004 },
     ]);
     expect(results[0].rttMs).toBeGreaterThanOrEqual(0);
     expect(results[0].rttMs).toBeLessThan(3_000);

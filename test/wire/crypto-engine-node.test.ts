@@ -15,6 +15,7 @@ import {
 import { NODE_CHACHA, NodeCryptoEngine } from '../../host/wire/crypto-engine.node.ts';
 import { SessionChannel } from '../../host/wire/session-channel.ts';
 import { unwrapObjectKey, wrapObjectKey } from '../../host/wire/wrapping.ts';
+import { toNodeId } from '../../host/wire/ids.ts';
 
 const hex = (text: string): Uint8Array => Uint8Array.from(Buffer.from(text, 'hex'));
 const SIZES = [0, 1, 15, 16, 17, 64, 255, 1024, 4097];
@@ -156,15 +157,15 @@ describe('channels across engines', () => {
     const svmk = new Uint8Array(32).fill(7);
     const initiator = new SecureChannel({
       role: 'initiator',
-      localId: '00000000000000a1',
-      peerId: '00000000000000b2',
+      localId: toNodeId('00000000000000a1'),
+      peerId: toNodeId('00000000000000b2'),
       svmk,
       randomBytes: seeded(1),
       aead: aeads[0],
     });
     const responder = new SecureChannel({
       role: 'responder',
-      localId: '00000000000000b2',
+      localId: toNodeId('00000000000000b2'),
       svmk,
       randomBytes: seeded(2),
       aead: aeads[1],
