@@ -19,7 +19,6 @@ export const FRAME_HEADER_SIZE: u32 = 4;
 
 // Export state.
 let view: usize = 0; // u32 record pointers, sorted
-let viewLengths: usize = 0;
 let viewCount: u32 = 0;
 let viewNext: u32 = 0;
 

@@ -161,30 +161,29 @@ async function oneWayPartition(nemesis: Nemesis): Promise<string> {
   return `one-way ${how} n${i + 1}->n${j + 1}`;
 }
 
+/** The same fault on both directions of the link between nodes i and j. */
+function bothWays(nemesis: Nemesis, i: number, j: number, kind: 'drop' | 'blackhole'): void {
+  nemesis.pool.link(i, j).setFault({ kind });
+  nemesis.pool.link(j, i).setFault({ kind });
+}
+
 async function symmetricPartition(nemesis: Nemesis): Promise<string> {
   const [i, j] = pick(nemesis, 2);
-  nemesis.pool.link(i, j).setFault({ kind: 'drop' });
-  nemesis.pool.link(j, i).setFault({ kind: 'drop' });
+  bothWays(nemesis, i, j, 'drop');
   await sleep(duration(nemesis));
   return `symmetric n${i + 1}<->n${j + 1}`;
 }
 
 async function isolateOne(nemesis: Nemesis): Promise<string> {
-  const { pool } = nemesis;
   const [i] = pick(nemesis, 1);
-  for (let j = 0; j < pool.nodes.length; j++)
-    if (j !== i) {
-      pool.link(i, j).setFault({ kind: 'drop' });
-      pool.link(j, i).setFault({ kind: 'drop' });
-    }
+  for (let j = 0; j < nemesis.pool.nodes.length; j++) if (j !== i) bothWays(nemesis, i, j, 'drop');
   await sleep(duration(nemesis));
   return `isolate n${i + 1}`;
 }
 
 async function blackholePair(nemesis: Nemesis): Promise<string> {
   const [i, j] = pick(nemesis, 2);
-  nemesis.pool.link(i, j).setFault({ kind: 'blackhole' });
-  nemesis.pool.link(j, i).setFault({ kind: 'blackhole' });
+  bothWays(nemesis, i, j, 'blackhole');
   await sleep(duration(nemesis));
   return `blackhole n${i + 1}<->n${j + 1}`;
 }
