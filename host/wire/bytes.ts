@@ -20,9 +20,29 @@ export function joinBytes(chunks: Iterable<Uint8Array>): Uint8Array {
   return out;
 }
 
-/** Lowercase hex, two digits a byte. */
+const HEX_DIGITS = Uint16Array.from('0123456789abcdef', (digit) => digit.charCodeAt(0));
+const HEX_SHORT = 64; // bytes: ids and SPs are 8 or 16
+
+/** Lowercase hex, two digits a byte. A short value (an id) comes back as one flat string made
+ * in one step: bytesToHex builds it by concatenation, a rope that every later regex test or
+ * Map lookup must flatten first, which made checking and remembering 65,536 live-sync outcomes
+ * cost several times their decoding. */
 export function toHex(bytes: Uint8Array): string {
-  return bytesToHex(bytes);
+  if (bytes.length > HEX_SHORT) return bytesToHex(bytes);
+  const codes = new Uint16Array(2 * bytes.length);
+  for (let i = 0; i < bytes.length; i++) {
+    codes[2 * i] = HEX_DIGITS[bytes[i] >> 4];
+    codes[2 * i + 1] = HEX_DIGITS[bytes[i] & 15];
+  }
+  return String.fromCharCode.apply(null, codes as unknown as number[]);
+}
+
+/** Writes checked lowercase hex (an id that passed its pattern) as bytes at `at`, with no
+ * allocation: outcomes are written by the tens of thousands. */
+export function hexInto(target: Uint8Array, at: number, hex: string): void {
+  const digit = (c: number): number => (c <= 0x39 ? c - 0x30 : c - 0x57);
+  for (let i = 0; i < hex.length; i += 2)
+    target[at + i / 2] = (digit(hex.charCodeAt(i)) << 4) | digit(hex.charCodeAt(i + 1));
 }
 
 const HEX_PATTERN = /^(?:[0-9a-f]{2})*$/;

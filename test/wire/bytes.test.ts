@@ -1,9 +1,11 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   constantTimeEqual,
   equalBytes,
   fromBase64,
   fromHex,
+  hexInto,
   joinBytes,
   toBase64,
   toBase64Url,
@@ -11,6 +13,8 @@ import {
   toHex64,
 } from '../../host/wire/bytes.ts';
 import {
+  ID64_PATTERN,
+  REQUEST_ID_PATTERN,
   isNodeId,
   isRequestId,
   isTxId,
@@ -59,6 +63,49 @@ describe('wire/ids', () => {
     expect(isRequestId('0123456789abcdef')).toBe(false);
     expect(isRequestId('0123456789abcdef'.repeat(2))).toBe(true);
     expect(isNodeId(7)).toBe(false);
+  });
+
+  it('the id checks (loops, for speed) accept exactly what the documented patterns match', () => {
+    // Near-misses dominate: hex digits of either case, the characters beside the ranges.
+    const unit = fc.constantFrom(...'0123456789abcdefABCDEF/:@`g G\u0660\u00e9');
+    const oneOff = (digits: number): fc.Arbitrary<string> =>
+      fc
+        .tuple(fc.uint8Array({ minLength: digits / 2, maxLength: digits / 2 }), fc.nat(), unit)
+        .map(([bytes, at, c]) => {
+          const hex = toHex(bytes);
+          const i = at % digits;
+          return hex.slice(0, i) + c + hex.slice(i + 1);
+        });
+    const near = fc.oneof(
+      oneOff(16),
+      oneOff(32),
+      fc.string({ unit, minLength: 14, maxLength: 34 }),
+      fc.string({ unit, minLength: 16, maxLength: 16 }),
+      fc.string({ unit, minLength: 32, maxLength: 32 }),
+      fc.string(),
+    );
+    fc.assert(
+      fc.property(near, (text) => {
+        expect(isNodeId(text)).toBe(ID64_PATTERN.test(text));
+        expect(isTxId(text)).toBe(ID64_PATTERN.test(text));
+        expect(isRequestId(text)).toBe(REQUEST_ID_PATTERN.test(text));
+      }),
+      { seed: 20261206, numRuns: 2000 },
+    );
+  });
+
+  it('toHex is lowercase hex for short and long values alike; hexInto reads it back', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+        const hex = toHex(bytes);
+        expect(hex).toBe(Buffer.from(bytes).toString('hex'));
+        expect(fromHex(hex)).toEqual(bytes);
+        const into = new Uint8Array(bytes.length + 3);
+        hexInto(into, 3, hex);
+        expect(into.subarray(3)).toEqual(bytes);
+      }),
+      { seed: 20261206, numRuns: 500 },
+    );
   });
 
   it('ids to bytes and back; a malformed id names its field', () => {
