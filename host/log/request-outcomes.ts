@@ -23,7 +23,11 @@ import type { Storage } from '../storage/storage.ts';
 import type { Core } from '../core/core.ts';
 import type { ChainPosition } from '../core/txlog.ts';
 import { equalBytes } from '../wire/bytes.ts';
-import { requestIdBytes, requestIdOf, txIdBytes, txIdOf } from '../wire/ids.ts';
+import {
+  OUTCOME_ENTRY_SIZE,
+  readOutcomeEntry,
+  writeOutcomeEntry,
+} from '../wire/outcome-entries.ts';
 
 export const REQUEST_OUTCOMES_KEY = 'request-outcomes';
 export const REQUEST_OUTCOMES_MAGIC = 0x4f525348; // "HSRO" little-endian
@@ -32,7 +36,7 @@ export const REQUEST_OUTCOMES_VERSION = 2;
 export const REQUEST_OUTCOMES_VERSION_1 = 1;
 const HEADER_SIZE_V1 = 12;
 const HEADER_SIZE = 32;
-const ENTRY_SIZE = 28;
+const ENTRY_SIZE = OUTCOME_ENTRY_SIZE;
 const CHECKSUM_SIZE = 32;
 
 /** The checkpoint a blob was written for: the CHECKPOINT entry's sequence and what it records. */
@@ -66,12 +70,9 @@ export function encodeRequestOutcomes(
     view.setBigUint64(20, checkpoint.sp, true);
     view.setUint16(28, checkpoint.spvv, true);
   }
-  entries.forEach(([requestId, outcome], i) => {
-    const at = header + i * ENTRY_SIZE;
-    bytes.set(requestIdBytes(requestId), at);
-    bytes.set(txIdBytes(outcome.txid), at + 16);
-    view.setInt32(at + 24, outcome.code, true);
-  });
+  entries.forEach(([requestId, { txid, code }], i) =>
+    writeOutcomeEntry(bytes, header + i * ENTRY_SIZE, { requestId, txid, code }),
+  );
   const body = bytes.subarray(0, bytes.length - CHECKSUM_SIZE);
   bytes.set(sha256(body), body.length);
   return bytes;
@@ -115,11 +116,8 @@ export function decodeRequestOutcomesBlob(bytes: Uint8Array): RequestOutcomesBlo
   }
   const out: [string, Outcome][] = [];
   for (let i = 0; i < count; i++) {
-    const at = header + i * ENTRY_SIZE;
-    out.push([
-      requestIdOf(bytes.subarray(at, at + 16)),
-      { txid: txIdOf(bytes.subarray(at + 16, at + 24)), code: view.getInt32(at + 24, true) },
-    ]);
+    const { requestId, txid, code } = readOutcomeEntry(bytes, header + i * ENTRY_SIZE);
+    out.push([requestId, { txid, code }]);
   }
   return { outcomes: out, checkpoint };
 }

@@ -6,6 +6,7 @@
 // DINAMO's): 16 lowercase hex digits each, branded in wire/ids.ts (a value gets the type only
 // by passing its check).
 export type { NodeId, TxId } from '../wire/ids.ts';
+import type { RequestOutcome } from '../wire/outcome-entries.ts';
 import type { NodeId, TxId } from '../wire/ids.ts';
 
 /** A Sync-Point inside the host: the 64-bit SP and its 16-bit check number (SPVV). Hex only at
@@ -148,12 +149,7 @@ export interface Envelope {
   readonly body: MessageBody;
 }
 
-/** A write's outcome by request id (32 hex digits), so a retry anywhere gets the original answer. */
-export interface RequestOutcome {
-  readonly requestId: string;
-  readonly code: number;
-  readonly txid: TxId;
-}
+export type { RequestOutcome } from '../wire/outcome-entries.ts';
 
 /** The grow-only set of membership events; see membership.ts. */
 export interface MembershipEvents {

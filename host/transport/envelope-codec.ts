@@ -30,7 +30,12 @@ import {
   type TxId,
 } from '../wire/ids.ts';
 import { syncPointHex } from '../core/core.ts';
-import { decodeLiveSyncFrame, encodeLiveSyncFrame, isLiveSyncFrame } from './live-sync-frame.ts';
+import {
+  decodeLiveSyncFrame,
+  encodeLiveSyncFrame,
+  isLiveSyncFrame,
+  isLiveSyncFrameBody,
+} from './live-sync-frame.ts';
 
 export const ENVELOPE_FORMAT_VERSION = 1;
 /** An encoded envelope: a 1 MiB batch is 1.34 MiB in base64, the rest is small. */
@@ -46,7 +51,7 @@ const U16_MAX = 0xffff;
 const CODE_MAX = 0x7fffffff;
 const BASE64_LENGTH_MAX = Math.ceil(BATCH_SIZE_MAX / 3) * 4;
 
-/** Write outcomes in one live-sync message (about 90 bytes each in JSON). */
+/** Write outcomes in one live-sync message (28 bytes each in its frame). */
 export const LIVE_SYNC_OUTCOMES_MAX = 4096;
 /** Transaction ids a member syncing in place lists as decided (LIVE_SYNC_DECIDED_MAX in live-sync.ts). */
 export const LIVE_SYNC_DECIDED_MAX = 256;
@@ -77,9 +82,10 @@ const TO_WIRE: Read = {
 };
 
 export function encodeEnvelope(envelope: Envelope): Uint8Array {
-  // The live-sync bulk goes as a binary frame (live-sync-frame.ts), checked the same way; its
-  // data is at most BATCH_SIZE_MAX, so the frame stays far below PEER_MESSAGE_SIZE_MAX.
-  if (envelope.body?.type === 'live-sync-chunk')
+  // The live-sync bulk goes as binary frames (live-sync-frame.ts), checked the same way; a
+  // chunk's data is at most BATCH_SIZE_MAX and LIVE_SYNC_OUTCOMES_MAX outcomes are 112 KiB, so
+  // a frame stays far below PEER_MESSAGE_SIZE_MAX.
+  if (isLiveSyncFrameBody(envelope.body))
     return encodeLiveSyncFrame(parseEnvelope(envelope, CHECK));
   const checked = parseEnvelope(envelope, TO_WIRE);
   // A joiner has no SP yet: '' on the wire.
@@ -287,6 +293,15 @@ function parseLiveSyncRequest(value: unknown, type: 'live-sync-request'): Messag
 }
 
 function parseOutcomes(value: unknown): RequestOutcome[] {
+  // A live-sync carries up to 65,536 outcomes: the usual case, all well-formed, is checked
+  // without building a field path per item; a list with a bad item is checked again below,
+  // item by item, for the message that names it.
+  if (Array.isArray(value) && value.length <= LIVE_SYNC_OUTCOMES_MAX && value.every(isOutcome))
+    return value.map(({ requestId, code, txid }) => ({
+      requestId,
+      code: code === 0 ? 0 : code,
+      txid,
+    }));
   return list(value, 'body.outcomes', LIVE_SYNC_OUTCOMES_MAX, (item, at) => {
     const r = record(item, at, ['requestId', 'code', 'txid']);
     if (!isRequestId(r.requestId)) fail(`${at}.requestId: expected 32 lowercase hex digits`);
@@ -296,6 +311,20 @@ function parseOutcomes(value: unknown): RequestOutcome[] {
       txid: txid(r.txid, `${at}.txid`),
     };
   });
+}
+
+function isOutcome(value: unknown): value is RequestOutcome {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const o = value as Record<string, unknown>;
+  return (
+    Object.keys(o).length === 3 &&
+    Object.hasOwn(o, 'requestId') &&
+    Object.hasOwn(o, 'txid') &&
+    isRequestId(o.requestId) &&
+    Number.isSafeInteger(o.code) &&
+    Math.abs(o.code as number) <= CODE_MAX &&
+    isTxId(o.txid)
+  );
 }
 
 function parseTransaction(value: unknown, read: Read): Transaction {

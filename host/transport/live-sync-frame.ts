@@ -1,30 +1,45 @@
-// The live-sync CHUNK on the wire: a binary frame, not the JSON envelope. A chunk is the bulk
-// of a live-sync (the whole store, MiB after MiB), and JSON + base64 cost more than the rest of
-// the transfer together; its records travel as the key store's snapshot frames, byte for byte.
-// docs/FORMATS.md "Live-sync chunk frame" gives the layout. The envelope codec
-// (envelope-codec.ts) sends every live-sync-chunk envelope this way, tells the frame from a
-// JSON envelope by its magic, and runs the same field checks on both. Browser-safe.
+// The live-sync bulk on the wire: binary frames, not the JSON envelope. A CHUNK is the bulk of a
+// live-sync (the whole store, MiB after MiB) and its records travel as the key store's snapshot
+// frames, byte for byte; the OUTCOMES items (up to REQUEST_OUTCOMES_MAX remembered writes, about
+// 90 bytes each in JSON) travel as 28-byte entries (wire/outcome-entries.ts). JSON + base64 cost
+// more than the rest of the transfer together. docs/FORMATS.md "Live-sync frame" gives the
+// layout. The envelope codec (envelope-codec.ts) sends every live-sync-chunk and
+// live-sync-outcomes envelope this way, tells a frame from a JSON envelope by its magic, and runs
+// the same field checks on both. Browser-safe.
 
 import { CODE, HsmError } from '../core/codes.ts';
 import type { Envelope } from '../protocol/types.ts';
 import { fromHex, toHex } from '../wire/bytes.ts';
 import { nodeIdOf } from '../wire/ids.ts';
 import { LIVE_SYNC_STREAM_VERSION } from '../protocol/live-sync/donor.ts';
+import {
+  OUTCOME_ENTRY_SIZE,
+  readOutcomeEntry,
+  writeOutcomeEntry,
+  type RequestOutcome,
+} from '../wire/outcome-entries.ts';
 
 /** "HPLS": no JSON envelope starts with it (those start with '{'). */
 export const LIVE_SYNC_FRAME_MAGIC = 0x534c5048;
-/** The chunk frame's format version; a frame of another version is refused (38602). */
+/** The frames' format version; a frame of another version is refused (38602). */
 export const LIVE_SYNC_FRAME_VERSION = LIVE_SYNC_STREAM_VERSION;
 /** Bytes before the digest and the records. */
 export const LIVE_SYNC_FRAME_HEADER_SIZE = 72;
 const KIND_CHUNK = 1;
+const KIND_OUTCOMES = 2;
 const FLAG_SP = 1;
 /** The membership digest's UTF-16 units (TEXT_LENGTH_MAX; the codec checks it again). */
 const DIGEST_UNITS_MAX = 256;
 
 type Chunk = Extract<Envelope['body'], { type: 'live-sync-chunk' }>;
+type Outcomes = Extract<Envelope['body'], { type: 'live-sync-outcomes' }>;
 
-/** Whether `bytes` is a live-sync chunk frame (rather than a JSON envelope). */
+/** Whether `body` travels as a live-sync frame. */
+export function isLiveSyncFrameBody(body: Envelope['body'] | undefined): boolean {
+  return body?.type === 'live-sync-chunk' || body?.type === 'live-sync-outcomes';
+}
+
+/** Whether `bytes` is a live-sync frame (rather than a JSON envelope). */
 export function isLiveSyncFrame(bytes: Uint8Array): boolean {
   return (
     bytes.length >= 4 &&
@@ -32,16 +47,20 @@ export function isLiveSyncFrame(bytes: Uint8Array): boolean {
   );
 }
 
-/** Encodes a checked live-sync-chunk envelope (the envelope codec checked its fields). */
+/** Encodes a checked live-sync-chunk or live-sync-outcomes envelope (the envelope codec checked
+ * its fields). */
 export function encodeLiveSyncFrame(envelope: Envelope): Uint8Array {
-  const body = envelope.body as Chunk;
+  const body = envelope.body as Chunk | Outcomes;
   const digest = envelope.digest;
   const dataAt = LIVE_SYNC_FRAME_HEADER_SIZE + 2 * digest.length;
-  const frame = new Uint8Array(dataAt + body.data.length);
+  const count = body.type === 'live-sync-chunk' ? body.records : body.outcomes.length;
+  const dataLength =
+    body.type === 'live-sync-chunk' ? body.data.length : count * OUTCOME_ENTRY_SIZE;
+  const frame = new Uint8Array(dataAt + dataLength);
   const view = new DataView(frame.buffer);
   view.setUint32(0, LIVE_SYNC_FRAME_MAGIC, true);
   frame[4] = LIVE_SYNC_FRAME_VERSION;
-  frame[5] = KIND_CHUNK;
+  frame[5] = body.type === 'live-sync-chunk' ? KIND_CHUNK : KIND_OUTCOMES;
   frame[6] = envelope.sp === undefined ? 0 : FLAG_SP;
   frame.set(fromHex(envelope.from)!, 8);
   frame.set(fromHex(envelope.to)!, 16);
@@ -51,23 +70,26 @@ export function encodeLiveSyncFrame(envelope: Envelope): Uint8Array {
   view.setBigUint64(48, envelope.sp ?? 0n, true);
   view.setUint16(56, envelope.spvv, true);
   view.setUint16(58, digest.length, true); // in UTF-16 units: any string survives
-  view.setBigUint64(64, BigInt(body.records), true);
+  view.setBigUint64(64, BigInt(count), true);
   for (let i = 0; i < digest.length; i++)
     view.setUint16(LIVE_SYNC_FRAME_HEADER_SIZE + 2 * i, digest.charCodeAt(i), true);
-  frame.set(body.data, dataAt);
+  if (body.type === 'live-sync-chunk') frame.set(body.data, dataAt);
+  else
+    body.outcomes.forEach((o, i) => writeOutcomeEntry(frame, dataAt + i * OUTCOME_ENTRY_SIZE, o));
   return frame;
 }
 
-/** Decodes a chunk frame into an envelope whose fields the caller still checks (ranges, text
- * lengths, the data's size limit). Throws 38602 FRAME_MALFORMED on a frame it cannot read.
- * The records are a view into `bytes`, not a copy. */
+/** Decodes a frame into an envelope whose fields the caller still checks (ranges, text lengths,
+ * the data's and the outcomes' limits). Throws 38602 FRAME_MALFORMED on a frame it cannot read.
+ * A chunk's records are a view into `bytes`, not a copy. */
 export function decodeLiveSyncFrame(bytes: Uint8Array): Envelope {
   if (bytes.length < LIVE_SYNC_FRAME_HEADER_SIZE || !isLiveSyncFrame(bytes))
     malformed('shorter than its header');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes[4] !== LIVE_SYNC_FRAME_VERSION)
     malformed(`unknown format version ${bytes[4]} (this node reads ${LIVE_SYNC_FRAME_VERSION})`);
-  if (bytes[5] !== KIND_CHUNK) malformed(`unknown kind ${bytes[5]}`);
+  const kind = bytes[5];
+  if (kind !== KIND_CHUNK && kind !== KIND_OUTCOMES) malformed(`unknown kind ${kind}`);
   if ((bytes[6] & ~FLAG_SP) !== 0 || bytes[7] !== 0 || view.getUint32(60, true) !== 0)
     malformed('reserved bits set');
   if (!(bytes[6] & FLAG_SP) && view.getBigUint64(48, true) !== 0n) malformed('SP without its flag');
@@ -78,6 +100,12 @@ export function decodeLiveSyncFrame(bytes: Uint8Array): Envelope {
   let digest = '';
   for (let at = LIVE_SYNC_FRAME_HEADER_SIZE; at < dataAt; at += 2)
     digest += String.fromCharCode(view.getUint16(at, true));
+  const stream = {
+    session: toHex(bytes.subarray(24, 32)),
+    seq: safeInteger(view.getBigUint64(40, true), 'seq'),
+  };
+  const count = safeInteger(view.getBigUint64(64, true), 'count');
+  const data = bytes.subarray(dataAt);
   return {
     from: nodeIdOf(bytes.subarray(8, 16)),
     to: nodeIdOf(bytes.subarray(16, 24)),
@@ -85,14 +113,21 @@ export function decodeLiveSyncFrame(bytes: Uint8Array): Envelope {
     digest,
     sp: bytes[6] & FLAG_SP ? view.getBigUint64(48, true) : undefined,
     spvv: view.getUint16(56, true),
-    body: {
-      type: 'live-sync-chunk',
-      session: toHex(bytes.subarray(24, 32)),
-      seq: safeInteger(view.getBigUint64(40, true), 'seq'),
-      records: safeInteger(view.getBigUint64(64, true), 'records'),
-      data: bytes.subarray(dataAt),
-    },
+    body:
+      kind === KIND_CHUNK
+        ? { type: 'live-sync-chunk', ...stream, records: count, data }
+        : { type: 'live-sync-outcomes', ...stream, outcomes: outcomeEntries(data, count) },
   };
+}
+
+/** The entries of an outcomes frame: exactly `count` of them, nothing after. */
+function outcomeEntries(data: Uint8Array, count: number): RequestOutcome[] {
+  if (data.length !== count * OUTCOME_ENTRY_SIZE)
+    malformed(`${data.length} bytes of outcomes for ${count} entries`);
+  const outcomes: RequestOutcome[] = [];
+  for (let at = 0; at < data.length; at += OUTCOME_ENTRY_SIZE)
+    outcomes.push(readOutcomeEntry(data, at));
+  return outcomes;
 }
 
 function safeInteger(value: bigint, field: string): number {
@@ -101,5 +136,5 @@ function safeInteger(value: bigint, field: string): number {
 }
 
 function malformed(why: string): never {
-  throw new HsmError(CODE.FRAME_MALFORMED, `live-sync chunk frame: ${why}`);
+  throw new HsmError(CODE.FRAME_MALFORMED, `live-sync frame: ${why}`);
 }

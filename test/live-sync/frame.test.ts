@@ -1,6 +1,6 @@
-// The live-sync chunk on the wire (host/transport/live-sync-frame.ts, docs/FORMATS.md "Live-sync
-// chunk frame"): a binary frame carrying the snapshot's records byte for byte, no JSON, no
-// base64; every other envelope stays JSON. A frame that is short, of another version or kind,
+// The live-sync bulk on the wire (host/transport/live-sync-frame.ts, docs/FORMATS.md "Live-sync
+// frame"): binary frames carrying the snapshot's records byte for byte and the write outcomes
+// as 28-byte entries, no JSON, no base64; every other envelope stays JSON. A frame that is short, of another version or kind,
 // or has reserved bits set is refused with 38602 FRAME_MALFORMED and nothing else.
 
 import fc from 'fast-check';
@@ -14,7 +14,9 @@ import {
   LIVE_SYNC_FRAME_VERSION,
 } from '../../host/transport/live-sync-frame.ts';
 import { LIVE_SYNC_STREAM_VERSION, RELEASE } from '../../host/protocol/live-sync/donor.ts';
-import { toNodeId } from '../../host/wire/ids.ts';
+import { toNodeId, toTxId } from '../../host/wire/ids.ts';
+import { fromHex, toHex } from '../../host/wire/bytes.ts';
+import { OUTCOME_ENTRY_SIZE } from '../../host/wire/outcome-entries.ts';
 
 const hexId = fc
   .bigInt({ min: 0n, max: (1n << 64n) - 1n })
@@ -35,6 +37,28 @@ const chunk: fc.Arbitrary<Envelope> = fc.record({
     data: fc.uint8Array({ maxLength: 600 }),
   }),
 });
+
+const outcomes: fc.Arbitrary<Envelope> = fc
+  .tuple(
+    chunk,
+    fc.array(
+      fc.record({
+        requestId: fc.uint8Array({ minLength: 16, maxLength: 16 }).map(toHex),
+        code: fc.integer({ min: -0x7fffffff, max: 0x7fffffff }),
+        txid: hexId.map(toTxId),
+      }),
+      { maxLength: 40 },
+    ),
+  )
+  .map(([envelope, list]) => ({
+    ...envelope,
+    body: {
+      type: 'live-sync-outcomes' as const,
+      session: (envelope.body as Chunk).session,
+      seq: (envelope.body as Chunk).seq,
+      outcomes: list,
+    },
+  }));
 
 type Chunk = Extract<Envelope['body'], { type: 'live-sync-chunk' }>;
 const sample: Envelope = {
@@ -62,7 +86,7 @@ function codeOf(bytes: Uint8Array): number | undefined {
   }
 }
 
-describe('live-sync chunk frame', () => {
+describe('live-sync frames', () => {
   it('round-trips every valid chunk envelope', () => {
     fc.assert(
       fc.property(chunk, (value) => {
@@ -70,6 +94,83 @@ describe('live-sync chunk frame', () => {
       }),
       { seed: 20261207, numRuns: 300 },
     );
+  });
+
+  it('round-trips every valid outcomes envelope, 28 bytes an outcome', () => {
+    fc.assert(
+      fc.property(outcomes, (value) => {
+        const bytes = encodeEnvelope(value);
+        const list = (value.body as Extract<Envelope['body'], { outcomes: unknown }>).outcomes;
+        expect(bytes.length).toBe(
+          LIVE_SYNC_FRAME_HEADER_SIZE + 2 * value.digest.length + OUTCOME_ENTRY_SIZE * list.length,
+        );
+        expect(decodeEnvelope(bytes)).toEqual(value);
+      }),
+      { seed: 20261205, numRuns: 300 },
+    );
+  });
+
+  it('golden outcomes frame (docs/FORMATS.md "Live-sync frame")', () => {
+    const envelope: Envelope = {
+      ...sample,
+      body: {
+        type: 'live-sync-outcomes',
+        session: '00000000000000ff',
+        seq: 5,
+        outcomes: [
+          {
+            requestId: '00112233445566778899aabbccddeeff',
+            code: -36000,
+            txid: toTxId('00000000000000aa'),
+          },
+        ],
+      },
+    };
+    const golden =
+      '48504c5303020100' + // magic HPLS, version 3, kind 2 (outcomes), flags: SP, reserved
+      '0000000000000001' + // from
+      '0000000000000002' + // to
+      '00000000000000ff' + // session
+      '0300000000000000' + // epoch 3
+      '0500000000000000' + // seq 5
+      'efcdab8967452301' + // SP
+      '0700' + // SPVV
+      '0400' + // digest length, UTF-16 units
+      '00000000' + // reserved
+      '0100000000000000' + // one outcome
+      '6100620031003200' + // digest 'ab12'
+      '00112233445566778899aabbccddeeff' + // request id
+      '00000000000000aa' + // txid
+      '6073ffff'; // code -36000, i32
+    expect(toHex(encodeEnvelope(envelope))).toBe(golden);
+    expect(decodeEnvelope(fromHex(golden)!)).toEqual(envelope);
+  });
+
+  it('refuses an outcomes frame whose entries and count disagree, or past the limit', () => {
+    const one = {
+      ...sample,
+      body: {
+        type: 'live-sync-outcomes' as const,
+        session: '00000000000000ff',
+        seq: 5,
+        outcomes: [{ requestId: 'ab'.repeat(16), code: -36000, txid: toTxId('00000000000000aa') }],
+      },
+    };
+    const good = encodeEnvelope(one);
+    expect(decodeEnvelope(good)).toEqual(one);
+    const counted = (count: number): Uint8Array => {
+      const copy = good.slice();
+      copy[64] = count;
+      return copy;
+    };
+    expect(codeOf(counted(0))).toBe(CODE.FRAME_MALFORMED);
+    expect(codeOf(counted(2))).toBe(CODE.FRAME_MALFORMED);
+    expect(codeOf(good.subarray(0, good.length - 1))).toBe(CODE.FRAME_MALFORMED);
+    // LIVE_SYNC_OUTCOMES_MAX + 1 well-formed entries: the codec's list limit refuses them.
+    const many = new Uint8Array(good.length + 4096 * OUTCOME_ENTRY_SIZE);
+    many.set(good);
+    new DataView(many.buffer).setUint32(64, 4097, true);
+    expect(codeOf(many)).toBe(CODE.FRAME_MALFORMED);
   });
 
   it('carries the records verbatim after a fixed header, with no JSON or base64', () => {
@@ -96,7 +197,7 @@ describe('live-sync chunk frame', () => {
       good.subarray(0, LIVE_SYNC_FRAME_HEADER_SIZE - 1),
       broken(4, 1), // stream format 1 had no binary frame
       broken(4, LIVE_SYNC_FRAME_VERSION + 1),
-      broken(5, 2),
+      broken(5, 3), // kinds: 1 chunk, 2 outcomes
       broken(6, 2),
       broken(7, 1),
       broken(60, 1),

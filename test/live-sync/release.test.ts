@@ -2,7 +2,7 @@
 // the same firmware version and mode on every member): the joiner driver states them, the
 // envelope codec carries them (test/transport/codec.test.ts round-trips them), and a donor
 // refuses any other, or none, with 38813 LIVE_SYNC_VERSION_MISMATCH. The same holds for the
-// live-sync stream format (2: binary chunk frames): a joiner of an older release, which states
+// live-sync stream format (3: binary chunk and outcomes frames): a joiner of an older release, which states
 // none, is refused before anything is sent.
 
 import { describe, expect, it } from 'vitest';
@@ -41,6 +41,7 @@ describe('live-sync release check', () => {
       { version: HSMPOOL_VERSION, mode: 'fips', stream: LIVE_SYNC_STREAM_VERSION },
       { version: HSMPOOL_VERSION, mode: OPERATING_MODE }, // a joiner of stream format 1
       { version: HSMPOOL_VERSION, mode: OPERATING_MODE, stream: 1 },
+      { version: HSMPOOL_VERSION, mode: OPERATING_MODE, stream: 2 }, // outcomes as JSON
       {},
     ])
       expect(donorRefusal(donor, joiner, 'pool', 'pool', other)).toBe(

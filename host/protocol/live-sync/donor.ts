@@ -34,8 +34,9 @@ import { batchRequestIdsHex } from '../../core/batch.ts';
 import { equalBytes } from '../../wire/bytes.ts';
 
 /** The live-sync stream's format: 1 sent CHUNKs as base64 in the JSON envelope, 2 as binary
- * frames (transport/live-sync-frame.ts). A joiner states it; a donor refuses another (38813). */
-export const LIVE_SYNC_STREAM_VERSION = 2;
+ * frames (transport/live-sync-frame.ts) and OUTCOMES as JSON, 3 both as binary frames. A
+ * joiner states it; a donor refuses another (38813). */
+export const LIVE_SYNC_STREAM_VERSION = 3;
 /** Snapshot bytes per CHUNK (whole records), the most a message's data may hold. */
 export const LIVE_SYNC_CHUNK_BYTES = BATCH_SIZE_MAX;
 /** Write outcomes per OUTCOMES item (the codec's LIVE_SYNC_OUTCOMES_MAX). */
