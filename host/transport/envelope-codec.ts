@@ -316,8 +316,10 @@ function parseOutcomes(value: unknown): RequestOutcome[] {
 function isOutcome(value: unknown): value is RequestOutcome {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const o = value as Record<string, unknown>;
+  let fields = 0;
+  for (const _ in o) fields++; // counts without allocating a key list, as Object.keys would
   return (
-    Object.keys(o).length === 3 &&
+    fields === 3 &&
     Object.hasOwn(o, 'requestId') &&
     Object.hasOwn(o, 'txid') &&
     isRequestId(o.requestId) &&

@@ -40,9 +40,13 @@ export function toHex(bytes: Uint8Array): string {
 /** Writes checked lowercase hex (an id that passed its pattern) as bytes at `at`, with no
  * allocation: outcomes are written by the tens of thousands. */
 export function hexInto(target: Uint8Array, at: number, hex: string): void {
-  const digit = (c: number): number => (c <= 0x39 ? c - 0x30 : c - 0x57);
   for (let i = 0; i < hex.length; i += 2)
-    target[at + i / 2] = (digit(hex.charCodeAt(i)) << 4) | digit(hex.charCodeAt(i + 1));
+    target[at + i / 2] = (hexDigit(hex.charCodeAt(i)) << 4) | hexDigit(hex.charCodeAt(i + 1));
+}
+
+/** A checked lowercase hex digit's value. */
+function hexDigit(c: number): number {
+  return c <= 0x39 ? c - 0x30 : c - 0x57;
 }
 
 const HEX_PATTERN = /^(?:[0-9a-f]{2})*$/;
