@@ -173,6 +173,26 @@ describe('live-sync frames', () => {
     expect(codeOf(many)).toBe(CODE.FRAME_MALFORMED);
   });
 
+  it('a damaged frame of either kind decodes or is refused with 38602, nothing else', () => {
+    const damage = fc.tuple(
+      fc.oneof(chunk, outcomes),
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }),
+      fc.integer({ min: -40, max: 40 }),
+    );
+    fc.assert(
+      fc.property(damage, ([value, writes, resize]) => {
+        const good = encodeEnvelope(value);
+        const bytes = new Uint8Array(Math.max(0, good.length + resize));
+        bytes.set(good.subarray(0, bytes.length));
+        // Bytes 0-3 are the magic: past them, so the frame is still taken for one.
+        for (const [at, byte] of writes)
+          if (bytes.length > 4) bytes[4 + (at % (bytes.length - 4))] = byte;
+        expect([undefined, CODE.FRAME_MALFORMED]).toContain(codeOf(bytes));
+      }),
+      { seed: 20261206, numRuns: 1000 },
+    );
+  });
+
   it('carries the records verbatim after a fixed header, with no JSON or base64', () => {
     const bytes = encodeEnvelope(sample);
     const data = (sample.body as { data: Uint8Array }).data;
