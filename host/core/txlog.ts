@@ -119,10 +119,6 @@ export function checksumHex(checksum: Checksum): string {
   return toHex(checksum);
 }
 
-export function sameChecksum(a: Checksum, b: Checksum): boolean {
-  return a.length === b.length && a.every((byte, i) => byte === b[i]);
-}
-
 /** Encodes and seals one entry after `parent`. Throws HsmError with the core's code for a bad entry. */
 export function encodeEntry(
   core: Core,
