@@ -36,7 +36,6 @@ export const REQUEST_OUTCOMES_VERSION = 2;
 export const REQUEST_OUTCOMES_VERSION_1 = 1;
 const HEADER_SIZE_V1 = 12;
 const HEADER_SIZE = 32;
-const ENTRY_SIZE = OUTCOME_ENTRY_SIZE;
 const CHECKSUM_SIZE = 32;
 
 /** The checkpoint a blob was written for: the CHECKPOINT entry's sequence and what it records. */
@@ -60,7 +59,7 @@ export function encodeRequestOutcomes(
 ): Uint8Array {
   const entries = [...outcomes].slice(-REQUEST_OUTCOMES_MAX);
   const header = checkpoint ? HEADER_SIZE : HEADER_SIZE_V1;
-  const bytes = new Uint8Array(header + entries.length * ENTRY_SIZE + CHECKSUM_SIZE);
+  const bytes = new Uint8Array(header + entries.length * OUTCOME_ENTRY_SIZE + CHECKSUM_SIZE);
   const view = new DataView(bytes.buffer);
   view.setUint32(0, REQUEST_OUTCOMES_MAGIC, true);
   bytes[4] = checkpoint ? REQUEST_OUTCOMES_VERSION : REQUEST_OUTCOMES_VERSION_1;
@@ -71,7 +70,7 @@ export function encodeRequestOutcomes(
     view.setUint16(28, checkpoint.spvv, true);
   }
   entries.forEach(([requestId, { txid, code }], i) =>
-    writeOutcomeEntry(bytes, header + i * ENTRY_SIZE, { requestId, txid, code }),
+    writeOutcomeEntry(bytes, header + i * OUTCOME_ENTRY_SIZE, { requestId, txid, code }),
   );
   const body = bytes.subarray(0, bytes.length - CHECKSUM_SIZE);
   bytes.set(sha256(body), body.length);
@@ -101,7 +100,7 @@ export function decodeRequestOutcomesBlob(bytes: Uint8Array): RequestOutcomesBlo
   const count = view.getUint32(8, true);
   if (count > REQUEST_OUTCOMES_MAX) refuse(`${count} entries, at most ${REQUEST_OUTCOMES_MAX}`);
   const header = version === REQUEST_OUTCOMES_VERSION ? HEADER_SIZE : HEADER_SIZE_V1;
-  if (bytes.length !== header + count * ENTRY_SIZE + CHECKSUM_SIZE)
+  if (bytes.length !== header + count * OUTCOME_ENTRY_SIZE + CHECKSUM_SIZE)
     refuse(`${bytes.length} bytes for ${count} entries`);
   const body = bytes.subarray(0, bytes.length - CHECKSUM_SIZE);
   if (!equalBytes(sha256(body), bytes.subarray(body.length))) refuse('checksum mismatch');
@@ -116,7 +115,7 @@ export function decodeRequestOutcomesBlob(bytes: Uint8Array): RequestOutcomesBlo
   }
   const out: [string, Outcome][] = [];
   for (let i = 0; i < count; i++) {
-    const { requestId, txid, code } = readOutcomeEntry(bytes, header + i * ENTRY_SIZE);
+    const { requestId, txid, code } = readOutcomeEntry(bytes, header + i * OUTCOME_ENTRY_SIZE);
     out.push([requestId, { txid, code }]);
   }
   return { outcomes: out, checkpoint };

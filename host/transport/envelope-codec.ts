@@ -321,6 +321,7 @@ function isOutcome(value: unknown): value is RequestOutcome {
   return (
     fields === 3 &&
     Object.hasOwn(o, 'requestId') &&
+    Object.hasOwn(o, 'code') &&
     Object.hasOwn(o, 'txid') &&
     isRequestId(o.requestId) &&
     Number.isSafeInteger(o.code) &&
