@@ -63,7 +63,6 @@ export interface CallsOptions {
   readonly now: () => number;
 }
 
-/** One call's retry state: the nodes that failed it, its retries, and why its fate may be unknown. */
 /** "ADDRESS: NAME (CODE) ..." for each node, so an operator sees every node's reason. */
 function describeFailures(failures: ReadonlyMap<string, HsmError>): string {
   if (failures.size === 0) return 'none reachable';
@@ -72,6 +71,7 @@ function describeFailures(failures: ReadonlyMap<string, HsmError>): string {
     .join('; ');
 }
 
+/** One call's retry state: the nodes that failed it, its retries, and why its fate may be unknown. */
 class Call {
   readonly failed = new Set<NodeLink>();
   busyRetries = 0;

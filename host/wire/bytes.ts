@@ -77,6 +77,7 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
 const BASE64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const BASE64_VALUE = new Int16Array(128).fill(-1);
 for (let i = 0; i < BASE64_ALPHABET.length; i++) BASE64_VALUE[BASE64_ALPHABET.charCodeAt(i)] = i;
+const EQUALS = 0x3d; // '='
 
 /** Standard base64 with padding. */
 export function toBase64(bytes: Uint8Array): string {
@@ -112,21 +113,38 @@ export function toBase64Url(bytes: Uint8Array): string {
 
 /** Decodes canonical base64; undefined for anything else (the caller names the field). */
 export function fromBase64(text: string): Uint8Array | undefined {
-  if (text.length % 4 !== 0) return undefined;
-  const padding = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
-  const out = new Uint8Array((text.length / 4) * 3 - padding);
+  const length = text.length;
+  if (length % 4 !== 0) return undefined;
+  const padding =
+    length === 0 || text.charCodeAt(length - 1) !== EQUALS
+      ? 0
+      : text.charCodeAt(length - 2) === EQUALS
+        ? 2
+        : 1;
+  const out = new Uint8Array((length / 4) * 3 - padding);
+  const full = padding === 0 ? length : length - 4;
   let at = 0;
-  for (let i = 0; i < text.length; i += 4) {
-    const last = i + 4 === text.length;
-    const values = [0, 1, 2, 3].map((j) => (last && j >= 4 - padding ? 0 : valueAt(text, i + j)));
-    if (values.some((value) => value < 0)) return undefined;
-    const word = (values[0] << 18) | (values[1] << 12) | (values[2] << 6) | values[3];
-    const bytes = [word >>> 16, (word >>> 8) & 255, word & 255];
-    const take = last ? 3 - padding : 3;
-    // Canonical: the bits the padding drops must be zero.
-    if (last && padding > 0 && bytes.slice(take).some((byte) => byte !== 0)) return undefined;
-    for (let j = 0; j < take; j++) out[at++] = bytes[j];
+  for (let i = 0; i < full; i += 4) {
+    const a = valueAt(text, i);
+    const b = valueAt(text, i + 1);
+    const c = valueAt(text, i + 2);
+    const d = valueAt(text, i + 3);
+    if ((a | b | c | d) < 0) return undefined; // '=' and non-alphabet characters are -1
+    const word = (a << 18) | (b << 12) | (c << 6) | d;
+    out[at++] = word >>> 16;
+    out[at++] = (word >>> 8) & 255;
+    out[at++] = word & 255;
   }
+  if (padding === 0) return out;
+  const a = valueAt(text, full);
+  const b = valueAt(text, full + 1);
+  const c = padding === 1 ? valueAt(text, full + 2) : 0;
+  if ((a | b | c) < 0) return undefined;
+  const word = (a << 18) | (b << 12) | (c << 6);
+  // Canonical: the bits the padding drops must be zero.
+  if ((word & (padding === 2 ? 0xffff : 0xff)) !== 0) return undefined;
+  out[at++] = word >>> 16;
+  if (padding === 1) out[at] = (word >>> 8) & 255;
   return out;
 }
 

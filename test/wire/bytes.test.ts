@@ -39,6 +39,28 @@ describe('wire/bytes', () => {
       expect(fromBase64(bad), bad).toBeUndefined();
   });
 
+  it('base64 round-trips any bytes as Node writes them, and reads exactly the canonical texts', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 100 }), (bytes) => {
+        const text = Buffer.from(bytes).toString('base64');
+        expect(toBase64(bytes)).toBe(text);
+        expect(fromBase64(text)).toEqual(bytes);
+      }),
+      { numRuns: 1000 },
+    );
+    // Near-misses too: characters outside the alphabet, '=' anywhere, non-zero dropped bits.
+    const unit = fc.constantFrom(...'AQgw/+=9zZ-_ \n\u00e9');
+    fc.assert(
+      fc.property(fc.string({ unit, maxLength: 16 }), (text) => {
+        const canonical = Buffer.from(text, 'base64').toString('base64') === text;
+        const decoded = fromBase64(text);
+        expect(decoded !== undefined, text).toBe(canonical);
+        if (decoded) expect(decoded).toEqual(new Uint8Array(Buffer.from(text, 'base64')));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
   it('hex is lowercase both ways; anything else is refused', () => {
     expect(toHex(Uint8Array.of(0, 0xab, 0xff))).toBe('00abff');
     expect(fromHex('00abff')).toEqual(Uint8Array.of(0, 0xab, 0xff));
