@@ -52,7 +52,8 @@ import { bytesToHex as toHex } from '@noble/hashes/utils.js';
 
 export * from './txlog-body.ts';
 
-interface LogExports {
+/** The log's WebAssembly exports (the fuzz targets call them directly too). */
+export interface LogExports {
   log_state_pointer(): number;
   log_results_pointer(): number;
   log_seal(pointer: number, length: number, parent: number): number;
@@ -111,7 +112,7 @@ export interface ChainPosition {
 }
 export const LOG_START: ChainPosition = { sequence: 0n, epoch: 0n, checksum: ZERO_CHECKSUM };
 
-function exportsOf(core: Core): LogExports {
+export function logExportsOf(core: Core): LogExports {
   return core.exports as unknown as LogExports;
 }
 
@@ -146,7 +147,7 @@ export function encodeEntry(
   view.setBigUint64(at + H_TRANSACTION, BigInt.asUintN(64, header.transactionId), true);
   plan.write(memory, view, at + LOG_HEADER_SIZE);
   const parentAt = core.put(parent, PARENT_OFFSET);
-  const code = exportsOf(core).log_seal(at, length, parentAt);
+  const code = logExportsOf(core).log_seal(at, length, parentAt);
   if (code !== 0) throw new HsmError(code, `cannot encode ${body.type} entry ${header.sequence}`);
   return {
     bytes: core.copyOut(at, length),
@@ -158,7 +159,7 @@ export function encodeEntry(
 export function checkEntry(core: Core, bytes: Uint8Array, poolId?: bigint): number {
   const length = Math.min(bytes.length, LOG_ENTRY_SIZE_MAX);
   const at = core.put(bytes.subarray(0, length));
-  return exportsOf(core).log_check(at, length, poolId ?? 0n, poolId === undefined ? 0 : 1);
+  return logExportsOf(core).log_check(at, length, poolId ?? 0n, poolId === undefined ? 0 : 1);
 }
 
 /** Decodes the entry at the start of `bytes` (later bytes are ignored). Throws HsmError naming the reason. */
@@ -167,7 +168,7 @@ export function decodeEntry(core: Core, bytes: Uint8Array, poolId?: bigint): Log
   if (code !== 0) throw new HsmError(code);
   const length = core
     .dataView()
-    .getUint32(exportsOf(core).log_state_pointer() + S_ENTRY_LENGTH, true);
+    .getUint32(logExportsOf(core).log_state_pointer() + S_ENTRY_LENGTH, true);
   return parseEntry(bytes.subarray(0, length));
 }
 
@@ -287,7 +288,7 @@ function beginScan(core: Core, options: ScanOptions): void {
   const flags = (after ? SCAN_CHAIN_KNOWN : 0) | (options.poolId === undefined ? SCAN_ANY_POOL : 0);
   const parentAt = core.put(after?.checksum ?? ZERO_CHECKSUM, PARENT_OFFSET);
   check(
-    exportsOf(core).log_scan_begin(
+    logExportsOf(core).log_scan_begin(
       options.poolId ?? 0n,
       flags,
       parentAt,
@@ -366,7 +367,7 @@ export function scanLog(
   options: ScanOptions = {},
   visit?: (entry: ScannedEntry) => void,
 ): ScanResult {
-  const exports = exportsOf(core);
+  const exports = logExportsOf(core);
   const state = exports.log_state_pointer();
   const results = exports.log_results_pointer();
   let windowSize = Math.max(1, Math.min(options.windowSize ?? SCAN_WINDOW_DEFAULT, core.ioSize));

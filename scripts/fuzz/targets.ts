@@ -7,6 +7,8 @@
 import { CODE, describe as describeCode } from '../../host/core/codes.ts';
 import type { Core } from '../../host/core/core.ts';
 import * as L from '../../host/core/layout.ts';
+import { logExportsOf } from '../../host/core/txlog.ts';
+import { equalBytes } from '../../host/wire/bytes.ts';
 import {
   LOG_HEADER_SIZE,
   LOG_HEADER_CHECKED_SIZE,
@@ -286,31 +288,10 @@ function replaySnapshot(core: Core, input: Uint8Array, recorder: Recorder): void
   clearStore(core, recorder);
 }
 
-// ---- log targets (assembly/txlog*.ts; offsets mirror host/core/txlog.ts) ----
-
-interface LogExports {
-  log_state_pointer(): number;
-  log_results_pointer(): number;
-  log_seal(pointer: number, length: number, parent: number): number;
-  log_check(pointer: number, length: number, poolId: bigint, checkPool: number): number;
-  log_scan_begin(
-    poolId: bigint,
-    flags: number,
-    parent: number,
-    lastSequence: bigint,
-    lastEpoch: bigint,
-  ): number;
-  log_scan(pointer: number, length: number, final: number): number;
-}
-
-function logExports(core: Core): LogExports {
-  return core.exports as unknown as LogExports;
-}
-
-const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));
+// ---- log targets (assembly/txlog*.ts, through the exports host/core/txlog.ts declares) ----
 
 function checkLogEntry(core: Core, input: Uint8Array, recorder: Recorder): void {
-  const log = logExports(core);
+  const log = logExportsOf(core);
   const state = log.log_state_pointer();
   const address = place(core, input, 0xa5);
   const code = recorder.record('log_check (any pool)', log.log_check(address, input.length, 0n, 0));
@@ -335,7 +316,7 @@ function checkLogEntry(core: Core, input: Uint8Array, recorder: Recorder): void 
     'log_check accepted an entry of the wrong length',
   );
   recorder.expect(
-    same(checksum, input.subarray(H_HEADER_CHECKSUM, H_HEADER_CHECKSUM + 16)),
+    equalBytes(checksum, input.subarray(H_HEADER_CHECKSUM, H_HEADER_CHECKSUM + 16)),
     'log_check reported another checksum',
   );
   const expected = fields.getBigUint64(H_POOL, true) === FUZZ_POOL_ID ? 0 : CODE.LOG_WRONG_POOL;
@@ -352,7 +333,7 @@ function checkLogEntry(core: Core, input: Uint8Array, recorder: Recorder): void 
   const sealed = log.log_seal(copy, length, parentAt);
   recorder.expect(sealed === 0, `log_seal refused (${sealed}) an entry log_check accepted`);
   recorder.expect(
-    same(core.copyOut(copy, length), input.subarray(0, length)),
+    equalBytes(core.copyOut(copy, length), input.subarray(0, length)),
     'log_seal of an accepted entry gave other bytes',
   );
 }
@@ -407,7 +388,7 @@ function scanLog(
   after: ChainPosition,
   recorder: Recorder,
 ): ScanOutcome {
-  const log = logExports(core);
+  const log = logExportsOf(core);
   const scan: LogScan = {
     core,
     state: log.log_state_pointer(),
@@ -450,7 +431,7 @@ function scanWindows(
   recorder: Recorder,
 ): number {
   const { core, state } = scan;
-  const log = logExports(core);
+  const log = logExportsOf(core);
   let window = firstWindow;
   let next = 0;
   let code: number;
