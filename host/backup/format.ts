@@ -289,18 +289,23 @@ export function decodeBackup(bytes: Uint8Array, svmk: Uint8Array): DecodedBackup
     snapshot.set(plain, index * header.chunkSize);
     at += sealed.length;
   }
-  const view = new DataView(snapshot.buffer, 0, SNAPSHOT_HEADER_SIZE);
+  checkSnapshotHeader(snapshot.subarray(0, SNAPSHOT_HEADER_SIZE), header);
+  return { header, snapshot };
+}
+
+/** The snapshot's header (its first 32 bytes) states the count, SP and SPVV the backup's header does. */
+export function checkSnapshotHeader(plain: Uint8Array, header: BackupSummary): void {
+  const view = new DataView(plain.buffer, plain.byteOffset, plain.byteLength);
   if (
+    plain.length !== SNAPSHOT_HEADER_SIZE ||
     view.getBigUint64(8, true) !== header.recordCount ||
     view.getBigUint64(16, true) !== header.sp ||
     view.getUint16(24, true) !== header.spvv
-  ) {
+  )
     throw new HsmError(
       CODE.SNAPSHOT_MISMATCH,
       'backup: the snapshot inside does not have the record count, SP and SPVV of the backup header',
     );
-  }
-  return { header, snapshot };
 }
 
 export const hex16 = (value: bigint): string => toHex64(value).toUpperCase();

@@ -15,6 +15,7 @@ import {
   readBackupHeader,
   verifyBackupChecksum,
   type BackupSummary,
+  checkSnapshotHeader,
 } from './format.ts';
 import {
   BACKUP_V2_FIXED_HEADER_SIZE,
@@ -101,21 +102,6 @@ function openedV2(
       return { chunks };
     },
   };
-}
-
-/** Chunk 0 is the snapshot header, with the count, SP and SPVV the backup header states. */
-function checkSnapshotHeader(plain: Uint8Array, header: BackupSummary): void {
-  const view = new DataView(plain.buffer, plain.byteOffset, plain.byteLength);
-  if (
-    plain.length !== 32 ||
-    view.getBigUint64(8, true) !== header.recordCount ||
-    view.getBigUint64(16, true) !== header.sp ||
-    view.getUint16(24, true) !== header.spvv
-  )
-    throw new HsmError(
-      CODE.SNAPSHOT_MISMATCH,
-      'backup: the snapshot inside does not have the record count, SP and SPVV of the backup header',
-    );
 }
 
 async function openedV1(
