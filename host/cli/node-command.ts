@@ -464,6 +464,7 @@ async function serve(
   await service.settled();
   await node.close();
   await server.close();
+  parts.audit.close();
   say('stopped');
   return code;
 }
