@@ -3,6 +3,8 @@
 // secrets the way the SDK does.
 
 import { sha256 } from '@noble/hashes/sha2.js';
+import { expect } from 'vitest';
+import { CODE } from '../host/core/codes.ts';
 import type { Core } from '../host/core/core.ts';
 import type { KdfParameters, KeyType } from '../host/core/records.ts';
 import { CryptoEngine, keyBytes, type KeyBytes } from '../host/wire/crypto-engine.ts';
@@ -103,6 +105,66 @@ let requestCounter = 0;
 export function newRequestId(): string {
   return toHex(sha256(new TextEncoder().encode(`request ${requestCounter++}`)).subarray(0, 16));
 }
+
+/** The fields of a key.generate: not exportable and persistent unless told (a temporary key has no request id). */
+export function generateFields(
+  name: string,
+  keyType: KeyType,
+  { exportable = false, temporary = false } = {},
+) {
+  return {
+    name,
+    keyType,
+    exportable,
+    temporary,
+    ...(temporary ? {} : { requestId: newRequestId() }),
+  };
+}
+
+/** The fields of a key.grant of `rights` (the others false) on `name` to `user`. */
+export function grantFields(
+  name: string,
+  user: string,
+  rights: { use?: boolean; export?: boolean; remove?: boolean },
+) {
+  return {
+    requestId: newRequestId(),
+    name,
+    user,
+    use: false,
+    export: false,
+    remove: false,
+    ...rights,
+  };
+}
+
+/** WebCrypto and the pure-JavaScript engine, for the suites that run on both. */
+export const ENGINES: [string, CryptoEngine][] = [
+  ['WebCrypto', new CryptoEngine()],
+  ['noble only', new CryptoEngine({ subtle: null })],
+];
+
+/** A fresh RSA key pair (RSASSA-PKCS1-v1_5, SHA-256) and its private key as PKCS#8. */
+export async function rsaPkcs8(
+  modulusLength: number,
+): Promise<{ pair: CryptoKeyPair; pkcs8: Uint8Array }> {
+  const algorithm = { name: 'RSASSA-PKCS1-v1_5', publicExponent: new Uint8Array([1, 0, 1]) };
+  const pair = (await crypto.subtle.generateKey(
+    { ...algorithm, modulusLength, hash: 'SHA-256' },
+    true,
+    ['sign', 'verify'],
+  )) as CryptoKeyPair;
+  return { pair, pkcs8: new Uint8Array(await crypto.subtle.exportKey('pkcs8', pair.privateKey)) };
+}
+
+/** WebCrypto's verdict on an RSASSA-PKCS1-v1_5 signature (base64) of `message`. */
+export const rsaVerifies = (publicKey: CryptoKey, signature: string, message: Uint8Array) =>
+  crypto.subtle.verify(
+    'RSASSA-PKCS1-v1_5',
+    publicKey,
+    fromBase64(signature) as Uint8Array<ArrayBuffer>,
+    message as Uint8Array<ArrayBuffer>,
+  );
 
 /** A session driven the way a client drives it. */
 export class Driver {
@@ -258,6 +320,32 @@ export async function loggedIn(
   const code = await driver.login(user, password);
   if (code !== 0) throw new Error(`login of ${user} failed: ${code}`);
   return driver;
+}
+
+/**
+ * What every signing key does: its signature of `message` satisfies `independentlyValid` (with
+ * its public key); verify accepts it and refuses another message or a malformed signature;
+ * encrypt and mac refuse the key. Returns the signature.
+ */
+export async function expectSigner(
+  driver: Driver,
+  name: string,
+  message: Uint8Array,
+  independentlyValid: (publicKey: Uint8Array, signature: Uint8Array) => boolean,
+): Promise<Uint8Array> {
+  const { signature } = await driver.call('sign', { name, message: encode64(message) });
+  const { publicKey } = await driver.call('key.publicKey', { name });
+  expect(independentlyValid(decode64(publicKey), decode64(signature))).toBe(true);
+  const check = (text: Uint8Array, sig = signature) =>
+    driver.call('verify', { name, message: encode64(text), signature: sig });
+  expect((await check(message)).valid).toBe(true);
+  expect((await check(bytes('another message'))).valid).toBe(false);
+  expect((await check(message, encode64(new Uint8Array(3)))).valid).toBe(false);
+  expect(await driver.code('encrypt', { name, plaintext: encode64(message) })).toBe(
+    CODE.WRONG_KEY_TYPE,
+  );
+  expect(await driver.code('mac', { name, message: encode64(message) })).toBe(CODE.WRONG_KEY_TYPE);
+  return decode64(signature);
 }
 
 export const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);

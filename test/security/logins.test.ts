@@ -16,6 +16,7 @@ import {
   makeNode,
   newRequestId,
   type TestNode,
+  generateFields,
 } from '../service-fixtures.ts';
 
 function userRecord(node: TestNode, name: string): UserRecord | undefined {
@@ -131,13 +132,7 @@ describe("an administrator and another user's password", () => {
     await admin.createUser('carol', 'carol-password');
     await admin.createUser('dave', 'dave-password');
     const carol = await loggedIn(node.service, 'carol', 'carol-password');
-    await carol.call('key.generate', {
-      requestId: newRequestId(),
-      name: 'carol-key',
-      keyType: 'aes-256',
-      exportable: true,
-      temporary: false,
-    });
+    await carol.call('key.generate', generateFields('carol-key', 'aes-256', { exportable: true }));
     const before = node.core.get('user', 'carol');
     const reset = await admin.raw({
       type: 'user.password',

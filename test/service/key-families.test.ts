@@ -15,23 +15,27 @@ import { CODE, HsmError } from '../../host/core/codes.ts';
 import type { KeyType } from '../../host/core/records.ts';
 import { KEY_SPEC } from '../../host/service/key-material.ts';
 import { agree } from '../../host/service/operations.ts';
-import { CryptoEngine, keyBytes } from '../../host/wire/crypto-engine.ts';
+import { keyBytes } from '../../host/wire/crypto-engine.ts';
 import { fromHex, toHex } from '../fixtures.ts';
 import {
+  ENGINES,
   bytes,
   decode64,
   encode64,
+  expectSigner,
+  generateFields,
   loggedIn,
   makeNode,
-  newRequestId,
+  rsaPkcs8,
+  rsaVerifies,
   type Driver,
 } from '../service-fixtures.ts';
 
 const MESSAGE = bytes('the message to sign, encrypt and MAC');
 
 async function make(driver: Driver, name: string, keyType: KeyType, material?: Uint8Array) {
-  const fields = { requestId: newRequestId(), name, keyType, exportable: true, temporary: false };
-  if (!material) return driver.call('key.generate', fields);
+  if (!material)
+    return driver.call('key.generate', generateFields(name, keyType, { exportable: true }));
   return driver.call('key.import', await driver.importFields(name, keyType, material, true));
 }
 
@@ -80,33 +84,17 @@ const SIGNATURE_SIZE: Partial<Record<KeyType, number>> = {
   'rsa-4096': 512,
 };
 
-const engines: [string, CryptoEngine][] = [
-  ['WebCrypto', new CryptoEngine()],
-  ['noble only', new CryptoEngine({ subtle: null })],
-];
-
-describe.each(engines)('the round-2 families (%s)', (engineName, engine) => {
+describe.each(ENGINES)('the round-2 families (%s)', (engineName, engine) => {
   const rsa: KeyType[] = engineName === 'WebCrypto' ? ['rsa-3072', 'rsa-4096'] : [];
   const signers: KeyType[] = ['ec-p384', 'ec-p521', 'ec-secp256k1', 'ed448', ...rsa];
 
   it.each(signers)('%s signs, verifies, and a third party agrees', async (keyType) => {
     const admin = await loggedIn((await makeNode(1, engine)).service);
     await make(admin, 'signer', keyType);
-    const { signature } = await admin.call('sign', { name: 'signer', message: encode64(MESSAGE) });
-    const { publicKey } = await admin.call('key.publicKey', { name: 'signer' });
-    expect(decode64(signature).length).toBe(SIGNATURE_SIZE[keyType]);
-    expect(independentlyValid(keyType, decode64(publicKey), decode64(signature))).toBe(true);
-    const check = (message: Uint8Array, sig = signature) =>
-      admin.call('verify', { name: 'signer', message: encode64(message), signature: sig });
-    expect((await check(MESSAGE)).valid).toBe(true);
-    expect((await check(bytes('another message'))).valid).toBe(false);
-    expect((await check(MESSAGE, encode64(new Uint8Array(3)))).valid).toBe(false);
-    expect(await admin.code('encrypt', { name: 'signer', plaintext: encode64(MESSAGE) })).toBe(
-      CODE.WRONG_KEY_TYPE,
+    const signature = await expectSigner(admin, 'signer', MESSAGE, (publicKey, signature) =>
+      independentlyValid(keyType, publicKey, signature),
     );
-    expect(await admin.code('mac', { name: 'signer', message: encode64(MESSAGE) })).toBe(
-      CODE.WRONG_KEY_TYPE,
-    );
+    expect(signature.length).toBe(SIGNATURE_SIZE[keyType]);
   });
 
   it('aes-192 encrypts and decrypts with AES-GCM, and a third party opens it', async () => {
@@ -247,27 +235,20 @@ describe('import rules of the round-2 families', () => {
     const admin = await loggedIn(node.service);
     const attempt = async (keyType: KeyType, material: Uint8Array) =>
       admin.code('key.import', await admin.importFields('bad', keyType, material));
-    expect(await attempt('aes-192', new Uint8Array(32))).toBe(CODE.INVALID_KEY_MATERIAL);
-    expect(await attempt('ec-p384', new Uint8Array(48))).toBe(CODE.INVALID_KEY_MATERIAL);
-    expect(await attempt('ec-p521', new Uint8Array(66).fill(0xff))).toBe(CODE.INVALID_KEY_MATERIAL);
-    expect(await attempt('ed448', new Uint8Array(32))).toBe(CODE.INVALID_KEY_MATERIAL);
-    expect(await attempt('hmac-sha512', new Uint8Array(32))).toBe(CODE.INVALID_KEY_MATERIAL);
-    expect(await attempt('cmac-aes-128', new Uint8Array(32))).toBe(CODE.INVALID_KEY_MATERIAL);
+    for (const [keyType, material] of [
+      ['aes-192', new Uint8Array(32)],
+      ['ec-p384', new Uint8Array(48)],
+      ['ec-p521', new Uint8Array(66).fill(0xff)],
+      ['ed448', new Uint8Array(32)],
+      ['hmac-sha512', new Uint8Array(32)],
+      ['cmac-aes-128', new Uint8Array(32)],
+    ] as const)
+      expect(await attempt(keyType, material), keyType).toBe(CODE.INVALID_KEY_MATERIAL);
     expect(node.core.get('object', 'bad')).toBeUndefined();
   });
 
   it('imports an RSA-4096 PKCS#8 (larger than the old 2 KiB limit) and refuses it as RSA-3072', async () => {
-    const pair = (await crypto.subtle.generateKey(
-      {
-        name: 'RSASSA-PKCS1-v1_5',
-        modulusLength: 4096,
-        publicExponent: new Uint8Array([1, 0, 1]),
-        hash: 'SHA-256',
-      },
-      true,
-      ['sign', 'verify'],
-    )) as CryptoKeyPair;
-    const pkcs8 = new Uint8Array(await crypto.subtle.exportKey('pkcs8', pair.privateKey));
+    const { pair, pkcs8 } = await rsaPkcs8(4096);
     expect(pkcs8.length).toBeGreaterThan(2048);
     const admin = await loggedIn((await makeNode()).service);
     const importAs = async (keyType: KeyType, name: string) =>
@@ -275,13 +256,6 @@ describe('import rules of the round-2 families', () => {
     expect(await importAs('rsa-3072', 'wrong')).toBe(CODE.INVALID_KEY_MATERIAL);
     expect(await importAs('rsa-4096', 'rsa')).toBe(CODE.OK);
     const { signature } = await admin.call('sign', { name: 'rsa', message: encode64(MESSAGE) });
-    expect(
-      await crypto.subtle.verify(
-        'RSASSA-PKCS1-v1_5',
-        pair.publicKey,
-        decode64(signature) as Uint8Array<ArrayBuffer>,
-        MESSAGE as Uint8Array<ArrayBuffer>,
-      ),
-    ).toBe(true);
+    expect(await rsaVerifies(pair.publicKey, signature, MESSAGE)).toBe(true);
   });
 });

@@ -16,34 +16,31 @@ import { CryptoEngine, keyBytes } from '../../host/wire/crypto-engine.ts';
 import { unwrapObjectKey } from '../../host/wire/wrapping.ts';
 import { TEST_SVMK } from '../fixtures.ts';
 import {
+  ENGINES,
   bytes,
   decode64,
   encode64,
+  expectSigner,
+  generateFields,
+  grantFields,
   loggedIn,
   makeNode,
   makePool,
   newRequestId,
+  rsaPkcs8,
+  rsaVerifies,
   type Driver,
   type TestNode,
 } from '../service-fixtures.ts';
 
 const MESSAGE = bytes('the message to sign, encrypt and MAC');
 
-async function generate(
+const generate = (
   driver: Driver,
   name: string,
   keyType: KeyType,
   options: { exportable?: boolean; temporary?: boolean } = {},
-) {
-  const temporary = options.temporary ?? false;
-  return driver.call('key.generate', {
-    name,
-    keyType,
-    exportable: options.exportable ?? false,
-    temporary,
-    ...(temporary ? {} : { requestId: newRequestId() }),
-  });
-}
+) => driver.call('key.generate', generateFields(name, keyType, options));
 
 function storedObject(node: TestNode, name: string): ObjectRecord | undefined {
   const record = node.core.get('object', name);
@@ -62,12 +59,7 @@ function independentlyValid(
   return nodeVerify('sha256', MESSAGE, key, signature);
 }
 
-const engines: [string, CryptoEngine][] = [
-  ['WebCrypto', new CryptoEngine()],
-  ['noble only', new CryptoEngine({ subtle: null })],
-];
-
-describe.each(engines)('every key type (%s)', (engineName, engine) => {
+describe.each(ENGINES)('every key type (%s)', (engineName, engine) => {
   const signatureTypes: KeyType[] =
     engineName === 'WebCrypto' ? ['ec-p256', 'ed25519', 'rsa-2048'] : ['ec-p256', 'ed25519'];
 
@@ -75,19 +67,8 @@ describe.each(engines)('every key type (%s)', (engineName, engine) => {
     const node = await makeNode(1, engine);
     const admin = await loggedIn(node.service);
     await generate(admin, 'signer', keyType);
-    const { signature } = await admin.call('sign', { name: 'signer', message: encode64(MESSAGE) });
-    const { publicKey } = await admin.call('key.publicKey', { name: 'signer' });
-    expect(independentlyValid(keyType, decode64(publicKey), decode64(signature))).toBe(true);
-    const check = (message: Uint8Array, sig = signature) =>
-      admin.call('verify', { name: 'signer', message: encode64(message), signature: sig });
-    expect((await check(MESSAGE)).valid).toBe(true);
-    expect((await check(bytes('another message'))).valid).toBe(false);
-    expect((await check(MESSAGE, encode64(new Uint8Array(3)))).valid).toBe(false);
-    expect(await admin.code('encrypt', { name: 'signer', plaintext: encode64(MESSAGE) })).toBe(
-      CODE.WRONG_KEY_TYPE,
-    );
-    expect(await admin.code('mac', { name: 'signer', message: encode64(MESSAGE) })).toBe(
-      CODE.WRONG_KEY_TYPE,
+    await expectSigner(admin, 'signer', MESSAGE, (publicKey, signature) =>
+      independentlyValid(keyType, publicKey, signature),
     );
   });
 
@@ -157,15 +138,9 @@ describe.each(engines)('every key type (%s)', (engineName, engine) => {
     it('refuses RSA without WebCrypto with UNSUPPORTED_HERE', async () => {
       const node = await makeNode(1, engine);
       const admin = await loggedIn(node.service);
-      expect(
-        await admin.code('key.generate', {
-          requestId: newRequestId(),
-          name: 'rsa',
-          keyType: 'rsa-2048',
-          exportable: false,
-          temporary: false,
-        }),
-      ).toBe(CODE.UNSUPPORTED_HERE);
+      expect(await admin.code('key.generate', generateFields('rsa', 'rsa-2048'))).toBe(
+        CODE.UNSUPPORTED_HERE,
+      );
     });
   }
 });
@@ -202,29 +177,12 @@ describe('import and export', () => {
   );
 
   it('imports an RSA-2048 PKCS#8 and signs like the original key', async () => {
-    const pair = (await crypto.subtle.generateKey(
-      {
-        name: 'RSASSA-PKCS1-v1_5',
-        modulusLength: 2048,
-        publicExponent: new Uint8Array([1, 0, 1]),
-        hash: 'SHA-256',
-      },
-      true,
-      ['sign', 'verify'],
-    )) as CryptoKeyPair;
-    const pkcs8 = new Uint8Array(await crypto.subtle.exportKey('pkcs8', pair.privateKey));
+    const { pair, pkcs8 } = await rsaPkcs8(2048);
     const node = await makeNode();
     const admin = await loggedIn(node.service);
     await admin.call('key.import', await admin.importFields('rsa', 'rsa-2048', pkcs8));
     const { signature } = await admin.call('sign', { name: 'rsa', message: encode64(MESSAGE) });
-    expect(
-      await crypto.subtle.verify(
-        'RSASSA-PKCS1-v1_5',
-        pair.publicKey,
-        decode64(signature) as Uint8Array<ArrayBuffer>,
-        MESSAGE as Uint8Array<ArrayBuffer>,
-      ),
-    ).toBe(true);
+    expect(await rsaVerifies(pair.publicKey, signature, MESSAGE)).toBe(true);
   });
 
   it('refuses material of the wrong shape with INVALID_KEY_MATERIAL', async () => {
@@ -232,13 +190,14 @@ describe('import and export', () => {
     const admin = await loggedIn(node.service);
     const attempt = async (keyType: KeyType, material: Uint8Array) =>
       admin.code('key.import', await admin.importFields('bad', keyType, material));
-    expect(await attempt('aes-256', new Uint8Array(16))).toBe(CODE.INVALID_KEY_MATERIAL);
-    expect(await attempt('aes-128', new Uint8Array(17))).toBe(CODE.INVALID_KEY_MATERIAL);
-    expect(await attempt('ec-p256', new Uint8Array(32))).toBe(CODE.INVALID_KEY_MATERIAL);
-    expect(await attempt('ec-p256', new Uint8Array(32).fill(0xff))).toBe(CODE.INVALID_KEY_MATERIAL);
-    expect(await attempt('rsa-2048', new Uint8Array(300).fill(0x30))).toBe(
-      CODE.INVALID_KEY_MATERIAL,
-    );
+    for (const [keyType, material] of [
+      ['aes-256', new Uint8Array(16)],
+      ['aes-128', new Uint8Array(17)],
+      ['ec-p256', new Uint8Array(32)],
+      ['ec-p256', new Uint8Array(32).fill(0xff)],
+      ['rsa-2048', new Uint8Array(300).fill(0x30)],
+    ] as const)
+      expect(await attempt(keyType, material), keyType).toBe(CODE.INVALID_KEY_MATERIAL);
     expect(node.core.get('object', 'bad')).toBeUndefined();
   });
 
@@ -302,20 +261,8 @@ describe('rights', () => {
     return { node, admin, alice, bob };
   }
 
-  const grant = (
-    driver: Driver,
-    user: string,
-    rights: { use?: boolean; export?: boolean; remove?: boolean },
-  ) =>
-    driver.code('key.grant', {
-      requestId: newRequestId(),
-      name: 'alice-key',
-      user,
-      use: false,
-      export: false,
-      remove: false,
-      ...rights,
-    });
+  const grant = (driver: Driver, user: string, rights: Parameters<typeof grantFields>[2]) =>
+    driver.code('key.grant', grantFields('alice-key', user, rights));
 
   it('a user uses only its own keys unless the owner grants more', async () => {
     const { alice, bob, admin } = await aliceAndBob();
@@ -350,16 +297,9 @@ describe('rights', () => {
     expect(await grant(bob, 'bob', { use: true })).toBe(CODE.ACCESS_DENIED);
     expect(await grant(alice, 'alice', { use: true })).toBe(CODE.ACL_INVALID);
     expect(await grant(alice, 'nobody', { use: true })).toBe(CODE.CANNOT_OPEN_OBJ);
-    expect(
-      await alice.code('key.grant', {
-        requestId: newRequestId(),
-        name: 'missing',
-        user: 'bob',
-        use: true,
-        export: false,
-        remove: false,
-      }),
-    ).toBe(CODE.CANNOT_OPEN_OBJ);
+    expect(await alice.code('key.grant', grantFields('missing', 'bob', { use: true }))).toBe(
+      CODE.CANNOT_OPEN_OBJ,
+    );
   });
 
   it('an administrator removes any key but does not use it; only administrators manage users', async () => {
@@ -390,23 +330,10 @@ describe('names, duplicates, missing objects', () => {
     const admin = await loggedIn(node.service);
     await generate(admin, 'dup', 'aes-128');
     const before = node.core.syncPoint().hex;
-    expect(
-      await admin.code('key.generate', {
-        requestId: newRequestId(),
-        name: 'dup',
-        keyType: 'ed25519',
-        exportable: false,
-        temporary: false,
-      }),
-    ).toBe(CODE.OBJ_ALREADY_EXISTS);
-    expect(
-      await admin.code('key.generate', {
-        name: 'dup',
-        keyType: 'ed25519',
-        exportable: false,
-        temporary: true,
-      }),
-    ).toBe(CODE.OBJ_ALREADY_EXISTS);
+    for (const temporary of [false, true])
+      expect(
+        await admin.code('key.generate', generateFields('dup', 'ed25519', { temporary })),
+      ).toBe(CODE.OBJ_ALREADY_EXISTS);
     expect(storedObject(node, 'dup')!.keyType).toBe('aes-128');
     expect(node.core.syncPoint().hex).toBe(before);
   });
@@ -432,29 +359,14 @@ describe('names, duplicates, missing objects', () => {
     const node = await makeNode();
     const admin = await loggedIn(node.service);
     for (const name of ['k'.repeat(33), '', 'with space', 'slash/name', 'é']) {
-      expect(
-        await admin.code('key.generate', {
-          requestId: newRequestId(),
-          name,
-          keyType: 'aes-128',
-          exportable: false,
-          temporary: false,
-        }),
-        name,
-      ).toBe(CODE.INVALID_OBJ_NAME);
+      expect(await admin.code('key.generate', generateFields(name, 'aes-128')), name).toBe(
+        CODE.INVALID_OBJ_NAME,
+      );
       expect(await admin.code('sign', { name, message: encode64(MESSAGE) })).toBe(
         CODE.INVALID_OBJ_NAME,
       );
     }
-    expect(
-      await admin.code('key.generate', {
-        requestId: newRequestId(),
-        name: 'k'.repeat(32),
-        keyType: 'aes-128',
-        exportable: false,
-        temporary: false,
-      }),
-    ).toBe(0);
+    expect(await admin.code('key.generate', generateFields('k'.repeat(32), 'aes-128'))).toBe(0);
   });
 });
 
@@ -464,14 +376,7 @@ describe('retried writes', () => {
     const [a, b] = pool.nodes;
     const onA = await loggedIn(a.service);
     const onB = await loggedIn(b.service);
-    const requestId = newRequestId();
-    const fields = {
-      requestId,
-      name: 'once',
-      keyType: 'ec-p256',
-      exportable: false,
-      temporary: false,
-    };
+    const fields = generateFields('once', 'ec-p256');
     const first = await onA.call('key.generate', fields);
     const wrappedBefore = storedObject(a, 'once')!.wrapped;
     const retry = await onB.call('key.generate', fields);
@@ -512,16 +417,9 @@ describe('temporary keys', () => {
     expect(
       await (await loggedIn(b.service)).code('sign', { name: 'temp', message: encode64(MESSAGE) }),
     ).toBe(CODE.CANNOT_OPEN_OBJ);
-    expect(
-      await driver.code('key.grant', {
-        requestId: newRequestId(),
-        name: 'temp',
-        user: 'admin',
-        use: true,
-        export: false,
-        remove: false,
-      }),
-    ).toBe(CODE.ACL_INVALID);
+    expect(await driver.code('key.grant', grantFields('temp', 'admin', { use: true }))).toBe(
+      CODE.ACL_INVALID,
+    );
     await driver.call('logout');
     await driver.login('admin', 'administrator-password');
     expect(await driver.code('sign', { name: 'temp', message: encode64(MESSAGE) })).toBe(
@@ -533,22 +431,10 @@ describe('temporary keys', () => {
     const node = await makeNode();
     const driver = await loggedIn(node.service);
     for (let i = 0; i < 64; i++) await generate(driver, `t${i}`, 'aes-128', { temporary: true });
-    expect(
-      await driver.code('key.generate', {
-        name: 't64',
-        keyType: 'aes-128',
-        exportable: false,
-        temporary: true,
-      }),
-    ).toBe(CODE.TOO_MANY_TEMPORARY_KEYS);
+    const t64 = () =>
+      driver.code('key.generate', generateFields('t64', 'aes-128', { temporary: true }));
+    expect(await t64()).toBe(CODE.TOO_MANY_TEMPORARY_KEYS);
     expect(await driver.code('key.remove', { name: 't0' })).toBe(0);
-    expect(
-      await driver.code('key.generate', {
-        name: 't64',
-        keyType: 'aes-128',
-        exportable: false,
-        temporary: true,
-      }),
-    ).toBe(0);
+    expect(await t64()).toBe(0);
   });
 });

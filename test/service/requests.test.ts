@@ -12,6 +12,7 @@ import {
   newRequestId,
   type Driver,
   type TestNode,
+  generateFields,
 } from '../service-fixtures.ts';
 
 const DOCUMENTED = new Set(RETURN_CODES.map((entry) => entry.code));
@@ -23,13 +24,7 @@ let driver: Driver;
 beforeAll(async () => {
   node = await makeNode();
   driver = await loggedIn(node.service);
-  await driver.call('key.generate', {
-    requestId: newRequestId(),
-    name: 'k',
-    keyType: 'ed25519',
-    exportable: false,
-    temporary: false,
-  });
+  await driver.call('key.generate', generateFields('k', 'ed25519'));
 });
 
 async function expectSessionWorks(): Promise<void> {

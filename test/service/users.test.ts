@@ -18,6 +18,8 @@ import {
   makeNode,
   newRequestId,
   seededRandomBytes,
+  generateFields,
+  grantFields,
 } from '../service-fixtures.ts';
 
 describe('the administrator of a new pool', () => {
@@ -149,21 +151,8 @@ describe('user management', () => {
       CODE.SELF_DELETE_REFUSED,
     );
     const ivy = await loggedIn(node.service, 'ivy', 'ivy-password');
-    await ivy.call('key.generate', {
-      requestId: newRequestId(),
-      name: 'ivy-key',
-      keyType: 'aes-128',
-      exportable: false,
-      temporary: false,
-    });
-    await ivy.call('key.grant', {
-      requestId: newRequestId(),
-      name: 'ivy-key',
-      user: 'jack',
-      use: true,
-      export: false,
-      remove: false,
-    });
+    await ivy.call('key.generate', generateFields('ivy-key', 'aes-128'));
+    await ivy.call('key.grant', grantFields('ivy-key', 'jack', { use: true }));
     expect(await admin.code('user.delete', { requestId: newRequestId(), name: 'ivy' })).toBe(
       CODE.USER_IN_USE,
     );
