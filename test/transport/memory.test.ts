@@ -53,6 +53,17 @@ function node(
   return { transport, received };
 }
 
+type NodeOptions = Parameters<typeof node>[2];
+
+/** A and B on one hub, A told B's address. */
+function pair(aOptions: NodeOptions = {}, bOptions: NodeOptions = {}) {
+  const hub = new MemoryHub();
+  const a = node(hub, A, aOptions);
+  const b = node(hub, B, bOptions);
+  a.transport.setPeerAddress(B, `mem:${B}`);
+  return { hub, a, b };
+}
+
 function envelope(from: NodeId, to: NodeId, n: number): Envelope {
   return {
     from,
@@ -136,10 +147,7 @@ describe('memory transport', () => {
   });
 
   it('SVMK mismatch: nothing crosses, and both ends report 5306', async () => {
-    const hub = new MemoryHub();
-    const a = node(hub, A);
-    const b = node(hub, B, { key: OTHER_KEY });
-    a.transport.setPeerAddress(B, `mem:${B}`);
+    const { a, b } = pair({}, { key: OTHER_KEY });
     b.transport.setPeerAddress(A, `mem:${A}`);
     a.transport.send(envelope(A, B, 1));
     b.transport.send(envelope(B, A, 1));
@@ -155,12 +163,9 @@ describe('memory transport', () => {
   });
 
   it('SVMK mismatch: the node that was dialed hears 5306 too (from close code 4306)', async () => {
-    const hub = new MemoryHub();
-    const a = node(hub, A);
-    const b = node(hub, B, { key: OTHER_KEY });
+    const { a, b } = pair({}, { key: OTHER_KEY });
     const failures: LinkFailure[] = [];
     b.transport.onLinkFailure((failure) => failures.push(failure));
-    a.transport.setPeerAddress(B, `mem:${B}`);
     expect(await a.transport.crossCheck(1_000)).toEqual([
       { id: B, address: `mem:${B}`, code: 5306 },
     ]);
@@ -187,11 +192,8 @@ describe('memory transport', () => {
   });
 
   it('keeps the newest envelopes when a peer queue overflows, and delivers them once the peer is back', async () => {
-    const hub = new MemoryHub();
-    const a = node(hub, A, { limits: { queueEnvelopesMax: 10 } });
-    const b = node(hub, B);
+    const { hub, a, b } = pair({ limits: { queueEnvelopesMax: 10 } });
     hub.setIsolated(`mem:${B}`, true);
-    a.transport.setPeerAddress(B, `mem:${B}`);
     for (let n = 0; n < 25; n++) a.transport.send(envelope(A, B, n));
     expect(a.transport.stats().droppedQueueFull).toBe(15);
     await until(() => a.transport.peerStates()[0].lastError === 37004, 'a failed dial');
@@ -201,10 +203,7 @@ describe('memory transport', () => {
   });
 
   it('redials a link that dropped, and drops nothing that was queued meanwhile', async () => {
-    const hub = new MemoryHub();
-    const a = node(hub, A);
-    const b = node(hub, B);
-    a.transport.setPeerAddress(B, `mem:${B}`);
+    const { hub, a, b } = pair();
     a.transport.send(envelope(A, B, 1));
     await until(() => b.received.length === 1, 'first envelope');
     hub.setIsolated(`mem:${A}`, true);
@@ -217,10 +216,7 @@ describe('memory transport', () => {
   });
 
   it('keeps both links when two nodes dial each other, and each carries its own direction', async () => {
-    const hub = new MemoryHub();
-    const a = node(hub, A);
-    const b = node(hub, B);
-    a.transport.setPeerAddress(B, `mem:${B}`);
+    const { a, b } = pair();
     b.transport.setPeerAddress(A, `mem:${A}`);
     for (let n = 0; n < 5; n++) {
       a.transport.send(envelope(A, B, n));
@@ -232,10 +228,7 @@ describe('memory transport', () => {
   });
 
   it('removePeer forgets the peer: no cross check, sends are counted as unroutable', async () => {
-    const hub = new MemoryHub();
-    const a = node(hub, A);
-    node(hub, B);
-    a.transport.setPeerAddress(B, `mem:${B}`);
+    const { a } = pair();
     expect(await a.transport.crossCheck(1_000)).toHaveLength(1);
     a.transport.removePeer(B);
     expect(await a.transport.crossCheck(1_000)).toEqual([]);
@@ -314,13 +307,7 @@ describe('backpressure', () => {
 });
 
 describe('a hostile peer that holds the SVMK', () => {
-  async function victim() {
-    const hub = new MemoryHub();
-    const b = node(hub, B);
-    const a = node(hub, A);
-    a.transport.setPeerAddress(B, `mem:${B}`);
-    return { hub, a, b };
-  }
+  const victim = async () => pair();
 
   /** After the hostile link is closed, an honest peer's link to the same node still works. */
   async function honestLinkStillWorks(

@@ -103,6 +103,16 @@ async function deadAddress(): Promise<string> {
   return `127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
+/** A and B, A told B's address, and a first envelope delivered. */
+async function linked() {
+  const a = await start(A);
+  const b = await start(B);
+  a.server.peers.setPeerAddress(B, b.server.address);
+  a.server.peers.send(envelope(A, B, 1));
+  await until(() => b.received.length === 1, 'the first envelope');
+  return { a, b };
+}
+
 describe('ws transport between nodes', () => {
   it('two nodes exchange envelopes both ways, a full-size batch included', async () => {
     const a = await start(A);
@@ -122,11 +132,7 @@ describe('ws transport between nodes', () => {
   });
 
   it('reconnects to a node that was killed and restarted on the same port', async () => {
-    const a = await start(A);
-    const b = await start(B);
-    a.server.peers.setPeerAddress(B, b.server.address);
-    a.server.peers.send(envelope(A, B, 1));
-    await until(() => b.received.length === 1, 'the first envelope');
+    const { a, b } = await linked();
     running.splice(running.indexOf(b.server), 1);
     await b.server.close({ graceMs: 0 }); // no close frames: as kill -9 looks from outside
     await until(() => !a.server.peers.peerStates()[0].connected, 'the link to drop');
@@ -138,11 +144,7 @@ describe('ws transport between nodes', () => {
   });
 
   it('an oversize frame closes only its own connection (1009)', async () => {
-    const a = await start(A);
-    const b = await start(B);
-    a.server.peers.setPeerAddress(B, b.server.address);
-    a.server.peers.send(envelope(A, B, 1));
-    await until(() => b.received.length === 1, 'the first envelope');
+    const { a, b } = await linked();
     const raw = await openWebSocket(`ws://${b.server.address}/peer`, clients);
     raw.ws.send(new Uint8Array(PEER_FRAME_SIZE_MAX + 1));
     expect(await raw.closed).toBe(CLOSE_CODES.MESSAGE_TOO_BIG);
@@ -153,11 +155,7 @@ describe('ws transport between nodes', () => {
   });
 
   it('garbage closes only its own connection with 4400, binary or text', async () => {
-    const a = await start(A);
-    const b = await start(B);
-    a.server.peers.setPeerAddress(B, b.server.address);
-    a.server.peers.send(envelope(A, B, 1));
-    await until(() => b.received.length === 1, 'the first envelope');
+    const { a, b } = await linked();
     const binary = await openWebSocket(`ws://${b.server.address}/peer`, clients);
     binary.ws.send(new TextEncoder().encode('garbage, not a frame'));
     const text = await openWebSocket(`ws://${b.server.address}/peer`, clients);
