@@ -12,6 +12,8 @@ import {
 import { newCore, type CoreVariant } from '../host/core/load.node.ts';
 import type { Core } from '../host/core/core.ts';
 import { HsmError } from '../host/core/codes.ts';
+import { encodeBatch } from '../host/core/batch.ts';
+import type { MemoryStorage } from '../host/storage/memory.ts';
 
 export const TEST_SVMK = Uint8Array.from({ length: 32 }, (_, i) => i);
 
@@ -20,6 +22,39 @@ export function keyedCore(variant: CoreVariant = 'release', svmk = TEST_SVMK): C
   const core = newCore(variant);
   core.setKey(deriveSyncPointKey(svmk));
   return core;
+}
+
+/** A core keyed by `svmk` holding the user alice and `count` objects key{first}… of hers,
+ * written in batches of 100, outside any pool. */
+let codec: Core | undefined;
+export function filledCore(count: number, { svmk = TEST_SVMK, first = 0 } = {}): Core {
+  const encoder = (codec ??= keyedCore());
+  const core = keyedCore('release', svmk);
+  const records = [
+    encoder.encode(sampleUser('alice')),
+    ...Array.from({ length: count }, (_, i) =>
+      encoder.encode(sampleObject(`key${first + i}`, 'alice', 60, i + 1)),
+    ),
+  ];
+  for (let i = 0; i < records.length; i += 100)
+    core.apply(
+      encodeBatch(
+        records.slice(i, i + 100).map((record) => ({
+          event: 'CREATE_OBJ' as const,
+          operations: [{ op: 'insert' as const, record }],
+        })),
+      ),
+    );
+  return core;
+}
+
+/** Everything a storage holds (log and snapshots, as hex), to check that a refusal wrote nothing. */
+export async function storageContents(storage: MemoryStorage): Promise<string> {
+  const names = (await storage.listSnapshots()).sort();
+  const snapshots = await Promise.all(
+    names.map(async (name) => `${name}:${toHex((await storage.readSnapshot(name))!)}`),
+  );
+  return [toHex(await storage.readLog()), ...snapshots].join('|');
 }
 
 /** `length` deterministic bytes drawn from `seed`. */

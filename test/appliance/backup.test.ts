@@ -12,7 +12,6 @@ import { toPoolNode } from '../../host/log/log-records.ts';
 import { runCommand } from '../../host/server/console-commands.ts';
 import { CODE, HsmError } from '../../host/core/codes.ts';
 import { LOG_START, LogEncoder } from '../../host/core/txlog.ts';
-import { encodeBatch } from '../../host/core/batch.ts';
 import type { Core } from '../../host/core/core.ts';
 import {
   BACKUP_CHECKSUM_SIZE,
@@ -30,7 +29,14 @@ import { MemoryStorage } from '../../host/storage/memory.ts';
 import type { Storage } from '../../host/storage/storage.ts';
 import { Random } from '../../host/protocol/random.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { keyedCore, sampleObject, sampleUser, TEST_SVMK } from '../fixtures.ts';
+import {
+  codeOf as rejectionCode,
+  filledCore,
+  keyedCore,
+  sampleObject,
+  storageContents as contents,
+  TEST_SVMK,
+} from '../fixtures.ts';
 import { startPool } from '../pool-writes.ts';
 import { joinBytes } from '../../host/wire/bytes.ts';
 
@@ -46,52 +52,6 @@ function codeOf(run: () => unknown): number {
     throw error;
   }
   return 0;
-}
-
-async function asyncCodeOf(run: () => Promise<unknown>): Promise<number> {
-  try {
-    await run();
-  } catch (error) {
-    if (error instanceof HsmError) return error.code;
-    throw error;
-  }
-  return 0;
-}
-
-/** A core with `count` objects and a user, outside any pool. */
-function filledCore(count: number, svmk = TEST_SVMK): Core {
-  const core = keyedCore('release', svmk);
-  const records = [
-    codec.encode(sampleUser('alice')),
-    ...Array.from({ length: count }, (_, i) =>
-      codec.encode(sampleObject(`key${i}`, 'alice', 60, i + 1)),
-    ),
-  ];
-  for (let i = 0; i < records.length; i += 100)
-    core.apply(
-      encodeBatch(
-        records.slice(i, i + 100).map((record) => ({
-          event: 'CREATE_OBJ' as const,
-          operations: [{ op: 'insert' as const, record }],
-        })),
-      ),
-    );
-  return core;
-}
-
-/** Everything a storage holds, to check that a refusal wrote nothing. */
-async function contents(storage: MemoryStorage): Promise<string> {
-  const names = (await storage.listSnapshots()).sort();
-  const parts = [
-    Buffer.from(await storage.readLog()).toString('hex'),
-    ...(await Promise.all(
-      names.map(
-        async (name) =>
-          `${name}:${Buffer.from((await storage.readSnapshot(name))!).toString('hex')}`,
-      ),
-    )),
-  ];
-  return parts.join('|');
 }
 
 const target = (founders = [{ id: 1n, address: '127.0.0.1:7001' }]) => ({
@@ -249,9 +209,9 @@ describe('restore into a node storage', () => {
     const first = backupOf(filledCore(1));
     await restoreInto(storage, first);
     const before = await contents(storage);
-    const refuse = async (bytes: Uint8Array, svmk = TEST_SVMK, to = target()): Promise<number> => {
+    const refuse = async (bytes: Uint8Array, svmk = TEST_SVMK, to = target()) => {
       const core = keyedCore('release', svmk);
-      const code = await asyncCodeOf(() =>
+      const code = await rejectionCode(
         restoreBackup(core, keyedCore('release', svmk), storage, bytes, svmk, to),
       );
       expect(core.count()).toBe(0);
@@ -266,7 +226,7 @@ describe('restore into a node storage', () => {
       expect([38801, 38802]).toContain(await refuse(flipped));
     }
     expect(await refuse(file, OTHER_SVMK)).toBe(38803);
-    const foreign = backupOf(filledCore(4, OTHER_SVMK), { svmk: OTHER_SVMK });
+    const foreign = backupOf(filledCore(4, { svmk: OTHER_SVMK }), { svmk: OTHER_SVMK });
     expect(await refuse(foreign)).toBe(38803);
     expect(await refuse(file, TEST_SVMK, { ...target(), poolId: 2n })).toBe(38804);
     expect(await refuse(file, TEST_SVMK, { ...target(), domain: 'Bank' })).toBe(38804);
@@ -286,7 +246,7 @@ describe('restore into a node storage', () => {
     await storage.appendLog(await half.readLog(), true);
     for (const name of await half.listSnapshots())
       await storage.writeSnapshot(name, [(await half.readSnapshot(name))!]);
-    const code = await asyncCodeOf(() => recover(keyedCore(), storage, { poolId: 1n }));
+    const code = await rejectionCode(recover(keyedCore(), storage, { poolId: 1n }));
     // The node refuses to start (a valid entry out of place), it does not load a mix of states.
     expect(code).toBe(37027);
     expect(oldLog.length).toBeGreaterThan(0);

@@ -9,7 +9,6 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CODE, HsmError } from '../../host/core/codes.ts';
 import type { Core } from '../../host/core/core.ts';
-import { encodeBatch } from '../../host/core/batch.ts';
 import { encodeBackup } from '../../host/backup/format.ts';
 import {
   BACKUP_V2_CHUNK_SIZE_MIN,
@@ -19,32 +18,12 @@ import {
 import { openBackup } from '../../host/backup/stream.ts';
 import { splitSnapshot } from '../../host/log/recovery.ts';
 import { fromHex, joinBytes, toHex } from '../../host/wire/bytes.ts';
-import { keyedCore, sampleObject, sampleUser, TEST_SVMK } from '../fixtures.ts';
+import { filledCore, TEST_SVMK } from '../fixtures.ts';
 
 const VECTORS = new URL('../vectors/backup.json', import.meta.url);
 const OTHER_SVMK = Uint8Array.from({ length: 32 }, (_, i) => 255 - i);
-const codec = keyedCore();
 const SALT = Uint8Array.from({ length: 32 }, (_, i) => 0xa0 + i);
 const fixedSalt = (length: number): Uint8Array => SALT.slice(0, length);
-
-function filledCore(count: number): Core {
-  const core = keyedCore();
-  const records = [
-    codec.encode(sampleUser('alice')),
-    ...Array.from({ length: count }, (_, i) =>
-      codec.encode(sampleObject(`key${i}`, 'alice', 60, i + 1)),
-    ),
-  ];
-  core.apply(
-    encodeBatch(
-      records.map((record) => ({
-        event: 'CREATE_OBJ' as const,
-        operations: [{ op: 'insert' as const, record }],
-      })),
-    ),
-  );
-  return core;
-}
 
 /** The snapshot as version 2 takes it: its header, then pieces of whole frames. */
 function pieces(core: Core, pieceSize: number): Uint8Array[] {

@@ -4,9 +4,8 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CODE, HsmError } from '../../host/core/codes.ts';
+import { CODE } from '../../host/core/codes.ts';
 import type { Core } from '../../host/core/core.ts';
-import { encodeBatch } from '../../host/core/batch.ts';
 import { encodeBackupStream } from '../../host/backup/format-v2.ts';
 import { importBackupStream, restoreBackup } from '../../host/backup/restore.ts';
 import { recover, splitSnapshot } from '../../host/log/recovery.ts';
@@ -19,31 +18,16 @@ import {
 import { InProcessPool } from '../../host/testing/in-process-pool.ts';
 import { MemoryStorage } from '../../host/storage/memory.ts';
 import { joinBytes, toHex } from '../../host/wire/bytes.ts';
-import { keyedCore, sampleObject, sampleUser, TEST_SVMK } from '../fixtures.ts';
+import {
+  codeOf,
+  filledCore,
+  keyedCore,
+  storageContents as contents,
+  TEST_SVMK,
+} from '../fixtures.ts';
 
 const OTHER_SVMK = Uint8Array.from({ length: 32 }, (_, i) => 255 - i);
-const codec = keyedCore();
 const target = { poolId: 1n, domain: 'bank', founders: [{ id: 1n, address: '127.0.0.1:7001' }] };
-
-function filledCore(count: number, first = 0): Core {
-  const core = keyedCore();
-  const records = [
-    codec.encode(sampleUser('alice')),
-    ...Array.from({ length: count }, (_, i) =>
-      codec.encode(sampleObject(`key${first + i}`, 'alice', 60, i + 1)),
-    ),
-  ];
-  for (let i = 0; i < records.length; i += 100)
-    core.apply(
-      encodeBatch(
-        records.slice(i, i + 100).map((record) => ({
-          event: 'CREATE_OBJ' as const,
-          operations: [{ op: 'insert' as const, record }],
-        })),
-      ),
-    );
-  return core;
-}
 
 function backupOf(core: Core, svmk = TEST_SVMK, poolId = 1n): Uint8Array[] {
   const [header, ...frames] = splitSnapshot(joinBytes(core.snapshotChunks()), 4096);
@@ -64,14 +48,6 @@ function backupOf(core: Core, svmk = TEST_SVMK, poolId = 1n): Uint8Array[] {
 /** The bytes in pieces of `size` (a file read), as an async stream. */
 async function* streamed(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
   for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, at + size);
-}
-
-async function contents(storage: MemoryStorage): Promise<string> {
-  const names = (await storage.listSnapshots()).sort();
-  const snapshots = await Promise.all(
-    names.map(async (name) => `${name}:${toHex((await storage.readSnapshot(name))!)}`),
-  );
-  return [toHex(await storage.readLog()), ...snapshots].join('|');
 }
 
 describe('restore of a version-2 backup', () => {
@@ -105,7 +81,7 @@ describe('restore of a version-2 backup', () => {
       keyedCore(),
       keyedCore(),
       storage,
-      joinBytes(backupOf(filledCore(2, 900))),
+      joinBytes(backupOf(filledCore(2, { first: 900 }))),
       TEST_SVMK,
       target,
     );
@@ -149,20 +125,9 @@ describe('restore of a version-2 backup', () => {
     await fc.assert(
       fc.asyncProperty(corruption, fc.integer({ min: 1, max: 5000 }), async (c, size) => {
         const core = keyedCore();
-        let code = 0;
-        try {
-          await restoreBackup(
-            core,
-            keyedCore(),
-            storage,
-            streamed(damage(c), size),
-            TEST_SVMK,
-            target,
-          );
-        } catch (error) {
-          if (!(error instanceof HsmError)) throw error;
-          code = error.code;
-        }
+        const code = await codeOf(
+          restoreBackup(core, keyedCore(), storage, streamed(damage(c), size), TEST_SVMK, target),
+        );
         expect(documented).toContain(code);
         if (c.kind === 'foreign') expect(code).toBe(CODE.BACKUP_FOREIGN);
         if (c.kind === 'pool') expect(code).toBe(CODE.BACKUP_POOL_MISMATCH);
