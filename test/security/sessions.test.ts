@@ -149,19 +149,20 @@ describe('the session server before login', () => {
 });
 
 describe('a connection piling up work', () => {
-  it('is closed past the in-flight limit (38734)', () => {
+  /** A guard on a fresh connection: generous limits but `inFlightMax` and a backlog of 1000 bytes. */
+  function guarded(inFlightMax: number) {
     const connection = new FakeConnection('/client');
+    const limits = { loginDeadlineMs: 10_000, preLoginFramesMax: 100, idleCloseMs: 60_000 };
     const guard = new ConnectionGuard(
       connection,
-      {
-        loginDeadlineMs: 10_000,
-        preLoginFramesMax: 100,
-        inFlightMax: 2,
-        replyBacklogBytesMax: 1000,
-        idleCloseMs: 60_000,
-      },
+      { ...limits, inFlightMax, replyBacklogBytesMax: 1000 },
       new HandTimers(),
     );
+    return { connection, guard };
+  }
+
+  it('is closed past the in-flight limit (38734)', () => {
+    const { connection, guard } = guarded(2);
     expect(guard.admit(false)).toBe(true);
     expect(guard.admit(false)).toBe(true);
     expect(guard.admit(false)).toBe(false);
@@ -170,18 +171,7 @@ describe('a connection piling up work', () => {
   });
 
   it('is closed when it leaves more than REPLY_BACKLOG_BYTES_MAX of replies unread (38734)', () => {
-    const connection = new FakeConnection('/client');
-    const guard = new ConnectionGuard(
-      connection,
-      {
-        loginDeadlineMs: 10_000,
-        preLoginFramesMax: 100,
-        inFlightMax: 100,
-        replyBacklogBytesMax: 1000,
-        idleCloseMs: 60_000,
-      },
-      new HandTimers(),
-    );
+    const { connection, guard } = guarded(100);
     expect(guard.admit(false)).toBe(true);
     guard.replied(false);
     expect(connection.closedWith).toBeUndefined();

@@ -42,6 +42,22 @@ async function rfcCredentials(kdfEngine = engine) {
   return { kdf, salt, storedKey, serverKey };
 }
 
+/** The RFC's client and a node holding its verifier, through the client's final message
+ * (its proof from `password`). */
+async function rfcExchange(password: string) {
+  const client = new ScramClient(RFC.user, RFC.clientNonce);
+  const server = ScramServer.start(
+    parseClientFirst(client.clientFirst)!,
+    RFC.serverNonce,
+    await rfcCredentials(),
+  );
+  const parameters = client.receiveServerFirst(server.serverFirst);
+  const final = client.clientFinal(
+    await saltPassword(engine, password, parameters.salt, parameters.kdf),
+  );
+  return { client, server, final };
+}
+
 describe('SCRAM-SHA-256, RFC 7677 example', () => {
   it('the client produces the RFC messages', async () => {
     const client = new ScramClient(RFC.user, RFC.clientNonce);
@@ -69,31 +85,14 @@ describe('SCRAM-SHA-256, RFC 7677 example', () => {
   });
 
   it('both sides derive the same session key', async () => {
-    const client = new ScramClient(RFC.user, RFC.clientNonce);
-    const server = ScramServer.start(
-      parseClientFirst(client.clientFirst)!,
-      RFC.serverNonce,
-      await rfcCredentials(),
-    );
-    const parameters = client.receiveServerFirst(server.serverFirst);
-    const outcome = server.finish(
-      client.clientFinal(await saltPassword(engine, RFC.password, parameters.salt, parameters.kdf)),
-    );
+    const { client, server, final } = await rfcExchange(RFC.password);
+    const outcome = server.finish(final);
     if (outcome.result !== 'ok') throw new Error('login failed');
     expect(client.receiveServerFinal(outcome.serverFinal)).toEqual(outcome.sessionKey);
   });
 
   it('a wrong password gives a proof the node refuses', async () => {
-    const client = new ScramClient(RFC.user, RFC.clientNonce);
-    const server = ScramServer.start(
-      parseClientFirst(client.clientFirst)!,
-      RFC.serverNonce,
-      await rfcCredentials(),
-    );
-    const parameters = client.receiveServerFirst(server.serverFirst);
-    const final = client.clientFinal(
-      await saltPassword(engine, 'pencil2', parameters.salt, parameters.kdf),
-    );
+    const { server, final } = await rfcExchange('pencil2');
     expect(server.finish(final).result).toBe('wrong-proof');
   });
 
@@ -169,24 +168,15 @@ describe('SCRAM refusals', () => {
   it('the client refuses a server-first that does not extend its nonce, or asks for too little or too much hashing', () => {
     const attempt = (serverFirst: string) => () =>
       new ScramClient(RFC.user, RFC.clientNonce).receiveServerFirst(serverFirst);
-    expect(attempt('r=someoneElsesNonce12345,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096')).toThrow(
-      expect.objectContaining({ code: 1003 }),
-    );
-    expect(attempt(`r=${RFC.clientNonce},s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096`)).toThrow(
-      expect.objectContaining({ code: 1003 }),
-    );
-    expect(attempt(RFC.serverFirst.replace('i=4096', 'i=1'))).toThrow(
-      expect.objectContaining({ code: 1002 }),
-    );
-    expect(attempt(RFC.serverFirst.replace('i=4096', 'i=99999999'))).toThrow(
-      expect.objectContaining({ code: 1002 }),
-    );
-    expect(attempt(RFC.serverFirst.replace('i=4096', 'i=1,k=scrypt:22:8:1'))).toThrow(
-      expect.objectContaining({ code: 1002 }),
-    );
-    expect(attempt(RFC.serverFirst.replace('i=4096', 'i=4096,k=scrypt:14:8:1'))).toThrow(
-      expect.objectContaining({ code: 1003 }),
-    );
+    for (const [serverFirst, code] of [
+      ['r=someoneElsesNonce12345,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096', 1003],
+      [`r=${RFC.clientNonce},s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096`, 1003],
+      [RFC.serverFirst.replace('i=4096', 'i=1'), 1002],
+      [RFC.serverFirst.replace('i=4096', 'i=99999999'), 1002],
+      [RFC.serverFirst.replace('i=4096', 'i=1,k=scrypt:22:8:1'), 1002],
+      [RFC.serverFirst.replace('i=4096', 'i=4096,k=scrypt:14:8:1'), 1003],
+    ] as const)
+      expect(attempt(serverFirst), serverFirst).toThrow(expect.objectContaining({ code }));
     expect(DEFAULT_KDF_LIMITS.pbkdf2IterationsMin).toBe(4096);
   });
 
