@@ -66,17 +66,8 @@ describe('recovery gives back the state before the crash', () => {
     if (!model.pending) await model.prepare();
     const core = keyedCore();
     const state = await recoverFresh(model.storage, core);
-    expect(
-      core
-        .list()
-        .map((r) => Buffer.from(r).toString('hex'))
-        .sort(),
-    ).toEqual(
-      model.core
-        .list()
-        .map((r) => Buffer.from(r).toString('hex'))
-        .sort(),
-    );
+    const records = (of: Core) => of.list().map((r) => Buffer.from(r).toString('hex'));
+    expect(records(core).sort()).toEqual(records(model.core).sort());
     expect(state.pending?.transactionId).toBe(model.pending!.id);
     const prepare: PrepareBody = state.pending!.prepare;
     expect(Buffer.from(prepare.batch).equals(model.pending!.prepare.batch)).toBe(true);
@@ -321,14 +312,7 @@ describe('refusals', () => {
 
   it('a store that is not empty is refused', async () => {
     const core = keyedCore();
-    core.apply(
-      encodeBatch([
-        {
-          event: 'CREATE_USR',
-          operations: [{ op: 'insert', record: core.encode(sampleUser('x')) }],
-        },
-      ]),
-    );
+    insertUser(core, 'x');
     await expectCode(recover(core, new MemoryStorage(), { poolId: POOL }), 38207);
   });
 
@@ -348,14 +332,7 @@ describe('refusals', () => {
     await model.storage.writeSnapshot(name, [bytes]);
     const state = await recover(atCheckpoint, model.storage, { poolId: POOL, founders: FOUNDERS });
     expect(recoveredView(state)).toEqual(model.states.at(-1));
-    other.apply(
-      encodeBatch([
-        {
-          event: 'CREATE_USR',
-          operations: [{ op: 'insert', record: other.encode(sampleUser('zz')) }],
-        },
-      ]),
-    );
+    insertUser(other, 'zz');
     const log = await model.storage.readLog();
     await expectCode(recover(other, model.storage, { poolId: POOL, founders: FOUNDERS }), 38207);
     expect(await model.storage.readLog()).toEqual(log);
@@ -394,10 +371,7 @@ describe('refusals', () => {
         const prepare = { ...preparedOn(core), spBefore: 12345n };
         return [
           encoder.encode(prepare, { transactionId: 5n }),
-          encoder.encode(
-            { type: 'commit', spAfter: prepare.spAfter, spvvAfter: prepare.spvvAfter },
-            { transactionId: 5n },
-          ),
+          encoder.encode(commitOf(prepare), { transactionId: 5n }),
         ];
       },
     ],
@@ -407,10 +381,7 @@ describe('refusals', () => {
         const prepare = preparedOn(core);
         return [
           encoder.encode(prepare, { transactionId: 5n }),
-          encoder.encode(
-            { type: 'commit', spAfter: prepare.spAfter, spvvAfter: prepare.spvvAfter },
-            { transactionId: 5n },
-          ),
+          encoder.encode(commitOf(prepare), { transactionId: 5n }),
           encoder.encode({ type: 'abort', reason: 1 }, { transactionId: 5n }),
         ];
       },
@@ -432,14 +403,8 @@ describe('refusals', () => {
     for (const entry of [
       encoder.encode({ type: 'abort', reason: 37001 }, { transactionId: 9n }),
       encoder.encode(prepare, { transactionId: 5n }),
-      encoder.encode(
-        { type: 'commit', spAfter: prepare.spAfter, spvvAfter: prepare.spvvAfter },
-        { transactionId: 5n },
-      ),
-      encoder.encode(
-        { type: 'commit', spAfter: prepare.spAfter, spvvAfter: prepare.spvvAfter },
-        { transactionId: 5n },
-      ),
+      encoder.encode(commitOf(prepare), { transactionId: 5n }),
+      encoder.encode(commitOf(prepare), { transactionId: 5n }),
     ])
       await storage.appendLog(entry, true);
     const state = await recoverFresh(storage);
@@ -450,6 +415,21 @@ describe('refusals', () => {
     ]);
   });
 });
+
+/** The COMMIT entry body of `prepare`. */
+const commitOf = (prepare: PrepareBody) =>
+  ({ type: 'commit', spAfter: prepare.spAfter, spvvAfter: prepare.spvvAfter }) as const;
+
+/** Inserts the user `name` into `core` (outside any log). */
+const insertUser = (core: Core, name: string) =>
+  core.apply(
+    encodeBatch([
+      {
+        event: 'CREATE_USR',
+        operations: [{ op: 'insert', record: core.encode(sampleUser(name)) }],
+      },
+    ]),
+  );
 
 /** A PREPARE of one user insert on `core`'s current state (the state is left as it was). */
 function preparedOn(core: Core): PrepareBody {
