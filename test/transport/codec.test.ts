@@ -304,57 +304,35 @@ describe('envelope codec', () => {
   });
 
   it('refuses fields out of range: ids, lengths, list sizes, the batch', () => {
-    const cases: ((wire: { envelope: Record<string, any> }) => void)[] = [
-      (w) => {
-        w.envelope.from = '000000000000000G';
-      },
-      (w) => {
-        w.envelope.to = '00000000000000AB';
-      },
-      (w) => {
-        w.envelope.spvv = 0x10000;
-      },
-      (w) => {
-        w.envelope.epoch = -1;
-      },
-      (w) => {
-        w.envelope.digest = 'd'.repeat(TEXT_LENGTH_MAX + 1);
-      },
-      (w) => {
-        w.envelope.body.tx.participants = Array(NODES_MAX + 1).fill('0000000000000002');
-      },
-      (w) => {
-        w.envelope.body.tx.batch = 'AQID'.repeat(BATCH_SIZE_MAX / 3 + 1);
-      },
-      (w) => {
-        w.envelope.body.tx.batch = 'AQJ=';
-      }, // 01 02 with a spare bit set; canonical is AQI=
-      (w) => {
-        w.envelope.body.tx.batch = 'AQID!';
-      },
-      (w) => {
-        w.envelope.body = { type: 'status', txid: '00000000000000ff', status: 'maybe' };
-      },
-      (w) => {
-        w.envelope.body = { type: 'gossip' };
-      },
-      (w) => {
-        w.envelope.body = {
+    const tx = ['body', 'tx'];
+    const cases: [Path, unknown][] = [
+      [['from'], '000000000000000G'],
+      [['to'], '00000000000000AB'],
+      [['spvv'], 0x10000],
+      [['epoch'], -1],
+      [['digest'], 'd'.repeat(TEXT_LENGTH_MAX + 1)],
+      [[...tx, 'participants'], Array(NODES_MAX + 1).fill('0000000000000002')],
+      [[...tx, 'batch'], 'AQID'.repeat(BATCH_SIZE_MAX / 3 + 1)],
+      [[...tx, 'batch'], 'AQJ='], // 01 02 with a spare bit set; canonical is AQI=
+      [[...tx, 'batch'], 'AQID!'],
+      [['body'], { type: 'status', txid: '00000000000000ff', status: 'maybe' }],
+      [['body'], { type: 'gossip' }],
+      [
+        ['body'],
+        {
           type: 'membership',
           membership: {
             founders: [],
             added: [],
             down: Array(MEMBERSHIP_EVENTS_MAX + 1).fill('0000000000000002'),
           },
-        };
-      },
-      (w) => {
-        w.envelope.body = { type: 'vote', txid: '00000000000000ff', yes: 1, code: 0 };
-      },
+        },
+      ],
+      [['body'], { type: 'vote', txid: '00000000000000ff', yes: 1, code: 0 }],
     ];
-    for (const [index, mutate] of cases.entries()) {
+    for (const [index, [path, value]] of cases.entries()) {
       const wire = wireOf(sampleEnvelope());
-      mutate(wire);
+      setAt(wire.envelope, path, value);
       expectCode(() => decodeEnvelope(bytesOf(wire)), FRAME_MALFORMED, `case ${index}`);
     }
   });
@@ -430,20 +408,20 @@ describe('base64', () => {
 
 type Path = (string | number)[];
 
-function leafPaths(value: unknown, prefix: Path = []): Path[] {
-  if (typeof value !== 'object' || value === null) return [prefix];
-  const entries = Array.isArray(value)
-    ? value.map((v, i) => [i, v] as const)
-    : Object.entries(value);
-  return entries.flatMap(([key, child]) => leafPaths(child, [...prefix, key]));
-}
-
 function allPaths(value: unknown, prefix: Path = []): Path[] {
   if (typeof value !== 'object' || value === null) return [prefix];
   const entries = Array.isArray(value)
     ? value.map((v, i) => [i, v] as const)
     : Object.entries(value);
   return [prefix, ...entries.flatMap(([key, child]) => allPaths(child, [...prefix, key]))];
+}
+
+/** The paths of `value`'s leaves (what is not an object or array), in the order of allPaths. */
+function leafPaths(value: unknown): Path[] {
+  return allPaths(value).filter((path) => {
+    const node = getAt(value, path);
+    return typeof node !== 'object' || node === null;
+  });
 }
 
 function getAt(root: any, path: Path): unknown {
