@@ -50,94 +50,57 @@ function errorCases(core: Core): { name: string; bytes: Uint8Array; code: number
     change(new DataView(out.buffer), out);
     return resealed ? reseal(core, out) : out;
   };
-  return [
-    { name: 'truncated header', bytes: commit.subarray(0, LOG_HEADER_SIZE - 1), code: 38301 },
-    { name: 'truncated body', bytes: commit.subarray(0, commit.length - 1), code: 38301 },
-    {
-      name: 'bad magic',
-      bytes: edit(commit, (_v, b) => {
-        b[0] ^= 1;
-      }),
-      code: 38302,
-    },
-    { name: 'unknown version', bytes: edit(commit, (v) => v.setUint16(4, 2, true)), code: 38303 },
-    {
-      name: 'header checksum',
-      bytes: edit(
-        commit,
-        (_v, b) => {
-          b[20] ^= 0x80;
-        },
-        false,
-      ),
-      code: 38304,
-    },
-    {
-      name: 'body checksum',
-      bytes: edit(
-        commit,
-        (_v, b) => {
-          b[LOG_HEADER_SIZE] ^= 1;
-        },
-        false,
-      ),
-      code: 38305,
-    },
-    {
-      name: 'first entry with a parent',
-      bytes: edit(commit, (v) => {
+  const flip = (at: number, mask: number) => (view: DataView) =>
+    view.setUint8(at, view.getUint8(at) ^ mask);
+  const cases: [string, Uint8Array, number][] = [
+    ['truncated header', commit.subarray(0, LOG_HEADER_SIZE - 1), 38301],
+    ['truncated body', commit.subarray(0, commit.length - 1), 38301],
+    ['bad magic', edit(commit, flip(0, 1)), 38302],
+    ['unknown version', edit(commit, (v) => v.setUint16(4, 2, true)), 38303],
+    ['header checksum', edit(commit, flip(20, 0x80), false), 38304],
+    ['body checksum', edit(commit, flip(LOG_HEADER_SIZE, 1), false), 38305],
+    [
+      'first entry with a parent',
+      edit(commit, (v) => {
         v.setBigUint64(32, 1n, true);
         v.setUint8(64, 1);
       }),
-      code: 38306,
-    },
-    { name: 'bad type', bytes: edit(commit, (v) => v.setUint8(6, 8), true), code: 38307 },
-    {
-      name: 'oversize',
-      bytes: edit(commit, (v) => v.setUint32(8, LOG_ENTRY_SIZE_MAX - LOG_HEADER_SIZE + 1, true)),
-      code: 38308,
-    },
-    { name: 'reserved header byte', bytes: edit(commit, (v) => v.setUint8(85, 1)), code: 38309 },
-    {
-      name: 'reserved body byte',
-      bytes: edit(commit, (_v, b) => {
-        b[LOG_HEADER_SIZE + 15] = 1;
-      }),
-      code: 38309,
-    },
-    {
-      name: 'wrong pool',
-      bytes: edit(commit, (v) => v.setBigUint64(16, POOL + 1n, true)),
-      code: 38310,
-    },
-    {
-      name: 'COMMIT of 17 bytes',
-      bytes: edit(concat([commit, new Uint8Array(1)]), (v) => v.setUint32(8, 17, true)),
-      code: 38311,
-    },
-    {
-      name: 'zero transaction id',
-      bytes: edit(commit, (v) => v.setBigUint64(40, 0n, true)),
-      code: 38311,
-    },
-    {
-      name: 'PREPARE with a batch of 0 writes',
-      bytes: edit(entries[1], (v, b) =>
+      38306,
+    ],
+    ['bad type', edit(commit, (v) => v.setUint8(6, 8), true), 38307],
+    [
+      'oversize',
+      edit(commit, (v) => v.setUint32(8, LOG_ENTRY_SIZE_MAX - LOG_HEADER_SIZE + 1, true)),
+      38308,
+    ],
+    ['reserved header byte', edit(commit, (v) => v.setUint8(85, 1)), 38309],
+    ['reserved body byte', edit(commit, (v) => v.setUint8(LOG_HEADER_SIZE + 15, 1)), 38309],
+    ['wrong pool', edit(commit, (v) => v.setBigUint64(16, POOL + 1n, true)), 38310],
+    [
+      'COMMIT of 17 bytes',
+      edit(concat([commit, new Uint8Array(1)]), (v) => v.setUint32(8, 17, true)),
+      38311,
+    ],
+    ['zero transaction id', edit(commit, (v) => v.setBigUint64(40, 0n, true)), 38311],
+    [
+      'PREPARE with a batch of 0 writes',
+      edit(entries[1], (v, b) =>
         v.setUint16(b.length - v.getUint32(LOG_HEADER_SIZE + 44, true), 0, true),
       ),
-      code: 38311,
-    },
-    {
-      name: 'EPOCH_RAISED not above',
-      bytes: edit(entries[7], (v) => v.setBigUint64(LOG_HEADER_SIZE, 1n, true)),
-      code: 38311,
-    },
-    {
-      name: 'CHECKPOINT sequence',
-      bytes: edit(entries[8], (v) => v.setBigUint64(LOG_HEADER_SIZE, 3n, true)),
-      code: 38311,
-    },
+      38311,
+    ],
+    [
+      'EPOCH_RAISED not above',
+      edit(entries[7], (v) => v.setBigUint64(LOG_HEADER_SIZE, 1n, true)),
+      38311,
+    ],
+    [
+      'CHECKPOINT sequence',
+      edit(entries[8], (v) => v.setBigUint64(LOG_HEADER_SIZE, 3n, true)),
+      38311,
+    ],
   ];
+  return cases.map(([name, bytes, code]) => ({ name, bytes, code }));
 }
 
 function buildVectors(core: Core): unknown {
@@ -235,6 +198,15 @@ describe('decoding', () => {
 });
 
 describe('the encoder refuses what the decoder would', () => {
+  const checkpointBody = (snapshotSequence: bigint, snapshotName: string): EntryBody => ({
+    type: 'checkpoint',
+    snapshotSequence,
+    sp: 0n,
+    spvv: 0,
+    recordCount: 0n,
+    snapshotName,
+    nodes: [],
+  });
   const cases: [string, (core: Core) => EntryBody, number, bigint?][] = [
     [
       '17 participants',
@@ -278,45 +250,9 @@ describe('the encoder refuses what the decoder would', () => {
     ['a zero coordinator', (core) => samplePrepare(core, { coordinator: 0n }), 38311],
     ['node-down of node 0', () => ({ type: 'node-down', nodeId: 0n }), 38311],
     ['an epoch not above the entry epoch', () => ({ type: 'epoch-raised', epoch: 1n }), 38311],
-    [
-      'a checkpoint of the wrong sequence',
-      () => ({
-        type: 'checkpoint',
-        snapshotSequence: 1n,
-        sp: 0n,
-        spvv: 0,
-        recordCount: 0n,
-        snapshotName: 'a',
-        nodes: [],
-      }),
-      38311,
-    ],
-    [
-      'a snapshot name with a slash',
-      () => ({
-        type: 'checkpoint',
-        snapshotSequence: 4n,
-        sp: 0n,
-        spvv: 0,
-        recordCount: 0n,
-        snapshotName: 'a/b',
-        nodes: [],
-      }),
-      38311,
-    ],
-    [
-      'a snapshot name starting with a dot',
-      () => ({
-        type: 'checkpoint',
-        snapshotSequence: 4n,
-        sp: 0n,
-        spvv: 0,
-        recordCount: 0n,
-        snapshotName: '.tmp-a',
-        nodes: [],
-      }),
-      38311,
-    ],
+    ['a checkpoint of the wrong sequence', () => checkpointBody(1n, 'a'), 38311],
+    ['a snapshot name with a slash', () => checkpointBody(4n, 'a/b'), 38311],
+    ['a snapshot name starting with a dot', () => checkpointBody(4n, '.tmp-a'), 38311],
     ['a PREPARE without transaction id', (core) => samplePrepare(core), 38311, 0n],
   ];
   it.each(cases)('%s', (_name, body, code, transactionId) => {
