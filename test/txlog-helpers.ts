@@ -140,6 +140,12 @@ export function encodeChain(
   return { log: concat(entries), entries };
 }
 
+/** A fresh keyed core and the sample chain encoded on it for `poolId`. */
+export function sampleLog(poolId = POOL): { core: Core; log: Uint8Array; entries: Uint8Array[] } {
+  const core = keyedCore();
+  return { core, ...encodeChain(core, sampleChain(core), poolId) };
+}
+
 /** The parts one after the other. */
 export const concat = joinBytes;
 

@@ -30,6 +30,7 @@ import {
   independentlyChecked,
   reseal,
   sampleChain,
+  sampleLog,
 } from '../txlog-helpers.ts';
 
 const TORN_CODES = [38301, 38302, 38304, 38305];
@@ -200,8 +201,7 @@ describe('scanning damaged logs', () => {
   });
 
   it('a truncation at every byte keeps exactly the whole entries before the cut', () => {
-    const core = keyedCore();
-    const { log, entries } = encodeChain(core, sampleChain(core));
+    const { core, log, entries } = sampleLog();
     const ends = entries.reduce<number[]>(
       (list, entry) => [...list, (list.at(-1) ?? 0) + entry.length],
       [],
@@ -219,8 +219,7 @@ describe('scanning damaged logs', () => {
   });
 
   it('a bit flip in the last entry is a torn tail; anywhere before, the log is refused', () => {
-    const core = keyedCore();
-    const { log, entries } = encodeChain(core, sampleChain(core));
+    const { core, log, entries } = sampleLog();
     const lastStart = log.length - entries.at(-1)!.length;
     for (let bit = 0; bit < log.length * 8; bit++) {
       const damaged = log.slice();
@@ -236,8 +235,7 @@ describe('scanning damaged logs', () => {
   });
 
   it('a duplicated entry, a swapped pair, a dropped entry or a foreign entry is refused', () => {
-    const core = keyedCore();
-    const { entries } = encodeChain(core, sampleChain(core));
+    const { core, entries } = sampleLog();
     const other = encodeChain(core, sampleChain(core), POOL + 1n).entries;
     const cases: [string, Uint8Array[], string][] = [
       ['duplicate last', [...entries, entries.at(-1)!], 'LOG_BROKEN_CHAIN'],
@@ -257,8 +255,7 @@ describe('scanning damaged logs', () => {
   });
 
   it('a torn header (right magic, garbage after it) is a torn tail; an entry of another version is refused', () => {
-    const core = keyedCore();
-    const { log, entries } = encodeChain(core, sampleChain(core));
+    const { core, log, entries } = sampleLog();
     for (const kept of [4, 5, 6, 50]) {
       const torn = concat([
         log,
@@ -274,8 +271,7 @@ describe('scanning damaged logs', () => {
   });
 
   it('garbage or zeros after the last entry are a torn tail; a later valid entry makes it corruption', () => {
-    const core = keyedCore();
-    const { log, entries } = encodeChain(core, sampleChain(core));
+    const { core, log, entries } = sampleLog();
     for (const tail of [
       new Uint8Array(4096),
       Uint8Array.from({ length: 333 }, (_, i) => (i * 37) & 0xff),
@@ -291,8 +287,7 @@ describe('scanning damaged logs', () => {
   });
 
   it('a log that continues a known chain must start right after it', () => {
-    const core = keyedCore();
-    const { entries } = encodeChain(core, sampleChain(core));
+    const { core, entries } = sampleLog();
     const first = decodeEntry(core, entries[0]);
     const after = { sequence: first.sequence, epoch: first.epoch, checksum: first.checksum };
     expect(scanLog(core, concat(entries.slice(1)), { poolId: POOL, after }).tail).toBe('clean');
@@ -302,8 +297,7 @@ describe('scanning damaged logs', () => {
   });
 
   it('the scan takes the pool of the first entry when none is given', () => {
-    const core = keyedCore();
-    const { log } = encodeChain(core, sampleChain(core), 99n);
+    const { core, log } = sampleLog(99n);
     expect(scanLog(core, log).poolId).toBe(99n);
     expect(scanLog(core, log, { poolId: POOL }).damage?.name).toBe('LOG_WRONG_POOL');
   });
@@ -321,8 +315,7 @@ describe('scanning damaged logs', () => {
   });
 
   it('the independent checker agrees with every entry of a scan', () => {
-    const core = keyedCore();
-    const { log } = encodeChain(core, sampleChain(core));
+    const { core, log } = sampleLog();
     let parent = ZERO_CHECKSUM;
     scanLog(core, log, { poolId: POOL }, (entry) => {
       const bytes = log.subarray(entry.offset, entry.offset + entry.length);

@@ -29,6 +29,7 @@ import {
   independentlyChecked,
   reseal,
   sampleChain,
+  sampleLog,
   samplePrepare,
   shown,
 } from '../txlog-helpers.ts';
@@ -155,8 +156,7 @@ describe.each(['release', 'scalar'] as const)('log entry vectors on the %s build
 
 describe('the checksum and chain rules, recomputed outside the core', () => {
   it('header checksum over bytes 0..95, body checksum over the body, parent = previous header checksum', () => {
-    const core = keyedCore();
-    const { entries } = encodeChain(core, sampleChain(core));
+    const { core, entries } = sampleLog();
     let parent = ZERO_CHECKSUM;
     for (const bytes of entries) {
       expect(independentlyChecked(core, bytes, parent)).toBeUndefined();
@@ -165,8 +165,7 @@ describe('the checksum and chain rules, recomputed outside the core', () => {
   });
 
   it('the first entry of a log has a zero parent; later ones name their predecessor', () => {
-    const core = keyedCore();
-    const { entries } = encodeChain(core, sampleChain(core));
+    const { core, entries } = sampleLog();
     expect(decodeEntry(core, entries[0]).parent).toEqual(ZERO_CHECKSUM);
     expect(decodeEntry(core, entries[1]).parent).toEqual(decodeEntry(core, entries[0]).checksum);
   });
@@ -184,15 +183,13 @@ describe('decoding', () => {
   });
 
   it('any pool is accepted when none is asked for', () => {
-    const core = keyedCore();
-    const { entries } = encodeChain(core, sampleChain(core), 77n);
+    const { core, entries } = sampleLog(77n);
     expect(checkEntry(core, entries[0], POOL)).toBe(38310);
     expect(decodeEntry(core, entries[0]).poolId).toBe(77n);
   });
 
   it('bytes after the entry are ignored', () => {
-    const core = keyedCore();
-    const { log, entries } = encodeChain(core, sampleChain(core));
+    const { core, log, entries } = sampleLog();
     expect(decodeEntry(core, log, POOL).length).toBe(entries[0].length);
   });
 });
