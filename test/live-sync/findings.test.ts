@@ -211,24 +211,19 @@ describe('live-sync, as the simulator found it', () => {
       new LogEncoder(core, 7n, LOG_START, 2n),
       [founders[0], founders[1], joiner].map(toPoolNode),
     );
-    const first = await NodeRuntime.open({
-      id: joiner.id,
-      poolId: 7n,
-      founders,
-      storage,
-      core: keyedCore(),
-      random: new Random(1),
-      membership,
-    });
+    const open = (events?: typeof membership) =>
+      NodeRuntime.open({
+        id: joiner.id,
+        poolId: 7n,
+        founders,
+        storage,
+        core: keyedCore(),
+        random: new Random(1),
+        membership: events,
+      });
+    const first = await open(membership);
     expect(first.replica.membership.epoch).toBe(2);
-    const restarted = await NodeRuntime.open({
-      id: joiner.id,
-      poolId: 7n,
-      founders,
-      storage,
-      core: keyedCore(),
-      random: new Random(1),
-    });
+    const restarted = await open();
     expect(restarted.replica.membership.epoch).toBe(2);
     expect(restarted.replica.membership.isFenced(founders[2].id)).toBe(true);
   });

@@ -30,6 +30,21 @@ async function preload(pool: InProcessPool, count: number, prefix = 'pre'): Prom
   }
 }
 
+/** A pool of `nodes` started from `seed`, run a little and preloaded with `count` keys. */
+async function preloaded(nodes: number, seed: number, count: number): Promise<InProcessPool> {
+  const pool = await startPool({ nodes, seed });
+  await pool.run(5);
+  await preload(pool, count);
+  return pool;
+}
+
+/** Runs the pool a while; every appliance then has one SP, and `joiner` holds each of `names`. */
+async function expectConverged(pool: InProcessPool, joiner: Appliance, ...keys: string[]) {
+  await pool.run(30);
+  expect(new Set(pool.appliances.map((a) => a.info().syncPoint.hex)).size).toBe(1);
+  for (const key of keys) expect(names(joiner).has(key), key).toBe(true);
+}
+
 /** Keeps writing on `appliance` until stopped; records acknowledged names and every code seen. */
 interface Writer {
   stop: () => Promise<void>;
@@ -96,9 +111,7 @@ function whenDonorAdds(donor: Appliance, action: () => void): () => void {
 
 describe('live-sync', () => {
   it('a new node joins a 3-node pool while a writer keeps committing; SPs equal, nothing lost, it takes part afterwards', async () => {
-    const pool = await startPool({ nodes: 3, seed: 3 });
-    await pool.run(5);
-    await preload(pool, 2000);
+    const pool = await preloaded(3, 3, 2000);
     // The writer uses a node other than the donor: its transactions race the join.
     const w = writer(() => pool.appliances[1], 'live');
     await pool.run(20);
@@ -208,9 +221,7 @@ describe('live-sync', () => {
   }, 120_000);
 
   it('refuses, changing nothing: clients connected (37033), no donor (37034), SVMK mismatch (5306), the node limit (37037)', async () => {
-    const pool = await startPool({ nodes: 2, seed: 4 });
-    await pool.run(5);
-    await preload(pool, 10);
+    const pool = await preloaded(2, 4, 10);
     const before = pool.appliances.map((a) => a.info());
 
     expect(
@@ -252,9 +263,7 @@ describe('live-sync', () => {
   }, 120_000);
 
   it('a donor that dies mid-transfer leaves the pool unharmed; the joiner reports it and a retry succeeds', async () => {
-    const pool = await startPool({ nodes: 3, seed: 6 });
-    await pool.run(5);
-    await preload(pool, 3000);
+    const pool = await preloaded(3, 6, 3000);
     const donor = pool.appliances[2];
     let chunks = 0;
     const first = joinInProcess(pool, {
@@ -287,17 +296,12 @@ describe('live-sync', () => {
     });
     const { appliance } = await drive(pool, retry.done);
     expect((await drive(pool, pool.appliances[0].write(write('after-retry')))).code).toBe(0);
-    await pool.run(30);
-    expect(new Set(pool.appliances.map((a) => a.info().syncPoint.hex)).size).toBe(1);
-    expect(names(appliance).has('after-donor-died')).toBe(true);
-    expect(names(appliance).has('after-retry')).toBe(true);
+    await expectConverged(pool, appliance, 'after-donor-died', 'after-retry');
     await pool.close();
   }, 120_000);
 
   it('a joiner that dies right after it was added comes back: a new donor sends DONE even while a PREPARE waits for its vote', async () => {
-    const pool = await startPool({ nodes: 3, seed: 9 });
-    await pool.run(5);
-    await preload(pool, 200);
+    const pool = await preloaded(3, 9, 200);
     const donor = pool.appliances[2];
     let first: ReturnType<typeof joinInProcess> | undefined;
     let killed = false;
@@ -331,16 +335,12 @@ describe('live-sync', () => {
     });
     const { appliance } = await drive(pool, retry.done);
     expect((await drive(pool, blocked)).code).toBe(0);
-    await pool.run(30);
-    expect(new Set(pool.appliances.map((a) => a.info().syncPoint.hex)).size).toBe(1);
-    expect(names(appliance).has('blocked')).toBe(true);
+    await expectConverged(pool, appliance, 'blocked');
     await pool.close();
   }, 120_000);
 
   it('a donor that dies at the very moment it adds the joiner: the others never learn of it, node-down, a retry succeeds', async () => {
-    const pool = await startPool({ nodes: 3, seed: 8 });
-    await pool.run(5);
-    await preload(pool, 200);
+    const pool = await preloaded(3, 8, 200);
     const donor = pool.appliances[2];
     const donorAddress = donor.info().address;
     let killed = false;
@@ -371,9 +371,7 @@ describe('live-sync', () => {
     });
     const { appliance } = await drive(pool, retry.done);
     expect((await drive(pool, pool.appliances[1].write(write('after')))).code).toBe(0);
-    await pool.run(30);
-    expect(new Set(pool.appliances.map((a) => a.info().syncPoint.hex)).size).toBe(1);
-    expect(names(appliance).has('after')).toBe(true);
+    await expectConverged(pool, appliance, 'after');
     await pool.close();
   }, 120_000);
 });
