@@ -276,8 +276,9 @@ describe('console backup command and restore of a pool node', () => {
       expect((await reply).code).toBe(0);
     }
     const context = { svmk: TEST_SVMK, pieceSize: 512 };
+    const backup = (line: string) => runCommand(a, 'remote', line, { backup: context });
     expect((await runCommand(a, 'remote', 'backup')).code).toBe(CODE.CONSOLE_NOT_HERE); // no backup context (no SVMK): refused
-    const started = await runCommand(a, 'remote', 'backup', { backup: context });
+    const started = await backup('backup');
     expect(started.code).toBe(0);
     const head = started.data as BackupStarted;
     expect(head.last).toBe(false);
@@ -285,26 +286,22 @@ describe('console backup command and restore of a pool node', () => {
     const pieces = [Buffer.from(head.data, 'base64')];
     let last: BackupPiece = head;
     for (let i = 1; !last.last; i++) {
-      const result = await runCommand(a, 'remote', `backup ${head.id} ${i}`, { backup: context });
+      const result = await backup(`backup ${head.id} ${i}`);
       expect(result.code).toBe(0);
       last = result.data as BackupPiece;
       pieces.push(Buffer.from(last.data, 'base64'));
       if (i === 1) {
         // Asked again (a lost answer): the same piece; out of order: refused.
-        const again = await runCommand(a, 'remote', `backup ${head.id} 1`, { backup: context });
+        const again = await backup(`backup ${head.id} 1`);
         expect((again.data as BackupPiece).data).toBe(last.data);
-        const skip = await runCommand(a, 'remote', `backup ${head.id} 3`, { backup: context });
+        const skip = await backup(`backup ${head.id} 3`);
         expect(skip.code).toBe(CODE.BACKUP_PIECE_INVALID);
       }
     }
     expect(pieces.length).toBeGreaterThan(2);
     expect(heldBackups(a)).toBe(0); // the last piece forgot it
-    expect((await runCommand(a, 'remote', `backup ${head.id} 1`, { backup: context })).code).toBe(
-      38805,
-    );
-    expect((await runCommand(a, 'remote', `backup ${head.id}`, { backup: context })).code).toBe(
-      CODE.CONSOLE_USAGE,
-    );
+    expect((await backup(`backup ${head.id} 1`)).code).toBe(38805);
+    expect((await backup(`backup ${head.id}`)).code).toBe(CODE.CONSOLE_USAGE);
     const file = new Uint8Array(Buffer.concat(pieces));
     expect(file.length).toBe(last.bytes);
     expect(Buffer.from(sha256(file)).toString('hex')).toBe(last.sha256);
@@ -339,11 +336,12 @@ describe('console backup command and restore of a pool node', () => {
     const [a] = pool.appliances;
     let now = 1_000_000;
     const context = { svmk: TEST_SVMK, pieceSize: 16, now: () => now };
-    expect((await runCommand(a, 'remote', 'backup', { backup: context })).code).toBe(0);
-    expect((await runCommand(a, 'remote', 'backup', { backup: context })).code).toBe(0);
-    expect((await runCommand(a, 'remote', 'backup', { backup: context })).code).toBe(38806);
+    const backup = async () => (await runCommand(a, 'remote', 'backup', { backup: context })).code;
+    expect(await backup()).toBe(0);
+    expect(await backup()).toBe(0);
+    expect(await backup()).toBe(38806);
     now += 5 * 60_000 + 1;
-    expect((await runCommand(a, 'remote', 'backup', { backup: context })).code).toBe(0);
+    expect(await backup()).toBe(0);
     expect(heldBackups(a)).toBe(1);
     await pool.close();
   });

@@ -50,21 +50,14 @@ describe('console commands', () => {
   it('nodes add/remove, cross-check, planned removal, bad input', async () => {
     const pool = await startPool({ nodes: 3 });
     const [a, b] = pool.appliances;
-    expect((await runCommand(a, 'local', 'nodes add 00000000000000ff 127.0.0.9:7001')).code).toBe(
-      0,
-    );
+    const local = async (line: string) => (await runCommand(a, 'local', line)).code;
+    expect(await local('nodes add 00000000000000ff 127.0.0.9:7001')).toBe(0);
     expect((await runCommand(a, 'local', 'nodes')).text).toContain('00000000000000ff');
-    expect((await runCommand(a, 'local', 'nodes add zz 127.0.0.9:7001')).code).toBe(
-      CODE.CONSOLE_USAGE,
-    );
-    expect((await runCommand(a, 'local', 'nodes add 00000000000000fe nowhere')).code).toBe(
-      CODE.ADDRESS_INVALID,
-    );
-    expect((await runCommand(a, 'local', `nodes remove ${pool.founders[1].id}`)).code).toBe(
-      CODE.INVALID_OPERATION,
-    ); // a member
-    expect((await runCommand(a, 'local', 'nodes remove zz')).code).toBe(CODE.CONSOLE_USAGE);
-    expect((await runCommand(a, 'local', 'nodes remove 00000000000000ff')).code).toBe(0);
+    expect(await local('nodes add zz 127.0.0.9:7001')).toBe(CODE.CONSOLE_USAGE);
+    expect(await local('nodes add 00000000000000fe nowhere')).toBe(CODE.ADDRESS_INVALID);
+    expect(await local(`nodes remove ${pool.founders[1].id}`)).toBe(CODE.INVALID_OPERATION); // a member
+    expect(await local('nodes remove zz')).toBe(CODE.CONSOLE_USAGE);
+    expect(await local('nodes remove 00000000000000ff')).toBe(0);
     const check = runCommand(a, 'local', 'cross-check 500');
     await pool.run(20);
     const checked = await check;
@@ -72,7 +65,7 @@ describe('console commands', () => {
     expect(
       (checked.data as { rttMs?: number }[]).filter((r) => r.rttMs !== undefined),
     ).toHaveLength(2);
-    expect((await runCommand(a, 'local', 'frobnicate')).code).toBe(CODE.CONSOLE_USAGE);
+    expect(await local('frobnicate')).toBe(CODE.CONSOLE_USAGE);
     expect((await runCommand(a, 'remote', 'remove-node')).code).toBe(CODE.CONSOLE_NOT_HERE);
     const leaving = runCommand(b, 'local', 'remove-node');
     await pool.run(30);
