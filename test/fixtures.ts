@@ -171,6 +171,16 @@ export const recordArbitrary: fc.Arbitrary<StoreRecord> = fc.oneof(
 export const toHex = (data: Uint8Array): string => Buffer.from(data).toString('hex');
 export const fromHex = (hex: string): Uint8Array => new Uint8Array(Buffer.from(hex, 'hex'));
 
+/** The code of the HsmError `run` throws; undefined if it returns, -1 if it throws anything else. */
+export function thrownCode(run: () => unknown): number | undefined {
+  try {
+    run();
+  } catch (error) {
+    return error instanceof HsmError ? error.code : -1;
+  }
+  return undefined;
+}
+
 /** What `promise` rejects with, or undefined if it fulfils. */
 export function rejection(promise: Promise<unknown>): Promise<unknown> {
   return promise.then(

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { recover } from '../../host/log/recovery.ts';
 import { toPoolNode } from '../../host/log/log-records.ts';
 import { runCommand } from '../../host/server/console-commands.ts';
-import { CODE, HsmError } from '../../host/core/codes.ts';
+import { CODE } from '../../host/core/codes.ts';
 import { LOG_START, LogEncoder } from '../../host/core/txlog.ts';
 import type { Core } from '../../host/core/core.ts';
 import {
@@ -31,6 +31,7 @@ import { Random } from '../../host/protocol/random.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
 import {
   codeOf as rejectionCode,
+  thrownCode,
   filledCore,
   keyedCore,
   sampleObject,
@@ -43,16 +44,6 @@ import { joinBytes } from '../../host/wire/bytes.ts';
 const OTHER_SVMK = Uint8Array.from({ length: 32 }, (_, i) => 255 - i);
 const codec = keyedCore();
 const snapshotOf = (core: Core): Uint8Array => joinBytes(core.snapshotChunks());
-
-function codeOf(run: () => unknown): number {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof HsmError) return error.code;
-    throw error;
-  }
-  return 0;
-}
 
 const target = (founders = [{ id: 1n, address: '127.0.0.1:7001' }]) => ({
   poolId: 1n,
@@ -103,10 +94,12 @@ describe('backup file format', () => {
 
   it('refuses every truncation (38802, or 38801 below 4 bytes) and trailing bytes', () => {
     for (let length = 0; length < file.length; length++) {
-      const code = codeOf(() => decodeBackup(file.subarray(0, length), TEST_SVMK));
+      const code = thrownCode(() => decodeBackup(file.subarray(0, length), TEST_SVMK));
       expect(code, `length ${length}`).toBe(length < 4 ? 38801 : 38802);
     }
-    expect(codeOf(() => decodeBackup(joinBytes([file, new Uint8Array(1)]), TEST_SVMK))).toBe(38802);
+    expect(thrownCode(() => decodeBackup(joinBytes([file, new Uint8Array(1)]), TEST_SVMK))).toBe(
+      38802,
+    );
   });
 
   it('refuses bit flips: by the checksum, or (re-checksummed) by the AEAD', () => {
@@ -116,7 +109,7 @@ describe('backup file format', () => {
       const at = i < 60 ? random.below(header.headerLength) : random.below(file.length);
       const flipped = file.slice();
       flipped[at] ^= 1 << random.below(8);
-      const code = codeOf(() => decodeBackup(flipped, TEST_SVMK));
+      const code = thrownCode(() => decodeBackup(flipped, TEST_SVMK));
       expect([38801, 38802], `byte ${at}`).toContain(code);
       // With the checksum recomputed (an attacker without the SVMK): the AEAD still refuses.
       if (at < file.length - BACKUP_CHECKSUM_SIZE) {
@@ -125,20 +118,20 @@ describe('backup file format', () => {
           file.length - BACKUP_CHECKSUM_SIZE,
         );
         expect([38801, 38802, 38803], `byte ${at} re-checksummed`).toContain(
-          codeOf(() => decodeBackup(flipped, TEST_SVMK)),
+          thrownCode(() => decodeBackup(flipped, TEST_SVMK)),
         );
         if (at >= header.headerLength)
-          expect(codeOf(() => decodeBackup(flipped, TEST_SVMK))).toBe(38803);
+          expect(thrownCode(() => decodeBackup(flipped, TEST_SVMK))).toBe(38803);
       }
     }
   });
 
   it('refuses a backup made under another SVMK (38803), and files that are not backups (38801)', () => {
-    expect(codeOf(() => decodeBackup(file, OTHER_SVMK))).toBe(38803);
-    expect(codeOf(() => decodeBackup(snapshotOf(core), TEST_SVMK))).toBe(38801);
+    expect(thrownCode(() => decodeBackup(file, OTHER_SVMK))).toBe(38803);
+    expect(thrownCode(() => decodeBackup(snapshotOf(core), TEST_SVMK))).toBe(38801);
     const newer = file.slice();
     newer[4] = 2;
-    expect(codeOf(() => decodeBackup(newer, TEST_SVMK))).toBe(38801);
+    expect(thrownCode(() => decodeBackup(newer, TEST_SVMK))).toBe(38801);
   });
 });
 

@@ -17,6 +17,7 @@ import { LIVE_SYNC_STREAM_VERSION, RELEASE } from '../../host/protocol/live-sync
 import { toNodeId, toTxId } from '../../host/wire/ids.ts';
 import { fromHex, toHex } from '../../host/wire/bytes.ts';
 import { OUTCOME_ENTRY_SIZE } from '../../host/wire/outcome-entries.ts';
+import { thrownCode } from '../fixtures.ts';
 
 const hexId = fc
   .bigInt({ min: 0n, max: (1n << 64n) - 1n })
@@ -77,14 +78,7 @@ const sample: Envelope = {
   },
 };
 
-function codeOf(bytes: Uint8Array): number | undefined {
-  try {
-    decodeEnvelope(bytes);
-    return undefined;
-  } catch (error) {
-    return error instanceof HsmError ? error.code : -1;
-  }
-}
+const codeOf = (bytes: Uint8Array) => thrownCode(() => decodeEnvelope(bytes));
 
 describe('live-sync frames', () => {
   it('round-trips every valid chunk envelope', () => {

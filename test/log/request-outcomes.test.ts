@@ -14,10 +14,9 @@ import {
   encodeRequestOutcomes,
 } from '../../host/log/request-outcomes.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { HsmError } from '../../host/core/codes.ts';
 import { MemoryTransport } from '../../host/transport/memory.ts';
 import { Random } from '../../host/protocol/random.ts';
-import { keyedCore, TEST_SVMK, codeOf } from '../fixtures.ts';
+import { keyedCore, TEST_SVMK, codeOf, thrownCode } from '../fixtures.ts';
 import { drive, objectWrites, startPool } from '../pool-writes.ts';
 import { toTxId, type TxId } from '../../host/wire/ids.ts';
 
@@ -81,14 +80,7 @@ describe('request outcomes blob', () => {
     ['version 2', { sequence: 9n, sp: 77n, spvv: 5 }],
   ])('%s: refuses every truncation, extension and bit flip whole (37027)', (_, checkpoint) => {
     const bytes = encodeRequestOutcomes(SAMPLE, checkpoint);
-    const code = (candidate: Uint8Array): number | undefined => {
-      try {
-        decodeRequestOutcomes(candidate);
-        return undefined;
-      } catch (error) {
-        return error instanceof HsmError ? error.code : -1;
-      }
-    };
+    const code = (candidate: Uint8Array) => thrownCode(() => decodeRequestOutcomes(candidate));
     for (let length = 0; length < bytes.length; length++)
       expect(code(bytes.subarray(0, length))).toBe(37027);
     expect(code(Uint8Array.of(...bytes, 0))).toBe(37027);

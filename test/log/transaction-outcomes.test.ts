@@ -8,26 +8,16 @@ import {
   decodeTransactionOutcomes,
   encodeTransactionOutcomes,
 } from '../../host/log/transaction-outcomes.ts';
-import { HsmError } from '../../host/core/codes.ts';
 import { Random } from '../../host/protocol/random.ts';
 import type { Transaction } from '../../host/protocol/types.ts';
 import { MemoryStorage } from '../../host/storage/memory.ts';
-import { keyedCore } from '../fixtures.ts';
+import { keyedCore, thrownCode } from '../fixtures.ts';
 import { toNodeId, toTxId } from '../../host/wire/ids.ts';
 
 const SAMPLE: [string, boolean][] = [
   ['0123456789abcdef', true],
   ['fedcba9876543210', false],
 ];
-
-const code = (run: () => unknown): number | undefined => {
-  try {
-    run();
-  } catch (error) {
-    return error instanceof HsmError ? error.code : -1;
-  }
-  return undefined;
-};
 
 describe('transaction outcomes blob', () => {
   it('has golden bytes and decodes back to what was encoded', () => {
@@ -52,9 +42,9 @@ describe('transaction outcomes blob', () => {
     for (const at of [0, 4, 5, 8, 20, 21, bytes.length - 1]) {
       const bad = bytes.slice();
       bad[at] ^= 1;
-      expect(code(() => decodeTransactionOutcomes(bad))).toBe(37027);
+      expect(thrownCode(() => decodeTransactionOutcomes(bad))).toBe(37027);
     }
-    expect(code(() => decodeTransactionOutcomes(bytes.subarray(0, 40)))).toBe(37027);
+    expect(thrownCode(() => decodeTransactionOutcomes(bytes.subarray(0, 40)))).toBe(37027);
   });
 });
 
