@@ -6,14 +6,13 @@
 
 import { describe, expect, it } from 'vitest';
 import { NodeRuntime } from '../../host/appliance/runtime.ts';
-import { HsmError } from '../../host/core/codes.ts';
 import type { Core } from '../../host/core/core.ts';
 import { parseEntry, scanLog } from '../../host/core/txlog.ts';
 import type { CheckpointBody, CommitBody } from '../../host/core/txlog-body.ts';
 import { Random } from '../../host/protocol/random.ts';
 import { DelayedStorage } from '../../host/storage/delayed.ts';
 import { MemoryStorage } from '../../host/storage/memory.ts';
-import { keyedCore } from '../fixtures.ts';
+import { keyedCore, thrownCode } from '../fixtures.ts';
 import { drive, objectWrites, startPool, applyObject } from '../pool-writes.ts';
 import { toNodeId } from '../../host/wire/ids.ts';
 
@@ -104,14 +103,7 @@ describe('checkpoints under storage that completes later', () => {
     const core = runtime.replica.core;
     applyObject(core, 'stray');
     const before = await storage.readLog();
-    let thrown: unknown;
-    try {
-      runtime.takeBatch();
-    } catch (error) {
-      thrown = error;
-    }
-    expect(thrown).toBeInstanceOf(HsmError);
-    expect((thrown as HsmError).code).toBe(38320);
+    expect(thrownCode(() => runtime.takeBatch())).toBe(38320);
     expect(await storage.readLog()).toEqual(before);
     expect(await storage.listSnapshots()).toEqual([]);
   });
