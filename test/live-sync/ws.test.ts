@@ -6,13 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Appliance } from '../../host/appliance/appliance.ts';
-import { liveSyncJoin } from '../../host/appliance/live-sync.ts';
+import { liveSyncJoin, type JoinProgress } from '../../host/appliance/live-sync.ts';
 import { dialPeerSocket } from '../../host/appliance/live-sync-dial.node.ts';
 import { Random } from '../../host/protocol/random.ts';
 import { FileStorage } from '../../host/storage/file.node.ts';
-import { startNodeServer } from '../../host/transport/ws.node.ts';
+import { startNodeServer, type NodeServer } from '../../host/transport/ws.node.ts';
 import { keyedCore, sampleObject, TEST_SVMK, codeOf } from '../fixtures.ts';
-import { toNodeId } from '../../host/wire/ids.ts';
+import { toNodeId, type NodeId } from '../../host/wire/ids.ts';
 
 const codec = keyedCore();
 const random = new Random(77);
@@ -23,6 +23,9 @@ const write = (name: string) => ({
   target: name,
   operations: [{ op: 'insert' as const, record: codec.encode(sampleObject(name)) }],
 });
+
+const serve = (nodeId: NodeId, svmk: Uint8Array) =>
+  startNodeServer({ host: '127.0.0.1', port: 0, nodeId, svmk });
 
 /** Writes, retrying the documented busy answer (a transaction still pending here). */
 async function commit(appliance: Appliance, name: string): Promise<number> {
@@ -39,12 +42,7 @@ describe('live-sync over WebSocket', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hsmpool-ls-'));
     try {
       const donorId = toNodeId(random.id64());
-      const donorServer = await startNodeServer({
-        host: '127.0.0.1',
-        port: 0,
-        nodeId: donorId,
-        svmk: TEST_SVMK,
-      });
+      const donorServer = await serve(donorId, TEST_SVMK);
       const donor = await Appliance.open({
         id: donorId,
         address: donorServer.address,
@@ -57,6 +55,27 @@ describe('live-sync over WebSocket', () => {
         transport: donorServer.peers,
       });
       const clock = setInterval(() => donor.tick(), 5);
+      /** `id` on `server` joins from the donor under `svmk`, into `storage`. */
+      const joinFrom = (
+        id: NodeId,
+        server: NodeServer,
+        svmk: typeof TEST_SVMK,
+        storage: FileStorage,
+        onProgress?: (progress: JoinProgress) => void,
+      ) =>
+        liveSyncJoin({
+          id,
+          address: server.address,
+          domain: 'pool',
+          svmk,
+          donor: { id: donorId, address: donorServer.address },
+          transport: server.peers,
+          dial: (address) => dialPeerSocket(address),
+          core: keyedCore('release', svmk),
+          storage,
+          randomBytes: (n) => random.bytes(n),
+          onProgress,
+        });
       const preload = await Promise.all(
         Array.from({ length: 300 }, (_, i) => donor.write(write(`k${i}`))),
       );
@@ -66,53 +85,20 @@ describe('live-sync over WebSocket', () => {
       const otherSvmk = Uint8Array.from({ length: 32 }, (_, i) => 200 - i);
       const badId = toNodeId(random.id64());
       const badStorage = await FileStorage.open(join(dir, 'bad'));
-      const badServer = await startNodeServer({
-        host: '127.0.0.1',
-        port: 0,
-        nodeId: badId,
-        svmk: otherSvmk,
-      });
-      const refused = await codeOf(
-        liveSyncJoin({
-          id: badId,
-          address: badServer.address,
-          domain: 'pool',
-          svmk: otherSvmk,
-          donor: { id: donorId, address: donorServer.address },
-          transport: badServer.peers,
-          dial: (address) => dialPeerSocket(address),
-          core: keyedCore('release', otherSvmk),
-          storage: badStorage,
-          randomBytes: (n) => random.bytes(n),
-        }),
-      );
+      const badServer = await serve(badId, otherSvmk);
+      const refused = await codeOf(joinFrom(badId, badServer, otherSvmk, badStorage));
       await badStorage.close();
       expect(refused).toBe(5306);
       await badServer.close({ graceMs: 0 });
       expect(donor.info().epoch).toBe(0);
 
       const joinerId = toNodeId(random.id64());
-      const joinerServer = await startNodeServer({
-        host: '127.0.0.1',
-        port: 0,
-        nodeId: joinerId,
-        svmk: TEST_SVMK,
-      });
+      const joinerServer = await serve(joinerId, TEST_SVMK);
       const storage = await FileStorage.open(join(dir, 'b'));
       const phases = new Set<string>();
-      const joined = await liveSyncJoin({
-        id: joinerId,
-        address: joinerServer.address,
-        domain: 'pool',
-        svmk: TEST_SVMK,
-        donor: { id: donorId, address: donorServer.address },
-        transport: joinerServer.peers,
-        dial: (address) => dialPeerSocket(address),
-        core: keyedCore(),
-        storage,
-        randomBytes: (n) => random.bytes(n),
-        onProgress: (progress) => phases.add(progress.phase),
-      });
+      const joined = await joinFrom(joinerId, joinerServer, TEST_SVMK, storage, (progress) =>
+        phases.add(progress.phase),
+      );
       expect(phases.has('done')).toBe(true);
       expect(joined.poolIdValue).toBe(0x1234n);
       const joiner = await Appliance.open({
