@@ -2,8 +2,14 @@
 // record meanwhile, the pool refuses it (38209) instead of silently undoing that write.
 
 import { expect, it } from 'vitest';
-import { encodeBatch } from '../../host/core/batch.ts';
+import { encodeBatch, type Write } from '../../host/core/batch.ts';
+import type { Core } from '../../host/core/core.ts';
 import { keyedCore, sampleUser } from '../fixtures.ts';
+
+/** The write results of one conditional replace of `record`, expecting the value `expected`. */
+const replace = (core: Core, event: Write['event'], record: Uint8Array, expected: Uint8Array) =>
+  core.apply(encodeBatch([{ event, operations: [{ op: 'replace', record, expected }] }]))
+    .writeResults;
 
 it('a conditional replace applies on an unchanged record and is refused, changing nothing, on a changed one', () => {
   const core = keyedCore();
@@ -16,60 +22,24 @@ it('a conditional replace applies on an unchanged record and is refused, changin
   // Two writers read the same record; the first commits a password change.
   const passwordChange = core.encode({ ...sampleUser('alice', 2) });
   const lockCount = core.encode({ ...sampleUser('alice', 1), failedLogins: 3 });
-  expect(
-    core.apply(
-      encodeBatch([
-        {
-          event: 'CHANGE_USR_PWD',
-          operations: [{ op: 'replace', record: passwordChange, expected: token }],
-        },
-      ]),
-    ).writeResults,
-  ).toEqual([0]);
+  expect(replace(core, 'CHANGE_USR_PWD', passwordChange, token)).toEqual([0]);
   const after = core.syncPoint();
 
   // The second, built from the stale read, is refused and the password change survives.
-  expect(
-    core.apply(
-      encodeBatch([
-        {
-          event: 'SET_USR_LOCK_COUNT',
-          operations: [{ op: 'replace', record: lockCount, expected: token }],
-        },
-      ]),
-    ).writeResults,
-  ).toEqual([38209]);
+  expect(replace(core, 'SET_USR_LOCK_COUNT', lockCount, token)).toEqual([38209]);
   expect(core.syncPoint()).toEqual(after);
   expect(core.get('user', 'alice')).toEqual(passwordChange);
 
   // Built from a fresh read it applies.
   const fresh = core.recordToken(core.get('user', 'alice')!);
-  expect(
-    core.apply(
-      encodeBatch([
-        {
-          event: 'SET_USR_LOCK_COUNT',
-          operations: [{ op: 'replace', record: lockCount, expected: fresh }],
-        },
-      ]),
-    ).writeResults,
-  ).toEqual([0]);
+  expect(replace(core, 'SET_USR_LOCK_COUNT', lockCount, fresh)).toEqual([0]);
   expect(core.recompute().consistent).toBe(true);
 });
 
 it('a conditional replace of a missing record is 5004; a malformed one refuses the batch', () => {
   const core = keyedCore();
   const record = core.encode(sampleUser('bob', 1));
-  expect(
-    core.apply(
-      encodeBatch([
-        {
-          event: 'UPDATE_OBJ',
-          operations: [{ op: 'replace', record, expected: new Uint8Array(16) }],
-        },
-      ]),
-    ).writeResults,
-  ).toEqual([5004]);
+  expect(replace(core, 'UPDATE_OBJ', record, new Uint8Array(16))).toEqual([5004]);
   const batch = encodeBatch([
     { event: 'UPDATE_OBJ', operations: [{ op: 'replace', record, expected: new Uint8Array(16) }] },
   ]);
