@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
 import { encodeBatch, type EventType } from '../../host/core/batch.ts';
-import { CODE, HsmError, RETURN_CODES } from '../../host/core/codes.ts';
+import { CODE, RETURN_CODES } from '../../host/core/codes.ts';
+import { thrownCode } from '../fixtures.ts';
 
 const page = readFileSync(new URL('../../docs/DINAMO_CODES.md', import.meta.url), 'utf8');
 
@@ -39,12 +40,7 @@ it('every "used as" on the page is a row of the table, and every DINAMO-range ro
 
 it('a write naming an undefined event type is refused with 37018 INVALID_EVENT', () => {
   const write = { event: 'BLOCK_OBJ' as EventType, operations: [] };
-  expect(() => encodeBatch([write])).toThrow(HsmError);
-  try {
-    encodeBatch([write]);
-  } catch (error) {
-    expect((error as HsmError).code).toBe(CODE.INVALID_EVENT);
-    expect(CODE.INVALID_EVENT).toBe(37018);
-  }
+  expect(thrownCode(() => encodeBatch([write]))).toBe(CODE.INVALID_EVENT);
+  expect(CODE.INVALID_EVENT).toBe(37018);
   expect(encodeBatch([{ event: 'CREATE_OBJ', operations: [] }])[4]).toBe(4);
 });
