@@ -89,20 +89,16 @@ describe('HsmClient', () => {
   });
 
   it('spreads reads across the nodes; bypassing load balancing keeps to the first', async () => {
-    const spread = await harness(3);
-    const client = await spread.connect();
-    await client.generateKey('k', 'ed25519');
-    for (let i = 0; i < 6; i++) await client.sign('k', bytes(`m${i}`));
-    expect(spread.addresses.map((address) => spread.network.connectionCount(address))).toEqual([
-      1, 1, 1,
-    ]);
-    const pinned = await harness(3);
-    const single = await pinned.connect({ loadBalancing: false });
-    await single.generateKey('k', 'ed25519');
-    for (let i = 0; i < 6; i++) await single.sign('k', bytes(`m${i}`));
-    expect(pinned.addresses.map((address) => pinned.network.connectionCount(address))).toEqual([
-      1, 0, 0,
-    ]);
+    for (const [loadBalancing, connections] of [
+      [true, [1, 1, 1]],
+      [false, [1, 0, 0]],
+    ] as const) {
+      const { addresses, network, connect } = await harness(3);
+      const client = await connect(loadBalancing ? {} : { loadBalancing });
+      await client.generateKey('k', 'ed25519');
+      for (let i = 0; i < 6; i++) await client.sign('k', bytes(`m${i}`));
+      expect(addresses.map((address) => network.connectionCount(address))).toEqual(connections);
+    }
   });
 
   it('fails over when a node dies, and reports ALL_NODES_FAILED when every node has', async () => {
