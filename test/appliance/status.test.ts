@@ -126,29 +126,27 @@ describe('status: the four checks', () => {
     queuedWrites: 0,
     ...extra,
   });
+  /** Member `id` at `port`, its cache and cross check naming `peer` at `peerPort`. */
+  const row = (
+    id: string,
+    port: number,
+    peer: string,
+    peerPort: number,
+    extra: Partial<NodeStatus>,
+  ) => {
+    const address = `127.0.0.1:${peerPort}`;
+    const cache = [{ id: peer, address }];
+    const crossCheck = [{ id: peer, address, rttMs: 1 }];
+    return {
+      id,
+      address: `127.0.0.1:${port}`,
+      status: node(id, port, { cache, crossCheck, ...extra }),
+    };
+  };
   const pair = (
     aExtra: Partial<NodeStatus> = {},
     bExtra: Partial<NodeStatus> = {},
-  ): MemberRow[] => [
-    {
-      id: 'a',
-      address: '127.0.0.1:1',
-      status: node('a', 1, {
-        cache: [{ id: 'b', address: '127.0.0.1:2' }],
-        crossCheck: [{ id: 'b', address: '127.0.0.1:2', rttMs: 1 }],
-        ...aExtra,
-      }),
-    },
-    {
-      id: 'b',
-      address: '127.0.0.1:2',
-      status: node('b', 2, {
-        cache: [{ id: 'a', address: '127.0.0.1:1' }],
-        crossCheck: [{ id: 'a', address: '127.0.0.1:1', rttMs: 1 }],
-        ...bExtra,
-      }),
-    },
-  ];
+  ): MemberRow[] => [row('a', 1, 'b', 2, aExtra), row('b', 2, 'a', 1, bExtra)];
   const failed = (rows: MemberRow[]) =>
     poolChecks(rows)
       .filter((c) => !c.pass)
