@@ -34,24 +34,17 @@ it("joins by HOST:PORT, and a fenced node comes back by the console's live-sync 
   const writer = await client(a);
   for (let i = 0; i < 30; i++) await writer.generateKey(`before-${i}`, 'aes-256');
 
+  /** A node in a new directory `dir` listening on `address`, brought in as `how` says. */
+  const svmkFile = join(nodeDir(data, 0), 'svmk.key');
+  const newNode = (dir: string, address: string, how: string[], name: string) =>
+    startNodeProcess(
+      ['--data', dir, '--listen', address, ...how, '--svmk-file', svmkFile, '--domain', 'ls'],
+      ['joined', 'ready'],
+      name,
+    );
+
   // A new node joins, naming the donor by its address alone.
-  const thirdDir = join(data, 'node-3');
-  const third = await startNodeProcess(
-    [
-      '--data',
-      thirdDir,
-      '--listen',
-      c,
-      '--join',
-      a,
-      '--svmk-file',
-      join(nodeDir(data, 0), 'svmk.key'),
-      '--domain',
-      'ls',
-    ],
-    ['joined', 'ready'],
-    'node 3',
-  );
+  const third = await newNode(join(data, 'node-3'), c, ['--join', a], 'node 3');
   expect(third.events.find((e) => e.event === 'joined')).toBeDefined();
   const sp = async (address: string): Promise<string> =>
     (await consoleJson(address, password, 'info')).data.syncPoint.hex;
@@ -104,22 +97,8 @@ it("joins by HOST:PORT, and a fenced node comes back by the console's live-sync 
   await until('node 2 in sync after its restart', async () => (await sp(b)) === (await sp(a)));
 
   // With discovery on, a new directory needs no --join: it finds a member in the range.
-  const fourth = await startNodeProcess(
-    [
-      '--data',
-      join(data, 'node-4'),
-      '--listen',
-      d,
-      '--discover',
-      [a, b, c, d].join(','),
-      '--svmk-file',
-      join(nodeDir(data, 0), 'svmk.key'),
-      '--domain',
-      'ls',
-    ],
-    ['joined', 'ready'],
-    'node 4',
-  );
+  const discover = ['--discover', [a, b, c, d].join(',')];
+  const fourth = await newNode(join(data, 'node-4'), d, discover, 'node 4');
   expect(fourth.events.some((e) => e.event === 'joined')).toBe(true);
   await until('node 4 has the pool image', async () => (await sp(d)) === (await sp(a)));
   const fourthInfo = (await consoleJson(d, password, 'info')).data;
