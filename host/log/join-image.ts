@@ -11,7 +11,11 @@ import type { NodeAddress } from '../protocol/types.ts';
 import { writeCheckpoint } from './compaction.ts';
 import type { Storage } from '../storage/storage.ts';
 import { toPoolNode } from './log-records.ts';
-import { nextCheckpoint, saveRequestOutcomes } from './request-outcomes.ts';
+import {
+  REQUEST_OUTCOMES_KEY,
+  encodeRequestOutcomeEntries,
+  nextCheckpoint,
+} from './request-outcomes.ts';
 import { encodeRecords, membershipRecordsBeyond } from './log-records.ts';
 import { encodeTransactionOutcomes, TRANSACTION_OUTCOMES_KEY } from './transaction-outcomes.ts';
 
@@ -23,10 +27,9 @@ export async function writeJoinImage(
   result: JoinResult,
 ): Promise<bigint> {
   await clearStorage(storage);
-  await saveRequestOutcomes(
-    storage,
-    result.requestOutcomes.map((o) => [o.requestId, { code: o.code, txid: o.txid }] as const),
-    nextCheckpoint(core, LOG_START),
+  await storage.writeMeta(
+    REQUEST_OUTCOMES_KEY,
+    encodeRequestOutcomeEntries(result.requestOutcomes, nextCheckpoint(core, LOG_START)),
   );
   const poolId = BigInt(`0x${result.poolId}`);
   const members = result.membership;

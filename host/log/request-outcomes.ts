@@ -25,8 +25,9 @@ import type { ChainPosition } from '../core/txlog.ts';
 import { equalBytes } from '../wire/bytes.ts';
 import {
   OUTCOME_ENTRY_SIZE,
-  readOutcomeEntry,
-  writeOutcomeEntry,
+  encodeOutcomeEntries,
+  newestOutcomeEntries,
+  readOutcomeEntries,
 } from '../wire/outcome-entries.ts';
 
 export const REQUEST_OUTCOMES_KEY = 'request-outcomes';
@@ -57,21 +58,35 @@ export function encodeRequestOutcomes(
   outcomes: Iterable<readonly [string, Outcome]>,
   checkpoint?: OutcomesCheckpoint,
 ): Uint8Array {
-  const entries = [...outcomes].slice(-REQUEST_OUTCOMES_MAX);
+  return encodeRequestOutcomeEntries(
+    encodeOutcomeEntries([...outcomes].slice(-REQUEST_OUTCOMES_MAX)),
+    checkpoint,
+  );
+}
+
+/** The blob of outcomes given as entries (wire/outcome-entries.ts, oldest first; the newest
+ * REQUEST_OUTCOMES_MAX are kept), as `encodeRequestOutcomes` writes it: a live-sync joiner
+ * writes what it received this way, with no object per outcome. RangeError if `entries` are
+ * not whole entries. */
+export function encodeRequestOutcomeEntries(
+  entries: Uint8Array,
+  checkpoint?: OutcomesCheckpoint,
+): Uint8Array {
+  if (entries.length % OUTCOME_ENTRY_SIZE !== 0)
+    throw new RangeError(`request outcomes: ${entries.length} bytes are no whole entries`);
+  const kept = newestOutcomeEntries(entries, REQUEST_OUTCOMES_MAX);
   const header = checkpoint ? HEADER_SIZE : HEADER_SIZE_V1;
-  const bytes = new Uint8Array(header + entries.length * OUTCOME_ENTRY_SIZE + CHECKSUM_SIZE);
+  const bytes = new Uint8Array(header + kept.length + CHECKSUM_SIZE);
   const view = new DataView(bytes.buffer);
   view.setUint32(0, REQUEST_OUTCOMES_MAGIC, true);
   bytes[4] = checkpoint ? REQUEST_OUTCOMES_VERSION : REQUEST_OUTCOMES_VERSION_1;
-  view.setUint32(8, entries.length, true);
+  view.setUint32(8, kept.length / OUTCOME_ENTRY_SIZE, true);
   if (checkpoint) {
     view.setBigUint64(12, checkpoint.sequence, true);
     view.setBigUint64(20, checkpoint.sp, true);
     view.setUint16(28, checkpoint.spvv, true);
   }
-  entries.forEach(([requestId, { txid, code }], i) =>
-    writeOutcomeEntry(bytes, header + i * OUTCOME_ENTRY_SIZE, { requestId, txid, code }),
-  );
+  bytes.set(kept, header);
   const body = bytes.subarray(0, bytes.length - CHECKSUM_SIZE);
   bytes.set(sha256(body), body.length);
   return bytes;
@@ -113,12 +128,7 @@ export function decodeRequestOutcomesBlob(bytes: Uint8Array): RequestOutcomesBlo
       spvv: view.getUint16(28, true),
     };
   }
-  const out: [string, Outcome][] = [];
-  for (let i = 0; i < count; i++) {
-    const { requestId, txid, code } = readOutcomeEntry(bytes, header + i * OUTCOME_ENTRY_SIZE);
-    out.push([requestId, { txid, code }]);
-  }
-  return { outcomes: out, checkpoint };
+  return { outcomes: readOutcomeEntries(bytes, header, count), checkpoint };
 }
 
 /** The checkpoint `writeCheckpoint(core, storage, encoder)` is about to write (encoder.last: `last`). */

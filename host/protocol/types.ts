@@ -6,7 +6,6 @@
 // DINAMO's): 16 lowercase hex digits each, branded in wire/ids.ts (a value gets the type only
 // by passing its check).
 export type { NodeId, TxId } from '../wire/ids.ts';
-import type { RequestOutcome } from '../wire/outcome-entries.ts';
 import type { NodeId, TxId } from '../wire/ids.ts';
 
 /** A Sync-Point inside the host: the 64-bit SP and its 16-bit check number (SPVV). Hex only at
@@ -116,7 +115,8 @@ export type LiveSyncBody =
       readonly type: 'live-sync-outcomes';
       readonly session: string;
       readonly seq: number;
-      readonly outcomes: readonly RequestOutcome[];
+      /** Write outcomes as entries (wire/outcome-entries.ts), 28 bytes each, oldest first. */
+      readonly entries: Uint8Array;
     }
   | {
       readonly type: 'live-sync-commit';

@@ -17,18 +17,11 @@ import type {
   MembershipEvents,
   MessageBody,
   NodeAddress,
-  RequestOutcome,
   Transaction,
   TxStatus,
 } from '../protocol/types.ts';
-import {
-  ID64_PATTERN,
-  isNodeId,
-  isRequestId,
-  isTxId,
-  type NodeId,
-  type TxId,
-} from '../wire/ids.ts';
+import { ID64_PATTERN, isNodeId, isTxId, type NodeId, type TxId } from '../wire/ids.ts';
+import { areOutcomeEntries, OUTCOME_ENTRY_SIZE } from '../wire/outcome-entries.ts';
 import { syncPointHex } from '../core/core.ts';
 import {
   decodeLiveSyncFrame,
@@ -239,8 +232,8 @@ function parseLiveSyncBody(value: unknown, type: string, read: Read): MessageBod
       };
     }
     case 'live-sync-outcomes': {
-      const o = record(value, path, keys('outcomes'));
-      return { type, ...stream(o), outcomes: parseOutcomes(o.outcomes) };
+      const o = record(value, path, keys('entries'));
+      return { type, ...stream(o), entries: outcomeEntries(o.entries, read) };
     }
     case 'live-sync-commit': {
       const o = record(value, path, keys('tx', 'sp', 'spvv'));
@@ -292,42 +285,16 @@ function parseLiveSyncRequest(value: unknown, type: 'live-sync-request'): Messag
   return { ...request, decided: list(o.decided, 'body.decided', LIVE_SYNC_DECIDED_MAX, txid) };
 }
 
-function parseOutcomes(value: unknown): RequestOutcome[] {
-  // A live-sync carries up to 65,536 outcomes: the usual case, all well-formed, is checked
-  // without building a field path per item; a list with a bad item is checked again below,
-  // item by item, for the message that names it.
-  if (Array.isArray(value) && value.length <= LIVE_SYNC_OUTCOMES_MAX && value.every(isOutcome))
-    return value.map(({ requestId, code, txid }) => ({
-      requestId,
-      code: code === 0 ? 0 : code,
-      txid,
-    }));
-  return list(value, 'body.outcomes', LIVE_SYNC_OUTCOMES_MAX, (item, at) => {
-    const r = record(item, at, ['requestId', 'code', 'txid']);
-    if (!isRequestId(r.requestId)) fail(`${at}.requestId: expected 32 lowercase hex digits`);
-    return {
-      requestId: r.requestId,
-      code: integer(r.code, `${at}.code`, -CODE_MAX, CODE_MAX),
-      txid: txid(r.txid, `${at}.txid`),
-    };
-  });
-}
-
-function isOutcome(value: unknown): value is RequestOutcome {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const o = value as Record<string, unknown>;
-  let fields = 0;
-  for (const _ in o) fields++; // counts without allocating a key list, as Object.keys would
-  return (
-    fields === 3 &&
-    Object.hasOwn(o, 'requestId') &&
-    Object.hasOwn(o, 'code') &&
-    Object.hasOwn(o, 'txid') &&
-    isRequestId(o.requestId) &&
-    Number.isSafeInteger(o.code) &&
-    Math.abs(o.code as number) <= CODE_MAX &&
-    isTxId(o.txid)
-  );
+/** A live-sync outcomes item's entries: whole, at most LIVE_SYNC_OUTCOMES_MAX, and each code
+ * within ±CODE_MAX (any 16 + 8 bytes are a request id and a txid). */
+function outcomeEntries(value: unknown, read: Read): Uint8Array {
+  const path = 'body.entries';
+  const bytes = read === DECODE ? readBase64(value, path) : checkBytes(value, path);
+  if (bytes.length > LIVE_SYNC_OUTCOMES_MAX * OUTCOME_ENTRY_SIZE)
+    fail(`${path}: more than ${LIVE_SYNC_OUTCOMES_MAX} outcomes`);
+  if (!areOutcomeEntries(bytes))
+    fail(`${path}: not whole ${OUTCOME_ENTRY_SIZE}-byte entries with codes within ±${CODE_MAX}`);
+  return read === TO_WIRE ? read.bytes(bytes, path) : bytes;
 }
 
 function parseTransaction(value: unknown, read: Read): Transaction {

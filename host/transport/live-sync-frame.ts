@@ -12,12 +12,7 @@ import type { Envelope } from '../protocol/types.ts';
 import { fromHex, toHex } from '../wire/bytes.ts';
 import { nodeIdOf } from '../wire/ids.ts';
 import { LIVE_SYNC_STREAM_VERSION } from '../protocol/live-sync/donor.ts';
-import {
-  OUTCOME_ENTRY_SIZE,
-  readOutcomeEntry,
-  writeOutcomeEntry,
-  type RequestOutcome,
-} from '../wire/outcome-entries.ts';
+import { OUTCOME_ENTRY_SIZE } from '../wire/outcome-entries.ts';
 
 /** "HPLS": no JSON envelope starts with it (those start with '{'). */
 export const LIVE_SYNC_FRAME_MAGIC = 0x534c5048;
@@ -53,10 +48,10 @@ export function encodeLiveSyncFrame(envelope: Envelope): Uint8Array {
   const body = envelope.body as Chunk | Outcomes;
   const digest = envelope.digest;
   const dataAt = LIVE_SYNC_FRAME_HEADER_SIZE + 2 * digest.length;
-  const count = body.type === 'live-sync-chunk' ? body.records : body.outcomes.length;
-  const dataLength =
-    body.type === 'live-sync-chunk' ? body.data.length : count * OUTCOME_ENTRY_SIZE;
-  const frame = new Uint8Array(dataAt + dataLength);
+  const data = body.type === 'live-sync-chunk' ? body.data : body.entries;
+  const count =
+    body.type === 'live-sync-chunk' ? body.records : body.entries.length / OUTCOME_ENTRY_SIZE;
+  const frame = new Uint8Array(dataAt + data.length);
   const view = new DataView(frame.buffer);
   view.setUint32(0, LIVE_SYNC_FRAME_MAGIC, true);
   frame[4] = LIVE_SYNC_FRAME_VERSION;
@@ -73,15 +68,13 @@ export function encodeLiveSyncFrame(envelope: Envelope): Uint8Array {
   view.setBigUint64(64, BigInt(count), true);
   for (let i = 0; i < digest.length; i++)
     view.setUint16(LIVE_SYNC_FRAME_HEADER_SIZE + 2 * i, digest.charCodeAt(i), true);
-  if (body.type === 'live-sync-chunk') frame.set(body.data, dataAt);
-  else
-    body.outcomes.forEach((o, i) => writeOutcomeEntry(frame, dataAt + i * OUTCOME_ENTRY_SIZE, o));
+  frame.set(data, dataAt);
   return frame;
 }
 
 /** Decodes a frame into an envelope whose fields the caller still checks (ranges, text lengths,
  * the data's and the outcomes' limits). Throws 38602 FRAME_MALFORMED on a frame it cannot read.
- * A chunk's records are a view into `bytes`, not a copy. */
+ * A chunk's records and an outcomes frame's entries are a view into `bytes`, not a copy. */
 export function decodeLiveSyncFrame(bytes: Uint8Array): Envelope {
   if (bytes.length < LIVE_SYNC_FRAME_HEADER_SIZE || !isLiveSyncFrame(bytes))
     malformed('shorter than its header');
@@ -116,18 +109,16 @@ export function decodeLiveSyncFrame(bytes: Uint8Array): Envelope {
     body:
       kind === KIND_CHUNK
         ? { type: 'live-sync-chunk', ...stream, records: count, data }
-        : { type: 'live-sync-outcomes', ...stream, outcomes: outcomeEntries(data, count) },
+        : { type: 'live-sync-outcomes', ...stream, entries: outcomeEntries(data, count) },
   };
 }
 
-/** The entries of an outcomes frame: exactly `count` of them, nothing after. */
-function outcomeEntries(data: Uint8Array, count: number): RequestOutcome[] {
+/** The entries of an outcomes frame: exactly `count` of them, nothing after (the envelope codec
+ * checks what they hold, as for any outcomes envelope). */
+function outcomeEntries(data: Uint8Array, count: number): Uint8Array {
   if (data.length !== count * OUTCOME_ENTRY_SIZE)
     malformed(`${data.length} bytes of outcomes for ${count} entries`);
-  const outcomes: RequestOutcome[] = [];
-  for (let at = 0; at < data.length; at += OUTCOME_ENTRY_SIZE)
-    outcomes.push(readOutcomeEntry(data, at));
-  return outcomes;
+  return data;
 }
 
 function safeInteger(value: bigint, field: string): number {

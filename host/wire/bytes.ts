@@ -23,18 +23,29 @@ export function joinBytes(chunks: Iterable<Uint8Array>): Uint8Array {
 const HEX_DIGITS = Uint16Array.from('0123456789abcdef', (digit) => digit.charCodeAt(0));
 const HEX_SHORT = 64; // bytes: ids and SPs are 8 or 16
 
+/** The digits of a short value, by its length in bytes: reused, so that making an id's text
+ * allocates nothing but the string (a request-outcomes blob holds 131,072 ids). */
+const HEX_SCRATCH: number[][] = [];
+
 /** Lowercase hex, two digits a byte. A short value (an id) comes back as one flat string made
  * in one step: bytesToHex builds it by concatenation, a rope that every later regex test or
  * Map lookup must flatten first, which made checking and remembering 65,536 live-sync outcomes
  * cost several times their decoding. */
 export function toHex(bytes: Uint8Array): string {
-  if (bytes.length > HEX_SHORT) return bytesToHex(bytes);
-  const codes = new Uint16Array(2 * bytes.length);
-  for (let i = 0; i < bytes.length; i++) {
-    codes[2 * i] = HEX_DIGITS[bytes[i] >> 4];
-    codes[2 * i + 1] = HEX_DIGITS[bytes[i] & 15];
+  return bytes.length > HEX_SHORT ? bytesToHex(bytes) : hexAt(bytes, 0, bytes.length);
+}
+
+/** toHex of the `length` bytes at `at` (at most 64), with no view made of them. */
+export function hexAt(bytes: Uint8Array, at: number, length: number): string {
+  if (length > HEX_SHORT || at < 0 || at + length > bytes.length)
+    throw new RangeError('hexAt: outside the bytes, or longer than 64');
+  const codes = (HEX_SCRATCH[length] ??= new Array<number>(2 * length).fill(0));
+  for (let i = 0; i < length; i++) {
+    const byte = bytes[at + i];
+    codes[2 * i] = HEX_DIGITS[byte >> 4];
+    codes[2 * i + 1] = HEX_DIGITS[byte & 15];
   }
-  return String.fromCharCode.apply(null, codes as unknown as number[]);
+  return String.fromCharCode.apply(null, codes);
 }
 
 /** Writes checked lowercase hex (an id that passed its pattern) as bytes at `at`, with no

@@ -1,10 +1,12 @@
 // A remembered write outcome as bytes: request id 16 bytes | txid 8 bytes | code i32
 // little-endian. One layout for the two places outcomes travel in bulk: the request-outcomes
 // blob beside each checkpoint (log/request-outcomes.ts) and the live-sync outcomes frame
-// (transport/live-sync-frame.ts). Browser-safe.
+// (transport/live-sync-frame.ts). A live-sync carries its outcomes as these bytes from the
+// donor's list to the joiner's blob: no object per outcome on the way (docs/LIVE_SYNC.md).
+// Browser-safe.
 
-import { hexInto } from './bytes.ts';
-import { isRequestId, isTxId, requestIdOf, txIdOf, type TxId } from './ids.ts';
+import { hexAt } from './bytes.ts';
+import type { TxId } from './ids.ts';
 
 export const OUTCOME_ENTRY_SIZE = 28;
 
@@ -17,20 +19,109 @@ export interface RequestOutcome {
 
 /** Writes `entry` at `at`; RangeError if an id is malformed (encoders check before). */
 export function writeOutcomeEntry(bytes: Uint8Array, at: number, entry: RequestOutcome): void {
-  if (!isRequestId(entry.requestId))
+  writeEntry(bytes, at, entry.requestId, entry.txid, entry.code);
+}
+
+/** A lowercase hex digit's value by character code, -1 for any other character below 128. */
+const HEX_VALUE = new Int8Array(128).fill(-1);
+for (let i = 0; i < 16; i++) HEX_VALUE['0123456789abcdef'.charCodeAt(i)] = i;
+
+/** Checks and writes in one pass over the ids' digits (tens of thousands at a time). */
+function writeEntry(bytes: Uint8Array, at: number, requestId: string, txid: string, code: number) {
+  if (!hexIdInto(bytes, at, requestId, 32))
     throw new RangeError('requestId: expected 32 lowercase hex digits');
-  if (!isTxId(entry.txid)) throw new RangeError('txid: expected 16 lowercase hex digits');
-  hexInto(bytes, at, entry.requestId);
-  hexInto(bytes, at + 16, entry.txid);
-  for (let i = 0; i < 4; i++) bytes[at + 24 + i] = (entry.code >>> (8 * i)) & 0xff;
+  if (!hexIdInto(bytes, at + 16, txid, 16))
+    throw new RangeError('txid: expected 16 lowercase hex digits');
+  bytes[at + 24] = code & 0xff;
+  bytes[at + 25] = (code >>> 8) & 0xff;
+  bytes[at + 26] = (code >>> 16) & 0xff;
+  bytes[at + 27] = (code >>> 24) & 0xff;
+}
+
+/** Writes `hex`, exactly `digits` lowercase hex digits, as bytes at `at`; false (some bytes
+ * written) if it is anything else. */
+function hexIdInto(bytes: Uint8Array, at: number, hex: string, digits: number): boolean {
+  if (typeof hex !== 'string' || hex.length !== digits) return false;
+  let bad = 0;
+  for (let i = 0; i < digits; i += 2) {
+    const a = hex.charCodeAt(i);
+    const b = hex.charCodeAt(i + 1);
+    const high = a < 128 ? HEX_VALUE[a] : -1;
+    const low = b < 128 ? HEX_VALUE[b] : -1;
+    bad |= high | low; // negative once any digit was not one
+    bytes[at + (i >> 1)] = (high << 4) | low;
+  }
+  return bad >= 0;
 }
 
 /** The entry at `at`; any 28 bytes are one (the ids are hex of their bytes). */
 export function readOutcomeEntry(bytes: Uint8Array, at: number): RequestOutcome {
-  return {
-    requestId: requestIdOf(bytes.subarray(at, at + 16)),
-    txid: txIdOf(bytes.subarray(at + 16, at + 24)),
-    // `|` yields an int32: the code's sign comes back.
-    code: bytes[at + 24] | (bytes[at + 25] << 8) | (bytes[at + 26] << 16) | (bytes[at + 27] << 24),
-  };
+  return { requestId: hexAt(bytes, at, 16), txid: readTxId(bytes, at), code: readCode(bytes, at) };
+}
+
+/** The `count` entries from `at`, oldest first, as a replica remembers them (request id,
+ * outcome): a request-outcomes blob is read this way, 65,536 of them at a node's start. */
+export function readOutcomeEntries(
+  bytes: Uint8Array,
+  at: number,
+  count: number,
+): [string, Omit<RequestOutcome, 'requestId'>][] {
+  const out: [string, Omit<RequestOutcome, 'requestId'>][] = new Array(count);
+  for (let i = 0; i < count; i++, at += OUTCOME_ENTRY_SIZE)
+    out[i] = [hexAt(bytes, at, 16), { txid: readTxId(bytes, at), code: readCode(bytes, at) }];
+  return out;
+}
+
+const readTxId = (bytes: Uint8Array, at: number): TxId => hexAt(bytes, at + 16, 8) as TxId;
+
+/** `|` yields an int32: the code's sign comes back. */
+const readCode = (bytes: Uint8Array, at: number): number =>
+  bytes[at + 24] | (bytes[at + 25] << 8) | (bytes[at + 26] << 16) | (bytes[at + 27] << 24);
+
+/** The outcomes of `outcomes` (request id, outcome), in order, as one run of entries; RangeError
+ * if an id is malformed. A live-sync donor takes its replica's list this way, at once. */
+export function encodeOutcomeEntries(
+  outcomes:
+    | ReadonlyMap<string, Omit<RequestOutcome, 'requestId'>>
+    | readonly (readonly [string, Omit<RequestOutcome, 'requestId'>])[],
+): Uint8Array {
+  let at = 0;
+  if (outcomes instanceof Map) {
+    const bytes = new Uint8Array(outcomes.size * OUTCOME_ENTRY_SIZE);
+    // forEach: no [key, value] pair made per entry, as a for-of over the map would.
+    outcomes.forEach((outcome: Omit<RequestOutcome, 'requestId'>, requestId: string) => {
+      writeEntry(bytes, at, requestId, outcome.txid, outcome.code);
+      at += OUTCOME_ENTRY_SIZE;
+    });
+    return bytes;
+  }
+  const list = outcomes as readonly (readonly [string, Omit<RequestOutcome, 'requestId'>])[];
+  const bytes = new Uint8Array(list.length * OUTCOME_ENTRY_SIZE);
+  for (const [requestId, { txid, code }] of list) {
+    writeEntry(bytes, at, requestId, txid, code);
+    at += OUTCOME_ENTRY_SIZE;
+  }
+  return bytes;
+}
+
+/** The most negative i32: no return code (they are within ±CODE_MAX, 2^31 - 1). */
+const CODE_OUT_OF_RANGE = -0x80000000;
+
+/** Whether `bytes` are whole entries whose codes are return codes (the same check a decoded
+ * outcome passes: any 16 + 8 bytes are ids, and an i32 but -2^31 is within ±(2^31 - 1)). */
+export function areOutcomeEntries(bytes: Uint8Array): boolean {
+  if (bytes.length % OUTCOME_ENTRY_SIZE !== 0) return false;
+  for (let at = 24; at < bytes.length; at += OUTCOME_ENTRY_SIZE)
+    if (
+      (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) ===
+      CODE_OUT_OF_RANGE
+    )
+      return false;
+  return true;
+}
+
+/** The newest `max` entries of `bytes` (whole entries, oldest first). */
+export function newestOutcomeEntries(bytes: Uint8Array, max: number): Uint8Array {
+  const keep = Math.min(bytes.length, max * OUTCOME_ENTRY_SIZE);
+  return bytes.subarray(bytes.length - keep);
 }

@@ -16,8 +16,15 @@ import {
 import { LIVE_SYNC_STREAM_VERSION, RELEASE } from '../../host/protocol/live-sync/donor.ts';
 import { toNodeId, toTxId } from '../../host/wire/ids.ts';
 import { fromHex, toHex } from '../../host/wire/bytes.ts';
-import { OUTCOME_ENTRY_SIZE } from '../../host/wire/outcome-entries.ts';
+import {
+  OUTCOME_ENTRY_SIZE,
+  encodeOutcomeEntries,
+  type RequestOutcome,
+} from '../../host/wire/outcome-entries.ts';
 import { thrownCode } from '../fixtures.ts';
+
+const entriesOf = (list: readonly RequestOutcome[]): Uint8Array =>
+  encodeOutcomeEntries(list.map(({ requestId, txid, code }) => [requestId, { txid, code }]));
 
 const hexId = fc
   .bigInt({ min: 0n, max: (1n << 64n) - 1n })
@@ -57,7 +64,7 @@ const outcomes: fc.Arbitrary<Envelope> = fc
       type: 'live-sync-outcomes' as const,
       session: (envelope.body as Chunk).session,
       seq: (envelope.body as Chunk).seq,
-      outcomes: list,
+      entries: entriesOf(list),
     },
   }));
 
@@ -94,9 +101,9 @@ describe('live-sync frames', () => {
     fc.assert(
       fc.property(outcomes, (value) => {
         const bytes = encodeEnvelope(value);
-        const list = (value.body as Extract<Envelope['body'], { outcomes: unknown }>).outcomes;
+        const entries = (value.body as Extract<Envelope['body'], { entries: unknown }>).entries;
         expect(bytes.length).toBe(
-          LIVE_SYNC_FRAME_HEADER_SIZE + 2 * value.digest.length + OUTCOME_ENTRY_SIZE * list.length,
+          LIVE_SYNC_FRAME_HEADER_SIZE + 2 * value.digest.length + entries.length,
         );
         expect(decodeEnvelope(bytes)).toEqual(value);
       }),
@@ -111,13 +118,13 @@ describe('live-sync frames', () => {
         type: 'live-sync-outcomes',
         session: '00000000000000ff',
         seq: 5,
-        outcomes: [
+        entries: entriesOf([
           {
             requestId: '00112233445566778899aabbccddeeff',
             code: -36000,
             txid: toTxId('00000000000000aa'),
           },
-        ],
+        ]),
       },
     };
     const golden =
@@ -147,7 +154,9 @@ describe('live-sync frames', () => {
         type: 'live-sync-outcomes' as const,
         session: '00000000000000ff',
         seq: 5,
-        outcomes: [{ requestId: 'ab'.repeat(16), code: -36000, txid: toTxId('00000000000000aa') }],
+        entries: entriesOf([
+          { requestId: 'ab'.repeat(16), code: -36000, txid: toTxId('00000000000000aa') },
+        ]),
       },
     };
     const good = encodeEnvelope(one);
@@ -165,6 +174,10 @@ describe('live-sync frames', () => {
     many.set(good);
     new DataView(many.buffer).setUint32(64, 4097, true);
     expect(codeOf(many)).toBe(CODE.FRAME_MALFORMED);
+    // A code of -2^31 is no return code (they are within ±(2^31 - 1)), as in a JSON outcome.
+    const lowest = good.slice();
+    lowest.set([0, 0, 0, 0x80], lowest.length - 4);
+    expect(codeOf(lowest)).toBe(CODE.FRAME_MALFORMED);
   });
 
   it('a damaged frame of either kind decodes or is refused with 38602, nothing else', () => {

@@ -8,6 +8,12 @@ import { REQUEST_OUTCOMES_MAX } from '../../host/protocol/state.ts';
 import type { Envelope, LiveSyncBody } from '../../host/protocol/types.ts';
 import { keyedCore } from '../fixtures.ts';
 import { toNodeId, toTxId } from '../../host/wire/ids.ts';
+import { CODE } from '../../host/core/codes.ts';
+import {
+  OUTCOME_ENTRY_SIZE,
+  encodeOutcomeEntries,
+  readOutcomeEntry,
+} from '../../host/wire/outcome-entries.ts';
 
 const DONOR = { id: toNodeId('00000000000000d0'), address: '10.0.0.1:7001' };
 const SELF = toNodeId('00000000000000a1');
@@ -125,16 +131,40 @@ describe('joiner session', () => {
       code: 0,
       txid: toTxId('0000000000000002'),
     }));
-    for (let at = 0; at < total; at += 4096)
+    const entries = encodeOutcomeEntries(
+      outcomes.map(({ requestId, code, txid }) => [requestId, { code, txid }]),
+    );
+    const size = 4096 * OUTCOME_ENTRY_SIZE;
+    for (let at = 0; at < entries.length; at += size)
       session.receive(
-        item({ type: 'live-sync-outcomes', outcomes: outcomes.slice(at, at + 4096) }),
+        item({ type: 'live-sync-outcomes', entries: entries.subarray(at, at + size) }),
       );
     session.receive(
       item({ type: 'live-sync-done', membership: { founders: [], added: [], down: [] } }),
     );
     const handed = session.result!.requestOutcomes;
-    expect(handed.length).toBe(REQUEST_OUTCOMES_MAX);
-    expect(handed[0]).toEqual(outcomes[10]);
-    expect(handed.at(-1)).toEqual(outcomes.at(-1));
+    expect(handed.length).toBe(REQUEST_OUTCOMES_MAX * OUTCOME_ENTRY_SIZE);
+    expect(readOutcomeEntry(handed, 0)).toEqual(outcomes[10]);
+    expect(readOutcomeEntry(handed, handed.length - OUTCOME_ENTRY_SIZE)).toEqual(outcomes.at(-1));
+  });
+
+  it('refuses outcomes that are not whole entries (37032), and takes nothing of them', () => {
+    const donorCore = keyedCore();
+    const reader = donorCore.exportSnapshot();
+    const session = new JoinerSession('s1', keyedCore());
+    session.receive({
+      type: 'live-sync-begin',
+      session: 's1',
+      seq: 0,
+      poolId: '0000000000000001',
+      records: 0,
+      header: reader.header,
+    });
+    reader.close();
+    const bad = { type: 'live-sync-outcomes' as const, session: 's1', seq: 1 };
+    expect(() => session.receive({ ...bad, entries: new Uint8Array(27) })).toThrow(
+      expect.objectContaining({ code: CODE.UNDEFINED_LIVE_SYNC }),
+    );
+    expect(session.progress().phase).toBe('snapshot');
   });
 });

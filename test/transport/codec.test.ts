@@ -16,6 +16,7 @@ import {
   TEXT_LENGTH_MAX,
 } from '../../host/transport/envelope-codec.ts';
 import { toNodeId, toTxId } from '../../host/wire/ids.ts';
+import { encodeOutcomeEntries } from '../../host/wire/outcome-entries.ts';
 import { thrownCode } from '../fixtures.ts';
 
 const FRAME_TOO_LARGE = 38601;
@@ -139,14 +140,15 @@ const body: fc.Arbitrary<MessageBody> = fc.oneof(
     type: fc.constant('live-sync-outcomes' as const),
     session: hexId,
     seq: counter,
-    outcomes: fc.array(
-      fc.record({
-        requestId: fc.tuple(hexId, hexId).map(([a, b]) => a + b),
-        code: fc.integer({ min: -0x7fffffff, max: 0x7fffffff }),
-        txid: txId,
-      }),
-      { maxLength: 5 },
-    ),
+    entries: fc
+      .array(
+        fc.tuple(
+          fc.tuple(hexId, hexId).map(([a, b]) => a + b),
+          fc.record({ code: fc.integer({ min: -0x7fffffff, max: 0x7fffffff }), txid: txId }),
+        ),
+        { maxLength: 5 },
+      )
+      .map(encodeOutcomeEntries),
   }),
 );
 

@@ -26,12 +26,17 @@ import type {
   MembershipEvents,
   NodeAddress,
   NodeId,
-  RequestOutcome,
   Transaction,
   TxId,
 } from '../types.ts';
 import { batchRequestIdsHex } from '../../core/batch.ts';
-import { equalBytes } from '../../wire/bytes.ts';
+import { equalBytes, joinBytes } from '../../wire/bytes.ts';
+import {
+  OUTCOME_ENTRY_SIZE,
+  areOutcomeEntries,
+  encodeOutcomeEntries,
+  newestOutcomeEntries,
+} from '../../wire/outcome-entries.ts';
 
 /** The live-sync stream's format: 1 sent CHUNKs as base64 in the JSON envelope, 2 as binary
  * frames (transport/live-sync-frame.ts) and OUTCOMES as JSON, 3 both as binary frames. A
@@ -153,8 +158,9 @@ const DONOR_NEXT: Readonly<Record<DonorState, DonorState>> = {
 export class DonorSession {
   private readonly unacked: Item[] = [];
   private readonly commits: Item[] = [];
-  /** The donor's remembered write outcomes at the snapshot point (retries on the joiner get them). */
-  private readonly outcomes: RequestOutcome[];
+  /** The donor's remembered write outcomes at the snapshot point (retries on the joiner get
+   * them), as entries (wire/outcome-entries.ts): those not sent yet. */
+  private outcomes: Uint8Array;
   private nextSeq = 0;
   private acked = -1;
   private phase: DonorState = 'snapshot';
@@ -184,11 +190,7 @@ export class DonorSession {
     this.lastResend = replica.now;
     const sp = replica.core.syncPoint();
     this.stats.records = sp.count;
-    this.outcomes = [...replica.requestOutcomes].map(([requestId, outcome]) => ({
-      requestId,
-      code: outcome.code,
-      txid: outcome.txid,
-    }));
+    this.outcomes = encodeOutcomeEntries(replica.requestOutcomes);
     this.begin = {
       type: 'live-sync-begin',
       session,
@@ -395,12 +397,17 @@ export class DonorSession {
         continue;
       }
       if (this.outcomes.length > 0) {
+        const length = Math.min(
+          this.outcomes.length,
+          LIVE_SYNC_OUTCOMES_PER_ITEM * OUTCOME_ENTRY_SIZE,
+        );
         this.push({
           type: 'live-sync-outcomes',
           session: this.session,
           seq: -1,
-          outcomes: this.outcomes.splice(0, LIVE_SYNC_OUTCOMES_PER_ITEM),
+          entries: this.outcomes.subarray(0, length),
         });
+        this.outcomes = this.outcomes.subarray(length);
         continue;
       }
       const next = this.commits.shift();
@@ -427,9 +434,10 @@ export interface JoinResult {
   readonly bytes: number;
   readonly records: number;
   readonly commits: number;
-  /** Write outcomes the donor remembered, and those of the transactions caught up: give them
-   * to the joiner's replica (`rememberRequest`) so a retried write gets its original answer. */
-  readonly requestOutcomes: readonly RequestOutcome[];
+  /** Write outcomes the donor remembered, and those of the transactions caught up, as entries
+   * (wire/outcome-entries.ts), oldest first: the joiner's request-outcomes blob holds them, so
+   * its replica answers a retried write with the original answer. */
+  readonly requestOutcomes: Uint8Array;
 }
 
 /** The joiner's side: applies the stream, in order, to an empty core. */
@@ -443,7 +451,8 @@ export class JoinerSession {
   private commits = 0;
   private importing = false;
   private imported = false;
-  private readonly outcomes: RequestOutcome[] = [];
+  /** Write outcomes received, as runs of entries. */
+  private readonly outcomes: Uint8Array[] = [];
   result: JoinResult | undefined;
 
   constructor(
@@ -474,7 +483,9 @@ export class JoinerSession {
         this.records += item.records;
         break;
       case 'live-sync-outcomes':
-        this.outcomes.push(...item.outcomes);
+        if (!areOutcomeEntries(item.entries))
+          throw new HsmError(CODE.UNDEFINED_LIVE_SYNC, 'live-sync: malformed write outcomes');
+        this.outcomes.push(item.entries);
         break;
       case 'live-sync-commit':
         this.endImport();
@@ -490,7 +501,7 @@ export class JoinerSession {
           records: this.records,
           commits: this.commits,
           // The newest a replica keeps: giving it more would only make it evict as it goes.
-          requestOutcomes: this.outcomes.slice(-REQUEST_OUTCOMES_MAX),
+          requestOutcomes: newestOutcomeEntries(joinBytes(this.outcomes), REQUEST_OUTCOMES_MAX),
         };
         break;
     }
@@ -533,10 +544,12 @@ export class JoinerSession {
         `live-sync: transaction ${item.tx.txid} gave SP ${applied.syncPoint.hex} here, ${syncPointHex(item.sp)} at the donor`,
       );
     }
-    batchRequestIdsHex(item.tx.batch).forEach((requestId, i) => {
-      if (requestId)
-        this.outcomes.push({ requestId, code: applied.writeResults[i], txid: item.tx.txid });
-    });
+    const outcomes = batchRequestIdsHex(item.tx.batch).flatMap((requestId, i) =>
+      requestId
+        ? [[requestId, { code: applied.writeResults[i], txid: item.tx.txid }] as const]
+        : [],
+    );
+    this.outcomes.push(encodeOutcomeEntries(outcomes));
     this.commits++;
   }
 
