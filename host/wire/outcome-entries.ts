@@ -19,18 +19,30 @@ export interface RequestOutcome {
 
 /** Writes `entry` at `at`; RangeError if an id is malformed (encoders check before). */
 export function writeOutcomeEntry(bytes: Uint8Array, at: number, entry: RequestOutcome): void {
-  writeEntry(bytes, at, entry.requestId, entry.txid, entry.code);
+  writeEntry(bytes, at, entry.requestId, entry.txid, entry.code, '', 0);
 }
 
 /** A lowercase hex digit's value by character code, -1 for any other character below 128. */
 const HEX_VALUE = new Int8Array(128).fill(-1);
 for (let i = 0; i < 16; i++) HEX_VALUE['0123456789abcdef'.charCodeAt(i)] = i;
 
-/** Checks and writes in one pass over the ids' digits (tens of thousands at a time). */
-function writeEntry(bytes: Uint8Array, at: number, requestId: string, txid: string, code: number) {
+/** Checks and writes in one pass over the ids' digits (tens of thousands at a time). The
+ * writes of one transaction share its txid: when `txid` is `lastTxid`, checked and written at
+ * `lastAt`, its bytes are copied from there. */
+function writeEntry(
+  bytes: Uint8Array,
+  at: number,
+  requestId: string,
+  txid: string,
+  code: number,
+  lastTxid: string,
+  lastAt: number,
+): void {
   if (!hexIdInto(bytes, at, requestId, 32))
     throw new RangeError('requestId: expected 32 lowercase hex digits');
-  if (!hexIdInto(bytes, at + 16, txid, 16))
+  if (txid === lastTxid && lastTxid !== '')
+    for (let i = 16; i < 24; i++) bytes[at + i] = bytes[lastAt + i];
+  else if (!hexIdInto(bytes, at + 16, txid, 16))
     throw new RangeError('txid: expected 16 lowercase hex digits');
   bytes[at + 24] = code & 0xff;
   bytes[at + 25] = (code >>> 8) & 0xff;
@@ -67,9 +79,25 @@ export function readOutcomeEntries(
   count: number,
 ): [string, Omit<RequestOutcome, 'requestId'>][] {
   const out: [string, Omit<RequestOutcome, 'requestId'>][] = new Array(count);
-  for (let i = 0; i < count; i++, at += OUTCOME_ENTRY_SIZE)
-    out[i] = [hexAt(bytes, at, 16), { txid: readTxId(bytes, at), code: readCode(bytes, at) }];
+  // The writes of one transaction follow one another, with its txid and mostly one code: they
+  // share the txid's text, and the outcome itself when the code is the same (it is immutable).
+  let last: Omit<RequestOutcome, 'requestId'> | undefined;
+  for (let i = 0; i < count; i++, at += OUTCOME_ENTRY_SIZE) {
+    const code = readCode(bytes, at);
+    let outcome: Omit<RequestOutcome, 'requestId'>;
+    if (last === undefined || !sameTxId(bytes, at - OUTCOME_ENTRY_SIZE, at))
+      outcome = { txid: readTxId(bytes, at), code };
+    else outcome = last.code === code ? last : { txid: last.txid, code };
+    out[i] = [hexAt(bytes, at, 16), outcome];
+    last = outcome;
+  }
   return out;
+}
+
+/** Whether the entries at `a` and `b` name the same transaction. */
+function sameTxId(bytes: Uint8Array, a: number, b: number): boolean {
+  for (let i = 16; i < 24; i++) if (bytes[a + i] !== bytes[b + i]) return false;
+  return true;
 }
 
 const readTxId = (bytes: Uint8Array, at: number): TxId => hexAt(bytes, at + 16, 8) as TxId;
@@ -85,22 +113,19 @@ export function encodeOutcomeEntries(
     | ReadonlyMap<string, Omit<RequestOutcome, 'requestId'>>
     | readonly (readonly [string, Omit<RequestOutcome, 'requestId'>])[],
 ): Uint8Array {
+  const map = outcomes instanceof Map;
+  const count = map ? outcomes.size : (outcomes as readonly unknown[]).length;
+  const bytes = new Uint8Array(count * OUTCOME_ENTRY_SIZE);
   let at = 0;
-  if (outcomes instanceof Map) {
-    const bytes = new Uint8Array(outcomes.size * OUTCOME_ENTRY_SIZE);
-    // forEach: no [key, value] pair made per entry, as a for-of over the map would.
-    outcomes.forEach((outcome: Omit<RequestOutcome, 'requestId'>, requestId: string) => {
-      writeEntry(bytes, at, requestId, outcome.txid, outcome.code);
-      at += OUTCOME_ENTRY_SIZE;
-    });
-    return bytes;
-  }
-  const list = outcomes as readonly (readonly [string, Omit<RequestOutcome, 'requestId'>])[];
-  const bytes = new Uint8Array(list.length * OUTCOME_ENTRY_SIZE);
-  for (const [requestId, { txid, code }] of list) {
-    writeEntry(bytes, at, requestId, txid, code);
+  let lastTxid = '';
+  const put = (requestId: string, txid: string, code: number): void => {
+    writeEntry(bytes, at, requestId, txid, code, lastTxid, at - OUTCOME_ENTRY_SIZE);
+    lastTxid = txid;
     at += OUTCOME_ENTRY_SIZE;
-  }
+  };
+  // forEach: no [key, value] pair made per entry, as a for-of over the map would.
+  if (map) outcomes.forEach((outcome, requestId) => put(requestId, outcome.txid, outcome.code));
+  else for (const [requestId, { txid, code }] of outcomes) put(requestId, txid, code);
   return bytes;
 }
 
