@@ -47,7 +47,16 @@ function openWith(decipher: Opener, sealed: Uint8Array, tagSize: number): Uint8A
   } catch {
     return undefined;
   }
-  return new Uint8Array(body); // a copy: a plain Uint8Array of its own
+  return ownBytes(body);
+}
+
+/** `buffer`'s bytes as a plain Uint8Array of their own: its memory when the Buffer is alone in
+ * it (a decipher's output is, and a live-sync chunk is 1 MiB: no copy of it), a copy when it is
+ * a view into more (Node's shared pool of small Buffers). */
+function ownBytes(buffer: Buffer): Uint8Array {
+  return buffer.byteOffset === 0 && buffer.byteLength === buffer.buffer.byteLength
+    ? new Uint8Array(buffer.buffer, 0, buffer.byteLength)
+    : new Uint8Array(buffer);
 }
 
 export const NODE_CHACHA: ChaChaAead = {
