@@ -1,7 +1,7 @@
 // The audit log file: owner-only, one hash chain across reopenings (a node restart, the offline
 // restore command) and across close() — the node keeps the file open between entries.
 
-import { mkdtempSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
@@ -16,7 +16,8 @@ const entry = (target: string) => ({
 });
 
 it('keeps one chain across close, reopen and another writer, in a file only its owner reads', () => {
-  const path = join(mkdtempSync(join(tmpdir(), 'hsmpool-audit-')), 'audit.log');
+  const dir = mkdtempSync(join(tmpdir(), 'hsmpool-audit-'));
+  const path = join(dir, 'audit.log');
   const node = new AuditLog(path);
   node.append(entry('k1'));
   node.append(entry('k2'));
@@ -36,4 +37,5 @@ it('keeps one chain across close, reopen and another writer, in a file only its 
   ]);
   expect(verifyChain(entries)).toEqual({ ok: true, count: 4 });
   expect(new AuditLog(path).tail(2).entries.map((e) => e.target)).toEqual(['k3', 'k4']);
+  rmSync(dir, { recursive: true });
 });
