@@ -21,10 +21,11 @@ for (const keys of SIZES) {
   const run = await liveSyncRun(keys, PROFILE ? startProfile : undefined);
   const { liveSync: l, backupRestore: b } = run;
   console.log(
-    `live-sync of ${keys} keys: ${l.seconds.toFixed(2)} s to an open node, ${(l.snapshotBytes / 1e6).toFixed(1)} MB at ${l.mbPerSecond} MB/s ` +
+    `live-sync of ${keys} keys: ${l.seconds.toFixed(2)} s to an open node (CPU ${l.cpuSeconds.toFixed(2)} s), ${(l.snapshotBytes / 1e6).toFixed(1)} MB at ${l.mbPerSecond} MB/s ` +
       `(image received and verified in ${l.transferSeconds.toFixed(2)} s: ${l.transferMbPerSecond} MB/s); ` +
       `${l.catchUpTransactions} transactions caught up, writer ${run.writer.acknowledged} acknowledged\n` +
-      `  backup + restore of the same state, same run: ${b.seconds.toFixed(2)} s (backup ${b.backupSeconds.toFixed(2)} s, restore ${b.restoreSeconds.toFixed(2)} s) at ${b.mbPerSecond} MB/s, offline\n` +
+      `  backup + restore of the same state, same run: ${b.seconds.toFixed(2)} s (CPU ${b.cpuSeconds.toFixed(2)} s; backup ${b.backupSeconds.toFixed(2)} s, restore to a node's storage ${b.restoreSeconds.toFixed(2)} s) at ${b.mbPerSecond} MB/s, offline; ` +
+      `into a bare core only ${b.intoCoreSeconds.toFixed(2)} s\n` +
       `  live-sync is ${run.liveSyncOverBackupRestore}x as fast as backup + restore; SPs equal: ${run.syncPointsEqual}; acknowledged writes missing on the joiner: ${run.acknowledgedMissingOnJoiner}`,
   );
   runs.push(run);

@@ -11,7 +11,9 @@ import { joinInProcess } from '../../host/testing/live-sync-pool.ts';
 import { keyedCore, sampleObject, TEST_SVMK } from '../../test/fixtures.ts';
 import { Random } from '../../host/protocol/random.ts';
 import { encodeBackupStream } from '../../host/backup/format-v2.ts';
-import { importBackupStream } from '../../host/backup/restore.ts';
+import { importBackupStream, restoreBackup } from '../../host/backup/restore.ts';
+import { MemoryStorage } from '../../host/storage/memory.ts';
+import { toPoolNode } from '../../host/log/log-records.ts';
 import { joinBytes } from '../../host/wire/bytes.ts';
 import { CODE } from '../../host/core/codes.ts';
 import type { Profiler } from './profile.ts';
@@ -28,6 +30,12 @@ const write = (name: string) => ({
 });
 const yieldNow = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
 const since = (start: number): number => (performance.now() - start) / 1000;
+/** CPU seconds (user + system) of this process since `start`: steadier than the clock when
+ * another job shares the machine, and the whole join is CPU on this one thread. */
+const cpuSince = (start: NodeJS.CpuUsage): number => {
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / 1e6;
+};
 const round = (x: number, digits = 3): number => Number(x.toFixed(digits));
 
 async function drive<T>(pool: InProcessPool, promise: Promise<T>): Promise<T> {
@@ -79,11 +87,15 @@ function startWriter(pool: InProcessPool) {
   return { acknowledged, codes, stop };
 }
 
-/** Backup of the donor's state (format v2, as `hsmpool backup` writes) and its restore into an
- * empty core, timed; in memory, no disk, like the live-sync beside it. */
+/** Backup of the donor's state (format v2, as `hsmpool backup` writes) and its restore, timed;
+ * in memory, no disk, like the live-sync beside it. The restore is timed twice, each from the
+ * same backup: into a node's storage as `hsmpool restore` does it (restoreBackup: import, then
+ * the checkpoint the node will start from), which is the anchor, and into a bare core only
+ * (the anchor of earlier runs, kept for comparison). */
 async function backupAndRestore(pool: InProcessPool) {
   const donor = pool.appliances[0];
   const start = performance.now();
+  const cpuStart = process.cpuUsage();
   const backup = joinBytes([
     ...encodeBackupStream(
       {
@@ -96,12 +108,33 @@ async function backupAndRestore(pool: InProcessPool) {
     ),
   ]);
   const backupSeconds = since(start);
-  const restored = await importBackupStream(keyedCore(), backup, TEST_SVMK);
-  const seconds = since(start);
+  const target = {
+    poolId: donor.poolId,
+    domain: donor.info().domain,
+    founders: pool.founders.map(toPoolNode),
+  };
+  const restoreStart = performance.now();
+  const restored = await restoreBackup(
+    keyedCore(),
+    keyedCore(),
+    new MemoryStorage(),
+    backup,
+    TEST_SVMK,
+    target,
+  );
+  const restoreSeconds = since(restoreStart);
+  const cpuSeconds = cpuSince(cpuStart);
+  const coreStart = performance.now();
+  await importBackupStream(keyedCore(), backup, TEST_SVMK);
+  const importOnlySeconds = since(coreStart);
+  const seconds = backupSeconds + restoreSeconds;
   return {
     seconds: round(seconds),
+    cpuSeconds: round(cpuSeconds),
     backupSeconds: round(backupSeconds),
-    restoreSeconds: round(seconds - backupSeconds),
+    restoreSeconds: round(restoreSeconds),
+    /** Backup, then its import into a bare core only: no checkpoint for a node to start from. */
+    intoCoreSeconds: round(backupSeconds + importOnlySeconds),
     bytes: backup.length,
     records: restored.syncPoint.count,
     offline: true,
@@ -126,6 +159,7 @@ export async function liveSyncRun(keys: number, profiler?: () => Promise<Profile
 
   const profile = await profiler?.();
   const started = performance.now();
+  const cpuStart = process.cpuUsage();
   let transferSeconds = 0;
   const join = joinInProcess(pool, {
     onProgress: (progress) => {
@@ -134,6 +168,7 @@ export async function liveSyncRun(keys: number, profiler?: () => Promise<Profile
   });
   const { appliance: joiner, joined } = await drive(pool, join.done);
   const seconds = since(started);
+  const cpuSeconds = cpuSince(cpuStart);
   await profile?.stop(`live-sync-${keys}`);
   await pool.run(50);
   await writer.stop();
@@ -157,6 +192,7 @@ export async function liveSyncRun(keys: number, profiler?: () => Promise<Profile
     keys,
     liveSync: {
       seconds: round(seconds),
+      cpuSeconds: round(cpuSeconds),
       mbPerSecond: round(mb / seconds, 2),
       transferSeconds: round(transferSeconds),
       transferMbPerSecond: round(mb / transferSeconds, 2),
