@@ -74,12 +74,14 @@ const TO_WIRE: Read = {
   sp: (value, path) => syncPointHex(checkSp(value, path)) as unknown as bigint,
 };
 
-export function encodeEnvelope(envelope: Envelope): Uint8Array {
+/** The envelope's bytes, after `headroom` bytes left for the caller's header (a live-sync chunk
+ * is a MiB: copying it behind a header would cost a pass over it). */
+export function encodeEnvelope(envelope: Envelope, headroom = 0): Uint8Array {
   // The live-sync bulk goes as binary frames (live-sync-frame.ts), checked the same way; a
   // chunk's data is at most BATCH_SIZE_MAX and LIVE_SYNC_OUTCOMES_MAX outcomes are 112 KiB, so
   // a frame stays far below PEER_MESSAGE_SIZE_MAX.
   if (isLiveSyncFrameBody(envelope.body))
-    return encodeLiveSyncFrame(parseEnvelope(envelope, CHECK));
+    return encodeLiveSyncFrame(parseEnvelope(envelope, CHECK), headroom);
   const checked = parseEnvelope(envelope, TO_WIRE);
   // A joiner has no SP yet: '' on the wire.
   const wire = { ...checked, sp: checked.sp ?? '' };
@@ -90,7 +92,10 @@ export function encodeEnvelope(envelope: Envelope): Uint8Array {
       CODE.FRAME_TOO_LARGE,
       `envelope: ${bytes.length} bytes, at most ${PEER_MESSAGE_SIZE_MAX}`,
     );
-  return bytes;
+  if (headroom === 0) return bytes;
+  const out = new Uint8Array(headroom + bytes.length);
+  out.set(bytes, headroom);
+  return out;
 }
 
 export function decodeEnvelope(bytes: Uint8Array): Envelope {

@@ -3,8 +3,8 @@
 //   0x01 ENVELOPE | envelope-codec bytes      0x02 PING | u32 sequence      0x03 PONG | u32 sequence
 // Browser-safe.
 
-import type { NodeId } from '../protocol/types.ts';
-import { PEER_MESSAGE_SIZE_MAX } from './envelope-codec.ts';
+import type { Envelope, NodeId } from '../protocol/types.ts';
+import { encodeEnvelope, PEER_MESSAGE_SIZE_MAX } from './envelope-codec.ts';
 import { SEAL_OVERHEAD, type SecureChannel } from './secure-channel.ts';
 import type { FramedSocket } from './transport.ts';
 
@@ -60,10 +60,9 @@ export function pingPayload(type: number, sequence: number): Uint8Array {
   return payload;
 }
 
-/** An ENVELOPE link message around an encoded envelope. */
-export function envelopePayload(bytes: Uint8Array): Uint8Array {
-  const payload = new Uint8Array(1 + bytes.length);
+/** An ENVELOPE link message: the type byte, then the encoded envelope. */
+export function envelopePayload(envelope: Envelope): Uint8Array {
+  const payload = encodeEnvelope(envelope, 1);
   payload[0] = LINK_MESSAGE.ENVELOPE;
-  payload.set(bytes, 1);
   return payload;
 }

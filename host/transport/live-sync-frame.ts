@@ -43,16 +43,17 @@ export function isLiveSyncFrame(bytes: Uint8Array): boolean {
 }
 
 /** Encodes a checked live-sync-chunk or live-sync-outcomes envelope (the envelope codec checked
- * its fields). */
-export function encodeLiveSyncFrame(envelope: Envelope): Uint8Array {
+ * its fields), after `headroom` bytes left for the caller's header. */
+export function encodeLiveSyncFrame(envelope: Envelope, headroom = 0): Uint8Array {
   const body = envelope.body as Chunk | Outcomes;
   const digest = envelope.digest;
   const dataAt = LIVE_SYNC_FRAME_HEADER_SIZE + 2 * digest.length;
   const data = body.type === 'live-sync-chunk' ? body.data : body.entries;
   const count =
     body.type === 'live-sync-chunk' ? body.records : body.entries.length / OUTCOME_ENTRY_SIZE;
-  const frame = new Uint8Array(dataAt + data.length);
-  const view = new DataView(frame.buffer);
+  const out = new Uint8Array(headroom + dataAt + data.length);
+  const frame = out.subarray(headroom);
+  const view = new DataView(out.buffer, headroom);
   view.setUint32(0, LIVE_SYNC_FRAME_MAGIC, true);
   frame[4] = LIVE_SYNC_FRAME_VERSION;
   frame[5] = body.type === 'live-sync-chunk' ? KIND_CHUNK : KIND_OUTCOMES;
@@ -69,7 +70,7 @@ export function encodeLiveSyncFrame(envelope: Envelope): Uint8Array {
   for (let i = 0; i < digest.length; i++)
     view.setUint16(LIVE_SYNC_FRAME_HEADER_SIZE + 2 * i, digest.charCodeAt(i), true);
   frame.set(data, dataAt);
-  return frame;
+  return out;
 }
 
 /** Decodes a frame into an envelope whose fields the caller still checks (ranges, text lengths,

@@ -19,7 +19,7 @@
 import { CODE, HsmError } from '../core/codes.ts';
 import { SVMK_SIZE } from '../core/keys.ts';
 import type { Envelope, NodeId } from '../protocol/types.ts';
-import { decodeEnvelope, encodeEnvelope, TEXT_LENGTH_MAX } from './envelope-codec.ts';
+import { decodeEnvelope, TEXT_LENGTH_MAX } from './envelope-codec.ts';
 import {
   envelopePayload,
   Link,
@@ -96,7 +96,7 @@ export class PeerLinkTransport implements PeerTransport {
       throw new RangeError(
         `send: envelope.from is ${envelope.from}, this node is ${this.options.nodeId}`,
       );
-    const bytes = encodeEnvelope(envelope);
+    const payload = envelopePayload(envelope);
     this.counters.sent++;
     const peer = this.peers.get(envelope.to);
     if (peer === undefined || this.closed) {
@@ -109,10 +109,10 @@ export class PeerLinkTransport implements PeerTransport {
         this.counters.droppedUnroutable++;
         return;
       }
-      this.sendSealed(inbound, envelopePayload(bytes));
+      this.sendSealed(inbound, payload);
       return;
     }
-    this.enqueue(peer, bytes);
+    this.enqueue(peer, payload);
     this.pump(peer);
   }
 
@@ -232,9 +232,9 @@ export class PeerLinkTransport implements PeerTransport {
 
   // ---- Outbound: queue, dial, backoff ----
 
-  private enqueue(peer: Peer, bytes: Uint8Array): void {
-    peer.queue.push(bytes);
-    peer.queueBytes += bytes.length;
+  private enqueue(peer: Peer, payload: Uint8Array): void {
+    peer.queue.push(payload);
+    peer.queueBytes += payload.length;
     while (
       peer.queue.length > this.limits.queueEnvelopesMax ||
       peer.queueBytes > this.limits.queueBytesMax
@@ -255,9 +255,9 @@ export class PeerLinkTransport implements PeerTransport {
       peer.queue.length > 0 &&
       link.socket.bufferedBytes() < this.limits.socketBufferedBytesMax
     ) {
-      const bytes = peer.queue.shift()!;
-      peer.queueBytes -= bytes.length;
-      if (!this.sendSealed(link, envelopePayload(bytes), () => this.pump(peer))) return;
+      const payload = peer.queue.shift()!;
+      peer.queueBytes -= payload.length;
+      if (!this.sendSealed(link, payload, () => this.pump(peer))) return;
     }
   }
 

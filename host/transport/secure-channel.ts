@@ -25,7 +25,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { concatBytes, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { CODE, HsmError } from '../core/codes.ts';
 import { deriveKey, SVMK_SIZE } from '../core/keys.ts';
-import { NOBLE_CHACHA, type ChaChaAead } from '../wire/crypto-engine.ts';
+import { CHACHA_TAG_SIZE, NOBLE_CHACHA, type ChaChaAead } from '../wire/crypto-engine.ts';
 import { assertNodeId } from './transport.ts';
 import type { NodeId } from '../protocol/types.ts';
 import { nodeIdOf, toNodeId } from '../wire/ids.ts';
@@ -34,11 +34,10 @@ export const HANDSHAKE_VERSION = 1;
 export const NONCE_SIZE = 32;
 export const PROOF_SIZE = 32;
 const ID_SIZE = 8;
-const TAG_SIZE = 16;
 /** Kind byte and counter in front of every sealed frame; they are the AEAD's associated data. */
 export const SEALED_HEADER_SIZE = 1 + 8;
 /** What sealing adds to a payload. */
-export const SEAL_OVERHEAD = SEALED_HEADER_SIZE + TAG_SIZE;
+export const SEAL_OVERHEAD = SEALED_HEADER_SIZE + CHACHA_TAG_SIZE;
 /** Frames per direction; past it the link must be reopened (never near in practice: 2^48). */
 export const FRAME_COUNTER_MAX = 2 ** 48;
 
@@ -309,9 +308,16 @@ export class SecureChannel {
     const header = new Uint8Array(SEALED_HEADER_SIZE);
     header[0] = FRAME_KIND.SEALED;
     writeCounter(header, keys.sendCounter);
-    const sealed = this.aead.seal(keys.sendKey, nonceOf(keys.sendCounter), header, payload);
+    const frame = this.aead.seal(
+      keys.sendKey,
+      nonceOf(keys.sendCounter),
+      header,
+      payload,
+      SEALED_HEADER_SIZE,
+    );
+    frame.set(header, 0);
     keys.sendCounter++;
-    return concatBytes(header, sealed);
+    return frame;
   }
 
   private proof(role: ChannelRole): Uint8Array {

@@ -16,9 +16,14 @@ import {
   type DecipherChaCha20Poly1305,
   type DecipherGCM,
 } from 'node:crypto';
-import { CryptoEngine, GCM_TAG_SIZE, type ChaChaAead, type KeyBytes } from './crypto-engine.ts';
+import {
+  CHACHA_TAG_SIZE,
+  CryptoEngine,
+  GCM_TAG_SIZE,
+  type ChaChaAead,
+  type KeyBytes,
+} from './crypto-engine.ts';
 
-const CHACHA_TAG_SIZE = 16;
 const GCM_BY_KEY_SIZE: Readonly<Record<number, CipherGCMTypes>> = {
   16: 'aes-128-gcm',
   24: 'aes-192-gcm',
@@ -28,15 +33,16 @@ const GCM_BY_KEY_SIZE: Readonly<Record<number, CipherGCMTypes>> = {
 type Sealer = CipherGCM | CipherChaCha20Poly1305;
 type Opener = DecipherGCM | DecipherChaCha20Poly1305;
 
-/** ciphertext ‖ tag in a plain Uint8Array of its own (never a view of a shared Buffer pool). */
-function sealWith(cipher: Sealer, plaintext: Uint8Array): Uint8Array {
+/** `headroom` zero bytes ‖ ciphertext ‖ tag, in a plain Uint8Array of its own (never a view
+ * of a shared Buffer pool). */
+function sealWith(cipher: Sealer, plaintext: Uint8Array, headroom = 0): Uint8Array {
   const body = cipher.update(plaintext);
   const rest = cipher.final(); // empty for these stream modes
   const tag = cipher.getAuthTag();
-  const out = new Uint8Array(body.length + rest.length + tag.length);
-  out.set(body, 0);
-  out.set(rest, body.length);
-  out.set(tag, body.length + rest.length);
+  const out = new Uint8Array(headroom + body.length + rest.length + tag.length);
+  out.set(body, headroom);
+  out.set(rest, headroom + body.length);
+  out.set(tag, headroom + body.length + rest.length);
   return out;
 }
 
@@ -60,12 +66,12 @@ function ownBytes(buffer: Buffer): Uint8Array {
 }
 
 export const NODE_CHACHA: ChaChaAead = {
-  seal(key, nonce, aad, plaintext) {
+  seal(key, nonce, aad, plaintext, headroom) {
     const cipher = createCipheriv('chacha20-poly1305', key, nonce, {
       authTagLength: CHACHA_TAG_SIZE,
     });
     cipher.setAAD(aad, { plaintextLength: plaintext.length });
-    return sealWith(cipher, plaintext);
+    return sealWith(cipher, plaintext, headroom);
   },
   open(key, nonce, aad, sealed) {
     if (sealed.length < CHACHA_TAG_SIZE) return undefined;

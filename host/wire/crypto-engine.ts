@@ -87,6 +87,9 @@ const ED25519_PKCS8_PREFIX = Uint8Array.from([
   0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
 ]);
 
+/** ChaCha20-Poly1305's tag. */
+export const CHACHA_TAG_SIZE = 16;
+
 /**
  * ChaCha20-Poly1305 (RFC 8439), 32-byte key, 12-byte nonce, 16-byte tag: what the peer link
  * and the session channel seal every frame with. Synchronous, so frames are sealed and opened
@@ -94,8 +97,15 @@ const ED25519_PKCS8_PREFIX = Uint8Array.from([
  * points pass crypto-engine.node.ts's NODE_CHACHA (node:crypto, the same bytes).
  */
 export interface ChaChaAead {
-  /** ciphertext ‖ tag. */
-  seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array;
+  /** `headroom` zero bytes ‖ ciphertext ‖ tag: a caller that puts a header in front of the
+   * sealed bytes writes it into the headroom instead of copying a whole frame behind it. */
+  seal(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    plaintext: Uint8Array,
+    headroom?: number,
+  ): Uint8Array;
   /** The plaintext; undefined when the tag does not verify (or `sealed` is shorter than a tag). */
   open(
     key: Uint8Array,
@@ -106,7 +116,11 @@ export interface ChaChaAead {
 }
 
 export const NOBLE_CHACHA: ChaChaAead = {
-  seal: (key, nonce, aad, plaintext) => chacha20poly1305(key, nonce, aad).encrypt(plaintext),
+  seal: (key, nonce, aad, plaintext, headroom = 0) => {
+    const out = new Uint8Array(headroom + plaintext.length + CHACHA_TAG_SIZE);
+    chacha20poly1305(key, nonce, aad).encrypt(plaintext, out.subarray(headroom));
+    return out;
+  },
   open: (key, nonce, aad, sealed) => {
     try {
       return chacha20poly1305(key, nonce, aad).decrypt(sealed);

@@ -20,14 +20,13 @@ import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { CODE, HsmError } from '../core/codes.ts';
 import { fromBase64, toBase64 } from './bytes.ts';
-import { NOBLE_CHACHA, type ChaChaAead } from './crypto-engine.ts';
+import { CHACHA_TAG_SIZE, NOBLE_CHACHA, type ChaChaAead } from './crypto-engine.ts';
 
 export type ChannelRole = 'client' | 'node';
 
 const CLIENT_TO_NODE = 'hsmpool/channel/v1/client-to-node';
 const NODE_TO_CLIENT = 'hsmpool/channel/v1/node-to-client';
 const COUNTER_SIZE = 8;
-const TAG_SIZE = 16;
 const PREFIX = '{"sealed":"';
 const SUFFIX = '"}';
 const encoder = new TextEncoder();
@@ -36,7 +35,9 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 /** The wire length of a sealed frame holding `plaintextBytes` bytes. */
 export function sealedLength(plaintextBytes: number): number {
   return (
-    PREFIX.length + SUFFIX.length + 4 * Math.ceil((COUNTER_SIZE + plaintextBytes + TAG_SIZE) / 3)
+    PREFIX.length +
+    SUFFIX.length +
+    4 * Math.ceil((COUNTER_SIZE + plaintextBytes + CHACHA_TAG_SIZE) / 3)
   );
 }
 
@@ -85,15 +86,14 @@ export class SessionChannel {
 
   seal(text: string): string {
     const counter = this.sent++;
-    const body = this.aead.seal(
+    const out = this.aead.seal(
       this.sendKey,
       nonceOf(counter),
       this.sendLabel,
       encoder.encode(text),
+      COUNTER_SIZE,
     );
-    const out = new Uint8Array(COUNTER_SIZE + body.length);
     new DataView(out.buffer).setBigUint64(0, counter);
-    out.set(body, COUNTER_SIZE);
     return PREFIX + toBase64(out) + SUFFIX;
   }
 
@@ -106,7 +106,7 @@ export class SessionChannel {
     if (!isSealedFrame(text))
       throw new HsmError(CODE.CHANNEL_PLAINTEXT, 'a plaintext frame on a sealed session');
     const bytes = fromBase64(text.slice(PREFIX.length, text.length - SUFFIX.length));
-    if (!bytes || bytes.length < COUNTER_SIZE + TAG_SIZE)
+    if (!bytes || bytes.length < COUNTER_SIZE + CHACHA_TAG_SIZE)
       throw new HsmError(CODE.CHANNEL_TAMPERED, 'a sealed frame that is cut short');
     const counter = new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0);
     if (counter !== this.received)

@@ -54,6 +54,13 @@ describe('ChaCha20-Poly1305: noble and node:crypto', () => {
       expect(node.constructor).toBe(Uint8Array);
       expect(NODE_CHACHA.open(key, nonce, aad, noble), `size ${size}`).toEqual(plaintext);
       expect(NOBLE_CHACHA.open(key, nonce, aad, node), `size ${size}`).toEqual(plaintext);
+      // With headroom: zeros for the caller's header, then the same sealed bytes.
+      const headroom = size % 10;
+      for (const aead of [NOBLE_CHACHA, NODE_CHACHA]) {
+        const framed = aead.seal(key, nonce, aad, plaintext, headroom);
+        expect(framed.subarray(0, headroom)).toEqual(new Uint8Array(headroom));
+        expect(framed.subarray(headroom), `size ${size}, headroom ${headroom}`).toEqual(noble);
+      }
     }
   });
 
