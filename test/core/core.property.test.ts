@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeBatch, type Write } from '../../host/core/batch.ts';
 import { describe as describeCode } from '../../host/core/codes.ts';
 import type { Core } from '../../host/core/core.ts';
+import { STORE_RECORDS_MAX } from '../../host/core/layout.ts';
 import type { StoreRecord } from '../../host/core/records.ts';
 import {
   keyedCore,
@@ -228,6 +229,8 @@ describe('snapshot streams are in (kind, name) order', () => {
           const copy = keyedCore('scalar');
           expect(copy.importSnapshot(chunks)).toEqual(store.syncPoint());
           expect(contents(copy)).toEqual(contents(store));
+          // Sized once from the header's count: the table a store grown write by write has.
+          expect(copy.exports.store_slots()).toBe(store.exports.store_slots());
         },
       ),
       { ...runs, numRuns: 60 },
@@ -270,6 +273,16 @@ describe('snapshot import refuses bad streams and leaves the store empty', () =>
       );
       expect(copy.count()).toBe(0);
     }
+    // A header that claims more records than a store may hold: the table is sized for at most
+    // STORE_RECORDS_MAX, the import is refused, and the store takes a true snapshot after it.
+    const boastful = chunks[0].slice();
+    new DataView(boastful.buffer).setBigUint64(8, 1n << 40n, true);
+    const copy = keyedCore();
+    expect(() => copy.importSnapshot([boastful, body])).toThrow(
+      expect.objectContaining({ code: 38404 }),
+    );
+    expect(copy.exports.store_slots()).toBeLessThanOrEqual(2 * STORE_RECORDS_MAX);
+    expect(copy.importSnapshot(chunks)).toEqual(store.syncPoint());
     const foreign = keyedCore('release', new Uint8Array(32).fill(9));
     expect(() => foreign.importSnapshot(chunks)).toThrow(expect.objectContaining({ code: 38404 }));
     expect(foreign.count()).toBe(0);
