@@ -118,9 +118,14 @@ function place(record: usize, length: u32, h: u32, lo: u64, hi: u64): void {
 }
 
 function grow(): void {
+  resize(slots << 1);
+}
+
+/** Moves every entry into a new table of `newSlots` (a power of two, at least twice the count). */
+function resize(newSlots: u32): void {
   const oldTable = table;
   const oldSlots = slots;
-  slots = oldSlots << 1;
+  slots = newSlots;
   mask = slots - 1;
   table = heap.alloc(<usize>slots * ENTRY_SIZE);
   memory.fill(table, 0, <usize>slots * ENTRY_SIZE);
@@ -209,7 +214,11 @@ export function insertBlock(block: usize, length: u32): i32 {
  * doubling as it goes places every record about twice, each a cache miss in a large store. */
 export function reserve(records: u64): void {
   const wanted: u64 = records < <u64>STORE_RECORDS_MAX ? records : <u64>STORE_RECORDS_MAX;
-  while (wanted * 2 > <u64>slots && slots < TABLE_SLOTS_MAX) grow();
+  let newSlots = slots;
+  while (wanted * 2 > <u64>newSlots && newSlots < TABLE_SLOTS_MAX) newSlots <<= 1;
+  // One new table, not one per doubling: each is fresh memory, and first touching memory is
+  // what a large table costs here.
+  if (newSlots != slots) resize(newSlots);
 }
 
 /** insertBlock() with `h` = the block's index hash already computed. */
