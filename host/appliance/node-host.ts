@@ -149,7 +149,14 @@ export class NodeHost {
     const status = (): DiscoveryInfo | undefined =>
       discovery && { ...discovery.status(), autoLiveSync: host?.autoLiveSync ?? false };
     const transport = options.transportFor(identity.id);
-    const appliance = await openAppliance(options, identity, transport, joined?.membership, status);
+    const appliance = await openAppliance(
+      options,
+      identity,
+      transport,
+      joined?.membership,
+      status,
+      joined?.core,
+    );
     host = new NodeHost(options, identity, appliance, transport, discovery);
     host.discoveryStatus = status;
     return host;
