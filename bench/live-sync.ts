@@ -3,7 +3,7 @@
 // of the same state) measured in the same run. In-process (bench/lib/live-sync-run.ts): donor,
 // joiner and the rest of the pool share one thread, so every figure is CPU on one core.
 // `--profile` adds a CPU profile of each join (where the time goes; the .cpuprofile files land
-// in the temp directory).
+// in the temp directory); with --processes, of the donor's and the joiner's processes.
 // `--processes` measures on loopback instead (bench/lib/live-sync-processes.ts): real
 // `hsmpool node` processes (build/cli.js: `npm run build` first), a 4th one joining with
 // `--join`, and `hsmpool backup` / `hsmpool restore` run as CLI processes; add `--in-process`
@@ -47,7 +47,8 @@ for (const keys of IN_PROCESS ? SIZES : []) {
 
 const processRuns = [];
 for (const keys of PROCESSES ? SIZES : []) {
-  const run = await liveSyncProcessesRun(keys, (line) => console.error(`  [${keys}] ${line}`));
+  const say = (line: string): void => console.error(`  [${keys}] ${line}`);
+  const run = await liveSyncProcessesRun(keys, say, { profile: PROFILE });
   const { liveSync: l, backupRestore: b, writer: w } = run;
   const mb = (l.snapshotBytes / 1e6).toFixed(1);
   console.log(

@@ -24,13 +24,22 @@
 //      (what a user runs), timed from spawn to exit.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
 import {
   CLI,
+  SOURCES_CLI,
   consoleJson,
   freeAddresses,
   killAll,
@@ -54,6 +63,7 @@ import { keyBytes } from '../../host/wire/crypto-engine.ts';
 import { NodeCryptoEngine } from '../../host/wire/crypto-engine.node.ts';
 import { wrapObjectKey } from '../../host/wire/wrapping.ts';
 import type { HsmClient } from '../../host/client/index.ts';
+import { summariseFile } from './profile.ts';
 
 const DOMAIN = 'lsp';
 const since = (start: number): number => (performance.now() - start) / 1000;
@@ -180,8 +190,8 @@ function startWriter(client: HsmClient) {
 type TimedEvent = { event: string; at: number; [field: string]: unknown };
 
 /** `hsmpool node ARGS --json`, keeping each event with the time it arrived (s since `start`). */
-function spawnTimedNode(args: readonly string[], start: number) {
-  const child: ChildProcess = spawn(process.execPath, [CLI, 'node', ...args, '--json'], {
+function spawnTimedNode(args: readonly string[], start: number, cli: readonly string[] = [CLI]) {
+  const child: ChildProcess = spawn(process.execPath, [...cli, 'node', ...args, '--json'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const events: TimedEvent[] = [];
@@ -227,9 +237,21 @@ function spawnTimedNode(args: readonly string[], start: number) {
   return { child, events, waitFor };
 }
 
-export async function liveSyncProcessesRun(keys: number, say: (line: string) => void) {
+/** The command line of a node process: build/cli.js, or with `profile` the sources under tsx
+ * with a CPU profile written to `profile` when it exits (the summary names source files). */
+const nodeCli = (profile?: string): string[] =>
+  profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`, ...SOURCES_CLI] : [CLI];
+
+/** `options.profile`: node 1 (the donor) and the joiner run from the sources with a CPU
+ * profile each, node 1 is stopped before the offline route, which then backs up node 3. */
+export async function liveSyncProcessesRun(
+  keys: number,
+  say: (line: string) => void,
+  options: { profile?: boolean } = {},
+) {
   const loadBefore = load();
   const data = mkdtempSync(join(tmpdir(), 'hsmpool-lsp-'));
+  const profiles = options.profile ? mkdtempSync(join(tmpdir(), `live-sync-${keys}-`)) : undefined;
   const running: ChildProcess[] = [];
   try {
     const [a, b, c, d, e] = await freeAddresses(5);
@@ -267,7 +289,9 @@ export async function liveSyncProcessesRun(keys: number, say: (line: string) => 
     const nodes: NodeProcess[] = [];
     for (let i = 0; i < 3; i++) {
       const started = performance.now();
-      const node = await startNodeProcess(['--data', nodeDir(data, i)], ['ready'], `node ${i + 1}`);
+      const cli = nodeCli(i === 0 && profiles ? join(profiles, 'donor') : undefined);
+      const args = ['--data', nodeDir(data, i)];
+      const node = await startNodeProcess(args, ['ready'], `node ${i + 1}`, cli);
       restartSeconds.push(round(since(started)));
       nodes.push(node);
       running.push(node);
@@ -293,6 +317,7 @@ export async function liveSyncProcessesRun(keys: number, say: (line: string) => 
     const joiner = spawnTimedNode(
       ['--data', joinDir, '--listen', d, '--join', a, '--svmk-file', svmkFile, '--domain', DOMAIN],
       start,
+      nodeCli(profiles && join(profiles, 'joiner')),
     );
     running.push(joiner.child);
     const timeoutMs = Math.max(120_000, keys * 0.6);
@@ -345,6 +370,17 @@ export async function liveSyncProcessesRun(keys: number, say: (line: string) => 
         `${checked.length - missing}/${checked.length} keys usable on node 4`,
     );
 
+    if (profiles) {
+      await stop(joiner.child);
+      await stop(nodes[0]);
+      for (const who of ['donor', 'joiner']) {
+        // The main thread's profile: the first file (tsx's loader thread writes a second).
+        const [main] = readdirSync(join(profiles, who)).sort();
+        say(`${who}'s CPU profile, its whole process:`);
+        summariseFile(join(profiles, who, main));
+      }
+    }
+
     // 6. The offline route, same state, same run: CLI processes, spawn to exit.
     const loadAtBackup = load();
     const backupFile = join(data, 'anchor.backup');
@@ -352,7 +388,7 @@ export async function liveSyncProcessesRun(keys: number, say: (line: string) => 
       [
         'backup',
         '--host',
-        a,
+        profiles ? c : a,
         '--user',
         'admin',
         '--out',
@@ -433,6 +469,8 @@ export async function liveSyncProcessesRun(keys: number, say: (line: string) => 
       keysChecked: checked.length,
       keysMissingOnJoiner: missing,
       ok,
+      /** Node 1 and the joiner ran from the sources under a CPU profiler; the backup, of node 3. */
+      profiled: profiles !== undefined,
       setup: {
         poolStartSeconds: round(poolStartSeconds, 1),
         buildSeconds: round(buildSeconds, 1),
