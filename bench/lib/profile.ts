@@ -3,7 +3,7 @@
 // self time, and the share of the stages a live-sync goes through (inclusive time).
 
 import { Session } from 'node:inspector/promises';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -51,6 +51,24 @@ export async function startProfile(): Promise<Profiler> {
       summarise(profile, path);
     },
   };
+}
+
+/** The summary of a .cpuprofile written by another process (`node --cpu-prof`, its whole
+ * life): shares of the time it was busy, its idle samples left out. */
+export function summariseFile(path: string): void {
+  const profile = JSON.parse(readFileSync(path, 'utf8')) as Profile;
+  const idle = new Set(
+    profile.nodes.filter((node) => node.callFrame.functionName === '(idle)').map((n) => n.id),
+  );
+  const kept = profile.samples.flatMap((id, i) => (idle.has(id) ? [] : [i]));
+  summarise(
+    {
+      nodes: profile.nodes,
+      samples: kept.map((i) => profile.samples[i]),
+      timeDeltas: kept.map((i) => profile.timeDeltas[i]),
+    },
+    `${path}, busy time only`,
+  );
 }
 
 function summarise(profile: Profile, path: string): void {
