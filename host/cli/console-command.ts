@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
 import { HsmError } from '../core/codes.ts';
 import { cliConnections } from './connections.ts';
+import { NodeCryptoEngine } from '../wire/crypto-engine.node.ts';
 import { RemoteConsole as SharedRemoteConsole } from '../client/remote-console.ts';
 import type { ConsoleResult } from '../wire/messages.ts';
 import { CliError, EXIT } from './exit-codes.ts';
@@ -59,6 +60,7 @@ export const RemoteConsole = {
           connections: cliConnections('/console'),
           randomBytes: (length) => new Uint8Array(randomBytes(length)),
           timeoutMs,
+          engine: new NodeCryptoEngine(),
         },
         password,
       );

@@ -21,6 +21,9 @@ export interface RemoteConsoleOptions {
   readonly connections: ConnectionFactory;
   readonly randomBytes?: (length: number) => Uint8Array;
   readonly timeoutMs?: number;
+  /** The channel's cipher and the login's key derivation: noble's by default (browsers);
+   * Node entry points pass NodeCryptoEngine (the same bytes, several times faster). */
+  readonly engine?: CryptoEngine;
 }
 
 /** A logged-in remote-console session (SCRAM, then console.run frames). */
@@ -37,7 +40,7 @@ export class RemoteConsole {
       credentials: { user: options.user, password },
       kdfLimits: DEFAULT_KDF_LIMITS,
       requestTimeoutMs: options.timeoutMs ?? CONSOLE_TIMEOUT_MS,
-      engine: new CryptoEngine(),
+      engine: options.engine ?? new CryptoEngine(),
       randomBytes: options.randomBytes ?? secureRandomBytes,
       saltedPasswords: new Map(),
     });
