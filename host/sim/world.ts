@@ -15,7 +15,6 @@ import { Random } from '../protocol/random.ts';
 import type { Replica } from '../protocol/replica.ts';
 import type {
   ClientReply,
-  Envelope,
   LogRecord,
   MembershipEvents,
   NodeAddress,
