@@ -18,6 +18,7 @@ import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { CODE, HsmError } from '../core/codes.ts';
 import { constantTimeEqual } from '../wire/bytes.ts';
+import { secureRandomBytes } from '../wire/random.ts';
 import { ByteQueue } from './byte-queue.ts';
 import {
   BACKUP_DOMAIN_MAX,
@@ -157,7 +158,7 @@ function sealChunk(
 export function* encodeBackupStream(input: BackupInput, svmk: Uint8Array): Generator<Uint8Array> {
   const chunkSize = input.chunkSize ?? BACKUP_V2_CHUNK_SIZE;
   checkChunkSize(chunkSize);
-  const salt = (input.randomBytes ?? defaultRandom)(BACKUP_SALT_SIZE);
+  const salt = (input.randomBytes ?? secureRandomBytes)(BACKUP_SALT_SIZE);
   if (salt.length !== BACKUP_SALT_SIZE) throw new RangeError('randomBytes: wrong length');
   const keys = fileKeys(svmk, salt);
   const pieces = input.snapshot[Symbol.iterator]();
@@ -180,12 +181,6 @@ export function* encodeBackupStream(input: BackupInput, svmk: Uint8Array): Gener
   } finally {
     pieces.return?.(); // a backup abandoned half way closes its snapshot export
   }
-}
-
-function defaultRandom(length: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  globalThis.crypto.getRandomValues(bytes);
-  return bytes;
 }
 
 const formatError = (detail: string): HsmError =>
