@@ -25,6 +25,7 @@ import {
   BACKUP_MAGIC,
   BACKUP_SALT_SIZE,
   backupKey,
+  nonce,
   type BackupInput,
   type BackupSummary,
 } from './format.ts';
@@ -73,12 +74,6 @@ interface FileKeys {
 function fileKeys(svmk: Uint8Array, salt: Uint8Array): FileKeys {
   const okm = hkdf(sha256, backupKey(svmk), salt, encoder.encode('hsmpool/backup-file/v2'), 40);
   return { key: okm.subarray(0, 32), check: okm.subarray(32, 40) };
-}
-
-function nonce(index: number): Uint8Array {
-  const bytes = new Uint8Array(12);
-  new DataView(bytes.buffer).setBigUint64(4, BigInt(index), true);
-  return bytes;
 }
 
 function associatedData(header: Uint8Array, index: number, word: number): Uint8Array {

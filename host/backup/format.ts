@@ -86,7 +86,7 @@ function fileKey(key: Uint8Array, salt: Uint8Array): Uint8Array {
   return hkdf(sha256, key, salt, encoder.encode('hsmpool/backup-file/v1'), 32);
 }
 
-function nonce(index: number): Uint8Array {
+export function nonce(index: number): Uint8Array {
   const bytes = new Uint8Array(12);
   new DataView(bytes.buffer).setBigUint64(4, BigInt(index), true);
   return bytes;
