@@ -4,17 +4,9 @@
 
 import { newCore } from '../host/core/load.node.ts';
 import { deriveSyncPointKey } from '../host/core/keys.ts';
-import { replayCommand, runSeed } from '../host/sim/run.ts';
+import { finalSyncPoints, replayCommand, runSeed } from '../host/sim/run.ts';
 import type { SimParams } from '../host/sim/params.ts';
 import type { World } from '../host/sim/world.ts';
-
-/** Each node's SP/SPVV at the end of a run ('down' for a node not running). */
-function finalSyncPoints(world: World): string[] {
-  return world.nodes.map((node) => {
-    const sp = node.replica?.core.syncPoint();
-    return sp ? `${sp.hex}/${sp.spvvHex}` : 'down';
-  });
-}
 
 function argument(name: string): string | undefined {
   const at = process.argv.indexOf(`--${name}`);

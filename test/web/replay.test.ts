@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deriveSyncPointKey } from '../../host/core/keys.ts';
 import { newCore } from '../../host/core/load.node.ts';
-import { runSeed } from '../../host/sim/run.ts';
+import { finalSyncPoints, runSeed } from '../../host/sim/run.ts';
 import type { World } from '../../host/sim/world.ts';
 import { SIM_SVMK } from '../../web/replay.ts';
 import { CHROMIUM, screenshot, startWeb, type WebHarness } from './browser.ts';
@@ -29,11 +29,7 @@ async function nodeRun(): Promise<{ sps: string[]; ticks: number }> {
     (seen) => void (world = seen),
   );
   expect(result.ok).toBe(true);
-  const sps = world!.nodes.map((node) => {
-    const sp = node.replica?.core.syncPoint();
-    return sp ? `${sp.hex}/${sp.spvvHex}` : 'down';
-  });
-  return { sps, ticks: result.ticks };
+  return { sps: finalSyncPoints(world!), ticks: result.ticks };
 }
 
 describe.skipIf(CHROMIUM === undefined)('a simulator seed replayed in the page', () => {
