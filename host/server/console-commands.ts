@@ -33,7 +33,6 @@ export interface ConsoleContext {
 }
 
 import type { ConsoleResult } from '../wire/messages.ts';
-export type { ConsoleResult };
 
 /** Command lines longer than this are refused. */
 export const COMMAND_LENGTH_MAX = 1024;
