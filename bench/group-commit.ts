@@ -7,22 +7,15 @@ import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { Appliance, TICK_MS } from '../host/appliance/appliance.ts';
-import { deriveSyncPointKey } from '../host/core/keys.ts';
-import { newCore } from '../host/core/load.node.ts';
 import { Random } from '../host/protocol/random.ts';
 import { toNodeId } from '../host/wire/ids.ts';
 import { FileStorage } from '../host/storage/file.node.ts';
 import { MemoryHub, MemoryTransport } from '../host/transport/memory.ts';
-import { sampleObject } from '../test/fixtures.ts';
+import { keyedCore, sampleObject } from '../test/fixtures.ts';
 
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 4;
 const svmk = new Uint8Array(32).fill(7);
-const spKey = deriveSyncPointKey(svmk);
-const keyed = () => {
-  const core = newCore();
-  core.setKey(spKey);
-  return core;
-};
+const keyed = () => keyedCore('release', svmk);
 const codec = keyed();
 
 async function pool(

@@ -4,10 +4,8 @@
 // the figures; on a failure prints each one (seed, node, call) and exits 1. --dir puts the
 // temp directories elsewhere (a tmpfs such as /dev/shm runs it without waiting on fsync).
 
-import { deriveSyncPointKey } from '../host/core/keys.ts';
-import { newCore } from '../host/core/load.node.ts';
 import { runHistory } from '../host/testing/crash-images.node.ts';
-import { sampleObject } from '../test/fixtures.ts';
+import { keyedCore, sampleObject } from '../test/fixtures.ts';
 
 function argument(name: string): string | undefined {
   const at = process.argv.indexOf(`--${name}`);
@@ -15,12 +13,7 @@ function argument(name: string): string | undefined {
 }
 
 const SVMK = new Uint8Array(32).fill(0x24);
-const spKey = deriveSyncPointKey(SVMK);
-const factory = () => {
-  const core = newCore();
-  core.setKey(spKey);
-  return core;
-};
+const factory = () => keyedCore('release', SVMK);
 const codec = factory();
 const record = (name: string): Uint8Array =>
   codec.encode({ ...sampleObject(name), wrapped: new Uint8Array(40).fill(name.length) });

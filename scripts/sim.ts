@@ -2,19 +2,10 @@
 // Runs whole pools in one process with faults drawn from each seed; on failure prints the
 // seed, its parameters and the command that replays it, and exits 1.
 
-import { newCore } from '../host/core/load.node.ts';
-import { deriveSyncPointKey } from '../host/core/keys.ts';
-import { replayCommand, runSeed } from '../host/sim/run.ts';
+import { finalSyncPoints, replayCommand, runSeed } from '../host/sim/run.ts';
 import type { SimParams } from '../host/sim/params.ts';
 import type { World } from '../host/sim/world.ts';
-
-/** Each node's SP/SPVV at the end of a run ('down' for a node not running). */
-function finalSyncPoints(world: World): string[] {
-  return world.nodes.map((node) => {
-    const sp = node.replica?.core.syncPoint();
-    return sp ? `${sp.hex}/${sp.spvvHex}` : 'down';
-  });
-}
+import { keyedCore } from '../test/fixtures.ts';
 
 function argument(name: string): string | undefined {
   const at = process.argv.indexOf(`--${name}`);
@@ -22,12 +13,7 @@ function argument(name: string): string | undefined {
 }
 
 const SIM_SVMK = new Uint8Array(32).fill(0x42);
-const spKey = deriveSyncPointKey(SIM_SVMK);
-const factory = () => {
-  const core = newCore();
-  core.setKey(spKey);
-  return core;
-};
+const factory = () => keyedCore('release', SIM_SVMK);
 
 const first = Number(argument('seed') ?? 1);
 const seeds = Number(argument('seeds') ?? (argument('seed') ? 1 : 100));

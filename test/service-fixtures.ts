@@ -351,4 +351,3 @@ export async function expectSigner(
 export const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 export const decode64 = (text: string): Uint8Array => fromBase64(text)!;
 export const encode64 = encodeBytes;
-export { keyBytes };

@@ -10,7 +10,7 @@ import { Core } from '../host/core/core.ts';
 import { deriveSyncPointKey } from '../host/core/keys.ts';
 import type { Envelope } from '../host/protocol/types.ts';
 import type { SimParams } from '../host/sim/params.ts';
-import { runSeed, type SimResult } from '../host/sim/run.ts';
+import { finalSyncPoints, runSeed, type SimResult } from '../host/sim/run.ts';
 import type { SimNode, World } from '../host/sim/world.ts';
 import type { NodeStatus } from './messages.ts';
 import { newTabNode, type ConsoleAnswer, type Flight, type TabNode } from './tab-pool.ts';
@@ -75,7 +75,7 @@ export class ReplayPool {
       .then((result) => {
         pool.result = result;
         pool.phase = result.ok ? 'done: ok' : `done: FAILED (${result.problems.join('; ')})`;
-        pool.finalSps = pool.world ? sps(pool.world) : [];
+        pool.finalSps = pool.world ? finalSyncPoints(pool.world) : [];
         pool.refresh();
       })
       .catch((error: unknown) => {
@@ -172,13 +172,6 @@ export class ReplayPool {
   isCut(): boolean {
     return false;
   }
-}
-
-function sps(world: World): string[] {
-  return world.nodes.map((node) => {
-    const sp = node.replica?.core.syncPoint();
-    return sp ? `${sp.hex}/${sp.spvvHex}` : 'down';
-  });
 }
 
 function statusOf(world: World, node: SimNode, index: number): NodeStatus {

@@ -15,18 +15,16 @@
 import { CODE, HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
 import type { Random } from '../protocol/random.ts';
-import type { NodeAddress, NodeId, TxId } from '../protocol/types.ts';
+import type { NodeAddress, NodeId, TxId, MembershipEvents } from '../protocol/types.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { FramedSocket, PeerTransport } from '../transport/transport.ts';
 import { PROBE_TIMEOUT_MS, probePeer } from '../transport/probe.ts';
 import { LIVE_SYNC_DECIDED_MAX } from '../transport/envelope-codec.ts';
 import { DISCOVERY_PROBE_TIMEOUT_MS, Discovery } from './discovery.ts';
 import { divergenceReason } from './divergence.ts';
-import type { ApplianceObserver, DiscoveryInfo } from './appliance.ts';
-import { Appliance } from './appliance.ts';
+import { Appliance, type ApplianceObserver, type DiscoveryInfo } from './appliance.ts';
 import type { Timers } from '../protocol/replica.ts';
 import { liveSyncJoin, type DonorAddress, type JoinProgress, type Joined } from './live-sync.ts';
-import type { MembershipEvents } from '../protocol/types.ts';
 import { isNodeId } from '../wire/ids.ts';
 
 /** Who this node is in its pool; changes only by live-sync. */

@@ -18,12 +18,14 @@ import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { CODE, HsmError } from '../core/codes.ts';
 import { constantTimeEqual } from '../wire/bytes.ts';
+import { secureRandomBytes } from '../wire/random.ts';
 import { ByteQueue } from './byte-queue.ts';
 import {
   BACKUP_DOMAIN_MAX,
   BACKUP_MAGIC,
   BACKUP_SALT_SIZE,
   backupKey,
+  nonce,
   type BackupInput,
   type BackupSummary,
 } from './format.ts';
@@ -72,12 +74,6 @@ interface FileKeys {
 function fileKeys(svmk: Uint8Array, salt: Uint8Array): FileKeys {
   const okm = hkdf(sha256, backupKey(svmk), salt, encoder.encode('hsmpool/backup-file/v2'), 40);
   return { key: okm.subarray(0, 32), check: okm.subarray(32, 40) };
-}
-
-function nonce(index: number): Uint8Array {
-  const bytes = new Uint8Array(12);
-  new DataView(bytes.buffer).setBigUint64(4, BigInt(index), true);
-  return bytes;
 }
 
 function associatedData(header: Uint8Array, index: number, word: number): Uint8Array {
@@ -157,7 +153,7 @@ function sealChunk(
 export function* encodeBackupStream(input: BackupInput, svmk: Uint8Array): Generator<Uint8Array> {
   const chunkSize = input.chunkSize ?? BACKUP_V2_CHUNK_SIZE;
   checkChunkSize(chunkSize);
-  const salt = (input.randomBytes ?? defaultRandom)(BACKUP_SALT_SIZE);
+  const salt = (input.randomBytes ?? secureRandomBytes)(BACKUP_SALT_SIZE);
   if (salt.length !== BACKUP_SALT_SIZE) throw new RangeError('randomBytes: wrong length');
   const keys = fileKeys(svmk, salt);
   const pieces = input.snapshot[Symbol.iterator]();
@@ -180,12 +176,6 @@ export function* encodeBackupStream(input: BackupInput, svmk: Uint8Array): Gener
   } finally {
     pieces.return?.(); // a backup abandoned half way closes its snapshot export
   }
-}
-
-function defaultRandom(length: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  globalThis.crypto.getRandomValues(bytes);
-  return bytes;
 }
 
 const formatError = (detail: string): HsmError =>

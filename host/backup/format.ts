@@ -20,6 +20,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { CODE, HsmError } from '../core/codes.ts';
 import { deriveKey } from '../core/keys.ts';
 import { concatBytes, joinBytes, toHex64 } from '../wire/bytes.ts';
+import { secureRandomBytes } from '../wire/random.ts';
 
 export const BACKUP_MAGIC = 0x4b425348; // "HSBK" little-endian
 export const BACKUP_VERSION = 1;
@@ -85,15 +86,9 @@ function fileKey(key: Uint8Array, salt: Uint8Array): Uint8Array {
   return hkdf(sha256, key, salt, encoder.encode('hsmpool/backup-file/v1'), 32);
 }
 
-function nonce(index: number): Uint8Array {
+export function nonce(index: number): Uint8Array {
   const bytes = new Uint8Array(12);
   new DataView(bytes.buffer).setBigUint64(4, BigInt(index), true);
-  return bytes;
-}
-
-function defaultRandom(length: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  globalThis.crypto.getRandomValues(bytes);
   return bytes;
 }
 
@@ -146,7 +141,7 @@ export function encodeBackup(input: BackupInput, svmk: Uint8Array): Uint8Array {
   if (snapshot.length < SNAPSHOT_HEADER_SIZE)
     throw new HsmError(CODE.SNAPSHOT_BAD_HEADER, 'backup: the snapshot stream has no header');
   const snapshotView = new DataView(snapshot.buffer, snapshot.byteOffset, SNAPSHOT_HEADER_SIZE);
-  const salt = (input.randomBytes ?? defaultRandom)(BACKUP_SALT_SIZE);
+  const salt = (input.randomBytes ?? secureRandomBytes)(BACKUP_SALT_SIZE);
   if (salt.length !== BACKUP_SALT_SIZE) throw new RangeError('randomBytes: wrong length');
   const header = encodeHeader({
     poolId: input.poolId,

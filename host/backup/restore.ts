@@ -22,9 +22,8 @@ import {
 import { CODE, HsmError } from '../core/codes.ts';
 import type { Core, SyncPoint } from '../core/core.ts';
 import { LOG_START, LogEncoder, type PoolNode } from '../core/txlog.ts';
-import { recover } from '../log/recovery.ts';
+import { recover, splitSnapshot } from '../log/recovery.ts';
 import type { Storage } from '../storage/storage.ts';
-import { splitSnapshot } from '../log/recovery.ts';
 import { decodeBackup, hex16 } from './format.ts';
 import { openBackup, type BackupSource, type BackupSummary } from './stream.ts';
 

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { describe } from '../core/codes.ts';
 import { checksumHex, parseEntry, scanLog, type EntryBody } from '../core/txlog.ts';
 import { newCore } from '../core/load.node.ts';
-import { spHex, toHex } from '../log/log-records.ts';
+import { syncPointHex } from '../core/core.ts';
+import { toHex64 } from '../wire/bytes.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 
 export interface LogOptions {
@@ -19,14 +20,14 @@ export interface LogOptions {
 }
 
 const spText = (sp: bigint, spvv: number): string =>
-  `${spHex(sp)}/${spvv.toString(16).toUpperCase().padStart(4, '0')}`;
+  `${syncPointHex(sp)}/${spvv.toString(16).toUpperCase().padStart(4, '0')}`;
 
 function bodyFields(body: EntryBody): Record<string, unknown> {
   switch (body.type) {
     case 'prepare':
       return {
-        coordinator: toHex(body.coordinator),
-        participants: body.participants.map(toHex),
+        coordinator: toHex64(body.coordinator),
+        participants: body.participants.map(toHex64),
         eventType: body.event,
         sourceUser: body.sourceUser,
         target: body.targetName,
@@ -42,9 +43,9 @@ function bodyFields(body: EntryBody): Record<string, unknown> {
     case 'abort':
       return { reason: body.reason, reasonName: describe(body.reason).name };
     case 'node-added':
-      return { node: toHex(body.node.id), address: body.node.address };
+      return { node: toHex64(body.node.id), address: body.node.address };
     case 'node-down':
-      return { node: toHex(body.nodeId) };
+      return { node: toHex64(body.nodeId) };
     case 'epoch-raised':
       return { epoch: body.epoch.toString() };
     case 'checkpoint':
@@ -53,7 +54,7 @@ function bodyFields(body: EntryBody): Record<string, unknown> {
         snapshotSequence: body.snapshotSequence.toString(),
         sp: spText(body.sp, body.spvv),
         records: body.recordCount.toString(),
-        nodes: body.nodes.map((n) => `${toHex(n.id)}@${n.address}`),
+        nodes: body.nodes.map((n) => `${toHex64(n.id)}@${n.address}`),
       };
   }
 }
@@ -73,7 +74,7 @@ export function dumpLog(data: string): {
   let lastSp: string | undefined;
   const result = scanLog(core, bytes, {}, (scanned) => {
     const entry = parseEntry(bytes.subarray(scanned.offset, scanned.offset + scanned.length));
-    const txid = entry.transactionId === 0n ? undefined : toHex(entry.transactionId);
+    const txid = entry.transactionId === 0n ? undefined : toHex64(entry.transactionId);
     const fields = bodyFields(entry.body);
     if (entry.body.type === 'prepare') prepared.add(txid!);
     if (entry.body.type === 'commit') {
@@ -108,7 +109,7 @@ export function dumpLog(data: string): {
       aborted,
       pending: [...prepared],
       lastSp: lastSp ?? null,
-      poolId: toHex(result.poolId),
+      poolId: toHex64(result.poolId),
     },
   };
 }

@@ -13,8 +13,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import pinoRoll from 'pino-roll';
-import type { ReplicationEvent } from '../appliance/appliance.ts';
-import { EVENTS_KEPT } from '../appliance/appliance.ts';
+import { EVENTS_KEPT, type ReplicationEvent } from '../appliance/appliance.ts';
 
 export const logDir = (data: string): string => join(data, 'logs');
 /** One log file's size before it rolls. */

@@ -7,7 +7,7 @@
 
 import { userInfo } from 'node:os';
 import { AuditLog, auditPath } from '../server/audit.node.ts';
-import { closeSync, createReadStream, openSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, existsSync } from 'node:fs';
 import { HsmError } from '../core/codes.ts';
 import { deriveSyncPointKey } from '../core/keys.ts';
 import { newCore } from '../core/load.node.ts';
@@ -17,7 +17,6 @@ import { restoreBackup, type RestoreResult } from '../backup/restore.ts';
 import { toPoolNode } from '../log/log-records.ts';
 import { configPath, lockDirectory, readConfig, readSvmk } from './config.ts';
 import { CliError, EXIT } from './exit-codes.ts';
-import { existsSync } from 'node:fs';
 
 export interface RestoreOptions {
   readonly in: string;

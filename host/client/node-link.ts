@@ -9,6 +9,7 @@ import { toBase64 } from '../wire/bytes.ts';
 import {
   FRAME_SIZE_MAX,
   type RequestType,
+  type ResponseFrame,
   type ResultOf,
   type ServiceRequest,
   type ServiceResponse,
@@ -257,9 +258,7 @@ export class NodeLink {
   }
 }
 
-function parseResponseFrame(
-  text: string,
-): { id: number | null; response: ServiceResponse } | undefined {
+function parseResponseFrame(text: string): ResponseFrame | undefined {
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -6,10 +6,9 @@ import { NodeLink, type LinkSession } from './node-link.ts';
 import type { ConnectionFactory } from './connection.ts';
 import { HsmError } from '../core/codes.ts';
 import { CryptoEngine } from '../wire/crypto-engine.ts';
-import type { ServiceRequest } from '../wire/messages.ts';
+import type { ServiceRequest, ConsoleResult } from '../wire/messages.ts';
 import { secureRandomBytes } from '../wire/random.ts';
 import { DEFAULT_KDF_LIMITS } from '../wire/scram.ts';
-import type { ConsoleResult } from '../wire/messages.ts';
 
 /** Console commands wait this long for an answer (node-down probes take a few hundred ms). */
 export const CONSOLE_TIMEOUT_MS = 30_000;

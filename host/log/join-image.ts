@@ -10,13 +10,12 @@ import type { JoinResult } from '../protocol/live-sync/donor.ts';
 import type { NodeAddress } from '../protocol/types.ts';
 import { writeCheckpoint } from './compaction.ts';
 import type { Storage } from '../storage/storage.ts';
-import { toPoolNode } from './log-records.ts';
 import {
   REQUEST_OUTCOMES_KEY,
   encodeRequestOutcomeEntries,
   nextCheckpoint,
 } from './request-outcomes.ts';
-import { encodeRecords, membershipRecordsBeyond } from './log-records.ts';
+import { encodeRecords, membershipRecordsBeyond, toPoolNode } from './log-records.ts';
 import { encodeTransactionOutcomes, TRANSACTION_OUTCOMES_KEY } from './transaction-outcomes.ts';
 
 /** Replaces whatever `storage` holds (a node's previous state, or what an interrupted attempt

@@ -10,15 +10,10 @@ import type {
   NodeId,
   Transaction,
 } from '../protocol/types.ts';
-import { joinBytes, toHex64 } from '../wire/bytes.ts';
+import { joinBytes } from '../wire/bytes.ts';
 import { nodeIdOfNumber, txIdOfNumber } from '../wire/ids.ts';
-import { syncPointHex } from '../core/core.ts';
 
 export const toBig = (hex: string): bigint => BigInt(`0x${hex}`);
-/** 16 lowercase hex digits (the name runtime.ts and log-command.ts import). */
-export const toHex = toHex64;
-/** An SP as the console shows it (the name log-command.ts imports). */
-export const spHex = syncPointHex;
 
 export const toPoolNode = (node: NodeAddress): PoolNode => ({
   id: toBig(node.id),

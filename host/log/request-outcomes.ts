@@ -17,8 +17,7 @@
 
 import { sha256 } from '@noble/hashes/sha2.js';
 import { CODE, HsmError } from '../core/codes.ts';
-import type { Outcome } from '../protocol/replica.ts';
-import { REQUEST_OUTCOMES_MAX } from '../protocol/replica.ts';
+import { REQUEST_OUTCOMES_MAX, type Outcome } from '../protocol/replica.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { Core } from '../core/core.ts';
 import type { ChainPosition } from '../core/txlog.ts';

@@ -4,7 +4,7 @@
 // declared down. That is what lets survivors commit a PTL after node-down of a coordinator
 // (manager.ts) without ever contradicting a decision the coordinator could have made.
 
-import { encodeBatch, type Write } from '../core/batch.ts';
+import { encodeBatch, EVENT_TYPES, operationSize, type Write } from '../core/batch.ts';
 import { CODE, HsmError } from '../core/codes.ts';
 import { rethrowAssertion } from './assert.ts';
 import {
@@ -18,7 +18,6 @@ import {
 } from './state.ts';
 import type { NodeId, Transaction, TxId, WriteRequest } from './types.ts';
 import { BATCH_SIZE_MAX } from '../core/layout.ts';
-import { EVENT_TYPES, operationSize } from '../core/batch.ts';
 import { answerCarried, rememberRequests } from './participant.ts';
 import { isRequestId, requestIdBytes, toTxId } from '../wire/ids.ts';
 

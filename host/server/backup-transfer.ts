@@ -20,6 +20,7 @@ import type { Appliance } from '../appliance/appliance.ts';
 import { hex16 } from '../backup/format.ts';
 import { BACKUP_V2_CHUNK_SIZE, encodeBackupStream } from '../backup/format-v2.ts';
 import { toBase64, toHex } from '../wire/bytes.ts';
+import { secureRandomBytes } from '../wire/random.ts';
 
 /** Bytes of backup file per console answer (about 700 kB of JSON once in base64). */
 export const TRANSFER_PIECE_SIZE = 512 * 1024;
@@ -136,8 +137,7 @@ export function startBackup(appliance: Appliance, context: BackupContext): Backu
     );
   const info = appliance.info();
   const poolId = context.poolId ?? appliance.poolId;
-  const random =
-    context.randomBytes ?? ((n: number) => globalThis.crypto.getRandomValues(new Uint8Array(n)));
+  const random = context.randomBytes ?? secureRandomBytes;
   const id = toHex(random(8));
   const file = encodeBackupStream(
     {

@@ -4,8 +4,7 @@
 // removal (local only) and a support bundle. Pure over an Appliance: no I/O of its own.
 // docs/CONSOLE.md documents every command and its output.
 
-import type { Appliance, ReplicationInfo } from '../appliance/appliance.ts';
-import { TICK_MS } from '../appliance/appliance.ts';
+import { TICK_MS, type Appliance, type ReplicationInfo } from '../appliance/appliance.ts';
 import { DISCOVERY_PULSE_TICKS } from '../appliance/discovery.ts';
 import { NodeCache } from '../appliance/node-cache.ts';
 import { EVENT_TYPES } from '../core/batch.ts';
@@ -34,7 +33,6 @@ export interface ConsoleContext {
 }
 
 import type { ConsoleResult } from '../wire/messages.ts';
-export type { ConsoleResult };
 
 /** Command lines longer than this are refused. */
 export const COMMAND_LENGTH_MAX = 1024;

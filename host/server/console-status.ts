@@ -4,8 +4,7 @@
 // how long ago, in milliseconds), the connection test to every cached node, the PTL with
 // wall-clock times logged by this node. Browser-safe, no I/O of its own.
 
-import type { Appliance, ReplicationInfo } from '../appliance/appliance.ts';
-import { TICK_MS } from '../appliance/appliance.ts';
+import { TICK_MS, type Appliance, type ReplicationInfo } from '../appliance/appliance.ts';
 import { HSMPOOL_VERSION, OPERATING_MODE } from '../core/version.ts';
 import { syncPointHex } from '../core/core.ts';
 import type { CrossCheckResult } from '../transport/transport.ts';

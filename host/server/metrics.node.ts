@@ -9,12 +9,12 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type {
-  ApplianceObserver,
-  ReplicationEvent,
-  ReplicationInfo,
+import {
+  TICK_MS,
+  type ApplianceObserver,
+  type ReplicationEvent,
+  type ReplicationInfo,
 } from '../appliance/appliance.ts';
-import { TICK_MS } from '../appliance/appliance.ts';
 import type { NodeHost } from '../appliance/node-host.ts';
 import type { RequestObserver } from './sessions.ts';
 import { HSMPOOL_VERSION, OPERATING_MODE } from '../core/version.ts';

@@ -8,11 +8,9 @@ import { CODE, HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
 import type { ClientReply, WriteRequest } from '../protocol/types.ts';
 import type { ServiceBackend } from './backend.ts';
-import { fromHex, toHex } from '../wire/bytes.ts';
+import { fromHex } from '../wire/bytes.ts';
 import { secureRandomBytes } from '../wire/random.ts';
 import { isRequestId, txIdOf } from '../wire/ids.ts';
-
-export { secureRandomBytes };
 
 /** Remembered request ids (the replica keeps as many: docs/PROTOCOL.md). */
 export const LOCAL_REQUEST_OUTCOMES_MAX = 65_536;

@@ -32,6 +32,15 @@ export interface SimResult {
  * it must not change the world, so a run with an observer is the run without. */
 export type SimObserver = (world: World, phase: 'open' | 'safety' | 'liveness') => unknown;
 
+/** Each node's SP/SPVV at the end of a run ('down' for a node not running): what
+ * `npm run sim -- --verbose` prints and the page's replay ends on. */
+export function finalSyncPoints(world: World): string[] {
+  return world.nodes.map((node) => {
+    const sp = node.replica?.core.syncPoint();
+    return sp ? `${sp.hex}/${sp.spvvHex}` : 'down';
+  });
+}
+
 export async function runSeed(
   seed: number,
   newCore: CoreFactory,

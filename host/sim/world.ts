@@ -12,10 +12,9 @@ import { NodeRuntime } from '../appliance/runtime.ts';
 import { pumpReady } from '../appliance/ready-pump.ts';
 import { isLiveSync } from '../protocol/live-sync/donor.ts';
 import { Random } from '../protocol/random.ts';
-import type { Replica } from '../protocol/replica.ts';
+import { OUTCOME_PENDING, type Replica } from '../protocol/replica.ts';
 import type {
   ClientReply,
-  Envelope,
   LogRecord,
   MembershipEvents,
   NodeAddress,
@@ -26,7 +25,6 @@ import { parseEntry, scanLog } from '../core/txlog.ts';
 import type { CheckpointBody } from '../core/txlog-body.ts';
 import { DelayedStorage } from '../storage/delayed.ts';
 import { MemoryStorage } from '../storage/memory.ts';
-import { OUTCOME_PENDING } from '../protocol/replica.ts';
 import { AnswerLog, historyOf, NO_HISTORY, type Commits } from './history.ts';
 import { Joins } from './joins.ts';
 import { SimNetwork } from './network.ts';

@@ -132,12 +132,6 @@ export class MemoryStorage implements Storage {
     return report;
   }
 
-  /** Flips one bit of the stored log (a test's way to model media corruption). */
-  flipLogBit(bitIndex: number): void {
-    checkLength(bitIndex >> 3, this.length - 1);
-    this.log[bitIndex >> 3] ^= 1 << (bitIndex & 7);
-  }
-
   private writeGarbage(count: number, random: CrashRandom): void {
     const zeros = random.below(2) === 0;
     this.reserve(this.length + count);

@@ -8,7 +8,7 @@
 import { CODE, HsmError } from '../core/codes.ts';
 import type { NodeId } from '../protocol/types.ts';
 import type { ChaChaAead } from '../wire/crypto-engine.ts';
-import type { LinkClock, PeerLinkLimits } from './peer-link-limits.ts';
+import type { PeerLinkLimits } from './peer-link-limits.ts';
 import { PeerLinkTransport } from './peer-link.ts';
 import { CLOSE_CODES, type FramedSocket } from './transport.ts';
 
@@ -139,7 +139,6 @@ export interface MemoryTransportOptions {
   readonly svmk: Uint8Array;
   readonly randomBytes?: (length: number) => Uint8Array;
   readonly random?: () => number;
-  readonly clock?: LinkClock;
   readonly limits?: Partial<PeerLinkLimits>;
   /** The frame AEAD (default noble's; Node may pass NODE_CHACHA, as ws.node.ts does). */
   readonly aead?: ChaChaAead;

@@ -54,6 +54,7 @@ import {
   type PeerTransport,
   type TransportStats,
 } from './transport.ts';
+import { secureRandomBytes } from '../wire/random.ts';
 
 export class PeerLinkTransport implements PeerTransport {
   readonly limits: PeerLinkLimits;
@@ -79,9 +80,7 @@ export class PeerLinkTransport implements PeerTransport {
     this.limits = checkLimits({ ...PEER_LINK_LIMITS, ...options.limits });
     this.clock = options.clock ?? SYSTEM_CLOCK;
     this.random = options.random ?? Math.random;
-    this.randomBytes =
-      options.randomBytes ??
-      ((length) => globalThis.crypto.getRandomValues(new Uint8Array(length)));
+    this.randomBytes = options.randomBytes ?? secureRandomBytes;
     // Fail now, not at the first connection, on a bad key.
     if (!(options.svmk instanceof Uint8Array) || options.svmk.length !== SVMK_SIZE)
       throw new RangeError(`svmk: expected ${SVMK_SIZE} bytes`);

@@ -24,7 +24,7 @@ import {
   SourceCounter,
 } from './connection-limits.ts';
 import { PEER_FRAME_SIZE_MAX } from './link.ts';
-import type { LinkClock, PeerLinkLimits } from './peer-link-limits.ts';
+import type { PeerLinkLimits } from './peer-link-limits.ts';
 import { PeerLinkTransport } from './peer-link.ts';
 import { NODE_CHACHA } from '../wire/crypto-engine.node.ts';
 import {
@@ -65,9 +65,7 @@ export interface NodeServerOptions {
   /** A client message begun must arrive whole within this long (default PARTIAL_MESSAGE_MS). */
   readonly partialMessageMs?: number;
   readonly limits?: Partial<PeerLinkLimits>;
-  readonly randomBytes?: (length: number) => Uint8Array;
   readonly random?: () => number;
-  readonly clock?: LinkClock;
   /** TLS with the pool certificate (pool-certificate.node.ts): the port serves wss:// only,
    * and peer links dial wss:// trusting exactly that certificate. */
   readonly tls?: NodeTls;

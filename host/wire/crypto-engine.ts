@@ -211,10 +211,6 @@ export class CryptoEngine {
     }
   }
 
-  hmacSha256(key: KeyBytes, message: Uint8Array): Promise<Uint8Array> {
-    return this.hmac('SHA-256', key, message);
-  }
-
   async hmac(hash: HmacHash, key: KeyBytes, message: Uint8Array): Promise<Uint8Array> {
     if (!this.subtle || message.length < HMAC_WEBCRYPTO_FROM_BYTES)
       return hmac(NOBLE_HASH[hash], key.material, message);

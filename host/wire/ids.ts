@@ -17,8 +17,6 @@ export type RequestId = Branded<string, 'RequestId'>;
 
 /** Any 64-bit id as text: node, transaction, pool, live-sync session, backup. */
 export const ID64_PATTERN = /^[0-9a-f]{16}$/;
-export const NODE_ID_PATTERN = ID64_PATTERN;
-export const TX_ID_PATTERN = ID64_PATTERN;
 export const REQUEST_ID_PATTERN = /^[0-9a-f]{32}$/;
 export const NODE_ID_SIZE = 8;
 export const TX_ID_SIZE = 8;

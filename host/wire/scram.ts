@@ -17,8 +17,7 @@ import { hkdf } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { CODE, HsmError } from '../core/codes.ts';
-import type { KdfParameters } from '../core/records.ts';
-import { utf8 } from '../core/records.ts';
+import { utf8, type KdfParameters } from '../core/records.ts';
 import type { CryptoEngine } from './crypto-engine.ts';
 import { constantTimeEqual, fromBase64, toBase64 } from './bytes.ts';
 

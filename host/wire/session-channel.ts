@@ -79,11 +79,6 @@ export class SessionChannel {
     this.receiveLabel = encoder.encode(receive);
   }
 
-  /** Frames sealed so far (the next counter). */
-  get sentCount(): bigint {
-    return this.sent;
-  }
-
   seal(text: string): string {
     const counter = this.sent++;
     const out = this.aead.seal(

@@ -28,12 +28,6 @@ import type { Nemesis } from './nemesis.node.ts';
 import { ChaosPool } from './pool.node.ts';
 import { READER_KEY, sleep, Workload, type ReadCounts } from './workload.node.ts';
 
-// The campaign's parts, re-exported: this file is the campaign's one entry point.
-export { RECOVERY_TIMEOUT_MS, type CycleReport } from './cycle.node.ts';
-export { LIST_PAGES_MAX } from './end.node.ts';
-export { FAULT_KINDS, type FaultKind } from './nemesis.node.ts';
-export { BURST_WRITES, WRITER_BACKOFF_MS } from './workload.node.ts';
-
 export const CHAOS_CYCLES_MAX = 10_000;
 export const CHAOS_WRITERS_MAX = 16;
 

@@ -10,8 +10,7 @@ import * as L from '../../host/core/layout.ts';
 import { Recorder, place, refillSlack, type Replay } from './harness.ts';
 import { checkLogEntry, fixLogChecksums, fixLogStream, replayLogScan } from './log-targets.ts';
 
-export { FUZZ_POOL_ID, FUZZ_SP_KEY, type Call, type Replay } from './harness.ts';
-export { fixLogChecksums, fixLogStream } from './log-targets.ts';
+export { FUZZ_POOL_ID, FUZZ_SP_KEY, type Replay } from './harness.ts';
 
 export const TARGET_NAMES = [
   'record',

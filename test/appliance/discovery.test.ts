@@ -12,12 +12,11 @@ import {
 } from '../../host/appliance/discovery.ts';
 import { HsmError } from '../../host/core/codes.ts';
 import { MemoryTransport } from '../../host/transport/memory.ts';
-import { keyedCore, TEST_SVMK } from '../fixtures.ts';
+import { TEST_SVMK } from '../fixtures.ts';
 import { objectWrites, applyObject } from '../pool-writes.ts';
 import { poolWithHost } from '../node-host-pool.ts';
 import { toNodeId } from '../../host/wire/ids.ts';
 
-const codec = keyedCore();
 const write = objectWrites(31);
 
 /** Ticks the pool and the host (whose appliance may change) `ticks` times. */

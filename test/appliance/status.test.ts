@@ -10,10 +10,8 @@ import { runCommand } from '../../host/server/console-commands.ts';
 import { nodeStatus, type NodeStatus } from '../../host/server/console-status.ts';
 import { poolChecks, type MemberRow } from '../../host/cli/status-command.ts';
 import { HSMPOOL_VERSION } from '../../host/core/version.ts';
-import { keyedCore } from '../fixtures.ts';
 import { startPool, objectWrites } from '../pool-writes.ts';
 
-const codec = keyedCore();
 const write = objectWrites(15);
 
 describe('status: one node', () => {

@@ -8,12 +8,11 @@ import { InProcessPool } from '../../host/testing/in-process-pool.ts';
 import { NodeHost } from '../../host/appliance/node-host.ts';
 import { runCommand } from '../../host/server/console-commands.ts';
 import { MemoryTransport } from '../../host/transport/memory.ts';
-import { keyedCore, codeOf } from '../fixtures.ts';
+import { codeOf } from '../fixtures.ts';
 import { objectWrites, applyObject } from '../pool-writes.ts';
 import { driveWithHost as drive, poolWithHost } from '../node-host-pool.ts';
 import { toNodeId } from '../../host/wire/ids.ts';
 
-const codec = keyedCore();
 const write = objectWrites(23);
 
 /** Commits `count` writes on node `at`, retrying busy answers as a client would (a link may

@@ -3,7 +3,6 @@
 // then the end checks. `npm run chaos -- --cycles N` is the long version.
 
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { HsmClient } from '../../host/client/index.ts';
 import { runCampaign, type CampaignResult } from '../../scripts/chaos/campaign.node.ts';
 
 const SEED = 1;

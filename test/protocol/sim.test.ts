@@ -3,17 +3,11 @@
 // (kept as named regressions). A failure names the seed and its replay.
 
 import { expect, it } from 'vitest';
-import { deriveSyncPointKey } from '../../host/core/keys.ts';
-import { newCore } from '../../host/core/load.node.ts';
+import { keyedCore } from '../fixtures.ts';
 import { replayCommand, runSeed, type SimResult } from '../../host/sim/run.ts';
 
 const SEEDS = 200;
-const spKey = deriveSyncPointKey(new Uint8Array(32).fill(0x42));
-const factory = () => {
-  const core = newCore();
-  core.setKey(spKey);
-  return core;
-};
+const factory = () => keyedCore('release', new Uint8Array(32).fill(0x42));
 
 const failure = (result: SimResult): string =>
   `seed ${result.seed}: ${result.problems.join('; ')} — params ${JSON.stringify(result.params)} — replay: ${replayCommand(result, {})}`;

@@ -53,7 +53,7 @@ describe('an on-path attacker against the client channel', () => {
   });
 
   it('cannot inject a plaintext request into a logged-in session (38732); the grant never happens', async () => {
-    const { proxy, alice, mallory, aclOf } = await scene();
+    const { proxy, mallory, aclOf } = await scene();
     const before = await aclOf();
     const tap = proxy.taps.at(-1)!;
     tap.upstream.send(injectedGrant);

@@ -9,8 +9,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM, screenshot, startWeb, type WebHarness } from './browser.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
-type Api = any;
-const api = (): Api => (globalThis as any).hsmpool;
 
 async function equalSps(page: Page, count: number): Promise<string[]> {
   await page.waitForFunction(

@@ -4,11 +4,10 @@
 // joins, one retried five times.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deriveSyncPointKey } from '../../host/core/keys.ts';
-import { newCore } from '../../host/core/load.node.ts';
-import { runSeed } from '../../host/sim/run.ts';
+import { finalSyncPoints, runSeed } from '../../host/sim/run.ts';
 import type { World } from '../../host/sim/world.ts';
 import { SIM_SVMK } from '../../web/replay.ts';
+import { keyedCore } from '../fixtures.ts';
 import { CHROMIUM, screenshot, startWeb, type WebHarness } from './browser.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -16,24 +15,15 @@ const SEED = 10;
 const NODES = 3;
 
 async function nodeRun(): Promise<{ sps: string[]; ticks: number }> {
-  const key = deriveSyncPointKey(SIM_SVMK);
   let world: World | undefined;
   const result = await runSeed(
     SEED,
-    () => {
-      const core = newCore();
-      core.setKey(key);
-      return core;
-    },
+    () => keyedCore('release', SIM_SVMK),
     { nodes: NODES },
     (seen) => void (world = seen),
   );
   expect(result.ok).toBe(true);
-  const sps = world!.nodes.map((node) => {
-    const sp = node.replica?.core.syncPoint();
-    return sp ? `${sp.hex}/${sp.spvvHex}` : 'down';
-  });
-  return { sps, ticks: result.ticks };
+  return { sps: finalSyncPoints(world!), ticks: result.ticks };
 }
 
 describe.skipIf(CHROMIUM === undefined)('a simulator seed replayed in the page', () => {
