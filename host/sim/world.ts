@@ -322,9 +322,11 @@ export class World {
       reply: (reply) => this.onReply(node, reply),
       taken: async ({ ready, bytes, firstSequence }) => {
         const crashing = this.faultsOn && this.random.chance(this.params.crashRate * 10);
-        point = crashing
-          ? this.random.pick(['before-persist', 'torn', 'after-persist', 'after-send'] as const)
-          : undefined;
+        point = !crashing
+          ? undefined
+          : this.random.chance(this.params.tornWrite)
+            ? 'torn'
+            : this.random.pick(['before-persist', 'after-persist', 'after-send'] as const);
         // Its PREPAREs are out already (Ready.early): the transactions it begins have begun.
         this.answers.persisted(node.id, ready.persist);
         if (point === 'before-persist') return this.crash(node, 'before persist');
