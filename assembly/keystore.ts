@@ -118,14 +118,9 @@ function place(record: usize, length: u32, h: u32, lo: u64, hi: u64): void {
 }
 
 function grow(): void {
-  resize(slots << 1);
-}
-
-/** Moves every entry into a new table of `newSlots` (a power of two, at least twice the count). */
-function resize(newSlots: u32): void {
   const oldTable = table;
   const oldSlots = slots;
-  slots = newSlots;
+  slots = oldSlots << 1;
   mask = slots - 1;
   table = heap.alloc(<usize>slots * ENTRY_SIZE);
   memory.fill(table, 0, <usize>slots * ENTRY_SIZE);
@@ -207,18 +202,6 @@ export function setFrozen(on: bool): void {
 /** Inserts a record block whose (kind, name) is absent. Returns a code. */
 export function insertBlock(block: usize, length: u32): i32 {
   return insertBlockHashed(block, length, indexHash(recordKind(block), recordName(block), recordNameLength(block)));
-}
-
-/** Grows the table at once to hold `records` (at most STORE_RECORDS_MAX) without growing as
- * they are inserted: an import knows its count from the snapshot header, and growing by
- * doubling as it goes places every record about twice, each a cache miss in a large store. */
-export function reserve(records: u64): void {
-  const wanted: u64 = records < <u64>STORE_RECORDS_MAX ? records : <u64>STORE_RECORDS_MAX;
-  let newSlots = slots;
-  while (wanted * 2 > <u64>newSlots && newSlots < TABLE_SLOTS_MAX) newSlots <<= 1;
-  // One new table, not one per doubling: each is fresh memory, and first touching memory is
-  // what a large table costs here.
-  if (newSlots != slots) resize(newSlots);
 }
 
 /** insertBlock() with `h` = the block's index hash already computed. */

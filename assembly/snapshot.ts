@@ -9,7 +9,7 @@ import * as rc from './codes';
 import { decodeRecord, isTemporaryObject } from './codec';
 import { RECORD_SIZE_MAX } from './limits';
 import { accHi, accLo, fold, recordCount, spValue, spvvValue } from './syncpoint';
-import { allocateRecord, clearStore, compareRecords, frozen, insertBlock, releaseRecord, reserve, setFrozen, slotRecord, tableSlots } from './keystore';
+import { allocateRecord, clearStore, compareRecords, frozen, insertBlock, releaseRecord, setFrozen, slotRecord, tableSlots } from './keystore';
 import { sortByName } from './name-sort';
 
 export const SNAPSHOT_MAGIC: u32 = 0x53505348; // "HSPS"
@@ -103,7 +103,6 @@ export function importBegin(header: usize, length: u32): i32 {
   expectedCount = load<u64>(header, 8);
   expectedSp = load<u64>(header, 16);
   expectedSpvv = <u32>load<u16>(header, 24);
-  reserve(expectedCount);
   importing = true;
   previous = 0;
   return rc.OK;

@@ -229,7 +229,7 @@ describe('snapshot streams are in (kind, name) order', () => {
           const copy = keyedCore('scalar');
           expect(copy.importSnapshot(chunks)).toEqual(store.syncPoint());
           expect(contents(copy)).toEqual(contents(store));
-          // Sized once from the header's count: the table a store grown write by write has.
+          // An import's table is the size a store grown write by write has.
           expect(copy.exports.store_slots()).toBe(store.exports.store_slots());
         },
       ),
@@ -273,8 +273,8 @@ describe('snapshot import refuses bad streams and leaves the store empty', () =>
       );
       expect(copy.count()).toBe(0);
     }
-    // A header that claims more records than a store may hold: the table is sized for at most
-    // STORE_RECORDS_MAX, the import is refused, and the store takes a true snapshot after it.
+    // A header that claims more records than a store may hold: refused, the table stays within
+    // STORE_RECORDS_MAX, and the store takes a true snapshot after it.
     const boastful = chunks[0].slice();
     new DataView(boastful.buffer).setBigUint64(8, 1n << 40n, true);
     const copy = keyedCore();
