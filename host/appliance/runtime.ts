@@ -28,13 +28,11 @@ import type { Random } from '../protocol/random.ts';
 import { Replica, type Outcome, type Timers } from '../protocol/replica.ts';
 import type { LogRecord, MembershipEvents, NodeAddress, NodeId, Ready } from '../protocol/types.ts';
 import type { Storage } from '../storage/storage.ts';
-import { joinBytes } from '../wire/bytes.ts';
 import { nodeIdOfNumber, txIdOfNumber } from '../wire/ids.ts';
 import {
   encodeRecords,
   fromPoolNode,
   membershipRecordsBeyond,
-  toEntry,
   toPoolNode,
   transactionOf,
 } from '../log/log-records.ts';

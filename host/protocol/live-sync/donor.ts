@@ -181,7 +181,7 @@ export class DonorSession {
     readonly joiner: NodeAddress,
     readonly session: string,
     private readonly reader: SnapshotReader,
-    private readonly poolId: string,
+    poolId: string,
     /** A member syncing in place: the transactions it decided last (it may have voted on them). */
     private readonly decidedByJoiner: ReadonlySet<TxId> = new Set(),
     private readonly log: (line: string) => void = () => {},
