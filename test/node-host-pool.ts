@@ -5,9 +5,40 @@ import type { InProcessPool } from '../host/testing/in-process-pool.ts';
 import { NodeHost, type NodeHostOptions } from '../host/appliance/node-host.ts';
 import { Random } from '../host/protocol/random.ts';
 import { MemoryTransport } from '../host/transport/memory.ts';
+import { MemoryStorage } from '../host/storage/memory.ts';
 import { keyedCore, TEST_SVMK } from './fixtures.ts';
 import { drive, startPool } from './pool-writes.ts';
 import { toNodeId } from '../host/wire/ids.ts';
+
+/** What `hsmpool node` gives a NodeHost, for a node at `address` on `pool`'s memory hub
+ * (memory storage unless `options` give one). */
+export function hostOptions(
+  pool: InProcessPool,
+  address: string,
+  random: Random,
+  options: Partial<NodeHostOptions> = {},
+): NodeHostOptions {
+  return {
+    address,
+    svmk: TEST_SVMK,
+    storage: new MemoryStorage(),
+    newCore: () => keyedCore(),
+    random,
+    randomBytes: (n) => random.bytes(n),
+    transportFor: (id) =>
+      new MemoryTransport({
+        hub: pool.hub,
+        nodeId: id,
+        address,
+        svmk: TEST_SVMK,
+        randomBytes: (n) => random.bytes(n),
+      }),
+    dial: (to) => pool.hub.dial(address, to),
+    newId: () => toNodeId(random.id64()),
+    groupCommit: true,
+    ...options,
+  };
+}
 
 /** The pool ticks node 3's current appliance: keep `pool.appliances[2] = host.appliance` after
  * anything that may live-sync it. */
@@ -20,26 +51,7 @@ export async function poolWithHost(
   const node = pool.founders[2];
   const random = new Random(seed + 1);
   const host = await NodeHost.open(
-    {
-      address: node.address,
-      svmk: TEST_SVMK,
-      storage: pool.storages[2],
-      newCore: () => keyedCore(),
-      random,
-      randomBytes: (n) => random.bytes(n),
-      transportFor: (id) =>
-        new MemoryTransport({
-          hub: pool.hub,
-          nodeId: id,
-          address: node.address,
-          svmk: TEST_SVMK,
-          randomBytes: (n) => random.bytes(n),
-        }),
-      dial: (address) => pool.hub.dial(node.address, address),
-      newId: () => toNodeId(random.id64()),
-      groupCommit: true,
-      ...options,
-    },
+    hostOptions(pool, node.address, random, { storage: pool.storages[2], ...options }),
     { id: node.id, domain: 'pool', poolId: 1n, founders: pool.founders },
   );
   pool.appliances[2] = host.appliance;

@@ -6,11 +6,10 @@ import { expect, it } from 'vitest';
 import { NodeHost } from '../../host/appliance/node-host.ts';
 import { liveSyncJoin } from '../../host/appliance/live-sync.ts';
 import { Random } from '../../host/protocol/random.ts';
-import { MemoryStorage } from '../../host/storage/memory.ts';
-import { MemoryTransport } from '../../host/transport/memory.ts';
 import { toNodeId } from '../../host/wire/ids.ts';
 import { keyedCore, TEST_SVMK } from '../fixtures.ts';
 import { drive, objectWrites, startPool } from '../pool-writes.ts';
+import { hostOptions } from '../node-host-pool.ts';
 
 it('a node that joined opens on the core that received the image, at the pool SP', async () => {
   const pool = await startPool({ nodes: 3, seed: 41, groupCommit: true });
@@ -20,16 +19,11 @@ it('a node that joined opens on the core that received the image, at the pool SP
 
   const random = new Random(42);
   const node = { id: toNodeId(random.id64()), address: '127.0.1.9:7001' };
-  const storage = new MemoryStorage();
-  const transportFor = (id: typeof node.id) =>
-    new MemoryTransport({
-      hub: pool.hub,
-      nodeId: id,
-      address: node.address,
-      svmk: TEST_SVMK,
-      randomBytes: (n) => random.bytes(n),
-    });
-  const transport = transportFor(node.id);
+  let coresMade = 0;
+  const options = hostOptions(pool, node.address, random, {
+    newCore: () => (coresMade++, keyedCore()),
+  });
+  const transport = options.transportFor(node.id);
   const donor = pool.appliances[0];
   const joined = await drive(
     pool,
@@ -40,28 +34,16 @@ it('a node that joined opens on the core that received the image, at the pool SP
       svmk: TEST_SVMK,
       donor: { id: donor.id, address: donor.info().address },
       transport,
-      dial: (address) => pool.hub.dial(node.address, address),
+      dial: options.dial,
       core: keyedCore(),
-      storage,
-      randomBytes: (n) => random.bytes(n),
+      storage: options.storage,
+      randomBytes: options.randomBytes,
     }),
   );
   await transport.close();
 
-  let coresMade = 0;
   const host = await NodeHost.open(
-    {
-      address: node.address,
-      svmk: TEST_SVMK,
-      storage,
-      newCore: () => (coresMade++, keyedCore()),
-      random,
-      randomBytes: (n) => random.bytes(n),
-      transportFor,
-      dial: (address) => pool.hub.dial(node.address, address),
-      newId: () => toNodeId(random.id64()),
-      groupCommit: true,
-    },
+    options,
     {
       id: node.id,
       domain: 'pool',
