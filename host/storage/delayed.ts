@@ -84,8 +84,10 @@ export class DelayedStorage implements Storage {
   }
 
   writeSnapshot(name: string, chunks: Iterable<Uint8Array>): Promise<void> {
-    const copies = [...chunks].map((chunk) => chunk.slice());
-    return this.serial('writeSnapshot', () => this.inner.writeSnapshot(name, copies));
+    // Drained now, not copied: the same ownership as the file storage (storage.ts), so that a
+    // caller that changed its chunks after the call would corrupt the simulator's images too.
+    const owned = [...chunks];
+    return this.serial('writeSnapshot', () => this.inner.writeSnapshot(name, owned));
   }
 
   readSnapshot(name: string): Promise<Uint8Array | undefined> {

@@ -185,8 +185,8 @@ export class FileStorage implements Storage {
 
   writeSnapshot(name: string, chunks: Iterable<Uint8Array>): Promise<void> {
     checkStorageName(name, 'snapshot name');
-    const copies = [...chunks].map((chunk) => chunk.slice());
-    return this.serial(() => replaceFile(join(this.directory, SNAPSHOT_DIRECTORY), name, copies));
+    const owned = [...chunks]; // drained now; owned from here on (storage.ts)
+    return this.serial(() => replaceFile(join(this.directory, SNAPSHOT_DIRECTORY), name, owned));
   }
 
   readSnapshot(name: string): Promise<Uint8Array | undefined> {

@@ -32,7 +32,13 @@ export interface Storage {
    */
   dropLogPrefix(length: number): Promise<void>;
 
-  /** Writes a snapshot atomically and durably (temporary file, fsync, rename, fsync of the directory). */
+  /**
+   * Writes a snapshot atomically and durably (temporary file, fsync, rename, fsync of the
+   * directory). `chunks` is read in full during the call (a generator over a live export is
+   * drained before anything awaits); from then on the storage owns the arrays and does not copy
+   * them, so the caller must not change them. A checkpoint of a 1M-key store is 94 MB: a copy
+   * cost 0.4 s of a 1M live-sync join (bench:live-sync --processes).
+   */
   writeSnapshot(name: string, chunks: Iterable<Uint8Array>): Promise<void>;
   readSnapshot(name: string): Promise<Uint8Array | undefined>;
   /** Names of complete snapshots, in no particular order. */
