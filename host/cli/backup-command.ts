@@ -2,9 +2,9 @@
 // an encrypted backup of the pool's replicated state (docs/CLI.md, docs/FORMATS.md
 // "Backups"). It logs in to the node's remote console as an administrator (SCRAM), runs
 // `backup` there, fetches the file piece by piece (`backup ID INDEX`: no console frame grows
-// with the pool) straight into a temporary file next to FILE, checks its length and SHA-256
+// with the pool; the next piece is asked for while the last one is written) straight into a temporary file next to FILE, checks its length and SHA-256
 // against the node's last answer and its framing to the final chunk, then fsync, rename,
-// fsync of the directory. It holds one piece at a time.
+// fsync of the directory. It holds at most two pieces at a time.
 
 import { createReadStream } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
@@ -38,17 +38,29 @@ async function run(remote: RemoteConsole, line: string): Promise<ConsoleResult> 
   return result;
 }
 
-/** The file's bytes as the node sends them, piece by piece (each piece asked once it is written). */
+/** The file's bytes as the node sends them, piece by piece. The next piece is asked for as
+ * soon as a piece that is not the last arrives, so the node seals it while this process
+ * decodes, hashes and writes the one before (bench:live-sync --processes times a backup);
+ * nothing is asked for past the last piece, and at most two pieces are held. */
 async function* fetchPieces(
   remote: RemoteConsole,
   started: BackupStarted,
 ): AsyncGenerator<Uint8Array, BackupPiece> {
+  const ask = (index: number): Promise<BackupPiece> => {
+    const asked = run(remote, `backup ${started.id} ${index}`).then(
+      (result) => result.data as BackupPiece,
+    );
+    asked.catch(() => undefined); // awaited below; a consumer that stops early must not leak it
+    return asked;
+  };
   let piece: BackupPiece = started;
+  let next = piece.last ? undefined : ask(1);
   yield Buffer.from(piece.data, 'base64');
-  for (let index = 1; !piece.last; index++) {
-    piece = (await run(remote, `backup ${started.id} ${index}`)).data as BackupPiece;
+  for (let index = 1; next; index++) {
+    piece = await next;
     if (piece.index !== index)
       throw new CliError(EXIT.FAILED, `backup: asked for piece ${index}, got ${piece.index}`);
+    next = piece.last ? undefined : ask(index + 1);
     yield Buffer.from(piece.data, 'base64');
   }
   return piece;
@@ -57,7 +69,7 @@ async function* fetchPieces(
 /**
  * Fetches a backup over an open console session into `path` (atomically, durably), checking
  * the length and SHA-256 the node announced with the last piece, then the file's framing to
- * its final chunk (without the key). Holds one piece at a time.
+ * its final chunk (without the key). Holds at most two pieces at a time.
  */
 export async function fetchBackup(
   remote: RemoteConsole,
