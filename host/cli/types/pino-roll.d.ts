@@ -9,6 +9,9 @@ declare module 'pino-roll' {
     readonly symlink?: boolean;
     readonly limit?: { readonly count?: number; readonly removeOtherLogFiles?: boolean };
     readonly mkdir?: boolean;
+    /** Passed to SonicBoom: bytes gathered before a write, and a timer that flushes them. */
+    readonly minLength?: number;
+    readonly periodicFlush?: number;
   }
   export default function pinoRoll(options: PinoRollOptions): Promise<SonicBoom>;
 }
