@@ -20,6 +20,7 @@ import {
   type Writer,
 } from './lib/commit-targets.ts';
 import { cdfPoints, groupedBars, latencyCdf } from './lib/svg.ts';
+import { processCpuMs } from './lib/machine.ts';
 
 function option(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
@@ -81,15 +82,38 @@ async function warmUp(writers: Writer[], windowSeconds: number): Promise<void> {
   while (performance.now() < end) await writers[0]();
 }
 
+/** CPU per commit of each node process and of this process (the client) over `run`, in ms. */
+async function cpuPerCommit(pids: readonly number[], run: () => Promise<number[]>) {
+  const before = pids.map(processCpuMs);
+  const client = process.cpuUsage();
+  const latencies = await run();
+  const per = (ms: number | undefined): number | undefined =>
+    ms === undefined ? undefined : round3(ms / latencies.length);
+  const used = process.cpuUsage(client);
+  return {
+    latencies,
+    cpu: {
+      nodesMs: pids.map((pid, i) => per((processCpuMs(pid) ?? NaN) - (before[i] ?? NaN))),
+      clientMs: per((used.user + used.system) / 1000),
+    },
+  };
+}
+
 async function measure(target: Target) {
   const first = await target.writers(1, 'first');
   await warmUp(first, warmupSeconds);
-  const oneClient = await sequential(first, commits);
+  const { latencies: oneClient, cpu } = await cpuPerCommit(target.pids ?? [], () =>
+    sequential(first, commits),
+  );
   const rotating = await sequential(await target.writers(3, 'spread'), commits);
   await target.closeWriters();
   console.log(
     `${target.name.padEnd(8)} 1 client  node 1 p50 ${quantile(oneClient, 0.5).toFixed(2)} ms p99 ${quantile(oneClient, 0.99).toFixed(2)} ms; rotating p50 ${quantile(rotating, 0.5).toFixed(2)} p99 ${quantile(rotating, 0.99).toFixed(2)}`,
   );
+  if (cpu.nodesMs.length > 0)
+    console.log(
+      `${target.name.padEnd(8)} 1 client  CPU per commit: nodes ${cpu.nodesMs.map((ms) => `${ms} ms`).join(', ')} (node 1 coordinates); client ${cpu.clientMs} ms`,
+    );
   const throughput: Record<string, unknown>[] = [];
   for (const clients of CLIENT_COUNTS) {
     for (const placement of ['first', 'spread'] as const) {
@@ -101,7 +125,7 @@ async function measure(target: Target) {
       );
     }
   }
-  return { oneClient, rotating, throughput };
+  return { oneClient, oneClientCpu: cpu, rotating, throughput };
 }
 
 async function signs(pool: HsmpoolTarget) {
@@ -182,6 +206,7 @@ if (galera) {
 
 const summarize = (m: NonNullable<typeof galera>) => ({
   oneClientNode1: summary(m.oneClient),
+  oneClientCpuPerCommitMs: m.oneClientCpu,
   oneClientRotating: summary(m.rotating),
   throughput: m.throughput,
 });

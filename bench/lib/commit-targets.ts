@@ -24,6 +24,8 @@ export interface Target {
   /** Closes every writer's connection (a node limits connections per source address). */
   closeWriters(): Promise<void>;
   stop(): Promise<void>;
+  /** The node processes, where the bench can account their CPU. */
+  readonly pids?: readonly number[];
 }
 
 const CLI = new URL('../../build/cli.js', import.meta.url).pathname;

@@ -1,6 +1,7 @@
 // What a benchmark figure came from: CPU, cores, memory, Node, and how loaded the machine was.
 
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 
 export interface MachineInfo {
@@ -42,3 +43,18 @@ export function machineInfo(): MachineInfo {
 }
 
 export { uptimeLine };
+
+/** CPU time (user + system, every thread) a process has used, in ms, from /proc/PID/stat;
+ * undefined where there is no /proc (not Linux). Clock ticks are USER_HZ, 100 per second on
+ * Linux, so readings are good to 10 ms: take them over seconds, not single operations. */
+export function processCpuMs(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces, hence the last ')'): utime is the
+    // 12th, stime the 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
+}
