@@ -138,7 +138,13 @@ async function buildState(data: string, base: string, out: string, keys: number)
   let bytes = 0;
   try {
     for (const piece of encodeBackupStream(
-      { poolId, domain: config.domain, createdMs: Date.now(), snapshot: core.snapshotPieces() },
+      {
+        poolId,
+        domain: config.domain,
+        createdMs: Date.now(),
+        snapshot: core.snapshotPieces(),
+        aead: engine.chacha,
+      },
       svmk,
     )) {
       for (let at = 0; at < piece.length;) at += writeSync(fd, piece, at, piece.length - at);

@@ -103,6 +103,7 @@ async function backupAndRestore(pool: InProcessPool) {
         domain: donor.info().domain,
         createdMs: Date.now(),
         snapshot: donor.core.snapshotPieces(),
+        aead: NODE_CHACHA, // as a node in Node seals it (server/sessions.ts)
       },
       TEST_SVMK,
     ),
@@ -121,11 +122,12 @@ async function backupAndRestore(pool: InProcessPool) {
     backup,
     TEST_SVMK,
     target,
+    NODE_CHACHA, // as `hsmpool restore` opens it
   );
   const restoreSeconds = since(restoreStart);
   const cpuSeconds = cpuSince(cpuStart);
   const coreStart = performance.now();
-  await importBackupStream(keyedCore(), backup, TEST_SVMK);
+  await importBackupStream(keyedCore(), backup, TEST_SVMK, undefined, NODE_CHACHA);
   const importOnlySeconds = since(coreStart);
   const seconds = backupSeconds + restoreSeconds;
   return {

@@ -13,11 +13,11 @@
 // key check fails: another SVMK), 38802 BACKUP_DAMAGED (a word out of range, a chunk that does
 // not authenticate under the right key, no final chunk, bytes after it).
 
-import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { CODE, HsmError } from '../core/codes.ts';
 import { constantTimeEqual } from '../wire/bytes.ts';
+import { NOBLE_CHACHA, type ChaChaAead } from '../wire/crypto-engine.ts';
 import { secureRandomBytes } from '../wire/random.ts';
 import { ByteQueue } from './byte-queue.ts';
 import {
@@ -128,21 +128,23 @@ function encodeHeader(
 }
 
 function sealChunk(
+  aead: ChaChaAead,
   keys: FileKeys,
   header: Uint8Array,
   index: number,
   plain: Uint8Array,
   final: boolean,
 ): Uint8Array {
-  const word = plain.length | (final ? FINAL_BIT : 0);
-  const sealed = chacha20poly1305(
+  const word = (plain.length | (final ? FINAL_BIT : 0)) >>> 0;
+  // Sealed behind room for the chunk's word, which is then written in front: no copy.
+  const out = aead.seal(
     keys.key,
     nonce(index),
-    associatedData(header, index, word >>> 0),
-  ).encrypt(plain);
-  const out = new Uint8Array(BACKUP_V2_WORD_SIZE + sealed.length);
-  new DataView(out.buffer).setUint32(0, word >>> 0, true);
-  out.set(sealed, BACKUP_V2_WORD_SIZE);
+    associatedData(header, index, word),
+    plain,
+    BACKUP_V2_WORD_SIZE,
+  );
+  new DataView(out.buffer, out.byteOffset).setUint32(0, word, true);
   return out;
 }
 
@@ -156,6 +158,7 @@ export function* encodeBackupStream(input: BackupInput, svmk: Uint8Array): Gener
   const salt = (input.randomBytes ?? secureRandomBytes)(BACKUP_SALT_SIZE);
   if (salt.length !== BACKUP_SALT_SIZE) throw new RangeError('randomBytes: wrong length');
   const keys = fileKeys(svmk, salt);
+  const aead = input.aead ?? NOBLE_CHACHA;
   const pieces = input.snapshot[Symbol.iterator]();
   try {
     const first = pieces.next();
@@ -169,7 +172,7 @@ export function* encodeBackupStream(input: BackupInput, svmk: Uint8Array): Gener
       if (current.length === 0 || current.length > chunkSize)
         throw new RangeError(`snapshot piece ${index}: ${current.length} bytes, 1 to ${chunkSize}`);
       if (index >= BACKUP_V2_CHUNKS_MAX) throw new RangeError('backup: too many chunks');
-      yield sealChunk(keys, header, index, current, next.done === true);
+      yield sealChunk(aead, keys, header, index, current, next.done === true);
       if (next.done) return;
       current = next.value;
     }
@@ -276,16 +279,17 @@ export function openChunkV2(
   key: Uint8Array,
   header: BackupHeaderV2,
   chunk: SealedChunk,
+  aead: ChaChaAead = NOBLE_CHACHA,
 ): Uint8Array {
-  try {
-    return chacha20poly1305(
-      key,
-      nonce(chunk.index),
-      associatedData(header.bytes, chunk.index, chunk.word),
-    ).decrypt(chunk.sealed);
-  } catch {
+  const plain = aead.open(
+    key,
+    nonce(chunk.index),
+    associatedData(header.bytes, chunk.index, chunk.word),
+    chunk.sealed,
+  );
+  if (plain === undefined)
     throw damaged(
       `chunk ${chunk.index} does not authenticate (altered, reordered, or from another file)`,
     );
-  }
+  return plain;
 }

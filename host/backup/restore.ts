@@ -24,6 +24,7 @@ import type { Core, SyncPoint } from '../core/core.ts';
 import { LOG_START, LogEncoder, type PoolNode } from '../core/txlog.ts';
 import { recover, splitSnapshot } from '../log/recovery.ts';
 import type { Storage } from '../storage/storage.ts';
+import type { ChaChaAead } from '../wire/crypto-engine.ts';
 import { decodeBackup, hex16 } from './format.ts';
 import { openBackup, type BackupSource, type BackupSummary } from './stream.ts';
 
@@ -56,12 +57,17 @@ export async function importBackupStream(
   source: BackupSource | Uint8Array,
   svmk: Uint8Array,
   target?: { poolId: bigint; domain: string },
+  aead?: ChaChaAead,
 ): Promise<{ header: BackupSummary; syncPoint: SyncPoint }> {
   const opened = await openBackup(source);
   checkTarget(opened.header, target);
   return {
     header: opened.header,
-    syncPoint: checkImported(core, opened.header, await importPieces(core, opened.pieces(svmk))),
+    syncPoint: checkImported(
+      core,
+      opened.header,
+      await importPieces(core, opened.pieces(svmk, aead)),
+    ),
   };
 }
 
@@ -175,8 +181,9 @@ export async function restoreBackup(
   source: BackupSource | Uint8Array,
   svmk: Uint8Array,
   target: RestoreTarget,
+  aead?: ChaChaAead,
 ): Promise<RestoreResult> {
-  const { header, syncPoint } = await importBackupStream(core, source, svmk, target);
+  const { header, syncPoint } = await importBackupStream(core, source, svmk, target, aead);
   const previous = await previousState(scratch, storage, target);
   const nodes = previous?.nodes.length ? previous.nodes : target.founders;
   const epoch = previous?.epoch ?? 0n;

@@ -3,6 +3,7 @@
 // over the whole file) is read whole, as before, by format.ts.
 
 import { CODE, HsmError } from '../core/codes.ts';
+import type { ChaChaAead } from '../wire/crypto-engine.ts';
 import { splitSnapshot } from '../log/recovery.ts';
 import { ByteQueue } from './byte-queue.ts';
 import {
@@ -38,7 +39,7 @@ export interface OpenedBackup {
    * The snapshot pieces (its header, then whole frames), each checked before it is yielded;
    * read once. Throws 38802/38803 (and 38801, 38404 for version 1).
    */
-  pieces(svmk: Uint8Array): AsyncGenerator<Uint8Array>;
+  pieces(svmk: Uint8Array, aead?: ChaChaAead): AsyncGenerator<Uint8Array>;
   /** Without the key: walks the chunks' framing to the end (38802), counts bytes and chunks. */
   scan(): Promise<{ chunks: number }>;
 }
@@ -88,10 +89,10 @@ function openedV2(
 ): OpenedBackup {
   return {
     header,
-    async *pieces(svmk) {
+    async *pieces(svmk, aead) {
       const key = openKeyV2(header, svmk);
       for await (const chunk of readChunksV2(queue, source, header)) {
-        const plain = openChunkV2(key, header, chunk);
+        const plain = openChunkV2(key, header, chunk, aead);
         if (chunk.index === 0) checkSnapshotHeader(plain, header);
         yield plain;
       }

@@ -5,6 +5,7 @@
 // anything is written; a refusal changes nothing. Then the node's log is replaced by one CHECKPOINT of the restored snapshot
 // (host/backup/restore.ts), so its next start recovers exactly the backup's SP.
 
+import { NODE_CHACHA } from '../wire/crypto-engine.node.ts';
 import { userInfo } from 'node:os';
 import { AuditLog, auditPath } from '../server/audit.node.ts';
 import { closeSync, createReadStream, openSync, existsSync } from 'node:fs';
@@ -72,6 +73,7 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
           domain: config.domain,
           founders: config.founders.map(toPoolNode),
         },
+        NODE_CHACHA,
       );
       reportRestore(options, restoreSummary(options, result));
       return EXIT.OK;

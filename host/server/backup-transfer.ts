@@ -21,6 +21,7 @@ import { hex16 } from '../backup/format.ts';
 import { BACKUP_V2_CHUNK_SIZE, encodeBackupStream } from '../backup/format-v2.ts';
 import { toBase64, toHex } from '../wire/bytes.ts';
 import { secureRandomBytes } from '../wire/random.ts';
+import type { ChaChaAead } from '../wire/crypto-engine.ts';
 
 /** Bytes of backup file per console answer (about 700 kB of JSON once in base64). */
 export const TRANSFER_PIECE_SIZE = 512 * 1024;
@@ -36,6 +37,8 @@ export interface BackupContext {
   readonly randomBytes?: (length: number) => Uint8Array;
   /** Bytes per piece (tests); default TRANSFER_PIECE_SIZE. */
   readonly pieceSize?: number;
+  /** The file's ChaCha20-Poly1305 (the session's: node:crypto's in Node); default noble. */
+  readonly aead?: ChaChaAead;
 }
 
 export interface BackupPiece {
@@ -146,6 +149,7 @@ export function startBackup(appliance: Appliance, context: BackupContext): Backu
       createdMs: now,
       snapshot: exportPieces(appliance.core),
       randomBytes: context.randomBytes,
+      aead: context.aead,
     },
     context.svmk,
   );

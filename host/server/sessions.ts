@@ -226,7 +226,7 @@ export class SessionServer {
         response: { code, message: new HsmError(code).detail },
       });
     const result = await runCommand(this.node.appliance, 'remote', command.line, {
-      backup: { svmk: this.service.backend.svmk },
+      backup: { svmk: this.service.backend.svmk, aead: this.service.chacha },
       liveSync: (target) => this.node.liveSync(target),
       sessions: () => this.service.sessionCount,
       ...this.consoleExtras,

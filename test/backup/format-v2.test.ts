@@ -18,6 +18,7 @@ import {
 import { openBackup } from '../../host/backup/stream.ts';
 import { splitSnapshot } from '../../host/log/recovery.ts';
 import { fromHex, joinBytes, toHex } from '../../host/wire/bytes.ts';
+import { NODE_CHACHA } from '../../host/wire/crypto-engine.node.ts';
 import { filledCore, TEST_SVMK } from '../fixtures.ts';
 
 const VECTORS = new URL('../vectors/backup.json', import.meta.url);
@@ -95,6 +96,24 @@ describe('backup golden vectors', () => {
     expect((await read(golden.v2)) as Uint8Array[]).toEqual(golden.pieces);
     const { header } = await openBackup(golden.v2);
     expect(header).toMatchObject({ version: 2, poolId: 0x1122334455667788n, domain: 'bank' });
+  });
+
+  it("version 2 with node:crypto's ChaCha20-Poly1305 (what nodes and the CLI use): the same golden bytes, read back, a flip refused", async () => {
+    const sealed = [
+      ...encodeBackupStream({ ...input(golden.pieces), aead: NODE_CHACHA }, TEST_SVMK),
+    ];
+    expect(sealed.map(toHex)).toEqual(vectors.version2);
+    const opened = await openBackup(golden.v2);
+    const out: Uint8Array[] = [];
+    for await (const piece of opened.pieces(TEST_SVMK, NODE_CHACHA)) out.push(piece);
+    expect(out).toEqual(golden.pieces);
+    const flipped = golden.v2.slice();
+    flipped[flipped.length - 20] ^= 1;
+    await expect(
+      (async () => {
+        for await (const _ of (await openBackup(flipped)).pieces(TEST_SVMK, NODE_CHACHA));
+      })(),
+    ).rejects.toMatchObject({ code: CODE.BACKUP_DAMAGED });
   });
 
   it('version 1 files still read (the same snapshot), and still encode as before', async () => {
