@@ -18,6 +18,7 @@ import { cpus, loadavg } from 'node:os';
 import { liveSyncRun } from './lib/live-sync-run.ts';
 import { liveSyncProcessesRun } from './lib/live-sync-processes.ts';
 import { startProfile } from './lib/profile.ts';
+import { writeLiveSyncSvg } from './lib/live-sync-svg.ts';
 
 const argKeys = process.argv.indexOf('--keys');
 const SIZES = (argKeys > 0 ? process.argv[argKeys + 1] : '100000,1000000').split(',').map(Number);
@@ -74,4 +75,5 @@ if (PROCESSES)
   result.processes = { runs: processRuns, machine: machine(), date: new Date().toISOString() };
 mkdirSync('bench/results', { recursive: true });
 writeFileSync(RESULTS, JSON.stringify(result, null, 2) + '\n');
+writeLiveSyncSvg(result, 'bench/results/live-sync.svg');
 if ([...runs, ...processRuns].some((run) => !run.ok)) process.exitCode = 1;
