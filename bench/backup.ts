@@ -25,7 +25,6 @@ import {
   openSync,
   readFileSync,
   rmSync,
-  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -37,6 +36,7 @@ import { encodeBackup } from '../host/backup/format.ts';
 import { encodeBackupStream } from '../host/backup/format-v2.ts';
 import { importBackup, importBackupStream } from '../host/backup/restore.ts';
 import { keyedCore, sampleObject, sampleUser, TEST_SVMK } from '../test/fixtures.ts';
+import { stringOption, writeResult } from './lib/cli.ts';
 
 type Format = 'v1' | 'v2';
 type Phase = 'backup' | 'restore';
@@ -54,10 +54,6 @@ interface Sample {
 
 const MB = 1024 * 1024;
 const script = fileURLToPath(import.meta.url);
-const arg = (name: string, fallback: string): string => {
-  const at = process.argv.indexOf(name);
-  return at > 0 ? process.argv[at + 1] : fallback;
-};
 const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
 /** JS heap and array buffers, without the core's wasm memory (counted among array buffers). */
 const jsBytes = (core: Core): number => {
@@ -177,8 +173,8 @@ function run(format: Format, phase: Phase, keys: number, file: string): Sample {
 }
 
 async function main(): Promise<void> {
-  const keyCounts = arg('--keys', '10000,100000,1000000').split(',').map(Number);
-  const rounds = Number(arg('--rounds', '3'));
+  const keyCounts = stringOption('keys', '10000,100000,1000000').split(',').map(Number);
+  const rounds = Number(stringOption('rounds', '3'));
   const directory = join(tmpdir(), `hsmpool-bench-backup-${process.pid}`);
   mkdirSync(directory, { recursive: true });
   const rows: Record<string, unknown>[] = [];
@@ -212,25 +208,16 @@ async function main(): Promise<void> {
   } finally {
     rmSync(directory, { recursive: true, force: true });
   }
-  const results = new URL('./results/', import.meta.url);
-  mkdirSync(results, { recursive: true });
-  writeFileSync(
-    new URL('backup.json', results),
-    JSON.stringify(
-      {
-        description:
-          'Backup and restore memory and time, format v2 (streamed) beside v1 (whole in memory); each row the median of interleaved child-process runs (bench/backup.ts). peakRssAboveMB: peak RSS above the process before the phase; peakRssAboveEndMB: peak RSS above the process after it (for restore: above the restored store); peakJsAboveMB: JS heap + array buffers (without wasm memory) sampled between chunks, garbage included.',
-        rows,
-        machine: {
-          cpus: cpus().length,
-          load: loadavg().map((l) => round(l, 2)),
-          node: process.version,
-        },
-      },
-      null,
-      2,
-    ) + '\n',
-  );
+  writeResult('backup.json', {
+    description:
+      'Backup and restore memory and time, format v2 (streamed) beside v1 (whole in memory); each row the median of interleaved child-process runs (bench/backup.ts). peakRssAboveMB: peak RSS above the process before the phase; peakRssAboveEndMB: peak RSS above the process after it (for restore: above the restored store); peakJsAboveMB: JS heap + array buffers (without wasm memory) sampled between chunks, garbage included.',
+    rows,
+    machine: {
+      cpus: cpus().length,
+      load: loadavg().map((l) => round(l, 2)),
+      node: process.version,
+    },
+  });
 }
 
 if (process.argv[2] === '--child') {

@@ -7,7 +7,6 @@
 // service uses it: with the CryptoKey imported once and cached (the import cost is its own row).
 // Every message and key comes from the printed seed.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { gcm } from '@noble/ciphers/aes.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
@@ -17,6 +16,7 @@ import { pbkdf2 } from '@noble/hashes/pbkdf2.js';
 import { scrypt } from '@noble/hashes/scrypt.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import os from 'node:os';
+import { writeResult } from './lib/cli.ts';
 import { machineInfo } from './lib/machine.ts';
 import { seededRandom, summarize } from './lib/stats.ts';
 import { toBase64Url } from '../host/wire/bytes.ts';
@@ -26,7 +26,6 @@ const REPETITIONS = 5;
 /** Wall time each repetition aims at; operation counts are derived from a calibration run. */
 const REPETITION_TARGET_SECONDS = 0.25;
 const OPERATIONS_PER_REPETITION_MAX = 200_000;
-const RESULT_PATH = new URL('./results/crypto.json', import.meta.url);
 const MESSAGE_SIZES = [64, 256, 1024, 4096, 16384, 65536] as const;
 
 const subtle = globalThis.crypto.subtle;
@@ -328,8 +327,7 @@ async function main(): Promise<void> {
     winners: winners(),
     crossovers: crossovers(),
   };
-  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-  writeFileSync(RESULT_PATH, JSON.stringify(result, null, 2) + '\n');
+  writeResult('crypto.json', result);
   for (const crossover of result.crossovers)
     console.log(
       `${crossover.operation}: WebCrypto faster from ${crossover.webcryptoFromBytes ?? 'no measured'} bytes`,

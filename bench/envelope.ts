@@ -12,15 +12,15 @@ import type { Envelope, MessageBody } from '../host/protocol/types.ts';
 import { NOBLE_CHACHA, type ChaChaAead } from '../host/wire/crypto-engine.ts';
 import { NODE_CHACHA } from '../host/wire/crypto-engine.node.ts';
 import { toNodeId, toTxId } from '../host/wire/ids.ts';
+import { numberOption } from './lib/cli.ts';
 import { uptimeLine } from './lib/machine.ts';
 import { fillRandom, repeat, seededRandom } from './lib/stats.ts';
 
 const SEED = 20261205;
 const REPETITIONS = 9;
 const CALLS = 20_000;
-const at = process.argv.indexOf('--batch');
 /** A generateKey batch: one object record with a 61-byte wrapped key, names and an ACL. */
-const BATCH_BYTES = at >= 0 ? Number(process.argv[at + 1]) : 256;
+const BATCH_BYTES = numberOption('batch', 256);
 
 const next = seededRandom(SEED);
 const hex = (digits: number): string =>

@@ -8,20 +8,17 @@
 //
 //   npm run bench:flood [-- --connections 2000 --frames 200000 --signatures 50]
 
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import type { HsmClient } from '../host/client/index.ts';
 import { freeAddresses, killAll, patientClient, startPool } from '../test/processes.ts';
+import { numberOption, writeResult } from './lib/cli.ts';
 
-const arg = (name: string, fallback: number): number => {
-  const at = process.argv.indexOf(`--${name}`);
-  return at > 0 ? Number(process.argv[at + 1]) : fallback;
-};
-const CONNECTIONS = arg('connections', 2000);
-const FRAMES = arg('frames', 200_000);
-const SIGNATURES = arg('signatures', 50);
+const CONNECTIONS = numberOption('connections', 2000);
+const FRAMES = numberOption('frames', 200_000);
+const SIGNATURES = numberOption('signatures', 50);
 const SOURCES = 40;
 
 async function signatureMs(client: HsmClient, count: number): Promise<number> {
@@ -116,11 +113,7 @@ try {
   console.log(
     `signature under flood: ${floodMs.toFixed(2)} ms vs ${quietMs.toFixed(2)} ms quiet (${ratio.toFixed(2)}x; the issue asks < 10x)`,
   );
-  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-  writeFileSync(
-    new URL('./results/flood.json', import.meta.url),
-    JSON.stringify(result, null, 2) + '\n',
-  );
+  writeResult('flood.json', result);
   client.close();
 } finally {
   for (const ws of sockets) ws.terminate();

@@ -3,7 +3,7 @@
 // outstanding, group commit on and off. Prints a table and writes
 // bench/results/group-commit.json. Usage: npm run bench:group-commit [-- --seconds 5]
 
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { Appliance, TICK_MS } from '../host/appliance/appliance.ts';
@@ -12,8 +12,9 @@ import { toNodeId } from '../host/wire/ids.ts';
 import { FileStorage } from '../host/storage/file.node.ts';
 import { MemoryHub, MemoryTransport } from '../host/transport/memory.ts';
 import { keyedCore, sampleObject } from '../test/fixtures.ts';
+import { numberOption, writeResult } from './lib/cli.ts';
 
-const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 4;
+const seconds = numberOption('seconds', 4);
 const svmk = new Uint8Array(32).fill(7);
 const keyed = () => keyedCore('release', svmk);
 const codec = keyed();
@@ -126,12 +127,10 @@ for (const r of rows)
   console.log(
     `${String(r.groupCommit).padEnd(12)}  ${String(r.clients).padStart(7)}  ${r.perSecond.toFixed(0).padStart(9)}  ${r.p50ms.toFixed(1).padStart(7)}  ${r.p99ms.toFixed(1).padStart(7)}  ${r.busy}`,
   );
-mkdirSync('bench/results', { recursive: true });
-writeFileSync(
-  'bench/results/group-commit.json',
-  JSON.stringify(
-    { date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, seconds, rows },
-    null,
-    2,
-  ) + '\n',
-);
+writeResult('group-commit.json', {
+  date: new Date().toISOString(),
+  node: process.version,
+  cpu: cpus()[0]?.model,
+  seconds,
+  rows,
+});

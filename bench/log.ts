@@ -7,7 +7,6 @@
 // against the machine. Both builds (SIMD and scalar). Every byte comes from the printed seed;
 // nothing here asserts a time.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { encodeBatch } from '../host/core/batch.ts';
 import type { Core } from '../host/core/core.ts';
 import {
@@ -18,6 +17,7 @@ import {
   type PrepareBody,
 } from '../host/core/txlog.ts';
 import { coreWasmPath, type CoreVariant } from '../host/core/load.node.ts';
+import { writeResult } from './lib/cli.ts';
 import { keyedCore } from './lib/load.ts';
 import { machineInfo, uptimeLine } from './lib/machine.ts';
 import { fillRandom, repeat, seededRandom, type Samples } from './lib/stats.ts';
@@ -32,7 +32,6 @@ const SCAN_LOG_BYTES = 64 * 2 ** 20;
 const CHECKSUM_BUFFER_BYTES = 2 ** 20;
 const BANDWIDTH_BUFFER_BYTES = 256 * 2 ** 20;
 const LARGE_ENTRY_TARGET_BYTES = 4096;
-const RESULT_PATH = new URL('./results/log.json', import.meta.url);
 const MB = 1e6;
 
 const next = seededRandom(SEED);
@@ -202,23 +201,15 @@ function main(): void {
     benchScan(core, build, `${big[0].length} B`, logOf(core, large, big[0].length));
   }
   benchMemory();
-  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-  writeFileSync(
-    RESULT_PATH,
-    JSON.stringify(
-      {
-        benchmark: 'transaction log',
-        seed: SEED,
-        repetitions: REPETITIONS,
-        scanLogBytes: SCAN_LOG_BYTES,
-        machine: machineInfo(),
-        rows,
-      },
-      null,
-      2,
-    ) + '\n',
-  );
-  console.log(`wrote ${RESULT_PATH.pathname}`);
+  const path = writeResult('log.json', {
+    benchmark: 'transaction log',
+    seed: SEED,
+    repetitions: REPETITIONS,
+    scanLogBytes: SCAN_LOG_BYTES,
+    machine: machineInfo(),
+    rows,
+  });
+  console.log(`wrote ${path.pathname}`);
 }
 
 main();

@@ -11,13 +11,13 @@
 // met or not; nothing here asserts them. Every random choice comes from the printed seed.
 
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { createXXHash64, type IHasher } from 'hash-wasm';
 import { encodeBatch, type Write } from '../host/core/batch.ts';
 import type { Core } from '../host/core/core.ts';
 import { BATCH_WRITES_MAX, IO_BUFFER_SIZE, R_ACC_HI, R_ACC_LO } from '../host/core/layout.ts';
 import { coreWasmPath } from '../host/core/load.node.ts';
+import { writeResult } from './lib/cli.ts';
 import { keyedCore } from './lib/load.ts';
 import { machineInfo, uptimeLine } from './lib/machine.ts';
 import {
@@ -48,7 +48,6 @@ const BANDWIDTH_BUFFER_BYTES = 256 * 2 ** 20;
 const REPLACE_BATCHES = 32;
 const SMALL_STORE_RECORDS = 4096;
 const SINGLE_CALLS = 100_000;
-const RESULT_PATH = new URL('./results/sp.json', import.meta.url);
 
 interface Options {
   readonly records: number;
@@ -499,8 +498,7 @@ async function main(): Promise<void> {
     ]),
   ]);
 
-  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-  const report = {
+  const path = writeResult('sp.json', {
     benchmark: 'sp',
     command: 'npm run bench:sp',
     seed: SEED,
@@ -511,9 +509,8 @@ async function main(): Promise<void> {
     loadAfter,
     figures: allFigures,
     targets,
-  };
-  writeFileSync(RESULT_PATH, `${JSON.stringify(report, null, 2)}\n`);
-  console.log(`\nwrote ${RESULT_PATH.pathname}`);
+  });
+  console.log(`\nwrote ${path.pathname}`);
 }
 
 await main();

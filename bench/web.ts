@@ -6,7 +6,6 @@
 // picture draws (bench/web-frames.ts). Prints a table, writes bench/results/web.json.
 // Usage: npm run bench:web [-- --seconds 10]  (needs npm run build)
 
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { chromium, type Browser } from 'playwright-core';
 import { buildWeb } from '../scripts/build-web.ts';
@@ -15,10 +14,10 @@ import { keyedCore, TEST_SVMK } from '../test/fixtures.ts';
 import { CHROMIUM_FLAGS, chromiumPath } from '../test/web/browser.ts';
 import { commitFigure, spFigure, type CommitFigure, type SpFigure } from './web-figures.ts';
 import { frameFigure, type FrameFigure } from './web-frames.ts';
+import { numberOption, writeResult } from './lib/cli.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
-const at = process.argv.indexOf('--seconds');
-const seconds = at >= 0 ? Number(process.argv[at + 1]) : 10;
+const seconds = numberOption('seconds', 10);
 const RECORDS = 100_000;
 const COMMITS = 2000;
 const TAB_SIZES = [3, 16];
@@ -167,27 +166,19 @@ try {
   const tabs: TabFigure[] = [];
   for (const nodes of TAB_SIZES) tabs.push(await tabFigure(browser, url, nodes));
   table({ sp: bestSp, commit: bestCommit }, inBrowser, tabs);
-  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
   const machine = {
     cpus: cpus().length,
     model: cpus()[0]?.model,
     loadBefore,
     loadAfter: loadavg()[0],
   };
-  writeFileSync(
-    new URL('./results/web.json', import.meta.url),
-    JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        machine,
-        node: { version: process.version, runs: [node1, node2] },
-        browser: inBrowser,
-        tabs,
-      },
-      null,
-      2,
-    ) + '\n',
-  );
+  writeResult('web.json', {
+    date: new Date().toISOString(),
+    machine,
+    node: { version: process.version, runs: [node1, node2] },
+    browser: inBrowser,
+    tabs,
+  });
 } finally {
   await browser.close();
   server.close();
