@@ -31,11 +31,10 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Core } from '../host/core/core.ts';
-import { encodeBatch } from '../host/core/batch.ts';
 import { encodeBackup } from '../host/backup/format.ts';
 import { encodeBackupStream } from '../host/backup/format-v2.ts';
 import { importBackup, importBackupStream } from '../host/backup/restore.ts';
-import { keyedCore, sampleObject, sampleUser, TEST_SVMK } from '../test/fixtures.ts';
+import { filledCore, keyedCore, TEST_SVMK } from '../test/fixtures.ts';
 import { stringOption, writeResult } from './lib/cli.ts';
 
 type Format = 'v1' | 'v2';
@@ -63,31 +62,6 @@ const jsBytes = (core: Core): number => {
 const maxRss = (): number => process.resourceUsage().maxRSS * 1024;
 const wasmBytes = (core: Core): number => core.memory().buffer.byteLength;
 
-/** Records per batch applied (the batch framing's bound is a little above). */
-const BATCH_RECORDS = 100;
-
-function filledCore(keys: number): Core {
-  const core = keyedCore();
-  const codec = keyedCore();
-  const apply = (records: Uint8Array[]): unknown =>
-    core.apply(
-      encodeBatch(
-        records.map((record) => ({
-          event: 'CREATE_OBJ' as const,
-          operations: [{ op: 'insert' as const, record }],
-        })),
-      ),
-    );
-  apply([codec.encode(sampleUser('alice'))]);
-  for (let start = 0; start < keys; start += BATCH_RECORDS) {
-    const records = [];
-    for (let i = start; i < Math.min(keys, start + BATCH_RECORDS); i++)
-      records.push(codec.encode(sampleObject(`key${i}`, 'alice', 60, i + 1)));
-    apply(records);
-  }
-  return core;
-}
-
 const input = (snapshot: Iterable<Uint8Array>) => ({
   poolId: 1n,
   domain: 'bench',
@@ -95,7 +69,8 @@ const input = (snapshot: Iterable<Uint8Array>) => ({
   snapshot,
 });
 
-/** One phase in this process; prints its Sample as JSON. */
+/** One phase in this process; prints its Sample as JSON. A backup is of a core holding alice
+ * and `keys` objects of hers (test/fixtures.ts's filledCore, in batches of 100). */
 async function child(format: Format, phase: Phase, keys: number, file: string): Promise<void> {
   const core = phase === 'backup' ? filledCore(keys) : keyedCore();
   gc();

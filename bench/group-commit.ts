@@ -6,11 +6,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
-import { Appliance, TICK_MS } from '../host/appliance/appliance.ts';
+import { TICK_MS } from '../host/appliance/appliance.ts';
 import { Random } from '../host/protocol/random.ts';
-import { toNodeId } from '../host/wire/ids.ts';
 import { FileStorage } from '../host/storage/file.node.ts';
-import { MemoryHub, MemoryTransport } from '../host/transport/memory.ts';
+import { InProcessPool } from '../host/testing/in-process-pool.ts';
 import { keyedCore, sampleObject } from '../test/fixtures.ts';
 import { numberOption, writeResult } from './lib/cli.ts';
 
@@ -19,43 +18,20 @@ const svmk = new Uint8Array(32).fill(7);
 const keyed = () => keyedCore('release', svmk);
 const codec = keyed();
 
-async function pool(
-  groupCommit: boolean,
-  dir: string,
-): Promise<{ appliances: Appliance[]; stop: () => Promise<void> }> {
-  const hub = new MemoryHub();
-  const random = new Random(1);
-  const founders = [1, 2, 3].map((i) => ({
-    id: toNodeId(random.id64()),
-    address: `127.0.0.${i}:7001`,
-  }));
-  const appliances: Appliance[] = [];
-  for (const [i, node] of founders.entries()) {
-    const storage = await FileStorage.open(join(dir, `n${i}`));
-    const transport = new MemoryTransport({ hub, nodeId: node.id, address: node.address, svmk });
-    appliances.push(
-      await Appliance.open({
-        id: node.id,
-        address: node.address,
-        domain: 'bench',
-        poolId: 1n,
-        founders,
-        storage,
-        core: keyed(),
-        random: random.fork(),
-        transport,
-        groupCommit,
-      }),
-    );
-  }
-  const clock = setInterval(() => appliances.forEach((a) => a.tick()), TICK_MS);
-  return {
-    appliances,
-    stop: async () => {
-      clearInterval(clock);
-      await Promise.all(appliances.map((a) => a.close()));
-    },
-  };
+/** The in-process pool of tests and bench:web, each appliance on its own FILE storage under
+ * `dir`, ticking in real time. */
+async function pool(groupCommit: boolean, dir: string): Promise<InProcessPool> {
+  const files = await Promise.all([0, 1, 2].map((i) => FileStorage.open(join(dir, `n${i}`))));
+  const started = await InProcessPool.start({
+    nodes: 3,
+    svmk,
+    newCore: keyed,
+    domain: 'bench',
+    groupCommit,
+    wrapStorage: (_, i) => files[i],
+  });
+  started.startClock();
+  return started;
 }
 
 interface Row {
@@ -70,7 +46,7 @@ interface Row {
 
 async function measure(groupCommit: boolean, clients: number): Promise<Row> {
   const dir = mkdtempSync(join(tmpdir(), 'hsmpool-gc-'));
-  const { appliances, stop } = await pool(groupCommit, dir);
+  const writing = await pool(groupCommit, dir);
   const ids = new Random(clients * 2 + (groupCommit ? 1 : 0));
   const latencies: number[] = [];
   let busy = 0;
@@ -83,7 +59,7 @@ async function measure(groupCommit: boolean, clients: number): Promise<Row> {
       while (performance.now() < end) {
         const name = `k${++counter}`;
         const started = performance.now();
-        const reply = await appliances[0].write({
+        const reply = await writing.appliances[0].write({
           requestId: ids.id64() + ids.id64(),
           event: 'CREATE_OBJ',
           sourceUser: 'bench',
@@ -100,7 +76,7 @@ async function measure(groupCommit: boolean, clients: number): Promise<Row> {
       }
     }),
   );
-  await stop();
+  await writing.close();
   rmSync(dir, { recursive: true, force: true });
   latencies.sort((a, b) => a - b);
   const at = (q: number): number =>
