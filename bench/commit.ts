@@ -21,6 +21,7 @@ import {
 import { cdfPoints, groupedBars, latencyCdf } from './lib/svg.ts';
 import { processCpuMs } from './lib/machine.ts';
 import { numberOption, writeResult } from './lib/cli.ts';
+import { closedLoops, latenciesMs } from './lib/stats.ts';
 
 const seconds = numberOption('seconds', 10);
 const commits = numberOption('commits', 2000);
@@ -39,43 +40,26 @@ const summary = (sorted: readonly number[]) => ({
 });
 
 /** `count` commits one after another, rotating over `writers`; sorted latencies (ms). */
-async function sequential(writers: Writer[], count: number): Promise<number[]> {
-  const latencies: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const start = performance.now();
-    await writers[i % writers.length]();
-    latencies.push(performance.now() - start);
-  }
-  return latencies.sort((a, b) => a - b);
-}
+const sequential = (writers: Writer[], count: number): Promise<number[]> =>
+  latenciesMs(count, (i) => writers[i % writers.length]());
 
 /** Every writer commits in a closed loop for `windowSeconds`. */
 async function closedLoop(writers: Writer[], windowSeconds: number) {
   const latencies: number[] = [];
   let failures = 0;
   const started = performance.now();
-  const end = started + windowSeconds * 1000;
-  await Promise.all(
-    writers.map(async (write) => {
-      while (performance.now() < end) {
-        const t = performance.now();
-        try {
-          await write();
-          latencies.push(performance.now() - t);
-        } catch {
-          failures++;
-        }
-      }
-    }),
-  );
+  await closedLoops(writers.length, windowSeconds, async (i) => {
+    const t = performance.now();
+    try {
+      await writers[i]();
+      latencies.push(performance.now() - t);
+    } catch {
+      failures++;
+    }
+  });
   const elapsed = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
   return { perSecond: Math.round(latencies.length / elapsed), failures, ...summary(latencies) };
-}
-
-async function warmUp(writers: Writer[], windowSeconds: number): Promise<void> {
-  const end = performance.now() + windowSeconds * 1000;
-  while (performance.now() < end) await writers[0]();
 }
 
 /** CPU per commit of each node process and of this process (the client) over `run`, in ms. */
@@ -97,7 +81,7 @@ async function cpuPerCommit(pids: readonly number[], run: () => Promise<number[]
 
 async function measure(target: Target) {
   const first = await target.writers(1, 'first');
-  await warmUp(first, warmupSeconds);
+  await closedLoops(1, warmupSeconds, first[0]); // warm up
   const { latencies: oneClient, cpu } = await cpuPerCommit(target.pids ?? [], () =>
     sequential(first, commits),
   );
@@ -134,15 +118,10 @@ async function signs(pool: HsmpoolTarget) {
     );
     await Promise.all(clients.map((c) => c.sign('bench-signer', message))); // sessions open
     let done = 0;
-    const end = performance.now() + seconds * 1000;
-    await Promise.all(
-      clients.map(async (c) => {
-        while (performance.now() < end) {
-          await c.sign('bench-signer', message);
-          done++;
-        }
-      }),
-    );
+    await closedLoops(clients.length, seconds, async (i) => {
+      await clients[i].sign('bench-signer', message);
+      done++;
+    });
     await pool.closeWriters();
     return Math.round(done / seconds);
   };

@@ -15,6 +15,7 @@ import { WebSocket } from 'ws';
 import type { HsmClient } from '../host/client/index.ts';
 import { freeAddresses, killAll, patientClient, startPool } from '../test/processes.ts';
 import { numberOption, writeResult } from './lib/cli.ts';
+import { latenciesMs, quantile } from './lib/stats.ts';
 
 const CONNECTIONS = numberOption('connections', 2000);
 const FRAMES = numberOption('frames', 200_000);
@@ -23,14 +24,7 @@ const SOURCES = 40;
 
 async function signatureMs(client: HsmClient, count: number): Promise<number> {
   const message = new TextEncoder().encode('flood bench');
-  const times: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const started = performance.now();
-    await client.sign('bench-ec', message);
-    times.push(performance.now() - started);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
+  return quantile(await latenciesMs(count, () => client.sign('bench-ec', message)), 0.5);
 }
 
 const data = mkdtempSync(join(tmpdir(), 'hsmpool-flood-'));

@@ -12,6 +12,7 @@ import { FileStorage } from '../host/storage/file.node.ts';
 import { InProcessPool } from '../host/testing/in-process-pool.ts';
 import { keyedCore, sampleObject } from '../test/fixtures.ts';
 import { numberOption, writeResult } from './lib/cli.ts';
+import { closedLoops, quantile } from './lib/stats.ts';
 
 const seconds = numberOption('seconds', 4);
 const svmk = new Uint8Array(32).fill(7);
@@ -51,43 +52,36 @@ async function measure(groupCommit: boolean, clients: number): Promise<Row> {
   const latencies: number[] = [];
   let busy = 0;
   let counter = 0;
-  const end = performance.now() + seconds * 1000;
   // Every writer talks to node 1: the pool admits one transaction at a time, so writers on
   // different nodes would mostly measure busy answers (36000), not commits.
-  await Promise.all(
-    Array.from({ length: clients }, async () => {
-      while (performance.now() < end) {
-        const name = `k${++counter}`;
-        const started = performance.now();
-        const reply = await writing.appliances[0].write({
-          requestId: ids.id64() + ids.id64(),
-          event: 'CREATE_OBJ',
-          sourceUser: 'bench',
-          target: name,
-          operations: [
-            {
-              op: 'insert',
-              record: codec.encode({ ...sampleObject(name, 'bench'), wrapped: new Uint8Array(60) }),
-            },
-          ],
-        });
-        if (reply.code === 0) latencies.push(performance.now() - started);
-        else busy++;
-      }
-    }),
-  );
+  await closedLoops(clients, seconds, async () => {
+    const name = `k${++counter}`;
+    const started = performance.now();
+    const reply = await writing.appliances[0].write({
+      requestId: ids.id64() + ids.id64(),
+      event: 'CREATE_OBJ',
+      sourceUser: 'bench',
+      target: name,
+      operations: [
+        {
+          op: 'insert',
+          record: codec.encode({ ...sampleObject(name, 'bench'), wrapped: new Uint8Array(60) }),
+        },
+      ],
+    });
+    if (reply.code === 0) latencies.push(performance.now() - started);
+    else busy++;
+  });
   await writing.close();
   rmSync(dir, { recursive: true, force: true });
   latencies.sort((a, b) => a - b);
-  const at = (q: number): number =>
-    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
   return {
     groupCommit,
     clients,
     commits: latencies.length,
     perSecond: latencies.length / seconds,
-    p50ms: at(0.5),
-    p99ms: at(0.99),
+    p50ms: quantile(latencies, 0.5),
+    p99ms: quantile(latencies, 0.99),
     busy,
   };
 }

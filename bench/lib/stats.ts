@@ -35,6 +35,38 @@ export function repeat(repetitions: number, body: () => void, warmups = 1): Samp
   return summarize(seconds);
 }
 
+/** The value at fraction `q` of `sorted` (index floor(q·n), the last for q near 1); NaN if empty. */
+export const quantile = (sorted: readonly number[], q: number): number =>
+  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+
+/** `count` calls awaited one after another; each one's latency in ms, sorted. */
+export async function latenciesMs(
+  count: number,
+  call: (i: number) => Promise<unknown>,
+): Promise<number[]> {
+  const latencies: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const start = performance.now();
+    await call(i);
+    latencies.push(performance.now() - start);
+  }
+  return latencies.sort((a, b) => a - b);
+}
+
+/** `workers` closed loops side by side, each awaiting `body` again until `seconds` have passed. */
+export async function closedLoops(
+  workers: number,
+  seconds: number,
+  body: (worker: number) => Promise<unknown>,
+): Promise<void> {
+  const end = performance.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: workers }, async (_, worker) => {
+      while (performance.now() < end) await body(worker);
+    }),
+  );
+}
+
 /** A small seeded generator (SplitMix32): every random choice of a benchmark comes from a printed seed. */
 export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
