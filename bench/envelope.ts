@@ -14,7 +14,7 @@ import { NODE_CHACHA } from '../host/wire/crypto-engine.node.ts';
 import { toNodeId, toTxId } from '../host/wire/ids.ts';
 import { numberOption } from './lib/cli.ts';
 import { uptimeLine } from './lib/machine.ts';
-import { fillRandom, repeat, seededRandom } from './lib/stats.ts';
+import { randomBytes, repeat, seededRandom } from './lib/stats.ts';
 
 const SEED = 20261205;
 const REPETITIONS = 9;
@@ -27,8 +27,7 @@ const hex = (digits: number): string =>
   Array.from({ length: digits }, () => (next() & 15).toString(16)).join('');
 const ids = [hex(16), hex(16), hex(16)].map(toNodeId);
 const txid = toTxId(hex(16));
-const batch = new Uint8Array(BATCH_BYTES);
-fillRandom(batch, next);
+const batch = randomBytes(BATCH_BYTES, next);
 
 function envelope(body: MessageBody, from = ids[0], to = ids[1]): Envelope {
   return { from, to, epoch: 3, digest: hex(16), sp: 0x1234_5678_9abc_def0n, spvv: 2, body };

@@ -20,7 +20,7 @@ import { coreWasmPath, type CoreVariant } from '../host/core/load.node.ts';
 import { writeResult } from './lib/cli.ts';
 import { keyedCore } from './lib/load.ts';
 import { machineInfo, uptimeLine } from './lib/machine.ts';
-import { fillRandom, repeat, seededRandom, type Samples } from './lib/stats.ts';
+import { randomBytes, repeat, seededRandom, type Samples } from './lib/stats.ts';
 
 const SEED = 20261124;
 const REPETITIONS = 7;
@@ -35,11 +35,6 @@ const LARGE_ENTRY_TARGET_BYTES = 4096;
 const MB = 1e6;
 
 const next = seededRandom(SEED);
-function seededBytes(length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  fillRandom(out, next);
-  return out;
-}
 
 interface Row {
   readonly measure: string;
@@ -82,7 +77,7 @@ function largePrepare(): PrepareBody {
   const batch = encodeBatch([
     {
       event: 'CREATE_OBJ',
-      operations: [{ op: 'insert', record: seededBytes(LARGE_ENTRY_TARGET_BYTES - fixed) }],
+      operations: [{ op: 'insert', record: randomBytes(LARGE_ENTRY_TARGET_BYTES - fixed, next) }],
     },
   ]);
   return {
@@ -159,7 +154,7 @@ function benchScan(core: Core, build: CoreVariant, size: string, log: Uint8Array
 
 /** The checksum alone inside wasm (no copy), and the host-to-wasm copy alone. */
 function benchFloor(core: Core, build: CoreVariant): void {
-  const buffer = seededBytes(CHECKSUM_BUFFER_BYTES);
+  const buffer = randomBytes(CHECKSUM_BUFFER_BYTES, next);
   const address = core.put(buffer);
   const checksum = repeat(REPETITIONS, () => {
     for (let i = 0; i < 16; i++) core.exports.checksum(address, buffer.length);

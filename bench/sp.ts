@@ -11,7 +11,6 @@
 // met or not; nothing here asserts them. Every random choice comes from the printed seed.
 
 import { createHash } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import { createXXHash64, type IHasher } from 'hash-wasm';
 import { encodeBatch, type Write } from '../host/core/batch.ts';
 import type { Core } from '../host/core/core.ts';
@@ -37,7 +36,7 @@ import {
   type StoreMeasures,
   type Unit,
 } from './lib/sp-report.ts';
-import { seededRandom } from './lib/stats.ts';
+import { secondsOf, seededRandom } from './lib/stats.ts';
 
 const SEED = 20261122;
 const ROUNDS_DEFAULT = 9;
@@ -83,12 +82,6 @@ function log(message: string): void {
   process.stderr.write(`${message}\n`);
 }
 
-function seconds(body: () => void): number {
-  const start = performance.now();
-  body();
-  return (performance.now() - start) / 1000;
-}
-
 // ---- measures: each round calls run() once; it returns the seconds it measured ----
 
 const measures: Measure[] = [];
@@ -104,6 +97,12 @@ function measure(
   const entry = { name, unit, amount, note, run, seconds: [] };
   measures.push(entry);
   return entry;
+}
+
+/** The runs of `m` again, shown as the bytes of its `records` records hashed per second. */
+function bytesHashed(m: Measure, name: string, records: number, size: number): Measure {
+  const last = (): number => m.seconds[m.seconds.length - 1];
+  return measure(`${name}, record bytes hashed`, 'GB/s', (records * size) / 1e9, last);
 }
 
 function inputs(count: number, size: number, next: () => number): Uint8Array[] {
@@ -123,7 +122,7 @@ function addReferences(
       'ns/record',
       HASH_CALLS,
       () =>
-        seconds(() => {
+        secondsOf(() => {
           for (let i = 0; i < HASH_CALLS; i++)
             createHash('sha256')
               .update(records[i % HASH_INPUTS])
@@ -135,7 +134,7 @@ function addReferences(
   sha(300);
   const records = inputs(HASH_INPUTS, 64, next);
   measure('hash-wasm xxhash64 per 64-byte call (init/update/digest)', 'ns/call', HASH_CALLS, () =>
-    seconds(() => {
+    secondsOf(() => {
       for (let i = 0; i < HASH_CALLS; i++)
         hasher
           .init()
@@ -150,7 +149,7 @@ function addReferences(
     'GB/s',
     (2 * BANDWIDTH_BUFFER_BYTES) / 1e9,
     () =>
-      seconds(() => {
+      secondsOf(() => {
         if (Buffer.compare(a, b) !== 0) throw new Error('bandwidth probe: buffers differ');
       }),
   );
@@ -173,7 +172,7 @@ function insertBatches(core: Core, factory: RecordFactory, count: number, seed: 
     }
     const batch = encodeBatch(writes);
     let failed = -1;
-    total += seconds(() => {
+    total += secondsOf(() => {
       failed = core.apply(batch).writeResults.findIndex((code) => code !== 0);
     });
     if (failed >= 0) throw new Error(`insert of record ${first + failed} failed`);
@@ -253,7 +252,7 @@ function replaceMeasures(
     'ns/change',
     changes,
     () =>
-      seconds(() => {
+      secondsOf(() => {
         for (const batch of batches) {
           if (core.apply(batch).writeResults.some((code) => code !== 0))
             throw new Error('a replace failed');
@@ -270,7 +269,7 @@ function replaceMeasures(
       for (const batch of ownBatches) {
         const at = core.put(batch);
         let code = 0;
-        total += seconds(() => {
+        total += secondsOf(() => {
           code = core.exports.store_apply(at, batch.length, 1);
         });
         if (code !== 0) throw new Error(`store_apply returned ${code}`);
@@ -336,7 +335,7 @@ function scratchMeasures(
   syncPoint: string,
 ): { scratch: Measure; scratchBytes: Measure } {
   const recompute = (): number =>
-    seconds(() => {
+    secondsOf(() => {
       if (!core.recompute().consistent)
         throw new Error('recompute disagrees with the incremental SP');
     });
@@ -347,13 +346,7 @@ function scratchMeasures(
     recompute,
     `SP after loading ${syncPoint}`,
   );
-  // The same runs, shown as record bytes hashed per second.
-  const scratchBytes = measure(
-    `${label}: SP from scratch, record bytes hashed`,
-    'GB/s',
-    (records * shape.size) / 1e9,
-    () => scratch.seconds[scratch.seconds.length - 1],
-  );
+  const scratchBytes = bytesHashed(scratch, `${label}: SP from scratch`, records, shape.size);
   return { scratch, scratchBytes };
 }
 
@@ -376,17 +369,12 @@ function frameMeasures({ core, factory, shape, label }: LoadedStore): {
     () => {
       core.packFrames(frameRecords);
       let total = 0;
-      for (let r = 0; r < 3; r++) total += seconds(() => core.sumPackedFrames(count));
+      for (let r = 0; r < 3; r++) total += secondsOf(() => core.sumPackedFrames(count));
       return total / 3;
     },
     `${count} frames per call`,
   );
-  measure(
-    `${label}: packed frames, record bytes hashed`,
-    'GB/s',
-    (count * shape.size) / 1e9,
-    () => frames.seconds[frames.seconds.length - 1],
-  );
+  bytesHashed(frames, `${label}: packed frames`, count, shape.size);
   return { frames, frameRecords, count };
 }
 
@@ -407,7 +395,7 @@ function updateMeasures(
       core.packFrames(frameRecords);
       const before = core.syncPoint().hex;
       let code = 0;
-      const time = seconds(() => {
+      const time = secondsOf(() => {
         code = update(core.io, count);
       });
       if (code !== 0 || core.syncPoint().hex !== before)
@@ -422,7 +410,7 @@ function updateMeasures(
       SINGLE_CALLS,
       () => {
         core.packFrames(frameRecords.slice(0, 1));
-        return seconds(() => {
+        return secondsOf(() => {
           for (let i = 0; i < SINGLE_CALLS; i++) core.exports.sp_sum_frames(core.io, 1);
         });
       },

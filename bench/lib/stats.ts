@@ -20,6 +20,13 @@ export function summarize(seconds: readonly number[]): Samples {
   return { seconds, bestSeconds: sorted[0], medianSeconds };
 }
 
+/** How long one call of `body` takes, in seconds. */
+export function secondsOf(body: () => void): number {
+  const start = performance.now();
+  body();
+  return (performance.now() - start) / 1000;
+}
+
 /** Runs `body` `repetitions` times (after `warmups` untimed runs); seconds per run. */
 export function repeat(repetitions: number, body: () => void, warmups = 1): Samples {
   if (!Number.isInteger(repetitions) || repetitions < 1 || repetitions > 1000) {
@@ -27,11 +34,7 @@ export function repeat(repetitions: number, body: () => void, warmups = 1): Samp
   }
   for (let i = 0; i < warmups; i++) body();
   const seconds: number[] = [];
-  for (let i = 0; i < repetitions; i++) {
-    const start = performance.now();
-    body();
-    seconds.push((performance.now() - start) / 1000);
-  }
+  for (let i = 0; i < repetitions; i++) seconds.push(secondsOf(body));
   return summarize(seconds);
 }
 
@@ -77,6 +80,13 @@ export function seededRandom(seed: number): () => number {
     z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
     return (z ^ (z >>> 16)) >>> 0;
   };
+}
+
+/** `length` bytes from `next`, as fillRandom writes them. */
+export function randomBytes(length: number, next: () => number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  fillRandom(bytes, next);
+  return bytes;
 }
 
 export function fillRandom(bytes: Uint8Array, next: () => number): void {
