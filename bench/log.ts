@@ -20,7 +20,7 @@ import { coreWasmPath, type CoreVariant } from '../host/core/load.node.ts';
 import { writeResult } from './lib/cli.ts';
 import { keyedCore } from './lib/load.ts';
 import { machineInfo, uptimeLine } from './lib/machine.ts';
-import { randomBytes, repeat, seededRandom, type Samples } from './lib/stats.ts';
+import { memoryReadProbe, randomBytes, repeat, seededRandom, type Samples } from './lib/stats.ts';
 
 const SEED = 20261124;
 const REPETITIONS = 7;
@@ -30,7 +30,6 @@ const CODEC_ENTRIES = { small: 100_000, large: 10_000 } as const;
 /** Bytes of log each scan repetition reads. */
 const SCAN_LOG_BYTES = 64 * 2 ** 20;
 const CHECKSUM_BUFFER_BYTES = 2 ** 20;
-const BANDWIDTH_BUFFER_BYTES = 256 * 2 ** 20;
 const LARGE_ENTRY_TARGET_BYTES = 4096;
 const MB = 1e6;
 
@@ -167,18 +166,9 @@ function benchFloor(core: Core, build: CoreVariant): void {
 }
 
 function benchMemory(): void {
-  const a = Buffer.alloc(BANDWIDTH_BUFFER_BYTES, 0x5a);
-  const b = Buffer.alloc(BANDWIDTH_BUFFER_BYTES, 0x5a);
-  const compare = repeat(REPETITIONS, () => {
-    if (Buffer.compare(a, b) !== 0) throw new Error('buffers differ');
-  });
-  record(
-    'memory read (Buffer.compare 2 x 256 MiB)',
-    'host',
-    'MB/s',
-    (2 * BANDWIDTH_BUFFER_BYTES) / MB,
-    compare,
-  );
+  const probe = memoryReadProbe();
+  const compare = repeat(REPETITIONS, probe.read);
+  record('memory read (Buffer.compare 2 x 256 MiB)', 'host', 'MB/s', probe.bytes / MB, compare);
 }
 
 function main(): void {

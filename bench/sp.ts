@@ -36,14 +36,13 @@ import {
   type StoreMeasures,
   type Unit,
 } from './lib/sp-report.ts';
-import { secondsOf, seededRandom } from './lib/stats.ts';
+import { memoryReadProbe, secondsOf, seededRandom } from './lib/stats.ts';
 
 const SEED = 20261122;
 const ROUNDS_DEFAULT = 9;
 const ROUNDS_MAX = 100;
 const HASH_CALLS = 100_000;
 const HASH_INPUTS = 1024;
-const BANDWIDTH_BUFFER_BYTES = 256 * 2 ** 20;
 const REPLACE_BATCHES = 32;
 const SMALL_STORE_RECORDS = 4096;
 const SINGLE_CALLS = 100_000;
@@ -142,16 +141,12 @@ function addReferences(
           .digest('binary');
     }),
   );
-  const a = Buffer.alloc(BANDWIDTH_BUFFER_BYTES, 0x5a);
-  const b = Buffer.alloc(BANDWIDTH_BUFFER_BYTES, 0x5a);
+  const probe = memoryReadProbe();
   const bandwidth = measure(
     'memory read bandwidth (Buffer.compare, 2 x 256 MiB)',
     'GB/s',
-    (2 * BANDWIDTH_BUFFER_BYTES) / 1e9,
-    () =>
-      secondsOf(() => {
-        if (Buffer.compare(a, b) !== 0) throw new Error('bandwidth probe: buffers differ');
-      }),
+    probe.bytes / 1e9,
+    () => secondsOf(probe.read),
   );
   return { sha64, bandwidth };
 }

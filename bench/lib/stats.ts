@@ -70,6 +70,17 @@ export async function closedLoops(
   );
 }
 
+/** The memory-read bandwidth probe: each `read` compares two equal 256 MiB buffers (Buffer.compare),
+ * `bytes` read in all, so the benches that hash memory can be judged against the machine. */
+export function memoryReadProbe(): { read: () => void; bytes: number } {
+  const a = Buffer.alloc(256 * 2 ** 20, 0x5a);
+  const b = Buffer.alloc(a.length, 0x5a);
+  const read = (): void => {
+    if (Buffer.compare(a, b) !== 0) throw new Error('memory probe: buffers differ');
+  };
+  return { read, bytes: a.length + b.length };
+}
+
 /** A small seeded generator (SplitMix32): every random choice of a benchmark comes from a printed seed. */
 export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
