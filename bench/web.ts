@@ -43,11 +43,9 @@ if (!executablePath) {
   process.exit(1);
 }
 
-function nodeFigures(): { sp: SpFigure; commit: Promise<CommitFigure> } {
-  return {
-    sp: spFigure(() => keyedCore(), RECORDS, 5),
-    commit: commitFigure(() => keyedCore(), TEST_SVMK, COMMITS, 8),
-  };
+async function nodeFigures(): Promise<{ sp: SpFigure; commit: CommitFigure }> {
+  const sp = spFigure(() => keyedCore(), RECORDS, 5);
+  return { sp, commit: await commitFigure(() => keyedCore(), TEST_SVMK, COMMITS, 8) };
 }
 
 async function browserFigures(browser: Browser, url: string) {
@@ -154,11 +152,9 @@ const browser = await chromium.launch({ executablePath, args: CHROMIUM_FLAGS });
 const loadBefore = loadavg()[0];
 try {
   // Node first, then the browser, then Node again: a burst of load hits both sides alike.
-  const first = nodeFigures();
-  const node1 = { sp: first.sp, commit: await first.commit };
+  const node1 = await nodeFigures();
   const inBrowser = await browserFigures(browser, url);
-  const second = nodeFigures();
-  const node2 = { sp: second.sp, commit: await second.commit };
+  const node2 = await nodeFigures();
   const bestSp = node1.sp.nsPerRecord < node2.sp.nsPerRecord ? node1.sp : node2.sp;
   const bestCommit = node1.commit.perSecond > node2.commit.perSecond ? node1.commit : node2.commit;
   if (inBrowser.sp.sp !== bestSp.sp)
