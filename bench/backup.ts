@@ -25,18 +25,17 @@ import {
   openSync,
   readFileSync,
   rmSync,
-  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Core } from '../host/core/core.ts';
-import { encodeBatch } from '../host/core/batch.ts';
 import { encodeBackup } from '../host/backup/format.ts';
 import { encodeBackupStream } from '../host/backup/format-v2.ts';
 import { importBackup, importBackupStream } from '../host/backup/restore.ts';
-import { keyedCore, sampleObject, sampleUser, TEST_SVMK } from '../test/fixtures.ts';
+import { filledCore, keyedCore, TEST_SVMK } from '../test/fixtures.ts';
+import { stringOption, writeResult } from './lib/cli.ts';
 
 type Format = 'v1' | 'v2';
 type Phase = 'backup' | 'restore';
@@ -54,10 +53,6 @@ interface Sample {
 
 const MB = 1024 * 1024;
 const script = fileURLToPath(import.meta.url);
-const arg = (name: string, fallback: string): string => {
-  const at = process.argv.indexOf(name);
-  return at > 0 ? process.argv[at + 1] : fallback;
-};
 const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
 /** JS heap and array buffers, without the core's wasm memory (counted among array buffers). */
 const jsBytes = (core: Core): number => {
@@ -67,31 +62,6 @@ const jsBytes = (core: Core): number => {
 const maxRss = (): number => process.resourceUsage().maxRSS * 1024;
 const wasmBytes = (core: Core): number => core.memory().buffer.byteLength;
 
-/** Records per batch applied (the batch framing's bound is a little above). */
-const BATCH_RECORDS = 100;
-
-function filledCore(keys: number): Core {
-  const core = keyedCore();
-  const codec = keyedCore();
-  const apply = (records: Uint8Array[]): unknown =>
-    core.apply(
-      encodeBatch(
-        records.map((record) => ({
-          event: 'CREATE_OBJ' as const,
-          operations: [{ op: 'insert' as const, record }],
-        })),
-      ),
-    );
-  apply([codec.encode(sampleUser('alice'))]);
-  for (let start = 0; start < keys; start += BATCH_RECORDS) {
-    const records = [];
-    for (let i = start; i < Math.min(keys, start + BATCH_RECORDS); i++)
-      records.push(codec.encode(sampleObject(`key${i}`, 'alice', 60, i + 1)));
-    apply(records);
-  }
-  return core;
-}
-
 const input = (snapshot: Iterable<Uint8Array>) => ({
   poolId: 1n,
   domain: 'bench',
@@ -99,7 +69,8 @@ const input = (snapshot: Iterable<Uint8Array>) => ({
   snapshot,
 });
 
-/** One phase in this process; prints its Sample as JSON. */
+/** One phase in this process; prints its Sample as JSON. A backup is of a core holding alice
+ * and `keys` objects of hers (test/fixtures.ts's filledCore, in batches of 100). */
 async function child(format: Format, phase: Phase, keys: number, file: string): Promise<void> {
   const core = phase === 'backup' ? filledCore(keys) : keyedCore();
   gc();
@@ -177,8 +148,8 @@ function run(format: Format, phase: Phase, keys: number, file: string): Sample {
 }
 
 async function main(): Promise<void> {
-  const keyCounts = arg('--keys', '10000,100000,1000000').split(',').map(Number);
-  const rounds = Number(arg('--rounds', '3'));
+  const keyCounts = stringOption('keys', '10000,100000,1000000').split(',').map(Number);
+  const rounds = Number(stringOption('rounds', '3'));
   const directory = join(tmpdir(), `hsmpool-bench-backup-${process.pid}`);
   mkdirSync(directory, { recursive: true });
   const rows: Record<string, unknown>[] = [];
@@ -212,25 +183,16 @@ async function main(): Promise<void> {
   } finally {
     rmSync(directory, { recursive: true, force: true });
   }
-  const results = new URL('./results/', import.meta.url);
-  mkdirSync(results, { recursive: true });
-  writeFileSync(
-    new URL('backup.json', results),
-    JSON.stringify(
-      {
-        description:
-          'Backup and restore memory and time, format v2 (streamed) beside v1 (whole in memory); each row the median of interleaved child-process runs (bench/backup.ts). peakRssAboveMB: peak RSS above the process before the phase; peakRssAboveEndMB: peak RSS above the process after it (for restore: above the restored store); peakJsAboveMB: JS heap + array buffers (without wasm memory) sampled between chunks, garbage included.',
-        rows,
-        machine: {
-          cpus: cpus().length,
-          load: loadavg().map((l) => round(l, 2)),
-          node: process.version,
-        },
-      },
-      null,
-      2,
-    ) + '\n',
-  );
+  writeResult('backup.json', {
+    description:
+      'Backup and restore memory and time, format v2 (streamed) beside v1 (whole in memory); each row the median of interleaved child-process runs (bench/backup.ts). peakRssAboveMB: peak RSS above the process before the phase; peakRssAboveEndMB: peak RSS above the process after it (for restore: above the restored store); peakJsAboveMB: JS heap + array buffers (without wasm memory) sampled between chunks, garbage included.',
+    rows,
+    machine: {
+      cpus: cpus().length,
+      load: loadavg().map((l) => round(l, 2)),
+      node: process.version,
+    },
+  });
 }
 
 if (process.argv[2] === '--child') {

@@ -8,7 +8,6 @@
 //        (needs `npm run build`; Galera: apt-get install mariadb-server galera-4 rsync socat)
 
 import { generateKeyPairSync, sign as nodeSign } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import {
   fdatasyncFloorMs,
@@ -21,14 +20,12 @@ import {
 } from './lib/commit-targets.ts';
 import { cdfPoints, groupedBars, latencyCdf } from './lib/svg.ts';
 import { processCpuMs } from './lib/machine.ts';
+import { numberOption, writeResult } from './lib/cli.ts';
+import { closedLoops, latenciesMs } from './lib/stats.ts';
 
-function option(name: string, fallback: number): number {
-  const at = process.argv.indexOf(`--${name}`);
-  return at > 0 ? Number(process.argv[at + 1]) : fallback;
-}
-const seconds = option('seconds', 10);
-const commits = option('commits', 2000);
-const warmupSeconds = option('warmup', 10);
+const seconds = numberOption('seconds', 10);
+const commits = numberOption('commits', 2000);
+const warmupSeconds = numberOption('warmup', 10);
 const CLIENT_COUNTS = [8, 32];
 
 const quantile = (sorted: readonly number[], q: number): number =>
@@ -43,43 +40,26 @@ const summary = (sorted: readonly number[]) => ({
 });
 
 /** `count` commits one after another, rotating over `writers`; sorted latencies (ms). */
-async function sequential(writers: Writer[], count: number): Promise<number[]> {
-  const latencies: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const start = performance.now();
-    await writers[i % writers.length]();
-    latencies.push(performance.now() - start);
-  }
-  return latencies.sort((a, b) => a - b);
-}
+const sequential = (writers: Writer[], count: number): Promise<number[]> =>
+  latenciesMs(count, (i) => writers[i % writers.length]());
 
 /** Every writer commits in a closed loop for `windowSeconds`. */
 async function closedLoop(writers: Writer[], windowSeconds: number) {
   const latencies: number[] = [];
   let failures = 0;
   const started = performance.now();
-  const end = started + windowSeconds * 1000;
-  await Promise.all(
-    writers.map(async (write) => {
-      while (performance.now() < end) {
-        const t = performance.now();
-        try {
-          await write();
-          latencies.push(performance.now() - t);
-        } catch {
-          failures++;
-        }
-      }
-    }),
-  );
+  await closedLoops(writers.length, windowSeconds, async (i) => {
+    const t = performance.now();
+    try {
+      await writers[i]();
+      latencies.push(performance.now() - t);
+    } catch {
+      failures++;
+    }
+  });
   const elapsed = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
   return { perSecond: Math.round(latencies.length / elapsed), failures, ...summary(latencies) };
-}
-
-async function warmUp(writers: Writer[], windowSeconds: number): Promise<void> {
-  const end = performance.now() + windowSeconds * 1000;
-  while (performance.now() < end) await writers[0]();
 }
 
 /** CPU per commit of each node process and of this process (the client) over `run`, in ms. */
@@ -101,7 +81,7 @@ async function cpuPerCommit(pids: readonly number[], run: () => Promise<number[]
 
 async function measure(target: Target) {
   const first = await target.writers(1, 'first');
-  await warmUp(first, warmupSeconds);
+  await closedLoops(1, warmupSeconds, first[0]); // warm up
   const { latencies: oneClient, cpu } = await cpuPerCommit(target.pids ?? [], () =>
     sequential(first, commits),
   );
@@ -138,15 +118,10 @@ async function signs(pool: HsmpoolTarget) {
     );
     await Promise.all(clients.map((c) => c.sign('bench-signer', message))); // sessions open
     let done = 0;
-    const end = performance.now() + seconds * 1000;
-    await Promise.all(
-      clients.map(async (c) => {
-        while (performance.now() < end) {
-          await c.sign('bench-signer', message);
-          done++;
-        }
-      }),
-    );
+    await closedLoops(clients.length, seconds, async (i) => {
+      await clients[i].sign('bench-signer', message);
+      done++;
+    });
     await pool.closeWriters();
     return Math.round(done / seconds);
   };
@@ -210,28 +185,20 @@ const summarize = (m: NonNullable<typeof galera>) => ({
   oneClientRotating: summary(m.rotating),
   throughput: m.throughput,
 });
-mkdirSync('bench/results', { recursive: true });
-writeFileSync(
-  'bench/results/commit.json',
-  JSON.stringify(
-    {
-      date: new Date().toISOString(),
-      node: process.version,
-      cpu: cpus()[0]?.model,
-      cores: cpus().length,
-      loadAverage: loadavg(),
-      params: { seconds, commits, warmupSeconds, clientCounts: CLIENT_COUNTS },
-      setup:
-        'one bench process drives both systems with the same loops: a 3-node hsmpool (real processes, file storage, forced writes) and the 3-node MariaDB Galera anchor (innodb_flush_log_at_trx_commit=1), all on 127.0.0.1 on this machine; hsmpool measured warm after the warm-up window',
-      fdatasyncFloor: summary(floor),
-      hsmpool: summarize(hsmpool),
-      galera: galera ? summarize(galera) : null,
-      reads,
-    },
-    null,
-    2,
-  ) + '\n',
-);
+writeResult('commit.json', {
+  date: new Date().toISOString(),
+  node: process.version,
+  cpu: cpus()[0]?.model,
+  cores: cpus().length,
+  loadAverage: loadavg(),
+  params: { seconds, commits, warmupSeconds, clientCounts: CLIENT_COUNTS },
+  setup:
+    'one bench process drives both systems with the same loops: a 3-node hsmpool (real processes, file storage, forced writes) and the 3-node MariaDB Galera anchor (innodb_flush_log_at_trx_commit=1), all on 127.0.0.1 on this machine; hsmpool measured warm after the warm-up window',
+  fdatasyncFloor: summary(floor),
+  hsmpool: summarize(hsmpool),
+  galera: galera ? summarize(galera) : null,
+  reads,
+});
 const series = [{ name: 'hsmpool, 1 client', points: cdfPoints(hsmpool.oneClient) }];
 if (galera) series.push({ name: 'Galera, 1 client', points: cdfPoints(galera.oneClient) });
 series.push({ name: 'fdatasync 512 B', points: cdfPoints(floor) });
@@ -243,8 +210,8 @@ const xMax = Math.max(
     ),
   ),
 );
-writeFileSync(
-  'bench/results/commit-latency.svg',
+writeResult(
+  'commit-latency.svg',
   latencyCdf('Commit latency, one client on node 1 (same run)', series, xMax * 1.2),
 );
 const labels = hsmpool.throughput.map(
@@ -253,8 +220,8 @@ const labels = hsmpool.throughput.map(
 const bars = [{ name: 'hsmpool', values: hsmpool.throughput.map((r) => r.perSecond as number) }];
 if (galera)
   bars.push({ name: 'Galera', values: galera.throughput.map((r) => r.perSecond as number) });
-writeFileSync(
-  'bench/results/commit-throughput.svg',
+writeResult(
+  'commit-throughput.svg',
   groupedBars('Commits per second by concurrent clients (same run)', 'commits/s', labels, bars),
 );
 console.log('wrote bench/results/commit.json, commit-latency.svg, commit-throughput.svg');

@@ -7,7 +7,6 @@
 // service uses it: with the CryptoKey imported once and cached (the import cost is its own row).
 // Every message and key comes from the printed seed.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { gcm } from '@noble/ciphers/aes.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
@@ -16,8 +15,8 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { pbkdf2 } from '@noble/hashes/pbkdf2.js';
 import { scrypt } from '@noble/hashes/scrypt.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import os from 'node:os';
-import { machineInfo } from './lib/machine.ts';
+import { writeResult } from './lib/cli.ts';
+import { loadAverage, machineInfo } from './lib/machine.ts';
 import { seededRandom, summarize } from './lib/stats.ts';
 import { toBase64Url } from '../host/wire/bytes.ts';
 
@@ -26,7 +25,6 @@ const REPETITIONS = 5;
 /** Wall time each repetition aims at; operation counts are derived from a calibration run. */
 const REPETITION_TARGET_SECONDS = 0.25;
 const OPERATIONS_PER_REPETITION_MAX = 200_000;
-const RESULT_PATH = new URL('./results/crypto.json', import.meta.url);
 const MESSAGE_SIZES = [64, 256, 1024, 4096, 16384, 65536] as const;
 
 const subtle = globalThis.crypto.subtle;
@@ -39,7 +37,14 @@ function seededBytes(length: number): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-const loadAverage = (): number[] => os.loadavg().map((x) => Math.round(x * 100) / 100);
+/** A key the measured operations use: imported once, before, not extractable (the way the
+ * service caches its CryptoKeys). Key imports that are measured call subtle.importKey. */
+const setupKey = (
+  format: 'raw' | 'pkcs8',
+  data: BufferSource,
+  algorithm: Parameters<typeof subtle.importKey>[2],
+  usages: KeyUsage[],
+): Promise<CryptoKey> => subtle.importKey(format, data, algorithm, false, usages);
 
 type Operation = () => unknown;
 
@@ -101,18 +106,9 @@ async function compare(
 
 async function symmetric(): Promise<void> {
   const aesKeyBytes = seededBytes(32);
-  const aesKey = await subtle.importKey('raw', aesKeyBytes, 'AES-GCM', false, [
-    'encrypt',
-    'decrypt',
-  ]);
+  const aesKey = await setupKey('raw', aesKeyBytes, 'AES-GCM', ['encrypt', 'decrypt']);
   const hmacKeyBytes = seededBytes(32);
-  const hmacKey = await subtle.importKey(
-    'raw',
-    hmacKeyBytes,
-    { name: 'HMAC', hash: 'SHA-256' },
-    false,
-    ['sign'],
-  );
+  const hmacKey = await setupKey('raw', hmacKeyBytes, { name: 'HMAC', hash: 'SHA-256' }, ['sign']);
   const nonce = seededBytes(12);
   for (const size of MESSAGE_SIZES) {
     const message = seededBytes(size);
@@ -149,20 +145,9 @@ async function ecdsa(): Promise<void> {
     x: toBase64Url(publicKey.slice(1, 33)),
     y: toBase64Url(publicKey.slice(33)),
   };
-  const privateKey = await subtle.importKey(
-    'jwk',
-    jwk,
-    { name: 'ECDSA', namedCurve: 'P-256' },
-    false,
-    ['sign'],
-  );
-  const verifyKey = await subtle.importKey(
-    'raw',
-    publicKey,
-    { name: 'ECDSA', namedCurve: 'P-256' },
-    false,
-    ['verify'],
-  );
+  const curve = { name: 'ECDSA', namedCurve: 'P-256' };
+  const privateKey = await subtle.importKey('jwk', jwk, curve, false, ['sign']);
+  const verifyKey = await setupKey('raw', publicKey, curve, ['verify']);
   const algorithm = { name: 'ECDSA', hash: 'SHA-256' };
   const signature = p256.sign(message, secret);
   await compare(
@@ -198,8 +183,8 @@ async function edwards(): Promise<void> {
   let verifyKey: CryptoKey | undefined;
   try {
     const pkcs8 = new Uint8Array([...ED25519_PKCS8_PREFIX, ...seed]);
-    privateKey = await subtle.importKey('pkcs8', pkcs8, 'Ed25519', false, ['sign']);
-    verifyKey = await subtle.importKey('raw', publicKey, 'Ed25519', false, ['verify']);
+    privateKey = await setupKey('pkcs8', pkcs8, 'Ed25519', ['sign']);
+    verifyKey = await setupKey('raw', publicKey, 'Ed25519', ['verify']);
   } catch (error) {
     console.log(`WebCrypto has no Ed25519 here (${String(error)}): noble only`);
   }
@@ -251,7 +236,7 @@ async function rsa(): Promise<void> {
 async function passwordHashing(): Promise<void> {
   const password = new TextEncoder().encode('correct horse battery staple');
   const salt = seededBytes(16);
-  const passwordKey = await subtle.importKey('raw', password, 'PBKDF2', false, ['deriveBits']);
+  const passwordKey = await setupKey('raw', password, 'PBKDF2', ['deriveBits']);
   for (const iterations of [4096, 600_000]) {
     await compare(
       `PBKDF2-HMAC-SHA-256 ${iterations} iterations`,
@@ -328,8 +313,7 @@ async function main(): Promise<void> {
     winners: winners(),
     crossovers: crossovers(),
   };
-  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-  writeFileSync(RESULT_PATH, JSON.stringify(result, null, 2) + '\n');
+  writeResult('crypto.json', result);
   for (const crossover of result.crossovers)
     console.log(
       `${crossover.operation}: WebCrypto faster from ${crossover.webcryptoFromBytes ?? 'no measured'} bytes`,

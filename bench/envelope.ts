@@ -12,23 +12,22 @@ import type { Envelope, MessageBody } from '../host/protocol/types.ts';
 import { NOBLE_CHACHA, type ChaChaAead } from '../host/wire/crypto-engine.ts';
 import { NODE_CHACHA } from '../host/wire/crypto-engine.node.ts';
 import { toNodeId, toTxId } from '../host/wire/ids.ts';
+import { numberOption } from './lib/cli.ts';
 import { uptimeLine } from './lib/machine.ts';
-import { fillRandom, repeat, seededRandom } from './lib/stats.ts';
+import { randomBytes, repeat, seededRandom } from './lib/stats.ts';
 
 const SEED = 20261205;
 const REPETITIONS = 9;
 const CALLS = 20_000;
-const at = process.argv.indexOf('--batch');
 /** A generateKey batch: one object record with a 61-byte wrapped key, names and an ACL. */
-const BATCH_BYTES = at >= 0 ? Number(process.argv[at + 1]) : 256;
+const BATCH_BYTES = numberOption('batch', 256);
 
 const next = seededRandom(SEED);
 const hex = (digits: number): string =>
   Array.from({ length: digits }, () => (next() & 15).toString(16)).join('');
 const ids = [hex(16), hex(16), hex(16)].map(toNodeId);
 const txid = toTxId(hex(16));
-const batch = new Uint8Array(BATCH_BYTES);
-fillRandom(batch, next);
+const batch = randomBytes(BATCH_BYTES, next);
 
 function envelope(body: MessageBody, from = ids[0], to = ids[1]): Envelope {
   return { from, to, epoch: 3, digest: hex(16), sp: 0x1234_5678_9abc_def0n, spvv: 2, body };

@@ -8,32 +8,23 @@
 //
 //   npm run bench:flood [-- --connections 2000 --frames 200000 --signatures 50]
 
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import type { HsmClient } from '../host/client/index.ts';
 import { freeAddresses, killAll, patientClient, startPool } from '../test/processes.ts';
+import { numberOption, writeResult } from './lib/cli.ts';
+import { latenciesMs, quantile } from './lib/stats.ts';
 
-const arg = (name: string, fallback: number): number => {
-  const at = process.argv.indexOf(`--${name}`);
-  return at > 0 ? Number(process.argv[at + 1]) : fallback;
-};
-const CONNECTIONS = arg('connections', 2000);
-const FRAMES = arg('frames', 200_000);
-const SIGNATURES = arg('signatures', 50);
+const CONNECTIONS = numberOption('connections', 2000);
+const FRAMES = numberOption('frames', 200_000);
+const SIGNATURES = numberOption('signatures', 50);
 const SOURCES = 40;
 
 async function signatureMs(client: HsmClient, count: number): Promise<number> {
   const message = new TextEncoder().encode('flood bench');
-  const times: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const started = performance.now();
-    await client.sign('bench-ec', message);
-    times.push(performance.now() - started);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
+  return quantile(await latenciesMs(count, () => client.sign('bench-ec', message)), 0.5);
 }
 
 const data = mkdtempSync(join(tmpdir(), 'hsmpool-flood-'));
@@ -116,11 +107,7 @@ try {
   console.log(
     `signature under flood: ${floodMs.toFixed(2)} ms vs ${quietMs.toFixed(2)} ms quiet (${ratio.toFixed(2)}x; the issue asks < 10x)`,
   );
-  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-  writeFileSync(
-    new URL('./results/flood.json', import.meta.url),
-    JSON.stringify(result, null, 2) + '\n',
-  );
+  writeResult('flood.json', result);
   client.close();
 } finally {
   for (const ws of sockets) ws.terminate();

@@ -3,58 +3,36 @@
 // outstanding, group commit on and off. Prints a table and writes
 // bench/results/group-commit.json. Usage: npm run bench:group-commit [-- --seconds 5]
 
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
-import { Appliance, TICK_MS } from '../host/appliance/appliance.ts';
+import { TICK_MS } from '../host/appliance/appliance.ts';
 import { Random } from '../host/protocol/random.ts';
-import { toNodeId } from '../host/wire/ids.ts';
 import { FileStorage } from '../host/storage/file.node.ts';
-import { MemoryHub, MemoryTransport } from '../host/transport/memory.ts';
+import { InProcessPool } from '../host/testing/in-process-pool.ts';
 import { keyedCore, sampleObject } from '../test/fixtures.ts';
+import { numberOption, writeResult } from './lib/cli.ts';
+import { closedLoops, quantile } from './lib/stats.ts';
 
-const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 4;
+const seconds = numberOption('seconds', 4);
 const svmk = new Uint8Array(32).fill(7);
 const keyed = () => keyedCore('release', svmk);
 const codec = keyed();
 
-async function pool(
-  groupCommit: boolean,
-  dir: string,
-): Promise<{ appliances: Appliance[]; stop: () => Promise<void> }> {
-  const hub = new MemoryHub();
-  const random = new Random(1);
-  const founders = [1, 2, 3].map((i) => ({
-    id: toNodeId(random.id64()),
-    address: `127.0.0.${i}:7001`,
-  }));
-  const appliances: Appliance[] = [];
-  for (const [i, node] of founders.entries()) {
-    const storage = await FileStorage.open(join(dir, `n${i}`));
-    const transport = new MemoryTransport({ hub, nodeId: node.id, address: node.address, svmk });
-    appliances.push(
-      await Appliance.open({
-        id: node.id,
-        address: node.address,
-        domain: 'bench',
-        poolId: 1n,
-        founders,
-        storage,
-        core: keyed(),
-        random: random.fork(),
-        transport,
-        groupCommit,
-      }),
-    );
-  }
-  const clock = setInterval(() => appliances.forEach((a) => a.tick()), TICK_MS);
-  return {
-    appliances,
-    stop: async () => {
-      clearInterval(clock);
-      await Promise.all(appliances.map((a) => a.close()));
-    },
-  };
+/** The in-process pool of tests and bench:web, each appliance on its own FILE storage under
+ * `dir`, ticking in real time. */
+async function pool(groupCommit: boolean, dir: string): Promise<InProcessPool> {
+  const files = await Promise.all([0, 1, 2].map((i) => FileStorage.open(join(dir, `n${i}`))));
+  const started = await InProcessPool.start({
+    nodes: 3,
+    svmk,
+    newCore: keyed,
+    domain: 'bench',
+    groupCommit,
+    wrapStorage: (_, i) => files[i],
+  });
+  started.startClock();
+  return started;
 }
 
 interface Row {
@@ -69,48 +47,41 @@ interface Row {
 
 async function measure(groupCommit: boolean, clients: number): Promise<Row> {
   const dir = mkdtempSync(join(tmpdir(), 'hsmpool-gc-'));
-  const { appliances, stop } = await pool(groupCommit, dir);
+  const writing = await pool(groupCommit, dir);
   const ids = new Random(clients * 2 + (groupCommit ? 1 : 0));
   const latencies: number[] = [];
   let busy = 0;
   let counter = 0;
-  const end = performance.now() + seconds * 1000;
   // Every writer talks to node 1: the pool admits one transaction at a time, so writers on
   // different nodes would mostly measure busy answers (36000), not commits.
-  await Promise.all(
-    Array.from({ length: clients }, async () => {
-      while (performance.now() < end) {
-        const name = `k${++counter}`;
-        const started = performance.now();
-        const reply = await appliances[0].write({
-          requestId: ids.id64() + ids.id64(),
-          event: 'CREATE_OBJ',
-          sourceUser: 'bench',
-          target: name,
-          operations: [
-            {
-              op: 'insert',
-              record: codec.encode({ ...sampleObject(name, 'bench'), wrapped: new Uint8Array(60) }),
-            },
-          ],
-        });
-        if (reply.code === 0) latencies.push(performance.now() - started);
-        else busy++;
-      }
-    }),
-  );
-  await stop();
+  await closedLoops(clients, seconds, async () => {
+    const name = `k${++counter}`;
+    const started = performance.now();
+    const reply = await writing.appliances[0].write({
+      requestId: ids.id64() + ids.id64(),
+      event: 'CREATE_OBJ',
+      sourceUser: 'bench',
+      target: name,
+      operations: [
+        {
+          op: 'insert',
+          record: codec.encode({ ...sampleObject(name, 'bench'), wrapped: new Uint8Array(60) }),
+        },
+      ],
+    });
+    if (reply.code === 0) latencies.push(performance.now() - started);
+    else busy++;
+  });
+  await writing.close();
   rmSync(dir, { recursive: true, force: true });
   latencies.sort((a, b) => a - b);
-  const at = (q: number): number =>
-    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
   return {
     groupCommit,
     clients,
     commits: latencies.length,
     perSecond: latencies.length / seconds,
-    p50ms: at(0.5),
-    p99ms: at(0.99),
+    p50ms: quantile(latencies, 0.5),
+    p99ms: quantile(latencies, 0.99),
     busy,
   };
 }
@@ -126,12 +97,10 @@ for (const r of rows)
   console.log(
     `${String(r.groupCommit).padEnd(12)}  ${String(r.clients).padStart(7)}  ${r.perSecond.toFixed(0).padStart(9)}  ${r.p50ms.toFixed(1).padStart(7)}  ${r.p99ms.toFixed(1).padStart(7)}  ${r.busy}`,
   );
-mkdirSync('bench/results', { recursive: true });
-writeFileSync(
-  'bench/results/group-commit.json',
-  JSON.stringify(
-    { date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, seconds, rows },
-    null,
-    2,
-  ) + '\n',
-);
+writeResult('group-commit.json', {
+  date: new Date().toISOString(),
+  node: process.version,
+  cpu: cpus()[0]?.model,
+  seconds,
+  rows,
+});

@@ -13,19 +13,19 @@
 //   npm run bench:live-sync [-- --keys 100000,1000000] [--profile]
 //   npm run bench:live-sync -- --processes [--in-process] [--keys 100000,1000000]
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { liveSyncRun } from './lib/live-sync-run.ts';
 import { liveSyncProcessesRun } from './lib/live-sync-processes.ts';
 import { startProfile } from './lib/profile.ts';
 import { writeLiveSyncSvg } from './lib/live-sync-svg.ts';
+import { resultPath, stringOption, writeResult } from './lib/cli.ts';
 
-const argKeys = process.argv.indexOf('--keys');
-const SIZES = (argKeys > 0 ? process.argv[argKeys + 1] : '100000,1000000').split(',').map(Number);
+const SIZES = stringOption('keys', '100000,1000000').split(',').map(Number);
 const PROFILE = process.argv.includes('--profile');
 const PROCESSES = process.argv.includes('--processes');
 const IN_PROCESS = !PROCESSES || process.argv.includes('--in-process');
-const RESULTS = 'bench/results/live-sync.json';
+const RESULTS = resultPath('live-sync.json');
 const machine = () => ({
   cpus: cpus().length,
   loadavg: loadavg().map((x) => Number(x.toFixed(2))),
@@ -73,7 +73,6 @@ const result = IN_PROCESS
   : { ...previous };
 if (PROCESSES)
   result.processes = { runs: processRuns, machine: machine(), date: new Date().toISOString() };
-mkdirSync('bench/results', { recursive: true });
-writeFileSync(RESULTS, JSON.stringify(result, null, 2) + '\n');
-writeLiveSyncSvg(result, 'bench/results/live-sync.svg');
+writeResult('live-sync.json', result);
+writeLiveSyncSvg(result, resultPath('live-sync.svg'));
 if ([...runs, ...processRuns].some((run) => !run.ok)) process.exitCode = 1;

@@ -7,7 +7,6 @@
 // against the machine. Both builds (SIMD and scalar). Every byte comes from the printed seed;
 // nothing here asserts a time.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { encodeBatch } from '../host/core/batch.ts';
 import type { Core } from '../host/core/core.ts';
 import {
@@ -18,9 +17,10 @@ import {
   type PrepareBody,
 } from '../host/core/txlog.ts';
 import { coreWasmPath, type CoreVariant } from '../host/core/load.node.ts';
+import { writeResult } from './lib/cli.ts';
 import { keyedCore } from './lib/load.ts';
 import { machineInfo, uptimeLine } from './lib/machine.ts';
-import { fillRandom, repeat, seededRandom, type Samples } from './lib/stats.ts';
+import { memoryReadProbe, randomBytes, repeat, seededRandom, type Samples } from './lib/stats.ts';
 
 const SEED = 20261124;
 const REPETITIONS = 7;
@@ -30,17 +30,10 @@ const CODEC_ENTRIES = { small: 100_000, large: 10_000 } as const;
 /** Bytes of log each scan repetition reads. */
 const SCAN_LOG_BYTES = 64 * 2 ** 20;
 const CHECKSUM_BUFFER_BYTES = 2 ** 20;
-const BANDWIDTH_BUFFER_BYTES = 256 * 2 ** 20;
 const LARGE_ENTRY_TARGET_BYTES = 4096;
-const RESULT_PATH = new URL('./results/log.json', import.meta.url);
 const MB = 1e6;
 
 const next = seededRandom(SEED);
-function seededBytes(length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  fillRandom(out, next);
-  return out;
-}
 
 interface Row {
   readonly measure: string;
@@ -83,7 +76,7 @@ function largePrepare(): PrepareBody {
   const batch = encodeBatch([
     {
       event: 'CREATE_OBJ',
-      operations: [{ op: 'insert', record: seededBytes(LARGE_ENTRY_TARGET_BYTES - fixed) }],
+      operations: [{ op: 'insert', record: randomBytes(LARGE_ENTRY_TARGET_BYTES - fixed, next) }],
     },
   ]);
   return {
@@ -160,7 +153,7 @@ function benchScan(core: Core, build: CoreVariant, size: string, log: Uint8Array
 
 /** The checksum alone inside wasm (no copy), and the host-to-wasm copy alone. */
 function benchFloor(core: Core, build: CoreVariant): void {
-  const buffer = seededBytes(CHECKSUM_BUFFER_BYTES);
+  const buffer = randomBytes(CHECKSUM_BUFFER_BYTES, next);
   const address = core.put(buffer);
   const checksum = repeat(REPETITIONS, () => {
     for (let i = 0; i < 16; i++) core.exports.checksum(address, buffer.length);
@@ -173,18 +166,9 @@ function benchFloor(core: Core, build: CoreVariant): void {
 }
 
 function benchMemory(): void {
-  const a = Buffer.alloc(BANDWIDTH_BUFFER_BYTES, 0x5a);
-  const b = Buffer.alloc(BANDWIDTH_BUFFER_BYTES, 0x5a);
-  const compare = repeat(REPETITIONS, () => {
-    if (Buffer.compare(a, b) !== 0) throw new Error('buffers differ');
-  });
-  record(
-    'memory read (Buffer.compare 2 x 256 MiB)',
-    'host',
-    'MB/s',
-    (2 * BANDWIDTH_BUFFER_BYTES) / MB,
-    compare,
-  );
+  const probe = memoryReadProbe();
+  const compare = repeat(REPETITIONS, probe.read);
+  record('memory read (Buffer.compare 2 x 256 MiB)', 'host', 'MB/s', probe.bytes / MB, compare);
 }
 
 function main(): void {
@@ -202,23 +186,15 @@ function main(): void {
     benchScan(core, build, `${big[0].length} B`, logOf(core, large, big[0].length));
   }
   benchMemory();
-  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-  writeFileSync(
-    RESULT_PATH,
-    JSON.stringify(
-      {
-        benchmark: 'transaction log',
-        seed: SEED,
-        repetitions: REPETITIONS,
-        scanLogBytes: SCAN_LOG_BYTES,
-        machine: machineInfo(),
-        rows,
-      },
-      null,
-      2,
-    ) + '\n',
-  );
-  console.log(`wrote ${RESULT_PATH.pathname}`);
+  const path = writeResult('log.json', {
+    benchmark: 'transaction log',
+    seed: SEED,
+    repetitions: REPETITIONS,
+    scanLogBytes: SCAN_LOG_BYTES,
+    machine: machineInfo(),
+    rows,
+  });
+  console.log(`wrote ${path.pathname}`);
 }
 
 main();

@@ -11,13 +11,12 @@
 // met or not; nothing here asserts them. Every random choice comes from the printed seed.
 
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
 import { createXXHash64, type IHasher } from 'hash-wasm';
 import { encodeBatch, type Write } from '../host/core/batch.ts';
 import type { Core } from '../host/core/core.ts';
 import { BATCH_WRITES_MAX, IO_BUFFER_SIZE, R_ACC_HI, R_ACC_LO } from '../host/core/layout.ts';
 import { coreWasmPath } from '../host/core/load.node.ts';
+import { writeResult } from './lib/cli.ts';
 import { keyedCore } from './lib/load.ts';
 import { machineInfo, uptimeLine } from './lib/machine.ts';
 import {
@@ -37,18 +36,16 @@ import {
   type StoreMeasures,
   type Unit,
 } from './lib/sp-report.ts';
-import { seededRandom } from './lib/stats.ts';
+import { memoryReadProbe, secondsOf, seededRandom } from './lib/stats.ts';
 
 const SEED = 20261122;
 const ROUNDS_DEFAULT = 9;
 const ROUNDS_MAX = 100;
 const HASH_CALLS = 100_000;
 const HASH_INPUTS = 1024;
-const BANDWIDTH_BUFFER_BYTES = 256 * 2 ** 20;
 const REPLACE_BATCHES = 32;
 const SMALL_STORE_RECORDS = 4096;
 const SINGLE_CALLS = 100_000;
-const RESULT_PATH = new URL('./results/sp.json', import.meta.url);
 
 interface Options {
   readonly records: number;
@@ -84,12 +81,6 @@ function log(message: string): void {
   process.stderr.write(`${message}\n`);
 }
 
-function seconds(body: () => void): number {
-  const start = performance.now();
-  body();
-  return (performance.now() - start) / 1000;
-}
-
 // ---- measures: each round calls run() once; it returns the seconds it measured ----
 
 const measures: Measure[] = [];
@@ -105,6 +96,12 @@ function measure(
   const entry = { name, unit, amount, note, run, seconds: [] };
   measures.push(entry);
   return entry;
+}
+
+/** The runs of `m` again, shown as the bytes of its `records` records hashed per second. */
+function bytesHashed(m: Measure, name: string, records: number, size: number): Measure {
+  const last = (): number => m.seconds[m.seconds.length - 1];
+  return measure(`${name}, record bytes hashed`, 'GB/s', (records * size) / 1e9, last);
 }
 
 function inputs(count: number, size: number, next: () => number): Uint8Array[] {
@@ -124,7 +121,7 @@ function addReferences(
       'ns/record',
       HASH_CALLS,
       () =>
-        seconds(() => {
+        secondsOf(() => {
           for (let i = 0; i < HASH_CALLS; i++)
             createHash('sha256')
               .update(records[i % HASH_INPUTS])
@@ -136,7 +133,7 @@ function addReferences(
   sha(300);
   const records = inputs(HASH_INPUTS, 64, next);
   measure('hash-wasm xxhash64 per 64-byte call (init/update/digest)', 'ns/call', HASH_CALLS, () =>
-    seconds(() => {
+    secondsOf(() => {
       for (let i = 0; i < HASH_CALLS; i++)
         hasher
           .init()
@@ -144,16 +141,12 @@ function addReferences(
           .digest('binary');
     }),
   );
-  const a = Buffer.alloc(BANDWIDTH_BUFFER_BYTES, 0x5a);
-  const b = Buffer.alloc(BANDWIDTH_BUFFER_BYTES, 0x5a);
+  const probe = memoryReadProbe();
   const bandwidth = measure(
     'memory read bandwidth (Buffer.compare, 2 x 256 MiB)',
     'GB/s',
-    (2 * BANDWIDTH_BUFFER_BYTES) / 1e9,
-    () =>
-      seconds(() => {
-        if (Buffer.compare(a, b) !== 0) throw new Error('bandwidth probe: buffers differ');
-      }),
+    probe.bytes / 1e9,
+    () => secondsOf(probe.read),
   );
   return { sha64, bandwidth };
 }
@@ -174,7 +167,7 @@ function insertBatches(core: Core, factory: RecordFactory, count: number, seed: 
     }
     const batch = encodeBatch(writes);
     let failed = -1;
-    total += seconds(() => {
+    total += secondsOf(() => {
       failed = core.apply(batch).writeResults.findIndex((code) => code !== 0);
     });
     if (failed >= 0) throw new Error(`insert of record ${first + failed} failed`);
@@ -254,7 +247,7 @@ function replaceMeasures(
     'ns/change',
     changes,
     () =>
-      seconds(() => {
+      secondsOf(() => {
         for (const batch of batches) {
           if (core.apply(batch).writeResults.some((code) => code !== 0))
             throw new Error('a replace failed');
@@ -271,7 +264,7 @@ function replaceMeasures(
       for (const batch of ownBatches) {
         const at = core.put(batch);
         let code = 0;
-        total += seconds(() => {
+        total += secondsOf(() => {
           code = core.exports.store_apply(at, batch.length, 1);
         });
         if (code !== 0) throw new Error(`store_apply returned ${code}`);
@@ -337,7 +330,7 @@ function scratchMeasures(
   syncPoint: string,
 ): { scratch: Measure; scratchBytes: Measure } {
   const recompute = (): number =>
-    seconds(() => {
+    secondsOf(() => {
       if (!core.recompute().consistent)
         throw new Error('recompute disagrees with the incremental SP');
     });
@@ -348,13 +341,7 @@ function scratchMeasures(
     recompute,
     `SP after loading ${syncPoint}`,
   );
-  // The same runs, shown as record bytes hashed per second.
-  const scratchBytes = measure(
-    `${label}: SP from scratch, record bytes hashed`,
-    'GB/s',
-    (records * shape.size) / 1e9,
-    () => scratch.seconds[scratch.seconds.length - 1],
-  );
+  const scratchBytes = bytesHashed(scratch, `${label}: SP from scratch`, records, shape.size);
   return { scratch, scratchBytes };
 }
 
@@ -377,17 +364,12 @@ function frameMeasures({ core, factory, shape, label }: LoadedStore): {
     () => {
       core.packFrames(frameRecords);
       let total = 0;
-      for (let r = 0; r < 3; r++) total += seconds(() => core.sumPackedFrames(count));
+      for (let r = 0; r < 3; r++) total += secondsOf(() => core.sumPackedFrames(count));
       return total / 3;
     },
     `${count} frames per call`,
   );
-  measure(
-    `${label}: packed frames, record bytes hashed`,
-    'GB/s',
-    (count * shape.size) / 1e9,
-    () => frames.seconds[frames.seconds.length - 1],
-  );
+  bytesHashed(frames, `${label}: packed frames`, count, shape.size);
   return { frames, frameRecords, count };
 }
 
@@ -408,7 +390,7 @@ function updateMeasures(
       core.packFrames(frameRecords);
       const before = core.syncPoint().hex;
       let code = 0;
-      const time = seconds(() => {
+      const time = secondsOf(() => {
         code = update(core.io, count);
       });
       if (code !== 0 || core.syncPoint().hex !== before)
@@ -423,7 +405,7 @@ function updateMeasures(
       SINGLE_CALLS,
       () => {
         core.packFrames(frameRecords.slice(0, 1));
-        return seconds(() => {
+        return secondsOf(() => {
           for (let i = 0; i < SINGLE_CALLS; i++) core.exports.sp_sum_frames(core.io, 1);
         });
       },
@@ -499,8 +481,7 @@ async function main(): Promise<void> {
     ]),
   ]);
 
-  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-  const report = {
+  const path = writeResult('sp.json', {
     benchmark: 'sp',
     command: 'npm run bench:sp',
     seed: SEED,
@@ -511,9 +492,8 @@ async function main(): Promise<void> {
     loadAfter,
     figures: allFigures,
     targets,
-  };
-  writeFileSync(RESULT_PATH, `${JSON.stringify(report, null, 2)}\n`);
-  console.log(`\nwrote ${RESULT_PATH.pathname}`);
+  });
+  console.log(`\nwrote ${path.pathname}`);
 }
 
 await main();

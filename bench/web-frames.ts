@@ -13,8 +13,7 @@ export interface FrameFigure {
   readonly intervalMaxMs: number;
 }
 
-const quantile = (sorted: number[], q: number): number =>
-  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+import { quantile } from './lib/stats.ts';
 
 export function frameFigure(times: readonly number[]): FrameFigure {
   const fpsPerSecond: number[] = [];

@@ -6,7 +6,6 @@
 // picture draws (bench/web-frames.ts). Prints a table, writes bench/results/web.json.
 // Usage: npm run bench:web [-- --seconds 10]  (needs npm run build)
 
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { chromium, type Browser } from 'playwright-core';
 import { buildWeb } from '../scripts/build-web.ts';
@@ -15,10 +14,10 @@ import { keyedCore, TEST_SVMK } from '../test/fixtures.ts';
 import { CHROMIUM_FLAGS, chromiumPath } from '../test/web/browser.ts';
 import { commitFigure, spFigure, type CommitFigure, type SpFigure } from './web-figures.ts';
 import { frameFigure, type FrameFigure } from './web-frames.ts';
+import { numberOption, writeResult } from './lib/cli.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
-const at = process.argv.indexOf('--seconds');
-const seconds = at >= 0 ? Number(process.argv[at + 1]) : 10;
+const seconds = numberOption('seconds', 10);
 const RECORDS = 100_000;
 const COMMITS = 2000;
 const TAB_SIZES = [3, 16];
@@ -44,11 +43,9 @@ if (!executablePath) {
   process.exit(1);
 }
 
-function nodeFigures(): { sp: SpFigure; commit: Promise<CommitFigure> } {
-  return {
-    sp: spFigure(() => keyedCore(), RECORDS, 5),
-    commit: commitFigure(() => keyedCore(), TEST_SVMK, COMMITS, 8),
-  };
+async function nodeFigures(): Promise<{ sp: SpFigure; commit: CommitFigure }> {
+  const sp = spFigure(() => keyedCore(), RECORDS, 5);
+  return { sp, commit: await commitFigure(() => keyedCore(), TEST_SVMK, COMMITS, 8) };
 }
 
 async function browserFigures(browser: Browser, url: string) {
@@ -155,11 +152,9 @@ const browser = await chromium.launch({ executablePath, args: CHROMIUM_FLAGS });
 const loadBefore = loadavg()[0];
 try {
   // Node first, then the browser, then Node again: a burst of load hits both sides alike.
-  const first = nodeFigures();
-  const node1 = { sp: first.sp, commit: await first.commit };
+  const node1 = await nodeFigures();
   const inBrowser = await browserFigures(browser, url);
-  const second = nodeFigures();
-  const node2 = { sp: second.sp, commit: await second.commit };
+  const node2 = await nodeFigures();
   const bestSp = node1.sp.nsPerRecord < node2.sp.nsPerRecord ? node1.sp : node2.sp;
   const bestCommit = node1.commit.perSecond > node2.commit.perSecond ? node1.commit : node2.commit;
   if (inBrowser.sp.sp !== bestSp.sp)
@@ -167,27 +162,19 @@ try {
   const tabs: TabFigure[] = [];
   for (const nodes of TAB_SIZES) tabs.push(await tabFigure(browser, url, nodes));
   table({ sp: bestSp, commit: bestCommit }, inBrowser, tabs);
-  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
   const machine = {
     cpus: cpus().length,
     model: cpus()[0]?.model,
     loadBefore,
     loadAfter: loadavg()[0],
   };
-  writeFileSync(
-    new URL('./results/web.json', import.meta.url),
-    JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        machine,
-        node: { version: process.version, runs: [node1, node2] },
-        browser: inBrowser,
-        tabs,
-      },
-      null,
-      2,
-    ) + '\n',
-  );
+  writeResult('web.json', {
+    date: new Date().toISOString(),
+    machine,
+    node: { version: process.version, runs: [node1, node2] },
+    browser: inBrowser,
+    tabs,
+  });
 } finally {
   await browser.close();
   server.close();

@@ -20,7 +20,7 @@ export interface SavedLiveSync {
 const label = (keys: number): string =>
   keys >= 1e6 ? `${keys / 1e6}M` : keys >= 1e3 ? `${keys / 1e3}k` : String(keys);
 
-export function writeLiveSyncSvg(saved: SavedLiveSync, path: string): void {
+export function writeLiveSyncSvg(saved: SavedLiveSync, path: string | URL): void {
   const rows = [
     ...(saved.runs ?? []).map((run) => ({ run, where: 'one process' })),
     ...(saved.processes?.runs ?? []).map((run) => ({ run, where: 'loopback' })),

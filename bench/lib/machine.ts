@@ -16,6 +16,9 @@ export interface MachineInfo {
   readonly loadAverage: readonly number[];
 }
 
+/** The load averages (1, 5, 15 minutes) to two decimals. */
+export const loadAverage = (): number[] => os.loadavg().map((x) => Math.round(x * 100) / 100);
+
 function uptimeLine(): string {
   try {
     return execFileSync('uptime', { encoding: 'utf8', timeout: 2000 }).trim();
@@ -38,7 +41,7 @@ export function machineInfo(): MachineInfo {
     v8: process.versions.v8,
     date: new Date().toISOString(),
     uptime: uptimeLine(),
-    loadAverage: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    loadAverage: loadAverage(),
   };
 }
 

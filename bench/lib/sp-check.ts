@@ -11,7 +11,7 @@ import { R_ACC_HI, R_ACC_LO } from '../../host/core/layout.ts';
 import { coreWasmPath } from '../../host/core/load.node.ts';
 import { keyedCore } from './load.ts';
 import { RecordFactory, SHAPE_300, SHAPE_64, type RecordShape } from './records.ts';
-import { fillRandom, seededRandom } from './stats.ts';
+import { randomBytes, seededRandom } from './stats.ts';
 import { toHex64 } from '../../host/wire/bytes.ts';
 
 const SEED = 0x5eed5;
@@ -31,9 +31,7 @@ function recordValuesDigest(core: Core): string {
     8192,
   ];
   for (const length of lengths) {
-    const bytes = new Uint8Array(length);
-    fillRandom(bytes, next);
-    const value = core.recordValue(bytes);
+    const value = core.recordValue(randomBytes(length, next));
     digest.update(
       `${length}:${toHex64(value.nh0)}${toHex64(value.nh1)}${toHex64(value.lo)}${toHex64(value.hi)};`,
     );
@@ -45,9 +43,7 @@ function checksumDigest(core: Core): string {
   const next = seededRandom(SEED + 1);
   const digest = createHash('sha256');
   for (const length of [0, 1, 15, 16, 17, 4095, 4096, 4097, 8192, 100_000]) {
-    const bytes = new Uint8Array(length);
-    fillRandom(bytes, next);
-    const [lo, hi] = core.checksum(bytes);
+    const [lo, hi] = core.checksum(randomBytes(length, next));
     digest.update(`${length}:${toHex64(lo)}${toHex64(hi)};`);
   }
   return digest.digest('hex').slice(0, 32);
@@ -56,11 +52,9 @@ function checksumDigest(core: Core): string {
 function sipHashDigest(core: Core): string {
   const next = seededRandom(SEED + 3);
   const digest = createHash('sha256');
-  const key = new Uint8Array(16);
-  fillRandom(key, next);
+  const key = randomBytes(16, next);
   for (let length = 0; length < 80; length += 7) {
-    const message = new Uint8Array(length);
-    fillRandom(message, next);
+    const message = randomBytes(length, next);
     for (const [c, d] of [
       [1, 3],
       [2, 4],

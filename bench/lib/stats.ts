@@ -20,6 +20,13 @@ export function summarize(seconds: readonly number[]): Samples {
   return { seconds, bestSeconds: sorted[0], medianSeconds };
 }
 
+/** How long one call of `body` takes, in seconds. */
+export function secondsOf(body: () => void): number {
+  const start = performance.now();
+  body();
+  return (performance.now() - start) / 1000;
+}
+
 /** Runs `body` `repetitions` times (after `warmups` untimed runs); seconds per run. */
 export function repeat(repetitions: number, body: () => void, warmups = 1): Samples {
   if (!Number.isInteger(repetitions) || repetitions < 1 || repetitions > 1000) {
@@ -27,12 +34,51 @@ export function repeat(repetitions: number, body: () => void, warmups = 1): Samp
   }
   for (let i = 0; i < warmups; i++) body();
   const seconds: number[] = [];
-  for (let i = 0; i < repetitions; i++) {
-    const start = performance.now();
-    body();
-    seconds.push((performance.now() - start) / 1000);
-  }
+  for (let i = 0; i < repetitions; i++) seconds.push(secondsOf(body));
   return summarize(seconds);
+}
+
+/** The value at fraction `q` of `sorted` (index floor(q·n), the last for q near 1); NaN if empty. */
+export const quantile = (sorted: readonly number[], q: number): number =>
+  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+
+/** `count` calls awaited one after another; each one's latency in ms, sorted. */
+export async function latenciesMs(
+  count: number,
+  call: (i: number) => Promise<unknown>,
+): Promise<number[]> {
+  const latencies: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const start = performance.now();
+    await call(i);
+    latencies.push(performance.now() - start);
+  }
+  return latencies.sort((a, b) => a - b);
+}
+
+/** `workers` closed loops side by side, each awaiting `body` again until `seconds` have passed. */
+export async function closedLoops(
+  workers: number,
+  seconds: number,
+  body: (worker: number) => Promise<unknown>,
+): Promise<void> {
+  const end = performance.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: workers }, async (_, worker) => {
+      while (performance.now() < end) await body(worker);
+    }),
+  );
+}
+
+/** The memory-read bandwidth probe: each `read` compares two equal 256 MiB buffers (Buffer.compare),
+ * `bytes` read in all, so the benches that hash memory can be judged against the machine. */
+export function memoryReadProbe(): { read: () => void; bytes: number } {
+  const a = Buffer.alloc(256 * 2 ** 20, 0x5a);
+  const b = Buffer.alloc(a.length, 0x5a);
+  const read = (): void => {
+    if (Buffer.compare(a, b) !== 0) throw new Error('memory probe: buffers differ');
+  };
+  return { read, bytes: a.length + b.length };
 }
 
 /** A small seeded generator (SplitMix32): every random choice of a benchmark comes from a printed seed. */
@@ -45,6 +91,13 @@ export function seededRandom(seed: number): () => number {
     z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
     return (z ^ (z >>> 16)) >>> 0;
   };
+}
+
+/** `length` bytes from `next`, as fillRandom writes them. */
+export function randomBytes(length: number, next: () => number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  fillRandom(bytes, next);
+  return bytes;
 }
 
 export function fillRandom(bytes: Uint8Array, next: () => number): void {
