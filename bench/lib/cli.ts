@@ -9,8 +9,14 @@ export function stringOption(name: string, fallback: string): string {
   return at > 0 ? process.argv[at + 1] : fallback;
 }
 
-export const numberOption = (name: string, fallback: number): number =>
-  Number(stringOption(name, String(fallback)));
+/** A numeric option; anything but a finite number stops the bench with the option named. */
+export function numberOption(name: string, fallback: number): number {
+  const text = stringOption(name, String(fallback));
+  const value = Number(text);
+  if (text === undefined || text.trim() === '' || !Number.isFinite(value))
+    throw new RangeError(`--${name}: expected a number, got ${JSON.stringify(text ?? null)}`);
+  return value;
+}
 
 const RESULTS = new URL('../results/', import.meta.url);
 
