@@ -70,6 +70,15 @@ export function nodesAsJson(nodes: ReplicationInfo['nodes']): unknown[] {
   );
 }
 
+/** The one word status, /healthz and the page show for a node: the first that holds. */
+export function nodeState(info: ReplicationInfo, liveSyncing = false): string {
+  if (info.storage.broken) return 'stopped';
+  if (info.fenced) return 'fenced';
+  if (info.diverged) return 'diverged';
+  if (liveSyncing) return 'live-syncing';
+  return info.nodes.some((n) => n.self && n.member) ? 'member' : 'not-member';
+}
+
 export async function nodeStatus(
   appliance: Appliance,
   options: { readonly sessions?: number; readonly crossCheckTimeoutMs: number },
@@ -77,15 +86,7 @@ export async function nodeStatus(
   const crossCheck = await appliance.crossCheck(options.crossCheckTimeoutMs);
   const info = appliance.info();
   const now = appliance.now();
-  const state = info.storage.broken
-    ? 'stopped'
-    : info.fenced
-      ? 'fenced'
-      : info.diverged
-        ? 'diverged'
-        : info.nodes.some((n) => n.self && n.member)
-          ? 'member'
-          : 'not-member';
+  const state = nodeState(info);
   return {
     id: info.id,
     address: info.address,

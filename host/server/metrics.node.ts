@@ -17,6 +17,7 @@ import {
 } from '../appliance/appliance.ts';
 import type { NodeHost } from '../appliance/node-host.ts';
 import type { RequestObserver } from './sessions.ts';
+import { nodeState } from './console-status.ts';
 import { HSMPOOL_VERSION, OPERATING_MODE } from '../core/version.ts';
 import { CODE } from '../core/codes.ts';
 
@@ -294,18 +295,7 @@ export class NodeMetrics {
 
 export function health(node: NodeHost): NodeHealth {
   const info = node.appliance.info();
-  const self = info.nodes.find((n) => n.self);
-  const state = info.storage.broken
-    ? 'stopped'
-    : info.fenced
-      ? 'fenced'
-      : info.diverged
-        ? 'diverged'
-        : node.liveSyncing
-          ? 'live-syncing'
-          : self?.member
-            ? 'member'
-            : 'not-member';
+  const state = nodeState(info, node.liveSyncing);
   const healthy = !info.storage.broken && !info.fenced && !info.diverged;
   return { healthy, ready: healthy && state === 'member', state };
 }
