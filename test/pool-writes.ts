@@ -1,11 +1,14 @@
 // Writes and a tick driver for tests over in-process pools (InProcessPool): one copy of what
 // the appliance, live-sync, checkpoint and request-outcome tests all need.
 
-import type { WriteInput } from '../host/appliance/appliance.ts';
+import { Appliance, type WriteInput } from '../host/appliance/appliance.ts';
 import { encodeBatch } from '../host/core/batch.ts';
 import type { Core } from '../host/core/core.ts';
 import { InProcessPool, type InProcessPoolOptions } from '../host/testing/in-process-pool.ts';
+import type { joinInProcess } from '../host/testing/live-sync-pool.ts';
 import { Random } from '../host/protocol/random.ts';
+import type { NodeAddress } from '../host/protocol/types.ts';
+import { MemoryTransport } from '../host/transport/memory.ts';
 import { keyedCore, sampleObject, TEST_SVMK } from './fixtures.ts';
 
 const codec = keyedCore();
@@ -48,4 +51,31 @@ export async function drive<T>(
   result.catch(() => {});
   for (let t = 0; t < ticksMax && !done; t++) await step();
   return result;
+}
+
+/** Opens again, from its storage, the node that `join` brought into `pool` (after its appliance
+ * was closed), as the CLI restarts it: a new transport at its address, randomness from `seed`. */
+export function reopenJoined(
+  pool: InProcessPool,
+  join: ReturnType<typeof joinInProcess>,
+  options: { poolId: bigint; founders: readonly NodeAddress[]; seed: number },
+): Promise<Appliance> {
+  const random = new Random(options.seed + 1);
+  return Appliance.open({
+    id: join.node.id,
+    address: join.node.address,
+    domain: 'pool',
+    poolId: options.poolId,
+    founders: options.founders,
+    storage: join.storage,
+    core: keyedCore(),
+    random: new Random(options.seed),
+    transport: new MemoryTransport({
+      hub: pool.hub,
+      nodeId: join.node.id,
+      address: join.node.address,
+      svmk: TEST_SVMK,
+      randomBytes: (n) => random.bytes(n),
+    }),
+  });
 }
