@@ -4,6 +4,9 @@
 import { Appliance, type WriteInput } from '../host/appliance/appliance.ts';
 import { encodeBatch } from '../host/core/batch.ts';
 import type { Core } from '../host/core/core.ts';
+import { expect } from 'vitest';
+import { runCommand } from '../host/server/console-commands.ts';
+import type { BackupContext, BackupPiece, BackupStarted } from '../host/server/backup-transfer.ts';
 import { InProcessPool, type InProcessPoolOptions } from '../host/testing/in-process-pool.ts';
 import type { joinInProcess } from '../host/testing/live-sync-pool.ts';
 import { Random } from '../host/protocol/random.ts';
@@ -78,4 +81,34 @@ export function reopenJoined(
       randomBytes: (n) => random.bytes(n),
     }),
   });
+}
+
+/** A whole backup fetched from `appliance` through the remote console's `backup` command, piece
+ * after piece (`onPiece` runs after each piece but the first): the first answer, the last
+ * piece, how many pieces and the file. */
+export async function fetchBackup(
+  appliance: Appliance,
+  context: BackupContext,
+  onPiece: (
+    index: number,
+    piece: BackupPiece,
+    head: BackupStarted,
+  ) => Promise<void> = async () => {},
+) {
+  const backup = (line: string) => runCommand(appliance, 'remote', line, { backup: context });
+  const started = await backup('backup');
+  expect(started.code).toBe(0);
+  const head = started.data as BackupStarted;
+  const pieces = [Buffer.from(head.data, 'base64')];
+  let last: BackupPiece = head;
+  for (let index = 1; !last.last; index++) {
+    const answer = await backup(`backup ${head.id} ${index}`);
+    expect(answer.code).toBe(0);
+    last = answer.data as BackupPiece;
+    pieces.push(Buffer.from(last.data, 'base64'));
+    await onPiece(index, last, head);
+  }
+  const file = new Uint8Array(Buffer.concat(pieces));
+  expect(file.length).toBe(last.bytes);
+  return { head, last, pieces: pieces.length, file };
 }
