@@ -322,6 +322,11 @@ export async function loggedIn(
   return driver;
 }
 
+/** A new node (makeNode) with its administrator logged in. */
+export async function newNodeAdmin(seed?: number, engine?: CryptoEngine): Promise<Driver> {
+  return loggedIn((await makeNode(seed, engine)).service);
+}
+
 /**
  * What every signing key does: its signature of `message` satisfies `independentlyValid` (with
  * its public key); verify accepts it and refuses another message or a malformed signature;

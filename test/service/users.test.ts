@@ -15,6 +15,7 @@ import {
   Driver,
   TEST_KDF,
   loggedIn,
+  newNodeAdmin,
   makeNode,
   newRequestId,
   seededRandomBytes,
@@ -162,8 +163,7 @@ describe('user management', () => {
   });
 
   it('lists users for administrators, in pages', async () => {
-    const node = await makeNode();
-    const admin = await loggedIn(node.service);
+    const admin = await newNodeAdmin();
     for (const name of ['u1', 'u2', 'u3']) await admin.createUser(name, `${name}-password`);
     const first = await admin.call('user.list', { limit: 2 });
     expect(first.users.map((entry) => entry.name)).toEqual(['admin', 'u1']);
