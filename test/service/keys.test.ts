@@ -11,7 +11,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { describe, expect, it } from 'vitest';
 import { CODE } from '../../host/core/codes.ts';
 import { deriveKey } from '../../host/core/keys.ts';
-import type { KeyType, ObjectRecord } from '../../host/core/records.ts';
+import type { KeyType } from '../../host/core/records.ts';
 import { CryptoEngine, keyBytes } from '../../host/wire/crypto-engine.ts';
 import { unwrapObjectKey } from '../../host/wire/wrapping.ts';
 import { TEST_SVMK } from '../fixtures.ts';
@@ -25,13 +25,13 @@ import {
   grantFields,
   loggedIn,
   newNodeAdmin,
+  storedObject,
   makeNode,
   makePool,
   newRequestId,
   rsaPkcs8,
   rsaVerifies,
   type Driver,
-  type TestNode,
 } from '../service-fixtures.ts';
 
 const MESSAGE = bytes('the message to sign, encrypt and MAC');
@@ -42,11 +42,6 @@ const generate = (
   keyType: KeyType,
   options: { exportable?: boolean; temporary?: boolean } = {},
 ) => driver.call('key.generate', generateFields(name, keyType, options));
-
-function storedObject(node: TestNode, name: string): ObjectRecord | undefined {
-  const record = node.core.get('object', name);
-  return record ? (node.core.decode(record) as ObjectRecord) : undefined;
-}
 
 /** Checks a signature outside the service. */
 function independentlyValid(
