@@ -1,8 +1,10 @@
 // An in-process pool of 3 in which node 3 runs under a NodeHost, as `hsmpool node` runs it, so
-// tests can live-sync it in place (test/live-sync/in-place.test.ts, test/appliance/discovery.test.ts).
+// tests can live-sync it in place (test/live-sync/in-place.test.ts, test/appliance/discovery.test.ts);
+// and a new node joined over the pool's hub with what `hsmpool node --join` gets (joinOverHub).
 
 import type { InProcessPool } from '../host/testing/in-process-pool.ts';
 import { NodeHost, type NodeHostOptions } from '../host/appliance/node-host.ts';
+import { liveSyncJoin, type DonorAddress } from '../host/appliance/live-sync.ts';
 import { Random } from '../host/protocol/random.ts';
 import { MemoryTransport } from '../host/transport/memory.ts';
 import { MemoryStorage } from '../host/storage/memory.ts';
@@ -71,4 +73,34 @@ export function driveWithHost<T>(
     // A live-sync replaces the host's appliance: the pool's list follows it.
     pool.appliances[2] = host.appliance;
   });
+}
+
+/** A new node at 127.0.1.9:7001 (its id drawn from `random`) live-synced into `pool` from
+ * `donor` on a fresh core, over what `hostOptions` give it (with `overrides`); its transport
+ * stays open. */
+export async function joinOverHub(
+  pool: InProcessPool,
+  random: Random,
+  donor: DonorAddress,
+  overrides: Partial<NodeHostOptions> = {},
+) {
+  const node = { id: toNodeId(random.id64()), address: '127.0.1.9:7001' };
+  const options = hostOptions(pool, node.address, random, overrides);
+  const transport = options.transportFor(node.id);
+  const joined = await drive(
+    pool,
+    liveSyncJoin({
+      id: node.id,
+      address: node.address,
+      domain: 'pool',
+      svmk: TEST_SVMK,
+      donor,
+      transport,
+      dial: options.dial,
+      core: keyedCore(),
+      storage: options.storage,
+      randomBytes: options.randomBytes,
+    }),
+  );
+  return { node, options, transport, joined };
 }

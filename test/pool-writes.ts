@@ -1,11 +1,17 @@
 // Writes and a tick driver for tests over in-process pools (InProcessPool): one copy of what
 // the appliance, live-sync, checkpoint and request-outcome tests all need.
 
-import type { WriteInput } from '../host/appliance/appliance.ts';
+import { Appliance, type WriteInput } from '../host/appliance/appliance.ts';
 import { encodeBatch } from '../host/core/batch.ts';
 import type { Core } from '../host/core/core.ts';
+import { expect } from 'vitest';
+import { runCommand } from '../host/server/console-commands.ts';
+import type { BackupContext, BackupPiece, BackupStarted } from '../host/server/backup-transfer.ts';
 import { InProcessPool, type InProcessPoolOptions } from '../host/testing/in-process-pool.ts';
+import type { joinInProcess } from '../host/testing/live-sync-pool.ts';
 import { Random } from '../host/protocol/random.ts';
+import type { NodeAddress } from '../host/protocol/types.ts';
+import { MemoryTransport } from '../host/transport/memory.ts';
 import { keyedCore, sampleObject, TEST_SVMK } from './fixtures.ts';
 
 const codec = keyedCore();
@@ -48,4 +54,61 @@ export async function drive<T>(
   result.catch(() => {});
   for (let t = 0; t < ticksMax && !done; t++) await step();
   return result;
+}
+
+/** Opens again, from its storage, the node that `join` brought into `pool` (after its appliance
+ * was closed), as the CLI restarts it: a new transport at its address, randomness from `seed`. */
+export function reopenJoined(
+  pool: InProcessPool,
+  join: ReturnType<typeof joinInProcess>,
+  options: { poolId: bigint; founders: readonly NodeAddress[]; seed: number },
+): Promise<Appliance> {
+  const random = new Random(options.seed + 1);
+  return Appliance.open({
+    id: join.node.id,
+    address: join.node.address,
+    domain: 'pool',
+    poolId: options.poolId,
+    founders: options.founders,
+    storage: join.storage,
+    core: keyedCore(),
+    random: new Random(options.seed),
+    transport: new MemoryTransport({
+      hub: pool.hub,
+      nodeId: join.node.id,
+      address: join.node.address,
+      svmk: TEST_SVMK,
+      randomBytes: (n) => random.bytes(n),
+    }),
+  });
+}
+
+/** A whole backup fetched from `appliance` through the remote console's `backup` command, piece
+ * after piece (`onPiece` runs after each piece but the first): the first answer, the last
+ * piece, how many pieces and the file. */
+export async function fetchBackup(
+  appliance: Appliance,
+  context: BackupContext,
+  onPiece: (
+    index: number,
+    piece: BackupPiece,
+    head: BackupStarted,
+  ) => Promise<void> = async () => {},
+) {
+  const backup = (line: string) => runCommand(appliance, 'remote', line, { backup: context });
+  const started = await backup('backup');
+  expect(started.code).toBe(0);
+  const head = started.data as BackupStarted;
+  const pieces = [Buffer.from(head.data, 'base64')];
+  let last: BackupPiece = head;
+  for (let index = 1; !last.last; index++) {
+    const answer = await backup(`backup ${head.id} ${index}`);
+    expect(answer.code).toBe(0);
+    last = answer.data as BackupPiece;
+    pieces.push(Buffer.from(last.data, 'base64'));
+    await onPiece(index, last, head);
+  }
+  const file = new Uint8Array(Buffer.concat(pieces));
+  expect(file.length).toBe(last.bytes);
+  return { head, last, pieces: pieces.length, file };
 }

@@ -7,8 +7,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { afterAll } from 'vitest';
-import { createPool, nodeDir } from '../host/cli/up-command.ts';
+import { afterAll, expect } from 'vitest';
+import { runBackup } from '../host/cli/backup-command.ts';
+import { runRestore } from '../host/cli/restore-command.ts';
+import { adminPasswordPath, createPool, nodeDir } from '../host/cli/up-command.ts';
 import { HsmClient } from '../host/client/index.ts';
 import { nodeConnections } from '../host/client/ws-client.node.ts';
 import { freePort } from '../host/testing/free-port.node.ts';
@@ -34,6 +36,11 @@ export function freeAddresses(count: number): Promise<string[]> {
   return Promise.all(Array.from({ length: count }, async () => `127.0.0.1:${await freePort()}`));
 }
 
+/** An SDK client on one node as `user`, with the client's default retries. */
+export function nodeClient(address: string, user: string, password: string): Promise<HsmClient> {
+  return HsmClient.connect({ nodes: [address], user, password, connections: nodeConnections() });
+}
+
 /** An SDK client on one node, patient with busy answers (a pool of processes on a busy machine). */
 export function patientClient(address: string, user: string, password: string): Promise<HsmClient> {
   return HsmClient.connect({
@@ -43,6 +50,37 @@ export function patientClient(address: string, user: string, password: string): 
     connections: nodeConnections(),
     retry: { busyRetriesMax: 40, backoffBaseMs: 20, backoffMaxMs: 500 },
   });
+}
+
+/** Starts node `index` of the pool under `data` (`hsmpool node --data DIR ...extra`) and waits
+ * for its `ready` event. */
+export function startNode(
+  data: string,
+  index: number,
+  name = `node ${index + 1}`,
+  extra: readonly string[] = [],
+): Promise<NodeProcess> {
+  return startNodeProcess(['--data', nodeDir(data, index), ...extra], ['ready'], name);
+}
+
+/** `hsmpool backup` of the node at `host` into `out`, as the administrator of the pool under
+ * `data`; its exit code. */
+export function backupPool(data: string, host: string, out: string): Promise<number> {
+  return runBackup({ host, user: 'admin', out, passwordFile: adminPasswordPath(data), json: true });
+}
+
+/** Stops node `index` of the pool under `data` (exit 0), restores `backup` into its directory
+ * offline, and starts it again as `name`. */
+export async function restoreNode(
+  data: string,
+  index: number,
+  node: ChildProcess,
+  backup: string,
+  name: string,
+): Promise<NodeProcess> {
+  expect(await stop(node)).toBe(0);
+  await runRestore({ in: backup, data: nodeDir(data, index), json: true });
+  return startNode(data, index, name);
 }
 
 /** Creates a pool of `addresses` under `data`, starts its nodes (`hsmpool node --data DIR
@@ -56,10 +94,7 @@ export async function startPool(
 ): Promise<{ password: string; nodes: NodeProcess[] }> {
   const password = await createPool(data, domain, addresses);
   const nodes: NodeProcess[] = [];
-  for (const i of addresses.keys()) {
-    const args = ['--data', nodeDir(data, i), ...nodeArgs];
-    nodes.push(await startNodeProcess(args, ['ready'], `node ${i + 1}`));
-  }
+  for (const i of addresses.keys()) nodes.push(await startNode(data, i, undefined, nodeArgs));
   await until(
     'the administrator exists',
     async () => (await patientClient(addresses[0], 'admin', password)).close() === undefined,

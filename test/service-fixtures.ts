@@ -6,7 +6,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { expect } from 'vitest';
 import { CODE } from '../host/core/codes.ts';
 import type { Core } from '../host/core/core.ts';
-import type { KdfParameters, KeyType } from '../host/core/records.ts';
+import type { KdfParameters, KeyType, ObjectRecord, UserRecord } from '../host/core/records.ts';
 import { CryptoEngine, keyBytes, type KeyBytes } from '../host/wire/crypto-engine.ts';
 import { fromBase64, toHex } from '../host/wire/bytes.ts';
 import { LocalBackend, createLocalPool } from '../host/service/local-backend.ts';
@@ -320,6 +320,21 @@ export async function loggedIn(
   const code = await driver.login(user, password);
   if (code !== 0) throw new Error(`login of ${user} failed: ${code}`);
   return driver;
+}
+
+/** The record of `kind` named `name` as `node` stores it, decoded; undefined when it has none. */
+function stored(node: { core: Core }, kind: 'user' | 'object', name: string) {
+  const bytes = node.core.get(kind, name);
+  return bytes ? node.core.decode(bytes) : undefined;
+}
+export const storedUser = (node: { core: Core }, name: string) =>
+  stored(node, 'user', name) as UserRecord | undefined;
+export const storedObject = (node: { core: Core }, name: string) =>
+  stored(node, 'object', name) as ObjectRecord | undefined;
+
+/** A new node (makeNode) with its administrator logged in. */
+export async function newNodeAdmin(seed?: number, engine?: CryptoEngine): Promise<Driver> {
+  return loggedIn((await makeNode(seed, engine)).service);
 }
 
 /**

@@ -20,11 +20,7 @@ import {
   readBackupHeader,
 } from '../../host/backup/format.ts';
 import { restoreBackup } from '../../host/backup/restore.ts';
-import {
-  heldBackups,
-  type BackupPiece,
-  type BackupStarted,
-} from '../../host/server/backup-transfer.ts';
+import { heldBackups, type BackupPiece } from '../../host/server/backup-transfer.ts';
 import { MemoryStorage } from '../../host/storage/memory.ts';
 import type { Storage } from '../../host/storage/storage.ts';
 import { Random } from '../../host/protocol/random.ts';
@@ -34,15 +30,13 @@ import {
   thrownCode,
   filledCore,
   keyedCore,
-  sampleObject,
   storageContents as contents,
   TEST_SVMK,
 } from '../fixtures.ts';
-import { startPool } from '../pool-writes.ts';
+import { drive, fetchBackup, objectWrites, startPool } from '../pool-writes.ts';
 import { joinBytes } from '../../host/wire/bytes.ts';
 
 const OTHER_SVMK = Uint8Array.from({ length: 32 }, (_, i) => 255 - i);
-const codec = keyedCore();
 const snapshotOf = (core: Core): Uint8Array => joinBytes(core.snapshotChunks());
 
 const target = (founders = [{ id: 1n, address: '127.0.0.1:7001' }]) => ({
@@ -254,62 +248,30 @@ describe('console backup command and restore of a pool node', () => {
   it('fetches a backup in pieces from a running pool, restores it into a stopped node, which recovers the same SP', async () => {
     const pool = await startPool({ nodes: 2, domain: 'bank' });
     const [a] = pool.appliances;
-    const ids = new Random(5);
-    for (let i = 0; i < 12; i++) {
-      const reply = a.write({
-        requestId: ids.id64() + ids.id64(),
-        event: 'CREATE_OBJ',
-        sourceUser: 'alice',
-        target: `k${i}`,
-        operations: [
-          { op: 'insert', record: codec.encode(sampleObject(`k${i}`, 'alice', 60, i + 1)) },
-        ],
-      });
-      await pool.run(10);
-      expect((await reply).code).toBe(0);
-    }
+    const write = objectWrites(5);
+    for (let i = 0; i < 12; i++) expect((await drive(pool, a.write(write(`k${i}`)))).code).toBe(0);
     const context = { svmk: TEST_SVMK, pieceSize: 512 };
     const backup = (line: string) => runCommand(a, 'remote', line, { backup: context });
     expect((await runCommand(a, 'remote', 'backup')).code).toBe(CODE.CONSOLE_NOT_HERE); // no backup context (no SVMK): refused
-    const started = await backup('backup');
-    expect(started.code).toBe(0);
-    const head = started.data as BackupStarted;
+    const { head, last, pieces, file } = await fetchBackup(a, context, async (i, piece, { id }) => {
+      if (i !== 1) return;
+      // Asked again (a lost answer): the same piece; out of order: refused.
+      const again = await backup(`backup ${id} 1`);
+      expect((again.data as BackupPiece).data).toBe(piece.data);
+      const skip = await backup(`backup ${id} 3`);
+      expect(skip.code).toBe(CODE.BACKUP_PIECE_INVALID);
+    });
     expect(head.last).toBe(false);
     expect(head.sp).toBe(a.info().syncPoint.hex);
-    const pieces = [Buffer.from(head.data, 'base64')];
-    let last: BackupPiece = head;
-    for (let i = 1; !last.last; i++) {
-      const result = await backup(`backup ${head.id} ${i}`);
-      expect(result.code).toBe(0);
-      last = result.data as BackupPiece;
-      pieces.push(Buffer.from(last.data, 'base64'));
-      if (i === 1) {
-        // Asked again (a lost answer): the same piece; out of order: refused.
-        const again = await backup(`backup ${head.id} 1`);
-        expect((again.data as BackupPiece).data).toBe(last.data);
-        const skip = await backup(`backup ${head.id} 3`);
-        expect(skip.code).toBe(CODE.BACKUP_PIECE_INVALID);
-      }
-    }
-    expect(pieces.length).toBeGreaterThan(2);
+    expect(pieces).toBeGreaterThan(2);
     expect(heldBackups(a)).toBe(0); // the last piece forgot it
     expect((await backup(`backup ${head.id} 1`)).code).toBe(38805);
     expect((await backup(`backup ${head.id}`)).code).toBe(CODE.CONSOLE_USAGE);
-    const file = new Uint8Array(Buffer.concat(pieces));
-    expect(file.length).toBe(last.bytes);
     expect(Buffer.from(sha256(file)).toString('hex')).toBe(last.sha256);
     const expected = a.info().syncPoint;
 
     // The pool moves on; node 2 is stopped and restored to the backup.
-    const reply = a.write({
-      requestId: ids.id64() + ids.id64(),
-      event: 'CREATE_OBJ',
-      sourceUser: 'alice',
-      target: 'later',
-      operations: [{ op: 'insert', record: codec.encode(sampleObject('later')) }],
-    });
-    await pool.run(10);
-    expect((await reply).code).toBe(0);
+    expect((await drive(pool, a.write(write('later')))).code).toBe(0);
     await pool.close();
     const result = await restoreInto(pool.storages[1], file, {
       poolId: 1n,

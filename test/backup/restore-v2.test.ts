@@ -9,13 +9,7 @@ import type { Core } from '../../host/core/core.ts';
 import { encodeBackupStream } from '../../host/backup/format-v2.ts';
 import { importBackupStream, restoreBackup } from '../../host/backup/restore.ts';
 import { recover, splitSnapshot } from '../../host/log/recovery.ts';
-import { runCommand } from '../../host/server/console-commands.ts';
-import {
-  heldBackups,
-  type BackupPiece,
-  type BackupStarted,
-} from '../../host/server/backup-transfer.ts';
-import { InProcessPool } from '../../host/testing/in-process-pool.ts';
+import { heldBackups } from '../../host/server/backup-transfer.ts';
 import { MemoryStorage } from '../../host/storage/memory.ts';
 import { joinBytes, toHex } from '../../host/wire/bytes.ts';
 import {
@@ -25,6 +19,7 @@ import {
   storageContents as contents,
   TEST_SVMK,
 } from '../fixtures.ts';
+import { fetchBackup, startPool } from '../pool-writes.ts';
 
 const OTHER_SVMK = Uint8Array.from({ length: 32 }, (_, i) => 255 - i);
 const target = { poolId: 1n, domain: 'bank', founders: [{ id: 1n, address: '127.0.0.1:7001' }] };
@@ -45,6 +40,10 @@ function backupOf(core: Core, svmk = TEST_SVMK, poolId = 1n): Uint8Array[] {
   ];
 }
 
+/** Restores `file` into `storage` under TEST_SVMK for `target`. */
+const restoreInto = (storage: MemoryStorage, file: Parameters<typeof restoreBackup>[3]) =>
+  restoreBackup(keyedCore(), keyedCore(), storage, file, TEST_SVMK, target);
+
 /** The bytes in pieces of `size` (a file read), as an async stream. */
 async function* streamed(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
   for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, at + size);
@@ -58,14 +57,7 @@ describe('restore of a version-2 backup', () => {
   it('restores from a stream: recovery gives the backup state exactly', async () => {
     expect(sealed.length).toBeGreaterThan(4);
     const storage = new MemoryStorage();
-    const result = await restoreBackup(
-      keyedCore(),
-      keyedCore(),
-      storage,
-      streamed(file, 1000),
-      TEST_SVMK,
-      target,
-    );
+    const result = await restoreInto(storage, streamed(file, 1000));
     expect(result.header.version).toBe(2);
     const recovered = keyedCore();
     const state = await recover(recovered, storage, { poolId: 1n });
@@ -77,14 +69,7 @@ describe('restore of a version-2 backup', () => {
 
   it('any corruption is refused with a documented code, and the storage is unchanged', async () => {
     const storage = new MemoryStorage();
-    await restoreBackup(
-      keyedCore(),
-      keyedCore(),
-      storage,
-      joinBytes(backupOf(filledCore(2, { first: 900 }))),
-      TEST_SVMK,
-      target,
-    );
+    await restoreInto(storage, joinBytes(backupOf(filledCore(2, { first: 900 }))));
     const before = await contents(storage);
     const foreign = joinBytes(backupOf(filledCore(3), OTHER_SVMK));
     const otherPool = joinBytes(backupOf(source, TEST_SVMK, 2n));
@@ -163,29 +148,10 @@ describe('a backup fetched from a node', () => {
   });
 
   it('a whole fetch through the console: pieces in order until the last, then forgotten', async () => {
-    const pool = await InProcessPool.start({
-      nodes: 1,
-      svmk: TEST_SVMK,
-      newCore: () => keyedCore(),
-      domain: 'bank',
-    });
+    const pool = await startPool({ nodes: 1, domain: 'bank' });
     const [a] = pool.appliances;
-    const context = { svmk: TEST_SVMK, pieceSize: 16 };
-    const started = await runCommand(a, 'remote', 'backup', { backup: context });
-    const head = started.data as BackupStarted;
-    const parts = [Buffer.from(head.data, 'base64')];
-    let last: BackupPiece = head;
-    for (let index = 1; !last.last; index++) {
-      const answer = await runCommand(a, 'remote', `backup ${head.id} ${index}`, {
-        backup: context,
-      });
-      expect(answer.code).toBe(0);
-      last = answer.data as BackupPiece;
-      parts.push(Buffer.from(last.data, 'base64'));
-    }
+    const { file } = await fetchBackup(a, { svmk: TEST_SVMK, pieceSize: 16 });
     expect(heldBackups(a)).toBe(0);
-    const file = new Uint8Array(Buffer.concat(parts));
-    expect(file.length).toBe(last.bytes);
     const restored = keyedCore();
     const { syncPoint } = await importBackupStream(restored, file, TEST_SVMK);
     expect(syncPoint.hex).toBe(a.info().syncPoint.hex);

@@ -4,7 +4,7 @@
 import { nextCheckpoint, saveRequestOutcomes } from '../../host/log/request-outcomes.ts';
 import { describe, expect, it } from 'vitest';
 import { toPoolNode } from '../../host/log/log-records.ts';
-import { NodeRuntime } from '../../host/appliance/runtime.ts';
+import { NodeRuntime, type RuntimeOptions } from '../../host/appliance/runtime.ts';
 import { LOG_START, LogEncoder } from '../../host/core/txlog.ts';
 import {
   DonorSession,
@@ -92,15 +92,27 @@ function sent(replica: Replica, session?: DonorSession): LiveSyncBody[] {
 const donorReplica = (seed: number): Replica =>
   new Replica({ id: founders[0].id, core: keyedCore(), random: new Random(seed), founders });
 
-/** A transfer of `replica`'s current state to the joiner, session 's1'. */
-const sessionOn = (replica: Replica): DonorSession =>
+/** A transfer of `replica`'s current state to `to` (the joiner), session `id` ('s1'). */
+const sessionOn = (replica: Replica, to = joiner, id = 's1'): DonorSession =>
   new DonorSession(
     replica,
-    joiner,
-    's1',
+    to,
+    id,
     replica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES),
     '0000000000051313',
   );
+
+/** Opens node `id`'s runtime of pool 7 from `storage` (given `membership`: as after a join). */
+const runtimeOf = (id: NodeId, storage: MemoryStorage, membership?: RuntimeOptions['membership']) =>
+  NodeRuntime.open({
+    id,
+    poolId: 7n,
+    founders,
+    storage,
+    core: keyedCore(),
+    random: new Random(1),
+    membership,
+  });
 
 describe('live-sync, as the simulator found it', () => {
   it("a retry of a joiner already added waits for the donor's in-doubt transactions of the epoch before (seed 219)", () => {
@@ -164,14 +176,7 @@ describe('live-sync, as the simulator found it', () => {
 
   it('a joiner already a member goes before a session for a node not yet added (seed 2040)', () => {
     const replica = donorReplica(1);
-    const other = node(0xa2);
-    const session = new DonorSession(
-      replica,
-      other,
-      's2',
-      replica.core.exportSnapshot(LIVE_SYNC_CHUNK_BYTES),
-      '0000000000051313',
-    );
+    const session = sessionOn(replica, node(0xa2), 's2');
     expect(donorPreempts(replica, session, joiner.id)).toBe(false); // two newcomers: first come, first served
     replica.addMember(joiner);
     expect(donorPreempts(replica, session, joiner.id)).toBe(true);
@@ -179,15 +184,7 @@ describe('live-sync, as the simulator found it', () => {
 
   it("a node restarted after a joiner was added and declared down comes back at its log's epoch (seed 2305)", async () => {
     const storage = new MemoryStorage();
-    const open = () =>
-      NodeRuntime.open({
-        id: founders[0].id,
-        poolId: 7n,
-        founders,
-        storage,
-        core: keyedCore(),
-        random: new Random(1),
-      });
+    const open = () => runtimeOf(founders[0].id, storage);
     const runtime = await open();
     runtime.replica.addMember(joiner);
     runtime.replica.mergeMembership({ founders, added: [joiner], down: [joiner.id] });
@@ -211,19 +208,9 @@ describe('live-sync, as the simulator found it', () => {
       new LogEncoder(core, 7n, LOG_START, 2n),
       [founders[0], founders[1], joiner].map(toPoolNode),
     );
-    const open = (events?: typeof membership) =>
-      NodeRuntime.open({
-        id: joiner.id,
-        poolId: 7n,
-        founders,
-        storage,
-        core: keyedCore(),
-        random: new Random(1),
-        membership: events,
-      });
-    const first = await open(membership);
+    const first = await runtimeOf(joiner.id, storage, membership);
     expect(first.replica.membership.epoch).toBe(2);
-    const restarted = await open();
+    const restarted = await runtimeOf(joiner.id, storage);
     expect(restarted.replica.membership.epoch).toBe(2);
     expect(restarted.replica.membership.isFenced(founders[2].id)).toBe(true);
   });

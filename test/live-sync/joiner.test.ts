@@ -109,22 +109,21 @@ describe('joiner driver', () => {
   });
 });
 
+/** A joiner session that received the begin of an empty snapshot; `item` numbers what follows. */
+function begunSession() {
+  const reader = keyedCore().exportSnapshot();
+  const session = new JoinerSession('s1', keyedCore());
+  let seq = 0;
+  const item = <T extends object>(body: T) => ({ ...body, session: 's1', seq: seq++ });
+  const begin = { type: 'live-sync-begin' as const, poolId: '0000000000000001', records: 0 };
+  session.receive(item({ ...begin, header: reader.header }));
+  reader.close();
+  return { session, item };
+}
+
 describe('joiner session', () => {
   it('hands on only the newest REQUEST_OUTCOMES_MAX write outcomes, as a replica keeps them', () => {
-    const donorCore = keyedCore();
-    const reader = donorCore.exportSnapshot();
-    const session = new JoinerSession('s1', keyedCore());
-    let seq = 0;
-    const item = <T extends object>(body: T) => ({ ...body, session: 's1', seq: seq++ });
-    session.receive(
-      item({
-        type: 'live-sync-begin',
-        poolId: '0000000000000001',
-        records: 0,
-        header: reader.header,
-      }),
-    );
-    reader.close();
+    const { session, item } = begunSession();
     const total = REQUEST_OUTCOMES_MAX + 10;
     const outcomes = Array.from({ length: total }, (_, i) => ({
       requestId: i.toString(16).padStart(32, '0'),
@@ -149,20 +148,9 @@ describe('joiner session', () => {
   });
 
   it('refuses outcomes that are not whole entries (37032), and takes nothing of them', () => {
-    const donorCore = keyedCore();
-    const reader = donorCore.exportSnapshot();
-    const session = new JoinerSession('s1', keyedCore());
-    session.receive({
-      type: 'live-sync-begin',
-      session: 's1',
-      seq: 0,
-      poolId: '0000000000000001',
-      records: 0,
-      header: reader.header,
-    });
-    reader.close();
-    const bad = { type: 'live-sync-outcomes' as const, session: 's1', seq: 1 };
-    expect(() => session.receive({ ...bad, entries: new Uint8Array(27) })).toThrow(
+    const { session, item } = begunSession();
+    const bad = item({ type: 'live-sync-outcomes' as const, entries: new Uint8Array(27) });
+    expect(() => session.receive(bad)).toThrow(
       expect.objectContaining({ code: CODE.UNDEFINED_LIVE_SYNC }),
     );
     expect(session.progress().phase).toBe('snapshot');

@@ -8,10 +8,9 @@ import { InProcessPool } from '../../host/testing/in-process-pool.ts';
 import { joinInProcess } from '../../host/testing/live-sync-pool.ts';
 import { HsmError } from '../../host/core/codes.ts';
 import { NODES_MAX } from '../../host/core/layout.ts';
-import { Random } from '../../host/protocol/random.ts';
 import { DonorSession, type JoinProgress } from '../../host/protocol/live-sync/donor.ts';
-import { keyedCore, TEST_SVMK, rejection, codeOf } from '../fixtures.ts';
-import { drive, objectWrites, startPool } from '../pool-writes.ts';
+import { keyedCore, rejection, codeOf } from '../fixtures.ts';
+import { drive, objectWrites, reopenJoined, startPool } from '../pool-writes.ts';
 import { toNodeId } from '../../host/wire/ids.ts';
 
 const codec = keyedCore();
@@ -109,6 +108,56 @@ function whenDonorAdds(donor: Appliance, action: () => void): () => void {
   return () => spy.mockRestore();
 }
 
+/** Commits the write `name` on `appliance`. */
+async function commits(pool: InProcessPool, appliance: Appliance, name: string): Promise<void> {
+  expect((await drive(pool, appliance.write(write(name)))).code, name).toBe(0);
+}
+
+/** The code a join into `pool` with `options` is refused with. */
+const joinCode = (pool: InProcessPool, options?: Parameters<typeof joinInProcess>[1]) =>
+  codeOf(drive(pool, joinInProcess(pool, options).done));
+
+/** A join from `donor`, slowed so that the test can stop it midway. */
+const slowJoin = (pool: InProcessPool, donor: Appliance, seed: number, onProgress?: () => void) =>
+  joinInProcess(pool, {
+    donor: { id: donor.id, address: donor.info().address },
+    stallMs: 300,
+    seed,
+    onProgress,
+  });
+
+/** Drives `join` to its failure: 37032, its donor stopped answering. */
+async function joinFails(pool: InProcessPool, join: ReturnType<typeof joinInProcess>) {
+  const error = await rejection(drive(pool, join.done));
+  expect(error).toBeInstanceOf(HsmError);
+  expect((error as HsmError).code).toBe(37032);
+  return error as HsmError;
+}
+
+/** `donor` is gone for good: closed, and declared down through the first node. */
+async function declareDown(pool: InProcessPool, donor: Appliance): Promise<void> {
+  await donor.close();
+  pool.appliances.splice(pool.appliances.indexOf(donor), 1);
+  expect((await drive(pool, pool.appliances[0].nodeDown(donor.id))).code).toBe(0);
+}
+
+/** The node of the failed join `first` joins again on its storage; the joined appliance. */
+async function retryJoin(
+  pool: InProcessPool,
+  first: ReturnType<typeof joinInProcess>,
+  options: { seed: number; address?: string; donor?: Appliance },
+): Promise<Appliance> {
+  const { seed, address = first.node.address, donor } = options;
+  const retry = joinInProcess(pool, {
+    id: first.node.id,
+    address,
+    storage: first.storage,
+    seed,
+    donor: donor && { id: donor.id, address: donor.info().address },
+  });
+  return (await drive(pool, retry.done)).appliance;
+}
+
 describe('live-sync', () => {
   it('a new node joins a 3-node pool while a writer keeps committing; SPs equal, nothing lost, it takes part afterwards', async () => {
     const pool = await preloaded(3, 3, 2000);
@@ -150,10 +199,8 @@ describe('live-sync', () => {
     expect(w.acknowledged.length).toBeGreaterThan(0);
 
     // A write after the join commits everywhere, the joiner included.
-    const after = await drive(pool, pool.appliances[2].write(write('after-join')));
-    expect(after.code).toBe(0);
-    const fromJoiner = await drive(pool, joiner.write(write('from-joiner')));
-    expect(fromJoiner.code).toBe(0);
+    await commits(pool, pool.appliances[2], 'after-join');
+    await commits(pool, joiner, 'from-joiner');
     await pool.run(30);
     const infos = pool.appliances.map((a) => a.info());
     expect(infos).toHaveLength(4);
@@ -192,29 +239,14 @@ describe('live-sync', () => {
     const index = pool.appliances.indexOf(joiner);
     await joiner.close();
     pool.appliances.splice(index, 1);
-    const { Appliance } = await import('../../host/appliance/appliance.ts');
-    const { MemoryTransport } = await import('../../host/transport/memory.ts');
-    const reopened = await Appliance.open({
-      id: join.node.id,
-      address: join.node.address,
-      domain: 'pool',
+    const reopened = await reopenJoined(pool, join, {
       poolId: joined.poolIdValue,
       founders: joined.membership.founders,
-      storage: join.storage,
-      core: keyedCore(),
-      random: new Random(5),
-      transport: new MemoryTransport({
-        hub: pool.hub,
-        nodeId: join.node.id,
-        address: join.node.address,
-        svmk: TEST_SVMK,
-        randomBytes: (n) => new Random(6).bytes(n),
-      }),
+      seed: 5,
     });
     pool.appliances.push(reopened);
     expect(reopened.info().syncPoint.hex).toBe(infos[0].syncPoint.hex);
-    const again = await drive(pool, pool.appliances[0].write(write('after-restart')));
-    expect(again.code).toBe(0);
+    await commits(pool, pool.appliances[0], 'after-restart');
     await pool.run(30);
     expect(new Set(pool.appliances.map((a) => a.info().syncPoint.hex)).size).toBe(1);
     await pool.close();
@@ -224,29 +256,12 @@ describe('live-sync', () => {
     const pool = await preloaded(2, 4, 10);
     const before = pool.appliances.map((a) => a.info());
 
-    expect(
-      await codeOf(drive(pool, joinInProcess(pool, { clientConnectionsSinceStart: 1 }).done)),
-    ).toBe(37033);
-    expect(
-      await codeOf(
-        drive(
-          pool,
-          joinInProcess(pool, {
-            donor: { id: toNodeId('00000000000000aa'), address: '10.9.9.9:7001' },
-          }).done,
-        ),
-      ),
-    ).toBe(37034);
+    expect(await joinCode(pool, { clientConnectionsSinceStart: 1 })).toBe(37033);
+    const nowhere = { id: toNodeId('00000000000000aa'), address: '10.9.9.9:7001' };
+    expect(await joinCode(pool, { donor: nowhere })).toBe(37034);
     const otherSvmk = Uint8Array.from({ length: 32 }, (_, i) => 255 - i);
-    expect(
-      await codeOf(
-        drive(
-          pool,
-          joinInProcess(pool, { svmk: otherSvmk, newCore: () => keyedCore('release', otherSvmk) })
-            .done,
-        ),
-      ),
-    ).toBe(5306);
+    const newCore = () => keyedCore('release', otherSvmk);
+    expect(await joinCode(pool, { svmk: otherSvmk, newCore })).toBe(5306);
 
     const after = pool.appliances.map((a) => a.info());
     expect(
@@ -257,7 +272,7 @@ describe('live-sync', () => {
     // A pool at NODES_MAX.
     const full = await startPool({ nodes: NODES_MAX, seed: 5 });
     await full.run(5);
-    expect(await codeOf(drive(full, joinInProcess(full).done))).toBe(37037);
+    expect(await joinCode(full)).toBe(37037);
     expect(full.appliances[0].info().epoch).toBe(0);
     await full.close();
   }, 120_000);
@@ -266,36 +281,19 @@ describe('live-sync', () => {
     const pool = await preloaded(3, 6, 3000);
     const donor = pool.appliances[2];
     let chunks = 0;
-    const first = joinInProcess(pool, {
-      donor: { id: donor.id, address: donor.info().address },
-      stallMs: 300,
-      seed: 21,
-      onProgress: () => {
-        chunks++;
-        // The donor's process dies after the first pieces arrived.
-        if (chunks === 2) pool.hub.setIsolated(donor.info().address, true);
-      },
+    const first = slowJoin(pool, donor, 21, () => {
+      chunks++;
+      // The donor's process dies after the first pieces arrived.
+      if (chunks === 2) pool.hub.setIsolated(donor.info().address, true);
     });
-    const error = await rejection(drive(pool, first.done));
-    expect(error).toBeInstanceOf(HsmError);
-    expect((error as HsmError).code).toBe(37032);
-    expect((error as HsmError).message).toMatch(/stopped answering/);
+    expect((await joinFails(pool, first)).message).toMatch(/stopped answering/);
     // The donor is gone for good: the pool goes on without it after node-down.
-    await donor.close();
-    pool.appliances.splice(2, 1);
-    const down = await drive(pool, pool.appliances[0].nodeDown(donor.id));
-    expect(down.code).toBe(0);
-    expect((await drive(pool, pool.appliances[1].write(write('after-donor-died')))).code).toBe(0);
+    await declareDown(pool, donor);
+    await commits(pool, pool.appliances[1], 'after-donor-died');
 
     // Retry from a live donor, same node, same storage.
-    const retry = joinInProcess(pool, {
-      id: first.node.id,
-      address: '127.0.2.1:7001',
-      storage: first.storage,
-      seed: 22,
-    });
-    const { appliance } = await drive(pool, retry.done);
-    expect((await drive(pool, pool.appliances[0].write(write('after-retry')))).code).toBe(0);
+    const appliance = await retryJoin(pool, first, { seed: 22, address: '127.0.2.1:7001' });
+    await commits(pool, pool.appliances[0], 'after-retry');
     await expectConverged(pool, appliance, 'after-donor-died', 'after-retry');
     await pool.close();
   }, 120_000);
@@ -310,15 +308,10 @@ describe('live-sync', () => {
       killed = true;
       void first!.transport.close(); // the joiner's process dies: DONE never arrives
     });
-    first = joinInProcess(pool, {
-      donor: { id: donor.id, address: donor.info().address },
-      stallMs: 300,
-      seed: 41,
-    });
-    const error = await rejection(drive(pool, first.done));
+    first = slowJoin(pool, donor, 41);
+    await joinFails(pool, first);
     restore();
     expect(killed).toBe(true);
-    expect((error as HsmError).code).toBe(37032);
     await pool.run(30);
     for (const appliance of pool.appliances)
       expect(appliance.info().nodes.find((n) => n.id === first!.node.id)?.member).toBe(true);
@@ -326,14 +319,7 @@ describe('live-sync', () => {
     const blocked = pool.appliances[1].write(write('blocked'));
     await pool.run(20);
     expect(pool.appliances[0].info().pending.length).toBe(1);
-    const retry = joinInProcess(pool, {
-      id: first.node.id,
-      address: first.node.address,
-      storage: first.storage,
-      seed: 42,
-      donor: { id: pool.appliances[0].id, address: pool.appliances[0].info().address },
-    });
-    const { appliance } = await drive(pool, retry.done);
+    const appliance = await retryJoin(pool, first, { seed: 42, donor: pool.appliances[0] });
     expect((await drive(pool, blocked)).code).toBe(0);
     await expectConverged(pool, appliance, 'blocked');
     await pool.close();
@@ -350,27 +336,14 @@ describe('live-sync', () => {
       killed = true;
       pool.hub.setIsolated(donorAddress, true);
     });
-    const first = joinInProcess(pool, {
-      donor: { id: donor.id, address: donorAddress },
-      stallMs: 300,
-      seed: 31,
-    });
-    const error = await rejection(drive(pool, first.done));
+    const first = slowJoin(pool, donor, 31);
+    await joinFails(pool, first);
     restore();
     expect(killed).toBe(true);
-    expect((error as HsmError).code).toBe(37032);
     for (const appliance of pool.appliances.slice(0, 2)) expect(appliance.info().epoch).toBe(0);
-    await donor.close();
-    pool.appliances.splice(2, 1);
-    expect((await drive(pool, pool.appliances[0].nodeDown(donor.id))).code).toBe(0);
-    const retry = joinInProcess(pool, {
-      id: first.node.id,
-      address: '127.0.3.1:7001',
-      storage: first.storage,
-      seed: 32,
-    });
-    const { appliance } = await drive(pool, retry.done);
-    expect((await drive(pool, pool.appliances[1].write(write('after')))).code).toBe(0);
+    await declareDown(pool, donor);
+    const appliance = await retryJoin(pool, first, { seed: 32, address: '127.0.3.1:7001' });
+    await commits(pool, pool.appliances[1], 'after');
     await expectConverged(pool, appliance, 'after');
     await pool.close();
   }, 120_000);

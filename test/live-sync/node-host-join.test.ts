@@ -4,12 +4,10 @@
 
 import { expect, it } from 'vitest';
 import { NodeHost } from '../../host/appliance/node-host.ts';
-import { liveSyncJoin } from '../../host/appliance/live-sync.ts';
 import { Random } from '../../host/protocol/random.ts';
-import { toNodeId } from '../../host/wire/ids.ts';
-import { keyedCore, TEST_SVMK } from '../fixtures.ts';
+import { keyedCore } from '../fixtures.ts';
 import { drive, objectWrites, startPool } from '../pool-writes.ts';
-import { hostOptions } from '../node-host-pool.ts';
+import { joinOverHub } from '../node-host-pool.ts';
 
 it('a node that joined opens on the core that received the image, at the pool SP', async () => {
   const pool = await startPool({ nodes: 3, seed: 41, groupCommit: true });
@@ -18,27 +16,13 @@ it('a node that joined opens on the core that received the image, at the pool SP
     expect((await drive(pool, pool.appliances[0].write(write(`k${i}`)))).code).toBe(0);
 
   const random = new Random(42);
-  const node = { id: toNodeId(random.id64()), address: '127.0.1.9:7001' };
   let coresMade = 0;
-  const options = hostOptions(pool, node.address, random, {
-    newCore: () => (coresMade++, keyedCore()),
-  });
-  const transport = options.transportFor(node.id);
   const donor = pool.appliances[0];
-  const joined = await drive(
+  const { node, options, transport, joined } = await joinOverHub(
     pool,
-    liveSyncJoin({
-      id: node.id,
-      address: node.address,
-      domain: 'pool',
-      svmk: TEST_SVMK,
-      donor: { id: donor.id, address: donor.info().address },
-      transport,
-      dial: options.dial,
-      core: keyedCore(),
-      storage: options.storage,
-      randomBytes: options.randomBytes,
-    }),
+    random,
+    { id: donor.id, address: donor.info().address },
+    { newCore: () => (coresMade++, keyedCore()) },
   );
   await transport.close();
 

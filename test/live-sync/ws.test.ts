@@ -11,18 +11,12 @@ import { dialPeerSocket } from '../../host/appliance/live-sync-dial.node.ts';
 import { Random } from '../../host/protocol/random.ts';
 import { FileStorage } from '../../host/storage/file.node.ts';
 import { startNodeServer, type NodeServer } from '../../host/transport/ws.node.ts';
-import { keyedCore, sampleObject, TEST_SVMK, codeOf } from '../fixtures.ts';
+import { keyedCore, TEST_SVMK, codeOf } from '../fixtures.ts';
+import { objectWrites } from '../pool-writes.ts';
 import { toNodeId, type NodeId } from '../../host/wire/ids.ts';
 
-const codec = keyedCore();
 const random = new Random(77);
-const write = (name: string) => ({
-  requestId: random.id64() + random.id64(),
-  event: 'CREATE_OBJ' as const,
-  sourceUser: 'alice',
-  target: name,
-  operations: [{ op: 'insert' as const, record: codec.encode(sampleObject(name)) }],
-});
+const write = objectWrites(78);
 
 const serve = (nodeId: NodeId, svmk: Uint8Array) =>
   startNodeServer({ host: '127.0.0.1', port: 0, nodeId, svmk });

@@ -7,13 +7,10 @@ import { expect, it } from 'vitest';
 import { InProcessPool } from '../../host/testing/in-process-pool.ts';
 import { joinInProcess } from '../../host/testing/live-sync-pool.ts';
 import { Appliance } from '../../host/appliance/appliance.ts';
-import { liveSyncJoin } from '../../host/appliance/live-sync.ts';
-import { MemoryStorage } from '../../host/storage/memory.ts';
-import { MemoryTransport } from '../../host/transport/memory.ts';
 import { Random } from '../../host/protocol/random.ts';
-import { keyedCore, TEST_SVMK } from '../fixtures.ts';
+import { keyedCore } from '../fixtures.ts';
 import { drive, objectWrites, startPool } from '../pool-writes.ts';
-import { toNodeId } from '../../host/wire/ids.ts';
+import { joinOverHub } from '../node-host-pool.ts';
 
 const write = objectWrites(91);
 
@@ -68,30 +65,9 @@ it("a joined node that dies before its appliance first opens still restarts at t
   expect((await drive(pool, pool.appliances[0].nodeDown(gone.id))).code).toBe(0);
   pool.appliances.splice(2);
   const random = new Random(3);
-  const node = { id: toNodeId(random.id64()), address: '127.0.1.9:7001' };
-  const storage = new MemoryStorage();
-  const transport = new MemoryTransport({
-    hub: pool.hub,
-    nodeId: node.id,
-    address: node.address,
-    svmk: TEST_SVMK,
-    randomBytes: (n) => random.bytes(n),
+  const { node, options, transport, joined } = await joinOverHub(pool, random, {
+    address: pool.founders[0].address,
   });
-  const joined = await drive(
-    pool,
-    liveSyncJoin({
-      id: node.id,
-      address: node.address,
-      domain: 'pool',
-      svmk: TEST_SVMK,
-      donor: { address: pool.founders[0].address },
-      transport,
-      dial: (address) => pool.hub.dial(node.address, address),
-      core: keyedCore(),
-      storage,
-      randomBytes: (n) => random.bytes(n),
-    }),
-  );
   // It dies here; it restarts as the CLI restarts it: the founders from node.json, nothing more.
   const restarted = await Appliance.open({
     id: node.id,
@@ -99,7 +75,7 @@ it("a joined node that dies before its appliance first opens still restarts at t
     domain: 'pool',
     poolId: joined.poolIdValue,
     founders: joined.membership.founders,
-    storage,
+    storage: options.storage,
     core: keyedCore(),
     random: random.fork(),
     transport,

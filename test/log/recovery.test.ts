@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeBatch } from '../../host/core/batch.ts';
 import { HsmError } from '../../host/core/codes.ts';
 import type { Core } from '../../host/core/core.ts';
-import { LOG_START, LogEncoder, type PrepareBody } from '../../host/core/txlog.ts';
+import { LOG_START, LogEncoder, type EntryBody, type PrepareBody } from '../../host/core/txlog.ts';
 import { recover, splitSnapshot } from '../../host/log/recovery.ts';
 import { nextCheckpoint, type OutcomesCheckpoint } from '../../host/log/request-outcomes.ts';
 import { checkpointName, compactLog, writeCheckpoint } from '../../host/log/compaction.ts';
@@ -338,75 +338,70 @@ describe('refusals', () => {
     expect(await model.storage.readLog()).toEqual(log);
   });
 
-  const mismatches: [string, (core: Core, encoder: LogEncoder) => Uint8Array[]][] = [
+  /** A log on `core` of `entries`, each a body and its transaction. */
+  async function logOf(core: Core, entries: [EntryBody, bigint][]): Promise<MemoryStorage> {
+    const storage = new MemoryStorage();
+    const encoder = new LogEncoder(core, POOL);
+    for (const [body, transactionId] of entries)
+      await storage.appendLog(encoder.encode(body, { transactionId }), true);
+    return storage;
+  }
+
+  const mismatches: [string, (core: Core) => [EntryBody, bigint][]][] = [
     [
       'a COMMIT whose SP after differs',
-      (core, encoder) => {
+      (core) => {
         const prepare = preparedOn(core);
         return [
-          encoder.encode(prepare, { transactionId: 5n }),
-          encoder.encode(
-            { type: 'commit', spAfter: prepare.spAfter ^ 1n, spvvAfter: prepare.spvvAfter },
-            { transactionId: 5n },
-          ),
+          [prepare, 5n],
+          [{ ...commitOf(prepare), spAfter: prepare.spAfter ^ 1n }, 5n],
         ];
       },
     ],
-    [
-      'a COMMIT without its PREPARE',
-      (_core, encoder) => [
-        encoder.encode({ type: 'commit', spAfter: 1n, spvvAfter: 1 }, { transactionId: 5n }),
-      ],
-    ],
+    ['a COMMIT without its PREPARE', () => [[{ type: 'commit', spAfter: 1n, spvvAfter: 1 }, 5n]]],
     [
       'two pending PREPAREs',
-      (core, encoder) => [
-        encoder.encode(preparedOn(core), { transactionId: 5n }),
-        encoder.encode(preparedOn(core), { transactionId: 6n }),
+      (core) => [
+        [preparedOn(core), 5n],
+        [preparedOn(core), 6n],
       ],
     ],
     [
       'a PREPARE whose SP before is not the state',
-      (core, encoder) => {
+      (core) => {
         const prepare = { ...preparedOn(core), spBefore: 12345n };
         return [
-          encoder.encode(prepare, { transactionId: 5n }),
-          encoder.encode(commitOf(prepare), { transactionId: 5n }),
+          [prepare, 5n],
+          [commitOf(prepare), 5n],
         ];
       },
     ],
     [
       'committed and aborted',
-      (core, encoder) => {
+      (core) => {
         const prepare = preparedOn(core);
         return [
-          encoder.encode(prepare, { transactionId: 5n }),
-          encoder.encode(commitOf(prepare), { transactionId: 5n }),
-          encoder.encode({ type: 'abort', reason: 1 }, { transactionId: 5n }),
+          [prepare, 5n],
+          [commitOf(prepare), 5n],
+          [{ type: 'abort', reason: 1 }, 5n],
         ];
       },
     ],
   ];
   it.each(mismatches)('%s: LOG_REPLAY_MISMATCH', async (_name, build) => {
     const core = keyedCore();
-    const storage = new MemoryStorage();
-    for (const entry of build(core, new LogEncoder(core, POOL)))
-      await storage.appendLog(entry, true);
-    await expectCode(recoverFresh(storage), 38312);
+    await expectCode(recoverFresh(await logOf(core, build(core))), 38312);
   });
 
   it('a repeated outcome and an ABORT for a transaction never prepared here are accepted', async () => {
     const core = keyedCore();
-    const storage = new MemoryStorage();
-    const encoder = new LogEncoder(core, POOL);
     const prepare = preparedOn(core);
-    for (const entry of [
-      encoder.encode({ type: 'abort', reason: 37001 }, { transactionId: 9n }),
-      encoder.encode(prepare, { transactionId: 5n }),
-      encoder.encode(commitOf(prepare), { transactionId: 5n }),
-      encoder.encode(commitOf(prepare), { transactionId: 5n }),
-    ])
-      await storage.appendLog(entry, true);
+    const storage = await logOf(core, [
+      [{ type: 'abort', reason: 37001 }, 9n],
+      [prepare, 5n],
+      [commitOf(prepare), 5n],
+      [commitOf(prepare), 5n],
+    ]);
     const state = await recoverFresh(storage);
     expect([state.syncPoint.sp, state.outcomes.get(9n), state.outcomes.get(5n)]).toEqual([
       prepare.spAfter,

@@ -4,8 +4,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { Appliance } from '../../host/appliance/appliance.ts';
-import { InProcessPool } from '../../host/testing/in-process-pool.ts';
+import type { Appliance } from '../../host/appliance/appliance.ts';
+import type { InProcessPool } from '../../host/testing/in-process-pool.ts';
 import { joinInProcess } from '../../host/testing/live-sync-pool.ts';
 import {
   REQUEST_OUTCOMES_KEY,
@@ -14,10 +14,8 @@ import {
   encodeRequestOutcomes,
 } from '../../host/log/request-outcomes.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { MemoryTransport } from '../../host/transport/memory.ts';
-import { Random } from '../../host/protocol/random.ts';
-import { keyedCore, TEST_SVMK, codeOf, thrownCode } from '../fixtures.ts';
-import { drive, objectWrites, startPool } from '../pool-writes.ts';
+import { codeOf, thrownCode } from '../fixtures.ts';
+import { drive, objectWrites, reopenJoined, startPool } from '../pool-writes.ts';
 import { toTxId, type TxId } from '../../host/wire/ids.ts';
 
 const write = objectWrites(57);
@@ -92,70 +90,73 @@ describe('request outcomes blob', () => {
   });
 });
 
+/** A pool of 2 from `seed` whose first write, `name`, committed; `retriedOn` checks that a retry
+ * of it on an appliance gets its original answer. */
+async function poolAfterWrite(seed: number, name: string, checkpointBytes?: number) {
+  const pool = await startPool({ nodes: 2, seed, checkpointBytes });
+  const request = write(name);
+  const first = await drive(pool, pool.appliances[0].write(request));
+  expect(first.code).toBe(0);
+  const retriedOn = async (appliance: Appliance) =>
+    expect(await drive(pool, appliance.write(request))).toMatchObject({
+      code: 0,
+      txid: first.txid,
+    });
+  return { pool, retriedOn };
+}
+
+/** Commits 40 more writes, on both nodes in turn, calling `after` after each. */
+async function writeForty(pool: InProcessPool, after = async () => {}): Promise<void> {
+  for (let i = 0; i < 40; i++) {
+    expect((await drive(pool, pool.appliances[i % 2].write(write(`k${i}`)))).code).toBe(0);
+    await after();
+  }
+}
+
 describe('request outcomes survive', () => {
   it("a joined node's restart: a retry there of a write committed before the join gets its original answer", async () => {
-    const pool = await startPool({ nodes: 2, seed: 21 });
-    const before = write('before-join');
-    const first = await drive(pool, pool.appliances[0].write(before));
-    expect(first.code).toBe(0);
+    const { pool, retriedOn } = await poolAfterWrite(21, 'before-join');
     const join = joinInProcess(pool, { seed: 8 });
     const { appliance: joiner } = await drive(pool, join.done);
     const count = joiner.info().syncPoint.count;
     // The joined node restarts, as the CLI restarts it: founders only, from its storage.
     await joiner.close();
-    const restarted = await Appliance.open({
-      id: joiner.id,
-      address: join.node.address,
-      domain: 'pool',
+    const restarted = await reopenJoined(pool, join, {
       poolId: joiner.poolId,
       founders: pool.founders,
-      storage: join.storage,
-      core: keyedCore(),
-      random: new Random(4),
-      transport: reopenTransport(pool, join),
+      seed: 4,
     });
     pool.appliances[pool.appliances.length - 1] = restarted;
-    const retried = await drive(pool, restarted.write(before));
-    expect(retried).toMatchObject({ code: 0, txid: first.txid });
+    await retriedOn(restarted);
     expect(restarted.info().syncPoint.count).toBe(count);
     await pool.close();
   }, 60_000);
 
   it('compaction: a retry of a write whose commit left the log still gets its original answer after a restart', async () => {
-    const pool = await startPool({ nodes: 2, seed: 22, checkpointBytes: 2048 });
-    const early = write('early');
-    const first = await drive(pool, pool.appliances[0].write(early));
-    expect(first.code).toBe(0);
-    for (let i = 0; i < 40; i++)
-      expect((await drive(pool, pool.appliances[i % 2].write(write(`k${i}`)))).code).toBe(0);
+    const { pool, retriedOn } = await poolAfterWrite(22, 'early', 2048);
+    await writeForty(pool);
     expect(
       pool.appliances[1].events.filter((e) => e.event === 'checkpoint').length,
     ).toBeGreaterThan(2);
     await pool.appliances[1].close();
-    const reopened = await pool.open(1);
-    const retried = await drive(pool, reopened.write(early));
-    expect(retried).toMatchObject({ code: 0, txid: first.txid });
+    await retriedOn(await pool.open(1));
     await pool.close();
   }, 60_000);
 });
 
 describe('the request-outcomes blob goes with the checkpoints', () => {
   it('a restart refuses (38316) a missing blob, or an older one, changing nothing; the right one opens and answers a retry', async () => {
-    const pool = await startPool({ nodes: 2, seed: 24, checkpointBytes: 2048 });
-    const early = write('early');
-    const first = await drive(pool, pool.appliances[0].write(early));
-    expect(first.code).toBe(0);
+    const { pool, retriedOn } = await poolAfterWrite(24, 'early', 2048);
     const storage = pool.storages[1];
     const blobs: Uint8Array[] = [];
-    for (let i = 0; i < 40; i++) {
-      expect((await drive(pool, pool.appliances[i % 2].write(write(`k${i}`)))).code).toBe(0);
+    await writeForty(pool, async () => {
       const blob = await storage.readMeta(REQUEST_OUTCOMES_KEY);
       if (
         blob &&
         !blobs.some((seen) => seen.length === blob.length && bytesToHex(seen) === bytesToHex(blob))
       )
         blobs.push(blob);
-    }
+    });
     expect(blobs.length).toBeGreaterThan(2);
     await pool.appliances[1].close();
     const meta = (storage as unknown as { meta: Map<string, Uint8Array> }).meta;
@@ -171,24 +172,7 @@ describe('the request-outcomes blob goes with the checkpoints', () => {
     expect(meta.get(REQUEST_OUTCOMES_KEY)).toBe(blobs[0]);
 
     meta.set(REQUEST_OUTCOMES_KEY, current);
-    const reopened = await pool.open(1);
-    const retried = await drive(pool, reopened.write(early));
-    expect(retried).toMatchObject({ code: 0, txid: first.txid });
+    await retriedOn(await pool.open(1));
     await pool.close();
   }, 60_000);
 });
-
-/** The joined node's transport again, at its address (closing the appliance closed the old one). */
-function reopenTransport(
-  pool: InProcessPool,
-  join: ReturnType<typeof joinInProcess>,
-): MemoryTransport {
-  const random = new Random(5);
-  return new MemoryTransport({
-    hub: pool.hub,
-    nodeId: join.node.id,
-    address: join.node.address,
-    svmk: TEST_SVMK,
-    randomBytes: (n) => random.bytes(n),
-  });
-}

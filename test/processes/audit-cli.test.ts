@@ -7,18 +7,16 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { adminPasswordPath, nodeDir } from '../../host/cli/up-command.ts';
-import { runBackup } from '../../host/cli/backup-command.ts';
-import { runRestore } from '../../host/cli/restore-command.ts';
+import { nodeDir } from '../../host/cli/up-command.ts';
 import { auditPath, type AuditEntry } from '../../host/server/audit.node.ts';
 import {
+  backupPool,
   consoleJson,
   freeAddresses,
   patientClient,
+  restoreNode,
   runCli,
-  startNodeProcess,
   startPool,
-  stop,
   until,
   scratchDir,
 } from '../processes.ts';
@@ -71,13 +69,7 @@ it('records every audited action, never a secret, and detects an edited line', a
   ).toBe(0);
   expect((await consoleJson(a, adminPassword, 'nodes remove 00000000000000ff')).code).toBe(0);
   const backup = join(data, 'pool.backup');
-  await runBackup({
-    host: a,
-    user: 'admin',
-    out: backup,
-    passwordFile: adminPasswordPath(data),
-    json: true,
-  });
+  await backupPool(data, a, backup);
 
   // node-down of node 2 (stopped with SIGSTOP), then its live-sync back in place.
   const secondId = second.events[0].node as string;
@@ -90,9 +82,7 @@ it('records every audited action, never a secret, and detects an edited line', a
   );
   expect((await consoleJson(b, adminPassword, 'live-sync')).code).toBe(0);
   // Restore (offline) into node 2's directory.
-  expect(await stop(second)).toBe(0);
-  await runRestore({ in: backup, data: nodeDir(data, 1), json: true });
-  second = await startNodeProcess(['--data', nodeDir(data, 1)], ['ready'], 'node 2 restored');
+  second = await restoreNode(data, 1, second, backup, 'node 2 restored');
 
   const read = await audit(a, adminPassword);
   expect(read.code).toBe(0);

@@ -6,15 +6,20 @@ import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { freePort } from '../../host/testing/free-port.node.ts';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { HsmClient } from '../../host/client/index.ts';
-import { adminPasswordPath, createPool, nodeDir } from '../../host/cli/up-command.ts';
-import { runBackup } from '../../host/cli/backup-command.ts';
+import { createPool, nodeDir } from '../../host/cli/up-command.ts';
 import { runRestore } from '../../host/cli/restore-command.ts';
 import { CliError } from '../../host/cli/exit-codes.ts';
 import { hex16 } from '../../host/backup/format.ts';
 import { openBackup } from '../../host/backup/stream.ts';
-import { nodeConnections } from '../../host/client/ws-client.node.ts';
-import { SOURCES_CLI, scratchDir, startNodeProcess, type NodeProcess } from '../processes.ts';
+import {
+  SOURCES_CLI,
+  backupPool,
+  nodeClient,
+  scratchDir,
+  startNodeProcess,
+  stop,
+  type NodeProcess,
+} from '../processes.ts';
 
 const data = scratchDir('backup');
 
@@ -23,6 +28,17 @@ async function startNode(waitFor: string[]): Promise<{ child: NodeProcess; ready
   const args = ['--data', nodeDir(data, 0)];
   const child = await startNodeProcess(args, waitFor, 'node 1', SOURCES_CLI);
   return { child, ready: child.events.find((event) => event.event === 'ready') };
+}
+
+/** `run` with console.log silenced (the commands print their result as JSON). */
+async function quietly<T>(run: () => Promise<T>): Promise<T> {
+  const log = console.log;
+  console.log = () => {};
+  try {
+    return await run();
+  } finally {
+    console.log = log;
+  }
 }
 
 async function exitCodeOf(run: () => Promise<unknown>): Promise<number> {
@@ -50,30 +66,11 @@ it('backs up a running node, refuses bad restores, restores and restarts at the 
   const address = `127.0.0.1:${await freePort()}`;
   const password = await createPool(data, 'bk', [address]);
   let node = await startNode(['ready', 'bootstrap']);
-  const client = await HsmClient.connect({
-    nodes: [address],
-    user: 'admin',
-    password,
-    connections: nodeConnections(),
-  });
+  const client = await nodeClient(address, 'admin', password);
   for (let i = 0; i < 5; i++) await client.generateKey(`before-${i}`, 'aes-256');
 
   const out = join(data, 'pool.backup');
-  const quiet = console.log;
-  console.log = () => {};
-  try {
-    expect(
-      await runBackup({
-        host: address,
-        user: 'admin',
-        out,
-        passwordFile: adminPasswordPath(data),
-        json: true,
-      }),
-    ).toBe(0);
-  } finally {
-    console.log = quiet;
-  }
+  expect(await quietly(() => backupPool(data, address, out))).toBe(0);
   const file = new Uint8Array(readFileSync(out));
   const { header } = await openBackup(file);
   expect(header.version).toBe(2);
@@ -89,8 +86,7 @@ it('backs up a running node, refuses bad restores, restores and restarts at the 
   // Refused while the node runs (its lock), and nothing changes.
   const dir = nodeDir(data, 0);
   expect(await exitCodeOf(() => runRestore({ in: out, data: dir, json: true }))).toBe(3);
-  node.child.kill('SIGTERM');
-  await new Promise((resolve) => node.child.once('exit', resolve));
+  await stop(node.child);
   const before = state(dir);
 
   // A damaged backup is refused with exit 3, and nothing changes.
@@ -103,15 +99,9 @@ it('backs up a running node, refuses bad restores, restores and restarts at the 
   expect(await exitCodeOf(() => runRestore({ in: damaged, data: dir, json: true }))).toBe(3);
   expect(state(dir)).toBe(before);
 
-  console.log = () => {};
-  try {
-    expect(await runRestore({ in: out, data: dir, json: true })).toBe(0);
-  } finally {
-    console.log = quiet;
-  }
+  expect(await quietly(() => runRestore({ in: out, data: dir, json: true }))).toBe(0);
   node = await startNode(['ready']);
   expect(node.ready.sp.toUpperCase()).toBe(hex16(header.sp));
   expect(BigInt(node.ready.records)).toBe(header.recordCount);
-  node.child.kill('SIGTERM');
-  await new Promise((resolve) => node.child.once('exit', resolve));
+  await stop(node.child);
 }, 90_000);

@@ -5,13 +5,12 @@
 
 import { expect, it } from 'vitest';
 import { HsmClient } from '../../host/client/index.ts';
-import { nodeDir } from '../../host/cli/up-command.ts';
 import { nodeConnections } from '../../host/client/ws-client.node.ts';
 import {
   consoleJson,
   freeAddresses,
   patientClient,
-  startNodeProcess,
+  startNode,
   startPool,
   until,
   scratchDir,
@@ -21,9 +20,6 @@ import {
 const STREAM_WRITES = 40;
 const KILL_AFTER = 8;
 const data = scratchDir('it');
-
-const startNode = (i: number) =>
-  startNodeProcess(['--data', nodeDir(data, i)], ['ready'], `node ${i + 1}`);
 
 it('a pool of processes survives kill -9 of a coordinator and node-down of a dead node', async () => {
   const addresses = await freeAddresses(3);
@@ -72,7 +68,7 @@ it('a pool of processes survives kill -9 of a coordinator and node-down of a dea
   })();
   await kill;
   await new Promise((resolve) => setTimeout(resolve, 300));
-  processes[0] = await startNode(0);
+  processes[0] = await startNode(data, 0);
   await stream;
   // The kill landed in the middle of the stream: writes were acknowledged before and after it.
   expect(beforeKill).toBeGreaterThan(3);

@@ -13,6 +13,7 @@ import {
   consoleJson,
   freeAddresses,
   patientClient,
+  startNode,
   startNodeProcess,
   startPool,
   stop,
@@ -64,7 +65,7 @@ it("joins by HOST:PORT, and a fenced node comes back by the console's live-sync 
   // a client with only this node in its list sees every node refuse. Those refused attempts do
   // not count as connected clients (37033), so the console's live-sync brings it back as a new
   // node without another restart.
-  second = await startNodeProcess(['--data', nodeDir(data, 1)], ['ready'], 'node 2 again');
+  second = await startNode(data, 1, 'node 2 again');
   await until(
     'node 2 knows it is fenced',
     async () => (await consoleJson(b, password, 'info')).data.fenced === true,
@@ -92,7 +93,7 @@ it("joins by HOST:PORT, and a fenced node comes back by the console's live-sync 
 
   // After a restart it is still the new node, in sync.
   expect(await stop(second)).toBe(0);
-  second = await startNodeProcess(['--data', nodeDir(data, 1)], ['ready'], 'node 2, fourth start');
+  second = await startNode(data, 1, 'node 2, fourth start');
   expect(second.events.find((e) => e.event === 'ready')?.node).toBe(synced.data.id);
   await until('node 2 in sync after its restart', async () => (await sp(b)) === (await sp(a)));
 

@@ -7,11 +7,9 @@ import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { HsmClient } from '../../host/client/index.ts';
 import { adminPasswordPath, nodeDir } from '../../host/cli/up-command.ts';
 import { freePort } from '../../host/testing/free-port.node.ts';
-import { nodeConnections } from '../../host/client/ws-client.node.ts';
-import { CLI, consoleJson, startNodeProcess, stop, scratchDir } from '../processes.ts';
+import { CLI, consoleJson, nodeClient, startNode, stop, scratchDir } from '../processes.ts';
 
 const data = scratchDir('ops');
 
@@ -56,13 +54,8 @@ it('up --init-only, node logs, the event history across a restart, hsmpool log',
 
   // The administrator exists: the first login after a restart succeeds, no retry.
   const address = `127.0.0.1:${base}`;
-  let node = await startNodeProcess(['--data', nodeDir(pool, 0)], ['ready'], 'node 1');
-  const client = await HsmClient.connect({
-    nodes: [address],
-    user: 'admin',
-    password,
-    connections: nodeConnections(),
-  });
+  let node = await startNode(pool, 0);
+  const client = await nodeClient(address, 'admin', password);
   for (let i = 0; i < 5; i++) await client.generateKey(`k${i}`, 'aes-256');
   client.close();
 
@@ -85,7 +78,7 @@ it('up --init-only, node logs, the event history across a restart, hsmpool log',
   for (const line of lines) expect(['debug', 'info', 'warn', 'error']).toContain(line.level);
 
   // The event history of the first run is there after a restart, with its wall-clock times.
-  node = await startNodeProcess(['--data', nodeDir(pool, 0)], ['ready'], 'node 1 again');
+  node = await startNode(pool, 0, 'node 1 again');
   const restartedAt = Date.parse(
     node.events.find((event) => event.event === 'ready')!.time as string,
   );

@@ -4,18 +4,16 @@
 
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { adminPasswordPath, nodeDir } from '../../host/cli/up-command.ts';
-import { runBackup } from '../../host/cli/backup-command.ts';
-import { runRestore } from '../../host/cli/restore-command.ts';
 import { freePort } from '../../host/testing/free-port.node.ts';
 import type { PoolStatus } from '../../host/cli/status-command.ts';
 import {
+  backupPool,
   freeAddresses,
   patientClient,
+  restoreNode,
   runCli,
-  startNodeProcess,
+  startNode,
   startPool,
-  stop,
   until,
   scratchDir,
 } from '../processes.ts';
@@ -65,19 +63,11 @@ it('exits 0 on a healthy pool; names the failing check after a divergence, a kil
 
   // A forced divergence: node 3 restored from a backup older than the pool's state.
   const backup = join(data, 'old.backup');
-  await runBackup({
-    host: a,
-    user: 'admin',
-    out: backup,
-    passwordFile: adminPasswordPath(data),
-    json: true,
-  });
+  await backupPool(data, a, backup);
   const writer = await client(a);
   await writer.generateKey('after-the-backup', 'aes-256');
   writer.close();
-  expect(await stop(third)).toBe(0);
-  await runRestore({ in: backup, data: nodeDir(data, 2), json: true });
-  third = await startNodeProcess(['--data', nodeDir(data, 2)], ['ready'], 'node 3 restored');
+  third = await restoreNode(data, 2, third, backup, 'node 3 restored');
   const diverged = await status([a], password);
   expect(diverged.code).toBe(1);
   expect(failing(diverged.pool)).toContain('sync point');
@@ -97,11 +87,7 @@ it('exits 0 on a healthy pool; names the failing check after a divergence, a kil
 
   // Node 3 comes back on another port: the others' caches still dial the old one.
   const moved = `127.0.0.1:${await freePort()}`;
-  await startNodeProcess(
-    ['--data', nodeDir(data, 2), '--listen', moved],
-    ['ready'],
-    'node 3 moved',
-  );
+  await startNode(data, 2, 'node 3 moved', ['--listen', moved]);
   const wrongCache = await status([a, moved], password);
   expect(wrongCache.code).toBe(1);
   expect(failing(wrongCache.pool)).toContain('node cache');

@@ -11,7 +11,7 @@ import { nodeConnections } from '../../host/client/ws-client.node.ts';
 import { tlsKeyPath } from '../../host/cli/config.ts';
 import { createPool, nodeDir, poolCertificatePath } from '../../host/cli/up-command.ts';
 import { createPoolCertificate } from '../../host/transport/pool-certificate.node.ts';
-import { freeAddresses, runCli, startNodeProcess, until, scratchDir } from '../processes.ts';
+import { freeAddresses, runCli, startNode, until, scratchDir } from '../processes.ts';
 
 const data = scratchDir('tls');
 
@@ -32,8 +32,8 @@ it('a TLS pool: peers over wss://, the SDK and the CLI pinned to the pool certif
   const certificate = readFileSync(poolCertificatePath(data), 'utf8');
   expect(certificate).toMatch(/^-----BEGIN CERTIFICATE-----/);
   expect(statSync(tlsKeyPath(nodeDir(data, 0))).mode & 0o777).toBe(0o600);
-  await startNodeProcess(['--data', nodeDir(data, 0)], ['ready'], 'node 1');
-  await startNodeProcess(['--data', nodeDir(data, 1)], ['ready'], 'node 2');
+  await startNode(data, 0);
+  await startNode(data, 1);
 
   let first: HsmClient | undefined;
   await until('the administrator logs in over wss://', async () => {

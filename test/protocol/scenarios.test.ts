@@ -4,12 +4,20 @@ import { describe, expect, it } from 'vitest';
 import { writeOutcome } from '../../host/core/codes.ts';
 import { ScenarioPool } from '../../host/sim/scenario.ts';
 import { keyedCore, sampleObject } from '../fixtures.ts';
+import { applyObject } from '../pool-writes.ts';
 
 const core = keyedCore();
 const key = (name: string): Uint8Array => core.encode(sampleObject(name));
 const pool = (...names: string[]): Promise<ScenarioPool> =>
   ScenarioPool.create(names, () => keyedCore());
 const sp = (p: ScenarioPool, name: string): string => p.replica(name).core.syncPoint().hex;
+/** A, B and C, A's write w1 prepared on B and C. */
+async function preparedPool(): Promise<ScenarioPool> {
+  const p = await pool('A', 'B', 'C');
+  await p.write('A', 'w1', key('k1'));
+  await p.deliver({ type: 'prepare' });
+  return p;
+}
 
 describe('replication scenarios', () => {
   it('a write commits on every member and is acknowledged after the commit point', async () => {
@@ -28,9 +36,7 @@ describe('replication scenarios', () => {
   });
 
   it("a second writer waits in its node's queue while a PTL holds the pool, then commits after it", async () => {
-    const p = await pool('A', 'B', 'C');
-    await p.write('A', 'w1', key('k1'));
-    await p.deliver({ type: 'prepare' });
+    const p = await preparedPool();
     await p.write('B', 'w2', key('k2'));
     expect(p.reply('w2')).toBeUndefined(); // queued at B, not answered busy
     expect(p.states('B')).toEqual(['PREPARED']); // one pending transaction: A's
@@ -55,9 +61,7 @@ describe('replication scenarios', () => {
   });
 
   it('coordinator crashes after PREPARE: on restart it re-asks, the participants vote again, it commits', async () => {
-    const p = await pool('A', 'B', 'C');
-    await p.write('A', 'w1', key('k1'));
-    await p.deliver({ type: 'prepare' });
+    const p = await preparedPool();
     p.crash('A'); // the votes are lost with it
     expect(p.states('B')).toEqual(['PREPARED']);
     await p.restart('A');
@@ -91,9 +95,7 @@ describe('replication scenarios', () => {
   });
 
   it('participant partitioned after its vote: it stays in doubt, then learns the commit by asking', async () => {
-    const p = await pool('A', 'B', 'C');
-    await p.write('A', 'w1', key('k1'));
-    await p.deliver({ type: 'prepare' });
+    const p = await preparedPool();
     await p.deliver({ type: 'vote' });
     expect(p.reply('w1')?.code).toBe(0);
     const cut = (from: string, to: string): boolean => from === 'C' || to === 'C';
@@ -111,9 +113,7 @@ describe('replication scenarios', () => {
   });
 
   it('node-down of a coordinator that had logged COMMIT: the survivors commit its PTL (COMMITTED_TM)', async () => {
-    const p = await pool('A', 'B', 'C');
-    await p.write('A', 'w1', key('k1'));
-    await p.deliver({ type: 'prepare' });
+    const p = await preparedPool();
     await p.deliver({ type: 'vote' });
     expect(p.reply('w1')?.code).toBe(0); // acknowledged: it must never be lost
     p.drop({ type: 'decision' });
@@ -156,9 +156,7 @@ describe('replication scenarios', () => {
   });
 
   it('a fenced coordinator answers a retry of the write it still holds "outcome pending" (38720), not 38502: the survivors committed it', async () => {
-    const p = await pool('A', 'B', 'C');
-    await p.write('A', 'w1', key('k1'));
-    await p.deliver({ type: 'prepare' });
+    const p = await preparedPool();
     p.drop({ type: 'vote' });
     await p.nodeDown('B', 'A');
     await p.run(60, (from, to) => from === 'A' || to === 'A');
@@ -200,25 +198,7 @@ describe('replication scenarios', () => {
   it('a diverged participant refuses the PREPARE (36500) and the coordinator shows which one', async () => {
     const p = await pool('A', 'B', 'C');
     // Corrupt C's state behind the protocol's back.
-    p.replica('C').core.apply(
-      new Uint8Array([
-        1,
-        0,
-        0,
-        0,
-        4,
-        0,
-        1,
-        0,
-        ...new Array(16).fill(0),
-        1,
-        0,
-        0,
-        0,
-        ...u32(key('rogue').length),
-        ...key('rogue'),
-      ]),
-    );
+    applyObject(p.replica('C').core, 'rogue');
     await p.write('A', 'w1', key('k1'));
     await p.deliver({}, 4);
     expect(p.reply('w1')?.code).toBe(36500);
@@ -237,7 +217,3 @@ describe('replication scenarios', () => {
     expect(p.committed('C')).toHaveLength(1);
   });
 });
-
-function u32(n: number): number[] {
-  return [n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, n >>> 24];
-}

@@ -7,7 +7,6 @@ import { describe, expect, it } from 'vitest';
 import { runCommand } from '../../host/server/console-commands.ts';
 import type { Appliance } from '../../host/appliance/appliance.ts';
 import { CODE } from '../../host/core/codes.ts';
-import type { UserRecord } from '../../host/core/records.ts';
 import type { WriteRequest } from '../../host/protocol/types.ts';
 import {
   ADMIN_PASSWORD,
@@ -15,14 +14,9 @@ import {
   loggedIn,
   makeNode,
   newRequestId,
-  type TestNode,
   generateFields,
+  storedUser,
 } from '../service-fixtures.ts';
-
-function userRecord(node: TestNode, name: string): UserRecord | undefined {
-  const bytes = node.core.get('user', name);
-  return bytes ? (node.core.decode(bytes) as UserRecord) : undefined;
-}
 
 describe('a locked account', () => {
   it('answers the right password exactly as a wrong one (38701), and as an unknown user', async () => {
@@ -41,7 +35,7 @@ describe('a locked account', () => {
       await new Driver(node.service).login('nobody', 'whatever-password'),
     ];
     expect(answers).toEqual([CODE.AUTH_FAILED, CODE.AUTH_FAILED, CODE.AUTH_FAILED]);
-    expect(userRecord(node, 'alice')!.failedLogins).toBe(3); // nothing changed by the tries
+    expect(storedUser(node, 'alice')!.failedLogins).toBe(3); // nothing changed by the tries
   });
 });
 
@@ -73,7 +67,7 @@ describe('the lock count under concurrency', () => {
       await new Promise((resolve) => setTimeout(resolve, 0));
     }
     await node.service.settled();
-    expect(userRecord(node, 'bob')!.failedLogins).toBe(5);
+    expect(storedUser(node, 'bob')!.failedLogins).toBe(5);
     expect(await new Driver(node.service).login('bob', 'bob-password')).toBe(CODE.AUTH_FAILED);
   });
 
@@ -98,7 +92,7 @@ describe('the lock count under concurrency', () => {
     );
     await node.service.settled();
     for (const name of names) {
-      expect(userRecord(node, name)!.failedLogins).toBe(5);
+      expect(storedUser(node, name)!.failedLogins).toBe(5);
       expect(await new Driver(node.service).login(name, `${name}-password`)).toBe(CODE.AUTH_FAILED);
     }
   });
@@ -114,10 +108,10 @@ describe('recovering a locked-out sole administrator', () => {
     const context = { unlockUser: (name: string) => node.service.unlockFromConsole(name) };
     const remote = await runCommand(appliance, 'remote', 'unlock admin', context);
     expect(remote.code).toBe(CODE.LOCAL_CONSOLE_ONLY);
-    expect(userRecord(node, 'admin')!.failedLogins).toBe(5); // the refusal changed nothing
+    expect(storedUser(node, 'admin')!.failedLogins).toBe(5); // the refusal changed nothing
     const local = await runCommand(appliance, 'local', 'unlock admin', context);
     expect(local.code).toBe(0);
-    expect(userRecord(node, 'admin')!.failedLogins).toBe(0);
+    expect(storedUser(node, 'admin')!.failedLogins).toBe(0);
     expect(await new Driver(node.service).login('admin', ADMIN_PASSWORD)).toBe(0);
     expect((await runCommand(appliance, 'local', 'unlock nobody', context)).code).toBe(
       CODE.CANNOT_OPEN_OBJ,

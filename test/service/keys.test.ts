@@ -11,7 +11,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { describe, expect, it } from 'vitest';
 import { CODE } from '../../host/core/codes.ts';
 import { deriveKey } from '../../host/core/keys.ts';
-import type { KeyType, ObjectRecord } from '../../host/core/records.ts';
+import type { KeyType } from '../../host/core/records.ts';
 import { CryptoEngine, keyBytes } from '../../host/wire/crypto-engine.ts';
 import { unwrapObjectKey } from '../../host/wire/wrapping.ts';
 import { TEST_SVMK } from '../fixtures.ts';
@@ -24,13 +24,14 @@ import {
   generateFields,
   grantFields,
   loggedIn,
+  newNodeAdmin,
+  storedObject,
   makeNode,
   makePool,
   newRequestId,
   rsaPkcs8,
   rsaVerifies,
   type Driver,
-  type TestNode,
 } from '../service-fixtures.ts';
 
 const MESSAGE = bytes('the message to sign, encrypt and MAC');
@@ -41,11 +42,6 @@ const generate = (
   keyType: KeyType,
   options: { exportable?: boolean; temporary?: boolean } = {},
 ) => driver.call('key.generate', generateFields(name, keyType, options));
-
-function storedObject(node: TestNode, name: string): ObjectRecord | undefined {
-  const record = node.core.get('object', name);
-  return record ? (node.core.decode(record) as ObjectRecord) : undefined;
-}
 
 /** Checks a signature outside the service. */
 function independentlyValid(
@@ -64,19 +60,17 @@ describe.each(ENGINES)('every key type (%s)', (engineName, engine) => {
     engineName === 'WebCrypto' ? ['ec-p256', 'ed25519', 'rsa-2048'] : ['ec-p256', 'ed25519'];
 
   it.each(signatureTypes)('%s signs, verifies, and a third party agrees', async (keyType) => {
-    const node = await makeNode(1, engine);
-    const admin = await loggedIn(node.service);
+    const admin = await newNodeAdmin(1, engine);
     await generate(admin, 'signer', keyType);
     await expectSigner(admin, 'signer', MESSAGE, (publicKey, signature) =>
       independentlyValid(keyType, publicKey, signature),
     );
   });
 
-  it.each(['aes-128', 'aes-256'] as KeyType[])(
+  it.each(['aes-128', 'aes-192', 'aes-256'] as KeyType[])(
     '%s encrypts and decrypts with AES-GCM, with and without AAD',
     async (keyType) => {
-      const node = await makeNode(1, engine);
-      const admin = await loggedIn(node.service);
+      const admin = await newNodeAdmin(1, engine);
       await generate(admin, 'cipher', keyType, { exportable: true });
       const aad = encode64(bytes('header'));
       const { ciphertext } = await admin.call('encrypt', {
@@ -90,6 +84,7 @@ describe.each(ENGINES)('every key type (%s)', (engineName, engine) => {
         decode64((await admin.call('decrypt', { name: 'cipher', ciphertext, aad })).plaintext),
       ).toEqual(MESSAGE);
       const key = await admin.exported('cipher', keyType);
+      expect(key.length * 8).toBe(Number(keyType.slice(4)));
       expect(
         gcm(key, sealed.subarray(0, 12), bytes('header')).decrypt(sealed.subarray(12)),
       ).toEqual(MESSAGE);
@@ -114,8 +109,7 @@ describe.each(ENGINES)('every key type (%s)', (engineName, engine) => {
   );
 
   it('hmac-sha256 MACs and verifies MACs', async () => {
-    const node = await makeNode(1, engine);
-    const admin = await loggedIn(node.service);
+    const admin = await newNodeAdmin(1, engine);
     await generate(admin, 'mac-key', 'hmac-sha256', { exportable: true });
     const { mac } = await admin.call('mac', { name: 'mac-key', message: encode64(MESSAGE) });
     const key = await admin.exported('mac-key', 'hmac-sha256');
@@ -136,8 +130,7 @@ describe.each(ENGINES)('every key type (%s)', (engineName, engine) => {
 
   if (engineName === 'noble only') {
     it('refuses RSA without WebCrypto with UNSUPPORTED_HERE', async () => {
-      const node = await makeNode(1, engine);
-      const admin = await loggedIn(node.service);
+      const admin = await newNodeAdmin(1, engine);
       expect(await admin.code('key.generate', generateFields('rsa', 'rsa-2048'))).toBe(
         CODE.UNSUPPORTED_HERE,
       );
@@ -157,8 +150,7 @@ describe('import and export', () => {
   it.each(materials)(
     '%s: imported material comes back from export unchanged, and works',
     async (keyType, material) => {
-      const node = await makeNode();
-      const admin = await loggedIn(node.service);
+      const admin = await newNodeAdmin();
       await admin.call('key.import', await admin.importFields('imported', keyType, material, true));
       const exported = await admin.call('key.export', { name: 'imported' });
       expect(exported.keyType).toBe(keyType);
@@ -178,8 +170,7 @@ describe('import and export', () => {
 
   it('imports an RSA-2048 PKCS#8 and signs like the original key', async () => {
     const { pair, pkcs8 } = await rsaPkcs8(2048);
-    const node = await makeNode();
-    const admin = await loggedIn(node.service);
+    const admin = await newNodeAdmin();
     await admin.call('key.import', await admin.importFields('rsa', 'rsa-2048', pkcs8));
     const { signature } = await admin.call('sign', { name: 'rsa', message: encode64(MESSAGE) });
     expect(await rsaVerifies(pair.publicKey, signature, MESSAGE)).toBe(true);
@@ -196,6 +187,12 @@ describe('import and export', () => {
       ['ec-p256', new Uint8Array(32)],
       ['ec-p256', new Uint8Array(32).fill(0xff)],
       ['rsa-2048', new Uint8Array(300).fill(0x30)],
+      ['aes-192', new Uint8Array(32)],
+      ['ec-p384', new Uint8Array(48)],
+      ['ec-p521', new Uint8Array(66).fill(0xff)],
+      ['ed448', new Uint8Array(32)],
+      ['hmac-sha512', new Uint8Array(32)],
+      ['cmac-aes-128', new Uint8Array(32)],
     ] as const)
       expect(await attempt(keyType, material), keyType).toBe(CODE.INVALID_KEY_MATERIAL);
     expect(node.core.get('object', 'bad')).toBeUndefined();
@@ -217,8 +214,7 @@ describe('import and export', () => {
   });
 
   it('exports only exportable keys, and only while the policy allows', async () => {
-    const node = await makeNode();
-    const admin = await loggedIn(node.service);
+    const admin = await newNodeAdmin();
     await generate(admin, 'kept', 'aes-256', { exportable: false });
     await generate(admin, 'free', 'aes-256', { exportable: true });
     expect(await admin.code('key.export', { name: 'kept' })).toBe(CODE.KEY_NOT_EXPORTABLE);
@@ -339,8 +335,7 @@ describe('names, duplicates, missing objects', () => {
   });
 
   it('answers 5004 for objects that do not exist', async () => {
-    const node = await makeNode();
-    const admin = await loggedIn(node.service);
+    const admin = await newNodeAdmin();
     for (const [type, fields] of [
       ['sign', { message: encode64(MESSAGE) }],
       ['key.export', {}],
@@ -356,8 +351,7 @@ describe('names, duplicates, missing objects', () => {
   });
 
   it('refuses names longer than 32 characters, empty or with other characters with 5023', async () => {
-    const node = await makeNode();
-    const admin = await loggedIn(node.service);
+    const admin = await newNodeAdmin();
     for (const name of ['k'.repeat(33), '', 'with space', 'slash/name', 'é']) {
       expect(await admin.code('key.generate', generateFields(name, 'aes-128')), name).toBe(
         CODE.INVALID_OBJ_NAME,
@@ -428,8 +422,7 @@ describe('temporary keys', () => {
   });
 
   it('are limited per session and removable', async () => {
-    const node = await makeNode();
-    const driver = await loggedIn(node.service);
+    const driver = await newNodeAdmin();
     for (let i = 0; i < 64; i++) await generate(driver, `t${i}`, 'aes-128', { temporary: true });
     const t64 = () =>
       driver.code('key.generate', generateFields('t64', 'aes-128', { temporary: true }));

@@ -3,7 +3,6 @@
 
 import { describe, expect, it } from 'vitest';
 import { CODE } from '../../host/core/codes.ts';
-import type { UserRecord } from '../../host/core/records.ts';
 import { ScramClient } from '../../host/wire/scram.ts';
 import {
   ADMIN_PASSWORD,
@@ -12,15 +11,8 @@ import {
   makeNode,
   makePool,
   newRequestId,
+  storedUser,
 } from '../service-fixtures.ts';
-
-const userRecord = (
-  node: { core: import('../../host/core/core.ts').Core },
-  name: string,
-): UserRecord | undefined => {
-  const bytes = node.core.get('user', name);
-  return bytes ? (node.core.decode(bytes) as UserRecord) : undefined;
-};
 
 async function serverFirstOf(driver: Driver, user: string): Promise<string> {
   const client = new ScramClient(user, 'constant-nonce-0123456789');
@@ -84,11 +76,11 @@ describe('login', () => {
     for (let i = 1; i <= 3; i++) {
       expect(await attacker.login('alice', `guess-${i}-password`)).toBe(CODE.AUTH_FAILED);
       await b.service.settled();
-      expect(userRecord(a, 'alice')!.failedLogins).toBe(i); // replicated: node a sees node b's count
+      expect(storedUser(a, 'alice')!.failedLogins).toBe(i); // replicated: node a sees node b's count
     }
     expect(await attacker.login('alice', 'guess-4-password')).toBe(CODE.AUTH_FAILED);
     await b.service.settled();
-    expect(userRecord(a, 'alice')!.failedLogins).toBe(3);
+    expect(storedUser(a, 'alice')!.failedLogins).toBe(3);
     // Locked: the right password gets the same answer as a guess (the lock confirms nothing).
     expect(await new Driver(a.service).login('alice', 'alice-password')).toBe(CODE.AUTH_FAILED);
     const users = await admin.call('user.list');
@@ -97,7 +89,7 @@ describe('login', () => {
       failedLogins: 3,
     });
     await admin.call('user.unlock', { requestId: newRequestId(), name: 'alice' });
-    expect(userRecord(b, 'alice')!.failedLogins).toBe(0);
+    expect(storedUser(b, 'alice')!.failedLogins).toBe(0);
     expect(await new Driver(b.service).login('alice', 'alice-password')).toBe(0);
   });
 
@@ -107,10 +99,10 @@ describe('login', () => {
     await admin.createUser('bob', 'bob-password');
     expect(await new Driver(node.service).login('bob', 'not-bobs-password')).toBe(CODE.AUTH_FAILED);
     await node.service.settled();
-    expect(userRecord(node, 'bob')!.failedLogins).toBe(1);
+    expect(storedUser(node, 'bob')!.failedLogins).toBe(1);
     expect(await new Driver(node.service).login('bob', 'bob-password')).toBe(0);
     await node.service.settled();
-    expect(userRecord(node, 'bob')!.failedLogins).toBe(0);
+    expect(storedUser(node, 'bob')!.failedLogins).toBe(0);
   });
 
   it('holds the lock on this node while the pool cannot record the failures', async () => {
@@ -125,7 +117,7 @@ describe('login', () => {
         CODE.AUTH_FAILED,
       );
     await node.service.settled();
-    expect(userRecord(node, 'carol')!.failedLogins).toBe(0); // nothing recorded yet
+    expect(storedUser(node, 'carol')!.failedLogins).toBe(0); // nothing recorded yet
     expect(await new Driver(node.service).login('carol', 'carol-password')).toBe(CODE.AUTH_FAILED);
     expect((await loggedIn(node.service).then((d) => d.call('user.list'))).users).toContainEqual(
       expect.objectContaining({ name: 'carol', locked: true }),

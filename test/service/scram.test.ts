@@ -1,11 +1,10 @@
 // SCRAM-SHA-256: RFC 7677's example end to end on both state machines, the scrypt variant,
 // refusals of malformed and out-of-order messages, the client's KDF limits, and that the client
-// authenticates the node. Plus the strict base64 every frame relies on.
+// authenticates the node. (The strict base64 every frame relies on: transport/codec.test.ts.)
 
-import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import { CryptoEngine } from '../../host/wire/crypto-engine.ts';
-import { fromBase64, toBase64 } from '../../host/wire/bytes.ts';
+import { fromBase64 } from '../../host/wire/bytes.ts';
 import {
   DEFAULT_KDF_LIMITS,
   ScramClient,
@@ -188,35 +187,5 @@ describe('SCRAM refusals', () => {
     expect(() => client.receiveServerFinal(RFC.serverFinal)).toThrow(
       expect.objectContaining({ code: 1003 }),
     );
-  });
-});
-
-describe('strict base64', () => {
-  test.prop([fc.uint8Array({ maxLength: 200 })])('round-trips and agrees with Buffer', (bytes) => {
-    const text = toBase64(bytes);
-    expect(text).toBe(Buffer.from(bytes).toString('base64'));
-    expect(fromBase64(text)).toEqual(bytes);
-  });
-
-  it('refuses non-canonical spellings', () => {
-    for (const text of [
-      'A',
-      'AB',
-      'ABC',
-      'AB=',
-      'AB==A===',
-      'QR==',
-      'QUJ=',
-      'QUI',
-      'QU I=',
-      'QUI-',
-      'QUI_',
-      'QUI\n',
-      'QU=I',
-      '====',
-    ]) {
-      expect(fromBase64(text), text).toBeUndefined();
-    }
-    expect(fromBase64('')).toEqual(new Uint8Array(0));
   });
 });

@@ -3,7 +3,6 @@
 
 import { describe, expect, it } from 'vitest';
 import { CODE } from '../../host/core/codes.ts';
-import type { ObjectRecord, UserRecord } from '../../host/core/records.ts';
 import { CryptoEngine } from '../../host/wire/crypto-engine.ts';
 import {
   GENERATED_PASSWORD_LENGTH,
@@ -15,6 +14,9 @@ import {
   Driver,
   TEST_KDF,
   loggedIn,
+  newNodeAdmin,
+  storedObject,
+  storedUser,
   makeNode,
   newRequestId,
   seededRandomBytes,
@@ -73,16 +75,15 @@ describe('the administrator of a new pool', () => {
 });
 
 describe('user management', () => {
-  const user = (node: { core: import('../../host/core/core.ts').Core }, name: string) => {
-    const bytes = node.core.get('user', name);
-    return bytes ? (node.core.decode(bytes) as UserRecord) : undefined;
-  };
-
   it('creates users with their own password, deletes them', async () => {
     const node = await makeNode();
     const admin = await loggedIn(node.service);
     await admin.createUser('erin', 'erin-password');
-    expect(user(node, 'erin')).toMatchObject({ admin: false, failedLogins: 0, kdf: TEST_KDF });
+    expect(storedUser(node, 'erin')).toMatchObject({
+      admin: false,
+      failedLogins: 0,
+      kdf: TEST_KDF,
+    });
     expect(await new Driver(node.service).login('erin', 'erin-password')).toBe(0);
     expect(
       await admin.code('user.create', {
@@ -93,7 +94,7 @@ describe('user management', () => {
       }),
     ).toBe(CODE.OBJ_ALREADY_EXISTS);
     expect(await admin.code('user.delete', { requestId: newRequestId(), name: 'erin' })).toBe(0);
-    expect(user(node, 'erin')).toBeUndefined();
+    expect(storedUser(node, 'erin')).toBeUndefined();
     expect(await admin.code('user.delete', { requestId: newRequestId(), name: 'erin' })).toBe(
       CODE.CANNOT_OPEN_OBJ,
     );
@@ -117,7 +118,7 @@ describe('user management', () => {
       CODE.DECRYPT_FAILED,
     );
     expect(await create('ZnJhbmstcGFzc3dvcmQ=')).toBe(CODE.DECRYPT_FAILED);
-    expect(user(node, 'frank')).toBeUndefined();
+    expect(storedUser(node, 'frank')).toBeUndefined();
     expect(await create(await admin.sealPassword('frank', 'frank-password'))).toBe(0);
   });
 
@@ -157,13 +158,12 @@ describe('user management', () => {
       CODE.USER_IN_USE,
     );
     expect(await admin.code('user.delete', { requestId: newRequestId(), name: 'jack' })).toBe(0);
-    const object = node.core.decode(node.core.get('object', 'ivy-key')!) as ObjectRecord;
+    const object = storedObject(node, 'ivy-key')!;
     expect(object.acl).toEqual([]);
   });
 
   it('lists users for administrators, in pages', async () => {
-    const node = await makeNode();
-    const admin = await loggedIn(node.service);
+    const admin = await newNodeAdmin();
     for (const name of ['u1', 'u2', 'u3']) await admin.createUser(name, `${name}-password`);
     const first = await admin.call('user.list', { limit: 2 });
     expect(first.users.map((entry) => entry.name)).toEqual(['admin', 'u1']);

@@ -14,6 +14,7 @@ import {
 } from '../../host/transport/secure-channel.ts';
 import type { NodeId } from '../../host/protocol/types.ts';
 import { toNodeId } from '../../host/wire/ids.ts';
+import { fromHex } from '../fixtures.ts';
 
 const SVMK_MISMATCH = 5306;
 const CANNOT_P2P_HANDSHAKE = 37002;
@@ -29,30 +30,28 @@ const seeded = (seed: number) => {
   return (length: number): Uint8Array => random.bytes(length);
 };
 
-function pair(
-  options: {
-    initiatorKey?: Uint8Array;
-    responderKey?: Uint8Array;
-    expected?: NodeId;
-    responderId?: NodeId;
-    seed?: number;
-  } = {},
-) {
-  const seed = options.seed ?? 1;
-  const initiator = new SecureChannel({
-    role: 'initiator',
-    localId: ALICE,
-    peerId: options.expected ?? BOB,
-    svmk: options.initiatorKey ?? svmk(7),
-    randomBytes: seeded(seed),
-  });
-  const responder = new SecureChannel({
-    role: 'responder',
-    localId: options.responderId ?? BOB,
-    svmk: options.responderKey ?? svmk(7),
-    randomBytes: seeded(seed + 1000),
-  });
-  return { initiator, responder };
+/** An initiator `localId` dialing `peerId` under `key`, its randomness drawn from `seed`. */
+const initiatorOf = (localId: NodeId, peerId: NodeId, key: Uint8Array, seed: number) =>
+  new SecureChannel({ role: 'initiator', localId, peerId, svmk: key, randomBytes: seeded(seed) });
+/** A responder `localId` under `key`, its randomness drawn from `seed`. */
+const responderOf = (localId: NodeId, key: Uint8Array, seed: number) =>
+  new SecureChannel({ role: 'responder', localId, svmk: key, randomBytes: seeded(seed) });
+
+function pair({
+  initiatorKey = svmk(7),
+  responderKey = svmk(7),
+  expected = BOB,
+  responderId = BOB,
+  seed = 1,
+}: {
+  initiatorKey?: Uint8Array;
+  responderKey?: Uint8Array;
+  expected?: NodeId;
+  responderId?: NodeId;
+  seed?: number;
+} = {}) {
+  const initiator = initiatorOf(ALICE, expected, initiatorKey, seed);
+  return { initiator, responder: responderOf(responderId, responderKey, seed + 1000) };
 }
 
 /** Run the handshake to its end; returns every step so tests can look at what each side saw. */
@@ -106,35 +105,10 @@ describe('secure channel handshake', () => {
     expect(initiatorSteps.map(codeOf)).toContain(SVMK_MISMATCH);
     expect(foreign.initiator.peerId).toBe(ANY_NODE);
     // Nobody presents the wildcard as its own id.
-    expect(
-      () =>
-        new SecureChannel({
-          role: 'responder',
-          localId: ANY_NODE,
-          svmk: svmk(7),
-          randomBytes: seeded(3),
-        }),
-    ).toThrow(RangeError);
-    const claimsAny = new SecureChannel({
-      role: 'responder',
-      localId: BOB,
-      svmk: svmk(7),
-      randomBytes: seeded(4),
-    });
-    const hello = bytes(
-      FRAME_KIND.HELLO,
-      HANDSHAKE_VERSION,
-      ...new Uint8Array(8),
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0xb2,
-      ...new Uint8Array(32),
-    );
+    expect(() => responderOf(ANY_NODE, svmk(7), 3)).toThrow(RangeError);
+    const claimsAny = responderOf(BOB, svmk(7), 4);
+    const ids = [...fromHex(ANY_NODE), ...fromHex(BOB)]; // initiator: the wildcard; responder: BOB
+    const hello = bytes(FRAME_KIND.HELLO, HANDSHAKE_VERSION, ...ids, ...new Uint8Array(32));
     expect(codeOf(claimsAny.receive(hello))).toBe(PEER_ID_MISMATCH);
   });
 
@@ -166,13 +140,7 @@ describe('secure channel handshake', () => {
 
   it('SVMK mismatch: the responder refuses a proof that does not verify with 5306', () => {
     const { responder } = pair();
-    const intruder = new SecureChannel({
-      role: 'initiator',
-      localId: ALICE,
-      peerId: BOB,
-      svmk: svmk(3),
-      randomBytes: seeded(9),
-    });
+    const intruder = initiatorOf(ALICE, BOB, svmk(3), 9);
     responder.receive(intruder.start().frames[0]);
     const forged = new Uint8Array(33);
     forged[0] = FRAME_KIND.PROOF;
@@ -195,12 +163,7 @@ describe('secure channel handshake', () => {
     const first = pair({ seed: 1 });
     const hello = first.initiator.start().frames[0];
     const proof = first.initiator.receive(first.responder.receive(hello).frames[0]).frames[0];
-    const later = new SecureChannel({
-      role: 'responder',
-      localId: BOB,
-      svmk: svmk(7),
-      randomBytes: seeded(4242),
-    });
+    const later = responderOf(BOB, svmk(7), 4242);
     later.receive(hello);
     expect(codeOf(later.receive(proof))).toBe(SVMK_MISMATCH);
   });
@@ -208,13 +171,7 @@ describe('secure channel handshake', () => {
   it('refuses a HELLO meant for another node, or claiming the responder own id, with 38604', () => {
     const { initiator, responder } = pair({ expected: toNodeId('00000000000000c3') });
     expect(codeOf(responder.receive(initiator.start().frames[0]))).toBe(PEER_ID_MISMATCH);
-    const self = new SecureChannel({
-      role: 'initiator',
-      localId: BOB,
-      peerId: BOB,
-      svmk: svmk(7),
-      randomBytes: seeded(3),
-    });
+    const self = initiatorOf(BOB, BOB, svmk(7), 3);
     const other = pair().responder;
     expect(codeOf(other.receive(self.start().frames[0]))).toBe(PEER_ID_MISMATCH);
   });

@@ -15,6 +15,7 @@ import {
   PEER_MESSAGE_SIZE_MAX,
   TEXT_LENGTH_MAX,
 } from '../../host/transport/envelope-codec.ts';
+import { fromBase64, toBase64 } from '../../host/wire/bytes.ts';
 import { toNodeId, toTxId } from '../../host/wire/ids.ts';
 import { encodeOutcomeEntries } from '../../host/wire/outcome-entries.ts';
 import { thrownCode } from '../fixtures.ts';
@@ -367,13 +368,17 @@ describe('envelope codec', () => {
   });
 });
 
-describe('base64', () => {
+// Both strict base64 codecs: the envelope's, and wire/bytes' that SCRAM and every frame rely on.
+describe.each([
+  ['the envelope codec', encodeBase64, decodeBase64],
+  ['wire/bytes', toBase64, fromBase64],
+] as const)('base64 of %s', (_name, encode, decode) => {
   it('matches Node and refuses every non-canonical spelling', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
-        const encoded = encodeBase64(bytes);
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+        const encoded = encode(bytes);
         expect(encoded).toBe(Buffer.from(bytes).toString('base64'));
-        expect(decodeBase64(encoded)).toEqual(bytes);
+        expect(decode(encoded)).toEqual(bytes);
       }),
       { seed: SEED, numRuns: 300 },
     );
@@ -381,19 +386,26 @@ describe('base64', () => {
       'A',
       'AB',
       'ABC',
+      'AB=',
       'A===',
       '====',
       'AB=C',
       'AB==AB==',
+      'AB==A===',
       'QR==',
       'QUJ=',
+      'QUI',
       'QU I',
+      'QU I=',
+      'QUI-',
+      'QUI_',
+      'QUI\n',
       'QUJD\n',
+      'QU=I',
       'é===',
-    ]) {
-      expect(decodeBase64(bad), bad).toBeUndefined();
-    }
-    expect(decodeBase64('')).toEqual(new Uint8Array(0));
+    ])
+      expect(decode(bad), bad).toBeUndefined();
+    expect(decode('')).toEqual(new Uint8Array(0));
   });
 });
 

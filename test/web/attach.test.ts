@@ -5,9 +5,9 @@
 
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPool, nodeDir } from '../../host/cli/up-command.ts';
+import { createPool } from '../../host/cli/up-command.ts';
 import { freePort } from '../../host/testing/free-port.node.ts';
-import { consoleJson, freeAddresses, scratchDir, startNodeProcess } from '../processes.ts';
+import { consoleJson, freeAddresses, scratchDir, startNode } from '../processes.ts';
 import { CHROMIUM, screenshot, startWeb, type WebHarness } from './browser.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -23,11 +23,7 @@ describe.skipIf(CHROMIUM === undefined)('the page attached to a pool of processe
   beforeAll(async () => {
     addresses = await freeAddresses(3);
     password = await createPool(data, 'web', addresses);
-    await Promise.all(
-      [0, 1, 2].map((i) =>
-        startNodeProcess(['--data', nodeDir(data, i)], ['ready'], `node ${i + 1}`),
-      ),
-    );
+    await Promise.all([0, 1, 2].map((i) => startNode(data, i)));
     web = await startWeb();
     ({ page, errors } = await web.open(`?pool=${addresses[0]}`));
   });

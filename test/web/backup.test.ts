@@ -10,25 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hex16 } from '../../host/backup/format.ts';
 import { openBackup } from '../../host/backup/stream.ts';
 import { fromHex } from '../../host/wire/bytes.ts';
-import { CHROMIUM, screenshot, startWeb, type WebHarness } from './browser.ts';
+import { CHROMIUM, equalSp, screenshot, startWeb, type WebHarness } from './browser.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
-
-/** Waits until the `n` appliances report one SP — `is` if given, other than `not` if given
- * (a write's reply comes before the status reports that show it) — and returns it. */
-async function equalSp(page: Page, n: number, want: { is?: string; not?: string } = {}) {
-  const handle = await page.waitForFunction(
-    ([count, is, not]) => {
-      const h = (globalThis as any).hsmpool;
-      const sps: (string | null)[] = h?.bootstrapped() ? h.sps() : [];
-      const same = sps.length === count && sps.every((s) => s !== null && s === sps[0]);
-      return same && (is === null || sps[0] === is) && sps[0] !== not && sps[0];
-    },
-    [n, want.is ?? null, want.not ?? null] as const,
-    { timeout: 30_000, polling: 100 },
-  );
-  return (await handle.jsonValue()) as string;
-}
 
 const create = (page: Page, node: number, name: string) =>
   page.evaluate(([n, k]) => (globalThis as any).hsmpool.ops.create(n, k, 'aes-256'), [

@@ -61,6 +61,39 @@ export async function screenshot(page: Page, name: string, fullPage = false): Pr
   await page.screenshot({ path: screenshotPath(name), fullPage });
 }
 
+/** Waits until the page's nodes `among` report one SP (and, given `count`, it has that many). */
+export async function sameSp(
+  page: Page,
+  among: readonly number[],
+  { count, timeout = 30_000 }: { count?: number; timeout?: number } = {},
+): Promise<void> {
+  await page.waitForFunction(
+    ([nodes, n]) => {
+      const sps: (string | null)[] = (globalThis as any).hsmpool?.sps() ?? [];
+      const same = nodes.every((i) => sps[i] != null && sps[i] === sps[nodes[0]]);
+      return same && (n === null || sps.length === n);
+    },
+    [among, count ?? null] as const,
+    { timeout, polling: 100 },
+  );
+}
+
+/** Waits until the `n` appliances report one SP — `is` if given, other than `not` if given
+ * (a write's reply comes before the status reports that show it) — and returns it. */
+export async function equalSp(page: Page, n: number, want: { is?: string; not?: string } = {}) {
+  const handle = await page.waitForFunction(
+    ([count, is, not]) => {
+      const h = (globalThis as any).hsmpool;
+      const sps: (string | null)[] = h?.bootstrapped() ? h.sps() : [];
+      const same = sps.length === count && sps.every((s) => s !== null && s === sps[0]);
+      return same && (is === null || sps[0] === is) && sps[0] !== not && sps[0];
+    },
+    [n, want.is ?? null, want.not ?? null] as const,
+    { timeout: 30_000, polling: 100 },
+  );
+  return (await handle.jsonValue()) as string;
+}
+
 export const CHROMIUM = chromiumPath();
 
 if (CHROMIUM === undefined) {

@@ -6,21 +6,13 @@
 
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHROMIUM, screenshot, startWeb, type WebHarness } from './browser.ts';
+import { CHROMIUM, equalSp, sameSp, screenshot, startWeb, type WebHarness } from './browser.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
+/** The SPs once the `count` appliances report one. */
 async function equalSps(page: Page, count: number): Promise<string[]> {
-  await page.waitForFunction(
-    (n) => {
-      const h = (globalThis as any).hsmpool;
-      if (!h?.bootstrapped()) return false;
-      const sps: (string | null)[] = h.sps();
-      return sps.length === n && sps.every((sp) => sp !== null && sp === sps[0]);
-    },
-    count,
-    { timeout: 30_000, polling: 100 },
-  );
+  await equalSp(page, count);
   return page.evaluate(() => (globalThis as any).hsmpool.sps());
 }
 
@@ -141,10 +133,7 @@ describe.skipIf(CHROMIUM === undefined)('the page, in Chromium', () => {
     expect(flowing).toContain('create key on node 2: 0 OK');
     const epochs = await page.evaluate(() => (globalThis as any).hsmpool.epochs());
     expect(epochs[0]).toBeGreaterThan(0);
-    await page.waitForFunction(() => {
-      const sps = (globalThis as any).hsmpool.sps();
-      return sps[0] !== null && sps[0] === sps[1];
-    });
+    await sameSp(page, [0, 1]);
     await screenshot(page, 'page-node-down.png');
     expect(errors).toEqual([]);
   });
@@ -153,36 +142,18 @@ describe.skipIf(CHROMIUM === undefined)('the page, in Chromium', () => {
     await page.evaluate(() => (globalThis as any).hsmpool.select(0));
     await page.click('#ctl-add');
     // Node 4 joins while nodes 1 and 2 run (node 3 was declared down above).
-    await page.waitForFunction(
-      () => {
-        const sps = (globalThis as any).hsmpool.sps();
-        return sps.length === 4 && sps[3] !== null && sps[3] === sps[0] && sps[0] === sps[1];
-      },
-      undefined,
-      { timeout: 60_000 },
-    );
+    await sameSp(page, [3, 0, 1], { count: 4, timeout: 60_000 });
     const progress = await page.evaluate(() => (globalThis as any).hsmpool.pool.nodes[3].progress);
     expect(progress.phase).toBeDefined();
     await page.fill('#kname', 'after-join');
     const written = await clientCall(page, 3, 'create');
     expect(written).toContain('create key on node 4: 0 OK');
-    await page.waitForFunction(() => {
-      const sps = (globalThis as any).hsmpool.sps();
-      return sps[3] !== null && sps[3] === sps[0] && sps[0] === sps[1];
-    });
+    await sameSp(page, [3, 0, 1]);
     // A reload restarts the joined node from its own storage, as a member: it recovers (no
     // live-sync again) and agrees with the others.
     const records = await page.evaluate(() => (globalThis as any).hsmpool.records()[3]);
     await page.reload();
-    await page.waitForFunction(
-      () => {
-        const h = (globalThis as any).hsmpool;
-        const sps = h?.sps() ?? [];
-        return sps.length === 4 && sps[3] !== null && sps[3] === sps[0] && sps[0] === sps[1];
-      },
-      undefined,
-      { timeout: 30_000 },
-    );
+    await sameSp(page, [3, 0, 1], { count: 4 });
     const restarted = await page.evaluate(() => {
       const node = (globalThis as any).hsmpool.pool.nodes[3];
       return { progress: node.progress, recoveredMs: node.recoveredMs, state: node.status.info };
@@ -202,10 +173,7 @@ describe.skipIf(CHROMIUM === undefined)('the page, in Chromium', () => {
     expect(listed).toContain('list keys on node 4: 0 OK');
     expect(listed).toContain('"signer"');
     // The failure counter is replicated state (docs/CLIENT.md, lockout): every member agrees on it.
-    await page.waitForFunction(() => {
-      const sps = (globalThis as any).hsmpool.sps();
-      return sps[0] !== null && sps[0] === sps[1] && sps[1] === sps[3];
-    });
+    await sameSp(page, [0, 1, 3]);
     expect(errors).toEqual([]);
   });
 
@@ -215,10 +183,7 @@ describe.skipIf(CHROMIUM === undefined)('the page, in Chromium', () => {
     expect(loaded.frames.length).toBeGreaterThan(0);
     // Two writers contend for the pool's one pending transaction: busy is the only failure.
     for (const code of Object.keys(loaded.failures)) expect(code).toMatch(/^36\d{3}$/);
-    await page.waitForFunction(() => {
-      const sps = (globalThis as any).hsmpool.sps();
-      return sps[0] !== null && sps[0] === sps[1] && sps[1] === sps[3];
-    });
+    await sameSp(page, [0, 1, 3]);
     expect(errors).toEqual([]);
   });
 });
