@@ -2,7 +2,7 @@
 // beside version 1 (whole in memory), at 10k, 100k and 1M keys. Each (format, phase, keys)
 // runs in its own child process so that its peak RSS is its own; the runs are interleaved
 // (v1, v2, v1, v2 ... per size) and the medians of ROUNDS reported. Writes
-// bench/results/backup.json.
+// bench/results/backup.json and backup.svg (memory by keys, v1 beside v2).
 //
 //   backup   a core holding the keys (applied directly: this measures the backup, not the
 //            commit path) is written to a file: v2 = encodeBackupStream over a snapshot export,
@@ -35,7 +35,8 @@ import { encodeBackup } from '../host/backup/format.ts';
 import { encodeBackupStream } from '../host/backup/format-v2.ts';
 import { importBackup, importBackupStream } from '../host/backup/restore.ts';
 import { filledCore, keyedCore, TEST_SVMK } from '../test/fixtures.ts';
-import { stringOption, writeResult } from './lib/cli.ts';
+import { resultPath, stringOption, writeResult } from './lib/cli.ts';
+import { writeBackupSvg, type SavedBackupRow } from './lib/backup-svg.ts';
 
 type Format = 'v1' | 'v2';
 type Phase = 'backup' | 'restore';
@@ -152,7 +153,7 @@ async function main(): Promise<void> {
   const rounds = Number(stringOption('rounds', '3'));
   const directory = join(tmpdir(), `hsmpool-bench-backup-${process.pid}`);
   mkdirSync(directory, { recursive: true });
-  const rows: Record<string, unknown>[] = [];
+  const rows: SavedBackupRow[] = [];
   try {
     for (const keys of keyCounts) {
       const samples: Sample[] = [];
@@ -193,6 +194,7 @@ async function main(): Promise<void> {
       node: process.version,
     },
   });
+  writeBackupSvg(rows, resultPath('backup.svg'));
 }
 
 if (process.argv[2] === '--child') {

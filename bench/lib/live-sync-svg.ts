@@ -4,7 +4,7 @@
 // (in process, or --processes) keeps the other's last bars.
 
 import { writeFileSync } from 'node:fs';
-import { groupedBars } from './svg.ts';
+import { countLabel, groupedBars } from './svg.ts';
 
 interface SavedRun {
   readonly keys: number;
@@ -16,9 +16,6 @@ export interface SavedLiveSync {
   readonly runs?: readonly SavedRun[];
   readonly processes?: { readonly runs?: readonly SavedRun[] };
 }
-
-const label = (keys: number): string =>
-  keys >= 1e6 ? `${keys / 1e6}M` : keys >= 1e3 ? `${keys / 1e3}k` : String(keys);
 
 export function writeLiveSyncSvg(saved: SavedLiveSync, path: string | URL): void {
   const rows = [
@@ -32,7 +29,7 @@ export function writeLiveSyncSvg(saved: SavedLiveSync, path: string | URL): void
     groupedBars(
       'Live-sync against backup + restore of the same state (same run)',
       'milliseconds (lower is better)',
-      rows.map(({ run, where }) => `${label(run.keys)}, ${where}`),
+      rows.map(({ run, where }) => `${countLabel(run.keys)}, ${where}`),
       [
         {
           name: 'live-sync to an open node',

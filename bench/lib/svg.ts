@@ -9,6 +9,8 @@ export interface Series {
 const WIDTH = 640;
 const HEIGHT = 360;
 const MARGIN = { left: 60, right: 20, top: 36, bottom: 48 };
+const LEGEND_TOP = 8;
+const LEGEND_ROW = 16;
 const COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
 
 const escape = (text: string): string =>
@@ -57,8 +59,8 @@ function axes(xMax: number, yMax: number, yTicks: (y: number) => string): string
 function legend(names: readonly string[]): string[] {
   return names.map(
     (name, i) =>
-      `<rect x="${MARGIN.left + 10}" y="${MARGIN.top + 8 + i * 16}" width="10" height="10" fill="${COLOURS[i % COLOURS.length]}"/>` +
-      `<text x="${MARGIN.left + 26}" y="${MARGIN.top + 17 + i * 16}">${escape(name)}</text>`,
+      `<rect x="${MARGIN.left + 10}" y="${MARGIN.top + LEGEND_TOP + i * LEGEND_ROW}" width="10" height="10" fill="${COLOURS[i % COLOURS.length]}"/>` +
+      `<text x="${MARGIN.left + 26}" y="${MARGIN.top + LEGEND_TOP + 9 + i * LEGEND_ROW}">${escape(name)}</text>`,
   );
 }
 
@@ -94,6 +96,14 @@ export function cdfPoints(sortedMs: readonly number[], pointsMax = 400): [number
   return points;
 }
 
+/** 10000 → "10k", 1000000 → "1M": a count as a short axis label. */
+export const countLabel = (n: number): string =>
+  n >= 1e6 ? `${n / 1e6}M` : n >= 1e3 ? `${n / 1e3}k` : String(n);
+
+/** A bar's value as printed over it: whole numbers from 10 up, two significant digits below. */
+const barLabel = (value: number): string =>
+  value >= 10 ? String(Math.round(value)) : String(Number(value.toPrecision(2)));
+
 /** Grouped bars: one group per category (e.g. client count), one bar per series. */
 export function groupedBars(
   title: string,
@@ -103,7 +113,9 @@ export function groupedBars(
 ): string {
   const plotW = WIDTH - MARGIN.left - MARGIN.right;
   const plotH = HEIGHT - MARGIN.top - MARGIN.bottom;
-  const yMax = niceMax(Math.max(...series.flatMap((s) => s.values)));
+  // Headroom above the tallest bar for the legend, which sits in the plot's top left corner.
+  const legendH = LEGEND_TOP + series.length * LEGEND_ROW + 8;
+  const yMax = niceMax((Math.max(...series.flatMap((s) => s.values)) * plotH) / (plotH - legendH));
   const groupW = plotW / categories.length;
   const barW = (groupW * 0.7) / series.length;
   const bars: string[] = [];
@@ -118,7 +130,7 @@ export function groupedBars(
       const x = x0 + i * barW;
       bars.push(
         `<rect x="${x.toFixed(1)}" y="${(MARGIN.top + plotH - h).toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${COLOURS[i % COLOURS.length]}"/>`,
-        `<text x="${(x + barW / 2).toFixed(1)}" y="${(MARGIN.top + plotH - h - 4).toFixed(1)}" text-anchor="middle" font-size="10">${Math.round(value)}</text>`,
+        `<text x="${(x + barW / 2).toFixed(1)}" y="${(MARGIN.top + plotH - h - 4).toFixed(1)}" text-anchor="middle" font-size="10">${barLabel(value)}</text>`,
       );
     });
   });
