@@ -16,7 +16,8 @@ import { encodeBatch, type Write } from '../host/core/batch.ts';
 import type { Core } from '../host/core/core.ts';
 import { BATCH_WRITES_MAX, IO_BUFFER_SIZE, R_ACC_HI, R_ACC_LO } from '../host/core/layout.ts';
 import { coreWasmPath } from '../host/core/load.node.ts';
-import { writeResult } from './lib/cli.ts';
+import { resultPath, writeResult } from './lib/cli.ts';
+import { writeSpSvg } from './lib/sp-svg.ts';
 import { keyedCore } from './lib/load.ts';
 import { machineInfo, uptimeLine } from './lib/machine.ts';
 import {
@@ -493,7 +494,8 @@ async function main(): Promise<void> {
     figures: allFigures,
     targets,
   });
-  console.log(`\nwrote ${path.pathname}`);
+  writeSpSvg(allFigures, resultPath('sp.svg'));
+  console.log(`\nwrote ${path.pathname} and sp.svg`);
 }
 
 await main();
