@@ -21,15 +21,13 @@ import {
 import { cdfPoints, groupedBars, latencyCdf } from './lib/svg.ts';
 import { processCpuMs } from './lib/machine.ts';
 import { numberOption, writeResult } from './lib/cli.ts';
-import { closedLoops, latenciesMs } from './lib/stats.ts';
+import { closedLoops, latenciesMs, quantile } from './lib/stats.ts';
 
 const seconds = numberOption('seconds', 10);
 const commits = numberOption('commits', 2000);
 const warmupSeconds = numberOption('warmup', 10);
 const CLIENT_COUNTS = [8, 32];
 
-const quantile = (sorted: readonly number[], q: number): number =>
-  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN;
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 const summary = (sorted: readonly number[]) => ({
   n: sorted.length,

@@ -38,9 +38,12 @@ export function repeat(repetitions: number, body: () => void, warmups = 1): Samp
   return summarize(seconds);
 }
 
-/** The value at fraction `q` of `sorted` (index floor(q·n), the last for q near 1); NaN if empty. */
+/** The nearest-rank quantile of `sorted`: the smallest value with at least a fraction `q` of
+ * the values at or below it (index ceil(q·n) − 1, clamped); NaN if empty. */
 export const quantile = (sorted: readonly number[], q: number): number =>
-  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  sorted.length === 0
+    ? NaN
+    : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 
 /** `count` calls awaited one after another; each one's latency in ms, sorted. */
 export async function latenciesMs(
