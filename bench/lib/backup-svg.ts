@@ -25,7 +25,8 @@ export function writeBackupSvg(rows: readonly SavedBackupRow[], path: string | U
   ): number[] =>
     keys.map((n) => {
       const row = rows.find((r) => r.format === format && r.phase === phase && r.keys === n);
-      return row ? measure(row) : 0;
+      if (!row) throw new Error(`backup.svg: no ${format} ${phase} row for ${n} keys`);
+      return measure(row);
     });
   const rss = (row: SavedBackupRow): number => row.peakRssAboveMB;
   const js = (row: SavedBackupRow): number => row.peakJsAboveMB;

@@ -17,10 +17,13 @@ const SIZES = [64, 300] as const;
 const GOAL_64_RECORDS_PER_SECOND = 40e6;
 
 export function writeSpSvg(figures: readonly SavedFigure[], path: string | URL): void {
-  const best = (name: string): number => figures.find((f) => f.name === name)?.best ?? NaN;
+  const best = (name: string): number => {
+    const figure = figures.find((f) => f.name === name);
+    if (!figure) throw new Error(`sp.svg: no figure named '${name}' in the results`);
+    return figure.best;
+  };
   const perSecond = (nanoseconds: number): number => 1e9 / nanoseconds;
-  const millions = (values: number[]): number[] =>
-    values.map((v) => (Number.isFinite(v) ? v / 1e6 : 0));
+  const millions = (values: number[]): number[] => values.map((v) => v / 1e6);
   const probeBytesPerSecond = best('memory read bandwidth (Buffer.compare, 2 x 256 MiB)') * 1e9;
   writeFileSync(
     path,
