@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { HsmClient } from '../../host/client/package.node.ts';
 import { nodeConnections } from '../../host/client/ws-client.node.ts';
+import { NODE_V8_FLAGS } from '../../host/cli/node-flags.ts';
 import { createPool, nodeDir } from '../../host/cli/up-command.ts';
 import { freePort } from '../../host/testing/free-port.node.ts';
 
@@ -38,9 +39,13 @@ const PROFILE_ARGS = process.env.HSMPOOL_BENCH_PROFILE
   : [];
 
 function startNode(dir: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [...PROFILE_ARGS, CLI, 'node', '--data', dir, '--json'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...NODE_V8_FLAGS, ...PROFILE_ARGS, CLI, 'node', '--data', dir, '--json'],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   return new Promise((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       if (line.includes('"event":"ready"')) resolve(child);

@@ -52,6 +52,7 @@ import {
   type NodeProcess,
 } from '../../test/processes.ts';
 import { keyedCore } from '../../test/fixtures.ts';
+import { NODE_V8_FLAGS } from '../../host/cli/node-flags.ts';
 import { adminPasswordPath, nodeDir } from '../../host/cli/up-command.ts';
 import { newNodeId, readConfig, readSvmk, writeNodeDirectory } from '../../host/cli/config.ts';
 import { importBackupStream } from '../../host/backup/restore.ts';
@@ -197,9 +198,13 @@ type TimedEvent = { event: string; at: number; [field: string]: unknown };
 
 /** `hsmpool node ARGS --json`, keeping each event with the time it arrived (s since `start`). */
 function spawnTimedNode(args: readonly string[], start: number, cli: readonly string[] = [CLI]) {
-  const child: ChildProcess = spawn(process.execPath, [...cli, 'node', ...args, '--json'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...NODE_V8_FLAGS, ...cli, 'node', ...args, '--json'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const events: TimedEvent[] = [];
   let stderr = '';
   child.stderr!.on('data', (chunk) => (stderr += chunk));

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { CliError, EXIT } from './exit-codes.ts';
+import { NODE_V8_FLAGS } from './node-flags.ts';
 import {
   newId,
   newNodeId,
@@ -133,6 +134,11 @@ function selfCommand(): string[] {
   return script.endsWith('.ts') ? [...process.execArgv, script] : [script];
 }
 
+/** The arguments `up` starts each node process with (after the node binary). */
+export function nodeProcessArgs(dir: string): string[] {
+  return [...NODE_V8_FLAGS, ...selfCommand(), 'node', '--data', dir, '--json'];
+}
+
 export async function runUp(options: UpOptions): Promise<number> {
   if (options.nodes < 1 || options.nodes > UP_NODES_MAX)
     throw new CliError(EXIT.USAGE, `--nodes: 1 to ${UP_NODES_MAX}`);
@@ -196,7 +202,7 @@ function startNode(
   ready: Record<string, unknown>[],
 ): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, [...selfCommand(), 'node', '--data', dir, '--json'], {
+    const child = spawn(process.execPath, nodeProcessArgs(dir), {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     children.push(child);

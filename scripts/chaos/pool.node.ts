@@ -9,6 +9,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { NODE_V8_FLAGS } from '../../host/cli/node-flags.ts';
 import { createPool, nodeDir } from '../../host/cli/up-command.ts';
 import { readConfig, writeConfig } from '../../host/cli/config.ts';
 import { freePort } from '../../host/testing/free-port.node.ts';
@@ -82,7 +83,7 @@ class NodeProcess {
     this.paused = false;
     const child = spawn(
       process.execPath,
-      ['--require', SOURCE_HOOK, CLI, 'node', '--data', this.dir, '--json'],
+      [...NODE_V8_FLAGS, '--require', SOURCE_HOOK, CLI, 'node', '--data', this.dir, '--json'],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: { ...process.env, HSMPOOL_CHAOS_SOURCE: sourceAddress(this.index) },
