@@ -29,6 +29,7 @@ let joins = 0;
 let joinsCompleted = 0;
 let joinRetries = 0;
 let rerun = 0;
+let forwarded = 0;
 for (let seed = first; seed < first + seeds; seed++) {
   let result;
   let world: World | undefined;
@@ -49,6 +50,7 @@ for (let seed = first; seed < first + seeds; seed++) {
   joinsCompleted += result.joinsCompleted;
   joinRetries += result.joinRetries;
   rerun += result.rerunWrites;
+  forwarded += result.forwardedWrites;
   if (!result.ok || verbose) {
     console.log(
       `seed ${seed}: ${result.ok ? 'ok' : 'FAILED'} (${result.ticks} ticks, liveness ${result.livenessTicks}, ${result.acknowledged}/${result.writes} writes acknowledged, ${result.crashes} crashes, ${result.checkpoints} checkpoints, ${result.joinsCompleted}/${result.joins} joins, ${result.joinRetries} retried)`,
@@ -70,7 +72,7 @@ for (let seed = first; seed < first + seeds; seed++) {
 }
 const seconds = (performance.now() - started) / 1000;
 console.log(
-  `${seeds} seeds from ${first}: ${seeds - failures} passed, ${failures} failed; ${acknowledged} of ${writes} writes acknowledged, ${crashes} crashes, ${checkpoints} checkpoints; ` +
+  `${seeds} seeds from ${first}: ${seeds - failures} passed, ${failures} failed; ${acknowledged} of ${writes} writes acknowledged (${forwarded} forwarded), ${crashes} crashes, ${checkpoints} checkpoints; ` +
     `${joinsCompleted} of ${joins} live-sync joins completed, ${joinRetries} join attempts retried, ${rerun} writes rerun after a joined node's restart; ${seconds.toFixed(1)} s`,
 );
 process.exit(failures === 0 ? 0 : 1);

@@ -20,8 +20,10 @@ import type { NodeId, Transaction, TxId, WriteRequest } from './types.ts';
 import { BATCH_SIZE_MAX } from '../core/layout.ts';
 import { answerCarried, rememberRequests } from './participant.ts';
 import { isRequestId, requestIdBytes, toTxId } from '../wire/ids.ts';
+import { forward } from './forwarding.ts';
 
-export function submit(state: ReplicaState, request: WriteRequest): void {
+/** `mayForward`: false for a write a coordinator gave back (forwarding.ts), which runs here. */
+export function submit(state: ReplicaState, request: WriteRequest, mayForward = true): void {
   // A refusal answers this submission alone: by the time the host delivers it (after the
   // batch it belongs to is durable), another attempt of the same request id may be queued
   // here, and telling that one "busy" would be a lie (found by the simulator once storage
@@ -43,6 +45,8 @@ export function submit(state: ReplicaState, request: WriteRequest): void {
   // coordinates or takes part in): no answer now; the caller waits with the original's waiter and
   // gets its outcome (the appliance adds a waiter; a busy answer would be a lie: it may commit).
   if (state.whereIs(request.requestId)) return;
+  // Another member batches now: its next transaction carries this write (forwarding.ts).
+  if (mayForward && forward(state, request)) return;
   // Queued even while another coordinator's transaction holds this node: it starts right after
   // that one ends (a busy answer would send the client into a backoff). The queue is bounded
   // here, and the host withdraws a write still queued at its caller's deadline.
@@ -94,12 +98,12 @@ export function startNext(state: ReplicaState): void {
     } catch (error) {
       rethrowAssertion(error);
       const code = error instanceof HsmError ? error.code : CODE.CANNOT_VALIDATE_EVENT;
-      for (const request of requests) state.fail(request.requestId, code);
+      for (const request of requests) state.failQueued(request.requestId, code);
       continue;
     }
     if (dry.writeResults.every((code) => code !== 0)) {
       // Nothing would change: answer now, no transaction needed.
-      requests.forEach((request, i) => state.fail(request.requestId, dry.writeResults[i]));
+      requests.forEach((request, i) => state.failQueued(request.requestId, dry.writeResults[i]));
       continue;
     }
     begin(state, requests, batch, dry.syncPoint.sp, dry.syncPoint.spvv);
@@ -209,6 +213,7 @@ function decide(
     const applied = state.store.apply(tx.batch);
     if (applied.syncPoint.sp !== tx.spAfter) state.diverged = true;
     enterState(held, 'COMMITTED');
+    state.lastCoordinator = { id: state.id, tick: state.now };
     state.persist({
       type: 'commit',
       txid: tx.txid,

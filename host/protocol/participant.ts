@@ -117,6 +117,7 @@ export function commitHere(state: ReplicaState, held: TxState, terminated: boole
   if (applied.syncPoint.sp !== held.tx.spAfter || applied.syncPoint.spvv !== held.tx.spvvAfter)
     state.diverged = true;
   enterState(held, terminated ? 'COMMITTED_TM' : 'COMMITTED');
+  if (!terminated) state.lastCoordinator = { id: held.tx.coordinator, tick: state.now };
   state.persist({
     type: 'commit',
     txid: held.tx.txid,

@@ -24,7 +24,9 @@ import {
   type KeyStore,
   type Outcome,
   type PeerStatus,
+  type Forwarded,
   type Probe,
+  type Relay,
   type Timers,
   type TxState,
 } from './state.ts';
@@ -46,6 +48,7 @@ import type {
 import * as coordinator from './coordinator.ts';
 import * as participant from './participant.ts';
 import * as manager from './manager.ts';
+import * as forwarding from './forwarding.ts';
 import { restore, type ReplicaRecovery } from './restore.ts';
 
 export {
@@ -177,6 +180,7 @@ export class Replica<Store extends KeyStore = Core> {
   tick(): void {
     this.state.now++;
     manager.onTick(this.state);
+    for (const back of forwarding.onTick(this.state)) coordinator.submit(this.state, back, false);
     this.settle();
   }
 
@@ -297,6 +301,16 @@ export class Replica<Store extends KeyStore = Core> {
 
   get probes(): ReadonlyMap<string, Probe> {
     return this.state.probes;
+  }
+
+  /** Writes this member forwarded and still waits to hear of (forwarding.ts). */
+  get forwarded(): ReadonlyMap<string, Forwarded> {
+    return this.state.forwarded;
+  }
+
+  /** Forwarded writes held here whose outcome goes back to their member. */
+  get relayTo(): ReadonlyMap<string, ReadonlyMap<NodeId, Relay>> {
+    return this.state.relayTo;
   }
 
   /** Members now, sorted by id. */
@@ -458,6 +472,13 @@ export class Replica<Store extends KeyStore = Core> {
         return manager.onProbeReply(state, body.nonce);
       case 'membership':
         return manager.onMembership(state, envelope.from, body.membership);
+      case 'forward':
+        return forwarding.onForward(state, envelope.from, body.write);
+      case 'forward-reply': {
+        const back = forwarding.onForwardReply(state, envelope.from, body);
+        if (back) coordinator.submit(state, back, false);
+        return;
+      }
       case 'probe':
       case 'heartbeat':
         return;

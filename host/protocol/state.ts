@@ -39,6 +39,10 @@ export const BUSY_REQUEUES_MAX = 8;
 export const OUTCOMES_MAX = 4096;
 /** Request ids remembered so a retried write gets its original outcome. */
 export const REQUEST_OUTCOMES_MAX = 65536;
+/** Writes this member has forwarded and waits to hear of (forwarding.ts). */
+export const FORWARDED_MAX = 1024;
+/** Forwarded writes a coordinator relays outcomes for. */
+export const RELAYED_MAX = 4096;
 
 export interface Timers {
   /** Ticks between replication-manager pulses (re-sends, queries, anti-entropy). */
@@ -115,6 +119,35 @@ export interface PeerStatus {
 
 export type Outcome = { readonly code: number; readonly txid: TxId };
 
+/** A forwarded write queued at this coordinator: whom to tell its outcome, until when it may
+ * stay only queued, and whether the forward queued it (or found it here already). */
+export interface Relay {
+  readonly to: NodeId;
+  readonly deadline: number;
+  readonly queuedByForward: boolean;
+}
+
+/** The key of a member's forward of one write (each member that forwarded it gets an answer). */
+export const forwardKey = (requestId: string, member: NodeId): string => `${requestId}/${member}`;
+
+/** A coordinator's final answer to a member's forward. */
+export interface ForwardAnswer {
+  readonly requestId: string;
+  readonly code: number;
+  readonly txid: TxId | undefined;
+  readonly refused: boolean;
+  readonly to: NodeId;
+  readonly tick: number;
+}
+
+/** A write this member forwarded: the submission itself (to run it here if it comes back) and
+ * where and when it went. */
+export interface Forwarded {
+  readonly request: WriteRequest;
+  readonly to: NodeId;
+  readonly tick: number;
+}
+
 export interface Probe {
   readonly node: NodeId;
   readonly requestId: string;
@@ -166,6 +199,14 @@ export class ReplicaState {
   /** PREPAREs that met this node's pending transaction and wait for it to end instead of being
    * refused (participant.ts `mayWait`): at most one per coordinator, the latest it sent. */
   readonly deferred = new Map<NodeId, Transaction>();
+  /** Writes this member forwarded to a coordinator, by request id (forwarding.ts). */
+  readonly forwarded = new Map<string, Forwarded>();
+  /** Forwarded writes queued here, by request id: the member to tell their outcome. */
+  readonly relayTo = new Map<string, Map<NodeId, Relay>>();
+  /** Final answers given to forwards lately, by request id and member (`forwardKey`). */
+  readonly forwardAnswers = new Map<string, ForwardAnswer>();
+  /** The coordinator of the last transaction committed here, and when. */
+  lastCoordinator: { readonly id: NodeId; readonly tick: number } | undefined;
   now = 0;
   /** This node was declared down: it never commits again. */
   fenced = false;
@@ -250,10 +291,53 @@ export class ReplicaState {
     this.output.replies.push(
       reply.attempt === undefined ? { ...reply, upToAttempt: this.lastAttempt } : reply,
     );
+    if (reply.attempt === undefined) this.relayOutcome(reply);
+  }
+
+  /** A forwarded write's outcome goes back to the members its callers wait on (they learn a
+   * commit as participants too; this covers aborts, requeue limits and refusals by the core). */
+  private relayOutcome(reply: ClientReply): void {
+    const relays = this.relayTo.get(reply.requestId);
+    if (relays !== undefined) {
+      this.relayTo.delete(reply.requestId);
+      for (const to of relays.keys())
+        this.answerForward(to, {
+          requestId: reply.requestId,
+          code: reply.code,
+          txid: reply.txid,
+          refused: false,
+        });
+    }
+  }
+
+  /** Tells a member the final answer to its forward, and keeps it for FORWARD_ANSWERS_TICKS:
+   * a copy of that forward arriving later (sent again, duplicated) gets the same answer instead
+   * of queueing the write a second time. */
+  answerForward(to: NodeId, answer: Omit<ForwardAnswer, 'to' | 'tick'>): void {
+    const key = forwardKey(answer.requestId, to);
+    this.forwardAnswers.delete(key);
+    this.forwardAnswers.set(key, { ...answer, to, tick: this.now });
+    if (this.forwardAnswers.size > RELAYED_MAX)
+      this.forwardAnswers.delete(this.forwardAnswers.keys().next().value!);
+    this.send(to, {
+      type: 'forward-reply',
+      requestId: answer.requestId,
+      code: answer.code,
+      ...(answer.txid === undefined ? {} : { txid: answer.txid }),
+      refused: answer.refused,
+    });
   }
 
   fail(requestId: string, code: number): void {
     this.reply({ requestId, code });
+  }
+
+  /** A write queued here ended without a commit (its dry run failed, say). That answers the
+   * call that queued it, not the callers here whose own call this node forwarded elsewhere
+   * (that copy may still commit): then only the members it came from by forward are told. */
+  failQueued(requestId: string, code: number): void {
+    if (!this.forwarded.has(requestId)) return this.fail(requestId, code);
+    this.relayOutcome({ requestId, code });
   }
 
   // ---- the PTL ----
@@ -297,6 +381,9 @@ export class ReplicaState {
   }
 
   rememberRequest(requestId: string, outcome: Outcome): void {
+    // Every member learns a commit's outcomes: the forwarding member needs no relay of them.
+    this.forwarded.delete(requestId);
+    this.relayTo.delete(requestId);
     this.requestOutcomes.set(requestId, outcome);
     if (this.requestOutcomes.size > REQUEST_OUTCOMES_MAX)
       this.requestOutcomes.delete(this.requestOutcomes.keys().next().value!);
@@ -318,12 +405,22 @@ export class ReplicaState {
   /** Where a write is here: queued (it has not started), in a transaction (VIRTUAL, PREPARED or
    * in doubt: it may commit), or neither. */
   whereIs(requestId: string): 'queued' | 'transaction' | undefined {
-    if (this.queue.some((queued) => queued.requestId === requestId)) return 'queued';
-    for (const held of this.transactions.values()) {
-      if (held.state === 'ABORTED') continue;
-      if (this.requestIdsOf(held.tx).has(requestId)) return 'transaction';
-    }
-    return undefined;
+    // Forwarded counts as queued: the coordinator may requeue it after an abort, so an abort
+    // seen here must not answer it busy.
+    if (this.forwarded.has(requestId) || this.isQueued(requestId)) return 'queued';
+    return this.inTransaction(requestId) ? 'transaction' : undefined;
+  }
+
+  /** In this node's own queue. */
+  isQueued(requestId: string): boolean {
+    return this.queue.some((queued) => queued.requestId === requestId);
+  }
+
+  /** Carried by a transaction held here that may still commit. */
+  inTransaction(requestId: string): boolean {
+    for (const held of this.transactions.values())
+      if (held.state !== 'ABORTED' && this.requestIdsOf(held.tx).has(requestId)) return true;
+    return false;
   }
 
   /** What this node can say of a write's outcome: remembered (its code and txid), pending

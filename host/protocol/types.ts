@@ -75,7 +75,22 @@ export type MessageBody =
   | { readonly type: 'membership'; readonly membership: MembershipEvents }
   /** Sent by an idle member to its peers every `heartbeatTicks` so SPs and liveness stay fresh. */
   | { readonly type: 'heartbeat' }
+  /** A write a member took from its client, handed to the coordinator of the pool's current
+   * transaction so that its next batch carries it (forwarding.ts). */
+  | { readonly type: 'forward'; readonly write: ForwardedWrite }
+  /** The coordinator's answer to a forward: the write's outcome, or `refused` (it is not queued
+   * there, so the forwarding member may run it itself). */
+  | {
+      readonly type: 'forward-reply';
+      readonly requestId: string;
+      readonly code: number;
+      readonly txid?: TxId;
+      readonly refused: boolean;
+    }
   | LiveSyncBody;
+
+/** A client write as a member forwards it: what its batch needs, without the host's token. */
+export type ForwardedWrite = Omit<WriteRequest, 'kind' | 'attempt'>;
 
 /** Live-sync (live-sync.ts, docs/LIVE_SYNC.md): a joiner asks a donor, which streams a snapshot,
  * then the transactions it committed since, then the membership naming the joiner. One ordered

@@ -110,6 +110,8 @@ export function converged(world: World): boolean {
       return (
         replica.transactions.size === 0 &&
         replica.queue.length === 0 &&
+        replica.forwarded.size === 0 &&
+        replica.relayTo.size === 0 &&
         replica.probes.size === 0 &&
         replica.core.syncPoint().sp === sp &&
         replica.membership.digest() === digest &&
@@ -224,6 +226,15 @@ function mayCarry(
   return answer.txid === txid && answer.code === result;
 }
 
+/** Whether a forwarded `attempt` can be the one transaction `txid` carried. Its member's crash
+ * does not stop it: the write waits in the coordinator's queue, and its client was told
+ * nothing. But an answer "not committed" must hold, unless it is the transaction's own result. */
+function mayCarryForwarded(attempt: Attempt, txid: string, result: number | undefined): boolean {
+  const answer = attempt.answer;
+  if (!answer || writeOutcome(answer.code) !== 'not committed') return true;
+  return answer.txid === txid && answer.code === result;
+}
+
 /** The result a committed write had, as a node that committed it remembers. */
 function resultOf(world: World, requestId: string): number | undefined {
   for (const node of world.nodes) {
@@ -258,6 +269,14 @@ export function checkNotCommittedAnswers(
       // the liveness phase, every node back, judges it.
       if (midRun && result === undefined) continue;
       if (here.some((attempt) => mayCarry(attempt, txid, begin, result))) continue;
+      // Or an attempt on a member that forwarded the write to this coordinator before it began.
+      const forwards = (world.answers.forwards.get(requestId) ?? []).filter(
+        (forward) => forward.to === coordinator && forward.seq <= begin,
+      );
+      const forwardedAttempts = attempts.filter((attempt) =>
+        forwards.some((forward) => forward.from === attempt.node && attempt.seq <= forward.seq),
+      );
+      if (forwardedAttempts.some((attempt) => mayCarryForwarded(attempt, txid, result))) continue;
       const answered = here.find((attempt) => attempt.answer && attempt.seq <= begin)?.answer;
       problems.push(
         `write ${requestId.slice(0, 8)} committed by ${txid} on ${coordinator}, which had answered it ${answered?.code ?? 'nothing'} (not committed); begun at #${begin}, attempts there: ${here.map((a) => `#${a.seq}${a.answer ? ` answered ${a.answer.code} at #${a.answer.seq}` : ''}${a.lost !== undefined ? ` lost at #${a.lost}` : ''}`).join(', ')}`,

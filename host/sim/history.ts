@@ -39,6 +39,13 @@ export interface Attempt {
   lost?: number;
 }
 
+/** A write a member forwarded to a coordinator. */
+export interface Forward {
+  readonly from: string;
+  readonly to: string;
+  readonly seq: number;
+}
+
 /**
  * Every client attempt and every answer, in one sequence with the transactions coordinators
  * began (their PREPARE made durable), for the write-outcome checkers (checkers.ts). An outcome
@@ -50,6 +57,8 @@ export class AnswerLog {
   readonly attempts = new Map<string, Attempt[]>();
   /** Transaction id -> when its coordinator made its PREPARE durable. */
   readonly begins = new Map<string, number>();
+  /** Request id -> each forward of it a member sent to a coordinator (forwarding.ts). */
+  readonly forwards = new Map<string, Forward[]>();
   /** Attempts waiting on each node. */
   private readonly waiting = new Map<string, Set<Attempt>>();
 
@@ -82,6 +91,14 @@ export class AnswerLog {
       attempt.answer = { code, txid, seq };
       this.waiting.get(node)?.delete(attempt);
     }
+  }
+
+  /** A member forwarded a write to a coordinator: attempts made there before may be the one a
+   * transaction that coordinator begins later carries. */
+  forwarded(from: string, to: string, requestId: string): void {
+    const list = this.forwards.get(requestId) ?? [];
+    list.push({ from, to, seq: ++this.seq });
+    this.forwards.set(requestId, list);
   }
 
   /** The node crashed: attempts waiting there never get an answer. */

@@ -25,6 +25,8 @@ export interface SimResult {
   readonly joinRetries: number;
   /** Writes run a second time by a joined node after its restart (a documented limitation). */
   readonly rerunWrites: number;
+  /** Writes a member forwarded to a coordinator (forwarding.ts), each counted once. */
+  readonly forwardedWrites: number;
   readonly events: string[];
 }
 
@@ -101,6 +103,7 @@ export async function runSeed(
     joinsCompleted: joiners.filter((j) => j.result).length,
     joinRetries: joiners.reduce((sum, j) => sum + Math.max(0, j.attempts - 1), 0),
     rerunWrites: rerunWrites(world),
+    forwardedWrites: world.answers.forwards.size,
     events: world.events,
   };
 }

@@ -318,7 +318,11 @@ export class World {
     let point: 'before-persist' | 'torn' | 'after-persist' | 'after-send' | undefined;
     await pumpReady(runtime, {
       running: () => node.runtime === runtime,
-      send: (envelope) => this.network.send(this.now, envelope),
+      send: (envelope) => {
+        if (envelope.body.type === 'forward')
+          this.answers.forwarded(envelope.from, envelope.to, envelope.body.write.requestId);
+        this.network.send(this.now, envelope);
+      },
       reply: (reply) => this.onReply(node, reply),
       taken: async ({ ready, bytes, firstSequence }) => {
         const crashing = this.faultsOn && this.random.chance(this.params.crashRate * 10);

@@ -11,16 +11,33 @@
 // our side is caught before it leaves. Browser-safe.
 
 import { CODE, HsmError } from '../core/codes.ts';
-import { BATCH_SIZE_MAX, NODES_MAX } from '../core/layout.ts';
+import { BATCH_SIZE_MAX, NODES_MAX, WRITE_OPS_MAX } from '../core/layout.ts';
+import {
+  EVENT_TYPES,
+  EXPECTED_VALUE_SIZE,
+  operationSize,
+  WRITE_HEADER_SIZE,
+  type EventType,
+  type Operation,
+} from '../core/batch.ts';
+import { KIND_NUMBER, type RecordKind } from '../core/records.ts';
 import type {
   Envelope,
+  ForwardedWrite,
   MembershipEvents,
   MessageBody,
   NodeAddress,
   Transaction,
   TxStatus,
 } from '../protocol/types.ts';
-import { ID64_PATTERN, isNodeId, isTxId, type NodeId, type TxId } from '../wire/ids.ts';
+import {
+  ID64_PATTERN,
+  isNodeId,
+  isRequestId,
+  isTxId,
+  type NodeId,
+  type TxId,
+} from '../wire/ids.ts';
 import { areOutcomeEntries, OUTCOME_ENTRY_SIZE } from '../wire/outcome-entries.ts';
 import { syncPointHex } from '../core/core.ts';
 import {
@@ -48,6 +65,8 @@ const BASE64_LENGTH_MAX = Math.ceil(BATCH_SIZE_MAX / 3) * 4;
 export const LIVE_SYNC_OUTCOMES_MAX = 4096;
 /** Transaction ids a member syncing in place lists as decided (LIVE_SYNC_DECIDED_MAX in live-sync.ts). */
 export const LIVE_SYNC_DECIDED_MAX = 256;
+const EVENT_NAMES = Object.keys(EVENT_TYPES) as EventType[];
+const RECORD_KINDS = Object.keys(KIND_NUMBER) as RecordKind[];
 const TX_STATUSES: readonly TxStatus[] = [
   'committed',
   'aborted',
@@ -193,6 +212,25 @@ function parseReplicationBody(value: unknown, type: unknown, read: Read): Messag
       const o = record(value, path, ['type', 'membership']);
       return { type, membership: parseMembership(o.membership) };
     }
+    case 'forward': {
+      const o = record(value, path, ['type', 'write']);
+      return { type, write: parseForwardedWrite(o.write, read) };
+    }
+    case 'forward-reply': {
+      const keys = ['type', 'requestId', 'code', 'refused'];
+      const o = record(
+        value,
+        path,
+        Object.hasOwn(record(value, path), 'txid') ? [...keys, 'txid'] : keys,
+      );
+      return {
+        type,
+        requestId: requestId(o.requestId, 'body.requestId'),
+        code: integer(o.code, 'body.code', 0, CODE_MAX),
+        ...(o.txid === undefined ? {} : { txid: txid(o.txid, 'body.txid') }),
+        refused: boolean(o.refused, 'body.refused'),
+      };
+    }
     default:
       return unknownType(type);
   }
@@ -335,6 +373,64 @@ function parseTransaction(value: unknown, read: Read): Transaction {
     target: text(o.target, 'tx.target'),
     batch: read.bytes(o.batch, 'tx.batch'),
   };
+}
+
+/** A forwarded write: checked like the batch the core will frame it into (operation kinds,
+ * WRITE_OPS_MAX, BATCH_SIZE_MAX), so a coordinator never queues what it cannot carry. */
+function parseForwardedWrite(value: unknown, read: Read): ForwardedWrite {
+  // On the way out the bytes become base64 as they are read: check them as bytes first.
+  if (read === TO_WIRE) parseForwardedWrite(value, CHECK);
+  const o = record(value, 'write', ['requestId', 'event', 'operations', 'sourceUser', 'target']);
+  const operations = list(o.operations, 'write.operations', WRITE_OPS_MAX, (item, path) =>
+    parseOperation(item, path, read),
+  );
+  if (operations.length === 0) fail('write.operations: empty');
+  if (read !== TO_WIRE) {
+    const size = WRITE_HEADER_SIZE + operations.reduce((sum, op) => sum + operationSize(op), 0);
+    if (size > BATCH_SIZE_MAX) fail(`write: ${size} bytes framed, at most ${BATCH_SIZE_MAX}`);
+  }
+  return {
+    requestId: requestId(o.requestId, 'write.requestId'),
+    event: oneOf(o.event, 'write.event', EVENT_NAMES),
+    operations,
+    sourceUser: text(o.sourceUser, 'write.sourceUser'),
+    target: text(o.target, 'write.target'),
+  };
+}
+
+function parseOperation(value: unknown, path: string, read: Read): Operation {
+  const op = record(value, path).op;
+  switch (op) {
+    case 'insert': {
+      const o = record(value, path, ['op', 'record']);
+      return { op, record: read.bytes(o.record, `${path}.record`) };
+    }
+    case 'replace': {
+      const hasExpected = Object.hasOwn(record(value, path), 'expected');
+      const o = record(value, path, hasExpected ? ['op', 'record', 'expected'] : ['op', 'record']);
+      const recordBytes = read.bytes(o.record, `${path}.record`);
+      if (!hasExpected) return { op, record: recordBytes };
+      const expected = read.bytes(o.expected, `${path}.expected`);
+      if (read !== TO_WIRE && expected.length !== EXPECTED_VALUE_SIZE)
+        fail(`${path}.expected: ${EXPECTED_VALUE_SIZE} bytes`);
+      return { op, record: recordBytes, expected };
+    }
+    case 'delete': {
+      const o = record(value, path, ['op', 'kind', 'name']);
+      return {
+        op,
+        kind: oneOf(o.kind, `${path}.kind`, RECORD_KINDS),
+        name: text(o.name, `${path}.name`),
+      };
+    }
+    default:
+      return fail(`${path}.op: expected insert, replace or delete`);
+  }
+}
+
+function requestId(value: unknown, path: string): string {
+  if (!isRequestId(value)) fail(`${path}: expected 32 lowercase hex digits`);
+  return value;
 }
 
 function parseMembership(value: unknown): MembershipEvents {

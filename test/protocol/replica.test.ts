@@ -11,7 +11,6 @@ import {
   ReplicaState,
   TX_TRANSITIONS,
   enterState,
-  type KeyStore,
 } from '../../host/protocol/state.ts';
 import type {
   ClientReply,
@@ -20,79 +19,7 @@ import type {
   TxStateName,
 } from '../../host/protocol/types.ts';
 import { toNodeId, toTxId } from '../../host/wire/ids.ts';
-
-/** A key store that only counts the batches it applied: its SP is that count. */
-class CountingStore implements KeyStore {
-  applied = 0;
-  syncPoint(): { sp: bigint; spvv: number } {
-    return { sp: BigInt(this.applied), spvv: this.applied };
-  }
-  apply(batch: Uint8Array, dryRun = false) {
-    const writes = new DataView(batch.buffer, batch.byteOffset).getUint16(0, true);
-    if (!dryRun) this.applied++;
-    const after = this.applied + (dryRun ? 1 : 0);
-    return {
-      writeResults: new Array<number>(writes).fill(0),
-      syncPoint: { sp: BigInt(after), spvv: after },
-    };
-  }
-}
-
-const nodes: NodeAddress[] = [
-  { id: toNodeId('000000000000000a'), address: 'a:7001' },
-  { id: toNodeId('000000000000000b'), address: 'b:7001' },
-];
-
-interface Node {
-  replica: Replica<CountingStore>;
-  persisted: LogRecord[];
-  replies: ClientReply[];
-}
-
-function pool(): Node[] {
-  return nodes.map((node, i) => ({
-    replica: new Replica({
-      id: node.id,
-      core: new CountingStore(),
-      random: new Random(i + 1),
-      founders: nodes,
-    }),
-    persisted: [],
-    replies: [],
-  }));
-}
-
-/** Delivers every message until none is left (persist before send, as a host does); the
- * invariants are checked after every step. */
-function run(pool: Node[]): void {
-  for (let round = 0; round < 100; round++) {
-    let moved = false;
-    for (const node of pool) {
-      node.replica.checkInvariants();
-      const ready = node.replica.ready();
-      node.persisted.push(...ready.persist);
-      node.replies.push(...ready.replies);
-      for (const envelope of [...ready.early, ...ready.messages]) {
-        moved = true;
-        pool.find((other) => other.replica.id === envelope.to)!.replica.receive(envelope);
-      }
-    }
-    if (!moved) return;
-  }
-  throw new Error('the pool did not settle');
-}
-
-const write = (requestId: string) =>
-  ({
-    kind: 'write',
-    requestId,
-    event: 'CREATE_OBJ',
-    operations: [{ op: 'insert', record: new Uint8Array([1, 2, 3]) }],
-    sourceUser: 'alice',
-    target: 'k',
-  }) as const;
-
-const REQUEST = '0123456789abcdef0123456789abcdef';
+import { CountingStore, nodes, pool, REQUEST, run, write } from './two-replicas.ts';
 
 describe('2PC between two replicas over a fake key store', () => {
   it('a write commits on both nodes: same SP, prepare then commit in each log, answered 0', () => {

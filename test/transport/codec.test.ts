@@ -4,8 +4,15 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BATCH_SIZE_MAX, NODES_MAX } from '../../host/core/layout.ts';
-import type { Envelope, MessageBody, NodeAddress, Transaction } from '../../host/protocol/types.ts';
+import { BATCH_SIZE_MAX, NODES_MAX, WRITE_OPS_MAX } from '../../host/core/layout.ts';
+import { EVENT_TYPES, type EventType, type Operation } from '../../host/core/batch.ts';
+import type {
+  Envelope,
+  ForwardedWrite,
+  MessageBody,
+  NodeAddress,
+  Transaction,
+} from '../../host/protocol/types.ts';
 import {
   decodeBase64,
   decodeEnvelope,
@@ -55,7 +62,44 @@ const transaction: fc.Arbitrary<Transaction> = fc.record({
   batch: fc.uint8Array({ maxLength: 300 }),
 });
 
+const requestIdHex = fc.tuple(hexId, hexId).map(([a, b]) => a + b);
+const operation: fc.Arbitrary<Operation> = fc.oneof(
+  fc.record({ op: fc.constant('insert' as const), record: fc.uint8Array({ maxLength: 64 }) }),
+  fc.record(
+    {
+      op: fc.constant('replace' as const),
+      record: fc.uint8Array({ maxLength: 64 }),
+      expected: fc.uint8Array({ minLength: 16, maxLength: 16 }),
+    },
+    { requiredKeys: ['op', 'record'] },
+  ),
+  fc.record({
+    op: fc.constant('delete' as const),
+    kind: fc.constantFrom('user' as const, 'object' as const, 'policy' as const),
+    name: text,
+  }),
+);
+const forwardedWrite: fc.Arbitrary<ForwardedWrite> = fc.record({
+  requestId: requestIdHex,
+  event: fc.constantFrom(...(Object.keys(EVENT_TYPES) as EventType[])),
+  operations: fc.array(operation, { minLength: 1, maxLength: 4 }),
+  sourceUser: text,
+  target: text,
+});
+
 const body: fc.Arbitrary<MessageBody> = fc.oneof(
+  // Forwarding (host/protocol/forwarding.ts).
+  fc.record({ type: fc.constant('forward' as const), write: forwardedWrite }),
+  fc.record(
+    {
+      type: fc.constant('forward-reply' as const),
+      requestId: requestIdHex,
+      code: fc.nat({ max: 0x7fffffff }),
+      txid: txId,
+      refused: fc.boolean(),
+    },
+    { requiredKeys: ['type', 'requestId', 'code', 'refused'] },
+  ),
   transaction.map((tx) => ({ type: 'prepare' as const, tx })),
   fc.record({
     type: fc.constant('vote' as const),
@@ -293,6 +337,71 @@ describe('envelope codec', () => {
     const extra = structuredClone(original);
     (extra.envelope.body as Record<string, unknown>).surprise = 1;
     expectCode(() => decodeEnvelope(bytesOf(extra)), FRAME_MALFORMED);
+  });
+
+  it('refuses a forward or its reply with any single field of the wrong type, missing, or extra', () => {
+    const request = '0123456789abcdef0123456789abcdef';
+    const forward: MessageBody = {
+      type: 'forward',
+      write: {
+        requestId: request,
+        event: 'UPDATE_OBJ',
+        operations: [
+          { op: 'insert', record: Uint8Array.of(1, 2) },
+          { op: 'replace', record: Uint8Array.of(3), expected: new Uint8Array(16) },
+          { op: 'delete', kind: 'object', name: 'k1' },
+        ],
+        sourceUser: 'alice',
+        target: 'k1',
+      },
+    };
+    const reply: MessageBody = {
+      type: 'forward-reply',
+      requestId: request,
+      code: 5004,
+      txid: toTxId('00000000000000ff'),
+      refused: false,
+    };
+    const optional = new Set(['expected', 'txid']);
+    for (const body of [forward, reply]) {
+      const original = wireOf({ ...sampleEnvelope(), body });
+      for (const path of leafPaths(original.envelope.body).map((p) => ['body', ...p])) {
+        for (const wrong of [null, true, -1, 1.5, 'x', [], {}]) {
+          const wire = structuredClone(original);
+          if (JSON.stringify(getAt(wire.envelope, path)) === JSON.stringify(wrong)) continue;
+          const key = String(path.at(-1));
+          if (typeof wrong === 'string' && ['sourceUser', 'target', 'name'].includes(key)) continue;
+          if (typeof wrong === 'boolean' && key === 'refused') continue; // both are valid
+          setAt(wire.envelope, path, wrong);
+          expectCode(() => decodeEnvelope(bytesOf(wire)), FRAME_MALFORMED, path.join('.'));
+        }
+        const without = structuredClone(original);
+        deleteAt(without.envelope, path);
+        if (!/^\d+$/.test(String(path.at(-1))) && !optional.has(String(path.at(-1))))
+          expectCode(() => decodeEnvelope(bytesOf(without)), FRAME_MALFORMED, path.join('.'));
+      }
+      const extra = structuredClone(original);
+      (extra.envelope.body as Record<string, unknown>).surprise = 1;
+      expectCode(() => decodeEnvelope(bytesOf(extra)), FRAME_MALFORMED);
+    }
+    // Out of range: no operation, too many, an `expected` that is not 16 bytes, a write larger
+    // than a batch can carry, a request id that is not 32 lowercase hex digits.
+    const write = (forward as { write: ForwardedWrite }).write;
+    const withWrite = (changes: Partial<ForwardedWrite>): Envelope => ({
+      ...sampleEnvelope(),
+      body: { type: 'forward', write: { ...write, ...changes } },
+    });
+    const insert = { op: 'insert' as const, record: Uint8Array.of(1) };
+    for (const bad of [
+      withWrite({ operations: [] }),
+      withWrite({ operations: new Array(WRITE_OPS_MAX + 1).fill(insert) }),
+      withWrite({
+        operations: [{ op: 'replace', record: Uint8Array.of(1), expected: new Uint8Array(15) }],
+      }),
+      withWrite({ operations: [{ op: 'insert', record: new Uint8Array(BATCH_SIZE_MAX) }] }),
+      withWrite({ requestId: request.toUpperCase() }),
+    ])
+      expectCode(() => encodeEnvelope(bad), FRAME_MALFORMED);
   });
 
   it('refuses fields out of range: ids, lengths, list sizes, the batch', () => {
