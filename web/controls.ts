@@ -27,8 +27,10 @@ export class Controls {
 
   /** Rebuilds the buttons for the selected node. */
   render(): void {
-    this.dirty = false;
     const node = this.pool.nodes[this.selected];
+    // A replay's first frames can come before its simulated pool has opened: nothing to show.
+    if (!node) return;
+    this.dirty = false;
     const state = nodeState(node);
     this.shownState = state;
     const box = $('nodecontrols');

@@ -75,7 +75,8 @@ let tablesAt = 0;
 pool.onStatus = () => {
   picture.noteSyncPoints(performance.now());
   tablesDirty = true;
-  if (nodeState(pool.nodes[controls.selected]) !== controls.shownState) controls.dirty = true;
+  const selected = pool.nodes[controls.selected];
+  if (selected && nodeState(selected) !== controls.shownState) controls.dirty = true;
 };
 pool.onChange = () => {
   tablesDirty = true;
