@@ -13,8 +13,9 @@
 // never run it:
 // - The coordinator refuses a forward that it does not queue.
 // - It withdraws a forwarded write still queued after RELAY_QUEUED_TICKS, and says so.
-// Either way the member takes the write back and runs it itself. So does a member whose
-// target was declared down, since a fenced node commits nothing. A request id never commits
+// Either way the member takes the write back and runs it itself. So does a live member whose
+// target was declared down: it took part in every transaction that could have carried the
+// write, so it knows whether one did. A request id never commits
 // twice: every member remembers each write's outcome, and every transaction needs every
 // member's vote.
 
@@ -81,14 +82,7 @@ export function onForward(state: ReplicaState, from: NodeId, write: ForwardedWri
     return state.answerForward(from, answer);
   }
   const known = state.requestOutcomes.get(requestId);
-  if (known)
-    return state.send(from, {
-      type: 'forward-reply',
-      requestId,
-      code: known.code,
-      txid: known.txid,
-      refused: false,
-    });
+  if (known) return state.answerForward(from, { requestId, ...known, refused: false });
   if (relayCount(state) >= RELAYED_MAX) return refuse(state, from, requestId);
   const deadline = state.now + RELAY_QUEUED_TICKS;
   // Already here: queued or carried by this forward (sent again), or by a retry a caller of
@@ -156,14 +150,14 @@ export function onForwardReply(
  * declared down. */
 export function onTick(state: ReplicaState): WriteRequest[] {
   for (const [requestId, relays] of state.relayTo) {
-    if (![...relays.values()].some((relay) => relay.deadline <= state.now)) continue;
+    const waits = [...relays.values()];
+    if (!waits.some((relay) => relay.deadline <= state.now)) continue;
     if (state.inTransaction(requestId)) continue; // its outcome is relayed when decided
     // Withdrawn only when every wait on it came by forward and all have run out: a caller of
     // this node may wait for it too, and a member still in time keeps it queued.
     const at = state.queue.findIndex((queued) => queued.requestId === requestId);
-    const byForwards = [...relays.values()].every((relay) => relay.queuedByForward);
-    const expired = [...relays.values()].every((relay) => relay.deadline <= state.now);
-    if (at >= 0 && !(byForwards && expired)) continue;
+    const withdraw = waits.every((relay) => relay.queuedByForward && relay.deadline <= state.now);
+    if (at >= 0 && !withdraw) continue;
     state.relayTo.delete(requestId);
     if (at >= 0) {
       state.queue.splice(at, 1);
