@@ -1,5 +1,5 @@
-// Envelopes on the wire: UTF-8 JSON `{"v":1,"envelope":{...}}`, the one byte array (a
-// PREPARE's batch) as standard padded base64, Sync-Points (bigints in the host) as 16
+// Envelopes on the wire: UTF-8 JSON `{"v":1,"envelope":{...}}`, byte arrays (a PREPARE's
+// batch, a forwarded write's records) as standard padded base64, Sync-Points (bigints in the host) as 16
 // upper-case hex digits; this is one of the few places an SP becomes text. JSON because a replication message is small
 // next to its batch and a readable frame is worth more in a packet capture than the few
 // percent a binary layout would save; the batch, the only bulk, is base64.
