@@ -199,6 +199,38 @@ export function setFrozen(on: bool): void {
   deferredCount = 0;
 }
 
+/**
+ * Makes room for `records` records at once (an import knows its count from the snapshot
+ * header), up to TABLE_SLOTS_MAX slots. Growing one doubling at a time rehashes every record
+ * into a table of fresh memory each time: a 1M-record import doubled eleven times. An empty
+ * store just takes a table of the final size.
+ */
+export function reserve(records: u64): void {
+  const wanted = min<u64>(records, <u64>STORE_RECORDS_MAX) * 2;
+  let target = slots;
+  while (<u64>target < wanted && target < TABLE_SLOTS_MAX) target <<= 1;
+  if (target == slots) return;
+  if (count() != 0) {
+    while (slots < target) grow();
+    return;
+  }
+  heap.free(table);
+  slots = target;
+  mask = slots - 1;
+  table = heap.alloc(<usize>slots * ENTRY_SIZE);
+  memory.fill(table, 0, <usize>slots * ENTRY_SIZE);
+}
+
+/** An empty store gives back a table larger than TABLE_SLOTS_MIN (a refused import's reserve). */
+export function releaseTable(): void {
+  if (count() != 0 || slots == TABLE_SLOTS_MIN) return;
+  heap.free(table);
+  slots = TABLE_SLOTS_MIN;
+  mask = slots - 1;
+  table = heap.alloc(<usize>slots * ENTRY_SIZE);
+  memory.fill(table, 0, <usize>slots * ENTRY_SIZE);
+}
+
 /** Inserts a record block whose (kind, name) is absent. Returns a code. */
 export function insertBlock(block: usize, length: u32): i32 {
   return insertBlockHashed(block, length, indexHash(recordKind(block), recordName(block), recordNameLength(block)));

@@ -273,21 +273,79 @@ describe('snapshot import refuses bad streams and leaves the store empty', () =>
       );
       expect(copy.count()).toBe(0);
     }
-    // A header that claims more records than a store may hold: refused, the table stays within
-    // STORE_RECORDS_MAX, and the store takes a true snapshot after it.
+    // A header that claims more records than a store may hold: refused, the table it reserved
+    // (at most what STORE_RECORDS_MAX needs) given back, and the store takes a true snapshot
+    // after it.
     const boastful = chunks[0].slice();
     new DataView(boastful.buffer).setBigUint64(8, 1n << 40n, true);
     const copy = keyedCore();
+    const emptySlots = copy.exports.store_slots();
     expect(() => copy.importSnapshot([boastful, body])).toThrow(
       expect.objectContaining({ code: 38404 }),
     );
-    expect(copy.exports.store_slots()).toBeLessThanOrEqual(2 * STORE_RECORDS_MAX);
+    expect(copy.exports.store_slots()).toBe(emptySlots);
+    const probe = keyedCore();
+    probe.importBegin(boastful);
+    expect(probe.exports.store_slots()).toBe(2 * STORE_RECORDS_MAX);
+    probe.importAbort();
+    expect(probe.exports.store_slots()).toBe(emptySlots);
     expect(copy.importSnapshot(chunks)).toEqual(store.syncPoint());
     const foreign = keyedCore('release', new Uint8Array(32).fill(9));
     expect(() => foreign.importSnapshot(chunks)).toThrow(expect.objectContaining({ code: 38404 }));
     expect(foreign.count()).toBe(0);
   });
 });
+
+describe('snapshot import past its read-ahead window (256 frames)', () => {
+  const store = keyedCore();
+  const names = Array.from({ length: 700 }, (_, i) => `user-${String(i).padStart(4, '0')}`);
+  for (let i = 0; i < names.length; i += 256)
+    store.apply(
+      encodeBatch(
+        names.slice(i, i + 256).map((name) => ({
+          event: 'CREATE_USR',
+          operations: [{ op: 'insert', record: store.encode({ ...sampleUserFor(name) }) }],
+        })),
+      ),
+    );
+  const [header, body, ...rest] = store.snapshotChunks();
+  /** Where frame `i` of the body starts. */
+  const frameAt = (i: number): number => {
+    const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+    let at = 0;
+    for (let k = 0; k < i; k++) at += 4 + view.getUint32(at, true);
+    return at;
+  };
+
+  it('takes 700 frames in one chunk', () => {
+    expect(rest).toEqual([]);
+    const copy = keyedCore();
+    expect(copy.importSnapshot([header, body])).toEqual(store.syncPoint());
+    expect(copy.count()).toBe(700);
+  });
+
+  it('refuses a bad frame in a later window with the code one pass gives, and stays empty', () => {
+    const nameByte = frameAt(600) + 4 + 8; // the first byte of frame 600's name
+    const cases: [string, Uint8Array, number][] = [
+      ['cut in frame 500', body.subarray(0, frameAt(500) + 10), 38402],
+      ['frame 600 out of order', flip(body, nameByte), 38403],
+      ['frame 600 too long', withLength(body, frameAt(600), 1 << 20), 38402],
+    ];
+    for (const [, chunk, expected] of cases) {
+      const copy = keyedCore();
+      expect(() => copy.importSnapshot([header, chunk])).toThrow(
+        expect.objectContaining({ code: expected }),
+      );
+      expect(copy.count()).toBe(0);
+    }
+  });
+});
+
+function withLength(body: Uint8Array, frame: number, length: number): Uint8Array {
+  const copy = body.slice();
+  new DataView(copy.buffer).setUint32(frame, length, true);
+  return copy;
+}
 
 function sampleUserFor(name: string) {
   return sampleUser(name, name.charCodeAt(0));
