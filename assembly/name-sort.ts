@@ -10,8 +10,11 @@
 
 import { compareRecords, recordKind, recordName, recordNameLength } from './keystore';
 
-/** An entry: the u64 key, then the u32 record pointer (and 4 bytes of padding). */
-const ENTRY: usize = 16;
+/** An entry: the u64 key, the u32 record pointer (and 4 bytes of padding), then the u64 key of
+ * the next level, read with the first: a name's first 16 bytes of kind‖name cost one read of
+ * its record, in the caller's order (snapshot.ts passes records in address order). */
+const ENTRY: usize = 24;
+const E_NEXT_KEY: usize = 16;
 const RADIX: u32 = 256;
 const KEY_BYTES: u32 = 8;
 /** Runs up to this long are insertion-sorted by compareRecords instead of radix-sorted. */
@@ -23,7 +26,13 @@ export function sortByName(view: usize, n: u32): void {
   if (n < 2) return;
   const entries = heap.alloc(<usize>n * ENTRY);
   const scratch = heap.alloc(<usize>n * ENTRY);
-  for (let i: u32 = 0; i < n; i++) store<u32>(entries + <usize>i * ENTRY, load<u32>(view + (<usize>i << 2)), 8);
+  for (let i: u32 = 0; i < n; i++) {
+    const e = entries + <usize>i * ENTRY;
+    const record = load<u32>(view + (<usize>i << 2));
+    store<u32>(e, record, 8);
+    store<u64>(e, nameKey(<usize>record, 0));
+    store<u64>(e, nameKey(<usize>record, 1), E_NEXT_KEY);
+  }
   sortRange(entries, scratch, n, 0);
   for (let i: u32 = 0; i < n; i++) store<u32>(view + (<usize>i << 2), load<u32>(entries + <usize>i * ENTRY, 8));
   heap.free(scratch);
@@ -58,9 +67,17 @@ function sortRange(entries: usize, scratch: usize, n: u32, depth: u32): void {
     insertionSort(entries, n);
     return;
   }
-  for (let i: u32 = 0; i < n; i++) {
-    const e = entries + <usize>i * ENTRY;
-    store<u64>(e, nameKey(<usize>load<u32>(e, 8), depth));
+  // Level 0's keys and level 1's were read by sortByName; deeper ones come from the records.
+  if (depth == 1) {
+    for (let i: u32 = 0; i < n; i++) {
+      const e = entries + <usize>i * ENTRY;
+      store<u64>(e, load<u64>(e, E_NEXT_KEY));
+    }
+  } else if (depth > 1) {
+    for (let i: u32 = 0; i < n; i++) {
+      const e = entries + <usize>i * ENTRY;
+      store<u64>(e, nameKey(<usize>load<u32>(e, 8), depth));
+    }
   }
   radixSortKeys(entries, scratch, n);
   let start: u32 = 0;
@@ -103,6 +120,7 @@ function radixSortKeys(entries: usize, scratch: usize, n: u32): void {
       const to = target + <usize>at * ENTRY;
       store<u64>(to, key);
       store<u64>(to, load<u64>(from, 8), 8);
+      store<u64>(to, load<u64>(from, E_NEXT_KEY), E_NEXT_KEY);
     }
     const t = source; source = target; target = t;
   }
