@@ -1,9 +1,11 @@
 // Sorting record pointers by (kind, name), the order of snapshot streams (snapshot.ts).
 // Performance (bench:live-sync, 1M records): a merge sort calling compareRecords reads two
 // records at random on each of its ~20M comparisons and took ≈ 2 s, a third of a live-sync.
-// This is an MSD radix sort instead: each record is read once per level for an 8-byte key
-// (bytes 8·depth .. 8·depth+7 of kind‖name, big-endian, zero-padded), the keys are
-// LSD-radix-sorted with their pointers, and only runs of equal keys go a level deeper.
+// This is an MSD radix sort instead: a level sorts by an 8-byte key (bytes 8·depth ..
+// 8·depth+7 of kind‖name, big-endian, zero-padded), the keys are LSD-radix-sorted with their
+// pointers, and only runs of equal keys go a level deeper. The keys of levels 0 and 1 are read
+// together, in the caller's order (address order: sequential); deeper levels read the records
+// of their runs again.
 // Zero-padding orders like the exact comparison (shorter first on a common prefix) except
 // where a name's remaining bytes are zeros; runs that tie with every name exhausted, and
 // small runs, are finished by insertion sort with compareRecords, so the result is exact.
