@@ -118,9 +118,14 @@ function place(record: usize, length: u32, h: u32, lo: u64, hi: u64): void {
 }
 
 function grow(): void {
+  resize(slots << 1);
+}
+
+/** Moves every record into a new table of `target` slots (a power of two above the count's double). */
+function resize(target: u32): void {
   const oldTable = table;
   const oldSlots = slots;
-  slots = oldSlots << 1;
+  slots = target;
   mask = slots - 1;
   table = heap.alloc(<usize>slots * ENTRY_SIZE);
   memory.fill(table, 0, <usize>slots * ENTRY_SIZE);
@@ -199,26 +204,21 @@ export function setFrozen(on: bool): void {
   deferredCount = 0;
 }
 
+/** Whether the next insert would grow the table. */
+export function tableFull(): bool {
+  return (count() + 1) * 2 > slots && slots < TABLE_SLOTS_MAX;
+}
+
 /**
- * Makes room for `records` records at once (an import knows its count from the snapshot
- * header), up to TABLE_SLOTS_MAX slots. Growing one doubling at a time rehashes every record
- * into a table of fresh memory each time: a 1M-record import doubled eleven times. An empty
- * store just takes a table of the final size.
+ * Makes room for `records` records at once, up to TABLE_SLOTS_MAX slots: one move of the
+ * records into a table of the final size. Growing one doubling at a time moves every record
+ * into a table of fresh memory each time: a 1M-record import doubled eleven times.
  */
 export function reserve(records: u64): void {
   const wanted = min<u64>(records, <u64>STORE_RECORDS_MAX) * 2;
   let target = slots;
   while (<u64>target < wanted && target < TABLE_SLOTS_MAX) target <<= 1;
-  if (target == slots) return;
-  if (count() != 0) {
-    while (slots < target) grow();
-    return;
-  }
-  heap.free(table);
-  slots = target;
-  mask = slots - 1;
-  table = heap.alloc(<usize>slots * ENTRY_SIZE);
-  memory.fill(table, 0, <usize>slots * ENTRY_SIZE);
+  if (target != slots) resize(target);
 }
 
 /** An empty store gives back a table larger than TABLE_SLOTS_MIN (a refused import's reserve). */

@@ -11,7 +11,7 @@ import { RECORD_SIZE_MAX } from './limits';
 import { accHi, accLo, fold, recordCount, spValue, spvvValue } from './syncpoint';
 import {
   allocateRecord, clearStore, compareRecords, frozen, indexHash, insertBlock, insertBlockHashed, orderKeyRecord, orderKeys, orderRecords,
-  orderRelease, recordKind, recordName, recordNameLength, releaseRecord, releaseTable, reserve, setFrozen, slotRecord, tableSlots, touchSlot,
+  orderRelease, recordKind, recordName, recordNameLength, releaseRecord, releaseTable, reserve, setFrozen, slotRecord, tableFull, tableSlots, touchSlot,
 } from './keystore';
 import { sortByName } from './name-sort';
 
@@ -98,7 +98,7 @@ export function exportEnd(): void {
 
 function failImport(code: i32): i32 {
   clearStore();
-  releaseTable(); // what the header's count reserved
+  releaseTable(); // what the header's count reserved once the table filled
   importing = false;
   previous = 0;
   return code;
@@ -115,7 +115,6 @@ export function importBegin(header: usize, length: u32): i32 {
   expectedCount = load<u64>(header, 8);
   expectedSp = load<u64>(header, 16);
   expectedSpvv = <u32>load<u16>(header, 24);
-  reserve(expectedCount); // at most what a full store needs; a refused import gives it back
   importing = true;
   previous = 0;
   return rc.OK;
@@ -175,6 +174,10 @@ function importFrame(record: usize, size: u32, h: u32): i32 {
   if (isTemporaryObject(record)) return failImport(rc.OBJECT_TEMPORARY);
   if (previous != 0 && compareRecords(previous, record) >= 0) return failImport(rc.SNAPSHOT_OUT_OF_ORDER);
   if (recordCount >= expectedCount) return failImport(rc.SNAPSHOT_MISMATCH);
+  // The first time the table fills, it is sized for the header's count at once (at most what
+  // a full store needs; a refused import gives it back). Not sooner: a header alone, true or
+  // not, costs no more than a table of TABLE_SLOTS_MIN.
+  if (tableFull()) reserve(expectedCount);
   const block = allocateRecord(record, size);
   const inserted = h != 0 ? insertBlockHashed(block, size, h) : insertBlock(block, size);
   if (inserted != rc.OK) {

@@ -273,9 +273,8 @@ describe('snapshot import refuses bad streams and leaves the store empty', () =>
       );
       expect(copy.count()).toBe(0);
     }
-    // A header that claims more records than a store may hold: refused, the table it reserved
-    // (at most what STORE_RECORDS_MAX needs) given back, and the store takes a true snapshot
-    // after it.
+    // A header that claims more records than a store may hold: refused, and the store takes a
+    // true snapshot after it.
     const boastful = chunks[0].slice();
     new DataView(boastful.buffer).setBigUint64(8, 1n << 40n, true);
     const copy = keyedCore();
@@ -284,11 +283,6 @@ describe('snapshot import refuses bad streams and leaves the store empty', () =>
       expect.objectContaining({ code: 38404 }),
     );
     expect(copy.exports.store_slots()).toBe(emptySlots);
-    const probe = keyedCore();
-    probe.importBegin(boastful);
-    expect(probe.exports.store_slots()).toBe(2 * STORE_RECORDS_MAX);
-    probe.importAbort();
-    expect(probe.exports.store_slots()).toBe(emptySlots);
     expect(copy.importSnapshot(chunks)).toEqual(store.syncPoint());
     const foreign = keyedCore('release', new Uint8Array(32).fill(9));
     expect(() => foreign.importSnapshot(chunks)).toThrow(expect.objectContaining({ code: 38404 }));
@@ -322,6 +316,20 @@ describe('snapshot import past its read-ahead window (256 frames)', () => {
     const copy = keyedCore();
     expect(copy.importSnapshot([header, body])).toEqual(store.syncPoint());
     expect(copy.count()).toBe(700);
+  });
+
+  it('sizes the table for the header once it fills, at most for a full store, and gives it back when refused', () => {
+    const boastful = header.slice();
+    new DataView(boastful.buffer).setBigUint64(8, 1n << 40n, true);
+    const copy = keyedCore();
+    const emptySlots = copy.exports.store_slots();
+    copy.importBegin(boastful);
+    expect(copy.exports.store_slots()).toBe(emptySlots); // a header alone reserves nothing
+    copy.importChunk(body);
+    expect(copy.exports.store_slots()).toBe(2 * STORE_RECORDS_MAX);
+    expect(() => copy.importEnd()).toThrow(expect.objectContaining({ code: 38404 }));
+    expect(copy.exports.store_slots()).toBe(emptySlots);
+    expect(copy.count()).toBe(0);
   });
 
   it('refuses a bad frame in a later window with the code one pass gives, and stays empty', () => {
