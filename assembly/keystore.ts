@@ -223,12 +223,7 @@ export function reserve(records: u64): void {
 
 /** An empty store gives back a table larger than TABLE_SLOTS_MIN (a refused import's reserve). */
 export function releaseTable(): void {
-  if (count() != 0 || slots == TABLE_SLOTS_MIN) return;
-  heap.free(table);
-  slots = TABLE_SLOTS_MIN;
-  mask = slots - 1;
-  table = heap.alloc(<usize>slots * ENTRY_SIZE);
-  memory.fill(table, 0, <usize>slots * ENTRY_SIZE);
+  if (count() == 0 && slots != TABLE_SLOTS_MIN) resize(TABLE_SLOTS_MIN);
 }
 
 /** Inserts a record block whose (kind, name) is absent. Returns a code. */
@@ -316,13 +311,16 @@ export function clearStore(): void {
 // per record and sorts the keys by address (to 512 bytes), so the pass reads record memory
 // almost sequentially. The sort scatters the keys once, by region of the used address space,
 // then sorts each region's few hundred keys in cache (an LSD radix sort scattered twice
-// across the whole key array: 12-15 ms of a 1M-record pass, now 9-10 ms). It needs 16 bytes of scratch per record, freed by
+// across the whole key array: 12-15 ms of a 1M-record pass, now 9-10 ms). It needs 16 bytes
+// of scratch per record, freed by
 // orderRelease(). The table's cached record values are compared through an order-independent
 // check sum (orderCheckTerm), since the sorted pass no longer visits slots in order.
 
 // Key: record address / 16 (28 bits) | slot (22 bits) | length (14 bits).
 const ORDER_SLOT_BITS: u64 = 22;
 const ORDER_LENGTH_BITS: u64 = 14;
+/** key >> (ORDER_ADDRESS_SHIFT + s) is the record address >> s, for any s >= 4. */
+const ORDER_ADDRESS_SHIFT: u64 = ORDER_SLOT_BITS + ORDER_LENGTH_BITS - 4;
 assert(<u64>TABLE_SLOTS_MAX <= (<u64>1 << ORDER_SLOT_BITS) && <u64>RECORD_SIZE_MAX < (<u64>1 << ORDER_LENGTH_BITS));
 /** Records closer than this in memory may be visited in any order (8 cache lines). */
 const ORDER_GRANULARITY_SHIFT: u64 = 9;
@@ -408,11 +406,10 @@ export function orderRecords(): i32 {
 function orderByRegion(n: u32, regionShift: u64): void {
   const keys = orderKeys, scratch = orderScratch;
   const localBits = regionShift - ORDER_GRANULARITY_SHIFT;
-  const keyShift = ORDER_SLOT_BITS + ORDER_LENGTH_BITS - 4;
   const regions = orderHistograms;
   memory.fill(regions, 0, <usize>ORDER_RADIX << 2);
   for (let i: u32 = 0; i < n; i++) {
-    const h = regions + (<usize>(load<u64>(keys + (<usize>i << 3)) >> (keyShift + regionShift)) << 2);
+    const h = regions + (<usize>(load<u64>(keys + (<usize>i << 3)) >> (ORDER_ADDRESS_SHIFT + regionShift)) << 2);
     store<u32>(h, load<u32>(h) + 1);
   }
   let sum: u32 = 0;
@@ -423,7 +420,7 @@ function orderByRegion(n: u32, regionShift: u64): void {
   }
   for (let i: u32 = 0; i < n; i++) {
     const key = load<u64>(keys + (<usize>i << 3));
-    const h = regions + (<usize>(key >> (keyShift + regionShift)) << 2);
+    const h = regions + (<usize>(key >> (ORDER_ADDRESS_SHIFT + regionShift)) << 2);
     const at = load<u32>(h);
     store<u32>(h, at + 1);
     store<u64>(scratch + (<usize>at << 3), key);
@@ -438,7 +435,7 @@ function orderByRegion(n: u32, regionShift: u64): void {
     if (end - begin > 1) {
       memory.fill(local, 0, <usize>localCount << 2);
       for (let i = begin; i < end; i++) {
-        const h = local + (<usize>((load<u64>(scratch + (<usize>i << 3)) >> (keyShift + ORDER_GRANULARITY_SHIFT)) & localMask) << 2);
+        const h = local + (<usize>((load<u64>(scratch + (<usize>i << 3)) >> (ORDER_ADDRESS_SHIFT + ORDER_GRANULARITY_SHIFT)) & localMask) << 2);
         store<u32>(h, load<u32>(h) + 1);
       }
       let at = begin;
@@ -449,7 +446,7 @@ function orderByRegion(n: u32, regionShift: u64): void {
       }
       for (let i = begin; i < end; i++) {
         const key = load<u64>(scratch + (<usize>i << 3));
-        const h = local + (<usize>((key >> (keyShift + ORDER_GRANULARITY_SHIFT)) & localMask) << 2);
+        const h = local + (<usize>((key >> (ORDER_ADDRESS_SHIFT + ORDER_GRANULARITY_SHIFT)) & localMask) << 2);
         const to = load<u32>(h);
         store<u32>(h, to + 1);
         store<u64>(keys + (<usize>to << 3), key);
