@@ -81,9 +81,13 @@ const CURVES: Readonly<Record<EcCurve, CurveInfo>> = {
   secp256k1: { noble: secp256k1, hash: 'SHA-256', size: 32, web: false },
 };
 export const ecdsaSignatureSize = (curve: EcCurve): number => 2 * CURVES[curve].size;
+/** The hash a curve signs with. */
+export const ecdsaHash = (curve: EcCurve): HmacHash => CURVES[curve].hash;
+/** Whether WebCrypto (and so node:crypto's JWK import) knows the curve. */
+export const isWebCurve = (curve: EcCurve): boolean => CURVES[curve].web;
 export const ecdsaCurve = (curve: EcCurve): typeof p256 => CURVES[curve].noble;
 /** RFC 8410: PKCS#8 of an Ed25519 seed is this 16-byte prefix and the seed. */
-const ED25519_PKCS8_PREFIX = Uint8Array.from([
+export const ED25519_PKCS8_PREFIX = Uint8Array.from([
   0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
 ]);
 
@@ -130,6 +134,12 @@ export const NOBLE_CHACHA: ChaChaAead = {
   },
 };
 
+/** SHA-256 over data given in parts (a backup file as it is made). */
+export interface Sha256Hasher {
+  update(bytes: Uint8Array): void;
+  digest(): Uint8Array;
+}
+
 export interface CryptoEngineOptions {
   /** WebCrypto to use; null forces the pure-JavaScript paths. Default: globalThis.crypto.subtle. */
   readonly subtle?: SubtleCrypto | null;
@@ -160,6 +170,11 @@ export class CryptoEngine {
       key.webKeys.set(purpose, imported);
     }
     return imported;
+  }
+
+  /** An incremental SHA-256: @noble's here, node:crypto's in NodeCryptoEngine. */
+  sha256(): Sha256Hasher {
+    return sha256.create();
   }
 
   // ---- symmetric ----
@@ -457,16 +472,18 @@ const ecdsaAlgorithm = (curve: EcCurve): EcKeyImportParams => ({
   namedCurve: curve,
 });
 
-/** An ECDSA private key as JWK: WebCrypto has no raw import of a bare scalar. */
-function ecJwk(curve: EcCurve, key: KeyBytes): JsonWebKey {
-  const point = key.publicKey!;
+/** An ECDSA public key (uncompressed SEC1 point) as JWK. */
+export function ecPublicJwk(curve: EcCurve, point: Uint8Array): JsonWebKey {
   const size = CURVES[curve].size;
   return {
     kty: 'EC',
     crv: curve,
-    d: toBase64Url(key.material),
     x: toBase64Url(point.subarray(1, 1 + size)),
     y: toBase64Url(point.subarray(1 + size, 1 + 2 * size)),
-    ext: false,
   };
+}
+
+/** An ECDSA private key as JWK: WebCrypto has no raw import of a bare scalar. */
+export function ecJwk(curve: EcCurve, key: KeyBytes): JsonWebKey {
+  return { ...ecPublicJwk(curve, key.publicKey!), d: toBase64Url(key.material), ext: false };
 }

@@ -8,6 +8,8 @@ import { Random } from '../../host/protocol/random.ts';
 import { SecureChannel, type ChannelStep } from '../../host/transport/secure-channel.ts';
 import {
   CryptoEngine,
+  ecdsaCurve,
+  ecdsaSignatureSize,
   keyBytes,
   NOBLE_CHACHA,
   type ChaChaAead,
@@ -138,6 +140,109 @@ describe('AES-GCM: WebCrypto, noble and node:crypto', () => {
     expect(await unwrapObjectKey(engines[2][1], wrapKey, 'k1', 'aes-256', web)).toEqual(material);
     expect(await unwrapObjectKey(engines[0][1], wrapKey, 'k1', 'aes-256', node)).toEqual(material);
     await expect(unwrapObjectKey(engines[2][1], wrapKey, 'k2', 'aes-256', web)).rejects.toThrow();
+  });
+});
+
+describe('signatures and MACs: node:crypto against WebCrypto and noble', () => {
+  const web = new CryptoEngine();
+  const noble = new CryptoEngine({ subtle: null });
+  const node = new NodeCryptoEngine();
+  const message = new TextEncoder().encode('transfer 100 to account 7');
+  const other = new TextEncoder().encode('transfer 900 to account 7');
+
+  it.each(['P-256', 'P-384', 'P-521'] as const)(
+    'ECDSA %s: each engine verifies the others, refuses another message, high-S and out-of-range r, s',
+    async (curve) => {
+      const random = new Random(curve.length + Number(curve.slice(2)));
+      const size = ecdsaSignatureSize(curve) / 2;
+      const scalar = random.bytes(size);
+      scalar[0] &= curve === 'P-521' ? 0x01 : 0x7f; // below the order
+      const key = keyBytes(scalar, node.ecdsaPublicKey(curve, scalar));
+      const signatures = [
+        await web.ecdsaSign(curve, key, message),
+        await noble.ecdsaSign(curve, key, message),
+        await node.ecdsaSign(curve, key, message),
+      ];
+      expect(signatures[2].constructor).toBe(Uint8Array);
+      for (const signature of signatures)
+        for (const engine of [web, noble, node]) {
+          expect(await engine.ecdsaVerify(curve, key, message, signature)).toBe(true);
+          expect(await engine.ecdsaVerify(curve, key, other, signature)).toBe(false);
+        }
+      // The same signature with S replaced by n - S: WebCrypto accepts it, so node:crypto must.
+      const n = ecdsaCurve(curve).Point.CURVE().n;
+      const s = BigInt('0x' + Buffer.from(signatures[2].subarray(size)).toString('hex'));
+      const highS = signatures[2].slice();
+      highS.set(hex((n - s).toString(16).padStart(2 * size, '0')), size);
+      expect(await web.ecdsaVerify(curve, key, message, highS)).toBe(true);
+      expect(await node.ecdsaVerify(curve, key, message, highS)).toBe(true);
+      for (const bad of [
+        new Uint8Array(2 * size),
+        new Uint8Array(2 * size).fill(0xff),
+        signatures[2].subarray(1),
+        new Uint8Array(0),
+      ])
+        expect(await node.ecdsaVerify(curve, key, message, bad)).toBe(false);
+    },
+  );
+
+  it('Ed25519: node:crypto gives the same bytes as WebCrypto and noble and verifies theirs', async () => {
+    const random = new Random(25519);
+    for (let i = 0; i < 5; i++) {
+      const seed = random.bytes(32);
+      const key = keyBytes(seed, node.ed25519PublicKey(seed));
+      const signature = await node.ed25519Sign(key, message);
+      expect(signature).toEqual(await web.ed25519Sign(key, message));
+      expect(signature).toEqual(await noble.ed25519Sign(key, message));
+      for (const engine of [web, noble, node]) {
+        expect(await engine.ed25519Verify(key, message, signature)).toBe(true);
+        expect(await engine.ed25519Verify(key, other, signature)).toBe(false);
+      }
+      const flipped = signature.slice();
+      flipped[i * 7] ^= 1;
+      expect(await node.ed25519Verify(key, message, flipped)).toBe(false);
+      expect(await node.ed25519Verify(key, message, signature.subarray(1))).toBe(false);
+    }
+  });
+
+  it('RSA-2048 PKCS#1 v1.5: node:crypto gives the same bytes as WebCrypto, both verify', async () => {
+    const pkcs8 = await web.rsaGenerate();
+    const key = keyBytes(pkcs8, await web.rsaPublicKey(pkcs8));
+    const signature = await node.rsaSign(key, message);
+    expect(signature).toEqual(await web.rsaSign(key, message));
+    for (const engine of [web, node]) {
+      expect(await engine.rsaVerify(key, message, signature)).toBe(true);
+      expect(await engine.rsaVerify(key, other, signature)).toBe(false);
+      expect(await engine.rsaVerify(key, message, signature.subarray(1))).toBe(false);
+    }
+    expect(await node.rsaVerify(key, message, new Uint8Array(256))).toBe(false);
+  });
+
+  it('SHA-256 in parts: node:crypto gives the same digest as noble, whatever the parts', () => {
+    const random = new Random(256);
+    for (const sizes of [[], [0], [1, 63, 64, 65], [5000, 1, 70_000]]) {
+      const [a, b] = [noble.sha256(), node.sha256()];
+      for (const size of sizes) {
+        const part = random.bytes(size);
+        a.update(part);
+        b.update(part);
+      }
+      const digest = b.digest();
+      expect(digest, sizes.join(',')).toEqual(a.digest());
+      expect(digest.constructor).toBe(Uint8Array);
+    }
+  });
+
+  it('HMAC: node:crypto gives the same bytes as WebCrypto and noble, at every size and hash', async () => {
+    const random = new Random(20);
+    for (const hash of ['SHA-256', 'SHA-384', 'SHA-512'] as const)
+      for (const size of [0, 1, 64, 1023, 1024, 5000]) {
+        const key = keyBytes(random.bytes(size % 3 === 0 ? 32 : 200));
+        const data = random.bytes(size);
+        const mac = await node.hmac(hash, key, data);
+        expect(mac, `${hash} ${size}`).toEqual(await web.hmac(hash, key, data));
+        expect(mac, `${hash} ${size}`).toEqual(await noble.hmac(hash, key, data));
+      }
   });
 });
 
