@@ -21,7 +21,7 @@ import { hex16 } from '../backup/format.ts';
 import { BACKUP_V2_CHUNK_SIZE, encodeBackupStream } from '../backup/format-v2.ts';
 import { toBase64, toHex } from '../wire/bytes.ts';
 import { secureRandomBytes } from '../wire/random.ts';
-import type { ChaChaAead } from '../wire/crypto-engine.ts';
+import type { ChaChaAead, Sha256Hasher } from '../wire/crypto-engine.ts';
 
 /** Bytes of backup file per console answer (about 700 kB of JSON once in base64). */
 export const TRANSFER_PIECE_SIZE = 512 * 1024;
@@ -39,6 +39,8 @@ export interface BackupContext {
   readonly pieceSize?: number;
   /** The file's ChaCha20-Poly1305 (the session's: node:crypto's in Node); default noble. */
   readonly aead?: ChaChaAead;
+  /** The whole file's SHA-256 (the engine's: node:crypto's in Node); default noble. */
+  readonly sha256?: () => Sha256Hasher;
 }
 
 export interface BackupPiece {
@@ -66,7 +68,7 @@ export interface BackupStarted extends BackupPiece {
 interface Transfer {
   readonly file: Generator<Uint8Array>;
   readonly pieceSize: number;
-  readonly hash: ReturnType<typeof sha256.create>;
+  readonly hash: Sha256Hasher;
   /** Bytes sealed and not yet sent (less than one piece). */
   pending: Uint8Array[];
   bytes: number;
@@ -156,7 +158,7 @@ export function startBackup(appliance: Appliance, context: BackupContext): Backu
   const transfer: Transfer = {
     file,
     pieceSize: context.pieceSize ?? TRANSFER_PIECE_SIZE,
-    hash: sha256.create(),
+    hash: context.sha256 ? context.sha256() : sha256.create(),
     pending: [],
     bytes: 0,
     previous: undefined,

@@ -226,7 +226,11 @@ export class SessionServer {
         response: { code, message: new HsmError(code).detail },
       });
     const result = await runCommand(this.node.appliance, 'remote', command.line, {
-      backup: { svmk: this.service.backend.svmk, aead: this.service.chacha },
+      backup: {
+        svmk: this.service.backend.svmk,
+        aead: this.service.chacha,
+        sha256: () => this.service.sha256(),
+      },
       liveSync: (target) => this.node.liveSync(target),
       sessions: () => this.service.sessionCount,
       ...this.consoleExtras,

@@ -7,7 +7,7 @@ import { CODE, HsmError } from '../core/codes.ts';
 import type { KdfParameters, UserRecord } from '../core/records.ts';
 import type { ServiceBackend } from './backend.ts';
 import { NodeContext, PRODUCTION_KDF, type RequestContext } from './context.ts';
-import { CryptoEngine, type ChaChaAead } from '../wire/crypto-engine.ts';
+import { CryptoEngine, type ChaChaAead, type Sha256Hasher } from '../wire/crypto-engine.ts';
 import * as keys from './keys.ts';
 import { FailedLogins, loginFinish, loginStart, type LoginEvents } from './login.ts';
 import {
@@ -120,6 +120,11 @@ export class Service {
   /** The ChaCha20-Poly1305 its sessions seal with (node:crypto's in Node, noble elsewhere). */
   get chacha(): ChaChaAead {
     return this.node.engine.chacha;
+  }
+
+  /** A new incremental SHA-256 (node:crypto's in Node, noble elsewhere). */
+  sha256(): Sha256Hasher {
+    return this.node.engine.sha256();
   }
 
   /** Answers one request (an untrusted value: it is validated here). */

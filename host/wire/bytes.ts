@@ -95,9 +95,32 @@ const asciiDecoder = new TextDecoder();
 /** Below this many bytes a string built a character at a time is cheaper than a decoder call. */
 const BASE64_SHORT_MAX = 96;
 
+/**
+ * Node's Buffer, where this runs in Node: its base64 is native, about 4× the loops below on a
+ * long input (a backup piece, and the session frame that carries it, 0.5–1 MB each), and its
+ * decoder about 2× once the text is checked to be canonical first (it accepts anything).
+ * Browsers have none and use the loops. Long inputs only: a short one costs more in the call.
+ */
+interface NativeBase64 {
+  from(
+    buffer: ArrayBufferLike,
+    offset: number,
+    length: number,
+  ): { toString(encoding: 'base64'): string };
+  from(text: string, encoding: 'base64'): Uint8Array;
+}
+const nativeBase64 = (globalThis as { Buffer?: NativeBase64 }).Buffer;
+/** From this many bytes (or characters) base64 goes to Node's Buffer: above its 4 KiB pool, so a
+ * decoded Buffer owns its memory. */
+const BASE64_NATIVE_MIN = 16 * 1024;
+/** Base64 characters with at most two '=' at the end; length and the last quartet checked apart. */
+const BASE64_TEXT = /^[A-Za-z0-9+/]*={0,2}$/;
+
 /** Standard base64 with padding. */
 export function toBase64(bytes: Uint8Array): string {
   if (bytes.length <= BASE64_SHORT_MAX) return toBase64Short(bytes);
+  if (nativeBase64 && bytes.length >= BASE64_NATIVE_MIN)
+    return nativeBase64.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('base64');
   // Performance: a string grown a character at a time made 512 KiB of backup piece in 41 ms;
   // the characters written as bytes and decoded once take about 2.
   const out = new Uint8Array(Math.ceil(bytes.length / 3) * 4);
@@ -155,6 +178,18 @@ export function toBase64Url(bytes: Uint8Array): string {
 /** Decodes canonical base64; undefined for anything else (the caller names the field). */
 export function fromBase64(text: string): Uint8Array | undefined {
   const length = text.length;
+  // Native only for text the loop below would accept: the right length, only base64
+  // characters, '=' only at the end, and a last quartet that decodes canonically.
+  if (
+    nativeBase64 &&
+    length >= BASE64_NATIVE_MIN &&
+    length % 4 === 0 &&
+    BASE64_TEXT.test(text) &&
+    fromBase64(text.slice(length - 4))
+  ) {
+    const decoded = nativeBase64.from(text, 'base64');
+    return new Uint8Array(decoded.buffer, decoded.byteOffset, decoded.byteLength);
+  }
   if (length % 4 !== 0) return undefined;
   const padding =
     length === 0 || text.charCodeAt(length - 1) !== EQUALS

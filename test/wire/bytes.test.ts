@@ -63,6 +63,41 @@ describe('wire/bytes', () => {
     );
   });
 
+  it("long base64 (Node's native path) reads exactly the canonical texts, into plain arrays of their own", () => {
+    // From 16 KiB both ways go to Buffer, whose decoder takes anything: the checks before it
+    // must keep the same language as the loop. A valid long text with a near-miss spliced in.
+    const long = Buffer.from(bytesOf(3 * 8192 + 1)).toString('base64'); // ends in '=='
+    expect(long.length).toBeGreaterThanOrEqual(16 * 1024);
+    const decodedLong = fromBase64(long)!;
+    expect(decodedLong).toEqual(bytesOf(3 * 8192 + 1));
+    expect(decodedLong.constructor).toBe(Uint8Array);
+    expect(decodedLong.byteOffset).toBe(0);
+    expect(decodedLong.buffer.byteLength).toBe(decodedLong.length);
+    expect(toBase64(bytesOf(3 * 8192 + 1))).toBe(long);
+    // A last quartet whose padding drops non-zero bits, a '=' inside, a character outside.
+    for (const tail of ['QR==', 'QUJ=', 'Q=J=', 'QU\nJ'])
+      expect(fromBase64(long.slice(0, -4) + tail), tail).toBeUndefined();
+    expect(fromBase64(long.slice(0, -4) + 'QUI=')).toEqual(
+      new Uint8Array(Buffer.from(long.slice(0, -4) + 'QUI=', 'base64')),
+    );
+    const unit = fc.constantFrom(...'AQgw/+=9zZ-_ \n\u00e9');
+    fc.assert(
+      fc.property(
+        fc.string({ unit, minLength: 0, maxLength: 6 }),
+        fc.nat({ max: long.length }),
+        fc.nat({ max: 6 }),
+        (patch, at, cut) => {
+          const text = long.slice(0, at) + patch + long.slice(Math.min(long.length, at + cut));
+          const canonical = Buffer.from(text, 'base64').toString('base64') === text;
+          const decoded = fromBase64(text);
+          expect(decoded !== undefined, `${at} ${JSON.stringify(patch)} ${cut}`).toBe(canonical);
+          if (decoded) expect(decoded).toEqual(new Uint8Array(Buffer.from(text, 'base64')));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it('hex is lowercase both ways; anything else is refused', () => {
     expect(toHex(Uint8Array.of(0, 0xab, 0xff))).toBe('00abff');
     expect(fromHex('00abff')).toEqual(Uint8Array.of(0, 0xab, 0xff));
