@@ -110,18 +110,30 @@ async function signs(pool: HsmpoolTarget) {
   const message = new Uint8Array(32);
   const admin = await pool.client([pool.addresses[0]]);
   await admin.generateKey('bench-signer', 'ec-p256');
-  const rate = async (nodesOf: (i: number) => string[]): Promise<number> => {
+  /** Signatures per second of 32 clients, and the CPU each signature cost each node process
+   * and this process (the clients), in µs. */
+  const rate = async (nodesOf: (i: number) => string[]) => {
     const clients = await Promise.all(
       Array.from({ length: 32 }, (_, i) => pool.client(nodesOf(i))),
     );
     await Promise.all(clients.map((c) => c.sign('bench-signer', message))); // sessions open
     let done = 0;
+    const before = pool.pids.map(processCpuMs);
+    const client = process.cpuUsage();
     await closedLoops(clients.length, seconds, async (i) => {
       await clients[i].sign('bench-signer', message);
       done++;
     });
+    const used = process.cpuUsage(client);
+    const perSignatureUs = (ms: number): number => Math.round((ms * 1000) / done);
+    const cpu = {
+      nodesUs: pool.pids.map((pid, i) =>
+        perSignatureUs((processCpuMs(pid) ?? NaN) - (before[i] ?? NaN)),
+      ),
+      clientsUs: perSignatureUs((used.user + used.system) / 1000),
+    };
     await pool.closeWriters();
-    return Math.round(done / seconds);
+    return { perSecond: Math.round(done / seconds), cpu };
   };
   const oneNode = await rate(() => [pool.addresses[0]]);
   const allNodes = await rate((i) => [pool.addresses[i % 3]]);
@@ -134,12 +146,16 @@ async function signs(pool: HsmpoolTarget) {
   }
   const rawPerSecond = Math.round(raw / 2);
   console.log(
-    `sign P-256, 32 clients: one node ${oneNode}/s, three nodes ${allNodes}/s; raw node:crypto in one thread ${rawPerSecond}/s`,
+    `sign P-256, 32 clients: one node ${oneNode.perSecond}/s, three nodes ${allNodes.perSecond}/s; raw node:crypto in one thread ${rawPerSecond}/s`,
+  );
+  console.log(
+    `  CPU per signature, one node: nodes ${oneNode.cpu.nodesUs.join(' / ')} µs, clients ${oneNode.cpu.clientsUs} µs; raw ${Math.round(1e6 / rawPerSecond)} µs`,
   );
   return {
-    oneNodePerSecond: oneNode,
-    threeNodesPerSecond: allNodes,
+    oneNodePerSecond: oneNode.perSecond,
+    threeNodesPerSecond: allNodes.perSecond,
     rawNodeCryptoPerSecond: rawPerSecond,
+    oneNodeCpuPerSignatureUs: oneNode.cpu,
   };
 }
 
