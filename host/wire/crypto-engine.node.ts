@@ -6,8 +6,8 @@
 // Signatures and their checks run in node:crypto's thread pool (the callback form of sign and
 // verify): like WebCrypto's jobs, they leave the main thread to the sockets and use the second
 // core, but without WebCrypto's argument checking and CryptoKey wrappers per call
-// (docs/PERFORMANCE.md, "Signing through the pool"; signing on the main thread was measured
-// too and lost throughput). Same algorithms, same bytes (an ECDSA nonce is OpenSSL's either
+// (docs/PERFORMANCE.md, "Signing in node:crypto's thread pool"; signing on the main thread
+// was measured too and lost throughput). Same algorithms, same bytes (an ECDSA nonce is OpenSSL's either
 // way): test/wire/crypto-engine-node.test.ts seals and signs with each engine and opens and
 // verifies with the other. Everything else stays CryptoEngine's (WebCrypto or @noble).
 //
@@ -202,7 +202,7 @@ export class NodeCryptoEngine extends CryptoEngine {
     }
   }
 
-  // ---- signatures and MACs: synchronous OpenSSL, no WebCrypto job per call ----
+  // ---- signatures in node:crypto's thread pool; MACs and hashes synchronous ----
 
   override async ecdsaSign(
     curve: EcCurve,
@@ -285,7 +285,7 @@ export class NodeCryptoEngine extends CryptoEngine {
     return verifyInPool('sha256', message, publicKey, signature);
   }
 
-  /** node:crypto's SHA-256: a backup of 1M keys (94 MB) hashes in about 60 ms, not 500. */
+  /** node:crypto's SHA-256: a backup of 1M keys (94 MB) hashes in about 60 ms, not 0.5–0.9 s. */
   override sha256(): Sha256Hasher {
     const hash = createHash('sha256');
     return {
