@@ -60,21 +60,24 @@ async function closedLoop(writers: Writer[], windowSeconds: number) {
   return { perSecond: Math.round(latencies.length / elapsed), failures, ...summary(latencies) };
 }
 
-/** CPU per commit of each node process and of this process (the client) over `run`, in ms. */
-async function cpuPerCommit(pids: readonly number[], run: () => Promise<number[]>) {
+/** What `run` gives, and the CPU (ms) each node process and this process used meanwhile. */
+async function cpuUsedMs<T>(pids: readonly number[], run: () => Promise<T>) {
   const before = pids.map(processCpuMs);
   const client = process.cpuUsage();
-  const latencies = await run();
-  const per = (ms: number | undefined): number | undefined =>
-    ms === undefined ? undefined : round3(ms / latencies.length);
+  const result = await run();
   const used = process.cpuUsage(client);
   return {
-    latencies,
-    cpu: {
-      nodesMs: pids.map((pid, i) => per((processCpuMs(pid) ?? NaN) - (before[i] ?? NaN))),
-      clientMs: per((used.user + used.system) / 1000),
-    },
+    result,
+    nodesMs: pids.map((pid, i) => (processCpuMs(pid) ?? NaN) - (before[i] ?? NaN)),
+    clientMs: (used.user + used.system) / 1000,
   };
+}
+
+/** CPU per commit of each node process and of this process (the client) over `run`, in ms. */
+async function cpuPerCommit(pids: readonly number[], run: () => Promise<number[]>) {
+  const { result: latencies, nodesMs, clientMs } = await cpuUsedMs(pids, run);
+  const per = (ms: number): number => round3(ms / latencies.length);
+  return { latencies, cpu: { nodesMs: nodesMs.map(per), clientMs: per(clientMs) } };
 }
 
 async function measure(target: Target) {
@@ -118,20 +121,14 @@ async function signs(pool: HsmpoolTarget) {
     );
     await Promise.all(clients.map((c) => c.sign('bench-signer', message))); // sessions open
     let done = 0;
-    const before = pool.pids.map(processCpuMs);
-    const client = process.cpuUsage();
-    await closedLoops(clients.length, seconds, async (i) => {
-      await clients[i].sign('bench-signer', message);
-      done++;
-    });
-    const used = process.cpuUsage(client);
+    const { nodesMs, clientMs } = await cpuUsedMs(pool.pids, () =>
+      closedLoops(clients.length, seconds, async (i) => {
+        await clients[i].sign('bench-signer', message);
+        done++;
+      }),
+    );
     const perSignatureUs = (ms: number): number => Math.round((ms * 1000) / done);
-    const cpu = {
-      nodesUs: pool.pids.map((pid, i) =>
-        perSignatureUs((processCpuMs(pid) ?? NaN) - (before[i] ?? NaN)),
-      ),
-      clientsUs: perSignatureUs((used.user + used.system) / 1000),
-    };
+    const cpu = { nodesUs: nodesMs.map(perSignatureUs), clientsUs: perSignatureUs(clientMs) };
     await pool.closeWriters();
     return { perSecond: Math.round(done / seconds), cpu };
   };
