@@ -134,6 +134,7 @@ function readOnly(storage: Storage): Storage {
     truncateLog: refuse,
     dropLogPrefix: refuse,
     writeSnapshot: refuse,
+    writeSnapshotFrom: refuse,
     deleteSnapshot: refuse,
     writeMeta: refuse,
     readLog: () => storage.readLog(),

@@ -74,6 +74,7 @@ class ReadOnlyDirectory implements Storage {
   truncateLog = (): Promise<void> => this.refuse();
   dropLogPrefix = (): Promise<void> => this.refuse();
   writeSnapshot = (): Promise<void> => this.refuse();
+  writeSnapshotFrom = (): Promise<void> => this.refuse();
   deleteSnapshot = (): Promise<void> => this.refuse();
   writeMeta = (): Promise<void> => this.refuse();
 }

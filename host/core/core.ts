@@ -390,22 +390,28 @@ export class Core {
       close();
     };
     if (options.yielding) this.yieldingExport = preempt;
+    /** Exports the next chunk into the I/O buffer; returns its length, 0 at the end. */
+    const advance = (): number => {
+      if (preempted)
+        throw new HsmError(
+          CODE.SNAPSHOT_STATE,
+          'the snapshot export gave way to a checkpoint or a live-sync transfer',
+        );
+      if (done) return 0;
+      const written = this.exports.snapshot_export_next(this.io, chunkSize);
+      if (written < 0) check(-written);
+      if (written === 0) done = true;
+      return written;
+    };
     return {
       header,
       next: () => {
-        if (preempted)
-          throw new HsmError(
-            CODE.SNAPSHOT_STATE,
-            'the snapshot export gave way to a checkpoint or a live-sync transfer',
-          );
-        if (done) return undefined;
-        const written = this.exports.snapshot_export_next(this.io, chunkSize);
-        if (written < 0) check(-written);
-        if (written === 0) {
-          done = true;
-          return undefined;
-        }
-        return this.copyOut(this.io, written);
+        const written = advance();
+        return written === 0 ? undefined : this.copyOut(this.io, written);
+      },
+      nextView: () => {
+        const written = advance();
+        return written === 0 ? undefined : this.memory().subarray(this.io, this.io + written);
       },
       close,
     };
@@ -464,6 +470,10 @@ export class Core {
 
 export interface SnapshotReader {
   readonly header: Uint8Array;
+  /** The next chunk, copied out of the core. */
   next(): Uint8Array | undefined;
+  /** The next chunk as a view of the core's I/O buffer, without a copy: valid only until the
+   * next call into the core. For writing a store nothing changes meanwhile straight to disk. */
+  nextView(): Uint8Array | undefined;
   close(): void;
 }

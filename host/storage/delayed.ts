@@ -10,7 +10,7 @@
 // tails); every other call takes effect when it completes (they are atomic). After `halt`
 // (the node crashed) no queued call touches the inner storage and none completes.
 
-import type { Storage } from './storage.ts';
+import { pullCopies, type Storage } from './storage.ts';
 
 /** Resolves when the storage call named `operation` is to complete. */
 export type StorageWait = (operation: string) => Promise<void>;
@@ -88,6 +88,12 @@ export class DelayedStorage implements Storage {
     // caller that changed its chunks after the call would corrupt the simulator's images too.
     const owned = [...chunks];
     return this.serial('writeSnapshot', () => this.inner.writeSnapshot(name, owned));
+  }
+
+  writeSnapshotFrom(name: string, next: () => Uint8Array | undefined): Promise<void> {
+    // Pulled when the write runs, after the operations queued before it, as the file storage
+    // pulls: a caller that changed the store meanwhile would write a mixed snapshot here too.
+    return this.serial('writeSnapshot', () => this.inner.writeSnapshot(name, pullCopies(next)));
   }
 
   readSnapshot(name: string): Promise<Uint8Array | undefined> {

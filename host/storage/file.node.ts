@@ -68,16 +68,23 @@ async function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
   }
 }
 
-/** Writes `chunks` to `directory/name` atomically and durably. */
+/** The pieces of an array, one per pull. */
+function piecesOf(pieces: readonly Uint8Array[]): () => Uint8Array | undefined {
+  let index = 0;
+  return () => pieces[index++];
+}
+
+/** Writes the pieces `next` gives, each before pulling the next, to `directory/name`
+ * atomically and durably. */
 async function replaceFile(
   directory: string,
   name: string,
-  chunks: Iterable<Uint8Array>,
+  next: () => Uint8Array | undefined,
 ): Promise<void> {
   const temporary = join(directory, TEMPORARY_PREFIX + name);
   const handle = await open(temporary, 'w');
   try {
-    for (const chunk of chunks) await writeAll(handle, chunk);
+    for (let piece = next(); piece; piece = next()) await writeAll(handle, piece);
     await handle.sync();
   } finally {
     await handle.close();
@@ -165,7 +172,7 @@ export class FileStorage implements Storage {
     return this.serial(async () => {
       const size = (await this.log.stat()).size;
       checkLength(length, size);
-      await replaceFile(this.directory, LOG_FILE, await this.readRange(length, size));
+      await replaceFile(this.directory, LOG_FILE, piecesOf(await this.readRange(length, size)));
       await this.log.close();
       this.log = await openLog(this.directory);
     });
@@ -186,7 +193,14 @@ export class FileStorage implements Storage {
   writeSnapshot(name: string, chunks: Iterable<Uint8Array>): Promise<void> {
     checkStorageName(name, 'snapshot name');
     const owned = [...chunks]; // drained now; owned from here on (storage.ts)
-    return this.serial(() => replaceFile(join(this.directory, SNAPSHOT_DIRECTORY), name, owned));
+    return this.serial(() =>
+      replaceFile(join(this.directory, SNAPSHOT_DIRECTORY), name, piecesOf(owned)),
+    );
+  }
+
+  writeSnapshotFrom(name: string, next: () => Uint8Array | undefined): Promise<void> {
+    checkStorageName(name, 'snapshot name');
+    return this.serial(() => replaceFile(join(this.directory, SNAPSHOT_DIRECTORY), name, next));
   }
 
   readSnapshot(name: string): Promise<Uint8Array | undefined> {
@@ -220,7 +234,9 @@ export class FileStorage implements Storage {
     checkStorageName(key, 'metadata key');
     checkMetaSize(bytes);
     const copy = bytes.slice();
-    return this.serial(() => replaceFile(join(this.directory, META_DIRECTORY), key, [copy]));
+    return this.serial(() =>
+      replaceFile(join(this.directory, META_DIRECTORY), key, piecesOf([copy])),
+    );
   }
 
   readMeta(key: string): Promise<Uint8Array | undefined> {

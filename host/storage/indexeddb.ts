@@ -12,7 +12,13 @@
 // The whole log is also mirrored in memory (readLog/logSize answer from it), as a node reads it
 // at recovery anyway.
 
-import { checkLength, checkMetaSize, checkStorageName, type Storage } from './storage.ts';
+import {
+  checkLength,
+  checkMetaSize,
+  checkStorageName,
+  pullCopies,
+  type Storage,
+} from './storage.ts';
 import { joinBytes } from '../wire/bytes.ts';
 
 const LOG = 'log';
@@ -163,6 +169,11 @@ export class IndexedDbStorage implements Storage {
     const tx = this.tx(SNAPSHOTS, true);
     tx.objectStore(SNAPSHOTS).put(joinBytes(chunks), name);
     await done(tx);
+  }
+
+  async writeSnapshotFrom(name: string, next: () => Uint8Array | undefined): Promise<void> {
+    checkStorageName(name, 'snapshot');
+    await this.writeSnapshot(name, pullCopies(next));
   }
 
   async readSnapshot(name: string): Promise<Uint8Array | undefined> {

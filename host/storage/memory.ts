@@ -3,7 +3,13 @@
 // prefix of the unsynced ones, and maybe leave garbage where an append was in flight.
 // Deterministic: every random choice comes from the generator passed to `crash`.
 
-import { checkLength, checkMetaSize, checkStorageName, type Storage } from './storage.ts';
+import {
+  checkLength,
+  checkMetaSize,
+  checkStorageName,
+  pullCopies,
+  type Storage,
+} from './storage.ts';
 import { joinBytes } from '../wire/bytes.ts';
 
 /** The part of a seeded generator a crash needs (host/protocol/random.ts's Random fits). */
@@ -81,6 +87,11 @@ export class MemoryStorage implements Storage {
   async writeSnapshot(name: string, chunks: Iterable<Uint8Array>): Promise<void> {
     checkStorageName(name, 'snapshot name');
     this.snapshots.set(name, joinBytes(chunks));
+  }
+
+  async writeSnapshotFrom(name: string, next: () => Uint8Array | undefined): Promise<void> {
+    checkStorageName(name, 'snapshot name');
+    this.snapshots.set(name, joinBytes(pullCopies(next)));
   }
 
   async readSnapshot(name: string): Promise<Uint8Array | undefined> {

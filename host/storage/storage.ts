@@ -40,6 +40,14 @@ export interface Storage {
    * cost 0.4 s of a 1M live-sync join (bench:live-sync --processes).
    */
   writeSnapshot(name: string, chunks: Iterable<Uint8Array>): Promise<void>;
+  /**
+   * Writes a snapshot as writeSnapshot does, pulling its pieces one at a time when the write
+   * runs: `next` returns a piece that stays valid only until it is called again (a view of a
+   * live export's I/O buffer), or undefined at the end. The storage writes or copies each piece
+   * before it pulls the next, so a store nothing changes meanwhile goes to disk without a copy
+   * in memory (a live-sync joiner's join image: copying 94 MB out of the core took 0.3 s).
+   */
+  writeSnapshotFrom(name: string, next: () => Uint8Array | undefined): Promise<void>;
   readSnapshot(name: string): Promise<Uint8Array | undefined>;
   /** Names of complete snapshots, in no particular order. */
   listSnapshots(): Promise<string[]>;
@@ -67,4 +75,12 @@ export function checkMetaSize(bytes: Uint8Array): void {
 export function checkLength(length: number, size: number): void {
   if (!Number.isSafeInteger(length) || length < 0 || length > size)
     throw new RangeError(`length: ${length} outside 0..${size}`);
+}
+
+/** Pulls every piece of a writeSnapshotFrom source, each copied (a piece is valid only until the
+ * next pull): for the storages that keep a snapshot in memory or hand it on whole. */
+export function pullCopies(next: () => Uint8Array | undefined): Uint8Array[] {
+  const pieces: Uint8Array[] = [];
+  for (let piece = next(); piece; piece = next()) pieces.push(piece.slice());
+  return pieces;
 }

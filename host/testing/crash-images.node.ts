@@ -31,7 +31,7 @@ import { parseEntry } from '../core/txlog.ts';
 import type { PrepareBody, CommitBody } from '../core/txlog-body.ts';
 import { Random } from '../protocol/random.ts';
 import { FileStorage } from '../storage/file.node.ts';
-import type { Storage } from '../storage/storage.ts';
+import { pullCopies, type Storage } from '../storage/storage.ts';
 import { joinBytes } from '../wire/bytes.ts';
 import type { WriteInput } from '../appliance/appliance.ts';
 import type { NodeAddress } from '../protocol/types.ts';
@@ -144,6 +144,11 @@ export class RecordingStorage implements Storage {
   writeSnapshot(name: string, chunks: Iterable<Uint8Array>): Promise<void> {
     const copies = [...chunks].map((chunk) => chunk.slice());
     return this.record('writeSnapshot', () => this.inner.writeSnapshot(name, copies), {
+      replaces: [SNAPSHOTS, name],
+    });
+  }
+  writeSnapshotFrom(name: string, next: () => Uint8Array | undefined): Promise<void> {
+    return this.record('writeSnapshot', () => this.inner.writeSnapshot(name, pullCopies(next)), {
       replaces: [SNAPSHOTS, name],
     });
   }

@@ -8,6 +8,7 @@ import { describe as describeCode } from '../../host/core/codes.ts';
 import type { Core } from '../../host/core/core.ts';
 import { STORE_RECORDS_MAX } from '../../host/core/layout.ts';
 import type { StoreRecord } from '../../host/core/records.ts';
+import { joinBytes } from '../../host/wire/bytes.ts';
 import {
   keyedCore,
   objectArbitrary,
@@ -187,6 +188,28 @@ describe('key store and Sync-Point', () => {
         },
       ),
       { ...runs, numRuns: 100 },
+    );
+  });
+
+  it('an export read as views of the I/O buffer gives the bytes of one read as copies', () => {
+    fc.assert(
+      fc.property(
+        fc.array(stepArbitrary, { maxLength: 60 }),
+        fc.integer({ min: 8200, max: 40000 }),
+        (steps, chunkSize) => {
+          const store = keyedCore();
+          for (const step of steps) store.apply(encodeBatch([writeOf(store, step)]));
+          const copies = store.snapshotChunks(chunkSize);
+          const reader = store.exportSnapshot(chunkSize);
+          const views = [reader.header];
+          // Each view is valid only until the next read: copied here, as storage writes it.
+          for (let view = reader.nextView(); view; view = reader.nextView())
+            views.push(view.slice());
+          reader.close();
+          expect(joinBytes(views)).toEqual(joinBytes(copies));
+        },
+      ),
+      { ...runs, numRuns: 50 },
     );
   });
 });

@@ -62,3 +62,22 @@ it('after halt no call completes and none touches the inner storage', async () =
   expect(memory.syncedLength).toBe(0); // the append stayed unsynced: a crash may drop it
   expect(await memory.listSnapshots()).toEqual([]);
 });
+
+it('pulls a streamed snapshot when its turn runs, not when it is called', async () => {
+  const memory = new MemoryStorage();
+  const waits = manual();
+  const storage = new DelayedStorage(memory, waits.wait);
+  const source = new Uint8Array([1, 2]);
+  let pulled = false;
+  const written = storage.writeSnapshotFrom('s', () => {
+    if (pulled) return undefined;
+    pulled = true;
+    return source;
+  });
+  await tick();
+  expect(pulled).toBe(false); // still waiting its turn: the source is read when the write runs
+  source[0] = 7;
+  waits.release(0);
+  await written;
+  expect(await memory.readSnapshot('s')).toEqual(new Uint8Array([7, 2]));
+});

@@ -454,4 +454,25 @@ describe('checkpoints', () => {
       nodesKey(FOUNDERS),
     ]);
   });
+
+  it('a writeCheckpoint refused while another export is open writes nothing and leaves the chain', async () => {
+    const core = keyedCore();
+    core.apply(
+      encodeBatch([
+        { event: 'CREATE_USR', operations: [{ op: 'insert', record: core.encode(sampleUser()) }] },
+      ]),
+    );
+    const storage = new MemoryStorage();
+    const encoder = new LogEncoder(core, POOL);
+    const open = core.exportSnapshot();
+    await expect(writeCheckpoint(core, storage, encoder, FOUNDERS)).rejects.toThrow(HsmError);
+    open.close();
+    expect([await storage.listSnapshots(), await storage.logSize()]).toEqual([[], 0]);
+    // The entry it did not write was not chained: the next checkpoint takes its sequence.
+    expect(encoder.last.sequence).toBe(0n);
+    const { name } = await writeCheckpoint(core, storage, encoder, FOUNDERS);
+    expect(name).toBe('checkpoint-00000000000000000001');
+    const state = await recoverFresh(storage);
+    expect([state.snapshot, state.syncPoint]).toEqual([name, core.syncPoint()]);
+  });
 });

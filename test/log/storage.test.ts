@@ -80,6 +80,40 @@ describe.each(implementations)('the Storage contract: %s', (_name, make) => {
     expect(await storage.listSnapshots()).toEqual(['checkpoint-2']);
   });
 
+  it('writes a snapshot pulled a piece at a time from one reused buffer', async () => {
+    const storage = await make();
+    const pieces = [bytes(1, 2, 3), bytes(4), bytes(5, 6)];
+    const buffer = new Uint8Array(3); // each piece is valid only until the next pull
+    let pulls = 0;
+    await storage.writeSnapshotFrom('checkpoint-1', () => {
+      const piece = pieces[pulls++];
+      if (!piece) return undefined;
+      buffer.fill(0xee).set(piece);
+      return buffer.subarray(0, piece.length);
+    });
+    expect(pulls).toBe(4);
+    expect(await storage.readSnapshot('checkpoint-1')).toEqual(bytes(1, 2, 3, 4, 5, 6));
+  });
+
+  it('a snapshot source that throws leaves the old snapshot whole', async () => {
+    const storage = await make();
+    await storage.writeSnapshot('checkpoint-1', [bytes(1, 2)]);
+    let pulls = 0;
+    await expect(
+      storage.writeSnapshotFrom('checkpoint-1', () => {
+        if (pulls++ === 0) return bytes(9, 9);
+        throw new Error('export failed');
+      }),
+    ).rejects.toThrow('export failed');
+    await expect(
+      storage.writeSnapshotFrom('checkpoint-2', () => {
+        throw new Error('export failed');
+      }),
+    ).rejects.toThrow('export failed');
+    expect(await storage.readSnapshot('checkpoint-1')).toEqual(bytes(1, 2));
+    expect(await storage.listSnapshots()).toEqual(['checkpoint-1']);
+  });
+
   it('keeps metadata blobs, and refuses unsafe names and oversize blobs', async () => {
     const storage = await make();
     await storage.writeMeta('node-identity', bytes(1, 2));
@@ -89,6 +123,9 @@ describe.each(implementations)('the Storage contract: %s', (_name, make) => {
     for (const name of ['', '../x', '.tmp-x', 'a/b', 'x'.repeat(65)]) {
       await expect(async () => storage.writeMeta(name, bytes())).rejects.toThrow(RangeError);
       await expect(async () => storage.writeSnapshot(name, [])).rejects.toThrow(RangeError);
+      await expect(async () => storage.writeSnapshotFrom(name, () => undefined)).rejects.toThrow(
+        RangeError,
+      );
     }
     await expect(async () =>
       storage.writeMeta('big', new Uint8Array(META_SIZE_MAX + 1)),
