@@ -16,7 +16,7 @@ import type { ClientReply, Envelope, LogRecord, NodeAddress, NodeId } from '../p
 import type { Storage } from '../storage/storage.ts';
 import type { CrossCheckResult, PeerTransport } from '../transport/transport.ts';
 import { NodeCache } from './node-cache.ts';
-import { NodeRuntime } from './runtime.ts';
+import { NodeRuntime, type RecoveredStore } from './runtime.ts';
 import { LiveSyncDonor } from './live-sync.ts';
 import { pumpReady } from './ready-pump.ts';
 import { isLiveSync } from '../protocol/live-sync/donor.ts';
@@ -53,8 +53,10 @@ export interface ApplianceOptions {
   readonly poolId: bigint;
   readonly founders: readonly NodeAddress[];
   readonly storage: Storage;
-  /** Keyed with the SVMK's Sync-Point key, empty: recovery fills it. */
+  /** Keyed with the SVMK's Sync-Point key, empty: recovery fills it (or, with `recovered`,
+   * filled already: runtime.ts). */
   readonly core: Core;
+  readonly recovered?: RecoveredStore;
   readonly random: Random;
   readonly transport: PeerTransport;
   readonly groupCommit?: boolean;

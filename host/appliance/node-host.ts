@@ -14,6 +14,7 @@
 
 import { CODE, HsmError } from '../core/codes.ts';
 import type { Core } from '../core/core.ts';
+import type { RecoveredStore } from './runtime.ts';
 import type { Random } from '../protocol/random.ts';
 import type { NodeAddress, NodeId, TxId, MembershipEvents } from '../protocol/types.ts';
 import type { Storage } from '../storage/storage.ts';
@@ -119,10 +120,13 @@ export class NodeHost {
     this.autoLiveSync = options.autoLiveSync ?? discovery !== undefined;
   }
 
+  /** `joined`: the core a live-sync join filled; `checked`: a store the CLI's start-up check
+   * recovered already (runtime.ts, `recovered`). */
   static async open(
     options: NodeHostOptions,
     identity: NodeIdentity,
     joined?: Joined,
+    checked?: { readonly core: Core; readonly recovered: RecoveredStore },
   ): Promise<NodeHost> {
     let host: NodeHost | undefined;
     const discovery =
@@ -153,7 +157,8 @@ export class NodeHost {
       transport,
       joined?.membership,
       status,
-      joined?.core,
+      joined?.core ?? checked?.core,
+      checked?.recovered,
     );
     host = new NodeHost(options, identity, appliance, transport, discovery);
     host.discoveryStatus = status;
@@ -465,6 +470,7 @@ function openAppliance(
   membership: MembershipEvents | undefined,
   discovery: () => DiscoveryInfo | undefined,
   core?: Core,
+  recovered?: RecoveredStore,
 ): Promise<Appliance> {
   return Appliance.open({
     discovery,
@@ -476,6 +482,7 @@ function openAppliance(
     membership,
     storage: options.storage,
     core: core ?? options.newCore(),
+    recovered,
     random: options.random.fork(),
     transport,
     groupCommit: options.groupCommit,

@@ -233,9 +233,12 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
     // The directory holds the SVMK and every verifier: private, checked before anything is read.
     if (existsSync(options.data))
       for (const warning of securePermissions(options.data)) say('warning', { message: warning });
-    // Phase 1: read and check every file, writing nothing (a joining directory is overwritten
-    // whole by the pool image instead). Phase 2, below: open, repair (cut a torn tail), run.
-    if (!plan) await checkDataDirectory(options.data, start.config!, keyedCore());
+    // Phase 1: read and check every file and recover the store, writing nothing (a joining
+    // directory is overwritten whole by the pool image instead). Phase 2, below: open on that
+    // store, repair (cut a torn tail), run.
+    const checked = plan
+      ? undefined
+      : await checkDataDirectory(options.data, start.config!, keyedCore());
     const history = await nodeLog.openFiles();
     storage = await FileStorage.open(options.data);
     let sessions: SessionServer | undefined;
@@ -269,7 +272,13 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
       tls,
     };
     const joined = plan ? await joinPool(parts, plan) : undefined;
-    const node = await openNode(hostOptions(parts), identityOf(start), joined);
+    // The store phase 1 recovered: the node opens on it instead of recovering again.
+    const node = await openNode(
+      hostOptions(parts),
+      identityOf(start),
+      joined,
+      checked && { core: checked.core, recovered: checked.store },
+    );
     const service = serviceOf(node, svmk);
     sessions = new SessionServer(node, service, {}, [metrics.request, audit.request], {
       audit: (n) => audit.tail(n),

@@ -1,23 +1,25 @@
 // The first phase of a node's start: every file of its data directory is read and checked —
 // node.json, bootstrap.json, meta/node-cache, meta/request-outcomes and transaction-outcomes, the log, the snapshots —
-// and a recovery runs as a dry run over a read-only view of the directory, before anything is
+// and the node's recovery runs over a read-only view of the directory, before anything is
 // written, repaired (a torn tail cut) or opened. A refusal names the file and the reason with
 // a documented code (docs/RETURN_CODES.md) and exits with EXIT.DATA; the directory is left
-// byte for byte as it was. Only then does the node open its storage and recover for real
-// (node-command.ts), which repeats the same checks and is the only step that cuts.
+// byte for byte as it was. Only then does the node open its storage (node-command.ts): it
+// takes the store recovered here rather than importing its checkpoint a second time, and
+// its open is the only step that cuts a torn tail. The directory's lock, taken before this
+// check, keeps any other hsmpool process from writing there in between.
 
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { HsmError } from '../core/codes.ts';
 import { parseNodeCache, NODE_CACHE_KEY } from '../appliance/node-cache.ts';
-import { recover } from '../log/recovery.ts';
+import { recoverStore, type RecoveredStore } from '../appliance/runtime.ts';
+import { readOptional } from '../storage/file.node.ts';
 import { REQUEST_OUTCOMES_KEY, decodeRequestOutcomesBlob } from '../log/request-outcomes.ts';
 import {
   TRANSACTION_OUTCOMES_KEY,
   decodeTransactionOutcomes,
 } from '../log/transaction-outcomes.ts';
-import { toPoolNode } from '../log/log-records.ts';
 import type { Core } from '../core/core.ts';
 import { STORAGE_NAME_PATTERN, checkStorageName, type Storage } from '../storage/storage.ts';
 import { bootstrapPath, readBootstrap } from './bootstrap.ts';
@@ -28,13 +30,8 @@ import type { NodeConfig } from './config.ts';
 class ReadOnlyDirectory implements Storage {
   constructor(private readonly directory: string) {}
 
-  private async optional(path: string): Promise<Uint8Array | undefined> {
-    try {
-      return new Uint8Array(await readFile(path));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
-    }
+  private optional(path: string): Promise<Uint8Array | undefined> {
+    return readOptional(path);
   }
 
   async readLog(): Promise<Uint8Array> {
@@ -80,14 +77,21 @@ class ReadOnlyDirectory implements Storage {
 }
 
 export interface StartupCheck {
-  /** Log bytes a torn tail leaves to cut (the real recovery cuts them). */
+  /** Log bytes a torn tail leaves to cut (the node's open cuts them). */
   readonly tornBytes: number;
   readonly entries: number;
+  /** The core given, holding the recovered store, and what recovery found: for the node's
+   * open to take (runtime.ts). */
+  readonly core: Core;
+  readonly store: RecoveredStore;
 }
 
 /**
  * Reads and checks everything a start of `config`'s node in `dir` will read; throws CliError
- * (EXIT.DATA) naming the file, the code and the reason. Writes nothing.
+ * (EXIT.DATA) naming the file, the code and the reason. Writes nothing. The recovery is the
+ * node's own (recoverStore): `core` ends holding the recovered store, which the node opens
+ * with instead of recovering a second time, once its lock on `dir` has kept anything else
+ * from writing there.
  */
 export async function checkDataDirectory(
   dir: string,
@@ -109,16 +113,18 @@ export async function checkDataDirectory(
     const cache = await storage.readMeta(NODE_CACHE_KEY);
     if (cache) parseNodeCache(cache);
     const outcomes = await storage.readMeta(REQUEST_OUTCOMES_KEY);
-    const blob = outcomes && decodeRequestOutcomesBlob(outcomes);
+    if (outcomes) decodeRequestOutcomesBlob(outcomes);
     const transactionOutcomes = await storage.readMeta(TRANSACTION_OUTCOMES_KEY);
     if (transactionOutcomes) decodeTransactionOutcomes(transactionOutcomes);
-    const state = await recover(core, storage, {
+    const store = await recoverStore({
+      core,
+      storage,
       poolId: BigInt(`0x${config.poolId}`),
-      founders: config.founders.map(toPoolNode),
-      requestOutcomes: { present: blob !== undefined, checkpoint: blob?.checkpoint },
+      founders: config.founders,
       cutTornTail: false,
     });
-    return { tornBytes: state.tornBytes, entries: state.entries };
+    const state = store.recovered;
+    return { tornBytes: state.tornBytes, entries: state.entries, core, store };
   } catch (error) {
     return refuse(error);
   }

@@ -93,7 +93,8 @@ async function replaceFile(
   await syncDirectory(directory);
 }
 
-async function readOptional(path: string): Promise<Uint8Array | undefined> {
+/** A file's bytes, or undefined if it does not exist. */
+export async function readOptional(path: string): Promise<Uint8Array | undefined> {
   try {
     // A plain Uint8Array over the Buffer's own memory: the Uint8Array constructor would copy
     // it, 50-70 ms of a 1M-key node's start from its checkpoint (94 MB), and Buffer's slice()
