@@ -23,6 +23,7 @@ import { CODE, HsmError } from '../core/codes.ts';
 import type { Core, SyncPoint } from '../core/core.ts';
 import { LOG_START, LogEncoder, type PoolNode } from '../core/txlog.ts';
 import { recover, splitSnapshot } from '../log/recovery.ts';
+import { writeStoreSnapshot } from '../log/compaction.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { ChaChaAead } from '../wire/crypto-engine.ts';
 import { decodeBackup, hex16 } from './format.ts';
@@ -190,7 +191,8 @@ export async function restoreBackup(
   const epoch = previous?.epoch ?? 0n;
   const existing = await storage.listSnapshots();
   const snapshotName = snapshotNameFor(header, existing);
-  await storage.writeSnapshot(snapshotName, core.snapshotPieces());
+  // From the core's I/O buffer, without a copy of the store (nothing changes it meanwhile).
+  await writeStoreSnapshot(core, storage, snapshotName);
   const encoder = new LogEncoder(core, target.poolId, LOG_START, epoch);
   const entry = encoder.encode({
     type: 'checkpoint',

@@ -10,7 +10,7 @@
 // snapshot file still leaves a base to recover from.
 
 import { CODE, HsmError } from '../core/codes.ts';
-import type { Core, SyncPoint } from '../core/core.ts';
+import type { Core, SnapshotReader, SyncPoint } from '../core/core.ts';
 import {
   parseEntry,
   scanLog,
@@ -93,24 +93,42 @@ export async function writeCheckpoint(
   encoder: LogEncoder,
   nodes: readonly PoolNode[],
 ): Promise<{ name: string; sequence: bigint }> {
-  // Pieces as large as the I/O buffer: no copy is made of them, and fewer writes to await.
-  // The export opens first, as in takeCheckpoint.
+  // The entry is chained only once its snapshot is stored: a refused export or a failed write
+  // leaves the encoder as it was.
+  await writeStoreSnapshot(core, storage, checkpointName(encoder.last.sequence + 1n));
+  const checkpoint = checkpointEntry(core, encoder, nodes);
+  await storage.appendLog(checkpoint.entry, true);
+  return { name: checkpoint.name, sequence: checkpoint.sequence };
+}
+
+/**
+ * Writes a snapshot of `core` to storage straight from the core's I/O buffer, a piece at a
+ * time: no copy of the store in memory. Only for a store nothing changes while this runs (a
+ * node being set up: a live-sync join, a restore).
+ */
+export async function writeStoreSnapshot(
+  core: Core,
+  storage: Storage,
+  name: string,
+): Promise<void> {
   const reader = core.exportSnapshot(core.ioSize);
-  let checkpoint: ReturnType<typeof checkpointEntry>;
   try {
-    checkpoint = checkpointEntry(core, encoder, nodes);
-    let header: Uint8Array | undefined = reader.header;
-    await storage.writeSnapshotFrom(checkpoint.name, () => {
-      if (!header) return reader.nextView();
-      const first = header;
-      header = undefined;
-      return first;
-    });
+    await storage.writeSnapshotFrom(name, piecesOf(reader));
   } finally {
     reader.close();
   }
-  await storage.appendLog(checkpoint.entry, true);
-  return { name: checkpoint.name, sequence: checkpoint.sequence };
+}
+
+/** An open export as writeSnapshotFrom pulls it: the header, then each chunk as a view
+ * (pieces as large as the I/O buffer: no copy is made of them, and fewer writes to await). */
+function piecesOf(reader: SnapshotReader): () => Uint8Array | undefined {
+  let header: Uint8Array | undefined = reader.header;
+  return () => {
+    if (!header) return reader.nextView();
+    const first = header;
+    header = undefined;
+    return first;
+  };
 }
 
 export interface CompactionResult {
