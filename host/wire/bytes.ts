@@ -98,7 +98,7 @@ const BASE64_SHORT_MAX = 96;
 /**
  * Node's Buffer, where this runs in Node: its base64 is native, about 4× the loops below on a
  * long input (a backup piece, and the session frame that carries it, 0.5–1 MB each), and its
- * decoder about 2× once the text is checked to be canonical first (it accepts anything).
+ * decoder about 2× (it accepts anything: what it decodes must encode back to the text).
  * Browsers have none and use the loops. Long inputs only: a short one costs more in the call.
  */
 interface NativeBase64 {
@@ -113,8 +113,6 @@ const nativeBase64 = (globalThis as { Buffer?: NativeBase64 }).Buffer;
 /** From this many bytes (or characters) base64 goes to Node's Buffer: above its 4 KiB pool, so a
  * decoded Buffer owns its memory. */
 const BASE64_NATIVE_MIN = 16 * 1024;
-/** Base64 characters with at most two '=' at the end; length and the last quartet checked apart. */
-const BASE64_TEXT = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /** Standard base64 with padding. */
 export function toBase64(bytes: Uint8Array): string {
@@ -178,16 +176,15 @@ export function toBase64Url(bytes: Uint8Array): string {
 /** Decodes canonical base64; undefined for anything else (the caller names the field). */
 export function fromBase64(text: string): Uint8Array | undefined {
   const length = text.length;
-  // Native only for text the loop below would accept: the right length, only base64
-  // characters, '=' only at the end, and a last quartet that decodes canonically.
-  if (
-    nativeBase64 &&
-    length >= BASE64_NATIVE_MIN &&
-    length % 4 === 0 &&
-    BASE64_TEXT.test(text) &&
-    fromBase64(text.slice(length - 4))
-  ) {
+  if (nativeBase64 && length >= BASE64_NATIVE_MIN) {
+    // Buffer's decoder accepts anything (it skips what is not base64, takes base64url, needs no
+    // padding). Canonical base64 is the one encoding of its bytes, so the text is what the loop
+    // below accepts exactly when the bytes encode back to it. Performance: a regular expression
+    // over the text made this check 1.0 of the 2.4 s of CPU `hsmpool backup` spent at 1M keys;
+    // encoding back is native.
     const decoded = nativeBase64.from(text, 'base64');
+    const again = nativeBase64.from(decoded.buffer, decoded.byteOffset, decoded.byteLength);
+    if (again.toString('base64') !== text) return undefined;
     return new Uint8Array(decoded.buffer, decoded.byteOffset, decoded.byteLength);
   }
   if (length % 4 !== 0) return undefined;
