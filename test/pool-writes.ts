@@ -112,3 +112,16 @@ export async function fetchBackup(
   expect(file.length).toBe(last.bytes);
   return { head, last, pieces: pieces.length, file };
 }
+
+/** Commits `input` on a one-node appliance, ticking it until the write is answered. */
+export async function commitAlone(appliance: Appliance, input: WriteInput): Promise<void> {
+  const reply = appliance.write(input);
+  let done = false;
+  void reply.then(() => (done = true));
+  while (!done) {
+    appliance.tick();
+    await appliance.settled();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  expect((await reply).code).toBe(0);
+}

@@ -24,7 +24,7 @@ import type { Core, SyncPoint } from '../core/core.ts';
 import { LOG_START, LogEncoder, type PoolNode } from '../core/txlog.ts';
 import { recover, splitSnapshot } from '../log/recovery.ts';
 import { writeStoreSnapshot } from '../log/compaction.ts';
-import type { Storage } from '../storage/storage.ts';
+import { readOnlyView, type Storage } from '../storage/storage.ts';
 import type { ChaChaAead } from '../wire/crypto-engine.ts';
 import { decodeBackup, hex16 } from './format.ts';
 import { openBackup, type BackupSource, type BackupSummary } from './stream.ts';
@@ -126,26 +126,6 @@ async function importPieces(core: Core, pieces: AsyncGenerator<Uint8Array>): Pro
   }
 }
 
-/** Storage that refuses nothing and changes nothing (recovery of the old state, read only). */
-function readOnly(storage: Storage): Storage {
-  const refuse = (): Promise<void> => Promise.resolve();
-  return {
-    appendLog: refuse,
-    syncLog: refuse,
-    truncateLog: refuse,
-    dropLogPrefix: refuse,
-    writeSnapshot: refuse,
-    writeSnapshotFrom: refuse,
-    deleteSnapshot: refuse,
-    writeMeta: refuse,
-    readLog: () => storage.readLog(),
-    logSize: () => storage.logSize(),
-    readSnapshot: (name) => storage.readSnapshot(name),
-    listSnapshots: () => storage.listSnapshots(),
-    readMeta: (key) => storage.readMeta(key),
-  };
-}
-
 /** The node list and epoch of the node's current state, if its storage recovers. */
 async function previousState(
   scratch: Core,
@@ -153,10 +133,14 @@ async function previousState(
   target: RestoreTarget,
 ): Promise<{ nodes: readonly PoolNode[]; epoch: bigint } | undefined> {
   try {
-    const state = await recover(scratch, readOnly(storage), {
-      poolId: target.poolId,
-      founders: target.founders,
-    });
+    const state = await recover(
+      scratch,
+      readOnlyView(storage, () => Promise.resolve()),
+      {
+        poolId: target.poolId,
+        founders: target.founders,
+      },
+    );
     return { nodes: state.nodes, epoch: state.epoch };
   } catch (error) {
     if (error instanceof HsmError) return undefined;

@@ -84,3 +84,23 @@ export function pullCopies(next: () => Uint8Array | undefined): Uint8Array[] {
   for (let piece = next(); piece; piece = next()) pieces.push(piece.slice());
   return pieces;
 }
+
+/** `storage` read only: reads pass through, and every write calls `write` instead (restore.ts
+ * ignores them while it reads a node's previous state; a test refuses them). */
+export function readOnlyView(storage: Storage, write: () => Promise<void>): Storage {
+  return {
+    readLog: () => storage.readLog(),
+    logSize: () => storage.logSize(),
+    readSnapshot: (name) => storage.readSnapshot(name),
+    listSnapshots: () => storage.listSnapshots(),
+    readMeta: (key) => storage.readMeta(key),
+    appendLog: write,
+    syncLog: write,
+    truncateLog: write,
+    dropLogPrefix: write,
+    writeSnapshot: write,
+    writeSnapshotFrom: write,
+    deleteSnapshot: write,
+    writeMeta: write,
+  };
+}

@@ -7,11 +7,11 @@ import { Appliance, type ApplianceOptions } from '../../host/appliance/appliance
 import { recoverStore } from '../../host/appliance/runtime.ts';
 import { Random } from '../../host/protocol/random.ts';
 import { MemoryStorage } from '../../host/storage/memory.ts';
-import type { Storage } from '../../host/storage/storage.ts';
+import { readOnlyView, type Storage } from '../../host/storage/storage.ts';
 import { MemoryHub, MemoryTransport } from '../../host/transport/memory.ts';
 import { toNodeId } from '../../host/wire/ids.ts';
 import { TEST_SVMK, keyedCore } from '../fixtures.ts';
-import { objectWrites } from '../pool-writes.ts';
+import { commitAlone, objectWrites } from '../pool-writes.ts';
 
 const id = toNodeId('00000000000000a1');
 const address = '127.0.0.1:7001';
@@ -38,37 +38,7 @@ function options(storage: Storage, extra: Partial<ApplianceOptions> = {}): Appli
 const write = objectWrites(91);
 
 async function commit(appliance: Appliance, names: readonly string[]): Promise<void> {
-  for (const name of names) {
-    const reply = appliance.write(write(name));
-    let done = false;
-    void reply.then(() => (done = true));
-    while (!done) {
-      appliance.tick();
-      await appliance.settled();
-      await new Promise((resolve) => setTimeout(resolve, 0));
-    }
-    expect((await reply).code).toBe(0);
-  }
-}
-
-/** Reads pass through (snapshot reads counted); any write throws. */
-function readOnlyView(storage: Storage, reads: { snapshots: number }): Storage {
-  const refuse = (): Promise<never> => Promise.reject(new Error('read only'));
-  return {
-    readLog: () => storage.readLog(),
-    logSize: () => storage.logSize(),
-    readSnapshot: (name) => (reads.snapshots++, storage.readSnapshot(name)),
-    listSnapshots: () => storage.listSnapshots(),
-    readMeta: (key) => storage.readMeta(key),
-    appendLog: refuse,
-    syncLog: refuse,
-    truncateLog: refuse,
-    dropLogPrefix: refuse,
-    writeSnapshot: refuse,
-    writeSnapshotFrom: refuse,
-    deleteSnapshot: refuse,
-    writeMeta: refuse,
-  };
+  for (const name of names) await commitAlone(appliance, write(name));
 }
 
 /** The storage itself, with its snapshot reads counted. */
@@ -101,7 +71,9 @@ it('opens on the recovered store without reading a snapshot, cuts the torn tail,
   const core = keyedCore();
   const store = await recoverStore({
     core,
-    storage: readOnlyView(storage, checkReads),
+    storage: readOnlyView(counted(storage, checkReads), () =>
+      Promise.reject(new Error('read only')),
+    ),
     poolId,
     founders,
     cutTornTail: false,

@@ -24,7 +24,7 @@ import { Random } from '../../host/protocol/random.ts';
 import { FileStorage } from '../../host/storage/file.node.ts';
 import { MemoryHub, MemoryTransport } from '../../host/transport/memory.ts';
 import { TEST_SVMK, keyedCore } from '../fixtures.ts';
-import { objectWrites } from '../pool-writes.ts';
+import { commitAlone, objectWrites } from '../pool-writes.ts';
 import { CLI, startNodeProcess, stop, scratchDir } from '../processes.ts';
 import { toNodeId } from '../../host/wire/ids.ts';
 
@@ -83,15 +83,7 @@ async function makeDirectory(
   });
   const write = objectWrites(91);
   for (let i = 0; i < writes; i++) {
-    const reply = appliance.write(write(`k${i}`));
-    let done = false;
-    void reply.then(() => (done = true));
-    while (!done) {
-      appliance.tick();
-      await appliance.settled();
-      await new Promise((resolve) => setTimeout(resolve, 0));
-    }
-    expect((await reply).code).toBe(0);
+    await commitAlone(appliance, write(`k${i}`));
     during(i, dir);
   }
   await appliance.close();
