@@ -15,11 +15,6 @@ import { HsmError } from '../core/codes.ts';
 import { parseNodeCache, NODE_CACHE_KEY } from '../appliance/node-cache.ts';
 import { recoverStore, type RecoveredStore } from '../appliance/runtime.ts';
 import { readOptional } from '../storage/file.node.ts';
-import { REQUEST_OUTCOMES_KEY, decodeRequestOutcomesBlob } from '../log/request-outcomes.ts';
-import {
-  TRANSACTION_OUTCOMES_KEY,
-  decodeTransactionOutcomes,
-} from '../log/transaction-outcomes.ts';
 import type { Core } from '../core/core.ts';
 import { STORAGE_NAME_PATTERN, checkStorageName, type Storage } from '../storage/storage.ts';
 import { bootstrapPath, readBootstrap } from './bootstrap.ts';
@@ -30,12 +25,8 @@ import type { NodeConfig } from './config.ts';
 class ReadOnlyDirectory implements Storage {
   constructor(private readonly directory: string) {}
 
-  private optional(path: string): Promise<Uint8Array | undefined> {
-    return readOptional(path);
-  }
-
   async readLog(): Promise<Uint8Array> {
-    return (await this.optional(join(this.directory, 'log'))) ?? new Uint8Array(0);
+    return (await readOptional(join(this.directory, 'log'))) ?? new Uint8Array(0);
   }
 
   async logSize(): Promise<number> {
@@ -44,7 +35,7 @@ class ReadOnlyDirectory implements Storage {
 
   readSnapshot(name: string): Promise<Uint8Array | undefined> {
     checkStorageName(name, 'snapshot name');
-    return this.optional(join(this.directory, 'snapshots', name));
+    return readOptional(join(this.directory, 'snapshots', name));
   }
 
   async listSnapshots(): Promise<string[]> {
@@ -60,7 +51,7 @@ class ReadOnlyDirectory implements Storage {
 
   readMeta(key: string): Promise<Uint8Array | undefined> {
     checkStorageName(key, 'metadata key');
-    return this.optional(join(this.directory, 'meta', key));
+    return readOptional(join(this.directory, 'meta', key));
   }
 
   private refuse(): Promise<never> {
@@ -112,10 +103,7 @@ export async function checkDataDirectory(
     const storage = new ReadOnlyDirectory(dir);
     const cache = await storage.readMeta(NODE_CACHE_KEY);
     if (cache) parseNodeCache(cache);
-    const outcomes = await storage.readMeta(REQUEST_OUTCOMES_KEY);
-    if (outcomes) decodeRequestOutcomesBlob(outcomes);
-    const transactionOutcomes = await storage.readMeta(TRANSACTION_OUTCOMES_KEY);
-    if (transactionOutcomes) decodeTransactionOutcomes(transactionOutcomes);
+    // recoverStore reads and checks meta/request-outcomes and transaction-outcomes first.
     const store = await recoverStore({
       core,
       storage,

@@ -157,6 +157,11 @@ describe('hsmpool node refuses bad files before it changes anything', () => {
       (dir: string) => appendFileSync(join(dir, 'meta', 'request-outcomes'), Buffer.of(0)),
       /CANNOT_LOAD_LOG \(37027\): request outcomes \(meta\/request-outcomes\)/,
     ],
+    [
+      'a damaged transaction-outcomes file',
+      (dir: string) => appendFileSync(join(dir, 'meta', 'transaction-outcomes'), Buffer.of(0)),
+      /CANNOT_LOAD_LOG \(37027\): transaction outcomes/,
+    ],
   ])(
     '%s: exit 3, the file and the code named, the directory unchanged',
     async (name, damage, expected) => {
