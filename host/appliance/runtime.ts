@@ -187,8 +187,13 @@ export class NodeRuntime {
     const bytes = encodeRecords(this.encoder, ready.persist);
     this.appendedSinceCheckpoint += bytes.length;
     for (const record of ready.persist) if (record.type === 'commit') this.loggedSp = record.sp;
+    // A live-sync donor's frozen view stays open across steps (from BEGIN to the last chunk),
+    // and only one export is open at a time: the checkpoint waits for a batch after it closes
+    // (the log keeps counting). Taking it then would throw 38405 and stop the node.
     const checkpoint =
-      this.appendedSinceCheckpoint >= this.checkpointBytes ? this.takeCheckpoint() : undefined;
+      this.appendedSinceCheckpoint >= this.checkpointBytes && !this.replica.core.exportHeld
+        ? this.takeCheckpoint()
+        : undefined;
     this.unstored = bytes.length > 0 || checkpoint !== undefined;
     return { ready, bytes, firstSequence, checkpoint };
   }

@@ -360,6 +360,8 @@ export class Core {
 
   /** The close of an open export that gives way to the next one (a backup being fetched). */
   private yieldingExport: (() => void) | undefined;
+  /** Whether an export that does not give way is open (a live-sync donor's view). */
+  private heldExport = false;
 
   /**
    * Starts a snapshot export. The returned reader yields the header, then bounded chunks;
@@ -378,11 +380,13 @@ export class Core {
     let done = false;
     let ended = false;
     let preempted = false;
+    this.heldExport = !options.yielding;
     const close = (): void => {
       done = true;
       if (this.yieldingExport === preempt) this.yieldingExport = undefined;
       if (ended) return;
       ended = true;
+      this.heldExport = false;
       this.exports.snapshot_export_end();
     };
     const preempt = (): void => {
@@ -415,6 +419,12 @@ export class Core {
       },
       close,
     };
+  }
+
+  /** Whether an export that does not give way to another is open (exportSnapshot without
+   * `yielding`): while it is, another export throws 38405 SNAPSHOT_STATE. */
+  get exportHeld(): boolean {
+    return this.heldExport;
   }
 
   /** A snapshot a piece at a time as the caller pulls it: header, then every chunk (the

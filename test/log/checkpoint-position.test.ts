@@ -107,4 +107,26 @@ describe('checkpoints under storage that completes later', () => {
     expect(await storage.readLog()).toEqual(before);
     expect(await storage.listSnapshots()).toEqual([]);
   });
+
+  it('a checkpoint that comes due while a live-sync view is open waits for it to close; the node keeps committing', async () => {
+    const pool = await startPool({ nodes: 3, seed: 43, groupCommit: true, checkpointBytes: 2000 });
+    const donor = pool.appliances[0];
+    const checkpointsOf = (): number =>
+      donor.events.filter((event) => event.event === 'checkpoint').length;
+    // A donor's frozen view (live-sync holds one from BEGIN to its last chunk): only one
+    // export is open at a time, so a checkpoint taken now would throw 38405 and stop the node.
+    const view = donor.core.exportSnapshot();
+    const before = checkpointsOf();
+    for (let round = 0; round < 6; round++) {
+      const replies = Array.from({ length: 4 }, (_, i) => donor.write(write(`held-${round}-${i}`)));
+      for (const reply of await drive(pool, Promise.all(replies))) expect(reply.code).toBe(0);
+    }
+    expect(checkpointsOf()).toBe(before);
+    expect(donor.info().storage.broken).toBeUndefined();
+    view.close();
+    await drive(pool, donor.write(write('after-close')));
+    await drive(pool, donor.settled());
+    expect(checkpointsOf()).toBeGreaterThan(before);
+    await pool.close();
+  }, 60_000);
 });
