@@ -356,6 +356,7 @@ export function snapshot_import_begin(header: usize, length: u32): i32 {
   if (!keyed) return rc.STORE_NO_KEY;
   return snapshot.importBegin(header, length);
 }
+export function snapshot_import_reserve(): i32 { return snapshot.importReserve(); }
 export function snapshot_import_chunk(pointer: usize, length: u32): i32 { return snapshot.importChunk(pointer, length); }
 export function snapshot_import_end(): i32 {
   const code = snapshot.importEnd();

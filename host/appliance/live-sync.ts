@@ -222,10 +222,15 @@ export async function liveSyncJoin(options: JoinOptions): Promise<Joined> {
     requestEveryTicks: 1,
     // Acknowledge from a fresh task: the donor's next items wait for it, and whatever else
     // shares this thread (the memory transport's pool, this node's own work) gets a turn.
-    send: (envelope) =>
-      envelope.body.type === 'live-sync-ack'
-        ? setTimeout(() => transport.send(envelope), 0)
-        : transport.send(envelope),
+    // BEGIN's acknowledgement starts the donor's sort; the table is sized meanwhile.
+    send: (envelope) => {
+      const body = envelope.body;
+      if (body.type !== 'live-sync-ack') return transport.send(envelope);
+      setTimeout(() => {
+        transport.send(envelope);
+        if (body.seq === 0) driver.prepareImport();
+      }, 0);
+    },
     onProgress: options.onProgress,
   });
   transport.setPeerAddress(donor.id, donor.address);

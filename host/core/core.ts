@@ -448,6 +448,13 @@ export class Core {
     check(this.exports.snapshot_import_begin(this.put(header), header.length));
   }
 
+  /** Sizes the table for the header's count at once (a live-sync joiner, whose donor is
+   * trusted with the store anyway: it overlaps the donor's sort). A restore from a file does
+   * not: there the table grows only as records arrive. */
+  importReserve(): void {
+    check(this.exports.snapshot_import_reserve());
+  }
+
   importChunk(chunk: Uint8Array): void {
     check(this.exports.snapshot_import_chunk(this.put(chunk), chunk.length));
   }

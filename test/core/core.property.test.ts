@@ -166,13 +166,17 @@ describe('key store and Sync-Point', () => {
     fc.assert(
       fc.property(
         fc.array(stepArbitrary, { maxLength: 40 }),
+        fc.array(stepArbitrary, { maxLength: 4 }),
         fc.array(stepArbitrary, { maxLength: 10 }),
         fc.integer({ min: 8200, max: 40000 }),
-        (steps, during, chunkSize) => {
+        (steps, beforeFirstRead, during, chunkSize) => {
           const store = keyedCore();
           for (const step of steps) store.apply(encodeBatch([writeOf(store, step)]));
           const atStart = { sp: store.syncPoint(), records: contents(store) };
           const reader = store.exportSnapshot(chunkSize);
+          // The view is sorted at the first read (a live-sync donor sends BEGIN first): writes
+          // before it must not show either.
+          for (const step of beforeFirstRead) store.apply(encodeBatch([writeOf(store, step)]));
           const chunks = [reader.header];
           let i = 0;
           for (let chunk = reader.next(); chunk; chunk = reader.next()) {
@@ -353,6 +357,31 @@ describe('snapshot import past its read-ahead window (256 frames)', () => {
     expect(() => copy.importEnd()).toThrow(expect.objectContaining({ code: 38404 }));
     expect(copy.exports.store_slots()).toBe(emptySlots);
     expect(copy.count()).toBe(0);
+  });
+
+  it('sizes the table at BEGIN when asked (a live-sync joiner), only within an import, and gives it back when refused', () => {
+    const copy = keyedCore();
+    const emptySlots = copy.exports.store_slots();
+    expect(() => copy.importReserve()).toThrow(expect.objectContaining({ code: 38405 }));
+    copy.importBegin(header);
+    copy.importReserve();
+    const reserved = copy.exports.store_slots();
+    expect(reserved).toBeGreaterThanOrEqual(2 * 700);
+    copy.importChunk(body);
+    expect(copy.exports.store_slots()).toBe(reserved); // no growing as the records come
+    expect(copy.importEnd()).toEqual(store.syncPoint());
+    expect(() => copy.importReserve()).toThrow(expect.objectContaining({ code: 38405 }));
+
+    const boastful = header.slice();
+    new DataView(boastful.buffer).setBigUint64(8, 1n << 40n, true);
+    const refused = keyedCore();
+    refused.importBegin(boastful);
+    refused.importReserve();
+    expect(refused.exports.store_slots()).toBe(2 * STORE_RECORDS_MAX);
+    refused.importChunk(body);
+    expect(() => refused.importEnd()).toThrow(expect.objectContaining({ code: 38404 }));
+    expect(refused.exports.store_slots()).toBe(emptySlots);
+    expect(refused.count()).toBe(0);
   });
 
   it('refuses a bad frame in a later window with the code one pass gives, and stays empty', () => {

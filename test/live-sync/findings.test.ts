@@ -10,6 +10,7 @@ import {
   DonorSession,
   JoinerSession,
   LIVE_SYNC_CHUNK_BYTES,
+  LIVE_SYNC_RESEND_TICKS,
   donorPreempts,
 } from '../../host/protocol/live-sync/donor.ts';
 import { HsmError } from '../../host/core/codes.ts';
@@ -270,3 +271,39 @@ it('a donor declared down while cut off cannot let a joiner in with its stale im
   expect(live.map((n) => n.id)).toContain(joiner.id);
   expect(new Set(live.map((n) => n.replica!.core.syncPoint().hex)).size).toBe(1);
 }, 60_000);
+
+describe('live-sync donor: BEGIN goes first', () => {
+  it('sends BEGIN alone, the chunks only once it is acknowledged; a lost BEGIN is sent again', () => {
+    const replica = donorReplica(5);
+    for (let i = 0; i < 20; i++) applyObject(replica.core, `key-${i}`);
+    const session = sessionOn(replica);
+    const first = sent(replica);
+    expect(first.map((item) => item.type)).toEqual(['live-sync-begin']);
+    // Ticks without BEGIN's acknowledgement: no chunk (the joiner sizes its table meanwhile).
+    const meanwhile: LiveSyncBody[] = [];
+    for (let t = 0; t < LIVE_SYNC_RESEND_TICKS - 1; t++) {
+      replica.tick();
+      session.onTick();
+      meanwhile.push(...sent(replica));
+    }
+    expect(meanwhile).toEqual([]);
+    replica.tick();
+    session.onTick();
+    expect(sent(replica).map((item) => item.type)).toEqual(['live-sync-begin']); // resent
+    session.onAck(0);
+    const after = sent(replica);
+    expect(after[0].type).toBe('live-sync-chunk');
+    // The joiner gets the whole store from that stream, sized at BEGIN.
+    const joinerCore = keyedCore();
+    const joinerSession = new JoinerSession('s1', joinerCore);
+    expect(joinerSession.receive(first[0] as never)).toBe(0);
+    joinerSession.prepareImport();
+    const slots = joinerCore.exports.store_slots();
+    expect(slots).toBeGreaterThanOrEqual(2 * 20);
+    for (const item of after)
+      if (item.type === 'live-sync-chunk') joinerSession.receive(item as never);
+    expect(joinerCore.exports.store_slots()).toBe(slots);
+    joinerSession.prepareImport(); // a chunk came: nothing to do
+    expect(joinerCore.count()).toBe(20);
+  });
+});

@@ -199,8 +199,11 @@ export class DonorSession {
       records: sp.count,
       header: reader.header,
     };
+    // BEGIN goes out alone; the chunks wait for its acknowledgement (pump). The first read
+    // sorts the view (snapshot.ts exportBegin), and the joiner sizes its table for BEGIN's
+    // count meanwhile (JoinerSession.prepareImport) instead of after the sort. A lost BEGIN
+    // is sent again like any unacknowledged item.
     this.push(this.begin);
-    this.pump();
   }
 
   get state(): DonorState {
@@ -381,6 +384,7 @@ export class DonorSession {
   private pump(): void {
     while (!this.finished && this.unacked.length < LIVE_SYNC_WINDOW) {
       if (this.phase === 'snapshot') {
+        if (this.acked < 0) return; // BEGIN first (constructor)
         const data = this.reader.next();
         if (data === undefined) {
           this.moveTo('catching-up');
@@ -459,6 +463,13 @@ export class JoinerSession {
     readonly session: string,
     private readonly core: Core,
   ) {}
+
+  /** Sizes the core's table for BEGIN's count at once (Core.importReserve), if no chunk came
+   * yet. The host calls it once BEGIN is acknowledged, while the donor sorts its view; without
+   * it the table grows at the first chunk, as in an import from a file. */
+  prepareImport(): void {
+    if (this.importing && this.bytes === 0 && this.records === 0) this.core.importReserve();
+  }
 
   /**
    * Applies an item if it is the next one. Returns the sequence number to acknowledge (the last

@@ -130,6 +130,11 @@ export class JoinerDriver {
     if (this.joiner.result) this.phase = 'joined';
   }
 
+  /** See JoinerSession.prepareImport: the host calls it once BEGIN's acknowledgement is sent. */
+  prepareImport(): void {
+    if (this.phase === 'streaming') this.joiner.prepareImport();
+  }
+
   private get settled(): boolean {
     return this.phase === 'joined' || this.phase === 'failed';
   }
