@@ -4,6 +4,7 @@
 import WebSocket from 'ws';
 import { CODE, HsmError } from '../core/codes.ts';
 import type { FramedSocket } from '../transport/transport.ts';
+import { UNMASKED_FRAMES } from '../transport/ws-unmasked.node.ts';
 
 /** `poolCertificate`: the pool serves TLS; dial wss:// trusting exactly that certificate. */
 export function dialPeerSocket(
@@ -16,6 +17,7 @@ export function dialPeerSocket(
     try {
       ws = new WebSocket(`${poolCertificate ? 'wss' : 'ws'}://${address}/peer`, {
         ...(poolCertificate ? { ca: poolCertificate } : {}),
+        ...UNMASKED_FRAMES,
         perMessageDeflate: false,
         handshakeTimeout: timeoutMs,
         followRedirects: false,

@@ -4,6 +4,7 @@
 
 import WebSocket from 'ws';
 import type { ConnectionFactory } from './connection.ts';
+import { UNMASKED_FRAMES } from '../transport/ws-unmasked.node.ts';
 import { webSocketConnections, type WebSocketConstructor } from './ws-connection.ts';
 
 export interface NodeConnectionOptions {
@@ -17,12 +18,15 @@ export function nodeConnections(
   options: NodeConnectionOptions = {},
 ): ConnectionFactory {
   const pinned = options.poolCertificate;
-  if (pinned === undefined)
-    return webSocketConnections(WebSocket as unknown as WebSocketConstructor, path);
-  class PinnedWebSocket extends WebSocket {
+  // Sealed frames, sent unmasked (transport/ws-unmasked.node.ts).
+  class NodeWebSocket extends WebSocket {
     constructor(url: string) {
-      super(url, { ca: pinned });
+      super(url, { ...UNMASKED_FRAMES, ...(pinned === undefined ? {} : { ca: pinned }) });
     }
   }
-  return webSocketConnections(PinnedWebSocket as unknown as WebSocketConstructor, path, 'wss');
+  return webSocketConnections(
+    NodeWebSocket as unknown as WebSocketConstructor,
+    path,
+    pinned === undefined ? 'ws' : 'wss',
+  );
 }

@@ -26,6 +26,7 @@ import {
 import { PEER_FRAME_SIZE_MAX } from './link.ts';
 import type { PeerLinkLimits } from './peer-link-limits.ts';
 import { PeerLinkTransport } from './peer-link.ts';
+import { UNMASKED_FRAMES } from './ws-unmasked.node.ts';
 import { NODE_CHACHA } from '../wire/crypto-engine.node.ts';
 import {
   CLIENT_PATHS,
@@ -263,6 +264,7 @@ function dialPeer(
         handshakeTimeout: CONNECT_TIMEOUT_MS,
         followRedirects: false,
         closeTimeout: CLOSE_TIMEOUT_MS,
+        ...UNMASKED_FRAMES,
         ...(poolCertificate ? { ca: poolCertificate } : {}),
       };
       ws = new WebSocket(`${poolCertificate ? 'wss' : 'ws'}://${address}${PEER_PATH}`, options);
