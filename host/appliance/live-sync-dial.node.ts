@@ -4,7 +4,7 @@
 import WebSocket from 'ws';
 import { CODE, HsmError } from '../core/codes.ts';
 import type { FramedSocket } from '../transport/transport.ts';
-import { UNMASKED_FRAMES } from '../transport/ws-unmasked.node.ts';
+import { UNMASKED_FRAMES } from '../wire/ws-unmasked.node.ts';
 
 /** `poolCertificate`: the pool serves TLS; dial wss:// trusting exactly that certificate. */
 export function dialPeerSocket(

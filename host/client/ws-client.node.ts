@@ -4,7 +4,7 @@
 
 import WebSocket from 'ws';
 import type { ConnectionFactory } from './connection.ts';
-import { UNMASKED_FRAMES } from '../transport/ws-unmasked.node.ts';
+import { UNMASKED_FRAMES } from '../wire/ws-unmasked.node.ts';
 import { webSocketConnections, type WebSocketConstructor } from './ws-connection.ts';
 
 export interface NodeConnectionOptions {
@@ -18,7 +18,7 @@ export function nodeConnections(
   options: NodeConnectionOptions = {},
 ): ConnectionFactory {
   const pinned = options.poolCertificate;
-  // Sealed frames, sent unmasked (transport/ws-unmasked.node.ts).
+  // Sealed frames, sent unmasked (wire/ws-unmasked.node.ts).
   class NodeWebSocket extends WebSocket {
     constructor(url: string) {
       super(url, { ...UNMASKED_FRAMES, ...(pinned === undefined ? {} : { ca: pinned }) });

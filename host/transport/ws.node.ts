@@ -26,7 +26,7 @@ import {
 import { PEER_FRAME_SIZE_MAX } from './link.ts';
 import type { PeerLinkLimits } from './peer-link-limits.ts';
 import { PeerLinkTransport } from './peer-link.ts';
-import { UNMASKED_FRAMES } from './ws-unmasked.node.ts';
+import { UNMASKED_FRAMES } from '../wire/ws-unmasked.node.ts';
 import { NODE_CHACHA } from '../wire/crypto-engine.node.ts';
 import {
   CLIENT_PATHS,

@@ -1,4 +1,4 @@
-// Frames our WebSocket clients send go unmasked (host/transport/ws-unmasked.node.ts): a raw TCP
+// Frames our WebSocket clients send go unmasked (host/wire/ws-unmasked.node.ts): a raw TCP
 // server answers the upgrade by hand and reads the first frame's header, where the mask bit and
 // the masking key are. The peer links dial with the same option (ws.node.ts).
 
