@@ -351,12 +351,19 @@ export function snapshot_export_next(out: usize, capacity: u32): i32 {
   assertInIo(out, capacity);
   return snapshot.exportNext(out, capacity);
 }
+/** The open export's frame bytes (f64: exact below 2^53). */
+export function snapshot_export_bytes(): f64 { return <f64>snapshot.exportBytes(); }
 export function snapshot_export_end(): void { snapshot.exportEnd(); }
 export function snapshot_import_begin(header: usize, length: u32): i32 {
   if (!keyed) return rc.STORE_NO_KEY;
   return snapshot.importBegin(header, length);
 }
-export function snapshot_import_reserve(): i32 { return snapshot.importReserve(); }
+/** See snapshot.importReserve; `frameBytes` (f64: what a BEGIN announces) is clamped first. */
+export function snapshot_import_reserve(frameBytes: f64): i32 {
+  if (!(frameBytes >= 0)) return rc.SNAPSHOT_STATE;
+  const limit = <f64>snapshot.IMPORT_PREFAULT_BYTES_MAX;
+  return snapshot.importReserve(<u64>(frameBytes < limit ? frameBytes : limit));
+}
 export function snapshot_import_chunk(pointer: usize, length: u32): i32 { return snapshot.importChunk(pointer, length); }
 export function snapshot_import_end(): i32 {
   const code = snapshot.importEnd();

@@ -32,9 +32,10 @@ export interface CoreExports {
   store_clear(): number;
   snapshot_export_begin(out: number): number;
   snapshot_export_next(out: number, capacity: number): number;
+  snapshot_export_bytes(): number;
   snapshot_export_end(): void;
   snapshot_import_begin(header: number, length: number): number;
-  snapshot_import_reserve(): number;
+  snapshot_import_reserve(frameBytes: number): number;
   snapshot_import_chunk(pointer: number, length: number): number;
   snapshot_import_end(): number;
   snapshot_import_abort(): void;

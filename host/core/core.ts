@@ -409,6 +409,7 @@ export class Core {
     };
     return {
       header,
+      bytes: this.exports.snapshot_export_bytes(),
       next: () => {
         const written = advance();
         return written === 0 ? undefined : this.copyOut(this.io, written);
@@ -448,11 +449,12 @@ export class Core {
     check(this.exports.snapshot_import_begin(this.put(header), header.length));
   }
 
-  /** Sizes the table for the header's count at once (a live-sync joiner, whose donor is
-   * trusted with the store anyway: it overlaps the donor's sort). A restore from a file does
-   * not: there the table grows only as records arrive. */
-  importReserve(): void {
-    check(this.exports.snapshot_import_reserve());
+  /** Sizes the table for the header's count at once and touches the heap that `frameBytes` of
+   * frames will take (a live-sync joiner, whose donor is trusted with the store anyway: it
+   * overlaps the donor's sort). A restore from a file does not: there the table grows only as
+   * records arrive. */
+  importReserve(frameBytes = 0): void {
+    check(this.exports.snapshot_import_reserve(frameBytes));
   }
 
   importChunk(chunk: Uint8Array): void {
@@ -487,6 +489,8 @@ export class Core {
 
 export interface SnapshotReader {
   readonly header: Uint8Array;
+  /** The bytes of the frames that follow the header, all chunks together. */
+  readonly bytes: number;
   /** The next chunk, copied out of the core. */
   next(): Uint8Array | undefined;
   /** The next chunk as a view of the core's I/O buffer, without a copy: valid only until the

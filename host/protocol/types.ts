@@ -117,6 +117,9 @@ export type LiveSyncBody =
       readonly seq: number;
       readonly poolId: string;
       readonly records: number;
+      /** The snapshot's frame bytes, all CHUNKs together (stream format 4): the joiner touches
+       * that much memory for them while the donor sorts. */
+      readonly bytes: number;
       readonly header: Uint8Array;
     }
   | {

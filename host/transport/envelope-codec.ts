@@ -256,12 +256,13 @@ function parseLiveSyncBody(value: unknown, type: string, read: Read): MessageBod
       };
     }
     case 'live-sync-begin': {
-      const o = record(value, path, keys('poolId', 'records', 'header'));
+      const o = record(value, path, keys('poolId', 'records', 'bytes', 'header'));
       return {
         type,
         ...stream(o),
         poolId: id(o.poolId, 'body.poolId'),
         records: integer(o.records, 'body.records', 0, COUNTER_MAX),
+        bytes: integer(o.bytes, 'body.bytes', 0, COUNTER_MAX),
         header: read.bytes(o.header, 'body.header'),
       };
     }

@@ -340,6 +340,9 @@ describe('snapshot import past its read-ahead window (256 frames)', () => {
 
   it('takes 700 frames in one chunk', () => {
     expect(rest).toEqual([]);
+    const reader = store.exportSnapshot();
+    expect(reader.bytes).toBe(body.length); // what a live-sync BEGIN announces
+    reader.close();
     const copy = keyedCore();
     expect(copy.importSnapshot([header, body])).toEqual(store.syncPoint());
     expect(copy.count()).toBe(700);
@@ -371,6 +374,15 @@ describe('snapshot import past its read-ahead window (256 frames)', () => {
     expect(copy.exports.store_slots()).toBe(reserved); // no growing as the records come
     expect(copy.importEnd()).toEqual(store.syncPoint());
     expect(() => copy.importReserve()).toThrow(expect.objectContaining({ code: 38405 }));
+
+    // With the frames' bytes announced, it also touches the heap they will take, ahead.
+    const touched = keyedCore();
+    const before = touched.exports.memory.buffer.byteLength;
+    touched.importBegin(header);
+    touched.importReserve(8 << 20);
+    expect(touched.exports.memory.buffer.byteLength - before).toBeGreaterThanOrEqual(8 << 20);
+    touched.importChunk(body);
+    expect(touched.importEnd()).toEqual(store.syncPoint());
 
     const boastful = header.slice();
     new DataView(boastful.buffer).setBigUint64(8, 1n << 40n, true);

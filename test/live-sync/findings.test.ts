@@ -293,6 +293,11 @@ describe('live-sync donor: BEGIN goes first', () => {
     session.onAck(0);
     const after = sent(replica);
     expect(after[0].type).toBe('live-sync-chunk');
+    const chunkBytes = after.reduce(
+      (sum, item) => sum + (item.type === 'live-sync-chunk' ? item.data.length : 0),
+      0,
+    );
+    expect((first[0] as { bytes: number }).bytes).toBe(chunkBytes); // BEGIN announced them
     // The joiner gets the whole store from that stream, sized at BEGIN.
     const joinerCore = keyedCore();
     const joinerSession = new JoinerSession('s1', joinerCore);

@@ -128,7 +128,7 @@ describe('live-sync frames', () => {
       },
     };
     const golden =
-      '48504c5303020100' + // magic HPLS, version 3, kind 2 (outcomes), flags: SP, reserved
+      '48504c5304020100' + // magic HPLS, version 4, kind 2 (outcomes), flags: SP, reserved
       '0000000000000001' + // from
       '0000000000000002' + // to
       '00000000000000ff' + // session

@@ -101,6 +101,7 @@ describe('joiner driver', () => {
         seq: 0,
         poolId: '0000000000000001',
         records: 0,
+        bytes: 0,
         header: new Uint8Array(3),
       }),
     );
@@ -115,7 +116,12 @@ function begunSession() {
   const session = new JoinerSession('s1', keyedCore());
   let seq = 0;
   const item = <T extends object>(body: T) => ({ ...body, session: 's1', seq: seq++ });
-  const begin = { type: 'live-sync-begin' as const, poolId: '0000000000000001', records: 0 };
+  const begin = {
+    type: 'live-sync-begin' as const,
+    poolId: '0000000000000001',
+    records: 0,
+    bytes: 0,
+  };
   session.receive(item({ ...begin, header: reader.header }));
   reader.close();
   return { session, item };

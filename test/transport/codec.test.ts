@@ -153,6 +153,7 @@ const body: fc.Arbitrary<MessageBody> = fc.oneof(
     seq: counter,
     poolId: hexId,
     records: counter,
+    bytes: counter,
     header: fc.uint8Array({ maxLength: 64 }),
   }),
   fc.record({

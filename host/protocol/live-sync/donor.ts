@@ -39,9 +39,10 @@ import {
 } from '../../wire/outcome-entries.ts';
 
 /** The live-sync stream's format: 1 sent CHUNKs as base64 in the JSON envelope, 2 as binary
- * frames (transport/live-sync-frame.ts) and OUTCOMES as JSON, 3 both as binary frames. A
- * joiner states it; a donor refuses another (38813). */
-export const LIVE_SYNC_STREAM_VERSION = 3;
+ * frames (transport/live-sync-frame.ts) and OUTCOMES as JSON, 3 both as binary frames, 4 the
+ * same with the snapshot's byte count in BEGIN. A joiner states it; a donor refuses another
+ * (38813). */
+export const LIVE_SYNC_STREAM_VERSION = 4;
 /** Snapshot bytes per CHUNK (whole records), the most a message's data may hold. */
 export const LIVE_SYNC_CHUNK_BYTES = BATCH_SIZE_MAX;
 /** Write outcomes per OUTCOMES item (the codec's LIVE_SYNC_OUTCOMES_MAX). */
@@ -197,6 +198,7 @@ export class DonorSession {
       seq: 0,
       poolId,
       records: sp.count,
+      bytes: reader.bytes,
       header: reader.header,
     };
     // BEGIN goes out alone; the chunks wait for its acknowledgement (pump). The first read
@@ -450,6 +452,8 @@ export class JoinerSession {
   private beginHeader: Uint8Array | undefined;
   private poolId = '';
   private totalRecords = 0;
+  /** BEGIN's count of snapshot bytes (prepareImport). */
+  private announcedBytes = 0;
   private bytes = 0;
   private records = 0;
   private commits = 0;
@@ -468,7 +472,8 @@ export class JoinerSession {
    * yet. The host calls it once BEGIN is acknowledged, while the donor sorts its view; without
    * it the table grows at the first chunk, as in an import from a file. */
   prepareImport(): void {
-    if (this.importing && this.bytes === 0 && this.records === 0) this.core.importReserve();
+    if (this.importing && this.bytes === 0 && this.records === 0)
+      this.core.importReserve(this.announcedBytes);
   }
 
   /**
@@ -542,6 +547,7 @@ export class JoinerSession {
     this.beginHeader = item.header;
     this.poolId = item.poolId;
     this.totalRecords = item.records;
+    this.announcedBytes = item.bytes;
     this.core.importBegin(item.header);
     this.importing = true;
   }
