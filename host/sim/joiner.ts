@@ -86,7 +86,7 @@ export class SimJoiner {
     this.donor = this.env.random.pick(others.length > 0 ? others : candidates);
     this.attempts++;
     this.core = this.env.newCore();
-    this.driver = new JoinerDriver({
+    const driver: JoinerDriver = new JoinerDriver({
       id: this.id,
       donor: { id: this.donor, address: `node ${short(this.donor)}` },
       session: this.env.random.id64(),
@@ -95,8 +95,14 @@ export class SimJoiner {
       domain: SIM_DOMAIN,
       stallTicks: this.env.stallTicks,
       requestEveryTicks: Math.max(5, Math.floor(this.env.stallTicks / 4)),
-      send: (envelope) => this.env.send(envelope),
+      // As liveSyncJoin does: BEGIN's acknowledgement out, then the core prepared.
+      send: (envelope) => {
+        this.env.send(envelope);
+        if (envelope.body.type === 'live-sync-ack' && envelope.body.seq === 0)
+          driver.prepareImport();
+      },
     });
+    this.driver = driver;
     this.env.log(`join ${short(this.id)}: attempt ${this.attempts} from ${short(this.donor)}`);
     this.driver.start();
   }

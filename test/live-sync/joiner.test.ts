@@ -91,6 +91,41 @@ describe('joiner driver', () => {
     expect(sent.length).toBe(before);
   });
 
+  it('a core that cannot prepare for the image fails the attempt (37032) instead of throwing', () => {
+    const core = keyedCore();
+    const header = core.exportSnapshot();
+    const d = new JoinerDriver({
+      id: SELF,
+      donor: DONOR,
+      session: 's1',
+      core,
+      address: '10.0.1.1:7001',
+      domain: 'pool',
+      stallTicks: 10,
+      requestEveryTicks: 3,
+      send: () => {},
+    });
+    d.start();
+    const begin = {
+      type: 'live-sync-begin' as const,
+      session: 's1',
+      seq: 0,
+      poolId: '0000000000000001',
+      records: 0,
+      bytes: 0,
+      header: header.header,
+    };
+    header.close();
+    d.receive(from(DONOR.id, begin));
+    expect(d.state).toBe('streaming');
+    core.importReserve = () => {
+      throw new RangeError('out of memory');
+    };
+    expect(() => d.prepareImport()).not.toThrow();
+    expect(d.state).toBe('failed');
+    expect(d.error?.code).toBe(37032);
+  });
+
   it('a stream that does not verify fails the attempt (37032) and leaves the core empty', () => {
     const { d } = driver();
     d.start();

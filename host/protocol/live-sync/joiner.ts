@@ -130,9 +130,16 @@ export class JoinerDriver {
     if (this.joiner.result) this.phase = 'joined';
   }
 
-  /** See JoinerSession.prepareImport: the host calls it once BEGIN's acknowledgement is sent. */
+  /** See JoinerSession.prepareImport: the host calls it once BEGIN's acknowledgement is sent
+   * (from a task of its own). A core that cannot prepare (out of memory) fails the attempt as
+   * the import itself would, rather than throwing into the host's task. */
   prepareImport(): void {
-    if (this.phase === 'streaming') this.joiner.prepareImport();
+    if (this.phase !== 'streaming') return;
+    try {
+      this.joiner.prepareImport();
+    } catch (error) {
+      this.fail(new HsmError(CODE.UNDEFINED_LIVE_SYNC, `live-sync: ${(error as Error).message}`));
+    }
   }
 
   private get settled(): boolean {
