@@ -40,7 +40,7 @@ let previous: usize = 0;
  * Freezes a view of the store and writes the header to `out`. Returns the header size or minus a code.
  * Performance: the header needs no order, so the name sort (most of an export's set-up, about
  * 60-200 ms at 1M records) waits for the first exportNext. A live-sync donor sends the header
- * first and sorts in a later step, while its joiner sizes its table (importReserve).
+ * first and sorts in a later step, while its joiner prepares its core (importReserve).
  */
 export function exportBegin(out: usize): i32 {
   if (frozen || importing) return -rc.SNAPSHOT_STATE;

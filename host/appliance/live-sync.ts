@@ -222,7 +222,7 @@ export async function liveSyncJoin(options: JoinOptions): Promise<Joined> {
     requestEveryTicks: 1,
     // Acknowledge from a fresh task: the donor's next items wait for it, and whatever else
     // shares this thread (the memory transport's pool, this node's own work) gets a turn.
-    // BEGIN's acknowledgement starts the donor's sort; the table is sized meanwhile.
+    // BEGIN's acknowledgement starts the donor's sort; the core is prepared meanwhile.
     send: (envelope) => {
       const body = envelope.body;
       if (body.type !== 'live-sync-ack') return transport.send(envelope);

@@ -202,8 +202,8 @@ export class DonorSession {
       header: reader.header,
     };
     // BEGIN goes out alone; the chunks wait for its acknowledgement (pump). The first read
-    // sorts the view (snapshot.ts exportBegin), and the joiner sizes its table for BEGIN's
-    // count meanwhile (JoinerSession.prepareImport) instead of after the sort. A lost BEGIN
+    // sorts the view (snapshot.ts exportBegin), and the joiner prepares its core for BEGIN's
+    // count and bytes meanwhile (JoinerSession.prepareImport) instead of after the sort. A lost BEGIN
     // is sent again like any unacknowledged item.
     this.push(this.begin);
   }
@@ -468,9 +468,10 @@ export class JoinerSession {
     private readonly core: Core,
   ) {}
 
-  /** Sizes the core's table for BEGIN's count at once (Core.importReserve), if no chunk came
-   * yet. The host calls it once BEGIN is acknowledged, while the donor sorts its view; without
-   * it the table grows at the first chunk, as in an import from a file. */
+  /** Prepares the core for BEGIN's count and bytes at once (Core.importReserve: the table
+   * sized, the records' memory touched), if no chunk came yet. The host calls it once BEGIN is
+   * acknowledged, while the donor sorts its view; without it the table grows at the first
+   * chunk, as in an import from a file. */
   prepareImport(): void {
     if (this.importing && this.bytes === 0 && this.records === 0)
       this.core.importReserve(this.announcedBytes);
