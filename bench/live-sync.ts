@@ -58,7 +58,8 @@ for (const keys of PROCESSES ? SIZES : []) {
       `${l.joinedSeconds.toFixed(2)} s spawn to joined at ${l.joinedMbPerSecond} MB/s (${mb} MB snapshot)\n` +
       `  image moved and verified in ${l.transferSeconds?.toFixed(2)} s (live-sync event to done): ${l.transferMbPerSecond} MB/s; ` +
       `${l.catchUpTransactions} transactions caught up; phases (s from spawn): ${JSON.stringify(l.phases)}\n` +
-      `  writer on node 2: ${w.acknowledged} acknowledged (${w.acknowledgedDuringJoin} from the join's start to 1 s after ready), ${w.busyRetries} busy retries, failures ${JSON.stringify(w.failures)}\n` +
+      `  writer on node 2: ${w.acknowledged} acknowledged (${w.acknowledgedDuringJoin} from the join's start to 1 s after ready), ${w.busyRetries} busy retries, failures ${JSON.stringify(w.failures)}; ` +
+      `writes during the join: median ${w.joinWriteMedianMs} ms, longest ${w.joinWriteLongestMs} ms (started ${w.joinWriteLongestStartedAt} s from spawn)\n` +
       `  backup + restore of the same state, same run, CLI processes: ${b.seconds.toFixed(2)} s (backup ${b.backupSeconds.toFixed(2)} s, restore ${b.restoreSeconds.toFixed(2)} s; a bare CLI start ${b.cliStartSeconds.toFixed(2)} s) at ${b.mbPerSecond} MB/s, offline\n` +
       `  live-sync (to ready) is ${run.liveSyncOverBackupRestore}x as fast as backup + restore; SPs of the 4 nodes equal: ${run.syncPointsEqual}; ` +
       `keys checked usable on node 4: ${run.keysChecked - run.keysMissingOnJoiner}/${run.keysChecked}\n` +

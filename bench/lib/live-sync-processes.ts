@@ -65,6 +65,7 @@ import { NodeCryptoEngine } from '../../host/wire/crypto-engine.node.ts';
 import { wrapObjectKey } from '../../host/wire/wrapping.ts';
 import type { HsmClient } from '../../host/client/index.ts';
 import { summariseFile } from './profile.ts';
+import { quantile } from './stats.ts';
 
 const DOMAIN = 'lsp';
 const since = (start: number): number => (performance.now() - start) / 1000;
@@ -157,19 +158,24 @@ async function buildState(data: string, base: string, out: string, keys: number)
   return { records: sp.count, sp: sp.hex, bytes };
 }
 
-/** The writer: generateKey on one node, one at a time, retrying busy answers (36000). */
+/** The writer: generateKey on one node, one at a time, retrying busy answers (36000). Each
+ * acknowledged write keeps when it started and how long it took, retries included (ms, on
+ * performance.now()), so the run can say how long the pool kept a write waiting during the join. */
 function startWriter(client: HsmClient) {
   const acknowledged: string[] = [];
+  const timings: { startMs: number; ms: number }[] = [];
   const failures = new Map<number | string, number>();
   let busyRetries = 0;
   let writing = true;
   const done = (async () => {
     for (let i = 0; writing; i++) {
       const name = `w${i}`;
+      const startMs = performance.now();
       for (;;) {
         try {
           await client.generateKey(name, 'aes-256');
           acknowledged.push(name);
+          timings.push({ startMs, ms: performance.now() - startMs });
           break;
         } catch (error) {
           const code = error instanceof HsmError ? error.code : String(error);
@@ -185,6 +191,7 @@ function startWriter(client: HsmClient) {
   })();
   return {
     acknowledged,
+    timings,
     failures,
     busyRetries: () => busyRetries,
     stop: async (): Promise<void> => {
@@ -351,6 +358,10 @@ export async function liveSyncProcessesRun(
     await sleep(1000);
     await writer.stop();
     const duringJoin = writer.acknowledged.length - beforeJoin;
+    // The writes that started from the joiner's spawn on: their longest wait and its start.
+    const joinWrites = writer.timings.filter((t) => t.startMs >= start);
+    const longest = joinWrites.reduce((a, t) => (t.ms > a.ms ? t : a), { startMs: start, ms: 0 });
+    const joinWriteMs = joinWrites.map((t) => t.ms).sort((x, y) => x - y);
     const firstClient = await patientClient(a, 'admin', password);
     await firstClient.generateKey('after-join', 'aes-256');
     const addresses = [a, b, c, d];
@@ -473,6 +484,11 @@ export async function liveSyncProcessesRun(
       writer: {
         acknowledged: writer.acknowledged.length,
         acknowledgedDuringJoin: duringJoin,
+        /** Writes started from the joiner's spawn to 1 s after ready: median and longest (ms),
+         * and when the longest started (s from spawn, the phases' clock). */
+        joinWriteMedianMs: joinWriteMs.length === 0 ? 0 : round(quantile(joinWriteMs, 0.5), 2),
+        joinWriteLongestMs: round(longest.ms, 1),
+        joinWriteLongestStartedAt: round((longest.startMs - start) / 1000),
         busyRetries: writer.busyRetries(),
         failures: Object.fromEntries(writer.failures),
       },
