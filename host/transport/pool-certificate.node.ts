@@ -33,8 +33,21 @@ const tlv = (tag: number, body: Buffer): Buffer =>
   Buffer.concat([Buffer.from([tag]), length(body.length), body]);
 const sequence = (...parts: Buffer[]): Buffer => tlv(0x30, Buffer.concat(parts));
 const set = (...parts: Buffer[]): Buffer => tlv(0x31, Buffer.concat(parts));
-const integer = (bytes: Buffer): Buffer =>
-  tlv(0x02, bytes[0] & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes);
+/**
+ * A non-negative DER INTEGER from big-endian bytes, in its one minimal encoding (X.690 8.3.2):
+ * leading zero bytes dropped, one put back where the next byte's top bit would make it
+ * negative. Parsers refuse any other ("illegal padding"): a random serial starting 0x00 did
+ * that to 1 certificate in about 150.
+ */
+export function derInteger(bytes: Uint8Array): Buffer {
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0 && bytes[start + 1] < 0x80) start++;
+  const body = Buffer.from(bytes.subarray(start));
+  return tlv(
+    0x02,
+    body.length === 0 || body[0] & 0x80 ? Buffer.concat([Buffer.from([0]), body]) : body,
+  );
+}
 const utf8String = (text: string): Buffer => tlv(0x0c, Buffer.from(text, 'utf8'));
 const octetString = (bytes: Buffer): Buffer => tlv(0x04, bytes);
 const bitString = (bytes: Buffer): Buffer => tlv(0x03, Buffer.concat([Buffer.from([0]), bytes]));
@@ -108,8 +121,8 @@ export function createPoolCertificate(
     octetString(sequence()),
   );
   const tbs = sequence(
-    explicit(0, integer(Buffer.from([2]))),
-    integer(serial),
+    explicit(0, derInteger(Buffer.from([2]))),
+    derInteger(serial),
     ECDSA_WITH_SHA256,
     name,
     sequence(time(now), time(new Date(now.getTime() + days * 86_400_000))),
