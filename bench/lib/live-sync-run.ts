@@ -17,7 +17,7 @@ import { toPoolNode } from '../../host/log/log-records.ts';
 import { joinBytes } from '../../host/wire/bytes.ts';
 import { CODE } from '../../host/core/codes.ts';
 import type { Profiler } from './profile.ts';
-import { NODE_CHACHA } from '../../host/wire/crypto-engine.node.ts';
+import { NODE_CHACHA, nodeSha256 } from '../../host/wire/crypto-engine.node.ts';
 
 const codec = keyedCore();
 const ids = new Random(2024);
@@ -150,6 +150,7 @@ export async function liveSyncRun(keys: number, profiler?: () => Promise<Profile
     newCore: () => keyedCore(),
     seed: 17,
     aead: NODE_CHACHA, // as real nodes in Node (transport/ws.node.ts)
+    sha256: nodeSha256, // as real nodes in Node (cli/node-command.ts)
   });
   await pool.run(5);
   const loadStart = performance.now();

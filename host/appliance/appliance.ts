@@ -14,6 +14,7 @@ import type { Random } from '../protocol/random.ts';
 import type { Timers } from '../protocol/replica.ts';
 import type { ClientReply, Envelope, LogRecord, NodeAddress, NodeId } from '../protocol/types.ts';
 import type { Storage } from '../storage/storage.ts';
+import type { Sha256Factory } from '../log/request-outcomes.ts';
 import type { CrossCheckResult, PeerTransport } from '../transport/transport.ts';
 import { NodeCache } from './node-cache.ts';
 import { NodeRuntime, type RecoveredStore } from './runtime.ts';
@@ -62,6 +63,8 @@ export interface ApplianceOptions {
   readonly groupCommit?: boolean;
   readonly timers?: Partial<Timers>;
   readonly checkpointBytes?: number;
+  /** The request-outcomes blob's checksum hash (runtime.ts; node:crypto's in Node). */
+  readonly sha256?: Sha256Factory;
   readonly log?: (line: string) => void;
   /** A node that just joined by live-sync: the membership the donor sent (runtime.ts). */
   readonly membership?: MembershipEvents;

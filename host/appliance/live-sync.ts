@@ -19,6 +19,7 @@ import type { Storage } from '../storage/storage.ts';
 import { PROBE_TIMEOUT_MS, probePeer } from '../transport/probe.ts';
 import type { FramedSocket, PeerTransport } from '../transport/transport.ts';
 import { writeJoinImage } from '../log/join-image.ts';
+import type { Sha256Factory } from '../log/request-outcomes.ts';
 import { toHex, toHex64 } from '../wire/bytes.ts';
 import type { TxId } from '../wire/ids.ts';
 
@@ -149,6 +150,8 @@ export interface JoinOptions {
   /** Runs once the whole image arrived and verified, before `storage` is overwritten with it
    * (a host marks its directory as mid-join here: a crash from now on needs the join again). */
   readonly beforeOverwrite?: (result: JoinResult) => Promise<void> | void;
+  /** The request-outcomes blob's checksum hash (node:crypto's in Node; default noble's). */
+  readonly sha256?: Sha256Factory;
 }
 
 /** A node's state after it joined: open its Appliance with these (founders, pool id, membership). */
@@ -256,6 +259,6 @@ export async function liveSyncJoin(options: JoinOptions): Promise<Joined> {
 
   // Nothing was written so far: a failure above left this node's storage as it was.
   await options.beforeOverwrite?.(result);
-  const poolIdValue = await writeJoinImage(options.core, options.storage, result);
+  const poolIdValue = await writeJoinImage(options.core, options.storage, result, options.sha256);
   return { ...result, poolIdValue, donor, core: options.core };
 }

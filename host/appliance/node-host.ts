@@ -18,6 +18,7 @@ import type { RecoveredStore } from './runtime.ts';
 import type { Random } from '../protocol/random.ts';
 import type { NodeAddress, NodeId, TxId, MembershipEvents } from '../protocol/types.ts';
 import type { Storage } from '../storage/storage.ts';
+import type { Sha256Factory } from '../log/request-outcomes.ts';
 import type { FramedSocket, PeerTransport } from '../transport/transport.ts';
 import { PROBE_TIMEOUT_MS, probePeer } from '../transport/probe.ts';
 import { LIVE_SYNC_DECIDED_MAX } from '../transport/envelope-codec.ts';
@@ -54,6 +55,9 @@ export interface NodeHostOptions {
   readonly groupCommit?: boolean;
   readonly timers?: Partial<Timers>;
   readonly checkpointBytes?: number;
+  /** The request-outcomes blob's checksum hash (node:crypto's in Node: nodeSha256; default
+   * noble's), for the node's checkpoints, its restarts and its live-sync joins. */
+  readonly sha256?: Sha256Factory;
   readonly log?: (line: string) => void;
   /** Metrics and logs hooks, handed to every appliance this host opens. */
   readonly observer?: ApplianceObserver;
@@ -408,6 +412,7 @@ export class NodeHost {
       storage: this.options.storage,
       randomBytes: this.options.randomBytes,
       stallMs: this.options.stallMs,
+      sha256: this.options.sha256,
       onProgress,
       beforeOverwrite: () => this.options.beforeOverwrite?.({ ...this.identityValue, id }),
     });
@@ -488,6 +493,7 @@ function openAppliance(
     groupCommit: options.groupCommit,
     timers: options.timers,
     checkpointBytes: options.checkpointBytes,
+    sha256: options.sha256,
     log: options.log,
     observer: options.observer,
   });

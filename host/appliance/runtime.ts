@@ -17,6 +17,7 @@ import {
   encodeRequestOutcomes,
   nextCheckpoint,
   readRequestOutcomes,
+  type Sha256Factory,
   REQUEST_OUTCOMES_KEY,
 } from '../log/request-outcomes.ts';
 import {
@@ -83,6 +84,9 @@ export interface RuntimeOptions {
   readonly timers?: Partial<Timers>;
   /** Override CHECKPOINT_LOG_BYTES (tests). */
   readonly checkpointBytes?: number;
+  /** The SHA-256 of the request-outcomes blob's checksum (node:crypto's in Node: nodeSha256;
+   * default noble's). */
+  readonly sha256?: Sha256Factory;
   /** Membership events known beyond the log (a node that just joined by live-sync: its
    * checkpoint lists the members, not the nodes fenced before it joined). Merged, and those
    * recovery did not find are logged (`loggedAtOpen`) so that a restart recovers them too. */
@@ -107,6 +111,7 @@ export class NodeRuntime {
     readonly recovered: RecoveredState,
     private readonly poolId: bigint,
     private readonly checkpointBytes: number,
+    private readonly sha256: Sha256Factory | undefined,
   ) {
     this.loggedSp = replica.core.syncPoint().sp;
   }
@@ -157,6 +162,7 @@ export class NodeRuntime {
       recovered,
       options.poolId,
       options.checkpointBytes ?? CHECKPOINT_LOG_BYTES,
+      options.sha256,
     );
     // Events given beyond the log are logged now. A joined node is restarted with its founders
     // only (its checkpoint names the members, not the nodes fenced or added and fenced before
@@ -215,6 +221,7 @@ export class NodeRuntime {
     const requestOutcomes = encodeRequestOutcomes(
       this.replica.requestOutcomes,
       nextCheckpoint(this.replica.core, this.encoder.last),
+      this.sha256,
     );
     const image = takeCheckpoint(this.replica.core, this.encoder, members.map(toPoolNode));
     // The checkpoint lists the members only: the nodes fenced (and added, then fenced) follow
@@ -277,12 +284,12 @@ export interface RecoveredStore {
 /** Recovers the store and log into `options.core`. `cutTornTail: false` (a read-only view)
  * leaves a torn tail in place: `recovered.tornBytes` and `logLength` say where to cut. */
 export async function recoverStore(
-  options: Pick<RuntimeOptions, 'core' | 'storage' | 'poolId' | 'founders'> & {
+  options: Pick<RuntimeOptions, 'core' | 'storage' | 'poolId' | 'founders' | 'sha256'> & {
     readonly cutTornTail?: boolean;
   },
 ): Promise<RecoveredStore> {
   // The outcomes kept with the last checkpoint first, then those of the commits in the log.
-  const blob = await readRequestOutcomes(options.storage);
+  const blob = await readRequestOutcomes(options.storage, options.sha256);
   const requestOutcomes: [string, Outcome][] = blob?.outcomes ?? [];
   // Likewise the transaction outcomes: a no-vote's ABORT entry may be compacted away.
   const transactionOutcomes = await loadTransactionOutcomes(options.storage);

@@ -42,6 +42,7 @@ import { DISCOVERY_PROBE_TIMEOUT_MS, DISCOVERY_PULSE_TICKS } from '../appliance/
 import { TICK_MS } from '../appliance/appliance.ts';
 import { randomBytes } from 'node:crypto';
 import { isNodeId, type NodeId } from '../wire/ids.ts';
+import { nodeSha256 } from '../wire/crypto-engine.node.ts';
 
 export const joiningPath = (dir: string): string => join(dir, 'joining.json');
 
@@ -150,6 +151,7 @@ export async function runJoin(options: {
       core: options.newCore(),
       storage: options.storage,
       randomBytes: (n) => new Uint8Array(randomBytes(n)),
+      sha256: nodeSha256,
       onProgress: options.onProgress,
     });
   for (let attempt = 0; ; attempt++) {

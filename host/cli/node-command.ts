@@ -26,7 +26,7 @@ import { SessionServer, applianceBackend } from '../server/sessions.ts';
 import { NodeMetrics } from '../server/metrics.node.ts';
 import { AuditLog, auditFields, auditPath } from '../server/audit.node.ts';
 import { Service } from '../service/service.ts';
-import { NodeCryptoEngine } from '../wire/crypto-engine.node.ts';
+import { NodeCryptoEngine, nodeSha256 } from '../wire/crypto-engine.node.ts';
 import { runBootstrap } from './bootstrap.ts';
 import { checkDataDirectory } from './startup-check.ts';
 import { HsmError } from '../core/codes.ts';
@@ -394,6 +394,7 @@ function hostOptions(parts: NodeParts): Parameters<typeof NodeHost.open>[0] {
       nodeId === server.peers.nodeId ? server.peers : server.renamePeers(nodeId),
     dial: (address) => dialPeerSocket(address, undefined, parts.tls?.certPem),
     groupCommit: options.groupCommit,
+    sha256: nodeSha256,
     // Idle peers heartbeat once a second: SPs and liveness stay fresh (hsmpool status).
     timers: { heartbeatTicks: HEARTBEAT_TICKS },
     observer: {

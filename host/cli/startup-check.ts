@@ -20,6 +20,7 @@ import { STORAGE_NAME_PATTERN, checkStorageName, type Storage } from '../storage
 import { bootstrapPath, readBootstrap } from './bootstrap.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 import type { NodeConfig } from './config.ts';
+import { nodeSha256 } from '../wire/crypto-engine.node.ts';
 
 /** A storage directory as file.ts lays it out, read only: every write throws. */
 class ReadOnlyDirectory implements Storage {
@@ -109,6 +110,7 @@ export async function checkDataDirectory(
       storage,
       poolId: BigInt(`0x${config.poolId}`),
       founders: config.founders,
+      sha256: nodeSha256,
       cutTornTail: false,
     });
     const state = store.recovered;

@@ -14,21 +14,24 @@ import {
   REQUEST_OUTCOMES_KEY,
   encodeRequestOutcomeEntries,
   nextCheckpoint,
+  type Sha256Factory,
 } from './request-outcomes.ts';
 import { encodeRecords, membershipRecordsBeyond, toPoolNode } from './log-records.ts';
 import { encodeTransactionOutcomes, TRANSACTION_OUTCOMES_KEY } from './transaction-outcomes.ts';
 
 /** Replaces whatever `storage` holds (a node's previous state, or what an interrupted attempt
- * left) with the image of a join; `core` holds the received state. Returns the pool id. */
+ * left) with the image of a join; `core` holds the received state. Returns the pool id.
+ * `sha256`: the request-outcomes blob's checksum hash (request-outcomes.ts). */
 export async function writeJoinImage(
   core: Core,
   storage: Storage,
   result: JoinResult,
+  sha256?: Sha256Factory,
 ): Promise<bigint> {
   await clearStorage(storage);
   await storage.writeMeta(
     REQUEST_OUTCOMES_KEY,
-    encodeRequestOutcomeEntries(result.requestOutcomes, nextCheckpoint(core, LOG_START)),
+    encodeRequestOutcomeEntries(result.requestOutcomes, nextCheckpoint(core, LOG_START), sha256),
   );
   const poolId = BigInt(`0x${result.poolId}`);
   const members = result.membership;

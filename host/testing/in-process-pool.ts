@@ -11,6 +11,7 @@ import { MemoryStorage } from '../storage/memory.ts';
 import type { Storage } from '../storage/storage.ts';
 import { MemoryHub, MemoryTransport } from '../transport/memory.ts';
 import type { ChaChaAead } from '../wire/crypto-engine.ts';
+import type { Sha256Factory } from '../log/request-outcomes.ts';
 import { Appliance, TICK_MS } from '../appliance/appliance.ts';
 
 export interface InProcessPoolOptions {
@@ -29,6 +30,9 @@ export interface InProcessPoolOptions {
   readonly now?: () => number;
   /** The peer links' frame AEAD (default noble's; benchmarks in Node pass NODE_CHACHA). */
   readonly aead?: ChaChaAead;
+  /** The request-outcomes checksum's SHA-256 (default noble's; benchmarks in Node pass
+   * nodeSha256, as real nodes do). */
+  readonly sha256?: Sha256Factory;
 }
 
 export class InProcessPool {
@@ -79,6 +83,7 @@ export class InProcessPool {
       transport,
       groupCommit: this.options.groupCommit,
       checkpointBytes: this.options.checkpointBytes,
+      sha256: this.options.sha256,
       timers: this.options.timers,
       now: this.options.now,
     });

@@ -77,6 +77,7 @@ export function joinInProcess(
         stallMs: options.stallMs,
         clientConnectionsSinceStart: options.clientConnectionsSinceStart,
         onProgress: options.onProgress,
+        sha256: pool.options.sha256,
       });
     } catch (error) {
       await transport.close();
@@ -95,6 +96,7 @@ export function joinInProcess(
       transport,
       groupCommit: pool.options.groupCommit,
       checkpointBytes: pool.options.checkpointBytes,
+      sha256: pool.options.sha256,
     });
     pool.appliances.push(appliance);
     pool.storages.push(storage);

@@ -14,6 +14,7 @@ import {
   encodeRequestOutcomes,
 } from '../../host/log/request-outcomes.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
+import { nodeSha256 } from '../../host/wire/crypto-engine.node.ts';
 import { codeOf, thrownCode } from '../fixtures.ts';
 import { drive, objectWrites, reopenJoined, startPool } from '../pool-writes.ts';
 import { toTxId, type TxId } from '../../host/wire/ids.ts';
@@ -26,6 +27,26 @@ const SAMPLE: [string, { code: number; txid: TxId }][] = [
 ];
 
 describe('request outcomes blob', () => {
+  it("node:crypto's SHA-256 (nodes in Node) writes and reads the same bytes as noble's", () => {
+    const checkpoint = { sequence: 7n, sp: 0x42n, spvv: 3 };
+    const outcomes: [string, { code: number; txid: TxId }][] = Array.from(
+      { length: 3000 },
+      (_, i) => [
+        i.toString(16).padStart(32, '0'),
+        { code: i % 7, txid: toTxId('0123456789abcdef') },
+      ],
+    );
+    const bytes = encodeRequestOutcomes(outcomes, checkpoint);
+    expect(encodeRequestOutcomes(outcomes, checkpoint, nodeSha256)).toEqual(bytes);
+    expect(decodeRequestOutcomesBlob(bytes, nodeSha256)).toEqual({ outcomes, checkpoint });
+    const damaged = bytes.slice();
+    damaged[40] ^= 1;
+    expect(thrownCode(() => decodeRequestOutcomesBlob(damaged, nodeSha256))).toBe(
+      thrownCode(() => decodeRequestOutcomesBlob(damaged)),
+    );
+    expect(() => decodeRequestOutcomesBlob(damaged, nodeSha256)).toThrow(/checksum mismatch/);
+  });
+
   it('version 2 has golden bytes: the checkpoint it goes with, then the outcomes', () => {
     const checkpoint = { sequence: 0x1234n, sp: 0x0123456789abcdefn, spvv: 0xbeef };
     const bytes = encodeRequestOutcomes(SAMPLE, checkpoint);
