@@ -14,7 +14,7 @@ import type { Random } from '../protocol/random.ts';
 import type { Timers } from '../protocol/replica.ts';
 import type { ClientReply, Envelope, LogRecord, NodeAddress, NodeId } from '../protocol/types.ts';
 import type { Storage } from '../storage/storage.ts';
-import type { Sha256Factory } from '../log/request-outcomes.ts';
+import type { Sha256Factory } from '../wire/crypto-engine.ts';
 import type { CrossCheckResult, PeerTransport } from '../transport/transport.ts';
 import { NodeCache } from './node-cache.ts';
 import { NodeRuntime, type RecoveredStore } from './runtime.ts';

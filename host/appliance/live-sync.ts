@@ -19,7 +19,7 @@ import type { Storage } from '../storage/storage.ts';
 import { PROBE_TIMEOUT_MS, probePeer } from '../transport/probe.ts';
 import type { FramedSocket, PeerTransport } from '../transport/transport.ts';
 import { writeJoinImage } from '../log/join-image.ts';
-import type { Sha256Factory } from '../log/request-outcomes.ts';
+import type { Sha256Factory } from '../wire/crypto-engine.ts';
 import { toHex, toHex64 } from '../wire/bytes.ts';
 import type { TxId } from '../wire/ids.ts';
 

@@ -18,7 +18,7 @@ import type { RecoveredStore } from './runtime.ts';
 import type { Random } from '../protocol/random.ts';
 import type { NodeAddress, NodeId, TxId, MembershipEvents } from '../protocol/types.ts';
 import type { Storage } from '../storage/storage.ts';
-import type { Sha256Factory } from '../log/request-outcomes.ts';
+import type { Sha256Factory } from '../wire/crypto-engine.ts';
 import type { FramedSocket, PeerTransport } from '../transport/transport.ts';
 import { PROBE_TIMEOUT_MS, probePeer } from '../transport/probe.ts';
 import { LIVE_SYNC_DECIDED_MAX } from '../transport/envelope-codec.ts';

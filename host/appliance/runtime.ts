@@ -17,7 +17,6 @@ import {
   encodeRequestOutcomes,
   nextCheckpoint,
   readRequestOutcomes,
-  type Sha256Factory,
   REQUEST_OUTCOMES_KEY,
 } from '../log/request-outcomes.ts';
 import {
@@ -29,6 +28,7 @@ import type { Random } from '../protocol/random.ts';
 import { Replica, type Outcome, type Timers } from '../protocol/replica.ts';
 import type { LogRecord, MembershipEvents, NodeAddress, NodeId, Ready } from '../protocol/types.ts';
 import type { Storage } from '../storage/storage.ts';
+import type { Sha256Factory } from '../wire/crypto-engine.ts';
 import { nodeIdOfNumber, txIdOfNumber } from '../wire/ids.ts';
 import {
   encodeRecords,

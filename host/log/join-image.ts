@@ -10,11 +10,11 @@ import type { JoinResult } from '../protocol/live-sync/donor.ts';
 import type { NodeAddress } from '../protocol/types.ts';
 import { writeCheckpoint } from './compaction.ts';
 import type { Storage } from '../storage/storage.ts';
+import type { Sha256Factory } from '../wire/crypto-engine.ts';
 import {
   REQUEST_OUTCOMES_KEY,
   encodeRequestOutcomeEntries,
   nextCheckpoint,
-  type Sha256Factory,
 } from './request-outcomes.ts';
 import { encodeRecords, membershipRecordsBeyond, toPoolNode } from './log-records.ts';
 import { encodeTransactionOutcomes, TRANSACTION_OUTCOMES_KEY } from './transaction-outcomes.ts';

@@ -21,7 +21,7 @@ import { hex16 } from '../backup/format.ts';
 import { BACKUP_V2_CHUNK_SIZE, encodeBackupStream } from '../backup/format-v2.ts';
 import { toBase64, toHex } from '../wire/bytes.ts';
 import { secureRandomBytes } from '../wire/random.ts';
-import type { ChaChaAead, Sha256Hasher } from '../wire/crypto-engine.ts';
+import type { ChaChaAead, Sha256Factory, Sha256Hasher } from '../wire/crypto-engine.ts';
 
 /** Bytes of backup file per console answer (about 700 kB of JSON once in base64). */
 export const TRANSFER_PIECE_SIZE = 512 * 1024;
@@ -40,7 +40,7 @@ export interface BackupContext {
   /** The file's ChaCha20-Poly1305 (the session's: node:crypto's in Node); default noble. */
   readonly aead?: ChaChaAead;
   /** The whole file's SHA-256 (the engine's: node:crypto's in Node); default noble. */
-  readonly sha256?: () => Sha256Hasher;
+  readonly sha256?: Sha256Factory;
 }
 
 export interface BackupPiece {

@@ -10,8 +10,7 @@ import { toNodeId } from '../wire/ids.ts';
 import { MemoryStorage } from '../storage/memory.ts';
 import type { Storage } from '../storage/storage.ts';
 import { MemoryHub, MemoryTransport } from '../transport/memory.ts';
-import type { ChaChaAead } from '../wire/crypto-engine.ts';
-import type { Sha256Factory } from '../log/request-outcomes.ts';
+import type { ChaChaAead, Sha256Factory } from '../wire/crypto-engine.ts';
 import { Appliance, TICK_MS } from '../appliance/appliance.ts';
 
 export interface InProcessPoolOptions {

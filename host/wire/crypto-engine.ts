@@ -140,6 +140,10 @@ export interface Sha256Hasher {
   digest(): Uint8Array;
 }
 
+/** Where browser-safe code gets its SHA-256 when Node has a faster one to give (nodeSha256 in
+ * crypto-engine.node.ts; noble's elsewhere). */
+export type Sha256Factory = () => Sha256Hasher;
+
 export interface CryptoEngineOptions {
   /** WebCrypto to use; null forces the pure-JavaScript paths. Default: globalThis.crypto.subtle. */
   readonly subtle?: SubtleCrypto | null;
