@@ -4,7 +4,8 @@
 // Browser-safe: when a call completes is up to the `wait` the caller supplies (the simulator's
 // scheduler, in simulated time).
 //
-// Calls run one at a time in call order, as FileStorage's do. An append writes its bytes to
+// Calls run one at a time in call order, as FileStorage's do: the log's in one queue, those on
+// snapshots and metadata in another beside it. An append writes its bytes to
 // the inner storage, unsynced, when its turn starts and syncs them when it completes, so a
 // crash meanwhile keeps the prefix of them the inner storage's crash model allows (torn
 // tails); every other call takes effect when it completes (they are atomic). After `halt`
@@ -12,11 +13,24 @@
 
 import { pullCopies, type Storage } from './storage.ts';
 
+/** The calls that go in the queue beside the log's. */
+const FILE_OPERATIONS = new Set([
+  'writeSnapshot',
+  'readSnapshot',
+  'listSnapshots',
+  'deleteSnapshot',
+  'writeMeta',
+  'readMeta',
+]);
+
 /** Resolves when the storage call named `operation` is to complete. */
 export type StorageWait = (operation: string) => Promise<void>;
 
 export class DelayedStorage implements Storage {
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queues = {
+    log: Promise.resolve() as Promise<unknown>,
+    files: Promise.resolve() as Promise<unknown>,
+  };
   private halted = false;
   /** Calls made and not completed yet. */
   pending = 0;
@@ -37,7 +51,8 @@ export class DelayedStorage implements Storage {
     start?: () => Promise<void>,
   ): Promise<T> {
     this.pending++;
-    const result = this.queue.then(async () => {
+    const queue = FILE_OPERATIONS.has(operation) ? 'files' : 'log';
+    const result = this.queues[queue].then(async () => {
       if (this.halted) return never<T>();
       await start?.();
       await this.wait(operation);
@@ -48,7 +63,7 @@ export class DelayedStorage implements Storage {
         this.pending--;
       }
     });
-    this.queue = result.catch(() => undefined);
+    this.queues[queue] = result.catch(() => undefined);
     return result;
   }
 

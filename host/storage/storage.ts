@@ -9,6 +9,10 @@
 //     prefix of the log (possibly ending in a torn, partial entry or garbage after it).
 //   - truncateLog, dropLogPrefix, writeSnapshot, deleteSnapshot and writeMeta are durable and
 //     atomic when they resolve: after a crash you see the old content or the new, never a mix.
+//   - The log's calls take effect in call order, and so do those on snapshots and metadata; the
+//     two kinds may overlap (a running node's checkpoint snapshot is written while it appends
+//     to its log). A caller that needs one before the other awaits it (runtime.ts writes the
+//     request outcomes before the CHECKPOINT entry that names them).
 // The log is one byte stream; its entry format is the core's (host/core/txlog.ts).
 
 /** Longest metadata blob (node identity, node cache, request outcomes: 65,536 × 28 bytes). */

@@ -27,8 +27,8 @@ it('runs calls in call order, each when its wait completes; appends sync on comp
   const waits = manual();
   const storage = new DelayedStorage(memory, waits.wait);
   const done: string[] = [];
-  const first = storage.appendLog(new Uint8Array([1, 2, 3]), true).then(() => done.push('append'));
-  const second = storage.writeMeta('k', new Uint8Array([9])).then(() => done.push('meta'));
+  const first = storage.appendLog(new Uint8Array([1, 2, 3]), true).then(() => done.push('first'));
+  const second = storage.appendLog(new Uint8Array([4]), true).then(() => done.push('second'));
   await tick();
   // The append's turn started: its bytes are there, unsynced; the second call waits its turn.
   expect(memory.unsyncedLength).toBe(3);
@@ -37,12 +37,36 @@ it('runs calls in call order, each when its wait completes; appends sync on comp
   waits.release(0);
   await first;
   expect(memory.syncedLength).toBe(3);
-  expect(await memory.readMeta('k')).toBeUndefined();
   await tick();
+  expect(memory.unsyncedLength).toBe(1);
   waits.release(1);
   await second;
-  expect(done).toEqual(['append', 'meta']);
+  expect(done).toEqual(['first', 'second']);
+  expect(memory.syncedLength).toBe(4);
+  expect(storage.pending).toBe(0);
+});
+
+it('runs snapshot and metadata calls beside the log calls, each queue in call order', async () => {
+  const memory = new MemoryStorage();
+  const waits = manual();
+  const storage = new DelayedStorage(memory, waits.wait);
+  const done: string[] = [];
+  const append = storage.appendLog(new Uint8Array([1]), true).then(() => done.push('append'));
+  const meta = storage.writeMeta('k', new Uint8Array([9])).then(() => done.push('meta'));
+  const snapshot = storage.writeSnapshot('s', [new Uint8Array([2])]).then(() => done.push('snap'));
+  await tick();
+  // The append and the metadata write are both under way; the snapshot waits for the meta.
+  expect(waits.count()).toBe(2);
+  waits.release(1);
+  await meta;
   expect(await memory.readMeta('k')).toEqual(new Uint8Array([9]));
+  expect(memory.syncedLength).toBe(0);
+  await tick();
+  waits.release(2);
+  await snapshot;
+  waits.release(0);
+  await append;
+  expect(done).toEqual(['meta', 'snap', 'append']);
   expect(storage.pending).toBe(0);
 });
 
