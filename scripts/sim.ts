@@ -24,6 +24,7 @@ let failures = 0;
 let acknowledged = 0;
 let crashes = 0;
 let checkpoints = 0;
+let crashesMidSnapshot = 0;
 let writes = 0;
 let joins = 0;
 let joinsCompleted = 0;
@@ -45,6 +46,7 @@ for (let seed = first; seed < first + seeds; seed++) {
   acknowledged += result.acknowledged;
   crashes += result.crashes;
   checkpoints += result.checkpoints;
+  crashesMidSnapshot += result.crashesMidSnapshot;
   writes += result.writes;
   joins += result.joins;
   joinsCompleted += result.joinsCompleted;
@@ -72,7 +74,7 @@ for (let seed = first; seed < first + seeds; seed++) {
 }
 const seconds = (performance.now() - started) / 1000;
 console.log(
-  `${seeds} seeds from ${first}: ${seeds - failures} passed, ${failures} failed; ${acknowledged} of ${writes} writes acknowledged (${forwarded} forwarded), ${crashes} crashes, ${checkpoints} checkpoints; ` +
+  `${seeds} seeds from ${first}: ${seeds - failures} passed, ${failures} failed; ${acknowledged} of ${writes} writes acknowledged (${forwarded} forwarded), ${crashes} crashes (${crashesMidSnapshot} while a checkpoint snapshot was written), ${checkpoints} checkpoints; ` +
     `${joinsCompleted} of ${joins} live-sync joins completed, ${joinRetries} join attempts retried, ${rerun} writes rerun after a joined node's restart; ${seconds.toFixed(1)} s`,
 );
 process.exit(failures === 0 ? 0 : 1);

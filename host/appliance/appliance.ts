@@ -400,27 +400,44 @@ export class Appliance {
             this.options.observer?.persisted?.(performance.now() - started);
           this.record(ready.persist);
         },
-        checkpointStored: () =>
+        checkpointStored: (_batch, stored) =>
           this.remember({
             tick: this.runtime.replica.now,
-            event: 'checkpoint',
-            detail: 'snapshot written, log compacted',
+            event: stored ? 'checkpoint' : 'checkpoint-given-way',
+            detail: stored
+              ? 'snapshot written, log compacted'
+              : 'snapshot not written: its export gave way to a live-sync or a backup; the next checkpoint follows more log',
           }),
+        checkpointFailed: (error) => this.failStop(error),
       });
     } catch (error) {
-      this.broken = error instanceof Error ? error.message : String(error);
-      this.log(`storage failed, appliance stopped (fail-stop): ${this.broken}`);
-      for (const [requestId, list] of this.waiting)
-        for (const waiter of list) waiter.resolve({ requestId, code: CODE.CANNOT_WORK });
-      this.waiting.clear();
+      this.failStop(error);
     } finally {
       this.flushing = undefined;
     }
   }
 
-  /** Resolves once everything produced so far is durable and sent. */
+  /** Storage failed: this appliance stops for good, and every waiting request is told so. */
+  private failStop(error: unknown): void {
+    this.broken = error instanceof Error ? error.message : String(error);
+    this.log(`storage failed, appliance stopped (fail-stop): ${this.broken}`);
+    for (const [requestId, list] of this.waiting)
+      for (const waiter of list) waiter.resolve({ requestId, code: CODE.CANNOT_WORK });
+    this.waiting.clear();
+  }
+
+  /** Resolves once everything produced so far is durable and sent (a checkpoint's snapshot
+   * may still be being written: see idle). */
   async settled(): Promise<void> {
     while (this.flushing) await this.flushing;
+  }
+
+  /** settled, and no checkpoint snapshot being written: what a stop waits for. */
+  private async idle(): Promise<void> {
+    while (this.flushing || this.runtime.snapshotWrite) {
+      await this.settled();
+      await this.runtime.snapshotWrite?.catch(() => undefined);
+    }
   }
 
   /** Keeps what was made durable as events for the console and the support bundle. */
@@ -507,7 +524,7 @@ export class Appliance {
    */
   async detach(): Promise<void> {
     this.closed = true;
-    await this.settled();
+    await this.idle();
     for (const [requestId, list] of this.waiting) {
       const withdrawn =
         list.some((waiter) => waiter.expiry === 'write') &&

@@ -9,8 +9,8 @@ import { LogEncoder, type PrepareBody } from '../core/txlog.ts';
 import { CODE, HsmError } from '../core/codes.ts';
 import {
   compactLog,
-  storeCheckpoint,
   takeCheckpoint,
+  writeCheckpointSnapshot,
   type CheckpointImage,
 } from '../log/compaction.ts';
 import {
@@ -55,7 +55,8 @@ export interface Batch {
   readonly checkpoint: PendingCheckpoint | undefined;
 }
 
-/** A checkpoint taken with its batch, to store once the batch's entries are durable. */
+/** A checkpoint taken with its batch, to log once the batch's entries are durable
+ * (logCheckpoint), then to write beside the pump (writeCheckpointSnapshot). */
 export interface PendingCheckpoint {
   readonly image: CheckpointImage;
   /** The request outcomes of the same instant (request-outcomes.ts), saved with it. */
@@ -101,6 +102,9 @@ export class NodeRuntime {
   private loggedSp: bigint;
   /** A batch taken and not yet stored: the next one may only be taken after it. */
   private unstored = false;
+  /** The snapshot of the last checkpoint logged, being written (and the log compacted after
+   * it): no other checkpoint is taken meanwhile. */
+  snapshotWrite: Promise<boolean> | undefined;
   /** Records `open` appended itself: the membership events given beyond the log. */
   loggedAtOpen: LogRecord[] = [];
 
@@ -197,7 +201,9 @@ export class NodeRuntime {
     // and only one export is open at a time: the checkpoint waits for a batch after it closes
     // (the log keeps counting). Taking it then would throw 38405 and stop the node.
     const checkpoint =
-      this.appendedSinceCheckpoint >= this.checkpointBytes && !this.replica.core.exportHeld
+      this.appendedSinceCheckpoint >= this.checkpointBytes &&
+      !this.snapshotWrite &&
+      !this.replica.core.exportHeld
         ? this.takeCheckpoint()
         : undefined;
     this.unstored = bytes.length > 0 || checkpoint !== undefined;
@@ -249,19 +255,62 @@ export class NodeRuntime {
   }
 
   /**
-   * Stores the checkpoint taken with a batch once the batch is durable: the request and
+   * Logs the checkpoint taken with a batch once the batch is durable: the request and
    * transaction outcomes of its instant (recovery finds those of the log before it only there
-   * once compaction drops that log), the snapshot, its CHECKPOINT entry and the
-   * events after it; then drops the log before the older kept checkpoint, so the log stays
-   * bounded.
+   * once compaction drops that log; they must be stored before the entry that names them),
+   * then its CHECKPOINT entry and the events after it. The next batch may be taken after this;
+   * the snapshot is written beside it (writeCheckpointSnapshot).
    */
-  async storeCheckpoint(checkpoint: PendingCheckpoint): Promise<void> {
-    await this.storage.writeMeta(REQUEST_OUTCOMES_KEY, checkpoint.requestOutcomes);
-    await this.storage.writeMeta(TRANSACTION_OUTCOMES_KEY, checkpoint.transactionOutcomes);
-    await storeCheckpoint(this.storage, checkpoint.image);
-    if (checkpoint.afterBytes.length > 0) await this.storage.appendLog(checkpoint.afterBytes, true);
+  async logCheckpoint(checkpoint: PendingCheckpoint): Promise<void> {
+    try {
+      await this.storage.writeMeta(REQUEST_OUTCOMES_KEY, checkpoint.requestOutcomes);
+      await this.storage.writeMeta(TRANSACTION_OUTCOMES_KEY, checkpoint.transactionOutcomes);
+      const { entry } = checkpoint.image;
+      const afterBytes = checkpoint.afterBytes;
+      const bytes = new Uint8Array(entry.length + afterBytes.length);
+      bytes.set(entry);
+      bytes.set(afterBytes, entry.length);
+      await this.storage.appendLog(bytes, true);
+    } catch (error) {
+      checkpoint.image.export.close();
+      throw error;
+    }
     this.unstored = false;
-    await compactLog(this.replica.core, this.storage, this.poolId);
+  }
+
+  /**
+   * Writes the snapshot of a logged checkpoint from its frozen export while commits go on,
+   * then drops the log before the older kept checkpoint, so the log stays bounded (compaction
+   * only drops a prefix: appends made meanwhile stay). Resolves true once done, false when the
+   * export gave way to a live-sync donor's or a backup's (38405): that checkpoint's entry then
+   * names no snapshot (recovery starts from the one before), and another is taken after more
+   * log.
+   * Rejects on a storage failure (the caller stops the node, as for a failed append).
+   */
+  writeCheckpointSnapshot(checkpoint: PendingCheckpoint): Promise<boolean> {
+    const write = async (): Promise<boolean> => {
+      try {
+        await writeCheckpointSnapshot(this.storage, checkpoint.image);
+      } catch (error) {
+        // Taken again after another checkpointBytes of log, as when it is due while a donor
+        // holds its export: retaken at once, it would cut short the backup that preempted it.
+        if (!(error instanceof HsmError && error.code === CODE.SNAPSHOT_STATE)) throw error;
+        return false;
+      }
+      await compactLog(this.replica.core, this.storage, this.poolId);
+      return true;
+    };
+    const written = write().finally(() => {
+      if (this.snapshotWrite === written) this.snapshotWrite = undefined;
+    });
+    this.snapshotWrite = written;
+    return written;
+  }
+
+  /** Logs a checkpoint and writes its snapshot, one after the other (tests, tools). */
+  async storeCheckpoint(checkpoint: PendingCheckpoint): Promise<boolean> {
+    await this.logCheckpoint(checkpoint);
+    return this.writeCheckpointSnapshot(checkpoint);
   }
 
   /** Appends records that are no Ready's (those `open` logs) durably. */

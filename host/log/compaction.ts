@@ -1,13 +1,22 @@
 // Checkpoints and log compaction, so the log does not grow without bound.
 //
-// A checkpoint: export a snapshot of the key store, write it atomically and durably, then
-// append a CHECKPOINT entry naming it (durably). A crash between the two leaves a snapshot
-// no entry names; recovery ignores it and the next compaction deletes it.
+// A node being set up (a live-sync joiner, a restore) writes a checkpoint's snapshot, then
+// appends the CHECKPOINT entry naming it (writeCheckpoint): a crash between the two leaves a
+// snapshot no entry names, which recovery ignores and the next compaction deletes.
+//
+// A running node cannot stop its writes for that: at 1M keys the snapshot is 94 MB. It fixes
+// the checkpoint's state with a batch (takeCheckpoint: a frozen export of the store and the
+// CHECKPOINT entry of that instant), appends the entry, and writes the snapshot from the
+// frozen export while commits go on (writeCheckpointSnapshot). A crash before the snapshot is
+// complete leaves an entry whose snapshot is missing: recovery starts from the checkpoint
+// before it and replays through it (recovery.ts checks the replayed SP against the entry's).
 //
 // Compaction drops the log before the CHECKPOINTS_KEPT-th newest checkpoint — or before the
 // PREPARE pending at that checkpoint, which recovery still needs — and then deletes every
 // snapshot no remaining CHECKPOINT entry names. Keeping two checkpoints means one damaged
-// snapshot file still leaves a base to recover from.
+// snapshot file still leaves a base to recover from; only checkpoints whose snapshot was
+// stored count (a running node's may be missing: cut short by a crash, or given way to a
+// live-sync donor's export).
 
 import { CODE, HsmError } from '../core/codes.ts';
 import type { Core, SnapshotReader, SyncPoint } from '../core/core.ts';
@@ -28,12 +37,15 @@ export function checkpointName(sequence: bigint): string {
   return `checkpoint-${sequence.toString().padStart(20, '0')}`;
 }
 
-/** A checkpoint fixed in memory: the snapshot and the CHECKPOINT entry that names it. */
+/** A checkpoint fixed in memory: a frozen export of the store and the CHECKPOINT entry that
+ * names it. */
 export interface CheckpointImage {
   readonly name: string;
   readonly sequence: bigint;
   readonly syncPoint: SyncPoint;
-  readonly chunks: readonly Uint8Array[];
+  /** The store as it was when the checkpoint was taken, whatever commits follow (the core
+   * defers frees while an export is open); it gives way to a live-sync donor's export. */
+  readonly export: SnapshotReader;
   /** The CHECKPOINT entry, chained after the last entry the encoder wrote. */
   readonly entry: Uint8Array;
 }
@@ -43,7 +55,7 @@ function checkpointEntry(
   core: Core,
   encoder: LogEncoder,
   nodes: readonly PoolNode[],
-): Omit<CheckpointImage, 'chunks'> {
+): Omit<CheckpointImage, 'export'> {
   const sequence = encoder.last.sequence + 1n;
   const name = checkpointName(sequence);
   const syncPoint = core.syncPoint();
@@ -60,25 +72,44 @@ function checkpointEntry(
 }
 
 /**
- * Takes a checkpoint of `core` as it is now, synchronously: the snapshot export and the
- * CHECKPOINT entry come from the same instant, with no await in between, so nothing can
- * change the store between choosing the state and exporting it. The caller must take it when
- * the store matches the log position after the last entry `encoder` encoded.
+ * Takes a checkpoint of `core` as it is now, synchronously: the export begins (the store's
+ * view frozen) and the CHECKPOINT entry is encoded at the same instant, with no await in
+ * between, so nothing can change the state between choosing it and freezing it. The caller
+ * must take it when the store matches the log position after the last entry `encoder`
+ * encoded, append the entry, then write the snapshot (writeCheckpointSnapshot), which closes
+ * the export.
  */
 export function takeCheckpoint(
   core: Core,
   encoder: LogEncoder,
   nodes: readonly PoolNode[],
 ): CheckpointImage {
-  // The export first: one that throws (another is open) must leave the encoder's chain as it was.
-  const chunks = core.snapshotChunks();
-  return { ...checkpointEntry(core, encoder, nodes), chunks };
+  // The export first: one that throws (another is open) must leave the encoder's chain as it
+  // was. It gives way (yielding) to a live-sync donor's or a backup's: a checkpoint is cheap
+  // to take again, a transfer is not.
+  const reader = core.exportSnapshot(core.ioSize, { yielding: true });
+  return { ...checkpointEntry(core, encoder, nodes), export: reader };
 }
 
-/** Stores a checkpoint taken by takeCheckpoint: the snapshot durably, then its entry. */
-export async function storeCheckpoint(storage: Storage, image: CheckpointImage): Promise<void> {
-  await storage.writeSnapshot(image.name, image.chunks);
-  await storage.appendLog(image.entry, true);
+/** Writes the snapshot of a checkpoint taken by takeCheckpoint from its frozen export, durably
+ * and atomically, and closes the export. Commits may go on meanwhile: each piece is copied out
+ * of the core as the storage pulls it (a view of the I/O buffer would change under it). Throws
+ * 38405 SNAPSHOT_STATE when the export gave way to another; nothing is stored then. */
+export async function writeCheckpointSnapshot(
+  storage: Storage,
+  image: CheckpointImage,
+): Promise<void> {
+  const reader = image.export;
+  let header: Uint8Array | undefined = reader.header;
+  try {
+    await storage.writeSnapshotFrom(image.name, () => {
+      const first = header;
+      header = undefined;
+      return first ?? reader.next();
+    });
+  } finally {
+    reader.close();
+  }
 }
 
 /**
@@ -169,24 +200,24 @@ export async function compactLog(
       CODE.CANNOT_LOAD_LOG,
       `compaction: log entry at offset ${scan.damage?.offset}: ${scan.damage?.name}`,
     );
+  const snapshotOf = (index: number): string =>
+    (
+      parseEntry(log.subarray(entries[index].offset, entries[index].offset + entries[index].length))
+        .body as CheckpointBody
+    ).snapshotName;
+  // Only a checkpoint whose snapshot is stored is a base to keep.
+  const stored = new Set(await storage.listSnapshots());
   const checkpoints = entries.flatMap((entry, index) =>
-    entry.type === 'checkpoint' ? [index] : [],
+    entry.type === 'checkpoint' && stored.has(snapshotOf(index)) ? [index] : [],
   );
   if (checkpoints.length === 0) return { droppedBytes: 0, keptSnapshots: [], deletedSnapshots: [] };
   const firstKept = checkpoints[Math.max(0, checkpoints.length - keep)];
   const droppedBytes = keepFrom(entries, firstKept);
   if (droppedBytes > 0) await storage.dropLogPrefix(droppedBytes);
-  const kept = checkpoints
-    .filter((index) => entries[index].offset >= droppedBytes)
-    .map(
-      (index) =>
-        (
-          parseEntry(
-            log.subarray(entries[index].offset, entries[index].offset + entries[index].length),
-          ).body as CheckpointBody
-        ).snapshotName,
-    );
-  const deletedSnapshots = (await storage.listSnapshots()).filter((name) => !kept.includes(name));
+  const kept = entries.flatMap((entry, index) =>
+    entry.type === 'checkpoint' && entry.offset >= droppedBytes ? [snapshotOf(index)] : [],
+  );
+  const deletedSnapshots = [...stored].filter((name) => !kept.includes(name));
   for (const name of deletedSnapshots) await storage.deleteSnapshot(name);
   return { droppedBytes, keptSnapshots: kept, deletedSnapshots };
 }

@@ -7,8 +7,10 @@
 // 2. The base: the newest CHECKPOINT entry in the log whose snapshot imports and gives the
 //    SP, SPVV and record count the entry recorded; older checkpoints are tried in turn. With
 //    none, a log that starts at sequence 1 replays from an empty store; otherwise 38313
-//    LOG_NO_BASE. Snapshots no CHECKPOINT entry names (a checkpoint cut short by a crash)
-//    are never used: nothing says which log position they match.
+//    LOG_NO_BASE. Snapshots no CHECKPOINT entry names (a joiner's checkpoint cut short by a
+//    crash) are never used: nothing says which log position they match. A CHECKPOINT entry
+//    whose snapshot is missing (a running node logs the entry first and writes the snapshot
+//    after it: compaction.ts) is passed over for an older one, and replayed through.
 // 3. Replay. Entries up to the base only resolve transactions (the snapshot holds their
 //    effects), so a PREPARE pending at the checkpoint is still known. After the base:
 //    PREPARE becomes pending; COMMIT applies its batch, checking the SP before against the
@@ -211,10 +213,10 @@ async function chooseBase(
 }
 
 /**
- * A log rolled back under newer snapshots: a checkpoint writes its snapshot, then appends the
- * CHECKPOINT entry (sequence n) after the last entry (n − 1), so a snapshot `checkpoint-<n>`
- * whose n is past the log's last sequence + 1 was written after entries this log no longer
- * has (a crash between the two leaves n = last + 1 exactly: a snapshot no entry names, unused).
+ * A log rolled back under newer snapshots: a snapshot `checkpoint-<n>` holds the state after
+ * entry n − 1 and is named by the CHECKPOINT entry at sequence n, so one whose n is past the
+ * log's last sequence + 1 was written after entries this log no longer has (a joiner that
+ * crashes between its snapshot and its entry leaves n = last + 1 exactly: unused).
  */
 async function refuseRolledBack(storage: Storage, last: ChainPosition): Promise<void> {
   for (const name of (await storage.listSnapshots()).sort()) {

@@ -18,6 +18,8 @@ export interface SimResult {
   readonly crashes: number;
   /** Checkpoints stored (each followed by a compaction). */
   readonly checkpoints: number;
+  /** Crashes while a checkpoint's snapshot was being written beside the log. */
+  readonly crashesMidSnapshot: number;
   readonly messages: number;
   /** Live-sync joins: started, completed, and attempts beyond each joiner's first. */
   readonly joins: number;
@@ -98,6 +100,7 @@ export async function runSeed(
     acknowledged: writes.filter((w) => w.code === 0).length,
     crashes: world.nodes.reduce((sum, node) => sum + node.crashes, 0),
     checkpoints: world.checkpoints,
+    crashesMidSnapshot: world.crashesMidSnapshot,
     messages: world.network.sent,
     joins: joiners.length,
     joinsCompleted: joiners.filter((j) => j.result).length,

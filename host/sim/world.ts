@@ -55,6 +55,8 @@ export interface SimNode {
   flushing: boolean;
   /** Checkpoints stored. */
   checkpoints: number;
+  /** Crashes while a checkpoint's snapshot was being written (its entry logged already). */
+  crashesMidSnapshot: number;
   /** 1 for a joined node, whose log starts with the image of its join (its CHECKPOINT and the
    * membership events after it, join-image.ts), which `log` does not mirror; 0 for a founder. */
   readonly logBase: number;
@@ -83,6 +85,7 @@ function newSimNode(
     logSequences: [],
     flushing: false,
     checkpoints: 0,
+    crashesMidSnapshot: 0,
     restartAt: 0,
     staysDead: false,
     crashes: 0,
@@ -221,6 +224,7 @@ export class World {
 
   crash(node: SimNode, why: string): void {
     if (!node.replica) return;
+    if (node.runtime?.snapshotWrite) node.crashesMidSnapshot++;
     node.replica = undefined;
     node.runtime = undefined;
     node.donor = undefined;
@@ -253,6 +257,11 @@ export class World {
   /** Checkpoints stored by every node so far. */
   get checkpoints(): number {
     return this.nodes.reduce((sum, node) => sum + node.checkpoints, 0);
+  }
+
+  /** Crashes of every node so far while a checkpoint's snapshot was being written. */
+  get crashesMidSnapshot(): number {
+    return this.nodes.reduce((sum, node) => sum + node.crashesMidSnapshot, 0);
   }
 
   private mirror(node: SimNode, records: readonly LogRecord[], first: bigint): void {
@@ -351,14 +360,20 @@ export class World {
       sent: () => {
         if (point === 'after-send') this.crash(node, 'after send');
       },
-      checkpointStored: async () => {
+      checkpointLogged: () => this.checkCheckpoint(node),
+      checkpointStored: async (batch, stored) => {
+        if (!stored) return;
         node.checkpoints++;
-        await this.checkCheckpoint(node);
+        const name = batch.checkpoint!.image.name;
+        if (!(await node.storage.listSnapshots()).includes(name))
+          this.problems.push(`node ${node.id}: checkpoint ${name} stored, not on its disk`);
       },
+      checkpointFailed: (error) =>
+        this.problems.push(`node ${node.id} checkpoint failed: ${(error as Error).stack ?? error}`),
     });
   }
 
-  /** The checkpoint just stored holds the state after the last commit logged before it (read
+  /** The checkpoint just logged holds the state after the last commit logged before it (read
    * from the node's disk and the history mirror, not from the runtime that wrote it). */
   private async checkCheckpoint(node: SimNode): Promise<void> {
     const log = await node.storage.readLog();
