@@ -161,7 +161,7 @@ async function buildState(data: string, base: string, out: string, keys: number)
 /** The writer: generateKey on one node, one at a time, retrying busy answers (36000). Each
  * acknowledged write keeps when it started and how long it took, retries included (ms, on
  * performance.now()), so the run can say how long the pool kept a write waiting during the join. */
-function startWriter(client: HsmClient) {
+export function startWriter(client: HsmClient, prefix = 'w') {
   const acknowledged: string[] = [];
   const timings: { startMs: number; ms: number }[] = [];
   const failures = new Map<number | string, number>();
@@ -169,7 +169,7 @@ function startWriter(client: HsmClient) {
   let writing = true;
   const done = (async () => {
     for (let i = 0; writing; i++) {
-      const name = `w${i}`;
+      const name = `${prefix}${i}`;
       const startMs = performance.now();
       for (;;) {
         try {
@@ -260,6 +260,88 @@ function spawnTimedNode(args: readonly string[], start: number, cli: readonly st
 const nodeCli = (profile?: string): string[] =>
   profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`, ...SOURCES_CLI] : [CLI];
 
+/**
+ * Steps 1 and 2: a 3-node pool of processes at `addresses` under `data`, given `keys` keys
+ * offline (backup, build, restore into each stopped node), restarted (node i with
+ * `nodeCliOf(i)`) and checked at one SP. The processes are pushed onto `running`.
+ */
+export async function startLoadedPool(
+  data: string,
+  addresses: readonly string[],
+  keys: number,
+  say: (line: string) => void,
+  running: ChildProcess[],
+  nodeCliOf: (index: number) => string[] = () => [CLI],
+) {
+  let start = performance.now();
+  const pool = await startPool(data, DOMAIN, addresses);
+  const { password } = pool;
+  running.push(...pool.nodes);
+  const poolStartSeconds = since(start);
+  say(`pool of 3 processes up in ${poolStartSeconds.toFixed(1)} s`);
+
+  // 2. The state, built offline and restored into the three stopped nodes.
+  start = performance.now();
+  const base = join(data, 'base.backup');
+  const passwordFile = adminPasswordPath(data);
+  await timedCli(
+    [
+      'backup',
+      '--host',
+      addresses[0],
+      '--user',
+      'admin',
+      '--out',
+      base,
+      '--password-file',
+      passwordFile,
+    ],
+    password,
+  );
+  for (const node of pool.nodes) await stop(node);
+  const statePath = join(data, 'state.backup');
+  const built = await buildState(data, base, statePath, keys);
+  const buildSeconds = since(start);
+  say(
+    `state of ${built.records} records built offline in ${buildSeconds.toFixed(1)} s (${(built.bytes / 1e6).toFixed(1)} MB backup)`,
+  );
+  const seedRestoreSeconds: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const args = ['restore', '--in', statePath, '--data', nodeDir(data, i), '--json'];
+    const restored = await timedCli(args, password);
+    if (restored.json?.sp !== built.sp)
+      throw new Error(`restore into node ${i + 1}: SP ${restored.json?.sp}, built ${built.sp}`);
+    seedRestoreSeconds.push(round(restored.seconds));
+  }
+  const restartSeconds: number[] = [];
+  const nodes: NodeProcess[] = [];
+  for (let i = 0; i < 3; i++) {
+    const started = performance.now();
+    const cli = nodeCliOf(i);
+    const args = ['--data', nodeDir(data, i)];
+    const node = await startNodeProcess(args, ['ready'], `node ${i + 1}`, cli);
+    restartSeconds.push(round(since(started)));
+    nodes.push(node);
+    running.push(node);
+  }
+  const startSps = await Promise.all(addresses.map((address) => syncPoint(address, password)));
+  if (new Set(startSps.map((sp) => sp.hex)).size !== 1 || startSps[0].hex !== built.sp)
+    throw new Error(`the restored pool is not at one SP: ${JSON.stringify(startSps)}`);
+  say(
+    `restored into the 3 nodes (restore ${seedRestoreSeconds.join(', ')} s), restarted to ready in ${restartSeconds.join(', ')} s; SPs equal ${built.sp}`,
+  );
+  return {
+    password,
+    passwordFile,
+    nodes,
+    built,
+    poolStartSeconds,
+    buildSeconds,
+    seedRestoreSeconds,
+    restartSeconds,
+  };
+}
+
 /** `options.profile`: node 1 (the donor) and the joiner run from the sources with a CPU
  * profile each, node 1 is stopped before the offline route, which then backs up node 3. */
 export async function liveSyncProcessesRun(
@@ -273,53 +355,12 @@ export async function liveSyncProcessesRun(
   const running: ChildProcess[] = [];
   try {
     const [a, b, c, d, e] = await freeAddresses(5);
+    const loaded = await startLoadedPool(data, [a, b, c], keys, say, running, (i) =>
+      nodeCli(i === 0 && profiles ? join(profiles, 'donor') : undefined),
+    );
+    const { password, passwordFile, nodes, built } = loaded;
+    const { poolStartSeconds, buildSeconds, seedRestoreSeconds, restartSeconds } = loaded;
     let start = performance.now();
-    const pool = await startPool(data, DOMAIN, [a, b, c]);
-    const { password } = pool;
-    running.push(...pool.nodes);
-    const poolStartSeconds = since(start);
-    say(`pool of 3 processes up in ${poolStartSeconds.toFixed(1)} s`);
-
-    // 2. The state, built offline and restored into the three stopped nodes.
-    start = performance.now();
-    const base = join(data, 'base.backup');
-    const passwordFile = adminPasswordPath(data);
-    await timedCli(
-      ['backup', '--host', a, '--user', 'admin', '--out', base, '--password-file', passwordFile],
-      password,
-    );
-    for (const node of pool.nodes) await stop(node);
-    const statePath = join(data, 'state.backup');
-    const built = await buildState(data, base, statePath, keys);
-    const buildSeconds = since(start);
-    say(
-      `state of ${built.records} records built offline in ${buildSeconds.toFixed(1)} s (${(built.bytes / 1e6).toFixed(1)} MB backup)`,
-    );
-    const seedRestoreSeconds: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      const args = ['restore', '--in', statePath, '--data', nodeDir(data, i), '--json'];
-      const restored = await timedCli(args, password);
-      if (restored.json?.sp !== built.sp)
-        throw new Error(`restore into node ${i + 1}: SP ${restored.json?.sp}, built ${built.sp}`);
-      seedRestoreSeconds.push(round(restored.seconds));
-    }
-    const restartSeconds: number[] = [];
-    const nodes: NodeProcess[] = [];
-    for (let i = 0; i < 3; i++) {
-      const started = performance.now();
-      const cli = nodeCli(i === 0 && profiles ? join(profiles, 'donor') : undefined);
-      const args = ['--data', nodeDir(data, i)];
-      const node = await startNodeProcess(args, ['ready'], `node ${i + 1}`, cli);
-      restartSeconds.push(round(since(started)));
-      nodes.push(node);
-      running.push(node);
-    }
-    const startSps = await Promise.all([a, b, c].map((address) => syncPoint(address, password)));
-    if (new Set(startSps.map((sp) => sp.hex)).size !== 1 || startSps[0].hex !== built.sp)
-      throw new Error(`the restored pool is not at one SP: ${JSON.stringify(startSps)}`);
-    say(
-      `restored into the 3 nodes (restore ${seedRestoreSeconds.join(', ')} s), restarted to ready in ${restartSeconds.join(', ')} s; SPs equal ${built.sp}`,
-    );
 
     // 3. The writer, on node 2.
     const writerClient = await patientClient(b, 'admin', password);
