@@ -41,6 +41,10 @@ import { recover, type RecoveredState } from '../log/recovery.ts';
 
 /** Log bytes appended since the last checkpoint that trigger the next one (and a compaction). */
 export const CHECKPOINT_LOG_BYTES = 16 << 20;
+/** The range `hsmpool node --checkpoint-bytes` accepts: from a checkpoint every few entries
+ * (fault campaigns) to one per GiB of log. */
+export const CHECKPOINT_BYTES_MIN = 4096;
+export const CHECKPOINT_BYTES_MAX = 1 << 30;
 
 /** A checkpoint store does not match the log position it is written at (runtime.ts). */
 

@@ -15,6 +15,11 @@ import { runStatus } from './status-command.ts';
 import { runKeyCommand } from './key-command.ts';
 import { runAudit } from './audit-command.ts';
 import { runLog } from './log-command.ts';
+import {
+  CHECKPOINT_BYTES_MAX,
+  CHECKPOINT_BYTES_MIN,
+  CHECKPOINT_LOG_BYTES,
+} from '../appliance/runtime.ts';
 
 const HELP: Record<string, string> = {
   main: `hsmpool — an emulated pool of replicated network HSMs
@@ -95,7 +100,7 @@ and the simulator's replay (?replay=--seed S). Ctrl-C stops it (docs/WEB.md).`,
 
 Restores a backup into the node directory DIR, whose node must be stopped. A corrupt,
 truncated or foreign backup is refused and nothing is changed (docs/CLI.md).`,
-  node: `Usage: hsmpool node --data DIR [--listen 127.0.0.1:PORT] [--domain NAME] [--discover RANGE] [--no-group-commit] [--console] [--json]
+  node: `Usage: hsmpool node --data DIR [--listen 127.0.0.1:PORT] [--domain NAME] [--discover RANGE] [--no-group-commit] [--checkpoint-bytes N] [--console] [--json]
        hsmpool node --data DIR --listen HOST:PORT --join [ID@]HOST:PORT --svmk-file FILE --domain NAME
        hsmpool node --data DIR --listen HOST:PORT --discover RANGE --svmk-file FILE --domain NAME
 
@@ -194,8 +199,18 @@ const COMMANDS: Record<string, (args: string[], command: string) => Promise<numb
       'svmk-file': 'string',
       console: 'boolean',
       discover: 'string',
+      'checkpoint-bytes': 'string',
     });
     if (!values.data) fail('node: --data DIR is required');
+    const checkpointBytes = integer(
+      values['checkpoint-bytes'],
+      CHECKPOINT_LOG_BYTES,
+      '--checkpoint-bytes',
+    );
+    if (checkpointBytes < CHECKPOINT_BYTES_MIN || checkpointBytes > CHECKPOINT_BYTES_MAX)
+      fail(
+        `node: --checkpoint-bytes N: ${CHECKPOINT_BYTES_MIN} to ${CHECKPOINT_BYTES_MAX} bytes of log between checkpoints`,
+      );
     return runNode({
       data: values.data as string,
       listen: text(values, 'listen'),
@@ -206,6 +221,7 @@ const COMMANDS: Record<string, (args: string[], command: string) => Promise<numb
       svmkFile: text(values, 'svmk-file'),
       console: Boolean(values.console),
       discover: text(values, 'discover'),
+      checkpointBytes,
     });
   },
   console: (args) => {

@@ -69,6 +69,9 @@ export interface NodeCommandOptions {
   readonly svmkFile?: string;
   /** Auto-discovery: HOST:PORT-PORT[,...] (discovery.ts). */
   readonly discover?: string;
+  /** Log bytes between checkpoints (default CHECKPOINT_LOG_BYTES; fault campaigns take them
+   * often). */
+  readonly checkpointBytes?: number;
 }
 
 /** A data directory that does not exist yet becomes the first node of a new pool. */
@@ -394,6 +397,7 @@ function hostOptions(parts: NodeParts): Parameters<typeof NodeHost.open>[0] {
       nodeId === server.peers.nodeId ? server.peers : server.renamePeers(nodeId),
     dial: (address) => dialPeerSocket(address, undefined, parts.tls?.certPem),
     groupCommit: options.groupCommit,
+    checkpointBytes: options.checkpointBytes,
     sha256: nodeSha256,
     // Idle peers heartbeat once a second: SPs and liveness stay fresh (hsmpool status).
     timers: { heartbeatTicks: HEARTBEAT_TICKS },

@@ -48,6 +48,9 @@ export interface CampaignResult {
   readonly verdict: Verdict | undefined;
   readonly reads: { ok: number; failed: number; codes: Record<string, number> };
   readonly recovery: { median: number; max: number };
+  /** Checkpoints the nodes reported (every CHAOS_CHECKPOINT_BYTES of log): stored, and given
+   * way to a live-sync's or a backup's export. */
+  readonly checkpoints: { stored: number; givenWay: number };
   /** Writes answered "not committed" yet present at the end, by the cycle that made them. */
   readonly falseNotCommittedByCycle: Record<string, number>;
   readonly problems: string[];
@@ -207,6 +210,10 @@ function campaignResult(
     verdict,
     reads,
     recovery: medianMax(cycleReports.map((report) => report.recoveryMs)),
+    checkpoints: {
+      stored: pool?.nodes.reduce((sum, node) => sum + node.checkpoints, 0) ?? 0,
+      givenWay: pool?.nodes.reduce((sum, node) => sum + node.checkpointsGivenWay, 0) ?? 0,
+    },
     falseNotCommittedByCycle: Object.fromEntries(
       [...new Set((verdict?.falseNotCommitted ?? []).map((item) => item.cycle))].map((cycle) => [
         cycle,

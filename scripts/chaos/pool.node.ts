@@ -59,6 +59,9 @@ class NodeProcess {
   /** Set when we kill or stop it: its exit is expected. */
   private expectExit = false;
   starts = 0;
+  /** Checkpoints this node's processes reported: stored, and given way to an export. */
+  checkpoints = 0;
+  checkpointsGivenWay = 0;
   /** The last NODE_LOG_KEPT lines the node printed (for a failure's diagnosis). */
   readonly recent: string[] = [];
 
@@ -83,7 +86,18 @@ class NodeProcess {
     this.paused = false;
     const child = spawn(
       process.execPath,
-      [...NODE_V8_FLAGS, '--require', SOURCE_HOOK, CLI, 'node', '--data', this.dir, '--json'],
+      [
+        ...NODE_V8_FLAGS,
+        '--require',
+        SOURCE_HOOK,
+        CLI,
+        'node',
+        '--data',
+        this.dir,
+        '--checkpoint-bytes',
+        String(CHAOS_CHECKPOINT_BYTES),
+        '--json',
+      ],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: { ...process.env, HSMPOOL_CHAOS_SOURCE: sourceAddress(this.index) },
@@ -108,6 +122,8 @@ class NodeProcess {
         } catch {
           return;
         }
+        if (event.event === 'checkpoint') this.checkpoints++;
+        if (event.event === 'checkpoint-given-way') this.checkpointsGivenWay++;
         if (event.event === 'ready') {
           clearTimeout(timer);
           resolve();
@@ -161,6 +177,10 @@ class NodeProcess {
     return code;
   }
 }
+
+/** Log bytes between a node's checkpoints (16 MiB by default): small, so that kills land while
+ * snapshots are written and logs compacted, not only between appends. */
+export const CHAOS_CHECKPOINT_BYTES = 16 << 10;
 
 export class ChaosPool {
   readonly problems: string[] = [];

@@ -47,7 +47,8 @@ export function summaryLine(result: CampaignResult): string {
         `SPs ${v.spEqual ? 'equal' : 'DIFFER'}; `
       : 'no verdict; ') +
     `reads ${result.reads.ok} ok / ${result.reads.failed} failed; ` +
-    `recovery median ${result.recovery.median} ms, max ${result.recovery.max} ms; ${result.seconds} s`
+    `recovery median ${result.recovery.median} ms, max ${result.recovery.max} ms; ` +
+    `${result.checkpoints.stored} checkpoints stored (${result.checkpoints.givenWay} given way); ${result.seconds} s`
   );
 }
 

@@ -103,3 +103,31 @@ it('up --init-only, node logs, the event history across a restart, hsmpool log',
   expect(readFileSync(join(nodeDir(pool, 0), 'log')).equals(before)).toBe(true);
   expect((await run(['log', '--data', join(data, 'nowhere')])).code).toBe(3);
 }, 180_000);
+
+it('--checkpoint-bytes: a node checkpoints that often and restarts from it; a bad value is refused', async () => {
+  const base = await freePort();
+  const pool = join(data, 'checkpoints');
+  const args = ['--nodes', '1', '--base-port', String(base), '--data', pool, '--domain', 'cp'];
+  expect((await run(['up', ...args, '--json', '--init-only'])).code).toBe(0);
+  const password = readFileSync(adminPasswordPath(pool), 'utf8').split('\n')[0];
+  for (const bad of ['12', String(2 ** 31), 'many'])
+    expect((await run(['node', '--data', nodeDir(pool, 0), '--checkpoint-bytes', bad])).code).toBe(
+      2,
+    );
+
+  let node = await startNode(pool, 0, 'node 1', ['--checkpoint-bytes', '4096']);
+  const client = await nodeClient(`127.0.0.1:${base}`, 'admin', password);
+  for (let i = 0; i < 40; i++) await client.generateKey(`c${i}`, 'aes-256');
+  client.close();
+  const address = `127.0.0.1:${base}`;
+  const before = (await consoleJson(address, password, 'info')).data.syncPoint;
+  expect(await stop(node)).toBe(0);
+  const checkpoints = node.events.filter((event) => event.event === 'checkpoint');
+  expect(checkpoints.length).toBeGreaterThan(2);
+  expect(readdirSync(join(nodeDir(pool, 0), 'snapshots')).length).toBeLessThanOrEqual(2);
+  node = await startNode(pool, 0, 'node 1 again');
+  const after = (await consoleJson(address, password, 'info')).data.syncPoint;
+  expect(after).toEqual(before);
+  expect(after.count).toBeGreaterThanOrEqual(41); // the administrator and 40 keys, at least
+  expect(await stop(node)).toBe(0);
+}, 120_000);
