@@ -38,6 +38,8 @@ describe('request outcomes blob', () => {
     );
     const bytes = encodeRequestOutcomes(outcomes, checkpoint);
     expect(encodeRequestOutcomes(outcomes, checkpoint, nodeSha256)).toEqual(bytes);
+    // A replica's map is encoded without spreading it into pairs: the same bytes.
+    expect(encodeRequestOutcomes(new Map(outcomes), checkpoint)).toEqual(bytes);
     expect(decodeRequestOutcomesBlob(bytes, nodeSha256)).toEqual({ outcomes, checkpoint });
     const damaged = bytes.slice();
     damaged[40] ^= 1;
