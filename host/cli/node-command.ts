@@ -49,7 +49,8 @@ import { existsSync, unlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { runCommand } from '../server/console-commands.ts';
 import { privateUmask, securePermissions } from './permissions.ts';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
+import { pooledRandom } from '../wire/random.ts';
 import { toHex64 } from '../wire/bytes.ts';
 import type { NodeId } from '../protocol/types.ts';
 
@@ -299,7 +300,7 @@ export async function runNode(options: NodeCommandOptions): Promise<number> {
 
 /** The client-facing service over the opened node (node:crypto for its key operations). */
 function serviceOf(node: NodeHost, svmk: Uint8Array): Service {
-  const secureRandom = (length: number): Uint8Array => new Uint8Array(randomBytes(length));
+  const secureRandom = pooledRandom((bytes) => randomFillSync(bytes));
   return new Service(applianceBackend(node, svmk, secureRandom, Date.now), {
     engine: new NodeCryptoEngine(),
   });
