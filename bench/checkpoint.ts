@@ -2,15 +2,16 @@
 // large. Real `hsmpool node` processes on loopback (build/cli.js: `npm run build` first), each
 // pool given its keys offline (bench/lib/live-sync-processes.ts startLoadedPool), then
 // `writers` SDK clients on node 1 generate keys in closed loops for `seconds`. Every node takes
-// a checkpoint after each CHECKPOINT_LOG_BYTES (16 MiB) of log, so a run of a minute crosses a
-// few. The same loops run against a pool of `small` keys in the same run: the writes a user
+// a checkpoint after each CHECKPOINT_LOG_BYTES (16 MiB) of log, so a run of a minute crosses
+// one or two. The same loops run against a pool of `small` keys in the same run: the writes a user
 // sees when a checkpoint is cheap. Prints and writes bench/results/checkpoint.json: write
 // latencies (p50, p99, p99.9, longest, writes over 100 ms) and each node's checkpoints with
-// the longest write in flight around each.
+// the longest write in flight around each, and bench/results/checkpoint.svg: the longest write
+// per 250 ms over the run, checkpoints marked.
 //
 //   npm run bench:checkpoint [-- --keys 1000000 --small 10000 --writers 8 --seconds 60]
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -18,7 +19,8 @@ import { freeAddresses, killAll, patientClient, stop } from '../test/processes.t
 import { CHECKPOINT_LOG_BYTES } from '../host/appliance/runtime.ts';
 import { startLoadedPool, startWriter } from './lib/live-sync-processes.ts';
 import { loadAverage, machineInfo } from './lib/machine.ts';
-import { numberOption, writeResult } from './lib/cli.ts';
+import { numberOption, resultPath, writeResult } from './lib/cli.ts';
+import { timeSeries } from './lib/svg.ts';
 import { quantile } from './lib/stats.ts';
 
 const KEYS = numberOption('keys', 1_000_000);
@@ -27,6 +29,8 @@ const WRITERS = numberOption('writers', 8);
 const SECONDS = numberOption('seconds', 60);
 /** A write this long or longer is counted as stalled. */
 const STALL_MS = 100;
+/** The figure's resolution: the longest write started in each window of this many ms. */
+const TIMELINE_WINDOW_MS = 250;
 
 const round = (x: number, digits = 1): number => Number(x.toFixed(digits));
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -77,6 +81,15 @@ async function run(keys: number) {
         longestWriteMs: round(longest),
       };
     });
+    // The longest write started in each window: what the figure draws.
+    const windows = new Map<number, number>();
+    for (const t of timings) {
+      const at = Math.floor((t.startMs - started) / TIMELINE_WINDOW_MS);
+      windows.set(at, Math.max(windows.get(at) ?? 0, t.ms));
+    }
+    const timeline = [...windows]
+      .sort((a, b) => a[0] - b[0])
+      .map(([at, ms]) => [round((at * TIMELINE_WINDOW_MS) / 1000), round(ms)]);
     const stalls = timings
       .filter((t) => t.ms >= STALL_MS)
       .map((t) => ({ atS: round((t.startMs - started) / 1000), ms: round(t.ms) }));
@@ -99,6 +112,7 @@ async function run(keys: number) {
       stalled: stalls.length,
       stalls: stalls.slice(0, 40),
       checkpoints: around,
+      timeline,
       loadBefore,
     };
   } finally {
@@ -126,6 +140,21 @@ for (const keys of [KEYS, SMALL]) {
       `  node ${checkpoint.node} ${checkpoint.event} at ${checkpoint.atS} s: longest write in flight in the 3 s before ${checkpoint.longestWriteMs} ms`,
     );
 }
+const svg = resultPath('checkpoint.svg');
+writeFileSync(
+  svg,
+  timeSeries(
+    "Longest write per 250 ms while nodes checkpoint (dashed: node 1's checkpoint stored)",
+    'longest write (ms)',
+    runs.map((run) => ({
+      name: `${run.keys.toLocaleString('en')} keys`,
+      points: run.timeline as [number, number][],
+    })),
+    runs.flatMap((run, series) =>
+      run.checkpoints.filter((c) => c.node === 1).map((c) => ({ x: c.atS, series })),
+    ),
+  ),
+);
 const path = writeResult('checkpoint.json', {
   date: new Date().toISOString(),
   machine: machineInfo(),
@@ -139,4 +168,4 @@ const path = writeResult('checkpoint.json', {
     'a 3-node pool of real processes on 127.0.0.1 (file storage, forced writes), given its keys offline by restore; closed-loop generateKey writers on node 1; the small pool is the anchor: the same loops when a checkpoint is cheap',
   runs,
 });
-console.log(`\nwritten to ${path.pathname}`);
+console.log(`\nwritten to ${path.pathname} and ${svg.pathname}`);

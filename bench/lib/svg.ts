@@ -86,6 +86,43 @@ export function latencyCdf(title: string, series: readonly Series[], xMaxMs: num
   ]);
 }
 
+/** A vertical mark on a time series: at time `x` (s), drawn in series `series`'s colour. */
+export interface Mark {
+  readonly x: number;
+  readonly series: number;
+}
+
+/** Values over time (x in seconds), one line per series, with dashed vertical marks (events
+ * such as checkpoints); the y axis from 0 to the largest value. */
+export function timeSeries(
+  title: string,
+  yLabel: string,
+  series: readonly Series[],
+  marks: readonly Mark[],
+): string {
+  const plotW = WIDTH - MARGIN.left - MARGIN.right;
+  const plotH = HEIGHT - MARGIN.top - MARGIN.bottom;
+  const all = series.flatMap((s) => s.points);
+  const xMax = niceMax(Math.max(...all.map(([x]) => x), ...marks.map((m) => m.x)));
+  const yMax = niceMax(Math.max(...all.map(([, y]) => y)));
+  const px = (x: number): string => (MARGIN.left + (x / xMax) * plotW).toFixed(1);
+  const py = (y: number): string => (MARGIN.top + plotH - (y / yMax) * plotH).toFixed(1);
+  const lines = series.map((s, i) => {
+    const path = s.points.map(([x, y]) => `${px(x)},${py(y)}`).join(' ');
+    return `<polyline fill="none" stroke="${COLOURS[i % COLOURS.length]}" stroke-width="1.5" points="${path}"/>`;
+  });
+  const marked = marks.map(
+    (m) =>
+      `<line x1="${px(m.x)}" x2="${px(m.x)}" y1="${MARGIN.top}" y2="${MARGIN.top + plotH}" stroke="${COLOURS[m.series % COLOURS.length]}" stroke-dasharray="4 3"/>`,
+  );
+  return frame(title, 'time since the writers started (s)', yLabel, [
+    ...axes(xMax, yMax, (y) => String(Math.round(y))),
+    ...marked,
+    ...lines,
+    ...legend(series.map((s) => s.name)),
+  ]);
+}
+
 /** Sorted latencies → CDF points, thinned to at most `pointsMax`. */
 export function cdfPoints(sortedMs: readonly number[], pointsMax = 400): [number, number][] {
   const step = Math.max(1, Math.floor(sortedMs.length / pointsMax));
