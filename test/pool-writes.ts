@@ -125,3 +125,15 @@ export async function commitAlone(appliance: Appliance, input: WriteInput): Prom
   }
   expect((await reply).code).toBe(0);
 }
+
+/** Closes every node of `pool` cleanly and opens each again from its storage: each must come
+ * back at the SP it had. */
+export async function restartAtSameSps(pool: InProcessPool): Promise<void> {
+  const sps = pool.appliances.map((appliance) => appliance.info().syncPoint.hex);
+  await pool.close();
+  for (let i = 0; i < sps.length; i++) {
+    const reopened = await pool.open(i);
+    expect(reopened.info().syncPoint.hex).toBe(sps[i]);
+    await reopened.close();
+  }
+}

@@ -13,7 +13,7 @@ import { Random } from '../../host/protocol/random.ts';
 import { DelayedStorage } from '../../host/storage/delayed.ts';
 import { MemoryStorage } from '../../host/storage/memory.ts';
 import { keyedCore, thrownCode } from '../fixtures.ts';
-import { drive, objectWrites, startPool, applyObject } from '../pool-writes.ts';
+import { applyObject, drive, objectWrites, restartAtSameSps, startPool } from '../pool-writes.ts';
 import { toNodeId } from '../../host/wire/ids.ts';
 
 const write = objectWrites(311);
@@ -79,13 +79,7 @@ describe('checkpoints under storage that completes later', () => {
       for (const { checkpoint, logged } of positions) expect(checkpoint).toBe(logged);
     }
     // A clean restart of every node recovers (it used to be refused with 38312).
-    const sps = pool.appliances.map((appliance) => appliance.info().syncPoint.hex);
-    await pool.close();
-    for (let i = 0; i < 3; i++) {
-      const reopened = await pool.open(i);
-      expect(reopened.info().syncPoint.hex).toBe(sps[i]);
-      await reopened.close();
-    }
+    await restartAtSameSps(pool);
   }, 120_000);
 
   it('a checkpoint of a store that holds an unlogged commit is refused (38320) and nothing is written', async () => {

@@ -12,7 +12,7 @@ import { DelayedStorage } from '../../host/storage/delayed.ts';
 import type { MemoryStorage } from '../../host/storage/memory.ts';
 import type { InProcessPool } from '../../host/testing/in-process-pool.ts';
 import { keyedCore } from '../fixtures.ts';
-import { drive, objectWrites, startPool } from '../pool-writes.ts';
+import { drive, objectWrites, restartAtSameSps, startPool } from '../pool-writes.ts';
 
 const write = objectWrites(523);
 const macrotask = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
@@ -137,13 +137,7 @@ describe('checkpoint snapshots written beside the log', () => {
     });
     expect(after.recovered.snapshot).toBe(pending);
     expect(after.recovered.syncPoint.sp).toBe((await logOf(disk)).lastCommitSp);
-    const sps = pool.appliances.map((appliance) => appliance.info().syncPoint.hex);
-    await pool.close();
-    for (let i = 0; i < 3; i++) {
-      const reopened = await pool.open(i);
-      expect(reopened.info().syncPoint.hex).toBe(sps[i]);
-      await reopened.close();
-    }
+    await restartAtSameSps(pool);
   }, 120_000);
 
   it("an export that gives way to a donor's view stores nothing; later checkpoints and restarts are sound", async () => {
