@@ -3,6 +3,7 @@
 // carries everything needed to commit it), decided outcomes that answer late and duplicate
 // messages, write outcomes that answer retried requests, and membership events.
 
+import { reevaluate } from './coordinator.ts';
 import type { Outcome, ReplicaState } from './state.ts';
 import type { NodeAddress, NodeId, Transaction, TxId } from './types.ts';
 
@@ -25,5 +26,11 @@ export function restore(state: ReplicaState, recovery: ReplicaRecovery): void {
   if (!tx) return;
   // A coordinator that restarts undecided asks for the votes again (it never aborts on its
   // own); a participant is in doubt until it hears the outcome.
-  state.hold(tx, tx.coordinator === state.id ? 'coordinator' : 'participant');
+  const held = state.hold(tx, tx.coordinator === state.id ? 'coordinator' : 'participant');
+  // What the votes already settle is settled now, as when the transaction began: nothing else
+  // would look at it again if no vote can come. A coordinator left the only member (the
+  // others declared down) that crashed with its PREPARE durable restarted holding a
+  // transaction without participants, VIRTUAL for ever, and its queue waited behind it
+  // (simulator seed 8334). Participants declared down before they voted count as a no.
+  if (held.role === 'coordinator') reevaluate(state, held);
 }
