@@ -69,3 +69,16 @@ for (const [seed, story] of Object.entries(REGRESSIONS)) {
     expect(result.joinsCompleted).toBeGreaterThan(0);
   }, 60_000);
 }
+
+/** Seeds that found a replica stuck after a restart (docs/PROTOCOL.md, "What a crash does";
+ * test/protocol/restored-coordinator.test.ts tells the story step by step). */
+const RESTART_REGRESSIONS: Record<number, string> = {
+  8334: "the pool's only member restarted as the coordinator of a PREPARE without participants and held it VIRTUAL for ever",
+};
+
+for (const [seed, story] of Object.entries(RESTART_REGRESSIONS)) {
+  it(`seed ${seed}: ${story}`, async () => {
+    const result = await runSeed(Number(seed), factory);
+    expect(result.ok ? [] : [failure(result)]).toEqual([]);
+  }, 60_000);
+}
