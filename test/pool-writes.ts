@@ -2,6 +2,9 @@
 // the appliance, live-sync, checkpoint and request-outcome tests all need.
 
 import { Appliance, type WriteInput } from '../host/appliance/appliance.ts';
+import { NodeRuntime } from '../host/appliance/runtime.ts';
+import type { Storage } from '../host/storage/storage.ts';
+import { toNodeId } from '../host/wire/ids.ts';
 import { encodeBatch } from '../host/core/batch.ts';
 import type { Core } from '../host/core/core.ts';
 import { expect } from 'vitest';
@@ -136,4 +139,25 @@ export async function restartAtSameSps(pool: InProcessPool): Promise<void> {
     expect(reopened.info().syncPoint.hex).toBe(sps[i]);
     await reopened.close();
   }
+}
+
+/** Node 1 of a one-node pool (pool 1), alone in its founders. */
+export const LONE_NODE = { id: toNodeId('0000000000000001'), address: '127.0.0.1:7001' };
+
+/** The runtime of LONE_NODE over `storage`, on a fresh keyed core: its transaction ids come
+ * from `seed` (a restart that must not repeat them takes another). */
+export function openLoneRuntime(
+  storage: Storage,
+  seed: number,
+  checkpointBytes?: number,
+): Promise<NodeRuntime> {
+  return NodeRuntime.open({
+    id: LONE_NODE.id,
+    poolId: 1n,
+    founders: [LONE_NODE],
+    storage,
+    core: keyedCore(),
+    random: new Random(seed),
+    checkpointBytes,
+  });
 }

@@ -44,7 +44,7 @@ export interface CheckpointImage {
   readonly sequence: bigint;
   readonly syncPoint: SyncPoint;
   /** The store as it was when the checkpoint was taken, whatever commits follow (the core
-   * defers frees while an export is open); it gives way to a live-sync donor's export. */
+   * defers frees while an export is open); it gives way to a live-sync donor's or a backup's. */
   readonly export: SnapshotReader;
   /** The CHECKPOINT entry, chained after the last entry the encoder wrote. */
   readonly entry: Uint8Array;
@@ -99,16 +99,10 @@ export async function writeCheckpointSnapshot(
   storage: Storage,
   image: CheckpointImage,
 ): Promise<void> {
-  const reader = image.export;
-  let header: Uint8Array | undefined = reader.header;
   try {
-    await storage.writeSnapshotFrom(image.name, () => {
-      const first = header;
-      header = undefined;
-      return first ?? reader.next();
-    });
+    await storage.writeSnapshotFrom(image.name, piecesOf(image.export, 'copies'));
   } finally {
-    reader.close();
+    image.export.close();
   }
 }
 
@@ -144,18 +138,23 @@ export async function writeStoreSnapshot(
 ): Promise<void> {
   const reader = core.exportSnapshot(core.ioSize);
   try {
-    await storage.writeSnapshotFrom(name, piecesOf(reader));
+    await storage.writeSnapshotFrom(name, piecesOf(reader, 'views'));
   } finally {
     reader.close();
   }
 }
 
-/** An open export as writeSnapshotFrom pulls it: the header, then each chunk as a view
- * (pieces as large as the I/O buffer: no copy is made of them, and fewer writes to await). */
-function piecesOf(reader: SnapshotReader): () => Uint8Array | undefined {
+/** An open export as writeSnapshotFrom pulls it: the header, then each chunk, as large as
+ * the I/O buffer. As views (no copy, and fewer writes to await) when nothing changes the store
+ * meanwhile; as copies when commits go on between pulls (the I/O buffer would change under a
+ * view). */
+function piecesOf(
+  reader: SnapshotReader,
+  pieces: 'views' | 'copies',
+): () => Uint8Array | undefined {
   let header: Uint8Array | undefined = reader.header;
   return () => {
-    if (!header) return reader.nextView();
+    if (!header) return pieces === 'views' ? reader.nextView() : reader.next();
     const first = header;
     header = undefined;
     return first;

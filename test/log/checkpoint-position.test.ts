@@ -5,16 +5,20 @@
 // completes later shows it, so these pools run over DelayedStorage.
 
 import { describe, expect, it } from 'vitest';
-import { NodeRuntime } from '../../host/appliance/runtime.ts';
 import type { Core } from '../../host/core/core.ts';
 import { parseEntry, scanLog } from '../../host/core/txlog.ts';
 import type { CheckpointBody, CommitBody } from '../../host/core/txlog-body.ts';
-import { Random } from '../../host/protocol/random.ts';
 import { DelayedStorage } from '../../host/storage/delayed.ts';
 import { MemoryStorage } from '../../host/storage/memory.ts';
 import { keyedCore, thrownCode } from '../fixtures.ts';
-import { applyObject, drive, objectWrites, restartAtSameSps, startPool } from '../pool-writes.ts';
-import { toNodeId } from '../../host/wire/ids.ts';
+import {
+  applyObject,
+  drive,
+  objectWrites,
+  openLoneRuntime,
+  restartAtSameSps,
+  startPool,
+} from '../pool-writes.ts';
 
 const write = objectWrites(311);
 
@@ -84,15 +88,7 @@ describe('checkpoints under storage that completes later', () => {
 
   it('a checkpoint of a store that holds an unlogged commit is refused (38320) and nothing is written', async () => {
     const storage = new MemoryStorage();
-    const runtime = await NodeRuntime.open({
-      id: toNodeId('0000000000000001'),
-      poolId: 1n,
-      founders: [{ id: toNodeId('0000000000000001'), address: '127.0.0.1:7001' }],
-      storage,
-      core: keyedCore(),
-      random: new Random(3),
-      checkpointBytes: 0, // every batch takes one
-    });
+    const runtime = await openLoneRuntime(storage, 3, 0); // 0: every batch takes a checkpoint
     // A write applied to the store behind the replica's back: no COMMIT record says it.
     const core = runtime.replica.core;
     applyObject(core, 'stray');

@@ -3,15 +3,14 @@
 // ABORT entry (the simulator found a transaction aborted and then committed on one node).
 
 import { describe, expect, it } from 'vitest';
-import { NodeRuntime } from '../../host/appliance/runtime.ts';
 import {
   decodeTransactionOutcomes,
   encodeTransactionOutcomes,
 } from '../../host/log/transaction-outcomes.ts';
-import { Random } from '../../host/protocol/random.ts';
 import type { Transaction } from '../../host/protocol/types.ts';
 import { MemoryStorage } from '../../host/storage/memory.ts';
-import { keyedCore, thrownCode } from '../fixtures.ts';
+import { thrownCode } from '../fixtures.ts';
+import { LONE_NODE, openLoneRuntime } from '../pool-writes.ts';
 import { toNodeId, toTxId } from '../../host/wire/ids.ts';
 
 const SAMPLE: [string, boolean][] = [
@@ -50,17 +49,8 @@ describe('transaction outcomes blob', () => {
 
 it('a node remembers its no-vote after compaction dropped the ABORT entry and it restarted', async () => {
   const storage = new MemoryStorage();
-  const self = { id: toNodeId('0000000000000001'), address: '127.0.0.1:7001' };
-  const open = () =>
-    NodeRuntime.open({
-      id: self.id,
-      poolId: 1n,
-      founders: [self],
-      storage,
-      core: keyedCore(),
-      random: new Random(4),
-      checkpointBytes: 600,
-    });
+  const self = LONE_NODE;
+  const open = () => openLoneRuntime(storage, 4, 600);
   const runtime = await open();
   const stranger = toNodeId('00000000000000ff');
   const abort = (txid: string): void => {

@@ -6,27 +6,15 @@
 // the two appends leaves it.
 
 import { expect, it } from 'vitest';
-import { NodeRuntime } from '../../host/appliance/runtime.ts';
+import type { NodeRuntime } from '../../host/appliance/runtime.ts';
 import { H_BODY_LENGTH, LOG_HEADER_SIZE } from '../../host/core/txlog-layout.ts';
-import { Random } from '../../host/protocol/random.ts';
 import { MemoryStorage } from '../../host/storage/memory.ts';
-import { toNodeId } from '../../host/wire/ids.ts';
-import { keyedCore } from '../fixtures.ts';
-import { objectWrites } from '../pool-writes.ts';
+import { objectWrites, openLoneRuntime } from '../pool-writes.ts';
 
 const write = objectWrites(881);
-const self = { id: toNodeId('00000000000000a1'), address: '127.0.0.1:7001' };
-
 /** Each start draws its own transaction ids, as a real node's does (same seed: same ids). */
 const open = (storage: MemoryStorage, seed: number): Promise<NodeRuntime> =>
-  NodeRuntime.open({
-    id: self.id,
-    poolId: 1n,
-    founders: [self],
-    storage,
-    core: keyedCore(),
-    random: new Random(seed),
-  });
+  openLoneRuntime(storage, seed);
 
 /** Takes the runtime's batches and stores them whole until it has nothing more to say. */
 async function settle(runtime: NodeRuntime): Promise<void> {
