@@ -13,6 +13,8 @@
 // never run it:
 // - The coordinator refuses a forward that it does not queue.
 // - It withdraws a forwarded write still queued after RELAY_QUEUED_TICKS, and says so.
+// - Restarted, it refuses every forward for FORWARD_ANSWERS_TICKS: it lost the answers it
+//   gave before, and a late copy of a forward it answered "not committed" must not run.
 // Either way the member takes the write back and runs it itself. So does a live member whose
 // target was declared down: it took part in every transaction that could have carried the
 // write, so it knows whether one did. A request id never commits
@@ -83,7 +85,8 @@ export function onForward(state: ReplicaState, from: NodeId, write: ForwardedWri
   }
   const known = state.requestOutcomes.get(requestId);
   if (known) return state.answerForward(from, { requestId, ...known, refused: false });
-  if (relayCount(state) >= RELAYED_MAX) return refuse(state, from, requestId);
+  if (relayCount(state) >= RELAYED_MAX || state.now < state.forwardsRefusedUntil)
+    return refuse(state, from, requestId);
   const deadline = state.now + RELAY_QUEUED_TICKS;
   // Already here: queued or carried by this forward (sent again), or by a retry a caller of
   // this node waits for (then it is not withdrawn). Its outcome is relayed when known. (A write

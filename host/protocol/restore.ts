@@ -4,6 +4,7 @@
 // messages, write outcomes that answer retried requests, and membership events.
 
 import { reevaluate } from './coordinator.ts';
+import { FORWARD_ANSWERS_TICKS } from './forwarding.ts';
 import type { Outcome, ReplicaState } from './state.ts';
 import type { NodeAddress, NodeId, Transaction, TxId } from './types.ts';
 
@@ -22,6 +23,12 @@ export function restore(state: ReplicaState, recovery: ReplicaRecovery): void {
   for (const [requestId, outcome] of recovery.requestOutcomes)
     state.rememberRequest(requestId, outcome);
   state.fenced = state.membership.isFenced(state.id);
+  // The answers it gave to forwards before it stopped are gone, and a copy of a forward it
+  // answered "not committed" may still be on its way: queued now, it could commit a write
+  // whose member told its client it did not (simulator seed 677 of a run that moved log
+  // reads beside the storage queue). It refuses forwards for as long as it would have kept
+  // those answers; the members run their writes themselves meanwhile.
+  state.forwardsRefusedUntil = state.now + FORWARD_ANSWERS_TICKS;
   const tx = recovery.pending;
   if (!tx) return;
   // A coordinator that restarts undecided asks for the votes again (it never aborts on its

@@ -205,6 +205,9 @@ export class ReplicaState {
   readonly relayTo = new Map<string, Map<NodeId, Relay>>();
   /** Final answers given to forwards lately, by request id and member (`forwardKey`). */
   readonly forwardAnswers = new Map<string, ForwardAnswer>();
+  /** Until this tick every forward is refused: a node restored from its storage lost the
+   * answers it gave before (restore.ts, forwarding.ts). */
+  forwardsRefusedUntil = 0;
   /** The coordinator of the last transaction committed here, and when. */
   lastCoordinator: { readonly id: NodeId; readonly tick: number } | undefined;
   now = 0;

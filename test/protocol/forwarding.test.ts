@@ -5,9 +5,16 @@
 // second run.
 
 import { describe, expect, it } from 'vitest';
-import { FORWARD_STICKY_TICKS, RELAY_QUEUED_TICKS } from '../../host/protocol/forwarding.ts';
+import {
+  FORWARD_ANSWERS_TICKS,
+  FORWARD_STICKY_TICKS,
+  RELAY_QUEUED_TICKS,
+} from '../../host/protocol/forwarding.ts';
+import { Random } from '../../host/protocol/random.ts';
+import { Replica } from '../../host/protocol/replica.ts';
+import { OUTCOME_NONE, OUTCOME_PENDING } from '../../host/protocol/state.ts';
 import type { Envelope } from '../../host/protocol/types.ts';
-import { pool, run, write, type Node } from './two-replicas.ts';
+import { CountingStore, nodes, pool, run, write, type Node } from './two-replicas.ts';
 
 const W1 = '11111111111111111111111111111111';
 const W2 = '22222222222222222222222222222222';
@@ -113,5 +120,42 @@ describe('forwarding', () => {
     expect(a.replica.queue).toEqual([]);
     run([a, b]);
     expect(commitsCarrying(a, W2)).toBe(1);
+  });
+});
+
+describe('forwarding after a restart', () => {
+  it('a node restored from storage refuses forwards while a late copy of one it answered may come; the member runs the write', () => {
+    const [a, b] = pool();
+    a.replica.request(write(W1));
+    run([a, b], (envelope) => envelope.from === a.replica.id);
+    b.replica.request(write(W2));
+    const forward = b.replica.ready().messages.find((m) => m.body.type === 'forward')!;
+    // a restarts: what it answered to forwards before is gone with its memory.
+    const restarted = new Replica({
+      id: a.replica.id,
+      core: new CountingStore(),
+      random: new Random(9),
+      founders: nodes,
+    });
+    restarted.restore({
+      pending: undefined,
+      outcomes: [],
+      requestOutcomes: [],
+      added: [],
+      down: [],
+    });
+    restarted.receive(forward);
+    const refusal = restarted.ready().messages;
+    expect(refusal.map((m) => m.body)).toEqual([
+      expect.objectContaining({ type: 'forward-reply', requestId: W2, refused: true }),
+    ]);
+    expect(restarted.outcomeOf(W2).code).toBe(OUTCOME_NONE);
+    b.replica.receive(refusal[0]);
+    expect(b.replica.queue.map((queued) => queued.requestId)).toContain(W2); // b runs it itself
+    // Once the answers it could have given are forgotten anyway, forwards are queued again.
+    for (let i = 0; i <= FORWARD_ANSWERS_TICKS; i++) restarted.tick();
+    restarted.ready();
+    restarted.receive(forward);
+    expect(restarted.outcomeOf(W2).code).toBe(OUTCOME_PENDING); // queued, or in its batch
   });
 });

@@ -74,6 +74,7 @@ for (const [seed, story] of Object.entries(REGRESSIONS)) {
  * test/protocol/restored-coordinator.test.ts tells the story step by step). */
 const RESTART_REGRESSIONS: Record<number, string> = {
   8334: "the pool's only member restarted as the coordinator of a PREPARE without participants and held it VIRTUAL for ever",
+  677: 'a restarted coordinator queued a late copy of a forward it had answered "not committed" before its crash, and committed it',
 };
 
 for (const [seed, story] of Object.entries(RESTART_REGRESSIONS)) {
