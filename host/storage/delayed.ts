@@ -10,8 +10,12 @@
 // crash meanwhile keeps the prefix of them the inner storage's crash model allows (torn
 // tails); every other call takes effect when it completes (they are atomic). After `halt`
 // (the node crashed) no queued call touches the inner storage and none completes.
+// As in FileStorage, readLog and dropLogPrefix wait beside the log's queue, so appends called
+// after them go on meanwhile: readLog takes the log at its turn; a drop takes effect when its
+// wait ends, or at the turn of a later readLog, logSize, truncateLog or drop, whichever comes
+// first, so that the calls keep their order.
 
-import { pullCopies, type Storage } from './storage.ts';
+import { checkLength, pullCopies, type Storage } from './storage.ts';
 
 /** The calls that go in the queue beside the log's. */
 const FILE_OPERATIONS = new Set([
@@ -32,6 +36,8 @@ export class DelayedStorage implements Storage {
     files: Promise.resolve() as Promise<unknown>,
   };
   private halted = false;
+  /** A dropLogPrefix waiting beside the queue: the length it drops once it takes effect. */
+  private pendingDrop: number | undefined;
   /** Calls made and not completed yet. */
   pending = 0;
 
@@ -82,20 +88,60 @@ export class DelayedStorage implements Storage {
     return this.serial('syncLog', () => this.inner.syncLog());
   }
 
+  /** Runs `turn` in the log's queue, then waits beside it and completes with its result. */
+  private async besideLog<T>(operation: string, turn: () => Promise<T>): Promise<T> {
+    this.pending++;
+    const taken = this.queues.log.then(async () => {
+      if (this.halted) return never<{ result: T }>();
+      return { result: await turn() };
+    });
+    this.queues.log = taken.catch(() => undefined);
+    try {
+      const { result } = await taken;
+      await this.wait(operation);
+      if (this.halted) return never<T>();
+      return result;
+    } finally {
+      this.pending--;
+    }
+  }
+
+  /** Makes a drop waiting beside the queue take effect now. */
+  private async finishDrop(): Promise<void> {
+    const length = this.pendingDrop;
+    this.pendingDrop = undefined;
+    if (length !== undefined) await this.inner.dropLogPrefix(length);
+  }
+
   readLog(): Promise<Uint8Array> {
-    return this.serial('readLog', () => this.inner.readLog());
+    return this.besideLog('readLog', async () => {
+      await this.finishDrop();
+      return this.inner.readLog();
+    });
   }
 
   logSize(): Promise<number> {
-    return this.serial('logSize', () => this.inner.logSize());
+    return this.serial('logSize', async () => {
+      await this.finishDrop();
+      return this.inner.logSize();
+    });
   }
 
   truncateLog(length: number): Promise<void> {
-    return this.serial('truncateLog', () => this.inner.truncateLog(length));
+    return this.serial('truncateLog', async () => {
+      await this.finishDrop();
+      await this.inner.truncateLog(length);
+    });
   }
 
-  dropLogPrefix(length: number): Promise<void> {
-    return this.serial('dropLogPrefix', () => this.inner.dropLogPrefix(length));
+  async dropLogPrefix(length: number): Promise<void> {
+    await this.besideLog('dropLogPrefix', async () => {
+      await this.finishDrop();
+      checkLength(length, await this.inner.logSize());
+      this.pendingDrop = length;
+    });
+    // The rename over the log, in the queue (with its own wait, as the file storage's is).
+    await this.serial('dropLogPrefix', () => this.finishDrop());
   }
 
   writeSnapshot(name: string, chunks: Iterable<Uint8Array>): Promise<void> {

@@ -13,6 +13,9 @@
 //     two kinds may overlap (a running node's checkpoint snapshot is written while it appends
 //     to its log). A caller that needs one before the other awaits it (runtime.ts writes the
 //     request outcomes before the CHECKPOINT entry that names them).
+//   - Appends called after a readLog or a dropLogPrefix may complete before it does (the file
+//     storage reads and copies the log beside its queue: a compaction of 16 MiB held every
+//     commit for 110-150 ms): the outcome is still that of the calls in call order.
 // The log is one byte stream; its entry format is the core's (host/core/txlog.ts).
 
 /** Longest metadata blob (node identity, node cache, request outcomes: 65,536 × 28 bytes). */

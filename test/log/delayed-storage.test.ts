@@ -105,3 +105,47 @@ it('pulls a streamed snapshot when its turn runs, not when it is called', async 
   await written;
   expect(await memory.readSnapshot('s')).toEqual(new Uint8Array([7, 2]));
 });
+
+it('reads and drops of the log wait beside its queue: later appends complete first and are kept', async () => {
+  const memory = new MemoryStorage();
+  const waits = manual();
+  const storage = new DelayedStorage(memory, waits.wait);
+  const first = storage.appendLog(new Uint8Array([1, 2, 3]), true);
+  await tick();
+  waits.release(0);
+  await first;
+  const read = storage.readLog();
+  const dropped = storage.dropLogPrefix(1);
+  let appended = false;
+  const append = storage.appendLog(new Uint8Array([4]), true).then(() => (appended = true));
+  await tick();
+  expect(waits.count()).toBe(4); // the read, the drop and the append all wait at once
+  waits.release(3);
+  await append;
+  expect(appended).toBe(true);
+  waits.release(1);
+  expect(Array.from(await read)).toEqual([1, 2, 3]); // the log at the read's turn
+  expect(Array.from(await memory.readLog())).toEqual([1, 2, 3, 4]); // not dropped yet
+  waits.release(2);
+  await tick();
+  waits.release(4); // the drop's own turn in the queue: the rename
+  await dropped;
+  expect(Array.from(await memory.readLog())).toEqual([2, 3, 4]);
+  expect(storage.pending).toBe(0);
+});
+
+it('a crash while a drop waits leaves the log whole', async () => {
+  const memory = new MemoryStorage();
+  const waits = manual();
+  const storage = new DelayedStorage(memory, waits.wait);
+  const first = storage.appendLog(new Uint8Array([1, 2, 3]), true);
+  await tick();
+  waits.release(0);
+  await first;
+  void storage.dropLogPrefix(2);
+  await tick();
+  storage.halt();
+  waits.release(1);
+  await tick();
+  expect(Array.from(await memory.readLog())).toEqual([1, 2, 3]);
+});

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { FileStorage } from '../../host/storage/file.node.ts';
+import { DelayedStorage } from '../../host/storage/delayed.ts';
 import { MemoryStorage, TORN_GARBAGE_MAX } from '../../host/storage/memory.ts';
 import { META_SIZE_MAX, type Storage } from '../../host/storage/storage.ts';
 import { Random } from '../../host/protocol/random.ts';
@@ -25,6 +26,10 @@ const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values);
 const opened: FileStorage[] = [];
 const implementations: [string, () => Promise<Storage>][] = [
   ['memory', async () => new MemoryStorage()],
+  [
+    "delayed (the simulator's: every call completes a timer later)",
+    async () => new DelayedStorage(new MemoryStorage(), () => new Promise((r) => setTimeout(r, 1))),
+  ],
   [
     'file',
     async () => {
@@ -55,6 +60,28 @@ describe.each(implementations)('the Storage contract: %s', (_name, make) => {
     expect(await storage.readLog()).toEqual(bytes(3, 4, 9, 7));
     await expect(storage.truncateLog(99)).rejects.toThrow(RangeError);
     await expect(storage.dropLogPrefix(-1)).rejects.toThrow(RangeError);
+  });
+
+  it('appends called while the log is read or compacted keep their order after it', async () => {
+    const storage = await make();
+    for (let i = 0; i < 100; i++) await storage.appendLog(bytes(i), i % 7 === 0);
+    const read = storage.readLog();
+    const dropped = storage.dropLogPrefix(40);
+    const appends = Array.from({ length: 100 }, (_, i) =>
+      storage.appendLog(bytes(100 + i), i % 3 === 0),
+    );
+    const size = storage.logSize();
+    const later = [...appends, storage.appendLog(bytes(200), true)];
+    expect(Array.from(await read)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    await Promise.all([dropped, ...later]);
+    expect(await size).toBe(160);
+    expect(Array.from(await storage.readLog())).toEqual(
+      Array.from({ length: 161 }, (_, i) => i + 40),
+    );
+    // Not awaited: the truncation counts from the log as the drop before it leaves it.
+    const calls = [storage.dropLogPrefix(1), storage.truncateLog(10), storage.dropLogPrefix(2)];
+    await Promise.all([...calls, storage.appendLog(bytes(7), true)]);
+    expect(Array.from(await storage.readLog())).toEqual([43, 44, 45, 46, 47, 48, 49, 50, 7]);
   });
 
   it('the caller may reuse its buffer once append returns', async () => {
