@@ -13,6 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { HsmClient } from '../../host/client/package.node.ts';
 import { nodeConnections } from '../../host/client/ws-client.node.ts';
 import { NODE_V8_FLAGS } from '../../host/cli/node-flags.ts';
+import { PROFILE_ARGS } from './profile.ts';
 import { createPool, nodeDir } from '../../host/cli/up-command.ts';
 import { freePort } from '../../host/testing/free-port.node.ts';
 
@@ -32,11 +33,6 @@ export interface Target {
 const CLI = new URL('../../build/cli.js', import.meta.url).pathname;
 let sequence = 0;
 const uniqueName = (prefix: string): string => `${prefix}${process.pid}-${++sequence}`;
-
-/** HSMPOOL_BENCH_PROFILE=<dir>: each node writes a V8 CPU profile there when it stops. */
-const PROFILE_ARGS = process.env.HSMPOOL_BENCH_PROFILE
-  ? ['--cpu-prof', `--cpu-prof-dir=${process.env.HSMPOOL_BENCH_PROFILE}`]
-  : [];
 
 function startNode(dir: string): Promise<ChildProcess> {
   const child = spawn(

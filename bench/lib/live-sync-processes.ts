@@ -53,6 +53,7 @@ import {
 } from '../../test/processes.ts';
 import { keyedCore } from '../../test/fixtures.ts';
 import { NODE_V8_FLAGS } from '../../host/cli/node-flags.ts';
+import { PROFILE_ARGS } from './profile.ts';
 import { adminPasswordPath, nodeDir } from '../../host/cli/up-command.ts';
 import { newNodeId, readConfig, readSvmk, writeNodeDirectory } from '../../host/cli/config.ts';
 import { importBackupStream } from '../../host/backup/restore.ts';
@@ -207,7 +208,7 @@ type TimedEvent = { event: string; at: number; [field: string]: unknown };
 function spawnTimedNode(args: readonly string[], start: number, cli: readonly string[] = [CLI]) {
   const child: ChildProcess = spawn(
     process.execPath,
-    [...NODE_V8_FLAGS, ...cli, 'node', ...args, '--json'],
+    [...NODE_V8_FLAGS, ...PROFILE_ARGS, ...cli, 'node', ...args, '--json'],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
     },
@@ -319,7 +320,10 @@ export async function startLoadedPool(
     const started = performance.now();
     const cli = nodeCliOf(i);
     const args = ['--data', nodeDir(data, i)];
-    const node = await startNodeProcess(args, ['ready'], `node ${i + 1}`, cli);
+    const node = await startNodeProcess(args, ['ready'], `node ${i + 1}`, [
+      ...PROFILE_ARGS,
+      ...cli,
+    ]);
     restartSeconds.push(round(since(started)));
     nodes.push(node);
     running.push(node);

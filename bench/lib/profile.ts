@@ -31,6 +31,12 @@ const STAGES: readonly (readonly [string, string, string])[] = [
   ['open', 'appliance/appliance.ts', 'joiner: open the appliance from it'],
 ];
 
+/** Node flags for a benchmark's child processes: with HSMPOOL_BENCH_PROFILE=<dir>, each node
+ * writes a V8 CPU profile there when it stops (NODE_OPTIONS may not carry --cpu-prof). */
+export const PROFILE_ARGS: readonly string[] = process.env.HSMPOOL_BENCH_PROFILE
+  ? ['--cpu-prof', `--cpu-prof-dir=${process.env.HSMPOOL_BENCH_PROFILE}`]
+  : [];
+
 export interface Profiler {
   /** Stops, writes `<name>.cpuprofile` to the temp directory and prints the summary. */
   stop(name: string): Promise<void>;
