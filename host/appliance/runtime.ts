@@ -14,7 +14,7 @@ import {
   type CheckpointImage,
 } from '../log/compaction.ts';
 import {
-  encodeRequestOutcomes,
+  encodeRequestOutcomeEntries,
   nextCheckpoint,
   readRequestOutcomes,
   REQUEST_OUTCOMES_KEY,
@@ -228,8 +228,8 @@ export class NodeRuntime {
     const members = this.replica.membership.members();
     // The request outcomes name the checkpoint they go with (recovery refuses a missing or
     // older blob, 38316): the CHECKPOINT entry about to be encoded, at this instant's SP.
-    const requestOutcomes = encodeRequestOutcomes(
-      this.replica.requestOutcomes,
+    const requestOutcomes = encodeRequestOutcomeEntries(
+      this.replica.requestOutcomeEntries(),
       nextCheckpoint(this.replica.core, this.encoder.last),
       this.sha256,
     );

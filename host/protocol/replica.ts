@@ -291,6 +291,12 @@ export class Replica<Store extends KeyStore = Core> {
     return this.state.requestOutcomes;
   }
 
+  /** The remembered request outcomes as entry bytes, oldest first (wire/outcome-entries.ts):
+   * what a checkpoint's blob and a live-sync donor carry, copied rather than encoded. */
+  requestOutcomeEntries(): Uint8Array {
+    return this.state.requestOutcomeEntries.entries(this.state.requestOutcomes);
+  }
+
   get queue(): readonly WriteRequest[] {
     return this.state.queue;
   }

@@ -3,6 +3,7 @@
 // output (the Ready). coordinator.ts, participant.ts, manager.ts and restore.ts change it;
 // replica.ts dispatches inputs to them and is the only door from outside.
 
+import { OutcomeEntryRing } from '../wire/outcome-ring.ts';
 import { CODE } from '../core/codes.ts';
 import { batchRequestIdsHex } from '../core/batch.ts';
 import { assert } from './assert.ts';
@@ -192,6 +193,8 @@ export class ReplicaState {
   /** Recently decided transactions: true = committed. */
   readonly outcomes = new Map<TxId, boolean>();
   readonly requestOutcomes = new Map<string, Outcome>();
+  /** requestOutcomes as entry bytes, for checkpoints and live-sync donors (outcome-ring.ts). */
+  readonly requestOutcomeEntries = new OutcomeEntryRing(REQUEST_OUTCOMES_MAX);
   readonly queue: WriteRequest[] = [];
   readonly peers = new Map<NodeId, PeerStatus>();
   /** Node-down requests waiting for their probe to time out, by probe nonce. */
@@ -387,7 +390,11 @@ export class ReplicaState {
     // Every member learns a commit's outcomes: the forwarding member needs no relay of them.
     this.forwarded.delete(requestId);
     this.relayTo.delete(requestId);
+    const had = this.requestOutcomes.get(requestId);
     this.requestOutcomes.set(requestId, outcome);
+    if (had === undefined) this.requestOutcomeEntries.added(requestId, outcome);
+    else if (had.code !== outcome.code || had.txid !== outcome.txid)
+      this.requestOutcomeEntries.changed();
     if (this.requestOutcomes.size > REQUEST_OUTCOMES_MAX)
       this.requestOutcomes.delete(this.requestOutcomes.keys().next().value!);
   }

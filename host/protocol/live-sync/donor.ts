@@ -191,7 +191,7 @@ export class DonorSession {
     this.lastResend = replica.now;
     const sp = replica.core.syncPoint();
     this.stats.records = sp.count;
-    this.outcomes = encodeOutcomeEntries(replica.requestOutcomes);
+    this.outcomes = replica.requestOutcomeEntries();
     this.begin = {
       type: 'live-sync-begin',
       session,
