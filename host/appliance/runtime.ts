@@ -301,7 +301,7 @@ export class NodeRuntime {
         if (!(error instanceof HsmError && error.code === CODE.SNAPSHOT_STATE)) throw error;
         return false;
       }
-      await compactLog(this.replica.core, this.storage, this.poolId);
+      await compactLog(this.storage, this.poolId);
       return true;
     };
     const written = write().finally(() => {

@@ -258,6 +258,46 @@ export interface LogDamage {
   readonly name: string;
 }
 
+/**
+ * The entries of a log by their headers alone (offset, length, type, sequence, transaction,
+ * epoch), in JavaScript, checking no checksum: for a log this node wrote and already trusts,
+ * where only the entries' places matter (compaction). Verifying every entry through the core
+ * (scanLog) took 25-52 ms of a running node's main thread at each checkpoint, commits waiting.
+ * Throws HsmError 37027 CANNOT_LOAD_LOG at a header that is no entry of pool `poolId` or
+ * runs past the end of `log`.
+ */
+export function entryHeaders(log: Uint8Array, poolId: bigint): ScannedEntry[] {
+  const view = new DataView(log.buffer, log.byteOffset, log.byteLength);
+  const entries: ScannedEntry[] = [];
+  for (let offset = 0; offset < log.length;) {
+    const fits = offset + LOG_HEADER_SIZE <= log.length;
+    const type = fits ? ENTRY_TYPE_OF_NUMBER[view.getUint8(offset + H_TYPE)] : undefined;
+    const length = fits ? LOG_HEADER_SIZE + view.getUint32(offset + H_BODY_LENGTH, true) : 0;
+    if (
+      !type ||
+      view.getUint32(offset, true) !== LOG_MAGIC ||
+      view.getUint16(offset + H_VERSION, true) !== LOG_VERSION ||
+      view.getBigUint64(offset + H_POOL, true) !== BigInt.asUintN(64, poolId) ||
+      length > LOG_ENTRY_SIZE_MAX ||
+      offset + length > log.length
+    )
+      throw new HsmError(
+        CODE.CANNOT_LOAD_LOG,
+        `log entry header at offset ${offset}: not an entry`,
+      );
+    entries.push({
+      offset,
+      length,
+      type,
+      sequence: view.getBigUint64(offset + H_SEQUENCE, true),
+      transactionId: view.getBigUint64(offset + H_TRANSACTION, true),
+      epoch: view.getBigUint64(offset + H_EPOCH, true),
+    });
+    offset += length;
+  }
+  return entries;
+}
+
 export interface ScanResult {
   /** 0, or 37027 CANNOT_LOAD_LOG when the log is corrupt before its tail. */
   readonly code: number;

@@ -9,6 +9,7 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import type { HsmError } from '../../host/core/codes.ts';
 import type { Core } from '../../host/core/core.ts';
 import {
   LOG_HEADER_SIZE,
@@ -17,6 +18,7 @@ import {
   checkEntry,
   checksumHex,
   decodeEntry,
+  entryHeaders,
   scanLog,
   type ScanResult,
   type ScannedEntry,
@@ -322,5 +324,40 @@ describe('scanning damaged logs', () => {
       expect(independentlyChecked(core, bytes, parent)).toBeUndefined();
       parent = bytes.slice(96, 112);
     });
+  });
+});
+
+describe('entryHeaders: the entries of a trusted log by their headers (compaction)', () => {
+  it('finds what the scan finds in any valid chain', () => {
+    fc.assert(
+      fc.property(bodiesArbitrary, (bodies) => {
+        const core = keyedCore();
+        const { log } = encodeBodies(core, bodies);
+        const { result, entries } = scanWithEntries(core, log);
+        expect(result.tail).toBe('clean');
+        expect(entryHeaders(log, POOL)).toEqual(entries);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('refuses a header that is no entry of the pool, or one cut short (37027)', () => {
+    const { log } = sampleLog();
+    const first = entryHeaders(log, POOL)[1].offset;
+    const refused = (bytes: Uint8Array, poolId = POOL) => {
+      try {
+        entryHeaders(bytes, poolId);
+        return undefined;
+      } catch (error) {
+        return (error as HsmError).code;
+      }
+    };
+    expect(refused(log)).toBeUndefined();
+    expect(refused(log, POOL + 1n)).toBe(37027);
+    expect(refused(log.subarray(0, log.length - 1))).toBe(37027);
+    expect(refused(log.subarray(0, first + 10))).toBe(37027);
+    const garbled = log.slice();
+    garbled[first] ^= 1; // the second entry's magic
+    expect(refused(garbled)).toBe(37027);
   });
 });

@@ -114,7 +114,7 @@ describe('recovery gives back the state before the crash', () => {
     await model.prepare();
     await model.checkpoint();
     await model.checkpoint();
-    const compaction = await compactLog(model.core, model.storage, POOL);
+    const compaction = await compactLog(model.storage, POOL);
     expect(compaction.droppedBytes).toBeGreaterThan(0);
     let state = await recoverFresh(model.storage);
     expect(recoveredView(state)).toEqual(model.states.at(-1));
@@ -131,7 +131,7 @@ describe('recovery gives back the state before the crash', () => {
       await model.step();
       if (i % 25 === 24) {
         await model.checkpoint();
-        await compactLog(model.core, model.storage, POOL);
+        await compactLog(model.storage, POOL);
         largest = Math.max(largest, await model.storage.logSize());
       }
     }
@@ -153,7 +153,7 @@ describe('snapshots', () => {
     await model.checkpoint();
     await model.prepare();
     await model.commit();
-    await compactLog(model.core, model.storage, POOL);
+    await compactLog(model.storage, POOL);
     const names = (await model.storage.listSnapshots()).sort();
     const newest = names.at(-1)!;
     const bytes = (await model.storage.readSnapshot(newest))!;
@@ -167,7 +167,7 @@ describe('snapshots', () => {
   it('no usable snapshot and a compacted log: LOG_NO_BASE, and nothing changes', async () => {
     const model = await history(22, 10);
     await model.checkpoint();
-    await compactLog(model.core, model.storage, POOL, 1);
+    await compactLog(model.storage, POOL, 1);
     for (const name of await model.storage.listSnapshots())
       await model.storage.deleteSnapshot(name);
     const before = await model.storage.readLog();
@@ -190,7 +190,7 @@ describe('snapshots', () => {
     expect(recoveredView(state)).toEqual(model.states.at(-1));
     await model.step(); // the next entry takes that sequence; the snapshot stays unnamed
     await model.checkpoint();
-    const compaction = await compactLog(model.core, model.storage, POOL);
+    const compaction = await compactLog(model.storage, POOL);
     expect(compaction.deletedSnapshots).toContain(cutShort);
   });
 
