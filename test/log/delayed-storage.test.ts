@@ -106,23 +106,27 @@ it('pulls a streamed snapshot when its turn runs, not when it is called', async 
   expect(await memory.readSnapshot('s')).toEqual(new Uint8Array([7, 2]));
 });
 
-it('reads and drops of the log wait beside its queue: later appends complete first and are kept', async () => {
+/** A delayed storage whose log holds `bytes`, durably, and whose first wait (index 0) is spent. */
+async function withLog(bytes: number[]) {
   const memory = new MemoryStorage();
   const waits = manual();
   const storage = new DelayedStorage(memory, waits.wait);
-  const first = storage.appendLog(new Uint8Array([1, 2, 3]), true);
+  const first = storage.appendLog(new Uint8Array(bytes), true);
   await tick();
   waits.release(0);
   await first;
+  return { memory, waits, storage };
+}
+
+it('reads and drops of the log wait beside its queue: later appends complete first and are kept', async () => {
+  const { memory, waits, storage } = await withLog([1, 2, 3]);
   const read = storage.readLog();
   const dropped = storage.dropLogPrefix(1);
-  let appended = false;
-  const append = storage.appendLog(new Uint8Array([4]), true).then(() => (appended = true));
+  const append = storage.appendLog(new Uint8Array([4]), true);
   await tick();
   expect(waits.count()).toBe(4); // the read, the drop and the append all wait at once
   waits.release(3);
-  await append;
-  expect(appended).toBe(true);
+  await append; // done while the read and the drop still wait
   waits.release(1);
   expect(Array.from(await read)).toEqual([1, 2, 3]); // the log at the read's turn
   expect(Array.from(await memory.readLog())).toEqual([1, 2, 3, 4]); // not dropped yet
@@ -135,13 +139,7 @@ it('reads and drops of the log wait beside its queue: later appends complete fir
 });
 
 it('a crash while a drop waits leaves the log whole', async () => {
-  const memory = new MemoryStorage();
-  const waits = manual();
-  const storage = new DelayedStorage(memory, waits.wait);
-  const first = storage.appendLog(new Uint8Array([1, 2, 3]), true);
-  await tick();
-  waits.release(0);
-  await first;
+  const { memory, waits, storage } = await withLog([1, 2, 3]);
   void storage.dropLogPrefix(2);
   await tick();
   storage.halt();
