@@ -11,7 +11,7 @@ import { hHi, hLo, recordValue } from './syncpoint';
 import {
   allocateRecord, find, findHashed, indexHash, insertBlockHashed, insertBlockWithValue, recordKind, recordName,
   recordNameLength, releaseRecord, removeSlot, replaceInSlot, slotLength, slotRecord, slotValueHi, slotValueLo,
-  touchRecord, touchSlot,
+  growthSteps, touchRecord, touchSlot,
 } from './keystore';
 
 export const OP_INSERT: u8 = 1;
@@ -237,6 +237,7 @@ export function applyBatch(p: usize, length: u32, results: usize): i32 {
   const writes = <u32>load<u16>(p);
   assert(writes <= BATCH_WRITES_MAX, 'more write results than the result area holds');
   const ops = prehashBatch(p, writes);
+  growthSteps(ops); // before any slot is found: a step may switch tables
   touchBatch(ops);
   let op: u32 = 0;
   let at = BATCH_HEADER_SIZE;

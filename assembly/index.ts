@@ -14,6 +14,7 @@ import {
 import {
   clearStore, find, frozen, orderCachedCheck, orderCheckTerm, orderKeyLength, orderKeyRecord, orderKeySlot, orderKeys,
   orderRecords, orderRelease, slotLength, slotRecord, slotValueHi, slotValueLo, storeInit, storeKeyed, tableSlots,
+  finishGrowth, tableGrowth, walkLength, walkRecord, walkSlots,
 } from './keystore';
 import { MODE_COMMIT, MODE_DRY_RUN, applyBatch, batchInit, commitApplied, undoApplied } from './batch';
 import * as snapshot from './snapshot';
@@ -120,6 +121,7 @@ let sumCount: u64 = 0;
 function sumInTableOrder(): bool {
   let lo: u64 = 0, hi: u64 = 0, n: u64 = 0;
   let cachedOk = true;
+  finishGrowth(); // one table to walk
   const slots = tableSlots();
   for (let s: u32 = 0; s < slots; s++) {
     const record = slotRecord(s);
@@ -316,14 +318,14 @@ export function store_get(kind: u32, name: usize, nameLength: u32, out: usize, c
  */
 export function store_list(kind: u32, cursor: u32, out: usize, capacity: u32): i32 {
   assertInIo(out, capacity);
-  const slots = tableSlots();
+  const slots = walkSlots();
   let at: u32 = 0;
   let s = cursor;
   for (; s < slots; s++) {
-    const record = slotRecord(s);
+    const record = walkRecord(s);
     if (record == 0) continue;
     if (kind != 0 && <u32>load<u8>(record, 1) != kind) continue;
-    const length = slotLength(s);
+    const length = walkLength(s);
     if (capacity - at < 4 + length) break;
     store<u32>(out + at, length);
     memory.copy(out + at + 4, record, length);
@@ -333,8 +335,11 @@ export function store_list(kind: u32, cursor: u32, out: usize, capacity: u32): i
   return <i32>at;
 }
 
-export function store_slots(): u32 { return tableSlots(); }
+/** The cursor's end for store_list (while the table grows, the old table's slots come first). */
+export function store_slots(): u32 { return walkSlots(); }
 export function store_count(): u32 { return <u32>recordCount; }
+/** The key table's growth: 0 none under way, 1 the next table being zeroed, 2 records moving into it. */
+export function store_growth(): u32 { return tableGrowth(); }
 
 export function store_clear(): i32 {
   if (frozen || snapshot.isImporting()) return rc.SNAPSHOT_STATE;

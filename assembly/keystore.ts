@@ -84,18 +84,32 @@ export function find(kind: u8, name: usize, nameLength: u32): i32 {
   return findHashed(kind, name, nameLength, indexHash(kind, name, nameLength));
 }
 
-/** find() with `h` = indexHash(kind, name, nameLength) already computed. */
+/**
+ * find() with `h` = indexHash(kind, name, nameLength) already computed. While the table grows,
+ * a record still in the old table is moved into the table on the spot, so the slot returned is
+ * always the table's (see "Growth in steps").
+ */
 export function findHashed(kind: u8, name: usize, nameLength: u32, h: u32): i32 {
-  let i = h & mask;
+  const slot = probe(table, mask, kind, name, nameLength, h);
+  if (slot >= 0 || oldTable == 0) return slot;
+  const oldSlot = probe(oldTable, oldMask, kind, name, nameLength, h);
+  return oldSlot < 0 ? -1 : <i32>moveOldEntry(oldTable + (<usize>oldSlot) * ENTRY_SIZE);
+}
+
+/** Slot of (kind, name) in the table at `base`, or -1; MOVED marks are passed over. */
+// @ts-ignore: decorator
+@inline
+function probe(base: usize, m: u32, kind: u8, name: usize, nameLength: u32, h: u32): i32 {
+  let i = h & m;
   while (true) {
-    const e = entry(i);
+    const e = base + (<usize>i) * ENTRY_SIZE;
     const record = <usize>load<u32>(e, E_POINTER);
     if (record == 0) return -1;
-    if (load<u32>(e, E_INDEX_HASH) == h && recordKind(record) == kind
+    if (record != MOVED && load<u32>(e, E_INDEX_HASH) == h && recordKind(record) == kind
       && compareNames(recordName(record), recordNameLength(record), name, nameLength) == 0) {
       return <i32>i;
     }
-    i = (i + 1) & mask;
+    i = (i + 1) & m;
   }
   return -1;
 }
@@ -106,7 +120,20 @@ export function slotValueLo(slot: u32): u64 { return load<u64>(entry(slot), E_VA
 export function slotValueHi(slot: u32): u64 { return load<u64>(entry(slot), E_VALUE_HI); }
 export function tableSlots(): u32 { return slots; }
 
-function place(record: usize, length: u32, h: u32, lo: u64, hi: u64): void {
+// A walk of every slot while the table may be growing: walk slots [0, oldSlots) are the old
+// table's (MOVED marks read as empty), the rest the table's.
+export function walkSlots(): u32 { return oldSlots + slots; }
+export function walkRecord(w: u32): usize {
+  if (w >= oldSlots) return slotRecord(w - oldSlots);
+  const record = <usize>load<u32>(oldTable + (<usize>w) * ENTRY_SIZE, E_POINTER);
+  return record == MOVED ? 0 : record;
+}
+export function walkLength(w: u32): u32 {
+  return w >= oldSlots ? slotLength(w - oldSlots) : load<u32>(oldTable + (<usize>w) * ENTRY_SIZE, E_LENGTH);
+}
+
+/** Puts an entry into the table's first free slot from its home; returns the slot. */
+function place(record: usize, length: u32, h: u32, lo: u64, hi: u64): u32 {
   let i = h & mask;
   while (load<u32>(entry(i), E_POINTER) != 0) i = (i + 1) & mask;
   const e = entry(i);
@@ -115,14 +142,128 @@ function place(record: usize, length: u32, h: u32, lo: u64, hi: u64): void {
   store<u32>(e, h, E_INDEX_HASH);
   store<u64>(e, lo, E_VALUE_LO);
   store<u64>(e, hi, E_VALUE_HI);
+  return i;
 }
 
-function grow(): void {
-  resize(slots << 1);
+// ---- Growth in steps ----
+// Performance (a 1M-key pool, bench:checkpoint): moving every record into a table twice the
+// size in one step stopped the node for 574 ms when the store passed 2^20 records (the new
+// table's 128 MB touched for the first time, then one random write per record), and every
+// node of the pool stopped at the same write. The table now grows in steps that the writes
+// after take (growthSteps, one per operation of a batch, before the batch finds a slot):
+//   1. the next table is zeroed, GROW_ZERO_BYTES per step, while the table takes inserts a
+//      little past half full (at most 1/256 of its slots more);
+//   2. the next table becomes the table, and the old one is emptied GROW_MOVE_SLOTS slots per
+//      step, each entry left behind as a MOVED mark so the probes that cross it go on.
+// A record is in exactly one of the two. A lookup searches the table, then the old one, and
+// moves a record it finds there on the spot: slots handed out are always the table's, and the
+// old table never loses an entry but to a MOVED mark (no backward shift there). A walk of
+// every slot (listing, export) visits the old table's slots first; the from-scratch SP, a
+// reserve and a clear finish the growth first (they are O(records) anyway).
+
+/** Marks an old-table slot whose record was moved into the table (record blocks are 16-aligned). */
+const MOVED: usize = 1;
+/** Bytes of the next table zeroed per step: four pages, whose first touches are page faults. */
+const GROW_ZERO_BYTES: usize = 16384;
+/** Old-table slots emptied per step: two per insert would do; more ends the double probes sooner. */
+const GROW_MOVE_SLOTS: u32 = 128;
+/** How full the table may get while the next one is zeroed before growth finishes at once. */
+const GROW_FILL_LIMIT_NUM: u32 = 3;
+const GROW_FILL_LIMIT_DEN: u32 = 4;
+
+// Phase 1: the next table, zeroed up to nextZeroed bytes.
+let nextTable: usize = 0;
+let nextSlots: u32 = 0;
+let nextZeroed: usize = 0;
+// Phase 2: the old table, emptied below moveCursor.
+let oldTable: usize = 0;
+let oldSlots: u32 = 0;
+let oldMask: u32 = 0;
+let moveCursor: u32 = 0;
+
+/** 0: not growing; 1: the next table is being zeroed; 2: records are moving into it. */
+export function tableGrowth(): u32 { return nextTable != 0 ? 1 : oldTable != 0 ? 2 : 0; }
+
+/** Moves the old-table entry at `e` into the table; returns its slot there. */
+function moveOldEntry(e: usize): u32 {
+  const slot = place(<usize>load<u32>(e, E_POINTER), load<u32>(e, E_LENGTH), load<u32>(e, E_INDEX_HASH),
+    load<u64>(e, E_VALUE_LO), load<u64>(e, E_VALUE_HI));
+  store<u32>(e, <u32>MOVED, E_POINTER);
+  return slot;
+}
+
+function beginGrowth(): void {
+  nextSlots = slots << 1;
+  nextTable = heap.alloc(<usize>nextSlots * ENTRY_SIZE);
+  nextZeroed = 0;
+}
+
+/** The zeroed next table becomes the table; the table becomes the old one, to be emptied. */
+function switchTables(): void {
+  oldTable = table;
+  oldSlots = slots;
+  oldMask = mask;
+  moveCursor = 0;
+  table = nextTable;
+  slots = nextSlots;
+  mask = slots - 1;
+  nextTable = 0;
+  nextSlots = 0;
+}
+
+/** Empties old-table slots [moveCursor, end); frees the old table once all are. */
+function moveOldSlots(end: u32): void {
+  for (let i = moveCursor; i < end; i++) {
+    const e = oldTable + (<usize>i) * ENTRY_SIZE;
+    if (<usize>load<u32>(e, E_POINTER) > MOVED) moveOldEntry(e);
+  }
+  moveCursor = end;
+  if (end == oldSlots) {
+    heap.free(oldTable);
+    oldTable = 0;
+    oldSlots = 0;
+    oldMask = 0;
+  }
+}
+
+/** Takes `steps` steps of a growth under way. Call only where no slot is held. */
+export function growthSteps(steps: u32): void {
+  if (nextTable != 0) {
+    const size = <usize>nextSlots * ENTRY_SIZE;
+    const bytes = min<usize>(<usize>steps * GROW_ZERO_BYTES, size - nextZeroed);
+    memory.fill(nextTable + nextZeroed, 0, bytes);
+    nextZeroed += bytes;
+    if (nextZeroed == size) switchTables();
+    return;
+  }
+  if (oldTable != 0) moveOldSlots(<u32>min<u64>(<u64>moveCursor + <u64>steps * GROW_MOVE_SLOTS, <u64>oldSlots));
+}
+
+/** Finishes a growth under way at once. Changes the table: call only where no slot is held. */
+export function finishGrowth(): void {
+  if (nextTable != 0) {
+    memory.fill(nextTable + nextZeroed, 0, <usize>nextSlots * ENTRY_SIZE - nextZeroed);
+    switchTables();
+  }
+  if (oldTable != 0) moveOldSlots(oldSlots);
+}
+
+/** Before an insert: starts a growth when the table passes half full (finishes one if it must). */
+function makeRoom(): void {
+  if ((count() + 1) * 2 <= slots || slots >= TABLE_SLOTS_MAX) return;
+  if (nextTable != 0) {
+    if ((count() + 1) * GROW_FILL_LIMIT_DEN <= slots * GROW_FILL_LIMIT_NUM) return;
+    finishGrowth(); // no steps were taken (an import's inserts): grow in one go
+    return;
+  }
+  // The table doubled and half filled before its old one emptied: no steps were taken.
+  if (oldTable != 0) finishGrowth();
+  beginGrowth();
 }
 
 /** Moves every record into a new table of `target` slots (a power of two above the count's double). */
 function resize(target: u32): void {
+  finishGrowth();
   const oldTable = table;
   const oldSlots = slots;
   slots = target;
@@ -215,6 +356,7 @@ export function tableFull(): bool {
  * into a table of fresh memory each time: a 1M-record import doubled eleven times.
  */
 export function reserve(records: u64): void {
+  finishGrowth();
   const wanted = min<u64>(records, <u64>STORE_RECORDS_MAX) * 2;
   let target = slots;
   while (<u64>target < wanted && target < TABLE_SLOTS_MAX) target <<= 1;
@@ -223,6 +365,7 @@ export function reserve(records: u64): void {
 
 /** An empty store gives back a table larger than TABLE_SLOTS_MIN (a refused import's reserve). */
 export function releaseTable(): void {
+  finishGrowth();
   if (count() == 0 && slots != TABLE_SLOTS_MIN) resize(TABLE_SLOTS_MIN);
 }
 
@@ -234,7 +377,7 @@ export function insertBlock(block: usize, length: u32): i32 {
 /** insertBlock() with `h` = the block's index hash already computed. */
 export function insertBlockHashed(block: usize, length: u32, h: u32): i32 {
   if (count() >= STORE_RECORDS_MAX) return rc.STORE_FULL;
-  if ((count() + 1) * 2 > slots && slots < TABLE_SLOTS_MAX) grow();
+  makeRoom();
   recordValue(block, length);
   place(block, length, h, hLo, hHi);
   accAdd(hLo, hHi);
@@ -295,6 +438,7 @@ export function removeSlot(slot: u32): void {
 
 /** Removes every record, zeroing each. */
 export function clearStore(): void {
+  finishGrowth();
   for (let i: u32 = 0; i < slots; i++) {
     const e = entry(i);
     const record = <usize>load<u32>(e, E_POINTER);
@@ -359,6 +503,32 @@ export function orderCheckTerm(slot: u64, lo: u64, hi: u64): u64 {
   return (lo + hi * 0x9e3779b97f4a7c15) * ((slot << 1) | 1);
 }
 
+let scanCheck: u64 = 0;
+let scanLowBits: u64 = 0;
+
+/**
+ * Writes the key of each of the `count` slots at `base` that holds a record to keys[g...];
+ * returns the new g. Branch-free: a key is written for every slot and kept only if the slot
+ * is occupied (occupancy is random, so a branch would mispredict about every other slot).
+ */
+function scanSlots(base: usize, count: u32, keys: usize, g: usize): usize {
+  let check = scanCheck;
+  let lowBits = scanLowBits;
+  for (let s: u32 = 0; s < count; s++) {
+    const e = base + (<usize>s) * ENTRY_SIZE;
+    const record = <u64>load<u32>(e, E_POINTER);
+    const keep = <u64>0 - <u64>(record > <u64>MOVED);
+    const key = ((record >> 4) << (ORDER_SLOT_BITS + ORDER_LENGTH_BITS)) | (<u64>s << ORDER_LENGTH_BITS) | <u64>load<u32>(e, E_LENGTH);
+    store<u64>(keys + (g << 3), key);
+    check += orderCheckTerm(<u64>s, load<u64>(e, E_VALUE_LO), load<u64>(e, E_VALUE_HI)) & keep;
+    lowBits |= record & 15 & keep;
+    g += <usize>(keep & 1);
+  }
+  scanCheck = check;
+  scanLowBits = lowBits;
+  return g;
+}
+
 /**
  * Fills orderKeys with one key per record, sorted by address. Returns the record count, or -1
  * when it cannot (no room for the scratch, or a record block not 16-byte aligned): the
@@ -369,28 +539,17 @@ export function orderRecords(): i32 {
   const bytes = (<usize>n + 1) << 3;
   if (<usize>memory.size() + 2 * (bytes >> 16) + 64 > MEMORY_PAGES_MAX) return -1;
   const keys = heap.alloc(bytes);
-  let check: u64 = 0;
-  let lowBits: u64 = 0;
-  let g: usize = 0;
+  scanCheck = 0;
+  scanLowBits = 0;
   const addressBits = <u64>(32 - clz<u32>(<u32>((<u64>memory.size() << 16) - 1)));
   const regionShift = max<u64>(addressBits, ORDER_GRANULARITY_SHIFT + ORDER_RADIX_BITS) - ORDER_RADIX_BITS;
-  // Branch-free: a key is written for every slot and kept only if the slot is occupied
-  // (occupancy is random, so a branch would mispredict about every other slot).
-  for (let s: u32 = 0; s < slots; s++) {
-    const e = entry(s);
-    const record = <u64>load<u32>(e, E_POINTER);
-    const occupied = <u32>(record != 0);
-    const key = ((record >> 4) << (ORDER_SLOT_BITS + ORDER_LENGTH_BITS)) | (<u64>s << ORDER_LENGTH_BITS) | <u64>load<u32>(e, E_LENGTH);
-    store<u64>(keys + (g << 3), key);
-    check += orderCheckTerm(<u64>s, load<u64>(e, E_VALUE_LO), load<u64>(e, E_VALUE_HI)) & (<u64>0 - <u64>occupied);
-    lowBits |= record & 15;
-    g += <usize>occupied;
-  }
-  if (lowBits != 0 || g != <usize>n) {
+  // While the table grows, the old table's records too (a key's slot is then its slot there).
+  const g = scanSlots(table, slots, keys, scanSlots(oldTable, oldSlots, keys, 0));
+  if (scanLowBits != 0 || g != <usize>n) {
     heap.free(keys);
     return -1;
   }
-  orderCachedCheck = check;
+  orderCachedCheck = scanCheck;
   orderKeys = keys;
   orderScratch = heap.alloc(bytes);
   orderByRegion(n, regionShift);

@@ -11,7 +11,7 @@ import { RECORD_SIZE_MAX, STORE_RECORDS_MAX } from './limits';
 import { accHi, accLo, fold, recordCount, spValue, spvvValue } from './syncpoint';
 import {
   allocateRecord, clearStore, compareRecords, frozen, indexHash, insertBlock, insertBlockHashed, orderKeyLength, orderKeyRecord, orderKeys, orderRecords,
-  orderRelease, recordKind, recordName, recordNameLength, releaseRecord, releaseTable, reserve, setFrozen, slotLength, slotRecord, tableFull, tableSlots, touchSlot,
+  orderRelease, recordKind, recordName, recordNameLength, releaseRecord, releaseTable, reserve, setFrozen, tableFull, touchSlot, walkLength, walkRecord, walkSlots,
 } from './keystore';
 import { sortByName } from './name-sort';
 
@@ -59,10 +59,10 @@ export function exportBegin(out: usize): i32 {
     }
     orderRelease();
   } else {
-    const slots = tableSlots();
+    const slots = walkSlots();
     for (let s: u32 = 0; s < slots; s++) {
-      const record = slotRecord(s);
-      if (record != 0) { store<u32>(view + (<usize>n << 2), <u32>record); n++; bytes += FRAME_HEADER_SIZE + <u64>slotLength(s); }
+      const record = walkRecord(s);
+      if (record != 0) { store<u32>(view + (<usize>n << 2), <u32>record); n++; bytes += FRAME_HEADER_SIZE + <u64>walkLength(s); }
     }
   }
   viewBytes = bytes;

@@ -29,6 +29,7 @@ export interface CoreExports {
   store_list(kind: number, cursor: number, out: number, capacity: number): number;
   store_slots(): number;
   store_count(): number;
+  store_growth(): number;
   store_clear(): number;
   snapshot_export_begin(out: number): number;
   snapshot_export_next(out: number, capacity: number): number;

@@ -352,6 +352,11 @@ export class Core {
     return this.exports.store_count();
   }
 
+  /** The key table's growth in steps (assembly/keystore.ts): 'none', 'zeroing' or 'moving'. */
+  tableGrowth(): 'none' | 'zeroing' | 'moving' {
+    return (['none', 'zeroing', 'moving'] as const)[this.exports.store_growth()];
+  }
+
   clear(): void {
     check(this.exports.store_clear());
   }
