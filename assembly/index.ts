@@ -357,6 +357,8 @@ export function snapshot_export_next(out: usize, capacity: u32): i32 {
   return snapshot.exportNext(out, capacity);
 }
 /** The open export's frame bytes (f64: exact below 2^53). */
+/** Sorts about `budget` more records of the open export's view: 1 when sorted, 0 while not, or minus a code. */
+export function snapshot_export_prepare(budget: u32): i32 { return snapshot.exportPrepare(budget); }
 export function snapshot_export_bytes(): f64 { return <f64>snapshot.exportBytes(); }
 export function snapshot_export_end(): void { snapshot.exportEnd(); }
 export function snapshot_import_begin(header: usize, length: u32): i32 {

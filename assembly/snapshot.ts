@@ -13,7 +13,7 @@ import {
   allocateRecord, clearStore, compareRecords, frozen, indexHash, insertBlock, insertBlockHashed, orderKeyLength, orderKeyRecord, orderKeys, orderRecords,
   orderRelease, recordKind, recordName, recordNameLength, releaseRecord, releaseTable, reserve, setFrozen, tableFull, touchSlot, walkLength, walkRecord, walkSlots,
 } from './keystore';
-import { sortByName } from './name-sort';
+import { sortAbandon, sortBegin, sortStep } from './name-sort';
 
 export const SNAPSHOT_MAGIC: u32 = 0x53505348; // "HSPS"
 export const SNAPSHOT_VERSION: u16 = 1;
@@ -68,6 +68,7 @@ export function exportBegin(out: usize): i32 {
   viewBytes = bytes;
   viewSorted = false;
   viewNext = 0;
+  sortBegin(view, viewCount);
   setFrozen(true);
   fold(accLo, accHi, recordCount);
   store<u32>(out, SNAPSHOT_MAGIC);
@@ -92,7 +93,7 @@ export function exportNext(out: usize, capacity: u32): i32 {
   if (capacity < RECORD_SIZE_MAX + FRAME_HEADER_SIZE) return -rc.SNAPSHOT_STATE;
   if (!viewSorted) {
     // The view's records stay as they were at the freeze (frees wait for exportEnd).
-    sortByName(view, viewCount);
+    while (!sortStep(U32.MAX_VALUE));
     viewSorted = true;
   }
   let at: u32 = 0;
@@ -108,10 +109,22 @@ export function exportNext(out: usize, capacity: u32): i32 {
   return <i32>at;
 }
 
+/**
+ * Sorts about `budget` more records of the open export's view (exportNext sorts whatever is
+ * left). Returns 1 once the view is sorted, 0 while steps remain, or minus a code. A caller
+ * that takes the steps in separate turns lets writes go on while the view is ordered.
+ */
+export function exportPrepare(budget: u32): i32 {
+  if (!frozen || view == 0) return -rc.SNAPSHOT_STATE;
+  if (!viewSorted && sortStep(budget)) viewSorted = true;
+  return viewSorted ? 1 : 0;
+}
+
 /** The frames' bytes of the open export's view (0 when none is open). */
 export function exportBytes(): u64 { return view != 0 ? viewBytes : 0; }
 
 export function exportEnd(): void {
+  sortAbandon();
   if (view != 0) heap.free(view);
   view = 0;
   viewCount = 0;

@@ -28,6 +28,7 @@ import {
   type ScannedEntry,
 } from '../core/txlog.ts';
 import type { Storage } from '../storage/storage.ts';
+import { nextTurn } from './next-turn.ts';
 
 export const CHECKPOINTS_KEPT = 2;
 
@@ -90,6 +91,10 @@ export function takeCheckpoint(
   return { ...checkpointEntry(core, encoder, nodes), export: reader };
 }
 
+/** Records of a checkpoint's frozen view ordered per step: at 1M records here 76 steps of at
+ * most 1.3 ms (6-12 ms the first time, when the sort's memory is fresh). */
+export const CHECKPOINT_ORDER_STEP_RECORDS = 65_536;
+
 /** Writes the snapshot of a checkpoint taken by takeCheckpoint from its frozen export, durably
  * and atomically, and closes the export. Commits may go on meanwhile: each piece is copied out
  * of the core as the storage pulls it (a view of the I/O buffer would change under it). Throws
@@ -97,8 +102,12 @@ export function takeCheckpoint(
 export async function writeCheckpointSnapshot(
   storage: Storage,
   image: CheckpointImage,
+  between: () => Promise<void> = nextTurn,
 ): Promise<void> {
   try {
+    // Ordering the frozen view by name takes 0.1-0.4 s at 1M records: in steps, with a turn
+    // `between` them, so the node goes on committing (a small view is ordered in one step).
+    while (!image.export.prepare(CHECKPOINT_ORDER_STEP_RECORDS)) await between();
     await storage.writeSnapshotFrom(image.name, piecesOf(image.export, 'copies'));
   } finally {
     image.export.close();

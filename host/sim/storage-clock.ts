@@ -3,13 +3,12 @@
 // call order. What a node's awaits do is therefore modelled: it receives and decides while
 // its writes are under way, as a real node does.
 
+import { nextTurn } from '../log/next-turn.ts';
+
 /** Lets every pending microtask run (a storage call's caller resumes up to its next call). */
 export type Settle = () => Promise<void>;
 
-export const settleDefault: Settle = () =>
-  new Promise((resolve) =>
-    typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0),
-  );
+export const settleDefault: Settle = nextTurn;
 
 /** A storage call of a node, completing at simulated time `at` (then in call order). */
 interface StorageEvent {

@@ -273,6 +273,56 @@ describe('snapshot streams are in (kind, name) order', () => {
       { ...runs, numRuns: 60 },
     );
   });
+
+  it('a view ordered in steps of any budget, written past between steps, exports the bytes of one ordered at once', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(nameArbitrary, { minLength: 2, maxLength: 700 }),
+        fc.array(fc.integer({ min: 1, max: 900 }), { minLength: 1, maxLength: 8 }),
+        (names, budgets) => {
+          const store = keyedCore();
+          const insert = (name: string, seed: number): void => {
+            store.apply(
+              encodeBatch([
+                {
+                  event: 'NULL',
+                  operations: [
+                    { op: 'insert', record: store.encode(sampleObject(name, 'alice', 40, seed)) },
+                  ],
+                },
+              ]),
+            );
+          };
+          const half = Math.ceil(names.length / 2);
+          names.slice(0, half).forEach(insert);
+          const atOnce = Buffer.concat(store.snapshotChunks()).toString('hex');
+          const reader = store.exportSnapshot();
+          let steps = 0;
+          let written = half;
+          while (!reader.prepare(budgets[steps % budgets.length])) {
+            steps++;
+            // Writes between the steps: an insert, and a delete of a record the view holds.
+            if (written < names.length) insert(names[written++], steps);
+            store.apply(
+              encodeBatch([
+                {
+                  event: 'DELETE_OBJ',
+                  operations: [{ op: 'delete', kind: 'object', name: names[steps % half] }],
+                },
+              ]),
+            );
+          }
+          const chunks = [reader.header];
+          for (let chunk = reader.next(); chunk; chunk = reader.next()) chunks.push(chunk);
+          reader.close();
+          expect(Buffer.concat(chunks).toString('hex')).toBe(atOnce);
+          // Each step stops near its budget: a view larger than every budget takes several.
+          if (half > Math.max(...budgets) + 64) expect(steps).toBeGreaterThan(1);
+        },
+      ),
+      { ...runs, numRuns: 80 },
+    );
+  });
 });
 
 describe('snapshot import refuses bad streams and leaves the store empty', () => {
