@@ -23,9 +23,8 @@ const KEY_BYTES: u32 = 8;
 const SMALL_RUN: u32 = 24;
 const histograms = memory.data(<i32>(RADIX * KEY_BYTES * 4), 16);
 
-/** Sorts the `n` u32 record pointers at `view` by (kind, name). Names must be distinct. */
-export function sortByName(view: usize, n: u32): void {
-  sortBegin(view, n);
+/** Finishes the sort under way at once (a read of a view not yet ordered in steps). */
+export function sortRest(): void {
   while (!sortStep(U32.MAX_VALUE));
 }
 
@@ -54,7 +53,8 @@ let stepPasses: u32 = 0;
 let stepEntries: usize = 0;
 let stepScratch: usize = 0;
 
-/** Starts sorting the `n` u32 record pointers at `view` (which must not change until done). */
+/** Starts sorting the `n` u32 record pointers at `view` by (kind, name); names must be distinct,
+ * and the view must not change until done. */
 export function sortBegin(view: usize, n: u32): void {
   sortAbandon();
   stepView = view;
@@ -192,7 +192,7 @@ function sortRange(entries: usize, scratch: usize, n: u32, depth: u32): void {
     insertionSort(entries, n, depth <= 1);
     return;
   }
-  // Level 0's keys and level 1's were read by sortByName; deeper ones come from the records.
+  // Level 0's keys and level 1's were read by readKeys; deeper ones come from the records.
   if (depth == 1) {
     for (let i: u32 = 0; i < n; i++) {
       const e = entries + <usize>i * ENTRY;
@@ -259,7 +259,7 @@ function toOffsets(histogram: usize, n: u32): bool {
 }
 
 /**
- * Sorts n entries by (kind, name). With `keyed` (levels 0 and 1, whose keys sortByName read:
+ * Sorts n entries by (kind, name). With `keyed` (levels 0 and 1, whose keys readKeys read:
  * an entry holds the key of its level, or of level 0 while level 1 has not started, then the
  * key of level 1), entries compare by their two keys first and read their records only on a
  * tie. Performance: names like `k0000000`..`k0999999` leave runs of ten at level 1, and

@@ -13,7 +13,7 @@ import {
   allocateRecord, clearStore, compareRecords, frozen, indexHash, insertBlock, insertBlockHashed, orderKeyLength, orderKeyRecord, orderKeys, orderRecords,
   orderRelease, recordKind, recordName, recordNameLength, releaseRecord, releaseTable, reserve, setFrozen, tableFull, touchSlot, walkLength, walkRecord, walkSlots,
 } from './keystore';
-import { sortAbandon, sortBegin, sortStep } from './name-sort';
+import { sortAbandon, sortBegin, sortRest, sortStep } from './name-sort';
 
 export const SNAPSHOT_MAGIC: u32 = 0x53505348; // "HSPS"
 export const SNAPSHOT_VERSION: u16 = 1;
@@ -93,7 +93,7 @@ export function exportNext(out: usize, capacity: u32): i32 {
   if (capacity < RECORD_SIZE_MAX + FRAME_HEADER_SIZE) return -rc.SNAPSHOT_STATE;
   if (!viewSorted) {
     // The view's records stay as they were at the freeze (frees wait for exportEnd).
-    while (!sortStep(U32.MAX_VALUE));
+    sortRest();
     viewSorted = true;
   }
   let at: u32 = 0;
