@@ -18,6 +18,7 @@ import {
 } from './keystore';
 import { MODE_COMMIT, MODE_DRY_RUN, applyBatch, batchInit, commitApplied, undoApplied } from './batch';
 import * as snapshot from './snapshot';
+import { sortPath } from './name-sort';
 import { checksum as checksumOf, checksumHi, checksumInit, checksumLo } from './checksum';
 
 // Result area layout (byte offsets).
@@ -359,6 +360,9 @@ export function snapshot_export_next(out: usize, capacity: u32): i32 {
 /** The open export's frame bytes (f64: exact below 2^53). */
 /** Sorts about `budget` more records of the open export's view: 1 when sorted, 0 while not, or minus a code. */
 export function snapshot_export_prepare(budget: u32): i32 { return snapshot.exportPrepare(budget); }
+/** How the last export's view was ordered: 0 none ordered yet, 1 in order already, 2 a few records
+ * sorted and merged in, 3 the scan gave up and radix-sorted it (name-sort.ts). */
+export function snapshot_sort_path(): u32 { return sortPath(); }
 export function snapshot_export_bytes(): f64 { return <f64>snapshot.exportBytes(); }
 export function snapshot_export_end(): void { snapshot.exportEnd(); }
 export function snapshot_import_begin(header: usize, length: u32): i32 {

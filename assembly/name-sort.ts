@@ -43,6 +43,8 @@ const STEP_KEYS: u32 = 1;
 const STEP_SCATTER: u32 = 2;
 const STEP_RUNS: u32 = 3;
 const STEP_COPY: u32 = 4;
+const STEP_PRESCAN: u32 = 5;
+const STEP_MERGE: u32 = 6;
 
 let stepPhase = STEP_IDLE;
 let stepView: usize = 0;
@@ -53,6 +55,53 @@ let stepPasses: u32 = 0;
 let stepEntries: usize = 0;
 let stepScratch: usize = 0;
 
+// ---- A view mostly in name order already ----
+// Performance (a live-sync joiner's join image, 1M records): a store imported from a snapshot
+// holds its records in name order in memory, and the freeze lists them in address order, so the
+// view is in order but for a few stretches (records the import put into freed holes, and what
+// changed since: the catch-up's writes). The radix sort still took 181 ms cold there, most of
+// it the first touches of its 48 MB of entries. The sort now scans the view first
+// (STEP_PRESCAN) with an insertion sort that moves a record back at most PRESCAN_WINDOW places:
+// enough for the freeze's order, which is by address only to 512 bytes (keystore.ts
+// orderRecords). A record it cannot place starts a new run, and a run's start never moves
+// again (the records after it move back less far). Then the longest run stays, the other
+// records are radix-sorted aside and merged into it (STEP_MERGE). When runs come often, or
+// the longest leaves more than 1/2^ASIDE_SHARE_SHIFT of the view aside, the whole view is
+// radix-sorted as before (a store written key by key: its records are not in name order).
+// The order is compareRecords' either way.
+
+/** The most records left out of the longest run for the merge (else the whole view is sorted):
+ * 1/2^ASIDE_SHARE_SHIFT of the view, or ASIDE_MIN. An import leaves about 900 records in
+ * short runs whatever its size (the holes of the tables and buffers it freed). */
+const ASIDE_SHARE_SHIFT: u32 = 3;
+const ASIDE_MIN: u32 = 4096;
+/** More runs than 1/2^RUNS_SHARE_SHIFT of the view (or RUNS_MIN), and the scan gives up where
+ * it is: about 220 after an import, one per few records in a store written in random order. */
+const RUNS_SHARE_SHIFT: u32 = 8;
+const RUNS_MIN: u32 = 1024;
+/** How far back the scan moves a record to its place. */
+const PRESCAN_WINDOW: u32 = 16;
+/** How the last sort begun went (sort_path): for tests and benchmarks. */
+export const PATH_NONE: u32 = 0;
+export const PATH_IN_ORDER: u32 = 1;
+export const PATH_MERGED: u32 = 2;
+export const PATH_GAVE_UP: u32 = 3;
+let lastPath: u32 = PATH_NONE;
+/** The scan's runs: how many, where the current one starts, and the longest so far. */
+let runs: u32 = 0;
+let runStart: u32 = 0;
+let longestStart: u32 = 0;
+let longestLength: u32 = 0;
+/** The records aside (sorted by the radix sort, then merged), and how many are left. */
+let aside: usize = 0;
+let asideCount: u32 = 0;
+/** The view while the records aside are sorted and merged into it. */
+let mergeView: usize = 0;
+/** The longest run, at the view's front: the merge's read cursor from the back. */
+let mergeKept: u32 = 0;
+
+export function sortPath(): u32 { return lastPath; }
+
 /** Starts sorting the `n` u32 record pointers at `view` by (kind, name); names must be distinct,
  * and the view must not change until done. */
 export function sortBegin(view: usize, n: u32): void {
@@ -60,20 +109,41 @@ export function sortBegin(view: usize, n: u32): void {
   stepView = view;
   stepCount = n;
   stepCursor = 0;
+  lastPath = PATH_IN_ORDER;
   if (n < 2) return;
+  runs = 1;
+  runStart = 0;
+  longestStart = 0;
+  longestLength = 0;
+  stepPhase = STEP_PRESCAN;
+}
+
+/** Starts the radix sort of the `n` pointers at `view` (the whole view, or the records aside). */
+function radixBegin(view: usize, n: u32): void {
+  stepView = view;
+  stepCount = n;
   stepEntries = heap.alloc(<usize>n * ENTRY);
   stepScratch = heap.alloc(<usize>n * ENTRY);
   memory.fill(histograms, 0, <usize>RADIX * KEY_BYTES * 4);
-  stepPhase = STEP_KEYS;
+  nextPhase(STEP_KEYS);
 }
 
 /** Frees what a sort under way holds (an export ended before its view was sorted). */
 export function sortAbandon(): void {
+  freeEntries();
+  if (aside != 0) heap.free(aside);
+  aside = 0;
+  asideCount = 0;
+  mergeView = 0;
+  mergeKept = 0;
+  stepPhase = STEP_IDLE;
+}
+
+function freeEntries(): void {
   if (stepEntries != 0) heap.free(stepEntries);
   if (stepScratch != 0) heap.free(stepScratch);
   stepEntries = 0;
   stepScratch = 0;
-  stepPhase = STEP_IDLE;
 }
 
 /**
@@ -86,7 +156,11 @@ export function sortStep(budget: u32): bool {
     const from = stepCursor;
     const n = stepCount;
     let end = <u32>min<u64>(<u64>from + <u64>left, <u64>n);
-    if (stepPhase == STEP_KEYS) {
+    if (stepPhase == STEP_PRESCAN) {
+      end = prescan(from, end);
+    } else if (stepPhase == STEP_MERGE) {
+      end = from + merge(left);
+    } else if (stepPhase == STEP_KEYS) {
       readKeys(from, end);
       stepCursor = end;
       if (end == n) {
@@ -117,11 +191,112 @@ export function sortStep(budget: u32): bool {
     } else {
       for (let i = from; i < end; i++) store<u32>(stepView + (<usize>i << 2), load<u32>(stepEntries + <usize>i * ENTRY, 8));
       stepCursor = end;
-      if (end == n) sortAbandon();
+      if (end == n) {
+        if (mergeView == 0) sortAbandon();
+        else {
+          freeEntries();
+          nextPhase(STEP_MERGE);
+        }
+      }
     }
     left = end - from >= left ? 0 : left - (end - from);
   }
   return stepPhase == STEP_IDLE;
+}
+
+/**
+ * Scans view records [from, to) (see "A view mostly in name order already"). Returns where it
+ * stopped: `to`, or where it gave up (then the radix sort of the whole view has begun).
+ */
+function prescan(from: u32, to: u32): u32 {
+  const view = stepView;
+  const n = stepCount;
+  for (let i = max<u32>(from, 1); i < to; i++) {
+    const record = load<u32>(view + (<usize>i << 2));
+    const floor = i > PRESCAN_WINDOW ? i - PRESCAN_WINDOW : 0;
+    let place = i;
+    while (place > floor && compareRecords(<usize>load<u32>(view + (<usize>(place - 1) << 2)), <usize>record) > 0) place--;
+    if (place < i) {
+      const at = view + (<usize>place << 2);
+      memory.copy(at + 4, at, <usize>(i - place) << 2);
+      store<u32>(at, record);
+    }
+    if (place > 0 && place == floor && compareRecords(<usize>load<u32>(view + (<usize>(place - 1) << 2)), <usize>record) > 0) {
+      // Out of reach: a run ends before it.
+      endRun(place);
+      if (++runs > max<u32>(RUNS_MIN, n >> RUNS_SHARE_SHIFT)) {
+        giveUp();
+        return i + 1;
+      }
+    }
+  }
+  stepCursor = to;
+  if (to < n) return to;
+  endRun(n);
+  if (longestLength == n) {
+    sortAbandon();
+    return to;
+  }
+  const m = n - longestLength;
+  if (m > max<u32>(ASIDE_MIN, n >> ASIDE_SHARE_SHIFT)) {
+    giveUp();
+    return to;
+  }
+  // Every record outside the longest run goes aside; the run moves to the front.
+  lastPath = PATH_MERGED;
+  aside = heap.alloc(<usize>m << 2);
+  const after = longestStart + longestLength;
+  memory.copy(aside, view, <usize>longestStart << 2);
+  memory.copy(aside + (<usize>longestStart << 2), view + (<usize>after << 2), <usize>(n - after) << 2);
+  memory.copy(view, view + (<usize>longestStart << 2), <usize>longestLength << 2);
+  asideCount = m;
+  mergeView = view;
+  mergeKept = longestLength;
+  radixBegin(aside, m);
+  return to;
+}
+
+function endRun(end: u32): void {
+  if (end - runStart > longestLength) {
+    longestStart = runStart;
+    longestLength = end - runStart;
+  }
+  runStart = end;
+}
+
+/** The scan gives up: the whole view (a permutation of what it was) is radix-sorted. */
+function giveUp(): void {
+  lastPath = PATH_GAVE_UP;
+  radixBegin(stepView, stepCount);
+}
+
+/**
+ * Merges the sorted records aside into the view, from the back: each goes after the kept
+ * records greater than it, found by binary search, which move up in one copy. Takes about
+ * `budget` records moved (at least one placed); returns how many it moved. Done: the sort ends.
+ */
+function merge(budget: u32): u32 {
+  const view = mergeView;
+  let moved: u32 = 0;
+  while (asideCount > 0 && moved < budget) {
+    const record = <usize>load<u32>(aside + (<usize>(asideCount - 1) << 2));
+    // The first kept record greater than this one: [place, mergeKept) move up by asideCount.
+    let low: u32 = 0;
+    let high = mergeKept;
+    while (low < high) {
+      const middle = low + ((high - low) >> 1);
+      if (compareRecords(<usize>load<u32>(view + (<usize>middle << 2)), record) < 0) low = middle + 1;
+      else high = middle;
+    }
+    const block = mergeKept - low;
+    memory.copy(view + (<usize>(low + asideCount) << 2), view + (<usize>low << 2), <usize>block << 2);
+    store<u32>(view + (<usize>(low + asideCount - 1) << 2), <u32>record);
+    mergeKept = low;
+    asideCount--;
+    moved += block + 1;
+  }
+  if (asideCount == 0) sortAbandon();
+  return moved;
 }
 
 function nextPhase(phase: u32): void {

@@ -34,6 +34,7 @@ export interface CoreExports {
   snapshot_export_begin(out: number): number;
   snapshot_export_next(out: number, capacity: number): number;
   snapshot_export_prepare(budget: number): number;
+  snapshot_sort_path(): number;
   snapshot_export_bytes(): number;
   snapshot_export_end(): void;
   snapshot_import_begin(header: number, length: number): number;

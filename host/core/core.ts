@@ -357,6 +357,13 @@ export class Core {
     return (['none', 'zeroing', 'moving'] as const)[this.exports.store_growth()];
   }
 
+  /** How the last export ordered its view (assembly/name-sort.ts): 'in-order' already,
+   * 'merged' (the records out of its longest run sorted and merged in), or 'gave-up' (too many
+   * out of order: radix-sorted whole after the scan); 'none' before any. */
+  exportSortPath(): 'none' | 'in-order' | 'merged' | 'gave-up' {
+    return (['none', 'in-order', 'merged', 'gave-up'] as const)[this.exports.snapshot_sort_path()];
+  }
+
   clear(): void {
     check(this.exports.store_clear());
   }
