@@ -73,7 +73,7 @@ function exportedStream(core: Core, budget?: number, between?: () => void): stri
 }
 
 describe.each(['release', 'scalar', 'debug'] as const)('export order (%s build)', (variant) => {
-  it('an imported store is ordered by a merge; a store written in random order by the radix sort', () => {
+  it('an imported store, and one written past since, is ordered by a merge; a store written in random order by the radix sort', () => {
     const source = keyedCore(variant);
     const names = Array.from({ length: 6000 }, (_, i) => nameOf(i));
     const next = generator(7);
@@ -91,6 +91,19 @@ describe.each(['release', 'scalar', 'debug'] as const)('export order (%s build)'
     exportedStream(imported);
     // The import fills the holes of its freed tables too: short runs beside a long one.
     expect(imported.exportSortPath()).toBe('merged');
+    // Writes since the import lie after it in memory, each its own run: up to 1/8 of the
+    // view (here more than ASIDE_MIN, 4,096) they are merged too.
+    const large = keyedCore(variant);
+    const imported48k = Array.from({ length: 48_000 }, (_, i) => nameOf(i * 2));
+    insertAll(large, imported48k);
+    const since = keyedCore(variant);
+    since.importSnapshot(large.snapshotChunks());
+    const written = Array.from({ length: 5_000 }, () => nameOf(next(48_000) * 2 + 1));
+    insertAll(since, [...new Set(written)]);
+    expect(since.count()).toBeGreaterThan(48_000 + 4_096);
+    exportedStream(since);
+    expect(since.exportSortPath()).toBe('merged');
+
     const few = keyedCore(variant);
     insertAll(few, ['b', 'a']);
     exportedStream(few);
