@@ -8,20 +8,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeBatch, type Write } from '../../host/core/batch.ts';
 import type { Core } from '../../host/core/core.ts';
+import { Random } from '../../host/protocol/random.ts';
 import { keyedCore, sampleObject, sampleUser } from '../fixtures.ts';
-
-/** A deterministic generator (xorshift32) so one integer gives a whole history. */
-function generator(seed: number): (bound: number) => number {
-  let state = seed >>> 0 || 1;
-  return (bound) => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state % bound;
-  };
-}
 
 /** Names of varied length sharing prefixes, so several levels of the radix sort are taken. */
 const nameOf = (i: number): string =>
@@ -76,10 +64,10 @@ describe.each(['release', 'scalar', 'debug'] as const)('export order (%s build)'
   it('an imported store, and one written past since, is ordered by a merge; a store written in random order by the radix sort', () => {
     const source = keyedCore(variant);
     const names = Array.from({ length: 6000 }, (_, i) => nameOf(i));
-    const next = generator(7);
+    const random = new Random(7);
     const shuffled = [...names];
     for (let i = shuffled.length - 1; i > 0; i--) {
-      const j = next(i + 1);
+      const j = random.below(i + 1);
       [shuffled[i], shuffled[j]] = [shuffled[j], shuffled[i]];
     }
     insertAll(source, shuffled);
@@ -98,7 +86,7 @@ describe.each(['release', 'scalar', 'debug'] as const)('export order (%s build)'
     insertAll(large, imported48k);
     const since = keyedCore(variant);
     since.importSnapshot(large.snapshotChunks());
-    const written = Array.from({ length: 5_000 }, () => nameOf(next(48_000) * 2 + 1));
+    const written = Array.from({ length: 5_000 }, () => nameOf(random.below(48_000) * 2 + 1));
     insertAll(since, [...new Set(written)]);
     expect(since.count()).toBeGreaterThan(48_000 + 4_096);
     exportedStream(since);
@@ -122,14 +110,14 @@ describe.each(['release', 'scalar', 'debug'] as const)('export order (%s build)'
         fc.integer({ min: 0, max: 400 }),
         fc.option(fc.integer({ min: 1, max: 5000 }), { nil: undefined }),
         (seed, writes, budget) => {
-          const next = generator(seed);
+          const random = new Random(seed);
           const core = keyedCore(variant);
           core.importSnapshot(chunks);
           // The catch-up after a join: inserts of new names (odd numbers fall between the
           // image's), replaces and deletes of the image's.
           const change = (): void => {
-            const n = next(3);
-            const name = nameOf(next(6000));
+            const n = random.below(3);
+            const name = nameOf(random.below(6000));
             const operation =
               n === 0
                 ? {

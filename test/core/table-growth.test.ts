@@ -9,22 +9,10 @@ import { describe, expect, it } from 'vitest';
 import { encodeBatch, type Write } from '../../host/core/batch.ts';
 import type { Core } from '../../host/core/core.ts';
 import type { StoreRecord } from '../../host/core/records.ts';
+import { Random } from '../../host/protocol/random.ts';
 import { keyedCore, sampleObject, sampleUser, toHex } from '../fixtures.ts';
 
 type Phase = ReturnType<Core['tableGrowth']>;
-
-/** A deterministic generator (xorshift32) so one integer gives a whole history. */
-function generator(seed: number): (bound: number) => number {
-  let state = seed >>> 0 || 1;
-  return (bound) => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state % bound;
-  };
-}
 
 const keyOf = (kind: StoreRecord['kind'], name: string): string => `${kind}/${name}`;
 
@@ -65,7 +53,7 @@ describe.each(['release', 'scalar', 'debug'] as const)(
           fc.integer({ min: 1, max: 2 ** 31 - 1 }),
           fc.integer({ min: 1, max: 6 }),
           (seed, batchMax) => {
-            const next = generator(seed);
+            const random = new Random(seed);
             const store = keyedCore(variant);
             const model = new Map<string, Uint8Array>();
             const names: { kind: 'object' | 'user'; name: string }[] = [];
@@ -74,11 +62,11 @@ describe.each(['release', 'scalar', 'debug'] as const)(
             while (model.size < 2300) {
               const writes: Write[] = [];
               const touched: { kind: 'object' | 'user'; name: string }[] = [];
-              const count = 1 + next(batchMax);
+              const count = 1 + random.below(batchMax);
               for (let w = 0; w < count; w++) {
-                const roll = next(100);
+                const roll = random.below(100);
                 if (roll < 62 || names.length === 0) {
-                  const kind = next(4) === 0 ? 'user' : 'object';
+                  const kind = random.below(4) === 0 ? 'user' : 'object';
                   const name = `n${names.length}`;
                   names.push({ kind, name });
                   const record = store.encode(recordOf(kind, name, ++version));
@@ -86,7 +74,7 @@ describe.each(['release', 'scalar', 'debug'] as const)(
                   touched.push({ kind, name });
                   continue;
                 }
-                const { kind, name } = names[next(names.length)];
+                const { kind, name } = names[random.below(names.length)];
                 touched.push({ kind, name });
                 if (roll < 80) {
                   const record = store.encode(recordOf(kind, name, ++version));
@@ -108,7 +96,7 @@ describe.each(['release', 'scalar', 'debug'] as const)(
                 }
               }
               const batch = encodeBatch(writes);
-              if (next(8) === 0) {
+              if (random.below(8) === 0) {
                 const before = store.syncPoint();
                 store.apply(batch, true);
                 expect(store.syncPoint()).toEqual(before);
@@ -132,7 +120,7 @@ describe.each(['release', 'scalar', 'debug'] as const)(
                 expect(got && toHex(got), keyOf(kind, name)).toBe(want && toHex(want));
               }
               const phase = store.tableGrowth();
-              if (phase === 'none' && next(40) !== 0) continue;
+              if (phase === 'none' && random.below(40) !== 0) continue;
               phasesChecked.add(phase);
               expect(contents(store)).toEqual([...model.values()].map(toHex).sort());
               const scratch = store.recompute();
@@ -142,7 +130,8 @@ describe.each(['release', 'scalar', 'debug'] as const)(
               // Every name, in random order: while records move, the lookups that move one out of
               // the middle of a probe chain leave MOVED marks the later ones must pass over.
               for (let i = 0; i < names.length; i++) {
-                const { kind, name } = names[(i * 7919 + next(names.length)) % names.length];
+                const { kind, name } =
+                  names[(i * 7919 + random.below(names.length)) % names.length];
                 const got = store.get(kind, name);
                 const want = model.get(keyOf(kind, name));
                 expect(got && toHex(got), keyOf(kind, name)).toBe(want && toHex(want));
