@@ -372,10 +372,25 @@ export class PeerLinkTransport implements PeerTransport {
   private onOpened(link: Link): void {
     this.clearHandshakeTimer(link);
     const peer = link.peer;
-    if (peer === undefined) return;
+    if (peer === undefined) return this.onInboundOpened(link);
     peer.attempt = 0;
     peer.lastError = undefined;
     settle(peer, link);
+    this.pump(peer);
+  }
+
+  /**
+   * A peer that just dialed us and proved it holds the SVMK is up: if our own link to it waits
+   * out a backoff with envelopes queued, dial now. Why: a node restarting takes seconds to come
+   * back (a 1M-key store: 1.5 s), so the backoff of its peers' links grows meanwhile and the
+   * first PREPARE for it waited up to 1.3 s after it was ready, while its own link to us was
+   * open. The attempt count is kept, so a stale address still backs off as before.
+   */
+  private onInboundOpened(link: Link): void {
+    const peerId = link.channel.peerId;
+    const peer = peerId === undefined ? undefined : this.peers.get(peerId);
+    if (peer === undefined || peer.retryTimer === undefined) return;
+    this.cancelRetry(peer);
     this.pump(peer);
   }
 

@@ -215,6 +215,23 @@ describe('memory transport', () => {
     expect(b.received.map((e) => e.epoch)).toEqual([1, 2, 3]);
   });
 
+  it('dials at once, out of its backoff, when the peer it waits for dials in', async () => {
+    // A backoff of at least 30 s: only the peer's own link can bring A's envelopes over in time.
+    const slow = { reconnectDelayMsMin: 60_000, reconnectDelayMsMax: 120_000 };
+    const { hub, a, b } = pair({ limits: slow });
+    hub.setIsolated(`mem:${B}`, true);
+    a.transport.send(envelope(A, B, 1));
+    await until(() => a.transport.peerStates()[0].lastError === 37004, 'a failed dial');
+    hub.setIsolated(`mem:${B}`, false);
+    expect(a.transport.peerStates()[0].connected).toBe(false);
+    b.transport.setPeerAddress(A, `mem:${A}`);
+    b.transport.send(envelope(B, A, 7));
+    await until(() => a.received.length === 1, "B's envelope on B's link");
+    await until(() => b.received.length === 1, "A's queued envelope on A's link");
+    expect(b.received.map((e) => e.epoch)).toEqual([1]);
+    expect(a.transport.peerStates()[0].connected).toBe(true);
+  });
+
   it('keeps both links when two nodes dial each other, and each carries its own direction', async () => {
     const { a, b } = pair();
     b.transport.setPeerAddress(A, `mem:${A}`);
