@@ -23,6 +23,7 @@ import type {
   WriteRequest,
   SyncPointValue,
 } from './types.ts';
+import { OldestFirst } from '../wire/oldest-first.ts';
 
 /** A write queued or in a transaction here: its outcome is not known yet (38720). */
 export const OUTCOME_PENDING = CODE.WRITE_OUTCOME_PENDING;
@@ -193,6 +194,8 @@ export class ReplicaState {
   /** Recently decided transactions: true = committed. */
   readonly outcomes = new Map<TxId, boolean>();
   readonly requestOutcomes = new Map<string, Outcome>();
+  private readonly outcomesOldest = new OldestFirst(this.outcomes);
+  private readonly requestOutcomesOldest = new OldestFirst(this.requestOutcomes);
   /** requestOutcomes as entry bytes, for checkpoints and live-sync donors (outcome-ring.ts). */
   readonly requestOutcomeEntries = new OutcomeEntryRing(REQUEST_OUTCOMES_MAX);
   readonly queue: WriteRequest[] = [];
@@ -208,6 +211,7 @@ export class ReplicaState {
   readonly relayTo = new Map<string, Map<NodeId, Relay>>();
   /** Final answers given to forwards lately, by request id and member (`forwardKey`). */
   readonly forwardAnswers = new Map<string, ForwardAnswer>();
+  private readonly forwardAnswersOldest = new OldestFirst(this.forwardAnswers);
   /** Until this tick every forward is refused: a node restored from its storage lost the
    * answers it gave before (restore.ts, forwarding.ts). */
   forwardsRefusedUntil = 0;
@@ -323,8 +327,7 @@ export class ReplicaState {
     const key = forwardKey(answer.requestId, to);
     this.forwardAnswers.delete(key);
     this.forwardAnswers.set(key, { ...answer, to, tick: this.now });
-    if (this.forwardAnswers.size > RELAYED_MAX)
-      this.forwardAnswers.delete(this.forwardAnswers.keys().next().value!);
+    this.forwardAnswersOldest.trimTo(RELAYED_MAX);
     this.send(to, {
       type: 'forward-reply',
       requestId: answer.requestId,
@@ -383,7 +386,7 @@ export class ReplicaState {
 
   remember(txid: TxId, committed: boolean): void {
     this.outcomes.set(txid, committed);
-    if (this.outcomes.size > OUTCOMES_MAX) this.outcomes.delete(this.outcomes.keys().next().value!);
+    this.outcomesOldest.trimTo(OUTCOMES_MAX);
   }
 
   rememberRequest(requestId: string, outcome: Outcome): void {
@@ -395,8 +398,7 @@ export class ReplicaState {
     if (had === undefined) this.requestOutcomeEntries.added(requestId, outcome);
     else if (had.code !== outcome.code || had.txid !== outcome.txid)
       this.requestOutcomeEntries.changed();
-    if (this.requestOutcomes.size > REQUEST_OUTCOMES_MAX)
-      this.requestOutcomes.delete(this.requestOutcomes.keys().next().value!);
+    this.requestOutcomesOldest.trimTo(REQUEST_OUTCOMES_MAX);
   }
 
   // ---- request ids in flight ----

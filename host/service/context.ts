@@ -19,6 +19,7 @@ import { loadKey } from './key-material.ts';
 import type { Policy, WriteResult } from '../wire/messages.ts';
 import type { Session } from './session.ts';
 import { unwrapObjectKey } from '../wire/wrapping.ts';
+import { OldestFirst } from '../wire/oldest-first.ts';
 
 /** The policy until an administrator sets one (the bootstrap writes it too). */
 export const DEFAULT_POLICY: Policy = {
@@ -46,6 +47,7 @@ export const LOADED_KEYS_MAX = 1024;
 export class NodeContext {
   readonly wrapKey: KeyBytes;
   private readonly loaded = new Map<string, { wrapped: Uint8Array; key: Promise<KeyBytes> }>();
+  private readonly loadedOldest = new OldestFirst(this.loaded);
 
   constructor(
     readonly backend: ServiceBackend,
@@ -166,7 +168,7 @@ export class NodeContext {
       if (this.loaded.get(object.name) === entry) this.loaded.delete(object.name);
     });
     this.loaded.set(object.name, entry);
-    if (this.loaded.size > LOADED_KEYS_MAX) this.loaded.delete(this.loaded.keys().next().value!);
+    this.loadedOldest.trimTo(LOADED_KEYS_MAX);
     return entry.key;
   }
 

@@ -11,6 +11,7 @@ import type { ServiceBackend } from './backend.ts';
 import { fromHex } from '../wire/bytes.ts';
 import { secureRandomBytes } from '../wire/random.ts';
 import { isRequestId, txIdOf } from '../wire/ids.ts';
+import { OldestFirst } from '../wire/oldest-first.ts';
 
 /** Remembered request ids (the replica keeps as many: docs/PROTOCOL.md). */
 export const LOCAL_REQUEST_OUTCOMES_MAX = 65_536;
@@ -22,6 +23,7 @@ export interface LocalOptions {
 /** Cores that apply every write together, and the outcomes of the request ids seen. */
 export class LocalReplication {
   private readonly outcomes = new Map<string, ClientReply>();
+  private readonly outcomesOldest = new OldestFirst(this.outcomes);
   private readonly randomBytes: (length: number) => Uint8Array;
 
   constructor(
@@ -64,8 +66,7 @@ export class LocalReplication {
 
   private remember(reply: ClientReply): void {
     this.outcomes.set(reply.requestId, reply);
-    if (this.outcomes.size > LOCAL_REQUEST_OUTCOMES_MAX)
-      this.outcomes.delete(this.outcomes.keys().next().value!);
+    this.outcomesOldest.trimTo(LOCAL_REQUEST_OUTCOMES_MAX);
   }
 }
 

@@ -19,6 +19,7 @@ import { ScramServer, parseClientFirst, type ScramCredentials } from '../wire/sc
 import type { Session } from './session.ts';
 import { SessionChannel } from '../wire/session-channel.ts';
 import { equalBytes } from '../wire/bytes.ts';
+import { OldestFirst } from '../wire/oldest-first.ts';
 
 /** Users whose failures wait to be recorded in the pool (only while the pool stays busy). */
 export const PENDING_FAILURE_USERS_MAX = 4096;
@@ -62,6 +63,7 @@ export interface LoginEvents {
 /** The lock count as this node knows it: recorded in the pool, plus failures not yet recorded. */
 export class FailedLogins {
   private readonly pending = new Map<string, number>();
+  private readonly pendingOldest = new OldestFirst(this.pending);
   private readonly inFlight = new Map<string, InFlightCount>();
   private readonly chains = new Map<string, Promise<void>>();
 
@@ -86,8 +88,7 @@ export class FailedLogins {
     const pending = (this.pending.get(user.name) ?? 0) + 1;
     this.pending.delete(user.name); // re-inserted last, so the oldest is evicted first
     this.pending.set(user.name, pending);
-    if (this.pending.size > PENDING_FAILURE_USERS_MAX)
-      this.pending.delete(this.pending.keys().next().value!);
+    this.pendingOldest.trimTo(PENDING_FAILURE_USERS_MAX);
     this.enqueue(user.name, () => this.record(user.name));
   }
 
