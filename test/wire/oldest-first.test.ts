@@ -64,6 +64,28 @@ describe('OldestFirst', () => {
     expect(keys[max - 1]).toBe(`k${50 * max - 1}`);
   });
 
+  it('keeps no iterator past a call with nothing to evict (a kept one holds every table V8 rehashes)', () => {
+    let iterators = 0;
+    class Counting<K, V> extends Map<K, V> {
+      override keys(): MapIterator<K> {
+        iterators++;
+        return super.keys();
+      }
+    }
+    const map = new Counting<number, number>();
+    const oldest = new OldestFirst(map);
+    for (let i = 0; i < 100; i++) {
+      map.set(i, i);
+      oldest.trimTo(10);
+    }
+    expect(iterators).toBe(1); // one cursor for 90 evictions in a row
+    oldest.trimTo(10); // nothing to evict: the cursor goes
+    map.set(100, 100);
+    oldest.trimTo(10);
+    expect(iterators).toBe(2);
+    expect([...map.keys()]).toEqual([91, 92, 93, 94, 95, 96, 97, 98, 99, 100]);
+  });
+
   it('starts again after the map was emptied', () => {
     const map = new Map<number, number>([[1, 1]]);
     const oldest = new OldestFirst(map);
