@@ -28,7 +28,7 @@ import {
   type ResultOf,
   type UserInfo,
 } from '../wire/messages.ts';
-import { secureRandomBytes } from '../wire/random.ts';
+import { pooledSecureRandom } from '../wire/random.ts';
 import { DEFAULT_KDF_LIMITS } from '../wire/scram.ts';
 import { keyContext, seal, unseal } from '../wire/wrapping.ts';
 import { Calls, type Attempt, type RequestOf, type Route } from './calls.ts';
@@ -89,7 +89,7 @@ export class HsmClient {
       3_600_000,
       'nodeRetryAfterMs',
     );
-    this.randomBytes = options.randomBytes ?? secureRandomBytes;
+    this.randomBytes = options.randomBytes ?? pooledSecureRandom();
     this.engine = options.engine ?? defaultEngine();
     this.credentials = { user: options.user, password: options.password };
     const environment = {

@@ -1,8 +1,8 @@
 // The pooled random source (host/wire/random.ts pooledRandom): every byte the filler gives is
 // handed out once at most, what was handed out is zeroed in the pool, large requests bypass it.
 
-import { expect, it } from 'vitest';
-import { pooledRandom, RANDOM_POOL_BYTES } from '../../host/wire/random.ts';
+import { expect, it, vi } from 'vitest';
+import { pooledRandom, pooledSecureRandom, RANDOM_POOL_BYTES } from '../../host/wire/random.ts';
 
 /** A filler that writes a counter (never the same byte sequence twice), counting its calls. */
 function counting(): { fill: (bytes: Uint8Array) => void; calls: () => number } {
@@ -54,4 +54,22 @@ it('fills requests above a sixteenth of the pool directly', () => {
   random(32); // the pool's first fill
   expect(source.calls()).toBe(2);
   expect(random(0).length).toBe(0);
+});
+
+it("the SDK's default draws distinct request ids, fewer calls into the system's generator than ids", () => {
+  const real = globalThis.crypto.getRandomValues.bind(globalThis.crypto);
+  let calls = 0;
+  const spy = vi.spyOn(globalThis.crypto, 'getRandomValues').mockImplementation((array) => {
+    calls++;
+    return real(array as Uint8Array);
+  });
+  try {
+    const random = pooledSecureRandom();
+    const ids = new Set<string>();
+    for (let i = 0; i < 1000; i++) ids.add(Buffer.from(random(16)).toString('hex'));
+    expect(ids.size).toBe(1000);
+    expect(calls).toBe(Math.ceil((1000 * 16) / RANDOM_POOL_BYTES));
+  } finally {
+    spy.mockRestore();
+  }
 });
