@@ -26,6 +26,9 @@ import { closedLoops, latenciesMs, quantile } from './lib/stats.ts';
 const seconds = numberOption('seconds', 10);
 const commits = numberOption('commits', 2000);
 const warmupSeconds = numberOption('warmup', 10);
+/** Each throughput phase opens its clients anew: this many seconds of it are run and not
+ * counted, on both systems, so the figure is the phase's steady rate, not its ramp-up. */
+const phaseWarmupSeconds = numberOption('phase-warmup', 3);
 const CLIENT_COUNTS = [8, 32];
 
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
@@ -98,7 +101,9 @@ async function measure(target: Target) {
   const throughput: Record<string, unknown>[] = [];
   for (const clients of CLIENT_COUNTS) {
     for (const placement of ['first', 'spread'] as const) {
-      const result = await closedLoop(await target.writers(clients, placement), seconds);
+      const writers = await target.writers(clients, placement);
+      await closedLoop(writers, phaseWarmupSeconds);
+      const result = await closedLoop(writers, seconds);
       await target.closeWriters();
       throughput.push({ clients, placement, ...result });
       console.log(
@@ -202,7 +207,7 @@ writeResult('commit.json', {
   cpu: cpus()[0]?.model,
   cores: cpus().length,
   loadAverage: loadavg(),
-  params: { seconds, commits, warmupSeconds, clientCounts: CLIENT_COUNTS },
+  params: { seconds, commits, warmupSeconds, phaseWarmupSeconds, clientCounts: CLIENT_COUNTS },
   setup:
     'one bench process drives both systems with the same loops: a 3-node hsmpool (real processes, file storage, forced writes) and the 3-node MariaDB Galera anchor (innodb_flush_log_at_trx_commit=1), all on 127.0.0.1 on this machine; hsmpool measured warm after the warm-up window',
   fdatasyncFloor: summary(floor),
