@@ -11,6 +11,7 @@ import { afterAll, expect } from 'vitest';
 import { runBackup } from '../host/cli/backup-command.ts';
 import { runRestore } from '../host/cli/restore-command.ts';
 import { adminPasswordPath, createPool, nodeDir } from '../host/cli/up-command.ts';
+import { nodeProcessEnv } from '../host/cli/node-flags.ts';
 import { HsmClient } from '../host/client/index.ts';
 import { nodeConnections } from '../host/client/ws-client.node.ts';
 import { freePort } from '../host/testing/free-port.node.ts';
@@ -119,6 +120,7 @@ export function startNodeProcess(
 ): Promise<NodeProcess> {
   const child = spawn(process.execPath, [...cli, 'node', ...args, '--json'], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: nodeProcessEnv(),
   }) as ChildProcess & { events: { event: string }[] };
   child.events = [];
   children.push(child);

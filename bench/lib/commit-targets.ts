@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { HsmClient } from '../../host/client/package.node.ts';
 import { nodeConnections } from '../../host/client/ws-client.node.ts';
-import { NODE_V8_FLAGS } from '../../host/cli/node-flags.ts';
+import { NODE_V8_FLAGS, nodeProcessEnv } from '../../host/cli/node-flags.ts';
 import { PROFILE_ARGS } from './profile.ts';
 import { createPool, nodeDir } from '../../host/cli/up-command.ts';
 import { freePort } from '../../host/testing/free-port.node.ts';
@@ -40,6 +40,7 @@ function startNode(dir: string): Promise<ChildProcess> {
     [...NODE_V8_FLAGS, ...PROFILE_ARGS, CLI, 'node', '--data', dir, '--json'],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
+      env: nodeProcessEnv(),
     },
   );
   return new Promise((resolve, reject) => {

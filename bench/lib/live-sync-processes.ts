@@ -52,7 +52,7 @@ import {
   type NodeProcess,
 } from '../../test/processes.ts';
 import { keyedCore } from '../../test/fixtures.ts';
-import { NODE_V8_FLAGS } from '../../host/cli/node-flags.ts';
+import { NODE_V8_FLAGS, nodeProcessEnv } from '../../host/cli/node-flags.ts';
 import { PROFILE_ARGS } from './profile.ts';
 import { adminPasswordPath, nodeDir } from '../../host/cli/up-command.ts';
 import { newNodeId, readConfig, readSvmk, writeNodeDirectory } from '../../host/cli/config.ts';
@@ -211,6 +211,7 @@ function spawnTimedNode(args: readonly string[], start: number, cli: readonly st
     [...NODE_V8_FLAGS, ...PROFILE_ARGS, ...cli, 'node', ...args, '--json'],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: nodeProcessEnv(),
     },
   );
   const events: TimedEvent[] = [];

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { CliError, EXIT } from './exit-codes.ts';
-import { NODE_V8_FLAGS } from './node-flags.ts';
+import { NODE_V8_FLAGS, nodeProcessEnv } from './node-flags.ts';
 import {
   newId,
   newNodeId,
@@ -204,6 +204,7 @@ function startNode(
   return new Promise<void>((resolve, reject) => {
     const child = spawn(process.execPath, nodeProcessArgs(dir), {
       stdio: ['ignore', 'pipe', 'inherit'],
+      env: nodeProcessEnv(),
     });
     children.push(child);
     const timer = setTimeout(

@@ -9,7 +9,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { NODE_V8_FLAGS } from '../../host/cli/node-flags.ts';
+import { NODE_V8_FLAGS, nodeProcessEnv } from '../../host/cli/node-flags.ts';
 import { createPool, nodeDir } from '../../host/cli/up-command.ts';
 import { readConfig, writeConfig } from '../../host/cli/config.ts';
 import { freePort } from '../../host/testing/free-port.node.ts';
@@ -100,7 +100,7 @@ class NodeProcess {
       ],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, HSMPOOL_CHAOS_SOURCE: sourceAddress(this.index) },
+        env: { ...nodeProcessEnv(), HSMPOOL_CHAOS_SOURCE: sourceAddress(this.index) },
       },
     );
     this.child = child;
